@@ -1,0 +1,36 @@
+/**
+ * The storage a repository lives on. Everything above this interface is
+ * backend-agnostic; a backend only stores opaque, already-encrypted objects.
+ */
+export type FileType = 'config' | 'keys' | 'data' | 'index' | 'snapshots' | 'locks';
+
+export interface FileInfo {
+  name: string;
+  size: number;
+}
+
+export interface Backend {
+  /** Human-readable location (`file:///…`, `s3://bucket/prefix`) for messages. */
+  readonly location: string;
+  /** Whole object. Throws an error with code `E_REPO_NOT_FOUND` when absent. */
+  get(type: FileType, name: string): Promise<Buffer>;
+  /** A byte range of an object (pack files are read by range). */
+  getRange(type: FileType, name: string, offset: number, length: number): Promise<Buffer>;
+  /** Atomic: readers never see a partial object (tmp + rename on files, single PUT or completed multipart on S3). */
+  put(type: FileType, name: string, data: Buffer): Promise<void>;
+  /** Idempotent: deleting a missing object is not an error. */
+  delete(type: FileType, name: string): Promise<void>;
+  list(type: FileType): Promise<FileInfo[]>;
+  stat(type: FileType, name: string): Promise<FileInfo | undefined>;
+  close?(): Promise<void>;
+}
+
+export class BackendError extends Error {
+  constructor(
+    readonly code: 'E_REPO_NOT_FOUND' | 'E_REPO_BACKEND' | 'E_REPO_URL',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BackendError';
+  }
+}
