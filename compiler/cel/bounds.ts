@@ -1,0 +1,209 @@
+/**
+ * Static checks and run-time bounds on a type-checked CEL AST.
+ *
+ * The parser already bounds AST size and nesting. What it cannot bound is the
+ * work a small expression does at run time: nested comprehensions over large
+ * lists, strings or lists doubled inside `cel.bind`, and regular expressions.
+ * Kubernetes rejects such expressions by estimated cost; our data (arbitrary
+ * objects) has no declared sizes, so we combine a static comprehension-nesting
+ * limit with a per-evaluation budget enforced by wrapping a few AST nodes:
+ * each comprehension step spends one unit, and `+` checks the size of what it
+ * built. `matches` is re-routed to RE2 (linear time) with cached patterns, and
+ * literal regex and quantity arguments are validated at compile time.
+ *
+ * This walks the library's AST objects (`op`, `args`, `meta.alternate`,
+ * `meta.macro`) — the one place Coffer depends on @marcbachmann/cel-js
+ * internals; test/compiler/cel-bounds.test.ts pins the behaviour.
+ */
+import { CelError } from './errors.ts';
+import { Quantity, QuantityError } from './quantity.ts';
+import { regexSyntaxError, regexTest } from './regex.ts';
+
+/** Run-time and static bounds; defaults sized so real selectors never come near them. */
+export interface CelLimits {
+  /** Comprehension iterations (all/exists/map/filter/exists_one steps) per evaluation. */
+  maxIterations: number;
+  /** Longest string `+` may build, in UTF-16 units. */
+  maxStringLength: number;
+  /** Longest list `+` may build. */
+  maxListLength: number;
+  /** Comprehensions nested inside each other (static). */
+  maxComprehensionNesting: number;
+  /** Expression source length (static). */
+  maxSourceLength: number;
+}
+
+export const DEFAULT_LIMITS: CelLimits = {
+  maxIterations: 100_000,
+  maxStringLength: 1 << 20,
+  maxListLength: 100_000,
+  maxComprehensionNesting: 3,
+  maxSourceLength: 10_000,
+};
+
+/** The mutable per-evaluation budget a program's wrapped nodes draw from. */
+export interface Budget {
+  remaining: number;
+}
+
+/** Thrown inside evaluation when a bound is hit; the program turns it into CelEvalError. */
+export class BoundExceeded extends Error {
+  constructor(
+    message: string,
+    readonly reason: 'cost_limit' | 'size_limit',
+    readonly offset: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The slice of the library's ASTNode we rely on. */
+interface Node {
+  op: string;
+  args: unknown;
+  pos: number;
+  start: number;
+  end: number;
+  meta: { alternate?: Node; macro?: Record<string, unknown>; evaluate?: EvalFn };
+  evaluate: EvalFn;
+}
+type EvalFn = (ev: { run(n: Node, ctx: unknown): unknown }, ast: Node, ctx: unknown) => unknown;
+
+function isNode(v: unknown): v is Node {
+  return typeof v === 'object' && v !== null && typeof (v as Node).op === 'string' && 'meta' in v;
+}
+
+/** Direct children of a node, including macro expansions, in source order where it matters. */
+function children(n: Node): Node[] {
+  const out: Node[] = [];
+  const push = (v: unknown): void => {
+    if (isNode(v)) out.push(v);
+    else if (Array.isArray(v)) for (const x of v) push(x);
+  };
+  const meta = n.meta;
+  if (meta.alternate) push(meta.alternate);
+  if (meta.macro) {
+    const m = meta.macro;
+    push(m.args);
+    push(m.val);
+    push(m.exp);
+  }
+  if (n.op === 'comprehension') {
+    const a = n.args as Record<string, unknown>;
+    push(a.iterable);
+    push(a.init);
+    push(a.step);
+  } else {
+    push(n.args);
+  }
+  return out;
+}
+
+/** The real evaluation function a node would use once checked (mirrors ASTNode.evaluate). */
+function realEvaluate(n: Node): EvalFn {
+  const meta = n.meta;
+  const alt = meta.alternate;
+  if (alt) return (ev, _a, ctx) => alt.evaluate(ev, alt, ctx);
+  const macro = meta.macro as { evaluate: (ev: unknown, m: unknown, ctx: unknown) => unknown } | undefined;
+  if (macro) return (ev, _a, ctx) => macro.evaluate(ev, macro, ctx);
+  const fn = meta.evaluate;
+  if (!fn) throw new Error(`cel: node '${n.op}' has no evaluator`);
+  return fn;
+}
+
+function literalString(n: Node | undefined): string | undefined {
+  return n && n.op === 'value' && typeof n.args === 'string' ? n.args : undefined;
+}
+
+/**
+ * Check what the type checker cannot (literal regexes and quantities, nesting)
+ * and install the run-time bounds. Call once, after a successful type check.
+ */
+export function boundProgram(root: Node, source: string, limits: CelLimits, budget: Budget): void {
+  const seen = new Set<Node>();
+  const visit = (n: Node, nesting: number): void => {
+    if (seen.has(n)) return;
+    seen.add(n);
+    let inner = nesting;
+    if (n.op === 'comprehension') {
+      inner = nesting + 1;
+      if (inner > limits.maxComprehensionNesting) {
+        throw new CelError(
+          `comprehensions nested ${inner} deep (at most ${limits.maxComprehensionNesting}): the work grows as the product of the list sizes`,
+          source,
+          n.start,
+          n.end,
+        );
+      }
+      wrapStep(n, budget, limits);
+    } else if (n.op === '+') {
+      wrapSizeCheck(n, limits);
+    } else if (n.op === 'rcall') {
+      const [name, , argNodes] = n.args as [string, Node, Node[]];
+      if (name === 'matches' || name === 'find' || name === 'findAll') {
+        const pattern = literalString(argNodes[0]);
+        if (pattern !== undefined) {
+          const why = regexSyntaxError(pattern);
+          if (why !== undefined) throw new CelError(`invalid regular expression (RE2 syntax): ${why}`, source, argNodes[0]!.start, argNodes[0]!.end);
+        }
+        if (name === 'matches' && argNodes.length === 1) wrapMatches(n);
+      }
+    } else if (n.op === 'call') {
+      const [name, argNodes] = n.args as [string, Node[]];
+      const text = name === 'quantity' ? literalString(argNodes[0]) : undefined;
+      if (text !== undefined) {
+        try {
+          Quantity.parse(text);
+        } catch (e) {
+          if (e instanceof QuantityError) throw new CelError(e.message, source, argNodes[0]!.start, argNodes[0]!.end);
+          throw e;
+        }
+      }
+    }
+    for (const c of children(n)) visit(c, inner);
+  };
+  visit(root, 0);
+}
+
+function wrapStep(comprehension: Node, budget: Budget, limits: CelLimits): void {
+  const args = comprehension.args as { step: Node };
+  const step = args.step;
+  const real = realEvaluate(step);
+  const offset = comprehension.start;
+  step.evaluate = function boundedStep(ev, ast, ctx) {
+    if (--budget.remaining < 0) {
+      throw new BoundExceeded(`evaluation cost limit exceeded: more than ${limits.maxIterations} comprehension steps`, 'cost_limit', offset);
+    }
+    return real.call(this, ev, ast, ctx);
+  };
+}
+
+function wrapSizeCheck(n: Node, limits: CelLimits): void {
+  const real = realEvaluate(n);
+  n.evaluate = function boundedPlus(ev, ast, ctx) {
+    const r = real.call(this, ev, ast, ctx);
+    if (typeof r === 'string') {
+      if (r.length > limits.maxStringLength) throw new BoundExceeded(`string longer than ${limits.maxStringLength} characters`, 'size_limit', n.start);
+    } else if (Array.isArray(r) && r.length > limits.maxListLength) {
+      throw new BoundExceeded(`list longer than ${limits.maxListLength} elements`, 'size_limit', n.start);
+    }
+    return r;
+  };
+}
+
+/** Replace the library's backtracking `new RegExp(p).test(s)` with cached RE2 matching. */
+function wrapMatches(n: Node): void {
+  const [, receiver, argNodes] = n.args as [string, Node, Node[]];
+  const patternNode = argNodes[0]!;
+  n.evaluate = function re2Matches(ev) {
+    // ctx is the third argument; keep the signature the library calls us with.
+    // eslint-disable-next-line prefer-rest-params
+    const ctx = arguments[2];
+    const s = ev.run(receiver, ctx);
+    const p = ev.run(patternNode, ctx);
+    if (typeof s !== 'string' || typeof p !== 'string') throw new Error(`matches() needs strings, got ${typeof s} and ${typeof p}`);
+    const why = regexSyntaxError(p);
+    if (why !== undefined) throw new Error(`invalid regular expression '${p}': ${why}`);
+    return regexTest(s, p);
+  };
+}

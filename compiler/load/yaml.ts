@@ -1,0 +1,207 @@
+import { LineCounter, isMap, isPair, isScalar, isSeq, parseAllDocuments, type Document, type Node, type Pair } from 'yaml';
+import type { Diagnostic } from '../diagnostics.ts';
+import { MAX_FILE_BYTES, type SourceFile } from './source.ts';
+
+/** One YAML document of a file, its plain value, and what is needed to map paths back to file:line:col. */
+export interface LoadedDocument {
+  file: string;
+  /** 0-based index of the document inside a multi-document file. */
+  index: number;
+  value: Record<string, unknown>;
+  doc: Document.Parsed;
+  lineCounter: LineCounter;
+  text: string;
+}
+
+export type PathSegment = string | number;
+
+const MAX_ALIASES = 100;
+
+/**
+ * Parses one file into documents. Never throws: unreadable input (binary, too big,
+ * bad YAML, alias bombs, runaway nesting) becomes diagnostics with a position.
+ */
+export function parseSourceFile(src: SourceFile): { documents: LoadedDocument[]; diagnostics: Diagnostic[] } {
+  const diagnostics: Diagnostic[] = [];
+  const fail = (code: string, message: string, line = 1, column = 1) => {
+    diagnostics.push({ code, severity: 'error', message, file: src.path, line, column, path: '' });
+    return { documents: [], diagnostics };
+  };
+  if (src.bytes.byteLength > MAX_FILE_BYTES) {
+    return fail('E_FILE_TOO_LARGE', `file is ${formatMiB(src.bytes.byteLength)}, larger than the ${formatMiB(MAX_FILE_BYTES)} limit for policy files`);
+  }
+  const bad = findBinary(src.bytes);
+  if (bad !== undefined) {
+    const { line, column } = positionOfByte(src.bytes, bad.offset);
+    return fail('E_BINARY', `file is not UTF-8 text: ${bad.what} at byte ${bad.offset}`, line, column);
+  }
+  let text = new TextDecoder('utf-8').decode(src.bytes);
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const lineCounter = new LineCounter();
+  let docs: Document.Parsed[];
+  try {
+    docs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true, stringKeys: false }) as Document.Parsed[];
+    if (!Array.isArray(docs)) docs = [];
+  } catch (e) {
+    return fail('E_YAML', `cannot parse YAML: ${(e as Error).message}`);
+  }
+  const documents: LoadedDocument[] = [];
+  docs.forEach((doc, index) => {
+    for (const err of doc.errors) {
+      const { line, col } = lineCounter.linePos(err.pos[0]);
+      diagnostics.push({ code: 'E_YAML', severity: 'error', message: yamlMessage(err.message), file: src.path, line, column: col, path: '' });
+    }
+    if (doc.errors.length > 0) return;
+    for (const w of doc.warnings) {
+      const { line, col } = lineCounter.linePos(w.pos[0]);
+      diagnostics.push({ code: 'W_YAML', severity: 'warning', message: yamlMessage(w.message), file: src.path, line, column: col, path: '' });
+    }
+    if (doc.contents === null) return; // empty document (a trailing ---)
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_ALIASES });
+    } catch (e) {
+      const { line, col } = lineCounter.linePos(doc.contents.range?.[0] ?? 0);
+      const msg =
+        e instanceof RangeError
+          ? 'document is nested too deeply'
+          : /alias/i.test((e as Error).message)
+            ? `too many alias expansions (more than ${MAX_ALIASES}); anchors and aliases cannot be used to inflate a document`
+            : `cannot read YAML: ${(e as Error).message}`;
+      diagnostics.push({ code: 'E_YAML', severity: 'error', message: msg, file: src.path, line, column: col, path: '' });
+      return;
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      const { line, col } = lineCounter.linePos(doc.contents.range?.[0] ?? 0);
+      diagnostics.push({
+        code: 'E_DOCUMENT',
+        severity: 'error',
+        message: `a document must be a mapping with apiVersion, kind, metadata and spec, got ${describe(value)}`,
+        file: src.path,
+        line,
+        column: col,
+        path: '',
+      });
+      return;
+    }
+    documents.push({ file: src.path, index, value: value as Record<string, unknown>, doc, lineCounter, text });
+  });
+  return { documents, diagnostics };
+}
+
+function yamlMessage(m: string): string {
+  return m.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+}
+
+function formatMiB(n: number): string {
+  return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  return `a ${typeof v}`;
+}
+
+/** First byte that makes the file not text: NUL, a control character, or invalid UTF-8. */
+export function findBinary(b: Uint8Array): { offset: number; what: string } | undefined {
+  let i = 0;
+  const n = b.length;
+  while (i < n) {
+    const c = b[i]!;
+    if (c < 0x80) {
+      if (c === 0) return { offset: i, what: 'NUL byte' };
+      if (c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return { offset: i, what: `control character 0x${c.toString(16).padStart(2, '0')}` };
+      if (c === 0x7f) return { offset: i, what: 'control character 0x7f' };
+      i++;
+      continue;
+    }
+    const len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? (c <= 0xef ? 3 : 0) : c >= 0xc2 ? 2 : 0;
+    if (len === 0 || i + len > n) return { offset: i, what: 'invalid UTF-8 sequence' };
+    for (let k = 1; k < len; k++) if ((b[i + k]! & 0xc0) !== 0x80) return { offset: i, what: 'invalid UTF-8 sequence' };
+    i += len;
+  }
+  return undefined;
+}
+
+function positionOfByte(b: Uint8Array, offset: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < offset; i++) if (b[i] === 0x0a) { line++; lineStart = i + 1; }
+  return { line, column: offset - lineStart + 1 };
+}
+
+/** Finds the YAML node at a document path; with `key`, the key of the last segment (for "unknown field" errors). */
+export function findNode(doc: Document.Parsed, path: readonly PathSegment[], key = false): { node: Node | undefined; pair?: Pair; depth: number } {
+  let node: unknown = doc.contents;
+  let pair: Pair | undefined;
+  for (let i = 0; i < path.length; i++) {
+    const seg = path[i]!;
+    if (isMap(node)) {
+      const p = node.items.find((it) => isPair(it) && isScalar(it.key) && String(it.key.value) === String(seg));
+      if (!p) return { node: node as Node, depth: i };
+      pair = p as Pair;
+      if (key && i === path.length - 1) return { node: p.key as Node, pair, depth: i + 1 };
+      node = p.value;
+    } else if (isSeq(node) && typeof seg === 'number' || (isSeq(node) && /^\d+$/.test(String(seg)))) {
+      const item = (node as { items: unknown[] }).items[Number(seg)];
+      if (item === undefined) return { node: node as Node, depth: i };
+      node = item;
+    } else {
+      return { node: (node ?? undefined) as Node | undefined, depth: i };
+    }
+  }
+  return { node: (node ?? undefined) as Node | undefined, pair, depth: path.length };
+}
+
+/** file:line:col of the node at `path` (or of its deepest existing ancestor). */
+export function locate(d: LoadedDocument, path: readonly PathSegment[], key = false): { file: string; line: number; column: number } {
+  const { node, pair } = findNode(d.doc, path, key);
+  let offset = node?.range?.[0];
+  if (offset === undefined && pair && isScalar(pair.key)) offset = pair.key.range?.[0];
+  if (offset === undefined) offset = d.doc.contents?.range?.[0] ?? 0;
+  const { line, col } = d.lineCounter.linePos(offset);
+  return { file: d.file, line, column: col };
+}
+
+/**
+ * Maps a 0-based offset inside a scalar's value (a CEL expression) to file:line:col,
+ * across plain, quoted, literal (|) and folded (>) scalars: the value's characters are
+ * matched in order against the scalar's source, skipping indentation, folding and escapes.
+ */
+export function locateInScalar(d: LoadedDocument, path: readonly PathSegment[], valueOffset: number): { file: string; line: number; column: number } {
+  const { node, depth } = findNode(d.doc, path);
+  if (!node || depth < path.length || !isScalar(node) || typeof node.value !== 'string' || !node.range) return locate(d, path);
+  const value = node.value;
+  const start = node.range[0];
+  const end = node.range[1];
+  const src = d.text.slice(start, end);
+  let j = 0;
+  if (node.type === 'BLOCK_LITERAL' || node.type === 'BLOCK_FOLDED') {
+    const nl = src.indexOf('\n');
+    j = nl < 0 ? src.length : nl + 1;
+  } else if (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') {
+    j = 1;
+  }
+  const target = Math.max(0, Math.min(valueOffset, value.length));
+  for (let i = 0; i < target; i++) {
+    const ch = value[i]!;
+    let k = j;
+    while (k < src.length && !sameChar(src[k]!, ch)) k++;
+    if (k >= src.length) break;
+    j = k + 1;
+  }
+  // Skip indentation / line breaks the value folded away, to land on the character itself.
+  if (target < value.length) {
+    const ch = value[target]!;
+    let k = j;
+    while (k < src.length && !sameChar(src[k]!, ch)) k++;
+    if (k < src.length) j = k;
+  }
+  const { line, col } = d.lineCounter.linePos(start + Math.min(j, src.length));
+  return { file: d.file, line, column: col };
+}
+
+function sameChar(srcCh: string, valCh: string): boolean {
+  return srcCh === valCh || (valCh === ' ' && srcCh === '\n') || (valCh === '\n' && srcCh === '\n');
+}

@@ -1,0 +1,125 @@
+/**
+ * Grandfather-father-son retention as a pure function, with restic's
+ * `forget --keep-hourly/daily/weekly/monthly/yearly` semantics (which Kasten
+ * K10's GFS counts also follow):
+ *
+ * - Points are considered newest first (ties broken by id, descending, so the
+ *   result never depends on input order).
+ * - For each tier with count N, a point is kept when it is the newest
+ *   successful point of its bucket (its hour / day / ISO week / month / year
+ *   in `timezone`) and fewer than N buckets have been filled so far. Buckets
+ *   are counted from the newest point back, and only buckets that contain a
+ *   successful point count: a week without backups does not use up a
+ *   weekly slot.
+ * - Tiers are independent; a point kept by several tiers lists every reason.
+ * - Failed points (`ok: false`) never fill a bucket. They are expired, except
+ *   the most recent point overall when it failed (kept with reason
+ *   'latest-failure' so the failure stays inspectable until the next success).
+ * - The newest successful point is always kept (reason 'latest'), whatever the
+ *   counts — retention can never delete the last good restore point. With no
+ *   positive count, that is the only successful point kept.
+ *
+ * Output: `keep` newest first; `expire` ids newest first.
+ */
+import { toWall } from '../schedule/tz.ts';
+
+export interface RetentionPoint {
+  readonly id: string;
+  readonly time: Date;
+  readonly ok: boolean;
+}
+
+export interface RetentionCounts {
+  hourly?: number;
+  daily?: number;
+  weekly?: number;
+  monthly?: number;
+  yearly?: number;
+}
+
+export type RetentionReason = 'latest' | 'latest-failure' | 'hourly' | 'daily' | 'weekly' | 'monthly' | 'yearly';
+
+export interface RetentionDecision {
+  keep: { id: string; reasons: RetentionReason[] }[];
+  expire: string[];
+}
+
+export class RetentionError extends Error {
+  readonly code = 'E_RETENTION';
+}
+
+export const RETENTION_TIERS = ['hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
+type Tier = (typeof RETENTION_TIERS)[number];
+
+/** ISO-8601 week-numbering year and week of a calendar date. */
+export function isoWeek(y: number, m0: number, d: number): { year: number; week: number } {
+  const t = new Date(Date.UTC(y, m0, d));
+  const day = t.getUTCDay() || 7; // Monday = 1 … Sunday = 7
+  t.setUTCDate(t.getUTCDate() + 4 - day); // Thursday of this week decides the year
+  const year = t.getUTCFullYear();
+  const week = Math.ceil(((t.getTime() - Date.UTC(year, 0, 1)) / 86_400_000 + 1) / 7);
+  return { year, week };
+}
+
+/** Bucket keys of an instant for every tier, in the given zone. */
+export function bucketKeys(time: Date, timezone = 'UTC'): Record<Tier, string> {
+  const w = new Date(toWall(timezone, time.getTime()));
+  const y = w.getUTCFullYear();
+  const m0 = w.getUTCMonth();
+  const d = w.getUTCDate();
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  const day = `${y}-${pad(m0 + 1)}-${pad(d)}`;
+  const iw = isoWeek(y, m0, d);
+  return {
+    hourly: `${day}T${pad(w.getUTCHours())}`,
+    daily: day,
+    weekly: `${iw.year}-W${pad(iw.week)}`,
+    monthly: `${y}-${pad(m0 + 1)}`,
+    yearly: String(y),
+  };
+}
+
+function validCount(tier: string, n: unknown): number {
+  if (n === undefined) return 0;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw new RetentionError(`retention.${tier} must be an integer >= 0, got ${JSON.stringify(n)}`);
+  return n;
+}
+
+/** Decide which restore points GFS retention keeps and which it expires. */
+export function selectRetained(points: readonly RetentionPoint[], counts: RetentionCounts, timezone = 'UTC'): RetentionDecision {
+  const remaining = {} as Record<Tier, number>;
+  for (const tier of RETENTION_TIERS) remaining[tier] = validCount(tier, counts[tier]);
+  const seenIds = new Set<string>();
+  for (const p of points) {
+    if (Number.isNaN(p.time.getTime())) throw new RetentionError(`restore point ${p.id} has an invalid time`);
+    if (seenIds.has(p.id)) throw new RetentionError(`restore point id ${p.id} appears twice`);
+    seenIds.add(p.id);
+  }
+  const sorted = [...points].sort((a, b) => b.time.getTime() - a.time.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  const lastKey = {} as Record<Tier, string | undefined>;
+  const keep: RetentionDecision['keep'] = [];
+  const expire: string[] = [];
+  let latestOkSeen = false;
+  sorted.forEach((p, index) => {
+    const reasons: RetentionReason[] = [];
+    if (!p.ok) {
+      if (index === 0) reasons.push('latest-failure');
+    } else {
+      if (!latestOkSeen) {
+        reasons.push('latest');
+        latestOkSeen = true;
+      }
+      const keys = bucketKeys(p.time, timezone);
+      for (const tier of RETENTION_TIERS) {
+        if (remaining[tier] > 0 && keys[tier] !== lastKey[tier]) {
+          lastKey[tier] = keys[tier];
+          remaining[tier]--;
+          reasons.push(tier);
+        }
+      }
+    }
+    if (reasons.length > 0) keep.push({ id: p.id, reasons });
+    else expire.push(p.id);
+  });
+  return { keep, expire };
+}

@@ -1,0 +1,163 @@
+import type { KubeClient } from '../kube/client.ts';
+import { discoverResources, type DiscoveryResult } from '../kube/discovery.ts';
+import type { ApiResource, KubeObject } from '../kube/types.ts';
+import { resourceId } from '../kube/types.ts';
+import { mapLimit } from '../kube/wait.ts';
+import { cleanManifest } from './clean.ts';
+import { exportableResources, objectExclusion } from './exclusions.ts';
+import { objectRef, selectObjects, type ObjectSelector } from './select.ts';
+import { summarize, type ExportedObject, type ResourceSummary } from './bundle.ts';
+
+export interface ExportOptions {
+  namespace: string;
+  /** The policy's compiled `selector.resources` (CEL env `object`). */
+  selector?: ObjectSelector;
+  /** Extra kinds never captured (`Secret`, `certificates.cert-manager.io`). */
+  excludeKinds?: string[];
+  /** Per-object default exclusions (controller-owned pods, …); resource-type defaults always apply. Default true. */
+  defaultExclusions?: boolean;
+  /** Also capture the cluster-scoped objects the app needs (Namespace, PVs, StorageClasses, CRDs, ClusterRoles). Default true. */
+  includeClusterResources?: boolean;
+  /** Reuse one discovery for many namespaces in a run. */
+  discovery?: DiscoveryResult;
+  /** Resource types listed concurrently. */
+  concurrency?: number;
+}
+
+export interface ExportResult {
+  namespace: string;
+  /** Cleaned, selected namespaced objects. */
+  objects: ExportedObject[];
+  /** Cleaned cluster-scoped objects the app depends on. */
+  clusterObjects: ExportedObject[];
+  /** The selected PVCs as read (uncleaned): the volume step snapshots these. */
+  pvcs: KubeObject[];
+  /** Git-safe: counts and names only. */
+  summary: ResourceSummary;
+  excluded: { object: string; reason: string }[];
+  selectorErrors: { object: string; message: string }[];
+  warnings: string[];
+}
+
+/** The namespace does not exist (or we may not read it). */
+export class NamespaceNotFoundError extends Error {
+  readonly code = 'E_NAMESPACE_NOT_FOUND';
+  constructor(namespace: string) {
+    super(`namespace "${namespace}" not found`);
+  }
+}
+
+/**
+ * Discovers and captures one application (namespace): every listable namespaced kind including custom resources,
+ * paginated, filtered by exclusions and the policy selector, cleaned of server-set fields; plus the cluster-scoped
+ * objects it references. Returns values only — writing to the repository is `writeBundle`'s job.
+ */
+export async function exportNamespace(client: KubeClient, opts: ExportOptions): Promise<ExportResult> {
+  const warnings: string[] = [];
+  const discovery = opts.discovery ?? (await discoverResources(client));
+  for (const f of discovery.failedGroups) warnings.push(`discovery of ${f.groupVersion} failed, its resources are not captured: ${f.error}`);
+  const nsObj = await client.find('v1', 'namespaces', undefined, opts.namespace);
+  if (!nsObj) throw new NamespaceNotFoundError(opts.namespace);
+  const namespaceObject = { ...nsObj, apiVersion: 'v1', kind: 'Namespace' };
+
+  const types = exportableResources(discovery.resources, { exclude: opts.excludeKinds });
+  const listed = await mapLimit(types, opts.concurrency ?? 8, async (r) => ({ r, items: await client.list(r.apiVersion, r.plural, opts.namespace) }));
+  const candidates: { r: ApiResource; o: KubeObject }[] = [];
+  for (const [i, res] of listed.entries()) {
+    if (res.status === 'rejected') {
+      // A type we cannot list (RBAC, a broken webhook) must not silently vanish from the backup.
+      const r = types[i]!;
+      warnings.push(`cannot list ${resourceId(r)} in ${opts.namespace}: ${(res.reason as Error).message}`);
+      continue;
+    }
+    for (const o of res.value.items) candidates.push({ r: res.value.r, o });
+  }
+
+  const excluded: ExportResult['excluded'] = [];
+  const kept: { r: ApiResource; o: KubeObject }[] = [];
+  for (const c of candidates) {
+    const why = opts.defaultExclusions === false ? undefined : objectExclusion(c.o);
+    if (why) excluded.push({ object: objectRef(c.o), reason: why });
+    else kept.push(c);
+  }
+  const byObject = new Map(kept.map((c) => [c.o, c.r]));
+  const sel = selectObjects(
+    kept.map((c) => c.o),
+    opts.selector,
+    namespaceObject,
+  );
+  const objects: ExportedObject[] = sel.selected.map((o) => ({ resource: byObject.get(o)!, object: cleanManifest(o) }));
+  const pvcs = sel.selected.filter((o) => o.kind === 'PersistentVolumeClaim' && o.apiVersion === 'v1');
+
+  const clusterObjects = opts.includeClusterResources === false ? [] : await clusterDependencies(client, discovery.resources, namespaceObject, sel.selected, warnings);
+  return {
+    namespace: opts.namespace,
+    objects,
+    clusterObjects,
+    pvcs,
+    summary: summarize([...objects, ...clusterObjects]),
+    excluded,
+    selectorErrors: sel.errors,
+    warnings,
+  };
+}
+
+const CLUSTER_KINDS = {
+  Namespace: { group: '', version: 'v1', apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false },
+  PersistentVolume: { group: '', version: 'v1', apiVersion: 'v1', kind: 'PersistentVolume', plural: 'persistentvolumes', namespaced: false },
+  StorageClass: { group: 'storage.k8s.io', version: 'v1', apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', plural: 'storageclasses', namespaced: false },
+  CustomResourceDefinition: { group: 'apiextensions.k8s.io', version: 'v1', apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', plural: 'customresourcedefinitions', namespaced: false },
+  ClusterRole: { group: 'rbac.authorization.k8s.io', version: 'v1', apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', plural: 'clusterroles', namespaced: false },
+} as const;
+
+/**
+ * The cluster-scoped objects a namespaced app cannot be restored elsewhere without: its Namespace (labels and
+ * annotations carry policy, e.g. pod-security), the PVs bound to its PVCs, the StorageClasses they use, the CRDs of
+ * its custom resources, and the ClusterRoles its RoleBindings grant. A missing one is a warning, not a failure.
+ */
+async function clusterDependencies(client: KubeClient, resources: ApiResource[], ns: KubeObject, selected: KubeObject[], warnings: string[]): Promise<ExportedObject[]> {
+  const wanted: { r: (typeof CLUSTER_KINDS)[keyof typeof CLUSTER_KINDS]; name: string }[] = [];
+  const add = (kind: keyof typeof CLUSTER_KINDS, name: string | undefined) => {
+    if (name && !wanted.some((w) => w.r.kind === kind && w.name === name)) wanted.push({ r: CLUSTER_KINDS[kind], name });
+  };
+  const out: ExportedObject[] = [{ resource: CLUSTER_KINDS.Namespace, object: cleanManifest(ns) }];
+  const builtinGroups = new Set(['', 'apps', 'batch', 'autoscaling', 'policy', 'networking.k8s.io', 'rbac.authorization.k8s.io', 'storage.k8s.io', 'coordination.k8s.io', 'discovery.k8s.io', 'events.k8s.io', 'snapshot.storage.k8s.io', 'apiextensions.k8s.io', 'admissionregistration.k8s.io', 'certificates.k8s.io', 'node.k8s.io', 'scheduling.k8s.io', 'flowcontrol.apiserver.k8s.io', 'authentication.k8s.io', 'authorization.k8s.io', 'metrics.k8s.io', 'resource.k8s.io', 'apiregistration.k8s.io']);
+  for (const o of selected) {
+    const group = o.apiVersion.includes('/') ? o.apiVersion.split('/')[0]! : '';
+    const spec = (o.spec ?? {}) as Record<string, unknown>;
+    if (group === '' && o.kind === 'PersistentVolumeClaim') {
+      add('PersistentVolume', spec.volumeName as string | undefined);
+      add('StorageClass', spec.storageClassName as string | undefined);
+    } else if (group === 'rbac.authorization.k8s.io' && o.kind === 'RoleBinding') {
+      const ref = o.roleRef as { kind?: string; name?: string } | undefined;
+      if (ref?.kind === 'ClusterRole') add('ClusterRole', ref.name);
+    } else if (!builtinGroups.has(group)) {
+      const r = resources.find((x) => x.apiVersion === o.apiVersion && x.kind === o.kind);
+      if (r) add('CustomResourceDefinition', `${r.plural}.${r.group}`);
+    }
+  }
+  const fetched = await mapLimit(wanted, 8, async (w) => ({ w, o: await client.find(w.r.apiVersion, w.r.plural, undefined, w.name) }));
+  const pvs: KubeObject[] = [];
+  for (const f of fetched) {
+    if (f.status === 'rejected') {
+      warnings.push(`cannot read a cluster-scoped dependency: ${(f.reason as Error).message}`);
+      continue;
+    }
+    const { w, o } = f.value;
+    if (!o) {
+      // Not every CR group has a CRD (aggregated APIs); not every PVC is bound yet.
+      if (w.r.kind !== 'CustomResourceDefinition') warnings.push(`${w.r.kind} ${w.name} referenced by ${ns.metadata.name} does not exist`);
+      continue;
+    }
+    const obj = { ...o, apiVersion: w.r.apiVersion, kind: w.r.kind };
+    if (w.r.kind === 'PersistentVolume') pvs.push(obj);
+    out.push({ resource: w.r, object: cleanManifest(obj) });
+  }
+  // Statically provisioned PVs may name a StorageClass no PVC mentions.
+  const extraClasses = pvs.map((pv) => (pv.spec as { storageClassName?: string } | undefined)?.storageClassName).filter((n): n is string => !!n && !wanted.some((w) => w.r.kind === 'StorageClass' && w.name === n));
+  for (const name of new Set(extraClasses)) {
+    const sc = await client.find(CLUSTER_KINDS.StorageClass.apiVersion, 'storageclasses', undefined, name);
+    if (sc) out.push({ resource: CLUSTER_KINDS.StorageClass, object: cleanManifest({ ...sc, apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass' }) });
+  }
+  return out;
+}

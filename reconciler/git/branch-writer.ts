@@ -1,0 +1,244 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import git from 'isomorphic-git';
+import { GitSourceError, redactUrl } from './errors.ts';
+import { compareAndSwapRef, readRefValue } from './refs.ts';
+import type { GitSource } from './source.ts';
+import { wrapRemoteError } from './source.ts';
+import { blobAt, editTree, type TreeEdits } from './tree.ts';
+
+export interface Identity {
+  name: string;
+  email: string;
+}
+
+/** One logical change: files to write and files to remove, committed together or not at all. */
+export interface Changes {
+  put?: ReadonlyArray<{ path: string; content: string | Uint8Array }>;
+  delete?: ReadonlyArray<string>;
+}
+
+export interface CommitResult {
+  /** The branch tip that contains the change (a new commit, or the existing tip when the change was already there). */
+  commit: string;
+  /** False when the branch already held exactly this change (a retry after a lost response, or a duplicate call). */
+  changed: boolean;
+  /** How many times the change was (re)applied before it landed; > 1 means it lost a race and was rebased. */
+  attempts: number;
+  /** Paths someone else changed concurrently; resolved by `resolve`, or ours wins. */
+  conflicts: string[];
+}
+
+/** Decides the content of a path both we and a concurrent writer changed. Must be deterministic. */
+export type ConflictResolver = (path: string, theirs: Uint8Array, ours: Uint8Array) => Uint8Array | string;
+
+export interface Logger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export const silentLogger: Logger = { info: () => undefined, warn: () => undefined };
+
+export interface BranchWriterOptions {
+  source: GitSource;
+  branch: string;
+  author: Identity;
+  clock?: () => Date;
+  log?: Logger;
+  /** Attempts before giving up on a contended branch (default 30). */
+  maxAttempts?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * Commits logical changes to one branch without a working tree or an index: blobs, the trees on the changed paths and
+ * the commit are written directly. Local repositories are updated with a compare-and-swap on the ref (git's lock file
+ * protocol); remotes are pushed. A lost race (the ref moved, or a non-fast-forward push) re-applies the same change on
+ * the new tip and retries with jittered backoff, so a change is never lost; a change the tip already contains is not
+ * committed again, so it is never duplicated.
+ */
+export class BranchWriter {
+  readonly ref: string;
+  private knownRemoteTip: string | undefined | null = null; // null: not fetched yet
+  private readonly clock: () => Date;
+  private readonly log: Logger;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(private readonly opts: BranchWriterOptions) {
+    this.ref = `refs/heads/${opts.branch}`;
+    this.clock = opts.clock ?? (() => new Date());
+    this.log = opts.log ?? silentLogger;
+    this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  }
+
+  get gitdir(): string {
+    return this.opts.source.gitdir;
+  }
+
+  /** The branch tip as the authority sees it now (fetching from the remote), or undefined when the branch does not exist. */
+  async tip(): Promise<string | undefined> {
+    if (this.opts.source.kind === 'local') return readRefValue(this.gitdir, this.ref);
+    return this.fetchRemoteTip();
+  }
+
+  /** The last tip seen, without a network round trip (remote) — used for optimistic first attempts. */
+  private async cheapTip(): Promise<string | undefined> {
+    if (this.opts.source.kind === 'local') return readRefValue(this.gitdir, this.ref);
+    if (this.knownRemoteTip === null) return this.fetchRemoteTip();
+    return this.knownRemoteTip;
+  }
+
+  private async fetchRemoteTip(): Promise<string | undefined> {
+    const remote = this.opts.source.remote!;
+    const cache = this.opts.source.cache;
+    try {
+      const refs = await git.listServerRefs({
+        http: remote.http,
+        url: remote.url,
+        headers: remote.headers,
+        onAuth: remote.onAuth,
+        onAuthFailure: remote.onAuthFailure,
+        prefix: this.ref,
+        protocolVersion: 1,
+      });
+      const tip = refs.find((r) => r.ref === this.ref)?.oid;
+      if (tip && !(await hasObject(this.gitdir, tip, cache))) {
+        await git.fetch({
+          fs,
+          http: remote.http,
+          gitdir: this.gitdir,
+          url: remote.url,
+          ref: this.opts.branch,
+          remoteRef: this.opts.branch,
+          singleBranch: true,
+          tags: false,
+          cache,
+          headers: remote.headers,
+          onAuth: remote.onAuth,
+          onAuthFailure: remote.onAuthFailure,
+        });
+      }
+      this.knownRemoteTip = tip;
+      return tip;
+    } catch (e) {
+      throw wrapRemoteError(e, remote.url);
+    }
+  }
+
+  /** Applies `changes` on the current tip and publishes it; see the class comment for the race semantics. */
+  async commit(changes: Changes, message: string, opts: { resolve?: ConflictResolver } = {}): Promise<CommitResult> {
+    const { gitdir, cache } = this.opts.source;
+    const ours = new Map<string, string | null>();
+    for (const p of changes.put ?? []) {
+      const content = typeof p.content === 'string' ? Buffer.from(p.content, 'utf8') : p.content;
+      ours.set(normalise(p.path), await git.writeBlob({ fs, gitdir, blob: content }));
+    }
+    for (const d of changes.delete ?? []) {
+      const key = normalise(d);
+      if (ours.has(key)) throw new Error(`commit: "${d}" is both written and deleted in one change`);
+      ours.set(key, null);
+    }
+    const maxAttempts = this.opts.maxAttempts ?? 30;
+    const firstSeen = new Map<string, string | undefined>();
+    const conflicts = new Set<string>();
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      const base = attempt === 1 ? await this.cheapTip() : await this.tip();
+      const baseTree = base ? (await git.readCommit({ fs, gitdir, oid: base, cache })).commit.tree : undefined;
+      const edits: TreeEdits = new Map();
+      for (const [path, oid] of ours) {
+        const theirs = await blobAt(gitdir, baseTree, path, cache);
+        if (!firstSeen.has(path)) firstSeen.set(path, theirs);
+        let mine = oid;
+        if (attempt > 1 && oid !== null && theirs !== undefined && theirs !== oid && theirs !== firstSeen.get(path)) {
+          conflicts.add(path);
+          if (opts.resolve) {
+            const [t, o] = await Promise.all([readBlob(gitdir, theirs, cache), readBlob(gitdir, oid, cache)]);
+            const merged = opts.resolve(path, t, o);
+            mine = await git.writeBlob({ fs, gitdir, blob: typeof merged === 'string' ? Buffer.from(merged) : merged });
+          }
+          this.log.warn('catalog path changed concurrently', { path, branch: this.opts.branch, resolution: opts.resolve ? 'resolver' : 'ours' });
+        }
+        edits.set(path, mine);
+      }
+      const tree = await editTree(gitdir, baseTree, edits, cache);
+      if (base && tree === baseTree) {
+        return { commit: base, changed: false, attempts: attempt, conflicts: [...conflicts] };
+      }
+      const now = this.clock();
+      const who = { ...this.opts.author, timestamp: Math.floor(now.getTime() / 1000), timezoneOffset: 0 };
+      const oid = await git.writeCommit({
+        fs,
+        gitdir,
+        commit: { tree, parent: base ? [base] : [], author: who, committer: who, message: message.endsWith('\n') ? message : `${message}\n` },
+      });
+      if (await this.publish(oid, base, who, message)) {
+        if (attempt > 1) this.log.info('catalog commit rebased after a lost race', { branch: this.opts.branch, attempts: attempt, commit: oid });
+        return { commit: oid, changed: true, attempts: attempt, conflicts: [...conflicts] };
+      }
+      const backoff = Math.min(25 * 2 ** Math.min(attempt - 1, 6), 1_600) * (0.5 + Math.random());
+      await this.sleep(backoff);
+    }
+    throw new GitSourceError(
+      'E_GIT_CONTENDED',
+      `branch ${this.opts.branch} of ${this.opts.source.location}: gave up after ${maxAttempts} attempts, the branch keeps moving under us`,
+    );
+  }
+
+  private async publish(oid: string, base: string | undefined, who: Identity & { timestamp: number; timezoneOffset: number }, message: string): Promise<boolean> {
+    const source = this.opts.source;
+    if (source.kind === 'local') {
+      return compareAndSwapRef({ gitdir: source.gitdir, ref: this.ref, newOid: oid, expectedOld: base, committer: who, message: `coffer: ${message}` });
+    }
+    const remote = source.remote!;
+    // A per-attempt ref to push from: processes sharing one cache never push each other's commits.
+    const tmp = `refs/coffer/push/${randomBytes(8).toString('hex')}`;
+    await git.writeRef({ fs, gitdir: source.gitdir, ref: tmp, value: oid, force: true });
+    try {
+      const res = await git.push({
+        fs,
+        http: remote.http,
+        gitdir: source.gitdir,
+        url: remote.url,
+        ref: tmp,
+        remoteRef: this.ref,
+        headers: remote.headers,
+        onAuth: remote.onAuth,
+        onAuthFailure: remote.onAuthFailure,
+        cache: source.cache,
+      });
+      const status = res.refs[this.ref];
+      if (res.ok && (!status || status.ok)) {
+        this.knownRemoteTip = oid;
+        return true;
+      }
+      this.log.info('catalog push rejected', { branch: this.opts.branch, reason: status?.error ?? res.error });
+      return false;
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === 'PushRejectedError' || code === 'GitPushError') {
+        this.log.info('catalog push rejected', { branch: this.opts.branch, reason: (e as Error).message, remote: redactUrl(remote.url) });
+        return false;
+      }
+      throw wrapRemoteError(e, remote.url);
+    } finally {
+      await git.deleteRef({ fs, gitdir: source.gitdir, ref: tmp }).catch(() => undefined);
+    }
+  }
+}
+
+function normalise(p: string): string {
+  return p.replace(/^\/+/, '').replace(/\/+/g, '/');
+}
+
+async function hasObject(gitdir: string, oid: string, cache: object): Promise<boolean> {
+  try {
+    await git.readObject({ fs, gitdir, oid, format: 'deflated', cache });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function readBlob(gitdir: string, oid: string, cache: object): Promise<Uint8Array> {
+  return (await git.readBlob({ fs, gitdir, oid, cache })).blob;
+}

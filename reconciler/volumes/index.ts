@@ -1,0 +1,113 @@
+/**
+ * Volumes of a backup run: CSI VolumeSnapshots of the selected PVCs, then one mover Job per snapshot exporting its
+ * data into the repository, with bounded concurrency and cleanup. The lead's run calls `snapshotVolumes` while the
+ * application is quiesced (between the blueprint's phases and its finally phases) and `exportVolumes` after.
+ */
+import type { KubeClient } from '../kube/client.ts';
+import type { KubeObject } from '../kube/types.ts';
+import { mapLimit } from '../kube/wait.ts';
+import { runMoverJob, type MoverRepository, type MoverResult } from './mover.ts';
+import { deleteSnapshot, snapshotPvc, type TakenSnapshot } from './snapshot.ts';
+
+export { snapshotPvc, deleteSnapshot, resolveSnapshotClass, csiDriverOf, SnapshotError, DEFAULT_CLASS_ANNOTATION, type TakenSnapshot, type SnapshotOptions } from './snapshot.ts';
+export { runMoverJob, moverObjects, parseMoverOutput, cleanupRun, MoverError, DEFAULT_MOVER_IMAGE, DATA_PATH, REPOSITORY_MOUNT, RUN_LABEL, type MoverRepository, type MoverJobOptions, type MoverResult } from './mover.ts';
+export { kubeName } from './names.ts';
+
+/** Default number of volumes moved at once (one Job each), as in K10. */
+export const DEFAULT_PARALLELISM = 9;
+
+/** One volume's outcome, shaped like a RestorePoint `spec.volumes[]` entry. */
+export interface VolumeOutcome {
+  pvc: string;
+  storageClass?: string;
+  capacity?: string;
+  volumeSnapshot?: string;
+  snapshotId?: string;
+  sizeBytes?: number;
+  bytesAdded?: number;
+  phase: 'Succeeded' | 'Failed';
+  error?: string;
+}
+
+export interface SnapshotVolumesOptions {
+  namespace: string;
+  pvcs: KubeObject[];
+  volumeSnapshotClass?: string;
+  labels?: Record<string, string>;
+  runId: string;
+  concurrency?: number;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** Snapshots every PVC (concurrently, bounded); each entry is the snapshot or the error for that PVC. */
+export async function snapshotVolumes(client: KubeClient, opts: SnapshotVolumesOptions): Promise<{ pvc: KubeObject; snapshot?: TakenSnapshot; error?: string }[]> {
+  const settled = await mapLimit(opts.pvcs, opts.concurrency ?? DEFAULT_PARALLELISM, (pvc) =>
+    snapshotPvc(client, { namespace: opts.namespace, pvc, volumeSnapshotClass: opts.volumeSnapshotClass, labels: opts.labels, runId: opts.runId, timeoutMs: opts.timeoutMs, signal: opts.signal }),
+  );
+  return settled.map((s, i) => ({ pvc: opts.pvcs[i]!, ...(s.status === 'fulfilled' ? { snapshot: s.value } : { error: (s.reason as Error).message }) }));
+}
+
+export interface ExportVolumesOptions {
+  namespace: string;
+  snapshots: { pvc: KubeObject; snapshot: TakenSnapshot }[];
+  repository: MoverRepository;
+  /** Common tags (cluster, namespace, policy, restorepoint); `pvc=NAME` is added per volume. */
+  tags: Record<string, string>;
+  runId: string;
+  image?: string;
+  parallelism?: number;
+  /** Delete each VolumeSnapshot once exported (policy `keepLocal: 0`). */
+  deleteSnapshots?: boolean;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  log?: (m: string) => void;
+}
+
+/**
+ * Runs one mover Job per snapshot with at most `parallelism` (default 9) at once. Every volume is attempted; the
+ * outcomes say which failed and why. Snapshots are deleted after export when asked, even if the export failed
+ * (they would otherwise pile up); keeping some locally is the caller's retention decision.
+ */
+export async function exportVolumes(client: KubeClient, opts: ExportVolumesOptions): Promise<VolumeOutcome[]> {
+  const settled = await mapLimit(opts.snapshots, opts.parallelism ?? DEFAULT_PARALLELISM, async ({ pvc, snapshot }) => {
+    try {
+      return await runMoverJob(client, {
+        namespace: opts.namespace,
+        pvc,
+        snapshot: snapshot.name,
+        restoreSize: snapshot.restoreSize,
+        repository: opts.repository,
+        tags: { ...opts.tags, pvc: pvc.metadata.name },
+        runId: opts.runId,
+        image: opts.image,
+        timeoutMs: opts.timeoutMs,
+        signal: opts.signal,
+        log: opts.log,
+      });
+    } finally {
+      if (opts.deleteSnapshots) await deleteSnapshot(client, opts.namespace, snapshot.name).catch(() => undefined);
+    }
+  });
+  return settled.map((s, i) => {
+    const { pvc, snapshot } = opts.snapshots[i]!;
+    return volumeOutcome(pvc, snapshot, opts.deleteSnapshots ? undefined : snapshot.name, s.status === 'fulfilled' ? s.value : undefined, s.status === 'rejected' ? (s.reason as Error).message : undefined);
+  });
+}
+
+/** RestorePoint volume entry from a PVC and what happened to it. */
+export function volumeOutcome(pvc: KubeObject, snapshot: TakenSnapshot | undefined, keptSnapshot: string | undefined, result: MoverResult | undefined, error: string | undefined): VolumeOutcome {
+  const spec = (pvc.spec ?? {}) as { storageClassName?: string; resources?: { requests?: { storage?: string } } };
+  const stats = result?.stats ?? {};
+  return {
+    pvc: pvc.metadata.name,
+    ...(spec.storageClassName ? { storageClass: spec.storageClassName } : {}),
+    ...(spec.resources?.requests?.storage ? { capacity: spec.resources.requests.storage } : {}),
+    ...(keptSnapshot ? { volumeSnapshot: keptSnapshot } : {}),
+    ...(result ? { snapshotId: result.snapshotId } : {}),
+    ...(stats.bytesProcessed !== undefined ? { sizeBytes: stats.bytesProcessed } : {}),
+    ...(stats.bytesStored !== undefined ? { bytesAdded: stats.bytesStored } : {}),
+    phase: result && !error ? 'Succeeded' : 'Failed',
+    ...(error ? { error } : !snapshot ? { error: 'no snapshot' } : {}),
+  };
+}

@@ -1,0 +1,226 @@
+import type { KubeClient } from '../kube/client.ts';
+import type { KubeObject } from '../kube/types.ts';
+import { TimeoutError, waitFor } from '../kube/wait.ts';
+import { tail } from '../blueprint/types.ts';
+import { kubeName } from './names.ts';
+
+/** The default image of mover Jobs; the sandbox maps it to the local checkout. */
+export const DEFAULT_MOVER_IMAGE = 'ghcr.io/coffer-dev/coffer:latest';
+/** Where the volume's data appears inside the mover pod, and hence the path recorded in the repository snapshot. */
+export const DATA_PATH = '/data';
+/** Mount point of a filesystem repository inside the mover pod. */
+export const REPOSITORY_MOUNT = '/repository';
+export const RUN_LABEL = 'coffer.dev/run';
+
+/** A mover Job failed or produced no result; the message carries the pod's log tail. */
+export class MoverError extends Error {
+  readonly code = 'E_MOVER';
+  constructor(
+    message: string,
+    readonly logTail?: string,
+  ) {
+    super(message);
+    this.name = 'MoverError';
+  }
+}
+
+/**
+ * Where the mover writes. For S3 the URL is enough (plus credentials in `env`); a filesystem repository must be
+ * reachable from the pod, so give the volume that holds it (`hostPath` on a single node or the sandbox, or a PVC such
+ * as an NFS share) and it is mounted at /repository.
+ */
+export interface MoverRepository {
+  /** `s3://bucket/prefix` or `file:///…` as the reconciler sees it. */
+  url: string;
+  password: string;
+  /** Extra environment for the mover (AWS_ACCESS_KEY_ID, COFFER_S3_ENDPOINT, …); stored in the run's Secret. */
+  env?: Record<string, string>;
+  /** For filesystem repositories: the volume holding the repository directory. */
+  volume?: { hostPath: string } | { persistentVolumeClaim: string; subPath?: string };
+}
+
+export interface MoverJobOptions {
+  namespace: string;
+  /** The application's PVC (for tags and naming). */
+  pvc: KubeObject;
+  /** Name of the ready VolumeSnapshot to export. */
+  snapshot: string;
+  /** Size for the temporary PVC (the snapshot's restoreSize, else the PVC's request). */
+  restoreSize?: string;
+  repository: MoverRepository;
+  tags: Record<string, string>;
+  runId: string;
+  image?: string;
+  /** Extra arguments for `coffer repo backup` (e.g. `--parent ID`). */
+  extraArgs?: string[];
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  log?: (m: string) => void;
+}
+
+/** The JSON line `coffer repo backup --output json` prints. Fields beyond snapshotId are kept as-is. */
+export interface MoverResult {
+  snapshotId: string;
+  stats: Record<string, number>;
+  job: string;
+  raw: Record<string, unknown>;
+}
+
+/** The objects one volume export creates, as pure data (table-tested; also what `kubectl get -o yaml` would show). */
+export function moverObjects(opts: MoverJobOptions): { secret: KubeObject; pvc: KubeObject; job: KubeObject } {
+  const pvcName = opts.pvc.metadata.name;
+  const base = kubeName(`coffer-${pvcName}`, opts.runId);
+  const labels = { 'app.kubernetes.io/managed-by': 'coffer', 'app.kubernetes.io/component': 'mover', [RUN_LABEL]: opts.runId.slice(0, 63), 'coffer.dev/pvc': pvcName.slice(0, 63) };
+  const src = (opts.pvc.spec ?? {}) as { storageClassName?: string; accessModes?: string[]; volumeMode?: string; resources?: { requests?: { storage?: string } } };
+  const size = opts.restoreSize ?? src.resources?.requests?.storage ?? '1Gi';
+  const repo = opts.repository;
+  const fsRepo = !!repo.volume;
+  const env: Record<string, string> = { ...(repo.env ?? {}), COFFER_REPOSITORY: fsRepo ? REPOSITORY_MOUNT : repo.url, COFFER_PASSWORD: repo.password };
+  const secret: KubeObject = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: base, namespace: opts.namespace, labels },
+    type: 'Opaque',
+    stringData: env,
+  };
+  const pvc: KubeObject = {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name: base, namespace: opts.namespace, labels },
+    spec: {
+      ...(src.storageClassName ? { storageClassName: src.storageClassName } : {}),
+      accessModes: ['ReadWriteOnce'],
+      ...(src.volumeMode ? { volumeMode: src.volumeMode } : {}),
+      resources: { requests: { storage: size } },
+      dataSource: { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: opts.snapshot },
+    },
+  };
+  const tagArgs = Object.entries(opts.tags).flatMap(([k, v]) => ['--tag', `${k}=${v}`]);
+  const volumes: Record<string, unknown>[] = [{ name: 'data', persistentVolumeClaim: { claimName: base, readOnly: true } }];
+  const mounts: Record<string, unknown>[] = [{ name: 'data', mountPath: DATA_PATH, readOnly: true }];
+  if (repo.volume) {
+    volumes.push('hostPath' in repo.volume ? { name: 'repository', hostPath: { path: repo.volume.hostPath, type: 'Directory' } } : { name: 'repository', persistentVolumeClaim: { claimName: repo.volume.persistentVolumeClaim } });
+    mounts.push({ name: 'repository', mountPath: REPOSITORY_MOUNT, ...('subPath' in repo.volume && repo.volume.subPath ? { subPath: repo.volume.subPath } : {}) });
+  }
+  const job: KubeObject = {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: base, namespace: opts.namespace, labels },
+    spec: {
+      backoffLimit: 0,
+      // A leftover from a crashed reconciler disappears on its own a day later.
+      ttlSecondsAfterFinished: 86400,
+      template: {
+        metadata: { labels },
+        spec: {
+          restartPolicy: 'Never',
+          automountServiceAccountToken: false,
+          containers: [
+            {
+              name: 'mover',
+              image: opts.image ?? DEFAULT_MOVER_IMAGE,
+              args: ['repo', 'backup', DATA_PATH, ...tagArgs, ...(opts.extraArgs ?? []), '--output', 'json'],
+              envFrom: [{ secretRef: { name: base } }],
+              volumeMounts: mounts,
+            },
+          ],
+          volumes,
+        },
+      },
+    },
+  };
+  return { secret, pvc, job };
+}
+
+/** The last JSON object line with a snapshot id in a mover log (progress lines and warnings may precede it). */
+export function parseMoverOutput(log: string): Record<string, unknown> | undefined {
+  const lines = log.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{'));
+  for (let i = lines.length - 1; i >= 0; i--) {
+    try {
+      const v = JSON.parse(lines[i]!) as Record<string, unknown>;
+      if (typeof v.snapshotId === 'string' || typeof v.id === 'string') return v;
+    } catch {
+      /* a progress line cut in half */
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Exports one VolumeSnapshot: a temporary PVC restored from it, a Secret with the repository credentials and a Job
+ * running `coffer repo backup /data --output json`; waits for the Job, reads its result from the pod log, and
+ * deletes all three whatever happened. A failed Job becomes a MoverError with the log tail.
+ */
+export async function runMoverJob(client: KubeClient, opts: MoverJobOptions): Promise<MoverResult> {
+  const { secret, pvc, job } = moverObjects(opts);
+  const ns = opts.namespace;
+  const name = job.metadata.name;
+  try {
+    await client.create('v1', 'secrets', ns, secret);
+    await client.create('v1', 'persistentvolumeclaims', ns, pvc);
+    await client.create('batch/v1', 'jobs', ns, job);
+    opts.log?.(`mover job ${ns}/${name}: ${opts.pvc.metadata.name} from snapshot ${opts.snapshot}`);
+    let last = '';
+    let outcome: 'Complete' | 'Failed';
+    try {
+      outcome = await waitFor(
+        async () => {
+          const j = await client.get('batch/v1', 'jobs', ns, name);
+          const st = (j.status ?? {}) as { succeeded?: number; failed?: number; active?: number; conditions?: { type: string; status: string; message?: string }[] };
+          last = `active=${st.active ?? 0} succeeded=${st.succeeded ?? 0} failed=${st.failed ?? 0}`;
+          if (st.conditions?.some((c) => c.type === 'Complete' && c.status === 'True') || (st.succeeded ?? 0) > 0) return 'Complete' as const;
+          if (st.conditions?.some((c) => c.type === 'Failed' && c.status === 'True') || (st.failed ?? 0) > 0) return 'Failed' as const;
+          // A pod that cannot pull its image never fails the Job by itself.
+          const pod = await jobPod(client, ns, name);
+          const waiting = (pod?.status as { containerStatuses?: { state?: { waiting?: { reason?: string; message?: string } } }[] } | undefined)?.containerStatuses?.[0]?.state?.waiting;
+          if (waiting && /ImagePull|ErrImage|InvalidImageName|CreateContainerConfigError/.test(waiting.reason ?? '')) {
+            throw new MoverError(`mover job ${ns}/${name} cannot start: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`);
+          }
+          return undefined;
+        },
+        { timeoutMs: opts.timeoutMs ?? 6 * 3600_000, signal: opts.signal, what: `mover job ${ns}/${name}`, describe: () => last, maxIntervalMs: 1000 },
+      );
+    } catch (e) {
+      if (e instanceof TimeoutError) {
+        const log = await jobLog(client, ns, name);
+        throw new MoverError(`${e.message}${log ? `\n${tail(log)}` : ''}`, tail(log));
+      }
+      throw e;
+    }
+    const log = await jobLog(client, ns, name);
+    if (outcome === 'Failed') throw new MoverError(`mover job ${ns}/${name} for PVC ${opts.pvc.metadata.name} failed${log ? `; last lines of its log:\n${tail(log)}` : ' (no log)'}`, tail(log));
+    const result = parseMoverOutput(log);
+    if (!result) throw new MoverError(`mover job ${ns}/${name} completed without a JSON result line${log ? `; log ends with:\n${tail(log)}` : ''}`, tail(log));
+    const stats: Record<string, number> = {};
+    for (const [k, v] of Object.entries((result.stats as Record<string, unknown>) ?? result)) if (typeof v === 'number') stats[k] = v;
+    return { snapshotId: (result.snapshotId ?? result.id) as string, stats, job: name, raw: result };
+  } finally {
+    // Job first (Background propagation removes its pod), then the PVC it mounted, then the credentials.
+    for (const [api, plural, n] of [['batch/v1', 'jobs', name], ['v1', 'persistentvolumeclaims', pvc.metadata.name], ['v1', 'secrets', secret.metadata.name]] as const) {
+      await client.delete(api, plural, ns, n).catch((e) => opts.log?.(`cleanup of ${plural} ${ns}/${n} failed: ${(e as Error).message}`));
+    }
+  }
+}
+
+async function jobPod(client: KubeClient, ns: string, job: string): Promise<KubeObject | undefined> {
+  const pods = await client.list('v1', 'pods', ns, { labelSelector: `job-name=${job}` });
+  return pods.sort((a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '')).at(-1);
+}
+
+async function jobLog(client: KubeClient, ns: string, job: string): Promise<string> {
+  const pod = await jobPod(client, ns, job).catch(() => undefined);
+  if (!pod) return '';
+  return client.podLog(ns, pod.metadata.name, { container: 'mover' }).catch(() => '');
+}
+
+/** Removes mover leftovers of a run (a reconciler killed mid-export): Jobs, PVCs, Secrets labelled with its run id. */
+export async function cleanupRun(client: KubeClient, namespace: string, runId: string): Promise<number> {
+  let n = 0;
+  for (const [api, plural] of [['batch/v1', 'jobs'], ['v1', 'persistentvolumeclaims'], ['v1', 'secrets']] as const) {
+    for (const o of await client.list(api, plural, namespace, { labelSelector: `${RUN_LABEL}=${runId.slice(0, 63)}` })) {
+      await client.delete(api, plural, namespace, o.metadata.name);
+      n++;
+    }
+  }
+  return n;
+}

@@ -1,0 +1,441 @@
+import { constants, promises as fsp, type BigIntStats } from 'node:fs';
+import { hostname as osHostname, userInfo } from 'node:os';
+import * as path from 'node:path';
+import { maybeCompress } from './compress.ts';
+import { RepoError } from './errors.ts';
+import { acquireLock } from './lock.ts';
+import type { BlobType } from './pack.ts';
+import type { PackWriter, Repository } from './repo.ts';
+import { findSnapshot, listSnapshots, loadTree, type Snapshot, type Tree, type TreeNode } from './tree.ts';
+
+export interface BackupProgress {
+  files: number;
+  totalFiles: number;
+  bytes: number;
+  totalBytes: number;
+  bytesStored: number;
+  elapsedMs: number;
+}
+
+export interface BackupOptions {
+  tags?: Record<string, string>;
+  /** Snapshot id/prefix to compare against; `null` forces a full read; omitted picks the latest with the same paths and host. */
+  parent?: string | null;
+  hostname?: string;
+  time?: Date;
+  onProgress?: (p: BackupProgress) => void;
+}
+
+export interface BackupStats {
+  filesNew: number;
+  filesChanged: number;
+  filesUnmodified: number;
+  dirs: number;
+  bytesProcessed: number;
+  bytesRead: number;
+  blobsNew: number;
+  bytesAddedRaw: number;
+  bytesStored: number;
+  packsRecovered: number;
+  seconds: number;
+}
+
+export interface BackupResult {
+  snapshotId: string;
+  snapshot: Snapshot;
+  stats: BackupStats;
+}
+
+/** In-memory file for `backupEntries`: manifests, Secrets, stdin. */
+export interface Entry {
+  path: string;
+  data: Buffer;
+  mode?: number;
+  mtime?: Date;
+}
+
+const MAX_IN_FLIGHT = 48 * 1024 * 1024;
+
+/** Bounded bytes in flight between the chunker and the pack writer: the reason backing up 10 GiB needs tens of MiB. */
+class ByteGate {
+  private used = 0;
+  private waiters: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+  async acquire(n: number): Promise<void> {
+    while (this.used > 0 && this.used + n > this.limit) await new Promise<void>((r) => this.waiters.push(r));
+    this.used += n;
+  }
+  release(n: number): void {
+    this.used -= n;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+}
+
+/** The shared state of one backup run: dedupe, compression, encryption and packing of blobs. */
+class BlobSaver {
+  readonly gate = new ByteGate(MAX_IN_FLIGHT);
+  blobsNew = 0;
+  bytesAddedRaw = 0;
+  private errors: unknown;
+  constructor(
+    private readonly repo: Repository,
+    readonly packer: PackWriter,
+  ) {}
+
+  /** Start saving; resolves to the blob id. Callers await the gate first via `saveAsync`. */
+  async save(type: BlobType, data: Buffer): Promise<string> {
+    const id = await this.repo.crypto.blobId(data);
+    if (this.packer.has(id)) return id;
+    this.packer.pending.add(id);
+    const { data: c, comp } = await maybeCompress(data);
+    const sealed = await this.repo.crypto.seal(c);
+    this.blobsNew++;
+    this.bytesAddedRaw += data.length;
+    await this.packer.add(id, type, sealed, data.length, comp);
+    return id;
+  }
+
+  /** Gate-bounded save: waits for room before starting, returns the id's promise without awaiting it. */
+  async saveBounded(type: BlobType, data: Buffer): Promise<{ id: Promise<string> }> {
+    if (this.errors) throw this.errors;
+    await this.gate.acquire(data.length);
+    const p = this.save(type, data).finally(() => this.gate.release(data.length));
+    p.catch((e: unknown) => {
+      this.errors ??= e;
+    });
+    return { id: p };
+  }
+}
+
+/** Mark a promise as handled now (it is awaited later, after the directory walk) so an early failure is not an unhandled rejection. */
+function quiet<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
+
+function nsString(v: bigint): string {
+  return v.toString();
+}
+
+function sameFile(old: TreeNode | undefined, st: BigIntStats): old is TreeNode {
+  return (
+    !!old &&
+    old.type === 'file' &&
+    old.size === Number(st.size) &&
+    old.mtime === nsString(st.mtimeNs) &&
+    old.ctime === nsString(st.ctimeNs) &&
+    old.inode === Number(st.ino) &&
+    Array.isArray(old.content)
+  );
+}
+
+function baseNode(name: string, st: BigIntStats): Omit<TreeNode, 'type'> {
+  return {
+    name,
+    mode: Number(st.mode) & 0o7777,
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    mtime: nsString(st.mtimeNs),
+  };
+}
+
+async function saveTree(saver: BlobSaver, nodes: TreeNode[]): Promise<string> {
+  nodes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const p = await saver.saveBounded('tree', Buffer.from(JSON.stringify({ nodes } satisfies Tree)));
+  return p.id;
+}
+
+interface Walker {
+  repo: Repository;
+  saver: BlobSaver;
+  stats: BackupStats;
+  progress: BackupProgress;
+  buf: Buffer;
+  tick: () => void;
+}
+
+const READ_SIZE = 8 * 1024 * 1024;
+
+/**
+ * Chunk one file. Each read lands in a fresh buffer (plus the previous read's
+ * unfinished tail) and chunks are views into it, so data is copied once per
+ * read rather than once per chunk; the byte gate bounds how many are alive.
+ */
+async function chunkFile(w: Walker, file: string): Promise<{ content: Promise<string[]>; size: number }> {
+  const fh = await fsp.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const ids: Promise<string>[] = [];
+  let size = 0;
+  try {
+    const chunker = w.repo.chunker;
+    let tail: Buffer = Buffer.alloc(0);
+    let eof = false;
+    // Double-buffered: the next read is in flight while this one is chunked.
+    const readNext = async (): Promise<Buffer> => {
+      const b = Buffer.allocUnsafe(READ_SIZE);
+      let n = 0;
+      while (n < READ_SIZE) {
+        const { bytesRead } = await fh.read(b, n, READ_SIZE - n, null);
+        if (bytesRead === 0) break;
+        n += bytesRead;
+      }
+      return b.subarray(0, n);
+    };
+    let next = readNext();
+    while (!eof) {
+      const got = await next;
+      if (got.length < READ_SIZE) eof = true;
+      else next = readNext();
+      w.stats.bytesRead += got.length;
+      size += got.length;
+      const buf = tail.length ? Buffer.concat([tail, got]) : got;
+      let start = 0;
+      const end = buf.length;
+      for (;;) {
+        if (start === end) break;
+        const n = chunker.cut(buf, start, end, eof);
+        if (n === 0) break;
+        ids.push((await w.saver.saveBounded('data', buf.subarray(start, start + n))).id);
+        start += n;
+        w.progress.bytes += n;
+        w.tick();
+      }
+      tail = buf.subarray(start);
+    }
+    if (!eof) await next.catch(() => undefined);
+  } finally {
+    await fh.close();
+  }
+  return { content: quiet(Promise.all(ids)), size };
+}
+
+async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats, old: TreeNode | undefined): Promise<TreeNode | Promise<TreeNode> | undefined> {
+  if (st.isSymbolicLink()) {
+    return { ...baseNode(name, st), type: 'symlink', target: await fsp.readlink(abs) };
+  }
+  if (st.isDirectory()) {
+    w.stats.dirs++;
+    const oldTree = old?.type === 'dir' && old.subtree ? await loadTree(w.repo, old.subtree).catch(() => undefined) : undefined;
+    const oldByName = new Map(oldTree?.nodes.map((n) => [n.name, n]));
+    const names = (await fsp.readdir(abs)).sort();
+    const children: (TreeNode | Promise<TreeNode>)[] = [];
+    for (const child of names) {
+      const cabs = path.join(abs, child);
+      let cst: BigIntStats;
+      try {
+        cst = await fsp.lstat(cabs, { bigint: true });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // vanished while walking
+        throw e;
+      }
+      const n = await backupNode(w, cabs, child, cst, oldByName.get(child));
+      if (n) children.push(n);
+    }
+    const node = baseNode(name, st);
+    return quiet((async () => {
+      const resolved = await Promise.all(children);
+      const subtree = await (saveTree(w.saver, resolved));
+      return { ...node, type: 'dir', subtree } satisfies TreeNode;
+    })());
+  }
+  if (st.isFile()) {
+    w.progress.files++;
+    const base = { ...baseNode(name, st), type: 'file' as const, inode: Number(st.ino), ctime: nsString(st.ctimeNs) };
+    if (sameFile(old, st) && old.content!.every((id) => w.saver.packer.has(id))) {
+      w.stats.filesUnmodified++;
+      w.progress.bytes += Number(st.size);
+      w.stats.bytesProcessed += Number(st.size);
+      w.tick();
+      return { ...base, size: Number(st.size), content: old.content };
+    }
+    if (old) w.stats.filesChanged++;
+    else w.stats.filesNew++;
+    const { content, size } = await chunkFile(w, abs);
+    w.stats.bytesProcessed += size;
+    return quiet(content.then((c) => ({ ...base, size, content: c })));
+  }
+  // Devices, FIFOs and sockets are not volume data; skip them like restic's default for sockets.
+  return undefined;
+}
+
+async function scanTotals(p: string, acc: { files: number; bytes: number }): Promise<void> {
+  const st = await fsp.lstat(p).catch(() => undefined);
+  if (!st) return;
+  if (st.isFile()) {
+    acc.files++;
+    acc.bytes += st.size;
+  } else if (st.isDirectory()) {
+    for (const c of await fsp.readdir(p).catch(() => [] as string[])) await scanTotals(path.join(p, c), acc);
+  }
+}
+
+function username(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return '';
+  }
+}
+
+async function runBackup(
+  repo: Repository,
+  paths: string[],
+  opts: BackupOptions,
+  produce: (w: Walker, parentTree: Tree | undefined) => Promise<TreeNode[]>,
+): Promise<BackupResult> {
+  const started = Date.now();
+  const lock = await acquireLock(repo, false, 'backup');
+  try {
+    await repo.loadIndex();
+    const packsRecovered = await repo.recoverOrphanPacks();
+    const host = opts.hostname ?? osHostname();
+    let parentId: string | undefined;
+    if (typeof opts.parent === 'string') parentId = (await findSnapshot(repo, opts.parent)).id;
+    else if (opts.parent === undefined) {
+      const key = JSON.stringify([...paths].sort());
+      parentId = (await listSnapshots(repo)).filter((s) => s.hostname === host && JSON.stringify([...s.paths].sort()) === key).at(-1)?.id;
+    }
+    const parentTree = parentId ? await loadTree(repo, (await repo.loadJSON<Snapshot>('snapshots', parentId)).tree) : undefined;
+
+    const packer = repo.newPackWriter();
+    const saver = new BlobSaver(repo, packer);
+    const stats: BackupStats = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, bytesProcessed: 0, bytesRead: 0, blobsNew: 0, bytesAddedRaw: 0, bytesStored: 0, packsRecovered, seconds: 0 };
+    const progress: BackupProgress = { files: 0, totalFiles: 0, bytes: 0, totalBytes: 0, bytesStored: 0, elapsedMs: 0 };
+    let last = 0;
+    const tick = () => {
+      if (!opts.onProgress) return;
+      const now = Date.now();
+      if (now - last < 200) return;
+      last = now;
+      progress.elapsedMs = now - started;
+      progress.bytesStored = packer.bytesWritten;
+      opts.onProgress(progress);
+    };
+    const w: Walker = { repo, saver, stats, progress, buf: Buffer.allocUnsafe(repo.config.chunker.max * 2), tick };
+    const rootNodes = await produce(w, parentTree);
+    const names = new Set<string>();
+    for (const n of rootNodes) {
+      if (names.has(n.name)) throw new RepoError('E_REPO_PATH', `two backup paths share the name "${n.name}"; back them up separately`);
+      names.add(n.name);
+    }
+    const tree = await saveTree(saver, rootNodes);
+    const packs = await packer.finish();
+    if (packs.length) await repo.writeIndex(packs);
+    stats.blobsNew = saver.blobsNew;
+    stats.bytesAddedRaw = saver.bytesAddedRaw;
+    stats.bytesStored = packer.bytesWritten;
+    stats.seconds = (Date.now() - started) / 1000;
+    const snapshot: Snapshot = {
+      version: 1,
+      time: (opts.time ?? new Date()).toISOString(),
+      tree,
+      paths,
+      hostname: host,
+      username: username(),
+      tags: opts.tags ?? {},
+      ...(parentId ? { parent: parentId } : {}),
+      program: 'coffer',
+      summary: { ...stats },
+    };
+    // The snapshot is written last: everything it references is already durable.
+    const snapshotId = await repo.saveJSON('snapshots', snapshot);
+    progress.elapsedMs = Date.now() - started;
+    opts.onProgress?.(progress);
+    return { snapshotId, snapshot, stats };
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * Back up files and directories. Each path becomes a top-level entry named by
+ * its basename. With a parent snapshot, files with the same size, mtime, ctime
+ * and inode reuse the parent's content list without being read.
+ */
+export async function backup(repo: Repository, paths: string[], opts: BackupOptions = {}): Promise<BackupResult> {
+  if (!paths.length) throw new RepoError('E_REPO_PATH', 'nothing to back up: give at least one path');
+  const abs = paths.map((p) => path.resolve(p));
+  const sts: BigIntStats[] = [];
+  for (const p of abs) {
+    try {
+      sts.push(await fsp.lstat(p, { bigint: true }));
+    } catch {
+      throw new RepoError('E_REPO_PATH', `${p}: no such file or directory`);
+    }
+  }
+  return runBackup(repo, abs, opts, async (w, parentTree) => {
+    if (opts.onProgress) {
+      const acc = { files: 0, bytes: 0 };
+      for (const p of abs) await scanTotals(p, acc);
+      w.progress.totalFiles = acc.files;
+      w.progress.totalBytes = acc.bytes;
+    }
+    const oldByName = new Map(parentTree?.nodes.map((n) => [n.name, n]));
+    const out: (TreeNode | Promise<TreeNode>)[] = [];
+    for (let i = 0; i < abs.length; i++) {
+      const name = path.basename(abs[i]!) || 'root';
+      const n = await backupNode(w, abs[i]!, name, sts[i]!, oldByName.get(name));
+      if (n) out.push(n);
+    }
+    return Promise.all(out);
+  });
+}
+
+/**
+ * Back up in-memory entries (exported manifests, Secret data, stdin) as a
+ * snapshot of a virtual tree; `path` is slash-separated and relative.
+ */
+export async function backupEntries(repo: Repository, entries: Entry[], opts: BackupOptions & { paths?: string[] } = {}): Promise<BackupResult> {
+  const now = opts.time ?? new Date();
+  interface Dir {
+    dirs: Map<string, Dir>;
+    files: Map<string, Entry>;
+  }
+  const root: Dir = { dirs: new Map(), files: new Map() };
+  for (const e of entries) {
+    const parts = e.path.split('/').filter((p) => p !== '' && p !== '.');
+    if (!parts.length || parts.some((p) => p === '..' || p.includes('\0'))) throw new RepoError('E_REPO_PATH', `entry path "${e.path}" is not a safe relative path`);
+    let d = root;
+    for (const part of parts.slice(0, -1)) {
+      if (d.files.has(part)) throw new RepoError('E_REPO_PATH', `entry path "${e.path}" goes through a file`);
+      let next = d.dirs.get(part);
+      if (!next) d.dirs.set(part, (next = { dirs: new Map(), files: new Map() }));
+      d = next;
+    }
+    const leaf = parts.at(-1)!;
+    if (d.dirs.has(leaf) || d.files.has(leaf)) throw new RepoError('E_REPO_PATH', `entry path "${e.path}" appears twice`);
+    d.files.set(leaf, e);
+  }
+  const ns = (t: Date) => (BigInt(t.getTime()) * 1_000_000n).toString();
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  return runBackup(repo, opts.paths ?? ['/'], opts, async (w) => {
+    w.progress.totalFiles = entries.length;
+    w.progress.totalBytes = entries.reduce((s, e) => s + e.data.length, 0);
+    const build = async (d: Dir): Promise<TreeNode[]> => {
+      const nodes: TreeNode[] = [];
+      for (const [name, sub] of d.dirs) {
+        w.stats.dirs++;
+        const subtree = await (saveTree(w.saver, await build(sub)));
+        nodes.push({ name, type: 'dir', mode: 0o755, uid, gid, mtime: ns(now), subtree });
+      }
+      for (const [name, e] of d.files) {
+        w.stats.filesNew++;
+        w.progress.files++;
+        const ids: Promise<string>[] = [];
+        let start = 0;
+        while (start < e.data.length) {
+          const n = w.repo.chunker.cut(e.data, start, e.data.length, true);
+          ids.push((await w.saver.saveBounded('data', Buffer.from(e.data.subarray(start, start + n)))).id);
+          start += n;
+        }
+        w.progress.bytes += e.data.length;
+        w.stats.bytesProcessed += e.data.length;
+        nodes.push({ name, type: 'file', mode: e.mode ?? 0o600, uid, gid, mtime: ns(e.mtime ?? now), size: e.data.length, content: await Promise.all(ids) });
+      }
+      return nodes;
+    };
+    return build(root);
+  });
+}

@@ -1,0 +1,70 @@
+import { brotliCompress, brotliDecompress, constants as zc } from 'node:zlib';
+import { promisify } from 'node:util';
+import { RepoError } from './errors.ts';
+
+/** Stored in each pack entry; the repository must decode every value on Node 20, 22 and 24. */
+export const enum Compression {
+  None = 0,
+  Brotli = 1,
+}
+
+const compressAsync = promisify(brotliCompress);
+const decompressAsync = promisify(brotliDecompress);
+
+/**
+ * Shannon entropy (bits/byte) of a sample spread over the buffer. Above ~7.2
+ * the data is already compressed or encrypted and brotli would only burn CPU.
+ */
+export function sampleEntropy(buf: Uint8Array): number {
+  const counts = new Uint32Array(256);
+  const SLICES = 8;
+  const SLICE = 2048;
+  let total = 0;
+  if (buf.length <= SLICES * SLICE) {
+    for (let i = 0; i < buf.length; i++) counts[buf[i]!]!++;
+    total = buf.length;
+  } else {
+    const step = Math.floor((buf.length - SLICE) / (SLICES - 1));
+    for (let s = 0; s < SLICES; s++) {
+      const off = s * step;
+      for (let i = off; i < off + SLICE; i++) counts[buf[i]!]!++;
+    }
+    total = SLICES * SLICE;
+  }
+  let e = 0;
+  for (let i = 0; i < 256; i++) {
+    const c = counts[i]!;
+    if (c) {
+      const p = c / total;
+      e -= p * Math.log2(p);
+    }
+  }
+  return e;
+}
+
+export const ENTROPY_SKIP = 7.2;
+
+/**
+ * Brotli quality 1 (measured in FORMAT.md: fastest built-in codec with a
+ * zstd-like ratio, readable on every Node line). Runs on the libuv pool.
+ * Returns the original bytes when compression would not save ≥ 3%.
+ */
+export async function maybeCompress(buf: Buffer): Promise<{ data: Buffer; comp: Compression }> {
+  if (buf.length < 64 || sampleEntropy(buf) > ENTROPY_SKIP) return { data: buf, comp: Compression.None };
+  const out = await compressAsync(buf, {
+    chunkSize: Math.max(64 * 1024, buf.length),
+    params: { [zc.BROTLI_PARAM_QUALITY]: 1, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: 22 },
+  });
+  if (out.length > buf.length * 0.97) return { data: buf, comp: Compression.None };
+  return { data: out, comp: Compression.Brotli };
+}
+
+export async function decompress(data: Buffer, comp: number, rawLength: number, what: string): Promise<Buffer> {
+  if (comp === Compression.None) return data;
+  if (comp === Compression.Brotli) {
+    const out = await decompressAsync(data, { chunkSize: Math.max(64 * 1024, rawLength) });
+    if (out.length !== rawLength) throw new RepoError('E_REPO_CORRUPT', `${what}: decompressed to ${out.length} bytes, expected ${rawLength}`);
+    return out;
+  }
+  throw new RepoError('E_REPO_VERSION', `${what}: unknown compression ${comp} (written by a newer Coffer?)`);
+}

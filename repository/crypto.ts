@@ -1,0 +1,116 @@
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, scrypt as scryptCb, webcrypto } from 'node:crypto';
+import { RepoError } from './errors.ts';
+
+const NONCE = 12;
+const TAG = 16;
+/** Bytes an encrypted object adds to its plaintext: nonce + GCM tag. */
+export const SEAL_OVERHEAD = NONCE + TAG;
+
+/** The repository's secrets: one AES-256-GCM key and one HMAC-SHA256 key for blob ids. */
+export interface MasterKey {
+  encrypt: Buffer;
+  mac: Buffer;
+}
+
+export function newMasterKey(): MasterKey {
+  return { encrypt: randomBytes(32), mac: randomBytes(32) };
+}
+
+/**
+ * AES-256-GCM with a fresh random 96-bit nonce per object: `nonce ‖ ciphertext ‖ tag`.
+ * Random nonces are safe far beyond any repository's object count (2^32 objects per key).
+ */
+export function seal(key: Buffer, plain: Buffer): Buffer {
+  const nonce = randomBytes(NONCE);
+  const c = createCipheriv('aes-256-gcm', key, nonce);
+  const out = Buffer.allocUnsafe(NONCE + plain.length + TAG);
+  nonce.copy(out, 0);
+  const n = c.update(plain).copy(out, NONCE);
+  c.final();
+  c.getAuthTag().copy(out, NONCE + n);
+  return out;
+}
+
+/** Authenticated decryption; any flipped bit raises E_REPO_CORRUPT naming `what`. */
+export function unseal(key: Buffer, sealed: Buffer, what: string): Buffer {
+  if (sealed.length < SEAL_OVERHEAD) throw new RepoError('E_REPO_CORRUPT', `${what}: too short to be an encrypted object (${sealed.length} bytes)`);
+  const d = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, NONCE));
+  d.setAuthTag(sealed.subarray(sealed.length - TAG));
+  try {
+    const body = d.update(sealed.subarray(NONCE, sealed.length - TAG));
+    d.final();
+    return body;
+  } catch {
+    throw new RepoError('E_REPO_CORRUPT', `${what}: authentication failed (data is damaged or was tampered with)`);
+  }
+}
+
+const subtle = webcrypto.subtle;
+type CryptoKeyT = Awaited<ReturnType<typeof subtle.importKey>>;
+
+/**
+ * Async variants run on libuv's thread pool (WebCrypto jobs), so hashing and
+ * encryption of one chunk overlap with chunking of the next on another core
+ * without worker threads.
+ */
+export class AsyncCrypto {
+  private constructor(
+    private readonly aes: CryptoKeyT,
+    private readonly hmac: CryptoKeyT,
+  ) {}
+
+  static async create(k: MasterKey): Promise<AsyncCrypto> {
+    const aes = await subtle.importKey('raw', k.encrypt, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
+    const hmac = await subtle.importKey('raw', k.mac, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+    return new AsyncCrypto(aes, hmac);
+  }
+
+  async blobId(data: Uint8Array): Promise<string> {
+    return Buffer.from(await subtle.sign('HMAC', this.hmac, data)).toString('hex');
+  }
+
+  /** SHA-256 of a stored object (pack names), hashed off the main thread. */
+  async storageId(data: Uint8Array): Promise<string> {
+    return Buffer.from(await subtle.digest('SHA-256', data)).toString('hex');
+  }
+
+  async seal(plain: Uint8Array): Promise<Buffer> {
+    const nonce = randomBytes(NONCE);
+    const ct = await subtle.encrypt({ name: 'AES-GCM', iv: nonce }, this.aes, plain);
+    return Buffer.concat([nonce, Buffer.from(ct)]);
+  }
+
+  async unseal(sealed: Buffer, what: string): Promise<Buffer> {
+    if (sealed.length < SEAL_OVERHEAD) throw new RepoError('E_REPO_CORRUPT', `${what}: too short to be an encrypted object`);
+    try {
+      return Buffer.from(await subtle.decrypt({ name: 'AES-GCM', iv: sealed.subarray(0, NONCE) }, this.aes, sealed.subarray(NONCE)));
+    } catch {
+      throw new RepoError('E_REPO_CORRUPT', `${what}: authentication failed (data is damaged or was tampered with)`);
+    }
+  }
+}
+
+/** Blob ids are keyed so a stored id never reveals the plaintext's public hash. */
+export function blobId(k: MasterKey, data: Uint8Array): string {
+  return createHmac('sha256', k.mac).update(data).digest('hex');
+}
+
+/** Names of stored files: SHA-256 of their stored (encrypted) bytes, so `check` can verify them without keys. */
+export function storageId(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export interface ScryptParams {
+  N: number;
+  r: number;
+  p: number;
+}
+
+/** Measured here (see FORMAT.md): N=2^15, r=8, p=1 takes ~90 ms and 32 MiB — costly to brute force, quick to open. */
+export const DEFAULT_SCRYPT: ScryptParams = { N: 1 << 15, r: 8, p: 1 };
+
+export function deriveKey(password: string, salt: Buffer, p: ScryptParams): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scryptCb(password.normalize('NFC'), salt, 32, { N: p.N, r: p.r, p: p.p, maxmem: 256 * p.N * p.r + 16 * 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key)));
+  });
+}

@@ -1,0 +1,22 @@
+/** Errors a repository user can cause or meet; each has a stable code the CLI prints without a stack. */
+export type RepoErrorCode =
+  | 'E_REPO_PASSWORD'
+  | 'E_REPO_EXISTS'
+  | 'E_REPO_NOT_INITIALIZED'
+  | 'E_REPO_CORRUPT'
+  | 'E_REPO_LOCKED'
+  | 'E_REPO_SNAPSHOT'
+  | 'E_REPO_PATH'
+  | 'E_REPO_UNSAFE_PATH'
+  | 'E_REPO_KEY'
+  | 'E_REPO_VERSION';
+
+export class RepoError extends Error {
+  constructor(
+    readonly code: RepoErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RepoError';
+  }
+}

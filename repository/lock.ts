@@ -1,0 +1,108 @@
+import { hostname } from 'node:os';
+import { RepoError } from './errors.ts';
+import type { Repository } from './repo.ts';
+
+interface LockBody {
+  time: string;
+  exclusive: boolean;
+  hostname: string;
+  pid: number;
+  operation: string;
+}
+
+/** A lock not refreshed for this long is stale (refreshed every 5 minutes while held). */
+export const STALE_AFTER_MS = 30 * 60 * 1000;
+const REFRESH_MS = 5 * 60 * 1000;
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Stale: not refreshed in 30 minutes, or held by a process on this host that no longer exists (e.g. killed by SIGKILL). */
+export function isStale(l: LockBody, now: Date): boolean {
+  if (now.getTime() - Date.parse(l.time) > STALE_AFTER_MS) return true;
+  return l.hostname === hostname() && !pidAlive(l.pid);
+}
+
+export interface HeldLock {
+  release(): Promise<void>;
+}
+
+/**
+ * Shared locks (backup, check, restore) coexist; an exclusive lock (prune,
+ * forget) excludes all others. Acquisition writes our lock first and then
+ * looks for conflicts, so two racing processes cannot both win.
+ */
+export async function acquireLock(repo: Repository, exclusive: boolean, operation: string): Promise<HeldLock> {
+  const body = (): LockBody => ({ time: new Date().toISOString(), exclusive, hostname: hostname(), pid: process.pid, operation });
+  let name = await repo.saveJSON('locks', body());
+  const now = new Date();
+  for (const f of await repo.backend.list('locks')) {
+    if (f.name === name) continue;
+    let other: LockBody;
+    try {
+      other = await repo.loadJSON<LockBody>('locks', f.name);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'E_REPO_NOT_FOUND') continue;
+      throw e;
+    }
+    if (isStale(other, now)) continue;
+    if (exclusive || other.exclusive) {
+      await repo.backend.delete('locks', name);
+      throw new RepoError(
+        'E_REPO_LOCKED',
+        `repository is locked ${other.exclusive ? 'exclusively' : ''} by "${other.operation}" (pid ${other.pid} on ${other.hostname} since ${other.time}); retry later, or run "coffer repo unlock" if that process is gone`.replace('  ', ' '),
+      );
+    }
+  }
+  const timer = setInterval(() => {
+    void (async () => {
+      const fresh = await repo.saveJSON('locks', body());
+      await repo.backend.delete('locks', name);
+      name = fresh;
+    })().catch(() => undefined);
+  }, REFRESH_MS);
+  timer.unref();
+  return {
+    async release() {
+      clearInterval(timer);
+      await repo.backend.delete('locks', name);
+    },
+  };
+}
+
+/** Remove stale locks (or all with `all`); returns how many were removed. */
+export async function removeLocks(repo: Repository, all = false): Promise<number> {
+  let n = 0;
+  const now = new Date();
+  for (const f of await repo.backend.list('locks')) {
+    let stale = all;
+    if (!stale) {
+      try {
+        stale = isStale(await repo.loadJSON<LockBody>('locks', f.name), now);
+      } catch {
+        stale = true;
+      }
+    }
+    if (stale) {
+      await repo.backend.delete('locks', f.name);
+      n++;
+    }
+  }
+  return n;
+}
+
+/** Hold a lock for the duration of `fn`. */
+export async function withLock<T>(repo: Repository, exclusive: boolean, operation: string, fn: () => Promise<T>): Promise<T> {
+  const lock = await acquireLock(repo, exclusive, operation);
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}

@@ -1,0 +1,364 @@
+import { randomBytes } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
+import type { Backend } from './backend/types.ts';
+import { Chunker, type ChunkerParams, DEFAULT_CHUNKER, gearTable } from './chunker.ts';
+import { decompress } from './compress.ts';
+import { AsyncCrypto, DEFAULT_SCRYPT, deriveKey, type MasterKey, newMasterKey, type ScryptParams, seal, storageId, unseal } from './crypto.ts';
+import { RepoError } from './errors.ts';
+import { type BlobType, decodeHeader, encodeHeader, type PackEntry } from './pack.ts';
+import { decodeJSON, encodeJSON } from './serialize.ts';
+
+export const FORMAT_VERSION = 1;
+
+export interface RepoConfig {
+  version: number;
+  id: string;
+  chunker: ChunkerParams;
+  /** Secret seed of the gear table (base64). */
+  gearSeed: string;
+  compression: 'brotli';
+  packSize: number;
+}
+
+/** A key file: the master key sealed under a password-derived key. Stored as plaintext JSON. */
+export interface KeyFile {
+  version: number;
+  created: string;
+  hostname: string;
+  username: string;
+  kdf: 'scrypt';
+  N: number;
+  r: number;
+  p: number;
+  salt: string;
+  data: string;
+}
+
+export interface BlobLocation extends PackEntry {
+  pack: string;
+}
+
+interface IndexFileBody {
+  version: number;
+  packs: { id: string; blobs: [string, 0 | 1, number, number, number, number][] }[];
+}
+
+export interface InitOptions {
+  scrypt?: ScryptParams;
+  chunker?: ChunkerParams;
+  packSize?: number;
+}
+
+/** Pack files aim at ~16 MiB: few objects on S3, cheap range reads, bounded memory. */
+export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
+
+async function writeKeyFile(backend: Backend, master: MasterKey, password: string, params: ScryptParams): Promise<string> {
+  const salt = randomBytes(32);
+  const kek = await deriveKey(password, salt, params);
+  const body = Buffer.from(JSON.stringify({ encrypt: master.encrypt.toString('base64'), mac: master.mac.toString('base64') }));
+  const kf: KeyFile = {
+    version: FORMAT_VERSION,
+    created: new Date().toISOString(),
+    hostname: hostname(),
+    username: safeUser(),
+    kdf: 'scrypt',
+    ...params,
+    salt: salt.toString('base64'),
+    data: seal(kek, body).toString('base64'),
+  };
+  const bytes = Buffer.from(JSON.stringify(kf, null, 2) + '\n');
+  const id = storageId(bytes);
+  await backend.put('keys', id, bytes);
+  return id;
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return String(process.getuid?.() ?? '');
+  }
+}
+
+/** Create a repository: config and the first key. Refuses to overwrite an existing one. */
+export async function initRepository(backend: Backend, password: string, opts: InitOptions = {}): Promise<Repository> {
+  if (!password) throw new RepoError('E_REPO_PASSWORD', 'an empty password is not allowed');
+  if (await backend.stat('config', 'config')) throw new RepoError('E_REPO_EXISTS', `${backend.location}: a repository already exists here`);
+  const master = newMasterKey();
+  const config: RepoConfig = {
+    version: FORMAT_VERSION,
+    id: randomBytes(16).toString('hex'),
+    chunker: opts.chunker ?? DEFAULT_CHUNKER,
+    gearSeed: randomBytes(32).toString('base64'),
+    compression: 'brotli',
+    packSize: opts.packSize ?? DEFAULT_PACK_SIZE,
+  };
+  const keyId = await writeKeyFile(backend, master, password, opts.scrypt ?? DEFAULT_SCRYPT);
+  // config last: a crash before this leaves no half-initialised repository that others would open.
+  await backend.put('config', 'config', encodeJSON(master.encrypt, config));
+  return Repository.create(backend, master, config, keyId);
+}
+
+/** Open with any key's password; a password no key accepts is E_REPO_PASSWORD. */
+export async function openRepository(backend: Backend, password: string): Promise<Repository> {
+  const cfgBytes = await backend.get('config', 'config').catch((e: { code?: string }) => {
+    if (e.code === 'E_REPO_NOT_FOUND') throw new RepoError('E_REPO_NOT_INITIALIZED', `${backend.location}: no repository here (run "coffer repo init" first)`);
+    throw e;
+  });
+  const keys = await backend.list('keys');
+  for (const k of keys) {
+    const bytes = await backend.get('keys', k.name);
+    let kf: KeyFile;
+    try {
+      kf = JSON.parse(bytes.toString('utf8')) as KeyFile;
+    } catch {
+      continue;
+    }
+    const kek = await deriveKey(password, Buffer.from(kf.salt, 'base64'), { N: kf.N, r: kf.r, p: kf.p });
+    let body: Buffer;
+    try {
+      body = unseal(kek, Buffer.from(kf.data, 'base64'), `key ${k.name}`);
+    } catch {
+      continue;
+    }
+    const mk = JSON.parse(body.toString('utf8')) as { encrypt: string; mac: string };
+    const master: MasterKey = { encrypt: Buffer.from(mk.encrypt, 'base64'), mac: Buffer.from(mk.mac, 'base64') };
+    const config = decodeJSON<RepoConfig>(master.encrypt, cfgBytes, 'config');
+    if (config.version > FORMAT_VERSION) throw new RepoError('E_REPO_VERSION', `repository format ${config.version} is newer than this Coffer supports (${FORMAT_VERSION})`);
+    return Repository.create(backend, master, config, k.name);
+  }
+  throw new RepoError('E_REPO_PASSWORD', `${backend.location}: wrong password (no key in the repository accepts it)`);
+}
+
+/** An open repository: keys, config, the in-memory index and the pack writer. */
+export class Repository {
+  readonly index = new Map<string, BlobLocation>();
+  /** index file name → pack ids it lists */
+  readonly indexFiles = new Map<string, string[]>();
+  readonly packs = new Map<string, PackEntry[]>();
+  readonly chunker: Chunker;
+
+  private constructor(
+    readonly backend: Backend,
+    readonly key: MasterKey,
+    readonly config: RepoConfig,
+    readonly keyId: string,
+    readonly crypto: AsyncCrypto,
+  ) {
+    this.chunker = new Chunker(gearTable(Buffer.from(config.gearSeed, 'base64')), config.chunker);
+  }
+
+  static async create(backend: Backend, key: MasterKey, config: RepoConfig, keyId: string): Promise<Repository> {
+    return new Repository(backend, key, config, keyId, await AsyncCrypto.create(key));
+  }
+
+  async saveJSON(type: 'index' | 'snapshots' | 'locks', value: unknown): Promise<string> {
+    const bytes = encodeJSON(this.key.encrypt, value);
+    const id = storageId(bytes);
+    await this.backend.put(type, id, bytes);
+    return id;
+  }
+
+  async loadJSON<T>(type: 'index' | 'snapshots' | 'locks', name: string): Promise<T> {
+    const bytes = await this.backend.get(type, name);
+    if (type !== 'locks' && storageId(bytes) !== name) throw new RepoError('E_REPO_CORRUPT', `${type}/${name}: content does not match its name (damaged file)`);
+    return decodeJSON<T>(this.key.encrypt, bytes, `${type}/${name}`);
+  }
+
+  /** Read every index file into memory. */
+  async loadIndex(): Promise<void> {
+    this.index.clear();
+    this.indexFiles.clear();
+    this.packs.clear();
+    const files = await this.backend.list('index');
+    await mapLimit(files, 8, async (f) => {
+      const body = await this.loadJSON<IndexFileBody>('index', f.name);
+      this.addIndexBody(f.name, body);
+    });
+  }
+
+  private addIndexBody(name: string, body: IndexFileBody): void {
+    const packIds: string[] = [];
+    for (const p of body.packs) {
+      packIds.push(p.id);
+      const entries: PackEntry[] = p.blobs.map(([id, t, offset, length, rawLength, comp]) => ({ id, type: t === 1 ? 'tree' : 'data', offset, length, rawLength, comp }));
+      this.addPack(p.id, entries);
+    }
+    this.indexFiles.set(name, packIds);
+  }
+
+  addPack(packId: string, entries: PackEntry[]): void {
+    this.packs.set(packId, entries);
+    for (const e of entries) if (!this.index.has(e.id)) this.index.set(e.id, { ...e, pack: packId });
+  }
+
+  /** Write an index file describing `packIds` (all must be in `this.packs`). */
+  async writeIndex(packIds: string[], supersedes: string[] = []): Promise<string> {
+    const body: IndexFileBody & { supersedes: string[] } = {
+      version: FORMAT_VERSION,
+      supersedes,
+      packs: packIds.map((id) => ({ id, blobs: this.packs.get(id)!.map((e) => [e.id, e.type === 'tree' ? 1 : 0, e.offset, e.length, e.rawLength, e.comp]) })),
+    };
+    const name = await this.saveJSON('index', body);
+    this.indexFiles.set(name, packIds);
+    return name;
+  }
+
+  /** Read a pack's header from its tail: how orphaned packs are recovered and how check lists a pack's content. */
+  async readPackHeader(packId: string, size?: number): Promise<PackEntry[]> {
+    const total = size ?? (await this.backend.stat('data', packId))?.size;
+    if (total === undefined) throw new RepoError('E_REPO_CORRUPT', `pack ${packId} is missing`);
+    if (total < 4) throw new RepoError('E_REPO_CORRUPT', `pack ${packId}: truncated`);
+    const tail = await this.backend.getRange('data', packId, total - 4, 4);
+    const hl = tail.readUInt32LE(0);
+    if (hl + 4 > total) throw new RepoError('E_REPO_CORRUPT', `pack ${packId}: header length ${hl} exceeds the file`);
+    const sealed = await this.backend.getRange('data', packId, total - 4 - hl, hl);
+    return decodeHeader(unseal(this.key.encrypt, sealed, `pack ${packId} header`), `pack ${packId}`);
+  }
+
+  /**
+   * Re-index packs that no index lists — left by a backup killed after
+   * uploading them — so the next backup reuses their blobs instead of
+   * uploading them again. Returns the number of packs recovered.
+   */
+  async recoverOrphanPacks(): Promise<number> {
+    const files = await this.backend.list('data');
+    const orphans = files.filter((f) => !this.packs.has(f.name));
+    const recovered: string[] = [];
+    await mapLimit(orphans, 4, async (f) => {
+      try {
+        const entries = await this.readPackHeader(f.name, f.size);
+        this.addPack(f.name, entries);
+        recovered.push(f.name);
+      } catch {
+        // An unreadable orphan holds nothing any snapshot references; prune removes it.
+      }
+    });
+    if (recovered.length) await this.writeIndex(recovered.sort());
+    return recovered.length;
+  }
+
+  /** Load, authenticate, decompress and verify a blob's id. */
+  async loadBlob(id: string, type?: BlobType): Promise<Buffer> {
+    const loc = this.index.get(id);
+    if (!loc) throw new RepoError('E_REPO_CORRUPT', `blob ${id.slice(0, 16)} is not in the index (data missing)`);
+    if (type && loc.type !== type) throw new RepoError('E_REPO_CORRUPT', `blob ${id.slice(0, 16)} is a ${loc.type} blob, expected ${type}`);
+    const sealed = await this.backend.getRange('data', loc.pack, loc.offset, loc.length);
+    return this.openBlob(sealed, loc, loc.pack);
+  }
+
+  async openBlob(sealed: Buffer, e: PackEntry, pack: string): Promise<Buffer> {
+    const what = `blob ${e.id.slice(0, 16)} in pack ${pack}`;
+    const plain = await this.crypto.unseal(sealed, what);
+    const raw = await decompress(plain, e.comp, e.rawLength, what);
+    if ((await this.crypto.blobId(raw)) !== e.id) throw new RepoError('E_REPO_CORRUPT', `${what}: content does not match its id`);
+    return raw;
+  }
+
+  newPackWriter(): PackWriter {
+    return new PackWriter(this);
+  }
+
+  async listKeys(): Promise<(Omit<KeyFile, 'data' | 'salt'> & { id: string; current: boolean })[]> {
+    const out = [];
+    for (const f of await this.backend.list('keys')) {
+      const kf = JSON.parse((await this.backend.get('keys', f.name)).toString('utf8')) as KeyFile;
+      out.push({ id: f.name, current: f.name === this.keyId, version: kf.version, created: kf.created, hostname: kf.hostname, username: kf.username, kdf: kf.kdf, N: kf.N, r: kf.r, p: kf.p });
+    }
+    return out;
+  }
+
+  async addKey(password: string, params: ScryptParams = DEFAULT_SCRYPT): Promise<string> {
+    if (!password) throw new RepoError('E_REPO_PASSWORD', 'an empty password is not allowed');
+    return writeKeyFile(this.backend, this.key, password, params);
+  }
+
+  /** Remove a key by id or unique prefix; the key used to open the repository cannot be removed (it would lock you out mid-session). */
+  async removeKey(idOrPrefix: string): Promise<string> {
+    const matches = (await this.backend.list('keys')).filter((f) => f.name.startsWith(idOrPrefix));
+    if (matches.length !== 1) throw new RepoError('E_REPO_KEY', matches.length ? `key prefix "${idOrPrefix}" is ambiguous` : `no key "${idOrPrefix}"`);
+    const id = matches[0]!.name;
+    if (id === this.keyId) throw new RepoError('E_REPO_KEY', `key ${id.slice(0, 8)} is the one in use; open the repository with another key to remove it`);
+    await this.backend.delete('keys', id);
+    return id;
+  }
+}
+
+/**
+ * Collects sealed blobs into ~16 MiB packs and uploads them, at most two at a
+ * time; `add` waits when uploads fall behind, which bounds memory.
+ */
+export class PackWriter {
+  private blobs: Buffer[] = [];
+  private entries: PackEntry[] = [];
+  private size = 0;
+  private readonly uploads = new Set<Promise<void>>();
+  private failure: unknown;
+  readonly pending = new Set<string>();
+  readonly written: string[] = [];
+  bytesWritten = 0;
+
+  constructor(private readonly repo: Repository) {}
+
+  has(id: string): boolean {
+    return this.pending.has(id) || this.repo.index.has(id);
+  }
+
+  async add(id: string, type: BlobType, sealed: Buffer, rawLength: number, comp: number): Promise<void> {
+    this.entries.push({ id, type, offset: this.size, length: sealed.length, rawLength, comp });
+    this.blobs.push(sealed);
+    this.size += sealed.length;
+    if (this.size >= this.repo.config.packSize) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (!this.entries.length) return;
+    const entries = this.entries;
+    const header = seal(this.repo.key.encrypt, encodeHeader(entries));
+    const len = Buffer.allocUnsafe(4);
+    len.writeUInt32LE(header.length, 0);
+    const pack = Buffer.concat([...this.blobs, header, len]);
+    this.blobs = [];
+    this.entries = [];
+    this.size = 0;
+    while (this.uploads.size >= 2) await Promise.race(this.uploads);
+    if (this.failure) throw this.failure;
+    const id = await this.repo.crypto.storageId(pack);
+    const p = this.repo.backend
+      .put('data', id, pack)
+      .then(() => {
+        this.repo.addPack(id, entries);
+        for (const e of entries) this.pending.delete(e.id);
+        this.written.push(id);
+        this.bytesWritten += pack.length;
+      })
+      .catch((e: unknown) => {
+        this.failure ??= e;
+      })
+      .finally(() => this.uploads.delete(p));
+    this.uploads.add(p);
+  }
+
+  /** Flush the last partial pack and wait for every upload. */
+  async finish(): Promise<string[]> {
+    await this.flush();
+    await Promise.all([...this.uploads]);
+    if (this.failure) throw this.failure;
+    return this.written;
+  }
+}
+
+/** Run `fn` over items with at most `limit` in flight. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}

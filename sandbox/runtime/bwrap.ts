@@ -1,0 +1,81 @@
+/**
+ * Builds the bubblewrap command line for one container: a root made of the
+ * host's read-only /usr (plus the merged-/usr symlinks), a private /proc, /dev
+ * and /tmp, the pod's /etc files, and each volume bound at its mountPath. Pure:
+ * the kubelet computes the plan, this turns it into argv, tests read the argv.
+ */
+
+export interface Mount {
+  /** Host path. */
+  source: string;
+  /** Path inside the container. */
+  target: string;
+  readOnly: boolean;
+  /** Bind a single file rather than a directory (bwrap needs no distinction; kept for clarity). */
+  file?: boolean;
+}
+
+export interface ContainerSandbox {
+  hostname: string;
+  /** Host files bound read-only into /etc (name → host path). */
+  etcFiles: Record<string, string>;
+  /** Host directory bound as the container's /tmp (so `exec` sees the same /tmp). */
+  tmpDir: string;
+  mounts: Mount[];
+  env: Record<string, string>;
+  workingDir: string;
+  argv: string[];
+}
+
+/** Host /etc entries every image sees: dynamic linker cache, certificates, name service config. */
+export const HOST_ETC_ENTRIES = [
+  'ld.so.cache',
+  'ld.so.conf',
+  'ld.so.conf.d',
+  'alternatives',
+  'ssl',
+  'ca-certificates',
+  'ca-certificates.conf',
+  'nsswitch.conf',
+  'localtime',
+  'os-release',
+  'debian_version',
+  'protocols',
+  'services',
+  'mime.types',
+  'gitconfig',
+];
+
+/** Paths of host's merged-/usr layout, recreated as symlinks in the container root. */
+const USR_SYMLINKS: Array<[string, string]> = [
+  ['usr/bin', '/bin'],
+  ['usr/sbin', '/sbin'],
+  ['usr/lib', '/lib'],
+  ['usr/lib64', '/lib64'],
+];
+
+/**
+ * argv for `bwrap` (without the binary itself). `--as-pid-1` makes the
+ * container's process PID 1 of its PID namespace, so signals behave as in a
+ * container (PID 1 ignores SIGTERM it does not handle); `--info-fd 3` reports
+ * the host PID that `exec` later enters with nsenter.
+ */
+export function bwrapArgs(s: ContainerSandbox, opts: { infoFd?: number } = {}): string[] {
+  const a: string[] = ['--die-with-parent', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--as-pid-1', '--new-session'];
+  a.push('--hostname', s.hostname);
+  a.push('--ro-bind', '/usr', '/usr');
+  for (const [target, link] of USR_SYMLINKS) a.push('--symlink', target, link);
+  a.push('--proc', '/proc', '--dev', '/dev');
+  a.push('--bind', s.tmpDir, '/tmp');
+  a.push('--dir', '/var', '--dir', '/run', '--symlink', '../tmp', '/var/tmp', '--dir', '/root', '--dir', '/etc');
+  for (const [name, host] of Object.entries(s.etcFiles).sort(([x], [y]) => x.localeCompare(y))) a.push('--ro-bind', host, `/etc/${name}`);
+  // Shorter targets first so a volume at /data/sub lands inside a volume at /data.
+  const mounts = [...s.mounts].sort((x, y) => x.target.split('/').length - y.target.split('/').length || x.target.localeCompare(y.target));
+  for (const m of mounts) a.push(m.readOnly ? '--ro-bind' : '--bind', m.source, m.target);
+  a.push('--chdir', s.workingDir || '/');
+  a.push('--clearenv');
+  for (const [k, v] of Object.entries(s.env)) a.push('--setenv', k, v);
+  if (opts.infoFd !== undefined) a.push('--info-fd', String(opts.infoFd));
+  a.push('--', ...s.argv);
+  return a;
+}

@@ -1,0 +1,156 @@
+/**
+ * One running container: a bubblewrap process with its log writer, the host PID
+ * of its PID-1 (for nsenter-based exec), and a graceful kill (SIGTERM, grace
+ * period, SIGKILL) the way a kubelet stops containers.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { bwrapArgs, type ContainerSandbox } from './bwrap.ts';
+import { LogWriter } from './logfile.ts';
+
+export interface ExitStatus {
+  exitCode: number;
+  signal?: string;
+  reason: 'Completed' | 'Error' | 'OOMKilled' | 'StartError';
+  message?: string;
+  startedAt: string;
+  finishedAt: string;
+}
+
+/** Maps a path inside the container to the host path that backs it (or undefined). */
+export function hostPathFor(sandbox: ContainerSandbox, p: string): string | undefined {
+  const norm = path.posix.normalize(p);
+  const mounts = [...sandbox.mounts].sort((a, b) => b.target.length - a.target.length);
+  for (const m of mounts) {
+    if (norm === m.target || norm.startsWith(m.target + '/')) return path.join(m.source, norm.slice(m.target.length));
+  }
+  for (const prefix of ['/bin', '/sbin', '/lib', '/lib64']) {
+    if (norm === prefix || norm.startsWith(prefix + '/')) return '/usr' + norm;
+  }
+  if (norm === '/usr' || norm.startsWith('/usr/')) return norm;
+  if (norm.startsWith('/tmp/')) return path.join(sandbox.tmpDir, norm.slice(5));
+  return undefined;
+}
+
+/** Finds argv[0] the way execvp would inside the container; returns an error message if it cannot run. */
+export function checkExecutable(sandbox: ContainerSandbox, argv0: string | undefined): string | undefined {
+  if (!argv0) return 'no command specified';
+  const isExec = (p: string | undefined) => {
+    try {
+      return p !== undefined && existsSync(p) && statSync(p).isFile() && (statSync(p).mode & 0o111) !== 0;
+    } catch {
+      return false;
+    }
+  };
+  if (argv0.includes('/')) {
+    const abs = argv0.startsWith('/') ? argv0 : path.posix.join(sandbox.workingDir || '/', argv0);
+    const host = hostPathFor(sandbox, abs);
+    // Paths we cannot map (e.g. inside /etc) are left for bwrap to judge.
+    if (host === undefined || isExec(host)) return undefined;
+    return `exec: "${argv0}": stat ${argv0}: no such file or directory`;
+  }
+  const dirs = (sandbox.env.PATH ?? '/usr/bin:/bin').split(':');
+  for (const d of dirs) if (isExec(hostPathFor(sandbox, path.posix.join(d, argv0)))) return undefined;
+  return `exec: "${argv0}": executable file not found in $PATH`;
+}
+
+export class ContainerProcess {
+  readonly startedAt = new Date().toISOString();
+  /** Host PID of the container's PID 1, known once bwrap reports it. */
+  hostPid: number | undefined;
+  readonly exited: Promise<ExitStatus>;
+  private readonly child: ChildProcess;
+  private readonly logs: LogWriter;
+  private killing = false;
+  private done = false;
+
+  constructor(
+    readonly sandbox: ContainerSandbox,
+    logFile: string,
+    opts: { stdin?: boolean; bwrap?: string } = {},
+  ) {
+    this.logs = new LogWriter(logFile);
+    this.child = spawn(opts.bwrap ?? 'bwrap', bwrapArgs(sandbox, { infoFd: 3 }), {
+      stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe'],
+      env: {},
+    });
+    let info = '';
+    const infoStream = this.child.stdio[3] as NodeJS.ReadableStream | null;
+    infoStream?.on('data', (c: Buffer) => {
+      info += c.toString();
+      const m = /"child-pid":\s*(\d+)/.exec(info);
+      if (m) this.hostPid = Number(m[1]);
+    });
+    infoStream?.on('error', () => {});
+    this.child.stdout!.on('data', (c: Buffer) => this.logs.write('stdout', c));
+    this.child.stderr!.on('data', (c: Buffer) => this.logs.write('stderr', c));
+    this.exited = new Promise<ExitStatus>((resolve) => {
+      let spawnError: Error | undefined;
+      this.child.on('error', (e) => (spawnError = e));
+      this.child.on('close', async (code, signal) => {
+        this.done = true;
+        await this.logs.close();
+        const finishedAt = new Date().toISOString();
+        if (spawnError) {
+          resolve({ exitCode: 128, reason: 'StartError', message: spawnError.message, startedAt: this.startedAt, finishedAt });
+          return;
+        }
+        const exitCode = code ?? 128 + (signal ? signalNumber(signal) : 9);
+        resolve({ exitCode, signal: signal ?? undefined, reason: exitCode === 0 ? 'Completed' : 'Error', startedAt: this.startedAt, finishedAt });
+      });
+    });
+  }
+
+  get stdin(): NodeJS.WritableStream | null {
+    return this.child.stdin;
+  }
+
+  get running(): boolean {
+    return !this.done;
+  }
+
+  /** Sends `signal` to the container's PID 1 (not to bwrap, which would just exit). */
+  signal(sig: NodeJS.Signals): void {
+    if (this.done) return;
+    try {
+      if (this.hostPid) process.kill(this.hostPid, sig);
+      else this.child.kill(sig);
+    } catch {
+      /* already gone */
+    }
+  }
+
+  /** SIGTERM, wait up to `graceSeconds`, then SIGKILL; resolves with the exit status. */
+  async stop(graceSeconds: number): Promise<ExitStatus> {
+    if (!this.done && !this.killing) {
+      this.killing = true;
+      if (graceSeconds > 0) this.signal('SIGTERM');
+      const timer = setTimeout(() => {
+        this.signal('SIGKILL');
+        // bwrap follows its child; kill it too in case PID 1 was never reported.
+        try {
+          this.child.kill('SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }, Math.max(0, graceSeconds) * 1000);
+      void this.exited.finally(() => clearTimeout(timer));
+    }
+    return this.exited;
+  }
+}
+
+function signalNumber(sig: string): number {
+  const table: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGTERM: 15 };
+  return table[sig] ?? 9;
+}
+
+/**
+ * argv for running a command inside a running container (its mount and PID
+ * namespaces, root and working directory), with the container's environment.
+ */
+export function nsenterArgs(hostPid: number, env: Record<string, string>, workingDir: string, command: string[]): string[] {
+  const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  return ['-t', String(hostPid), '-m', '-p', '-u', '-i', '-r', `-w${workingDir || '/'}`, '--', '/usr/bin/env', '-i', ...envArgs, ...command];
+}

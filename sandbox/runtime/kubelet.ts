@@ -1,0 +1,542 @@
+/**
+ * The sandbox's scheduler + kubelet: binds unscheduled pods to the single node
+ * and runs each bound pod's containers as bubblewrap processes, publishing the
+ * status a real kubelet would (phase, conditions, container states, restarts),
+ * and finalizing graceful deletion (SIGTERM, grace period, SIGKILL).
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ApiError, isNotFound, type ApiClient, type KubeObject } from '../controllers/client.ts';
+import type { EventRecorder } from '../controllers/events.ts';
+import { type Informer, WorkQueue } from '../controllers/informer.ts';
+import { HOST_ETC_ENTRIES, type ContainerSandbox } from './bwrap.ts';
+import { checkExecutable, ContainerProcess, type ExitStatus } from './container.ts';
+import { ContainerConfigError, expandVars, resolveEnv } from './env.ts';
+import { effectiveArgv, imageTableSummary, resolveImage, type ImageDefinition } from './images.ts';
+import { type ContainerState, type ContainerView, podStatus, qosClass } from './podstatus.ts';
+import { Prober } from './probes.ts';
+import { containerMounts, prepareVolumes, VolumeNotReady, type PreparedVolume } from './volumes.ts';
+
+export interface KubeletOptions {
+  api: ApiClient;
+  pods: Informer;
+  events: EventRecorder;
+  nodeName: string;
+  dataDir: string;
+  log: (line: string) => void;
+  /** First crash-loop delay; doubles per restart up to `maxBackoffMs`. */
+  baseBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/** What exec/logs need about a live container. */
+export interface LiveContainer {
+  pod: KubeObject;
+  name: string;
+  proc: ContainerProcess | undefined;
+  sandbox: ContainerSandbox | undefined;
+  state: ContainerState;
+  logDir: string;
+  restartCount: number;
+}
+
+class ContainerRecord {
+  proc: ContainerProcess | undefined;
+  sandbox: ContainerSandbox | undefined;
+  image: ImageDefinition | undefined;
+  state: ContainerState = { waiting: { reason: 'ContainerCreating' } };
+  lastState: ContainerState | Record<string, never> = {};
+  restartCount = 0;
+  ready = false;
+  restartTimer: NodeJS.Timeout | undefined;
+  prober: Prober | undefined;
+  constructor(
+    readonly spec: any,
+    readonly init: boolean,
+  ) {}
+}
+
+export class PodWorker {
+  readonly dir: string;
+  readonly uid: string;
+  private readonly init: ContainerRecord[];
+  private readonly main: ContainerRecord[];
+  private volumes: Map<string, PreparedVolume> | undefined;
+  private podIP: string | undefined;
+  private startTime: string | undefined;
+  private initialized = false;
+  private terminating = false;
+  private failed: { reason: string; message: string } | undefined;
+  private lastPublished = '';
+  private publishing: Promise<void> = Promise.resolve();
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private warnedImages = new Set<string>();
+
+  constructor(
+    public pod: KubeObject,
+    private readonly k: KubeletOptions,
+    private readonly requeue: (ms?: number) => void,
+  ) {
+    this.uid = pod.metadata.uid!;
+    this.dir = podDir(k.dataDir, pod);
+    this.init = (pod.spec?.initContainers ?? []).map((c: any) => new ContainerRecord(c, true));
+    this.main = (pod.spec?.containers ?? []).map((c: any) => new ContainerRecord(c, false));
+    // Resume counts after a sandbox restart: the processes are gone, the history is not.
+    const prev = new Map<string, any>([...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])].map((s: any) => [s.name, s]));
+    for (const r of [...this.init, ...this.main]) {
+      const s = prev.get(r.spec.name);
+      if (!s) continue;
+      r.restartCount = s.restartCount ?? 0;
+      if (s.state?.terminated) {
+        r.state = s.state;
+        r.lastState = s.lastState ?? {};
+      } else if (s.state?.running) {
+        r.lastState = { terminated: { exitCode: 137, reason: 'Error', message: 'sandbox restarted', startedAt: s.state.running.startedAt, finishedAt: new Date().toISOString() } };
+        r.restartCount++;
+      }
+    }
+    if (this.init.length > 0 && this.init.every((r) => 'terminated' in r.state && r.state.terminated.exitCode === 0)) this.initialized = true;
+    if (this.init.length === 0) this.initialized = true;
+    this.startTime = pod.status?.startTime;
+    this.podIP = pod.status?.podIP;
+  }
+
+  get terminal(): boolean {
+    const phase = this.pod.status?.phase;
+    return phase === 'Succeeded' || phase === 'Failed';
+  }
+
+  container(name: string | undefined): { record: ContainerRecord | undefined; names: string[] } {
+    const names = this.main.map((r) => r.spec.name);
+    const all = [...this.main, ...this.init];
+    if (!name) return { record: this.main.length === 1 ? this.main[0] : undefined, names };
+    return { record: all.find((r) => r.spec.name === name), names };
+  }
+
+  live(name: string): LiveContainer | undefined {
+    const r = [...this.main, ...this.init].find((c) => c.spec.name === name);
+    if (!r) return undefined;
+    return { pod: this.pod, name, proc: r.proc, sandbox: r.sandbox, state: r.state, logDir: path.join(this.dir, 'logs', name), restartCount: r.restartCount };
+  }
+
+  /** Level-triggered: called on every change of the pod and every container event. */
+  async sync(pod: KubeObject): Promise<void> {
+    this.pod = pod;
+    if (this.terminating) return;
+    if (pod.metadata.deletionTimestamp) return this.terminate();
+    if (this.terminal && !this.anyRunning()) return;
+    if (!this.startTime) this.startTime = new Date().toISOString();
+    this.armDeadline();
+
+    // Images: everything must be in the table before anything starts.
+    let imagesOk = true;
+    for (const r of [...this.init, ...this.main]) {
+      r.image = resolveImage(r.spec.image ?? '');
+      if (!r.image) {
+        imagesOk = false;
+        const msg = `Failed to pull image "${r.spec.image}": image "${r.spec.image}" is not in the sandbox image table (images that run here: ${imageTableSummary()})`;
+        r.state = { waiting: { reason: this.warnedImages.has(r.spec.image) ? 'ImagePullBackOff' : 'ErrImagePull', message: msg } };
+        if (!this.warnedImages.has(r.spec.image)) {
+          this.warnedImages.add(r.spec.image);
+          this.k.events.record(pod, 'Warning', 'Failed', msg);
+          this.requeue(2000);
+        }
+      }
+    }
+    if (!imagesOk) return this.publish();
+
+    if (!this.volumes) {
+      try {
+        await mkdir(path.join(this.dir, 'logs'), { recursive: true });
+        this.volumes = await prepareVolumes(pod, this.dir, this.lookups());
+        await this.writeEtc();
+        this.podIP ??= podIPFor(this.uid);
+      } catch (e) {
+        if (e instanceof VolumeNotReady) {
+          this.k.events.record(pod, 'Warning', 'FailedMount', e.message);
+          this.requeue(1000);
+          return this.publish();
+        }
+        throw e;
+      }
+    }
+
+    // Init containers run one at a time, each to success, before the app containers.
+    if (!this.initialized) {
+      for (const r of this.init) {
+        if ('terminated' in r.state && r.state.terminated.exitCode === 0) continue;
+        if (!r.proc && !r.restartTimer && !('terminated' in r.state)) await this.start(r);
+        return this.publish();
+      }
+      this.initialized = true;
+    }
+    for (const r of this.main) {
+      if (r.proc || r.restartTimer) continue;
+      if ('terminated' in r.state) continue; // exit handling decided not to restart
+      await this.start(r);
+    }
+    return this.publish();
+  }
+
+  private anyRunning(): boolean {
+    return [...this.init, ...this.main].some((r) => r.proc?.running);
+  }
+
+  private restarts(r: ContainerRecord, exitCode: number): boolean {
+    if (this.terminating || this.failed) return false;
+    const policy = this.pod.spec?.restartPolicy ?? 'Always';
+    if (r.init) return policy !== 'Never' && exitCode !== 0;
+    if (policy === 'Always') return true;
+    if (policy === 'OnFailure') return exitCode !== 0;
+    return false;
+  }
+
+  private lookups() {
+    const api = this.k.api;
+    return {
+      configMap: (ns: string, name: string) => api.getOrNull(`/api/v1/namespaces/${ns}/configmaps/${encodeURIComponent(name)}`),
+      secret: (ns: string, name: string) => api.getOrNull(`/api/v1/namespaces/${ns}/secrets/${encodeURIComponent(name)}`),
+      pvc: (ns: string, name: string) => api.getOrNull(`/api/v1/namespaces/${ns}/persistentvolumeclaims/${encodeURIComponent(name)}`),
+      pv: (name: string) => api.getOrNull(`/api/v1/persistentvolumes/${encodeURIComponent(name)}`),
+    };
+  }
+
+  private hostname(): string {
+    return this.pod.spec?.hostname ?? this.pod.metadata.name ?? 'pod';
+  }
+
+  /** /etc/hosts, /etc/hostname, /etc/resolv.conf, passwd/group for the pod (bound read-only into every container). */
+  private async writeEtc(): Promise<void> {
+    const etc = path.join(this.dir, 'etc');
+    await mkdir(etc, { recursive: true });
+    const host = this.hostname();
+    const fqdn = this.pod.spec?.subdomain ? `${host}.${this.pod.spec.subdomain}.${this.pod.metadata.namespace}.svc.cluster.local` : host;
+    await writeFile(path.join(etc, 'hostname'), `${host}\n`);
+    await writeFile(path.join(etc, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t${fqdn} ${host}\n`);
+    await writeFile(path.join(etc, 'resolv.conf'), existsSync('/etc/resolv.conf') ? await import('node:fs/promises').then((f) => f.readFile('/etc/resolv.conf', 'utf8')) : '');
+    await writeFile(path.join(etc, 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n');
+    await writeFile(path.join(etc, 'group'), 'root:x:0:\nnogroup:x:65534:\n');
+  }
+
+  private etcFiles(): Record<string, string> {
+    const files: Record<string, string> = {};
+    for (const e of HOST_ETC_ENTRIES) if (existsSync(`/etc/${e}`)) files[e] = `/etc/${e}`;
+    for (const e of ['hostname', 'hosts', 'resolv.conf', 'passwd', 'group']) files[e] = path.join(this.dir, 'etc', e);
+    return files;
+  }
+
+  private async buildSandbox(r: ContainerRecord): Promise<ContainerSandbox> {
+    const def = r.image!;
+    const pod = this.pod;
+    const base: Record<string, string> = {
+      ...def.env,
+      HOSTNAME: this.hostname(),
+      HOME: '/root',
+      KUBERNETES_SERVICE_HOST: new URL(this.k.api.server).hostname,
+      KUBERNETES_SERVICE_PORT: new URL(this.k.api.server).port || '443',
+    };
+    const env = await resolveEnv(pod, r.spec, base, this.lookups());
+    const mounts = containerMounts(r.spec, this.volumes!);
+    for (const dir of def.readOnlyBinds) mounts.push({ source: dir, target: dir, readOnly: true });
+    const argv = effectiveArgv(def, r.spec.command, r.spec.args).map((a) => expandVars(a, env));
+    const tmpDir = path.join(this.dir, 'tmp', r.spec.name);
+    await mkdir(tmpDir, { recursive: true });
+    if (def.name === 'coffer') {
+      // `coffer` on PATH inside the container, like the image's /usr/local/bin/coffer.
+      const bin = path.join(this.dir, 'bin');
+      await mkdir(bin, { recursive: true });
+      await writeFile(path.join(bin, 'coffer'), `#!/bin/sh\nexec ${def.entrypoint.map((a) => `'${a}'`).join(' ')} "$@"\n`, { mode: 0o755 });
+      mounts.push({ source: bin, target: '/.sandbox/bin', readOnly: true });
+      env.PATH = `/.sandbox/bin:${env.PATH}`;
+    }
+    return { hostname: this.hostname(), etcFiles: this.etcFiles(), tmpDir, mounts, env, workingDir: r.spec.workingDir ?? def.workingDir, argv };
+  }
+
+  private async start(r: ContainerRecord): Promise<void> {
+    const pod = this.pod;
+    let sandbox: ContainerSandbox;
+    try {
+      sandbox = await this.buildSandbox(r);
+    } catch (e) {
+      if (e instanceof ContainerConfigError || e instanceof VolumeNotReady) {
+        r.state = { waiting: { reason: e instanceof ContainerConfigError ? 'CreateContainerConfigError' : 'CreateContainerError', message: e.message } };
+        this.k.events.record(pod, 'Warning', 'Failed', `Error: ${e.message}`);
+        this.requeue(2000);
+        return;
+      }
+      throw e;
+    }
+    r.sandbox = sandbox;
+    const logDir = path.join(this.dir, 'logs', r.spec.name);
+    await mkdir(logDir, { recursive: true });
+    const logFile = path.join(logDir, `${r.restartCount}.log`);
+    if (r.restartCount === 0 && !r.init) this.k.events.record(pod, 'Normal', 'Pulled', `Container image "${r.spec.image}" already present on machine`);
+    const problem = checkExecutable(sandbox, sandbox.argv[0]);
+    const containerID = `sandbox://${this.uid.slice(0, 8)}-${r.spec.name}-${r.restartCount}`;
+    if (problem) {
+      const now = new Date().toISOString();
+      const msg = `failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: ${problem}: unknown`;
+      await writeFile(logFile, '', { flag: 'a' });
+      this.k.events.record(pod, 'Warning', 'Failed', `Error: ${msg}`);
+      this.onExit(r, { exitCode: 128, reason: 'StartError', message: msg, startedAt: now, finishedAt: now }, containerID);
+      return;
+    }
+    const proc = new ContainerProcess(sandbox, logFile, { stdin: !!r.spec.stdin });
+    r.proc = proc;
+    r.state = { running: { startedAt: proc.startedAt } };
+    r.ready = !r.init && !r.spec.readinessProbe;
+    this.k.events.record(pod, 'Normal', 'Created', `Created container ${r.spec.name}`);
+    this.k.events.record(pod, 'Normal', 'Started', `Started container ${r.spec.name}`);
+    if (!r.init && (r.spec.readinessProbe || r.spec.livenessProbe || r.spec.startupProbe)) {
+      r.prober = new Prober(r.spec, proc, {
+        onReady: (ready) => {
+          if (r.ready !== ready) {
+            r.ready = ready;
+            void this.publish();
+          }
+        },
+        onLivenessFailure: (msg) => {
+          this.k.events.record(pod, 'Warning', 'Unhealthy', `Liveness probe failed: ${msg}`);
+          this.k.events.record(pod, 'Normal', 'Killing', `Container ${r.spec.name} failed liveness probe, will be restarted`);
+          void proc.stop(r.spec.terminationGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30);
+        },
+        onReadinessFailure: (msg) => this.k.events.record(pod, 'Warning', 'Unhealthy', `Readiness probe failed: ${msg}`),
+      });
+      r.prober.start();
+    }
+    void proc.exited.then((status) => this.onExit(r, status, containerID));
+  }
+
+  private onExit(r: ContainerRecord, status: ExitStatus, containerID: string): void {
+    r.prober?.stop();
+    r.prober = undefined;
+    r.proc = undefined;
+    r.ready = false;
+    r.state = {
+      terminated: {
+        exitCode: status.exitCode,
+        reason: status.reason,
+        ...(status.message ? { message: status.message } : {}),
+        startedAt: status.startedAt,
+        finishedAt: status.finishedAt,
+        containerID,
+      },
+    };
+    if (r.init && status.exitCode === 0) {
+      this.requeue();
+      return;
+    }
+    if (this.restarts(r, status.exitCode)) {
+      const base = this.k.baseBackoffMs ?? 1000;
+      const delay = r.restartCount === 0 ? 0 : Math.min(base * 2 ** (r.restartCount - 1), this.k.maxBackoffMs ?? 60_000);
+      r.lastState = r.state;
+      if (delay > 0) {
+        r.state = { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round(delay / 1000)}s restarting failed container=${r.spec.name} pod=${this.pod.metadata.name}_${this.pod.metadata.namespace}(${this.uid})` } };
+        this.k.events.record(this.pod, 'Warning', 'BackOff', 'Back-off restarting failed container ' + r.spec.name + ' in pod ' + this.pod.metadata.name);
+      }
+      r.restartCount++;
+      r.restartTimer = setTimeout(() => {
+        r.restartTimer = undefined;
+        if (!this.terminating) {
+          r.state = { waiting: { reason: 'ContainerCreating' } };
+          void this.start(r).then(() => this.publish()).catch((e) => this.k.log(`restart ${r.spec.name}: ${(e as Error).message}`));
+        }
+      }, delay);
+    }
+    void this.publish();
+    this.requeue();
+  }
+
+  private armDeadline(): void {
+    const secs = this.pod.spec?.activeDeadlineSeconds;
+    if (secs === undefined || this.deadlineTimer || !this.startTime) return;
+    const left = Date.parse(this.startTime) + secs * 1000 - Date.now();
+    this.deadlineTimer = setTimeout(() => {
+      this.failed = { reason: 'DeadlineExceeded', message: `Pod was active on the node longer than the specified deadline` };
+      this.k.events.record(this.pod, 'Normal', 'DeadlineExceeded', this.failed.message);
+      void this.killAll(0).then(() => this.publish());
+    }, Math.max(0, left));
+  }
+
+  private async killAll(graceSeconds: number): Promise<void> {
+    const all = [...this.init, ...this.main];
+    for (const r of all) {
+      clearTimeout(r.restartTimer);
+      r.restartTimer = undefined;
+      r.prober?.stop();
+    }
+    await Promise.all(all.map((r) => r.proc?.stop(graceSeconds)));
+  }
+
+  /** Graceful deletion: SIGTERM every container, SIGKILL after the grace period, then remove the pod object. */
+  private async terminate(): Promise<void> {
+    this.terminating = true;
+    clearTimeout(this.deadlineTimer);
+    const grace = this.pod.metadata.deletionGracePeriodSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30;
+    for (const r of this.main) if (r.proc) this.k.events.record(this.pod, 'Normal', 'Killing', `Stopping container ${r.spec.name}`);
+    await this.killAll(grace);
+    const p = `/api/v1/namespaces/${this.pod.metadata.namespace}/pods/${encodeURIComponent(this.pod.metadata.name!)}`;
+    try {
+      await this.k.api.delete(p, { gracePeriodSeconds: 0, preconditions: { uid: this.uid } });
+    } catch (e) {
+      if (!(e instanceof ApiError && (e.statusCode === 409 || e.statusCode === 404))) throw e;
+    }
+  }
+
+  /** Stops everything immediately and removes the pod's directory (the object is gone). */
+  async destroy(): Promise<void> {
+    this.terminating = true;
+    clearTimeout(this.deadlineTimer);
+    await this.killAll(0);
+    await rm(this.dir, { recursive: true, force: true }).catch(() => {});
+  }
+
+  /** Stops processes but keeps the directory (sandbox shutdown; a restart resumes the pod). */
+  async shutdown(): Promise<void> {
+    this.terminating = true;
+    clearTimeout(this.deadlineTimer);
+    await this.killAll(0);
+  }
+
+  private view(r: ContainerRecord): ContainerView {
+    const state = r.state;
+    return {
+      name: r.spec.name,
+      image: r.spec.image,
+      imageID: r.image ? `sandbox.local/${r.image.name}@sha256:${createHash('sha256').update(r.image.name).digest('hex')}` : '',
+      containerID: 'running' in state || 'terminated' in state ? `sandbox://${this.uid.slice(0, 8)}-${r.spec.name}-${'running' in state ? r.restartCount : Math.max(0, r.restartCount)}` : undefined,
+      state,
+      lastState: r.lastState,
+      restartCount: r.restartCount,
+      ready: r.ready && 'running' in state,
+      started: 'running' in state,
+      willRestart: !('terminated' in state) || this.restarts(r, state.terminated.exitCode),
+    };
+  }
+
+  /** Writes the status if it changed; serialized so updates land in order. */
+  publish(): Promise<void> {
+    this.publishing = this.publishing.then(() => this.publishNow()).catch((e) => this.k.log(`status ${this.pod.metadata.name}: ${(e as Error).message}`));
+    return this.publishing;
+  }
+
+  private async publishNow(): Promise<void> {
+    if (this.terminating && !this.pod.metadata.deletionTimestamp) return;
+    const status = podStatus(
+      {
+        initContainers: this.init.map((r) => this.view(r)),
+        containers: this.main.map((r) => this.view(r)),
+        initialized: this.initialized,
+        sandboxReady: !!this.volumes,
+        podIP: this.podIP,
+        hostIP: '127.0.0.1',
+        startTime: this.startTime,
+        failed: this.failed,
+      },
+      new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      this.pod.status,
+      qosClass(this.pod.spec?.containers ?? []),
+    );
+    const text = JSON.stringify(status);
+    if (text === this.lastPublished) return;
+    const p = `/api/v1/namespaces/${this.pod.metadata.namespace}/pods/${encodeURIComponent(this.pod.metadata.name!)}/status`;
+    try {
+      const updated = await this.k.api.patch(p, { metadata: { uid: this.uid }, status });
+      this.lastPublished = text;
+      if (updated?.metadata?.uid === this.uid) this.pod = updated;
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw e;
+    }
+  }
+}
+
+export function podDir(dataDir: string, pod: KubeObject): string {
+  return path.join(dataDir, 'pods', `${pod.metadata.namespace}_${pod.metadata.name}_${pod.metadata.uid}`);
+}
+
+/** A stable, unique-enough pod IP in 10.244.0.0/16 derived from the uid. */
+export function podIPFor(uid: string): string {
+  const h = createHash('sha256').update(uid).digest();
+  return `10.244.${h[0]!}.${(h[1]! % 253) + 2}`;
+}
+
+export class Kubelet {
+  private readonly workers = new Map<string, PodWorker>();
+  private readonly queue: WorkQueue;
+  private stopped = false;
+
+  constructor(private readonly k: KubeletOptions) {
+    this.queue = new WorkQueue((key) => this.sync(key), k.log);
+    k.pods.on((type, obj) => {
+      if (type === 'DELETED') {
+        void this.forget(obj.metadata.uid!);
+        return;
+      }
+      this.queue.add(`${obj.metadata.namespace}/${obj.metadata.name}`);
+    });
+  }
+
+  /** The worker for a pod by namespace/name, for exec and logs. */
+  worker(namespace: string, name: string): PodWorker | undefined {
+    const pod = this.k.pods.get(namespace, name);
+    return pod ? this.workers.get(pod.metadata.uid!) : undefined;
+  }
+
+  private async forget(uid: string): Promise<void> {
+    const w = this.workers.get(uid);
+    if (!w) return;
+    this.workers.delete(uid);
+    await w.destroy();
+  }
+
+  private async sync(key: string): Promise<void> {
+    if (this.stopped) return;
+    const [ns, name] = key.split('/') as [string, string];
+    const pod = this.k.pods.get(ns, name);
+    if (!pod) return;
+    if (!pod.spec?.nodeName) {
+      if (pod.metadata.deletionTimestamp) {
+        await this.k.api.delete(`/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}`, { gracePeriodSeconds: 0 });
+        return;
+      }
+      if (pod.spec?.schedulerName && pod.spec.schedulerName !== 'default-scheduler') return;
+      await this.bind(pod);
+      return;
+    }
+    if (pod.spec.nodeName !== this.k.nodeName) return;
+    // A pod re-created under the same name has a new uid: drop the old worker.
+    for (const [uid, w] of this.workers) if (w.pod.metadata.namespace === ns && w.pod.metadata.name === name && uid !== pod.metadata.uid) await this.forget(uid);
+    let w = this.workers.get(pod.metadata.uid!);
+    if (!w) {
+      w = new PodWorker(pod, this.k, (ms) => (ms ? this.queue.addAfter(key, ms) : this.queue.add(key)));
+      this.workers.set(pod.metadata.uid!, w);
+    }
+    await w.sync(pod);
+  }
+
+  private async bind(pod: KubeObject): Promise<void> {
+    const ns = pod.metadata.namespace!;
+    const name = pod.metadata.name!;
+    const binding = { apiVersion: 'v1', kind: 'Binding', metadata: { name, namespace: ns, uid: pod.metadata.uid }, target: { apiVersion: 'v1', kind: 'Node', name: this.k.nodeName } };
+    try {
+      await this.k.api.post(`/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}/binding`, binding);
+    } catch (e) {
+      if (e instanceof ApiError && (e.statusCode === 404 || e.statusCode === 405) && this.k.pods.get(ns, name)) {
+        // Servers without the binding subresource: set nodeName directly.
+        await this.k.api.patch(`/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}`, { spec: { nodeName: this.k.nodeName } });
+      } else if (!(e instanceof ApiError && e.statusCode === 409)) throw e;
+    }
+    this.k.events.record(pod, 'Normal', 'Scheduled', `Successfully assigned ${ns}/${name} to ${this.k.nodeName}`);
+  }
+
+  /** Kills every container (keeping pod directories, so a restarted sandbox resumes). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.queue.stop();
+    await Promise.all([...this.workers.values()].map((w) => w.shutdown()));
+    this.workers.clear();
+  }
+}

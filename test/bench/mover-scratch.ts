@@ -1,0 +1,18 @@
+import { planDataset, planMutation, writeDataset } from './mover-dataset.ts';
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+const files = planDataset({ totalBytes: 1024 ** 3, seed: 42 });
+const bin = files.filter(f => f.kind === 'bin'), text = files.filter(f => f.kind === 'text');
+console.log('files', files.length, 'bin', bin.length, bin.reduce((a, f) => a + f.size, 0), 'max', Math.max(...bin.map(f => f.size)), 'text', text.length, text.reduce((a, f) => a + f.size, 0));
+const m = planMutation(files, 42);
+console.log('mut', m.length, m.slice(0, 4), m.filter(x => x.op === 'insert').length);
+const dir = mkdtempSync(tmpdir() + '/ds-');
+const t = Date.now();
+await writeDataset(dir, files);
+console.log('write 1GiB ms', Date.now() - t);
+const tf = text.sort((a, b) => b.size - a.size)[0]!;
+const buf = readFileSync(dir + '/' + tf.path);
+console.log('text size', buf.length, 'brotli1 ratio', (buf.length / brotliCompressSync(buf, { params: { [constants.BROTLI_PARAM_QUALITY]: 1 } }).length).toFixed(2), 'gzip6', (buf.length / gzipSync(buf).length).toFixed(2));
+console.log(buf.subarray(0, 400).toString());
+rmSync(dir, { recursive: true });
