@@ -63,8 +63,9 @@ function resolveSchedules(index: DocumentIndex, reporter: Reporter): Map<string,
   const cfg = documentsOfKind(index, 'Config')[0];
   const defaultTz: string = (cfg?.value.spec as Obj | undefined)?.defaults?.timezone ?? DEFAULT_TIMEZONE;
   for (const d of documentsOfKind(index, 'Policy')) {
-    const spec = d.value.spec as Obj;
-    const tz: string = spec.timezone ?? defaultTz;
+    const spec = (d.value.spec ?? {}) as Obj;
+    if (typeof spec.frequency !== 'string') continue;
+    const tz: string = typeof spec.timezone === 'string' ? spec.timezone : defaultTz;
     const r = spec.retention ?? {};
     const retention: PlanRetention = { hourly: r.hourly ?? 0, daily: r.daily ?? 0, weekly: r.weekly ?? 0, monthly: r.monthly ?? 0, yearly: r.yearly ?? 0 };
     const key = `${spec.frequency}\u0000${tz}\u0000${spec.backupWindow?.start}\u0000${spec.backupWindow?.end}\u0000${JSON.stringify(retention)}`;
@@ -72,7 +73,7 @@ function resolveSchedules(index: DocumentIndex, reporter: Reporter): Map<string,
       const s = parseFrequency(spec.frequency, tz);
       const schedule: PlanSchedule = { ...s, window: spec.backupWindow ? { start: spec.backupWindow.start, end: spec.backupWindow.end } : undefined };
       const keepsSomething = Object.values(retention).some((n) => n > 0);
-      const warnings = keepsSomething ? retentionWarnings(s, retention) : [];
+      const warnings = keepsSomething && d.schemaValid !== false ? retentionWarnings(s, retention) : [];
       for (const w of warnings) reporter.add(d, ['spec', 'retention', ...tierOf(w)], 'W_RETENTION', w, { severity: 'warning' });
       if (schedule.window && schedule.window.start === schedule.window.end) {
         reporter.add(d, ['spec', 'backupWindow'], 'W_WINDOW', 'spec.backupWindow start equals end: the window is the whole day', { severity: 'warning' });

@@ -12,6 +12,8 @@ export interface SourceDocument {
   value: Record<string, unknown>;
   /** Parsed YAML, to map any path inside the document back to file:line:col (see load/yaml.ts locate). */
   loaded: LoadedDocument;
+  /** False when the document broke its JSON Schema (it is still indexed, so references to it resolve). */
+  schemaValid?: boolean;
 }
 
 /** Documents keyed `Kind/name` (e.g. `Policy/db`), so each is found in one lookup. */

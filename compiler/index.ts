@@ -3,11 +3,10 @@
  * in, a validated deterministic Plan plus diagnostics out. Everything else in
  * compiler/ is reachable from here.
  */
-import { posix, sep } from 'node:path';
 import { compileSources, type CompileResult } from './compile.ts';
 import { readDirectory } from './load/directory.ts';
 import { readGitCommit } from './load/git.ts';
-import type { SourceFile } from './load/source.ts';
+import { compileTarget } from './load/target.ts';
 
 export type { CompileResult } from './compile.ts';
 export type { Diagnostic, SourceLocation } from './diagnostics.ts';
@@ -20,22 +19,18 @@ export { canonicalJson, sha256 } from './plan/canonical.ts';
 export { parseTemplate, renderTemplate, TemplateError } from './template.ts';
 export { locate, locateInScalar } from './load/yaml.ts';
 export { compileSources } from './compile.ts';
+export { compileTarget, locateInGit } from './load/target.ts';
+export { resolveCommit } from './load/git.ts';
 
 /**
- * Compiles one or more directories as one repository (e.g. an app repo plus a blueprint
- * library). File paths in diagnostics are relative to each directory, or — with
- * `prefixPaths` (what the CLI uses) — the directory as given joined with the file, so
- * they can be opened from where the command ran.
+ * Compiles one or more directories as one repository (e.g. an app repository plus a
+ * blueprint library). Diagnostic paths are relative to the directory when there is
+ * one, else prefixed with each directory as given.
  */
-export async function compileFromDirectory(dir: string | string[], opts: { prefixPaths?: boolean } = {}): Promise<CompileResult> {
+export async function compileFromDirectory(dir: string | string[]): Promise<CompileResult> {
   const dirs = Array.isArray(dir) ? dir : [dir];
-  const files: SourceFile[] = [];
-  for (const d of dirs) {
-    const read = await readDirectory(d);
-    const prefix = opts.prefixPaths || dirs.length > 1 ? posix.normalize(d.split(sep).join('/')).replace(/\/+$/, '') : '.';
-    files.push(...(prefix === '.' ? read : read.map((f) => ({ ...f, path: `${prefix}/${f.path}` }))));
-  }
-  return compileSources(files, '');
+  if (dirs.length === 1) return compileSources(await readDirectory(dirs[0]!), '');
+  return compileTarget(dirs, undefined, process.cwd());
 }
 
 /**

@@ -84,6 +84,21 @@ class BlobSaver {
     readonly packer: PackWriter,
   ) {}
 
+  private zeroIds = new Map<number, Promise<string>>();
+
+  /** Blob id of an all-zero chunk, saved once per length: holes cost no hashing after the first. */
+  zeroId(view: Buffer): Promise<string> {
+    let p = this.zeroIds.get(view.length);
+    if (!p) {
+      p = this.save('data', Buffer.from(view));
+      p.catch((e: unknown) => {
+        this.errors ??= e;
+      });
+      this.zeroIds.set(view.length, p);
+    }
+    return p;
+  }
+
   /** Start saving; resolves to the blob id. Callers await the gate first via `saveAsync`. */
   async save(type: BlobType, data: Buffer): Promise<string> {
     const id = await this.repo.crypto.blobId(data);
@@ -152,62 +167,139 @@ interface Walker {
   saver: BlobSaver;
   stats: BackupStats;
   progress: BackupProgress;
-  buf: Buffer;
+  pool: BufferPool;
+  zeroCut?: number;
   tick: () => void;
 }
 
 const READ_SIZE = 8 * 1024 * 1024;
 
 /**
- * Chunk one file. Each read lands in a fresh buffer (plus the previous read's
- * unfinished tail) and chunks are views into it, so data is copied once per
- * read rather than once per chunk; the byte gate bounds how many are alive.
+ * Read buffers are recycled: each holds the previous read's unfinished tail
+ * plus one read, chunks are views into it, and it returns to the pool when
+ * its last chunk has been hashed, compressed and sealed. Without this, GC lag
+ * on multi-GiB files let RSS grow to ~900 MiB; with it, memory is the byte
+ * gate plus a handful of buffers.
+ */
+class BufferPool {
+  private free: Buffer[] = [];
+  constructor(readonly size: number) {}
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
+  }
+  give(b: Buffer): void {
+    if (this.free.length < 8) this.free.push(b);
+  }
+}
+
+/** A pool buffer shared by the chunks cut from it. */
+class Lease {
+  private refs = 1;
+  constructor(
+    readonly buf: Buffer,
+    private readonly pool: BufferPool,
+  ) {}
+  retain(): void {
+    this.refs++;
+  }
+  release(): void {
+    if (--this.refs === 0) this.pool.give(this.buf);
+  }
+}
+
+const ZERO_PAGE = Buffer.alloc(1024 * 1024);
+
+function isZero(b: Buffer, start: number, end: number): boolean {
+  for (let o = start; o < end; o += ZERO_PAGE.length) {
+    const n = Math.min(ZERO_PAGE.length, end - o);
+    if (b.compare(ZERO_PAGE, 0, n, o, o + n) !== 0) return false;
+  }
+  return true;
+}
+
+/**
+ * Chunk one file, double-buffered (the next read is in flight while this one
+ * is chunked). Runs of zeros (holes in sparse files, zeroed disks) take a fast
+ * path with identical results: the chunker's cut over zeros is the same
+ * offset every time, and the blob id of a zero chunk is computed once.
  */
 async function chunkFile(w: Walker, file: string): Promise<{ content: Promise<string[]>; size: number }> {
   const fh = await fsp.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
   const ids: Promise<string>[] = [];
   let size = 0;
+  const { max } = w.repo.config.chunker;
   try {
     const chunker = w.repo.chunker;
-    let tail: Buffer = Buffer.alloc(0);
+    let tail: Buffer | undefined;
     let eof = false;
-    // Double-buffered: the next read is in flight while this one is chunked.
-    const readNext = async (): Promise<Buffer> => {
-      const b = Buffer.allocUnsafe(READ_SIZE);
+    const readInto = async (lease: Lease, at: number): Promise<number> => {
       let n = 0;
       while (n < READ_SIZE) {
-        const { bytesRead } = await fh.read(b, n, READ_SIZE - n, null);
+        const { bytesRead } = await fh.read(lease.buf, at + n, READ_SIZE - n, null);
         if (bytesRead === 0) break;
         n += bytesRead;
       }
-      return b.subarray(0, n);
+      return n;
     };
-    let next = readNext();
+    // Reads go after a gap of `max` bytes reserved for the previous tail.
+    const startRead = () => {
+      const lease = new Lease(w.pool.take(), w.pool);
+      return { lease, n: readInto(lease, max) };
+    };
+    let next = startRead();
     while (!eof) {
-      const got = await next;
-      if (got.length < READ_SIZE) eof = true;
-      else next = readNext();
-      w.stats.bytesRead += got.length;
-      size += got.length;
-      const buf = tail.length ? Buffer.concat([tail, got]) : got;
-      let start = 0;
-      const end = buf.length;
+      const cur = next;
+      const got = await cur.n;
+      if (got < READ_SIZE) eof = true;
+      else next = startRead();
+      w.stats.bytesRead += got;
+      size += got;
+      const buf = cur.lease.buf;
+      let start = max;
+      if (tail) {
+        start = max - tail.length;
+        tail.copy(buf, start);
+      }
+      const end = max + got;
       for (;;) {
         if (start === end) break;
-        const n = chunker.cut(buf, start, end, eof);
+        let n: number;
+        let zero = false;
+        if (buf[start] === 0 && end - start >= max && isZero(buf, start, start + max)) {
+          n = w.zeroCut ??= chunker.cut(ZERO_CHUNK(max), 0, max, true);
+          zero = true;
+        } else n = chunker.cut(buf, start, end, eof);
         if (n === 0) break;
-        ids.push((await w.saver.saveBounded('data', buf.subarray(start, start + n))).id);
+        const view = buf.subarray(start, start + n);
+        if (zero) ids.push(w.saver.zeroId(view));
+        else {
+          cur.lease.retain();
+          const { id } = await w.saver.saveBounded('data', view);
+          ids.push(id);
+          id.then(
+            () => cur.lease.release(),
+            () => cur.lease.release(),
+          );
+        }
         start += n;
         w.progress.bytes += n;
         w.tick();
       }
-      tail = buf.subarray(start);
+      // the tail is copied out before the buffer can return to the pool
+      tail = start < end ? Buffer.from(buf.subarray(start, end)) : undefined;
+      cur.lease.release();
     }
-    if (!eof) await next.catch(() => undefined);
+    if (!eof) await next.n.catch(() => undefined);
   } finally {
     await fh.close();
   }
   return { content: quiet(Promise.all(ids)), size };
+}
+
+let zeroChunk: Buffer | undefined;
+function ZERO_CHUNK(n: number): Buffer {
+  if (!zeroChunk || zeroChunk.length < n) zeroChunk = Buffer.alloc(n);
+  return zeroChunk.subarray(0, n);
 }
 
 async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats, old: TreeNode | undefined): Promise<TreeNode | Promise<TreeNode> | undefined> {
@@ -312,7 +404,7 @@ async function runBackup(
       progress.bytesStored = packer.bytesWritten;
       opts.onProgress(progress);
     };
-    const w: Walker = { repo, saver, stats, progress, buf: Buffer.allocUnsafe(repo.config.chunker.max * 2), tick };
+    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE), tick };
     const rootNodes = await produce(w, parentTree);
     const names = new Set<string>();
     for (const n of rootNodes) {

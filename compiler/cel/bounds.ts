@@ -17,6 +17,7 @@
  */
 import { CelError } from './errors.ts';
 import { Quantity, QuantityError } from './quantity.ts';
+import { currentEvaluate } from './optimize.ts';
 import { regexSyntaxError, regexTest } from './regex.ts';
 
 /** Run-time and static bounds; defaults sized so real selectors never come near them. */
@@ -99,16 +100,9 @@ function children(n: Node): Node[] {
   return out;
 }
 
-/** The real evaluation function a node would use once checked (mirrors ASTNode.evaluate). */
+/** The evaluation a node uses now (an optimizer fast path when one is installed). */
 function realEvaluate(n: Node): EvalFn {
-  const meta = n.meta;
-  const alt = meta.alternate;
-  if (alt) return (ev, _a, ctx) => alt.evaluate(ev, alt, ctx);
-  const macro = meta.macro as { evaluate: (ev: unknown, m: unknown, ctx: unknown) => unknown } | undefined;
-  if (macro) return (ev, _a, ctx) => macro.evaluate(ev, macro, ctx);
-  const fn = meta.evaluate;
-  if (!fn) throw new Error(`cel: node '${n.op}' has no evaluator`);
-  return fn;
+  return currentEvaluate(n as never) as unknown as EvalFn;
 }
 
 function literalString(n: Node | undefined): string | undefined {
@@ -165,6 +159,14 @@ export function boundProgram(root: Node, source: string, limits: CelLimits, budg
   visit(root, 0);
 }
 
+/**
+ * A failing step costs far more than a passing one (the library builds an
+ * error with a source excerpt, and exists()/all() absorb it and go on), so it
+ * is charged ERROR_STEP_COST units: a predicate that fails on every element
+ * cannot turn the budget into hundreds of thousands of exceptions.
+ */
+export const ERROR_STEP_COST = 100;
+
 function wrapStep(comprehension: Node, budget: Budget, limits: CelLimits): void {
   const args = comprehension.args as { step: Node };
   const step = args.step;
@@ -174,7 +176,12 @@ function wrapStep(comprehension: Node, budget: Budget, limits: CelLimits): void 
     if (--budget.remaining < 0) {
       throw new BoundExceeded(`evaluation cost limit exceeded: more than ${limits.maxIterations} comprehension steps`, 'cost_limit', offset);
     }
-    return real.call(this, ev, ast, ctx);
+    try {
+      return real.call(this, ev, ast, ctx);
+    } catch (e) {
+      if (!(e instanceof BoundExceeded)) budget.remaining -= ERROR_STEP_COST;
+      throw e;
+    }
   };
 }
 

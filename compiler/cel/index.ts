@@ -10,6 +10,7 @@ import { ParseError, TypeError as CelTypeError, EvaluationError } from '@marcbac
 import { BoundExceeded, boundProgram, DEFAULT_LIMITS, type Budget, type CelLimits } from './bounds.ts';
 import { CEL_VARIABLES, celEnvironment, knownFunctionNames, type CelEnvironment } from './environments.ts';
 import { CelError, CelEvalError } from './errors.ts';
+import { optimizeProgram } from './optimize.ts';
 
 export { CelError, CelEvalError } from './errors.ts';
 export { CEL_ENVIRONMENTS, CEL_VARIABLES, type CelEnvironment, type CelVariable } from './environments.ts';
@@ -21,6 +22,8 @@ export interface CompileOptions {
   expect?: 'bool';
   /** Override bounds (tests, or a stricter reconciler setting). */
   limits?: Partial<CelLimits>;
+  /** Install the fast paths of optimize.ts (default true; false gives the library's plain evaluation). */
+  optimize?: boolean;
 }
 
 /** A compiled, type-checked expression; safe to evaluate many times. */
@@ -91,7 +94,18 @@ function toCelError(e: LibError, source: string, env: CelEnvironment): CelError 
     }
     return new CelError(`no matching overload for '${full}(${m[2]})'`, source, start, end);
   }
-  if (e.code === 'parse_error' || /^Unexpected token/.test(summary)) return new CelError(`syntax error: ${summary}`, source, start, end);
+  const limit = /exceeded (maxAstNodes|maxDepth|maxListElements|maxMapEntries|maxCallArguments) \((\d+)\)/i.exec(summary);
+  if (limit) {
+    const what: Record<string, string> = {
+      maxAstNodes: 'the expression is too large: more than N syntax nodes',
+      maxDepth: 'the expression nests more than N levels deep',
+      maxListElements: 'a list literal has more than N elements',
+      maxMapEntries: 'a map literal has more than N entries',
+      maxCallArguments: 'a call has more than N arguments',
+    };
+    return new CelError(what[limit[1]!]!.replace('N', limit[2]!), source, start, end);
+  }
+  if (e instanceof ParseError) return new CelError(`syntax error: ${summary.charAt(0).toLowerCase()}${summary.slice(1)}`, source, start, end);
   return new CelError(summary.charAt(0).toLowerCase() + summary.slice(1), source, start, end);
 }
 
@@ -128,6 +142,7 @@ export function compileCel(source: string, env: CelEnvironment, opts: CompileOpt
     throw new CelError(err instanceof Error ? err.message : 'type check failed', source, 0);
   }
   const budget: Budget = { remaining: limits.maxIterations };
+  if (opts.optimize !== false) optimizeProgram(parsed.ast as never);
   boundProgram(parsed.ast as never, source, limits, budget);
   const resultType = checked.type ?? 'dyn';
   if (opts.expect === 'bool' && resultType !== 'bool' && resultType !== 'dyn') {
@@ -146,6 +161,8 @@ export function compileCel(source: string, env: CelEnvironment, opts: CompileOpt
     try {
       result = parsed(ctx);
     } catch (e) {
+      // Once the budget is spent, whatever error surfaced (possibly one a quantifier absorbed) is a cost error.
+      if (budget.remaining < 0) throw new CelEvalError(`evaluation cost limit exceeded: more than ${limits.maxIterations} comprehension steps`, source, 'cost_limit');
       throw toEvalError(e, source);
     }
     if (budget.remaining < 0) throw new CelEvalError(`evaluation cost limit exceeded: more than ${limits.maxIterations} comprehension steps`, source, 'cost_limit');

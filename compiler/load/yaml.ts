@@ -37,6 +37,13 @@ export function parseSourceFile(src: SourceFile): { documents: LoadedDocument[];
   }
   let text = new TextDecoder('utf-8').decode(src.bytes);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const deep = flowNestingBeyond(text, MAX_FLOW_DEPTH);
+  if (deep !== undefined) {
+    const lc = new LineCounter();
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lc.addNewLine(i + 1);
+    const { line, col } = lc.linePos(deep);
+    return fail('E_YAML', `document is nested too deeply (more than ${MAX_FLOW_DEPTH} levels of [ and {)`, line, col);
+  }
   const lineCounter = new LineCounter();
   let docs: Document.Parsed[];
   try {
@@ -48,7 +55,7 @@ export function parseSourceFile(src: SourceFile): { documents: LoadedDocument[];
   const documents: LoadedDocument[] = [];
   docs.forEach((doc, index) => {
     for (const err of doc.errors) {
-      const { line, col } = lineCounter.linePos(err.pos[0]);
+      const { line, col } = lineCounter.linePos(errorStart(text, err.message, err.pos[0]));
       diagnostics.push({ code: 'E_YAML', severity: 'error', message: yamlMessage(err.message), file: src.path, line, column: col, path: '' });
     }
     if (doc.errors.length > 0) return;
@@ -61,17 +68,22 @@ export function parseSourceFile(src: SourceFile): { documents: LoadedDocument[];
     try {
       value = doc.toJS({ maxAliasCount: MAX_ALIASES });
     } catch (e) {
-      const { line, col } = lineCounter.linePos(doc.contents.range?.[0] ?? 0);
-      const msg =
+      const unresolved = /Unresolved alias[^:]*: (.+)$/.exec((e as Error).message);
+      const aliasAt = unresolved ? text.indexOf(`*${unresolved[1]}`, doc.range[0]) : -1;
+      const { line, col } = lineCounter.linePos(aliasAt >= 0 ? aliasAt : (doc.contents.range?.[0] ?? 0));
+      const msg = unresolved
+        ? `alias *${unresolved[1]} refers to no anchor &${unresolved[1]} defined before it`
+        :
         e instanceof RangeError
           ? 'document is nested too deeply'
-          : /alias/i.test((e as Error).message)
+          : /excessive alias count/i.test((e as Error).message)
             ? `too many alias expansions (more than ${MAX_ALIASES}); anchors and aliases cannot be used to inflate a document`
             : `cannot read YAML: ${(e as Error).message}`;
       diagnostics.push({ code: 'E_YAML', severity: 'error', message: msg, file: src.path, line, column: col, path: '' });
       return;
     }
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    if (value === null || value === undefined) return; // an empty document between two ---
+    if (typeof value !== 'object' || Array.isArray(value)) {
       const { line, col } = lineCounter.linePos(doc.contents.range?.[0] ?? 0);
       diagnostics.push({
         code: 'E_DOCUMENT',
@@ -87,6 +99,49 @@ export function parseSourceFile(src: SourceFile): { documents: LoadedDocument[];
     documents.push({ file: src.path, index, value: value as Record<string, unknown>, doc, lineCounter, text });
   });
   return { documents, diagnostics };
+}
+
+const MAX_FLOW_DEPTH = 256;
+
+/**
+ * Offset where a flow collection nests deeper than `limit`, found by a cheap scan
+ * before parsing: the YAML library needs memory proportional to nesting and a few KB
+ * of brackets can exhaust it.
+ */
+function flowNestingBeyond(text: string, limit: number): number | undefined {
+  if (!text.includes('[') && !text.includes('{')) return undefined;
+  let depth = 0;
+  let quote = '';
+  let prev = '\n';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quote) {
+      if (c === '\\' && quote === '"') i++;
+      else if (c === quote) quote = '';
+      continue;
+    }
+    if (c === '#' && (prev === ' ' || prev === '\n' || prev === '\t')) {
+      const nl = text.indexOf('\n', i);
+      if (nl < 0) break;
+      i = nl - 1;
+      continue;
+    }
+    if ((c === '"' || c === "'") && /[\s\[{,:-]/.test(prev)) quote = c;
+    else if (c === '[' || c === '{') {
+      if (++depth > limit) return i;
+    } else if ((c === ']' || c === '}') && depth > 0) depth--;
+    if (c !== ' ') prev = c;
+    else prev = ' ';
+  }
+  return undefined;
+}
+
+/** Unclosed quotes and brackets are reported by the library at the end of input; point at the opening instead. */
+function errorStart(text: string, message: string, pos: number): number {
+  const open = /Missing closing "quote/.test(message) ? '"' : /Missing closing 'quote/.test(message) ? "'" : /^Flow sequence/.test(message) ? '[' : /^Flow map/.test(message) ? '{' : '';
+  if (!open) return pos;
+  const at = text.lastIndexOf(open, Math.max(0, pos - 1));
+  return at >= 0 ? at : pos;
 }
 
 function yamlMessage(m: string): string {

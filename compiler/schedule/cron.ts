@@ -192,28 +192,69 @@ export function slotsOfDay(spec: CronSpec): number[] {
   return out;
 }
 
+const CYCLE_DAYS = 10_227; // 2001-01-01 .. 2028-12-31: 1461 weeks, 7 leap cycles
+interface DayStats {
+  /** Matching days in the cycle. */
+  count: number;
+  /** Largest distance in days between consecutive matching days, across the cycle boundary too. */
+  maxGapDays: number;
+}
+const dayCache = new Map<string, DayStats>();
+
+/** Indexes (days since 2001-01-01) of the days in 2001–2028 the day fields match; shared by crons that differ only in time of day. */
+function matchingDays(spec: CronSpec): DayStats {
+  const key = JSON.stringify([spec.daysOfMonth, spec.lastDayOfMonth, spec.months, spec.daysOfWeek, spec.domStar, spec.dowStar]);
+  const hit = dayCache.get(key);
+  if (hit) return hit;
+  const days: number[] = [];
+  let index = 0;
+  let weekday = 1; // 2001-01-01 was a Monday
+  for (let y = 2001; y <= 2028; y++) {
+    for (let m0 = 0; m0 < 12; m0++) {
+      const dim = daysInMonth(y, m0);
+      for (let d = 1; d <= dim; d++) {
+        if (dayMatches(spec, y, m0, d, weekday)) days.push(index);
+        index++;
+        weekday = (weekday + 1) % 7;
+      }
+    }
+  }
+  let maxGapDays = days.length > 0 ? days[0]! + CYCLE_DAYS - days[days.length - 1]! : Infinity;
+  for (let i = 1; i < days.length; i++) maxGapDays = Math.max(maxGapDays, days[i]! - days[i - 1]!);
+  const stats = { count: days.length, maxGapDays };
+  if (dayCache.size > 1000) dayCache.clear();
+  dayCache.set(key, stats);
+  return stats;
+}
+
+const intervalCache = new Map<string, { meanSeconds: number; maxSeconds: number; runs: number }>();
+
 /**
- * Mean and longest interval between runs in wall-clock seconds, over the four
- * years 2024–2027 (a full leap cycle). `runs` is 0 for a schedule that never fires.
+ * Mean and longest interval between runs in wall-clock seconds, over the 28
+ * years 2001–2028: a whole number of weeks and of leap cycles, so the mean of
+ * `@weekly` is exactly 7 days and of `@daily` exactly one, and a 29 February
+ * schedule shows its 4-year gap. `runs` is 0 for a schedule that never fires.
  */
 export function cronIntervals(spec: CronSpec): { meanSeconds: number; maxSeconds: number; runs: number } {
+  const key = JSON.stringify(spec);
+  const cached = intervalCache.get(key);
+  if (cached) return cached;
   const slots = slotsOfDay(spec);
-  const start = Date.UTC(2024, 0, 1);
-  const days: number[] = [];
-  for (let i = 0; i < 1461; i++) {
-    const dt = new Date(start + i * DAY);
-    if (dayMatches(spec, dt.getUTCFullYear(), dt.getUTCMonth(), dt.getUTCDate(), dt.getUTCDay())) days.push(i);
+  const days = matchingDays(spec);
+  const totalDays = CYCLE_DAYS;
+  const runs = days.count * slots.length;
+  let result: { meanSeconds: number; maxSeconds: number; runs: number };
+  if (runs === 0) {
+    result = { meanSeconds: Infinity, maxSeconds: Infinity, runs: 0 };
+  } else {
+    let maxMinutes = 0;
+    for (let i = 1; i < slots.length; i++) maxMinutes = Math.max(maxMinutes, slots[i]! - slots[i - 1]!);
+    // Between the last run of one matching day and the first of the next
+    // (the schedule repeats every 28 years, so the cycle boundary counts too).
+    maxMinutes = Math.max(maxMinutes, days.maxGapDays * 1440 + slots[0]! - slots[slots.length - 1]!);
+    result = { meanSeconds: (totalDays * 86_400) / runs, maxSeconds: maxMinutes * 60, runs };
   }
-  const runs = days.length * slots.length;
-  if (runs === 0) return { meanSeconds: Infinity, maxSeconds: Infinity, runs: 0 };
-  let maxMinutes = 0;
-  for (let i = 1; i < slots.length; i++) maxMinutes = Math.max(maxMinutes, slots[i]! - slots[i - 1]!);
-  const first = slots[0]!;
-  const last = slots[slots.length - 1]!;
-  for (let i = 0; i < days.length; i++) {
-    // Wrap from the last matching day of the cycle to the first one four years on.
-    const next = i + 1 < days.length ? days[i + 1]! : days[0]! + 1461;
-    maxMinutes = Math.max(maxMinutes, (next - days[i]!) * 1440 + first - last);
-  }
-  return { meanSeconds: (1461 * 86_400) / runs, maxSeconds: maxMinutes * 60, runs };
+  if (intervalCache.size > 10_000) intervalCache.clear();
+  intervalCache.set(key, result);
+  return result;
 }

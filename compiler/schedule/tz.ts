@@ -37,8 +37,14 @@ export function isValidTimeZone(tz: string): boolean {
 }
 
 /** Canonical spelling Intl uses for a zone ("utc" → "UTC", links resolved as the runtime does). */
+const canonical = new Map<string, string>();
 export function canonicalTimeZone(tz: string): string {
-  return formatter(tz).resolvedOptions().timeZone;
+  let c = canonical.get(tz);
+  if (c === undefined) {
+    c = formatter(tz).resolvedOptions().timeZone;
+    canonical.set(tz, c);
+  }
+  return c;
 }
 
 function isUtc(tz: string): boolean {

@@ -10,7 +10,8 @@ const USER_KINDS = new Set<string>(KINDS);
  * Recognises each YAML document as a Coffer kind and checks it against its JSON Schema.
  * Documents of other tools (apiVersion not coffer.dev/…) are skipped with a warning, so a
  * policy repository may also hold e.g. a kustomization.yaml.
- * Returns only documents that passed the schema: later stages can trust their shape.
+ * Returns every recognised document; `schemaValid` says whether later stages may trust its
+ * shape (they still check the others, defensively, so all errors show up in one run).
  */
 export function classifyDocuments(loaded: LoadedDocument[], reporter: Reporter): SourceDocument[] {
   const out: SourceDocument[] = [];
@@ -45,7 +46,8 @@ export function classifyDocuments(loaded: LoadedDocument[], reporter: Reporter):
     doc.name = typeof meta?.name === 'string' ? meta.name : '';
     const problems = validateKind(doc.kind, v);
     for (const p of problems) reporter.add(doc, p.path, 'E_SCHEMA', p.message, { key: p.atKey });
-    if (problems.length === 0) out.push(doc);
+    doc.schemaValid = problems.length === 0;
+    out.push(doc);
   }
   return out;
 }

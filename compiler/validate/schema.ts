@@ -115,7 +115,10 @@ function toProblem(e: ErrorObject, base: PathSegment[]): SchemaProblem {
     case 'minProperties':
       return { path, atKey: false, message: `${where} must set at least ${String(params.limit)} field(s)` };
     case 'uniqueItems':
-      return { path: [...path, Number(params.i)], atKey: false, message: `${where} must not repeat items (items ${String(params.j)} and ${String(params.i)} are equal)` };
+    {
+      const [first, second] = [Number(params.i), Number(params.j)].sort((x, y) => x - y);
+      return { path: [...path, second!], atKey: false, message: `${where} must not repeat items (items ${first} and ${second} are equal)` };
+    }
     case 'propertyNames':
       return { path: [...path, String(params.propertyName)], atKey: true, message: `${where}: invalid name "${String(params.propertyName)}"` };
     case 'oneOf':

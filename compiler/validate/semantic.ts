@@ -35,7 +35,8 @@ export function indexDocuments(docs: SourceDocument[], reporter: Reporter): Docu
 }
 
 /** Checks one CEL expression at `path`; errors point inside the YAML scalar at the offending token. */
-export function checkCel(doc: SourceDocument, path: PathSegment[], source: string, env: CelEnvironment, reporter: Reporter): boolean {
+export function checkCel(doc: SourceDocument, path: PathSegment[], source: unknown, env: CelEnvironment, reporter: Reporter): boolean {
+  if (typeof source !== 'string' || source.length === 0) return false;
   try {
     compileCel(source, env, { expect: 'bool' });
     return true;
@@ -48,8 +49,8 @@ export function checkCel(doc: SourceDocument, path: PathSegment[], source: strin
   }
 }
 
-function checkRef(doc: SourceDocument, path: PathSegment[], kind: Kind, name: string, index: DocumentIndex, reporter: Reporter, severity: 'error' | 'warning' = 'error'): void {
-  if (index[documentKey(kind, name)]) return;
+function checkRef(doc: SourceDocument, path: PathSegment[], kind: Kind, name: unknown, index: DocumentIndex, reporter: Reporter, severity: 'error' | 'warning' = 'error'): void {
+  if (typeof name !== 'string' || index[documentKey(kind, name)]) return;
   const known = Object.values(index).filter((d) => d.kind === kind).map((d) => d.name).sort();
   const hint = suggest(name, known);
   reporter.add(
@@ -67,6 +68,22 @@ type Obj = Record<string, unknown>;
 export function checkSemantics(index: DocumentIndex, reporter: Reporter): void {
   for (const d of Object.values(index)) {
     const spec = d.value.spec as Obj;
+    if (d.schemaValid === false) {
+      // Best effort on a document whose shape is already known to be wrong: report what
+      // can be checked (CEL, references) and ignore what cannot.
+      try {
+        checkDocument(d, spec, index, reporter);
+      } catch (e) {
+        if (!(e instanceof TypeError)) throw e;
+      }
+      continue;
+    }
+    checkDocument(d, spec, index, reporter);
+  }
+}
+
+function checkDocument(d: SourceDocument, spec: Obj, index: DocumentIndex, reporter: Reporter): void {
+  {
     switch (d.kind) {
       case 'Policy':
         checkPolicy(d, spec, index, reporter);
@@ -92,12 +109,12 @@ export function checkSemantics(index: DocumentIndex, reporter: Reporter): void {
 }
 
 function checkPolicy(d: SourceDocument, spec: Obj, index: DocumentIndex, reporter: Reporter): void {
-  checkRef(d, ['spec', 'profile'], 'Profile', spec.profile as string, index, reporter);
-  const selector = spec.selector as Obj;
-  checkCel(d, ['spec', 'selector', 'namespaces'], selector.namespaces as string, 'namespace', reporter);
-  if (typeof selector.resources === 'string') checkCel(d, ['spec', 'selector', 'resources'], selector.resources, 'object', reporter);
+  checkRef(d, ['spec', 'profile'], 'Profile', spec.profile, index, reporter);
+  const selector = (spec.selector ?? {}) as Obj;
+  checkCel(d, ['spec', 'selector', 'namespaces'], selector.namespaces, 'namespace', reporter);
+  checkCel(d, ['spec', 'selector', 'resources'], selector.resources, 'object', reporter);
   if (typeof spec.blueprint === 'string') checkRef(d, ['spec', 'blueprint'], 'Blueprint', spec.blueprint, index, reporter);
-  const bindings = (spec.blueprints as Obj[] | undefined) ?? [];
+  const bindings = Array.isArray(spec.blueprints) ? (spec.blueprints as Obj[]) : [];
   const seen = new Map<string, number>();
   bindings.forEach((b, i) => {
     checkRef(d, ['spec', 'blueprints', i, 'name'], 'Blueprint', b.name as string, index, reporter);
@@ -111,8 +128,8 @@ function checkPolicy(d: SourceDocument, spec: Obj, index: DocumentIndex, reporte
   if (typeof spec.blueprint === 'string' && bindings.some((b) => b.name === spec.blueprint && b.workloads === undefined)) {
     reporter.add(d, ['spec', 'blueprint'], 'E_DUPLICATE', `blueprint "${spec.blueprint}" is bound both by spec.blueprint and spec.blueprints`);
   }
-  const retention = spec.retention as Record<string, number>;
-  if (Object.values(retention).every((n) => n === 0)) {
+  const retention = (spec.retention ?? {}) as Record<string, number>;
+  if (Object.keys(retention).length > 0 && Object.values(retention).every((n) => n === 0)) {
     reporter.add(d, ['spec', 'retention'], 'E_RETENTION', 'spec.retention keeps nothing: every count is 0, so each restore point would expire as soon as it is taken');
   }
 }

@@ -16,8 +16,8 @@ export interface PhaseSpec {
 export interface ActionSpec {
   phases?: PhaseSpec[];
   finally?: PhaseSpec[];
-  /** Artifacts recorded in the restore point: NAME → { keyValue: { KEY: template } }. */
-  outputArtifacts?: Record<string, { keyValue?: Record<string, string> }>;
+  /** Artifacts recorded in the restore point: NAME → KEY → template (the plan's `PlanBlueprintAction` shape). */
+  outputArtifacts?: Record<string, Record<string, string>>;
 }
 
 export type PhaseOutcome = 'Succeeded' | 'Failed' | 'Skipped';
@@ -32,6 +32,8 @@ export interface PhaseResult {
   startTime?: string;
   endTime?: string;
   durationMs?: number;
+  /** High-resolution start (performance.now()), to order phases of nested actions chronologically. */
+  startedAt?: number;
   output: Record<string, string>;
   /** Raw stdout, e.g. a database dump written by KubeExec; the caller decides whether it becomes an artifact. */
   stdout?: Buffer;
@@ -83,7 +85,7 @@ export async function runAction(opts: RunActionOptions): Promise<ActionResult> {
   const runOne = async (p: PhaseSpec, deferred: boolean): Promise<void> => {
     const start = now();
     const t0 = performance.now();
-    const res: PhaseResult = { phase: p.name, func: p.func, deferred, phaseResult: 'Succeeded', startTime: start.toISOString(), output: {} };
+    const res: PhaseResult = { phase: p.name, func: p.func, deferred, phaseResult: 'Succeeded', startTime: start.toISOString(), startedAt: t0, output: {} };
     const controller = new AbortController();
     const outer = opts.ctx.signal;
     const onOuter = () => controller.abort(outer?.reason);
@@ -143,7 +145,7 @@ export async function runAction(opts: RunActionOptions): Promise<ActionResult> {
   if (!firstError) {
     try {
       for (const [name, a] of Object.entries(opts.spec.outputArtifacts ?? {})) {
-        artifacts[name] = renderArgs(a.keyValue ?? {}, { ...opts.context, phases: phasesCtx }, `${opts.blueprint}.${opts.action}.outputArtifacts.${name}`) as Record<string, string>;
+        artifacts[name] = renderArgs(a, { ...opts.context, phases: phasesCtx }, `${opts.blueprint}.${opts.action}.outputArtifacts.${name}`) as Record<string, string>;
       }
     } catch (e) {
       firstError = `${opts.blueprint}/${opts.action} output artifacts: ${(e as Error).message}`;

@@ -1,4 +1,4 @@
-import * as fs from 'node:fs';
+import { gitFs } from '../git/fs.ts';
 import git from 'isomorphic-git';
 import YAML from 'yaml';
 import { BranchWriter, type Changes, type CommitResult, type ConflictResolver, type Identity, type Logger, silentLogger } from '../git/branch-writer.ts';
@@ -110,7 +110,16 @@ export class Catalog {
       }
       validateRestorePoint(restorePoint);
       if (restorePoint.spec.cluster !== this.cluster) throw new TypeError(`recordBackup: restore point is for cluster ${restorePoint.spec.cluster}, catalog writes ${this.cluster}`);
-      run = { ...run, status: { ...run.status, restorePoint: restorePoint.metadata.name } };
+      const bytes = run.status.bytes ?? restorePoint.spec.stats?.bytesRead ?? restorePoint.spec.volumes?.reduce((n, x) => n + (x.sizeBytes ?? 0), 0);
+      run = {
+        ...run,
+        status: {
+          ...run.status,
+          restorePoint: restorePoint.metadata.name,
+          volumes: run.status.volumes ?? restorePoint.spec.volumes?.length ?? 0,
+          ...(bytes !== undefined ? { bytes } : {}),
+        },
+      };
     }
     validateRun(run);
     const put: Array<{ path: string; content: string }> = [{ path: runPath(this.layout, this.cluster, run.status.startTime, run.metadata.name), content: YAML.stringify(run) }];
@@ -201,7 +210,7 @@ export class Catalog {
     const tip = await this.tip();
     if (!tip) return undefined;
     try {
-      const { oid } = await git.readBlob({ fs, gitdir: this.opts.source.gitdir, oid: tip, filepath: lastRunPath(this.layout, this.cluster, namespace, policy), cache: this.opts.source.cache });
+      const { oid } = await git.readBlob({ fs: gitFs, gitdir: this.opts.source.gitdir, oid: tip, filepath: lastRunPath(this.layout, this.cluster, namespace, policy), cache: this.opts.source.cache });
       return this.parse<LastRun>(oid);
     } catch (e) {
       if ((e as { code?: string }).code === 'NotFoundError') return undefined;
@@ -212,7 +221,7 @@ export class Catalog {
   private async parse<T>(oid: string): Promise<T> {
     let doc = this.parsed.get(oid);
     if (doc === undefined) {
-      const { blob } = await git.readBlob({ fs, gitdir: this.opts.source.gitdir, oid, cache: this.opts.source.cache });
+      const { blob } = await git.readBlob({ fs: gitFs, gitdir: this.opts.source.gitdir, oid, cache: this.opts.source.cache });
       doc = YAML.parse(Buffer.from(blob).toString('utf8'));
       this.parsed.set(oid, doc);
     }
@@ -233,14 +242,14 @@ export class Catalog {
     const { gitdir, cache } = this.opts.source;
     let root: string;
     try {
-      root = (await git.readTree({ fs, gitdir, oid: commit, filepath: dir, cache })).oid;
+      root = (await git.readTree({ fs: gitFs, gitdir, oid: commit, filepath: dir, cache })).oid;
     } catch (e) {
       if ((e as { code?: string }).code === 'NotFoundError') return [];
       throw e;
     }
     const out: Array<{ path: string; oid: string }> = [];
     const visit = async (oid: string, base: string, level: number): Promise<void> => {
-      const { tree } = await git.readTree({ fs, gitdir, oid, cache });
+      const { tree } = await git.readTree({ fs: gitFs, gitdir, oid, cache });
       for (const e of tree) {
         const want = levels[level];
         if (want !== undefined && e.path !== want) continue;

@@ -79,7 +79,7 @@ function describe(errors: ErrorObject[] | null | undefined): string {
 }
 
 export function validateRestorePoint(rp: RestorePoint): void {
-  const v = validators().restorePoint as ValidateFunction & ((d: unknown) => boolean);
+  const v = validators().restorePoint;
   if (!(v as (d: unknown) => boolean)(rp)) throw new CatalogValidationError(`RestorePoint ${rp?.metadata?.name ?? '?'}: ${describe(v.errors)}`);
 }
 

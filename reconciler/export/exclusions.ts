@@ -23,25 +23,43 @@ export type ExclusionReason = string | undefined;
 
 /**
  * Resource types worth listing at all: namespaced, listable, and creatable (a restore cannot create what the API
- * refuses to create — this drops metrics and review APIs generically), minus the default and policy exclusions.
+ * refuses to create — this drops metrics and review APIs generically), minus exclusions. `exclude` entries use the
+ * plan's notation — `Kind` (any group: `Event` matches core and events.k8s.io) or `Kind.group`
+ * (`Certificate.cert-manager.io`) — or kubectl's `plural` / `plural.group`; case-insensitive.
+ * `defaultExclusions: false` drops DEFAULT_EXCLUDED_RESOURCES (the policy asked for everything).
  */
-export function exportableResources(resources: ApiResource[], opts: { exclude?: string[]; include?: string[] } = {}): ApiResource[] {
-  const exclude = new Set([...Object.keys(DEFAULT_EXCLUDED_RESOURCES), ...(opts.exclude ?? []).map(normalizeResourceName)]);
-  const include = opts.include?.length ? new Set(opts.include.map(normalizeResourceName)) : undefined;
+export function exportableResources(resources: ApiResource[], opts: { exclude?: string[]; include?: string[]; defaultExclusions?: boolean } = {}): ApiResource[] {
+  const exclude = [...(opts.defaultExclusions === false ? [] : Object.keys(DEFAULT_EXCLUDED_RESOURCES)), ...(opts.exclude ?? [])].map(normalizeResourceName);
+  const include = opts.include?.length ? opts.include.map(normalizeResourceName) : undefined;
   const seen = new Set<string>();
   return resources.filter((r) => {
     const id = resourceId(r);
     if (seen.has(id)) return false;
     seen.add(id);
     if (!r.namespaced || !r.verbs.includes('list') || !r.verbs.includes('create')) return false;
-    if (include) return include.has(id) || include.has(r.kind.toLowerCase()) || include.has(r.plural);
-    return !exclude.has(id) && !exclude.has(r.kind.toLowerCase()) && !exclude.has(r.plural);
+    if (include) return include.some((n) => resourceMatches(r, n));
+    return !exclude.some((n) => resourceMatches(r, n));
   });
 }
 
-/** Accepts `Deployment`, `deployments`, `deployments.apps` alike (lower-cased). */
 export function normalizeResourceName(s: string): string {
   return s.trim().toLowerCase();
+}
+
+/** Does a (normalized) name like `event`, `events`, `event.events.k8s.io`, `deployments.apps` denote this resource type? */
+export function resourceMatches(r: Pick<ApiResource, 'kind' | 'plural' | 'group'>, name: string): boolean {
+  const kind = r.kind.toLowerCase();
+  const dot = name.indexOf('.');
+  if (dot < 0) return name === kind || name === r.plural;
+  const head = name.slice(0, dot);
+  const group = name.slice(dot + 1);
+  return group === r.group && (head === kind || head === r.plural);
+}
+
+/** Why an object is controlled, if it is: its owner recreates it (`excludeControlled`). */
+export function controlledExclusion(obj: KubeObject): ExclusionReason {
+  const c = obj.metadata.ownerReferences?.find((o) => o.controller);
+  return c ? `controlled by ${c.kind} ${c.name}` : undefined;
 }
 
 const SA_TOKEN = 'kubernetes.io/service-account-token';

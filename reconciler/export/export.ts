@@ -4,7 +4,7 @@ import type { ApiResource, KubeObject } from '../kube/types.ts';
 import { resourceId } from '../kube/types.ts';
 import { mapLimit } from '../kube/wait.ts';
 import { cleanManifest } from './clean.ts';
-import { exportableResources, objectExclusion } from './exclusions.ts';
+import { controlledExclusion, exportableResources, objectExclusion } from './exclusions.ts';
 import { objectRef, selectObjects, type ObjectSelector } from './select.ts';
 import { summarize, type ExportedObject, type ResourceSummary } from './bundle.ts';
 
@@ -14,8 +14,10 @@ export interface ExportOptions {
   selector?: ObjectSelector;
   /** Extra kinds never captured (`Secret`, `certificates.cert-manager.io`). */
   excludeKinds?: string[];
-  /** Per-object default exclusions (controller-owned pods, …); resource-type defaults always apply. Default true. */
+  /** Default exclusions, per type (events, endpoints, …) and per object (controller-owned pods, kube-root-ca.crt, …). Default true. */
   defaultExclusions?: boolean;
+  /** Skip every object with a controller ownerReference (the plan's `excludeControlled`). Default false. */
+  excludeControlled?: boolean;
   /** Also capture the cluster-scoped objects the app needs (Namespace, PVs, StorageClasses, CRDs, ClusterRoles). Default true. */
   includeClusterResources?: boolean;
   /** Reuse one discovery for many namespaces in a run. */
@@ -60,7 +62,7 @@ export async function exportNamespace(client: KubeClient, opts: ExportOptions): 
   if (!nsObj) throw new NamespaceNotFoundError(opts.namespace);
   const namespaceObject = { ...nsObj, apiVersion: 'v1', kind: 'Namespace' };
 
-  const types = exportableResources(discovery.resources, { exclude: opts.excludeKinds });
+  const types = exportableResources(discovery.resources, { exclude: opts.excludeKinds, defaultExclusions: opts.defaultExclusions });
   const listed = await mapLimit(types, opts.concurrency ?? 8, async (r) => ({ r, items: await client.list(r.apiVersion, r.plural, opts.namespace) }));
   const candidates: { r: ApiResource; o: KubeObject }[] = [];
   for (const [i, res] of listed.entries()) {
@@ -76,7 +78,7 @@ export async function exportNamespace(client: KubeClient, opts: ExportOptions): 
   const excluded: ExportResult['excluded'] = [];
   const kept: { r: ApiResource; o: KubeObject }[] = [];
   for (const c of candidates) {
-    const why = opts.defaultExclusions === false ? undefined : objectExclusion(c.o);
+    const why = (opts.defaultExclusions === false ? undefined : objectExclusion(c.o)) ?? (opts.excludeControlled ? controlledExclusion(c.o) : undefined);
     if (why) excluded.push({ object: objectRef(c.o), reason: why });
     else kept.push(c);
   }

@@ -4,7 +4,8 @@
  */
 export { exportNamespace, NamespaceNotFoundError, type ExportOptions, type ExportResult } from './export.ts';
 export { cleanManifest, OWNER_REFERENCES_ANNOTATION } from './clean.ts';
-export { DEFAULT_EXCLUDED_RESOURCES, exportableResources, objectExclusion, isServiceAccountToken } from './exclusions.ts';
+export { DEFAULT_EXCLUDED_RESOURCES, exportableResources, objectExclusion, controlledExclusion, resourceMatches, isServiceAccountToken } from './exclusions.ts';
 export { selectObjects, objectRef, type ObjectSelector, type SelectionResult } from './select.ts';
 export { buildBundle, bundlePath, summarize, BUNDLE_FORMAT, type BundleEntry, type ExportedObject, type ResourceSummary, type KindSummary } from './bundle.ts';
 export { writeBundle, MANIFEST_PATH, type WriteBundleOptions } from './write.ts';
+export { backupNamespace, hookOutputPath, type NamespaceBackupInput, type NamespaceBackupResult } from './namespace-backup.ts';

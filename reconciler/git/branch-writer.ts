@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
+import { gitFs } from './fs.ts';
 import git from 'isomorphic-git';
 import { GitSourceError, redactUrl } from './errors.ts';
 import { compareAndSwapRef, readRefValue } from './refs.ts';
@@ -104,7 +104,7 @@ export class BranchWriter {
       const tip = refs.find((r) => r.ref === this.ref)?.oid;
       if (tip && !(await hasObject(this.gitdir, tip, cache))) {
         await git.fetch({
-          fs,
+          fs: gitFs,
           http: remote.http,
           gitdir: this.gitdir,
           url: remote.url,
@@ -131,7 +131,7 @@ export class BranchWriter {
     const ours = new Map<string, string | null>();
     for (const p of changes.put ?? []) {
       const content = typeof p.content === 'string' ? Buffer.from(p.content, 'utf8') : p.content;
-      ours.set(normalise(p.path), await git.writeBlob({ fs, gitdir, blob: content }));
+      ours.set(normalise(p.path), await git.writeBlob({ fs: gitFs, gitdir, blob: content }));
     }
     for (const d of changes.delete ?? []) {
       const key = normalise(d);
@@ -143,7 +143,7 @@ export class BranchWriter {
     const conflicts = new Set<string>();
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       const base = attempt === 1 ? await this.cheapTip() : await this.tip();
-      const baseTree = base ? (await git.readCommit({ fs, gitdir, oid: base, cache })).commit.tree : undefined;
+      const baseTree = base ? (await git.readCommit({ fs: gitFs, gitdir, oid: base, cache })).commit.tree : undefined;
       const edits: TreeEdits = new Map();
       for (const [path, oid] of ours) {
         const theirs = await blobAt(gitdir, baseTree, path, cache);
@@ -154,7 +154,7 @@ export class BranchWriter {
           if (opts.resolve) {
             const [t, o] = await Promise.all([readBlob(gitdir, theirs, cache), readBlob(gitdir, oid, cache)]);
             const merged = opts.resolve(path, t, o);
-            mine = await git.writeBlob({ fs, gitdir, blob: typeof merged === 'string' ? Buffer.from(merged) : merged });
+            mine = await git.writeBlob({ fs: gitFs, gitdir, blob: typeof merged === 'string' ? Buffer.from(merged) : merged });
           }
           this.log.warn('catalog path changed concurrently', { path, branch: this.opts.branch, resolution: opts.resolve ? 'resolver' : 'ours' });
         }
@@ -167,7 +167,7 @@ export class BranchWriter {
       const now = this.clock();
       const who = { ...this.opts.author, timestamp: Math.floor(now.getTime() / 1000), timezoneOffset: 0 };
       const oid = await git.writeCommit({
-        fs,
+        fs: gitFs,
         gitdir,
         commit: { tree, parent: base ? [base] : [], author: who, committer: who, message: message.endsWith('\n') ? message : `${message}\n` },
       });
@@ -192,10 +192,10 @@ export class BranchWriter {
     const remote = source.remote!;
     // A per-attempt ref to push from: processes sharing one cache never push each other's commits.
     const tmp = `refs/coffer/push/${randomBytes(8).toString('hex')}`;
-    await git.writeRef({ fs, gitdir: source.gitdir, ref: tmp, value: oid, force: true });
+    await git.writeRef({ fs: gitFs, gitdir: source.gitdir, ref: tmp, value: oid, force: true });
     try {
       const res = await git.push({
-        fs,
+        fs: gitFs,
         http: remote.http,
         gitdir: source.gitdir,
         url: remote.url,
@@ -221,7 +221,7 @@ export class BranchWriter {
       }
       throw wrapRemoteError(e, remote.url);
     } finally {
-      await git.deleteRef({ fs, gitdir: source.gitdir, ref: tmp }).catch(() => undefined);
+      await git.deleteRef({ fs: gitFs, gitdir: source.gitdir, ref: tmp }).catch(() => undefined);
     }
   }
 }
@@ -232,7 +232,7 @@ function normalise(p: string): string {
 
 async function hasObject(gitdir: string, oid: string, cache: object): Promise<boolean> {
   try {
-    await git.readObject({ fs, gitdir, oid, format: 'deflated', cache });
+    await git.readObject({ fs: gitFs, gitdir, oid, format: 'deflated', cache });
     return true;
   } catch {
     return false;
@@ -240,5 +240,5 @@ async function hasObject(gitdir: string, oid: string, cache: object): Promise<bo
 }
 
 async function readBlob(gitdir: string, oid: string, cache: object): Promise<Uint8Array> {
-  return (await git.readBlob({ fs, gitdir, oid, cache })).blob;
+  return (await git.readBlob({ fs: gitFs, gitdir, oid, cache })).blob;
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { gitFs } from './fs.ts';
 import git, { type AuthCallback, type HttpClient } from 'isomorphic-git';
 import nodeHttp from 'isomorphic-git/http/node';
 import { GitSourceError, redactUrl } from './errors.ts';
@@ -167,14 +168,14 @@ export async function openSource(opts: OpenSourceOptions): Promise<GitSource> {
   const gitdir = join(opts.cacheDir ?? defaultCacheDir(env), `${key}.git`);
   if (!fs.existsSync(join(gitdir, 'HEAD'))) {
     await fs.promises.mkdir(gitdir, { recursive: true });
-    await git.init({ fs, gitdir, bare: true });
+    await git.init({ fs: gitFs, gitdir, bare: true });
   }
-  await git.addRemote({ fs, gitdir, remote: 'origin', url, force: true });
+  await git.addRemote({ fs: gitFs, gitdir, remote: 'origin', url, force: true });
   let branch = opts.branch;
   const doFetch = async (): Promise<SourceRevision> => {
     try {
       const res = await git.fetch({
-        fs,
+        fs: gitFs,
         http,
         gitdir,
         remote: 'origin',
@@ -211,13 +212,13 @@ export async function openSource(opts: OpenSourceOptions): Promise<GitSource> {
 }
 
 async function headBranch(gitdir: string): Promise<string> {
-  const head = await git.resolveRef({ fs, gitdir, ref: 'HEAD', depth: 1 }).catch(() => 'refs/heads/main');
+  const head = await git.resolveRef({ fs: gitFs, gitdir, ref: 'HEAD', depth: 1 }).catch(() => 'refs/heads/main');
   return head.startsWith('refs/heads/') ? head.slice('refs/heads/'.length) : 'main';
 }
 
 async function resolveBranch(gitdir: string, ref: string, branch: string, where: string): Promise<string> {
   try {
-    return await git.resolveRef({ fs, gitdir, ref });
+    return await git.resolveRef({ fs: gitFs, gitdir, ref });
   } catch {
     throw new GitSourceError('E_GIT_REF_NOT_FOUND', `${where}: branch "${branch}" has no commits`);
   }
@@ -230,7 +231,7 @@ function revision(gitdir: string, branch: string, commit: string, cache: object)
     gitdir,
     readFile: async (path) => {
       try {
-        const { blob } = await git.readBlob({ fs, gitdir, oid: commit, filepath: path.replace(/^\/+/, ''), cache });
+        const { blob } = await git.readBlob({ fs: gitFs, gitdir, oid: commit, filepath: path.replace(/^\/+/, ''), cache });
         return blob;
       } catch (e) {
         if ((e as { code?: string }).code === 'NotFoundError') return undefined;
@@ -246,7 +247,7 @@ export async function listBlobs(gitdir: string, commit: string, dir: string, cac
   const prefix = dir.replace(/^\/+|\/+$/g, '');
   const out: string[] = [];
   const visit = async (oid: string, base: string): Promise<void> => {
-    const { tree } = await git.readTree({ fs, gitdir, oid, cache });
+    const { tree } = await git.readTree({ fs: gitFs, gitdir, oid, cache });
     for (const e of tree) {
       const p = base ? `${base}/${e.path}` : e.path;
       if (e.type === 'tree') await visit(e.oid, p);
@@ -255,7 +256,7 @@ export async function listBlobs(gitdir: string, commit: string, dir: string, cac
   };
   let start: string;
   try {
-    start = prefix ? (await git.readTree({ fs, gitdir, oid: commit, filepath: prefix, cache })).oid : (await git.readTree({ fs, gitdir, oid: commit, cache })).oid;
+    start = prefix ? (await git.readTree({ fs: gitFs, gitdir, oid: commit, filepath: prefix, cache })).oid : (await git.readTree({ fs: gitFs, gitdir, oid: commit, cache })).oid;
   } catch (e) {
     if ((e as { code?: string }).code === 'NotFoundError' || (e as { code?: string }).code === 'ObjectTypeError') return [];
     throw e;

@@ -1,4 +1,4 @@
-import * as fs from 'node:fs';
+import { gitFs } from './fs.ts';
 import git, { type TreeEntry } from 'isomorphic-git';
 
 /** path → blob oid to write, or null to delete. Paths are '/'-separated and relative to the tree root. */
@@ -11,7 +11,7 @@ export type TreeEdits = Map<string, string | null>;
  */
 export async function editTree(gitdir: string, rootTree: string | undefined, edits: TreeEdits, cache: object): Promise<string> {
   const root = await editLevel(gitdir, rootTree, [...edits].map(([p, oid]) => [splitPath(p), oid] as const), cache);
-  return root ?? (await git.writeTree({ fs, gitdir, tree: [] }));
+  return root ?? (await git.writeTree({ fs: gitFs, gitdir, tree: [] }));
 }
 
 function splitPath(p: string): string[] {
@@ -27,7 +27,7 @@ async function editLevel(
   cache: object,
 ): Promise<string | undefined> {
   const entries = new Map<string, TreeEntry>();
-  if (treeOid) for (const e of (await git.readTree({ fs, gitdir, oid: treeOid, cache })).tree) entries.set(e.path, e);
+  if (treeOid) for (const e of (await git.readTree({ fs: gitFs, gitdir, oid: treeOid, cache })).tree) entries.set(e.path, e);
   const sub = new Map<string, Array<readonly [string[], string | null]>>();
   for (const [parts, oid] of edits) {
     const [head, ...rest] = parts as [string, ...string[]];
@@ -47,7 +47,7 @@ async function editLevel(
     else entries.set(name, { mode: '040000', path: name, oid: child, type: 'tree' });
   }
   if (entries.size === 0) return undefined;
-  return git.writeTree({ fs, gitdir, tree: [...entries.values()] });
+  return git.writeTree({ fs: gitFs, gitdir, tree: [...entries.values()] });
 }
 
 /** The blob oid at `path` in a tree, or undefined; walks only the trees on that path. */
@@ -56,7 +56,7 @@ export async function blobAt(gitdir: string, rootTree: string | undefined, path:
   let oid = rootTree;
   const parts = splitPath(path);
   for (let i = 0; i < parts.length; i++) {
-    const { tree } = await git.readTree({ fs, gitdir, oid, cache });
+    const { tree } = await git.readTree({ fs: gitFs, gitdir, oid, cache });
     const e = tree.find((t) => t.path === parts[i]);
     if (!e) return undefined;
     if (i === parts.length - 1) return e.type === 'blob' ? e.oid : undefined;

@@ -132,15 +132,33 @@ export function moverObjects(opts: MoverJobOptions): { secret: KubeObject; pvc: 
   return { secret, pvc, job };
 }
 
-/** The last JSON object line with a snapshot id in a mover log (progress lines and warnings may precede it). */
+/**
+ * The mover's result: the last JSON object in its log carrying a snapshot id. `--output json` may print it compact
+ * (one line) or indented (a `{` line through a `}` line); progress lines and warnings may precede it.
+ */
 export function parseMoverOutput(log: string): Record<string, unknown> | undefined {
-  const lines = log.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{'));
+  const lines = log.split('\n');
+  const isResult = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && (typeof (v as { snapshotId?: unknown }).snapshotId === 'string' || typeof (v as { id?: unknown }).id === 'string');
   for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i]!.trimEnd();
+    if (!line.startsWith('{')) continue;
+    // Compact: the line itself.
     try {
-      const v = JSON.parse(lines[i]!) as Record<string, unknown>;
-      if (typeof v.snapshotId === 'string' || typeof v.id === 'string') return v;
+      const v = JSON.parse(line) as unknown;
+      if (isResult(v)) return v;
+      continue;
     } catch {
-      /* a progress line cut in half */
+      /* an indented object starts here, or a truncated line */
+    }
+    // Indented: from here to each later `}` line at column 0.
+    for (let j = i + 1; j < lines.length; j++) {
+      if (!lines[j]!.startsWith('}')) continue;
+      try {
+        const v = JSON.parse(lines.slice(i, j + 1).join('\n')) as unknown;
+        if (isResult(v)) return v;
+      } catch {
+        /* keep extending */
+      }
     }
   }
   return undefined;

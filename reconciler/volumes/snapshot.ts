@@ -122,3 +122,26 @@ export async function snapshotPvc(client: KubeClient, opts: SnapshotOptions): Pr
 export async function deleteSnapshot(client: KubeClient, namespace: string, name: string): Promise<void> {
   await client.delete(VS.apiVersion, VS.plural, namespace, name);
 }
+
+/**
+ * Local snapshot retention (policy `actions.snapshot.keepLocal`): keeps the newest `keep` ready VolumeSnapshots Coffer
+ * took for this policy and PVC in the namespace, deletes older ones. Returns the names deleted.
+ */
+export async function pruneLocalSnapshots(client: KubeClient, opts: { namespace: string; policy: string; keep: number; pvc?: string }): Promise<string[]> {
+  const sel = [`app.kubernetes.io/managed-by=coffer`, `coffer.dev/policy=${opts.policy.slice(0, 63)}`, ...(opts.pvc ? [`coffer.dev/pvc=${opts.pvc.slice(0, 63)}`] : [])].join(',');
+  const all = (await client.list(VS.apiVersion, VS.plural, opts.namespace, { labelSelector: sel })).filter((s) => !s.metadata.deletionTimestamp);
+  const byPvc = new Map<string, KubeObject[]>();
+  for (const s of all) {
+    const k = s.metadata.labels?.['coffer.dev/pvc'] ?? '';
+    byPvc.set(k, [...(byPvc.get(k) ?? []), s]);
+  }
+  const deleted: string[] = [];
+  for (const list of byPvc.values()) {
+    list.sort((a, b) => (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? '') || b.metadata.name.localeCompare(a.metadata.name));
+    for (const s of list.slice(Math.max(0, opts.keep))) {
+      await deleteSnapshot(client, opts.namespace, s.metadata.name);
+      deleted.push(s.metadata.name);
+    }
+  }
+  return deleted.sort();
+}

@@ -7,7 +7,8 @@
  *   s3:https://HOST[:PORT]/BUCKET[/PREFIX]    restic's form, endpoint in the URL (path style)
  *
  * For s3, settings come from the URL query first, then the environment:
- * COFFER_S3_ENDPOINT, AWS_REGION (or AWS_DEFAULT_REGION), COFFER_S3_PATH_STYLE,
+ * COFFER_S3_ENDPOINT (else the SDK's own AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL),
+ * AWS_REGION (or AWS_DEFAULT_REGION), COFFER_S3_PATH_STYLE,
  * and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN. Without
  * credentials in `env` or `opts.credentials`, the AWS SDK's default chain is
  * used (shared config, AWS_PROFILE, IRSA web identity, instance metadata).
@@ -18,8 +19,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FileBackend } from './fs.ts';
 import type { RetryOptions } from './retry.ts';
-import { S3Backend, type S3BackendOptions, type S3Credentials } from './s3.ts';
-import { type Backend, BackendError } from './types.ts';
+import type { S3BackendOptions, S3Credentials } from './s3.ts';
+import { type Backend, BackendError, type FileInfo, type FileType } from './types.ts';
 
 export interface OpenBackendOptions {
   /** Base for relative filesystem paths (default `process.cwd()`). */
@@ -82,9 +83,10 @@ export function parseS3Url(url: string, env: NodeJS.ProcessEnv): Omit<S3BackendO
       throw new BackendError('E_REPO_URL', `"${url}": unknown parameter "${key}" (known: endpoint, region, pathStyle, objectLockDays, objectLockMode)`);
     }
   }
-  endpoint = query.get('endpoint') ?? endpoint ?? (env.COFFER_S3_ENDPOINT || undefined);
+  const envEndpoint = env.COFFER_S3_ENDPOINT ? 'COFFER_S3_ENDPOINT' : env.AWS_ENDPOINT_URL_S3 ? 'AWS_ENDPOINT_URL_S3' : env.AWS_ENDPOINT_URL ? 'AWS_ENDPOINT_URL' : undefined;
+  endpoint = query.get('endpoint') ?? endpoint ?? (envEndpoint ? env[envEndpoint] : undefined);
   if (endpoint !== undefined) {
-    const e = safeUrl(endpoint, query.has('endpoint') ? 'the endpoint parameter' : 'COFFER_S3_ENDPOINT');
+    const e = safeUrl(endpoint, query.has('endpoint') ? 'the endpoint parameter' : envEndpoint);
     if (e.protocol !== 'http:' && e.protocol !== 'https:') {
       throw new BackendError('E_REPO_URL', `S3 endpoint "${endpoint}" must be an http:// or https:// URL`);
     }
@@ -122,7 +124,7 @@ export function openBackend(url: string, env: NodeJS.ProcessEnv, opts: OpenBacke
   if (!trimmed) throw new BackendError('E_REPO_URL', `empty repository URL: ${USAGE}`);
   if (trimmed.startsWith('s3:')) {
     const parsed = parseS3Url(trimmed, env);
-    return new S3Backend({
+    return new LazyS3Backend({
       ...parsed,
       ...opts.s3,
       ...(opts.credentials ? { credentials: opts.credentials } : {}),
@@ -150,6 +152,48 @@ export function openBackend(url: string, env: NodeJS.ProcessEnv, opts: OpenBacke
     throw new BackendError('E_REPO_URL', `unsupported repository URL scheme "${name}:" in "${redact(url)}"${hint}: ${USAGE}`);
   }
   return new FileBackend(path.resolve(opts.cwd ?? process.cwd(), trimmed));
+}
+
+/**
+ * The AWS SDK takes ~0.5 s to load; a filesystem repository (and `coffer
+ * validate`, the mover Job's start-up) must not pay for it. The S3 backend is
+ * imported on the first call instead, behind this pass-through.
+ */
+class LazyS3Backend implements Backend {
+  readonly location: string;
+  private inner: Promise<Backend> | undefined;
+
+  constructor(private readonly opts: S3BackendOptions) {
+    const prefix = (opts.prefix ?? '').replace(/^\/+|\/+$/g, '');
+    this.location = `s3://${opts.bucket}${prefix ? `/${prefix}` : ''}`;
+  }
+
+  private backend(): Promise<Backend> {
+    this.inner ??= import('./s3.ts').then((m) => new m.S3Backend(this.opts));
+    return this.inner;
+  }
+
+  async get(type: FileType, name: string): Promise<Buffer> {
+    return (await this.backend()).get(type, name);
+  }
+  async getRange(type: FileType, name: string, offset: number, length: number): Promise<Buffer> {
+    return (await this.backend()).getRange(type, name, offset, length);
+  }
+  async put(type: FileType, name: string, data: Buffer): Promise<void> {
+    return (await this.backend()).put(type, name, data);
+  }
+  async delete(type: FileType, name: string): Promise<void> {
+    return (await this.backend()).delete(type, name);
+  }
+  async list(type: FileType): Promise<FileInfo[]> {
+    return (await this.backend()).list(type);
+  }
+  async stat(type: FileType, name: string): Promise<FileInfo | undefined> {
+    return (await this.backend()).stat(type, name);
+  }
+  async close(): Promise<void> {
+    if (this.inner) await (await this.inner).close?.();
+  }
 }
 
 function originOf(s: string): string {

@@ -227,6 +227,33 @@ function deleteAt(obj: unknown, p: string[]): void {
   }
 }
 
+/** apimachinery's printManager: Apply managers by name, Update managers with the version they wrote. */
+function printManager(manager: string, entries: ManagedFieldsEntry[]): string {
+  const e = entries.find((x) => x.manager === manager && x.operation === 'Update') ?? entries.find((x) => x.manager === manager);
+  let s = JSON.stringify(manager);
+  if (e?.subresource) s += ` with subresource ${JSON.stringify(e.subresource)}`;
+  if (e?.operation === 'Update') s += ` using ${e.apiVersion}`;
+  return s;
+}
+
+function conflictError(conflicts: { manager: string; apiVersion: string; path: string[] }[], entries: ManagedFieldsEntry[]): ApiError {
+  let msg: string;
+  if (conflicts.length === 1) msg = `Apply failed with 1 conflict: conflict with ${printManager(conflicts[0].manager, entries)}: ${pathString(conflicts[0].path)}`;
+  else {
+    const by = new Map<string, string[]>();
+    for (const c of conflicts) by.set(c.manager, [...(by.get(c.manager) ?? []), pathString(c.path)]);
+    const lines: string[] = [];
+    for (const m of [...by.keys()].sort()) {
+      lines.push(`conflicts with ${printManager(m, entries)}:`);
+      for (const p of by.get(m)!) lines.push(`- ${p}`);
+    }
+    msg = `Apply failed with ${conflicts.length} conflicts: ${lines.join('\n')}`;
+  }
+  return new ApiError(409, 'Conflict', msg, {
+    causes: conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with ${printManager(c.manager, entries)}`, field: pathString(c.path) })),
+  });
+}
+
 export interface ApplyResult {
   obj: KObject;
   managedFields: ManagedFieldsEntry[];
@@ -250,13 +277,7 @@ export function serverSideApply(current: KObject, applied: KObject, manager: str
       if (hasPath(e.fieldsV1, p) && !deepEqual(valueAt(current, p), valueAt(applied, p))) conflicts.push({ manager: e.manager, apiVersion: e.apiVersion, path: p });
     }
   }
-  if (conflicts.length && !force) {
-    const msgs = conflicts.map((c) => `conflict with "${c.manager}"${c.apiVersion ? ` using ${c.apiVersion}` : ''}: ${pathString(c.path)}`);
-    const msg = conflicts.length === 1 ? `Apply failed with 1 conflict: ${msgs[0]}` : `Apply failed with ${conflicts.length} conflicts: ${msgs.join('\n')}`;
-    throw new ApiError(409, 'Conflict', msg, {
-      causes: conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with "${c.manager}"${c.apiVersion ? ` using ${c.apiVersion}` : ''}`, field: pathString(c.path) })),
-    });
-  }
+  if (conflicts.length && !force) throw conflictError(conflicts, entries);
   const prevMine = entries.find((e) => e.manager === manager && e.operation === 'Apply' && !e.subresource)?.fieldsV1 ?? {};
   const others = entries.filter((e) => !(e.manager === manager && e.operation === 'Apply' && !e.subresource));
   const key = (p: string[]) => p.join('\u0000');

@@ -265,7 +265,7 @@ export function pruneCustom(value: unknown, schema: Record<string, unknown> | un
 
 export function validateCustom(kind: string, group: string, obj: KObject, schema: CrdSchema | undefined): void {
   if (!schema) return;
-  if (schema.validate(obj)) return;
+  if ((schema.validate as (d: unknown) => boolean)(obj)) return;
   const errs: FieldError[] = [];
   for (const e of schema.validate.errors ?? []) {
     const base = pointerToField(e.instancePath);

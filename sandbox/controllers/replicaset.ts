@@ -79,7 +79,6 @@ export class ReplicaSetController {
       fullyLabeledReplicas: active.filter((p) => matchesSelector({ matchLabels: rs.spec?.template?.metadata?.labels }, p.metadata.labels)).length,
       readyReplicas: active.filter(podReady).length,
       availableReplicas: active.filter((p) => podAvailable(p, minReady, now)).length,
-      terminatingReplicas: owned.filter((p) => p.metadata.deletionTimestamp).length,
       observedGeneration: rs.metadata.generation ?? 1,
     };
     if (failure) status.conditions = setCondition(rs.status?.conditions, { type: 'ReplicaFailure', status: 'True', reason: 'FailedCreate', message: failure }, nowIso());

@@ -56,7 +56,7 @@ export function checkExecutable(sandbox: ContainerSandbox, argv0: string | undef
 }
 
 export class ContainerProcess {
-  readonly startedAt = new Date().toISOString();
+  readonly startedAt = isoSeconds();
   /** Host PID of the container's PID 1, known once bwrap reports it. */
   hostPid: number | undefined;
   readonly exited: Promise<ExitStatus>;
@@ -91,7 +91,7 @@ export class ContainerProcess {
       this.child.on('close', async (code, signal) => {
         this.done = true;
         await this.logs.close();
-        const finishedAt = new Date().toISOString();
+        const finishedAt = isoSeconds();
         if (spawnError) {
           resolve({ exitCode: 128, reason: 'StartError', message: spawnError.message, startedAt: this.startedAt, finishedAt });
           return;
@@ -152,5 +152,11 @@ function signalNumber(sig: string): number {
  */
 export function nsenterArgs(hostPid: number, env: Record<string, string>, workingDir: string, command: string[]): string[] {
   const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-  return ['-t', String(hostPid), '-m', '-p', '-u', '-i', '-r', `-w${workingDir || '/'}`, '--', '/usr/bin/env', '-i', ...envArgs, ...command];
+  // `-w` alone enters the target's cwd inside its root; env -C then moves to the container's workingDir.
+  return ['-t', String(hostPid), '-m', '-p', '-u', '-i', '-r', '-w', '--', '/usr/bin/env', '-i', '-C', workingDir || '/', ...envArgs, ...command];
+}
+
+/** Kubernetes timestamps are RFC 3339 with second precision. */
+export function isoSeconds(ms = Date.now()): string {
+  return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
 }

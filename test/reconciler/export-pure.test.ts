@@ -3,6 +3,7 @@ import { parse } from 'yaml';
 import { compileCel } from '../../compiler/cel/index.ts';
 import { buildBundle, bundlePath, cleanManifest, exportableResources, objectExclusion, OWNER_REFERENCES_ANNOTATION, selectObjects, summarize, type ExportedObject } from '../../reconciler/export/index.ts';
 import type { ApiResource, KubeObject } from '../../reconciler/kube/types.ts';
+import { DEFAULT_EXCLUDED_KINDS } from '../../compiler/plan/defaults.ts';
 
 const meta = { uid: 'u-1', resourceVersion: '42', generation: 3, creationTimestamp: '2026-01-01T00:00:00Z', managedFields: [{ manager: 'kubectl' }], selfLink: '/x' };
 
@@ -115,6 +116,11 @@ describe('default exclusions', () => {
     const ids = (xs: ApiResource[]) => xs.map((x) => (x.group ? `${x.plural}.${x.group}` : x.plural));
     expect(ids(exportableResources(all))).toEqual(['configmaps', 'deployments.apps', 'secrets', 'crontabs.stable.example.com', 'certificates.cert-manager.io']);
     expect(ids(exportableResources(all, { exclude: ['Secret', 'certificates.cert-manager.io'] }))).toEqual(['configmaps', 'deployments.apps', 'crontabs.stable.example.com']);
+    // The plan's notation (Kind or Kind.group) works the same; with defaultExclusions off only the plan's list applies.
+    expect(ids(exportableResources(all, { exclude: [...DEFAULT_EXCLUDED_KINDS, 'Certificate.cert-manager.io'], defaultExclusions: false }))).toEqual(['configmaps', 'deployments.apps', 'secrets', 'crontabs.stable.example.com']);
+    expect(ids(exportableResources(all, { exclude: [], defaultExclusions: false }))).toContain('events');
+    // A group-qualified name never matches another group.
+    expect(ids(exportableResources(all, { exclude: ['Deployment.extensions'] }))).toContain('deployments.apps');
   });
 });
 

@@ -110,7 +110,7 @@ export function sampleApp(ns: string, crdGroup: string): KubeObject[] {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
       metadata: { name: 'web', namespace: ns },
-      spec: { replicas: 1, selector: { matchLabels: labels('web') }, template: { metadata: { labels: labels('web') }, spec: { containers: [{ name: 'web', image: 'busybox', command: ['sh', '-c', 'exec sleep 100000'] }] } } },
+      spec: { replicas: 1, selector: { matchLabels: labels('web') }, template: { metadata: { labels: labels('web') }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'web', image: 'busybox', command: ['sh', '-c', 'exec sleep 100000'] }] } } },
     },
     {
       apiVersion: 'apps/v1',
@@ -123,6 +123,8 @@ export function sampleApp(ns: string, crdGroup: string): KubeObject[] {
         template: {
           metadata: { labels: labels('db') },
           spec: {
+            // `sleep` as PID 1 ignores SIGTERM (as on a real node): do not wait 30 s for it.
+            terminationGracePeriodSeconds: 1,
             containers: [
               {
                 name: 'db',

@@ -60,6 +60,8 @@ describe('mover output', () => {
     const log = 'starting\n{"progress":0.5}\n{"snapshotId":"abc","stats":{"bytesProcessed":10}}\n{"snapshotId":"def","stats":{"bytesProcessed":20,"bytesStored":5}}\n{"trunc';
     expect(parseMoverOutput(log)).toEqual({ snapshotId: 'def', stats: { bytesProcessed: 20, bytesStored: 5 } });
     expect(parseMoverOutput('error: no repository\n')).toBeUndefined();
+    const pretty = `scanning /data\n${JSON.stringify({ snapshotId: 'abc', stats: { bytesProcessed: 7, nested: { a: 1 } } }, null, 2)}\n`;
+    expect(parseMoverOutput(pretty)).toEqual({ snapshotId: 'abc', stats: { bytesProcessed: 7, nested: { a: 1 } } });
   });
   it('volume outcome is a RestorePoint volumes[] entry', () => {
     expect(volumeOutcome(pvc, { name: 's1', namespace: 'shop', pvc: 'data-db-0', className: 'c' }, 's1', { snapshotId: 'abc', stats: { bytesProcessed: 100, bytesStored: 40 }, job: 'j', raw: {} }, undefined)).toEqual({

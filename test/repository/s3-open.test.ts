@@ -4,7 +4,6 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileBackend } from '../../repository/backend/fs.ts';
 import { openBackend, parseS3Url } from '../../repository/backend/open.ts';
-import { S3Backend } from '../../repository/backend/s3.ts';
 
 function urlError(fn: () => unknown): { code?: string; message: string } {
   try {
@@ -61,6 +60,9 @@ describe('openBackend: s3', () => {
       { bucket: 'bucket', prefix: 'p', endpoint: 'http://127.0.0.1:9000', forcePathStyle: true },
     ],
     ['s3://bucket/p', { COFFER_S3_ENDPOINT: 'https://minio.local', COFFER_S3_PATH_STYLE: 'false' }, { endpoint: 'https://minio.local', forcePathStyle: false }],
+    ['s3://bucket/p', { AWS_ENDPOINT_URL_S3: 'http://ceph:7480', AWS_ENDPOINT_URL: 'http://other' }, { endpoint: 'http://ceph:7480', forcePathStyle: true }],
+    ['s3://bucket/p', { AWS_ENDPOINT_URL: 'http://garage:3900' }, { endpoint: 'http://garage:3900' }],
+    ['s3://bucket/p', { COFFER_S3_ENDPOINT: 'http://mine:1', AWS_ENDPOINT_URL_S3: 'http://sdk:2' }, { endpoint: 'http://mine:1' }],
     [
       's3://bucket/p?endpoint=http://10.0.0.1:9000&region=garage&pathStyle=true',
       { COFFER_S3_ENDPOINT: 'http://ignored:1', AWS_REGION: 'ignored' },
@@ -78,8 +80,8 @@ describe('openBackend: s3', () => {
     expect(parseS3Url('s3://bkt/p', { ...creds, AWS_SESSION_TOKEN: 'TOK' }).credentials).toEqual({ accessKeyId: 'AK', secretAccessKey: 'SK', sessionToken: 'TOK' });
     expect(parseS3Url('s3://bkt/p', { AWS_ACCESS_KEY_ID: 'only-half' }).credentials).toBeUndefined();
     const b = openBackend('s3://bkt/pre', creds, { credentials: { accessKeyId: 'FROM', secretAccessKey: 'SECRET' } });
-    expect(b).toBeInstanceOf(S3Backend);
     expect(b.location).toBe('s3://bkt/pre');
+    expect(b).not.toBeInstanceOf(FileBackend);
   });
 
   it.each([
@@ -98,6 +100,26 @@ describe('openBackend: s3', () => {
     const e = urlError(() => openBackend(url, creds));
     expect(e.code).toBe('E_REPO_URL');
     expect(e.message).toContain(fragment);
+  });
+});
+
+describe('openBackend does not load the AWS SDK for a filesystem repository', () => {
+  it('only an s3 backend in use imports it', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const script = `
+      const { createRequire } = await import('node:module');
+      const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('@aws-sdk/client-s3'));
+      const { openBackend } = await import('./repository/backend/open.ts');
+      openBackend('/tmp/x', {});
+      const b = openBackend('s3://bucket/p', { AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b', COFFER_S3_ENDPOINT: 'http://127.0.0.1:9' }, { retry: { maxAttempts: 1 } });
+      const before = loaded();
+      await b.list('snapshots').catch(() => undefined);
+      const after = loaded();
+      await b.close();
+      console.log(JSON.stringify({ before, after }));
+    `;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: path.resolve(__dirname, '../..'), encoding: 'utf8' });
+    expect(JSON.parse(out.trim().split('\n').at(-1)!)).toEqual({ before: false, after: true });
   });
 });
 

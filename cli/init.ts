@@ -1,0 +1,59 @@
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { compileTarget } from '../compiler/load/target.ts';
+import { formatDiagnostic } from '../compiler/diagnostics.ts';
+import { scaffold } from '../compiler/init/scaffold.ts';
+import { type Command, UsageError } from './io.ts';
+
+const HELP = `Scaffold a Coffer GitOps repository that validates.
+
+Usage:
+  coffer init [DIR] [--cluster NAME] [--storage filesystem|s3] [--bucket NAME]
+
+Writes coffer.yaml, profiles/default.yaml, policies/daily.yaml and
+blueprints/quiesce.yaml. Never overwrites: if any of them exists, nothing is written.
+`;
+
+/** Thrown when init would overwrite a file; nothing has been written. */
+export class InitConflict extends Error {
+  readonly code = 'E_EXISTS';
+}
+
+export const run: Command = async (argv, io) => {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      cluster: { type: 'string', default: 'my-cluster' },
+      storage: { type: 'string', default: 'filesystem' },
+      bucket: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length > 1) throw new UsageError('coffer init takes at most one DIR');
+  if (values.storage !== 'filesystem' && values.storage !== 's3') throw new UsageError(`--storage must be filesystem or s3, got "${values.storage}"`);
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(values.cluster) || values.cluster.length > 63) throw new UsageError(`--cluster must be a DNS label (lower-case letters, digits, '-'), got "${values.cluster}"`);
+  if (values.bucket !== undefined && values.storage !== 's3') throw new UsageError('--bucket needs --storage s3');
+  const dirArg = positionals[0] ?? '.';
+  const dir = resolve(io.cwd, dirArg);
+  const files = scaffold({ cluster: values.cluster, storage: values.storage, bucket: values.bucket });
+  const existing = Object.keys(files).filter((p) => existsSync(join(dir, p)));
+  if (existing.length) throw new InitConflict(`refusing to overwrite existing file(s) in ${dirArg}: ${existing.join(', ')} (nothing was written)`);
+  for (const [p, content] of Object.entries(files)) {
+    await mkdir(dirname(join(dir, p)), { recursive: true });
+    await writeFile(join(dir, p), content, { flag: 'wx' });
+    io.stdout.write(`created ${join(dirArg, p)}\n`);
+  }
+  const check = await compileTarget([dir], undefined, io.cwd);
+  const errors = check.diagnostics.filter((d) => d.severity === 'error');
+  for (const e of errors) io.stderr.write(`${formatDiagnostic(e)}\n`);
+  if (errors.length) return 1;
+  io.stdout.write(`\nThe repository validates. Next:\n  coffer validate ${dirArg}\n  coffer plan ${dirArg}\n  coffer explain policy.spec\n`);
+  return 0;
+};

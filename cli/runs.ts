@@ -1,0 +1,123 @@
+import { parseArgs } from 'node:util';
+import YAML from 'yaml';
+import { formatBytes } from '../reconciler/catalog/messages.ts';
+import { age, duration, formatTable, openCatalogFromFlags } from '../reconciler/catalog/open.ts';
+import type { RunRecord } from '../reconciler/catalog/types.ts';
+import { type Command, UsageError } from './io.ts';
+
+const HELP = `List backup, restore and retention runs recorded in the catalog, newest first.
+
+Usage: coffer runs [flags]
+
+Flags:
+  -n, --namespace NS       only runs for this namespace
+  -p, --policy NAME        only runs of this policy
+      --type TYPE          backup, restore or retention
+      --phase PHASE        Succeeded, PartiallyFailed or Failed
+      --failed             shorthand for --phase Failed
+      --since DURATION|TIME  only runs started in the last DURATION (24h, 7d, 30m) or since an RFC 3339 time (default 7d)
+      --limit N            at most N runs (default 50; 0 = all)
+      --cluster NAME       cluster subtree (default: spec.cluster of coffer.yaml)
+  -A, --all-clusters       every cluster in the repository
+      --source URL|PATH    policy repository (default: . or $COFFER_SOURCE)
+      --branch NAME        policy branch coffer.yaml is read from
+      --catalog-branch B   catalog branch (default: from coffer.yaml, else coffer-catalog)
+  -o, --output FORMAT      table (default), json, yaml or name
+  -h, --help
+`;
+
+/** `24h`, `7d`, `30m`, `90s` or an RFC 3339 time → the instant runs must have started after. */
+export function parseSince(text: string, now: Date): Date {
+  const m = /^(\d+)(s|m|h|d|w)$/.exec(text.trim());
+  if (m) {
+    const unit = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 }[m[2] as 's' | 'm' | 'h' | 'd' | 'w'];
+    return new Date(now.getTime() - Number(m[1]) * unit * 1000);
+  }
+  const t = Date.parse(text);
+  if (Number.isNaN(t)) throw new UsageError(`--since "${text}": expected a duration like 24h or 7d, or an RFC 3339 time`);
+  return new Date(t);
+}
+
+export const run: Command = async (argv, io) => {
+  const { values: v, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      namespace: { type: 'string', short: 'n' },
+      policy: { type: 'string', short: 'p' },
+      type: { type: 'string' },
+      phase: { type: 'string' },
+      failed: { type: 'boolean' },
+      since: { type: 'string', default: '7d' },
+      limit: { type: 'string', default: '50' },
+      cluster: { type: 'string' },
+      'all-clusters': { type: 'boolean', short: 'A' },
+      source: { type: 'string' },
+      branch: { type: 'string' },
+      'catalog-branch': { type: 'string' },
+      output: { type: 'string', short: 'o', default: 'table' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (v.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"; see coffer runs --help`);
+  const format = v.output!;
+  if (!['table', 'json', 'yaml', 'name'].includes(format)) throw new UsageError(`--output "${format}": expected table, json, yaml or name`);
+  if (v.type && !['backup', 'restore', 'retention'].includes(v.type)) throw new UsageError(`--type "${v.type}": expected backup, restore or retention`);
+  const phase = v.failed ? 'Failed' : v.phase;
+  if (phase && !['Succeeded', 'PartiallyFailed', 'Failed'].includes(phase)) throw new UsageError(`--phase "${phase}": expected Succeeded, PartiallyFailed or Failed`);
+  const limit = Number(v.limit);
+  if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`--limit "${v.limit}": expected a whole number`);
+  if (v['all-clusters'] && v.cluster) throw new UsageError('--cluster and --all-clusters cannot be used together');
+  const now = new Date();
+  const since = parseSince(v.since!, now);
+  const { catalog } = await openCatalogFromFlags({
+    ...(v.source ? { source: v.source } : {}),
+    ...(v.branch ? { branch: v.branch } : {}),
+    ...(v['catalog-branch'] ? { catalogBranch: v['catalog-branch'] } : {}),
+    ...(v.cluster ? { cluster: v.cluster } : {}),
+    env: io.env,
+    cwd: io.cwd,
+  });
+  const runs = await catalog.readRuns({
+    since,
+    ...(v['all-clusters'] ? { cluster: '*' } : {}),
+    ...(v.namespace ? { namespace: v.namespace } : {}),
+    ...(v.policy ? { policy: v.policy } : {}),
+    ...(v.type ? { type: v.type as RunRecord['spec']['type'] } : {}),
+    ...(phase ? { phase: phase as RunRecord['status']['phase'] } : {}),
+    ...(limit > 0 ? { limit } : {}),
+  });
+  if (format === 'json' || format === 'yaml') {
+    const list = { apiVersion: 'coffer.dev/v1alpha1', kind: 'RunList', items: runs };
+    io.stdout.write(format === 'json' ? `${JSON.stringify(list, null, 2)}\n` : YAML.stringify(list));
+    return 0;
+  }
+  if (format === 'name') {
+    for (const r of runs) io.stdout.write(`run/${r.metadata.name}\n`);
+    return 0;
+  }
+  if (runs.length === 0) {
+    io.stderr.write(`No runs since ${since.toISOString()} in branch ${catalog.branch}${v['all-clusters'] ? '' : ` for cluster ${catalog.cluster}`}.\n`);
+    return 0;
+  }
+  const headers = [...(v['all-clusters'] ? ['CLUSTER'] : []), 'RUN', 'TYPE', 'NAMESPACE', 'POLICY', 'TRIGGER', 'PHASE', 'DURATION', 'SIZE', 'AGE', 'RESULT'];
+  const rows = runs.map((r) => [
+    ...(v['all-clusters'] ? [r.spec.cluster] : []),
+    r.metadata.name,
+    r.spec.type,
+    r.spec.namespace ?? '-',
+    r.spec.policy ?? '-',
+    r.spec.trigger,
+    r.status.phase,
+    duration(r.status.startTime, r.status.endTime),
+    r.status.bytes !== undefined ? formatBytes(r.status.bytes) : '-',
+    age(r.status.startTime, now),
+    r.status.error ? r.status.error.split('\n')[0]!.slice(0, 80) : (r.status.restorePoint ?? (r.status.expired ? `expired ${r.status.expired.length}` : '')),
+  ]);
+  io.stdout.write(formatTable(headers, rows));
+  return 0;
+};

@@ -1,0 +1,217 @@
+import { humanSeconds } from '../schedule/index.ts';
+import type { Plan, PlanPolicy, PlanProfile } from '../plan/types.ts';
+import type { DiffKind, EntryChange, FieldChange, PlanDiff, Risk } from './types.ts';
+
+type Named = { name: string };
+
+const EMPTY_PLAN: Omit<Plan, 'config'> & { config?: Plan['config'] } = {
+  apiVersion: 'coffer.dev/v1alpha1',
+  kind: 'Plan',
+  sourceCommit: '',
+  hash: '',
+  policies: [],
+  profiles: [],
+  blueprints: [],
+  transformSets: [],
+  restores: [],
+};
+
+/** Fields derived from others (shown through their source) or not a decision of the author. */
+const IGNORED = new Set(['warnings', 'schedule.normalized', 'schedule.kind', 'schedule.nominalIntervalSeconds', 'schedule.maxIntervalSeconds', 'location']);
+
+/**
+ * Semantic difference between two plans: which entries were added, removed or
+ * changed (field by field), and the risks a reviewer must see. `base` undefined
+ * means "nothing before" (a first commit, or a base that does not compile).
+ */
+export function diffPlans(base: Plan | undefined, head: Plan): PlanDiff {
+  const b = base ?? EMPTY_PLAN;
+  const changes: EntryChange[] = [];
+  const risks: Risk[] = [];
+  if (b.config) {
+    const fields = diffValues(b.config, head.config, '');
+    if (fields.length) changes.push({ kind: 'Config', name: head.config.cluster, change: 'changed', fields });
+    if (b.config.cluster !== head.config.cluster) {
+      risks.push({ severity: 'high', code: 'cluster-renamed', kind: 'Config', name: head.config.cluster, message: `cluster renamed ${q(b.config.cluster)} → ${q(head.config.cluster)}: new restore points go to catalog/${head.config.cluster}/, retention no longer sees those under catalog/${b.config.cluster}/` });
+    }
+    if (b.config.catalog.branch !== head.config.catalog.branch || b.config.catalog.path !== head.config.catalog.path) {
+      risks.push({ severity: 'medium', code: 'catalog-moved', kind: 'Config', name: head.config.cluster, message: `catalog moves from ${q(`${b.config.catalog.branch}:${b.config.catalog.path}`)} to ${q(`${head.config.catalog.branch}:${head.config.catalog.path}`)}: existing restore points are not moved` });
+    }
+  }
+  const sections: [DiffKind, Named[], Named[]][] = [
+    ['Policy', b.policies, head.policies],
+    ['Profile', b.profiles, head.profiles],
+    ['Blueprint', b.blueprints, head.blueprints],
+    ['TransformSet', b.transformSets, head.transformSets],
+    ['Restore', b.restores, head.restores],
+  ];
+  for (const [kind, before, after] of sections) {
+    const bm = new Map(before.map((e) => [e.name, e]));
+    const am = new Map(after.map((e) => [e.name, e]));
+    for (const name of [...new Set([...bm.keys(), ...am.keys()])].sort()) {
+      const x = bm.get(name);
+      const y = am.get(name);
+      if (!x && y) changes.push({ kind, name, change: 'added', fields: [] });
+      else if (x && !y) changes.push({ kind, name, change: 'removed', fields: [] });
+      else if (x && y) {
+        const fields = diffValues(x, y, '');
+        if (fields.length) changes.push({ kind, name, change: 'changed', fields });
+      }
+    }
+  }
+  risks.push(...policyRisks(b.policies, head.policies), ...profileRisks(b.profiles, head.profiles));
+  const order = { high: 0, medium: 1 };
+  risks.sort((p, r) => order[p.severity] - order[r.severity] || cmp(p.kind, r.kind) || cmp(p.name, r.name) || cmp(p.code, r.code));
+  return { base: { commit: b.sourceCommit, hash: b.hash }, head: { commit: head.sourceCommit, hash: head.hash }, changes, risks };
+}
+
+/** Leaf-level differences; lists of named entries (phases, transforms) are matched by name. */
+export function diffValues(a: unknown, b: unknown, path: string): FieldChange[] {
+  if (IGNORED.has(path)) return [];
+  if (deepEqual(a, b)) return [];
+  if (isObj(a) && isObj(b)) {
+    const out: FieldChange[] = [];
+    for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
+      if (k === 'name' && path === '') continue;
+      out.push(...diffValues(a[k], b[k], path ? `${path}.${k}` : k));
+    }
+    return out;
+  }
+  if (Array.isArray(a) && Array.isArray(b) && isNamedList(a) && isNamedList(b)) {
+    const am = new Map(a.map((e) => [e.name, e]));
+    const bm = new Map(b.map((e) => [e.name, e]));
+    const out: FieldChange[] = [];
+    for (const name of [...new Set([...am.keys(), ...bm.keys()])]) {
+      out.push(...diffValues(am.get(name), bm.get(name), `${path}[${name}]`));
+    }
+    const orderA = a.map((e) => e.name).filter((n) => bm.has(n));
+    const orderB = b.map((e) => e.name).filter((n) => am.has(n));
+    if (!deepEqual(orderA, orderB)) out.push({ path: `${path} (order)`, before: orderA, after: orderB });
+    return out;
+  }
+  const change: FieldChange = { path };
+  if (a !== undefined) change.before = a;
+  if (b !== undefined) change.after = b;
+  return [change];
+}
+
+const TIERS = ['hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
+
+function policyRisks(before: PlanPolicy[], after: PlanPolicy[]): Risk[] {
+  const risks: Risk[] = [];
+  const am = new Map(after.map((p) => [p.name, p]));
+  for (const x of before) {
+    const y = am.get(x.name);
+    const r = (severity: Risk['severity'], code: string, message: string) => risks.push({ severity, code, kind: 'Policy', name: x.name, message });
+    if (!y) {
+      r('high', 'policy-removed', `policy removed: namespaces it selects (${code(x.selector.namespaces.source)}) stop being protected unless another policy selects them; its restore points are no longer expired by retention`);
+      continue;
+    }
+    if (!x.paused && y.paused) r('high', 'policy-paused', 'policy paused: no new backups run for the namespaces it selects until it is resumed');
+    for (const t of TIERS) {
+      if (y.retention[t] < x.retention[t]) {
+        const n = x.retention[t] - y.retention[t];
+        r('high', 'retention-reduced', `retention.${t} reduced ${x.retention[t]} → ${y.retention[t]}: up to ${n} ${t} restore point(s) per namespace will be expired at the next retention run`);
+      }
+    }
+    if (y.schedule.maxIntervalSeconds > x.schedule.maxIntervalSeconds) {
+      r('medium', 'frequency-lowered', `frequency lowered ${q(x.schedule.source)} → ${q(y.schedule.source)}: RPO worsens from ${humanSeconds(x.schedule.maxIntervalSeconds)} to ${humanSeconds(y.schedule.maxIntervalSeconds)}`);
+    }
+    if (x.schedule.timezone !== y.schedule.timezone || !deepEqual(x.schedule.window, y.schedule.window)) {
+      if (y.schedule.window && !x.schedule.window) r('medium', 'window-added', `backups may now only start between ${y.schedule.window.start} and ${y.schedule.window.end} (${y.schedule.timezone}): runs due outside it wait`);
+    }
+    const sx = x.selector;
+    const sy = y.selector;
+    if (sx.namespaces.source !== sy.namespaces.source) {
+      const narrowed = isConjunctionOf(sy.namespaces.source, sx.namespaces.source);
+      r(narrowed ? 'high' : 'medium', narrowed ? 'selector-narrowed' : 'selector-changed', `namespace selector ${narrowed ? 'narrowed' : 'changed'}: ${code(sx.namespaces.source)} → ${code(sy.namespaces.source)}${narrowed ? ' — namespaces that no longer match stop being protected' : ' — check which namespaces stop matching'}`);
+    }
+    const rx = sx.resources?.source;
+    const ry = sy.resources?.source;
+    if (rx !== ry) {
+      const narrowed = rx === undefined || (ry !== undefined && isConjunctionOf(ry, rx));
+      const widened = ry === undefined;
+      r(widened ? 'medium' : narrowed ? 'high' : 'medium', narrowed && !widened ? 'selector-narrowed' : 'selector-changed', `resource selector ${widened ? 'removed (every object is captured)' : narrowed ? 'narrowed' : 'changed'}: ${rx === undefined ? '(all objects)' : code(rx)} → ${ry === undefined ? '(all objects)' : code(ry)}`);
+    }
+    const newlyExcluded = sy.excludeKinds.filter((k) => !sx.excludeKinds.includes(k));
+    if (newlyExcluded.length) r('high', 'selector-narrowed', `kinds no longer captured: ${newlyExcluded.join(', ')}`);
+    if (sx.includeClusterResources && !sy.includeClusterResources) r('high', 'selector-narrowed', 'cluster-scoped resources are no longer captured');
+    if (x.profile !== y.profile) r('high', 'profile-changed', `profile changed ${q(x.profile)} → ${q(y.profile)}: new restore points go to another repository; existing ones stay in ${q(x.profile)}`);
+    if (x.actions.export.enabled && !y.actions.export.enabled) r('high', 'export-disabled', 'export disabled: restore points only live in the cluster and are lost with it');
+    else if (x.actions.export.volumeData && !y.actions.export.volumeData) r('high', 'export-disabled', 'volume data no longer exported: restore points hold manifests only');
+    if (x.actions.snapshot.enabled && !y.actions.snapshot.enabled) r('medium', 'snapshot-disabled', 'volume snapshots disabled');
+    for (const bnd of x.blueprints) {
+      if (!y.blueprints.some((c) => c.blueprint === bnd.blueprint)) r('medium', 'blueprint-unbound', `blueprint ${q(bnd.blueprint)} no longer runs: backups of its workloads are no longer application-consistent`);
+    }
+  }
+  return risks;
+}
+
+function profileRisks(before: PlanProfile[], after: PlanProfile[]): Risk[] {
+  const risks: Risk[] = [];
+  const am = new Map(after.map((p) => [p.name, p]));
+  for (const x of before) {
+    const y = am.get(x.name);
+    const r = (severity: Risk['severity'], code: string, message: string) => risks.push({ severity, code, kind: 'Profile', name: x.name, message });
+    if (!y) {
+      r('high', 'profile-removed', `profile removed: restore points stored in ${x.location} can no longer be restored or expired through it`);
+      continue;
+    }
+    if (x.location !== y.location || x.s3?.endpoint !== y.s3?.endpoint) {
+      r('high', 'repository-moved', `repository location changed ${x.location}${x.s3?.endpoint ? ` (${x.s3.endpoint})` : ''} → ${y.location}${y.s3?.endpoint ? ` (${y.s3.endpoint})` : ''}: existing restore points stay at the old location; the next backup starts a new repository (full, not incremental)`);
+    }
+    if (!deepEqual(x.encryption, y.encryption)) {
+      const a = x.encryption.keySecret;
+      const b = y.encryption.keySecret;
+      r('high', 'encryption-key-changed', `encryption key reference changed ${a.namespace ? `${a.namespace}/` : ''}${a.name}[${a.key}] → ${b.namespace ? `${b.namespace}/` : ''}${b.name}[${b.key}]: unless it holds the same passphrase, existing restore points cannot be decrypted`);
+    }
+    const dx = x.immutability?.days ?? 0;
+    const dy = y.immutability?.days ?? 0;
+    if (dy < dx) r('medium', 'immutability-reduced', dy === 0 ? `object lock removed (was ${dx} days): new data can be deleted or overwritten` : `object lock shortened ${dx} → ${dy} days`);
+  }
+  return risks;
+}
+
+/** True when `narrow` is `wide && …` or `… && wide` (textually, ignoring whitespace and outer parentheses). */
+function isConjunctionOf(narrow: string, wide: string): boolean {
+  const n = norm(narrow);
+  const w = norm(wide);
+  const wp = `(${w})`;
+  return n !== w && (n.startsWith(`${w}&&`) || n.endsWith(`&&${w}`) || n.startsWith(`${wp}&&`) || n.endsWith(`&&${wp}`) || n.includes(`&&${w}&&`));
+}
+
+function norm(s: string): string {
+  return s.replace(/\s+/g, '');
+}
+
+function q(s: string): string {
+  return `"${s}"`;
+}
+
+function code(s: string): string {
+  const one = s.replace(/\s+/g, ' ').trim();
+  return `\`${one.length > 120 ? `${one.slice(0, 117)}...` : one}\``;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function isNamedList(v: unknown[]): v is Named[] {
+  return v.length > 0 && v.every((e) => isObj(e) && typeof e.name === 'string') && new Set(v.map((e) => (e as Named).name)).size === v.length;
+}
+
+export function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
+  if (isObj(a) && isObj(b)) {
+    const ka = Object.keys(a).filter((k) => a[k] !== undefined);
+    const kb = Object.keys(b).filter((k) => b[k] !== undefined);
+    return ka.length === kb.length && ka.every((k) => deepEqual(a[k], b[k]));
+  }
+  return false;
+}

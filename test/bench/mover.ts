@@ -1,0 +1,332 @@
+/**
+ * `npm run bench:mover` — Coffer's data mover against restic, same data,
+ * same machine, same run, alternating who goes first in each phase:
+ *
+ *   1 first backup   2 unchanged re-backup   3 re-backup after ~10% of files
+ *   changed (bytes inserted mid-file in the largest ones)   4 full restore
+ *
+ * Prints one JSON document on stdout (progress on stderr): each phase's
+ * seconds for both, ratio restic/coffer (> 1: Coffer faster), bytes stored
+ * after each phase and coffer/restic bytes, peak RSS and CPU seconds, and
+ * whether the bar (at least as fast on every phase, ≤ 5% more bytes) is met.
+ *
+ * Fairness, decided and recorded in the output:
+ * - Both run as the CLI a user runs (`restic …`, `node cli/coffer.js repo …`),
+ *   so process start-up, key derivation and repository opening are counted
+ *   for both. `--coffer-startup` reports Coffer's bare start-up (`coffer version`).
+ * - restic: repository format v2, `--compression auto` (its default for v2),
+ *   its normal local cache (in the bench directory, empty at the start).
+ *   Both pick the parent snapshot themselves (latest with the same paths).
+ * - Page cache dropped (echo 3 > /proc/sys/vm/drop_caches) before every timed
+ *   command when permitted; otherwise the dataset is read once before each
+ *   command so both start equally warm.
+ * - Restores are verified file by file against the dataset (untimed).
+ *
+ * Flags: --size 1GiB  --seed 42  --workdir DIR (default under os.tmpdir())
+ *        --keep (leave the workdir)  --cpu-prof (profiles of Coffer's runs
+ *        into WORKDIR/cpu-prof)  --only coffer|restic  --coffer-startup
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, writeFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { applyMutation, parseSize, planDataset, planMutation, writeDataset } from './mover-dataset.ts';
+
+type Tool = 'restic' | 'coffer';
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const COFFER = path.join(ROOT, 'cli/coffer.js');
+const PASSWORD = 'bench-password-not-secret';
+
+interface RunResult {
+  seconds: number;
+  maxRssMiB: number;
+  cpuSeconds: number;
+  stdout: string;
+}
+
+const log = (msg: string) => process.stderr.write(`[bench:mover] ${msg}\n`);
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      size: { type: 'string', default: '1GiB' },
+      seed: { type: 'string', default: '42' },
+      workdir: { type: 'string' },
+      keep: { type: 'boolean', default: false },
+      'cpu-prof': { type: 'boolean', default: false },
+      only: { type: 'string' },
+      'coffer-startup': { type: 'boolean', default: false },
+    },
+  });
+  const totalBytes = parseSize(values.size!);
+  const seed = Number(values.seed);
+  const tools: Tool[] = values.only ? [values.only as Tool] : ['restic', 'coffer'];
+  const work = values.workdir ? path.resolve(values.workdir) : await mkdtemp(path.join(tmpdir(), 'coffer-bench-'));
+  await mkdir(work, { recursive: true });
+  const data = path.join(work, 'dataset');
+  const repos: Record<Tool, string> = { restic: path.join(work, 'repo-restic'), coffer: path.join(work, 'repo-coffer') };
+  const profDir = path.join(work, 'cpu-prof');
+  const dropCaches = canDropCaches();
+  const env = {
+    ...process.env,
+    RESTIC_PASSWORD: PASSWORD,
+    RESTIC_CACHE_DIR: path.join(work, 'restic-cache'),
+    RESTIC_REPOSITORY: repos.restic,
+    COFFER_PASSWORD: PASSWORD,
+    NODE_NO_WARNINGS: '1',
+  };
+  // --cpu-prof is refused in NODE_OPTIONS: it goes on the node command line (worker threads inherit it).
+  const nodeFlags = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+
+  try {
+    for (const t of tools) await rm(repos[t], { recursive: true, force: true });
+    await rm(data, { recursive: true, force: true });
+    await rm(env.RESTIC_CACHE_DIR, { recursive: true, force: true });
+    const files = planDataset({ totalBytes, seed });
+    log(`writing dataset: ${files.length} files, ${mib(totalBytes)} MiB (seed ${seed}) in ${data}`);
+    const written = await writeDataset(data, files);
+
+    const prepare = async () => {
+      if (dropCaches) dropPageCache();
+      else await readTree(data);
+    };
+    const run = async (tool: Tool, args: string[], cwd = work): Promise<RunResult> => {
+      await prepare();
+      return tool === 'restic' ? timed('restic', args, env, cwd) : timed(process.execPath, [...nodeFlags, COFFER, 'repo', ...args], env, cwd);
+    };
+
+    // Untimed setup: repositories.
+    if (tools.includes('restic')) await timed('restic', ['init', '--repository-version', '2'], env, work);
+    if (tools.includes('coffer')) await timed(process.execPath, [COFFER, 'repo', 'init', '--repo', repos.coffer], env, work);
+
+    const startup = values['coffer-startup'] ? (await timed(process.execPath, [COFFER, 'version'], env, work)).seconds : undefined;
+
+    const lastSnap: Partial<Record<Tool, string>> = {};
+    const backupArgs = (tool: Tool): string[] =>
+      tool === 'restic'
+        ? ['backup', '--compression', 'auto', '--json', '--quiet', data]
+        : ['backup', '--repo', repos.coffer, '--output', 'json', data];
+
+    interface Phase {
+      phase: string;
+      order: Tool[];
+      seconds: Partial<Record<Tool, number>>;
+      cpuSeconds: Partial<Record<Tool, number>>;
+      maxRssMiB: Partial<Record<Tool, number>>;
+      ratio?: number;
+      bytesStored?: Partial<Record<Tool, number>>;
+      bytesRatio?: number;
+      verified?: Partial<Record<Tool, boolean>>;
+    }
+    const phases: Phase[] = [];
+    const phaseNames = ['first-backup', 'unchanged-backup', 'changed-backup', 'restore'];
+    let mutation: { files: number; bytesWritten: number } | undefined;
+
+    for (let p = 0; p < 4; p++) {
+      const name = phaseNames[p]!;
+      const order = p % 2 === 0 ? tools : [...tools].reverse();
+      if (name === 'changed-backup') {
+        const muts = planMutation(files, seed);
+        mutation = await applyMutation(data, muts);
+        log(`changed ${mutation.files} of ${files.length} files (${muts.filter((m) => m.op === 'insert').length} mid-file insertions, ${mutation.bytesWritten} bytes written)`);
+      }
+      const ph: Phase = { phase: name, order, seconds: {}, cpuSeconds: {}, maxRssMiB: {} };
+      for (const tool of order) {
+        let res: RunResult;
+        if (name === 'restore') {
+          const target = path.join(work, `restore-${tool}`);
+          await rm(target, { recursive: true, force: true });
+          res =
+            tool === 'restic'
+              ? await run('restic', ['restore', 'latest', '--target', target])
+              : await run('coffer', ['restore', '--repo', repos.coffer, lastSnap.coffer!, target]);
+          ph.verified ??= {};
+          ph.verified[tool] = await verifyRestore(data, target);
+          await rm(target, { recursive: true, force: true });
+        } else {
+          res = await run(tool, backupArgs(tool));
+          if (tool === 'coffer') lastSnap.coffer = snapshotIdFrom(res.stdout);
+        }
+        ph.seconds[tool] = round(res.seconds);
+        ph.cpuSeconds[tool] = round(res.cpuSeconds);
+        ph.maxRssMiB[tool] = Math.round(res.maxRssMiB);
+        log(`${name} ${tool}: ${res.seconds.toFixed(2)} s, cpu ${res.cpuSeconds.toFixed(2)} s, max RSS ${Math.round(res.maxRssMiB)} MiB`);
+      }
+      if (name !== 'restore') {
+        ph.bytesStored = {};
+        for (const t of tools) ph.bytesStored[t] = await treeBytes(repos[t]);
+        if (ph.bytesStored.restic && ph.bytesStored.coffer) ph.bytesRatio = round(ph.bytesStored.coffer / ph.bytesStored.restic, 4);
+      }
+      if (ph.seconds.restic !== undefined && ph.seconds.coffer !== undefined) ph.ratio = round(ph.seconds.restic / ph.seconds.coffer, 3);
+      phases.push(ph);
+    }
+
+    const both = tools.length === 2;
+    const faster = both ? phases.every((p) => (p.ratio ?? 0) >= 1) : undefined;
+    const bytesOk = both ? phases.filter((p) => p.bytesRatio !== undefined).every((p) => p.bytesRatio! <= 1.05) : undefined;
+    const verifiedOk = phases.find((p) => p.phase === 'restore')?.verified;
+    const report = {
+      benchmark: 'mover',
+      dataset: {
+        bytes: written.bytes,
+        files: written.files,
+        incompressibleBytes: files.filter((f) => f.kind === 'bin').reduce((a, f) => a + f.size, 0),
+        textBytes: files.filter((f) => f.kind === 'text').reduce((a, f) => a + f.size, 0),
+        largestFile: Math.max(...files.map((f) => f.size)),
+        seed,
+        changedFiles: mutation?.files,
+        changedBytesWritten: mutation?.bytesWritten,
+      },
+      environment: {
+        node: process.version,
+        restic: await version(),
+        cpus: cpus().length,
+        memoryMiB: Math.round(totalmem() / 2 ** 20),
+        pageCache: dropCaches ? 'dropped before every timed command' : 'warmed (dataset read) before every timed command',
+        cofferInvocation: 'node cli/coffer.js repo … (tsx, no build step)',
+        resticOptions: 'repository v2, --compression auto, local cache in workdir',
+        cofferStartupSeconds: startup !== undefined ? round(startup) : undefined,
+      },
+      phases,
+      bar: {
+        cofferAtLeastAsFastEveryPhase: faster,
+        cofferBytesWithin5Percent: bytesOk,
+        restoresVerified: verifiedOk,
+        met: both ? Boolean(faster && bytesOk && verifiedOk?.coffer && verifiedOk?.restic) : undefined,
+      },
+      cpuProfiles: values['cpu-prof'] ? profDir : undefined,
+    };
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  } finally {
+    if (!values.keep) {
+      const keepProfiles = values['cpu-prof'];
+      for (const entry of await readdir(work).catch(() => [] as string[])) {
+        if (keepProfiles && entry === 'cpu-prof') continue;
+        await rm(path.join(work, entry), { recursive: true, force: true });
+      }
+      if (!keepProfiles && !values.workdir) await rm(work, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Run a command under GNU time for peak RSS and CPU; wall time measured here. */
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<RunResult> {
+  const useTime = existsSync('/usr/bin/time');
+  const argv = useTime ? ['-f', '__BENCH_TIME__ %M %U %S', '--', cmd, ...args] : args;
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(useTime ? '/usr/bin/time' : cmd, argv, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const seconds = (performance.now() - t0) / 1000;
+      const stderr = Buffer.concat(err).toString();
+      const stdout = Buffer.concat(out).toString();
+      const m = /__BENCH_TIME__ (\d+) ([\d.]+) ([\d.]+)/.exec(stderr);
+      if (code !== 0) {
+        reject(new Error(`${cmd} ${args.join(' ')} exited ${code}\n${stderr.replace(/__BENCH_TIME__.*\n?/, '').slice(-4000)}\n${stdout.slice(-2000)}`));
+        return;
+      }
+      resolve({ seconds, maxRssMiB: m ? Number(m[1]) / 1024 : NaN, cpuSeconds: m ? Number(m[2]) + Number(m[3]) : NaN, stdout });
+    });
+  });
+}
+
+/** Coffer's `backup --output json`: the snapshot id, wherever the document puts it. */
+function snapshotIdFrom(stdout: string): string {
+  const text = stdout.trim();
+  const docs = text.split('\n').filter((l) => l.trim().startsWith('{'));
+  for (const candidate of [text, ...docs.reverse()]) {
+    try {
+      const j = JSON.parse(candidate) as Record<string, unknown>;
+      const snap = (j.snapshot ?? {}) as Record<string, unknown>;
+      const id = j.snapshotId ?? snap.id ?? j.id ?? (typeof j.snapshot === 'string' ? j.snapshot : undefined);
+      if (typeof id === 'string') return id;
+    } catch {
+      // not this one
+    }
+  }
+  throw new Error(`cannot find the snapshot id in coffer's output:\n${text.slice(0, 2000)}`);
+}
+
+function canDropCaches(): boolean {
+  try {
+    dropPageCache();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function dropPageCache(): void {
+  writeFileSync('/proc/sys/vm/drop_caches', '3\n');
+}
+
+async function* walk(dir: string): AsyncGenerator<string> {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) yield* walk(p);
+    else if (e.isFile()) yield p;
+  }
+}
+
+async function treeBytes(dir: string): Promise<number> {
+  let n = 0;
+  if (!existsSync(dir)) return 0;
+  for await (const f of walk(dir)) n += (await stat(f)).size;
+  return n;
+}
+
+async function readTree(dir: string): Promise<void> {
+  for await (const f of walk(dir)) {
+    await new Promise<void>((resolve, reject) => createReadStream(f).on('data', () => {}).on('end', resolve).on('error', reject));
+  }
+}
+
+async function hashFile(p: string): Promise<string> {
+  const h = createHash('sha256');
+  await new Promise<void>((resolve, reject) => createReadStream(p).on('data', (b) => h.update(b)).on('end', resolve).on('error', reject));
+  return h.digest('hex');
+}
+
+/** Every dataset file present in the restore with the same bytes. Finds the dataset inside the target (restic nests the absolute path). */
+async function verifyRestore(data: string, target: string): Promise<boolean> {
+  const candidates = [path.join(target, data), path.join(target, path.basename(data)), target];
+  const base = candidates.find((c) => existsSync(path.join(c, 'bin')) || existsSync(path.join(c, 'text')));
+  if (!base) {
+    log(`restore in ${target}: dataset not found`);
+    return false;
+  }
+  for await (const f of walk(data)) {
+    const rel = path.relative(data, f);
+    const other = path.join(base, rel);
+    if (!existsSync(other) || (await hashFile(f)) !== (await hashFile(other))) {
+      log(`restore in ${target}: ${rel} differs or is missing`);
+      return false;
+    }
+  }
+  return true;
+}
+
+async function version(): Promise<string> {
+  try {
+    return (await timed('restic', ['version'], process.env, tmpdir())).stdout.trim();
+  } catch {
+    return 'unavailable';
+  }
+}
+
+const mib = (n: number) => Math.round(n / 2 ** 20);
+const round = (n: number, d = 3) => Math.round(n * 10 ** d) / 10 ** d;
+
+main().catch((e: unknown) => {
+  process.stderr.write(`[bench:mover] failed: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,98 @@
+import { PassThrough } from 'node:stream';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../cli/main.ts';
+import type { CliIO } from '../../cli/io.ts';
+import { openCatalog } from '../../reconciler/catalog/index.ts';
+import { openSource } from '../../reconciler/git/source.ts';
+import { parseSince } from '../../cli/runs.ts';
+import { backup, failedRun } from './catalog-fixtures.ts';
+import { cleanup, makePolicyRepo, tempDir } from './git-helpers.ts';
+
+function capture(cwd: string, env: NodeJS.ProcessEnv = {}): { io: CliIO; out: () => string; err: () => string } {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let o = '';
+  let e = '';
+  stdout.on('data', (d) => (o += d));
+  stderr.on('data', (d) => (e += d));
+  return { io: { stdout, stderr, env, cwd }, out: () => o, err: () => e };
+}
+
+const CONFIG = 'apiVersion: coffer.dev/v1alpha1\nkind: Config\nmetadata:\n  name: repo\nspec:\n  cluster: prod-eu\n  catalog:\n    branch: backups\n';
+
+describe('coffer restorepoints / coffer runs', () => {
+  let dir: string;
+  let repo: string;
+  const recent = new Date(Date.now() - 3600_000);
+  beforeAll(async () => {
+    dir = tempDir('catalog-cli');
+    repo = makePolicyRepo(join(dir, 'policies'), { 'coffer.yaml': CONFIG });
+    const catalog = openCatalog({ source: await openSource({ source: repo }), cluster: 'prod-eu', branch: 'backups' });
+    for (const [ns, policy] of [['shop', 'daily'], ['shop', 'hourly'], ['blog', 'daily']] as const) {
+      const { run, rp } = backup({ cluster: 'prod-eu', namespace: ns, policy, start: recent, volumes: 2, bytes: 3 * 1024 * 1024 });
+      await catalog.recordBackup(run, rp);
+    }
+    await catalog.recordBackup(failedRun({ cluster: 'prod-eu', namespace: 'blog', policy: 'daily', start: new Date(recent.getTime() + 60_000), error: 'hook dump-db failed: exit 1' }));
+    const other = openCatalog({ source: await openSource({ source: repo }), cluster: 'prod-us', branch: 'backups' });
+    const o = backup({ cluster: 'prod-us', namespace: 'shop', policy: 'daily', start: recent });
+    await other.recordBackup(o.run, o.rp);
+  });
+  afterAll(() => cleanup(dir));
+
+  it('lists this cluster\'s restore points from the branch coffer.yaml names, as a table', async () => {
+    const c = capture(repo);
+    expect(await main(['restorepoints'], c.io)).toBe(0);
+    const lines = c.out().trim().split('\n');
+    expect(lines[0]).toMatch(/^NAMESPACE\s+POLICY\s+NAME\s+PHASE\s+VOLUMES\s+SIZE\s+STARTED\s+AGE$/);
+    expect(lines.slice(1).map((l) => l.split(/\s+/).slice(0, 2).join('/'))).toEqual(['blog/daily', 'shop/daily', 'shop/hourly']);
+    expect(lines[1]).toMatch(/Succeeded\s+2\s+3\.0 MiB/);
+  });
+
+  it('filters with -n/--policy and prints JSON and YAML lists', async () => {
+    const c = capture(dir);
+    expect(await main(['restorepoints', '--source', repo, '-n', 'shop', '--policy', 'daily', '-o', 'json'], c.io)).toBe(0);
+    const list = JSON.parse(c.out()) as { kind: string; items: Array<{ spec: { namespace: string; policy: string; cluster: string } }> };
+    expect(list.kind).toBe('RestorePointList');
+    expect(list.items.map((i) => `${i.spec.cluster}/${i.spec.namespace}/${i.spec.policy}`)).toEqual(['prod-eu/shop/daily']);
+    const y = capture(dir);
+    expect(await main(['restorepoints', '--source', repo, '-A', '-o', 'yaml'], y.io)).toBe(0);
+    expect((YAML.parse(y.out()) as { items: unknown[] }).items).toHaveLength(4);
+  });
+
+  it('says so when nothing matches, and refuses bad flags and SSH sources with exit 1', async () => {
+    const c = capture(repo);
+    expect(await main(['restorepoints', '-n', 'nothing-here'], c.io)).toBe(0);
+    expect(c.err()).toContain('No restore points found in branch backups for cluster prod-eu (namespace nothing-here)');
+    const bad = capture(repo);
+    expect(await main(['restorepoints', '-o', 'xml'], bad.io)).toBe(1);
+    expect(bad.err()).toContain('--output "xml"');
+    const ssh = capture(repo);
+    expect(await main(['runs', '--source', 'git@github.com:acme/policies.git'], ssh.io)).toBe(1);
+    expect(ssh.err()).toMatch(/^error: .*SSH remotes are not supported.*HTTPS.*COFFER_GIT_TOKEN/);
+  });
+
+  it('lists runs newest first with failures and their reason', async () => {
+    const c = capture(repo);
+    expect(await main(['runs'], c.io)).toBe(0);
+    const lines = c.out().trim().split('\n');
+    expect(lines[0]).toMatch(/^RUN\s+TYPE\s+NAMESPACE\s+POLICY\s+TRIGGER\s+PHASE\s+DURATION\s+SIZE\s+AGE\s+RESULT$/);
+    expect(lines).toHaveLength(5);
+    expect(lines[1]).toMatch(/backup\s+blog\s+daily\s+schedule\s+Failed\s+5s\s+-\s+\S+\s+hook dump-db failed: exit 1$/);
+    const f = capture(repo);
+    expect(await main(['runs', '--failed', '-o', 'json'], f.io)).toBe(0);
+    expect((JSON.parse(f.out()) as { items: unknown[] }).items).toHaveLength(1);
+    const old = capture(repo);
+    expect(await main(['runs', '--since', '1m'], old.io)).toBe(0);
+    expect(old.err()).toContain('No runs since');
+  });
+
+  it('parses --since durations and times', () => {
+    const now = new Date('2026-11-24T12:00:00Z');
+    expect(parseSince('24h', now).toISOString()).toBe('2026-11-23T12:00:00.000Z');
+    expect(parseSince('7d', now).toISOString()).toBe('2026-11-17T12:00:00.000Z');
+    expect(parseSince('2026-11-01T00:00:00Z', now).toISOString()).toBe('2026-11-01T00:00:00.000Z');
+    expect(() => parseSince('yesterday', now)).toThrow(/--since "yesterday"/);
+  });
+});

@@ -1,0 +1,113 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FileBackend, initRepository, listSnapshots, openRepository, restore } from '../../repository/index.ts';
+import { execInPod } from '../../reconciler/blueprint/index.ts';
+import { exportVolumes, MoverError, pruneLocalSnapshots, RUN_LABEL, runMoverJob, snapshotPvc, snapshotVolumes, SnapshotError, type MoverRepository } from '../../reconciler/volumes/index.ts';
+import type { KubeObject } from '../../reconciler/kube/index.ts';
+import { createAll, randomName, sampleApp, startTestCluster, waitPodsReady, type TestCluster } from './kube-cluster.ts';
+
+let cluster: TestCluster;
+let ns: string;
+let pvc: KubeObject;
+let repoDir: string;
+let repository: MoverRepository;
+const PASSWORD = 'correct horse battery staple';
+
+beforeAll(async () => {
+  cluster = await startTestCluster();
+  ns = randomName('vol');
+  const objs = sampleApp(ns, 'unused.example.com').filter((o) => ['Namespace', 'StatefulSet'].includes(o.kind));
+  await createAll(cluster.client, objs);
+  await waitPodsReady(cluster.client, ns, 'app=db', 1);
+  pvc = await cluster.client.get('v1', 'persistentvolumeclaims', ns, 'data-db-0');
+  repoDir = join(cluster.dir, 'repository');
+  mkdirSync(repoDir);
+  await initRepository(new FileBackend(repoDir), PASSWORD);
+  repository = { url: `file://${repoDir}`, password: PASSWORD, volume: { hostPath: repoDir } };
+});
+
+afterAll(async () => {
+  await cluster?.client.delete('v1', 'namespaces', undefined, ns).catch(() => undefined);
+  await cluster?.stop();
+});
+
+async function leftovers(runId: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const [api, plural] of [['batch/v1', 'jobs'], ['v1', 'persistentvolumeclaims'], ['v1', 'secrets']] as const) {
+    for (const o of await cluster.client.list(api, plural, ns, { labelSelector: `${RUN_LABEL}=${runId}` })) if (!o.metadata.deletionTimestamp) out.push(`${plural}/${o.metadata.name}`);
+  }
+  return out;
+}
+
+describe.skipIf(!!process.env.COFFER_TEST_KUBECONFIG)('volume snapshot and mover Job (sandbox: hostPath repository)', () => {
+  it('snapshots the PVC with the default class and waits until ready', async () => {
+    const s = await snapshotPvc(cluster.client, { namespace: ns, pvc, runId: 'snap1', labels: { 'coffer.dev/restorepoint': 'rp1' } });
+    expect(s.className).toBeTruthy();
+    const vs = await cluster.client.get('snapshot.storage.k8s.io/v1', 'volumesnapshots', ns, s.name);
+    expect((vs.status as { readyToUse?: boolean }).readyToUse).toBe(true);
+    expect(vs.metadata.labels).toMatchObject({ 'coffer.dev/restorepoint': 'rp1', 'coffer.dev/pvc': 'data-db-0' });
+  });
+
+  it('keepLocal: prunes the policy's older snapshots per PVC, keeps the newest, leaves other policies alone', async () => {
+    for (const i of [1, 2, 3]) await snapshotPvc(cluster.client, { namespace: ns, pvc, runId: `keep${i}`, labels: { 'coffer.dev/policy': 'hourly' } });
+    const other = await snapshotPvc(cluster.client, { namespace: ns, pvc, runId: 'other', labels: { 'coffer.dev/policy': 'weekly' } });
+    const deleted = await pruneLocalSnapshots(cluster.client, { namespace: ns, policy: 'hourly', keep: 1 });
+    expect(deleted).toHaveLength(2);
+    const left = (await cluster.client.list('snapshot.storage.k8s.io/v1', 'volumesnapshots', ns, { labelSelector: 'coffer.dev/policy=hourly' })).filter((s) => !s.metadata.deletionTimestamp);
+    expect(left).toHaveLength(1);
+    expect(await cluster.client.find('snapshot.storage.k8s.io/v1', 'volumesnapshots', ns, other.name)).toBeDefined();
+    await pruneLocalSnapshots(cluster.client, { namespace: ns, policy: 'hourly', keep: 0 });
+    await pruneLocalSnapshots(cluster.client, { namespace: ns, policy: 'weekly', keep: 0 });
+  });
+
+  it('an unknown snapshot class is a clear error', async () => {
+    await expect(snapshotPvc(cluster.client, { namespace: ns, pvc, runId: 'bad', volumeSnapshotClass: 'gold' })).rejects.toThrow(SnapshotError);
+    await expect(snapshotPvc(cluster.client, { namespace: ns, pvc, runId: 'bad', volumeSnapshotClass: 'gold' })).rejects.toThrow(/VolumeSnapshotClass "gold" \(from the policy\) does not exist/);
+  });
+
+  it('a mover Job backs the snapshot up into the repository; the data reads back byte-for-byte; nothing is left behind', async () => {
+    const original = (await execInPod(cluster.client, ns, 'db-0', 'db', ['cat', '/data/app.db'])).stdout;
+    expect(original.length).toBeGreaterThan(0);
+    const [taken] = await snapshotVolumes(cluster.client, { namespace: ns, pvcs: [pvc], runId: 'run1' });
+    expect(taken!.error).toBeUndefined();
+    // The app keeps writing after the snapshot: the backup must hold the snapshot's bytes, not these.
+    await execInPod(cluster.client, ns, 'db-0', 'db', ['sqlite3', '/data/app.db', "insert into orders(item) values ('late')"]);
+    const [outcome] = await exportVolumes(cluster.client, { namespace: ns, snapshots: [{ pvc, snapshot: taken!.snapshot! }], repository, tags: { namespace: ns, restorepoint: 'rp1' }, runId: 'run1', deleteSnapshots: true });
+    expect(outcome).toMatchObject({ pvc: 'data-db-0', phase: 'Succeeded' });
+    expect(outcome!.snapshotId).toMatch(/^[0-9a-f]{8,}/);
+    expect(outcome!.volumeSnapshot).toBeUndefined();
+    expect(await cluster.client.find('snapshot.storage.k8s.io/v1', 'volumesnapshots', ns, taken!.snapshot!.name)).toBeUndefined();
+    expect(await leftovers('run1')).toEqual([]);
+
+    const repo = await openRepository(new FileBackend(repoDir), PASSWORD);
+    const snaps = await listSnapshots(repo);
+    const snap = snaps.find((s) => s.id.startsWith(outcome!.snapshotId!) || outcome!.snapshotId!.startsWith(s.id));
+    expect(snap).toBeDefined();
+    expect(JSON.stringify(snap)).toContain('restorepoint');
+    const target = join(cluster.dir, 'restored');
+    await restore(repo, outcome!.snapshotId!, target);
+    const restored = await readFile(join(target, 'data', 'app.db'));
+    expect(restored.equals(original)).toBe(true);
+    // …and not the live bytes written after the snapshot.
+    const live = (await execInPod(cluster.client, ns, 'db-0', 'db', ['cat', '/data/app.db'])).stdout;
+    expect(live.equals(original)).toBe(false);
+  });
+
+  it('a failing mover Job gives a clear error with its log tail and leaves nothing behind', async () => {
+    const [taken] = await snapshotVolumes(cluster.client, { namespace: ns, pvcs: [pvc], runId: 'run2' });
+    const err = (await runMoverJob(cluster.client, {
+      namespace: ns,
+      pvc,
+      snapshot: taken!.snapshot!.name,
+      repository: { ...repository, password: 'wrong password' },
+      tags: { restorepoint: 'rp2' },
+      runId: 'run2',
+    }).catch((e: unknown) => e)) as MoverError;
+    expect(err).toBeInstanceOf(MoverError);
+    expect(err.message).toMatch(/mover job .* for PVC data-db-0 failed; last lines of its log:/);
+    expect(err.logTail).toMatch(/password/i);
+    expect(await leftovers('run2')).toEqual([]);
+  });
+});

@@ -1,0 +1,80 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backup, check, FileBackend, openRepository, restore } from '../../repository/index.ts';
+import { FAST_KDF, prng, tempDir } from './helpers.ts';
+import { initRepository } from '../../repository/index.ts';
+
+const COFFER = fileURLToPath(new URL('../../cli/coffer.js', import.meta.url));
+
+function countPacks(repoDir: string): number {
+  const data = path.join(repoDir, 'data');
+  if (!existsSync(data)) return 0;
+  return readdirSync(data).reduce((n, d) => n + readdirSync(path.join(data, d)).filter((f) => !f.startsWith('.')).length, 0);
+}
+
+describe('kill -9 in the middle of a backup', () => {
+  const t = tempDir('crash');
+  const repoDir = path.join(t.dir, 'repo');
+  const src = path.join(t.dir, 'src');
+  const FILES = 12;
+  const SIZE = 8 * 1024 * 1024;
+
+  beforeAll(async () => {
+    mkdirSync(src);
+    for (let i = 0; i < FILES; i++) writeFileSync(path.join(src, `f${i}.bin`), prng(SIZE, i + 1));
+    // 1 MiB packs: many packs land before the snapshot would
+    await initRepository(new FileBackend(repoDir), 'pw', { scrypt: FAST_KDF, packSize: 1024 * 1024 });
+  });
+  afterAll(() => t.cleanup());
+
+  it('leaves a repository that check passes, and the next backup re-uses the uploaded packs', async () => {
+    const child = spawn(process.execPath, [COFFER, 'repo', 'backup', src, '-o', 'json'], {
+      env: { ...process.env, COFFER_REPOSITORY: repoDir, COFFER_PASSWORD: 'pw' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, sig) => resolve(sig)));
+    // wait until a good part of the data is uploaded, then SIGKILL
+    let killed = false;
+    for (let i = 0; i < 3000 && child.exitCode === null; i++) {
+      if (countPacks(repoDir) >= 30) {
+        child.kill('SIGKILL');
+        killed = true;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const sig = await exited;
+    expect(stderr).toBe('');
+    expect(killed).toBe(true);
+    expect(sig).toBe('SIGKILL');
+    const packsLeft = countPacks(repoDir);
+    expect(packsLeft).toBeGreaterThanOrEqual(30);
+
+    const repo = await openRepository(new FileBackend(repoDir), 'pw');
+    expect(readdirSync(path.join(repoDir, 'locks')).length).toBe(1); // the dead process's lock remains…
+    const c = await check(repo, { readData: true });
+    expect(c.errors).toEqual([]);
+    expect(c.ok).toBe(true);
+    expect(c.snapshots).toBe(0);
+    expect(c.unindexedPacks.length).toBeGreaterThan(0);
+
+    // …but it is stale (its pid is gone), so the next backup proceeds and re-uses what was uploaded
+    const r = await backup(repo, [src]);
+    expect(r.stats.packsRecovered).toBeGreaterThan(0);
+    const total = FILES * SIZE;
+    expect(r.stats.bytesRead).toBe(total);
+    expect(r.stats.bytesAddedRaw).toBeLessThan(total - 25 * 1024 * 1024);
+    expect((await check(repo, { readData: true })).ok).toBe(true);
+
+    const out = path.join(t.dir, 'out');
+    await restore(repo, r.snapshotId, out, { include: ['src/f0.bin', `src/f${FILES - 1}.bin`] });
+    expect(readdirSync(path.join(out, 'src')).sort()).toEqual(['f0.bin', `f${FILES - 1}.bin`].sort());
+    expect(readFileSync(path.join(out, 'src/f0.bin')).equals(prng(SIZE, 1))).toBe(true);
+    expect(readFileSync(path.join(out, `src/f${FILES - 1}.bin`)).equals(prng(SIZE, FILES))).toBe(true);
+  });
+});

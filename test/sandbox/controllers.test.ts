@@ -1,0 +1,210 @@
+/**
+ * Workload, storage and snapshot controllers against a real sandbox, checked
+ * with the installed kubectl: truthful Deployment status through scaling,
+ * StatefulSet volumes that survive pod restarts, Job success and failure with
+ * `kubectl wait`, and a CSI snapshot round trip that restores original bytes.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, startTestCluster, type TestCluster } from './runtime-harness.ts';
+
+let c: TestCluster;
+beforeAll(async () => {
+  c = await startTestCluster();
+});
+afterAll(async () => {
+  await c?.stop();
+});
+
+async function ok(args: string[], input?: string): Promise<string> {
+  const r = await c.kubectl(args, { input, timeoutMs: 90_000 });
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+const apply = (obj: unknown) => ok(['apply', '-f', '-'], JSON.stringify(obj));
+const getJson = async (...args: string[]) => JSON.parse(await ok(['get', ...args, '-o', 'json']));
+
+const sleeper = (name: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  image: 'busybox',
+  command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.2; done'],
+  ...extra,
+});
+
+describe('workload controllers', () => {
+  it('scales a Deployment 2 → 0 → 1 with truthful status and kubectl wait', async () => {
+    await apply({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web' },
+      spec: { replicas: 2, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [sleeper('web')] } } },
+    });
+    await ok(['wait', '--for=condition=Available', 'deployment/web', '--timeout=60s']);
+    await ok(['rollout', 'status', 'deployment/web', '--timeout=60s']);
+    let d = await getJson('deployment', 'web');
+    expect(d.status).toMatchObject({ replicas: 2, readyReplicas: 2, availableReplicas: 2, updatedReplicas: 2, observedGeneration: d.metadata.generation });
+    const rs = (await getJson('replicasets', '-l', 'app=web')).items;
+    expect(rs).toHaveLength(1);
+    expect(rs[0].metadata.ownerReferences[0]).toMatchObject({ kind: 'Deployment', name: 'web', controller: true });
+    const pods = (await getJson('pods', '-l', 'app=web')).items;
+    expect(pods).toHaveLength(2);
+    expect(pods.every((p: any) => p.metadata.ownerReferences[0].kind === 'ReplicaSet' && p.status.phase === 'Running')).toBe(true);
+
+    await ok(['scale', 'deployment/web', '--replicas=0']);
+    d = await eventually(async () => {
+      const d = await getJson('deployment', 'web');
+      const left = (await getJson('pods', '-l', 'app=web')).items.length;
+      return d.status.observedGeneration === d.metadata.generation && (d.status.replicas ?? 0) === 0 && left === 0 && d;
+    }, 60_000, 'scale to zero');
+    expect(d.status.readyReplicas ?? 0).toBe(0);
+    expect(d.status.conditions.find((x: any) => x.type === 'Available').status).toBe('True');
+
+    await ok(['scale', 'deployment/web', '--replicas=1']);
+    await ok(['rollout', 'status', 'deployment/web', '--timeout=60s']);
+    d = await getJson('deployment', 'web');
+    expect(d.status).toMatchObject({ replicas: 1, readyReplicas: 1, availableReplicas: 1 });
+
+    // Template change: a new ReplicaSet takes over, the old one is scaled to zero.
+    await ok(['set', 'env', 'deployment/web', 'VERSION=2']);
+    await ok(['rollout', 'status', 'deployment/web', '--timeout=60s']);
+    const sets = (await getJson('replicasets', '-l', 'app=web')).items;
+    expect(sets).toHaveLength(2);
+    expect(sets.map((s: any) => s.spec.replicas).sort()).toEqual([0, 1]);
+    const live = (await getJson('pods', '-l', 'app=web')).items.filter((p: any) => !p.metadata.deletionTimestamp);
+    expect(live).toHaveLength(1);
+    expect(live[0].spec.containers[0].env).toEqual([{ name: 'VERSION', value: '2' }]);
+  });
+
+  it('gives a StatefulSet per-ordinal PVCs whose files survive a pod restart', async () => {
+    await apply({
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: { name: 'db' },
+      spec: {
+        serviceName: 'db',
+        replicas: 2,
+        selector: { matchLabels: { app: 'db' } },
+        template: { metadata: { labels: { app: 'db' } }, spec: { containers: [sleeper('db', { volumeMounts: [{ name: 'data', mountPath: '/var/lib/db' }] })] } },
+        volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }],
+      },
+    });
+    await ok(['rollout', 'status', 'statefulset/db', '--timeout=60s']);
+    const claims = (await getJson('pvc', '-l', 'app=db')).items;
+    expect(claims.map((p: any) => p.metadata.name).sort()).toEqual(['data-db-0', 'data-db-1']);
+    expect(claims.every((p: any) => p.status.phase === 'Bound' && p.spec.storageClassName === 'sandbox-hostpath' && p.spec.volumeName)).toBe(true);
+    const pv = await getJson('pv', claims[0].spec.volumeName);
+    expect(pv.spec.claimRef.name).toBe(claims[0].metadata.name);
+    expect(pv.status.phase).toBe('Bound');
+    const pod0 = await getJson('pod', 'db-0');
+    expect(pod0.spec.hostname).toBe('db-0');
+    expect(pod0.metadata.labels['statefulset.kubernetes.io/pod-name']).toBe('db-0');
+
+    await ok(['exec', 'db-0', '--', 'sh', '-c', 'echo persisted > /var/lib/db/file.txt']);
+    const uid = pod0.metadata.uid;
+    await ok(['delete', 'pod', 'db-0', '--timeout=30s']);
+    await eventually(async () => {
+      const p = await getJson('pod', 'db-0');
+      return p.metadata.uid !== uid && p.status.conditions?.some((x: any) => x.type === 'Ready' && x.status === 'True');
+    }, 60_000, 'db-0 to come back');
+    expect(await ok(['exec', 'db-0', '--', 'cat', '/var/lib/db/file.txt'])).toBe('persisted\n');
+    // The other ordinal has its own volume.
+    expect((await c.kubectl(['exec', 'db-1', '--', 'cat', '/var/lib/db/file.txt'])).code).not.toBe(0);
+
+    const sts = await getJson('statefulset', 'db');
+    expect(sts.status).toMatchObject({ replicas: 2, readyReplicas: 2, currentReplicas: 2, updatedReplicas: 2, availableReplicas: 2 });
+    expect(sts.status.currentRevision).toBe(sts.status.updateRevision);
+
+    await ok(['scale', 'statefulset/db', '--replicas=0']);
+    await eventually(async () => (await getJson('pods', '-l', 'app=db')).items.length === 0, 60_000, 'scale down');
+    // Claims are retained on scale-down, as in Kubernetes.
+    expect((await getJson('pvc', '-l', 'app=db')).items).toHaveLength(2);
+  });
+
+  it('runs Jobs to Complete and to Failed, with kubectl wait', async () => {
+    await apply({
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'ok-job' },
+      spec: { completions: 2, parallelism: 2, template: { spec: { restartPolicy: 'Never', containers: [{ name: 'w', image: 'busybox', command: ['sh', '-c', 'echo working; sleep 0.3'] }] } } },
+    });
+    await ok(['wait', '--for=condition=complete', 'job/ok-job', '--timeout=60s']);
+    const job = await getJson('job', 'ok-job');
+    expect(job.status).toMatchObject({ succeeded: 2, active: 0 });
+    expect(job.status.completionTime).toBeTruthy();
+    const jobPods = (await getJson('pods', '-l', 'job-name=ok-job')).items;
+    expect(jobPods).toHaveLength(2);
+    expect(jobPods.every((p: any) => p.status.phase === 'Succeeded')).toBe(true);
+    expect(await ok(['logs', 'job/ok-job'])).toBe('working\n');
+
+    await apply({
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'bad-job' },
+      spec: { backoffLimit: 1, template: { spec: { restartPolicy: 'Never', containers: [{ name: 'w', image: 'busybox', command: ['sh', '-c', 'exit 2'] }] } } },
+    });
+    await ok(['wait', '--for=condition=failed', 'job/bad-job', '--timeout=60s']);
+    const bad = await getJson('job', 'bad-job');
+    expect(bad.status.failed).toBe(2);
+    expect(bad.status.conditions.find((x: any) => x.type === 'Failed')).toMatchObject({ status: 'True', reason: 'BackoffLimitExceeded' });
+    const waitComplete = await c.kubectl(['wait', '--for=condition=complete', 'job/bad-job', '--timeout=1s']);
+    expect(waitComplete.code).not.toBe(0);
+  });
+
+  it('runs one DaemonSet pod on the node', async () => {
+    await apply({
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name: 'agent' },
+      spec: { selector: { matchLabels: { app: 'agent' } }, template: { metadata: { labels: { app: 'agent' } }, spec: { containers: [sleeper('agent')] } } },
+    });
+    await ok(['rollout', 'status', 'daemonset/agent', '--timeout=60s']);
+    const ds = await getJson('daemonset', 'agent');
+    expect(ds.status).toMatchObject({ desiredNumberScheduled: 1, currentNumberScheduled: 1, numberReady: 1 });
+  });
+});
+
+describe('storage and CSI snapshots', () => {
+  it('restores a PVC from a VolumeSnapshot with the original bytes', async () => {
+    const classes = await getJson('storageclass');
+    expect(classes.items.find((s: any) => s.metadata.name === 'sandbox-hostpath').metadata.annotations['storageclass.kubernetes.io/is-default-class']).toBe('true');
+    const vsc = await getJson('volumesnapshotclass');
+    expect(vsc.items[0]).toMatchObject({ driver: 'sandbox.csi.coffer.dev' });
+
+    const podWith = (name: string, claim: string) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name },
+      spec: { containers: [sleeper('c', { volumeMounts: [{ name: 'v', mountPath: '/data' }] })], volumes: [{ name: 'v', persistentVolumeClaim: { claimName: claim } }] },
+    });
+    await apply({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'src' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } });
+    await apply(podWith('writer', 'src'));
+    await ok(['wait', '--for=condition=Ready', 'pod/writer', '--timeout=60s']);
+    await ok(['exec', 'writer', '--', 'sh', '-c', 'printf original > /data/payload; mkdir -p /data/sub; printf nested > /data/sub/n']);
+
+    await apply({ apiVersion: 'snapshot.storage.k8s.io/v1', kind: 'VolumeSnapshot', metadata: { name: 'snap1' }, spec: { source: { persistentVolumeClaimName: 'src' } } });
+    await ok(['wait', '--for=jsonpath={.status.readyToUse}=true', 'volumesnapshot/snap1', '--timeout=60s']);
+    const snap = await getJson('volumesnapshot', 'snap1');
+    expect(snap.status.boundVolumeSnapshotContentName).toBeTruthy();
+    expect(snap.status.restoreSize).toBe('14');
+    const content = await getJson('volumesnapshotcontent', snap.status.boundVolumeSnapshotContentName);
+    expect(content.spec.volumeSnapshotRef).toMatchObject({ name: 'snap1', uid: snap.metadata.uid });
+    expect(content.status.readyToUse).toBe(true);
+
+    // The live volume changes after the snapshot…
+    await ok(['exec', 'writer', '--', 'sh', '-c', 'printf changed > /data/payload; rm -r /data/sub']);
+    // …a claim restored from the snapshot still has the original bytes.
+    await apply({
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: 'restored' },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } }, dataSource: { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: 'snap1' } },
+    });
+    await apply(podWith('reader', 'restored'));
+    await ok(['wait', '--for=condition=Ready', 'pod/reader', '--timeout=60s']);
+    expect(await ok(['exec', 'reader', '--', 'cat', '/data/payload', '/data/sub/n'])).toBe('originalnested');
+    expect(await ok(['exec', 'writer', '--', 'cat', '/data/payload'])).toBe('changed');
+
+    // deletionPolicy Delete: the content goes with the snapshot.
+    await ok(['delete', 'volumesnapshot', 'snap1']);
+    await eventually(async () => (await c.kubectl(['get', 'volumesnapshotcontent', snap.status.boundVolumeSnapshotContentName])).code !== 0, 30_000, 'content deletion');
+  });
+});

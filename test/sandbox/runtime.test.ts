@@ -1,0 +1,202 @@
+/**
+ * The pod runtime against a real sandbox, driven with the installed kubectl and
+ * @kubernetes/client-node: pods really run under bubblewrap, logs and exec use
+ * the real protocols, exit codes and restart policies are truthful.
+ */
+import { PassThrough, Writable } from 'node:stream';
+import { Exec, CoreV1Api } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, startTestCluster, type TestCluster } from './runtime-harness.ts';
+
+let c: TestCluster;
+beforeAll(async () => {
+  c = await startTestCluster();
+});
+afterAll(async () => {
+  await c?.stop();
+});
+
+async function ok(args: string[], input?: string): Promise<string> {
+  const r = await c.kubectl(args, { input });
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function pod(name: string): Promise<any> {
+  return JSON.parse(await ok(['get', 'pod', name, '-o', 'json']));
+}
+
+describe('pods run as bubblewrap processes', () => {
+  it('runs a busybox pod, serves its logs, and kubectl exec propagates exit codes', async () => {
+    await ok(['run', 'shell', '--image=busybox:1.36', '--env=GREETING=hi', '--', 'sh', '-c', 'echo "$GREETING from $(hostname)"; echo oops >&2; trap "exit 0" TERM; while true; do sleep 0.2; done']);
+    await ok(['wait', '--for=condition=Ready', 'pod/shell', '--timeout=30s']);
+    const p = await pod('shell');
+    expect(p.status.phase).toBe('Running');
+    expect(p.spec.nodeName).toBe('sandbox');
+    expect(p.status.podIP).toMatch(/^10\.244\./);
+    expect(p.status.containerStatuses[0].state.running.startedAt).toMatch(/Z$/);
+
+    const logs = await eventually(async () => {
+      const out = await ok(['logs', 'shell']);
+      return out.includes('oops') && out;
+    });
+    expect(logs).toBe('hi from shell\noops\n');
+    expect(await ok(['logs', 'shell', '--tail=1'])).toBe('oops\n');
+    expect(await ok(['logs', 'shell', '--timestamps'])).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z hi from shell\n/);
+
+    const r = await c.kubectl(['exec', 'shell', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('out\n');
+    expect(r.stderr).toContain('err\n');
+    expect(r.stderr).toContain('command terminated with exit code 3');
+
+    // Same mount and PID namespace as the container: its PID 1 is the pod's shell.
+    const ps = await ok(['exec', 'shell', '--', 'sh', '-c', 'cat /proc/1/cmdline | tr "\\0" " "; echo; cat /etc/hostname; pwd']);
+    expect(ps).toContain('sh -c echo');
+    expect(ps).toContain('shell\n/\n');
+
+    // Interactive stdin.
+    const piped = await ok(['exec', '-i', 'shell', '--', 'sh', '-c', 'tr a-z A-Z'], 'hello stdin\n');
+    expect(piped).toBe('HELLO STDIN\n');
+
+    // Missing binary: an error, not a hang.
+    const missing = await c.kubectl(['exec', 'shell', '--', 'no-such-binary']);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain('executable file not found in $PATH');
+
+    // Graceful delete: the TERM trap lets it exit at once, and the object goes away.
+    await ok(['delete', 'pod', 'shell', '--timeout=30s']);
+    const gone = await c.kubectl(['get', 'pod', 'shell']);
+    expect(gone.stderr).toContain('pods "shell" not found');
+  });
+
+  it('follows logs until the container exits (kubectl logs -f)', async () => {
+    await ok(['run', 'counter', '--image=busybox', '--restart=Never', '--', 'sh', '-c', 'for i in 1 2 3 4 5; do echo line $i; sleep 0.3; done']);
+    await eventually(async () => (await pod('counter')).status?.phase !== 'Pending' && true, 30_000, 'counter to start');
+    const r = await c.kubectl(['logs', '-f', 'counter'], { timeoutMs: 30_000 });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('line 1\nline 2\nline 3\nline 4\nline 5\n');
+    const done = await eventually(async () => {
+      const p = await pod('counter');
+      return p.status.phase === 'Succeeded' && p;
+    });
+    expect(done.status.containerStatuses[0].state.terminated.exitCode).toBe(0);
+    expect(done.status.containerStatuses[0].state.terminated.reason).toBe('Completed');
+  });
+
+  it('reports failures and restarts per restartPolicy', async () => {
+    await ok(['run', 'fails', '--image=alpine', '--restart=Never', '--', 'sh', '-c', 'echo bye; exit 7']);
+    const failed = await eventually(async () => {
+      const p = await pod('fails');
+      return p.status.phase === 'Failed' && p;
+    });
+    expect(failed.status.containerStatuses[0].state.terminated).toMatchObject({ exitCode: 7, reason: 'Error' });
+    expect(failed.status.containerStatuses[0].restartCount).toBe(0);
+
+    await ok(['run', 'crashloop', '--image=busybox', '--restart=Always', '--', 'sh', '-c', 'echo run; exit 1']);
+    const looping = await eventually(async () => {
+      const p = await pod('crashloop');
+      return p.status.containerStatuses?.[0]?.restartCount >= 2 && p;
+    }, 30_000, 'two restarts');
+    expect(looping.status.phase).toBe('Running');
+    expect(looping.status.containerStatuses[0].lastState.terminated.exitCode).toBe(1);
+    expect(await ok(['logs', 'crashloop', '--previous'])).toBe('run\n');
+    await ok(['delete', 'pod', 'crashloop', 'fails', '--grace-period=0', '--force']).catch(() => {});
+  });
+
+  it('keeps images outside the table Pending with a clear event', async () => {
+    await ok(['run', 'nginx', '--image=nginx:1.27']);
+    const p = await eventually(async () => {
+      const p = await pod('nginx');
+      return p.status?.containerStatuses?.[0]?.state?.waiting && p;
+    });
+    expect(p.status.phase).toBe('Pending');
+    expect(['ErrImagePull', 'ImagePullBackOff']).toContain(p.status.containerStatuses[0].state.waiting.reason);
+    const events = await eventually(async () => {
+      const out = await ok(['get', 'events', '--field-selector', 'involvedObject.name=nginx', '-o', 'json']);
+      const items = JSON.parse(out).items as any[];
+      return items.find((e) => e.reason === 'Failed') as any;
+    });
+    expect(events.message).toContain('Failed to pull image "nginx:1.27"');
+    expect(events.message).toContain('not in the sandbox image table');
+    await ok(['delete', 'pod', 'nginx', '--grace-period=0', '--force']).catch(() => {});
+  });
+
+  it('mounts configMap, secret and emptyDir volumes and resolves env references', async () => {
+    await ok(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'app-config' }, data: { mode: 'fast', 'app.conf': 'key=value' } }));
+    await ok(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'app-secret' }, data: { password: Buffer.from('s3cr3t').toString('base64') } }));
+    const manifest = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'volumes', labels: { app: 'v' } },
+      spec: {
+        restartPolicy: 'Never',
+        initContainers: [{ name: 'init', image: 'busybox', command: ['sh', '-c', 'echo from-init > /work/init.txt'], volumeMounts: [{ name: 'scratch', mountPath: '/work' }] }],
+        containers: [
+          {
+            name: 'main',
+            image: 'debian:12',
+            workingDir: '/work',
+            command: ['sh', '-c'],
+            args: ['cat init.txt; cat /config/app.conf; echo; cat /secret/password; echo; echo "$MODE $PASSWORD $POD_NAME $(MODE)"; touch /config/x 2>/dev/null || echo ro'],
+            env: [
+              { name: 'MODE', valueFrom: { configMapKeyRef: { name: 'app-config', key: 'mode' } } },
+              { name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'app-secret', key: 'password' } } },
+              { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+            ],
+            volumeMounts: [
+              { name: 'scratch', mountPath: '/work' },
+              { name: 'config', mountPath: '/config' },
+              { name: 'secret', mountPath: '/secret' },
+            ],
+          },
+        ],
+        volumes: [
+          { name: 'scratch', emptyDir: {} },
+          { name: 'config', configMap: { name: 'app-config' } },
+          { name: 'secret', secret: { secretName: 'app-secret' } },
+        ],
+      },
+    };
+    await ok(['apply', '-f', '-'], JSON.stringify(manifest));
+    await eventually(async () => (await pod('volumes')).status.phase === 'Succeeded', 30_000, 'pod to succeed');
+    const p = await pod('volumes');
+    expect(p.status.initContainerStatuses[0].state.terminated.exitCode).toBe(0);
+    expect(await ok(['logs', 'volumes', '-c', 'main'])).toBe('from-init\nkey=value\ns3cr3t\nfast s3cr3t volumes fast\nro\n');
+    // $(MODE) in args is expanded by the kubelet, as Kubernetes does. Init container logs by name:
+    expect(await ok(['logs', 'volumes', '-c', 'init'])).toBe('');
+  });
+
+  it('serves exec to @kubernetes/client-node Exec (the reconciler hook path)', async () => {
+    await ok(['run', 'hooks', '--image=busybox', '--', 'sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.2; done']);
+    await ok(['wait', '--for=condition=Ready', 'pod/hooks', '--timeout=30s']);
+    const exec = new Exec(c.kc);
+    const run = (cmd: string[], stdin?: string) =>
+      new Promise<{ out: string; err: string; status: any }>((resolve, reject) => {
+        let out = '';
+        let err = '';
+        const stdout = new Writable({ write: (ch, _e, cb) => ((out += ch), cb()) });
+        const stderr = new Writable({ write: (ch, _e, cb) => ((err += ch), cb()) });
+        let input: PassThrough | null = null;
+        if (stdin !== undefined) {
+          input = new PassThrough();
+          input.end(stdin);
+        }
+        exec.exec('default', 'hooks', 'hooks', cmd, stdout, stderr, input, false, (status) => resolve({ out, err, status })).catch(reject);
+      });
+    const a = await run(['sh', '-c', 'echo dump; echo warn >&2']);
+    expect(a.out).toBe('dump\n');
+    expect(a.err).toBe('warn\n');
+    expect(a.status.status).toBe('Success');
+    const b = await run(['sh', '-c', 'exit 42']);
+    expect(b.status.status).toBe('Failure');
+    expect(b.status.details.causes[0]).toEqual({ reason: 'ExitCode', message: '42' });
+    const s = await run(['sh', '-c', 'wc -c'], 'twelve bytes');
+    expect(s.out.trim()).toBe('12');
+
+    const core = c.kc.makeApiClient(CoreV1Api);
+    const log = await core.readNamespacedPodLog({ name: 'hooks', namespace: 'default' });
+    expect(log).toBe('');
+    await ok(['delete', 'pod', 'hooks', '--timeout=30s']);
+  });
+});
