@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import type { CompileResult } from '../compiler/compile.ts';
@@ -87,7 +88,7 @@ async function runDiff(io: CliIO, dirs: string[], baseRef: string, headRef: stri
   if (format !== 'markdown' && format !== 'json') throw new UsageError(`--format must be markdown or json, got "${format}"`);
   if (dirs.length > 1) throw new UsageError('--diff takes a single DIR');
   const dir = dirs[0] ?? '.';
-  const { gitdir, subdir } = await locateInGit(`${io.cwd}/${dir}`.replace(/^(.*)\/(\/.*)$/, '$2'));
+  const { gitdir, subdir } = await locateInGit(resolve(io.cwd, dir));
   const fromGit = async (ref: string): Promise<CompileResult> => {
     const { commit, files } = await readGitCommit(gitdir, ref, subdir);
     return compileSources(files, commit);

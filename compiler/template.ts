@@ -81,11 +81,9 @@ export function parseTemplate(source: string, scope: TemplateScope = {}): Parsed
       break;
     }
     text += source.slice(i, open);
-    const end = source.indexOf('}}', open + 2);
+    const end = findClose(source, open + 2);
     if (end < 0) throw new TemplateError('unclosed "{{": add "}}"', open);
     const inner = source.slice(open + 2, end);
-    const nested = inner.indexOf('{{');
-    if (nested >= 0) throw new TemplateError('unclosed "{{": add "}}"', open);
     if (text) parts.push(text);
     text = '';
     parts.push(parseExpr(inner, open + 2, scope));
@@ -93,6 +91,20 @@ export function parseTemplate(source: string, scope: TemplateScope = {}): Parsed
   }
   if (text) parts.push(text);
   return { source, parts };
+}
+
+/** Index of the `}}` closing an expression that starts at `from`, skipping "string literals"; -1 if none. */
+function findClose(source: string, from: number): number {
+  for (let i = from; i < source.length; i++) {
+    const c = source[i]!;
+    if (c === '"') {
+      for (i++; i < source.length && source[i] !== '"'; i++) if (source[i] === '\\') i++;
+      continue;
+    }
+    if (c === '{' && source[i + 1] === '{') return -1;
+    if (c === '}' && source[i + 1] === '}') return i;
+  }
+  return -1;
 }
 
 const TOKEN = /\s*(?:("(?:[^"\\]|\\.)*")|([A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_][A-Za-z0-9_-]*)*)|(\|)|(\S))/y;

@@ -2,6 +2,9 @@ import { constants, promises as fsp, type BigIntStats } from 'node:fs';
 import { hostname as osHostname, userInfo } from 'node:os';
 import * as path from 'node:path';
 import { maybeCompress } from './compress.ts';
+import { GcPacer } from './gc.ts';
+import { blobId as blobIdSync, seal } from './crypto.ts';
+const SYNC = process.env.COFFER_SYNC_CRYPTO === '1';
 import { RepoError } from './errors.ts';
 import { acquireLock } from './lock.ts';
 import type { BlobType } from './pack.ts';
@@ -76,6 +79,7 @@ class ByteGate {
 /** The shared state of one backup run: dedupe, compression, encryption and packing of blobs. */
 class BlobSaver {
   readonly gate = new ByteGate(MAX_IN_FLIGHT);
+  private readonly gc = new GcPacer(Number(process.env.COFFER_GC_EVERY_MB ?? 256) * 1024 * 1024);
   blobsNew = 0;
   bytesAddedRaw = 0;
   private errors: unknown;
@@ -101,11 +105,11 @@ class BlobSaver {
 
   /** Start saving; resolves to the blob id. Callers await the gate first via `saveAsync`. */
   async save(type: BlobType, data: Buffer): Promise<string> {
-    const id = await this.repo.crypto.blobId(data);
+    const id = SYNC ? blobIdSync(this.repo.key, data) : await this.repo.crypto.blobId(data);
     if (this.packer.has(id)) return id;
     this.packer.pending.add(id);
     const { data: c, comp } = await maybeCompress(data);
-    const sealed = await this.repo.crypto.seal(c);
+    const sealed = SYNC ? seal(this.repo.key.encrypt, c) : await this.repo.crypto.seal(c);
     this.blobsNew++;
     this.bytesAddedRaw += data.length;
     await this.packer.add(id, type, sealed, data.length, comp);
@@ -115,6 +119,7 @@ class BlobSaver {
   /** Gate-bounded save: waits for room before starting, returns the id's promise without awaiting it. */
   async saveBounded(type: BlobType, data: Buffer): Promise<{ id: Promise<string> }> {
     if (this.errors) throw this.errors;
+    this.gc.add(data.length);
     await this.gate.acquire(data.length);
     const p = this.save(type, data).finally(() => this.gate.release(data.length));
     p.catch((e: unknown) => {

@@ -324,7 +324,7 @@ export class PackWriter {
     this.size = 0;
     while (this.uploads.size >= 2) await Promise.race(this.uploads);
     if (this.failure) throw this.failure;
-    const id = await this.repo.crypto.storageId(pack);
+    const id = process.env.COFFER_SYNC_CRYPTO === '1' ? storageId(pack) : await this.repo.crypto.storageId(pack);
     const p = this.repo.backend
       .put('data', id, pack)
       .then(() => {

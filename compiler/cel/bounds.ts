@@ -110,10 +110,10 @@ function literalString(n: Node | undefined): string | undefined {
 }
 
 /**
- * Check what the type checker cannot (literal regexes and quantities, nesting)
- * and install the run-time bounds. Call once, after a successful type check.
+ * Check what the type checker cannot: literal regexes and quantities, and
+ * comprehension nesting. Pure (the AST is not changed); run at compile time.
  */
-export function boundProgram(root: Node, source: string, limits: CelLimits, budget: Budget): void {
+export function checkProgram(root: Node, source: string, limits: CelLimits): void {
   const seen = new Set<Node>();
   const visit = (n: Node, nesting: number): void => {
     if (seen.has(n)) return;
@@ -129,9 +129,6 @@ export function boundProgram(root: Node, source: string, limits: CelLimits, budg
           n.end,
         );
       }
-      wrapStep(n, budget, limits);
-    } else if (n.op === '+') {
-      wrapSizeCheck(n, limits);
     } else if (n.op === 'rcall') {
       const [name, , argNodes] = n.args as [string, Node, Node[]];
       if (name === 'matches' || name === 'find' || name === 'findAll') {
@@ -140,7 +137,6 @@ export function boundProgram(root: Node, source: string, limits: CelLimits, budg
           const why = regexSyntaxError(pattern);
           if (why !== undefined) throw new CelError(`invalid regular expression (RE2 syntax): ${why}`, source, argNodes[0]!.start, argNodes[0]!.end);
         }
-        if (name === 'matches' && argNodes.length === 1) wrapMatches(n);
       }
     } else if (n.op === 'call') {
       const [name, argNodes] = n.args as [string, Node[]];
@@ -157,6 +153,28 @@ export function boundProgram(root: Node, source: string, limits: CelLimits, budg
     for (const c of children(n)) visit(c, inner);
   };
   visit(root, 0);
+}
+
+/**
+ * Install the run-time bounds (step budget, size checks, RE2 `matches`) on a
+ * checked AST. Done on first evaluation, after the fast paths, so programs
+ * that are only validated (coffer validate / plan) never pay for it.
+ */
+export function instrumentProgram(root: Node, limits: CelLimits, budget: Budget): void {
+  const seen = new Set<Node>();
+  const stack: Node[] = [root];
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    if (n.op === 'comprehension') wrapStep(n, budget, limits);
+    else if (n.op === '+') wrapSizeCheck(n, limits);
+    else if (n.op === 'rcall') {
+      const [name, , argNodes] = n.args as [string, Node, Node[]];
+      if (name === 'matches' && argNodes.length === 1) wrapMatches(n);
+    }
+    for (const c of children(n)) stack.push(c);
+  }
 }
 
 /**

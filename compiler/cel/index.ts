@@ -7,7 +7,7 @@
  * compiled selector an order of magnitude faster than `cel-js`.
  */
 import { ParseError, TypeError as CelTypeError, EvaluationError } from '@marcbachmann/cel-js';
-import { BoundExceeded, boundProgram, DEFAULT_LIMITS, type Budget, type CelLimits } from './bounds.ts';
+import { BoundExceeded, checkProgram, DEFAULT_LIMITS, instrumentProgram, type Budget, type CelLimits } from './bounds.ts';
 import { CEL_VARIABLES, celEnvironment, knownFunctionNames, type CelEnvironment } from './environments.ts';
 import { CelError, CelEvalError } from './errors.ts';
 import { optimizeProgram } from './optimize.ts';
@@ -141,9 +141,11 @@ export function compileCel(source: string, env: CelEnvironment, opts: CompileOpt
     if (isLibError(err)) throw toCelError(err, source, env);
     throw new CelError(err instanceof Error ? err.message : 'type check failed', source, 0);
   }
+  const ast = parsed.ast as never;
+  checkProgram(ast, source, limits);
   const budget: Budget = { remaining: limits.maxIterations };
-  if (opts.optimize !== false) optimizeProgram(parsed.ast as never);
-  boundProgram(parsed.ast as never, source, limits, budget);
+  const optimize = opts.optimize !== false;
+  let instrumented = false;
   const resultType = checked.type ?? 'dyn';
   if (opts.expect === 'bool' && resultType !== 'bool' && resultType !== 'dyn') {
     throw new CelError(`expression must evaluate to bool, but its type is ${resultType}`, source, 0, source.length);
@@ -151,6 +153,11 @@ export function compileCel(source: string, env: CelEnvironment, opts: CompileOpt
   const aliasWorkload = env === 'workload';
 
   const evaluate = (vars: Record<string, unknown>): unknown => {
+    if (!instrumented) {
+      if (optimize) optimizeProgram(ast);
+      instrumentProgram(ast, limits, budget);
+      instrumented = true;
+    }
     budget.remaining = limits.maxIterations;
     let ctx = vars;
     if (aliasWorkload && (vars.workload === undefined) !== (vars.object === undefined)) {

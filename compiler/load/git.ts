@@ -83,14 +83,3 @@ async function walk(gitdir: string, tree: string, prefix: string, out: SourceFil
     }
   }
 }
-
-/** Finds the .git directory for a working tree or accepts a bare repository path. */
-export async function findGitdir(dir: string): Promise<string> {
-  try {
-    const root = await git.findRoot({ fs, filepath: dir });
-    return `${root}/.git`;
-  } catch {
-    if (fs.existsSync(`${dir}/HEAD`) && fs.existsSync(`${dir}/objects`)) return dir;
-    throw new SourceError(`${dir}: not inside a Git repository (needed for --ref / --diff)`);
-  }
-}

@@ -118,6 +118,19 @@ function everySeconds(s: Pick<Schedule, 'normalized'>): number {
  * cron that can never fire (e.g. `0 0 30 2 *`).
  */
 export function parseFrequency(expr: string, timezone = 'UTC'): Schedule {
+  const key = `${expr}\u0000${timezone}`;
+  const hit = scheduleCache.get(key);
+  if (hit) return hit;
+  const s = Object.freeze(parseUncached(expr, timezone));
+  if (scheduleCache.size > 10_000) scheduleCache.clear();
+  scheduleCache.set(key, s);
+  return s;
+}
+
+/** Repositories repeat a handful of frequencies across thousands of policies. */
+const scheduleCache = new Map<string, Schedule>();
+
+function parseUncached(expr: string, timezone: string): Schedule {
   if (typeof expr !== 'string' || expr.trim() === '') throw new ScheduleError('frequency is empty', 0);
   if (!isValidTimeZone(timezone)) throw new ScheduleError(`unknown time zone '${timezone}': expected an IANA name such as Europe/Paris or UTC`);
   const tz = canonicalTimeZone(timezone);

@@ -4,6 +4,7 @@ import { documentKey, type DocumentIndex, type SourceDocument } from '../documen
 import type { PathSegment } from '../load/yaml.ts';
 import { isTemplated, parseTemplate, TemplateError, type TemplateScope } from '../template.ts';
 import type { Reporter } from './reporter.ts';
+import { formatPath } from './paths.ts';
 import { suggest, validateFunctionArgs } from './schema.ts';
 
 /**
@@ -125,6 +126,18 @@ function checkPolicy(d: SourceDocument, spec: Obj, index: DocumentIndex, reporte
     }
     seen.set(b.name as string, i);
   });
+  // A blueprint bound once per namespace has no workload: its templates must not use one.
+  const perNamespace: [PathSegment[], unknown][] = [
+    ...(typeof spec.blueprint === 'string' ? [[['spec', 'blueprint'], spec.blueprint] as [PathSegment[], unknown]] : []),
+    ...bindings.map((b, i) => [['spec', 'blueprints', i, 'name'], b.workloads === undefined ? b.name : undefined] as [PathSegment[], unknown]),
+  ];
+  for (const [path, name] of perNamespace) {
+    if (typeof name !== 'string') continue;
+    const bp = index[documentKey('Blueprint', name)];
+    if (bp && /\{\{[^}]*\bworkload\./.test(JSON.stringify(bp.value.spec))) {
+      reporter.add(d, path, 'E_REFERENCE', `blueprint "${name}" uses {{ workload.… }} but is bound once per namespace here: add \`workloads: <CEL>\` to say which workloads it runs for`);
+    }
+  }
   if (typeof spec.blueprint === 'string' && bindings.some((b) => b.name === spec.blueprint && b.workloads === undefined)) {
     reporter.add(d, ['spec', 'blueprint'], 'E_DUPLICATE', `blueprint "${spec.blueprint}" is bound both by spec.blueprint and spec.blueprints`);
   }
@@ -192,7 +205,7 @@ function checkTemplates(d: SourceDocument, value: unknown, path: PathSegment[], 
     try {
       parseTemplate(value, scope);
     } catch (e) {
-      if (e instanceof TemplateError) reporter.add(d, path, 'E_TEMPLATE', `${String(path[path.length - 1])}: ${e.message}`, { offset: e.offset });
+      if (e instanceof TemplateError) reporter.add(d, path, 'E_TEMPLATE', `${fieldLabel(path)}: ${e.message}`, { offset: e.offset });
       else throw e;
     }
   } else if (Array.isArray(value)) {
@@ -200,6 +213,13 @@ function checkTemplates(d: SourceDocument, value: unknown, path: PathSegment[], 
   } else if (value && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) checkTemplates(d, v, [...path, k], scope, reporter);
   }
+}
+
+/** The last field name of a path with its indices, e.g. command[2]. */
+function fieldLabel(path: PathSegment[]): string {
+  let i = path.length - 1;
+  while (i > 0 && typeof path[i] === 'number') i--;
+  return formatPath(path.slice(i));
 }
 
 function checkTransformSet(d: SourceDocument, spec: Obj, reporter: Reporter): void {

@@ -2,16 +2,20 @@ import { gitFs } from '../git/fs.ts';
 import git from 'isomorphic-git';
 import YAML from 'yaml';
 import { BranchWriter, type Changes, type CommitResult, type ConflictResolver, type Identity, type Logger, silentLogger } from '../git/branch-writer.ts';
-import type { GitSource } from '../git/source.ts';
+import { defaultCacheDir, type GitSource } from '../git/source.ts';
+import { DocCache } from './doc-cache.ts';
 import { DEFAULT_LAYOUT, type Layout, checkSegment, lastRunPath, restorePointPath, runPath } from './layout.ts';
 import { backupMessage, expireMessage } from './messages.ts';
 import type { LastRun, RestorePoint, RunRecord } from './types.ts';
 import { validateRestorePoint, validateRun } from './validate.ts';
+import { retentionOutcome, type RetentionOutcome } from './retention.ts';
+import type { PlanPolicy } from '../../compiler/plan/types.ts';
 
 export type { Changes, CommitResult, Identity } from '../git/branch-writer.ts';
 export * from './types.ts';
 export { restorePointName, runId, compactTime } from './layout.ts';
 export { backupMessage, expireMessage, formatBytes } from './messages.ts';
+export { retentionOutcome, type RetentionOutcome } from './retention.ts';
 
 export const DEFAULT_CATALOG_BRANCH = 'coffer-catalog';
 export const DEFAULT_AUTHOR: Identity = { name: 'Coffer', email: 'coffer@localhost' };
@@ -28,6 +32,8 @@ export interface CatalogOptions {
   clock?: () => Date;
   log?: Logger;
   maxAttempts?: number;
+  /** Where parsed documents are cached between processes (default: Coffer's cache dir); false disables it. */
+  cacheDir?: string | false;
 }
 
 export interface RestorePointFilter {
@@ -64,11 +70,13 @@ export class Catalog {
   readonly layout: Layout;
   private readonly writer: BranchWriter;
   private readonly parsed = new Map<string, unknown>();
+  private readonly docCache: DocCache | undefined;
 
   constructor(private readonly opts: CatalogOptions) {
     this.branch = opts.branch ?? DEFAULT_CATALOG_BRANCH;
     this.cluster = checkSegment('cluster', opts.cluster);
     this.layout = { ...DEFAULT_LAYOUT, catalogDir: opts.catalogDir ?? DEFAULT_LAYOUT.catalogDir };
+    if (opts.cacheDir !== false) this.docCache = new DocCache(opts.cacheDir ?? defaultCacheDir(process.env), opts.source.gitdir);
     this.writer = new BranchWriter({
       source: opts.source,
       branch: this.branch,
@@ -153,6 +161,25 @@ export class Catalog {
     return this.writer.commit({ delete: del }, message);
   }
 
+  /**
+   * Applies a policy's GFS retention: one commit per namespace that loses restore points (nothing is committed when
+   * nothing expires). Returns what was removed so the caller can then forget the repository snapshots — catalog
+   * first, data second, so a restore point never points at forgotten data.
+   */
+  async applyRetention(policy: Pick<PlanPolicy, 'name' | 'paused' | 'retention' | 'schedule'>, run?: (namespace: string, expired: string[]) => RunRecord): Promise<Array<RetentionOutcome & { commit?: CommitResult }>> {
+    const outcomes = retentionOutcome(policy, await this.readRestorePoints({ policy: policy.name }));
+    const results: Array<RetentionOutcome & { commit?: CommitResult }> = [];
+    for (const o of outcomes) {
+      if (o.expire.length === 0) {
+        results.push(o);
+        continue;
+      }
+      const names = o.expire.map((d) => d.metadata.name);
+      results.push({ ...o, commit: await this.expireRestorePoints(o.namespace, o.policy, names, run?.(o.namespace, names)) });
+    }
+    return results;
+  }
+
   /** Restore points at the tip, sorted by namespace, policy, then start time (oldest first). */
   async readRestorePoints(filter: RestorePointFilter = {}): Promise<Array<CatalogEntry<RestorePoint>>> {
     const tip = await this.tip();
@@ -164,6 +191,7 @@ export class Catalog {
       if (!f.path.endsWith('.yaml')) continue;
       out.push({ path: f.path, doc: await this.parse<RestorePoint>(f.oid) });
     }
+    await this.docCache?.flush();
     return out.sort(
       (a, b) =>
         a.doc.spec.cluster.localeCompare(b.doc.spec.cluster) ||
@@ -192,6 +220,7 @@ export class Catalog {
       if (filter.since && new Date(r.status.startTime) < filter.since) continue;
       runs.push(r);
     }
+    await this.docCache?.flush();
     runs.sort((a, b) => b.status.startTime.localeCompare(a.status.startTime) || b.metadata.name.localeCompare(a.metadata.name));
     return filter.limit !== undefined ? runs.slice(0, filter.limit) : runs;
   }
@@ -219,13 +248,15 @@ export class Catalog {
   }
 
   private async parse<T>(oid: string): Promise<T> {
-    let doc = this.parsed.get(oid);
+    let doc = this.parsed.get(oid) ?? (await this.docCache?.get(oid));
     if (doc === undefined) {
       const { blob } = await git.readBlob({ fs: gitFs, gitdir: this.opts.source.gitdir, oid, cache: this.opts.source.cache });
       doc = YAML.parse(Buffer.from(blob).toString('utf8'));
-      this.parsed.set(oid, doc);
+      await this.docCache?.set(oid, doc);
     }
-    return doc as T;
+    this.parsed.set(oid, doc);
+    // Callers get their own copy: a cached document must never be mutated in place.
+    return structuredClone(doc) as T;
   }
 
   /**

@@ -47,6 +47,8 @@ export interface NamespaceBackupResult {
   /** RestorePoint `spec.hooks`. */
   hooks: Record<string, unknown>[];
   stats: { bytesRead: number; bytesAdded: number; durationSeconds: number };
+  /** Milliseconds per step (export = discovery+list+select+clean; hooks include the snapshots they wrap). */
+  timings: { exportMs: number; hooksAndSnapshotsMs: number; snapshotsMs: number; volumesMs: number; manifestsMs: number };
   errors: string[];
   warnings: string[];
   /** For callers that want details (excluded objects, selector errors). */
@@ -87,13 +89,22 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
   let manifestSnapshot: string | undefined;
   let bytesRead = 0;
   let bytesAdded = 0;
+  const timings = { exportMs: 0, hooksAndSnapshotsMs: 0, snapshotsMs: 0, volumesMs: 0, manifestsMs: 0 };
+  const timed = async <T>(key: keyof typeof timings, f: () => Promise<T>): Promise<T> => {
+    const t = performance.now();
+    try {
+      return await f();
+    } finally {
+      timings[key] += Math.round(performance.now() - t);
+    }
+  };
   const labels = { 'coffer.dev/policy': policy.name.slice(0, 63), 'coffer.dev/restorepoint': input.restorePointId.slice(0, 63) };
   let taken: { pvc: KubeObject; snapshot?: TakenSnapshot; error?: string }[] = [];
 
   try {
     // 1. Resources.
     const selector = policy.selector.resources ? compileCel(policy.selector.resources.source, 'object') : undefined;
-    exp = await exportNamespace(client, {
+    exp = await timed('exportMs', () => exportNamespace(client, {
       namespace,
       selector,
       excludeKinds: policy.selector.excludeKinds,
@@ -101,15 +112,22 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
       excludeControlled: policy.selector.excludeControlled,
       includeClusterResources: policy.selector.includeClusterResources,
       discovery: input.discovery,
-    });
+    }));
     warnings.push(...exp.warnings);
     if (exp.selectorErrors.length) warnings.push(`resource selector failed on ${exp.selectorErrors.length} object(s), not captured: ${exp.selectorErrors.slice(0, 3).map((e) => `${e.object}: ${e.message}`).join('; ')}`);
-    const pvcs = exp.pvcs;
+    // Only bound filesystem volumes can be snapshotted and read by a mover; others are reported, not silently lost.
+    const pvcs = exp.pvcs.filter((p) => {
+      const phase = (p.status as { phase?: string } | undefined)?.phase;
+      const mode = (p.spec as { volumeMode?: string } | undefined)?.volumeMode;
+      if (phase !== 'Bound') warnings.push(`PVC ${p.metadata.name} is ${phase ?? 'not bound'}: its data is not captured (the manifest is)`);
+      else if (mode === 'Block') warnings.push(`PVC ${p.metadata.name} is a raw block volume: its data is not captured (only filesystem volumes are supported)`);
+      return phase === 'Bound' && mode !== 'Block';
+    });
 
     // 2 + 3. Hooks around the snapshots.
     const snapshot = async () => {
       if (!policy.actions.snapshot.enabled || !pvcs.length) return;
-      taken = await snapshotVolumes(client, { namespace, pvcs, volumeSnapshotClass: policy.actions.snapshot.volumeSnapshotClass, labels, runId, timeoutMs: input.snapshotTimeoutMs, signal: input.signal });
+      taken = await timed('snapshotsMs', () => snapshotVolumes(client, { namespace, pvcs, volumeSnapshotClass: policy.actions.snapshot.volumeSnapshotClass, labels, runId, timeoutMs: input.snapshotTimeoutMs, signal: input.signal }));
       const failed = taken.filter((t) => t.error);
       if (failed.length) throw new Error(`volume snapshots failed: ${failed.map((t) => t.error).join('; ')}`);
     };
@@ -130,7 +148,7 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
       if (!r.ok) throw new Error(r.error);
     };
     try {
-      await nest(0);
+      await timed('hooksAndSnapshotsMs', () => nest(0));
     } catch (e) {
       errors.push((e as Error).message);
     }
@@ -141,10 +159,10 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
     const snapshots = taken.filter((t): t is { pvc: KubeObject; snapshot: TakenSnapshot } => !!t.snapshot);
     if (!errors.length && input.repository && policy.actions.export.enabled) {
       if (policy.actions.export.volumeData && snapshots.length) {
-        volumes = await exportVolumes(client, {
+        volumes = await timed('volumesMs', () => exportVolumes(client, {
           namespace,
           snapshots,
-          repository: input.repository.mover,
+          repository: input.repository!.mover,
           tags: { cluster: input.cluster, namespace, policy: policy.name, restorepoint: input.restorePointId },
           runId,
           image: input.moverImage,
@@ -153,7 +171,7 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
           timeoutMs: input.moverTimeoutMs,
           signal: input.signal,
           log: input.log,
-        });
+        }));
         for (const v of volumes) {
           if (v.phase === 'Failed') errors.push(`volume ${v.pvc}: ${v.error}`);
           bytesRead += v.sizeBytes ?? 0;
@@ -166,7 +184,7 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
       for (const a of actions) for (const p of a.phases) if (p.stdout?.length) extra.push({ path: hookOutputPath(a, p.phase), data: p.stdout });
       const entries = [...buildBundle([...exp.objects, ...exp.clusterObjects], { cluster: input.cluster, namespace, policy: policy.name, restorePoint: input.restorePointId, time: start.toISOString() }), ...extra];
       if (!errors.length) {
-        const w = await writeBundle(input.repository.repo, entries, { tags: { cluster: input.cluster, namespace, policy: policy.name, restorepoint: input.restorePointId }, time: start });
+        const w = await timed('manifestsMs', () => writeBundle(input.repository!.repo, entries, { tags: { cluster: input.cluster, namespace, policy: policy.name, restorepoint: input.restorePointId }, time: start }));
         manifestSnapshot = w.snapshotId;
         bytesRead += w.stats.bytesProcessed;
         bytesAdded += w.stats.bytesStored;
@@ -198,6 +216,7 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
     artifacts,
     hooks: chronologicalHooks(actions),
     stats: { bytesRead, bytesAdded, durationSeconds: Math.round(performance.now() - t0) / 1000 },
+    timings,
     errors,
     warnings,
     export: exp,

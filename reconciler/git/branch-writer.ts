@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { gitFs } from './fs.ts';
 import git from 'isomorphic-git';
 import { GitSourceError, redactUrl } from './errors.ts';
@@ -57,6 +58,9 @@ export interface BranchWriterOptions {
  * the new tip and retries with jittered backoff, so a change is never lost; a change the tip already contains is not
  * committed again, so it is never duplicated.
  */
+/** Per-branch commit queues of this process. */
+const queues = new Map<string, Promise<void>>();
+
 export class BranchWriter {
   readonly ref: string;
   private knownRemoteTip: string | undefined | null = null; // null: not fetched yet
@@ -125,8 +129,27 @@ export class BranchWriter {
     }
   }
 
-  /** Applies `changes` on the current tip and publishes it; see the class comment for the race semantics. */
-  async commit(changes: Changes, message: string, opts: { resolve?: ConflictResolver } = {}): Promise<CommitResult> {
+  /**
+   * Applies `changes` on the current tip and publishes it; see the class comment for the race semantics. Commits from
+   * one process to the same branch are queued (nine concurrent backups finishing together do not fight over the ref);
+   * other processes and replicas are handled by compare-and-swap and retry.
+   */
+  commit(changes: Changes, message: string, opts: { resolve?: ConflictResolver } = {}): Promise<CommitResult> {
+    const key = `${this.gitdir}\u0000${this.opts.source.remote?.url ?? ''}\u0000${this.ref}`;
+    const previous = queues.get(key) ?? Promise.resolve();
+    const mine = previous.then(() => this.commitNow(changes, message, opts));
+    const tail = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    queues.set(key, tail);
+    void tail.then(() => {
+      if (queues.get(key) === tail) queues.delete(key);
+    });
+    return mine;
+  }
+
+  private async commitNow(changes: Changes, message: string, opts: { resolve?: ConflictResolver }): Promise<CommitResult> {
     const { gitdir, cache } = this.opts.source;
     const ours = new Map<string, string | null>();
     for (const p of changes.put ?? []) {
@@ -184,9 +207,25 @@ export class BranchWriter {
     );
   }
 
+  /** Committing to the branch a working copy has checked out leaves that copy looking modified; say so once. */
+  private async warnIfCheckedOut(): Promise<void> {
+    const key = `${this.gitdir}\u0000${this.ref}`;
+    if (warnedCheckedOut.has(key) || this.opts.source.gitdir.endsWith('.git') === false) return;
+    warnedCheckedOut.add(key);
+    const head = await readFile(`${this.gitdir}/HEAD`, 'utf8').catch(() => '');
+    const bare = (await readFile(`${this.gitdir}/config`, 'utf8').catch(() => '')).match(/^\s*bare\s*=\s*true/m);
+    if (!bare && head.trim() === `ref: ${this.ref}`) {
+      this.log.warn('catalog branch is checked out in a working copy; it will show Coffer\'s commits as local changes until you pull/reset', {
+        branch: this.opts.branch,
+        repository: this.opts.source.location,
+      });
+    }
+  }
+
   private async publish(oid: string, base: string | undefined, who: Identity & { timestamp: number; timezoneOffset: number }, message: string): Promise<boolean> {
     const source = this.opts.source;
     if (source.kind === 'local') {
+      await this.warnIfCheckedOut();
       return compareAndSwapRef({ gitdir: source.gitdir, ref: this.ref, newOid: oid, expectedOld: base, committer: who, message: `coffer: ${message}` });
     }
     const remote = source.remote!;
@@ -225,6 +264,8 @@ export class BranchWriter {
     }
   }
 }
+
+const warnedCheckedOut = new Set<string>();
 
 function normalise(p: string): string {
   return p.replace(/^\/+/, '').replace(/\/+/g, '/');

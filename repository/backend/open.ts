@@ -3,7 +3,8 @@
  *
  *   /abs/path, rel/path, file:///abs/path     filesystem (FileBackend)
  *   s3://BUCKET[/PREFIX][?endpoint=URL&region=R&pathStyle=true|false
- *                        &objectLockDays=N&objectLockMode=GOVERNANCE|COMPLIANCE]
+ *                        &objectLockDays=N&objectLockMode=GOVERNANCE|COMPLIANCE
+ *                        &insecureSkipTLSVerify=true]
  *   s3:https://HOST[:PORT]/BUCKET[/PREFIX]    restic's form, endpoint in the URL (path style)
  *
  * For s3, settings come from the URL query first, then the environment:
@@ -16,7 +17,7 @@
  * and off for AWS itself.
  */
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { FileBackend } from './fs.ts';
 import type { RetryOptions } from './retry.ts';
 import type { S3BackendOptions, S3Credentials } from './s3.ts';
@@ -36,6 +37,39 @@ export interface OpenBackendOptions {
 }
 
 const USAGE = 'use a path, file:///abs/path, or s3://bucket/prefix';
+const S3_PARAMS = ['endpoint', 'region', 'pathStyle', 'objectLockDays', 'objectLockMode', 'insecureSkipTLSVerify'];
+
+/** The parts of a Profile's spec (schemas/profile.schema.json) that say where the repository is. */
+export interface ProfileLocation {
+  s3?: { bucket: string; prefix?: string; region?: string; endpoint?: string; forcePathStyle?: boolean; insecureSkipTLSVerify?: boolean };
+  filesystem?: { path: string };
+  immutability?: { days: number };
+}
+
+/**
+ * A Profile as one repository URL, e.g. for a mover Job's COFFER_REPOSITORY:
+ * everything but the credentials (those travel as AWS_* variables from the
+ * Profile's Secret). Immutability becomes S3 Object Lock in COMPLIANCE mode.
+ */
+export function profileRepositoryUrl(spec: ProfileLocation): string {
+  if (spec.s3) {
+    const { bucket, prefix, region, endpoint, forcePathStyle, insecureSkipTLSVerify } = spec.s3;
+    const q = new URLSearchParams();
+    if (endpoint) q.set('endpoint', endpoint);
+    if (region) q.set('region', region);
+    if (forcePathStyle !== undefined) q.set('pathStyle', String(forcePathStyle));
+    if (insecureSkipTLSVerify) q.set('insecureSkipTLSVerify', 'true');
+    if (spec.immutability?.days) {
+      q.set('objectLockDays', String(spec.immutability.days));
+      q.set('objectLockMode', 'COMPLIANCE');
+    }
+    const p = (prefix ?? '').replace(/^\/+|\/+$/g, '').split('/').filter(Boolean).map(encodeURIComponent).join('/');
+    const qs = q.toString();
+    return `s3://${bucket}${p ? `/${p}` : ''}${qs ? `?${qs}` : ''}`;
+  }
+  if (spec.filesystem) return pathToFileURL(spec.filesystem.path).href;
+  throw new BackendError('E_REPO_URL', 'profile has neither s3 nor filesystem');
+}
 
 /** Parsed form of an s3 URL, exposed for `coffer repo` messages and tests. */
 export function parseS3Url(url: string, env: NodeJS.ProcessEnv): Omit<S3BackendOptions, 'retry' | 'client' | 'now'> {
@@ -79,8 +113,8 @@ export function parseS3Url(url: string, env: NodeJS.ProcessEnv): Omit<S3BackendO
     throw new BackendError('E_REPO_URL', `"${url}": the prefix may not contain "." or ".." segments`);
   }
   for (const key of query.keys()) {
-    if (!['endpoint', 'region', 'pathStyle', 'objectLockDays', 'objectLockMode'].includes(key)) {
-      throw new BackendError('E_REPO_URL', `"${url}": unknown parameter "${key}" (known: endpoint, region, pathStyle, objectLockDays, objectLockMode)`);
+    if (!S3_PARAMS.includes(key)) {
+      throw new BackendError('E_REPO_URL', `"${url}": unknown parameter "${key}" (known: ${S3_PARAMS.join(', ')})`);
     }
   }
   const envEndpoint = env.COFFER_S3_ENDPOINT ? 'COFFER_S3_ENDPOINT' : env.AWS_ENDPOINT_URL_S3 ? 'AWS_ENDPOINT_URL_S3' : env.AWS_ENDPOINT_URL ? 'AWS_ENDPOINT_URL' : undefined;
@@ -104,6 +138,8 @@ export function parseS3Url(url: string, env: NodeJS.ProcessEnv): Omit<S3BackendO
     if (mode !== 'GOVERNANCE' && mode !== 'COMPLIANCE') throw new BackendError('E_REPO_URL', `"${url}": objectLockMode must be GOVERNANCE or COMPLIANCE`);
     out.objectLock = { mode, days: n };
   }
+  const insecure = query.get('insecureSkipTLSVerify');
+  if (insecure !== null && parseBool(insecure, 'insecureSkipTLSVerify')) out.insecureSkipTLSVerify = true;
   if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
     out.credentials = {
       accessKeyId: env.AWS_ACCESS_KEY_ID,

@@ -76,6 +76,8 @@ export interface S3BackendOptions {
   objectLock?: { mode: 'GOVERNANCE' | 'COMPLIANCE'; days: number };
   /** Injected clock for object-lock dates. */
   now?: () => number;
+  /** Accept any TLS certificate from the endpoint (a Profile's insecureSkipTLSVerify; testing only). */
+  insecureSkipTLSVerify?: boolean;
   /** Use this client instead of building one (tests, shared connection pools). */
   client?: S3Client;
 }
@@ -144,7 +146,7 @@ export class S3Backend implements Backend {
   private fail(e: unknown, what: string): BackendError {
     if (e instanceof BackendError) return e;
     const err = (e ?? {}) as AwsErrorShape;
-    const name = err.name ?? err.Code ?? '';
+    const name = err.Code ?? err.name ?? '';
     const status = err.$metadata?.httpStatusCode;
     const attempts = (e as { attempts?: number }).attempts;
     const after = attempts ? ` (after ${attempts} attempts)` : '';
@@ -432,7 +434,7 @@ function clientConfig(opts: S3BackendOptions, region: string): S3ClientConfig {
       connectionTimeout: opts.connectTimeoutMs ?? 10_000,
       socketTimeout: opts.idleTimeoutMs ?? 30_000,
       httpAgent: { keepAlive: true, maxSockets: 64 },
-      httpsAgent: { keepAlive: true, maxSockets: 64 },
+      httpsAgent: { keepAlive: true, maxSockets: 64, ...(opts.insecureSkipTLSVerify ? { rejectUnauthorized: false } : {}) },
     },
   };
 }

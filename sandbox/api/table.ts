@@ -128,7 +128,7 @@ const BUILTIN_COLUMNS: Record<string, Column[]> = {
     col('Object', (o) => `${String(rec(o.involvedObject).kind ?? '').toLowerCase()}/${rec(o.involvedObject).name ?? ''}`),
     col('Message', (o) => o.message ?? ''),
   ],
-  nodes: [NAME, col('Status', (o) => (((rec(o.status).conditions as Rec[]) ?? []).find((c) => c.type === 'Ready')?.status === 'True' ? 'Ready' : 'NotReady')), col('Roles', () => '<none>'), AGE, col('Version', (o) => rec(rec(o.status).nodeInfo).kubeletVersion ?? '')],
+  nodes: [NAME, col('Status', (o) => (((rec(o.status).conditions as Rec[]) ?? []).find((c) => c.type === 'Ready')?.status === 'True' ? 'Ready' : 'NotReady')), col('Roles', (o) => nodeRoles(o)), AGE, col('Version', (o) => rec(rec(o.status).nodeInfo).kubeletVersion ?? '')],
   'deployments.apps': [
     NAME,
     col('Ready', (o) => `${num(rec(o.status).readyReplicas)}/${num(rec(o.spec).replicas)}`),
@@ -206,6 +206,15 @@ const BUILTIN_COLUMNS: Record<string, Column[]> = {
   'roles.rbac.authorization.k8s.io': [NAME, col('Created At', (o) => o.metadata.creationTimestamp ?? '', { type: 'date' })],
   'clusterroles.rbac.authorization.k8s.io': [NAME, col('Created At', (o) => o.metadata.creationTimestamp ?? '', { type: 'date' })],
 };
+
+function nodeRoles(o: KObject): string {
+  const roles = new Set<string>();
+  for (const [k, v] of Object.entries(o.metadata.labels ?? {})) {
+    if (k.startsWith('node-role.kubernetes.io/')) roles.add(k.slice('node-role.kubernetes.io/'.length));
+    else if (k === 'kubernetes.io/role' && v) roles.add(v);
+  }
+  return roles.size ? [...roles].sort().join(',') : '<none>';
+}
 
 function accessModes(v: unknown): string {
   const short: Record<string, string> = { ReadWriteOnce: 'RWO', ReadOnlyMany: 'ROX', ReadWriteMany: 'RWX', ReadWriteOncePod: 'RWOP' };

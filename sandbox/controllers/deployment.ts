@@ -168,16 +168,28 @@ export class DeploymentController {
       now,
     );
     const complete = updated === desired && replicas === desired && (nrs.status?.availableReplicas ?? 0) === desired && (nrs.status?.observedGeneration ?? 0) >= (nrs.metadata.generation ?? 1);
+    // progressDeadlineSeconds: no change in the rollout's counts for that long means it is stuck.
+    const prevProgress = (dep.status?.conditions ?? []).find((x: any) => x.type === 'Progressing');
+    const moved = !prevProgress || prevProgress.message?.includes(`"${nrs.metadata.name}"`) !== true || dep.status?.updatedReplicas !== updated || dep.status?.availableReplicas !== available || dep.status?.readyReplicas !== ready;
+    const deadlineSecs = dep.spec?.progressDeadlineSeconds ?? 600;
+    const lastProgress = moved ? Date.now() : Date.parse(prevProgress?.lastUpdateTime ?? now);
+    const stuck = !complete && !dep.spec?.paused && (prevProgress?.reason === 'ProgressDeadlineExceeded' ? !moved : Date.now() - lastProgress > deadlineSecs * 1000);
     conds = setCondition(
       conds,
       dep.spec?.paused
         ? { type: 'Progressing', status: 'Unknown', reason: 'DeploymentPaused', message: 'Deployment is paused' }
         : complete
           ? { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable', message: `ReplicaSet "${nrs.metadata.name}" has successfully progressed.` }
-          : { type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated', message: `ReplicaSet "${nrs.metadata.name}" is progressing.` },
+          : stuck
+            ? { type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: `ReplicaSet "${nrs.metadata.name}" has timed out progressing.` }
+            : { type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated', message: `ReplicaSet "${nrs.metadata.name}" is progressing.` },
       now,
     );
-    for (const c of conds) c.lastUpdateTime ??= now;
+    for (const c of conds) {
+      if (c.type === 'Progressing' && moved) c.lastUpdateTime = now;
+      c.lastUpdateTime ??= now;
+    }
+    if (!complete && !stuck && !dep.spec?.paused) this.queue.addAfter(key, Math.max(0, lastProgress + deadlineSecs * 1000 - Date.now()) + 100);
     const status: Record<string, unknown> = {
       observedGeneration: dep.metadata.generation ?? 1,
       replicas,

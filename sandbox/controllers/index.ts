@@ -15,6 +15,7 @@ import { DeploymentController } from './deployment.ts';
 import { EventRecorder } from './events.ts';
 import { Informer, type WorkQueue } from './informer.ts';
 import { JobController } from './job.ts';
+import { CronJobController } from './cronjob.ts';
 import { nodeLabels, registerNode } from './node.ts';
 import { ReplicaSetController } from './replicaset.ts';
 import { SnapshotController } from './snapshots.ts';
@@ -40,6 +41,7 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
     statefulsets: inf('/apis/apps/v1/statefulsets'),
     daemonsets: inf('/apis/apps/v1/daemonsets'),
     jobs: inf('/apis/batch/v1/jobs'),
+    cronjobs: inf('/apis/batch/v1/cronjobs'),
     pvcs: inf('/api/v1/persistentvolumeclaims'),
     pvs: inf('/api/v1/persistentvolumes'),
     storageclasses: inf('/apis/storage.k8s.io/v1/storageclasses'),
@@ -59,7 +61,8 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
   const statefulsets = new StatefulSetController(deps('statefulset-controller'), informers.statefulsets, informers.pvcs);
   const daemonsets = new DaemonSetController(deps('daemonset-controller'), informers.daemonsets, { name: nodeName, labels: nodeLabels(nodeName) });
   const jobs = new JobController(deps('job-controller'), informers.jobs);
-  const storage = new StorageController({ api, pvcs: informers.pvcs, pvs: informers.pvs, classes: informers.storageclasses, snapshots: informers.snapshots, contents: informers.contents, events: controllerEvents('persistentvolume-controller'), dataDir, log });
+  const cronjobs = new CronJobController(deps('cronjob-controller'), informers.cronjobs, informers.jobs);
+  const storage = new StorageController({ api, pods: informers.pods, pvcs: informers.pvcs, pvs: informers.pvs, classes: informers.storageclasses, snapshots: informers.snapshots, contents: informers.contents, events: controllerEvents('persistentvolume-controller'), dataDir, log });
   const snapshots = new SnapshotController({
     api,
     snapshots: informers.snapshots,
@@ -73,7 +76,7 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
   });
 
   // Owned objects wake their controller: pods → RS/STS/DS/Job, ReplicaSets → Deployment.
-  const byKind: Record<string, WorkQueue> = { ReplicaSet: replicasets.queue, StatefulSet: statefulsets.queue, DaemonSet: daemonsets.queue, Job: jobs.queue, Deployment: deployments.queue };
+  const byKind: Record<string, WorkQueue> = { ReplicaSet: replicasets.queue, StatefulSet: statefulsets.queue, DaemonSet: daemonsets.queue, Job: jobs.queue, Deployment: deployments.queue, CronJob: cronjobs.queue };
   const wakeOwner = (_t: string, obj: KubeObject) => {
     const ref = controllerRef(obj);
     const q = ref ? byKind[ref.kind] : undefined;
@@ -81,6 +84,7 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
   };
   informers.pods.on(wakeOwner);
   informers.replicasets.on(wakeOwner);
+  informers.jobs.on(wakeOwner);
 
   for (const i of Object.values(informers)) i.start();
   await Promise.all(Object.values(informers).map((i) => i.synced));
@@ -90,7 +94,7 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
   // A slow level-triggered resync catches time-based transitions (minReadySeconds, deadlines).
   const resync = setInterval(() => {
     for (const [kind, q] of Object.entries(byKind)) {
-      const inf = { ReplicaSet: informers.replicasets, StatefulSet: informers.statefulsets, DaemonSet: informers.daemonsets, Job: informers.jobs, Deployment: informers.deployments }[kind]!;
+      const inf = { ReplicaSet: informers.replicasets, StatefulSet: informers.statefulsets, DaemonSet: informers.daemonsets, Job: informers.jobs, Deployment: informers.deployments, CronJob: informers.cronjobs }[kind]!;
       for (const o of inf.list()) q.add(`${o.metadata.namespace}/${o.metadata.name}`);
     }
   }, 15_000);
@@ -103,7 +107,7 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
       if (stopped) return;
       stopped = true;
       clearInterval(resync);
-      for (const c of [replicasets, deployments, statefulsets, daemonsets, jobs, storage, snapshots]) c.stop();
+      for (const c of [replicasets, deployments, statefulsets, daemonsets, jobs, cronjobs, storage, snapshots]) c.stop();
       for (const i of Object.values(informers)) i.stop();
       await kubelet.stop();
       api.close();

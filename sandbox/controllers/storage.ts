@@ -14,9 +14,11 @@ import { persistentVolumeDir } from '../runtime/volumes.ts';
 export const DRIVER = 'sandbox.csi.coffer.dev';
 export const STORAGE_CLASS = 'sandbox-hostpath';
 const DEFAULT_CLASS_ANNOTATION = 'storageclass.kubernetes.io/is-default-class';
+export const PVC_PROTECTION = 'kubernetes.io/pvc-protection';
 
 export interface StorageOptions {
   api: ApiClient;
+  pods: Informer;
   pvcs: Informer;
   pvs: Informer;
   classes: Informer;
@@ -67,6 +69,13 @@ export class StorageController {
     o.snapshots.on((_t, snap) => {
       for (const pvc of o.pvcs.list((p) => p.metadata.namespace === snap.metadata.namespace && !p.spec?.volumeName)) this.claims.add(keyOf(pvc));
     });
+    // pvc-protection: a claim being deleted waits for the last pod using it.
+    o.pods.on((_t, pod) => {
+      for (const v of pod.spec?.volumes ?? []) {
+        const claim = v.persistentVolumeClaim?.claimName;
+        if (claim && o.pvcs.get(pod.metadata.namespace, claim)?.metadata.deletionTimestamp) this.claims.add(`${pod.metadata.namespace}/${claim}`);
+      }
+    });
     o.classes.on(() => {
       for (const pvc of o.pvcs.list((p) => !p.spec?.volumeName)) this.claims.add(keyOf(pvc));
     });
@@ -102,9 +111,20 @@ export class StorageController {
   private async syncClaim(key: string): Promise<void> {
     const [ns, name] = key.split('/') as [string, string];
     const pvc = this.o.pvcs.get(ns, name);
-    if (!pvc || pvc.metadata.deletionTimestamp) return;
+    if (!pvc) return;
     const api = this.o.api;
     const pvcPath = `/api/v1/namespaces/${ns}/persistentvolumeclaims/${encodeURIComponent(name)}`;
+    const finalizers: string[] = pvc.metadata.finalizers ?? [];
+    if (pvc.metadata.deletionTimestamp) {
+      if (finalizers.includes(PVC_PROTECTION) && !this.claimInUse(ns, name)) {
+        await api.patch(pvcPath, { metadata: { resourceVersion: pvc.metadata.resourceVersion, finalizers: finalizers.filter((f) => f !== PVC_PROTECTION) } });
+      }
+      return;
+    }
+    if (!finalizers.includes(PVC_PROTECTION)) {
+      await api.patch(pvcPath, { metadata: { resourceVersion: pvc.metadata.resourceVersion, finalizers: [...finalizers, PVC_PROTECTION] } });
+      return; // the update comes back through the informer
+    }
     if (pvc.spec?.volumeName) {
       // Bound in spec: make sure status says so.
       const pv = this.o.pvs.get(undefined, pvc.spec.volumeName);
@@ -186,6 +206,13 @@ export class StorageController {
     }
     this.o.events.record(pvc, 'Normal', 'ProvisioningSucceeded', `Successfully provisioned volume ${pvName}`);
     await this.bind(pvc, created, true);
+  }
+
+  /** A claim is in use while a pod that is not finished mounts it (the pvc-protection rule). */
+  private claimInUse(ns: string, claim: string): boolean {
+    return this.o.pods
+      .list((p) => p.metadata.namespace === ns)
+      .some((p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed' && (p.spec?.volumes ?? []).some((v: any) => v.persistentVolumeClaim?.claimName === claim));
   }
 
   /** Where a claim's initial content comes from; 'wait' while the snapshot is not ready yet. */

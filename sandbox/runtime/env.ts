@@ -75,7 +75,7 @@ export async function resolveEnv(pod: KubeObject, container: any, base: Record<s
       if (ref.optional) continue;
       throw new ContainerConfigError(`${isSecret ? 'secret' : 'configmap'} "${ref.name}" not found`);
     }
-    const keys = new Set([...Object.keys(obj.data ?? {}), ...Object.keys(obj.binaryData ?? {})]);
+    const keys = new Set([...Object.keys(obj.data ?? {}), ...Object.keys(obj.binaryData ?? {}), ...(isSecret ? Object.keys(obj.stringData ?? {}) : [])]);
     for (const k of keys) env[(from.prefix ?? '') + k] = decode(obj, k, isSecret) ?? '';
   }
   for (const e of container.env ?? []) {

@@ -16,7 +16,7 @@ import { checkExecutable, ContainerProcess, isoSeconds, type ExitStatus } from '
 import { ContainerConfigError, expandVars, resolveEnv } from './env.ts';
 import { effectiveArgv, imageTableSummary, resolveImage, type ImageDefinition } from './images.ts';
 import { type ContainerState, type ContainerView, podStatus, qosClass } from './podstatus.ts';
-import { Prober } from './probes.ts';
+import { Prober, runLifecycleHook } from './probes.ts';
 import { containerMounts, prepareVolumes, VolumeNotReady, type PreparedVolume } from './volumes.ts';
 
 export interface KubeletOptions {
@@ -251,6 +251,10 @@ export class PodWorker {
       await mkdir(bin, { recursive: true });
       await writeFile(path.join(bin, 'coffer'), `#!/bin/sh\nexec ${def.entrypoint.map((a) => `'${a}'`).join(' ')} "$@"\n`, { mode: 0o755 });
       mounts.push({ source: bin, target: '/.sandbox/bin', readOnly: true });
+      // tsx's compile cache shared by every Coffer container: cold starts compile the CLI once per sandbox.
+      const cache = path.join(this.k.dataDir, 'cache', 'tsx-0');
+      await mkdir(cache, { recursive: true });
+      mounts.push({ source: cache, target: '/tmp/tsx-0', readOnly: false });
       env.PATH = `/.sandbox/bin:${env.PATH}`;
     }
     return { hostname: this.hostname(), etcFiles: this.etcFiles(), tmpDir, mounts, env, workingDir: r.spec.workingDir ?? def.workingDir, argv };
@@ -387,8 +391,18 @@ export class PodWorker {
     this.terminating = true;
     clearTimeout(this.deadlineTimer);
     const grace = this.pod.metadata.deletionGracePeriodSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30;
+    const started = Date.now();
+    // preStop hooks run first, inside the grace period, as the kubelet does.
+    await Promise.all(
+      this.main.map(async (r) => {
+        const hook = r.spec.lifecycle?.preStop;
+        if (!r.proc || !hook) return;
+        const res = await runLifecycleHook(hook, r.spec, r.proc, grace);
+        if (!res.ok) this.k.events.record(this.pod, 'Warning', 'FailedPreStopHook', `PreStopHook failed: ${res.message}`);
+      }),
+    );
     for (const r of this.main) if (r.proc) this.k.events.record(this.pod, 'Normal', 'Killing', `Stopping container ${r.spec.name}`);
-    await this.killAll(grace);
+    await this.killAll(Math.max(0, grace - Math.floor((Date.now() - started) / 1000)));
     const p = `/api/v1/namespaces/${this.pod.metadata.namespace}/pods/${encodeURIComponent(this.pod.metadata.name!)}`;
     try {
       await this.k.api.delete(p, { gracePeriodSeconds: 0, preconditions: { uid: this.uid } });

@@ -135,3 +135,13 @@ export class Prober {
     this.timers.push(setTimeout(tick, (probe.initialDelaySeconds ?? 0) * 1000));
   }
 }
+
+/** Runs a lifecycle handler (preStop/postStart: exec, httpGet, tcpSocket or sleep) with a time limit. */
+export async function runLifecycleHook(handler: any, container: any, proc: ContainerProcess, limitSeconds: number): Promise<{ ok: boolean; message?: string }> {
+  if (handler?.sleep) {
+    await new Promise((r) => setTimeout(r, Math.min(handler.sleep.seconds ?? 0, limitSeconds) * 1000));
+    return { ok: true };
+  }
+  const r = await runProbe({ ...handler, timeoutSeconds: limitSeconds }, container, proc);
+  return r.ok ? { ok: true } : { ok: false, message: r.message };
+}

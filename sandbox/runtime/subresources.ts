@@ -169,8 +169,22 @@ export function podSubresources(kubelet: Kubelet): PodSubresources {
         argv = nsenterArgs(proc.hostPid, { TERM: 'xterm', ...sandbox.env }, sandbox.workingDir, ['/usr/bin/script', '-qefc', quoted, '/dev/null']);
       }
       const child = spawn('nsenter', argv, { stdio: [wantStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
-      child.stdout!.on('data', (c: Buffer) => session.write(STDOUT, c));
-      child.stderr!.on('data', (c: Buffer) => session.write(tty ? STDOUT : STDERR, c));
+      // Backpressure: stop reading the command's output while the socket has megabytes queued.
+      const forward = (stream: NodeJS.ReadableStream, channel: number) =>
+        stream.on('data', (c: Buffer) => {
+          session.write(channel, c);
+          if (session.ws.bufferedAmount > 4 * 1024 * 1024) {
+            stream.pause();
+            const poll = setInterval(() => {
+              if (session.ws.bufferedAmount < 1024 * 1024 || session.ws.readyState !== session.ws.OPEN) {
+                clearInterval(poll);
+                stream.resume();
+              }
+            }, 5);
+          }
+        });
+      forward(child.stdout!, STDOUT);
+      forward(child.stderr!, tty ? STDOUT : STDERR);
       if (child.stdin) {
         child.stdin.on('error', () => {});
         session.onStdin((d) => child.stdin!.write(d));

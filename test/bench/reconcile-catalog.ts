@@ -38,6 +38,12 @@ export interface CatalogBenchResult {
   ratioVsGitCli: number;
   /** git CLI plumbing / Coffer warm. */
   ratioVsGitPlumbing: number;
+  /** `coffer restorepoints` over the whole catalog on a machine that never listed it: read + parse every restore point. */
+  listAllUncachedMs: number;
+  /** The same with the parsed-document cache filled by an earlier run (new restore points only are parsed). */
+  listAllCachedMs: number;
+  /** Listing filtered to one (namespace, policy), uncached: only that subtree is read. */
+  listOnePolicyUncachedMs: number;
   meetsBar: boolean;
 }
 
@@ -71,7 +77,7 @@ function rp(namespace: string, policy: string, start: Date): RestorePoint {
 }
 
 /** Builds the catalog with `git fast-import` (one pack, no loose objects): seconds, not minutes, for 10,000 files. */
-async function buildCatalog(gitdir: string, n: number): Promise<void> {
+export async function buildCatalog(gitdir: string, n: number): Promise<void> {
   const policies = 5;
   const namespaces = Math.max(1, Math.ceil(n / (policies * 100)));
   const lines: Buffer[] = [];
@@ -128,7 +134,7 @@ export async function runCatalogBench(opts: { restorePoints?: number; reps?: num
     const when = (i: number): Date => new Date(Date.UTC(2026, 5, 1, 0, i));
     const dir = 'catalog/bench/ns-0/policy-0';
 
-    const warm = openCatalog({ source: await openSource({ source: gitdir }), cluster: 'bench' });
+    const warm = openCatalog({ source: await openSource({ source: gitdir }), cluster: 'bench', cacheDir: false });
     await warm.tip();
     const cofferWarm: number[] = [];
     const cofferCold: number[] = [];
@@ -147,7 +153,7 @@ export async function runCatalogBench(opts: { restorePoints?: number; reps?: num
       {
         const doc = rp('ns-0', 'policy-0', when(100 + r));
         const s = performance.now();
-        const c = openCatalog({ source: await openSource({ source: gitdir }), cluster: 'bench' });
+        const c = openCatalog({ source: await openSource({ source: gitdir }), cluster: 'bench', cacheDir: false });
         await c.commitChanges({ put: [{ path: `${dir}/${doc.metadata.name}.yaml`, content: YAML.stringify(doc) }] }, `backup: ns-0/policy-0 cold ${r} ok`);
         cofferCold.push(performance.now() - s);
       }
@@ -194,6 +200,20 @@ export async function runCatalogBench(opts: { restorePoints?: number; reps?: num
     if (count('cli-plumbing') !== n + reps) throw new Error(`cli-plumbing holds ${count('cli-plumbing')} restore points, want ${n + reps}`);
     sh(gitdir, ['fsck', '--no-dangling', '--connectivity-only']);
 
+    // Listing: without the parsed-document cache (first run on a machine), then with it (every later run).
+    const docCache = join(root, 'doc-cache');
+    const listOnce = async (cacheDir: string | false, filter = {}): Promise<number> => {
+      const s = performance.now();
+      const got = await openCatalog({ source: await openSource({ source: gitdir }), cluster: 'bench', cacheDir }).readRestorePoints(filter);
+      const ms = performance.now() - s;
+      if (Object.keys(filter).length === 0 && got.length !== n + 2 * reps) throw new Error(`listed ${got.length} restore points, want ${n + 2 * reps}`);
+      return ms;
+    };
+    const listAllUncached = await listOnce(false);
+    await listOnce(docCache); // fills the cache
+    const listAllCached = median([await listOnce(docCache), await listOnce(docCache), await listOnce(docCache)]);
+    const listOne = median([await listOnce(false, { namespace: 'ns-1', policy: 'policy-1' }), await listOnce(false, { namespace: 'ns-1', policy: 'policy-1' }), await listOnce(false, { namespace: 'ns-1', policy: 'policy-1' })]);
+
     const round = (x: number): number => Math.round(x * 100) / 100;
     const cofferWarmMs = round(median(cofferWarm));
     const gitCliPorcelainMs = round(median(cli));
@@ -209,6 +229,9 @@ export async function runCatalogBench(opts: { restorePoints?: number; reps?: num
       isomorphicGitAddCommitMs: round(median(iso)),
       ratioVsGitCli: round(gitCliPorcelainMs / cofferWarmMs),
       ratioVsGitPlumbing: round(gitCliPlumbingMs / cofferWarmMs),
+      listAllUncachedMs: round(listAllUncached),
+      listAllCachedMs: round(listAllCached),
+      listOnePolicyUncachedMs: round(listOne),
       meetsBar: cofferWarmMs <= gitCliPorcelainMs,
     };
   } finally {

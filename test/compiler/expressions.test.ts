@@ -117,6 +117,15 @@ describe('schedule errors', () => {
     expect(r.plan!.policies[0]!.warnings).toEqual([w[0]!.message]);
   });
 
+  it('a frequency that never runs inside the backup window is a warning', () => {
+    const r = compileTexts(withFreq('"0 12 * * *"', '\n  backupWindow: { start: "22:00", end: "05:00" }'));
+    expect(r.diagnostics.map((d) => [d.code, d.line, d.column, d.message])).toEqual([
+      ['W_WINDOW', 7, 17, "no run of frequency '0 12 * * *' falls inside the backup window 22:00–05:00 (UTC): every run will wait for the window to open"],
+    ]);
+    const ok = compileTexts(withFreq('"30 1 * * *"', '\n  backupWindow: { start: "22:00", end: "05:00" }'));
+    expect(ok.diagnostics).toEqual([]);
+  });
+
   it('retention that keeps nothing is an error', () => {
     const errs = errorsOf(compileTexts({ ...BASE, 'policy.yaml': BASE['policy.yaml']!.replace('daily: 7', 'daily: 0') }));
     expect(errs.map((e) => e.code)).toEqual(['E_RETENTION']);

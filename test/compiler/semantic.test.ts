@@ -31,7 +31,7 @@ describe('references and duplicates', () => {
   it('dangling restore → transform is an error; restore → removed policy only a warning', () => {
     const restore = 'apiVersion: coffer.dev/v1alpha1\nkind: Restore\nmetadata:\n  name: r\nspec:\n  source:\n    namespace: shop\n    policy: gone\n  transforms: [missing]\n';
     const r = compileTexts({ ...BASE, 'r.yaml': restore });
-    expect(fmt(r)).toEqual(['r.yaml:9:17: TransformSet "missing" not found (no TransformSet is defined in this repository)']);
+    expect(fmt(r)).toEqual(['r.yaml:9:16: TransformSet "missing" not found (no TransformSet is defined in this repository)']);
     expect(r.diagnostics.find((d) => d.severity === 'warning' && d.code === 'E_REFERENCE')).toMatchObject({ line: 8, column: 13 });
   });
 
@@ -50,8 +50,8 @@ describe('blueprint consistency', () => {
       'b2.yaml': bp('    backup:\n      phases:\n        - name: a\n          func: KubeExec\n          args:\n            namespace: "{{ namespce }}"\n            pod: p\n            command: [sh, -c, "echo {{ phases.b.output.x }}"]\n        - name: b\n          func: Wait\n          args:\n            timeout: 1m\n            object: { kind: Pod, name: p }\n            condition: object.status.phase == "Running"\n'),
     });
     expect(fmt(r)).toEqual([
-      'b2.yaml:11:28: namespace: unknown template variable "namespce" (known: namespace, cluster, policy, workload, restorePoint, artifacts, phases)',
-      'b2.yaml:13:45: [2]: phase "b" is not an earlier phase of this action',
+      'b2.yaml:12:28: namespace: unknown template variable "namespce" (known: namespace, cluster, policy, workload, restorePoint, artifacts, phases)',
+      'b2.yaml:14:47: command[2]: phase "b" is not an earlier phase of this action',
     ]);
   });
 
@@ -63,8 +63,8 @@ describe('blueprint consistency', () => {
       ),
     });
     expect(fmt(r)).toEqual([
-      `b2.yaml:20:31: artifact "other" is not recorded by the backup action's outputArtifacts`,
-      `b2.yaml:24:102: [0]: artifact "state" has no key "nope" (keys: replicas)`,
+      `b2.yaml:21:31: artifact "other" is not recorded by the backup action's outputArtifacts`,
+      `b2.yaml:25:107: command[0]: artifact "state" has no key "nope" (keys: replicas)`,
     ]);
   });
 
@@ -74,6 +74,17 @@ describe('blueprint consistency', () => {
       'b2.yaml': bp('    backup:\n      phases:\n        - name: a\n          func: KubeExec\n          args: { namespace: n, pod: p, command: [x] }\n      finally:\n        - name: a\n          func: KubeExec\n          args: { namespace: n, pod: p, command: [y] }\n'),
     });
     expect(fmt(r)).toEqual(['b2.yaml:13:17: phase "a" is defined twice in the backup action']);
+  });
+});
+
+describe('policy ↔ blueprint binding', () => {
+  it('a blueprint that needs a workload cannot be bound once per namespace', () => {
+    const files = { ...BASE, 'blueprint.yaml': BASE['blueprint.yaml']!.replace('pod: db-0', 'pod: "{{ workload.name }}-0"') };
+    expect(fmt(compileTexts(files))).toEqual([
+      'policy.yaml:12:14: blueprint "bp" uses {{ workload.… }} but is bound once per namespace here: add `workloads: <CEL>` to say which workloads it runs for',
+    ]);
+    const bound = { ...files, 'policy.yaml': BASE['policy.yaml']!.replace('  blueprint: bp\n', '  blueprints:\n    - name: bp\n      workloads: workload.kind == "StatefulSet"\n') };
+    expect(fmt(compileTexts(bound))).toEqual([]);
   });
 });
 

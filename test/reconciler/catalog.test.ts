@@ -147,6 +147,27 @@ describe('concurrent writers', () => {
   });
   afterAll(() => cleanup(dir));
 
+  it('nine backups finishing together in one process are queued, not raced', async () => {
+    const repo = makePolicyRepo(join(dir, 'nine'), FILES);
+    const warnings: string[] = [];
+    const catalog = openCatalog({
+      source: await openSource({ source: repo }),
+      cluster: 'dev',
+      branch: 'main',
+      log: { info: () => undefined, warn: (m) => warnings.push(m) },
+    });
+    const results = await Promise.all(
+      Array.from({ length: 9 }, (_, i) => {
+        const { run, rp } = backup({ namespace: `app-${i}`, policy: 'daily', start: T0 });
+        return catalog.recordBackup(run, rp);
+      }),
+    );
+    expect(results.map((r) => r.attempts)).toEqual(Array(9).fill(1));
+    expect(gitCli(repo, 'rev-list', '--count', 'main').trim()).toBe('10');
+    // main is checked out in that working copy: the user is told once why it now looks modified.
+    expect(warnings).toEqual([expect.stringContaining('checked out in a working copy')]);
+  });
+
   it('two processes and the git CLI racing on one repository lose and duplicate nothing', async () => {
     const repo = makePolicyRepo(join(dir, 'policies'), FILES);
     const worker = join(import.meta.dirname, 'catalog-race-worker.ts');

@@ -12,6 +12,7 @@ import type { PlanBlueprint, PlanPolicy } from '../../compiler/plan/types.ts';
 import { FileBackend, initRepository, restore, type Repository } from '../../repository/index.ts';
 import { execInPod } from '../../reconciler/blueprint/index.ts';
 import { backupNamespace } from '../../reconciler/export/index.ts';
+import { pruneLocalSnapshots } from '../../reconciler/volumes/index.ts';
 import type { KubeObject } from '../../reconciler/kube/index.ts';
 import { createAll, randomName, sampleApp, startTestCluster, waitPodsReady, type TestCluster } from './kube-cluster.ts';
 
@@ -157,5 +158,26 @@ describe.skipIf(!!process.env.COFFER_TEST_KUBECONFIG)('backupNamespace', () => {
     expect(r.volumes[0]).toMatchObject({ pvc: 'data-db-0', phase: 'Failed' });
     expect(r.volumes[0]!.volumeSnapshot).toBeUndefined();
     expect((await cluster.client.list('snapshot.storage.k8s.io/v1', 'volumesnapshots', ns, { labelSelector: 'coffer.dev/restorepoint=rp-0003' })).filter((s) => !s.metadata.deletionTimestamp)).toEqual([]);
+  });
+
+  it('snapshot-only policy: keeps the VolumeSnapshot in the cluster and records it; an unbound PVC is a warning', async () => {
+    await createAll(cluster.client, [{ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'scratch', namespace: ns }, spec: { storageClassName: 'does-not-exist', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } } as KubeObject]);
+    const r = await backupNamespace({
+      client: cluster.client,
+      cluster: 'test',
+      namespace: ns,
+      policy: policy({ name: 'local-only', blueprints: [], actions: { snapshot: { enabled: true, keepLocal: 2 }, export: { enabled: false, volumeData: false, parallelism: 9 } } }),
+      blueprints,
+      restorePointId: 'rp-0004',
+    });
+    expect(r.errors).toEqual([]);
+    expect(r.phase).toBe('Succeeded');
+    expect(r.manifestSnapshot).toBeUndefined();
+    expect(r.warnings.join('\n')).toMatch(/PVC scratch is Pending: its data is not captured/);
+    expect(r.volumes).toHaveLength(1);
+    expect(r.volumes[0]).toMatchObject({ pvc: 'data-db-0', phase: 'Succeeded' });
+    const vs = await cluster.client.get('snapshot.storage.k8s.io/v1', 'volumesnapshots', ns, r.volumes[0]!.volumeSnapshot!);
+    expect(vs.metadata.labels).toMatchObject({ 'coffer.dev/policy': 'local-only', 'coffer.dev/restorepoint': 'rp-0004' });
+    expect(await pruneLocalSnapshots(cluster.client, { namespace: ns, policy: 'local-only', keep: 0 })).toEqual([vs.metadata.name]);
   });
 });

@@ -5,6 +5,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
+/** Coffer's caches (bare clones, parsed documents) go to a temporary directory during tests, never to ~/.cache. */
+if (!process.env.COFFER_CACHE_DIR) {
+  const cache = mkdtempSync(join(tmpdir(), 'coffer-test-cache-'));
+  process.env.COFFER_CACHE_DIR = cache;
+  process.on('exit', () => rmSync(cache, { recursive: true, force: true }));
+}
+
 /** Runs the real git CLI (the independent reader every test checks Coffer's writes with). */
 export function gitCli(cwd: string, ...args: string[]): string {
   return execFileSync('git', args, {

@@ -1,4 +1,7 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
+import { main } from '../../cli/main.ts';
+import { compileFromGit } from '../../compiler/index.ts';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifySource, openSource } from '../../reconciler/git/source.ts';
@@ -143,5 +146,42 @@ describe('HTTP remote with token auth (git http-backend on loopback)', () => {
     await expect(openSource({ source: server.url('absent.git'), cacheDir, env: { COFFER_GIT_TOKEN: token } })).rejects.toMatchObject({
       code: expect.stringMatching(/^E_GIT_/),
     });
+  });
+});
+
+describe('compiling the plan from the fetched commit', () => {
+  let dir: string;
+  let server: GitHttpServer;
+  beforeAll(async () => {
+    dir = tempDir('src-compile');
+    server = await startGitHttp(dir);
+  });
+  afterAll(async () => {
+    await server.close();
+    cleanup(dir);
+  });
+
+  it('compileFromGit(gitdir, commit) sees the committed repository, over HTTP and locally, never the dirty copy', async () => {
+    const work = join(dir, 'work');
+    const out = new PassThrough();
+    out.resume();
+    expect(await main(['init', work], { stdout: out, stderr: out, env: {}, cwd: dir })).toBe(0);
+    gitCli(work, 'init', '-q', '-b', 'main');
+    gitCli(work, 'add', '-A');
+    gitCli(work, 'commit', '-q', '-m', 'scaffold');
+    gitCli(dir, 'clone', '-q', '--bare', work, join(dir, 'remote.git'));
+    const committed = readFileSync(join(work, 'coffer.yaml'), 'utf8');
+    const cluster = /cluster:\s*(\S+)/.exec(committed)![1];
+    writeFileSync(join(work, 'coffer.yaml'), committed.replace(/cluster:\s*\S+/, 'cluster: dirty-edit'));
+
+    for (const source of [work, server.url('remote.git')]) {
+      const src = await openSource({ source, cacheDir: join(dir, 'cache'), env: {} });
+      const rev = await src.fetch();
+      const res = await compileFromGit(rev.gitdir, rev.commit);
+      expect(res.diagnostics.filter((d) => (d as { severity?: string }).severity === 'error')).toEqual([]);
+      expect(res.plan?.sourceCommit).toBe(rev.commit);
+      expect(res.plan?.config.cluster).toBe(cluster);
+      expect(res.plan?.config.catalog.branch).toBe('coffer-catalog');
+    }
   });
 });

@@ -128,9 +128,12 @@ export function sampleApp(ns: string, crdGroup: string): KubeObject[] {
             containers: [
               {
                 name: 'db',
-                image: 'debian',
+                // Has sh + sqlite3 on a real cluster too (Alpine-based); the sandbox maps it to the host's sqlite3.
+                image: 'keinos/sqlite3',
                 command: ['sh', '-c', "test -f /data/app.db || sqlite3 /data/app.db \"create table orders(id integer primary key, item text); insert into orders(item) values ('apple'),('pear'),('plum');\"; exec sleep 100000"],
                 volumeMounts: [{ name: 'data', mountPath: '/data' }],
+                // Ready once the database has its rows, so tests never race the container's first write.
+                readinessProbe: { exec: { command: ['sqlite3', '/data/app.db', 'select count(*) from orders'] }, periodSeconds: 1 },
               },
             ],
           },

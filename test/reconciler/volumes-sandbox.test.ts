@@ -3,6 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileBackend, initRepository, listSnapshots, openRepository, restore } from '../../repository/index.ts';
+import { openBackend } from '../../repository/backend/open.ts';
+import { startS3Server } from '../repository/s3-server.ts';
 import { execInPod } from '../../reconciler/blueprint/index.ts';
 import { exportVolumes, MoverError, pruneLocalSnapshots, RUN_LABEL, runMoverJob, snapshotPvc, snapshotVolumes, SnapshotError, type MoverRepository } from '../../reconciler/volumes/index.ts';
 import type { KubeObject } from '../../reconciler/kube/index.ts';
@@ -50,7 +52,7 @@ describe.skipIf(!!process.env.COFFER_TEST_KUBECONFIG)('volume snapshot and mover
     expect(vs.metadata.labels).toMatchObject({ 'coffer.dev/restorepoint': 'rp1', 'coffer.dev/pvc': 'data-db-0' });
   });
 
-  it('keepLocal: prunes the policy's older snapshots per PVC, keeps the newest, leaves other policies alone', async () => {
+  it('keepLocal: prunes the policy\'s older snapshots per PVC, keeps the newest, leaves other policies alone', async () => {
     for (const i of [1, 2, 3]) await snapshotPvc(cluster.client, { namespace: ns, pvc, runId: `keep${i}`, labels: { 'coffer.dev/policy': 'hourly' } });
     const other = await snapshotPvc(cluster.client, { namespace: ns, pvc, runId: 'other', labels: { 'coffer.dev/policy': 'weekly' } });
     const deleted = await pruneLocalSnapshots(cluster.client, { namespace: ns, policy: 'hourly', keep: 1 });
@@ -109,5 +111,23 @@ describe.skipIf(!!process.env.COFFER_TEST_KUBECONFIG)('volume snapshot and mover
     expect(err.message).toMatch(/mover job .* for PVC data-db-0 failed; last lines of its log:/);
     expect(err.logTail).toMatch(/password/i);
     expect(await leftovers('run2')).toEqual([]);
+  });
+
+  it('a mover Job exports to an S3 repository (s3rver on loopback) with credentials from the run Secret', async () => {
+    const s3 = await startS3Server();
+    try {
+      const url = s3.url('coffer-kube');
+      const s3repo = await initRepository(openBackend(url, s3.env), PASSWORD);
+      const original = (await execInPod(cluster.client, ns, 'db-0', 'db', ['cat', '/data/app.db'])).stdout;
+      const [taken] = await snapshotVolumes(cluster.client, { namespace: ns, pvcs: [pvc], runId: 'run3' });
+      const [outcome] = await exportVolumes(cluster.client, { namespace: ns, snapshots: [{ pvc, snapshot: taken!.snapshot! }], repository: { url, password: PASSWORD, env: s3.env }, tags: { restorepoint: 'rp3' }, runId: 'run3', deleteSnapshots: true });
+      expect(outcome).toMatchObject({ pvc: 'data-db-0', phase: 'Succeeded' });
+      const target = join(cluster.dir, 'restored-s3');
+      await restore(s3repo, outcome!.snapshotId!, target);
+      expect((await readFile(join(target, 'data', 'app.db'))).equals(original)).toBe(true);
+      expect(await leftovers('run3')).toEqual([]);
+    } finally {
+      await s3.close();
+    }
   });
 });

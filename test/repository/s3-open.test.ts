@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileBackend } from '../../repository/backend/fs.ts';
-import { openBackend, parseS3Url } from '../../repository/backend/open.ts';
+import { openBackend, parseS3Url, profileRepositoryUrl } from '../../repository/backend/open.ts';
 
 function urlError(fn: () => unknown): { code?: string; message: string } {
   try {
@@ -141,5 +141,34 @@ describe('openBackend: unsupported schemes', () => {
 
   it('a password in a refused URL is not echoed', () => {
     expect(urlError(() => openBackend('ssh://root:hunter2@host/x', {})).message).not.toContain('hunter2');
+  });
+});
+
+describe('profileRepositoryUrl', () => {
+  it.each([
+    [{ s3: { bucket: 'backups' } }, 's3://backups'],
+    [{ s3: { bucket: 'backups', prefix: 'prod/eu/' } }, 's3://backups/prod/eu'],
+    [
+      { s3: { bucket: 'backups', prefix: 'c1', endpoint: 'http://minio.coffer:9000', region: 'eu-1', forcePathStyle: true, insecureSkipTLSVerify: true }, immutability: { days: 30 } },
+      's3://backups/c1?endpoint=http%3A%2F%2Fminio.coffer%3A9000&region=eu-1&pathStyle=true&insecureSkipTLSVerify=true&objectLockDays=30&objectLockMode=COMPLIANCE',
+    ],
+    [{ filesystem: { path: '/mnt/backups/repo one' } }, 'file:///mnt/backups/repo%20one'],
+  ])('%o → %s', (spec, url) => {
+    expect(profileRepositoryUrl(spec)).toBe(url);
+  });
+
+  it('round-trips through openBackend/parseS3Url', () => {
+    const spec = { s3: { bucket: 'backups', prefix: 'c1/x', endpoint: 'https://minio:9000', region: 'eu-1', forcePathStyle: false, insecureSkipTLSVerify: true }, immutability: { days: 7 } };
+    expect(parseS3Url(profileRepositoryUrl(spec), {})).toMatchObject({
+      bucket: 'backups',
+      prefix: 'c1/x',
+      endpoint: 'https://minio:9000',
+      region: 'eu-1',
+      forcePathStyle: false,
+      insecureSkipTLSVerify: true,
+      objectLock: { mode: 'COMPLIANCE', days: 7 },
+    });
+    const fsUrl = profileRepositoryUrl({ filesystem: { path: '/mnt/backups/repo one' } });
+    expect((openBackend(fsUrl, {}) as FileBackend).root).toBe('/mnt/backups/repo one');
   });
 });

@@ -74,6 +74,22 @@ describe('workload controllers', () => {
     expect(live[0].spec.containers[0].env).toEqual([{ name: 'VERSION', value: '2' }]);
   });
 
+  it('reports a rollout stuck on an image outside the table (progressDeadlineSeconds)', async () => {
+    await apply({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'stuck' },
+      spec: { replicas: 1, progressDeadlineSeconds: 2, selector: { matchLabels: { app: 'stuck' } }, template: { metadata: { labels: { app: 'stuck' } }, spec: { containers: [{ name: 'c', image: 'nginx:1.27' }] } } },
+    });
+    const r = await c.kubectl(['rollout', 'status', 'deployment/stuck', '--timeout=60s']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('exceeded its progress deadline');
+    const d = await getJson('deployment', 'stuck');
+    expect(d.status.conditions.find((x: any) => x.type === 'Progressing')).toMatchObject({ status: 'False', reason: 'ProgressDeadlineExceeded' });
+    expect(d.status.conditions.find((x: any) => x.type === 'Available').status).toBe('False');
+    await ok(['delete', 'deployment', 'stuck']);
+  });
+
   it('gives a StatefulSet per-ordinal PVCs whose files survive a pod restart', async () => {
     await apply({
       apiVersion: 'apps/v1',
@@ -149,6 +165,32 @@ describe('workload controllers', () => {
     expect(waitComplete.code).not.toBe(0);
   });
 
+  it('starts a missed CronJob run and records it in status', async () => {
+    await apply({
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: { name: 'tick' },
+      spec: {
+        schedule: '* * * * *',
+        suspend: true,
+        jobTemplate: { spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 't', image: 'busybox', command: ['echo', 'tick'] }] } } } },
+      },
+    });
+    // Pretend the last run was five minutes ago, then resume: the current minute is due now.
+    const past = new Date(Date.now() - 5 * 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    await ok(['patch', 'cronjob', 'tick', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { lastScheduleTime: past } })]);
+    await ok(['patch', 'cronjob', 'tick', '--type=merge', '-p', '{"spec":{"suspend":false}}']);
+    const job = await eventually(async () => (await getJson('jobs')).items.find((j: any) => j.metadata.ownerReferences?.[0]?.name === 'tick'), 30_000, 'a job from the cronjob');
+    expect(job.metadata.name).toMatch(/^tick-\d+$/);
+    await ok(['wait', '--for=condition=complete', `job/${job.metadata.name}`, '--timeout=60s']);
+    const cj = await eventually(async () => {
+      const cj = await getJson('cronjob', 'tick');
+      return cj.status?.lastSuccessfulTime && cj;
+    }, 30_000, 'lastSuccessfulTime');
+    expect(Date.parse(cj.status.lastScheduleTime)).toBeGreaterThan(Date.parse(past));
+    expect(cj.status.active ?? []).toEqual([]);
+  });
+
   it('runs one DaemonSet pod on the node', async () => {
     await apply({
       apiVersion: 'apps/v1',
@@ -206,5 +248,34 @@ describe('storage and CSI snapshots', () => {
     // deletionPolicy Delete: the content goes with the snapshot.
     await ok(['delete', 'volumesnapshot', 'snap1']);
     await eventually(async () => (await c.kubectl(['get', 'volumesnapshotcontent', snap.status.boundVolumeSnapshotContentName])).code !== 0, 30_000, 'content deletion');
+  });
+
+  it('keeps a claim in use until its pod is gone, then reclaims the volume (Delete policy)', async () => {
+    await apply({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'busy' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } });
+    await apply({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'user' },
+      spec: { containers: [sleeper('c', { volumeMounts: [{ name: 'v', mountPath: '/data' }] })], volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'busy' } }] },
+    });
+    await ok(['wait', '--for=condition=Ready', 'pod/user', '--timeout=60s']);
+    const pvc = await getJson('pvc', 'busy');
+    expect(pvc.metadata.finalizers).toContain('kubernetes.io/pvc-protection');
+    const pvName = pvc.spec.volumeName;
+    const pv = await getJson('pv', pvName);
+    const hostDir: string = pv.spec.csi.volumeAttributes.path;
+    expect(hostDir.startsWith(c.dir)).toBe(true);
+    await ok(['exec', 'user', '--', 'sh', '-c', 'echo x > /data/x']);
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(`${hostDir}/x`)).toBe(true);
+
+    await ok(['delete', 'pvc', 'busy', '--wait=false']);
+    const terminating = await getJson('pvc', 'busy');
+    expect(terminating.metadata.deletionTimestamp).toBeTruthy();
+    expect(terminating.status.phase).toBe('Bound');
+
+    await ok(['delete', 'pod', 'user', '--timeout=30s']);
+    await eventually(async () => (await c.kubectl(['get', 'pvc', 'busy'])).code !== 0, 30_000, 'claim deletion');
+    await eventually(async () => (await c.kubectl(['get', 'pv', pvName])).code !== 0 && !existsSync(hostDir), 30_000, 'volume reclaim');
   });
 });

@@ -16,6 +16,7 @@ import { LogWriter, parseLogLine, readRecords, renderRecords, rfc3339Nano, type 
 import { podPhase, podStatus, qosClass, type ContainerView, type PodView } from '../../sandbox/runtime/podstatus.ts';
 import { rollingBounds } from '../../sandbox/controllers/deployment.ts';
 import { formatIndexes } from '../../sandbox/controllers/job.ts';
+import { CronSyntaxError, lastFiring, matches, nextFiring, parseCron } from '../../sandbox/controllers/cron.ts';
 import { deletionOrder } from '../../sandbox/controllers/replicaset.ts';
 import { claimName, ordinalOf } from '../../sandbox/controllers/statefulset.ts';
 import { claimClass, quantityBytes } from '../../sandbox/controllers/storage.ts';
@@ -319,5 +320,43 @@ describe('controller arithmetic', () => {
     expect(c2[0].lastTransitionTime).toBe('T1');
     const c3 = setCondition(c2, { type: 'Available', status: 'False' }, 'T3');
     expect(c3[0].lastTransitionTime).toBe('T3');
+  });
+});
+
+describe('cron schedules', () => {
+  const at = (s: string) => Date.parse(s);
+  it.each([
+    ['*/15 * * * *', '2026-03-01T10:45:00Z', true],
+    ['*/15 * * * *', '2026-03-01T10:46:00Z', false],
+    ['0 2 * * *', '2026-03-01T02:00:00Z', true],
+    ['@daily', '2026-03-01T00:00:00Z', true],
+    ['@hourly', '2026-03-01T07:00:00Z', true],
+    ['0 0 * * mon-fri', '2026-03-01T00:00:00Z', false], // a Sunday
+    ['0 0 * * 7', '2026-03-01T00:00:00Z', true], // 7 is Sunday too
+    ['0 0 1 jan,jul *', '2026-07-01T00:00:00Z', true],
+    ['0 0 13 * 5', '2026-03-13T00:00:00Z', true], // Friday the 13th: dom OR dow
+    ['0 0 13 * 5', '2026-03-06T00:00:00Z', true],
+    ['0 0 13 * 5', '2026-03-07T00:00:00Z', false],
+    ['30 9 * * *', '2026-03-01T09:30:00Z', true],
+  ])('%s fires at %s: %s', (expr, time, want) => {
+    expect(matches(parseCron(expr), at(time))).toBe(want);
+  });
+
+  it('honours time zones', () => {
+    // 02:00 in Berlin (UTC+1 in March) is 01:00 UTC.
+    expect(matches(parseCron('0 2 * * *'), at('2026-03-01T01:00:00Z'), 'Europe/Berlin')).toBe(true);
+    expect(matches(parseCron('0 2 * * *'), at('2026-03-01T02:00:00Z'), 'Europe/Berlin')).toBe(false);
+  });
+
+  it('finds the last and next firing', () => {
+    const s = parseCron('0 */6 * * *');
+    expect(lastFiring(s, at('2026-03-01T00:00:00Z'), at('2026-03-01T13:30:00Z'))).toBe(at('2026-03-01T12:00:00Z'));
+    expect(lastFiring(s, at('2026-03-01T12:00:00Z'), at('2026-03-01T13:30:00Z'))).toBeUndefined();
+    expect(nextFiring(s, at('2026-03-01T13:30:00Z'))).toBe(at('2026-03-01T18:00:00Z'));
+    expect(nextFiring(s, at('2026-03-01T18:00:00Z'))).toBe(at('2026-03-02T00:00:00Z'));
+  });
+
+  it.each(['* * * *', '60 * * * *', '* * * * * *', 'a b c d e', '*/0 * * * *', '5-1 * * * *'])('rejects %s', (expr) => {
+    expect(() => parseCron(expr)).toThrow(CronSyntaxError);
   });
 });

@@ -6,6 +6,7 @@
 import { PassThrough, Writable } from 'node:stream';
 import { Exec, CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COFFER_CHECKOUT } from '../../sandbox/runtime/images.ts';
 import { eventually, startTestCluster, type TestCluster } from './runtime-harness.ts';
 
 let c: TestCluster;
@@ -198,5 +199,42 @@ describe('pods run as bubblewrap processes', () => {
     const log = await core.readNamespacedPodLog({ name: 'hooks', namespace: 'default' });
     expect(log).toBe('');
     await ok(['delete', 'pod', 'hooks', '--timeout=30s']);
+  });
+
+  it('gates readiness on an exec readiness probe', async () => {
+    await ok(['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'probed' },
+      spec: {
+        containers: [
+          {
+            name: 'c',
+            image: 'busybox',
+            command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.2; done'],
+            readinessProbe: { exec: { command: ['test', '-f', '/tmp/ready'] }, periodSeconds: 1, failureThreshold: 1 },
+          },
+        ],
+      },
+    }));
+    await eventually(async () => (await pod('probed')).status?.phase === 'Running', 30_000, 'running');
+    const before = await pod('probed');
+    expect(before.status.containerStatuses[0].ready).toBe(false);
+    expect(before.status.conditions.find((x: any) => x.type === 'Ready').status).toBe('False');
+    await ok(['exec', 'probed', '--', 'touch', '/tmp/ready']);
+    await ok(['wait', '--for=condition=Ready', 'pod/probed', '--timeout=30s']);
+    await ok(['exec', 'probed', '--', 'rm', '/tmp/ready']);
+    await ok(['wait', '--for=condition=Ready=false', 'pod/probed', '--timeout=30s']);
+    await ok(['delete', 'pod', 'probed', '--timeout=30s']);
+  });
+
+  it('runs the Coffer image as the Coffer CLI (entrypoint coffer, checkout bound read-only)', async () => {
+    const { version } = (await import('../../package.json', { with: { type: 'json' } })).default;
+    await ok(['run', 'cli', '--image=ghcr.io/coffer-dev/coffer:v0.1', '--restart=Never', '--', 'version']);
+    await eventually(async () => (await pod('cli')).status?.phase === 'Succeeded', 60_000, 'coffer version to finish');
+    expect(await ok(['logs', 'cli'])).toBe(`coffer ${version}\n`);
+    await ok(['run', 'cli-sh', '--image=coffer', '--restart=Never', '--command', '--', 'sh', '-c', `coffer version; touch ${COFFER_CHECKOUT}/x 2>/dev/null || echo read-only`]);
+    await eventually(async () => (await pod('cli-sh')).status?.phase === 'Succeeded', 60_000, 'shell in coffer image');
+    expect(await ok(['logs', 'cli-sh'])).toBe(`coffer ${version}\nread-only\n`);
   });
 });

@@ -1,0 +1,44 @@
+import type { PlanPolicy } from '../../compiler/plan/types.ts';
+import { selectRetained, type RetentionReason } from '../../compiler/retention/index.ts';
+import type { CatalogEntry } from './index.ts';
+import type { RestorePoint } from './types.ts';
+
+export interface RetentionOutcome {
+  namespace: string;
+  policy: string;
+  keep: Array<{ name: string; reasons: RetentionReason[] }>;
+  /** Restore points to remove, newest first, with their documents (the caller forgets their repository snapshots). */
+  expire: RestorePoint[];
+}
+
+/**
+ * What GFS retention removes, per namespace, for one policy: compiler-pure's `selectRetained` over the catalog's restore
+ * points (time = spec.startTime; only Succeeded points fill buckets; the newest successful one is always kept). A
+ * paused policy expires nothing. Pure: the catalog entries are passed in.
+ */
+export function retentionOutcome(policy: Pick<PlanPolicy, 'name' | 'paused' | 'retention' | 'schedule'>, entries: ReadonlyArray<CatalogEntry<RestorePoint>>): RetentionOutcome[] {
+  if (policy.paused) return [];
+  const byNamespace = new Map<string, RestorePoint[]>();
+  for (const { doc } of entries) {
+    if (doc.spec.policy !== policy.name) continue;
+    const list = byNamespace.get(doc.spec.namespace) ?? [];
+    list.push(doc);
+    byNamespace.set(doc.spec.namespace, list);
+  }
+  const out: RetentionOutcome[] = [];
+  for (const [namespace, docs] of [...byNamespace].sort(([a], [b]) => a.localeCompare(b))) {
+    const byName = new Map(docs.map((d) => [d.metadata.name, d]));
+    const decision = selectRetained(
+      docs.map((d) => ({ id: d.metadata.name, time: new Date(d.spec.startTime), ok: d.spec.phase === 'Succeeded' })),
+      policy.retention,
+      policy.schedule.timezone,
+    );
+    out.push({
+      namespace,
+      policy: policy.name,
+      keep: decision.keep.map((k) => ({ name: k.id, reasons: k.reasons })),
+      expire: decision.expire.map((id) => byName.get(id)!),
+    });
+  }
+  return out;
+}

@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compileFromGit } from '../../compiler/index.ts';
+import { diffPlans, diffToMarkdown } from '../../compiler/diff/index.ts';
+import { main } from '../../cli/main.ts';
+import { capture } from './helpers.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const GOLDEN_MD = fileURLToPath(new URL('./golden/plan-diff.md', import.meta.url));
+const GOLDEN_JSON = fileURLToPath(new URL('./golden/plan-diff.json', import.meta.url));
+
+function golden(path: string, actual: string): void {
+  if (process.env.UPDATE_GOLDEN || !existsSync(path)) writeFileSync(path, actual);
+  expect(actual).toBe(readFileSync(path, 'utf8'));
+}
+
+let repo: string;
+/** Fixed identity and dates: the commits, hence the golden, are reproducible. */
+const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: 'T', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 'T', GIT_COMMITTER_EMAIL: 't@example.com', GIT_AUTHOR_DATE: '2026-01-01T00:00:00Z', GIT_COMMITTER_DATE: '2026-01-01T00:00:00Z' };
+const git = (...args: string[]) => execFileSync('git', ['-c', 'init.defaultBranch=main', '-c', 'commit.gpgsign=false', ...args], { cwd: repo, env: GIT_ENV, encoding: 'utf8' }).trim();
+const edit = (file: string, from: string | RegExp, to: string) => {
+  const p = join(repo, file);
+  const before = readFileSync(p, 'utf8');
+  const after = before.replace(from, to);
+  if (after === before) throw new Error(`edit of ${file} changed nothing`);
+  writeFileSync(p, after);
+};
+
+beforeAll(() => {
+  repo = mkdtempSync(join(tmpdir(), 'coffer-diff-'));
+  git('init', '-q');
+  cpSync(join(ROOT, 'policies'), repo, { recursive: true });
+  cpSync(join(ROOT, 'blueprints'), join(repo, 'blueprints'), { recursive: true });
+  git('add', '-A');
+  git('commit', '-qm', 'base');
+  // The pull request: every risk the reviewer must see, plus harmless changes.
+  edit('databases.yaml', 'daily: 30', 'daily: 7'); // retention reduced
+  edit('databases.yaml', '"@hourly"', '"0 */4 * * *"'); // frequency lowered
+  edit('legacy.yaml', 'namespaceObject.metadata.name == "erp"', 'namespaceObject.metadata.name == "erp" && namespaceObject.metadata.labels["tier"] == "prod"'); // narrowed
+  edit('legacy.yaml', '  profile: minio-dr', '  paused: true\n  profile: minio-dr'); // paused
+  edit('apps.yaml', /---\n# Large but rebuildable[\s\S]*$/, ''); // policy removed
+  edit('profiles/local.yaml', 'name: coffer-repository-key', 'name: coffer-repository-key-v2'); // key changed
+  edit('profiles/s3-primary.yaml', 'days: 30', 'days: 7'); // immutability reduced
+  edit('blueprints/postgres.yaml', 'timeout: 30m', 'timeout: 45m'); // harmless
+  writeFileSync(join(repo, 'transforms/labels.yaml'), 'apiVersion: coffer.dev/v1alpha1\nkind: TransformSet\nmetadata:\n  name: restored-label\nspec:\n  transforms:\n    - name: mark\n      condition: "true"\n      patch:\n        - op: add\n          path: /metadata/labels/restored\n          value: "true"\n');
+  git('add', '-A');
+  git('commit', '-qm', 'head');
+});
+
+afterAll(() => rmSync(repo, { recursive: true, force: true }));
+
+describe('plan diff from two Git commits', () => {
+  it('compiles both commits straight from Git and renders the golden markdown', async () => {
+    const base = await compileFromGit(join(repo, '.git'), 'HEAD~1');
+    const head = await compileFromGit(join(repo, '.git'), 'main');
+    expect(base.plan!.sourceCommit).toBe(git('rev-parse', 'HEAD~1'));
+    expect(head.plan!.sourceCommit).toBe(git('rev-parse', 'HEAD'));
+    const byOid = await compileFromGit(join(repo, '.git'), git('rev-parse', 'HEAD'));
+    expect(byOid.plan!.hash).toBe(head.plan!.hash);
+    expect((await compileFromGit(join(repo, '.git'), git('rev-parse', '--short', 'HEAD~1'))).plan!.hash).toBe(base.plan!.hash);
+    const diff = diffPlans(base.plan, head.plan!);
+    expect(diff.risks.map((r) => `${r.severity} ${r.code} ${r.kind}/${r.name}`)).toEqual([
+      'high retention-reduced Policy/databases',
+      'high policy-paused Policy/legacy-erp',
+      'high selector-narrowed Policy/legacy-erp',
+      'high policy-removed Policy/manifests-only',
+      'high encryption-key-changed Profile/nfs-local',
+      'medium frequency-lowered Policy/databases',
+      'medium immutability-reduced Profile/s3-primary',
+    ]);
+    golden(GOLDEN_MD, diffToMarkdown(diff, { baseRef: 'HEAD~1', headRef: 'main' }));
+  });
+
+  it('coffer plan --diff --detailed-exitcode: 2 with changes, JSON format matches the golden', async () => {
+    const c = capture(repo);
+    expect(await main(['plan', '--diff', 'HEAD~1', '--head', 'HEAD', '--format', 'json', '--detailed-exitcode'], c.io)).toBe(2);
+    golden(GOLDEN_JSON, c.out());
+  });
+
+  it('exit 0 and "No changes" when nothing changed; the working tree is the default head', async () => {
+    const c = capture(repo);
+    expect(await main(['plan', '--diff', 'HEAD', '--detailed-exitcode'], c.io)).toBe(0);
+    expect(c.out()).toContain('No changes: the plan is identical');
+  });
+
+  it('exit 1 with the errors as markdown when the head does not compile', async () => {
+    writeFileSync(join(repo, 'broken.yaml'), 'apiVersion: coffer.dev/v1alpha1\nkind: Policy\nmetadata:\n  name: broken\nspec:\n  frequency: "@daily"\n');
+    try {
+      const c = capture(repo);
+      expect(await main(['plan', '--diff', 'HEAD', '--detailed-exitcode'], c.io)).toBe(1);
+      expect(c.out()).toContain('does not compile');
+      expect(c.out()).toContain('`broken.yaml:6:3` spec: missing required field "retention"');
+    } finally {
+      rmSync(join(repo, 'broken.yaml'));
+    }
+  });
+
+  it('the working tree is never touched: git status stays clean', () => {
+    expect(git('status', '--porcelain')).toBe('');
+  });
+
+  it('an unknown revision is a clear error', async () => {
+    const c = capture(repo);
+    expect(await main(['plan', '--diff', 'nope-branch'], c.io)).toBe(1);
+    expect(c.err()).toBe(`error: nope-branch: unknown revision in ${repo}/.git\n`);
+  });
+});
+
+describe('diff semantics', () => {
+  it('a base that does not exist compares against an empty plan: everything added, no risk', async () => {
+    const head = await compileFromGit(join(repo, '.git'), 'HEAD');
+    const d = diffPlans(undefined, head.plan!);
+    expect(d.risks).toEqual([]);
+    expect(d.changes.every((c) => c.change === 'added')).toBe(true);
+  });
+
+  it('widening a selector or raising retention is a change but not a risk', async () => {
+    const base = (await compileFromGit(join(repo, '.git'), 'HEAD~1')).plan!;
+    const head = structuredClone(base);
+    head.policies[0]!.retention.daily += 10;
+    head.policies[0]!.selector.namespaces.source = `(${base.policies[0]!.selector.namespaces.source}) || true`;
+    const d = diffPlans(base, head);
+    expect(d.changes).toHaveLength(1);
+    expect(d.risks.map((r) => r.code)).toEqual(['selector-changed']);
+    expect(d.risks[0]!.severity).toBe('medium');
+  });
+});
