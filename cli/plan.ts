@@ -89,11 +89,11 @@ async function runDiff(io: CliIO, dirs: string[], baseRef: string, headRef: stri
   if (dirs.length > 1) throw new UsageError('--diff takes a single DIR');
   const dir = dirs[0] ?? '.';
   const { gitdir, subdir } = await locateInGit(resolve(io.cwd, dir));
-  const fromGit = async (ref: string): Promise<CompileResult> => {
-    const { commit, files } = await readGitCommit(gitdir, ref, subdir);
+  const fromGit = async (ref: string, allowMissingDir = false): Promise<CompileResult> => {
+    const { commit, files } = await readGitCommit(gitdir, ref, subdir, { allowMissingDir });
     return compileSources(files, commit);
   };
-  const base = await fromGit(baseRef);
+  const base = await fromGit(baseRef, true);
   const head = headRef !== undefined ? await fromGit(headRef) : await compileTarget([dir], undefined, io.cwd);
   const outcome = diffResults(base, head);
   if (!outcome.diff) {

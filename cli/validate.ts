@@ -44,7 +44,7 @@ export const run: Command = async (argv, io) => {
   if (values.output === 'json') {
     const body = {
       valid: !hasErrors(result.diagnostics),
-      sourceCommit: result.plan?.sourceCommit ?? undefined,
+      sourceCommit: result.sourceCommit || undefined,
       documents: count,
       errors,
       warnings,

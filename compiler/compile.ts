@@ -15,8 +15,10 @@ export interface CompileResult {
   plan?: Plan;
   /** Errors and warnings, sorted by file and position. */
   diagnostics: Diagnostic[];
-  /** Every schema-valid document, keyed Kind/name (Restore and TransformSet included). */
+  /** Every recognised document, keyed Kind/name (Restore and TransformSet included); see SourceDocument.schemaValid. */
   documents: DocumentIndex;
+  /** Commit the sources were read from ('' for a directory). */
+  sourceCommit: string;
 }
 
 /**
@@ -47,12 +49,12 @@ export function compileSources(files: SourceFile[], sourceCommit: string): Compi
     });
   }
   const diagnostics = sortDiagnostics(reporter.diagnostics);
-  if (hasErrors(diagnostics)) return { diagnostics, documents };
+  if (hasErrors(diagnostics)) return { diagnostics, documents, sourceCommit };
   const resolver: ScheduleResolver = (_f, _tz, _w, _r) => {
     throw new Error('unreachable: schedule resolved before plan');
   };
   const plan = buildPlan(documents, sourceCommit, (f, tz, w, r) => schedules.get(`${f}\u0000${tz}\u0000${w?.start}\u0000${w?.end}\u0000${JSON.stringify(r)}`) ?? resolver(f, tz, w, r));
-  return { plan, diagnostics, documents };
+  return { plan, diagnostics, documents, sourceCommit };
 }
 
 type Obj = Record<string, any>;

@@ -243,3 +243,25 @@ export function renderTemplate(parsed: ParsedTemplate, context: Record<string, u
 export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
+
+/**
+ * Renders every templated string inside a blueprint phase's `args` (deep copy; other
+ * values untouched). Strings that are exactly one template rendering to digits become
+ * numbers, so `replicas: "{{ phases.down.output.originalReplicas }}"` validates as an integer.
+ */
+export function renderArgs(value: unknown, context: Record<string, unknown>): unknown {
+  if (typeof value === 'string') {
+    if (!isTemplated(value)) return value;
+    const parsed = parseTemplate(value);
+    const out = renderTemplate(parsed, context);
+    const whole = parsed.parts.length === 1 && typeof parsed.parts[0] !== 'string';
+    return whole && /^(0|[1-9][0-9]{0,14})$/.test(out) ? Number(out) : out;
+  }
+  if (Array.isArray(value)) return value.map((v) => renderArgs(v, context));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = renderArgs(v, context);
+    return out;
+  }
+  return value;
+}

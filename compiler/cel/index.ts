@@ -10,6 +10,7 @@ import { ParseError, TypeError as CelTypeError, EvaluationError } from '@marcbac
 import { BoundExceeded, checkProgram, DEFAULT_LIMITS, instrumentProgram, type Budget, type CelLimits } from './bounds.ts';
 import { CEL_VARIABLES, celEnvironment, knownFunctionNames, type CelEnvironment } from './environments.ts';
 import { CelError, CelEvalError } from './errors.ts';
+import { compileDirect, SLOW, type DirectFn } from './direct.ts';
 import { optimizeProgram } from './optimize.ts';
 
 export { CelError, CelEvalError } from './errors.ts';
@@ -146,24 +147,36 @@ export function compileCel(source: string, env: CelEnvironment, opts: CompileOpt
   const budget: Budget = { remaining: limits.maxIterations };
   const optimize = opts.optimize !== false;
   let instrumented = false;
+  let direct: DirectFn | undefined;
   const resultType = checked.type ?? 'dyn';
   if (opts.expect === 'bool' && resultType !== 'bool' && resultType !== 'dyn') {
     throw new CelError(`expression must evaluate to bool, but its type is ${resultType}`, source, 0, source.length);
   }
   const aliasWorkload = env === 'workload';
+  const rootNames = new Set(CEL_VARIABLES[env].map((v) => v.name));
 
   const evaluate = (vars: Record<string, unknown>): unknown => {
     if (!instrumented) {
-      if (optimize) optimizeProgram(ast);
+      if (optimize) {
+        optimizeProgram(ast);
+        direct = compileDirect(ast, rootNames);
+      }
       instrumentProgram(ast, limits, budget);
       instrumented = true;
     }
-    budget.remaining = limits.maxIterations;
     let ctx = vars;
     if (aliasWorkload && (vars.workload === undefined) !== (vars.object === undefined)) {
       const w = vars.workload ?? vars.object;
       ctx = { ...vars, object: w, workload: w };
     }
+    if (direct !== undefined) {
+      try {
+        return direct(ctx);
+      } catch (e) {
+        if (e !== SLOW) throw toEvalError(e, source);
+      }
+    }
+    budget.remaining = limits.maxIterations;
     let result: unknown;
     try {
       result = parsed(ctx);

@@ -55,14 +55,18 @@ async function peel(gitdir: string, oid: string, ref: string): Promise<string> {
 }
 
 /** Reads the policy files of a commit straight from the object database (no working tree involved). */
-export async function readGitCommit(gitdir: string, ref: string, subdir = ''): Promise<GitSource> {
+export async function readGitCommit(gitdir: string, ref: string, subdir = '', opts: { allowMissingDir?: boolean } = {}): Promise<GitSource> {
   const commit = await resolveCommit(gitdir, ref);
   const { commit: c } = await git.readCommit({ fs, gitdir, oid: commit });
   let tree = c.tree;
   for (const part of subdir.split('/').filter((p) => p && p !== '.')) {
     const { tree: entries } = await git.readTree({ fs, gitdir, oid: tree });
     const next = entries.find((e) => e.path === part && e.type === 'tree');
-    if (!next) throw new SourceError(`${subdir}: no such directory at ${ref}`);
+    if (!next) {
+      // A pull request that creates the policy folder: its base simply has no policies.
+      if (opts.allowMissingDir) return { commit, files: [] };
+      throw new SourceError(`${subdir}: no such directory at ${ref}`);
+    }
     tree = next.oid;
   }
   const files: SourceFile[] = [];

@@ -11,6 +11,7 @@ export const DATA_PATH = '/data';
 /** Mount point of a filesystem repository inside the mover pod. */
 export const REPOSITORY_MOUNT = '/repository';
 export const RUN_LABEL = 'coffer.dev/run';
+export const DEFAULT_MOVER_TIMEOUT_MS = 6 * 3600_000;
 
 /** A mover Job failed or produced no result; the message carries the pod's log tail. */
 export class MoverError extends Error {
@@ -108,7 +109,9 @@ export function moverObjects(opts: MoverJobOptions): { secret: KubeObject; pvc: 
     metadata: { name: base, namespace: opts.namespace, labels },
     spec: {
       backoffLimit: 0,
-      // A leftover from a crashed reconciler disappears on its own a day later.
+      // A mover that hangs ends by itself even if the reconciler that waits for it died.
+      activeDeadlineSeconds: Math.ceil((opts.timeoutMs ?? DEFAULT_MOVER_TIMEOUT_MS) / 1000),
+      // A leftover from a crashed reconciler disappears on its own a day later (taking its Secret and PVC along).
       ttlSecondsAfterFinished: 86400,
       template: {
         metadata: { labels },
@@ -176,7 +179,11 @@ export async function runMoverJob(client: KubeClient, opts: MoverJobOptions): Pr
   try {
     await client.create('v1', 'secrets', ns, secret);
     await client.create('v1', 'persistentvolumeclaims', ns, pvc);
-    await client.create('batch/v1', 'jobs', ns, job);
+    const created = await client.create('batch/v1', 'jobs', ns, job);
+    // Owned by the Job: if this process dies, the garbage collector removes the credentials and the PVC with it.
+    const owner = { ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name, uid: created.metadata.uid, blockOwnerDeletion: false }] };
+    await client.mergePatch('v1', 'secrets', ns, secret.metadata.name, { metadata: owner });
+    await client.mergePatch('v1', 'persistentvolumeclaims', ns, pvc.metadata.name, { metadata: owner });
     opts.log?.(`mover job ${ns}/${name}: ${opts.pvc.metadata.name} from snapshot ${opts.snapshot}`);
     let last = '';
     let outcome: 'Complete' | 'Failed';
@@ -196,7 +203,7 @@ export async function runMoverJob(client: KubeClient, opts: MoverJobOptions): Pr
           }
           return undefined;
         },
-        { timeoutMs: opts.timeoutMs ?? 6 * 3600_000, signal: opts.signal, what: `mover job ${ns}/${name}`, describe: () => last, maxIntervalMs: 1000 },
+        { timeoutMs: opts.timeoutMs ?? DEFAULT_MOVER_TIMEOUT_MS, signal: opts.signal, what: `mover job ${ns}/${name}`, describe: () => last, maxIntervalMs: 1000 },
       );
     } catch (e) {
       if (e instanceof TimeoutError) {

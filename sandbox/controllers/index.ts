@@ -73,6 +73,7 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
     events: controllerEvents('snapshot-controller'),
     dataDir,
     log,
+    quiesce: (dir) => kubelet.quiesce(dir),
   });
 
   // Owned objects wake their controller: pods → RS/STS/DS/Job, ReplicaSets → Deployment.

@@ -6,7 +6,8 @@
  * honours deletionPolicy. Pre-provisioned contents (snapshotHandle) bind too.
  */
 import { randomUUID } from 'node:crypto';
-import { cp, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { copyTree } from './copytree.ts';
 import path from 'node:path';
 import { isConflict, type ApiClient, type KubeObject } from './client.ts';
 import type { EventRecorder } from './events.ts';
@@ -28,6 +29,8 @@ export interface SnapshotOptions {
   events: EventRecorder;
   dataDir: string;
   log: (line: string) => void;
+  /** Pauses every process that has `hostDir` mounted; returns the function that resumes them. */
+  quiesce?: (hostDir: string) => Promise<() => void>;
 }
 
 /** Bytes used by a directory tree (the snapshot's restoreSize). */
@@ -191,11 +194,16 @@ export class SnapshotController {
   private async cut(content: KubeObject, sourceDir: string): Promise<void> {
     const handle = `snap-${randomUUID()}`;
     const target = this.dataDir(handle);
-    const tmp = `${target}.partial`;
     await mkdir(path.dirname(target), { recursive: true });
-    const createdNs = BigInt(Date.now()) * 1_000_000n;
-    await cp(sourceDir, tmp, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
-    await rename(tmp, target);
+    // Crash consistency: every process using the volume is paused while the copy is cut.
+    const release = (await this.o.quiesce?.(sourceDir)) ?? (() => {});
+    let createdNs: bigint;
+    try {
+      createdNs = BigInt(Date.now()) * 1_000_000n;
+      await copyTree(sourceDir, target);
+    } finally {
+      release();
+    }
     const bytes = await treeBytes(target);
     await this.o.api.patch(`${GROUP}/volumesnapshotcontents/${encodeURIComponent(content.metadata.name!)}/status`, {
       status: { snapshotHandle: handle, readyToUse: true, restoreSize: bytes, creationTime: Number(createdNs) },

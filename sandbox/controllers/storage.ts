@@ -4,7 +4,8 @@
  * DIR/volumes, pre-filled from a VolumeSnapshot or a source PVC when the claim
  * asks for one. Released volumes are reclaimed per their reclaim policy.
  */
-import { cp, mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
+import { copyTree } from './copytree.ts';
 import path from 'node:path';
 import { isConflict, type ApiClient, type KubeObject } from './client.ts';
 import type { EventRecorder } from './events.ts';
@@ -167,12 +168,7 @@ export class StorageController {
         return;
       }
       if (from) {
-        await rm(dir, { recursive: true, force: true });
-        const tmp = `${dir}.restoring`;
-        await rm(tmp, { recursive: true, force: true });
-        await mkdir(path.dirname(dir), { recursive: true });
-        await cp(from.dir, tmp, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
-        await import('node:fs/promises').then((f) => f.rename(tmp, dir));
+        await copyTree(from.dir, dir);
         restoreBytes = from.bytes;
       }
     }

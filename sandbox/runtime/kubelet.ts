@@ -5,7 +5,7 @@
  * and finalizing graceful deletion (SIGTERM, grace period, SIGKILL).
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ApiError, isNotFound, type ApiClient, type KubeObject } from '../controllers/client.ts';
@@ -121,6 +121,12 @@ export class PodWorker {
     const r = [...this.main, ...this.init].find((c) => c.spec.name === name);
     if (!r) return undefined;
     return { pod: this.pod, name, proc: r.proc, sandbox: r.sandbox, state: r.state, logDir: path.join(this.dir, 'logs', name), restartCount: r.restartCount };
+  }
+
+  /** Host PIDs of the containers' PID 1 when the pod mounts `hostDir` (a volume's directory). */
+  pidsUsing(hostDir: string): number[] {
+    if (!this.volumes || ![...this.volumes.values()].some((v) => v.hostPath === hostDir)) return [];
+    return [...this.init, ...this.main].map((r) => r.proc?.hostPid).filter((p): p is number => p !== undefined);
   }
 
   /** Level-triggered: called on every change of the pod and every container event. */
@@ -556,6 +562,47 @@ export class Kubelet {
       } else if (!(e instanceof ApiError && e.statusCode === 409)) throw e;
     }
     this.k.events.record(pod, 'Normal', 'Scheduled', `Successfully assigned ${ns}/${name} to ${this.k.nodeName}`);
+  }
+
+  /**
+   * Pauses (SIGSTOP) every process in the PID namespaces of containers that
+   * mount `hostDir`, including processes started by exec, so a snapshot copy
+   * sees no concurrent writes; the returned function resumes them (SIGCONT).
+   */
+  async quiesce(hostDir: string): Promise<() => void> {
+    const namespaces = new Set<string>();
+    for (const w of this.workers.values()) {
+      for (const pid of w.pidsUsing(hostDir)) {
+        try {
+          namespaces.add(readlinkSync(`/proc/${pid}/ns/pid`));
+        } catch {
+          /* exited */
+        }
+      }
+    }
+    if (namespaces.size === 0) return () => {};
+    const frozen: number[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        if (namespaces.has(readlinkSync(`/proc/${entry}/ns/pid`))) {
+          process.kill(Number(entry), 'SIGSTOP');
+          frozen.push(Number(entry));
+        }
+      } catch {
+        /* exited or not ours */
+      }
+    }
+    this.k.log(`quiesced ${frozen.length} processes using ${hostDir}`);
+    return () => {
+      for (const pid of frozen) {
+        try {
+          process.kill(pid, 'SIGCONT');
+        } catch {
+          /* exited */
+        }
+      }
+    };
   }
 
   /** Kills every container (keeping pod directories, so a restarted sandbox resumes). */

@@ -6,7 +6,7 @@
  * - Storing 50,000 objects: time, heap, snapshot write and reload.
  * - Watch latency from write to event, p50/p99 (bar: < 50 ms).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,18 +26,31 @@ function pct(xs: number[], p: number): number {
   return Math.round(s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] * 100) / 100;
 }
 
-function timeKubectl(kubeconfig: string, args: string[], runs = 3): { medianMs: number; bytes: number } {
+/** Runs kubectl asynchronously: the server under test lives in this process and must keep serving. */
+function kubectl(env: NodeJS.ProcessEnv, args: string[]): Promise<{ code: number; bytes: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('kubectl', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let bytes = 0;
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (bytes += d.length));
+    p.stderr.on('data', (d: Buffer) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code: code ?? -1, bytes, stderr }));
+  });
+}
+
+async function timeKubectl(kubeconfig: string, args: string[], runs = 3): Promise<{ medianMs: number; bytes: number }> {
   const home = mkdtempSync(join(tmpdir(), 'bench-kubectl-'));
   const env = { ...process.env, KUBECONFIG: kubeconfig, HOME: home };
-  spawnSync('kubectl', ['api-resources'], { env }); // warm discovery cache
+  await kubectl(env, ['api-resources']); // warm the discovery cache
   const times: number[] = [];
   let bytes = 0;
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    const r = spawnSync('kubectl', args, { env, maxBuffer: 1 << 30 });
+    const r = await kubectl(env, args);
     times.push(performance.now() - t0);
-    if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-    bytes = r.stdout.length;
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+    bytes = r.bytes;
   }
   rmSync(home, { recursive: true, force: true });
   return { medianMs: Math.round(pct(times, 50)), bytes };
@@ -96,10 +109,10 @@ async function main() {
     const stubDir = mkdtempSync(join(tmpdir(), 'bench-stub-'));
     const stubKc = join(stubDir, 'kubeconfig');
     writeFileSync(stubKc, kubeconfigYaml(`http://127.0.0.1:${(stub.address() as AddressInfo).port}`));
-    const sandboxJson = timeKubectl(sb.kubeconfigPath, ['get', 'configmaps', '-A', '-o', 'json']);
-    const anchorJson = timeKubectl(stubKc, ['get', 'configmaps', '-A', '-o', 'json']);
-    const sandboxTable = timeKubectl(sb.kubeconfigPath, ['get', 'configmaps', '-A']);
-    const anchorTable = timeKubectl(stubKc, ['get', 'configmaps', '-A']);
+    const sandboxJson = await timeKubectl(sb.kubeconfigPath, ['get', 'configmaps', '-A', '-o', 'json']);
+    const anchorJson = await timeKubectl(stubKc, ['get', 'configmaps', '-A', '-o', 'json']);
+    const sandboxTable = await timeKubectl(sb.kubeconfigPath, ['get', 'configmaps', '-A']);
+    const anchorTable = await timeKubectl(stubKc, ['get', 'configmaps', '-A']);
     stub.close();
     rmSync(stubDir, { recursive: true, force: true });
     out.kubectlGetJson = { objects: N_LIST, sandboxMs: sandboxJson.medianMs, instantServerAnchorMs: anchorJson.medianMs, ratio: Math.round((sandboxJson.medianMs / anchorJson.medianMs) * 100) / 100, outputBytes: sandboxJson.bytes };

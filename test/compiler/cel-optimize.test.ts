@@ -8,6 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { compileCel, type CelEnvironment } from '../../compiler/cel/index.ts';
+import { celEnvironment } from '../../compiler/cel/environments.ts';
+import { compileDirect } from '../../compiler/cel/direct.ts';
 
 const objects: Record<string, unknown>[] = [
   { kind: 'Deployment', metadata: { name: 'web', namespace: 'prod-1', labels: { app: 'web', tier: 'backend' }, annotations: {} }, spec: { replicas: 3 } },
@@ -47,6 +49,12 @@ const corpus: string[] = [
   '[object.kind, "x"].exists(k, k == "Pod")',
   'object.metadata.name.matches("^[a-z]+$")',
   'object.kind.lowerAscii() == "pod"',
+  'object.kind == "Pod" ? object.metadata.namespace.startsWith("prod") : "tier" in object.metadata.labels',
+  'object.metadata.labels.app ? "yes" : "no"',
+  '"tier" in object.metadata.labels || object.metadata.name.contains("cfg")',
+  '!(object.metadata.labels.tier in ["db"]) && object.metadata.namespace != "dev"',
+  'object.metadata.labels.app in object.metadata.labels',
+  'object.kind in object.metadata.annotations',
 ];
 
 type Outcome = { value: unknown } | { error: string };
@@ -74,5 +82,37 @@ describe('fast paths agree with the library', () => {
   it('the corpus reaches errors too, so the fallback paths are compared', () => {
     const errors = corpus.flatMap((src) => objects.map((o) => outcome(src, 'object', true, o))).filter((r) => 'error' in r);
     expect(errors.length).toBeGreaterThan(20);
+  });
+});
+
+describe('direct evaluation', () => {
+  const roots = new Set(['object', 'namespaceObject']);
+  const directOf = (src: string): unknown => {
+    const parsed = celEnvironment('object').parse(src);
+    expect(parsed.check().valid).toBe(true);
+    return compileDirect(parsed.ast, roots);
+  };
+
+  it('covers the usual selector shape', () => {
+    for (const src of [
+      'object.kind in ["Deployment", "Secret"] && object.metadata.namespace.startsWith("prod-") && "tier" in object.metadata.labels && !("x" in object.metadata.annotations)',
+      'object.metadata.labels["app.kubernetes.io/name"] == "web" || object.kind != "Pod"',
+      'object.kind == "Pod" ? object.metadata.name.endsWith("-0") : false',
+    ]) {
+      expect(typeof directOf(src)).toBe('function');
+    }
+  });
+
+  it('leaves comprehensions, arithmetic, functions and numbers to the library (bounded path)', () => {
+    for (const src of [
+      'object.metadata.labels.exists(k, k == "a")',
+      'size(object.metadata.labels) > 1',
+      'object.spec.replicas == 3',
+      'object.metadata.name + "x" == "ax"',
+      'object.metadata.name.matches("a")',
+      'has(object.metadata.labels)',
+    ]) {
+      expect(directOf(src)).toBeUndefined();
+    }
   });
 });

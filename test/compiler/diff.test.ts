@@ -99,6 +99,24 @@ describe('plan diff from two Git commits', () => {
     }
   });
 
+  it('a base without the policy folder counts as empty (a PR that adds it)', async () => {
+    const c = capture(repo);
+    expect(await main(['plan', 'transforms', '--diff', 'HEAD~1', '--head', 'HEAD', '--format', 'json'], c.io)).toBe(0);
+    const sub = mkdtempSync(join(tmpdir(), 'coffer-diff-sub-'));
+    try {
+      execFileSync('git', ['clone', '-q', repo, sub]);
+      cpSync(join(ROOT, 'policies'), join(sub, 'gitops'), { recursive: true });
+      cpSync(join(ROOT, 'blueprints'), join(sub, 'gitops', 'blueprints'), { recursive: true });
+      execFileSync('git', ['add', '-A'], { cwd: sub });
+      execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@e', '-c', 'commit.gpgsign=false', 'commit', '-qm', 'add gitops'], { cwd: sub });
+      const d = capture(sub);
+      expect(await main(['plan', 'gitops', '--diff', 'HEAD~1', '--head', 'HEAD', '--detailed-exitcode'], d.io)).toBe(2);
+      expect(d.out()).toContain('| Policy | 4 | 0 | 0 |');
+    } finally {
+      rmSync(sub, { recursive: true, force: true });
+    }
+  });
+
   it('the working tree is never touched: git status stays clean', () => {
     expect(git('status', '--porcelain')).toBe('');
   });

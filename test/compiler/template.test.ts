@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseTemplate, renderTemplate, shellQuote, templateReferences, TemplateError } from '../../compiler/template.ts';
+import { parseTemplate, renderArgs, renderTemplate, shellQuote, templateReferences, TemplateError } from '../../compiler/template.ts';
 
 function errorOf(src: string, scope = {}): { message: string; offset: number } {
   try {
@@ -76,6 +76,12 @@ describe('renderTemplate', () => {
 
   it('does not read inherited properties', () => {
     expect(() => renderTemplate(parseTemplate('{{ restorePoint.id }}'), { restorePoint: Object.create({ id: 'x' }) })).toThrow(TemplateError);
+  });
+
+  it('renderArgs renders a whole args object; a lone template of digits becomes a number', () => {
+    const args = { namespace: '{{ namespace }}', kind: '{{ workload.kind }}', replicas: '{{ phases.down.output.originalReplicas }}', waitForReady: true, command: ['echo', 'n={{ phases.down.output.originalReplicas }}'] };
+    expect(renderArgs(args, ctx)).toEqual({ namespace: 'shop', kind: 'StatefulSet', replicas: 3, waitForReady: true, command: ['echo', 'n=3'] });
+    expect(args.replicas).toBe('{{ phases.down.output.originalReplicas }}');
   });
 
   it('plain strings pass through untouched', () => {

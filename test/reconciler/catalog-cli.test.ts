@@ -8,7 +8,7 @@ import { openCatalog } from '../../reconciler/catalog/index.ts';
 import { openSource } from '../../reconciler/git/source.ts';
 import { parseSince } from '../../cli/runs.ts';
 import { backup, failedRun } from './catalog-fixtures.ts';
-import { cleanup, makePolicyRepo, tempDir } from './git-helpers.ts';
+import { cleanup, gitCli, makePolicyRepo, startGitHttp, tempDir } from './git-helpers.ts';
 
 function capture(cwd: string, env: NodeJS.ProcessEnv = {}): { io: CliIO; out: () => string; err: () => string } {
   const stdout = new PassThrough();
@@ -86,6 +86,22 @@ describe('coffer restorepoints / coffer runs', () => {
     const old = capture(repo);
     expect(await main(['runs', '--since', '1m'], old.io)).toBe(0);
     expect(old.err()).toContain('No runs since');
+  });
+
+  it('reads the catalog of an HTTPS remote with a token from the environment', async () => {
+    const served = join(dir, 'served');
+    gitCli(dir, 'clone', '-q', '--mirror', repo, join(served, 'policies.git'));
+    const server = await startGitHttp(served, { token: 'cli-token' });
+    try {
+      const c = capture(dir, { COFFER_GIT_TOKEN: 'cli-token', COFFER_CACHE_DIR: join(dir, 'cache') });
+      expect(await main(['restorepoints', '--source', server.url('policies.git'), '-o', 'name'], c.io)).toBe(0);
+      expect(c.out().trim().split('\n')).toHaveLength(3);
+      const denied = capture(dir, { COFFER_CACHE_DIR: join(dir, 'cache') });
+      expect(await main(['runs', '--source', server.url('policies.git')], denied.io)).toBe(1);
+      expect(denied.err()).toMatch(/^error: .*COFFER_GIT_TOKEN/);
+    } finally {
+      await server.close();
+    }
   });
 
   it('parses --since durations and times', () => {

@@ -6,7 +6,7 @@ import { parse } from 'yaml';
 import { compileCel } from '../../compiler/cel/index.ts';
 import { FileBackend, initRepository, restore } from '../../repository/index.ts';
 import { buildBundle, exportNamespace, writeBundle } from '../../reconciler/export/index.ts';
-import { discoverResources, waitFor, type KubeObject } from '../../reconciler/kube/index.ts';
+import { discoverResources, isNotFound, KubeApiError, waitFor, type KubeObject } from '../../reconciler/kube/index.ts';
 import { createAll, randomName, sampleApp, startTestCluster, waitPodsReady, type TestCluster } from './kube-cluster.ts';
 import { readFile } from 'node:fs/promises';
 
@@ -96,5 +96,24 @@ describe('export of a realistic namespace', () => {
     // And the repository files on disk do not contain it in clear.
     const { execFileSync } = await import('node:child_process');
     expect(() => execFileSync('grep', ['-rq', 'hunter2-never-in-git', join(dir, 'repo')])).toThrow();
+  });
+
+  it('the client pages through large lists and reports API errors with status and reason', async () => {
+    for (let i = 0; i < 7; i++) await cluster.client.create('v1', 'configmaps', ns, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `page-${i}`, namespace: ns }, data: { i: String(i) } });
+    const seen: string[] = [];
+    for await (const o of cluster.client.listPaged('v1', 'configmaps', ns, { pageSize: 2, labelSelector: '' })) seen.push(o.metadata.name);
+    // The server really paged (so listPaged followed continue tokens).
+    const first = await cluster.client.request<{ items: unknown[]; metadata: { continue?: string } }>('GET', `/api/v1/namespaces/${ns}/configmaps`, { query: { limit: 2 } });
+    expect(first.items).toHaveLength(2);
+    expect(first.metadata.continue).toBeTruthy();
+    expect(seen.filter((n) => n.startsWith('page-')).sort()).toEqual(['page-0', 'page-1', 'page-2', 'page-3', 'page-4', 'page-5', 'page-6']);
+    const err = (await cluster.client.get('v1', 'configmaps', ns, 'nope').catch((e: unknown) => e)) as KubeApiError;
+    expect(err).toBeInstanceOf(KubeApiError);
+    expect(err.status).toBe(404);
+    expect(err.reason).toBe('NotFound');
+    expect(err.message).toContain('configmaps "nope" not found');
+    expect(isNotFound(err)).toBe(true);
+    expect(await cluster.client.find('v1', 'configmaps', ns, 'nope')).toBeUndefined();
+    await expect(exportNamespace(cluster.client, { namespace: 'no-such-namespace' })).rejects.toThrow('namespace "no-such-namespace" not found');
   });
 });

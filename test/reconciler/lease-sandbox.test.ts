@@ -27,7 +27,7 @@ beforeAll(async () => {
     stopCluster = async () => rmSync(dir, { recursive: true, force: true });
   } else {
     const { startSandbox } = await import('../../sandbox/index.ts');
-    const sb = await startSandbox({ dir: join(dir, 'sandbox') });
+    const sb = await startSandbox({ dir: join(dir, 'sandbox'), controllers: false });
     kubeConfig = sb.kubeConfig;
     kubeconfigPath = sb.kubeconfigPath;
     stopCluster = async () => {

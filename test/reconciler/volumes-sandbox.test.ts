@@ -76,7 +76,20 @@ describe.skipIf(!!process.env.COFFER_TEST_KUBECONFIG)('volume snapshot and mover
     expect(taken!.error).toBeUndefined();
     // The app keeps writing after the snapshot: the backup must hold the snapshot's bytes, not these.
     await execInPod(cluster.client, ns, 'db-0', 'db', ['sqlite3', '/data/app.db', "insert into orders(item) values ('late')"]);
-    const [outcome] = await exportVolumes(cluster.client, { namespace: ns, snapshots: [{ pvc, snapshot: taken!.snapshot! }], repository, tags: { namespace: ns, restorepoint: 'rp1' }, runId: 'run1', deleteSnapshots: true });
+    // While the Job runs, its Secret and PVC are owned by it (a crashed reconciler's leftovers go with the Job).
+    let owners: Promise<string[]> | undefined;
+    const log = (m: string) => {
+      if (m.startsWith('mover job')) {
+        owners = Promise.all(
+          (['secrets', 'persistentvolumeclaims'] as const).map(async (plural) => {
+            const [o] = await cluster.client.list('v1', plural, ns, { labelSelector: `${RUN_LABEL}=run1` });
+            return (o?.metadata.ownerReferences ?? []).map((r) => `${plural}:${r.kind}`).join(',');
+          }),
+        );
+      }
+    };
+    const [outcome] = await exportVolumes(cluster.client, { namespace: ns, snapshots: [{ pvc, snapshot: taken!.snapshot! }], repository, tags: { namespace: ns, restorepoint: 'rp1' }, runId: 'run1', deleteSnapshots: true, log });
+    expect(await owners).toEqual(['secrets:Job', 'persistentvolumeclaims:Job']);
     expect(outcome).toMatchObject({ pvc: 'data-db-0', phase: 'Succeeded' });
     expect(outcome!.snapshotId).toMatch(/^[0-9a-f]{8,}/);
     expect(outcome!.volumeSnapshot).toBeUndefined();

@@ -250,6 +250,44 @@ describe('storage and CSI snapshots', () => {
     await eventually(async () => (await c.kubectl(['get', 'volumesnapshotcontent', snap.status.boundVolumeSnapshotContentName])).code !== 0, 30_000, 'content deletion');
   });
 
+  it('cuts a crash-consistent snapshot while a pod keeps writing', async () => {
+    await apply({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'hot' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } });
+    await apply({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'hot-writer' },
+      spec: {
+        containers: [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /d/a; head -c 65536 /dev/zero > /d/pad; echo $i > /d/b; done'], volumeMounts: [{ name: 'v', mountPath: '/d' }] }],
+        volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'hot' } }],
+      },
+    });
+    await ok(['wait', '--for=condition=Ready', 'pod/hot-writer', '--timeout=60s']);
+    await eventually(async () => Number((await ok(['exec', 'hot-writer', '--', 'cat', '/d/b'])).trim()) > 50, 30_000, 'writes');
+    await apply({ apiVersion: 'snapshot.storage.k8s.io/v1', kind: 'VolumeSnapshot', metadata: { name: 'hot-snap' }, spec: { source: { persistentVolumeClaimName: 'hot' } } });
+    await ok(['wait', '--for=jsonpath={.status.readyToUse}=true', 'volumesnapshot/hot-snap', '--timeout=60s']);
+    await apply({
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: 'hot-copy' },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } }, dataSourceRef: { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: 'hot-snap' } },
+    });
+    await apply({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'hot-reader' },
+      spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'echo $(cat /d/a) $(cat /d/b)'], volumeMounts: [{ name: 'v', mountPath: '/d' }] }], volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'hot-copy' } }] },
+    });
+    await eventually(async () => (await getJson('pod', 'hot-reader')).status.phase === 'Succeeded', 60_000, 'reader');
+    const [a, b] = (await ok(['logs', 'hot-reader'])).trim().split(' ').map(Number);
+    // The writer was paused between whole shell commands: b trails a by at most one step.
+    expect(a! - b!).toBeGreaterThanOrEqual(0);
+    expect(a! - b!).toBeLessThanOrEqual(1);
+    // And it was resumed afterwards.
+    const before = Number((await ok(['exec', 'hot-writer', '--', 'cat', '/d/b'])).trim());
+    await eventually(async () => Number((await ok(['exec', 'hot-writer', '--', 'cat', '/d/b'])).trim()) > before, 30_000, 'writer resumed');
+    await ok(['delete', 'pod', 'hot-writer', '--grace-period=0', '--force']).catch(() => {});
+  });
+
   it('keeps a claim in use until its pod is gone, then reclaims the volume (Delete policy)', async () => {
     await apply({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'busy' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } });
     await apply({

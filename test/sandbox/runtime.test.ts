@@ -237,4 +237,45 @@ describe('pods run as bubblewrap processes', () => {
     await eventually(async () => (await pod('cli-sh')).status?.phase === 'Succeeded', 60_000, 'shell in coffer image');
     expect(await ok(['logs', 'cli-sh'])).toBe(`coffer ${version}\nread-only\n`);
   });
+
+  it('runs preStop hooks and SIGTERM on graceful delete, SIGKILL after the grace period', async () => {
+    const shared = `${c.dir}/hostpath-shared`;
+    await ok(['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'graceful' },
+      spec: {
+        terminationGracePeriodSeconds: 5,
+        containers: [
+          {
+            name: 'c',
+            image: 'busybox',
+            command: ['sh', '-c', 'trap "echo term >> /shared/log; exit 0" TERM; while true; do sleep 0.1; done'],
+            lifecycle: { preStop: { exec: { command: ['sh', '-c', 'echo prestop >> /shared/log'] } } },
+            volumeMounts: [{ name: 's', mountPath: '/shared' }],
+          },
+        ],
+        volumes: [{ name: 's', hostPath: { path: shared, type: 'DirectoryOrCreate' } }],
+      },
+    }));
+    await ok(['wait', '--for=condition=Ready', 'pod/graceful', '--timeout=30s']);
+    await ok(['delete', 'pod', 'graceful', '--timeout=30s']);
+    const { readFileSync } = await import('node:fs');
+    expect(readFileSync(`${shared}/log`, 'utf8')).toBe('prestop\nterm\n');
+
+    // A PID 1 without a TERM handler ignores SIGTERM (as in a container): SIGKILL ends it after the grace period.
+    await ok(['run', 'stubborn', '--image=busybox', '--', 'sleep', '1000']);
+    await ok(['wait', '--for=condition=Ready', 'pod/stubborn', '--timeout=30s']);
+    await ok(['delete', 'pod', 'stubborn', '--grace-period=1', '--timeout=30s']);
+    // The pod object is gone only after its processes are: none of them may remain.
+    const { readdirSync } = await import('node:fs');
+    const left = readdirSync('/proc').filter((p) => {
+      try {
+        return /^\d+$/.test(p) && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('_stubborn_');
+      } catch {
+        return false;
+      }
+    });
+    expect(left).toEqual([]);
+  });
 });

@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import type { Plan, PlanPolicy } from '../compiler/plan/types.ts';
+import { backupMessage, restorePointName, runId as makeRunId, type Catalog, type CommitResult, type RestorePoint, type RunRecord, type RunTrigger } from './catalog/index.ts';
+import { backupNamespace, type NamespaceBackupResult } from './export/namespace-backup.ts';
+import type { KubeClient } from './kube/client.ts';
+import type { DiscoveryResult } from './kube/discovery.ts';
+import type { ProfileRepository } from './profile-repository.ts';
+
+export interface BackupRunInput {
+  plan: Plan;
+  policy: PlanPolicy;
+  namespace: string;
+  client: KubeClient;
+  catalog: Catalog;
+  /** Opens (and caches per reconcile) the repository of a profile; a failure fails this run only. */
+  repository: (profile: string) => Promise<ProfileRepository>;
+  trigger: RunTrigger;
+  /** The schedule slot this run serves (scheduled runs). */
+  slot?: Date;
+  discovery?: DiscoveryResult;
+  moverImage?: string;
+  now?: () => Date;
+  signal?: AbortSignal;
+  log?: (m: string) => void;
+}
+
+export interface BackupRunOutcome {
+  run: RunRecord;
+  restorePoint?: RestorePoint;
+  commit: CommitResult;
+  result?: NamespaceBackupResult;
+}
+
+/**
+ * One backup of one (policy, namespace) pair, recorded in Git as exactly one commit: a Run always, a RestorePoint
+ * only when the run succeeded. Anything that goes wrong — a missing Secret, a failing hook, a mover Job — ends as a
+ * failed Run with the reason, never as a restore point that cannot be restored.
+ */
+export async function runBackup(input: BackupRunInput): Promise<BackupRunOutcome> {
+  const now = input.now ?? (() => new Date());
+  const start = now();
+  const { plan, policy, namespace } = input;
+  const rpName = restorePointName(policy.name, start);
+  const id = makeRunId('backup', start, randomBytes(3).toString('hex'));
+  const profile = plan.profiles.find((p) => p.name === policy.profile);
+  let result: NamespaceBackupResult | undefined;
+  let error: string | undefined;
+  let repo: ProfileRepository | undefined;
+  try {
+    if (!profile) throw new Error(`policy ${policy.name} names profile ${policy.profile}, which the plan does not contain`);
+    if (policy.actions.export.enabled) repo = await input.repository(profile.name);
+    result = await backupNamespace({
+      client: input.client,
+      cluster: plan.config.cluster,
+      namespace,
+      policy,
+      blueprints: plan.blueprints,
+      restorePointId: rpName,
+      runId: id,
+      ...(repo ? { repository: { repo: repo.repo, mover: repo.mover } } : {}),
+      ...(input.moverImage ? { moverImage: input.moverImage } : {}),
+      ...(input.discovery ? { discovery: input.discovery } : {}),
+      ...(input.signal ? { signal: input.signal } : {}),
+      ...(input.log ? { log: input.log } : {}),
+      now,
+    });
+    if (result.phase !== 'Succeeded') error = result.errors.join('; ') || 'backup failed';
+  } catch (e) {
+    error = (e as Error).message;
+  }
+  const end = now();
+  const ok = !error && result?.phase === 'Succeeded';
+  const run: RunRecord = {
+    apiVersion: 'coffer.dev/v1alpha1',
+    kind: 'Run',
+    metadata: { name: id },
+    spec: {
+      type: 'backup',
+      cluster: plan.config.cluster,
+      namespace,
+      policy: policy.name,
+      trigger: input.trigger,
+      ...(input.slot ? { scheduledFor: input.slot.toISOString() } : {}),
+      ...(plan.sourceCommit ? { sourceCommit: plan.sourceCommit } : {}),
+      planHash: plan.hash,
+    },
+    status: {
+      phase: ok ? 'Succeeded' : 'Failed',
+      startTime: start.toISOString(),
+      endTime: end.toISOString(),
+      ...(ok ? { restorePoint: rpName } : {}),
+      volumes: result?.volumes.length ?? 0,
+      bytes: result?.stats.bytesRead ?? 0,
+      ...(error ? { error } : {}),
+    },
+  };
+  const restorePoint = ok && result && profile ? toRestorePoint(input, rpName, result, profile.name, profile.location, repo) : undefined;
+  const commit = await input.catalog.recordBackup(run, restorePoint, backupMessage(run, restorePoint));
+  return { run, ...(restorePoint ? { restorePoint } : {}), commit, ...(result ? { result } : {}) };
+}
+
+function toRestorePoint(input: BackupRunInput, name: string, r: NamespaceBackupResult, profile: string, location: string, repo?: ProfileRepository): RestorePoint {
+  const { plan, policy, namespace } = input;
+  return {
+    apiVersion: 'coffer.dev/v1alpha1',
+    kind: 'RestorePoint',
+    metadata: { name, labels: { 'coffer.dev/policy': policy.name, 'coffer.dev/namespace': namespace } },
+    spec: {
+      cluster: plan.config.cluster,
+      namespace,
+      policy: policy.name,
+      planHash: plan.hash,
+      sourceCommit: plan.sourceCommit,
+      trigger: input.trigger === 'poll' ? 'schedule' : input.trigger,
+      startTime: r.startTime,
+      endTime: r.endTime,
+      phase: 'Succeeded',
+      repository: {
+        profile,
+        location,
+        ...(repo ? { id: repo.repo.config.id } : {}),
+        ...(r.manifestSnapshot ? { manifestSnapshot: r.manifestSnapshot } : {}),
+      },
+      resources: r.resources,
+      volumes: r.volumes.map((v) => ({ ...v })),
+      ...(Object.keys(r.artifacts).length ? { artifacts: r.artifacts } : {}),
+      ...(r.hooks.length ? { hooks: r.hooks } : {}),
+      stats: r.stats,
+    },
+  };
+}

@@ -1,0 +1,247 @@
+import { compileCel } from '../compiler/cel/index.ts';
+import { CompileFailed, compileFromGit, hasErrors, type Plan, type PlanPolicy } from '../compiler/index.ts';
+import { forget, prune } from '../repository/index.ts';
+import { runBackup, type BackupRunOutcome } from './backup-run.ts';
+import { openCatalog, type Catalog, type Identity, type RestorePoint, type RunTrigger } from './catalog/index.ts';
+import type { GitSource } from './git/source.ts';
+import type { KubeClient } from './kube/client.ts';
+import type { KubeObject } from './kube/types.ts';
+import { openProfileRepository, type ProfileRepository } from './profile-repository.ts';
+import { duePairs, type DuePair } from './schedule/due.ts';
+
+export class ReconcileError extends Error {
+  constructor(
+    readonly code: 'E_RECONCILE_POLICY' | 'E_RECONCILE_NAMESPACE',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ReconcileError';
+  }
+}
+
+export interface ReconcileOptions {
+  source: GitSource;
+  client: KubeClient;
+  now?: () => Date;
+  /** On-demand backup (`coffer backup`): run these pairs now, whether due or not. */
+  only?: { policy: string; namespace?: string };
+  trigger?: RunTrigger;
+  /** Backup runs in flight at once (default: coffer.yaml concurrency.runs). One at a time per namespace regardless. */
+  concurrency?: number;
+  moverImage?: string;
+  cofferNamespace?: string;
+  author?: Identity;
+  /** Skip retention (on-demand backups leave expiry to the next reconcile). */
+  retention?: boolean;
+  env?: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+  log?: (event: ReconcileEvent) => void;
+}
+
+export type ReconcileEvent =
+  | { event: 'plan'; commit: string; planHash: string; policies: number }
+  | { event: 'due'; pairs: DuePair[] }
+  | { event: 'run-start'; policy: string; namespace: string }
+  | { event: 'run-end'; policy: string; namespace: string; phase: string; restorePoint?: string; error?: string; seconds: number }
+  | { event: 'expired'; policy: string; namespace: string; restorePoints: string[]; snapshotsForgotten: number }
+  | { event: 'pruned'; profile: string; packsDeleted: number }
+  | { event: 'log'; message: string };
+
+export interface ReconcileSummary {
+  commit: string;
+  plan: Plan;
+  due: DuePair[];
+  runs: BackupRunOutcome[];
+  expired: { policy: string; namespace: string; restorePoints: string[] }[];
+  /** Non-run failures (retention, prune) that did not stop the reconcile. */
+  errors: string[];
+  catalog: Catalog;
+}
+
+/**
+ * One pass of the control loop: fetch the policy branch, compile the plan from that commit (never a working copy),
+ * decide which (policy, namespace) pairs are due, back them up with bounded concurrency, record each run in the
+ * catalog, then apply GFS retention — catalog first, repository data second, so no restore point ever points at
+ * forgotten data.
+ */
+export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSummary> {
+  const now = opts.now ?? (() => new Date());
+  const log = opts.log ?? (() => undefined);
+  const rev = await opts.source.fetch();
+  const compiled = await compileFromGit(rev.gitdir, rev.commit);
+  if (!compiled.plan || hasErrors(compiled.diagnostics)) throw new CompileFailed(compiled.diagnostics);
+  const plan = compiled.plan;
+  log({ event: 'plan', commit: rev.commit, planHash: plan.hash, policies: plan.policies.length });
+
+  const catalog = openCatalog({
+    source: opts.source,
+    cluster: plan.config.cluster,
+    branch: plan.config.catalog.branch,
+    catalogDir: plan.config.catalog.path,
+    ...(opts.author ? { author: opts.author } : {}),
+    clock: now,
+  });
+  const selected = await selectNamespaces(opts.client, plan.policies);
+  let due: DuePair[];
+  if (opts.only) {
+    due = onDemandPairs(plan, selected, opts.only, now());
+  } else {
+    due = duePairs({ plan, selected, lastRuns: await catalog.latestRuns(), now: now() });
+  }
+  log({ event: 'due', pairs: due });
+
+  const repositories = new Map<string, Promise<ProfileRepository>>();
+  const repository = (name: string): Promise<ProfileRepository> => {
+    let r = repositories.get(name);
+    if (!r) {
+      const profile = plan.profiles.find((p) => p.name === name)!;
+      r = openProfileRepository(opts.client, profile, { ...(opts.cofferNamespace ? { cofferNamespace: opts.cofferNamespace } : {}), ...(opts.env ? { env: opts.env } : {}) });
+      // A failed open is retried by the next run rather than cached.
+      r.catch(() => repositories.delete(name));
+      repositories.set(name, r);
+    }
+    return r;
+  };
+
+  const runs: BackupRunOutcome[] = [];
+  const todo = due.filter((d) => d.due);
+  await runBounded(todo, opts.concurrency ?? plan.config.concurrency.runs, async (pair) => {
+    if (opts.signal?.aborted) return;
+    const policy = plan.policies.find((p) => p.name === pair.policy)!;
+    log({ event: 'run-start', policy: pair.policy, namespace: pair.namespace });
+    const t0 = performance.now();
+    const outcome = await runBackup({
+      plan,
+      policy,
+      namespace: pair.namespace,
+      client: opts.client,
+      catalog,
+      repository,
+      trigger: opts.trigger ?? (opts.only ? 'manual' : 'schedule'),
+      ...(pair.slot && !opts.only ? { slot: pair.slot } : {}),
+      ...(opts.moverImage ? { moverImage: opts.moverImage } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      log: (message) => log({ event: 'log', message: `${pair.namespace}/${pair.policy}: ${message}` }),
+      now,
+    });
+    runs.push(outcome);
+    log({
+      event: 'run-end',
+      policy: pair.policy,
+      namespace: pair.namespace,
+      phase: outcome.run.status.phase,
+      ...(outcome.restorePoint ? { restorePoint: outcome.restorePoint.metadata.name } : {}),
+      ...(outcome.run.status.error ? { error: outcome.run.status.error } : {}),
+      seconds: Math.round(performance.now() - t0) / 1000,
+    });
+  });
+
+  const errors: string[] = [];
+  const expired: ReconcileSummary['expired'] = [];
+  if (opts.retention !== false) {
+    const pruneProfiles = new Set<string>();
+    for (const policy of plan.policies) {
+      try {
+        for (const o of await catalog.applyRetention(policy)) {
+          if (!o.expire.length) continue;
+          const names = o.expire.map((d) => d.metadata.name);
+          expired.push({ policy: o.policy, namespace: o.namespace, restorePoints: names });
+          const forgotten = await forgetRestorePointData(o.expire, repository, opts.client).catch((e) => {
+            errors.push(`retention ${o.namespace}/${o.policy}: restore points expired from the catalog but their data was not forgotten yet: ${(e as Error).message}`);
+            return 0;
+          });
+          for (const d of o.expire) pruneProfiles.add(d.spec.repository.profile);
+          log({ event: 'expired', policy: o.policy, namespace: o.namespace, restorePoints: names, snapshotsForgotten: forgotten });
+        }
+      } catch (e) {
+        errors.push(`retention ${policy.name}: ${(e as Error).message}`);
+      }
+    }
+    for (const name of pruneProfiles) {
+      if (!plan.profiles.some((p) => p.name === name)) continue;
+      try {
+        const stats = await prune((await repository(name)).repo);
+        log({ event: 'pruned', profile: name, packsDeleted: stats.packsDeleted });
+      } catch (e) {
+        errors.push(`prune ${name}: ${(e as Error).message}`);
+      }
+    }
+  }
+  for (const r of repositories.values()) await r.then((x) => x.close()).catch(() => undefined);
+  return { commit: rev.commit, plan, due, runs, expired, errors, catalog };
+}
+
+/** Which namespaces each policy's namespace selector matches right now (terminating namespaces never do). */
+export async function selectNamespaces(client: KubeClient, policies: readonly PlanPolicy[]): Promise<Map<string, string[]>> {
+  const namespaces = (await client.list('v1', 'namespaces')).filter((n) => (n.status as { phase?: string } | undefined)?.phase !== 'Terminating');
+  const out = new Map<string, string[]>();
+  for (const p of policies) {
+    const program = compileCel(p.selector.namespaces.source, 'namespace', { expect: 'bool' });
+    out.set(
+      p.name,
+      namespaces.filter((ns) => safeTest(() => program.test({ namespaceObject: ns as KubeObject }))).map((ns) => ns.metadata.name),
+    );
+  }
+  return out;
+}
+
+function safeTest(f: () => boolean): boolean {
+  try {
+    return f();
+  } catch {
+    // A selector that errors on one namespace (a missing label map) does not select it; validation already type-checked it.
+    return false;
+  }
+}
+
+function onDemandPairs(plan: Plan, selected: Map<string, string[]>, only: { policy: string; namespace?: string }, now: Date): DuePair[] {
+  const policy = plan.policies.find((p) => p.name === only.policy);
+  if (!policy) throw new ReconcileError('E_RECONCILE_POLICY', `policy "${only.policy}" not found in the plan (policies: ${plan.policies.map((p) => p.name).join(', ') || 'none'})`);
+  const namespaces = selected.get(policy.name) ?? [];
+  if (only.namespace && !namespaces.includes(only.namespace)) {
+    throw new ReconcileError('E_RECONCILE_NAMESPACE', `namespace "${only.namespace}" is not selected by policy "${policy.name}" (selector: ${policy.selector.namespaces.source.trim()})`);
+  }
+  return (only.namespace ? [only.namespace] : namespaces).map((namespace) => ({ policy: policy.name, namespace, due: true, reason: 'scheduled', nextDue: now }));
+}
+
+/** Forgets the repository snapshots of expired restore points (manifests and every volume) and their local VolumeSnapshots. */
+async function forgetRestorePointData(points: RestorePoint[], repository: (profile: string) => Promise<ProfileRepository>, client: KubeClient): Promise<number> {
+  let count = 0;
+  for (const rp of points) {
+    const ids = [rp.spec.repository.manifestSnapshot, ...(rp.spec.volumes ?? []).map((v) => v.snapshotId)].filter((x): x is string => !!x);
+    if (ids.length) {
+      const { repo } = await repository(rp.spec.repository.profile);
+      for (const id of ids) {
+        // Already forgotten by an earlier, interrupted retention pass: nothing to do.
+        await forget(repo, { ids: [id] }).then(() => count++, (e: { code?: string }) => {
+          if (e.code !== 'E_REPO_SNAPSHOT') throw e;
+        });
+      }
+    }
+    for (const v of rp.spec.volumes ?? []) {
+      if (v.volumeSnapshot) await client.delete('snapshot.storage.k8s.io/v1', 'volumesnapshots', rp.spec.namespace, v.volumeSnapshot).catch(() => undefined);
+    }
+  }
+  return count;
+}
+
+/** Runs `work` over `items` with at most `limit` in flight and never two of the same namespace at once. */
+async function runBounded<T extends { namespace: string }>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  const busy = new Set<string>();
+  const inflight = new Set<Promise<void>>();
+  while (queue.length || inflight.size) {
+    const i = queue.findIndex((x) => !busy.has(x.namespace));
+    if (i >= 0 && inflight.size < Math.max(1, limit)) {
+      const item = queue.splice(i, 1)[0]!;
+      busy.add(item.namespace);
+      const p: Promise<void> = work(item).finally(() => {
+        busy.delete(item.namespace);
+        inflight.delete(p);
+      });
+      inflight.add(p);
+      continue;
+    }
+    await Promise.race(inflight);
+  }
+}
