@@ -19,6 +19,7 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
   dr: { module: 'dr', summary: 'Disaster recovery: restore a whole cluster, or run a drill' },
   report: { module: 'report', summary: 'Print the compliance report' },
   dev: { module: 'dev', summary: 'Watch a working copy and print plan diffs on save' },
+  demo: { module: 'demo', summary: 'Run Coffer end to end on a sandbox cluster (no cluster or cloud needed)' },
 };
 
 function usage(): string {

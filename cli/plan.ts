@@ -68,7 +68,7 @@ export const run: Command = async (argv, io) => {
     if (!Number.isInteger(runsWanted) || runsWanted < 1 || runsWanted > 1000) throw new UsageError(`--next-runs must be an integer from 1 to 1000, got "${values['next-runs']}"`);
   }
   const result = await compileTarget(positionals, values.ref, io.cwd);
-  const plan = requirePlan(result, io);
+  const plan = requirePlan(result, io, output === 'table');
   if (output === 'table') {
     io.stdout.write(planTable(plan, now));
     return 0;
@@ -78,8 +78,10 @@ export const run: Command = async (argv, io) => {
   return 0;
 };
 
-function requirePlan(result: CompileResult, io: CliIO): Plan {
-  for (const w of result.diagnostics) if (w.severity === 'warning') io.stderr.write(`${formatDiagnostic(w)}\n`);
+function requirePlan(result: CompileResult, io: CliIO, tableShowsRetention = false): Plan {
+  for (const w of result.diagnostics) {
+    if (w.severity === 'warning' && !(tableShowsRetention && w.code === 'W_RETENTION')) io.stderr.write(`${formatDiagnostic(w)}\n`);
+  }
   if (!result.plan) throw new CompileFailed(result.diagnostics);
   return result.plan;
 }

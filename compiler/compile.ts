@@ -79,7 +79,7 @@ function resolveSchedules(index: DocumentIndex, reporter: Reporter): Map<string,
       for (const w of warnings) reporter.add(d, ['spec', 'retention', ...tierOf(w)], 'W_RETENTION', w, { severity: 'warning' });
       if (schedule.window && schedule.window.start === schedule.window.end) {
         reporter.add(d, ['spec', 'backupWindow'], 'W_WINDOW', 'spec.backupWindow start equals end: the window is the whole day', { severity: 'warning' });
-      } else if (schedule.window && !runsInWindow(schedule)) {
+      } else if (schedule.window && d.schemaValid !== false && !runsInWindow(schedule)) {
         reporter.add(
           d,
           ['spec', 'backupWindow'],

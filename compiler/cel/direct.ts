@@ -73,6 +73,7 @@ const STRING_METHODS: Record<string, (s: string, a: string) => boolean> = {
  */
 export function compileDirect(root: unknown, roots: ReadonlySet<string>): DirectFn | undefined {
   const build = (n: unknown): DirectFn | undefined => {
+    if (isNode(n) && n.op === 'call' && n.meta.macro && (n.args as [string])[0] === 'has') return buildHas(n);
     if (!isNode(n) || n.meta.alternate || n.meta.macro) return undefined;
     switch (n.op) {
       case 'value': {
@@ -192,6 +193,21 @@ export function compileDirect(root: unknown, roots: ReadonlySet<string>): Direct
       default:
         return undefined;
     }
+  };
+  /** has(x.f): x must evaluate (else the library raises its error); then f present and not null-ish undefined. */
+  const buildHas = (n: Node): DirectFn | undefined => {
+    const [, argNodes] = n.args as [string, Node[]];
+    const sel = argNodes[0];
+    if (argNodes.length !== 1 || !isNode(sel) || sel.op !== '.' || sel.meta.alternate) return undefined;
+    const [leftNode, name] = sel.args as [Node, string];
+    const L = build(leftNode);
+    return (
+      L &&
+      ((vars) => {
+        const o = L(vars);
+        return isPlainObject(o) ? hasOwn.call(o, name) && o[name] !== undefined : slow();
+      })
+    );
   };
   return build(root);
 }

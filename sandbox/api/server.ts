@@ -874,16 +874,13 @@ export class ApiServer {
     res.setHeader('content-type', 'application/json');
     res.setHeader('cache-control', 'no-cache, private');
     res.writeHead(200);
-    const head = `{"kind":"${t.listKind}","apiVersion":"${av}","metadata":${JSON.stringify(meta)},"items":[`;
-    let buf = head;
-    for (let i = 0; i < out.length; i++) {
-      buf += (i ? ',' : '') + JSON.stringify(out[i]);
-      if (buf.length > 1 << 20) {
-        res.write(buf);
-        buf = '';
-      }
+    res.write(`{"kind":"${t.listKind}","apiVersion":"${av}","metadata":${JSON.stringify(meta)},"items":[`);
+    const CHUNK = 2000;
+    for (let i = 0; i < out.length; i += CHUNK) {
+      const part = JSON.stringify(out.slice(i, i + CHUNK));
+      res.write(i === 0 ? part.slice(1, -1) : `,${part.slice(1, -1)}`);
     }
-    res.end(`${buf}]}`);
+    res.end(']}');
   }
 
   private watch(req: IncomingMessage, res: ServerResponse, tg: Target, q: URLSearchParams, accept: string): void {

@@ -71,6 +71,16 @@ const SELECTOR =
 const SELECTOR_NO_STARTSWITH = SELECTOR.replace('object.metadata.namespace.startsWith("prod-")', 'hasPrefix(object.metadata.namespace, "prod-")');
 const celJsFunctions = { hasPrefix: (s: unknown, p: unknown) => typeof s === 'string' && typeof p === 'string' && s.startsWith(p) };
 
+/** Outside the direct subset: a macro over the labels map and size(). */
+const SELECTOR_COMPREHENSION =
+  'object.kind in ["Deployment", "StatefulSet", "PersistentVolumeClaim", "ConfigMap", "Secret"] && ' +
+  'object.metadata.labels.exists(k, k.startsWith("team")) && size(object.metadata.annotations) == 0';
+
+function closureComprehension(o: any): boolean {
+  const md = o.metadata;
+  return closureKinds.includes(o.kind) && Object.keys(md.labels).some((k) => k.startsWith('team')) && Object.keys(md.annotations).length === 0;
+}
+
 const closureKinds = ['Deployment', 'StatefulSet', 'PersistentVolumeClaim', 'ConfigMap', 'Secret'];
 const closureTiers = ['backend', 'db'];
 function closure(o: any): boolean {
@@ -115,7 +125,7 @@ async function benchSelection(): Promise<Record<string, unknown>> {
   const evaluators: Evaluator[] = [{ name: 'closure', test: closure }];
 
   const program = compileCel(SELECTOR, 'object', { expect: 'bool' });
-  evaluators.push({ name: 'coffer CelProgram.test (@marcbachmann/cel-js + fast paths + bounds)', test: (o) => program.test({ object: o }) });
+  evaluators.push({ name: 'coffer CelProgram.test (direct evaluation, library fallback)', test: (o) => program.test({ object: o }) });
   const plain = compileCel(SELECTOR, 'object', { expect: 'bool', optimize: false });
   evaluators.push({ name: 'coffer CelProgram.test without fast paths', test: (o) => plain.test({ object: o }) });
 
@@ -158,12 +168,30 @@ async function benchSelection(): Promise<Record<string, unknown>> {
   if (wrong.length > 0) throw new Error(`evaluators disagree with the closure (${expected}): ${wrong.map((w) => `${w.name}=${w.selected}`).join(', ')}`);
   const closureRate = results[0]!.perSecond;
   const coffer = results[1]!;
+
+  // A second selector outside the direct subset (a comprehension and size()): the library path
+  // with Coffer's fast paths, bounds and step budget.
+  const second = compileCel(SELECTOR_COMPREHENSION, 'object', { expect: 'bool' });
+  const secondPlain = compileCel(SELECTOR_COMPREHENSION, 'object', { expect: 'bool', optimize: false });
+  const secondResults = measureAll(objects, [
+    { name: 'closure', test: closureComprehension },
+    { name: 'coffer CelProgram.test (library path with fast paths + bounds)', test: (o) => second.test({ object: o }) },
+    { name: 'coffer CelProgram.test without fast paths', test: (o) => secondPlain.test({ object: o }) },
+  ]);
+  const wrong2 = secondResults.filter((m) => m.selected !== secondResults[0]!.selected);
+  if (wrong2.length > 0) throw new Error(`second selector: evaluators disagree: ${wrong2.map((w) => `${w.name}=${w.selected}`).join(', ')}`);
+  const closure2 = secondResults[0]!.perSecond;
   return {
     objects: OBJECTS,
     selector: SELECTOR,
     selected: expected,
     results: results.map((m) => ({ ...m, ratioToClosure: Number((m.perSecond / closureRate).toFixed(4)) })),
     coffer: { perSecond: coffer.perSecond, ratioToClosure: Number((coffer.perSecond / closureRate).toFixed(4)), bar: 0.2, meetsBar: coffer.perSecond * 5 >= closureRate },
+    comprehensionSelector: {
+      selector: SELECTOR_COMPREHENSION,
+      selected: secondResults[0]!.selected,
+      results: secondResults.map((m) => ({ ...m, ratioToClosure: Number((m.perSecond / closure2).toFixed(4)) })),
+    },
   };
 }
 

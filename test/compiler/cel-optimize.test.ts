@@ -55,6 +55,9 @@ const corpus: string[] = [
   '!(object.metadata.labels.tier in ["db"]) && object.metadata.namespace != "dev"',
   'object.metadata.labels.app in object.metadata.labels',
   'object.kind in object.metadata.annotations',
+  'has(object.metadata.labels) && has(object.metadata.labels.tier)',
+  'has(object.metadata.annotations) ? has(object.metadata.annotations.x) : has(object.spec)',
+  'has(object.spec.replicas) || has(object.metadata.name)',
 ];
 
 type Outcome = { value: unknown } | { error: string };
@@ -98,6 +101,7 @@ describe('direct evaluation', () => {
       'object.kind in ["Deployment", "Secret"] && object.metadata.namespace.startsWith("prod-") && "tier" in object.metadata.labels && !("x" in object.metadata.annotations)',
       'object.metadata.labels["app.kubernetes.io/name"] == "web" || object.kind != "Pod"',
       'object.kind == "Pod" ? object.metadata.name.endsWith("-0") : false',
+      'has(object.metadata.labels.tier) && object.metadata.labels.tier == "db"',
     ]) {
       expect(typeof directOf(src)).toBe('function');
     }
@@ -110,7 +114,7 @@ describe('direct evaluation', () => {
       'object.spec.replicas == 3',
       'object.metadata.name + "x" == "ax"',
       'object.metadata.name.matches("a")',
-      'has(object.metadata.labels)',
+      'has(object.metadata.?labels.tier)',
     ]) {
       expect(directOf(src)).toBeUndefined();
     }

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { BASE, compileTexts, errorsOf } from './helpers.ts';
 
 /**
@@ -89,5 +91,30 @@ describe('schema rules: message and position', () => {
   it('JSON diagnostics carry code, file, line, column and path', () => {
     const errs = errorsOf(compileTexts({ ...BASE, 'policy.yaml': POLICY(OK_SPEC.replace('daily: 7', 'daily: seven')) }));
     expect(errs[0]).toMatchObject({ code: 'E_SCHEMA', severity: 'error', file: 'policy.yaml', line: 8, column: 12, path: 'spec.retention.daily' });
+  });
+});
+
+describe('documents Coffer writes (RestorePoint, RestoreResult, ComplianceReport)', () => {
+  const fixture = (name: string) => readFileSync(fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url)), 'utf8');
+
+  it.each(['restorepoint.yaml', 'restoreresult.yaml', 'compliancereport.yaml'])('the complete example %s validates', (f) => {
+    const r = compileTexts({ ...BASE, [f]: fixture(f) });
+    expect(errorsOf(r)).toEqual([]);
+  });
+
+  it.each([
+    ['restorepoint.yaml', 'planHash: sha256:b8', 'planHash: md5:b8', /^spec\.planHash must be a string matching \^sha256:\[0-9a-f\]\{64\}\$, got "md5:b895/, 13, 13],
+    ['restorepoint.yaml', '  phase: Succeeded\n  retention', '  phase: Done\n  retention', /^spec\.phase must be one of "Pending", "Running", "Succeeded", "PartiallyFailed", "Failed", got "Done"$/, 18, 10],
+    ['restorepoint.yaml', '      sizeBytes: 2147483648', '      sizeBytes: 2Gi', /^spec\.volumes\[0\]\.sizeBytes must be an integer >= 0, got "2Gi"$/, 32, 18],
+    ['restoreresult.yaml', 'action: skipped', 'action: ignored', /^spec\.resources\[2\]\.action must be one of "created", "updated", "skipped", "failed", got "ignored"$/, 19, 91],
+    ['compliancereport.yaml', '      result: fail', '      result: bad', /^spec\.results\[1\]\.result must be one of "pass", "fail", "warn", "error", "skip", got "bad"$/, 23, 15],
+    ['compliancereport.yaml', '  summary: { pass: 1, fail: 1, warn: 0, error: 0, skip: 0 }', '  summary: { pass: 1, fail: 1 }', /^spec\.summary: missing required field "warn"$/, 10, 12],
+  ])('%s: %s → %s', (f, from, to, message, line, column) => {
+    const text = fixture(f).replace(from, to);
+    expect(text).not.toBe(fixture(f));
+    const errs = errorsOf(compileTexts({ ...BASE, [f]: text }));
+    const hit = errs.find((e) => message.test(e.message));
+    expect(hit, errs.map((e) => `${e.line}:${e.column} ${e.message}`).join('\n')).toBeDefined();
+    expect([hit!.line, hit!.column]).toEqual([line, column]);
   });
 });

@@ -43,6 +43,12 @@ describe('KubeExec', () => {
     expect((err as Error).message).toContain('database is locked');
   });
 
+  it('a container that does not exist is named, with the containers of the pod', async () => {
+    const err = (await FUNCTIONS.KubeExec!.run({ namespace: ns, pod: 'db-0', container: 'nope', command: ['true'] }, ctx).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(PhaseError);
+    expect(err.message).toMatch(/container "nope" not found in pod .*\/db-0 \(containers: db\)/);
+  });
+
   it('a workload without ready pods is a clear error', async () => {
     await expect(FUNCTIONS.KubeExec!.run({ namespace: ns, workload: { kind: 'Deployment', name: 'missing' }, command: ['true'] }, ctx)).rejects.toThrow(`Deployment ${ns}/missing not found`);
   });

@@ -34,7 +34,7 @@ describe('mover objects', () => {
     expect(secret.stringData).toEqual({ AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b', COFFER_REPOSITORY: 's3://bucket/coffer', COFFER_PASSWORD: 'pw' });
     expect(tmp.spec).toEqual({ storageClassName: 'fast', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '5Gi' } }, dataSource: { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: 'coffer-data-db-0-r1' } });
     const podSpec = (job.spec as { backoffLimit: number; template: { spec: Record<string, unknown> } }).template.spec as { containers: { args: string[]; envFrom: unknown; volumeMounts: unknown[] }[]; volumes: unknown[]; restartPolicy: string };
-    expect((job.spec as { backoffLimit: number }).backoffLimit).toBe(0);
+    expect(job.spec).toMatchObject({ backoffLimit: 0, activeDeadlineSeconds: 21600, ttlSecondsAfterFinished: 86400 });
     expect(podSpec.restartPolicy).toBe('Never');
     expect(podSpec.containers[0]!.args).toEqual(['repo', 'backup', '/data', '--tag', 'cluster=c1', '--tag', 'namespace=shop', '--tag', 'restorepoint=rp1', '--output', 'json']);
     expect(podSpec.containers[0]!.envFrom).toEqual([{ secretRef: { name: secret.metadata.name } }]);

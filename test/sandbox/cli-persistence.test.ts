@@ -44,22 +44,21 @@ function coffer(args: string[]): Promise<{ code: number; stdout: string; stderr:
 }
 
 describe('coffer sandbox up/down', () => {
-  it('starts detached, prints how to use it, keeps state across down/up, and survives a crash', async () => {
+  it('starts detached, prints how to use it, keeps state across down/up, and survives a crash', { timeout: 180_000 }, async () => {
     const dir = tmp();
     const up = await coffer(['sandbox', 'up', '--detach', '--dir', dir, '--no-controllers']);
-    expect(up.stderr).toBe('');
-    expect(up.code).toBe(0);
+    expect(up, JSON.stringify(up)).toMatchObject({ code: 0, stderr: '' });
     expect(up.stdout).toContain(`export KUBECONFIG=${join(dir, 'kubeconfig')}`);
     const k = kubectlFor(join(dir, 'kubeconfig'));
     const c = await k.run(['create', '-f', '-'], 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: kept, namespace: default}\ndata: {a: "1"}\n');
     expect(c.stderr).toBe('');
 
     const again = await coffer(['sandbox', 'up', '--detach', '--dir', dir]);
-    expect(again.code).toBe(1);
+    expect(again.code, JSON.stringify(again)).toBe(1);
     expect(again.stderr).toContain('error: a sandbox is already running from');
 
     const down = await coffer(['sandbox', 'down', '--dir', dir]);
-    expect(down.code).toBe(0);
+    expect(down, JSON.stringify(down)).toMatchObject({ code: 0 });
     expect(existsSync(join(dir, 'sandbox.pid'))).toBe(false);
     const st = await coffer(['sandbox', 'status', '--dir', dir, '-o', 'json']);
     expect(JSON.parse(st.stdout)).toMatchObject({ running: false });
@@ -77,10 +76,11 @@ describe('coffer sandbox up/down', () => {
     process.kill(info.pid, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 200));
     const up3 = await coffer(['sandbox', 'up', '--detach', '--dir', dir, '--no-controllers']);
-    expect(up3.code).toBe(0);
+    expect(up3, JSON.stringify(up3)).toMatchObject({ code: 0 });
     const both = await k.run(['get', 'cm', 'kept', 'after-crash', '-o', 'name']);
     expect(both.stdout.trim().split('\n')).toEqual(['configmap/kept', 'configmap/after-crash']);
-    expect((await coffer(['sandbox', 'down', '--dir', dir])).code).toBe(0);
+    const down2 = await coffer(['sandbox', 'down', '--dir', dir]);
+    expect(down2, JSON.stringify(down2)).toMatchObject({ code: 0 });
   });
 
   it('refuses a bad port and stopping what is not running', async () => {

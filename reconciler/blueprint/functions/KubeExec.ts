@@ -22,10 +22,15 @@ export const KubeExec: BlueprintFunction = {
   async run(raw, ctx) {
     const args = raw as unknown as KubeExecArgs;
     const pod = args.pod ? await readPod(ctx.client, args.namespace, args.pod) : await readyPodOf(ctx.client, args.namespace, args.workload!);
-    const container = args.container ?? (pod.spec as { containers: { name: string }[] }).containers[0]!.name;
+    const containers = ((pod.spec as { containers?: { name: string }[] }).containers ?? []).map((c) => c.name);
+    const container = args.container ?? containers[0]!;
+    if (!containers.includes(container)) throw new PhaseError(`container "${container}" not found in pod ${args.namespace}/${pod.metadata.name} (containers: ${containers.join(', ')})`);
     ctx.log?.(`exec in ${args.namespace}/${pod.metadata.name} [${container}]: ${args.command.join(' ')}`);
     const r = await execInPod(ctx.client, args.namespace, pod.metadata.name, container, args.command, ctx.signal);
     if (r.exitCode !== 0) {
+      if (r.message && !r.exitedWithCode) {
+        throw new PhaseError(`exec of ${JSON.stringify(args.command.join(' '))} in pod ${args.namespace}/${pod.metadata.name} [${container}] failed: ${r.message}`, r.stdout, r.stderr);
+      }
       const detail = tail(r.stderr) || tail(r.stdout) || r.message || '';
       throw new PhaseError(`command ${JSON.stringify(args.command.join(' '))} in pod ${args.namespace}/${pod.metadata.name} exited with ${r.exitCode}${detail ? `:\n${detail}` : ''}`, r.stdout, r.stderr);
     }
@@ -78,6 +83,8 @@ export interface ExecResult {
   stderr: Buffer;
   /** The API's message when the exec itself failed (container not found, not running). */
   message?: string;
+  /** True when the command ran and exited (the Status carried an ExitCode), false when exec itself failed. */
+  exitedWithCode: boolean;
 }
 
 /** Collects a stream into memory up to a bound. */
@@ -130,7 +137,13 @@ export async function execInPod(client: KubeClient, namespace: string, pod: stri
     });
   });
   if (stdout.overflow || stderr.overflow) throw new PhaseError(`output of exec in ${namespace}/${pod} exceeds ${MAX_CAPTURE_BYTES} bytes; write large dumps to a volume instead`);
-  return { exitCode: exitCodeOf(status), stdout: stdout.data, stderr: stderr.data, message: status?.status === 'Success' ? undefined : status?.message };
+  return {
+    exitCode: exitCodeOf(status),
+    stdout: stdout.data,
+    stderr: stderr.data,
+    message: status?.status === 'Success' ? undefined : (status?.message ?? (status ? undefined : 'the exec stream closed without a status')),
+    exitedWithCode: status?.status === 'Success' || !!status?.details?.causes?.some((c) => c.reason === 'ExitCode'),
+  };
 }
 
 /** Exit code from the exec Status; no Status at all (connection dropped) counts as failure. */
