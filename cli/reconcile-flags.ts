@@ -1,3 +1,4 @@
+import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient, loadKubeConfig } from '../reconciler/kube/client.ts';
 import { openSource, type GitSource } from '../reconciler/git/source.ts';
 import type { ReconcileEvent, ReconcileSummary } from '../reconciler/reconcile.ts';
@@ -29,6 +30,7 @@ export const RECONCILER_FLAGS_HELP = `  --source URL|PATH      policy repository
 export interface ReconcilerContext {
   source: GitSource;
   client: KubeClient;
+  kubeConfig: KubeConfig;
   json: boolean;
   concurrency?: number;
   moverImage?: string;
@@ -56,6 +58,7 @@ export async function reconcilerContext(v: Record<string, string | boolean | und
   return {
     source,
     client: new KubeClient(kubeConfig),
+    kubeConfig,
     json: output === 'json',
     ...(concurrency ? { concurrency } : {}),
     ...(v['mover-image'] ? { moverImage: v['mover-image'] as string } : {}),
@@ -95,9 +98,12 @@ export function eventPrinter(io: CliIO, json: boolean): (e: ReconcileEvent) => v
       case 'pruned':
         io.stdout.write(`prune: ${e.profile}: ${e.packsDeleted} pack(s) deleted\n`);
         break;
-      case 'log':
-        io.stdout.write(`  ${e.message}\n`);
+      case 'log': {
+        // Hook commands are often multi-line scripts: their first line says enough on a terminal.
+        const [first, ...rest] = e.message.split('\n');
+        io.stdout.write(`  ${first}${rest.some((l) => l.trim()) ? ' …' : ''}\n`);
         break;
+      }
     }
   };
 }

@@ -1,5 +1,9 @@
 import { parseArgs } from 'node:util';
-import { reconcileOnce } from '../reconciler/reconcile.ts';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { LeaseLock } from '../reconciler/lease/index.ts';
+import { DEFAULT_COFFER_NAMESPACE } from '../reconciler/profile-repository.ts';
+import { reconcileOnce, withLease } from '../reconciler/reconcile.ts';
 import { type Command, UsageError } from './io.ts';
 import { eventPrinter, RECONCILER_FLAGS, RECONCILER_FLAGS_HELP, reconcilerContext, summaryExitCode } from './reconcile-flags.ts';
 
@@ -21,14 +25,26 @@ export const run: Command = async (argv, io) => {
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"; see coffer reconcile --help`);
   if (!v.once) throw new UsageError('coffer reconcile needs --once (for the long-running loop use coffer run)');
   const ctx = await reconcilerContext(v, io);
-  const summary = await reconcileOnce({
-    source: ctx.source,
-    client: ctx.client,
-    log: eventPrinter(io, ctx.json),
-    env: io.env,
-    ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}),
-    ...(ctx.moverImage ? { moverImage: ctx.moverImage } : {}),
-    ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}),
+  const lock = new LeaseLock({
+    kubeConfig: ctx.kubeConfig,
+    namespace: ctx.cofferNamespace ?? DEFAULT_COFFER_NAMESPACE,
+    identity: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
   });
-  return summaryExitCode(summary, io, ctx.json);
+  const result = await withLease(lock, (signal) =>
+    reconcileOnce({
+      source: ctx.source,
+      client: ctx.client,
+      log: eventPrinter(io, ctx.json),
+      env: io.env,
+      signal,
+      ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}),
+      ...(ctx.moverImage ? { moverImage: ctx.moverImage } : {}),
+      ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}),
+    }),
+  );
+  if (!result.held) {
+    io.stderr.write(`another reconciler (${result.holder}) holds lease ${lock.namespace}/${lock.name}; nothing done\n`);
+    return 0;
+  }
+  return summaryExitCode(result.value, io, ctx.json);
 };

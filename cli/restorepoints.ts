@@ -86,7 +86,7 @@ export const run: Command = async (argv, io) => {
     rp.spec.phase,
     String(rp.spec.volumes?.length ?? 0),
     formatBytes(rp.spec.stats?.bytesRead ?? (rp.spec.volumes ?? []).reduce((s, x) => s + (x.sizeBytes ?? 0), 0)),
-    rp.spec.startTime,
+    rp.spec.startTime.replace(/\.\d+Z$/, 'Z'),
     age(rp.spec.endTime ?? rp.spec.startTime, now),
   ]);
   io.stdout.write(formatTable(headers, rows));

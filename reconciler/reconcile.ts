@@ -6,6 +6,7 @@ import { openCatalog, type Catalog, type Identity, type RestorePoint, type RunTr
 import type { GitSource } from './git/source.ts';
 import type { KubeClient } from './kube/client.ts';
 import type { KubeObject } from './kube/types.ts';
+import type { LeaseLock } from './lease/index.ts';
 import { openProfileRepository, type ProfileRepository } from './profile-repository.ts';
 import { duePairs, type DuePair } from './schedule/due.ts';
 
@@ -169,6 +170,35 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSu
   }
   for (const r of repositories.values()) await r.then((x) => x.close()).catch(() => undefined);
   return { commit: rev.commit, plan, due, runs, expired, errors, catalog };
+}
+
+export type LeasedResult<T> = { held: true; value: T } | { held: false; holder: string };
+
+/**
+ * Runs `work` only while this replica holds the reconciler Lease, renewing it meanwhile and releasing it after, so two
+ * replicas (or two `coffer reconcile --once` started by overlapping cron jobs) never back up the same pair twice. The
+ * signal given to `work` aborts when the lease is lost, so no new run starts without it.
+ */
+export async function withLease<T>(lock: LeaseLock, work: (signal: AbortSignal) => Promise<T>): Promise<LeasedResult<T>> {
+  const first = await lock.tryAcquire();
+  if (!first.held) return { held: false, holder: first.holder };
+  const lost = new AbortController();
+  const renew = setInterval(() => {
+    lock.tryAcquire().then(
+      (r) => {
+        if (!r.held) lost.abort(new Error(`lease ${lock.namespace}/${lock.name} lost to ${r.holder}`));
+      },
+      () => {
+        if (!lock.holds()) lost.abort(new Error(`lease ${lock.namespace}/${lock.name} could not be renewed`));
+      },
+    );
+  }, Math.max(200, (lock.durationSeconds * 1000) / 3));
+  try {
+    return { held: true, value: await work(lost.signal) };
+  } finally {
+    clearInterval(renew);
+    await lock.release().catch(() => undefined);
+  }
 }
 
 /** Which namespaces each policy's namespace selector matches right now (terminating namespaces never do). */

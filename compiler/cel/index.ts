@@ -121,6 +121,30 @@ function isLibError(e: unknown): e is LibError {
  * and expressions past the static bounds.
  */
 export function compileCel(source: string, env: CelEnvironment, opts: CompileOptions = {}): CelProgram {
+  const key = typeof source === 'string' ? `${env}\u0000${opts.expect ?? ''}\u0000${opts.optimize !== false}\u0000${opts.limits ? JSON.stringify(opts.limits) : ''}\u0000${source}` : undefined;
+  const hit = key === undefined ? undefined : programCache.get(key);
+  if (hit !== undefined) {
+    // Refresh recency: the cache keeps the most recently used programs.
+    programCache.delete(key!);
+    programCache.set(key!, hit);
+    return hit;
+  }
+  const program = compileUncached(source, env, opts);
+  if (programCache.size >= PROGRAM_CACHE_MAX) programCache.delete(programCache.keys().next().value as string);
+  programCache.set(key!, program);
+  return program;
+}
+
+/**
+ * Compiled programs by environment, options and source. Validation, the plan,
+ * plan --diff (two commits, mostly the same expressions) and every reconcile
+ * compile the same expressions again; a program is immutable to its callers
+ * and evaluation is synchronous, so sharing one is safe.
+ */
+const programCache = new Map<string, CelProgram>();
+const PROGRAM_CACHE_MAX = 5000;
+
+function compileUncached(source: string, env: CelEnvironment, opts: CompileOptions): CelProgram {
   const limits: CelLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   if (typeof source !== 'string') throw new CelError('CEL expression must be a string', '', 0);
   if (source.length > limits.maxSourceLength) {

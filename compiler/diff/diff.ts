@@ -1,5 +1,5 @@
 import { humanSeconds } from '../schedule/index.ts';
-import type { Plan, PlanPolicy, PlanProfile } from '../plan/types.ts';
+import type { Plan, PlanPolicy, PlanProfile, PlanRestore } from '../plan/types.ts';
 import type { DiffKind, EntryChange, FieldChange, PlanDiff, Risk } from './types.ts';
 
 type Named = { name: string };
@@ -59,7 +59,7 @@ export function diffPlans(base: Plan | undefined, head: Plan): PlanDiff {
       }
     }
   }
-  risks.push(...policyRisks(b.policies, head.policies), ...profileRisks(b.profiles, head.profiles));
+  risks.push(...policyRisks(b.policies, head.policies), ...profileRisks(b.profiles, head.profiles), ...restoreRisks(b.restores, head.restores));
   const order = { high: 0, medium: 1 };
   risks.sort((p, r) => order[p.severity] - order[r.severity] || cmp(p.kind, r.kind) || cmp(p.name, r.name) || cmp(p.code, r.code));
   return { base: { commit: b.sourceCommit, hash: b.hash }, head: { commit: head.sourceCommit, hash: head.hash }, changes, risks };
@@ -168,6 +168,27 @@ function profileRisks(before: PlanProfile[], after: PlanProfile[]): Risk[] {
     const dx = x.immutability?.days ?? 0;
     const dy = y.immutability?.days ?? 0;
     if (dy < dx) r('medium', 'immutability-reduced', dy === 0 ? `object lock removed (was ${dx} days): new data can be deleted or overwritten` : `object lock shortened ${dx} → ${dy} days`);
+  }
+  return risks;
+}
+
+/** A Restore added (or re-targeted) in Git runs when merged: say what it will overwrite. */
+function restoreRisks(before: PlanRestore[], after: PlanRestore[]): Risk[] {
+  const risks: Risk[] = [];
+  const bm = new Map(before.map((r) => [r.name, r]));
+  for (const y of after) {
+    const x = bm.get(y.name);
+    if (x && deepEqual(x, y)) continue;
+    const inPlace = y.target.namespace === y.source.namespace && y.target.cluster === y.source.cluster;
+    const what = `${y.source.namespace} (policy ${y.source.policy}, restore point ${y.source.restorePoint}${y.source.before ? ` before ${y.source.before}` : ''}) into namespace ${y.target.namespace} on ${y.target.cluster}`;
+    const overwrite = inPlace && y.existingResourcePolicy === 'update';
+    risks.push({
+      severity: overwrite ? 'high' : 'medium',
+      code: 'restore-requested',
+      kind: 'Restore',
+      name: y.name,
+      message: `merging ${x ? 'changes and re-runs' : 'runs'} a restore of ${what}${overwrite ? ': existing objects in the live namespace are overwritten (existingResourcePolicy: update)' : inPlace ? ' (in place; existing objects are skipped)' : ''}`,
+    });
   }
   return risks;
 }

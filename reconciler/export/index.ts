@@ -8,4 +8,4 @@ export { DEFAULT_EXCLUDED_RESOURCES, exportableResources, objectExclusion, contr
 export { selectObjects, objectRef, type ObjectSelector, type SelectionResult } from './select.ts';
 export { buildBundle, bundlePath, summarize, BUNDLE_FORMAT, type BundleEntry, type ExportedObject, type ResourceSummary, type KindSummary } from './bundle.ts';
 export { writeBundle, MANIFEST_PATH, type WriteBundleOptions } from './write.ts';
-export { backupNamespace, hookOutputPath, type NamespaceBackupInput, type NamespaceBackupResult } from './namespace-backup.ts';
+export { backupNamespace, hookOutputPath, collectArtifacts, type NamespaceBackupInput, type NamespaceBackupResult } from './namespace-backup.ts';

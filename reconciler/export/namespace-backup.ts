@@ -5,7 +5,7 @@ import { runAction, toHookRecords, type ActionResult, type ActionSpec } from '..
 import type { KubeClient } from '../kube/client.ts';
 import type { DiscoveryResult } from '../kube/discovery.ts';
 import type { KubeObject } from '../kube/types.ts';
-import { DEFAULT_PARALLELISM, deleteSnapshot, exportVolumes, snapshotVolumes, volumeOutcome, type MoverRepository, type TakenSnapshot, type VolumeOutcome } from '../volumes/index.ts';
+import { DEFAULT_PARALLELISM, labelValue, deleteSnapshot, exportVolumes, snapshotVolumes, volumeOutcome, type MoverRepository, type TakenSnapshot, type VolumeOutcome } from '../volumes/index.ts';
 import { buildBundle, type BundleEntry, type ResourceSummary } from './bundle.ts';
 import { exportNamespace, type ExportResult } from './export.ts';
 import { writeBundle } from './write.ts';
@@ -98,7 +98,7 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
       timings[key] += Math.round(performance.now() - t);
     }
   };
-  const labels = { 'coffer.dev/policy': policy.name.slice(0, 63), 'coffer.dev/restorepoint': input.restorePointId.slice(0, 63) };
+  const labels = { 'coffer.dev/policy': labelValue(policy.name), 'coffer.dev/restorepoint': labelValue(input.restorePointId) };
   let taken: { pvc: KubeObject; snapshot?: TakenSnapshot; error?: string }[] = [];
 
   try {
@@ -204,7 +204,7 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
     if (errors.length) for (const t of taken) if (t.snapshot) await deleteSnapshot(client, namespace, t.snapshot.name).catch(() => undefined);
   }
   const summary = exp?.summary ?? { total: 0, kinds: [] };
-  const artifacts = Object.assign({}, ...actions.map((a) => a.artifacts)) as Record<string, Record<string, string>>;
+  const artifacts = collectArtifacts(actions);
   return {
     phase: errors.length ? 'Failed' : 'Succeeded',
     startTime: start.toISOString(),
@@ -233,6 +233,17 @@ function chronologicalHooks(actions: ActionResult[]): Record<string, unknown>[] 
     return a.phases.map((p, i) => ({ at: (last = p.startedAt ?? last + 1e-6), rec: recs[i]! }));
   });
   return rows.sort((x, y) => x.at - y.at).map((r) => r.rec);
+}
+
+/**
+ * Artifacts of all actions in one map. A blueprint bound once per namespace records `NAME`; bound per workload it
+ * records `NAME@Kind/name` (the same blueprint runs for several workloads, each with its own dump), so the restore of a
+ * workload reads `artifacts["NAME@StatefulSet/db"]` and exposes it to its templates as `artifacts.NAME`.
+ */
+export function collectArtifacts(actions: Pick<ActionResult, 'artifacts' | 'workload'>[]): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const a of actions) for (const [name, kv] of Object.entries(a.artifacts)) out[a.workload ? `${name}@${a.workload}` : name] = kv;
+  return out;
 }
 
 function stripUndefined<T extends object>(o: T): T {

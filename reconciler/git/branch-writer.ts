@@ -64,6 +64,7 @@ const queues = new Map<string, Promise<void>>();
 export class BranchWriter {
   readonly ref: string;
   private knownRemoteTip: string | undefined | null = null; // null: not fetched yet
+  private networkFailures = 0;
   private readonly clock: () => Date;
   private readonly log: Logger;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -163,6 +164,7 @@ export class BranchWriter {
     }
     const maxAttempts = this.opts.maxAttempts ?? 30;
     const firstSeen = new Map<string, string | undefined>();
+    const madeHere = new Set<string>();
     const conflicts = new Set<string>();
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       const base = attempt === 1 ? await this.cheapTip() : await this.tip();
@@ -185,7 +187,8 @@ export class BranchWriter {
       }
       const tree = await editTree(gitdir, baseTree, edits, cache);
       if (base && tree === baseTree) {
-        return { commit: base, changed: false, attempts: attempt, conflicts: [...conflicts] };
+        // Already there: a duplicate call (changed: false), or our own earlier attempt whose response was lost.
+        return { commit: base, changed: madeHere.has(base), attempts: attempt, conflicts: [...conflicts] };
       }
       const now = this.clock();
       const who = { ...this.opts.author, timestamp: Math.floor(now.getTime() / 1000), timezoneOffset: 0 };
@@ -194,6 +197,7 @@ export class BranchWriter {
         gitdir,
         commit: { tree, parent: base ? [base] : [], author: who, committer: who, message: message.endsWith('\n') ? message : `${message}\n` },
       });
+      madeHere.add(oid);
       if (await this.publish(oid, base, who, message)) {
         if (attempt > 1) this.log.info('catalog commit rebased after a lost race', { branch: this.opts.branch, attempts: attempt, commit: oid });
         return { commit: oid, changed: true, attempts: attempt, conflicts: [...conflicts] };
@@ -248,6 +252,7 @@ export class BranchWriter {
       const status = res.refs[this.ref];
       if (res.ok && (!status || status.ok)) {
         this.knownRemoteTip = oid;
+        this.networkFailures = 0;
         return true;
       }
       this.log.info('catalog push rejected', { branch: this.opts.branch, reason: status?.error ?? res.error });
@@ -258,7 +263,15 @@ export class BranchWriter {
         this.log.info('catalog push rejected', { branch: this.opts.branch, reason: (e as Error).message, remote: redactUrl(remote.url) });
         return false;
       }
-      throw wrapRemoteError(e, remote.url);
+      const wrapped = wrapRemoteError(e, remote.url);
+      if ((wrapped as { code?: string }).code === 'E_GIT_UNREACHABLE' && ++this.networkFailures <= 3) {
+        // The push may or may not have landed (response lost): re-read the tip and re-apply; if it landed, the
+        // change is found already there and nothing is committed twice.
+        this.log.warn('catalog push interrupted; checking the remote and retrying', { branch: this.opts.branch, error: (e as Error).message });
+        this.knownRemoteTip = null;
+        return false;
+      }
+      throw wrapped;
     } finally {
       await git.deleteRef({ fs: gitFs, gitdir: source.gitdir, ref: tmp }).catch(() => undefined);
     }

@@ -2,7 +2,7 @@ import type { KubeClient } from '../kube/client.ts';
 import type { KubeObject } from '../kube/types.ts';
 import { TimeoutError, waitFor } from '../kube/wait.ts';
 import { tail } from '../blueprint/types.ts';
-import { kubeName } from './names.ts';
+import { kubeName, labelValue } from './names.ts';
 
 /** The default image of mover Jobs; the sandbox maps it to the local checkout. */
 export const DEFAULT_MOVER_IMAGE = 'ghcr.io/coffer-dev/coffer:latest';
@@ -71,7 +71,7 @@ export interface MoverResult {
 export function moverObjects(opts: MoverJobOptions): { secret: KubeObject; pvc: KubeObject; job: KubeObject } {
   const pvcName = opts.pvc.metadata.name;
   const base = kubeName(`coffer-${pvcName}`, opts.runId);
-  const labels = { 'app.kubernetes.io/managed-by': 'coffer', 'app.kubernetes.io/component': 'mover', [RUN_LABEL]: opts.runId.slice(0, 63), 'coffer.dev/pvc': pvcName.slice(0, 63) };
+  const labels = { 'app.kubernetes.io/managed-by': 'coffer', 'app.kubernetes.io/component': 'mover', [RUN_LABEL]: labelValue(opts.runId), 'coffer.dev/pvc': labelValue(pvcName) };
   const src = (opts.pvc.spec ?? {}) as { storageClassName?: string; accessModes?: string[]; volumeMode?: string; resources?: { requests?: { storage?: string } } };
   const size = opts.restoreSize ?? src.resources?.requests?.storage ?? '1Gi';
   const repo = opts.repository;
@@ -242,7 +242,7 @@ async function jobLog(client: KubeClient, ns: string, job: string): Promise<stri
 export async function cleanupRun(client: KubeClient, namespace: string, runId: string): Promise<number> {
   let n = 0;
   for (const [api, plural] of [['batch/v1', 'jobs'], ['v1', 'persistentvolumeclaims'], ['v1', 'secrets']] as const) {
-    for (const o of await client.list(api, plural, namespace, { labelSelector: `${RUN_LABEL}=${runId.slice(0, 63)}` })) {
+    for (const o of await client.list(api, plural, namespace, { labelSelector: `${RUN_LABEL}=${labelValue(runId)}` })) {
       await client.delete(api, plural, namespace, o.metadata.name);
       n++;
     }

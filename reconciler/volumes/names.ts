@@ -19,3 +19,11 @@ export function kubeName(prefix: string, suffix: string): string {
   }
   return sfx ? `${pre}-${sfx}` : pre;
 }
+
+/** A valid label value (≤ 63 chars of `[A-Za-z0-9._-]`, alphanumeric at both ends) from any id. */
+export function labelValue(s: string): string {
+  return s
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .slice(0, 63)
+    .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
+}

@@ -2,7 +2,7 @@ import type { KubeClient } from '../kube/client.ts';
 import { WELL_KNOWN } from '../kube/discovery.ts';
 import type { KubeObject } from '../kube/types.ts';
 import { TimeoutError, waitFor } from '../kube/wait.ts';
-import { kubeName } from './names.ts';
+import { kubeName, labelValue } from './names.ts';
 
 const VS = WELL_KNOWN.VolumeSnapshot!;
 const VSC = WELL_KNOWN.VolumeSnapshotClass!;
@@ -95,7 +95,7 @@ export async function snapshotPvc(client: KubeClient, opts: SnapshotOptions): Pr
   await client.create(VS.apiVersion, VS.plural, opts.namespace, {
     apiVersion: VS.apiVersion,
     kind: 'VolumeSnapshot',
-    metadata: { name, namespace: opts.namespace, labels: { 'app.kubernetes.io/managed-by': 'coffer', 'coffer.dev/pvc': pvcName.slice(0, 63), ...opts.labels } },
+    metadata: { name, namespace: opts.namespace, labels: { 'app.kubernetes.io/managed-by': 'coffer', 'coffer.dev/pvc': labelValue(pvcName), ...opts.labels } },
     spec: { volumeSnapshotClassName: className, source: { persistentVolumeClaimName: pvcName } },
   });
   let last = 'no status yet';
@@ -128,7 +128,7 @@ export async function deleteSnapshot(client: KubeClient, namespace: string, name
  * took for this policy and PVC in the namespace, deletes older ones. Returns the names deleted.
  */
 export async function pruneLocalSnapshots(client: KubeClient, opts: { namespace: string; policy: string; keep: number; pvc?: string }): Promise<string[]> {
-  const sel = [`app.kubernetes.io/managed-by=coffer`, `coffer.dev/policy=${opts.policy.slice(0, 63)}`, ...(opts.pvc ? [`coffer.dev/pvc=${opts.pvc.slice(0, 63)}`] : [])].join(',');
+  const sel = [`app.kubernetes.io/managed-by=coffer`, `coffer.dev/policy=${labelValue(opts.policy)}`, ...(opts.pvc ? [`coffer.dev/pvc=${labelValue(opts.pvc)}`] : [])].join(',');
   const all = (await client.list(VS.apiVersion, VS.plural, opts.namespace, { labelSelector: sel })).filter((s) => !s.metadata.deletionTimestamp);
   const byPvc = new Map<string, KubeObject[]>();
   for (const s of all) {

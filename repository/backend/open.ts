@@ -205,6 +205,10 @@ class LazyS3Backend implements Backend {
   }
 
   private backend(): Promise<Backend> {
+    // Coffer supports Node 20 on purpose and pins the SDK in its lockfile; the SDK's
+    // "future versions will need Node 22" warning would print on every S3 command.
+    // Set the variable to "false" to see it.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.inner ??= import('./s3.ts').then((m) => new m.S3Backend(this.opts));
     return this.inner;
   }

@@ -111,7 +111,12 @@ export function applyDefaults(t: ResourceType, obj: KObject, alloc: Allocators, 
       break;
     case 'deployments.apps':
       setDefault(spec, 'replicas', 1);
-      setDefault(spec, 'strategy', { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '25%', maxSurge: '25%' } });
+      {
+        const st = rec(spec.strategy);
+        if (!st.type) st.type = 'RollingUpdate';
+        if (st.type === 'RollingUpdate') st.rollingUpdate = { maxUnavailable: '25%', maxSurge: '25%', ...rec(st.rollingUpdate) };
+        spec.strategy = st;
+      }
       setDefault(spec, 'revisionHistoryLimit', 10);
       setDefault(spec, 'progressDeadlineSeconds', 600);
       defaultTemplate(spec);
@@ -120,7 +125,12 @@ export function applyDefaults(t: ResourceType, obj: KObject, alloc: Allocators, 
     case 'statefulsets.apps':
       setDefault(spec, 'replicas', 1);
       setDefault(spec, 'podManagementPolicy', 'OrderedReady');
-      setDefault(spec, 'updateStrategy', { type: 'RollingUpdate', rollingUpdate: { partition: 0 } });
+      {
+        const st = rec(spec.updateStrategy);
+        if (!st.type) st.type = 'RollingUpdate';
+        if (st.type === 'RollingUpdate') st.rollingUpdate = { partition: 0, ...rec(st.rollingUpdate) };
+        spec.updateStrategy = st;
+      }
       setDefault(spec, 'revisionHistoryLimit', 10);
       setDefault(spec, 'persistentVolumeClaimRetentionPolicy', { whenDeleted: 'Retain', whenScaled: 'Retain' });
       for (const c of (spec.volumeClaimTemplates as Rec[]) ?? []) {
@@ -141,7 +151,12 @@ export function applyDefaults(t: ResourceType, obj: KObject, alloc: Allocators, 
       obj.spec = spec;
       break;
     case 'daemonsets.apps':
-      setDefault(spec, 'updateStrategy', { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } });
+      {
+        const st = rec(spec.updateStrategy);
+        if (!st.type) st.type = 'RollingUpdate';
+        if (st.type === 'RollingUpdate') st.rollingUpdate = { maxUnavailable: 1, maxSurge: 0, ...rec(st.rollingUpdate) };
+        spec.updateStrategy = st;
+      }
       setDefault(spec, 'revisionHistoryLimit', 10);
       defaultTemplate(spec);
       obj.spec = spec;

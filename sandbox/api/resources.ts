@@ -96,6 +96,13 @@ const DEFS: Def[] = [
   { g: 'apiextensions.k8s.io', v: 'v1', r: 'customresourcedefinitions', k: 'CustomResourceDefinition', ns: false, short: ['crd', 'crds'], cat: ['api-extensions'], status: true, model: 'V1CustomResourceDefinition', validator: 'apiextensions.k8s.io/v1/CustomResourceDefinition' },
 ];
 
+/** Kinds whose REST strategy maintains metadata.generation (workloads, policies, CRDs); others never show it. */
+const GENERATION_KINDS = new Set([
+  'apps/deployments', 'apps/statefulsets', 'apps/daemonsets', 'apps/replicasets', '/replicationcontrollers',
+  'batch/jobs', 'batch/cronjobs', 'networking.k8s.io/ingresses', 'networking.k8s.io/networkpolicies', 'networking.k8s.io/ingressclasses',
+  'policy/poddisruptionbudgets', 'apiextensions.k8s.io/customresourcedefinitions', '/pods',
+]);
+
 const MODEL_PREFIX: Record<string, string> = { '': 'V1', apps: 'V1', batch: 'V1', 'networking.k8s.io': 'V1', policy: 'V1', 'rbac.authorization.k8s.io': 'V1', 'storage.k8s.io': 'V1', 'coordination.k8s.io': 'V1' };
 
 function build(d: Def): ResourceType {
@@ -116,7 +123,7 @@ function build(d: Def): ResourceType {
     fields: d.fields ?? [],
     model: d.model ?? `${MODEL_PREFIX[d.g] ?? 'V1'}${d.k}`,
     validator: d.validator ?? `${groupDir}${d.v}/${d.k}`,
-    generation: d.gen ?? true,
+    generation: d.gen ?? GENERATION_KINDS.has(`${d.g}/${d.r}`),
   };
 }
 

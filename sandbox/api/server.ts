@@ -22,6 +22,7 @@ import { recordUpdate, serverSideApply } from './managed.ts';
 import { columnsFor, toTable, type IncludeObject, type PrinterColumn } from './table.ts';
 import { JSONPath } from './jsonpath.ts';
 import { OpenApi } from './openapi.ts';
+import { decodeK8sProtobuf, ProtobufError } from './proto/decode.ts';
 import type { PodSubresources } from '../runtime/types.ts';
 
 type Rec = Record<string, unknown>;
@@ -274,7 +275,8 @@ export class ApiServer {
       }
       case 'DELETE': {
         const raw = await this.readBody(req);
-        const opts = raw.length ? rec(this.parseJson(raw)) : {};
+        const pb = String(req.headers['content-type'] ?? '').startsWith('application/vnd.kubernetes.protobuf');
+        const opts = raw.length ? rec(pb ? this.parseProtobuf(raw) : this.parseJson(raw)) : {};
         if (!name) return this.send(res, 200, this.deleteCollection(tg, q, opts));
         const [body, code] = this.delete(tg, q, opts);
         return this.send(res, code, body);
@@ -327,12 +329,22 @@ export class ApiServer {
     }
   }
 
+  private parseProtobuf(raw: Buffer): unknown {
+    try {
+      return decodeK8sProtobuf(raw);
+    } catch (e) {
+      if (e instanceof ProtobufError || e instanceof RangeError || e instanceof SyntaxError) throw badRequest(`error decoding protobuf body: ${(e as Error).message}`);
+      throw e;
+    }
+  }
+
   private async readJson(req: IncomingMessage): Promise<KObject> {
     const ctype = String(req.headers['content-type'] ?? 'application/json').split(';')[0].trim();
     const raw = await this.readBody(req);
     let v: unknown;
     if (ctype === 'application/json' || ctype === '') v = this.parseJson(raw);
     else if (ctype === 'application/yaml') v = parseYaml(raw.toString('utf8'));
+    else if (ctype === 'application/vnd.kubernetes.protobuf') v = this.parseProtobuf(raw);
     else throw unsupportedMedia(ctype);
     if (!isObject(v)) throw badRequest(`Object 'Kind' is missing in '${raw.toString('utf8').slice(0, 200)}'`);
     return v as KObject;

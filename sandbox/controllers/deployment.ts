@@ -30,10 +30,27 @@ export function rollingBounds(d: KubeObject): { maxSurge: number; maxUnavailable
   return { maxSurge, maxUnavailable };
 }
 
-function templateWithoutHash(t: any): any {
+/** Drops nulls and empty objects/arrays so `creationTimestamp: null` (what kubectl writes on rollout undo) compares equal to absent. */
+function pruneEmpty(v: any): any {
+  if (Array.isArray(v)) {
+    const a = v.map(pruneEmpty).filter((x) => x !== undefined);
+    return a.length ? a : undefined;
+  }
+  if (v && typeof v === 'object') {
+    const entries = Object.keys(v)
+      .sort()
+      .map((k) => [k, pruneEmpty(v[k])] as const)
+      .filter(([, x]) => x !== undefined);
+    return entries.length ? Object.fromEntries(entries) : undefined;
+  }
+  return v === null ? undefined : v;
+}
+
+/** The template as a comparable value: pod-template-hash removed, empties pruned, keys ordered. */
+export function templateKey(t: any): string {
   const c = structuredClone(t ?? {});
   if (c.metadata?.labels) delete c.metadata.labels['pod-template-hash'];
-  return c;
+  return JSON.stringify(pruneEmpty(c) ?? {});
 }
 
 export class DeploymentController {
@@ -73,8 +90,8 @@ export class DeploymentController {
     const api = this.d.api;
     const desired = dep.spec?.replicas ?? 1;
     const owned = this.sets.list((rs) => rs.metadata.namespace === ns && isOwnedBy(rs, dep));
-    const want = JSON.stringify(templateWithoutHash(dep.spec?.template));
-    let newRS = owned.find((rs) => JSON.stringify(templateWithoutHash(rs.spec?.template)) === want);
+    const want = templateKey(dep.spec?.template);
+    let newRS = owned.find((rs) => templateKey(rs.spec?.template) === want);
     const olds = owned.filter((rs) => rs !== newRS);
     const maxRevision = Math.max(0, ...owned.map((rs) => Number(rs.metadata.annotations?.[REVISION] ?? 0)));
     const recreate = dep.spec?.strategy?.type === 'Recreate';

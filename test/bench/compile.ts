@@ -235,7 +235,9 @@ async function writeRepo(dir: string, n: number): Promise<void> {
 }
 
 async function benchPolicies(): Promise<Record<string, unknown>> {
-  // Our own parts per policy: two selectors, one frequency, retention warnings.
+  // Our own parts per policy: two selectors, one frequency, retention warnings (distinct
+  // expressions, so the program cache never hits). Warm up the parser and checker first.
+  for (let i = 0; i < 200; i++) compileCel(`namespaceObject.metadata.name == "warmup-${i}"`, 'namespace', { expect: 'bool' });
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < POLICIES; i++) {
     compileCel(`namespaceObject.metadata.name == "app-${i}" || namespaceObject.metadata.labels["team"] == "t${i % 50}"`, 'namespace', { expect: 'bool' });
@@ -269,15 +271,20 @@ async function benchPolicies(): Promise<Record<string, unknown>> {
     await compileFromDirectory(small);
     await rm(small, { recursive: true, force: true });
     let best = Infinity;
+    let first = 0;
     let result: Awaited<ReturnType<NonNullable<typeof compileFromDirectory>>> | undefined;
     for (let r = 0; r < 3; r++) {
       const t1 = process.hrtime.bigint();
       result = await compileFromDirectory(dir);
-      best = Math.min(best, Number(process.hrtime.bigint() - t1) / 1e9);
+      const dt = Number(process.hrtime.bigint() - t1) / 1e9;
+      if (r === 0) first = dt;
+      best = Math.min(best, dt);
     }
     const errors = result!.diagnostics.filter((d) => d.severity === 'error');
     out.fullCompile = {
       seconds: Number(best.toFixed(3)),
+      // The first run compiles every CEL expression; later runs in the same process hit the program cache.
+      firstRunSeconds: Number(first.toFixed(3)),
       policiesPerSecond: Math.round(POLICIES / best),
       bar: '< 2 s for validate + compile of 2,000 policies',
       meetsBar: best < 2 && errors.length === 0 && result!.plan !== undefined,

@@ -129,11 +129,28 @@ describe('plan diff from two Git commits', () => {
 });
 
 describe('diff semantics', () => {
-  it('a base that does not exist compares against an empty plan: everything added, no risk', async () => {
+  it('a base that does not exist compares against an empty plan: everything added, only the restores it would run are risks', async () => {
     const head = await compileFromGit(join(repo, '.git'), 'HEAD');
     const d = diffPlans(undefined, head.plan!);
-    expect(d.risks).toEqual([]);
+    expect(d.risks.map((r) => `${r.severity} ${r.code} ${r.name}`)).toEqual(['medium restore-requested erp-config-rollback', 'medium restore-requested shop-drill']);
     expect(d.changes.every((c) => c.change === 'added')).toBe(true);
+  });
+
+  it('a Restore added in Git is flagged: merging runs it; in place with update overwrites live objects', async () => {
+    const base = (await compileFromGit(join(repo, '.git'), 'HEAD~1')).plan!;
+    const head = structuredClone(base);
+    const drill = base.restores.find((r) => r.name === 'shop-drill')!;
+    head.restores.push({ ...structuredClone(drill), name: 'rollback', target: { cluster: drill.source.cluster, namespace: drill.source.namespace }, existingResourcePolicy: 'update' });
+    const d = diffPlans(base, head);
+    expect(d.risks).toEqual([
+      {
+        severity: 'high',
+        code: 'restore-requested',
+        kind: 'Restore',
+        name: 'rollback',
+        message: 'merging runs a restore of shop-db (policy databases, restore point latest) into namespace shop-db on prod-eu-1: existing objects in the live namespace are overwritten (existingResourcePolicy: update)',
+      },
+    ]);
   });
 
   it('widening a selector or raising retention is a change but not a risk', async () => {

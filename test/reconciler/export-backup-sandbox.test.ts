@@ -94,7 +94,7 @@ describe.skipIf(!!process.env.COFFER_TEST_KUBECONFIG)('backupNamespace', () => {
     expect(r.volumes[0]).toMatchObject({ pvc: 'data-db-0', phase: 'Succeeded', capacity: '1Gi' });
     expect(r.volumes[0]!.volumeSnapshot).toBeUndefined(); // keepLocal: 0
     expect(r.hooks.map((h) => `${h.blueprint}/${h.phase}:${h.phaseResult}`)).toEqual(['sqlite-dump/dump:Succeeded', 'quiesce-web/down:Succeeded', 'quiesce-web/up:Succeeded']);
-    expect(r.artifacts).toEqual({ dump: { workload: 'db', pod: 'db-0' } });
+    expect(r.artifacts).toEqual({ 'dump@StatefulSet/db': { workload: 'db', pod: 'db-0' } });
     expect(r.resources.find((k) => k.kind === 'Secret')!.names).toContain('db-credentials');
     expect(JSON.stringify({ ...r, export: undefined, actions: undefined })).not.toContain('hunter2');
     // Nothing temporary is left, the app is back up.

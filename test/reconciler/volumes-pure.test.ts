@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { kubeName, moverObjects, parseMoverOutput, volumeOutcome } from '../../reconciler/volumes/index.ts';
+import { kubeName, labelValue, moverObjects, parseMoverOutput, volumeOutcome } from '../../reconciler/volumes/index.ts';
 import { collectionPath, mapLimit, parseResourceList, type KubeObject } from '../../reconciler/kube/index.ts';
 
 const pvc = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'data-db-0', namespace: 'shop' }, spec: { storageClassName: 'fast', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '5Gi' } } } } as KubeObject;
@@ -18,6 +18,16 @@ describe('object names', () => {
     expect(a).not.toBe(b);
     expect(a.endsWith('-run1')).toBe(true);
   });
+});
+
+describe('label values', () => {
+  const table: [string, string][] = [
+    ['backup-20261125t214500z-a1b2c3', 'backup-20261125t214500z-a1b2c3'],
+    ['shop/db:2026-11-24T01:00Z', 'shop-db-2026-11-24T01-00Z'],
+    ['-x-', 'x'],
+    ['a'.repeat(70) + '_', 'a'.repeat(63)],
+  ];
+  for (const [input, want] of table) it(JSON.stringify(input).slice(0, 40), () => expect(labelValue(input)).toBe(want));
 });
 
 describe('mover objects', () => {

@@ -237,6 +237,27 @@ describe('kubectl against the sandbox', () => {
     expect(out).toContain('configmap/watched');
   });
 
+  it('kubectl create generators work (their typed clients send protobuf bodies)', async () => {
+    ok(await k.run(['create', 'namespace', 'gen']));
+    const cm = await k.run(['create', 'configmap', 'gen-cm', '-n', 'gen', '--from-literal=a=b', '--from-literal=c=d']);
+    ok(cm);
+    expect(cm.stdout.trim()).toBe('configmap/gen-cm created');
+    ok(await k.run(['create', 'secret', 'generic', 'gen-secret', '-n', 'gen', '--from-literal=password=hunter2']));
+    ok(await k.run(['create', 'deployment', 'gen-dep', '-n', 'gen', '--image=busybox:1.36', '--replicas=2', '--port=80']));
+    ok(await k.run(['create', 'service', 'clusterip', 'gen-svc', '-n', 'gen', '--tcp=80:8080']));
+    const got = JSON.parse((await k.run(['get', 'cm/gen-cm', 'secret/gen-secret', 'deploy/gen-dep', 'svc/gen-svc', '-n', 'gen', '-o', 'json'])).stdout);
+    const [c, s, d, svc] = got.items;
+    expect(c.data).toEqual({ a: 'b', c: 'd' });
+    expect(Buffer.from(s.data.password, 'base64').toString()).toBe('hunter2');
+    expect(d.spec.replicas).toBe(2);
+    expect(d.spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '25%', maxSurge: '25%' } });
+    expect(d.spec.template.spec.containers[0]).toMatchObject({ name: 'busybox', image: 'busybox:1.36', ports: [{ containerPort: 80, protocol: 'TCP' }] });
+    expect(c.metadata.creationTimestamp).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(svc.spec.ports[0]).toMatchObject({ port: 80, targetPort: 8080, protocol: 'TCP' });
+    expect(svc.metadata.generation).toBeUndefined();
+    ok(await k.run(['delete', 'namespace', 'gen', '--wait=false']));
+  });
+
   it('explain reads the OpenAPI documents', async () => {
     const r = await k.run(['explain', 'deployment.spec.replicas']);
     ok(r);

@@ -14,7 +14,7 @@ import { expandVars, fieldValue, resolveEnv, ContainerConfigError } from '../../
 import { COFFER_CHECKOUT, effectiveArgv, repositoryOf, resolveImage } from '../../sandbox/runtime/images.ts';
 import { LogWriter, parseLogLine, readRecords, renderRecords, rfc3339Nano, type LogRecord } from '../../sandbox/runtime/logfile.ts';
 import { podPhase, podStatus, qosClass, type ContainerView, type PodView } from '../../sandbox/runtime/podstatus.ts';
-import { rollingBounds } from '../../sandbox/controllers/deployment.ts';
+import { rollingBounds, templateKey } from '../../sandbox/controllers/deployment.ts';
 import { formatIndexes } from '../../sandbox/controllers/job.ts';
 import { CronSyntaxError, lastFiring, matches, nextFiring, parseCron } from '../../sandbox/controllers/cron.ts';
 import { deletionOrder } from '../../sandbox/controllers/replicaset.ts';
@@ -309,6 +309,13 @@ describe('controller arithmetic', () => {
     expect(claimClass({ metadata: {}, spec: { storageClassName: 'fast' } }, classes)?.metadata.name).toBe('fast');
     expect(claimClass({ metadata: {}, spec: {} }, classes)?.metadata.name).toBe('std');
     expect(claimClass({ metadata: {}, spec: { storageClassName: '' } }, classes)).toBeUndefined();
+  });
+
+  it('compares pod templates the way rollout undo needs (hash label and nulls ignored)', () => {
+    const rsTemplate = { metadata: { labels: { app: 'web', 'pod-template-hash': 'abc' } }, spec: { containers: [{ name: 'c', image: 'busybox:1', resources: {} }] } };
+    const undone = { metadata: { creationTimestamp: null, labels: { app: 'web' } }, spec: { containers: [{ image: 'busybox:1', name: 'c' }] } };
+    expect(templateKey(undone)).toBe(templateKey(rsTemplate));
+    expect(templateKey({ ...undone, spec: { containers: [{ name: 'c', image: 'busybox:2' }] } })).not.toBe(templateKey(rsTemplate));
   });
 
   it('hashes templates stably and keeps condition times', () => {

@@ -149,6 +149,7 @@ describe('pods run as bubblewrap processes', () => {
               { name: 'scratch', mountPath: '/work' },
               { name: 'config', mountPath: '/config' },
               { name: 'secret', mountPath: '/secret' },
+              { name: 'eph', mountPath: '/eph' },
             ],
           },
         ],
@@ -156,6 +157,7 @@ describe('pods run as bubblewrap processes', () => {
           { name: 'scratch', emptyDir: {} },
           { name: 'config', configMap: { name: 'app-config' } },
           { name: 'secret', secret: { secretName: 'app-secret' } },
+          { name: 'eph', ephemeral: { volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } } } },
         ],
       },
     };
@@ -164,6 +166,10 @@ describe('pods run as bubblewrap processes', () => {
     const p = await pod('volumes');
     expect(p.status.initContainerStatuses[0].state.terminated.exitCode).toBe(0);
     expect(await ok(['logs', 'volumes', '-c', 'main'])).toBe('from-init\nkey=value\ns3cr3t\nfast s3cr3t volumes fast\nro\n');
+    // A generic ephemeral volume gets a claim owned by the pod.
+    const claim = JSON.parse(await ok(['get', 'pvc', 'volumes-eph', '-o', 'json']));
+    expect(claim.metadata.ownerReferences[0]).toMatchObject({ kind: 'Pod', name: 'volumes', uid: p.metadata.uid });
+    expect(claim.status.phase).toBe('Bound');
     // $(MODE) in args is expanded by the kubelet, as Kubernetes does. Init container logs by name:
     expect(await ok(['logs', 'volumes', '-c', 'init'])).toBe('');
   });

@@ -1,0 +1,175 @@
+/**
+ * The reconciler end to end on a sandbox cluster: a policy repository in Git, a sample app whose StatefulSet keeps a
+ * SQLite database on a PVC, and a filesystem repository. Asserts what a user sees: restore points in the catalog
+ * branch (read back with the git CLI), volume and manifest data that restore byte for byte from the repository, hooks
+ * that really ran, schedules, retention, failures and two racing reconcilers.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import git from 'isomorphic-git';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_NAMESPACE, demoPolicyRepo, sampleApp } from '../../cli/demo-app.ts';
+import { openSource } from '../../reconciler/git/source.ts';
+import { KubeClient } from '../../reconciler/kube/client.ts';
+import type { KubeObject } from '../../reconciler/kube/types.ts';
+import { LeaseLock } from '../../reconciler/lease/index.ts';
+import { reconcileOnce, withLease, type ReconcileOptions } from '../../reconciler/reconcile.ts';
+import { FileBackend, listSnapshots, openRepository, restore } from '../../repository/index.ts';
+import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
+
+const PLURALS: Record<string, string> = { Namespace: 'namespaces', ConfigMap: 'configmaps', Secret: 'secrets', Service: 'services', StatefulSet: 'statefulsets', Deployment: 'deployments' };
+const T0 = new Date('2026-11-24T01:05:00Z');
+const hours = (h: number) => new Date(T0.getTime() + h * 3600_000);
+
+let sb: Sandbox;
+let client: KubeClient;
+let work: string;
+let repoDir: string;
+let repositoryPath: string;
+const password = randomBytes(16).toString('hex');
+
+function gitCli(...args: string[]): string {
+  return execFileSync('git', ['-C', repoDir, ...args], { encoding: 'utf8' });
+}
+
+async function waitFor(what: string, f: () => Promise<boolean>, ms = 120_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await f())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function reconcile(at: Date, extra: Partial<ReconcileOptions> = {}) {
+  const source = await openSource({ source: repoDir, env: {} });
+  return reconcileOnce({ source, client, now: () => at, env: {}, ...extra });
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'coffer-reconcile-e2e-'));
+  sb = await startSandbox({ dir: join(work, 'sandbox') });
+  client = new KubeClient(sb.kubeConfig);
+  for (const obj of [...sampleApp(), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'coffer-system' } }, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'coffer-repository-key', namespace: 'coffer-system' }, stringData: { passphrase: password } }] as KubeObject[]) {
+    await client.create(obj.apiVersion, PLURALS[obj.kind]!, obj.metadata.namespace, obj);
+  }
+  await waitFor('the db StatefulSet', async () => ((await client.get('apps/v1', 'statefulsets', DEMO_NAMESPACE, 'db')) as { status?: { readyReplicas?: number } }).status?.readyReplicas === 1);
+  repositoryPath = join(work, 'repository');
+  fs.mkdirSync(repositoryPath);
+  repoDir = join(work, 'policy-repo');
+  const files = demoPolicyRepo(repositoryPath, readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8'));
+  // Tighter retention than the demo's so a few runs exercise expiry: keep the two newest hourly points only.
+  files['policies/shop.yaml'] = files['policies/shop.yaml']!.replace(/retention:\n(\s+)hourly: 24\n\s+daily: 7\n/, 'retention:\n$1hourly: 2\n');
+  expect(files['policies/shop.yaml']).toContain('hourly: 2\n');
+  await git.init({ fs, dir: repoDir, defaultBranch: 'main' });
+  for (const [path, content] of Object.entries(files)) {
+    fs.mkdirSync(dirname(join(repoDir, path)), { recursive: true });
+    fs.writeFileSync(join(repoDir, path), content);
+    await git.add({ fs, dir: repoDir, filepath: path });
+  }
+  await git.commit({ fs, dir: repoDir, message: 'policies', author: { name: 't', email: 't@example.com' } });
+}, 180_000);
+
+afterAll(async () => {
+  await sb?.stop();
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+describe('reconcile on the sandbox', () => {
+  let firstRp = '';
+
+  it('backs up a due namespace into a restore point whose volume and manifests read back byte for byte', async () => {
+    const s = await reconcile(T0);
+    expect(s.errors).toEqual([]);
+    expect(s.runs.map((r) => [r.run.spec.namespace, r.run.status.phase, r.run.status.error])).toEqual([[DEMO_NAMESPACE, 'Succeeded', undefined]]);
+    const rp = s.runs[0]!.restorePoint!;
+    firstRp = rp.metadata.name;
+
+    // The git CLI, an independent reader, sees the restore point on the catalog branch.
+    const path = `catalog/demo/${DEMO_NAMESPACE}/hourly/${rp.metadata.name}.yaml`;
+    expect(gitCli('show', `coffer-catalog:${path}`)).toContain(`name: ${rp.metadata.name}`);
+    expect(gitCli('log', '-1', '--format=%s', 'coffer-catalog')).toMatch(/^backup: shop\/hourly 2026-11-24T01:00Z ok, 1 volume, /);
+    expect(gitCli('fsck', '--no-progress').trim()).toBe('');
+    // Secret data went to the encrypted repository only.
+    expect(() => gitCli('grep', '-I', 's3cr3t-never-in-git', 'coffer-catalog', 'main')).toThrow();
+
+    const repo = await openRepository(new FileBackend(repositoryPath), password);
+    const vol = rp.spec.volumes!.find((v) => v.pvc === 'data-db-0')!;
+    expect(vol.phase).toBe('Succeeded');
+    const volOut = join(work, 'restore-volume');
+    await restore(repo, vol.snapshotId!, volOut);
+    const pvc = (await client.get('v1', 'persistentvolumeclaims', DEMO_NAMESPACE, 'data-db-0')) as unknown as { spec: { volumeName: string } };
+    const pv = (await client.get('v1', 'persistentvolumes', undefined, pvc.spec.volumeName)) as unknown as { spec: { csi: { volumeAttributes: { path: string } } } };
+    const live = pv.spec.csi.volumeAttributes.path;
+    const restoredDir = join(volOut, 'data');
+    expect(fs.readdirSync(restoredDir).sort()).toEqual(['app.db', 'app.db.coffer-backup']);
+    expect(readFileSync(join(restoredDir, 'app.db')).equals(readFileSync(join(live, 'app.db')))).toBe(true);
+    // The blueprint's KubeExec hook really ran: its consistent SQLite copy is in the backup, with the rows.
+    expect(execFileSync('sqlite3', [join(restoredDir, 'app.db.coffer-backup'), 'SELECT item FROM orders ORDER BY id'], { encoding: 'utf8' }).trim().split('\n')).toEqual(['espresso beans', 'grinder', 'milk jug']);
+
+    const manOut = join(work, 'restore-manifests');
+    await restore(repo, rp.spec.repository.manifestSnapshot!, manOut);
+    const files = execFileSync('find', [manOut, '-type', 'f'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    const secretFile = files.find((f) => /shop-db-credentials/.test(f));
+    expect(secretFile, files.join('\n')).toBeDefined();
+    const secretText = readFileSync(secretFile!, 'utf8');
+    expect(secretText).toContain(Buffer.from('s3cr3t-never-in-git').toString('base64'));
+    const cmFile = files.find((f) => /shop-config/.test(f))!;
+    expect(readFileSync(cmFile, 'utf8')).toContain('Welcome to the coffee shop');
+    expect(readFileSync(cmFile, 'utf8')).not.toMatch(/resourceVersion|uid:/);
+  });
+
+  it('does nothing again within the same slot, and runs once (not once per slot) after missing several', async () => {
+    const same = await reconcile(new Date(T0.getTime() + 20 * 60_000));
+    expect(same.runs).toEqual([]);
+    expect(same.due.find((d) => d.namespace === DEMO_NAMESPACE)?.reason).toBe('up-to-date');
+    const late = await reconcile(hours(5));
+    expect(late.runs.map((r) => r.run.status.phase)).toEqual(['Succeeded']);
+    expect(late.runs[0]!.run.spec.scheduledFor).toBe('2026-11-24T06:00:00.000Z');
+  });
+
+  it('expires exactly what GFS retention says, from the catalog and from the repository', async () => {
+    const before = await listSnapshots(await openRepository(new FileBackend(repositoryPath), password));
+    const s = await reconcile(hours(6));
+    expect(s.runs.map((r) => r.run.status.phase)).toEqual(['Succeeded']);
+    // hourly: 2 keeps the 06:00 and 07:00 points; the 01:00 one expires (and nothing else).
+    expect(s.expired).toEqual([{ policy: 'hourly', namespace: DEMO_NAMESPACE, restorePoints: [firstRp] }]);
+    const names = (await s.catalog.readRestorePoints()).map((e) => e.doc.metadata.name);
+    expect(names).toHaveLength(2);
+    expect(names).not.toContain(firstRp);
+    expect(gitCli('log', '-1', '--format=%s', 'coffer-catalog')).toContain(`retention: ${DEMO_NAMESPACE}/hourly expired 1 restore point`);
+    const after = await listSnapshots(await openRepository(new FileBackend(repositoryPath), password));
+    const gone = before.filter((b) => !after.some((a) => a.id === b.id)).map((b) => b.tags);
+    expect(gone).toHaveLength(2); // the expired point's manifests and its one volume
+    for (const t of gone) expect(JSON.stringify(t)).toContain(firstRp);
+  });
+
+  it('records a failed mover Job as a failed run with the reason, and no restore point', async () => {
+    const source = await openSource({ source: repoDir, env: {} });
+    const s = await reconcileOnce({ source, client, now: () => hours(6.5), env: {}, retention: false, only: { policy: 'hourly', namespace: DEMO_NAMESPACE }, moverImage: 'busybox:1.36' });
+    expect(s.runs.map((r) => r.restorePoint)).toEqual([undefined]);
+    const recorded = (await s.catalog.readRuns({ namespace: DEMO_NAMESPACE })).find((r) => r.metadata.name === s.runs[0]!.run.metadata.name);
+    expect(recorded?.status.phase).toBe('Failed');
+    expect(recorded?.status.error).toMatch(/mover|Job/i);
+    expect(recorded?.status.restorePoint).toBeUndefined();
+    expect(gitCli('log', '-1', '--format=%s', 'coffer-catalog')).toMatch(/^backup: shop\/hourly .* failed: /);
+  });
+
+  it('lets only one of two racing reconcilers back up a slot', async () => {
+    const at = hours(9);
+    const race = (id: string) =>
+      withLease(new LeaseLock({ kubeConfig: sb.kubeConfig, namespace: 'coffer-system', identity: id }), async (signal) => {
+        const source = await openSource({ source: repoDir, env: {} });
+        return reconcileOnce({ source, client, now: () => at, env: {}, signal, retention: false });
+      });
+    const results = await Promise.all([race('replica-a'), race('replica-b')]);
+    const ran = results.flatMap((r) => (r.held ? r.value.runs : []));
+    // Whoever led did the slot; the other either lost the lease or, arriving after the release, found nothing due.
+    expect(ran).toHaveLength(1);
+    const slotRuns = gitCli('log', '--format=%s', 'coffer-catalog').split('\n').filter((l) => l.startsWith('backup: shop/hourly 2026-11-24T10:00Z'));
+    expect(slotRuns).toHaveLength(1);
+  });
+});
