@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { stringify as toYaml } from 'yaml';
 import { type CliIO, type Command, UsageError } from './io.ts';
 import { openBackend } from '../repository/backend/open.ts';
 import type { Backend } from '../repository/backend/types.ts';
@@ -166,9 +165,10 @@ function progressLine(ctx: Ctx) {
   };
 }
 
-function emit(ctx: Ctx, value: unknown, table: () => string): void {
+/** yaml is loaded only for --output yaml: it is most of what every `coffer repo` start would compile. */
+async function emit(ctx: Ctx, value: unknown, table: () => string): Promise<void> {
   if (ctx.format === 'json') ctx.io.stdout.write(JSON.stringify(value) + '\n');
-  else if (ctx.format === 'yaml') ctx.io.stdout.write(toYaml(value));
+  else if (ctx.format === 'yaml') ctx.io.stdout.write((await import('yaml')).stringify(value));
   else ctx.io.stdout.write(table());
 }
 
@@ -194,7 +194,7 @@ function need(ctx: Ctx, n: number, usage: string): void {
 const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
   async init(ctx) {
     const repo = await initRepository(ctx.backend, password(ctx));
-    emit(ctx, { repository: ctx.backend.location, id: repo.config.id, keyId: repo.keyId, version: repo.config.version }, () => `created repository ${repo.config.id.slice(0, 10)} at ${ctx.backend.location}\n\nKeep the password safe: without it the data cannot be recovered.\n`);
+    await emit(ctx, { repository: ctx.backend.location, id: repo.config.id, keyId: repo.keyId, version: repo.config.version }, () => `created repository ${repo.config.id.slice(0, 10)} at ${ctx.backend.location}\n\nKeep the password safe: without it the data cannot be recovered.\n`);
     return 0;
   },
 
@@ -221,7 +221,7 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
       bar.done();
     }
     const s = res.stats;
-    emit(ctx, { snapshotId: res.snapshotId, parent: res.snapshot.parent ?? null, tags: res.snapshot.tags, paths: res.snapshot.paths, stats: s }, () =>
+    await emit(ctx, { snapshotId: res.snapshotId, parent: res.snapshot.parent ?? null, tags: res.snapshot.tags, paths: res.snapshot.paths, stats: s }, () =>
       [
         `Files:       ${s.filesNew} new, ${s.filesChanged} changed, ${s.filesUnmodified} unmodified`,
         `Dirs:        ${s.dirs}`,
@@ -238,7 +238,7 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
     const repo = await open(ctx);
     const want = parseTags(ctx.v.tag);
     const snaps = (await listSnapshots(repo)).filter((s) => Object.entries(want).every(([k, v]) => s.tags[k] === v));
-    emit(ctx, snaps, () => {
+    await emit(ctx, snaps, () => {
       const rows = [['ID', 'TIME', 'HOST', 'TAGS', 'PATHS', 'SIZE']];
       for (const s of snaps) rows.push([s.id.slice(0, 8), s.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), s.hostname, Object.entries(s.tags).map(([k, v]) => `${k}=${v}`).join(','), s.paths.join(','), humanBytes(s.summary?.bytesProcessed ?? 0)]);
       return columns(rows) + `${snaps.length} snapshot(s)\n`;
@@ -250,7 +250,7 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
     need(ctx, 1, 'ls SNAP [PATH]');
     const repo = await open(ctx);
     const entries = await ls(repo, ctx.args[0]!, ctx.args[1] ?? '');
-    emit(ctx, entries, () => columns(entries.map((e) => [modeString(e.type, e.mode), `${e.uid}:${e.gid}`, String(e.size), e.mtime, e.target !== undefined ? `${e.path} -> ${e.target}` : e.path])));
+    await emit(ctx, entries, () => columns(entries.map((e) => [modeString(e.type, e.mode), `${e.uid}:${e.gid}`, String(e.size), e.mtime, e.target !== undefined ? `${e.path} -> ${e.target}` : e.path])));
     return 0;
   },
 
@@ -264,7 +264,7 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
     } finally {
       bar.done();
     }
-    emit(ctx, s, () => `restored ${s.files} file(s), ${s.dirs} dir(s), ${s.symlinks} symlink(s), ${humanBytes(s.bytes)} in ${s.seconds.toFixed(2)} s\n`);
+    await emit(ctx, s, () => `restored ${s.files} file(s), ${s.dirs} dir(s), ${s.symlinks} symlink(s), ${humanBytes(s.bytes)} in ${s.seconds.toFixed(2)} s\n`);
     return 0;
   },
 
@@ -278,7 +278,7 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
     } finally {
       bar.done();
     }
-    emit(ctx, r, () => {
+    await emit(ctx, r, () => {
       const lines = [`checked ${r.snapshots} snapshot(s), ${r.packs} pack(s), ${r.blobs} blob(s)${ctx.v['read-data'] ? `, read ${r.packsRead} pack(s)` : ''}`];
       if (r.unindexedPacks.length) lines.push(`${r.unindexedPacks.length} pack(s) not in any index (left by an interrupted backup; reused by the next backup or removed by prune)`);
       for (const e of r.errors) lines.push(`error: ${e}`);
@@ -304,7 +304,7 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
     const repo = await open(ctx);
     const r = await forget(repo, { ids: ctx.args, keep: anyKeep ? keep : undefined, tags: parseTags(v.tag), timezone: v.timezone, dryRun: v['dry-run'] });
     const pr = v.prune && !v['dry-run'] ? await prune(repo) : undefined;
-    emit(ctx, { ...r, dryRun: !!v['dry-run'], ...(pr ? { prune: pr } : {}) }, () => {
+    await emit(ctx, { ...r, dryRun: !!v['dry-run'], ...(pr ? { prune: pr } : {}) }, () => {
       const lines: string[] = [];
       for (const g of r.groups) {
         if (g.keep.length) lines.push(`keep ${g.keep.length} snapshot(s):`, ...g.keep.map((k) => `  ${k.id.slice(0, 8)}  ${k.time}  ${k.reasons.join(', ')}`));
@@ -319,14 +319,14 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
   async prune(ctx) {
     const repo = await open(ctx);
     const r = await prune(repo, { dryRun: ctx.v['dry-run'] });
-    emit(ctx, r, () => `${r.dryRun ? 'would delete' : 'deleted'} ${r.packsDeleted} pack(s), ${r.dryRun ? 'would repack' : 'repacked'} ${r.packsRepacked}, kept ${r.packsKept}; ${r.blobsRemoved} unused blob(s); ${humanBytes(r.bytesBefore)} → ${humanBytes(r.bytesAfter)}\n`);
+    await emit(ctx, r, () => `${r.dryRun ? 'would delete' : 'deleted'} ${r.packsDeleted} pack(s), ${r.dryRun ? 'would repack' : 'repacked'} ${r.packsRepacked}, kept ${r.packsKept}; ${r.blobsRemoved} unused blob(s); ${humanBytes(r.bytesBefore)} → ${humanBytes(r.bytesAfter)}\n`);
     return 0;
   },
 
   async stats(ctx) {
     const repo = await open(ctx);
     const s = await stats(repo);
-    emit(ctx, s, () =>
+    await emit(ctx, s, () =>
       columns([
         ['snapshots', String(s.snapshots)],
         ['stored', humanBytes(s.storedBytes)],
@@ -346,18 +346,18 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
     const repo = await open(ctx);
     if (op === 'list') {
       const keys = await repo.listKeys();
-      emit(ctx, keys, () => columns([['', 'ID', 'USER', 'HOST', 'CREATED', 'KDF'], ...keys.map((k) => [k.current ? '*' : '', k.id.slice(0, 8), k.username, k.hostname, k.created, `scrypt N=${k.N} r=${k.r} p=${k.p}`])]));
+      await emit(ctx, keys, () => columns([['', 'ID', 'USER', 'HOST', 'CREATED', 'KDF'], ...keys.map((k) => [k.current ? '*' : '', k.id.slice(0, 8), k.username, k.hostname, k.created, `scrypt N=${k.N} r=${k.r} p=${k.p}`])]));
       return 0;
     }
     if (op === 'add') {
       const newId = await repo.addKey(newPassword(ctx));
-      emit(ctx, { id: newId }, () => `added key ${newId.slice(0, 8)}\n`);
+      await emit(ctx, { id: newId }, () => `added key ${newId.slice(0, 8)}\n`);
       return 0;
     }
     if (op === 'remove') {
       if (!id) throw new UsageError('missing argument: coffer repo key remove ID');
       const removed = await repo.removeKey(id);
-      emit(ctx, { removed }, () => `removed key ${removed.slice(0, 8)}\n`);
+      await emit(ctx, { removed }, () => `removed key ${removed.slice(0, 8)}\n`);
       return 0;
     }
     throw new UsageError(`unknown "coffer repo key ${op ?? ''}": use list, add or remove`);
@@ -366,7 +366,7 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
   async unlock(ctx) {
     const repo = await open(ctx);
     const n = await removeLocks(repo, ctx.v['remove-all']);
-    emit(ctx, { removed: n }, () => `removed ${n} ${ctx.v['remove-all'] ? '' : 'stale '}lock(s)\n`);
+    await emit(ctx, { removed: n }, () => `removed ${n} ${ctx.v['remove-all'] ? '' : 'stale '}lock(s)\n`);
     return 0;
   },
 };

@@ -42,17 +42,27 @@ function stateDir(io: CliIO, dir: string | undefined): string {
   return resolve(io.cwd, dir ?? io.env.COFFER_SANDBOX_DIR ?? '.coffer/sandbox');
 }
 
+/** A process that exists and is not a zombie (a killed detached sandbox stays a zombie until its reaper runs). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
 function readPid(dir: string): number | undefined {
   const f = join(dir, 'sandbox.pid');
   if (!existsSync(f)) return undefined;
   const pid = Number(readFileSync(f, 'utf8').trim());
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
+  return alive(pid) ? pid : undefined;
 }
 
 function previousPort(dir: string): number {
@@ -113,7 +123,16 @@ async function up(io: CliIO, values: Record<string, unknown>): Promise<number> {
   }
 
   const { startSandbox } = await import('../sandbox/index.ts');
-  const sb = await startSandbox({ dir, port, controllers: !values['no-controllers'], log: (l) => io.stderr.write(`${l}\n`) });
+  const start = (p: number) => startSandbox({ dir, port: p, controllers: !values['no-controllers'], log: (l) => io.stderr.write(`${l}\n`) });
+  let sb: Awaited<ReturnType<typeof start>>;
+  try {
+    sb = await start(port);
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'EADDRINUSE') throw e;
+    // The port remembered from the last run is taken now: pick a free one; an explicit --port is the user's call.
+    if (values.port !== undefined) throw new SandboxError('E_SANDBOX_PORT', `--port: 127.0.0.1:${port} is already in use`);
+    sb = await start(0);
+  }
   writeFileSync(join(dir, 'sandbox.pid'), `${process.pid}\n`);
   writeFileSync(join(dir, 'port'), `${new URL(sb.url).port}\n`);
   writeFileSync(join(dir, 'ready'), `${sb.url}\n`);
@@ -143,21 +162,11 @@ async function down(io: CliIO, values: Record<string, unknown>): Promise<number>
   if (!pid) throw new SandboxError('E_SANDBOX_NOT_RUNNING', `no sandbox is running from ${dir}`);
   process.kill(pid, 'SIGTERM');
   const until = Date.now() + 20_000;
-  while (Date.now() < until) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  while (Date.now() < until && alive(pid)) await new Promise((r) => setTimeout(r, 100));
   let forced = false;
-  try {
-    process.kill(pid, 0);
+  if (alive(pid)) {
     process.kill(pid, 'SIGKILL');
     forced = true;
-  } catch {
-    /* exited */
   }
   rmSync(join(dir, 'sandbox.pid'), { force: true });
   rmSync(join(dir, 'ready'), { force: true });

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatDiagnostic, hasErrors } from '../compiler/diagnostics.ts';
 import { compileTarget } from '../compiler/load/target.ts';
@@ -52,9 +54,12 @@ export const run: Command = async (argv, io) => {
     io.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
     return body.valid ? 0 : 1;
   }
+  const showSnippets = io.stdout.isTTY === true && values.ref === undefined;
   for (const d of result.diagnostics) {
     if (values.quiet && d.severity !== 'error') continue;
-    (d.severity === 'error' ? io.stdout : io.stderr).write(`${formatDiagnostic(d)}\n`);
+    const stream = d.severity === 'error' ? io.stdout : io.stderr;
+    stream.write(`${formatDiagnostic(d)}\n`);
+    if (showSnippets) stream.write(snippet(resolve(io.cwd, d.file), d.line, d.column));
   }
   if (!values.quiet) {
     const kinds = summarizeKinds(result.documents);
@@ -63,6 +68,19 @@ export const run: Command = async (argv, io) => {
   }
   return errors.length ? 1 : 0;
 };
+
+/** The offending line with a caret under the column, like a compiler; '' when the file cannot be read. */
+function snippet(file: string, line: number, column: number): string {
+  if (!line) return '';
+  try {
+    const text = readFileSync(file, 'utf8').split('\n')[line - 1];
+    if (text === undefined || text.length > 400) return '';
+    const gutter = String(line).padStart(5);
+    return `${gutter} | ${text}\n${' '.repeat(5)} | ${' '.repeat(Math.max(0, column - 1))}^\n`;
+  } catch {
+    return '';
+  }
+}
 
 function summarizeKinds(docs: Record<string, { kind: string }>): string {
   const counts = new Map<string, number>();

@@ -1,4 +1,15 @@
 import { API_VERSION, FUNCTIONS, KINDS, schemas, type JsonSchema } from '../schemas/index.ts';
+import { CEL_VARIABLES, type CelEnvironment } from './cel/index.ts';
+
+/** Fields holding CEL, and the environment they are compiled in. */
+const CEL_FIELDS: Record<string, CelEnvironment> = {
+  'Policy.spec.selector.namespaces': 'namespace',
+  'Policy.spec.selector.resources': 'object',
+  'Policy.spec.blueprints.workloads': 'workload',
+  'TransformSet.spec.transforms.condition': 'transform',
+  'Restore.spec.include.resources': 'object',
+  'Wait.condition': 'object',
+};
 
 export class ExplainError extends Error {
   readonly code = 'E_EXPLAIN';
@@ -113,6 +124,11 @@ export function explain(target: string, opts: { recursive?: boolean } = {}): str
     out.push(`FIELD:    ${path[path.length - 1]} <${typeOf(node, root)}>${required.includes(path[path.length - 1]!) ? ' -required-' : ''}`, '');
   }
   out.push('DESCRIPTION:', wrap(String(n.description ?? '(no description)'), '    '));
+  const env = CEL_FIELDS[[title, ...path].join('.')];
+  if (env) {
+    out.push('', `CEL ENVIRONMENT: ${env} (must return bool)`);
+    for (const v of CEL_VARIABLES[env]) out.push(`    ${v.name} <${v.type}>`, wrap(v.description, '      '));
+  }
   const extras: string[] = [];
   if (n.enum) extras.push(`Allowed values: ${(n.enum as unknown[]).join(', ')}`);
   if (n.default !== undefined) extras.push(`Default: ${JSON.stringify(n.default)}`);

@@ -2,9 +2,7 @@ import { constants, promises as fsp, type BigIntStats } from 'node:fs';
 import { hostname as osHostname, userInfo } from 'node:os';
 import * as path from 'node:path';
 import { maybeCompress } from './compress.ts';
-import { GcPacer } from './gc.ts';
 import { blobId as blobIdSync, seal } from './crypto.ts';
-const SYNC = process.env.COFFER_SYNC_CRYPTO === '1';
 import { RepoError } from './errors.ts';
 import { acquireLock } from './lock.ts';
 import type { BlobType } from './pack.ts';
@@ -27,6 +25,8 @@ export interface BackupOptions {
   hostname?: string;
   time?: Date;
   onProgress?: (p: BackupProgress) => void;
+  /** Re-index packs no index lists even without a stale lock (after a manual unlock). */
+  recoverPacks?: boolean;
 }
 
 export interface BackupStats {
@@ -40,6 +40,8 @@ export interface BackupStats {
   bytesAddedRaw: number;
   bytesStored: number;
   packsRecovered: number;
+  /** Files that disappeared between listing and reading (skipped). */
+  filesVanished: number;
   seconds: number;
 }
 
@@ -57,7 +59,7 @@ export interface Entry {
   mtime?: Date;
 }
 
-const MAX_IN_FLIGHT = 48 * 1024 * 1024;
+const MAX_IN_FLIGHT = 24 * 1024 * 1024;
 
 /** Bounded bytes in flight between the chunker and the pack writer: the reason backing up 10 GiB needs tens of MiB. */
 class ByteGate {
@@ -76,10 +78,15 @@ class ByteGate {
   }
 }
 
-/** The shared state of one backup run: dedupe, compression, encryption and packing of blobs. */
+/**
+ * The shared state of one backup run: dedupe, compression, encryption and packing of blobs.
+ * Pipeline: the main thread chunks, HMACs and seals (OpenSSL with SHA-NI/AES-NI, no copies);
+ * libuv's pool reads ahead, compresses (brotli), hashes packs and writes them. Measured against
+ * offloading HMAC/AES to the pool via WebCrypto: 3.2–3.6 s vs 3.8–4.0 s CPU and faster wall time
+ * on a 400 MiB mixed dataset, because WebCrypto copies every input and output.
+ */
 class BlobSaver {
   readonly gate = new ByteGate(MAX_IN_FLIGHT);
-  private readonly gc = new GcPacer(Number(process.env.COFFER_GC_EVERY_MB ?? 256) * 1024 * 1024);
   blobsNew = 0;
   bytesAddedRaw = 0;
   private errors: unknown;
@@ -105,11 +112,11 @@ class BlobSaver {
 
   /** Start saving; resolves to the blob id. Callers await the gate first via `saveAsync`. */
   async save(type: BlobType, data: Buffer): Promise<string> {
-    const id = SYNC ? blobIdSync(this.repo.key, data) : await this.repo.crypto.blobId(data);
+    const id = blobIdSync(this.repo.key, data);
     if (this.packer.has(id)) return id;
     this.packer.pending.add(id);
     const { data: c, comp } = await maybeCompress(data);
-    const sealed = SYNC ? seal(this.repo.key.encrypt, c) : await this.repo.crypto.seal(c);
+    const sealed = seal(this.repo.key.encrypt, c);
     this.blobsNew++;
     this.bytesAddedRaw += data.length;
     await this.packer.add(id, type, sealed, data.length, comp);
@@ -119,7 +126,6 @@ class BlobSaver {
   /** Gate-bounded save: waits for room before starting, returns the id's promise without awaiting it. */
   async saveBounded(type: BlobType, data: Buffer): Promise<{ id: Promise<string> }> {
     if (this.errors) throw this.errors;
-    this.gc.add(data.length);
     await this.gate.acquire(data.length);
     const p = this.save(type, data).finally(() => this.gate.release(data.length));
     p.catch((e: unknown) => {
@@ -173,11 +179,13 @@ interface Walker {
   stats: BackupStats;
   progress: BackupProgress;
   pool: BufferPool;
+  readers: ByteGate;
   zeroCut?: number;
   tick: () => void;
 }
 
 const READ_SIZE = 8 * 1024 * 1024;
+const FILE_READERS = 3;
 
 /**
  * Read buffers are recycled: each holds the previous read's unfinished tail
@@ -193,7 +201,7 @@ class BufferPool {
     return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
   }
   give(b: Buffer): void {
-    if (this.free.length < 8) this.free.push(b);
+    if (this.free.length < 4) this.free.push(b);
   }
 }
 
@@ -307,7 +315,7 @@ function ZERO_CHUNK(n: number): Buffer {
   return zeroChunk.subarray(0, n);
 }
 
-async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats, old: TreeNode | undefined): Promise<TreeNode | Promise<TreeNode> | undefined> {
+async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats, old: TreeNode | undefined): Promise<TreeNode | Promise<TreeNode | null> | undefined> {
   if (st.isSymbolicLink()) {
     return { ...baseNode(name, st), type: 'symlink', target: await fsp.readlink(abs) };
   }
@@ -316,7 +324,7 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
     const oldTree = old?.type === 'dir' && old.subtree ? await loadTree(w.repo, old.subtree).catch(() => undefined) : undefined;
     const oldByName = new Map(oldTree?.nodes.map((n) => [n.name, n]));
     const names = (await fsp.readdir(abs)).sort();
-    const children: (TreeNode | Promise<TreeNode>)[] = [];
+    const children: (TreeNode | Promise<TreeNode | null>)[] = [];
     for (const child of names) {
       const cabs = path.join(abs, child);
       let cst: BigIntStats;
@@ -331,7 +339,7 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
     }
     const node = baseNode(name, st);
     return quiet((async () => {
-      const resolved = await Promise.all(children);
+      const resolved = (await Promise.all(children)).filter((n): n is TreeNode => n !== null);
       const subtree = await (saveTree(w.saver, resolved));
       return { ...node, type: 'dir', subtree } satisfies TreeNode;
     })());
@@ -348,9 +356,24 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
     }
     if (old) w.stats.filesChanged++;
     else w.stats.filesNew++;
-    const { content, size } = await chunkFile(w, abs);
-    w.stats.bytesProcessed += size;
-    return quiet(content.then((c) => ({ ...base, size, content: c })));
+    // Up to FILE_READERS files are read at once (restic reads two): with a cold page cache a
+    // tree of small files is bound by per-file latency, not bandwidth.
+    await w.readers.acquire(1);
+    const reading = chunkFile(w, abs).finally(() => w.readers.release(1));
+    return quiet(
+      reading.then(
+        async ({ content, size }) => {
+          w.stats.bytesProcessed += size;
+          return { ...base, size, content: await content } as TreeNode;
+        },
+        (e: NodeJS.ErrnoException) => {
+          // deleted between listing and reading (a live volume): skip it, like restic, and count it
+          if (e.code !== 'ENOENT') throw e;
+          w.stats.filesVanished++;
+          return null;
+        },
+      ),
+    );
   }
   // Devices, FIFOs and sockets are not volume data; skip them like restic's default for sockets.
   return undefined;
@@ -385,7 +408,14 @@ async function runBackup(
   const lock = await acquireLock(repo, false, 'backup');
   try {
     await repo.loadIndex();
-    const packsRecovered = await repo.recoverOrphanPacks();
+    // A stale lock means an earlier run died (kill -9, power loss) and may have left packs no index
+    // lists: re-index them so their blobs are reused. Otherwise skip listing every pack — a cost that
+    // grows with the repository (and is a paged LIST on S3) for nothing.
+    let packsRecovered = 0;
+    if (lock.staleSeen.length || opts.recoverPacks) {
+      packsRecovered = await repo.recoverOrphanPacks();
+      for (const l of lock.staleSeen) await repo.backend.delete('locks', l);
+    }
     const host = opts.hostname ?? osHostname();
     let parentId: string | undefined;
     if (typeof opts.parent === 'string') parentId = (await findSnapshot(repo, opts.parent)).id;
@@ -397,7 +427,7 @@ async function runBackup(
 
     const packer = repo.newPackWriter();
     const saver = new BlobSaver(repo, packer);
-    const stats: BackupStats = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, bytesProcessed: 0, bytesRead: 0, blobsNew: 0, bytesAddedRaw: 0, bytesStored: 0, packsRecovered, seconds: 0 };
+    const stats: BackupStats = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, bytesProcessed: 0, bytesRead: 0, blobsNew: 0, bytesAddedRaw: 0, bytesStored: 0, packsRecovered, filesVanished: 0, seconds: 0 };
     const progress: BackupProgress = { files: 0, totalFiles: 0, bytes: 0, totalBytes: 0, bytesStored: 0, elapsedMs: 0 };
     let last = 0;
     const tick = () => {
@@ -409,7 +439,7 @@ async function runBackup(
       progress.bytesStored = packer.bytesWritten;
       opts.onProgress(progress);
     };
-    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE), tick };
+    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE), readers: new ByteGate(FILE_READERS), tick };
     const rootNodes = await produce(w, parentTree);
     const names = new Set<string>();
     for (const n of rootNodes) {
@@ -469,13 +499,13 @@ export async function backup(repo: Repository, paths: string[], opts: BackupOpti
       w.progress.totalBytes = acc.bytes;
     }
     const oldByName = new Map(parentTree?.nodes.map((n) => [n.name, n]));
-    const out: (TreeNode | Promise<TreeNode>)[] = [];
+    const out: (TreeNode | Promise<TreeNode | null>)[] = [];
     for (let i = 0; i < abs.length; i++) {
       const name = path.basename(abs[i]!) || 'root';
       const n = await backupNode(w, abs[i]!, name, sts[i]!, oldByName.get(name));
       if (n) out.push(n);
     }
-    return Promise.all(out);
+    return (await Promise.all(out)).filter((n): n is TreeNode => n !== null);
   });
 }
 

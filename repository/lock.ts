@@ -31,6 +31,8 @@ export function isStale(l: LockBody, now: Date): boolean {
 
 export interface HeldLock {
   release(): Promise<void>;
+  /** Stale locks seen while acquiring: a sign that an earlier run crashed (left packs without an index). */
+  readonly staleSeen: string[];
 }
 
 /**
@@ -42,6 +44,7 @@ export async function acquireLock(repo: Repository, exclusive: boolean, operatio
   const body = (): LockBody => ({ time: new Date().toISOString(), exclusive, hostname: hostname(), pid: process.pid, operation });
   let name = await repo.saveJSON('locks', body());
   const now = new Date();
+  const staleSeen: string[] = [];
   for (const f of await repo.backend.list('locks')) {
     if (f.name === name) continue;
     let other: LockBody;
@@ -51,7 +54,10 @@ export async function acquireLock(repo: Repository, exclusive: boolean, operatio
       if ((e as { code?: string }).code === 'E_REPO_NOT_FOUND') continue;
       throw e;
     }
-    if (isStale(other, now)) continue;
+    if (isStale(other, now)) {
+      staleSeen.push(f.name);
+      continue;
+    }
     if (exclusive || other.exclusive) {
       await repo.backend.delete('locks', name);
       throw new RepoError(
@@ -69,6 +75,7 @@ export async function acquireLock(repo: Repository, exclusive: boolean, operatio
   }, REFRESH_MS);
   timer.unref();
   return {
+    staleSeen,
     async release() {
       clearInterval(timer);
       await repo.backend.delete('locks', name);

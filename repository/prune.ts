@@ -2,7 +2,7 @@ import { RepoError } from './errors.ts';
 import { withLock } from './lock.ts';
 import type { PackEntry } from './pack.ts';
 import type { Repository } from './repo.ts';
-import { type RetentionCounts, selectRetention } from './retention.ts';
+import type { RetentionCounts } from './retention.ts';
 import { listSnapshots, loadTree, type SnapshotInfo } from './tree.ts';
 
 export interface ForgetOptions {
@@ -51,6 +51,8 @@ export async function forget(repo: Repository, opts: ForgetOptions): Promise<{ g
         const k = groupKey(s);
         byGroup.set(k, [...(byGroup.get(k) ?? []), s]);
       }
+      // loaded here only: the retention rules (and their time-zone tables) are not needed by any other command
+      const { selectRetention } = await import('./retention.ts');
       for (const [key, snaps] of byGroup) {
         const r = selectRetention(snaps.map((s) => ({ id: s.id, time: new Date(s.time) })), opts.keep!, opts.timezone);
         const t = new Map(snaps.map((s) => [s.id, s.time]));

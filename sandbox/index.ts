@@ -84,7 +84,13 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   persistence.load();
   const server = new ApiServer({ store, log });
   bootstrap(server);
-  const url = await server.listen(opts.port ?? 0);
+  let url: string;
+  try {
+    url = await server.listen(opts.port ?? 0);
+  } catch (e) {
+    persistence.close();
+    throw e;
+  }
   const kubeconfigPath = join(dir, 'kubeconfig');
   writeFileSync(kubeconfigPath, kubeconfigYaml(url), { mode: 0o600 });
   const kubeConfig = new KubeConfig();

@@ -15,6 +15,7 @@
  * `meta.macro`) — the one place Coffer depends on @marcbachmann/cel-js
  * internals; test/compiler/cel-bounds.test.ts pins the behaviour.
  */
+import { celEnvironment } from './environments.ts';
 import { CelError } from './errors.ts';
 import { Quantity, QuantityError } from './quantity.ts';
 import { currentEvaluate } from './optimize.ts';
@@ -75,27 +76,30 @@ function isNode(v: unknown): v is Node {
 }
 
 /** Direct children of a node, including macro expansions, in source order where it matters. */
+/** Collect AST nodes found in `v` (a node or nested arrays of nodes) into `out`. */
+function collectNodes(v: unknown, out: Node[]): void {
+  if (isNode(v)) out.push(v);
+  else if (Array.isArray(v)) for (const x of v) collectNodes(x, out);
+}
+
+/** Direct children of a node, including macro expansions. */
 function children(n: Node): Node[] {
   const out: Node[] = [];
-  const push = (v: unknown): void => {
-    if (isNode(v)) out.push(v);
-    else if (Array.isArray(v)) for (const x of v) push(x);
-  };
   const meta = n.meta;
-  if (meta.alternate) push(meta.alternate);
+  if (meta.alternate) collectNodes(meta.alternate, out);
   if (meta.macro) {
-    const m = meta.macro;
-    push(m.args);
-    push(m.val);
-    push(m.exp);
+    const m = meta.macro as Record<string, unknown>;
+    collectNodes(m.args, out);
+    collectNodes(m.val, out);
+    collectNodes(m.exp, out);
   }
   if (n.op === 'comprehension') {
     const a = n.args as Record<string, unknown>;
-    push(a.iterable);
-    push(a.init);
-    push(a.step);
+    collectNodes(a.iterable, out);
+    collectNodes(a.init, out);
+    collectNodes(a.step, out);
   } else {
-    push(n.args);
+    collectNodes(n.args, out);
   }
   return out;
 }
@@ -115,8 +119,10 @@ function literalString(n: Node | undefined): string | undefined {
  */
 export function checkProgram(root: Node, source: string, limits: CelLimits): void {
   const seen = new Set<Node>();
-  const visit = (n: Node, nesting: number): void => {
-    if (seen.has(n)) return;
+  const stack: [Node, number][] = [[root, 0]];
+  while (stack.length > 0) {
+    const [n, nesting] = stack.pop()!;
+    if (seen.has(n)) continue;
     seen.add(n);
     let inner = nesting;
     if (n.op === 'comprehension') {
@@ -130,7 +136,8 @@ export function checkProgram(root: Node, source: string, limits: CelLimits): voi
         );
       }
     } else if (n.op === 'rcall') {
-      const [name, , argNodes] = n.args as [string, Node, Node[]];
+      const [name, receiver, argNodes] = n.args as [string, Node, Node[]];
+      checkDynMethodCall(n, name, receiver, argNodes, source);
       if (name === 'matches' || name === 'find' || name === 'findAll') {
         const pattern = literalString(argNodes[0]);
         if (pattern !== undefined) {
@@ -150,9 +157,52 @@ export function checkProgram(root: Node, source: string, limits: CelLimits): voi
         }
       }
     }
-    for (const c of children(n)) visit(c, inner);
-  };
-  visit(root, 0);
+    const kids = children(n);
+    // Reverse so the leftmost child is checked first: the first error reported is the leftmost one.
+    for (let i = kids.length - 1; i >= 0; i--) stack.push([kids[i]!, inner]);
+  }
+}
+
+type Typed = Node & { checkedType?: { name?: string } };
+
+function compatible(param: string, arg: string | undefined): boolean {
+  if (arg === undefined || arg === 'dyn' || param === 'dyn' || param === arg || /^[A-Z]$/.test(param)) return true;
+  for (const kind of ['list<', 'map<', 'optional<']) if (param.startsWith(kind) && arg.startsWith(kind)) return true;
+  return false;
+}
+
+/**
+ * On a dyn receiver (any field of a Kubernetes object) the library resolves
+ * methods only at run time, so `object.metadata.name.startsWith(1)` would
+ * type-check. Reject calls that no overload of the method could accept,
+ * whatever the receiver turns out to be.
+ */
+function checkDynMethodCall(n: Node, name: string, receiver: Node, argNodes: Node[], source: string): void {
+  if ((receiver as Typed).checkedType?.name !== 'dyn') return;
+  const overloads = methodOverloads().get(name);
+  if (overloads === undefined || overloads.some((params) => params.includes('ast'))) return;
+  const argTypes = argNodes.map((a) => (a as Typed).checkedType?.name);
+  const ok = overloads.some((params) => params.length === argTypes.length && params.every((p, i) => compatible(p, argTypes[i])));
+  if (!ok) {
+    const takes = [...new Set(overloads.map((p) => `(${p.join(', ')})`))].join(' or ');
+    throw new CelError(`no overload of method '${name}' accepts (${argTypes.map((t) => t ?? 'dyn').join(', ')}); it takes ${takes}`, source, n.start, n.end);
+  }
+}
+
+let overloadIndex: Map<string, string[][]> | undefined;
+
+function methodOverloads(): Map<string, string[][]> {
+  if (overloadIndex === undefined) {
+    overloadIndex = new Map();
+    const defs = celEnvironment('object').getDefinitions() as { functions: { name: string; receiverType?: string | null; params?: { type: string }[] }[] };
+    for (const f of defs.functions) {
+      if (!f.receiverType) continue;
+      const list = overloadIndex.get(f.name) ?? [];
+      list.push((f.params ?? []).map((p) => p.type));
+      overloadIndex.set(f.name, list);
+    }
+  }
+  return overloadIndex;
 }
 
 /**

@@ -80,7 +80,10 @@ function toCelError(e: LibError, source: string, env: CelEnvironment): CelError 
   let m: RegExpExecArray | null;
   if ((m = /^Unknown variable: (.+)$/.exec(summary))) {
     const name = m[1]!;
-    return new CelError(`undeclared reference to '${name}'${suggestion(name, vars)}; variables ${declared}`, source, start, end);
+    const similar = suggestion(name, vars);
+    const anyVariable = Object.values(CEL_VARIABLES).some((vs) => vs.some((v) => v.name === name));
+    const quote = similar === '' && !anyVariable && /^[A-Za-z_][\w-]*$/.test(name) ? ` (a string needs quotes: "${name}")` : '';
+    return new CelError(`undeclared reference to '${name}'${similar}${quote}; variables ${declared}`, source, start, end);
   }
   if ((m = /^Reserved identifier: (.+)$/.exec(summary))) {
     const name = m[1]!;
@@ -106,8 +109,20 @@ function toCelError(e: LibError, source: string, env: CelEnvironment): CelError 
     };
     return new CelError(what[limit[1]!]!.replace('N', limit[2]!), source, start, end);
   }
-  if (e instanceof ParseError) return new CelError(`syntax error: ${summary.charAt(0).toLowerCase()}${summary.slice(1)}`, source, start, end);
+  if (e instanceof ParseError) return new CelError(`syntax error: ${summary.charAt(0).toLowerCase()}${summary.slice(1)}${syntaxHint(source, start)}`, source, start, end);
   return new CelError(summary.charAt(0).toLowerCase() + summary.slice(1), source, start, end);
+}
+
+/** Hints for the mistakes people coming from other languages make most. */
+function syntaxHint(source: string, at: number): string {
+  const around = source.slice(Math.max(0, at - 4), at + 4);
+  if (/(^|[^=!<>])=($|[^=])/.test(around) && !/==|!=|<=|>=/.test(source.slice(Math.max(0, at - 1), at + 2))) return " (compare with '==')";
+  if (/===|!==/.test(around)) return " (CEL compares with '==' and '!=')";
+  if (/\bin\s*\(/.test(source)) return ' (a list is written in brackets: ["a", "b"])';
+  const word = /\b(and|or|not)\b/i.exec(source.slice(Math.max(0, at - 4), at + 4));
+  if (word) return ` (CEL writes '${word[1]}' as ${{ and: "'&&'", or: "'||'", not: "'!'" }[word[1]!.toLowerCase() as 'and' | 'or' | 'not']})`;
+  if (at >= source.trimEnd().length) return ' (the expression ends too early)';
+  return '';
 }
 
 function isLibError(e: unknown): e is LibError {
@@ -183,7 +198,7 @@ function compileUncached(source: string, env: CelEnvironment, opts: CompileOptio
     if (!instrumented) {
       if (optimize) {
         optimizeProgram(ast);
-        direct = compileDirect(ast, rootNames);
+        direct = compileDirect(ast, rootNames, budget);
       }
       instrumentProgram(ast, limits, budget);
       instrumented = true;
@@ -194,6 +209,7 @@ function compileUncached(source: string, env: CelEnvironment, opts: CompileOptio
       ctx = { ...vars, object: w, workload: w };
     }
     if (direct !== undefined) {
+      budget.remaining = limits.maxIterations;
       try {
         return direct(ctx);
       } catch (e) {

@@ -37,24 +37,31 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && (v as object).constructor === Object;
 }
 
+/** Collect AST nodes found in `v` (a node or nested arrays of nodes) into `out`. */
+function collectNodes(v: unknown, out: Node[]): void {
+  if (isNode(v)) out.push(v);
+  else if (Array.isArray(v)) for (const x of v) collectNodes(x, out);
+}
+
+/** Direct children of a node, including macro expansions. */
 function children(n: Node): Node[] {
   const out: Node[] = [];
-  const push = (v: unknown): void => {
-    if (isNode(v)) out.push(v);
-    else if (Array.isArray(v)) for (const x of v) push(x);
-  };
-  if (n.meta.alternate) push(n.meta.alternate);
-  if (n.meta.macro) {
-    push(n.meta.macro.args);
-    push(n.meta.macro.val);
-    push(n.meta.macro.exp);
+  const meta = n.meta;
+  if (meta.alternate) collectNodes(meta.alternate, out);
+  if (meta.macro) {
+    const m = meta.macro as Record<string, unknown>;
+    collectNodes(m.args, out);
+    collectNodes(m.val, out);
+    collectNodes(m.exp, out);
   }
   if (n.op === 'comprehension') {
     const a = n.args as Record<string, unknown>;
-    push(a.iterable);
-    push(a.init);
-    push(a.step);
-  } else push(n.args);
+    collectNodes(a.iterable, out);
+    collectNodes(a.init, out);
+    collectNodes(a.step, out);
+  } else {
+    collectNodes(n.args, out);
+  }
   return out;
 }
 

@@ -185,6 +185,38 @@ export function nextWallMatch(spec: CronSpec, fromWall: number, horizonDays = 36
   return undefined;
 }
 
+/**
+ * The last wall minute at or before `fromWall` that matches, or undefined
+ * when none exists within `horizonDays`.
+ */
+export function prevWallMatch(spec: CronSpec, fromWall: number, horizonDays = 366 * 9): number | undefined {
+  let t = Math.floor(fromWall / MINUTE) * MINUTE;
+  const limit = t - horizonDays * DAY;
+  while (t >= limit) {
+    const date = new Date(t);
+    const y = date.getUTCFullYear();
+    const m0 = date.getUTCMonth();
+    const d = date.getUTCDate();
+    const dayStart = Date.UTC(y, m0, d);
+    if (!spec.months[m0 + 1]) {
+      t = Date.UTC(y, m0, 1) - MINUTE; // last minute of the previous month
+      continue;
+    }
+    if (dayMatches(spec, y, m0, d, date.getUTCDay())) {
+      const h0 = date.getUTCHours();
+      const mi0 = date.getUTCMinutes();
+      for (let h = h0; h >= 0; h--) {
+        if (!spec.hours[h]) continue;
+        for (let mi = h === h0 ? mi0 : 59; mi >= 0; mi--) {
+          if (spec.minutes[mi]) return dayStart + h * 3_600_000 + mi * MINUTE;
+        }
+      }
+    }
+    t = dayStart - MINUTE;
+  }
+  return undefined;
+}
+
 /** The minutes of the day (0..1439) the spec fires at, ascending. */
 export function slotsOfDay(spec: CronSpec): number[] {
   const out: number[] = [];

@@ -17,7 +17,7 @@
  *   once, at the first occurrence; an hour-`*` schedule runs at both, so
  *   `@hourly` keeps one run per real hour.
  */
-import { cronIntervals, nextWallMatch, parseCron, CronSyntaxError, type CronSpec } from './cron.ts';
+import { cronIntervals, nextWallMatch, parseCron, prevWallMatch, CronSyntaxError, type CronSpec } from './cron.ts';
 import { canonicalTimeZone, gapEnd, isValidTimeZone, offsetAt, toWall, wallToInstants } from './tz.ts';
 
 export { isValidTimeZone } from './tz.ts';
@@ -133,7 +133,9 @@ const scheduleCache = new Map<string, Schedule>();
 function parseUncached(expr: string, timezone: string): Schedule {
   if (typeof expr !== 'string' || expr.trim() === '') throw new ScheduleError('frequency is empty', 0);
   if (!isValidTimeZone(timezone)) throw new ScheduleError(`unknown time zone '${timezone}': expected an IANA name such as Europe/Paris or UTC`);
-  const tz = canonicalTimeZone(timezone);
+  // Intl may answer a legacy alias (Asia/Kolkata → Asia/Calcutta): keep the user's name, fix only its case.
+  const resolved = canonicalTimeZone(timezone);
+  const tz = resolved.toLowerCase() === timezone.toLowerCase() ? resolved : timezone;
   const lead = expr.length - expr.trimStart().length;
   const text = expr.trim();
   if (text.startsWith('@')) {
@@ -226,26 +228,27 @@ export function nextRuns(s: Pick<Schedule, 'normalized' | 'kind' | 'timezone'>, 
  * in the ten years before it. The scheduler runs a slot missed while it was
  * down once, by comparing this with the last run it recorded.
  */
-export function previousSlot(s: Pick<Schedule, 'normalized' | 'kind' | 'timezone' | 'maxIntervalSeconds'>, atOrBefore: Date): Date | undefined {
+export function previousSlot(s: Pick<Schedule, 'normalized' | 'kind' | 'timezone'>, atOrBefore: Date): Date | undefined {
   const t = atOrBefore.getTime();
+  if (Number.isNaN(t)) throw new ScheduleError('previousSlot: invalid date');
   if (s.kind === 'every') {
     const ms = everySeconds(s) * 1000;
     return new Date(Math.floor(t / ms) * ms);
   }
-  const tenYears = 3653 * 86_400_000;
-  let span = Math.max(2 * 3_600_000, Math.min(2 * (s.maxIntervalSeconds || 86_400) * 1000, tenYears));
-  for (;;) {
-    let r = nextRun(s, new Date(t - span - 1));
-    if (r.getTime() <= t) {
-      for (;;) {
-        const n = nextRun(s, r);
-        if (n.getTime() > t) return r;
-        r = n;
-      }
-    }
-    if (span >= tenYears) return undefined;
-    span = Math.min(span * 2, tenYears);
+  const spec = specOf(s);
+  const tz = s.timezone;
+  const nearTransition = offsetAt(tz, t - FOLD_MARGIN) !== offsetAt(tz, t + FOLD_MARGIN);
+  // Mirror of nextRun: scan wall-clock matches backwards, keep the latest instant <= t.
+  let w: number | undefined = nearTransition ? toWall(tz, t) + FOLD_MARGIN : toWall(tz, t);
+  let best: number | undefined;
+  for (let guard = 0; guard < 2000; guard++) {
+    const c: number | undefined = prevWallMatch(spec, w, 3653);
+    if (c === undefined) break;
+    for (const i of instantsFor(spec, tz, c)) if (i <= t && (best === undefined || i > best)) best = i;
+    if (best !== undefined && (!nearTransition || c < toWall(tz, best) - FOLD_MARGIN)) break;
+    w = c - 60_000;
   }
+  return best === undefined ? undefined : new Date(best);
 }
 
 /** GFS retention counts, as in a Policy's spec.retention. */

@@ -77,6 +77,8 @@ export interface RequestOptions {
   contentType?: string;
   /** Return the raw text instead of parsing JSON (pod logs). */
   text?: boolean;
+  /** Give up on a silent API server after this long (default 60 s); a hung connection must not hang a backup run. */
+  timeoutMs?: number;
 }
 
 /** API path of a resource collection: `/api/v1/namespaces/ns/pods` or `/apis/apps/v1/deployments`. */
@@ -127,7 +129,9 @@ export class KubeClient {
         res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
         res.on('error', reject);
       });
-      req.on('error', (e) => reject(new KubeApiError(0, 'ConnectionError', `cannot reach the Kubernetes API at ${this.serverUrl}: ${e.message}`, method, path)));
+      req.on('error', (e) => reject(e instanceof KubeApiError ? e : new KubeApiError(0, 'ConnectionError', `cannot reach the Kubernetes API at ${this.serverUrl}: ${e.message}`, method, path)));
+      const timeoutMs = opts.timeoutMs ?? 60_000;
+      req.setTimeout(timeoutMs, () => req.destroy(new KubeApiError(0, 'Timeout', `${method} ${path}: no answer from the Kubernetes API at ${this.serverUrl} within ${timeoutMs / 1000}s`, method, path)));
       if (body) req.write(body);
       req.end();
     });

@@ -34,6 +34,8 @@ export interface ResourceType {
   custom?: boolean;
   /** Spec changes bump metadata.generation (false for ConfigMap-like kinds with no spec). */
   generation: boolean;
+  /** Create-only review kinds answered on the spot and never stored (SelfSubjectAccessReview). */
+  review?: boolean;
 }
 
 interface Def {
@@ -50,6 +52,7 @@ interface Def {
   model?: string;
   validator?: string;
   gen?: boolean;
+  review?: boolean;
 }
 
 const REPLICAS: ScaleSpec = { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.spec.selector' };
@@ -93,6 +96,8 @@ const DEFS: Def[] = [
   { g: 'storage.k8s.io', v: 'v1', r: 'storageclasses', k: 'StorageClass', ns: false, short: ['sc'], gen: false },
   { g: 'storage.k8s.io', v: 'v1', r: 'csidrivers', k: 'CSIDriver', ns: false },
   { g: 'coordination.k8s.io', v: 'v1', r: 'leases', k: 'Lease', ns: true },
+  { g: 'authorization.k8s.io', v: 'v1', r: 'selfsubjectaccessreviews', k: 'SelfSubjectAccessReview', ns: false, review: true, gen: false },
+  { g: 'authorization.k8s.io', v: 'v1', r: 'selfsubjectrulesreviews', k: 'SelfSubjectRulesReview', ns: false, review: true, gen: false },
   { g: 'apiextensions.k8s.io', v: 'v1', r: 'customresourcedefinitions', k: 'CustomResourceDefinition', ns: false, short: ['crd', 'crds'], cat: ['api-extensions'], status: true, model: 'V1CustomResourceDefinition', validator: 'apiextensions.k8s.io/v1/CustomResourceDefinition' },
 ];
 
@@ -124,6 +129,7 @@ function build(d: Def): ResourceType {
     model: d.model ?? `${MODEL_PREFIX[d.g] ?? 'V1'}${d.k}`,
     validator: d.validator ?? `${groupDir}${d.v}/${d.k}`,
     generation: d.gen ?? GENERATION_KINDS.has(`${d.g}/${d.r}`),
+    ...(d.review ? { review: true } : {}),
   };
 }
 

@@ -21,6 +21,7 @@ import { applyDefaults, validateKind, validateImmutable, resetStatusOnCreate, ty
 import { recordUpdate, serverSideApply } from './managed.ts';
 import { columnsFor, toTable, type IncludeObject, type PrinterColumn } from './table.ts';
 import { JSONPath } from './jsonpath.ts';
+import { celRuleErrors } from './cel.ts';
 import { OpenApi } from './openapi.ts';
 import { decodeK8sProtobuf, ProtobufError } from './proto/decode.ts';
 import type { PodSubresources } from '../runtime/types.ts';
@@ -224,6 +225,15 @@ export class ApiServer {
 
   private async dispatch(req: IncomingMessage, res: ServerResponse, method: string, tg: Target, q: URLSearchParams, accept: string): Promise<void> {
     const { t, name, sub } = tg;
+    if (t.review) {
+      // Nothing is enforced here (no authorization), so every review truthfully answers "allowed".
+      if (method !== 'POST' || name) throw methodNotAllowed();
+      const body = await this.readJson(req);
+      const status = t.kind === 'SelfSubjectRulesReview'
+        ? { resourceRules: [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }], nonResourceRules: [{ verbs: ['*'], nonResourceURLs: ['*'] }], incomplete: false }
+        : { allowed: true, reason: 'the sandbox API server does not enforce authorization' };
+      return this.send(res, 201, { ...body, apiVersion: apiVersionOf(t.group, tg.version), kind: t.kind, metadata: { ...rec(body.metadata), creationTimestamp: null }, status });
+    }
     if (t.namespaced && tg.namespace === undefined && name) throw notFoundPath();
     if (sub) {
       if (sub === 'status' && t.status) return this.dispatchMain(req, res, method, tg, q, accept, 'status');
@@ -435,6 +445,9 @@ export class ApiServer {
     const mode = q.get('fieldValidation') ?? 'Warn';
     if (!['Strict', 'Warn', 'Ignore'].includes(mode)) throw badRequest(`fieldValidation: Unsupported value: "${mode}": supported values: "Ignore", "Strict", "Warn"`);
     const t = tg.t;
+    // Go's decoder treats null as "not set" (e.g. `creationTimestamp: null` that clients send back).
+    if (t.custom) stripNulls(obj.metadata);
+    else stripNulls(obj);
     let unknown: string[];
     if (t.custom) {
       const schema = this.crds.get(groupResource(t))?.raw.get(tg.version);
@@ -452,12 +465,16 @@ export class ApiServer {
     }
   }
 
-  private validate(tg: Target, obj: KObject): void {
+  private validate(tg: Target, obj: KObject, old?: KObject): void {
     const t = tg.t;
     const errs = [...validateName(t, obj.metadata.name), ...validateMetadataMaps(obj)];
     if (t.namespaced && !obj.metadata.namespace) errs.push({ type: 'FieldValueRequired', field: 'metadata.namespace', message: 'Required value' });
     if (errs.length) throw invalid(t.kind, t.group, obj.metadata.name ?? '', errs);
-    if (t.custom) validateCustom(t.kind, t.group, obj, this.crds.get(groupResource(t))?.schemas.get(tg.version));
+    if (t.custom) {
+      validateCustom(t.kind, t.group, obj, this.crds.get(groupResource(t))?.schemas.get(tg.version));
+      const rules = celRuleErrors(this.crds.get(groupResource(t))?.raw.get(tg.version), obj, old, '');
+      if (rules.length) throw invalid(t.kind, t.group, obj.metadata.name ?? '', rules);
+    }
     else {
       validateBuiltin(t, obj);
       validateKind(t, obj);
@@ -572,7 +589,7 @@ export class ApiServer {
       return rest;
     };
     if ((t.generation || t.custom) && !deepEqual(specOf(old), specOf(obj))) obj.metadata.generation = (old.metadata.generation ?? 1) + 1;
-    this.validate(tg, obj);
+    this.validate(tg, obj, old);
     validateImmutable(t, old, obj);
     if (gr === 'customresourcedefinitions.apiextensions.k8s.io') {
       this.validateCrd(obj);
@@ -677,11 +694,9 @@ export class ApiServer {
       if (sub) throw notFound(t.resource, t.group, tg.name!);
       const body = clone(a);
       body.metadata.name = tg.name;
-      const created = this.create(tg, body, q, undefined, ua, true);
-      const entry = { manager, operation: 'Apply' as const, apiVersion: av, time: now, fieldsType: 'FieldsV1' as const, fieldsV1: serverSideApply({ apiVersion: av, kind: t.kind, metadata: {} }, a, manager, true, av, now).managedFields[0].fieldsV1 };
-      if (this.dryRun(q)) return [{ ...created, metadata: { ...created.metadata, managedFields: [entry] } }, 201];
-      const withMf = { ...created, metadata: { ...created.metadata, managedFields: [entry] } };
-      return [this.store.put(gr, withMf, 'MODIFIED'), 201];
+      const fieldsV1 = serverSideApply({ apiVersion: av, kind: t.kind, metadata: {} }, a, manager, true, av, now).managedFields[0].fieldsV1;
+      body.metadata.managedFields = [{ manager, operation: 'Apply', apiVersion: av, time: now, fieldsType: 'FieldsV1', fieldsV1 }];
+      return [this.create(tg, body, q, undefined, ua, true), 201];
     }
     const cur = this.convertOut(old, tg);
     const target = sub === 'status' ? { ...a, metadata: a.metadata } : a;
@@ -962,7 +977,15 @@ export class ApiServer {
       lastRv = rvNow;
       if (sendInitial && bookmarks) bookmark(rvNow, true);
     }
-    const unsub = this.store.subscribe(onEvent);
+    const unsub = this.store.subscribe((e) => {
+      // A broken watcher must never fail the write that triggered the event.
+      try {
+        onEvent(e);
+      } catch (err) {
+        this.log(`watch: ${(err as Error).message}`);
+        stop();
+      }
+    });
     const bm = bookmarks ? setInterval(() => bookmark(Math.max(lastRv, this.store.resourceVersion)), 10_000) : undefined;
     const timer = setTimeout(() => stop(), timeout * 1000);
     timer.unref?.();
@@ -1268,6 +1291,17 @@ export class ApiServer {
     }
     this.store.put('namespaces', next, 'MODIFIED');
     this.store.delete('namespaces', undefined, name);
+  }
+}
+
+/** Removes null-valued fields in place, recursively (arrays keep their positions). */
+function stripNulls(v: unknown): void {
+  if (Array.isArray(v)) for (const x of v) stripNulls(x);
+  else if (isObject(v)) {
+    for (const [k, x] of Object.entries(v)) {
+      if (x === null) delete v[k];
+      else stripNulls(x);
+    }
   }
 }
 

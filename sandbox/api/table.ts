@@ -94,6 +94,13 @@ const BUILTIN_COLUMNS: Record<string, Column[]> = {
     AGE,
     col('IP', (o) => rec(o.status).podIP ?? '<none>', { priority: 1 }),
     col('Node', (o) => rec(o.spec).nodeName ?? '<none>', { priority: 1 }),
+    col('Nominated Node', (o) => rec(o.status).nominatedNodeName ?? '<none>', { priority: 1 }),
+    col('Readiness Gates', (o) => {
+      const gates = (rec(o.spec).readinessGates as Rec[]) ?? [];
+      if (!gates.length) return '<none>';
+      const conds = (rec(o.status).conditions as Rec[]) ?? [];
+      return `${gates.filter((g) => conds.some((c) => c.type === g.conditionType && c.status === 'True')).length}/${gates.length}`;
+    }, { priority: 1 }),
   ],
   persistentvolumeclaims: [
     NAME,

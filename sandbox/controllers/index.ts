@@ -55,7 +55,7 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
   const controllerEvents = (component: string) => new EventRecorder(api, component, nodeName, log);
   const deps = (component: string) => ({ api, pods: informers.pods, events: controllerEvents(component), log });
 
-  const kubelet = new Kubelet({ api, pods: informers.pods, events, nodeName, dataDir, log });
+  const kubelet = new Kubelet({ api, pods: informers.pods, events, schedulerEvents: new EventRecorder(api, 'default-scheduler', nodeName, log), nodeName, dataDir, log });
   const replicasets = new ReplicaSetController(deps('replicaset-controller'), informers.replicasets);
   const deployments = new DeploymentController(deps('deployment-controller'), informers.deployments, informers.replicasets);
   const statefulsets = new StatefulSetController(deps('statefulset-controller'), informers.statefulsets, informers.pvcs);

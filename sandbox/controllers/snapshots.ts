@@ -6,7 +6,7 @@
  * honours deletionPolicy. Pre-provisioned contents (snapshotHandle) bind too.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { copyTree } from './copytree.ts';
 import path from 'node:path';
 import { isConflict, type ApiClient, type KubeObject } from './client.ts';
@@ -35,7 +35,6 @@ export interface SnapshotOptions {
 
 /** Bytes used by a directory tree (the snapshot's restoreSize). */
 export async function treeBytes(dir: string): Promise<number> {
-  const { readdir, lstat } = await import('node:fs/promises');
   let total = 0;
   const entries = await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
   for (const e of entries) {

@@ -11,8 +11,6 @@ export interface Mount {
   /** Path inside the container. */
   target: string;
   readOnly: boolean;
-  /** Bind a single file rather than a directory (bwrap needs no distinction; kept for clarity). */
-  file?: boolean;
 }
 
 export interface ContainerSandbox {

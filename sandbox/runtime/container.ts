@@ -60,6 +60,9 @@ export class ContainerProcess {
   /** Host PID of the container's PID 1, known once bwrap reports it. */
   hostPid: number | undefined;
   readonly exited: Promise<ExitStatus>;
+  /** Resolves once bwrap reports the container's PID (or the process ended first): the container is running. */
+  readonly started: Promise<number | undefined>;
+  private startedResolve!: (pid: number | undefined) => void;
   private readonly child: ChildProcess;
   private readonly logs: LogWriter;
   private killing = false;
@@ -71,6 +74,7 @@ export class ContainerProcess {
     opts: { stdin?: boolean; bwrap?: string } = {},
   ) {
     this.logs = new LogWriter(logFile);
+    this.started = new Promise((r) => (this.startedResolve = r));
     this.child = spawn(opts.bwrap ?? 'bwrap', bwrapArgs(sandbox, { infoFd: 3 }), {
       stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe'],
       env: {},
@@ -80,7 +84,10 @@ export class ContainerProcess {
     infoStream?.on('data', (c: Buffer) => {
       info += c.toString();
       const m = /"child-pid":\s*(\d+)/.exec(info);
-      if (m) this.hostPid = Number(m[1]);
+      if (m && this.hostPid === undefined) {
+        this.hostPid = Number(m[1]);
+        this.startedResolve(this.hostPid);
+      }
     });
     infoStream?.on('error', () => {});
     this.child.stdout!.on('data', (c: Buffer) => this.logs.write('stdout', c));
@@ -88,8 +95,19 @@ export class ContainerProcess {
     this.exited = new Promise<ExitStatus>((resolve) => {
       let spawnError: Error | undefined;
       this.child.on('error', (e) => (spawnError = e));
+      // 'close' waits for every holder of the stdio pipes; if bwrap is gone but something still holds them, give up after 2 s.
+      this.child.on('exit', () => {
+        setTimeout(() => {
+          if (!this.done) {
+            this.child.stdout?.destroy();
+            this.child.stderr?.destroy();
+            (this.child.stdio[3] as NodeJS.ReadableStream & { destroy?: () => void } | null)?.destroy?.();
+          }
+        }, 2000).unref();
+      });
       this.child.on('close', async (code, signal) => {
         this.done = true;
+        this.startedResolve(this.hostPid);
         await this.logs.close();
         const finishedAt = isoSeconds();
         if (spawnError) {
@@ -110,12 +128,11 @@ export class ContainerProcess {
     return !this.done;
   }
 
-  /** Sends `signal` to the container's PID 1 (not to bwrap, which would just exit). */
+  /** Sends `signal` to the container's PID 1 (not to bwrap, which would just exit); a no-op before it is known. */
   signal(sig: NodeJS.Signals): void {
-    if (this.done) return;
+    if (this.done || !this.hostPid) return;
     try {
-      if (this.hostPid) process.kill(this.hostPid, sig);
-      else this.child.kill(sig);
+      process.kill(this.hostPid, sig);
     } catch {
       /* already gone */
     }
@@ -125,17 +142,23 @@ export class ContainerProcess {
   async stop(graceSeconds: number): Promise<ExitStatus> {
     if (!this.done && !this.killing) {
       this.killing = true;
-      if (graceSeconds > 0) this.signal('SIGTERM');
-      const timer = setTimeout(() => {
-        this.signal('SIGKILL');
-        // bwrap follows its child; kill it too in case PID 1 was never reported.
+      const kill = () => {
+        // PID 1 first (the kernel then kills its whole PID namespace), then bwrap itself.
+        if (this.hostPid) this.signal('SIGKILL');
         try {
           this.child.kill('SIGKILL');
         } catch {
           /* gone */
         }
-      }, Math.max(0, graceSeconds) * 1000);
+      };
+      const timer = setTimeout(kill, Math.max(0, graceSeconds) * 1000);
       void this.exited.finally(() => clearTimeout(timer));
+      if (graceSeconds > 0) {
+        // SIGTERM goes to the container's PID 1, never to bwrap (which would just leave): wait until it is known.
+        void Promise.race([this.started, this.exited]).then(() => {
+          if (this.hostPid && !this.done) this.signal('SIGTERM');
+        });
+      }
     }
     return this.exited;
   }

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ApiError, isNotFound, type ApiClient, type KubeObject } from '../controllers/client.ts';
 import type { EventRecorder } from '../controllers/events.ts';
@@ -23,6 +23,8 @@ export interface KubeletOptions {
   api: ApiClient;
   pods: Informer;
   events: EventRecorder;
+  /** Events from the scheduling step (`default-scheduler`); defaults to `events`. */
+  schedulerEvents?: EventRecorder;
   nodeName: string;
   dataDir: string;
   log: (line: string) => void;
@@ -251,7 +253,7 @@ export class PodWorker {
     const fqdn = this.pod.spec?.subdomain ? `${host}.${this.pod.spec.subdomain}.${this.pod.metadata.namespace}.svc.cluster.local` : host;
     await writeFile(path.join(etc, 'hostname'), `${host}\n`);
     await writeFile(path.join(etc, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t${fqdn} ${host}\n`);
-    await writeFile(path.join(etc, 'resolv.conf'), existsSync('/etc/resolv.conf') ? await import('node:fs/promises').then((f) => f.readFile('/etc/resolv.conf', 'utf8')) : '');
+    await writeFile(path.join(etc, 'resolv.conf'), existsSync('/etc/resolv.conf') ? await readFile('/etc/resolv.conf', 'utf8') : '');
     await writeFile(path.join(etc, 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n');
     await writeFile(path.join(etc, 'group'), 'root:x:0:\nnogroup:x:65534:\n');
   }
@@ -277,7 +279,9 @@ export class PodWorker {
     const mounts = containerMounts(r.spec, this.volumes!);
     for (const dir of def.readOnlyBinds) mounts.push({ source: dir, target: dir, readOnly: true });
     const argv = effectiveArgv(def, r.spec.command, r.spec.args).map((a) => expandVars(a, env));
-    const tmpDir = path.join(this.dir, 'tmp', r.spec.name);
+    // A restarted container starts from a fresh /tmp, like a fresh writable layer.
+    const tmpDir = path.join(this.dir, 'tmp', `${r.spec.name}-${r.restartCount}`);
+    if (r.restartCount > 0) await rm(path.join(this.dir, 'tmp', `${r.spec.name}-${r.restartCount - 1}`), { recursive: true, force: true });
     await mkdir(tmpDir, { recursive: true });
     if (def.name === 'coffer') {
       // `coffer` on PATH inside the container, like the image's /usr/local/bin/coffer.
@@ -333,8 +337,18 @@ export class PodWorker {
       this.onExit(r, { exitCode: 128, reason: 'StartError', message: msg, startedAt: now, finishedAt: now }, containerID);
       return;
     }
+    if (r.spec.tty) {
+      // A terminal for `kubectl run -it` / `attach -it`: util-linux `script` runs the command on a pty (-e keeps its exit code).
+      const quoted = sandbox.argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+      sandbox = { ...sandbox, argv: ['/usr/bin/script', '-qefc', quoted, '/dev/null'], env: { TERM: 'xterm', ...sandbox.env } };
+      r.sandbox = sandbox;
+    }
     const proc = new ContainerProcess(sandbox, logFile, { stdin: !!r.spec.stdin });
     r.proc = proc;
+    void proc.exited.then((status) => this.onExit(r, status, containerID));
+    // Running means the process exists in its namespaces (exec and probes need its PID).
+    await proc.started;
+    if (!proc.running) return;
     r.state = { running: { startedAt: proc.startedAt } };
     r.ready = !r.init && !r.spec.readinessProbe;
     this.k.events.record(pod, 'Normal', 'Created', `Created container ${r.spec.name}`);
@@ -356,7 +370,6 @@ export class PodWorker {
       });
       r.prober.start();
     }
-    void proc.exited.then((status) => this.onExit(r, status, containerID));
   }
 
   private onExit(r: ContainerRecord, status: ExitStatus, containerID: string): void {
@@ -589,7 +602,7 @@ export class Kubelet {
         await this.k.api.patch(`/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}`, { spec: { nodeName: this.k.nodeName } });
       } else if (!(e instanceof ApiError && e.statusCode === 409)) throw e;
     }
-    this.k.events.record(pod, 'Normal', 'Scheduled', `Successfully assigned ${ns}/${name} to ${this.k.nodeName}`);
+    (this.k.schedulerEvents ?? this.k.events).record(pod, 'Normal', 'Scheduled', `Successfully assigned ${ns}/${name} to ${this.k.nodeName}`);
   }
 
   /**

@@ -151,6 +151,7 @@ export function podSubresources(kubelet: Kubelet): PodSubresources {
       if (!session) return;
       const proc = live.proc!;
       const sandbox = live.sandbox!;
+      await proc.started;
       const problem = checkExecutable({ ...sandbox, env: sandbox.env }, command[0]);
       if (problem || !proc.hostPid) {
         session.finish(

@@ -158,7 +158,12 @@ async function main(): Promise<void> {
       seconds: Partial<Record<Tool, number>>;
       cpuSeconds: Partial<Record<Tool, number>>;
       maxRssMiB: Partial<Record<Tool, number>>;
+      /** restic/coffer of the median wall seconds (> 1: Coffer faster). */
       ratio?: number;
+      /** restic/coffer of the best round of each (less sensitive to a loaded machine). */
+      minSecondsRatio?: number;
+      /** restic/coffer of the median CPU seconds (user+sys). */
+      cpuRatio?: number;
       bytesStored?: Partial<Record<Tool, number>>;
       bytesRatio?: number;
       verified?: Partial<Record<Tool, boolean>>;
@@ -225,7 +230,11 @@ async function main(): Promise<void> {
         ph.cpuSeconds[t] = round(median(xs.map((x) => x.cpuSeconds)));
         ph.maxRssMiB[t] = Math.round(Math.max(...xs.map((x) => x.maxRssMiB)));
       }
-      if (ph.seconds.restic !== undefined && ph.seconds.coffer !== undefined) ph.ratio = round(ph.seconds.restic / ph.seconds.coffer, 3);
+      if (ph.seconds.restic !== undefined && ph.seconds.coffer !== undefined) {
+        ph.ratio = round(ph.seconds.restic / ph.seconds.coffer, 3);
+        ph.minSecondsRatio = round(Math.min(...raw[ph.phase]!.restic!.map((x) => x.seconds)) / Math.min(...raw[ph.phase]!.coffer!.map((x) => x.seconds)), 3);
+        ph.cpuRatio = round(ph.cpuSeconds.restic! / ph.cpuSeconds.coffer!, 3);
+      }
     }
 
     const both = tools.length === 2;

@@ -20,6 +20,9 @@ const objects: Record<string, unknown>[] = [
   { kind: 7, metadata: { name: 'x', namespace: 'prod-x', labels: { tier: 5, app: true } } },
   { metadata: {} },
   {},
+  { kind: 'Deployment', metadata: { name: 'api', namespace: 'prod-3', labels: { team: 'a', tier: 'backend' }, annotations: {} }, spec: { replicas: 2.5, containers: [{ name: 'api', ports: [{ containerPort: 8080 }, { containerPort: 80 }] }, { name: 'log', ports: [] }] } },
+  { kind: 'StatefulSet', metadata: { name: 'db', namespace: 'prod-3', labels: {}, annotations: {} }, spec: { replicas: 9007199254740993, containers: [{ name: 'db', ports: [{ containerPort: '5432' }] }] } },
+  { kind: 'DaemonSet', metadata: { name: 'ds', labels: { a: 'b' } }, spec: { replicas: -0, containers: 'none' } },
 ];
 
 const corpus: string[] = [
@@ -58,6 +61,23 @@ const corpus: string[] = [
   'has(object.metadata.labels) && has(object.metadata.labels.tier)',
   'has(object.metadata.annotations) ? has(object.metadata.annotations.x) : has(object.spec)',
   'has(object.spec.replicas) || has(object.metadata.name)',
+  'object.spec.replicas == 3',
+  'object.spec.replicas != 2',
+  'object.spec.replicas > 2',
+  'object.spec.replicas <= 2.5',
+  'object.spec.replicas >= 9007199254740992',
+  'size(object.metadata.labels) == 0',
+  'object.metadata.labels.size() >= 2',
+  'object.metadata.labels.all(k, k.startsWith("t"))',
+  'object.metadata.labels.exists(k, object.metadata.labels[k] == "backend")',
+  'object.metadata.labels.exists_one(k, k == "tier")',
+  'object.spec.containers.all(c, c.ports.exists(p, p.containerPort >= 1024))',
+  'object.spec.containers.exists(c, c.ports.all(p, p.containerPort < 100))',
+  'object.spec.containers.map(c, c.name)',
+  'object.spec.containers.map(c, size(c.ports) > 0, c.name)',
+  'object.spec.containers.filter(c, c.name.startsWith("a")).size() == 1',
+  'object.metadata.labels.map(k, k).exists(object, object == "tier")',
+  '[1, 2, 3].exists(x, x == object.spec.replicas)',
 ];
 
 type Outcome = { value: unknown } | { error: string };
@@ -93,7 +113,7 @@ describe('direct evaluation', () => {
   const directOf = (src: string): unknown => {
     const parsed = celEnvironment('object').parse(src);
     expect(parsed.check().valid).toBe(true);
-    return compileDirect(parsed.ast, roots);
+    return compileDirect(parsed.ast, roots, { remaining: 100_000 });
   };
 
   it('covers the usual selector shape', () => {
@@ -107,12 +127,24 @@ describe('direct evaluation', () => {
     }
   });
 
-  it('leaves comprehensions, arithmetic, functions and numbers to the library (bounded path)', () => {
+  it('covers comprehensions, size() and numeric comparisons', () => {
     for (const src of [
       'object.metadata.labels.exists(k, k == "a")',
       'size(object.metadata.labels) > 1',
       'object.spec.replicas == 3',
+      'object.spec.containers.all(c, c.ports.exists(p, p.containerPort >= 1024))',
+      'object.spec.containers.map(c, c.name).filter(n, n.startsWith("x")).size() == 0',
+    ]) {
+      expect(typeof directOf(src)).toBe('function');
+    }
+  });
+
+  it('leaves arithmetic, regexes, optional chaining and other functions to the library', () => {
+    for (const src of [
       'object.metadata.name + "x" == "ax"',
+      'object.spec.replicas + 1 > 2',
+      'quantity(object.spec.q).isGreaterThan(quantity("1"))',
+      'timestamp(object.metadata.creationTimestamp) > timestamp("2020-01-01T00:00:00Z")',
       'object.metadata.name.matches("a")',
       'has(object.metadata.?labels.tier)',
     ]) {

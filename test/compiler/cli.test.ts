@@ -35,6 +35,13 @@ describe('coffer validate', () => {
     expect(c.err()).toContain('error(s)');
   });
 
+  it('on a terminal, shows the offending line with a caret', async () => {
+    const c = capture(dir);
+    (c.io.stdout as { isTTY?: boolean }).isTTY = true;
+    expect(await main(['validate', 'bad'], c.io)).toBe(1);
+    expect(c.out()).toContain('bad/db.yaml:8:12: spec.retention.daily must be an integer >= 0 and <= 100000, got "seven"\n    8 |     daily: "seven"\n      |            ^\n');
+  });
+
   it('--output json gives code, message, file, line, column, path', async () => {
     const c = capture(dir);
     expect(await main(['validate', 'bad', '-o', 'json'], c.io)).toBe(1);
@@ -112,6 +119,12 @@ describe('coffer explain', () => {
     const c = capture();
     expect(await main(['explain', 'policy.spec.retention.daily'], c.io)).toBe(0);
     expect(c.out()).toBe('KIND:     Policy\nVERSION:  coffer.dev/v1alpha1\n\nFIELD:    daily <integer>\n\nDESCRIPTION:\n    Newest restore point of each of the last N days to keep.\n\n    Range: 0 … 100000\n');
+  });
+
+  it('CEL fields list their environment and variables', async () => {
+    const c = capture();
+    expect(await main(['explain', 'policy.spec.selector.namespaces'], c.io)).toBe(0);
+    expect(c.out()).toContain('CEL ENVIRONMENT: namespace (must return bool)\n    namespaceObject <map<string, dyn>>\n');
   });
 
   it('lists fields with types and required markers', async () => {

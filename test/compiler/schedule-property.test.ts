@@ -56,7 +56,7 @@ const ZONES: [string, number][] = [
   ['UTC', 0],
   ['Asia/Kolkata', 330],
 ];
-const HORIZON_MINUTES = 62 * 24 * 60;
+const HORIZON_MINUTES = 40 * 24 * 60;
 
 function bruteNext(spec: CronSpec, offsetMinutes: number, after: number): number | undefined {
   let t = Math.floor(after / 60_000) * 60_000 + 60_000;
@@ -67,7 +67,7 @@ function bruteNext(spec: CronSpec, offsetMinutes: number, after: number): number
 describe('nextRun agrees with a brute-force scan', () => {
   const r = rng(20261125);
   const cases: { cron: string; after: number }[] = [];
-  while (cases.length < 60) {
+  while (cases.length < 40) {
     const cron = randomCron(r);
     try {
       parseFrequency(cron);

@@ -52,6 +52,9 @@ describe('parseFrequency: normalized form and intervals', () => {
   it('canonicalises the time zone name', () => {
     expect(parseFrequency('@daily', 'Europe/Paris').timezone).toBe('Europe/Paris');
     expect(parseFrequency('@daily', 'utc').timezone).toBe('UTC');
+    expect(parseFrequency('@daily', 'europe/paris').timezone).toBe('Europe/Paris');
+    // Intl answers the legacy alias Asia/Calcutta; the user's spelling is kept.
+    expect(parseFrequency('@daily', 'Asia/Kolkata').timezone).toBe('Asia/Kolkata');
   });
 });
 

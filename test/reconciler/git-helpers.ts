@@ -4,12 +4,16 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { afterAll } from 'vitest';
 
 /** Coffer's caches (bare clones, parsed documents) go to a temporary directory during tests, never to ~/.cache. */
 if (!process.env.COFFER_CACHE_DIR) {
   const cache = mkdtempSync(join(tmpdir(), 'coffer-test-cache-'));
   process.env.COFFER_CACHE_DIR = cache;
-  process.on('exit', () => rmSync(cache, { recursive: true, force: true }));
+  afterAll(() => {
+    rmSync(cache, { recursive: true, force: true });
+    if (process.env.COFFER_CACHE_DIR === cache) delete process.env.COFFER_CACHE_DIR;
+  });
 }
 
 /** Runs the real git CLI (the independent reader every test checks Coffer's writes with). */

@@ -48,3 +48,22 @@ describe('kubeconfig loading (like kubectl)', () => {
     await expect(new KubeClient({ kubeconfigPath: b }).request('GET', '/version')).rejects.toThrow(/cannot reach the Kubernetes API at http:\/\/127\.0\.0\.1:1/);
   });
 });
+
+describe('API request timeout', () => {
+  it('a server that accepts but never answers fails with a clear timeout, not a hang', async () => {
+    const { createServer } = await import('node:net');
+    const sockets: import('node:net').Socket[] = [];
+    const server = createServer((s) => sockets.push(s)).listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const port = (server.address() as { port: number }).port;
+    const dir = mkdtempSync(join(tmpdir(), 'coffer-kubeconfig-'));
+    const f = join(dir, 'k.yaml');
+    writeFileSync(f, kubeconfig(`http://127.0.0.1:${port}`));
+    try {
+      await expect(new KubeClient({ kubeconfigPath: f }).request('GET', '/api/v1', { timeoutMs: 300 })).rejects.toThrow(/GET \/api\/v1: no answer from the Kubernetes API at http:\/\/127\.0\.0\.1:\d+ within 0\.3s/);
+    } finally {
+      for (const s of sockets) s.destroy();
+      server.close();
+    }
+  });
+});

@@ -4,7 +4,7 @@
  * branch (read back with the git CLI), volume and manifest data that restore byte for byte from the repository, hooks
  * that really ran, schedules, retention, failures and two racing reconcilers.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -171,5 +171,37 @@ describe('reconcile on the sandbox', () => {
     expect(ran).toHaveLength(1);
     const slotRuns = gitCli('log', '--format=%s', 'coffer-catalog').split('\n').filter((l) => l.startsWith('backup: shop/hourly 2026-11-24T10:00Z'));
     expect(slotRuns).toHaveLength(1);
+  });
+
+  it('coffer run backs up what is due, records it, and stops cleanly on SIGTERM; reconcile --once then finds nothing due', async () => {
+    const cli = new URL('../../cli/coffer.js', import.meta.url).pathname;
+    const env = { ...process.env, KUBECONFIG: sb.kubeconfigPath };
+    const child = spawn(process.execPath, [cli, 'run', '--source', repoDir, '--interval', '2s', '-o', 'json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    const ended = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no run-end within 120 s; stdout: ${out}; stderr: ${err}`)), 120_000);
+      child.stdout.on('data', (d) => {
+        out += d;
+        const line = out.split('\n').find((l) => l.includes('"event":"run-end"'));
+        if (line) {
+          clearTimeout(t);
+          resolve(JSON.parse(line) as Record<string, unknown>);
+        }
+      });
+    });
+    expect(ended).toMatchObject({ event: 'run-end', namespace: DEMO_NAMESPACE, policy: 'hourly', phase: 'Succeeded' });
+    const code = await new Promise<number | null>((resolve) => {
+      child.on('exit', (c) => resolve(c));
+      child.kill('SIGTERM');
+    });
+    expect(code).toBe(0);
+    expect(gitCli('log', '-1', '--format=%B', 'coffer-catalog')).toContain(`Restore-Point: ${ended.restorePoint as string}`);
+
+    const once = execFileSync(process.execPath, [cli, 'reconcile', '--once', '--source', repoDir, '-o', 'json'], { env, encoding: 'utf8' });
+    const events = once.trim().split('\n').map((l) => JSON.parse(l) as { event: string; runs?: unknown[]; pairs?: { due: boolean }[] });
+    expect(events.find((e) => e.event === 'due')!.pairs!.filter((p) => p.due)).toEqual([]);
+    expect(events.find((e) => e.event === 'summary')!.runs).toEqual([]);
   });
 });

@@ -66,6 +66,7 @@ describe('kill -9 in the middle of a backup', () => {
     // …but it is stale (its pid is gone), so the next backup proceeds and re-uses what was uploaded
     const r = await backup(repo, [src]);
     expect(r.stats.packsRecovered).toBeGreaterThan(0);
+    expect(readdirSync(path.join(repoDir, 'locks'))).toEqual([]); // the stale lock was cleared
     const total = FILES * SIZE;
     expect(r.stats.bytesRead).toBe(total);
     expect(r.stats.bytesAddedRaw).toBeLessThan(total - 25 * 1024 * 1024);

@@ -111,6 +111,28 @@ describe('backup and restore round trip', () => {
     expect(readdirSync(path.join(out, 'src'))).toEqual(['app']);
   });
 
+  it('zero runs take a fast path with exactly the boundaries the chunker would cut', async () => {
+    const dir = path.join(t.dir, 'zeros');
+    mkdirSync(dir);
+    const data = Buffer.concat([prng(3 * 1024 * 1024, 9), Buffer.alloc(40 * 1024 * 1024), prng(5 * 1024 * 1024, 10), Buffer.alloc(9 * 1024 * 1024 + 7)]);
+    writeFileSync(path.join(dir, 'disk.img'), data);
+    const r = await backup(repo, [dir]);
+    const root = JSON.parse((await repo.loadBlob(r.snapshot.tree, 'tree')).toString());
+    const sub = JSON.parse((await repo.loadBlob(root.nodes[0].subtree, 'tree')).toString());
+    const got = (sub.nodes[0].content as string[]).map((id) => repo.index.get(id)!.rawLength);
+    const want: number[] = [];
+    for (let s = 0; s < data.length; ) {
+      const n = repo.chunker.cut(data, s, data.length, true);
+      want.push(n);
+      s += n;
+    }
+    expect(got).toEqual(want);
+    // the zero runs dedupe to a few distinct blobs (chunks that straddle data and zeros are unique)
+    const ids = sub.nodes[0].content as string[];
+    expect(new Set(ids).size).toBeLessThanOrEqual(ids.length - 3);
+    expect(r.stats.bytesAddedRaw).toBeLessThan(32 * 1024 * 1024);
+  });
+
   it('stores in-memory entries (manifests) and restores them', async () => {
     const r = await backupEntries(repo, [
       { path: 'ns/shop/deployment.yaml', data: Buffer.from('kind: Deployment\n') },

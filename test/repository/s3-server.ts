@@ -8,7 +8,7 @@
  *   …
  *   await s3.close();
  *
- * Run directly (`npx tsx test/repository/s3-server.ts [--bucket B]`) it prints
+ * Run directly (`node --import tsx test/repository/s3-server.ts [--bucket B]`) it prints
  * the environment to export and serves until interrupted.
  */
 import { createRequire } from 'node:module';
@@ -102,7 +102,8 @@ export async function startS3Server(opts: StartS3ServerOptions = {}): Promise<S3
   };
 }
 
-// `npx tsx test/repository/s3-server.ts` — a server for manual runs and demos.
+// `node --import tsx test/repository/s3-server.ts` — a server for manual runs and demos (stops on SIGINT/SIGTERM;
+// through the `tsx` CLI wrapper a SIGTERM may not reach it, so prefer this form when a script kills it by pid).
 if (process.argv[1] && path.resolve(process.argv[1]) === new URL(import.meta.url).pathname) {
   const i = process.argv.indexOf('--bucket');
   const s3 = await startS3Server({ buckets: i > 0 && process.argv[i + 1] ? [process.argv[i + 1]!] : undefined });

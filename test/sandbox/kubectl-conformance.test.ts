@@ -203,6 +203,12 @@ describe('kubectl against the sandbox', () => {
     expect(badCr.code).toBe(1);
     expect(badCr.stderr).toContain('The Cart "bob" is invalid: ');
     expect(badCr.stderr).toContain('spec.owner: Required value');
+
+    // x-kubernetes-validations (CEL), including a transition rule on update.
+    const big = await k.run(['apply', '-f', '-'], 'apiVersion: shop.example.com/v1\nkind: Cart\nmetadata:\n  name: big\n  namespace: shop\nspec:\n  owner: bob\n  items: 500\n');
+    expect(big.stderr).toBe('The Cart "big" is invalid: spec: Invalid value: "object": a cart holds at most 100 items\n');
+    const steal = await k.run(['patch', 'cart', 'alice', '-n', 'shop', '--type', 'merge', '-p', '{"spec":{"owner":"mallory"}}']);
+    expect(steal.stderr).toBe('The Cart "alice" is invalid: spec: Invalid value: "object": owner is immutable\n');
   });
 
   it('immutable fields are refused: Service clusterIP, immutable ConfigMap data', async () => {
@@ -256,6 +262,23 @@ describe('kubectl against the sandbox', () => {
     expect(svc.spec.ports[0]).toMatchObject({ port: 80, targetPort: 8080, protocol: 'TCP' });
     expect(svc.metadata.generation).toBeUndefined();
     ok(await k.run(['delete', 'namespace', 'gen', '--wait=false']));
+  });
+
+  it('discovery, auth can-i and diff (server-side dry run) work', async () => {
+    const ar = await k.run(['api-resources', '--no-headers']);
+    ok(ar);
+    const rows = ar.stdout.split('\n').map((l) => l.split(/\s+/));
+    expect(rows.find((r) => r[0] === 'carts')).toEqual(['carts', 'ct', 'shop.example.com/v1', 'true', 'Cart']);
+    expect(rows.find((r) => r[0] === 'volumesnapshots')).toEqual(['volumesnapshots', 'vs', 'snapshot.storage.k8s.io/v1', 'true', 'VolumeSnapshot']);
+    expect(rows.find((r) => r[0] === 'deployments')).toEqual(['deployments', 'deploy', 'apps/v1', 'true', 'Deployment']);
+    const can = await k.run(['auth', 'can-i', 'create', 'pods', '-n', 'shop']);
+    expect(can.stdout.trim()).toBe('yes');
+    const app = readFileSync(join(FIX, 'app.yaml'), 'utf8').split('---').slice(5, 6).join('').replace('replicas: 2', 'replicas: 3');
+    const before = (await k.run(['get', 'deploy', 'shop-web', '-n', 'shop', '-o', 'jsonpath={.spec.replicas}'])).stdout;
+    const diff = await k.run(['diff', '-f', '-'], app);
+    expect(diff.code).toBe(1);
+    expect(diff.stdout).toMatch(/^\+  replicas: 3$/m);
+    expect((await k.run(['get', 'deploy', 'shop-web', '-n', 'shop', '-o', 'jsonpath={.spec.replicas}'])).stdout).toBe(before);
   });
 
   it('explain reads the OpenAPI documents', async () => {

@@ -4,7 +4,7 @@
  * the real protocols, exit codes and restart policies are truthful.
  */
 import { PassThrough, Writable } from 'node:stream';
-import { Exec, CoreV1Api } from '@kubernetes/client-node';
+import { Attach, Exec, CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COFFER_CHECKOUT } from '../../sandbox/runtime/images.ts';
 import { eventually, startTestCluster, type TestCluster } from './runtime-harness.ts';
@@ -207,6 +207,35 @@ describe('pods run as bubblewrap processes', () => {
     await ok(['delete', 'pod', 'hooks', '--timeout=30s']);
   });
 
+  it('restarts a container whose liveness probe fails, with a fresh /tmp', async () => {
+    await ok(['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'lively' },
+      spec: {
+        terminationGracePeriodSeconds: 1,
+        containers: [
+          {
+            name: 'c',
+            image: 'busybox',
+            command: ['sh', '-c', 'test -f /tmp/started && echo restarted-dirty; touch /tmp/started /tmp/alive; echo up; trap "exit 0" TERM; while true; do sleep 0.2; done'],
+            livenessProbe: { exec: { command: ['test', '-f', '/tmp/alive'] }, periodSeconds: 1, failureThreshold: 1 },
+          },
+        ],
+      },
+    }));
+    await ok(['wait', '--for=condition=Ready', 'pod/lively', '--timeout=30s']);
+    await ok(['exec', 'lively', '--', 'rm', '/tmp/alive']);
+    const restarted = await eventually(async () => {
+      const p = await pod('lively');
+      const s = p.status.containerStatuses?.[0];
+      return s?.restartCount >= 1 && s.state.running && p;
+    }, 30_000, 'liveness restart');
+    expect(restarted.status.containerStatuses[0].lastState.terminated).toBeTruthy();
+    expect(await ok(['logs', 'lively'])).toBe('up\n');
+    await ok(['delete', 'pod', 'lively', '--timeout=30s']);
+  });
+
   it('gates readiness on an exec readiness probe', async () => {
     await ok(['apply', '-f', '-'], JSON.stringify({
       apiVersion: 'v1',
@@ -283,5 +312,23 @@ describe('pods run as bubblewrap processes', () => {
       }
     });
     expect(left).toEqual([]);
+  });
+
+  it('gives stdin+tty containers a terminal that attach drives (kubectl run -it)', async () => {
+    await ok(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'interactive' }, spec: { restartPolicy: 'Never', containers: [{ name: 'it', image: 'busybox', stdin: true, tty: true, command: ['sh'] }] } }));
+    await ok(['wait', '--for=condition=Ready', 'pod/interactive', '--timeout=30s']);
+    let out = '';
+    const stdout = new Writable({ write: (ch, _e, cb) => ((out += ch), cb()) });
+    const input = new PassThrough();
+    const ws = await new Attach(c.kc).attach('default', 'interactive', 'it', stdout, stdout, input, true);
+    input.write('tty; echo sum-$((1+2)); exit 3\n');
+    await eventually(async () => out.includes('sum-3'), 30_000, 'shell output');
+    expect(out).toContain('/dev/pts/');
+    const done = await eventually(async () => {
+      const p = await pod('interactive');
+      return p.status.phase === 'Failed' && p;
+    }, 30_000, 'shell exit');
+    expect(done.status.containerStatuses[0].state.terminated.exitCode).toBe(3);
+    ws.close();
   });
 });

@@ -1,0 +1,81 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { parseGoDuration } from '../compiler/schedule/index.ts';
+import { LeaseLock } from '../reconciler/lease/index.ts';
+import { runLoop } from '../reconciler/loop.ts';
+import { DEFAULT_COFFER_NAMESPACE } from '../reconciler/profile-repository.ts';
+import { type Command, UsageError } from './io.ts';
+import { eventPrinter, RECONCILER_FLAGS, RECONCILER_FLAGS_HELP, reconcilerContext } from './reconcile-flags.ts';
+
+const HELP = `Keep the cluster's protection matching the policy repository: reconcile, sleep until the next backup is due
+or the poll interval passes, repeat. Replicas coordinate through a Lease: one works, the others stand by.
+SIGTERM or Ctrl-C stops taking new work and lets running backups finish.
+
+Usage: coffer run [flags]
+
+Flags:
+      --interval DURATION  poll interval for new policy commits (default: coffer.yaml sync.interval, else 5m)
+      --identity NAME      this replica's Lease identity (default: $POD_NAME or hostname, plus a random suffix)
+${RECONCILER_FLAGS_HELP}`;
+
+export const run: Command = async (argv, io) => {
+  const { values: v, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ...RECONCILER_FLAGS, interval: { type: 'string' }, identity: { type: 'string' } },
+  });
+  if (v.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"; see coffer run --help`);
+  let pollIntervalMs: number | undefined;
+  if (v.interval !== undefined) {
+    const s = parseGoDuration(v.interval);
+    if (!s || s < 1) throw new UsageError(`--interval "${v.interval}": expected a duration of at least 1s such as 30s, 5m or 1h`);
+    pollIntervalMs = s * 1000;
+  }
+  const ctx = await reconcilerContext(v, io);
+  const lock = new LeaseLock({
+    kubeConfig: ctx.kubeConfig,
+    namespace: ctx.cofferNamespace ?? DEFAULT_COFFER_NAMESPACE,
+    identity: v.identity ?? `${io.env.POD_NAME ?? hostname()}-${randomBytes(3).toString('hex')}`,
+  });
+  const stop = new AbortController();
+  const onSignal = () => {
+    if (!stop.signal.aborted) io.stderr.write('stopping: no new backups start; waiting for running ones to finish\n');
+    stop.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  const print = eventPrinter(io, ctx.json);
+  let follower = '';
+  try {
+    await runLoop({
+      source: ctx.source,
+      client: ctx.client,
+      lock,
+      signal: stop.signal,
+      env: io.env,
+      log: print,
+      ...(pollIntervalMs ? { pollIntervalMs } : {}),
+      ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}),
+      ...(ctx.moverImage ? { moverImage: ctx.moverImage } : {}),
+      ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}),
+      onError: (e) => io.stderr.write(`error: ${(e as Error).message}\n`),
+      onFollower: (holder) => {
+        if (holder !== follower) io.stderr.write(`standing by: ${holder} holds lease ${lock.namespace}/${lock.name}\n`);
+        follower = holder;
+      },
+      onSummary: (s) => {
+        follower = '';
+        for (const e of s.errors) io.stderr.write(`error: ${e}\n`);
+      },
+    });
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+  return 0;
+};

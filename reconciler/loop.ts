@@ -1,0 +1,68 @@
+import { parseGoDuration } from '../compiler/schedule/index.ts';
+import type { LeaseLock } from './lease/index.ts';
+import { reconcileOnce, withLease, type ReconcileOptions, type ReconcileSummary } from './reconcile.ts';
+import { nextWakeup } from './schedule/due.ts';
+
+export interface LoopOptions extends Omit<ReconcileOptions, 'signal' | 'only'> {
+  lock: LeaseLock;
+  /** Stops the loop: no new run starts; the current reconcile finishes its running backups. */
+  signal: AbortSignal;
+  /** Longest sleep between reconciles, so policy commits are picked up (default: coffer.yaml sync.interval, else 5m). */
+  pollIntervalMs?: number;
+  /** How often a follower retries the lease (default 5 s). */
+  followerRetryMs?: number;
+  onSummary?: (s: ReconcileSummary) => void;
+  onError?: (e: unknown) => void;
+  onFollower?: (holder: string) => void;
+  /** Resolves early when something (a webhook, a poll that saw a new commit) asks for a reconcile now. */
+  wake?: () => Promise<void>;
+}
+
+/**
+ * `coffer run`: reconcile, sleep until the earliest of the next due slot and the poll interval, repeat — only while
+ * holding the reconciler Lease, so a second replica waits as a hot standby. Errors (Git unreachable, an invalid
+ * commit) are reported and retried with backoff instead of ending the loop: the last good schedule keeps being served
+ * by the next successful reconcile.
+ */
+export async function runLoop(opts: LoopOptions): Promise<void> {
+  let failures = 0;
+  while (!opts.signal.aborted) {
+    let sleepMs = opts.pollIntervalMs ?? 5 * 60_000;
+    try {
+      const r = await withLease(opts.lock, (lost) => {
+        const signal = AbortSignal.any([opts.signal, lost]);
+        return reconcileOnce({ ...opts, signal });
+      });
+      if (r.held) {
+        failures = 0;
+        opts.onSummary?.(r.value);
+        const interval = opts.pollIntervalMs ?? (parseGoDuration(r.value.plan.config.sync.interval) ?? 300) * 1000;
+        const next = nextWakeup(r.value.due);
+        const now = (opts.now ?? (() => new Date()))().getTime();
+        sleepMs = Math.max(1000, Math.min(interval, next ? next.getTime() - now : interval));
+      } else {
+        opts.onFollower?.(r.holder);
+        sleepMs = opts.followerRetryMs ?? 5000;
+      }
+    } catch (e) {
+      failures++;
+      opts.onError?.(e);
+      // 2 s, 4 s, … capped at the poll interval, with jitter so replicas do not retry in lockstep.
+      sleepMs = Math.min(sleepMs, 1000 * 2 ** Math.min(failures, 8)) * (0.5 + Math.random() / 2);
+    }
+    await sleep(sleepMs, opts.signal, opts.wake);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal, wake?: () => Promise<void>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    wake?.().then(done, done);
+  });
+}
