@@ -4,7 +4,8 @@
  * branch (read back with the git CLI), volume and manifest data that restore byte for byte from the repository, hooks
  * that really ran, schedules, retention, failures and two racing reconcilers.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -197,9 +198,11 @@ describe('reconcile on the sandbox', () => {
       child.kill('SIGTERM');
     });
     expect(code).toBe(0);
-    expect(gitCli('log', '-1', '--format=%B', 'coffer-catalog')).toContain(`Restore-Point: ${ended.restorePoint as string}`);
+    // The run is committed (retention may have committed after it, in the same reconcile).
+    expect(gitCli('log', '-3', '--format=%B', 'coffer-catalog')).toContain(`Restore-Point: ${ended.restorePoint as string}`);
 
-    const once = execFileSync(process.execPath, [cli, 'reconcile', '--once', '--source', repoDir, '-o', 'json'], { env, encoding: 'utf8' });
+    // Asynchronously: the sandbox serves from this very process, so a synchronous child would deadlock it.
+    const { stdout: once } = await promisify(execFile)(process.execPath, [cli, 'reconcile', '--once', '--source', repoDir, '-o', 'json'], { env, encoding: 'utf8' });
     const events = once.trim().split('\n').map((l) => JSON.parse(l) as { event: string; runs?: unknown[]; pairs?: { due: boolean }[] });
     expect(events.find((e) => e.event === 'due')!.pairs!.filter((p) => p.due)).toEqual([]);
     expect(events.find((e) => e.event === 'summary')!.runs).toEqual([]);

@@ -48,6 +48,9 @@ describe('coffer repo (CLI)', () => {
     const b2 = await run(['backup', 'data', '--parent', res.snapshotId.slice(0, 8)], env, true);
     expect(b2.code).toBe(0);
     expect(b2.out).toContain('0 new, 0 changed, 2 unmodified');
+    // on a TTY: one progress line rewritten in place (bytes, files, rate, ETA), cleared at the end
+    expect(b2.err).toMatch(/\r\x1b\[K\[\d\d:\d\d\] 100\.0%  2\/2 files  .+\/s  ETA /);
+    expect(b2.err.endsWith('\r\x1b[K')).toBe(true);
 
     const snaps = await run(['snapshots', '-o', 'json', '--tag', 'namespace=shop']);
     expect(JSON.parse(snaps.out).map((s: { id: string }) => s.id)).toEqual([res.snapshotId]);

@@ -1,0 +1,71 @@
+import git from 'isomorphic-git';
+import type { Plan } from '../../compiler/plan/types.ts';
+import type { Catalog, CommitResult } from '../catalog/index.ts';
+import { gitFs } from '../git/fs.ts';
+import { complianceChanges, complianceMessage, type ComplianceChange } from './changes.ts';
+import { evaluateCompliance } from './compliance.ts';
+import { renderMarkdown } from './render.ts';
+import type { ComplianceReport } from './types.ts';
+
+/** `reports/` from coffer.yaml `spec.reports.path`, without trailing slashes. */
+export function reportsDir(plan: Pick<Plan, 'config'>): string {
+  return (plan.config.reports?.path ?? 'reports').replace(/\/+$/, '') || 'reports';
+}
+
+/** Reads what compliance needs from the catalog branch tip and evaluates it. */
+export async function computeCompliance(catalog: Catalog, plan: Plan, selected: ReadonlyMap<string, readonly string[]>, now: Date): Promise<ComplianceReport> {
+  const [points, runs, lastRuns] = await Promise.all([catalog.readRestorePoints(), catalog.readRuns(), catalog.latestRuns()]);
+  return evaluateCompliance({
+    plan,
+    selected,
+    restorePoints: points.map((e) => e.doc),
+    runs: runs.filter((r) => r.spec.type === 'backup' || r.spec.trigger === 'drill'),
+    lastRuns,
+    now,
+  });
+}
+
+/** The report last committed on the catalog branch, if any. */
+export async function readCommittedReport(catalog: Catalog, plan: Pick<Plan, 'config'>): Promise<ComplianceReport | undefined> {
+  const tip = await catalog.tip();
+  if (!tip) return undefined;
+  try {
+    const { blob } = await git.readBlob({ fs: gitFs, gitdir: catalog.source.gitdir, oid: tip, filepath: `${reportsDir(plan)}/compliance.json`, cache: catalog.source.cache });
+    return JSON.parse(Buffer.from(blob).toString('utf8')) as ComplianceReport;
+  } catch (e) {
+    if ((e as { code?: string }).code === 'NotFoundError' || e instanceof SyntaxError) return undefined;
+    throw e;
+  }
+}
+
+export interface PublishResult {
+  report: ComplianceReport;
+  changes: ComplianceChange[];
+  /** Present when a commit was made (compliance changed). */
+  commit?: CommitResult;
+  message?: string;
+}
+
+/**
+ * Called after each reconcile: evaluates compliance and commits `reports/compliance.json` and `compliance.md` to the
+ * catalog branch in one commit — only when an outcome changed, so the branch history is the audit trail of
+ * compliance itself, with a subject line saying what changed.
+ */
+export async function publishCompliance(opts: { catalog: Catalog; plan: Plan; selected: ReadonlyMap<string, readonly string[]>; now: Date }): Promise<PublishResult> {
+  const report = await computeCompliance(opts.catalog, opts.plan, opts.selected, opts.now);
+  const previous = await readCommittedReport(opts.catalog, opts.plan);
+  const changes = complianceChanges(previous, report);
+  if (previous && !changes.length) return { report, changes };
+  const message = complianceMessage(changes, report, !previous);
+  const dir = reportsDir(opts.plan);
+  const commit = await opts.catalog.commitChanges(
+    {
+      put: [
+        { path: `${dir}/compliance.json`, content: `${JSON.stringify(report, null, 2)}\n` },
+        { path: `${dir}/compliance.md`, content: renderMarkdown(report) },
+      ],
+    },
+    message,
+  );
+  return { report, changes, commit, message };
+}

@@ -1,0 +1,341 @@
+import { compileCel } from '../../compiler/cel/index.ts';
+import type { PlanBlueprint, PlanPolicy } from '../../compiler/plan/types.ts';
+import type { Repository } from '../../repository/index.ts';
+import { runAction, toHookRecords, type ActionResult, type ActionSpec } from '../blueprint/run.ts';
+import type { RestorePoint } from '../catalog/types.ts';
+import { isConflict, isNotFound, type KubeClient } from '../kube/client.ts';
+import type { KubeObject } from '../kube/types.ts';
+import { mapLimit, sleep, waitFor } from '../kube/wait.ts';
+import type { MoverRepository } from '../volumes/mover.ts';
+import { RestoreError } from './errors.ts';
+import { hasHealth, unhealthyReason } from './health.ts';
+import type { PlannedObject, RestorePlan } from './plan.ts';
+import { verifySnapshots } from './verify.ts';
+import { runRestoreMover } from './volume.ts';
+
+export type ExistingPolicy = 'skip' | 'update' | 'recreate';
+export const EXISTING_POLICIES: readonly ExistingPolicy[] = ['skip', 'update', 'recreate'];
+
+export interface ResourceOutcome {
+  apiVersion: string;
+  kind: string;
+  namespace?: string;
+  name: string;
+  action: 'created' | 'updated' | 'skipped' | 'failed';
+  reason?: string;
+  transforms?: string[];
+}
+
+export interface VolumeRestoreOutcome {
+  pvc: string;
+  snapshotId?: string;
+  bytesRestored?: number;
+  phase: 'Pending' | 'Succeeded' | 'Failed';
+  error?: string;
+  /** Where the data came from (kept out of the RestoreResult document, which has no field for it; shown by the CLI). */
+  from: 'repository' | 'volumesnapshot' | 'none';
+}
+
+export interface ExecuteInput {
+  client: KubeClient;
+  plan: RestorePlan;
+  restorePoint: RestorePoint;
+  /** Needed when the plan restores volume data from the repository. */
+  repository?: { repo: Repository; mover: MoverRepository };
+  existing?: ExistingPolicy;
+  dryRun?: boolean;
+  wait?: boolean;
+  /** How long `--wait` (and hooks waiting for their workload) wait; default 5 minutes. */
+  waitTimeoutMs?: number;
+  /** The target is the cluster the restore point was taken on: a surviving local VolumeSnapshot may be used. */
+  sameCluster?: boolean;
+  /** Blueprint `restore` actions to run once the data is in place (the policy's bindings). */
+  hooks?: { policy: PlanPolicy; blueprints: readonly PlanBlueprint[] };
+  moverImage?: string;
+  moverTimeoutMs?: number;
+  /** Volume restores in flight at once (default 9, like K10). */
+  parallelism?: number;
+  runId: string;
+  signal?: AbortSignal;
+  log?: (m: string) => void;
+}
+
+export interface ExecuteResult {
+  resources: ResourceOutcome[];
+  volumes: VolumeRestoreOutcome[];
+  hooks: Record<string, unknown>[];
+  /** Objects not healthy when `--wait` gave up: `StatefulSet shop/db: 0/1 replicas ready`. */
+  unhealthy: string[];
+  errors: string[];
+}
+
+const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet']);
+
+function ident(o: KubeObject): string {
+  return `${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`;
+}
+
+/**
+ * Applies a restore plan to a cluster in its order. Nothing that exists is changed unless `existing` says so
+ * (`skip`, the default, reports it); a Namespace is never deleted and recreated, whatever `existing` says. PVCs that
+ * carry data are created, filled by restore mover Jobs (or from a surviving local VolumeSnapshot), and only then are
+ * services and workloads created, so no pod ever mounts a half-restored volume. Blueprint `restore` phases run after
+ * the data is in place and the workload is ready. With `dryRun` the cluster is only read.
+ *
+ * Before anything is created, every repository snapshot the restore needs is verified, so a damaged repository fails
+ * the restore with the target untouched.
+ */
+export async function executeRestore(input: ExecuteInput): Promise<ExecuteResult> {
+  const { client, plan } = input;
+  const existing = input.existing ?? 'skip';
+  const log = input.log ?? (() => undefined);
+  const resources: ResourceOutcome[] = [];
+  const volumes: VolumeRestoreOutcome[] = [];
+  const errors: string[] = [];
+  const hooks: Record<string, unknown>[] = [];
+  const uids = new Map<string, string>();
+  const outcomeOf = new Map<PlannedObject, ResourceOutcome>();
+
+  const repoSnapshots = plan.objects.filter((p) => p.volume?.snapshotId).map((p) => p.volume!.snapshotId!);
+  if (repoSnapshots.length && !input.repository) throw new RestoreError('E_RESTORE_ARGS', 'the restore point has volume data in a repository, but no repository was given');
+  if (repoSnapshots.length) {
+    const v = await verifySnapshots(input.repository!.repo, repoSnapshots);
+    log(`verified ${repoSnapshots.length} volume snapshot(s): ${v.packs} pack(s), ${v.bytes} bytes`);
+  }
+
+  const pending: { p: PlannedObject; outcome: VolumeRestoreOutcome }[] = [];
+  const flushVolumes = async () => {
+    const batch = pending.splice(0);
+    const settled = await mapLimit(batch, input.parallelism ?? 9, async ({ p, outcome }) => {
+      const r = await runRestoreMover(client, {
+        namespace: p.object.metadata.namespace!,
+        pvc: p.object.metadata.name,
+        snapshotId: p.volume!.snapshotId!,
+        repository: input.repository!.mover,
+        runId: input.runId,
+        ...(input.moverImage ? { image: input.moverImage } : {}),
+        ...(input.moverTimeoutMs ? { timeoutMs: input.moverTimeoutMs } : {}),
+        ...(input.signal ? { signal: input.signal } : {}),
+        log,
+      });
+      outcome.bytesRestored = r.bytes;
+      outcome.phase = 'Succeeded';
+    });
+    settled.forEach((s, i) => {
+      if (s.status === 'rejected') {
+        const o = batch[i]!.outcome;
+        o.phase = 'Failed';
+        o.error = (s.reason as Error).message;
+        errors.push(`volume ${o.pvc}: ${o.error}`);
+      }
+    });
+  };
+
+  let stage = plan.objects[0]?.stage;
+  for (const p of plan.objects) {
+    if (input.signal?.aborted) throw input.signal.reason;
+    if (p.stage !== stage) {
+      if (stage === 'volumes' || pending.length) await flushVolumes();
+      stage = p.stage;
+    }
+    const o = p.object;
+    const ns = p.resource.namespaced ? o.metadata.namespace : undefined;
+    const base: Omit<ResourceOutcome, 'action'> = { apiVersion: o.apiVersion, kind: o.kind, ...(ns ? { namespace: ns } : {}), name: o.metadata.name, ...(p.transforms.length ? { transforms: p.transforms } : {}) };
+    let outcome: ResourceOutcome;
+    try {
+      const live = await client.find(o.apiVersion, p.resource.plural, ns, o.metadata.name);
+      const isNamespace = p.resource.group === '' && o.kind === 'Namespace';
+      const policy: ExistingPolicy = isNamespace && existing === 'recreate' ? 'update' : existing;
+      if (live?.metadata.uid) uids.set(`${o.kind}/${o.metadata.name}`, live.metadata.uid);
+      if (live && (live.metadata as { deletionTimestamp?: string }).deletionTimestamp) {
+        throw new RestoreError('E_RESTORE_FAILED', `${ident(o)} is being deleted; wait until it is gone and restore again`);
+      }
+      if (input.dryRun) {
+        outcome = !live
+          ? { ...base, action: 'created' }
+          : policy === 'skip'
+            ? { ...base, action: 'skipped', reason: 'already exists (--existing skip)' }
+            : { ...base, action: 'updated', reason: policy === 'recreate' ? 'would be deleted and created again (--existing recreate)' : 'would be updated (--existing update)' };
+        if (p.volume && outcome.action !== 'skipped' && !(live && policy === 'update')) volumes.push({ pvc: o.metadata.name, ...(p.volume.snapshotId ? { snapshotId: p.volume.snapshotId } : {}), phase: 'Pending', from: await volumeSource(p) });
+      } else if (live && policy === 'skip') {
+        outcome = { ...base, action: 'skipped', reason: 'already exists (--existing skip)' };
+      } else if (live && policy === 'update') {
+        const patch = p.resource.group === '' && o.kind === 'PersistentVolumeClaim' ? { metadata: { labels: o.metadata.labels ?? null, annotations: o.metadata.annotations ?? null } } : withoutStatus(o);
+        const updated = await client.mergePatch(o.apiVersion, p.resource.plural, ns, o.metadata.name, patch);
+        if (updated.metadata.uid) uids.set(`${o.kind}/${o.metadata.name}`, updated.metadata.uid);
+        outcome = { ...base, action: 'updated', ...(p.volume ? { reason: 'claim existed: its data was not overwritten (use --existing recreate)' } : {}) };
+      } else {
+        if (live) {
+          await client.delete(o.apiVersion, p.resource.plural, ns, o.metadata.name, 'Foreground');
+          await waitFor(async () => ((await client.find(o.apiVersion, p.resource.plural, ns, o.metadata.name)) ? undefined : true), { timeoutMs: input.waitTimeoutMs ?? 300_000, what: `${ident(o)} to be deleted before it is created again`, ...(input.signal ? { signal: input.signal } : {}) });
+        }
+        const body = structuredClone(o);
+        const owners = await resolveOwners(client, p, uids);
+        if (owners.length) body.metadata.ownerReferences = owners;
+        const from = p.volume ? await volumeSource(p) : 'none';
+        if (from === 'volumesnapshot') (body.spec as Record<string, unknown>).dataSource = { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: p.volume!.volumeSnapshot };
+        const created = await createRetrying(client, p, body, input.signal);
+        if (created.metadata.uid) uids.set(`${o.kind}/${o.metadata.name}`, created.metadata.uid);
+        outcome = { ...base, action: live ? 'updated' : 'created', ...(live ? { reason: 'deleted and created again (--existing recreate)' } : {}) };
+        if (p.volume) {
+          const v: VolumeRestoreOutcome = { pvc: o.metadata.name, ...(p.volume.snapshotId && from === 'repository' ? { snapshotId: p.volume.snapshotId } : {}), phase: from === 'volumesnapshot' ? 'Succeeded' : 'Pending', from };
+          volumes.push(v);
+          if (from === 'repository') pending.push({ p, outcome: v });
+        }
+      }
+    } catch (e) {
+      outcome = { ...base, action: 'failed', reason: (e as Error).message };
+      errors.push(`${ident(o)}: ${(e as Error).message}`);
+    }
+    outcomeOf.set(p, outcome);
+    resources.push(outcome);
+  }
+  if (pending.length) await flushVolumes();
+
+  // Local VolumeSnapshots are only usable inside the restore point's own namespace on its own cluster.
+  async function volumeSource(p: PlannedObject): Promise<VolumeRestoreOutcome['from']> {
+    const v = p.volume!;
+    if (v.volumeSnapshot && input.sameCluster && p.object.metadata.namespace === input.restorePoint.spec.namespace) {
+      const vs = await client.find('snapshot.storage.k8s.io/v1', 'volumesnapshots', p.object.metadata.namespace, v.volumeSnapshot).catch(() => undefined);
+      if ((vs?.status as { readyToUse?: boolean } | undefined)?.readyToUse) return 'volumesnapshot';
+    }
+    return v.snapshotId ? 'repository' : 'none';
+  }
+
+  const unhealthy: string[] = [];
+  const changed = plan.objects.filter((p) => ['created', 'updated'].includes(outcomeOf.get(p)?.action ?? ''));
+  if (!input.dryRun && input.hooks && !volumes.some((v) => v.phase === 'Failed')) {
+    hooks.push(...(await runRestoreHooks(input, changed, outcomeOf, errors)));
+  }
+  if (!input.dryRun && input.wait) {
+    const watched = changed.filter((p) => hasHealth(p.object.apiVersion, p.object.kind));
+    const state = new Map<PlannedObject, string | undefined>();
+    try {
+      await waitFor(
+        async () => {
+          for (const p of watched) {
+            if (state.has(p) && state.get(p) === undefined) continue;
+            const live = await client.find(p.object.apiVersion, p.resource.plural, p.object.metadata.namespace, p.object.metadata.name);
+            state.set(p, live ? unhealthyReason(live) : 'not found');
+          }
+          return [...state.values()].every((r) => r === undefined) ? true : undefined;
+        },
+        { timeoutMs: input.waitTimeoutMs ?? 300_000, what: 'restored resources to become healthy', maxIntervalMs: 2000, ...(input.signal ? { signal: input.signal } : {}) },
+      );
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'E_TIMEOUT') throw e;
+    }
+    for (const p of watched) {
+      const r = state.get(p);
+      if (r !== undefined) unhealthy.push(`${ident(p.object)}: ${r}`);
+    }
+  }
+  return { resources, volumes, hooks, unhealthy, errors };
+}
+
+function withoutStatus(o: KubeObject): KubeObject {
+  const { status: _s, ...rest } = o;
+  return rest as KubeObject;
+}
+
+/** Owner references to owners restored in this run, with the uids they were given. */
+async function resolveOwners(client: KubeClient, p: PlannedObject, uids: Map<string, string>): Promise<{ apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[]> {
+  const out: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[] = [];
+  for (const r of p.owners) {
+    const uid = uids.get(`${r.kind}/${r.name}`);
+    if (uid) out.push({ apiVersion: r.apiVersion, kind: r.kind, name: r.name, uid, ...(r.controller ? { controller: true } : {}) });
+  }
+  return out;
+}
+
+/**
+ * Creates one object. A namespace created a moment ago may still be initialising (its default ServiceAccount, or an
+ * admission plugin not yet seeing it): retried briefly on NotFound; a Conflict (created meanwhile) is reported.
+ */
+async function createRetrying(client: KubeClient, p: PlannedObject, body: KubeObject, signal?: AbortSignal): Promise<KubeObject> {
+  const ns = p.resource.namespaced ? body.metadata.namespace : undefined;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await client.create(body.apiVersion, p.resource.plural, ns, body);
+    } catch (e) {
+      if (isNotFound(e) && attempt < 10) {
+        await sleep(300, signal);
+        continue;
+      }
+      if (isConflict(e)) throw new RestoreError('E_RESTORE_FAILED', `${ident(body)} was created by someone else during the restore`);
+      throw e;
+    }
+  }
+}
+
+/**
+ * Each blueprint binding's `restore` action, for every restored workload its CEL selects (or once for the namespace),
+ * after that workload is ready — the SQLite swap needs a running pod. Artifacts recorded at backup as
+ * `NAME@Kind/name` are given to the workload's action as `artifacts.NAME`.
+ */
+async function runRestoreHooks(input: ExecuteInput, changed: PlannedObject[], outcomeOf: Map<PlannedObject, ResourceOutcome>, errors: string[]): Promise<Record<string, unknown>[]> {
+  const { policy, blueprints } = input.hooks!;
+  const rp = input.restorePoint;
+  const all = rp.spec.artifacts ?? {};
+  const records: Record<string, unknown>[] = [];
+  const nsObj = changed.find((p) => p.object.kind === 'Namespace')?.object ?? { apiVersion: 'v1', kind: 'Namespace', metadata: { name: input.plan.targetNamespace } };
+  const ctx = { client: input.client, ...(input.log ? { log: input.log } : {}), ...(input.signal ? { signal: input.signal } : {}) };
+  const rpCtx = { id: rp.metadata.name, policy: rp.spec.policy, namespace: rp.spec.namespace, time: rp.spec.startTime };
+  for (const b of policy.blueprints) {
+    const bp = blueprints.find((x) => x.name === b.blueprint);
+    const spec = bp?.actions.restore as ActionSpec | undefined;
+    if (!bp || !spec) continue;
+    const runs: { workload?: PlannedObject; artifacts: Record<string, Record<string, string>> }[] = [];
+    if (!b.workloads) {
+      if (!changed.length) continue;
+      runs.push({ artifacts: Object.fromEntries(Object.entries(all).filter(([k]) => !k.includes('@'))) });
+    } else {
+      const prog = compileCel(b.workloads.source, 'workload');
+      for (const p of changed) {
+        if (!WORKLOAD_KINDS.has(p.object.kind) || outcomeOf.get(p)?.action === 'skipped') continue;
+        let hit = false;
+        try {
+          hit = prog.evaluate({ object: p.object, workload: p.object, namespaceObject: nsObj }) === true;
+        } catch {
+          hit = false;
+        }
+        if (!hit) continue;
+        const suffix = `@${p.object.kind}/${p.object.metadata.name}`;
+        runs.push({ workload: p, artifacts: Object.fromEntries(Object.entries(all).filter(([k]) => k.endsWith(suffix)).map(([k, v]) => [k.slice(0, -suffix.length), v])) });
+      }
+    }
+    for (const r of runs) {
+      const w = r.workload;
+      if (w) {
+        try {
+          await waitFor(
+            async () => {
+              const live = await input.client.find(w.object.apiVersion, w.resource.plural, w.object.metadata.namespace, w.object.metadata.name);
+              return live && unhealthyReason(live) === undefined ? true : undefined;
+            },
+            { timeoutMs: input.waitTimeoutMs ?? 300_000, what: `${ident(w.object)} to be ready before its restore hook`, maxIntervalMs: 2000, ...(input.signal ? { signal: input.signal } : {}) },
+          );
+        } catch (e) {
+          errors.push(`blueprint ${bp.name} restore for ${ident(w.object)}: ${(e as Error).message}`);
+          continue;
+        }
+      }
+      const res: ActionResult = await runAction({
+        blueprint: bp.name,
+        action: 'restore',
+        spec,
+        context: {
+          namespace: input.plan.targetNamespace,
+          policy: policy.name,
+          ...(w ? { workload: { kind: w.object.kind, name: w.object.metadata.name, namespace: w.object.metadata.namespace! } } : {}),
+          restorePoint: rpCtx,
+          artifacts: r.artifacts,
+        },
+        ctx,
+      });
+      records.push(...toHookRecords(res));
+      if (!res.ok) errors.push(`blueprint ${bp.name} restore${w ? ` for ${ident(w.object)}` : ''}: ${res.error ?? 'failed'}`);
+    }
+  }
+  return records;
+}

@@ -1,0 +1,12 @@
+export { RestoreError } from './errors.ts';
+export { RESTORE_STAGES, stageOf, type RestoreStage } from './order.ts';
+export { planRestore, parseNamespaceMapping, ownerLinks, type BundleObject, type PlannedObject, type RestorePlan, type PlanOptions, type SkippedObject } from './plan.ts';
+export { applyTransforms, compileTransformSets, type CompiledTransformSet } from './transforms.ts';
+export { parseBundle, readBundle, resourceOfPath } from './bundle.ts';
+export { verifySnapshots } from './verify.ts';
+export { executeRestore, EXISTING_POLICIES, type ExecuteInput, type ExecuteResult, type ExistingPolicy, type ResourceOutcome } from './execute.ts';
+export { restoreMoverObjects, runRestoreMover, parseRestoreOutput } from './volume.ts';
+export { buildRestoreResult, recordRestore, restoreResultPath, restorePhase, validateRestoreResult, type RestoreResultDoc } from './result.ts';
+export { selectRestorePoint, parseBefore, type RestorePointQuery } from './select.ts';
+export { runRestore, resolveTransformSets, type RestoreRequest, type RestoreOutcome } from './run.ts';
+export { unhealthyReason } from './health.ts';

@@ -1,0 +1,162 @@
+import { readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { parse } from 'yaml';
+import { CompileFailed, compileFromGit, hasErrors, validateKind, type Plan, type PlanTransformSet } from '../../compiler/index.ts';
+import { openCatalog, runId as makeRunId, type CommitResult, type Identity, type RestorePoint } from '../catalog/index.ts';
+import type { GitSource } from '../git/source.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { openProfileRepository } from '../profile-repository.ts';
+import { readBundle } from './bundle.ts';
+import { RestoreError } from './errors.ts';
+import { executeRestore, type ExecuteResult, type ExistingPolicy } from './execute.ts';
+import { planRestore, type RestorePlan } from './plan.ts';
+import { buildRestoreResult, recordRestore, type RestoreResultDoc } from './result.ts';
+import { selectRestorePoint, type RestorePointQuery } from './select.ts';
+import { compileTransformSets } from './transforms.ts';
+
+export interface RestoreRequest {
+  /** The policy repository: plan (profiles, blueprints, TransformSets) and the catalog branch. */
+  source: GitSource;
+  /** The target cluster. */
+  client: KubeClient;
+  restorePoint: RestorePointQuery;
+  /** Cluster whose catalog holds the restore point (default: the repo's coffer.yaml cluster). */
+  sourceCluster?: string;
+  /** Name of the target cluster: where the result is recorded (default: the repo's cluster). */
+  targetCluster?: string;
+  namespaceMapping?: Record<string, string>;
+  include?: string;
+  exclude?: string;
+  /** TransformSet names from the plan, or paths of TransformSet YAML files. */
+  transforms?: string[];
+  existing?: ExistingPolicy;
+  dryRun?: boolean;
+  wait?: boolean;
+  waitTimeoutMs?: number;
+  /** Run the policy's blueprint `restore` actions (default true). */
+  hooks?: boolean;
+  /** Restore volume data (default true). */
+  volumes?: boolean;
+  moverImage?: string;
+  moverTimeoutMs?: number;
+  cofferNamespace?: string;
+  /** Name of the declarative Restore request this serves. */
+  restoreName?: string;
+  author?: Identity;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  now?: () => Date;
+  signal?: AbortSignal;
+  log?: (m: string) => void;
+}
+
+export interface RestoreOutcome {
+  restorePoint: RestorePoint;
+  plan: RestorePlan;
+  execution: ExecuteResult;
+  result: RestoreResultDoc;
+  /** Absent for dry runs (nothing is recorded). */
+  commit?: CommitResult & { path: string };
+}
+
+/** Loads TransformSets named in the plan or given as files (validated against the schema, CEL type-checked). */
+export async function resolveTransformSets(plan: Plan, refs: readonly string[], cwd = process.cwd()): Promise<PlanTransformSet[]> {
+  const out: PlanTransformSet[] = [];
+  for (const ref of refs) {
+    const named = plan.transformSets.find((t) => t.name === ref);
+    if (named) {
+      out.push(named);
+      continue;
+    }
+    if (!/[/\\]|\.ya?ml$/.test(ref)) throw new RestoreError('E_RESTORE_TRANSFORM', `--transform ${ref}: no TransformSet of that name in the plan (have: ${plan.transformSets.map((t) => t.name).join(', ') || 'none'}) and not a file path`);
+    let text: string;
+    try {
+      text = await readFile(new URL(ref, `file://${cwd.replace(/\/?$/, '/')}`), 'utf8');
+    } catch (e) {
+      throw new RestoreError('E_RESTORE_TRANSFORM', `--transform ${ref}: ${(e as Error).message}`);
+    }
+    const doc = parse(text) as { kind?: string; metadata?: { name?: string }; spec?: { description?: string; transforms?: { name: string; condition: string; patch: PlanTransformSet['transforms'][number]['patch'] }[] } };
+    const problems = validateKind('TransformSet', doc);
+    if (problems.length) throw new RestoreError('E_RESTORE_TRANSFORM', `${ref}: ${problems.map((p) => `${(p as { path?: unknown }).path ? `${JSON.stringify((p as { path?: unknown }).path)}: ` : ''}${(p as { message?: string }).message ?? String(p)}`).join('; ')}`);
+    out.push({
+      name: doc.metadata!.name!,
+      ...(doc.spec!.description ? { description: doc.spec!.description } : {}),
+      transforms: doc.spec!.transforms!.map((t) => ({ name: t.name, condition: { source: t.condition, env: 'transform' as never }, patch: t.patch })),
+    });
+  }
+  return out;
+}
+
+/**
+ * A whole restore: compile the plan at the policy branch tip, pick the restore point from the catalog, read its
+ * manifest bundle from the profile's repository, plan, execute against the target cluster and commit the
+ * RestoreResult (with a restore Run) to the catalog branch. Everything needed comes from the Git repository and the
+ * repository the profile names — which is what makes restoring into a fresh cluster possible.
+ */
+export async function runRestore(req: RestoreRequest): Promise<RestoreOutcome> {
+  const now = req.now ?? (() => new Date());
+  const start = now();
+  const rev = await req.source.fetch();
+  const compiled = await compileFromGit(rev.gitdir, rev.commit);
+  if (!compiled.plan || hasErrors(compiled.diagnostics)) throw new CompileFailed(compiled.diagnostics);
+  const plan = compiled.plan;
+  const targetCluster = req.targetCluster ?? plan.config.cluster;
+  const catalog = openCatalog({ source: req.source, cluster: targetCluster, branch: plan.config.catalog.branch, catalogDir: plan.config.catalog.path, ...(req.author ? { author: req.author } : {}), clock: now });
+  const points = await catalog.readRestorePoints({ cluster: req.sourceCluster ?? plan.config.cluster, ...(req.restorePoint.namespace ? { namespace: req.restorePoint.namespace } : {}), ...(req.restorePoint.policy ? { policy: req.restorePoint.policy } : {}) });
+  const rp = selectRestorePoint(points, req.restorePoint).doc;
+  if (!rp.spec.repository.manifestSnapshot) throw new RestoreError('E_RESTORE_POINT', `restore point ${rp.metadata.name} has no manifest snapshot (its policy does not export); nothing to restore from the repository`);
+  const profile = plan.profiles.find((p) => p.name === rp.spec.repository.profile);
+  if (!profile) throw new RestoreError('E_RESTORE_POINT', `restore point ${rp.metadata.name} is stored with profile "${rp.spec.repository.profile}", which the policy repository no longer defines`);
+  const transformSets = await resolveTransformSets(plan, req.transforms ?? [], req.cwd);
+  const compiledSets = compileTransformSets(transformSets);
+
+  const repo = await openProfileRepository(req.client, profile, { ...(req.cofferNamespace ? { cofferNamespace: req.cofferNamespace } : {}), ...(req.env ? { env: req.env } : {}) });
+  try {
+    if (rp.spec.repository.id && repo.repo.config.id !== rp.spec.repository.id) {
+      throw new RestoreError('E_RESTORE_DATA', `profile "${profile.name}" now points at repository ${repo.repo.config.id.slice(0, 12)}, but restore point ${rp.metadata.name} was written to ${rp.spec.repository.id.slice(0, 12)}`);
+    }
+    req.log?.(`reading manifests of ${rp.metadata.name} (snapshot ${rp.spec.repository.manifestSnapshot.slice(0, 12)})`);
+    const bundle = await readBundle(repo.repo, rp.spec.repository.manifestSnapshot);
+    const restorePlan = planRestore(rp, bundle.objects, {
+      ...(req.namespaceMapping ? { namespaceMapping: req.namespaceMapping } : {}),
+      ...(req.include ? { include: req.include } : {}),
+      ...(req.exclude ? { exclude: req.exclude } : {}),
+      transforms: compiledSets,
+      ...(req.volumes === false ? { volumes: false } : {}),
+    });
+    const policy = plan.policies.find((p) => p.name === rp.spec.policy);
+    const runName = makeRunId('restore', start, randomBytes(3).toString('hex'));
+    const execution = await executeRestore({
+      client: req.client,
+      plan: restorePlan,
+      restorePoint: rp,
+      repository: { repo: repo.repo, mover: repo.mover },
+      existing: req.existing ?? 'skip',
+      ...(req.dryRun ? { dryRun: true } : {}),
+      ...(req.wait ? { wait: true } : {}),
+      ...(req.waitTimeoutMs ? { waitTimeoutMs: req.waitTimeoutMs } : {}),
+      sameCluster: targetCluster === rp.spec.cluster,
+      ...(policy && req.hooks !== false ? { hooks: { policy, blueprints: plan.blueprints } } : {}),
+      ...(req.moverImage ? { moverImage: req.moverImage } : {}),
+      ...(req.moverTimeoutMs ? { moverTimeoutMs: req.moverTimeoutMs } : {}),
+      runId: runName,
+      ...(req.signal ? { signal: req.signal } : {}),
+      ...(req.log ? { log: req.log } : {}),
+    });
+    const result = buildRestoreResult({
+      name: runName,
+      ...(req.restoreName ? { restore: req.restoreName } : {}),
+      restorePoint: rp,
+      target: { cluster: targetCluster, namespace: restorePlan.targetNamespace },
+      transforms: transformSets.map((t) => t.name),
+      start,
+      end: now(),
+      planned: execution,
+      planSkipped: restorePlan.skipped,
+    });
+    const commit = req.dryRun ? undefined : await recordRestore(catalog, result, runName);
+    return { restorePoint: rp, plan: restorePlan, execution, result, ...(commit ? { commit } : {}) };
+  } finally {
+    await repo.close().catch(() => undefined);
+  }
+}

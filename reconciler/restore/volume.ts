@@ -1,0 +1,155 @@
+import type { KubeClient } from '../kube/client.ts';
+import type { KubeObject } from '../kube/types.ts';
+import { TimeoutError, waitFor } from '../kube/wait.ts';
+import { tail } from '../blueprint/types.ts';
+import { kubeName, labelValue } from '../volumes/names.ts';
+import { DEFAULT_MOVER_IMAGE, DEFAULT_MOVER_TIMEOUT_MS, MoverError, REPOSITORY_MOUNT, RUN_LABEL, type MoverRepository } from '../volumes/mover.ts';
+
+/** The restored PVC is mounted here, so the snapshot's `data/` directory (the backup mover read `/data`) lands on it. */
+export const RESTORE_ROOT = '/restore';
+
+export interface RestoreMoverOptions {
+  namespace: string;
+  /** The new (empty) PVC to fill; it must exist and not be mounted by any workload yet. */
+  pvc: string;
+  snapshotId: string;
+  repository: MoverRepository;
+  runId: string;
+  image?: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  log?: (m: string) => void;
+}
+
+/** What `coffer repo restore --output json` reported. */
+export interface RestoreMoverResult {
+  files: number;
+  bytes: number;
+  job: string;
+}
+
+/**
+ * The mirror of the backup mover as pure data: a Secret with the repository credentials and a Job that mounts the new
+ * PVC at /restore/data and runs `coffer repo restore SNAP /restore` in the same image. A filesystem repository is
+ * mounted exactly as the backup mover mounts it (hostPath or PVC at /repository).
+ */
+export function restoreMoverObjects(opts: RestoreMoverOptions): { secret: KubeObject; job: KubeObject } {
+  const base = kubeName(`coffer-restore-${opts.pvc}`, opts.runId);
+  const labels = { 'app.kubernetes.io/managed-by': 'coffer', 'app.kubernetes.io/component': 'restore-mover', [RUN_LABEL]: labelValue(opts.runId), 'coffer.dev/pvc': labelValue(opts.pvc) };
+  const repo = opts.repository;
+  const env: Record<string, string> = { ...(repo.env ?? {}), COFFER_REPOSITORY: repo.volume ? REPOSITORY_MOUNT : repo.url, COFFER_PASSWORD: repo.password };
+  const secret: KubeObject = { apiVersion: 'v1', kind: 'Secret', metadata: { name: base, namespace: opts.namespace, labels }, type: 'Opaque', stringData: env };
+  const volumes: Record<string, unknown>[] = [{ name: 'target', persistentVolumeClaim: { claimName: opts.pvc } }];
+  const mounts: Record<string, unknown>[] = [{ name: 'target', mountPath: `${RESTORE_ROOT}/data` }];
+  if (repo.volume) {
+    volumes.push('hostPath' in repo.volume ? { name: 'repository', hostPath: { path: repo.volume.hostPath, type: 'Directory' } } : { name: 'repository', persistentVolumeClaim: { claimName: repo.volume.persistentVolumeClaim, readOnly: true } });
+    mounts.push({ name: 'repository', mountPath: REPOSITORY_MOUNT, ...('subPath' in repo.volume && repo.volume.subPath ? { subPath: repo.volume.subPath } : {}) });
+  }
+  const job: KubeObject = {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: base, namespace: opts.namespace, labels },
+    spec: {
+      backoffLimit: 0,
+      activeDeadlineSeconds: Math.ceil((opts.timeoutMs ?? DEFAULT_MOVER_TIMEOUT_MS) / 1000),
+      ttlSecondsAfterFinished: 86400,
+      template: {
+        metadata: { labels },
+        spec: {
+          restartPolicy: 'Never',
+          automountServiceAccountToken: false,
+          containers: [
+            {
+              name: 'mover',
+              image: opts.image ?? DEFAULT_MOVER_IMAGE,
+              args: ['repo', 'restore', opts.snapshotId, RESTORE_ROOT, '--output', 'json'],
+              envFrom: [{ secretRef: { name: base } }],
+              volumeMounts: mounts,
+            },
+          ],
+          volumes,
+        },
+      },
+    },
+  };
+  return { secret, job };
+}
+
+/** The last JSON object line of the mover log that looks like restore statistics. */
+export function parseRestoreOutput(log: string): { files: number; bytes: number; errors: string[] } | undefined {
+  const lines = log.split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i]!.trim();
+    if (!line.startsWith('{')) continue;
+    try {
+      const v = JSON.parse(line) as { files?: unknown; bytes?: unknown; errors?: unknown };
+      if (typeof v.files === 'number' && typeof v.bytes === 'number') return { files: v.files, bytes: v.bytes, errors: Array.isArray(v.errors) ? v.errors.map(String) : [] };
+    } catch {
+      /* not the result line */
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Fills one new PVC from a repository snapshot through a Job, waits for it, reads its result from the pod log and
+ * deletes the Job and Secret whatever happened. The PVC stays: it is the restored volume.
+ */
+export async function runRestoreMover(client: KubeClient, opts: RestoreMoverOptions): Promise<RestoreMoverResult> {
+  const { secret, job } = restoreMoverObjects(opts);
+  const ns = opts.namespace;
+  const name = job.metadata.name;
+  try {
+    await client.create('v1', 'secrets', ns, secret);
+    const created = await client.create('batch/v1', 'jobs', ns, job);
+    await client.mergePatch('v1', 'secrets', ns, secret.metadata.name, { metadata: { ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name, uid: created.metadata.uid, blockOwnerDeletion: false }] } });
+    opts.log?.(`restore mover ${ns}/${name}: snapshot ${opts.snapshotId.slice(0, 12)} → PVC ${opts.pvc}`);
+    let last = '';
+    let outcome: 'Complete' | 'Failed';
+    try {
+      outcome = await waitFor(
+        async () => {
+          const j = await client.get('batch/v1', 'jobs', ns, name);
+          const st = (j.status ?? {}) as { succeeded?: number; failed?: number; active?: number; conditions?: { type: string; status: string }[] };
+          last = `active=${st.active ?? 0} succeeded=${st.succeeded ?? 0} failed=${st.failed ?? 0}`;
+          if (st.conditions?.some((c) => c.type === 'Complete' && c.status === 'True') || (st.succeeded ?? 0) > 0) return 'Complete' as const;
+          if (st.conditions?.some((c) => c.type === 'Failed' && c.status === 'True') || (st.failed ?? 0) > 0) return 'Failed' as const;
+          const pod = await jobPod(client, ns, name);
+          const waiting = (pod?.status as { containerStatuses?: { state?: { waiting?: { reason?: string; message?: string } } }[] } | undefined)?.containerStatuses?.[0]?.state?.waiting;
+          if (waiting && /ImagePull|ErrImage|InvalidImageName|CreateContainerConfigError/.test(waiting.reason ?? '')) {
+            throw new MoverError(`restore mover ${ns}/${name} cannot start: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`);
+          }
+          return undefined;
+        },
+        { timeoutMs: opts.timeoutMs ?? DEFAULT_MOVER_TIMEOUT_MS, signal: opts.signal, what: `restore mover ${ns}/${name}`, describe: () => last, maxIntervalMs: 1000 },
+      );
+    } catch (e) {
+      if (e instanceof TimeoutError) {
+        const log = await jobLog(client, ns, name);
+        throw new MoverError(`${e.message}${log ? `\n${tail(log)}` : ''}`, tail(log));
+      }
+      throw e;
+    }
+    const log = await jobLog(client, ns, name);
+    if (outcome === 'Failed') throw new MoverError(`restore mover ${ns}/${name} for PVC ${opts.pvc} failed${log ? `; last lines of its log:\n${tail(log)}` : ' (no log)'}`, tail(log));
+    const r = parseRestoreOutput(log);
+    if (!r) throw new MoverError(`restore mover ${ns}/${name} completed without a JSON result line${log ? `; log ends with:\n${tail(log)}` : ''}`, tail(log));
+    if (r.errors.length) throw new MoverError(`restore mover ${ns}/${name} for PVC ${opts.pvc}: ${r.errors.length} error(s): ${r.errors.slice(0, 3).join('; ')}`);
+    return { files: r.files, bytes: r.bytes, job: name };
+  } finally {
+    for (const [api, plural, n] of [['batch/v1', 'jobs', name], ['v1', 'secrets', secret.metadata.name]] as const) {
+      await client.delete(api, plural, ns, n).catch((e) => opts.log?.(`cleanup of ${plural} ${ns}/${n} failed: ${(e as Error).message}`));
+    }
+  }
+}
+
+async function jobPod(client: KubeClient, ns: string, job: string): Promise<KubeObject | undefined> {
+  const pods = await client.list('v1', 'pods', ns, { labelSelector: `job-name=${job}` });
+  return pods.sort((a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '')).at(-1);
+}
+
+async function jobLog(client: KubeClient, ns: string, job: string): Promise<string> {
+  const pod = await jobPod(client, ns, job).catch(() => undefined);
+  if (!pod) return '';
+  return client.podLog(ns, pod.metadata.name, { container: 'mover' }).catch(() => '');
+}
