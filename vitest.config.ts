@@ -8,5 +8,6 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Two cores in CI: run two files at a time; suites that start servers pick free ports.
     maxWorkers: 2,
+    reporters: ['default', './test/summary-reporter.ts'],
   },
 });

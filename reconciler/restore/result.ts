@@ -1,7 +1,5 @@
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
 import { stringify } from 'yaml';
-import { schemas } from '../../schemas/index.ts';
+import { validateKind } from '../../compiler/index.ts';
 import type { Catalog, CommitResult } from '../catalog/index.ts';
 import type { Phase, RestorePoint, RunRecord } from '../catalog/types.ts';
 import type { ExecuteResult } from './execute.ts';
@@ -111,25 +109,11 @@ export async function recordRestore(catalog: Catalog, doc: RestoreResultDoc, run
   return { ...r, path };
 }
 
-let validator: ValidateFunction | undefined;
-
-/** Checks a result against schemas/restoreresult.schema.json; a malformed document is never committed. */
+/** Checks a result against schemas/restoreresult.schema.json (compiler-core's validators); a malformed document is never committed. */
 export function validateRestoreResult(doc: RestoreResultDoc): void {
-  if (!validator) {
-    const ajv = new Ajv2020({ allErrors: true, strict: false });
-    const addFormats = (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule;
-    (addFormats as unknown as (a: Ajv2020) => void)(ajv);
-    const all = schemas();
-    ajv.addSchema(all.common);
-    for (const s of Object.values(all.functions)) ajv.addSchema(s);
-    for (const s of Object.values(all.kinds)) ajv.addSchema(s);
-    const v = ajv.getSchema('https://coffer.dev/schemas/restoreresult.schema.json');
-    if (!v) throw new Error('schemas/restoreresult.schema.json is missing');
-    validator = v;
-  }
-  const v = validator;
-  if (!v(doc)) {
-    const msg = (v.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`).join('; ');
-    throw Object.assign(new Error(`RestoreResult ${(doc as RestoreResultDoc).metadata.name} does not match its schema: ${msg}`), { code: 'E_CATALOG_INVALID' });
+  const problems = validateKind('RestoreResult', doc);
+  if (problems.length) {
+    const msg = problems.map((p) => `/${p.path.join('/')} ${p.message}`).join('; ');
+    throw Object.assign(new Error(`RestoreResult ${doc.metadata.name} does not match its schema: ${msg}`), { code: 'E_CATALOG_INVALID' });
   }
 }

@@ -77,7 +77,7 @@ export async function resolveTransformSets(plan: Plan, refs: readonly string[], 
     }
     const doc = parse(text) as { kind?: string; metadata?: { name?: string }; spec?: { description?: string; transforms?: { name: string; condition: string; patch: PlanTransformSet['transforms'][number]['patch'] }[] } };
     const problems = validateKind('TransformSet', doc);
-    if (problems.length) throw new RestoreError('E_RESTORE_TRANSFORM', `${ref}: ${problems.map((p) => `${(p as { path?: unknown }).path ? `${JSON.stringify((p as { path?: unknown }).path)}: ` : ''}${(p as { message?: string }).message ?? String(p)}`).join('; ')}`);
+    if (problems.length) throw new RestoreError('E_RESTORE_TRANSFORM', `${ref}: ${problems.map((p) => `/${p.path.join('/')}: ${p.message}`).join('; ')}`);
     out.push({
       name: doc.metadata!.name!,
       ...(doc.spec!.description ? { description: doc.spec!.description } : {}),

@@ -1,9 +1,8 @@
 import type { KubeClient } from '../kube/client.ts';
 import type { KubeObject } from '../kube/types.ts';
-import { TimeoutError, waitFor } from '../kube/wait.ts';
 import { tail } from '../blueprint/types.ts';
 import { kubeName, labelValue } from '../volumes/names.ts';
-import { DEFAULT_MOVER_IMAGE, DEFAULT_MOVER_TIMEOUT_MS, MoverError, REPOSITORY_MOUNT, RUN_LABEL, type MoverRepository } from '../volumes/mover.ts';
+import { DEFAULT_MOVER_IMAGE, DEFAULT_MOVER_TIMEOUT_MS, jobLog, MoverError, REPOSITORY_MOUNT, RUN_LABEL, waitForMoverJob, type MoverRepository } from '../volumes/mover.ts';
 
 /** The restored PVC is mounted here, so the snapshot's `data/` directory (the backup mover read `/data`) lands on it. */
 export const RESTORE_ROOT = '/restore';
@@ -104,32 +103,7 @@ export async function runRestoreMover(client: KubeClient, opts: RestoreMoverOpti
     const created = await client.create('batch/v1', 'jobs', ns, job);
     await client.mergePatch('v1', 'secrets', ns, secret.metadata.name, { metadata: { ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name, uid: created.metadata.uid, blockOwnerDeletion: false }] } });
     opts.log?.(`restore mover ${ns}/${name}: snapshot ${opts.snapshotId.slice(0, 12)} → PVC ${opts.pvc}`);
-    let last = '';
-    let outcome: 'Complete' | 'Failed';
-    try {
-      outcome = await waitFor(
-        async () => {
-          const j = await client.get('batch/v1', 'jobs', ns, name);
-          const st = (j.status ?? {}) as { succeeded?: number; failed?: number; active?: number; conditions?: { type: string; status: string }[] };
-          last = `active=${st.active ?? 0} succeeded=${st.succeeded ?? 0} failed=${st.failed ?? 0}`;
-          if (st.conditions?.some((c) => c.type === 'Complete' && c.status === 'True') || (st.succeeded ?? 0) > 0) return 'Complete' as const;
-          if (st.conditions?.some((c) => c.type === 'Failed' && c.status === 'True') || (st.failed ?? 0) > 0) return 'Failed' as const;
-          const pod = await jobPod(client, ns, name);
-          const waiting = (pod?.status as { containerStatuses?: { state?: { waiting?: { reason?: string; message?: string } } }[] } | undefined)?.containerStatuses?.[0]?.state?.waiting;
-          if (waiting && /ImagePull|ErrImage|InvalidImageName|CreateContainerConfigError/.test(waiting.reason ?? '')) {
-            throw new MoverError(`restore mover ${ns}/${name} cannot start: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`);
-          }
-          return undefined;
-        },
-        { timeoutMs: opts.timeoutMs ?? DEFAULT_MOVER_TIMEOUT_MS, signal: opts.signal, what: `restore mover ${ns}/${name}`, describe: () => last, maxIntervalMs: 1000 },
-      );
-    } catch (e) {
-      if (e instanceof TimeoutError) {
-        const log = await jobLog(client, ns, name);
-        throw new MoverError(`${e.message}${log ? `\n${tail(log)}` : ''}`, tail(log));
-      }
-      throw e;
-    }
+    const outcome = await waitForMoverJob(client, ns, name, { what: `restore mover ${ns}/${name}`, timeoutMs: opts.timeoutMs ?? DEFAULT_MOVER_TIMEOUT_MS, ...(opts.signal ? { signal: opts.signal } : {}) });
     const log = await jobLog(client, ns, name);
     if (outcome === 'Failed') throw new MoverError(`restore mover ${ns}/${name} for PVC ${opts.pvc} failed${log ? `; last lines of its log:\n${tail(log)}` : ' (no log)'}`, tail(log));
     const r = parseRestoreOutput(log);
@@ -143,13 +117,3 @@ export async function runRestoreMover(client: KubeClient, opts: RestoreMoverOpti
   }
 }
 
-async function jobPod(client: KubeClient, ns: string, job: string): Promise<KubeObject | undefined> {
-  const pods = await client.list('v1', 'pods', ns, { labelSelector: `job-name=${job}` });
-  return pods.sort((a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '')).at(-1);
-}
-
-async function jobLog(client: KubeClient, ns: string, job: string): Promise<string> {
-  const pod = await jobPod(client, ns, job).catch(() => undefined);
-  if (!pod) return '';
-  return client.podLog(ns, pod.metadata.name, { container: 'mover' }).catch(() => '');
-}

@@ -185,33 +185,7 @@ export async function runMoverJob(client: KubeClient, opts: MoverJobOptions): Pr
     await client.mergePatch('v1', 'secrets', ns, secret.metadata.name, { metadata: owner });
     await client.mergePatch('v1', 'persistentvolumeclaims', ns, pvc.metadata.name, { metadata: owner });
     opts.log?.(`mover job ${ns}/${name}: ${opts.pvc.metadata.name} from snapshot ${opts.snapshot}`);
-    let last = '';
-    let outcome: 'Complete' | 'Failed';
-    try {
-      outcome = await waitFor(
-        async () => {
-          const j = await client.get('batch/v1', 'jobs', ns, name);
-          const st = (j.status ?? {}) as { succeeded?: number; failed?: number; active?: number; conditions?: { type: string; status: string; message?: string }[] };
-          last = `active=${st.active ?? 0} succeeded=${st.succeeded ?? 0} failed=${st.failed ?? 0}`;
-          if (st.conditions?.some((c) => c.type === 'Complete' && c.status === 'True') || (st.succeeded ?? 0) > 0) return 'Complete' as const;
-          if (st.conditions?.some((c) => c.type === 'Failed' && c.status === 'True') || (st.failed ?? 0) > 0) return 'Failed' as const;
-          // A pod that cannot pull its image never fails the Job by itself.
-          const pod = await jobPod(client, ns, name);
-          const waiting = (pod?.status as { containerStatuses?: { state?: { waiting?: { reason?: string; message?: string } } }[] } | undefined)?.containerStatuses?.[0]?.state?.waiting;
-          if (waiting && /ImagePull|ErrImage|InvalidImageName|CreateContainerConfigError/.test(waiting.reason ?? '')) {
-            throw new MoverError(`mover job ${ns}/${name} cannot start: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`);
-          }
-          return undefined;
-        },
-        { timeoutMs: opts.timeoutMs ?? DEFAULT_MOVER_TIMEOUT_MS, signal: opts.signal, what: `mover job ${ns}/${name}`, describe: () => last, maxIntervalMs: 1000 },
-      );
-    } catch (e) {
-      if (e instanceof TimeoutError) {
-        const log = await jobLog(client, ns, name);
-        throw new MoverError(`${e.message}${log ? `\n${tail(log)}` : ''}`, tail(log));
-      }
-      throw e;
-    }
+    const outcome = await waitForMoverJob(client, ns, name, { what: `mover job ${ns}/${name}`, timeoutMs: opts.timeoutMs ?? DEFAULT_MOVER_TIMEOUT_MS, ...(opts.signal ? { signal: opts.signal } : {}) });
     const log = await jobLog(client, ns, name);
     if (outcome === 'Failed') throw new MoverError(`mover job ${ns}/${name} for PVC ${opts.pvc.metadata.name} failed${log ? `; last lines of its log:\n${tail(log)}` : ' (no log)'}`, tail(log));
     const result = parseMoverOutput(log);
@@ -227,12 +201,45 @@ export async function runMoverJob(client: KubeClient, opts: MoverJobOptions): Pr
   }
 }
 
+/**
+ * Waits for a mover Job (backup or restore) to complete or fail. A pod that cannot pull its image never fails the Job
+ * by itself, so that ends the wait at once; a timeout carries the pod's log tail.
+ */
+export async function waitForMoverJob(client: KubeClient, ns: string, name: string, opts: { what: string; timeoutMs: number; signal?: AbortSignal }): Promise<'Complete' | 'Failed'> {
+  let last = '';
+  try {
+    return await waitFor(
+      async () => {
+        const j = await client.get('batch/v1', 'jobs', ns, name);
+        const st = (j.status ?? {}) as { succeeded?: number; failed?: number; active?: number; conditions?: { type: string; status: string; message?: string }[] };
+        last = `active=${st.active ?? 0} succeeded=${st.succeeded ?? 0} failed=${st.failed ?? 0}`;
+        if (st.conditions?.some((c) => c.type === 'Complete' && c.status === 'True') || (st.succeeded ?? 0) > 0) return 'Complete' as const;
+        if (st.conditions?.some((c) => c.type === 'Failed' && c.status === 'True') || (st.failed ?? 0) > 0) return 'Failed' as const;
+        const pod = await jobPod(client, ns, name);
+        const waiting = (pod?.status as { containerStatuses?: { state?: { waiting?: { reason?: string; message?: string } } }[] } | undefined)?.containerStatuses?.[0]?.state?.waiting;
+        if (waiting && /ImagePull|ErrImage|InvalidImageName|CreateContainerConfigError/.test(waiting.reason ?? '')) {
+          throw new MoverError(`${opts.what} cannot start: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`);
+        }
+        return undefined;
+      },
+      { timeoutMs: opts.timeoutMs, ...(opts.signal ? { signal: opts.signal } : {}), what: opts.what, describe: () => last, maxIntervalMs: 1000 },
+    );
+  } catch (e) {
+    if (e instanceof TimeoutError) {
+      const log = await jobLog(client, ns, name);
+      throw new MoverError(`${e.message}${log ? `\n${tail(log)}` : ''}`, tail(log));
+    }
+    throw e;
+  }
+}
+
 async function jobPod(client: KubeClient, ns: string, job: string): Promise<KubeObject | undefined> {
   const pods = await client.list('v1', 'pods', ns, { labelSelector: `job-name=${job}` });
   return pods.sort((a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '')).at(-1);
 }
 
-async function jobLog(client: KubeClient, ns: string, job: string): Promise<string> {
+/** The mover container's log of a Job's newest pod ('' when there is none). */
+export async function jobLog(client: KubeClient, ns: string, job: string): Promise<string> {
   const pod = await jobPod(client, ns, job).catch(() => undefined);
   if (!pod) return '';
   return client.podLog(ns, pod.metadata.name, { container: 'mover' }).catch(() => '');

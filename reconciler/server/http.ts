@@ -1,0 +1,279 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { RunFilter } from '../catalog/index.ts';
+import type { CofferMetrics } from '../metrics/index.ts';
+import { allows, type Principal, type Role, type TokenStore } from './auth.ts';
+import { ApiInputError, type Live } from './live.ts';
+import { decideDelivery, PROVIDERS, verifyDelivery, type Provider } from './webhooks.ts';
+
+export interface ServerOptions {
+  live: Live;
+  metrics: CofferMetrics;
+  /** The policy branch pushes must target (the source's branch). */
+  branch: () => string;
+  /** Shared webhook secret; without one every /hooks request is refused. */
+  webhookSecret?: string;
+  /** API bearer tokens; without a store every /api request is refused (no token, no access). */
+  tokens?: TokenStore;
+  /** Largest request body accepted (default 1 MiB; GitHub push payloads are far smaller). */
+  maxBodyBytes?: number;
+  log?: (e: Record<string, unknown>) => void;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * `coffer run --listen`: Prometheus metrics, signed Git webhooks that trigger a reconcile, and the read/operate REST
+ * API — one `node:http` server, JSON everywhere, bodies size-limited before they are read, nothing acted on before
+ * the request is authenticated.
+ */
+export function createCofferServer(opts: ServerOptions): Server {
+  const log = opts.log ?? (() => undefined);
+  const maxBody = opts.maxBodyBytes ?? 1024 * 1024;
+  return createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      const status = e instanceof HttpError ? e.status : e instanceof ApiInputError ? e.status : (e as { code?: string }).code?.startsWith('E_') ? 422 : 500;
+      if (status === 500) log({ event: 'error', message: `${req.method} ${req.url}: ${(e as Error).stack ?? String(e)}` });
+      if (!res.headersSent) send(res, status, { error: (e as Error).message }, e instanceof HttpError ? e.headers : {});
+      else res.end();
+      if (status === 413) req.resume();
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://coffer.invalid');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    if (path === '/healthz' || path === '/readyz') return void send(res, 200, { status: 'ok' });
+    if (path === '/metrics') {
+      method(req, 'GET');
+      res.writeHead(200, { 'content-type': opts.metrics.contentType, 'cache-control': 'no-store' });
+      return void res.end(await opts.metrics.metrics());
+    }
+    const hook = /^\/hooks\/([a-z]+)$/.exec(path);
+    if (hook) return webhook(req, res, hook[1]!);
+    if (path === '/api/v1' || path.startsWith('/api/v1/')) return api(req, res, path.slice('/api/v1'.length) || '/', url.searchParams);
+    throw new HttpError(404, `no route for ${path}`);
+  }
+
+  async function webhook(req: IncomingMessage, res: ServerResponse, provider: string): Promise<void> {
+    if (!(PROVIDERS as readonly string[]).includes(provider)) throw new HttpError(404, `unknown webhook provider "${provider}" (github, gitlab, gitea, generic)`);
+    method(req, 'POST');
+    const p = provider as Provider;
+    const body = await readBody(req, maxBody);
+    if (!opts.webhookSecret || !verifyDelivery(p, req.headers, body, opts.webhookSecret)) {
+      opts.metrics.webhooks.inc({ provider: p, outcome: 'unauthorized' });
+      log({ event: 'webhook-rejected', provider: p, remote: req.socket.remoteAddress, reason: opts.webhookSecret ? 'bad or missing signature' : 'no webhook secret configured' });
+      throw new HttpError(401, opts.webhookSecret ? 'bad or missing signature' : 'webhooks are disabled: no secret configured (COFFER_WEBHOOK_SECRET or --webhook-secret-file)');
+    }
+    const d = decideDelivery(p, req.headers, body, opts.branch());
+    if (!d.trigger) {
+      opts.metrics.webhooks.inc({ provider: p, outcome: d.status >= 400 ? 'rejected' : 'ignored' });
+      return void send(res, d.status, { triggered: false, reason: d.reason });
+    }
+    const woke = opts.live.trigger.request(`webhook ${p}${d.pusher ? ` (${d.pusher})` : ''}${d.commit ? ` ${d.commit.slice(0, 12)}` : ''}`);
+    opts.metrics.webhooks.inc({ provider: p, outcome: 'triggered' });
+    log({ event: 'webhook', provider: p, ref: d.ref, ...(d.commit ? { commit: d.commit } : {}), ...(d.pusher ? { pusher: d.pusher } : {}), queued: !woke });
+    send(res, 202, { triggered: true, queued: !woke, ref: d.ref });
+  }
+
+  async function api(req: IncomingMessage, res: ServerResponse, route: string, q: URLSearchParams): Promise<void> {
+    const code = (status: number, name: string) => opts.metrics.api.inc({ method: req.method ?? '', route: name, code: String(status) });
+    const routeName = route.replace(/^\/(backups|policies)\/[^/]+$/, '/$1/{name}');
+    try {
+      const status = await apiRoute(req, res, route, q);
+      code(status, routeName);
+    } catch (e) {
+      code(e instanceof HttpError || e instanceof ApiInputError ? e.status : 500, routeName);
+      throw e;
+    }
+  }
+
+  function authorize(req: IncomingMessage, needed: Role): Principal {
+    const challenge = { 'www-authenticate': 'Bearer realm="coffer"' };
+    if (!opts.tokens) throw new HttpError(401, 'the API is disabled: no token file configured (--api-tokens-file)', challenge);
+    const who = opts.tokens.authenticate(req.headers.authorization);
+    if (!who) throw new HttpError(401, req.headers.authorization ? 'invalid bearer token' : 'missing bearer token', challenge);
+    if (!allows(who, needed)) throw new HttpError(403, `${who.name} has role ${who.role}; this needs ${needed}`);
+    return who;
+  }
+
+  async function apiRoute(req: IncomingMessage, res: ServerResponse, route: string, q: URLSearchParams): Promise<number> {
+    const live = opts.live;
+    if (req.method === 'POST') {
+      if (route === '/backups') {
+        const who = authorize(req, 'operate');
+        const body = parseJson(await readBody(req, 64 * 1024));
+        const policy = body.policy;
+        const namespace = body.namespace;
+        if (typeof policy !== 'string' || !policy) throw new HttpError(400, 'body must be {"policy": "<name>", "namespace": "<optional>"}');
+        if (namespace !== undefined && typeof namespace !== 'string') throw new HttpError(400, '"namespace" must be a string');
+        const job = await live.startBackup({ policy, ...(namespace ? { namespace } : {}) }, who.name);
+        res.setHeader('location', `/api/v1/backups/${job.id}`);
+        return send(res, 202, job);
+      }
+      if (route === '/reconcile') {
+        const who = authorize(req, 'operate');
+        const woke = live.trigger.request(`api (${who.name})`);
+        log({ event: 'api-reconcile-requested', user: who.name });
+        return send(res, 202, { triggered: true, queued: !woke });
+      }
+      throw new HttpError(req.method === 'POST' && ['/plan', '/policies', '/restorepoints', '/runs', '/health', '/reports/compliance'].includes(route) ? 405 : 404, `no POST route for /api/v1${route}`);
+    }
+    method(req, 'GET');
+    authorize(req, 'read');
+    switch (route) {
+      case '/':
+        return send(res, 200, { paths: ['/api/v1/health', '/api/v1/plan', '/api/v1/policies', '/api/v1/restorepoints', '/api/v1/runs', '/api/v1/reports/compliance', '/api/v1/backups'] });
+      case '/health':
+        return send(res, 200, live.health());
+      case '/plan': {
+        const { plan } = await live.current();
+        return send(res, 200, plan);
+      }
+      case '/policies': {
+        const { plan } = await live.current();
+        return send(res, 200, { items: plan.policies });
+      }
+      case '/restorepoints': {
+        const { catalog } = await live.current();
+        const filter = { ...opt(q, 'namespace'), ...opt(q, 'policy'), ...opt(q, 'cluster') };
+        let items = (await catalog.readRestorePoints(filter)).map((e) => e.doc);
+        const phase = q.get('phase');
+        if (phase) items = items.filter((d) => d.spec.phase === phase);
+        const since = q.get('since');
+        if (since) items = items.filter((d) => d.spec.startTime >= time(since, 'since'));
+        items.reverse(); // newest first
+        return send(res, 200, { items: items.slice(0, limit(q)) });
+      }
+      case '/runs': {
+        const { catalog } = await live.current();
+        const type = q.get('type');
+        if (type && !['backup', 'restore', 'retention'].includes(type)) throw new HttpError(400, `type "${type}": expected backup, restore or retention`);
+        const filter: RunFilter = { ...opt(q, 'namespace'), ...opt(q, 'policy'), ...opt(q, 'cluster'), limit: limit(q) };
+        if (type) filter.type = type as RunFilter['type'] & string;
+        const phase = q.get('phase');
+        if (phase) filter.phase = phase as RunFilter['phase'] & string;
+        const since = q.get('since');
+        if (since) filter.since = new Date(time(since, 'since'));
+        return send(res, 200, { items: await catalog.readRuns(filter) });
+      }
+      case '/reports':
+      case '/reports/compliance':
+        return send(res, 200, await live.compliance());
+      case '/backups':
+        return send(res, 200, { items: live.jobsList() });
+    }
+    const m = /^\/(backups|policies)\/([^/]+)$/.exec(route);
+    if (m?.[1] === 'backups') {
+      const job = live.job(decodeURIComponent(m[2]!));
+      if (!job) throw new HttpError(404, `no on-demand backup ${m[2]}`);
+      return send(res, 200, job);
+    }
+    if (m?.[1] === 'policies') {
+      const { plan } = await live.current();
+      const p = plan.policies.find((x) => x.name === decodeURIComponent(m[2]!));
+      if (!p) throw new HttpError(404, `policy "${m[2]}" not found`);
+      return send(res, 200, p);
+    }
+    throw new HttpError(404, `no route for /api/v1${route}`);
+  }
+}
+
+function method(req: IncomingMessage, want: string): void {
+  if (req.method !== want && !(want === 'GET' && req.method === 'HEAD')) throw new HttpError(405, `${req.method} not allowed; use ${want}`, { allow: want });
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): number {
+  const text = `${JSON.stringify(body, null, 2)}\n`;
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
+  res.end(text);
+  return status;
+}
+
+/** Reads at most `max` bytes: a larger Content-Length is refused before reading, a longer stream as soon as it passes. */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > max) return Promise.reject(new HttpError(413, `body of ${declared} bytes exceeds the ${max}-byte limit`, { connection: 'close' }));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    req.on('data', (c: Buffer) => {
+      if (done) return;
+      size += c.length;
+      if (size > max) {
+        done = true;
+        reject(new HttpError(413, `body exceeds the ${max}-byte limit`, { connection: 'close' }));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      if (!done) resolve(Buffer.concat(chunks));
+      done = true;
+    });
+    req.on('error', (e) => {
+      if (!done) reject(e);
+      done = true;
+    });
+  });
+}
+
+function parseJson(body: Buffer): Record<string, unknown> {
+  try {
+    const v = JSON.parse(body.toString('utf8')) as unknown;
+    if (typeof v === 'object' && v && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  throw new HttpError(400, 'body must be a JSON object');
+}
+
+function opt(q: URLSearchParams, key: string): Record<string, string> {
+  const v = q.get(key);
+  return v ? { [key]: v } : {};
+}
+
+function limit(q: URLSearchParams): number {
+  const raw = q.get('limit') ?? '100';
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new HttpError(400, `limit "${raw}": expected an integer from 1 to 10000`);
+  return n;
+}
+
+function time(v: string, name: string): string {
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new HttpError(400, `${name} "${v}": expected an RFC 3339 time`);
+  return new Date(t).toISOString();
+}
+
+/** Listens on host:port (port 0 = any free one) and returns the address actually bound. */
+export function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+/** `127.0.0.1:8080`, `[::1]:8080` or `:8080` (loopback) → host and port; refuses anything unparseable. */
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65_535) throw new ListenError(`--listen "${text}": expected HOST:PORT such as 127.0.0.1:8080`);
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+export class ListenError extends Error {
+  readonly code = 'E_USAGE';
+}

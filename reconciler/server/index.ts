@@ -1,0 +1,5 @@
+export { createCofferServer, listen, parseListen, ListenError, type ServerOptions } from './http.ts';
+export { Live, ApiInputError, type BackupJob, type Health, type LiveOptions } from './live.ts';
+export { ReconcileTrigger } from './trigger.ts';
+export { TokenStore, parseTokenFile, TokenFileError, type Principal, type Role } from './auth.ts';
+export { verifyDelivery, decideDelivery, constantTimeEqual, PROVIDERS, type Provider } from './webhooks.ts';

@@ -1,0 +1,324 @@
+/**
+ * Restore end to end on one sandbox cluster: the sample app (a StatefulSet with SQLite on a PVC, a Deployment, a
+ * Service, a ConfigMap, a Secret) is backed up by the reconciler, its namespace deleted, and restored — then restored
+ * again into another namespace with a TransformSet, over existing objects each way, as a dry run through the CLI, and
+ * from a damaged repository. The git CLI reads the recorded results independently.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import git from 'isomorphic-git';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { DEMO_NAMESPACE, demoPolicyRepo, sampleApp } from '../../cli/demo-app.ts';
+import { cleanManifest } from '../../reconciler/export/clean.ts';
+import { openSource } from '../../reconciler/git/source.ts';
+import { KubeClient } from '../../reconciler/kube/client.ts';
+import type { KubeObject } from '../../reconciler/kube/types.ts';
+import { reconcileOnce } from '../../reconciler/reconcile.ts';
+import { runRestore, type RestoreRequest } from '../../reconciler/restore/index.ts';
+import { FileBackend, findSnapshot, openRepository, restore } from '../../repository/index.ts';
+import { loadTree } from '../../repository/tree.ts';
+import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
+
+const PLURALS: Record<string, string> = { Namespace: 'namespaces', ConfigMap: 'configmaps', Secret: 'secrets', Service: 'services', StatefulSet: 'statefulsets', Deployment: 'deployments' };
+const T0 = new Date('2026-11-24T01:05:00Z');
+
+let sb: Sandbox;
+let client: KubeClient;
+let work: string;
+let repoDir: string;
+let repositoryPath: string;
+let restorePoint = '';
+let volumeSnapshotId = '';
+let manifestSnapshotId = '';
+const password = randomBytes(16).toString('hex');
+const originals = new Map<string, KubeObject>();
+
+function gitCli(...args: string[]): string {
+  return execFileSync('git', ['-C', repoDir, ...args], { encoding: 'utf8' });
+}
+
+async function waitFor(what: string, f: () => Promise<boolean>, ms = 180_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await f())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function restoreNow(extra: Partial<RestoreRequest> = {}) {
+  const source = await openSource({ source: repoDir, env: {} });
+  return runRestore({ source, client, restorePoint: { ref: 'latest', namespace: DEMO_NAMESPACE }, env: {}, waitTimeoutMs: 180_000, ...extra });
+}
+
+/** The live data directory of a PVC (the sandbox's CSI driver keeps volumes as host directories). */
+async function volumeDir(ns: string, pvcName: string): Promise<string> {
+  const pvc = (await client.get('v1', 'persistentvolumeclaims', ns, pvcName)) as unknown as { spec: { volumeName: string } };
+  const pv = (await client.get('v1', 'persistentvolumes', undefined, pvc.spec.volumeName)) as unknown as { spec: { csi: { volumeAttributes: { path: string } } } };
+  return pv.spec.csi.volumeAttributes.path;
+}
+
+function rows(db: string): string[] {
+  return execFileSync('sqlite3', ['-cmd', '.timeout 20000', db, 'SELECT item FROM orders ORDER BY id'], { encoding: 'utf8' }).trim().split('\n');
+}
+
+/** What must survive a restore: the object as a user wrote it (server-set fields and controller annotations removed). */
+function normalise(o: KubeObject): unknown {
+  const c = cleanManifest(o) as KubeObject & { spec?: Record<string, unknown> };
+  delete c.metadata.annotations?.['coffer.dev/owner-references'];
+  if (c.metadata.annotations && !Object.keys(c.metadata.annotations).length) delete c.metadata.annotations;
+  return c;
+}
+
+const KEYS = [
+  ['v1', 'configmaps', 'shop-config'],
+  ['v1', 'secrets', 'shop-db-credentials'],
+  ['v1', 'services', 'web'],
+  ['apps/v1', 'deployments', 'web'],
+  ['apps/v1', 'statefulsets', 'db'],
+] as const;
+
+async function stsReady(ns: string): Promise<boolean> {
+  const s = (await client.find('apps/v1', 'statefulsets', ns, 'db')) as { status?: { readyReplicas?: number } } | undefined;
+  return s?.status?.readyReplicas === 1;
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'coffer-restore-e2e-'));
+  sb = await startSandbox({ dir: join(work, 'sandbox') });
+  client = new KubeClient(sb.kubeConfig);
+  for (const obj of [...sampleApp(), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'coffer-system' } }, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'coffer-repository-key', namespace: 'coffer-system' }, stringData: { passphrase: password } }] as KubeObject[]) {
+    await client.create(obj.apiVersion, PLURALS[obj.kind]!, obj.metadata.namespace, obj);
+  }
+  await waitFor('the db StatefulSet', () => stsReady(DEMO_NAMESPACE));
+  // A row the app's own seed never writes: if it is there after the restore, the data came from the backup.
+  const liveDb = join(await volumeDir(DEMO_NAMESPACE, 'data-db-0'), 'app.db');
+  // After the app's own seed (three rows) is written; with a busy timeout, since the app may still hold the lock.
+  await waitFor('the seed rows', async () => {
+    try {
+      return rows(liveDb).length === 3;
+    } catch {
+      return false;
+    }
+  });
+  execFileSync('sqlite3', ['-cmd', '.timeout 20000', liveDb, "INSERT INTO orders (item, qty) VALUES ('latte art pitcher', 5)"]);
+  repositoryPath = join(work, 'repository');
+  fs.mkdirSync(repositoryPath);
+  repoDir = join(work, 'policy-repo');
+  const files = demoPolicyRepo(repositoryPath, readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8'));
+  files['transforms/staging.yaml'] = `apiVersion: coffer.dev/v1alpha1
+kind: TransformSet
+metadata:
+  name: staging
+spec:
+  transforms:
+    - name: no-web
+      condition: object.kind == "Deployment" && object.metadata.name == "web"
+      patch:
+        - { op: replace, path: /spec/replicas, value: 0 }
+    - name: greeting
+      condition: object.kind == "ConfigMap" && has(object.data.greeting)
+      patch:
+        - { op: replace, path: /data/greeting, value: "Welcome to staging" }
+`;
+  await git.init({ fs, dir: repoDir, defaultBranch: 'main' });
+  for (const [path, content] of Object.entries(files)) {
+    fs.mkdirSync(dirname(join(repoDir, path)), { recursive: true });
+    fs.writeFileSync(join(repoDir, path), content);
+    await git.add({ fs, dir: repoDir, filepath: path });
+  }
+  await git.commit({ fs, dir: repoDir, message: 'policies', author: { name: 't', email: 't@example.com' } });
+  for (const [api, plural, name] of KEYS) originals.set(`${plural}/${name}`, await client.get(api, plural, DEMO_NAMESPACE, name));
+  const s = await reconcileOnce({ source: await openSource({ source: repoDir, env: {} }), client, now: () => T0, env: {} });
+  expect(s.runs.map((r) => [r.run.status.phase, r.run.status.error])).toEqual([['Succeeded', undefined]]);
+  restorePoint = s.runs[0]!.restorePoint!.metadata.name;
+  manifestSnapshotId = s.runs[0]!.restorePoint!.spec.repository.manifestSnapshot!;
+  volumeSnapshotId = s.runs[0]!.restorePoint!.spec.volumes!.find((v) => v.pvc === 'data-db-0')!.snapshotId!;
+}, 300_000);
+
+afterAll(async () => {
+  await sb?.stop();
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+describe('restore on the sandbox', () => {
+  it('restores a deleted namespace: same manifests, same volume bytes, SQLite rows back, app ready, result in Git', async () => {
+    await client.delete('v1', 'namespaces', undefined, DEMO_NAMESPACE);
+    await waitFor('the namespace to be gone', async () => !(await client.find('v1', 'namespaces', undefined, DEMO_NAMESPACE)));
+
+    const out = await restoreNow({ wait: true });
+    expect(out.restorePoint.metadata.name).toBe(restorePoint);
+    expect(out.result.spec.errors).toBeUndefined();
+    expect(out.result.spec.phase).toBe('Succeeded');
+    const created = out.result.spec.resources.filter((r) => r.action === 'created').map((r) => `${r.kind}/${r.name}`);
+    for (const k of ['Namespace/shop', 'ConfigMap/shop-config', 'Secret/shop-db-credentials', 'Service/web', 'Deployment/web', 'StatefulSet/db', 'PersistentVolumeClaim/data-db-0']) expect(created).toContain(k);
+    // Order: the PVC (and its data) before any workload, config before workloads, the namespace first.
+    const order = out.result.spec.resources.map((r) => r.kind);
+    expect(order.indexOf('Namespace')).toBe(0);
+    expect(order.indexOf('PersistentVolumeClaim')).toBeLessThan(order.indexOf('StatefulSet'));
+    expect(order.indexOf('Secret')).toBeLessThan(order.indexOf('Deployment'));
+    expect(out.result.spec.volumes).toEqual([expect.objectContaining({ pvc: 'data-db-0', phase: 'Succeeded', snapshotId: volumeSnapshotId })]);
+    expect(out.result.spec.volumes![0]!.bytesRestored).toBeGreaterThan(0);
+    // The sqlite blueprint's restore action swapped the consistent copy into place.
+    expect(out.result.spec.hooks).toEqual([expect.objectContaining({ blueprint: 'sqlite', action: 'restore', phase: 'swap', phaseResult: 'Succeeded' })]);
+
+    for (const [api, plural, name] of KEYS) {
+      const now = await client.get(api, plural, DEMO_NAMESPACE, name);
+      expect(normalise(now), `${plural}/${name}`).toEqual(normalise(originals.get(`${plural}/${name}`)!));
+    }
+    expect(await stsReady(DEMO_NAMESPACE)).toBe(true);
+
+    // Volume bytes: app.db is now byte for byte the consistent copy the backup took, and has every row.
+    const snapOut = join(work, 'snapshot-volume');
+    await restore(await openRepository(new FileBackend(repositoryPath), password), volumeSnapshotId, snapOut);
+    const live = await volumeDir(DEMO_NAMESPACE, 'data-db-0');
+    expect(readFileSync(join(live, 'app.db')).equals(readFileSync(join(snapOut, 'data', 'app.db.coffer-backup')))).toBe(true);
+    expect(rows(join(live, 'app.db'))).toEqual(['espresso beans', 'grinder', 'milk jug', 'latte art pitcher']);
+
+    // Recorded on the catalog branch, read by the git CLI.
+    const path = out.commit!.path;
+    expect(path).toBe(`restores/demo/${DEMO_NAMESPACE}/${out.result.metadata.name}.yaml`);
+    const doc = parse(gitCli('show', `coffer-catalog:${path}`)) as { kind: string; spec: { phase: string; restorePoint: string } };
+    expect(doc).toMatchObject({ kind: 'RestoreResult', spec: { phase: 'Succeeded', restorePoint } });
+    expect(gitCli('log', '-1', '--format=%s', 'coffer-catalog')).toMatch(/^restore: shop\/.* → shop ok, \d+ created/);
+    // No restore mover left behind.
+    expect((await client.list('batch/v1', 'jobs', DEMO_NAMESPACE)).map((j) => j.metadata.name)).toEqual([]);
+  }, 300_000);
+
+  it('restores into another namespace with a TransformSet; the source namespace is untouched', async () => {
+    const before = await client.get('v1', 'configmaps', DEMO_NAMESPACE, 'shop-config');
+    const out = await restoreNow({ namespaceMapping: { [DEMO_NAMESPACE]: 'shop-staging' }, transforms: ['staging'], wait: true });
+    expect(out.result.spec.errors).toBeUndefined();
+    expect(out.result.spec.phase).toBe('Succeeded');
+    expect(out.result.spec.target.namespace).toBe('shop-staging');
+    expect(out.result.spec.transforms).toEqual(['staging']);
+    const cm = (await client.get('v1', 'configmaps', 'shop-staging', 'shop-config')) as KubeObject & { data: Record<string, string> };
+    expect(cm.data.greeting).toBe('Welcome to staging');
+    expect(cm.data.currency).toBe('EUR');
+    const web = (await client.get('apps/v1', 'deployments', 'shop-staging', 'web')) as KubeObject & { spec: { replicas: number } };
+    expect(web.spec.replicas).toBe(0);
+    expect(out.result.spec.resources.find((r) => r.kind === 'Deployment')?.transforms).toEqual(['staging/no-web']);
+    expect(await stsReady('shop-staging')).toBe(true);
+    expect(rows(join(await volumeDir('shop-staging', 'data-db-0'), 'app.db'))).toContain('latte art pitcher');
+    // The source is unchanged.
+    expect((await client.get('v1', 'configmaps', DEMO_NAMESPACE, 'shop-config')).metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+  }, 300_000);
+
+  it('--existing skip leaves a changed object alone; --existing update puts the backed-up state back', async () => {
+    await client.mergePatch('v1', 'configmaps', DEMO_NAMESPACE, 'shop-config', { data: { greeting: 'changed by hand' } });
+    const onlyConfig = 'object.kind == "ConfigMap"';
+    const skip = await restoreNow({ include: onlyConfig });
+    const cmRow = (r: typeof skip) => r.result.spec.resources.find((x) => x.kind === 'ConfigMap' && x.name === 'shop-config');
+    expect(cmRow(skip)).toMatchObject({ action: 'skipped', reason: 'already exists (--existing skip)' });
+    expect(skip.result.spec.resources.filter((r) => r.action === 'created')).toEqual([]);
+    expect(((await client.get('v1', 'configmaps', DEMO_NAMESPACE, 'shop-config')) as KubeObject & { data: Record<string, string> }).data.greeting).toBe('changed by hand');
+    // --include restored only ConfigMaps (and checked the namespace); everything else is reported as not selected.
+    expect(skip.result.spec.resources.find((r) => r.kind === 'StatefulSet')).toMatchObject({ action: 'skipped', reason: 'not selected by --include' });
+
+    const update = await restoreNow({ include: onlyConfig, existing: 'update' });
+    expect(cmRow(update)).toMatchObject({ action: 'updated' });
+    expect(update.result.spec.phase).toBe('Succeeded');
+    expect(((await client.get('v1', 'configmaps', DEMO_NAMESPACE, 'shop-config')) as KubeObject & { data: Record<string, string> }).data.greeting).toBe('Welcome to the coffee shop');
+  }, 180_000);
+
+  it('--existing recreate deletes and creates the object again (a new uid, the backed-up content)', async () => {
+    await client.mergePatch('v1', 'configmaps', DEMO_NAMESPACE, 'shop-config', { data: { greeting: 'changed again' } });
+    const before = await client.get('v1', 'configmaps', DEMO_NAMESPACE, 'shop-config');
+    const out = await restoreNow({ include: 'object.kind == "ConfigMap"', existing: 'recreate' });
+    expect(out.result.spec.resources.find((r) => r.kind === 'ConfigMap')).toMatchObject({ action: 'updated', reason: 'deleted and created again (--existing recreate)' });
+    // The Namespace is never deleted, whatever --existing says.
+    expect(out.result.spec.resources.find((r) => r.kind === 'Namespace')).toMatchObject({ action: 'updated' });
+    const after = (await client.get('v1', 'configmaps', DEMO_NAMESPACE, 'shop-config')) as KubeObject & { data: Record<string, string> };
+    expect(after.metadata.uid).not.toBe(before.metadata.uid);
+    expect(after.data.greeting).toBe('Welcome to the coffee shop');
+    expect(await stsReady(DEMO_NAMESPACE)).toBe(true);
+  }, 180_000);
+
+  it('--wait reports what is not healthy (a TransformSet file gives the web Deployment an image that cannot run)', async () => {
+    const file = join(work, 'broken-image.yaml');
+    fs.writeFileSync(file, `apiVersion: coffer.dev/v1alpha1
+kind: TransformSet
+metadata:
+  name: broken-image
+spec:
+  transforms:
+    - name: image
+      condition: object.kind == "Deployment"
+      patch:
+        - { op: replace, path: /spec/template/spec/containers/0/image, value: "registry.invalid/nope:1" }
+`);
+    const out = await restoreNow({ namespaceMapping: { [DEMO_NAMESPACE]: 'shop-broken' }, include: 'object.kind in ["Deployment", "ConfigMap"]', transforms: [file], wait: true, waitTimeoutMs: 8_000 });
+    expect(out.result.spec.transforms).toEqual(['broken-image']);
+    expect(out.result.spec.phase).toBe('PartiallyFailed');
+    expect(out.result.spec.errors).toEqual(['not healthy: Deployment shop-broken/web: 0/1 replicas ready']);
+    expect(out.result.spec.summary.failed).toBe(0);
+    const web = (await client.get('apps/v1', 'deployments', 'shop-broken', 'web')) as KubeObject & { spec: { template: { spec: { containers: { image: string }[] } } } };
+    expect(web.spec.template.spec.containers[0]!.image).toBe('registry.invalid/nope:1');
+  }, 180_000);
+
+  it('coffer restore --dry-run prints what it would do and changes nothing, in the cluster or in Git', async () => {
+    await client.delete('v1', 'configmaps', DEMO_NAMESPACE, 'shop-config');
+    const tip = gitCli('rev-parse', 'coffer-catalog').trim();
+    const cli = new URL('../../cli/coffer.js', import.meta.url).pathname;
+    const { stdout } = await promisify(execFile)(process.execPath, [cli, 'restore', 'latest', '-n', DEMO_NAMESPACE, '--source', repoDir, '--dry-run', '-o', 'json', '--namespace-mapping', `${DEMO_NAMESPACE}=${DEMO_NAMESPACE}`], {
+      env: { ...process.env, KUBECONFIG: sb.kubeconfigPath },
+      timeout: 120_000,
+    });
+    const doc = JSON.parse(stdout.trim().split('\n').at(-1)!) as { dryRun: boolean; spec: { resources: { kind: string; name: string; action: string }[] } };
+    expect(doc.dryRun).toBe(true);
+    const action = (kind: string, name: string) => doc.spec.resources.find((r) => r.kind === kind && r.name === name)?.action;
+    expect(action('ConfigMap', 'shop-config')).toBe('created');
+    expect(action('StatefulSet', 'db')).toBe('skipped');
+    expect(action('Namespace', DEMO_NAMESPACE)).toBe('skipped');
+    expect(await client.find('v1', 'configmaps', DEMO_NAMESPACE, 'shop-config')).toBeUndefined();
+    expect(gitCli('rev-parse', 'coffer-catalog').trim()).toBe(tip);
+  }, 180_000);
+
+  it('fails clearly on a damaged repository and leaves the target namespace unmade', async () => {
+    const repo = await openRepository(new FileBackend(repositoryPath), password);
+    await repo.loadIndex();
+    const packsOf = async (snap: string): Promise<Set<string>> => {
+      const out = new Set<string>();
+      const visit = async (tree: string): Promise<void> => {
+        out.add(repo.index.get(tree)!.pack);
+        for (const n of (await loadTree(repo, tree)).nodes) {
+          for (const b of n.content ?? []) out.add(repo.index.get(b)!.pack);
+          if (n.subtree) await visit(n.subtree);
+        }
+      };
+      await visit((await findSnapshot(repo, snap)).tree);
+      return out;
+    };
+    const manifestPacks = await packsOf(manifestSnapshotId);
+    const volumeOnly = [...(await packsOf(volumeSnapshotId))].filter((p) => !manifestPacks.has(p));
+    expect(volumeOnly.length).toBeGreaterThan(0);
+    const files = execFileSync('find', [join(repositoryPath, 'data'), '-type', 'f'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    const tip = gitCli('rev-parse', 'coffer-catalog').trim();
+    const damage = async (packs: string[], expected: RegExp) => {
+      const saved = new Map(files.filter((f) => packs.some((p) => f.endsWith(p))).map((f) => [f, readFileSync(f)]));
+      expect(saved.size).toBe(packs.length);
+      try {
+        for (const [f, data] of saved) {
+          const bad = Buffer.from(data);
+          bad[bad.length >> 1] ^= 0xff;
+          fs.chmodSync(f, 0o644);
+          fs.writeFileSync(f, bad);
+        }
+        await expect(restoreNow({ namespaceMapping: { [DEMO_NAMESPACE]: 'shop-damaged' } })).rejects.toMatchObject({ code: 'E_RESTORE_DATA', message: expect.stringMatching(expected) });
+        expect(await client.find('v1', 'namespaces', undefined, 'shop-damaged')).toBeUndefined();
+        expect(gitCli('rev-parse', 'coffer-catalog').trim()).toBe(tip);
+      } finally {
+        for (const [f, data] of saved) fs.writeFileSync(f, data);
+      }
+    };
+    // Volume data damaged: the manifests read fine, but the pre-flight check refuses before anything is created.
+    await damage(volumeOnly, /^repository damaged: (pack|snapshot) /);
+    // Manifests damaged: refused while reading them.
+    await damage([...manifestPacks], /cannot read manifest snapshot/);
+  }, 180_000);
+});
