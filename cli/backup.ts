@@ -37,6 +37,7 @@ export const run: Command = async (argv, io) => {
     ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}),
     ...(ctx.moverImage ? { moverImage: ctx.moverImage } : {}),
     ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}),
+    ...(ctx.author ? { author: ctx.author } : {}),
   });
   return summaryExitCode(summary, io, ctx.json);
 };

@@ -13,6 +13,7 @@ export const RECONCILER_FLAGS = {
   'mover-image': { type: 'string' },
   'coffer-namespace': { type: 'string' },
   concurrency: { type: 'string' },
+  author: { type: 'string' },
   output: { type: 'string', short: 'o' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -24,6 +25,7 @@ export const RECONCILER_FLAGS_HELP = `  --source URL|PATH      policy repository
   --mover-image IMAGE    image of the data mover Jobs (default ghcr.io/coffer-dev/coffer:latest)
   --coffer-namespace NS  namespace of Coffer's Secrets and Lease (default coffer-system)
   --concurrency N        backup runs in flight at once (default: coffer.yaml concurrency.runs)
+  --author "NAME <EMAIL>"  author of catalog commits (default: $COFFER_GIT_AUTHOR, else Coffer <coffer@localhost>)
   -o, --output FORMAT    text (default on a terminal) or json (JSON lines, default when piped)
 `;
 
@@ -35,6 +37,7 @@ export interface ReconcilerContext {
   concurrency?: number;
   moverImage?: string;
   cofferNamespace?: string;
+  author?: { name: string; email: string };
 }
 
 export async function reconcilerContext(v: Record<string, string | boolean | undefined>, io: CliIO): Promise<ReconcilerContext> {
@@ -44,6 +47,13 @@ export async function reconcilerContext(v: Record<string, string | boolean | und
   if (v.concurrency !== undefined) {
     concurrency = Number(v.concurrency);
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency "${v.concurrency}": expected a positive integer`);
+  }
+  const authorText = (v.author as string | undefined) ?? io.env.COFFER_GIT_AUTHOR;
+  let author: { name: string; email: string } | undefined;
+  if (authorText !== undefined) {
+    const m = /^\s*([^<>]+?)\s*<([^<>\s]+@[^<>\s]+)>\s*$/.exec(authorText);
+    if (!m) throw new UsageError(`--author "${authorText}": expected "Name <email@example.com>"`);
+    author = { name: m[1]!, email: m[2]! };
   }
   const source = await openSource({
     source: (v.source as string | undefined) ?? io.env.COFFER_SOURCE ?? io.cwd,
@@ -63,6 +73,7 @@ export async function reconcilerContext(v: Record<string, string | boolean | und
     ...(concurrency ? { concurrency } : {}),
     ...(v['mover-image'] ? { moverImage: v['mover-image'] as string } : {}),
     ...(v['coffer-namespace'] ? { cofferNamespace: v['coffer-namespace'] as string } : {}),
+    ...(author ? { author } : {}),
   };
 }
 

@@ -40,6 +40,7 @@ export const run: Command = async (argv, io) => {
       ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}),
       ...(ctx.moverImage ? { moverImage: ctx.moverImage } : {}),
       ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}),
+      ...(ctx.author ? { author: ctx.author } : {}),
     }),
   );
   if (!result.held) {

@@ -3,8 +3,9 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseGoDuration } from '../compiler/schedule/index.ts';
 import { LeaseLock } from '../reconciler/lease/index.ts';
-import { runLoop } from '../reconciler/loop.ts';
+import { runLoop, type LoopOptions } from '../reconciler/loop.ts';
 import { DEFAULT_COFFER_NAMESPACE } from '../reconciler/profile-repository.ts';
+import { startServing, type Serving } from '../reconciler/server/serve.ts';
 import { type Command, UsageError } from './io.ts';
 import { eventPrinter, RECONCILER_FLAGS, RECONCILER_FLAGS_HELP, reconcilerContext } from './reconcile-flags.ts';
 
@@ -17,13 +18,16 @@ Usage: coffer run [flags]
 Flags:
       --interval DURATION  poll interval for new policy commits (default: coffer.yaml sync.interval, else 5m)
       --identity NAME      this replica's Lease identity (default: $POD_NAME or hostname, plus a random suffix)
+      --listen HOST:PORT   serve /metrics, /hooks/{github,gitlab,gitea,generic} and /api/v1/ (e.g. 127.0.0.1:8080)
+      --webhook-secret-file FILE  webhook secret (default: $COFFER_WEBHOOK_SECRET; without one webhooks are refused)
+      --api-tokens-file FILE      API bearer tokens, one "token,name,role" per line (role read or operate)
 ${RECONCILER_FLAGS_HELP}`;
 
 export const run: Command = async (argv, io) => {
   const { values: v, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...RECONCILER_FLAGS, interval: { type: 'string' }, identity: { type: 'string' } },
+    options: { ...RECONCILER_FLAGS, interval: { type: 'string' }, identity: { type: 'string' }, listen: { type: 'string' }, 'webhook-secret-file': { type: 'string' }, 'api-tokens-file': { type: 'string' } },
   });
   if (v.help) {
     io.stdout.write(HELP);
@@ -37,11 +41,24 @@ export const run: Command = async (argv, io) => {
     pollIntervalMs = s * 1000;
   }
   const ctx = await reconcilerContext(v, io);
-  const lock = new LeaseLock({
-    kubeConfig: ctx.kubeConfig,
-    namespace: ctx.cofferNamespace ?? DEFAULT_COFFER_NAMESPACE,
-    identity: v.identity ?? `${io.env.POD_NAME ?? hostname()}-${randomBytes(3).toString('hex')}`,
-  });
+  const identity = v.identity ?? `${io.env.POD_NAME ?? hostname()}-${randomBytes(3).toString('hex')}`;
+  const lock = new LeaseLock({ kubeConfig: ctx.kubeConfig, namespace: ctx.cofferNamespace ?? DEFAULT_COFFER_NAMESPACE, identity });
+  let serving: Serving | undefined;
+  if (v.listen) {
+    serving = await startServing({
+      listen: v.listen,
+      source: ctx.source,
+      client: ctx.client,
+      kubeConfig: ctx.kubeConfig,
+      leaseNamespace: lock.namespace,
+      identity,
+      env: io.env,
+      ...(v['webhook-secret-file'] ? { webhookSecretFile: v['webhook-secret-file'] } : {}),
+      ...(v['api-tokens-file'] ? { apiTokensFile: v['api-tokens-file'] } : {}),
+      reconcile: { ...(ctx.moverImage ? { moverImage: ctx.moverImage } : {}), ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}), ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}) },
+      log: (e) => io.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...e })}\n`),
+    });
+  }
   const stop = new AbortController();
   const onSignal = () => {
     if (!stop.signal.aborted) io.stderr.write('stopping: no new backups start; waiting for running ones to finish\n');
@@ -52,7 +69,7 @@ export const run: Command = async (argv, io) => {
   const print = eventPrinter(io, ctx.json);
   let follower = '';
   try {
-    await runLoop({
+    const loop: LoopOptions = {
       source: ctx.source,
       client: ctx.client,
       lock,
@@ -63,6 +80,7 @@ export const run: Command = async (argv, io) => {
       ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}),
       ...(ctx.moverImage ? { moverImage: ctx.moverImage } : {}),
       ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}),
+      ...(ctx.author ? { author: ctx.author } : {}),
       onError: (e) => io.stderr.write(`error: ${(e as Error).message}\n`),
       onFollower: (holder) => {
         if (holder !== follower) io.stderr.write(`standing by: ${holder} holds lease ${lock.namespace}/${lock.name}\n`);
@@ -72,8 +90,10 @@ export const run: Command = async (argv, io) => {
         follower = '';
         for (const e of s.errors) io.stderr.write(`error: ${e}\n`);
       },
-    });
+    };
+    await runLoop(serving ? serving.loopOptions(loop) : loop);
   } finally {
+    await serving?.close();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }

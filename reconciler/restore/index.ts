@@ -8,5 +8,7 @@ export { executeRestore, EXISTING_POLICIES, type ExecuteInput, type ExecuteResul
 export { restoreMoverObjects, runRestoreMover, parseRestoreOutput } from './volume.ts';
 export { buildRestoreResult, recordRestore, restoreResultPath, restorePhase, validateRestoreResult, type RestoreResultDoc } from './result.ts';
 export { selectRestorePoint, parseBefore, type RestorePointQuery } from './select.ts';
-export { runRestore, resolveTransformSets, type RestoreRequest, type RestoreOutcome } from './run.ts';
+export { runRestore, resolveTransformSets, compileTip, type RestoreRequest, type RestoreOutcome } from './run.ts';
 export { unhealthyReason } from './health.ts';
+export { declaredRestoreRequest, pendingDeclaredRestores, runDeclaredRestores, type DeclaredRestoreOutcome } from './declared.ts';
+export { restoreFiles, volumePath, type FilesRequest } from './files.ts';

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { parse } from 'yaml';
 import { CompileFailed, compileFromGit, hasErrors, validateKind, type Plan, type PlanTransformSet } from '../../compiler/index.ts';
-import { openCatalog, runId as makeRunId, type CommitResult, type Identity, type RestorePoint } from '../catalog/index.ts';
+import { openCatalog, runId as makeRunId, type Catalog, type CommitResult, type Identity, type RestorePoint } from '../catalog/index.ts';
 import type { GitSource } from '../git/source.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { openProfileRepository } from '../profile-repository.ts';
@@ -42,6 +42,12 @@ export interface RestoreRequest {
   cofferNamespace?: string;
   /** Name of the declarative Restore request this serves. */
   restoreName?: string;
+  /** Name of the RestoreResult document (default: the restore run id). */
+  resultName?: string;
+  trigger?: 'manual' | 'schedule' | 'drill';
+  /** An already compiled plan and open catalog (the reconciler's), instead of compiling the source's tip. */
+  plan?: Plan;
+  catalog?: Catalog;
   author?: Identity;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
@@ -96,12 +102,9 @@ export async function resolveTransformSets(plan: Plan, refs: readonly string[], 
 export async function runRestore(req: RestoreRequest): Promise<RestoreOutcome> {
   const now = req.now ?? (() => new Date());
   const start = now();
-  const rev = await req.source.fetch();
-  const compiled = await compileFromGit(rev.gitdir, rev.commit);
-  if (!compiled.plan || hasErrors(compiled.diagnostics)) throw new CompileFailed(compiled.diagnostics);
-  const plan = compiled.plan;
+  const plan = req.plan ?? (await compileTip(req.source));
   const targetCluster = req.targetCluster ?? plan.config.cluster;
-  const catalog = openCatalog({ source: req.source, cluster: targetCluster, branch: plan.config.catalog.branch, catalogDir: plan.config.catalog.path, ...(req.author ? { author: req.author } : {}), clock: now });
+  const catalog = req.catalog ?? openCatalog({ source: req.source, cluster: targetCluster, branch: plan.config.catalog.branch, catalogDir: plan.config.catalog.path, ...(req.author ? { author: req.author } : {}), clock: now });
   const points = await catalog.readRestorePoints({ cluster: req.sourceCluster ?? plan.config.cluster, ...(req.restorePoint.namespace ? { namespace: req.restorePoint.namespace } : {}), ...(req.restorePoint.policy ? { policy: req.restorePoint.policy } : {}) });
   const rp = selectRestorePoint(points, req.restorePoint).doc;
   if (!rp.spec.repository.manifestSnapshot) throw new RestoreError('E_RESTORE_POINT', `restore point ${rp.metadata.name} has no manifest snapshot (its policy does not export); nothing to restore from the repository`);
@@ -144,7 +147,7 @@ export async function runRestore(req: RestoreRequest): Promise<RestoreOutcome> {
       ...(req.log ? { log: req.log } : {}),
     });
     const result = buildRestoreResult({
-      name: runName,
+      name: req.resultName ?? runName,
       ...(req.restoreName ? { restore: req.restoreName } : {}),
       restorePoint: rp,
       target: { cluster: targetCluster, namespace: restorePlan.targetNamespace },
@@ -154,9 +157,17 @@ export async function runRestore(req: RestoreRequest): Promise<RestoreOutcome> {
       planned: execution,
       planSkipped: restorePlan.skipped,
     });
-    const commit = req.dryRun ? undefined : await recordRestore(catalog, result, runName);
+    const commit = req.dryRun ? undefined : await recordRestore(catalog, result, runName, req.trigger ?? 'manual');
     return { restorePoint: rp, plan: restorePlan, execution, result, ...(commit ? { commit } : {}) };
   } finally {
     await repo.close().catch(() => undefined);
   }
+}
+
+/** The plan at the policy branch tip (never a working copy), or the compile errors. */
+export async function compileTip(source: GitSource): Promise<Plan> {
+  const rev = await source.fetch();
+  const compiled = await compileFromGit(rev.gitdir, rev.commit);
+  if (!compiled.plan || hasErrors(compiled.diagnostics)) throw new CompileFailed(compiled.diagnostics);
+  return compiled.plan;
 }

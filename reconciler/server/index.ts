@@ -3,3 +3,4 @@ export { Live, ApiInputError, type BackupJob, type Health, type LiveOptions } fr
 export { ReconcileTrigger } from './trigger.ts';
 export { TokenStore, parseTokenFile, TokenFileError, type Principal, type Role } from './auth.ts';
 export { verifyDelivery, decideDelivery, constantTimeEqual, PROVIDERS, type Provider } from './webhooks.ts';
+export { startServing, webhookSecret, ServeConfigError, type ServeOptions, type Serving } from './serve.ts';

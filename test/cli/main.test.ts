@@ -26,3 +26,17 @@ describe('coffer CLI entry', () => {
     expect(c.err()).toContain('unknown command "frobnicate" for "coffer"');
   });
 });
+
+describe('reconciler verbs reject bad flags before touching anything', () => {
+  it.each([
+    [['reconcile'], 'coffer reconcile needs --once'],
+    [['backup', '--source', '.'], '--policy is required'],
+    [['run', '--interval', 'soon'], '--interval "soon": expected a duration'],
+    [['reconcile', '--once', '--concurrency', '0'], '--concurrency "0": expected a positive integer'],
+    [['reconcile', '--once', '--author', 'nobody'], '--author "nobody": expected "Name <email@example.com>"'],
+  ])('coffer %j', async (argv, message) => {
+    const c = capture();
+    expect(await main(argv, c.io)).toBe(1);
+    expect(c.err()).toContain(message);
+  });
+});

@@ -177,7 +177,7 @@ describe('reconcile on the sandbox', () => {
   it('coffer run backs up what is due, records it, and stops cleanly on SIGTERM; reconcile --once then finds nothing due', async () => {
     const cli = new URL('../../cli/coffer.js', import.meta.url).pathname;
     const env = { ...process.env, KUBECONFIG: sb.kubeconfigPath };
-    const child = spawn(process.execPath, [cli, 'run', '--source', repoDir, '--interval', '2s', '-o', 'json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, 'run', '--source', repoDir, '--interval', '2s', '--author', 'Ops Bot <ops@example.com>', '-o', 'json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stderr.on('data', (d) => (err += d));
@@ -200,6 +200,7 @@ describe('reconcile on the sandbox', () => {
     expect(code).toBe(0);
     // The run is committed (retention may have committed after it, in the same reconcile).
     expect(gitCli('log', '-3', '--format=%B', 'coffer-catalog')).toContain(`Restore-Point: ${ended.restorePoint as string}`);
+    expect(gitCli('log', '-1', '--format=%an <%ae>', `--grep=Restore-Point: ${ended.restorePoint as string}`, 'coffer-catalog').trim()).toBe('Ops Bot <ops@example.com>');
 
     // Asynchronously: the sandbox serves from this very process, so a synchronous child would deadlock it.
     const { stdout: once } = await promisify(execFile)(process.execPath, [cli, 'reconcile', '--once', '--source', repoDir, '-o', 'json'], { env, encoding: 'utf8' });

@@ -20,7 +20,8 @@ import { openSource } from '../../reconciler/git/source.ts';
 import { KubeClient } from '../../reconciler/kube/client.ts';
 import type { KubeObject } from '../../reconciler/kube/types.ts';
 import { reconcileOnce } from '../../reconciler/reconcile.ts';
-import { runRestore, type RestoreRequest } from '../../reconciler/restore/index.ts';
+import { compileTip, pendingDeclaredRestores, runDeclaredRestores, runRestore, type RestoreRequest } from '../../reconciler/restore/index.ts';
+import { openCatalog } from '../../reconciler/catalog/index.ts';
 import { FileBackend, findSnapshot, openRepository, restore } from '../../repository/index.ts';
 import { loadTree } from '../../repository/tree.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
@@ -125,6 +126,34 @@ spec:
       condition: object.kind == "ConfigMap" && has(object.data.greeting)
       patch:
         - { op: replace, path: /data/greeting, value: "Welcome to staging" }
+`;
+  files['restores/config-copy.yaml'] = `apiVersion: coffer.dev/v1alpha1
+kind: Restore
+metadata:
+  name: config-copy
+spec:
+  source:
+    namespace: ${DEMO_NAMESPACE}
+    policy: hourly
+  target:
+    namespace: shop-declared
+  include:
+    kinds: [ConfigMap]
+    names: [Secret/shop-db-credentials]
+  volumes: false
+  hooks: false
+---
+apiVersion: coffer.dev/v1alpha1
+kind: Restore
+metadata:
+  name: no-such-point
+spec:
+  source:
+    namespace: ${DEMO_NAMESPACE}
+    policy: hourly
+    restorePoint: hourly-19990101-000000
+  target:
+    namespace: shop-never
 `;
   await git.init({ fs, dir: repoDir, defaultBranch: 'main' });
   for (const [path, content] of Object.entries(files)) {
@@ -259,6 +288,25 @@ spec:
     expect(out.result.spec.summary.failed).toBe(0);
     const web = (await client.get('apps/v1', 'deployments', 'shop-broken', 'web')) as KubeObject & { spec: { template: { spec: { containers: { image: string }[] } } } };
     expect(web.spec.template.spec.containers[0]!.image).toBe('registry.invalid/nope:1');
+  }, 180_000);
+
+  it('runs each Restore document of the repo once and records its result, failed ones included', async () => {
+    const source = await openSource({ source: repoDir, env: {} });
+    const plan = await compileTip(source);
+    const catalog = openCatalog({ source, cluster: plan.config.cluster, branch: plan.config.catalog.branch, catalogDir: plan.config.catalog.path });
+    expect((await pendingDeclaredRestores(plan, catalog, source)).map((r) => r.name).sort()).toEqual(['config-copy', 'no-such-point']);
+    const first = await runDeclaredRestores({ source, client, plan, catalog, env: {}, waitTimeoutMs: 120_000 });
+    expect(first.map((r) => [r.restore, r.phase])).toEqual([['config-copy', 'Succeeded'], ['no-such-point', 'Failed']]);
+    expect(first[1]!.error).toMatch(/restore point "hourly-19990101-000000" not found/);
+    const created = first[0]!.outcome!.result.spec.resources.filter((r) => r.action === 'created').map((r) => `${r.kind}/${r.name}`);
+    expect(created.sort()).toEqual(['ConfigMap/shop-config', 'Namespace/shop-declared', 'Secret/shop-db-credentials']);
+    expect(await client.find('v1', 'namespaces', undefined, 'shop-never')).toBeUndefined();
+    const failed = parse(gitCli('show', 'coffer-catalog:restores/demo/shop-never/no-such-point.yaml')) as { spec: { phase: string; restore: string; errors: string[] } };
+    expect(failed.spec).toMatchObject({ phase: 'Failed', restore: 'no-such-point' });
+    expect(gitCli('show', 'coffer-catalog:restores/demo/shop-declared/config-copy.yaml')).toContain('restore: config-copy');
+    // Executed once: nothing is pending any more, and a second pass does nothing.
+    expect(await pendingDeclaredRestores(plan, catalog, source)).toEqual([]);
+    expect(await runDeclaredRestores({ source, client, plan, catalog, env: {} })).toEqual([]);
   }, 180_000);
 
   it('coffer restore --dry-run prints what it would do and changes nothing, in the cluster or in Git', async () => {

@@ -5,6 +5,7 @@ import type { RestorePoint } from '../../reconciler/catalog/types.ts';
 import type { KubeObject } from '../../reconciler/kube/types.ts';
 import {
   applyTransforms,
+  declaredRestoreRequest,
   buildRestoreResult,
   compileTransformSets,
   parseBefore,
@@ -304,5 +305,35 @@ describe('health and result', () => {
   });
   it('stages of common kinds', () => {
     expect([stageOf('v1', 'Secret'), stageOf('apps/v1', 'DaemonSet'), stageOf('policy/v1', 'PodDisruptionBudget'), stageOf('acme.example/v1', 'Widget')]).toEqual(['config', 'workloads', 'other', 'custom']);
+  });
+});
+
+describe('declared Restore documents', () => {
+  const base = { name: 'r', source: { cluster: 'a', namespace: 'shop', policy: 'p', restorePoint: '' }, target: { cluster: 'b', namespace: 'shop-x' }, excludeKinds: [], volumes: true, resources: true, existingResourcePolicy: 'skip' as const, transforms: ['t'], hooks: true };
+  it('maps source, target, mapping, transforms and the once-only result name', () => {
+    expect(declaredRestoreRequest(base)).toEqual({
+      restorePoint: { ref: 'latest', namespace: 'shop', policy: 'p' },
+      sourceCluster: 'a',
+      targetCluster: 'b',
+      namespaceMapping: { shop: 'shop-x' },
+      transforms: ['t'],
+      existing: 'skip',
+      volumes: true,
+      hooks: true,
+      restoreName: 'r',
+      resultName: 'r',
+    });
+  });
+  it('turns include kinds, names and CEL into one selector that really selects', () => {
+    const req = declaredRestoreRequest({ ...base, include: { kinds: ['ConfigMap'], names: ['Secret/s1', 'Ingress.networking.k8s.io/web'], resources: { source: 'object.metadata.name == "x"', env: 'object' } }, excludeKinds: ['Widget.acme.example'], resources: true });
+    const p = planRestore(rp(), [...bundle, obj('Secret', 's1'), obj('Secret', 'x'), obj('Secret', 'other')], { include: req.include!, exclude: req.exclude! });
+    expect(p.objects.map((o) => `${o.object.kind}/${o.object.metadata.name}`)).toEqual(['Namespace/shop', 'ConfigMap/cfg', 'ConfigMap/child', 'ConfigMap/orphan', 'Secret/s1', 'Secret/x', 'Ingress/web']);
+    expect(p.skipped.find((s) => s.kind === 'Widget')?.reason).toBe('excluded by --exclude');
+  });
+  it('resources: false restores the claims only; before becomes --before', () => {
+    const req = declaredRestoreRequest({ ...base, resources: false, source: { ...base.source, before: '2026-11-20T08:00:00Z' } });
+    expect(req.restorePoint.before?.toISOString()).toBe('2026-11-20T08:00:00.000Z');
+    const p = planRestore(rp(), bundle, { include: req.include! });
+    expect(p.objects.map((o) => o.object.kind)).toEqual(['Namespace', 'PersistentVolumeClaim']);
   });
 });

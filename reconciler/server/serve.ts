@@ -1,0 +1,120 @@
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { GitSource } from '../git/source.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { LeaseLock } from '../lease/index.ts';
+import { CofferMetrics } from '../metrics/index.ts';
+import type { LoopOptions } from '../loop.ts';
+import type { ReconcileOptions } from '../reconcile.ts';
+import { TokenStore } from './auth.ts';
+import { createCofferServer, listen, parseListen } from './http.ts';
+import { Live } from './live.ts';
+
+export class ServeConfigError extends Error {
+  readonly code = 'E_SERVE_CONFIG';
+}
+
+export interface ServeOptions {
+  /** HOST:PORT, e.g. 127.0.0.1:8080 (port 0 picks a free one). */
+  listen: string;
+  source: GitSource;
+  client: KubeClient;
+  kubeConfig: KubeConfig;
+  /** Lease namespace and this replica's identity (on-demand backups take the Lease as `<identity>-api`). */
+  leaseNamespace: string;
+  identity: string;
+  env: NodeJS.ProcessEnv;
+  /** File holding the webhook secret; else $COFFER_WEBHOOK_SECRET. Never a flag value (it would show in `ps`). */
+  webhookSecretFile?: string;
+  /** `token,name,role` lines (a mounted Secret); without it the API refuses every request. */
+  apiTokensFile?: string;
+  reconcile?: Pick<ReconcileOptions, 'moverImage' | 'cofferNamespace' | 'concurrency'>;
+  log: (e: Record<string, unknown>) => void;
+}
+
+export interface Serving {
+  live: Live;
+  metrics: CofferMetrics;
+  server: Server;
+  url: string;
+  /** Merges the server's hooks into `runLoop` options: trigger-aware source, wake-ups, metrics and reports. */
+  loopOptions<T extends Pick<LoopOptions, 'source' | 'log' | 'onSummary' | 'onError' | 'onFollower' | 'wake'>>(o: T): T;
+  close(): Promise<void>;
+}
+
+/** Reads the webhook secret from a file (trailing newline dropped) or the environment; refuses an empty one. */
+export function webhookSecret(file: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new ServeConfigError(`--webhook-secret-file ${file}: ${(e as Error).message}`);
+    }
+    const secret = text.replace(/\r?\n$/, '');
+    if (!secret) throw new ServeConfigError(`--webhook-secret-file ${file}: the file is empty`);
+    return secret;
+  }
+  return env.COFFER_WEBHOOK_SECRET || undefined;
+}
+
+/** `coffer run --listen`: starts the HTTP server and returns what the loop needs to feed it. */
+export async function startServing(o: ServeOptions): Promise<Serving> {
+  const { host, port } = parseListen(o.listen);
+  const secret = webhookSecret(o.webhookSecretFile, o.env);
+  let tokens: TokenStore | undefined;
+  if (o.apiTokensFile) {
+    try {
+      tokens = new TokenStore(o.apiTokensFile);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'E_API_TOKENS') throw e;
+      throw new ServeConfigError(`--api-tokens-file ${o.apiTokensFile}: ${(e as Error).message}`);
+    }
+  }
+  const metrics = new CofferMetrics();
+  const live = new Live({
+    source: o.source,
+    client: o.client,
+    metrics,
+    log: o.log,
+    reconcile: { ...o.reconcile, env: o.env },
+    lease: () => new LeaseLock({ kubeConfig: o.kubeConfig, namespace: o.leaseNamespace, identity: `${o.identity}-api` }),
+  });
+  const server = createCofferServer({ live, metrics, branch: () => o.source.branch, ...(secret ? { webhookSecret: secret } : {}), ...(tokens ? { tokens } : {}), log: o.log });
+  const addr = await listen(server, host, port);
+  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  o.log({ event: 'listening', url, webhooks: secret ? 'enabled' : 'disabled (no secret)', api: tokens ? 'enabled' : 'disabled (no token file)' });
+  return {
+    live,
+    metrics,
+    server,
+    url,
+    loopOptions: (l) => ({
+      ...l,
+      source: live.loopSource,
+      wake: live.trigger.wake,
+      log: (e) => {
+        l.log?.(e);
+        live.onEvent(e);
+      },
+      onSummary: (s) => {
+        l.onSummary?.(s);
+        void live.onSummary(s);
+      },
+      onError: (e) => {
+        l.onError?.(e);
+        live.onError(e);
+      },
+      onFollower: (h) => {
+        l.onFollower?.(h);
+        live.onFollower(h);
+      },
+    }),
+    close: async () => {
+      await live.idle().catch(() => undefined);
+      server.closeIdleConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
