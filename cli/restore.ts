@@ -1,6 +1,7 @@
+import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { EXISTING_POLICIES, parseBefore, parseNamespaceMapping, runRestore, type ExistingPolicy, type RestoreOutcome } from '../reconciler/restore/index.ts';
+import { EXISTING_POLICIES, parseBefore, parseNamespaceMapping, restoreFiles, runRestore, type ExistingPolicy, type RestoreOutcome } from '../reconciler/restore/index.ts';
 import { type CliIO, type Command, UsageError } from './io.ts';
 import { RECONCILER_FLAGS, reconcilerContext } from './reconcile-flags.ts';
 
@@ -8,6 +9,7 @@ const HELP = `Restore a restore point into a cluster: the whole application or a
 namespace or cluster, with transforms. Like 'velero restore create --from-backup', recorded in Git like a backup.
 
 Usage: coffer restore RESTOREPOINT [flags]
+       coffer restore files RESTOREPOINT --volume PVC --path P [--path P2] --to LOCALDIR [-n NS]
        coffer restore latest -n NAMESPACE [--policy P] [flags]
        coffer restore latest -n NAMESPACE --before 2026-11-20T10:00Z [flags]
 
@@ -45,6 +47,7 @@ export function parseDurationFlag(s: string, flag: string): number {
 }
 
 export const run: Command = async (argv, io) => {
+  if (argv[0] === 'files') return runFiles(argv.slice(1), io);
   const { values: v, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -72,7 +75,6 @@ export const run: Command = async (argv, io) => {
     io.stdout.write(HELP);
     return 0;
   }
-  if (positionals[0] === 'files') throw new UsageError('coffer restore files is not implemented yet; restore the volume with coffer repo restore SNAP DIR --include PATH');
   if (positionals.length !== 1) throw new UsageError(positionals.length ? `unexpected argument "${positionals[1]}"; see coffer restore --help` : 'RESTOREPOINT is required (a name, or latest); see coffer restore --help');
   const ref = positionals[0]!;
   const existing = (v.existing ?? 'skip') as ExistingPolicy;
@@ -126,4 +128,63 @@ function printOutcome(io: CliIO, out: RestoreOutcome, format: string, dryRun: bo
   for (const e of s.errors ?? []) io.stdout.write(`  error: ${e}\n`);
   const c = s.summary;
   io.stdout.write(`${dryRun ? 'would be: ' : ''}${c.created} created, ${c.updated} updated, ${c.skipped} skipped, ${c.failed} failed — ${s.phase} in ${s.durationSeconds}s${out.commit ? `; recorded in ${out.commit.path}` : ''}\n`);
+}
+
+const FILES_HELP = `Restore single files or directories of a volume backup into a local directory, without restoring the volume
+(nothing in the cluster changes; only the profile's key Secret is read).
+
+Usage: coffer restore files RESTOREPOINT --volume PVC --path /some/dir [--path …] --to LOCALDIR [flags]
+
+  -n, --namespace NS     namespace the restore point protects (with latest)
+  -p, --policy NAME      policy that made it
+      --before TIME      newest restore point at or before TIME
+      --volume PVC       the PVC, as named in the restore point (required)
+      --path P           file or directory inside the volume, from its root (repeatable; / = everything)
+      --to DIR           local directory; each path lands as DIR/<last segment>; nothing existing is overwritten
+  --source, --branch, --kubeconfig, --context, --coffer-namespace as for coffer restore
+  -o, --output FORMAT    text or json
+`;
+
+async function runFiles(argv: string[], io: CliIO): Promise<number> {
+  const { values: v, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      ...RECONCILER_FLAGS,
+      namespace: { type: 'string', short: 'n' },
+      policy: { type: 'string', short: 'p' },
+      before: { type: 'string' },
+      'from-cluster': { type: 'string' },
+      volume: { type: 'string' },
+      path: { type: 'string', multiple: true },
+      to: { type: 'string' },
+      'into-pvc': { type: 'string' },
+    },
+  });
+  if (v.help) {
+    io.stdout.write(FILES_HELP);
+    return 0;
+  }
+  if (v['into-pvc']) throw new UsageError('--into-pvc is not supported yet; use --to LOCALDIR (or a whole restore with --include)');
+  if (positionals.length !== 1) throw new UsageError('RESTOREPOINT is required (a name, or latest); see coffer restore files --help');
+  if (!v.volume) throw new UsageError('--volume is required; see coffer restore files --help');
+  if (!v.path?.length) throw new UsageError('--path is required; see coffer restore files --help');
+  if (!v.to) throw new UsageError('--to is required; see coffer restore files --help');
+  const before = v.before ? parseBefore(v.before) : undefined;
+  const { path: _p, ...scalar } = v;
+  const ctx = await reconcilerContext(scalar, io);
+  const r = await restoreFiles({
+    source: ctx.source,
+    client: ctx.client,
+    restorePoint: { ref: positionals[0]!, ...(v.namespace ? { namespace: v.namespace } : {}), ...(v.policy ? { policy: v.policy } : {}), ...(before ? { before } : {}) },
+    ...(v['from-cluster'] ? { sourceCluster: v['from-cluster'] } : {}),
+    volume: v.volume,
+    paths: v.path,
+    to: resolvePath(io.cwd, v.to),
+    ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}),
+    env: io.env,
+  });
+  if (ctx.json) io.stdout.write(`${JSON.stringify({ restorePoint: r.restorePoint, snapshotId: r.snapshotId, written: r.written, files: r.stats.files, dirs: r.stats.dirs, bytes: r.stats.bytes })}\n`);
+  else io.stdout.write(`restored ${r.stats.files} file(s), ${r.stats.bytes} bytes from ${r.restorePoint} volume ${v.volume}:\n${r.written.map((w) => `  ${w}\n`).join('')}`);
+  return 0;
 }

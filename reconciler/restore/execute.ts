@@ -51,6 +51,8 @@ export interface ExecuteInput {
   sameCluster?: boolean;
   /** Blueprint `restore` actions to run once the data is in place (the policy's bindings). */
   hooks?: { policy: PlanPolicy; blueprints: readonly PlanBlueprint[] };
+  /** Also run the blueprints' optional `validate` action once everything is restored (DR drills). */
+  validate?: boolean;
   moverImage?: string;
   moverTimeoutMs?: number;
   /** Volume restores in flight at once (default 9, like K10). */
@@ -205,7 +207,7 @@ export async function executeRestore(input: ExecuteInput): Promise<ExecuteResult
   const unhealthy: string[] = [];
   const changed = plan.objects.filter((p) => ['created', 'updated'].includes(outcomeOf.get(p)?.action ?? ''));
   if (!input.dryRun && input.hooks && !volumes.some((v) => v.phase === 'Failed')) {
-    hooks.push(...(await runRestoreHooks(input, changed, outcomeOf, errors)));
+    hooks.push(...(await runRestoreHooks(input, changed, outcomeOf, errors, 'restore')));
   }
   if (!input.dryRun && input.wait) {
     const watched = changed.filter((p) => hasHealth(p.object.apiVersion, p.object.kind));
@@ -229,6 +231,9 @@ export async function executeRestore(input: ExecuteInput): Promise<ExecuteResult
       const r = state.get(p);
       if (r !== undefined) unhealthy.push(`${ident(p.object)}: ${r}`);
     }
+  }
+  if (!input.dryRun && input.validate && input.hooks && !errors.length) {
+    hooks.push(...(await runRestoreHooks(input, changed, outcomeOf, errors, 'validate')));
   }
   return { resources, volumes, hooks, unhealthy, errors };
 }
@@ -273,7 +278,7 @@ async function createRetrying(client: KubeClient, p: PlannedObject, body: KubeOb
  * after that workload is ready — the SQLite swap needs a running pod. Artifacts recorded at backup as
  * `NAME@Kind/name` are given to the workload's action as `artifacts.NAME`.
  */
-async function runRestoreHooks(input: ExecuteInput, changed: PlannedObject[], outcomeOf: Map<PlannedObject, ResourceOutcome>, errors: string[]): Promise<Record<string, unknown>[]> {
+async function runRestoreHooks(input: ExecuteInput, changed: PlannedObject[], outcomeOf: Map<PlannedObject, ResourceOutcome>, errors: string[], action: 'restore' | 'validate'): Promise<Record<string, unknown>[]> {
   const { policy, blueprints } = input.hooks!;
   const rp = input.restorePoint;
   const all = rp.spec.artifacts ?? {};
@@ -283,7 +288,7 @@ async function runRestoreHooks(input: ExecuteInput, changed: PlannedObject[], ou
   const rpCtx = { id: rp.metadata.name, policy: rp.spec.policy, namespace: rp.spec.namespace, time: rp.spec.startTime };
   for (const b of policy.blueprints) {
     const bp = blueprints.find((x) => x.name === b.blueprint);
-    const spec = bp?.actions.restore as ActionSpec | undefined;
+    const spec = bp?.actions[action] as ActionSpec | undefined;
     if (!bp || !spec) continue;
     const runs: { workload?: PlannedObject; artifacts: Record<string, Record<string, string>> }[] = [];
     if (!b.workloads) {
@@ -316,13 +321,13 @@ async function runRestoreHooks(input: ExecuteInput, changed: PlannedObject[], ou
             { timeoutMs: input.waitTimeoutMs ?? 300_000, what: `${ident(w.object)} to be ready before its restore hook`, maxIntervalMs: 2000, ...(input.signal ? { signal: input.signal } : {}) },
           );
         } catch (e) {
-          errors.push(`blueprint ${bp.name} restore for ${ident(w.object)}: ${(e as Error).message}`);
+          errors.push(`blueprint ${bp.name} ${action} for ${ident(w.object)}: ${(e as Error).message}`);
           continue;
         }
       }
       const res: ActionResult = await runAction({
         blueprint: bp.name,
-        action: 'restore',
+        action,
         spec,
         context: {
           namespace: input.plan.targetNamespace,
@@ -334,7 +339,7 @@ async function runRestoreHooks(input: ExecuteInput, changed: PlannedObject[], ou
         ctx,
       });
       records.push(...toHookRecords(res));
-      if (!res.ok) errors.push(`blueprint ${bp.name} restore${w ? ` for ${ident(w.object)}` : ''}: ${res.error ?? 'failed'}`);
+      if (!res.ok) errors.push(`blueprint ${bp.name} ${action}${w ? ` for ${ident(w.object)}` : ''}: ${res.error ?? 'failed'}`);
     }
   }
   return records;

@@ -68,10 +68,12 @@ export async function restoreFiles(req: FilesRequest): Promise<{ restorePoint: s
     } catch (e) {
       throw new RestoreError('E_RESTORE_DATA', `cannot restore from snapshot ${vol.snapshotId.slice(0, 12)}: ${(e as Error).message}`);
     }
+    for (const rel of rels) {
+      if (!(await fsp.lstat(join(tmp, 'data', rel)).then(() => true, () => false))) throw new RestoreError('E_RESTORE_ARGS', `--path /${rel}: not in volume ${req.volume} of ${rp.metadata.name}`);
+    }
     const written: string[] = [];
     for (const rel of rels) {
       const from = join(tmp, 'data', rel);
-      if (!(await fsp.lstat(from).then(() => true, () => false))) throw new RestoreError('E_RESTORE_ARGS', `--path /${rel}: not in volume ${req.volume} of ${rp.metadata.name}`);
       if (rel === '') {
         for (const name of await fsp.readdir(from)) await fsp.rename(join(from, name), join(to, name));
         written.push(to);

@@ -5,10 +5,11 @@ export { applyTransforms, compileTransformSets, type CompiledTransformSet } from
 export { parseBundle, readBundle, resourceOfPath } from './bundle.ts';
 export { verifySnapshots } from './verify.ts';
 export { executeRestore, EXISTING_POLICIES, type ExecuteInput, type ExecuteResult, type ExistingPolicy, type ResourceOutcome } from './execute.ts';
-export { restoreMoverObjects, runRestoreMover, parseRestoreOutput } from './volume.ts';
+export { restoreMoverObjects, restoreMoverName, runRestoreMover, parseRestoreOutput } from './volume.ts';
 export { buildRestoreResult, recordRestore, restoreResultPath, restorePhase, validateRestoreResult, type RestoreResultDoc } from './result.ts';
 export { selectRestorePoint, parseBefore, type RestorePointQuery } from './select.ts';
 export { runRestore, resolveTransformSets, compileTip, type RestoreRequest, type RestoreOutcome } from './run.ts';
 export { unhealthyReason } from './health.ts';
 export { declaredRestoreRequest, pendingDeclaredRestores, runDeclaredRestores, type DeclaredRestoreOutcome } from './declared.ts';
 export { restoreFiles, volumePath, type FilesRequest } from './files.ts';
+export { runDrill, drillReportPath, type DrillReport, type DrillRequest } from './drill.ts';

@@ -35,6 +35,8 @@ export interface RestoreRequest {
   waitTimeoutMs?: number;
   /** Run the policy's blueprint `restore` actions (default true). */
   hooks?: boolean;
+  /** Run the blueprints' `validate` actions after everything is restored (drills). */
+  validate?: boolean;
   /** Restore volume data (default true). */
   volumes?: boolean;
   moverImage?: string;
@@ -140,6 +142,7 @@ export async function runRestore(req: RestoreRequest): Promise<RestoreOutcome> {
       ...(req.waitTimeoutMs ? { waitTimeoutMs: req.waitTimeoutMs } : {}),
       sameCluster: targetCluster === rp.spec.cluster,
       ...(policy && req.hooks !== false ? { hooks: { policy, blueprints: plan.blueprints } } : {}),
+      ...(req.validate ? { validate: true } : {}),
       ...(req.moverImage ? { moverImage: req.moverImage } : {}),
       ...(req.moverTimeoutMs ? { moverTimeoutMs: req.moverTimeoutMs } : {}),
       runId: runName,

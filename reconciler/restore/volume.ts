@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { KubeClient } from '../kube/client.ts';
 import type { KubeObject } from '../kube/types.ts';
 import { tail } from '../blueprint/types.ts';
@@ -33,7 +34,7 @@ export interface RestoreMoverResult {
  * mounted exactly as the backup mover mounts it (hostPath or PVC at /repository).
  */
 export function restoreMoverObjects(opts: RestoreMoverOptions): { secret: KubeObject; job: KubeObject } {
-  const base = kubeName(`coffer-restore-${opts.pvc}`, opts.runId);
+  const base = restoreMoverName(opts.pvc, opts.runId);
   const labels = { 'app.kubernetes.io/managed-by': 'coffer', 'app.kubernetes.io/component': 'restore-mover', [RUN_LABEL]: labelValue(opts.runId), 'coffer.dev/pvc': labelValue(opts.pvc) };
   const repo = opts.repository;
   const env: Record<string, string> = { ...(repo.env ?? {}), COFFER_REPOSITORY: repo.volume ? REPOSITORY_MOUNT : repo.url, COFFER_PASSWORD: repo.password };
@@ -72,6 +73,18 @@ export function restoreMoverObjects(opts: RestoreMoverOptions): { secret: KubeOb
     },
   };
   return { secret, job };
+}
+
+/**
+ * `coffer-restore-<pvc>-<run suffix>`, at most 52 characters: the Job controller appends `-xxxxx` to make pod names,
+ * and a pod name is also its hostname (≤ 63). Long PVC names are cut and disambiguated by a hash.
+ */
+export function restoreMoverName(pvc: string, runId: string): string {
+  const suffix = runId.slice(-6);
+  const name = kubeName(`coffer-restore-${pvc}`, suffix);
+  if (name.length <= 52) return name;
+  const h = createHash('sha256').update(pvc).digest('hex').slice(0, 6);
+  return kubeName(`coffer-restore-${pvc}`.slice(0, 52 - suffix.length - h.length - 2).replace(/-+$/, '') + `-${h}`, suffix);
 }
 
 /** The last JSON object line of the mover log that looks like restore statistics. */

@@ -30,6 +30,8 @@ const PLURALS: Record<string, string> = { Namespace: 'namespaces', ConfigMap: 'c
 const T0 = new Date('2026-11-24T01:05:00Z');
 
 let sb: Sandbox;
+let sbB: Sandbox | undefined;
+let stoppedA = false;
 let client: KubeClient;
 let work: string;
 let repoDir: string;
@@ -171,7 +173,8 @@ spec:
 }, 300_000);
 
 afterAll(async () => {
-  await sb?.stop();
+  if (!stoppedA) await sb?.stop();
+  await sbB?.stop();
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
 
@@ -309,6 +312,38 @@ spec:
     expect(await runDeclaredRestores({ source, client, plan, catalog, env: {} })).toEqual([]);
   }, 180_000);
 
+  it('coffer restore files puts one file of a volume backup into a local directory, touching nothing in the cluster', async () => {
+    const to = join(work, 'files-out');
+    const cli = new URL('../../cli/coffer.js', import.meta.url).pathname;
+    const tip = gitCli('rev-parse', 'coffer-catalog').trim();
+    const { stdout } = await promisify(execFile)(process.execPath, [cli, 'restore', 'files', 'latest', '-n', DEMO_NAMESPACE, '--volume', 'data-db-0', '--path', '/app.db.coffer-backup', '--to', to, '--source', repoDir, '-o', 'json'], {
+      env: { ...process.env, KUBECONFIG: sb.kubeconfigPath },
+      timeout: 120_000,
+    });
+    const r = JSON.parse(stdout.trim()) as { restorePoint: string; written: string[]; files: number };
+    expect(r).toMatchObject({ restorePoint, written: [join(to, 'app.db.coffer-backup')], files: 1 });
+    expect(fs.readdirSync(to)).toEqual(['app.db.coffer-backup']);
+    expect(rows(join(to, 'app.db.coffer-backup'))).toEqual(['espresso beans', 'grinder', 'milk jug', 'latte art pitcher']);
+    expect(gitCli('rev-parse', 'coffer-catalog').trim()).toBe(tip);
+    // Never overwrites.
+    await expect(promisify(execFile)(process.execPath, [cli, 'restore', 'files', 'latest', '-n', DEMO_NAMESPACE, '--volume', 'data-db-0', '--path', '/app.db.coffer-backup', '--to', to, '--source', repoDir], { env: { ...process.env, KUBECONFIG: sb.kubeconfigPath }, timeout: 120_000 })).rejects.toMatchObject({ stderr: expect.stringContaining('exists; nothing was overwritten') });
+  }, 180_000);
+
+  it('coffer dr drill restores into a scratch namespace, validates, deletes it and commits a report with the RTO', async () => {
+    const cli = new URL('../../cli/coffer.js', import.meta.url).pathname;
+    const { stdout } = await promisify(execFile)(process.execPath, [cli, 'dr', 'drill', '-n', DEMO_NAMESPACE, '--source', repoDir, '-o', 'json'], { env: { ...process.env, KUBECONFIG: sb.kubeconfigPath }, timeout: 240_000 });
+    const r = JSON.parse(stdout.trim()) as { spec: { phase: string; rtoSeconds: number; restorePoint: string; scratchNamespace: string; scratchDeleted: boolean; hooks: { blueprint: string; action: string; phase: string; phaseResult: string }[]; errors?: string[] }; recorded: { path: string } };
+    expect(r.spec.errors).toBeUndefined();
+    expect(r.spec).toMatchObject({ phase: 'Succeeded', restorePoint, scratchDeleted: true });
+    expect(r.spec.rtoSeconds).toBeGreaterThan(0);
+    expect(r.spec.scratchNamespace).toMatch(/^shop-drill-[0-9a-f]{6}$/);
+    expect(r.spec.hooks.map((h) => `${h.blueprint}.${h.action}.${h.phase}=${h.phaseResult}`)).toEqual(['sqlite.restore.swap=Succeeded', 'sqlite.validate.integrity=Succeeded']);
+    expect(await client.find('v1', 'namespaces', undefined, r.spec.scratchNamespace)).toBeUndefined();
+    const committed = parse(gitCli('show', `coffer-catalog:${r.recorded.path}`)) as { kind: string; spec: { rtoSeconds: number } };
+    expect(committed).toMatchObject({ kind: 'DrillReport', spec: { rtoSeconds: r.spec.rtoSeconds } });
+    expect(gitCli('log', '-1', '--format=%s', 'coffer-catalog')).toMatch(/^drill: shop\/.* ok, RTO [\d.]+s$/);
+  }, 300_000);
+
   it('coffer restore --dry-run prints what it would do and changes nothing, in the cluster or in Git', async () => {
     await client.delete('v1', 'configmaps', DEMO_NAMESPACE, 'shop-config');
     const tip = gitCli('rev-parse', 'coffer-catalog').trim();
@@ -323,6 +358,12 @@ spec:
     expect(action('ConfigMap', 'shop-config')).toBe('created');
     expect(action('StatefulSet', 'db')).toBe('skipped');
     expect(action('Namespace', DEMO_NAMESPACE)).toBe('skipped');
+    // The same on a terminal-style text output.
+    const text = await promisify(execFile)(process.execPath, [cli, 'restore', 'latest', '-n', DEMO_NAMESPACE, '--source', repoDir, '--dry-run', '-o', 'text'], { env: { ...process.env, KUBECONFIG: sb.kubeconfigPath }, timeout: 120_000 });
+    expect(text.stdout).toMatch(/^DRY RUN — nothing is changed\. restore point hourly-/);
+    expect(text.stdout).toMatch(/would create\s+ConfigMap\s+shop\/shop-config/);
+    expect(text.stdout).toMatch(/skip\s+StatefulSet\s+shop\/db\s+already exists \(--existing skip\)/);
+    expect(text.stdout).toMatch(/would be: 1 created, 0 updated, \d+ skipped, 0 failed/);
     expect(await client.find('v1', 'configmaps', DEMO_NAMESPACE, 'shop-config')).toBeUndefined();
     expect(gitCli('rev-parse', 'coffer-catalog').trim()).toBe(tip);
   }, 180_000);
@@ -369,4 +410,29 @@ spec:
     // Manifests damaged: refused while reading them.
     await damage([...manifestPacks], /cannot read manifest snapshot/);
   }, 180_000);
+
+  it('restores into a second cluster with only the Git repo and the repository (the first cluster is gone)', async () => {
+    // Cluster A is shut down first: nothing of it can be used.
+    await sb.stop();
+    stoppedA = true;
+    sbB = await startSandbox({ dir: join(work, 'sandbox-b') });
+    const clientB = new KubeClient(sbB.kubeConfig);
+    // The one thing a new cluster needs besides Git and the bucket: the repository key, as on cluster A.
+    await clientB.create('v1', 'namespaces', undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'coffer-system' } });
+    await clientB.create('v1', 'secrets', 'coffer-system', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'coffer-repository-key', namespace: 'coffer-system' }, stringData: { passphrase: password } });
+    const source = await openSource({ source: repoDir, env: {} });
+    const out = await runRestore({ source, client: clientB, restorePoint: { ref: restorePoint }, sourceCluster: 'demo', targetCluster: 'demo-b', wait: true, waitTimeoutMs: 180_000, env: {} });
+    expect(out.result.spec.errors).toBeUndefined();
+    expect(out.result.spec).toMatchObject({ phase: 'Succeeded', source: { cluster: 'demo', namespace: DEMO_NAMESPACE }, target: { cluster: 'demo-b', namespace: DEMO_NAMESPACE } });
+    expect(out.execution.volumes.map((v) => [v.pvc, v.phase, v.from])).toEqual([['data-db-0', 'Succeeded', 'repository']]);
+    for (const [api, plural, name] of KEYS) {
+      const now = await clientB.get(api, plural, DEMO_NAMESPACE, name);
+      expect(normalise(now), `${plural}/${name}`).toEqual(normalise(originals.get(`${plural}/${name}`)!));
+    }
+    const pvc = (await clientB.get('v1', 'persistentvolumeclaims', DEMO_NAMESPACE, 'data-db-0')) as unknown as { spec: { volumeName: string } };
+    const pv = (await clientB.get('v1', 'persistentvolumes', undefined, pvc.spec.volumeName)) as unknown as { spec: { csi: { volumeAttributes: { path: string } } } };
+    expect(rows(join(pv.spec.csi.volumeAttributes.path, 'app.db'))).toEqual(['espresso beans', 'grinder', 'milk jug', 'latte art pitcher']);
+    // Recorded under the target cluster's subtree of the catalog branch.
+    expect(gitCli('show', `coffer-catalog:restores/demo-b/${DEMO_NAMESPACE}/${out.result.metadata.name}.yaml`)).toContain('cluster: demo-b');
+  }, 300_000);
 });

@@ -15,6 +15,7 @@ import {
   planRestore,
   resourceOfPath,
   restoreMoverObjects,
+  restoreMoverName,
   restorePhase,
   selectRestorePoint,
   stageOf,
@@ -255,7 +256,13 @@ describe('restore mover', () => {
     expect(pod.containers[0]!.args).toEqual(['repo', 'restore', 'abc', '/restore', '--output', 'json']);
     expect(pod.containers[0]!.volumeMounts).toEqual([{ name: 'target', mountPath: '/restore/data' }, { name: 'repository', mountPath: '/repository' }]);
     expect(pod.volumes).toEqual([{ name: 'target', persistentVolumeClaim: { claimName: 'data-db-0' } }, { name: 'repository', hostPath: { path: '/srv/repo', type: 'Directory' } }]);
-    expect(job.metadata.name.length).toBeLessThanOrEqual(63);
+    expect(job.metadata.name).toBe('coffer-restore-data-db-0-abcdef');
+  });
+  it.each([['data-db-0'], ['data-store-0-0'], ['a-very-long-persistent-volume-claim-name-for-the-main-database-0'], ['x'.repeat(253)]])('mover names leave room for pod suffixes: %s', (pvc) => {
+    const n = restoreMoverName(pvc, 'restore-20261125-222740-dc566a');
+    expect(n.length).toBeLessThanOrEqual(52);
+    expect(n).toMatch(/^coffer-restore-[a-z0-9-]*-dc566a$/);
+    expect(restoreMoverName(pvc + 'x', 'restore-20261125-222740-dc566a')).not.toBe(n);
   });
   it('S3 repositories go by URL with credentials in the Secret', () => {
     const { secret, job } = restoreMoverObjects({ namespace: 'n', pvc: 'p', snapshotId: 's', repository: { url: 's3://b/p', password: 'pw', env: { AWS_ACCESS_KEY_ID: 'k' } }, runId: 'r' });

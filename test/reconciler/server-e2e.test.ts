@@ -39,10 +39,10 @@ const events: ReconcileEvent[] = [];
 const logs: Array<Record<string, unknown>> = [];
 let tokensFile: string;
 
-async function waitFor(what: string, f: () => boolean | Promise<boolean>, ms = 150_000): Promise<void> {
+async function waitFor(what: string, f: () => boolean | Promise<boolean>, ms = 150_000, context = () => ''): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await f())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; events: ${JSON.stringify(events.slice(-5))}; logs: ${JSON.stringify(logs.slice(-5))}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; events: ${JSON.stringify(events.slice(-5))}; logs: ${JSON.stringify(logs.slice(-5))} ${context()}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -132,12 +132,13 @@ describe('coffer run --listen on the sandbox', () => {
     expect(sampleValue(f, 'coffer_backup_run_duration_seconds_count', pair)).toBe(1);
     expect(sampleValue(f, 'coffer_restore_points', pair)).toBe(1);
     const rp = summaries[0]!.runs[0]!.restorePoint!;
-    expect(sampleValue(f, 'coffer_last_successful_backup_timestamp_seconds', pair)).toBe(Date.parse(rp.spec.startTime) / 1000);
+    // The latest-run pointer records the run's start as the last success.
+    expect(sampleValue(f, 'coffer_last_successful_backup_timestamp_seconds', pair)).toBe(Date.parse(summaries[0]!.runs[0]!.run.status.startTime) / 1000);
     expect(sampleValue(f, 'coffer_backup_bytes_read_total', pair)).toBe(rp.spec.stats!.bytesRead);
     expect(sampleValue(f, 'coffer_backup_bytes_read_total', pair)).toBeGreaterThan(0);
     expect(sampleValue(f, 'coffer_compliance_result', { ...pair, rule: 'rpo', result: 'pass' })).toBe(1);
     expect(sampleValue(f, 'coffer_plan_info', { plan_hash: summaries[0]!.plan.hash, cluster: 'demo' })).toBe(1);
-  });
+  }, 200_000);
 
   let newCommit = '';
   it('does nothing on a badly signed webhook', async () => {
@@ -162,6 +163,7 @@ describe('coffer run --listen on the sandbox', () => {
     expect(res.status).toBe(202);
     await waitFor('a restore point of the new policy', () => catalogLog().some((l) => l.startsWith('backup: shop/daily')));
     const seconds = (Date.now() - t0) / 1000;
+    await waitFor('the end of that reconcile', () => summaries.length >= 2);
     logs.push({ event: 'measured', webhookToRestorePointSeconds: seconds });
     console.log(`webhook → restore point commit: ${seconds.toFixed(1)} s`);
     const s = summaries[1]!;
@@ -173,7 +175,7 @@ describe('coffer run --listen on the sandbox', () => {
     expect(complianceCommits()).toHaveLength(2);
     expect(complianceCommits()[0]).toMatch(/^compliance: shop\/daily /);
     expect(logs.find((l) => l.event === 'webhook')).toMatchObject({ provider: 'github', pusher: 'bob', commit: newCommit });
-  });
+  }, 200_000);
 
   it('commits no compliance report when nothing changed', async () => {
     const tip = gitCli(repoDir, 'rev-parse', 'coffer-catalog').trim();
@@ -186,7 +188,7 @@ describe('coffer run --listen on the sandbox', () => {
     expect(summaries.at(-1)!.runs).toEqual([]);
     expect(gitCli(repoDir, 'rev-parse', 'coffer-catalog').trim()).toBe(tip);
     expect(complianceCommits()).toHaveLength(2);
-  });
+  }, 200_000);
 
   it('serves the catalog, compliance and health over the API, and runs an on-demand backup logged with who asked', async () => {
     expect((await fetch(`${serving.url}/api/v1/restorepoints`)).status).toBe(401);
@@ -215,7 +217,7 @@ describe('coffer run --listen on the sandbox', () => {
     expect(catalogLog().filter((l) => l.startsWith('backup: shop/hourly'))).toHaveLength(2);
     const f = parsePrometheusText(await (await fetch(`${serving.url}/metrics`)).text());
     expect(sampleValue(f, 'coffer_restore_points', { policy: 'hourly', namespace: DEMO_NAMESPACE })).toBe(2);
-  });
+  }, 200_000);
 
   it('does the same through the coffer run CLI: --listen, a GitLab webhook, SIGTERM', async () => {
     stop.abort();
@@ -234,17 +236,18 @@ describe('coffer run --listen on the sandbox', () => {
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const output = () => `stdout: ${out.slice(-3000)}\nstderr: ${err.slice(-3000)}`;
     try {
-      await waitFor('the listening line', () => /"event":"listening"/.test(err), 60_000);
+      await waitFor('the listening line', () => /"event":"listening"/.test(err), 60_000, output);
       const url = (JSON.parse(err.split('\n').find((l) => l.includes('"event":"listening"'))!) as { url: string }).url;
       // The first reconcile picks up the new commit by itself; wait for it so the webhook is what triggers the next one.
-      await waitFor('the first reconcile of the CLI', () => out.includes('"event":"run-end"') && out.includes('"policy":"weekly"'));
+      await waitFor('the first reconcile of the CLI', () => out.includes('"event":"run-end"') && out.includes('"policy":"weekly"'), 150_000, output);
       const body = JSON.stringify({ object_kind: 'push', ref: 'refs/heads/main', checkout_sha: newer });
       expect((await fetch(`${url}/hooks/gitlab`, { method: 'POST', body, headers: { 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': 'wrong' } })).status).toBe(401);
       const plans = () => out.split('\n').filter((l) => l.includes('"event":"plan"')).length;
       const before = plans();
       expect((await fetch(`${url}/hooks/gitlab`, { method: 'POST', body, headers: { 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': SECRET } })).status).toBe(202);
-      await waitFor('a webhook-triggered reconcile', () => plans() > before);
+      await waitFor('a webhook-triggered reconcile', () => plans() > before, 150_000, output);
       const f = parsePrometheusText(await (await fetch(`${url}/metrics`)).text());
       expect(sampleValue(f, 'coffer_backup_runs_total', { policy: 'weekly', namespace: DEMO_NAMESPACE, result: 'succeeded' })).toBe(1);
       expect(sampleValue(f, 'coffer_webhook_requests_total', { provider: 'gitlab', outcome: 'unauthorized' })).toBe(1);
@@ -255,5 +258,5 @@ describe('coffer run --listen on the sandbox', () => {
     }
     expect(await exited).toBe(0);
     expect(err).not.toMatch(/^error:/m);
-  });
+  }, 400_000);
 });
