@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { mkdtempSync } from 'node:fs';
@@ -11,13 +12,15 @@ import { openSource } from '../reconciler/git/source.ts';
 import { KubeClient, isConflict } from '../reconciler/kube/client.ts';
 import type { KubeObject } from '../reconciler/kube/types.ts';
 import { reconcileOnce } from '../reconciler/reconcile.ts';
+import { runRestore, type RestoreOutcome } from '../reconciler/restore/index.ts';
 import { startSandbox } from '../sandbox/index.ts';
 import { DEMO_NAMESPACE, demoPolicyRepo, sampleApp } from './demo-app.ts';
 import { type Command, UsageError } from './io.ts';
 import { eventPrinter } from './reconcile-flags.ts';
 
 const HELP = `Run Coffer end to end on this machine, with no cluster and no cloud account: start a sandbox cluster, deploy a
-sample app with a SQLite database, commit a policy repository, reconcile, and show the restore points in Git.
+sample app with a SQLite database, commit a policy repository, reconcile, and show the restore points in Git;
+then delete the app's namespace and restore it, and restore it again into a second sandbox cluster.
 
 Usage: coffer demo [--dir DIR]
 
@@ -50,7 +53,9 @@ export const run: Command = async (argv, io) => {
     for (const obj of sampleApp()) await applyObject(client, obj);
     await waitReady(client, 'statefulsets', 'db', 120_000);
     await waitReady(client, 'deployments', 'web', 120_000);
-    say('   db (StatefulSet) and web (Deployment) are ready');
+    // A row the app's own seed never writes, so the restore below cannot pass by re-seeding an empty volume.
+    await sqlite(client, "INSERT INTO orders (item, qty) VALUES ('order placed after deploy', 5)");
+    say('   db (StatefulSet) and web (Deployment) are ready; one more order was placed');
 
     step('3. Committing a policy repository (profile, policy, SQLite blueprint) to a local Git repo');
     const repositoryPath = join(dir, 'repository');
@@ -84,15 +89,52 @@ export const run: Command = async (argv, io) => {
       say(`   ${c.oid.slice(0, 7)} ${c.commit.message.split('\n')[0]}`);
     }
 
+    if (failed.length) {
+      say(`\n   the backup failed, so there is nothing to restore: ${failed.map((r) => r.run.status.error).join('; ')}`);
+      return 1;
+    }
+
+    step('7. Disaster: deleting namespace "shop" — its data before:');
+    const passphrase = Buffer.from(((await client.get('v1', 'secrets', 'coffer-system', 'coffer-repository-key')) as { data?: Record<string, string> }).data!.passphrase!, 'base64').toString();
+    say(indent(await orders(client)));
+    await client.delete('v1', 'namespaces', undefined, DEMO_NAMESPACE);
+    while (await client.find('v1', 'namespaces', undefined, DEMO_NAMESPACE)) await new Promise((r) => setTimeout(r, 250));
+    say('   namespace shop is gone');
+
+    step('8. coffer restore latest -n shop --wait');
+    const restored = await runRestore({ source, client, restorePoint: { ref: 'latest', namespace: DEMO_NAMESPACE }, wait: true, env: io.env });
+    say(describeRestore(restored));
+    say('   its data after:');
+    say(indent(await orders(client)));
+
+    step('9. Mobility: restoring into a second sandbox cluster with only the Git repo and the repository');
+    const second = await startSandbox({ dir: join(dir, 'sandbox-b') });
+    let restoredB: RestoreOutcome;
+    let ordersB: string;
+    try {
+      const clientB = new KubeClient(second.kubeConfig);
+      await applyObject(clientB, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'coffer-system' } });
+      await applyObject(clientB, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'coffer-repository-key', namespace: 'coffer-system' }, type: 'Opaque', stringData: { passphrase } });
+      restoredB = await runRestore({ source, client: clientB, restorePoint: { ref: 'latest', namespace: DEMO_NAMESPACE }, sourceCluster: 'demo', targetCluster: 'demo-b', wait: true, env: io.env });
+      ordersB = await orders(clientB);
+      say(`   cluster B: ${second.url}`);
+      say(describeRestore(restoredB));
+      say(indent(ordersB));
+    } finally {
+      await second.stop();
+    }
+
     step('Done');
-    say(`   ${summary.runs.length - failed.length} backup(s) succeeded, ${failed.length} failed, in ${Math.round(performance.now() - t0) / 1000}s.`);
+    const ok = restored.result.spec.phase === 'Succeeded' && restoredB.result.spec.phase === 'Succeeded';
+    say(`   backup, restore and cross-cluster restore ${ok ? 'succeeded' : 'did not all succeed'} in ${Math.round(performance.now() - t0) / 1000}s.`);
     say(`   Try next:
-     export KUBECONFIG=${sandbox.kubeconfigPath}   # after: npx coffer sandbox up --dir ${join(dir, 'sandbox')}
+     npx coffer sandbox up --dir ${join(dir, 'sandbox')} --detach && export KUBECONFIG=${sandbox.kubeconfigPath}
      npx coffer restorepoints --source ${repoDir}
      git -C ${repoDir} log --stat coffer-catalog
+     npx coffer restore latest -n shop --namespace-mapping shop=shop-copy --dry-run --source ${repoDir}
      npx coffer plan ${repoDir}
      COFFER_PASSWORD=… npx coffer repo snapshots --repo ${repositoryPath}   # passphrase: kubectl -n coffer-system get secret coffer-repository-key`);
-    return failed.length ? 1 : 0;
+    return ok ? 0 : 1;
   } finally {
     await sandbox.stop();
   }
@@ -105,6 +147,28 @@ async function applyObject(client: KubeClient, obj: KubeObject): Promise<void> {
     // A re-run against the same DIR finds the app already deployed.
     if (!isConflict(e)) throw e;
   }
+}
+
+function indent(text: string): string {
+  return text.split('\n').map((l) => `   ${l}`).join('\n');
+}
+
+function describeRestore(r: RestoreOutcome): string {
+  const s = r.result.spec;
+  const volumes = (s.volumes ?? []).map((v) => `${v.pvc} ${v.phase}`).join(', ') || 'none';
+  const hooks = (s.hooks ?? []).map((h) => `${String(h.blueprint)}.${String(h.phase)} ${String(h.phaseResult)}`).join(', ') || 'none';
+  return `   ${s.phase}: ${s.summary.created} created, ${s.summary.skipped} skipped, ${s.summary.failed} failed; volumes: ${volumes}; hooks: ${hooks}; ${s.durationSeconds}s (RTO); recorded in ${r.commit?.path ?? 'the catalog'}`;
+}
+
+/** Runs SQL on the app's database through its volume's directory on this machine (sandbox volumes are host directories). */
+async function sqlite(client: KubeClient, sql: string): Promise<string> {
+  const pvc = (await client.get('v1', 'persistentvolumeclaims', DEMO_NAMESPACE, 'data-db-0')) as unknown as { spec: { volumeName: string } };
+  const pv = (await client.get('v1', 'persistentvolumes', undefined, pvc.spec.volumeName)) as unknown as { spec: { csi: { volumeAttributes: { path: string } } } };
+  return execFileSync('sqlite3', ['-cmd', '.timeout 20000', join(pv.spec.csi.volumeAttributes.path, 'app.db'), sql], { encoding: 'utf8' }).trim();
+}
+
+function orders(client: KubeClient): Promise<string> {
+  return sqlite(client, 'SELECT id, item, qty FROM orders ORDER BY id');
 }
 
 async function waitReady(client: KubeClient, plural: 'statefulsets' | 'deployments', name: string, timeoutMs: number): Promise<void> {

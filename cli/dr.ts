@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { runDrill } from '../reconciler/restore/index.ts';
+import { runDrill, runDrRestore } from '../reconciler/restore/index.ts';
 import { type Command, UsageError } from './io.ts';
 import { RECONCILER_FLAGS, reconcilerContext } from './reconcile-flags.ts';
 import { parseDurationFlag } from './restore.ts';
@@ -8,6 +8,11 @@ import { parseDurationFlag } from './restore.ts';
 const HELP = `Disaster recovery.
 
 Usage: coffer dr drill -n NAMESPACE [--policy P] [flags]
+       coffer dr restore --cluster A --to-kubeconfig FILE [--target-cluster B] [--policy P] [--wait] [flags]
+
+  restore restore the latest successful restore point of every namespace cluster A protected into the cluster of
+          --to-kubeconfig (needs only the Git repo, the repository, and the repository key Secret in the target).
+          Each namespace is recorded as a RestoreResult under the target cluster. Exit status 1 if any failed.
 
   drill   restore the latest restore point of NAMESPACE into a scratch namespace, wait until it is ready, run the
           blueprints' validate action, delete the scratch namespace, and commit a DrillReport with the measured RTO
@@ -20,20 +25,51 @@ Usage: coffer dr drill -n NAMESPACE [--policy P] [flags]
   --source, --branch, --kubeconfig, --context, --mover-image, --coffer-namespace as for coffer restore
   -o, --output FORMAT    text, json or yaml (the DrillReport)
 
-Not yet: coffer dr restore --cluster A --to-kubeconfig B (use coffer restore --from-cluster A --kubeconfig B per namespace).
+      --cluster A        (restore) the lost cluster, as named in the catalog
+      --to-kubeconfig F  (restore) the cluster to restore into
+      --target-cluster B (restore) its name in the catalog (default: coffer.yaml cluster)
+      --wait             (restore) wait until every namespace is healthy
 `;
 
 export const run: Command = async (argv, io) => {
   const { values: v, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...RECONCILER_FLAGS, namespace: { type: 'string', short: 'n' }, policy: { type: 'string', short: 'p' }, transform: { type: 'string', multiple: true }, timeout: { type: 'string' } },
+    options: { ...RECONCILER_FLAGS, cluster: { type: 'string' }, 'to-kubeconfig': { type: 'string' }, 'target-cluster': { type: 'string' }, wait: { type: 'boolean' }, namespace: { type: 'string', short: 'n' }, policy: { type: 'string', short: 'p' }, transform: { type: 'string', multiple: true }, timeout: { type: 'string' } },
   });
   if (v.help || !positionals.length) {
     io.stdout.write(HELP);
     return v.help ? 0 : 2;
   }
-  if (positionals[0] !== 'drill') throw new UsageError(`coffer dr ${positionals[0]}: unknown subcommand (have: drill); see coffer dr --help`);
+  if (positionals[0] === 'restore') {
+    if (!v.cluster) throw new UsageError('--cluster is required (the lost cluster); see coffer dr --help');
+    if (!v['to-kubeconfig']) throw new UsageError('--to-kubeconfig is required (the cluster to restore into); see coffer dr --help');
+    const format = v.output ?? (io.stdout.isTTY ? 'text' : 'json');
+    const { transform: _t2, ...rest } = v;
+    // The target cluster's kubeconfig is the one every other step uses.
+    const ctx = await reconcilerContext({ ...rest, kubeconfig: v['to-kubeconfig'], output: format === 'text' ? 'text' : 'json' }, io);
+    const results = await runDrRestore({
+      source: ctx.source,
+      client: ctx.client,
+      fromCluster: v.cluster,
+      ...(v['target-cluster'] ? { targetCluster: v['target-cluster'] } : {}),
+      ...(v.policy ? { policy: v.policy } : {}),
+      transforms: v.transform ?? [],
+      ...(v.wait ? { wait: true } : {}),
+      ...(v.timeout ? { waitTimeoutMs: parseDurationFlag(v.timeout, '--timeout') } : {}),
+      ...(ctx.moverImage ? { moverImage: ctx.moverImage } : {}),
+      ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}),
+      env: io.env,
+    });
+    for (const r of results) {
+      const s = r.outcome?.result.spec;
+      if (format === 'json') io.stdout.write(`${JSON.stringify({ namespace: r.namespace, restorePoint: r.restorePoint, phase: r.phase, ...(s ? { summary: s.summary, volumes: s.volumes ?? [], errors: s.errors ?? [], recorded: r.outcome?.commit?.path } : {}), ...(r.error ? { error: r.error } : {}) })}\n`);
+      else io.stdout.write(`${r.namespace}: ${r.phase}${r.restorePoint ? ` from ${r.restorePoint}` : ''}${s ? ` — ${s.summary.created} created, ${(s.volumes ?? []).length} volume(s)` : ''}${r.error ? `: ${r.error}` : ''}\n`);
+    }
+    if (!results.length) io.stderr.write(`no successful restore point of cluster ${v.cluster} in the catalog\n`);
+    return results.length && results.every((r) => r.phase === 'Succeeded') ? 0 : 1;
+  }
+  if (positionals[0] !== 'drill') throw new UsageError(`coffer dr ${positionals[0]}: unknown subcommand (have: drill, restore); see coffer dr --help`);
   if (!v.namespace) throw new UsageError('--namespace is required; see coffer dr --help');
   const format = v.output ?? (io.stdout.isTTY ? 'text' : 'json');
   if (!['text', 'json', 'yaml'].includes(format)) throw new UsageError(`--output "${format}": expected text, json or yaml`);

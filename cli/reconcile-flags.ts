@@ -106,6 +106,9 @@ export function eventPrinter(io: CliIO, json: boolean): (e: ReconcileEvent) => v
       case 'expired':
         io.stdout.write(`retention: ${e.namespace}/${e.policy} expired ${e.restorePoints.join(', ')} (${e.snapshotsForgotten} repository snapshots forgotten)\n`);
         break;
+      case 'restore-end':
+        io.stdout.write(`${e.phase === 'Succeeded' ? '✓' : '✗'} restore ${e.restore}: ${e.phase}\n`);
+        break;
       case 'pruned':
         io.stdout.write(`prune: ${e.profile}: ${e.packsDeleted} pack(s) deleted\n`);
         break;
@@ -121,7 +124,7 @@ export function eventPrinter(io: CliIO, json: boolean): (e: ReconcileEvent) => v
 
 /** Exit status of a reconcile: non-zero when any run or housekeeping step failed, so cron and CI notice. */
 export function summaryExitCode(s: ReconcileSummary, io: CliIO, json: boolean): number {
-  const failed = s.runs.filter((r) => r.run.status.phase !== 'Succeeded');
+  const failed = [...s.runs.filter((r) => r.run.status.phase !== 'Succeeded'), ...s.restores.filter((r) => r.phase !== 'Succeeded')];
   for (const e of s.errors) io.stderr.write(`error: ${e}\n`);
   if (json) {
     io.stdout.write(
@@ -130,12 +133,13 @@ export function summaryExitCode(s: ReconcileSummary, io: CliIO, json: boolean): 
         commit: s.commit,
         planHash: s.plan.hash,
         runs: s.runs.map((r) => ({ policy: r.run.spec.policy, namespace: r.run.spec.namespace, phase: r.run.status.phase, restorePoint: r.restorePoint?.metadata.name, error: r.run.status.error })),
+        restores: s.restores.map((r) => ({ restore: r.restore, phase: r.phase })),
         expired: s.expired,
         errors: s.errors,
       })}\n`,
     );
   } else {
-    io.stdout.write(`${s.runs.length - failed.length} succeeded, ${failed.length} failed${s.expired.length ? `, ${s.expired.reduce((n, e) => n + e.restorePoints.length, 0)} restore point(s) expired` : ''}\n`);
+    io.stdout.write(`${s.runs.length + s.restores.length - failed.length} succeeded, ${failed.length} failed${s.expired.length ? `, ${s.expired.reduce((n, e) => n + e.restorePoints.length, 0)} restore point(s) expired` : ''}\n`);
   }
   return failed.length || s.errors.length ? 1 : 0;
 }

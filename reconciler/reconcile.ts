@@ -8,6 +8,7 @@ import type { KubeClient } from './kube/client.ts';
 import type { KubeObject } from './kube/types.ts';
 import type { LeaseLock } from './lease/index.ts';
 import { openProfileRepository, type ProfileRepository } from './profile-repository.ts';
+import { runDeclaredRestores, type DeclaredRestoreOutcome } from './restore/index.ts';
 import { duePairs, type DuePair } from './schedule/due.ts';
 
 export class ReconcileError extends Error {
@@ -46,6 +47,7 @@ export type ReconcileEvent =
   | { event: 'run-end'; policy: string; namespace: string; phase: string; restorePoint?: string; error?: string; seconds: number }
   | { event: 'expired'; policy: string; namespace: string; restorePoints: string[]; snapshotsForgotten: number }
   | { event: 'pruned'; profile: string; packsDeleted: number }
+  | { event: 'restore-end'; restore: string; phase: string }
   | { event: 'log'; message: string };
 
 export interface ReconcileSummary {
@@ -53,6 +55,8 @@ export interface ReconcileSummary {
   plan: Plan;
   due: DuePair[];
   runs: BackupRunOutcome[];
+  /** Restore documents of the repository executed by this pass (each runs once; its result is in the catalog). */
+  restores: DeclaredRestoreOutcome[];
   expired: { policy: string; namespace: string; restorePoints: string[] }[];
   /** Non-run failures (retention, prune) that did not stop the reconcile. */
   errors: string[];
@@ -138,6 +142,27 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSu
   });
 
   const errors: string[] = [];
+  // Declared restores (restores/*.yaml) run after the backups and only in the scheduled loop, never in `coffer backup`.
+  let restores: DeclaredRestoreOutcome[] = [];
+  if (!opts.only && !opts.signal?.aborted) {
+    try {
+      restores = await runDeclaredRestores({
+        source: opts.source,
+        client: opts.client,
+        plan,
+        catalog,
+        now,
+        log: (message) => log({ event: 'log', message }),
+        ...(opts.env ? { env: opts.env } : {}),
+        ...(opts.moverImage ? { moverImage: opts.moverImage } : {}),
+        ...(opts.cofferNamespace ? { cofferNamespace: opts.cofferNamespace } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+      for (const r of restores) log({ event: 'restore-end', restore: r.restore, phase: r.phase });
+    } catch (e) {
+      errors.push(`declared restores: ${(e as Error).message}`);
+    }
+  }
   const expired: ReconcileSummary['expired'] = [];
   if (opts.retention !== false) {
     const pruneProfiles = new Set<string>();
@@ -169,7 +194,7 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSu
     }
   }
   for (const r of repositories.values()) await r.then((x) => x.close()).catch(() => undefined);
-  return { commit: rev.commit, plan, due, runs, expired, errors, catalog };
+  return { commit: rev.commit, plan, due, runs, restores, expired, errors, catalog };
 }
 
 export type LeasedResult<T> = { held: true; value: T } | { held: false; holder: string };

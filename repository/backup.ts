@@ -106,9 +106,14 @@ class BlobSaver {
   private zeroIds = new Map<number, Promise<string>>();
 
   /** Workers start on the first large blob, so a backup that reads nothing (unchanged files) never pays their start-up. */
-  private pool(): SealWorkers | undefined {
+  pool(): SealWorkers | undefined {
     if (this.workerCount <= 0) return undefined;
-    return (this.workers ??= new SealWorkers(this.repo.key, this.workerCount));
+    if (!this.workers) {
+      const workers = new SealWorkers(this.repo.key, { gear: this.repo.chunker.gear, params: this.repo.chunker.params }, this.workerCount);
+      this.packer.digest = (pack) => workers.digest(pack);
+      this.workers = workers;
+    }
+    return this.workers;
   }
 
   async close(): Promise<void> {
@@ -153,11 +158,26 @@ class BlobSaver {
     return id;
   }
 
+  /** Save a shared chunk whose id a worker already computed (chunkFile's worker path). */
+  private async saveKnown(workers: SealWorkers, type: BlobType, data: Buffer, id: string): Promise<string> {
+    if (this.packer.has(id)) return id;
+    this.packer.pending.add(id);
+    const ts0 = performance.now();
+    const { sealed, comp } = await workers.seal(data);
+    (globalThis as any).__se = ((globalThis as any).__se ?? 0) + performance.now() - ts0;
+    this.blobsNew++;
+    this.bytesAddedRaw += data.length;
+    await this.packer.add(id, type, sealed, data.length, comp);
+    return id;
+  }
+
   /** Gate-bounded save: waits for room before starting, returns the id's promise without awaiting it. */
-  async saveBounded(type: BlobType, data: Buffer): Promise<{ id: Promise<string> }> {
+  async saveBounded(type: BlobType, data: Buffer, known?: { workers: SealWorkers; id: string }): Promise<{ id: Promise<string> }> {
     if (this.errors) throw this.errors;
+    const tg0 = performance.now();
     await this.gate.acquire(data.length);
-    const p = this.save(type, data).finally(() => this.gate.release(data.length));
+    (globalThis as any).__gt = ((globalThis as any).__gt ?? 0) + performance.now() - tg0;
+    const p = (known ? this.saveKnown(known.workers, type, data, known.id) : this.save(type, data)).finally(() => this.gate.release(data.length));
     p.catch((e: unknown) => {
       this.errors ??= e;
     });
@@ -293,7 +313,9 @@ async function chunkFile(w: Walker, file: string): Promise<{ content: Promise<st
     let next = startRead();
     while (!eof) {
       const cur = next;
+      const tr0 = performance.now();
       const got = await cur.n;
+      (globalThis as any).__rd = ((globalThis as any).__rd ?? 0) + performance.now() - tr0;
       if (got < READ_SIZE) eof = true;
       else next = startRead();
       w.stats.bytesRead += got;
@@ -305,30 +327,56 @@ async function chunkFile(w: Walker, file: string): Promise<{ content: Promise<st
         tail.copy(buf, start);
       }
       const end = max + got;
-      for (;;) {
-        if (start === end) break;
-        let n: number;
-        let zero = false;
-        if (buf[start] === 0 && end - start >= max && isZero(buf, start, start + max)) {
-          n = w.zeroCut ??= chunker.cut(ZERO_CHUNK(max), 0, max, true);
-          zero = true;
-        } else n = chunker.cut(buf, start, end, eof);
-        if (n === 0) break;
-        const view = buf.subarray(start, start + n);
-        if (zero) ids.push(w.saver.zeroId(view));
-        else {
-          cur.lease.retain();
-          const { id } = await w.saver.saveBounded('data', view);
-          ids.push(id);
-          id.then(
-            () => cur.lease.release(),
-            () => cur.lease.release(),
-          );
+      // Large inputs are cut and hashed on a seal worker, so the main thread only reads and dispatches;
+      // a small file's last bytes stay here (a round trip costs more than the work).
+      const workers = eof && end - start < INLINE_BELOW ? undefined : w.saver.pool();
+      if (workers) {
+        const tc0 = performance.now();
+        const { lengths, ids: chunkIds } = await workers.chunk(buf, start, end, eof);
+        (globalThis as any).__ch = ((globalThis as any).__ch ?? 0) + performance.now() - tc0;
+        for (let k = 0; k < lengths.length; k++) {
+          const n = lengths[k]!;
+          const view = buf.subarray(start, start + n);
+          const id = chunkIds[k];
+          if (id === null || id === undefined) ids.push(w.saver.zeroId(view));
+          else {
+            cur.lease.retain();
+            const saved = await w.saver.saveBounded('data', view, { workers, id });
+            ids.push(saved.id);
+            saved.id.then(
+              () => cur.lease.release(),
+              () => cur.lease.release(),
+            );
+          }
+          start += n;
+          w.progress.bytes += n;
+          w.tick();
         }
-        start += n;
-        w.progress.bytes += n;
-        w.tick();
-      }
+      } else
+        for (;;) {
+          if (start === end) break;
+          let n: number;
+          let zero = false;
+          if (buf[start] === 0 && end - start >= max && isZero(buf, start, start + max)) {
+            n = w.zeroCut ??= chunker.cut(ZERO_CHUNK(max), 0, max, true);
+            zero = true;
+          } else n = chunker.cut(buf, start, end, eof);
+          if (n === 0) break;
+          const view = buf.subarray(start, start + n);
+          if (zero) ids.push(w.saver.zeroId(view));
+          else {
+            cur.lease.retain();
+            const { id } = await w.saver.saveBounded('data', view);
+            ids.push(id);
+            id.then(
+              () => cur.lease.release(),
+              () => cur.lease.release(),
+            );
+          }
+          start += n;
+          w.progress.bytes += n;
+          w.tick();
+        }
       // the tail is copied out before the buffer can return to the pool
       tail = start < end ? Buffer.from(buf.subarray(start, end)) : undefined;
       cur.lease.release();

@@ -35,7 +35,7 @@ export class Chunker {
   private readonly maskL: number;
 
   constructor(
-    private readonly gear: Uint32Array,
+    readonly gear: Uint32Array,
     readonly params: ChunkerParams = DEFAULT_CHUNKER,
   ) {
     const bits = Math.round(Math.log2(params.avg));

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ENTROPY_SKIP } from './compress.ts';
+import type { ChunkerParams } from './chunker.ts';
 import type { MasterKey } from './crypto.ts';
 
 /**
@@ -16,11 +17,64 @@ import type { MasterKey } from './crypto.ts';
  */
 const WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
-const { createHmac, createCipheriv, randomBytes } = require('node:crypto');
+const { createHash, createHmac, createCipheriv, randomBytes } = require('node:crypto');
 const { brotliCompressSync, constants: zc } = require('node:zlib');
 const enc = Buffer.from(workerData.encrypt);
 const mac = Buffer.from(workerData.mac);
 const SKIP = workerData.entropySkip;
+const gear = new Uint32Array(workerData.gear);
+const { min, avg, max } = workerData.chunker;
+const bits = Math.round(Math.log2(avg));
+const topMask = (b) => (0xffffffff << (32 - b)) >>> 0;
+const maskS = topMask(bits + 2) | 0;
+const maskL = topMask(bits - 2) | 0;
+// FastCDC, as Chunker.cut in chunker.ts
+function cut(buf, start, end, final) {
+  const n = end - start;
+  if (n <= min) return final ? n : 0;
+  const limit = start + (n < max ? n : max);
+  const normal = start + (avg < n ? avg : n);
+  let h = 0;
+  let i = start + min;
+  for (; i < normal; i++) {
+    h = ((h << 1) + gear[buf[i]]) | 0;
+    if ((h & maskS) === 0) return i + 1 - start;
+  }
+  for (; i < limit; i++) {
+    h = ((h << 1) + gear[buf[i]]) | 0;
+    if ((h & maskL) === 0) return i + 1 - start;
+  }
+  if (limit - start === max) return max;
+  return final ? n : 0;
+}
+const ZERO_PAGE = Buffer.alloc(1024 * 1024);
+function isZero(b, start, end) {
+  for (let o = start; o < end; o += ZERO_PAGE.length) {
+    const n = Math.min(ZERO_PAGE.length, end - o);
+    if (b.compare(ZERO_PAGE, 0, n, o, o + n) !== 0) return false;
+  }
+  return true;
+}
+let zeroCut = 0;
+// Cut buf[start, end) into chunks and HMAC each; runs of zeros take chunkFile's fast path (no id: the caller has it).
+function chunk(buf, start, end, final) {
+  const lengths = [];
+  const ids = [];
+  while (start !== end) {
+    let n;
+    let zero = false;
+    if (buf[start] === 0 && end - start >= max && isZero(buf, start, start + max)) {
+      if (!zeroCut) zeroCut = cut(Buffer.alloc(max), 0, max, true);
+      n = zeroCut;
+      zero = true;
+    } else n = cut(buf, start, end, final);
+    if (n === 0) break;
+    lengths.push(n);
+    ids.push(zero ? null : createHmac('sha256', mac).update(buf.subarray(start, start + n)).digest('hex'));
+    start += n;
+  }
+  return { lengths, ids };
+}
 function sampleEntropy(buf) {
   const counts = new Uint32Array(256);
   const SLICES = 8, SLICE = 2048;
@@ -46,6 +100,15 @@ function sampleEntropy(buf) {
 parentPort.on('message', (m) => {
   try {
     const buf = Buffer.from(m.buf.buffer, m.buf.byteOffset, m.buf.byteLength);
+    if (m.op === 'chunk') {
+      const r = chunk(buf, m.start, m.end, m.final);
+      parentPort.postMessage({ seq: m.seq, lengths: r.lengths, ids: r.ids });
+      return;
+    }
+    if (m.op === 'digest') {
+      parentPort.postMessage({ seq: m.seq, id: createHash('sha256').update(buf).digest('hex') });
+      return;
+    }
     if (m.op === 'id') {
       parentPort.postMessage({ seq: m.seq, id: createHmac('sha256', mac).update(buf).digest('hex') });
       return;
@@ -78,6 +141,7 @@ interface Job {
   resolve: (v: Reply) => void;
   reject: (e: unknown) => void;
   slot: Slot;
+  cost: number;
 }
 
 interface Reply {
@@ -85,11 +149,14 @@ interface Reply {
   id?: string;
   sealed?: ArrayBuffer;
   comp?: number;
+  lengths?: number[];
+  ids?: (string | null)[];
   error?: string;
 }
 
 interface Slot {
   worker: Worker;
+  /** Bytes queued on this worker: a chunk job (8 MiB cut + HMAC) must not land behind a queue of seals. */
   busy: number;
 }
 
@@ -125,13 +192,13 @@ export class SealWorkers {
   private seq = 0;
   private failure: unknown;
 
-  constructor(key: MasterKey, count: number) {
+  constructor(key: MasterKey, chunker: { gear: Uint32Array; params: ChunkerParams }, count: number) {
     for (let i = 0; i < count; i++) {
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), entropySkip: ENTROPY_SKIP },
+        workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), entropySkip: ENTROPY_SKIP, gear: new Uint32Array(chunker.gear), chunker: { ...chunker.params } },
         // no tsx loader: the script is plain CommonJS with node: imports only
-        execArgv: [],
+        execArgv: process.env.MP_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/mp/prof4'] : [],
       });
       const slot: Slot = { worker, busy: 0 };
       worker.on('message', (r: Reply) => this.settle(r));
@@ -147,7 +214,7 @@ export class SealWorkers {
     const job = this.jobs.get(r.seq);
     if (!job) return;
     this.jobs.delete(r.seq);
-    job.slot.busy--;
+    job.slot.busy -= job.cost;
     if (r.error !== undefined) job.reject(new Error(`seal worker: ${r.error}`));
     else job.resolve(r);
   }
@@ -160,16 +227,31 @@ export class SealWorkers {
     }
   }
 
-  private send(op: 'id' | 'seal', buf: Uint8Array): Promise<Reply> {
+  private send(op: 'id' | 'seal' | 'chunk' | 'digest', buf: Uint8Array, extra?: { start: number; end: number; final: boolean }): Promise<Reply> {
     if (this.failure) return Promise.reject(this.failure);
     let slot = this.slots[0]!;
     for (const s of this.slots) if (s.busy < slot.busy) slot = s;
     const seq = this.seq++;
-    slot.busy++;
+    const cost = extra ? extra.end - extra.start : buf.length;
+    slot.busy += cost;
     return new Promise<Reply>((resolve, reject) => {
-      this.jobs.set(seq, { resolve, reject, slot });
-      slot.worker.postMessage({ seq, op, buf });
+      this.jobs.set(seq, { resolve, reject, slot, cost });
+      slot.worker.postMessage({ seq, op, buf, ...extra });
     });
+  }
+
+  /**
+   * Chunk boundaries in buf[start, end) (Chunker.cut, repeated until it needs more data) and each
+   * chunk's blob id; `null` for a run of zeros (chunkFile's fast path, whose id is saved once).
+   */
+  async chunk(buf: Uint8Array, start: number, end: number, final: boolean): Promise<{ lengths: number[]; ids: (string | null)[] }> {
+    const r = await this.send('chunk', buf, { start, end, final });
+    return { lengths: r.lengths!, ids: r.ids! };
+  }
+
+  /** SHA-256 of a stored object (a pack's name), on a worker. `buf` must be shared. */
+  async digest(buf: Uint8Array): Promise<string> {
+    return (await this.send('digest', buf)).id!;
   }
 
   /** HMAC-SHA256 blob id, computed on a worker. `buf` must be shared (see `shared`). */

@@ -84,8 +84,8 @@ function ident(o: KubeObject): string {
  * services and workloads created, so no pod ever mounts a half-restored volume. Blueprint `restore` phases run after
  * the data is in place and the workload is ready. With `dryRun` the cluster is only read.
  *
- * Before anything is created, every repository snapshot the restore needs is verified, so a damaged repository fails
- * the restore with the target untouched.
+ * Before anything is created, every repository snapshot the restore needs is verified (its packs read and hash-checked),
+ * so a damaged repository fails the restore with the target untouched. Dry runs skip that read.
  */
 export async function executeRestore(input: ExecuteInput): Promise<ExecuteResult> {
   const { client, plan } = input;
@@ -100,7 +100,8 @@ export async function executeRestore(input: ExecuteInput): Promise<ExecuteResult
 
   const repoSnapshots = plan.objects.filter((p) => p.volume?.snapshotId).map((p) => p.volume!.snapshotId!);
   if (repoSnapshots.length && !input.repository) throw new RestoreError('E_RESTORE_ARGS', 'the restore point has volume data in a repository, but no repository was given');
-  if (repoSnapshots.length) {
+  // A dry run stays cheap (it reads no volume data); a real restore checks first, so a damaged repository changes nothing.
+  if (repoSnapshots.length && !input.dryRun) {
     const v = await verifySnapshots(input.repository!.repo, repoSnapshots);
     log(`verified ${repoSnapshots.length} volume snapshot(s): ${v.packs} pack(s), ${v.bytes} bytes`);
   }

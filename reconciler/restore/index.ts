@@ -13,3 +13,4 @@ export { unhealthyReason } from './health.ts';
 export { declaredRestoreRequest, pendingDeclaredRestores, runDeclaredRestores, type DeclaredRestoreOutcome } from './declared.ts';
 export { restoreFiles, volumePath, type FilesRequest } from './files.ts';
 export { runDrill, drillReportPath, type DrillReport, type DrillRequest } from './drill.ts';
+export { runDrRestore, type DrRestoreRequest } from './dr.ts';

@@ -113,8 +113,12 @@ export async function startServing(o: ServeOptions): Promise<Serving> {
     }),
     close: async () => {
       await live.idle().catch(() => undefined);
+      const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeIdleConnections();
-      await new Promise<void>((r) => server.close(() => r()));
+      // A client that never reads its response keeps a connection busy forever: give in-flight requests 2 s.
+      const force = setTimeout(() => server.closeAllConnections(), 2000);
+      await closed;
+      clearTimeout(force);
     },
   };
 }

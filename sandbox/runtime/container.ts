@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
+import { readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { bwrapArgs, type ContainerSandbox } from './bwrap.ts';
 import { LogWriter } from './logfile.ts';
@@ -55,6 +56,21 @@ export function checkExecutable(sandbox: ContainerSandbox, argv0: string | undef
   return `exec: "${argv0}": executable file not found in $PATH`;
 }
 
+/** Resolves once `pid` no longer runs the bwrap binary (it exec'd the container's command), it exited, or 5 s passed. */
+async function waitForExec(pid: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    let exe: string;
+    try {
+      exe = await readlink(`/proc/${pid}/exe`);
+    } catch {
+      return; // gone (or unreadable): let the exit path report it
+    }
+    if (!/(^|\/)bwrap( \(deleted\))?$/.test(exe) || Date.now() > deadline) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 export class ContainerProcess {
   readonly startedAt = isoSeconds();
   /** Host PID of the container's PID 1, known once bwrap reports it. */
@@ -85,8 +101,13 @@ export class ContainerProcess {
       info += c.toString();
       const m = /"child-pid":\s*(\d+)/.exec(info);
       if (m && this.hostPid === undefined) {
-        this.hostPid = Number(m[1]);
-        this.startedResolve(this.hostPid);
+        const pid = Number(m[1]);
+        // bwrap reports the PID right after clone(), before it builds the mount namespace and execs the command:
+        // an exec entering the namespaces then would find no /usr. Running means the command has replaced bwrap.
+        void waitForExec(pid).then(() => {
+          this.hostPid = pid;
+          this.startedResolve(pid);
+        });
       }
     });
     infoStream?.on('error', () => {});

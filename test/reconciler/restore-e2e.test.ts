@@ -341,7 +341,7 @@ spec:
     expect(await client.find('v1', 'namespaces', undefined, r.spec.scratchNamespace)).toBeUndefined();
     const committed = parse(gitCli('show', `coffer-catalog:${r.recorded.path}`)) as { kind: string; spec: { rtoSeconds: number } };
     expect(committed).toMatchObject({ kind: 'DrillReport', spec: { rtoSeconds: r.spec.rtoSeconds } });
-    expect(gitCli('log', '-1', '--format=%s', 'coffer-catalog')).toMatch(/^drill: shop\/.* ok, RTO [\d.]+s$/);
+    expect(gitCli('log', '-1', '--format=%s', 'coffer-catalog').trim()).toMatch(/^drill: shop\/.* ok, RTO [\d.]+s$/);
   }, 300_000);
 
   it('coffer restore --dry-run prints what it would do and changes nothing, in the cluster or in Git', async () => {
@@ -411,7 +411,7 @@ spec:
     await damage([...manifestPacks], /cannot read manifest snapshot/);
   }, 180_000);
 
-  it('restores into a second cluster with only the Git repo and the repository (the first cluster is gone)', async () => {
+  it('coffer dr restore brings every protected namespace back in a second cluster with only the Git repo and the repository (the first cluster is gone)', async () => {
     // Cluster A is shut down first: nothing of it can be used.
     await sb.stop();
     stoppedA = true;
@@ -420,11 +420,12 @@ spec:
     // The one thing a new cluster needs besides Git and the bucket: the repository key, as on cluster A.
     await clientB.create('v1', 'namespaces', undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'coffer-system' } });
     await clientB.create('v1', 'secrets', 'coffer-system', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'coffer-repository-key', namespace: 'coffer-system' }, stringData: { passphrase: password } });
-    const source = await openSource({ source: repoDir, env: {} });
-    const out = await runRestore({ source, client: clientB, restorePoint: { ref: restorePoint }, sourceCluster: 'demo', targetCluster: 'demo-b', wait: true, waitTimeoutMs: 180_000, env: {} });
-    expect(out.result.spec.errors).toBeUndefined();
-    expect(out.result.spec).toMatchObject({ phase: 'Succeeded', source: { cluster: 'demo', namespace: DEMO_NAMESPACE }, target: { cluster: 'demo-b', namespace: DEMO_NAMESPACE } });
-    expect(out.execution.volumes.map((v) => [v.pvc, v.phase, v.from])).toEqual([['data-db-0', 'Succeeded', 'repository']]);
+    // Through the CLI, as an operator would: every namespace cluster "demo" protected, into the new cluster.
+    const cli = new URL('../../cli/coffer.js', import.meta.url).pathname;
+    const { stdout } = await promisify(execFile)(process.execPath, [cli, 'dr', 'restore', '--cluster', 'demo', '--to-kubeconfig', sbB.kubeconfigPath, '--target-cluster', 'demo-b', '--wait', '--source', repoDir, '-o', 'json'], { env: { ...process.env, KUBECONFIG: '/nonexistent' }, timeout: 240_000 });
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { namespace: string; restorePoint: string; phase: string; errors: string[]; volumes: { pvc: string; phase: string }[]; recorded: string });
+    expect(lines.map((l) => [l.namespace, l.restorePoint, l.phase, l.errors])).toEqual([[DEMO_NAMESPACE, restorePoint, 'Succeeded', []]]);
+    expect(lines[0]!.volumes.map((v) => [v.pvc, v.phase])).toEqual([['data-db-0', 'Succeeded']]);
     for (const [api, plural, name] of KEYS) {
       const now = await clientB.get(api, plural, DEMO_NAMESPACE, name);
       expect(normalise(now), `${plural}/${name}`).toEqual(normalise(originals.get(`${plural}/${name}`)!));
@@ -433,6 +434,7 @@ spec:
     const pv = (await clientB.get('v1', 'persistentvolumes', undefined, pvc.spec.volumeName)) as unknown as { spec: { csi: { volumeAttributes: { path: string } } } };
     expect(rows(join(pv.spec.csi.volumeAttributes.path, 'app.db'))).toEqual(['espresso beans', 'grinder', 'milk jug', 'latte art pitcher']);
     // Recorded under the target cluster's subtree of the catalog branch.
-    expect(gitCli('show', `coffer-catalog:restores/demo-b/${DEMO_NAMESPACE}/${out.result.metadata.name}.yaml`)).toContain('cluster: demo-b');
+    expect(lines[0]!.recorded).toMatch(new RegExp(`^restores/demo-b/${DEMO_NAMESPACE}/restore-`));
+    expect(gitCli('show', `coffer-catalog:${lines[0]!.recorded}`)).toContain('cluster: demo-b');
   }, 300_000);
 });

@@ -1,0 +1,81 @@
+import { cpSync, mkdirSync, openSync, closeSync, writeSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backup, backupEntries, check, FileBackend, openRepository, type Repository } from '../../repository/index.ts';
+import { defaultWorkerCount } from '../../repository/seal-workers.ts';
+import { newRepo, prng, tempDir, text } from './helpers.ts';
+
+/** Every blob the index knows: id → [type, compression, stored length, raw length]. */
+function blobTable(repo: Repository): Record<string, [string, number, number, number]> {
+  const out: Record<string, [string, number, number, number]> = {};
+  for (const [id, loc] of repo.index) out[id] = [loc.type, loc.comp, loc.length, loc.rawLength];
+  return out;
+}
+
+/**
+ * Seal workers must change where the work runs, never the result: the same input under the
+ * same keys gives the same snapshot tree, the same blob ids and the same compression decisions
+ * with the main-thread path (workers: 0) and the worker path.
+ */
+describe('seal workers', () => {
+  const t = tempDir('workers');
+  const src = path.join(t.dir, 'src');
+  const inline = path.join(t.dir, 'repo-inline');
+  const threaded = path.join(t.dir, 'repo-threaded');
+
+  beforeAll(async () => {
+    mkdirSync(path.join(src, 'data/nested'), { recursive: true });
+    writeFileSync(path.join(src, 'data/random.bin'), prng(9 * 1024 * 1024, 11)); // several chunks, incompressible
+    writeFileSync(path.join(src, 'data/nested/state.json'), text(3 * 1024 * 1024)); // compressible, above the inline size
+    writeFileSync(path.join(src, 'data/small.json'), text(5000)); // below the inline size: main thread either way
+    writeFileSync(path.join(src, 'data/mid.bin'), prng(100 * 1024, 12));
+    writeFileSync(path.join(src, 'data/dup.bin'), prng(9 * 1024 * 1024, 11)); // dedupes against random.bin
+    writeFileSync(path.join(src, 'empty'), '');
+    const fd = openSync(path.join(src, 'sparse.img'), 'w'); // a zero run above the chunker's max
+    writeSync(fd, Buffer.from('x'), 0, 1, 20 * 1024 * 1024);
+    closeSync(fd);
+    // one repository, copied before any backup: both copies share keys and the gear seed
+    await newRepo(inline);
+    cpSync(inline, threaded, { recursive: true });
+  });
+  afterAll(() => t.cleanup());
+
+  it('gives the same tree, blob ids and compression with and without workers', async () => {
+    const a = await openRepository(new FileBackend(inline), 'test-password');
+    const b = await openRepository(new FileBackend(threaded), 'test-password');
+    const time = new Date('2026-01-02T03:04:05Z');
+    const ra = await backup(a, [src], { workers: 0, parent: null, time, hostname: 'h' });
+    const rb = await backup(b, [src], { workers: 2, parent: null, time, hostname: 'h' });
+    expect(rb.snapshot.tree).toBe(ra.snapshot.tree);
+    expect(rb.stats.blobsNew).toBe(ra.stats.blobsNew);
+    expect(rb.stats.bytesAddedRaw).toBe(ra.stats.bytesAddedRaw);
+    const ta = blobTable(a);
+    expect(Object.keys(ta).length).toBeGreaterThan(10);
+    expect(blobTable(b)).toEqual(ta);
+    // both kinds of blob went through the workers: compressed text and raw random data
+    const comps = new Set(Object.values(blobTable(b)).filter(([, , , raw]) => raw >= 32 * 1024).map(([, comp]) => comp));
+    expect(comps).toEqual(new Set([0, 1]));
+    const ca = await check(b, { readData: true });
+    expect(ca.errors).toEqual([]);
+    expect(ca.ok).toBe(true);
+  });
+
+  it('seals in-memory entries the same way', async () => {
+    const a = await openRepository(new FileBackend(inline), 'test-password');
+    const b = await openRepository(new FileBackend(threaded), 'test-password');
+    const entries = [{ path: 'ns/a.yaml', data: text(200_000) }, { path: 'ns/b.bin', data: prng(2 * 1024 * 1024, 3) }];
+    const time = new Date('2026-01-02T03:04:05Z');
+    const ra = await backupEntries(a, entries, { workers: 0, time });
+    const rb = await backupEntries(b, entries, { workers: 1, time });
+    expect(rb.snapshot.tree).toBe(ra.snapshot.tree);
+  });
+
+  it('picks a worker count from the environment or the cores', () => {
+    expect(defaultWorkerCount({ COFFER_BACKUP_WORKERS: '0' })).toBe(0);
+    expect(defaultWorkerCount({ COFFER_BACKUP_WORKERS: '3' })).toBe(3);
+    expect(defaultWorkerCount({ COFFER_BACKUP_WORKERS: '99' })).toBe(8);
+    const auto = defaultWorkerCount({ COFFER_BACKUP_WORKERS: 'x' });
+    expect(auto).toBeGreaterThanOrEqual(0);
+    expect(auto).toBeLessThanOrEqual(2);
+  });
+});
