@@ -158,26 +158,11 @@ class BlobSaver {
     return id;
   }
 
-  /** Save a shared chunk whose id a worker already computed (chunkFile's worker path). */
-  private async saveKnown(workers: SealWorkers, type: BlobType, data: Buffer, id: string): Promise<string> {
-    if (this.packer.has(id)) return id;
-    this.packer.pending.add(id);
-    const ts0 = performance.now();
-    const { sealed, comp } = await workers.seal(data);
-    (globalThis as any).__se = ((globalThis as any).__se ?? 0) + performance.now() - ts0;
-    this.blobsNew++;
-    this.bytesAddedRaw += data.length;
-    await this.packer.add(id, type, sealed, data.length, comp);
-    return id;
-  }
-
   /** Gate-bounded save: waits for room before starting, returns the id's promise without awaiting it. */
-  async saveBounded(type: BlobType, data: Buffer, known?: { workers: SealWorkers; id: string }): Promise<{ id: Promise<string> }> {
+  async saveBounded(type: BlobType, data: Buffer): Promise<{ id: Promise<string> }> {
     if (this.errors) throw this.errors;
-    const tg0 = performance.now();
     await this.gate.acquire(data.length);
-    (globalThis as any).__gt = ((globalThis as any).__gt ?? 0) + performance.now() - tg0;
-    const p = (known ? this.saveKnown(known.workers, type, data, known.id) : this.save(type, data)).finally(() => this.gate.release(data.length));
+    const p = this.save(type, data).finally(() => this.gate.release(data.length));
     p.catch((e: unknown) => {
       this.errors ??= e;
     });
@@ -313,9 +298,7 @@ async function chunkFile(w: Walker, file: string): Promise<{ content: Promise<st
     let next = startRead();
     while (!eof) {
       const cur = next;
-      const tr0 = performance.now();
       const got = await cur.n;
-      (globalThis as any).__rd = ((globalThis as any).__rd ?? 0) + performance.now() - tr0;
       if (got < READ_SIZE) eof = true;
       else next = startRead();
       w.stats.bytesRead += got;
@@ -331,17 +314,14 @@ async function chunkFile(w: Walker, file: string): Promise<{ content: Promise<st
       // a small file's last bytes stay here (a round trip costs more than the work).
       const workers = eof && end - start < INLINE_BELOW ? undefined : w.saver.pool();
       if (workers) {
-        const tc0 = performance.now();
-        const { lengths, ids: chunkIds } = await workers.chunk(buf, start, end, eof);
-        (globalThis as any).__ch = ((globalThis as any).__ch ?? 0) + performance.now() - tc0;
+        const { lengths, zeros } = await workers.chunk(buf, start, end, eof);
         for (let k = 0; k < lengths.length; k++) {
           const n = lengths[k]!;
           const view = buf.subarray(start, start + n);
-          const id = chunkIds[k];
-          if (id === null || id === undefined) ids.push(w.saver.zeroId(view));
+          if (zeros[k]) ids.push(w.saver.zeroId(view));
           else {
             cur.lease.retain();
-            const saved = await w.saver.saveBounded('data', view, { workers, id });
+            const saved = await w.saver.saveBounded('data', view);
             ids.push(saved.id);
             saved.id.then(
               () => cur.lease.release(),

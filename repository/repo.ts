@@ -324,9 +324,7 @@ export class PackWriter {
    * file held ~1 GiB of packs queued behind slow fsyncs.
    */
   async add(id: string, type: BlobType, sealed: Buffer, rawLength: number, comp: number): Promise<void> {
-    const tu0 = performance.now();
     while (this.uploads.size >= 2) await Promise.race(this.uploads);
-    (globalThis as any).__up = ((globalThis as any).__up ?? 0) + performance.now() - tu0;
     if (this.failure) throw this.failure;
     this.entries.push({ id, type, offset: this.size, length: sealed.length, rawLength, comp });
     this.blobs.push(sealed);
@@ -353,12 +351,8 @@ export class PackWriter {
     this.entries = [];
     this.size = 0;
     const upload = (async () => {
-      const td0 = performance.now();
       const id = await digest(pack);
-      (globalThis as any).__dg = ((globalThis as any).__dg ?? 0) + performance.now() - td0;
-      const tw0 = performance.now();
       await this.repo.backend.put('data', id, pack);
-      (globalThis as any).__wr = ((globalThis as any).__wr ?? 0) + performance.now() - tw0;
       this.repo.addPack(id, entries);
       for (const e of entries) this.pending.delete(e.id);
       this.written.push(id);

@@ -18,7 +18,7 @@ import type { MasterKey } from './crypto.ts';
 const WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHash, createHmac, createCipheriv, randomBytes } = require('node:crypto');
-const { brotliCompressSync, constants: zc } = require('node:zlib');
+const { brotliCompress, constants: zc } = require('node:zlib');
 const enc = Buffer.from(workerData.encrypt);
 const mac = Buffer.from(workerData.mac);
 const SKIP = workerData.entropySkip;
@@ -56,10 +56,10 @@ function isZero(b, start, end) {
   return true;
 }
 let zeroCut = 0;
-// Cut buf[start, end) into chunks and HMAC each; runs of zeros take chunkFile's fast path (no id: the caller has it).
+// Cut buf[start, end) into chunks; runs of zeros take chunkFile's fast path (flagged: the caller has their id).
 function chunk(buf, start, end, final) {
   const lengths = [];
-  const ids = [];
+  const zeros = [];
   while (start !== end) {
     let n;
     let zero = false;
@@ -70,10 +70,10 @@ function chunk(buf, start, end, final) {
     } else n = cut(buf, start, end, final);
     if (n === 0) break;
     lengths.push(n);
-    ids.push(zero ? null : createHmac('sha256', mac).update(buf.subarray(start, start + n)).digest('hex'));
+    zeros.push(zero);
     start += n;
   }
-  return { lengths, ids };
+  return { lengths, zeros };
 }
 function sampleEntropy(buf) {
   const counts = new Uint32Array(256);
@@ -102,7 +102,7 @@ parentPort.on('message', (m) => {
     const buf = Buffer.from(m.buf.buffer, m.buf.byteOffset, m.buf.byteLength);
     if (m.op === 'chunk') {
       const r = chunk(buf, m.start, m.end, m.final);
-      parentPort.postMessage({ seq: m.seq, lengths: r.lengths, ids: r.ids });
+      parentPort.postMessage({ seq: m.seq, lengths: r.lengths, zeros: r.zeros });
       return;
     }
     if (m.op === 'digest') {
@@ -113,24 +113,31 @@ parentPort.on('message', (m) => {
       parentPort.postMessage({ seq: m.seq, id: createHmac('sha256', mac).update(buf).digest('hex') });
       return;
     }
-    let data = buf;
-    let comp = 0;
-    if (buf.length >= 64 && sampleEntropy(buf) <= SKIP) {
-      const out = brotliCompressSync(buf, {
-        chunkSize: Math.max(64 * 1024, buf.length),
-        params: { [zc.BROTLI_PARAM_QUALITY]: 1, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: 22 },
-      });
-      if (!(out.length > buf.length * 0.97)) { data = out; comp = 1; }
-    }
-    const ab = new ArrayBuffer(12 + data.length + 16);
-    const out = Buffer.from(ab);
-    const nonce = randomBytes(12);
-    nonce.copy(out, 0);
-    const c = createCipheriv('aes-256-gcm', enc, nonce);
-    const n = c.update(data).copy(out, 12);
-    c.final();
-    c.getAuthTag().copy(out, 12 + n);
-    parentPort.postMessage({ seq: m.seq, sealed: ab, comp }, [ab]);
+    const finish = (data, comp) => {
+      const ab = new ArrayBuffer(12 + data.length + 16);
+      const out = Buffer.from(ab);
+      const nonce = randomBytes(12);
+      nonce.copy(out, 0);
+      const c = createCipheriv('aes-256-gcm', enc, nonce);
+      const n = c.update(data).copy(out, 12);
+      c.final();
+      c.getAuthTag().copy(out, 12 + n);
+      parentPort.postMessage({ seq: m.seq, sealed: ab, comp }, [ab]);
+    };
+    if (buf.length < 64 || sampleEntropy(buf) > SKIP) return finish(buf, 0);
+    // brotli on libuv's pool: this thread hashes and seals other blobs meanwhile
+    brotliCompress(buf, {
+      chunkSize: Math.max(64 * 1024, buf.length),
+      params: { [zc.BROTLI_PARAM_QUALITY]: 1, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: 22 },
+    }, (err, out) => {
+      try {
+        if (err) throw err;
+        if (out.length > buf.length * 0.97) finish(buf, 0);
+        else finish(out, 1);
+      } catch (e) {
+        parentPort.postMessage({ seq: m.seq, error: String((e && e.stack) || e) });
+      }
+    });
   } catch (e) {
     parentPort.postMessage({ seq: m.seq, error: String((e && e.stack) || e) });
   }
@@ -150,7 +157,7 @@ interface Reply {
   sealed?: ArrayBuffer;
   comp?: number;
   lengths?: number[];
-  ids?: (string | null)[];
+  zeros?: boolean[];
   error?: string;
 }
 
@@ -198,7 +205,7 @@ export class SealWorkers {
         eval: true,
         workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), entropySkip: ENTROPY_SKIP, gear: new Uint32Array(chunker.gear), chunker: { ...chunker.params } },
         // no tsx loader: the script is plain CommonJS with node: imports only
-        execArgv: process.env.MP_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/mp/prof4'] : [],
+        execArgv: [],
       });
       const slot: Slot = { worker, busy: 0 };
       worker.on('message', (r: Reply) => this.settle(r));
@@ -229,8 +236,11 @@ export class SealWorkers {
 
   private send(op: 'id' | 'seal' | 'chunk' | 'digest', buf: Uint8Array, extra?: { start: number; end: number; final: boolean }): Promise<Reply> {
     if (this.failure) return Promise.reject(this.failure);
-    let slot = this.slots[0]!;
-    for (const s of this.slots) if (s.busy < slot.busy) slot = s;
+    // With two or more workers the first only cuts: a file's next buffer cannot be cut before its
+    // previous one, so chunk jobs must never queue behind hashing and sealing.
+    const pool = this.slots.length < 2 ? this.slots : op === 'chunk' ? this.slots.slice(0, 1) : this.slots.slice(1);
+    let slot = pool[0]!;
+    for (const s of pool) if (s.busy < slot.busy) slot = s;
     const seq = this.seq++;
     const cost = extra ? extra.end - extra.start : buf.length;
     slot.busy += cost;
@@ -241,12 +251,13 @@ export class SealWorkers {
   }
 
   /**
-   * Chunk boundaries in buf[start, end) (Chunker.cut, repeated until it needs more data) and each
-   * chunk's blob id; `null` for a run of zeros (chunkFile's fast path, whose id is saved once).
+   * Chunk boundaries in buf[start, end) (Chunker.cut, repeated until it needs more data), each
+   * flagged when it is a run of zeros (chunkFile's fast path: its id is computed once per backup).
+   * Ids are separate jobs, so cutting one large file is not serialized behind its hashing.
    */
-  async chunk(buf: Uint8Array, start: number, end: number, final: boolean): Promise<{ lengths: number[]; ids: (string | null)[] }> {
+  async chunk(buf: Uint8Array, start: number, end: number, final: boolean): Promise<{ lengths: number[]; zeros: boolean[] }> {
     const r = await this.send('chunk', buf, { start, end, final });
-    return { lengths: r.lengths!, ids: r.ids! };
+    return { lengths: r.lengths!, zeros: r.zeros! };
   }
 
   /** SHA-256 of a stored object (a pack's name), on a worker. `buf` must be shared. */

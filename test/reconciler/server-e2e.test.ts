@@ -221,8 +221,11 @@ describe('coffer run --listen on the sandbox', () => {
 
   it('does the same through the coffer run CLI: --listen, a GitLab webhook, SIGTERM', async () => {
     stop.abort();
+    console.log('dbg abort');
     await loop;
+    console.log('dbg loop ended');
     await serving.close();
+    console.log('dbg serving closed');
     const newer = commitPolicy('weekly', '@weekly');
     const secretFile = join(work, 'webhook-secret');
     fs.writeFileSync(secretFile, `${SECRET}\n`);
@@ -256,6 +259,7 @@ describe('coffer run --listen on the sandbox', () => {
     } finally {
       child.kill('SIGTERM');
     }
+    console.log('dbg killed');
     expect(await exited).toBe(0);
     expect(err).not.toMatch(/^error:/m);
   }, 400_000);
