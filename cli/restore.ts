@@ -1,6 +1,7 @@
 import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
+import { FILES_EXISTING, type FilesExisting } from '../reconciler/restore/files.ts';
 import { EXISTING_POLICIES, parseBefore, parseNamespaceMapping, restoreFiles, runRestore, type ExistingPolicy, type RestoreOutcome } from '../reconciler/restore/index.ts';
 import { type CliIO, type Command, UsageError } from './io.ts';
 import { RECONCILER_FLAGS, reconcilerContext } from './reconcile-flags.ts';
@@ -9,7 +10,7 @@ const HELP = `Restore a restore point into a cluster: the whole application or a
 namespace or cluster, with transforms. Like 'velero restore create --from-backup', recorded in Git like a backup.
 
 Usage: coffer restore RESTOREPOINT [flags]
-       coffer restore files RESTOREPOINT --volume PVC --path P [--path P2] --to LOCALDIR [-n NS]
+       coffer restore files RESTOREPOINT --volume PVC --path P [--path P2] (--to LOCALDIR | --into-pvc NAME) [-n NS]
        coffer restore latest -n NAMESPACE [--policy P] [flags]
        coffer restore latest -n NAMESPACE --before 2026-11-20T10:00Z [flags]
 
@@ -130,10 +131,12 @@ function printOutcome(io: CliIO, out: RestoreOutcome, format: string, dryRun: bo
   io.stdout.write(`${dryRun ? 'would be: ' : ''}${c.created} created, ${c.updated} updated, ${c.skipped} skipped, ${c.failed} failed — ${s.phase} in ${s.durationSeconds}s${out.commit ? `; recorded in ${out.commit.path}` : ''}\n`);
 }
 
-const FILES_HELP = `Restore single files or directories of a volume backup into a local directory, without restoring the volume
-(nothing in the cluster changes; only the profile's key Secret is read).
+const FILES_HELP = `Restore single files or directories of a volume backup without restoring the volume: into a local directory
+(nothing in the cluster changes; only the profile's key Secret is read), or into an existing PVC through a restore
+mover Job (each path goes back to the same path inside that PVC; nothing else in it is touched).
 
 Usage: coffer restore files RESTOREPOINT --volume PVC --path /some/dir [--path …] --to LOCALDIR [flags]
+       coffer restore files RESTOREPOINT --volume PVC --path /some/dir [--path …] --into-pvc NAME [--target-namespace NS] [--existing fail|update]
 
   -n, --namespace NS     namespace the restore point protects (with latest)
   -p, --policy NAME      policy that made it
@@ -141,6 +144,13 @@ Usage: coffer restore files RESTOREPOINT --volume PVC --path /some/dir [--path �
       --volume PVC       the PVC, as named in the restore point (required)
       --path P           file or directory inside the volume, from its root (repeatable; / = everything)
       --to DIR           local directory; each path lands as DIR/<last segment>; nothing existing is overwritten
+      --into-pvc NAME    existing PVC to write the paths into, at the same paths (e.g. the original after a bad delete)
+      --target-namespace NS  namespace of --into-pvc (default: the restore point's namespace)
+      --existing fail|update  --into-pvc only. fail (default): if any path already exists in the PVC (for / : if the
+                         PVC is not empty) nothing is written. update: overwrite those files (files added to a
+                         restored directory since the backup are kept). Stop the app first if it has the files open.
+      --timeout DURATION --into-pvc: how long the mover Job may take (default 1h)
+      --mover-image IMAGE    image of the restore mover Job
   --source, --branch, --kubeconfig, --context, --coffer-namespace as for coffer restore
   -o, --output FORMAT    text or json
 `;
@@ -159,20 +169,27 @@ async function runFiles(argv: string[], io: CliIO): Promise<number> {
       path: { type: 'string', multiple: true },
       to: { type: 'string' },
       'into-pvc': { type: 'string' },
+      'target-namespace': { type: 'string' },
+      existing: { type: 'string' },
+      timeout: { type: 'string' },
     },
   });
   if (v.help) {
     io.stdout.write(FILES_HELP);
     return 0;
   }
-  if (v['into-pvc']) throw new UsageError('--into-pvc is not supported yet; use --to LOCALDIR (or a whole restore with --include)');
   if (positionals.length !== 1) throw new UsageError('RESTOREPOINT is required (a name, or latest); see coffer restore files --help');
   if (!v.volume) throw new UsageError('--volume is required; see coffer restore files --help');
   if (!v.path?.length) throw new UsageError('--path is required; see coffer restore files --help');
-  if (!v.to) throw new UsageError('--to is required; see coffer restore files --help');
+  if (!v.to === !v['into-pvc']) throw new UsageError('give exactly one of --to LOCALDIR or --into-pvc NAME; see coffer restore files --help');
+  if (!v['into-pvc'] && (v.existing || v['target-namespace'] || v.timeout)) throw new UsageError('--existing, --target-namespace and --timeout apply to --into-pvc only (--to never overwrites)');
+  const existing = (v.existing ?? 'fail') as FilesExisting;
+  if (!FILES_EXISTING.includes(existing)) throw new UsageError(`--existing "${v.existing}": expected fail or update`);
+  const timeoutMs = v.timeout ? parseDurationFlag(v.timeout, '--timeout') : undefined;
   const before = v.before ? parseBefore(v.before) : undefined;
-  const { path: _p, ...scalar } = v;
+  const { path: _p, existing: _e, 'target-namespace': _tn, timeout: _to, 'into-pvc': _ip, ...scalar } = v;
   const ctx = await reconcilerContext(scalar, io);
+  const into = v['into-pvc'];
   const r = await restoreFiles({
     source: ctx.source,
     client: ctx.client,
@@ -180,11 +197,23 @@ async function runFiles(argv: string[], io: CliIO): Promise<number> {
     ...(v['from-cluster'] ? { sourceCluster: v['from-cluster'] } : {}),
     volume: v.volume,
     paths: v.path,
-    to: resolvePath(io.cwd, v.to),
+    ...(v.to ? { to: resolvePath(io.cwd, v.to) } : {}),
+    ...(into
+      ? {
+          intoPvc: {
+            name: into,
+            ...(v['target-namespace'] ? { namespace: v['target-namespace'] } : {}),
+            existing,
+            ...(ctx.moverImage ? { moverImage: ctx.moverImage } : {}),
+            ...(timeoutMs ? { timeoutMs } : {}),
+            ...(!ctx.json ? { log: (m: string) => io.stderr.write(`  ${m.split('\n')[0]}\n`) } : {}),
+          },
+        }
+      : {}),
     ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}),
     env: io.env,
   });
-  if (ctx.json) io.stdout.write(`${JSON.stringify({ restorePoint: r.restorePoint, snapshotId: r.snapshotId, written: r.written, files: r.stats.files, dirs: r.stats.dirs, bytes: r.stats.bytes })}\n`);
+  if (ctx.json) io.stdout.write(`${JSON.stringify({ restorePoint: r.restorePoint, snapshotId: r.snapshotId, written: r.written, files: r.stats.files, ...(r.stats.dirs !== undefined ? { dirs: r.stats.dirs } : {}), bytes: r.stats.bytes, ...(r.job ? { job: r.job } : {}) })}\n`);
   else io.stdout.write(`restored ${r.stats.files} file(s), ${r.stats.bytes} bytes from ${r.restorePoint} volume ${v.volume}:\n${r.written.map((w) => `  ${w}\n`).join('')}`);
   return 0;
 }

@@ -305,11 +305,6 @@ export class PackWriter {
   readonly pending = new Set<string>();
   readonly written: string[] = [];
   bytesWritten = 0;
-  /**
-   * Set by a backup with seal workers: packs are assembled in shared memory and named by a worker
-   * (SHA-256 of 16 MiB), instead of WebCrypto's digest, which copies the pack on the main thread.
-   */
-  digest: ((pack: Uint8Array) => Promise<string>) | undefined;
 
   constructor(private readonly repo: Repository) {}
 
@@ -344,14 +339,12 @@ export class PackWriter {
     const header = seal(this.repo.key.encrypt, encodeHeader(entries));
     const len = Buffer.allocUnsafe(4);
     len.writeUInt32LE(header.length, 0);
-    const parts = [...this.blobs, header, len];
-    const pack = this.digest ? concatShared(parts, this.size + header.length + 4) : Buffer.concat(parts);
-    const digest = this.digest ?? ((b: Uint8Array) => this.repo.crypto.storageId(b));
+    const pack = Buffer.concat([...this.blobs, header, len]);
     this.blobs = [];
     this.entries = [];
     this.size = 0;
     const upload = (async () => {
-      const id = await digest(pack);
+      const id = await this.repo.crypto.storageId(pack);
       await this.repo.backend.put('data', id, pack);
       this.repo.addPack(id, entries);
       for (const e of entries) this.pending.delete(e.id);
@@ -373,13 +366,6 @@ export class PackWriter {
     if (this.failure) throw this.failure;
     return this.written;
   }
-}
-
-function concatShared(parts: Buffer[], total: number): Buffer {
-  const out = Buffer.from(new SharedArrayBuffer(total));
-  let o = 0;
-  for (const p of parts) o += p.copy(out, o);
-  return out;
 }
 
 /** Run `fn` over items with at most `limit` in flight. */

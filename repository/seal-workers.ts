@@ -17,7 +17,7 @@ import type { MasterKey } from './crypto.ts';
  */
 const WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
-const { createHash, createHmac, createCipheriv, randomBytes } = require('node:crypto');
+const { createHmac, createCipheriv, randomBytes } = require('node:crypto');
 const { brotliCompress, constants: zc } = require('node:zlib');
 const enc = Buffer.from(workerData.encrypt);
 const mac = Buffer.from(workerData.mac);
@@ -30,21 +30,28 @@ const maskS = topMask(bits + 2) | 0;
 const maskL = topMask(bits - 2) | 0;
 // FastCDC, as Chunker.cut in chunker.ts
 function cut(buf, start, end, final) {
+  // locals, not script-scope bindings, in the hot loop (as Chunker.cut): 2x faster here
+  const g = gear;
+  const ms = maskS;
+  const ml = maskL;
+  const mn = min;
+  const mx = max;
+  const av = avg;
   const n = end - start;
-  if (n <= min) return final ? n : 0;
-  const limit = start + (n < max ? n : max);
-  const normal = start + (avg < n ? avg : n);
+  if (n <= mn) return final ? n : 0;
+  const limit = start + (n < mx ? n : mx);
+  const normal = start + (av < n ? av : n);
   let h = 0;
-  let i = start + min;
+  let i = start + mn;
   for (; i < normal; i++) {
-    h = ((h << 1) + gear[buf[i]]) | 0;
-    if ((h & maskS) === 0) return i + 1 - start;
+    h = ((h << 1) + g[buf[i]]) | 0;
+    if ((h & ms) === 0) return i + 1 - start;
   }
   for (; i < limit; i++) {
-    h = ((h << 1) + gear[buf[i]]) | 0;
-    if ((h & maskL) === 0) return i + 1 - start;
+    h = ((h << 1) + g[buf[i]]) | 0;
+    if ((h & ml) === 0) return i + 1 - start;
   }
-  if (limit - start === max) return max;
+  if (limit - start === mx) return mx;
   return final ? n : 0;
 }
 const ZERO_PAGE = Buffer.alloc(1024 * 1024);
@@ -103,10 +110,6 @@ parentPort.on('message', (m) => {
     if (m.op === 'chunk') {
       const r = chunk(buf, m.start, m.end, m.final);
       parentPort.postMessage({ seq: m.seq, lengths: r.lengths, zeros: r.zeros });
-      return;
-    }
-    if (m.op === 'digest') {
-      parentPort.postMessage({ seq: m.seq, id: createHash('sha256').update(buf).digest('hex') });
       return;
     }
     if (m.op === 'id') {
@@ -234,7 +237,7 @@ export class SealWorkers {
     }
   }
 
-  private send(op: 'id' | 'seal' | 'chunk' | 'digest', buf: Uint8Array, extra?: { start: number; end: number; final: boolean }): Promise<Reply> {
+  private send(op: 'id' | 'seal' | 'chunk', buf: Uint8Array, extra?: { start: number; end: number; final: boolean }): Promise<Reply> {
     if (this.failure) return Promise.reject(this.failure);
     // With two or more workers the first only cuts: a file's next buffer cannot be cut before its
     // previous one, so chunk jobs must never queue behind hashing and sealing.
@@ -258,11 +261,6 @@ export class SealWorkers {
   async chunk(buf: Uint8Array, start: number, end: number, final: boolean): Promise<{ lengths: number[]; zeros: boolean[] }> {
     const r = await this.send('chunk', buf, { start, end, final });
     return { lengths: r.lengths!, zeros: r.zeros! };
-  }
-
-  /** SHA-256 of a stored object (a pack's name), on a worker. `buf` must be shared. */
-  async digest(buf: Uint8Array): Promise<string> {
-    return (await this.send('digest', buf)).id!;
   }
 
   /** HMAC-SHA256 blob id, computed on a worker. `buf` must be shared (see `shared`). */

@@ -1,13 +1,31 @@
+import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { restore, type RestoreStats } from '../../repository/index.ts';
-import { openCatalog } from '../catalog/index.ts';
+import { openCatalog, runId as makeRunId } from '../catalog/index.ts';
+import type { PlanProfile } from '../../compiler/plan/types.ts';
 import type { GitSource } from '../git/source.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { openProfileRepository } from '../profile-repository.ts';
 import { RestoreError } from './errors.ts';
 import { compileTip } from './run.ts';
 import { selectRestorePoint, type RestorePointQuery } from './select.ts';
+import { EXISTS_MARKER, runRestoreMover } from './volume.ts';
+
+/** What `--into-pvc` does with paths that already exist in the PVC: `fail` (default) writes nothing; `update` overwrites them. */
+export type FilesExisting = 'fail' | 'update';
+export const FILES_EXISTING: readonly FilesExisting[] = ['fail', 'update'];
+
+export interface IntoPvc {
+  /** An existing PVC; each path is written at the same path inside it. */
+  name: string;
+  /** Default: the restore point's namespace. */
+  namespace?: string;
+  existing?: FilesExisting;
+  moverImage?: string;
+  timeoutMs?: number;
+  log?: (m: string) => void;
+}
 
 export interface FilesRequest {
   source: GitSource;
@@ -20,7 +38,9 @@ export interface FilesRequest {
   /** Paths inside the volume (`/` = all of it). */
   paths: string[];
   /** Local directory to put them in; each path lands as `to/<its last segment>`. Nothing existing is overwritten. */
-  to: string;
+  to?: string;
+  /** Instead of `to`: write the paths into an existing PVC of the cluster through a restore mover Job. */
+  intoPvc?: IntoPvc;
   cofferNamespace?: string;
   env?: NodeJS.ProcessEnv;
 }
@@ -37,7 +57,18 @@ export function volumePath(p: string): string {
  * local directory — no PVC, no Job, no change to the cluster (like `velero`'s file-level restore or K10's "restore
  * files"). The mover stores a volume under `data/`, so `--path /app.db` is `data/app.db` in the snapshot.
  */
-export async function restoreFiles(req: FilesRequest): Promise<{ restorePoint: string; snapshotId: string; written: string[]; stats: RestoreStats }> {
+export interface FilesOutcome {
+  restorePoint: string;
+  snapshotId: string;
+  /** Local paths (`--to`) or `<namespace>/<pvc>:/<path>` (`--into-pvc`). */
+  written: string[];
+  stats: Pick<RestoreStats, 'files' | 'bytes'> & Partial<RestoreStats>;
+  /** The restore mover Job (`--into-pvc`); it and its Secret are deleted afterwards. */
+  job?: string;
+}
+
+export async function restoreFiles(req: FilesRequest): Promise<FilesOutcome> {
+  if (!req.to === !req.intoPvc) throw new RestoreError('E_RESTORE_ARGS', 'give exactly one of --to LOCALDIR or --into-pvc NAME');
   const plan = await compileTip(req.source);
   const catalog = openCatalog({ source: req.source, cluster: plan.config.cluster, branch: plan.config.catalog.branch, catalogDir: plan.config.catalog.path });
   const points = await catalog.readRestorePoints({ cluster: req.sourceCluster ?? plan.config.cluster, ...(req.restorePoint.namespace ? { namespace: req.restorePoint.namespace } : {}), ...(req.restorePoint.policy ? { policy: req.restorePoint.policy } : {}) });
@@ -48,7 +79,8 @@ export async function restoreFiles(req: FilesRequest): Promise<{ restorePoint: s
   const profile = plan.profiles.find((p) => p.name === rp.spec.repository.profile);
   if (!profile) throw new RestoreError('E_RESTORE_POINT', `restore point ${rp.metadata.name} is stored with profile "${rp.spec.repository.profile}", which the policy repository no longer defines`);
   const rels = req.paths.map(volumePath);
-  const to = resolve(req.to);
+  if (req.intoPvc) return restoreIntoPvc(req, req.intoPvc, rp.metadata.name, rp.spec.namespace, vol.snapshotId, rels, profile);
+  const to = resolve(req.to!);
   await fsp.mkdir(to, { recursive: true });
   const dest = (rel: string) => (rel === '' ? to : join(to, basename(rel)));
   for (const rel of rels) {
@@ -85,6 +117,46 @@ export async function restoreFiles(req: FilesRequest): Promise<{ restorePoint: s
     return { restorePoint: rp.metadata.name, snapshotId: vol.snapshotId, written, stats };
   } finally {
     await fsp.rm(tmp, { recursive: true, force: true });
+    await repo.close().catch(() => undefined);
+  }
+}
+
+/**
+ * `--into-pvc`: the same paths, written in place into an existing PVC by a restore mover Job (the volume restore's Job
+ * with an include list). Default `fail`: when any path exists there the Job stops before writing, so a live volume is
+ * never overwritten without `--existing update`. Files of the PVC outside the paths are never touched; `update` does
+ * not delete files that were added inside a restored directory after the backup.
+ */
+async function restoreIntoPvc(req: FilesRequest, into: IntoPvc, restorePoint: string, sourceNamespace: string, snapshotId: string, rels: string[], profile: PlanProfile): Promise<FilesOutcome> {
+  const ns = into.namespace ?? sourceNamespace;
+  const existing = into.existing ?? 'fail';
+  const pvc = await req.client.find('v1', 'persistentvolumeclaims', ns, into.name);
+  if (!pvc) throw new RestoreError('E_RESTORE_ARGS', `--into-pvc ${into.name}: no PersistentVolumeClaim ${ns}/${into.name} (create it first, or restore to a local directory with --to)`);
+  if (pvc.metadata.deletionTimestamp) throw new RestoreError('E_RESTORE_ARGS', `--into-pvc ${into.name}: PersistentVolumeClaim ${ns}/${into.name} is being deleted`);
+  const includes = [...new Set(rels.map((r) => (r ? `data/${r}` : 'data')))];
+  const repo = await openProfileRepository(req.client, profile, { ...(req.cofferNamespace ? { cofferNamespace: req.cofferNamespace } : {}), ...(req.env ? { env: req.env } : {}) });
+  try {
+    const r = await runRestoreMover(req.client, {
+      namespace: ns,
+      pvc: into.name,
+      snapshotId,
+      repository: repo.mover,
+      runId: makeRunId('restore-files', new Date(), randomBytes(3).toString('hex')),
+      include: includes,
+      refuseExisting: existing === 'fail',
+      ...(into.moverImage ? { image: into.moverImage } : {}),
+      ...(into.timeoutMs ? { timeoutMs: into.timeoutMs } : {}),
+      ...(into.log ? { log: into.log } : {}),
+    });
+    return { restorePoint, snapshotId, written: rels.map((rel) => `${ns}/${into.name}:/${rel}`), stats: { files: r.files, bytes: r.bytes }, job: r.job };
+  } catch (e) {
+    const msg = (e as Error).message;
+    const exists = [...msg.matchAll(new RegExp(`${EXISTS_MARKER} (.+)`, 'g'))].map((m) => m[1]!);
+    if (exists.length) throw new RestoreError('E_RESTORE_ARGS', `PVC ${ns}/${into.name} already has ${exists.map((x) => (x === '/' ? 'data (it is not empty)' : x)).join(', ')}; nothing was written (pass --existing update to overwrite)`);
+    const missing = /--include "data\/?([^"]*)" matches nothing/.exec(msg);
+    if (missing) throw new RestoreError('E_RESTORE_ARGS', `--path /${missing[1]}: not in volume ${req.volume} of ${restorePoint}; nothing was written`);
+    throw new RestoreError('E_RESTORE_DATA', `restore into PVC ${ns}/${into.name} failed: ${msg}`);
+  } finally {
     await repo.close().catch(() => undefined);
   }
 }

@@ -19,6 +19,34 @@ export interface RestoreMoverOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   log?: (m: string) => void;
+  /**
+   * Granular restore: only these snapshot paths (`data/<path in the volume>`), written over the PVC in place; the PVC
+   * may hold data. Files outside them are never touched.
+   */
+  include?: string[];
+  /** With `include`: stop before writing anything when one of them already exists in the PVC (for `data`: a PVC with anything but lost+found). */
+  refuseExisting?: boolean;
+}
+
+/** The line a refusing mover prints for each included path that already exists in the PVC (`/` = the non-empty PVC). */
+export const EXISTS_MARKER = 'coffer-restore: exists:';
+
+/**
+ * Runs in the mover image's /bin/sh (positional parameters = the includes): refuse if any include exists, then exec
+ * `coffer repo restore … --include P…`. Checked in the same pod that writes, so nothing is written when it refuses.
+ */
+function refuseExistingScript(snapshotId: string): string {
+  if (!/^[0-9a-f]+$/.test(snapshotId)) throw new Error(`snapshot id "${snapshotId}" is not hexadecimal`);
+  return [
+    'found=',
+    'for p in "$@"; do',
+    `  if [ "$p" = data ]; then [ -z "$(ls -A ${RESTORE_ROOT}/data | grep -vx lost+found)" ] || { echo "${EXISTS_MARKER} /"; found=1; }`,
+    `  elif [ -e "${RESTORE_ROOT}/$p" ] || [ -L "${RESTORE_ROOT}/$p" ]; then echo "${EXISTS_MARKER} /\${p#data/}"; found=1; fi`,
+    'done',
+    '[ -z "$found" ] || exit 3',
+    'for p in "$@"; do set -- "$@" --include "$p"; shift; done',
+    `exec coffer repo restore ${snapshotId} ${RESTORE_ROOT} --output json "$@"`,
+  ].join('\n');
 }
 
 /** What `coffer repo restore --output json` reported. */
@@ -62,7 +90,9 @@ export function restoreMoverObjects(opts: RestoreMoverOptions): { secret: KubeOb
             {
               name: 'mover',
               image: opts.image ?? DEFAULT_MOVER_IMAGE,
-              args: ['repo', 'restore', opts.snapshotId, RESTORE_ROOT, '--output', 'json'],
+              ...(opts.include?.length && opts.refuseExisting
+                ? { command: ['/bin/sh', '-c', refuseExistingScript(opts.snapshotId), 'coffer-restore', ...opts.include] }
+                : { args: ['repo', 'restore', opts.snapshotId, RESTORE_ROOT, '--output', 'json', ...(opts.include ?? []).flatMap((p) => ['--include', p])] }),
               envFrom: [{ secretRef: { name: base } }],
               volumeMounts: mounts,
             },
@@ -104,8 +134,9 @@ export function parseRestoreOutput(log: string): { files: number; bytes: number;
 }
 
 /**
- * Fills one new PVC from a repository snapshot through a Job, waits for it, reads its result from the pod log and
- * deletes the Job and Secret whatever happened. The PVC stays: it is the restored volume.
+ * Fills one new PVC (or, with `include`, some paths of an existing one) from a repository snapshot through a Job,
+ * waits for it, reads its result from the pod log and deletes the Job and Secret whatever happened. The PVC stays: it
+ * is the restored volume.
  */
 export async function runRestoreMover(client: KubeClient, opts: RestoreMoverOptions): Promise<RestoreMoverResult> {
   const { secret, job } = restoreMoverObjects(opts);

@@ -1,0 +1,159 @@
+/**
+ * `coffer restore files … --into-pvc` on one sandbox: the sample app is backed up once, then one file of its volume
+ * backup is written into a new empty PVC and back into the original PVC after it was deleted there. The bytes are read
+ * through the PVs' host directories and compared with a restore straight from the repository; every other file of the
+ * PVC must be unchanged, and an existing file is never overwritten without `--existing update`.
+ */
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { promisify } from 'node:util';
+import git from 'isomorphic-git';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_NAMESPACE, demoPolicyRepo, sampleApp } from '../../cli/demo-app.ts';
+import { openSource } from '../../reconciler/git/source.ts';
+import { KubeClient } from '../../reconciler/kube/client.ts';
+import type { KubeObject } from '../../reconciler/kube/types.ts';
+import { reconcileOnce } from '../../reconciler/reconcile.ts';
+import { FileBackend, openRepository, restore } from '../../repository/index.ts';
+import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
+
+const PLURALS: Record<string, string> = { Namespace: 'namespaces', ConfigMap: 'configmaps', Secret: 'secrets', Service: 'services', StatefulSet: 'statefulsets', Deployment: 'deployments' };
+const FILE = 'app.db.coffer-backup';
+const CLI = new URL('../../cli/coffer.js', import.meta.url).pathname;
+
+let sb: Sandbox;
+let client: KubeClient;
+let work: string;
+let repoDir: string;
+let expected: Buffer;
+let reference: string;
+const password = randomBytes(16).toString('hex');
+
+async function waitFor(what: string, f: () => Promise<boolean>, ms = 180_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await f())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** The live data directory of a PVC (the sandbox's CSI driver keeps volumes as host directories). */
+async function volumeDir(ns: string, pvcName: string): Promise<string> {
+  const pvc = (await client.get('v1', 'persistentvolumeclaims', ns, pvcName)) as unknown as { spec: { volumeName: string } };
+  const pv = (await client.get('v1', 'persistentvolumes', undefined, pvc.spec.volumeName)) as unknown as { spec: { csi: { volumeAttributes: { path: string } } } };
+  return pv.spec.csi.volumeAttributes.path;
+}
+
+/** Every file under dir → sha256 (relative paths). */
+function tree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile()) continue;
+    const p = join(e.parentPath, e.name);
+    out[relative(dir, p)] = createHash('sha256').update(readFileSync(p)).digest('hex');
+  }
+  return out;
+}
+
+function restoreFilesCli(...args: string[]) {
+  return promisify(execFile)(process.execPath, [CLI, 'restore', 'files', 'latest', '-n', DEMO_NAMESPACE, '--volume', 'data-db-0', '--source', repoDir, ...args], {
+    env: { ...process.env, KUBECONFIG: sb.kubeconfigPath },
+    timeout: 150_000,
+  });
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'coffer-restore-files-'));
+  sb = await startSandbox({ dir: join(work, 'sandbox') });
+  client = new KubeClient(sb.kubeConfig);
+  for (const obj of [...sampleApp(), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'coffer-system' } }, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'coffer-repository-key', namespace: 'coffer-system' }, stringData: { passphrase: password } }] as KubeObject[]) {
+    await client.create(obj.apiVersion, PLURALS[obj.kind]!, obj.metadata.namespace, obj);
+  }
+  await waitFor('the db StatefulSet', async () => ((await client.find('apps/v1', 'statefulsets', DEMO_NAMESPACE, 'db')) as { status?: { readyReplicas?: number } } | undefined)?.status?.readyReplicas === 1);
+  const repositoryPath = join(work, 'repository');
+  fs.mkdirSync(repositoryPath);
+  repoDir = join(work, 'policy-repo');
+  const files = demoPolicyRepo(repositoryPath, readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8'));
+  await git.init({ fs, dir: repoDir, defaultBranch: 'main' });
+  for (const [path, content] of Object.entries(files)) {
+    fs.mkdirSync(dirname(join(repoDir, path)), { recursive: true });
+    fs.writeFileSync(join(repoDir, path), content);
+    await git.add({ fs, dir: repoDir, filepath: path });
+  }
+  await git.commit({ fs, dir: repoDir, message: 'policies', author: { name: 't', email: 't@example.com' } });
+  const s = await reconcileOnce({ source: await openSource({ source: repoDir, env: {} }), client, now: () => new Date('2026-11-24T01:05:00Z'), env: {}, only: { policy: 'hourly', namespace: DEMO_NAMESPACE } });
+  expect(s.runs.map((r) => [r.run.status.phase, r.run.status.error])).toEqual([['Succeeded', undefined]]);
+  const snapshotId = s.runs[0]!.restorePoint!.spec.volumes!.find((v) => v.pvc === 'data-db-0')!.snapshotId!;
+  // The reference bytes, read straight from the repository (not through the code under test).
+  reference = join(work, 'reference');
+  await restore(await openRepository(new FileBackend(repositoryPath), password), snapshotId, reference, { owner: false });
+  expected = readFileSync(join(reference, 'data', FILE));
+  // The app stops writing while its volume is restored into (what an operator does before a file restore in place).
+  await client.mergePatch('apps/v1', 'statefulsets', DEMO_NAMESPACE, 'db', { spec: { replicas: 0 } });
+  await waitFor('db-0 to stop', async () => !(await client.find('v1', 'pods', DEMO_NAMESPACE, 'db-0')));
+}, 300_000);
+
+afterAll(async () => {
+  await sb?.stop();
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+describe('coffer restore files --into-pvc', () => {
+  it('writes one file of the volume backup into a new empty PVC, and refuses to overwrite it unless --existing update', async () => {
+    expect(expected.length).toBeGreaterThan(0);
+    await client.create('v1', 'persistentvolumeclaims', DEMO_NAMESPACE, { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'scratch', namespace: DEMO_NAMESPACE }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } });
+    const { stdout } = await restoreFilesCli('--path', `/${FILE}`, '--into-pvc', 'scratch', '-o', 'json');
+    const r = JSON.parse(stdout.trim()) as { written: string[]; files: number; bytes: number; job: string };
+    expect(r).toMatchObject({ written: [`${DEMO_NAMESPACE}/scratch:/${FILE}`], files: 1, bytes: expected.length });
+    const dir = await volumeDir(DEMO_NAMESPACE, 'scratch');
+    expect(fs.readdirSync(dir)).toEqual([FILE]);
+    expect(readFileSync(join(dir, FILE)).equals(expected)).toBe(true);
+    // The mover Job and its Secret are cleaned up.
+    expect(await client.find('batch/v1', 'jobs', DEMO_NAMESPACE, r.job)).toBeUndefined();
+    expect(await client.find('v1', 'secrets', DEMO_NAMESPACE, r.job)).toBeUndefined();
+
+    // An existing file is not overwritten by default: the mover stops before writing.
+    fs.writeFileSync(join(dir, FILE), 'changed since the backup');
+    await expect(restoreFilesCli('--path', `/${FILE}`, '--into-pvc', 'scratch')).rejects.toMatchObject({ stderr: expect.stringContaining(`already has /${FILE}; nothing was written`) });
+    expect(readFileSync(join(dir, FILE), 'utf8')).toBe('changed since the backup');
+    // A path the backup does not have fails clearly, and writes nothing.
+    await expect(restoreFilesCli('--path', '/no/such/file', '--into-pvc', 'scratch')).rejects.toMatchObject({ stderr: expect.stringContaining('--path /no/such/file: not in volume data-db-0') });
+    // --existing update overwrites.
+    await restoreFilesCli('--path', `/${FILE}`, '--into-pvc', 'scratch', '--existing', 'update', '-o', 'json');
+    expect(readFileSync(join(dir, FILE)).equals(expected)).toBe(true);
+    expect(fs.readdirSync(dir)).toEqual([FILE]);
+  }, 300_000);
+
+  it('puts a deleted file back into the original PVC and changes nothing else there', async () => {
+    const dir = await volumeDir(DEMO_NAMESPACE, 'data-db-0');
+    const before = tree(dir);
+    expect(before[FILE]).toBeDefined();
+    expect(Object.keys(before).length).toBeGreaterThan(1);
+    fs.rmSync(join(dir, FILE));
+    const { stdout } = await restoreFilesCli('--path', `/${FILE}`, '--into-pvc', 'data-db-0', '-o', 'json');
+    expect(JSON.parse(stdout.trim())).toMatchObject({ written: [`${DEMO_NAMESPACE}/data-db-0:/${FILE}`], files: 1 });
+    expect(readFileSync(join(dir, FILE)).equals(expected)).toBe(true);
+    const after = tree(dir);
+    expect(after).toEqual({ ...before, [FILE]: createHash('sha256').update(expected).digest('hex') });
+  }, 300_000);
+
+  it('restores the whole volume (--path /) into an empty PVC, and refuses a PVC that is not empty', async () => {
+    await client.create('v1', 'persistentvolumeclaims', DEMO_NAMESPACE, { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'whole', namespace: DEMO_NAMESPACE }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } });
+    const { stdout } = await restoreFilesCli('--path', '/', '--into-pvc', 'whole', '-o', 'json');
+    const want = tree(join(reference, 'data'));
+    expect(Object.keys(want).length).toBeGreaterThan(1);
+    expect(JSON.parse(stdout.trim())).toMatchObject({ written: [`${DEMO_NAMESPACE}/whole:/`], files: Object.keys(want).length });
+    expect(tree(await volumeDir(DEMO_NAMESPACE, 'whole'))).toEqual(want);
+    await expect(restoreFilesCli('--path', '/', '--into-pvc', 'whole')).rejects.toMatchObject({ stderr: expect.stringContaining('it is not empty') });
+  }, 300_000);
+
+  it('rejects bad flag combinations before touching anything', async () => {
+    await expect(restoreFilesCli('--path', `/${FILE}`, '--into-pvc', 'scratch', '--to', join(work, 'x'))).rejects.toMatchObject({ stderr: expect.stringContaining('exactly one of --to LOCALDIR or --into-pvc NAME') });
+    await expect(restoreFilesCli('--path', `/${FILE}`, '--into-pvc', 'scratch', '--existing', 'recreate')).rejects.toMatchObject({ stderr: expect.stringContaining('expected fail or update') });
+    await expect(restoreFilesCli('--path', `/${FILE}`, '--into-pvc', 'no-such-pvc')).rejects.toMatchObject({ stderr: expect.stringContaining('no PersistentVolumeClaim shop/no-such-pvc') });
+  }, 120_000);
+});
