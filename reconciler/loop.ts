@@ -56,6 +56,8 @@ export async function runLoop(opts: LoopOptions): Promise<void> {
 
 function sleep(ms: number, signal: AbortSignal, wake?: () => Promise<void>): Promise<void> {
   return new Promise((resolve) => {
+    // Stopped while a reconcile was running: do not wait out the poll interval.
+    if (signal.aborted) return resolve();
     const done = () => {
       clearTimeout(t);
       signal.removeEventListener('abort', done);

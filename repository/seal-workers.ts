@@ -10,8 +10,8 @@ import type { MasterKey } from './crypto.ts';
  * worker (and a file next to the esbuild bundle a mover image ships); an eval'd script loads the
  * same way under tsx, vitest, a bundle and `node cli/coffer.js` in the mover Job.
  *
- * It must produce exactly what the inline path produces (`blobId`, `maybeCompress`, `seal`): HMAC-SHA256
- * ids, the same entropy sample and skip threshold, brotli q1 lgwin 22 with a size hint, the 3 % rule,
+ * It must produce exactly what the inline path produces (`Chunker.cut` with the zero-run fast path,
+ * `blobId`, `maybeCompress`, `seal`): the same cut points, HMAC-SHA256 ids, the same entropy sample and skip threshold, brotli q1 lgwin 22 with a size hint, the 3 % rule,
  * and `nonce ‖ AES-256-GCM ciphertext ‖ tag`. test/repository/seal-workers.test.ts compares both paths
  * blob by blob (ids, compression, stored lengths) on the same repository keys.
  */
@@ -191,10 +191,12 @@ export function shared(data: Uint8Array): Uint8Array {
 }
 
 /**
- * Worker threads that compute blob ids (HMAC-SHA256) and compress + seal new blobs, so the
- * main thread only reads and chunks. Two steps per blob because dedupe needs the id before
- * deciding to seal: `id` first, then `seal` only for blobs the repository does not have.
- * Inputs are shared, outputs (sealed blobs) are transferred: no copies cross threads.
+ * Worker threads that cut read buffers into chunks, compute blob ids (HMAC-SHA256) and compress +
+ * seal new blobs, so the main thread only reads, dispatches and packs. With two or more workers the
+ * first one only cuts (a file's buffers are cut in order, so a cut must not wait behind seals); the
+ * others hash and seal, with brotli on libuv's pool. Two steps per blob because dedupe needs the id
+ * before deciding to seal: `id` first, then `seal` only for blobs the repository does not have.
+ * Inputs are shared memory, outputs (sealed blobs) are transferred: no copies cross threads.
  */
 export class SealWorkers {
   private readonly slots: Slot[] = [];

@@ -12,6 +12,7 @@ export const METRIC_NAMES = [
   'coffer_backup_bytes_read_total',
   'coffer_backup_bytes_uploaded_total',
   'coffer_restore_points_expired_total',
+  'coffer_restore_runs_total',
   'coffer_git_push_failures_total',
   'coffer_reconciles_total',
   'coffer_last_reconcile_timestamp_seconds',
@@ -47,6 +48,7 @@ export class CofferMetrics {
   readonly bytesRead = new Counter({ name: 'coffer_backup_bytes_read_total', help: 'Bytes read from volumes and manifests by backups.', labelNames: ['policy', 'namespace'], registers: [this.registry] });
   readonly bytesUploaded = new Counter({ name: 'coffer_backup_bytes_uploaded_total', help: 'Bytes stored in the repository by backups after deduplication and compression (read / uploaded = data reduction).', labelNames: ['policy', 'namespace'], registers: [this.registry] });
   readonly expired = new Counter({ name: 'coffer_restore_points_expired_total', help: 'Restore points removed by GFS retention.', labelNames: ['policy', 'namespace'], registers: [this.registry] });
+  readonly restores = new Counter({ name: 'coffer_restore_runs_total', help: 'Declared restores (restores/*.yaml) finished, by result.', labelNames: ['result'], registers: [this.registry] });
   readonly pushFailures = new Counter({ name: 'coffer_git_push_failures_total', help: 'Catalog or report commits that could not be pushed to the Git remote.', labelNames: ['what'], registers: [this.registry] });
   readonly reconciles = new Counter({ name: 'coffer_reconciles_total', help: 'Reconciles by result (ok, error).', labelNames: ['result'], registers: [this.registry] });
   readonly lastReconcile = new Gauge({ name: 'coffer_last_reconcile_timestamp_seconds', help: 'When the last reconcile finished (Unix seconds), by result.', labelNames: ['result'], registers: [this.registry] });
@@ -73,6 +75,9 @@ export class CofferMetrics {
         this.duration.observe(labels, e.seconds);
         break;
       }
+      case 'restore-end':
+        this.restores.inc({ result: resultLabel(e.phase) });
+        break;
       case 'expired':
         this.expired.inc({ policy: e.policy, namespace: e.namespace }, e.restorePoints.length);
         break;
@@ -86,6 +91,11 @@ export class CofferMetrics {
     this.lastReconcile.set({ result: 'ok' }, now.getTime() / 1000);
     this.planInfo.reset();
     this.planInfo.set({ plan_hash: s.plan.hash, commit: s.commit, cluster: s.plan.config.cluster }, 1);
+    await this.observeBackups(s);
+  }
+
+  /** Bytes moved by a reconcile's (or an on-demand backup's) runs, then the catalog's view. */
+  async observeBackups(s: Pick<ReconcileSummary, 'runs' | 'catalog'>): Promise<void> {
     for (const r of s.runs) {
       const stats = r.restorePoint?.spec.stats ?? r.result?.stats;
       if (!stats) continue;

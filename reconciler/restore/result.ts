@@ -20,7 +20,7 @@ export interface RestoreResultDoc {
     transforms?: string[];
     summary: { created: number; updated: number; skipped: number; failed: number };
     resources: ExecuteResult['resources'];
-    volumes?: { pvc: string; snapshotId?: string; bytesRestored?: number; phase: Phase; error?: string }[];
+    volumes?: { pvc: string; from?: 'repository' | 'volumesnapshot' | 'none'; snapshotId?: string; bytesRestored?: number; phase: Phase; error?: string }[];
     hooks?: Record<string, unknown>[];
     errors?: string[];
   };
@@ -69,7 +69,7 @@ export function buildRestoreResult(i: ResultInput): RestoreResultDoc {
       ...(i.transforms.length ? { transforms: i.transforms } : {}),
       summary: { created: count('created'), updated: count('updated'), skipped: count('skipped'), failed: count('failed') },
       resources,
-      ...(x.volumes.length ? { volumes: x.volumes.map(({ from: _f, ...v }) => v) } : {}),
+      ...(x.volumes.length ? { volumes: x.volumes } : {}),
       ...(x.hooks.length ? { hooks: x.hooks } : {}),
       ...(errors.length ? { errors } : {}),
     },

@@ -250,13 +250,16 @@ export class Live {
           else await new Promise((res) => setTimeout(res, 1000));
         }
       }
+      // On-demand backups skip retention; the reconcile asked for here applies it and then publishes compliance, so
+      // the report never flags a restore point that is only waiting for that pass. Metrics are queued before the job
+      // reports its end, so a client that sees it finished and then waits for idle() sees them updated.
+      const done = summary;
+      this.publishing = this.publishing.then(() => this.opts.metrics.observeBackups(done).catch((e: Error) => this.log({ event: 'error', message: `metrics: ${e.message}` })));
+      this.trigger.request(`on-demand backup ${job.id}`);
       const failed = summary.runs.filter((r) => r.run.status.phase !== 'Succeeded');
       job.state = failed.length || !summary.runs.length ? 'failed' : 'succeeded';
       if (!summary.runs.length) job.error = 'no namespace selected by the policy';
       else if (failed.length) job.error = failed.map((r) => `${r.run.spec.namespace}: ${r.run.status.error ?? r.run.status.phase}`).join('; ');
-      const selected = new Map<string, string[]>([...(await selectNamespaces(this.opts.client, summary.plan.policies))]);
-      this.summary ??= summary;
-      this.publishing = this.publishing.then(() => this.afterReconcile(summary, selected));
     } catch (e) {
       job.state = 'failed';
       job.error = (e as Error).message;

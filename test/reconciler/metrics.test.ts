@@ -45,7 +45,8 @@ describe('CofferMetrics', () => {
     m.observeEvent({ event: 'run-end', policy: 'databases-daily', namespace: 'shop', phase: 'Succeeded', restorePoint: b.rp.metadata.name, seconds: 700 });
     m.observeEvent({ event: 'run-end', policy: 'databases-daily', namespace: 'web', phase: 'Failed', error: 'mover Job failed', seconds: 3 });
     m.observeEvent({ event: 'expired', policy: 'databases-daily', namespace: 'shop', restorePoints: ['x', 'y'], snapshotsForgotten: 4 });
-    const summary: ReconcileSummary = { commit: plan.sourceCommit, plan, due: [], runs: outcomes, expired: [], errors: [], catalog };
+    m.observeEvent({ event: 'restore-end', restore: 'shop-to-staging', phase: 'Failed' });
+    const summary: ReconcileSummary = { commit: plan.sourceCommit, plan, due: [], runs: outcomes, restores: [], expired: [], errors: [], catalog };
     await m.observeSummary(summary, new Date('2026-11-25T02:00:00Z'));
     const report = evaluateCompliance({ plan, selected: new Map([['databases-daily', ['shop', 'web']]]), restorePoints: (await catalog.readRestorePoints()).map((e) => e.doc), runs: await catalog.readRuns(), lastRuns: await catalog.latestRuns(), now: new Date('2026-11-25T02:00:00Z') });
     m.observeCompliance(report);
@@ -66,6 +67,7 @@ describe('CofferMetrics', () => {
     expect(sampleValue(f, 'coffer_restore_points', { namespace: 'web' })).toBeUndefined();
     expect(sampleValue(f, 'coffer_last_successful_backup_timestamp_seconds', shop)).toBe(Date.parse(b.run.status.startTime) / 1000);
     expect(sampleValue(f, 'coffer_restore_points_expired_total', shop)).toBe(2);
+    expect(sampleValue(f, 'coffer_restore_runs_total', { result: 'failed' })).toBe(1);
     expect(sampleValue(f, 'coffer_compliance_result', { ...shop, rule: 'rpo', result: 'pass' })).toBe(1);
     expect(sampleValue(f, 'coffer_compliance_result', { ...shop, rule: 'rpo', result: 'fail' })).toBe(0);
     expect(sampleValue(f, 'coffer_compliance_result', { namespace: 'web', rule: 'last-backup-succeeded', result: 'fail' })).toBe(1);

@@ -307,7 +307,7 @@ describe('health and result', () => {
     expect(doc.spec.durationSeconds).toBe(3.5);
     expect(doc.spec.phase).toBe('PartiallyFailed');
     expect(doc.spec.errors).toEqual(['Secret s/b: forbidden', 'not healthy: StatefulSet s/db: 0/1 replicas ready']);
-    expect(doc.spec.volumes).toEqual([{ pvc: 'p', snapshotId: 'x', bytesRestored: 5, phase: 'Succeeded' }]);
+    expect(doc.spec.volumes).toEqual([{ pvc: 'p', from: 'repository', snapshotId: 'x', bytesRestored: 5, phase: 'Succeeded' }]);
     expect(() => validateRestoreResult({ ...doc, spec: { ...doc.spec, phase: 'Weird' as never } })).toThrow(/does not match its schema/);
   });
   it('stages of common kinds', () => {

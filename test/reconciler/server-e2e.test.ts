@@ -215,17 +215,25 @@ describe('coffer run --listen on the sandbox', () => {
     expect(done).toMatchObject({ state: 'succeeded', runs: [{ namespace: DEMO_NAMESPACE, phase: 'Succeeded' }] });
     expect(logs.filter((l) => l.event === 'api-backup-requested')).toEqual([expect.objectContaining({ user: 'alice', policy: 'hourly', id: job.id })]);
     expect(catalogLog().filter((l) => l.startsWith('backup: shop/hourly'))).toHaveLength(2);
-    const f = parsePrometheusText(await (await fetch(`${serving.url}/metrics`)).text());
+    await serving.live.idle();
+    let f = parsePrometheusText(await (await fetch(`${serving.url}/metrics`)).text());
     expect(sampleValue(f, 'coffer_restore_points', { policy: 'hourly', namespace: DEMO_NAMESPACE })).toBe(2);
+    expect(sampleValue(f, 'coffer_backup_runs_total', { policy: 'hourly', namespace: DEMO_NAMESPACE, result: 'succeeded' })).toBe(2);
+    // The job asks the loop for a reconcile, which applies retention (two points in one hour: GFS keeps the newer) and
+    // only then evaluates compliance — unchanged, so still no new report commit.
+    await waitFor('the reconcile after the on-demand backup', () => catalogLog()[0]!.startsWith('retention: shop/hourly expired 1'));
+    await waitFor('its summary', () => summaries.length >= 4);
+    await serving.live.idle();
+    expect(complianceCommits()).toHaveLength(2);
+    f = parsePrometheusText(await (await fetch(`${serving.url}/metrics`)).text());
+    expect(sampleValue(f, 'coffer_restore_points', { policy: 'hourly', namespace: DEMO_NAMESPACE })).toBe(1);
+    expect(sampleValue(f, 'coffer_restore_points_expired_total', { policy: 'hourly', namespace: DEMO_NAMESPACE })).toBe(1);
   }, 200_000);
 
   it('does the same through the coffer run CLI: --listen, a GitLab webhook, SIGTERM', async () => {
     stop.abort();
-    console.log('dbg abort');
     await loop;
-    console.log('dbg loop ended');
     await serving.close();
-    console.log('dbg serving closed');
     const newer = commitPolicy('weekly', '@weekly');
     const secretFile = join(work, 'webhook-secret');
     fs.writeFileSync(secretFile, `${SECRET}\n`);
@@ -259,7 +267,6 @@ describe('coffer run --listen on the sandbox', () => {
     } finally {
       child.kill('SIGTERM');
     }
-    console.log('dbg killed');
     expect(await exited).toBe(0);
     expect(err).not.toMatch(/^error:/m);
   }, 400_000);
