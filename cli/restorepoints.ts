@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
-import YAML from 'yaml';
 import { formatBytes } from '../reconciler/catalog/messages.ts';
-import { age, formatTable, openCatalogFromFlags } from '../reconciler/catalog/open.ts';
-import { type Command, UsageError } from './io.ts';
+import { age, formatTable } from '../reconciler/catalog/open.ts';
+import { CATALOG_READ_FLAGS, openCatalogForRead, writeList } from './catalog-flags.ts';
+import type { Command } from './io.ts';
 
 const HELP = `List restore points recorded in the catalog (the catalog branch of the policy repository).
 
@@ -28,34 +28,13 @@ export const run: Command = async (argv, io) => {
   const { values: v, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: {
-      namespace: { type: 'string', short: 'n' },
-      policy: { type: 'string', short: 'p' },
-      cluster: { type: 'string' },
-      'all-clusters': { type: 'boolean', short: 'A' },
-      source: { type: 'string' },
-      branch: { type: 'string' },
-      'catalog-branch': { type: 'string' },
-      output: { type: 'string', short: 'o', default: 'table' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: CATALOG_READ_FLAGS,
   });
   if (v.help) {
     io.stdout.write(HELP);
     return 0;
   }
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"; see coffer restorepoints --help`);
-  const format = v.output!;
-  if (!['table', 'json', 'yaml', 'name'].includes(format)) throw new UsageError(`--output "${format}": expected table, json, yaml or name`);
-  if (v['all-clusters'] && v.cluster) throw new UsageError('--cluster and --all-clusters cannot be used together');
-  const { catalog } = await openCatalogFromFlags({
-    ...(v.source ? { source: v.source } : {}),
-    ...(v.branch ? { branch: v.branch } : {}),
-    ...(v['catalog-branch'] ? { catalogBranch: v['catalog-branch'] } : {}),
-    ...(v.cluster ? { cluster: v.cluster } : {}),
-    env: io.env,
-    cwd: io.cwd,
-  });
+  const { catalog, format } = await openCatalogForRead('restorepoints', v, positionals, io);
   const entries = await catalog.readRestorePoints({
     ...(v['all-clusters'] ? { cluster: '*' } : {}),
     ...(v.namespace ? { namespace: v.namespace } : {}),
@@ -63,8 +42,7 @@ export const run: Command = async (argv, io) => {
   });
   const items = entries.map((e) => e.doc);
   if (format === 'json' || format === 'yaml') {
-    const list = { apiVersion: 'coffer.dev/v1alpha1', kind: 'RestorePointList', items };
-    io.stdout.write(format === 'json' ? `${JSON.stringify(list, null, 2)}\n` : YAML.stringify(list));
+    writeList(io, format, 'RestorePointList', items);
     return 0;
   }
   if (format === 'name') {

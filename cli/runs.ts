@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
-import YAML from 'yaml';
 import { formatBytes } from '../reconciler/catalog/messages.ts';
-import { age, duration, formatTable, openCatalogFromFlags } from '../reconciler/catalog/open.ts';
+import { age, duration, formatTable } from '../reconciler/catalog/open.ts';
 import type { RunRecord } from '../reconciler/catalog/types.ts';
+import { CATALOG_READ_FLAGS, openCatalogForRead, writeList } from './catalog-flags.ts';
 import { type Command, UsageError } from './io.ts';
 
 const HELP = `List backup, restore and retention runs recorded in the catalog, newest first.
@@ -43,45 +43,26 @@ export const run: Command = async (argv, io) => {
     args: argv,
     allowPositionals: true,
     options: {
-      namespace: { type: 'string', short: 'n' },
-      policy: { type: 'string', short: 'p' },
+      ...CATALOG_READ_FLAGS,
       type: { type: 'string' },
       phase: { type: 'string' },
       failed: { type: 'boolean' },
       since: { type: 'string', default: '7d' },
       limit: { type: 'string', default: '50' },
-      cluster: { type: 'string' },
-      'all-clusters': { type: 'boolean', short: 'A' },
-      source: { type: 'string' },
-      branch: { type: 'string' },
-      'catalog-branch': { type: 'string' },
-      output: { type: 'string', short: 'o', default: 'table' },
-      help: { type: 'boolean', short: 'h' },
     },
   });
   if (v.help) {
     io.stdout.write(HELP);
     return 0;
   }
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"; see coffer runs --help`);
-  const format = v.output!;
-  if (!['table', 'json', 'yaml', 'name'].includes(format)) throw new UsageError(`--output "${format}": expected table, json, yaml or name`);
   if (v.type && !['backup', 'restore', 'retention'].includes(v.type)) throw new UsageError(`--type "${v.type}": expected backup, restore or retention`);
   const phase = v.failed ? 'Failed' : v.phase;
   if (phase && !['Succeeded', 'PartiallyFailed', 'Failed'].includes(phase)) throw new UsageError(`--phase "${phase}": expected Succeeded, PartiallyFailed or Failed`);
   const limit = Number(v.limit);
   if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`--limit "${v.limit}": expected a whole number`);
-  if (v['all-clusters'] && v.cluster) throw new UsageError('--cluster and --all-clusters cannot be used together');
   const now = new Date();
   const since = parseSince(v.since!, now);
-  const { catalog } = await openCatalogFromFlags({
-    ...(v.source ? { source: v.source } : {}),
-    ...(v.branch ? { branch: v.branch } : {}),
-    ...(v['catalog-branch'] ? { catalogBranch: v['catalog-branch'] } : {}),
-    ...(v.cluster ? { cluster: v.cluster } : {}),
-    env: io.env,
-    cwd: io.cwd,
-  });
+  const { catalog, format } = await openCatalogForRead('runs', v, positionals, io);
   const runs = await catalog.readRuns({
     since,
     ...(v['all-clusters'] ? { cluster: '*' } : {}),
@@ -92,8 +73,7 @@ export const run: Command = async (argv, io) => {
     ...(limit > 0 ? { limit } : {}),
   });
   if (format === 'json' || format === 'yaml') {
-    const list = { apiVersion: 'coffer.dev/v1alpha1', kind: 'RunList', items: runs };
-    io.stdout.write(format === 'json' ? `${JSON.stringify(list, null, 2)}\n` : YAML.stringify(list));
+    writeList(io, format, 'RunList', runs);
     return 0;
   }
   if (format === 'name') {
