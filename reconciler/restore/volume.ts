@@ -3,7 +3,7 @@ import type { KubeClient } from '../kube/client.ts';
 import type { KubeObject } from '../kube/types.ts';
 import { tail } from '../blueprint/types.ts';
 import { kubeName, labelValue } from '../volumes/names.ts';
-import { DEFAULT_MOVER_IMAGE, DEFAULT_MOVER_TIMEOUT_MS, jobLog, MoverError, REPOSITORY_MOUNT, RUN_LABEL, waitForMoverJob, type MoverRepository } from '../volumes/mover.ts';
+import { DEFAULT_MOVER_TIMEOUT_MS, jobLog, moverSecretAndJob, MoverError, RUN_LABEL, waitForMoverJob, type MoverRepository } from '../volumes/mover.ts';
 
 /** The restored PVC is mounted here, so the snapshot's `data/` directory (the backup mover read `/data`) lands on it. */
 export const RESTORE_ROOT = '/restore';
@@ -62,53 +62,23 @@ export interface RestoreMoverResult {
  * mounted exactly as the backup mover mounts it (hostPath or PVC at /repository).
  */
 export function restoreMoverObjects(opts: RestoreMoverOptions): { secret: KubeObject; job: KubeObject } {
-  const base = restoreMoverName(opts.pvc, opts.runId);
-  const labels = { 'app.kubernetes.io/managed-by': 'coffer', 'app.kubernetes.io/component': 'restore-mover', [RUN_LABEL]: labelValue(opts.runId), 'coffer.dev/pvc': labelValue(opts.pvc) };
-  const repo = opts.repository;
-  const env: Record<string, string> = { ...(repo.env ?? {}), COFFER_REPOSITORY: repo.volume ? REPOSITORY_MOUNT : repo.url, COFFER_PASSWORD: repo.password };
-  const secret: KubeObject = { apiVersion: 'v1', kind: 'Secret', metadata: { name: base, namespace: opts.namespace, labels }, type: 'Opaque', stringData: env };
-  const volumes: Record<string, unknown>[] = [{ name: 'target', persistentVolumeClaim: { claimName: opts.pvc } }];
-  const mounts: Record<string, unknown>[] = [{ name: 'target', mountPath: `${RESTORE_ROOT}/data` }];
-  if (repo.volume) {
-    volumes.push('hostPath' in repo.volume ? { name: 'repository', hostPath: { path: repo.volume.hostPath, type: 'Directory' } } : { name: 'repository', persistentVolumeClaim: { claimName: repo.volume.persistentVolumeClaim, readOnly: true } });
-    mounts.push({ name: 'repository', mountPath: REPOSITORY_MOUNT, ...('subPath' in repo.volume && repo.volume.subPath ? { subPath: repo.volume.subPath } : {}) });
-  }
-  const job: KubeObject = {
-    apiVersion: 'batch/v1',
-    kind: 'Job',
-    metadata: { name: base, namespace: opts.namespace, labels },
-    spec: {
-      backoffLimit: 0,
-      activeDeadlineSeconds: Math.ceil((opts.timeoutMs ?? DEFAULT_MOVER_TIMEOUT_MS) / 1000),
-      ttlSecondsAfterFinished: 86400,
-      template: {
-        metadata: { labels },
-        spec: {
-          restartPolicy: 'Never',
-          automountServiceAccountToken: false,
-          containers: [
-            {
-              name: 'mover',
-              image: opts.image ?? DEFAULT_MOVER_IMAGE,
-              ...(opts.include?.length && opts.refuseExisting
-                ? { command: ['/bin/sh', '-c', refuseExistingScript(opts.snapshotId), 'coffer-restore', ...opts.include] }
-                : { args: ['repo', 'restore', opts.snapshotId, RESTORE_ROOT, '--output', 'json', ...(opts.include ?? []).flatMap((p) => ['--include', p])] }),
-              envFrom: [{ secretRef: { name: base } }],
-              volumeMounts: mounts,
-            },
-          ],
-          volumes,
-        },
-      },
-    },
-  };
-  return { secret, job };
+  const name = restoreMoverName(opts.pvc, opts.runId);
+  return moverSecretAndJob({
+    name,
+    namespace: opts.namespace,
+    labels: { 'app.kubernetes.io/managed-by': 'coffer', 'app.kubernetes.io/component': 'restore-mover', [RUN_LABEL]: labelValue(opts.runId), 'coffer.dev/pvc': labelValue(opts.pvc) },
+    repository: opts.repository,
+    repositoryReadOnly: true,
+    data: { volume: { name: 'target', persistentVolumeClaim: { claimName: opts.pvc } }, mount: { name: 'target', mountPath: `${RESTORE_ROOT}/data` } },
+    container:
+      opts.include?.length && opts.refuseExisting
+        ? { command: ['/bin/sh', '-c', refuseExistingScript(opts.snapshotId), 'coffer-restore', ...opts.include] }
+        : { args: ['repo', 'restore', opts.snapshotId, RESTORE_ROOT, '--output', 'json', ...(opts.include ?? []).flatMap((p) => ['--include', p])] },
+    ...(opts.image ? { image: opts.image } : {}),
+    ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+  });
 }
 
-/**
- * `coffer-restore-<pvc>-<run suffix>`, at most 52 characters: the Job controller appends `-xxxxx` to make pod names,
- * and a pod name is also its hostname (≤ 63). Long PVC names are cut and disambiguated by a hash.
- */
 export function restoreMoverName(pvc: string, runId: string): string {
   const suffix = runId.slice(-6);
   const name = kubeName(`coffer-restore-${pvc}`, suffix);

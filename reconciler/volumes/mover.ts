@@ -67,6 +67,63 @@ export interface MoverResult {
   raw: Record<string, unknown>;
 }
 
+export interface MoverPodSpec {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  repository: MoverRepository;
+  /** The volume the mover reads or writes, and where it is mounted. */
+  data: { volume: Record<string, unknown>; mount: Record<string, unknown> };
+  /** Mount a PVC-held filesystem repository read-only (restores only read it). */
+  repositoryReadOnly?: boolean;
+  container: { args: string[] } | { command: string[] };
+  image?: string;
+  timeoutMs?: number;
+}
+
+/**
+ * The Secret and Job every mover (backup and restore) runs as: repository URL and password in a Secret read through
+ * envFrom, a filesystem repository mounted at /repository, one container of the Coffer image, no retries, a deadline,
+ * and a TTL so leftovers of a crashed reconciler clean themselves up.
+ */
+export function moverSecretAndJob(o: MoverPodSpec): { secret: KubeObject; job: KubeObject } {
+  const repo = o.repository;
+  const env: Record<string, string> = { ...(repo.env ?? {}), COFFER_REPOSITORY: repo.volume ? REPOSITORY_MOUNT : repo.url, COFFER_PASSWORD: repo.password };
+  const secret: KubeObject = { apiVersion: 'v1', kind: 'Secret', metadata: { name: o.name, namespace: o.namespace, labels: o.labels }, type: 'Opaque', stringData: env };
+  const volumes: Record<string, unknown>[] = [o.data.volume];
+  const mounts: Record<string, unknown>[] = [o.data.mount];
+  if (repo.volume) {
+    volumes.push(
+      'hostPath' in repo.volume
+        ? { name: 'repository', hostPath: { path: repo.volume.hostPath, type: 'Directory' } }
+        : { name: 'repository', persistentVolumeClaim: { claimName: repo.volume.persistentVolumeClaim, ...(o.repositoryReadOnly ? { readOnly: true } : {}) } },
+    );
+    mounts.push({ name: 'repository', mountPath: REPOSITORY_MOUNT, ...('subPath' in repo.volume && repo.volume.subPath ? { subPath: repo.volume.subPath } : {}) });
+  }
+  const job: KubeObject = {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: o.name, namespace: o.namespace, labels: o.labels },
+    spec: {
+      backoffLimit: 0,
+      // A mover that hangs ends by itself even if the reconciler that waits for it died.
+      activeDeadlineSeconds: Math.ceil((o.timeoutMs ?? DEFAULT_MOVER_TIMEOUT_MS) / 1000),
+      // A leftover from a crashed reconciler disappears on its own a day later (taking its Secret and PVC along).
+      ttlSecondsAfterFinished: 86400,
+      template: {
+        metadata: { labels: o.labels },
+        spec: {
+          restartPolicy: 'Never',
+          automountServiceAccountToken: false,
+          containers: [{ name: 'mover', image: o.image ?? DEFAULT_MOVER_IMAGE, ...o.container, envFrom: [{ secretRef: { name: o.name } }], volumeMounts: mounts }],
+          volumes,
+        },
+      },
+    },
+  };
+  return { secret, job };
+}
+
 /** The objects one volume export creates, as pure data (table-tested; also what `kubectl get -o yaml` would show). */
 export function moverObjects(opts: MoverJobOptions): { secret: KubeObject; pvc: KubeObject; job: KubeObject } {
   const pvcName = opts.pvc.metadata.name;
@@ -74,16 +131,6 @@ export function moverObjects(opts: MoverJobOptions): { secret: KubeObject; pvc: 
   const labels = { 'app.kubernetes.io/managed-by': 'coffer', 'app.kubernetes.io/component': 'mover', [RUN_LABEL]: labelValue(opts.runId), 'coffer.dev/pvc': labelValue(pvcName) };
   const src = (opts.pvc.spec ?? {}) as { storageClassName?: string; accessModes?: string[]; volumeMode?: string; resources?: { requests?: { storage?: string } } };
   const size = opts.restoreSize ?? src.resources?.requests?.storage ?? '1Gi';
-  const repo = opts.repository;
-  const fsRepo = !!repo.volume;
-  const env: Record<string, string> = { ...(repo.env ?? {}), COFFER_REPOSITORY: fsRepo ? REPOSITORY_MOUNT : repo.url, COFFER_PASSWORD: repo.password };
-  const secret: KubeObject = {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: base, namespace: opts.namespace, labels },
-    type: 'Opaque',
-    stringData: env,
-  };
   const pvc: KubeObject = {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
@@ -97,41 +144,16 @@ export function moverObjects(opts: MoverJobOptions): { secret: KubeObject; pvc: 
     },
   };
   const tagArgs = Object.entries(opts.tags).flatMap(([k, v]) => ['--tag', `${k}=${v}`]);
-  const volumes: Record<string, unknown>[] = [{ name: 'data', persistentVolumeClaim: { claimName: base, readOnly: true } }];
-  const mounts: Record<string, unknown>[] = [{ name: 'data', mountPath: DATA_PATH, readOnly: true }];
-  if (repo.volume) {
-    volumes.push('hostPath' in repo.volume ? { name: 'repository', hostPath: { path: repo.volume.hostPath, type: 'Directory' } } : { name: 'repository', persistentVolumeClaim: { claimName: repo.volume.persistentVolumeClaim } });
-    mounts.push({ name: 'repository', mountPath: REPOSITORY_MOUNT, ...('subPath' in repo.volume && repo.volume.subPath ? { subPath: repo.volume.subPath } : {}) });
-  }
-  const job: KubeObject = {
-    apiVersion: 'batch/v1',
-    kind: 'Job',
-    metadata: { name: base, namespace: opts.namespace, labels },
-    spec: {
-      backoffLimit: 0,
-      // A mover that hangs ends by itself even if the reconciler that waits for it died.
-      activeDeadlineSeconds: Math.ceil((opts.timeoutMs ?? DEFAULT_MOVER_TIMEOUT_MS) / 1000),
-      // A leftover from a crashed reconciler disappears on its own a day later (taking its Secret and PVC along).
-      ttlSecondsAfterFinished: 86400,
-      template: {
-        metadata: { labels },
-        spec: {
-          restartPolicy: 'Never',
-          automountServiceAccountToken: false,
-          containers: [
-            {
-              name: 'mover',
-              image: opts.image ?? DEFAULT_MOVER_IMAGE,
-              args: ['repo', 'backup', DATA_PATH, ...tagArgs, ...(opts.extraArgs ?? []), '--output', 'json'],
-              envFrom: [{ secretRef: { name: base } }],
-              volumeMounts: mounts,
-            },
-          ],
-          volumes,
-        },
-      },
-    },
-  };
+  const { secret, job } = moverSecretAndJob({
+    name: base,
+    namespace: opts.namespace,
+    labels,
+    repository: opts.repository,
+    data: { volume: { name: 'data', persistentVolumeClaim: { claimName: base, readOnly: true } }, mount: { name: 'data', mountPath: DATA_PATH, readOnly: true } },
+    container: { args: ['repo', 'backup', DATA_PATH, ...tagArgs, ...(opts.extraArgs ?? []), '--output', 'json'] },
+    ...(opts.image ? { image: opts.image } : {}),
+    ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+  });
   return { secret, pvc, job };
 }
 

@@ -7,51 +7,32 @@
 import * as fs from 'node:fs';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import git from 'isomorphic-git';
-import { DEMO_NAMESPACE, demoPolicyRepo, sampleApp } from '../../cli/demo-app.ts';
+import { demoPolicyRepo } from '../../cli/demo-app.ts';
 import { openSource } from '../../reconciler/git/source.ts';
 import { KubeClient } from '../../reconciler/kube/client.ts';
-import type { KubeObject } from '../../reconciler/kube/types.ts';
 import { reconcileOnce } from '../../reconciler/reconcile.ts';
 import { startSandbox } from '../../sandbox/index.ts';
 import { runKubeBench } from '../reconciler/kube-bench.ts';
+import { commitFiles, deploySampleApp } from '../reconciler/sample-app-fixture.ts';
 import { runCatalogBench } from './reconcile-catalog.ts';
-
-const PLURALS: Record<string, string> = { Namespace: 'namespaces', ConfigMap: 'configmaps', Secret: 'secrets', Service: 'services', StatefulSet: 'statefulsets', Deployment: 'deployments' };
 
 async function commitToFirstBackup(reps: number): Promise<Record<string, unknown>> {
   const work = mkdtempSync(join(tmpdir(), 'coffer-bench-reconcile-'));
   const sb = await startSandbox({ dir: join(work, 'sandbox') });
   try {
     const client = new KubeClient(sb.kubeConfig);
-    const objects: KubeObject[] = [
-      ...sampleApp(),
-      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'coffer-system' } },
-      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'coffer-repository-key', namespace: 'coffer-system' }, stringData: { passphrase: 'bench' } } as KubeObject,
-    ];
-    for (const o of objects) await client.create(o.apiVersion, PLURALS[o.kind]!, o.metadata.namespace, o);
-    for (;;) {
-      const s = (await client.get('apps/v1', 'statefulsets', DEMO_NAMESPACE, 'db')) as { status?: { readyReplicas?: number } };
-      if (s.status?.readyReplicas === 1) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await deploySampleApp(client, 'bench');
     const repoDir = join(work, 'policy-repo');
     fs.mkdirSync(join(work, 'repository'));
     const files = demoPolicyRepo(join(work, 'repository'), readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8'));
-    await git.init({ fs, dir: repoDir, defaultBranch: 'main' });
     const samples: number[] = [];
     const total: number[] = [];
     for (let i = 0; i < reps; i++) {
       // Each rep is a new policy commit (a new policy name, so it is due at once), like a merged pull request.
       files['policies/shop.yaml'] = files['policies/shop.yaml']!.replace(/name: \S+/, `name: hourly-${i}`);
-      for (const [path, content] of Object.entries(files)) {
-        fs.mkdirSync(dirname(join(repoDir, path)), { recursive: true });
-        fs.writeFileSync(join(repoDir, path), content);
-        await git.add({ fs, dir: repoDir, filepath: path });
-      }
-      await git.commit({ fs, dir: repoDir, message: `policy ${i}`, author: { name: 'b', email: 'b@example.com' } });
+      await commitFiles(repoDir, files, `policy ${i}`);
       const t0 = performance.now();
       let started = 0;
       const source = await openSource({ source: repoDir, env: {} });

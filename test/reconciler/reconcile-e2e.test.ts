@@ -10,19 +10,17 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import git from 'isomorphic-git';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_NAMESPACE, demoPolicyRepo, sampleApp } from '../../cli/demo-app.ts';
+import { DEMO_NAMESPACE, demoPolicyRepo } from '../../cli/demo-app.ts';
 import { openSource } from '../../reconciler/git/source.ts';
 import { KubeClient } from '../../reconciler/kube/client.ts';
-import type { KubeObject } from '../../reconciler/kube/types.ts';
 import { LeaseLock } from '../../reconciler/lease/index.ts';
 import { reconcileOnce, withLease, type ReconcileOptions } from '../../reconciler/reconcile.ts';
 import { FileBackend, listSnapshots, openRepository, restore } from '../../repository/index.ts';
+import { commitFiles, deploySampleApp, waitFor } from './sample-app-fixture.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
 
-const PLURALS: Record<string, string> = { Namespace: 'namespaces', ConfigMap: 'configmaps', Secret: 'secrets', Service: 'services', StatefulSet: 'statefulsets', Deployment: 'deployments' };
 const T0 = new Date('2026-11-24T01:05:00Z');
 const hours = (h: number) => new Date(T0.getTime() + h * 3600_000);
 
@@ -37,13 +35,6 @@ function gitCli(...args: string[]): string {
   return execFileSync('git', ['-C', repoDir, ...args], { encoding: 'utf8' });
 }
 
-async function waitFor(what: string, f: () => Promise<boolean>, ms = 120_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 async function reconcile(at: Date, extra: Partial<ReconcileOptions> = {}) {
   const source = await openSource({ source: repoDir, env: {} });
@@ -54,10 +45,7 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'coffer-reconcile-e2e-'));
   sb = await startSandbox({ dir: join(work, 'sandbox') });
   client = new KubeClient(sb.kubeConfig);
-  for (const obj of [...sampleApp(), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'coffer-system' } }, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'coffer-repository-key', namespace: 'coffer-system' }, stringData: { passphrase: password } }] as KubeObject[]) {
-    await client.create(obj.apiVersion, PLURALS[obj.kind]!, obj.metadata.namespace, obj);
-  }
-  await waitFor('the db StatefulSet', async () => ((await client.get('apps/v1', 'statefulsets', DEMO_NAMESPACE, 'db')) as { status?: { readyReplicas?: number } }).status?.readyReplicas === 1);
+  await deploySampleApp(client, password);
   repositoryPath = join(work, 'repository');
   fs.mkdirSync(repositoryPath);
   repoDir = join(work, 'policy-repo');
@@ -65,13 +53,7 @@ beforeAll(async () => {
   // Tighter retention than the demo's so a few runs exercise expiry: keep the two newest hourly points only.
   files['policies/shop.yaml'] = files['policies/shop.yaml']!.replace(/retention:\n(\s+)hourly: 24\n\s+daily: 7\n/, 'retention:\n$1hourly: 2\n');
   expect(files['policies/shop.yaml']).toContain('hourly: 2\n');
-  await git.init({ fs, dir: repoDir, defaultBranch: 'main' });
-  for (const [path, content] of Object.entries(files)) {
-    fs.mkdirSync(dirname(join(repoDir, path)), { recursive: true });
-    fs.writeFileSync(join(repoDir, path), content);
-    await git.add({ fs, dir: repoDir, filepath: path });
-  }
-  await git.commit({ fs, dir: repoDir, message: 'policies', author: { name: 't', email: 't@example.com' } });
+  await commitFiles(repoDir, files);
 }, 180_000);
 
 afterAll(async () => {

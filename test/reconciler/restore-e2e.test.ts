@@ -9,12 +9,11 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import git from 'isomorphic-git';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { DEMO_NAMESPACE, demoPolicyRepo, sampleApp } from '../../cli/demo-app.ts';
+import { DEMO_NAMESPACE, demoPolicyRepo } from '../../cli/demo-app.ts';
 import { cleanManifest } from '../../reconciler/export/clean.ts';
 import { openSource } from '../../reconciler/git/source.ts';
 import { KubeClient } from '../../reconciler/kube/client.ts';
@@ -24,9 +23,9 @@ import { compileTip, pendingDeclaredRestores, runDeclaredRestores, runRestore, t
 import { openCatalog } from '../../reconciler/catalog/index.ts';
 import { FileBackend, findSnapshot, openRepository, restore } from '../../repository/index.ts';
 import { loadTree } from '../../repository/tree.ts';
+import { commitFiles, deploySampleApp, waitFor } from './sample-app-fixture.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
 
-const PLURALS: Record<string, string> = { Namespace: 'namespaces', ConfigMap: 'configmaps', Secret: 'secrets', Service: 'services', StatefulSet: 'statefulsets', Deployment: 'deployments' };
 const T0 = new Date('2026-11-24T01:05:00Z');
 
 let sb: Sandbox;
@@ -46,13 +45,6 @@ function gitCli(...args: string[]): string {
   return execFileSync('git', ['-C', repoDir, ...args], { encoding: 'utf8' });
 }
 
-async function waitFor(what: string, f: () => Promise<boolean>, ms = 180_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 async function restoreNow(extra: Partial<RestoreRequest> = {}) {
   const source = await openSource({ source: repoDir, env: {} });
@@ -95,10 +87,7 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'coffer-restore-e2e-'));
   sb = await startSandbox({ dir: join(work, 'sandbox') });
   client = new KubeClient(sb.kubeConfig);
-  for (const obj of [...sampleApp(), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'coffer-system' } }, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'coffer-repository-key', namespace: 'coffer-system' }, stringData: { passphrase: password } }] as KubeObject[]) {
-    await client.create(obj.apiVersion, PLURALS[obj.kind]!, obj.metadata.namespace, obj);
-  }
-  await waitFor('the db StatefulSet', () => stsReady(DEMO_NAMESPACE));
+  await deploySampleApp(client, password);
   // A row the app's own seed never writes: if it is there after the restore, the data came from the backup.
   const liveDb = join(await volumeDir(DEMO_NAMESPACE, 'data-db-0'), 'app.db');
   // After the app's own seed (three rows) is written; with a busy timeout, since the app may still hold the lock.
@@ -157,13 +146,7 @@ spec:
   target:
     namespace: shop-never
 `;
-  await git.init({ fs, dir: repoDir, defaultBranch: 'main' });
-  for (const [path, content] of Object.entries(files)) {
-    fs.mkdirSync(dirname(join(repoDir, path)), { recursive: true });
-    fs.writeFileSync(join(repoDir, path), content);
-    await git.add({ fs, dir: repoDir, filepath: path });
-  }
-  await git.commit({ fs, dir: repoDir, message: 'policies', author: { name: 't', email: 't@example.com' } });
+  await commitFiles(repoDir, files);
   for (const [api, plural, name] of KEYS) originals.set(`${plural}/${name}`, await client.get(api, plural, DEMO_NAMESPACE, name));
   // An on-demand backup: the repo's Restore documents wait for the scheduled pass of the test that covers them.
   const s = await reconcileOnce({ source: await openSource({ source: repoDir, env: {} }), client, now: () => T0, env: {}, only: { policy: 'hourly', namespace: DEMO_NAMESPACE } });

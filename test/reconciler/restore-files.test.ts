@@ -9,20 +9,18 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
-import git from 'isomorphic-git';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_NAMESPACE, demoPolicyRepo, sampleApp } from '../../cli/demo-app.ts';
+import { DEMO_NAMESPACE, demoPolicyRepo } from '../../cli/demo-app.ts';
 import { openSource } from '../../reconciler/git/source.ts';
 import { KubeClient } from '../../reconciler/kube/client.ts';
-import type { KubeObject } from '../../reconciler/kube/types.ts';
 import { reconcileOnce } from '../../reconciler/reconcile.ts';
 import { runRestore } from '../../reconciler/restore/index.ts';
 import { FileBackend, openRepository, restore } from '../../repository/index.ts';
+import { commitFiles, deploySampleApp, waitFor } from './sample-app-fixture.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
 
-const PLURALS: Record<string, string> = { Namespace: 'namespaces', ConfigMap: 'configmaps', Secret: 'secrets', Service: 'services', StatefulSet: 'statefulsets', Deployment: 'deployments' };
 const FILE = 'app.db.coffer-backup';
 const CLI = new URL('../../cli/coffer.js', import.meta.url).pathname;
 
@@ -34,13 +32,6 @@ let expected: Buffer;
 let reference: string;
 const password = randomBytes(16).toString('hex');
 
-async function waitFor(what: string, f: () => Promise<boolean>, ms = 180_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 /** The live data directory of a PVC (the sandbox's CSI driver keeps volumes as host directories). */
 async function volumeDir(ns: string, pvcName: string): Promise<string> {
@@ -71,21 +62,12 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'coffer-restore-files-'));
   sb = await startSandbox({ dir: join(work, 'sandbox') });
   client = new KubeClient(sb.kubeConfig);
-  for (const obj of [...sampleApp(), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'coffer-system' } }, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'coffer-repository-key', namespace: 'coffer-system' }, stringData: { passphrase: password } }] as KubeObject[]) {
-    await client.create(obj.apiVersion, PLURALS[obj.kind]!, obj.metadata.namespace, obj);
-  }
-  await waitFor('the db StatefulSet', async () => ((await client.find('apps/v1', 'statefulsets', DEMO_NAMESPACE, 'db')) as { status?: { readyReplicas?: number } } | undefined)?.status?.readyReplicas === 1);
+  await deploySampleApp(client, password);
   const repositoryPath = join(work, 'repository');
   fs.mkdirSync(repositoryPath);
   repoDir = join(work, 'policy-repo');
   const files = demoPolicyRepo(repositoryPath, readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8'));
-  await git.init({ fs, dir: repoDir, defaultBranch: 'main' });
-  for (const [path, content] of Object.entries(files)) {
-    fs.mkdirSync(dirname(join(repoDir, path)), { recursive: true });
-    fs.writeFileSync(join(repoDir, path), content);
-    await git.add({ fs, dir: repoDir, filepath: path });
-  }
-  await git.commit({ fs, dir: repoDir, message: 'policies', author: { name: 't', email: 't@example.com' } });
+  await commitFiles(repoDir, files);
   const s = await reconcileOnce({ source: await openSource({ source: repoDir, env: {} }), client, now: () => new Date('2026-11-24T01:05:00Z'), env: {}, only: { policy: 'hourly', namespace: DEMO_NAMESPACE } });
   expect(s.runs.map((r) => [r.run.status.phase, r.run.status.error])).toEqual([['Succeeded', undefined]]);
   const snapshotId = s.runs[0]!.restorePoint!.spec.volumes!.find((v) => v.pvc === 'data-db-0')!.snapshotId!;
@@ -160,10 +142,8 @@ describe('coffer restore files --into-pvc', () => {
 
   it('restores a deleted PVC from the local VolumeSnapshot the policy kept, with the same bytes as the repository copy', async () => {
     // keepLocal: 1 keeps the newest VolumeSnapshot in the cluster after export; a same-cluster restore uses it.
-    const policyPath = join(repoDir, 'policies/shop.yaml');
-    fs.writeFileSync(policyPath, `${readFileSync(policyPath, 'utf8').trimEnd()}\n  actions:\n    snapshot:\n      keepLocal: 1\n`);
-    await git.add({ fs, dir: repoDir, filepath: 'policies/shop.yaml' });
-    await git.commit({ fs, dir: repoDir, message: 'keep one local snapshot', author: { name: 't', email: 't@example.com' } });
+    const policy = readFileSync(join(repoDir, 'policies/shop.yaml'), 'utf8').trimEnd();
+    await commitFiles(repoDir, { 'policies/shop.yaml': `${policy}\n  actions:\n    snapshot:\n      keepLocal: 1\n` }, 'keep one local snapshot');
     await client.mergePatch('apps/v1', 'statefulsets', DEMO_NAMESPACE, 'db', { spec: { replicas: 1 } });
     await waitFor('db ready', async () => ((await client.get('apps/v1', 'statefulsets', DEMO_NAMESPACE, 'db')) as { status?: { readyReplicas?: number } }).status?.readyReplicas === 1);
     const source = await openSource({ source: repoDir, env: {} });

@@ -1,0 +1,43 @@
+/**
+ * Shared set-up of the whole-loop suites and benchmarks: the demo's sample app (StatefulSet with a SQLite volume,
+ * Deployment, Service, ConfigMap, Secret) plus Coffer's repository key Secret in a cluster, and a policy repository
+ * committed with isomorphic-git.
+ */
+import * as fs from 'node:fs';
+import { dirname, join } from 'node:path';
+import git from 'isomorphic-git';
+import { DEMO_NAMESPACE, sampleApp } from '../../cli/demo-app.ts';
+import type { KubeClient } from '../../reconciler/kube/client.ts';
+import type { KubeObject } from '../../reconciler/kube/types.ts';
+
+const PLURALS: Record<string, string> = { Namespace: 'namespaces', ConfigMap: 'configmaps', Secret: 'secrets', Service: 'services', StatefulSet: 'statefulsets', Deployment: 'deployments' };
+
+export async function waitFor(what: string, f: () => Promise<boolean>, ms = 180_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await f())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Deploys the sample app and the `coffer-system/coffer-repository-key` Secret, and waits until the database is ready. */
+export async function deploySampleApp(client: KubeClient, passphrase: string): Promise<void> {
+  const objects: KubeObject[] = [
+    ...sampleApp(),
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'coffer-system' } },
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'coffer-repository-key', namespace: 'coffer-system' }, stringData: { passphrase } } as KubeObject,
+  ];
+  for (const o of objects) await client.create(o.apiVersion, PLURALS[o.kind]!, o.metadata.namespace, o);
+  await waitFor('the db StatefulSet', async () => ((await client.find('apps/v1', 'statefulsets', DEMO_NAMESPACE, 'db')) as { status?: { readyReplicas?: number } } | undefined)?.status?.readyReplicas === 1);
+}
+
+/** Writes `files` into `repoDir` (a repository created on first use) and commits them. */
+export async function commitFiles(repoDir: string, files: Record<string, string>, message = 'policies'): Promise<void> {
+  if (!fs.existsSync(join(repoDir, '.git'))) await git.init({ fs, dir: repoDir, defaultBranch: 'main' });
+  for (const [path, content] of Object.entries(files)) {
+    fs.mkdirSync(dirname(join(repoDir, path)), { recursive: true });
+    fs.writeFileSync(join(repoDir, path), content);
+    await git.add({ fs, dir: repoDir, filepath: path });
+  }
+  await git.commit({ fs, dir: repoDir, message, author: { name: 't', email: 't@example.com' } });
+}
