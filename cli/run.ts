@@ -11,13 +11,15 @@ import { eventPrinter, RECONCILER_FLAGS, RECONCILER_FLAGS_HELP, reconcilerContex
 
 const HELP = `Keep the cluster's protection matching the policy repository: reconcile, sleep until the next backup is due
 or the poll interval passes, repeat. Replicas coordinate through a Lease: one works, the others stand by.
-SIGTERM or Ctrl-C stops taking new work and lets running backups finish.
+SIGTERM or Ctrl-C stops taking new work and lets running backups finish until --shutdown-timeout; backups still
+running then (or at a second signal) are interrupted and recorded as failed runs.
 
 Usage: coffer run [flags]
 
 Flags:
       --interval DURATION  poll interval for new policy commits (default: coffer.yaml sync.interval, else 5m)
       --identity NAME      this replica's Lease identity (default: $POD_NAME or hostname, plus a random suffix)
+      --shutdown-timeout DURATION  how long running backups may go on after SIGTERM (default 5m)
       --listen HOST:PORT   serve /metrics, /hooks/{github,gitlab,gitea,generic} and /api/v1/ (e.g. 127.0.0.1:8080)
       --webhook-secret-file FILE  webhook secret (default: $COFFER_WEBHOOK_SECRET; without one webhooks are refused)
       --api-tokens-file FILE      API bearer tokens, one "token,name,role" per line (role read or operate)
@@ -27,7 +29,7 @@ export const run: Command = async (argv, io) => {
   const { values: v, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...RECONCILER_FLAGS, interval: { type: 'string' }, identity: { type: 'string' }, listen: { type: 'string' }, 'webhook-secret-file': { type: 'string' }, 'api-tokens-file': { type: 'string' } },
+    options: { ...RECONCILER_FLAGS, interval: { type: 'string' }, identity: { type: 'string' }, listen: { type: 'string' }, 'shutdown-timeout': { type: 'string' }, 'webhook-secret-file': { type: 'string' }, 'api-tokens-file': { type: 'string' } },
   });
   if (v.help) {
     io.stdout.write(HELP);
@@ -40,6 +42,8 @@ export const run: Command = async (argv, io) => {
     if (!s || s < 1) throw new UsageError(`--interval "${v.interval}": expected a duration of at least 1s such as 30s, 5m or 1h`);
     pollIntervalMs = s * 1000;
   }
+  const shutdownS = v['shutdown-timeout'] === undefined ? 300 : parseGoDuration(v['shutdown-timeout']);
+  if (shutdownS === undefined || shutdownS < 0) throw new UsageError(`--shutdown-timeout "${v['shutdown-timeout']}": expected a duration such as 30s, 5m or 0s`);
   const ctx = await reconcilerContext(v, io);
   const identity = v.identity ?? `${io.env.POD_NAME ?? hostname()}-${randomBytes(3).toString('hex')}`;
   const lock = new LeaseLock({ kubeConfig: ctx.kubeConfig, namespace: ctx.cofferNamespace ?? DEFAULT_COFFER_NAMESPACE, identity });
@@ -60,9 +64,18 @@ export const run: Command = async (argv, io) => {
     });
   }
   const stop = new AbortController();
+  const interrupt = new AbortController();
+  let deadline: NodeJS.Timeout | undefined;
   const onSignal = () => {
-    if (!stop.signal.aborted) io.stderr.write('stopping: no new backups start; waiting for running ones to finish\n');
+    if (stop.signal.aborted) return interruptNow('a second signal arrived');
+    io.stderr.write(`stopping: no new backups start; running ones may finish within ${v['shutdown-timeout'] ?? '5m'}\n`);
     stop.abort();
+    deadline = setTimeout(() => interruptNow(`the shutdown timeout of ${v['shutdown-timeout'] ?? '5m'} passed`), shutdownS * 1000);
+  };
+  const interruptNow = (why: string) => {
+    if (interrupt.signal.aborted) return;
+    io.stderr.write(`stopping now: ${why}; running backups are interrupted and recorded as failed\n`);
+    interrupt.abort(new Error(`interrupted: coffer run was stopping and ${why}`));
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
@@ -74,6 +87,7 @@ export const run: Command = async (argv, io) => {
       client: ctx.client,
       lock,
       signal: stop.signal,
+      interrupt: interrupt.signal,
       env: io.env,
       log: print,
       ...(pollIntervalMs ? { pollIntervalMs } : {}),
@@ -93,6 +107,7 @@ export const run: Command = async (argv, io) => {
     };
     await runLoop(serving ? serving.loopOptions(loop) : loop);
   } finally {
+    clearTimeout(deadline);
     await serving?.close();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);

@@ -5,8 +5,10 @@ import { nextWakeup } from './schedule/due.ts';
 
 export interface LoopOptions extends Omit<ReconcileOptions, 'signal' | 'only'> {
   lock: LeaseLock;
-  /** Stops the loop: no new run starts; the current reconcile finishes its running backups. */
+  /** Stops the loop: no new run starts; the current reconcile finishes its running backups (unless `interrupt`). */
   signal: AbortSignal;
+  /** Aborts the running backups too (the shutdown deadline passed): they are recorded as failed runs. */
+  interrupt?: AbortSignal;
   /** Longest sleep between reconciles, so policy commits are picked up (default: coffer.yaml sync.interval, else 5m). */
   pollIntervalMs?: number;
   /** How often a follower retries the lease (default 5 s). */
@@ -31,7 +33,8 @@ export async function runLoop(opts: LoopOptions): Promise<void> {
     try {
       const r = await withLease(opts.lock, (lost) => {
         const signal = AbortSignal.any([opts.signal, lost]);
-        return reconcileOnce({ ...opts, signal });
+        const interrupt = opts.interrupt ? AbortSignal.any([opts.interrupt, lost]) : lost;
+        return reconcileOnce({ ...opts, signal, interrupt });
       });
       if (r.held) {
         failures = 0;

@@ -36,7 +36,13 @@ export interface ReconcileOptions {
   /** Skip retention (on-demand backups leave expiry to the next reconcile). */
   retention?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Stops taking work: no further run starts, but runs already going finish (graceful shutdown). */
   signal?: AbortSignal;
+  /**
+   * Aborts runs in flight (the shutdown deadline passed, the lease was lost); each ends as a failed Run whose error is
+   * the abort reason, so an interrupted backup is never mistaken for a missing one.
+   */
+  interrupt?: AbortSignal;
   log?: (event: ReconcileEvent) => void;
 }
 
@@ -125,7 +131,7 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSu
       trigger: opts.trigger ?? (opts.only ? 'manual' : 'schedule'),
       ...(pair.slot && !opts.only ? { slot: pair.slot } : {}),
       ...(opts.moverImage ? { moverImage: opts.moverImage } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.interrupt ? { signal: opts.interrupt } : {}),
       log: (message) => log({ event: 'log', message: `${pair.namespace}/${pair.policy}: ${message}` }),
       now,
     });
@@ -156,7 +162,7 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSu
         ...(opts.env ? { env: opts.env } : {}),
         ...(opts.moverImage ? { moverImage: opts.moverImage } : {}),
         ...(opts.cofferNamespace ? { cofferNamespace: opts.cofferNamespace } : {}),
-        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.interrupt ? { signal: opts.interrupt } : {}),
       });
       for (const r of restores) log({ event: 'restore-end', restore: r.restore, phase: r.phase });
     } catch (e) {
@@ -202,7 +208,8 @@ export type LeasedResult<T> = { held: true; value: T } | { held: false; holder: 
 /**
  * Runs `work` only while this replica holds the reconciler Lease, renewing it meanwhile and releasing it after, so two
  * replicas (or two `coffer reconcile --once` started by overlapping cron jobs) never back up the same pair twice. The
- * signal given to `work` aborts when the lease is lost, so no new run starts without it.
+ * signal given to `work` aborts when the lease is lost: pass it as both `signal` and `interrupt`, so no run starts or
+ * goes on without the lease.
  */
 export async function withLease<T>(lock: LeaseLock, work: (signal: AbortSignal) => Promise<T>): Promise<LeasedResult<T>> {
   const first = await lock.tryAcquire();

@@ -87,12 +87,13 @@ export async function runAction(opts: RunActionOptions): Promise<ActionResult> {
     const t0 = performance.now();
     const res: PhaseResult = { phase: p.name, func: p.func, deferred, phaseResult: 'Succeeded', startTime: start.toISOString(), startedAt: t0, output: {} };
     const controller = new AbortController();
-    const outer = opts.ctx.signal;
+    // Finally phases (unfreeze, unlock) are the clean-up an interrupted run needs most: only their own timeout ends them.
+    const outer = deferred ? undefined : opts.ctx.signal;
     const onOuter = () => controller.abort(outer?.reason);
     outer?.addEventListener('abort', onOuter, { once: true });
     let timer: NodeJS.Timeout | undefined;
     try {
-      if (outer?.aborted) throw new PhaseError(`run cancelled before phase ${p.name}`);
+      if (outer?.aborted) throw new PhaseError(`run cancelled before phase ${p.name}${outer.reason instanceof Error ? `: ${outer.reason.message}` : ''}`);
       const fn = lookupFunction(p.func);
       const context: TemplateContext = { ...opts.context, phases: phasesCtx };
       let args = renderArgs(p.args ?? {}, context, `${opts.blueprint}.${opts.action}.${p.name}`);

@@ -4,6 +4,8 @@ import type { RunFilter } from '../catalog/index.ts';
 import type { CofferMetrics } from '../metrics/index.ts';
 import { allows, type Principal, type Role, type TokenStore } from './auth.ts';
 import { ApiInputError, type Live } from './live.ts';
+import { RestoreBodyError } from './restore-request.ts';
+import { DASHBOARD_DIR, StaticFiles } from './static.ts';
 import { decideDelivery, PROVIDERS, verifyDelivery, type Provider } from './webhooks.ts';
 
 export interface ServerOptions {
@@ -18,6 +20,8 @@ export interface ServerOptions {
   /** Largest request body accepted (default 1 MiB; GitHub push payloads are far smaller). */
   maxBodyBytes?: number;
   log?: (e: Record<string, unknown>) => void;
+  /** The dashboard's static files (default: the project's `dashboard/` folder); false serves none. */
+  dashboard?: StaticFiles | false;
 }
 
 class HttpError extends Error {
@@ -38,9 +42,10 @@ class HttpError extends Error {
 export function createCofferServer(opts: ServerOptions): Server {
   const log = opts.log ?? (() => undefined);
   const maxBody = opts.maxBodyBytes ?? 1024 * 1024;
+  const dashboard = opts.dashboard === false ? undefined : (opts.dashboard ?? new StaticFiles(DASHBOARD_DIR));
   return createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
-      const status = e instanceof HttpError ? e.status : e instanceof ApiInputError ? e.status : (e as { code?: string }).code?.startsWith('E_') ? 422 : 500;
+      const status = e instanceof HttpError || e instanceof ApiInputError || e instanceof RestoreBodyError ? e.status : (e as { code?: string }).code?.startsWith('E_') ? 422 : 500;
       if (status === 500) log({ event: 'error', message: `${req.method} ${req.url}: ${(e as Error).stack ?? String(e)}` });
       if (!res.headersSent) send(res, status, { error: (e as Error).message }, e instanceof HttpError ? e.headers : {});
       else res.end();
@@ -60,6 +65,7 @@ export function createCofferServer(opts: ServerOptions): Server {
     const hook = /^\/hooks\/([a-z]+)$/.exec(path);
     if (hook) return webhook(req, res, hook[1]!);
     if (path === '/api/v1' || path.startsWith('/api/v1/')) return api(req, res, path.slice('/api/v1'.length) || '/', url.searchParams);
+    if (dashboard?.serve(req, res, url.pathname)) return;
     throw new HttpError(404, `no route for ${path}`);
   }
 
@@ -86,12 +92,12 @@ export function createCofferServer(opts: ServerOptions): Server {
 
   async function api(req: IncomingMessage, res: ServerResponse, route: string, q: URLSearchParams): Promise<void> {
     const code = (status: number, name: string) => opts.metrics.api.inc({ method: req.method ?? '', route: name, code: String(status) });
-    const routeName = route.replace(/^\/(backups|policies)\/[^/]+$/, '/$1/{name}');
+    const routeName = route.replace(/^\/(backups|policies|restores)\/[^/]+$/, '/$1/{name}');
     try {
       const status = await apiRoute(req, res, route, q);
       code(status, routeName);
     } catch (e) {
-      code(e instanceof HttpError || e instanceof ApiInputError ? e.status : 500, routeName);
+      code(e instanceof HttpError || e instanceof ApiInputError || e instanceof RestoreBodyError ? e.status : (e as { code?: string }).code?.startsWith('E_') ? 422 : 500, routeName);
       throw e;
     }
   }
@@ -119,19 +125,36 @@ export function createCofferServer(opts: ServerOptions): Server {
         res.setHeader('location', `/api/v1/backups/${job.id}`);
         return send(res, 202, job);
       }
+      if (route === '/restores') {
+        const who = authorize(req, 'operate');
+        const body = parseJson(await readBody(req, 64 * 1024));
+        if (body.dryRun === true) return send(res, 200, await live.restores.preview(body, who.name));
+        const job = await live.restores.start(body, who.name);
+        res.setHeader('location', `/api/v1/restores/${job.id}`);
+        return send(res, 202, job);
+      }
       if (route === '/reconcile') {
         const who = authorize(req, 'operate');
         const woke = live.trigger.request(`api (${who.name})`);
         log({ event: 'api-reconcile-requested', user: who.name });
         return send(res, 202, { triggered: true, queued: !woke });
       }
-      throw new HttpError(req.method === 'POST' && ['/plan', '/policies', '/restorepoints', '/runs', '/health', '/reports/compliance'].includes(route) ? 405 : 404, `no POST route for /api/v1${route}`);
+      throw new HttpError(req.method === 'POST' && ['/plan', '/policies', '/restorepoints', '/runs', '/health', '/reports/compliance', '/whoami'].includes(route) ? 405 : 404, `no POST route for /api/v1${route}`);
     }
     method(req, 'GET');
-    authorize(req, 'read');
+    const who = authorize(req, 'read');
     switch (route) {
       case '/':
-        return send(res, 200, { paths: ['/api/v1/health', '/api/v1/plan', '/api/v1/policies', '/api/v1/restorepoints', '/api/v1/runs', '/api/v1/reports/compliance', '/api/v1/backups'] });
+        return send(res, 200, { paths: ['/api/v1/whoami', '/api/v1/health', '/api/v1/plan', '/api/v1/policies', '/api/v1/restorepoints', '/api/v1/runs', '/api/v1/reports/compliance', '/api/v1/backups', '/api/v1/restores'] });
+      case '/whoami':
+        return send(res, 200, { name: who.name, role: who.role, can: { read: true, operate: who.role === 'operate' } });
+      case '/restores': {
+        const { catalog } = await live.current();
+        const jobs = live.restores.jobsList();
+        const ids = new Set(jobs.map((j) => j.id));
+        const recorded = (await live.restores.recorded(catalog)).filter((r) => !ids.has(r.name)).map(({ doc: _d, ...r }) => r);
+        return send(res, 200, { jobs, recorded: recorded.slice(0, limit(q)) });
+      }
       case '/health':
         return send(res, 200, live.health());
       case '/plan': {
@@ -171,7 +194,15 @@ export function createCofferServer(opts: ServerOptions): Server {
       case '/backups':
         return send(res, 200, { items: live.jobsList() });
     }
-    const m = /^\/(backups|policies)\/([^/]+)$/.exec(route);
+    const m = /^\/(backups|policies|restores)\/([^/]+)$/.exec(route);
+    if (m?.[1] === 'restores') {
+      const id = decodeURIComponent(m[2]!);
+      const job = live.restores.job(id);
+      const { catalog } = await live.current();
+      const doc = (await live.restores.recorded(catalog)).find((r) => r.name === id)?.doc;
+      if (!job && !doc) throw new HttpError(404, `no restore ${id} (neither a job of this server nor a RestoreResult in the catalog)`);
+      return send(res, 200, { ...(job ? { job } : {}), ...(doc ? { result: doc } : {}) });
+    }
     if (m?.[1] === 'backups') {
       const job = live.job(decodeURIComponent(m[2]!));
       if (!job) throw new HttpError(404, `no on-demand backup ${m[2]}`);

@@ -8,6 +8,7 @@ import type { CofferMetrics } from '../metrics/index.ts';
 import { reconcileOnce, selectNamespaces, withLease, type ReconcileEvent, type ReconcileOptions, type ReconcileSummary } from '../reconcile.ts';
 import { publishCompliance } from '../report/publish.ts';
 import type { ComplianceReport } from '../report/types.ts';
+import { RestoreJobs } from './restore-jobs.ts';
 import { ReconcileTrigger } from './trigger.ts';
 
 export interface LiveOptions {
@@ -69,6 +70,9 @@ export class Live {
   private reconciling = false;
   private publishing: Promise<void> = Promise.resolve();
   private readonly jobs = new Map<string, BackupJob>();
+  private queue: Promise<void> = Promise.resolve();
+  /** Restores asked for over the API (previews and jobs). */
+  readonly restores: RestoreJobs;
   private readonly now: () => Date;
   private readonly log: (e: Record<string, unknown>) => void;
 
@@ -76,6 +80,16 @@ export class Live {
     this.trigger = opts.trigger ?? new ReconcileTrigger();
     this.now = opts.now ?? (() => new Date());
     this.log = opts.log ?? (() => undefined);
+    this.restores = new RestoreJobs({
+      source: opts.source,
+      client: opts.client,
+      current: () => this.current(),
+      exclusive: (w) => this.exclusive(w),
+      ...(opts.reconcile ? { reconcile: opts.reconcile } : {}),
+      log: this.log,
+      now: this.now,
+      inputError: (status, message) => new ApiInputError(status, message),
+    });
     const trigger = this.trigger;
     const mark = () => {
       this.reconciling = true;
@@ -218,6 +232,30 @@ export class Live {
     return job;
   }
 
+  /**
+   * Runs API work (on-demand backups, restores) one job at a time in this process and, across replicas, only while
+   * holding the reconciler's Lease — so it never overlaps a reconcile. Waits up to `leaseWaitMs` for the Lease.
+   */
+  exclusive<T>(work: (signal?: AbortSignal) => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      if (!this.opts.lease) return work();
+      const lock = this.opts.lease();
+      const deadline = Date.now() + (this.opts.leaseWaitMs ?? 600_000);
+      for (;;) {
+        const r = await withLease(lock, work);
+        if (r.held) return r.value;
+        if (Date.now() > deadline) throw new Error(`gave up waiting for the reconciler lease (held by ${r.holder})`);
+        await new Promise((res) => setTimeout(res, 1000));
+      }
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
   private async runJob(job: BackupJob): Promise<void> {
     const work = async (signal?: AbortSignal) => {
       job.state = 'running';
@@ -230,7 +268,7 @@ export class Live {
         trigger: 'manual',
         retention: false,
         ...this.opts.reconcile,
-        ...(signal ? { signal } : {}),
+        ...(signal ? { signal, interrupt: signal } : {}),
         log: (e) => {
           this.opts.metrics.observeEvent(e);
           if (e.event === 'run-end') job.runs.push({ namespace: e.namespace, phase: e.phase, ...(e.restorePoint ? { restorePoint: e.restorePoint } : {}), ...(e.error ? { error: e.error } : {}) });
@@ -238,18 +276,7 @@ export class Live {
       });
     };
     try {
-      let summary: ReconcileSummary | undefined;
-      if (!this.opts.lease) summary = await work();
-      else {
-        const lock = this.opts.lease();
-        const deadline = Date.now() + (this.opts.leaseWaitMs ?? 600_000);
-        while (!summary) {
-          const r = await withLease(lock, work);
-          if (r.held) summary = r.value;
-          else if (Date.now() > deadline) throw new Error(`gave up waiting for the reconciler lease (held by ${r.holder})`);
-          else await new Promise((res) => setTimeout(res, 1000));
-        }
-      }
+      const summary = await this.exclusive(work);
       // On-demand backups skip retention; the reconcile asked for here applies it and then publishes compliance, so
       // the report never flags a restore point that is only waiting for that pass. Metrics are queued before the job
       // reports its end, so a client that sees it finished and then waits for idle() sees them updated.

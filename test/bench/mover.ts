@@ -29,6 +29,19 @@
  *   the data mover, not reading a 99 MB node binary against a 19 MB Go one
  *   from disk. `--cold-programs` skips that; cold start-up of every form is
  *   reported under `startup` either way.
+ * - No tool pays for the other's I/O: before every timed command, `sync` (the
+ *   previous command's dirty pages, dataset rewrites and restore targets reach
+ *   the disk untimed — drop_caches alone leaves dirty pages, whose writeback
+ *   then lands in the next command), then the cache drop, then a settle pause
+ *   (`--settle-ms`, default 1000) so writeback and the drop's own work finish.
+ * - Before round 1 each tool does an untimed warm-up (init, backup, restore of
+ *   a ~16 MiB slice of the dataset into a scratch repository), so neither is
+ *   the first to touch the disk and the CPUs after the dataset was written.
+ * - Order: in round r, phase p, restic goes first when (p + r) is even; with
+ *   an even number of rounds every phase has each tool first equally often.
+ *   Every round's ratio is reported, with the median of per-round ratios and
+ *   `orderBias` (geometric mean of the ratios when Coffer ran first vs when
+ *   restic did: near 1 when the order does not matter).
  * - Restores are verified file by file against the dataset (untimed).
  *
  * Flags: --size 1GiB  --seed 42  --workdir DIR (default under os.tmpdir())
@@ -37,12 +50,15 @@
  *        --cold-programs (do not warm the executables after dropping caches)
  *        --rounds N (repeat the four phases N times on fresh repositories,
  *        alternating who goes first; medians reported, every sample kept)
+ *        --settle-ms N (pause after sync + cache drop, default 1000)
+ *        --no-warmup (skip the untimed warm-up)
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -74,6 +90,8 @@ async function main(): Promise<void> {
       coffer: { type: 'string', default: 'bundle' },
       rounds: { type: 'string', default: '1' },
       'cold-programs': { type: 'boolean', default: false },
+      'settle-ms': { type: 'string', default: '1000' },
+      'no-warmup': { type: 'boolean', default: false },
     },
   });
   const totalBytes = parseSize(values.size!);
@@ -104,7 +122,11 @@ async function main(): Promise<void> {
     log(`writing dataset: ${files.length} files, ${mib(totalBytes)} MiB (seed ${seed}) in ${data}`);
     const written = await writeDataset(data, files);
 
+    const settleMs = Math.max(0, Number(values['settle-ms']));
+    const loads: number[] = [];
     const prepare = async (warmPrograms = !values['cold-programs']) => {
+      // Dirty pages first: drop_caches cannot drop them, and their writeback would be charged to whoever runs next.
+      syncAll();
       if (dropCaches) dropPageCache();
       else await readTree(data);
       if (warmPrograms) {
@@ -112,6 +134,8 @@ async function main(): Promise<void> {
         await timed(process.execPath, [...cofferCmd, '--help'], env, work);
         await timed('restic', ['version'], env, work);
       }
+      await sleep(settleMs);
+      loads.push(loadavg()[0]!);
     };
     const run = async (tool: Tool, args: string[], cwd = work): Promise<RunResult> => {
       await prepare();
@@ -141,6 +165,36 @@ async function main(): Promise<void> {
     };
     log(`cold start-up: ${JSON.stringify(startup)}`);
 
+    // Untimed warm-up: each tool backs up and restores a slice of the dataset into a scratch repository.
+    if (!values['no-warmup']) {
+      const slice = path.join(work, 'warmup-data');
+      await rm(slice, { recursive: true, force: true });
+      await mkdir(slice, { recursive: true });
+      let taken = 0;
+      for (const f of files) {
+        if (taken > 16 * 2 ** 20 || f.size > 8 * 2 ** 20) continue;
+        await copyFile(path.join(data, f.path), path.join(slice, f.path.replaceAll('/', '_')));
+        taken += f.size;
+      }
+      const wenv = { ...env, RESTIC_REPOSITORY: path.join(work, 'warmup-restic'), RESTIC_CACHE_DIR: path.join(work, 'warmup-restic-cache') };
+      const wrepo = path.join(work, 'warmup-coffer');
+      for (const t of tools) {
+        const out = path.join(work, `warmup-out-${t}`);
+        if (t === 'restic') {
+          await timed('restic', ['init', '--repository-version', '2'], wenv, work);
+          await timed('restic', ['backup', '--compression', 'auto', '--quiet', slice], wenv, work);
+          await timed('restic', ['restore', 'latest', '--target', out], wenv, work);
+        } else {
+          await timed(process.execPath, [...cofferCmd, 'init', '--repo', wrepo], env, work);
+          const snap = snapshotIdFrom((await timed(process.execPath, [...cofferCmd, 'backup', '--repo', wrepo, '--output', 'json', slice], env, work)).stdout);
+          await timed(process.execPath, [...cofferCmd, 'restore', '--repo', wrepo, snap, out], env, work);
+        }
+        await rm(out, { recursive: true, force: true });
+      }
+      for (const d of [slice, wenv.RESTIC_REPOSITORY, wenv.RESTIC_CACHE_DIR, wrepo]) await rm(d, { recursive: true, force: true });
+      log(`warm-up done (${mib(taken)} MiB slice, each tool: init, backup, restore)`);
+    }
+
     const lastSnap: Partial<Record<Tool, string>> = {};
     const backupArgs = (tool: Tool): string[] =>
       tool === 'restic'
@@ -167,8 +221,10 @@ async function main(): Promise<void> {
       bytesStored?: Partial<Record<Tool, number>>;
       bytesRatio?: number;
       verified?: Partial<Record<Tool, boolean>>;
-      /** Every round's wall seconds and who went first. */
-      samples: { first: Tool; seconds: Partial<Record<Tool, number>> }[];
+      /** Median of the per-round ratios restic/coffer. */
+      medianRoundRatio?: number;
+      /** Every round's wall seconds, who went first, and that round's ratio. */
+      samples: { first: Tool; seconds: Partial<Record<Tool, number>>; cpuSeconds: Partial<Record<Tool, number>>; ratio?: number }[];
     }
     const phaseNames = ['first-backup', 'unchanged-backup', 'changed-backup', 'restore'];
     const phases: Phase[] = phaseNames.map((phase) => ({ phase, seconds: {}, cpuSeconds: {}, maxRssMiB: {}, samples: [] }));
@@ -193,7 +249,7 @@ async function main(): Promise<void> {
           if (r === 0) log(`changed ${mutation.files} of ${files.length} files (${muts.filter((m) => m.op === 'insert').length} mid-file insertions, ${mutation.bytesWritten} bytes written)`);
         }
         const ph = phases[p]!;
-        const sample: Phase['samples'][number] = { first: order[0]!, seconds: {} };
+        const sample: Phase['samples'][number] = { first: order[0]!, seconds: {}, cpuSeconds: {} };
         for (const tool of order) {
           let res: RunResult;
           if (name === 'restore') {
@@ -213,8 +269,10 @@ async function main(): Promise<void> {
           }
           (raw[name]![tool] ??= []).push({ seconds: res.seconds, cpuSeconds: res.cpuSeconds, maxRssMiB: res.maxRssMiB });
           sample.seconds[tool] = round(res.seconds);
+          sample.cpuSeconds[tool] = round(res.cpuSeconds);
           log(`round ${r + 1}/${rounds} ${name} ${tool}: ${res.seconds.toFixed(2)} s, cpu ${res.cpuSeconds.toFixed(2)} s, max RSS ${Math.round(res.maxRssMiB)} MiB`);
         }
+        if (sample.seconds.restic && sample.seconds.coffer) sample.ratio = round(sample.seconds.restic / sample.seconds.coffer, 3);
         ph.samples.push(sample);
         if (name !== 'restore') {
           ph.bytesStored = {};
@@ -234,8 +292,14 @@ async function main(): Promise<void> {
         ph.ratio = round(ph.seconds.restic / ph.seconds.coffer, 3);
         ph.minSecondsRatio = round(Math.min(...raw[ph.phase]!.restic!.map((x) => x.seconds)) / Math.min(...raw[ph.phase]!.coffer!.map((x) => x.seconds)), 3);
         ph.cpuRatio = round(ph.cpuSeconds.restic! / ph.cpuSeconds.coffer!, 3);
+        ph.medianRoundRatio = round(median(ph.samples.map((s) => s.ratio!)), 3);
       }
     }
+    // Order bias: geometric mean of every round ratio when Coffer ran first, over the same when restic did.
+    const geo = (xs: number[]) => (xs.length ? Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length) : NaN);
+    const allSamples = phases.flatMap((p) => p.samples).filter((s) => s.ratio !== undefined);
+    const cofferFirst = geo(allSamples.filter((s) => s.first === 'coffer').map((s) => s.ratio!));
+    const resticFirst = geo(allSamples.filter((s) => s.first === 'restic').map((s) => s.ratio!));
 
     const both = tools.length === 2;
     const faster = both ? phases.every((p) => (p.ratio ?? 0) >= 1) : undefined;
@@ -265,10 +329,19 @@ async function main(): Promise<void> {
         cofferInvocation:
           values.coffer === 'bundle' ? 'node coffer-repo.js … (cli/repo.ts bundled by esbuild, AWS SDK lazily loaded)' : 'node cli/coffer.js repo … (tsx compiles at start)',
         cofferBundleBuildSeconds: round(buildSeconds),
-        resticOptions: 'repository v2, --compression auto, local cache in workdir',
+        resticOptions: 'repository v2, --compression auto, local cache in workdir: empty at init, kept across the phases of a round (as on a user\'s machine), cold on disk like everything else',
+        fairness: `sync + cache drop + ${settleMs} ms settle before every timed command; ${values['no-warmup'] ? 'no warm-up' : 'untimed warm-up of each tool'}; order alternates by phase and round`,
+        loadAverage1m: { min: round(Math.min(...loads), 2), median: round(median(loads), 2), max: round(Math.max(...loads), 2) },
         startup,
       },
       phases,
+      orderBias: both
+        ? {
+            ratioWhenCofferFirst: round(cofferFirst, 3),
+            ratioWhenResticFirst: round(resticFirst, 3),
+            cofferFirstOverResticFirst: round(cofferFirst / resticFirst, 3),
+          }
+        : undefined,
       bar: {
         cofferAtLeastAsFastEveryPhase: faster,
         cofferBytesWithin5Percent: bytesOk,
@@ -384,6 +457,11 @@ function canDropCaches(): boolean {
   } catch {
     return false;
   }
+}
+
+/** Flush every dirty page to disk (untimed), so no command pays for another's writeback. */
+function syncAll(): void {
+  spawnSync('sync', [], { stdio: 'ignore' });
 }
 
 function dropPageCache(): void {

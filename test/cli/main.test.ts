@@ -32,6 +32,7 @@ describe('reconciler verbs reject bad flags before touching anything', () => {
     [['reconcile'], 'coffer reconcile needs --once'],
     [['backup', '--source', '.'], '--policy is required'],
     [['run', '--interval', 'soon'], '--interval "soon": expected a duration'],
+    [['run', '--shutdown-timeout', 'forever'], '--shutdown-timeout "forever": expected a duration'],
     [['reconcile', '--once', '--concurrency', '0'], '--concurrency "0": expected a positive integer'],
     [['reconcile', '--once', '--author', 'nobody'], '--author "nobody": expected "Name <email@example.com>"'],
   ])('coffer %j', async (argv, message) => {

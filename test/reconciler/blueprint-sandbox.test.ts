@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FUNCTIONS, PhaseError, runAction, toHookRecords, type ActionSpec, type FunctionContext } from '../../reconciler/blueprint/index.ts';
 import { createAll, randomName, sampleApp, startTestCluster, waitPodsReady, type TestCluster } from './kube-cluster.ts';
 
@@ -143,6 +143,27 @@ describe('phase runner', () => {
     expect(r.error).toContain('integrity check failed');
     expect(r.artifacts).toEqual({});
     await waitPodsReady(cluster.client, ns, 'app=web', 1);
+  });
+
+  it('an interrupted run stops the running phase, skips the rest and still runs finally (the workload resumes)', async () => {
+    const interrupt = new AbortController();
+    logs.length = 0;
+    const spec: ActionSpec = {
+      phases: [blueprint.phases![0]!, { name: 'hang', func: 'KubeExec', args: { namespace: '{{ namespace }}', pod: 'db-0', command: ['sleep', '30'] } }, blueprint.phases![1]!],
+      finally: blueprint.finally,
+    };
+    const running = runAction({ blueprint: 'sqlite', action: 'backup', spec, context: { namespace: ns, restorePoint: { id: 'rp-44' } }, ctx: { ...ctx, signal: interrupt.signal } });
+    await vi.waitFor(() => expect(logs.some((m) => m.includes('phase quiesce (ScaleWorkload): Succeeded'))).toBe(true), { timeout: 20_000 });
+    interrupt.abort(new Error('interrupted: shutdown deadline passed'));
+    const r = await running;
+    expect(r.phases.map((p) => [p.phase, p.phaseResult])).toEqual([
+      ['quiesce', 'Succeeded'],
+      ['hang', 'Failed'],
+      ['dump', 'Skipped'],
+      ['resume', 'Succeeded'],
+    ]);
+    expect(r.error).toContain('phase hang (KubeExec) failed');
+    expect((await cluster.client.get('apps/v1', 'deployments', ns, 'web')).spec).toMatchObject({ replicas: 1 });
   });
 
   it('a phase timeout aborts the function and fails the phase', async () => {

@@ -16,7 +16,8 @@ import { DEMO_NAMESPACE, demoPolicyRepo } from '../../cli/demo-app.ts';
 import { openSource } from '../../reconciler/git/source.ts';
 import { KubeClient } from '../../reconciler/kube/client.ts';
 import { LeaseLock } from '../../reconciler/lease/index.ts';
-import { reconcileOnce, withLease, type ReconcileOptions } from '../../reconciler/reconcile.ts';
+import { runLoop } from '../../reconciler/loop.ts';
+import { reconcileOnce, withLease, type ReconcileOptions, type ReconcileSummary } from '../../reconciler/reconcile.ts';
 import { FileBackend, listSnapshots, openRepository, restore } from '../../repository/index.ts';
 import { commitFiles, deploySampleApp, waitFor } from './sample-app-fixture.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
@@ -146,7 +147,7 @@ describe('reconcile on the sandbox', () => {
     const race = (id: string) =>
       withLease(new LeaseLock({ kubeConfig: sb.kubeConfig, namespace: 'coffer-system', identity: id }), async (signal) => {
         const source = await openSource({ source: repoDir, env: {} });
-        return reconcileOnce({ source, client, now: () => at, env: {}, signal, retention: false });
+        return reconcileOnce({ source, client, now: () => at, env: {}, signal, interrupt: signal, retention: false });
       });
     const results = await Promise.all([race('replica-a'), race('replica-b')]);
     const ran = results.flatMap((r) => (r.held ? r.value.runs : []));
@@ -154,6 +155,44 @@ describe('reconcile on the sandbox', () => {
     expect(ran).toHaveLength(1);
     const slotRuns = gitCli('log', '--format=%s', 'coffer-catalog').split('\n').filter((l) => l.startsWith('backup: shop/hourly 2026-11-24T10:00Z'));
     expect(slotRuns).toHaveLength(1);
+  });
+
+  it('on a stop signal lets the running backup finish; on interrupt records it as a failed run and cleans up', async () => {
+    const loop = async (at: Date, onRunStart: (stop: AbortController, interrupt: AbortController) => void) => {
+      const stop = new AbortController();
+      const interrupt = new AbortController();
+      const summaries: ReconcileSummary[] = [];
+      await runLoop({
+        source: await openSource({ source: repoDir, env: {} }),
+        client,
+        lock: new LeaseLock({ kubeConfig: sb.kubeConfig, namespace: 'coffer-system', identity: `loop-${at.getTime()}` }),
+        signal: stop.signal,
+        interrupt: interrupt.signal,
+        now: () => at,
+        env: {},
+        retention: false,
+        log: (e) => e.event === 'run-start' && onRunStart(stop, interrupt),
+        onSummary: (s) => summaries.push(s),
+      });
+      // The loop ended after one reconcile: stopping never waits out the poll interval.
+      expect(summaries).toHaveLength(1);
+      return summaries[0]!.runs;
+    };
+
+    const graceful = await loop(hours(10), (stop) => stop.abort());
+    expect(graceful.map((r) => r.run.status.phase)).toEqual(['Succeeded']);
+    expect(graceful[0]!.restorePoint).toBeDefined();
+
+    const interrupted = await loop(hours(11), (stop, interrupt) => {
+      stop.abort();
+      interrupt.abort(new Error('interrupted: coffer run was stopping and the shutdown timeout of 0s passed'));
+    });
+    expect(interrupted.map((r) => r.run.status.phase)).toEqual(['Failed']);
+    expect(interrupted[0]!.run.status.error).toContain('interrupted: coffer run was stopping and the shutdown timeout of 0s passed');
+    expect(interrupted[0]!.restorePoint).toBeUndefined();
+    expect(gitCli('log', '-1', '--format=%s', 'coffer-catalog')).toMatch(/^backup: shop\/hourly 2026-11-24T12:00Z .*failed: .*interrupted/);
+    // No mover Job, snapshot PVC or credentials Secret is left behind in the app's namespace.
+    expect((await client.list('batch/v1', 'jobs', DEMO_NAMESPACE)).map((j) => j.metadata.name)).toEqual([]);
   });
 
   it('coffer run backs up what is due, records it, and stops cleanly on SIGTERM; reconcile --once then finds nothing due', async () => {

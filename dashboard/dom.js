@@ -1,0 +1,110 @@
+// DOM helpers. Everything the dashboard shows is built here with createElement and text nodes: strings are never
+// parsed as HTML, so names, messages and errors from users' Git render as text, whatever they contain.
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+function build(el, attrs, children) {
+  for (const [k, v] of Object.entries(attrs ?? {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'on') {
+      for (const [ev, fn] of Object.entries(v)) el.addEventListener(ev, fn);
+    } else if (k === 'dataset') {
+      for (const [dk, dv] of Object.entries(v)) el.dataset[dk] = String(dv);
+    } else if (/^on/i.test(k)) {
+      throw new Error(`attribute ${k}: use on: { event: handler }`);
+    } else if (k === 'value' && 'value' in el) {
+      el.value = String(v);
+    } else if (k === 'checked' || k === 'disabled' || k === 'selected') {
+      el[k] = Boolean(v);
+    } else {
+      el.setAttribute(k, v === true ? '' : String(v));
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children.flat(Infinity)) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+}
+
+/** An HTML element: h('td', { class: 'x' }, 'text', child). Strings become text nodes. */
+export function h(tag, attrs, ...children) {
+  return build(document.createElement(tag), attrs, children);
+}
+
+/** An SVG element, same rules. */
+export function s(tag, attrs, ...children) {
+  return build(document.createElementNS(SVG_NS, tag), attrs, children);
+}
+
+/** Replaces the children of `el`. */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+export function byId(id) {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`no element #${id}`);
+  return el;
+}
+
+const pad = (n) => String(n).padStart(2, '0');
+
+/** `2026-11-25 14:05 UTC`: one time zone for everyone reading the same audit trail. */
+export function fmtTime(iso) {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} UTC`;
+}
+
+export function fmtAgo(iso, now = Date.now()) {
+  if (!iso) return '—';
+  const s = Math.round((now - Date.parse(iso)) / 1000);
+  if (Number.isNaN(s)) return '—';
+  if (s < 0) return 'in the future';
+  if (s < 90) return `${s}s ago`;
+  if (s < 5400) return `${Math.round(s / 60)}m ago`;
+  if (s < 172800) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86400)}d ago`;
+}
+
+export function fmtBytes(n) {
+  if (typeof n !== 'number' || !Number.isFinite(n)) return '—';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n >= 10 || i === 0 ? Math.round(n) : n.toFixed(1)} ${units[i]}`;
+}
+
+export function fmtDuration(start, end) {
+  if (!start || !end) return '—';
+  const s = (Date.parse(end) - Date.parse(start)) / 1000;
+  if (!Number.isFinite(s)) return '—';
+  return s < 90 ? `${s.toFixed(1)}s` : `${Math.round(s / 60)}m`;
+}
+
+/** A small coloured label; `kind` picks the colour (pass, fail, warn, …) and must be a known class, never data. */
+const BADGES = new Set(['pass', 'fail', 'warn', 'error', 'skip', 'ok', 'degraded', 'starting', 'info', 'running', 'waiting']);
+export function badge(text, kind) {
+  return h('span', { class: `badge badge-${BADGES.has(kind) ? kind : 'info'}` }, text);
+}
+
+/** Maps a run / restore point / job phase to a badge colour. */
+export function phaseKind(phase) {
+  const p = String(phase ?? '').toLowerCase();
+  if (p === 'succeeded') return 'pass';
+  if (p === 'failed') return 'fail';
+  if (p === 'partiallyfailed') return 'warn';
+  if (p === 'running' || p === 'waiting' || p === 'pending') return 'running';
+  return 'info';
+}
