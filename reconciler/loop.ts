@@ -42,7 +42,9 @@ export async function runLoop(opts: LoopOptions): Promise<void> {
         const interval = opts.pollIntervalMs ?? (parseGoDuration(r.value.plan.config.sync.interval) ?? 300) * 1000;
         const next = nextWakeup(r.value.due);
         const now = (opts.now ?? (() => new Date()))().getTime();
-        sleepMs = Math.max(1000, Math.min(interval, next ? next.getTime() - now : interval));
+        const untilDue = next ? next.getTime() - now : Infinity;
+        // Polls get ±10% jitter so many Coffers watching one Git server spread out; a due slot is kept exactly.
+        sleepMs = Math.max(1000, Math.min(untilDue, interval * (0.9 + Math.random() / 5)));
       } else {
         opts.onFollower?.(r.holder);
         sleepMs = opts.followerRetryMs ?? 5000;

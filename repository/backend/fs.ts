@@ -56,10 +56,16 @@ export class FileBackend implements Backend {
   }
 
   async getRange(type: FileType, name: string, offset: number, length: number): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(length);
+    await this.getRangeInto(type, name, offset, buf);
+    return buf;
+  }
+
+  async getRangeInto(type: FileType, name: string, offset: number, buf: Uint8Array): Promise<void> {
+    const length = buf.length;
     let fh: fsp.FileHandle | undefined;
     try {
       fh = await fsp.open(this.pathOf(type, name), 'r');
-      const buf = Buffer.allocUnsafe(length);
       let done = 0;
       while (done < length) {
         const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
@@ -69,7 +75,6 @@ export class FileBackend implements Backend {
       if (done !== length) {
         throw new BackendError('E_REPO_BACKEND', `${this.location}: ${type}/${name}: short read at ${offset}+${length} (got ${done})`);
       }
-      return buf;
     } catch (e) {
       throw this.wrap(e, type, name);
     } finally {

@@ -16,6 +16,11 @@ export interface Backend {
   get(type: FileType, name: string): Promise<Buffer>;
   /** A byte range of an object (pack files are read by range). */
   getRange(type: FileType, name: string, offset: number, length: number): Promise<Buffer>;
+  /**
+   * Optional: read `into.length` bytes at `offset` into the caller's buffer (restore reads pack
+   * ranges straight into shared memory its workers read, without a copy). Same errors as getRange.
+   */
+  getRangeInto?(type: FileType, name: string, offset: number, into: Uint8Array): Promise<void>;
   /** Atomic: readers never see a partial object (tmp + rename on files, single PUT or completed multipart on S3). */
   put(type: FileType, name: string, data: Buffer): Promise<void>;
   /** Idempotent: deleting a missing object is not an error. */

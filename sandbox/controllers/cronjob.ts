@@ -5,7 +5,7 @@
  * limits, and reports active jobs and last schedule/success times.
  */
 import { isConflict, type KubeObject } from './client.ts';
-import { CronSyntaxError, lastFiring, nextFiring, parseCron } from './cron.ts';
+import { nextRun, parseFrequency, previousSlot, ScheduleError, type Schedule } from '../../compiler/schedule/index.ts';
 import { type Informer, WorkQueue } from './informer.ts';
 import { jobFinished } from './job.ts';
 import type { ControllerDeps } from './replicaset.ts';
@@ -38,21 +38,22 @@ export class CronJobController {
     const now = this.now();
     const owned = this.jobs.list((j) => j.metadata.namespace === ns && isOwnedBy(j, cj));
     let active = owned.filter((j) => !jobFinished(j));
-    let schedule;
+    // The policy compiler's schedules: the same cron dialect, time zones and DST rules as Coffer's own.
+    let schedule: Schedule;
     try {
-      schedule = parseCron(cj.spec?.schedule ?? '');
+      schedule = parseFrequency(cj.spec?.schedule ?? '', cj.spec?.timeZone ?? 'UTC');
     } catch (e) {
-      if (e instanceof CronSyntaxError) {
+      if (e instanceof ScheduleError) {
         this.d.events.record(cj, 'Warning', 'UnparseableSchedule', `unparseable schedule: "${cj.spec?.schedule}" : ${e.message}`);
         return;
       }
       throw e;
     }
-    const tz: string | undefined = cj.spec?.timeZone;
     const status: Record<string, unknown> = {};
     let lastSchedule = cj.status?.lastScheduleTime ? Date.parse(cj.status.lastScheduleTime) : Date.parse(cj.metadata.creationTimestamp ?? iso(now));
     if (!cj.spec?.suspend) {
-      const due = lastFiring(schedule, lastSchedule, now, tz);
+      const slot = previousSlot(schedule, new Date(now))?.getTime();
+      const due = slot !== undefined && slot > lastSchedule ? slot : undefined;
       const deadline = cj.spec?.startingDeadlineSeconds;
       if (due !== undefined && (deadline === undefined || now - due <= deadline * 1000)) {
         const policy = cj.spec?.concurrencyPolicy ?? 'Allow';
@@ -91,8 +92,8 @@ export class CronJobController {
         lastSchedule = due;
         status.lastScheduleTime = iso(due);
       }
-      const next = nextFiring(schedule, now, tz);
-      if (next !== undefined) this.queue.addAfter(key, Math.min(next - now + 100, 2 ** 31 - 1));
+      const next = nextRun(schedule, new Date(now)).getTime();
+      this.queue.addAfter(key, Math.min(next - now + 100, 2 ** 31 - 1));
     }
     status.active = active.length ? active.map((j) => ({ kind: 'Job', namespace: ns, name: j.metadata.name, uid: j.metadata.uid, apiVersion: 'batch/v1', resourceVersion: j.metadata.resourceVersion })) : undefined;
     const succeeded = owned.filter((j) => jobFinished(j) === 'Complete');

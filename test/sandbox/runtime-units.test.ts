@@ -16,7 +16,7 @@ import { LogWriter, parseLogLine, readRecords, renderRecords, rfc3339Nano, type 
 import { podPhase, podStatus, qosClass, type ContainerView, type PodView } from '../../sandbox/runtime/podstatus.ts';
 import { rollingBounds, templateKey } from '../../sandbox/controllers/deployment.ts';
 import { formatIndexes } from '../../sandbox/controllers/job.ts';
-import { CronSyntaxError, lastFiring, matches, nextFiring, parseCron } from '../../sandbox/controllers/cron.ts';
+import { nextRun, parseFrequency, previousSlot, ScheduleError } from '../../compiler/schedule/index.ts';
 import { deletionOrder } from '../../sandbox/controllers/replicaset.ts';
 import { claimName, ordinalOf } from '../../sandbox/controllers/statefulset.ts';
 import { claimClass, quantityBytes } from '../../sandbox/controllers/storage.ts';
@@ -330,8 +330,9 @@ describe('controller arithmetic', () => {
   });
 });
 
-describe('cron schedules', () => {
+describe('CronJob schedules (the policy compiler\'s, in the Kubernetes cron dialect)', () => {
   const at = (s: string) => Date.parse(s);
+  const fires = (expr: string, ms: number, tz = 'UTC') => previousSlot(parseFrequency(expr, tz), new Date(ms))?.getTime() === ms;
   it.each([
     ['*/15 * * * *', '2026-03-01T10:45:00Z', true],
     ['*/15 * * * *', '2026-03-01T10:46:00Z', false],
@@ -346,24 +347,23 @@ describe('cron schedules', () => {
     ['0 0 13 * 5', '2026-03-07T00:00:00Z', false],
     ['30 9 * * *', '2026-03-01T09:30:00Z', true],
   ])('%s fires at %s: %s', (expr, time, want) => {
-    expect(matches(parseCron(expr), at(time))).toBe(want);
+    expect(fires(expr, at(time))).toBe(want);
   });
 
   it('honours time zones', () => {
     // 02:00 in Berlin (UTC+1 in March) is 01:00 UTC.
-    expect(matches(parseCron('0 2 * * *'), at('2026-03-01T01:00:00Z'), 'Europe/Berlin')).toBe(true);
-    expect(matches(parseCron('0 2 * * *'), at('2026-03-01T02:00:00Z'), 'Europe/Berlin')).toBe(false);
+    expect(fires('0 2 * * *', at('2026-03-01T01:00:00Z'), 'Europe/Berlin')).toBe(true);
+    expect(fires('0 2 * * *', at('2026-03-01T02:00:00Z'), 'Europe/Berlin')).toBe(false);
   });
 
   it('finds the last and next firing', () => {
-    const s = parseCron('0 */6 * * *');
-    expect(lastFiring(s, at('2026-03-01T00:00:00Z'), at('2026-03-01T13:30:00Z'))).toBe(at('2026-03-01T12:00:00Z'));
-    expect(lastFiring(s, at('2026-03-01T12:00:00Z'), at('2026-03-01T13:30:00Z'))).toBeUndefined();
-    expect(nextFiring(s, at('2026-03-01T13:30:00Z'))).toBe(at('2026-03-01T18:00:00Z'));
-    expect(nextFiring(s, at('2026-03-01T18:00:00Z'))).toBe(at('2026-03-02T00:00:00Z'));
+    const s = parseFrequency('0 */6 * * *');
+    expect(previousSlot(s, new Date(at('2026-03-01T13:30:00Z')))?.getTime()).toBe(at('2026-03-01T12:00:00Z'));
+    expect(nextRun(s, new Date(at('2026-03-01T13:30:00Z'))).getTime()).toBe(at('2026-03-01T18:00:00Z'));
+    expect(nextRun(s, new Date(at('2026-03-01T18:00:00Z'))).getTime()).toBe(at('2026-03-02T00:00:00Z'));
   });
 
   it.each(['* * * *', '60 * * * *', '* * * * * *', 'a b c d e', '*/0 * * * *', '5-1 * * * *'])('rejects %s', (expr) => {
-    expect(() => parseCron(expr)).toThrow(CronSyntaxError);
+    expect(() => parseFrequency(expr)).toThrow(ScheduleError);
   });
 });

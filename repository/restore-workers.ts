@@ -1,0 +1,168 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { MasterKey } from './crypto.ts';
+
+/**
+ * The worker's code, evaluated as a CommonJS script (`eval: true`), for the same reasons as the seal
+ * workers (seal-workers.ts): plain JavaScript with `node:` imports only loads the same way under tsx,
+ * vitest, the esbuild bundle and `node cli/coffer.js`.
+ *
+ * Per blob it does exactly what `Repository.openBlob` does — AES-256-GCM open (`nonce ‖ ct ‖ tag`),
+ * brotli decompression checked against the recorded raw length, HMAC-SHA256 id compared with the
+ * index — then writes the plaintext to every target (fd, offset) with positioned writes, leaving
+ * 64 KiB runs of zeros as holes (restore.ts truncates each file to its size, so sparse files stay
+ * sparse). Nothing is written for a blob that fails any check. The input is a pack range read into
+ * shared memory: no copy crosses threads, and no plaintext comes back.
+ */
+const WORKER_SOURCE = String.raw`
+const { parentPort, workerData } = require('node:worker_threads');
+const { createHmac, createDecipheriv } = require('node:crypto');
+const { brotliDecompressSync } = require('node:zlib');
+const { writeSync } = require('node:fs');
+const enc = Buffer.from(workerData.encrypt);
+const mac = Buffer.from(workerData.mac);
+const ZERO = Buffer.alloc(64 * 1024);
+function writeAll(fd, data, off, len, pos) {
+  while (len > 0) {
+    const n = writeSync(fd, data, off, len, pos);
+    off += n; len -= n; pos += n;
+  }
+}
+function writeSparse(fd, data, at) {
+  let runStart = -1;
+  for (let o = 0; o < data.length; o += ZERO.length) {
+    const n = Math.min(ZERO.length, data.length - o);
+    const zero = data.compare(ZERO, 0, n, o, o + n) === 0;
+    if (!zero && runStart < 0) runStart = o;
+    if (zero && runStart >= 0) { writeAll(fd, data, runStart, o - runStart, at + runStart); runStart = -1; }
+  }
+  if (runStart >= 0) writeAll(fd, data, runStart, data.length - runStart, at + runStart);
+}
+function open(sealed, b, what) {
+  if (sealed.length < 28) throw new Error(what + ': too short to be an encrypted object (' + sealed.length + ' bytes)');
+  const d = createDecipheriv('aes-256-gcm', enc, sealed.subarray(0, 12));
+  d.setAuthTag(sealed.subarray(sealed.length - 16));
+  let plain;
+  try {
+    plain = d.update(sealed.subarray(12, sealed.length - 16));
+    d.final();
+  } catch {
+    throw new Error(what + ': authentication failed (data is damaged or was tampered with)');
+  }
+  let raw;
+  if (b.comp === 0) raw = plain;
+  else if (b.comp === 1) {
+    raw = brotliDecompressSync(plain, { chunkSize: Math.max(64 * 1024, b.rawLength) });
+    if (raw.length !== b.rawLength) throw new Error(what + ': decompressed to ' + raw.length + ' bytes, expected ' + b.rawLength);
+  } else throw Object.assign(new Error(what + ': unknown compression ' + b.comp + ' (written by a newer Coffer?)'), { version: true });
+  if (createHmac('sha256', mac).update(raw).digest('hex') !== b.id) throw new Error(what + ': content does not match its id');
+  return raw;
+}
+parentPort.on('message', (m) => {
+  const buf = Buffer.from(m.buf.buffer, m.buf.byteOffset, m.buf.byteLength);
+  const results = [];
+  for (const b of m.blobs) {
+    const what = 'blob ' + b.id.slice(0, 16) + ' in pack ' + m.pack;
+    try {
+      const raw = open(buf.subarray(b.at, b.at + b.length), b, what);
+      for (const t of b.targets) writeSparse(t[0], raw, t[1]);
+      results.push(null);
+    } catch (e) {
+      results.push({ message: (e && e.message) || String(e), version: !!(e && e.version) });
+    }
+  }
+  parentPort.postMessage({ seq: m.seq, results });
+});
+`;
+
+/** One blob to open and write: its place in the job's buffer and where its plaintext goes. */
+export interface RestoreBlob {
+  id: string;
+  /** Offset of the sealed blob inside the job's buffer. */
+  at: number;
+  length: number;
+  rawLength: number;
+  comp: number;
+  /** [fd, file offset] pairs: every place this blob's plaintext is written. */
+  targets: [number, number][];
+}
+
+/** Per blob: null when written, else why it was refused (nothing was written for it). */
+export type BlobOutcome = { message: string; version: boolean } | null;
+
+interface Pending {
+  resolve: (r: BlobOutcome[]) => void;
+  reject: (e: unknown) => void;
+  slot: Slot;
+  cost: number;
+}
+
+interface Slot {
+  worker: Worker;
+  busy: number;
+}
+
+/** Restore workers by default: one per core up to 2 (none on one core). `COFFER_RESTORE_WORKERS` overrides. */
+export function defaultRestoreWorkers(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.COFFER_RESTORE_WORKERS;
+  if (v !== undefined && v !== '' && Number.isInteger(Number(v)) && Number(v) >= 0) return Math.min(Number(v), 8);
+  const cores = availableParallelism();
+  return cores > 1 ? Math.min(cores, 2) : 0;
+}
+
+/**
+ * Worker threads that authenticate, decompress, verify and write restored blobs. The main thread
+ * only plans, reads pack ranges (libuv pool) and keeps the books; the CPU work — AES-GCM, brotli,
+ * HMAC-SHA256 and the copy into the page cache — runs on every core.
+ */
+export class RestoreWorkers {
+  private readonly slots: Slot[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private seq = 0;
+  private failure: unknown;
+
+  constructor(key: MasterKey, count: number) {
+    for (let i = 0; i < count; i++) {
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac) }, execArgv: [] });
+      const slot: Slot = { worker, busy: 0 };
+      worker.on('message', (r: { seq: number; results: BlobOutcome[] }) => {
+        const p = this.pending.get(r.seq);
+        if (!p) return;
+        this.pending.delete(r.seq);
+        p.slot.busy -= p.cost;
+        p.resolve(r.results);
+      });
+      worker.on('error', (e) => this.fail(e));
+      worker.on('exit', (code) => {
+        if (code !== 0) this.fail(new Error(`restore worker exited with code ${code}`));
+      });
+      this.slots.push(slot);
+    }
+  }
+
+  private fail(e: unknown): void {
+    this.failure ??= e;
+    for (const [seq, p] of this.pending) {
+      this.pending.delete(seq);
+      p.reject(e);
+    }
+  }
+
+  /** Open and write `blobs` (sealed inside `buf`, which must be shared memory) on the least busy worker. */
+  run(pack: string, buf: Uint8Array, blobs: RestoreBlob[]): Promise<BlobOutcome[]> {
+    if (this.failure) return Promise.reject(this.failure);
+    let slot = this.slots[0]!;
+    for (const s of this.slots) if (s.busy < slot.busy) slot = s;
+    const cost = blobs.reduce((a, b) => a + b.rawLength, 0);
+    slot.busy += cost;
+    const seq = this.seq++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(seq, { resolve, reject, slot, cost });
+      slot.worker.postMessage({ seq, pack, buf, blobs });
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * The dashboard's server side without a cluster: static files (content types, ETag revalidation, no directory
+ * traversal, no token needed for the page, a strict CSP), `GET /api/v1/whoami`, and `POST /api/v1/restores` refusing
+ * bad bodies with a 400 that names the field (the cluster-side restore is covered by server-restore-e2e).
+ */
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { request, type Server } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoPolicyRepo } from '../../cli/demo-app.ts';
+import { openSource } from '../../reconciler/git/source.ts';
+import { KubeClient, loadKubeConfig } from '../../reconciler/kube/client.ts';
+import { CofferMetrics } from '../../reconciler/metrics/index.ts';
+import { createCofferServer, Live, listen, TokenStore } from '../../reconciler/server/index.ts';
+import { parseRestoreBody, RestoreBodyError } from '../../reconciler/server/restore-request.ts';
+import { DASHBOARD_CSP, DASHBOARD_DIR, StaticFiles } from '../../reconciler/server/static.ts';
+import { kubeconfigYaml } from '../../sandbox/index.ts';
+import { cleanup, makePolicyRepo, tempDir } from './git-helpers.ts';
+
+const READ = 'read-token-0123456789abcdef';
+const OPERATE = 'operate-token-0123456789abcdef';
+
+describe('parseRestoreBody', () => {
+  const sets = ['staging'];
+  it('accepts the full request and keeps only what was given', () => {
+    const body = { restorePoint: 'latest', namespace: 'shop', policy: 'hourly', before: '2026-11-20T10:00Z', namespaceMapping: { shop: 'shop-copy' }, include: 'object.kind == "ConfigMap"', exclude: 'object.metadata.name == "x"', transforms: ['staging'], existing: 'update', wait: true, timeout: '90s', volumes: false, hooks: false };
+    expect(parseRestoreBody(body, sets)).toEqual(body);
+    expect(parseRestoreBody({ restorePoint: 'shop-hourly-20261124t010500z-abc', dryRun: true }, sets)).toEqual({ restorePoint: 'shop-hourly-20261124t010500z-abc', dryRun: true });
+  });
+  it.each([
+    ['not an object', [1], /^body: /],
+    ['missing restore point', { namespace: 'shop' }, /^restorePoint: required/],
+    ['restore point not a string', { restorePoint: 5 }, /^restorePoint: expected a non-empty string/],
+    ['unknown field', { restorePoint: 'latest', namespaceMappings: {} }, /^namespaceMappings: unknown field/],
+    ['bad namespace', { restorePoint: 'latest', namespace: 'Shop_1' }, /^namespace: "Shop_1" is not a namespace name/],
+    ['mapping not an object', { restorePoint: 'latest', namespaceMapping: ['shop=copy'] }, /^namespaceMapping: expected an object/],
+    ['mapping to a bad name', { restorePoint: 'latest', namespaceMapping: { shop: 'no/slash' } }, /^namespaceMapping\.shop: "no\/slash" is not a namespace name/],
+    ['CEL that does not compile', { restorePoint: 'latest', include: 'object.kind ==' }, /^include: /],
+    ['CEL that is not boolean', { restorePoint: 'latest', exclude: '"ConfigMap"' }, /^exclude: /],
+    ['unknown TransformSet', { restorePoint: 'latest', transforms: ['prod'] }, /^transforms\[0\]: no TransformSet "prod" in the plan \(have: staging\)/],
+    ['transforms not a list', { restorePoint: 'latest', transforms: 'staging' }, /^transforms: expected an array/],
+    ['bad existing', { restorePoint: 'latest', existing: 'overwrite' }, /^existing: "overwrite": expected skip, update or recreate/],
+    ['bad before', { restorePoint: 'latest', before: 'yesterday' }, /^before: /],
+    ['before with a name', { restorePoint: 'rp-1', before: '2026-11-20T10:00Z' }, /^before: only with "restorePoint": "latest"/],
+    ['bad timeout', { restorePoint: 'latest', timeout: '5 minutes' }, /^timeout: "5 minutes": expected a duration/],
+    ['dryRun not boolean', { restorePoint: 'latest', dryRun: 'yes' }, /^dryRun: expected true or false/],
+    ['wait on a dry run', { restorePoint: 'latest', dryRun: true, wait: true }, /^wait: /],
+  ])('refuses %s', (_, body, message) => {
+    expect(() => parseRestoreBody(body, sets)).toThrow(RestoreBodyError);
+    expect(() => parseRestoreBody(body, sets)).toThrow(message);
+  });
+});
+
+let dir: string;
+let server: Server;
+let base: string;
+let port: number;
+const logs: Array<Record<string, unknown>> = [];
+
+beforeAll(async () => {
+  dir = tempDir('server-dashboard');
+  const repo = makePolicyRepo(join(dir, 'policies'), demoPolicyRepo(join(dir, 'repository'), readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8')));
+  const source = await openSource({ source: repo, env: {} });
+  const tokensFile = join(dir, 'tokens.csv');
+  writeFileSync(tokensFile, `${READ},grafana,read\n${OPERATE},alice,operate\n`);
+  writeFileSync(join(dir, 'kubeconfig'), kubeconfigYaml('http://127.0.0.1:1'));
+  const client = new KubeClient(loadKubeConfig({ env: { KUBECONFIG: join(dir, 'kubeconfig') } }));
+  const metrics = new CofferMetrics();
+  const live = new Live({ source, client, metrics, log: (e) => logs.push(e) });
+  server = createCofferServer({ live, metrics, branch: () => source.branch, tokens: new TokenStore(tokensFile), log: (e) => logs.push(e) });
+  port = (await listen(server, '127.0.0.1', 0)).port;
+  base = `http://127.0.0.1:${port}`;
+}, 60_000);
+
+afterAll(async () => {
+  if (server) {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+  cleanup(dir);
+});
+
+/** A raw request: the path goes on the wire exactly as given (fetch would normalise `..` away). */
+function raw(path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'GET', headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('dashboard static files', () => {
+  it('serves the page at / and /index.html without a token, with a strict CSP', async () => {
+    const page = readFileSync(join(DASHBOARD_DIR, 'index.html'), 'utf8');
+    for (const p of ['/', '/index.html']) {
+      const r = await fetch(`${base}${p}`);
+      expect(r.status).toBe(200);
+      expect(r.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(r.headers.get('content-security-policy')).toBe(DASHBOARD_CSP);
+      expect(r.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(await r.text()).toBe(page);
+    }
+    // The data is not public.
+    expect((await fetch(`${base}/api/v1/health`)).status).toBe(401);
+  });
+
+  it('sends every file with its content type', async () => {
+    const files = readdirSync(DASHBOARD_DIR);
+    expect(files).toEqual(expect.arrayContaining(['index.html', 'app.js', 'style.css']));
+    const want: Record<string, string> = { '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.html': 'text/html; charset=utf-8' };
+    for (const f of files) {
+      const r = await fetch(`${base}/${f}`);
+      expect(r.status, f).toBe(200);
+      expect(r.headers.get('content-type'), f).toBe(want[f.slice(f.lastIndexOf('.'))]);
+      expect(Buffer.from(await r.arrayBuffer()).equals(readFileSync(join(DASHBOARD_DIR, f))), f).toBe(true);
+    }
+  });
+
+  it('revalidates with a strong ETag: 304 while unchanged, HEAD without a body', async () => {
+    const r = await fetch(`${base}/app.js`);
+    const etag = r.headers.get('etag')!;
+    expect(etag).toMatch(/^"[A-Za-z0-9_-]{27}"$/);
+    expect(r.headers.get('cache-control')).toBe('no-cache');
+    const again = await raw('/app.js', { 'if-none-match': etag });
+    expect(again.status).toBe(304);
+    expect(again.body).toBe('');
+    expect((await raw('/app.js', { 'if-none-match': '"other"' })).status).toBe(200);
+    const head = await fetch(`${base}/style.css`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+    expect((await fetch(`${base}/style.css`, { method: 'POST', body: 'x' })).status).toBe(405);
+  });
+
+  it('never serves anything outside the dashboard folder', async () => {
+    for (const p of ['/../package.json', '/%2e%2e/package.json', '/..%2fpackage.json', '/%2e%2e%2f%2e%2e%2fpackage.json', '/dashboard/../package.json', '//etc/passwd', '/..\\..\\package.json', '/app.js%00.html', '/.git/config', '/reconciler/server/http.ts', '/index.html/', '/style.css/../../package.json']) {
+      const r = await raw(p);
+      expect([400, 404], p).toContain(r.status);
+      expect(r.body, p).not.toMatch(/"name": "coffer"|\[core\]|root:/);
+    }
+  });
+
+  it('loads only known file types, and the page uses no inline script or style', () => {
+    const files = new StaticFiles(DASHBOARD_DIR).paths();
+    expect(files).toContain('/index.html');
+    expect(files.every((f) => /\.(html|js|css|svg|png|ico|json|txt|mjs)$/.test(f))).toBe(true);
+    const html = readFileSync(join(DASHBOARD_DIR, 'index.html'), 'utf8');
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
+    expect(html).not.toMatch(/\sstyle=|\son[a-z]+=/i);
+    // Rendering goes through text nodes only: no HTML parsing of data anywhere in the page's code.
+    for (const f of files.filter((x) => x.endsWith('.js'))) expect(readFileSync(join(DASHBOARD_DIR, f), 'utf8'), f).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/);
+  });
+});
+
+describe('API for the dashboard', () => {
+  const auth = (t: string) => ({ authorization: `Bearer ${t}` });
+  it('tells the page who the caller is and what it may do', async () => {
+    expect(await (await fetch(`${base}/api/v1/whoami`, { headers: auth(READ) })).json()).toEqual({ name: 'grafana', role: 'read', can: { read: true, operate: false } });
+    expect(await (await fetch(`${base}/api/v1/whoami`, { headers: auth(OPERATE) })).json()).toEqual({ name: 'alice', role: 'operate', can: { read: true, operate: true } });
+    expect((await fetch(`${base}/api/v1/whoami`)).status).toBe(401);
+  });
+
+  it('refuses restores to readers and bad bodies with a 400 naming the field, and runs nothing', async () => {
+    const post = (body: unknown, token = OPERATE) => fetch(`${base}/api/v1/restores`, { method: 'POST', headers: auth(token), body: JSON.stringify(body) });
+    expect((await post({ restorePoint: 'latest', namespace: 'shop', dryRun: true }, READ)).status).toBe(403);
+    const cases: Array<[unknown, RegExp]> = [
+      [{ namespace: 'shop' }, /^restorePoint: required/],
+      [{ restorePoint: 'latest', namespace: 'shop', include: 'object.kind ==' }, /^include: /],
+      [{ restorePoint: 'latest', namespace: 'shop', transforms: ['nope'] }, /^transforms\[0\]: no TransformSet "nope"/],
+      [{ restorePoint: 'latest', namespace: 'shop', namespaceMapping: { shop: 'A' } }, /^namespaceMapping\.shop: /],
+      [{ restorePoint: 'latest', extra: 1 }, /^extra: unknown field/],
+    ];
+    for (const [body, message] of cases) {
+      const r = await post(body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(((await r.json()) as { error: string }).error).toMatch(message);
+    }
+    const malformed = await fetch(`${base}/api/v1/restores`, { method: 'POST', headers: auth(OPERATE), body: '{"restorePoint":' });
+    expect(malformed.status).toBe(400);
+    // A valid body for a restore point the (empty) catalog does not have: 404, and no job.
+    const missing = await post({ restorePoint: 'latest', namespace: 'shop' });
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { error: string }).error).toMatch(/^restorePoint: no successful restore point for namespace shop/);
+    const list = (await (await fetch(`${base}/api/v1/restores`, { headers: auth(READ) })).json()) as { jobs: unknown[]; recorded: unknown[] };
+    expect(list).toEqual({ jobs: [], recorded: [] });
+    expect((await fetch(`${base}/api/v1/restores/restore-nope`, { headers: auth(READ) })).status).toBe(404);
+    expect(logs.filter((l) => String(l.event).startsWith('api-restore'))).toEqual([]);
+  });
+});
