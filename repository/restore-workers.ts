@@ -54,7 +54,7 @@ function open(sealed, b, what) {
   else if (b.comp === 1) {
     raw = brotliDecompressSync(plain, { chunkSize: Math.max(64 * 1024, b.rawLength) });
     if (raw.length !== b.rawLength) throw new Error(what + ': decompressed to ' + raw.length + ' bytes, expected ' + b.rawLength);
-  } else throw Object.assign(new Error(what + ': unknown compression ' + b.comp + ' (written by a newer Coffer?)'), { version: true });
+  } else throw new Error(what + ': unknown compression ' + b.comp + ' (written by a newer Coffer?)');
   if (createHmac('sha256', mac).update(raw).digest('hex') !== b.id) throw new Error(what + ': content does not match its id');
   return raw;
 }
@@ -68,7 +68,7 @@ parentPort.on('message', (m) => {
       for (const t of b.targets) writeSparse(t[0], raw, t[1]);
       results.push(null);
     } catch (e) {
-      results.push({ message: (e && e.message) || String(e), version: !!(e && e.version) });
+      results.push({ message: (e && e.message) || String(e) });
     }
   }
   parentPort.postMessage({ seq: m.seq, results });
@@ -88,7 +88,7 @@ export interface RestoreBlob {
 }
 
 /** Per blob: null when written, else why it was refused (nothing was written for it). */
-export type BlobOutcome = { message: string; version: boolean } | null;
+export type BlobOutcome = { message: string } | null;
 
 interface Pending {
   resolve: (r: BlobOutcome[]) => void;

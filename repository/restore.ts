@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import { constants, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { RepoError } from './errors.ts';
 import { acquireLock } from './lock.ts';
-import type { Repository } from './repo.ts';
+import type { BlobLocation, Repository } from './repo.ts';
+import { type BlobOutcome, defaultRestoreWorkers, type RestoreBlob, RestoreWorkers } from './restore-workers.ts';
 import { findSnapshot, loadTree, safeName, type TreeNode } from './tree.ts';
 
 export interface RestoreProgress {
@@ -20,6 +23,12 @@ export interface RestoreOptions {
   onProgress?: (p: RestoreProgress) => void;
   /** Restore uid/gid (default: only when running as root). */
   owner?: boolean;
+  /** Worker threads that open and write blobs (0 = all on the main thread); default one per core up to 2, or COFFER_RESTORE_WORKERS. */
+  workers?: number;
+  /** Bound on sealed bytes read but not yet written (default 32 MiB): restore memory does not grow with the snapshot. */
+  maxBytesInFlight?: number;
+  /** Files kept open at once (default 256). */
+  maxOpenFiles?: number;
 }
 
 export interface RestoreStats {
@@ -29,14 +38,14 @@ export interface RestoreStats {
   bytes: number;
   errors: string[];
   seconds: number;
+  /** Most sealed bytes held at once (≤ maxBytesInFlight, or one oversized read alone). */
+  peakBytesInFlight: number;
 }
 
 interface Job {
   rel: string;
   node: TreeNode;
 }
-
-const IN_FLIGHT_BLOBS = 6;
 
 function normInclude(p: string): string[] {
   const parts = p.split('/').filter((x) => x !== '' && x !== '.');
@@ -81,7 +90,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
     const owner = opts.owner ?? process.getuid?.() === 0;
     const root = path.resolve(target);
     await fsp.mkdir(root, { recursive: true });
-    const stats: RestoreStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, errors: [], seconds: 0 };
+    const stats: RestoreStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, errors: [], seconds: 0, peakBytesInFlight: 0 };
 
     // 1. Plan: walk the tree, pick included nodes, validate names.
     const dirs: Job[] = [];
@@ -154,100 +163,135 @@ export async function restore(repo: Repository, snapRef: string, target: string,
       stats.dirs++;
     }
 
-    // Blobs used more than once (zero runs of sparse files, duplicated files) are loaded once while in use.
-    const uses = new Map<string, number>();
-    for (const f of files) for (const id of f.node.content ?? []) uses.set(id, (uses.get(id) ?? 0) + 1);
-    const shared = new Map<string, { data: Promise<Buffer>; left: number; size: number }>();
-    let sharedBytes = 0;
-    const SHARED_MAX = 64 * 1024 * 1024; // bounded: two copies of a huge directory must not pin the first in memory
-    const cachedBlob = async (id: string): Promise<Buffer> => {
-      let e = shared.get(id);
-      if (!e) {
-        const size = repo.index.get(id)?.rawLength ?? 0;
-        if ((uses.get(id) ?? 0) < 2 || sharedBytes + size > SHARED_MAX) return repo.loadBlob(id, 'data');
-        shared.set(id, (e = { data: repo.loadBlob(id, 'data'), left: uses.get(id)!, size }));
-        sharedBytes += size;
-      }
-      if (--e.left === 0) {
-        shared.delete(id);
-        sharedBytes -= e.size;
-      }
-      return e.data;
-    };
+    // 3. Files, pack by pack: each needed pack range is read once, its blobs are authenticated,
+    //    decompressed, verified and written to every place that uses them (restore-workers.ts).
+    const plan = planReads(repo, files);
+    const workerCount = plan.storedBytes >= WORKERS_ABOVE ? (opts.workers ?? defaultRestoreWorkers()) : 0;
+    const workers = workerCount > 0 ? new RestoreWorkers(repo.key, workerCount) : undefined;
+    const limit = Math.max(1, opts.maxBytesInFlight ?? MAX_BYTES_IN_FLIGHT);
+    const gate = new ByteGate(limit);
+    const buffers = new BufferPool(RUN_MAX, workers !== undefined);
+    const fds = new OpenFiles(opts.maxOpenFiles ?? MAX_OPEN_FILES);
+    const states: FileState[] = files.map((job, i) => ({ job, size: plan.sizes[i]!, left: plan.uses[i]!, pins: 0, failed: plan.failed[i] }));
+    const finishing: Promise<void>[] = [];
 
-    // 3. Files: blobs fetched with bounded concurrency, written positionally; all-zero blobs become holes.
-    let active = 0;
-    const waiters: (() => void)[] = [];
-    const slot = async () => {
-      while (active >= IN_FLIGHT_BLOBS) await new Promise<void>((r) => waiters.push(r));
-      active++;
-    };
-    const free = () => {
-      active--;
-      waiters.shift()?.();
-    };
-    const restoreFile = async (job: Job) => {
-      const dir = await parentOf(job.rel);
-      const final = path.join(dir, job.node.name);
-      const tmp = path.join(dir, `.coffer-restore-${randomBytes(6).toString('hex')}`);
-      const fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    const finalize = async (f: FileState) => {
       let ok = false;
       try {
-        let offset = 0;
-        const writes: Promise<void>[] = [];
-        let failure: unknown;
-        for (const id of job.node.content ?? []) {
-          const loc = repo.index.get(id);
-          if (!loc) throw new RepoError('E_REPO_CORRUPT', `${job.rel}: blob ${id.slice(0, 16)} is missing from the repository`);
-          const at = offset;
-          offset += loc.rawLength;
-          if (failure) break;
-          await slot();
-          writes.push(
-            (async () => {
-              try {
-                const data = await cachedBlob(id);
-                await writeSparse(fh, data, at);
-                progress.bytes += data.length;
-                tick();
-              } catch (e) {
-                failure ??= e;
-              } finally {
-                free();
-              }
-            })(),
-          );
+        if (f.failed) return;
+        const fd = await fds.acquire(f, parentOf);
+        try {
+          await fsc.ftruncate(fd, f.size);
+          await fsc.fchmod(fd, f.job.node.mode & 0o7777);
+          if (owner) await fsc.fchown(fd, f.job.node.uid, f.job.node.gid).catch(() => undefined);
+        } finally {
+          fds.release(f);
         }
-        await Promise.all(writes);
-        if (failure) throw failure;
-        await fh.truncate(offset);
-        await fh.chmod(job.node.mode & 0o7777);
-        if (owner) await fh.chown(job.node.uid, job.node.gid).catch(() => undefined);
-        await fh.close();
-        await fsp.rename(tmp, final);
+        await fds.close(f);
+        await fsp.rename(f.tmp!, f.final!);
         // chmod again after chown: chown clears setuid bits.
-        if (owner) await fsp.chmod(final, job.node.mode & 0o7777);
-        await fsp.utimes(final, nsToDate(job.node.mtime), nsToDate(job.node.mtime));
+        if (owner) await fsp.chmod(f.final!, f.job.node.mode & 0o7777);
+        await fsp.utimes(f.final!, nsToDate(f.job.node.mtime), nsToDate(f.job.node.mtime));
         ok = true;
         stats.files++;
-        stats.bytes += offset;
+        stats.bytes += f.size;
         progress.files++;
+        tick();
       } catch (e) {
-        stats.errors.push(`${job.rel}: ${(e as Error).message}`);
+        f.failed ??= (e as Error).message;
       } finally {
         if (!ok) {
-          await fh.close().catch(() => undefined);
-          await fsp.rm(tmp, { force: true });
+          stats.errors.push(`${f.job.rel}: ${f.failed}`);
+          await fds.close(f).catch(() => undefined);
+          if (f.tmp) await fsp.rm(f.tmp, { force: true });
         }
       }
     };
-    const fileWorkers: Promise<void>[] = [];
-    let nextFile = 0;
-    const runFiles = async () => {
-      while (nextFile < files.length) await restoreFile(files[nextFile++]!);
+    const settle = (f: FileState) => {
+      if (--f.left === 0) finishing.push(finalize(f));
     };
-    for (let i = 0; i < 3; i++) fileWorkers.push(runFiles());
-    await Promise.all(fileWorkers);
+    for (const f of states) if (f.left === 0) finishing.push(finalize(f));
+
+    const runRead = async (run: Run, lease: Buffer) => {
+      let outcomes: BlobOutcome[];
+      try {
+        if (repo.backend.getRangeInto) await repo.backend.getRangeInto('data', run.pack, run.offset, lease);
+        else lease.set(await repo.backend.getRange('data', run.pack, run.offset, run.length));
+      } catch (e) {
+        const message = `pack ${run.pack}: ${(e as Error).message}`;
+        outcomes = run.blobs.map(() => ({ message }));
+        return finishRun(run, outcomes, []);
+      }
+      // Files are opened (and pinned, so the open-file cache cannot close them) before their blobs are written.
+      const specs: RestoreBlob[] = [];
+      const pinned: FileState[] = [];
+      for (const b of run.blobs) {
+        const targets: [number, number][] = [];
+        for (const [fi, at] of b.targets) {
+          const f = states[fi]!;
+          if (f.failed) continue;
+          try {
+            targets.push([await fds.acquire(f, parentOf), at]);
+            pinned.push(f);
+          } catch (e) {
+            f.failed ??= (e as Error).message;
+            fds.release(f);
+          }
+        }
+        specs.push({ id: b.entry.id, at: b.entry.offset - run.offset, length: b.entry.length, rawLength: b.entry.rawLength, comp: b.entry.comp, targets });
+      }
+      try {
+        outcomes = workers ? await workers.run(run.pack, lease, specs) : await openAndWriteInline(repo, run.pack, lease, run.blobs, specs);
+      } catch (e) {
+        // a worker died: nothing about these blobs is known, so none of their files is kept
+        const message = `pack ${run.pack}: ${(e as Error).message}`;
+        outcomes = run.blobs.map(() => ({ message }));
+      }
+      return finishRun(run, outcomes, pinned);
+    };
+    /** Book the outcome of a run: unpin, fail the files of refused blobs, finish files whose last blob this was. */
+    const finishRun = (run: Run, outcomes: BlobOutcome[], pinned: FileState[]) => {
+      for (const f of pinned) fds.release(f);
+      run.blobs.forEach((b, i) => {
+        const out = outcomes[i];
+        for (const [fi] of b.targets) {
+          const f = states[fi]!;
+          if (out) f.failed ??= out.message;
+          else if (!f.failed) {
+            progress.bytes += b.entry.rawLength;
+            tick();
+          }
+          settle(f);
+        }
+      });
+    };
+
+    try {
+      const inFlight = new Set<Promise<void>>();
+      let failure: unknown;
+      for (const run of plan.runs) {
+        if (failure) break;
+        await gate.acquire(run.length);
+        stats.peakBytesInFlight = Math.max(stats.peakBytesInFlight, gate.used);
+        const lease = buffers.take(run.length);
+        const p: Promise<void> = runRead(run, lease)
+          .catch((e: unknown) => {
+            failure ??= e;
+          })
+          .finally(() => {
+            buffers.give(lease);
+            gate.release(run.length);
+            inFlight.delete(p);
+          });
+        inFlight.add(p);
+      }
+      await Promise.all(inFlight);
+      await Promise.all(finishing);
+      if (failure) throw failure;
+    } finally {
+      await workers?.close();
+      await fds.closeAll();
+    }
 
     // 4. Symlinks, created only now (nothing is ever written through them) and never followed.
     for (const l of links) {
@@ -283,16 +327,259 @@ export async function restore(repo: Repository, snapRef: string, target: string,
 const ZERO = Buffer.alloc(64 * 1024);
 
 /** Write `data` at `at`, leaving 64 KiB runs of zeros as holes (the final truncate sets the size), so sparse files stay sparse. */
-async function writeSparse(fh: fsp.FileHandle, data: Buffer, at: number): Promise<void> {
+async function writeSparse(fd: number, data: Buffer, at: number): Promise<void> {
+  const writeAll = async (off: number, len: number, pos: number) => {
+    while (len > 0) {
+      const n = await fsc.write(fd, data, off, len, pos);
+      off += n;
+      len -= n;
+      pos += n;
+    }
+  };
   let runStart = -1;
   for (let o = 0; o < data.length; o += ZERO.length) {
     const n = Math.min(ZERO.length, data.length - o);
     const zero = data.compare(ZERO, 0, n, o, o + n) === 0;
     if (!zero && runStart < 0) runStart = o;
     if (zero && runStart >= 0) {
-      await fh.write(data, runStart, o - runStart, at + runStart);
+      await writeAll(runStart, o - runStart, at + runStart);
       runStart = -1;
     }
   }
-  if (runStart >= 0) await fh.write(data, runStart, data.length - runStart, at + runStart);
+  if (runStart >= 0) await writeAll(runStart, data.length - runStart, at + runStart);
+}
+
+/** The single-threaded path (one core, `workers: 0`, small restores): Repository.openBlob, then positioned writes. */
+async function openAndWriteInline(repo: Repository, pack: string, buf: Buffer, blobs: PlannedBlob[], specs: RestoreBlob[]): Promise<BlobOutcome[]> {
+  const out: BlobOutcome[] = [];
+  for (let i = 0; i < blobs.length; i++) {
+    const spec = specs[i]!;
+    try {
+      const raw = await repo.openBlob(buf.subarray(spec.at, spec.at + spec.length), blobs[i]!.entry, pack);
+      for (const [fd, at] of spec.targets) await writeSparse(fd, raw, at);
+      out.push(null);
+    } catch (e) {
+      out.push({ message: (e as Error).message });
+    }
+  }
+  return out;
+}
+
+/** Promisified fd calls (numeric fds: the restore workers write to the same descriptors). */
+const fsc = {
+  open: promisify(fs.open),
+  close: promisify(fs.close),
+  write: (fd: number, b: Buffer, off: number, len: number, pos: number) =>
+    new Promise<number>((resolve, reject) => fs.write(fd, b, off, len, pos, (e, n) => (e ? reject(e) : resolve(n)))),
+  ftruncate: promisify(fs.ftruncate),
+  fchmod: promisify(fs.fchmod),
+  fchown: promisify(fs.fchown),
+};
+
+/** Sealed bytes read from packs but not yet written out, at most (default): two runs decoding, two reading. */
+const MAX_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
+/** A pack range read in one request: consecutive needed blobs, at most this long (one larger blob reads alone). */
+const RUN_MAX = 8 * 1024 * 1024 + 64 * 1024;
+/** Needed blobs closer than this are read in one request, the bytes between them discarded. */
+const RUN_GAP = 256 * 1024;
+/** Below this many stored bytes to read, starting worker threads costs more than it saves. */
+const WORKERS_ABOVE = 4 * 1024 * 1024;
+/** Files kept open between writes; beyond it the least recently used unpinned one is closed (and reopened on demand). */
+const MAX_OPEN_FILES = 256;
+
+interface PlannedBlob {
+  entry: BlobLocation;
+  /** [file index, offset in that file] for every use of this blob. */
+  targets: [number, number][];
+}
+
+interface Run {
+  pack: string;
+  offset: number;
+  length: number;
+  blobs: PlannedBlob[];
+}
+
+interface ReadPlan {
+  runs: Run[];
+  /** Per file: its size, how many blob writes it waits for, and why it cannot be restored (missing blobs). */
+  sizes: number[];
+  uses: number[];
+  failed: (string | undefined)[];
+  storedBytes: number;
+}
+
+/**
+ * Which pack ranges to read, in which order: packs in the order files first need them (so files
+ * complete early and stay few at a time), within a pack by offset, neighbouring blobs merged into
+ * one read. Every blob is read and opened once however many files (or places in a file) use it —
+ * the zero runs of sparse files, duplicated files. Pure over the index.
+ */
+export function planReads(repo: Pick<Repository, 'index'>, files: readonly { rel: string; node: TreeNode }[], runMax = RUN_MAX, gap = RUN_GAP): ReadPlan {
+  const byPack = new Map<string, Map<string, PlannedBlob>>();
+  const sizes: number[] = [];
+  const uses: number[] = [];
+  const failed: (string | undefined)[] = [];
+  files.forEach((f, fi) => {
+    const content = f.node.content ?? [];
+    const missing = content.find((id) => !repo.index.has(id));
+    if (missing) {
+      sizes.push(0);
+      uses.push(0);
+      failed.push(`blob ${missing.slice(0, 16)} is missing from the repository`);
+      return;
+    }
+    let offset = 0;
+    for (const id of content) {
+      const entry = repo.index.get(id)!;
+      let blobs = byPack.get(entry.pack);
+      if (!blobs) byPack.set(entry.pack, (blobs = new Map()));
+      let b = blobs.get(id);
+      if (!b) blobs.set(id, (b = { entry, targets: [] }));
+      b.targets.push([fi, offset]);
+      offset += entry.rawLength;
+    }
+    sizes.push(offset);
+    uses.push(content.length);
+    failed.push(undefined);
+  });
+  const runs: Run[] = [];
+  let storedBytes = 0;
+  for (const [pack, blobMap] of byPack) {
+    const blobs = [...blobMap.values()].sort((a, b) => a.entry.offset - b.entry.offset);
+    let cur: Run | undefined;
+    for (const b of blobs) {
+      const end = b.entry.offset + b.entry.length;
+      if (cur && b.entry.offset - (cur.offset + cur.length) <= gap && end - cur.offset <= runMax) {
+        cur.length = end - cur.offset;
+        cur.blobs.push(b);
+      } else {
+        if (cur) runs.push(cur);
+        cur = { pack, offset: b.entry.offset, length: b.entry.length, blobs: [b] };
+      }
+    }
+    if (cur) runs.push(cur);
+  }
+  for (const r of runs) storedBytes += r.length;
+  return { runs, sizes, uses, failed, storedBytes };
+}
+
+/** Bytes admitted at once; one oversized request is let through alone, never alongside others. */
+class ByteGate {
+  used = 0;
+  private waiters: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+  async acquire(n: number): Promise<void> {
+    while (this.used > 0 && this.used + n > this.limit) await new Promise<void>((r) => this.waiters.push(r));
+    this.used += n;
+  }
+  release(n: number): void {
+    this.used -= n;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+}
+
+/** Read buffers reused across runs (shared memory when workers read them): no page faults per pack, RSS bounded by the gate. */
+class BufferPool {
+  private free: Buffer[] = [];
+  constructor(
+    private readonly size: number,
+    private readonly sharedMemory: boolean,
+  ) {}
+  take(n: number): Buffer {
+    if (n > this.size) return this.alloc(n);
+    return (this.free.pop() ?? this.alloc(this.size)).subarray(0, n);
+  }
+  give(b: Buffer): void {
+    if (b.buffer.byteLength === this.size) this.free.push(Buffer.from(b.buffer, 0, this.size));
+  }
+  private alloc(n: number): Buffer {
+    return this.sharedMemory ? Buffer.from(new SharedArrayBuffer(n)) : Buffer.allocUnsafeSlow(n);
+  }
+}
+
+interface FileState {
+  job: Job;
+  size: number;
+  /** Blob writes still to come. */
+  left: number;
+  /** Writes in flight on the open descriptor: while > 0 it is never closed. */
+  pins: number;
+  failed?: string;
+  tmp?: string;
+  final?: string;
+  fd?: number;
+  opening?: Promise<number>;
+}
+
+/**
+ * Descriptors of the files being restored. A file is created on first use under a temporary name
+ * (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600) and renamed into place once complete; beyond `max` open
+ * files the least recently used one without writes in flight is closed and reopened
+ * (O_NOFOLLOW) when needed, so a restore of many interleaved files stays under the fd limit.
+ */
+class OpenFiles {
+  private readonly open = new Set<FileState>();
+  constructor(private readonly max: number) {}
+
+  /** Pin and return the file's descriptor, creating the file on first use. */
+  async acquire(f: FileState, parentOf: (rel: string) => Promise<string>): Promise<number> {
+    f.pins++;
+    this.open.delete(f);
+    this.open.add(f);
+    if (f.fd !== undefined) return f.fd;
+    if (!f.opening) {
+      f.opening = (async () => {
+        if (!f.tmp) {
+          const dir = await parentOf(f.job.rel);
+          f.final = path.join(dir, f.job.node.name);
+          const tmp = path.join(dir, `.coffer-restore-${randomBytes(6).toString('hex')}`);
+          const fd = await fsc.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+          f.tmp = tmp;
+          return fd;
+        }
+        return fsc.open(f.tmp, constants.O_WRONLY | constants.O_NOFOLLOW);
+      })();
+      f.opening.then(
+        (fd) => {
+          f.fd = fd;
+          f.opening = undefined;
+          this.evict();
+        },
+        () => {
+          f.opening = undefined;
+        },
+      );
+    }
+    return f.opening;
+  }
+
+  release(f: FileState): void {
+    if (f.pins > 0) f.pins--;
+  }
+
+  private evict(): void {
+    let count = 0;
+    for (const f of this.open) if (f.fd !== undefined) count++;
+    for (const f of this.open) {
+      if (count <= this.max) break;
+      if (f.fd === undefined || f.pins > 0) continue;
+      void this.close(f).catch(() => undefined);
+      count--;
+    }
+  }
+
+  async close(f: FileState): Promise<void> {
+    this.open.delete(f);
+    if (f.opening) await f.opening.catch(() => undefined);
+    const fd = f.fd;
+    f.fd = undefined;
+    if (fd !== undefined) await fsc.close(fd);
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.open].map((f) => this.close(f).catch(() => undefined)));
+  }
 }

@@ -18,6 +18,7 @@
 import { celEnvironment } from './environments.ts';
 import { CelError } from './errors.ts';
 import { Quantity, QuantityError } from './quantity.ts';
+import { children } from './ast.ts';
 import { currentEvaluate } from './optimize.ts';
 import { regexSyntaxError, regexTest } from './regex.ts';
 
@@ -71,38 +72,6 @@ interface Node {
 }
 type EvalFn = (ev: { run(n: Node, ctx: unknown): unknown }, ast: Node, ctx: unknown) => unknown;
 
-function isNode(v: unknown): v is Node {
-  return typeof v === 'object' && v !== null && typeof (v as Node).op === 'string' && 'meta' in v;
-}
-
-/** Direct children of a node, including macro expansions, in source order where it matters. */
-/** Collect AST nodes found in `v` (a node or nested arrays of nodes) into `out`. */
-function collectNodes(v: unknown, out: Node[]): void {
-  if (isNode(v)) out.push(v);
-  else if (Array.isArray(v)) for (const x of v) collectNodes(x, out);
-}
-
-/** Direct children of a node, including macro expansions. */
-function children(n: Node): Node[] {
-  const out: Node[] = [];
-  const meta = n.meta;
-  if (meta.alternate) collectNodes(meta.alternate, out);
-  if (meta.macro) {
-    const m = meta.macro as Record<string, unknown>;
-    collectNodes(m.args, out);
-    collectNodes(m.val, out);
-    collectNodes(m.exp, out);
-  }
-  if (n.op === 'comprehension') {
-    const a = n.args as Record<string, unknown>;
-    collectNodes(a.iterable, out);
-    collectNodes(a.init, out);
-    collectNodes(a.step, out);
-  } else {
-    collectNodes(n.args, out);
-  }
-  return out;
-}
 
 /** The evaluation a node uses now (an optimizer fast path when one is installed). */
 function realEvaluate(n: Node): EvalFn {

@@ -10,6 +10,7 @@
  * results and errors are the library's. test/compiler/cel-optimize.test.ts
  * checks optimized and unoptimized programs agree on a corpus.
  */
+import { children, isNode as isAstNode } from './ast.ts';
 
 interface Ev {
   run(n: Node, ctx: unknown): unknown;
@@ -28,42 +29,12 @@ interface Node {
 }
 
 const hasOwn = Object.prototype.hasOwnProperty;
-
-function isNode(v: unknown): v is Node {
-  return typeof v === 'object' && v !== null && typeof (v as Node).op === 'string' && 'meta' in v;
-}
+const isNode = (v: unknown): v is Node => isAstNode<Node>(v);
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && (v as object).constructor === Object;
 }
 
-/** Collect AST nodes found in `v` (a node or nested arrays of nodes) into `out`. */
-function collectNodes(v: unknown, out: Node[]): void {
-  if (isNode(v)) out.push(v);
-  else if (Array.isArray(v)) for (const x of v) collectNodes(x, out);
-}
-
-/** Direct children of a node, including macro expansions. */
-function children(n: Node): Node[] {
-  const out: Node[] = [];
-  const meta = n.meta;
-  if (meta.alternate) collectNodes(meta.alternate, out);
-  if (meta.macro) {
-    const m = meta.macro as Record<string, unknown>;
-    collectNodes(m.args, out);
-    collectNodes(m.val, out);
-    collectNodes(m.exp, out);
-  }
-  if (n.op === 'comprehension') {
-    const a = n.args as Record<string, unknown>;
-    collectNodes(a.iterable, out);
-    collectNodes(a.init, out);
-    collectNodes(a.step, out);
-  } else {
-    collectNodes(n.args, out);
-  }
-  return out;
-}
 
 /** The evaluation a node has once checked (an own override if another pass installed one). */
 export function currentEvaluate(n: Node): EvalFn {

@@ -1,0 +1,316 @@
+/**
+ * The dashboard end to end, in headless Chromium (Debian's `chromium`, driven by playwright-core): the sandbox cluster
+ * with the sample app, a policy repository and `coffer run --listen` (started in-process with the functions cli/run.ts
+ * uses). The page asks for the token, shows compliance worst first and the restore point timeline; a commit plus a
+ * signed webhook makes a new restore point appear in the timeline; the restore form previews a dry run; a policy
+ * description written to break out of the page renders as text; a read-only token gets disabled buttons. The
+ * screenshot is decoded and checked: it has the viewport's size, and the key elements are inside it and drawn in
+ * their colours.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { inflateSync } from 'node:zlib';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_NAMESPACE, demoPolicyRepo } from '../../cli/demo-app.ts';
+import { openSource } from '../../reconciler/git/source.ts';
+import { KubeClient } from '../../reconciler/kube/client.ts';
+import { LeaseLock } from '../../reconciler/lease/index.ts';
+import { runLoop } from '../../reconciler/loop.ts';
+import type { ReconcileSummary } from '../../reconciler/reconcile.ts';
+import { startServing, type Serving } from '../../reconciler/server/index.ts';
+import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
+import { cleanup, gitCli, makePolicyRepo, tempDir } from './git-helpers.ts';
+import { deploySampleApp } from './sample-app-fixture.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const haveChromium = fs.existsSync(CHROMIUM);
+if (!haveChromium) console.warn(`dashboard-e2e skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
+
+const SECRET = randomBytes(20).toString('hex');
+const READ = `read-${randomBytes(12).toString('hex')}`;
+const OPERATE = `operate-${randomBytes(12).toString('hex')}`;
+/** Written by someone trying to run script in the dashboard of everyone who reads the plan. */
+const HOSTILE = `<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>`;
+const VIEWPORT = { width: 1280, height: 2000 };
+export const SCREENSHOT = join(process.env.COFFER_SCREENSHOT_DIR ?? '/tmp', 'coffer-dashboard.png');
+
+let sb: Sandbox;
+let work: string;
+let repoDir: string;
+let serving: Serving;
+let loop: Promise<void>;
+let context: BrowserContext;
+let page: Page;
+const stop = new AbortController();
+const summaries: ReconcileSummary[] = [];
+const logs: Array<Record<string, unknown>> = [];
+const pageErrors: string[] = [];
+
+async function waitFor(what: string, f: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await f())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; logs: ${JSON.stringify(logs.slice(-5))}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+beforeAll(async () => {
+  if (!haveChromium) return;
+  work = tempDir('dashboard-e2e');
+  // Chromium starts while the sandbox does: the two together are most of this suite's time.
+  const browser = chromium.launchPersistentContext(join(work, 'chromium-profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: VIEWPORT,
+    deviceScaleFactor: 1,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  sb = await startSandbox({ dir: join(work, 'sandbox') });
+  const client = new KubeClient(sb.kubeConfig);
+  await deploySampleApp(client, randomBytes(16).toString('hex'));
+  fs.mkdirSync(join(work, 'repository'));
+  repoDir = makePolicyRepo(join(work, 'policy-repo'), demoPolicyRepo(join(work, 'repository'), fs.readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8')));
+  const tokensFile = join(work, 'tokens.csv');
+  fs.writeFileSync(tokensFile, `${READ},viewer,read\n${OPERATE},alice,operate\n`);
+  const source = await openSource({ source: repoDir, env: {} });
+  serving = await startServing({ listen: '127.0.0.1:0', source, client, kubeConfig: sb.kubeConfig, leaseNamespace: 'coffer-system', identity: 'dash', env: { COFFER_WEBHOOK_SECRET: SECRET }, apiTokensFile: tokensFile, log: (e) => logs.push(e) });
+  const lock = new LeaseLock({ kubeConfig: sb.kubeConfig, namespace: 'coffer-system', identity: 'dash' });
+  loop = runLoop(serving.loopOptions({ source, client, lock, signal: stop.signal, env: {}, pollIntervalMs: 3_600_000, onSummary: (s) => summaries.push(s), onError: (e) => logs.push({ event: 'loop-error', message: (e as Error).message }) }));
+  context = await browser;
+  page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => m.type() === 'error' && pageErrors.push(m.text()));
+}, 180_000);
+
+afterAll(async () => {
+  await context?.close().catch(() => undefined);
+  stop.abort();
+  await loop?.catch(() => undefined);
+  await serving?.close();
+  await sb?.stop();
+  if (work) cleanup(work);
+}, 120_000);
+
+const circles = () => page.locator('#timeline circle.rp');
+
+describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
+  it('asks for the token, then shows compliance worst first and the first restore point', async () => {
+    await page.goto(serving.url);
+    await page.locator('#login').waitFor({ state: 'visible' });
+    expect(await page.locator('#app').isHidden()).toBe(true);
+    await page.fill('#token', 'not-a-token-of-this-server');
+    await page.click('#sign-in');
+    await page.locator('#login-message', { hasText: 'Not accepted' }).waitFor();
+
+    await page.fill('#token', OPERATE);
+    await page.click('#sign-in');
+    await page.locator('#app').waitFor({ state: 'visible' });
+    expect(await page.textContent('#whoami')).toBe('alice');
+    expect(await page.evaluate(() => sessionStorage.getItem('coffer.apiToken'))).toBe(OPERATE);
+    // The first reconcile backs up the sample app; the page polls its way to it.
+    await circles().first().waitFor({ timeout: 90_000 });
+    await page.locator('#compliance-table tbody tr').first().waitFor();
+    const rows = await page.locator('#compliance-table tbody tr').evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.result));
+    const rank = { fail: 0, error: 1, warn: 2, skip: 3, pass: 4 } as Record<string, number>;
+    expect(rows.length).toBeGreaterThan(2);
+    expect(rows.map((r) => rank[r!])).toEqual([...rows.map((r) => rank[r!])].sort((a, b) => a! - b!));
+    expect(rows).toContain('pass');
+    const report = await (await fetch(`${serving.url}/api/v1/reports/compliance`, { headers: { authorization: `Bearer ${READ}` } })).json() as { spec: { summary: Record<string, number> } };
+    expect(await page.textContent('#compliance-summary [data-result="pass"] strong')).toBe(String(report.spec.summary.pass));
+    expect(await page.textContent('#plan-commit')).toBe(gitCli(repoDir, 'rev-parse', 'main').trim());
+    expect(await page.locator('#runs-table tbody tr').count()).toBeGreaterThanOrEqual(1);
+  }, 150_000);
+
+  let daily = '';
+  it('shows the restore point of a pushed policy within seconds of the signed webhook', async () => {
+    const before = await circles().count();
+    fs.writeFileSync(
+      join(repoDir, 'policies/daily.yaml'),
+      `apiVersion: coffer.dev/v1alpha1
+kind: Policy
+metadata:
+  name: daily
+spec:
+  description: '${HOSTILE}'
+  frequency: "@daily"
+  retention:
+    daily: 3
+  selector:
+    namespaces: has(namespaceObject.metadata.labels) && namespaceObject.metadata.labels["backup.coffer.dev/enabled"] == "true"
+  profile: local
+`,
+    );
+    gitCli(repoDir, 'add', '.');
+    gitCli(repoDir, 'commit', '-q', '-m', 'add policy daily');
+    const commit = gitCli(repoDir, 'rev-parse', 'main').trim();
+    const body = JSON.stringify({ ref: 'refs/heads/main', after: commit, pusher: { name: 'bob' } });
+    const t0 = Date.now();
+    const res = await fetch(`${serving.url}/hooks/github`, { method: 'POST', body, headers: { 'x-github-event': 'push', 'x-hub-signature-256': `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}` } });
+    expect(res.status).toBe(202);
+    const dot = page.locator('#timeline circle.rp[data-policy="daily"]');
+    await dot.waitFor({ timeout: 60_000 });
+    const seconds = (Date.now() - t0) / 1000;
+    console.log(`webhook → restore point in the Chromium timeline: ${seconds.toFixed(1)} s`);
+    expect(await circles().count()).toBe(before + 1);
+    daily = (await dot.getAttribute('data-name'))!;
+    const rp = summaries.flatMap((s) => s.runs).find((r) => r.run.spec.policy === 'daily')!.restorePoint!;
+    expect(daily).toBe(rp.metadata.name);
+    // The plan section follows the new commit (re-fetched when the plan hash changes).
+    await page.locator('#plan-commit', { hasText: commit }).waitFor();
+
+    // Hover shows name, time, policy and size; a click selects it for the details panel.
+    await dot.hover();
+    const tip = page.locator('#timeline-tooltip');
+    await tip.waitFor({ state: 'visible' });
+    expect(await tip.textContent()).toContain(daily);
+    expect(await tip.textContent()).toContain('policy daily');
+    expect(await tip.textContent()).toMatch(/size \d+(\.\d)? (B|KiB|MiB)/);
+    await dot.click();
+    await page.locator('#rp-details', { hasText: daily }).waitFor();
+  }, 90_000);
+
+  it('renders names from Git as text, never as markup', async () => {
+    const cell = page.locator('#plan-policies tr[data-policy="daily"] td.message');
+    await cell.waitFor();
+    expect(await cell.textContent()).toBe(HOSTILE);
+    expect(await page.locator('#plan img, #plan script').count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+  });
+
+  it('previews a restore into another namespace as a dry run, and confirms only what was previewed', async () => {
+    await page.click('#rp-panel button');
+    await page.selectOption('#restore-namespace', DEMO_NAMESPACE);
+    expect(await page.inputValue('#restore-point')).toBe(daily);
+    await page.fill('#restore-target', 'shop-preview');
+    expect(await page.isDisabled('#restore-confirm')).toBe(true);
+    const restoresBefore = await (await fetch(`${serving.url}/api/v1/restores`, { headers: { authorization: `Bearer ${READ}` } })).json();
+    await page.click('#restore-preview-button');
+    await page.locator('#preview-table tbody tr').first().waitFor({ timeout: 30_000 });
+    const actions = await page.locator('#preview-table tbody tr').evaluateAll((trs) => trs.map((tr) => [(tr as HTMLElement).dataset.action, tr.children[1]!.textContent, tr.children[2]!.textContent]));
+    for (const kind of ['Namespace', 'ConfigMap', 'Secret', 'Service', 'StatefulSet', 'Deployment']) expect(actions, kind).toContainEqual(['created', kind, expect.stringMatching(kind === 'Namespace' ? /^shop-preview$/ : /^shop-preview\//)]);
+    expect(await page.textContent('#preview-summary')).toMatch(/^would be: \d+ created, 0 updated, \d+ skipped, 0 failed/);
+    expect(await page.textContent('#preview-volumes')).toContain('volume data-db-0: would restore from repository');
+    expect(await page.isEnabled('#restore-confirm')).toBe(true);
+    // Nothing happened: no namespace, no restore recorded or started.
+    expect(await new KubeClient(sb.kubeConfig).find('v1', 'namespaces', undefined, 'shop-preview')).toBeUndefined();
+    expect(await (await fetch(`${serving.url}/api/v1/restores`, { headers: { authorization: `Bearer ${READ}` } })).json()).toEqual(restoresBefore);
+    expect(logs.filter((l) => l.event === 'api-restore-previewed')).toEqual([expect.objectContaining({ user: 'alice', restorePoint: daily, target: 'shop-preview' })]);
+    // Changing the form after the preview disables the confirmation until it is previewed again.
+    await page.fill('#restore-target', 'shop-other');
+    expect(await page.isDisabled('#restore-confirm')).toBe(true);
+    await page.fill('#restore-target', 'shop-preview');
+    await page.click('#restore-preview-button');
+    await page.locator('#restore-message', { hasText: 'Dry run of' }).waitFor();
+    expect(await page.isEnabled('#restore-confirm')).toBe(true);
+  }, 60_000);
+
+  it('takes a screenshot that shows the compliance table, the new restore point and the preview', async () => {
+    await page.mouse.move(0, 0);
+    const png = await page.screenshot();
+    fs.writeFileSync(SCREENSHOT, png);
+    const img = decodePng(png);
+    expect([img.width, img.height]).toEqual([VIEWPORT.width, VIEWPORT.height]);
+    const inside = async (selector: string) => {
+      const box = await page.locator(selector).first().boundingBox();
+      expect(box, selector).not.toBeNull();
+      expect(box!.width * box!.height, selector).toBeGreaterThan(0);
+      expect(box!.x >= 0 && box!.y >= 0 && box!.x + box!.width <= img.width && box!.y + box!.height <= img.height, `${selector} ${JSON.stringify(box)}`).toBe(true);
+      return box!;
+    };
+    for (const sel of ['#health', '#compliance-table', 'svg.timeline', '#preview-table', '#restore-confirm', '#runs-table']) await inside(sel);
+    // Pixels, not just boxes: the new restore point's dot is drawn in its policy's colour, a pass badge in green.
+    const dotSel = `#timeline circle.rp[data-name="${daily}"]`;
+    const dot = await inside(dotSel);
+    const fill = hex((await page.getAttribute(dotSel, 'fill'))!);
+    expect(near(img.pixel(Math.round(dot.x + dot.width / 2), Math.round(dot.y + dot.height / 2)), fill), `dot colour ${fill}`).toBe(true);
+    const pass = await inside('#compliance-table tr[data-result="pass"] .badge');
+    expect(near(img.pixel(Math.round(pass.x + 3), Math.round(pass.y + pass.height / 2)), [0x15, 0x80, 0x3d])).toBe(true);
+    // A blank (or failed) render would be one colour: the page area holds many.
+    const colours = new Set<string>();
+    for (let y = 0; y < img.height; y += 23) for (let x = 0; x < img.width; x += 19) colours.add(img.pixel(x, y).join(','));
+    expect(colours.size).toBeGreaterThan(8);
+    console.log(`dashboard screenshot: ${SCREENSHOT}`);
+  });
+
+  it('gives a read-only token the views with every operate button disabled', async () => {
+    const viewer = await context.newPage();
+    try {
+      await viewer.goto(serving.url);
+      await viewer.fill('#token', READ);
+      await viewer.click('#sign-in');
+      await viewer.locator('#timeline circle.rp').first().waitFor();
+      expect(await viewer.textContent('#whoami')).toBe('viewer');
+      for (const sel of ['#backup-submit', '#restore-preview-button', '#restore-confirm', '#backup-policy']) expect(await viewer.isDisabled(sel), sel).toBe(true);
+      expect(await viewer.textContent('#operate-note')).toMatch(/read role/);
+      await viewer.click('#sign-out');
+      await viewer.locator('#login').waitFor({ state: 'visible' });
+      expect(await viewer.evaluate(() => sessionStorage.getItem('coffer.apiToken'))).toBeNull();
+    } finally {
+      await viewer.close();
+    }
+    expect(pageErrors).toEqual([]);
+  });
+});
+
+function hex(s: string): [number, number, number] {
+  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(s);
+  if (!m) throw new Error(`not a colour: ${s}`);
+  return [parseInt(m[1]!, 16), parseInt(m[2]!, 16), parseInt(m[3]!, 16)];
+}
+
+function near(a: number[], b: number[], tolerance = 24): boolean {
+  return a.slice(0, 3).every((v, i) => Math.abs(v - b[i]!) <= tolerance);
+}
+
+/** A minimal PNG decoder (8-bit RGB/RGBA, non-interlaced — what Chromium writes): enough to read pixels back. */
+function decodePng(buf: Buffer): { width: number; height: number; pixel: (x: number, y: number) => number[] } {
+  expect(buf.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))).toBe(true);
+  let off = 8;
+  let width = 0;
+  let height = 0;
+  let channels = 0;
+  const idat: Buffer[] = [];
+  while (off < buf.length) {
+    const len = buf.readUInt32BE(off);
+    const type = buf.toString('latin1', off + 4, off + 8);
+    const data = buf.subarray(off + 8, off + 8 + len);
+    if (type === 'IHDR') {
+      width = data.readUInt32BE(0);
+      height = data.readUInt32BE(4);
+      const [depth, colour, , , interlace] = [data[8], data[9], data[10], data[11], data[12]];
+      if (depth !== 8 || (colour !== 2 && colour !== 6) || interlace !== 0) throw new Error(`unsupported PNG: depth ${depth} colour ${colour} interlace ${interlace}`);
+      channels = colour === 6 ? 4 : 3;
+    } else if (type === 'IDAT') idat.push(data);
+    else if (type === 'IEND') break;
+    off += 12 + len;
+  }
+  const raw = inflateSync(Buffer.concat(idat));
+  const stride = width * channels;
+  expect(raw.length).toBe(height * (stride + 1));
+  const out = Buffer.alloc(height * stride);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)]!;
+    for (let i = 0; i < stride; i++) {
+      const x = raw[y * (stride + 1) + 1 + i]!;
+      const a = i >= channels ? out[y * stride + i - channels]! : 0;
+      const b = y > 0 ? out[(y - 1) * stride + i]! : 0;
+      const c = i >= channels && y > 0 ? out[(y - 1) * stride + i - channels]! : 0;
+      let v: number;
+      if (filter === 0) v = x;
+      else if (filter === 1) v = x + a;
+      else if (filter === 2) v = x + b;
+      else if (filter === 3) v = x + ((a + b) >> 1);
+      else if (filter === 4) {
+        const p = a + b - c;
+        const pa = Math.abs(p - a);
+        const pb = Math.abs(p - b);
+        const pc = Math.abs(p - c);
+        v = x + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
+      } else throw new Error(`bad PNG filter ${filter}`);
+      out[y * stride + i] = v & 0xff;
+    }
+  }
+  return { width, height, pixel: (x, y) => [...out.subarray(y * stride + x * channels, y * stride + x * channels + channels)] };
+}
