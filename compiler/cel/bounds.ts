@@ -72,7 +72,6 @@ interface Node {
 }
 type EvalFn = (ev: { run(n: Node, ctx: unknown): unknown }, ast: Node, ctx: unknown) => unknown;
 
-
 /** The evaluation a node uses now (an optimizer fast path when one is installed). */
 function realEvaluate(n: Node): EvalFn {
   return currentEvaluate(n as never) as unknown as EvalFn;

@@ -112,6 +112,14 @@ describe('coffer dev on a real directory', () => {
     const r = await nextReport(seen);
     expect(r.diff!.changes[0]!.fields).toEqual([{ path: 'retention.daily', before: 4, after: 9 }]);
     expect(r.changes.map((c) => c.path)).toEqual(['policies/db.yaml']);
+    // JetBrains "safe write": original renamed away, temporary file renamed in, original deleted.
+    writeFileSync(join(dir, 'policies/db.yaml___jb_tmp___'), policy('db', 4, '\n    weekly: 20'));
+    renameSync(join(dir, 'policies/db.yaml'), join(dir, 'policies/db.yaml___jb_old___'));
+    renameSync(join(dir, 'policies/db.yaml___jb_tmp___'), join(dir, 'policies/db.yaml'));
+    rmSync(join(dir, 'policies/db.yaml___jb_old___'));
+    const jb = await nextReport(seen + 1);
+    expect(jb.diff!.changes[0]!.fields).toEqual([{ path: 'retention.daily', before: 9, after: 4 }]);
+    expect(jb.changes.map((c) => c.path)).toEqual(['policies/db.yaml']);
   });
 
   it('sees new files and deleted files', async () => {
@@ -139,7 +147,7 @@ describe('coffer dev on a real directory', () => {
     write('policies/db.yaml', policy('db', 8, '\n    weekly: 20'));
     const r = await nextReport(seen);
     expect(r.changes).toEqual([{ event: 'change', path: 'policies/db.yaml' }]);
-    expect(r.status).toBe('changed');
+    expect(r.diff!.changes[0]!.fields).toEqual([{ path: 'retention.daily', before: 4, after: 8 }]);
   });
 
   it('a folder removed and created again', async () => {
@@ -170,5 +178,45 @@ describe('coffer dev on a real directory', () => {
     write('policies/db.yaml', policy('db', 2, '\n    weekly: 20'));
     const again = await nextReport(seen);
     expect(again.diff!.changes[0]!.fields).toEqual([{ path: 'retention.daily', before: 8, after: 2 }]);
+  });
+});
+
+describe('coffer dev --poll, two folders compiled as one repository', () => {
+  it('sees a save in the second folder and names it with its folder', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'coffer-dev-poll-'));
+    const app = join(base, 'app');
+    const lib = join(base, 'lib');
+    for (const [rel, text] of [['coffer.yaml', BASE['coffer.yaml']!], ['profiles/fs.yaml', BASE['profile.yaml']!], ['policies/db.yaml', policy('db', 7)]] as const) {
+      mkdirSync(join(app, rel, '..'), { recursive: true });
+      writeFileSync(join(app, rel), text);
+    }
+    mkdirSync(join(lib, 'blueprints'), { recursive: true });
+    writeFileSync(join(lib, 'blueprints/bp.yaml'), BASE['blueprint.yaml']!);
+    const got: CompileReport[] = [];
+    const halt = new AbortController();
+    let ready!: () => void;
+    const isReady = new Promise<void>((r) => (ready = r));
+    const running = runDevLoop({
+      dirs: [{ path: app, display: 'app' }, { path: lib, display: 'lib' }],
+      compile: () => compileFromDirectory([app, lib]),
+      onReport: (r) => got.push(r),
+      signal: halt.signal,
+      debounceMs: 100,
+      watch: { usePolling: true, intervalMs: 100 },
+      onReady: ready,
+    });
+    try {
+      await isReady;
+      await expect.poll(() => got.length, { timeout: 10_000, interval: 20 }).toBe(1);
+      expect(got[0]!.status).toBe('initial');
+      writeFileSync(join(lib, 'blueprints/bp.yaml'), BASE['blueprint.yaml']!.replace('pod: db-0', 'pod: db-1'));
+      await expect.poll(() => got.length, { timeout: 10_000, interval: 20 }).toBe(2);
+      expect(got[1]!.changes).toEqual([{ event: 'change', path: 'lib/blueprints/bp.yaml' }]);
+      expect(got[1]!.diff!.changes.map((c) => `${c.change} ${c.kind} ${c.name}`)).toEqual(['changed Blueprint bp']);
+    } finally {
+      halt.abort();
+      await running;
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 });

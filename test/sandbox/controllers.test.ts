@@ -5,7 +5,7 @@
  * `kubectl wait`, CronJob runs and DaemonSets.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, startTestCluster, type TestCluster } from './runtime-harness.ts';
+import { eventually, kubectlHelpers, sleeper, startTestCluster, type TestCluster } from './runtime-harness.ts';
 
 let c: TestCluster;
 beforeAll(async () => {
@@ -15,20 +15,7 @@ afterAll(async () => {
   await c?.stop();
 });
 
-async function ok(args: string[], input?: string): Promise<string> {
-  const r = await c.kubectl(args, { input, timeoutMs: 90_000 });
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
-const apply = (obj: unknown) => ok(['apply', '-f', '-'], JSON.stringify(obj));
-const getJson = async (...args: string[]) => JSON.parse(await ok(['get', ...args, '-o', 'json']));
-
-const sleeper = (name: string, extra: Record<string, unknown> = {}) => ({
-  name,
-  image: 'busybox',
-  command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.2; done'],
-  ...extra,
-});
+const { ok, apply, getJson } = kubectlHelpers(() => c);
 
 describe('workload controllers', () => {
   it('scales a Deployment 2 → 0 → 1 with truthful status and kubectl wait', async () => {

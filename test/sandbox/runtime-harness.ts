@@ -69,3 +69,25 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false>, ti
 
 export const execFileP = (cmd: string, args: string[]) =>
   new Promise<{ stdout: string; stderr: string }>((resolve, reject) => execFile(cmd, args, (e, stdout, stderr) => (e ? reject(e) : resolve({ stdout, stderr }))));
+
+/** kubectl calls that must succeed (a failure throws with kubectl's stderr), bound to the suite's cluster. */
+export function kubectlHelpers(cluster: () => TestCluster) {
+  const ok = async (args: string[], input?: string): Promise<string> => {
+    const r = await cluster().kubectl(args, { ...(input !== undefined ? { input } : {}), timeoutMs: 90_000 });
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+    return r.stdout;
+  };
+  return {
+    ok,
+    apply: (obj: unknown) => ok(['apply', '-f', '-'], JSON.stringify(obj)),
+    getJson: async (...args: string[]): Promise<any> => JSON.parse(await ok(['get', ...args, '-o', 'json'])),
+  };
+}
+
+/** A container that idles until SIGTERM and then exits 0, like a well-behaved server. */
+export const sleeper = (name: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  image: 'busybox',
+  command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.2; done'],
+  ...extra,
+});

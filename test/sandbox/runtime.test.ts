@@ -7,7 +7,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { Attach, Exec, CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COFFER_CHECKOUT } from '../../sandbox/runtime/images.ts';
-import { eventually, startTestCluster, type TestCluster } from './runtime-harness.ts';
+import { eventually, kubectlHelpers, startTestCluster, type TestCluster } from './runtime-harness.ts';
 
 let c: TestCluster;
 beforeAll(async () => {
@@ -17,11 +17,7 @@ afterAll(async () => {
   await c?.stop();
 });
 
-async function ok(args: string[], input?: string): Promise<string> {
-  const r = await c.kubectl(args, { input });
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
+const { ok } = kubectlHelpers(() => c);
 
 async function pod(name: string): Promise<any> {
   return JSON.parse(await ok(['get', 'pod', name, '-o', 'json']));
