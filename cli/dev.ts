@@ -74,6 +74,8 @@ export const run: Command = async (argv, io) => {
   const onSignal = () => stop.abort();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // The reader went away (`coffer dev -o json | head -1`): stop quietly like a signal.
+  io.stdout.on('error', onSignal);
   try {
     await runDevLoop({
       dirs: dirs.map((d) => ({ path: isAbsolute(d) ? d : resolve(io.cwd, d), display: displayPrefix(d) })),
@@ -88,6 +90,7 @@ export const run: Command = async (argv, io) => {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    io.stdout.off('error', onSignal);
   }
   return 0;
 };

@@ -5,6 +5,8 @@ import { parseGoDuration } from '../compiler/schedule/index.ts';
 import { LeaseLock } from '../reconciler/lease/index.ts';
 import { runLoop, type LoopOptions } from '../reconciler/loop.ts';
 import { DEFAULT_COFFER_NAMESPACE } from '../reconciler/profile-repository.ts';
+import type { ReconcileSummary } from '../reconciler/reconcile.ts';
+import { complianceTimer, publishLatest } from '../reconciler/report/schedule.ts';
 import { startServing, type Serving } from '../reconciler/server/serve.ts';
 import { type Command, UsageError } from './io.ts';
 import { eventPrinter, RECONCILER_FLAGS, RECONCILER_FLAGS_HELP, reconcilerContext } from './reconcile-flags.ts';
@@ -81,6 +83,20 @@ export const run: Command = async (argv, io) => {
   process.on('SIGINT', onSignal);
   const print = eventPrinter(io, ctx.json);
   let follower = '';
+  // Compliance is published at least every reports.interval and when an RPO turns into a miss, even if no reconcile
+  // runs (a stale report would hide exactly that); only by the leader, from its latest reconcile.
+  let latest: ReconcileSummary | undefined;
+  const reportsTimer = complianceTimer({
+    publish: publishLatest(() => latest),
+    now: () => new Date(),
+    intervalMs: () => (parseGoDuration(latest?.plan.config.reports.interval ?? '24h') ?? 86_400) * 1000,
+    signal: stop.signal,
+    onPublished: (r) => {
+      serving?.metrics.observeCompliance(r.report);
+      if (r.commit?.changed) io.stderr.write(`compliance committed: ${r.message?.split('\n')[0]}\n`);
+    },
+    onError: (e, retryMs) => io.stderr.write(`error: compliance report: ${(e as Error).message} (retrying in ${Math.round(retryMs / 1000)}s)\n`),
+  });
   try {
     const loop: LoopOptions = {
       source: ctx.source,
@@ -97,10 +113,12 @@ export const run: Command = async (argv, io) => {
       ...(ctx.author ? { author: ctx.author } : {}),
       onError: (e) => io.stderr.write(`error: ${(e as Error).message}\n`),
       onFollower: (holder) => {
+        latest = undefined;
         if (holder !== follower) io.stderr.write(`standing by: ${holder} holds lease ${lock.namespace}/${lock.name}\n`);
         follower = holder;
       },
       onSummary: (s) => {
+        latest = s;
         follower = '';
         for (const e of s.errors) io.stderr.write(`error: ${e}\n`);
       },
@@ -108,6 +126,8 @@ export const run: Command = async (argv, io) => {
     await runLoop(serving ? serving.loopOptions(loop) : loop);
   } finally {
     clearTimeout(deadline);
+    stop.abort(); // also when runLoop threw: the reports timer must not keep the process alive
+    await reportsTimer;
     await serving?.close();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);

@@ -38,8 +38,10 @@ export interface RestoreStats {
   bytes: number;
   errors: string[];
   seconds: number;
-  /** Most sealed bytes held at once (≤ maxBytesInFlight, or one oversized read alone). */
+  /** Most sealed bytes held at once (≤ maxBytesInFlight, or one blob larger than that alone). */
   peakBytesInFlight: number;
+  /** Worker threads that opened and wrote blobs (0: the main thread did). */
+  workers: number;
 }
 
 interface Job {
@@ -90,7 +92,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
     const owner = opts.owner ?? process.getuid?.() === 0;
     const root = path.resolve(target);
     await fsp.mkdir(root, { recursive: true });
-    const stats: RestoreStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, errors: [], seconds: 0, peakBytesInFlight: 0 };
+    const stats: RestoreStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, errors: [], seconds: 0, peakBytesInFlight: 0, workers: 0 };
 
     // 1. Plan: walk the tree, pick included nodes, validate names.
     const dirs: Job[] = [];
@@ -165,10 +167,11 @@ export async function restore(repo: Repository, snapRef: string, target: string,
 
     // 3. Files, pack by pack: each needed pack range is read once, its blobs are authenticated,
     //    decompressed, verified and written to every place that uses them (restore-workers.ts).
-    const plan = planReads(repo, files);
-    const workerCount = plan.storedBytes >= WORKERS_ABOVE ? (opts.workers ?? defaultRestoreWorkers()) : 0;
-    const workers = workerCount > 0 ? new RestoreWorkers(repo.key, workerCount) : undefined;
     const limit = Math.max(1, opts.maxBytesInFlight ?? MAX_BYTES_IN_FLIGHT);
+    const plan = planReads(repo, files, Math.min(RUN_MAX, limit));
+    const workerCount = opts.workers ?? (plan.storedBytes >= WORKERS_ABOVE ? defaultRestoreWorkers() : 0);
+    const workers = workerCount > 0 ? new RestoreWorkers(repo.key, workerCount) : undefined;
+    stats.workers = workerCount;
     const gate = new ByteGate(limit);
     const buffers = new BufferPool(RUN_MAX, workers !== undefined);
     const fds = new OpenFiles(opts.maxOpenFiles ?? MAX_OPEN_FILES);

@@ -56,7 +56,7 @@ export async function runDevLoop(opts: DevLoopOptions): Promise<void> {
       } catch (e) {
         failure = asDiagnostic(e);
       }
-      opts.onReport(session.step({ ...(result ? { result } : {}), ...(failure ? { failure } : {}), changes, time: now(), durationMs: monotonic() - start }));
+      opts.onReport(session.step({ ...(result ? { result } : {}), ...(failure ? { failure } : {}), files: changes, time: now(), durationMs: monotonic() - start }));
     },
     onError: (e) => opts.onWatchError?.(e),
   });

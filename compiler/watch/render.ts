@@ -23,7 +23,7 @@ export function renderReport(r: CompileReport, o: RenderOptions): string {
   const c = (code: keyof typeof ANSI, s: string) => (o.color ? `\x1b[${ANSI[code]}m${s}\x1b[0m` : s);
   const out: string[] = [];
   const time = new Date(r.time).toLocaleTimeString('en-GB', { hour12: false, ...(o.timeZone ? { timeZone: o.timeZone } : {}) });
-  const trigger = r.changes.length ? describeChanges(r.changes) : 'start';
+  const trigger = r.files.length ? describeChanges(r.files) : 'start';
   out.push(c('dim', `── #${r.seq} · ${time} · ${trigger} · ${r.durationMs} ms`));
   const baseline = r.baseline ? `${r.baseline.seq ? `#${r.baseline.seq}` : 'the starting baseline'}, plan ${short(r.baseline.hash)}` : '';
   switch (r.status) {
@@ -63,7 +63,7 @@ export function reportJson(r: CompileReport): string {
     time: r.time,
     durationMs: r.durationMs,
     status: r.status,
-    changes: r.changes,
+    files: r.files,
     ...(r.baseline ? { baseline: r.baseline } : {}),
     ...(r.plan ? { plan: { hash: r.plan.hash, cluster: r.plan.config.cluster, policies: r.plan.policies.map((p) => p.name), profiles: r.plan.profiles.length, blueprints: r.plan.blueprints.length, transformSets: r.plan.transformSets.length, restores: r.plan.restores.length } } : {}),
     ...(r.diff ? { diff: { base: r.diff.base, head: r.diff.head, changes: r.diff.changes, risks: r.diff.risks } } : {}),
@@ -73,7 +73,7 @@ export function reportJson(r: CompileReport): string {
   return `${JSON.stringify(canonicalize(body))}\n`;
 }
 
-function describeChanges(changes: CompileReport['changes']): string {
+function describeChanges(changes: CompileReport['files']): string {
   const verb = { add: 'added', change: 'changed', unlink: 'deleted', addDir: 'created', unlinkDir: 'removed' } as const;
   const first = changes.slice(0, 2).map((x) => `${x.path} ${verb[x.event]}`);
   return `${first.join(', ')}${changes.length > 2 ? ` and ${changes.length - 2} more` : ''}`;

@@ -13,7 +13,7 @@ export interface CompileReport {
   time: string;
   durationMs: number;
   /** The file changes that caused this compile ([] for the first one). */
-  changes: Change[];
+  files: Change[];
   /**
    * initial: the first plan that compiled (there was no good plan to compare with);
    * changed / unchanged: compared with the last good plan; error: did not compile, the last good plan stays the baseline.
@@ -48,13 +48,13 @@ export class DevSession {
   }
 
   /** Folds in one compile. `failure` stands for a source that could not be read at all (the directory is gone). */
-  step(input: { result?: CompileResult; failure?: Diagnostic; changes: Change[]; time: Date; durationMs: number }): CompileReport {
+  step(input: { result?: CompileResult; failure?: Diagnostic; files: Change[]; time: Date; durationMs: number }): CompileReport {
     const seq = ++this.seq;
     const base = {
       seq,
       time: input.time.toISOString(),
       durationMs: Math.round(input.durationMs),
-      changes: input.changes,
+      files: input.files,
       ...(this.lastGood ? { baseline: { hash: this.lastGood.plan.hash, seq: this.lastGood.seq } } : {}),
     };
     const diagnostics = input.result?.diagnostics ?? [];

@@ -63,7 +63,7 @@ describe('coffer dev (executable)', () => {
     writeFileSync(join(dir, 'policies/db.yaml'), policy(2));
     await expect.poll(() => p.lines.length, { timeout: 10_000, interval: 50 }).toBe(2);
     const second = JSON.parse(p.lines[1]!);
-    expect(second).toMatchObject({ seq: 2, status: 'changed', changes: [{ event: 'change', path: 'policies/db.yaml' }], diff: { risks: [{ severity: 'high', code: 'retention-reduced' }] } });
+    expect(second).toMatchObject({ seq: 2, status: 'changed', files: [{ event: 'change', path: 'policies/db.yaml' }], diff: { risks: [{ severity: 'high', code: 'retention-reduced' }] } });
     p.child.kill('SIGTERM');
     expect(await p.exit).toEqual({ code: 0, signal: null });
     expect(p.stderr()).toBe('');

@@ -68,13 +68,13 @@ afterAll(async () => {
 describe('coffer dev on a real directory', () => {
   it('prints the first plan, then diffs against the last good plan through errors and fixes', async () => {
     const first = await nextReport(0);
-    expect(first).toMatchObject({ seq: 1, status: 'initial', changes: [] });
+    expect(first).toMatchObject({ seq: 1, status: 'initial', files: [] });
     expect(first.plan!.policies.map((p) => p.name)).toEqual(['db']);
 
     write('policies/db.yaml', policy('db', 3));
     const cut = await nextReport(1);
     expect(cut.status).toBe('changed');
-    expect(cut.changes).toEqual([{ event: 'change', path: 'policies/db.yaml' }]);
+    expect(cut.files).toEqual([{ event: 'change', path: 'policies/db.yaml' }]);
     expect(cut.diff!.changes[0]!.fields).toEqual([{ path: 'retention.daily', before: 7, after: 3 }]);
     expect(cut.diff!.risks.map((r) => `${r.severity} ${r.code} ${r.name}`)).toEqual(['high retention-reduced db']);
 
@@ -111,7 +111,7 @@ describe('coffer dev on a real directory', () => {
     renameSync(join(dir, 'policies/.db.yaml.swp'), join(dir, 'policies/db.yaml'));
     const r = await nextReport(seen);
     expect(r.diff!.changes[0]!.fields).toEqual([{ path: 'retention.daily', before: 4, after: 9 }]);
-    expect(r.changes.map((c) => c.path)).toEqual(['policies/db.yaml']);
+    expect(r.files.map((c) => c.path)).toEqual(['policies/db.yaml']);
     // JetBrains "safe write": original renamed away, temporary file renamed in, original deleted.
     writeFileSync(join(dir, 'policies/db.yaml___jb_tmp___'), policy('db', 4, '\n    weekly: 20'));
     renameSync(join(dir, 'policies/db.yaml'), join(dir, 'policies/db.yaml___jb_old___'));
@@ -119,7 +119,7 @@ describe('coffer dev on a real directory', () => {
     rmSync(join(dir, 'policies/db.yaml___jb_old___'));
     const jb = await nextReport(seen + 1);
     expect(jb.diff!.changes[0]!.fields).toEqual([{ path: 'retention.daily', before: 9, after: 4 }]);
-    expect(jb.changes.map((c) => c.path)).toEqual(['policies/db.yaml']);
+    expect(jb.files.map((c) => c.path)).toEqual(['policies/db.yaml']);
   });
 
   it('sees new files and deleted files', async () => {
@@ -129,7 +129,7 @@ describe('coffer dev on a real directory', () => {
     expect(added.diff!.changes.map((c) => `${c.change} ${c.kind} ${c.name}`)).toEqual(['added Policy web']);
     rmSync(join(dir, 'policies/web.yaml'));
     const removed = await nextReport(seen++);
-    expect(removed.changes).toEqual([{ event: 'unlink', path: 'policies/web.yaml' }]);
+    expect(removed.files).toEqual([{ event: 'unlink', path: 'policies/web.yaml' }]);
     expect(removed.diff!.risks.map((r) => `${r.severity} ${r.code} ${r.name}`)).toEqual(['high policy-removed web']);
   });
 
@@ -146,7 +146,7 @@ describe('coffer dev on a real directory', () => {
     // The sentinel: the next compile must name only it.
     write('policies/db.yaml', policy('db', 8, '\n    weekly: 20'));
     const r = await nextReport(seen);
-    expect(r.changes).toEqual([{ event: 'change', path: 'policies/db.yaml' }]);
+    expect(r.files).toEqual([{ event: 'change', path: 'policies/db.yaml' }]);
     expect(r.diff!.changes[0]!.fields).toEqual([{ path: 'retention.daily', before: 4, after: 8 }]);
   });
 
@@ -211,7 +211,7 @@ describe('coffer dev --poll, two folders compiled as one repository', () => {
       expect(got[0]!.status).toBe('initial');
       writeFileSync(join(lib, 'blueprints/bp.yaml'), BASE['blueprint.yaml']!.replace('pod: db-0', 'pod: db-1'));
       await expect.poll(() => got.length, { timeout: 10_000, interval: 20 }).toBe(2);
-      expect(got[1]!.changes).toEqual([{ event: 'change', path: 'lib/blueprints/bp.yaml' }]);
+      expect(got[1]!.files).toEqual([{ event: 'change', path: 'lib/blueprints/bp.yaml' }]);
       expect(got[1]!.diff!.changes.map((c) => `${c.change} ${c.kind} ${c.name}`)).toEqual(['changed Blueprint bp']);
     } finally {
       halt.abort();

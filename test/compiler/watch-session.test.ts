@@ -60,7 +60,7 @@ describe('DevSession: each compile against the last good plan', () => {
   it.each(CASES)('$name', (c) => {
     const s = new DevSession();
     const reports = c.sequence.map((repo, i) =>
-      s.step({ ...(repo === 'gone' ? { failure: GONE } : { result: compileTexts(REPOS[repo]) }), changes: [{ event: 'change', path: 'policy.yaml' }], time: new Date(T.getTime() + i * 1000), durationMs: 5 }),
+      s.step({ ...(repo === 'gone' ? { failure: GONE } : { result: compileTexts(REPOS[repo]) }), files: [{ event: 'change', path: 'policy.yaml' }], time: new Date(T.getTime() + i * 1000), durationMs: 5 }),
     );
     expect(reports.map((r) => r.seq)).toEqual(c.sequence.map((_, i) => i + 1));
     reports.forEach((r, i) => {
@@ -77,7 +77,7 @@ describe('DevSession: each compile against the last good plan', () => {
 
   it('starts from a given baseline (coffer dev --base REF): the first compile is a diff', () => {
     const s = new DevSession(compileTexts(REPOS.good).plan);
-    const r = s.step({ result: compileTexts(REPOS.retentionCut), changes: [], time: T, durationMs: 1 });
+    const r = s.step({ result: compileTexts(REPOS.retentionCut), files: [], time: T, durationMs: 1 });
     expect(r.status).toBe('changed');
     expect(r.baseline?.seq).toBe(0);
     expect(r.diff!.risks[0]!.code).toBe('retention-reduced');
@@ -85,8 +85,8 @@ describe('DevSession: each compile against the last good plan', () => {
 
   it('the diff is the one coffer plan --diff computes (same base and head hashes)', () => {
     const s = new DevSession();
-    const a = s.step({ result: compileTexts(REPOS.good), changes: [], time: T, durationMs: 1 });
-    const b = s.step({ result: compileTexts(REPOS.retentionCut), changes: [], time: T, durationMs: 1 });
+    const a = s.step({ result: compileTexts(REPOS.good), files: [], time: T, durationMs: 1 });
+    const b = s.step({ result: compileTexts(REPOS.retentionCut), files: [], time: T, durationMs: 1 });
     expect(b.diff!.base.hash).toBe(a.plan!.hash);
     expect(b.diff!.head.hash).toBe(b.plan!.hash);
   });
@@ -95,7 +95,7 @@ describe('DevSession: each compile against the last good plan', () => {
 describe('rendering one compile', () => {
   const run = (...repos: Repo[]) => {
     const s = new DevSession();
-    return repos.map((repo, i) => s.step({ result: compileTexts(REPOS[repo]), changes: i ? [{ event: 'change', path: 'policy.yaml' }] : [], time: new Date(T.getTime() + i * 1000), durationMs: 12 }));
+    return repos.map((repo, i) => s.step({ result: compileTexts(REPOS[repo]), files: i ? [{ event: 'change', path: 'policy.yaml' }] : [], time: new Date(T.getTime() + i * 1000), durationMs: 12 }));
   };
 
   it('text: header with time and trigger, risk line, field line, errors with file:line:col', () => {

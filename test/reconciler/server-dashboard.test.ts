@@ -8,7 +8,9 @@ import { request, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoPolicyRepo } from '../../cli/demo-app.ts';
+import { openCatalog } from '../../reconciler/catalog/index.ts';
 import { openSource } from '../../reconciler/git/source.ts';
+import { recordRestore, type RestoreResultDoc } from '../../reconciler/restore/index.ts';
 import { KubeClient, loadKubeConfig } from '../../reconciler/kube/client.ts';
 import { CofferMetrics } from '../../reconciler/metrics/index.ts';
 import { createCofferServer, Live, listen, TokenStore } from '../../reconciler/server/index.ts';
@@ -189,5 +191,39 @@ describe('API for the dashboard', () => {
     expect(list).toEqual({ jobs: [], recorded: [] });
     expect((await fetch(`${base}/api/v1/restores/restore-nope`, { headers: auth(READ) })).status).toBe(404);
     expect(logs.filter((l) => String(l.event).startsWith('api-restore'))).toEqual([]);
+  });
+
+  it('lists restores recorded in the catalog (not started here) and serves their RestoreResult', async () => {
+    const name = 'restore-20261120t100000z-c0ffee';
+    const doc: RestoreResultDoc = {
+      apiVersion: 'coffer.dev/v1alpha1',
+      kind: 'RestoreResult',
+      metadata: { name },
+      spec: {
+        restorePoint: 'hourly-20261120-090000',
+        source: { cluster: 'demo', namespace: 'shop', policy: 'hourly' },
+        target: { cluster: 'demo', namespace: 'shop-copy' },
+        startTime: '2026-11-20T10:00:00.000Z',
+        endTime: '2026-11-20T10:00:07.000Z',
+        durationSeconds: 7,
+        phase: 'PartiallyFailed',
+        summary: { created: 1, updated: 0, skipped: 0, failed: 1 },
+        resources: [
+          { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'shop-copy', name: 'a', action: 'created' },
+          { apiVersion: 'v1', kind: 'Secret', namespace: 'shop-copy', name: 'b', action: 'failed', reason: 'forbidden' },
+        ],
+        errors: ['Secret shop-copy/b: forbidden'],
+      },
+    };
+    const source = await openSource({ source: join(dir, 'policies'), env: {} });
+    await recordRestore(openCatalog({ source, cluster: 'demo', branch: 'coffer-catalog' }), doc, 'restore-20261120t100000z-c0ffee');
+    const list = (await (await fetch(`${base}/api/v1/restores`, { headers: auth(READ) })).json()) as { jobs: unknown[]; recorded: Array<Record<string, unknown>> };
+    expect(list.jobs).toEqual([]);
+    expect(list.recorded).toEqual([
+      { name, path: `restores/demo/shop-copy/${name}.yaml`, restorePoint: doc.spec.restorePoint, source: doc.spec.source, target: doc.spec.target, phase: 'PartiallyFailed', startTime: doc.spec.startTime, endTime: doc.spec.endTime, summary: doc.spec.summary, errors: doc.spec.errors },
+    ]);
+    const one = await fetch(`${base}/api/v1/restores/${name}`, { headers: auth(READ) });
+    expect(one.status).toBe(200);
+    expect(await one.json()).toEqual({ result: doc });
   });
 });
