@@ -4,7 +4,7 @@ import { compileTarget, locateInGit } from '../compiler/load/target.ts';
 import { readGitCommit } from '../compiler/load/git.ts';
 import { compileSources } from '../compiler/compile.ts';
 import { CompileFailed } from '../compiler/diagnostics.ts';
-import type { Plan } from '../compiler/plan/types.ts';
+import type { Plan, PlanPolicy } from '../compiler/plan/types.ts';
 import { parseGoDuration } from '../compiler/schedule/index.ts';
 import { renderReport, reportJson, runDevLoop, type CompileReport } from '../compiler/watch/index.ts';
 import { type CliIO, type Command, UsageError } from './io.ts';
@@ -15,12 +15,14 @@ save never replaces that baseline, so after fixing a typo you see what the whole
 
 Usage:
   coffer dev [DIR...] [--debounce 300ms] [--base REF] [-o text|json] [--no-clear] [--poll]
+             [--live | --kubeconfig FILE | --context NAME]
 
 Examples:
   coffer dev                         # watch the current directory
   coffer dev . ../blueprint-library  # several folders compiled as one repository, like coffer plan
   coffer dev --base HEAD             # the first compile is compared with the plan at HEAD (your uncommitted edits)
   coffer dev -o json | jq .status    # one JSON object per compile
+  coffer dev --context staging       # also show which namespaces each selector edit adds or drops, on that cluster
 
 Flags:
       --debounce DURATION  quiet time after the last save before compiling (default 300ms; 0s compiles at once)
@@ -28,6 +30,9 @@ Flags:
   -o, --output FMT         text (default) or json (one object per line per compile)
       --no-clear           on a terminal, keep earlier output instead of redrawing the screen per compile
       --poll               poll the filesystem (network or container mounts where change events do not arrive)
+      --live               evaluate namespace selectors on the cluster of $KUBECONFIG (read-only: lists namespaces)
+      --kubeconfig FILE    the same, with this kubeconfig
+      --context NAME       the same, with this kubeconfig context
 `;
 
 export const run: Command = async (argv, io) => {
@@ -40,6 +45,9 @@ export const run: Command = async (argv, io) => {
       output: { type: 'string', short: 'o' },
       'no-clear': { type: 'boolean', default: false },
       poll: { type: 'boolean', default: false },
+      live: { type: 'boolean', default: false },
+      kubeconfig: { type: 'string' },
+      context: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -60,6 +68,8 @@ export const run: Command = async (argv, io) => {
   // Fail fast on a directory that is not there at start; once running, a vanished directory is just a failed compile.
   await compileTarget(dirs, undefined, io.cwd);
   const baseline = v.base !== undefined ? await planAt(resolve(io.cwd, dirs[0]!), v.base) : undefined;
+  const live = v.live || v.kubeconfig !== undefined || v.context !== undefined;
+  const selectNamespaces = live ? await clusterSelector(v.kubeconfig, v.context, io.env) : undefined;
 
   const tty = output === 'text' && io.stdout.isTTY === true;
   const color = tty && !io.env.NO_COLOR;
@@ -85,6 +95,7 @@ export const run: Command = async (argv, io) => {
       debounceMs,
       ...(baseline ? { baseline } : {}),
       ...(v.poll ? { watch: { usePolling: true } } : {}),
+      ...(selectNamespaces ? { selectNamespaces } : {}),
       onWatchError: (e) => io.stderr.write(`warning: watcher: ${(e as Error).message}\n`),
     });
   } finally {
@@ -94,6 +105,26 @@ export const run: Command = async (argv, io) => {
   }
   return 0;
 };
+
+/**
+ * Namespace selection on a live cluster, with the reconciler's own evaluation (so dev shows what `coffer run` will
+ * protect). Loaded only when asked for; a cluster that does not answer within 5 s is a warning on that compile.
+ */
+async function clusterSelector(kubeconfig: string | undefined, context: string | undefined, env: NodeJS.ProcessEnv): Promise<(policies: readonly PlanPolicy[]) => Promise<Map<string, string[]>>> {
+  const [{ KubeClient, loadKubeConfig }, { selectNamespaces }] = await Promise.all([import('../reconciler/kube/client.ts'), import('../reconciler/reconcile.ts')]);
+  const client = new KubeClient(loadKubeConfig({ ...(kubeconfig ? { kubeconfigPath: kubeconfig } : {}), ...(context ? { context } : {}), env }));
+  return async (policies) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the cluster did not answer within 5s')), 5000);
+    });
+    try {
+      return await Promise.race([selectNamespaces(client, policies), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
 
 /** The plan at a Git revision, as `coffer plan --diff REF` compiles it; a revision that does not compile is an error. */
 async function planAt(dir: string, ref: string): Promise<Plan> {

@@ -71,7 +71,9 @@ async function refresh() {
 }
 
 function drawTimeline() {
-  renderTimeline(byId('timeline'), state.points, { selected: state.selected?.metadata.name, onSelect: select });
+  const hours = Number(byId('timeline-range').value);
+  const since = Number.isFinite(hours) && hours > 0 ? Date.now() - hours * 3600e3 : undefined;
+  renderTimeline(byId('timeline'), state.points, { selected: state.selected?.metadata.name, onSelect: select, ...(since === undefined ? {} : { since }) });
   renderPointDetails(byId('rp-panel'), state.selected, { canRestore: state.who?.role === 'operate', onRestore: prefillRestore });
 }
 
@@ -135,6 +137,7 @@ function main() {
   });
   byId('runs-errors').addEventListener('change', () => renderRuns(byId('runs'), state.runs, { errorsOnly: byId('runs-errors').checked }));
   byId('restore-namespace').addEventListener('change', syncRestorePoints);
+  byId('timeline-range').addEventListener('change', drawTimeline);
   const again = () => {
     clearTimeout(state.timer);
     state.generation++;

@@ -19,7 +19,7 @@ export function pointSize(rp) {
 export function ticks(from, to) {
   const steps = [60e3, 300e3, 900e3, 3600e3, 3 * 3600e3, 6 * 3600e3, 12 * 3600e3, 86400e3, 7 * 86400e3, 30 * 86400e3];
   const span = Math.max(1, to - from);
-  const step = steps.find((st) => span / st <= 10) ?? steps.at(-1);
+  const step = steps.find((st) => span / st < 10) ?? Math.ceil(span / 9 / steps.at(-1)) * steps.at(-1);
   const out = [];
   for (let t = Math.ceil(from / step) * step; t <= to; t += step) out.push(t);
   return { step, ticks: out };
@@ -34,16 +34,17 @@ function tickLabel(t, step) {
  * One row per namespace, every restore point a dot on a shared UTC time axis (colour = policy). Hovering or focusing
  * a dot shows its name, time, policy and size; clicking selects it (`onSelect`), e.g. to prefill the restore form.
  */
-export function renderTimeline(el, points, { now = Date.now(), onSelect, selected } = {}) {
-  if (!points.length) return fill(el, h('p', { class: 'muted' }, 'No restore points yet.'));
+export function renderTimeline(el, allPoints, { now = Date.now(), onSelect, selected, since } = {}) {
+  const points = since === undefined ? allPoints : allPoints.filter((p) => Date.parse(p.spec.startTime) >= since);
+  if (!points.length) return fill(el, h('p', { class: 'muted' }, allPoints.length ? 'No restore points in this range.' : 'No restore points yet.'));
   const namespaces = [...new Set(points.map((p) => p.spec.namespace))].sort();
   const policies = [...new Set(points.map((p) => p.spec.policy))].sort();
   const colour = (p) => PALETTE[policies.indexOf(p) % PALETTE.length];
   const times = points.map((p) => Date.parse(p.spec.startTime));
-  let from = Math.min(...times);
+  let from = since ?? Math.min(...times);
   let to = Math.max(now, ...times);
   const pad = Math.max((to - from) * 0.04, 60e3);
-  from -= pad;
+  if (since === undefined) from -= pad;
   to += pad;
   const x = (t) => LEFT + ((t - from) / (to - from)) * (WIDTH - LEFT - RIGHT);
   const height = namespaces.length * ROW + AXIS;

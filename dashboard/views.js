@@ -139,7 +139,13 @@ export function renderRestores(el, data) {
             h('td', {}, j.targetNamespace),
             h('td', {}, badge(j.state, state(j.state))),
             h('td', {}, j.requestedBy),
-            h('td', { class: 'message' }, j.result ? `${j.result.summary.created} created, ${j.result.summary.updated} updated, ${j.result.summary.skipped} skipped, ${j.result.summary.failed} failed` : '', j.error ? h('div', { class: 'error-text' }, j.error) : null),
+            h(
+              'td',
+              { class: 'message' },
+              j.result ? `${j.result.summary.created} created, ${j.result.summary.updated} updated, ${j.result.summary.skipped} skipped, ${j.result.summary.failed} failed` : '',
+              j.state === 'running' && j.progress?.length ? h('div', { class: 'muted' }, j.progress.at(-1).replace(/^\S+ /, '')) : null,
+              j.error ? h('div', { class: 'error-text' }, j.error) : null,
+            ),
           ),
         ),
         recorded.map((r) =>

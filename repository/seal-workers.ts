@@ -243,7 +243,7 @@ export class SealWorkers {
     if (this.failure) return Promise.reject(this.failure);
     // With two or more workers the first only cuts: a file's next buffer cannot be cut before its
     // previous one, so chunk jobs must never queue behind hashing and sealing.
-    const pool = this.slots.length < 2 ? this.slots : op === 'chunk' ? this.slots.slice(0, 1) : this.slots.slice(1);
+    const pool = this.slots.length < 2 || process.env.COFFER_EXP_ANY === '1' ? this.slots : op === 'chunk' ? this.slots.slice(0, 1) : this.slots.slice(1);
     let slot = pool[0]!;
     for (const s of pool) if (s.busy < slot.busy) slot = s;
     const seq = this.seq++;

@@ -5,13 +5,15 @@
  */
 import type { CompileResult } from '../compile.ts';
 import type { Diagnostic } from '../diagnostics.ts';
-import type { Plan } from '../plan/types.ts';
+import type { Plan, PlanPolicy } from '../plan/types.ts';
 import { Coalescer, type Change, type Timers } from './debounce.ts';
+import { selectionChanges } from './selection.ts';
 import { DevSession, type CompileReport } from './session.ts';
 import { watchPolicyDirs, type WatchedDir, type WatchOptions } from './watcher.ts';
 
 export { Coalescer, realTimers, type Change, type Timers } from './debounce.ts';
 export { DevSession, type CompileReport } from './session.ts';
+export { selectionChanges, type NamespaceSelection } from './selection.ts';
 export { classifyPath, watchPolicyDirs, type WatchedDir, type WatchOptions } from './watcher.ts';
 export { renderReport, reportJson, type RenderOptions } from './render.ts';
 
@@ -33,6 +35,11 @@ export interface DevLoopOptions {
   watch?: WatchOptions;
   /** The watcher failed (e.g. too many inotify watches); the loop keeps going. */
   onWatchError?: (e: unknown) => void;
+  /**
+   * Evaluates namespace selectors against a live cluster (policy name → selected namespaces). When given, each report
+   * says which namespaces a policy starts or stops protecting; a failure is reported, never fatal.
+   */
+  selectNamespaces?: (policies: readonly PlanPolicy[]) => Promise<Map<string, string[]>>;
   /** The watcher finished its initial scan: changes from now on are seen. */
   onReady?: () => void;
 }
@@ -56,7 +63,10 @@ export async function runDevLoop(opts: DevLoopOptions): Promise<void> {
       } catch (e) {
         failure = asDiagnostic(e);
       }
-      opts.onReport(session.step({ ...(result ? { result } : {}), ...(failure ? { failure } : {}), files: changes, time: now(), durationMs: monotonic() - start }));
+      const before = session.baseline;
+      const report = session.step({ ...(result ? { result } : {}), ...(failure ? { failure } : {}), files: changes, time: now(), durationMs: monotonic() - start });
+      if (opts.selectNamespaces && (report.status === 'initial' || report.status === 'changed')) await addSelection(report, before, opts.selectNamespaces);
+      opts.onReport(report);
     },
     onError: (e) => opts.onWatchError?.(e),
   });
@@ -73,6 +83,17 @@ export async function runDevLoop(opts: DevLoopOptions): Promise<void> {
     coalescer.dispose();
     await coalescer.idle();
     await watcher.close();
+  }
+}
+
+/** Namespace selection of the new plan, and for a change also of the baseline, against the cluster as it is now. */
+async function addSelection(report: CompileReport, before: Plan | undefined, select: NonNullable<DevLoopOptions['selectNamespaces']>): Promise<void> {
+  try {
+    const after = await select(report.plan!.policies);
+    const was = report.status === 'changed' && before ? await select(before.policies) : undefined;
+    report.namespaces = selectionChanges(was, after);
+  } catch (e) {
+    report.namespacesError = (e as Error).message ?? String(e);
   }
 }
 

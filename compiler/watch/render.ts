@@ -3,6 +3,7 @@ import { formatDiagnostic } from '../diagnostics.ts';
 import type { EntryChange, Risk } from '../diff/types.ts';
 import type { Plan } from '../plan/types.ts';
 import { humanSeconds } from '../schedule/index.ts';
+import type { NamespaceSelection } from './selection.ts';
 import type { CompileReport } from './session.ts';
 
 export interface RenderOptions {
@@ -12,7 +13,7 @@ export interface RenderOptions {
   timeZone?: string;
 }
 
-const ANSI = { red: 31, green: 32, yellow: 33, dim: 2, bold: 1, cyan: 36 } as const;
+const ANSI = { red: 31, green: 32, yellow: 33, dim: 2 } as const;
 
 /**
  * One compile as terminal text: a header with sequence, time, trigger and duration, then the full plan summary
@@ -25,7 +26,8 @@ export function renderReport(r: CompileReport, o: RenderOptions): string {
   const time = new Date(r.time).toLocaleTimeString('en-GB', { hour12: false, ...(o.timeZone ? { timeZone: o.timeZone } : {}) });
   const trigger = r.files.length ? describeChanges(r.files) : 'start';
   out.push(c('dim', `── #${r.seq} · ${time} · ${trigger} · ${r.durationMs} ms`));
-  const baseline = r.baseline ? `${r.baseline.seq ? `#${r.baseline.seq}` : 'the starting baseline'}, plan ${short(r.baseline.hash)}` : '';
+  const from = r.baseline ? (r.baseline.seq ? `#${r.baseline.seq}` : 'the starting baseline') : '';
+  const baseline = r.baseline ? `${from}, plan ${short(r.baseline.hash)}` : '';
   switch (r.status) {
     case 'error': {
       out.push(c('red', `✗ ${r.errors.length} error${r.errors.length === 1 ? '' : 's'}: not compiled`) + (baseline ? c('dim', ` — the baseline stays the last good plan (${baseline})`) : ''));
@@ -33,25 +35,36 @@ export function renderReport(r: CompileReport, o: RenderOptions): string {
       break;
     }
     case 'initial':
-      out.push(c('green', `✓ plan ${short(r.plan!.hash)}`) + ` ${planCounts(r.plan!)}`, ...planSummary(r.plan!).map((l) => `  ${l}`));
+      out.push(c('green', `✓ plan ${short(r.plan!.hash)}`) + ` ${planCounts(r.plan!)}`, ...planSummary(r.plan!, r.namespaces).map((l) => `  ${l}`));
       break;
     case 'unchanged':
-      out.push(c('green', '✓ no change to the plan') + c('dim', ` (plan ${short(r.plan!.hash)}, as in ${r.baseline!.seq ? `#${r.baseline!.seq}` : 'the starting baseline'})`));
+      out.push(c('green', '✓ no change to the plan') + c('dim', ` (plan ${short(r.plan!.hash)}, as in ${from})`));
       break;
     case 'changed': {
       const d = r.diff!;
       const high = d.risks.filter((x) => x.severity === 'high').length;
       const summary = `${d.changes.length} change${d.changes.length === 1 ? '' : 's'}${d.risks.length ? `, ${d.risks.length} risk${d.risks.length === 1 ? '' : 's'}${high ? ` (${high} high)` : ''}` : ''}`;
-      out.push(`${c(high ? 'red' : d.risks.length ? 'yellow' : 'green', `✓ plan changed: ${summary}`)}${c('dim', ` — ${short(d.base.hash)} → ${short(d.head.hash)}, against the last good plan (${baseline})`)}`);
+      out.push(`${c(high ? 'red' : d.risks.length ? 'yellow' : 'green', `✓ plan changed: ${summary}`)}${c('dim', ` — plan ${short(d.base.hash)} → ${short(d.head.hash)}, against the last good plan (${from})`)}`);
       if (d.risks.length) {
         out.push('  Risks:');
         for (const k of d.risks) out.push(`    ${riskLabel(k, c)} ${k.kind} ${k.name}: ${k.message} ${c('dim', `[${k.code}]`)}`);
       }
       out.push('  Changes:');
       for (const ch of d.changes) out.push(...changeLines(ch, c));
+      if (r.namespaces?.length) {
+        out.push('  Namespaces selected on the cluster:');
+        for (const n of r.namespaces) {
+          const delta = [...n.added.map((x) => c('green', `+${x}`)), ...n.removed.map((x) => c('red', `-${x}`))].join(' ');
+          const lost = n.removed.length ? c('red', ` (${n.removed.join(', ')} stop${n.removed.length === 1 ? 's' : ''} being protected by ${n.policy})`) : '';
+          out.push(`    ${n.policy}: ${delta} → ${n.selected.join(', ') || '(none)'}${lost}`);
+        }
+      } else if (r.namespaces && d.changes.some((ch) => ch.kind === 'Policy' && (ch.change !== 'changed' || ch.fields.some((f) => f.path.startsWith('selector.'))))) {
+        out.push(c('dim', '  Namespaces selected on the cluster: unchanged'));
+      }
       break;
     }
   }
+  if (r.namespacesError) out.push(`  ${c('yellow', 'warning')} cluster: ${r.namespacesError}`);
   for (const w of r.warnings) out.push(`  ${c('yellow', 'warning')} ${formatDiagnostic({ ...w, severity: 'error' })}`);
   return `${out.join('\n')}\n`;
 }
@@ -69,6 +82,8 @@ export function reportJson(r: CompileReport): string {
     ...(r.diff ? { diff: { base: r.diff.base, head: r.diff.head, changes: r.diff.changes, risks: r.diff.risks } } : {}),
     errors: r.errors,
     warnings: r.warnings,
+    ...(r.namespaces ? { namespaces: r.namespaces } : {}),
+    ...(r.namespacesError ? { namespacesError: r.namespacesError } : {}),
   };
   return `${JSON.stringify(canonicalize(body))}\n`;
 }
@@ -84,9 +99,10 @@ function planCounts(p: Plan): string {
   return `cluster ${p.config.cluster} · ${n(p.policies.length, 'policy').replace('policys', 'policies')}, ${n(p.profiles.length, 'profile')}, ${n(p.blueprints.length, 'blueprint')}, ${n(p.transformSets.length, 'transform set')}, ${n(p.restores.length, 'restore')}`;
 }
 
-function planSummary(p: Plan): string[] {
+function planSummary(p: Plan, namespaces?: NamespaceSelection[]): string[] {
   if (!p.policies.length) return ['no policies'];
-  const rows = [['POLICY', 'FREQUENCY', 'RPO', 'RETENTION h/d/w/m/y', 'PROFILE', 'BLUEPRINTS']];
+  const selected = namespaces && new Map(namespaces.map((n) => [n.policy, n.selected]));
+  const rows = [['POLICY', 'FREQUENCY', 'RPO', 'RETENTION h/d/w/m/y', 'PROFILE', 'BLUEPRINTS', ...(selected ? ['NAMESPACES'] : [])]];
   for (const x of p.policies) {
     const r = x.retention;
     rows.push([
@@ -96,6 +112,7 @@ function planSummary(p: Plan): string[] {
       `${r.hourly}/${r.daily}/${r.weekly}/${r.monthly}/${r.yearly}`,
       x.profile,
       x.blueprints.map((b) => b.blueprint).join(',') || '-',
+      ...(selected ? [selected.get(x.name)?.join(',') || '(none)'] : []),
     ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));

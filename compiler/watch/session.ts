@@ -4,6 +4,7 @@ import { diffPlans } from '../diff/diff.ts';
 import type { PlanDiff } from '../diff/types.ts';
 import type { Plan } from '../plan/types.ts';
 import type { Change } from './debounce.ts';
+import type { NamespaceSelection } from './selection.ts';
 
 /** What one compile of `coffer dev` found, ready to print (text) or serialise (one JSON object per compile). */
 export interface CompileReport {
@@ -27,6 +28,10 @@ export interface CompileReport {
   diff?: PlanDiff;
   errors: Diagnostic[];
   warnings: Diagnostic[];
+  /** With a cluster (`--kubeconfig`): what each policy selects now (initial), or how selections changed (changed). */
+  namespaces?: NamespaceSelection[];
+  /** The cluster could not be asked (unreachable, forbidden); the compile itself is still reported. */
+  namespacesError?: string;
 }
 
 /**

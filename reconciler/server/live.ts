@@ -71,6 +71,7 @@ export class Live {
   private publishing: Promise<void> = Promise.resolve();
   private readonly jobs = new Map<string, BackupJob>();
   private queue: Promise<void> = Promise.resolve();
+  private draining = false;
   /** Restores asked for over the API (previews and jobs). */
   readonly restores: RestoreJobs;
   private readonly now: () => Date;
@@ -132,6 +133,23 @@ export class Live {
     this.role = 'standby';
     this.leader = holder;
   };
+
+  /**
+   * Shutting down: new backup and restore requests get 503, and the API jobs already accepted (running or waiting for
+   * the Lease) get up to `ms` to finish. Resolves true when they all finished in time.
+   */
+  async drain(ms: number): Promise<boolean> {
+    this.draining = true;
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([this.queue.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
+    clearTimeout(timer);
+    if (!finished) this.log({ event: 'api-jobs-abandoned', jobs: [...this.jobsList(), ...this.restores.jobsList()].filter((j) => j.state === 'running' || j.state === 'waiting').map((j) => j.id) });
+    return finished;
+  }
+
+  private refuseWhenDraining(): void {
+    if (this.draining) throw new ApiInputError(503, 'coffer is shutting down: no new backups or restores are accepted');
+  }
 
   /** Resolves when the compliance report of the latest reconcile is published. */
   idle(): Promise<void> {
@@ -208,6 +226,7 @@ export class Live {
    * returns its job at once; the backup runs when the Lease is free.
    */
   async startBackup(req: { policy: string; namespace?: string }, requestedBy: string): Promise<BackupJob> {
+    this.refuseWhenDraining();
     const { plan } = await this.current();
     const policy = plan.policies.find((p) => p.name === req.policy);
     if (!policy) throw new ApiInputError(404, `policy "${req.policy}" not found in the plan (policies: ${plan.policies.map((p) => p.name).join(', ') || 'none'})`);
@@ -237,6 +256,7 @@ export class Live {
    * holding the reconciler's Lease — so it never overlaps a reconcile. Waits up to `leaseWaitMs` for the Lease.
    */
   exclusive<T>(work: (signal?: AbortSignal) => Promise<T>): Promise<T> {
+    this.refuseWhenDraining();
     const run = async (): Promise<T> => {
       if (!this.opts.lease) return work();
       const lock = this.opts.lease();

@@ -37,6 +37,8 @@ export interface RestoreJob {
   result?: { phase: string; summary: RestoreResultDoc['spec']['summary']; errors?: string[]; volumes?: RestoreResultDoc['spec']['volumes'] };
   recorded?: { path: string; commit: string };
   error?: string;
+  /** The restore's own progress lines (the CLI prints the same), the last 20. */
+  progress: string[];
 }
 
 /** A restore that already happened, as its RestoreResult on the catalog branch says (restores/<cluster>/<ns>/<name>.yaml). */
@@ -168,22 +170,32 @@ export class RestoreJobs {
       request,
       restorePoint: point,
       targetNamespace: request.namespaceMapping?.[point.namespace] ?? point.namespace,
+      progress: [],
     };
+    const req = this.restoreRequest(request, point, plan, catalog);
+    // Queued first: while the server shuts down this throws (503) and no job is left behind.
+    const running = this.o.exclusive((signal) => this.execute(job, req, signal));
     this.jobs.set(job.id, job);
     for (const old of [...this.jobs.keys()].slice(0, Math.max(0, this.jobs.size - KEEP_JOBS))) this.jobs.delete(old);
     this.o.log({ event: 'api-restore-requested', id: job.id, user: requestedBy, restorePoint: point.name, namespace: point.namespace, target: job.targetNamespace, request });
-    void this.run(job, this.restoreRequest(request, point, plan, catalog));
+    void this.finish(job, running);
     return job;
   }
 
-  private async run(job: RestoreJob, req: RestoreRequest): Promise<void> {
+  private execute(job: RestoreJob, req: RestoreRequest, signal?: AbortSignal) {
+    job.state = 'running';
+    job.started = this.o.now().toISOString();
+    // The job id names the RestoreResult, so GET /restores/{id} finds it in the catalog after a restart too.
+    const log = (m: string) => {
+      job.progress.push(`${this.o.now().toISOString()} ${m.split('\n')[0]}`);
+      if (job.progress.length > 20) job.progress.shift();
+    };
+    return runRestore({ ...req, resultName: job.id, log, ...(signal ? { signal } : {}) });
+  }
+
+  private async finish(job: RestoreJob, running: ReturnType<RestoreJobs['execute']>): Promise<void> {
     try {
-      const out = await this.o.exclusive((signal) => {
-        job.state = 'running';
-        job.started = this.o.now().toISOString();
-        // The job id names the RestoreResult, so GET /restores/{id} finds it in the catalog after a restart too.
-        return runRestore({ ...req, resultName: job.id, ...(signal ? { signal } : {}) });
-      });
+      const out = await running;
       const s = out.result.spec;
       job.result = { phase: s.phase, summary: s.summary, ...(s.errors?.length ? { errors: s.errors } : {}), ...(s.volumes?.length ? { volumes: s.volumes } : {}) };
       if (out.commit) job.recorded = { path: out.commit.path, commit: out.commit.commit };

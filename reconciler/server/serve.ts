@@ -31,6 +31,8 @@ export interface ServeOptions {
   apiTokensFile?: string;
   reconcile?: Pick<ReconcileOptions, 'moverImage' | 'cofferNamespace' | 'concurrency'>;
   log: (e: Record<string, unknown>) => void;
+  /** On close, how long accepted API backups and restores may still run (default 60 s). */
+  drainMs?: number;
 }
 
 export interface Serving {
@@ -38,9 +40,10 @@ export interface Serving {
   metrics: CofferMetrics;
   server: Server;
   url: string;
+  /** Stops taking backup/restore requests, waits up to `drainMs` for accepted ones, then closes the server. */
+  close(): Promise<void>;
   /** Merges the server's hooks into `runLoop` options: trigger-aware source, wake-ups, metrics and reports. */
   loopOptions<T extends Pick<LoopOptions, 'source' | 'log' | 'onSummary' | 'onError' | 'onFollower' | 'wake'>>(o: T): T;
-  close(): Promise<void>;
 }
 
 /** Reads the webhook secret from a file (trailing newline dropped) or the environment; refuses an empty one. */
@@ -112,6 +115,8 @@ export async function startServing(o: ServeOptions): Promise<Serving> {
       },
     }),
     close: async () => {
+      // Stop accepting on-demand backups and restores; let accepted ones finish (they hold the Lease meanwhile).
+      await live.drain(o.drainMs ?? 60_000);
       await live.idle().catch(() => undefined);
       const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeIdleConnections();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Diagnostic } from '../../compiler/diagnostics.ts';
-import { DevSession, renderReport, reportJson, type CompileReport } from '../../compiler/watch/index.ts';
+import { DevSession, renderReport, reportJson, selectionChanges, type CompileReport } from '../../compiler/watch/index.ts';
 import { BASE, compileTexts } from './helpers.ts';
 
 const T = new Date('2026-11-25T12:00:00Z');
@@ -129,5 +129,34 @@ describe('rendering one compile', () => {
     expect(c).toMatchObject({ seq: 3, status: 'error', baseline: { seq: 2, hash: b.plan.hash } });
     expect(c.errors[0]).toMatchObject({ code: 'E_YAML', file: 'policy.yaml', line: 8, column: 12 });
     expect(c.plan).toBeUndefined();
+  });
+});
+
+describe('selectionChanges: what a selector edit does on the cluster', () => {
+  const m = (o: Record<string, string[]>) => new Map(Object.entries(o));
+  it.each([
+    { name: 'first plan: every policy with what it selects', before: undefined, after: m({ db: ['shop', 'billing'], web: [] }), want: [{ policy: 'db', selected: ['billing', 'shop'], added: [], removed: [] }, { policy: 'web', selected: [], added: [], removed: [] }] },
+    { name: 'no selection change: nothing', before: m({ db: ['shop'] }), after: m({ db: ['shop'] }), want: [] },
+    { name: 'narrowed: the dropped namespace is removed', before: m({ db: ['billing', 'shop'] }), after: m({ db: ['shop'] }), want: [{ policy: 'db', selected: ['shop'], added: [], removed: ['billing'] }] },
+    { name: 'widened and narrowed at once', before: m({ db: ['billing', 'shop'] }), after: m({ db: ['legacy', 'shop'] }), want: [{ policy: 'db', selected: ['legacy', 'shop'], added: ['legacy'], removed: ['billing'] }] },
+    { name: 'policy removed: all it selected is removed', before: m({ db: ['shop'], old: ['legacy'] }), after: m({ db: ['shop'] }), want: [{ policy: 'old', selected: [], added: [], removed: ['legacy'] }] },
+    { name: 'policy added: all it selects is added', before: m({}), after: m({ web: ['front'] }), want: [{ policy: 'web', selected: ['front'], added: ['front'], removed: [] }] },
+  ])('$name', ({ before, after, want }) => {
+    expect(selectionChanges(before, after)).toEqual(want);
+  });
+
+  it('renders the lost namespaces loudly, and the NAMESPACES column on the first plan', () => {
+    const s = new DevSession();
+    const first = s.step({ result: compileTexts(REPOS.good), files: [], time: T, durationMs: 1 });
+    first.namespaces = selectionChanges(undefined, m({ db: ['billing', 'shop'] }));
+    expect(renderReport(first, { color: false, timeZone: 'UTC' })).toMatch(/NAMESPACES\n\s+db .* billing,shop\n/);
+    const next = s.step({ result: compileTexts({ ...REPOS.good, 'policy.yaml': REPOS.good['policy.yaml']!.replace('== "db"', '!= "billing"') }), files: [], time: T, durationMs: 1 });
+    next.namespaces = selectionChanges(m({ db: ['billing', 'shop'] }), m({ db: ['legacy', 'shop'] }));
+    const text = renderReport(next, { color: false, timeZone: 'UTC' });
+    expect(text).toContain('  Namespaces selected on the cluster:\n    db: +legacy -billing → legacy, shop (billing stops being protected by db)');
+    const failed = s.step({ result: compileTexts(REPOS.retentionCut), files: [], time: T, durationMs: 1 });
+    failed.namespacesError = 'connect ECONNREFUSED 127.0.0.1:1';
+    expect(renderReport(failed, { color: false })).toContain('  warning cluster: connect ECONNREFUSED 127.0.0.1:1');
+    expect(JSON.parse(reportJson(failed))).toMatchObject({ namespacesError: 'connect ECONNREFUSED 127.0.0.1:1' });
   });
 });

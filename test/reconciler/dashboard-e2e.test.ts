@@ -34,7 +34,7 @@ const OPERATE = `operate-${randomBytes(12).toString('hex')}`;
 /** Written by someone trying to run script in the dashboard of everyone who reads the plan. */
 const HOSTILE = `<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>`;
 const VIEWPORT = { width: 1280, height: 2000 };
-export const SCREENSHOT = join(process.env.COFFER_SCREENSHOT_DIR ?? '/tmp', 'coffer-dashboard.png');
+const SCREENSHOT = join(process.env.COFFER_SCREENSHOT_DIR ?? '/tmp', 'coffer-dashboard.png');
 
 let sb: Sandbox;
 let work: string;
@@ -256,8 +256,9 @@ spec:
     expect(id).toMatch(/^restore-/);
     expect(logs.find((l) => l.event === 'api-restore-requested')).toMatchObject({ id, user: 'alice', restorePoint: daily, namespace: DEMO_NAMESPACE, target: 'shop-preview' });
     await page.locator(`#restores-table tr[data-id="${id}"] .badge`, { hasText: /succeeded|failed|partiallyFailed/ }).waitFor({ timeout: 120_000 });
-    const detail = (await (await fetch(`${serving.url}/api/v1/restores/${id}`, { headers: { authorization: `Bearer ${READ}` } })).json()) as { job: { state: string; requestedBy: string; recorded: { path: string; commit: string }; error?: string }; result: { spec: { phase: string; restorePoint: string; target: { namespace: string } } } };
+    const detail = (await (await fetch(`${serving.url}/api/v1/restores/${id}`, { headers: { authorization: `Bearer ${READ}` } })).json()) as { job: { state: string; requestedBy: string; recorded: { path: string; commit: string }; error?: string; progress: string[] }; result: { spec: { phase: string; restorePoint: string; target: { namespace: string } } } };
     expect(detail.job, detail.job.error).toMatchObject({ state: 'succeeded', requestedBy: 'alice' });
+    expect(detail.job.progress.some((l) => l.includes(`reading manifests of ${daily}`)), detail.job.progress.join('\n')).toBe(true);
     expect(detail.result.spec).toMatchObject({ phase: 'Succeeded', restorePoint: daily, target: { namespace: 'shop-preview' } });
     // The git CLI reads the same RestoreResult from the catalog branch, at the commit the job reports.
     expect(detail.job.recorded.path).toBe(`restores/demo/shop-preview/${id}.yaml`);
@@ -272,6 +273,38 @@ spec:
     expect(list.jobs.map((j) => j.id)).toEqual([id]);
     expect(list.recorded).toEqual([]);
   }, 150_000);
+
+  it('previews over the API with include and existing=update against the live namespace, changing nothing', async () => {
+    const client = new KubeClient(sb.kubeConfig);
+    const cm = (await client.get('v1', 'configmaps', DEMO_NAMESPACE, 'shop-config')) as { metadata: { resourceVersion: string } };
+    const res = await fetch(`${serving.url}/api/v1/restores`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${OPERATE}` },
+      body: JSON.stringify({ restorePoint: 'latest', namespace: DEMO_NAMESPACE, policy: 'hourly', include: 'object.kind == "ConfigMap"', existing: 'update', dryRun: true }),
+    });
+    expect(res.status).toBe(200);
+    const p = (await res.json()) as { dryRun: boolean; restorePoint: { policy: string }; targetNamespace: string; resources: Array<{ kind: string; name: string; action: string; reason?: string }> };
+    expect(p).toMatchObject({ dryRun: true, restorePoint: { policy: 'hourly' }, targetNamespace: DEMO_NAMESPACE });
+    expect(p.resources.find((r) => r.kind === 'ConfigMap' && r.name === 'shop-config')).toMatchObject({ action: 'updated', reason: expect.stringMatching(/would be updated/) });
+    expect(p.resources.find((r) => r.kind === 'Secret')).toMatchObject({ action: 'skipped', reason: expect.stringMatching(/not selected/) });
+    expect(((await client.get('v1', 'configmaps', DEMO_NAMESPACE, 'shop-config')) as { metadata: { resourceVersion: string } }).metadata.resourceVersion).toBe(cm.metadata.resourceVersion);
+  });
+
+  it('starts an on-demand backup from the button, and its restore point joins the timeline', async () => {
+    const hourly = () => page.locator('#timeline circle.rp[data-policy="hourly"]').evaluateAll((cs) => cs.map((c) => (c as SVGElement).dataset.name!));
+    const before = await hourly();
+    await page.selectOption('#backup-policy', 'hourly');
+    await page.selectOption('#backup-namespace', DEMO_NAMESPACE);
+    await page.click('#backup-submit');
+    await page.locator('#backup-message', { hasText: 'accepted' }).waitFor();
+    const job = page.locator('#backup-jobs li').first();
+    await page.locator('#backup-jobs li[data-state="succeeded"]').first().waitFor({ timeout: 60_000 });
+    const made = ((await job.textContent()) ?? '').match(/→ (\S+)/)?.[1];
+    expect(made).toMatch(/^hourly-/);
+    expect(before).not.toContain(made);
+    await page.locator(`#timeline circle.rp[data-name="${made}"]`).waitFor({ timeout: 15_000 });
+    expect(logs.find((l) => l.event === 'api-backup-requested')).toMatchObject({ user: 'alice', policy: 'hourly', namespace: DEMO_NAMESPACE });
+  }, 90_000);
 
   it('gives a read-only token the views with every operate button disabled', async () => {
     const viewer = await context.newPage();

@@ -112,8 +112,10 @@ describe('dashboard static files', () => {
   });
 
   it('sends every file with its content type', async () => {
-    const files = readdirSync(DASHBOARD_DIR);
+    const files = readdirSync(DASHBOARD_DIR).filter((f) => /\.(html|js|css)$/.test(f));
     expect(files).toEqual(expect.arrayContaining(['index.html', 'app.js', 'style.css']));
+    // The folder's README is documentation, not part of the page.
+    expect((await fetch(`${base}/README.md`)).status).toBe(404);
     const want: Record<string, string> = { '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.html': 'text/html; charset=utf-8' };
     for (const f of files) {
       const r = await fetch(`${base}/${f}`);
@@ -225,5 +227,74 @@ describe('API for the dashboard', () => {
     const one = await fetch(`${base}/api/v1/restores/${name}`, { headers: auth(READ) });
     expect(one.status).toBe(200);
     expect(await one.json()).toEqual({ result: doc });
+  });
+});
+
+describe('shutting down', () => {
+  it('runs API jobs one at a time, waits for them on drain, then refuses new ones with 503', async () => {
+    const source = await openSource({ source: join(dir, 'policies'), env: {} });
+    const client = new KubeClient(loadKubeConfig({ env: { KUBECONFIG: join(dir, 'kubeconfig') } }));
+    const live = new Live({ source, client, metrics: new CofferMetrics() });
+    const order: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const first = live.exclusive(async () => {
+      order.push('first:start');
+      await gate;
+      order.push('first:end');
+      return 1;
+    });
+    const second = live.exclusive(async () => {
+      order.push('second');
+      return 2;
+    });
+    expect(await live.drain(50)).toBe(false); // the first job is still running
+    expect(() => live.exclusive(async () => 3)).toThrow(/shutting down/);
+    await expect(live.startBackup({ policy: 'hourly' }, 'alice')).rejects.toMatchObject({ status: 503 });
+    release();
+    expect(await live.drain(5000)).toBe(true);
+    expect([await first, await second]).toEqual([1, 2]);
+    expect(order).toEqual(['first:start', 'first:end', 'second']);
+  });
+});
+
+describe("the page's pure helpers (dashboard/*.js, imported as the browser does)", () => {
+  // Loaded by URL so the type checker does not need declarations for the browser modules.
+  const load = async (f: string) => (await import(/* @vite-ignore */ new URL(`../../dashboard/${f}`, import.meta.url).href)) as Record<string, (...a: never[]) => unknown>;
+
+  it('orders compliance results worst first: fail, error, warn, skip, pass, then severity and namespace', async () => {
+    const { worstFirst } = await load('compliance.js');
+    const r = (result: string, ns: string, severity?: string) => ({ result, policy: 'p', rule: 'rpo', resources: [{ name: ns }], ...(severity ? { severity } : {}) });
+    const input = [r('pass', 'a'), r('warn', 'b'), r('fail', 'z', 'medium'), r('skip', 'c'), r('error', 'd'), r('fail', 'y', 'critical'), r('fail', 'x', 'medium')];
+    const out = (worstFirst as (x: unknown[]) => Array<{ result: string; resources: Array<{ name: string }> }>)(input);
+    expect(out.map((x) => `${x.result}:${x.resources[0]!.name}`)).toEqual(['fail:y', 'fail:x', 'fail:z', 'error:d', 'warn:b', 'skip:c', 'pass:a']);
+  });
+
+  it.each([
+    [10 * 60e3, 300e3],
+    [9 * 60e3, 60e3],
+    [6 * 3600e3, 3600e3],
+    [3 * 86400e3, 12 * 3600e3],
+    [30 * 86400e3, 7 * 86400e3],
+    [730 * 86400e3, 90 * 86400e3],
+  ])('puts at most 10 ticks on a %i ms axis', async (span, step) => {
+    const { ticks } = await load('timeline.js');
+    const from = Date.parse('2026-11-20T10:07:00Z');
+    const t = (ticks as (a: number, b: number) => { step: number; ticks: number[] })(from, from + span);
+    expect(t.step).toBe(step);
+    expect(t.ticks.length).toBeGreaterThanOrEqual(1);
+    expect(t.ticks.length).toBeLessThanOrEqual(10);
+    expect(t.ticks.every((x) => x % step === 0 && x >= from && x <= from + span)).toBe(true);
+  });
+
+  it('formats sizes and restore point sizes', async () => {
+    const { fmtBytes } = await load('dom.js');
+    const { pointSize } = await load('timeline.js');
+    const f = fmtBytes as (n: unknown) => string;
+    expect([f(0), f(1023), f(1536), f(22 * 1024), f(5.5 * 1024 ** 3), f(undefined)]).toEqual(['0 B', '1023 B', '1.5 KiB', '22 KiB', '5.5 GiB', '—']);
+    const size = pointSize as (rp: unknown) => number | undefined;
+    expect(size({ spec: { stats: { bytesRead: 42 }, volumes: [{ sizeBytes: 7 }] } })).toBe(42);
+    expect(size({ spec: { volumes: [{ sizeBytes: 7 }, { sizeBytes: 3 }] } })).toBe(10);
+    expect(size({ spec: {} })).toBeUndefined();
   });
 });
