@@ -184,7 +184,10 @@ function modeString(type: string, mode: number): string {
 }
 
 async function open(ctx: Ctx): Promise<Repository> {
-  return openRepository(ctx.backend, password(ctx));
+  if (process.env.COFFER_TRACE) process.stderr.write(`[trace] open-start ${performance.now().toFixed(0)}\n`);
+  const r = await openRepository(ctx.backend, password(ctx));
+  if (process.env.COFFER_TRACE) process.stderr.write(`[trace] opened ${performance.now().toFixed(0)}\n`);
+  return r;
 }
 
 function need(ctx: Ctx, n: number, usage: string): void {

@@ -22,7 +22,8 @@ Flags:
       --interval DURATION  poll interval for new policy commits (default: coffer.yaml sync.interval, else 5m)
       --identity NAME      this replica's Lease identity (default: $POD_NAME or hostname, plus a random suffix)
       --shutdown-timeout DURATION  how long running backups may go on after SIGTERM (default 5m)
-      --listen HOST:PORT   serve /metrics, /hooks/{github,gitlab,gitea,generic} and /api/v1/ (e.g. 127.0.0.1:8080)
+      --listen HOST:PORT   serve the dashboard at /, /metrics, /hooks/{github,gitlab,gitea,generic} and /api/v1/
+                           (e.g. 127.0.0.1:8080)
       --webhook-secret-file FILE  webhook secret (default: $COFFER_WEBHOOK_SECRET; without one webhooks are refused)
       --api-tokens-file FILE      API bearer tokens, one "token,name,role" per line (role read or operate)
 ${RECONCILER_FLAGS_HELP}`;
@@ -49,6 +50,8 @@ export const run: Command = async (argv, io) => {
   const ctx = await reconcilerContext(v, io);
   const identity = v.identity ?? `${io.env.POD_NAME ?? hostname()}-${randomBytes(3).toString('hex')}`;
   const lock = new LeaseLock({ kubeConfig: ctx.kubeConfig, namespace: ctx.cofferNamespace ?? DEFAULT_COFFER_NAMESPACE, identity });
+  const stop = new AbortController();
+  const interrupt = new AbortController();
   let serving: Serving | undefined;
   if (v.listen) {
     serving = await startServing({
@@ -63,10 +66,12 @@ export const run: Command = async (argv, io) => {
       ...(v['api-tokens-file'] ? { apiTokensFile: v['api-tokens-file'] } : {}),
       reconcile: { ...(ctx.moverImage ? { moverImage: ctx.moverImage } : {}), ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}), ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}) },
       log: (e) => io.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...e })}\n`),
+      stop: stop.signal,
+      interrupt: interrupt.signal,
+      // The shutdown deadline interrupts API jobs like the loop's backups; this is only the backstop.
+      drainMs: shutdownS * 1000 + 60_000,
     });
   }
-  const stop = new AbortController();
-  const interrupt = new AbortController();
   let deadline: NodeJS.Timeout | undefined;
   const onSignal = () => {
     if (stop.signal.aborted) return interruptNow('a second signal arrived');

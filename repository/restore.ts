@@ -84,8 +84,12 @@ async function ensureDir(p: string): Promise<void> {
  */
 export async function restore(repo: Repository, snapRef: string, target: string, opts: RestoreOptions = {}): Promise<RestoreStats> {
   const started = Date.now();
-  const lock = await acquireLock(repo, false, 'restore');
+  // Workers start first: their start-up (~30 ms each) overlaps the lock, the index and the tree walk.
+  const workerCount = opts.workers ?? defaultRestoreWorkers();
+  const workers = workerCount > 0 ? new RestoreWorkers(repo.key, workerCount) : undefined;
+  let lock: Awaited<ReturnType<typeof acquireLock>> | undefined;
   try {
+    lock = await acquireLock(repo, false, 'restore');
     await repo.loadIndex();
     const snap = await findSnapshot(repo, snapRef);
     const includes = (opts.include ?? []).map(normInclude);
@@ -169,8 +173,6 @@ export async function restore(repo: Repository, snapRef: string, target: string,
     //    decompressed, verified and written to every place that uses them (restore-workers.ts).
     const limit = Math.max(1, opts.maxBytesInFlight ?? MAX_BYTES_IN_FLIGHT);
     const plan = planReads(repo, files, Math.min(RUN_MAX, limit));
-    const workerCount = opts.workers ?? (plan.storedBytes >= WORKERS_ABOVE ? defaultRestoreWorkers() : 0);
-    const workers = workerCount > 0 ? new RestoreWorkers(repo.key, workerCount) : undefined;
     stats.workers = workerCount;
     const gate = new ByteGate(limit);
     const buffers = new BufferPool(RUN_MAX, workers !== undefined);
@@ -292,7 +294,6 @@ export async function restore(repo: Repository, snapRef: string, target: string,
       await Promise.all(finishing);
       if (failure) throw failure;
     } finally {
-      await workers?.close();
       await fds.closeAll();
     }
 
@@ -323,7 +324,8 @@ export async function restore(repo: Repository, snapRef: string, target: string,
     }
     return stats;
   } finally {
-    await lock.release();
+    await workers?.close();
+    await lock?.release();
   }
 }
 
@@ -385,8 +387,6 @@ const MAX_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
 const RUN_MAX = 8 * 1024 * 1024 + 64 * 1024;
 /** Needed blobs closer than this are read in one request, the bytes between them discarded. */
 const RUN_GAP = 256 * 1024;
-/** Below this many stored bytes to read, starting worker threads costs more than it saves. */
-const WORKERS_ABOVE = 4 * 1024 * 1024;
 /** Files kept open between writes; beyond it the least recently used unpinned one is closed (and reopened on demand). */
 const MAX_OPEN_FILES = 256;
 

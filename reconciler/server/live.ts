@@ -25,6 +25,10 @@ export interface LiveOptions {
   lease?: () => LeaseLock;
   /** How long an on-demand backup waits for the lease (default 10 min). */
   leaseWaitMs?: number;
+  /** Shutdown began: refuse new backup and restore requests (503); accepted ones go on. */
+  stop?: AbortSignal;
+  /** The shutdown deadline passed: abort API jobs in flight (their runs are recorded as failed). */
+  interrupt?: AbortSignal;
 }
 
 export interface BackupJob {
@@ -148,7 +152,7 @@ export class Live {
   }
 
   private refuseWhenDraining(): void {
-    if (this.draining) throw new ApiInputError(503, 'coffer is shutting down: no new backups or restores are accepted');
+    if (this.draining || this.opts.stop?.aborted) throw new ApiInputError(503, 'coffer is shutting down: no new backups or restores are accepted');
   }
 
   /** Resolves when the compliance report of the latest reconcile is published. */
@@ -257,12 +261,14 @@ export class Live {
    */
   exclusive<T>(work: (signal?: AbortSignal) => Promise<T>): Promise<T> {
     this.refuseWhenDraining();
+    const interrupt = this.opts.interrupt;
     const run = async (): Promise<T> => {
-      if (!this.opts.lease) return work();
+      interrupt?.throwIfAborted();
+      if (!this.opts.lease) return work(interrupt);
       const lock = this.opts.lease();
       const deadline = Date.now() + (this.opts.leaseWaitMs ?? 600_000);
       for (;;) {
-        const r = await withLease(lock, work);
+        const r = await withLease(lock, (lost) => work(interrupt ? AbortSignal.any([lost, interrupt]) : lost));
         if (r.held) return r.value;
         if (Date.now() > deadline) throw new Error(`gave up waiting for the reconciler lease (held by ${r.holder})`);
         await new Promise((res) => setTimeout(res, 1000));

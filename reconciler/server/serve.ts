@@ -33,6 +33,10 @@ export interface ServeOptions {
   log: (e: Record<string, unknown>) => void;
   /** On close, how long accepted API backups and restores may still run (default 60 s). */
   drainMs?: number;
+  /** Shutdown began: new backup and restore requests get 503. */
+  stop?: AbortSignal;
+  /** The shutdown deadline passed: API jobs in flight are aborted and recorded as failed. */
+  interrupt?: AbortSignal;
 }
 
 export interface Serving {
@@ -83,6 +87,8 @@ export async function startServing(o: ServeOptions): Promise<Serving> {
     log: o.log,
     reconcile: { ...o.reconcile, env: o.env },
     lease: () => new LeaseLock({ kubeConfig: o.kubeConfig, namespace: o.leaseNamespace, identity: `${o.identity}-api` }),
+    ...(o.stop ? { stop: o.stop } : {}),
+    ...(o.interrupt ? { interrupt: o.interrupt } : {}),
   });
   const server = createCofferServer({ live, metrics, branch: () => o.source.branch, ...(secret ? { webhookSecret: secret } : {}), ...(tokens ? { tokens } : {}), log: o.log });
   const addr = await listen(server, host, port);

@@ -256,6 +256,27 @@ describe('shutting down', () => {
     expect([await first, await second]).toEqual([1, 2]);
     expect(order).toEqual(['first:start', 'first:end', 'second']);
   });
+
+  it('refuses new jobs once the stop signal fires, and hands the interrupt to running and waiting jobs', async () => {
+    const source = await openSource({ source: join(dir, 'policies'), env: {} });
+    const client = new KubeClient(loadKubeConfig({ env: { KUBECONFIG: join(dir, 'kubeconfig') } }));
+    const stop = new AbortController();
+    const interrupt = new AbortController();
+    const live = new Live({ source, client, metrics: new CofferMetrics(), stop: stop.signal, interrupt: interrupt.signal });
+    const running = live.exclusive(
+      (signal) =>
+        new Promise((_, reject) => {
+          signal!.addEventListener('abort', () => reject(signal!.reason as Error), { once: true });
+        }),
+    );
+    const waiting = live.exclusive(async () => 'ran');
+    stop.abort();
+    expect(() => live.exclusive(async () => 3)).toThrow(/shutting down/);
+    interrupt.abort(new Error('interrupted: the shutdown timeout passed'));
+    await expect(running).rejects.toThrow('interrupted: the shutdown timeout passed');
+    await expect(waiting).rejects.toThrow('interrupted: the shutdown timeout passed');
+    expect(await live.drain(1000)).toBe(true);
+  });
 });
 
 describe("the page's pure helpers (dashboard/*.js, imported as the browser does)", () => {

@@ -16,7 +16,45 @@ function chunks(c: Chunker, data: Buffer): Buffer[] {
 
 const key = (b: Buffer) => b.toString('base64').slice(0, 40) + b.length;
 
+/** FastCDC as specified in FORMAT.md, one byte per step: the reference the optimised loops must match. */
+function referenceCut(gear: Uint32Array, p: { min: number; avg: number; max: number }, buf: Uint8Array, start: number, end: number, final: boolean): number {
+  const bits = Math.round(Math.log2(p.avg));
+  const top = (b: number) => (0xffffffff << (32 - b)) >>> 0;
+  const n = end - start;
+  if (n <= p.min) return final ? n : 0;
+  let h = 0;
+  for (let i = start + p.min; i < start + Math.min(n, p.max); i++) {
+    h = (h * 2 + gear[buf[i]!]!) >>> 0;
+    const mask = i < start + Math.min(p.avg, n) ? top(bits + 2) : top(bits - 2);
+    if ((h & mask) >>> 0 === 0) return i + 1 - start;
+  }
+  if (Math.min(n, p.max) === p.max) return p.max;
+  return final ? n : 0;
+}
+
 describe('FastCDC chunker', () => {
+  it('cuts exactly where the one-byte-per-step reference does (odd and even lengths, partial buffers, final or not)', () => {
+    const params = { min: 4096, avg: 16384, max: 65536 };
+    const gear = gearTable(Buffer.from('reference-seed'));
+    const c = new Chunker(gear, params);
+    const data = prng(3 * 1024 * 1024, 31);
+    let compared = 0;
+    let cuts = 0;
+    for (let start = 0; start < data.length - 10; start += 7919) {
+      for (const len of [1, 4095, 4096, 4097, 16383, 16384, 16385, 20001, 65535, 65536, 65537, 99999]) {
+        const end = Math.min(data.length, start + len);
+        for (const final of [true, false]) {
+          const got = c.cut(data, start, end, final);
+          expect(got).toBe(referenceCut(gear, params, data, start, end, final));
+          compared++;
+          if (got > 0 && got < end - start) cuts++;
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(9000);
+    expect(cuts).toBeGreaterThan(1000); // real content-defined cuts, not only min/max/final
+  });
+
   const c = new Chunker(gearTable(Buffer.alloc(32, 7)));
   const data = prng(48 * 1024 * 1024, 42);
   const base = chunks(c, data);
