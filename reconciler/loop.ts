@@ -2,6 +2,7 @@ import { parseGoDuration } from '../compiler/schedule/index.ts';
 import type { LeaseLock } from './lease/index.ts';
 import { reconcileOnce, withLease, type ReconcileOptions, type ReconcileSummary } from './reconcile.ts';
 import { nextWakeup } from './schedule/due.ts';
+import { sleepUnlessWoken } from './sleep.ts';
 
 export interface LoopOptions extends Omit<ReconcileOptions, 'signal' | 'only'> {
   lock: LeaseLock;
@@ -55,21 +56,6 @@ export async function runLoop(opts: LoopOptions): Promise<void> {
       // 2 s, 4 s, … capped at the poll interval, with jitter so replicas do not retry in lockstep.
       sleepMs = Math.min(sleepMs, 1000 * 2 ** Math.min(failures, 8)) * (0.5 + Math.random() / 2);
     }
-    await sleep(sleepMs, opts.signal, opts.wake);
+    await sleepUnlessWoken(sleepMs, opts.signal, opts.wake);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal, wake?: () => Promise<void>): Promise<void> {
-  return new Promise((resolve) => {
-    // Stopped while a reconcile was running: do not wait out the poll interval.
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    wake?.().then(done, done);
-  });
 }

@@ -10,6 +10,7 @@
 import type { Catalog } from '../catalog/index.ts';
 import type { Plan } from '../../compiler/plan/types.ts';
 import type { DuePair } from '../schedule/due.ts';
+import { sleepUnlessWoken } from '../sleep.ts';
 import { publishCompliance, type PublishResult } from './publish.ts';
 import type { ComplianceReport } from './types.ts';
 
@@ -33,7 +34,7 @@ export interface ComplianceTimerOptions {
 
 /** Resolves when `signal` aborts. Never throws: publish failures are reported through `onError` and retried with backoff. */
 export async function complianceTimer(opts: ComplianceTimerOptions): Promise<void> {
-  const sleep = opts.sleep ?? abortableSleep;
+  const sleep = opts.sleep ?? sleepUnlessWoken;
   const interval = () => Math.max(1000, typeof opts.intervalMs === 'function' ? opts.intervalMs() : opts.intervalMs);
   const retryMs = opts.retryMs ?? 30_000;
   let waitMs = opts.initialDelayMs ?? 0;
@@ -98,16 +99,3 @@ function seconds(v: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    // Timers longer than 2^31-1 ms fire at once; an early wake only means an early (idempotent) check.
-    const t = setTimeout(done, Math.min(ms, 2 ** 31 - 1));
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
