@@ -16,11 +16,7 @@ describe('sleepUnlessWoken', () => {
     await expect(sleepUnlessWoken(hour, new AbortController().signal, () => Promise.resolve())).resolves.toBeUndefined();
     await expect(sleepUnlessWoken(hour, new AbortController().signal, () => Promise.reject(new Error('x')))).resolves.toBeUndefined();
   });
-  it('waits out a short sleep and clamps what a timer cannot hold', async () => {
+  it('waits out a short sleep', async () => {
     await expect(sleepUnlessWoken(5, new AbortController().signal)).resolves.toBeUndefined();
-    const stop = new AbortController();
-    const waiting = sleepUnlessWoken(Number.MAX_SAFE_INTEGER, stop.signal);
-    stop.abort();
-    await expect(waiting).resolves.toBeUndefined();
   });
 });
