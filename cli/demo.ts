@@ -22,15 +22,17 @@ const HELP = `Run Coffer end to end on this machine, with no cluster and no clou
 sample app with a SQLite database, commit a policy repository, reconcile, and show the restore points in Git;
 then delete the app's namespace and restore it, and restore it again into a second sandbox cluster.
 
-Usage: coffer demo [--dir DIR]
+Usage: coffer demo [--dir DIR] [--listen HOST:PORT]
 
-Everything is kept under DIR (default: $COFFER_DEMO_DIR, else a new temporary directory).
+Everything is kept under DIR (default: $COFFER_DEMO_DIR, else a new temporary directory). With --listen, the demo
+then keeps running \`coffer run\` against its sandbox and serves the dashboard there (an operate token is printed)
+until Ctrl-C.
 `;
 
 const PLURALS: Record<string, string> = { Namespace: 'namespaces', ConfigMap: 'configmaps', Secret: 'secrets', Service: 'services', StatefulSet: 'statefulsets', Deployment: 'deployments' };
 
 export const run: Command = async (argv, io) => {
-  const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { dir: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { dir: { type: 'string' }, listen: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
   if (v.help) {
     io.stdout.write(HELP);
     return 0;
@@ -134,7 +136,15 @@ export const run: Command = async (argv, io) => {
      npx coffer restore latest -n shop --namespace-mapping shop=shop-copy --dry-run --source ${repoDir}
      npx coffer plan ${repoDir}
      COFFER_PASSWORD=… npx coffer repo snapshots --repo ${repositoryPath}   # passphrase: kubectl -n coffer-system get secret coffer-repository-key`);
-    return ok ? 0 : 1;
+    if (!v.listen || !ok) return ok ? 0 : 1;
+    step(`coffer run --listen ${v.listen} (Ctrl-C to stop)`);
+    const token = randomBytes(16).toString('hex');
+    const tokensFile = join(dir, 'api-tokens.csv');
+    fs.writeFileSync(tokensFile, `${token},demo,operate\n`, { mode: 0o600 });
+    say(`   dashboard: http://${v.listen}/  (API token: ${token})`);
+    // In this process: the sandbox is served from here too.
+    const { run: cofferRun } = await import('./run.ts');
+    return await cofferRun(['--source', repoDir, '--kubeconfig', sandbox.kubeconfigPath, '--listen', v.listen, '--api-tokens-file', tokensFile, '--interval', '30s', '--shutdown-timeout', '30s'], io);
   } finally {
     await sandbox.stop();
   }

@@ -49,6 +49,10 @@ Flags:
       --password-file F   Read the password from F (else env COFFER_PASSWORD or COFFER_PASSWORD_FILE)
   -o, --output FORMAT     table (default), json or yaml
   -q, --quiet             No progress line
+
+Environment:
+  COFFER_BACKUP_WORKERS, COFFER_RESTORE_WORKERS
+                          Worker threads for backup / restore (default one per core, at most 2; 0 = main thread only)
 `;
 
 const OPTIONS = {
@@ -184,10 +188,7 @@ function modeString(type: string, mode: number): string {
 }
 
 async function open(ctx: Ctx): Promise<Repository> {
-  if (process.env.COFFER_TRACE) process.stderr.write(`[trace] open-start ${performance.now().toFixed(0)}\n`);
-  const r = await openRepository(ctx.backend, password(ctx));
-  if (process.env.COFFER_TRACE) process.stderr.write(`[trace] opened ${performance.now().toFixed(0)}\n`);
-  return r;
+  return openRepository(ctx.backend, password(ctx));
 }
 
 function need(ctx: Ctx, n: number, usage: string): void {

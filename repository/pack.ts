@@ -16,6 +16,8 @@ export type BlobType = 'data' | 'tree';
 
 const HEADER_VERSION = 1;
 const ENTRY = 1 + 1 + 4 + 4 + 32;
+/** Plaintext bytes of one pack header entry. */
+export const PACK_ENTRY_BYTES = ENTRY;
 
 /**
  * Pack layout: `blob₁ … blobₙ ‖ seal(header) ‖ u32le(len(seal(header)))`.

@@ -3,9 +3,9 @@ import { hostname, userInfo } from 'node:os';
 import type { Backend } from './backend/types.ts';
 import { Chunker, type ChunkerParams, DEFAULT_CHUNKER, gearTable } from './chunker.ts';
 import { decompress } from './compress.ts';
-import { AsyncCrypto, DEFAULT_SCRYPT, deriveKey, type MasterKey, newMasterKey, type ScryptParams, seal, storageId, unseal } from './crypto.ts';
+import { AsyncCrypto, DEFAULT_SCRYPT, deriveKey, type MasterKey, newMasterKey, type ScryptParams, SEAL_OVERHEAD, seal, storageId, unseal } from './crypto.ts';
 import { RepoError } from './errors.ts';
-import { type BlobType, decodeHeader, encodeHeader, type PackEntry } from './pack.ts';
+import { type BlobType, decodeHeader, encodeHeader, PACK_ENTRY_BYTES, type PackEntry } from './pack.ts';
 import { decodeJSON, encodeJSON } from './serialize.ts';
 
 export const FORMAT_VERSION = 1;
@@ -292,14 +292,25 @@ export class Repository {
   }
 }
 
+/** Stored bytes of a pack header for `n` blobs: sealed `version ‖ n × entry`, then its u32 length. */
+function headerBytes(n: number): number {
+  return SEAL_OVERHEAD + 1 + n * PACK_ENTRY_BYTES + 4;
+}
+
+/** Room kept after a pack's blobs for its header (≈ 25,000 entries). */
+const HEADER_RESERVE = 1024 * 1024;
+
 /**
- * Collects sealed blobs into ~16 MiB packs and uploads them, at most two at a
- * time; `add` waits when uploads fall behind, which bounds memory.
+ * Collects sealed blobs into packs of at most `packSize` bytes (a larger blob gets a pack of its own)
+ * and uploads them, at most two at a time; `add` waits when uploads fall behind, which bounds memory.
+ * Blobs are copied into a reused pack buffer as they arrive, so a pack is never concatenated at
+ * upload time (that doubled each pack in memory, plus its blobs left as garbage until the next GC).
  */
 export class PackWriter {
-  private blobs: Buffer[] = [];
+  private buf: Buffer | undefined;
   private entries: PackEntry[] = [];
   private size = 0;
+  private readonly spare: Buffer[] = [];
   private readonly uploads = new Set<Promise<void>>();
   private failure: unknown;
   readonly pending = new Set<string>();
@@ -312,35 +323,50 @@ export class PackWriter {
     return this.pending.has(id) || this.repo.index.has(id);
   }
 
+  private get capacity(): number {
+    return this.repo.config.packSize + HEADER_RESERVE;
+  }
+
   /**
    * Backpressure lives here: while two uploads are in flight, callers wait
    * before adding, so the bytes held by the writer stay bounded (two packs
    * uploading plus the one filling). Measured before this rule: a 1.2 GiB
    * file held ~1 GiB of packs queued behind slow fsyncs.
    */
-  async add(id: string, type: BlobType, sealed: Buffer, rawLength: number, comp: number): Promise<void> {
+  async add(id: string, type: BlobType, sealed: Uint8Array, rawLength: number, comp: number): Promise<void> {
     while (this.uploads.size >= 2) await Promise.race(this.uploads);
     if (this.failure) throw this.failure;
+    const { packSize } = this.repo.config;
+    if (this.entries.length && (this.size + sealed.length > packSize || this.size + sealed.length + headerBytes(this.entries.length + 1) > this.capacity)) {
+      this.startUpload();
+      while (this.uploads.size >= 2) await Promise.race(this.uploads);
+      if (this.failure) throw this.failure;
+    }
+    if (!this.buf) {
+      const need = sealed.length + headerBytes(1);
+      this.buf = need > this.capacity ? Buffer.allocUnsafeSlow(need) : (this.spare.pop() ?? Buffer.allocUnsafeSlow(this.capacity));
+    }
+    this.buf.set(sealed, this.size);
     this.entries.push({ id, type, offset: this.size, length: sealed.length, rawLength, comp });
-    this.blobs.push(sealed);
     this.size += sealed.length;
-    if (this.size >= this.repo.config.packSize) await this.startUpload();
+    if (this.size >= packSize) this.startUpload();
   }
 
   async flush(): Promise<void> {
     while (this.uploads.size >= 2) await Promise.race(this.uploads);
     if (this.failure) throw this.failure;
-    await this.startUpload();
+    this.startUpload();
   }
 
-  private async startUpload(): Promise<void> {
-    if (!this.entries.length) return;
+  private startUpload(): void {
+    if (!this.entries.length || !this.buf) return;
     const entries = this.entries;
+    const buf = this.buf;
     const header = seal(this.repo.key.encrypt, encodeHeader(entries));
-    const len = Buffer.allocUnsafe(4);
-    len.writeUInt32LE(header.length, 0);
-    const pack = Buffer.concat([...this.blobs, header, len]);
-    this.blobs = [];
+    header.copy(buf, this.size);
+    buf.writeUInt32LE(header.length, this.size + header.length);
+    const pack = buf.subarray(0, this.size + header.length + 4);
+    this.buf = undefined;
     this.entries = [];
     this.size = 0;
     const upload = (async () => {
@@ -355,7 +381,11 @@ export class PackWriter {
       .catch((e: unknown) => {
         this.failure ??= e;
       })
-      .finally(() => this.uploads.delete(p));
+      .finally(() => {
+        this.uploads.delete(p);
+        // the backend is done with the bytes (a put never keeps them): the buffer takes the next pack
+        if (buf.length === this.capacity && this.spare.length < 2) this.spare.push(buf);
+      });
     this.uploads.add(p);
   }
 

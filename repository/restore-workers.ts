@@ -123,7 +123,7 @@ export class RestoreWorkers {
 
   constructor(key: MasterKey, count: number) {
     for (let i = 0; i < count; i++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac) }, execArgv: process.env.COFFER_WPROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.COFFER_WPROF}`] : [] });
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac) }, execArgv: [] });
       const slot: Slot = { worker, busy: 0 };
       worker.on('message', (r: { seq: number; results: BlobOutcome[] }) => {
         const p = this.pending.get(r.seq);

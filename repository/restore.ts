@@ -181,6 +181,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
     const finishing: Promise<void>[] = [];
 
     const finalize = async (f: FileState) => {
+      f.finalized = true;
       let ok = false;
       try {
         if (f.failed) return;
@@ -295,6 +296,8 @@ export async function restore(repo: Repository, snapRef: string, target: string,
       if (failure) throw failure;
     } finally {
       await fds.closeAll();
+      // an unexpected failure stopped the run: no half-written file stays behind under a temporary name
+      for (const f of states) if (!f.finalized && f.tmp) await fsp.rm(f.tmp, { force: true });
     }
 
     // 4. Symlinks, created only now (nothing is ever written through them) and never followed.
@@ -515,6 +518,8 @@ interface FileState {
   final?: string;
   fd?: number;
   opening?: Promise<number>;
+  /** Renamed into place or cleaned up. */
+  finalized?: boolean;
 }
 
 /**

@@ -223,7 +223,7 @@ export class SealWorkers {
         eval: true,
         workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), entropySkip: ENTROPY_SKIP, gear: new Uint32Array(chunker.gear), chunker: { ...chunker.params } },
         // no tsx loader: the script is plain CommonJS with node: imports only
-        execArgv: process.env.COFFER_WPROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.COFFER_WPROF}`] : [],
+        execArgv: [],
       });
       const slot: Slot = { worker, busy: 0 };
       worker.on('message', (r: Reply) => this.settle(r));

@@ -49,6 +49,8 @@ export function cleanManifest(input: KubeObject): KubeObject {
     md.annotations = { ...(md.annotations ?? {}), [OWNER_REFERENCES_ANNOTATION]: JSON.stringify(refs) };
     delete md.ownerReferences;
   }
+  // The API server sets this label to the namespace's name: under a namespace mapping the old value would be wrong.
+  if (obj.kind === 'Namespace' && obj.apiVersion === 'v1' && md.labels) delete md.labels['kubernetes.io/metadata.name'];
   if (md.annotations && Object.keys(md.annotations).length === 0) delete md.annotations;
   if (md.labels && Object.keys(md.labels).length === 0) delete md.labels;
   if (md.finalizers && md.finalizers.length === 0) delete md.finalizers;

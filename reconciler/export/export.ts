@@ -91,7 +91,12 @@ export async function exportNamespace(client: KubeClient, opts: ExportOptions): 
   const objects: ExportedObject[] = sel.selected.map((o) => ({ resource: byObject.get(o)!, object: cleanManifest(o) }));
   const pvcs = sel.selected.filter((o) => o.kind === 'PersistentVolumeClaim' && o.apiVersion === 'v1');
 
-  const clusterObjects = opts.includeClusterResources === false ? [] : await clusterDependencies(client, discovery.resources, namespaceObject, sel.selected, warnings);
+  // The Namespace itself always comes along (as with Velero): its labels and annotations carry Pod Security levels,
+  // network policy selectors and Coffer's own selector, so a restore without them would leave the app unprotected.
+  const clusterObjects =
+    opts.includeClusterResources === false
+      ? [{ resource: CLUSTER_KINDS.Namespace, object: cleanManifest(namespaceObject) }]
+      : await clusterDependencies(client, discovery.resources, namespaceObject, sel.selected, warnings);
   return {
     namespace: opts.namespace,
     objects,

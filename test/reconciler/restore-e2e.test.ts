@@ -58,6 +58,11 @@ async function volumeDir(ns: string, pvcName: string): Promise<string> {
   return pv.spec.csi.volumeAttributes.path;
 }
 
+async function dropNamespace(name: string): Promise<void> {
+  await client.delete('v1', 'namespaces', undefined, name);
+  await waitFor(`namespace ${name} to be gone`, async () => !(await client.find('v1', 'namespaces', undefined, name)));
+}
+
 function rows(db: string): string[] {
   return execFileSync('sqlite3', ['-cmd', '.timeout 20000', db, 'SELECT item FROM orders ORDER BY id'], { encoding: 'utf8' }).trim().split('\n');
 }
@@ -164,8 +169,7 @@ afterAll(async () => {
 
 describe('restore on the sandbox', () => {
   it('restores a deleted namespace: same manifests, same volume bytes, SQLite rows back, app ready, result in Git', async () => {
-    await client.delete('v1', 'namespaces', undefined, DEMO_NAMESPACE);
-    await waitFor('the namespace to be gone', async () => !(await client.find('v1', 'namespaces', undefined, DEMO_NAMESPACE)));
+    await dropNamespace(DEMO_NAMESPACE);
 
     const out = await restoreNow({ wait: true });
     expect(out.restorePoint.metadata.name).toBe(restorePoint);
@@ -188,6 +192,8 @@ describe('restore on the sandbox', () => {
       expect(normalise(now), `${plural}/${name}`).toEqual(normalise(originals.get(`${plural}/${name}`)!));
     }
     expect(await stsReady(DEMO_NAMESPACE)).toBe(true);
+    // The Namespace comes back with its labels, so the policy's selector goes on protecting it.
+    expect((await client.get('v1', 'namespaces', undefined, DEMO_NAMESPACE)).metadata.labels).toMatchObject({ 'backup.coffer.dev/enabled': 'true' });
 
     // Volume bytes: app.db is now byte for byte the consistent copy the backup took, and has every row.
     const snapOut = join(work, 'snapshot-volume');
@@ -213,6 +219,8 @@ describe('restore on the sandbox', () => {
     expect(out.result.spec.phase).toBe('Succeeded');
     expect(out.result.spec.target.namespace).toBe('shop-staging');
     expect(out.result.spec.transforms).toEqual(['staging']);
+    // The mapped Namespace carries the source's labels, but its own name label.
+    expect((await client.get('v1', 'namespaces', undefined, 'shop-staging')).metadata.labels).toEqual({ 'backup.coffer.dev/enabled': 'true', 'kubernetes.io/metadata.name': 'shop-staging' });
     const cm = (await client.get('v1', 'configmaps', 'shop-staging', 'shop-config')) as KubeObject & { data: Record<string, string> };
     expect(cm.data.greeting).toBe('Welcome to staging');
     expect(cm.data.currency).toBe('EUR');
@@ -223,6 +231,8 @@ describe('restore on the sandbox', () => {
     expect(rows(join(await volumeDir('shop-staging', 'data-db-0'), 'app.db'))).toContain('latte art pitcher');
     // The source is unchanged.
     expect((await client.get('v1', 'configmaps', DEMO_NAMESPACE, 'shop-config')).metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+    // Done with staging: its label would have the next reconcile back it up like shop.
+    await dropNamespace('shop-staging');
   }, 300_000);
 
   it('--existing skip leaves a changed object alone; --existing update puts the backed-up state back', async () => {
@@ -275,6 +285,7 @@ spec:
     expect(out.result.spec.summary.failed).toBe(0);
     const web = (await client.get('apps/v1', 'deployments', 'shop-broken', 'web')) as KubeObject & { spec: { template: { spec: { containers: { image: string }[] } } } };
     expect(web.spec.template.spec.containers[0]!.image).toBe('registry.invalid/nope:1');
+    await dropNamespace('shop-broken');
   }, 180_000);
 
   it('runs each Restore document of the repo once and records its result, failed ones included', async () => {
@@ -420,6 +431,7 @@ spec:
     const pvc = (await clientB.get('v1', 'persistentvolumeclaims', DEMO_NAMESPACE, 'data-db-0')) as unknown as { spec: { volumeName: string } };
     const pv = (await clientB.get('v1', 'persistentvolumes', undefined, pvc.spec.volumeName)) as unknown as { spec: { csi: { volumeAttributes: { path: string } } } };
     expect(rows(join(pv.spec.csi.volumeAttributes.path, 'app.db'))).toEqual(['espresso beans', 'grinder', 'milk jug', 'latte art pitcher']);
+    expect((await clientB.get('v1', 'namespaces', undefined, DEMO_NAMESPACE)).metadata.labels).toMatchObject({ 'backup.coffer.dev/enabled': 'true', 'kubernetes.io/metadata.name': DEMO_NAMESPACE });
     // Recorded under the target cluster's subtree of the catalog branch.
     expect(lines[0]!.recorded).toMatch(new RegExp(`^restores/demo-b/${DEMO_NAMESPACE}/restore-`));
     expect(gitCli('show', `coffer-catalog:${lines[0]!.recorded}`)).toContain('cluster: demo-b');
