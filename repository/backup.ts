@@ -9,6 +9,7 @@ import type { BlobType } from './pack.ts';
 import type { PackWriter, Repository } from './repo.ts';
 import { defaultWorkerCount, SealWorkers, shared } from './seal-workers.ts';
 import { findSnapshot, listSnapshots, loadTree, type Snapshot, type Tree, type TreeNode } from './tree.ts';
+import { ByteGate } from './byte-gate.ts';
 
 export interface BackupProgress {
   files: number;
@@ -63,23 +64,6 @@ export interface Entry {
 }
 
 const MAX_IN_FLIGHT = 24 * 1024 * 1024;
-
-/** Bounded bytes in flight between the chunker and the pack writer: the reason backing up 10 GiB needs tens of MiB. */
-class ByteGate {
-  private used = 0;
-  private waiters: (() => void)[] = [];
-  constructor(private readonly limit: number) {}
-  async acquire(n: number): Promise<void> {
-    while (this.used > 0 && this.used + n > this.limit) await new Promise<void>((r) => this.waiters.push(r));
-    this.used += n;
-  }
-  release(n: number): void {
-    this.used -= n;
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-}
 
 /** Blobs smaller than this are hashed and sealed inline: a round trip to a worker costs more than the work. */
 const INLINE_BELOW = 32 * 1024;

@@ -8,6 +8,7 @@ import { acquireLock } from './lock.ts';
 import type { BlobLocation, Repository } from './repo.ts';
 import { type BlobOutcome, defaultRestoreWorkers, type RestoreBlob, RestoreWorkers } from './restore-workers.ts';
 import { findSnapshot, loadTree, safeName, type TreeNode } from './tree.ts';
+import { ByteGate } from './byte-gate.ts';
 
 export interface RestoreProgress {
   files: number;
@@ -468,23 +469,6 @@ export function planReads(repo: Pick<Repository, 'index'>, files: readonly { rel
   }
   for (const r of runs) storedBytes += r.length;
   return { runs, sizes, uses, failed, storedBytes };
-}
-
-/** Bytes admitted at once; one oversized request is let through alone, never alongside others. */
-class ByteGate {
-  used = 0;
-  private waiters: (() => void)[] = [];
-  constructor(private readonly limit: number) {}
-  async acquire(n: number): Promise<void> {
-    while (this.used > 0 && this.used + n > this.limit) await new Promise<void>((r) => this.waiters.push(r));
-    this.used += n;
-  }
-  release(n: number): void {
-    this.used -= n;
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
 }
 
 /** Read buffers reused across runs (shared memory when workers read them): no page faults per pack, RSS bounded by the gate. */

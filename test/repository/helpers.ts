@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { FileBackend, initRepository, type Repository } from '../../repository/index.ts';
@@ -43,3 +43,22 @@ export function text(n: number): Buffer {
 }
 
 export { randomBytes };
+
+/** Everything a restore must reproduce, per relative path: mode, owner, mtime to the microsecond, content hash, link. */
+export function describeTree(root: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const visit = (rel: string) => {
+    const abs = path.join(root, rel);
+    const st = lstatSync(abs, { bigint: true });
+    const entry: Record<string, unknown> = { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid) };
+    if (!st.isSymbolicLink()) entry.mtimeUs = (st.mtimeNs / 1000n).toString();
+    if (st.isSymbolicLink()) entry.link = readlinkSync(abs);
+    else if (st.isFile()) {
+      entry.size = Number(st.size);
+      entry.sha = createHash('sha256').update(readFileSync(abs)).digest('hex');
+    } else if (st.isDirectory()) for (const c of readdirSync(abs).sort()) visit(rel ? `${rel}/${c}` : c);
+    out[rel || '.'] = entry;
+  };
+  visit('');
+  return out;
+}

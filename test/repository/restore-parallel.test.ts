@@ -1,32 +1,12 @@
-import { createHash } from 'node:crypto';
-import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync, chmodSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync, chmodSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backup, restore, type Repository } from '../../repository/index.ts';
 import { planReads } from '../../repository/restore.ts';
 import type { TreeNode } from '../../repository/tree.ts';
-import { newRepo, prng, tempDir, text } from './helpers.ts';
+import { describeTree, newRepo, prng, tempDir, text } from './helpers.ts';
 
 const MiB = 1024 * 1024;
-
-/** Everything a restore must reproduce, per relative path (mtimes to the microsecond). */
-function describeTree(root: string): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  const visit = (rel: string) => {
-    const abs = path.join(root, rel);
-    const st = lstatSync(abs, { bigint: true });
-    const entry: Record<string, unknown> = { mode: Number(st.mode) };
-    if (!st.isSymbolicLink()) entry.mtimeUs = (st.mtimeNs / 1000n).toString();
-    if (st.isSymbolicLink()) entry.link = readlinkSync(abs);
-    else if (st.isFile()) {
-      entry.size = Number(st.size);
-      entry.sha = createHash('sha256').update(readFileSync(abs)).digest('hex');
-    } else if (st.isDirectory()) for (const c of readdirSync(abs).sort()) visit(rel ? `${rel}/${c}` : c);
-    out[rel || '.'] = entry;
-  };
-  visit('');
-  return out;
-}
 
 describe('parallel restore (worker threads, pack-ordered reads)', () => {
   const t = tempDir('prest');

@@ -1,28 +1,8 @@
-import { createHash } from 'node:crypto';
-import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync, chmodSync, appendFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync, chmodSync, appendFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backup, backupEntries, check, ls, openRepository, restore, stats, type Repository, FileBackend } from '../../repository/index.ts';
-import { newRepo, prng, tempDir, text } from './helpers.ts';
-
-/** Everything a restore must reproduce, per relative path. */
-function describeTree(root: string): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  const visit = (rel: string) => {
-    const abs = path.join(root, rel);
-    const st = lstatSync(abs, { bigint: true });
-    const entry: Record<string, unknown> = { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid) };
-    if (!st.isSymbolicLink()) entry.mtimeUs = (st.mtimeNs / 1000n).toString();
-    if (st.isSymbolicLink()) entry.link = readlinkSync(abs);
-    else if (st.isFile()) {
-      entry.size = Number(st.size);
-      entry.sha = createHash('sha256').update(readFileSync(abs)).digest('hex');
-    } else if (st.isDirectory()) for (const c of readdirSync(abs).sort()) visit(rel ? `${rel}/${c}` : c);
-    out[rel || '.'] = entry;
-  };
-  visit('');
-  return out;
-}
+import { describeTree, newRepo, prng, tempDir, text } from './helpers.ts';
 
 describe('backup and restore round trip', () => {
   const t = tempDir('rt');
