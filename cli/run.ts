@@ -64,7 +64,7 @@ export const run: Command = async (argv, io) => {
       env: io.env,
       ...(v['webhook-secret-file'] ? { webhookSecretFile: v['webhook-secret-file'] } : {}),
       ...(v['api-tokens-file'] ? { apiTokensFile: v['api-tokens-file'] } : {}),
-      reconcile: { ...(ctx.moverImage ? { moverImage: ctx.moverImage } : {}), ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}), ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}) },
+      reconcile: { ...(ctx.moverImage ? { moverImage: ctx.moverImage } : {}), ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}), ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}), ...(ctx.author ? { author: ctx.author } : {}) },
       log: (e) => io.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...e })}\n`),
       stop: stop.signal,
       interrupt: interrupt.signal,

@@ -205,7 +205,8 @@ export class Live {
     const compiled = await compileFromGit(rev.gitdir, rev.commit);
     if (!compiled.plan || hasErrors(compiled.diagnostics)) throw new CompileFailed(compiled.diagnostics);
     const plan = compiled.plan;
-    const catalog = openCatalog({ source: this.opts.source, cluster: plan.config.cluster, branch: plan.config.catalog.branch, catalogDir: plan.config.catalog.path });
+    const author = this.opts.reconcile?.author;
+    const catalog = openCatalog({ source: this.opts.source, cluster: plan.config.cluster, branch: plan.config.catalog.branch, catalogDir: plan.config.catalog.path, ...(author ? { author } : {}) });
     return { plan, catalog, commit: rev.commit };
   }
 

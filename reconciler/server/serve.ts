@@ -29,7 +29,8 @@ export interface ServeOptions {
   webhookSecretFile?: string;
   /** `token,name,role` lines (a mounted Secret); without it the API refuses every request. */
   apiTokensFile?: string;
-  reconcile?: Pick<ReconcileOptions, 'moverImage' | 'cofferNamespace' | 'concurrency'>;
+  /** Passed to API backups and restores; `author` signs their catalog commits like the loop's. */
+  reconcile?: Pick<ReconcileOptions, 'moverImage' | 'cofferNamespace' | 'concurrency' | 'author'>;
   log: (e: Record<string, unknown>) => void;
   /** On close, how long accepted API backups and restores may still run (default 60 s). */
   drainMs?: number;

@@ -20,28 +20,18 @@ import { parse as marcParse, Environment } from '@marcbachmann/cel-js';
 import { parse as celJsParse, evaluate as celJsEvaluate } from 'cel-js';
 import { compileCel } from '../../compiler/cel/index.ts';
 import { parseFrequency, retentionWarnings } from '../../compiler/schedule/index.ts';
+import { mulberry32 } from '../prng.ts';
 
 const OBJECTS = Number(process.env.BENCH_OBJECTS ?? 100_000);
 const POLICIES = Number(process.env.BENCH_POLICIES ?? 2_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-
-/** Deterministic PRNG (mulberry32) so every run measures the same data. */
-function rng(seed: number): () => number {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const KINDS = ['Deployment', 'StatefulSet', 'Service', 'ConfigMap', 'Secret', 'PersistentVolumeClaim', 'Pod', 'ServiceAccount', 'Ingress', 'CronJob'];
 const API: Record<string, string> = { Deployment: 'apps/v1', StatefulSet: 'apps/v1', Ingress: 'networking.k8s.io/v1', CronJob: 'batch/v1' };
 const TIERS = ['frontend', 'backend', 'cache', 'db'];
 
 function makeObjects(n: number): Record<string, unknown>[] {
-  const r = rng(42);
+  const r = mulberry32(42);
   const out: Record<string, unknown>[] = [];
   for (let i = 0; i < n; i++) {
     const kind = KINDS[Math.floor(r() * KINDS.length)]!;

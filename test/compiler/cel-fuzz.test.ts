@@ -7,15 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CelError, CelEvalError, compileCel, type CelEnvironment } from '../../compiler/cel/index.ts';
-
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../prng.ts';
 
 const TOKENS = [
   'object', 'namespaceObject', 'workload', 'metadata', 'labels', 'name', '.', '.', '?.', '[', ']', '(', ')', '{', '}', ',', ':',
@@ -60,7 +52,7 @@ function check(src: string, env: CelEnvironment): void {
 
 describe('compileCel never crashes on junk', () => {
   it('random token soups', () => {
-    const r = rng(7);
+    const r = mulberry32(7);
     for (let i = 0; i < 400; i++) {
       const n = 1 + Math.floor(r() * 14);
       const src = Array.from({ length: n }, () => TOKENS[Math.floor(r() * TOKENS.length)]).join(r() < 0.5 ? ' ' : '');
@@ -69,7 +61,7 @@ describe('compileCel never crashes on junk', () => {
   });
 
   it('single-character mutations of valid selectors', () => {
-    const r = rng(11);
+    const r = mulberry32(11);
     const alphabet = '()[]{}.,"\'!&|=<>+-*/%?:_ aZ09\\\n';
     for (let i = 0; i < 400; i++) {
       const base = VALID[i % VALID.length]!;
@@ -82,7 +74,7 @@ describe('compileCel never crashes on junk', () => {
   });
 
   it('binary junk and control characters', () => {
-    const r = rng(13);
+    const r = mulberry32(13);
     for (let i = 0; i < 100; i++) {
       const src = Array.from({ length: 1 + Math.floor(r() * 40) }, () => String.fromCharCode(Math.floor(r() * 0x3000))).join('');
       check(src, 'object');

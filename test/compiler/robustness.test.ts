@@ -3,19 +3,9 @@ import { fileURLToPath } from 'node:url';
 import { readDirectory } from '../../compiler/load/directory.ts';
 import { compileSources } from '../../compiler/compile.ts';
 import type { SourceFile } from '../../compiler/load/source.ts';
+import { mulberry32 } from '../prng.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/** Small deterministic PRNG (mulberry32) so a failure reproduces. */
-function rng(seed: number): () => number {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const JUNK = ['', '\t', '"', "'", '{{', '}}', '[', ']', '{', '}', ': ', '- ', '&a ', '*a', '!!binary ', '---\n', 'null', '-1', '1e999', '"\\u0000"', 'namespace', '@every 1s', '0 0 31 2 *', 'Mars/Olympus', '||', '(', 'x'.repeat(300)];
 
@@ -41,7 +31,7 @@ describe('robustness: mutated repositories never crash the compiler', () => {
   it('100 random mutations of the shipped examples produce diagnostics, never an exception', async () => {
     const files: SourceFile[] = [...(await readDirectory(`${ROOT}/policies`)), ...(await readDirectory(`${ROOT}/blueprints`))];
     const texts = files.map((f) => new TextDecoder().decode(f.bytes));
-    const r = rng(20261125);
+    const r = mulberry32(20261125);
     let withErrors = 0;
     for (let round = 0; round < 100; round++) {
       const victim = Math.floor(r() * files.length);

@@ -7,15 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { nextRun, parseFrequency, previousSlot } from '../../compiler/schedule/index.ts';
 import { parseCron, type CronSpec } from '../../compiler/schedule/cron.ts';
-
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../prng.ts';
 
 function field(r: () => number, min: number, max: number, names?: string[]): string {
   const roll = r();
@@ -65,7 +57,7 @@ function bruteNext(spec: CronSpec, offsetMinutes: number, after: number): number
 }
 
 describe('nextRun agrees with a brute-force scan', () => {
-  const r = rng(20261125);
+  const r = mulberry32(20261125);
   const cases: { cron: string; after: number }[] = [];
   while (cases.length < 40) {
     const cron = randomCron(r);

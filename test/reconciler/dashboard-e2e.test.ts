@@ -26,6 +26,8 @@ import { deploySampleApp } from './sample-app-fixture.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = fs.existsSync(CHROMIUM);
+// On a laptop without Chromium the suite is skipped; in CI (.ci/run installs it) a missing browser is a failure.
+if (!haveChromium && process.env.CI) throw new Error(`dashboard-e2e: ${CHROMIUM} is missing in CI; .ci/run must apt-get install chromium`);
 if (!haveChromium) console.warn(`dashboard-e2e skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
 
 const SECRET = randomBytes(20).toString('hex');

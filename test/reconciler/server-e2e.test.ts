@@ -86,7 +86,7 @@ beforeAll(async () => {
   tokensFile = join(work, 'tokens.csv');
   fs.writeFileSync(tokensFile, `${READ},grafana,read\n${OPERATE},alice,operate\n`);
   const source = await openSource({ source: repoDir, env: {} });
-  serving = await startServing({ listen: '127.0.0.1:0', source, client, kubeConfig: sb.kubeConfig, leaseNamespace: 'coffer-system', identity: 'e2e', env: { COFFER_WEBHOOK_SECRET: SECRET }, apiTokensFile: tokensFile, log: (e) => logs.push(e) });
+  serving = await startServing({ listen: '127.0.0.1:0', source, client, kubeConfig: sb.kubeConfig, leaseNamespace: 'coffer-system', identity: 'e2e', env: { COFFER_WEBHOOK_SECRET: SECRET }, apiTokensFile: tokensFile, reconcile: { author: { name: 'Ops Bot', email: 'ops@example.com' } }, log: (e) => logs.push(e) });
   const lock = new LeaseLock({ kubeConfig: sb.kubeConfig, namespace: 'coffer-system', identity: 'e2e' });
   // An hour between polls: within this test only triggers (webhooks, the API) make the loop reconcile again.
   loop = runLoop(
@@ -215,6 +215,8 @@ describe('coffer run --listen on the sandbox', () => {
     expect(done).toMatchObject({ state: 'succeeded', runs: [{ namespace: DEMO_NAMESPACE, phase: 'Succeeded' }] });
     expect(logs.filter((l) => l.event === 'api-backup-requested')).toEqual([expect.objectContaining({ user: 'alice', policy: 'hourly', id: job.id })]);
     expect(catalogLog().filter((l) => l.startsWith('backup: shop/hourly'))).toHaveLength(2);
+    // Signed like the loop's commits (coffer run --author), not by a default identity.
+    expect(gitCli(repoDir, 'log', '-1', '--format=%an <%ae>', `--grep=Restore-Point: ${done!.runs[0]!.restorePoint!}`, 'coffer-catalog').trim()).toBe('Ops Bot <ops@example.com>');
     await serving.live.idle();
     let f = parsePrometheusText(await (await fetch(`${serving.url}/metrics`)).text());
     expect(sampleValue(f, 'coffer_restore_points', { policy: 'hourly', namespace: DEMO_NAMESPACE })).toBe(2);
