@@ -3,18 +3,10 @@
  * the installed kubectl: a snapshot round trip that restores original bytes,
  * crash-consistent snapshots of a busy volume, pvc-protection and reclaim.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, kubectlHelpers, sleeper, startTestCluster, type TestCluster } from './runtime-harness.ts';
+import { describe, expect, it } from 'vitest';
+import { eventually, sleeper, useTestCluster } from './runtime-harness.ts';
 
-let c: TestCluster;
-beforeAll(async () => {
-  c = await startTestCluster();
-});
-afterAll(async () => {
-  await c?.stop();
-});
-
-const { ok, apply, getJson } = kubectlHelpers(() => c);
+const { cluster, ok, apply, getJson } = useTestCluster();
 
 describe('storage and CSI snapshots', () => {
   it('restores a PVC from a VolumeSnapshot with the original bytes', async () => {
@@ -59,7 +51,7 @@ describe('storage and CSI snapshots', () => {
 
     // deletionPolicy Delete: the content goes with the snapshot.
     await ok(['delete', 'volumesnapshot', 'snap1']);
-    await eventually(async () => (await c.kubectl(['get', 'volumesnapshotcontent', snap.status.boundVolumeSnapshotContentName])).code !== 0, 30_000, 'content deletion');
+    await eventually(async () => (await cluster().kubectl(['get', 'volumesnapshotcontent', snap.status.boundVolumeSnapshotContentName])).code !== 0, 30_000, 'content deletion');
   });
 
   it('cuts a crash-consistent snapshot while a pod keeps writing', async () => {
@@ -114,7 +106,7 @@ describe('storage and CSI snapshots', () => {
     const pvName = pvc.spec.volumeName;
     const pv = await getJson('pv', pvName);
     const hostDir: string = pv.spec.csi.volumeAttributes.path;
-    expect(hostDir.startsWith(c.dir)).toBe(true);
+    expect(hostDir.startsWith(cluster().dir)).toBe(true);
     await ok(['exec', 'user', '--', 'sh', '-c', 'echo x > /data/x']);
     const { existsSync } = await import('node:fs');
     expect(existsSync(`${hostDir}/x`)).toBe(true);
@@ -125,7 +117,7 @@ describe('storage and CSI snapshots', () => {
     expect(terminating.status.phase).toBe('Bound');
 
     await ok(['delete', 'pod', 'user', '--timeout=30s']);
-    await eventually(async () => (await c.kubectl(['get', 'pvc', 'busy'])).code !== 0, 30_000, 'claim deletion');
-    await eventually(async () => (await c.kubectl(['get', 'pv', pvName])).code !== 0 && !existsSync(hostDir), 30_000, 'volume reclaim');
+    await eventually(async () => (await cluster().kubectl(['get', 'pvc', 'busy'])).code !== 0, 30_000, 'claim deletion');
+    await eventually(async () => (await cluster().kubectl(['get', 'pv', pvName])).code !== 0 && !existsSync(hostDir), 30_000, 'volume reclaim');
   });
 });

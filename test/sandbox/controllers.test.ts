@@ -4,18 +4,10 @@
  * StatefulSet volumes that survive pod restarts, Job success and failure with
  * `kubectl wait`, CronJob runs and DaemonSets.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, kubectlHelpers, sleeper, startTestCluster, type TestCluster } from './runtime-harness.ts';
+import { describe, expect, it } from 'vitest';
+import { eventually, sleeper, useTestCluster } from './runtime-harness.ts';
 
-let c: TestCluster;
-beforeAll(async () => {
-  c = await startTestCluster();
-});
-afterAll(async () => {
-  await c?.stop();
-});
-
-const { ok, apply, getJson } = kubectlHelpers(() => c);
+const { cluster, ok, apply, getJson } = useTestCluster();
 
 describe('workload controllers', () => {
   it('scales a Deployment 2 → 0 → 1 with truthful status and kubectl wait', async () => {
@@ -68,7 +60,7 @@ describe('workload controllers', () => {
       metadata: { name: 'stuck' },
       spec: { replicas: 1, progressDeadlineSeconds: 2, selector: { matchLabels: { app: 'stuck' } }, template: { metadata: { labels: { app: 'stuck' } }, spec: { containers: [{ name: 'c', image: 'nginx:1.27' }] } } },
     });
-    const r = await c.kubectl(['rollout', 'status', 'deployment/stuck', '--timeout=60s']);
+    const r = await cluster().kubectl(['rollout', 'status', 'deployment/stuck', '--timeout=60s']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('exceeded its progress deadline');
     const d = await getJson('deployment', 'stuck');
@@ -110,7 +102,7 @@ describe('workload controllers', () => {
     }, 60_000, 'db-0 to come back');
     expect(await ok(['exec', 'db-0', '--', 'cat', '/var/lib/db/file.txt'])).toBe('persisted\n');
     // The other ordinal has its own volume.
-    expect((await c.kubectl(['exec', 'db-1', '--', 'cat', '/var/lib/db/file.txt'])).code).not.toBe(0);
+    expect((await cluster().kubectl(['exec', 'db-1', '--', 'cat', '/var/lib/db/file.txt'])).code).not.toBe(0);
 
     const sts = await getJson('statefulset', 'db');
     expect(sts.status).toMatchObject({ replicas: 2, readyReplicas: 2, currentReplicas: 2, updatedReplicas: 2, availableReplicas: 2 });
@@ -148,7 +140,7 @@ describe('workload controllers', () => {
     const bad = await getJson('job', 'bad-job');
     expect(bad.status.failed).toBe(2);
     expect(bad.status.conditions.find((x: any) => x.type === 'Failed')).toMatchObject({ status: 'True', reason: 'BackoffLimitExceeded' });
-    const waitComplete = await c.kubectl(['wait', '--for=condition=complete', 'job/bad-job', '--timeout=1s']);
+    const waitComplete = await cluster().kubectl(['wait', '--for=condition=complete', 'job/bad-job', '--timeout=1s']);
     expect(waitComplete.code).not.toBe(0);
   });
 

@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll } from 'vitest';
 
 export interface TestCluster {
   dir: string;
@@ -91,3 +92,19 @@ export const sleeper = (name: string, extra: Record<string, unknown> = {}) => ({
   command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.2; done'],
   ...extra,
 });
+
+/** One sandbox for the calling suite (started before all its tests, stopped after), with kubectl helpers bound to it. */
+export function useTestCluster() {
+  let c: TestCluster | undefined;
+  beforeAll(async () => {
+    c = await startTestCluster();
+  });
+  afterAll(async () => {
+    await c?.stop();
+  });
+  const cluster = (): TestCluster => {
+    if (!c) throw new Error('the test cluster is not started yet (use it inside tests or hooks)');
+    return c;
+  };
+  return { cluster, ...kubectlHelpers(cluster) };
+}

@@ -5,19 +5,11 @@
  */
 import { PassThrough, Writable } from 'node:stream';
 import { Attach, Exec, CoreV1Api } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { COFFER_CHECKOUT } from '../../sandbox/runtime/images.ts';
-import { eventually, kubectlHelpers, startTestCluster, type TestCluster } from './runtime-harness.ts';
+import { eventually, useTestCluster } from './runtime-harness.ts';
 
-let c: TestCluster;
-beforeAll(async () => {
-  c = await startTestCluster();
-});
-afterAll(async () => {
-  await c?.stop();
-});
-
-const { ok } = kubectlHelpers(() => c);
+const { cluster, ok } = useTestCluster();
 
 async function pod(name: string): Promise<any> {
   return JSON.parse(await ok(['get', 'pod', name, '-o', 'json']));
@@ -41,7 +33,7 @@ describe('pods run as bubblewrap processes', () => {
     expect(await ok(['logs', 'shell', '--tail=1'])).toBe('oops\n');
     expect(await ok(['logs', 'shell', '--timestamps'])).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z hi from shell\n/);
 
-    const r = await c.kubectl(['exec', 'shell', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    const r = await cluster().kubectl(['exec', 'shell', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
     expect(r.code).toBe(3);
     expect(r.stdout).toBe('out\n');
     expect(r.stderr).toContain('err\n');
@@ -57,20 +49,20 @@ describe('pods run as bubblewrap processes', () => {
     expect(piped).toBe('HELLO STDIN\n');
 
     // Missing binary: an error, not a hang.
-    const missing = await c.kubectl(['exec', 'shell', '--', 'no-such-binary']);
+    const missing = await cluster().kubectl(['exec', 'shell', '--', 'no-such-binary']);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toContain('executable file not found in $PATH');
 
     // Graceful delete: the TERM trap lets it exit at once, and the object goes away.
     await ok(['delete', 'pod', 'shell', '--timeout=30s']);
-    const gone = await c.kubectl(['get', 'pod', 'shell']);
+    const gone = await cluster().kubectl(['get', 'pod', 'shell']);
     expect(gone.stderr).toContain('pods "shell" not found');
   });
 
   it('follows logs until the container exits (kubectl logs -f)', async () => {
     await ok(['run', 'counter', '--image=busybox', '--restart=Never', '--', 'sh', '-c', 'for i in 1 2 3 4 5; do echo line $i; sleep 0.3; done']);
     await eventually(async () => (await pod('counter')).status?.phase !== 'Pending' && true, 30_000, 'counter to start');
-    const r = await c.kubectl(['logs', '-f', 'counter'], { timeoutMs: 30_000 });
+    const r = await cluster().kubectl(['logs', '-f', 'counter'], { timeoutMs: 30_000 });
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('line 1\nline 2\nline 3\nline 4\nline 5\n');
     const done = await eventually(async () => {
@@ -173,7 +165,7 @@ describe('pods run as bubblewrap processes', () => {
   it('serves exec to @kubernetes/client-node Exec (the reconciler hook path)', async () => {
     await ok(['run', 'hooks', '--image=busybox', '--', 'sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.2; done']);
     await ok(['wait', '--for=condition=Ready', 'pod/hooks', '--timeout=30s']);
-    const exec = new Exec(c.kc);
+    const exec = new Exec(cluster().kc);
     const run = (cmd: string[], stdin?: string) =>
       new Promise<{ out: string; err: string; status: any }>((resolve, reject) => {
         let out = '';
@@ -197,7 +189,7 @@ describe('pods run as bubblewrap processes', () => {
     const s = await run(['sh', '-c', 'wc -c'], 'twelve bytes');
     expect(s.out.trim()).toBe('12');
 
-    const core = c.kc.makeApiClient(CoreV1Api);
+    const core = cluster().kc.makeApiClient(CoreV1Api);
     const log = await core.readNamespacedPodLog({ name: 'hooks', namespace: 'default' });
     expect(log).toBe('');
     await ok(['delete', 'pod', 'hooks', '--timeout=30s']);
@@ -270,7 +262,7 @@ describe('pods run as bubblewrap processes', () => {
   });
 
   it('runs preStop hooks and SIGTERM on graceful delete, SIGKILL after the grace period', async () => {
-    const shared = `${c.dir}/hostpath-shared`;
+    const shared = `${cluster().dir}/hostpath-shared`;
     await ok(['apply', '-f', '-'], JSON.stringify({
       apiVersion: 'v1',
       kind: 'Pod',
@@ -316,7 +308,7 @@ describe('pods run as bubblewrap processes', () => {
     let out = '';
     const stdout = new Writable({ write: (ch, _e, cb) => ((out += ch), cb()) });
     const input = new PassThrough();
-    const ws = await new Attach(c.kc).attach('default', 'interactive', 'it', stdout, stdout, input, true);
+    const ws = await new Attach(cluster().kc).attach('default', 'interactive', 'it', stdout, stdout, input, true);
     input.write('tty; echo sum-$((1+2)); exit 3\n');
     await eventually(async () => out.includes('sum-3'), 30_000, 'shell output');
     expect(out).toContain('/dev/pts/');
