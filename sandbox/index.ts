@@ -12,6 +12,8 @@ import { ApiServer } from './api/server.ts';
 import { Store } from './api/store.ts';
 import { Persistence } from './api/persist.ts';
 import { SNAPSHOT_CRDS, SYSTEM_NAMESPACES } from './api/bootstrap.ts';
+import { Authenticator } from './api/auth/authenticator.ts';
+import { loadCredentials } from './api/auth/pki.ts';
 import type { RunningControllers } from './runtime/types.ts';
 
 export interface SandboxOptions {
@@ -23,21 +25,37 @@ export interface SandboxOptions {
   controllers?: boolean;
   /** Diagnostics sink (default silent). */
   log?: (line: string) => void;
+  /**
+   * Authentication and authorization of requests (default true). False serves
+   * every caller as the admin: only for measuring what enforcement costs.
+   */
+  enforce?: boolean;
 }
 
 export interface Sandbox {
   /** `DIR/kubeconfig`, for `KUBECONFIG=` when spawning kubectl. */
   kubeconfigPath: string;
-  /** `http://127.0.0.1:PORT`. */
+  /** `http://127.0.0.1:PORT`: plain HTTP on the same port, for quick requests on loopback (send `adminToken`). */
   url: string;
+  /** `https://127.0.0.1:PORT`, what the kubeconfig and in-cluster clients use (CA: `caPem`). */
+  httpsUrl: string;
+  /** The CA that signed the serving certificate (`DIR/pki/ca.crt`). */
+  caPem: string;
+  /** The cluster-admin bearer token of the kubeconfig (`DIR/pki/admin.token`, kept across restarts). */
+  adminToken: string;
+  /** The admin kubeconfig (HTTPS, the sandbox CA, the admin token). */
   kubeConfig: KubeConfig;
   dir: string;
   server: ApiServer;
   stop(): Promise<void>;
 }
 
-/** The kubeconfig text for a sandbox at `url` (plain HTTP, so client-node needs insecure-skip-tls-verify). */
-export function kubeconfigYaml(url: string): string {
+/**
+ * The kubeconfig text for a sandbox at `url`. With `caPem` the server is
+ * verified against it; without (a plain-HTTP URL) client-node needs
+ * insecure-skip-tls-verify to accept `http://` at all.
+ */
+export function kubeconfigYaml(url: string, auth: { token?: string; caPem?: string } = {}): string {
   return [
     'apiVersion: v1',
     'kind: Config',
@@ -45,11 +63,11 @@ export function kubeconfigYaml(url: string): string {
     '- name: coffer-sandbox',
     '  cluster:',
     `    server: ${url}`,
-    '    insecure-skip-tls-verify: true',
+    auth.caPem ? `    certificate-authority-data: ${Buffer.from(auth.caPem).toString('base64')}` : '    insecure-skip-tls-verify: true',
     'users:',
     '- name: coffer-sandbox',
     '  user:',
-    '    token: sandbox',
+    `    token: ${auth.token ?? 'sandbox'}`,
     'contexts:',
     '- name: coffer-sandbox',
     '  context:',
@@ -72,6 +90,8 @@ export function bootstrap(server: ApiServer): void {
     spec: { clusterIP: '10.96.0.1', ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 6443 }], sessionAffinity: 'None', type: 'ClusterIP' },
   });
   for (const crd of SNAPSHOT_CRDS) server.ensure(crd);
+  // State directories from before the root-CA publisher existed get their ConfigMaps too.
+  for (const ns of server.store.list('namespaces')) server.ensureRootCa(ns.metadata.name!);
 }
 
 export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
@@ -82,7 +102,15 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const store = new Store();
   const persistence = new Persistence(join(dir, 'state'), store);
   persistence.load();
-  const server = new ApiServer({ store, log });
+  let creds;
+  try {
+    creds = await loadCredentials(dir);
+  } catch (e) {
+    persistence.close();
+    throw e;
+  }
+  const authenticator = new Authenticator({ lookup: store, signingKey: creds.saPrivateKey, publicKey: creds.saPublicKey, adminToken: creds.adminToken });
+  const server = new ApiServer({ store, log, authenticator, enforce: opts.enforce, tls: { cert: creds.serverCertPem, key: creds.serverKeyPem }, rootCaPem: creds.caPem });
   bootstrap(server);
   let url: string;
   try {
@@ -91,10 +119,12 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     persistence.close();
     throw e;
   }
+  const httpsUrl = server.httpsUrl!;
   const kubeconfigPath = join(dir, 'kubeconfig');
-  writeFileSync(kubeconfigPath, kubeconfigYaml(url), { mode: 0o600 });
+  const kubeconfigText = kubeconfigYaml(httpsUrl, { token: creds.adminToken, caPem: creds.caPem });
+  writeFileSync(kubeconfigPath, kubeconfigText, { mode: 0o600 });
   const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromString(kubeconfigYaml(url));
+  kubeConfig.loadFromString(kubeconfigText);
 
   let controllers: RunningControllers | undefined;
   if (opts.controllers !== false) {
@@ -113,6 +143,9 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   return {
     kubeconfigPath,
     url,
+    httpsUrl,
+    caPem: creds.caPem,
+    adminToken: creds.adminToken,
     kubeConfig,
     dir,
     server,

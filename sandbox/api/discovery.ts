@@ -84,6 +84,7 @@ export function apiResourceList(reg: ResourceRegistry, group: string, version: s
       for (const sub of ['log', 'exec', 'attach']) resources.push({ name: `pods/${sub}`, singularName: '', namespaced: true, kind: sub === 'log' ? 'Pod' : 'PodExecOptions', verbs: sub === 'log' ? ['get'] : ['create', 'get'] });
       resources.push({ name: 'pods/binding', singularName: '', namespaced: true, kind: 'Binding', verbs: ['create'] });
     }
+    if (t.resource === 'serviceaccounts' && t.group === '') resources.push({ name: 'serviceaccounts/token', singularName: '', namespaced: true, group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest', verbs: ['create'] });
     if (t.resource === 'namespaces' && t.group === '') resources.push({ name: 'namespaces/finalize', singularName: '', namespaced: false, kind: 'Namespace', verbs: ['update'] });
   }
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: apiVersionOf(group, version), resources };
@@ -107,6 +108,7 @@ export function aggregatedDiscovery(reg: ResourceRegistry, legacy: boolean, apiV
           subresources.push({ subresource: 'attach', responseKind: { group: '', version: 'v1', kind: 'PodAttachOptions' }, verbs: ['create', 'get'] });
           subresources.push({ subresource: 'binding', responseKind: { group: '', version: 'v1', kind: 'Binding' }, verbs: ['create'] });
         }
+        if (t.resource === 'serviceaccounts' && group === '') subresources.push({ subresource: 'token', responseKind: { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest' }, verbs: ['create'] });
         return {
           resource: t.resource,
           responseKind: { group, version, kind: t.kind },

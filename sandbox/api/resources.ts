@@ -53,6 +53,8 @@ interface Def {
   validator?: string;
   gen?: boolean;
   review?: boolean;
+  /** Every served version when there are several (`v` is the storage version). */
+  vs?: string[];
 }
 
 const REPLICAS: ScaleSpec = { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.spec.selector' };
@@ -98,6 +100,9 @@ const DEFS: Def[] = [
   { g: 'coordination.k8s.io', v: 'v1', r: 'leases', k: 'Lease', ns: true },
   { g: 'authorization.k8s.io', v: 'v1', r: 'selfsubjectaccessreviews', k: 'SelfSubjectAccessReview', ns: false, review: true, gen: false },
   { g: 'authorization.k8s.io', v: 'v1', r: 'selfsubjectrulesreviews', k: 'SelfSubjectRulesReview', ns: false, review: true, gen: false },
+  { g: 'authentication.k8s.io', v: 'v1', r: 'tokenreviews', k: 'TokenReview', ns: false, review: true, gen: false },
+  // kubectl 1.26 asks v1alpha1, 1.27 v1beta1, ≥1.28 v1 (`kubectl auth whoami`).
+  { g: 'authentication.k8s.io', v: 'v1', vs: ['v1', 'v1beta1', 'v1alpha1'], r: 'selfsubjectreviews', k: 'SelfSubjectReview', ns: false, review: true, gen: false },
   { g: 'apiextensions.k8s.io', v: 'v1', r: 'customresourcedefinitions', k: 'CustomResourceDefinition', ns: false, short: ['crd', 'crds'], cat: ['api-extensions'], status: true, model: 'V1CustomResourceDefinition', validator: 'apiextensions.k8s.io/v1/CustomResourceDefinition' },
 ];
 
@@ -115,7 +120,7 @@ function build(d: Def): ResourceType {
   return {
     group: d.g,
     version: d.v,
-    versions: [d.v],
+    versions: d.vs ?? [d.v],
     resource: d.r,
     kind: d.k,
     listKind: `${d.k}List`,

@@ -5,6 +5,8 @@
  * finalizers, watch) and the discovery/OpenAPI documents kubectl reads.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
@@ -25,6 +27,13 @@ import { celRuleErrors } from './cel.ts';
 import { OpenApi } from './openapi.ts';
 import { decodeK8sProtobuf, ProtobufError } from './proto/decode.ts';
 import type { PodSubresources } from '../runtime/types.ts';
+import type { Authenticator } from './auth/authenticator.ts';
+import { AuditLog } from './auth/audit.ts';
+import { requestUser, setRequestUser } from './auth/context.ts';
+import { requestAttributes } from './auth/request-info.ts';
+import { selfSubjectReview, tokenRequest, tokenReview, unauthorized } from './auth/reviews.ts';
+import { admitServiceAccount, publishRootCa, ROOT_CA_CONFIGMAP } from './auth/serviceaccount-admission.ts';
+import { dualProtocolServer } from './auth/tls-listener.ts';
 
 type Rec = Record<string, unknown>;
 
@@ -35,6 +44,19 @@ export interface ApiServerOptions {
   log?: (line: string) => void;
   /** Clock, injectable for tests; milliseconds since epoch. */
   now?: () => number;
+  /**
+   * Resolves bearer tokens and signs ServiceAccount tokens. Without one there
+   * is no authentication (every caller is the admin) and no token API.
+   */
+  authenticator?: Authenticator;
+  /** Authentication (and the authorizer) applied to requests; false serves everyone as the admin (the benchmark's "off"). Default true. */
+  enforce?: boolean;
+  /** Serving certificate and key (PEM): the port then speaks HTTPS too, told apart from HTTP by the first byte. */
+  tls?: { cert: string; key: string };
+  /** The CA that clients in Pods trust (`kube-root-ca.crt` in every namespace). */
+  rootCaPem?: string;
+  /** Audit ring size (default 10,000 requests). */
+  auditCapacity?: number;
 }
 
 interface Target {
@@ -53,6 +75,7 @@ interface CrdInfo {
   subresources: Map<string, Rec>;
 }
 
+const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' };
 const MAX_BODY = 64 * 1024 * 1024;
 const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
 
@@ -75,37 +98,75 @@ export class ApiServer {
   readonly openapi: OpenApi;
   private gcQueue: (() => void)[] = [];
   private gcScheduled = false;
+  readonly authenticator?: Authenticator;
+  readonly enforce: boolean;
+  /** Every request's user, verb, target and answer code (bounded ring). */
+  readonly audit: AuditLog;
+  private readonly https?: HttpsServer;
+  private listener?: NetServer;
+  private readonly rawSockets = new Set<Socket>();
+  private readonly rootCaPem?: string;
 
   constructor(opts: ApiServerOptions = {}) {
     this.store = opts.store ?? new Store();
     this.registry = opts.registry ?? new ResourceRegistry();
     this.log = opts.log ?? (() => {});
     this.now = opts.now ?? Date.now;
+    this.authenticator = opts.authenticator;
+    this.enforce = opts.enforce ?? true;
+    this.audit = new AuditLog(opts.auditCapacity);
+    this.rootCaPem = opts.rootCaPem;
     this.openapi = new OpenApi(this.registry, (gr, v) => this.crds.get(gr)?.raw.get(v));
     for (const [gr, o] of this.store.entries()) {
       if (gr === 'customresourcedefinitions.apiextensions.k8s.io') this.installCrd(o);
       if (gr === 'services') for (const ip of (rec(o.spec).clusterIPs as string[]) ?? []) this.usedIPs.add(ip);
     }
     this.store.subscribe((e) => this.onEvent(e));
-    this.http = createServer((req, res) => {
-      this.handle(req, res).catch((err) => this.fail(res, err));
-    });
+    const serve = (req: IncomingMessage, res: ServerResponse) => this.serve(req, res);
+    this.http = createServer(serve);
     this.http.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
     this.http.keepAliveTimeout = 30_000;
+    if (opts.tls) {
+      this.https = createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, serve);
+      this.https.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+      this.https.keepAliveTimeout = 30_000;
+    }
   }
 
+  /** Listens on `host:port` and returns the plain-HTTP URL; with `tls` the same port also speaks HTTPS (`httpsUrl`). */
   async listen(port = 0, host = '127.0.0.1'): Promise<string> {
+    const server: NetServer = this.https ? (this.listener = dualProtocolServer(this.http, this.https)) : this.http;
+    if (this.listener) {
+      // Connections that never sent a byte belong to neither HTTP server; close() must still end them.
+      this.listener.on('connection', (s) => {
+        this.rawSockets.add(s);
+        s.once('close', () => this.rawSockets.delete(s));
+      });
+    }
     await new Promise<void>((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen(port, host, () => resolve());
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
     });
-    const a = this.http.address() as AddressInfo;
+    const a = server.address() as AddressInfo;
     return `http://${host}:${a.port}`;
+  }
+
+  /** `https://host:port` of the listening server, when it serves TLS. */
+  get httpsUrl(): string | undefined {
+    if (!this.https || !this.listener) return undefined;
+    const a = this.listener.address() as AddressInfo | null;
+    return a ? `https://${a.address}:${a.port}` : undefined;
   }
 
   async close(): Promise<void> {
     for (const stop of [...this.watches]) stop();
     this.http.closeAllConnections?.();
+    this.https?.closeAllConnections?.();
+    if (this.listener) {
+      for (const s of this.rawSockets) s.destroy();
+      await new Promise<void>((resolve) => this.listener!.close(() => resolve()));
+      return;
+    }
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
 
@@ -130,6 +191,37 @@ export class ApiServer {
   }
 
   // ---------------------------------------------------------------- routing
+
+  /**
+   * The filter chain in front of every handler, as kube-apiserver orders it:
+   * authentication (401 for credentials that do not resolve; none at all is
+   * `system:anonymous`), then the audit entry written when the response ends.
+   */
+  private serve(req: IncomingMessage, res: ServerResponse): void {
+    const started = this.now();
+    if (this.enforce && this.authenticator) {
+      let user;
+      try {
+        user = this.authenticator.authenticateRequest(req);
+      } catch (err) {
+        return this.fail(res, err);
+      }
+      if (!user) {
+        this.audit.record(requestAttributes(req.method ?? 'GET', req.url ?? '/', { username: '', groups: [] }), 401, started);
+        return this.fail(res, unauthorized());
+      }
+      setRequestUser(req, user);
+    }
+    let recorded = false;
+    const record = () => {
+      if (recorded) return;
+      recorded = true;
+      this.audit.record(requestAttributes(req.method ?? 'GET', req.url ?? '/', requestUser(req)), res.statusCode, started);
+    };
+    res.once('finish', record);
+    res.once('close', record);
+    this.handle(req, res).catch((err) => this.fail(res, err));
+  }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sandbox');
@@ -225,6 +317,8 @@ export class ApiServer {
 
   private async dispatch(req: IncomingMessage, res: ServerResponse, method: string, tg: Target, q: URLSearchParams, accept: string): Promise<void> {
     const { t, name, sub } = tg;
+    if (t.group === 'authentication.k8s.io') return this.authenticationReview(req, res, tg);
+    if (sub === 'token' && t.resource === 'serviceaccounts' && t.group === '') return this.serviceAccountToken(req, res, method, tg);
     if (t.review) {
       // Nothing is enforced here (no authorization), so every review truthfully answers "allowed".
       if (method !== 'POST' || name) throw methodNotAllowed();
@@ -294,6 +388,30 @@ export class ApiServer {
       default:
         throw methodNotAllowed();
     }
+  }
+
+  // ------------------------------------------------------ authentication API
+
+  private tokenAuthenticator(): Authenticator {
+    if (!this.authenticator) throw new ApiError(503, 'ServiceUnavailable', 'this API server has no token authenticator');
+    return this.authenticator;
+  }
+
+  /** TokenReview and SelfSubjectReview: create-only, answered on the spot, never stored. */
+  private async authenticationReview(req: IncomingMessage, res: ServerResponse, tg: Target): Promise<void> {
+    if (req.method !== 'POST' || tg.name) throw methodNotAllowed();
+    const body = await this.readJson(req);
+    const av = apiVersionOf(tg.t.group, tg.version);
+    if (tg.t.kind === 'TokenReview') return this.send(res, 201, tokenReview(this.tokenAuthenticator(), body, av));
+    return this.send(res, 201, selfSubjectReview(requestUser(req), av, this.nowIso()));
+  }
+
+  /** `serviceaccounts/NAME/token` (TokenRequest): a signed, expiring, optionally object-bound token. */
+  private async serviceAccountToken(req: IncomingMessage, res: ServerResponse, method: string, tg: Target): Promise<void> {
+    if (method !== 'POST') throw methodNotAllowed();
+    if (!tg.namespace || !tg.name) throw notFoundPath();
+    const body = await this.readJson(req);
+    this.send(res, 201, tokenRequest(this.tokenAuthenticator(), this.store, tg.namespace, tg.name, body, this.nowIso()));
   }
 
   // ------------------------------------------------------------- helpers
@@ -496,11 +614,7 @@ export class ApiServer {
       if (obj.metadata.namespace && obj.metadata.namespace !== tg.namespace) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
       obj.metadata.namespace = tg.namespace;
     } else delete obj.metadata.namespace;
-    if (!obj.metadata.name && obj.metadata.generateName) {
-      let n = '';
-      for (let i = 0; i < 5; i++) n += NAME_CHARS[Math.floor(Math.random() * NAME_CHARS.length)];
-      obj.metadata.name = `${obj.metadata.generateName}${n}`.slice(0, 253);
-    }
+    if (!obj.metadata.name && obj.metadata.generateName) obj.metadata.name = `${obj.metadata.generateName}${randomName(5)}`.slice(0, 253);
     if (res) this.decode(tg, obj, q, res);
     this.checkNamespace({ ...tg, name: obj.metadata.name }, true);
     const gr = groupResource(t);
@@ -519,6 +633,10 @@ export class ApiServer {
     const dry = this.dryRun(q);
     if (t.custom) this.applyCrdDefaults(tg, obj);
     applyDefaults(t, obj, dry ? { ...this.allocators(), clusterIP: () => '10.96.255.254', nodePort: () => 30000 } : this.allocators(), true);
+    if (gr === 'pods' && this.authenticator) {
+      const denied = admitServiceAccount(obj, this.store.get('serviceaccounts', tg.namespace, String(rec(obj.spec).serviceAccountName || 'default')), () => randomName(5));
+      if (denied) throw denied;
+    }
     this.validate(tg, obj);
     if (gr === 'customresourcedefinitions.apiextensions.k8s.io') this.validateCrd(obj);
     if (!internal) obj.metadata.managedFields = recordUpdate(undefined, obj, this.fieldManager(q, ua), av, now);
@@ -1007,21 +1125,29 @@ export class ApiServer {
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://sandbox');
     const m = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/(exec|attach|portforward)$/);
-    const reject = (code: number, msg: string) => {
-      const body = JSON.stringify(new ApiError(code, code === 404 ? 'NotFound' : 'BadRequest', msg).toStatus());
-      socket.end(`HTTP/1.1 ${code} ${code === 404 ? 'Not Found' : code === 503 ? 'Service Unavailable' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    const reject = (e: ApiError) => {
+      this.audit.record(requestAttributes(req.method ?? 'GET', req.url ?? '/', e.code === 401 ? { username: '', groups: [] } : requestUser(req)), e.code, this.now());
+      const body = JSON.stringify(e.toStatus());
+      socket.end(`HTTP/1.1 ${e.code} ${STATUS_TEXT[e.code] ?? 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     };
-    if (!m) return reject(404, 'the server could not find the requested resource');
+    if (this.enforce && this.authenticator) {
+      const user = this.authenticator.authenticateRequest(req);
+      if (!user) return reject(unauthorized());
+      setRequestUser(req, user);
+    }
+    if (!m) return reject(notFoundPath());
     const [, namespace, name, sub] = m.map(decodeURIComponent);
-    if (!this.store.get('pods', namespace, name)) return reject(404, `pods "${name}" not found`);
-    if (!this.podSubresources || sub === 'portforward') return reject(503, 'the pod runtime is not running');
+    if (!this.store.get('pods', namespace, name)) return reject(notFound('pods', '', name));
+    if (!this.podSubresources || sub === 'portforward') return reject(new ApiError(503, 'ServiceUnavailable', 'the pod runtime is not running'));
     const target = { namespace, name, query: url.searchParams };
+    this.audit.record(requestAttributes(req.method ?? 'GET', req.url ?? '/', requestUser(req)), 101, this.now());
     const p = sub === 'exec' ? this.podSubresources.exec(req, socket, head, target) : this.podSubresources.attach(req, socket, head, target);
     p.catch((e) => {
       this.log(`${sub} failed: ${(e as Error).message}`);
       socket.destroy();
     });
   }
+
 
   // ------------------------------------------------------------------ CRDs
 
@@ -1154,6 +1280,11 @@ export class ApiServer {
     if (e.type === 'ADDED' && e.gr === 'namespaces') {
       const name = e.obj.metadata.name!;
       this.queue(() => this.ensureDefaultServiceAccount(name));
+      this.queue(() => this.ensureRootCa(name));
+    }
+    if (e.gr === 'configmaps' && e.type !== 'ADDED' && e.obj.metadata.name === ROOT_CA_CONFIGMAP) {
+      const ns = e.obj.metadata.namespace!;
+      this.queue(() => this.ensureRootCa(ns));
     }
     if (e.type === 'MODIFIED' && e.obj.metadata.deletionTimestamp) {
       if (e.gr === 'namespaces') this.queue(() => this.finalizeNamespace(e.obj.metadata.name!));
@@ -1187,6 +1318,19 @@ export class ApiServer {
     if (this.store.get('serviceaccounts', ns, 'default')) return;
     const t = this.registry.lookup('', 'v1', 'serviceaccounts')!;
     this.create({ t, version: 'v1', namespace: ns }, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: ns } }, new URLSearchParams(), undefined, '', true);
+  }
+
+  /** The root-CA publisher: `kube-root-ca.crt` in every live namespace, restored when edited or deleted. */
+  ensureRootCa(ns: string): void {
+    if (!this.rootCaPem) return;
+    const nsObj = this.store.get('namespaces', undefined, ns);
+    if (!nsObj || nsObj.metadata.deletionTimestamp) return;
+    const cur = this.store.get('configmaps', ns, ROOT_CA_CONFIGMAP);
+    const next = publishRootCa(ns, this.rootCaPem, cur);
+    if (!next) return;
+    const t = this.registry.lookup('', 'v1', 'configmaps')!;
+    if (cur) this.update({ t, version: 'v1', namespace: ns, name: ROOT_CA_CONFIGMAP }, next, new URLSearchParams(), undefined, 'root-ca-cert-publisher');
+    else this.create({ t, version: 'v1', namespace: ns }, next, new URLSearchParams(), undefined, 'root-ca-cert-publisher', true);
   }
 
   /** Deletes an object from inside the server (GC, namespace controller), honouring its finalizers. */
@@ -1292,6 +1436,13 @@ export class ApiServer {
     this.store.put('namespaces', next, 'MODIFIED');
     this.store.delete('namespaces', undefined, name);
   }
+}
+
+/** `n` characters of apimachinery's random-name alphabet (no vowels, no look-alikes). */
+function randomName(n: number): string {
+  let out = '';
+  for (let i = 0; i < n; i++) out += NAME_CHARS[Math.floor(Math.random() * NAME_CHARS.length)];
+  return out;
 }
 
 /** Removes null-valued fields in place, recursively (arrays keep their positions). */

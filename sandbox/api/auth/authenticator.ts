@@ -1,0 +1,184 @@
+/**
+ * Who is calling: the bearer token of a request resolved the way
+ * kube-apiserver's authenticator chain does it — the admin's static token,
+ * then ServiceAccount JWTs (signature, issuer, expiry, audience, and the
+ * ServiceAccount and bound object still existing with the same uid), else
+ * 401; no credentials at all is `system:anonymous`. It also issues the
+ * tokens (TokenRequest), so signing and checking share one key and issuer.
+ */
+import type { IncomingMessage } from 'node:http';
+import { createHash, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
+import type { KObject } from '../object.ts';
+import { checkClaims, JwtError, keyId, signJwt, verifySignature, type JwtClaims } from './jwt.ts';
+import { SANDBOX_ADMIN } from './context.ts';
+import type { UserInfo } from './types.ts';
+
+/** The issuer (and default audience) kubeadm clusters use. */
+export const DEFAULT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
+
+export const ANONYMOUS: UserInfo = Object.freeze({ username: 'system:anonymous', groups: ['system:unauthenticated'] }) as UserInfo;
+
+/** What the verifier reads back: a narrow view of the object store. */
+export interface ObjectLookup {
+  get(gr: string, ns: string | undefined, name: string): KObject | undefined;
+}
+
+/** A token that does not authenticate; `message` is what TokenReview's status.error says. */
+export class TokenInvalid extends Error {
+  readonly code = 'E_TOKEN_INVALID';
+}
+
+export interface TokenResult {
+  user: UserInfo;
+  /** Audiences of the token that the caller accepts (TokenReview status.audiences). */
+  audiences: string[];
+}
+
+export interface BoundObject {
+  kind: 'Pod' | 'Secret';
+  name: string;
+  uid: string;
+}
+
+export interface AuthnOptions {
+  lookup: ObjectLookup;
+  signingKey: KeyObject;
+  publicKey: KeyObject;
+  adminToken: string;
+  issuer?: string;
+  /** Milliseconds since epoch (injectable for tests). */
+  now?: () => number;
+}
+
+const SA_PREFIX = 'system:serviceaccount:';
+/** Verified signatures remembered (Kubernetes caches token authentication too); bounded. */
+const CACHE_MAX = 4096;
+
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+export function serviceAccountUser(namespace: string, name: string, uid?: string, extra?: Record<string, string[]>): UserInfo {
+  return {
+    username: `${SA_PREFIX}${namespace}:${name}`,
+    ...(uid ? { uid } : {}),
+    groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'],
+    ...(extra && Object.keys(extra).length ? { extra } : {}),
+  };
+}
+
+export class Authenticator {
+  readonly issuer: string;
+  /** The API server's own audiences: a token must name one of them to authenticate a request. */
+  readonly apiAudiences: string[];
+  private readonly lookup: ObjectLookup;
+  private readonly signingKey: KeyObject;
+  private readonly kid: string;
+  private readonly keys: Map<string, KeyObject>;
+  private readonly adminHash: Buffer;
+  private readonly now: () => number;
+  private readonly verified = new Map<string, JwtClaims>();
+
+  constructor(o: AuthnOptions) {
+    this.lookup = o.lookup;
+    this.signingKey = o.signingKey;
+    this.kid = keyId(o.publicKey);
+    this.keys = new Map([[this.kid, o.publicKey]]);
+    this.adminHash = sha256(o.adminToken);
+    this.issuer = o.issuer ?? DEFAULT_ISSUER;
+    this.apiAudiences = [this.issuer];
+    this.now = o.now ?? Date.now;
+  }
+
+  /**
+   * The request's user: `undefined` when it carries credentials that do not
+   * authenticate (the caller answers 401), anonymous when it carries none.
+   */
+  authenticateRequest(req: IncomingMessage): UserInfo | undefined {
+    const token = bearerToken(req.headers.authorization);
+    if (token === undefined) return ANONYMOUS;
+    try {
+      return this.authenticateToken(token).user;
+    } catch (e) {
+      if (e instanceof TokenInvalid) return undefined;
+      throw e;
+    }
+  }
+
+  /** Resolves a bearer token for `audiences` (default: the API server's); throws TokenInvalid. */
+  authenticateToken(token: string, audiences: readonly string[] = this.apiAudiences): TokenResult {
+    const h = sha256(token);
+    if (timingSafeEqual(h, this.adminHash)) return { user: SANDBOX_ADMIN, audiences: [...audiences] };
+    let claims = this.verified.get(token);
+    try {
+      if (!claims) {
+        claims = verifySignature(token, this.keys);
+        if (this.verified.size >= CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
+        this.verified.set(token, claims);
+      }
+      const shared = checkClaims(claims, { issuer: this.issuer, audiences, now: Math.floor(this.now() / 1000) });
+      return { user: this.serviceAccountClaims(claims), audiences: shared };
+    } catch (e) {
+      if (e instanceof JwtError) {
+        if (e.code === 'expired') this.verified.delete(token);
+        throw new TokenInvalid(e.message);
+      }
+      throw e;
+    }
+  }
+
+  /** The ServiceAccount a verified token names, checked against the live objects (deleted or recreated → invalid). */
+  private serviceAccountClaims(c: JwtClaims): UserInfo {
+    const k = c['kubernetes.io'] as { namespace?: unknown; serviceaccount?: { name?: unknown; uid?: unknown }; pod?: { name?: unknown; uid?: unknown }; secret?: { name?: unknown; uid?: unknown } } | undefined;
+    const ns = k?.namespace;
+    const sa = k?.serviceaccount;
+    if (typeof ns !== 'string' || typeof sa?.name !== 'string' || typeof sa.uid !== 'string' || c.sub !== `${SA_PREFIX}${ns}:${sa.name}`) throw new TokenInvalid('token lacks the kubernetes.io ServiceAccount claims');
+    const live = this.lookup.get('serviceaccounts', ns, sa.name);
+    if (!live || live.metadata.deletionTimestamp) throw new TokenInvalid(`serviceaccounts "${sa.name}" not found`);
+    if (live.metadata.uid !== sa.uid) throw new TokenInvalid(`service account UID (${sa.uid}) does not match claim (${live.metadata.uid})`);
+    const extra: Record<string, string[]> = {};
+    for (const [gr, ref] of [['pods', k!.pod], ['secrets', k!.secret]] as const) {
+      if (!ref) continue;
+      const name = String(ref.name);
+      const obj = this.lookup.get(gr, ns, name);
+      if (!obj || (obj.metadata.deletionTimestamp && Date.parse(obj.metadata.deletionTimestamp) <= this.now())) throw new TokenInvalid(`${gr} "${name}" not found`);
+      if (obj.metadata.uid !== ref.uid) throw new TokenInvalid(`${gr} UID (${String(ref.uid)}) does not match claim (${obj.metadata.uid})`);
+      if (gr === 'pods') {
+        extra['authentication.kubernetes.io/pod-name'] = [name];
+        extra['authentication.kubernetes.io/pod-uid'] = [String(ref.uid)];
+      }
+    }
+    if (typeof c.jti === 'string') extra['authentication.kubernetes.io/credential-id'] = [`JTI=${c.jti}`];
+    return serviceAccountUser(ns, sa.name, sa.uid, extra);
+  }
+
+  /** Signs a token for a ServiceAccount object (TokenRequest); validation of the request is the caller's. */
+  issue(sa: KObject, audiences: string[], expirationSeconds: number, bound?: BoundObject): { token: string; expiresAt: number } {
+    const now = Math.floor(this.now() / 1000);
+    const ns = sa.metadata.namespace!;
+    const claims: JwtClaims = {
+      aud: audiences,
+      exp: now + expirationSeconds,
+      iat: now,
+      iss: this.issuer,
+      jti: randomUUID(),
+      'kubernetes.io': {
+        namespace: ns,
+        ...(bound ? { [bound.kind === 'Pod' ? 'pod' : 'secret']: { name: bound.name, uid: bound.uid } } : {}),
+        serviceaccount: { name: sa.metadata.name, uid: sa.metadata.uid },
+      },
+      nbf: now,
+      sub: `${SA_PREFIX}${ns}:${sa.metadata.name}`,
+    };
+    return { token: signJwt(claims, this.signingKey, this.kid), expiresAt: (now + expirationSeconds) * 1000 };
+  }
+}
+
+/** `Authorization: Bearer X` as kube-apiserver reads it: other schemes and an empty token count as no credentials. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const m = /^\s*(\S+)\s+(.*)$/.exec(header);
+  if (!m || m[1]!.toLowerCase() !== 'bearer') return undefined;
+  const token = m[2]!.trim();
+  return token ? token : undefined;
+}
