@@ -18,6 +18,7 @@ import { effectiveArgv, imageTableSummary, resolveImage, type ImageDefinition } 
 import { type ContainerState, type ContainerView, podStatus, qosClass } from './podstatus.ts';
 import { Prober, runLifecycleHook } from './probes.ts';
 import { containerMounts, prepareVolumes, VolumeNotReady, type PreparedVolume } from './volumes.ts';
+import { ProjectedTokens } from './sa-token.ts';
 
 export interface KubeletOptions {
   api: ApiClient;
@@ -77,6 +78,7 @@ export class PodWorker {
   private publishing: Promise<void> = Promise.resolve();
   private deadlineTimer: NodeJS.Timeout | undefined;
   private warnedImages = new Set<string>();
+  private readonly tokens: ProjectedTokens;
 
   constructor(
     public pod: KubeObject,
@@ -85,6 +87,7 @@ export class PodWorker {
   ) {
     this.uid = pod.metadata.uid!;
     this.dir = podDir(k.dataDir, pod);
+    this.tokens = new ProjectedTokens(k.api, { log: k.log });
     this.init = (pod.spec?.initContainers ?? []).map((c: any) => new ContainerRecord(c, true));
     this.main = (pod.spec?.containers ?? []).map((c: any) => new ContainerRecord(c, false));
     // Resume counts after a sandbox restart: the processes are gone, the history is not.
@@ -238,6 +241,7 @@ export class PodWorker {
       secret: (ns: string, name: string) => api.getOrNull(`/api/v1/namespaces/${ns}/secrets/${encodeURIComponent(name)}`),
       pvc: (ns: string, name: string) => api.getOrNull(`/api/v1/namespaces/${ns}/persistentvolumeclaims/${encodeURIComponent(name)}`),
       pv: (name: string) => api.getOrNull(`/api/v1/persistentvolumes/${encodeURIComponent(name)}`),
+      tokens: this.tokens,
     };
   }
 
@@ -461,6 +465,7 @@ export class PodWorker {
   /** Stops everything immediately and removes the pod's directory (the object is gone). */
   async destroy(): Promise<void> {
     this.terminating = true;
+    this.tokens.stop();
     clearTimeout(this.deadlineTimer);
     await this.killAll(0);
     await rm(this.dir, { recursive: true, force: true }).catch(() => {});
@@ -469,6 +474,7 @@ export class PodWorker {
   /** Stops processes but keeps the directory (sandbox shutdown; a restart resumes the pod). */
   async shutdown(): Promise<void> {
     this.terminating = true;
+    this.tokens.stop();
     clearTimeout(this.deadlineTimer);
     await this.killAll(0);
   }

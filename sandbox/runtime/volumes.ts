@@ -10,12 +10,15 @@ import path from 'node:path';
 import type { KubeObject } from '../controllers/client.ts';
 import type { Mount } from './bwrap.ts';
 import { fieldValue } from './env.ts';
+import type { FileEntry, ProjectedTokens } from './sa-token.ts';
 
 export interface VolumeLookups {
   configMap(namespace: string, name: string): Promise<KubeObject | null>;
   secret(namespace: string, name: string): Promise<KubeObject | null>;
   pvc(namespace: string, name: string): Promise<KubeObject | null>;
   pv(name: string): Promise<KubeObject | null>;
+  /** The Pod's token manager: requests `serviceAccountToken` projections and keeps their volumes fresh. */
+  tokens?: ProjectedTokens;
 }
 
 /** A volume that cannot be set up yet (unbound claim, missing ConfigMap): the pod waits in ContainerCreating. */
@@ -31,12 +34,6 @@ export interface PreparedVolume {
 /** Host directory backing a PersistentVolume (CSI volumes of this sandbox, hostPath and local PVs). */
 export function persistentVolumeDir(pv: KubeObject): string | undefined {
   return pv.spec?.csi?.volumeAttributes?.path ?? pv.spec?.hostPath?.path ?? pv.spec?.local?.path;
-}
-
-interface FileEntry {
-  path: string;
-  data: Buffer;
-  mode: number;
 }
 
 function objectEntries(obj: KubeObject, isSecret: boolean): Map<string, Buffer> {
@@ -88,7 +85,12 @@ async function sourceFiles(pod: KubeObject, src: any, defaultMode: number, looku
     }));
   }
   if (src.serviceAccountToken) {
-    return [{ path: src.serviceAccountToken.path, data: Buffer.from('sandbox-service-account-token'), mode: defaultMode }];
+    if (!lookups.tokens) throw new VolumeNotReady('MountVolume.SetUp failed: no token manager for a serviceAccountToken projection');
+    try {
+      return [await lookups.tokens.token(pod, src.serviceAccountToken, defaultMode)];
+    } catch (e) {
+      throw new VolumeNotReady(`MountVolume.SetUp failed: failed to fetch token: ${(e as Error).message}`);
+    }
   }
   return [];
 }
@@ -135,9 +137,15 @@ export async function prepareVolumes(pod: KubeObject, podDir: string, lookups: V
       await project(own, await sourceFiles(pod, v, defaultMode, lookups));
       out.set(v.name, { hostPath: own, readOnly: true });
     } else if (v.projected) {
-      const files: FileEntry[] = [];
-      for (const src of v.projected.sources ?? []) files.push(...(await sourceFiles(pod, src, v.projected.defaultMode ?? 0o644, lookups)));
-      await project(own, files);
+      const render = async () => {
+        const files: FileEntry[] = [];
+        for (const src of v.projected.sources ?? []) files.push(...(await sourceFiles(pod, src, v.projected.defaultMode ?? 0o644, lookups)));
+        return files;
+      };
+      const files = await render();
+      // A token expires: its volume is rewritten in place (under the running container's mount) before it does.
+      if (lookups.tokens && files.some((f) => f.refreshAt !== undefined)) await lookups.tokens.keep(own, files, render);
+      else await project(own, files);
       out.set(v.name, { hostPath: own, readOnly: true });
     } else {
       // Unsupported volume types (nfs, iscsi, …) get an empty directory rather than failing the pod.
