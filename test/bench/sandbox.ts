@@ -5,6 +5,10 @@
  *   the list with pre-rendered bytes (what kubectl itself costs), as a ratio.
  * - Storing 50,000 objects: time, heap, snapshot write and reload.
  * - Watch latency from write to event, p50/p99 (bar: < 50 ms).
+ * - Enforcement on vs off: the same request mix (create, get, list) against a
+ *   sandbox that authenticates (admin token; a ServiceAccount JWT) and one
+ *   started with `enforce: false`, in alternating rounds; the ratio of
+ *   throughputs (goal ≥ 0.90).
  */
 import { spawn } from 'node:child_process';
 import { createServer, request, Agent } from 'node:http';
@@ -12,7 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { startSandbox, kubeconfigYaml } from '../../sandbox/index.ts';
+import { startSandbox, kubeconfigYaml, type Sandbox } from '../../sandbox/index.ts';
 import { Store } from '../../sandbox/api/store.ts';
 import { Persistence } from '../../sandbox/api/persist.ts';
 import { writeFileSync } from 'node:fs';
@@ -20,6 +24,8 @@ import { writeFileSync } from 'node:fs';
 const N_LIST = Number(process.env.BENCH_LIST ?? 10_000);
 const N_STORE = Number(process.env.BENCH_STORE ?? 50_000);
 const N_WATCH = Number(process.env.BENCH_WATCH ?? 200);
+const N_ENFORCE = Number(process.env.BENCH_ENFORCE ?? 3000);
+const ENFORCE_ROUNDS = Number(process.env.BENCH_ENFORCE_ROUNDS ?? 5);
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -56,12 +62,18 @@ async function timeKubectl(kubeconfig: string, args: string[], runs = 3): Promis
   return { medianMs: Math.round(pct(times, 50)), bytes };
 }
 
-/** POST over a keep-alive agent (undici's fetch costs several times the server's own work per request). */
-function post(agent: Agent, url: string, path: string, body: unknown): Promise<number> {
+/** One request over a keep-alive agent (undici's fetch costs several times the server's own work per request). */
+function call(agent: Agent, url: string, method: string, path: string, token: string | undefined, body?: unknown): Promise<number> {
   const u = new URL(url);
-  const data = JSON.stringify(body);
+  const data = body === undefined ? undefined : JSON.stringify(body);
+  const headers: Record<string, string | number> = { accept: 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (data !== undefined) {
+    headers['content-type'] = 'application/json';
+    headers['content-length'] = Buffer.byteLength(data);
+  }
   return new Promise((resolve, reject) => {
-    const r = request({ host: u.hostname, port: u.port, path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
+    const r = request({ host: u.hostname, port: u.port, path, method, agent, headers }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
@@ -70,9 +82,94 @@ function post(agent: Agent, url: string, path: string, body: unknown): Promise<n
   });
 }
 
+function post(agent: Agent, url: string, path: string, body: unknown, token?: string): Promise<number> {
+  return call(agent, url, 'POST', path, token, body);
+}
+
+/** Requests per second of a create/get/list mix, 16 in flight; every answer must be a success. */
+async function throughput(sb: Sandbox, token: string | undefined, tag: string, n: number): Promise<number> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  let next = 0;
+  const t0 = performance.now();
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      const kind = i % 3;
+      const status =
+        kind === 0
+          ? await post(agent, sb.url, '/api/v1/namespaces/enforce/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `${tag}-${i}`, labels: { tag } }, data: { v: String(i) } }, token)
+          : kind === 1
+            ? await call(agent, sb.url, 'GET', '/api/v1/namespaces/enforce/configmaps/fixed', token)
+            : await call(agent, sb.url, 'GET', '/api/v1/namespaces/enforce-small/configmaps?labelSelector=app%3Dbench', token);
+      if (status !== 200 && status !== 201) throw new Error(`${tag} request ${i}: HTTP ${status}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  const ms = performance.now() - t0;
+  agent.destroy();
+  return (n / ms) * 1000;
+}
+
+/** Authentication (and whatever authorizer the server runs) on vs `enforce: false`, side by side in alternating rounds. */
+async function enforcementCost(): Promise<Record<string, unknown>> {
+  const on = await startSandbox({ controllers: false });
+  const off = await startSandbox({ controllers: false, enforce: false });
+  try {
+    for (const sb of [on, off]) {
+      for (const ns of ['enforce', 'enforce-small']) sb.server.ensure({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+      sb.server.ensure({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'fixed', namespace: 'enforce' }, data: { v: 'x' } });
+      for (let i = 0; i < 20; i++) sb.server.ensure({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `small-${i}`, namespace: 'enforce-small', labels: { app: 'bench' } }, data: { v: 'x' } });
+      sb.server.ensure({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'bench', namespace: 'enforce' } });
+      // The ServiceAccount may do what the admin does, so an authorizer answers yes on the same mix.
+      sb.server.ensure({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'bench-admin' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' }, subjects: [{ kind: 'ServiceAccount', name: 'bench', namespace: 'enforce' }] });
+    }
+    const agent = new Agent({ keepAlive: true });
+    const saToken = await new Promise<string>((resolve, reject) => {
+      const r = request({ host: '127.0.0.1', port: new URL(on.url).port, path: '/api/v1/namespaces/enforce/serviceaccounts/bench/token', method: 'POST', agent, headers: { authorization: `Bearer ${on.adminToken}`, 'content-type': 'application/json' } }, (res) => {
+        let d = '';
+        res.on('data', (c) => (d += c));
+        res.on('end', () => (res.statusCode === 201 ? resolve(JSON.parse(d).status.token) : reject(new Error(`TokenRequest: HTTP ${res.statusCode} ${d}`))));
+      });
+      r.on('error', reject);
+      r.end('{}');
+    });
+    agent.destroy();
+    await throughput(on, on.adminToken, 'warm-on', 600);
+    await throughput(off, undefined, 'warm-off', 600);
+    const rounds: { off: number; admin: number; serviceAccount: number }[] = [];
+    for (let r = 0; r < ENFORCE_ROUNDS; r++) {
+      // Alternate which side goes first so drift on the shared machine does not favour one.
+      const order = r % 2 === 0 ? ['off', 'admin', 'serviceAccount'] : ['serviceAccount', 'admin', 'off'];
+      const got: Record<string, number> = {};
+      for (const which of order) {
+        if (which === 'off') got.off = await throughput(off, undefined, `r${r}-off`, N_ENFORCE);
+        else if (which === 'admin') got.admin = await throughput(on, on.adminToken, `r${r}-admin`, N_ENFORCE);
+        else got.serviceAccount = await throughput(on, saToken, `r${r}-sa`, N_ENFORCE);
+      }
+      rounds.push(got as { off: number; admin: number; serviceAccount: number });
+    }
+    const med = (xs: number[]) => pct(xs, 50);
+    const ratio = (k: 'admin' | 'serviceAccount') => Math.round(med(rounds.map((x) => x[k] / x.off)) * 1000) / 1000;
+    return {
+      requestsPerRound: N_ENFORCE,
+      rounds: ENFORCE_ROUNDS,
+      offPerSecond: Math.round(med(rounds.map((x) => x.off))),
+      onAdminPerSecond: Math.round(med(rounds.map((x) => x.admin))),
+      onServiceAccountPerSecond: Math.round(med(rounds.map((x) => x.serviceAccount))),
+      ratioAdmin: ratio('admin'),
+      ratioServiceAccount: ratio('serviceAccount'),
+      goal: '>= 0.90',
+    };
+  } finally {
+    await on.stop();
+    await off.stop();
+  }
+}
+
 async function main() {
   const out: Record<string, unknown> = { node: process.version };
   const sb = await startSandbox({ controllers: false });
+  const admin = { authorization: `Bearer ${sb.adminToken}` };
   try {
     // ---- 10,000 configmaps across 10 namespaces, created over HTTP (16 in flight)
     for (let n = 0; n < 10; n++) sb.server.ensure({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: `bench-${n}` } });
@@ -83,7 +180,7 @@ async function main() {
       while (next < N_LIST) {
         const i = next++;
         const ns = `bench-${i % 10}`;
-        const status = await post(agent, sb.url, `/api/v1/namespaces/${ns}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `cm-${i}`, labels: { app: 'bench', shard: String(i % 7) } }, data: { key: `value-${i}`, config: 'x'.repeat(200) } });
+        const status = await post(agent, sb.url, `/api/v1/namespaces/${ns}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `cm-${i}`, labels: { app: 'bench', shard: String(i % 7) } }, data: { key: `value-${i}`, config: 'x'.repeat(200) } }, sb.adminToken);
         if (status !== 201) throw new Error(`create ${i}: HTTP ${status}`);
       }
     };
@@ -96,14 +193,14 @@ async function main() {
     let listBody = '';
     for (let i = 0; i < 5; i++) {
       const s = performance.now();
-      const r = await fetch(`${sb.url}/api/v1/configmaps`);
+      const r = await fetch(`${sb.url}/api/v1/configmaps`, { headers: admin });
       listBody = await r.text();
       lt.push(performance.now() - s);
     }
     out.serverList = { objects: N_LIST, medianMs: Math.round(pct(lt, 50)), bytes: listBody.length };
 
     // ---- anchor: a stub server that returns the same list bytes instantly, proxying everything else
-    const tableBody = await (await fetch(`${sb.url}/api/v1/configmaps?includeObject=Object`, { headers: { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' } })).text();
+    const tableBody = await (await fetch(`${sb.url}/api/v1/configmaps?includeObject=Object`, { headers: { ...admin, accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' } })).text();
     const stub = createServer(async (req, res) => {
       const u = new URL(req.url ?? '/', 'http://x');
       if (u.pathname === '/api/v1/configmaps') {
@@ -112,7 +209,7 @@ async function main() {
         res.end(table ? tableBody : listBody);
         return;
       }
-      const r = await fetch(`${sb.url}${req.url}`, { headers: { accept: String(req.headers.accept ?? '*/*') } });
+      const r = await fetch(`${sb.url}${req.url}`, { headers: { ...admin, accept: String(req.headers.accept ?? '*/*') } });
       res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' });
       res.end(Buffer.from(await r.arrayBuffer()));
     });
@@ -132,7 +229,7 @@ async function main() {
     // ---- watch latency: POST a change, time until the event arrives on an open watch
     const lat: number[] = [];
     const ctrl = new AbortController();
-    const res = await fetch(`${sb.url}/api/v1/namespaces/bench-0/configmaps?watch=true&resourceVersion=${sb.server.store.resourceVersion}`, { signal: ctrl.signal });
+    const res = await fetch(`${sb.url}/api/v1/namespaces/bench-0/configmaps?watch=true&resourceVersion=${sb.server.store.resourceVersion}`, { signal: ctrl.signal, headers: admin });
     const reader = res.body!.getReader();
     const dec = new TextDecoder();
     let buf = '';
@@ -158,7 +255,7 @@ async function main() {
     for (let i = 0; i < N_WATCH; i++) {
       const name = `watch-${i}`;
       waiting.set(name, performance.now());
-      await post(agent, sb.url, '/api/v1/namespaces/bench-0/configmaps', { metadata: { name } });
+      await post(agent, sb.url, '/api/v1/namespaces/bench-0/configmaps', { metadata: { name } }, sb.adminToken);
       const until = Date.now() + 2000;
       while (waiting.has(name) && Date.now() < until) await new Promise((r) => setImmediate(r));
     }
@@ -209,6 +306,7 @@ async function main() {
     };
     rmSync(dir, { recursive: true, force: true });
   }
+  out.enforcement = await enforcementCost();
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
 }
 
