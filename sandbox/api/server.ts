@@ -32,7 +32,7 @@ import { AuditLog } from './auth/audit.ts';
 import { requestUser, setRequestUser } from './auth/context.ts';
 import { requestAttributes } from './auth/request-info.ts';
 import { selfSubjectReview, tokenRequest, tokenReview, unauthorized } from './auth/reviews.ts';
-import { admitServiceAccount, publishRootCa, ROOT_CA_CONFIGMAP } from './auth/serviceaccount-admission.ts';
+import { admitServiceAccount, isTokenSecretOf, publishRootCa, ROOT_CA_CONFIGMAP, SA_TOKEN_SECRET_TYPE, tokenSecretUpdate } from './auth/serviceaccount-admission.ts';
 import { dualProtocolServer } from './auth/tls-listener.ts';
 
 type Rec = Record<string, unknown>;
@@ -1282,6 +1282,16 @@ export class ApiServer {
       this.queue(() => this.ensureDefaultServiceAccount(name));
       this.queue(() => this.ensureRootCa(name));
     }
+    if (e.gr === 'secrets' && e.type !== 'DELETED' && (e.obj as Rec).type === SA_TOKEN_SECRET_TYPE) {
+      const { namespace, name } = e.obj.metadata;
+      this.queue(() => this.ensureTokenSecret(namespace!, name!));
+    }
+    if (e.gr === 'serviceaccounts' && e.type === 'DELETED') {
+      const { namespace, name } = e.obj.metadata;
+      this.queue(() => {
+        for (const s of [...this.store.list('secrets', namespace)]) if (isTokenSecretOf(s, name!)) this.ensureTokenSecret(namespace!, s.metadata.name!);
+      });
+    }
     if (e.gr === 'configmaps' && e.type !== 'ADDED' && e.obj.metadata.name === ROOT_CA_CONFIGMAP) {
       const ns = e.obj.metadata.namespace!;
       this.queue(() => this.ensureRootCa(ns));
@@ -1331,6 +1341,18 @@ export class ApiServer {
     const t = this.registry.lookup('', 'v1', 'configmaps')!;
     if (cur) this.update({ t, version: 'v1', namespace: ns, name: ROOT_CA_CONFIGMAP }, next, new URLSearchParams(), undefined, 'root-ca-cert-publisher');
     else this.create({ t, version: 'v1', namespace: ns }, next, new URLSearchParams(), undefined, 'root-ca-cert-publisher', true);
+  }
+
+  /** The tokens controller: long-lived tokens in `kubernetes.io/service-account-token` Secrets, deleted with their ServiceAccount. */
+  private ensureTokenSecret(ns: string, name: string): void {
+    if (!this.authenticator || !this.rootCaPem) return;
+    const secret = this.store.get('secrets', ns, name);
+    if (!secret) return;
+    const saName = secret.metadata.annotations?.['kubernetes.io/service-account.name'] ?? '';
+    const authn = this.authenticator;
+    const next = tokenSecretUpdate(secret, this.store.get('serviceaccounts', ns, saName), this.rootCaPem, (sa) => authn.issueLegacy(sa, name));
+    if (next === 'delete') this.deleteInternal('secrets', secret, 'Background');
+    else if (next) this.update({ t: this.registry.lookup('', 'v1', 'secrets')!, version: 'v1', namespace: ns, name }, next, new URLSearchParams(), undefined, 'tokens-controller');
   }
 
   /** Deletes an object from inside the server (GC, namespace controller), honouring its finalizers. */

@@ -115,6 +115,33 @@ describe('ServiceAccount tokens through kubectl', () => {
   });
 });
 
+describe('legacy token Secrets (tokens controller)', () => {
+  it('fills a kubernetes.io/service-account-token Secret; the token works until the Secret goes', async () => {
+    await ok(['create', 'serviceaccount', 'legacy', '-n', 'team']);
+    await ok(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/service-account-token', metadata: { name: 'legacy-token', namespace: 'team', annotations: { 'kubernetes.io/service-account.name': 'legacy' } } }));
+    const secret = await eventually(async () => {
+      const s = JSON.parse(await ok(['get', 'secret', 'legacy-token', '-n', 'team', '-o', 'json']));
+      return s.data?.token && s;
+    });
+    const sa = JSON.parse(await ok(['get', 'sa', 'legacy', '-n', 'team', '-o', 'json']));
+    expect(secret.metadata.annotations['kubernetes.io/service-account.uid']).toBe(sa.metadata.uid);
+    expect(Buffer.from(secret.data['ca.crt'], 'base64').toString()).toBe(sb.caPem);
+    expect(Buffer.from(secret.data.namespace, 'base64').toString()).toBe('team');
+    const token = Buffer.from(secret.data.token, 'base64').toString();
+    expect(await ok(['--token', token, 'auth', 'whoami'])).toMatch(/Username\s+system:serviceaccount:team:legacy\n/);
+    await ok(['delete', 'secret', 'legacy-token', '-n', 'team']);
+    expect((await kubectl(['--token', token, 'auth', 'whoami'])).stderr.trim()).toBe('error: You must be logged in to the server (Unauthorized)');
+  });
+
+  it('deletes token Secrets with their ServiceAccount', async () => {
+    await ok(['create', 'serviceaccount', 'brief', '-n', 'team']);
+    await ok(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/service-account-token', metadata: { name: 'brief-token', namespace: 'team', annotations: { 'kubernetes.io/service-account.name': 'brief' } } }));
+    await eventually(async () => JSON.parse(await ok(['get', 'secret', 'brief-token', '-n', 'team', '-o', 'json'])).data?.token);
+    await ok(['delete', 'serviceaccount', 'brief', '-n', 'team']);
+    await eventually(async () => (await kubectl(['get', 'secret', 'brief-token', '-n', 'team'])).code === 1, 10_000, 'the token Secret to be deleted');
+  });
+});
+
 describe('TokenReview through client-node', () => {
   it('authenticates tokens for their audiences, and the admin token', async () => {
     const api = sb.kubeConfig.makeApiClient(AuthenticationV1Api);

@@ -51,6 +51,14 @@ export interface AuthnOptions {
 }
 
 const SA_PREFIX = 'system:serviceaccount:';
+/** Issuer of the long-lived tokens the tokens controller writes into `kubernetes.io/service-account-token` Secrets. */
+export const LEGACY_ISSUER = 'kubernetes/serviceaccount';
+const LEGACY = {
+  namespace: 'kubernetes.io/serviceaccount/namespace',
+  secret: 'kubernetes.io/serviceaccount/secret.name',
+  name: 'kubernetes.io/serviceaccount/service-account.name',
+  uid: 'kubernetes.io/serviceaccount/service-account.uid',
+} as const;
 /** Verified signatures remembered (Kubernetes caches token authentication too); bounded. */
 const CACHE_MAX = 4096;
 
@@ -116,6 +124,7 @@ export class Authenticator {
         if (this.verified.size >= CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
         this.verified.set(token, claims);
       }
+      if (claims.iss === LEGACY_ISSUER) return { user: this.legacyClaims(token, claims), audiences: [...audiences] };
       const shared = checkClaims(claims, { issuer: this.issuer, audiences, now: Math.floor(this.now() / 1000) });
       return { user: this.serviceAccountClaims(claims), audiences: shared };
     } catch (e) {
@@ -150,6 +159,32 @@ export class Authenticator {
     }
     if (typeof c.jti === 'string') extra['authentication.kubernetes.io/credential-id'] = [`JTI=${c.jti}`];
     return serviceAccountUser(ns, sa.name, sa.uid, extra);
+  }
+
+  /**
+   * A Secret-held token (no expiry, no audience): valid while its Secret still
+   * holds exactly this token and the ServiceAccount has the same uid.
+   */
+  private legacyClaims(token: string, c: JwtClaims): UserInfo {
+    const [ns, secretName, name, uid] = [c[LEGACY.namespace], c[LEGACY.secret], c[LEGACY.name], c[LEGACY.uid]];
+    if (typeof ns !== 'string' || typeof secretName !== 'string' || typeof name !== 'string' || typeof uid !== 'string' || c.sub !== `${SA_PREFIX}${ns}:${name}`) throw new TokenInvalid('token lacks the legacy ServiceAccount claims');
+    const secret = this.lookup.get('secrets', ns, secretName);
+    const held = typeof secret?.data === 'object' && secret.data !== null ? (secret.data as Record<string, unknown>).token : undefined;
+    if (!secret || secret.metadata.deletionTimestamp || typeof held !== 'string' || !timingSafeEqual(sha256(Buffer.from(held, 'base64').toString('utf8')), sha256(token))) throw new TokenInvalid(`secrets "${secretName}" no longer holds this token`);
+    const sa = this.lookup.get('serviceaccounts', ns, name);
+    if (!sa || sa.metadata.deletionTimestamp) throw new TokenInvalid(`serviceaccounts "${name}" not found`);
+    if (sa.metadata.uid !== uid) throw new TokenInvalid(`service account UID (${uid}) does not match claim (${sa.metadata.uid})`);
+    return serviceAccountUser(ns, name, uid);
+  }
+
+  /** The long-lived token the tokens controller puts into a `kubernetes.io/service-account-token` Secret. */
+  issueLegacy(sa: KObject, secretName: string): string {
+    const ns = sa.metadata.namespace!;
+    return signJwt(
+      { iss: LEGACY_ISSUER, [LEGACY.namespace]: ns, [LEGACY.secret]: secretName, [LEGACY.name]: sa.metadata.name, [LEGACY.uid]: sa.metadata.uid, sub: `${SA_PREFIX}${ns}:${sa.metadata.name}` },
+      this.signingKey,
+      this.kid,
+    );
   }
 
   /** Signs a token for a ServiceAccount object (TokenRequest); validation of the request is the caller's. */

@@ -80,3 +80,33 @@ export function publishRootCa(namespace: string, caPem: string, current: KObject
     data: { 'ca.crt': caPem },
   } as KObject;
 }
+
+export const SA_TOKEN_SECRET_TYPE = 'kubernetes.io/service-account-token';
+const SA_NAME_ANNOTATION = 'kubernetes.io/service-account.name';
+const SA_UID_ANNOTATION = 'kubernetes.io/service-account.uid';
+
+/**
+ * The tokens controller's decision for a `kubernetes.io/service-account-token`
+ * Secret: `delete` when its ServiceAccount is gone (or was recreated), the
+ * Secret with `token`, `ca.crt`, `namespace` and the uid annotation filled,
+ * or undefined when there is nothing to do.
+ */
+export function tokenSecretUpdate(secret: KObject, sa: KObject | undefined, caPem: string, issue: (sa: KObject) => string): KObject | 'delete' | undefined {
+  const s = secret as Rec;
+  const ann = secret.metadata.annotations ?? {};
+  if (s.type !== SA_TOKEN_SECRET_TYPE || !ann[SA_NAME_ANNOTATION] || secret.metadata.deletionTimestamp) return undefined;
+  if (!sa || (ann[SA_UID_ANNOTATION] && ann[SA_UID_ANNOTATION] !== sa.metadata.uid)) return 'delete';
+  const data = (isObject(s.data) ? s.data : {}) as Record<string, string>;
+  if (data.token && data['ca.crt'] && data.namespace && ann[SA_UID_ANNOTATION]) return undefined;
+  const b64 = (v: string) => Buffer.from(v).toString('base64');
+  return {
+    ...secret,
+    metadata: { ...secret.metadata, annotations: { ...ann, [SA_UID_ANNOTATION]: sa.metadata.uid! } },
+    data: { ...data, token: data.token || b64(issue(sa)), 'ca.crt': b64(caPem), namespace: b64(secret.metadata.namespace!) },
+  } as KObject;
+}
+
+/** Whether a Secret is a token Secret of the ServiceAccount `name` (for deleting them with it). */
+export function isTokenSecretOf(secret: KObject, name: string): boolean {
+  return (secret as Rec).type === SA_TOKEN_SECRET_TYPE && secret.metadata.annotations?.[SA_NAME_ANNOTATION] === name;
+}
