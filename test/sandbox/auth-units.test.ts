@@ -14,7 +14,7 @@ import { checkClaims, decodeJwt, JwtError, keyId, signJwt, verifyJwt, type JwtCl
 import { ANONYMOUS, Authenticator, bearerToken, TokenInvalid } from '../../sandbox/api/auth/authenticator.ts';
 import { requestAttributes } from '../../sandbox/api/auth/request-info.ts';
 import { AuditLog } from '../../sandbox/api/auth/audit.ts';
-import { admitServiceAccount, publishRootCa, TOKEN_MOUNT_PATH } from '../../sandbox/api/auth/serviceaccount-admission.ts';
+import { admitServiceAccount, publishRootCa, TOKEN_MOUNT_PATH, tokenSecretUpdate } from '../../sandbox/api/auth/serviceaccount-admission.ts';
 import { SANDBOX_ADMIN } from '../../sandbox/api/auth/context.ts';
 import { ProjectedTokens, refreshAt, writeAtomic } from '../../sandbox/runtime/sa-token.ts';
 import type { KObject } from '../../sandbox/api/object.ts';
@@ -151,6 +151,35 @@ describe('Authenticator: ServiceAccount tokens are checked against the live obje
       now = t0;
     });
   }
+});
+
+describe('legacy Secret-held tokens (pkg/serviceaccount/legacy.go; tokens controller)', () => {
+  const objects = new Map<string, KObject>();
+  const authn = new Authenticator({ lookup: { get: (gr, ns, name) => objects.get(`${gr}/${ns}/${name}`) }, signingKey: key.privateKey, publicKey: key.publicKey, adminToken: 'x' });
+  const sa = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'ci', namespace: 'a', uid: 'sa-9' } } as KObject;
+  const secret = { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/service-account-token', metadata: { name: 'ci-token', namespace: 'a', annotations: { 'kubernetes.io/service-account.name': 'ci' } } } as unknown as KObject;
+
+  it('fills the Secret, and the token authenticates while the Secret holds it', () => {
+    const filled = tokenSecretUpdate(secret, sa, 'PEM', (s) => authn.issueLegacy(s, 'ci-token')) as KObject & { data: Record<string, string> };
+    expect(filled.metadata.annotations?.['kubernetes.io/service-account.uid']).toBe('sa-9');
+    expect(Buffer.from(filled.data.namespace!, 'base64').toString()).toBe('a');
+    expect(tokenSecretUpdate(filled, sa, 'PEM', () => 'unused')).toBeUndefined();
+    objects.set('serviceaccounts/a/ci', sa);
+    objects.set('secrets/a/ci-token', filled);
+    const token = Buffer.from(filled.data.token!, 'base64').toString();
+    expect(authn.authenticateToken(token).user).toEqual({ username: 'system:serviceaccount:a:ci', uid: 'sa-9', groups: ['system:serviceaccounts', 'system:serviceaccounts:a', 'system:authenticated'] });
+    objects.set('secrets/a/ci-token', { ...filled, data: { ...filled.data, token: Buffer.from('other').toString('base64') } } as KObject);
+    expect(() => authn.authenticateToken(token)).toThrow(TokenInvalid);
+    objects.set('secrets/a/ci-token', filled);
+    objects.set('serviceaccounts/a/ci', { ...sa, metadata: { ...sa.metadata, uid: 'sa-10' } });
+    expect(() => authn.authenticateToken(token)).toThrow(TokenInvalid);
+  });
+  it('deletes the Secret when its ServiceAccount is missing or was recreated; ignores other Secrets', () => {
+    expect(tokenSecretUpdate(secret, undefined, 'PEM', () => 't')).toBe('delete');
+    const bound = { ...secret, metadata: { ...secret.metadata, annotations: { ...secret.metadata.annotations, 'kubernetes.io/service-account.uid': 'old' } } } as KObject;
+    expect(tokenSecretUpdate(bound, sa, 'PEM', () => 't')).toBe('delete');
+    expect(tokenSecretUpdate({ ...secret, type: 'Opaque' } as KObject, undefined, 'PEM', () => 't')).toBeUndefined();
+  });
 });
 
 describe('requestAttributes (apiserver RequestInfoFactory)', () => {
