@@ -75,7 +75,7 @@ interface CrdInfo {
   subresources: Map<string, Rec>;
 }
 
-const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error', 503: 'Service Unavailable' };
 const MAX_BODY = 64 * 1024 * 1024;
 const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
 
@@ -1131,7 +1131,13 @@ export class ApiServer {
       socket.end(`HTTP/1.1 ${e.code} ${STATUS_TEXT[e.code] ?? 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     };
     if (this.enforce && this.authenticator) {
-      const user = this.authenticator.authenticateRequest(req);
+      let user;
+      try {
+        user = this.authenticator.authenticateRequest(req);
+      } catch (e) {
+        this.log(`authentication failed: ${(e as Error).stack ?? e}`);
+        return reject(new ApiError(500, 'InternalError', `Internal error occurred: ${(e as Error).message}`));
+      }
       if (!user) return reject(unauthorized());
       setRequestUser(req, user);
     }
