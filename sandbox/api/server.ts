@@ -76,6 +76,8 @@ interface CrdInfo {
 }
 
 const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+/** The audit's user for requests whose credentials did not authenticate (Kubernetes logs an empty user). */
+const NOBODY = Object.freeze({ username: '', groups: [] as string[] });
 const MAX_BODY = 64 * 1024 * 1024;
 const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
 
@@ -199,28 +201,32 @@ export class ApiServer {
    */
   private serve(req: IncomingMessage, res: ServerResponse): void {
     const started = this.now();
-    if (this.enforce && this.authenticator) {
-      let user;
-      try {
-        user = this.authenticator.authenticateRequest(req);
-      } catch (err) {
-        return this.fail(res, err);
-      }
-      if (!user) {
-        this.audit.record(requestAttributes(req.method ?? 'GET', req.url ?? '/', { username: '', groups: [] }), 401, started);
-        return this.fail(res, unauthorized());
-      }
-      setRequestUser(req, user);
-    }
+    const denied = this.authenticate(req);
     let recorded = false;
     const record = () => {
       if (recorded) return;
       recorded = true;
-      this.audit.record(requestAttributes(req.method ?? 'GET', req.url ?? '/', requestUser(req)), res.statusCode, started);
+      this.audit.record(requestAttributes(req.method ?? 'GET', req.url ?? '/', denied ? NOBODY : requestUser(req)), res.statusCode, started);
     };
     res.once('finish', record);
     res.once('close', record);
+    if (denied) return this.fail(res, denied);
     this.handle(req, res).catch((err) => this.fail(res, err));
+  }
+
+  /** Sets the request's user, or returns the error to answer with (shared by HTTP requests and WebSocket upgrades). */
+  private authenticate(req: IncomingMessage): ApiError | undefined {
+    if (!this.enforce || !this.authenticator) return undefined;
+    let user;
+    try {
+      user = this.authenticator.authenticateRequest(req);
+    } catch (e) {
+      this.log(`authentication failed: ${(e as Error)?.stack ?? e}`);
+      return new ApiError(500, 'InternalError', `Internal error occurred: ${(e as Error)?.message ?? String(e)}`);
+    }
+    if (!user) return unauthorized();
+    setRequestUser(req, user);
+    return undefined;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -1125,22 +1131,13 @@ export class ApiServer {
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://sandbox');
     const m = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/(exec|attach|portforward)$/);
+    const denied = this.authenticate(req);
     const reject = (e: ApiError) => {
-      this.audit.record(requestAttributes(req.method ?? 'GET', req.url ?? '/', e.code === 401 ? { username: '', groups: [] } : requestUser(req)), e.code, this.now());
+      this.audit.record(requestAttributes(req.method ?? 'GET', req.url ?? '/', denied ? NOBODY : requestUser(req)), e.code, this.now());
       const body = JSON.stringify(e.toStatus());
       socket.end(`HTTP/1.1 ${e.code} ${STATUS_TEXT[e.code] ?? 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     };
-    if (this.enforce && this.authenticator) {
-      let user;
-      try {
-        user = this.authenticator.authenticateRequest(req);
-      } catch (e) {
-        this.log(`authentication failed: ${(e as Error).stack ?? e}`);
-        return reject(new ApiError(500, 'InternalError', `Internal error occurred: ${(e as Error).message}`));
-      }
-      if (!user) return reject(unauthorized());
-      setRequestUser(req, user);
-    }
+    if (denied) return reject(denied);
     if (!m) return reject(notFoundPath());
     const [, namespace, name, sub] = m.map(decodeURIComponent);
     if (!this.store.get('pods', namespace, name)) return reject(notFound('pods', '', name));
