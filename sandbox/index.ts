@@ -12,6 +12,7 @@ import { ApiServer } from './api/server.ts';
 import { Store } from './api/store.ts';
 import { Persistence } from './api/persist.ts';
 import { SNAPSHOT_CRDS, SYSTEM_NAMESPACES } from './api/bootstrap.ts';
+import { BOOTSTRAP_CLUSTER_ROLES, BOOTSTRAP_CLUSTER_ROLE_BINDINGS } from './api/rbac/policy.ts';
 import type { RunningControllers } from './runtime/types.ts';
 
 export interface SandboxOptions {
@@ -72,6 +73,7 @@ export function bootstrap(server: ApiServer): void {
     spec: { clusterIP: '10.96.0.1', ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 6443 }], sessionAffinity: 'None', type: 'ClusterIP' },
   });
   for (const crd of SNAPSHOT_CRDS) server.ensure(crd);
+  for (const o of [...BOOTSTRAP_CLUSTER_ROLES, ...BOOTSTRAP_CLUSTER_ROLE_BINDINGS]) server.ensure(o);
 }
 
 export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
