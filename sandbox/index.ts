@@ -7,6 +7,7 @@
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ApiServer } from './api/server.ts';
 import { Store } from './api/store.ts';
@@ -14,6 +15,7 @@ import { Persistence } from './api/persist.ts';
 import { SNAPSHOT_CRDS, SYSTEM_NAMESPACES } from './api/bootstrap.ts';
 import { Authenticator } from './api/auth/authenticator.ts';
 import { loadCredentials } from './api/auth/pki.ts';
+import { BOOTSTRAP_CLUSTER_ROLES, BOOTSTRAP_CLUSTER_ROLE_BINDINGS } from './api/rbac/policy.ts';
 import type { RunningControllers } from './runtime/types.ts';
 
 export interface SandboxOptions {
@@ -47,6 +49,12 @@ export interface Sandbox {
   kubeConfig: KubeConfig;
   dir: string;
   server: ApiServer;
+  /**
+   * A kubeconfig (written under DIR) for user NAME in `groups` plus
+   * `system:authenticated`, authenticated by a static token as with
+   * kube-apiserver's `--token-auth-file`. Returns its path.
+   */
+  userKubeconfig(name: string, groups?: readonly string[]): string;
   stop(): Promise<void>;
 }
 
@@ -92,6 +100,7 @@ export function bootstrap(server: ApiServer): void {
   for (const crd of SNAPSHOT_CRDS) server.ensure(crd);
   // State directories from before the root-CA publisher existed get their ConfigMaps too.
   for (const ns of server.store.list('namespaces')) server.ensureRootCa(ns.metadata.name!);
+  for (const o of [...BOOTSTRAP_CLUSTER_ROLES, ...BOOTSTRAP_CLUSTER_ROLE_BINDINGS]) server.ensure(o);
 }
 
 export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
@@ -149,6 +158,13 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     kubeConfig,
     dir,
     server,
+    userKubeconfig(name, groups = []) {
+      const token = randomBytes(24).toString('base64url');
+      authenticator.addStaticToken(token, name, groups);
+      const path = join(dir, `kubeconfig-user-${name.replace(/[^A-Za-z0-9_.-]/g, '_')}`);
+      writeFileSync(path, kubeconfigYaml(httpsUrl, { token, caPem: creds.caPem }), { mode: 0o600 });
+      return path;
+    },
     async stop() {
       if (stopped) return;
       stopped = true;

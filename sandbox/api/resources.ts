@@ -103,6 +103,8 @@ const DEFS: Def[] = [
   { g: 'authentication.k8s.io', v: 'v1', r: 'tokenreviews', k: 'TokenReview', ns: false, review: true, gen: false },
   // kubectl 1.26 asks v1alpha1, 1.27 v1beta1, ≥1.28 v1 (`kubectl auth whoami`).
   { g: 'authentication.k8s.io', v: 'v1', vs: ['v1', 'v1beta1', 'v1alpha1'], r: 'selfsubjectreviews', k: 'SelfSubjectReview', ns: false, review: true, gen: false },
+  { g: 'authorization.k8s.io', v: 'v1', r: 'subjectaccessreviews', k: 'SubjectAccessReview', ns: false, review: true, gen: false },
+  { g: 'authorization.k8s.io', v: 'v1', r: 'localsubjectaccessreviews', k: 'LocalSubjectAccessReview', ns: true, review: true, gen: false },
   { g: 'apiextensions.k8s.io', v: 'v1', r: 'customresourcedefinitions', k: 'CustomResourceDefinition', ns: false, short: ['crd', 'crds'], cat: ['api-extensions'], status: true, model: 'V1CustomResourceDefinition', validator: 'apiextensions.k8s.io/v1/CustomResourceDefinition' },
 ];
 

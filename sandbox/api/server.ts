@@ -4,7 +4,7 @@
  * generation, status/scale subresources, the four patch types, dry run,
  * finalizers, watch) and the discovery/OpenAPI documents kubectl reads.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -34,6 +34,18 @@ import { requestAttributes } from './auth/request-info.ts';
 import { selfSubjectReview, tokenRequest, tokenReview, unauthorized } from './auth/reviews.ts';
 import { admitServiceAccount, isTokenSecretOf, publishRootCa, ROOT_CA_CONFIGMAP, SA_TOKEN_SECRET_TYPE, tokenSecretUpdate } from './auth/serviceaccount-admission.ts';
 import { dualProtocolServer } from './auth/tls-listener.ts';
+import type { Attributes, UserInfo } from './auth/types.ts';
+import { ALWAYS_ALLOW, RbacAuthorizer } from './rbac/authorizer.ts';
+import { StoreRbacLister } from './rbac/store-lister.ts';
+import { requestInfo } from './rbac/requestinfo.ts';
+import { forbidden as rbacForbidden } from './rbac/forbidden.ts';
+import { impersonate } from './rbac/impersonation.ts';
+import { answerReview, type RuleResolver } from './rbac/reviews.ts';
+import { checkBindingWrite, checkRoleWrite } from './rbac/escalation.ts';
+import { rbacDefaults, validateRbac } from './rbac/validation.ts';
+import { aggregationPass } from './rbac/aggregation.ts';
+import type { Authorizer } from './auth/types.ts';
+import type { BindingObject, PolicyRule, RoleObject } from './rbac/types.ts';
 
 type Rec = Record<string, unknown>;
 
@@ -57,6 +69,12 @@ export interface ApiServerOptions {
   rootCaPem?: string;
   /** Audit ring size (default 10,000 requests). */
   auditCapacity?: number;
+  /**
+   * `RBAC` (default): requests are authorized as kube-apiserver's
+   * `--authorization-mode=RBAC` does; `AlwaysAllow`: everything is allowed
+   * (benchmarks compare the two).
+   */
+  authorization?: 'RBAC' | 'AlwaysAllow';
 }
 
 interface Target {
@@ -66,6 +84,8 @@ interface Target {
   namespace?: string;
   name?: string;
   sub?: string;
+  /** Who asks; absent for the server's own writes (bootstrap, GC, controllers inside the server), which no RBAC check applies to. */
+  user?: UserInfo;
 }
 
 interface CrdInfo {
@@ -75,7 +95,6 @@ interface CrdInfo {
   subresources: Map<string, Rec>;
 }
 
-const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error', 503: 'Service Unavailable' };
 /** The audit's user for requests whose credentials did not authenticate (Kubernetes logs an empty user). */
 const NOBODY = Object.freeze({ username: '', groups: [] as string[] });
 const MAX_BODY = 64 * 1024 * 1024;
@@ -108,6 +127,9 @@ export class ApiServer {
   private listener?: NetServer;
   private readonly rawSockets = new Set<Socket>();
   private readonly rootCaPem?: string;
+  readonly authorizer: Authorizer & RuleResolver;
+  private readonly rbacLister: StoreRbacLister;
+  private aggregationQueued = false;
 
   constructor(opts: ApiServerOptions = {}) {
     this.store = opts.store ?? new Store();
@@ -119,6 +141,8 @@ export class ApiServer {
     this.audit = new AuditLog(opts.auditCapacity);
     this.rootCaPem = opts.rootCaPem;
     this.openapi = new OpenApi(this.registry, (gr, v) => this.crds.get(gr)?.raw.get(v));
+    this.rbacLister = new StoreRbacLister(this.store);
+    this.authorizer = opts.authorization === 'AlwaysAllow' ? ALWAYS_ALLOW : new RbacAuthorizer(this.rbacLister);
     for (const [gr, o] of this.store.entries()) {
       if (gr === 'customresourcedefinitions.apiextensions.k8s.io') this.installCrd(o);
       if (gr === 'services') for (const ip of (rec(o.spec).clusterIPs as string[]) ?? []) this.usedIPs.add(ip);
@@ -235,6 +259,7 @@ export class ApiServer {
     const q = url.searchParams;
     const method = req.method ?? 'GET';
     const accept = String(req.headers.accept ?? '');
+    const user = this.admit(req, url);
 
     if (path === '/version') return this.send(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.0-coffer-sandbox', gitCommit: '', gitTreeState: 'clean', buildDate: '2026-01-01T00:00:00Z', goVersion: 'n/a', compiler: 'tsx', platform: `${process.platform}/${process.arch}` });
     if (path === '/healthz' || path === '/readyz' || path === '/livez') {
@@ -302,6 +327,7 @@ export class ApiServer {
     const target = this.resolve(group, version, rest);
     if (!target) throw notFoundPath();
     if (watchPrefix) q.set('watch', 'true');
+    target.user = user;
     return this.dispatch(req, res, method, target, q, accept);
   }
 
@@ -326,13 +352,11 @@ export class ApiServer {
     if (t.group === 'authentication.k8s.io') return this.authenticationReview(req, res, tg);
     if (sub === 'token' && t.resource === 'serviceaccounts' && t.group === '') return this.serviceAccountToken(req, res, method, tg);
     if (t.review) {
-      // Nothing is enforced here (no authorization), so every review truthfully answers "allowed".
       if (method !== 'POST' || name) throw methodNotAllowed();
       const body = await this.readJson(req);
-      const status = t.kind === 'SelfSubjectRulesReview'
-        ? { resourceRules: [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }], nonResourceRules: [{ verbs: ['*'], nonResourceURLs: ['*'] }], incomplete: false }
-        : { allowed: true, reason: 'the sandbox API server does not enforce authorization' };
-      return this.send(res, 201, { ...body, apiVersion: apiVersionOf(t.group, tg.version), kind: t.kind, metadata: { ...rec(body.metadata), creationTimestamp: null }, status });
+      const status = answerReview(t.kind, body, { authorizer: this.authorizer, user: requestUser(req), namespace: tg.namespace });
+      const metadata = { ...rec(body.metadata), ...(t.namespaced ? { namespace: tg.namespace } : {}), creationTimestamp: null };
+      return this.send(res, 201, { ...body, apiVersion: apiVersionOf(t.group, tg.version), kind: t.kind, metadata, status });
     }
     if (t.namespaced && tg.namespace === undefined && name) throw notFoundPath();
     if (sub) {
@@ -418,6 +442,66 @@ export class ApiServer {
     if (!tg.namespace || !tg.name) throw notFoundPath();
     const body = await this.readJson(req);
     this.send(res, 201, tokenRequest(this.tokenAuthenticator(), this.store, tg.namespace, tg.name, body, this.nowIso()));
+  }
+
+  // -------------------------------------------------------- authorization
+
+  /**
+   * The filters kube-apiserver runs before any handler: impersonation (the
+   * impersonated user replaces the caller for everything after), then
+   * authorization of the request as RequestInfo describes it. Throws the 403.
+   */
+  private admit(req: IncomingMessage, url: URL): UserInfo {
+    let user = requestUser(req);
+    const h = req.headers;
+    if (h['impersonate-user'] || h['impersonate-group'] || h['impersonate-uid'] || Object.keys(h).some((k) => k.startsWith('impersonate-extra-'))) {
+      const as = impersonate(req.headersDistinct, user, this.authorizer);
+      if (as) {
+        user = as;
+        setRequestUser(req, user);
+      }
+    }
+    if (this.authorizer === ALWAYS_ALLOW) return user;
+    const info = requestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
+    const attrs: Attributes = info.resourceRequest
+      ? { user, verb: info.verb, resourceRequest: true, apiGroup: info.apiGroup, apiVersion: info.apiVersion, resource: info.resource, subresource: info.subresource ?? '', namespace: info.namespace, name: info.name ?? '' }
+      : { user, verb: info.verb, resourceRequest: false, path: info.path };
+    const d = this.authorizer.authorize(attrs);
+    if (d.decision !== 'allow') throw rbacForbidden(attrs, d.reason);
+    return user;
+  }
+
+  /** Defaults and escalation prevention for writes of roles and bindings by a requester (tg.user); the server's own writes skip the check. */
+  private rbacAdmission(tg: Target, obj: KObject, old?: KObject): void {
+    const t = tg.t;
+    if (t.group !== 'rbac.authorization.k8s.io') return;
+    rbacDefaults(t.kind, obj as unknown as Rec);
+    if (!tg.user || this.authorizer === ALWAYS_ALLOW) return;
+    const ctx = { authorizer: this.authorizer, lister: this.rbacLister, user: tg.user };
+    const ns = t.namespaced ? (tg.namespace ?? '') : '';
+    const refusal =
+      t.kind === 'Role' || t.kind === 'ClusterRole'
+        ? checkRoleWrite(ctx, ns, old ? (tg.name ?? '') : '', obj as unknown as RoleObject, old as unknown as RoleObject | undefined)
+        : checkBindingWrite(ctx, ns, obj as unknown as BindingObject, old as unknown as BindingObject | undefined);
+    if (refusal) throw refusal;
+  }
+
+  /** The ClusterRole aggregation controller: rewrites aggregated roles' rules until a pass changes nothing. */
+  private aggregateClusterRoles(): void {
+    this.aggregationQueued = false;
+    const gr = 'clusterroles.rbac.authorization.k8s.io';
+    for (let pass = 0; pass < 10; pass++) {
+      const changes = aggregationPass([...this.store.list(gr)] as unknown as RoleObject[]);
+      if (!changes.length) return;
+      for (const c of changes) {
+        const cur = this.store.get(gr, undefined, c.name);
+        if (!cur) continue;
+        const next = clone(cur);
+        (next as unknown as { rules: PolicyRule[] }).rules = c.rules;
+        this.store.put(gr, next, 'MODIFIED');
+      }
+    }
+    this.log('clusterrole aggregation did not settle after 10 passes');
   }
 
   // ------------------------------------------------------------- helpers
@@ -593,6 +677,7 @@ export class ApiServer {
     const t = tg.t;
     const errs = [...validateName(t, obj.metadata.name), ...validateMetadataMaps(obj)];
     if (t.namespaced && !obj.metadata.namespace) errs.push({ type: 'FieldValueRequired', field: 'metadata.namespace', message: 'Required value' });
+    if (t.group === 'rbac.authorization.k8s.io') errs.push(...validateRbac(t.kind, obj, old));
     if (errs.length) throw invalid(t.kind, t.group, obj.metadata.name ?? '', errs);
     if (t.custom) {
       validateCustom(t.kind, t.group, obj, this.crds.get(groupResource(t))?.schemas.get(tg.version));
@@ -643,6 +728,7 @@ export class ApiServer {
       const denied = admitServiceAccount(obj, this.store.get('serviceaccounts', tg.namespace, String(rec(obj.spec).serviceAccountName || 'default')), () => randomName(5));
       if (denied) throw denied;
     }
+    this.rbacAdmission(tg, obj);
     this.validate(tg, obj);
     if (gr === 'customresourcedefinitions.apiextensions.k8s.io') this.validateCrd(obj);
     if (!internal) obj.metadata.managedFields = recordUpdate(undefined, obj, this.fieldManager(q, ua), av, now);
@@ -707,6 +793,7 @@ export class ApiServer {
     }
     if (t.custom) this.applyCrdDefaults(tg, obj);
     applyDefaults(t, obj, this.allocators(), false, old);
+    this.rbacAdmission(tg, obj, old);
     // generation: any change outside metadata and status
     const specOf = (o: KObject) => {
       const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = o;
@@ -1135,9 +1222,14 @@ export class ApiServer {
     const reject = (e: ApiError) => {
       this.audit.record(requestAttributes(req.method ?? 'GET', req.url ?? '/', denied ? NOBODY : requestUser(req)), e.code, this.now());
       const body = JSON.stringify(e.toStatus());
-      socket.end(`HTTP/1.1 ${e.code} ${STATUS_TEXT[e.code] ?? 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      socket.end(`HTTP/1.1 ${e.code} ${STATUS_CODES[e.code] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     };
     if (denied) return reject(denied);
+    try {
+      this.admit(req, url);
+    } catch (e) {
+      return reject(e instanceof ApiError ? e : new ApiError(500, 'InternalError', `Internal error occurred: ${(e as Error).message}`));
+    }
     if (!m) return reject(notFoundPath());
     const [, namespace, name, sub] = m.map(decodeURIComponent);
     if (!this.store.get('pods', namespace, name)) return reject(notFound('pods', '', name));
@@ -1271,6 +1363,10 @@ export class ApiServer {
   }
 
   private onEvent(e: StoreEvent): void {
+    if (e.gr === 'clusterroles.rbac.authorization.k8s.io' && !this.aggregationQueued) {
+      this.aggregationQueued = true;
+      this.queue(() => this.aggregateClusterRoles());
+    }
     if (e.type === 'ADDED' && e.obj.metadata.ownerReferences?.length) {
       const o = e.obj;
       this.queue(() => {

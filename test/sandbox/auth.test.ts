@@ -174,8 +174,9 @@ describe('malformed credentials are 401, never 500', () => {
   }
   it('no credentials at all is system:anonymous', async () => {
     const r = await fetch(`${sb.url}/apis/authentication.k8s.io/v1/selfsubjectreviews`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }) });
-    expect(r.status).toBe(201);
-    expect((await r.json()).status.userInfo).toEqual({ username: 'system:anonymous', groups: ['system:unauthenticated'] });
+    // As on a real cluster, RBAC grants whoami (system:basic-user) to system:authenticated only.
+    expect(r.status).toBe(403);
+    expect((await r.json()).message).toBe('selfsubjectreviews.authentication.k8s.io is forbidden: User "system:anonymous" cannot create resource "selfsubjectreviews" in API group "authentication.k8s.io" at the cluster scope');
   });
 });
 
@@ -205,6 +206,8 @@ describe('a Pod gets its ServiceAccount token, CA and namespace', () => {
       const sadir = join(root, 'var/run/secrets/kubernetes.io/serviceaccount');
       mkdirSync(sadir, { recursive: true });
       for (const [f, data] of [['token', token], ['ca.crt', sb.caPem], ['namespace', 'team']]) writeFileSync(join(sadir, f!), data!);
+      // What the Pod's ServiceAccount may read is RBAC's to say: grant it the namespace's view role.
+      await ok(['create', 'rolebinding', 'default-view', '-n', 'team', '--clusterrole=view', '--serviceaccount=team:default']);
       process.env.KUBERNETES_SERVICE_HOST = env.KUBERNETES_SERVICE_HOST;
       process.env.KUBERNETES_SERVICE_PORT = env.KUBERNETES_SERVICE_PORT;
       const kc = new KubeConfig();
@@ -260,9 +263,11 @@ describe('credentials survive a restart over the same directory', () => {
       const b = await startSandbox({ dir, controllers: false });
       try {
         expect({ ca: b.caPem, admin: b.adminToken }).toEqual(first);
-        const r = await fetch(`${b.url}/api/v1/namespaces/keep/configmaps`, { headers: { authorization: `Bearer ${tr.status.token}` } });
-        expect(r.status).toBe(200);
-        expect((await r.json()).items.map((c: { metadata: { name: string } }) => c.metadata.name)).toEqual(['kube-root-ca.crt']);
+        const r = await fetch(`${b.url}/apis/authentication.k8s.io/v1/selfsubjectreviews`, { method: 'POST', headers: { authorization: `Bearer ${tr.status.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }) });
+        expect(r.status).toBe(201);
+        expect((await r.json()).status.userInfo.username).toBe('system:serviceaccount:keep:default');
+        const cms = await fetch(`${b.url}/api/v1/namespaces/keep/configmaps`, { headers: { authorization: `Bearer ${b.adminToken}` } });
+        expect((await cms.json()).items.map((c: { metadata: { name: string } }) => c.metadata.name)).toEqual(['kube-root-ca.crt']);
       } finally {
         await b.stop();
       }

@@ -10,12 +10,13 @@ export interface KubectlResult {
   stderr: string;
 }
 
-export function kubectlFor(kubeconfigPath: string) {
+/** `bin` picks another kubectl (e.g. the `kubectl.1.27` next to the default one). */
+export function kubectlFor(kubeconfigPath: string, bin = 'kubectl') {
   const home = mkdtempSync(join(tmpdir(), 'coffer-kubectl-home-'));
   const env = { ...process.env, KUBECONFIG: kubeconfigPath, HOME: home };
   const run = (args: string[], stdin?: string, timeoutMs = 30_000): Promise<KubectlResult> =>
     new Promise((resolve, reject) => {
-      const p = spawn('kubectl', args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const p = spawn(bin, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       p.stdout.on('data', (d) => (stdout += d));
@@ -29,6 +30,6 @@ export function kubectlFor(kubeconfigPath: string) {
       p.stdin.end(stdin ?? '');
     });
   /** Starts a long-running kubectl (e.g. `get --watch`) and returns the process. */
-  const start = (args: string[]) => spawn('kubectl', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const start = (args: string[]) => spawn(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   return { run, start, env };
 }
