@@ -196,6 +196,9 @@ describe('requestAttributes (apiserver RequestInfoFactory)', () => {
     ['PATCH', '/apis/apps/v1/namespaces/a/deployments/d/scale', { verb: 'patch', subresource: 'scale' }],
     ['GET', '/api/v1/namespaces/a', { verb: 'get', resource: 'namespaces', name: 'a', namespace: 'a' }],
     ['PUT', '/api/v1/namespaces/a/finalize', { verb: 'update', resource: 'namespaces', name: 'a', subresource: 'finalize' }],
+    ['GET', '/api/v1/namespaces/a/../b/pods', { verb: 'list', resource: 'pods', namespace: 'b' }],
+    ['GET', '/api/v1/namespaces/a/%2e%2e/b/secrets/s', { verb: 'get', resource: 'secrets', namespace: 'b', name: 's' }],
+    ['GET', 'http://h/api/v1/namespaces/a/pods?watch=1', { verb: 'watch', resource: 'pods', namespace: 'a' }],
     ['POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', { verb: 'create', apiGroup: 'authentication.k8s.io', resource: 'selfsubjectreviews' }],
   ];
   for (const [m, url, want] of cases) it(`${m} ${url}`, () => expect(requestAttributes(m, url, u)).toMatchObject({ user: u, ...want }));

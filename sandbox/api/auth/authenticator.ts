@@ -85,7 +85,8 @@ export class Authenticator {
   private readonly keys: Map<string, KeyObject>;
   private readonly adminHash: Buffer;
   private readonly now: () => number;
-  private readonly verified = new Map<string, JwtClaims>();
+  /** Token → verified claims and the user they name (which depends on the claims only; the live checks run every time). */
+  private readonly verified = new Map<string, { claims: JwtClaims; user?: UserInfo }>();
 
   constructor(o: AuthnOptions) {
     this.lookup = o.lookup;
@@ -117,16 +118,17 @@ export class Authenticator {
   authenticateToken(token: string, audiences: readonly string[] = this.apiAudiences): TokenResult {
     const h = sha256(token);
     if (timingSafeEqual(h, this.adminHash)) return { user: SANDBOX_ADMIN, audiences: [...audiences] };
-    let claims = this.verified.get(token);
+    let entry = this.verified.get(token);
     try {
-      if (!claims) {
-        claims = verifySignature(token, this.keys);
+      if (!entry) {
+        entry = { claims: verifySignature(token, this.keys) };
         if (this.verified.size >= CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
-        this.verified.set(token, claims);
+        this.verified.set(token, entry);
       }
+      const claims = entry.claims;
       if (claims.iss === LEGACY_ISSUER) return { user: this.legacyClaims(token, claims), audiences: [...audiences] };
       const shared = checkClaims(claims, { issuer: this.issuer, audiences, now: Math.floor(this.now() / 1000) });
-      return { user: this.serviceAccountClaims(claims), audiences: shared };
+      return { user: this.serviceAccountClaims(entry), audiences: shared };
     } catch (e) {
       if (e instanceof JwtError) {
         if (e.code === 'expired') this.verified.delete(token);
@@ -137,7 +139,8 @@ export class Authenticator {
   }
 
   /** The ServiceAccount a verified token names, checked against the live objects (deleted or recreated → invalid). */
-  private serviceAccountClaims(c: JwtClaims): UserInfo {
+  private serviceAccountClaims(entry: { claims: JwtClaims; user?: UserInfo }): UserInfo {
+    const c = entry.claims;
     const k = c['kubernetes.io'] as { namespace?: unknown; serviceaccount?: { name?: unknown; uid?: unknown }; pod?: { name?: unknown; uid?: unknown }; secret?: { name?: unknown; uid?: unknown } } | undefined;
     const ns = k?.namespace;
     const sa = k?.serviceaccount;
@@ -145,20 +148,21 @@ export class Authenticator {
     const live = this.lookup.get('serviceaccounts', ns, sa.name);
     if (!live || live.metadata.deletionTimestamp) throw new TokenInvalid(`serviceaccounts "${sa.name}" not found`);
     if (live.metadata.uid !== sa.uid) throw new TokenInvalid(`service account UID (${sa.uid}) does not match claim (${live.metadata.uid})`);
-    const extra: Record<string, string[]> = {};
     for (const [gr, ref] of [['pods', k!.pod], ['secrets', k!.secret]] as const) {
       if (!ref) continue;
       const name = String(ref.name);
       const obj = this.lookup.get(gr, ns, name);
       if (!obj || (obj.metadata.deletionTimestamp && Date.parse(obj.metadata.deletionTimestamp) <= this.now())) throw new TokenInvalid(`${gr} "${name}" not found`);
       if (obj.metadata.uid !== ref.uid) throw new TokenInvalid(`${gr} UID (${String(ref.uid)}) does not match claim (${obj.metadata.uid})`);
-      if (gr === 'pods') {
-        extra['authentication.kubernetes.io/pod-name'] = [name];
-        extra['authentication.kubernetes.io/pod-uid'] = [String(ref.uid)];
-      }
+    }
+    if (entry.user) return entry.user;
+    const extra: Record<string, string[]> = {};
+    if (k!.pod) {
+      extra['authentication.kubernetes.io/pod-name'] = [String(k!.pod.name)];
+      extra['authentication.kubernetes.io/pod-uid'] = [String(k!.pod.uid)];
     }
     if (typeof c.jti === 'string') extra['authentication.kubernetes.io/credential-id'] = [`JTI=${c.jti}`];
-    return serviceAccountUser(ns, sa.name, sa.uid, extra);
+    return (entry.user = serviceAccountUser(ns, sa.name, sa.uid, extra));
   }
 
   /**
