@@ -17,6 +17,8 @@ import { AuditLog } from '../../sandbox/api/auth/audit.ts';
 import { admitServiceAccount, publishRootCa, TOKEN_MOUNT_PATH, tokenSecretUpdate } from '../../sandbox/api/auth/serviceaccount-admission.ts';
 import { SANDBOX_ADMIN } from '../../sandbox/api/auth/context.ts';
 import { ProjectedTokens, refreshAt, writeAtomic } from '../../sandbox/runtime/sa-token.ts';
+import { loadCredentials } from '../../sandbox/api/auth/pki.ts';
+import { X509Certificate } from 'node:crypto';
 import type { KObject } from '../../sandbox/api/object.ts';
 import type { IncomingMessage } from 'node:http';
 
@@ -260,6 +262,32 @@ describe('ServiceAccount admission (plugin/pkg/admission/serviceaccount)', () =>
     expect((cm as any).data).toEqual({ 'ca.crt': 'PEM' });
     expect(publishRootCa('a', 'PEM', cm)).toBeUndefined();
     expect((publishRootCa('a', 'PEM', { ...cm, data: { 'ca.crt': 'x' } } as KObject) as any).data['ca.crt']).toBe('PEM');
+  });
+});
+
+describe('credentials per state directory (DIR/pki)', () => {
+  it('issues a serving certificate the CA verifies, keeps everything across loads, renews a certificate near expiry', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pki-'));
+    try {
+      const a = await loadCredentials(dir);
+      const ca = new X509Certificate(a.caPem);
+      const cert = new X509Certificate(a.serverCertPem);
+      expect(ca.ca).toBe(true);
+      expect(cert.checkIssued(ca)).toBe(true);
+      expect(cert.verify(ca.publicKey)).toBe(true);
+      expect(cert.checkIP('127.0.0.1')).toBe('127.0.0.1');
+      expect(cert.checkHost('kubernetes.default.svc')).toBe('kubernetes.default.svc');
+      expect(cert.checkHost('example.com')).toBeUndefined();
+      expect(a.adminToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      const b = await loadCredentials(dir);
+      expect([b.caPem, b.serverCertPem, b.adminToken, keyId(b.saPublicKey)]).toEqual([a.caPem, a.serverCertPem, a.adminToken, keyId(a.saPublicKey)]);
+      const later = await loadCredentials(dir, new Date(Date.now() + 340 * 86_400_000));
+      expect(later.caPem).toBe(a.caPem);
+      expect(later.serverCertPem).not.toBe(a.serverCertPem);
+      expect(new X509Certificate(later.serverCertPem).checkIssued(ca)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
