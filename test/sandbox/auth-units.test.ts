@@ -114,6 +114,12 @@ describe('Authenticator: ServiceAccount tokens are checked against the live obje
     expect(authn.authenticateRequest(req('Bearer admin-secreT'))).toBeUndefined();
   });
 
+  it('maps static tokens (--token-auth-file) to their users in system:authenticated', () => {
+    authn.addStaticToken('alice-token', 'alice', ['dev', 'system:authenticated']);
+    expect(authn.authenticateRequest(req('Bearer alice-token'))).toEqual({ username: 'alice', groups: ['dev', 'system:authenticated'] });
+    expect(authn.authenticateRequest(req('Bearer alice-token2'))).toBeUndefined();
+  });
+
   it('resolves a bound token to the ServiceAccount user with the pod in extra', () => {
     const { token } = authn.issue(sa, [ISS], 3600, { kind: 'Pod', name: 'web', uid: 'pod-1' });
     const u = authn.authenticateToken(token).user;

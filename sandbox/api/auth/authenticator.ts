@@ -85,6 +85,8 @@ export class Authenticator {
   private readonly keys: Map<string, KeyObject>;
   private readonly admin: Buffer;
   private readonly now: () => number;
+  /** Token → user: kube-apiserver's `--token-auth-file` users (a map lookup, as kube's static token authenticator does). */
+  private readonly staticTokens = new Map<string, UserInfo>();
   /** Token → verified claims and the user they name (which depends on the claims only; the live checks run every time). */
   private readonly verified = new Map<string, { claims: JwtClaims; user?: UserInfo }>();
 
@@ -114,10 +116,23 @@ export class Authenticator {
     }
   }
 
+  /**
+   * Adds a static bearer token for a plain user, as kube-apiserver's
+   * `--token-auth-file` does; the user is in `system:authenticated` besides
+   * `groups`. How tests and laptops get non-ServiceAccount identities.
+   */
+  addStaticToken(token: string, username: string, groups: readonly string[] = []): UserInfo {
+    const user: UserInfo = { username, groups: [...groups.filter((g) => g !== 'system:authenticated'), 'system:authenticated'] };
+    this.staticTokens.set(token, user);
+    return user;
+  }
+
   /** Resolves a bearer token for `audiences` (default: the API server's); throws TokenInvalid. */
   authenticateToken(token: string, audiences: readonly string[] = this.apiAudiences): TokenResult {
     // Constant-time for candidates of the admin token's length (the length itself is no secret: it is fixed).
     if (Buffer.byteLength(token) === this.admin.length && timingSafeEqual(Buffer.from(token), this.admin)) return { user: SANDBOX_ADMIN, audiences: [...audiences] };
+    const fixed = this.staticTokens.get(token);
+    if (fixed) return { user: fixed, audiences: [...audiences] };
     let entry = this.verified.get(token);
     try {
       if (!entry) {
