@@ -17,6 +17,8 @@ import { AuditLog } from '../../sandbox/api/auth/audit.ts';
 import { admitServiceAccount, publishRootCa, TOKEN_MOUNT_PATH, tokenSecretUpdate } from '../../sandbox/api/auth/serviceaccount-admission.ts';
 import { SANDBOX_ADMIN } from '../../sandbox/api/auth/context.ts';
 import { ProjectedTokens, refreshAt, writeAtomic } from '../../sandbox/runtime/sa-token.ts';
+import { loadCredentials } from '../../sandbox/api/auth/pki.ts';
+import { X509Certificate } from 'node:crypto';
 import type { KObject } from '../../sandbox/api/object.ts';
 import type { IncomingMessage } from 'node:http';
 
@@ -112,6 +114,12 @@ describe('Authenticator: ServiceAccount tokens are checked against the live obje
     expect(authn.authenticateRequest(req('Bearer admin-secreT'))).toBeUndefined();
   });
 
+  it('maps static tokens (--token-auth-file) to their users in system:authenticated', () => {
+    authn.addStaticToken('alice-token', 'alice', ['dev', 'system:authenticated']);
+    expect(authn.authenticateRequest(req('Bearer alice-token'))).toEqual({ username: 'alice', groups: ['dev', 'system:authenticated'] });
+    expect(authn.authenticateRequest(req('Bearer alice-token2'))).toBeUndefined();
+  });
+
   it('resolves a bound token to the ServiceAccount user with the pod in extra', () => {
     const { token } = authn.issue(sa, [ISS], 3600, { kind: 'Pod', name: 'web', uid: 'pod-1' });
     const u = authn.authenticateToken(token).user;
@@ -196,6 +204,9 @@ describe('requestAttributes (apiserver RequestInfoFactory)', () => {
     ['PATCH', '/apis/apps/v1/namespaces/a/deployments/d/scale', { verb: 'patch', subresource: 'scale' }],
     ['GET', '/api/v1/namespaces/a', { verb: 'get', resource: 'namespaces', name: 'a', namespace: 'a' }],
     ['PUT', '/api/v1/namespaces/a/finalize', { verb: 'update', resource: 'namespaces', name: 'a', subresource: 'finalize' }],
+    ['GET', '/api/v1/namespaces/a/../b/pods', { verb: 'list', resource: 'pods', namespace: 'b' }],
+    ['GET', '/api/v1/namespaces/a/%2e%2e/b/secrets/s', { verb: 'get', resource: 'secrets', namespace: 'b', name: 's' }],
+    ['GET', 'http://h/api/v1/namespaces/a/pods?watch=1', { verb: 'watch', resource: 'pods', namespace: 'a' }],
     ['POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', { verb: 'create', apiGroup: 'authentication.k8s.io', resource: 'selfsubjectreviews' }],
   ];
   for (const [m, url, want] of cases) it(`${m} ${url}`, () => expect(requestAttributes(m, url, u)).toMatchObject({ user: u, ...want }));
@@ -260,6 +271,32 @@ describe('ServiceAccount admission (plugin/pkg/admission/serviceaccount)', () =>
   });
 });
 
+describe('credentials per state directory (DIR/pki)', () => {
+  it('issues a serving certificate the CA verifies, keeps everything across loads, renews a certificate near expiry', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pki-'));
+    try {
+      const a = await loadCredentials(dir);
+      const ca = new X509Certificate(a.caPem);
+      const cert = new X509Certificate(a.serverCertPem);
+      expect(ca.ca).toBe(true);
+      expect(cert.checkIssued(ca)).toBe(true);
+      expect(cert.verify(ca.publicKey)).toBe(true);
+      expect(cert.checkIP('127.0.0.1')).toBe('127.0.0.1');
+      expect(cert.checkHost('kubernetes.default.svc')).toBe('kubernetes.default.svc');
+      expect(cert.checkHost('example.com')).toBeUndefined();
+      expect(a.adminToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      const b = await loadCredentials(dir);
+      expect([b.caPem, b.serverCertPem, b.adminToken, keyId(b.saPublicKey)]).toEqual([a.caPem, a.serverCertPem, a.adminToken, keyId(a.saPublicKey)]);
+      const later = await loadCredentials(dir, new Date(Date.now() + 340 * 86_400_000));
+      expect(later.caPem).toBe(a.caPem);
+      expect(later.serverCertPem).not.toBe(a.serverCertPem);
+      expect(new X509Certificate(later.serverCertPem).checkIssued(ca)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('projected token refresh (kubelet token manager)', () => {
   const cases: [string, number, number, number][] = [
     ['3607 s token: refreshed at 80%', 0, 3607_000, 2885_600],
@@ -293,8 +330,12 @@ describe('projected token refresh (kubelet token manager)', () => {
       expect(timers[0]!.ms).toBe(2885_600);
       now += timers[0]!.ms;
       timers[0]!.fn();
-      await new Promise((r) => setTimeout(r, 50));
-      const second = readFileSync(join(dir, 'token'), 'utf8');
+      // The refresh is asynchronous (a TokenRequest, then the atomic write): wait for the new token, not for a time.
+      let second = first;
+      for (let i = 0; i < 1000 && second === first; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        second = readFileSync(join(dir, 'token'), 'utf8');
+      }
       expect(second).not.toBe(first);
       expect(authn.authenticateToken(second).user.username).toBe('system:serviceaccount:a:default');
       // One generation directory, the ..data link and the two names.

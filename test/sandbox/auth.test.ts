@@ -6,7 +6,8 @@
  */
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { AuthenticationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
@@ -53,6 +54,25 @@ beforeAll(async () => {
 afterAll(async () => {
   await sb?.stop();
   rmSync(home, { recursive: true, force: true });
+});
+
+describe('HTTPS with the sandbox CA', () => {
+  const version = (ca?: string) =>
+    new Promise<number>((resolve, reject) => {
+      httpsGet(`${sb.httpsUrl}/version`, { ca, headers: { authorization: `Bearer ${sb.adminToken}` } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }).on('error', reject);
+    });
+
+  it('the kubeconfig pins the CA instead of skipping verification, and the port speaks TLS with it', async () => {
+    const text = readFileSync(sb.kubeconfigPath, 'utf8');
+    expect(text).toContain(`server: ${sb.httpsUrl}`);
+    expect(text).toContain(`certificate-authority-data: ${Buffer.from(sb.caPem).toString('base64')}`);
+    expect(text).not.toContain('insecure-skip-tls-verify');
+    expect(await version(sb.caPem)).toBe(200);
+    await expect(version()).rejects.toThrow(/self[- ]signed|unable to verify/i);
+  });
 });
 
 describe('ServiceAccount tokens through kubectl', () => {

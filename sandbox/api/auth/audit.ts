@@ -59,10 +59,4 @@ export class AuditLog {
   get dropped(): number {
     return Math.max(0, this.total - this.capacity);
   }
-
-  clear(): void {
-    this.ring.fill(undefined);
-    this.next = 0;
-    this.total = 0;
-  }
 }

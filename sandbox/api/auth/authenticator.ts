@@ -83,18 +83,19 @@ export class Authenticator {
   private readonly signingKey: KeyObject;
   private readonly kid: string;
   private readonly keys: Map<string, KeyObject>;
-  private readonly adminHash: Buffer;
+  private readonly admin: Buffer;
   private readonly now: () => number;
-  private readonly verified = new Map<string, JwtClaims>();
-  /** sha256(token) hex → user: kube-apiserver's `--token-auth-file` users. */
+  /** Token → user: kube-apiserver's `--token-auth-file` users (a map lookup, as kube's static token authenticator does). */
   private readonly staticTokens = new Map<string, UserInfo>();
+  /** Token → verified claims and the user they name (which depends on the claims only; the live checks run every time). */
+  private readonly verified = new Map<string, { claims: JwtClaims; user?: UserInfo }>();
 
   constructor(o: AuthnOptions) {
     this.lookup = o.lookup;
     this.signingKey = o.signingKey;
     this.kid = keyId(o.publicKey);
     this.keys = new Map([[this.kid, o.publicKey]]);
-    this.adminHash = sha256(o.adminToken);
+    this.admin = Buffer.from(o.adminToken);
     this.issuer = o.issuer ?? DEFAULT_ISSUER;
     this.apiAudiences = [this.issuer];
     this.now = o.now ?? Date.now;
@@ -122,26 +123,27 @@ export class Authenticator {
    */
   addStaticToken(token: string, username: string, groups: readonly string[] = []): UserInfo {
     const user: UserInfo = { username, groups: [...groups.filter((g) => g !== 'system:authenticated'), 'system:authenticated'] };
-    this.staticTokens.set(sha256(token).toString('hex'), user);
+    this.staticTokens.set(token, user);
     return user;
   }
 
   /** Resolves a bearer token for `audiences` (default: the API server's); throws TokenInvalid. */
   authenticateToken(token: string, audiences: readonly string[] = this.apiAudiences): TokenResult {
-    const h = sha256(token);
-    if (timingSafeEqual(h, this.adminHash)) return { user: SANDBOX_ADMIN, audiences: [...audiences] };
-    const fixed = this.staticTokens.get(h.toString('hex'));
+    // Constant-time for candidates of the admin token's length (the length itself is no secret: it is fixed).
+    if (Buffer.byteLength(token) === this.admin.length && timingSafeEqual(Buffer.from(token), this.admin)) return { user: SANDBOX_ADMIN, audiences: [...audiences] };
+    const fixed = this.staticTokens.get(token);
     if (fixed) return { user: fixed, audiences: [...audiences] };
-    let claims = this.verified.get(token);
+    let entry = this.verified.get(token);
     try {
-      if (!claims) {
-        claims = verifySignature(token, this.keys);
+      if (!entry) {
+        entry = { claims: verifySignature(token, this.keys) };
         if (this.verified.size >= CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
-        this.verified.set(token, claims);
+        this.verified.set(token, entry);
       }
+      const claims = entry.claims;
       if (claims.iss === LEGACY_ISSUER) return { user: this.legacyClaims(token, claims), audiences: [...audiences] };
       const shared = checkClaims(claims, { issuer: this.issuer, audiences, now: Math.floor(this.now() / 1000) });
-      return { user: this.serviceAccountClaims(claims), audiences: shared };
+      return { user: this.serviceAccountClaims(entry), audiences: shared };
     } catch (e) {
       if (e instanceof JwtError) {
         if (e.code === 'expired') this.verified.delete(token);
@@ -152,7 +154,8 @@ export class Authenticator {
   }
 
   /** The ServiceAccount a verified token names, checked against the live objects (deleted or recreated → invalid). */
-  private serviceAccountClaims(c: JwtClaims): UserInfo {
+  private serviceAccountClaims(entry: { claims: JwtClaims; user?: UserInfo }): UserInfo {
+    const c = entry.claims;
     const k = c['kubernetes.io'] as { namespace?: unknown; serviceaccount?: { name?: unknown; uid?: unknown }; pod?: { name?: unknown; uid?: unknown }; secret?: { name?: unknown; uid?: unknown } } | undefined;
     const ns = k?.namespace;
     const sa = k?.serviceaccount;
@@ -160,20 +163,21 @@ export class Authenticator {
     const live = this.lookup.get('serviceaccounts', ns, sa.name);
     if (!live || live.metadata.deletionTimestamp) throw new TokenInvalid(`serviceaccounts "${sa.name}" not found`);
     if (live.metadata.uid !== sa.uid) throw new TokenInvalid(`service account UID (${sa.uid}) does not match claim (${live.metadata.uid})`);
-    const extra: Record<string, string[]> = {};
     for (const [gr, ref] of [['pods', k!.pod], ['secrets', k!.secret]] as const) {
       if (!ref) continue;
       const name = String(ref.name);
       const obj = this.lookup.get(gr, ns, name);
       if (!obj || (obj.metadata.deletionTimestamp && Date.parse(obj.metadata.deletionTimestamp) <= this.now())) throw new TokenInvalid(`${gr} "${name}" not found`);
       if (obj.metadata.uid !== ref.uid) throw new TokenInvalid(`${gr} UID (${String(ref.uid)}) does not match claim (${obj.metadata.uid})`);
-      if (gr === 'pods') {
-        extra['authentication.kubernetes.io/pod-name'] = [name];
-        extra['authentication.kubernetes.io/pod-uid'] = [String(ref.uid)];
-      }
+    }
+    if (entry.user) return entry.user;
+    const extra: Record<string, string[]> = {};
+    if (k!.pod) {
+      extra['authentication.kubernetes.io/pod-name'] = [String(k!.pod.name)];
+      extra['authentication.kubernetes.io/pod-uid'] = [String(k!.pod.uid)];
     }
     if (typeof c.jti === 'string') extra['authentication.kubernetes.io/credential-id'] = [`JTI=${c.jti}`];
-    return serviceAccountUser(ns, sa.name, sa.uid, extra);
+    return (entry.user = serviceAccountUser(ns, sa.name, sa.uid, extra));
   }
 
   /**

@@ -102,20 +102,20 @@ export async function loadCredentials(dir: string, now = new Date()): Promise<Sa
 
   let caPem = read('ca.crt');
   let caKeyPem = read('ca.key');
-  if (!caPem || !caKeyPem) {
+  const newAuthority = !caPem || !caKeyPem;
+  if (newAuthority) {
     const ca = await newCa(now);
     caPem = ca.pem;
     caKeyPem = await pkcs8Pem(ca.keys.privateKey);
     writeSecret(f('ca.key'), caKeyPem);
     writeSecret(f('ca.crt'), caPem);
-    for (const n of ['apiserver.crt', 'apiserver.key']) if (existsSync(f(n))) writeSecret(f(n), '');
   }
   let serverCertPem = read('apiserver.crt');
   let serverKeyPem = read('apiserver.key');
-  const stale = !serverCertPem || !serverKeyPem || Date.parse(new X509Certificate(serverCertPem).validTo) - now.getTime() < 30 * DAY;
+  const stale = newAuthority || !serverCertPem || !serverKeyPem || Date.parse(new X509Certificate(serverCertPem).validTo) - now.getTime() < 30 * DAY;
   if (stale) {
-    const caKey = await webcrypto.subtle.importKey('pkcs8', createPrivateKey(caKeyPem).export({ type: 'pkcs8', format: 'der' }), EC, false, ['sign']);
-    const s = await newServingCert(caPem, caKey, now);
+    const caKey = await webcrypto.subtle.importKey('pkcs8', createPrivateKey(caKeyPem!).export({ type: 'pkcs8', format: 'der' }), EC, false, ['sign']);
+    const s = await newServingCert(caPem!, caKey, now);
     serverCertPem = s.certPem;
     serverKeyPem = s.keyPem;
     writeSecret(f('apiserver.key'), serverKeyPem);
@@ -135,5 +135,5 @@ export async function loadCredentials(dir: string, now = new Date()): Promise<Sa
     adminToken = randomBytes(32).toString('base64url');
     writeSecret(f('admin.token'), `${adminToken}\n`);
   }
-  return { caPem, serverCertPem: serverCertPem!, serverKeyPem: serverKeyPem!, saPrivateKey, saPublicKey: createPublicKey(saPrivateKey), adminToken };
+  return { caPem: caPem!, serverCertPem: serverCertPem!, serverKeyPem: serverKeyPem!, saPrivateKey, saPublicKey: createPublicKey(saPrivateKey), adminToken };
 }

@@ -13,8 +13,15 @@ const VERBS: Record<string, string> = { GET: 'get', HEAD: 'get', POST: 'create',
 const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
 
 export function requestAttributes(method: string, rawUrl: string, user: UserInfo): Attributes {
-  const url = new URL(rawUrl, 'http://sandbox');
-  const path = url.pathname;
+  // Origin-form (`/api/v1/pods?watch=1`) is split by hand: this runs for every request (the audit). Anything the
+  // server's URL parsing would rewrite (dot segments, encoded dots, absolute-form) goes through URL, as routing does.
+  const simple = rawUrl.startsWith('/') && !/\/\.\.?(\/|\?|$)|%2e/i.test(rawUrl);
+  const target = simple ? rawUrl : (() => {
+    const u = new URL(rawUrl, 'http://sandbox');
+    return `${u.pathname}${u.search}`;
+  })();
+  const qi = target.indexOf('?');
+  const path = qi < 0 ? target : target.slice(0, qi);
   const nonResource: Attributes = { user, verb: method.toLowerCase(), resourceRequest: false, path };
   const segs = path.split('/').filter(Boolean).map((s) => {
     try {
@@ -48,7 +55,7 @@ export function requestAttributes(method: string, rawUrl: string, user: UserInfo
   }
   const [resource, name, subresource] = parts;
   if (!name) {
-    const watch = url.searchParams.get('watch');
+    const watch = qi < 0 ? null : new URLSearchParams(target.slice(qi + 1)).get('watch');
     if (verb === 'get') verb = watch === 'true' || watch === '1' ? 'watch' : 'list';
     else if (verb === 'delete') verb = 'deletecollection';
   }

@@ -56,7 +56,7 @@ export function tokenRequest(authn: Authenticator, lookup: ObjectLookup, namespa
     kind: 'TokenRequest',
     apiVersion: 'authentication.k8s.io/v1',
     metadata: { name, namespace, creationTimestamp: nowIso },
-    spec: { audiences, expirationSeconds: exp, boundObjectRef: bound ? { kind: bound.kind, apiVersion: 'v1', name: bound.name, uid: bound.uid } : null },
+    spec: { audiences, expirationSeconds: exp, ...(bound ? { boundObjectRef: { kind: bound.kind, apiVersion: 'v1', name: bound.name, uid: bound.uid } } : {}) },
     status: { token, expirationTimestamp: new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z') },
   } as unknown as KObject;
 }
