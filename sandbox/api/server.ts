@@ -25,11 +25,11 @@ import { celRuleErrors } from './cel.ts';
 import { OpenApi } from './openapi.ts';
 import { decodeK8sProtobuf, ProtobufError } from './proto/decode.ts';
 import type { PodSubresources } from '../runtime/types.ts';
-import type { Attributes, Authorizer, UserInfo } from './auth/types.ts';
+import type { Authorizer, UserInfo } from './auth/types.ts';
 import { requestUser, setRequestUser } from './auth/context.ts';
 import { ALWAYS_ALLOW, isPrivileged, RbacAuthorizer } from './rbac/authorizer.ts';
 import { StoreRbacLister } from './rbac/store-lister.ts';
-import { requestInfo } from './rbac/requestinfo.ts';
+import { attributesOf, requestInfo } from './rbac/requestinfo.ts';
 import { forbidden as rbacForbidden } from './rbac/forbidden.ts';
 import { impersonate } from './rbac/impersonation.ts';
 import { answerReview, type RuleResolver } from './rbac/reviews.ts';
@@ -340,10 +340,7 @@ export class ApiServer {
     }
     // Allowed whatever the request is: skip describing it (the admin's every request comes through here).
     if (this.authorizer === ALWAYS_ALLOW || isPrivileged(user)) return user;
-    const info = requestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
-    const attrs: Attributes = info.resourceRequest
-      ? { user, verb: info.verb, resourceRequest: true, apiGroup: info.apiGroup, apiVersion: info.apiVersion, resource: info.resource, subresource: info.subresource ?? '', namespace: info.namespace, name: info.name ?? '' }
-      : { user, verb: info.verb, resourceRequest: false, path: info.path };
+    const attrs = attributesOf(user, requestInfo(req.method ?? 'GET', url.pathname, url.searchParams));
     const d = this.authorizer.authorize(attrs);
     if (d.decision !== 'allow') throw rbacForbidden(attrs, d.reason);
     return user;
