@@ -38,7 +38,7 @@ export function impersonate(headers: DistinctHeaders, requestor: UserInfo, autho
   const groupsAsked = headers['impersonate-group'] ?? [];
   const uid = headers['impersonate-uid']?.[0] ?? '';
   const extras: [string, string][] = [];
-  for (const [h, values] of Object.entries(headers)) if (h.startsWith(EXTRA_PREFIX)) for (const v of values ?? []) extras.push([unescapeKey(h.slice(EXTRA_PREFIX.length)).toLowerCase(), v]);
+  for (const [h, values] of Object.entries(headers)) if (h.startsWith(EXTRA_PREFIX)) for (const v of values ?? []) extras.push([unescapeKey(h.slice(EXTRA_PREFIX.length).toLowerCase()), v]);
   if (!userName && !groupsAsked.length && !uid && !extras.length) return undefined;
   if (!userName) throw new ApiError(500, 'InternalError', 'Internal error occurred: requested impersonation of groups, extra or uid without impersonating a user');
 

@@ -221,3 +221,27 @@ describe.each(VERSIONS)('RBAC with kubectl %s', (_v, bin) => {
     expect(JSON.parse(status.body).message).toBe('pods "web" is forbidden: User "system:serviceaccount:coffer-system:coffer" cannot get resource "pods/exec" in API group "" in the namespace "shop"');
   });
 });
+
+describe('enforce: false (the benchmarks\' "off")', () => {
+  it('allows what RBAC refuses, and reviews answer for AlwaysAllow', async () => {
+    const { ApiServer } = await import('../../../sandbox/api/server.ts');
+    const get = (url: string, path: string, headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(`${url}${path}`, { headers }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    for (const [enforce, want] of [[false, 200], [true, 403]] as const) {
+      const server = new ApiServer({ enforce });
+      const url = await server.listen(0);
+      try {
+        expect([enforce, await get(url, '/api/v1/namespaces/default/secrets', { 'impersonate-user': SA })]).toEqual([enforce, want]);
+      } finally {
+        await server.close();
+      }
+    }
+  });
+});
