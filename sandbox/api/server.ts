@@ -328,7 +328,7 @@ export class ApiServer {
   private admit(req: IncomingMessage, url: URL): UserInfo {
     let user = requestUser(req);
     const h = req.headers;
-    if (h['impersonate-user'] || h['impersonate-group'] || h['impersonate-uid'] || Object.keys(h).some((k) => k.startsWith('impersonate-extra-'))) {
+    if (h['impersonate-user'] || h['impersonate-group'] || h['impersonate-uid'] || hasExtraImpersonation(h)) {
       const as = impersonate(req.headersDistinct, user, this.authorizer);
       if (as) {
         user = as;
@@ -1385,6 +1385,12 @@ export class ApiServer {
     this.store.put('namespaces', next, 'MODIFIED');
     this.store.delete('namespaces', undefined, name);
   }
+}
+
+/** Whether any `Impersonate-Extra-*` header is present (a loop: this runs for every request). */
+function hasExtraImpersonation(h: IncomingMessage['headers']): boolean {
+  for (const k in h) if (k.startsWith('impersonate-extra-')) return true;
+  return false;
 }
 
 /** Removes null-valued fields in place, recursively (arrays keep their positions). */

@@ -41,7 +41,7 @@ export function requestInfo(method: string, path: string, query: URLSearchParams
     parts = parts.slice(1);
   }
   const out: RequestInfo = { ...info, resourceRequest: true, apiPrefix: prefix, apiGroup: group, apiVersion: parts[0] };
-  parts = parts.slice(1).map(safeDecode);
+  parts = parts.slice(1).map((p) => (p.includes('%') ? safeDecode(p) : p));
   if (parts[0] === 'watch' || parts[0] === 'proxy') {
     if (parts.length < 2) return out;
     out.verb = parts[0];
