@@ -12,7 +12,8 @@ import type { RbacLister } from './lister.ts';
 import { covers, compactRules } from './covers.ts';
 import { escalationMessage, newForbidden } from './forbidden.ts';
 import { aggregateErrors, roleRefRules, RoleRefError, rulesFor } from './resolver.ts';
-import { RBAC_GROUP, SYSTEM_MASTERS, type BindingObject, type PolicyRule, type RoleObject } from './types.ts';
+import { RBAC_GROUP, type BindingObject, type PolicyRule, type RoleObject } from './types.ts';
+import { isPrivileged } from './authorizer.ts';
 
 export interface EscalationContext {
   authorizer: Authorizer;
@@ -35,17 +36,13 @@ export function confirmNoEscalation(lister: RbacLister, user: UserInfo, namespac
   return msg;
 }
 
-function isMaster(user: UserInfo): boolean {
-  return user.groups.includes(SYSTEM_MASTERS);
-}
-
 /**
  * Checks a create (`old` undefined) or update of a Role (`namespace` set) or
  * ClusterRole. `requestName` is the name in the URL ('' on create), which is
  * what the `escalate` check is asked about. Returns the 403 to answer, if any.
  */
 export function checkRoleWrite(ctx: EscalationContext, namespace: string, requestName: string, role: RoleObject, old?: RoleObject): ApiError | undefined {
-  if (isMaster(ctx.user)) return undefined;
+  if (isPrivileged(ctx.user)) return undefined;
   const resource = namespace ? 'roles' : 'clusterroles';
   const escalate = ctx.authorizer.authorize({ user: ctx.user, verb: 'escalate', resourceRequest: true, apiGroup: RBAC_GROUP, apiVersion: '*', resource, namespace, name: requestName });
   if (escalate.decision === 'allow') return undefined;
@@ -60,7 +57,7 @@ export function checkRoleWrite(ctx: EscalationContext, namespace: string, reques
 
 /** Checks a create or update of a RoleBinding (`namespace` set) or ClusterRoleBinding. */
 export function checkBindingWrite(ctx: EscalationContext, namespace: string, binding: BindingObject, old?: BindingObject): ApiError | undefined {
-  if (isMaster(ctx.user)) return undefined;
+  if (isPrivileged(ctx.user)) return undefined;
   if (old && onlyMetadataNoise(binding, old, ['roleRef', 'subjects'])) return undefined;
   const ref = binding.roleRef;
   const resource = namespace ? 'rolebindings' : 'clusterrolebindings';
