@@ -130,6 +130,21 @@ describe.each(VERSIONS)('RBAC with kubectl %s', (_v, bin) => {
     expect((await k.run(['auth', 'can-i', 'delete', 'nodes'])).stdout).toBe('yes\n');
   });
 
+  it('SubjectAccessReview and LocalSubjectAccessReview answer for the user named in them', async () => {
+    const review = async (kind: string, ns: string | undefined, spec: unknown) => {
+      const doc = { apiVersion: 'authorization.k8s.io/v1', kind, metadata: ns ? { namespace: ns } : {}, spec };
+      return JSON.parse(await ok(['create', '--validate=false', '-o', 'json', '-f', '-'], JSON.stringify(doc))).status;
+    };
+    const attrs = { verb: 'delete', resource: 'pods', namespace: 'shop' };
+    expect(await review('SubjectAccessReview', undefined, { user: SA, groups: ['system:serviceaccounts'], resourceAttributes: attrs })).toEqual({
+      allowed: true,
+      reason: 'RBAC: allowed by RoleBinding "coffer-pod-deleter/shop" of Role "pod-deleter" to ServiceAccount "coffer/coffer-system"',
+    });
+    expect(await review('SubjectAccessReview', undefined, { user: 'nobody', resourceAttributes: attrs })).toEqual({ allowed: false });
+    expect((await review('LocalSubjectAccessReview', 'shop', { user: SA, resourceAttributes: { verb: 'delete', resource: 'pods' } })).allowed).toBe(true);
+    expect((await review('LocalSubjectAccessReview', 'default', { user: SA, resourceAttributes: { verb: 'delete', resource: 'pods' } })).allowed).toBe(false);
+  });
+
   it('auth can-i --list prints the rules that apply in the namespace', async () => {
     await ok(['create', 'role', 'cm-reader', '-n', 'shop', '--verb=get', '--resource=configmaps', '--resource-name=shop-config']);
     await ok(['create', 'rolebinding', 'coffer-cm-reader', '-n', 'shop', '--role=cm-reader', '--serviceaccount=coffer-system:coffer']);
