@@ -252,6 +252,8 @@ export class ApiServer {
     if (t.review) {
       if (method !== 'POST' || name) throw methodNotAllowed();
       const body = await this.readJson(req);
+      const ns = rec(body.metadata).namespace;
+      if (t.namespaced && ns && ns !== tg.namespace) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
       const status = answerReview(t.kind, body, { authorizer: this.authorizer, user: requestUser(req), namespace: tg.namespace });
       const metadata = { ...rec(body.metadata), ...(t.namespaced ? { namespace: tg.namespace } : {}), creationTimestamp: null };
       return this.send(res, 201, { ...body, apiVersion: apiVersionOf(t.group, tg.version), kind: t.kind, metadata, status });

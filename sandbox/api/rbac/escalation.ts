@@ -48,7 +48,7 @@ export function checkRoleWrite(ctx: EscalationContext, namespace: string, reques
   if (escalate.decision === 'allow') return undefined;
   if (old && onlyMetadataNoise(role, old, ['rules', 'aggregationRule'])) return undefined;
   const name = role.metadata.name ?? '';
-  const msg = confirmNoEscalation(ctx.lister, ctx.user, namespace, role.rules ?? []);
+  const msg = confirmNoEscalation(ctx.lister, ctx.user, namespace, wellFormedRules(role.rules));
   if (msg) return newForbidden(resource, RBAC_GROUP, name, msg);
   if (!namespace && (role.aggregationRule || old?.aggregationRule) && confirmNoEscalation(ctx.lister, ctx.user, '', FULL_AUTHORITY))
     return newForbidden(resource, RBAC_GROUP, name, 'must have cluster-admin privileges to use the aggregationRule');
@@ -59,7 +59,8 @@ export function checkRoleWrite(ctx: EscalationContext, namespace: string, reques
 export function checkBindingWrite(ctx: EscalationContext, namespace: string, binding: BindingObject, old?: BindingObject): ApiError | undefined {
   if (isPrivileged(ctx.user)) return undefined;
   if (old && onlyMetadataNoise(binding, old, ['roleRef', 'subjects'])) return undefined;
-  const ref = binding.roleRef;
+  const r = (binding.roleRef ?? {}) as Partial<Record<keyof BindingObject['roleRef'], unknown>>;
+  const ref = { apiGroup: String(r.apiGroup ?? ''), kind: String(r.kind ?? ''), name: String(r.name ?? '') };
   const resource = namespace ? 'rolebindings' : 'clusterrolebindings';
   if (ref.kind === 'Role' || ref.kind === 'ClusterRole') {
     const bind = ctx.authorizer.authorize({
@@ -89,6 +90,19 @@ function roleRefNotFound(kind: string, name: string, why: string): ApiError {
   if (kind === 'Role') return notFound('roles', RBAC_GROUP, name);
   if (kind === 'ClusterRole') return notFound('clusterroles', RBAC_GROUP, name);
   return new ApiError(500, 'InternalError', `Internal error occurred: ${why}`);
+}
+
+/**
+ * The rules as the decoder would have them: the check runs before validation
+ * (as in Kubernetes' registry), so a malformed body must not break it;
+ * validation then refuses what is malformed.
+ */
+function wellFormedRules(v: unknown): PolicyRule[] {
+  const strings = (x: unknown) => (Array.isArray(x) ? x.filter((e): e is string => typeof e === 'string') : []);
+  if (!Array.isArray(v)) return [];
+  return v
+    .filter((r): r is Record<string, unknown> => typeof r === 'object' && r !== null && !Array.isArray(r))
+    .map((r) => ({ verbs: strings(r.verbs), apiGroups: strings(r.apiGroups), resources: strings(r.resources), resourceNames: strings(r.resourceNames), nonResourceURLs: strings(r.nonResourceURLs) }));
 }
 
 /** Whether only fields that grant nothing changed (Kubernetes skips the check for GC-only edits; labels and annotations grant nothing either). */

@@ -260,3 +260,40 @@ describe('enforce: false (the benchmarks\' "off")', () => {
     }
   });
 });
+
+describe('bad input from a non-admin', () => {
+  it('a malformed Role is refused by decoding or validation (400/422), never a 500', async () => {
+    const { ApiServer } = await import('../../../sandbox/api/server.ts');
+    const { bootstrap } = await import('../../../sandbox/index.ts');
+    const server = new ApiServer();
+    bootstrap(server);
+    server.ensure({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } });
+    server.ensure({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'a', namespace: 'shop' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' }, subjects: [{ kind: 'ServiceAccount', name: 'coffer', namespace: 'coffer-system' }] } as never);
+    const url = await server.listen(0);
+    const post = (body: unknown) =>
+      new Promise<{ code: number; message: string }>((resolve, reject) => {
+        const req = request(`${url}/apis/rbac.authorization.k8s.io/v1/namespaces/shop/roles`, { method: 'POST', headers: { 'content-type': 'application/json', 'impersonate-user': SA } }, (res) => {
+          let b = '';
+          res.on('data', (c) => (b += c));
+          res.on('end', () => resolve({ code: res.statusCode ?? 0, message: JSON.parse(b).message }));
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify(body));
+      });
+    try {
+      const role = (rules: unknown) => ({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'r' }, rules });
+      for (const rules of ['x', [{ verbs: 'get', apiGroups: [''], resources: ['pods'] }]]) expect((await post(role(rules))).code).toBe(400);
+      // Go decodes a null element as an empty rule, which validation then refuses.
+      expect(await post(role([null]))).toEqual({ code: 422, message: 'Role.rbac.authorization.k8s.io "r" is invalid: [rules[0].verbs: Required value: verbs must contain at least one value, rules[0].apiGroups: Required value: resource rules must supply at least one api group, rules[0].resources: Required value: resource rules must supply at least one resource]' });
+      expect(await post(role([{ apiGroups: [''], resources: ['pods'] }]))).toEqual({ code: 422, message: 'Role.rbac.authorization.k8s.io "r" is invalid: rules[0].verbs: Required value: verbs must contain at least one value' });
+      expect((await post(role([{ verbs: ['get'], apiGroups: [''], resources: ['nodes'] }]))).code).toBe(403);
+      expect((await post(role([{ verbs: ['get'], apiGroups: [''], resources: ['pods'] }]))).code).toBe(201);
+      expect((await post({ ...role([{ verbs: ['get'], apiGroups: [''], resources: ['secrets'] }]), metadata: { name: 'r2' } })).code).toBe(201);
+      expect((await post({ ...role([{ verbs: ['escalate'], apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles'] }]), metadata: { name: 'r3' } })).message).toBe(
+        'roles.rbac.authorization.k8s.io "r3" is forbidden: user "system:serviceaccount:coffer-system:coffer" (groups=["system:serviceaccounts" "system:serviceaccounts:coffer-system" "system:authenticated"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:["rbac.authorization.k8s.io"], Resources:["roles"], Verbs:["escalate"]}',
+      );
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -116,6 +116,11 @@ describe('escalation prevention (RBAC docs "Privilege escalation prevention and 
     const e = checkRoleWrite(ctx(user('dev')), '', '', { metadata: { name: 'agg' }, rules: [], aggregationRule: { clusterRoleSelectors: [] } })!;
     expect(e.message).toBe('clusterroles.rbac.authorization.k8s.io "agg" is forbidden: must have cluster-admin privileges to use the aggregationRule');
   });
+  it('malformed bodies never break the check (validation refuses them afterwards)', () => {
+    for (const rules of ['x', [null, 'y', { verbs: 'get' }], { a: 1 }]) expect(() => checkRoleWrite(ctx(user('dev')), 'shop', '', { metadata: { namespace: 'shop', name: 'r' }, rules } as unknown as RoleObject)).not.toThrow();
+    const noRef = checkBindingWrite(ctx(user('dev')), 'shop', { metadata: { namespace: 'shop', name: 'b' } } as unknown as BindingObject)!;
+    expect([noRef.code, noRef.message]).toEqual([500, 'Internal error occurred: unsupported role reference kind: ""']);
+  });
   it('binding: bind on the role (resourceNames honoured) or coverage of its rules; a missing role is 404', () => {
     const bind = (name: string, kind: 'Role' | 'ClusterRole' = 'ClusterRole'): BindingObject => ({ metadata: { namespace: 'shop', name: 'b' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind, name }, subjects: [{ kind: 'User', name: 'x' }] });
     expect(checkBindingWrite(ctx(user('dev')), 'shop', bind('pod-reader'))).toBeUndefined();
