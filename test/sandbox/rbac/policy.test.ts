@@ -182,6 +182,18 @@ describe('aggregation (clusterroleaggregation controller; RBAC docs "Aggregated 
     expect(aggregatedRules(monitoring, [monitoring, endpoints, again])).toEqual([rule('get,list,watch', '', 'services,endpointslices,pods'), rule('get', '', 'nodes')]);
     expect(aggregatedRules(endpoints, [monitoring, endpoints])).toBeUndefined();
   });
+  it('two aggregated roles selecting each other settle instead of trading rules forever', () => {
+    let roles: RoleObject[] = [
+      { metadata: { name: 'a', labels: { x: 'a' } }, aggregationRule: { clusterRoleSelectors: [{ matchLabels: { x: 'b' } }] }, rules: [rule('get', '', 'pods')] },
+      { metadata: { name: 'b', labels: { x: 'b' } }, aggregationRule: { clusterRoleSelectors: [{ matchLabels: { x: 'a' } }] }, rules: [rule('get', '', 'secrets')] },
+    ];
+    let passes = 0;
+    for (let changes = aggregationPass(roles); changes.length; changes = aggregationPass(roles), passes++) {
+      expect(passes).toBeLessThan(3);
+      roles = roles.map((r) => ({ ...r, rules: changes.find((c) => c.name === r.metadata.name)?.rules ?? r.rules }));
+    }
+    expect(roles.map((r) => r.rules)).toEqual([[rule('get', '', 'secrets')], [rule('get', '', 'secrets')]]);
+  });
   it('the bootstrap admin ⊇ edit ⊇ view chain settles after repeated passes', () => {
     let roles = BOOTSTRAP_CLUSTER_ROLES.map((r) => structuredClone(r) as unknown as RoleObject);
     for (let i = 0; i < 5; i++) {
