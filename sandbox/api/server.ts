@@ -31,7 +31,7 @@ import { ALWAYS_ALLOW, isPrivileged, RbacAuthorizer } from './rbac/authorizer.ts
 import { StoreRbacLister } from './rbac/store-lister.ts';
 import { attributesOf, requestInfo } from './rbac/requestinfo.ts';
 import { forbidden as rbacForbidden } from './rbac/forbidden.ts';
-import { impersonate } from './rbac/impersonation.ts';
+import { impersonate, wantsImpersonation } from './rbac/impersonation.ts';
 import { answerReview, type RuleResolver } from './rbac/reviews.ts';
 import { checkBindingWrite, checkRoleWrite } from './rbac/escalation.ts';
 import { rbacDefaults, validateRbac } from './rbac/validation.ts';
@@ -329,8 +329,7 @@ export class ApiServer {
    */
   private admit(req: IncomingMessage, url: URL): UserInfo {
     let user = requestUser(req);
-    const h = req.headers;
-    if (h['impersonate-user'] || h['impersonate-group'] || h['impersonate-uid'] || hasExtraImpersonation(h)) {
+    if (wantsImpersonation(req.headers)) {
       const as = impersonate(req.headersDistinct, user, this.authorizer);
       if (as) {
         user = as;
@@ -1387,12 +1386,6 @@ export class ApiServer {
     this.store.put('namespaces', next, 'MODIFIED');
     this.store.delete('namespaces', undefined, name);
   }
-}
-
-/** Whether any `Impersonate-Extra-*` header is present (a loop: this runs for every request). */
-function hasExtraImpersonation(h: IncomingMessage['headers']): boolean {
-  for (const k in h) if (k.startsWith('impersonate-extra-')) return true;
-  return false;
 }
 
 /** Removes null-valued fields in place, recursively (arrays keep their positions). */

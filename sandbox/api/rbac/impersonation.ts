@@ -17,8 +17,11 @@ export type DistinctHeaders = Record<string, string[] | undefined>;
 
 const EXTRA_PREFIX = 'impersonate-extra-';
 
-export function wantsImpersonation(headers: DistinctHeaders): boolean {
-  return Object.keys(headers).some((h) => h.startsWith('impersonate-'));
+/** Whether a request asks for impersonation at all (checked on every request, so no allocation). */
+export function wantsImpersonation(headers: Record<string, unknown>): boolean {
+  if (headers['impersonate-user'] || headers['impersonate-group'] || headers['impersonate-uid']) return true;
+  for (const k in headers) if (k.startsWith(EXTRA_PREFIX)) return true;
+  return false;
 }
 
 function unescapeKey(k: string): string {

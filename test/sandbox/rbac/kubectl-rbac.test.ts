@@ -24,48 +24,22 @@ const VERSIONS: [string, string][] = [
   ['1.27', join(kubectlDir, 'kubectl.1.27')],
 ];
 
-/** What authentication (sandbox/api/auth, merged separately) adds to a Sandbox: TLS, its CA and the admin token. */
-type WithAuth = Sandbox & { httpsUrl?: string; caPem?: string; adminToken?: string };
-
-interface Caller {
-  kubeconfig: string;
-  username: string;
-  close(): Promise<void>;
-}
-
-function writeKubeconfig(path: string, server: string, user: string, caPem?: string): void {
-  const cluster = caPem ? `certificate-authority-data: ${Buffer.from(caPem).toString('base64')}` : 'insecure-skip-tls-verify: true';
-  writeFileSync(path, `apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: ${server}\n    ${cluster}\nusers:\n- name: u\n  user: ${user}\ncontexts:\n- name: c\n  context: {cluster: c, user: u, namespace: default}\ncurrent-context: c\n`);
-}
-
 /**
- * A caller that is not the admin. With authentication in the sandbox: the
- * ServiceAccount default/ops and a token from `kubectl create token`. Without:
- * a second loopback port whose callers are user `ops`, handed to the
- * sandbox's request handler (a stand-in for an authenticator).
+ * A stand-in for the authenticator (sandbox/api/auth, built in parallel): a
+ * second loopback port whose callers are user NAME in system:authenticated,
+ * handed to the sandbox's own request handler. (kubectl sends no bearer token
+ * over plain HTTP, so a token cannot tell callers apart here.)
  */
-async function nonAdmin(sb: WithAuth, ok: (args: string[]) => Promise<string>): Promise<Caller> {
-  const kubeconfig = join(sb.dir, 'kubeconfig-ops');
-  if (sb.adminToken && sb.httpsUrl && sb.caPem) {
-    await ok(['create', 'serviceaccount', 'ops', '-n', 'default']);
-    const token = (await ok(['create', 'token', 'ops', '-n', 'default'])).trim();
-    writeKubeconfig(kubeconfig, sb.httpsUrl, `{token: ${token}}`, sb.caPem);
-    return { kubeconfig, username: 'system:serviceaccount:default:ops', close: async () => {} };
-  }
-  const server: Server = createServer((req, res) => {
-    setRequestUser(req, { username: 'ops', groups: ['system:authenticated'] });
+async function userPort(sb: Sandbox, name: string): Promise<{ kubeconfig: string; server: Server }> {
+  const server = createServer((req, res) => {
+    setRequestUser(req, { username: name, groups: ['system:authenticated'] });
     sb.server.http.emit('request', req, res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  writeKubeconfig(kubeconfig, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, '{}');
-  return {
-    kubeconfig,
-    username: 'ops',
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
+  const kubeconfig = join(sb.dir, `kubeconfig-${name}`);
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: ${url}\nusers:\n- name: u\n  user: {}\ncontexts:\n- name: c\n  context: {cluster: c, user: u, namespace: default}\ncurrent-context: c\n`);
+  return { kubeconfig, server };
 }
 
 const CAN_I_LIST = [
@@ -164,21 +138,21 @@ describe.each(VERSIONS)('RBAC with kubectl %s', (_v, bin) => {
   });
 
   it('impersonation is refused to a user without impersonate, allowed once granted', async () => {
-    const caller = await nonAdmin(sb, ok);
-    const who = caller.username;
-    const ops = kubectlFor(caller.kubeconfig, bin);
+    const port = await userPort(sb, 'ops');
+    const ops = kubectlFor(port.kubeconfig, bin);
     // `get --raw`: kubectl's discovery client reports a refused discovery request as "unknown", whatever the server says.
     const r = await ops.run(['get', '--raw', '/api/v1/namespaces/shop/pods', '--as=alice']);
-    expect(r.stderr.trim()).toBe(`Error from server (Forbidden): users "alice" is forbidden: User "${who}" cannot impersonate resource "users" in API group "" at the cluster scope`);
+    expect(r.stderr.trim()).toBe('Error from server (Forbidden): users "alice" is forbidden: User "ops" cannot impersonate resource "users" in API group "" at the cluster scope');
     const sa = await ops.run(['get', '--raw', '/api/v1/namespaces/shop/pods', `--as=${SA}`]);
-    expect(sa.stderr.trim()).toBe(`Error from server (Forbidden): serviceaccounts "coffer" is forbidden: User "${who}" cannot impersonate resource "serviceaccounts" in API group "" in the namespace "coffer-system"`);
+    expect(sa.stderr.trim()).toBe('Error from server (Forbidden): serviceaccounts "coffer" is forbidden: User "ops" cannot impersonate resource "serviceaccounts" in API group "" in the namespace "coffer-system"');
     await ok(['create', 'role', 'impersonate-coffer', '-n', 'coffer-system', '--verb=impersonate', '--resource=serviceaccounts', '--resource-name=coffer']);
-    await ok(['create', 'rolebinding', 'ops-impersonate-coffer', '-n', 'coffer-system', '--role=impersonate-coffer', `--user=${who}`]);
+    await ok(['create', 'rolebinding', 'ops-impersonate-coffer', '-n', 'coffer-system', '--role=impersonate-coffer', '--user=ops']);
     const now = await ops.run(['auth', 'can-i', 'delete', 'pods', '-n', 'shop', `--as=${SA}`]);
     expect([now.code, now.stdout]).toEqual([0, 'yes\n']);
     const group = await ops.run(['get', '--raw', '/api/v1/namespaces/shop/pods', `--as=${SA}`, '--as-group=system:masters']);
-    expect(group.stderr.trim()).toBe(`Error from server (Forbidden): groups "system:masters" is forbidden: User "${who}" cannot impersonate resource "groups" in API group "" at the cluster scope`);
-    await caller.close();
+    expect(group.stderr.trim()).toBe('Error from server (Forbidden): groups "system:masters" is forbidden: User "ops" cannot impersonate resource "groups" in API group "" at the cluster scope');
+    port.server.closeAllConnections();
+    await new Promise((resolve) => port.server.close(resolve));
   });
 
   it('a ServiceAccount that may create ClusterRoleBindings still cannot bind cluster-admin (escalation)', async () => {
@@ -220,9 +194,7 @@ describe.each(VERSIONS)('RBAC with kubectl %s', (_v, bin) => {
 
   it('a WebSocket upgrade (exec) is authorized like any request', async () => {
     const status = await new Promise<{ code: number; body: string }>((resolve, reject) => {
-      const token = (sb as WithAuth).adminToken;
-      const headers = { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'impersonate-user': SA, ...(token ? { authorization: `Bearer ${token}` } : {}) };
-      const req = request(`${sb.url}/api/v1/namespaces/shop/pods/web/exec?command=sh`, { headers });
+      const req = request(`${sb.url}/api/v1/namespaces/shop/pods/web/exec?command=sh`, { headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'impersonate-user': SA } });
       req.on('response', (res) => {
         let body = '';
         res.on('data', (c) => (body += c));

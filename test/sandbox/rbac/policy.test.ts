@@ -11,7 +11,7 @@ import { checkBindingWrite, checkRoleWrite } from '../../../sandbox/api/rbac/esc
 import { compactString, escalationMessage, forbidden } from '../../../sandbox/api/rbac/forbidden.ts';
 import { validateRbac, rbacDefaults } from '../../../sandbox/api/rbac/validation.ts';
 import { aggregatedRules, aggregationPass } from '../../../sandbox/api/rbac/aggregation.ts';
-import { impersonate } from '../../../sandbox/api/rbac/impersonation.ts';
+import { impersonate, wantsImpersonation } from '../../../sandbox/api/rbac/impersonation.ts';
 import { answerReview } from '../../../sandbox/api/rbac/reviews.ts';
 import { RbacAuthorizer } from '../../../sandbox/api/rbac/authorizer.ts';
 import { MemoryRbacLister, type RbacObjects } from '../../../sandbox/api/rbac/lister.ts';
@@ -235,6 +235,9 @@ describe('impersonation (impersonation_test.go)', () => {
   const authz = new RbacAuthorizer(lister);
   const ops = user('ops', 'system:authenticated');
   it('no headers: no impersonation', () => expect(impersonate({ accept: ['x'] }, ops, authz)).toBeUndefined());
+  it('which requests ask for it', () => {
+    expect([wantsImpersonation({ accept: 'x' }), wantsImpersonation({ 'impersonate-user': 'a' }), wantsImpersonation({ 'impersonate-extra-scopes': 'v' }), wantsImpersonation({ 'impersonate-user': '' })]).toEqual([false, true, true, false]);
+  });
   it('a user named in resourceNames; system:authenticated is added', () => {
     expect(impersonate({ 'impersonate-user': ['alice'] }, ops, authz)).toEqual({ username: 'alice', groups: ['system:authenticated'] });
     expect(impersonate({ 'impersonate-user': ['alice'], 'impersonate-group': ['devs', 'ops'] }, ops, authz)).toEqual({ username: 'alice', groups: ['devs', 'ops', 'system:authenticated'] });
