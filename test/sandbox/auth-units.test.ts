@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkClaims, decodeJwt, JwtError, keyId, signJwt, verifyJwt, type JwtClaims } from '../../sandbox/api/auth/jwt.ts';
 import { ANONYMOUS, Authenticator, bearerToken, TokenInvalid } from '../../sandbox/api/auth/authenticator.ts';
-import { requestAttributes } from '../../sandbox/api/auth/request-info.ts';
+import { requestAttributes } from '../../sandbox/api/rbac/requestinfo.ts';
 import { AuditLog } from '../../sandbox/api/auth/audit.ts';
 import { admitServiceAccount, publishRootCa, TOKEN_MOUNT_PATH, tokenSecretUpdate } from '../../sandbox/api/auth/serviceaccount-admission.ts';
 import { SANDBOX_ADMIN } from '../../sandbox/api/auth/context.ts';
@@ -337,6 +337,8 @@ describe('projected token refresh (kubelet token manager)', () => {
         second = readFileSync(join(dir, 'token'), 'utf8');
       }
       expect(second).not.toBe(first);
+      // The old generation is removed after the ..data switch: wait for that too.
+      for (let i = 0; i < 1000 && readdirSync(dir).filter((e) => e.startsWith('..2')).length > 1; i++) await new Promise((r) => setTimeout(r, 10));
       expect(authn.authenticateToken(second).user.username).toBe('system:serviceaccount:a:default');
       // One generation directory, the ..data link and the two names.
       expect(readdirSync(dir).filter((e) => e.startsWith('..2')).length).toBe(1);

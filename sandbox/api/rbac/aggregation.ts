@@ -26,15 +26,19 @@ export function aggregatedRules(role: RoleObject, all: readonly RoleObject[]): P
 
 /**
  * One controller pass over all ClusterRoles: the aggregated roles whose rules
- * must change, with their new rules. Applying them may change what other
- * aggregated roles gather (`view` feeds `edit` feeds `admin`), so callers run
- * passes until one returns nothing.
+ * must change, with their new rules. Roles are synced one after the other, each
+ * seeing the rules already changed in this pass (as the controller's queue
+ * does), so chains (`view` feeds `edit` feeds `admin`) and cycles settle;
+ * callers run passes until one returns nothing.
  */
 export function aggregationPass(all: readonly RoleObject[]): { name: string; rules: PolicyRule[] }[] {
+  const current = all.map((r) => ({ ...r }));
   const changes: { name: string; rules: PolicyRule[] }[] = [];
-  for (const role of all) {
-    const want = aggregatedRules(role, all);
-    if (want && !deepEqual(want, role.rules ?? [])) changes.push({ name: role.metadata.name!, rules: want });
+  for (const role of current) {
+    const want = aggregatedRules(role, current);
+    if (!want || deepEqual(want, role.rules ?? [])) continue;
+    role.rules = want;
+    changes.push({ name: role.metadata.name!, rules: want });
   }
   return changes;
 }

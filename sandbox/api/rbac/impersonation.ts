@@ -17,8 +17,11 @@ export type DistinctHeaders = Record<string, string[] | undefined>;
 
 const EXTRA_PREFIX = 'impersonate-extra-';
 
-export function wantsImpersonation(headers: DistinctHeaders): boolean {
-  return Object.keys(headers).some((h) => h.startsWith('impersonate-'));
+/** Whether a request asks for impersonation at all (checked on every request, so no allocation). */
+export function wantsImpersonation(headers: Record<string, unknown>): boolean {
+  if (headers['impersonate-user'] || headers['impersonate-group'] || headers['impersonate-uid']) return true;
+  for (const k in headers) if (k.startsWith(EXTRA_PREFIX)) return true;
+  return false;
 }
 
 function unescapeKey(k: string): string {
@@ -38,7 +41,7 @@ export function impersonate(headers: DistinctHeaders, requestor: UserInfo, autho
   const groupsAsked = headers['impersonate-group'] ?? [];
   const uid = headers['impersonate-uid']?.[0] ?? '';
   const extras: [string, string][] = [];
-  for (const [h, values] of Object.entries(headers)) if (h.startsWith(EXTRA_PREFIX)) for (const v of values ?? []) extras.push([unescapeKey(h.slice(EXTRA_PREFIX.length)).toLowerCase(), v]);
+  for (const [h, values] of Object.entries(headers)) if (h.startsWith(EXTRA_PREFIX)) for (const v of values ?? []) extras.push([unescapeKey(h.slice(EXTRA_PREFIX.length).toLowerCase()), v]);
   if (!userName && !groupsAsked.length && !uid && !extras.length) return undefined;
   if (!userName) throw new ApiError(500, 'InternalError', 'Internal error occurred: requested impersonation of groups, extra or uid without impersonating a user');
 

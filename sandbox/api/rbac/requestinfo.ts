@@ -8,6 +8,7 @@
  * `fieldSelector=metadata.name=X` carries that name, so `resourceNames` rules
  * can allow watching a single object.
  */
+import type { Attributes, UserInfo } from '../auth/types.ts';
 
 export interface RequestInfo {
   resourceRequest: boolean;
@@ -40,7 +41,7 @@ export function requestInfo(method: string, path: string, query: URLSearchParams
     parts = parts.slice(1);
   }
   const out: RequestInfo = { ...info, resourceRequest: true, apiPrefix: prefix, apiGroup: group, apiVersion: parts[0] };
-  parts = parts.slice(1).map(safeDecode);
+  parts = parts.slice(1).map((p) => (p.includes('%') ? safeDecode(p) : p));
   if (parts[0] === 'watch' || parts[0] === 'proxy') {
     if (parts.length < 2) return out;
     out.verb = parts[0];
@@ -83,4 +84,16 @@ function exactName(sel: string | null): string | undefined {
     if (m && m[2] && !/[/%]/.test(m[2]) && m[2] !== '.' && m[2] !== '..') return m[2];
   }
   return undefined;
+}
+
+/** The authorizer's view of a request described by `info`. */
+export function attributesOf(user: UserInfo, info: RequestInfo): Attributes {
+  if (!info.resourceRequest) return { user, verb: info.verb, resourceRequest: false, path: info.path };
+  return { user, verb: info.verb, resourceRequest: true, apiGroup: info.apiGroup, apiVersion: info.apiVersion, resource: info.resource, subresource: info.subresource ?? '', namespace: info.namespace, name: info.name ?? '' };
+}
+
+/** A request's authorization attributes from its method and raw URL (path and query), e.g. for an audit record. */
+export function requestAttributes(method: string, rawUrl: string, user: UserInfo): Attributes {
+  const url = new URL(rawUrl, 'http://sandbox');
+  return attributesOf(user, requestInfo(method, url.pathname, url.searchParams));
 }

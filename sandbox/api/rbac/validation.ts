@@ -32,7 +32,11 @@ function pathSegmentErrors(name: string): string[] {
   return out;
 }
 
+const RULE_LISTS = ['verbs', 'apiGroups', 'resources', 'resourceNames', 'nonResourceURLs'];
+
 function validateRule(rule: Rec, namespaced: boolean, path: string): FieldError[] {
+  // A list of the wrong type fails decoding first (400), as in Go; the schema check reports it.
+  if (RULE_LISTS.some((k) => rule[k] != null && !Array.isArray(rule[k]))) return [];
   const errs: FieldError[] = [];
   const verbs = strings(rule.verbs);
   const urls = strings(rule.nonResourceURLs);

@@ -84,6 +84,21 @@ describe.each(VERSIONS)('RBAC with kubectl %s', (_v, bin) => {
     expect((await k.run(['auth', 'can-i', 'delete', 'nodes'])).stdout).toBe('yes\n');
   });
 
+  it('SubjectAccessReview and LocalSubjectAccessReview answer for the user named in them', async () => {
+    const review = async (kind: string, ns: string | undefined, spec: unknown) => {
+      const doc = { apiVersion: 'authorization.k8s.io/v1', kind, metadata: ns ? { namespace: ns } : {}, spec };
+      return JSON.parse(await ok(['create', '--validate=false', '-o', 'json', '-f', '-'], JSON.stringify(doc))).status;
+    };
+    const attrs = { verb: 'delete', resource: 'pods', namespace: 'shop' };
+    expect(await review('SubjectAccessReview', undefined, { user: SA, groups: ['system:serviceaccounts'], resourceAttributes: attrs })).toEqual({
+      allowed: true,
+      reason: 'RBAC: allowed by RoleBinding "coffer-pod-deleter/shop" of Role "pod-deleter" to ServiceAccount "coffer/coffer-system"',
+    });
+    expect(await review('SubjectAccessReview', undefined, { user: 'nobody', resourceAttributes: attrs })).toEqual({ allowed: false });
+    expect((await review('LocalSubjectAccessReview', 'shop', { user: SA, resourceAttributes: { verb: 'delete', resource: 'pods' } })).allowed).toBe(true);
+    expect((await review('LocalSubjectAccessReview', 'default', { user: SA, resourceAttributes: { verb: 'delete', resource: 'pods' } })).allowed).toBe(false);
+  });
+
   it('auth can-i --list prints the rules that apply in the namespace', async () => {
     await ok(['create', 'role', 'cm-reader', '-n', 'shop', '--verb=get', '--resource=configmaps', '--resource-name=shop-config']);
     await ok(['create', 'rolebinding', 'coffer-cm-reader', '-n', 'shop', '--role=cm-reader', '--serviceaccount=coffer-system:coffer']);
@@ -169,5 +184,66 @@ describe.each(VERSIONS)('RBAC with kubectl %s', (_v, bin) => {
     });
     expect(status.code).toBe(403);
     expect(JSON.parse(status.body).message).toBe('pods "web" is forbidden: User "system:serviceaccount:coffer-system:coffer" cannot get resource "pods/exec" in API group "" in the namespace "shop"');
+  });
+});
+
+describe('enforce: false (the benchmarks\' "off")', () => {
+  it('allows what RBAC refuses', async () => {
+    const { ApiServer } = await import('../../../sandbox/api/server.ts');
+    const get = (url: string, path: string, headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(`${url}${path}`, { headers }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    for (const [enforce, want] of [[false, 200], [true, 403]] as const) {
+      const server = new ApiServer({ enforce });
+      const url = await server.listen(0);
+      try {
+        expect([enforce, await get(url, '/api/v1/namespaces/default/secrets', { 'impersonate-user': SA })]).toEqual([enforce, want]);
+      } finally {
+        await server.close();
+      }
+    }
+  });
+});
+
+describe('bad input from a non-admin', () => {
+  it('a malformed Role is refused by decoding or validation (400/422), never a 500', async () => {
+    const { ApiServer } = await import('../../../sandbox/api/server.ts');
+    const { bootstrap } = await import('../../../sandbox/index.ts');
+    const server = new ApiServer();
+    bootstrap(server);
+    server.ensure({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } });
+    server.ensure({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'a', namespace: 'shop' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' }, subjects: [{ kind: 'ServiceAccount', name: 'coffer', namespace: 'coffer-system' }] } as never);
+    const url = await server.listen(0);
+    const post = (body: unknown) =>
+      new Promise<{ code: number; message: string }>((resolve, reject) => {
+        const req = request(`${url}/apis/rbac.authorization.k8s.io/v1/namespaces/shop/roles`, { method: 'POST', headers: { 'content-type': 'application/json', 'impersonate-user': SA } }, (res) => {
+          let b = '';
+          res.on('data', (c) => (b += c));
+          res.on('end', () => resolve({ code: res.statusCode ?? 0, message: JSON.parse(b).message }));
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify(body));
+      });
+    try {
+      const role = (rules: unknown) => ({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'r' }, rules });
+      for (const rules of ['x', [{ verbs: 'get', apiGroups: [''], resources: ['pods'] }]]) expect((await post(role(rules))).code).toBe(400);
+      // Go decodes a null element as an empty rule, which validation then refuses.
+      expect(await post(role([null]))).toEqual({ code: 422, message: 'Role.rbac.authorization.k8s.io "r" is invalid: [rules[0].verbs: Required value: verbs must contain at least one value, rules[0].apiGroups: Required value: resource rules must supply at least one api group, rules[0].resources: Required value: resource rules must supply at least one resource]' });
+      expect(await post(role([{ apiGroups: [''], resources: ['pods'] }]))).toEqual({ code: 422, message: 'Role.rbac.authorization.k8s.io "r" is invalid: rules[0].verbs: Required value: verbs must contain at least one value' });
+      expect((await post(role([{ verbs: ['get'], apiGroups: [''], resources: ['nodes'] }]))).code).toBe(403);
+      expect((await post(role([{ verbs: ['get'], apiGroups: [''], resources: ['pods'] }]))).code).toBe(201);
+      expect((await post({ ...role([{ verbs: ['get'], apiGroups: [''], resources: ['secrets'] }]), metadata: { name: 'r2' } })).code).toBe(201);
+      expect((await post({ ...role([{ verbs: ['escalate'], apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles'] }]), metadata: { name: 'r3' } })).message).toBe(
+        'roles.rbac.authorization.k8s.io "r3" is forbidden: user "system:serviceaccount:coffer-system:coffer" (groups=["system:serviceaccounts" "system:serviceaccounts:coffer-system" "system:authenticated"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:["rbac.authorization.k8s.io"], Resources:["roles"], Verbs:["escalate"]}',
+      );
+    } finally {
+      await server.close();
+    }
   });
 });

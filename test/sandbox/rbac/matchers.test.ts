@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ruleAllows } from '../../../sandbox/api/rbac/matchers.ts';
-import { requestInfo } from '../../../sandbox/api/rbac/requestinfo.ts';
+import { requestAttributes, requestInfo } from '../../../sandbox/api/rbac/requestinfo.ts';
 import { nonRes, res, rule, user, show } from './tables.ts';
 import type { Attributes } from '../../../sandbox/api/auth/types.ts';
 import type { PolicyRule } from '../../../sandbox/api/rbac/types.ts';
@@ -193,5 +193,10 @@ describe('request info (RequestInfoFactory)', () => {
   }
   it('non-resource paths keep the lower-cased HTTP method as verb (requestinfo_test.go TestGetNonAPIRequestInfo)', () => {
     for (const [method, path] of nonResourceCases) expect(requestInfo(method, path, new URLSearchParams())).toEqual({ resourceRequest: false, path, verb: method.toLowerCase() });
+  });
+  it('attributes from a raw URL with its query (what the authorizer and an audit record see)', () => {
+    const u = user('u');
+    expect(requestAttributes('GET', '/apis/apps/v1/namespaces/shop/deployments?watch=1&fieldSelector=metadata.name%3Dweb', u)).toEqual({ user: u, verb: 'watch', resourceRequest: true, apiGroup: 'apps', apiVersion: 'v1', resource: 'deployments', subresource: '', namespace: 'shop', name: 'web' });
+    expect(requestAttributes('GET', '/version?timeout=32s', u)).toEqual({ user: u, verb: 'get', resourceRequest: false, path: '/version' });
   });
 });

@@ -11,7 +11,7 @@ import { checkBindingWrite, checkRoleWrite } from '../../../sandbox/api/rbac/esc
 import { compactString, escalationMessage, forbidden } from '../../../sandbox/api/rbac/forbidden.ts';
 import { validateRbac, rbacDefaults } from '../../../sandbox/api/rbac/validation.ts';
 import { aggregatedRules, aggregationPass } from '../../../sandbox/api/rbac/aggregation.ts';
-import { impersonate } from '../../../sandbox/api/rbac/impersonation.ts';
+import { impersonate, wantsImpersonation } from '../../../sandbox/api/rbac/impersonation.ts';
 import { answerReview } from '../../../sandbox/api/rbac/reviews.ts';
 import { RbacAuthorizer } from '../../../sandbox/api/rbac/authorizer.ts';
 import { MemoryRbacLister, type RbacObjects } from '../../../sandbox/api/rbac/lister.ts';
@@ -116,6 +116,11 @@ describe('escalation prevention (RBAC docs "Privilege escalation prevention and 
     const e = checkRoleWrite(ctx(user('dev')), '', '', { metadata: { name: 'agg' }, rules: [], aggregationRule: { clusterRoleSelectors: [] } })!;
     expect(e.message).toBe('clusterroles.rbac.authorization.k8s.io "agg" is forbidden: must have cluster-admin privileges to use the aggregationRule');
   });
+  it('malformed bodies never break the check (validation refuses them afterwards)', () => {
+    for (const rules of ['x', [null, 'y', { verbs: 'get' }], { a: 1 }]) expect(() => checkRoleWrite(ctx(user('dev')), 'shop', '', { metadata: { namespace: 'shop', name: 'r' }, rules } as unknown as RoleObject)).not.toThrow();
+    const noRef = checkBindingWrite(ctx(user('dev')), 'shop', { metadata: { namespace: 'shop', name: 'b' } } as unknown as BindingObject)!;
+    expect([noRef.code, noRef.message]).toEqual([500, 'Internal error occurred: unsupported role reference kind: ""']);
+  });
   it('binding: bind on the role (resourceNames honoured) or coverage of its rules; a missing role is 404', () => {
     const bind = (name: string, kind: 'Role' | 'ClusterRole' = 'ClusterRole'): BindingObject => ({ metadata: { namespace: 'shop', name: 'b' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind, name }, subjects: [{ kind: 'User', name: 'x' }] });
     expect(checkBindingWrite(ctx(user('dev')), 'shop', bind('pod-reader'))).toBeUndefined();
@@ -177,6 +182,18 @@ describe('aggregation (clusterroleaggregation controller; RBAC docs "Aggregated 
     expect(aggregatedRules(monitoring, [monitoring, endpoints, again])).toEqual([rule('get,list,watch', '', 'services,endpointslices,pods'), rule('get', '', 'nodes')]);
     expect(aggregatedRules(endpoints, [monitoring, endpoints])).toBeUndefined();
   });
+  it('two aggregated roles selecting each other settle instead of trading rules forever', () => {
+    let roles: RoleObject[] = [
+      { metadata: { name: 'a', labels: { x: 'a' } }, aggregationRule: { clusterRoleSelectors: [{ matchLabels: { x: 'b' } }] }, rules: [rule('get', '', 'pods')] },
+      { metadata: { name: 'b', labels: { x: 'b' } }, aggregationRule: { clusterRoleSelectors: [{ matchLabels: { x: 'a' } }] }, rules: [rule('get', '', 'secrets')] },
+    ];
+    let passes = 0;
+    for (let changes = aggregationPass(roles); changes.length; changes = aggregationPass(roles), passes++) {
+      expect(passes).toBeLessThan(3);
+      roles = roles.map((r) => ({ ...r, rules: changes.find((c) => c.name === r.metadata.name)?.rules ?? r.rules }));
+    }
+    expect(roles.map((r) => r.rules)).toEqual([[rule('get', '', 'secrets')], [rule('get', '', 'secrets')]]);
+  });
   it('the bootstrap admin ⊇ edit ⊇ view chain settles after repeated passes', () => {
     let roles = BOOTSTRAP_CLUSTER_ROLES.map((r) => structuredClone(r) as unknown as RoleObject);
     for (let i = 0; i < 5; i++) {
@@ -218,6 +235,9 @@ describe('impersonation (impersonation_test.go)', () => {
   const authz = new RbacAuthorizer(lister);
   const ops = user('ops', 'system:authenticated');
   it('no headers: no impersonation', () => expect(impersonate({ accept: ['x'] }, ops, authz)).toBeUndefined());
+  it('which requests ask for it', () => {
+    expect([wantsImpersonation({ accept: 'x' }), wantsImpersonation({ 'impersonate-user': 'a' }), wantsImpersonation({ 'impersonate-extra-scopes': 'v' }), wantsImpersonation({ 'impersonate-user': '' })]).toEqual([false, true, true, false]);
+  });
   it('a user named in resourceNames; system:authenticated is added', () => {
     expect(impersonate({ 'impersonate-user': ['alice'] }, ops, authz)).toEqual({ username: 'alice', groups: ['system:authenticated'] });
     expect(impersonate({ 'impersonate-user': ['alice'], 'impersonate-group': ['devs', 'ops'] }, ops, authz)).toEqual({ username: 'alice', groups: ['devs', 'ops', 'system:authenticated'] });

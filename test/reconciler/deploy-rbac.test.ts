@@ -1,0 +1,122 @@
+/**
+ * deploy/rbac.yaml against the calls Coffer makes, evaluated with the
+ * sandbox's RBAC authorizer (the same rules kube-apiserver applies): every
+ * call in the table must be allowed for the `coffer` ServiceAccount, and a few
+ * it never needs must stay refused. Each row names the file that makes the call.
+ */
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { RbacAuthorizer } from '../../sandbox/api/rbac/authorizer.ts';
+import { MemoryRbacLister } from '../../sandbox/api/rbac/lister.ts';
+import { BOOTSTRAP_CLUSTER_ROLES, BOOTSTRAP_CLUSTER_ROLE_BINDINGS } from '../../sandbox/api/rbac/policy.ts';
+import { rulesFor } from '../../sandbox/api/rbac/resolver.ts';
+import type { Attributes, UserInfo } from '../../sandbox/api/auth/types.ts';
+import type { BindingObject, RoleObject } from '../../sandbox/api/rbac/types.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+const NS = 'coffer-system';
+const APP = 'shop';
+
+/** deploy/rbac.yaml as `kubectl apply -k deploy/` installs it (kustomization.yaml puts namespaced objects in coffer-system). */
+function deployed(dropClusterRoleBindings: string[] = []): MemoryRbacLister {
+  const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy/rbac.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string } });
+  const pick = <T>(kind: string, namespaced: boolean) => docs.filter((d) => d.kind === kind).map((d) => ({ ...d, metadata: { ...d.metadata, ...(namespaced ? { namespace: NS } : {}) } }) as unknown as T);
+  return new MemoryRbacLister({
+    roles: pick<RoleObject>('Role', true),
+    roleBindings: pick<BindingObject>('RoleBinding', true),
+    clusterRoles: [...pick<RoleObject>('ClusterRole', false), ...(BOOTSTRAP_CLUSTER_ROLES as unknown as RoleObject[])],
+    clusterRoleBindings: [...pick<BindingObject>('ClusterRoleBinding', false), ...(BOOTSTRAP_CLUSTER_ROLE_BINDINGS as unknown as BindingObject[])].filter((b) => !dropClusterRoleBindings.includes(b.metadata.name!)),
+  });
+}
+
+/** What the API server sees for the coffer ServiceAccount's token. */
+const coffer: UserInfo = { username: `system:serviceaccount:${NS}:coffer`, groups: ['system:serviceaccounts', `system:serviceaccounts:${NS}`, 'system:authenticated'] };
+
+const call = (verb: string, resource: string, namespace: string, opts: { group?: string; name?: string } = {}): Attributes => {
+  const [r, sub] = resource.split('/');
+  return { user: coffer, verb, resourceRequest: true, apiGroup: opts.group ?? '', resource: r, subresource: sub ?? '', namespace, name: opts.name ?? '' };
+};
+
+const CALLS: [string, Attributes][] = [
+  // discovery and selection
+  ['reconciler/kube/discovery.ts: GET /apis', { user: coffer, verb: 'get', resourceRequest: false, path: '/apis' }],
+  ['reconciler/kube/discovery.ts: GET /apis/apps/v1', { user: coffer, verb: 'get', resourceRequest: false, path: '/apis/apps/v1' }],
+  ['reconciler/reconcile.ts: list namespaces', call('list', 'namespaces', '')],
+  ['reconciler/export/export.ts: get the namespace', call('get', 'namespaces', '', { name: APP })],
+  ['reconciler/export/export.ts: list every namespaced type', call('list', 'configmaps', APP)],
+  ['reconciler/export/export.ts: list secrets (into the encrypted repository)', call('list', 'secrets', APP)],
+  ['reconciler/export/export.ts: list custom resources', call('list', 'carts', APP, { group: 'shop.example.com' })],
+  ['reconciler/export/export.ts: get referenced StorageClasses', call('get', 'storageclasses', '', { group: 'storage.k8s.io', name: 'standard' })],
+  // snapshots
+  ['reconciler/volumes/snapshot.ts: get the PV', call('get', 'persistentvolumes', '', { name: 'pv-1' })],
+  ['reconciler/volumes/snapshot.ts: list VolumeSnapshotClasses', call('list', 'volumesnapshotclasses', '', { group: 'snapshot.storage.k8s.io' })],
+  ['reconciler/volumes/snapshot.ts: create a VolumeSnapshot', call('create', 'volumesnapshots', APP, { group: 'snapshot.storage.k8s.io' })],
+  ['reconciler/volumes/snapshot.ts: poll the VolumeSnapshot', call('get', 'volumesnapshots', APP, { group: 'snapshot.storage.k8s.io', name: 'vs' })],
+  ['reconciler/volumes/snapshot.ts: list a run\'s VolumeSnapshots', call('list', 'volumesnapshots', APP, { group: 'snapshot.storage.k8s.io' })],
+  ['reconciler/reconcile.ts: delete a VolumeSnapshot on retention', call('delete', 'volumesnapshots', APP, { group: 'snapshot.storage.k8s.io', name: 'vs' })],
+  // backup mover
+  ['reconciler/volumes/mover.ts: create the credentials Secret', call('create', 'secrets', APP)],
+  ['reconciler/volumes/mover.ts: create the PVC from the snapshot', call('create', 'persistentvolumeclaims', APP)],
+  ['reconciler/volumes/mover.ts: create the mover Job', call('create', 'jobs', APP, { group: 'batch' })],
+  ['reconciler/volumes/mover.ts: patch the Secret\'s owner', call('patch', 'secrets', APP, { name: 'mover-creds' })],
+  ['reconciler/volumes/mover.ts: patch the PVC\'s owner', call('patch', 'persistentvolumeclaims', APP, { name: 'mover-pvc' })],
+  ['reconciler/volumes/mover.ts: poll the Job', call('get', 'jobs', APP, { group: 'batch', name: 'mover' })],
+  ['reconciler/volumes/mover.ts: find the Job\'s pod', call('list', 'pods', APP)],
+  ['reconciler/volumes/mover.ts: read the pod log', call('get', 'pods/log', APP, { name: 'mover-abcde' })],
+  ['reconciler/volumes/mover.ts: delete the Job', call('delete', 'jobs', APP, { group: 'batch', name: 'mover' })],
+  ['reconciler/volumes/mover.ts: delete the PVC', call('delete', 'persistentvolumeclaims', APP, { name: 'mover-pvc' })],
+  ['reconciler/volumes/mover.ts: delete the credentials Secret', call('delete', 'secrets', APP, { name: 'mover-creds' })],
+  ['reconciler/volumes/mover.ts cleanupRun: list leftover Secrets', call('list', 'secrets', APP)],
+  // blueprints
+  ['reconciler/blueprint/functions/KubeExec.ts: exec over WebSocket (GET)', call('get', 'pods/exec', APP, { name: 'db-0' })],
+  ['reconciler/blueprint/functions/KubeExec.ts: exec over SPDY (POST)', call('create', 'pods/exec', APP, { name: 'db-0' })],
+  ['reconciler/blueprint/functions/ScaleWorkload.ts: read the scale', call('get', 'statefulsets/scale', APP, { group: 'apps', name: 'db' })],
+  ['reconciler/blueprint/functions/ScaleWorkload.ts: patch the scale', call('patch', 'deployments/scale', APP, { group: 'apps', name: 'web' })],
+  ['reconciler/blueprint/functions/KubeTask.ts: create the task pod', call('create', 'pods', APP)],
+  ['reconciler/blueprint/functions/KubeTask.ts: delete the task pod', call('delete', 'pods', APP, { name: 'task' })],
+  ['reconciler/blueprint/functions/Wait.ts: get any object', call('get', 'deployments', APP, { group: 'apps', name: 'web' })],
+  // own state in coffer-system
+  ['reconciler/lease/index.ts: read the Lease', call('get', 'leases', NS, { group: 'coordination.k8s.io', name: 'coffer' })],
+  ['reconciler/lease/index.ts: create the Lease', call('create', 'leases', NS, { group: 'coordination.k8s.io' })],
+  ['reconciler/lease/index.ts: replace the Lease', call('update', 'leases', NS, { group: 'coordination.k8s.io', name: 'coffer' })],
+  ['reconciler/profile-repository.ts: read repository credentials', call('get', 'secrets', NS, { name: 'coffer-repository' })],
+  // restore
+  ['reconciler/restore/execute.ts: create a namespace', call('create', 'namespaces', '')],
+  ['reconciler/restore/execute.ts: find an existing object', call('get', 'configmaps', APP, { name: 'c' })],
+  ['reconciler/restore/execute.ts: create objects', call('create', 'deployments', APP, { group: 'apps' })],
+  ['reconciler/restore/execute.ts: --existing update (merge patch)', call('patch', 'deployments', APP, { group: 'apps', name: 'web' })],
+  ['reconciler/restore/execute.ts: --existing recreate (delete first)', call('delete', 'deployments', APP, { group: 'apps', name: 'web' })],
+  ['reconciler/restore/volume.ts: create the restore credentials Secret', call('create', 'secrets', APP)],
+  ['reconciler/restore/volume.ts: patch the Secret\'s owner', call('patch', 'secrets', APP, { name: 'restore-creds' })],
+  ['reconciler/restore/volume.ts: delete the restore Job', call('delete', 'jobs', APP, { group: 'batch', name: 'restore' })],
+  ['reconciler/restore/volume.ts: delete the restore credentials Secret', call('delete', 'secrets', APP, { name: 'restore-creds' })],
+  ['reconciler/restore/drill.ts: delete the scratch namespace', call('delete', 'namespaces', '', { name: 'shop-drill-x' })],
+];
+
+const NEVER: [string, Attributes][] = [
+  ['no impersonation', call('impersonate', 'users', '', { name: 'admin' })],
+  ['no watching Secrets (Coffer polls; it never streams credentials)', call('watch', 'secrets', APP)],
+  ['no deletecollection', call('deletecollection', 'pods', APP)],
+  ['no metrics scraping of the API server', { user: coffer, verb: 'get', resourceRequest: false, path: '/metrics' }],
+];
+
+describe('deploy/rbac.yaml grants what Coffer calls', () => {
+  const authz = new RbacAuthorizer(deployed());
+  for (const [what, a] of CALLS) it(`allows ${what}`, () => expect(authz.authorize(a).decision).toBe('allow'));
+  for (const [what, a] of NEVER) it(`refuses: ${what}`, () => expect(authz.authorize(a).decision).toBe('no-opinion'));
+
+  it('restored Roles and RoleBindings pass escalation prevention (bind and escalate are granted)', () => {
+    expect(authz.authorize(call('escalate', 'roles', APP, { group: 'rbac.authorization.k8s.io' })).decision).toBe('allow');
+    expect(authz.authorize(call('bind', 'clusterroles', APP, { group: 'rbac.authorization.k8s.io', name: 'edit' })).decision).toBe('allow');
+  });
+
+  it('without the cluster-wide coffer-restore binding, backups alone need nothing from coffer-restore', () => {
+    const lister = deployed(['coffer-restore']);
+    const backupOnly = new RbacAuthorizer(lister);
+    const restoreOnly = new Set(CALLS.filter(([w]) => w.startsWith('reconciler/restore/')).map(([w]) => w));
+    for (const [what, a] of CALLS) if (!restoreOnly.has(what)) expect([what, backupOnly.authorize(a).decision]).toEqual([what, 'allow']);
+    expect(rulesFor(lister, coffer, APP).rules.some((r) => r.verbs.includes('escalate'))).toBe(false);
+  });
+});
