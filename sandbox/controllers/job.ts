@@ -193,7 +193,11 @@ export class JobController {
         pod.spec.hostname ??= `${name}-${index}`;
         for (const c of pod.spec.containers ?? []) c.env = [...(c.env ?? []), { name: 'JOB_COMPLETION_INDEX', valueFrom: { fieldRef: { fieldPath: `metadata.annotations['${INDEX}']` } } }];
       }
-      const created = await this.d.api.post(`/api/v1/namespaces/${ns}/pods`, pod);
+      const created = await this.d.api.post(`/api/v1/namespaces/${ns}/pods`, pod).catch((e) => {
+        // Refusals (Pod Security, quota) show on the Job as the real controller reports them; the sync retries.
+        this.d.events.record(job, 'Warning', 'FailedCreate', `Error creating: ${(e as Error).message}`);
+        throw e;
+      });
       this.expect.created(key, `${ns}/${created.metadata.name}`);
       this.d.events.record(job, 'Normal', 'SuccessfulCreate', `Created pod: ${created.metadata.name}`);
     }
