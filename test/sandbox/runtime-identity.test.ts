@@ -50,6 +50,27 @@ describe('identity inside containers', () => {
     await ok(['delete', 'pod', 'mixed', 'nogroup', '--wait=false']);
   });
 
+  it('a PVC is not writable by a non-root user until fsGroup hands it to the pod (EACCES as on a node)', async () => {
+    await apply({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'vol' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Mi' } } } });
+    await apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cred' }, stringData: { key: 'v' } });
+    const mounts = { volumeMounts: [{ name: 'vol', mountPath: '/data' }, { name: 'cred', mountPath: '/cred' }] };
+    const volumes = [{ name: 'vol', persistentVolumeClaim: { claimName: 'vol' } }, { name: 'cred', secret: { secretName: 'cred', defaultMode: 0o400 } }];
+    await apply(podWith('nofs', { securityContext: { runAsUser: 1000 }, volumes }, mounts));
+    await ok(['wait', '--for=condition=Ready', 'pod/nofs', '--timeout=60s']);
+    const denied = await cluster().kubectl(['exec', 'nofs', '--', 'sh', '-c', 'touch /data/x']);
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toContain("touch: cannot touch '/data/x': Permission denied");
+    expect((await cluster().kubectl(['exec', 'nofs', '--', 'cat', '/cred/key'])).stderr).toContain('Permission denied');
+    await ok(['delete', 'pod', 'nofs', '--timeout=30s']);
+
+    await apply(podWith('withfs', { securityContext: { runAsUser: 1000, fsGroup: 2000, fsGroupChangePolicy: 'OnRootMismatch' }, volumes }, mounts));
+    await ok(['wait', '--for=condition=Ready', 'pod/withfs', '--timeout=60s']);
+    expect(await ok(['exec', 'withfs', '--', 'sh', '-c', 'mkdir /data/d && touch /data/d/x && stat -c "%u:%g %A %n" /data /data/d /data/d/x; cat /cred/key; echo; stat -L -c "%g %a" /cred/key'])).toBe(
+      '0:2000 drwxrwsr-x /data\n1000:2000 drwxr-sr-x /data/d\n1000:2000 -rw-r--r-- /data/d/x\nv\n2000 440\n',
+    );
+    await ok(['delete', 'pod', 'withfs', '--wait=false']);
+  });
+
   it('root keeps only the default capabilities; drop ALL leaves none; privileged keeps all', async () => {
     await apply(podWith('caps-default', {}));
     await apply(podWith('caps-none', {}, { securityContext: { capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } } }));
