@@ -11,7 +11,6 @@ import type { Level, LevelVersion, Version } from './types.ts';
 
 export const LABEL_PREFIX = 'pod-security.kubernetes.io/';
 export const MODES = ['enforce', 'audit', 'warn'] as const;
-export type Mode = (typeof MODES)[number];
 
 export interface Policy {
   enforce: LevelVersion;
