@@ -104,6 +104,18 @@ describe('identity inside containers', () => {
     await ok(['delete', 'pod', 'nonroot', 'nonroot0', '--wait=false']);
   });
 
+  it('a Deployment in a restricted namespace is warned about; its ReplicaSet reports the refused pods as FailedCreate', async () => {
+    await ok(['create', 'namespace', 'locked']);
+    await ok(['label', 'namespace', 'locked', 'pod-security.kubernetes.io/enforce=restricted']);
+    const r = await cluster().kubectl(['-n', 'locked', 'create', 'deployment', 'web', '--image=busybox']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^Warning: would violate PodSecurity "restricted:latest": allowPrivilegeEscalation != false/);
+    const event = await eventually(async () => (await getJson('events', '-n', 'locked')).items.find((e: any) => e.reason === 'FailedCreate'), 30_000, 'a FailedCreate event');
+    expect(event.involvedObject.kind).toBe('ReplicaSet');
+    expect(event.message).toMatch(/^Error creating: pods "web-[a-z0-9]+-[a-z0-9]+" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false \(container "busybox" must set/);
+    await ok(['delete', 'namespace', 'locked', '--wait=false']);
+  });
+
   it('secret-sourced env values are in the container, on no host command line', async () => {
     const secret = `s3cr3t-${Math.random().toString(36).slice(2)}`;
     await apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db' }, stringData: { password: secret } });
