@@ -61,6 +61,8 @@ describe.each(['kubectl.1.29', 'kubectl.1.33'])('%s', (name) => {
     const r = await kubectl(bin, ['apply', '-f', '-'], pod(`${ns}-r`));
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toBe(`Error from server (Forbidden): error when creating "STDIN": pods "x" is forbidden: violates PodSecurity "restricted:latest": ${VIOLATIONS('c')}`);
+    const ssa = await kubectl(bin, ['apply', '--server-side', '-f', '-'], pod(`${ns}-r`));
+    expect(ssa.stderr.trim()).toBe(`Error from server (Forbidden): pods "x" is forbidden: violates PodSecurity "restricted:latest": ${VIOLATIONS('c')}`);
     const good = await kubectl(bin, ['apply', '-f', '-'], pod(`${ns}-r`, { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } }, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } }));
     expect(good).toMatchObject({ code: 0, stderr: '', stdout: 'pod/x created\n' });
   });
