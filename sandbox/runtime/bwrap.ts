@@ -30,6 +30,8 @@ export interface ContainerSandbox {
   argv: string[];
   /** Credentials the command runs with (applied by `setpriv` inside the root); absent = bwrap's own (root). */
   identity?: Identity;
+  /** securityContext.readOnlyRootFilesystem. */
+  readOnlyRoot?: boolean;
 }
 
 /** Host /etc entries every image sees: dynamic linker cache, certificates, name service config. */
@@ -74,7 +76,7 @@ export function bwrapArgs(s: ContainerSandbox, opts: { infoFd?: number } = {}): 
   a.push('--ro-bind', '/usr', '/usr');
   for (const [target, link] of USR_SYMLINKS) a.push('--symlink', target, link);
   a.push('--proc', '/proc', '--dev', '/dev');
-  a.push('--bind', s.tmpDir, '/tmp');
+  a.push(s.readOnlyRoot ? '--ro-bind' : '--bind', s.tmpDir, '/tmp');
   a.push('--dir', '/var', '--dir', '/run', '--symlink', '../tmp', '/var/tmp', '--dir', '/root', '--dir', '/etc');
   for (const [name, host] of Object.entries(s.etcFiles).sort(([x], [y]) => x.localeCompare(y))) a.push('--ro-bind', host, `/etc/${name}`);
   // Shorter targets first so a volume at /data/sub lands inside a volume at /data.
@@ -84,6 +86,8 @@ export function bwrapArgs(s: ContainerSandbox, opts: { infoFd?: number } = {}): 
   for (const m of mounts) for (let d = path.posix.dirname(m.target); d !== '/' && !FIXED_DIRS.has(d); d = path.posix.dirname(d)) parents.add(d);
   for (const d of [...parents].sort((x, y) => x.split('/').length - y.split('/').length || x.localeCompare(y))) a.push('--perms', '0755', '--dir', d);
   for (const m of mounts) a.push(m.readOnly ? '--ro-bind' : '--bind', m.source, m.target);
+  // readOnlyRootFilesystem: the root (and /tmp, part of the writable layer) read-only; volumes keep their own mode.
+  if (s.readOnlyRoot) a.push('--remount-ro', '/');
   a.push('--chdir', s.workingDir || '/');
   if (opts.infoFd !== undefined) a.push('--info-fd', String(opts.infoFd));
   a.push('--', ...(s.identity ? setprivArgv(s.identity) : []), ...s.argv);

@@ -302,10 +302,12 @@ export class PodWorker {
       const cache = path.join(this.k.dataDir, 'cache', `tsx-${identity.uid}`);
       await mkdir(cache, { recursive: true });
       await chown(cache, identity.uid, identity.gid);
+      // The mount point exists beforehand: with readOnlyRootFilesystem bwrap could not create it in a read-only /tmp.
+      await mkdir(path.join(tmpDir, `tsx-${identity.uid}`), { recursive: true });
       mounts.push({ source: cache, target: `/tmp/tsx-${identity.uid}`, readOnly: false });
       env.PATH = `/.sandbox/bin:${env.PATH}`;
     }
-    return { hostname: this.hostname(), etcFiles: this.etcFiles(), tmpDir, mounts, env, workingDir: r.spec.workingDir ?? def.workingDir, argv, identity };
+    return { hostname: this.hostname(), etcFiles: this.etcFiles(), tmpDir, mounts, env, workingDir: r.spec.workingDir ?? def.workingDir, argv, identity, readOnlyRoot: r.spec.securityContext?.readOnlyRootFilesystem === true };
   }
 
   private async start(r: ContainerRecord): Promise<void> {

@@ -71,6 +71,28 @@ describe('identity inside containers', () => {
     await ok(['delete', 'pod', 'withfs', '--wait=false']);
   });
 
+  it('readOnlyRootFilesystem: the root and /tmp refuse writes (EROFS), volumes do not', async () => {
+    await apply(podWith('ro', { volumes: [{ name: 'scratch', emptyDir: {} }] }, { securityContext: { readOnlyRootFilesystem: true }, volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }] }));
+    await ok(['wait', '--for=condition=Ready', 'pod/ro', '--timeout=60s']);
+    const r = await cluster().kubectl(['exec', 'ro', '--', 'sh', '-c', 'touch /scratch/ok && echo vol-ok; touch /tmp/x; touch /root/x']);
+    expect(r.stdout).toBe('vol-ok\n');
+    expect(r.stderr).toContain("touch: cannot touch '/tmp/x': Read-only file system");
+    expect(r.stderr).toContain("touch: cannot touch '/root/x': Read-only file system");
+    await ok(['delete', 'pod', 'ro', '--wait=false']);
+    // The Coffer image (USER 65532) runs with a read-only root, as deploy/deployment.yaml asks.
+    await apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'coffer-ro' }, spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'ghcr.io/coffer-dev/coffer:latest', args: ['--help'], securityContext: { readOnlyRootFilesystem: true, runAsNonRoot: true } }] } });
+    const phase = await eventually(
+      async () => {
+        const p = (await getJson('pod', 'coffer-ro')).status?.phase;
+        return (p === 'Succeeded' || p === 'Failed') && p;
+      },
+      90_000,
+      'the coffer pod to finish',
+    );
+    expect(phase).toBe('Succeeded');
+    await ok(['delete', 'pod', 'coffer-ro', '--wait=false']);
+  });
+
   it('root keeps only the default capabilities; drop ALL leaves none; privileged keeps all', async () => {
     await apply(podWith('caps-default', {}));
     await apply(podWith('caps-none', {}, { securityContext: { capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } } }));
