@@ -82,9 +82,25 @@ export interface MoverPodSpec {
 }
 
 /**
+ * How movers run (README "Pod Security"): as root, because they read and write volume data whatever its owner and
+ * restore ownership, but with only the capabilities that needs (reading: DAC_OVERRIDE; writing: + CHOWN, FOWNER,
+ * FSETID), no privilege escalation and the runtime's seccomp profile. That passes the `baseline` Pod Security level;
+ * `restricted` (runAsNonRoot, drop ALL) cannot be met by a mover that must read any file and restore any owner.
+ */
+export function moverSecurityContext(writesData: boolean): { pod: Record<string, unknown>; container: Record<string, unknown> } {
+  return {
+    pod: { runAsUser: 0, runAsGroup: 0, seccompProfile: { type: 'RuntimeDefault' } },
+    container: {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'], add: writesData ? ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID'] : ['DAC_OVERRIDE'] },
+    },
+  };
+}
+
+/**
  * The Secret and Job every mover (backup and restore) runs as: repository URL and password in a Secret read through
  * envFrom, a filesystem repository mounted at /repository, one container of the Coffer image, no retries, a deadline,
- * and a TTL so leftovers of a crashed reconciler clean themselves up.
+ * and a TTL so leftovers of a crashed reconciler clean themselves up. A mover whose data mount is writable restores.
  */
 export function moverSecretAndJob(o: MoverPodSpec): { secret: KubeObject; job: KubeObject } {
   const repo = o.repository;
@@ -100,6 +116,7 @@ export function moverSecretAndJob(o: MoverPodSpec): { secret: KubeObject; job: K
     );
     mounts.push({ name: 'repository', mountPath: REPOSITORY_MOUNT, ...('subPath' in repo.volume && repo.volume.subPath ? { subPath: repo.volume.subPath } : {}) });
   }
+  const security = moverSecurityContext(!o.data.mount.readOnly);
   const job: KubeObject = {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -115,7 +132,8 @@ export function moverSecretAndJob(o: MoverPodSpec): { secret: KubeObject; job: K
         spec: {
           restartPolicy: 'Never',
           automountServiceAccountToken: false,
-          containers: [{ name: 'mover', image: o.image ?? DEFAULT_MOVER_IMAGE, ...o.container, envFrom: [{ secretRef: { name: o.name } }], volumeMounts: mounts }],
+          securityContext: security.pod,
+          containers: [{ name: 'mover', image: o.image ?? DEFAULT_MOVER_IMAGE, ...o.container, envFrom: [{ secretRef: { name: o.name } }], volumeMounts: mounts, securityContext: security.container }],
           volumes,
         },
       },
@@ -224,8 +242,8 @@ export async function runMoverJob(client: KubeClient, opts: MoverJobOptions): Pr
 }
 
 /**
- * Waits for a mover Job (backup or restore) to complete or fail. A pod that cannot pull its image never fails the Job
- * by itself, so that ends the wait at once; a timeout carries the pod's log tail.
+ * Waits for a mover Job (backup or restore) to complete or fail. A pod that cannot pull its image or cannot be created
+ * never fails the Job by itself, so that ends the wait at once; a timeout carries the pod's log tail.
  */
 export async function waitForMoverJob(client: KubeClient, ns: string, name: string, opts: { what: string; timeoutMs: number; signal?: AbortSignal }): Promise<'Complete' | 'Failed'> {
   let last = '';
@@ -238,6 +256,12 @@ export async function waitForMoverJob(client: KubeClient, ns: string, name: stri
         if (st.conditions?.some((c) => c.type === 'Complete' && c.status === 'True') || (st.succeeded ?? 0) > 0) return 'Complete' as const;
         if (st.conditions?.some((c) => c.type === 'Failed' && c.status === 'True') || (st.failed ?? 0) > 0) return 'Failed' as const;
         const pod = await jobPod(client, ns, name);
+        if (!pod) {
+          // Admission (Pod Security, quota) refusing the Job's pods never fails the Job either: the controller reports it.
+          const events = await client.list('v1', 'events', ns, { fieldSelector: `involvedObject.kind=Job,involvedObject.name=${name}` });
+          const refused = events.find((e) => (e as { reason?: string }).reason === 'FailedCreate');
+          if (refused) throw new MoverError(`${opts.what} cannot create its pod: ${String((refused as { message?: string }).message ?? '').replace(/^Error creating: /, '')}`);
+        }
         const waiting = (pod?.status as { containerStatuses?: { state?: { waiting?: { reason?: string; message?: string } } }[] } | undefined)?.containerStatuses?.[0]?.state?.waiting;
         if (waiting && /ImagePull|ErrImage|InvalidImageName|CreateContainerConfigError/.test(waiting.reason ?? '')) {
           throw new MoverError(`${opts.what} cannot start: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`);

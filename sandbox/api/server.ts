@@ -20,6 +20,7 @@ import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from './pat
 import { fieldMatcher, labelMatcher, formatRequirements, requirementsFromObject, type LabelSelectorObject } from './selectors.ts';
 import { validateBuiltin, validateName, validateMetadataMaps, unknownFields, validateCustom, pruneCustom, type CrdSchema } from './validate.ts';
 import { applyDefaults, validateKind, validateImmutable, resetStatusOnCreate, type Allocators } from './admission.ts';
+import { PodSecurityHook } from './podsecurity/hook.ts';
 import { recordUpdate, serverSideApply } from './managed.ts';
 import { columnsFor, toTable, type IncludeObject, type PrinterColumn } from './table.ts';
 import { JSONPath } from './jsonpath.ts';
@@ -92,6 +93,9 @@ const NOBODY = Object.freeze({ username: '', groups: [] as string[] });
 const MAX_BODY = 64 * 1024 * 1024;
 const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
 
+/** The Kubernetes minor version this server reports (`/version`) and evaluates Pod Security `latest` as. */
+export const SERVER_MINOR = 32;
+
 function rec(v: unknown): Rec {
   return isObject(v) ? v : {};
 }
@@ -122,9 +126,11 @@ export class ApiServer {
   readonly authorizer: Authorizer & RuleResolver;
   private readonly rbacLister: StoreRbacLister;
   private aggregationQueued = false;
+  private readonly podSecurity: PodSecurityHook;
 
   constructor(opts: ApiServerOptions = {}) {
     this.store = opts.store ?? new Store();
+    this.podSecurity = new PodSecurityHook(this.store, SERVER_MINOR);
     this.registry = opts.registry ?? new ResourceRegistry();
     this.log = opts.log ?? (() => {});
     this.now = opts.now ?? Date.now;
@@ -254,7 +260,7 @@ export class ApiServer {
     const accept = String(req.headers.accept ?? '');
     const user = this.admit(req, url);
 
-    if (path === '/version') return this.send(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.0-coffer-sandbox', gitCommit: '', gitTreeState: 'clean', buildDate: '2026-01-01T00:00:00Z', goVersion: 'n/a', compiler: 'tsx', platform: `${process.platform}/${process.arch}` });
+    if (path === '/version') return this.send(res, 200, { major: '1', minor: String(SERVER_MINOR), gitVersion: `v1.${SERVER_MINOR}.0-coffer-sandbox`, gitCommit: '', gitTreeState: 'clean', buildDate: '2026-01-01T00:00:00Z', goVersion: 'n/a', compiler: 'tsx', platform: `${process.platform}/${process.arch}` });
     if (path === '/healthz' || path === '/readyz' || path === '/livez') {
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
       res.end('ok');
@@ -698,7 +704,7 @@ export class ApiServer {
       obj.metadata.namespace = tg.namespace;
     } else delete obj.metadata.namespace;
     if (!obj.metadata.name && obj.metadata.generateName) obj.metadata.name = `${obj.metadata.generateName}${randomName(5)}`.slice(0, 253);
-    if (res) this.decode(tg, obj, q, res);
+    if (res && !internal) this.decode(tg, obj, q, res);
     this.checkNamespace({ ...tg, name: obj.metadata.name }, true);
     const gr = groupResource(t);
     const existing = obj.metadata.name ? this.store.get(gr, tg.namespace, obj.metadata.name) : undefined;
@@ -723,6 +729,7 @@ export class ApiServer {
     this.rbacAdmission(tg, obj);
     this.validate(tg, obj);
     if (gr === 'customresourcedefinitions.apiextensions.k8s.io') this.validateCrd(obj);
+    this.podSecurity.admit(gr, obj, undefined, res);
     if (!internal) obj.metadata.managedFields = recordUpdate(undefined, obj, this.fieldManager(q, ua), av, now);
     if (!obj.metadata.managedFields?.length) delete obj.metadata.managedFields;
     if (gr === 'customresourcedefinitions.apiextensions.k8s.io') this.establishCrd(obj);
@@ -794,6 +801,7 @@ export class ApiServer {
     if ((t.generation || t.custom) && !deepEqual(specOf(old), specOf(obj))) obj.metadata.generation = (old.metadata.generation ?? 1) + 1;
     this.validate(tg, obj, old);
     validateImmutable(t, old, obj);
+    if (!sub) this.podSecurity.admit(gr, obj, old, res);
     if (gr === 'customresourcedefinitions.apiextensions.k8s.io') {
       this.validateCrd(obj);
       if (!sub) this.establishCrd(obj);
@@ -899,14 +907,14 @@ export class ApiServer {
       body.metadata.name = tg.name;
       const fieldsV1 = serverSideApply({ apiVersion: av, kind: t.kind, metadata: {} }, a, manager, true, av, now).managedFields[0].fieldsV1;
       body.metadata.managedFields = [{ manager, operation: 'Apply', apiVersion: av, time: now, fieldsType: 'FieldsV1', fieldsV1 }];
-      return [this.create(tg, body, q, undefined, ua, true), 201];
+      return [this.create(tg, body, q, res, ua, true), 201];
     }
     const cur = this.convertOut(old, tg);
     const target = sub === 'status' ? { ...a, metadata: a.metadata } : a;
     const { obj, managedFields } = serverSideApply(clone(cur), target, manager, force, av, now);
     if (a.metadata.resourceVersion === undefined) obj.metadata.resourceVersion = old.metadata.resourceVersion;
     obj.metadata.managedFields = managedFields;
-    return this.update(tg, obj, q, undefined, ua, sub, { manager, applied: true });
+    return this.update(tg, obj, q, res, ua, sub, { manager, applied: true });
   }
 
   // ----------------------------------------------------------------- scale

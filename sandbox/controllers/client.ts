@@ -25,10 +25,17 @@ export class ApiError extends Error {
     readonly statusCode: number,
     readonly reason: string,
     message: string,
+    /** The server's Status message alone (what a real controller puts in its events). */
+    readonly statusMessage = message,
   ) {
     super(message);
     this.name = 'ApiError';
   }
+}
+
+/** The text a controller reports for a failed call: the server's own message when there is one. */
+export function failureText(e: unknown): string {
+  return e instanceof ApiError ? e.statusMessage : (e as Error).message;
 }
 
 export const MERGE_PATCH = 'application/merge-patch+json';
@@ -85,7 +92,7 @@ export class ApiClient {
           }
           const code = res.statusCode ?? 0;
           if (code >= 200 && code < 300) resolve(parsed as T);
-          else reject(new ApiError(code, parsed?.reason ?? String(code), `${method} ${path}: ${parsed?.message ?? text}`));
+          else reject(new ApiError(code, parsed?.reason ?? String(code), `${method} ${path}: ${parsed?.message ?? text}`, parsed?.message ?? text));
         });
       });
       req.on('error', reject);

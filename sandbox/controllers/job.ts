@@ -5,7 +5,8 @@
  * ttlSecondsAfterFinished, and sets the Complete / Failed conditions (with
  * SuccessCriteriaMet / FailureTarget first, as Kubernetes ≥1.31 does).
  */
-import type { KubeObject } from './client.ts';
+import { CreateBackoff } from './backoff.ts';
+import { failureText, type KubeObject } from './client.ts';
 import { Expectations } from './expectations.ts';
 import { type Informer, WorkQueue } from './informer.ts';
 import type { ControllerDeps } from './replicaset.ts';
@@ -47,6 +48,7 @@ export function formatIndexes(xs: number[]): string {
 export class JobController {
   readonly queue: WorkQueue;
   private readonly expect: Expectations;
+  private readonly refused = new CreateBackoff();
 
   constructor(
     private readonly d: ControllerDeps,
@@ -178,6 +180,11 @@ export class JobController {
         return;
       }
     }
+    const refusedWait = this.refused.wait(key);
+    if (refusedWait > 0) {
+      this.queue.addAfter(key, refusedWait);
+      return;
+    }
     const busy = new Set([...active.map(podIndex), ...succeededIndexes]);
     const free: number[] = [];
     if (indexed) for (let i = 0; i < completions! && free.length < toCreate; i++) if (!busy.has(i)) free.push(i);
@@ -193,7 +200,16 @@ export class JobController {
         pod.spec.hostname ??= `${name}-${index}`;
         for (const c of pod.spec.containers ?? []) c.env = [...(c.env ?? []), { name: 'JOB_COMPLETION_INDEX', valueFrom: { fieldRef: { fieldPath: `metadata.annotations['${INDEX}']` } } }];
       }
-      const created = await this.d.api.post(`/api/v1/namespaces/${ns}/pods`, pod);
+      let created: KubeObject;
+      try {
+        created = await this.d.api.post(`/api/v1/namespaces/${ns}/pods`, pod);
+      } catch (e) {
+        // Refusals (Pod Security, quota) show on the Job as the real controller reports them, retried with back-off.
+        this.d.events.record(job, 'Warning', 'FailedCreate', `Error creating: ${failureText(e)}`);
+        this.queue.addAfter(key, this.refused.failed(key));
+        return;
+      }
+      this.refused.succeeded(key);
       this.expect.created(key, `${ns}/${created.metadata.name}`);
       this.d.events.record(job, 'Normal', 'SuccessfulCreate', `Created pod: ${created.metadata.name}`);
     }

@@ -3,7 +3,8 @@
  * template, deletes surplus pods least-ready and newest first, and reports
  * replicas / ready / available / observedGeneration truthfully.
  */
-import { type ApiClient, type KubeObject } from './client.ts';
+import { failureText, type ApiClient, type KubeObject } from './client.ts';
+import { CreateBackoff } from './backoff.ts';
 import type { EventRecorder } from './events.ts';
 import { Expectations } from './expectations.ts';
 import { type Informer, WorkQueue } from './informer.ts';
@@ -25,6 +26,7 @@ export function deletionOrder(pods: KubeObject[]): KubeObject[] {
 export class ReplicaSetController {
   readonly queue: WorkQueue;
   private readonly expect: Expectations;
+  private readonly backoff = new CreateBackoff();
 
   constructor(
     private readonly d: ControllerDeps,
@@ -48,9 +50,13 @@ export class ReplicaSetController {
     const active = owned.filter(podActive);
     const desired = rs.spec?.replicas ?? 1;
     let failure: string | undefined;
+    const wait = this.backoff.wait(key);
     if (!rs.metadata.deletionTimestamp && this.expect.satisfied(key)) {
       const diff = desired - active.length;
-      if (diff > 0) {
+      if (diff > 0 && wait > 0) {
+        failure = rs.status?.conditions?.find((c: any) => c.type === 'ReplicaFailure')?.message;
+        this.queue.addAfter(key, wait);
+      } else if (diff > 0) {
         const owner = ownerRefTo(rs, 'apps/v1', 'ReplicaSet');
         for (let i = 0; i < Math.min(diff, 500); i++) {
           const pod = podFromTemplate(rs.spec.template, ns, owner, { generateName: `${name}-` });
@@ -58,9 +64,11 @@ export class ReplicaSetController {
             const created = await api.post(`/api/v1/namespaces/${ns}/pods`, pod);
             this.expect.created(key, `${ns}/${created.metadata.name}`);
             this.d.events.record(rs, 'Normal', 'SuccessfulCreate', `Created pod: ${created.metadata.name}`);
+            this.backoff.succeeded(key);
           } catch (e) {
-            failure = (e as Error).message;
+            failure = failureText(e);
             this.d.events.record(rs, 'Warning', 'FailedCreate', `Error creating: ${failure}`);
+            this.queue.addAfter(key, this.backoff.failed(key));
             break;
           }
         }

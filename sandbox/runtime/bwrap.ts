@@ -3,7 +3,11 @@
  * host's read-only /usr (plus the merged-/usr symlinks), a private /proc, /dev
  * and /tmp, the pod's /etc files, and each volume bound at its mountPath. Pure:
  * the kubelet computes the plan, this turns it into argv, tests read the argv.
+ * The environment is not part of argv (argv is world-readable in /proc): the
+ * caller hands it to bwrap as bwrap's own environment, which it passes on.
  */
+import path from 'node:path';
+import { setprivArgv, type Identity } from './identity.ts';
 
 export interface Mount {
   /** Host path. */
@@ -20,9 +24,14 @@ export interface ContainerSandbox {
   /** Host directory bound as the container's /tmp (so `exec` sees the same /tmp). */
   tmpDir: string;
   mounts: Mount[];
+  /** The container's environment: given to bwrap/nsenter as their process environment, never on a command line. */
   env: Record<string, string>;
   workingDir: string;
   argv: string[];
+  /** Credentials the command runs with (applied by `setpriv` inside the root); absent = bwrap's own (root). */
+  identity?: Identity;
+  /** securityContext.readOnlyRootFilesystem. */
+  readOnlyRoot?: boolean;
 }
 
 /** Host /etc entries every image sees: dynamic linker cache, certificates, name service config. */
@@ -52,6 +61,9 @@ const USR_SYMLINKS: Array<[string, string]> = [
   ['usr/lib64', '/lib64'],
 ];
 
+/** Directories the root already has (bound or created above the volumes). */
+const FIXED_DIRS = new Set(['/usr', '/proc', '/dev', '/tmp', '/var', '/run', '/root', '/etc']);
+
 /**
  * argv for `bwrap` (without the binary itself). `--as-pid-1` makes the
  * container's process PID 1 of its PID namespace, so signals behave as in a
@@ -64,16 +76,20 @@ export function bwrapArgs(s: ContainerSandbox, opts: { infoFd?: number } = {}): 
   a.push('--ro-bind', '/usr', '/usr');
   for (const [target, link] of USR_SYMLINKS) a.push('--symlink', target, link);
   a.push('--proc', '/proc', '--dev', '/dev');
-  a.push('--bind', s.tmpDir, '/tmp');
+  a.push(s.readOnlyRoot ? '--ro-bind' : '--bind', s.tmpDir, '/tmp');
   a.push('--dir', '/var', '--dir', '/run', '--symlink', '../tmp', '/var/tmp', '--dir', '/root', '--dir', '/etc');
   for (const [name, host] of Object.entries(s.etcFiles).sort(([x], [y]) => x.localeCompare(y))) a.push('--ro-bind', host, `/etc/${name}`);
   // Shorter targets first so a volume at /data/sub lands inside a volume at /data.
   const mounts = [...s.mounts].sort((x, y) => x.target.split('/').length - y.target.split('/').length || x.target.localeCompare(y.target));
+  // bwrap makes missing parents of a mount point 0700: a non-root user could not reach /data/demo through /data.
+  const parents = new Set<string>();
+  for (const m of mounts) for (let d = path.posix.dirname(m.target); d !== '/' && !FIXED_DIRS.has(d); d = path.posix.dirname(d)) parents.add(d);
+  for (const d of [...parents].sort((x, y) => x.split('/').length - y.split('/').length || x.localeCompare(y))) a.push('--perms', '0755', '--dir', d);
   for (const m of mounts) a.push(m.readOnly ? '--ro-bind' : '--bind', m.source, m.target);
+  // readOnlyRootFilesystem: the root (and /tmp, part of the writable layer) read-only; volumes keep their own mode.
+  if (s.readOnlyRoot) a.push('--remount-ro', '/');
   a.push('--chdir', s.workingDir || '/');
-  a.push('--clearenv');
-  for (const [k, v] of Object.entries(s.env)) a.push('--setenv', k, v);
   if (opts.infoFd !== undefined) a.push('--info-fd', String(opts.infoFd));
-  a.push('--', ...s.argv);
+  a.push('--', ...(s.identity ? setprivArgv(s.identity) : []), ...s.argv);
   return a;
 }

@@ -8,6 +8,7 @@ import { existsSync, statSync } from 'node:fs';
 import { readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { bwrapArgs, type ContainerSandbox } from './bwrap.ts';
+import { setprivArgv, type Identity } from './identity.ts';
 import { LogWriter } from './logfile.ts';
 
 export interface ExitStatus {
@@ -91,9 +92,10 @@ export class ContainerProcess {
   ) {
     this.logs = new LogWriter(logFile);
     this.started = new Promise((r) => (this.startedResolve = r));
-    this.child = spawn(opts.bwrap ?? 'bwrap', bwrapArgs(sandbox, { infoFd: 3 }), {
+    this.child = spawn(opts.bwrap ?? BWRAP, bwrapArgs(sandbox, { infoFd: 3 }), {
       stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe'],
-      env: {},
+      // bwrap passes its environment to the container: values stay out of every command line.
+      env: sandbox.env,
     });
     let info = '';
     const infoStream = this.child.stdio[3] as NodeJS.ReadableStream | null;
@@ -192,13 +194,30 @@ function signalNumber(sig: string): number {
 
 /**
  * argv for running a command inside a running container (its mount and PID
- * namespaces, root and working directory), with the container's environment.
+ * namespaces, root and working directory) as the container's user. The
+ * container's environment is not in argv: spawn nsenter with `env` = the
+ * container's environment (see `spawnInContainer`).
  */
-export function nsenterArgs(hostPid: number, env: Record<string, string>, workingDir: string, command: string[]): string[] {
-  const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+export function nsenterArgs(hostPid: number, workingDir: string, command: string[], identity?: Identity): string[] {
   // `-w` alone enters the target's cwd inside its root; env -C then moves to the container's workingDir.
-  return ['-t', String(hostPid), '-m', '-p', '-u', '-i', '-r', '-w', '--', '/usr/bin/env', '-i', '-C', workingDir || '/', ...envArgs, ...command];
+  return ['-t', String(hostPid), '-m', '-p', '-u', '-i', '-r', '-w', '--', ...(identity ? setprivArgv(identity) : []), '/usr/bin/env', '-C', workingDir || '/', ...command];
 }
+
+/** Runs `command` inside a running container with its environment, working directory and credentials. */
+export function spawnInContainer(hostPid: number, sandbox: ContainerSandbox, command: string[], opts: { stdin?: boolean; env?: Record<string, string> } = {}): ChildProcess {
+  return spawn(NSENTER, nsenterArgs(hostPid, sandbox.workingDir, command, sandbox.identity), { stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: opts.env ?? sandbox.env });
+}
+
+/** Absolute paths, because the spawn environment is the container's, whose PATH need not hold the host's tools. */
+function hostBinary(name: string): string {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
+    const p = path.join(dir, name);
+    if (existsSync(p)) return p;
+  }
+  return name;
+}
+const NSENTER = hostBinary('nsenter');
+const BWRAP = hostBinary('bwrap');
 
 /** Kubernetes timestamps are RFC 3339 with second precision. */
 export function isoSeconds(ms = Date.now()): string {

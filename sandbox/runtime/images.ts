@@ -19,6 +19,8 @@ export interface ImageDefinition {
   /** Host paths bound read-only at the same path (beyond /usr). */
   readOnlyBinds: string[];
   workingDir: string;
+  /** The image's USER (`uid[:gid]`); unset = root, as in the images it stands for. */
+  user?: string;
 }
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -69,6 +71,8 @@ export function resolveImage(image: string, nodeBinary = process.execPath): Imag
       cmd: ['--help'],
       env: { PATH: `${nodeDir}:${DEFAULT_PATH}`, COFFER_IN_POD: '1' },
       readOnlyBinds: binds,
+      // deploy/Dockerfile: `USER 65532:65532`.
+      user: '65532:65532',
     };
   }
   return undefined;

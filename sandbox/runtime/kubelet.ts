@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ApiError, isNotFound, type ApiClient, type KubeObject } from '../controllers/client.ts';
 import type { EventRecorder } from '../controllers/events.ts';
@@ -14,6 +14,7 @@ import { type Informer, WorkQueue } from '../controllers/informer.ts';
 import { HOST_ETC_ENTRIES, type ContainerSandbox } from './bwrap.ts';
 import { checkExecutable, ContainerProcess, isoSeconds, type ExitStatus } from './container.ts';
 import { ContainerConfigError, expandVars, resolveEnv } from './env.ts';
+import { homeFor, resolveIdentity } from './identity.ts';
 import { effectiveArgv, imageTableSummary, resolveImage, type ImageDefinition } from './images.ts';
 import { type ContainerState, type ContainerView, podStatus, qosClass } from './podstatus.ts';
 import { Prober, runLifecycleHook } from './probes.ts';
@@ -62,6 +63,12 @@ class ContainerRecord {
     readonly init: boolean,
   ) {}
 }
+
+/** uid → primary gid of the users in every pod's /etc/passwd (written by writeEtc). */
+const PASSWD_GID = new Map([
+  [0, 0],
+  [65534, 65534],
+]);
 
 export class PodWorker {
   readonly dir: string;
@@ -272,10 +279,11 @@ export class PodWorker {
   private async buildSandbox(r: ContainerRecord): Promise<ContainerSandbox> {
     const def = r.image!;
     const pod = this.pod;
+    const identity = resolveIdentity(pod, r.spec, def.user, (uid) => PASSWD_GID.get(uid));
     const base: Record<string, string> = {
       ...def.env,
       HOSTNAME: this.hostname(),
-      HOME: '/root',
+      HOME: homeFor(identity.uid),
       KUBERNETES_SERVICE_HOST: new URL(this.k.api.server).hostname,
       KUBERNETES_SERVICE_PORT: new URL(this.k.api.server).port || '443',
     };
@@ -287,19 +295,23 @@ export class PodWorker {
     const tmpDir = path.join(this.dir, 'tmp', `${r.spec.name}-${r.restartCount}`);
     if (r.restartCount > 0) await rm(path.join(this.dir, 'tmp', `${r.spec.name}-${r.restartCount - 1}`), { recursive: true, force: true });
     await mkdir(tmpDir, { recursive: true });
+    await chmod(tmpDir, 0o1777); // a container's /tmp is world-writable and sticky, whoever it runs as
     if (def.name === 'coffer') {
       // `coffer` on PATH inside the container, like the image's /usr/local/bin/coffer.
       const bin = path.join(this.dir, 'bin');
       await mkdir(bin, { recursive: true });
       await writeFile(path.join(bin, 'coffer'), `#!/bin/sh\nexec ${def.entrypoint.map((a) => `'${a}'`).join(' ')} "$@"\n`, { mode: 0o755 });
       mounts.push({ source: bin, target: '/.sandbox/bin', readOnly: true });
-      // tsx's compile cache shared by every Coffer container: cold starts compile the CLI once per sandbox.
-      const cache = path.join(this.k.dataDir, 'cache', 'tsx-0');
+      // tsx's compile cache (/tmp/tsx-<euid>) shared by every Coffer container of that user: the CLI compiles once per sandbox.
+      const cache = path.join(this.k.dataDir, 'cache', `tsx-${identity.uid}`);
       await mkdir(cache, { recursive: true });
-      mounts.push({ source: cache, target: '/tmp/tsx-0', readOnly: false });
+      await chown(cache, identity.uid, identity.gid);
+      // The mount point exists beforehand: with readOnlyRootFilesystem bwrap could not create it in a read-only /tmp.
+      await mkdir(path.join(tmpDir, `tsx-${identity.uid}`), { recursive: true });
+      mounts.push({ source: cache, target: `/tmp/tsx-${identity.uid}`, readOnly: false });
       env.PATH = `/.sandbox/bin:${env.PATH}`;
     }
-    return { hostname: this.hostname(), etcFiles: this.etcFiles(), tmpDir, mounts, env, workingDir: r.spec.workingDir ?? def.workingDir, argv };
+    return { hostname: this.hostname(), etcFiles: this.etcFiles(), tmpDir, mounts, env, workingDir: r.spec.workingDir ?? def.workingDir, argv, identity, readOnlyRoot: r.spec.securityContext?.readOnlyRootFilesystem === true };
   }
 
   private async start(r: ContainerRecord): Promise<void> {

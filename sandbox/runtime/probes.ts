@@ -3,11 +3,10 @@
  * the container's namespaces), httpGet and tcpSocket (pods share the host
  * network, so the target is loopback). Thresholds and periods as in the spec.
  */
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import type { ContainerProcess } from './container.ts';
-import { nsenterArgs } from './container.ts';
+import { spawnInContainer } from './container.ts';
 
 export interface ProbeCallbacks {
   onReady(ready: boolean): void;
@@ -27,12 +26,13 @@ export async function runProbe(probe: any, container: any, proc: ContainerProces
   const timeoutMs = (probe.timeoutSeconds ?? 1) * 1000;
   if (probe.exec) {
     if (!proc.hostPid || !proc.sandbox) return { ok: false, message: 'container not started' };
-    const args = nsenterArgs(proc.hostPid, proc.sandbox.env, proc.sandbox.workingDir, probe.exec.command ?? []);
+    const hostPid = proc.hostPid;
+    const sandbox = proc.sandbox;
     return await new Promise<Result>((resolve) => {
-      const child = spawn('nsenter', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawnInContainer(hostPid, sandbox, probe.exec.command ?? []);
       let out = '';
-      child.stdout.on('data', (c: Buffer) => (out += c));
-      child.stderr.on('data', (c: Buffer) => (out += c));
+      child.stdout!.on('data', (c: Buffer) => (out += c));
+      child.stderr!.on('data', (c: Buffer) => (out += c));
       const t = setTimeout(() => {
         child.kill('SIGKILL');
         resolve({ ok: false, message: `command timed out after ${probe.timeoutSeconds ?? 1}s` });

@@ -3,13 +3,12 @@
  * `exec` and `attach` over the WebSocket channel protocol. Errors mirror the
  * kubelet's wording, so kubectl prints what it prints against a real cluster.
  */
-import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { acceptChannels, exitStatus, failureStatus, rejectUpgrade, STDERR, STDOUT } from './channel.ts';
-import { checkExecutable, nsenterArgs } from './container.ts';
+import { checkExecutable, spawnInContainer } from './container.ts';
 import type { Kubelet, LiveContainer, PodWorker } from './kubelet.ts';
 import { readRecords, renderRecords, type LogQuery } from './logfile.ts';
 import type { PodSubresources, PodTarget } from './types.ts';
@@ -163,13 +162,11 @@ export function podSubresources(kubelet: Kubelet): PodSubresources {
       }
       const tty = t.query.get('tty') === 'true';
       const wantStdin = t.query.get('stdin') === 'true';
-      let argv = nsenterArgs(proc.hostPid, sandbox.env, sandbox.workingDir, command);
-      if (tty) {
-        // A pseudo-terminal from util-linux `script`, which propagates the exit code (-e).
-        const quoted = command.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-        argv = nsenterArgs(proc.hostPid, { TERM: 'xterm', ...sandbox.env }, sandbox.workingDir, ['/usr/bin/script', '-qefc', quoted, '/dev/null']);
-      }
-      const child = spawn('nsenter', argv, { stdio: [wantStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+      // A pseudo-terminal from util-linux `script`, which propagates the exit code (-e).
+      const quoted = command.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+      const child = tty
+        ? spawnInContainer(proc.hostPid, sandbox, ['/usr/bin/script', '-qefc', quoted, '/dev/null'], { stdin: wantStdin, env: { TERM: 'xterm', ...sandbox.env } })
+        : spawnInContainer(proc.hostPid, sandbox, command, { stdin: wantStdin });
       // Backpressure: stop reading the command's output while the socket has megabytes queued.
       const forward = (stream: NodeJS.ReadableStream, channel: number) =>
         stream.on('data', (c: Buffer) => {

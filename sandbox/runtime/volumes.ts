@@ -11,6 +11,7 @@ import type { KubeObject } from '../controllers/client.ts';
 import type { Mount } from './bwrap.ts';
 import { fieldValue } from './env.ts';
 import type { FileEntry, ProjectedTokens } from './sa-token.ts';
+import { applyFsGroup } from './fsgroup.ts';
 
 export interface VolumeLookups {
   configMap(namespace: string, name: string): Promise<KubeObject | null>;
@@ -109,15 +110,26 @@ async function project(dir: string, files: FileEntry[]): Promise<void> {
   await rename(tmp, dir);
 }
 
-/** Prepares every volume of the pod under `podDir/volumes`; throws VolumeNotReady while something is missing. */
+/**
+ * Prepares every volume of the pod under `podDir/volumes`; throws VolumeNotReady while something is missing.
+ * With `securityContext.fsGroup`, emptyDir, PVC and projected volumes are handed to that group (hostPath never).
+ */
 export async function prepareVolumes(pod: KubeObject, podDir: string, lookups: VolumeLookups): Promise<Map<string, PreparedVolume>> {
   const out = new Map<string, PreparedVolume>();
   const ns = pod.metadata.namespace ?? 'default';
+  const fsGroup: number | undefined = pod.spec?.securityContext?.fsGroup;
+  const policy: string | undefined = pod.spec?.securityContext?.fsGroupChangePolicy;
+  const owned = async (name: string) => {
+    const vol = out.get(name)!;
+    if (fsGroup !== undefined) await applyFsGroup(vol.hostPath, fsGroup, { readOnly: vol.readOnly, policy });
+  };
   for (const v of pod.spec?.volumes ?? []) {
     const own = path.join(podDir, 'volumes', v.name);
     if (v.emptyDir) {
       await mkdir(own, { recursive: true });
+      await chmod(own, 0o777); // the kubelet's emptyDir mode: any user of the pod may write
       out.set(v.name, { hostPath: own, readOnly: false });
+      await owned(v.name);
     } else if (v.hostPath) {
       out.set(v.name, { hostPath: prepareHostPath(v.hostPath.path, v.hostPath.type ?? ''), readOnly: false });
     } else if (v.persistentVolumeClaim || v.ephemeral) {
@@ -132,10 +144,12 @@ export async function prepareVolumes(pod: KubeObject, podDir: string, lookups: V
       if (!dir) throw new VolumeNotReady(`persistentvolume "${pvName}" has no host directory`);
       await mkdir(dir, { recursive: true });
       out.set(v.name, { hostPath: dir, readOnly: !!v.persistentVolumeClaim?.readOnly });
+      await owned(v.name);
     } else if (v.configMap || v.secret || v.downwardAPI) {
       const defaultMode = v.configMap?.defaultMode ?? v.secret?.defaultMode ?? v.downwardAPI?.defaultMode ?? 0o644;
       await project(own, await sourceFiles(pod, v, defaultMode, lookups));
       out.set(v.name, { hostPath: own, readOnly: true });
+      await owned(v.name);
     } else if (v.projected) {
       const render = async () => {
         const files: FileEntry[] = [];
@@ -147,6 +161,7 @@ export async function prepareVolumes(pod: KubeObject, podDir: string, lookups: V
       if (lookups.tokens && files.some((f) => f.refreshAt !== undefined)) await lookups.tokens.keep(own, files, render);
       else await project(own, files);
       out.set(v.name, { hostPath: own, readOnly: true });
+      await owned(v.name);
     } else {
       // Unsupported volume types (nfs, iscsi, …) get an empty directory rather than failing the pod.
       await mkdir(own, { recursive: true });
@@ -189,7 +204,8 @@ export function containerMounts(container: any, volumes: Map<string, PreparedVol
     let source = vol.hostPath;
     if (vm.subPath) {
       source = path.join(source, path.normalize(vm.subPath).replace(/^(\.\.(\/|$))+/, ''));
-      if (!existsSync(source)) mkdirSync(source, { recursive: true });
+      // Created with the volume root's mode, as the kubelet does (a setgid root also passes on its group).
+      if (!existsSync(source)) mkdirSync(source, { recursive: true, mode: statSync(vol.hostPath).mode & 0o7777 });
     }
     mounts.push({ source, target: vm.mountPath, readOnly: !!vm.readOnly || vol.readOnly });
   }

@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { exitCodeOf, FUNCTIONS, labelSelectorString, parseDuration, parseOutputLines, renderArgs, validateArgs } from '../../reconciler/blueprint/index.ts';
 import { parseReplicas } from '../../reconciler/blueprint/functions/ScaleWorkload.ts';
 import { taskPod } from '../../reconciler/blueprint/functions/KubeTask.ts';
+import type { KubeObject } from '../../reconciler/kube/types.ts';
+import { DEFAULT_CHECKS } from '../../sandbox/api/podsecurity/checks/index.ts';
+import { LATEST } from '../../sandbox/api/podsecurity/helpers.ts';
+import { aggregate, newEvaluator } from '../../sandbox/api/podsecurity/registry.ts';
 
 describe('argument validation against schemas/functions', () => {
   const ok: [string, Record<string, unknown>][] = [
@@ -83,9 +87,27 @@ describe('small parsers', () => {
     expect(p.spec).toEqual({
       restartPolicy: 'Never',
       automountServiceAccountToken: false,
-      containers: [{ name: 'task', image: 'busybox', command: ['ls'], env: [{ name: 'P', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }], volumeMounts: [{ name: 'vol-0', mountPath: '/data', readOnly: true }] }],
+      securityContext: { seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [
+        {
+          name: 'task',
+          image: 'busybox',
+          command: ['ls'],
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+          env: [{ name: 'P', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }],
+          volumeMounts: [{ name: 'vol-0', mountPath: '/data', readOnly: true }],
+        },
+      ],
       volumes: [{ name: 'vol-0', persistentVolumeClaim: { claimName: 'data', readOnly: true } }],
     });
     expect(taskPod({ namespace: 'shop', image: 'x', command: ['y'], serviceAccount: 'backup' }).spec).toMatchObject({ serviceAccountName: 'backup' });
+  });
+  it('KubeTask pod and Pod Security: baseline always, restricted with a non-root runAsUser (sandbox PSA evaluator)', () => {
+    const psa = newEvaluator(DEFAULT_CHECKS);
+    const reasons = (level: 'baseline' | 'restricted', p: KubeObject) => aggregate(psa.evaluatePod({ level, version: LATEST }, p.metadata as object, p.spec as object)).reasons;
+    const plain = taskPod({ namespace: 'shop', image: 'busybox', command: ['ls'] });
+    expect(reasons('baseline', plain)).toEqual([]);
+    expect(reasons('restricted', plain)).toEqual(['runAsNonRoot != true']);
+    expect(reasons('restricted', taskPod({ namespace: 'shop', image: 'busybox', command: ['ls'], runAsUser: 1000 }))).toEqual([]);
   });
 });

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { kubeName, labelValue, moverObjects, parseMoverOutput, volumeOutcome } from '../../reconciler/volumes/index.ts';
 import { collectionPath, mapLimit, parseResourceList, type KubeObject } from '../../reconciler/kube/index.ts';
+import { restoreMoverObjects } from '../../reconciler/restore/index.ts';
+import { DEFAULT_CHECKS } from '../../sandbox/api/podsecurity/checks/index.ts';
+import { LATEST } from '../../sandbox/api/podsecurity/helpers.ts';
+import { aggregate, newEvaluator } from '../../sandbox/api/podsecurity/registry.ts';
 
 const pvc = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'data-db-0', namespace: 'shop' }, spec: { storageClassName: 'fast', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '5Gi' } } } } as KubeObject;
 
@@ -117,5 +121,30 @@ describe('kube helpers', () => {
     });
     expect(peak).toBe(3);
     expect(r.map((x) => (x.status === 'fulfilled' ? x.value : (x.reason as Error).message))).toEqual([10, 20, 30, 'four', 50, 60, 70]);
+  });
+});
+
+describe('mover pods and Pod Security (evaluated by the sandbox PSA, kubernetes.io/docs/concepts/security/pod-security-standards/)', () => {
+  const psa = newEvaluator(DEFAULT_CHECKS);
+  const template = (job: KubeObject) => (job.spec as { template: { metadata?: object; spec: object } }).template;
+  const reasons = (level: 'baseline' | 'restricted', job: KubeObject) => aggregate(psa.evaluatePod({ level, version: LATEST }, template(job).metadata ?? {}, template(job).spec)).reasons;
+  const s3 = { url: 's3://b/p', password: 'pw' };
+  const backup = moverObjects({ namespace: 'shop', pvc, snapshot: 's', repository: s3, tags: {}, runId: 'r' }).job;
+  const restore = restoreMoverObjects({ namespace: 'shop', pvc: 'data-db-0', snapshotId: 'abc', repository: s3, runId: 'r' }).job;
+
+  it('backup and restore movers pass baseline; restricted refuses them for root and capabilities only', () => {
+    for (const job of [backup, restore]) {
+      expect(reasons('baseline', job)).toEqual([]);
+      expect(reasons('restricted', job)).toEqual(['unrestricted capabilities', 'runAsNonRoot != true', 'runAsUser=0']);
+    }
+  });
+  it('a backup mover only reads (DAC_OVERRIDE); a restore mover may set owners and modes', () => {
+    const caps = (job: KubeObject) => (template(job).spec as { containers: { securityContext: { capabilities: unknown } }[] }).containers[0]!.securityContext.capabilities;
+    expect(caps(backup)).toEqual({ drop: ['ALL'], add: ['DAC_OVERRIDE'] });
+    expect(caps(restore)).toEqual({ drop: ['ALL'], add: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID'] });
+  });
+  it('a hostPath repository (sandbox and single-node set-ups) also needs a privileged namespace', () => {
+    const job = moverObjects({ namespace: 'shop', pvc, snapshot: 's', repository: { url: 'file:///srv/repo', password: 'pw', volume: { hostPath: '/srv/repo' } }, tags: {}, runId: 'r' }).job;
+    expect(reasons('baseline', job)).toEqual(['hostPath volumes']);
   });
 });

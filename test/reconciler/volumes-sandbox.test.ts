@@ -139,6 +139,21 @@ describe.skipIf(!!process.env.COFFER_TEST_KUBECONFIG)('mover Jobs (sandbox: host
     expect(await leftovers('run2')).toEqual([]);
   });
 
+  it('a namespace enforcing the restricted Pod Security level refuses mover pods: the error says so at once', async () => {
+    const label = (v: string | null) => cluster.client.mergePatch('v1', 'namespaces', undefined, ns, { metadata: { labels: { 'pod-security.kubernetes.io/enforce': v } } });
+    const [taken] = await snapshotVolumes(cluster.client, { namespace: ns, pvcs: [pvc], runId: 'run4' });
+    await label('restricted');
+    try {
+      const err = (await runMoverJob(cluster.client, { namespace: ns, pvc, snapshot: taken!.snapshot!.name, repository, tags: { restorepoint: 'rp4' }, runId: 'run4' }).catch((e: unknown) => e)) as MoverError;
+      expect(err).toBeInstanceOf(MoverError);
+      expect(err.message).toMatch(/^mover job .* cannot create its pod: pods "coffer-data-db-0-run4-[a-z0-9]+" is forbidden: violates PodSecurity "restricted:latest": /);
+      expect(err.message).toContain('runAsNonRoot != true');
+    } finally {
+      await label(null);
+    }
+    expect(await leftovers('run4')).toEqual([]);
+  });
+
   it('a mover Job exports to an S3 repository (s3rver on loopback) with credentials from the run Secret', async () => {
     const s3 = await startS3Server();
     try {

@@ -91,7 +91,15 @@ describe('bubblewrap sandbox', () => {
     expect(joined).toContain('--ro-bind /pod/etc/hosts /etc/hosts');
     expect(joined).toContain('--ro-bind /pod/cm /config');
     expect(a.indexOf('/data')).toBeLessThan(a.indexOf('/data/sub'));
-    expect(joined).toContain('--chdir /data --clearenv --setenv PATH /usr/bin:/bin --setenv A b --info-fd 3 -- sh -c true');
+    expect(joined).toContain('--chdir /data --info-fd 3 -- sh -c true');
+    // The environment reaches bwrap as its own environment, never as argv (world-readable in /proc/PID/cmdline).
+    expect(a).not.toContain('A=b');
+    expect(a.join('\0')).not.toMatch(/setenv|\0b\0/);
+  });
+
+  it('drops to the container identity with setpriv before the command', () => {
+    const a = bwrapArgs({ ...sandbox, identity: { uid: 1000, gid: 3000, groups: [3000, 2000], noNewPrivs: true, capabilities: [] } });
+    expect(a.slice(a.indexOf('--'))).toEqual(['--', '/usr/bin/setpriv', '--reuid=1000', '--regid=3000', '--groups=3000,2000', '--bounding-set=-all', '--no-new-privs', '--', 'sh', '-c', 'true']);
   });
 
   it('maps container paths to host paths and finds executables on PATH', () => {
@@ -105,8 +113,9 @@ describe('bubblewrap sandbox', () => {
     expect(checkExecutable(sandbox, '/usr/bin/nope')).toContain('no such file or directory');
   });
 
-  it('enters a container with its env and working directory', () => {
-    expect(nsenterArgs(42, { A: '1' }, '/w', ['ls'])).toEqual(['-t', '42', '-m', '-p', '-u', '-i', '-r', '-w', '--', '/usr/bin/env', '-i', '-C', '/w', 'A=1', 'ls']);
+  it('enters a container with its working directory and identity (the env travels as the process environment)', () => {
+    expect(nsenterArgs(42, '/w', ['ls'])).toEqual(['-t', '42', '-m', '-p', '-u', '-i', '-r', '-w', '--', '/usr/bin/env', '-C', '/w', 'ls']);
+    expect(nsenterArgs(42, '/w', ['ls'], { uid: 7, gid: 0, groups: [0], noNewPrivs: false, capabilities: 'all' })).toEqual(['-t', '42', '-m', '-p', '-u', '-i', '-r', '-w', '--', '/usr/bin/setpriv', '--reuid=7', '--regid=0', '--groups=0', '--', '/usr/bin/env', '-C', '/w', 'ls']);
   });
 });
 
