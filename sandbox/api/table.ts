@@ -135,7 +135,7 @@ const BUILTIN_COLUMNS: Record<string, Column[]> = {
     col('Object', (o) => `${String(rec(o.involvedObject).kind ?? '').toLowerCase()}/${rec(o.involvedObject).name ?? ''}`),
     col('Message', (o) => o.message ?? ''),
   ],
-  nodes: [NAME, col('Status', (o) => (((rec(o.status).conditions as Rec[]) ?? []).find((c) => c.type === 'Ready')?.status === 'True' ? 'Ready' : 'NotReady')), col('Roles', (o) => nodeRoles(o)), AGE, col('Version', (o) => rec(rec(o.status).nodeInfo).kubeletVersion ?? '')],
+  nodes: [NAME, col('Status', (o) => (((rec(o.status).conditions as Rec[]) ?? []).find((c) => c.type === 'Ready')?.status === 'True' ? 'Ready' : 'NotReady') + (rec(o.spec).unschedulable ? ',SchedulingDisabled' : '')), col('Roles', (o) => nodeRoles(o)), AGE, col('Version', (o) => rec(rec(o.status).nodeInfo).kubeletVersion ?? '')],
   'deployments.apps': [
     NAME,
     col('Ready', (o) => `${num(rec(o.status).readyReplicas)}/${num(rec(o.spec).replicas)}`),
