@@ -161,7 +161,6 @@ export class PodWorker {
     if (!this.volumes) {
       try {
         await mkdir(path.join(this.dir, 'logs'), { recursive: true });
-        await this.ensureEphemeralClaims(pod);
         this.volumes = await prepareVolumes(pod, this.dir, this.lookups());
         await this.writeEtc();
         this.podIP ??= podIPFor(this.uid);
@@ -190,33 +189,6 @@ export class PodWorker {
       await this.start(r);
     }
     return this.publish();
-  }
-
-  /** Generic ephemeral volumes: a claim `<pod>-<volume>` owned by the pod (the ephemeral volume controller's job). */
-  private async ensureEphemeralClaims(pod: KubeObject): Promise<void> {
-    const ns = pod.metadata.namespace!;
-    for (const v of pod.spec?.volumes ?? []) {
-      const tmpl = v.ephemeral?.volumeClaimTemplate;
-      if (!tmpl) continue;
-      const name = `${pod.metadata.name}-${v.name}`;
-      if (await this.k.api.getOrNull(`/api/v1/namespaces/${ns}/persistentvolumeclaims/${encodeURIComponent(name)}`)) continue;
-      await this.k.api
-        .post(`/api/v1/namespaces/${ns}/persistentvolumeclaims`, {
-          apiVersion: 'v1',
-          kind: 'PersistentVolumeClaim',
-          metadata: {
-            name,
-            namespace: ns,
-            labels: tmpl.metadata?.labels,
-            annotations: tmpl.metadata?.annotations,
-            ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name!, uid: pod.metadata.uid!, controller: true, blockOwnerDeletion: true }],
-          },
-          spec: tmpl.spec,
-        })
-        .catch((e) => {
-          if (!(e instanceof ApiError && e.statusCode === 409)) throw e;
-        });
-    }
   }
 
   private anyRunning(): boolean {
