@@ -198,6 +198,13 @@ const BUILTIN_COLUMNS: Record<string, Column[]> = {
     col('AllowVolumeExpansion', (o) => String(o.allowVolumeExpansion ?? false)),
     AGE,
   ],
+  'poddisruptionbudgets.policy': [
+    NAME,
+    col('Min Available', (o) => String(rec(o.spec).minAvailable ?? 'N/A')),
+    col('Max Unavailable', (o) => String(rec(o.spec).maxUnavailable ?? 'N/A')),
+    col('Allowed Disruptions', (o) => Number(rec(o.status).disruptionsAllowed ?? 0), { type: 'integer' }),
+    AGE,
+  ],
   'leases.coordination.k8s.io': [NAME, col('Holder', (o) => rec(o.spec).holderIdentity ?? ''), AGE],
   'customresourcedefinitions.apiextensions.k8s.io': [NAME, col('Created At', (o) => o.metadata.creationTimestamp ?? '', { type: 'date' })],
   'ingresses.networking.k8s.io': [

@@ -164,6 +164,7 @@ describe('nodes and scheduling (kubectl)', () => {
       return b.status?.observedGeneration === 1 && b.status.currentHealthy === 3 && b;
     }, 30_000, 'PDB status');
     expect(pdb.status).toMatchObject({ desiredHealthy: 3, currentHealthy: 3, disruptionsAllowed: 0, expectedPods: 3 });
+    expect((await ok(['get', 'pdb', 'web', '--no-headers'])).split(/\s+/).slice(0, 4)).toEqual(['web', '3', 'N/A', '0']);
     const victim = after.find((p: any) => p.spec.nodeName === 'sandbox-worker2').metadata.name;
     const eviction = JSON.stringify({ apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: victim, namespace: 'default' } });
     const refused = await cluster().kubectl(['create', '--raw', `/api/v1/namespaces/default/pods/${victim}/eviction`, '-f', '-'], { input: eviction });
