@@ -106,6 +106,23 @@ describe('nodes and scheduling (kubectl)', () => {
     await ok(['delete', 'pvc', 'data', '--wait=true']);
   });
 
+  it('binds a WaitForFirstConsumer claim only once its first pod has a node, and provisions it there', async () => {
+    await apply({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'local-wffc' }, provisioner: 'sandbox.csi.coffer.dev', volumeBindingMode: 'WaitForFirstConsumer', reclaimPolicy: 'Delete' });
+    await apply({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'late' }, spec: { storageClassName: 'local-wffc', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } });
+    await eventually(async () => /waiting for first consumer to be created before binding/.test(await ok(['describe', 'pvc', 'late'])), 30_000, 'WaitForFirstConsumer event');
+    expect((await getJson('pvc', 'late')).status.phase).toBe('Pending');
+    const mount = { volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'late' } }], containers: [sleeper('c', { volumeMounts: [{ name: 'd', mountPath: '/data' }] })] };
+    await apply(podOn('consumer', { ...mount, nodeSelector: { 'kubernetes.io/hostname': 'sandbox-worker2' } }));
+    await running('consumer');
+    const pvc = await getJson('pvc', 'late');
+    expect(pvc.status.phase).toBe('Bound');
+    expect(pvc.metadata.annotations['volume.kubernetes.io/selected-node']).toBe('sandbox-worker2');
+    expect((await getJson('pv', pvc.spec.volumeName)).spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values).toEqual(['sandbox-worker2']);
+    await ok(['delete', 'pod', 'consumer', '--wait=true']);
+    await ok(['delete', 'pvc', 'late', '--wait=true']);
+    await ok(['delete', 'storageclass', 'local-wffc']);
+  });
+
   it('cordon keeps new pods off a node until uncordon', async () => {
     await ok(['cordon', 'sandbox-worker2']);
     const node = await eventually(async () => {

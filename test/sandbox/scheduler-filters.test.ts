@@ -26,6 +26,7 @@ const view = (o: { pvcs?: KubeObject[]; pvs?: KubeObject[]; placed?: KubeObject[
   pvc: (ns, name) => o.pvcs?.find((c) => c.metadata.namespace === ns && c.metadata.name === name),
   pv: (name) => o.pvs?.find((v) => v.metadata.name === name),
   placedPods: () => o.placed ?? [],
+  delayedBinding: (pvc) => pvc.spec?.storageClassName === 'wffc',
 });
 const required = (...terms: unknown[]) => ({ affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms } } } });
 
@@ -128,6 +129,7 @@ describe('volumes (plugins/volumebinding/volume_binding.go, binder.go; plugins/v
     ['a claim being deleted', view({ pvcs: [claim('data', { metadata: { deletionTimestamp: '2026-01-01T00:00:00Z' } })] }), uses('data'), 'persistentvolumeclaim "data" is being deleted'],
     ['an unbound claim', view({ pvcs: [claim('data')] }), uses('data'), 'pod has unbound immediate PersistentVolumeClaims'],
     ['an ephemeral claim not created yet', view(), pod({ volumes: [{ name: 'scratch', ephemeral: { volumeClaimTemplate: { spec: {} } } }] }), 'waiting for ephemeral volume controller to create the persistentvolumeclaim "p-scratch"'],
+    ['an unbound WaitForFirstConsumer claim waits for the pod, not the pod for it', view({ pvcs: [claim('data', { spec: { storageClassName: 'wffc' } })] }), uses('data'), undefined],
     ['a bound claim passes', view({ pvcs: [claim('data', { spec: { volumeName: 'pv1' } })], pvs: [pinned] }), uses('data'), undefined],
   ])('pre-filter: %s', (_name, v, p, want) => {
     expect(volumePreFilter(p, v)).toBe(want);
@@ -137,6 +139,12 @@ describe('volumes (plugins/volumebinding/volume_binding.go, binder.go; plugins/v
     const v = view({ pvcs: [claim('data', { spec: { volumeName: 'pv1' } })], pvs: [pinned] });
     expect(volumeBindingFilter(uses('data'), node('n1'), v)).toBeUndefined();
     expect(volumeBindingFilter(uses('data'), node('n2'), v)).toEqual({ reason: 'node(s) had volume node affinity conflict', unresolvable: true });
+  });
+
+  it('an unbound WaitForFirstConsumer claim follows the node already chosen for it', () => {
+    const v = view({ pvcs: [claim('data', { spec: { storageClassName: 'wffc' }, metadata: { annotations: { 'volume.kubernetes.io/selected-node': 'n1' } } })] });
+    expect(volumeBindingFilter(uses('data'), node('n1'), v)).toBeUndefined();
+    expect(volumeBindingFilter(uses('data'), node('n2'), v)?.reason).toBe('node(s) had volume node affinity conflict');
   });
 
   it('a claim bound to a missing volume rejects every node', () => {

@@ -13,12 +13,11 @@
 import { ApiError, type ApiClient, type KubeObject } from '../client.ts';
 import type { EventRecorder } from '../events.ts';
 import { type Informer, WorkQueue, keyOf } from '../informer.ts';
-import { DRIVER } from '../storage.ts';
+import { DRIVER, claimClass } from '../storage.ts';
 import { schedule } from './schedule.ts';
 import type { ClusterView } from './types.ts';
-import { podClaims } from './volumes.ts';
-
-export const SELECTED_NODE = 'volume.kubernetes.io/selected-node';
+import { hostnameAffinity } from './nodeaffinity.ts';
+import { podClaims, SELECTED_NODE } from './volumes.ts';
 
 export interface SchedulerOptions {
   api: ApiClient;
@@ -26,6 +25,7 @@ export interface SchedulerOptions {
   nodes: Informer;
   pvcs: Informer;
   pvs: Informer;
+  classes: Informer;
   events: EventRecorder;
   log: (line: string) => void;
 }
@@ -98,6 +98,7 @@ export class SchedulerController {
     const o = this.o;
     return {
       pvc: (ns, name) => o.pvcs.get(ns, name),
+      delayedBinding: (pvc) => claimClass(pvc, o.classes.list())?.volumeBindingMode === 'WaitForFirstConsumer',
       pv: (name) => {
         const pv = o.pvs.get(undefined, name);
         const pin = this.assumedPins.get(name);
@@ -152,12 +153,19 @@ export class SchedulerController {
     }
   }
 
-  /** The first pod to use a fresh ReadWriteOnce volume decides its node, for good. */
+  /**
+   * The first pod to use a fresh ReadWriteOnce volume decides its node, for good; a
+   * WaitForFirstConsumer claim learns the node its volume must be provisioned on.
+   */
   private async pinVolumes(pod: KubeObject, node: KubeObject): Promise<void> {
     const ns = pod.metadata.namespace!;
     const nodeName = node.metadata.name!;
     for (const c of podClaims(pod)) {
       const pvc = this.o.pvcs.get(ns, c.name);
+      if (pvc && !pvc.spec?.volumeName && !pvc.metadata.annotations?.[SELECTED_NODE]) {
+        await this.o.api.patch(`/api/v1/namespaces/${ns}/persistentvolumeclaims/${encodeURIComponent(c.name)}`, { metadata: { annotations: { [SELECTED_NODE]: nodeName } } });
+        continue;
+      }
       const pv = pvc?.spec?.volumeName ? this.o.pvs.get(undefined, pvc.spec.volumeName) : undefined;
       if (!pvc || !pv || !pinnable(pv) || this.assumedPins.has(pv.metadata.name!)) continue;
       this.assumedPins.set(pv.metadata.name!, nodeName);
@@ -190,8 +198,4 @@ export class SchedulerController {
       });
     }
   }
-}
-
-export function hostnameAffinity(hostname: string) {
-  return { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [hostname] }] }] } };
 }

@@ -78,3 +78,8 @@ export function preferredAffinityScore(pod: KubeObject, node: KubeObject): numbe
   const preferred: Array<{ weight: number; preference: NodeSelectorTerm }> = pod.spec?.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
   return preferred.reduce((sum, p) => sum + (p.weight && termMatches(p.preference ?? {}, node) ? p.weight : 0), 0);
 }
+
+/** The node affinity that ties a volume to one node, as local provisioners write it. */
+export function hostnameAffinity(hostname: string) {
+  return { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [hostname] }] }] } };
+}

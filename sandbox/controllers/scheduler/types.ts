@@ -20,6 +20,8 @@ export type FilterResult = Rejection | undefined;
 export interface ClusterView {
   pvc(namespace: string, name: string): KubeObject | undefined;
   pv(name: string): KubeObject | undefined;
+  /** The claim's StorageClass binds at first use (`volumeBindingMode: WaitForFirstConsumer`). */
+  delayedBinding(pvc: KubeObject): boolean;
   /** Pods bound (or about to be bound) to nodes, not finished. */
   placedPods(): KubeObject[];
 }

@@ -6,7 +6,9 @@
  * - ReadWriteOncePod (volumerestrictions/volume_restrictions.go): a claim with
  *   that mode already used by another pod blocks every node;
  * - PV node affinity (volumebinding/binder.go checkBoundClaims): a bound
- *   volume pinned to nodes (`spec.nodeAffinity.required`) admits only those.
+ *   volume pinned to nodes (`spec.nodeAffinity.required`) admits only those;
+ *   an unbound WaitForFirstConsumer claim fits any node until one is chosen
+ *   for it (`volume.kubernetes.io/selected-node`).
  */
 import type { KubeObject } from '../client.ts';
 import { nodeSelectorMatches } from './nodeaffinity.ts';
@@ -16,6 +18,7 @@ export const ERR_UNBOUND_IMMEDIATE = 'pod has unbound immediate PersistentVolume
 /** volumebinding.ErrReasonNodeConflict (1.32 wording; 1.33 says "didn't match PersistentVolume's node affinity"). */
 export const ERR_VOLUME_NODE_CONFLICT = 'node(s) had volume node affinity conflict';
 export const ERR_PV_NOT_EXIST = 'node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)';
+export const SELECTED_NODE = 'volume.kubernetes.io/selected-node';
 export const ERR_RWOP_CONFLICT = 'node has pod using PersistentVolumeClaim with the same name and ReadWriteOncePod access mode';
 
 /** The claim names a pod uses: PVC volumes, and `<pod>-<volume>` for generic ephemeral volumes. */
@@ -37,7 +40,7 @@ export function volumePreFilter(pod: KubeObject, view: ClusterView): string | un
     if (!pvc) return c.ephemeral ? `waiting for ephemeral volume controller to create the persistentvolumeclaim "${c.name}"` : `persistentvolumeclaim "${c.name}" not found`;
     if (c.ephemeral && !pvc.metadata.ownerReferences?.some((r) => r.uid === pod.metadata.uid)) return `PVC ${ns}/${c.name} was not created for pod ${ns}/${pod.metadata.name} (pod is not owner)`;
     if (pvc.metadata.deletionTimestamp) return `persistentvolumeclaim "${c.name}" is being deleted`;
-    if (!pvc.spec?.volumeName) unbound = true;
+    if (!pvc.spec?.volumeName && !view.delayedBinding(pvc)) unbound = true;
   }
   return unbound ? ERR_UNBOUND_IMMEDIATE : undefined;
 }
@@ -62,7 +65,10 @@ export function readWriteOncePodFilter(pod: KubeObject, view: ClusterView): Filt
 export function volumeBindingFilter(pod: KubeObject, node: KubeObject, view: ClusterView): FilterResult {
   const ns = pod.metadata.namespace!;
   for (const c of podClaims(pod)) {
-    const name = view.pvc(ns, c.name)?.spec?.volumeName;
+    const pvc = view.pvc(ns, c.name);
+    const name = pvc?.spec?.volumeName;
+    const selected = pvc?.metadata.annotations?.[SELECTED_NODE];
+    if (!name && selected && selected !== node.metadata.name) return { reason: ERR_VOLUME_NODE_CONFLICT, unresolvable: true };
     if (!name) continue;
     const pv = view.pv(name);
     if (!pv) return { reason: ERR_PV_NOT_EXIST, unresolvable: true };
