@@ -131,6 +131,10 @@ describe('nodes and scheduling (kubectl)', () => {
     }, 30_000, 'unschedulable taint');
     expect(node.spec.unschedulable).toBe(true);
     expect(await ok(['get', 'node', 'sandbox-worker2', '--no-headers'])).toContain('Ready,SchedulingDisabled');
+    const described = await ok(['describe', 'node', 'sandbox-worker2']);
+    expect(described).toMatch(/Taints:\s+node\.kubernetes\.io\/unschedulable:NoSchedule/);
+    expect(described).toMatch(/Unschedulable:\s+true/);
+    expect(described).toMatch(/topology\.kubernetes\.io\/zone=zone-c/);
     await apply(podOn('wants-worker2', { nodeSelector: { 'kubernetes.io/hostname': 'sandbox-worker2' } }));
     expect(await schedulingFailure('wants-worker2')).toBe(
       "0/3 nodes are available: 1 node(s) were unschedulable, 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.",
