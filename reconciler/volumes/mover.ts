@@ -79,6 +79,8 @@ export interface MoverPodSpec {
   container: { args: string[] } | { command: string[] };
   image?: string;
   timeoutMs?: number;
+  /** Node constraints for the mover pod (nodeSelector, affinity, tolerations), e.g. a restored workload's. */
+  placement?: Record<string, unknown>;
 }
 
 /**
@@ -117,6 +119,7 @@ export function moverSecretAndJob(o: MoverPodSpec): { secret: KubeObject; job: K
           automountServiceAccountToken: false,
           containers: [{ name: 'mover', image: o.image ?? DEFAULT_MOVER_IMAGE, ...o.container, envFrom: [{ secretRef: { name: o.name } }], volumeMounts: mounts }],
           volumes,
+          ...o.placement,
         },
       },
     },

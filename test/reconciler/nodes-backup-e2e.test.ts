@@ -3,7 +3,8 @@
  * pods (and so their ReadWriteOnce volumes) live on different nodes. One
  * reconcile backs both up — snapshots, mover Jobs scheduled where their
  * restored claims can be used, restore points in Git — and each volume reads
- * back from the repository byte for byte.
+ * back from the repository byte for byte. A restore of the app pinned to
+ * one node fills its new volume there, so the restored database can start.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +16,7 @@ import { demoPolicyRepo } from '../../cli/demo-app.ts';
 import { openSource } from '../../reconciler/git/source.ts';
 import { KubeClient } from '../../reconciler/kube/client.ts';
 import { reconcileOnce } from '../../reconciler/reconcile.ts';
+import { runRestore } from '../../reconciler/restore/index.ts';
 import { FileBackend, openRepository, restore } from '../../repository/index.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
 import { commitFiles, deploySampleApp } from './sample-app-fixture.ts';
@@ -90,5 +92,17 @@ describe('backup across nodes', () => {
       expect(movers.length).toBeGreaterThan(0);
       for (const e of movers) expect(e.message).toMatch(new RegExp(`^Successfully assigned ${app.namespace}/\\S+ to sandbox(-worker2?)?$`));
     }
+  });
+
+  it('restores the app pinned to sandbox-worker2 into a new namespace: the mover fills the volume on that node', { timeout: 180_000 }, async () => {
+    const source = await openSource({ source: repoDir, env: {} });
+    const out = await runRestore({ source, client, restorePoint: { ref: 'latest', namespace: 'cafe' }, namespaceMapping: { cafe: 'cafe-copy' }, env: {}, wait: true, waitTimeoutMs: 120_000 });
+    expect(out.result.spec.errors).toBeUndefined();
+    expect(out.result.spec.phase).toBe('Succeeded');
+    const pod = (await client.get('v1', 'pods', 'cafe-copy', 'db-0')) as unknown as Pod & { status: { phase: string } };
+    expect([pod.spec.nodeName, pod.status.phase]).toEqual(['sandbox-worker2', 'Running']);
+    const pvc = (await client.get('v1', 'persistentvolumeclaims', 'cafe-copy', 'data-db-0')) as unknown as Pvc;
+    const pv = (await client.get('v1', 'persistentvolumes', undefined, pvc.spec.volumeName)) as unknown as Pv;
+    expect(pv.spec.nodeAffinity?.required.nodeSelectorTerms[0]!.matchExpressions[0]!.values).toEqual(['sandbox-worker2']);
   });
 });
