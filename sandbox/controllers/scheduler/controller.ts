@@ -168,8 +168,8 @@ export class SchedulerController {
       }
       const pv = pvc?.spec?.volumeName ? this.o.pvs.get(undefined, pvc.spec.volumeName) : undefined;
       if (!pvc || !pv || !pinnable(pv) || this.assumedPins.has(pv.metadata.name!)) continue;
-      this.assumedPins.set(pv.metadata.name!, nodeName);
       await this.o.api.patch(`/api/v1/persistentvolumes/${encodeURIComponent(pv.metadata.name!)}`, { spec: { nodeAffinity: hostnameAffinity(node.metadata.labels?.['kubernetes.io/hostname'] ?? nodeName) } });
+      if (!this.o.pvs.get(undefined, pv.metadata.name!)?.spec?.nodeAffinity) this.assumedPins.set(pv.metadata.name!, nodeName);
       await this.o.api.patch(`/api/v1/namespaces/${ns}/persistentvolumeclaims/${encodeURIComponent(c.name)}`, { metadata: { annotations: { [SELECTED_NODE]: nodeName } } });
     }
   }
