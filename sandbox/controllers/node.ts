@@ -7,7 +7,8 @@
  * runtime process serves all of them; pods run "on" the node the scheduler
  * binds them to. The node controller half keeps what the real node lifecycle
  * controller and kubelet keep: the `node.kubernetes.io/unschedulable` taint in
- * step with `spec.unschedulable` (kubectl cordon), a Lease per node in
+ * step with `spec.unschedulable` (kubectl cordon), `node.kubernetes.io/not-ready`
+ * on nodes that are not Ready, a Lease per node in
  * kube-node-lease renewed every 10 s, and no pods left bound to a node that
  * is gone (the pod GC's orphan rule).
  */
@@ -21,6 +22,7 @@ import { UNSCHEDULABLE_TAINT } from './scheduler/nodeunschedulable.ts';
 export const CONTROL_PLANE_NODE = 'sandbox';
 const OUR_NODE = /^sandbox(-worker\d*)?$/;
 const MAX_NODES = 64;
+const NOT_READY_TAINT = { key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' };
 
 /** kind's naming: control plane, then worker, worker2, worker3, … */
 export function sandboxNodeNames(count: number): string[] {
@@ -159,15 +161,22 @@ export class NodeController {
     this.queue.stop();
   }
 
-  /** TaintNodesByCondition for cordon: spec.unschedulable ⇔ the unschedulable NoSchedule taint. */
+  /**
+   * TaintNodesByCondition: `spec.unschedulable` ⇔ the unschedulable NoSchedule taint, and a node whose Ready
+   * condition is not True (one no kubelet serves, e.g. created by hand) ⇔ the not-ready NoSchedule taint.
+   */
   private async sync(name: string): Promise<void> {
     const node = this.nodes.get(undefined, name);
     if (!node) return;
     const taints: any[] = node.spec?.taints ?? [];
-    const has = taints.some((t) => t.key === UNSCHEDULABLE_TAINT.key && t.effect === UNSCHEDULABLE_TAINT.effect);
-    const want = !!node.spec?.unschedulable;
-    if (has === want) return;
-    const next = want ? [...taints, { ...UNSCHEDULABLE_TAINT, timeAdded: nowSeconds() }] : taints.filter((t) => !(t.key === UNSCHEDULABLE_TAINT.key && t.effect === UNSCHEDULABLE_TAINT.effect));
+    const ready = (node.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
+    let next = taints;
+    for (const [taint, want] of [[UNSCHEDULABLE_TAINT, !!node.spec?.unschedulable], [NOT_READY_TAINT, !ready]] as const) {
+      const has = next.some((t) => t.key === taint.key && t.effect === taint.effect);
+      if (want && !has) next = [...next, { ...taint, timeAdded: nowSeconds() }];
+      if (!want && has) next = next.filter((t) => !(t.key === taint.key && t.effect === taint.effect));
+    }
+    if (next === taints) return;
     try {
       await this.api.patch(`/api/v1/nodes/${name}`, { metadata: { resourceVersion: node.metadata.resourceVersion }, spec: { taints: next.length ? next : null } });
     } catch (e) {

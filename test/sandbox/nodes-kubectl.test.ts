@@ -146,6 +146,18 @@ describe('nodes and scheduling (kubectl)', () => {
     await ok(['delete', 'pod', 'wants-worker2', 'free-a', 'free-b', 'free-c', 'free-d', '--wait=true']);
   });
 
+  it('keeps pods off a node no kubelet serves (not-ready taint)', async () => {
+    await apply({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'stray', labels: { 'kubernetes.io/hostname': 'stray' } } });
+    await eventually(async () => (await getJson('node', 'stray')).spec.taints?.some((t: any) => t.key === 'node.kubernetes.io/not-ready'), 30_000, 'not-ready taint');
+    expect(await ok(['get', 'node', 'stray', '--no-headers'])).toMatch(/^stray\s+NotReady/);
+    await apply(podOn('wants-stray', { nodeSelector: { 'kubernetes.io/hostname': 'stray' } }));
+    expect(await schedulingFailure('wants-stray')).toBe(
+      "0/4 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }, 3 node(s) didn't match Pod's node affinity/selector. preemption: 0/4 nodes are available: 4 Preemption is not helpful for scheduling.",
+    );
+    await ok(['delete', 'pod', 'wants-stray']);
+    await ok(['delete', 'node', 'stray']);
+  });
+
   it('drain evicts pods (DaemonSet pods stay) and the Deployment replaces them elsewhere; a PDB refuses with 429', async () => {
     await apply({
       apiVersion: 'apps/v1',
