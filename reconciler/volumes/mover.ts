@@ -241,6 +241,9 @@ export async function waitForMoverJob(client: KubeClient, ns: string, name: stri
         if (st.conditions?.some((c) => c.type === 'Complete' && c.status === 'True') || (st.succeeded ?? 0) > 0) return 'Complete' as const;
         if (st.conditions?.some((c) => c.type === 'Failed' && c.status === 'True') || (st.failed ?? 0) > 0) return 'Failed' as const;
         const pod = await jobPod(client, ns, name);
+        // Not placed yet: the scheduler's reason goes into a timeout's message (it may resolve itself, e.g. by autoscaling).
+        const unscheduled = ((pod?.status as { conditions?: { type: string; status: string; message?: string }[] } | undefined)?.conditions ?? []).find((c) => c.type === 'PodScheduled' && c.status === 'False');
+        if (unscheduled?.message) last += `; pod ${pod!.metadata.name} not scheduled: ${unscheduled.message}`;
         const waiting = (pod?.status as { containerStatuses?: { state?: { waiting?: { reason?: string; message?: string } } }[] } | undefined)?.containerStatuses?.[0]?.state?.waiting;
         if (waiting && /ImagePull|ErrImage|InvalidImageName|CreateContainerConfigError/.test(waiting.reason ?? '')) {
           throw new MoverError(`${opts.what} cannot start: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`);

@@ -17,6 +17,7 @@ import { openSource } from '../../reconciler/git/source.ts';
 import { KubeClient } from '../../reconciler/kube/client.ts';
 import { reconcileOnce } from '../../reconciler/reconcile.ts';
 import { runRestore } from '../../reconciler/restore/index.ts';
+import { waitForMoverJob } from '../../reconciler/volumes/mover.ts';
 import { FileBackend, openRepository, restore } from '../../repository/index.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
 import { commitFiles, deploySampleApp } from './sample-app-fixture.ts';
@@ -104,5 +105,12 @@ describe('backup across nodes', () => {
     const pvc = (await client.get('v1', 'persistentvolumeclaims', 'cafe-copy', 'data-db-0')) as unknown as Pvc;
     const pv = (await client.get('v1', 'persistentvolumes', undefined, pvc.spec.volumeName)) as unknown as Pv;
     expect(pv.spec.nodeAffinity?.required.nodeSelectorTerms[0]!.matchExpressions[0]!.values).toEqual(['sandbox-worker2']);
+  });
+
+  it('says why a mover that no node can take is waiting when it times out', async () => {
+    const job = { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'stuck-mover', namespace: 'shop' }, spec: { backoffLimit: 0, template: { spec: { restartPolicy: 'Never', nodeSelector: { 'kubernetes.io/hostname': 'nowhere' }, containers: [{ name: 'mover', image: 'busybox', command: ['true'] }] } } } };
+    await client.create('batch/v1', 'jobs', 'shop', job as never);
+    const err = await waitForMoverJob(client, 'shop', 'stuck-mover', { what: 'mover shop/stuck-mover', timeoutMs: 4000 }).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/not scheduled: 0\/3 nodes are available: 3 node\(s\) didn't match Pod's node affinity\/selector\. preemption: /);
   });
 });
