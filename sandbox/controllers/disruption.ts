@@ -61,7 +61,7 @@ export class DisruptionController {
   constructor(
     private readonly d: ControllerDeps,
     private readonly pdbs: Informer,
-    private readonly owners: { replicasets: Informer; statefulsets: Informer; deployments: Informer },
+    private readonly owners: { replicasets: Informer; statefulsets: Informer },
   ) {
     this.queue = new WorkQueue((k) => this.sync(k), d.log);
     pdbs.on((_t, o) => this.queue.add(keyOf(o)));
@@ -74,7 +74,7 @@ export class DisruptionController {
     this.queue.stop();
   }
 
-  /** Desired replicas of the controllers owning the pods (a ReplicaSet of a Deployment answers for itself). */
+  /** Desired replicas of the controllers owning the pods (a ReplicaSet of a Deployment answers for itself; other owners count their pods). */
   private expectedFromOwners(pods: KubeObject[]): number {
     const seen = new Map<string, number>();
     for (const p of pods) {

@@ -64,7 +64,7 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
   const kubelet = new Kubelet({ api, pods: informers.pods, events, nodeName, nodeNames, dataDir, log });
   const scheduler = new SchedulerController({ api, pods: informers.pods, nodes: informers.nodes, pvcs: informers.pvcs, pvs: informers.pvs, classes: informers.storageclasses, events: controllerEvents('default-scheduler'), log });
   const nodes = new NodeController(api, informers.nodes, informers.pods, nodeNames, log);
-  const disruption = new DisruptionController(deps('controllermanager'), informers.pdbs, { replicasets: informers.replicasets, statefulsets: informers.statefulsets, deployments: informers.deployments });
+  const disruption = new DisruptionController(deps('controllermanager'), informers.pdbs, { replicasets: informers.replicasets, statefulsets: informers.statefulsets });
   const replicasets = new ReplicaSetController(deps('replicaset-controller'), informers.replicasets);
   const deployments = new DeploymentController(deps('deployment-controller'), informers.deployments, informers.replicasets);
   const statefulsets = new StatefulSetController(deps('statefulset-controller'), informers.statefulsets, informers.pvcs);

@@ -9,7 +9,7 @@
  * controller and kubelet keep: the `node.kubernetes.io/unschedulable` taint in
  * step with `spec.unschedulable` (kubectl cordon), `node.kubernetes.io/not-ready`
  * on nodes that are not Ready, a Lease per node in
- * kube-node-lease renewed every 10 s, and no pods left bound to a node that
+ * kube-node-lease renewed every 10 s (the status heartbeat every 5 minutes), and no pods left bound to a node that
  * is gone (the pod GC's orphan rule).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -145,7 +145,12 @@ export class NodeController {
       if (type === 'DELETED') this.collectOrphans(n.metadata.name!);
       else this.queue.add(n.metadata.name!);
     });
-    this.heartbeat = setInterval(() => void this.renewLeases().catch((e) => log(`node lease: ${(e as Error).message}`)), 10_000);
+    let ticks = 0;
+    this.heartbeat = setInterval(() => {
+      void this.renewLeases().catch((e) => log(`node lease: ${(e as Error).message}`));
+      // The status heartbeat is rarer, as the kubelet's nodeStatusReportFrequency makes it when nothing changed.
+      if (++ticks % 30 === 0) void this.reportStatus().catch((e) => log(`node status: ${(e as Error).message}`));
+    }, 10_000);
     this.heartbeat.unref();
   }
 
@@ -196,6 +201,17 @@ export class NodeController {
         const owner = node ? [{ apiVersion: 'v1', kind: 'Node', name, uid: node.metadata.uid! }] : undefined;
         await this.api.post('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace: 'kube-node-lease', ownerReferences: owner }, spec });
       }
+    }
+  }
+
+  /** Fresh `lastHeartbeatTime` on every condition of the nodes this process serves. */
+  private async reportStatus(): Promise<void> {
+    const now = nowSeconds();
+    for (const name of this.names) {
+      const node = this.nodes.get(undefined, name);
+      if (!node?.status?.conditions) continue;
+      const conditions = node.status.conditions.map((c: any) => ({ ...c, lastHeartbeatTime: now }));
+      await this.api.patch(`/api/v1/nodes/${name}/status`, { status: { conditions } });
     }
   }
 

@@ -14,7 +14,7 @@ import { schedule } from '../../sandbox/controllers/scheduler/schedule.ts';
 import { intolerablePreferNoSchedule, taintTolerationFilter, tolerates } from '../../sandbox/controllers/scheduler/tainttoleration.ts';
 import type { ClusterView } from '../../sandbox/controllers/scheduler/types.ts';
 import { readWriteOncePodFilter, volumeBindingFilter, volumePreFilter } from '../../sandbox/controllers/scheduler/volumes.ts';
-import { decideEviction } from '../../sandbox/api/eviction.ts';
+import { checkEvictionBody, decideEviction } from '../../sandbox/api/eviction.ts';
 import { sandboxNodeNames, nodeLabels, resolveNodeCount, validateNodeCount } from '../../sandbox/controllers/node.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -258,6 +258,10 @@ describe('eviction (pkg/registry/core/pod/storage/eviction.go)', () => {
   const running = (labels: Record<string, string>, isReady = true): any => ({ metadata: { name: 'web-1', namespace: 'ns', labels }, status: { phase: 'Running', conditions: [{ type: 'Ready', status: isReady ? 'True' : 'False' }] } });
   const pdb = (status: Record<string, unknown>, spec: Record<string, unknown> = {}): any => ({ metadata: { name: 'web', namespace: 'ns', generation: 1 }, spec: { selector: { matchLabels: { app: 'web' } }, ...spec }, status: { observedGeneration: 1, ...status } });
   const now = new Date('2026-01-01T00:00:00Z');
+  it('refuses a body naming another pod with 400', () => {
+    expect(() => checkEvictionBody({ metadata: { name: 'other' } }, 'web-1')).toThrow('name in URL does not match name in Eviction object');
+    expect(() => checkEvictionBody({ metadata: { name: 'web-1' } }, 'web-1')).not.toThrow();
+  });
   it('without a budget, or for a pod not running, deletes', () => {
     expect(decideEviction(running({ app: 'db' }), [pdb({ disruptionsAllowed: 0 })], now)).toEqual({ delete: true });
     expect(decideEviction({ ...running({ app: 'web' }), status: { phase: 'Pending' } }, [pdb({ disruptionsAllowed: 0 })], now)).toEqual({ delete: true });
