@@ -30,9 +30,9 @@ export type { ControllerOptions, RunningControllers, PodSubresources, PodTarget 
 
 export async function startControllers(opts: ControllerOptions): Promise<RunningControllers> {
   const log = opts.log ?? (() => {});
-  const nodeNames = sandboxNodeNames(resolveNodeCount(path.resolve(opts.dataDir), opts.nodes));
-  const nodeName = nodeNames[0]!;
   const dataDir = path.resolve(opts.dataDir);
+  const nodeNames = sandboxNodeNames(resolveNodeCount(dataDir, opts.nodes));
+  const nodeName = nodeNames[0]!;
   await mkdir(path.join(dataDir, 'pods'), { recursive: true });
   await mkdir(path.join(dataDir, 'volumes'), { recursive: true });
   await mkdir(path.join(dataDir, 'snapshots'), { recursive: true });
