@@ -35,6 +35,7 @@ Flags:
   --port PORT      Port on 127.0.0.1 (default: the previous port in DIR, else a free one)
   -d, --detach     (up) Run in the background; stop with 'coffer sandbox down'
   --no-controllers (up) API server only: no storage/workload controllers, no pods
+  --nodes N        (up) Register N nodes, 1-64 (default: as the last 'up' in DIR, else 1)
   -o, --output     table|json (default table)
 `;
 
@@ -100,12 +101,21 @@ async function up(io: CliIO, values: Record<string, unknown>): Promise<number> {
     port = Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: "${values.port}" is not a port number (0-65535)`);
   }
+  let nodes: number | undefined;
+  if (values.nodes !== undefined) {
+    const { validateNodeCount } = await import('../sandbox/controllers/node.ts');
+    try {
+      nodes = validateNodeCount(values.nodes);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
   mkdirSync(dir, { recursive: true });
 
   if (values.detach) {
     const log = openSync(join(dir, 'sandbox.log'), 'a');
     const coffer = join(dirname(fileURLToPath(import.meta.url)), 'coffer.js');
-    const args = [coffer, 'sandbox', 'up', '--dir', dir, '--port', String(port), ...(values['no-controllers'] ? ['--no-controllers'] : [])];
+    const args = [coffer, 'sandbox', 'up', '--dir', dir, '--port', String(port), ...(values['no-controllers'] ? ['--no-controllers'] : []), ...(nodes ? ['--nodes', String(nodes)] : [])];
     rmSync(join(dir, 'ready'), { force: true });
     const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log], env: { ...io.env, COFFER_SANDBOX_CHILD: '1' } });
     child.unref();
@@ -123,7 +133,7 @@ async function up(io: CliIO, values: Record<string, unknown>): Promise<number> {
   }
 
   const { startSandbox } = await import('../sandbox/index.ts');
-  const start = (p: number) => startSandbox({ dir, port: p, controllers: !values['no-controllers'], log: (l) => io.stderr.write(`${l}\n`) });
+  const start = (p: number) => startSandbox({ dir, port: p, controllers: !values['no-controllers'], nodes, log: (l) => io.stderr.write(`${l}\n`) });
   let sb: Awaited<ReturnType<typeof start>>;
   try {
     sb = await start(port);
@@ -193,6 +203,7 @@ export const run: Command = async (argv, io) => {
       port: { type: 'string' },
       detach: { type: 'boolean', short: 'd' },
       'no-controllers': { type: 'boolean' },
+      nodes: { type: 'string' },
       output: { type: 'string', short: 'o' },
       help: { type: 'boolean', short: 'h' },
     },

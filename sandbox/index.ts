@@ -25,6 +25,8 @@ export interface SandboxOptions {
   port?: number;
   /** Start sandbox-runtime's controllers (storage, snapshots, workloads, pods). Default true. */
   controllers?: boolean;
+  /** Nodes to register (1–64); default: the count remembered in DIR, else 1. */
+  nodes?: number;
   /** Diagnostics sink (default silent). */
   log?: (line: string) => void;
   /**
@@ -139,7 +141,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   if (opts.controllers !== false) {
     try {
       const mod = (await import('./controllers/index.ts')) as typeof import('./controllers/index.ts');
-      controllers = await mod.startControllers({ kubeConfig, dataDir: dir, log });
+      controllers = await mod.startControllers({ kubeConfig, dataDir: dir, nodes: opts.nodes, log });
       server.podSubresources = controllers.podSubresources;
     } catch (e) {
       await server.close();

@@ -11,6 +11,7 @@ import { RestoreError } from './errors.ts';
 import { hasHealth, unhealthyReason } from './health.ts';
 import type { PlannedObject, RestorePlan } from './plan.ts';
 import { verifySnapshots } from './verify.ts';
+import { placementForClaim } from './placement.ts';
 import { runRestoreMover } from './volume.ts';
 
 export type ExistingPolicy = 'skip' | 'update' | 'recreate';
@@ -110,7 +111,9 @@ export async function executeRestore(input: ExecuteInput): Promise<ExecuteResult
   const flushVolumes = async () => {
     const batch = pending.splice(0);
     const settled = await mapLimit(batch, input.parallelism ?? 9, async ({ p, outcome }) => {
+      const placement = placementForClaim(p.object.metadata.namespace!, p.object.metadata.name, plan.objects.map((o) => o.object));
       const r = await runRestoreMover(client, {
+        ...(placement ? { placement } : {}),
         namespace: p.object.metadata.namespace!,
         pvc: p.object.metadata.name,
         snapshotId: p.volume!.snapshotId!,

@@ -3,6 +3,7 @@ import type { KubeClient } from '../kube/client.ts';
 import type { KubeObject } from '../kube/types.ts';
 import { tail } from '../blueprint/types.ts';
 import { kubeName, labelValue } from '../volumes/names.ts';
+import type { PodPlacement } from './placement.ts';
 import { DEFAULT_MOVER_TIMEOUT_MS, jobLog, moverSecretAndJob, MoverError, RUN_LABEL, waitForMoverJob, type MoverRepository } from '../volumes/mover.ts';
 
 /** The restored PVC is mounted here, so the snapshot's `data/` directory (the backup mover read `/data`) lands on it. */
@@ -24,6 +25,8 @@ export interface RestoreMoverOptions {
    * may hold data. Files outside them are never touched.
    */
   include?: string[];
+  /** Where the mover must run so the workload that mounts the claim can use it afterwards (`placement.ts`). */
+  placement?: PodPlacement;
   /** With `include`: stop before writing anything when one of them already exists in the PVC (for `data`: a PVC with anything but lost+found). */
   refuseExisting?: boolean;
 }
@@ -76,6 +79,7 @@ export function restoreMoverObjects(opts: RestoreMoverOptions): { secret: KubeOb
         : { args: ['repo', 'restore', opts.snapshotId, RESTORE_ROOT, '--output', 'json', ...(opts.include ?? []).flatMap((p) => ['--include', p])] },
     ...(opts.image ? { image: opts.image } : {}),
     ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+    ...(opts.placement ? { placement: { ...opts.placement } } : {}),
   });
 }
 

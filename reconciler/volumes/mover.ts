@@ -79,6 +79,8 @@ export interface MoverPodSpec {
   container: { args: string[] } | { command: string[] };
   image?: string;
   timeoutMs?: number;
+  /** Node constraints for the mover pod (nodeSelector, affinity, tolerations), e.g. a restored workload's. */
+  placement?: Record<string, unknown>;
 }
 
 /**
@@ -135,6 +137,7 @@ export function moverSecretAndJob(o: MoverPodSpec): { secret: KubeObject; job: K
           securityContext: security.pod,
           containers: [{ name: 'mover', image: o.image ?? DEFAULT_MOVER_IMAGE, ...o.container, envFrom: [{ secretRef: { name: o.name } }], volumeMounts: mounts, securityContext: security.container }],
           volumes,
+          ...o.placement,
         },
       },
     },
@@ -262,6 +265,9 @@ export async function waitForMoverJob(client: KubeClient, ns: string, name: stri
           const refused = events.find((e) => (e as { reason?: string }).reason === 'FailedCreate');
           if (refused) throw new MoverError(`${opts.what} cannot create its pod: ${String((refused as { message?: string }).message ?? '').replace(/^Error creating: /, '')}`);
         }
+        // Not placed yet: the scheduler's reason goes into a timeout's message (it may resolve itself, e.g. by autoscaling).
+        const unscheduled = ((pod?.status as { conditions?: { type: string; status: string; message?: string }[] } | undefined)?.conditions ?? []).find((c) => c.type === 'PodScheduled' && c.status === 'False');
+        if (unscheduled?.message) last += `; pod ${pod!.metadata.name} not scheduled: ${unscheduled.message}`;
         const waiting = (pod?.status as { containerStatuses?: { state?: { waiting?: { reason?: string; message?: string } } }[] } | undefined)?.containerStatuses?.[0]?.state?.waiting;
         if (waiting && /ImagePull|ErrImage|InvalidImageName|CreateContainerConfigError/.test(waiting.reason ?? '')) {
           throw new MoverError(`${opts.what} cannot start: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`);

@@ -83,6 +83,7 @@ export function apiResourceList(reg: ResourceRegistry, group: string, version: s
     if (t.resource === 'pods' && t.group === '') {
       for (const sub of ['log', 'exec', 'attach']) resources.push({ name: `pods/${sub}`, singularName: '', namespaced: true, kind: sub === 'log' ? 'Pod' : 'PodExecOptions', verbs: sub === 'log' ? ['get'] : ['create', 'get'] });
       resources.push({ name: 'pods/binding', singularName: '', namespaced: true, kind: 'Binding', verbs: ['create'] });
+      resources.push({ name: 'pods/eviction', singularName: '', namespaced: true, group: 'policy', version: 'v1', kind: 'Eviction', verbs: ['create'] });
     }
     if (t.resource === 'serviceaccounts' && t.group === '') resources.push({ name: 'serviceaccounts/token', singularName: '', namespaced: true, group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest', verbs: ['create'] });
     if (t.resource === 'namespaces' && t.group === '') resources.push({ name: 'namespaces/finalize', singularName: '', namespaced: false, kind: 'Namespace', verbs: ['update'] });
@@ -107,6 +108,7 @@ export function aggregatedDiscovery(reg: ResourceRegistry, legacy: boolean, apiV
           subresources.push({ subresource: 'exec', responseKind: { group: '', version: 'v1', kind: 'PodExecOptions' }, verbs: ['create', 'get'] });
           subresources.push({ subresource: 'attach', responseKind: { group: '', version: 'v1', kind: 'PodAttachOptions' }, verbs: ['create', 'get'] });
           subresources.push({ subresource: 'binding', responseKind: { group: '', version: 'v1', kind: 'Binding' }, verbs: ['create'] });
+          subresources.push({ subresource: 'eviction', responseKind: { group: 'policy', version: 'v1', kind: 'Eviction' }, verbs: ['create'] });
         }
         if (t.resource === 'serviceaccounts' && group === '') subresources.push({ subresource: 'token', responseKind: { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest' }, verbs: ['create'] });
         return {

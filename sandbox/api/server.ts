@@ -27,6 +27,7 @@ import { JSONPath } from './jsonpath.ts';
 import { celRuleErrors } from './cel.ts';
 import { OpenApi } from './openapi.ts';
 import { decodeK8sProtobuf, ProtobufError } from './proto/decode.ts';
+import { checkEvictionBody, decideEviction } from './eviction.ts';
 import type { PodSubresources } from '../runtime/types.ts';
 import type { Authenticator } from './auth/authenticator.ts';
 import { AuditLog } from './auth/audit.ts';
@@ -372,6 +373,7 @@ export class ApiServer {
         }
         if (sub === 'exec' || sub === 'attach') throw badRequest('Upgrade request required');
         if (sub === 'binding' && method === 'POST') return this.binding(req, res, tg);
+        if (sub === 'eviction' && method === 'POST') return this.eviction(req, res, tg, q);
       }
       if (t.resource === 'namespaces' && t.group === '' && sub === 'finalize' && method === 'PUT') return this.dispatchMain(req, res, 'PUT', tg, q, accept, 'finalize');
       throw notFoundPath();
@@ -966,6 +968,24 @@ export class ApiServer {
     const next = clone(pod);
     next.spec = { ...rec(next.spec), nodeName: node };
     this.store.put('pods', next, 'MODIFIED');
+    this.send(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
+  }
+
+  /** `pods/eviction` (policy/v1 Eviction): a delete that a PodDisruptionBudget may refuse (`eviction.ts`). */
+  private async eviction(req: IncomingMessage, res: ServerResponse, tg: Target, q: URLSearchParams): Promise<void> {
+    const body = await this.readJson(req);
+    checkEvictionBody(body, tg.name!);
+    const pod = this.getOrThrow(tg);
+    const pdbs = [...this.store.list('poddisruptionbudgets.policy', tg.namespace)];
+    const decision = decideEviction(pod, pdbs, new Date(this.now()));
+    const opts = rec(rec(body).deleteOptions);
+    const dry = this.dryRun(q) || (Array.isArray(opts.dryRun) && opts.dryRun.includes('All'));
+    if (decision.pdbStatus && !dry) {
+      const pdb = clone(this.store.get('poddisruptionbudgets.policy', tg.namespace, decision.pdbStatus.name)!);
+      (pdb as Rec).status = decision.pdbStatus.status;
+      this.store.put('poddisruptionbudgets.policy', pdb, 'MODIFIED');
+    }
+    this.delete(tg, q, opts);
     this.send(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
   }
 

@@ -135,7 +135,7 @@ const BUILTIN_COLUMNS: Record<string, Column[]> = {
     col('Object', (o) => `${String(rec(o.involvedObject).kind ?? '').toLowerCase()}/${rec(o.involvedObject).name ?? ''}`),
     col('Message', (o) => o.message ?? ''),
   ],
-  nodes: [NAME, col('Status', (o) => (((rec(o.status).conditions as Rec[]) ?? []).find((c) => c.type === 'Ready')?.status === 'True' ? 'Ready' : 'NotReady')), col('Roles', (o) => nodeRoles(o)), AGE, col('Version', (o) => rec(rec(o.status).nodeInfo).kubeletVersion ?? '')],
+  nodes: [NAME, col('Status', (o) => (((rec(o.status).conditions as Rec[]) ?? []).find((c) => c.type === 'Ready')?.status === 'True' ? 'Ready' : 'NotReady') + (rec(o.spec).unschedulable ? ',SchedulingDisabled' : '')), col('Roles', (o) => nodeRoles(o)), AGE, col('Version', (o) => rec(rec(o.status).nodeInfo).kubeletVersion ?? '')],
   'deployments.apps': [
     NAME,
     col('Ready', (o) => `${num(rec(o.status).readyReplicas)}/${num(rec(o.spec).replicas)}`),
@@ -196,6 +196,13 @@ const BUILTIN_COLUMNS: Record<string, Column[]> = {
     col('ReclaimPolicy', (o) => o.reclaimPolicy ?? 'Delete'),
     col('VolumeBindingMode', (o) => o.volumeBindingMode ?? 'Immediate'),
     col('AllowVolumeExpansion', (o) => String(o.allowVolumeExpansion ?? false)),
+    AGE,
+  ],
+  'poddisruptionbudgets.policy': [
+    NAME,
+    col('Min Available', (o) => String(rec(o.spec).minAvailable ?? 'N/A')),
+    col('Max Unavailable', (o) => String(rec(o.spec).maxUnavailable ?? 'N/A')),
+    col('Allowed Disruptions', (o) => Number(rec(o.status).disruptionsAllowed ?? 0), { type: 'integer' }),
     AGE,
   ],
   'leases.coordination.k8s.io': [NAME, col('Holder', (o) => rec(o.spec).holderIdentity ?? ''), AGE],

@@ -1,7 +1,8 @@
 /**
- * Entry point the sandbox API server calls once it listens: starts every
- * controller (scheduler/kubelet, ReplicaSet, Deployment, StatefulSet,
- * DaemonSet, Job, storage provisioning, CSI snapshots) as ordinary API clients
+ * Entry point the sandbox API server calls once it listens: registers the
+ * nodes and starts every controller (scheduler, kubelet, node lifecycle,
+ * ReplicaSet, Deployment, StatefulSet, DaemonSet, Job, disruption budgets,
+ * storage provisioning, CSI snapshots) as ordinary API clients
  * over HTTP and returns the pod subresource handlers it must route to.
  */
 import { mkdir } from 'node:fs/promises';
@@ -16,8 +17,10 @@ import { EventRecorder } from './events.ts';
 import { Informer, type WorkQueue } from './informer.ts';
 import { JobController } from './job.ts';
 import { CronJobController } from './cronjob.ts';
-import { nodeLabels, registerNode } from './node.ts';
+import { DisruptionController } from './disruption.ts';
+import { NodeController, registerNodes, resolveNodeCount, sandboxNodeNames } from './node.ts';
 import { ReplicaSetController } from './replicaset.ts';
+import { SchedulerController } from './scheduler/controller.ts';
 import { SnapshotController } from './snapshots.ts';
 import { StatefulSetController } from './statefulset.ts';
 import { StorageController } from './storage.ts';
@@ -27,8 +30,9 @@ export type { ControllerOptions, RunningControllers, PodSubresources, PodTarget 
 
 export async function startControllers(opts: ControllerOptions): Promise<RunningControllers> {
   const log = opts.log ?? (() => {});
-  const nodeName = opts.nodeName ?? 'sandbox';
   const dataDir = path.resolve(opts.dataDir);
+  const nodeNames = sandboxNodeNames(resolveNodeCount(dataDir, opts.nodes));
+  const nodeName = nodeNames[0]!;
   await mkdir(path.join(dataDir, 'pods'), { recursive: true });
   await mkdir(path.join(dataDir, 'volumes'), { recursive: true });
   await mkdir(path.join(dataDir, 'snapshots'), { recursive: true });
@@ -36,6 +40,8 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
   const inf = (p: string) => new Informer(api, p, log);
   const informers = {
     pods: inf('/api/v1/pods'),
+    nodes: inf('/api/v1/nodes'),
+    pdbs: inf('/apis/policy/v1/poddisruptionbudgets'),
     replicasets: inf('/apis/apps/v1/replicasets'),
     deployments: inf('/apis/apps/v1/deployments'),
     statefulsets: inf('/apis/apps/v1/statefulsets'),
@@ -50,16 +56,19 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
     snapshotclasses: inf('/apis/snapshot.storage.k8s.io/v1/volumesnapshotclasses'),
   };
 
-  await registerNode(api, nodeName);
+  await registerNodes(api, nodeNames);
   const events = new EventRecorder(api, 'kubelet', nodeName, log);
   const controllerEvents = (component: string) => new EventRecorder(api, component, nodeName, log);
   const deps = (component: string) => ({ api, pods: informers.pods, events: controllerEvents(component), log });
 
-  const kubelet = new Kubelet({ api, pods: informers.pods, events, schedulerEvents: new EventRecorder(api, 'default-scheduler', nodeName, log), nodeName, dataDir, log });
+  const kubelet = new Kubelet({ api, pods: informers.pods, events, nodeName, nodeNames, dataDir, log });
+  const scheduler = new SchedulerController({ api, pods: informers.pods, nodes: informers.nodes, pvcs: informers.pvcs, pvs: informers.pvs, classes: informers.storageclasses, events: controllerEvents('default-scheduler'), log });
+  const nodes = new NodeController(api, informers.nodes, informers.pods, nodeNames, log);
+  const disruption = new DisruptionController(deps('controllermanager'), informers.pdbs, { replicasets: informers.replicasets, statefulsets: informers.statefulsets });
   const replicasets = new ReplicaSetController(deps('replicaset-controller'), informers.replicasets);
   const deployments = new DeploymentController(deps('deployment-controller'), informers.deployments, informers.replicasets);
   const statefulsets = new StatefulSetController(deps('statefulset-controller'), informers.statefulsets, informers.pvcs);
-  const daemonsets = new DaemonSetController(deps('daemonset-controller'), informers.daemonsets, { name: nodeName, labels: nodeLabels(nodeName) });
+  const daemonsets = new DaemonSetController(deps('daemonset-controller'), informers.daemonsets, informers.nodes);
   const jobs = new JobController(deps('job-controller'), informers.jobs);
   const cronjobs = new CronJobController(deps('cronjob-controller'), informers.cronjobs, informers.jobs);
   const storage = new StorageController({ api, pods: informers.pods, pvcs: informers.pvcs, pvs: informers.pvs, classes: informers.storageclasses, snapshots: informers.snapshots, contents: informers.contents, events: controllerEvents('persistentvolume-controller'), dataDir, log });
@@ -91,6 +100,7 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
   await Promise.all(Object.values(informers).map((i) => i.synced));
   await storage.ensureDefaults();
   await snapshots.ensureDefaults();
+  await nodes.start();
 
   // A slow level-triggered resync catches time-based transitions (minReadySeconds, deadlines).
   const resync = setInterval(() => {
@@ -108,7 +118,7 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
       if (stopped) return;
       stopped = true;
       clearInterval(resync);
-      for (const c of [replicasets, deployments, statefulsets, daemonsets, jobs, cronjobs, storage, snapshots]) c.stop();
+      for (const c of [scheduler, nodes, disruption, replicasets, deployments, statefulsets, daemonsets, jobs, cronjobs, storage, snapshots]) c.stop();
       for (const i of Object.values(informers)) i.stop();
       await kubelet.stop();
       api.close();

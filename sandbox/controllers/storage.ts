@@ -1,6 +1,7 @@
 /**
  * Dynamic provisioning for the sandbox: a default StorageClass, and for every
- * pending claim a PersistentVolume backed by a host directory under
+ * pending claim (of a WaitForFirstConsumer class: once the scheduler has named
+ * its node, which the volume is then pinned to) a PersistentVolume backed by a host directory under
  * DIR/volumes, pre-filled from a VolumeSnapshot or a source PVC when the claim
  * asks for one. Released volumes are reclaimed per their reclaim policy.
  */
@@ -11,6 +12,8 @@ import { isConflict, type ApiClient, type KubeObject } from './client.ts';
 import type { EventRecorder } from './events.ts';
 import { type Informer, WorkQueue, keyOf } from './informer.ts';
 import { persistentVolumeDir } from '../runtime/volumes.ts';
+import { hostnameAffinity } from './scheduler/nodeaffinity.ts';
+import { SELECTED_NODE } from './scheduler/volumes.ts';
 
 export const DRIVER = 'sandbox.csi.coffer.dev';
 export const STORAGE_CLASS = 'sandbox-hostpath';
@@ -134,6 +137,13 @@ export class StorageController {
       }
       return;
     }
+    // WaitForFirstConsumer: nothing binds until the scheduler has picked the first pod's node.
+    const selectedNode = pvc.metadata.annotations?.[SELECTED_NODE];
+    if (claimClass(pvc, this.o.classes.list())?.volumeBindingMode === 'WaitForFirstConsumer' && !selectedNode) {
+      this.o.events.record(pvc, 'Normal', 'WaitForFirstConsumer', 'waiting for first consumer to be created before binding');
+      if (pvc.status?.phase !== 'Pending') await api.patch(`${pvcPath}/status`, { status: { phase: 'Pending' } });
+      return;
+    }
     // Static binding first: an Available PV pre-bound to this claim, or one that matches.
     const candidates = this.o.pvs.list((pv) => {
       if (pv.status?.phase && pv.status.phase !== 'Available' && pv.status.phase !== 'Pending') return false;
@@ -191,6 +201,7 @@ export class StorageController {
         volumeMode: pvc.spec?.volumeMode ?? 'Filesystem',
         claimRef: { kind: 'PersistentVolumeClaim', apiVersion: 'v1', namespace: ns, name, uid: pvc.metadata.uid, resourceVersion: pvc.metadata.resourceVersion },
         csi: { driver: DRIVER, volumeHandle: pvName, fsType: 'ext4', volumeAttributes: { path: dir, 'storage.kubernetes.io/csiProvisionerIdentity': `sandbox-${DRIVER}` } },
+        ...(selectedNode ? { nodeAffinity: hostnameAffinity(selectedNode) } : {}),
       },
     };
     let created: KubeObject;

@@ -1,6 +1,7 @@
 /**
- * The sandbox's scheduler + kubelet: binds unscheduled pods to the single node
- * and runs each bound pod's containers as bubblewrap processes, publishing the
+ * The sandbox's kubelet, one process for every node: runs each pod bound to
+ * one of `nodeNames` (by the scheduler, `controllers/scheduler/`) as
+ * bubblewrap processes, publishing the
  * status a real kubelet would (phase, conditions, container states, restarts),
  * and finalizing graceful deletion (SIGTERM, grace period, SIGKILL).
  */
@@ -25,9 +26,9 @@ export interface KubeletOptions {
   api: ApiClient;
   pods: Informer;
   events: EventRecorder;
-  /** Events from the scheduling step (`default-scheduler`); defaults to `events`. */
-  schedulerEvents?: EventRecorder;
   nodeName: string;
+  /** Every node this process serves (default: `nodeName` alone). */
+  nodeNames?: string[];
   dataDir: string;
   log: (line: string) => void;
   /** First crash-loop delay; doubles per restart up to `maxBackoffMs`. */
@@ -170,7 +171,6 @@ export class PodWorker {
     if (!this.volumes) {
       try {
         await mkdir(path.join(this.dir, 'logs'), { recursive: true });
-        await this.ensureEphemeralClaims(pod);
         this.volumes = await prepareVolumes(pod, this.dir, this.lookups());
         await this.writeEtc();
         this.podIP ??= podIPFor(this.uid);
@@ -199,33 +199,6 @@ export class PodWorker {
       await this.start(r);
     }
     return this.publish();
-  }
-
-  /** Generic ephemeral volumes: a claim `<pod>-<volume>` owned by the pod (the ephemeral volume controller's job). */
-  private async ensureEphemeralClaims(pod: KubeObject): Promise<void> {
-    const ns = pod.metadata.namespace!;
-    for (const v of pod.spec?.volumes ?? []) {
-      const tmpl = v.ephemeral?.volumeClaimTemplate;
-      if (!tmpl) continue;
-      const name = `${pod.metadata.name}-${v.name}`;
-      if (await this.k.api.getOrNull(`/api/v1/namespaces/${ns}/persistentvolumeclaims/${encodeURIComponent(name)}`)) continue;
-      await this.k.api
-        .post(`/api/v1/namespaces/${ns}/persistentvolumeclaims`, {
-          apiVersion: 'v1',
-          kind: 'PersistentVolumeClaim',
-          metadata: {
-            name,
-            namespace: ns,
-            labels: tmpl.metadata?.labels,
-            annotations: tmpl.metadata?.annotations,
-            ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name!, uid: pod.metadata.uid!, controller: true, blockOwnerDeletion: true }],
-          },
-          spec: tmpl.spec,
-        })
-        .catch((e) => {
-          if (!(e instanceof ApiError && e.statusCode === 409)) throw e;
-        });
-    }
   }
 
   private anyRunning(): boolean {
@@ -593,11 +566,9 @@ export class Kubelet {
         await this.k.api.delete(`/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}`, { gracePeriodSeconds: 0 });
         return;
       }
-      if (pod.spec?.schedulerName && pod.spec.schedulerName !== 'default-scheduler') return;
-      await this.bind(pod);
       return;
     }
-    if (pod.spec.nodeName !== this.k.nodeName) return;
+    if (!(this.k.nodeNames ?? [this.k.nodeName]).includes(pod.spec.nodeName)) return;
     // A pod re-created under the same name has a new uid: drop the old worker.
     for (const [uid, w] of this.workers) if (w.pod.metadata.namespace === ns && w.pod.metadata.name === name && uid !== pod.metadata.uid) await this.forget(uid);
     let w = this.workers.get(pod.metadata.uid!);
@@ -606,21 +577,6 @@ export class Kubelet {
       this.workers.set(pod.metadata.uid!, w);
     }
     await w.sync(pod);
-  }
-
-  private async bind(pod: KubeObject): Promise<void> {
-    const ns = pod.metadata.namespace!;
-    const name = pod.metadata.name!;
-    const binding = { apiVersion: 'v1', kind: 'Binding', metadata: { name, namespace: ns, uid: pod.metadata.uid }, target: { apiVersion: 'v1', kind: 'Node', name: this.k.nodeName } };
-    try {
-      await this.k.api.post(`/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}/binding`, binding);
-    } catch (e) {
-      if (e instanceof ApiError && (e.statusCode === 404 || e.statusCode === 405) && this.k.pods.get(ns, name)) {
-        // Servers without the binding subresource: set nodeName directly.
-        await this.k.api.patch(`/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}`, { spec: { nodeName: this.k.nodeName } });
-      } else if (!(e instanceof ApiError && e.statusCode === 409)) throw e;
-    }
-    (this.k.schedulerEvents ?? this.k.events).record(pod, 'Normal', 'Scheduled', `Successfully assigned ${ns}/${name} to ${this.k.nodeName}`);
   }
 
   /**

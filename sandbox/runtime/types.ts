@@ -44,8 +44,8 @@ export interface ControllerOptions {
   kubeConfig: import('@kubernetes/client-node').KubeConfig;
   /** The sandbox's state directory (DIR); the runtime uses DIR/volumes, DIR/pods, DIR/snapshots. */
   dataDir: string;
-  /** Node name pods are bound to; default `sandbox`. */
-  nodeName?: string;
+  /** How many Nodes to register (`sandbox`, `sandbox-worker`, `sandbox-worker2`, …); default: the count remembered in DIR/nodes, else 1. */
+  nodes?: number;
   /** Log sink for controller diagnostics (default: silent). */
   log?: (line: string) => void;
 }

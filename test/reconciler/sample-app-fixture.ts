@@ -20,15 +20,27 @@ export async function waitFor(what: string, f: () => Promise<boolean>, ms = 180_
   }
 }
 
-/** Deploys the sample app and the `coffer-system/coffer-repository-key` Secret, and waits until the database is ready. */
-export async function deploySampleApp(client: KubeClient, passphrase: string): Promise<void> {
-  const objects: KubeObject[] = [
-    ...sampleApp(),
+/**
+ * Deploys the sample app (in each of `apps`' namespaces, its pods kept on `node` when given) and the
+ * `coffer-system/coffer-repository-key` Secret, and waits until every database is ready.
+ */
+export async function deploySampleApp(client: KubeClient, passphrase: string, apps: Array<{ namespace: string; node?: string }> = [{ namespace: DEMO_NAMESPACE }]): Promise<void> {
+  const objects: KubeObject[] = [];
+  for (const app of apps) {
+    for (const o of sampleApp(app.namespace)) {
+      const template = (o as { spec?: { template?: { spec: Record<string, unknown> } } }).spec?.template;
+      if (app.node && template) template.spec.nodeSelector = { 'kubernetes.io/hostname': app.node };
+      objects.push(o);
+    }
+  }
+  objects.push(
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'coffer-system' } },
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'coffer-repository-key', namespace: 'coffer-system' }, stringData: { passphrase } } as KubeObject,
-  ];
+  );
   for (const o of objects) await client.create(o.apiVersion, PLURALS[o.kind]!, o.metadata.namespace, o);
-  await waitFor('the db StatefulSet', async () => ((await client.find('apps/v1', 'statefulsets', DEMO_NAMESPACE, 'db')) as { status?: { readyReplicas?: number } } | undefined)?.status?.readyReplicas === 1);
+  for (const app of apps) {
+    await waitFor(`the db StatefulSet in ${app.namespace}`, async () => ((await client.find('apps/v1', 'statefulsets', app.namespace, 'db')) as { status?: { readyReplicas?: number } } | undefined)?.status?.readyReplicas === 1);
+  }
 }
 
 /** Writes `files` into `repoDir` (a repository created on first use) and commits them. */

@@ -83,6 +83,36 @@ describe('coffer sandbox up/down', () => {
     expect(down2, JSON.stringify(down2)).toMatchObject({ code: 0 });
   });
 
+  it('registers --nodes N nodes', { timeout: 120_000 }, async () => {
+    const dir = tmp();
+    const up = await coffer(['sandbox', 'up', '--detach', '--dir', dir, '--nodes', '2']);
+    expect(up, JSON.stringify(up)).toMatchObject({ code: 0, stderr: '' });
+    const got = await kubectlFor(join(dir, 'kubeconfig')).run(['get', 'nodes', '-o', 'name']);
+    expect(got.stdout.trim().split('\n')).toEqual(['node/sandbox', 'node/sandbox-worker']);
+    expect((await coffer(['sandbox', 'down', '--dir', dir])).code).toBe(0);
+    const bad = await coffer(['sandbox', 'up', '--dir', dir, '--nodes', '0']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toBe('error: --nodes: "0" is not a node count (an integer from 1 to 64)\n');
+  });
+
+  it('remembers the node count across restarts; a start with fewer nodes removes the rest and their pods', { timeout: 120_000 }, async () => {
+    const dir = tmp();
+    const names = async (sb: Awaited<ReturnType<typeof startSandbox>>) => [...sb.server.store.list('nodes')].map((n) => n.metadata.name);
+    const a = await startSandbox({ dir, nodes: 3 });
+    expect(await names(a)).toEqual(['sandbox', 'sandbox-worker', 'sandbox-worker2']);
+    a.server.ensure({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'stranded', namespace: 'default' }, spec: { nodeName: 'sandbox-worker2', containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] } });
+    await a.stop();
+    const b = await startSandbox({ dir });
+    expect(await names(b)).toEqual(['sandbox', 'sandbox-worker', 'sandbox-worker2']);
+    await b.stop();
+    const c = await startSandbox({ dir, nodes: 1 });
+    expect(await names(c)).toEqual(['sandbox']);
+    const deadline = Date.now() + 30_000;
+    while (c.server.store.get('pods', 'default', 'stranded') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(c.server.store.get('pods', 'default', 'stranded')).toBeUndefined();
+    await c.stop();
+  });
+
   it('refuses a bad port and stopping what is not running', async () => {
     const dir = tmp();
     const bad = await coffer(['sandbox', 'up', '--dir', dir, '--port', 'http']);

@@ -18,11 +18,11 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-/** A sandbox on a free port; pass `dir` to reuse a state directory (restart), `keepDir` to leave it behind on stop. */
-export async function startTestCluster(opts: { dir?: string; keepDir?: boolean } = {}): Promise<TestCluster> {
+/** A sandbox on a free port; pass `dir` to reuse a state directory (restart), `keepDir` to leave it behind on stop, `nodes` for several Nodes. */
+export async function startTestCluster(opts: { dir?: string; keepDir?: boolean; nodes?: number } = {}): Promise<TestCluster> {
   const dir = opts.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'coffer-sr-')));
   const { startSandbox } = await import('../../sandbox/index.ts');
-  const sb = await startSandbox({ dir, port: 0, log: process.env.SR_DEBUG ? (l: string) => console.error('[sandbox]', l) : undefined });
+  const sb = await startSandbox({ dir, port: 0, nodes: opts.nodes, log: process.env.SR_DEBUG ? (l: string) => console.error('[sandbox]', l) : undefined });
   const kubeconfig = sb.kubeconfigPath;
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
@@ -94,10 +94,10 @@ export const sleeper = (name: string, extra: Record<string, unknown> = {}) => ({
 });
 
 /** One sandbox for the calling suite (started before all its tests, stopped after), with kubectl helpers bound to it. */
-export function useTestCluster() {
+export function useTestCluster(opts: { nodes?: number } = {}) {
   let c: TestCluster | undefined;
   beforeAll(async () => {
-    c = await startTestCluster();
+    c = await startTestCluster(opts);
   });
   afterAll(async () => {
     await c?.stop();
