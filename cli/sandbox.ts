@@ -104,7 +104,8 @@ async function up(io: CliIO, values: Record<string, unknown>): Promise<number> {
 
   if (values.detach) {
     const log = openSync(join(dir, 'sandbox.log'), 'a');
-    const coffer = join(dirname(fileURLToPath(import.meta.url)), 'coffer.js');
+    // This CLI again: cli/coffer.js in a checkout, the bundle's entry in a build (no sources next to it there).
+    const coffer = fileURLToPath(new URL(existsSync(new URL('./main.ts', import.meta.url)) ? './coffer.js' : '../lib/coffer.mjs', import.meta.url));
     const args = [coffer, 'sandbox', 'up', '--dir', dir, '--port', String(port), ...(values['no-controllers'] ? ['--no-controllers'] : [])];
     rmSync(join(dir, 'ready'), { force: true });
     const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log], env: { ...io.env, COFFER_SANDBOX_CHILD: '1' } });
