@@ -12,7 +12,7 @@
  * `import.meta.url` becomes its checkout path under the build folder, so those expressions resolve the same way there.
  */
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, sep } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
 import { BUILD_INFO, stampOf, type BuildInfo } from './stamp.js';
@@ -102,14 +102,20 @@ export function packageClosure(checkout: string, names: string[]): string[] {
   return [...found].sort().filter((d, _, all) => !all.some((p) => p !== d && d.startsWith(`${p}/`)));
 }
 
-/** rename(out → old), rename(tmp → out); a concurrent build swapping at the same moment makes one of us try again. */
+/**
+ * rename(out → old), rename(tmp → out); a concurrent build swapping at the same moment makes one of us try again.
+ * The replaced build stays until the next build: a process still running it (a sandbox pod has it bind-mounted)
+ * may yet load a lazy chunk from it.
+ */
 function swapIn(tmp: string, outDir: string): void {
+  const parent = dirname(outDir);
+  const prefix = `${basename(outDir)}.old-`;
+  for (const e of readdirSync(parent)) if (e.startsWith(prefix)) rmSync(join(parent, e), { recursive: true, force: true });
   for (let attempt = 0; ; attempt++) {
-    const old = `${outDir}.old-${process.pid}-${attempt}`;
+    const old = `${outDir}.old-${process.pid}-${Date.now()}-${attempt}`;
     try {
       if (existsSync(outDir)) renameSync(outDir, old);
       renameSync(tmp, outDir);
-      rmSync(old, { recursive: true, force: true });
       return;
     } catch (e) {
       if (attempt >= 5 || !['ENOENT', 'ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
