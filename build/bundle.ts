@@ -39,16 +39,20 @@ const OPTIONAL_NATIVE = ['bufferutil', 'utf-8-validate'];
 /** Inputs that change what the bundle holds without being bundled sources. */
 const LOCKFILES = ['package.json', 'package-lock.json', 'node_modules/.package-lock.json', 'build/bundle.ts', 'build/stamp.js', 'build/validators.ts'];
 
-/** Rewrites `import.meta.url` in Coffer's own sources to that module's checkout path under the build folder. */
+/** Rewrites `import.meta.url` (and `.filename`, `.dirname`) in Coffer's own sources to that module's checkout path under the build folder. */
 const moduleUrls: esbuild.Plugin = {
   name: 'coffer-module-urls',
   setup(b) {
     b.onLoad({ filter: /\.ts$/ }, (args) => {
       const rel = relative(CHECKOUT, args.path).split(sep).join('/');
       if (rel.startsWith('..') || rel.startsWith('node_modules/')) return undefined;
-      const src = readFileSync(args.path, 'utf8');
-      const url = `new URL(${JSON.stringify(rel)}, __cofferRoot).href`;
-      return { contents: src.replaceAll('import.meta.url', url), loader: 'ts' };
+      const url = `new URL(${JSON.stringify(rel)}, __cofferRoot)`;
+      const dir = JSON.stringify(rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/') + 1) : './');
+      const contents = readFileSync(args.path, 'utf8')
+        .replaceAll('import.meta.url', `${url}.href`)
+        .replaceAll('import.meta.filename', `__cofferPath(${url})`)
+        .replaceAll('import.meta.dirname', `__cofferPath(new URL(${dir}, __cofferRoot)).replace(/\\/$/, '')`);
+      return { contents, loader: 'ts' };
     });
   },
 };
@@ -67,6 +71,7 @@ const BANNER = [
   "import { createRequire as __cofferCreateRequire } from 'node:module';",
   'const require = __cofferCreateRequire(import.meta.url);',
   "const __cofferRoot = new URL('../', import.meta.url);",
+  "import { fileURLToPath as __cofferPath } from 'node:url';",
 ].join('\n');
 
 function walkFiles(root: string, rel: string, out: string[], dirs: string[]): void {
