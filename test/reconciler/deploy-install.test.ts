@@ -7,7 +7,7 @@
  * since sandbox pods share the host network) and, until the sandbox gives Pods ServiceAccount tokens (issue 14), a
  * kubeconfig Secret for the controller: client-node's in-cluster config needs the token file and an HTTPS API server.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
@@ -99,6 +99,11 @@ patches:
     await k('-n', 'coffer-system', 'create', 'secret', 'generic', 'coffer-api-tokens', '--from-literal=tokens.csv=api-token-0123456789abcdef,ops,read');
     await k('-n', 'coffer-system', 'create', 'secret', 'generic', 'coffer-kubeconfig', `--from-file=config=${sb.kubeconfigPath}`);
 
+    // The Lease is held while a reconcile runs and released after it (reconciler/reconcile.ts withLease): watch it
+    // from before the install, so no holder goes unseen.
+    const holders: string[] = [];
+    const watch = spawn('kubectl', ['-n', 'coffer-system', 'get', 'leases', '--watch', '-o', 'jsonpath={.spec.holderIdentity}{"\\n"}'], { env, stdio: ['ignore', 'pipe', 'ignore'] });
+    watch.stdout.on('data', (d: Buffer) => holders.push(...d.toString().split('\n').filter(Boolean)));
     const t0 = performance.now();
     await k('apply', '-k', overlay);
     await k('-n', 'coffer-system', 'wait', '--for=condition=Available', 'deployment/coffer', '--timeout=120s');
@@ -111,14 +116,11 @@ patches:
     expect(inside).toBe(`${readFileSync(join(DEFAULT_OUT, 'coffer-build.json'), 'utf8')}no-checkout\n`);
     expect(JSON.parse(inside.slice(0, inside.lastIndexOf('}') + 1)).files).toEqual(readBuildInfo(DEFAULT_OUT)!.files);
 
-    // The holder is `$POD_NAME-<random>` (cli/run.ts), so a restarted container is a new holder.
-    const holders = async () => (JSON.parse(await k('-n', 'coffer-system', 'get', 'leases', '-o', 'json')).items as Array<{ spec: { holderIdentity?: string } }>).map((l) => l.spec.holderIdentity ?? '');
-    let held: string[] = [];
-    for (const until = Date.now() + 60_000; Date.now() < until; await new Promise((r) => setTimeout(r, 500))) {
-      held = await holders();
-      if (held.some((h) => h.startsWith(`${pod.metadata.name}-`))) break;
-    }
-    expect(held.some((h) => h.startsWith(`${pod.metadata.name}-`)), `Lease holders ${JSON.stringify(held)}; log:\n${await k('-n', 'coffer-system', 'logs', pod.metadata.name)}`).toBe(true);
+    // The holder is `$POD_NAME-<random>` (cli/run.ts).
+    const held = () => holders.some((h) => h.startsWith(`${pod.metadata.name}-`));
+    for (const until = Date.now() + 60_000; !held() && Date.now() < until; ) await new Promise((r) => setTimeout(r, 200));
+    watch.kill();
+    expect(held(), `Lease holders ${JSON.stringify(holders)}; log:\n${await k('-n', 'coffer-system', 'logs', pod.metadata.name)}`).toBe(true);
 
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(health.status).toBe(200);
