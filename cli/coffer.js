@@ -3,12 +3,14 @@
 // prepare step) when that matches the sources, so no TypeScript is compiled at start-up; after an edit, until the
 // next build, it runs the TypeScript sources through tsx, so it never runs stale code. COFFER_TSX=1 forces tsx.
 // The image runs dist/lib/coffer.mjs directly.
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isFresh, readBuildInfo } from '../build/stamp.js';
 
-const checkout = new URL('..', import.meta.url).pathname;
-const dist = `${checkout}dist/`;
+const checkout = fileURLToPath(new URL('..', import.meta.url));
+const dist = join(checkout, 'dist');
 if (process.env.COFFER_TSX !== '1' && isFresh(dist, checkout)) {
-  await import(`${dist}${readBuildInfo(dist).entry}`);
+  await import(pathToFileURL(join(dist, readBuildInfo(dist).entry)).href);
 } else {
   const { register } = await import('tsx/esm/api');
   register();
