@@ -16,7 +16,9 @@ import { DEFAULT_OUT } from '../../build/bundle.ts';
 import { ensureBuild } from '../../build/ensure.ts';
 import { isFresh, readBuildInfo, stampOf } from '../../build/stamp.js';
 import { validatorsModule } from '../../build/validators.ts';
+import { main } from '../../cli/main.ts';
 import { compileValidators, type Validators } from '../../compiler/validate/validators.ts';
+import { capture } from '../compiler/helpers.ts';
 import { mulberry32 } from '../prng.ts';
 
 const run = promisify(execFile);
@@ -35,7 +37,6 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const bundle = (args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []) =>
   run(process.execPath, [...nodeArgs, join(image, 'lib', 'coffer.mjs'), ...args], { cwd: work, env: { ...process.env, ...env } });
-const sources = (args: string[], cwd = work) => run(process.execPath, [join(ROOT, 'cli', 'coffer.js'), ...args], { cwd, env: { ...process.env, COFFER_TSX: '1' } });
 const settle = (p: Promise<{ stdout: string; stderr: string }>) =>
   p.then(({ stdout, stderr }) => ({ code: 0, stdout, stderr }), ({ code, stdout, stderr }: { code: number; stdout: string; stderr: string }) => ({ code, stdout, stderr }));
 
@@ -58,8 +59,10 @@ describe('the build output', () => {
     mkdirSync(bad);
     writeFileSync(join(bad, 'p.yaml'), 'apiVersion: coffer.dev/v1alpha1\nkind: Policy\nmetadata:\n  name: db\nspec:\n  frequency: "@daily"\n  retention:\n    daily: seven\n    dialy: 3\n  selector: {}\n');
     for (const args of [['validate', join(ROOT, 'policies'), join(ROOT, 'blueprints')], ['validate', 'bad'], ['validate', 'bad', '-o', 'json']]) {
-      const [a, b] = await Promise.all([settle(bundle(args)), settle(sources(args))]);
-      expect(a, args.join(' ')).toEqual(b);
+      // The sources in this process (what tsx would run), against the bundle in its own.
+      const c = capture(work);
+      const code = await main(args, { ...c.io, env: process.env });
+      expect(await settle(bundle(args)), args.join(' ')).toEqual({ code, stdout: c.out(), stderr: c.err() });
     }
   });
 
