@@ -1,8 +1,18 @@
 #!/usr/bin/env node
-// The `coffer` executable: runs the TypeScript sources directly through tsx so a
-// fresh checkout needs no build step (`npm ci` then `npx coffer …`).
-import { register } from 'tsx/esm/api';
+// The `coffer` executable of a checkout. It runs the build output (`npm run build`, also run by `npm ci`'s
+// prepare step) when that matches the sources, so no TypeScript is compiled at start-up; after an edit, until the
+// next build, it runs the TypeScript sources through tsx, so it never runs stale code. COFFER_TSX=1 forces tsx.
+// The image runs dist/lib/coffer.mjs directly.
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { isFresh, readBuildInfo } from '../build/stamp.js';
 
-register();
-const { main } = await import('./main.ts');
-process.exitCode = await main(process.argv.slice(2));
+const checkout = fileURLToPath(new URL('..', import.meta.url));
+const dist = join(checkout, 'dist');
+if (process.env.COFFER_TSX !== '1' && isFresh(dist, checkout)) {
+  await import(pathToFileURL(join(dist, readBuildInfo(dist).entry)).href);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('./bin.ts');
+}

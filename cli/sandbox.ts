@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { resolve, join, dirname } from 'node:path';
+import { resolve, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { CliIO, Command } from './io.ts';
@@ -114,7 +114,8 @@ async function up(io: CliIO, values: Record<string, unknown>): Promise<number> {
 
   if (values.detach) {
     const log = openSync(join(dir, 'sandbox.log'), 'a');
-    const coffer = join(dirname(fileURLToPath(import.meta.url)), 'coffer.js');
+    // This CLI again: cli/coffer.js in a checkout, the bundle's entry in a build (no sources next to it there).
+    const coffer = fileURLToPath(new URL(existsSync(new URL('./main.ts', import.meta.url)) ? './coffer.js' : '../lib/coffer.mjs', import.meta.url));
     const args = [coffer, 'sandbox', 'up', '--dir', dir, '--port', String(port), ...(values['no-controllers'] ? ['--no-controllers'] : []), ...(nodes ? ['--nodes', String(nodes)] : [])];
     rmSync(join(dir, 'ready'), { force: true });
     const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log], env: { ...io.env, COFFER_SANDBOX_CHILD: '1' } });

@@ -1,14 +1,14 @@
 import * as fs from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
-import git from 'isomorphic-git';
 import { compileSources, type CompileResult } from '../compile.ts';
 import { SourceError } from '../diagnostics.ts';
 import { readDirectory } from './directory.ts';
-import { readGitCommit } from './git.ts';
 import type { SourceFile } from './source.ts';
 
 /** Where a repository of policies sits in Git: the .git directory and the folder inside it. */
 export async function locateInGit(dir: string): Promise<{ gitdir: string; root: string; subdir: string }> {
+  // isomorphic-git only when Git is asked for: `coffer validate DIR` starts without loading it.
+  const { default: git } = await import('isomorphic-git');
   let root: string;
   try {
     root = await git.findRoot({ fs, filepath: resolve(dir) });
@@ -28,6 +28,7 @@ export async function compileTarget(dirs: string[], ref: string | undefined, cwd
   if (ref !== undefined) {
     if (list.length > 1) throw new SourceError('--ref takes a single DIR');
     const { gitdir, subdir } = await locateInGit(resolve(cwd, list[0]!));
+    const { readGitCommit } = await import('./git.ts');
     const { commit, files } = await readGitCommit(gitdir, ref, subdir);
     const prefix = displayPrefix(list[0]!);
     return compileSources(prefix ? files.map((f) => ({ ...f, path: `${prefix}/${f.path}` })) : files, commit);

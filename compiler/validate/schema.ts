@@ -1,8 +1,8 @@
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
-import { FUNCTIONS, KINDS, schemas, type FunctionName, type Kind } from '../../schemas/index.ts';
+import type { ErrorObject } from 'ajv/dist/2020.js';
+import type { FunctionName, Kind } from '../../schemas/index.ts';
 import type { PathSegment } from '../load/yaml.ts';
 import { formatPath, pointerToPath } from './paths.ts';
+import { compileValidators, type Validators } from './validators.ts';
 
 /** A schema violation with the document path it concerns; `atKey` points at the key rather than the value. */
 export interface SchemaProblem {
@@ -11,24 +11,11 @@ export interface SchemaProblem {
   message: string;
 }
 
-type AddFormats = (ajv: Ajv2020) => Ajv2020;
-const addFormats = ((addFormatsModule as unknown as { default?: AddFormats }).default ?? addFormatsModule) as unknown as AddFormats;
-
-let validators: { kinds: Map<Kind, ValidateFunction>; functions: Map<FunctionName, ValidateFunction> } | undefined;
+let validators: Validators | undefined;
 
 /** Compiles every schema once per process: compiling is the expensive part, validating 2,000 documents is not. */
-function getValidators() {
-  if (validators) return validators;
-  const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false });
-  addFormats(ajv);
-  const all = schemas();
-  ajv.addSchema(all.common);
-  for (const k of KINDS) ajv.addSchema(all.kinds[k]);
-  const kinds = new Map<Kind, ValidateFunction>();
-  for (const k of KINDS) kinds.set(k, ajv.getSchema(all.kinds[k].$id as string)!);
-  const functions = new Map<FunctionName, ValidateFunction>();
-  for (const f of FUNCTIONS) functions.set(f, ajv.compile(all.functions[f]));
-  validators = { kinds, functions };
+function getValidators(): Validators {
+  validators ??= compileValidators();
   return validators;
 }
 

@@ -4,6 +4,7 @@
  * bubblewrap root built from the host's read-only /usr. The table is explicit so
  * an unknown image fails loudly (ErrImagePull) instead of running something else.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,8 +17,8 @@ export interface ImageDefinition {
   cmd: string[];
   /** Extra environment the image sets (PATH always comes from the image). */
   env: Record<string, string>;
-  /** Host paths bound read-only at the same path (beyond /usr). */
-  readOnlyBinds: string[];
+  /** Host paths bound read-only (beyond /usr): the image's own files, the host's Node outside /usr. */
+  readOnlyMounts: Array<{ source: string; target: string }>;
   workingDir: string;
   /** The image's USER (`uid[:gid]`); unset = root, as in the images it stands for. */
   user?: string;
@@ -25,8 +26,31 @@ export interface ImageDefinition {
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** The Coffer checkout this module runs from: two levels above sandbox/runtime/. */
-export const COFFER_CHECKOUT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** Where the Coffer image keeps the build output (deploy/Dockerfile's WORKDIR). */
+export const COFFER_IMAGE_DIR = '/opt/coffer';
+
+/** This module's project root: the checkout, or the build folder when the sandbox itself runs from the bundle. */
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const RUNNING_FROM_BUILD = existsSync(path.join(ROOT, 'coffer-build.json'));
+
+/**
+ * The host folder the Coffer image is made of: the build output (`npm run build`), never the checkout, so a file
+ * the build leaves out is missing here exactly as in the image deploy/Dockerfile makes. From a checkout that is
+ * its dist/, which `pullCofferImage` rebuilds when the sources changed.
+ */
+export const COFFER_BUILD_DIR = RUNNING_FROM_BUILD ? ROOT : path.join(ROOT, 'dist');
+
+/**
+ * The kubelet's "pull" of the Coffer image: from a checkout, make sure dist/ is a build of the current sources
+ * (one build at a time across processes). Running from the bundle, its own folder is the image.
+ */
+export async function pullCofferImage(): Promise<void> {
+  if (RUNNING_FROM_BUILD) return;
+  // Not a literal import: the bundle never builds itself, so it must not pull esbuild in.
+  const ensure = '../../build/ensure.ts';
+  const { ensureBuild } = (await import(ensure)) as typeof import('../../build/ensure.ts');
+  await ensureBuild(COFFER_BUILD_DIR);
+}
 
 /** Strips registry, tag and digest: `docker.io/library/busybox:1.36@sha256:…` → `busybox`, `ghcr.io/coffer-dev/coffer:v1` → `coffer-dev/coffer`. */
 export function repositoryOf(image: string): string {
@@ -55,22 +79,23 @@ export function resolveImage(image: string, nodeBinary = process.execPath): Imag
   const base = { env: { PATH: DEFAULT_PATH }, workingDir: '/' };
   if (SHELL_IMAGES.has(repo)) {
     const shell = repo === 'bash' ? '/bin/bash' : '/bin/sh';
-    return { ...base, name: repo, entrypoint: [], cmd: [shell], readOnlyBinds: [] };
+    return { ...base, name: repo, entrypoint: [], cmd: [shell], readOnlyMounts: [] };
   }
   if (SQLITE_IMAGES.has(repo)) {
-    return { ...base, name: repo, entrypoint: ['sqlite3'], cmd: [], readOnlyBinds: [] };
+    return { ...base, name: repo, entrypoint: ['sqlite3'], cmd: [], readOnlyMounts: [] };
   }
   if (COFFER_IMAGES.has(repo)) {
     const nodeDir = path.dirname(nodeBinary);
-    const binds = [COFFER_CHECKOUT];
-    if (!nodeBinary.startsWith('/usr/')) binds.push(nodeDir);
+    const mounts = [{ source: COFFER_BUILD_DIR, target: COFFER_IMAGE_DIR }];
+    if (!nodeBinary.startsWith('/usr/')) mounts.push({ source: nodeDir, target: nodeDir });
     return {
       ...base,
       name: 'coffer',
-      entrypoint: [nodeBinary, path.join(COFFER_CHECKOUT, 'cli', 'coffer.js')],
+      entrypoint: [nodeBinary, `${COFFER_IMAGE_DIR}/lib/coffer.mjs`],
       cmd: ['--help'],
       env: { PATH: `${nodeDir}:${DEFAULT_PATH}`, COFFER_IN_POD: '1' },
-      readOnlyBinds: binds,
+      readOnlyMounts: mounts,
+      workingDir: COFFER_IMAGE_DIR,
       // deploy/Dockerfile: `USER 65532:65532`.
       user: '65532:65532',
     };

@@ -16,7 +16,7 @@ import { HOST_ETC_ENTRIES, type ContainerSandbox } from './bwrap.ts';
 import { checkExecutable, ContainerProcess, isoSeconds, type ExitStatus } from './container.ts';
 import { ContainerConfigError, expandVars, resolveEnv } from './env.ts';
 import { homeFor, resolveIdentity } from './identity.ts';
-import { effectiveArgv, imageTableSummary, resolveImage, type ImageDefinition } from './images.ts';
+import { effectiveArgv, imageTableSummary, pullCofferImage, resolveImage, type ImageDefinition } from './images.ts';
 import { type ContainerState, type ContainerView, podStatus, qosClass } from './podstatus.ts';
 import { Prober, runLifecycleHook } from './probes.ts';
 import { containerMounts, prepareVolumes, VolumeNotReady, type PreparedVolume } from './volumes.ts';
@@ -262,7 +262,7 @@ export class PodWorker {
     };
     const env = await resolveEnv(pod, r.spec, base, this.lookups());
     const mounts = containerMounts(r.spec, this.volumes!);
-    for (const dir of def.readOnlyBinds) mounts.push({ source: dir, target: dir, readOnly: true });
+    for (const m of def.readOnlyMounts) mounts.push({ ...m, readOnly: true });
     const argv = effectiveArgv(def, r.spec.command, r.spec.args).map((a) => expandVars(a, env));
     // A restarted container starts from a fresh /tmp, like a fresh writable layer.
     const tmpDir = path.join(this.dir, 'tmp', `${r.spec.name}-${r.restartCount}`);
@@ -270,18 +270,16 @@ export class PodWorker {
     await mkdir(tmpDir, { recursive: true });
     await chmod(tmpDir, 0o1777); // a container's /tmp is world-writable and sticky, whoever it runs as
     if (def.name === 'coffer') {
+      try {
+        await pullCofferImage();
+      } catch (e) {
+        throw new ContainerConfigError(`building the coffer image (npm run build) failed: ${(e as Error).message}`);
+      }
       // `coffer` on PATH inside the container, like the image's /usr/local/bin/coffer.
       const bin = path.join(this.dir, 'bin');
       await mkdir(bin, { recursive: true });
       await writeFile(path.join(bin, 'coffer'), `#!/bin/sh\nexec ${def.entrypoint.map((a) => `'${a}'`).join(' ')} "$@"\n`, { mode: 0o755 });
       mounts.push({ source: bin, target: '/.sandbox/bin', readOnly: true });
-      // tsx's compile cache (/tmp/tsx-<euid>) shared by every Coffer container of that user: the CLI compiles once per sandbox.
-      const cache = path.join(this.k.dataDir, 'cache', `tsx-${identity.uid}`);
-      await mkdir(cache, { recursive: true });
-      await chown(cache, identity.uid, identity.gid);
-      // The mount point exists beforehand: with readOnlyRootFilesystem bwrap could not create it in a read-only /tmp.
-      await mkdir(path.join(tmpDir, `tsx-${identity.uid}`), { recursive: true });
-      mounts.push({ source: cache, target: `/tmp/tsx-${identity.uid}`, readOnly: false });
       env.PATH = `/.sandbox/bin:${env.PATH}`;
     }
     return { hostname: this.hostname(), etcFiles: this.etcFiles(), tmpDir, mounts, env, workingDir: r.spec.workingDir ?? def.workingDir, argv, identity, readOnlyRoot: r.spec.securityContext?.readOnlyRootFilesystem === true };

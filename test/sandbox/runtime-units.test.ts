@@ -11,7 +11,7 @@ import { bwrapArgs } from '../../sandbox/runtime/bwrap.ts';
 import { exitStatus, negotiate } from '../../sandbox/runtime/channel.ts';
 import { checkExecutable, hostPathFor, nsenterArgs } from '../../sandbox/runtime/container.ts';
 import { expandVars, fieldValue, resolveEnv, ContainerConfigError } from '../../sandbox/runtime/env.ts';
-import { COFFER_CHECKOUT, effectiveArgv, repositoryOf, resolveImage } from '../../sandbox/runtime/images.ts';
+import { COFFER_IMAGE_DIR, effectiveArgv, repositoryOf, resolveImage } from '../../sandbox/runtime/images.ts';
 import { LogWriter, parseLogLine, readRecords, renderRecords, rfc3339Nano, type LogRecord } from '../../sandbox/runtime/logfile.ts';
 import { podPhase, podStatus, qosClass, type ContainerView, type PodView } from '../../sandbox/runtime/podstatus.ts';
 import { rollingBounds, templateKey } from '../../sandbox/controllers/deployment.ts';
@@ -51,7 +51,7 @@ describe('image table', () => {
   it('applies command/args over ENTRYPOINT/CMD like Kubernetes', () => {
     const shell = resolveImage('busybox')!;
     const coffer = resolveImage('coffer', '/usr/bin/node')!;
-    const cli = path.join(COFFER_CHECKOUT, 'cli', 'coffer.js');
+    const cli = `${COFFER_IMAGE_DIR}/lib/coffer.mjs`;
     const table: Array<[typeof shell, string[] | undefined, string[] | undefined, string[]]> = [
       [shell, undefined, undefined, ['/bin/sh']],
       [shell, ['sh', '-c'], ['echo hi'], ['sh', '-c', 'echo hi']],

@@ -6,7 +6,9 @@
 import { PassThrough, Writable } from 'node:stream';
 import { Attach, Exec, CoreV1Api } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { COFFER_CHECKOUT } from '../../sandbox/runtime/images.ts';
+import { COFFER_IMAGE_DIR } from '../../sandbox/runtime/images.ts';
+
+const CHECKOUT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 import { eventually, useTestCluster } from './runtime-harness.ts';
 
 const { cluster, ok } = useTestCluster();
@@ -251,14 +253,14 @@ describe('pods run as bubblewrap processes', () => {
     await ok(['delete', 'pod', 'probed', '--timeout=30s']);
   });
 
-  it('runs the Coffer image as the Coffer CLI (entrypoint coffer, checkout bound read-only)', async () => {
+  it('runs the Coffer image as the Coffer CLI (entrypoint coffer, the build output bound read-only at /opt/coffer)', async () => {
     const { version } = (await import('../../package.json', { with: { type: 'json' } })).default;
     await ok(['run', 'cli', '--image=ghcr.io/coffer-dev/coffer:v0.1', '--restart=Never', '--', 'version']);
     await eventually(async () => (await pod('cli')).status?.phase === 'Succeeded', 60_000, 'coffer version to finish');
     expect(await ok(['logs', 'cli'])).toBe(`coffer ${version}\n`);
-    await ok(['run', 'cli-sh', '--image=coffer', '--restart=Never', '--command', '--', 'sh', '-c', `coffer version; touch ${COFFER_CHECKOUT}/x 2>/dev/null || echo read-only`]);
+    await ok(['run', 'cli-sh', '--image=coffer', '--restart=Never', '--command', '--', 'sh', '-c', `coffer version; touch ${COFFER_IMAGE_DIR}/x 2>/dev/null || echo read-only; test -e ${CHECKOUT}/cli/main.ts || echo no-checkout`]);
     await eventually(async () => (await pod('cli-sh')).status?.phase === 'Succeeded', 60_000, 'shell in coffer image');
-    expect(await ok(['logs', 'cli-sh'])).toBe(`coffer ${version}\nread-only\n`);
+    expect(await ok(['logs', 'cli-sh'])).toBe(`coffer ${version}\nread-only\nno-checkout\n`);
   });
 
   it('runs preStop hooks and SIGTERM on graceful delete, SIGKILL after the grace period', async () => {

@@ -1,0 +1,132 @@
+/**
+ * `kubectl apply -k` of deploy/overlays/sandbox into a running sandbox: the Deployment becomes Available with its
+ * Pod running the Coffer image made of the build output, the controller holds the Lease, `/healthz` answers, and
+ * the policy repository comes over HTTP from `git http-backend` with its token from a Secret.
+ *
+ * The test's own overlay on top of deploy/overlays/sandbox sets what differs per machine (the Git URL, a free port,
+ * since sandbox pods share the host network) and, until the sandbox gives Pods ServiceAccount tokens (issue 14), a
+ * kubeconfig Secret for the controller: client-node's in-cluster config needs the token file and an HTTPS API server.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_OUT } from '../../build/bundle.ts';
+import { ensureBuild } from '../../build/ensure.ts';
+import { readBuildInfo } from '../../build/stamp.js';
+import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
+import { cleanup, makePolicyRepo, startGitHttp, tempDir, type GitHttpServer } from './git-helpers.ts';
+
+const run = promisify(execFile);
+const ROOT = new URL('../../', import.meta.url).pathname;
+const TOKEN = 'git-token-0123456789abcdef';
+let sb: Sandbox;
+let git: GitHttpServer;
+let work: string;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+beforeAll(async () => {
+  await ensureBuild();
+  work = tempDir('deploy-install');
+  const files: Record<string, string> = {};
+  for (const f of readdirSync(join(ROOT, 'policies'), { recursive: true }) as string[]) {
+    if (f.endsWith('.yaml')) files[f] = readFileSync(join(ROOT, 'policies', f), 'utf8');
+  }
+  makePolicyRepo(join(work, 'repos', 'policies'), files, { bare: true });
+  git = await startGitHttp(join(work, 'repos'), { token: TOKEN });
+  sb = await startSandbox({ dir: join(work, 'sandbox') });
+}, 300_000);
+afterAll(async () => {
+  await sb?.stop();
+  await git?.close();
+  if (work) cleanup(work);
+});
+
+describe('kubectl apply -k deploy/overlays/sandbox', () => {
+  it('brings Coffer up in the sandbox: Available, the Lease held, /healthz answering, Git read with the Secret token', async () => {
+    const env = { ...process.env, KUBECONFIG: sb.kubeconfigPath };
+    const k = async (...args: string[]) => (await run('kubectl', args, { env })).stdout;
+    const port = await freePort();
+    const overlay = join(work, 'overlay');
+    mkdirSync(overlay);
+    writeFileSync(
+      join(overlay, 'kustomization.yaml'),
+      `resources:
+  - ${relative(overlay, join(ROOT, 'deploy', 'overlays', 'sandbox'))}
+configMapGenerator:
+  - name: coffer
+    namespace: coffer-system
+    behavior: merge
+    literals:
+      - source=${git.url('policies.git')}
+patches:
+  - target: {kind: Deployment, name: coffer}
+    patch: |-
+      - op: replace
+        path: /spec/template/spec/containers/0/args/2
+        value: --listen=0.0.0.0:${port}
+      - op: replace
+        path: /spec/template/spec/containers/0/ports/0/containerPort
+        value: ${port}
+      - op: add
+        path: /spec/template/spec/containers/0/env/-
+        value: {name: KUBECONFIG, value: /etc/coffer/kubeconfig/config}
+      - op: add
+        path: /spec/template/spec/containers/0/volumeMounts/-
+        value: {name: kubeconfig, mountPath: /etc/coffer/kubeconfig, readOnly: true}
+      - op: add
+        path: /spec/template/spec/volumes/-
+        value: {name: kubeconfig, secret: {secretName: coffer-kubeconfig}}
+`,
+    );
+    expect((await run('kubectl', ['kustomize', overlay])).stdout).toContain(`--listen=0.0.0.0:${port}`);
+
+    // What deploy/README.md tells a user to create first.
+    await k('create', 'namespace', 'coffer-system');
+    await k('-n', 'coffer-system', 'create', 'secret', 'generic', 'coffer-git', `--from-literal=token=${TOKEN}`);
+    await k('-n', 'coffer-system', 'create', 'secret', 'generic', 'coffer-webhook', '--from-literal=secret=webhook-secret-0123456789');
+    await k('-n', 'coffer-system', 'create', 'secret', 'generic', 'coffer-api-tokens', '--from-literal=tokens.csv=api-token-0123456789abcdef,ops,read');
+    await k('-n', 'coffer-system', 'create', 'secret', 'generic', 'coffer-kubeconfig', `--from-file=config=${sb.kubeconfigPath}`);
+
+    // The Lease is held while a reconcile runs and released after it (reconciler/reconcile.ts withLease): watch it
+    // from before the install, so no holder goes unseen.
+    const holders: string[] = [];
+    const watch = spawn('kubectl', ['-n', 'coffer-system', 'get', 'leases', '--watch', '-o', 'jsonpath={.spec.holderIdentity}{"\\n"}'], { env, stdio: ['ignore', 'pipe', 'ignore'] });
+    watch.stdout.on('data', (d: Buffer) => holders.push(...d.toString().split('\n').filter(Boolean)));
+    const t0 = performance.now();
+    await k('apply', '-k', overlay);
+    await k('-n', 'coffer-system', 'wait', '--for=condition=Available', 'deployment/coffer', '--timeout=120s');
+    const availableSeconds = Math.round(performance.now() - t0) / 1000;
+
+    const pod = JSON.parse(await k('-n', 'coffer-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=coffer', '-o', 'json')).items[0];
+    expect(pod.spec.containers[0].image).toBe('ghcr.io/coffer-dev/coffer:latest');
+    // The container's files are the build output, and only that: the same build info, no checkout.
+    const inside = await k('-n', 'coffer-system', 'exec', pod.metadata.name, '--', 'sh', '-c', `cat /opt/coffer/coffer-build.json; test -e ${ROOT}package.json || echo no-checkout`);
+    expect(inside).toBe(`${readFileSync(join(DEFAULT_OUT, 'coffer-build.json'), 'utf8')}no-checkout\n`);
+    expect(JSON.parse(inside.slice(0, inside.lastIndexOf('}') + 1)).files).toEqual(readBuildInfo(DEFAULT_OUT)!.files);
+
+    // The holder is `$POD_NAME-<random>` (cli/run.ts).
+    const held = () => holders.some((h) => h.startsWith(`${pod.metadata.name}-`));
+    for (const until = Date.now() + 60_000; !held() && Date.now() < until; ) await new Promise((r) => setTimeout(r, 200));
+    watch.kill();
+    expect(held(), `Lease holders ${JSON.stringify(holders)}; log:\n${await k('-n', 'coffer-system', 'logs', pod.metadata.name)}`).toBe(true);
+
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(health.status).toBe(200);
+    // The controller fetched the policy branch through git http-backend, authorised by the token from coffer-git.
+    expect(git.requests.some((r) => r.path.endsWith('/git-upload-pack') && r.authorized)).toBe(true);
+    expect(git.requests.filter((r) => !r.authorized && r.path.endsWith('/git-upload-pack'))).toEqual([]);
+    console.log(JSON.stringify({ applyToAvailableSeconds: availableSeconds }));
+  }, 240_000);
+});
