@@ -149,7 +149,7 @@ spec:
     const commit = gitCli(repoDir, 'rev-parse', 'main').trim();
     const body = JSON.stringify({ ref: 'refs/heads/main', after: commit, pusher: { name: 'bob' } });
     const t0 = Date.now();
-    const res = await fetch(`${serving.url}/hooks/github`, { method: 'POST', body, headers: { 'x-github-event': 'push', 'x-hub-signature-256': `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}` } });
+    const res = await fetch(`${serving.url}/hooks/github`, { method: 'POST', body, headers: { 'x-github-event': 'push', 'x-github-delivery': 'dashboard-e2e-1', 'x-hub-signature-256': `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}` } });
     expect(res.status).toBe(202);
     const dot = page.locator('#timeline circle.rp[data-policy="daily"]');
     await dot.waitFor({ timeout: 60_000 });

@@ -159,7 +159,7 @@ describe('coffer run --listen on the sandbox', () => {
   it('backs up the new policy and commits its restore point after a signed push webhook', async () => {
     const body = JSON.stringify({ ref: 'refs/heads/main', after: newCommit, pusher: { name: 'bob' } });
     const t0 = Date.now();
-    const res = await fetch(`${serving.url}/hooks/github`, { method: 'POST', body, headers: { 'x-github-event': 'push', 'x-hub-signature-256': `sha256=${hmac(body)}` } });
+    const res = await fetch(`${serving.url}/hooks/github`, { method: 'POST', body, headers: { 'x-github-event': 'push', 'x-github-delivery': 'e2e-push-1', 'x-hub-signature-256': `sha256=${hmac(body)}` } });
     expect(res.status).toBe(202);
     await waitFor('a restore point of the new policy', () => catalogLog().some((l) => l.startsWith('backup: shop/daily')));
     const seconds = (Date.now() - t0) / 1000;
@@ -181,7 +181,8 @@ describe('coffer run --listen on the sandbox', () => {
     const tip = gitCli(repoDir, 'rev-parse', 'coffer-catalog').trim();
     const n = summaries.length;
     const body = '{}';
-    const res = await fetch(`${serving.url}/hooks/generic`, { method: 'POST', body, headers: { 'x-coffer-signature': `sha256=${hmac(body)}` } });
+    const ts = Math.floor(Date.now() / 1000);
+    const res = await fetch(`${serving.url}/hooks/generic`, { method: 'POST', body, headers: { 'x-coffer-timestamp': String(ts), 'x-coffer-signature': `sha256=${hmac(`${ts}.${body}`)}` } });
     expect(res.status).toBe(202);
     await waitFor('a reconcile', () => summaries.length > n);
     await serving.live.idle();
@@ -259,7 +260,7 @@ describe('coffer run --listen on the sandbox', () => {
       expect((await fetch(`${url}/hooks/gitlab`, { method: 'POST', body, headers: { 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': 'wrong' } })).status).toBe(401);
       const plans = () => out.split('\n').filter((l) => l.includes('"event":"plan"')).length;
       const before = plans();
-      expect((await fetch(`${url}/hooks/gitlab`, { method: 'POST', body, headers: { 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': SECRET } })).status).toBe(202);
+      expect((await fetch(`${url}/hooks/gitlab`, { method: 'POST', body, headers: { 'x-gitlab-event': 'Push Hook', 'x-gitlab-event-uuid': 'e2e-gitlab-1', 'x-gitlab-token': SECRET } })).status).toBe(202);
       await waitFor('a webhook-triggered reconcile', () => plans() > before, 150_000, output);
       const f = parsePrometheusText(await (await fetch(`${url}/metrics`)).text());
       expect(sampleValue(f, 'coffer_backup_runs_total', { policy: 'weekly', namespace: DEMO_NAMESPACE, result: 'succeeded' })).toBe(1);
