@@ -188,7 +188,7 @@ let deliveries = 0;
 /** Each call is a new delivery (its own provider delivery id) unless `headers` names one. */
 function hook(provider: string, body: string, headers: Record<string, string>) {
   const id = `delivery-${++deliveries}`;
-  const named = { github: { 'x-github-delivery': id }, gitlab: { 'x-gitlab-event-uuid': id }, gitea: { 'x-gitea-delivery': id } }[provider] ?? {};
+  const named: Record<string, string> = { github: { 'x-github-delivery': id }, gitlab: { 'x-gitlab-event-uuid': id }, gitea: { 'x-gitea-delivery': id } }[provider] ?? {};
   return fetch(`${base}/hooks/${provider}`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...named, ...headers } });
 }
 const signedGeneric = (body: string, ts = Math.floor(Date.now() / 1000)) => ({ 'x-coffer-timestamp': String(ts), 'x-coffer-signature': `sha256=${hmac(`${ts}.${body}`)}` });
