@@ -5,7 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseArgs } from './args.ts';
 import git from 'isomorphic-git';
 import { formatBytes } from '../reconciler/catalog/messages.ts';
 import { openSource } from '../reconciler/git/source.ts';

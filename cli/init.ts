@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs } from './args.ts';
 import { compileTarget } from '../compiler/load/target.ts';
 import { formatDiagnostic } from '../compiler/diagnostics.ts';
 import { scaffold } from '../compiler/init/scaffold.ts';

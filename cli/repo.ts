@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs } from './args.ts';
 import { type CliIO, type Command, UsageError } from './io.ts';
 import { openBackend } from '../repository/backend/open.ts';
 import type { Backend } from '../repository/backend/types.ts';

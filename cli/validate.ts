@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs } from './args.ts';
 import { formatDiagnostic, hasErrors } from '../compiler/diagnostics.ts';
 import { compileTarget } from '../compiler/load/target.ts';
 import { type Command, UsageError } from './io.ts';
