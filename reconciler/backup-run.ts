@@ -22,7 +22,17 @@ export interface BackupRunInput {
   now?: () => Date;
   signal?: AbortSignal;
   log?: (m: string) => void;
+  /** On-demand (trigger manual) points: how long to keep them, or pinned (kept until deleted). */
+  keep?: OnDemandKeep;
 }
+
+export interface OnDemandKeep {
+  ttlMs?: number;
+  pin?: boolean;
+}
+
+/** Velero's default backup TTL: on-demand points without --ttl or --pin are kept 30 days. */
+export const DEFAULT_ON_DEMAND_TTL_MS = 720 * 3600_000;
 
 export interface BackupRunOutcome {
   run: RunRecord;
@@ -112,6 +122,7 @@ function toRestorePoint(input: BackupRunInput, name: string, r: NamespaceBackupR
       planHash: plan.hash,
       sourceCommit: plan.sourceCommit,
       trigger: input.trigger === 'poll' ? 'schedule' : input.trigger,
+      ...(input.trigger === 'manual' ? onDemandKeep(input.keep, r.startTime) : {}),
       startTime: r.startTime,
       endTime: r.endTime,
       phase: 'Succeeded',
@@ -128,4 +139,10 @@ function toRestorePoint(input: BackupRunInput, name: string, r: NamespaceBackupR
       stats: r.stats,
     },
   };
+}
+
+/** An on-demand point is pinned, or expires its TTL after it started; never both, and never a GFS slot. */
+export function onDemandKeep(keep: OnDemandKeep | undefined, start: string): { pinned: true } | { expires: string } {
+  if (keep?.pin) return { pinned: true };
+  return { expires: new Date(Date.parse(start) + (keep?.ttlMs ?? DEFAULT_ON_DEMAND_TTL_MS)).toISOString() };
 }

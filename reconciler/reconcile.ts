@@ -1,7 +1,7 @@
 import { compileCel } from '../compiler/cel/index.ts';
 import { CompileFailed, compileFromGit, hasErrors, type Plan, type PlanPolicy } from '../compiler/index.ts';
 import { forget, prune } from '../repository/index.ts';
-import { runBackup, type BackupRunOutcome } from './backup-run.ts';
+import { runBackup, type BackupRunOutcome, type OnDemandKeep } from './backup-run.ts';
 import { openCatalog, type Catalog, type Identity, type RestorePoint, type RunTrigger } from './catalog/index.ts';
 import type { GitSource } from './git/source.ts';
 import type { KubeClient } from './kube/client.ts';
@@ -27,6 +27,8 @@ export interface ReconcileOptions {
   now?: () => Date;
   /** On-demand backup (`coffer backup`): run these pairs now, whether due or not. */
   only?: { policy: string; namespace?: string };
+  /** On-demand backups: TTL or pin of the restore points they make (default: 720h). */
+  keep?: OnDemandKeep;
   trigger?: RunTrigger;
   /** Backup runs in flight at once (default: coffer.yaml concurrency.runs). One at a time per namespace regardless. */
   concurrency?: number;
@@ -130,6 +132,7 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSu
       repository,
       trigger: opts.trigger ?? (opts.only ? 'manual' : 'schedule'),
       ...(pair.slot && !opts.only ? { slot: pair.slot } : {}),
+      ...(opts.keep ? { keep: opts.keep } : {}),
       ...(opts.moverImage ? { moverImage: opts.moverImage } : {}),
       ...(opts.interrupt ? { signal: opts.interrupt } : {}),
       log: (message) => log({ event: 'log', message: `${pair.namespace}/${pair.policy}: ${message}` }),

@@ -9,9 +9,8 @@ const short = (t: string | undefined) => (t ? t.replace(/\.\d+Z$/, 'Z') : '-');
 
 /** When an on-demand point stops being kept: `pinned`, its TTL expiry, or `-` (kept by the policy's retention). */
 export function expiryOf(rp: RestorePoint): string {
-  const a = rp.metadata.annotations ?? {};
-  if (a['coffer.dev/pinned'] === 'true') return 'pinned';
-  return a['coffer.dev/expires'] ? short(a['coffer.dev/expires']) : '-';
+  if (rp.spec.pinned) return 'pinned';
+  return rp.spec.expires ? short(rp.spec.expires) : '-';
 }
 
 export function restorePointSpec(now: Date, allClusters: boolean): ListSpec<RestorePoint> {

@@ -12,6 +12,10 @@ export interface RestorePoint {
     planHash: string;
     sourceCommit: string;
     trigger?: 'schedule' | 'manual' | 'webhook' | 'drill';
+    /** On-demand points: when retention removes them (RFC 3339). They never take a GFS slot. */
+    expires?: string;
+    /** On-demand points: kept until deleted. */
+    pinned?: boolean;
     startTime: string;
     endTime?: string;
     phase: Phase;
