@@ -24,6 +24,8 @@ export const COMMANDS: Record<string, CommandEntry> = {
   reconcile: { module: 'reconcile', summary: 'Do all due work once (--once)' },
   run: { module: 'run', summary: 'Keep reconciling: timer, webhooks, polling, API, dashboard' },
   get: { module: 'get', summary: 'List restore points, runs, restores or policies', subcommands: ['restorepoints', 'runs', 'restores', 'policies'] },
+  describe: { module: 'describe', summary: 'Show everything recorded about a restore point, run or restore', subcommands: ['restorepoint', 'run', 'restore'] },
+  delete: { module: 'delete', summary: 'Delete a restore point (catalog entry and repository data)', subcommands: ['restorepoint'] },
   restorepoints: { module: 'restorepoints', summary: 'List restore points (same as get restorepoints)', hidden: true },
   runs: { module: 'runs', summary: 'List runs (same as get runs)', hidden: true },
   restore: { module: 'restore', summary: 'Restore a restore point (whole, granular, files)' },

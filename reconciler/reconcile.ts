@@ -13,7 +13,7 @@ import { duePairs, type DuePair } from './schedule/due.ts';
 
 export class ReconcileError extends Error {
   constructor(
-    readonly code: 'E_RECONCILE_POLICY' | 'E_RECONCILE_NAMESPACE',
+    readonly code: 'E_RECONCILE_POLICY' | 'E_RECONCILE_NAMESPACE' | 'E_RECONCILE_NOT_FOUND',
     message: string,
   ) {
     super(message);
@@ -270,7 +270,7 @@ function onDemandPairs(plan: Plan, selected: Map<string, string[]>, only: { poli
 }
 
 /** Forgets the repository snapshots of expired restore points (manifests and every volume) and their local VolumeSnapshots. */
-async function forgetRestorePointData(points: RestorePoint[], repository: (profile: string) => Promise<ProfileRepository>, client: KubeClient): Promise<number> {
+export async function forgetRestorePointData(points: RestorePoint[], repository: (profile: string) => Promise<ProfileRepository>, client: KubeClient): Promise<number> {
   let count = 0;
   for (const rp of points) {
     const ids = [rp.spec.repository.manifestSnapshot, ...(rp.spec.volumes ?? []).map((v) => v.snapshotId)].filter((x): x is string => !!x);

@@ -3,7 +3,7 @@ _coffer() {
   local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
   local verb="${COMP_WORDS[1]}" sub="${COMP_WORDS[2]}" words=""
   if [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=( $(compgen -W "backup completion demo dev dr explain get init plan reconcile repo report restore restorepoints run runs sandbox validate --help --version" -- "$cur") )
+    COMPREPLY=( $(compgen -W "backup completion delete demo describe dev dr explain get init plan reconcile repo report restore restorepoints run runs sandbox validate --help --version" -- "$cur") )
     return
   fi
   if [[ "$prev" == "-o" || "$prev" == "--output" ]]; then
@@ -12,12 +12,18 @@ _coffer() {
   fi
   case "$verb" in
     backup)
-      words="--author --branch --coffer-namespace --concurrency --context --help --kubeconfig --mover-image --namespace --output --policy --source --wait -h -n -o -p" ;;
+      words="--author --branch --coffer-namespace --concurrency --context --help --kubeconfig --mover-image --namespace --output --pin --policy --source --ttl --wait -h -n -o -p" ;;
     completion)
       words="--help -h"
       [[ $COMP_CWORD -eq 2 ]] && words="bash zsh fish" ;;
+    delete)
+      words="--author --branch --coffer-namespace --concurrency --context --dry-run --help --kubeconfig --mover-image --namespace --output --source -h -n -o"
+      [[ $COMP_CWORD -eq 2 ]] && words="restorepoint" ;;
     demo)
       words="--dir --help --listen -h" ;;
+    describe)
+      words="--all-clusters --branch --catalog-branch --cluster --help --namespace --output --policy --source -A -h -n -o -p"
+      [[ $COMP_CWORD -eq 2 ]] && words="restorepoint run restore" ;;
     dev)
       words="--base --context --debounce --help --kubeconfig --live --no-clear --output --poll -h -o" ;;
     dr)
