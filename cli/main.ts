@@ -33,6 +33,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   report: { module: 'report', summary: 'Print the compliance report' },
   dev: { module: 'dev', summary: 'Watch a working copy and print plan diffs on save' },
   demo: { module: 'demo', summary: 'Run Coffer end to end on a sandbox cluster (no cluster or cloud needed)' },
+  doctor: { module: 'doctor', summary: 'Check this machine and the cluster are ready (tools, access, snapshots, repositories)' },
   completion: { module: 'completion', summary: 'Print a shell completion script (bash, zsh or fish)', subcommands: ['bash', 'zsh', 'fish'] },
 };
 

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } 
 import { resolve, join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from './args.ts';
+import { sandboxNotReady } from './doctor/local.ts';
 import type { CliIO, Command } from './io.ts';
 import { UsageError } from './io.ts';
 
@@ -203,8 +204,12 @@ export const run: Command = async (argv, io) => {
   }
   if (values.output !== undefined && !['json', 'table'].includes(values.output)) throw new UsageError(`--output: "${values.output}" is not one of table|json`);
   switch (positionals[0]) {
-    case 'up':
+    case 'up': {
+      // Without controllers no Pod runs, so bubblewrap is not needed.
+      const notReady = values['no-controllers'] ? undefined : await sandboxNotReady(io.env);
+      if (notReady) throw new UsageError(`the sandbox runs Pods with ${notReady}`);
       return up(io, values);
+    }
     case 'down':
       return down(io, values);
     case 'status':

@@ -3,7 +3,7 @@ _coffer() {
   local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
   local verb="${COMP_WORDS[1]}" sub="${COMP_WORDS[2]}" words=""
   if [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=( $(compgen -W "backup completion delete demo describe dev dr explain get init plan reconcile repo report restore restorepoints run runs sandbox validate --help --version" -- "$cur") )
+    COMPREPLY=( $(compgen -W "backup completion delete demo describe dev doctor dr explain get init plan reconcile repo report restore restorepoints run runs sandbox validate --help --version" -- "$cur") )
     return
   fi
   if [[ "$prev" == "-o" || "$prev" == "--output" ]]; then
@@ -26,6 +26,8 @@ _coffer() {
       [[ $COMP_CWORD -eq 2 ]] && words="restorepoint run restore" ;;
     dev)
       words="--base --context --debounce --help --kubeconfig --live --no-clear --output --poll -h -o" ;;
+    doctor)
+      words="--coffer-namespace --context --help --kubeconfig --local --output --source -h -o" ;;
     dr)
       words="--author --branch --cluster --coffer-namespace --concurrency --context --help --kubeconfig --mover-image --namespace --output --policy --source --target-cluster --timeout --to-kubeconfig --transform --wait -h -n -o -p"
       [[ $COMP_CWORD -eq 2 ]] && words="restore drill" ;;
