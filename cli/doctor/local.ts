@@ -35,12 +35,12 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ ok
   });
 }
 
-/** The Node.js major this build supports (package.json engines: >=20). */
+/** package.json engines: >=20.19 (require(esm) and import attributes without flags). */
 export function checkNode(version: string): Finding {
-  const major = Number(/^v?(\d+)/.exec(version)?.[1]);
-  return major >= 20
+  const [major = 0, minor = 0] = (/^v?(\d+)\.(\d+)/.exec(version) ?? []).slice(1).map(Number);
+  return major > 20 || (major === 20 && minor >= 19)
     ? { check: 'node', ok: true, detail: `Node.js ${version}` }
-    : { check: 'node', ok: false, detail: `Node.js ${version} is too old; Coffer needs 20 or newer`, fix: 'install Node.js 22 LTS (https://nodejs.org or your distribution)' };
+    : { check: 'node', ok: false, detail: `Node.js ${version} is too old; Coffer needs 20.19 or newer`, fix: 'install Node.js 22 LTS (https://nodejs.org or your distribution)' };
 }
 
 /**

@@ -47,7 +47,7 @@ describe('RBAC needs', () => {
     expect(COFFER_NEEDS.filter((n) => !allowedBy(rules, n))).toEqual([]);
   });
 
-  it.each([['v18.19.0', false], ['v20.0.0', true], ['v24.1.0', true]])('node %s supported: %s', (v, ok) => expect(checkNode(v).ok).toBe(ok));
+  it.each([['v18.19.0', false], ['v20.0.0', false], ['v20.19.0', true], ['v22.1.0', true], ['v24.1.0', true]])('node %s supported: %s', (v, ok) => expect(checkNode(v).ok).toBe(ok));
 });
 
 describe('without bubblewrap and git', () => {
