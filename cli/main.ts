@@ -25,6 +25,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   run: { module: 'run', summary: 'Keep reconciling: timer, webhooks, polling, API, dashboard' },
   get: { module: 'get', summary: 'List restore points, runs, restores or policies', subcommands: ['restorepoints', 'runs', 'restores', 'policies'] },
   describe: { module: 'describe', summary: 'Show everything recorded about a restore point, run or restore', subcommands: ['restorepoint', 'run', 'restore'] },
+  logs: { module: 'logs', summary: "Print a run's log, its hooks' output and its error (kept in the catalog)" },
   delete: { module: 'delete', summary: 'Delete a restore point (catalog entry and repository data)', subcommands: ['restorepoint'] },
   restorepoints: { module: 'restorepoints', summary: 'List restore points (same as get restorepoints)', hidden: true },
   runs: { module: 'runs', summary: 'List runs (same as get runs)', hidden: true },

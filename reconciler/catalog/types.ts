@@ -76,6 +76,8 @@ export interface RunRecord {
     /** Restore points removed (retention runs). */
     expired?: string[];
     error?: string;
+    /** The run's own log (`coffer logs RUN`): timestamped lines of hooks, snapshots and mover Jobs, kept with the run. */
+    log?: string[];
   };
 }
 

@@ -25,6 +25,7 @@ const start = new Date(Date.now() - 2 * 3600_000);
 let rpName: string;
 let manualName: string;
 let runName: string;
+let failedName: string;
 
 async function coffer(...argv: string[]) {
   const stdout = new PassThrough();
@@ -54,7 +55,10 @@ beforeAll(async () => {
   m.run.spec.trigger = 'manual';
   manualName = m.rp.metadata.name;
   await catalog.recordBackup(m.run, m.rp);
-  await catalog.recordBackup(failedRun({ cluster: 'demo', namespace: 'shop', policy: 'hourly', start: new Date(start.getTime() + 1200_000), error: 'hook dump failed: exit 1\nsqlite3: database is locked' }));
+  const failed = failedRun({ cluster: 'demo', namespace: 'shop', policy: 'hourly', start: new Date(start.getTime() + 1200_000), error: 'hook dump failed: exit 1\nsqlite3: database is locked' });
+  failed.status.log = [`${failed.status.startTime} sqlite/backup phase dump (KubeExec): Failed: exit 1`, `${failed.status.startTime} sqlite/backup finally phase resume (KubeExec): Succeeded`];
+  failedName = failed.metadata.name;
+  await catalog.recordBackup(failed);
   const doc: RestoreResultDoc = {
     apiVersion: 'coffer.dev/v1alpha1',
     kind: 'RestoreResult',
@@ -163,6 +167,26 @@ describe('coffer describe', () => {
 
   it('-o yaml prints the recorded document', async () => {
     expect(YAML.parse((await coffer('describe', 'restorepoint', rpName, '-o', 'yaml')).out)).toMatchObject({ kind: 'RestorePoint', metadata: { name: rpName } });
+  });
+});
+
+describe('coffer logs', () => {
+  it('a failed run: its log lines, then the error', async () => {
+    const r = await coffer('logs', failedName);
+    expect(r.code).toBe(0);
+    const lines = r.out.trim().split('\n');
+    expect(lines[0]).toMatch(/^\S+Z sqlite\/backup phase dump \(KubeExec\): Failed: exit 1$/);
+    expect(lines[1]).toMatch(/finally phase resume \(KubeExec\): Succeeded$/);
+    expect(lines[2]).toMatch(/^\S+Z error: hook dump failed: exit 1$/);
+    expect(lines[3]).toBe('sqlite3: database is locked');
+  });
+
+  it('a run that made a restore point: its hooks with their output; -o json', async () => {
+    const r = await coffer('logs', runName);
+    expect(r.out).toContain('(this run recorded no log lines; runs before log capture record none)');
+    expect(r.out).toMatch(/\S+Z hook sqlite\/backup\/dump \(KubeExec on StatefulSet\/db\): Succeeded; output rows=4\n/);
+    expect(JSON.parse((await coffer('logs', failedName, '-o', 'json')).out)).toMatchObject({ run: failedName, phase: 'Failed', log: [expect.stringContaining('phase dump'), expect.any(String)], error: expect.stringContaining('database is locked') });
+    expect((await coffer('logs', 'nope')).err).toMatch(/run "nope" not found .*coffer get runs/);
   });
 });
 

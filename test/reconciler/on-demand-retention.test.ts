@@ -113,3 +113,18 @@ describe('retention on the catalog branch with an injected clock', () => {
     expect(rows.find((r) => r.includes('daily-20261112-010000'))).toMatch(/Succeeded\s+1\s+1\.0 KiB\s+-\s+/);
   });
 });
+
+describe('RunLog', () => {
+  it('keeps the first 100 and the newest 399 lines with a marker, timestamped, each cut at 2,000 characters', async () => {
+    const { RunLog } = await import('../../reconciler/backup-run.ts');
+    const l = new RunLog(() => new Date('2026-11-12T10:00:00Z'));
+    for (let i = 0; i < 1000; i++) l.add(i === 0 ? 'x'.repeat(5000) : `line ${i}`);
+    const lines = l.lines;
+    expect(lines).toHaveLength(500);
+    expect(lines[0]!.length).toBeLessThanOrEqual(2000);
+    expect(lines[0]!.startsWith('2026-11-12T10:00:00.000Z xxx')).toBe(true);
+    expect(lines[99]).toBe('2026-11-12T10:00:00.000Z line 99');
+    expect(lines[100]).toBe('… 501 line(s) left out …');
+    expect(lines[499]).toBe('2026-11-12T10:00:00.000Z line 999');
+  });
+});

@@ -81,6 +81,10 @@ describe('reconcile on the sandbox', () => {
     expect(gitCli('show', `coffer-catalog:${path}`)).toContain(`name: ${rp.metadata.name}`);
     expect(gitCli('log', '-1', '--format=%s', 'coffer-catalog')).toMatch(/^backup: shop\/hourly 2026-11-24T01:00Z ok, 1 volume, /);
     expect(gitCli('fsck', '--no-progress').trim()).toBe('');
+    // The run's own log is kept with its Run record (coffer logs), with the hook phases and the mover Job it ran.
+    const runDoc = gitCli('show', `coffer-catalog:${gitCli('ls-tree', '-r', '--name-only', 'coffer-catalog', 'runs').split('\n').find((p) => p.includes(s.runs[0]!.run.metadata.name))!}`);
+    expect(runDoc).toMatch(/ - 2026-11-24T01:00:\S+Z sqlite\/backup phase \S+ \(KubeExec\): Succeeded/);
+    expect(runDoc).toMatch(/ - 2026-11-24T01:00:\S+Z mover job /);
     // Secret data went to the encrypted repository only.
     expect(() => gitCli('grep', '-I', 's3cr3t-never-in-git', 'coffer-catalog', 'main')).toThrow();
 

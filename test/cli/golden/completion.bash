@@ -3,7 +3,7 @@ _coffer() {
   local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
   local verb="${COMP_WORDS[1]}" sub="${COMP_WORDS[2]}" words=""
   if [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=( $(compgen -W "backup completion delete demo describe dev doctor dr explain get init plan reconcile repo report restore restorepoints run runs sandbox validate --help --version" -- "$cur") )
+    COMPREPLY=( $(compgen -W "backup completion delete demo describe dev doctor dr explain get init logs plan reconcile repo report restore restorepoints run runs sandbox validate --help --version" -- "$cur") )
     return
   fi
   if [[ "$prev" == "-o" || "$prev" == "--output" ]]; then
@@ -43,6 +43,8 @@ _coffer() {
       esac ;;
     init)
       words="--bucket --cluster --help --no-git --storage -h" ;;
+    logs)
+      words="--all-clusters --branch --catalog-branch --cluster --help --namespace --output --policy --source -A -h -n -o -p" ;;
     plan)
       words="--detailed-exitcode --diff --format --head --help --next-runs --now --output --ref -h -o" ;;
     reconcile)
