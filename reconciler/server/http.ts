@@ -1,3 +1,4 @@
+import { parseGoDuration } from '../../compiler/schedule/index.ts';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RunFilter } from '../catalog/index.ts';
@@ -145,9 +146,10 @@ export function createCofferServer(opts: ServerOptions): Server {
         const body = parseJson(await readBody(req, 64 * 1024));
         const policy = body.policy;
         const namespace = body.namespace;
-        if (typeof policy !== 'string' || !policy) throw new HttpError(400, 'body must be {"policy": "<name>", "namespace": "<optional>"}');
+        if (typeof policy !== 'string' || !policy) throw new HttpError(400, 'body must be {"policy": "<name>", "namespace": "<optional>", "ttl": "720h", "pin": false}');
         if (namespace !== undefined && typeof namespace !== 'string') throw new HttpError(400, '"namespace" must be a string');
-        const job = await live.startBackup({ policy, ...(namespace ? { namespace } : {}) }, who.name);
+        const keep = keepOf(body);
+        const job = await live.startBackup({ policy, ...(namespace ? { namespace } : {}), ...(keep ? { keep } : {}) }, who.name);
         res.setHeader('location', `/api/v1/backups/${job.id}`);
         return send(res, 202, job);
       }
@@ -307,6 +309,18 @@ function parseJson(body: Buffer): Record<string, unknown> {
     // fall through
   }
   throw new HttpError(400, 'body must be a JSON object');
+}
+
+/** `ttl` (a Go duration, like `coffer backup --ttl`) or `pin: true` of an on-demand backup; checked before anything starts. */
+function keepOf(body: Record<string, unknown>): { ttlMs: number } | { pin: true } | undefined {
+  const { ttl, pin } = body;
+  if (pin !== undefined && typeof pin !== 'boolean') throw new HttpError(400, '"pin" must be true or false');
+  if (ttl !== undefined && pin) throw new HttpError(400, '"ttl" and "pin" cannot be used together: a pinned restore point is kept until deleted');
+  if (pin) return { pin: true };
+  if (ttl === undefined) return undefined;
+  const seconds = typeof ttl === 'string' ? parseGoDuration(ttl) : undefined;
+  if (!seconds) throw new HttpError(400, `"ttl" ${JSON.stringify(ttl)}: expected a positive duration such as "720h" or "24h30m"`);
+  return { ttlMs: seconds * 1000 };
 }
 
 function opt(q: URLSearchParams, key: string): Record<string, string> {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { CompileFailed, compileFromGit, hasErrors, type Plan } from '../../compiler/index.ts';
 import { openCatalog, type Catalog } from '../catalog/index.ts';
+import type { OnDemandKeep } from '../backup-run.ts';
 import type { GitSource } from '../git/source.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { LeaseLock } from '../lease/index.ts';
@@ -35,6 +36,8 @@ export interface BackupJob {
   id: string;
   policy: string;
   namespace?: string;
+  /** On-demand restore points: pinned, or kept this long (default 720h); never counted in the policy's GFS. */
+  keep?: OnDemandKeep;
   requestedBy: string;
   state: 'waiting' | 'running' | 'succeeded' | 'failed';
   created: string;
@@ -230,7 +233,7 @@ export class Live {
    * Starts an on-demand backup (validated against the current plan first, so a typo is a 4xx, not a failed job) and
    * returns its job at once; the backup runs when the Lease is free.
    */
-  async startBackup(req: { policy: string; namespace?: string }, requestedBy: string): Promise<BackupJob> {
+  async startBackup(req: { policy: string; namespace?: string; keep?: OnDemandKeep }, requestedBy: string): Promise<BackupJob> {
     this.refuseWhenDraining();
     const { plan } = await this.current();
     const policy = plan.policies.find((p) => p.name === req.policy);
@@ -244,6 +247,7 @@ export class Live {
       id: `backup-${created.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'z').toLowerCase()}-${randomBytes(3).toString('hex')}`,
       policy: req.policy,
       ...(req.namespace ? { namespace: req.namespace } : {}),
+      ...(req.keep ? { keep: req.keep } : {}),
       requestedBy,
       state: 'waiting',
       created: created.toISOString(),
@@ -294,6 +298,7 @@ export class Live {
         only: { policy: job.policy, ...(job.namespace ? { namespace: job.namespace } : {}) },
         trigger: 'manual',
         retention: false,
+        ...(job.keep ? { keep: job.keep } : {}),
         ...this.opts.reconcile,
         ...(signal ? { signal, interrupt: signal } : {}),
         log: (e) => {

@@ -306,6 +306,10 @@ describe('HTTP server', () => {
     ['restore body of the wrong shape', 'POST', '/api/v1/restores', '{"restorePoint": 5}', 400],
     ['restore body that is an array', 'POST', '/api/v1/restores', '[]', 400],
     ['backup body with a numeric policy', 'POST', '/api/v1/backups', '{"policy": 7}', 400],
+    ['backup ttl that is not a duration', 'POST', '/api/v1/backups', '{"policy": "hourly", "ttl": "forever"}', 400],
+    ['backup ttl of zero', 'POST', '/api/v1/backups', '{"policy": "hourly", "ttl": "0s"}', 400],
+    ['backup pin that is not a boolean', 'POST', '/api/v1/backups', '{"policy": "hourly", "pin": "yes"}', 400],
+    ['backup with both ttl and pin', 'POST', '/api/v1/backups', '{"policy": "hourly", "ttl": "1h", "pin": true}', 400],
     ['query with a bad escape', 'GET', '/api/v1/runs?limit=%zz', undefined, 400],
     ['webhook name with a bad escape', 'POST', '/hooks/%zz', '{}', 404],
   ])('%s → %s with a JSON error and nothing logged as an error', async (_, m, path, body, status) => {
