@@ -222,15 +222,18 @@ describe('coffer run --listen on the sandbox', () => {
     let f = parsePrometheusText(await (await fetch(`${serving.url}/metrics`)).text());
     expect(sampleValue(f, 'coffer_restore_points', { policy: 'hourly', namespace: DEMO_NAMESPACE })).toBe(2);
     expect(sampleValue(f, 'coffer_backup_runs_total', { policy: 'hourly', namespace: DEMO_NAMESPACE, result: 'succeeded' })).toBe(2);
-    // The job asks the loop for a reconcile, which applies retention (two points in one hour: GFS keeps the newer) and
-    // only then evaluates compliance — unchanged, so still no new report commit.
-    await waitFor('the reconcile after the on-demand backup', () => catalogLog()[0]!.startsWith('retention: shop/hourly expired 1'));
-    await waitFor('its summary', () => summaries.length >= 4);
+    // The job asks the loop for a reconcile, which applies retention and only then evaluates compliance. The on-demand
+    // point is outside the policy's GFS (issue 19: it used to be pruned at once, "two points in one hour: GFS keeps the
+    // newer"): it stays, with its TTL, and compliance is unchanged, so still no new report commit.
+    await waitFor('the reconcile after the on-demand backup', () => summaries.length >= 4);
     await serving.live.idle();
+    expect(catalogLog().filter((l) => l.startsWith('retention: shop/hourly'))).toEqual([]);
     expect(complianceCommits()).toHaveLength(2);
+    const manual = done!.runs[0]!.restorePoint!;
+    const doc = gitCli(repoDir, 'show', `coffer-catalog:catalog/demo/${DEMO_NAMESPACE}/hourly/${manual}.yaml`);
+    expect(doc).toMatch(/trigger: manual\n\s+expires: "?\d{4}-\d\d-\d\dT/);
     f = parsePrometheusText(await (await fetch(`${serving.url}/metrics`)).text());
-    expect(sampleValue(f, 'coffer_restore_points', { policy: 'hourly', namespace: DEMO_NAMESPACE })).toBe(1);
-    expect(sampleValue(f, 'coffer_restore_points_expired_total', { policy: 'hourly', namespace: DEMO_NAMESPACE })).toBe(1);
+    expect(sampleValue(f, 'coffer_restore_points', { policy: 'hourly', namespace: DEMO_NAMESPACE })).toBe(2);
   }, 200_000);
 
   it('does the same through the coffer run CLI: --listen, a GitLab webhook, SIGTERM', async () => {
