@@ -1,6 +1,7 @@
 import { parseArgs } from './args.ts';
 import { CATALOG_READ_FLAGS, openCatalogForRead } from './catalog-flags.ts';
 import { type Command, UsageError } from './io.ts';
+import type { Hook } from './output/describe.ts';
 import { printObject } from './output/printer.ts';
 
 const HELP = `Print what a run logged, also after its Pods are gone: the run's own log (hooks, snapshots, mover Jobs,
@@ -16,8 +17,6 @@ Flags:
       --catalog-branch B   catalog branch
   -o, --output FORMAT      text (default) or json
 `;
-
-type Hook = { blueprint: string; action: string; phase: string; func: string; workload?: string; phaseResult: string; startTime?: string; output?: Record<string, string>; error?: string };
 
 export const run: Command = async (argv, io) => {
   const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...CATALOG_READ_FLAGS, output: { type: 'string', short: 'o', default: 'text' } } });

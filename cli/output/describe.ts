@@ -24,7 +24,7 @@ function indentTable(headers: string[], rows: string[][]): string {
   return rows.length ? formatTable(headers, rows).split('\n').map((l) => (l ? `  ${l}` : l)).join('\n') : '';
 }
 
-type Hook = { blueprint: string; action: string; phase: string; func: string; workload?: string; phaseResult: string; startTime?: string; endTime?: string; output?: Record<string, string>; error?: string };
+export type Hook = { blueprint: string; action: string; phase: string; func: string; workload?: string; phaseResult: string; startTime?: string; endTime?: string; output?: Record<string, string>; error?: string };
 
 function hooks(list: unknown): string {
   const hs = (Array.isArray(list) ? list : []) as Hook[];

@@ -1,3 +1,4 @@
+import { formatTable } from '../../reconciler/catalog/open.ts';
 import { UsageError, type CliIO } from '../io.ts';
 
 /** kubectl's output formats. Machine formats only when asked: a pipe does not change what a command prints. */
@@ -27,16 +28,7 @@ export interface ListSpec<T> {
   columns: Column<T>[];
 }
 
-/** Columns separated by three spaces, the last one not padded (kubectl's layout). */
-export function formatTable(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
-      .join('   ')
-      .trimEnd();
-  return `${[line(headers), ...rows.map(line)].join('\n')}\n`;
-}
+export { formatTable } from '../../reconciler/catalog/open.ts';
 
 /**
  * Prints a list in the asked format. `-o json|yaml` print the objects themselves as a `…List`; `name` prints
