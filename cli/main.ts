@@ -26,6 +26,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   get: { module: 'get', summary: 'List restore points, runs, restores or policies', subcommands: ['restorepoints', 'runs', 'restores', 'policies'] },
   describe: { module: 'describe', summary: 'Show everything recorded about a restore point, run or restore', subcommands: ['restorepoint', 'run', 'restore'] },
   logs: { module: 'logs', summary: "Print a run's log, its hooks' output and its error (kept in the catalog)" },
+  cancel: { module: 'cancel', summary: 'Cancel an on-demand backup of coffer run (waiting or running)' },
   delete: { module: 'delete', summary: 'Delete a restore point (catalog entry and repository data)', subcommands: ['restorepoint'] },
   restorepoints: { module: 'restorepoints', summary: 'List restore points (same as get restorepoints)', hidden: true },
   runs: { module: 'runs', summary: 'List runs (same as get runs)', hidden: true },

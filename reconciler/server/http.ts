@@ -119,7 +119,7 @@ export function createCofferServer(opts: ServerOptions): Server {
 
   async function api(req: IncomingMessage, res: ServerResponse, route: string, q: URLSearchParams): Promise<void> {
     const code = (status: number, name: string) => opts.metrics.api.inc({ method: req.method ?? '', route: name, code: String(status) });
-    const routeName = route.replace(/^\/(backups|policies|restores)\/[^/]+$/, '/$1/{name}');
+    const routeName = route.replace(/^\/(backups|policies|restores)\/[^/]+(\/cancel)?$/, '/$1/{name}$2');
     try {
       const status = await apiRoute(req, res, route, q);
       code(status, routeName);
@@ -159,6 +159,14 @@ export function createCofferServer(opts: ServerOptions): Server {
         if (body.dryRun === true) return send(res, 200, await live.restores.preview(body, who.name));
         const job = await live.restores.start(body, who.name);
         res.setHeader('location', `/api/v1/restores/${job.id}`);
+        return send(res, 202, job);
+      }
+      const cancel = /^\/backups\/([^/]+)\/cancel$/.exec(route);
+      if (cancel) {
+        const who = authorize(req, 'operate');
+        const id = segment(cancel[1]!);
+        const job = live.cancelBackup(id, who.name);
+        if (!job) throw new HttpError(404, `no on-demand backup ${id}`);
         return send(res, 202, job);
       }
       if (route === '/reconcile') {

@@ -3,7 +3,7 @@ _coffer() {
   local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
   local verb="${COMP_WORDS[1]}" sub="${COMP_WORDS[2]}" words=""
   if [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=( $(compgen -W "backup completion delete demo describe dev doctor dr explain get init logs plan reconcile repo report restore restorepoints run runs sandbox validate --help --version" -- "$cur") )
+    COMPREPLY=( $(compgen -W "backup cancel completion delete demo describe dev doctor dr explain get init logs plan reconcile repo report restore restorepoints run runs sandbox validate --help --version" -- "$cur") )
     return
   fi
   if [[ "$prev" == "-o" || "$prev" == "--output" ]]; then
@@ -13,6 +13,8 @@ _coffer() {
   case "$verb" in
     backup)
       words="--author --branch --coffer-namespace --concurrency --context --help --kubeconfig --mover-image --namespace --output --pin --policy --source --ttl --wait -h -n -o -p" ;;
+    cancel)
+      words="--help --output --server --token-file -h -o" ;;
     completion)
       words="--help -h"
       [[ $COMP_CWORD -eq 2 ]] && words="bash zsh fish" ;;
