@@ -1,4 +1,5 @@
-import { parseArgs } from 'node:util';
+import { parseArgs } from './args.ts';
+import { parseGoDuration } from '../compiler/schedule/index.ts';
 import { reconcileOnce } from '../reconciler/reconcile.ts';
 import { type Command, UsageError } from './io.ts';
 import { eventPrinter, RECONCILER_FLAGS, RECONCILER_FLAGS_HELP, reconcilerContext, summaryExitCode } from './reconcile-flags.ts';
@@ -11,6 +12,9 @@ Usage: coffer backup --policy NAME [-n NAMESPACE] [flags]
 Flags:
   -p, --policy NAME      policy to run (required)
   -n, --namespace NS     only this namespace (must be selected by the policy)
+      --ttl DURATION     keep the restore point this long, e.g. 720h (default 720h); on-demand points are never
+                         counted in (or removed by) the policy's GFS retention, only by their TTL
+      --pin              keep the restore point until it is deleted (coffer delete restorepoint NAME)
       --wait             wait for the backup to finish (the default: the CLI runs the backup itself)
 ${RECONCILER_FLAGS_HELP}`;
 
@@ -18,7 +22,7 @@ export const run: Command = async (argv, io) => {
   const { values: v, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...RECONCILER_FLAGS, policy: { type: 'string', short: 'p' }, namespace: { type: 'string', short: 'n' }, wait: { type: 'boolean' } },
+    options: { ...RECONCILER_FLAGS, policy: { type: 'string', short: 'p' }, namespace: { type: 'string', short: 'n' }, wait: { type: 'boolean' }, ttl: { type: 'string' }, pin: { type: 'boolean' } },
   });
   if (v.help) {
     io.stdout.write(HELP);
@@ -26,12 +30,17 @@ export const run: Command = async (argv, io) => {
   }
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"; see coffer backup --help`);
   if (!v.policy) throw new UsageError('--policy is required; see coffer backup --help');
+  if (v.ttl !== undefined && v.pin) throw new UsageError('--ttl and --pin cannot be used together: a pinned restore point is kept until deleted');
+  const ttlSeconds = v.ttl === undefined ? undefined : parseGoDuration(v.ttl);
+  if (ttlSeconds === 0 || Number.isNaN(ttlSeconds)) throw new UsageError(`--ttl "${v.ttl}": expected a positive duration such as 720h or 24h30m`);
+  if (v.ttl !== undefined && ttlSeconds === undefined) throw new UsageError(`--ttl "${v.ttl}": expected a duration such as 720h or 24h30m (h, m, s)`);
   const ctx = await reconcilerContext(v, io);
   const summary = await reconcileOnce({
     source: ctx.source,
     client: ctx.client,
     only: { policy: v.policy, ...(v.namespace ? { namespace: v.namespace } : {}) },
     retention: false,
+    ...(v.pin ? { keep: { pin: true } } : ttlSeconds ? { keep: { ttlMs: ttlSeconds * 1000 } } : {}),
     log: eventPrinter(io, ctx.json),
     env: io.env,
     ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}),

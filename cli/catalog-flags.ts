@@ -1,7 +1,7 @@
-import YAML from 'yaml';
 import { openCatalogFromFlags } from '../reconciler/catalog/open.ts';
 import type { Catalog } from '../reconciler/catalog/index.ts';
 import { type CliIO, UsageError } from './io.ts';
+import { outputFormat, type OutputFormat } from './output/printer.ts';
 
 /** Flags of the verbs that read the catalog branch (restorepoints, runs), spelled like kubectl get. */
 export const CATALOG_READ_FLAGS = {
@@ -16,7 +16,6 @@ export const CATALOG_READ_FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export type CatalogReadFormat = 'table' | 'json' | 'yaml' | 'name';
 
 /** Checks the shared flags and opens the catalog they name; returns the output format. */
 export async function openCatalogForRead(
@@ -24,10 +23,9 @@ export async function openCatalogForRead(
   v: { output?: string; cluster?: string; 'all-clusters'?: boolean; source?: string; branch?: string; 'catalog-branch'?: string },
   positionals: string[],
   io: CliIO,
-): Promise<{ catalog: Catalog; format: CatalogReadFormat }> {
+): Promise<{ catalog: Catalog; format: OutputFormat }> {
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"; see coffer ${verb} --help`);
-  const format = v.output ?? 'table';
-  if (!['table', 'json', 'yaml', 'name'].includes(format)) throw new UsageError(`--output "${format}": expected table, json, yaml or name`);
+  const format = outputFormat(v.output);
   if (v['all-clusters'] && v.cluster) throw new UsageError('--cluster and --all-clusters cannot be used together');
   const { catalog } = await openCatalogFromFlags({
     ...(v.source ? { source: v.source } : {}),
@@ -37,11 +35,5 @@ export async function openCatalogForRead(
     env: io.env,
     cwd: io.cwd,
   });
-  return { catalog, format: format as CatalogReadFormat };
-}
-
-/** `-o json|yaml` of a list, as a Kubernetes-style List document. */
-export function writeList(io: CliIO, format: 'json' | 'yaml', kind: string, items: unknown[]): void {
-  const list = { apiVersion: 'coffer.dev/v1alpha1', kind, items };
-  io.stdout.write(format === 'json' ? `${JSON.stringify(list, null, 2)}\n` : YAML.stringify(list));
+  return { catalog, format };
 }

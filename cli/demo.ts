@@ -5,7 +5,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseArgs } from './args.ts';
+import { sandboxNotReady } from './doctor/local.ts';
 import git from 'isomorphic-git';
 import { formatBytes } from '../reconciler/catalog/messages.ts';
 import { openSource } from '../reconciler/git/source.ts';
@@ -38,6 +39,11 @@ export const run: Command = async (argv, io) => {
     return 0;
   }
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const notReady = await sandboxNotReady(io.env);
+  if (notReady) {
+    io.stderr.write(`error: the demo runs Pods in a sandbox cluster and ${notReady}\n`);
+    return 1;
+  }
   const dir = resolve(io.cwd, v.dir ?? io.env.COFFER_DEMO_DIR ?? mkdtempSync(join(tmpdir(), 'coffer-demo-')));
   fs.mkdirSync(dir, { recursive: true });
   const say = (s: string) => io.stdout.write(`${s}\n`);

@@ -1,5 +1,5 @@
 import { isAbsolute, resolve, sep } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs } from './args.ts';
 import { compileTarget, locateInGit } from '../compiler/load/target.ts';
 import { readGitCommit } from '../compiler/load/git.ts';
 import { compileSources } from '../compiler/compile.ts';

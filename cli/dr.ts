@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseArgs } from './args.ts';
 import { stringify } from 'yaml';
 import { runDrill, runDrRestore } from '../reconciler/restore/index.ts';
 import { type Command, UsageError } from './io.ts';
@@ -44,7 +44,7 @@ export const run: Command = async (argv, io) => {
   if (positionals[0] === 'restore') {
     if (!v.cluster) throw new UsageError('--cluster is required (the lost cluster); see coffer dr --help');
     if (!v['to-kubeconfig']) throw new UsageError('--to-kubeconfig is required (the cluster to restore into); see coffer dr --help');
-    const format = v.output ?? (io.stdout.isTTY ? 'text' : 'json');
+    const format = v.output ?? 'text';
     const { transform: _t2, ...rest } = v;
     // The target cluster's kubeconfig is the one every other step uses.
     const ctx = await reconcilerContext({ ...rest, kubeconfig: v['to-kubeconfig'], output: format === 'text' ? 'text' : 'json' }, io);
@@ -71,7 +71,7 @@ export const run: Command = async (argv, io) => {
   }
   if (positionals[0] !== 'drill') throw new UsageError(`coffer dr ${positionals[0]}: unknown subcommand (have: drill, restore); see coffer dr --help`);
   if (!v.namespace) throw new UsageError('--namespace is required; see coffer dr --help');
-  const format = v.output ?? (io.stdout.isTTY ? 'text' : 'json');
+  const format = v.output ?? 'text';
   if (!['text', 'json', 'yaml'].includes(format)) throw new UsageError(`--output "${format}": expected text, json or yaml`);
   const waitTimeoutMs = v.timeout ? parseDurationFlag(v.timeout, '--timeout') : undefined;
   const { transform: _t, ...scalar } = v;

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseArgs } from './args.ts';
 import { KINDS, FUNCTIONS } from '../schemas/index.ts';
 import { explain } from '../compiler/explain.ts';
 import { type Command, UsageError } from './io.ts';

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs } from './args.ts';
 import { stringify } from 'yaml';
 import type { CompileResult } from '../compiler/compile.ts';
 import { CompileFailed, formatDiagnostic } from '../compiler/diagnostics.ts';

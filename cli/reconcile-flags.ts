@@ -26,7 +26,7 @@ export const RECONCILER_FLAGS_HELP = `  --source URL|PATH      policy repository
   --coffer-namespace NS  namespace of Coffer's Secrets and Lease (default coffer-system)
   --concurrency N        backup runs in flight at once (default: coffer.yaml concurrency.runs)
   --author "NAME <EMAIL>"  author of catalog commits (default: $COFFER_GIT_AUTHOR, else Coffer <coffer@localhost>)
-  -o, --output FORMAT    text (default on a terminal) or json (JSON lines, default when piped)
+  -o, --output FORMAT    text (default) or json (JSON lines)
 `;
 
 export interface ReconcilerContext {
@@ -41,7 +41,7 @@ export interface ReconcilerContext {
 }
 
 export async function reconcilerContext(v: Record<string, string | boolean | undefined>, io: CliIO): Promise<ReconcilerContext> {
-  const output = (v.output as string | undefined) ?? (io.stdout.isTTY ? 'text' : 'json');
+  const output = (v.output as string | undefined) ?? 'text';
   if (output !== 'text' && output !== 'json') throw new UsageError(`--output "${output}": expected text or json`);
   let concurrency: number | undefined;
   if (v.concurrency !== undefined) {
@@ -77,7 +77,7 @@ export async function reconcilerContext(v: Record<string, string | boolean | und
   };
 }
 
-/** Structured JSON lines when piped; one readable line per event on a terminal. */
+/** One readable line per event, or structured JSON lines with -o json. */
 export function eventPrinter(io: CliIO, json: boolean): (e: ReconcileEvent) => void {
   return (e) => {
     if (json) {

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseArgs } from './args.ts';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { LeaseLock } from '../reconciler/lease/index.ts';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs } from './args.ts';
 import { type CliIO, type Command, UsageError } from './io.ts';
 import { openBackend } from '../repository/backend/open.ts';
 import type { Backend } from '../repository/backend/types.ts';
@@ -285,6 +285,7 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
     await emit(ctx, r, () => {
       const lines = [`checked ${r.snapshots} snapshot(s), ${r.packs} pack(s), ${r.blobs} blob(s)${ctx.v['read-data'] ? `, read ${r.packsRead} pack(s)` : ''}`];
       if (r.unindexedPacks.length) lines.push(`${r.unindexedPacks.length} pack(s) not in any index (left by an interrupted backup; reused by the next backup or removed by prune)`);
+      if (r.staleTemporaryFiles.length) lines.push(`${r.staleTemporaryFiles.length} stale temporary file(s) of interrupted writes (removed by the next prune): ${r.staleTemporaryFiles.slice(0, 5).join(', ')}${r.staleTemporaryFiles.length > 5 ? ', …' : ''}`);
       for (const e of r.errors) lines.push(`error: ${e}`);
       lines.push(r.ok ? 'no errors were found' : `${r.errors.length} error(s) found`);
       return lines.join('\n') + '\n';

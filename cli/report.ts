@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseArgs } from './args.ts';
 import { CompileFailed, compileFromGit, hasErrors } from '../compiler/index.ts';
 import { openCatalog } from '../reconciler/catalog/index.ts';
 import { openSource } from '../reconciler/git/source.ts';
@@ -20,7 +20,7 @@ Flags:
       --context NAME       kubeconfig context
       --offline            no cluster: evaluate the namespaces the catalog already holds backups for
       --committed          print the report last committed to the catalog branch instead of evaluating now
-  -o, --output FORMAT      table (default on a terminal), md, json or yaml
+  -o, --output FORMAT      table (default), md, json or yaml
   -h, --help
 `;
 
@@ -44,7 +44,7 @@ export const run: Command = async (argv, io) => {
     return 0;
   }
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"; see coffer report --help`);
-  const output = v.output ?? (io.stdout.isTTY ? 'table' : 'md');
+  const output = v.output ?? 'table';
   if (!['table', 'md', 'json', 'yaml'].includes(output)) throw new UsageError(`--output "${output}": expected table, md, json or yaml`);
 
   const given = v.source ?? io.env.COFFER_SOURCE ?? io.cwd;

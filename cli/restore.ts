@@ -1,5 +1,5 @@
 import { resolve as resolvePath } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs } from './args.ts';
 import { stringify } from 'yaml';
 import { FILES_EXISTING, type FilesExisting } from '../reconciler/restore/files.ts';
 import { EXISTING_POLICIES, parseBefore, parseNamespaceMapping, restoreFiles, runRestore, type ExistingPolicy, type RestoreOutcome } from '../reconciler/restore/index.ts';
@@ -38,7 +38,7 @@ How:
   --context NAME         kubeconfig context
   --mover-image IMAGE    image of the restore mover Jobs (default ghcr.io/coffer-dev/coffer:latest)
   --coffer-namespace NS  namespace of the repository key Secret (default coffer-system)
-  -o, --output FORMAT    text (default on a terminal), json or yaml (the RestoreResult document)
+  -o, --output FORMAT    text (default), json or yaml (the RestoreResult document)
 `;
 
 export function parseDurationFlag(s: string, flag: string): number {
@@ -80,7 +80,7 @@ export const run: Command = async (argv, io) => {
   const ref = positionals[0]!;
   const existing = (v.existing ?? 'skip') as ExistingPolicy;
   if (!EXISTING_POLICIES.includes(existing)) throw new UsageError(`--existing "${v.existing}": expected skip, update or recreate`);
-  const format = v.output ?? (io.stdout.isTTY ? 'text' : 'json');
+  const format = v.output ?? 'text';
   if (!['text', 'json', 'yaml'].includes(format)) throw new UsageError(`--output "${format}": expected text, json or yaml`);
   const before = v.before ? parseBefore(v.before) : undefined;
   const namespaceMapping = parseNamespaceMapping(v['namespace-mapping'] ?? []);

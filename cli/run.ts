@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
+import { parseArgs } from './args.ts';
 import { parseGoDuration } from '../compiler/schedule/index.ts';
 import { LeaseLock } from '../reconciler/lease/index.ts';
 import { runLoop, type LoopOptions } from '../reconciler/loop.ts';

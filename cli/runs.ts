@@ -1,13 +1,13 @@
-import { parseArgs } from 'node:util';
-import { formatBytes } from '../reconciler/catalog/messages.ts';
-import { age, duration, formatTable } from '../reconciler/catalog/open.ts';
+import { parseArgs } from './args.ts';
 import type { RunRecord } from '../reconciler/catalog/types.ts';
-import { CATALOG_READ_FLAGS, openCatalogForRead, writeList } from './catalog-flags.ts';
+import { CATALOG_READ_FLAGS, openCatalogForRead } from './catalog-flags.ts';
+import { printList } from './output/printer.ts';
+import { runSpec } from './output/resources.ts';
 import { type Command, UsageError } from './io.ts';
 
 const HELP = `List backup, restore and retention runs recorded in the catalog, newest first.
 
-Usage: coffer runs [flags]
+Usage: coffer get runs [flags]   (alias: coffer runs)
 
 Flags:
   -n, --namespace NS       only runs for this namespace
@@ -22,7 +22,7 @@ Flags:
       --source URL|PATH    policy repository (default: . or $COFFER_SOURCE)
       --branch NAME        policy branch coffer.yaml is read from
       --catalog-branch B   catalog branch (default: from coffer.yaml, else coffer-catalog)
-  -o, --output FORMAT      table (default), json, yaml or name
+  -o, --output FORMAT      table (default), wide (adds start time, commit), json, yaml or name
   -h, --help
 `;
 
@@ -72,32 +72,6 @@ export const run: Command = async (argv, io) => {
     ...(phase ? { phase: phase as RunRecord['status']['phase'] } : {}),
     ...(limit > 0 ? { limit } : {}),
   });
-  if (format === 'json' || format === 'yaml') {
-    writeList(io, format, 'RunList', runs);
-    return 0;
-  }
-  if (format === 'name') {
-    for (const r of runs) io.stdout.write(`run/${r.metadata.name}\n`);
-    return 0;
-  }
-  if (runs.length === 0) {
-    io.stderr.write(`No runs since ${since.toISOString()} in branch ${catalog.branch}${v['all-clusters'] ? '' : ` for cluster ${catalog.cluster}`}.\n`);
-    return 0;
-  }
-  const headers = [...(v['all-clusters'] ? ['CLUSTER'] : []), 'RUN', 'TYPE', 'NAMESPACE', 'POLICY', 'TRIGGER', 'PHASE', 'DURATION', 'SIZE', 'AGE', 'RESULT'];
-  const rows = runs.map((r) => [
-    ...(v['all-clusters'] ? [r.spec.cluster] : []),
-    r.metadata.name,
-    r.spec.type,
-    r.spec.namespace ?? '-',
-    r.spec.policy ?? '-',
-    r.spec.trigger,
-    r.status.phase,
-    duration(r.status.startTime, r.status.endTime),
-    r.status.bytes !== undefined ? formatBytes(r.status.bytes) : '-',
-    age(r.status.startTime, now),
-    r.status.error ? r.status.error.split('\n')[0]!.slice(0, 80) : (r.status.restorePoint ?? (r.status.expired ? `expired ${r.status.expired.length}` : '')),
-  ]);
-  io.stdout.write(formatTable(headers, rows));
+  await printList(io, format, runSpec(now, !!v['all-clusters']), runs, `No runs since ${since.toISOString()} in branch ${catalog.branch}${v['all-clusters'] ? '' : ` for cluster ${catalog.cluster}`}.`);
   return 0;
 };

@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseArgs } from './args.ts';
+import { sandboxNotReady } from './doctor/local.ts';
 import type { CliIO, Command } from './io.ts';
 import { UsageError } from './io.ts';
 
@@ -215,8 +216,12 @@ export const run: Command = async (argv, io) => {
   }
   if (values.output !== undefined && !['json', 'table'].includes(values.output)) throw new UsageError(`--output: "${values.output}" is not one of table|json`);
   switch (positionals[0]) {
-    case 'up':
+    case 'up': {
+      // Without controllers no Pod runs, so bubblewrap is not needed.
+      const notReady = values['no-controllers'] ? undefined : await sandboxNotReady(io.env);
+      if (notReady) throw new UsageError(`the sandbox runs Pods with ${notReady}`);
       return up(io, values);
+    }
     case 'down':
       return down(io, values);
     case 'status':

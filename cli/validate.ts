@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs } from './args.ts';
 import { formatDiagnostic, hasErrors } from '../compiler/diagnostics.ts';
 import { compileTarget } from '../compiler/load/target.ts';
 import { type Command, UsageError } from './io.ts';
@@ -48,6 +48,7 @@ export const run: Command = async (argv, io) => {
       valid: !hasErrors(result.diagnostics),
       sourceCommit: result.sourceCommit || undefined,
       documents: count,
+      ...(result.discovered ? { discovered: result.discovered } : {}),
       errors,
       warnings,
     };
@@ -62,6 +63,7 @@ export const run: Command = async (argv, io) => {
     if (showSnippets) stream.write(snippet(resolve(io.cwd, d.file), d.line, d.column));
   }
   if (!values.quiet) {
+    if (result.discovered?.length) io.stderr.write(`blueprints found beside ${positionals.join(', ') || '.'}: ${result.discovered.join(', ')}\n`);
     const kinds = summarizeKinds(result.documents);
     if (errors.length) io.stderr.write(`\n${errors.length} error(s), ${warnings.length} warning(s)\n`);
     else io.stderr.write(`valid: ${count} document(s)${kinds ? ` (${kinds})` : ''}${warnings.length ? `, ${warnings.length} warning(s)` : ''}\n`);

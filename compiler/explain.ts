@@ -21,14 +21,36 @@ export class ExplainError extends Error {
 
 type S = Record<string, any>;
 
+let owners: WeakMap<object, S> | undefined;
+
+/**
+ * The schema document a node was written in: a local `#/$defs/…` reference inside common.schema.json means common's
+ * $defs, not those of the kind that reached it (resolving against the kind made `--recursive` crash on every kind).
+ */
+function ownerOf(node: S): S | undefined {
+  if (!owners) {
+    owners = new WeakMap();
+    const all = schemas();
+    const mark = (x: unknown, doc: S) => {
+      if (!x || typeof x !== 'object' || owners!.has(x)) return;
+      owners!.set(x, doc);
+      for (const v of Object.values(x)) mark(v, doc);
+    };
+    for (const doc of [all.common, ...Object.values(all.kinds), ...Object.values(all.functions)] as S[]) mark(doc, doc);
+  }
+  return owners.get(node);
+}
+
 /** Follows $ref (local #/$defs/… or common.schema.json#/$defs/…), keeping the referring node's description. */
 function deref(node: S, root: S): S {
   let n = node;
+  let base: S = ownerOf(node) ?? root;
   for (let i = 0; i < 10 && typeof n.$ref === 'string'; i++) {
     const [file, frag] = (n.$ref as string).split('#');
-    const base: S = file ? findById(file) : root;
-    const target = (frag ?? '').split('/').filter(Boolean).reduce<any>((acc, k) => acc?.[k], base);
+    const doc: S = file ? findById(file) : base;
+    const target = (frag ?? '').split('/').filter(Boolean).reduce<any>((acc, k) => acc?.[k], doc);
     if (!target) throw new ExplainError(`schema reference ${n.$ref} not found`);
+    base = ownerOf(target) ?? doc;
     n = { ...target, ...(n.description ? { description: n.description } : {}), $ref: undefined, ...(target.$ref ? { $ref: target.$ref } : {}) };
     if (!target.$ref) delete n.$ref;
   }

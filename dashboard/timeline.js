@@ -57,6 +57,8 @@ export function renderTimeline(el, allPoints, { now = Date.now(), onSelect, sele
       h('div', {}, fmtTime(rp.spec.startTime)),
       h('div', {}, `policy ${rp.spec.policy} · ${rp.spec.phase}`),
       h('div', {}, `size ${fmtBytes(pointSize(rp))}`),
+      // On-demand points live outside the policy's GFS: say what keeps them.
+      ...(rp.spec.pinned ? [h('div', {}, 'on demand · pinned until deleted')] : rp.spec.expires ? [h('div', {}, `on demand · expires ${fmtTime(rp.spec.expires)}`)] : []),
     );
     tip.hidden = false;
     const box = el.getBoundingClientRect();
@@ -103,7 +105,7 @@ export function renderTimeline(el, allPoints, { now = Date.now(), onSelect, sele
                   keydown: (e) => (e.key === 'Enter' || e.key === ' ') && onSelect?.(rp),
                 },
               },
-              s('title', {}, `${rp.metadata.name} — ${fmtTime(rp.spec.startTime)} — ${rp.spec.policy} — ${fmtBytes(pointSize(rp))}`),
+              s('title', {}, `${rp.metadata.name} — ${fmtTime(rp.spec.startTime)} — ${rp.spec.policy} — ${fmtBytes(pointSize(rp))}${rp.spec.pinned ? ' — pinned' : rp.spec.expires ? ` — expires ${fmtTime(rp.spec.expires)}` : ''}`),
             ),
           ),
       );

@@ -22,7 +22,17 @@ export interface BackupRunInput {
   now?: () => Date;
   signal?: AbortSignal;
   log?: (m: string) => void;
+  /** On-demand (trigger manual) points: how long to keep them, or pinned (kept until deleted). */
+  keep?: OnDemandKeep;
 }
+
+export interface OnDemandKeep {
+  ttlMs?: number;
+  pin?: boolean;
+}
+
+/** Velero's default backup TTL: on-demand points without --ttl or --pin are kept 30 days. */
+export const DEFAULT_ON_DEMAND_TTL_MS = 720 * 3600_000;
 
 export interface BackupRunOutcome {
   run: RunRecord;
@@ -46,6 +56,11 @@ export async function runBackup(input: BackupRunInput): Promise<BackupRunOutcome
   let result: NamespaceBackupResult | undefined;
   let error: string | undefined;
   let repo: ProfileRepository | undefined;
+  const runLog = new RunLog(now);
+  const log = (m: string) => {
+    runLog.add(m);
+    input.log?.(m);
+  };
   try {
     if (!profile) throw new Error(`policy ${policy.name} names profile ${policy.profile}, which the plan does not contain`);
     if (policy.actions.export.enabled) repo = await input.repository(profile.name);
@@ -61,7 +76,7 @@ export async function runBackup(input: BackupRunInput): Promise<BackupRunOutcome
       ...(input.moverImage ? { moverImage: input.moverImage } : {}),
       ...(input.discovery ? { discovery: input.discovery } : {}),
       ...(input.signal ? { signal: input.signal } : {}),
-      ...(input.log ? { log: input.log } : {}),
+      log,
       now,
     });
     if (result.phase !== 'Succeeded') error = result.errors.join('; ') || 'backup failed';
@@ -88,6 +103,7 @@ export async function runBackup(input: BackupRunInput): Promise<BackupRunOutcome
       phase: ok ? 'Succeeded' : 'Failed',
       startTime: start.toISOString(),
       endTime: end.toISOString(),
+      ...(runLog.lines.length ? { log: runLog.lines } : {}),
       ...(ok ? { restorePoint: rpName } : {}),
       volumes: result?.volumes.length ?? 0,
       bytes: result?.stats.bytesRead ?? 0,
@@ -112,6 +128,7 @@ function toRestorePoint(input: BackupRunInput, name: string, r: NamespaceBackupR
       planHash: plan.hash,
       sourceCommit: plan.sourceCommit,
       trigger: input.trigger === 'poll' ? 'schedule' : input.trigger,
+      ...(input.trigger === 'manual' ? onDemandKeep(input.keep, r.startTime) : {}),
       startTime: r.startTime,
       endTime: r.endTime,
       phase: 'Succeeded',
@@ -128,4 +145,35 @@ function toRestorePoint(input: BackupRunInput, name: string, r: NamespaceBackupR
       stats: r.stats,
     },
   };
+}
+
+/** An on-demand point is pinned, or expires its TTL after it started; never both, and never a GFS slot. */
+export function onDemandKeep(keep: OnDemandKeep | undefined, start: string): { pinned: true } | { expires: string } {
+  if (keep?.pin) return { pinned: true };
+  return { expires: new Date(Date.parse(start) + (keep?.ttlMs ?? DEFAULT_ON_DEMAND_TTL_MS)).toISOString() };
+}
+
+/**
+ * The lines a run logs, kept with its Run record so `coffer logs` shows them after the Pods are gone: timestamped,
+ * each at most 2,000 characters, and at most 500 (the first 100 and the newest 400, with a marker between).
+ */
+export class RunLog {
+  private readonly head: string[] = [];
+  private readonly tail: string[] = [];
+  private dropped = 0;
+  constructor(private readonly now: () => Date) {}
+
+  add(message: string): void {
+    const line = `${this.now().toISOString()} ${message.length > 1975 ? `${message.slice(0, 1974)}…` : message}`;
+    if (this.head.length < 100) return void this.head.push(line);
+    this.tail.push(line);
+    if (this.tail.length > 399) {
+      this.tail.shift();
+      this.dropped++;
+    }
+  }
+
+  get lines(): string[] {
+    return this.dropped ? [...this.head, `… ${this.dropped} line(s) left out …`, ...this.tail] : [...this.head, ...this.tail];
+  }
 }

@@ -52,7 +52,7 @@ export async function readSecretKey(client: KubeClient, ref: SecretKeyRef, defau
 export async function openProfileRepository(
   client: KubeClient,
   profile: PlanProfile,
-  opts: { cofferNamespace?: string; env?: NodeJS.ProcessEnv } = {},
+  opts: { cofferNamespace?: string; env?: NodeJS.ProcessEnv; /** false: never initialise (coffer doctor only looks) */ create?: boolean } = {},
 ): Promise<ProfileRepository> {
   const ns = opts.cofferNamespace ?? DEFAULT_COFFER_NAMESPACE;
   const what = `profile "${profile.name}"`;
@@ -79,7 +79,7 @@ export async function openProfileRepository(
   try {
     repo = await openRepository(backend, password);
   } catch (e) {
-    if ((e as { code?: string }).code !== 'E_REPO_NOT_INITIALIZED') throw e;
+    if ((e as { code?: string }).code !== 'E_REPO_NOT_INITIALIZED' || opts.create === false) throw e;
     repo = await initRepository(backend, password).catch(async (err: { code?: string }) => {
       // Another replica or run initialised it between our open and init.
       if (err.code === 'E_REPO_EXISTS') return openRepository(backend, password);

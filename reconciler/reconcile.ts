@@ -1,7 +1,7 @@
 import { compileCel } from '../compiler/cel/index.ts';
 import { CompileFailed, compileFromGit, hasErrors, type Plan, type PlanPolicy } from '../compiler/index.ts';
 import { forget, prune } from '../repository/index.ts';
-import { runBackup, type BackupRunOutcome } from './backup-run.ts';
+import { runBackup, type BackupRunOutcome, type OnDemandKeep } from './backup-run.ts';
 import { openCatalog, type Catalog, type Identity, type RestorePoint, type RunTrigger } from './catalog/index.ts';
 import type { GitSource } from './git/source.ts';
 import type { KubeClient } from './kube/client.ts';
@@ -13,7 +13,7 @@ import { duePairs, type DuePair } from './schedule/due.ts';
 
 export class ReconcileError extends Error {
   constructor(
-    readonly code: 'E_RECONCILE_POLICY' | 'E_RECONCILE_NAMESPACE',
+    readonly code: 'E_RECONCILE_POLICY' | 'E_RECONCILE_NAMESPACE' | 'E_RECONCILE_NOT_FOUND',
     message: string,
   ) {
     super(message);
@@ -27,6 +27,8 @@ export interface ReconcileOptions {
   now?: () => Date;
   /** On-demand backup (`coffer backup`): run these pairs now, whether due or not. */
   only?: { policy: string; namespace?: string };
+  /** On-demand backups: TTL or pin of the restore points they make (default: 720h). */
+  keep?: OnDemandKeep;
   trigger?: RunTrigger;
   /** Backup runs in flight at once (default: coffer.yaml concurrency.runs). One at a time per namespace regardless. */
   concurrency?: number;
@@ -130,6 +132,7 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSu
       repository,
       trigger: opts.trigger ?? (opts.only ? 'manual' : 'schedule'),
       ...(pair.slot && !opts.only ? { slot: pair.slot } : {}),
+      ...(opts.keep ? { keep: opts.keep } : {}),
       ...(opts.moverImage ? { moverImage: opts.moverImage } : {}),
       ...(opts.interrupt ? { signal: opts.interrupt } : {}),
       log: (message) => log({ event: 'log', message: `${pair.namespace}/${pair.policy}: ${message}` }),
@@ -267,7 +270,7 @@ function onDemandPairs(plan: Plan, selected: Map<string, string[]>, only: { poli
 }
 
 /** Forgets the repository snapshots of expired restore points (manifests and every volume) and their local VolumeSnapshots. */
-async function forgetRestorePointData(points: RestorePoint[], repository: (profile: string) => Promise<ProfileRepository>, client: KubeClient): Promise<number> {
+export async function forgetRestorePointData(points: RestorePoint[], repository: (profile: string) => Promise<ProfileRepository>, client: KubeClient): Promise<number> {
   let count = 0;
   for (const rp of points) {
     const ids = [rp.spec.repository.manifestSnapshot, ...(rp.spec.volumes ?? []).map((v) => v.snapshotId)].filter((x): x is string => !!x);

@@ -1,5 +1,5 @@
 import { storageId } from './crypto.ts';
-import { acquireLock } from './lock.ts';
+import { acquireLock, staleTemporaryFiles } from './lock.ts';
 import { decodeHeader } from './pack.ts';
 import type { Repository } from './repo.ts';
 import { listSnapshots, loadTree, type SnapshotInfo } from './tree.ts';
@@ -21,6 +21,8 @@ export interface CheckResult {
   damaged: DamagedPack[];
   /** Packs no index lists (left by an interrupted backup): harmless, reused by the next backup or removed by prune. */
   unindexedPacks: string[];
+  /** Temporary files of writes that never finished (killed processes): harmless, swept by the next prune. */
+  staleTemporaryFiles: string[];
   packsRead: number;
 }
 
@@ -151,6 +153,7 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
       errors,
       damaged: damagedList,
       unindexedPacks,
+      staleTemporaryFiles: (await staleTemporaryFiles(repo, lock)).map((f) => f.path),
       packsRead,
     };
   } finally {

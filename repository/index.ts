@@ -4,7 +4,7 @@
  * (`coffer repo …`) is a thin layer over it.
  */
 export { FileBackend } from './backend/fs.ts';
-export type { Backend, FileInfo, FileType } from './backend/types.ts';
+export type { Backend, FileInfo, FileType, TemporaryFile } from './backend/types.ts';
 export { BackendError } from './backend/types.ts';
 export { RepoError, type RepoErrorCode } from './errors.ts';
 export { initRepository, openRepository, Repository, FORMAT_VERSION, DEFAULT_PACK_SIZE, type InitOptions, type RepoConfig } from './repo.ts';
@@ -16,4 +16,4 @@ export { check, type CheckOptions, type CheckResult, type DamagedPack } from './
 export { forget, prune, type ForgetOptions, type PruneStats } from './prune.ts';
 export { ls, stats, type LsEntry, type RepoStats } from './inspect.ts';
 export { listSnapshots, findSnapshot, type Snapshot, type SnapshotInfo, type TreeNode } from './tree.ts';
-export { acquireLock, removeLocks, withLock } from './lock.ts';
+export { acquireLock, removeLocks, withLock, staleTemporaryFiles, sweepTemporaryFiles, type HeldLock } from './lock.ts';

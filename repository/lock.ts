@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import type { TemporaryFile } from './backend/types.ts';
 import { RepoError } from './errors.ts';
 import type { Repository } from './repo.ts';
 
@@ -33,6 +34,11 @@ export interface HeldLock {
   release(): Promise<void>;
   /** Stale locks seen while acquiring: a sign that an earlier run crashed (left packs without an index). */
   readonly staleSeen: string[];
+  /**
+   * When no other live lock existed: the moment this lock was written. Every writer holds a lock, so a temporary
+   * file older than this belongs to a process that is gone. Undefined when another operation was running.
+   */
+  readonly lockFreeAt?: Date;
 }
 
 /**
@@ -42,9 +48,11 @@ export interface HeldLock {
  */
 export async function acquireLock(repo: Repository, exclusive: boolean, operation: string): Promise<HeldLock> {
   const body = (): LockBody => ({ time: new Date().toISOString(), exclusive, hostname: hostname(), pid: process.pid, operation });
+  const writtenAt = new Date();
   let name = await repo.saveJSON('locks', body());
   const now = new Date();
   const staleSeen: string[] = [];
+  let othersLive = false;
   for (const f of await repo.backend.list('locks')) {
     if (f.name === name) continue;
     let other: LockBody;
@@ -58,6 +66,7 @@ export async function acquireLock(repo: Repository, exclusive: boolean, operatio
       staleSeen.push(f.name);
       continue;
     }
+    othersLive = true;
     if (exclusive || other.exclusive) {
       await repo.backend.delete('locks', name);
       throw new RepoError(
@@ -76,6 +85,7 @@ export async function acquireLock(repo: Repository, exclusive: boolean, operatio
   timer.unref();
   return {
     staleSeen,
+    ...(othersLive ? {} : { lockFreeAt: writtenAt }),
     async release() {
       clearInterval(timer);
       await repo.backend.delete('locks', name);
@@ -105,11 +115,28 @@ export async function removeLocks(repo: Repository, all = false): Promise<number
 }
 
 /** Hold a lock for the duration of `fn`. */
-export async function withLock<T>(repo: Repository, exclusive: boolean, operation: string, fn: () => Promise<T>): Promise<T> {
+export async function withLock<T>(repo: Repository, exclusive: boolean, operation: string, fn: (lock: HeldLock) => Promise<T>): Promise<T> {
   const lock = await acquireLock(repo, exclusive, operation);
   try {
-    return await fn();
+    return await fn(lock);
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * Temporary files left by writes that never finished: those older than the lock's lock-free moment (see
+ * `HeldLock.lockFreeAt`); none while another operation runs, since its files may still be in flight.
+ */
+export async function staleTemporaryFiles(repo: Repository, lock: HeldLock): Promise<TemporaryFile[]> {
+  if (!lock.lockFreeAt || !repo.backend.listTemporary) return [];
+  const before = lock.lockFreeAt.getTime();
+  return (await repo.backend.listTemporary()).filter((f) => f.mtime.getTime() < before);
+}
+
+/** Removes stale temporary files; only under an exclusive lock, so nothing can start writing meanwhile. */
+export async function sweepTemporaryFiles(repo: Repository, lock: HeldLock): Promise<TemporaryFile[]> {
+  const stale = await staleTemporaryFiles(repo, lock);
+  for (const f of stale) await repo.backend.deleteTemporary!(f.path);
+  return stale;
 }

@@ -1,5 +1,5 @@
 import { RepoError } from './errors.ts';
-import { withLock } from './lock.ts';
+import { sweepTemporaryFiles, staleTemporaryFiles, withLock } from './lock.ts';
 import type { PackEntry } from './pack.ts';
 import type { Repository } from './repo.ts';
 import type { RetentionCounts } from './retention.ts';
@@ -82,6 +82,8 @@ export interface PruneStats {
   bytesFreed: number;
   bytesBefore: number;
   bytesAfter: number;
+  /** Stale `.tmp-*` files swept (with --dry-run: that would be swept). */
+  temporaryFilesRemoved: number;
   dryRun: boolean;
 }
 
@@ -93,7 +95,9 @@ export interface PruneStats {
  * old indexes and packs — a crash at any step leaves a valid repository.
  */
 export async function prune(repo: Repository, opts: { dryRun?: boolean } = {}): Promise<PruneStats> {
-  return withLock(repo, true, 'prune', async () => {
+  return withLock(repo, true, 'prune', async (lock) => {
+    // Killed backups and prunes leave temporary files `list` never shows; under the exclusive lock they are provably dead.
+    const temporary = opts.dryRun ? await staleTemporaryFiles(repo, lock) : await sweepTemporaryFiles(repo, lock);
     await repo.loadIndex();
     await repo.recoverOrphanPacks();
     const used = new Set<string>();
@@ -133,6 +137,7 @@ export async function prune(repo: Repository, opts: { dryRun?: boolean } = {}): 
       bytesFreed: 0,
       bytesBefore,
       bytesAfter: bytesBefore,
+      temporaryFilesRemoved: temporary.length,
       dryRun: !!opts.dryRun,
     };
     if (opts.dryRun || (!del.length && !repack.length && repo.indexFiles.size <= 1)) return stats;

@@ -70,20 +70,39 @@ export async function readGitCommit(gitdir: string, ref: string, subdir = '', op
     tree = next.oid;
   }
   const files: SourceFile[] = [];
-  await walk(gitdir, tree, '', files);
+  const links: Array<{ path: string; target: string }> = [];
+  await walk(gitdir, tree, '', files, links);
+  const read = new Set(files.map((f) => f.path));
+  for (const l of links) files.push({ path: l.path, bytes: new Uint8Array(), problem: gitLinkProblem(l.path, l.target, read) });
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { commit, files };
 }
 
-async function walk(gitdir: string, tree: string, prefix: string, out: SourceFile[]): Promise<void> {
+async function walk(gitdir: string, tree: string, prefix: string, out: SourceFile[], links: Array<{ path: string; target: string }>): Promise<void> {
   const { tree: entries } = await git.readTree({ fs, gitdir, oid: tree });
   for (const e of entries) {
     const path = prefix ? `${prefix}/${e.path}` : e.path;
     if (e.type === 'tree') {
-      if (isPolicySourcePath(`${path}/x.yaml`)) await walk(gitdir, e.oid, path, out);
+      if (isPolicySourcePath(`${path}/x.yaml`)) await walk(gitdir, e.oid, path, out, links);
+    } else if (e.type === 'blob' && e.mode === '120000' && (isPolicySourcePath(path) || isPolicySourcePath(`${path}/x.yaml`))) {
+      // Git stores a symlink as a blob holding its target; parsing that text as YAML would give a baffling error.
+      const { blob } = await git.readBlob({ fs, gitdir, oid: e.oid });
+      links.push({ path, target: new TextDecoder().decode(blob) });
     } else if (e.type === 'blob' && isPolicySourcePath(path)) {
       const { blob } = await git.readBlob({ fs, gitdir, oid: e.oid });
       out.push({ path, bytes: blob });
     }
   }
+}
+
+/** A symlink in a commit: the file it names is read already when it is inside the folder; anything else is refused. */
+function gitLinkProblem(path: string, target: string, read: Set<string>): NonNullable<SourceFile['problem']> {
+  const parts = path.split('/').slice(0, -1);
+  for (const seg of target.split('/')) {
+    if (seg === '..') parts.pop();
+    else if (seg && seg !== '.') parts.push(seg);
+  }
+  const resolved = target.startsWith('/') ? undefined : parts.join('/');
+  if (resolved && read.has(resolved)) return { code: 'W_SYMLINK_DUPLICATE', severity: 'warning', message: `symbolic link to ${resolved}, which is read already; this link is skipped` };
+  return { code: 'E_SYMLINK', severity: 'error', message: `symbolic link to ${target}, which is not a policy file inside the folder read from Git; commit the file itself` };
 }

@@ -2,6 +2,8 @@
 export interface SourceFile {
   path: string;
   bytes: Uint8Array;
+  /** Set when the loader could not (or chose not to) read the file, e.g. a symlink: reported at path:1:1 instead of parsing. */
+  problem?: { code: string; severity: 'error' | 'warning'; message: string };
 }
 
 /** Files bigger than this are refused before parsing: policy files are kilobytes, a 50 MB one is a mistake. */

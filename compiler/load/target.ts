@@ -3,6 +3,7 @@ import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { compileSources, type CompileResult } from '../compile.ts';
 import { SourceError } from '../diagnostics.ts';
 import { readDirectory } from './directory.ts';
+import { discoverBlueprints, missingBlueprints } from './discover.ts';
 import type { SourceFile } from './source.ts';
 
 /** Where a repository of policies sits in Git: the .git directory and the folder inside it. */
@@ -21,9 +22,10 @@ export async function locateInGit(dir: string): Promise<{ gitdir: string; root: 
 
 /**
  * Compiles what a CLI invocation names: directories (paths shown as typed, so they open
- * from the shell) or, with `ref`, the same folder as of a Git revision.
+ * from the shell) or, with `ref`, the same folder as of a Git revision. Blueprints a policy binds but the folders do
+ * not define are looked for beside them (`discoverBlueprints`); `discovered` lists the files taken from there.
  */
-export async function compileTarget(dirs: string[], ref: string | undefined, cwd: string): Promise<CompileResult> {
+export async function compileTarget(dirs: string[], ref: string | undefined, cwd: string): Promise<CompileResult & { discovered?: string[] }> {
   const list = dirs.length ? dirs : ['.'];
   if (ref !== undefined) {
     if (list.length > 1) throw new SourceError('--ref takes a single DIR');
@@ -39,7 +41,16 @@ export async function compileTarget(dirs: string[], ref: string | undefined, cwd
     const prefix = displayPrefix(d);
     files.push(...(prefix ? read.map((f) => ({ ...f, path: `${prefix}/${f.path}` })) : read));
   }
-  return compileSources(files, '');
+  const first = compileSources(files, '');
+  const missing = missingBlueprints(first.documents);
+  if (missing.length === 0) return first;
+  const found = await discoverBlueprints(list, missing, cwd);
+  const result = found.files.length ? compileSources([...files, ...found.files], '') : first;
+  const searched = [...list.map((d) => displayPrefix(d) || '.'), ...found.searched].join(', ');
+  for (const d of result.diagnostics) {
+    if (d.code === 'E_REFERENCE' && d.message.startsWith('Blueprint "')) d.message = `${d.message.replace(/ \(no Blueprint is defined in this repository\)$/, '')} (searched: ${searched})`;
+  }
+  return { ...result, ...(found.files.length ? { discovered: found.files.map((f) => f.path) } : {}) };
 }
 
 function displayPrefix(d: string): string {

@@ -27,6 +27,10 @@ export function parseSourceFile(src: SourceFile): { documents: LoadedDocument[];
     diagnostics.push({ code, severity: 'error', message, file: src.path, line, column, path: '' });
     return { documents: [], diagnostics };
   };
+  if (src.problem) {
+    diagnostics.push({ ...src.problem, file: src.path, line: 1, column: 1, path: '' });
+    return { documents: [], diagnostics };
+  }
   if (src.bytes.byteLength > MAX_FILE_BYTES) {
     return fail('E_FILE_TOO_LARGE', `file is ${formatMiB(src.bytes.byteLength)}, larger than the ${formatMiB(MAX_FILE_BYTES)} limit for policy files`);
   }
@@ -82,7 +86,13 @@ export function parseSourceFile(src: SourceFile): { documents: LoadedDocument[];
       diagnostics.push({ code: 'E_YAML', severity: 'error', message: msg, file: src.path, line, column: col, path: '' });
       return;
     }
-    if (value === null || value === undefined) return; // an empty document between two ---
+    if (value === null || value === undefined) {
+      if (isBlank(doc, text)) return; // an empty document between two ---
+      // `~` or `null` written as a whole document: almost always a policy emptied by mistake, which would vanish silently.
+      const { line, col } = lineCounter.linePos(doc.contents.range?.[0] ?? 0);
+      diagnostics.push({ code: 'E_EMPTY_DOCUMENT', severity: 'error', message: 'document is null; write the policy (apiVersion, kind, metadata, spec) or delete the document', file: src.path, line, column: col, path: '' });
+      return;
+    }
     if (typeof value !== 'object' || Array.isArray(value)) {
       const { line, col } = lineCounter.linePos(doc.contents.range?.[0] ?? 0);
       diagnostics.push({
@@ -98,7 +108,17 @@ export function parseSourceFile(src: SourceFile): { documents: LoadedDocument[];
     }
     documents.push({ file: src.path, index, value: value as Record<string, unknown>, doc, lineCounter, text });
   });
+  if (docs.every((d) => isBlank(d, text)) && diagnostics.every((d) => d.severity !== 'error')) {
+    // A file emptied (or reduced to comments) would otherwise make its policies disappear without a word.
+    diagnostics.push({ code: 'E_EMPTY_FILE', severity: 'error', message: 'file holds no document (it is empty or only comments); write the policy or delete the file', file: src.path, line: 1, column: 1, path: '' });
+  }
   return { documents, diagnostics };
+}
+
+/** A document with nothing written in it (as opposed to an explicit `~` or `null`). */
+function isBlank(doc: Document.Parsed, text: string): boolean {
+  const r = doc.contents?.range;
+  return !r || text.slice(r[0], r[1]).trim() === '';
 }
 
 const MAX_FLOW_DEPTH = 256;

@@ -167,7 +167,7 @@ export class Catalog {
    * first, data second, so a restore point never points at forgotten data.
    */
   async applyRetention(policy: Pick<PlanPolicy, 'name' | 'paused' | 'retention' | 'schedule'>, run?: (namespace: string, expired: string[]) => RunRecord): Promise<Array<RetentionOutcome & { commit?: CommitResult }>> {
-    const outcomes = retentionOutcome(policy, await this.readRestorePoints({ policy: policy.name }));
+    const outcomes = retentionOutcome(policy, await this.readRestorePoints({ policy: policy.name }), this.opts.clock?.() ?? new Date());
     const results: Array<RetentionOutcome & { commit?: CommitResult }> = [];
     for (const o of outcomes) {
       if (o.expire.length === 0) {

@@ -6,21 +6,34 @@ import type { RestorePoint } from './types.ts';
 export interface RetentionOutcome {
   namespace: string;
   policy: string;
-  keep: Array<{ name: string; reasons: RetentionReason[] }>;
+  /** Why each point stays: its GFS buckets, or `pinned` / `ttl` for on-demand points. */
+  keep: Array<{ name: string; reasons: Array<RetentionReason | 'pinned' | 'ttl'> }>;
   /** Restore points to remove, newest first, with their documents (the caller forgets their repository snapshots). */
   expire: RestorePoint[];
 }
 
+/** On-demand (`coffer backup`, API) points live outside the policy's GFS: kept until `expires` unless pinned. */
+export function isOnDemand(rp: RestorePoint): boolean {
+  return rp.spec.trigger === 'manual';
+}
+
 /**
- * What GFS retention removes, per namespace, for one policy: compiler-pure's `selectRetained` over the catalog's restore
- * points (time = spec.startTime; only Succeeded points fill buckets; the newest successful one is always kept). A
- * paused policy expires nothing. Pure: the catalog entries are passed in.
+ * What retention removes, per namespace, for one policy: compiler-pure's `selectRetained` over the catalog's scheduled
+ * restore points (time = spec.startTime; only Succeeded points fill buckets; the newest successful one is always
+ * kept), plus on-demand points whose `expires` has passed at `now` and that are not pinned — on-demand points never
+ * fill (or consume) a GFS slot. A paused policy expires nothing. Pure: the catalog entries and the clock are passed in.
  */
-export function retentionOutcome(policy: Pick<PlanPolicy, 'name' | 'paused' | 'retention' | 'schedule'>, entries: ReadonlyArray<CatalogEntry<RestorePoint>>): RetentionOutcome[] {
+export function retentionOutcome(policy: Pick<PlanPolicy, 'name' | 'paused' | 'retention' | 'schedule'>, entries: ReadonlyArray<CatalogEntry<RestorePoint>>, now: Date = new Date()): RetentionOutcome[] {
   if (policy.paused) return [];
   const byNamespace = new Map<string, RestorePoint[]>();
+  const onDemand = new Map<string, RestorePoint[]>();
   for (const { doc } of entries) {
     if (doc.spec.policy !== policy.name) continue;
+    if (isOnDemand(doc)) {
+      onDemand.set(doc.spec.namespace, [...(onDemand.get(doc.spec.namespace) ?? []), doc]);
+      if (!byNamespace.has(doc.spec.namespace)) byNamespace.set(doc.spec.namespace, []);
+      continue;
+    }
     const list = byNamespace.get(doc.spec.namespace) ?? [];
     list.push(doc);
     byNamespace.set(doc.spec.namespace, list);
@@ -33,11 +46,13 @@ export function retentionOutcome(policy: Pick<PlanPolicy, 'name' | 'paused' | 'r
       policy.retention,
       policy.schedule.timezone,
     );
+    const due = (d: RestorePoint) => !d.spec.pinned && d.spec.expires !== undefined && Date.parse(d.spec.expires) <= now.getTime();
+    const manual = onDemand.get(namespace) ?? [];
     out.push({
       namespace,
       policy: policy.name,
-      keep: decision.keep.map((k) => ({ name: k.id, reasons: k.reasons })),
-      expire: decision.expire.map((id) => byName.get(id)!),
+      keep: [...decision.keep.map((k) => ({ name: k.id, reasons: k.reasons })), ...manual.filter((d) => !due(d)).map((d) => ({ name: d.metadata.name, reasons: [d.spec.pinned ? ('pinned' as const) : ('ttl' as const)] }))],
+      expire: [...decision.expire.map((id) => byName.get(id)!), ...manual.filter(due).reverse()],
     });
   }
   return out;

@@ -12,6 +12,10 @@ export interface RestorePoint {
     planHash: string;
     sourceCommit: string;
     trigger?: 'schedule' | 'manual' | 'webhook' | 'drill';
+    /** On-demand points: when retention removes them (RFC 3339). They never take a GFS slot. */
+    expires?: string;
+    /** On-demand points: kept until deleted. */
+    pinned?: boolean;
     startTime: string;
     endTime?: string;
     phase: Phase;
@@ -72,6 +76,8 @@ export interface RunRecord {
     /** Restore points removed (retention runs). */
     expired?: string[];
     error?: string;
+    /** The run's own log (`coffer logs RUN`): timestamped lines of hooks, snapshots and mover Jobs, kept with the run. */
+    log?: string[];
   };
 }
 

@@ -51,6 +51,7 @@ export const RUN_SCHEMA = {
         bytes: { type: 'integer', minimum: 0 },
         expired: { type: 'array', items: { type: 'string' } },
         error: { type: 'string' },
+        log: { type: 'array', maxItems: 500, items: { type: 'string', maxLength: 2000 } },
       },
     },
   },

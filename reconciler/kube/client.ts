@@ -79,6 +79,8 @@ export interface RequestOptions {
   text?: boolean;
   /** Give up on a silent API server after this long (default 60 s); a hung connection must not hang a backup run. */
   timeoutMs?: number;
+  /** Sees the response headers (coffer doctor reads the server's Date to measure clock skew). */
+  onHeaders?: (headers: http.IncomingHttpHeaders) => void;
 }
 
 /** API path of a resource collection: `/api/v1/namespaces/ns/pods` or `/apis/apps/v1/deployments`. */
@@ -124,6 +126,7 @@ export class KubeClient {
     const mod = url.protocol === 'https:' ? https : http;
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
       const req = mod.request(url, reqOpts, (res) => {
+        opts.onHeaders?.(res.headers);
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));

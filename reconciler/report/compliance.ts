@@ -1,6 +1,6 @@
 import type { Plan, PlanPolicy } from '../../compiler/plan/types.ts';
 import { selectRetained } from '../../compiler/retention/index.ts';
-import { retentionOutcome } from '../catalog/retention.ts';
+import { isOnDemand, retentionOutcome } from '../catalog/retention.ts';
 import type { LastRun, RestorePoint, RunRecord } from '../catalog/types.ts';
 import type { ComplianceReport, ComplianceResult, ComplianceSummary, ResultStatus, Rule, Severity } from './types.ts';
 
@@ -143,9 +143,11 @@ function lastBackupRule(ctx: PairContext): ComplianceResult {
  */
 function retentionRule(ctx: PairContext): ComplianceResult {
   const entries = ctx.points.map((doc) => ({ path: '', doc }));
-  const outcome = retentionOutcome(ctx.policy, entries)[0];
-  const held = new Set(ctx.points.map((p) => p.metadata.name));
-  const made = ctx.runs.filter((r) => r.spec.type === 'backup' && r.spec.policy === ctx.policy.name && r.status.phase === 'Succeeded' && r.status.restorePoint);
+  const outcome = retentionOutcome(ctx.policy, entries, ctx.now)[0];
+  // On-demand points are outside GFS (kept until their expiry or pinned): neither expected by GFS nor missing from it.
+  const onDemand = ctx.points.filter(isOnDemand);
+  const held = new Set(ctx.points.filter((p) => !isOnDemand(p)).map((p) => p.metadata.name));
+  const made = ctx.runs.filter((r) => r.spec.type === 'backup' && r.spec.trigger !== 'manual' && r.spec.policy === ctx.policy.name && r.status.phase === 'Succeeded' && r.status.restorePoint);
   const expected = selectRetained(
     made.map((r) => ({ id: r.status.restorePoint!, time: new Date(r.status.startTime), ok: true })),
     ctx.policy.retention,
@@ -153,14 +155,16 @@ function retentionRule(ctx: PairContext): ComplianceResult {
   ).keep.map((k) => k.id);
   const missing = expected.filter((n) => !held.has(n));
   const overdue = outcome?.expire.map((d) => d.metadata.name) ?? [];
-  const props = { held: String(held.size), expected: String(expected.length) };
+  const expiries = onDemand.map((p) => (p.spec.pinned ? 'pinned' : (p.spec.expires ?? 'kept'))).sort();
+  const props = { held: String(held.size), expected: String(expected.length), ...(onDemand.length ? { onDemand: String(onDemand.length), onDemandExpiry: expiries.join(',') } : {}) };
+  const extra = onDemand.length ? `; ${onDemand.length} on-demand outside GFS (${expiries.map((e) => (e === 'pinned' || e === 'kept' ? e : `until ${e}`)).join(', ')})` : '';
   if (missing.length) {
     return result(ctx, 'retention', 'fail', 'high', `retention not honoured: ${missing.length} of ${expected.length} restore points GFS keeps are missing (${list(missing)})`, { ...props, missing: missing.join(',') });
   }
   if (overdue.length) {
     return result(ctx, 'retention', 'fail', 'medium', `retention not honoured: ${overdue.length} restore point(s) past retention not expired yet (${list(overdue)})`, { ...props, overdue: overdue.join(',') });
   }
-  return result(ctx, 'retention', 'pass', undefined, `retention honoured (${held.size} restore point${held.size === 1 ? '' : 's'} held, ${expected.length} expected)`, props);
+  return result(ctx, 'retention', 'pass', undefined, `retention honoured (${held.size} restore point${held.size === 1 ? '' : 's'} held, ${expected.length} expected${extra})`, props);
 }
 
 function drillRule(ctx: PairContext): ComplianceResult {

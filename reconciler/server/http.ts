@@ -1,3 +1,4 @@
+import { parseGoDuration } from '../../compiler/schedule/index.ts';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RunFilter } from '../catalog/index.ts';
@@ -6,7 +7,8 @@ import { allows, type Principal, type Role, type TokenStore } from './auth.ts';
 import { ApiInputError, type Live } from './live.ts';
 import { RestoreBodyError } from './restore-request.ts';
 import { DASHBOARD_DIR, StaticFiles } from './static.ts';
-import { decideDelivery, PROVIDERS, verifyDelivery, type Provider } from './webhooks.ts';
+import { ReplayGuard } from './replay.ts';
+import { decideDelivery, deliveryId, PROVIDERS, TIMESTAMP_TOLERANCE_MS, verifyDelivery, type Provider } from './webhooks.ts';
 
 export interface ServerOptions {
   live: Live;
@@ -22,6 +24,8 @@ export interface ServerOptions {
   log?: (e: Record<string, unknown>) => void;
   /** The dashboard's static files (default: the project's `dashboard/` folder); false serves none. */
   dashboard?: StaticFiles | false;
+  /** The clock webhook timestamps and the replay window are measured against (tests inject one). */
+  now?: () => number;
 }
 
 class HttpError extends Error {
@@ -43,18 +47,34 @@ export function createCofferServer(opts: ServerOptions): Server {
   const log = opts.log ?? (() => undefined);
   const maxBody = opts.maxBodyBytes ?? 1024 * 1024;
   const dashboard = opts.dashboard === false ? undefined : (opts.dashboard ?? new StaticFiles(DASHBOARD_DIR));
-  return createServer((req, res) => {
+  const now = opts.now ?? Date.now;
+  // Named deliveries are kept a day (providers redeliver within hours); generic signatures only as long as their timestamp is accepted.
+  const replays = { named: new ReplayGuard(now), generic: new ReplayGuard(now, 2 * TIMESTAMP_TOLERANCE_MS + 1000) };
+  const server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
-      const status = e instanceof HttpError || e instanceof ApiInputError || e instanceof RestoreBodyError ? e.status : (e as { code?: string }).code?.startsWith('E_') ? 422 : 500;
+      const status = statusOf(e);
       if (status === 500) log({ event: 'error', message: `${req.method} ${req.url}: ${(e as Error).stack ?? String(e)}` });
       if (!res.headersSent) send(res, status, { error: (e as Error).message }, e instanceof HttpError ? e.headers : {});
       else res.end();
       if (status === 413) req.resume();
     });
   });
+  // Requests Node's parser refuses (bad request line, header bytes, chunk sizes) get the same JSON shape as ours.
+  server.on('clientError', (e: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const status = e.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    const body = `${JSON.stringify({ error: `malformed request: ${e.code ?? e.message}` })}\n`;
+    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
+  return server;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://coffer.invalid');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://coffer.invalid');
+    } catch {
+      throw new HttpError(400, 'malformed request target');
+    }
     const path = url.pathname.replace(/\/+$/, '') || '/';
     if (path === '/healthz' || path === '/readyz') return void send(res, 200, { status: 'ok' });
     if (path === '/metrics') {
@@ -79,6 +99,13 @@ export function createCofferServer(opts: ServerOptions): Server {
       log({ event: 'webhook-rejected', provider: p, remote: req.socket.remoteAddress, reason: opts.webhookSecret ? 'bad or missing signature' : 'no webhook secret configured' });
       throw new HttpError(401, opts.webhookSecret ? 'bad or missing signature' : 'webhooks are disabled: no secret configured (COFFER_WEBHOOK_SECRET or --webhook-secret-file)');
     }
+    const id = deliveryId(p, req.headers, now());
+    if (!id.ok || !(p === 'generic' ? replays.generic : replays.named).admit(id.id)) {
+      const reason = id.ok ? `delivery ${id.id.slice(p.length + 1, p.length + 81)} was already received: replays are refused` : id.reason;
+      opts.metrics.webhooks.inc({ provider: p, outcome: 'rejected' });
+      log({ event: 'webhook-rejected', provider: p, remote: req.socket.remoteAddress, reason });
+      throw new HttpError(id.ok ? 409 : id.status, reason);
+    }
     const d = decideDelivery(p, req.headers, body, opts.branch());
     if (!d.trigger) {
       opts.metrics.webhooks.inc({ provider: p, outcome: d.status >= 400 ? 'rejected' : 'ignored' });
@@ -92,12 +119,12 @@ export function createCofferServer(opts: ServerOptions): Server {
 
   async function api(req: IncomingMessage, res: ServerResponse, route: string, q: URLSearchParams): Promise<void> {
     const code = (status: number, name: string) => opts.metrics.api.inc({ method: req.method ?? '', route: name, code: String(status) });
-    const routeName = route.replace(/^\/(backups|policies|restores)\/[^/]+$/, '/$1/{name}');
+    const routeName = route.replace(/^\/(backups|policies|restores)\/[^/]+(\/cancel)?$/, '/$1/{name}$2');
     try {
       const status = await apiRoute(req, res, route, q);
       code(status, routeName);
     } catch (e) {
-      code(e instanceof HttpError || e instanceof ApiInputError || e instanceof RestoreBodyError ? e.status : (e as { code?: string }).code?.startsWith('E_') ? 422 : 500, routeName);
+      code(statusOf(e), routeName);
       throw e;
     }
   }
@@ -119,9 +146,10 @@ export function createCofferServer(opts: ServerOptions): Server {
         const body = parseJson(await readBody(req, 64 * 1024));
         const policy = body.policy;
         const namespace = body.namespace;
-        if (typeof policy !== 'string' || !policy) throw new HttpError(400, 'body must be {"policy": "<name>", "namespace": "<optional>"}');
+        if (typeof policy !== 'string' || !policy) throw new HttpError(400, 'body must be {"policy": "<name>", "namespace": "<optional>", "ttl": "720h", "pin": false}');
         if (namespace !== undefined && typeof namespace !== 'string') throw new HttpError(400, '"namespace" must be a string');
-        const job = await live.startBackup({ policy, ...(namespace ? { namespace } : {}) }, who.name);
+        const keep = keepOf(body);
+        const job = await live.startBackup({ policy, ...(namespace ? { namespace } : {}), ...(keep ? { keep } : {}) }, who.name);
         res.setHeader('location', `/api/v1/backups/${job.id}`);
         return send(res, 202, job);
       }
@@ -131,6 +159,14 @@ export function createCofferServer(opts: ServerOptions): Server {
         if (body.dryRun === true) return send(res, 200, await live.restores.preview(body, who.name));
         const job = await live.restores.start(body, who.name);
         res.setHeader('location', `/api/v1/restores/${job.id}`);
+        return send(res, 202, job);
+      }
+      const cancel = /^\/backups\/([^/]+)\/cancel$/.exec(route);
+      if (cancel) {
+        const who = authorize(req, 'operate');
+        const id = segment(cancel[1]!);
+        const job = live.cancelBackup(id, who.name);
+        if (!job) throw new HttpError(404, `no on-demand backup ${id}`);
         return send(res, 202, job);
       }
       if (route === '/reconcile') {
@@ -196,7 +232,7 @@ export function createCofferServer(opts: ServerOptions): Server {
     }
     const m = /^\/(backups|policies|restores)\/([^/]+)$/.exec(route);
     if (m?.[1] === 'restores') {
-      const id = decodeURIComponent(m[2]!);
+      const id = segment(m[2]!);
       const job = live.restores.job(id);
       const { catalog } = await live.current();
       const doc = (await live.restores.recorded(catalog)).find((r) => r.name === id)?.doc;
@@ -204,17 +240,32 @@ export function createCofferServer(opts: ServerOptions): Server {
       return send(res, 200, { ...(job ? { job } : {}), ...(doc ? { result: doc } : {}) });
     }
     if (m?.[1] === 'backups') {
-      const job = live.job(decodeURIComponent(m[2]!));
+      const job = live.job(segment(m[2]!));
       if (!job) throw new HttpError(404, `no on-demand backup ${m[2]}`);
       return send(res, 200, job);
     }
     if (m?.[1] === 'policies') {
       const { plan } = await live.current();
-      const p = plan.policies.find((x) => x.name === decodeURIComponent(m[2]!));
+      const p = plan.policies.find((x) => x.name === segment(m[2]!));
       if (!p) throw new HttpError(404, `policy "${m[2]}" not found`);
       return send(res, 200, p);
     }
     throw new HttpError(404, `no route for /api/v1${route}`);
+  }
+}
+
+/** HTTP status of a failure: ours carry one, Coffer errors are unprocessable input, anything else is our bug. */
+function statusOf(e: unknown): number {
+  if (e instanceof HttpError || e instanceof ApiInputError || e instanceof RestoreBodyError) return e.status;
+  return (e as { code?: string }).code?.startsWith('E_') ? 422 : 500;
+}
+
+/** One decoded path segment; a malformed percent-escape is the client's mistake (400), not a 500 with a stack. */
+function segment(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, `malformed percent-escape in path segment "${raw.slice(0, 100)}"`);
   }
 }
 
@@ -266,6 +317,18 @@ function parseJson(body: Buffer): Record<string, unknown> {
     // fall through
   }
   throw new HttpError(400, 'body must be a JSON object');
+}
+
+/** `ttl` (a Go duration, like `coffer backup --ttl`) or `pin: true` of an on-demand backup; checked before anything starts. */
+function keepOf(body: Record<string, unknown>): { ttlMs: number } | { pin: true } | undefined {
+  const { ttl, pin } = body;
+  if (pin !== undefined && typeof pin !== 'boolean') throw new HttpError(400, '"pin" must be true or false');
+  if (ttl !== undefined && pin) throw new HttpError(400, '"ttl" and "pin" cannot be used together: a pinned restore point is kept until deleted');
+  if (pin) return { pin: true };
+  if (ttl === undefined) return undefined;
+  const seconds = typeof ttl === 'string' ? parseGoDuration(ttl) : undefined;
+  if (!seconds) throw new HttpError(400, `"ttl" ${JSON.stringify(ttl)}: expected a positive duration such as "720h" or "24h30m"`);
+  return { ttlMs: seconds * 1000 };
 }
 
 function opt(q: URLSearchParams, key: string): Record<string, string> {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { CompileFailed, compileFromGit, hasErrors, type Plan } from '../../compiler/index.ts';
 import { openCatalog, type Catalog } from '../catalog/index.ts';
+import type { OnDemandKeep } from '../backup-run.ts';
 import type { GitSource } from '../git/source.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { LeaseLock } from '../lease/index.ts';
@@ -35,8 +36,12 @@ export interface BackupJob {
   id: string;
   policy: string;
   namespace?: string;
+  /** On-demand restore points: pinned, or kept this long (default 720h); never counted in the policy's GFS. */
+  keep?: OnDemandKeep;
   requestedBy: string;
-  state: 'waiting' | 'running' | 'succeeded' | 'failed';
+  state: 'waiting' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+  /** Who cancelled it (coffer cancel, POST /api/v1/backups/ID/cancel). */
+  cancelledBy?: string;
   created: string;
   started?: string;
   finished?: string;
@@ -74,6 +79,8 @@ export class Live {
   private reconciling = false;
   private publishing: Promise<void> = Promise.resolve();
   private readonly jobs = new Map<string, BackupJob>();
+  /** Per-job abort of backups not finished yet: cancelling interrupts the job's runs like a shutdown deadline does. */
+  private readonly cancels = new Map<string, AbortController>();
   private queue: Promise<void> = Promise.resolve();
   private draining = false;
   /** Restores asked for over the API (previews and jobs). */
@@ -230,7 +237,7 @@ export class Live {
    * Starts an on-demand backup (validated against the current plan first, so a typo is a 4xx, not a failed job) and
    * returns its job at once; the backup runs when the Lease is free.
    */
-  async startBackup(req: { policy: string; namespace?: string }, requestedBy: string): Promise<BackupJob> {
+  async startBackup(req: { policy: string; namespace?: string; keep?: OnDemandKeep }, requestedBy: string): Promise<BackupJob> {
     this.refuseWhenDraining();
     const { plan } = await this.current();
     const policy = plan.policies.find((p) => p.name === req.policy);
@@ -244,6 +251,7 @@ export class Live {
       id: `backup-${created.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'z').toLowerCase()}-${randomBytes(3).toString('hex')}`,
       policy: req.policy,
       ...(req.namespace ? { namespace: req.namespace } : {}),
+      ...(req.keep ? { keep: req.keep } : {}),
       requestedBy,
       state: 'waiting',
       created: created.toISOString(),
@@ -252,7 +260,31 @@ export class Live {
     this.jobs.set(job.id, job);
     for (const old of [...this.jobs.keys()].slice(0, Math.max(0, this.jobs.size - 100))) this.jobs.delete(old);
     this.log({ event: 'api-backup-requested', id: job.id, user: requestedBy, policy: req.policy, ...(req.namespace ? { namespace: req.namespace } : {}) });
+    this.cancels.set(job.id, new AbortController());
     void this.runJob(job);
+    return job;
+  }
+
+  /**
+   * Cancels an on-demand backup: a waiting one never starts; a running one is interrupted (its blueprints' `finally`
+   * phases still run, so no app stays quiesced) and its runs are committed as failed, saying who cancelled them —
+   * never a restore point. Undefined when there is no such job; a 409 when it has already finished.
+   */
+  cancelBackup(id: string, who: string): BackupJob | undefined {
+    const job = this.jobs.get(id);
+    if (!job) return undefined;
+    const c = this.cancels.get(id);
+    if (!c) throw new ApiInputError(409, `backup ${id} has already finished (${job.state})`);
+    if (!c.signal.aborted) {
+      job.cancelledBy = who;
+      c.abort(new Error(`cancelled by ${who}`));
+      this.log({ event: 'api-backup-cancel', id, user: who, state: job.state });
+    }
+    if (job.state === 'waiting') {
+      job.state = 'cancelled';
+      job.error = `cancelled by ${who} before it started`;
+      job.finished = this.now().toISOString();
+    }
     return job;
   }
 
@@ -284,7 +316,10 @@ export class Live {
   }
 
   private async runJob(job: BackupJob): Promise<void> {
-    const work = async (signal?: AbortSignal) => {
+    const cancel = this.cancels.get(job.id)!.signal;
+    const work = async (outer?: AbortSignal) => {
+      cancel.throwIfAborted(); // cancelled while waiting for its turn: never starts
+      const signal = outer ? AbortSignal.any([outer, cancel]) : cancel;
       job.state = 'running';
       job.started = this.now().toISOString();
       return reconcileOnce({
@@ -294,6 +329,7 @@ export class Live {
         only: { policy: job.policy, ...(job.namespace ? { namespace: job.namespace } : {}) },
         trigger: 'manual',
         retention: false,
+        ...(job.keep ? { keep: job.keep } : {}),
         ...this.opts.reconcile,
         ...(signal ? { signal, interrupt: signal } : {}),
         log: (e) => {
@@ -312,12 +348,18 @@ export class Live {
       this.trigger.request(`on-demand backup ${job.id}`);
       const failed = summary.runs.filter((r) => r.run.status.phase !== 'Succeeded');
       job.state = failed.length || !summary.runs.length ? 'failed' : 'succeeded';
-      if (!summary.runs.length) job.error = 'no namespace selected by the policy';
+      if (!summary.runs.length) job.error = cancel.aborted ? (cancel.reason as Error).message : 'no namespace selected by the policy';
       else if (failed.length) job.error = failed.map((r) => `${r.run.spec.namespace}: ${r.run.status.error ?? r.run.status.phase}`).join('; ');
     } catch (e) {
       job.state = 'failed';
       job.error = (e as Error).message;
     }
+    this.cancels.delete(job.id);
+    if (cancel.aborted && job.state !== 'succeeded') {
+      job.state = 'cancelled';
+      if (!job.error?.startsWith('cancelled')) job.error = `${(cancel.reason as Error).message}${job.error ? `: ${job.error}` : ''}`;
+    }
+    if (job.finished && job.state === 'cancelled' && !job.started) return; // cancelled while waiting: already reported
     job.finished = this.now().toISOString();
     this.log({ event: 'api-backup-finished', id: job.id, user: job.requestedBy, state: job.state, runs: job.runs, ...(job.error ? { error: job.error } : {}) });
   }

@@ -218,47 +218,52 @@ export class RestoreJobs {
   }
 
   /** RestoreResults on the catalog branch of this cluster, newest first (documents parsed once per blob). */
-  async recorded(catalog: Catalog): Promise<Array<RecordedRestore & { doc: RestoreResultDoc }>> {
-    const tip = await catalog.tip();
-    if (!tip) return [];
-    const { gitdir, cache } = catalog.source;
-    let top;
-    try {
-      top = await git.readTree({ fs: gitFs, gitdir, oid: tip, filepath: `restores/${catalog.cluster}`, cache });
-    } catch (e) {
-      if ((e as { code?: string }).code === 'NotFoundError') return [];
-      throw e;
-    }
-    const out: Array<RecordedRestore & { doc: RestoreResultDoc }> = [];
-    for (const ns of top.tree) {
-      if (ns.type !== 'tree') continue;
-      const { tree } = await git.readTree({ fs: gitFs, gitdir, oid: ns.oid, cache });
-      for (const f of tree) {
-        if (f.type !== 'blob' || !f.path.endsWith('.yaml')) continue;
-        let doc = this.parsed.get(f.oid);
-        if (!doc) {
-          const { blob } = await git.readBlob({ fs: gitFs, gitdir, oid: f.oid, cache });
-          doc = YAML.parse(Buffer.from(blob).toString('utf8')) as RestoreResultDoc;
-          if (doc?.kind !== 'RestoreResult' || !doc.spec) continue;
-          this.parsed.set(f.oid, doc);
-        }
-        const s = doc.spec;
-        out.push({
-          name: doc.metadata.name,
-          path: `restores/${catalog.cluster}/${ns.path}/${f.path}`,
-          ...(s.restore ? { restore: s.restore } : {}),
-          restorePoint: s.restorePoint,
-          source: s.source,
-          target: s.target,
-          phase: s.phase,
-          startTime: s.startTime,
-          ...(s.endTime ? { endTime: s.endTime } : {}),
-          summary: s.summary,
-          ...(s.errors?.length ? { errors: s.errors } : {}),
-          doc,
-        });
-      }
-    }
-    return out.sort((a, b) => b.startTime.localeCompare(a.startTime) || b.name.localeCompare(a.name));
+  recorded(catalog: Catalog): Promise<Array<RecordedRestore & { doc: RestoreResultDoc }>> {
+    return readRecordedRestores(catalog, this.parsed);
   }
+}
+
+/** RestoreResults on the catalog branch of this cluster, newest first (each blob parsed once per `parsed` cache). */
+export async function readRecordedRestores(catalog: Catalog, parsed = new Map<string, RestoreResultDoc>()): Promise<Array<RecordedRestore & { doc: RestoreResultDoc }>> {
+  const tip = await catalog.tip();
+  if (!tip) return [];
+  const { gitdir, cache } = catalog.source;
+  let top;
+  try {
+    top = await git.readTree({ fs: gitFs, gitdir, oid: tip, filepath: `restores/${catalog.cluster}`, cache });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'NotFoundError') return [];
+    throw e;
+  }
+  const out: Array<RecordedRestore & { doc: RestoreResultDoc }> = [];
+  for (const ns of top.tree) {
+    if (ns.type !== 'tree') continue;
+    const { tree } = await git.readTree({ fs: gitFs, gitdir, oid: ns.oid, cache });
+    for (const f of tree) {
+      if (f.type !== 'blob' || !f.path.endsWith('.yaml')) continue;
+      let doc = parsed.get(f.oid);
+      if (!doc) {
+        const { blob } = await git.readBlob({ fs: gitFs, gitdir, oid: f.oid, cache });
+        doc = YAML.parse(Buffer.from(blob).toString('utf8')) as RestoreResultDoc;
+        if (doc?.kind !== 'RestoreResult' || !doc.spec) continue;
+        parsed.set(f.oid, doc);
+      }
+      const s = doc.spec;
+      out.push({
+        name: doc.metadata.name,
+        path: `restores/${catalog.cluster}/${ns.path}/${f.path}`,
+        ...(s.restore ? { restore: s.restore } : {}),
+        restorePoint: s.restorePoint,
+        source: s.source,
+        target: s.target,
+        phase: s.phase,
+        startTime: s.startTime,
+        ...(s.endTime ? { endTime: s.endTime } : {}),
+        summary: s.summary,
+        ...(s.errors?.length ? { errors: s.errors } : {}),
+        doc,
+      });
+    }
+  }
+  return out.sort((a, b) => b.startTime.localeCompare(a.startTime) || b.name.localeCompare(a.name));
 }

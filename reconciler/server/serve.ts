@@ -10,6 +10,7 @@ import type { ReconcileOptions } from '../reconcile.ts';
 import { TokenStore } from './auth.ts';
 import { createCofferServer, listen, parseListen } from './http.ts';
 import { Live } from './live.ts';
+import { MIN_SECRET_LENGTH } from './webhooks.ts';
 
 export class ServeConfigError extends Error {
   readonly code = 'E_SERVE_CONFIG';
@@ -62,9 +63,16 @@ export function webhookSecret(file: string | undefined, env: NodeJS.ProcessEnv):
     }
     const secret = text.replace(/\r?\n$/, '');
     if (!secret) throw new ServeConfigError(`--webhook-secret-file ${file}: the file is empty`);
-    return secret;
+    return longEnough(secret, `--webhook-secret-file ${file}`);
   }
-  return env.COFFER_WEBHOOK_SECRET || undefined;
+  return env.COFFER_WEBHOOK_SECRET ? longEnough(env.COFFER_WEBHOOK_SECRET, 'COFFER_WEBHOOK_SECRET') : undefined;
+}
+
+function longEnough(secret: string, where: string): string {
+  if (secret.length < MIN_SECRET_LENGTH) {
+    throw new ServeConfigError(`${where}: the webhook secret is ${secret.length} characters; use at least ${MIN_SECRET_LENGTH} (e.g. openssl rand -hex 20)`);
+  }
+  return secret;
 }
 
 /** `coffer run --listen`: starts the HTTP server and returns what the loop needs to feed it. */

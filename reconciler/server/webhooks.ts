@@ -18,11 +18,18 @@ function header(h: IncomingHttpHeaders, name: string): string | undefined {
 
 const hmacHex = (secret: string, body: Buffer) => createHmac('sha256', secret).update(body).digest('hex');
 
+/** Webhook secrets shorter than this are refused at start-up: the HMAC is only as strong as the secret. */
+export const MIN_SECRET_LENGTH = 16;
+
+/** How far a generic delivery's `X-Coffer-Timestamp` may be from our clock (either way) before it is refused. */
+export const TIMESTAMP_TOLERANCE_MS = 5 * 60_000;
+
 /**
  * Checks a delivery the way its provider signs it: GitHub `X-Hub-Signature-256: sha256=<HMAC-SHA256 hex>`, Gitea and
  * Forgejo `X-Gitea-Signature: <HMAC-SHA256 hex>`, GitLab `X-Gitlab-Token: <secret>`, and Coffer's generic
- * `X-Coffer-Signature: sha256=<HMAC-SHA256 hex>` (the GitHub scheme under Coffer's own name, so any CI can sign
- * with `openssl dgst -sha256 -hmac`). Every comparison is constant-time; a missing header fails.
+ * `X-Coffer-Signature: sha256=<HMAC-SHA256 hex of "<X-Coffer-Timestamp>.<body>">` (signing the timestamp bounds how
+ * long a captured request can be replayed; any CI can sign with `openssl dgst -sha256 -hmac`). Every comparison is
+ * constant-time; a missing header fails.
  */
 export function verifyDelivery(provider: Provider, headers: IncomingHttpHeaders, body: Buffer, secret: string): boolean {
   if (!secret) return false;
@@ -41,7 +48,39 @@ export function verifyDelivery(provider: Provider, headers: IncomingHttpHeaders,
     }
     case 'generic': {
       const sig = header(headers, 'x-coffer-signature');
-      return !!sig && constantTimeEqual(sig.trim().toLowerCase(), `sha256=${hmacHex(secret, body)}`);
+      const ts = header(headers, 'x-coffer-timestamp');
+      if (!sig || !ts) return false;
+      const signed = Buffer.concat([Buffer.from(`${ts}.`), body]);
+      return constantTimeEqual(sig.trim().toLowerCase(), `sha256=${hmacHex(secret, signed)}`);
+    }
+  }
+}
+
+export type DeliveryId = { ok: true; id: string } | { ok: false; status: number; reason: string };
+
+/**
+ * The name under which an authenticated delivery is remembered against replays: the provider's delivery id, or for
+ * the generic hook its signature once the signed timestamp is within the tolerance. A delivery without one is refused
+ * (every provider Coffer supports sends it), so replay protection cannot be side-stepped by dropping a header.
+ */
+export function deliveryId(provider: Provider, headers: IncomingHttpHeaders, nowMs: number): DeliveryId {
+  const named = (h: string) => {
+    const v = header(headers, h)?.trim();
+    return v ? { ok: true as const, id: `${provider}:${v}` } : { ok: false as const, status: 400, reason: `missing ${h} header (needed to refuse replayed deliveries)` };
+  };
+  switch (provider) {
+    case 'github':
+      return named('x-github-delivery');
+    case 'gitlab':
+      return named('x-gitlab-event-uuid');
+    case 'gitea':
+      return header(headers, 'x-forgejo-delivery') && !header(headers, 'x-gitea-delivery') ? named('x-forgejo-delivery') : named('x-gitea-delivery');
+    case 'generic': {
+      const ts = header(headers, 'x-coffer-timestamp') ?? '';
+      const at = /^\d{1,12}$/.test(ts) ? Number(ts) * 1000 : NaN;
+      if (!Number.isFinite(at)) return { ok: false, status: 400, reason: 'X-Coffer-Timestamp must be Unix seconds' };
+      if (Math.abs(nowMs - at) > TIMESTAMP_TOLERANCE_MS) return { ok: false, status: 401, reason: `X-Coffer-Timestamp is ${Math.round((nowMs - at) / 1000)} s from the server's clock (tolerance ±${TIMESTAMP_TOLERANCE_MS / 1000} s)` };
+      return { ok: true, id: `generic:${header(headers, 'x-coffer-signature')!.trim().toLowerCase()}` };
     }
   }
 }

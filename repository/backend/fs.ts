@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { type Backend, BackendError, type FileInfo, type FileType } from './types.ts';
+import { type Backend, BackendError, type FileInfo, type FileType, type TemporaryFile } from './types.ts';
 
 const TYPES: readonly FileType[] = ['config', 'keys', 'data', 'index', 'snapshots', 'locks'];
 const NAME_RE = /^[A-Za-z0-9._-]+$/;
@@ -145,6 +145,34 @@ export class FileBackend implements Backend {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw this.wrap(e, type, name);
     }
+  }
+
+  async listTemporary(): Promise<TemporaryFile[]> {
+    const dirs = [this.root, ...TYPES.filter((t) => t !== 'config' && t !== 'data').map((t) => path.join(this.root, t))];
+    const data = path.join(this.root, 'data');
+    dirs.push(...(await readdirSafe(data)).filter((d) => /^[0-9a-f]{2}$/.test(d)).map((d) => path.join(data, d)));
+    const out: TemporaryFile[] = [];
+    for (const dir of dirs) {
+      for (const name of await readdirSafe(dir)) {
+        if (!name.startsWith('.tmp-')) continue;
+        try {
+          const st = await fsp.lstat(path.join(dir, name));
+          if (st.isFile()) out.push({ path: path.relative(this.root, path.join(dir, name)).split(path.sep).join('/'), size: st.size, mtime: st.mtime });
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        }
+      }
+    }
+    return out.sort((a, b) => (a.path < b.path ? -1 : 1));
+  }
+
+  /** Removes a temporary file `listTemporary` returned; refuses any other path. */
+  async deleteTemporary(rel: string): Promise<void> {
+    const full = path.resolve(this.root, rel);
+    if (path.relative(this.root, full).startsWith('..') || !path.basename(full).startsWith('.tmp-')) {
+      throw new BackendError('E_REPO_BACKEND', `${this.location}: "${rel}" is not a temporary file of this repository`);
+    }
+    await fsp.rm(full, { force: true });
   }
 
   async close(): Promise<void> {}

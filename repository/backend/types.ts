@@ -27,7 +27,20 @@ export interface Backend {
   delete(type: FileType, name: string): Promise<void>;
   list(type: FileType): Promise<FileInfo[]>;
   stat(type: FileType, name: string): Promise<FileInfo | undefined>;
+  /**
+   * Optional: leftovers of writes that never finished (a killed process's temporary files), which `list` hides.
+   * Only backends that write through temporary names have them (S3 puts are atomic, aborted uploads expire).
+   */
+  listTemporary?(): Promise<TemporaryFile[]>;
+  deleteTemporary?(path: string): Promise<void>;
   close?(): Promise<void>;
+}
+
+export interface TemporaryFile {
+  /** Relative to the repository root, e.g. `data/3f/.tmp-3f…-a1b2c3`. */
+  path: string;
+  size: number;
+  mtime: Date;
 }
 
 export class BackendError extends Error {

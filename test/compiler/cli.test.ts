@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,27 @@ describe('coffer validate', () => {
     expect(await main(['validate', 'policies', 'blueprints'], c.io)).toBe(0);
     expect(c.err()).toMatch(/^valid: 19 document\(s\) \(5 Blueprint, 1 Config, 4 Policy, 3 Profile, 2 Restore, 4 TransformSet\)\n$/);
     expect(c.out()).toBe('');
+  });
+
+  it('finds the blueprints of the shipped example in their sibling folder, and names what it searched when one is missing', async () => {
+    const c = capture(ROOT);
+    expect(await main(['validate', 'policies'], c.io)).toBe(0);
+    expect(c.err()).toBe('blueprints found beside policies: blueprints/mysql.yaml, blueprints/postgres.yaml, blueprints/quiesce.yaml, blueprints/redis.yaml, blueprints/sqlite.yaml\nvalid: 19 document(s) (5 Blueprint, 1 Config, 4 Policy, 3 Profile, 2 Restore, 4 TransformSet)\n');
+    const lone = join(dir, 'lone');
+    mkdirSync(join(lone, 'policies'), { recursive: true });
+    mkdirSync(join(lone, 'blueprints'), { recursive: true });
+    mkdirSync(join(lone, 'notes'), { recursive: true });
+    for (const f of ['coffer.yaml', 'profiles', 'legacy.yaml']) cpSync(join(ROOT, 'policies', f), join(lone, 'policies', f), { recursive: true });
+    const m = capture(dir);
+    expect(await main(['validate', 'lone/policies'], m.io)).toBe(1);
+    expect(m.out()).toMatch(/lone\/policies\/legacy\.yaml:\d+:\d+: Blueprint "quiesce" not found \(searched: lone\/policies, lone\/blueprints\)\n/);
+    // Inside a Git repository every sibling folder is the same repository, so it is searched too.
+    writeFileSync(join(lone, 'notes', 'q.yaml'), readFileSync(join(ROOT, 'blueprints', 'quiesce.yaml')));
+    execFileSync('git', ['init', '-q', lone]);
+    const g = capture(dir);
+    await main(['validate', 'lone/policies'], g.io);
+    expect(g.out()).not.toContain('Blueprint "quiesce"');
+    expect(g.err()).toContain('blueprints found beside lone/policies: lone/notes/q.yaml\n');
   });
 
   it('exit 1 and file:line:col errors, paths as typed on the command line', async () => {
@@ -134,6 +155,17 @@ describe('coffer explain', () => {
     expect(c.out()).toContain('   s3\t<Object>\n');
   });
 
+  // Issue 19: every kind crashed with "#/$defs/name not found" (common.schema.json's refs resolved against the kind).
+  it.each(['policy', 'profile', 'blueprint', 'config', 'restore', 'transformset', 'KubeExec', 'KubeTask', 'ScaleWorkload', 'Wait'])('%s --recursive lists nested fields', async (kind) => {
+    const c = capture();
+    expect(await main(['explain', kind, '--recursive'], c.io)).toBe(0);
+    expect(c.err()).toBe('');
+    if (!/^[A-Z]/.test(kind)) {
+      expect(c.out()).toContain('   metadata\t<Object> -required-\n      name\t<string> -required-\n');
+      expect(c.out()).toMatch(/\n {9}\S/); // three levels deep
+    }
+  });
+
   it('unknown kinds and fields are errors', async () => {
     const c = capture();
     expect(await main(['explain', 'policy.spec.retentoin'], c.io)).toBe(1);
@@ -149,7 +181,15 @@ describe('coffer init', () => {
     const target = join(dir, 'new-repo');
     const c = capture(dir);
     expect(await main(['init', 'new-repo', '--cluster', 'lab'], c.io)).toBe(0);
-    expect(readdirSync(target).sort()).toEqual(['blueprints', 'coffer.yaml', 'policies', 'profiles']);
+    expect(readdirSync(target).sort()).toEqual(['.git', 'blueprints', 'coffer.yaml', 'policies', 'profiles']);
+    // The next documented commands need a commit: checked with the git CLI, not the library that wrote it.
+    const git = (...a: string[]) => execFileSync('git', ['-C', target, ...a], { encoding: 'utf8' });
+    expect(git('branch', '--show-current')).toBe('main\n');
+    expect(git('ls-files').split('\n').filter(Boolean).sort()).toEqual(['blueprints/quiesce.yaml', 'coffer.yaml', 'policies/daily.yaml', 'profiles/default.yaml']);
+    expect(git('status', '--porcelain')).toBe('');
+    expect(c.out()).toMatch(/initialized Git repository in new-repo\/\.git \(branch main, commit [0-9a-f]{12}\)/);
+    const plan = capture(dir);
+    expect(await main(['plan', 'new-repo', '--diff', 'HEAD'], plan.io)).toBe(0);
     const v = capture(dir);
     expect(await main(['validate', 'new-repo'], v.io)).toBe(0);
     expect(v.err()).toBe('valid: 4 document(s) (1 Blueprint, 1 Config, 1 Policy, 1 Profile)\n');
@@ -158,6 +198,16 @@ describe('coffer init', () => {
     expect(await main(['init', 'new-repo'], again.io)).toBe(1);
     expect(again.err()).toMatch(/refusing to overwrite existing file\(s\) in new-repo: coffer\.yaml, profiles\/default\.yaml/);
     expect(readFileSync(join(target, 'coffer.yaml'), 'utf8')).toBe('# mine\n');
+  });
+
+  it('--no-git writes only the files; a DIR inside a Git repository gets no nested one', async () => {
+    const c = capture(dir);
+    expect(await main(['init', 'plain', '--no-git'], c.io)).toBe(0);
+    expect(existsSync(join(dir, 'plain', '.git'))).toBe(false);
+    const inside = capture(dir);
+    expect(await main(['init', 'new-repo/nested'], inside.io)).toBe(0);
+    expect(existsSync(join(dir, 'new-repo', 'nested', '.git'))).toBe(false);
+    expect(inside.out()).toContain(`new-repo/nested is inside the Git repository ${join(dir, 'new-repo')}: commit the new files there`);
   });
 
   it('writes nothing when one file exists', async () => {

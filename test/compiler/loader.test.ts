@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, symlink, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compileSources } from '../../compiler/compile.ts';
 import { readDirectory } from '../../compiler/load/directory.ts';
+import { readGitCommit } from '../../compiler/load/git.ts';
 import { findBinary, parseSourceFile } from '../../compiler/load/yaml.ts';
 import { isPolicySourcePath } from '../../compiler/load/source.ts';
 
@@ -22,6 +24,12 @@ const corpus: { name: string; input: string | Uint8Array; code: string; message:
   { name: 'invalid UTF-8', input: new Uint8Array([0x61, 0x3a, 0x20, 0xc3, 0x28]), code: 'E_BINARY', message: /invalid UTF-8 sequence at byte 3/, line: 1, column: 4 },
   { name: 'a scalar document', input: 'just a string\n', code: 'E_DOCUMENT', message: /must be a mapping .*got a string/, line: 1, column: 1 },
   { name: 'a list document', input: '- a\n- b\n', code: 'E_DOCUMENT', message: /got a list/, line: 1, column: 1 },
+  // Issue 19: each of these validated silently and the policy disappeared.
+  { name: 'an empty file', input: '', code: 'E_EMPTY_FILE', message: /file holds no document/, line: 1, column: 1 },
+  { name: 'only comments', input: '# the daily policy\n# (moved)\n', code: 'E_EMPTY_FILE', message: /empty or only comments/, line: 1, column: 1 },
+  { name: 'only a separator', input: '---\n', code: 'E_EMPTY_FILE', message: /no document/, line: 1, column: 1 },
+  { name: 'a ~ document', input: '~\n', code: 'E_EMPTY_DOCUMENT', message: /document is null/, line: 1, column: 1 },
+  { name: 'a null document after a comment', input: '# emptied\n---\nnull\n', code: 'E_EMPTY_DOCUMENT', message: /document is null/, line: 3, column: 1 },
 ];
 
 describe('malformed YAML corpus', () => {
@@ -69,6 +77,12 @@ describe('malformed YAML corpus', () => {
     expect(r.documents.map((d) => d.index)).toEqual([0, 2]);
   });
 
+  it('names the null document of a multi-document file and keeps the others', () => {
+    const r = parse('kind: A\n---\n  ~\n---\nkind: B\n');
+    expect(r.documents.map((d) => d.value.kind)).toEqual(['A', 'B']);
+    expect(r.diagnostics).toMatchObject([{ code: 'E_EMPTY_DOCUMENT', file: 'bad.yaml', line: 3, column: 3 }]);
+  });
+
   it('keeps going after a broken file: other files are still validated', () => {
     const r = compileSources(
       [
@@ -113,6 +127,65 @@ describe('directory loader', () => {
       const files = await readDirectory(dir);
       const r = compileSources(files, '');
       expect(r.diagnostics[0]).toMatchObject({ code: 'E_FILE_TOO_LARGE', file: 'huge.yaml' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('follows symlinks inside the folder, reads a linked-twice file once, and names every link it refuses', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'coffer-load-'));
+    const outside = await mkdtemp(join(tmpdir(), 'coffer-outside-'));
+    try {
+      await mkdir(join(dir, '.shared'));
+      await mkdir(join(dir, 'real'));
+      await writeFile(join(dir, '.shared/common.yaml'), 'kind: Common\n');
+      await writeFile(join(dir, 'real/a.yaml'), 'kind: A\n');
+      await writeFile(join(outside, 'x.yaml'), 'kind: X\n');
+      await symlink('.shared/common.yaml', join(dir, 'common.yaml')); // hidden folder: only reachable through the link
+      await symlink('real/a.yaml', join(dir, 'again.yaml'));
+      await symlink(join(outside, 'x.yaml'), join(dir, 'escape.yaml'));
+      await symlink('nowhere.yaml', join(dir, 'dangling.yaml'));
+      await symlink(outside, join(dir, 'linked-folder'));
+      const files = await readDirectory(dir);
+      expect(files.map((f) => [f.path, f.problem?.code ?? 'read'])).toEqual([
+        ['again.yaml', 'W_SYMLINK_DUPLICATE'],
+        ['common.yaml', 'read'],
+        ['dangling.yaml', 'E_SYMLINK'],
+        ['escape.yaml', 'E_SYMLINK'],
+        ['linked-folder', 'E_SYMLINK'],
+        ['real/a.yaml', 'read'],
+      ]);
+      const r = compileSources(files, '');
+      const about = (f: string) => r.diagnostics.filter((d) => d.file === f).map((d) => `${d.severity} ${d.line}:${d.column} ${d.message}`);
+      expect(about('escape.yaml')).toEqual([`error 1:1 symbolic link to ${join(outside, 'x.yaml')}, outside the folder being validated; copy the file in or validate the folder it lives in`]);
+      expect(about('dangling.yaml')).toEqual(['error 1:1 symbolic link to a file that does not exist']);
+      expect(about('again.yaml')).toEqual(['warning 1:1 symbolic link to real/a.yaml, which is read already; this link is skipped']);
+      expect(about('linked-folder')[0]).toMatch(/^error 1:1 symbolic link to a folder: folders are not followed/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      await rm(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('reports symlinks committed to Git instead of parsing their target text', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'coffer-load-git-'));
+    try {
+      await mkdir(join(dir, 'policies'));
+      await writeFile(join(dir, 'policies/a.yaml'), 'kind: A\n');
+      await writeFile(join(dir, 'outside.yaml'), 'kind: O\n');
+      await symlink('a.yaml', join(dir, 'policies/again.yaml'));
+      await symlink('../outside.yaml', join(dir, 'policies/up.yaml'));
+      const git = (...a: string[]) => execFileSync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@example.com', ...a], { stdio: 'pipe' });
+      git('init', '-q', '-b', 'main');
+      git('add', '-A');
+      git('commit', '-qm', 'links');
+      const { files } = await readGitCommit(join(dir, '.git'), 'HEAD', 'policies');
+      expect(files.map((f) => [f.path, f.problem?.code ?? 'read'])).toEqual([
+        ['a.yaml', 'read'],
+        ['again.yaml', 'W_SYMLINK_DUPLICATE'],
+        ['up.yaml', 'E_SYMLINK'],
+      ]);
+      expect(files[2]!.problem!.message).toBe('symbolic link to ../outside.yaml, which is not a policy file inside the folder read from Git; commit the file itself');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

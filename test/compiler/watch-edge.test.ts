@@ -6,10 +6,13 @@
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { compileFromDirectory } from '../../compiler/index.ts';
 import { runDevLoop, type CompileReport } from '../../compiler/watch/index.ts';
 import { BASE } from './helpers.ts';
+
+// Each wait is for a compile on a possibly loaded two-core machine: generous, and never a timing assertion.
+vi.setConfig({ testTimeout: 180_000 });
 
 const root = mkdtempSync(join(tmpdir(), 'coffer-dev-'));
 const dir = join(root, 'repo');
@@ -27,7 +30,7 @@ const write = (rel: string, text: string) => {
 /** Waits for the report after `seen` and returns it; also records how long it took (a figure for the report, not an assertion). */
 async function nextReport(seen: number): Promise<CompileReport> {
   const t0 = performance.now();
-  await expect.poll(() => reports.length, { timeout: 10_000, interval: 20 }).toBeGreaterThan(seen);
+  await expect.poll(() => reports.length, { timeout: 45_000, interval: 20 }).toBeGreaterThan(seen);
   latencies.push(performance.now() - t0);
   return reports[seen]!;
 }
@@ -171,7 +174,7 @@ describe('coffer dev on a real directory', () => {
     seedRepo();
     write('policies/db.yaml', policy('db', 8, '\n    weekly: 20'));
     // Recreating several files may take more than one quiet period: wait until a compile succeeds again.
-    await expect.poll(() => reports.at(-1)?.status, { timeout: 10_000, interval: 20 }).toBe('unchanged');
+    await expect.poll(() => reports.at(-1)?.status, { timeout: 45_000, interval: 20 }).toBe('unchanged');
     expect(reports.at(-1)!.plan!.hash).toBe(before);
     // And the recreated directory is watched again.
     seen = reports.length;
@@ -207,10 +210,10 @@ describe('coffer dev --poll, two folders compiled as one repository', () => {
     });
     try {
       await isReady;
-      await expect.poll(() => got.length, { timeout: 10_000, interval: 20 }).toBe(1);
+      await expect.poll(() => got.length, { timeout: 45_000, interval: 20 }).toBe(1);
       expect(got[0]!.status).toBe('initial');
       writeFileSync(join(lib, 'blueprints/bp.yaml'), BASE['blueprint.yaml']!.replace('pod: db-0', 'pod: db-1'));
-      await expect.poll(() => got.length, { timeout: 10_000, interval: 20 }).toBe(2);
+      await expect.poll(() => got.length, { timeout: 45_000, interval: 20 }).toBe(2);
       expect(got[1]!.files).toEqual([{ event: 'change', path: 'lib/blueprints/bp.yaml' }]);
       expect(got[1]!.diff!.changes.map((c) => `${c.change} ${c.kind} ${c.name}`)).toEqual(['changed Blueprint bp']);
     } finally {

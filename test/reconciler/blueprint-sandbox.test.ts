@@ -2,6 +2,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FUNCTIONS, PhaseError, runAction, toHookRecords, type ActionSpec, type FunctionContext } from '../../reconciler/blueprint/index.ts';
 import { createAll, randomName, sampleApp, startTestCluster, waitPodsReady, type TestCluster } from './kube-cluster.ts';
 
+// Backups, mover Jobs and Pods on a loaded two-core machine take minutes, not the default 60 s (issue 19: the
+// SIGTERM test timed out at load 8–11). Each test still fails on its own deadlines when something really hangs.
+vi.setConfig({ testTimeout: 300_000 });
+
 let cluster: TestCluster;
 let ns: string;
 let ctx: FunctionContext;
@@ -176,7 +180,7 @@ describe('phase runner', () => {
     });
     expect(r.ok).toBe(false);
     expect(r.phases[0]!.error).toMatch(/timed out after 1s/);
-    expect(r.phases[0]!.durationMs).toBeLessThan(20_000);
+    expect(r.phases[0]!.durationMs).toBeLessThan(30_000); // aborted: `sleep 30` did not run to its end
   });
 
   it('invalid rendered arguments fail the phase without touching the cluster', async () => {

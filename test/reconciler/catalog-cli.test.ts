@@ -45,7 +45,7 @@ describe('coffer restorepoints / coffer runs', () => {
     const c = capture(repo);
     expect(await main(['restorepoints'], c.io)).toBe(0);
     const lines = c.out().trim().split('\n');
-    expect(lines[0]).toMatch(/^NAMESPACE\s+POLICY\s+NAME\s+PHASE\s+VOLUMES\s+SIZE\s+STARTED\s+AGE$/);
+    expect(lines[0]).toMatch(/^NAMESPACE\s+POLICY\s+NAME\s+PHASE\s+VOLUMES\s+SIZE\s+EXPIRES\s+STARTED\s+AGE$/);
     expect(lines.slice(1).map((l) => l.split(/\s+/).slice(0, 2).join('/'))).toEqual(['blog/daily', 'shop/daily', 'shop/hourly']);
     expect(lines[1]).toMatch(/Succeeded\s+2\s+3\.0 MiB/);
   });

@@ -112,7 +112,7 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     expect(await page.textContent('#whoami')).toBe('alice');
     expect(await page.evaluate(() => sessionStorage.getItem('coffer.apiToken'))).toBe(OPERATE);
     // The first reconcile backs up the sample app; the page polls its way to it.
-    await circles().first().waitFor({ timeout: 90_000 });
+    await circles().first().waitFor({ timeout: 240_000 });
     await page.locator('#compliance-table tbody tr').first().waitFor();
     const rows = await page.locator('#compliance-table tbody tr').evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.result));
     const rank = { fail: 0, error: 1, warn: 2, skip: 3, pass: 4 } as Record<string, number>;
@@ -123,7 +123,7 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     expect(await page.textContent('#compliance-summary [data-result="pass"] strong')).toBe(String(report.spec.summary.pass));
     expect(await page.textContent('#plan-commit')).toBe(gitCli(repoDir, 'rev-parse', 'main').trim());
     expect(await page.locator('#runs-table tbody tr').count()).toBeGreaterThanOrEqual(1);
-  }, 150_000);
+  }, 300_000);
 
   let daily = '';
   it('shows the restore point of a pushed policy within seconds of the signed webhook', async () => {
@@ -149,10 +149,10 @@ spec:
     const commit = gitCli(repoDir, 'rev-parse', 'main').trim();
     const body = JSON.stringify({ ref: 'refs/heads/main', after: commit, pusher: { name: 'bob' } });
     const t0 = Date.now();
-    const res = await fetch(`${serving.url}/hooks/github`, { method: 'POST', body, headers: { 'x-github-event': 'push', 'x-hub-signature-256': `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}` } });
+    const res = await fetch(`${serving.url}/hooks/github`, { method: 'POST', body, headers: { 'x-github-event': 'push', 'x-github-delivery': 'dashboard-e2e-1', 'x-hub-signature-256': `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}` } });
     expect(res.status).toBe(202);
     const dot = page.locator('#timeline circle.rp[data-policy="daily"]');
-    await dot.waitFor({ timeout: 60_000 });
+    await dot.waitFor({ timeout: 240_000 });
     const seconds = (Date.now() - t0) / 1000;
     console.log(`webhook → restore point in the Chromium timeline: ${seconds.toFixed(1)} s`);
     expect(await circles().count()).toBe(before + 1);
@@ -171,7 +171,7 @@ spec:
     expect(await tip.textContent()).toMatch(/size \d+(\.\d)? (B|KiB|MiB)/);
     await dot.click();
     await page.locator('#rp-details', { hasText: daily }).waitFor();
-  }, 90_000);
+  }, 300_000);
 
   it('renders names from Git as text, never as markup', async () => {
     const cell = page.locator('#plan-policies tr[data-policy="daily"] td.message');
@@ -189,7 +189,7 @@ spec:
     expect(await page.isDisabled('#restore-confirm')).toBe(true);
     const restoresBefore = await (await fetch(`${serving.url}/api/v1/restores`, { headers: { authorization: `Bearer ${READ}` } })).json();
     await page.click('#restore-preview-button');
-    await page.locator('#preview-table tbody tr').first().waitFor({ timeout: 30_000 });
+    await page.locator('#preview-table tbody tr').first().waitFor({ timeout: 240_000 });
     const actions = await page.locator('#preview-table tbody tr').evaluateAll((trs) => trs.map((tr) => [(tr as HTMLElement).dataset.action, tr.children[1]!.textContent, tr.children[2]!.textContent]));
     for (const kind of ['Namespace', 'ConfigMap', 'Secret', 'Service', 'StatefulSet', 'Deployment']) expect(actions, kind).toContainEqual(['created', kind, expect.stringMatching(kind === 'Namespace' ? /^shop-preview$/ : /^shop-preview\//)]);
     expect(await page.textContent('#preview-summary')).toMatch(/^would be: \d+ created, 0 updated, \d+ skipped, 0 failed/);
@@ -206,7 +206,7 @@ spec:
     await page.click('#restore-preview-button');
     await page.locator('#restore-message', { hasText: 'Dry run of' }).waitFor();
     expect(await page.isEnabled('#restore-confirm')).toBe(true);
-  }, 60_000);
+  }, 300_000);
 
   it('takes a screenshot that shows the compliance table, the new restore point and the preview', async () => {
     await page.mouse.move(0, 0);
@@ -257,7 +257,7 @@ spec:
     const id = (await row.getAttribute('data-id'))!;
     expect(id).toMatch(/^restore-/);
     expect(logs.find((l) => l.event === 'api-restore-requested')).toMatchObject({ id, user: 'alice', restorePoint: daily, namespace: DEMO_NAMESPACE, target: 'shop-preview' });
-    await page.locator(`#restores-table tr[data-id="${id}"] .badge`, { hasText: /succeeded|failed|partiallyFailed/ }).waitFor({ timeout: 120_000 });
+    await page.locator(`#restores-table tr[data-id="${id}"] .badge`, { hasText: /succeeded|failed|partiallyFailed/ }).waitFor({ timeout: 240_000 });
     const detail = (await (await fetch(`${serving.url}/api/v1/restores/${id}`, { headers: { authorization: `Bearer ${READ}` } })).json()) as { job: { state: string; requestedBy: string; recorded: { path: string; commit: string }; error?: string; progress: string[] }; result: { spec: { phase: string; restorePoint: string; target: { namespace: string } } } };
     expect(detail.job, detail.job.error).toMatchObject({ state: 'succeeded', requestedBy: 'alice' });
     expect(detail.job.progress.some((l) => l.includes(`reading manifests of ${daily}`)), detail.job.progress.join('\n')).toBe(true);
@@ -274,7 +274,7 @@ spec:
     const list = (await (await fetch(`${serving.url}/api/v1/restores`, { headers: { authorization: `Bearer ${READ}` } })).json()) as { jobs: Array<{ id: string }>; recorded: unknown[] };
     expect(list.jobs.map((j) => j.id)).toEqual([id]);
     expect(list.recorded).toEqual([]);
-  }, 150_000);
+  }, 300_000);
 
   it('previews over the API with include and existing=update against the live namespace, changing nothing', async () => {
     const client = new KubeClient(sb.kubeConfig);
@@ -300,13 +300,13 @@ spec:
     await page.click('#backup-submit');
     await page.locator('#backup-message', { hasText: 'accepted' }).waitFor();
     const job = page.locator('#backup-jobs li').first();
-    await page.locator('#backup-jobs li[data-state="succeeded"]').first().waitFor({ timeout: 60_000 });
+    await page.locator('#backup-jobs li[data-state="succeeded"]').first().waitFor({ timeout: 240_000 });
     const made = ((await job.textContent()) ?? '').match(/→ (\S+)/)?.[1];
     expect(made).toMatch(/^hourly-/);
     expect(before).not.toContain(made);
-    await page.locator(`#timeline circle.rp[data-name="${made}"]`).waitFor({ timeout: 15_000 });
+    await page.locator(`#timeline circle.rp[data-name="${made}"]`).waitFor({ timeout: 60_000 });
     expect(logs.find((l) => l.event === 'api-backup-requested')).toMatchObject({ user: 'alice', policy: 'hourly', namespace: DEMO_NAMESPACE });
-  }, 90_000);
+  }, 300_000);
 
   it('gives a read-only token the views with every operate button disabled', async () => {
     const viewer = await context.newPage();

@@ -123,7 +123,8 @@ describe('LeaseLock (coordination.k8s.io/v1)', () => {
     const events: string[] = [];
     const mk = (id: string) =>
       startElection({
-        lock: new LeaseLock({ kubeConfig, namespace, name, identity: id, leaseDurationSeconds: 2 }),
+        // Long enough that a starved renew loop cannot lose it (the hand-over below comes from the clean stop's release).
+        lock: new LeaseLock({ kubeConfig, namespace, name, identity: id, leaseDurationSeconds: 30 }),
         retryPeriodMs: 100,
         onStartedLeading: () => events.push(`${id}+`),
         onStoppedLeading: () => events.push(`${id}-`),

@@ -159,7 +159,7 @@ describe('coffer run --listen on the sandbox', () => {
   it('backs up the new policy and commits its restore point after a signed push webhook', async () => {
     const body = JSON.stringify({ ref: 'refs/heads/main', after: newCommit, pusher: { name: 'bob' } });
     const t0 = Date.now();
-    const res = await fetch(`${serving.url}/hooks/github`, { method: 'POST', body, headers: { 'x-github-event': 'push', 'x-hub-signature-256': `sha256=${hmac(body)}` } });
+    const res = await fetch(`${serving.url}/hooks/github`, { method: 'POST', body, headers: { 'x-github-event': 'push', 'x-github-delivery': 'e2e-push-1', 'x-hub-signature-256': `sha256=${hmac(body)}` } });
     expect(res.status).toBe(202);
     await waitFor('a restore point of the new policy', () => catalogLog().some((l) => l.startsWith('backup: shop/daily')));
     const seconds = (Date.now() - t0) / 1000;
@@ -181,7 +181,8 @@ describe('coffer run --listen on the sandbox', () => {
     const tip = gitCli(repoDir, 'rev-parse', 'coffer-catalog').trim();
     const n = summaries.length;
     const body = '{}';
-    const res = await fetch(`${serving.url}/hooks/generic`, { method: 'POST', body, headers: { 'x-coffer-signature': `sha256=${hmac(body)}` } });
+    const ts = Math.floor(Date.now() / 1000);
+    const res = await fetch(`${serving.url}/hooks/generic`, { method: 'POST', body, headers: { 'x-coffer-timestamp': String(ts), 'x-coffer-signature': `sha256=${hmac(`${ts}.${body}`)}` } });
     expect(res.status).toBe(202);
     await waitFor('a reconcile', () => summaries.length > n);
     await serving.live.idle();
@@ -221,15 +222,18 @@ describe('coffer run --listen on the sandbox', () => {
     let f = parsePrometheusText(await (await fetch(`${serving.url}/metrics`)).text());
     expect(sampleValue(f, 'coffer_restore_points', { policy: 'hourly', namespace: DEMO_NAMESPACE })).toBe(2);
     expect(sampleValue(f, 'coffer_backup_runs_total', { policy: 'hourly', namespace: DEMO_NAMESPACE, result: 'succeeded' })).toBe(2);
-    // The job asks the loop for a reconcile, which applies retention (two points in one hour: GFS keeps the newer) and
-    // only then evaluates compliance — unchanged, so still no new report commit.
-    await waitFor('the reconcile after the on-demand backup', () => catalogLog()[0]!.startsWith('retention: shop/hourly expired 1'));
-    await waitFor('its summary', () => summaries.length >= 4);
+    // The job asks the loop for a reconcile, which applies retention and only then evaluates compliance. The on-demand
+    // point is outside the policy's GFS (issue 19: it used to be pruned at once, "two points in one hour: GFS keeps the
+    // newer"): it stays, with its TTL, and compliance is unchanged, so still no new report commit.
+    await waitFor('the reconcile after the on-demand backup', () => summaries.length >= 4);
     await serving.live.idle();
+    expect(catalogLog().filter((l) => l.startsWith('retention: shop/hourly'))).toEqual([]);
     expect(complianceCommits()).toHaveLength(2);
+    const manual = done!.runs[0]!.restorePoint!;
+    const doc = gitCli(repoDir, 'show', `coffer-catalog:catalog/demo/${DEMO_NAMESPACE}/hourly/${manual}.yaml`);
+    expect(doc).toMatch(/trigger: manual\n\s+expires: "?\d{4}-\d\d-\d\dT/);
     f = parsePrometheusText(await (await fetch(`${serving.url}/metrics`)).text());
-    expect(sampleValue(f, 'coffer_restore_points', { policy: 'hourly', namespace: DEMO_NAMESPACE })).toBe(1);
-    expect(sampleValue(f, 'coffer_restore_points_expired_total', { policy: 'hourly', namespace: DEMO_NAMESPACE })).toBe(1);
+    expect(sampleValue(f, 'coffer_restore_points', { policy: 'hourly', namespace: DEMO_NAMESPACE })).toBe(2);
   }, 200_000);
 
   it('does the same through the coffer run CLI: --listen, a GitLab webhook, SIGTERM', async () => {
@@ -259,7 +263,7 @@ describe('coffer run --listen on the sandbox', () => {
       expect((await fetch(`${url}/hooks/gitlab`, { method: 'POST', body, headers: { 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': 'wrong' } })).status).toBe(401);
       const plans = () => out.split('\n').filter((l) => l.includes('"event":"plan"')).length;
       const before = plans();
-      expect((await fetch(`${url}/hooks/gitlab`, { method: 'POST', body, headers: { 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': SECRET } })).status).toBe(202);
+      expect((await fetch(`${url}/hooks/gitlab`, { method: 'POST', body, headers: { 'x-gitlab-event': 'Push Hook', 'x-gitlab-event-uuid': 'e2e-gitlab-1', 'x-gitlab-token': SECRET } })).status).toBe(202);
       await waitFor('a webhook-triggered reconcile', () => plans() > before, 150_000, output);
       const f = parsePrometheusText(await (await fetch(`${url}/metrics`)).text());
       expect(sampleValue(f, 'coffer_backup_runs_total', { policy: 'weekly', namespace: DEMO_NAMESPACE, result: 'succeeded' })).toBe(1);

@@ -13,7 +13,7 @@ import { kubeconfigYaml } from '../../sandbox/index.ts';
 import { KubeClient, loadKubeConfig } from '../../reconciler/kube/client.ts';
 import { CofferMetrics } from '../../reconciler/metrics/index.ts';
 import { parsePrometheusText, sampleValue } from '../../reconciler/metrics/text-format.ts';
-import { createCofferServer, decideDelivery, Live, listen, parseListen, parseTokenFile, ReconcileTrigger, TokenFileError, TokenStore, verifyDelivery } from '../../reconciler/server/index.ts';
+import { createCofferServer, decideDelivery, deliveryId, Live, listen, MIN_SECRET_LENGTH, parseListen, parseTokenFile, ReconcileTrigger, ReplayGuard, ServeConfigError, TokenFileError, TokenStore, verifyDelivery, webhookSecret } from '../../reconciler/server/index.ts';
 import { cleanup, makePolicyRepo, tempDir } from './git-helpers.ts';
 
 const SECRET = 'shared-webhook-secret-42';
@@ -39,11 +39,64 @@ describe('verifyDelivery', () => {
     ['gitlab token', 'gitlab', { 'x-gitlab-token': SECRET }, true],
     ['gitlab token prefix', 'gitlab', { 'x-gitlab-token': SECRET.slice(0, -1) }, false],
     ['gitlab empty', 'gitlab', { 'x-gitlab-token': '' }, false],
-    ['generic good', 'generic', { 'x-coffer-signature': `sha256=${hmac(body.toString())}` }, true],
+    ['generic good', 'generic', { 'x-coffer-timestamp': '1700000000', 'x-coffer-signature': `sha256=${hmac(`1700000000.${body}`)}` }, true],
+    ['generic other timestamp', 'generic', { 'x-coffer-timestamp': '1700000001', 'x-coffer-signature': `sha256=${hmac(`1700000000.${body}`)}` }, false],
+    ['generic body only (unsigned timestamp)', 'generic', { 'x-coffer-timestamp': '1700000000', 'x-coffer-signature': `sha256=${hmac(body.toString())}` }, false],
+    ['generic without timestamp', 'generic', { 'x-coffer-signature': `sha256=${hmac(body.toString())}` }, false],
     ['generic github header', 'generic', { 'x-hub-signature-256': `sha256=${hmac(body.toString())}` }, false],
   ];
   for (const [name, provider, headers, ok] of cases) it(name, () => expect(verifyDelivery(provider, headers, body, SECRET)).toBe(ok));
   it('refuses everything with an empty secret', () => expect(verifyDelivery('gitlab', { 'x-gitlab-token': '' }, body, '')).toBe(false));
+});
+
+describe('deliveryId', () => {
+  const now = 1_700_000_000_000;
+  it.each([
+    ['GitHub X-GitHub-Delivery', 'github', { 'x-github-delivery': '72d3162e-cc78-11e3-81ab-4c9367dc0958' }, { ok: true, id: 'github:72d3162e-cc78-11e3-81ab-4c9367dc0958' }],
+    ['GitHub without a delivery id', 'github', {}, { ok: false, status: 400 }],
+    ['GitLab X-Gitlab-Event-UUID', 'gitlab', { 'x-gitlab-event-uuid': '13792a34-cac6-4fda-95a8-c58e00a3954e' }, { ok: true, id: 'gitlab:13792a34-cac6-4fda-95a8-c58e00a3954e' }],
+    ['GitLab without one', 'gitlab', { 'x-gitlab-token': SECRET }, { ok: false, status: 400 }],
+    ['Gitea X-Gitea-Delivery', 'gitea', { 'x-gitea-delivery': 'a1' }, { ok: true, id: 'gitea:a1' }],
+    ['Forgejo X-Forgejo-Delivery', 'gitea', { 'x-forgejo-delivery': 'b2' }, { ok: true, id: 'gitea:b2' }],
+    ['generic, timestamp now', 'generic', { 'x-coffer-timestamp': '1700000000', 'x-coffer-signature': 'sha256=AB' }, { ok: true, id: 'generic:sha256=ab' }],
+    ['generic, 299 s old', 'generic', { 'x-coffer-timestamp': '1699999701', 'x-coffer-signature': 'sha256=ab' }, { ok: true }],
+    ['generic, 301 s old', 'generic', { 'x-coffer-timestamp': '1699999699', 'x-coffer-signature': 'sha256=ab' }, { ok: false, status: 401 }],
+    ['generic, 301 s ahead', 'generic', { 'x-coffer-timestamp': '1700000301', 'x-coffer-signature': 'sha256=ab' }, { ok: false, status: 401 }],
+    ['generic, milliseconds by mistake', 'generic', { 'x-coffer-timestamp': '1700000000000', 'x-coffer-signature': 'sha256=ab' }, { ok: false, status: 400 }],
+    ['generic, not a number', 'generic', { 'x-coffer-timestamp': 'yesterday', 'x-coffer-signature': 'sha256=ab' }, { ok: false, status: 400 }],
+  ] as const)('%s', (_, provider, headers, want) => expect(deliveryId(provider, headers, now)).toMatchObject(want));
+});
+
+describe('ReplayGuard', () => {
+  it('refuses an id seen within the window, forgets it after, and never holds more than its bound', () => {
+    let t = 0;
+    const g = new ReplayGuard(() => t, 1000, 3);
+    expect(g.admit('a')).toBe(true);
+    expect(g.admit('a')).toBe(false);
+    t = 999;
+    expect(g.admit('a')).toBe(false);
+    t = 1000;
+    expect(g.admit('a')).toBe(true); // the first sighting aged out; this one starts a new window
+    for (const id of ['b', 'c', 'd', 'e']) expect(g.admit(id)).toBe(true);
+    expect(g.size).toBe(3);
+  });
+});
+
+describe('webhookSecret', () => {
+  it.each([
+    ['env too short', undefined, { COFFER_WEBHOOK_SECRET: 'short' }, /COFFER_WEBHOOK_SECRET: the webhook secret is 5 characters; use at least 16/],
+    ['file too short', 'short', {}, /--webhook-secret-file .*secret: the webhook secret is 5 characters/],
+  ])('%s', (_, fileText, env, err) => {
+    let file: string | undefined;
+    if (fileText !== undefined) {
+      file = join(tempDir('secret'), 'secret');
+      writeFileSync(file, `${fileText}\n`);
+    }
+    expect(() => webhookSecret(file, env)).toThrow(ServeConfigError);
+    expect(() => webhookSecret(file, env)).toThrow(err);
+  });
+  it('accepts 16 characters and more', () => expect(webhookSecret(undefined, { COFFER_WEBHOOK_SECRET: 'x'.repeat(MIN_SECRET_LENGTH) })).toHaveLength(16));
+  it('leaves webhooks off without a secret', () => expect(webhookSecret(undefined, {})).toBeUndefined());
 });
 
 describe('decideDelivery', () => {
@@ -131,9 +184,14 @@ afterAll(async () => {
   cleanup(dir);
 });
 
+let deliveries = 0;
+/** Each call is a new delivery (its own provider delivery id) unless `headers` names one. */
 function hook(provider: string, body: string, headers: Record<string, string>) {
-  return fetch(`${base}/hooks/${provider}`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+  const id = `delivery-${++deliveries}`;
+  const named: Record<string, string> = { github: { 'x-github-delivery': id }, gitlab: { 'x-gitlab-event-uuid': id }, gitea: { 'x-gitea-delivery': id } }[provider] ?? {};
+  return fetch(`${base}/hooks/${provider}`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...named, ...headers } });
 }
+const signedGeneric = (body: string, ts = Math.floor(Date.now() / 1000)) => ({ 'x-coffer-timestamp': String(ts), 'x-coffer-signature': `sha256=${hmac(`${ts}.${body}`)}` });
 
 describe('HTTP server', () => {
   const push = JSON.stringify({ ref: 'refs/heads/main', after: 'c0ffee', pusher: { name: 'alice' } });
@@ -159,7 +217,7 @@ describe('HTTP server', () => {
     for (const [p, h] of [
       ['gitlab', { 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': SECRET }],
       ['gitea', { 'x-gitea-event': 'push', 'x-gitea-signature': hmac(push) }],
-      ['generic', { 'x-coffer-signature': `sha256=${hmac(push)}` }],
+      ['generic', signedGeneric(push)],
     ] as const) {
       expect((await hook(p, push, h)).status, p).toBe(202);
     }
@@ -172,6 +230,31 @@ describe('HTTP server', () => {
     expect(await ignored.json()).toMatchObject({ triggered: false });
     expect(trigger.queued).toBe(false);
     expect(logs.filter((l) => l.event === 'webhook')).toHaveLength(4);
+  });
+
+  it('refuses a replayed delivery of every provider with 409, and a stale or unnamed one', async () => {
+    const github = { 'x-github-event': 'push', 'x-hub-signature-256': `sha256=${hmac(push)}`, 'x-github-delivery': 'replayed-1' };
+    expect((await hook('github', push, github)).status).toBe(202);
+    await trigger.wake();
+    const again = await hook('github', push, github);
+    expect(again.status).toBe(409);
+    expect(await again.json()).toEqual({ error: 'delivery replayed-1 was already received: replays are refused' });
+    const gitlab = { 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': SECRET, 'x-gitlab-event-uuid': 'replayed-2' };
+    expect((await hook('gitlab', push, gitlab)).status).toBe(202);
+    await trigger.wake();
+    expect((await hook('gitlab', push, gitlab)).status).toBe(409);
+    const generic = signedGeneric(push, Math.floor(Date.now() / 1000) - 60); // not the second an earlier test signed
+    expect((await hook('generic', push, generic)).status).toBe(202);
+    await trigger.wake();
+    expect((await hook('generic', push, generic)).status).toBe(409);
+    const stale = await hook('generic', push, signedGeneric(push, Math.floor(Date.now() / 1000) - 3600));
+    expect(stale.status).toBe(401);
+    expect(((await stale.json()) as { error: string }).error).toMatch(/X-Coffer-Timestamp is 36\d\d s from the server's clock \(tolerance ±300 s\)/);
+    const unnamed = await fetch(`${base}/hooks/github`, { method: 'POST', body: push, headers: { 'x-github-event': 'push', 'x-hub-signature-256': `sha256=${hmac(push)}` } });
+    expect(unnamed.status).toBe(400);
+    expect(((await unnamed.json()) as { error: string }).error).toMatch(/missing x-github-delivery header/);
+    expect(trigger.queued).toBe(false);
+    expect(logs.filter((l) => l.event === 'webhook-rejected' && /replays are refused/.test(String(l.reason)))).toHaveLength(3);
   });
 
   it('refuses bodies over the limit with 413 before verifying them', async () => {
@@ -214,6 +297,51 @@ describe('HTTP server', () => {
     expect((await get('/nothing')).status).toBe(404);
   });
 
+  // Each case was a 500 with a stack trace in the log, or Node's bare 400 without a body.
+  it.each([
+    ['percent-escape cut short', 'GET', '/api/v1/policies/%E0%A4%A', undefined, 400],
+    ['percent-escape of nothing', 'GET', '/api/v1/restores/%', undefined, 400],
+    ['lone surrogate escape', 'GET', '/api/v1/backups/%ED%A0%80', undefined, 400],
+    ['restore body that is not JSON', 'POST', '/api/v1/restores', '{"restorePoint":', 400],
+    ['restore body of the wrong shape', 'POST', '/api/v1/restores', '{"restorePoint": 5}', 400],
+    ['restore body that is an array', 'POST', '/api/v1/restores', '[]', 400],
+    ['backup body with a numeric policy', 'POST', '/api/v1/backups', '{"policy": 7}', 400],
+    ['backup ttl that is not a duration', 'POST', '/api/v1/backups', '{"policy": "hourly", "ttl": "forever"}', 400],
+    ['backup ttl of zero', 'POST', '/api/v1/backups', '{"policy": "hourly", "ttl": "0s"}', 400],
+    ['backup pin that is not a boolean', 'POST', '/api/v1/backups', '{"policy": "hourly", "pin": "yes"}', 400],
+    ['backup with both ttl and pin', 'POST', '/api/v1/backups', '{"policy": "hourly", "ttl": "1h", "pin": true}', 400],
+    ['query with a bad escape', 'GET', '/api/v1/runs?limit=%zz', undefined, 400],
+    ['webhook name with a bad escape', 'POST', '/hooks/%zz', '{}', 404],
+  ])('%s → %s with a JSON error and nothing logged as an error', async (_, m, path, body, status) => {
+    const before = logs.length;
+    const res = await fetch(`${base}${path}`, { method: m, headers: { authorization: `Bearer ${OPERATE}` }, ...(body !== undefined ? { body } : {}) });
+    expect(res.status).toBe(status);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(typeof ((await res.json()) as { error: unknown }).error).toBe('string');
+    expect(logs.slice(before).filter((l) => l.event === 'error')).toEqual([]);
+  });
+
+  it.each([
+    ['a request line Node cannot parse', 'GET /api v1 HTTP/1.1\r\nhost: x\r\n\r\n'],
+    ['an absolute-form target with a broken host', 'GET http://[::1/api/v1 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'],
+    ['a header with a control byte', 'GET / HTTP/1.1\r\nhost: x\r\nx-a: b\x01c\r\n\r\n'],
+    ['a bad chunk size', 'POST /hooks/github HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n'],
+  ])('%s → 400 with a JSON error', async (_, raw) => {
+    const { connect } = await import('node:net');
+    const before = logs.length;
+    const reply = await new Promise<string>((resolve, reject) => {
+      const sock = connect(Number(new URL(base).port), '127.0.0.1', () => sock.write(raw));
+      let text = '';
+      sock.on('data', (d) => (text += d.toString()));
+      sock.on('end', () => resolve(text));
+      sock.on('error', reject);
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+    expect(reply).toMatch(/content-type: application\/json/i);
+    expect(JSON.parse(/\{.*\}/s.exec(reply.slice(reply.indexOf('\r\n\r\n')))![0])).toMatchObject({ error: expect.any(String) });
+    expect(logs.slice(before).filter((l) => l.event === 'error')).toEqual([]);
+  });
+
   it('picks up a rotated token file without a restart', async () => {
     const NEW = 'rotated-token-0123456789abcdef';
     writeFileSync(tokensFile, `${NEW},grafana,read\n`);
@@ -228,7 +356,8 @@ describe('HTTP server', () => {
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     const f = parsePrometheusText(await res.text());
     expect(sampleValue(f, 'coffer_webhook_requests_total', { provider: 'github', outcome: 'unauthorized' })).toBe(2);
-    expect(sampleValue(f, 'coffer_webhook_requests_total', { provider: 'github', outcome: 'triggered' })).toBe(1);
+    expect(sampleValue(f, 'coffer_webhook_requests_total', { provider: 'github', outcome: 'triggered' })).toBe(2);
+    expect(sampleValue(f, 'coffer_webhook_requests_total', { provider: 'github', outcome: 'rejected' })).toBe(2);
     expect(sampleValue(f, 'coffer_webhook_requests_total', { provider: 'github', outcome: 'ignored' })).toBe(1);
     expect(sampleValue(f, 'coffer_api_requests_total', { method: 'POST', route: '/backups', code: '403' })).toBe(1);
     expect(sampleValue(f, 'coffer_api_requests_total', { method: 'GET', route: '/policies/{name}', code: '404' })).toBe(1);

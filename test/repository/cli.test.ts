@@ -107,7 +107,7 @@ describe('coffer repo (CLI)', () => {
     expect((await run(['backup', 'data', '--tag', 'novalue'])).err).toMatch(/--tag "novalue": expected key=value/);
     expect((await run(['snapshots'], { COFFER_PASSWORD: 'x' })).err).toMatch(/no repository: pass --repo URL or set COFFER_REPOSITORY/);
     expect((await run(['snapshots'], { COFFER_REPOSITORY: env.COFFER_REPOSITORY })).err).toMatch(/no repository password/);
-    expect((await run(['snapshots', '--password', 'x'])).err).toMatch(/Unknown option '--password'/);
+    expect((await run(['snapshots', '--password', 'x'])).err).toMatch(/unknown flag --password for "coffer repo"; see coffer repo --help/);
     expect((await run(['restore', 'ffffffff', 'x'])).err).toMatch(/no snapshot "ffffffff"/);
     expect((await run(['backup', 'does-not-exist'])).err).toMatch(/does-not-exist: no such file or directory/);
     expect((await run(['init'])).err).toMatch(/a repository already exists here/);

@@ -1,0 +1,56 @@
+import { formatTable } from '../../reconciler/catalog/open.ts';
+import { UsageError, type CliIO } from '../io.ts';
+
+/** kubectl's output formats. Machine formats only when asked: a pipe does not change what a command prints. */
+export const FORMATS = ['table', 'wide', 'json', 'yaml', 'name'] as const;
+export type OutputFormat = (typeof FORMATS)[number];
+
+/** `-o VALUE` checked against what this verb offers, naming the flag and the choices. */
+export function outputFormat(value: string | undefined, allowed: readonly OutputFormat[] = FORMATS): OutputFormat {
+  const f = (value ?? 'table') as OutputFormat;
+  if (!allowed.includes(f)) throw new UsageError(`--output "${value}": expected ${allowed.slice(0, -1).join(', ')} or ${allowed[allowed.length - 1]}`);
+  return f;
+}
+
+export interface Column<T> {
+  header: string;
+  value: (item: T) => string;
+  /** Only with `-o wide`. */
+  wide?: boolean;
+}
+
+/** How one kind of thing is listed: its columns, its `-o name` and the List kind of `-o json|yaml`. */
+export interface ListSpec<T> {
+  /** Singular, lower-case, as in `-o name` output: `restorepoint/NAME`. */
+  resource: string;
+  listKind: string;
+  name: (item: T) => string;
+  columns: Column<T>[];
+}
+
+export { formatTable } from '../../reconciler/catalog/open.ts';
+
+/**
+ * Prints a list in the asked format. `-o json|yaml` print the objects themselves as a `…List`; `name` prints
+ * `resource/name`; `table` and `wide` print columns, and an empty table prints `empty` to stderr instead (so a script
+ * reading stdout sees nothing, like kubectl's "No resources found").
+ */
+export async function printList<T>(io: CliIO, format: OutputFormat, spec: ListSpec<T>, items: T[], empty: string): Promise<void> {
+  if (format === 'json' || format === 'yaml') return printObject(io, format, { apiVersion: 'coffer.dev/v1alpha1', kind: spec.listKind, items });
+  if (format === 'name') {
+    for (const i of items) io.stdout.write(`${spec.resource}/${spec.name(i)}\n`);
+    return;
+  }
+  if (items.length === 0) {
+    io.stderr.write(`${empty}\n`);
+    return;
+  }
+  const cols = spec.columns.filter((c) => format === 'wide' || !c.wide);
+  io.stdout.write(formatTable(cols.map((c) => c.header), items.map((i) => cols.map((c) => c.value(i)))));
+}
+
+/** One object (or list document) as JSON or YAML; the YAML library loads only when YAML is asked for. */
+export async function printObject(io: CliIO, format: 'json' | 'yaml', value: unknown): Promise<void> {
+  if (format === 'json') io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  else io.stdout.write((await import('yaml')).default.stringify(value));
+}

@@ -1,0 +1,55 @@
+import { formatBytes } from '../../reconciler/catalog/messages.ts';
+import { age, duration } from '../../reconciler/catalog/open.ts';
+import type { RestorePoint, RunRecord } from '../../reconciler/catalog/types.ts';
+import type { Column, ListSpec } from './printer.ts';
+
+/** The columns of each listed kind, shared by `coffer get …` and its aliases so every verb prints them alike. */
+
+const short = (t: string | undefined) => (t ? t.replace(/\.\d+Z$/, 'Z') : '-');
+
+/** When an on-demand point stops being kept: `pinned`, its TTL expiry, or `-` (kept by the policy's retention). */
+export function expiryOf(rp: RestorePoint): string {
+  if (rp.spec.pinned) return 'pinned';
+  return rp.spec.expires ? short(rp.spec.expires) : '-';
+}
+
+export function restorePointSpec(now: Date, allClusters: boolean): ListSpec<RestorePoint> {
+  const cols: Column<RestorePoint>[] = [
+    ...(allClusters ? [{ header: 'CLUSTER', value: (rp: RestorePoint) => rp.spec.cluster }] : []),
+    { header: 'NAMESPACE', value: (rp) => rp.spec.namespace },
+    { header: 'POLICY', value: (rp) => rp.spec.policy },
+    { header: 'NAME', value: (rp) => rp.metadata.name },
+    { header: 'PHASE', value: (rp) => rp.spec.phase },
+    { header: 'VOLUMES', value: (rp) => String(rp.spec.volumes?.length ?? 0) },
+    { header: 'SIZE', value: (rp) => formatBytes(rp.spec.stats?.bytesRead ?? (rp.spec.volumes ?? []).reduce((s, x) => s + (x.sizeBytes ?? 0), 0)) },
+    { header: 'TRIGGER', value: (rp) => rp.spec.trigger ?? 'schedule', wide: true },
+    { header: 'KEPT BY', value: (rp) => (rp.spec.retentionTiers?.length ? rp.spec.retentionTiers.join(',') : '-'), wide: true },
+    { header: 'EXPIRES', value: expiryOf },
+    { header: 'COMMIT', value: (rp) => rp.spec.sourceCommit.slice(0, 12) || '-', wide: true },
+    { header: 'STARTED', value: (rp) => short(rp.spec.startTime) },
+    { header: 'AGE', value: (rp) => age(rp.spec.endTime ?? rp.spec.startTime, now) },
+  ];
+  return { resource: 'restorepoint', listKind: 'RestorePointList', name: (rp) => rp.metadata.name, columns: cols };
+}
+
+export function runSpec(now: Date, allClusters: boolean): ListSpec<RunRecord> {
+  const cols: Column<RunRecord>[] = [
+    ...(allClusters ? [{ header: 'CLUSTER', value: (r: RunRecord) => r.spec.cluster }] : []),
+    { header: 'RUN', value: (r) => r.metadata.name },
+    { header: 'TYPE', value: (r) => r.spec.type },
+    { header: 'NAMESPACE', value: (r) => r.spec.namespace ?? '-' },
+    { header: 'POLICY', value: (r) => r.spec.policy ?? '-' },
+    { header: 'TRIGGER', value: (r) => r.spec.trigger },
+    { header: 'PHASE', value: (r) => r.status.phase },
+    { header: 'DURATION', value: (r) => duration(r.status.startTime, r.status.endTime) },
+    { header: 'SIZE', value: (r) => (r.status.bytes !== undefined ? formatBytes(r.status.bytes) : '-') },
+    { header: 'STARTED', value: (r) => short(r.status.startTime), wide: true },
+    { header: 'COMMIT', value: (r) => r.spec.sourceCommit?.slice(0, 12) ?? '-', wide: true },
+    { header: 'AGE', value: (r) => age(r.status.startTime, now) },
+    {
+      header: 'RESULT',
+      value: (r) => (r.status.error ? r.status.error.split('\n')[0]!.slice(0, 80) : (r.status.restorePoint ?? (r.status.expired ? `expired ${r.status.expired.length}` : ''))),
+    },
+  ];
+  return { resource: 'run', listKind: 'RunList', name: (r) => r.metadata.name, columns: cols };
+}

@@ -1,0 +1,116 @@
+/**
+ * coffer cancel over the real HTTP server and Live job queue. The "cluster" is a TCP server that accepts and never
+ * answers, so the first backup is provably still running (stuck listing namespaces) when it is cancelled and the
+ * second provably waiting behind it; dropping those connections lets the first one end. The interrupt path itself
+ * (finally phases, failed run records) is covered end to end by reconcile-e2e.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoPolicyRepo } from '../../cli/demo-app.ts';
+import { main } from '../../cli/main.ts';
+import { openSource } from '../../reconciler/git/source.ts';
+import { KubeClient, loadKubeConfig } from '../../reconciler/kube/client.ts';
+import { CofferMetrics } from '../../reconciler/metrics/index.ts';
+import { createCofferServer, Live, listen, ReconcileTrigger, TokenStore, type BackupJob } from '../../reconciler/server/index.ts';
+import { kubeconfigYaml } from '../../sandbox/index.ts';
+import { cleanup, makePolicyRepo, tempDir } from './git-helpers.ts';
+
+const OPERATE = 'operate-token-0123456789abcdef';
+const READ = 'read-token-0123456789abcdef';
+let dir: string;
+let server: Server;
+let base: string;
+let silent: TcpServer;
+const sockets: Socket[] = [];
+const logs: Array<Record<string, unknown>> = [];
+
+beforeAll(async () => {
+  dir = tempDir('cancel');
+  const repo = makePolicyRepo(join(dir, 'policies'), demoPolicyRepo(join(dir, 'repository'), readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8')));
+  silent = createTcpServer((s) => sockets.push(s));
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  writeFileSync(join(dir, 'kubeconfig'), kubeconfigYaml(`http://127.0.0.1:${(silent.address() as { port: number }).port}`));
+  writeFileSync(join(dir, 'tokens.csv'), `${OPERATE},alice,operate\n${READ},grafana,read\n`);
+  const metrics = new CofferMetrics();
+  const live = new Live({ source: await openSource({ source: repo, env: {} }), client: new KubeClient(loadKubeConfig({ env: { KUBECONFIG: join(dir, 'kubeconfig') } })), metrics, trigger: new ReconcileTrigger(), log: (e) => logs.push(e) });
+  server = createCofferServer({ live, metrics, branch: () => 'main', tokens: new TokenStore(join(dir, 'tokens.csv')), dashboard: false, log: (e) => logs.push(e) });
+  base = `http://127.0.0.1:${(await listen(server, '127.0.0.1', 0)).port}`;
+}, 60_000);
+
+afterAll(async () => {
+  for (const s of sockets) s.destroy();
+  silent?.close();
+  server?.closeAllConnections();
+  await new Promise((r) => server?.close(r));
+  cleanup(dir);
+});
+
+async function api(method: string, path: string, token = OPERATE, body?: unknown) {
+  const r = await fetch(`${base}/api/v1${path}`, { method, headers: { authorization: `Bearer ${token}` }, ...(body ? { body: JSON.stringify(body) } : {}) });
+  return { status: r.status, body: (await r.json()) as BackupJob & { error?: string } };
+}
+
+async function cancel(...argv: string[]) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d) => (out += d));
+  stderr.on('data', (d) => (err += d));
+  const code = await main(['cancel', ...argv], { stdout, stderr, env: { COFFER_SERVER: base, COFFER_API_TOKEN: OPERATE }, cwd: dir });
+  return { code, out, err };
+}
+
+async function until(f: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!(await f())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('coffer cancel', () => {
+  it('a waiting backup never starts; a running one ends cancelled, naming who; a finished one is a 409', async () => {
+    const a = (await api('POST', '/backups', OPERATE, { policy: 'hourly' })).body;
+    await until(async () => (await api('GET', `/backups/${a.id}`, READ)).body.state === 'running' && sockets.length > 0, 'the first backup to be stuck on the cluster');
+    const b = (await api('POST', '/backups', OPERATE, { policy: 'hourly' })).body;
+    expect((await api('GET', `/backups/${b.id}`, READ)).body.state).toBe('waiting');
+
+    const waiting = await cancel(b.id);
+    expect(waiting).toEqual({ code: 0, out: `backup/${b.id} cancelled\n`, err: '' });
+    expect((await api('GET', `/backups/${b.id}`, READ)).body).toMatchObject({ state: 'cancelled', cancelledBy: 'alice', error: 'cancelled by alice before it started' });
+
+    const running = await cancel(a.id, '-o', 'json');
+    expect(JSON.parse(running.out)).toMatchObject({ id: a.id, state: 'running', cancelledBy: 'alice' });
+    for (const s of sockets) s.destroy(); // the stuck request ends; the interrupted job finishes
+    await until(async () => (await api('GET', `/backups/${a.id}`, READ)).body.state !== 'running', 'the first backup to end');
+    const ended = (await api('GET', `/backups/${a.id}`, READ)).body;
+    expect(ended).toMatchObject({ state: 'cancelled', cancelledBy: 'alice' });
+    expect(ended.error).toMatch(/^cancelled by alice/);
+    expect(ended.runs).toEqual([]); // nothing was recorded as a restore point
+    expect((await api('GET', `/backups/${b.id}`, READ)).body.started).toBeUndefined();
+
+    const again = await cancel(a.id);
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/backup .* has already finished \(cancelled\)/);
+    expect(logs.filter((l) => l.event === 'api-backup-cancel').map((l) => l.user)).toEqual(['alice', 'alice']);
+  }, 120_000);
+
+  it.each([
+    [['no-such-backup'], /no on-demand backup no-such-backup/],
+    [[], /Cancel an on-demand backup/],
+  ])('coffer cancel %j', async (argv, message) => {
+    const r = await cancel(...argv);
+    expect(r.code).toBe(1);
+    expect(`${r.out}${r.err}`).toMatch(message);
+  });
+
+  it('needs the operate role', async () => {
+    const r = await api('POST', '/backups/x/cancel', READ);
+    expect(r.status).toBe(403);
+  });
+});
