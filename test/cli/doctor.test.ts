@@ -1,7 +1,7 @@
 /**
  * coffer doctor on this machine (PATH decides which tools exist: real binaries, no fakes) and against a real sandbox
  * API server over HTTP; the RBAC matcher by table (cases from the Kubernetes RBAC docs), checked against the
- * ClusterRoles Coffer ships in deploy/rbac.yaml; and the demo and `sandbox up` failing at once without bubblewrap.
+ * ClusterRoles Coffer ships in deploy/base/rbac.yaml; and the demo and `sandbox up` failing at once without bubblewrap.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,8 +41,8 @@ describe('RBAC needs', () => {
     ['cluster-admin', [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }], { verb: 'list', group: '*', resource: '*' }, true],
   ] as Array<[string, ResourceRule[], { verb: string; group: string; resource: string }, boolean]>)('%s', (_, rules, need, ok) => expect(allowedBy(rules, need)).toBe(ok));
 
-  it('the roles in deploy/rbac.yaml grant everything doctor asks for, and doctor asks for nothing they do not grant', () => {
-    const docs = YAML.parseAllDocuments(readFileSync(new URL('../../deploy/rbac.yaml', import.meta.url), 'utf8')).map((d) => d.toJS() as { kind: string; rules?: ResourceRule[] });
+  it('the roles in deploy/base/rbac.yaml grant everything doctor asks for, and doctor asks for nothing they do not grant', () => {
+    const docs = YAML.parseAllDocuments(readFileSync(new URL('../../deploy/base/rbac.yaml', import.meta.url), 'utf8')).map((d) => d.toJS() as { kind: string; rules?: ResourceRule[] });
     const rules = docs.filter((d) => d.kind === 'ClusterRole' || d.kind === 'Role').flatMap((d) => d.rules ?? []);
     expect(COFFER_NEEDS.filter((n) => !allowedBy(rules, n))).toEqual([]);
   });
@@ -93,7 +93,7 @@ describe('against a sandbox API server', () => {
   it('reports version, clock, snapshot classes, and a profile whose key Secret is missing, with the fix', async () => {
     const env = { ...process.env, KUBECONFIG: sb.kubeconfigPath };
     const r = await coffer(env, 'doctor', '--source', repo);
-    expect(r.out).toMatch(/^ok {4}cluster {6}http:\/\/127\.0\.0\.1:\d+ answers, Kubernetes v1\.\d+/m);
+    expect(r.out).toMatch(/^ok {4}cluster {6}https?:\/\/127\.0\.0\.1:\d+ answers, Kubernetes v1\.\d+/m);
     expect(r.out).toMatch(/^ok {4}clock {8}within \d+ s of the API server$/m);
     expect(r.out).toMatch(/^(ok|warn|FAIL) +permissions /m);
     expect(r.out).toMatch(/^(ok|warn) +snapshots /m);

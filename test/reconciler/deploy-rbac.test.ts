@@ -1,5 +1,5 @@
 /**
- * deploy/rbac.yaml against the calls Coffer makes, evaluated with the
+ * deploy/base/rbac.yaml against the calls Coffer makes, evaluated with the
  * sandbox's RBAC authorizer (the same rules kube-apiserver applies): every
  * call in the table must be allowed for the `coffer` ServiceAccount, and a few
  * it never needs must stay refused. Each row names the file that makes the call.
@@ -19,9 +19,9 @@ const ROOT = join(import.meta.dirname, '../..');
 const NS = 'coffer-system';
 const APP = 'shop';
 
-/** deploy/rbac.yaml as `kubectl apply -k deploy/` installs it (kustomization.yaml puts namespaced objects in coffer-system). */
+/** deploy/base/rbac.yaml as `kubectl apply -k deploy/` installs it (kustomization.yaml puts namespaced objects in coffer-system). */
 function deployed(dropClusterRoleBindings: string[] = []): MemoryRbacLister {
-  const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy/rbac.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string } });
+  const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy/base/rbac.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string } });
   const pick = <T>(kind: string, namespaced: boolean) => docs.filter((d) => d.kind === kind).map((d) => ({ ...d, metadata: { ...d.metadata, ...(namespaced ? { namespace: NS } : {}) } }) as unknown as T);
   return new MemoryRbacLister({
     roles: pick<RoleObject>('Role', true),
@@ -102,7 +102,7 @@ const NEVER: [string, Attributes][] = [
   ['no metrics scraping of the API server', { user: coffer, verb: 'get', resourceRequest: false, path: '/metrics' }],
 ];
 
-describe('deploy/rbac.yaml grants what Coffer calls', () => {
+describe('deploy/base/rbac.yaml grants what Coffer calls', () => {
   const authz = new RbacAuthorizer(deployed());
   for (const [what, a] of CALLS) it(`allows ${what}`, () => expect(authz.authorize(a).decision).toBe('allow'));
   for (const [what, a] of NEVER) it(`refuses: ${what}`, () => expect(authz.authorize(a).decision).toBe('no-opinion'));

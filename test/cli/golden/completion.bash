@@ -65,7 +65,7 @@ _coffer() {
     runs)
       words="--all-clusters --branch --catalog-branch --cluster --failed --help --limit --namespace --output --phase --policy --since --source --type -A -h -n -o -p" ;;
     sandbox)
-      words="--detach --dir --help --no-controllers --output --port -d -h -o"
+      words="--detach --dir --help --no-controllers --nodes --output --port -d -h -o"
       [[ $COMP_CWORD -eq 2 ]] && words="up down status" ;;
     validate)
       words="--help --output --quiet --ref -h -o -q" ;;
