@@ -4,6 +4,7 @@ import YAML from 'yaml';
 import { BranchWriter, type Changes, type CommitResult, type ConflictResolver, type Identity, type Logger, silentLogger } from '../git/branch-writer.ts';
 import { defaultCacheDir, type GitSource } from '../git/source.ts';
 import { DocCache } from './doc-cache.ts';
+import { documentText } from './document.ts';
 import { DEFAULT_LAYOUT, type Layout, checkSegment, lastRunPath, restorePointPath, runPath } from './layout.ts';
 import { backupMessage, expireMessage } from './messages.ts';
 import type { LastRun, RestorePoint, RunRecord } from './types.ts';
@@ -130,15 +131,15 @@ export class Catalog {
       };
     }
     validateRun(run);
-    const put: Array<{ path: string; content: string }> = [{ path: runPath(this.layout, this.cluster, run.status.startTime, run.metadata.name), content: YAML.stringify(run) }];
+    const put: Array<{ path: string; content: string }> = [{ path: runPath(this.layout, this.cluster, run.status.startTime, run.metadata.name), content: documentText(run) }];
     let rpPath: string | undefined;
     if (restorePoint) {
       rpPath = restorePointPath(this.layout, this.cluster, restorePoint.spec.namespace, restorePoint.spec.policy, restorePoint.metadata.name);
-      put.push({ path: rpPath, content: YAML.stringify(restorePoint) });
+      put.push({ path: rpPath, content: documentText(restorePoint) });
     }
     if (run.spec.namespace && run.spec.policy) {
       const previous = await this.readLastRun(run.spec.namespace, run.spec.policy);
-      put.push({ path: lastRunPath(this.layout, this.cluster, run.spec.namespace, run.spec.policy), content: YAML.stringify(toLastRun(run, previous)) });
+      put.push({ path: lastRunPath(this.layout, this.cluster, run.spec.namespace, run.spec.policy), content: documentText(toLastRun(run, previous)) });
     }
     const res = await this.writer.commit({ put }, message ?? backupMessage(run, restorePoint), { resolve: newerLastRun });
     return rpPath ? { ...res, restorePointPath: rpPath } : res;
@@ -148,7 +149,7 @@ export class Catalog {
   async recordRun(run: RunRecord, message: string, extra: Changes = {}): Promise<CommitResult> {
     validateRun(run);
     return this.writer.commit(
-      { put: [{ path: runPath(this.layout, this.cluster, run.status.startTime, run.metadata.name), content: YAML.stringify(run) }, ...(extra.put ?? [])], delete: extra.delete ?? [] },
+      { put: [{ path: runPath(this.layout, this.cluster, run.status.startTime, run.metadata.name), content: documentText(run) }, ...(extra.put ?? [])], delete: extra.delete ?? [] },
       message,
     );
   }
@@ -300,7 +301,7 @@ export function openCatalog(opts: CatalogOptions): Catalog {
   return new Catalog(opts);
 }
 
-function toLastRun(run: RunRecord, previous: LastRun | undefined): LastRun {
+export function toLastRun(run: RunRecord, previous: LastRun | undefined): LastRun {
   const ok = run.status.phase === 'Succeeded' || run.status.phase === 'PartiallyFailed';
   const last: LastRun = {
     policy: run.spec.policy!,
@@ -326,5 +327,5 @@ const newerLastRun: ConflictResolver = (path, theirs, ours) => {
   const successes = [t.lastSuccessTime, o.lastSuccessTime].filter((s): s is string => !!s).sort();
   const merged: LastRun = { ...winner };
   if (successes.length) merged.lastSuccessTime = successes[successes.length - 1]!;
-  return YAML.stringify(merged);
+  return documentText(merged);
 };
