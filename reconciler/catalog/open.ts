@@ -67,7 +67,6 @@ export async function openCatalogFromFlags(f: CatalogFlags): Promise<{ source: G
     cluster,
     branch: f.catalogBranch ?? config.branch,
     catalogDir: config.path,
-    cacheDir: f.cacheDir ?? defaultCacheDir(f.env),
     ...(f.author ? { author: f.author } : {}),
     ...(f.log ? { log: f.log } : {}),
   });

@@ -1,6 +1,6 @@
 import git from 'isomorphic-git';
 import type { Plan } from '../../compiler/plan/types.ts';
-import type { Catalog, CommitResult } from '../catalog/index.ts';
+import { factsOf, type Catalog, type CommitResult } from '../catalog/index.ts';
 import { gitFs } from '../git/fs.ts';
 import { complianceChanges, complianceMessage, type ComplianceChange } from './changes.ts';
 import { evaluateCompliance } from './compliance.ts';
@@ -14,11 +14,11 @@ export function reportsDir(plan: Pick<Plan, 'config'>): string {
 
 /** Reads what compliance needs from the catalog branch tip and evaluates it. */
 export async function computeCompliance(catalog: Catalog, plan: Plan, selected: ReadonlyMap<string, readonly string[]>, now: Date): Promise<ComplianceReport> {
-  const [points, runs, lastRuns] = await Promise.all([catalog.readRestorePoints(), catalog.readRuns(), catalog.latestRuns()]);
+  const [points, runs, lastRuns] = await Promise.all([catalog.listRestorePoints(), catalog.readRuns(), catalog.latestRuns()]);
   return evaluateCompliance({
     plan,
     selected,
-    restorePoints: points.map((e) => e.doc),
+    restorePoints: points.items.map(factsOf),
     runs: runs.filter((r) => r.spec.type === 'backup' || r.spec.trigger === 'drill'),
     lastRuns,
     now,

@@ -26,7 +26,7 @@ if (op === 'json') {
   if (code !== 0) throw new Error(`coffer restorepoints -o json exited ${code}`);
   items = -1;
 } else {
-  const catalog = openCatalog({ source: await openSource({ source: gitdir, branch: 'coffer-catalog' }), cluster: 'bench', cacheDir: false });
+  const catalog = openCatalog({ source: await openSource({ source: gitdir, branch: 'coffer-catalog' }), cluster: 'bench' });
   if (op === 'compliance') {
     const { plan, selected } = benchPlan(arg ? Number(arg) : 0);
     const report = await computeCompliance(catalog, plan, selected, new Date('2026-07-01T00:00:00Z'));
