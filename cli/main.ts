@@ -15,6 +15,7 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
   run: { module: 'run', summary: 'Keep reconciling: timer, webhooks, polling, API, dashboard' },
   restorepoints: { module: 'restorepoints', summary: 'List restore points from the catalog' },
   runs: { module: 'runs', summary: 'List backup and restore runs' },
+  catalog: { module: 'catalog', summary: 'Check or rebuild the catalog index (check, reindex)' },
   restore: { module: 'restore', summary: 'Restore a restore point (whole, granular, files)' },
   dr: { module: 'dr', summary: 'Disaster recovery: restore a whole cluster, or run a drill' },
   report: { module: 'report', summary: 'Print the compliance report' },

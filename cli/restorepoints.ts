@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
 import { formatBytes } from '../reconciler/catalog/messages.ts';
 import { age, formatTable } from '../reconciler/catalog/open.ts';
-import { CATALOG_READ_FLAGS, openCatalogForRead, writeList } from './catalog-flags.ts';
-import type { Command } from './io.ts';
+import { formatProblem, type Catalog, type CatalogProblem, type RestorePoint } from '../reconciler/catalog/index.ts';
+import { CATALOG_READ_FLAGS, openCatalogForRead, PAGE_FLAGS, parseLimit, writeListStream } from './catalog-flags.ts';
+import type { CliIO, Command } from './io.ts';
 
 const HELP = `List restore points recorded in the catalog (the catalog branch of the policy repository).
 
@@ -16,11 +17,14 @@ Flags:
       --source URL|PATH    policy repository: https://… (token in COFFER_GIT_TOKEN) or a local path (default: . or $COFFER_SOURCE)
       --branch NAME        policy branch coffer.yaml is read from (default: the repository's HEAD branch)
       --catalog-branch B   catalog branch (default: spec.catalog.branch of coffer.yaml, else coffer-catalog)
+      --limit N            at most N restore points; prints a token to continue from
+      --continue TOKEN     the next page of an earlier --limit listing (same catalog snapshot)
   -o, --output FORMAT      table (default), json, yaml or name
   -h, --help
 
 Examples:
   coffer restorepoints -n shop
+  coffer restorepoints --all-clusters --limit 500
   coffer restorepoints --source https://git.example.com/platform/backup-policies.git -o json
 `;
 
@@ -28,45 +32,78 @@ export const run: Command = async (argv, io) => {
   const { values: v, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: CATALOG_READ_FLAGS,
+    options: { ...CATALOG_READ_FLAGS, ...PAGE_FLAGS },
   });
   if (v.help) {
     io.stdout.write(HELP);
     return 0;
   }
+  const limit = parseLimit(v.limit);
   const { catalog, format } = await openCatalogForRead('restorepoints', v, positionals, io);
-  const entries = await catalog.readRestorePoints({
+  const filter = {
     ...(v['all-clusters'] ? { cluster: '*' } : {}),
     ...(v.namespace ? { namespace: v.namespace } : {}),
     ...(v.policy ? { policy: v.policy } : {}),
-  });
-  const items = entries.map((e) => e.doc);
+  };
+  const problems: CatalogProblem[] = [];
+  if ((format === 'json' || format === 'yaml') && limit === undefined && !v.continue) {
+    // Everything, streamed one directory at a time: memory holds a directory, never the catalog.
+    const batches = (async function* () {
+      for await (const dir of catalog.streamRestorePoints(filter)) {
+        problems.push(...dir.problems);
+        yield dir.entries.map((e) => e.doc);
+      }
+    })();
+    await writeListStream(io, format, 'RestorePointList', batches);
+    warn(io, problems, []);
+    return 0;
+  }
+  const page = await catalog.listRestorePoints({ ...filter, ...(limit !== undefined ? { limit } : {}), ...(v.continue ? { continue: v.continue } : {}) });
+  warn(io, page.problems, page.stale);
   if (format === 'json' || format === 'yaml') {
-    writeList(io, format, 'RestorePointList', items);
+    const docs = await fullDocuments(catalog, page.commit, page.items.map((i) => i.path));
+    await writeListStream(io, format, 'RestorePointList', (async function* () {
+      yield docs;
+    })(), () => page.continue);
     return 0;
   }
   if (format === 'name') {
-    for (const rp of items) io.stdout.write(`restorepoint/${rp.metadata.name}\n`);
-    return 0;
-  }
-  if (items.length === 0) {
+    for (const rp of page.items) io.stdout.write(`restorepoint/${rp.name}\n`);
+  } else if (page.items.length === 0) {
     const where = [v.namespace && `namespace ${v.namespace}`, v.policy && `policy ${v.policy}`].filter(Boolean).join(', ');
     io.stderr.write(`No restore points found in branch ${catalog.branch}${v['all-clusters'] ? '' : ` for cluster ${catalog.cluster}`}${where ? ` (${where})` : ''}.\n`);
-    return 0;
+  } else {
+    const now = new Date();
+    const headers = [...(v['all-clusters'] ? ['CLUSTER'] : []), 'NAMESPACE', 'POLICY', 'NAME', 'PHASE', 'VOLUMES', 'SIZE', 'STARTED', 'AGE'];
+    const rows = page.items.map((rp) => [
+      ...(v['all-clusters'] ? [rp.cluster] : []),
+      rp.namespace,
+      rp.policy,
+      rp.name,
+      rp.phase,
+      String(rp.volumes),
+      formatBytes(rp.bytes),
+      rp.startTime.replace(/\.\d+Z$/, 'Z'),
+      age(rp.endTime ?? rp.startTime, now),
+    ]);
+    io.stdout.write(formatTable(headers, rows));
   }
-  const now = new Date();
-  const headers = [...(v['all-clusters'] ? ['CLUSTER'] : []), 'NAMESPACE', 'POLICY', 'NAME', 'PHASE', 'VOLUMES', 'SIZE', 'STARTED', 'AGE'];
-  const rows = items.map((rp) => [
-    ...(v['all-clusters'] ? [rp.spec.cluster] : []),
-    rp.spec.namespace,
-    rp.spec.policy,
-    rp.metadata.name,
-    rp.spec.phase,
-    String(rp.spec.volumes?.length ?? 0),
-    formatBytes(rp.spec.stats?.bytesRead ?? (rp.spec.volumes ?? []).reduce((s, x) => s + (x.sizeBytes ?? 0), 0)),
-    rp.spec.startTime.replace(/\.\d+Z$/, 'Z'),
-    age(rp.spec.endTime ?? rp.spec.startTime, now),
-  ]);
-  io.stdout.write(formatTable(headers, rows));
+  if (page.continue) io.stderr.write(`More restore points: add --continue ${page.continue}\n`);
   return 0;
 };
+
+async function fullDocuments(catalog: Catalog, commit: string | undefined, paths: string[]): Promise<RestorePoint[]> {
+  const snap = await catalog.snapshot(commit);
+  return paths.map((p) => snap!.document(p)).filter((d): d is RestorePoint => d !== undefined);
+}
+
+/** Unreadable documents are named (with file:line:col) and counted; they never hide the others or fail the listing. */
+function warn(io: CliIO, problems: readonly CatalogProblem[], stale: readonly string[]): void {
+  const shown = problems.slice(0, 20);
+  for (const p of shown) io.stderr.write(`warning: ${formatProblem(p)}\n`);
+  if (problems.length > shown.length) io.stderr.write(`warning: … and ${problems.length - shown.length} more\n`);
+  if (problems.length) io.stderr.write(`warning: ${problems.length} catalog document${problems.length === 1 ? '' : 's'} could not be read and ${problems.length === 1 ? 'was' : 'were'} skipped\n`);
+  if (stale.length) {
+    io.stderr.write(`warning: the index of ${stale.length} director${stale.length === 1 ? 'y does' : 'ies do'} not match the documents (read from the documents instead); run coffer catalog reindex\n`);
+  }
+}

@@ -6,11 +6,10 @@ import { cmp } from './summary.ts';
  * and the key of the last item returned. A token whose commit is no longer in the repository (history rewritten and
  * pruned, a fresh cache) is refused with E_CATALOG_CONTINUE_EXPIRED, the catalog's 410 Gone.
  */
-export type ItemKey = readonly [cluster: string, namespace: string, policy: string, startTime: string, name: string];
-
 export interface ContinueToken {
   commit: string;
-  after: ItemKey;
+  /** Restore points: [cluster, namespace, policy, startTime, name]; runs: [startTime, name] (newest first). */
+  after: readonly string[];
 }
 
 export class CatalogContinueError extends Error {
@@ -28,11 +27,11 @@ export function encodeContinue(t: ContinueToken): string {
   return Buffer.from(JSON.stringify({ v: 1, c: t.commit, k: t.after })).toString('base64url');
 }
 
-export function decodeContinue(token: string): ContinueToken {
+export function decodeContinue(token: string, keyLength: number): ContinueToken {
   try {
     const v = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { v?: number; c?: unknown; k?: unknown };
-    if (v.v === 1 && typeof v.c === 'string' && /^[0-9a-f]{40}$/.test(v.c) && Array.isArray(v.k) && v.k.length === 5 && v.k.every((x) => typeof x === 'string')) {
-      return { commit: v.c, after: v.k as unknown as ItemKey };
+    if (v.v === 1 && typeof v.c === 'string' && /^[0-9a-f]{40}$/.test(v.c) && Array.isArray(v.k) && v.k.length === keyLength && v.k.every((x) => typeof x === 'string')) {
+      return { commit: v.c, after: v.k as string[] };
     }
   } catch {
     // fall through

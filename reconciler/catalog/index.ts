@@ -1,11 +1,11 @@
-import YAML, { YAMLParseError } from 'yaml';
+import YAML from 'yaml';
 import { BranchWriter, type Changes, type CommitOptions, type CommitResult, type ConflictResolver, type Identity, type Logger, silentLogger } from '../git/branch-writer.ts';
 import { commitTree, objectReader } from '../git/objects.ts';
 import type { GitSource } from '../git/source.ts';
 import { blobAt } from '../git/tree.ts';
 import { compareKeys, continueExpired, decodeContinue, encodeContinue } from './continue.ts';
 import { indexDeriver } from './derive.ts';
-import { documentText } from './document.ts';
+import { DocumentParseError, documentText, parseDocument } from './document.ts';
 import { CatalogSnapshot, type DirFilter } from './snapshot.ts';
 import { cmp, formatProblem, indexPath, renderIndex, type CatalogProblem, type RestorePointSummary } from './summary.ts';
 import { DEFAULT_LAYOUT, type Layout, checkSegment, lastRunPath, restorePointPath, runPath } from './layout.ts';
@@ -19,6 +19,7 @@ import type { PlanPolicy } from '../../compiler/plan/types.ts';
 export type { Changes, CommitResult, Identity } from '../git/branch-writer.ts';
 export { CatalogContinueError } from './continue.ts';
 export { formatProblem, type CatalogProblem, type RestorePointSummary } from './summary.ts';
+export type { CatalogSnapshot } from './snapshot.ts';
 export * from './types.ts';
 export { restorePointName, runId, compactTime } from './layout.ts';
 export { backupMessage, expireMessage, formatBytes } from './messages.ts';
@@ -207,15 +208,9 @@ export class Catalog {
    * and named in `stale`. `continue` resumes after the last item of an earlier page, at that page's commit, so pages
    * are one consistent snapshot like the Kubernetes list API; a token whose commit is gone is E_CATALOG_CONTINUE_EXPIRED.
    */
-  async listRestorePoints(query: RestorePointFilter & { limit?: number; continue?: string } = {}): Promise<RestorePointPage> {
-    const token = query.continue ? decodeContinue(query.continue) : undefined;
-    let snap: CatalogSnapshot | undefined;
-    try {
-      snap = await this.snapshot(token?.commit);
-    } catch (e) {
-      if (token && (e as { code?: string }).code === 'E_GIT_OBJECT_MISSING') throw continueExpired(token.commit);
-      throw e;
-    }
+  async listRestorePoints(query: RestorePointQuery = {}): Promise<RestorePointPage> {
+    const token = query.continue ? decodeContinue(query.continue, 5) : undefined;
+    const snap = await this.snapshotFor(token);
     const page: RestorePointPage = { items: [], problems: [], stale: [], ...(snap ? { commit: snap.rootish! } : {}) };
     if (!snap) return page;
     const limit = query.limit ?? Infinity;
@@ -228,6 +223,7 @@ export class Catalog {
       page.problems.push(...problems);
       for (const item of items) {
         if (after && compareKeys([...dirKey, item.startTime, item.name], after) <= 0) continue;
+        if ((query.phase && item.phase !== query.phase) || (query.since && item.startTime < query.since)) continue;
         if (page.items.length === limit) {
           const last = page.items[page.items.length - 1]!;
           page.continue = encodeContinue({ commit: snap.rootish!, after: [last.cluster, last.namespace, last.policy, last.startTime, last.name] });
@@ -237,6 +233,16 @@ export class Catalog {
       }
     }
     return page;
+  }
+
+  /** The snapshot a continue token names (E_CATALOG_CONTINUE_EXPIRED when its commit is gone), else the tip. */
+  private async snapshotFor(token: { commit: string } | undefined): Promise<CatalogSnapshot | undefined> {
+    try {
+      return await this.snapshot(token?.commit);
+    } catch (e) {
+      if (token && (e as { code?: string }).code === 'E_GIT_OBJECT_MISSING') throw continueExpired(token.commit);
+      throw e;
+    }
   }
 
   /**
@@ -297,8 +303,14 @@ export class Catalog {
 
   /** Runs at the tip, newest first. Day directories before `since` are skipped without being read. */
   async readRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
-    const tip = await this.tip();
-    if (!tip) return [];
+    return (await this.listRuns(filter)).items;
+  }
+
+  /** A page of runs, newest first; `continue` resumes after an earlier page's last run, at that page's commit. */
+  async listRuns(filter: RunFilter & { continue?: string } = {}): Promise<{ items: RunRecord[]; continue?: string }> {
+    const token = filter.continue ? decodeContinue(filter.continue, 2) : undefined;
+    const tip = token ? (await this.snapshotFor(token)) && token.commit : await this.tip();
+    if (!tip) return { items: [] };
     const cluster = filter.cluster === '*' ? undefined : (filter.cluster ?? this.cluster);
     const sinceDay = filter.since?.toISOString().slice(0, 10);
     const files = this.walk(tip, this.layout.runsDir, [cluster, undefined], 3, (depth, name) => depth === 1 && (name === 'latest' || (sinceDay !== undefined && name < sinceDay)));
@@ -315,7 +327,12 @@ export class Catalog {
       runs.push(r);
     }
     runs.sort((a, b) => cmp(b.status.startTime, a.status.startTime) || cmp(b.metadata.name, a.metadata.name));
-    return filter.limit !== undefined ? runs.slice(0, filter.limit) : runs;
+    const after = token?.after;
+    const rest = after ? runs.filter((r) => compareKeys([r.status.startTime, r.metadata.name], after) < 0) : runs;
+    if (filter.limit === undefined || rest.length <= filter.limit) return { items: rest };
+    const items = rest.slice(0, filter.limit);
+    const last = items[items.length - 1]!;
+    return { items, continue: encodeContinue({ commit: tip, after: [last.status.startTime, last.metadata.name] }) };
   }
 
   /** The latest run per (policy, namespace) of this cluster — one small file each, so the scheduler never scans history. */
@@ -343,10 +360,10 @@ export class Catalog {
   private parse<T>(f: { path: string; oid: string }): T | undefined {
     const text = objectReader(this.opts.source.gitdir).read(f.oid).data.toString('utf8');
     try {
-      return YAML.parse(text) as T;
+      return parseDocument(text) as T;
     } catch (e) {
-      const pos = e instanceof YAMLParseError ? e.linePos?.[0] : undefined;
-      this.log.warn('catalog document skipped', { problem: formatProblem({ path: f.path, ...(pos ? { line: pos.line, column: pos.col } : {}), message: (e as Error).message.split('\n')[0]! }) });
+      if (!(e instanceof DocumentParseError)) throw e;
+      this.log.warn('catalog document skipped', { problem: formatProblem({ path: f.path, ...e.failure }) });
       return undefined;
     }
   }
@@ -374,6 +391,15 @@ export class Catalog {
     visit(root, dir, 0);
     return out;
   }
+}
+
+export interface RestorePointQuery extends RestorePointFilter {
+  /** At most this many items; a `continue` token is returned when more match. */
+  limit?: number;
+  continue?: string;
+  phase?: RestorePoint['spec']['phase'];
+  /** Only restore points started at or after this RFC 3339 time (normalised ISO, e.g. from `toISOString()`). */
+  since?: string;
 }
 
 export interface RestorePointPage {

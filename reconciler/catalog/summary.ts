@@ -1,4 +1,4 @@
-import YAML, { YAMLParseError } from 'yaml';
+import { DocumentParseError, parseDocument } from './document.ts';
 import type { Phase, RestorePoint } from './types.ts';
 
 /**
@@ -72,10 +72,10 @@ export function indexPath(catalogDir: string, cluster: string, namespace: string
 export function parseRestorePoint(path: string, text: string): RestorePoint {
   let doc: unknown;
   try {
-    doc = YAML.parse(text);
+    doc = parseDocument(text);
   } catch (e) {
-    const pos = e instanceof YAMLParseError ? e.linePos?.[0] : undefined;
-    throw new CatalogDocumentError({ path, ...(pos ? { line: pos.line, column: pos.col } : {}), message: (e as Error).message.split('\n')[0]! });
+    if (e instanceof DocumentParseError) throw new CatalogDocumentError({ path, ...e.failure });
+    throw e;
   }
   const rp = doc as RestorePoint;
   const fail = (message: string): never => {

@@ -189,7 +189,7 @@ export class ObjectReader {
       const t = TYPES[type];
       if (!t) throw new Error(`pack ${p.name}: unknown object type ${type} at ${offset}`);
       obj = { type: t, data };
-      if (t === 'tree') this.remember(cacheKey, obj);
+      this.remember(cacheKey, obj);
     }
     return obj;
   }
@@ -211,7 +211,7 @@ export class ObjectReader {
     }
   }
 
-  /** Delta bases and trees are reused (a chain of 50 deltas would otherwise re-inflate its base 50 times). */
+  /** Recently read objects are reused: they are the bases of the next deltas (a chain of 50 would otherwise re-inflate 50 times). */
   private remember(key: string, obj: GitObject): void {
     this.bases.set(key, obj);
     this.baseBytes += obj.data.length;

@@ -207,8 +207,8 @@ describe('HTTP server', () => {
     expect(((await get('/policies')).body.items as Array<{ name: string }>).map((p) => p.name)).toEqual(['hourly']);
     expect((await get('/policies/hourly')).body).toMatchObject({ name: 'hourly' });
     expect((await get('/policies/none')).status).toBe(404);
-    expect((await get('/restorepoints?namespace=shop')).body).toEqual({ items: [] });
-    expect((await get('/runs?type=backup&limit=5')).body).toEqual({ items: [] });
+    expect((await get('/restorepoints?namespace=shop')).body).toEqual({ metadata: {}, items: [] });
+    expect((await get('/runs?type=backup&limit=5')).body).toEqual({ metadata: {}, items: [] });
     expect((await get('/runs?limit=0')).status).toBe(400);
     expect((await get('/health')).body).toMatchObject({ status: 'starting', queued: false });
     expect((await get('/nothing')).status).toBe(404);
