@@ -104,6 +104,6 @@ function warn(io: CliIO, problems: readonly CatalogProblem[], stale: readonly st
   if (problems.length > shown.length) io.stderr.write(`warning: … and ${problems.length - shown.length} more\n`);
   if (problems.length) io.stderr.write(`warning: ${problems.length} catalog document${problems.length === 1 ? '' : 's'} could not be read and ${problems.length === 1 ? 'was' : 'were'} skipped\n`);
   if (stale.length) {
-    io.stderr.write(`warning: the index of ${stale.length} director${stale.length === 1 ? 'y does' : 'ies do'} not match the documents (read from the documents instead); run coffer catalog reindex\n`);
+    io.stderr.write(`warning: the ${stale.length === 1 ? 'index of 1 directory does' : `indexes of ${stale.length} directories do`} not match the documents (read from the documents instead); run coffer catalog reindex\n`);
   }
 }

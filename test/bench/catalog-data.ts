@@ -2,8 +2,8 @@
  * Catalog fixtures at fleet scale for `npm run bench:catalog`, written with `git fast-import` (one pack, no loose
  * objects) through Coffer's own document writer, so the bench reads exactly what Coffer commits.
  *
- * Shape: one cluster `bench`, N/1000 namespaces × 5 policies, 200 live restore points per (namespace, policy) — an
- * hourly policy keeping ~8 days. History: H commits, each one backup as `recordBackup` commits it (RestorePoint, Run,
+ * Shape: one cluster `bench`, N/1000 namespaces × 5 policies, 200 live restore points per (namespace, policy), each
+ * pair backed up every 5 hours (so 100,000 live points are ~41 days of 2,400 backups a day, the issue's fleet). History: H commits, each one backup as `recordBackup` commits it (RestorePoint, Run,
  * latest-run pointer); once a directory holds its 200, each further backup also expires the oldest point of that
  * directory in the same commit. When H < N, the first commit imports N − H + 1 points at once.
  */
@@ -22,10 +22,13 @@ export interface Slot {
   start: Date;
 }
 
-/** Backup k of the history: directories take turns, each advancing one hour per round. */
+/** Each (namespace, policy) backs up every 5 hours, spread evenly: 2,400 backups a day at 100,000 live points. */
+export const EVERY_MS = 5 * 3_600_000;
+
+/** Backup k of the history: directories take turns, each advancing one interval per round. */
 export function slot(k: number, dirs: number): Slot {
   const d = k % dirs;
-  return { namespace: `ns-${Math.floor(d / POLICIES)}`, policy: `policy-${d % POLICIES}`, start: new Date(T0 + Math.floor(k / dirs) * 3_600_000 + d * 1000) };
+  return { namespace: `ns-${Math.floor(d / POLICIES)}`, policy: `policy-${d % POLICIES}`, start: new Date(T0 + Math.floor(k / dirs) * EVERY_MS + Math.floor((d * EVERY_MS) / dirs / 1000) * 1000) };
 }
 
 export function dirCount(live: number): number {
