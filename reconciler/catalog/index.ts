@@ -5,9 +5,10 @@ import type { GitSource } from '../git/source.ts';
 import { blobAt } from '../git/tree.ts';
 import { compareKeys, continueExpired, decodeContinue, encodeContinue } from './continue.ts';
 import { indexDeriver } from './derive.ts';
+import { buildDayShards, readDay, runIndexDeriver } from './run-index.ts';
 import { DocumentParseError, documentText, parseDocument } from './document.ts';
 import { CatalogSnapshot, type DirFilter } from './snapshot.ts';
-import { cmp, formatProblem, indexPath, renderIndex, type CatalogProblem, type RestorePointSummary } from './summary.ts';
+import { cmp, formatProblem, INDEX_DIR, indexPath, renderIndex, type CatalogProblem, type RestorePointSummary } from './summary.ts';
 import { DEFAULT_LAYOUT, type Layout, checkSegment, lastRunPath, restorePointPath, runPath } from './layout.ts';
 import type { PointFacts } from './retention.ts';
 import { backupMessage, expireMessage } from './messages.ts';
@@ -83,7 +84,12 @@ export class Catalog {
     this.cluster = checkSegment('cluster', opts.cluster);
     this.layout = { ...DEFAULT_LAYOUT, catalogDir: opts.catalogDir ?? DEFAULT_LAYOUT.catalogDir };
     this.log = opts.log ?? silentLogger;
-    this.derive = indexDeriver(this.layout.catalogDir);
+    const derivers = [indexDeriver(this.layout.catalogDir), runIndexDeriver(this.layout.runsDir)];
+    this.derive = async (ctx) => {
+      const out = new Map<string, string | null>();
+      for (const d of derivers) for (const [p, oid] of await d(ctx)) out.set(p, oid);
+      return out;
+    };
     this.writer = new BranchWriter({
       source: opts.source,
       branch: this.branch,
@@ -284,6 +290,11 @@ export class Catalog {
       else if (have !== renderIndex(want)) result.stale.push({ path: where, reason: snap.trustedIndex(dir) ? 'content differs from the documents' : 'does not describe the current documents' });
     }
     result.orphans = snap.orphanIndexes();
+    const objects = objectReader(this.opts.source.gitdir);
+    for (const day of this.runDays(snap.rootish!, '*', undefined)) {
+      const got = readDay(objects, this.layout.runsDir, day.cluster, day.day, day.tree, day.shards);
+      if (got.stale) result.stale.push({ path: `${this.layout.runsDir}/${INDEX_DIR}/${day.cluster}/${day.day}`, reason: `${got.stale} hour${got.stale === 1 ? '' : 's'} of run records not indexed` });
+    }
     return result;
   }
 
@@ -294,8 +305,13 @@ export class Catalog {
     const snap = (await this.snapshot())!;
     const put = snap.dirs({}).map((d) => ({ path: indexPath(this.layout.catalogDir, d.cluster, d.namespace, d.policy), dir: d }));
     const stale = new Set(check.stale.map((s) => s.path));
+    const runShards: Array<{ path: string; content: string }> = [];
+    for (const day of this.runDays(snap.rootish!, '*', undefined)) {
+      if (!stale.has(`${this.layout.runsDir}/${INDEX_DIR}/${day.cluster}/${day.day}`)) continue;
+      for (const [path, content] of buildDayShards(objectReader(this.opts.source.gitdir), this.layout.runsDir, day.cluster, day.day, day.tree)) runShards.push({ path, content });
+    }
     const commit = await this.writer.commit(
-      { put: put.filter((p) => stale.has(p.path)).map((p) => ({ path: p.path, content: renderIndex(snap.buildIndex(p.dir)) })), delete: check.orphans },
+      { put: [...put.filter((p) => stale.has(p.path)).map((p) => ({ path: p.path, content: renderIndex(snap.buildIndex(p.dir)) })), ...runShards], delete: check.orphans },
       `catalog: reindex ${check.stale.length} director${check.stale.length === 1 ? 'y' : 'ies'}${check.orphans.length ? `, remove ${check.orphans.length} orphan index${check.orphans.length === 1 ? '' : 'es'}` : ''}`,
     );
     return { ...check, commit };
@@ -311,20 +327,19 @@ export class Catalog {
     const token = filter.continue ? decodeContinue(filter.continue, 2) : undefined;
     const tip = token ? (await this.snapshotFor(token)) && token.commit : await this.tip();
     if (!tip) return { items: [] };
-    const cluster = filter.cluster === '*' ? undefined : (filter.cluster ?? this.cluster);
     const sinceDay = filter.since?.toISOString().slice(0, 10);
-    const files = this.walk(tip, this.layout.runsDir, [cluster, undefined], 3, (depth, name) => depth === 1 && (name === 'latest' || (sinceDay !== undefined && name < sinceDay)));
     const runs: RunRecord[] = [];
-    for (const f of files) {
-      if (!f.path.endsWith('.yaml')) continue;
-      const r = this.parse<RunRecord>(f);
-      if (!r) continue;
-      if (filter.namespace && r.spec.namespace !== filter.namespace) continue;
-      if (filter.policy && r.spec.policy !== filter.policy) continue;
-      if (filter.type && r.spec.type !== filter.type) continue;
-      if (filter.phase && r.status.phase !== filter.phase) continue;
-      if (filter.since && new Date(r.status.startTime) < filter.since) continue;
-      runs.push(r);
+    for (const day of this.runDays(tip, filter.cluster, sinceDay)) {
+      const got = readDay(objectReader(this.opts.source.gitdir), this.layout.runsDir, day.cluster, day.day, day.tree, day.shards);
+      for (const p of got.problems) this.log.warn('catalog document skipped', { problem: formatProblem(p) });
+      for (const r of got.runs) {
+        if (filter.namespace && r.spec.namespace !== filter.namespace) continue;
+        if (filter.policy && r.spec.policy !== filter.policy) continue;
+        if (filter.type && r.spec.type !== filter.type) continue;
+        if (filter.phase && r.status.phase !== filter.phase) continue;
+        if (filter.since && new Date(r.status.startTime) < filter.since) continue;
+        runs.push(r);
+      }
     }
     runs.sort((a, b) => cmp(b.status.startTime, a.status.startTime) || cmp(b.metadata.name, a.metadata.name));
     const after = token?.after;
@@ -333,6 +348,28 @@ export class Catalog {
     const items = rest.slice(0, filter.limit);
     const last = items[items.length - 1]!;
     return { items, continue: encodeContinue({ commit: tip, after: [last.status.startTime, last.metadata.name] }) };
+  }
+
+  /** Day directories of run records (and their index shards' tree), of one cluster or all ('*'), from `sinceDay` on. */
+  private runDays(commit: string, clusterFilter: string | undefined, sinceDay: string | undefined): Array<{ cluster: string; day: string; tree: string; shards?: string }> {
+    const objects = objectReader(this.opts.source.gitdir);
+    const root = objects.treeAt(commit, this.layout.runsDir);
+    if (!root) return [];
+    const want = clusterFilter === '*' ? undefined : (clusterFilter ?? this.cluster);
+    const top = objects.readTree(root);
+    const indexRoot = top.find((e) => e.name === INDEX_DIR && e.type === 'tree')?.oid;
+    const out: Array<{ cluster: string; day: string; tree: string; shards?: string }> = [];
+    for (const c of top) {
+      if (c.type !== 'tree' || c.name.startsWith('.') || (want !== undefined && c.name !== want)) continue;
+      const indexCluster = indexRoot ? objects.readTree(indexRoot).find((e) => e.name === c.name && e.type === 'tree')?.oid : undefined;
+      const shardDays = new Map(indexCluster ? objects.readTree(indexCluster).map((e) => [e.name, e.oid]) : []);
+      for (const d of objects.readTree(c.oid)) {
+        if (d.type !== 'tree' || !/^\d{4}-\d{2}-\d{2}$/.test(d.name) || (sinceDay !== undefined && d.name < sinceDay)) continue;
+        const shards = shardDays.get(d.name);
+        out.push({ cluster: c.name, day: d.name, tree: d.oid, ...(shards ? { shards } : {}) });
+      }
+    }
+    return out;
   }
 
   /** The latest run per (policy, namespace) of this cluster — one small file each, so the scheduler never scans history. */

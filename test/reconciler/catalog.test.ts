@@ -43,6 +43,7 @@ describe('catalog on a local repository', () => {
     expect(gitCli(repo, 'ls-tree', '-r', '--name-only', 'coffer-catalog').trim().split('\n')).toEqual([
       'catalog/.index/dev/shop/databases-daily.json',
       'catalog/dev/shop/databases-daily/databases-daily-20261124-010000.yaml',
+      'runs/.index/dev/2026-11-24/01.json',
       'runs/dev/2026-11-24/backup-20261124-010000-a1b2c3.yaml',
       'runs/dev/latest/shop/databases-daily.yaml',
     ]);
