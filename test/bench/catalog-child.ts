@@ -32,8 +32,9 @@ if (op === 'json') {
     const report = await computeCompliance(catalog, plan, selected, new Date('2026-02-11T20:00:00Z'));
     items = report.spec.results.length;
   } else {
+    // What `coffer restorepoints` (table, -o name) reads: the summaries, from the index.
     const filter = op === 'namespace' ? { namespace: arg! } : op === 'policy' ? { policy: arg! } : {};
-    items = (await catalog.readRestorePoints(filter)).length;
+    items = (await catalog.listRestorePoints(filter)).items.length;
   }
 }
 const ms = performance.now() - started;
