@@ -109,6 +109,15 @@ export class Catalog {
     return this.writer.tip();
   }
 
+  /** A file at the tip (reports, restore results), read through the bulk object reader; undefined when absent. */
+  async readFile(path: string): Promise<Buffer | undefined> {
+    const tip = await this.tip();
+    if (!tip) return undefined;
+    const objects = objectReader(this.opts.source.gitdir);
+    const oid = await blobAt(this.opts.source.gitdir, commitTree(objects.read(tip).data), path);
+    return oid ? objects.read(oid).data : undefined;
+  }
+
   /** Low-level: commit any files (reports, restore results) as one change. Prefer the typed helpers below. */
   commitChanges(changes: Changes, message: string, opts: { resolve?: ConflictResolver } = {}): Promise<CommitResult> {
     return this.writer.commit(changes, message, { ...opts, derive: this.derive });

@@ -1,7 +1,7 @@
 import YAML from 'yaml';
 import type { Logger } from '../git/branch-writer.ts';
 import { GitSourceError } from '../git/errors.ts';
-import { defaultCacheDir, openSource, type GitSource, type SourceRevision } from '../git/source.ts';
+import { openSource, type GitSource, type SourceRevision } from '../git/source.ts';
 import { Catalog, DEFAULT_CATALOG_BRANCH, type Identity } from './index.ts';
 
 /** What coffer.yaml says about the catalog; absent fields take Coffer's defaults. */
