@@ -184,6 +184,10 @@ export class BranchWriter {
       const baseTree = base ? commitTree(objects.read(base).data) : undefined;
       const edits: TreeEdits = new Map();
       for (const [path, oid] of ours) {
+        if (oid === null) {
+          edits.set(path, null); // a deletion never conflicts: nothing of ours to keep (2,400 expiries need no lookups)
+          continue;
+        }
         const theirs = await blobAt(gitdir, baseTree, path);
         if (!firstSeen.has(path)) firstSeen.set(path, theirs);
         let mine = oid;

@@ -48,6 +48,7 @@ export class ObjectReader {
   private packs: Pack[] = [];
   private readonly packNames = new Set<string>();
   private readonly bases = new Map<string, GitObject>();
+  private readonly trees = new Map<string, readonly TreeEntry[]>();
   private baseBytes = 0;
 
   constructor(readonly gitdir: string) {
@@ -93,6 +94,7 @@ export class ObjectReader {
     this.packs = [];
     this.packNames.clear();
     this.bases.clear();
+    this.trees.clear();
   }
 
   read(oid: string): GitObject {
@@ -222,11 +224,17 @@ export class ObjectReader {
     }
   }
 
-  readTree(oid: string): TreeEntry[] {
+  /** Entries of a tree (or a commit's root tree). Parsed trees are cached: callers must not modify the array. */
+  readTree(oid: string): readonly TreeEntry[] {
+    const hit = this.trees.get(oid);
+    if (hit) return hit;
     const o = this.read(oid);
     if (o.type === 'commit') return this.readTree(commitTree(o.data));
     if (o.type !== 'tree') throw new Error(`object ${oid} is a ${o.type}, not a tree`);
-    return parseTree(o.data);
+    const entries = parseTree(o.data);
+    if (this.trees.size >= 8192) this.trees.delete(this.trees.keys().next().value as string);
+    this.trees.set(oid, entries);
+    return entries;
   }
 
   /** The tree oid at `path` ('' = the root) of a commit or tree, or undefined when the path does not exist. */
@@ -238,7 +246,7 @@ export class ObjectReader {
       o = this.read(oid);
     }
     for (const part of path.split('/').filter(Boolean)) {
-      const e = parseTree(this.read(oid).data).find((x) => x.name === part);
+      const e = this.readTree(oid).find((x) => x.name === part);
       if (!e || e.type !== 'tree') return undefined;
       oid = e.oid;
     }
