@@ -119,7 +119,7 @@ export class BranchWriter {
         protocolVersion: 1,
       });
       const tip = refs.find((r) => r.ref === this.ref)?.oid;
-      if (tip && !(await hasObject(this.gitdir, tip, cache))) {
+      if (tip && !objectReader(this.gitdir).has(tip)) {
         await git.fetch({
           fs: gitFs,
           http: remote.http,
@@ -295,15 +295,6 @@ const warnedCheckedOut = new Set<string>();
 
 function normalise(p: string): string {
   return p.replace(/^\/+/, '').replace(/\/+/g, '/');
-}
-
-async function hasObject(gitdir: string, oid: string, cache: object): Promise<boolean> {
-  try {
-    await git.readObject({ fs: gitFs, gitdir, oid, format: 'deflated', cache });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** A commit object as git writes it (author = committer, UTC). */

@@ -107,10 +107,12 @@ export class ObjectReader {
     throw new ObjectNotFoundError(`object ${oid} is missing from ${this.gitdir}`);
   }
 
-  has(oid: string): boolean {
+  /** Whether the object exists; `rescan` also looks for packs added since (a fetch by another process). */
+  has(oid: string, rescan = true): boolean {
     const key = Buffer.from(oid, 'hex');
     if (this.packs.some((p) => this.find(p, key) !== undefined)) return true;
-    return existsSync(join(this.gitdir, 'objects', oid.slice(0, 2), oid.slice(2)));
+    if (existsSync(join(this.gitdir, 'objects', oid.slice(0, 2), oid.slice(2)))) return true;
+    return rescan && this.scanPacks() && this.packs.some((p) => this.find(p, key) !== undefined);
   }
 
   private tryRead(oid: string): GitObject | undefined {
@@ -335,7 +337,7 @@ export function writeObject(gitdir: string, type: ObjectType, data: Uint8Array, 
   const oid = createHash('sha1').update(header).update(data).digest('hex');
   const dir = join(gitdir, 'objects', oid.slice(0, 2));
   const file = join(dir, oid.slice(2));
-  if ((reader ?? objectReader(gitdir)).has(oid)) return oid;
+  if ((reader ?? objectReader(gitdir)).has(oid, false)) return oid;
   mkdirSync(dir, { recursive: true });
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {

@@ -24,7 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { openCatalog } from '../../reconciler/catalog/index.ts';
 import { openSource } from '../../reconciler/git/source.ts';
-import { backupFiles, backupRun, buildHistory, dirCount, PER_DIR, POLICIES, restorePoint, rpPath, slot } from './catalog-data.ts';
+import { backupFiles, backupRun, buildHistory, dirCount, POLICIES, restorePoint, rpPath, slot } from './catalog-data.ts';
 
 const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: 'Bench', GIT_AUTHOR_EMAIL: 'bench@coffer.test', GIT_COMMITTER_NAME: 'Bench', GIT_COMMITTER_EMAIL: 'bench@coffer.test', GIT_CONFIG_NOSYSTEM: '1' };
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -159,7 +159,6 @@ async function benchSize(live: number, history: number, reps: number, timeoutMs:
     out.retention2400 = { ms: round(retentionMs), gitCliPlumbingMs: round(performance.now() - t), deletions: expire.length };
     if (count('coffer-catalog', 'catalog/bench/') !== live + reps - expire.length) throw new Error(`after retention: ${count('coffer-catalog', 'catalog/bench/')} restore points`);
     sh(gitdir, ['fsck', '--no-dangling', '--connectivity-only']);
-    void PER_DIR;
     return out;
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
