@@ -16,6 +16,19 @@ export const CATALOG_READ_FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** --limit/--continue of the paged listings (restorepoints), spelled like `kubectl get --chunk-size` pages. */
+export const PAGE_FLAGS = {
+  limit: { type: 'string' },
+  continue: { type: 'string' },
+} as const;
+
+/** A --limit value: a whole number ≥ 1, or undefined when not given. */
+export function parseLimit(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--limit "${text}": expected a whole number of at least 1`);
+  return n;
+}
 
 /** Checks the shared flags and opens the catalog they name; returns the output format. */
 export async function openCatalogForRead(

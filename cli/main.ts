@@ -30,6 +30,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   delete: { load: () => import('./delete.ts'), summary: 'Delete a restore point (catalog entry and repository data)', subcommands: ['restorepoint'] },
   restorepoints: { load: () => import('./restorepoints.ts'), summary: 'List restore points (same as get restorepoints)', hidden: true },
   runs: { load: () => import('./runs.ts'), summary: 'List runs (same as get runs)', hidden: true },
+  catalog: { load: () => import('./catalog.ts'), summary: 'Check or rebuild the catalog index (check, reindex)', subcommands: ['check', 'reindex'] },
   restore: { load: () => import('./restore.ts'), summary: 'Restore a restore point (whole, granular, files)' },
   dr: { load: () => import('./dr.ts'), summary: 'Disaster recovery: restore a whole cluster, or run a drill', subcommands: ['restore', 'drill'] },
   report: { load: () => import('./report.ts'), summary: 'Print the compliance report' },

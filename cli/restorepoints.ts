@@ -1,8 +1,9 @@
 import { parseArgs } from './args.ts';
-import { CATALOG_READ_FLAGS, openCatalogForRead } from './catalog-flags.ts';
-import { printList } from './output/printer.ts';
-import { restorePointSpec } from './output/resources.ts';
-import type { Command } from './io.ts';
+import { formatProblem, type Catalog, type CatalogProblem, type RestorePoint } from '../reconciler/catalog/index.ts';
+import { CATALOG_READ_FLAGS, openCatalogForRead, PAGE_FLAGS, parseLimit } from './catalog-flags.ts';
+import { printList, writeListStream } from './output/printer.ts';
+import { restorePointSpec, restorePointSummarySpec } from './output/resources.ts';
+import type { CliIO, Command } from './io.ts';
 
 const HELP = `List restore points recorded in the catalog (the catalog branch of the policy repository).
 
@@ -16,11 +17,14 @@ Flags:
       --source URL|PATH    policy repository: https://… (token in COFFER_GIT_TOKEN) or a local path (default: . or $COFFER_SOURCE)
       --branch NAME        policy branch coffer.yaml is read from (default: the repository's HEAD branch)
       --catalog-branch B   catalog branch (default: spec.catalog.branch of coffer.yaml, else coffer-catalog)
+      --limit N            at most N restore points; prints a token to continue from
+      --continue TOKEN     the next page of an earlier --limit listing (same catalog snapshot)
   -o, --output FORMAT      table (default), wide (adds trigger, GFS tiers, commit), json, yaml or name
   -h, --help
 
 Examples:
   coffer restorepoints -n shop
+  coffer restorepoints --all-clusters --limit 500
   coffer restorepoints --source https://git.example.com/platform/backup-policies.git -o json
 `;
 
@@ -28,20 +32,62 @@ export const run: Command = async (argv, io) => {
   const { values: v, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: CATALOG_READ_FLAGS,
+    options: { ...CATALOG_READ_FLAGS, ...PAGE_FLAGS },
   });
   if (v.help) {
     io.stdout.write(HELP);
     return 0;
   }
+  const limit = parseLimit(v.limit);
   const { catalog, format } = await openCatalogForRead('restorepoints', v, positionals, io);
-  const entries = await catalog.readRestorePoints({
+  const filter = {
     ...(v['all-clusters'] ? { cluster: '*' } : {}),
     ...(v.namespace ? { namespace: v.namespace } : {}),
     ...(v.policy ? { policy: v.policy } : {}),
-  });
-  const items = entries.map((e) => e.doc);
+  };
+  const problems: CatalogProblem[] = [];
+  if ((format === 'json' || format === 'yaml') && limit === undefined && !v.continue) {
+    // Everything, streamed one directory at a time: memory holds a directory, never the catalog.
+    const batches = (async function* () {
+      for await (const dir of catalog.streamRestorePoints(filter)) {
+        problems.push(...dir.problems);
+        yield dir.entries.map((e) => e.doc);
+      }
+    })();
+    await writeListStream(io, format, 'RestorePointList', batches);
+    warn(io, problems, []);
+    return 0;
+  }
+  const page = await catalog.listRestorePoints({ ...filter, ...(limit !== undefined ? { limit } : {}), ...(v.continue ? { continue: v.continue } : {}) });
+  warn(io, page.problems, page.stale);
+  if (format === 'json' || format === 'yaml') {
+    const docs = await fullDocuments(catalog, page.commit, page.items.map((i) => i.path));
+    await writeListStream(io, format, 'RestorePointList', (async function* () {
+      yield docs;
+    })(), () => page.continue);
+    return 0;
+  }
   const where = [v.namespace && `namespace ${v.namespace}`, v.policy && `policy ${v.policy}`].filter(Boolean).join(', ');
-  await printList(io, format, restorePointSpec(new Date(), !!v['all-clusters']), items, `No restore points found in branch ${catalog.branch}${v['all-clusters'] ? '' : ` for cluster ${catalog.cluster}`}${where ? ` (${where})` : ''}.`);
+  const empty = `No restore points found in branch ${catalog.branch}${v['all-clusters'] ? '' : ` for cluster ${catalog.cluster}`}${where ? ` (${where})` : ''}.`;
+  const now = new Date();
+  if (format === 'wide') await printList(io, format, restorePointSpec(now, !!v['all-clusters']), await fullDocuments(catalog, page.commit, page.items.map((i) => i.path)), empty);
+  else await printList(io, format, restorePointSummarySpec(now, !!v['all-clusters']), page.items, empty);
+  if (page.continue) io.stderr.write(`More restore points: add --continue ${page.continue}\n`);
   return 0;
 };
+
+async function fullDocuments(catalog: Catalog, commit: string | undefined, paths: string[]): Promise<RestorePoint[]> {
+  const snap = await catalog.snapshot(commit);
+  return paths.map((p) => snap!.document(p)).filter((d): d is RestorePoint => d !== undefined);
+}
+
+/** Unreadable documents are named (with file:line:col) and counted; they never hide the others or fail the listing. */
+function warn(io: CliIO, problems: readonly CatalogProblem[], stale: readonly string[]): void {
+  const shown = problems.slice(0, 20);
+  for (const p of shown) io.stderr.write(`warning: ${formatProblem(p)}\n`);
+  if (problems.length > shown.length) io.stderr.write(`warning: … and ${problems.length - shown.length} more\n`);
+  if (problems.length) io.stderr.write(`warning: ${problems.length} catalog document${problems.length === 1 ? '' : 's'} could not be read and ${problems.length === 1 ? 'was' : 'were'} skipped\n`);
+  if (stale.length) {
+    io.stderr.write(`warning: the ${stale.length === 1 ? 'index of 1 directory does' : `indexes of ${stale.length} directories do`} not match the documents (read from the documents instead); run coffer catalog reindex\n`);
+  }
+}

@@ -7,7 +7,34 @@ import { renderBackupJobs, renderHealth, renderPlan, renderRestores, renderRuns,
 
 const POLL_MS = Number(new URLSearchParams(location.search).get('poll') ?? 3000) || 3000;
 
-const state = { who: undefined, plan: undefined, planHash: undefined, points: [], runs: [], selected: undefined, timer: undefined, generation: 0 };
+const state = { who: undefined, plan: undefined, planHash: undefined, points: [], runs: [], runLimit: 100, moreRuns: false, selected: undefined, timer: undefined, generation: 0 };
+
+/** Every page of a paged list (`limit` + `continue`, like the Kubernetes list API): the catalog has no silent cap. */
+async function getAll(path) {
+  const items = [];
+  let next;
+  do {
+    const page = await get(next ? `${path}&continue=${encodeURIComponent(next)}` : path);
+    items.push(...page.items);
+    next = page.metadata?.continue;
+  } while (next);
+  return { items };
+}
+
+/** The newest runs, and a button for the next 100 when the catalog holds more (kept across refreshes). */
+function drawRuns() {
+  const el = renderRuns(byId('runs'), state.runs, { errorsOnly: byId('runs-errors').checked });
+  if (!state.moreRuns) return;
+  const more = document.createElement('button');
+  more.type = 'button';
+  more.id = 'runs-more';
+  more.textContent = `Load more (showing the newest ${state.runs.length})`;
+  more.addEventListener('click', () => {
+    state.runLimit += 100;
+    void refresh();
+  });
+  (el ?? byId('runs')).append(more);
+}
 
 function showLogin(message) {
   clearTimeout(state.timer);
@@ -41,8 +68,8 @@ async function refresh() {
   const [health, compliance, points, runs, backups, restores] = await Promise.all([
     get('/health'),
     get('/reports/compliance'),
-    get('/restorepoints?limit=2000'),
-    get('/runs?limit=100'),
+    getAll('/restorepoints?limit=1000'),
+    get(`/runs?limit=${state.runLimit}`),
     get('/backups'),
     get('/restores?limit=50'),
   ]);
@@ -55,8 +82,9 @@ async function refresh() {
   renderCompliance(byId('compliance'), compliance);
   state.points = points.items;
   state.runs = runs.items;
+  state.moreRuns = Boolean(runs.metadata?.continue);
   drawTimeline();
-  renderRuns(byId('runs'), state.runs, { errorsOnly: byId('runs-errors').checked });
+  drawRuns();
   renderPlan(byId('plan'), plan, health);
   renderBackupJobs(byId('backup-jobs-list'), backups.items);
   renderRestores(byId('restores'), restores);
@@ -135,7 +163,7 @@ function main() {
     tokenStore.clear();
     showLogin('Signed out.');
   });
-  byId('runs-errors').addEventListener('change', () => renderRuns(byId('runs'), state.runs, { errorsOnly: byId('runs-errors').checked }));
+  byId('runs-errors').addEventListener('change', drawRuns);
   byId('restore-namespace').addEventListener('change', syncRestorePoints);
   byId('timeline-range').addEventListener('change', drawTimeline);
   const again = () => {

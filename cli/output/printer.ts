@@ -54,3 +54,34 @@ export async function printObject(io: CliIO, format: 'json' | 'yaml', value: unk
   if (format === 'json') io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   else io.stdout.write((await import('yaml')).default.stringify(value));
 }
+
+/**
+ * The same List document as `printList`'s `-o json|yaml`, written batch by batch as the batches arrive (honouring
+ * back-pressure), so `-o json` of 100,000 restore points never holds them all. `continueToken` becomes the List's
+ * `metadata.continue`, as in the Kubernetes list API.
+ */
+export async function writeListStream(io: CliIO, format: 'json' | 'yaml', kind: string, batches: AsyncIterable<unknown[]>, continueToken?: () => string | undefined): Promise<void> {
+  const write = async (text: string): Promise<void> => {
+    if (!io.stdout.write(text)) await new Promise<void>((r) => io.stdout.once('drain', () => r()));
+  };
+  let n = 0;
+  const yaml = format === 'yaml' ? (await import('yaml')).default : undefined;
+  if (format === 'json') {
+    await write(`{\n  "apiVersion": "coffer.dev/v1alpha1",\n  "kind": ${JSON.stringify(kind)},\n  "items": [`);
+    for await (const batch of batches) {
+      if (!batch.length) continue;
+      await write(batch.map((item) => `${n++ ? ',' : ''}\n${JSON.stringify(item, null, 2).replace(/^/gm, '    ')}`).join(''));
+    }
+    const token = continueToken?.();
+    await write(`${n ? '\n  ' : ''}]${token ? `,\n  "metadata": {\n    "continue": ${JSON.stringify(token)}\n  }` : ''}\n}\n`);
+    return;
+  }
+  await write(`apiVersion: coffer.dev/v1alpha1\nkind: ${kind}\nitems:`);
+  for await (const batch of batches) {
+    if (!batch.length) continue;
+    await write(`${n ? '' : '\n'}${batch.map((item) => yaml!.stringify([item]).replace(/^(?=.)/gm, '  ')).join('')}`);
+    n += batch.length;
+  }
+  const token = continueToken?.();
+  await write(`${n ? '' : ' []\n'}${token ? `metadata:\n  continue: ${token}\n` : ''}`);
+}

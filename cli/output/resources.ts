@@ -1,6 +1,7 @@
 import { formatBytes } from '../../reconciler/catalog/messages.ts';
 import { age, duration } from '../../reconciler/catalog/open.ts';
 import type { RestorePoint, RunRecord } from '../../reconciler/catalog/types.ts';
+import type { RestorePointSummary } from '../../reconciler/catalog/summary.ts';
 import type { Column, ListSpec } from './printer.ts';
 
 /** The columns of each listed kind, shared by `coffer get …` and its aliases so every verb prints them alike. */
@@ -8,9 +9,29 @@ import type { Column, ListSpec } from './printer.ts';
 const short = (t: string | undefined) => (t ? t.replace(/\.\d+Z$/, 'Z') : '-');
 
 /** When an on-demand point stops being kept: `pinned`, its TTL expiry, or `-` (kept by the policy's retention). */
-export function expiryOf(rp: RestorePoint): string {
-  if (rp.spec.pinned) return 'pinned';
-  return rp.spec.expires ? short(rp.spec.expires) : '-';
+export function expiryOf(rp: Pick<RestorePoint['spec'], 'pinned' | 'expires'>): string {
+  if (rp.pinned) return 'pinned';
+  return rp.expires ? short(rp.expires) : '-';
+}
+
+/**
+ * The default table, from the catalog index's summaries alone (no document is read, so listing 100,000 points stays
+ * fast); `-o wide` reads the page's documents and prints `restorePointSpec`.
+ */
+export function restorePointSummarySpec(now: Date, allClusters: boolean): ListSpec<RestorePointSummary> {
+  const cols: Column<RestorePointSummary>[] = [
+    ...(allClusters ? [{ header: 'CLUSTER', value: (rp: RestorePointSummary) => rp.cluster }] : []),
+    { header: 'NAMESPACE', value: (rp) => rp.namespace },
+    { header: 'POLICY', value: (rp) => rp.policy },
+    { header: 'NAME', value: (rp) => rp.name },
+    { header: 'PHASE', value: (rp) => rp.phase },
+    { header: 'VOLUMES', value: (rp) => String(rp.volumes) },
+    { header: 'SIZE', value: (rp) => formatBytes(rp.bytes) },
+    { header: 'EXPIRES', value: expiryOf },
+    { header: 'STARTED', value: (rp) => short(rp.startTime) },
+    { header: 'AGE', value: (rp) => age(rp.endTime ?? rp.startTime, now) },
+  ];
+  return { resource: 'restorepoint', listKind: 'RestorePointList', name: (rp) => rp.name, columns: cols };
 }
 
 export function restorePointSpec(now: Date, allClusters: boolean): ListSpec<RestorePoint> {
@@ -24,7 +45,7 @@ export function restorePointSpec(now: Date, allClusters: boolean): ListSpec<Rest
     { header: 'SIZE', value: (rp) => formatBytes(rp.spec.stats?.bytesRead ?? (rp.spec.volumes ?? []).reduce((s, x) => s + (x.sizeBytes ?? 0), 0)) },
     { header: 'TRIGGER', value: (rp) => rp.spec.trigger ?? 'schedule', wide: true },
     { header: 'KEPT BY', value: (rp) => (rp.spec.retentionTiers?.length ? rp.spec.retentionTiers.join(',') : '-'), wide: true },
-    { header: 'EXPIRES', value: expiryOf },
+    { header: 'EXPIRES', value: (rp) => expiryOf(rp.spec) },
     { header: 'COMMIT', value: (rp) => rp.spec.sourceCommit.slice(0, 12) || '-', wide: true },
     { header: 'STARTED', value: (rp) => short(rp.spec.startTime) },
     { header: 'AGE', value: (rp) => age(rp.spec.endTime ?? rp.spec.startTime, now) },

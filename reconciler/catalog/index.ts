@@ -1,10 +1,16 @@
-import { gitFs } from '../git/fs.ts';
-import git from 'isomorphic-git';
 import YAML from 'yaml';
-import { BranchWriter, type Changes, type CommitResult, type ConflictResolver, type Identity, type Logger, silentLogger } from '../git/branch-writer.ts';
-import { defaultCacheDir, type GitSource } from '../git/source.ts';
-import { DocCache } from './doc-cache.ts';
+import { BranchWriter, type Changes, type CommitOptions, type CommitResult, type ConflictResolver, type Identity, type Logger, silentLogger } from '../git/branch-writer.ts';
+import { commitTree, objectReader } from '../git/objects.ts';
+import type { GitSource } from '../git/source.ts';
+import { blobAt } from '../git/tree.ts';
+import { compareKeys, continueExpired, decodeContinue, encodeContinue } from './continue.ts';
+import { indexDeriver } from './derive.ts';
+import { buildDayShards, readDay, runIndexDeriver } from './run-index.ts';
+import { DocumentParseError, documentText, parseDocument } from './document.ts';
+import { CatalogSnapshot, type DirFilter } from './snapshot.ts';
+import { cmp, formatProblem, INDEX_DIR, indexPath, renderIndex, type CatalogProblem, type RestorePointSummary } from './summary.ts';
 import { DEFAULT_LAYOUT, type Layout, checkSegment, lastRunPath, restorePointPath, runPath } from './layout.ts';
+import type { PointFacts } from './retention.ts';
 import { backupMessage, expireMessage } from './messages.ts';
 import type { LastRun, RestorePoint, RunRecord } from './types.ts';
 import { validateRestorePoint, validateRun } from './validate.ts';
@@ -12,6 +18,9 @@ import { retentionOutcome, type RetentionOutcome } from './retention.ts';
 import type { PlanPolicy } from '../../compiler/plan/types.ts';
 
 export type { Changes, CommitResult, Identity } from '../git/branch-writer.ts';
+export { CatalogContinueError } from './continue.ts';
+export { formatProblem, type CatalogProblem, type RestorePointSummary } from './summary.ts';
+export type { CatalogSnapshot } from './snapshot.ts';
 export * from './types.ts';
 export { restorePointName, runId, compactTime } from './layout.ts';
 export { backupMessage, expireMessage, formatBytes } from './messages.ts';
@@ -32,8 +41,6 @@ export interface CatalogOptions {
   clock?: () => Date;
   log?: Logger;
   maxAttempts?: number;
-  /** Where parsed documents are cached between processes (default: Coffer's cache dir); false disables it. */
-  cacheDir?: string | false;
 }
 
 export interface RestorePointFilter {
@@ -69,20 +76,26 @@ export class Catalog {
   readonly cluster: string;
   readonly layout: Layout;
   private readonly writer: BranchWriter;
-  private readonly parsed = new Map<string, unknown>();
-  private readonly docCache: DocCache | undefined;
+  private readonly log: Logger;
+  private readonly derive: CommitOptions['derive'];
 
   constructor(private readonly opts: CatalogOptions) {
     this.branch = opts.branch ?? DEFAULT_CATALOG_BRANCH;
     this.cluster = checkSegment('cluster', opts.cluster);
     this.layout = { ...DEFAULT_LAYOUT, catalogDir: opts.catalogDir ?? DEFAULT_LAYOUT.catalogDir };
-    if (opts.cacheDir !== false) this.docCache = new DocCache(opts.cacheDir ?? defaultCacheDir(process.env), opts.source.gitdir);
+    this.log = opts.log ?? silentLogger;
+    const derivers = [indexDeriver(this.layout.catalogDir), runIndexDeriver(this.layout.runsDir)];
+    this.derive = async (ctx) => {
+      const out = new Map<string, string | null>();
+      for (const d of derivers) for (const [p, oid] of await d(ctx)) out.set(p, oid);
+      return out;
+    };
     this.writer = new BranchWriter({
       source: opts.source,
       branch: this.branch,
       author: opts.author ?? DEFAULT_AUTHOR,
       ...(opts.clock ? { clock: opts.clock } : {}),
-      log: opts.log ?? silentLogger,
+      log: this.log,
       ...(opts.maxAttempts ? { maxAttempts: opts.maxAttempts } : {}),
     });
   }
@@ -96,9 +109,18 @@ export class Catalog {
     return this.writer.tip();
   }
 
+  /** A file at the tip (reports, restore results), read through the bulk object reader; undefined when absent. */
+  async readFile(path: string): Promise<Buffer | undefined> {
+    const tip = await this.tip();
+    if (!tip) return undefined;
+    const objects = objectReader(this.opts.source.gitdir);
+    const oid = await blobAt(this.opts.source.gitdir, commitTree(objects.read(tip).data), path);
+    return oid ? objects.read(oid).data : undefined;
+  }
+
   /** Low-level: commit any files (reports, restore results) as one change. Prefer the typed helpers below. */
   commitChanges(changes: Changes, message: string, opts: { resolve?: ConflictResolver } = {}): Promise<CommitResult> {
-    return this.writer.commit(changes, message, opts);
+    return this.writer.commit(changes, message, { ...opts, derive: this.derive });
   }
 
   /**
@@ -130,27 +152,24 @@ export class Catalog {
       };
     }
     validateRun(run);
-    const put: Array<{ path: string; content: string }> = [{ path: runPath(this.layout, this.cluster, run.status.startTime, run.metadata.name), content: YAML.stringify(run) }];
+    const put: Array<{ path: string; content: string }> = [{ path: runPath(this.layout, this.cluster, run.status.startTime, run.metadata.name), content: documentText(run) }];
     let rpPath: string | undefined;
     if (restorePoint) {
       rpPath = restorePointPath(this.layout, this.cluster, restorePoint.spec.namespace, restorePoint.spec.policy, restorePoint.metadata.name);
-      put.push({ path: rpPath, content: YAML.stringify(restorePoint) });
+      put.push({ path: rpPath, content: documentText(restorePoint) });
     }
     if (run.spec.namespace && run.spec.policy) {
       const previous = await this.readLastRun(run.spec.namespace, run.spec.policy);
-      put.push({ path: lastRunPath(this.layout, this.cluster, run.spec.namespace, run.spec.policy), content: YAML.stringify(toLastRun(run, previous)) });
+      put.push({ path: lastRunPath(this.layout, this.cluster, run.spec.namespace, run.spec.policy), content: documentText(toLastRun(run, previous)) });
     }
-    const res = await this.writer.commit({ put }, message ?? backupMessage(run, restorePoint), { resolve: newerLastRun });
+    const res = await this.writer.commit({ put }, message ?? backupMessage(run, restorePoint), { resolve: newerLastRun, derive: this.derive });
     return rpPath ? { ...res, restorePointPath: rpPath } : res;
   }
 
   /** Records a restore or retention run (or any run without a restore point) as one commit. */
   async recordRun(run: RunRecord, message: string, extra: Changes = {}): Promise<CommitResult> {
     validateRun(run);
-    return this.writer.commit(
-      { put: [{ path: runPath(this.layout, this.cluster, run.status.startTime, run.metadata.name), content: YAML.stringify(run) }, ...(extra.put ?? [])], delete: extra.delete ?? [] },
-      message,
-    );
+    return this.commitChanges({ put: [{ path: runPath(this.layout, this.cluster, run.status.startTime, run.metadata.name), content: documentText(run) }, ...(extra.put ?? [])], delete: extra.delete ?? [] }, message);
   }
 
   /** Removes expired restore points of one (namespace, policy) in one commit, with the retention run that decided it. */
@@ -158,7 +177,7 @@ export class Catalog {
     const del = names.map((n) => restorePointPath(this.layout, this.cluster, namespace, policy, n));
     const message = expireMessage(namespace, policy, names);
     if (run) return this.recordRun({ ...run, status: { ...run.status, expired: [...names] } }, message, { delete: del });
-    return this.writer.commit({ delete: del }, message);
+    return this.commitChanges({ delete: del }, message);
   }
 
   /**
@@ -167,140 +186,301 @@ export class Catalog {
    * first, data second, so a restore point never points at forgotten data.
    */
   async applyRetention(policy: Pick<PlanPolicy, 'name' | 'paused' | 'retention' | 'schedule'>, run?: (namespace: string, expired: string[]) => RunRecord): Promise<Array<RetentionOutcome & { commit?: CommitResult }>> {
-    const outcomes = retentionOutcome(policy, await this.readRestorePoints({ policy: policy.name }), this.opts.clock?.() ?? new Date());
+    // Decide on the summaries (the index); read full documents only of what expires — the caller needs their snapshots.
+    const page = await this.listRestorePoints({ policy: policy.name });
+    const outcomes = retentionOutcome(policy, page.items.map((s) => ({ path: s.path, doc: { ...factsOf(s), path: s.path } })), this.opts.clock?.() ?? new Date());
+    const snap = await this.snapshot(page.commit);
     const results: Array<RetentionOutcome & { commit?: CommitResult }> = [];
     for (const o of outcomes) {
-      if (o.expire.length === 0) {
-        results.push(o);
+      const expire = o.expire.map((f) => snap!.document(f.path)).filter((d): d is RestorePoint => d !== undefined);
+      if (expire.length === 0) {
+        results.push({ ...o, expire });
         continue;
       }
-      const names = o.expire.map((d) => d.metadata.name);
-      results.push({ ...o, commit: await this.expireRestorePoints(o.namespace, o.policy, names, run?.(o.namespace, names)) });
+      const names = expire.map((d) => d.metadata.name);
+      const message = expireMessage(o.namespace, o.policy, names);
+      const del = o.expire.map((f) => f.path);
+      const r = run?.(o.namespace, names);
+      const commit = r ? await this.recordRun({ ...r, status: { ...r.status, expired: names } }, message, { delete: del }) : await this.commitChanges({ delete: del }, message);
+      results.push({ ...o, expire, commit });
     }
     return results;
   }
 
-  /** Restore points at the tip, sorted by namespace, policy, then start time (oldest first). */
-  async readRestorePoints(filter: RestorePointFilter = {}): Promise<Array<CatalogEntry<RestorePoint>>> {
-    const tip = await this.tip();
-    if (!tip) return [];
-    const levels = [filter.cluster === '*' ? undefined : (filter.cluster ?? this.cluster), filter.namespace, filter.policy];
-    const files = await this.walk(tip, this.layout.catalogDir, levels, 4);
-    const out: Array<CatalogEntry<RestorePoint>> = [];
-    for (const f of files) {
-      if (!f.path.endsWith('.yaml')) continue;
-      out.push({ path: f.path, doc: await this.parse<RestorePoint>(f.oid) });
-    }
-    await this.docCache?.flush();
-    return out.sort(
-      (a, b) =>
-        a.doc.spec.cluster.localeCompare(b.doc.spec.cluster) ||
-        a.doc.spec.namespace.localeCompare(b.doc.spec.namespace) ||
-        a.doc.spec.policy.localeCompare(b.doc.spec.policy) ||
-        a.doc.spec.startTime.localeCompare(b.doc.spec.startTime) ||
-        a.doc.metadata.name.localeCompare(b.doc.metadata.name),
-    );
+  /** A snapshot of the restore points at `commit` (default: the tip), or undefined while nothing was ever recorded. */
+  async snapshot(commit?: string): Promise<CatalogSnapshot | undefined> {
+    const at = commit ?? (await this.tip());
+    return at ? new CatalogSnapshot(objectReader(this.opts.source.gitdir), this.layout.catalogDir, at) : undefined;
   }
 
-  /** Runs at the tip, newest first. Day directories before `since` are skipped without reading their files. */
-  async readRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
-    const tip = await this.tip();
-    if (!tip) return [];
-    const cluster = filter.cluster === '*' ? undefined : (filter.cluster ?? this.cluster);
-    const sinceDay = filter.since?.toISOString().slice(0, 10);
-    const files = await this.walk(tip, this.layout.runsDir, [cluster, undefined], 3, (depth, name) => depth === 1 && (name === 'latest' || (sinceDay !== undefined && name < sinceDay)));
-    const runs: RunRecord[] = [];
-    for (const f of files) {
-      if (!f.path.endsWith('.yaml')) continue;
-      const r = await this.parse<RunRecord>(f.oid);
-      if (filter.namespace && r.spec.namespace !== filter.namespace) continue;
-      if (filter.policy && r.spec.policy !== filter.policy) continue;
-      if (filter.type && r.spec.type !== filter.type) continue;
-      if (filter.phase && r.status.phase !== filter.phase) continue;
-      if (filter.since && new Date(r.status.startTime) < filter.since) continue;
-      runs.push(r);
+  private dirFilter(filter: RestorePointFilter): DirFilter {
+    return { cluster: filter.cluster === '*' ? undefined : (filter.cluster ?? this.cluster), namespace: filter.namespace, policy: filter.policy };
+  }
+
+  /**
+   * One page of restore point summaries (cluster, namespace, policy, then start time, oldest first), read from the
+   * directories' indexes — a directory whose index does not match its documents is read from the documents instead
+   * and named in `stale`. `continue` resumes after the last item of an earlier page, at that page's commit, so pages
+   * are one consistent snapshot like the Kubernetes list API; a token whose commit is gone is E_CATALOG_CONTINUE_EXPIRED.
+   */
+  async listRestorePoints(query: RestorePointQuery = {}): Promise<RestorePointPage> {
+    const token = query.continue ? decodeContinue(query.continue, 5) : undefined;
+    const snap = await this.snapshotFor(token);
+    const page: RestorePointPage = { items: [], problems: [], stale: [], ...(snap ? { commit: snap.rootish! } : {}) };
+    if (!snap) return page;
+    const limit = query.limit ?? Infinity;
+    const after = token?.after;
+    for (const dir of snap.dirs(this.dirFilter(query))) {
+      const dirKey = [dir.cluster, dir.namespace, dir.policy] as const;
+      if (after && compareKeys(dirKey, after.slice(0, 3)) < 0) continue;
+      const { items, problems, indexed } = snap.summaries(dir);
+      if (!indexed) page.stale.push(dir.path);
+      page.problems.push(...problems);
+      for (const item of items) {
+        if (after && compareKeys([...dirKey, item.startTime, item.name], after) <= 0) continue;
+        if ((query.phase && item.phase !== query.phase) || (query.since && item.startTime < query.since)) continue;
+        if (page.items.length === limit) {
+          const last = page.items[page.items.length - 1]!;
+          page.continue = encodeContinue({ commit: snap.rootish!, after: [last.cluster, last.namespace, last.policy, last.startTime, last.name] });
+          return page;
+        }
+        page.items.push(item);
+      }
     }
-    await this.docCache?.flush();
-    runs.sort((a, b) => b.status.startTime.localeCompare(a.status.startTime) || b.metadata.name.localeCompare(a.metadata.name));
-    return filter.limit !== undefined ? runs.slice(0, filter.limit) : runs;
+    return page;
+  }
+
+  /** The snapshot a continue token names (E_CATALOG_CONTINUE_EXPIRED when its commit is gone), else the tip. */
+  private async snapshotFor(token: { commit: string } | undefined): Promise<CatalogSnapshot | undefined> {
+    try {
+      return await this.snapshot(token?.commit);
+    } catch (e) {
+      if (token && (e as { code?: string }).code === 'E_GIT_OBJECT_MISSING') throw continueExpired(token.commit);
+      throw e;
+    }
+  }
+
+  /**
+   * Full restore point documents, one directory at a time (oldest first within it), for `-o json` of any size: memory
+   * holds one directory, never the catalog. Documents that fail to parse come back as problems beside the others.
+   */
+  async *streamRestorePoints(filter: RestorePointFilter = {}): AsyncGenerator<{ entries: Array<CatalogEntry<RestorePoint>>; problems: CatalogProblem[] }> {
+    const snap = await this.snapshot();
+    if (!snap) return;
+    for (const dir of snap.dirs(this.dirFilter(filter))) yield snap.documents(dir);
+  }
+
+  /**
+   * Restore points at the tip with their full documents, sorted by cluster, namespace, policy, then start time. A
+   * document that fails to parse is skipped with a warning naming its path and line; the others are still returned.
+   */
+  async readRestorePoints(filter: RestorePointFilter = {}): Promise<Array<CatalogEntry<RestorePoint>>> {
+    const out: Array<CatalogEntry<RestorePoint>> = [];
+    for await (const { entries, problems } of this.streamRestorePoints(filter)) {
+      out.push(...entries);
+      for (const p of problems) this.log.warn('catalog document skipped', { problem: formatProblem(p) });
+    }
+    return out;
+  }
+
+  /** Index check: every directory whose index is missing, unreadable or stale, and index files with no documents. */
+  async checkIndex(): Promise<IndexCheck> {
+    const snap = await this.snapshot();
+    const result: IndexCheck = { directories: 0, restorePoints: 0, stale: [], orphans: [], problems: [] };
+    if (!snap) return result;
+    for (const dir of snap.dirs({})) {
+      result.directories++;
+      const want = snap.buildIndex(dir);
+      result.restorePoints += want.items.length;
+      result.problems.push(...want.problems.map(({ file, ...p }) => ({ path: `${dir.path}/${file}`, ...p })));
+      const where = indexPath(this.layout.catalogDir, dir.cluster, dir.namespace, dir.policy);
+      const have = dir.index ? objectReader(this.opts.source.gitdir).read(dir.index).data.toString('utf8') : undefined;
+      if (have === undefined) result.stale.push({ path: where, reason: 'missing' });
+      else if (have !== renderIndex(want)) result.stale.push({ path: where, reason: snap.trustedIndex(dir) ? 'content differs from the documents' : 'does not describe the current documents' });
+    }
+    result.orphans = snap.orphanIndexes();
+    const objects = objectReader(this.opts.source.gitdir);
+    for (const day of this.runDays(snap.rootish!, '*', undefined)) {
+      const got = readDay(objects, this.layout.runsDir, day.cluster, day.day, day.tree, day.shards);
+      if (got.stale) result.stale.push({ path: `${this.layout.runsDir}/${INDEX_DIR}/${day.cluster}/${day.day}`, reason: `${got.stale} hour${got.stale === 1 ? '' : 's'} of run records not indexed` });
+    }
+    return result;
+  }
+
+  /** Rewrites every stale or missing index and removes orphans, in one commit; nothing is committed when all agree. */
+  async reindex(): Promise<IndexCheck & { commit?: CommitResult }> {
+    const check = await this.checkIndex();
+    if (!check.stale.length && !check.orphans.length) return check;
+    const snap = (await this.snapshot())!;
+    const put = snap.dirs({}).map((d) => ({ path: indexPath(this.layout.catalogDir, d.cluster, d.namespace, d.policy), dir: d }));
+    const stale = new Set(check.stale.map((s) => s.path));
+    const runShards: Array<{ path: string; content: string }> = [];
+    for (const day of this.runDays(snap.rootish!, '*', undefined)) {
+      if (!stale.has(`${this.layout.runsDir}/${INDEX_DIR}/${day.cluster}/${day.day}`)) continue;
+      for (const [path, content] of buildDayShards(objectReader(this.opts.source.gitdir), this.layout.runsDir, day.cluster, day.day, day.tree)) runShards.push({ path, content });
+    }
+    const commit = await this.writer.commit(
+      { put: [...put.filter((p) => stale.has(p.path)).map((p) => ({ path: p.path, content: renderIndex(snap.buildIndex(p.dir)) })), ...runShards], delete: check.orphans },
+      `catalog: reindex ${check.stale.length} director${check.stale.length === 1 ? 'y' : 'ies'}${check.orphans.length ? `, remove ${check.orphans.length} orphan index${check.orphans.length === 1 ? '' : 'es'}` : ''}`,
+    );
+    return { ...check, commit };
+  }
+
+  /** Runs at the tip, newest first. Day directories before `since` are skipped without being read. */
+  async readRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
+    return (await this.listRuns(filter)).items;
+  }
+
+  /** A page of runs, newest first; `continue` resumes after an earlier page's last run, at that page's commit. */
+  async listRuns(filter: RunFilter & { continue?: string } = {}): Promise<{ items: RunRecord[]; continue?: string }> {
+    const token = filter.continue ? decodeContinue(filter.continue, 2) : undefined;
+    const tip = token ? (await this.snapshotFor(token)) && token.commit : await this.tip();
+    if (!tip) return { items: [] };
+    const sinceDay = filter.since?.toISOString().slice(0, 10);
+    const runs: RunRecord[] = [];
+    for (const day of this.runDays(tip, filter.cluster, sinceDay)) {
+      const got = readDay(objectReader(this.opts.source.gitdir), this.layout.runsDir, day.cluster, day.day, day.tree, day.shards);
+      for (const p of got.problems) this.log.warn('catalog document skipped', { problem: formatProblem(p) });
+      for (const r of got.runs) {
+        if (filter.namespace && r.spec.namespace !== filter.namespace) continue;
+        if (filter.policy && r.spec.policy !== filter.policy) continue;
+        if (filter.type && r.spec.type !== filter.type) continue;
+        if (filter.phase && r.status.phase !== filter.phase) continue;
+        if (filter.since && new Date(r.status.startTime) < filter.since) continue;
+        runs.push(r);
+      }
+    }
+    runs.sort((a, b) => cmp(b.status.startTime, a.status.startTime) || cmp(b.metadata.name, a.metadata.name));
+    const after = token?.after;
+    const rest = after ? runs.filter((r) => compareKeys([r.status.startTime, r.metadata.name], after) < 0) : runs;
+    if (filter.limit === undefined || rest.length <= filter.limit) return { items: rest };
+    const items = rest.slice(0, filter.limit);
+    const last = items[items.length - 1]!;
+    return { items, continue: encodeContinue({ commit: tip, after: [last.status.startTime, last.metadata.name] }) };
+  }
+
+  /** Day directories of run records (and their index shards' tree), of one cluster or all ('*'), from `sinceDay` on. */
+  private runDays(commit: string, clusterFilter: string | undefined, sinceDay: string | undefined): Array<{ cluster: string; day: string; tree: string; shards?: string }> {
+    const objects = objectReader(this.opts.source.gitdir);
+    const root = objects.treeAt(commit, this.layout.runsDir);
+    if (!root) return [];
+    const want = clusterFilter === '*' ? undefined : (clusterFilter ?? this.cluster);
+    const top = objects.readTree(root);
+    const indexRoot = top.find((e) => e.name === INDEX_DIR && e.type === 'tree')?.oid;
+    const out: Array<{ cluster: string; day: string; tree: string; shards?: string }> = [];
+    for (const c of top) {
+      if (c.type !== 'tree' || c.name.startsWith('.') || (want !== undefined && c.name !== want)) continue;
+      const indexCluster = indexRoot ? objects.readTree(indexRoot).find((e) => e.name === c.name && e.type === 'tree')?.oid : undefined;
+      const shardDays = new Map(indexCluster ? objects.readTree(indexCluster).map((e) => [e.name, e.oid]) : []);
+      for (const d of objects.readTree(c.oid)) {
+        if (d.type !== 'tree' || !/^\d{4}-\d{2}-\d{2}$/.test(d.name) || (sinceDay !== undefined && d.name < sinceDay)) continue;
+        const shards = shardDays.get(d.name);
+        out.push({ cluster: c.name, day: d.name, tree: d.oid, ...(shards ? { shards } : {}) });
+      }
+    }
+    return out;
   }
 
   /** The latest run per (policy, namespace) of this cluster — one small file each, so the scheduler never scans history. */
   async latestRuns(): Promise<LastRun[]> {
     const tip = await this.tip();
     if (!tip) return [];
-    const files = await this.walk(tip, `${this.layout.runsDir}/${this.cluster}/latest`, [undefined], 2);
+    const files = this.walk(tip, `${this.layout.runsDir}/${this.cluster}/latest`, [undefined], 2);
     const out: LastRun[] = [];
-    for (const f of files) if (f.path.endsWith('.yaml')) out.push(await this.parse<LastRun>(f.oid));
-    return out.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.policy.localeCompare(b.policy));
+    for (const f of files) {
+      const doc = f.path.endsWith('.yaml') ? this.parse<LastRun>(f) : undefined;
+      if (doc) out.push(doc);
+    }
+    return out.sort((a, b) => cmp(a.namespace, b.namespace) || cmp(a.policy, b.policy));
   }
 
   private async readLastRun(namespace: string, policy: string): Promise<LastRun | undefined> {
     const tip = await this.tip();
     if (!tip) return undefined;
-    try {
-      const { oid } = await git.readBlob({ fs: gitFs, gitdir: this.opts.source.gitdir, oid: tip, filepath: lastRunPath(this.layout, this.cluster, namespace, policy), cache: this.opts.source.cache });
-      return this.parse<LastRun>(oid);
-    } catch (e) {
-      if ((e as { code?: string }).code === 'NotFoundError') return undefined;
-      throw e;
-    }
+    const path = lastRunPath(this.layout, this.cluster, namespace, policy);
+    const oid = await blobAt(this.opts.source.gitdir, commitTree(objectReader(this.opts.source.gitdir).read(tip).data), path);
+    return oid ? this.parse<LastRun>({ path, oid }) : undefined;
   }
 
-  private async parse<T>(oid: string): Promise<T> {
-    let doc = this.parsed.get(oid) ?? (await this.docCache?.get(oid));
-    if (doc === undefined) {
-      const { blob } = await git.readBlob({ fs: gitFs, gitdir: this.opts.source.gitdir, oid, cache: this.opts.source.cache });
-      doc = YAML.parse(Buffer.from(blob).toString('utf8'));
-      await this.docCache?.set(oid, doc);
+  /** A YAML document by blob id; one that does not parse is skipped with a warning naming its path and line. */
+  private parse<T>(f: { path: string; oid: string }): T | undefined {
+    const text = objectReader(this.opts.source.gitdir).read(f.oid).data.toString('utf8');
+    try {
+      return parseDocument(text) as T;
+    } catch (e) {
+      if (!(e instanceof DocumentParseError)) throw e;
+      this.log.warn('catalog document skipped', { problem: formatProblem({ path: f.path, ...e.failure }) });
+      return undefined;
     }
-    this.parsed.set(oid, doc);
-    // Callers get their own copy: a cached document must never be mutated in place.
-    return structuredClone(doc) as T;
   }
 
   /**
    * Blobs under `dir`, `depth` levels down; `levels[i]` fixes the name at level i (pruning the walk), `skip` drops
    * whole subtrees by name. Only trees on the way are read.
    */
-  private async walk(
-    commit: string,
-    dir: string,
-    levels: ReadonlyArray<string | undefined>,
-    depth: number,
-    skip?: (level: number, name: string) => boolean,
-  ): Promise<Array<{ path: string; oid: string }>> {
-    const { gitdir, cache } = this.opts.source;
-    let root: string;
-    try {
-      root = (await git.readTree({ fs: gitFs, gitdir, oid: commit, filepath: dir, cache })).oid;
-    } catch (e) {
-      if ((e as { code?: string }).code === 'NotFoundError') return [];
-      throw e;
-    }
+  private walk(commit: string, dir: string, levels: ReadonlyArray<string | undefined>, depth: number, skip?: (level: number, name: string) => boolean): Array<{ path: string; oid: string }> {
+    const objects = objectReader(this.opts.source.gitdir);
+    const root = objects.treeAt(commit, dir);
+    if (!root) return [];
     const out: Array<{ path: string; oid: string }> = [];
-    const visit = async (oid: string, base: string, level: number): Promise<void> => {
-      const { tree } = await git.readTree({ fs: gitFs, gitdir, oid, cache });
-      for (const e of tree) {
+    const visit = (oid: string, base: string, level: number): void => {
+      for (const e of objects.readTree(oid)) {
         const want = levels[level];
-        if (want !== undefined && e.path !== want) continue;
-        if (skip?.(level, e.path)) continue;
-        const p = `${base}/${e.path}`;
+        if (want !== undefined && e.name !== want) continue;
+        if (skip?.(level, e.name)) continue;
+        const p = `${base}/${e.name}`;
         if (level === depth - 1) {
           if (e.type === 'blob') out.push({ path: p, oid: e.oid });
-        } else if (e.type === 'tree') await visit(e.oid, p, level + 1);
+        } else if (e.type === 'tree') visit(e.oid, p, level + 1);
       }
     };
-    await visit(root, dir, 0);
+    visit(root, dir, 0);
     return out;
   }
+}
+
+export interface RestorePointQuery extends RestorePointFilter {
+  /** At most this many items; a `continue` token is returned when more match. */
+  limit?: number;
+  continue?: string;
+  phase?: RestorePoint['spec']['phase'];
+  /** Only restore points started at or after this RFC 3339 time (normalised ISO, e.g. from `toISOString()`). */
+  since?: string;
+}
+
+export interface RestorePointPage {
+  items: RestorePointSummary[];
+  /** Documents that failed to parse (skipped; listings print them as warnings with a count). */
+  problems: CatalogProblem[];
+  /** Directories whose index did not match their documents (read from the documents; `coffer catalog reindex` mends). */
+  stale: string[];
+  /** Opaque token for the next page; absent on the last page. */
+  continue?: string;
+  /** The catalog commit the page was read at. */
+  commit?: string;
+}
+
+export interface IndexCheck {
+  directories: number;
+  restorePoints: number;
+  stale: Array<{ path: string; reason: string }>;
+  orphans: string[];
+  problems: CatalogProblem[];
+}
+
+/** What retention and compliance look at, shaped like the document so the pure code takes either. */
+export function factsOf(s: RestorePointSummary): PointFacts {
+  return {
+    metadata: { name: s.name },
+    spec: { cluster: s.cluster, namespace: s.namespace, policy: s.policy, phase: s.phase, startTime: s.startTime, ...(s.trigger ? { trigger: s.trigger } : {}), ...(s.pinned ? { pinned: true } : {}), ...(s.expires ? { expires: s.expires } : {}) },
+  };
 }
 
 export function openCatalog(opts: CatalogOptions): Catalog {
   return new Catalog(opts);
 }
 
-function toLastRun(run: RunRecord, previous: LastRun | undefined): LastRun {
+export function toLastRun(run: RunRecord, previous: LastRun | undefined): LastRun {
   const ok = run.status.phase === 'Succeeded' || run.status.phase === 'PartiallyFailed';
   const last: LastRun = {
     policy: run.spec.policy!,
@@ -326,5 +506,5 @@ const newerLastRun: ConflictResolver = (path, theirs, ours) => {
   const successes = [t.lastSuccessTime, o.lastSuccessTime].filter((s): s is string => !!s).sort();
   const merged: LastRun = { ...winner };
   if (successes.length) merged.lastSuccessTime = successes[successes.length - 1]!;
-  return YAML.stringify(merged);
+  return documentText(merged);
 };

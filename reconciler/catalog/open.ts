@@ -1,7 +1,7 @@
 import YAML from 'yaml';
 import type { Logger } from '../git/branch-writer.ts';
 import { GitSourceError } from '../git/errors.ts';
-import { defaultCacheDir, openSource, type GitSource, type SourceRevision } from '../git/source.ts';
+import { openSource, type GitSource, type SourceRevision } from '../git/source.ts';
 import { Catalog, DEFAULT_CATALOG_BRANCH, type Identity } from './index.ts';
 
 /** What coffer.yaml says about the catalog; absent fields take Coffer's defaults. */
@@ -67,7 +67,6 @@ export async function openCatalogFromFlags(f: CatalogFlags): Promise<{ source: G
     cluster,
     branch: f.catalogBranch ?? config.branch,
     catalogDir: config.path,
-    cacheDir: f.cacheDir ?? defaultCacheDir(f.env),
     ...(f.author ? { author: f.author } : {}),
     ...(f.log ? { log: f.log } : {}),
   });

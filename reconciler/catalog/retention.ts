@@ -3,17 +3,23 @@ import { selectRetained, type RetentionReason } from '../../compiler/retention/i
 import type { CatalogEntry } from './index.ts';
 import type { RestorePoint } from './types.ts';
 
-export interface RetentionOutcome {
+/** The fields of a restore point retention and compliance decide on: a RestorePoint, or one built from the index. */
+export interface PointFacts {
+  metadata: { name: string };
+  spec: Pick<RestorePoint['spec'], 'cluster' | 'namespace' | 'policy' | 'phase' | 'startTime' | 'trigger' | 'pinned' | 'expires'>;
+}
+
+export interface RetentionOutcome<T extends PointFacts = RestorePoint> {
   namespace: string;
   policy: string;
   /** Why each point stays: its GFS buckets, or `pinned` / `ttl` for on-demand points. */
   keep: Array<{ name: string; reasons: Array<RetentionReason | 'pinned' | 'ttl'> }>;
   /** Restore points to remove, newest first, with their documents (the caller forgets their repository snapshots). */
-  expire: RestorePoint[];
+  expire: T[];
 }
 
 /** On-demand (`coffer backup`, API) points live outside the policy's GFS: kept until `expires` unless pinned. */
-export function isOnDemand(rp: RestorePoint): boolean {
+export function isOnDemand(rp: PointFacts): boolean {
   return rp.spec.trigger === 'manual';
 }
 
@@ -21,24 +27,20 @@ export function isOnDemand(rp: RestorePoint): boolean {
  * What retention removes, per namespace, for one policy: compiler-pure's `selectRetained` over the catalog's scheduled
  * restore points (time = spec.startTime; only Succeeded points fill buckets; the newest successful one is always
  * kept), plus on-demand points whose `expires` has passed at `now` and that are not pinned — on-demand points never
- * fill (or consume) a GFS slot. A paused policy expires nothing. Pure: the catalog entries and the clock are passed in.
+ * fill (or consume) a GFS slot. A paused policy expires nothing. Pure: the catalog entries (documents or index
+ * summaries) and the clock are passed in.
  */
-export function retentionOutcome(policy: Pick<PlanPolicy, 'name' | 'paused' | 'retention' | 'schedule'>, entries: ReadonlyArray<CatalogEntry<RestorePoint>>, now: Date = new Date()): RetentionOutcome[] {
+export function retentionOutcome<T extends PointFacts>(policy: Pick<PlanPolicy, 'name' | 'paused' | 'retention' | 'schedule'>, entries: ReadonlyArray<CatalogEntry<T>>, now: Date = new Date()): Array<RetentionOutcome<T>> {
   if (policy.paused) return [];
-  const byNamespace = new Map<string, RestorePoint[]>();
-  const onDemand = new Map<string, RestorePoint[]>();
+  const byNamespace = new Map<string, T[]>();
+  const onDemand = new Map<string, T[]>();
   for (const { doc } of entries) {
     if (doc.spec.policy !== policy.name) continue;
-    if (isOnDemand(doc)) {
-      onDemand.set(doc.spec.namespace, [...(onDemand.get(doc.spec.namespace) ?? []), doc]);
-      if (!byNamespace.has(doc.spec.namespace)) byNamespace.set(doc.spec.namespace, []);
-      continue;
-    }
-    const list = byNamespace.get(doc.spec.namespace) ?? [];
-    list.push(doc);
-    byNamespace.set(doc.spec.namespace, list);
+    if (!byNamespace.has(doc.spec.namespace)) byNamespace.set(doc.spec.namespace, []);
+    if (isOnDemand(doc)) onDemand.set(doc.spec.namespace, [...(onDemand.get(doc.spec.namespace) ?? []), doc]);
+    else byNamespace.get(doc.spec.namespace)!.push(doc);
   }
-  const out: RetentionOutcome[] = [];
+  const out: Array<RetentionOutcome<T>> = [];
   for (const [namespace, docs] of [...byNamespace].sort(([a], [b]) => a.localeCompare(b))) {
     const byName = new Map(docs.map((d) => [d.metadata.name, d]));
     const decision = selectRetained(
@@ -46,7 +48,7 @@ export function retentionOutcome(policy: Pick<PlanPolicy, 'name' | 'paused' | 'r
       policy.retention,
       policy.schedule.timezone,
     );
-    const due = (d: RestorePoint) => !d.spec.pinned && d.spec.expires !== undefined && Date.parse(d.spec.expires) <= now.getTime();
+    const due = (d: T) => !d.spec.pinned && d.spec.expires !== undefined && Date.parse(d.spec.expires) <= now.getTime();
     const manual = onDemand.get(namespace) ?? [];
     out.push({
       namespace,

@@ -6,6 +6,7 @@ import { GitSourceError, redactUrl } from './errors.ts';
 import { compareAndSwapRef, readRefValue } from './refs.ts';
 import type { GitSource } from './source.ts';
 import { wrapRemoteError } from './source.ts';
+import { commitTree, objectReader, writeObject } from './objects.ts';
 import { blobAt, editTree, type TreeEdits } from './tree.ts';
 
 export interface Identity {
@@ -30,8 +31,19 @@ export interface CommitResult {
   conflicts: string[];
 }
 
+/**
+ * Files derived from the change (an index beside the documents), computed again on every attempt against that
+ * attempt's base tree, so what is derived always matches the tree it lands in. Returns extra edits to apply.
+ */
+export type Deriver = (ctx: { gitdir: string; baseTree: string | undefined; edits: ReadonlyMap<string, string | null> }) => Promise<TreeEdits> | TreeEdits;
+
 /** Decides the content of a path both we and a concurrent writer changed. Must be deterministic. */
 export type ConflictResolver = (path: string, theirs: Uint8Array, ours: Uint8Array) => Uint8Array | string;
+
+export interface CommitOptions {
+  resolve?: ConflictResolver;
+  derive?: Deriver;
+}
 
 export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
@@ -107,7 +119,7 @@ export class BranchWriter {
         protocolVersion: 1,
       });
       const tip = refs.find((r) => r.ref === this.ref)?.oid;
-      if (tip && !(await hasObject(this.gitdir, tip, cache))) {
+      if (tip && !objectReader(this.gitdir).has(tip)) {
         await git.fetch({
           fs: gitFs,
           http: remote.http,
@@ -135,7 +147,7 @@ export class BranchWriter {
    * one process to the same branch are queued (nine concurrent backups finishing together do not fight over the ref);
    * other processes and replicas are handled by compare-and-swap and retry.
    */
-  commit(changes: Changes, message: string, opts: { resolve?: ConflictResolver } = {}): Promise<CommitResult> {
+  commit(changes: Changes, message: string, opts: CommitOptions = {}): Promise<CommitResult> {
     const key = `${this.gitdir}\u0000${this.opts.source.remote?.url ?? ''}\u0000${this.ref}`;
     const previous = queues.get(key) ?? Promise.resolve();
     const mine = previous.then(() => this.commitNow(changes, message, opts));
@@ -150,12 +162,13 @@ export class BranchWriter {
     return mine;
   }
 
-  private async commitNow(changes: Changes, message: string, opts: { resolve?: ConflictResolver }): Promise<CommitResult> {
-    const { gitdir, cache } = this.opts.source;
+  private async commitNow(changes: Changes, message: string, opts: CommitOptions): Promise<CommitResult> {
+    const { gitdir } = this.opts.source;
+    const objects = objectReader(gitdir);
     const ours = new Map<string, string | null>();
     for (const p of changes.put ?? []) {
       const content = typeof p.content === 'string' ? Buffer.from(p.content, 'utf8') : p.content;
-      ours.set(normalise(p.path), await git.writeBlob({ fs: gitFs, gitdir, blob: content }));
+      ours.set(normalise(p.path), writeObject(gitdir, 'blob', content, objects));
     }
     for (const d of changes.delete ?? []) {
       const key = normalise(d);
@@ -168,35 +181,35 @@ export class BranchWriter {
     const conflicts = new Set<string>();
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       const base = attempt === 1 ? await this.cheapTip() : await this.tip();
-      const baseTree = base ? (await git.readCommit({ fs: gitFs, gitdir, oid: base, cache })).commit.tree : undefined;
+      const baseTree = base ? commitTree(objects.read(base).data) : undefined;
       const edits: TreeEdits = new Map();
       for (const [path, oid] of ours) {
-        const theirs = await blobAt(gitdir, baseTree, path, cache);
+        if (oid === null) {
+          edits.set(path, null); // a deletion never conflicts: nothing of ours to keep (2,400 expiries need no lookups)
+          continue;
+        }
+        const theirs = await blobAt(gitdir, baseTree, path);
         if (!firstSeen.has(path)) firstSeen.set(path, theirs);
         let mine = oid;
         if (attempt > 1 && oid !== null && theirs !== undefined && theirs !== oid && theirs !== firstSeen.get(path)) {
           conflicts.add(path);
           if (opts.resolve) {
-            const [t, o] = await Promise.all([readBlob(gitdir, theirs, cache), readBlob(gitdir, oid, cache)]);
-            const merged = opts.resolve(path, t, o);
-            mine = await git.writeBlob({ fs: gitFs, gitdir, blob: typeof merged === 'string' ? Buffer.from(merged) : merged });
+            const merged = opts.resolve(path, objects.read(theirs).data, objects.read(oid).data);
+            mine = writeObject(gitdir, 'blob', typeof merged === 'string' ? Buffer.from(merged) : merged, objects);
           }
           this.log.warn('catalog path changed concurrently', { path, branch: this.opts.branch, resolution: opts.resolve ? 'resolver' : 'ours' });
         }
         edits.set(path, mine);
       }
-      const tree = await editTree(gitdir, baseTree, edits, cache);
+      if (opts.derive) for (const [p, oid] of await opts.derive({ gitdir, baseTree, edits })) edits.set(p, oid);
+      const tree = await editTree(gitdir, baseTree, edits);
       if (base && tree === baseTree) {
         // Already there: a duplicate call (changed: false), or our own earlier attempt whose response was lost.
         return { commit: base, changed: madeHere.has(base), attempts: attempt, conflicts: [...conflicts] };
       }
       const now = this.clock();
       const who = { ...this.opts.author, timestamp: Math.floor(now.getTime() / 1000), timezoneOffset: 0 };
-      const oid = await git.writeCommit({
-        fs: gitFs,
-        gitdir,
-        commit: { tree, parent: base ? [base] : [], author: who, committer: who, message: message.endsWith('\n') ? message : `${message}\n` },
-      });
+      const oid = writeObject(gitdir, 'commit', commitBytes(tree, base, who, message), objects);
       madeHere.add(oid);
       if (await this.publish(oid, base, who, message)) {
         if (attempt > 1) this.log.info('catalog commit rebased after a lost race', { branch: this.opts.branch, attempts: attempt, commit: oid });
@@ -284,15 +297,8 @@ function normalise(p: string): string {
   return p.replace(/^\/+/, '').replace(/\/+/g, '/');
 }
 
-async function hasObject(gitdir: string, oid: string, cache: object): Promise<boolean> {
-  try {
-    await git.readObject({ fs: gitFs, gitdir, oid, format: 'deflated', cache });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function readBlob(gitdir: string, oid: string, cache: object): Promise<Uint8Array> {
-  return (await git.readBlob({ fs: gitFs, gitdir, oid, cache })).blob;
+/** A commit object as git writes it (author = committer, UTC). */
+function commitBytes(tree: string, parent: string | undefined, who: Identity & { timestamp: number }, message: string): Buffer {
+  const sig = `${who.name} <${who.email}> ${who.timestamp} +0000`;
+  return Buffer.from(`tree ${tree}\n${parent ? `parent ${parent}\n` : ''}author ${sig}\ncommitter ${sig}\n\n${message.endsWith('\n') ? message : `${message}\n`}`, 'utf8');
 }

@@ -6,6 +6,7 @@ import { gitFs } from './fs.ts';
 import git, { type AuthCallback, type HttpClient } from 'isomorphic-git';
 import nodeHttp from 'isomorphic-git/http/node';
 import { GitSourceError, redactUrl } from './errors.ts';
+import { objectReader } from './objects.ts';
 
 /** Where the policy repository lives: a Git remote (HTTP(S)) reached through a bare cache, or a repository on disk read in place. */
 export interface GitSource {
@@ -229,14 +230,13 @@ function revision(gitdir: string, branch: string, commit: string, cache: object)
     commit,
     branch,
     gitdir,
+    // Through the bulk object reader: isomorphic-git's readBlob loads a whole pack file to read one blob from it.
     readFile: async (path) => {
-      try {
-        const { blob } = await git.readBlob({ fs: gitFs, gitdir, oid: commit, filepath: path.replace(/^\/+/, ''), cache });
-        return blob;
-      } catch (e) {
-        if ((e as { code?: string }).code === 'NotFoundError') return undefined;
-        throw e;
-      }
+      const parts = path.replace(/^\/+/, '').split('/');
+      const objects = objectReader(gitdir);
+      const dir = objects.treeAt(commit, parts.slice(0, -1).join('/'));
+      const entry = dir ? objects.readTree(dir).find((e) => e.name === parts.at(-1) && e.type === 'blob') : undefined;
+      return entry ? new Uint8Array(objects.read(entry.oid).data) : undefined;
     },
     listFiles: (dir = '') => listBlobs(gitdir, commit, dir, cache),
   };

@@ -1,17 +1,17 @@
-import { gitFs } from './fs.ts';
-import git, { type TreeEntry } from 'isomorphic-git';
+import { objectReader, treeBytes, writeObject, type ObjectReader, type TreeEntry } from './objects.ts';
 
 /** path → blob oid to write, or null to delete. Paths are '/'-separated and relative to the tree root. */
 export type TreeEdits = Map<string, string | null>;
 
 /**
  * Rewrites only the trees on the paths being changed (O(depth × entries of those trees)), reusing every other subtree
- * by oid. This is what keeps a catalog commit cheap when the branch already holds 10,000 restore points: nothing else
- * is read or re-hashed, unlike an index-based `add`. Returns the new root tree oid (the empty tree when nothing is left).
+ * by oid. This is what keeps a catalog commit flat as the branch grows to 100,000 restore points: nothing else is
+ * read or re-hashed, unlike an index-based `add`. Returns the new root tree oid (the empty tree when nothing is left).
  */
-export async function editTree(gitdir: string, rootTree: string | undefined, edits: TreeEdits, cache: object): Promise<string> {
-  const root = await editLevel(gitdir, rootTree, [...edits].map(([p, oid]) => [splitPath(p), oid] as const), cache);
-  return root ?? (await git.writeTree({ fs: gitFs, gitdir, tree: [] }));
+export async function editTree(gitdir: string, rootTree: string | undefined, edits: TreeEdits): Promise<string> {
+  const objects = objectReader(gitdir);
+  const root = editLevel(objects, rootTree, [...edits].map(([p, oid]) => [splitPath(p), oid] as const));
+  return root ?? writeObject(gitdir, 'tree', Buffer.alloc(0), objects);
 }
 
 function splitPath(p: string): string[] {
@@ -20,20 +20,15 @@ function splitPath(p: string): string[] {
   return parts;
 }
 
-async function editLevel(
-  gitdir: string,
-  treeOid: string | undefined,
-  edits: ReadonlyArray<readonly [string[], string | null]>,
-  cache: object,
-): Promise<string | undefined> {
+function editLevel(objects: ObjectReader, treeOid: string | undefined, edits: ReadonlyArray<readonly [string[], string | null]>): string | undefined {
   const entries = new Map<string, TreeEntry>();
-  if (treeOid) for (const e of (await git.readTree({ fs: gitFs, gitdir, oid: treeOid, cache })).tree) entries.set(e.path, e);
+  if (treeOid) for (const e of objects.readTree(treeOid)) entries.set(e.name, e);
   const sub = new Map<string, Array<readonly [string[], string | null]>>();
   for (const [parts, oid] of edits) {
     const [head, ...rest] = parts as [string, ...string[]];
     if (rest.length === 0) {
       if (oid === null) entries.delete(head);
-      else entries.set(head, { mode: '100644', path: head, oid, type: 'blob' });
+      else entries.set(head, { mode: '100644', name: head, oid, type: 'blob' });
     } else {
       let list = sub.get(head);
       if (!list) sub.set(head, (list = []));
@@ -42,22 +37,22 @@ async function editLevel(
   }
   for (const [name, list] of sub) {
     const existing = entries.get(name);
-    const child = await editLevel(gitdir, existing?.type === 'tree' ? existing.oid : undefined, list, cache);
+    const child = editLevel(objects, existing?.type === 'tree' ? existing.oid : undefined, list);
     if (child === undefined) entries.delete(name);
-    else entries.set(name, { mode: '040000', path: name, oid: child, type: 'tree' });
+    else entries.set(name, { mode: '40000', name, oid: child, type: 'tree' });
   }
   if (entries.size === 0) return undefined;
-  return git.writeTree({ fs: gitFs, gitdir, tree: [...entries.values()] });
+  return writeObject(objects.gitdir, 'tree', treeBytes([...entries.values()]), objects);
 }
 
 /** The blob oid at `path` in a tree, or undefined; walks only the trees on that path. */
-export async function blobAt(gitdir: string, rootTree: string | undefined, path: string, cache: object): Promise<string | undefined> {
+export async function blobAt(gitdir: string, rootTree: string | undefined, path: string): Promise<string | undefined> {
   if (!rootTree) return undefined;
-  let oid = rootTree;
+  const objects = objectReader(gitdir);
   const parts = splitPath(path);
+  let oid = rootTree;
   for (let i = 0; i < parts.length; i++) {
-    const { tree } = await git.readTree({ fs: gitFs, gitdir, oid, cache });
-    const e = tree.find((t) => t.path === parts[i]);
+    const e = objects.readTree(oid).find((t) => t.name === parts[i]);
     if (!e) return undefined;
     if (i === parts.length - 1) return e.type === 'blob' ? e.oid : undefined;
     if (e.type !== 'tree') return undefined;

@@ -108,12 +108,12 @@ export class CofferMetrics {
 
   /** Restore points held and last success per pair, straight from the catalog branch tip. */
   async observeCatalog(catalog: Catalog): Promise<void> {
-    const [points, last] = await Promise.all([catalog.readRestorePoints(), catalog.latestRuns()]);
+    const [points, last] = await Promise.all([catalog.listRestorePoints(), catalog.latestRuns()]);
     this.restorePoints.reset();
     const counts = new Map<string, { policy: string; namespace: string; n: number }>();
-    for (const { doc } of points) {
-      const k = `${doc.spec.policy}\u0000${doc.spec.namespace}`;
-      const c = counts.get(k) ?? { policy: doc.spec.policy, namespace: doc.spec.namespace, n: 0 };
+    for (const p of points.items) {
+      const k = `${p.policy}\u0000${p.namespace}`;
+      const c = counts.get(k) ?? { policy: p.policy, namespace: p.namespace, n: 0 };
       c.n++;
       counts.set(k, c);
     }

@@ -1,15 +1,15 @@
 import type { Plan, PlanPolicy } from '../../compiler/plan/types.ts';
 import { selectRetained } from '../../compiler/retention/index.ts';
-import { isOnDemand, retentionOutcome } from '../catalog/retention.ts';
-import type { LastRun, RestorePoint, RunRecord } from '../catalog/types.ts';
+import { isOnDemand, retentionOutcome, type PointFacts } from '../catalog/retention.ts';
+import type { LastRun, RunRecord } from '../catalog/types.ts';
 import type { ComplianceReport, ComplianceResult, ComplianceSummary, ResultStatus, Rule, Severity } from './types.ts';
 
 export interface ComplianceInput {
   plan: Pick<Plan, 'hash' | 'sourceCommit' | 'policies'> & { config: Pick<Plan['config'], 'cluster'> };
   /** Policy name → namespaces its selector matches now (the protected apps). */
   selected: ReadonlyMap<string, readonly string[]>;
-  /** This cluster's restore points at the catalog tip. */
-  restorePoints: readonly RestorePoint[];
+  /** This cluster's restore points at the catalog tip (documents, or the index's summaries through `factsOf`). */
+  restorePoints: readonly PointFacts[];
   /** This cluster's run history (backup runs, and drill runs of any type). */
   runs: readonly RunRecord[];
   /** The catalog's latest-run pointers (they keep the last success time even after failures). */
@@ -32,14 +32,17 @@ const defaultGrace = (max: number) => Math.min(3600, Math.max(300, max / 10));
 export function evaluateCompliance(input: ComplianceInput): ComplianceReport {
   const results: ComplianceResult[] = [];
   const grace = input.graceSeconds ?? defaultGrace;
+  // Grouped once: a fleet has 100,000 restore points and hundreds of pairs; filtering per pair would be quadratic.
+  const pointsOf = groupBy(input.restorePoints, (r) => `${r.spec.policy}\u0000${r.spec.namespace}`);
+  const runsOf = groupBy(input.runs, (r) => r.spec.namespace ?? '');
   for (const policy of [...input.plan.policies].sort((a, b) => a.name.localeCompare(b.name))) {
     for (const namespace of [...(input.selected.get(policy.name) ?? [])].sort()) {
       const ctx: PairContext = {
         policy,
         namespace,
         now: input.now,
-        points: input.restorePoints.filter((r) => r.spec.policy === policy.name && r.spec.namespace === namespace),
-        runs: input.runs.filter((r) => r.spec.namespace === namespace && (r.spec.policy === policy.name || r.spec.trigger === 'drill')),
+        points: pointsOf.get(`${policy.name}\u0000${namespace}`) ?? [],
+        runs: (runsOf.get(namespace) ?? []).filter((r) => r.spec.policy === policy.name || r.spec.trigger === 'drill'),
         last: input.lastRuns.find((l) => l.policy === policy.name && l.namespace === namespace),
         grace: grace(policy.schedule.maxIntervalSeconds),
       };
@@ -73,7 +76,7 @@ interface PairContext {
   policy: PlanPolicy;
   namespace: string;
   now: Date;
-  points: readonly RestorePoint[];
+  points: readonly PointFacts[];
   runs: readonly RunRecord[];
   last: LastRun | undefined;
   grace: number;
@@ -173,6 +176,17 @@ function drillRule(ctx: PairContext): ComplianceResult {
   const props = { run: drill.metadata.name, startTime: drill.status.startTime, phase: drill.status.phase };
   if (drill.status.phase === 'Succeeded') return result(ctx, 'dr-drill', 'pass', undefined, `DR drill passed (${drill.metadata.name}, ${ago((ctx.now.getTime() - Date.parse(drill.status.startTime)) / 1000)} ago)`, props);
   return result(ctx, 'dr-drill', 'fail', 'medium', `DR drill failed (${drill.metadata.name})${drill.status.error ? `: ${firstLine(drill.status.error)}` : ''}`, props);
+}
+
+function groupBy<T>(xs: readonly T[], key: (x: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const x of xs) {
+    const k = key(x);
+    const list = m.get(k);
+    if (list) list.push(x);
+    else m.set(k, [x]);
+  }
+  return m;
 }
 
 export function summarize(results: readonly ComplianceResult[]): ComplianceSummary {

@@ -1,7 +1,5 @@
-import git from 'isomorphic-git';
 import type { Plan } from '../../compiler/plan/types.ts';
-import type { Catalog, CommitResult } from '../catalog/index.ts';
-import { gitFs } from '../git/fs.ts';
+import { factsOf, type Catalog, type CommitResult } from '../catalog/index.ts';
 import { complianceChanges, complianceMessage, type ComplianceChange } from './changes.ts';
 import { evaluateCompliance } from './compliance.ts';
 import { renderMarkdown } from './render.ts';
@@ -14,11 +12,11 @@ export function reportsDir(plan: Pick<Plan, 'config'>): string {
 
 /** Reads what compliance needs from the catalog branch tip and evaluates it. */
 export async function computeCompliance(catalog: Catalog, plan: Plan, selected: ReadonlyMap<string, readonly string[]>, now: Date): Promise<ComplianceReport> {
-  const [points, runs, lastRuns] = await Promise.all([catalog.readRestorePoints(), catalog.readRuns(), catalog.latestRuns()]);
+  const [points, runs, lastRuns] = await Promise.all([catalog.listRestorePoints(), catalog.readRuns(), catalog.latestRuns()]);
   return evaluateCompliance({
     plan,
     selected,
-    restorePoints: points.map((e) => e.doc),
+    restorePoints: points.items.map(factsOf),
     runs: runs.filter((r) => r.spec.type === 'backup' || r.spec.trigger === 'drill'),
     lastRuns,
     now,
@@ -27,13 +25,12 @@ export async function computeCompliance(catalog: Catalog, plan: Plan, selected: 
 
 /** The report last committed on the catalog branch, if any. */
 export async function readCommittedReport(catalog: Catalog, plan: Pick<Plan, 'config'>): Promise<ComplianceReport | undefined> {
-  const tip = await catalog.tip();
-  if (!tip) return undefined;
+  const raw = await catalog.readFile(`${reportsDir(plan)}/compliance.json`);
+  if (!raw) return undefined;
   try {
-    const { blob } = await git.readBlob({ fs: gitFs, gitdir: catalog.source.gitdir, oid: tip, filepath: `${reportsDir(plan)}/compliance.json`, cache: catalog.source.cache });
-    return JSON.parse(Buffer.from(blob).toString('utf8')) as ComplianceReport;
+    return JSON.parse(raw.toString('utf8')) as ComplianceReport;
   } catch (e) {
-    if ((e as { code?: string }).code === 'NotFoundError' || e instanceof SyntaxError) return undefined;
+    if (e instanceof SyntaxError) return undefined;
     throw e;
   }
 }

@@ -59,7 +59,7 @@ export async function pendingDeclaredRestores(plan: Plan, catalog: Catalog, sour
   if (!tip) return mine;
   const { commit } = await git.readCommit({ fs, gitdir: source.gitdir, oid: tip, cache: source.cache });
   const out: PlanRestore[] = [];
-  for (const r of mine) if (!(await blobAt(source.gitdir, commit.tree, restoreResultPath(catalog.cluster, r.target.namespace, r.name), source.cache))) out.push(r);
+  for (const r of mine) if (!(await blobAt(source.gitdir, commit.tree, restoreResultPath(catalog.cluster, r.target.namespace, r.name)))) out.push(r);
   return out;
 }
 

@@ -1,7 +1,7 @@
 import { parseGoDuration } from '../../compiler/schedule/index.ts';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { RunFilter } from '../catalog/index.ts';
+import { CatalogContinueError, formatProblem, type RestorePoint, type RunFilter } from '../catalog/index.ts';
 import type { CofferMetrics } from '../metrics/index.ts';
 import { allows, type Principal, type Role, type TokenStore } from './auth.ts';
 import { ApiInputError, type Live } from './live.ts';
@@ -202,27 +202,37 @@ export function createCofferServer(opts: ServerOptions): Server {
         return send(res, 200, { items: plan.policies });
       }
       case '/restorepoints': {
+        // Paged like the Kubernetes list API: `limit` + `continue`; pages read one catalog snapshot. Order: cluster,
+        // namespace, policy, then start time (oldest first) — the order the catalog is kept in, so a page costs a page.
         const { catalog } = await live.current();
-        const filter = { ...opt(q, 'namespace'), ...opt(q, 'policy'), ...opt(q, 'cluster') };
-        let items = (await catalog.readRestorePoints(filter)).map((e) => e.doc);
         const phase = q.get('phase');
-        if (phase) items = items.filter((d) => d.spec.phase === phase);
         const since = q.get('since');
-        if (since) items = items.filter((d) => d.spec.startTime >= time(since, 'since'));
-        items.reverse(); // newest first
-        return send(res, 200, { items: items.slice(0, limit(q)) });
+        const page = await catalog.listRestorePoints({
+          ...opt(q, 'namespace'),
+          ...opt(q, 'policy'),
+          ...opt(q, 'cluster'),
+          ...opt(q, 'continue'),
+          limit: limit(q),
+          ...(phase ? { phase: phase as RestorePoint['spec']['phase'] } : {}),
+          ...(since ? { since: time(since, 'since') } : {}),
+        });
+        const snap = await catalog.snapshot(page.commit);
+        const items = page.items.map((i) => snap!.document(i.path)).filter((d) => d !== undefined);
+        const warnings = page.problems.map(formatProblem);
+        return send(res, 200, { metadata: { ...(page.continue ? { continue: page.continue } : {}) }, items, ...(warnings.length ? { warnings } : {}) });
       }
       case '/runs': {
         const { catalog } = await live.current();
         const type = q.get('type');
         if (type && !['backup', 'restore', 'retention'].includes(type)) throw new HttpError(400, `type "${type}": expected backup, restore or retention`);
-        const filter: RunFilter = { ...opt(q, 'namespace'), ...opt(q, 'policy'), ...opt(q, 'cluster'), limit: limit(q) };
+        const filter: RunFilter & { continue?: string } = { ...opt(q, 'namespace'), ...opt(q, 'policy'), ...opt(q, 'cluster'), ...opt(q, 'continue'), limit: limit(q) };
         if (type) filter.type = type as RunFilter['type'] & string;
         const phase = q.get('phase');
         if (phase) filter.phase = phase as RunFilter['phase'] & string;
         const since = q.get('since');
         if (since) filter.since = new Date(time(since, 'since'));
-        return send(res, 200, { items: await catalog.readRuns(filter) });
+        const page = await catalog.listRuns(filter);
+        return send(res, 200, { metadata: { ...(page.continue ? { continue: page.continue } : {}) }, items: page.items });
       }
       case '/reports':
       case '/reports/compliance':
@@ -256,7 +266,7 @@ export function createCofferServer(opts: ServerOptions): Server {
 
 /** HTTP status of a failure: ours carry one, Coffer errors are unprocessable input, anything else is our bug. */
 function statusOf(e: unknown): number {
-  if (e instanceof HttpError || e instanceof ApiInputError || e instanceof RestoreBodyError) return e.status;
+  if (e instanceof HttpError || e instanceof ApiInputError || e instanceof RestoreBodyError || e instanceof CatalogContinueError) return e.status;
   return (e as { code?: string }).code?.startsWith('E_') ? 422 : 500;
 }
 

@@ -40,7 +40,7 @@ export interface CatalogBenchResult {
   ratioVsGitPlumbing: number;
   /** `coffer restorepoints` over the whole catalog on a machine that never listed it: read + parse every restore point. */
   listAllUncachedMs: number;
-  /** The same with the parsed-document cache filled by an earlier run (new restore points only are parsed). */
+  /** The same again in the same process (isomorphic-git's pack cache and the object reader warm). */
   listAllCachedMs: number;
   /** Listing filtered to one (namespace, policy), uncached: only that subtree is read. */
   listOnePolicyUncachedMs: number;
@@ -134,7 +134,7 @@ export async function runCatalogBench(opts: { restorePoints?: number; reps?: num
     const when = (i: number): Date => new Date(Date.UTC(2026, 5, 1, 0, i));
     const dir = 'catalog/bench/ns-0/policy-0';
 
-    const warm = openCatalog({ source: await openSource({ source: gitdir }), cluster: 'bench', cacheDir: false });
+    const warm = openCatalog({ source: await openSource({ source: gitdir }), cluster: 'bench' });
     await warm.tip();
     const cofferWarm: number[] = [];
     const cofferCold: number[] = [];
@@ -153,7 +153,7 @@ export async function runCatalogBench(opts: { restorePoints?: number; reps?: num
       {
         const doc = rp('ns-0', 'policy-0', when(100 + r));
         const s = performance.now();
-        const c = openCatalog({ source: await openSource({ source: gitdir }), cluster: 'bench', cacheDir: false });
+        const c = openCatalog({ source: await openSource({ source: gitdir }), cluster: 'bench' });
         await c.commitChanges({ put: [{ path: `${dir}/${doc.metadata.name}.yaml`, content: YAML.stringify(doc) }] }, `backup: ns-0/policy-0 cold ${r} ok`);
         cofferCold.push(performance.now() - s);
       }
@@ -194,25 +194,23 @@ export async function runCatalogBench(opts: { restorePoints?: number; reps?: num
       }
     }
     // Sanity: every branch holds N + reps restore points, and git reads what Coffer wrote.
-    const count = (ref: string): number => sh(gitdir, ['ls-tree', '-r', '--name-only', ref, 'catalog/']).trim().split('\n').length;
+    const count = (ref: string): number => sh(gitdir, ['ls-tree', '-r', '--name-only', ref, 'catalog/bench/']).trim().split('\n').length;
     if (count('coffer-catalog') !== n + 2 * reps) throw new Error(`coffer-catalog holds ${count('coffer-catalog')} restore points, want ${n + 2 * reps}`);
     if (count('cli-catalog') !== n + reps) throw new Error(`cli-catalog holds ${count('cli-catalog')} restore points, want ${n + reps}`);
     if (count('cli-plumbing') !== n + reps) throw new Error(`cli-plumbing holds ${count('cli-plumbing')} restore points, want ${n + reps}`);
     sh(gitdir, ['fsck', '--no-dangling', '--connectivity-only']);
 
-    // Listing: without the parsed-document cache (first run on a machine), then with it (every later run).
-    const docCache = join(root, 'doc-cache');
-    const listOnce = async (cacheDir: string | false, filter = {}): Promise<number> => {
+    // Listing full documents in-process (npm run bench:catalog measures listings in fresh processes at 100,000).
+    const listOnce = async (filter = {}): Promise<number> => {
       const s = performance.now();
-      const got = await openCatalog({ source: await openSource({ source: gitdir }), cluster: 'bench', cacheDir }).readRestorePoints(filter);
+      const got = await openCatalog({ source: await openSource({ source: gitdir }), cluster: 'bench' }).readRestorePoints(filter);
       const ms = performance.now() - s;
       if (Object.keys(filter).length === 0 && got.length !== n + 2 * reps) throw new Error(`listed ${got.length} restore points, want ${n + 2 * reps}`);
       return ms;
     };
-    const listAllUncached = await listOnce(false);
-    await listOnce(docCache); // fills the cache
-    const listAllCached = median([await listOnce(docCache), await listOnce(docCache), await listOnce(docCache)]);
-    const listOne = median([await listOnce(false, { namespace: 'ns-1', policy: 'policy-1' }), await listOnce(false, { namespace: 'ns-1', policy: 'policy-1' }), await listOnce(false, { namespace: 'ns-1', policy: 'policy-1' })]);
+    const listAllUncached = await listOnce();
+    const listAllCached = median([await listOnce(), await listOnce(), await listOnce()]);
+    const listOne = median([await listOnce({ namespace: 'ns-1', policy: 'policy-1' }), await listOnce({ namespace: 'ns-1', policy: 'policy-1' }), await listOnce({ namespace: 'ns-1', policy: 'policy-1' })]);
 
     const round = (x: number): number => Math.round(x * 100) / 100;
     const cofferWarmMs = round(median(cofferWarm));

@@ -78,7 +78,7 @@ describe('Catalog.applyRetention', () => {
     ]);
     expect(res[1]!.expire[0]!.spec.volumes?.[0]?.snapshotId).toMatch(/^snap0/);
     expect(Number(gitCli(repo, 'rev-list', '--count', 'coffer-catalog').trim())).toBe(before + 1);
-    expect(gitCli(repo, 'ls-tree', '-r', '--name-only', 'coffer-catalog', 'catalog/').trim().split('\n')).toEqual([
+    expect(gitCli(repo, 'ls-tree', '-r', '--name-only', 'coffer-catalog', 'catalog/dev/').trim().split('\n')).toEqual([
       'catalog/dev/blog/daily/daily-20261110-010000.yaml',
       'catalog/dev/blog/daily/daily-20261111-010000.yaml',
       'catalog/dev/shop/daily/daily-20261113-010000.yaml',
@@ -87,6 +87,9 @@ describe('Catalog.applyRetention', () => {
     expect(gitCli(repo, 'log', '-1', '--format=%s', 'coffer-catalog').trim()).toBe(
       'retention: shop/daily expired 3 restore points (daily-20261112-010000, daily-20261111-010000, daily-20261110-010000)',
     );
+    // The index beside the documents was updated in the same commit.
+    expect(JSON.parse(gitCli(repo, 'show', 'coffer-catalog:catalog/.index/dev/shop/daily.json')).items.map((i: { name: string }) => i.name)).toEqual(['daily-20261113-010000', 'daily-20261114-010000']);
+    expect(await catalog.checkIndex()).toMatchObject({ stale: [], orphans: [] });
     // Applying the same retention again changes nothing.
     const again = await catalog.applyRetention(pol({ daily: 2 }));
     expect(again.every((r) => r.expire.length === 0)).toBe(true);

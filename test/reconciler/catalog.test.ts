@@ -41,7 +41,9 @@ describe('catalog on a local repository', () => {
     const shown = YAML.parse(gitCli(repo, 'show', `coffer-catalog:${res.restorePointPath}`)) as RestorePoint;
     expect(shown).toEqual(rp);
     expect(gitCli(repo, 'ls-tree', '-r', '--name-only', 'coffer-catalog').trim().split('\n')).toEqual([
+      'catalog/.index/dev/shop/databases-daily.json',
       'catalog/dev/shop/databases-daily/databases-daily-20261124-010000.yaml',
+      'runs/.index/dev/2026-11-24/01.json',
       'runs/dev/2026-11-24/backup-20261124-010000-a1b2c3.yaml',
       'runs/dev/latest/shop/databases-daily.yaml',
     ]);
@@ -185,7 +187,7 @@ describe('concurrent writers', () => {
     const results = await Promise.all([1, 2].map((w) => execFileP(tsx, [worker, repo, String(w), String(N), 'coffer-catalog'], { cwd: process.cwd() })));
     await humans;
     const rebased = results.map((r) => JSON.parse(r.stdout) as { rebased: number });
-    const files = gitCli(repo, 'ls-tree', '-r', '--name-only', 'coffer-catalog', 'catalog/').trim().split('\n');
+    const files = gitCli(repo, 'ls-tree', '-r', '--name-only', 'coffer-catalog', 'catalog/dev/').trim().split('\n');
     expect(files).toHaveLength(2 * N);
     expect(new Set(files).size).toBe(2 * N);
     expect(gitCli(repo, 'rev-list', '--count', 'coffer-catalog').trim()).toBe(String(2 * N)); // one commit per restore point, none twice
@@ -286,7 +288,9 @@ describe('catalog on an HTTP remote', () => {
     await Promise.all([jobs.slice(0, 4), jobs.slice(4)].map(async (list) => {
       for (const j of list) await j();
     }));
-    expect(gitCli(bare, 'ls-tree', '-r', '--name-only', 'race', 'catalog/').trim().split('\n')).toHaveLength(8);
+    expect(gitCli(bare, 'ls-tree', '-r', '--name-only', 'race', 'catalog/dev/').trim().split('\n')).toHaveLength(8);
+    // Every rebased commit re-derived the indexes against its new base: they agree with the documents.
+    expect(await cats[0]!.checkIndex()).toMatchObject({ directories: 2, restorePoints: 8, stale: [], orphans: [] });
     expect(gitCli(bare, 'rev-list', '--count', 'race').trim()).toBe('8');
     gitCli(bare, 'fsck', '--strict', '--no-dangling');
     expect(readFileSync(join(bare, 'HEAD'), 'utf8')).toContain('refs/heads/main');

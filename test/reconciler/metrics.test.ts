@@ -23,7 +23,7 @@ let catalog: Catalog;
 beforeAll(async () => {
   dir = tempDir('metrics');
   const repo = makePolicyRepo(join(dir, 'policies'), { 'coffer.yaml': 'kind: Config\n' });
-  catalog = openCatalog({ source: await openSource({ source: repo }), cluster: 'dev', cacheDir: false });
+  catalog = openCatalog({ source: await openSource({ source: repo }), cluster: 'dev' });
 });
 afterAll(() => cleanup(dir));
 

@@ -28,7 +28,7 @@ async function coffer(...args: string[]): Promise<{ code: number; out: string; e
 beforeAll(async () => {
   dir = tempDir('report-cli');
   repo = makePolicyRepo(join(dir, 'policies'), demoPolicyRepo(join(dir, 'repository'), readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8')));
-  const catalog = openCatalog({ source: await openSource({ source: repo, env: {} }), cluster: 'demo', cacheDir: false });
+  const catalog = openCatalog({ source: await openSource({ source: repo, env: {} }), cluster: 'demo' });
   // A backup three hours ago: an hourly policy has missed its RPO.
   const b = backup({ cluster: 'demo', namespace: 'shop', policy: 'hourly', start: new Date(Date.now() - 3 * 3600_000) });
   await catalog.recordBackup(b.run, b.rp);

@@ -17,7 +17,7 @@ let catalog: Catalog;
 beforeAll(async () => {
   dir = tempDir('report-publish');
   repo = makePolicyRepo(join(dir, 'policies'), { 'coffer.yaml': 'kind: Config\n' });
-  catalog = openCatalog({ source: await openSource({ source: repo }), cluster: 'dev', cacheDir: false });
+  catalog = openCatalog({ source: await openSource({ source: repo }), cluster: 'dev' });
 });
 afterAll(() => cleanup(dir));
 

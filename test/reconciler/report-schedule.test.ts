@@ -89,7 +89,7 @@ describe('complianceTimer', () => {
   beforeAll(async () => {
     dir = tempDir('report-schedule');
     repo = makePolicyRepo(join(dir, 'policies'), { 'coffer.yaml': 'kind: Config\n' });
-    catalog = openCatalog({ source: await openSource({ source: repo }), cluster: 'dev', cacheDir: false });
+    catalog = openCatalog({ source: await openSource({ source: repo }), cluster: 'dev' });
   });
   afterAll(() => cleanup(dir));
 

@@ -14,6 +14,8 @@ import { KubeClient, loadKubeConfig } from '../../reconciler/kube/client.ts';
 import { CofferMetrics } from '../../reconciler/metrics/index.ts';
 import { parsePrometheusText, sampleValue } from '../../reconciler/metrics/text-format.ts';
 import { createCofferServer, decideDelivery, deliveryId, Live, listen, MIN_SECRET_LENGTH, parseListen, parseTokenFile, ReconcileTrigger, ReplayGuard, ServeConfigError, TokenFileError, TokenStore, verifyDelivery, webhookSecret } from '../../reconciler/server/index.ts';
+import { openCatalog, type RestorePoint } from '../../reconciler/catalog/index.ts';
+import { backup } from './catalog-fixtures.ts';
 import { cleanup, makePolicyRepo, tempDir } from './git-helpers.ts';
 
 const SECRET = 'shared-webhook-secret-42';
@@ -157,11 +159,12 @@ let base: string;
 let trigger: ReconcileTrigger;
 let metrics: CofferMetrics;
 let tokensFile: string;
+let repo: string;
 const logs: Array<Record<string, unknown>> = [];
 
 beforeAll(async () => {
   dir = tempDir('server');
-  const repo = makePolicyRepo(join(dir, 'policies'), demoPolicyRepo(join(dir, 'repository'), readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8')));
+  repo = makePolicyRepo(join(dir, 'policies'), demoPolicyRepo(join(dir, 'repository'), readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8')));
   const source = await openSource({ source: repo, env: {} });
   tokensFile = join(dir, 'tokens.csv');
   writeFileSync(tokensFile, `# token,name,role\n${READ},grafana,read\n${OPERATE},alice,operate\n`);
@@ -290,8 +293,8 @@ describe('HTTP server', () => {
     expect(((await get('/policies')).body.items as Array<{ name: string }>).map((p) => p.name)).toEqual(['hourly']);
     expect((await get('/policies/hourly')).body).toMatchObject({ name: 'hourly' });
     expect((await get('/policies/none')).status).toBe(404);
-    expect((await get('/restorepoints?namespace=shop')).body).toEqual({ items: [] });
-    expect((await get('/runs?type=backup&limit=5')).body).toEqual({ items: [] });
+    expect((await get('/restorepoints?namespace=shop')).body).toEqual({ metadata: {}, items: [] });
+    expect((await get('/runs?type=backup&limit=5')).body).toEqual({ metadata: {}, items: [] });
     expect((await get('/runs?limit=0')).status).toBe(400);
     expect((await get('/health')).body).toMatchObject({ status: 'starting', queued: false });
     expect((await get('/nothing')).status).toBe(404);
@@ -340,6 +343,40 @@ describe('HTTP server', () => {
     expect(reply).toMatch(/content-type: application\/json/i);
     expect(JSON.parse(/\{.*\}/s.exec(reply.slice(reply.indexOf('\r\n\r\n')))![0])).toMatchObject({ error: expect.any(String) });
     expect(logs.slice(before).filter((l) => l.event === 'error')).toEqual([]);
+  });
+
+  it('pages restore points and runs like the Kubernetes list API (limit, continue, 400/410 for bad tokens)', async () => {
+    const get = async (p: string) => {
+      const r = await fetch(`${base}/api/v1${p}`, { headers: { authorization: `Bearer ${READ}` } });
+      return { status: r.status, body: (await r.json()) as { items: RestorePoint[]; metadata: { continue?: string }; error?: string } };
+    };
+    const catalog = openCatalog({ source: await openSource({ source: repo, env: {} }), cluster: 'demo' });
+    for (let i = 0; i < 5; i++) {
+      const { run, rp } = backup({ cluster: 'demo', namespace: i % 2 ? 'blog' : 'shop', policy: 'hourly', start: new Date(Date.UTC(2026, 10, 1, i)) });
+      await catalog.recordBackup(run, rp);
+    }
+    const seen: string[] = [];
+    let next: string | undefined;
+    let pages = 0;
+    do {
+      const page = await get(`/restorepoints?limit=2${next ? `&continue=${encodeURIComponent(next)}` : ''}`);
+      expect(page.status).toBe(200);
+      expect(page.body.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.body.items.map((d) => `${d.spec.namespace}/${d.metadata.name}`));
+      next = page.body.metadata.continue;
+      pages++;
+    } while (next);
+    expect(pages).toBe(3);
+    expect(seen).toEqual(['blog/hourly-20261101-010000', 'blog/hourly-20261101-030000', 'shop/hourly-20261101-000000', 'shop/hourly-20261101-020000', 'shop/hourly-20261101-040000']);
+    const runs = await get('/runs?limit=3');
+    expect(runs.body.items).toHaveLength(3);
+    expect((await get(`/runs?limit=3&continue=${encodeURIComponent(runs.body.metadata.continue!)}`)).body.items).toHaveLength(2);
+    const bad = await get('/restorepoints?continue=garbage');
+    expect(bad).toMatchObject({ status: 400, body: { error: 'continue token is not one this server issued; list again without it' } });
+    const gone = Buffer.from(JSON.stringify({ v: 1, c: 'f'.repeat(40), k: ['demo', 'shop', 'hourly', '2026-11-01T00:00:00.000Z', 'x'] })).toString('base64url');
+    const expired = await get(`/restorepoints?continue=${gone}`);
+    expect(expired.status).toBe(410);
+    expect(expired.body.error).toMatch(/^continue token is for catalog commit ffffffffffff, which is no longer in the repository/);
   });
 
   it('picks up a rotated token file without a restart', async () => {

@@ -1,0 +1,170 @@
+import type { ObjectReader } from '../git/objects.ts';
+import {
+  CatalogDocumentError,
+  cmp,
+  INDEX_DIR,
+  indexItem,
+  parseIndex,
+  parseRestorePoint,
+  sortItems,
+  type CatalogProblem,
+  type IndexItem,
+  type RestorePointIndex,
+  type RestorePointSummary,
+} from './summary.ts';
+import type { RestorePoint } from './types.ts';
+
+/** One (cluster, namespace, policy) directory of restore points at a commit, and its index file if there is one. */
+export interface PointDir {
+  cluster: string;
+  namespace: string;
+  policy: string;
+  /** `<catalogDir>/<cluster>/<namespace>/<policy>` */
+  path: string;
+  /** Oid of the directory's tree: what its index must name to be trusted. */
+  tree: string;
+  /** Oid of `<catalogDir>/.index/<cluster>/<namespace>/<policy>.json`, when present. */
+  index?: string;
+}
+
+export interface DirFilter {
+  /** undefined: every cluster. */
+  cluster?: string | undefined;
+  namespace?: string | undefined;
+  policy?: string | undefined;
+}
+
+export interface DirSummaries {
+  items: RestorePointSummary[];
+  problems: CatalogProblem[];
+  /** False when the index was missing or named another tree, so the documents were read instead. */
+  indexed: boolean;
+}
+
+/**
+ * The catalog's restore points at one commit (or root tree), read through an `ObjectReader` (bulk, synchronous object
+ * access). Only the trees on the requested paths are read; a directory's documents are read only when its index does
+ * not vouch for them (or when the caller wants the full documents).
+ */
+export class CatalogSnapshot {
+  private readonly root: string | undefined;
+
+  /** `rootish`: a commit or a root tree oid; undefined for an empty catalog (no branch yet). */
+  constructor(
+    readonly objects: ObjectReader,
+    readonly catalogDir: string,
+    readonly rootish: string | undefined,
+  ) {
+    this.root = rootish ? objects.treeAt(rootish, catalogDir) : undefined;
+  }
+
+  dir(cluster: string, namespace: string, policy: string): PointDir | undefined {
+    return this.dirs({ cluster, namespace, policy })[0];
+  }
+
+  /** Directories matching the filter, sorted by cluster, namespace, policy (code-unit order, like the continue keys). */
+  dirs(filter: DirFilter = {}): PointDir[] {
+    if (!this.root) return [];
+    const out: PointDir[] = [];
+    const indexRoot = this.child(this.root, INDEX_DIR, 'tree');
+    for (const c of this.entries(this.root, 'tree', filter.cluster)) {
+      if (c.name.startsWith('.')) continue;
+      const ic = indexRoot && this.child(indexRoot, c.name, 'tree');
+      for (const n of this.entries(c.oid, 'tree', filter.namespace)) {
+        const inn = ic && this.child(ic, n.name, 'tree');
+        const indexFiles = inn ? new Map(this.entries(inn, 'blob').map((e) => [e.name, e.oid])) : undefined;
+        for (const p of this.entries(n.oid, 'tree', filter.policy)) {
+          const index = indexFiles?.get(`${p.name}.json`);
+          out.push({ cluster: c.name, namespace: n.name, policy: p.name, path: `${this.catalogDir}/${c.name}/${n.name}/${p.name}`, tree: p.oid, ...(index ? { index } : {}) });
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Index files with no directory of documents beside them (documents removed with plain git). */
+  orphanIndexes(): string[] {
+    if (!this.root) return [];
+    const indexRoot = this.child(this.root, INDEX_DIR, 'tree');
+    if (!indexRoot) return [];
+    const live = new Set(this.dirs().map((d) => `${d.cluster}/${d.namespace}/${d.policy}.json`));
+    const out: string[] = [];
+    for (const c of this.entries(indexRoot, 'tree')) {
+      for (const n of this.entries(c.oid, 'tree')) {
+        for (const f of this.entries(n.oid)) if (!live.has(`${c.name}/${n.name}/${f.name}`)) out.push(`${this.catalogDir}/${INDEX_DIR}/${c.name}/${n.name}/${f.name}`);
+      }
+    }
+    return out;
+  }
+
+  /** The index of a directory, if present, parseable and built from exactly this tree. */
+  trustedIndex(dir: PointDir): RestorePointIndex | undefined {
+    if (!dir.index) return undefined;
+    const index = parseIndex(this.objects.read(dir.index).data.toString('utf8'));
+    return index && index.tree === dir.tree ? index : undefined;
+  }
+
+  summaries(dir: PointDir): DirSummaries {
+    const index = this.trustedIndex(dir);
+    if (index) {
+      return {
+        items: index.items.map((i) => toSummary(dir, i)),
+        problems: index.problems.map(({ file, ...p }) => ({ path: `${dir.path}/${file}`, ...p })),
+        indexed: true,
+      };
+    }
+    const built = this.buildIndex(dir);
+    return { items: built.items.map((i) => toSummary(dir, i)), problems: built.problems.map(({ file, ...p }) => ({ path: `${dir.path}/${file}`, ...p })), indexed: false };
+  }
+
+  /** Every document of the directory, oldest first; unparseable ones are returned as problems, never thrown. */
+  documents(dir: PointDir): { entries: Array<{ path: string; doc: RestorePoint }>; problems: CatalogProblem[] } {
+    const entries: Array<{ path: string; doc: RestorePoint }> = [];
+    const problems: CatalogProblem[] = [];
+    for (const e of this.entries(dir.tree, 'blob')) {
+      if (!e.name.endsWith('.yaml')) continue;
+      const path = `${dir.path}/${e.name}`;
+      try {
+        entries.push({ path, doc: parseRestorePoint(path, this.objects.read(e.oid).data.toString('utf8')) });
+      } catch (err) {
+        if (!(err instanceof CatalogDocumentError)) throw err;
+        problems.push(err.problem);
+      }
+    }
+    entries.sort((a, b) => cmp(a.doc.spec.startTime, b.doc.spec.startTime) || cmp(a.doc.metadata.name, b.doc.metadata.name));
+    return { entries, problems };
+  }
+
+  /** The index this directory should have: what `coffer catalog reindex` writes and every commit keeps current. */
+  buildIndex(dir: PointDir): RestorePointIndex {
+    const { entries, problems } = this.documents(dir);
+    return {
+      apiVersion: 'coffer.dev/v1alpha1',
+      kind: 'RestorePointIndex',
+      tree: dir.tree,
+      items: sortItems(entries.map((e) => indexItem(e.doc, e.path.slice(e.path.lastIndexOf('/') + 1)))),
+      problems: problems.map(({ path, ...p }) => ({ file: path.slice(path.lastIndexOf('/') + 1), ...p })),
+    };
+  }
+
+  /** One document by path, or undefined when it is not there. */
+  document(path: string): RestorePoint | undefined {
+    const slash = path.lastIndexOf('/');
+    const tree = this.rootish && this.objects.treeAt(this.rootish, path.slice(0, slash));
+    const blob = tree && this.objects.readTree(tree).find((e) => e.name === path.slice(slash + 1) && e.type === 'blob');
+    return blob ? parseRestorePoint(path, this.objects.read(blob.oid).data.toString('utf8')) : undefined;
+  }
+
+  private entries(tree: string, type?: 'tree' | 'blob', only?: string): Array<{ name: string; oid: string }> {
+    const out = this.objects.readTree(tree).filter((e) => (!type || e.type === type) && (only === undefined || e.name === only));
+    return out.sort((a, b) => cmp(a.name, b.name));
+  }
+
+  private child(tree: string, name: string, type: 'tree' | 'blob'): string | undefined {
+    return this.objects.readTree(tree).find((e) => e.name === name && e.type === type)?.oid;
+  }
+}
+
+function toSummary(dir: PointDir, { file, ...i }: IndexItem): RestorePointSummary {
+  return { cluster: dir.cluster, namespace: dir.namespace, policy: dir.policy, ...i, path: `${dir.path}/${file ?? `${i.name}.yaml`}` };
+}

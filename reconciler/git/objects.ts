@@ -1,0 +1,360 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { deflateSync, inflateSync } from 'node:zlib';
+
+/**
+ * A read-only Git object store reader for bulk reads: pack indexes (.idx v2) are opened once and searched in memory,
+ * pack entries are read with one positioned read and one inflate each, deltas (OFS and REF) are resolved with a small
+ * base cache, and loose objects are the fallback. Listing 100,000 catalog documents through isomorphic-git costs one
+ * `readBlob` call each (fs wrapper, gitdir stat, ref parsing); here a tree walk plus the blobs is plain buffer work.
+ *
+ * Synchronous on purpose: every read is a local positioned read of a few KiB, and an `await` per object would cost
+ * more than the read. Alternates (`objects/info/alternates`) are not followed: Coffer's repositories never use them.
+ */
+export type ObjectType = 'commit' | 'tree' | 'blob' | 'tag';
+
+export interface GitObject {
+  type: ObjectType;
+  data: Buffer;
+}
+
+export interface TreeEntry {
+  mode: string;
+  name: string;
+  oid: string;
+  type: 'tree' | 'blob' | 'commit';
+}
+
+export class ObjectNotFoundError extends Error {
+  readonly code = 'E_GIT_OBJECT_MISSING';
+}
+
+const TYPES: Record<number, ObjectType> = { 1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag' };
+
+interface Pack {
+  name: string;
+  fd: number;
+  size: number;
+  idx: Buffer;
+  count: number;
+  /** Offsets of the idx tables (v2: header 8, fanout 1024, then shas, crcs, offsets, large offsets). */
+  shaAt: number;
+  offAt: number;
+  largeAt: number;
+}
+
+export class ObjectReader {
+  private packs: Pack[] = [];
+  private readonly packNames = new Set<string>();
+  private readonly bases = new Map<string, GitObject>();
+  private readonly trees = new Map<string, readonly TreeEntry[]>();
+  private baseBytes = 0;
+
+  constructor(readonly gitdir: string) {
+    this.scanPacks();
+  }
+
+  /** Opens packs that appeared since the last scan (a fetch or `git gc` while we run). */
+  private scanPacks(): boolean {
+    let names: string[];
+    try {
+      names = readdirSync(join(this.gitdir, 'objects', 'pack')).filter((f) => f.endsWith('.idx'));
+    } catch {
+      return false;
+    }
+    let added = false;
+    for (const idxName of names) {
+      const name = idxName.slice(0, -4);
+      if (this.packNames.has(name)) continue;
+      let idx: Buffer;
+      let fd: number;
+      try {
+        idx = readFileSync(join(this.gitdir, 'objects', 'pack', idxName));
+        fd = openSync(join(this.gitdir, 'objects', 'pack', `${name}.pack`), 'r');
+      } catch {
+        continue; // a pack being written or removed right now; the loose objects or a later scan cover it
+      }
+      if (idx.readUInt32BE(0) !== 0xff744f63 || idx.readUInt32BE(4) !== 2) {
+        closeSync(fd);
+        throw new Error(`${join(this.gitdir, 'objects', 'pack', idxName)}: not a version 2 pack index`);
+      }
+      const count = idx.readUInt32BE(8 + 255 * 4);
+      const shaAt = 8 + 1024;
+      const offAt = shaAt + count * 20 + count * 4;
+      this.packs.push({ name, fd, size: fstatSync(fd).size, idx, count, shaAt, offAt, largeAt: offAt + count * 4 });
+      this.packNames.add(name);
+      added = true;
+    }
+    return added;
+  }
+
+  close(): void {
+    for (const p of this.packs) closeSync(p.fd);
+    this.packs = [];
+    this.packNames.clear();
+    this.bases.clear();
+    this.trees.clear();
+  }
+
+  read(oid: string): GitObject {
+    const found = this.tryRead(oid);
+    if (found) return found;
+    if (this.scanPacks()) {
+      const again = this.tryRead(oid);
+      if (again) return again;
+    }
+    throw new ObjectNotFoundError(`object ${oid} is missing from ${this.gitdir}`);
+  }
+
+  /** Whether the object exists; `rescan` also looks for packs added since (a fetch by another process). */
+  has(oid: string, rescan = true): boolean {
+    const key = Buffer.from(oid, 'hex');
+    if (this.packs.some((p) => this.find(p, key) !== undefined)) return true;
+    if (existsSync(join(this.gitdir, 'objects', oid.slice(0, 2), oid.slice(2)))) return true;
+    return rescan && this.scanPacks() && this.packs.some((p) => this.find(p, key) !== undefined);
+  }
+
+  private tryRead(oid: string): GitObject | undefined {
+    const key = Buffer.from(oid, 'hex');
+    for (const p of this.packs) {
+      const off = this.find(p, key);
+      if (off !== undefined) return this.readPacked(p, off);
+    }
+    let raw: Buffer;
+    try {
+      raw = inflateSync(readFileSync(join(this.gitdir, 'objects', oid.slice(0, 2), oid.slice(2))));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+    const sp = raw.indexOf(0x20);
+    const nul = raw.indexOf(0, sp);
+    const type = raw.toString('latin1', 0, sp) as ObjectType;
+    return { type, data: raw.subarray(nul + 1) };
+  }
+
+  /** Binary search of the idx's sorted sha table within the fanout bucket of the first byte. */
+  private find(p: Pack, key: Buffer): number | undefined {
+    const first = key[0]!;
+    let lo = first === 0 ? 0 : p.idx.readUInt32BE(8 + (first - 1) * 4);
+    let hi = p.idx.readUInt32BE(8 + first * 4);
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = p.idx.compare(key, 0, 20, p.shaAt + mid * 20, p.shaAt + mid * 20 + 20);
+      if (c === 0) {
+        const off = p.idx.readUInt32BE(p.offAt + mid * 4);
+        if (off & 0x80000000) return Number(p.idx.readBigUInt64BE(p.largeAt + (off & 0x7fffffff) * 8));
+        return off;
+      }
+      if (c < 0) lo = mid + 1; // the idx entry sorts before the key
+      else hi = mid;
+    }
+    return undefined;
+  }
+
+  private readPacked(p: Pack, offset: number): GitObject {
+    const cacheKey = `${p.name}:${offset}`;
+    const cached = this.bases.get(cacheKey);
+    if (cached) return cached;
+    // Header: type and size in a varint, then (deltas) the base reference, then the zlib stream.
+    const head = Buffer.allocUnsafe(32);
+    const got = readSync(p.fd, head, 0, 32, offset);
+    let pos = 0;
+    let byte = head[pos++]!;
+    const type = (byte >> 4) & 7;
+    let size = byte & 15;
+    let shift = 4;
+    while (byte & 0x80) {
+      byte = head[pos++]!;
+      size += (byte & 0x7f) * 2 ** shift;
+      shift += 7;
+    }
+    let base: GitObject | undefined;
+    if (type === 6) {
+      byte = head[pos++]!;
+      let rel = byte & 0x7f;
+      while (byte & 0x80) {
+        byte = head[pos++]!;
+        rel = (rel + 1) * 128 + (byte & 0x7f);
+      }
+      base = this.readPacked(p, offset - rel);
+    } else if (type === 7) {
+      base = this.read(head.toString('hex', pos, pos + 20));
+      pos += 20;
+    }
+    if (pos > got) throw new Error(`pack ${p.name}: truncated object header at ${offset}`);
+    const data = this.inflateAt(p, offset + pos, size);
+    let obj: GitObject;
+    if (base) {
+      obj = { type: base.type, data: applyDelta(base.data, data) };
+      this.remember(cacheKey, obj);
+    } else {
+      const t = TYPES[type];
+      if (!t) throw new Error(`pack ${p.name}: unknown object type ${type} at ${offset}`);
+      obj = { type: t, data };
+      this.remember(cacheKey, obj);
+    }
+    return obj;
+  }
+
+  /** Inflates `size` bytes starting at `at`: deflate never grows data by more than ~0.1% + a few bytes. */
+  private inflateAt(p: Pack, at: number, size: number): Buffer {
+    let window = Math.min(size + 64 + Math.ceil(size / 1000) * 5, p.size - at);
+    for (;;) {
+      const buf = Buffer.allocUnsafe(window);
+      const n = readSync(p.fd, buf, 0, window, at);
+      try {
+        const out = inflateSync(buf.subarray(0, n));
+        if (out.length !== size) throw new Error(`pack ${p.name}: object at ${at} inflates to ${out.length} bytes, header says ${size}`);
+        return out;
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'Z_BUF_ERROR' || window >= p.size - at) throw e;
+        window = Math.min(window * 2, p.size - at);
+      }
+    }
+  }
+
+  /** Recently read objects are reused: they are the bases of the next deltas (a chain of 50 would otherwise re-inflate 50 times). */
+  private remember(key: string, obj: GitObject): void {
+    this.bases.set(key, obj);
+    this.baseBytes += obj.data.length;
+    while (this.baseBytes > 64 * 1024 * 1024 && this.bases.size > 1) {
+      const [k, v] = this.bases.entries().next().value as [string, GitObject];
+      this.bases.delete(k);
+      this.baseBytes -= v.data.length;
+    }
+  }
+
+  /** Entries of a tree (or a commit's root tree). Parsed trees are cached: callers must not modify the array. */
+  readTree(oid: string): readonly TreeEntry[] {
+    const hit = this.trees.get(oid);
+    if (hit) return hit;
+    const o = this.read(oid);
+    if (o.type === 'commit') return this.readTree(commitTree(o.data));
+    if (o.type !== 'tree') throw new Error(`object ${oid} is a ${o.type}, not a tree`);
+    const entries = parseTree(o.data);
+    if (this.trees.size >= 8192) this.trees.delete(this.trees.keys().next().value as string);
+    this.trees.set(oid, entries);
+    return entries;
+  }
+
+  /** The tree oid at `path` ('' = the root) of a commit or tree, or undefined when the path does not exist. */
+  treeAt(commitOrTree: string, path: string): string | undefined {
+    let o = this.read(commitOrTree);
+    let oid = commitOrTree;
+    if (o.type === 'commit') {
+      oid = commitTree(o.data);
+      o = this.read(oid);
+    }
+    for (const part of path.split('/').filter(Boolean)) {
+      const e = this.readTree(oid).find((x) => x.name === part);
+      if (!e || e.type !== 'tree') return undefined;
+      oid = e.oid;
+    }
+    return oid;
+  }
+}
+
+export function commitTree(data: Buffer): string {
+  if (data.toString('latin1', 0, 5) !== 'tree ') throw new Error('commit object without a tree line');
+  return data.toString('latin1', 5, 45);
+}
+
+export function parseTree(data: Buffer): TreeEntry[] {
+  const out: TreeEntry[] = [];
+  let pos = 0;
+  while (pos < data.length) {
+    const sp = data.indexOf(0x20, pos);
+    const nul = data.indexOf(0, sp);
+    const mode = data.toString('latin1', pos, sp);
+    const name = data.toString('utf8', sp + 1, nul);
+    const oid = data.toString('hex', nul + 1, nul + 21);
+    out.push({ mode, name, oid, type: mode === '40000' ? 'tree' : mode === '160000' ? 'commit' : 'blob' });
+    pos = nul + 21;
+  }
+  return out;
+}
+
+/** Git's delta format: source and target sizes, then copy (from base) and insert (literal) instructions. */
+export function applyDelta(base: Buffer, delta: Buffer): Buffer {
+  let pos = 0;
+  const varint = (): number => {
+    let v = 0;
+    let shift = 0;
+    let b: number;
+    do {
+      b = delta[pos++]!;
+      v += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (b & 0x80);
+    return v;
+  };
+  const srcSize = varint();
+  if (srcSize !== base.length) throw new Error(`delta base is ${base.length} bytes, delta expects ${srcSize}`);
+  const out = Buffer.allocUnsafe(varint());
+  let o = 0;
+  while (pos < delta.length) {
+    const op = delta[pos++]!;
+    if (op & 0x80) {
+      let off = 0;
+      let len = 0;
+      if (op & 1) off |= delta[pos++]!;
+      if (op & 2) off |= delta[pos++]! << 8;
+      if (op & 4) off |= delta[pos++]! << 16;
+      if (op & 8) off += delta[pos++]! * 0x1000000;
+      if (op & 16) len |= delta[pos++]!;
+      if (op & 32) len |= delta[pos++]! << 8;
+      if (op & 64) len |= delta[pos++]! << 16;
+      if (len === 0) len = 0x10000;
+      o += base.copy(out, o, off, off + len);
+    } else if (op) {
+      o += delta.copy(out, o, pos, pos + op);
+      pos += op;
+    } else {
+      throw new Error('delta: reserved instruction 0');
+    }
+  }
+  if (o !== out.length) throw new Error(`delta produced ${o} bytes, expected ${out.length}`);
+  return out;
+}
+
+const readers = new Map<string, ObjectReader>();
+
+/** One reader per git directory in this process (packs are opened once; new packs and loose objects are found on a miss). */
+export function objectReader(gitdir: string): ObjectReader {
+  let r = readers.get(gitdir);
+  if (!r) readers.set(gitdir, (r = new ObjectReader(gitdir)));
+  return r;
+}
+
+/**
+ * Writes a loose object (zlib, temp file + rename, so a concurrent reader never sees half an object) unless it exists
+ * already; returns its oid. What isomorphic-git's writeBlob/writeTree do, without a wrapper per call.
+ */
+export function writeObject(gitdir: string, type: ObjectType, data: Uint8Array, reader?: ObjectReader): string {
+  const header = Buffer.from(`${type} ${data.length}\0`);
+  const oid = createHash('sha1').update(header).update(data).digest('hex');
+  const dir = join(gitdir, 'objects', oid.slice(0, 2));
+  const file = join(dir, oid.slice(2));
+  if ((reader ?? objectReader(gitdir)).has(oid, false)) return oid;
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    writeFileSync(tmp, deflateSync(Buffer.concat([header, data]), { level: 1 }));
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  return oid;
+}
+
+/** Serialises tree entries in Git's order (a directory sorts as if its name ended in '/'). */
+export function treeBytes(entries: ReadonlyArray<Pick<TreeEntry, 'mode' | 'name' | 'oid' | 'type'>>): Buffer {
+  const key = (e: Pick<TreeEntry, 'name' | 'type'>): string => (e.type === 'tree' ? `${e.name}/` : e.name);
+  const sorted = [...entries].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  const parts: Buffer[] = [];
+  for (const e of sorted) parts.push(Buffer.from(`${e.type === 'tree' ? '40000' : e.mode} ${e.name}\0`), Buffer.from(e.oid, 'hex'));
+  return Buffer.concat(parts);
+}

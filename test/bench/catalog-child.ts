@@ -1,0 +1,41 @@
+/**
+ * One measured catalog read in a fresh process (no parsed-document cache, no warm isomorphic-git cache): the bench
+ * spawns it per measurement and reads one JSON line from stderr: the operation's own time, how many items it saw, and
+ * the process's peak RSS. Usage: catalog-child.ts GITDIR OP [ARG]; OP = list | namespace NS | policy P | json | compliance.
+ */
+import { createWriteStream } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { main } from '../../cli/main.ts';
+import { openCatalog } from '../../reconciler/catalog/index.ts';
+import { openSource } from '../../reconciler/git/source.ts';
+import { computeCompliance } from '../../reconciler/report/publish.ts';
+import { benchPlan } from './catalog-plan.ts';
+
+const [gitdir, op, arg] = process.argv.slice(2) as [string, string, string | undefined];
+const started = performance.now();
+let items = 0;
+if (op === 'json') {
+  const out = createWriteStream('/dev/null');
+  const code = await main(['restorepoints', '--source', gitdir, '--branch', 'coffer-catalog', '--cluster', 'bench', '-o', 'json'], {
+    stdout: out,
+    stderr: process.stderr,
+    env: { ...process.env },
+    cwd: process.cwd(),
+  });
+  await new Promise<void>((r) => out.end(r));
+  if (code !== 0) throw new Error(`coffer restorepoints -o json exited ${code}`);
+  items = -1;
+} else {
+  const catalog = openCatalog({ source: await openSource({ source: gitdir, branch: 'coffer-catalog' }), cluster: 'bench' });
+  if (op === 'compliance') {
+    const { plan, selected } = benchPlan(arg ? Number(arg) : 0);
+    const report = await computeCompliance(catalog, plan, selected, new Date('2026-02-11T20:00:00Z'));
+    items = report.spec.results.length;
+  } else {
+    // What `coffer restorepoints` (table, -o name) reads: the summaries, from the index.
+    const filter = op === 'namespace' ? { namespace: arg! } : op === 'policy' ? { policy: arg! } : {};
+    items = (await catalog.listRestorePoints(filter)).items.length;
+  }
+}
+const ms = performance.now() - started;
+process.stderr.write(`${JSON.stringify({ ms: Math.round(ms * 10) / 10, items, maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) })}\n`);

@@ -1,0 +1,180 @@
+/**
+ * `npm run bench:catalog`: the catalog at fleet scale, each figure beside its git CLI anchor in the same run, JSON.
+ *
+ * Builds catalogs of 10,000 and 100,000 live restore points with `git fast-import` through Coffer's own document
+ * writer (test/bench/catalog-data.ts), then measures:
+ * - list all, uncached, in a fresh process (op time inside the process, and the whole `coffer restorepoints` CLI
+ *   wall time) vs `git ls-tree -r` + `git cat-file --batch` of the same blobs;
+ * - the same filtered to one namespace and to one policy (anchors: the same pipeline over those paths);
+ * - `coffer restorepoints -o json` of everything, with the process's peak RSS;
+ * - commit one restore point (warm Catalog.recordBackup: document, run, latest-run pointer) vs git plumbing on a
+ *   prepared index (hash-object, update-index, write-tree, commit-tree, update-ref) — the curve over the sizes;
+ * - retention: 2,400 deletions in one commit vs the same with git plumbing;
+ * - the compliance report over the whole catalog (fresh process) vs reading the same trees and blobs with git.
+ * The OS page cache is warm for both sides (same run, same files); "uncached" means no Coffer cache of any kind.
+ *
+ * Flags: --sizes 10000,100000  --history N (commits of the largest catalog's history; default = its size; 1000000 for
+ * the million-commit case, ~minutes to build)  --reps 5  --timeout 300 (seconds per fresh-process measurement).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { openCatalog } from '../../reconciler/catalog/index.ts';
+import { openSource } from '../../reconciler/git/source.ts';
+import { backupFiles, backupRun, buildHistory, dirCount, POLICIES, restorePoint, rpPath, slot } from './catalog-data.ts';
+
+const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: 'Bench', GIT_AUTHOR_EMAIL: 'bench@coffer.test', GIT_COMMITTER_NAME: 'Bench', GIT_COMMITTER_EMAIL: 'bench@coffer.test', GIT_CONFIG_NOSYSTEM: '1' };
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+function sh(cwd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): string {
+  return execFileSync('git', args, { cwd, env: opts.env ?? GIT_ENV, input: opts.input, encoding: 'utf8', maxBuffer: 1 << 30 });
+}
+
+const round = (x: number): number => Math.round(x * 10) / 10;
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/** Wall time of a child process; its stdout goes to /dev/null, its last stderr line is returned. */
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ ms: number; stderr: string; timedOut: boolean; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    const s = performance.now();
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ ms: round(performance.now() - s), stderr, timedOut, code });
+    });
+  });
+}
+
+async function child(gitdir: string, op: string, arg: string | undefined, timeoutMs: number): Promise<Record<string, unknown>> {
+  const cache = fs.mkdtempSync(join(tmpdir(), 'coffer-bench-cache-'));
+  try {
+    const r = await timed(process.execPath, ['--import', 'tsx', join(ROOT, 'test/bench/catalog-child.ts'), gitdir, op, ...(arg ? [arg] : [])], { ...process.env, COFFER_CACHE_DIR: cache }, timeoutMs);
+    if (r.timedOut) return { timedOut: true, processMs: r.ms };
+    const line = r.stderr.trim().split('\n').at(-1) ?? '';
+    if (r.code !== 0) throw new Error(`catalog-child ${op} exited ${r.code}: ${r.stderr.slice(-2000)}`);
+    const out = JSON.parse(line) as { ms: number; items: number; maxRssMiB: number };
+    const warnings = r.stderr.trim().split('\n').length - 1;
+    return { ms: out.ms, processMs: r.ms, items: out.items, maxRssMiB: out.maxRssMiB, ...(warnings ? { stderrLines: warnings } : {}) };
+  } finally {
+    fs.rmSync(cache, { recursive: true, force: true });
+  }
+}
+
+/** The anchor: list the blobs with `git ls-tree -r` and read them all with one `git cat-file --batch`. */
+async function anchor(gitdir: string, paths: string[], grep?: string): Promise<number> {
+  const filter = grep ? ` | grep -F '${grep}'` : '';
+  const r = await timed('bash', ['-c', `set -o pipefail; git --git-dir '${gitdir}' ls-tree -r coffer-catalog ${paths.join(' ')}${filter} | cut -d' ' -f3 | cut -f1 | git --git-dir '${gitdir}' cat-file --batch > /dev/null`], GIT_ENV, 600_000);
+  if (r.code !== 0) throw new Error(`anchor failed: ${r.stderr}`);
+  return r.ms;
+}
+
+async function benchSize(live: number, history: number, reps: number, timeoutMs: number): Promise<Record<string, unknown>> {
+  const root = fs.mkdtempSync(join(tmpdir(), 'coffer-bench-catalog-'));
+  try {
+    const gitdir = join(root, 'repo.git');
+    sh(root, ['init', '-q', '--bare', '-b', 'coffer-catalog', gitdir]);
+    let t = performance.now();
+    const { commits } = await buildHistory(gitdir, live, history, GIT_ENV);
+    const buildSeconds = round((performance.now() - t) / 1000);
+    const count = (ref: string, dir: string): number => Number(execFileSync('bash', ['-c', `git --git-dir '${gitdir}' ls-tree -r --name-only ${ref} ${dir} | wc -l`], { encoding: 'utf8' }).trim());
+    if (count('coffer-catalog', 'catalog/bench/') !== live) throw new Error(`built ${count('coffer-catalog', 'catalog/bench/')} restore points, want ${live}`);
+    // The derived index: fast-import wrote documents only (as plain git would), so `coffer catalog reindex` adds it.
+    t = performance.now();
+    const reindexed = await openCatalog({ source: await openSource({ source: gitdir, branch: 'coffer-catalog' }), cluster: 'bench' }).reindex();
+    const reindexSeconds = round((performance.now() - t) / 1000);
+    if (reindexed.restorePoints !== live || reindexed.stale.filter((s) => s.path.startsWith('catalog/')).length !== dirCount(live)) throw new Error(`reindex saw ${reindexed.restorePoints} restore points, ${reindexed.stale.length} stale index files`);
+    const packBytes = fs.readdirSync(join(gitdir, 'objects/pack')).filter((f) => f.endsWith('.pack')).reduce((n, f) => n + fs.statSync(join(gitdir, 'objects/pack', f)).size, 0);
+    const dirs = dirCount(live);
+    const namespaces = dirs / POLICIES;
+    const out: Record<string, unknown> = { liveRestorePoints: live, historyCommits: commits, buildSeconds, reindexSeconds, packMiB: round(packBytes / 2 ** 20) };
+
+    // Reads, each in a fresh process without any Coffer cache, beside the git CLI reading the same blobs.
+    const listAll = await child(gitdir, 'list', undefined, timeoutMs);
+    out.listAll = { ...listAll, gitCliMs: await anchor(gitdir, [`catalog/bench`]) };
+    const cliCache = fs.mkdtempSync(join(tmpdir(), 'coffer-bench-cache-'));
+    const cli = await timed(process.execPath, [join(ROOT, 'cli/coffer.js'), 'restorepoints', '--source', gitdir, '--branch', 'coffer-catalog', '--cluster', 'bench', '-o', 'name'], { ...process.env, COFFER_CACHE_DIR: cliCache }, timeoutMs);
+    fs.rmSync(cliCache, { recursive: true, force: true });
+    if (!cli.timedOut && cli.code !== 0) throw new Error(`coffer restorepoints exited ${cli.code}: ${cli.stderr}`);
+    out.cliListAllWallMs = cli.timedOut ? { timedOut: true } : cli.ms;
+    out.nodeStartMs = (await timed(process.execPath, ['-e', '0'], process.env, 10_000)).ms;
+    out.listNamespace = { ...(await child(gitdir, 'namespace', 'ns-1', timeoutMs)), gitCliMs: await anchor(gitdir, ['catalog/bench/ns-1']) };
+    out.listPolicy = { ...(await child(gitdir, 'policy', 'policy-1', timeoutMs)), gitCliMs: await anchor(gitdir, ['catalog/bench'], '/policy-1/') };
+    out.listJson = { ...(await child(gitdir, 'json', undefined, timeoutMs)), gitCliMs: (out.listAll as { gitCliMs: number }).gitCliMs };
+    out.compliance = { ...(await child(gitdir, 'compliance', String(namespaces), timeoutMs)), gitCliMs: await anchor(gitdir, ['catalog/bench', 'runs/bench']) };
+
+    // Commit one restore point: warm Catalog (the reconciler's steady state) vs git plumbing on a prepared index.
+    sh(gitdir, ['branch', 'cli-plumbing', 'coffer-catalog']);
+    const index = join(root, 'plumbing.index');
+    const ienv = { ...GIT_ENV, GIT_INDEX_FILE: index };
+    sh(gitdir, ['read-tree', 'cli-plumbing'], { env: ienv });
+    const catalog = openCatalog({ source: await openSource({ source: gitdir, branch: 'coffer-catalog' }), cluster: 'bench' });
+    await catalog.tip();
+    const total = Math.max(live, history);
+    const coffer: number[] = [];
+    const git: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      const s = slot(total + r, dirs);
+      const rp = restorePoint(s);
+      t = performance.now();
+      await catalog.recordBackup(backupRun(s, rp), rp);
+      coffer.push(performance.now() - t);
+      t = performance.now();
+      for (const f of backupFiles(s)) {
+        const blob = sh(gitdir, ['hash-object', '-w', '--stdin'], { input: f.content }).trim();
+        sh(gitdir, ['update-index', '--add', '--cacheinfo', `100644,${blob},${f.path}`], { env: ienv });
+      }
+      const tree = sh(gitdir, ['write-tree'], { env: ienv }).trim();
+      const parent = sh(gitdir, ['rev-parse', 'cli-plumbing']).trim();
+      const commit = sh(gitdir, ['commit-tree', tree, '-p', parent, '-m', `backup ${r}`]).trim();
+      sh(gitdir, ['update-ref', 'refs/heads/cli-plumbing', commit, parent]);
+      git.push(performance.now() - t);
+    }
+    out.commitOne = { ms: round(median(coffer)), gitCliPlumbingMs: round(median(git)), reps };
+
+    // Retention: a day's expiries (2,400) in one commit, spread over the directories as GFS would pick them.
+    const expire = Array.from({ length: Math.min(2400, live) }, (_, i) => rpPath(slot(total - live + i, dirs)));
+    t = performance.now();
+    await catalog.commitChanges({ delete: expire }, `retention: expired ${expire.length} restore points`);
+    const retentionMs = performance.now() - t;
+    t = performance.now();
+    sh(gitdir, ['update-index', '--index-info'], { env: ienv, input: expire.map((p) => `0 ${'0'.repeat(40)}\t${p}\n`).join('') });
+    const tree = sh(gitdir, ['write-tree'], { env: ienv }).trim();
+    const parent = sh(gitdir, ['rev-parse', 'cli-plumbing']).trim();
+    sh(gitdir, ['update-ref', 'refs/heads/cli-plumbing', sh(gitdir, ['commit-tree', tree, '-p', parent, '-m', 'retention']).trim(), parent]);
+    out.retention2400 = { ms: round(retentionMs), gitCliPlumbingMs: round(performance.now() - t), deletions: expire.length };
+    if (count('coffer-catalog', 'catalog/bench/') !== live + reps - expire.length) throw new Error(`after retention: ${count('coffer-catalog', 'catalog/bench/')} restore points`);
+    sh(gitdir, ['fsck', '--no-dangling', '--connectivity-only']);
+    return out;
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10000,100000' }, history: { type: 'string' }, reps: { type: 'string', default: '5' }, timeout: { type: 'string', default: '300' } } });
+  const sizes = values.sizes!.split(',').map(Number);
+  const results: Record<string, unknown>[] = [];
+  const loadBefore = loadavg().map((x) => round(x * 100) / 100);
+  for (const n of sizes) {
+    const history = n === Math.max(...sizes) && values.history ? Number(values.history) : n;
+    results.push(await benchSize(n, history, Number(values.reps), Number(values.timeout) * 1000));
+    process.stderr.write(`${JSON.stringify(results.at(-1))}\n`);
+  }
+  const commit = results.map((r) => [r.liveRestorePoints, (r.commitOne as { ms: number }).ms]);
+  process.stdout.write(`${JSON.stringify({ bench: 'catalog', node: process.version, loadavgBefore: loadBefore, loadavgAfter: loadavg().map((x) => Math.round(x * 100) / 100), commitCurve: commit, results }, null, 2)}\n`);
+}
