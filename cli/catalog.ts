@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseArgs } from './args.ts';
 import { formatProblem, type IndexCheck } from '../reconciler/catalog/index.ts';
 import { openCatalogFromFlags } from '../reconciler/catalog/open.ts';
 import { type CliIO, type Command, UsageError } from './io.ts';

@@ -3,7 +3,7 @@ _coffer() {
   local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
   local verb="${COMP_WORDS[1]}" sub="${COMP_WORDS[2]}" words=""
   if [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=( $(compgen -W "backup cancel completion delete demo describe dev doctor dr explain get init logs plan reconcile repo report restore restorepoints run runs sandbox validate --help --version" -- "$cur") )
+    COMPREPLY=( $(compgen -W "backup cancel catalog completion delete demo describe dev doctor dr explain get init logs plan reconcile repo report restore restorepoints run runs sandbox validate --help --version" -- "$cur") )
     return
   fi
   if [[ "$prev" == "-o" || "$prev" == "--output" ]]; then
@@ -15,6 +15,9 @@ _coffer() {
       words="--author --branch --coffer-namespace --concurrency --context --help --kubeconfig --mover-image --namespace --output --pin --policy --source --ttl --wait -h -n -o -p" ;;
     cancel)
       words="--help --output --server --token-file -h -o" ;;
+    catalog)
+      words="--branch --catalog-branch --cluster --help --source -h"
+      [[ $COMP_CWORD -eq 2 ]] && words="check reindex" ;;
     completion)
       words="--help -h"
       [[ $COMP_CWORD -eq 2 ]] && words="bash zsh fish" ;;
@@ -37,7 +40,7 @@ _coffer() {
       words="--help --recursive -h" ;;
     get)
       case "$sub" in
-        restorepoints) words="--all-clusters --branch --catalog-branch --cluster --help --namespace --output --policy --source -A -h -n -o -p" ;;
+        restorepoints) words="--all-clusters --branch --catalog-branch --cluster --continue --help --limit --namespace --output --policy --source -A -h -n -o -p" ;;
         runs) words="--all-clusters --branch --catalog-branch --cluster --failed --help --limit --namespace --output --phase --policy --since --source --type -A -h -n -o -p" ;;
         restores) words="--all-clusters --branch --catalog-branch --cluster --help --namespace --output --policy --source -A -h -n -o -p" ;;
         policies) words="--branch --help --output --source -h -o" ;;
@@ -59,7 +62,7 @@ _coffer() {
     restore)
       words="--author --before --branch --coffer-namespace --concurrency --context --dry-run --exclude --existing --from-cluster --help --include --kubeconfig --mover-image --namespace --namespace-mapping --no-hooks --no-volumes --output --policy --source --target-cluster --timeout --transform --wait -h -n -o -p" ;;
     restorepoints)
-      words="--all-clusters --branch --catalog-branch --cluster --help --namespace --output --policy --source -A -h -n -o -p" ;;
+      words="--all-clusters --branch --catalog-branch --cluster --continue --help --limit --namespace --output --policy --source -A -h -n -o -p" ;;
     run)
       words="--api-tokens-file --author --branch --coffer-namespace --concurrency --context --help --identity --interval --kubeconfig --listen --mover-image --output --shutdown-timeout --source --webhook-secret-file -h -o" ;;
     runs)
