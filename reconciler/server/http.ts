@@ -161,12 +161,12 @@ export function createCofferServer(opts: ServerOptions): Server {
         res.setHeader('location', `/api/v1/restores/${job.id}`);
         return send(res, 202, job);
       }
-      const cancel = /^\/backups\/([^/]+)\/cancel$/.exec(route);
+      const cancel = /^\/(backups|restores)\/([^/]+)\/cancel$/.exec(route);
       if (cancel) {
         const who = authorize(req, 'operate');
-        const id = segment(cancel[1]!);
-        const job = live.cancelBackup(id, who.name);
-        if (!job) throw new HttpError(404, `no on-demand backup ${id}`);
+        const id = segment(cancel[2]!);
+        const job = cancel[1] === 'backups' ? live.cancelBackup(id, who.name) : live.restores.cancel(id, who.name);
+        if (!job) throw new HttpError(404, `no ${cancel[1] === 'backups' ? 'on-demand backup' : 'restore job'} ${id}`);
         return send(res, 202, job);
       }
       if (route === '/reconcile') {

@@ -26,7 +26,9 @@ export interface ResolvedPoint {
 export interface RestoreJob {
   id: string;
   requestedBy: string;
-  state: 'waiting' | 'running' | 'succeeded' | 'partiallyFailed' | 'failed';
+  state: 'waiting' | 'running' | 'succeeded' | 'partiallyFailed' | 'failed' | 'cancelled';
+  /** Who cancelled it (coffer cancel, POST /api/v1/restores/ID/cancel). */
+  cancelledBy?: string;
   created: string;
   started?: string;
   finished?: string;
@@ -92,8 +94,31 @@ const KEEP_JOBS = 100;
 export class RestoreJobs {
   private readonly jobs = new Map<string, RestoreJob>();
   private readonly parsed = new Map<string, RestoreResultDoc>();
+  /** Per-job abort of restores not finished yet (see cancel). */
+  private readonly cancels = new Map<string, AbortController>();
 
   constructor(private readonly o: RestoreJobsOptions) {}
+
+  /**
+   * Cancels a restore: a waiting one never starts; a running one is interrupted like a shutdown deadline interrupts it
+   * (what was already created stays, and the RestoreResult says so). Undefined when unknown; 409 when finished.
+   */
+  cancel(id: string, who: string): RestoreJob | undefined {
+    const job = this.jobs.get(id);
+    if (!job) return undefined;
+    const c = this.cancels.get(id);
+    if (!c) throw this.o.inputError(409, `restore ${id} has already finished (${job.state})`);
+    if (!c.signal.aborted) {
+      job.cancelledBy = who;
+      c.abort(new Error(`cancelled by ${who}`));
+      this.o.log({ event: 'api-restore-cancel', id, user: who, state: job.state });
+    }
+    if (job.state === 'waiting') {
+      job.state = 'cancelled';
+      job.error = `cancelled by ${who} before it started`;
+    }
+    return job;
+  }
 
   /** Validates a request body against the current plan (400 naming the field) and resolves its restore point. */
   async accept(body: unknown): Promise<{ request: RestoreApiRequest; point: ResolvedPoint; plan: Plan; catalog: Catalog }> {
@@ -173,8 +198,13 @@ export class RestoreJobs {
       progress: [],
     };
     const req = this.restoreRequest(request, point, plan, catalog);
+    const cancel = new AbortController();
     // Queued first: while the server shuts down this throws (503) and no job is left behind.
-    const running = this.o.exclusive((signal) => this.execute(job, req, signal));
+    const running = this.o.exclusive((signal) => {
+      cancel.signal.throwIfAborted(); // cancelled while waiting: never starts
+      return this.execute(job, req, signal ? AbortSignal.any([signal, cancel.signal]) : cancel.signal);
+    });
+    this.cancels.set(job.id, cancel);
     this.jobs.set(job.id, job);
     for (const old of [...this.jobs.keys()].slice(0, Math.max(0, this.jobs.size - KEEP_JOBS))) this.jobs.delete(old);
     this.o.log({ event: 'api-restore-requested', id: job.id, user: requestedBy, restorePoint: point.name, namespace: point.namespace, target: job.targetNamespace, request });
@@ -204,6 +234,13 @@ export class RestoreJobs {
     } catch (e) {
       job.state = 'failed';
       job.error = (e as Error).message;
+    }
+    const cancel = this.cancels.get(job.id)?.signal;
+    this.cancels.delete(job.id);
+    if (cancel?.aborted && job.state !== 'succeeded') {
+      job.state = 'cancelled';
+      const why = (cancel.reason as Error).message;
+      job.error = job.started ? (job.error?.includes(why) ? job.error : `${why}${job.error ? `: ${job.error}` : ''}`) : `${why} before it started`;
     }
     job.finished = this.o.now().toISOString();
     this.o.log({ event: 'api-restore-finished', id: job.id, user: job.requestedBy, state: job.state, ...(job.recorded ? { commit: job.recorded.commit } : {}), ...(job.error ? { error: job.error } : {}) });

@@ -12,16 +12,19 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoPolicyRepo } from '../../cli/demo-app.ts';
 import { main } from '../../cli/main.ts';
+import { openCatalog } from '../../reconciler/catalog/index.ts';
 import { openSource } from '../../reconciler/git/source.ts';
 import { KubeClient, loadKubeConfig } from '../../reconciler/kube/client.ts';
 import { CofferMetrics } from '../../reconciler/metrics/index.ts';
 import { createCofferServer, Live, listen, ReconcileTrigger, TokenStore, type BackupJob } from '../../reconciler/server/index.ts';
 import { kubeconfigYaml } from '../../sandbox/index.ts';
+import { backup } from './catalog-fixtures.ts';
 import { cleanup, makePolicyRepo, tempDir } from './git-helpers.ts';
 
 const OPERATE = 'operate-token-0123456789abcdef';
 const READ = 'read-token-0123456789abcdef';
 let dir: string;
+let repo: string;
 let server: Server;
 let base: string;
 let silent: TcpServer;
@@ -30,7 +33,7 @@ const logs: Array<Record<string, unknown>> = [];
 
 beforeAll(async () => {
   dir = tempDir('cancel');
-  const repo = makePolicyRepo(join(dir, 'policies'), demoPolicyRepo(join(dir, 'repository'), readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8')));
+  repo = makePolicyRepo(join(dir, 'policies'), demoPolicyRepo(join(dir, 'repository'), readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8')));
   silent = createTcpServer((s) => sockets.push(s));
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
   writeFileSync(join(dir, 'kubeconfig'), kubeconfigYaml(`http://127.0.0.1:${(silent.address() as { port: number }).port}`));
@@ -51,7 +54,7 @@ afterAll(async () => {
 
 async function api(method: string, path: string, token = OPERATE, body?: unknown) {
   const r = await fetch(`${base}/api/v1${path}`, { method, headers: { authorization: `Bearer ${token}` }, ...(body ? { body: JSON.stringify(body) } : {}) });
-  return { status: r.status, body: (await r.json()) as BackupJob & { error?: string } };
+  return { status: r.status, body: (await r.json()) as BackupJob & { error?: string; job?: { state: string; started?: string; finished?: string } } };
 }
 
 async function cancel(...argv: string[]) {
@@ -100,8 +103,29 @@ describe('coffer cancel', () => {
     expect(logs.filter((l) => l.event === 'api-backup-cancel').map((l) => l.user)).toEqual(['alice', 'alice']);
   }, 120_000);
 
+  it('a restore: waiting never starts, running ends cancelled', async () => {
+    const catalog = openCatalog({ source: await openSource({ source: repo, env: {} }), cluster: 'demo', branch: 'coffer-catalog' });
+    const { run, rp } = backup({ cluster: 'demo', namespace: 'shop', policy: 'hourly', start: new Date(Date.now() - 3600_000) });
+    rp.spec.repository.manifestSnapshot = 'f'.repeat(64);
+    await catalog.recordBackup(run, rp);
+    const before = sockets.length;
+    const r1 = (await api('POST', '/restores', OPERATE, { restorePoint: 'latest', namespace: 'shop' })).body;
+    expect(r1.id).toMatch(/^restore-/);
+    await until(async () => (await api('GET', `/restores/${r1.id}`, READ)).body.job?.state === 'running' && sockets.length > before, 'the first restore to be stuck on the cluster');
+    const r2 = (await api('POST', '/restores', OPERATE, { restorePoint: 'latest', namespace: 'shop' })).body;
+    expect((await cancel(r2.id)).out).toBe(`restore/${r2.id} cancelled\n`);
+    expect((await cancel(r1.id)).out).toBe(`restore/${r1.id} cancelling (running; it is being interrupted)\n`);
+    for (const s of sockets) s.destroy();
+    await until(async () => (await api('GET', `/restores/${r1.id}`, READ)).body.job?.state !== 'running', 'the first restore to end');
+    expect((await api('GET', `/restores/${r1.id}`, READ)).body.job).toMatchObject({ state: 'cancelled', cancelledBy: 'alice', error: expect.stringMatching(/^cancelled by alice/) });
+    await until(async () => !!(await api('GET', `/restores/${r2.id}`, READ)).body.job?.finished, 'the second restore to be passed over');
+    expect((await api('GET', `/restores/${r2.id}`, READ)).body.job).toMatchObject({ state: 'cancelled', error: 'cancelled by alice before it started' });
+    expect((await api('GET', `/restores/${r2.id}`, READ)).body.job?.started).toBeUndefined();
+  }, 120_000);
+
   it.each([
     [['no-such-backup'], /no on-demand backup no-such-backup/],
+    [['restore-nope'], /no restore job restore-nope/],
     [[], /Cancel an on-demand backup/],
   ])('coffer cancel %j', async (argv, message) => {
     const r = await cancel(...argv);
