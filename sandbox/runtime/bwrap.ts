@@ -23,6 +23,8 @@ export interface ContainerSandbox {
   env: Record<string, string>;
   workingDir: string;
   argv: string[];
+  /** A network namespace of its own (loopback only), for servers that must not clash on a host port. */
+  privateNetwork?: boolean;
 }
 
 /** Host /etc entries every image sees: dynamic linker cache, certificates, name service config. */
@@ -60,6 +62,7 @@ const USR_SYMLINKS: Array<[string, string]> = [
  */
 export function bwrapArgs(s: ContainerSandbox, opts: { infoFd?: number } = {}): string[] {
   const a: string[] = ['--die-with-parent', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--as-pid-1', '--new-session'];
+  if (s.privateNetwork) a.push('--unshare-net');
   a.push('--hostname', s.hostname);
   a.push('--ro-bind', '/usr', '/usr');
   for (const [target, link] of USR_SYMLINKS) a.push('--symlink', target, link);
@@ -69,7 +72,22 @@ export function bwrapArgs(s: ContainerSandbox, opts: { infoFd?: number } = {}): 
   for (const [name, host] of Object.entries(s.etcFiles).sort(([x], [y]) => x.localeCompare(y))) a.push('--ro-bind', host, `/etc/${name}`);
   // Shorter targets first so a volume at /data/sub lands inside a volume at /data.
   const mounts = [...s.mounts].sort((x, y) => x.target.split('/').length - y.target.split('/').length || x.target.localeCompare(y.target));
-  for (const m of mounts) a.push(m.readOnly ? '--ro-bind' : '--bind', m.source, m.target);
+  // Missing parents of mount points are made 0755, as container runtimes do (bwrap's own are 0700, which a
+  // server that drops root — postgres, mysql, redis — could not traverse).
+  const made = new Set(['/', '/usr', '/tmp', '/proc', '/dev', '/var', '/run', '/root', '/etc']);
+  for (const m of mounts) {
+    const parts = m.target.split('/').filter(Boolean);
+    for (let i = 1; i < parts.length; i++) {
+      const dir = '/' + parts.slice(0, i).join('/');
+      if (made.has(dir) || dir.startsWith('/usr/')) continue;
+      made.add(dir);
+      a.push('--perms', '0755', '--dir', dir);
+    }
+    made.add(m.target);
+    a.push(m.readOnly ? '--ro-bind' : '--bind', m.source, m.target);
+  }
+  // The runtime creates a missing workingDir (redis' /data without a volume), as container engines do.
+  if (s.workingDir && s.workingDir !== '/' && !s.mounts.some((m) => m.target === s.workingDir)) a.push('--dir', s.workingDir);
   a.push('--chdir', s.workingDir || '/');
   a.push('--clearenv');
   for (const [k, v] of Object.entries(s.env)) a.push('--setenv', k, v);

@@ -197,7 +197,8 @@ function signalNumber(sig: string): number {
 export function nsenterArgs(hostPid: number, env: Record<string, string>, workingDir: string, command: string[]): string[] {
   const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
   // `-w` alone enters the target's cwd inside its root; env -C then moves to the container's workingDir.
-  return ['-t', String(hostPid), '-m', '-p', '-u', '-i', '-r', '-w', '--', '/usr/bin/env', '-i', '-C', workingDir || '/', ...envArgs, ...command];
+  // `-n` is the host network for most containers and the container's own for database images.
+  return ['-t', String(hostPid), '-m', '-p', '-u', '-i', '-n', '-r', '-w', '--', '/usr/bin/env', '-i', '-C', workingDir || '/', ...envArgs, ...command];
 }
 
 /** Kubernetes timestamps are RFC 3339 with second precision. */

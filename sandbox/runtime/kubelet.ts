@@ -14,7 +14,7 @@ import { type Informer, WorkQueue } from '../controllers/informer.ts';
 import { HOST_ETC_ENTRIES, type ContainerSandbox } from './bwrap.ts';
 import { checkExecutable, ContainerProcess, isoSeconds, type ExitStatus } from './container.ts';
 import { ContainerConfigError, expandVars, resolveEnv } from './env.ts';
-import { effectiveArgv, imageTableSummary, resolveImage, type ImageDefinition } from './images.ts';
+import { effectiveArgv, pullError, resolveImage, type ImageDefinition } from './images.ts';
 import { type ContainerState, type ContainerView, podStatus, qosClass } from './podstatus.ts';
 import { Prober, runLifecycleHook } from './probes.ts';
 import { containerMounts, prepareVolumes, VolumeNotReady, type PreparedVolume } from './volumes.ts';
@@ -146,7 +146,7 @@ export class PodWorker {
       r.image = resolveImage(r.spec.image ?? '');
       if (!r.image) {
         imagesOk = false;
-        const msg = `Failed to pull image "${r.spec.image}": image "${r.spec.image}" is not in the sandbox image table (images that run here: ${imageTableSummary()})`;
+        const msg = `Failed to pull image "${r.spec.image}": ${pullError(r.spec.image ?? '')}`;
         r.state = { waiting: { reason: this.warnedImages.has(r.spec.image) ? 'ImagePullBackOff' : 'ErrImagePull', message: msg } };
         if (!this.warnedImages.has(r.spec.image)) {
           this.warnedImages.add(r.spec.image);
@@ -254,8 +254,12 @@ export class PodWorker {
     await writeFile(path.join(etc, 'hostname'), `${host}\n`);
     await writeFile(path.join(etc, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t${fqdn} ${host}\n`);
     await writeFile(path.join(etc, 'resolv.conf'), existsSync('/etc/resolv.conf') ? await readFile('/etc/resolv.conf', 'utf8') : '');
-    await writeFile(path.join(etc, 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n');
-    await writeFile(path.join(etc, 'group'), 'root:x:0:\nnogroup:x:65534:\n');
+    // Image accounts (postgres, mysql, redis…) as their images' /etc/passwd has them.
+    const users = new Map([...this.init, ...this.main].flatMap((r) => r.image?.users ?? []).map((u) => [u.uid, u]));
+    const passwd = [...users.values()].map((u) => `${u.name}:x:${u.uid}:${u.gid}:${u.name}:${u.home}:/usr/sbin/nologin\n`).join('');
+    const groups = [...users.values()].map((u) => `${u.name}:x:${u.gid}:\n`).join('');
+    await writeFile(path.join(etc, 'passwd'), `root:x:0:0:root:/root:/bin/sh\n${passwd}nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
+    await writeFile(path.join(etc, 'group'), `root:x:0:\n${groups}nogroup:x:65534:\n`);
   }
 
   private etcFiles(): Record<string, string> {
@@ -278,6 +282,7 @@ export class PodWorker {
     const env = await resolveEnv(pod, r.spec, base, this.lookups());
     const mounts = containerMounts(r.spec, this.volumes!);
     for (const dir of def.readOnlyBinds) mounts.push({ source: dir, target: dir, readOnly: true });
+    for (const b of def.binds ?? []) mounts.push({ ...b, readOnly: true });
     const argv = effectiveArgv(def, r.spec.command, r.spec.args).map((a) => expandVars(a, env));
     // A restarted container starts from a fresh /tmp, like a fresh writable layer.
     const tmpDir = path.join(this.dir, 'tmp', `${r.spec.name}-${r.restartCount}`);
@@ -295,7 +300,7 @@ export class PodWorker {
       mounts.push({ source: cache, target: '/tmp/tsx-0', readOnly: false });
       env.PATH = `/.sandbox/bin:${env.PATH}`;
     }
-    return { hostname: this.hostname(), etcFiles: this.etcFiles(), tmpDir, mounts, env, workingDir: r.spec.workingDir ?? def.workingDir, argv };
+    return { hostname: this.hostname(), etcFiles: this.etcFiles(), tmpDir, mounts, env, workingDir: r.spec.workingDir ?? def.workingDir, argv, ...(def.privateNetwork ? { privateNetwork: true } : {}) };
   }
 
   private async start(r: ContainerRecord): Promise<void> {

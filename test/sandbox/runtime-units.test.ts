@@ -106,7 +106,7 @@ describe('bubblewrap sandbox', () => {
   });
 
   it('enters a container with its env and working directory', () => {
-    expect(nsenterArgs(42, { A: '1' }, '/w', ['ls'])).toEqual(['-t', '42', '-m', '-p', '-u', '-i', '-r', '-w', '--', '/usr/bin/env', '-i', '-C', '/w', 'A=1', 'ls']);
+    expect(nsenterArgs(42, { A: '1' }, '/w', ['ls'])).toEqual(['-t', '42', '-m', '-p', '-u', '-i', '-n', '-r', '-w', '--', '/usr/bin/env', '-i', '-C', '/w', 'A=1', 'ls']);
   });
 });
 
