@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ApiError, isNotFound, type ApiClient, type KubeObject } from '../controllers/client.ts';
 import type { EventRecorder } from '../controllers/events.ts';
@@ -288,6 +288,7 @@ export class PodWorker {
     const tmpDir = path.join(this.dir, 'tmp', `${r.spec.name}-${r.restartCount}`);
     if (r.restartCount > 0) await rm(path.join(this.dir, 'tmp', `${r.spec.name}-${r.restartCount - 1}`), { recursive: true, force: true });
     await mkdir(tmpDir, { recursive: true });
+    await chmod(tmpDir, 0o1777); // a container's /tmp is world-writable and sticky: servers that drop root write there
     if (def.name === 'coffer') {
       // `coffer` on PATH inside the container, like the image's /usr/local/bin/coffer.
       const bin = path.join(this.dir, 'bin');
