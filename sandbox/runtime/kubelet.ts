@@ -5,7 +5,7 @@
  * and finalizing graceful deletion (SIGTERM, grace period, SIGKILL).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ApiError, isNotFound, type ApiClient, type KubeObject } from '../controllers/client.ts';
@@ -532,6 +532,16 @@ export class PodWorker {
   }
 }
 
+/** The parent PID of `pid` (from /proc/PID/stat), or undefined once it is gone. */
+function parentPid(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
 export function podDir(dataDir: string, pod: KubeObject): string {
   return path.join(dataDir, 'pods', `${pod.metadata.namespace}_${pod.metadata.name}_${pod.metadata.uid}`);
 }
@@ -641,14 +651,22 @@ export class Kubelet {
       }
     }
     this.k.log(`quiesced ${frozen.length} processes using ${hostDir}`);
-    return () => {
-      for (const pid of frozen) {
+    // `nsenter` (kubectl exec) sees its child stop and stops itself, outside the namespace: continue those too, or the
+    // exec session would hang with its child a zombie. Twice, for an nsenter that had not stopped yet the first time.
+    const parents = new Set(frozen.map(parentPid).filter((p) => p !== undefined && !frozen.includes(p)));
+    const resume = (pids: Iterable<number>) => {
+      for (const pid of pids) {
         try {
           process.kill(pid, 'SIGCONT');
         } catch {
           /* exited */
         }
       }
+    };
+    return () => {
+      resume(frozen);
+      resume(parents as Set<number>);
+      setTimeout(() => resume(parents as Set<number>), 200).unref();
     };
   }
 
