@@ -56,7 +56,7 @@ spec:
   frequency: "@daily"
   retention: { daily: 7 }
   selector:
-    namespaces: namespaceObject.metadata.name == "${name}"
+    namespaces: namespaceObject.metadata.name in ["${name}", "${name}-stale"]
   profile: local
   blueprints:
     - name: ${name}
@@ -135,7 +135,7 @@ async function backupUnderLoad(e: Engine, policy: string) {
 
   const restored = new Set((await sh(target, e.name, e.list)).split('\n').filter(Boolean).map(Number));
   const c = compare(ledger.acks, restored, isoMs(consistentAt!));
-  const figures = { engine: e.name, blueprint: policy, ...c, lost: c.lost.length, ackedTotal: ledger.acks.size, longestBlockedWriteMs: ledger.longestGapMs(t0, t1), backupSeconds: (t1 - t0) / 1000, restoreSeconds: (t3 - t2) / 1000 };
+  const figures = { engine: e.name, blueprint: policy, ...c, lost: c.lost.length, ackedTotal: ledger.acks.size, longestBlockedWriteMs: ledger.longestGapMs(t0, t1), integrity: validate.map((h) => Object.entries(h.output ?? {}).filter(([k]) => k !== 'pod' && k !== 'exitCode' && k !== 'integrity').map(([k, v]) => `${k}: ${v}`).join('; ')).join(' | '), backupSeconds: (t1 - t0) / 1000, restoreSeconds: (t3 - t2) / 1000 };
   console.log(`DB-E2E ${JSON.stringify(figures)}`);
   expect(c.lost).toEqual([]);
   expect(c.ackedBeforePoint).toBeGreaterThanOrEqual(20);
@@ -146,4 +146,25 @@ describe.each(ENGINES)('$name', (e) => {
   it.each(e.blueprints.map((b) => /([^/]+)\.yaml$/.exec(b)![1]!))('%s: backup under load, restore into a new namespace, integrity check, zero acknowledged commits lost', async (policy) => {
     await backupUnderLoad(e, policy);
   }, 300_000);
+});
+
+describe('bad input', () => {
+  it('a password the server no longer accepts fails the run with the engine error naming the Secret and key, and the app keeps committing', async () => {
+    const e = ENGINES.find((x) => x.name === 'mariadb')!;
+    const ns = 'mysql-snapshot-stale';
+    await createAll(appManifests(e, ns, 'the-first-password').map((o) => (o.kind === 'Namespace' ? { ...o, metadata: { ...o.metadata, name: ns } } : { ...o, metadata: { ...o.metadata, namespace: ns } })));
+    await ready(ns);
+    await sh(ns, e.name, e.setup);
+    // The password is rotated in the database; the Secret (and the container's env from it) still hold the old one.
+    await sh(ns, e.name, `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -e "ALTER USER 'root'@'localhost' IDENTIFIED BY 'rotated'"`);
+    const s = await reconcileOnce({ source: await openSource({ source: repoDir, env: {} }), client, env: {}, only: { policy: 'mysql-snapshot', namespace: ns } }).catch((err: unknown) => err);
+    expect(s).not.toBeInstanceOf(Error);
+    const run = (s as Awaited<ReturnType<typeof reconcileOnce>>).runs[0]!;
+    expect(run.run.status.phase).toBe('Failed');
+    expect(run.run.status.error).toContain("Access denied for user 'root'@'localhost'");
+    expect(run.run.status.error).toContain(`MARIADB_ROOT_PASSWORD from Secret ${ns}/mariadb-credentials key "root-password"`);
+    expect(run.run.status.error).not.toContain('the-first-password');
+    // Nothing was left blocked: commits go through right after the failed run.
+    await sh(ns, e.name, `MYSQL_PWD=rotated mariadb -uroot shop -e "insert into ledger values (1)"`);
+  }, 180_000);
 });

@@ -43,6 +43,49 @@ export const ENGINES: Engine[] = [
     writer: loop(`psql -U shop -d orders -qAtc "insert into ledger(seq) values ($i)" >/dev/null`),
     list: `psql -U shop -d orders -Atc 'select seq from ledger order by seq'`,
   },
+  {
+    name: 'mariadb',
+    image: 'mariadb:10.11',
+    blueprints: ['blueprints/mysql.yaml', 'blueprints/mysql-snapshot.yaml'],
+    dataPath: '/var/lib/mysql',
+    secretKey: 'root-password',
+    container: (pw) => ({
+      env: [envFromSecret('MARIADB_ROOT_PASSWORD', pw), { name: 'MARIADB_DATABASE', value: 'shop' }],
+      readinessProbe: { exec: { command: ['sh', '-c', 'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -e "select 1"'] }, periodSeconds: 1, failureThreshold: 3 },
+    }),
+    setup: `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot shop -e 'create table if not exists ledger (seq bigint primary key) engine=InnoDB'`,
+    writer: `export MYSQL_PWD="$MARIADB_ROOT_PASSWORD"; ${loop(`mariadb -uroot shop -e "insert into ledger values ($i)"`)}`,
+    list: `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -N shop -e 'select seq from ledger order by seq'`,
+  },
+  {
+    name: 'redis',
+    image: 'redis:7',
+    blueprints: ['blueprints/redis.yaml'],
+    dataPath: '/data',
+    secretKey: 'password',
+    container: (pw) => ({
+      env: [envFromSecret('REDIS_PASSWORD', pw)],
+      args: ['--requirepass', '$(REDIS_PASSWORD)', '--appendonly', 'yes'],
+      readinessProbe: { exec: { command: ['sh', '-c', 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping | grep -q PONG'] }, periodSeconds: 1, failureThreshold: 3 },
+    }),
+    setup: 'true',
+    writer: `export REDISCLI_AUTH="$REDIS_PASSWORD"; ${loop(`[ "$(redis-cli SET seq:$i 1)" = OK ]`)}`,
+    list: `REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --scan --pattern 'seq:*' | sed 's/^seq://'`,
+  },
+  {
+    name: 'etcd',
+    image: 'quay.io/coreos/etcd:v3.4.27',
+    blueprints: ['blueprints/etcd.yaml'],
+    dataPath: '/var/lib/etcd',
+    secretKey: 'unused',
+    container: () => ({
+      command: ['etcd', '--data-dir=/var/lib/etcd', '--listen-client-urls=http://0.0.0.0:2379', '--advertise-client-urls=http://127.0.0.1:2379'],
+      readinessProbe: { exec: { command: ['etcdctl', 'endpoint', 'health'] }, periodSeconds: 1, failureThreshold: 3 },
+    }),
+    setup: 'true',
+    writer: loop(`etcdctl put seq/$i 1 >/dev/null`),
+    list: `etcdctl get seq/ --prefix --keys-only | grep . | sed 's#^seq/##'`,
+  },
 ];
 
 export function engine(name: string): Engine {
