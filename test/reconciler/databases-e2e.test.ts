@@ -142,7 +142,8 @@ async function backupUnderLoad(e: Engine, policy: string) {
   return { figures, out };
 }
 
-describe.each(ENGINES)('$name', (e) => {
+// Engines run side by side: each case mostly waits on pods and mover Jobs, so the file takes about the longest case.
+describe.concurrent.each(ENGINES)('$name', (e) => {
   it.each(e.blueprints.map((b) => /([^/]+)\.yaml$/.exec(b)![1]!))('%s: backup under load, restore into a new namespace, integrity check, zero acknowledged commits lost', async (policy) => {
     await backupUnderLoad(e, policy);
   }, 300_000);

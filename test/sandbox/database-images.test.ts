@@ -52,6 +52,20 @@ describe('database images', () => {
     expect(await exec('pg1', 'pg', 'grep -v "^#" $PGDATA/pg_hba.conf | grep . | tail -1')).toBe('host all all all scram-sha-256\n');
   });
 
+  it('redis:7 with --requirepass answers a tcpSocket probe inside its own network, and refuses a wrong password', async () => {
+    await ok(['create', 'namespace', 'rd']);
+    await apply({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'redis', namespace: 'rd' },
+      spec: { containers: [{ name: 'redis', image: 'redis:7.0', args: ['--requirepass', 'rpw'], readinessProbe: { tcpSocket: { port: 6379 }, periodSeconds: 1 } }] },
+    });
+    await ready('rd', 'redis');
+    expect(await exec('rd', 'redis', 'REDISCLI_AUTH=rpw redis-cli SET k v; pwd; id -un')).toBe('OK\n/data\nroot\n');
+    expect(await exec('rd', 'redis', 'ps -o user= -p 1 2>/dev/null || stat -c %U /proc/1')).toMatch(/^(redis|999)\n$/);
+    expect(await exec('rd', 'redis', 'REDISCLI_AUTH=wrong redis-cli GET k 2>&1')).toContain('WRONGPASS');
+  });
+
   it('an image asking for another major, latest or MySQL stays Pending with ErrImagePull naming what runs here', async () => {
     await ok(['create', 'namespace', 'refused']);
     for (const [name, image] of [['pg16', 'postgres:16'], ['latest', 'redis'], ['mysql', 'mysql:8.0']] as const) {
