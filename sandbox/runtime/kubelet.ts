@@ -653,7 +653,7 @@ export class Kubelet {
     this.k.log(`quiesced ${frozen.length} processes using ${hostDir}`);
     // `nsenter` (kubectl exec) sees its child stop and stops itself, outside the namespace: continue those too, or the
     // exec session would hang with its child a zombie. Twice, for an nsenter that had not stopped yet the first time.
-    const parents = new Set(frozen.map(parentPid).filter((p) => p !== undefined && !frozen.includes(p)));
+    const parents = new Set(frozen.map(parentPid).filter((p): p is number => p !== undefined && !frozen.includes(p)));
     const resume = (pids: Iterable<number>) => {
       for (const pid of pids) {
         try {
@@ -665,8 +665,8 @@ export class Kubelet {
     };
     return () => {
       resume(frozen);
-      resume(parents as Set<number>);
-      setTimeout(() => resume(parents as Set<number>), 200).unref();
+      resume(parents);
+      setTimeout(() => resume(parents), 200).unref();
     };
   }
 

@@ -14,6 +14,7 @@ import { KubeClient } from '../../../reconciler/kube/client.ts';
 import type { KubeObject } from '../../../reconciler/kube/types.ts';
 import { reconcileOnce, type ReconcileSummary } from '../../../reconciler/reconcile.ts';
 import { runRestore, type RestoreOutcome } from '../../../reconciler/restore/index.ts';
+import { FileBackend, initRepository } from '../../../repository/index.ts';
 import { startSandbox, type Sandbox } from '../../../sandbox/index.ts';
 import { commitFiles, waitFor } from '../sample-app-fixture.ts';
 import { appManifests, ENGINES, type Engine } from './engines.ts';
@@ -76,6 +77,7 @@ export interface Figures {
   restoreSeconds: number;
 }
 
+const PASSPHRASE = 'db-e2e-passphrase';
 const isoMs = (iso: string) => Date.parse(iso.replace(/(\.\d{3})\d*Z$/, '$1Z'));
 
 export class DatabaseHarness {
@@ -92,10 +94,13 @@ export class DatabaseHarness {
     const h = new DatabaseHarness(sb, new KubeClient(sb.kubeConfig), join(work, 'policy-repo'), work);
     await h.createAll([
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'coffer-system' } },
-      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'coffer-repository-key', namespace: 'coffer-system' }, stringData: { passphrase: 'db-e2e-passphrase' } } as KubeObject,
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'coffer-repository-key', namespace: 'coffer-system' }, stringData: { passphrase: PASSPHRASE } } as KubeObject,
     ]);
     const repositoryPath = join(work, 'repository');
     fs.mkdirSync(repositoryPath);
+    // Created up front: the cases run side by side, and concurrent first-use creation of one repository races
+    // (each run's initRepository can pass the "no config yet" check; the last config written wins).
+    await initRepository(new FileBackend(repositoryPath), PASSPHRASE);
     await commitFiles(h.repoDir, policyRepo(repositoryPath));
     return h;
   }
