@@ -32,6 +32,8 @@ export interface ContainerSandbox {
   identity?: Identity;
   /** securityContext.readOnlyRootFilesystem. */
   readOnlyRoot?: boolean;
+  /** A network namespace of its own (loopback only), for servers that must not clash on a host port. */
+  privateNetwork?: boolean;
 }
 
 /** Host /etc entries every image sees: dynamic linker cache, certificates, name service config. */
@@ -72,6 +74,7 @@ const FIXED_DIRS = new Set(['/usr', '/proc', '/dev', '/tmp', '/var', '/run', '/r
  */
 export function bwrapArgs(s: ContainerSandbox, opts: { infoFd?: number } = {}): string[] {
   const a: string[] = ['--die-with-parent', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--as-pid-1', '--new-session'];
+  if (s.privateNetwork) a.push('--unshare-net');
   a.push('--hostname', s.hostname);
   a.push('--ro-bind', '/usr', '/usr');
   for (const [target, link] of USR_SYMLINKS) a.push('--symlink', target, link);
@@ -88,6 +91,8 @@ export function bwrapArgs(s: ContainerSandbox, opts: { infoFd?: number } = {}): 
   for (const m of mounts) a.push(m.readOnly ? '--ro-bind' : '--bind', m.source, m.target);
   // readOnlyRootFilesystem: the root (and /tmp, part of the writable layer) read-only; volumes keep their own mode.
   if (s.readOnlyRoot) a.push('--remount-ro', '/');
+  // The runtime creates a missing workingDir (redis' /data without a volume), as container engines do.
+  if (s.workingDir && s.workingDir !== '/' && !s.mounts.some((m) => m.target === s.workingDir)) a.push('--dir', s.workingDir);
   a.push('--chdir', s.workingDir || '/');
   if (opts.infoFd !== undefined) a.push('--info-fd', String(opts.infoFd));
   a.push('--', ...(s.identity ? setprivArgv(s.identity) : []), ...s.argv);

@@ -200,7 +200,8 @@ function signalNumber(sig: string): number {
  */
 export function nsenterArgs(hostPid: number, workingDir: string, command: string[], identity?: Identity): string[] {
   // `-w` alone enters the target's cwd inside its root; env -C then moves to the container's workingDir.
-  return ['-t', String(hostPid), '-m', '-p', '-u', '-i', '-r', '-w', '--', ...(identity ? setprivArgv(identity) : []), '/usr/bin/env', '-C', workingDir || '/', ...command];
+  // `-n` is the host network for most containers and the container's own for database images.
+  return ['-t', String(hostPid), '-m', '-p', '-u', '-i', '-n', '-r', '-w', '--', ...(identity ? setprivArgv(identity) : []), '/usr/bin/env', '-C', workingDir || '/', ...command];
 }
 
 /** Runs `command` inside a running container with its environment, working directory and credentials. */

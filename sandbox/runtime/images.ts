@@ -7,6 +7,14 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DATABASE_IMAGES, databaseImage, databaseImageSummary } from './images/databases.ts';
+
+export interface ImageUser {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
 
 export interface ImageDefinition {
   /** Table entry that matched, for events and status (`imageID`). */
@@ -19,12 +27,16 @@ export interface ImageDefinition {
   env: Record<string, string>;
   /** Host paths bound read-only (beyond /usr): the image's own files, the host's Node outside /usr. */
   readOnlyMounts: Array<{ source: string; target: string }>;
+  /** Accounts the image's /etc/passwd holds besides root and nobody (servers that refuse to run as root). */
+  users?: ImageUser[];
+  /** A network namespace of its own (loopback only): servers listen on their usual port without clashing. */
+  privateNetwork?: boolean;
   workingDir: string;
   /** The image's USER (`uid[:gid]`); unset = root, as in the images it stands for. */
   user?: string;
 }
 
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** Where the Coffer image keeps the build output (deploy/Dockerfile's WORKDIR). */
 export const COFFER_IMAGE_DIR = '/opt/coffer';
@@ -66,13 +78,23 @@ export function repositoryOf(image: string): string {
   return parts.join('/');
 }
 
+/** The tag of an image reference (`postgres:15.4-alpine` → `15.4-alpine`), `latest` when none is written. */
+export function tagOf(image: string): string {
+  let ref = image.trim();
+  const at = ref.indexOf('@');
+  if (at >= 0) ref = ref.slice(0, at);
+  const slash = ref.lastIndexOf('/');
+  const colon = ref.lastIndexOf(':');
+  return colon > slash ? ref.slice(colon + 1) : 'latest';
+}
+
 const SHELL_IMAGES = new Set(['busybox', 'alpine', 'debian', 'ubuntu', 'bash', 'bitnami/kubectl', 'curlimages/curl']);
 const SQLITE_IMAGES = new Set(['keinos/sqlite3', 'sqlite', 'nouchka/sqlite3', 'alpine/sqlite']);
 const COFFER_IMAGES = new Set(['coffer', 'coffer-dev/coffer', 'coffer/coffer']);
 
 /**
  * Resolves an image reference against the table; undefined means "cannot run
- * here" and the kubelet reports ErrImagePull with the table's contents.
+ * here" and the kubelet reports ErrImagePull with `pullError`'s reason.
  */
 export function resolveImage(image: string, nodeBinary = process.execPath): ImageDefinition | undefined {
   const repo = repositoryOf(image);
@@ -100,13 +122,23 @@ export function resolveImage(image: string, nodeBinary = process.execPath): Imag
       user: '65532:65532',
     };
   }
-  return undefined;
+  const db = databaseImage(repo, tagOf(image));
+  return db && 'definition' in db ? db.definition : undefined;
 }
 
 /** The table, for error messages: "images that run here: busybox, alpine, …". */
 export function imageTableSummary(): string {
-  return [...SHELL_IMAGES, ...SQLITE_IMAGES, ...COFFER_IMAGES, 'ghcr.io/coffer-dev/coffer'].join(', ');
+  return [...SHELL_IMAGES, ...SQLITE_IMAGES, ...COFFER_IMAGES, 'ghcr.io/coffer-dev/coffer', databaseImageSummary()].join(', ');
 }
+
+/** Why an image cannot run here (the ErrImagePull message after `Failed to pull image "X": `). */
+export function pullError(image: string): string {
+  const db = databaseImage(repositoryOf(image), tagOf(image));
+  if (db && 'refused' in db) return `image "${image}": ${db.refused}`;
+  return `image "${image}" is not in the sandbox image table (images that run here: ${imageTableSummary()})`;
+}
+
+export { DATABASE_IMAGES };
 
 /**
  * Kubernetes' command/args rules against the image's ENTRYPOINT/CMD: command

@@ -6,7 +6,7 @@
  * and finalizing graceful deletion (SIGTERM, grace period, SIGKILL).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ApiError, isNotFound, type ApiClient, type KubeObject } from '../controllers/client.ts';
@@ -16,7 +16,7 @@ import { HOST_ETC_ENTRIES, type ContainerSandbox } from './bwrap.ts';
 import { checkExecutable, ContainerProcess, isoSeconds, type ExitStatus } from './container.ts';
 import { ContainerConfigError, expandVars, resolveEnv } from './env.ts';
 import { homeFor, resolveIdentity } from './identity.ts';
-import { effectiveArgv, imageTableSummary, pullCofferImage, resolveImage, type ImageDefinition } from './images.ts';
+import { effectiveArgv, pullCofferImage, pullError, resolveImage, type ImageDefinition } from './images.ts';
 import { type ContainerState, type ContainerView, podStatus, qosClass } from './podstatus.ts';
 import { Prober, runLifecycleHook } from './probes.ts';
 import { containerMounts, prepareVolumes, VolumeNotReady, type PreparedVolume } from './volumes.ts';
@@ -157,7 +157,7 @@ export class PodWorker {
       r.image = resolveImage(r.spec.image ?? '');
       if (!r.image) {
         imagesOk = false;
-        const msg = `Failed to pull image "${r.spec.image}": image "${r.spec.image}" is not in the sandbox image table (images that run here: ${imageTableSummary()})`;
+        const msg = `Failed to pull image "${r.spec.image}": ${pullError(r.spec.image ?? '')}`;
         r.state = { waiting: { reason: this.warnedImages.has(r.spec.image) ? 'ImagePullBackOff' : 'ErrImagePull', message: msg } };
         if (!this.warnedImages.has(r.spec.image)) {
           this.warnedImages.add(r.spec.image);
@@ -238,8 +238,12 @@ export class PodWorker {
     await writeFile(path.join(etc, 'hostname'), `${host}\n`);
     await writeFile(path.join(etc, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t${fqdn} ${host}\n`);
     await writeFile(path.join(etc, 'resolv.conf'), existsSync('/etc/resolv.conf') ? await readFile('/etc/resolv.conf', 'utf8') : '');
-    await writeFile(path.join(etc, 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n');
-    await writeFile(path.join(etc, 'group'), 'root:x:0:\nnogroup:x:65534:\n');
+    // Image accounts (postgres, mysql, redis…) as their images' /etc/passwd has them.
+    const users = new Map([...this.init, ...this.main].flatMap((r) => r.image?.users ?? []).map((u) => [u.uid, u]));
+    const passwd = [...users.values()].map((u) => `${u.name}:x:${u.uid}:${u.gid}:${u.name}:${u.home}:/usr/sbin/nologin\n`).join('');
+    const groups = [...users.values()].map((u) => `${u.name}:x:${u.gid}:\n`).join('');
+    await writeFile(path.join(etc, 'passwd'), `root:x:0:0:root:/root:/bin/sh\n${passwd}nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
+    await writeFile(path.join(etc, 'group'), `root:x:0:\n${groups}nogroup:x:65534:\n`);
   }
 
   private etcFiles(): Record<string, string> {
@@ -252,7 +256,7 @@ export class PodWorker {
   private async buildSandbox(r: ContainerRecord): Promise<ContainerSandbox> {
     const def = r.image!;
     const pod = this.pod;
-    const identity = resolveIdentity(pod, r.spec, def.user, (uid) => PASSWD_GID.get(uid));
+    const identity = resolveIdentity(pod, r.spec, def.user, (uid) => PASSWD_GID.get(uid) ?? def.users?.find((u) => u.uid === uid)?.gid);
     const base: Record<string, string> = {
       ...def.env,
       HOSTNAME: this.hostname(),
@@ -268,7 +272,7 @@ export class PodWorker {
     const tmpDir = path.join(this.dir, 'tmp', `${r.spec.name}-${r.restartCount}`);
     if (r.restartCount > 0) await rm(path.join(this.dir, 'tmp', `${r.spec.name}-${r.restartCount - 1}`), { recursive: true, force: true });
     await mkdir(tmpDir, { recursive: true });
-    await chmod(tmpDir, 0o1777); // a container's /tmp is world-writable and sticky, whoever it runs as
+    await chmod(tmpDir, 0o1777); // a container's /tmp is world-writable and sticky: servers that drop root write there
     if (def.name === 'coffer') {
       try {
         await pullCofferImage();
@@ -282,7 +286,7 @@ export class PodWorker {
       mounts.push({ source: bin, target: '/.sandbox/bin', readOnly: true });
       env.PATH = `/.sandbox/bin:${env.PATH}`;
     }
-    return { hostname: this.hostname(), etcFiles: this.etcFiles(), tmpDir, mounts, env, workingDir: r.spec.workingDir ?? def.workingDir, argv, identity, readOnlyRoot: r.spec.securityContext?.readOnlyRootFilesystem === true };
+    return { hostname: this.hostname(), etcFiles: this.etcFiles(), tmpDir, mounts, env, workingDir: r.spec.workingDir ?? def.workingDir, argv, identity, readOnlyRoot: r.spec.securityContext?.readOnlyRootFilesystem === true, ...(def.privateNetwork ? { privateNetwork: true } : {}) };
   }
 
   private async start(r: ContainerRecord): Promise<void> {
@@ -515,6 +519,16 @@ export class PodWorker {
   }
 }
 
+/** The parent PID of `pid` (from /proc/PID/stat), or undefined once it is gone. */
+function parentPid(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
 export function podDir(dataDir: string, pod: KubeObject): string {
   return path.join(dataDir, 'pods', `${pod.metadata.namespace}_${pod.metadata.name}_${pod.metadata.uid}`);
 }
@@ -607,14 +621,22 @@ export class Kubelet {
       }
     }
     this.k.log(`quiesced ${frozen.length} processes using ${hostDir}`);
-    return () => {
-      for (const pid of frozen) {
+    // `nsenter` (kubectl exec) sees its child stop and stops itself, outside the namespace: continue those too, or the
+    // exec session would hang with its child a zombie. Twice, for an nsenter that had not stopped yet the first time.
+    const parents = new Set(frozen.map(parentPid).filter((p): p is number => p !== undefined && !frozen.includes(p)));
+    const resume = (pids: Iterable<number>) => {
+      for (const pid of pids) {
         try {
           process.kill(pid, 'SIGCONT');
         } catch {
           /* exited */
         }
       }
+    };
+    return () => {
+      resume(frozen);
+      resume(parents);
+      setTimeout(() => resume(parents), 200).unref();
     };
   }
 

@@ -3,6 +3,7 @@
  * the container's namespaces), httpGet and tcpSocket (pods share the host
  * network, so the target is loopback). Thresholds and periods as in the spec.
  */
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import type { ContainerProcess } from './container.ts';
@@ -44,6 +45,7 @@ export async function runProbe(probe: any, container: any, proc: ContainerProces
       child.on('error', (e) => resolve({ ok: false, message: e.message }));
     });
   }
+  if ((probe.httpGet || probe.tcpSocket) && proc.sandbox?.privateNetwork) return privateNetworkProbe(probe, container, proc, timeoutMs);
   if (probe.httpGet) {
     const port = portOf(container, probe.httpGet.port);
     const headers: Record<string, string> = {};
@@ -70,6 +72,31 @@ export async function runProbe(probe: any, container: any, proc: ContainerProces
     });
   }
   return { ok: true };
+}
+
+/**
+ * tcpSocket/httpGet against a container with its own network namespace (database images): the dial happens inside
+ * that namespace (`nsenter -n`), from bash's /dev/tcp or a one-line Node client, so the port is the container's own.
+ */
+async function privateNetworkProbe(probe: any, container: any, proc: ContainerProcess, timeoutMs: number): Promise<Result> {
+  if (!proc.hostPid) return { ok: false, message: 'container not started' };
+  const port = portOf(container, (probe.tcpSocket ?? probe.httpGet).port);
+  const path = probe.httpGet?.path ?? '/';
+  const argv = probe.tcpSocket
+    ? ['/usr/bin/bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`]
+    : [process.execPath, '-e', `require('http').get({host:'127.0.0.1',port:${port},path:${JSON.stringify(path)}},(r)=>process.exit(r.statusCode>=200&&r.statusCode<400?0:1)).on('error',(e)=>{console.error(e.message);process.exit(2)})`];
+  const what = probe.tcpSocket ? `dial tcp 127.0.0.1:${port}` : `Get "http://127.0.0.1:${port}${path}"`;
+  return await new Promise<Result>((resolve) => {
+    const child = spawn('nsenter', ['-t', String(proc.hostPid), '-n', '--', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c));
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(t);
+      resolve(code === 0 ? { ok: true } : { ok: false, message: `${what}: ${err.trim().split('\n').pop() || (code === 1 && probe.httpGet ? 'HTTP probe failed' : 'connection refused')}` });
+    });
+    child.on('error', (e) => resolve({ ok: false, message: e.message }));
+  });
 }
 
 export class Prober {

@@ -20,9 +20,9 @@ describe('shipped examples', () => {
     expect(Object.values(r.documents).some((d) => d.file === `blueprints/${f}` && d.kind === 'Blueprint')).toBe(true);
   });
 
-  it('the library has sqlite, postgres, mysql, redis and quiesce; transforms cover storage class, registry, replicas, hostnames', async () => {
+  it('the library has sqlite, postgres, mysql, redis, etcd (logical and snapshot paths) and quiesce; transforms cover storage class, registry, replicas, hostnames', async () => {
     const r = await compileTarget(['policies', 'blueprints'], undefined, ROOT);
-    expect(r.plan!.blueprints.map((b) => b.name)).toEqual(['mysql', 'postgres', 'quiesce', 'redis', 'sqlite']);
+    expect(r.plan!.blueprints.map((b) => b.name)).toEqual(['etcd', 'mysql', 'mysql-snapshot', 'postgres', 'postgres-snapshot', 'quiesce', 'redis', 'sqlite']);
     const patches = r.plan!.transformSets.flatMap((t) => t.transforms.flatMap((x) => x.patch.map((p) => p.path)));
     expect(patches).toEqual(expect.arrayContaining(['/spec/storageClassName', '/spec/template/spec/containers/0/image', '/spec/replicas', '/spec/rules/0/host']));
   });

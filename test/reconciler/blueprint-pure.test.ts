@@ -1,3 +1,4 @@
+import { secretEnvUsed } from '../../reconciler/blueprint/functions/KubeExec.ts';
 import { describe, expect, it } from 'vitest';
 import { exitCodeOf, FUNCTIONS, labelSelectorString, parseDuration, parseOutputLines, renderArgs, validateArgs } from '../../reconciler/blueprint/index.ts';
 import { parseReplicas } from '../../reconciler/blueprint/functions/ScaleWorkload.ts';
@@ -109,5 +110,33 @@ describe('small parsers', () => {
     expect(reasons('baseline', plain)).toEqual([]);
     expect(reasons('restricted', plain)).toEqual(['runAsNonRoot != true']);
     expect(reasons('restricted', taskPod({ namespace: 'shop', image: 'busybox', command: ['ls'], runAsUser: 1000 }))).toEqual([]);
+  });
+});
+
+describe('KubeExec names the Secret keys a failing command used', () => {
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'db-0', namespace: 'shop' },
+    spec: {
+      containers: [
+        {
+          name: 'db',
+          env: [
+            { name: 'MARIADB_ROOT_PASSWORD', valueFrom: { secretKeyRef: { name: 'db-credentials', key: 'root-password' } } },
+            { name: 'MARIADB_ROOT', valueFrom: { secretKeyRef: { name: 'other', key: 'k' } } },
+            { name: 'MARIADB_DATABASE', value: 'shop' },
+          ],
+        },
+      ],
+    },
+  };
+  it.each([
+    ['$VAR', ['bash', '-c', 'mariadb -p"$MARIADB_ROOT_PASSWORD"'], ['MARIADB_ROOT_PASSWORD from Secret shop/db-credentials key "root-password"']],
+    ['${VAR:-…}', ['bash', '-c', 'x=${MARIADB_ROOT_PASSWORD:-$MYSQL_ROOT_PASSWORD}'], ['MARIADB_ROOT_PASSWORD from Secret shop/db-credentials key "root-password"']],
+    ['a longer name is not a prefix match', ['sh', '-c', 'echo $MARIADB_ROOTX $MARIADB_DATABASE'], []],
+    ['not mentioned', ['true'], []],
+  ])('%s', (_name, command, want) => {
+    expect(secretEnvUsed(pod as never, 'db', command)).toEqual(want);
   });
 });

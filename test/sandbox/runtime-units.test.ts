@@ -114,8 +114,8 @@ describe('bubblewrap sandbox', () => {
   });
 
   it('enters a container with its working directory and identity (the env travels as the process environment)', () => {
-    expect(nsenterArgs(42, '/w', ['ls'])).toEqual(['-t', '42', '-m', '-p', '-u', '-i', '-r', '-w', '--', '/usr/bin/env', '-C', '/w', 'ls']);
-    expect(nsenterArgs(42, '/w', ['ls'], { uid: 7, gid: 0, groups: [0], noNewPrivs: false, capabilities: 'all' })).toEqual(['-t', '42', '-m', '-p', '-u', '-i', '-r', '-w', '--', '/usr/bin/setpriv', '--reuid=7', '--regid=0', '--groups=0', '--', '/usr/bin/env', '-C', '/w', 'ls']);
+    expect(nsenterArgs(42, '/w', ['ls'])).toEqual(['-t', '42', '-m', '-p', '-u', '-i', '-n', '-r', '-w', '--', '/usr/bin/env', '-C', '/w', 'ls']);
+    expect(nsenterArgs(42, '/w', ['ls'], { uid: 7, gid: 0, groups: [0], noNewPrivs: false, capabilities: 'all' })).toEqual(['-t', '42', '-m', '-p', '-u', '-i', '-n', '-r', '-w', '--', '/usr/bin/setpriv', '--reuid=7', '--regid=0', '--groups=0', '--', '/usr/bin/env', '-C', '/w', 'ls']);
   });
 });
 

@@ -32,11 +32,31 @@ export const KubeExec: BlueprintFunction = {
         throw new PhaseError(`exec of ${JSON.stringify(args.command.join(' '))} in pod ${args.namespace}/${pod.metadata.name} [${container}] failed: ${r.message}`, r.stdout, r.stderr);
       }
       const detail = tail(r.stderr) || tail(r.stdout) || r.message || '';
-      throw new PhaseError(`command ${JSON.stringify(args.command.join(' '))} in pod ${args.namespace}/${pod.metadata.name} exited with ${r.exitCode}${detail ? `:\n${detail}` : ''}`, r.stdout, r.stderr);
+      const refs = secretEnvUsed(pod, container, args.command);
+      const creds = refs.length ? `\n(credentials the command used: ${refs.join('; ')})` : '';
+      throw new PhaseError(`command ${JSON.stringify(args.command.join(' '))} in pod ${args.namespace}/${pod.metadata.name} exited with ${r.exitCode}${detail ? `:\n${detail}` : ''}${creds}`, r.stdout, r.stderr);
     }
     return { output: { ...parseOutputLines(r.stdout.toString('utf8')), pod: pod.metadata.name, exitCode: '0' }, stdout: r.stdout, stderr: r.stderr };
   },
 };
+
+/**
+ * The container's environment variables that come from a Secret and that the command mentions (`$NAME`, `${NAME`),
+ * as `POSTGRES_PASSWORD from Secret shop/pg-credentials key "password"`: when a database refuses a password, the
+ * failure names where that password lives — never its value.
+ */
+export function secretEnvUsed(pod: KubeObject, container: string, command: string[]): string[] {
+  const c = ((pod.spec as { containers?: { name: string; env?: { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[] }[] }).containers ?? []).find((x) => x.name === container);
+  const text = command.join(' ');
+  const out: string[] = [];
+  for (const e of c?.env ?? []) {
+    const ref = e.valueFrom?.secretKeyRef;
+    if (!ref) continue;
+    if (!new RegExp(`\\$\\{?${e.name}(?![A-Za-z0-9_])`).test(text)) continue;
+    out.push(`${e.name} from Secret ${pod.metadata.namespace}/${ref.name} key "${ref.key}"`);
+  }
+  return out;
+}
 
 async function readPod(client: KubeClient, namespace: string, name: string): Promise<KubeObject> {
   const pod = await client.find(WELL_KNOWN.Pod!.apiVersion, 'pods', namespace, name);

@@ -1,0 +1,120 @@
+/**
+ * The four database engines as an application would deploy them (a Secret with the password, a StatefulSet with a
+ * volumeClaimTemplate, the image's own environment variables taking the password by secretKeyRef), plus what the
+ * end-to-end suite and `npm run bench:databases` need per engine: a writer that commits one sequence number at a
+ * time and prints `ack N` only after the commit returned, the query that lists the sequence numbers a database holds,
+ * and the schema set-up.
+ */
+import type { KubeObject } from '../../../reconciler/kube/types.ts';
+
+export interface Engine {
+  name: 'postgres' | 'mariadb' | 'redis' | 'etcd';
+  image: string;
+  /** Blueprints by path: the logical one first, then the quiesce/physical one. */
+  blueprints: string[];
+  /** Where the image keeps its data (the volume's mountPath). */
+  dataPath: string;
+  /** Secret key the app reads its password from (the Secret is `<engine>-credentials`). */
+  secretKey: string;
+  container: (password: { secret: string; key: string }) => Record<string, unknown>;
+  /** Shell run in the container once the server is ready: creates the ledger table (or nothing). */
+  setup: string;
+  /** Shell loop: commits 1, 2, 3… and prints `ack N` after each commit returned; stops when /tmp/coffer-writer.stop exists. */
+  writer: string;
+  /** Shell printing every committed sequence number, one per line. */
+  list: string;
+}
+
+const envFromSecret = (name: string, ref: { secret: string; key: string }) => ({ name, valueFrom: { secretKeyRef: { name: ref.secret, key: ref.key } } });
+const loop = (commit: string) => `i=0; while [ ! -e /tmp/coffer-writer.stop ]; do i=$((i+1)); ${commit} || { echo "commit $i failed" >&2; exit 1; }; echo "ack $i"; done`;
+
+export const ENGINES: Engine[] = [
+  {
+    name: 'postgres',
+    image: 'postgres:15',
+    blueprints: ['blueprints/postgres.yaml', 'blueprints/postgres-snapshot.yaml'],
+    dataPath: '/var/lib/postgresql/data',
+    secretKey: 'password',
+    container: (pw) => ({
+      env: [{ name: 'POSTGRES_USER', value: 'shop' }, envFromSecret('POSTGRES_PASSWORD', pw), { name: 'POSTGRES_DB', value: 'orders' }],
+      readinessProbe: { exec: { command: ['pg_isready', '-h', '127.0.0.1', '-U', 'shop', '-d', 'orders'] }, periodSeconds: 1, failureThreshold: 3 },
+    }),
+    setup: `psql -U shop -d orders -v ON_ERROR_STOP=1 -qc 'create table if not exists ledger (seq bigint primary key, at timestamptz default now())'`,
+    writer: loop(`psql -U shop -d orders -qAtc "insert into ledger(seq) values ($i)" >/dev/null`),
+    list: `psql -U shop -d orders -Atc 'select seq from ledger order by seq'`,
+  },
+  {
+    name: 'mariadb',
+    image: 'mariadb:10.11',
+    blueprints: ['blueprints/mysql.yaml', 'blueprints/mysql-snapshot.yaml'],
+    dataPath: '/var/lib/mysql',
+    secretKey: 'root-password',
+    container: (pw) => ({
+      env: [envFromSecret('MARIADB_ROOT_PASSWORD', pw), { name: 'MARIADB_DATABASE', value: 'shop' }],
+      // mariadb-admin ping exits 0 whenever the server answers, even "Access denied": readiness does not hang on a password.
+      readinessProbe: { exec: { command: ['mariadb-admin', '--protocol=tcp', 'ping'] }, periodSeconds: 1, failureThreshold: 3 },
+    }),
+    setup: `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot shop -e 'create table if not exists ledger (seq bigint primary key) engine=InnoDB'`,
+    writer: `export MYSQL_PWD="$MARIADB_ROOT_PASSWORD"; ${loop(`mariadb -uroot shop -e "insert into ledger values ($i)"`)}`,
+    list: `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -N shop -e 'select seq from ledger order by seq'`,
+  },
+  {
+    name: 'redis',
+    image: 'redis:7',
+    blueprints: ['blueprints/redis.yaml'],
+    dataPath: '/data',
+    secretKey: 'password',
+    container: (pw) => ({
+      env: [envFromSecret('REDIS_PASSWORD', pw)],
+      args: ['--requirepass', '$(REDIS_PASSWORD)', '--appendonly', 'yes'],
+      readinessProbe: { exec: { command: ['sh', '-c', 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping | grep -q PONG'] }, periodSeconds: 1, failureThreshold: 3 },
+    }),
+    setup: 'true',
+    writer: `export REDISCLI_AUTH="$REDIS_PASSWORD"; ${loop(`[ "$(redis-cli SET seq:$i 1)" = OK ]`)}`,
+    list: `REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --scan --pattern 'seq:*' | sed 's/^seq://'`,
+  },
+  {
+    name: 'etcd',
+    image: 'quay.io/coreos/etcd:v3.4.27',
+    blueprints: ['blueprints/etcd.yaml'],
+    dataPath: '/var/lib/etcd',
+    secretKey: 'unused',
+    container: () => ({
+      command: ['etcd', '--data-dir=/var/lib/etcd', '--listen-client-urls=http://0.0.0.0:2379', '--advertise-client-urls=http://127.0.0.1:2379'],
+      readinessProbe: { exec: { command: ['etcdctl', 'endpoint', 'health'] }, periodSeconds: 1, failureThreshold: 3 },
+    }),
+    setup: 'true',
+    writer: loop(`etcdctl put seq/$i 1 >/dev/null`),
+    list: `etcdctl get seq/ --prefix --keys-only | grep . | sed 's#^seq/##'`,
+  },
+];
+
+export function engine(name: string): Engine {
+  const e = ENGINES.find((x) => x.name === name);
+  if (!e) throw new Error(`no engine ${name}`);
+  return e;
+}
+
+/** The app: its credentials Secret and a one-replica StatefulSet named `db` with a data volume. */
+export function appManifests(e: Engine, ns: string, password: string): KubeObject[] {
+  const secret = `${e.name}-credentials`;
+  return [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'backup.coffer.dev/engine': e.name } } },
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: secret, namespace: ns }, stringData: { [e.secretKey]: password } } as KubeObject,
+    {
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: { name: 'db', namespace: ns },
+      spec: {
+        serviceName: 'db',
+        replicas: 1,
+        selector: { matchLabels: { app: 'db' } },
+        template: {
+          metadata: { labels: { app: 'db' } },
+          spec: { containers: [{ name: e.name, image: e.image, volumeMounts: [{ name: 'data', mountPath: e.dataPath }], ...e.container({ secret, key: e.secretKey }) }] },
+        },
+        volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }],
+      },
+    } as KubeObject,
+  ];
+}

@@ -1,0 +1,170 @@
+/**
+ * One sandbox, a policy repository with a policy per (engine, blueprint), and `backupUnderLoad`: deploy the engine's
+ * app, start the ledger writer, back up through the reconciler, restore into `<ns>-restored` with the blueprint's
+ * validate action, and compare what came back with the ledger. Shared by the end-to-end suite (which asserts) and
+ * `npm run bench:databases` (which prints figures).
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execInPod } from '../../../reconciler/blueprint/functions/KubeExec.ts';
+import { openSource } from '../../../reconciler/git/source.ts';
+import { KubeClient } from '../../../reconciler/kube/client.ts';
+import type { KubeObject } from '../../../reconciler/kube/types.ts';
+import { reconcileOnce, type ReconcileSummary } from '../../../reconciler/reconcile.ts';
+import { runRestore, type RestoreOutcome } from '../../../reconciler/restore/index.ts';
+import { FileBackend, initRepository } from '../../../repository/index.ts';
+import { startSandbox, type Sandbox } from '../../../sandbox/index.ts';
+import { commitFiles, waitFor } from '../sample-app-fixture.ts';
+import { appManifests, ENGINES, type Engine } from './engines.ts';
+import { compare, Ledger } from './ledger.ts';
+
+const PLURALS: Record<string, [string, string]> = { Namespace: ['v1', 'namespaces'], Secret: ['v1', 'secrets'], StatefulSet: ['apps/v1', 'statefulsets'] };
+
+/** A policy per (engine, blueprint): the namespace of the same name (or `<name>-stale`), its `db` StatefulSet bound to the blueprint. */
+export function policyRepo(repositoryPath: string): Record<string, string> {
+  const files: Record<string, string> = {
+    'coffer.yaml': 'apiVersion: coffer.dev/v1alpha1\nkind: Config\nmetadata:\n  name: coffer\nspec:\n  cluster: dbtest\n',
+    'profiles/local.yaml': `apiVersion: coffer.dev/v1alpha1
+kind: Profile
+metadata:
+  name: local
+spec:
+  filesystem:
+    path: ${repositoryPath}
+  encryption:
+    keySecret: { name: coffer-repository-key, namespace: coffer-system, key: passphrase }
+`,
+  };
+  for (const e of ENGINES) {
+    for (const bp of e.blueprints) {
+      const text = readFileSync(new URL(`../../../${bp}`, import.meta.url), 'utf8');
+      const name = /^  name: (\S+)$/m.exec(text)![1]!;
+      files[`blueprints/${name}.yaml`] = text;
+      files[`policies/${name}.yaml`] = `apiVersion: coffer.dev/v1alpha1
+kind: Policy
+metadata:
+  name: ${name}
+spec:
+  frequency: "@daily"
+  retention: { daily: 7 }
+  selector:
+    namespaces: namespaceObject.metadata.name in ["${name}", "${name}-stale"]
+  profile: local
+  blueprints:
+    - name: ${name}
+      workloads: workload.metadata.name == "db"
+`;
+    }
+  }
+  return files;
+}
+
+export interface Figures {
+  engine: string;
+  blueprint: string;
+  ackedBeforePoint: number;
+  restored: number;
+  lost: number[];
+  restoredAfterPoint: number;
+  ackedTotal: number;
+  /** Longest time between two acknowledged commits while the backup ran: how long a write was blocked. */
+  longestBlockedWriteMs: number;
+  integrity: string;
+  backupSeconds: number;
+  /** Restore start → every workload ready and validated (the RTO of this restore). */
+  restoreSeconds: number;
+}
+
+const PASSPHRASE = 'db-e2e-passphrase';
+const isoMs = (iso: string) => Date.parse(iso.replace(/(\.\d{3})\d*Z$/, '$1Z'));
+
+export class DatabaseHarness {
+  private constructor(
+    readonly sb: Sandbox,
+    readonly client: KubeClient,
+    readonly repoDir: string,
+    private readonly work: string,
+  ) {}
+
+  static async start(log?: (l: string) => void): Promise<DatabaseHarness> {
+    const work = mkdtempSync(join(tmpdir(), 'coffer-db-e2e-'));
+    const sb = await startSandbox({ dir: join(work, 'sandbox'), ...(log ? { log } : {}) });
+    const h = new DatabaseHarness(sb, new KubeClient(sb.kubeConfig), join(work, 'policy-repo'), work);
+    await h.createAll([
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'coffer-system' } },
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'coffer-repository-key', namespace: 'coffer-system' }, stringData: { passphrase: PASSPHRASE } } as KubeObject,
+    ]);
+    const repositoryPath = join(work, 'repository');
+    fs.mkdirSync(repositoryPath);
+    // Created up front: the cases run side by side, and concurrent first-use creation of one repository races
+    // (each run's initRepository can pass the "no config yet" check; the last config written wins).
+    await initRepository(new FileBackend(repositoryPath), PASSPHRASE);
+    await commitFiles(h.repoDir, policyRepo(repositoryPath));
+    return h;
+  }
+
+  async stop(): Promise<void> {
+    await this.sb.stop();
+    rmSync(this.work, { recursive: true, force: true });
+  }
+
+  async createAll(objs: KubeObject[]): Promise<void> {
+    for (const o of objs) await this.client.create(PLURALS[o.kind]![0], PLURALS[o.kind]![1], o.metadata.namespace, o);
+  }
+
+  async ready(ns: string): Promise<void> {
+    await waitFor(`${ns}/db ready`, async () => ((await this.client.find('apps/v1', 'statefulsets', ns, 'db')) as { status?: { readyReplicas?: number } } | undefined)?.status?.readyReplicas === 1, 180_000);
+  }
+
+  async sh(ns: string, container: string, script: string): Promise<string> {
+    const r = await execInPod(this.client, ns, 'db-0', container, ['bash', '-c', script]);
+    if (r.exitCode !== 0) throw new Error(`${ns}: ${script} exited ${r.exitCode}: ${r.stderr.toString()}${r.stdout.toString()}`);
+    return r.stdout.toString();
+  }
+
+  /** Deploys the engine's app in `ns` (the policy's own namespace name by default) and creates its ledger table. */
+  async deploy(e: Engine, ns: string, password = `pw-${e.name}-0123456789`, seed?: string): Promise<void> {
+    await this.createAll(appManifests(e, ns, password));
+    await this.ready(ns);
+    await this.sh(ns, e.name, e.setup);
+    if (seed) await this.sh(ns, e.name, seed);
+  }
+
+  backup(policy: string, ns: string): Promise<ReconcileSummary> {
+    return openSource({ source: this.repoDir, env: {} }).then((source) => reconcileOnce({ source, client: this.client, env: {}, only: { policy, namespace: ns } }));
+  }
+
+  /** The whole case; throws with what went wrong at the first step that fails. */
+  async backupUnderLoad(e: Engine, policy: string, seed?: string): Promise<{ figures: Figures; out: RestoreOutcome }> {
+    const ns = policy;
+    await this.deploy(e, ns, undefined, seed);
+    const ledger = new Ledger(this.sb.kubeconfigPath, ns, 'db-0', e.writer);
+    await ledger.waitFor(20, 120_000);
+    const t0 = Date.now();
+    const s = await this.backup(policy, ns);
+    const t1 = Date.now();
+    const run = s.runs[0]!;
+    if (run.run.status.phase !== 'Succeeded') throw new Error(`backup ${policy}: ${run.run.status.phase}: ${run.run.status.error}`);
+    await ledger.waitFor(ledger.acks.size + 5, 120_000);
+    await this.sh(ns, e.name, 'touch /tmp/coffer-writer.stop');
+    const code = await ledger.exited;
+    if (code !== 0) throw new Error(`writer exited ${code}: ${ledger.errors}`);
+
+    const hooks = (run.restorePoint!.spec as { hooks?: { output?: Record<string, string> }[] }).hooks ?? [];
+    const consistentAt = hooks.map((h) => h.output?.consistentAt).find(Boolean);
+    if (!consistentAt) throw new Error(`no consistentAt in the restore point's hooks: ${JSON.stringify(hooks)}`);
+
+    const target = `${ns}-restored`;
+    const t2 = Date.now();
+    const out = await runRestore({ source: await openSource({ source: this.repoDir, env: {} }), client: this.client, env: {}, restorePoint: { ref: 'latest', namespace: ns }, namespaceMapping: { [ns]: target }, wait: true, validate: true, waitTimeoutMs: 180_000 });
+    const t3 = Date.now();
+    const validate = (out.result.spec.hooks as { action: string; output?: Record<string, string> }[]).filter((h) => h.action === 'validate');
+    const restored = new Set((await this.sh(target, e.name, e.list)).split('\n').filter(Boolean).map(Number));
+    const c = compare(ledger.acks, restored, isoMs(consistentAt));
+    const integrity = validate.map((h) => Object.entries(h.output ?? {}).filter(([k]) => !['pod', 'exitCode', 'integrity'].includes(k)).map(([k, v]) => `${k}: ${v}`).join('; ')).join(' | ');
+    const figures: Figures = { engine: e.name, blueprint: policy, ...c, ackedTotal: ledger.acks.size, longestBlockedWriteMs: ledger.longestGapMs(t0, t1), integrity, backupSeconds: (t1 - t0) / 1000, restoreSeconds: (t3 - t2) / 1000 };
+    return { figures, out };
+  }
+}
