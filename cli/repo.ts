@@ -225,7 +225,9 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
       bar.done();
     }
     const s = res.stats;
-    await emit(ctx, { snapshotId: res.snapshotId, parent: res.snapshot.parent ?? null, tags: res.snapshot.tags, paths: res.snapshot.paths, stats: s }, () =>
+    // like restic: the snapshot is saved, and each path it does not hold exactly is named on stderr
+    for (const x of res.warnings) ctx.io.stderr.write(`warning: ${x.path}: ${x.code === 'CHANGED_WHILE_READ' ? x.message : `not backed up: ${x.message}`}\n`);
+    await emit(ctx, { snapshotId: res.snapshotId, parent: res.snapshot.parent ?? null, tags: res.snapshot.tags, paths: res.snapshot.paths, stats: s, warnings: res.warnings }, () =>
       [
         `Files:       ${s.filesNew} new, ${s.filesChanged} changed, ${s.filesUnmodified} unmodified`,
         `Dirs:        ${s.dirs}`,

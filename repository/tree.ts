@@ -1,7 +1,7 @@
 import { RepoError } from './errors.ts';
 import type { Repository } from './repo.ts';
 
-export type NodeType = 'file' | 'dir' | 'symlink';
+export type NodeType = 'file' | 'dir' | 'symlink' | 'fifo' | 'chardev' | 'blockdev';
 
 /** One entry of a directory listing inside a snapshot. Times are nanoseconds since the epoch as decimal strings. */
 export interface TreeNode {
@@ -14,6 +14,11 @@ export interface TreeNode {
   size?: number;
   inode?: number;
   ctime?: string;
+  /** st_dev and st_nlink, recorded only when nlink > 1: restore links the paths that share (device, inode). */
+  device?: number;
+  links?: number;
+  /** st_rdev of a character or block device node. */
+  rdev?: number;
   content?: string[];
   subtree?: string;
   target?: string;
@@ -33,7 +38,21 @@ export interface Snapshot {
   tags: Record<string, string>;
   parent?: string;
   program: string;
-  summary?: Record<string, number>;
+  summary?: SnapshotSummary;
+}
+
+/** Backup counters, plus the paths not stored exactly as they were (unreadable, changed while read). */
+export interface SnapshotSummary {
+  [stat: string]: number | SnapshotWarning[] | undefined;
+  bytesProcessed?: number;
+  warnings?: SnapshotWarning[];
+}
+
+/** `code` is the errno (EIO, EACCES…) or `CHANGED_WHILE_READ`. */
+export interface SnapshotWarning {
+  path: string;
+  code: string;
+  message: string;
 }
 
 /** A name that is safe to join under a directory: not empty, not `.`/`..`, no separator or NUL. */
