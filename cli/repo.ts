@@ -270,7 +270,8 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
     } finally {
       bar.done();
     }
-    await emit(ctx, s, () => `restored ${s.files} file(s), ${s.dirs} dir(s), ${s.symlinks} symlink(s), ${humanBytes(s.bytes)} in ${s.seconds.toFixed(2)} s\n`);
+    for (const w of s.warnings) ctx.io.stderr.write(`warning: ${w}\n`);
+    await emit(ctx, s, () => `restored ${s.files} file(s), ${s.dirs} dir(s), ${s.symlinks} symlink(s)${s.hardlinks ? `, ${s.hardlinks} hard link(s)` : ''}${s.specials ? `, ${s.specials} FIFO/device node(s)` : ''}, ${humanBytes(s.bytes)} in ${s.seconds.toFixed(2)} s\n`);
     return 0;
   },
 

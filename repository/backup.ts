@@ -8,7 +8,7 @@ import { acquireLock } from './lock.ts';
 import type { BlobType } from './pack.ts';
 import type { PackWriter, Repository } from './repo.ts';
 import { defaultWorkerCount, SealWorkers, shared } from './seal-workers.ts';
-import { findSnapshot, listSnapshots, loadTree, type Snapshot, type SnapshotWarning, type Tree, type TreeNode } from './tree.ts';
+import { findSnapshot, listSnapshots, loadTree, SPECIAL_TYPES, type Snapshot, type SnapshotWarning, type Tree, type TreeNode } from './tree.ts';
 import { ByteGate } from './byte-gate.ts';
 
 export interface BackupProgress {
@@ -220,7 +220,9 @@ function baseNode(name: string, st: BigIntStats): Omit<TreeNode, 'type'> {
 
 async function saveTree(saver: BlobSaver, nodes: TreeNode[]): Promise<string> {
   nodes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const p = await saver.saveBounded('tree', Buffer.from(JSON.stringify({ nodes } satisfies Tree)));
+  const special = nodes.filter((n) => SPECIAL_TYPES.has(n.type));
+  const tree: Tree = special.length ? { nodes: nodes.filter((n) => !SPECIAL_TYPES.has(n.type)), special } : { nodes };
+  const p = await saver.saveBounded('tree', Buffer.from(JSON.stringify(tree)));
   return p.id;
 }
 

@@ -24,9 +24,16 @@ export interface TreeNode {
   target?: string;
 }
 
+/**
+ * As stored, FIFOs and device nodes go in `special`, which versions before them never read: they restore
+ * everything else and skip these, as they skipped them at backup. `loadTree` merges them back.
+ */
 export interface Tree {
   nodes: TreeNode[];
+  special?: TreeNode[];
 }
+
+export const SPECIAL_TYPES: ReadonlySet<NodeType> = new Set(['fifo', 'chardev', 'blockdev']);
 
 export interface Snapshot {
   version: number;
@@ -67,6 +74,10 @@ export async function loadTree(repo: Repository, id: string): Promise<Tree> {
     t = JSON.parse(raw.toString('utf8')) as Tree;
   } catch {
     throw new RepoError('E_REPO_CORRUPT', `tree ${id.slice(0, 16)} is not valid JSON`);
+  }
+  if (t.special?.length) {
+    t.nodes = [...t.nodes, ...t.special].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    delete t.special;
   }
   return t;
 }

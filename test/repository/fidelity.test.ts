@@ -1,0 +1,114 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backup, restore, type Repository } from '../../repository/index.ts';
+import { devNumbers } from '../../repository/restore.ts';
+import { newRepo, prng, tempDir } from './helpers.ts';
+
+const run = promisify(execFile);
+const root = process.getuid?.() === 0;
+
+/**
+ * What `stat` says of every path under `dir` that a restore must reproduce: type, mode, owner, size, rdev,
+ * mtime to the microsecond (Node's utimes cannot set nanoseconds), content hash, and which paths share an
+ * inode (as a group number in walk order, since inode numbers themselves differ between trees).
+ */
+function statTree(dir: string): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  const groups = new Map<bigint, number>();
+  const visit = (rel: string) => {
+    const st = lstatSync(path.join(dir, rel), { bigint: true });
+    const e: Record<string, unknown> = { mode: (st.mode & 0o177777n).toString(8), uid: Number(st.uid), gid: Number(st.gid) };
+    if (!st.isSymbolicLink()) e.mtimeUs = (st.mtimeNs / 1000n).toString();
+    if (st.isFile()) {
+      e.size = Number(st.size);
+      e.sha = createHash('sha256').update(readFileSync(path.join(dir, rel))).digest('hex').slice(0, 16);
+      e.nlink = Number(st.nlink);
+      if (st.nlink > 1n) e.linkGroup = groups.get(st.ino) ?? (groups.set(st.ino, groups.size), groups.size - 1);
+    }
+    if (st.isCharacterDevice() || st.isBlockDevice()) e.rdev = devNumbers(Number(st.rdev));
+    if (st.isDirectory()) for (const c of readdirSync(path.join(dir, rel)).sort()) visit(rel ? `${rel}/${c}` : c);
+    out[rel || '.'] = e;
+  };
+  visit('');
+  return out;
+}
+
+async function touchNs(p: string, stamp: string): Promise<void> {
+  await run('touch', ['-h', '-m', '-d', stamp, p]);
+}
+
+describe('restore fidelity: hard links, FIFOs, device nodes, owners, modes, times (beside restic)', () => {
+  const t = tempDir('fidelity');
+  const src = path.join(t.dir, 'src');
+  let repo: Repository;
+  let snapshotId: string;
+
+  beforeAll(async () => {
+    mkdirSync(path.join(src, 'sub/deeper'), { recursive: true });
+    writeFileSync(path.join(src, 'data.bin'), prng(700_000, 3));
+    linkSync(path.join(src, 'data.bin'), path.join(src, 'sub/data-link'));
+    linkSync(path.join(src, 'data.bin'), path.join(src, 'sub/deeper/data-link2'));
+    writeFileSync(path.join(src, 'small'), 'pair');
+    linkSync(path.join(src, 'small'), path.join(src, 'small-2'));
+    writeFileSync(path.join(src, 'alone'), 'one link');
+    await run('mkfifo', ['-m', '0640', path.join(src, 'pipe')]);
+    if (root) {
+      await run('mknod', ['-m', '0620', path.join(src, 'null-like'), 'c', '1', '3']);
+      await run('mknod', ['-m', '0660', path.join(src, 'loop-like'), 'b', '7', '200']);
+      chownSync(path.join(src, 'alone'), 1234, 5678);
+      chownSync(path.join(src, 'sub'), 4321, 8765);
+    }
+    chmodSync(path.join(src, 'alone'), 0o4751);
+    chmodSync(path.join(src, 'sub/deeper'), 0o1777);
+    symlinkSync('../data.bin', path.join(src, 'sub/sym'));
+    // nanosecond stamps, restored to the microsecond
+    for (const p of ['data.bin', 'small', 'alone', 'pipe', 'sub/deeper', 'sub', '.']) await touchNs(path.join(src, p), `@1700000000.${String(123456789 + p.length).padStart(9, '0')}`);
+    ({ repo } = await newRepo(path.join(t.dir, 'repo')));
+    const b = await backup(repo, [src]);
+    snapshotId = b.snapshotId;
+    expect(b.warnings).toEqual([]);
+  });
+  afterAll(() => t.cleanup());
+
+  it('restores the tree stat-identical to the source: links as links, FIFOs, devices, owners, setuid and sticky bits', async () => {
+    const out = path.join(t.dir, 'coffer-out');
+    const s = await restore(repo, snapshotId, out);
+    expect(s.errors).toEqual([]);
+    expect(s.warnings).toEqual([]);
+    expect(s).toMatchObject({ hardlinks: 3, specials: root ? 3 : 1 });
+    const restored = statTree(path.join(out, 'src'));
+    expect(restored).toEqual(statTree(src));
+    // spelled out, so a statTree that lost a field cannot make the comparison vacuous
+    expect(restored['sub/deeper/data-link2']).toMatchObject({ nlink: 3, linkGroup: restored['data.bin']!.linkGroup });
+    expect(restored['small-2']).toMatchObject({ nlink: 2 });
+    expect(restored['pipe']!.mode).toBe('10640');
+    if (root) {
+      expect(restored['null-like']).toMatchObject({ mode: '20620', rdev: { major: 1, minor: 3 } });
+      expect(restored['loop-like']).toMatchObject({ mode: '60660', rdev: { major: 7, minor: 200 } });
+      expect(restored['alone']).toMatchObject({ uid: 1234, gid: 5678, mode: '104751' });
+    }
+  });
+
+  it('an --include of a later link alone restores it as a plain file with the content', async () => {
+    const out = path.join(t.dir, 'coffer-one');
+    await restore(repo, snapshotId, out, { include: ['src/sub/deeper/data-link2'] });
+    const st = lstatSync(path.join(out, 'src/sub/deeper/data-link2'));
+    expect(st.nlink).toBe(1);
+    expect(readFileSync(path.join(out, 'src/sub/deeper/data-link2')).equals(prng(700_000, 3))).toBe(true);
+  });
+
+  it("matches restic's own backup and restore of the same tree", async () => {
+    const env = { ...process.env, RESTIC_REPOSITORY: path.join(t.dir, 'restic-repo'), RESTIC_PASSWORD: 'pw' };
+    await run('restic', ['init', '-q'], { env });
+    await run('restic', ['backup', '-q', '--no-cache', src], { env });
+    const out = path.join(t.dir, 'restic-out');
+    await run('restic', ['restore', '-q', '--no-cache', 'latest', '--target', out], { env });
+    const theirs = statTree(path.join(out, src));
+    const ours = statTree(path.join(t.dir, 'coffer-out/src'));
+    expect(ours).toEqual(theirs);
+  });
+});
