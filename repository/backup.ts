@@ -10,6 +10,7 @@ import type { PackWriter, Repository } from './repo.ts';
 import { defaultWorkerCount, SealWorkers, shared } from './seal-workers.ts';
 import { findSnapshot, listSnapshots, loadTree, SPECIAL_TYPES, type Snapshot, type SnapshotWarning, type Tree, type TreeNode } from './tree.ts';
 import { ByteGate } from './byte-gate.ts';
+import { readXattrs } from './xattr.ts';
 
 export interface BackupProgress {
   files: number;
@@ -511,7 +512,7 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
       const n = await backupNode(w, cabs, child, cst, oldByName.get(child));
       if (n) children.push(n.node);
     }
-    const node = baseNode(name, st);
+    const node = { ...baseNode(name, st), ...xattrsOf(w, abs) };
     return {
       node: quiet(
         (async () => {
@@ -529,7 +530,8 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
       w.progress.bytes += Number(st.size);
       w.stats.bytesProcessed += Number(st.size);
       w.tick();
-      return { node: { ...fileNode(name, st), size: Number(st.size), content: old.content } };
+      // setxattr moves ctime, so an unchanged file's attributes are the parent's: no syscall per unchanged file
+      return { node: { ...fileNode(name, st), size: Number(st.size), content: old.content, ...(old.xattrs ? { xattrs: old.xattrs } : {}) } };
     }
     // Up to FILE_READERS files are read at once (restic reads two): with a cold page cache a
     // tree of small files is bound by per-file latency, not bandwidth.
@@ -542,7 +544,7 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
             if (old) w.stats.filesChanged++;
             else w.stats.filesNew++;
             w.stats.bytesProcessed += size;
-            return { ...fileNode(name, read), size, content: await content } as TreeNode;
+            return { ...fileNode(name, read), size, content: await content, ...xattrsOf(w, abs) } as TreeNode;
           },
           (e: NodeJS.ErrnoException) => {
             // deleted between listing and reading (a live volume): skip it, like restic, and count it
@@ -560,6 +562,17 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
   }
   // Sockets are recreated by the program that listens on them; restic skips them too.
   return undefined;
+}
+
+/** `{xattrs}` when the path has user.* attributes; a failure to read them is a warning, not a lost file. */
+function xattrsOf(w: Walker, abs: string): Pick<TreeNode, 'xattrs'> {
+  try {
+    const x = readXattrs(abs);
+    return x ? { xattrs: x } : {};
+  } catch (e) {
+    w.warnings.push({ path: abs, code: 'XATTR', message: `extended attributes not recorded: ${(e as Error).message}` });
+    return {};
+  }
 }
 
 /** A file node's identity: inode and ctime for change detection, device and link count when hard-linked. */

@@ -10,6 +10,7 @@ import type { BlobLocation, Repository } from './repo.ts';
 import { type BlobOutcome, defaultRestoreWorkers, type RestoreBlob, RestoreWorkers } from './restore-workers.ts';
 import { findSnapshot, loadTree, safeName, SPECIAL_TYPES, type TreeNode } from './tree.ts';
 import { ByteGate } from './byte-gate.ts';
+import { writeXattrs } from './xattr.ts';
 
 export interface RestoreProgress {
   files: number;
@@ -105,6 +106,15 @@ export async function restore(repo: Repository, snapRef: string, target: string,
     const root = path.resolve(target);
     await fsp.mkdir(root, { recursive: true });
     const stats: RestoreStats = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, warnings: [], bytes: 0, errors: [], seconds: 0, peakBytesInFlight: 0, workers: 0 };
+
+    /** A filesystem without user xattrs (or a platform without the add-on) loses them, not the file: a warning. */
+    const restoreXattrs = (p: string, job: Job) => {
+      try {
+        writeXattrs(p, job.node.xattrs!);
+      } catch (e) {
+        stats.warnings.push(`${job.rel}: ${(e as Error).message}`);
+      }
+    };
 
     // 1. Plan: walk the tree, pick included nodes, validate names.
     const dirs: Job[] = [];
@@ -218,6 +228,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
         }
         await fds.close(f);
         await fsp.rename(f.tmp!, f.final!);
+        if (f.job.node.xattrs) restoreXattrs(f.final!, f.job);
         // chmod again after chown: chown clears setuid bits.
         if (owner) await fsp.chmod(f.final!, f.job.node.mode & 0o7777);
         await fsp.utimes(f.final!, nsToDate(f.job.node.mtime), nsToDate(f.job.node.mtime));
@@ -368,6 +379,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
       const st = await fsp.lstat(p);
       if (!st.isDirectory()) continue;
       if (owner) await fsp.chown(p, d.node.uid, d.node.gid).catch(() => undefined);
+      if (d.node.xattrs) restoreXattrs(p, d);
       await fsp.chmod(p, d.node.mode & 0o7777);
       await fsp.utimes(p, nsToDate(d.node.mtime), nsToDate(d.node.mtime));
     }

@@ -1,5 +1,6 @@
 import { RepoError } from './errors.ts';
 import type { Repository } from './repo.ts';
+import type { Xattr } from './xattr.ts';
 
 export type NodeType = 'file' | 'dir' | 'symlink' | 'fifo' | 'chardev' | 'blockdev';
 
@@ -19,6 +20,8 @@ export interface TreeNode {
   links?: number;
   /** st_rdev of a character or block device node. */
   rdev?: number;
+  /** user.* extended attributes, values in base64 (files and directories). */
+  xattrs?: Xattr[];
   content?: string[];
   subtree?: string;
   target?: string;

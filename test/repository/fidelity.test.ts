@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backup, restore, type Repository } from '../../repository/index.ts';
 import { devNumbers } from '../../repository/restore.ts';
+import { getAttributeSync, listAttributesSync, setAttributeSync } from '@napi-rs/xattr';
 import { newRepo, prng, tempDir } from './helpers.ts';
 
 const run = promisify(execFile);
@@ -30,6 +31,10 @@ function statTree(dir: string): Record<string, Record<string, unknown>> {
       if (st.nlink > 1n) e.linkGroup = groups.get(st.ino) ?? (groups.set(st.ino, groups.size), groups.size - 1);
     }
     if (st.isCharacterDevice() || st.isBlockDevice()) e.rdev = devNumbers(Number(st.rdev));
+    if (st.isFile() || st.isDirectory()) {
+      const names = listAttributesSync(path.join(dir, rel)).filter((n) => n.startsWith('user.')).sort();
+      if (names.length) e.xattrs = Object.fromEntries(names.map((n) => [n, getAttributeSync(path.join(dir, rel), n)!.toString('base64')]));
+    }
     if (st.isDirectory()) for (const c of readdirSync(path.join(dir, rel)).sort()) visit(rel ? `${rel}/${c}` : c);
     out[rel || '.'] = e;
   };
@@ -41,7 +46,7 @@ async function touchNs(p: string, stamp: string): Promise<void> {
   await run('touch', ['-h', '-m', '-d', stamp, p]);
 }
 
-describe('restore fidelity: hard links, FIFOs, device nodes, owners, modes, times (beside restic)', () => {
+describe('restore fidelity: hard links, FIFOs, device nodes, owners, modes, times, user xattrs (beside restic)', () => {
   const t = tempDir('fidelity');
   const src = path.join(t.dir, 'src');
   let repo: Repository;
@@ -65,6 +70,9 @@ describe('restore fidelity: hard links, FIFOs, device nodes, owners, modes, time
     chmodSync(path.join(src, 'alone'), 0o4751);
     chmodSync(path.join(src, 'sub/deeper'), 0o1777);
     symlinkSync('../data.bin', path.join(src, 'sub/sym'));
+    setAttributeSync(path.join(src, 'alone'), 'user.mime_type', 'text/plain');
+    setAttributeSync(path.join(src, 'alone'), 'user.bin', Buffer.from([0, 255, 10, 13]));
+    setAttributeSync(path.join(src, 'sub'), 'user.checksum', 'abc');
     // nanosecond stamps, restored to the microsecond
     for (const p of ['data.bin', 'small', 'alone', 'pipe', 'sub/deeper', 'sub', '.']) await touchNs(path.join(src, p), `@1700000000.${String(123456789 + p.length).padStart(9, '0')}`);
     ({ repo } = await newRepo(path.join(t.dir, 'repo')));
@@ -91,6 +99,17 @@ describe('restore fidelity: hard links, FIFOs, device nodes, owners, modes, time
       expect(restored['loop-like']).toMatchObject({ mode: '60660', rdev: { major: 7, minor: 200 } });
       expect(restored['alone']).toMatchObject({ uid: 1234, gid: 5678, mode: '104751' });
     }
+    expect(restored['alone']!.xattrs).toEqual({ 'user.bin': 'AP8KDQ==', 'user.mime_type': Buffer.from('text/plain').toString('base64') });
+    expect(restored['sub']!.xattrs).toEqual({ 'user.checksum': Buffer.from('abc').toString('base64') });
+  });
+
+  it('stores FIFOs and device nodes apart from `nodes`, where versions before them never look', async () => {
+    const snap = await repo.loadJSON<{ tree: string }>('snapshots', snapshotId);
+    const raw = async (id: string) => JSON.parse((await repo.loadBlob(id, 'tree')).toString()) as { nodes: { name: string; type: string; subtree?: string }[]; special?: { name: string }[] };
+    const top = await raw(snap.tree);
+    const tree = await raw(top.nodes[0]!.subtree!);
+    expect(tree.nodes.map((n) => n.type).sort()).toEqual(['dir', 'file', 'file', 'file', 'file']);
+    expect(tree.special?.map((n) => n.name)).toEqual(root ? ['loop-like', 'null-like', 'pipe'] : ['pipe']);
   });
 
   it('an --include of a later link alone restores it as a plain file with the content', async () => {
