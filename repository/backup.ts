@@ -235,6 +235,8 @@ interface Walker {
   pool: BufferPool;
   readers: ByteGate;
   warnings: BackupWarning[];
+  /** The node being made for each hard-linked inode (`dev:ino`) read in this run: its other paths are not read again. */
+  linked: Map<string, Promise<TreeNode | null>>;
   zeroCut?: number;
   tick: () => void;
 }
@@ -533,28 +535,44 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
       // setxattr moves ctime, so an unchanged file's attributes are the parent's: no syscall per unchanged file
       return { node: { ...fileNode(name, st), size: Number(st.size), content: old.content, ...(old.xattrs ? { xattrs: old.xattrs } : {}) } };
     }
+    const key = st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined;
+    const first = key ? w.linked.get(key) : undefined;
+    if (first) {
+      // another path of an inode read in this run: same content and metadata, only the name differs
+      return {
+        node: quiet(
+          first.then((n) => {
+            if (!n) return null;
+            if (old) w.stats.filesChanged++;
+            else w.stats.filesNew++;
+            w.stats.bytesProcessed += n.size ?? 0;
+            return { ...n, name };
+          }),
+        ),
+      };
+    }
     // Up to FILE_READERS files are read at once (restic reads two): with a cold page cache a
     // tree of small files is bound by per-file latency, not bandwidth.
     await w.readers.acquire(1);
     const reading = readStable(w, abs, st).finally(() => w.readers.release(1));
-    return {
-      node: quiet(
-        reading.then(
-          async ({ content, size, st: read }) => {
-            if (old) w.stats.filesChanged++;
-            else w.stats.filesNew++;
-            w.stats.bytesProcessed += size;
-            return { ...fileNode(name, read), size, content: await content, ...xattrsOf(w, abs) } as TreeNode;
-          },
-          (e: NodeJS.ErrnoException) => {
-            // deleted between listing and reading (a live volume): skip it, like restic, and count it
-            if (e.code !== 'ENOENT') return unreadable(w, abs, e);
-            w.stats.filesVanished++;
-            return null;
-          },
-        ),
+    const node = quiet(
+      reading.then(
+        async ({ content, size, st: read }) => {
+          if (old) w.stats.filesChanged++;
+          else w.stats.filesNew++;
+          w.stats.bytesProcessed += size;
+          return { ...fileNode(name, read), size, content: await content, ...xattrsOf(w, abs) } as TreeNode;
+        },
+        (e: NodeJS.ErrnoException) => {
+          // deleted between listing and reading (a live volume): skip it, like restic, and count it
+          if (e.code !== 'ENOENT') return unreadable(w, abs, e);
+          w.stats.filesVanished++;
+          return null;
+        },
       ),
-    };
+    );
+    if (key) w.linked.set(key, node);
+    return { node };
   }
   if (st.isFIFO()) return { node: { ...baseNode(name, st), type: 'fifo' } };
   if (st.isCharacterDevice() || st.isBlockDevice()) {
@@ -647,7 +665,7 @@ async function runBackup(
       progress.bytesStored = packer.bytesWritten;
       opts.onProgress(progress);
     };
-    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, READ_BUFFERS), readers: new ByteGate(FILE_READERS), warnings: [], tick };
+    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, READ_BUFFERS), readers: new ByteGate(FILE_READERS), warnings: [], linked: new Map(), tick };
     const rootNodes = await produce(w, parentTree);
     const names = new Set<string>();
     for (const n of rootNodes) {

@@ -79,6 +79,8 @@ describe('restore fidelity: hard links, FIFOs, device nodes, owners, modes, time
     const b = await backup(repo, [src]);
     snapshotId = b.snapshotId;
     expect(b.warnings).toEqual([]);
+    // each hard-linked inode is read once, under its first path
+    expect(b.stats).toMatchObject({ bytesRead: 700_000 + 4 + 8, filesNew: 6 });
   });
   afterAll(() => t.cleanup());
 
