@@ -398,7 +398,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
 /** Linux's dev_t encoding (glibc's major()/minor()). */
 export function devNumbers(rdev: number): { major: number; minor: number } {
   const d = BigInt(rdev);
-  return { major: Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn)), minor: Number((d & 0xffn) | ((d >> 12n) & ~0xffn)) };
+  return { major: Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & 0xfffff000n)), minor: Number((d & 0xffn) | ((d >> 12n) & 0xffffff00n)) };
 }
 
 async function makeSpecial(final: string, node: TreeNode): Promise<void> {

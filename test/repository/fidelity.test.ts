@@ -133,3 +133,15 @@ describe('restore fidelity: hard links, FIFOs, device nodes, owners, modes, time
     expect(ours).toEqual(theirs);
   });
 });
+
+// Cases from glibc's makedev (sysdeps/unix/sysv/linux/sys/sysmacros.h): 12-bit major / 20-bit minor split across the 64 bits.
+describe('devNumbers (Linux dev_t)', () => {
+  it.each([
+    [0x103, 1, 3],
+    [0x10300, 259, 0],
+    [0x1000 * 2 ** 32 + 0x100 * 2 ** 12, 0x1000, 0x100],
+    [0x7c8, 7, 200],
+  ])('%i → %i:%i', (rdev, major, minor) => {
+    expect(devNumbers(rdev)).toEqual({ major, minor });
+  });
+});
