@@ -1,10 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.ts';
-import type { CliIO } from '../../cli/io.ts';
+import { capture } from '../compiler/helpers.ts';
 import { backup, initRepository, FileBackend, restore, type Repository } from '../../repository/index.ts';
 import { FAST_KDF, newRepo, prng, tempDir } from './helpers.ts';
 
@@ -22,15 +21,9 @@ describe('changed-file detection from the parent snapshot (restic archiver seman
   const src = path.join(t.dir, 'src');
   const env = { COFFER_REPOSITORY: path.join(t.dir, 'repo'), COFFER_PASSWORD: 'pw'};
   const cli = async (argv: string[]) => {
-    const o = new PassThrough();
-    const e = new PassThrough();
-    let out = '';
-    let err = '';
-    o.on('data', (d) => (out += d));
-    e.on('data', (d) => (err += d));
-    const io: CliIO = { stdout: o, stderr: e, env, cwd: t.dir };
-    const code = await main(['repo', ...argv], io);
-    return { code, out, err };
+    const c = capture(t.dir);
+    const code = await main(['repo', ...argv], { ...c.io, env });
+    return { code, out: c.out(), err: c.err() };
   };
 
   beforeAll(async () => {
