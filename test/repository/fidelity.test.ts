@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backup, restore, type Repository } from '../../repository/index.ts';
@@ -120,6 +121,21 @@ describe('restore fidelity: hard links, FIFOs, device nodes, owners, modes, time
     const st = lstatSync(path.join(out, 'src/sub/deeper/data-link2'));
     expect(st.nlink).toBe(1);
     expect(readFileSync(path.join(out, 'src/sub/deeper/data-link2')).equals(prng(700_000, 3))).toBe(true);
+  });
+
+  it.runIf(root)('without CAP_MKNOD (an unprivileged mover Pod): device nodes are skipped with a warning, the rest restored', async () => {
+    const out = path.join(t.dir, 'nomknod-out');
+    const env = { ...process.env, COFFER_TSX: '1', COFFER_REPOSITORY: path.join(t.dir, 'repo'), COFFER_PASSWORD: 'test-password' };
+    const coffer = fileURLToPath(new URL('../../cli/coffer.js', import.meta.url));
+    const r = await run('setpriv', ['--bounding-set', '-mknod', process.execPath, coffer, 'repo', 'restore', snapshotId, out], { env });
+    expect(r.stderr).toContain('warning: src/null-like: chardev not restored');
+    expect(r.stderr).toContain('warning: src/loop-like: blockdev not restored');
+    expect(r.stdout).toContain('1 FIFO/device node(s)');
+    const restored = statTree(path.join(out, 'src'));
+    const expected = statTree(src);
+    delete expected['null-like'];
+    delete expected['loop-like'];
+    expect(restored).toEqual(expected);
   });
 
   it("matches restic's own backup and restore of the same tree", async () => {
