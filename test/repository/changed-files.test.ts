@@ -1,5 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { appendFileSync, chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.ts';
@@ -15,6 +17,7 @@ function touchBack(file: string, mtimeNs: bigint): void {
 }
 
 const FILE = 256 * 1024;
+const run = promisify(execFile);
 
 describe('changed-file detection from the parent snapshot (restic archiver semantics)', () => {
   const t = tempDir('changed');
@@ -124,6 +127,26 @@ describe('changed-file detection from the parent snapshot (restic archiver seman
       expect(next.stats).toMatchObject({ filesChanged: 1, filesChangedWhileRead: 0, bytesRead: statSync(big).size });
       expect(next.warnings).toEqual([]);
     });
+  });
+
+  it.runIf(process.getuid?.() === 0)('permission denied (root without CAP_DAC_*, via setpriv): file and directory listed by the CLI, the rest saved', async () => {
+    const dir = path.join(t.dir, 'perm');
+    mkdirSync(path.join(dir, 'closed'), { recursive: true });
+    writeFileSync(path.join(dir, 'closed/inside'), 'x');
+    writeFileSync(path.join(dir, 'secret'), 'no');
+    writeFileSync(path.join(dir, 'open'), 'yes');
+    chmodSync(path.join(dir, 'secret'), 0);
+    chmodSync(path.join(dir, 'closed'), 0);
+    const coffer = fileURLToPath(new URL('../../cli/coffer.js', import.meta.url));
+    const r = await run('setpriv', ['--bounding-set', '-dac_override,-dac_read_search', process.execPath, coffer, 'repo', 'backup', dir, '-o', 'json'], { env: { ...process.env, ...env, COFFER_TSX: '1' } });
+    const res = JSON.parse(r.stdout) as { stats: Record<string, number>; warnings: { path: string; code: string }[] };
+    expect(res.warnings.map((x) => [x.path, x.code])).toEqual([
+      [path.join(dir, 'closed'), 'EACCES'],
+      [path.join(dir, 'secret'), 'EACCES'],
+    ]);
+    expect(res.stats).toMatchObject({ filesNew: 1, filesUnreadable: 2 });
+    expect(r.stderr).toContain(`warning: ${path.join(dir, 'secret')}: not backed up: EACCES`);
+    chmodSync(path.join(dir, 'closed'), 0o755);
   });
 
   it('an unreadable file (EIO from /proc/self/mem) is listed with its error; the rest is saved', async () => {
