@@ -55,6 +55,8 @@ export function writeXattrs(path: string, list: readonly Xattr[]): void {
   const m = xattrs();
   if (!m) throw new Error('extended attributes not restored: @napi-rs/xattr has no binary for this platform');
   for (const x of list) {
+    // a crafted snapshot must not grant file capabilities (security.capability) or touch trusted.*/system.*
+    if (!RECORDED.test(x.name)) throw new Error(`extended attribute ${JSON.stringify(x.name)} refused: only user.* attributes are restored`);
     try {
       m.setAttributeSync(path, x.name, Buffer.from(x.value, 'base64'));
     } catch (e) {

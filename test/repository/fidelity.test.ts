@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backup, restore, type Repository } from '../../repository/index.ts';
 import { devNumbers } from '../../repository/restore.ts';
+import { writeXattrs } from '../../repository/xattr.ts';
 import { getAttributeSync, listAttributesSync, setAttributeSync } from '@napi-rs/xattr';
 import { newRepo, prng, tempDir } from './helpers.ts';
 
@@ -159,5 +160,20 @@ describe('devNumbers (Linux dev_t)', () => {
     [0x7c8, 7, 200],
   ])('%i → %i:%i', (rdev, major, minor) => {
     expect(devNumbers(rdev)).toEqual({ major, minor });
+  });
+});
+
+describe('writeXattrs', () => {
+  const t = tempDir('xattr');
+  afterAll(() => t.cleanup());
+  it('refuses every namespace but user.* (a crafted snapshot must not set security.capability)', () => {
+    const f = path.join(t.dir, 'bin');
+    writeFileSync(f, '#!/bin/sh\n');
+    for (const name of ['security.capability', 'trusted.x', 'system.posix_acl_access']) {
+      expect(() => writeXattrs(f, [{ name, value: 'AQAAAg==' }])).toThrow(`extended attribute "${name}" refused`);
+    }
+    expect(listAttributesSync(f).filter((n) => !n.startsWith('user.'))).toEqual([]);
+    writeXattrs(f, [{ name: 'user.ok', value: Buffer.from('1').toString('base64') }]);
+    expect(getAttributeSync(f, 'user.ok')?.toString()).toBe('1');
   });
 });
