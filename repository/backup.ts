@@ -10,7 +10,7 @@ import type { PackWriter, Repository } from './repo.ts';
 import { defaultWorkerCount, SealWorkers, shared } from './seal-workers.ts';
 import { findSnapshot, listSnapshots, loadTree, SPECIAL_TYPES, type Snapshot, type SnapshotWarning, type Tree, type TreeNode } from './tree.ts';
 import { ByteGate } from './byte-gate.ts';
-import { readXattrs } from './xattr.ts';
+import { readXattrs, xattrSupport } from './xattr.ts';
 
 export interface BackupProgress {
   files: number;
@@ -237,6 +237,8 @@ interface Walker {
   warnings: BackupWarning[];
   /** The node being made for each hard-linked inode (`dev:ino`) read in this run: its other paths are not read again. */
   linked: Map<string, Promise<TreeNode | null>>;
+  /** The parent recorded xattrs: an unchanged file's are its parent's. A parent from before xattrs were recorded (or made where the add-on is missing) is not trusted for them. */
+  parentXattrs: boolean;
   zeroCut?: number;
   tick: () => void;
 }
@@ -533,7 +535,8 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
       w.stats.bytesProcessed += Number(st.size);
       w.tick();
       // setxattr moves ctime, so an unchanged file's attributes are the parent's: no syscall per unchanged file
-      return { node: { ...fileNode(name, st), size: Number(st.size), content: old.content, ...(old.xattrs ? { xattrs: old.xattrs } : {}) } };
+      const xattrs = w.parentXattrs ? (old.xattrs ? { xattrs: old.xattrs } : {}) : xattrsOf(w, abs);
+      return { node: { ...fileNode(name, st), size: Number(st.size), content: old.content, ...xattrs } };
     }
     const key = st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined;
     const first = key ? w.linked.get(key) : undefined;
@@ -648,7 +651,8 @@ async function runBackup(
       const key = JSON.stringify([...paths].sort());
       parentId = (await listSnapshots(repo)).filter((s) => s.hostname === host && JSON.stringify([...s.paths].sort()) === key).at(-1)?.id;
     }
-    const parentTree = parentId ? await loadTree(repo, (await repo.loadJSON<Snapshot>('snapshots', parentId)).tree) : undefined;
+    const parentSnap = parentId ? await repo.loadJSON<Snapshot>('snapshots', parentId) : undefined;
+    const parentTree = parentSnap ? await loadTree(repo, parentSnap.tree) : undefined;
 
     const packer = repo.newPackWriter();
     const saver = new BlobSaver(repo, packer, opts.workers ?? defaultWorkerCount());
@@ -665,7 +669,7 @@ async function runBackup(
       progress.bytesStored = packer.bytesWritten;
       opts.onProgress(progress);
     };
-    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, READ_BUFFERS), readers: new ByteGate(FILE_READERS), warnings: [], linked: new Map(), tick };
+    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, READ_BUFFERS), readers: new ByteGate(FILE_READERS), warnings: [], linked: new Map(), parentXattrs: parentSnap?.xattrs === true, tick };
     const rootNodes = await produce(w, parentTree);
     const names = new Set<string>();
     for (const n of rootNodes) {
@@ -689,6 +693,7 @@ async function runBackup(
       username: username(),
       tags: opts.tags ?? {},
       ...(parentId ? { parent: parentId } : {}),
+      ...(xattrSupport() ? { xattrs: true } : {}),
       program: 'coffer',
       summary: { ...stats, ...(w.warnings.length ? { warnings: w.warnings } : {}) },
     };

@@ -48,6 +48,8 @@ export interface Snapshot {
   tags: Record<string, string>;
   parent?: string;
   program: string;
+  /** Every file's and directory's user.* xattrs were recorded: the next backup may take an unchanged file's from here. */
+  xattrs?: boolean;
   summary?: SnapshotSummary;
 }
 

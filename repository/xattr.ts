@@ -25,6 +25,11 @@ function xattrs(): XattrModule | null {
   return mod;
 }
 
+/** Whether this process can read and write extended attributes (the add-on has a binary for the platform). */
+export function xattrSupport(): boolean {
+  return xattrs() !== null;
+}
+
 /** Only the user namespace: security.* and trusted.* need privileges to set, system.* holds ACLs (not yet supported). */
 const RECORDED = /^user\./;
 

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backup, restore, type Repository } from '../../repository/index.ts';
 import { devNumbers } from '../../repository/restore.ts';
 import { writeXattrs } from '../../repository/xattr.ts';
+import { blobId, seal } from '../../repository/crypto.ts';
 import { getAttributeSync, listAttributesSync, setAttributeSync } from '@napi-rs/xattr';
 import { newRepo, prng, tempDir } from './helpers.ts';
 
@@ -175,5 +176,45 @@ describe('writeXattrs', () => {
     expect(listAttributesSync(f).filter((n) => !n.startsWith('user.'))).toEqual([]);
     writeXattrs(f, [{ name: 'user.ok', value: Buffer.from('1').toString('base64') }]);
     expect(getAttributeSync(f, 'user.ok')?.toString()).toBe('1');
+  });
+});
+
+describe('xattrs after an upgrade', () => {
+  const t = tempDir('xattr-upgrade');
+  afterAll(() => t.cleanup());
+
+  /** Store a tree blob as a version before xattrs would have: the same nodes without `xattrs`. */
+  async function saveOldTree(repo: Repository, tree: { nodes: Record<string, unknown>[] }): Promise<string> {
+    const raw = Buffer.from(JSON.stringify({ nodes: tree.nodes.map(({ xattrs: _, ...n }) => n) }));
+    const id = blobId(repo.key, raw);
+    const pw = repo.newPackWriter();
+    await pw.add(id, 'tree', seal(repo.key.encrypt, raw), raw.length, 0);
+    await repo.writeIndex(await pw.finish());
+    return id;
+  }
+
+  it('an unchanged file under a parent made before xattrs were recorded gets them read, without its content being read', async () => {
+    const src = path.join(t.dir, 'src');
+    mkdirSync(src);
+    writeFileSync(path.join(src, 'f'), 'content');
+    setAttributeSync(path.join(src, 'f'), 'user.tag', 'kept');
+    const { repo } = await newRepo(path.join(t.dir, 'repo'));
+    const b1 = await backup(repo, [src]);
+    // rewrite b1 as an older version would have written it: no xattrs in the tree, no `xattrs` flag
+    const load = async (id: string) => JSON.parse((await repo.loadBlob(id, 'tree')).toString()) as { nodes: Record<string, unknown>[] };
+    const top = await load(b1.snapshot.tree);
+    const inner = await saveOldTree(repo, await load(top.nodes[0]!.subtree as string));
+    const root = await saveOldTree(repo, { nodes: [{ ...top.nodes[0]!, subtree: inner }] });
+    const { xattrs: _, ...old } = b1.snapshot;
+    const oldId = await repo.saveJSON('snapshots', { ...old, tree: root });
+    await repo.backend.delete('snapshots', b1.snapshotId);
+
+    const b2 = await backup(repo, [src]);
+    expect(b2.snapshot.parent).toBe(oldId);
+    expect(b2.stats).toMatchObject({ filesUnmodified: 1, bytesRead: 0 });
+    expect(b2.snapshot.xattrs).toBe(true);
+    const out = path.join(t.dir, 'out');
+    await restore(repo, b2.snapshotId, out);
+    expect(getAttributeSync(path.join(out, 'src/f'), 'user.tag')?.toString()).toBe('kept');
   });
 });
