@@ -31,7 +31,12 @@ const SKIP = (rel: string): boolean => /\.(md|ts)$/.test(rel);
  * Packages required by a computed name, which a bundler cannot follow: the sandbox's validation loads
  * `kubernetes-models/<group>/<version>/<Kind>` per kind on demand (sandbox/api/validate.ts).
  */
-const RUNTIME_PACKAGES = ['kubernetes-models'];
+const RUNTIME_PACKAGES = [
+  'kubernetes-models',
+  // the data mover's extended attributes (repository/xattr.ts, loaded with createRequire) and its native binaries present here
+  '@napi-rs/xattr',
+  ...(existsSync(join(CHECKOUT, 'node_modules/@napi-rs')) ? readdirSync(join(CHECKOUT, 'node_modules/@napi-rs')).filter((n) => n.startsWith('xattr-')).map((n) => `@napi-rs/${n}`) : []),
+];
 /** Not needed to `require` a package: types, source maps, docs, and the ESM twins of CommonJS files. */
 const PACKAGE_SKIP = /\.(d\.[mc]?ts|map|md|mjs)$/;
 /** Optional native add-ons of `ws`, absent here; ws falls back to JavaScript when `require` throws. */

@@ -225,7 +225,9 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
       bar.done();
     }
     const s = res.stats;
-    await emit(ctx, { snapshotId: res.snapshotId, parent: res.snapshot.parent ?? null, tags: res.snapshot.tags, paths: res.snapshot.paths, stats: s }, () =>
+    // like restic: the snapshot is saved, and each path it does not hold exactly is named on stderr
+    for (const x of res.warnings) ctx.io.stderr.write(`warning: ${x.path}: ${x.code === 'CHANGED_WHILE_READ' ? x.message : `not backed up: ${x.message}`}\n`);
+    await emit(ctx, { snapshotId: res.snapshotId, parent: res.snapshot.parent ?? null, tags: res.snapshot.tags, paths: res.snapshot.paths, stats: s, warnings: res.warnings }, () =>
       [
         `Files:       ${s.filesNew} new, ${s.filesChanged} changed, ${s.filesUnmodified} unmodified`,
         `Dirs:        ${s.dirs}`,
@@ -268,7 +270,8 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
     } finally {
       bar.done();
     }
-    await emit(ctx, s, () => `restored ${s.files} file(s), ${s.dirs} dir(s), ${s.symlinks} symlink(s), ${humanBytes(s.bytes)} in ${s.seconds.toFixed(2)} s\n`);
+    for (const w of s.warnings) ctx.io.stderr.write(`warning: ${w}\n`);
+    await emit(ctx, s, () => `restored ${s.files} file(s), ${s.dirs} dir(s), ${s.symlinks} symlink(s)${s.hardlinks ? `, ${s.hardlinks} hard link(s)` : ''}${s.specials ? `, ${s.specials} FIFO/device node(s)` : ''}, ${humanBytes(s.bytes)} in ${s.seconds.toFixed(2)} s\n`);
     return 0;
   },
 

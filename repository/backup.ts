@@ -8,8 +8,9 @@ import { acquireLock } from './lock.ts';
 import type { BlobType } from './pack.ts';
 import type { PackWriter, Repository } from './repo.ts';
 import { defaultWorkerCount, SealWorkers, shared } from './seal-workers.ts';
-import { findSnapshot, listSnapshots, loadTree, type Snapshot, type Tree, type TreeNode } from './tree.ts';
+import { findSnapshot, listSnapshots, loadTree, SPECIAL_TYPES, type Snapshot, type SnapshotWarning, type Tree, type TreeNode } from './tree.ts';
 import { ByteGate } from './byte-gate.ts';
+import { readXattrs, xattrSupport } from './xattr.ts';
 
 export interface BackupProgress {
   files: number;
@@ -46,13 +47,20 @@ export interface BackupStats {
   packsRecovered: number;
   /** Files that disappeared between listing and reading (skipped). */
   filesVanished: number;
+  /** Files that changed while being read, after one re-read (kept as read; listed in `warnings`). */
+  filesChangedWhileRead: number;
+  /** Files and directories that could not be read (skipped; listed in `warnings`). */
+  filesUnreadable: number;
   seconds: number;
 }
+
+export type BackupWarning = SnapshotWarning;
 
 export interface BackupResult {
   snapshotId: string;
   snapshot: Snapshot;
   stats: BackupStats;
+  warnings: BackupWarning[];
 }
 
 /** In-memory file for `backupEntries`: manifests, Secrets, stdin. */
@@ -183,6 +191,12 @@ function nsString(v: bigint): string {
   return v.toString();
 }
 
+/**
+ * Unchanged as restic judges it: size, mtime and ctime to the nanosecond, and inode. A content change with
+ * size and mtime put back (`touch -d`) still moves ctime, which user space cannot set. The device number
+ * is not compared (nor by restic): a volume mounted again on another node or in a new mover Pod gets a new
+ * st_dev, and every file would be read again for nothing.
+ */
 function sameFile(old: TreeNode | undefined, st: BigIntStats): old is TreeNode {
   return (
     !!old &&
@@ -207,7 +221,9 @@ function baseNode(name: string, st: BigIntStats): Omit<TreeNode, 'type'> {
 
 async function saveTree(saver: BlobSaver, nodes: TreeNode[]): Promise<string> {
   nodes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const p = await saver.saveBounded('tree', Buffer.from(JSON.stringify({ nodes } satisfies Tree)));
+  const special = nodes.filter((n) => SPECIAL_TYPES.has(n.type));
+  const tree: Tree = special.length ? { nodes: nodes.filter((n) => !SPECIAL_TYPES.has(n.type)), special } : { nodes };
+  const p = await saver.saveBounded('tree', Buffer.from(JSON.stringify(tree)));
   return p.id;
 }
 
@@ -218,6 +234,11 @@ interface Walker {
   progress: BackupProgress;
   pool: BufferPool;
   readers: ByteGate;
+  warnings: BackupWarning[];
+  /** The node being made for each hard-linked inode (`dev:ino`) read in this run: its other paths are not read again. */
+  linked: Map<string, Promise<TreeNode | null>>;
+  /** The parent recorded xattrs: an unchanged file's are its parent's. A parent from before xattrs were recorded (or made where the add-on is missing) is not trusted for them. */
+  parentXattrs: boolean;
   zeroCut?: number;
   tick: () => void;
 }
@@ -301,10 +322,11 @@ function isZero(b: Buffer, start: number, end: number): boolean {
  * path with identical results: the chunker's cut over zeros is the same
  * offset every time, and the blob id of a zero chunk is computed once.
  */
-async function chunkFile(w: Walker, file: string): Promise<{ content: Promise<string[]>; size: number }> {
+async function chunkFile(w: Walker, file: string): Promise<{ content: Promise<string[]>; size: number; after: BigIntStats }> {
   const fh = await fsp.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
   const ids: Promise<string>[] = [];
   let size = 0;
+  let after: BigIntStats;
   const { max } = w.repo.config.chunker;
   try {
     const chunker = w.repo.chunker;
@@ -324,74 +346,110 @@ async function chunkFile(w: Walker, file: string): Promise<{ content: Promise<st
       const lease = w.pool.take().then((b) => new Lease(b, w.pool));
       return { lease, n: lease.then((l) => readInto(l, max)) };
     };
-    let next = startRead();
-    while (!eof) {
-      const cur = { lease: await next.lease, n: next.n };
-      const got = await cur.n;
-      if (got < READ_SIZE) eof = true;
-      else next = startRead();
-      w.stats.bytesRead += got;
-      size += got;
-      const buf = cur.lease.buf;
-      let start = max;
-      if (tail) {
-        start = max - tail.length;
-        tail.copy(buf, start);
+    let next: ReturnType<typeof startRead> | undefined = startRead();
+    let cur: Lease | undefined;
+    try {
+      while (!eof) {
+        const reading: ReturnType<typeof startRead> = next!;
+        next = undefined;
+        cur = await reading.lease;
+        const got = await reading.n;
+        if (got < READ_SIZE) eof = true;
+        else next = startRead();
+        w.stats.bytesRead += got;
+        size += got;
+        const buf = cur.buf;
+        let start = max;
+        if (tail) {
+          start = max - tail.length;
+          tail.copy(buf, start);
+        }
+        const end = max + got;
+        // Large inputs are cut on a seal worker, so the main thread only reads and dispatches. A file's
+        // last ≤ 2×min bytes are cut here: at most one min-length scan (< 1 ms), where a trip to the cut
+        // worker queues behind other files' 8 MiB cuts (measured: a 256 KiB file waited 245 ms).
+        const workers = eof && end - start <= 2 * w.repo.config.chunker.min ? undefined : w.saver.pool();
+        if (workers) {
+          const { lengths, zeros } = await workers.chunk(buf, start, end, eof);
+          for (let k = 0; k < lengths.length; k++) {
+            const n = lengths[k]!;
+            const view = buf.subarray(start, start + n);
+            if (zeros[k]) ids.push(w.saver.zeroId(view));
+            else {
+              const lease = cur;
+              lease.retain();
+              const saved = await w.saver.saveBounded('data', view, () => lease.release());
+              ids.push(saved.id);
+            }
+            start += n;
+            w.progress.bytes += n;
+            w.tick();
+          }
+        } else
+          for (;;) {
+            if (start === end) break;
+            let n: number;
+            let zero = false;
+            if (buf[start] === 0 && end - start >= max && isZero(buf, start, start + max)) {
+              n = w.zeroCut ??= chunker.cut(ZERO_CHUNK(max), 0, max, true);
+              zero = true;
+            } else n = chunker.cut(buf, start, end, eof);
+            if (n === 0) break;
+            const view = buf.subarray(start, start + n);
+            if (zero) ids.push(w.saver.zeroId(view));
+            else {
+              const lease = cur;
+              lease.retain();
+              const { id } = await w.saver.saveBounded('data', view, () => lease.release());
+              ids.push(id);
+            }
+            start += n;
+            w.progress.bytes += n;
+            w.tick();
+          }
+        // the tail is copied out before the buffer can return to the pool
+        tail = start < end ? Buffer.from(buf.subarray(start, end)) : undefined;
+        cur.release();
+        cur = undefined;
       }
-      const end = max + got;
-      // Large inputs are cut on a seal worker, so the main thread only reads and dispatches. A file's
-      // last ≤ 2×min bytes are cut here: at most one min-length scan (< 1 ms), where a trip to the cut
-      // worker queues behind other files' 8 MiB cuts (measured: a 256 KiB file waited 245 ms).
-      const workers = eof && end - start <= 2 * w.repo.config.chunker.min ? undefined : w.saver.pool();
-      if (workers) {
-        const { lengths, zeros } = await workers.chunk(buf, start, end, eof);
-        for (let k = 0; k < lengths.length; k++) {
-          const n = lengths[k]!;
-          const view = buf.subarray(start, start + n);
-          if (zeros[k]) ids.push(w.saver.zeroId(view));
-          else {
-            cur.lease.retain();
-            const saved = await w.saver.saveBounded('data', view, () => cur.lease.release());
-            ids.push(saved.id);
-          }
-          start += n;
-          w.progress.bytes += n;
-          w.tick();
-        }
-      } else
-        for (;;) {
-          if (start === end) break;
-          let n: number;
-          let zero = false;
-          if (buf[start] === 0 && end - start >= max && isZero(buf, start, start + max)) {
-            n = w.zeroCut ??= chunker.cut(ZERO_CHUNK(max), 0, max, true);
-            zero = true;
-          } else n = chunker.cut(buf, start, end, eof);
-          if (n === 0) break;
-          const view = buf.subarray(start, start + n);
-          if (zero) ids.push(w.saver.zeroId(view));
-          else {
-            cur.lease.retain();
-            const { id } = await w.saver.saveBounded('data', view, () => cur.lease.release());
-            ids.push(id);
-          }
-          start += n;
-          w.progress.bytes += n;
-          w.tick();
-        }
-      // the tail is copied out before the buffer can return to the pool
-      tail = start < end ? Buffer.from(buf.subarray(start, end)) : undefined;
-      cur.lease.release();
+    } catch (e) {
+      // a failed read (EIO…): give back the current and read-ahead buffers, or the pool's cap shrinks for good
+      cur?.release();
+      if (next) {
+        await next.n.catch(() => undefined);
+        (await next.lease).release();
+      }
+      throw e;
     }
-    if (!eof) {
-      // a failed read: give the read-ahead buffer back (the cap must not shrink)
-      await next.n.catch(() => undefined);
-      (await next.lease).release();
-    }
+    // fstat after the last read: if size, mtime or ctime moved, a writer was at work while we read
+    after = await fh.stat({ bigint: true });
   } finally {
     await fh.close();
   }
-  return { content: quiet(Promise.all(ids)), size };
+  return { content: quiet(Promise.all(ids)), size, after };
+}
+
+/** A write, truncate, chmod or rename-over between two stats of one file (ctime moves with any of them). */
+function moved(a: BigIntStats, b: BigIntStats): boolean {
+  return a.size !== b.size || a.mtimeNs !== b.mtimeNs || a.ctimeNs !== b.ctimeNs || a.ino !== b.ino;
+}
+
+/**
+ * Read a file whose metadata holds still while it is read. A file that changed during the read is read
+ * once more (its first blobs are left for prune); if it changes again it is kept as last read and listed
+ * in the snapshot's warnings, with the metadata from before that read, so the next backup reads it again.
+ */
+async function readStable(w: Walker, file: string, st: BigIntStats): Promise<{ content: Promise<string[]>; size: number; st: BigIntStats }> {
+  for (let attempt = 1; ; attempt++) {
+    const r = await chunkFile(w, file);
+    if (!moved(st, r.after)) return { ...r, st };
+    if (attempt === 2) {
+      w.stats.filesChangedWhileRead++;
+      w.warnings.push({ path: file, code: 'CHANGED_WHILE_READ', message: 'changed while it was read, twice; stored as read the second time, which may mix old and new content' });
+      return { ...r, st };
+    }
+    st = r.after;
+  }
 }
 
 let zeroChunk: Buffer | undefined;
@@ -410,15 +468,40 @@ interface Pending {
   node: TreeNode | Promise<TreeNode | null>;
 }
 
+/** Record why a path is missing from the snapshot; anything but an I/O or permission error still fails the backup. */
+function unreadable(w: Walker, abs: string, e: unknown): null {
+  const err = e as NodeJS.ErrnoException;
+  if (!err?.code || !READ_ERRORS.has(err.code)) throw e;
+  w.stats.filesUnreadable++;
+  w.warnings.push({ path: abs, code: err.code, message: err.message });
+  return null;
+}
+
+/** Errors that mean "this one path cannot be read", not "the backup is broken". */
+const READ_ERRORS = new Set(['EACCES', 'EPERM', 'EIO', 'ENXIO', 'ELOOP', 'EINVAL', 'ENODEV', 'ESTALE', 'EOVERFLOW']);
+
 async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats, old: TreeNode | undefined): Promise<Pending | undefined> {
   if (st.isSymbolicLink()) {
-    return { node: { ...baseNode(name, st), type: 'symlink', target: await fsp.readlink(abs) } };
+    let target: string;
+    try {
+      target = await fsp.readlink(abs);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      return unreadable(w, abs, e) ?? undefined;
+    }
+    return { node: { ...baseNode(name, st), type: 'symlink', target } };
   }
   if (st.isDirectory()) {
+    let names: string[];
+    try {
+      names = (await fsp.readdir(abs)).sort();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      return unreadable(w, abs, e) ?? undefined;
+    }
     w.stats.dirs++;
     const oldTree = old?.type === 'dir' && old.subtree ? await loadTree(w.repo, old.subtree).catch(() => undefined) : undefined;
     const oldByName = new Map(oldTree?.nodes.map((n) => [n.name, n]));
-    const names = (await fsp.readdir(abs)).sort();
     const children: (TreeNode | Promise<TreeNode | null>)[] = [];
     for (const child of names) {
       const cabs = path.join(abs, child);
@@ -427,12 +510,13 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
         cst = await fsp.lstat(cabs, { bigint: true });
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // vanished while walking
-        throw e;
+        unreadable(w, cabs, e);
+        continue;
       }
       const n = await backupNode(w, cabs, child, cst, oldByName.get(child));
       if (n) children.push(n.node);
     }
-    const node = baseNode(name, st);
+    const node = { ...baseNode(name, st), ...xattrsOf(w, abs) };
     return {
       node: quiet(
         (async () => {
@@ -445,39 +529,81 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
   }
   if (st.isFile()) {
     w.progress.files++;
-    const base = { ...baseNode(name, st), type: 'file' as const, inode: Number(st.ino), ctime: nsString(st.ctimeNs) };
     if (sameFile(old, st) && old.content!.every((id) => w.saver.packer.has(id))) {
       w.stats.filesUnmodified++;
       w.progress.bytes += Number(st.size);
       w.stats.bytesProcessed += Number(st.size);
       w.tick();
-      return { node: { ...base, size: Number(st.size), content: old.content } };
+      // setxattr moves ctime, so an unchanged file's attributes are the parent's: no syscall per unchanged file
+      const xattrs = w.parentXattrs ? (old.xattrs ? { xattrs: old.xattrs } : {}) : xattrsOf(w, abs);
+      return { node: { ...fileNode(name, st), size: Number(st.size), content: old.content, ...xattrs } };
     }
-    if (old) w.stats.filesChanged++;
-    else w.stats.filesNew++;
+    const key = st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined;
+    const first = key ? w.linked.get(key) : undefined;
+    if (first) {
+      // another path of an inode read in this run: same content and metadata, only the name differs
+      return {
+        node: quiet(
+          first.then((n) => {
+            if (!n) return null;
+            if (old) w.stats.filesChanged++;
+            else w.stats.filesNew++;
+            w.stats.bytesProcessed += n.size ?? 0;
+            return { ...n, name };
+          }),
+        ),
+      };
+    }
     // Up to FILE_READERS files are read at once (restic reads two): with a cold page cache a
     // tree of small files is bound by per-file latency, not bandwidth.
     await w.readers.acquire(1);
-    const reading = chunkFile(w, abs).finally(() => w.readers.release(1));
-    return {
-      node: quiet(
-        reading.then(
-          async ({ content, size }) => {
-            w.stats.bytesProcessed += size;
-            return { ...base, size, content: await content } as TreeNode;
-          },
-          (e: NodeJS.ErrnoException) => {
-            // deleted between listing and reading (a live volume): skip it, like restic, and count it
-            if (e.code !== 'ENOENT') throw e;
-            w.stats.filesVanished++;
-            return null;
-          },
-        ),
+    const reading = readStable(w, abs, st).finally(() => w.readers.release(1));
+    const node = quiet(
+      reading.then(
+        async ({ content, size, st: read }) => {
+          if (old) w.stats.filesChanged++;
+          else w.stats.filesNew++;
+          w.stats.bytesProcessed += size;
+          return { ...fileNode(name, read), size, content: await content, ...xattrsOf(w, abs) } as TreeNode;
+        },
+        (e: NodeJS.ErrnoException) => {
+          // deleted between listing and reading (a live volume): skip it, like restic, and count it
+          if (e.code !== 'ENOENT') return unreadable(w, abs, e);
+          w.stats.filesVanished++;
+          return null;
+        },
       ),
-    };
+    );
+    if (key) w.linked.set(key, node);
+    return { node };
   }
-  // Devices, FIFOs and sockets are not volume data; skip them like restic's default for sockets.
+  if (st.isFIFO()) return { node: { ...baseNode(name, st), type: 'fifo' } };
+  if (st.isCharacterDevice() || st.isBlockDevice()) {
+    return { node: { ...baseNode(name, st), type: st.isCharacterDevice() ? 'chardev' : 'blockdev', rdev: Number(st.rdev) } };
+  }
+  // Sockets are recreated by the program that listens on them; restic skips them too.
   return undefined;
+}
+
+/** `{xattrs}` when the path has user.* attributes; a failure to read them is a warning, not a lost file. */
+function xattrsOf(w: Walker, abs: string): Pick<TreeNode, 'xattrs'> {
+  try {
+    const x = readXattrs(abs);
+    return x ? { xattrs: x } : {};
+  } catch (e) {
+    w.warnings.push({ path: abs, code: 'XATTR', message: `extended attributes not recorded: ${(e as Error).message}` });
+    return {};
+  }
+}
+
+/** A file node's identity: inode and ctime for change detection, device and link count when hard-linked. */
+function fileNode(name: string, st: BigIntStats): Omit<TreeNode, 'size' | 'content'> {
+  const n: Omit<TreeNode, 'size' | 'content'> = { ...baseNode(name, st), type: 'file', inode: Number(st.ino), ctime: nsString(st.ctimeNs) };
+  if (st.nlink > 1n) {
+    n.device = Number(st.dev);
+    n.links = Number(st.nlink);
+  }
+  return n;
 }
 
 async function scanTotals(p: string, acc: { files: number; bytes: number }): Promise<void> {
@@ -525,12 +651,13 @@ async function runBackup(
       const key = JSON.stringify([...paths].sort());
       parentId = (await listSnapshots(repo)).filter((s) => s.hostname === host && JSON.stringify([...s.paths].sort()) === key).at(-1)?.id;
     }
-    const parentTree = parentId ? await loadTree(repo, (await repo.loadJSON<Snapshot>('snapshots', parentId)).tree) : undefined;
+    const parentSnap = parentId ? await repo.loadJSON<Snapshot>('snapshots', parentId) : undefined;
+    const parentTree = parentSnap ? await loadTree(repo, parentSnap.tree) : undefined;
 
     const packer = repo.newPackWriter();
     const saver = new BlobSaver(repo, packer, opts.workers ?? defaultWorkerCount());
     closeSaver = () => saver.close();
-    const stats: BackupStats = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, bytesProcessed: 0, bytesRead: 0, blobsNew: 0, bytesAddedRaw: 0, bytesStored: 0, packsRecovered, filesVanished: 0, seconds: 0 };
+    const stats: BackupStats = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, bytesProcessed: 0, bytesRead: 0, blobsNew: 0, bytesAddedRaw: 0, bytesStored: 0, packsRecovered, filesVanished: 0, filesChangedWhileRead: 0, filesUnreadable: 0, seconds: 0 };
     const progress: BackupProgress = { files: 0, totalFiles: 0, bytes: 0, totalBytes: 0, bytesStored: 0, elapsedMs: 0 };
     let last = 0;
     const tick = () => {
@@ -542,7 +669,7 @@ async function runBackup(
       progress.bytesStored = packer.bytesWritten;
       opts.onProgress(progress);
     };
-    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, READ_BUFFERS), readers: new ByteGate(FILE_READERS), tick };
+    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, READ_BUFFERS), readers: new ByteGate(FILE_READERS), warnings: [], linked: new Map(), parentXattrs: parentSnap?.xattrs === true, tick };
     const rootNodes = await produce(w, parentTree);
     const names = new Set<string>();
     for (const n of rootNodes) {
@@ -550,6 +677,7 @@ async function runBackup(
       names.add(n.name);
     }
     const tree = await saveTree(saver, rootNodes);
+    w.warnings.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const packs = await packer.finish();
     if (packs.length) await repo.writeIndex(packs);
     stats.blobsNew = saver.blobsNew;
@@ -565,14 +693,15 @@ async function runBackup(
       username: username(),
       tags: opts.tags ?? {},
       ...(parentId ? { parent: parentId } : {}),
+      ...(xattrSupport() ? { xattrs: true } : {}),
       program: 'coffer',
-      summary: { ...stats },
+      summary: { ...stats, ...(w.warnings.length ? { warnings: w.warnings } : {}) },
     };
     // The snapshot is written last: everything it references is already durable.
     const snapshotId = await repo.saveJSON('snapshots', snapshot);
     progress.elapsedMs = Date.now() - started;
     opts.onProgress?.(progress);
-    return { snapshotId, snapshot, stats };
+    return { snapshotId, snapshot, stats, warnings: w.warnings };
   } finally {
     await closeSaver();
     await lock.release();

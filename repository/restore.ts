@@ -3,12 +3,14 @@ import * as fs from 'node:fs';
 import { constants, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { execFile } from 'node:child_process';
 import { RepoError } from './errors.ts';
 import { acquireLock } from './lock.ts';
 import type { BlobLocation, Repository } from './repo.ts';
 import { type BlobOutcome, defaultRestoreWorkers, type RestoreBlob, RestoreWorkers } from './restore-workers.ts';
-import { findSnapshot, loadTree, safeName, type TreeNode } from './tree.ts';
+import { findSnapshot, loadTree, safeName, SPECIAL_TYPES, type TreeNode } from './tree.ts';
 import { ByteGate } from './byte-gate.ts';
+import { writeXattrs } from './xattr.ts';
 
 export interface RestoreProgress {
   files: number;
@@ -36,6 +38,12 @@ export interface RestoreStats {
   files: number;
   dirs: number;
   symlinks: number;
+  /** Second and later paths of hard-linked files, linked to the first. */
+  hardlinks: number;
+  /** FIFOs and device nodes made. */
+  specials: number;
+  /** Nodes skipped without harm to the rest (a device node where mknod is not permitted). */
+  warnings: string[];
   bytes: number;
   errors: string[];
   seconds: number;
@@ -97,12 +105,25 @@ export async function restore(repo: Repository, snapRef: string, target: string,
     const owner = opts.owner ?? process.getuid?.() === 0;
     const root = path.resolve(target);
     await fsp.mkdir(root, { recursive: true });
-    const stats: RestoreStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, errors: [], seconds: 0, peakBytesInFlight: 0, workers: 0 };
+    const stats: RestoreStats = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, warnings: [], bytes: 0, errors: [], seconds: 0, peakBytesInFlight: 0, workers: 0 };
+
+    /** A filesystem without user xattrs (or a platform without the add-on) loses them, not the file: a warning. */
+    const restoreXattrs = (p: string, job: Job) => {
+      try {
+        writeXattrs(p, job.node.xattrs!);
+      } catch (e) {
+        stats.warnings.push(`${job.rel}: ${(e as Error).message}`);
+      }
+    };
 
     // 1. Plan: walk the tree, pick included nodes, validate names.
     const dirs: Job[] = [];
     const files: Job[] = [];
     const links: Job[] = [];
+    const specials: Job[] = [];
+    /** Later paths of a hard-link group, with the first restored path of their group. */
+    const hardlinks: { job: Job; first: Job }[] = [];
+    const linkGroups = new Map<string, Job>();
     const matched = new Set<number>();
     const visit = async (treeId: string, rel: string[], inside: boolean) => {
       const t = await loadTree(repo, treeId);
@@ -130,7 +151,18 @@ export async function restore(repo: Repository, snapRef: string, target: string,
           if (take) dirs.push(job);
           if ((take || descend) && node.subtree) await visit(node.subtree, r, take);
           else if (descend && !take) dirs.push(job);
-        } else if (take) (node.type === 'file' ? files : links).push(job);
+        } else if (!take) continue;
+        else if (node.type === 'file') {
+          const key = (node.links ?? 1) > 1 && node.device !== undefined && node.inode !== undefined ? `${node.device}:${node.inode}` : undefined;
+          const first = key ? linkGroups.get(key) : undefined;
+          if (first) hardlinks.push({ job, first });
+          else {
+            if (key) linkGroups.set(key, job);
+            files.push(job);
+          }
+        } else if (SPECIAL_TYPES.has(node.type)) specials.push(job);
+        else if (node.type === 'symlink') links.push(job);
+        else throw new RepoError('E_REPO_VERSION', `snapshot ${snap.id.slice(0, 8)}: "${job.rel}" has node type "${node.type}", which this version cannot restore`);
       }
     };
     await visit(snap.tree, [], false);
@@ -196,6 +228,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
         }
         await fds.close(f);
         await fsp.rename(f.tmp!, f.final!);
+        if (f.job.node.xattrs) restoreXattrs(f.final!, f.job);
         // chmod again after chown: chown clears setuid bits.
         if (owner) await fsp.chmod(f.final!, f.job.node.mode & 0o7777);
         await fsp.utimes(f.final!, nsToDate(f.job.node.mtime), nsToDate(f.job.node.mtime));
@@ -312,12 +345,41 @@ export async function restore(repo: Repository, snapRef: string, target: string,
       stats.symlinks++;
     }
 
+    // 4b. Hard links: the later paths of a group become links to the first, once it is in place.
+    const failedFiles = new Set(states.filter((f) => f.failed).map((f) => f.job.rel));
+    for (const { job, first } of hardlinks) {
+      if (failedFiles.has(first.rel)) {
+        stats.errors.push(`${job.rel}: not linked, its first path ${first.rel} failed`);
+        continue;
+      }
+      const final = path.join(await parentOf(job.rel), job.node.name);
+      await fsp.rm(final, { force: true });
+      await fsp.link(path.join(root, ...first.rel.split('/')), final);
+      stats.hardlinks++;
+    }
+
+    // 4c. FIFOs and device nodes: Node has no mknod(2), so coreutils' mknod makes them (rare, one process each).
+    for (const sp of specials) {
+      const final = path.join(await parentOf(sp.rel), sp.node.name);
+      try {
+        await makeSpecial(final, sp.node);
+        if (owner) await fsp.lchown(final, sp.node.uid, sp.node.gid);
+        await fsp.chmod(final, sp.node.mode & 0o7777);
+        await fsp.utimes(final, nsToDate(sp.node.mtime), nsToDate(sp.node.mtime));
+        stats.specials++;
+      } catch (e) {
+        // an unprivileged container may not make device nodes (no CAP_MKNOD): the rest of the restore stands
+        stats.warnings.push(`${sp.rel}: ${sp.node.type} not restored: ${(e as Error).message.trim()}`);
+      }
+    }
+
     // 5. Directory modes and times last, deepest first, so writing children does not disturb them.
     for (const d of [...dirs].reverse()) {
       const p = path.join(root, ...d.rel.split('/'));
       const st = await fsp.lstat(p);
       if (!st.isDirectory()) continue;
       if (owner) await fsp.chown(p, d.node.uid, d.node.gid).catch(() => undefined);
+      if (d.node.xattrs) restoreXattrs(p, d);
       await fsp.chmod(p, d.node.mode & 0o7777);
       await fsp.utimes(p, nsToDate(d.node.mtime), nsToDate(d.node.mtime));
     }
@@ -333,6 +395,22 @@ export async function restore(repo: Repository, snapRef: string, target: string,
   }
 }
 
+/** Linux's dev_t encoding (glibc's major()/minor()). */
+export function devNumbers(rdev: number): { major: number; minor: number } {
+  const d = BigInt(rdev);
+  return { major: Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & 0xfffff000n)), minor: Number((d & 0xffn) | ((d >> 12n) & 0xffffff00n)) };
+}
+
+async function makeSpecial(final: string, node: TreeNode): Promise<void> {
+  await fsp.rm(final, { force: true });
+  const args = node.type === 'fifo' ? [final, 'p'] : (() => {
+    const { major, minor } = devNumbers(node.rdev ?? 0);
+    return [final, node.type === 'chardev' ? 'c' : 'b', String(major), String(minor)];
+  })();
+  await execFileAsync('mknod', ['-m', '0600', ...args]);
+}
+
+const execFileAsync = promisify(execFile);
 const ZERO = Buffer.alloc(64 * 1024);
 
 /** Write `data` at `at`, leaving 64 KiB runs of zeros as holes (the final truncate sets the size), so sparse files stay sparse. */

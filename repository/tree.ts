@@ -1,7 +1,8 @@
 import { RepoError } from './errors.ts';
 import type { Repository } from './repo.ts';
+import type { Xattr } from './xattr.ts';
 
-export type NodeType = 'file' | 'dir' | 'symlink';
+export type NodeType = 'file' | 'dir' | 'symlink' | 'fifo' | 'chardev' | 'blockdev';
 
 /** One entry of a directory listing inside a snapshot. Times are nanoseconds since the epoch as decimal strings. */
 export interface TreeNode {
@@ -14,14 +15,28 @@ export interface TreeNode {
   size?: number;
   inode?: number;
   ctime?: string;
+  /** st_dev and st_nlink, recorded only when nlink > 1: restore links the paths that share (device, inode). */
+  device?: number;
+  links?: number;
+  /** st_rdev of a character or block device node. */
+  rdev?: number;
+  /** user.* extended attributes, values in base64 (files and directories). */
+  xattrs?: Xattr[];
   content?: string[];
   subtree?: string;
   target?: string;
 }
 
+/**
+ * As stored, FIFOs and device nodes go in `special`, which versions before them never read: they restore
+ * everything else and skip these, as they skipped them at backup. `loadTree` merges them back.
+ */
 export interface Tree {
   nodes: TreeNode[];
+  special?: TreeNode[];
 }
+
+export const SPECIAL_TYPES: ReadonlySet<NodeType> = new Set(['fifo', 'chardev', 'blockdev']);
 
 export interface Snapshot {
   version: number;
@@ -33,7 +48,23 @@ export interface Snapshot {
   tags: Record<string, string>;
   parent?: string;
   program: string;
-  summary?: Record<string, number>;
+  /** Every file's and directory's user.* xattrs were recorded: the next backup may take an unchanged file's from here. */
+  xattrs?: boolean;
+  summary?: SnapshotSummary;
+}
+
+/** Backup counters, plus the paths not stored exactly as they were (unreadable, changed while read). */
+export interface SnapshotSummary {
+  [stat: string]: number | SnapshotWarning[] | undefined;
+  bytesProcessed?: number;
+  warnings?: SnapshotWarning[];
+}
+
+/** `code` is the errno (EIO, EACCES…) or `CHANGED_WHILE_READ`. */
+export interface SnapshotWarning {
+  path: string;
+  code: string;
+  message: string;
 }
 
 /** A name that is safe to join under a directory: not empty, not `.`/`..`, no separator or NUL. */
@@ -48,6 +79,10 @@ export async function loadTree(repo: Repository, id: string): Promise<Tree> {
     t = JSON.parse(raw.toString('utf8')) as Tree;
   } catch {
     throw new RepoError('E_REPO_CORRUPT', `tree ${id.slice(0, 16)} is not valid JSON`);
+  }
+  if (t.special?.length) {
+    t.nodes = [...t.nodes, ...t.special].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    delete t.special;
   }
   return t;
 }

@@ -7,8 +7,11 @@
  *
  * Prints one JSON document on stdout (progress on stderr): each phase's
  * seconds for both, ratio restic/coffer (> 1: Coffer faster), bytes stored
- * after each phase and coffer/restic bytes, peak RSS and CPU seconds, and
- * whether the bar (at least as fast on every phase, ≤ 5% more bytes) is met.
+ * after each phase and coffer/restic bytes, peak RSS and CPU seconds, MiB
+ * read from disk (GNU time's %I, caches dropped: both tools alike) and
+ * Coffer's own count of bytes read from the source files, the 1-minute load
+ * average at every sample, and whether the bar (at least as fast on every
+ * phase, ≤ 5% more bytes) is met.
  *
  * Fairness, decided and recorded in the output:
  * - Both run as a CLI process per operation, so process start-up, key
@@ -72,6 +75,8 @@ const PASSWORD = 'bench-password-not-secret';
 interface RunResult {
   seconds: number;
   maxRssMiB: number;
+  /** GNU time's %I (file system inputs, 512-byte blocks) in MiB: what the process read from disk, caches dropped. */
+  diskReadMiB: number;
   cpuSeconds: number;
   stdout: string;
 }
@@ -205,6 +210,7 @@ async function main(): Promise<void> {
       seconds: number;
       cpuSeconds: number;
       maxRssMiB: number;
+      diskReadMiB: number;
     }
     interface Phase {
       phase: string;
@@ -212,6 +218,10 @@ async function main(): Promise<void> {
       seconds: Partial<Record<Tool, number>>;
       cpuSeconds: Partial<Record<Tool, number>>;
       maxRssMiB: Partial<Record<Tool, number>>;
+      /** Median MiB read from disk by the process (data, repository, caches dropped before it). */
+      diskReadMiB: Partial<Record<Tool, number>>;
+      /** Coffer's own count of bytes read from the source files (`stats.bytesRead`), median over rounds. */
+      cofferSourceBytesRead?: number;
       /** restic/coffer of the median wall seconds (> 1: Coffer faster). */
       ratio?: number;
       /** restic/coffer of the best round of each (less sensitive to a loaded machine). */
@@ -224,10 +234,11 @@ async function main(): Promise<void> {
       /** Median of the per-round ratios restic/coffer. */
       medianRoundRatio?: number;
       /** Every round's wall seconds, who went first, and that round's ratio. */
-      samples: { first: Tool; seconds: Partial<Record<Tool, number>>; cpuSeconds: Partial<Record<Tool, number>>; ratio?: number }[];
+      samples: { first: Tool; seconds: Partial<Record<Tool, number>>; cpuSeconds: Partial<Record<Tool, number>>; maxRssMiB: Partial<Record<Tool, number>>; diskReadMiB: Partial<Record<Tool, number>>; load1m: number; ratio?: number }[];
     }
     const phaseNames = ['first-backup', 'unchanged-backup', 'changed-backup', 'restore'];
-    const phases: Phase[] = phaseNames.map((phase) => ({ phase, seconds: {}, cpuSeconds: {}, maxRssMiB: {}, samples: [] }));
+    const phases: Phase[] = phaseNames.map((phase) => ({ phase, seconds: {}, cpuSeconds: {}, maxRssMiB: {}, diskReadMiB: {}, samples: [] }));
+    const sourceRead: Record<string, number[]> = Object.fromEntries(phaseNames.map((n) => [n, []]));
     const raw: Record<string, Partial<Record<Tool, Sample[]>>> = Object.fromEntries(phaseNames.map((n) => [n, {}]));
     const muts = planMutation(files, seed);
     const mutated = new Set(muts.map((m) => m.path));
@@ -249,7 +260,7 @@ async function main(): Promise<void> {
           if (r === 0) log(`changed ${mutation.files} of ${files.length} files (${muts.filter((m) => m.op === 'insert').length} mid-file insertions, ${mutation.bytesWritten} bytes written)`);
         }
         const ph = phases[p]!;
-        const sample: Phase['samples'][number] = { first: order[0]!, seconds: {}, cpuSeconds: {} };
+        const sample: Phase['samples'][number] = { first: order[0]!, seconds: {}, cpuSeconds: {}, maxRssMiB: {}, diskReadMiB: {}, load1m: round(loadavg()[0]!, 2) };
         for (const tool of order) {
           let res: RunResult;
           if (name === 'restore') {
@@ -265,12 +276,18 @@ async function main(): Promise<void> {
             await rm(target, { recursive: true, force: true });
           } else {
             res = await run(tool, backupArgs(tool));
-            if (tool === 'coffer') lastSnap.coffer = snapshotIdFrom(res.stdout);
+            if (tool === 'coffer') {
+              lastSnap.coffer = snapshotIdFrom(res.stdout);
+              const read = bytesReadFrom(res.stdout);
+              if (read !== undefined) sourceRead[name]!.push(read);
+            }
           }
-          (raw[name]![tool] ??= []).push({ seconds: res.seconds, cpuSeconds: res.cpuSeconds, maxRssMiB: res.maxRssMiB });
+          (raw[name]![tool] ??= []).push({ seconds: res.seconds, cpuSeconds: res.cpuSeconds, maxRssMiB: res.maxRssMiB, diskReadMiB: res.diskReadMiB });
           sample.seconds[tool] = round(res.seconds);
           sample.cpuSeconds[tool] = round(res.cpuSeconds);
-          log(`round ${r + 1}/${rounds} ${name} ${tool}: ${res.seconds.toFixed(2)} s, cpu ${res.cpuSeconds.toFixed(2)} s, max RSS ${Math.round(res.maxRssMiB)} MiB`);
+          sample.maxRssMiB[tool] = Math.round(res.maxRssMiB);
+          sample.diskReadMiB[tool] = round(res.diskReadMiB);
+          log(`round ${r + 1}/${rounds} ${name} ${tool}: ${res.seconds.toFixed(2)} s, cpu ${res.cpuSeconds.toFixed(2)} s, max RSS ${Math.round(res.maxRssMiB)} MiB, disk read ${res.diskReadMiB.toFixed(1)} MiB, load ${loadavg()[0]!.toFixed(2)}`);
         }
         if (sample.seconds.restic && sample.seconds.coffer) sample.ratio = round(sample.seconds.restic / sample.seconds.coffer, 3);
         ph.samples.push(sample);
@@ -287,7 +304,9 @@ async function main(): Promise<void> {
         ph.seconds[t] = round(median(xs.map((x) => x.seconds)));
         ph.cpuSeconds[t] = round(median(xs.map((x) => x.cpuSeconds)));
         ph.maxRssMiB[t] = Math.round(Math.max(...xs.map((x) => x.maxRssMiB)));
+        ph.diskReadMiB[t] = round(median(xs.map((x) => x.diskReadMiB)));
       }
+      if (sourceRead[ph.phase]!.length) ph.cofferSourceBytesRead = median(sourceRead[ph.phase]!);
       if (ph.seconds.restic !== undefined && ph.seconds.coffer !== undefined) {
         ph.ratio = round(ph.seconds.restic / ph.seconds.coffer, 3);
         ph.minSecondsRatio = round(Math.min(...raw[ph.phase]!.restic!.map((x) => x.seconds)) / Math.min(...raw[ph.phase]!.coffer!.map((x) => x.seconds)), 3);
@@ -410,7 +429,7 @@ async function buildBundle(dir: string): Promise<string> {
 /** Run a command under GNU time for peak RSS and CPU; wall time measured here. */
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<RunResult> {
   const useTime = existsSync('/usr/bin/time');
-  const argv = useTime ? ['-f', '__BENCH_TIME__ %M %U %S', '--', cmd, ...args] : args;
+  const argv = useTime ? ['-f', '__BENCH_TIME__ %M %U %S %I', '--', cmd, ...args] : args;
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(useTime ? '/usr/bin/time' : cmd, argv, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -423,14 +442,24 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string)
       const seconds = (performance.now() - t0) / 1000;
       const stderr = Buffer.concat(err).toString();
       const stdout = Buffer.concat(out).toString();
-      const m = /__BENCH_TIME__ (\d+) ([\d.]+) ([\d.]+)/.exec(stderr);
+      const m = /__BENCH_TIME__ (\d+) ([\d.]+) ([\d.]+) (\d+)/.exec(stderr);
       if (code !== 0) {
         reject(new Error(`${cmd} ${args.join(' ')} exited ${code}\n${stderr.replace(/__BENCH_TIME__.*\n?/, '').slice(-4000)}\n${stdout.slice(-2000)}`));
         return;
       }
-      resolve({ seconds, maxRssMiB: m ? Number(m[1]) / 1024 : NaN, cpuSeconds: m ? Number(m[2]) + Number(m[3]) : NaN, stdout });
+      resolve({ seconds, maxRssMiB: m ? Number(m[1]) / 1024 : NaN, cpuSeconds: m ? Number(m[2]) + Number(m[3]) : NaN, diskReadMiB: m ? (Number(m[4]) * 512) / 2 ** 20 : NaN, stdout });
     });
   });
+}
+
+/** `stats.bytesRead` of Coffer's `backup --output json`: bytes read from the source files. */
+function bytesReadFrom(stdout: string): number | undefined {
+  try {
+    const n = (JSON.parse(stdout.trim()) as { stats?: { bytesRead?: unknown } }).stats?.bytesRead;
+    return typeof n === 'number' ? n : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Coffer's `backup --output json`: the snapshot id, wherever the document puts it. */

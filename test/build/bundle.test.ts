@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type { ValidateFunction } from 'ajv';
+import { getAttributeSync, setAttributeSync } from '@napi-rs/xattr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { DEFAULT_OUT } from '../../build/bundle.ts';
@@ -74,6 +75,8 @@ describe('the build output', () => {
     for (let i = 0; i < bytes.length; i++) bytes[i] = (rnd() * 256) | 0;
     writeFileSync(join(src, 'random.bin'), bytes);
     writeFileSync(join(src, 'sub', 'text.txt'), 'hello\n'.repeat(100_000));
+    // the native xattr add-on must load from dist/node_modules, with no checkout above it
+    setAttributeSync(join(src, 'sub', 'text.txt'), 'user.origin', 'bundle');
     const env = { COFFER_REPOSITORY: join(work, 'repo'), COFFER_PASSWORD: 'build-test' };
     await bundle(['repo', 'init'], env);
     // Node's trace events record one Environment per thread: the main thread and each worker.
@@ -87,6 +90,7 @@ describe('the build output', () => {
     expect(await threads(['repo', 'restore', 'latest', join(work, 'out')], 'restore')).toBe(3);
     expect(readFileSync(join(work, 'out', 'data', 'random.bin')).equals(bytes)).toBe(true);
     expect(readFileSync(join(work, 'out', 'data', 'sub', 'text.txt'), 'utf8')).toBe('hello\n'.repeat(100_000));
+    expect(getAttributeSync(join(work, 'out', 'data', 'sub', 'text.txt'), 'user.origin')?.toString()).toBe('bundle');
     expect((await bundle(['repo', 'check', '--read-data'], env)).stdout).toMatch(/no errors/);
   });
 
