@@ -35,7 +35,7 @@ export interface ImageDefinition {
   workingDir: string;
 }
 
-export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** The Coffer checkout this module runs from: two levels above sandbox/runtime/. */
 export const COFFER_CHECKOUT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
