@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DATABASE_IMAGES, databaseImage, databaseImageSummary } from './images/databases.ts';
+import { databaseImage, databaseImageSummary } from './images/databases.ts';
 
 export interface ImageUser {
   name: string;
@@ -36,7 +36,7 @@ export interface ImageDefinition {
   user?: string;
 }
 
-export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** Where the Coffer image keeps the build output (deploy/Dockerfile's WORKDIR). */
 export const COFFER_IMAGE_DIR = '/opt/coffer';
@@ -64,15 +64,18 @@ export async function pullCofferImage(): Promise<void> {
   await ensureBuild(COFFER_BUILD_DIR);
 }
 
-/** Strips registry, tag and digest: `docker.io/library/busybox:1.36@sha256:…` → `busybox`, `ghcr.io/coffer-dev/coffer:v1` → `coffer-dev/coffer`. */
-export function repositoryOf(image: string): string {
+/** An image reference without its digest, split at the tag's colon (a colon before the last slash is a registry port). */
+function splitTag(image: string): [string, string | undefined] {
   let ref = image.trim();
   const at = ref.indexOf('@');
   if (at >= 0) ref = ref.slice(0, at);
-  const slash = ref.lastIndexOf('/');
   const colon = ref.lastIndexOf(':');
-  if (colon > slash) ref = ref.slice(0, colon);
-  const parts = ref.split('/');
+  return colon > ref.lastIndexOf('/') ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, undefined];
+}
+
+/** Strips registry, tag and digest: `docker.io/library/busybox:1.36@sha256:…` → `busybox`, `ghcr.io/coffer-dev/coffer:v1` → `coffer-dev/coffer`. */
+export function repositoryOf(image: string): string {
+  const parts = splitTag(image)[0].split('/');
   if (parts.length > 1 && (parts[0]!.includes('.') || parts[0]!.includes(':') || parts[0] === 'localhost')) parts.shift();
   if (parts[0] === 'library') parts.shift();
   return parts.join('/');
@@ -80,12 +83,7 @@ export function repositoryOf(image: string): string {
 
 /** The tag of an image reference (`postgres:15.4-alpine` → `15.4-alpine`), `latest` when none is written. */
 export function tagOf(image: string): string {
-  let ref = image.trim();
-  const at = ref.indexOf('@');
-  if (at >= 0) ref = ref.slice(0, at);
-  const slash = ref.lastIndexOf('/');
-  const colon = ref.lastIndexOf(':');
-  return colon > slash ? ref.slice(colon + 1) : 'latest';
+  return splitTag(image)[1] ?? 'latest';
 }
 
 const SHELL_IMAGES = new Set(['busybox', 'alpine', 'debian', 'ubuntu', 'bash', 'bitnami/kubectl', 'curlimages/curl']);
@@ -137,8 +135,6 @@ export function pullError(image: string): string {
   if (db && 'refused' in db) return `image "${image}": ${db.refused}`;
   return `image "${image}" is not in the sandbox image table (images that run here: ${imageTableSummary()})`;
 }
-
-export { DATABASE_IMAGES };
 
 /**
  * Kubernetes' command/args rules against the image's ENTRYPOINT/CMD: command

@@ -137,9 +137,6 @@ const ENGINES: Engine[] = [
 /** MySQL images: MariaDB is not MySQL 8 (authentication, dump format), so they are refused rather than faked. */
 const MYSQL_REPOS = new Set(['mysql', 'bitnami/mysql', 'mysql/mysql-server']);
 
-/** Every database repository the table knows, for messages. */
-export const DATABASE_IMAGES: string[] = ENGINES.flatMap((e) => Object.keys(e.images));
-
 /** `postgres:15 (PostgreSQL 15)…` for the ErrImagePull message. */
 export function databaseImageSummary(): string {
   return ENGINES.map((e) => `${Object.keys(e.images).join('/')} at ${e.product} ${e.version} (e.g. ${e.example})`).join(', ');
