@@ -177,12 +177,13 @@ function checkBlueprint(d: SourceDocument, spec: Obj, reporter: Reporter): void 
       if (prev) reporter.add(d, [...path, 'name'], 'E_DUPLICATE', `phase "${name}" is defined twice in the ${action} action`);
       names.set(name, path);
       const func = p.func as FunctionName;
-      if ((FUNCTIONS as readonly string[]).includes(func)) {
+      // A missing or non-mapping `args` is the blueprint schema's to report; checking it here again would say "got undefined".
+      if ((FUNCTIONS as readonly string[]).includes(func) && p.args !== null && typeof p.args === 'object') {
         for (const prob of validateFunctionArgs(func, p.args, [...path, 'args'])) reporter.add(d, prob.path, 'E_SCHEMA', prob.message, { key: prob.atKey });
       }
       checkTemplates(d, p.args, [...path, 'args'], { phases: scopePhases, artifacts }, reporter);
       if (func === 'Wait') {
-        const cond = (p.args as Obj).condition;
+        const cond = (p.args as Obj | undefined)?.condition;
         if (typeof cond === 'string' && !isTemplated(cond)) checkCel(d, [...path, 'args', 'condition'], cond, 'object', reporter);
       }
     };

@@ -21,7 +21,7 @@ describe('coffer validate', () => {
   it('exit 0 and a summary for a valid repository', async () => {
     const c = capture(ROOT);
     expect(await main(['validate', 'policies', 'blueprints'], c.io)).toBe(0);
-    expect(c.err()).toMatch(/^valid: 19 document\(s\) \(5 Blueprint, 1 Config, 4 Policy, 3 Profile, 2 Restore, 4 TransformSet\)\n$/);
+    expect(c.err()).toMatch(/^valid: 22 document\(s\) \(8 Blueprint, 1 Config, 4 Policy, 3 Profile, 2 Restore, 4 TransformSet\)\n$/);
     expect(c.out()).toBe('');
   });
 

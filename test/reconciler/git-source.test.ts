@@ -166,9 +166,7 @@ describe('compiling the plan from the fetched commit', () => {
     const out = new PassThrough();
     out.resume();
     expect(await main(['init', work], { stdout: out, stderr: out, env: {}, cwd: dir })).toBe(0);
-    gitCli(work, 'init', '-q', '-b', 'main');
-    gitCli(work, 'add', '-A');
-    gitCli(work, 'commit', '-q', '-m', 'scaffold');
+    // coffer init made the repository and its first commit on main.
     gitCli(dir, 'clone', '-q', '--bare', work, join(dir, 'remote.git'));
     const committed = readFileSync(join(work, 'coffer.yaml'), 'utf8');
     const cluster = /cluster:\s*(\S+)/.exec(committed)![1];
