@@ -3,9 +3,9 @@
  * Pod running the Coffer image made of the build output, the controller holds the Lease, `/healthz` answers, and
  * the policy repository comes over HTTP from `git http-backend` with its token from a Secret.
  *
- * The test's own overlay on top of deploy/overlays/sandbox sets what differs per machine (the Git URL, a free port,
- * since sandbox pods share the host network) and, until the sandbox gives Pods ServiceAccount tokens (issue 14), a
- * kubeconfig Secret for the controller: client-node's in-cluster config needs the token file and an HTTPS API server.
+ * The test's own overlay on top of deploy/overlays/sandbox sets only what differs per machine (the Git URL, a free
+ * port, since sandbox pods share the host network). The controller has no kubeconfig: client-node's in-cluster
+ * config reads the Pod's projected ServiceAccount token, so every call it makes is the ServiceAccount's, under RBAC.
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -22,6 +22,7 @@ import { cleanup, makePolicyRepo, startGitHttp, tempDir, type GitHttpServer } fr
 const run = promisify(execFile);
 const ROOT = new URL('../../', import.meta.url).pathname;
 const TOKEN = 'git-token-0123456789abcdef';
+const SA = 'system:serviceaccount:coffer-system:coffer';
 let sb: Sandbox;
 let git: GitHttpServer;
 let work: string;
@@ -79,15 +80,6 @@ patches:
       - op: replace
         path: /spec/template/spec/containers/0/ports/0/containerPort
         value: ${port}
-      - op: add
-        path: /spec/template/spec/containers/0/env/-
-        value: {name: KUBECONFIG, value: /etc/coffer/kubeconfig/config}
-      - op: add
-        path: /spec/template/spec/containers/0/volumeMounts/-
-        value: {name: kubeconfig, mountPath: /etc/coffer/kubeconfig, readOnly: true}
-      - op: add
-        path: /spec/template/spec/volumes/-
-        value: {name: kubeconfig, secret: {secretName: coffer-kubeconfig}}
 `,
     );
     expect((await run('kubectl', ['kustomize', overlay])).stdout).toContain(`--listen=0.0.0.0:${port}`);
@@ -97,7 +89,6 @@ patches:
     await k('-n', 'coffer-system', 'create', 'secret', 'generic', 'coffer-git', `--from-literal=token=${TOKEN}`);
     await k('-n', 'coffer-system', 'create', 'secret', 'generic', 'coffer-webhook', '--from-literal=secret=webhook-secret-0123456789');
     await k('-n', 'coffer-system', 'create', 'secret', 'generic', 'coffer-api-tokens', '--from-literal=tokens.csv=api-token-0123456789abcdef,ops,read');
-    await k('-n', 'coffer-system', 'create', 'secret', 'generic', 'coffer-kubeconfig', `--from-file=config=${sb.kubeconfigPath}`);
 
     // The Lease is held while a reconcile runs and released after it (reconciler/reconcile.ts withLease): watch it
     // from before the install, so no holder goes unseen.
@@ -127,6 +118,10 @@ patches:
     // The controller fetched the policy branch through git http-backend, authorised by the token from coffer-git.
     expect(git.requests.some((r) => r.path.endsWith('/git-upload-pack') && r.authorized)).toBe(true);
     expect(git.requests.filter((r) => !r.authorized && r.path.endsWith('/git-upload-pack'))).toEqual([]);
+    // Everything the controller did, it did as its ServiceAccount, and RBAC refused none of it.
+    const mine = sb.server.audit.events().filter((e) => e.username === SA);
+    expect(mine.some((e) => e.resource === 'leases' && e.code < 300)).toBe(true);
+    expect(mine.filter((e) => e.code === 403)).toEqual([]);
     console.log(JSON.stringify({ applyToAvailableSeconds: availableSeconds }));
   }, 240_000);
 });

@@ -1,5 +1,5 @@
 /**
- * deploy/rbac.yaml against the calls Coffer makes, evaluated with the
+ * deploy/base/rbac.yaml against the calls Coffer makes, evaluated with the
  * sandbox's RBAC authorizer (the same rules kube-apiserver applies): every
  * call in the table must be allowed for the `coffer` ServiceAccount, and a few
  * it never needs must stay refused. Each row names the file that makes the call.
@@ -19,13 +19,13 @@ const ROOT = join(import.meta.dirname, '../..');
 const NS = 'coffer-system';
 const APP = 'shop';
 
-/** deploy/rbac.yaml as `kubectl apply -k deploy/` installs it (kustomization.yaml puts namespaced objects in coffer-system). */
-function deployed(dropClusterRoleBindings: string[] = []): MemoryRbacLister {
-  const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy/rbac.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string } });
+/** deploy/base/rbac.yaml as `kubectl apply -k` installs it (kustomization.yaml puts namespaced objects in coffer-system), plus `extra` bindings. */
+function deployed(dropClusterRoleBindings: string[] = [], extra: BindingObject[] = []): MemoryRbacLister {
+  const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy/base/rbac.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string } });
   const pick = <T>(kind: string, namespaced: boolean) => docs.filter((d) => d.kind === kind).map((d) => ({ ...d, metadata: { ...d.metadata, ...(namespaced ? { namespace: NS } : {}) } }) as unknown as T);
   return new MemoryRbacLister({
     roles: pick<RoleObject>('Role', true),
-    roleBindings: pick<BindingObject>('RoleBinding', true),
+    roleBindings: [...pick<BindingObject>('RoleBinding', true), ...extra],
     clusterRoles: [...pick<RoleObject>('ClusterRole', false), ...(BOOTSTRAP_CLUSTER_ROLES as unknown as RoleObject[])],
     clusterRoleBindings: [...pick<BindingObject>('ClusterRoleBinding', false), ...(BOOTSTRAP_CLUSTER_ROLE_BINDINGS as unknown as BindingObject[])].filter((b) => !dropClusterRoleBindings.includes(b.metadata.name!)),
   });
@@ -102,14 +102,24 @@ const NEVER: [string, Attributes][] = [
   ['no metrics scraping of the API server', { user: coffer, verb: 'get', resourceRequest: false, path: '/metrics' }],
 ];
 
-describe('deploy/rbac.yaml grants what Coffer calls', () => {
+describe('deploy/base/rbac.yaml grants what Coffer calls', () => {
   const authz = new RbacAuthorizer(deployed());
   for (const [what, a] of CALLS) it(`allows ${what}`, () => expect(authz.authorize(a).decision).toBe('allow'));
   for (const [what, a] of NEVER) it(`refuses: ${what}`, () => expect(authz.authorize(a).decision).toBe('no-opinion'));
 
-  it('restored Roles and RoleBindings pass escalation prevention (bind and escalate are granted)', () => {
-    expect(authz.authorize(call('escalate', 'roles', APP, { group: 'rbac.authorization.k8s.io' })).decision).toBe('allow');
-    expect(authz.authorize(call('bind', 'clusterroles', APP, { group: 'rbac.authorization.k8s.io', name: 'edit' })).decision).toBe('allow');
+  it('bind and escalate are granted only where a RoleBinding to coffer-restore-rbac says so, never cluster-wide', () => {
+    const escalate = call('escalate', 'roles', APP, { group: 'rbac.authorization.k8s.io' });
+    const bind = call('bind', 'clusterroles', APP, { group: 'rbac.authorization.k8s.io', name: 'edit' });
+    expect([authz.authorize(escalate).decision, authz.authorize(bind).decision]).toEqual(['no-opinion', 'no-opinion']);
+    const rb = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'coffer-restore-rbac', namespace: APP }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'coffer-restore-rbac' }, subjects: [{ kind: 'ServiceAccount', name: 'coffer', namespace: NS }] } as unknown as BindingObject;
+    const withRb = new RbacAuthorizer(deployed([], [rb]));
+    expect([withRb.authorize(escalate).decision, withRb.authorize(bind).decision]).toEqual(['allow', 'allow']);
+    expect(withRb.authorize(call('bind', 'clusterroles', '', { group: 'rbac.authorization.k8s.io', name: 'cluster-admin' })).decision).toBe('no-opinion');
+  });
+
+  it('no rule grants verb * or impersonate', () => {
+    const rules = rulesFor(deployed(), coffer, APP).rules;
+    expect(rules.filter((r) => r.verbs.includes('*') || r.verbs.includes('impersonate'))).toEqual([]);
   });
 
   it('without the cluster-wide coffer-restore binding, backups alone need nothing from coffer-restore', () => {
