@@ -8,6 +8,7 @@
  * config reads the Pod's projected ServiceAccount token, so every call it makes is the ServiceAccount's, under RBAC.
  */
 import { execFile, spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
@@ -16,16 +17,27 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_OUT } from '../../build/bundle.ts';
 import { ensureBuild } from '../../build/ensure.ts';
 import { readBuildInfo } from '../../build/stamp.js';
+import { DEMO_NAMESPACE, demoPolicyRepo } from '../../cli/demo-app.ts';
+import { KubeClient } from '../../reconciler/kube/client.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
+import { startS3Server, type S3TestServer } from '../repository/s3-server.ts';
+import { deploySampleApp, waitFor } from './sample-app-fixture.ts';
 import { cleanup, makePolicyRepo, startGitHttp, tempDir, type GitHttpServer } from './git-helpers.ts';
 
 const run = promisify(execFile);
 const ROOT = new URL('../../', import.meta.url).pathname;
 const TOKEN = 'git-token-0123456789abcdef';
 const SA = 'system:serviceaccount:coffer-system:coffer';
+const WEBHOOK_SECRET = 'webhook-secret-0123456789';
 let sb: Sandbox;
 let git: GitHttpServer;
+let s3: S3TestServer;
 let work: string;
+let bare: string;
+let port: number;
+let env: NodeJS.ProcessEnv;
+const k = async (...args: string[]) => (await run('kubectl', args, { env })).stdout;
+const gitCli = async (...args: string[]) => (await run('git', args)).stdout;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -37,28 +49,57 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The policy repository before the test's push: the demo's coffer.yaml, the SQLite blueprint and a profile `local`
+ * pointing at s3rver (credentials from coffer-system/coffer-s3-credentials), but no policy yet.
+ */
+function policyFiles(): Record<string, string> {
+  const files = demoPolicyRepo('/unused', readFileSync(join(ROOT, 'blueprints', 'sqlite.yaml'), 'utf8'));
+  files['profiles/local.yaml'] = `apiVersion: coffer.dev/v1alpha1
+kind: Profile
+metadata:
+  name: local
+spec:
+  s3:
+    bucket: ${s3.bucket}
+    prefix: deployed
+    endpoint: ${s3.endpoint}
+    region: ${s3.region}
+    forcePathStyle: true
+    credentials:
+      secretName: coffer-s3-credentials
+      namespace: coffer-system
+  encryption:
+    keySecret:
+      name: coffer-repository-key
+      namespace: coffer-system
+      key: passphrase
+`;
+  return files;
+}
+
 beforeAll(async () => {
   await ensureBuild();
   work = tempDir('deploy-install');
-  const files: Record<string, string> = {};
-  for (const f of readdirSync(join(ROOT, 'policies'), { recursive: true }) as string[]) {
-    if (f.endsWith('.yaml')) files[f] = readFileSync(join(ROOT, 'policies', f), 'utf8');
-  }
-  makePolicyRepo(join(work, 'repos', 'policies'), files, { bare: true });
+  s3 = await startS3Server();
+  const { 'policies/shop.yaml': _pushedLater, ...files } = policyFiles();
+  bare = makePolicyRepo(join(work, 'repos', 'policies'), files, { bare: true });
   git = await startGitHttp(join(work, 'repos'), { token: TOKEN });
   sb = await startSandbox({ dir: join(work, 'sandbox') });
+  env = { ...process.env, KUBECONFIG: sb.kubeconfigPath };
+  // The app to protect, and coffer-system with the repository key (created by the admin, as a user would).
+  await deploySampleApp(new KubeClient(sb.kubeConfig), 'repository-passphrase-0123456789');
 }, 300_000);
 afterAll(async () => {
   await sb?.stop();
   await git?.close();
+  await s3?.close();
   if (work) cleanup(work);
 });
 
 describe('kubectl apply -k deploy/overlays/sandbox', () => {
   it('brings Coffer up in the sandbox: Available, the Lease held, /healthz answering, Git read with the Secret token', async () => {
-    const env = { ...process.env, KUBECONFIG: sb.kubeconfigPath };
-    const k = async (...args: string[]) => (await run('kubectl', args, { env })).stdout;
-    const port = await freePort();
+    port = await freePort();
     const overlay = join(work, 'overlay');
     mkdirSync(overlay);
     writeFileSync(
@@ -84,10 +125,10 @@ patches:
     );
     expect((await run('kubectl', ['kustomize', overlay])).stdout).toContain(`--listen=0.0.0.0:${port}`);
 
-    // What deploy/README.md tells a user to create first.
-    await k('create', 'namespace', 'coffer-system');
+    // What deploy/README.md tells a user to create first (the namespace and coffer-repository-key: beforeAll).
     await k('-n', 'coffer-system', 'create', 'secret', 'generic', 'coffer-git', `--from-literal=token=${TOKEN}`);
-    await k('-n', 'coffer-system', 'create', 'secret', 'generic', 'coffer-webhook', '--from-literal=secret=webhook-secret-0123456789');
+    await k('-n', 'coffer-system', 'create', 'secret', 'generic', 'coffer-webhook', `--from-literal=secret=${WEBHOOK_SECRET}`);
+    await k('-n', 'coffer-system', 'create', 'secret', 'generic', 'coffer-s3-credentials', `--from-literal=aws_access_key_id=${s3.accessKeyId}`, `--from-literal=aws_secret_access_key=${s3.secretAccessKey}`);
     await k('-n', 'coffer-system', 'create', 'secret', 'generic', 'coffer-api-tokens', '--from-literal=tokens.csv=api-token-0123456789abcdef,ops,read');
 
     // The Lease is held while a reconcile runs and released after it (reconciler/reconcile.ts withLease): watch it
@@ -123,5 +164,44 @@ patches:
     expect(mine.some((e) => e.resource === 'leases' && e.code < 300)).toBe(true);
     expect(mine.filter((e) => e.code === 403)).toEqual([]);
     console.log(JSON.stringify({ applyToAvailableSeconds: availableSeconds }));
+  }, 240_000);
+
+  it('runs the loop as deployed: a pushed policy, a signed webhook, a backup by the in-cluster controller, its restore point in Git', async () => {
+    const t0 = performance.now();
+    // A user adds the policy: clone over HTTP with the token, commit, push.
+    const clone = join(work, 'clone');
+    const authed = git.url('policies.git').replace('http://', `http://coffer:${TOKEN}@`);
+    await gitCli('clone', '-q', authed, clone);
+    mkdirSync(join(clone, 'policies'), { recursive: true });
+    writeFileSync(join(clone, 'policies', 'shop.yaml'), policyFiles()['policies/shop.yaml']!);
+    await gitCli('-C', clone, 'add', '-A');
+    await gitCli('-C', clone, '-c', 'user.name=ops', '-c', 'user.email=ops@example.com', 'commit', '-qm', 'protect shop hourly');
+    await gitCli('-C', clone, 'push', '-q', 'origin', 'HEAD:main');
+    // The Git host calls the webhook, signed with the shared secret.
+    const body = JSON.stringify({ ref: 'refs/heads/main' });
+    const hook = await fetch(`http://127.0.0.1:${port}/hooks/generic`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-coffer-signature': `sha256=${createHmac('sha256', WEBHOOK_SECRET).update(body).digest('hex')}` },
+      body,
+    });
+    expect(hook.status, await hook.text()).toBeLessThan(300);
+
+    // The in-cluster controller backs shop up and pushes the restore point to the catalog branch.
+    const dir = `catalog/demo/${DEMO_NAMESPACE}/hourly/`;
+    const points = async () => (await gitCli('--git-dir', bare, 'ls-tree', '-r', '--name-only', 'coffer-catalog', dir).catch(() => ({ toString: () => '' }) as never)).toString().split('\n').filter(Boolean);
+    await waitFor('a restore point on coffer-catalog', async () => (await points()).length > 0, 180_000);
+    const loopSeconds = Math.round(performance.now() - t0) / 1000;
+    const [path] = await points();
+    const rp = await gitCli('--git-dir', bare, 'show', `coffer-catalog:${path}`);
+    expect(rp).toMatch(/phase: Succeeded/);
+    expect(rp).toContain('pvc: data-db-0');
+    expect(await gitCli('--git-dir', bare, 'log', '-1', '--format=%s', 'coffer-catalog')).toMatch(/^backup: shop\/hourly .* ok, 1 volume/);
+    expect(git.requests.some((r) => r.path.endsWith('/git-receive-pack') && r.authorized)).toBe(true);
+
+    const mine = sb.server.audit.events().filter((e) => e.username === SA);
+    expect(mine.filter((e) => e.code === 403)).toEqual([]);
+    // Today's movers run in the app's namespace with a Secret holding the repository credentials (reconciler/volumes/mover.ts).
+    const moverSecretsInApp = mine.filter((e) => e.verb === 'create' && e.resource === 'secrets' && e.namespace === DEMO_NAMESPACE).length;
+    console.log(JSON.stringify({ wholeLoopSeconds: loopSeconds, moverSecretsInApp }));
   }, 240_000);
 });
