@@ -19,7 +19,7 @@ import { ensureBuild } from '../../build/ensure.ts';
 import { readBuildInfo } from '../../build/stamp.js';
 import { DEMO_NAMESPACE, demoPolicyRepo } from '../../cli/demo-app.ts';
 import { KubeClient } from '../../reconciler/kube/client.ts';
-import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
+import { kubeconfigYaml, startSandbox, type Sandbox } from '../../sandbox/index.ts';
 import { startS3Server, type S3TestServer } from '../repository/s3-server.ts';
 import { deploySampleApp, waitFor } from './sample-app-fixture.ts';
 import { cleanup, makePolicyRepo, startGitHttp, tempDir, type GitHttpServer } from './git-helpers.ts';
@@ -203,5 +203,26 @@ patches:
     // Today's movers run in the app's namespace with a Secret holding the repository credentials (reconciler/volumes/mover.ts).
     const moverSecretsInApp = mine.filter((e) => e.verb === 'create' && e.resource === 'secrets' && e.namespace === DEMO_NAMESPACE).length;
     console.log(JSON.stringify({ wholeLoopSeconds: loopSeconds, moverSecretsInApp }));
+  }, 240_000);
+
+  it('coffer backup and coffer restore from outside work with a kubeconfig holding only the ServiceAccount token', async () => {
+    const token = (await k('-n', 'coffer-system', 'create', 'token', 'coffer')).trim();
+    const kubeconfig = join(work, 'kubeconfig-coffer-sa');
+    writeFileSync(kubeconfig, kubeconfigYaml(sb.httpsUrl, { token, caPem: sb.caPem }), { mode: 0o600 });
+    const cliEnv = { ...process.env, KUBECONFIG: kubeconfig, COFFER_GIT_TOKEN: TOKEN, COFFER_SOURCE: git.url('policies.git') };
+    const coffer = async (...args: string[]) => (await run('node', [join(ROOT, 'cli', 'coffer.js'), ...args], { env: cliEnv, cwd: work })).stdout;
+    expect(await run('kubectl', ['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'], { env: cliEnv }).then((r) => r.stdout)).toBe(SA);
+
+    const before = sb.server.audit.events().length;
+    await coffer('backup', '--policy', 'hourly', '-n', DEMO_NAMESPACE);
+    await coffer('restore', 'latest', '-n', DEMO_NAMESPACE, '--namespace-mapping', `${DEMO_NAMESPACE}=shop-outside`, '--wait', '--timeout', '3m');
+    const cm = JSON.parse(await k('-n', 'shop-outside', 'get', 'configmap', 'shop-config', '-o', 'json'));
+    expect(cm.data.greeting).toBe('Welcome to the coffee shop');
+    const db = (await k('-n', 'shop-outside', 'exec', 'db-0', '--', 'sqlite3', '/data/app.db', 'SELECT item FROM orders ORDER BY id')).trim();
+    expect(db.split('\n')).toEqual(['espresso beans', 'grinder', 'milk jug']);
+
+    const calls = sb.server.audit.events().slice(before).filter((e) => e.username === SA);
+    expect(calls.some((e) => e.verb === 'create' && e.namespace === 'shop-outside')).toBe(true);
+    expect(calls.filter((e) => e.code === 403)).toEqual([]);
   }, 240_000);
 });
