@@ -5,34 +5,13 @@
  * it never needs must stay refused. Each row names the file that makes the call.
  */
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import { RbacAuthorizer } from '../../sandbox/api/rbac/authorizer.ts';
-import { MemoryRbacLister } from '../../sandbox/api/rbac/lister.ts';
-import { BOOTSTRAP_CLUSTER_ROLES, BOOTSTRAP_CLUSTER_ROLE_BINDINGS } from '../../sandbox/api/rbac/policy.ts';
 import { rulesFor } from '../../sandbox/api/rbac/resolver.ts';
-import type { Attributes, UserInfo } from '../../sandbox/api/auth/types.ts';
-import type { BindingObject, RoleObject } from '../../sandbox/api/rbac/types.ts';
+import type { Attributes } from '../../sandbox/api/auth/types.ts';
+import type { BindingObject } from '../../sandbox/api/rbac/types.ts';
+import { COFFER_NS as NS, COFFER_SA as coffer, deployedRbac as deployed } from './deploy-rbac-fixture.ts';
 
-const ROOT = join(import.meta.dirname, '../..');
-const NS = 'coffer-system';
 const APP = 'shop';
-
-/** deploy/base/rbac.yaml as `kubectl apply -k` installs it (kustomization.yaml puts namespaced objects in coffer-system), plus `extra` bindings. */
-function deployed(dropClusterRoleBindings: string[] = [], extra: BindingObject[] = []): MemoryRbacLister {
-  const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy/base/rbac.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string } });
-  const pick = <T>(kind: string, namespaced: boolean) => docs.filter((d) => d.kind === kind).map((d) => ({ ...d, metadata: { ...d.metadata, ...(namespaced ? { namespace: NS } : {}) } }) as unknown as T);
-  return new MemoryRbacLister({
-    roles: pick<RoleObject>('Role', true),
-    roleBindings: [...pick<BindingObject>('RoleBinding', true), ...extra],
-    clusterRoles: [...pick<RoleObject>('ClusterRole', false), ...(BOOTSTRAP_CLUSTER_ROLES as unknown as RoleObject[])],
-    clusterRoleBindings: [...pick<BindingObject>('ClusterRoleBinding', false), ...(BOOTSTRAP_CLUSTER_ROLE_BINDINGS as unknown as BindingObject[])].filter((b) => !dropClusterRoleBindings.includes(b.metadata.name!)),
-  });
-}
-
-/** What the API server sees for the coffer ServiceAccount's token. */
-const coffer: UserInfo = { username: `system:serviceaccount:${NS}:coffer`, groups: ['system:serviceaccounts', `system:serviceaccounts:${NS}`, 'system:authenticated'] };
 
 const call = (verb: string, resource: string, namespace: string, opts: { group?: string; name?: string } = {}): Attributes => {
   const [r, sub] = resource.split('/');
@@ -98,6 +77,7 @@ const CALLS: [string, Attributes][] = [
 const NEVER: [string, Attributes][] = [
   ['no impersonation', call('impersonate', 'users', '', { name: 'admin' })],
   ['no watching Secrets (Coffer polls; it never streams credentials)', call('watch', 'secrets', APP)],
+  ['no watching mover Jobs or VolumeSnapshots (reconciler/kube/wait.ts polls)', call('watch', 'jobs', APP, { group: 'batch' })],
   ['no deletecollection', call('deletecollection', 'pods', APP)],
   ['no metrics scraping of the API server', { user: coffer, verb: 'get', resourceRequest: false, path: '/metrics' }],
 ];
