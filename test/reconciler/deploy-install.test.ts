@@ -1,7 +1,10 @@
 /**
  * `kubectl apply -k` of deploy/overlays/sandbox into a running sandbox: the Deployment becomes Available with its
  * Pod running the Coffer image made of the build output, the controller holds the Lease, `/healthz` answers, and
- * the policy repository comes over HTTP from `git http-backend` with its token from a Secret.
+ * the policy repository comes over HTTP from `git http-backend` with its token from a Secret. Then, on the same
+ * install: the whole loop as deployed (push, signed webhook, backup to s3rver, restore point on the catalog branch),
+ * `coffer backup`/`restore` from outside with only the ServiceAccount's token, and least privilege (every call
+ * recorded in the audit is granted by deploy/base/rbac.yaml, the documented can-i tables, no self-escalation).
  *
  * The test's own overlay on top of deploy/overlays/sandbox sets only what differs per machine (the Git URL, a free
  * port, since sandbox pods share the host network). The controller has no kubeconfig: client-node's in-cluster
