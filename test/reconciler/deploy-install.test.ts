@@ -210,8 +210,11 @@ patches:
 
     const mine = sb.server.audit.events().filter((e) => e.username === SA);
     expect(mine.filter((e) => e.code === 403)).toEqual([]);
-    // Today's movers run in the app's namespace with a Secret holding the repository credentials (reconciler/volumes/mover.ts).
+    // Today's movers run in the app's namespace with a Secret holding the repository credentials
+    // (reconciler/volumes/mover.ts): counted here for the record; at least nothing of them stays behind.
     const moverSecretsInApp = mine.filter((e) => e.verb === 'create' && e.resource === 'secrets' && e.namespace === DEMO_NAMESPACE).length;
+    const leftovers = async () => (await k('-n', DEMO_NAMESPACE, 'get', 'secrets,jobs,pvc', '-l', 'app.kubernetes.io/component=mover', '-o', 'name')).trim();
+    await waitFor('the mover Secret, Job and PVC to be removed', async () => (await leftovers()) === '', 60_000);
     console.log(JSON.stringify({ wholeLoopSeconds: loopSeconds, moverSecretsInApp }));
   }, 240_000);
 
