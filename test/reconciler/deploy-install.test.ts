@@ -198,7 +198,15 @@ patches:
 
     // The in-cluster controller backs shop up and pushes the restore point to the catalog branch.
     const dir = `catalog/demo/${DEMO_NAMESPACE}/hourly/`;
-    const points = async () => (await gitCli('--git-dir', bare, 'ls-tree', '-r', '--name-only', 'coffer-catalog', dir).catch(() => ({ toString: () => '' }) as never)).toString().split('\n').filter(Boolean);
+    // The branch does not exist before the first restore point: ls-tree fails until then. The poll interval is 5 m
+    // (coffer.yaml has none), so a restore point within this wait came from the webhook.
+    const points = async () => {
+      try {
+        return (await gitCli('--git-dir', bare, 'ls-tree', '-r', '--name-only', 'coffer-catalog', dir)).split('\n').filter(Boolean);
+      } catch {
+        return [];
+      }
+    };
     await waitFor('a restore point on coffer-catalog', async () => (await points()).length > 0, 180_000);
     const loopSeconds = Math.round(performance.now() - t0) / 1000;
     const [path] = await points();
