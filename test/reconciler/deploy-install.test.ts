@@ -218,12 +218,14 @@ patches:
 
     const mine = sb.server.audit.events().filter((e) => e.username === SA);
     expect(mine.filter((e) => e.code === 403)).toEqual([]);
-    // Today's movers run in the app's namespace with a Secret holding the repository credentials
-    // (reconciler/volumes/mover.ts): counted here for the record; at least nothing of them stays behind.
-    const moverSecretsInApp = mine.filter((e) => e.verb === 'create' && e.resource === 'secrets' && e.namespace === DEMO_NAMESPACE).length;
-    const leftovers = async () => (await k('-n', DEMO_NAMESPACE, 'get', 'secrets,jobs,pvc', '-l', 'app.kubernetes.io/component=mover', '-o', 'name')).trim();
-    await waitFor('the mover Secret, Job and PVC to be removed', async () => (await leftovers()) === '', 60_000);
-    console.log(JSON.stringify({ wholeLoopSeconds: loopSeconds, moverSecretsInApp }));
+    // The backup mover ran in coffer-system (the snapshot handed off there): the credentials Secret, PVC and Job
+    // were never created in the app's namespace, and nothing of them stays behind in coffer-system.
+    const inApp = mine.filter((e) => e.verb === 'create' && e.namespace === DEMO_NAMESPACE && ['secrets', 'jobs', 'persistentvolumeclaims'].includes(e.resource ?? '')).map(key);
+    expect(inApp).toEqual([]);
+    expect(mine.some((e) => e.verb === 'create' && e.resource === 'jobs' && e.namespace === 'coffer-system' && e.code === 201)).toBe(true);
+    const leftovers = async () => (await k('-n', 'coffer-system', 'get', 'secrets,jobs,pvc,volumesnapshots', '-l', 'app.kubernetes.io/component=mover', '-o', 'name')).trim();
+    await waitFor('the mover Secret, Job, PVC and snapshot hand-off to be removed', async () => (await leftovers()) === '', 60_000);
+    console.log(JSON.stringify({ wholeLoopSeconds: loopSeconds }));
   }, 240_000);
 
   it('coffer backup and coffer restore from outside work with a kubeconfig holding only the ServiceAccount token', async () => {

@@ -36,6 +36,12 @@ const CALLS: [string, Attributes][] = [
   ['reconciler/volumes/snapshot.ts: list a run\'s VolumeSnapshots', call('list', 'volumesnapshots', APP, { group: 'snapshot.storage.k8s.io' })],
   ['reconciler/reconcile.ts: delete a VolumeSnapshot on retention', call('delete', 'volumesnapshots', APP, { group: 'snapshot.storage.k8s.io', name: 'vs' })],
   // backup mover
+  ['reconciler/volumes/handoff.ts: read the snapshot\'s content', call('get', 'volumesnapshotcontents', '', { group: 'snapshot.storage.k8s.io', name: 'snapcontent-1' })],
+  ['reconciler/volumes/handoff.ts: pre-provision a Retain content', call('create', 'volumesnapshotcontents', '', { group: 'snapshot.storage.k8s.io' })],
+  ['reconciler/volumes/handoff.ts: the VolumeSnapshot in coffer-system', call('create', 'volumesnapshots', NS, { group: 'snapshot.storage.k8s.io' })],
+  ['reconciler/volumes/handoff.ts: release the content', call('delete', 'volumesnapshotcontents', '', { group: 'snapshot.storage.k8s.io', name: 'coffer-x' })],
+  ['reconciler/volumes/mover.ts: create the credentials Secret in coffer-system', call('create', 'secrets', NS)],
+  ['reconciler/volumes/mover.ts: create the mover Job in coffer-system', call('create', 'jobs', NS, { group: 'batch' })],
   ['reconciler/volumes/mover.ts: create the credentials Secret', call('create', 'secrets', APP)],
   ['reconciler/volumes/mover.ts: create the PVC from the snapshot', call('create', 'persistentvolumeclaims', APP)],
   ['reconciler/volumes/mover.ts: create the mover Job', call('create', 'jobs', APP, { group: 'batch' })],
