@@ -42,17 +42,24 @@ export async function handOffSnapshot(
       volumeSnapshotRef: { namespace: opts.to, name: opts.name },
     },
   });
-  await client.create(GROUP, 'volumesnapshots', opts.to, {
-    apiVersion: GROUP,
-    kind: 'VolumeSnapshot',
-    metadata: { name: opts.name, namespace: opts.to, labels: opts.labels },
-    spec: { source: { volumeSnapshotContentName: content } },
-  });
-  await waitFor(
-    async () => ((await client.get(GROUP, 'volumesnapshots', opts.to, opts.name)).status as { readyToUse?: boolean } | undefined)?.readyToUse === true || undefined,
-    { timeoutMs: opts.timeoutMs ?? 5 * 60_000, signal: opts.signal, what: `VolumeSnapshot ${opts.to}/${opts.name} (handed off from ${what}) to be readyToUse` },
-  );
-  return { snapshot: opts.name, content };
+  const handedOff = { snapshot: opts.name, content };
+  try {
+    await client.create(GROUP, 'volumesnapshots', opts.to, {
+      apiVersion: GROUP,
+      kind: 'VolumeSnapshot',
+      metadata: { name: opts.name, namespace: opts.to, labels: opts.labels },
+      spec: { source: { volumeSnapshotContentName: content } },
+    });
+    await waitFor(
+      async () => ((await client.get(GROUP, 'volumesnapshots', opts.to, opts.name)).status as { readyToUse?: boolean } | undefined)?.readyToUse === true || undefined,
+      { timeoutMs: opts.timeoutMs ?? 5 * 60_000, signal: opts.signal, what: `VolumeSnapshot ${opts.to}/${opts.name} (handed off from ${what}) to be readyToUse` },
+    );
+  } catch (e) {
+    // Half made (the snapshot refused, a timeout, an abort): leave nothing behind.
+    await releaseHandOff(client, opts.to, handedOff).catch(() => undefined);
+    throw e;
+  }
+  return handedOff;
 }
 
 /** Deletes a hand-off: the VolumeSnapshot, then its Retain content (the data stays with the original). Missing is fine. */
