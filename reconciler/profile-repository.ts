@@ -86,7 +86,8 @@ export async function openProfileRepository(
       throw err;
     });
   }
-  const mover: MoverRepository = { url, password, ...(Object.keys(moverEnv).length ? { env: moverEnv } : {}) };
+  // Backup movers run where the key lives, so the credentials never reach an application's namespace.
+  const mover: MoverRepository = { url, password, namespace: profile.encryption.keySecret.namespace ?? ns, ...(Object.keys(moverEnv).length ? { env: moverEnv } : {}) };
   if (profile.filesystem) {
     mover.volume = profile.filesystem.claimName ? { persistentVolumeClaim: profile.filesystem.claimName } : { hostPath: profile.filesystem.path };
   }

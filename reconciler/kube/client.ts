@@ -3,7 +3,7 @@ import https from 'node:https';
 import { KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
 import type { KubeObject } from './types.ts';
 
-/** Where the cluster credentials come from: an explicit KubeConfig (the sandbox), a file, or `KUBECONFIG`/~/.kube/config. */
+/** Where the cluster credentials come from: an explicit KubeConfig (the sandbox), a file, `KUBECONFIG`/~/.kube/config, or in-cluster. */
 export interface KubeConfigSource {
   kubeConfig?: KubeConfig;
   kubeconfigPath?: string;
@@ -44,7 +44,9 @@ export function isConflict(e: unknown): boolean {
 
 /**
  * Resolves the credentials the same way kubectl does (explicit path, then `KUBECONFIG`, then ~/.kube/config) so
- * `coffer` and `kubectl` always talk to the same cluster.
+ * `coffer` and `kubectl` always talk to the same cluster. Inside a Pod with none of those, client-node's
+ * `loadFromDefault` takes the in-cluster config (the projected ServiceAccount token and CA, `KUBERNETES_SERVICE_HOST`):
+ * that is how the deployed controller runs, with its ServiceAccount's identity only (test/reconciler/deploy-install.test.ts).
  */
 export function loadKubeConfig(src: KubeConfigSource = {}): KubeConfig {
   if (src.kubeConfig) return src.kubeConfig;

@@ -2,6 +2,7 @@ import type { KubeClient } from '../kube/client.ts';
 import type { KubeObject } from '../kube/types.ts';
 import { TimeoutError, waitFor } from '../kube/wait.ts';
 import { tail } from '../blueprint/types.ts';
+import { handOffSnapshot, releaseHandOff, type HandedOffSnapshot } from './handoff.ts';
 import { kubeName, labelValue } from './names.ts';
 
 /** The default image of mover Jobs; the sandbox maps it to the local checkout. */
@@ -38,6 +39,12 @@ export interface MoverRepository {
   env?: Record<string, string>;
   /** For filesystem repositories: the volume holding the repository directory. */
   volume?: { hostPath: string } | { persistentVolumeClaim: string; subPath?: string };
+  /**
+   * Where backup movers run (Coffer's own namespace, where the repository key lives): the snapshot is handed off
+   * there (handoff.ts), so the credentials Secret, the PVC and the Job never exist in the application's namespace.
+   * Unset: in the application's namespace.
+   */
+  namespace?: string;
 }
 
 export interface MoverJobOptions {
@@ -216,10 +223,16 @@ export function parseMoverOutput(log: string): Record<string, unknown> | undefin
  * deletes all three whatever happened. A failed Job becomes a MoverError with the log tail.
  */
 export async function runMoverJob(client: KubeClient, opts: MoverJobOptions): Promise<MoverResult> {
-  const { secret, pvc, job } = moverObjects(opts);
-  const ns = opts.namespace;
-  const name = job.metadata.name;
+  const ns = opts.repository.namespace ?? opts.namespace;
+  const away = ns !== opts.namespace;
+  // moverObjects' name; in the mover namespace the handed-off VolumeSnapshot carries it too.
+  const name = kubeName(`coffer-${opts.pvc.metadata.name}`, opts.runId);
+  const { secret, pvc, job } = moverObjects({ ...opts, namespace: ns, snapshot: away ? name : opts.snapshot });
+  let handoff: HandedOffSnapshot | undefined;
   try {
+    if (away) {
+      handoff = await handOffSnapshot(client, { from: { namespace: opts.namespace, snapshot: opts.snapshot }, to: ns, name, labels: job.metadata.labels ?? {}, ...(opts.signal ? { signal: opts.signal } : {}) });
+    }
     await client.create('v1', 'secrets', ns, secret);
     await client.create('v1', 'persistentvolumeclaims', ns, pvc);
     const created = await client.create('batch/v1', 'jobs', ns, job);
@@ -241,6 +254,7 @@ export async function runMoverJob(client: KubeClient, opts: MoverJobOptions): Pr
     for (const [api, plural, n] of [['batch/v1', 'jobs', name], ['v1', 'persistentvolumeclaims', pvc.metadata.name], ['v1', 'secrets', secret.metadata.name]] as const) {
       await client.delete(api, plural, ns, n).catch((e) => opts.log?.(`cleanup of ${plural} ${ns}/${n} failed: ${(e as Error).message}`));
     }
+    if (handoff) await releaseHandOff(client, ns, handoff).catch((e) => opts.log?.(`cleanup of the snapshot hand-off ${ns}/${handoff!.snapshot} failed: ${(e as Error).message}`));
   }
 }
 

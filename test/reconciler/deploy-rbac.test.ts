@@ -5,34 +5,13 @@
  * it never needs must stay refused. Each row names the file that makes the call.
  */
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import { RbacAuthorizer } from '../../sandbox/api/rbac/authorizer.ts';
-import { MemoryRbacLister } from '../../sandbox/api/rbac/lister.ts';
-import { BOOTSTRAP_CLUSTER_ROLES, BOOTSTRAP_CLUSTER_ROLE_BINDINGS } from '../../sandbox/api/rbac/policy.ts';
 import { rulesFor } from '../../sandbox/api/rbac/resolver.ts';
-import type { Attributes, UserInfo } from '../../sandbox/api/auth/types.ts';
-import type { BindingObject, RoleObject } from '../../sandbox/api/rbac/types.ts';
+import type { Attributes } from '../../sandbox/api/auth/types.ts';
+import type { BindingObject } from '../../sandbox/api/rbac/types.ts';
+import { COFFER_NS as NS, COFFER_SA as coffer, deployedRbac as deployed } from './deploy-rbac-fixture.ts';
 
-const ROOT = join(import.meta.dirname, '../..');
-const NS = 'coffer-system';
 const APP = 'shop';
-
-/** deploy/base/rbac.yaml as `kubectl apply -k deploy/` installs it (kustomization.yaml puts namespaced objects in coffer-system). */
-function deployed(dropClusterRoleBindings: string[] = []): MemoryRbacLister {
-  const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy/base/rbac.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string } });
-  const pick = <T>(kind: string, namespaced: boolean) => docs.filter((d) => d.kind === kind).map((d) => ({ ...d, metadata: { ...d.metadata, ...(namespaced ? { namespace: NS } : {}) } }) as unknown as T);
-  return new MemoryRbacLister({
-    roles: pick<RoleObject>('Role', true),
-    roleBindings: pick<BindingObject>('RoleBinding', true),
-    clusterRoles: [...pick<RoleObject>('ClusterRole', false), ...(BOOTSTRAP_CLUSTER_ROLES as unknown as RoleObject[])],
-    clusterRoleBindings: [...pick<BindingObject>('ClusterRoleBinding', false), ...(BOOTSTRAP_CLUSTER_ROLE_BINDINGS as unknown as BindingObject[])].filter((b) => !dropClusterRoleBindings.includes(b.metadata.name!)),
-  });
-}
-
-/** What the API server sees for the coffer ServiceAccount's token. */
-const coffer: UserInfo = { username: `system:serviceaccount:${NS}:coffer`, groups: ['system:serviceaccounts', `system:serviceaccounts:${NS}`, 'system:authenticated'] };
 
 const call = (verb: string, resource: string, namespace: string, opts: { group?: string; name?: string } = {}): Attributes => {
   const [r, sub] = resource.split('/');
@@ -57,6 +36,12 @@ const CALLS: [string, Attributes][] = [
   ['reconciler/volumes/snapshot.ts: list a run\'s VolumeSnapshots', call('list', 'volumesnapshots', APP, { group: 'snapshot.storage.k8s.io' })],
   ['reconciler/reconcile.ts: delete a VolumeSnapshot on retention', call('delete', 'volumesnapshots', APP, { group: 'snapshot.storage.k8s.io', name: 'vs' })],
   // backup mover
+  ['reconciler/volumes/handoff.ts: read the snapshot\'s content', call('get', 'volumesnapshotcontents', '', { group: 'snapshot.storage.k8s.io', name: 'snapcontent-1' })],
+  ['reconciler/volumes/handoff.ts: pre-provision a Retain content', call('create', 'volumesnapshotcontents', '', { group: 'snapshot.storage.k8s.io' })],
+  ['reconciler/volumes/handoff.ts: the VolumeSnapshot in coffer-system', call('create', 'volumesnapshots', NS, { group: 'snapshot.storage.k8s.io' })],
+  ['reconciler/volumes/handoff.ts: release the content', call('delete', 'volumesnapshotcontents', '', { group: 'snapshot.storage.k8s.io', name: 'coffer-x' })],
+  ['reconciler/volumes/mover.ts: create the credentials Secret in coffer-system', call('create', 'secrets', NS)],
+  ['reconciler/volumes/mover.ts: create the mover Job in coffer-system', call('create', 'jobs', NS, { group: 'batch' })],
   ['reconciler/volumes/mover.ts: create the credentials Secret', call('create', 'secrets', APP)],
   ['reconciler/volumes/mover.ts: create the PVC from the snapshot', call('create', 'persistentvolumeclaims', APP)],
   ['reconciler/volumes/mover.ts: create the mover Job', call('create', 'jobs', APP, { group: 'batch' })],
@@ -98,6 +83,7 @@ const CALLS: [string, Attributes][] = [
 const NEVER: [string, Attributes][] = [
   ['no impersonation', call('impersonate', 'users', '', { name: 'admin' })],
   ['no watching Secrets (Coffer polls; it never streams credentials)', call('watch', 'secrets', APP)],
+  ['no watching mover Jobs or VolumeSnapshots (reconciler/kube/wait.ts polls)', call('watch', 'jobs', APP, { group: 'batch' })],
   ['no deletecollection', call('deletecollection', 'pods', APP)],
   ['no metrics scraping of the API server', { user: coffer, verb: 'get', resourceRequest: false, path: '/metrics' }],
 ];
@@ -107,9 +93,19 @@ describe('deploy/base/rbac.yaml grants what Coffer calls', () => {
   for (const [what, a] of CALLS) it(`allows ${what}`, () => expect(authz.authorize(a).decision).toBe('allow'));
   for (const [what, a] of NEVER) it(`refuses: ${what}`, () => expect(authz.authorize(a).decision).toBe('no-opinion'));
 
-  it('restored Roles and RoleBindings pass escalation prevention (bind and escalate are granted)', () => {
-    expect(authz.authorize(call('escalate', 'roles', APP, { group: 'rbac.authorization.k8s.io' })).decision).toBe('allow');
-    expect(authz.authorize(call('bind', 'clusterroles', APP, { group: 'rbac.authorization.k8s.io', name: 'edit' })).decision).toBe('allow');
+  it('bind and escalate are granted only where a RoleBinding to coffer-restore-rbac says so, never cluster-wide', () => {
+    const escalate = call('escalate', 'roles', APP, { group: 'rbac.authorization.k8s.io' });
+    const bind = call('bind', 'clusterroles', APP, { group: 'rbac.authorization.k8s.io', name: 'edit' });
+    expect([authz.authorize(escalate).decision, authz.authorize(bind).decision]).toEqual(['no-opinion', 'no-opinion']);
+    const rb = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'coffer-restore-rbac', namespace: APP }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'coffer-restore-rbac' }, subjects: [{ kind: 'ServiceAccount', name: 'coffer', namespace: NS }] } as unknown as BindingObject;
+    const withRb = new RbacAuthorizer(deployed([], [rb]));
+    expect([withRb.authorize(escalate).decision, withRb.authorize(bind).decision]).toEqual(['allow', 'allow']);
+    expect(withRb.authorize(call('bind', 'clusterroles', '', { group: 'rbac.authorization.k8s.io', name: 'cluster-admin' })).decision).toBe('no-opinion');
+  });
+
+  it('no rule grants verb * or impersonate', () => {
+    const rules = rulesFor(deployed(), coffer, APP).rules;
+    expect(rules.filter((r) => r.verbs.includes('*') || r.verbs.includes('impersonate'))).toEqual([]);
   });
 
   it('without the cluster-wide coffer-restore binding, backups alone need nothing from coffer-restore', () => {

@@ -201,8 +201,15 @@ describe('reconcile on the sandbox', () => {
     expect(interrupted[0]!.run.status.error).toContain('interrupted: coffer run was stopping and the shutdown timeout of 0s passed');
     expect(interrupted[0]!.restorePoint).toBeUndefined();
     expect(gitCli('log', '-1', '--format=%s', 'coffer-catalog')).toMatch(/^backup: shop\/hourly 2026-11-24T12:00Z .*failed: .*interrupted/);
-    // No mover Job, snapshot PVC or credentials Secret is left behind in the app's namespace.
-    expect((await client.list('batch/v1', 'jobs', DEMO_NAMESPACE)).map((j) => j.metadata.name)).toEqual([]);
+    // No mover Job, snapshot PVC, credentials Secret or snapshot hand-off is left behind in the app's namespace or
+    // in coffer-system, where backup movers run.
+    const left = [];
+    for (const ns of [DEMO_NAMESPACE, 'coffer-system']) {
+      for (const [api, plural] of [['batch/v1', 'jobs'], ['v1', 'persistentvolumeclaims'], ['v1', 'secrets'], ['snapshot.storage.k8s.io/v1', 'volumesnapshots']] as const) {
+        for (const o of await client.list(api, plural, ns, { labelSelector: 'app.kubernetes.io/component=mover' })) if (!o.metadata.deletionTimestamp) left.push(`${plural} ${ns}/${o.metadata.name}`);
+      }
+    }
+    expect(left).toEqual([]);
   });
 
   it('coffer run backs up what is due, records it, and stops cleanly on SIGTERM; reconcile --once then finds nothing due', async () => {

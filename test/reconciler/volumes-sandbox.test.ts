@@ -1,3 +1,4 @@
+import { Watch } from '@kubernetes/client-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -125,6 +126,38 @@ describe.skipIf(!!process.env.COFFER_TEST_KUBECONFIG)('mover Jobs (sandbox: host
     // …and not the live bytes written after the snapshot.
     const live = (await execInPod(cluster.client, ns, 'db-0', 'db', ['cat', '/data/app.db'])).stdout;
     expect(live.equals(original)).toBe(false);
+  });
+
+  it('with a mover namespace, the snapshot is handed off there: no Secret, PVC or Job ever exists in the app namespace', async () => {
+    const movers = randomName('movers');
+    await cluster.client.create('v1', 'namespaces', undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: movers } });
+    const original = (await execInPod(cluster.client, ns, 'db-0', 'db', ['cat', '/data/app.db'])).stdout;
+    // Every Secret event in the app namespace from before the snapshot to after the cleanup.
+    const seen: string[] = [];
+    const req = await new Watch(cluster.client.kc).watch(`/api/v1/namespaces/${ns}/secrets`, {}, (type, o: KubeObject) => seen.push(`${type} ${o.metadata.name}`), () => undefined);
+    try {
+      const [taken] = await snapshotVolumes(cluster.client, { namespace: ns, pvcs: [pvc], runId: 'away1' });
+      const [outcome] = await exportVolumes(cluster.client, { namespace: ns, snapshots: [{ pvc, snapshot: taken!.snapshot! }], repository: { ...repository, namespace: movers }, tags: { restorepoint: 'rp-away' }, runId: 'away1', deleteSnapshots: true });
+      expect(outcome).toMatchObject({ pvc: 'data-db-0', phase: 'Succeeded' });
+      const target = join(cluster.dir, 'restored-away');
+      await restore(await openRepository(new FileBackend(repoDir), PASSWORD), outcome!.snapshotId!, target);
+      expect((await readFile(join(target, 'data', 'app.db'))).equals(original)).toBe(true);
+      // The watch sees what it should: a Secret made now shows up, and is the only one it ever saw.
+      await cluster.client.create('v1', 'secrets', ns, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'watch-probe', namespace: ns } });
+      for (const until = Date.now() + 30_000; !seen.includes('ADDED watch-probe') && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      req.abort();
+    }
+    expect(seen).toEqual(['ADDED watch-probe']);
+    expect(await leftovers('away1')).toEqual([]);
+    const gone = async (api: string, plural: string, namespace?: string) => (await cluster.client.list(api, plural, namespace, { labelSelector: `${RUN_LABEL}=away1` })).filter((o) => !o.metadata.deletionTimestamp).map((o) => `${plural}/${o.metadata.name}`);
+    expect([
+      ...(await gone('batch/v1', 'jobs', movers)),
+      ...(await gone('v1', 'persistentvolumeclaims', movers)),
+      ...(await gone('v1', 'secrets', movers)),
+      ...(await gone('snapshot.storage.k8s.io/v1', 'volumesnapshots', movers)),
+      ...(await gone('snapshot.storage.k8s.io/v1', 'volumesnapshotcontents')),
+    ]).toEqual([]);
   });
 
   it('a failing mover Job gives a clear error with its log tail and leaves nothing behind', async () => {
