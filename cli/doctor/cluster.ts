@@ -48,7 +48,7 @@ export async function clusterFindings(client: KubeClient, opts: { namespace: str
             check: 'permissions',
             ok: false,
             detail: `the current identity may not ${missing.map((n) => `${n.verb} ${n.group ? `${n.resource}.${n.group}` : n.resource} (${n.why})`).join('; ')}${review?.status?.incomplete ? ' (the review was incomplete)' : ''}`,
-            fix: 'kubectl apply -k deploy/ and run as its ServiceAccount, or bind the coffer-backup/coffer-restore ClusterRoles to you',
+            fix: 'kubectl apply -k deploy/overlays/production and run as its ServiceAccount, or bind the coffer-backup, coffer-mover and coffer-restore ClusterRoles to you',
           }
         : { check: 'permissions', ok: true, detail: `the current identity may do all ${COFFER_NEEDS.length} things Coffer needs in ${opts.namespace}` },
     );

@@ -188,10 +188,12 @@ patches:
     await gitCli('-C', clone, '-c', 'user.name=ops', '-c', 'user.email=ops@example.com', 'commit', '-qm', 'protect shop hourly');
     await gitCli('-C', clone, 'push', '-q', 'origin', 'HEAD:main');
     // The Git host calls the webhook, signed with the shared secret.
+    // Generic deliveries sign "<timestamp>.<body>", so a captured one cannot be replayed later.
     const body = JSON.stringify({ ref: 'refs/heads/main' });
+    const ts = String(Math.floor(Date.now() / 1000));
     const hook = await fetch(`http://127.0.0.1:${port}/hooks/generic`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-coffer-signature': `sha256=${createHmac('sha256', WEBHOOK_SECRET).update(body).digest('hex')}` },
+      headers: { 'content-type': 'application/json', 'x-coffer-timestamp': ts, 'x-coffer-signature': `sha256=${createHmac('sha256', WEBHOOK_SECRET).update(`${ts}.${body}`).digest('hex')}` },
       body,
     });
     expect(hook.status, await hook.text()).toBeLessThan(300);
