@@ -49,6 +49,7 @@ export class ObjectReader {
   private readonly packNames = new Set<string>();
   private readonly bases = new Map<string, GitObject>();
   private readonly trees = new Map<string, readonly TreeEntry[]>();
+  private treeEntries = 0;
   private baseBytes = 0;
 
   constructor(readonly gitdir: string) {
@@ -95,6 +96,7 @@ export class ObjectReader {
     this.packNames.clear();
     this.bases.clear();
     this.trees.clear();
+    this.treeEntries = 0;
   }
 
   read(oid: string): GitObject {
@@ -234,8 +236,14 @@ export class ObjectReader {
     if (o.type === 'commit') return this.readTree(commitTree(o.data));
     if (o.type !== 'tree') throw new Error(`object ${oid} is a ${o.type}, not a tree`);
     const entries = parseTree(o.data);
-    if (this.trees.size >= 8192) this.trees.delete(this.trees.keys().next().value as string);
+    // Bounded by entries, not trees: a catalog has a few huge trees (a day of runs) and many of 200 restore points.
+    this.treeEntries += entries.length;
     this.trees.set(oid, entries);
+    while (this.treeEntries > 200_000 && this.trees.size > 1) {
+      const [k, v] = this.trees.entries().next().value as [string, readonly TreeEntry[]];
+      this.trees.delete(k);
+      this.treeEntries -= v.length;
+    }
     return entries;
   }
 

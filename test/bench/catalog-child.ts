@@ -1,7 +1,7 @@
 /**
  * One measured catalog read in a fresh process (no parsed-document cache, no warm isomorphic-git cache): the bench
- * spawns it per measurement and reads one JSON line from stderr: the operation's own time, how many items it saw, and
- * the process's peak RSS. Usage: catalog-child.ts GITDIR OP [ARG]; OP = list | namespace NS | policy P | json | compliance.
+ * spawns it per measurement (under /usr/bin/time for the peak RSS) and reads one JSON line from stderr: the operation's
+ * own time and how many items it saw. Usage: catalog-child.ts GITDIR OP [ARG]; OP = list | namespace NS | policy P | json | compliance.
  */
 import { createWriteStream } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -38,4 +38,4 @@ if (op === 'json') {
   }
 }
 const ms = performance.now() - started;
-process.stderr.write(`${JSON.stringify({ ms: Math.round(ms * 10) / 10, items, maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) })}\n`);
+process.stderr.write(`${JSON.stringify({ ms: Math.round(ms * 10) / 10, items })}\n`);

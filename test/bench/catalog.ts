@@ -63,13 +63,16 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: n
 async function child(gitdir: string, op: string, arg: string | undefined, timeoutMs: number): Promise<Record<string, unknown>> {
   const cache = fs.mkdtempSync(join(tmpdir(), 'coffer-bench-cache-'));
   try {
-    const r = await timed(process.execPath, ['--import', 'tsx', join(ROOT, 'test/bench/catalog-child.ts'), gitdir, op, ...(arg ? [arg] : [])], { ...process.env, COFFER_CACHE_DIR: cache }, timeoutMs);
+    // Peak RSS from /usr/bin/time: Linux carries a parent's RSS high-water mark into a child it forks and execs, so
+    // the child's own getrusage would report the bench process's memory (which built the catalog), not its own.
+    const r = await timed('/usr/bin/time', ['-f', 'maxrss-kib=%M', process.execPath, '--import', 'tsx', join(ROOT, 'test/bench/catalog-child.ts'), gitdir, op, ...(arg ? [arg] : [])], { ...process.env, COFFER_CACHE_DIR: cache }, timeoutMs);
     if (r.timedOut) return { timedOut: true, processMs: r.ms };
-    const line = r.stderr.trim().split('\n').at(-1) ?? '';
+    const lines = r.stderr.trim().split('\n');
     if (r.code !== 0) throw new Error(`catalog-child ${op} exited ${r.code}: ${r.stderr.slice(-2000)}`);
-    const out = JSON.parse(line) as { ms: number; items: number; maxRssMiB: number };
-    const warnings = r.stderr.trim().split('\n').length - 1;
-    return { ms: out.ms, processMs: r.ms, items: out.items, maxRssMiB: out.maxRssMiB, ...(warnings ? { stderrLines: warnings } : {}) };
+    const rss = Number(/^maxrss-kib=(\d+)$/.exec(lines.at(-1) ?? '')?.[1]);
+    const out = JSON.parse(lines.at(-2) ?? '') as { ms: number; items: number };
+    const warnings = lines.length - 2;
+    return { ms: out.ms, processMs: r.ms, items: out.items, maxRssMiB: Math.round(rss / 1024), ...(warnings ? { stderrLines: warnings } : {}) };
   } finally {
     fs.rmSync(cache, { recursive: true, force: true });
   }

@@ -6,7 +6,7 @@ import { backup } from './catalog-fixtures.ts';
 import { cleanup, gitCli, makePolicyRepo, startGitHttp, tempDir, type GitHttpServer } from './git-helpers.ts';
 
 const WRITERS = 10;
-const COMMITS = 3;
+const COMMITS = 2;
 
 /** Many clusters, one repository: each cluster's Coffer pushes its own subtree to one `git http-backend` remote. */
 describe('many clusters pushing to one HTTP remote', () => {
