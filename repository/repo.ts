@@ -94,8 +94,15 @@ export async function initRepository(backend: Backend, password: string, opts: I
     packSize: opts.packSize ?? DEFAULT_PACK_SIZE,
   };
   const keyId = await writeKeyFile(backend, master, password, opts.scrypt ?? DEFAULT_SCRYPT);
-  // config last: a crash before this leaves no half-initialised repository that others would open.
-  await backend.put('config', 'config', encodeJSON(master.encrypt, config));
+  // config last: a crash before this leaves no half-initialised repository that others would open. Where the backend
+  // can create-if-absent, two inits racing (two first backups) leave exactly one config; the loser removes its key.
+  const encoded = encodeJSON(master.encrypt, config);
+  if (backend.putIfAbsent) {
+    if (!(await backend.putIfAbsent('config', 'config', encoded))) {
+      await backend.delete('keys', keyId);
+      throw new RepoError('E_REPO_EXISTS', `${backend.location}: a repository already exists here`);
+    }
+  } else await backend.put('config', 'config', encoded);
   return Repository.create(backend, master, config, keyId);
 }
 

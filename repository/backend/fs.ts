@@ -82,6 +82,25 @@ export class FileBackend implements Backend {
     }
   }
 
+  async putIfAbsent(type: FileType, name: string, data: Buffer): Promise<boolean> {
+    const final = this.pathOf(type, name);
+    const dir = path.dirname(final);
+    const tmp = path.join(dir, `.tmp-${name}-${randomBytes(6).toString('hex')}`);
+    try {
+      await fsp.mkdir(dir, { recursive: true });
+      await fsp.writeFile(tmp, data, { flag: 'wx', mode: 0o600 });
+      // link(2) fails with EEXIST when the name is taken: the create-if-absent that rename(2) cannot give.
+      await fsp.link(tmp, final);
+      await syncDir(dir);
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw this.wrap(e, type, name);
+    } finally {
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    }
+  }
+
   async put(type: FileType, name: string, data: Buffer): Promise<void> {
     const final = this.pathOf(type, name);
     const dir = path.dirname(final);

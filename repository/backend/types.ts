@@ -23,6 +23,11 @@ export interface Backend {
   getRangeInto?(type: FileType, name: string, offset: number, into: Uint8Array): Promise<void>;
   /** Atomic: readers never see a partial object (tmp + rename on files, single PUT or completed multipart on S3). */
   put(type: FileType, name: string, data: Buffer): Promise<void>;
+  /**
+   * Optional: like `put`, but only when no object of that name exists, decided atomically (false when one does).
+   * Repository initialisation needs it: two first backups racing must not both write a `config`.
+   */
+  putIfAbsent?(type: FileType, name: string, data: Buffer): Promise<boolean>;
   /** Idempotent: deleting a missing object is not an error. */
   delete(type: FileType, name: string): Promise<void>;
   list(type: FileType): Promise<FileInfo[]>;
