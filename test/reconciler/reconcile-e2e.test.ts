@@ -85,7 +85,7 @@ describe('reconcile on the sandbox', () => {
     // The run's own log is kept with its Run record (coffer logs), with the hook phases and the mover Job it ran.
     const runDoc = parseYaml(gitCli('show', `coffer-catalog:${gitCli('ls-tree', '-r', '--name-only', 'coffer-catalog', 'runs').split('\n').find((p) => p.includes(s.runs[0]!.run.metadata.name))!}`)) as { status: { log: string[] } };
     expect(runDoc.status.log).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^2026-11-24T01:05:00\.000Z sqlite\/backup phase copy \(KubeExec\): Succeeded$/), expect.stringMatching(/^2026-11-24T01:05:00\.000Z mover job shop\/\S+: data-db-0 from snapshot /)]),
+      expect.arrayContaining([expect.stringMatching(/^2026-11-24T01:05:00\.000Z sqlite\/backup phase copy \(KubeExec\): Succeeded$/), expect.stringMatching(/^2026-11-24T01:05:00\.000Z mover job coffer-system\/\S+: data-db-0 from snapshot /)]),
     );
     // Secret data went to the encrypted repository only.
     expect(() => gitCli('grep', '-I', 's3cr3t-never-in-git', 'coffer-catalog', 'main')).toThrow();
