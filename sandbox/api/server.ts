@@ -35,7 +35,7 @@ import { requestUser, setRequestUser } from './auth/context.ts';
 import { selfSubjectReview, tokenRequest, tokenReview, unauthorized } from './auth/reviews.ts';
 import { admitServiceAccount, isTokenSecretOf, publishRootCa, ROOT_CA_CONFIGMAP, SA_TOKEN_SECRET_TYPE, tokenSecretUpdate } from './auth/serviceaccount-admission.ts';
 import { dualProtocolServer } from './auth/tls-listener.ts';
-import type { Authorizer, UserInfo } from './auth/types.ts';
+import type { Attributes, Authorizer, UserInfo } from './auth/types.ts';
 import { ALWAYS_ALLOW, isPrivileged, RbacAuthorizer } from './rbac/authorizer.ts';
 import { StoreRbacLister } from './rbac/store-lister.ts';
 import { attributesOf, requestAttributes, requestInfo } from './rbac/requestinfo.ts';
@@ -127,6 +127,8 @@ export class ApiServer {
   readonly authorizer: Authorizer & RuleResolver;
   private readonly rbacLister: StoreRbacLister;
   private aggregationQueued = false;
+  /** Requests the authorizer already described (their audit entry reuses the description). */
+  private readonly described = new WeakMap<IncomingMessage, Attributes>();
   private readonly podSecurity: PodSecurityHook;
 
   constructor(opts: ApiServerOptions = {}) {
@@ -230,7 +232,7 @@ export class ApiServer {
     const record = () => {
       if (recorded) return;
       recorded = true;
-      this.audit.record(requestAttributes(req.method ?? 'GET', req.url ?? '/', denied ? NOBODY : requestUser(req)), res.statusCode, started);
+      this.audit.record(denied ? requestAttributes(req.method ?? 'GET', req.url ?? '/', NOBODY) : (this.described.get(req) ?? requestAttributes(req.method ?? 'GET', req.url ?? '/', requestUser(req))), res.statusCode, started);
     };
     res.once('finish', record);
     res.once('close', record);
@@ -466,6 +468,7 @@ export class ApiServer {
     // Allowed whatever the request is: skip describing it (the admin's every request comes through here).
     if (this.authorizer === ALWAYS_ALLOW || isPrivileged(user)) return user;
     const attrs = attributesOf(user, requestInfo(req.method ?? 'GET', url.pathname, url.searchParams));
+    this.described.set(req, attrs);
     const d = this.authorizer.authorize(attrs);
     if (d.decision !== 'allow') throw rbacForbidden(attrs, d.reason);
     return user;
