@@ -40,6 +40,11 @@ export async function openCatalogForRead(
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"; see coffer ${verb} --help`);
   const format = outputFormat(v.output);
   if (v['all-clusters'] && v.cluster) throw new UsageError('--cluster and --all-clusters cannot be used together');
+  return { catalog: await openCatalogForFlags(v, io), format };
+}
+
+/** The catalog that --source, --branch, --catalog-branch and --cluster name (every catalog-reading verb). */
+export async function openCatalogForFlags(v: { cluster?: string; source?: string; branch?: string; 'catalog-branch'?: string }, io: CliIO): Promise<Catalog> {
   const { catalog } = await openCatalogFromFlags({
     ...(v.source ? { source: v.source } : {}),
     ...(v.branch ? { branch: v.branch } : {}),
@@ -48,5 +53,5 @@ export async function openCatalogForRead(
     env: io.env,
     cwd: io.cwd,
   });
-  return { catalog, format };
+  return catalog;
 }

@@ -1,6 +1,6 @@
 import { parseArgs } from './args.ts';
 import { formatProblem, type IndexCheck } from '../reconciler/catalog/index.ts';
-import { openCatalogFromFlags } from '../reconciler/catalog/open.ts';
+import { openCatalogForFlags } from './catalog-flags.ts';
 import { type CliIO, type Command, UsageError } from './io.ts';
 
 const HELP = `Check or rebuild the catalog's derived index (catalog/.index/), which listings read instead of every document.
@@ -32,14 +32,7 @@ export const run: Command = async (argv, io) => {
   const [action, extra] = positionals;
   if (action !== 'check' && action !== 'reindex') throw new UsageError(action ? `unknown action "${action}": expected check or reindex` : 'missing action: coffer catalog check|reindex');
   if (extra) throw new UsageError(`unexpected argument "${extra}"; see coffer catalog --help`);
-  const { catalog } = await openCatalogFromFlags({
-    ...(v.source ? { source: v.source } : {}),
-    ...(v.branch ? { branch: v.branch } : {}),
-    ...(v['catalog-branch'] ? { catalogBranch: v['catalog-branch'] } : {}),
-    ...(v.cluster ? { cluster: v.cluster } : {}),
-    env: io.env,
-    cwd: io.cwd,
-  });
+  const catalog = await openCatalogForFlags(v, io);
   if (action === 'check') {
     const r = await catalog.checkIndex();
     report(io, r, `branch ${catalog.branch}`);
