@@ -77,6 +77,10 @@ export function acceptChannels(req: IncomingMessage, socket: Duplex, head: Buffe
       const protocol = ws.protocol;
       const stdin: Array<(d: Buffer) => void> = [];
       const stdinEnd: Array<() => void> = [];
+      // Frames that arrive before the handler is registered (a client may send stdin right behind the upgrade, even in
+      // its first TCP segment) are kept and handed over on registration, never dropped.
+      const early: Buffer[] = [];
+      let ended = false;
       const resize: Array<(s: { Width: number; Height: number }) => void> = [];
       const close: Array<() => void> = [];
       let finished = false;
@@ -87,10 +91,16 @@ export function acceptChannels(req: IncomingMessage, socket: Duplex, head: Buffe
         let payload = buf.subarray(1);
         if (!isBinary && protocol.startsWith('base64')) payload = Buffer.from(payload.toString(), 'base64');
         if (channel === CLOSE) {
-          if (payload[0] === STDIN) for (const h of stdinEnd) h();
+          if (payload[0] === STDIN) {
+            ended = true;
+            for (const h of stdinEnd) h();
+          }
           return;
         }
-        if (channel === STDIN && payload.length > 0) for (const h of stdin) h(payload);
+        if (channel === STDIN && payload.length > 0) {
+          if (stdin.length === 0 && early.length < 256) early.push(payload);
+          for (const h of stdin) h(payload);
+        }
         else if (channel === RESIZE) {
           try {
             const size = JSON.parse(payload.toString());
@@ -101,6 +111,7 @@ export function acceptChannels(req: IncomingMessage, socket: Duplex, head: Buffe
         }
       });
       ws.on('close', () => {
+        ended = true;
         for (const h of stdinEnd) h();
         for (const h of close) h();
       });
@@ -123,8 +134,14 @@ export function acceptChannels(req: IncomingMessage, socket: Duplex, head: Buffe
             ws.close(1000);
           }
         },
-        onStdin: (h) => stdin.push(h),
-        onStdinEnd: (h) => stdinEnd.push(h),
+        onStdin: (h) => {
+          stdin.push(h);
+          for (const d of early.splice(0)) h(d);
+        },
+        onStdinEnd: (h) => {
+          stdinEnd.push(h);
+          if (ended) h();
+        },
         onResize: (h) => resize.push(h),
         onClose: (h) => close.push(h),
       };

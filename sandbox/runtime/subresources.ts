@@ -211,11 +211,13 @@ export function podSubresources(kubelet: Kubelet): PodSubresources {
       const session = await acceptChannels(req, socket, head).catch(() => undefined);
       if (!session) return;
       const proc = live.proc!;
+      // Where the output starts is fixed before stdin is wired: what the container answers to the first input must
+      // not fall before the offset (the shell can reply within the time a log read takes).
+      const file = await logFile(live, false);
+      let offset = file ? (await readRecords(file)).offset : 0;
       if (t.query.get('stdin') === 'true' && proc.stdin) {
         session.onStdin((d) => proc.stdin!.write(d));
       }
-      const file = await logFile(live, false);
-      let offset = file ? (await readRecords(file)).offset : 0;
       let closed = false;
       session.onClose(() => (closed = true));
       while (!closed && file) {
