@@ -6,26 +6,16 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoPolicyRepo } from '../../cli/demo-app.ts';
 import { allowedBy, COFFER_NEEDS, type ResourceRule } from '../../cli/doctor/rbac.ts';
 import { checkNode } from '../../cli/doctor/local.ts';
-import { main } from '../../cli/main.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
 import { cleanup, makePolicyRepo, tempDir } from '../reconciler/git-helpers.ts';
+import { runCoffer } from '../cli-capture.ts';
 
-async function coffer(env: NodeJS.ProcessEnv, ...argv: string[]) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  const code = await main(argv, { stdout, stderr, env, cwd: tmpdir() });
-  return { code, out, err };
-}
+const coffer = (env: NodeJS.ProcessEnv, ...argv: string[]) => runCoffer(argv, { env, cwd: tmpdir() });
 
 /** A PATH holding only node's own folder: no bwrap, no git. */
 const bare = { PATH: dirname(process.execPath) === '/usr/bin' ? mkdtempSync(join(tmpdir(), 'coffer-empty-path-')) : dirname(process.execPath) };

@@ -5,21 +5,11 @@
  */
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.ts';
-import type { CliIO } from '../../cli/io.ts';
+import { capture } from '../cli-capture.ts';
 
-function capture(): { io: CliIO; out: () => string; err: () => string } {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let o = '';
-  let e = '';
-  stdout.on('data', (d) => (o += d));
-  stderr.on('data', (d) => (e += d));
-  return { io: { stdout, stderr, env: {}, cwd: process.cwd() }, out: () => o, err: () => e };
-}
 
 async function coffer(...argv: string[]) {
   const c = capture();

@@ -6,17 +6,16 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoPolicyRepo } from '../../cli/demo-app.ts';
-import { main } from '../../cli/main.ts';
 import { openCatalog } from '../../reconciler/catalog/index.ts';
 import { openSource } from '../../reconciler/git/source.ts';
 import { recordRestore, type RestoreResultDoc } from '../../reconciler/restore/result.ts';
 import { kubeconfigYaml } from '../../sandbox/index.ts';
 import { backup, failedRun } from '../reconciler/catalog-fixtures.ts';
 import { cleanup, gitCli, makePolicyRepo, tempDir } from '../reconciler/git-helpers.ts';
+import { runCoffer } from '../cli-capture.ts';
 
 let dir: string;
 let repo: string;
@@ -27,16 +26,7 @@ let manualName: string;
 let runName: string;
 let failedName: string;
 
-async function coffer(...argv: string[]) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  const code = await main(argv, { stdout, stderr, env, cwd: repo });
-  return { code, out, err };
-}
+const coffer = (...argv: string[]) => runCoffer(argv, { env, cwd: repo });
 
 beforeAll(async () => {
   dir = tempDir('lifecycle');

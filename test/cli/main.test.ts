@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { PassThrough } from 'node:stream';
 import { main } from '../../cli/main.ts';
-import type { CliIO } from '../../cli/io.ts';
+import { capture } from '../cli-capture.ts';
 
-function capture(): { io: CliIO; out: () => string; err: () => string } {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let o = '';
-  let e = '';
-  stdout.on('data', (d) => (o += d));
-  stderr.on('data', (d) => (e += d));
-  return { io: { stdout, stderr, env: {}, cwd: process.cwd() }, out: () => o, err: () => e };
-}
 
 describe('coffer CLI entry', () => {
   it('lists commands on --help and exits 0', async () => {

@@ -1,7 +1,5 @@
-import { PassThrough } from 'node:stream';
 import { compileSources, type CompileResult } from '../../compiler/compile.ts';
 import type { Diagnostic } from '../../compiler/diagnostics.ts';
-import type { CliIO } from '../../cli/io.ts';
 
 /** Compiles in-memory files (path → YAML text) exactly as the loader would hand them over. */
 export function compileTexts(files: Record<string, string>, commit = ''): CompileResult {
@@ -70,12 +68,4 @@ spec:
 `,
 };
 
-export function capture(cwd = process.cwd()): { io: CliIO; out: () => string; err: () => string } {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let o = '';
-  let e = '';
-  stdout.on('data', (d) => (o += d));
-  stderr.on('data', (d) => (e += d));
-  return { io: { stdout, stderr, env: {}, cwd }, out: () => o, err: () => e };
-}
+export { capture } from '../cli-capture.ts';

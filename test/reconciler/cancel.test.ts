@@ -8,7 +8,6 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoPolicyRepo } from '../../cli/demo-app.ts';
 import { main } from '../../cli/main.ts';
@@ -20,6 +19,7 @@ import { createCofferServer, Live, listen, ReconcileTrigger, TokenStore, type Ba
 import { kubeconfigYaml } from '../../sandbox/index.ts';
 import { backup } from './catalog-fixtures.ts';
 import { cleanup, makePolicyRepo, tempDir } from './git-helpers.ts';
+import { runCoffer } from '../cli-capture.ts';
 
 const OPERATE = 'operate-token-0123456789abcdef';
 const READ = 'read-token-0123456789abcdef';
@@ -57,16 +57,7 @@ async function api(method: string, path: string, token = OPERATE, body?: unknown
   return { status: r.status, body: (await r.json()) as BackupJob & { error?: string; job?: { state: string; started?: string; finished?: string } } };
 }
 
-async function cancel(...argv: string[]) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  const code = await main(['cancel', ...argv], { stdout, stderr, env: { COFFER_SERVER: base, COFFER_API_TOKEN: OPERATE }, cwd: dir });
-  return { code, out, err };
-}
+const cancel = (...argv: string[]) => runCoffer(['cancel', ...argv], { env: { COFFER_SERVER: base, COFFER_API_TOKEN: OPERATE }, cwd: dir });
 
 async function until(f: () => Promise<boolean>, what: string): Promise<void> {
   const deadline = Date.now() + 60_000;

@@ -1,24 +1,14 @@
-import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.ts';
-import type { CliIO } from '../../cli/io.ts';
 import { openCatalog } from '../../reconciler/catalog/index.ts';
 import { openSource } from '../../reconciler/git/source.ts';
 import { parseSince } from '../../cli/runs.ts';
 import { backup, failedRun } from './catalog-fixtures.ts';
 import { cleanup, gitCli, makePolicyRepo, startGitHttp, tempDir } from './git-helpers.ts';
+import { capture } from '../cli-capture.ts';
 
-function capture(cwd: string, env: NodeJS.ProcessEnv = {}): { io: CliIO; out: () => string; err: () => string } {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let o = '';
-  let e = '';
-  stdout.on('data', (d) => (o += d));
-  stderr.on('data', (d) => (e += d));
-  return { io: { stdout, stderr, env, cwd }, out: () => o, err: () => e };
-}
 
 const CONFIG = 'apiVersion: coffer.dev/v1alpha1\nkind: Config\nmetadata:\n  name: repo\nspec:\n  cluster: prod-eu\n  catalog:\n    branch: backups\n';
 

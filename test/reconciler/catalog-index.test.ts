@@ -1,11 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.ts';
-import type { CliIO } from '../../cli/io.ts';
 import { writeListStream } from '../../cli/output/printer.ts';
 import { documentText } from '../../reconciler/catalog/document.ts';
 import { openCatalog, type Catalog, type RestorePoint } from '../../reconciler/catalog/index.ts';
@@ -13,21 +11,14 @@ import { ObjectReader } from '../../reconciler/git/objects.ts';
 import { openSource } from '../../reconciler/git/source.ts';
 import { backup } from './catalog-fixtures.ts';
 import { cleanup, gitCli, makePolicyRepo, tempDir } from './git-helpers.ts';
+import { capture as captureIO } from '../cli-capture.ts';
 
 const CONFIG = 'apiVersion: coffer.dev/v1alpha1\nkind: Config\nmetadata:\n  name: repo\nspec:\n  cluster: dev\n';
 const NAMESPACES = ['blog', 'shop', 'wiki'];
 const POLICIES = ['daily', 'hourly'];
 const PER_DIR = 4;
 
-function capture(cwd: string): { io: CliIO; out: () => string; err: () => string } {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let o = '';
-  let e = '';
-  stdout.on('data', (d) => (o += d));
-  stderr.on('data', (d) => (e += d));
-  return { io: { stdout, stderr, env: { COFFER_CACHE_DIR: process.env.COFFER_CACHE_DIR }, cwd }, out: () => o, err: () => e };
-}
+const capture = (cwd: string) => captureIO(cwd, { COFFER_CACHE_DIR: process.env.COFFER_CACHE_DIR });
 
 /** Commits files to a branch with the git CLI's plumbing only (what a human or another tool would do). */
 function plainGitCommit(repo: string, branch: string, put: Record<string, string>, del: string[] = [], message = 'by hand'): string {

@@ -1,29 +1,19 @@
 /** `coffer report` over a real policy repository and catalog branch, without a cluster (--offline, --committed). */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoPolicyRepo } from '../../cli/demo-app.ts';
-import { main } from '../../cli/main.ts';
 import { openCatalog } from '../../reconciler/catalog/index.ts';
 import { openSource } from '../../reconciler/git/source.ts';
 import type { ComplianceReport } from '../../reconciler/report/index.ts';
 import { backup } from './catalog-fixtures.ts';
 import { cleanup, makePolicyRepo, tempDir } from './git-helpers.ts';
+import { runCoffer } from '../cli-capture.ts';
 
 let dir: string;
 let repo: string;
 
-async function coffer(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  const code = await main(args, { stdout, stderr, env: { COFFER_CACHE_DIR: join(dir, 'cache') }, cwd: dir });
-  return { code, out, err };
-}
+const coffer = (...args: string[]) => runCoffer(args, { env: { COFFER_CACHE_DIR: join(dir, 'cache') }, cwd: dir });
 
 beforeAll(async () => {
   dir = tempDir('report-cli');
