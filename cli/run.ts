@@ -26,13 +26,16 @@ Flags:
                            (e.g. 127.0.0.1:8080)
       --webhook-secret-file FILE  webhook secret (default: $COFFER_WEBHOOK_SECRET; without one webhooks are refused)
       --api-tokens-file FILE      API bearer tokens, one "token,name,role" per line (role read or operate)
+      --api-auth LIST      who may call /api/v1/: "tokens" (the token file), "kubernetes" (bearer tokens the cluster's
+                           TokenReview accepts, each call checked with SubjectAccessReview; see reconciler/server/README.md)
+                           (default: kubernetes, plus tokens when --api-tokens-file is given)
 ${RECONCILER_FLAGS_HELP}`;
 
 export const run: Command = async (argv, io) => {
   const { values: v, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...RECONCILER_FLAGS, interval: { type: 'string' }, identity: { type: 'string' }, listen: { type: 'string' }, 'shutdown-timeout': { type: 'string' }, 'webhook-secret-file': { type: 'string' }, 'api-tokens-file': { type: 'string' } },
+    options: { ...RECONCILER_FLAGS, interval: { type: 'string' }, identity: { type: 'string' }, listen: { type: 'string' }, 'shutdown-timeout': { type: 'string' }, 'webhook-secret-file': { type: 'string' }, 'api-tokens-file': { type: 'string' }, 'api-auth': { type: 'string' } },
   });
   if (v.help) {
     io.stdout.write(HELP);
@@ -47,6 +50,9 @@ export const run: Command = async (argv, io) => {
   }
   const shutdownS = v['shutdown-timeout'] === undefined ? 300 : parseGoDuration(v['shutdown-timeout']);
   if (shutdownS === undefined || shutdownS < 0) throw new UsageError(`--shutdown-timeout "${v['shutdown-timeout']}": expected a duration such as 30s, 5m or 0s`);
+  const apiAuth = new Set((v['api-auth'] ?? (v['api-tokens-file'] ? 'kubernetes,tokens' : 'kubernetes')).split(',').map((x) => x.trim()));
+  for (const m of apiAuth) if (m !== 'tokens' && m !== 'kubernetes') throw new UsageError(`--api-auth "${v['api-auth']}": "${m}" is not one of tokens, kubernetes`);
+  if (apiAuth.has('tokens') !== Boolean(v['api-tokens-file'])) throw new UsageError(apiAuth.has('tokens') ? '--api-auth tokens needs --api-tokens-file FILE' : '--api-tokens-file is given but --api-auth leaves out tokens');
   const ctx = await reconcilerContext(v, io);
   const identity = v.identity ?? `${io.env.POD_NAME ?? hostname()}-${randomBytes(3).toString('hex')}`;
   const lock = new LeaseLock({ kubeConfig: ctx.kubeConfig, namespace: ctx.cofferNamespace ?? DEFAULT_COFFER_NAMESPACE, identity });
@@ -64,6 +70,7 @@ export const run: Command = async (argv, io) => {
       env: io.env,
       ...(v['webhook-secret-file'] ? { webhookSecretFile: v['webhook-secret-file'] } : {}),
       ...(v['api-tokens-file'] ? { apiTokensFile: v['api-tokens-file'] } : {}),
+      kubernetesAuth: apiAuth.has('kubernetes'),
       reconcile: { ...(ctx.moverImage ? { moverImage: ctx.moverImage } : {}), ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}), ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}), ...(ctx.author ? { author: ctx.author } : {}) },
       log: (e) => io.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...e })}\n`),
       stop: stop.signal,

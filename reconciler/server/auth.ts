@@ -68,7 +68,3 @@ export class TokenStore {
     return found;
   }
 }
-
-export function allows(p: Principal, needed: Role): boolean {
-  return needed === 'read' || p.role === 'operate';
-}

@@ -3,7 +3,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { CatalogContinueError, formatProblem, type RestorePoint, type RunFilter } from '../catalog/index.ts';
 import type { CofferMetrics } from '../metrics/index.ts';
-import { allows, type Principal, type Role, type TokenStore } from './auth.ts';
+import { forbiddenMessage, readAccess, roleAllows, type Access } from './access.ts';
+import type { Principal, TokenStore } from './auth.ts';
+import { KubeReviewError, type KubeIdentities, type KubeUser } from './kube-auth.ts';
 import { ApiInputError, type Live } from './live.ts';
 import { RestoreBodyError } from './restore-request.ts';
 import { DASHBOARD_DIR, StaticFiles } from './static.ts';
@@ -17,8 +19,11 @@ export interface ServerOptions {
   branch: () => string;
   /** Shared webhook secret; without one every /hooks request is refused. */
   webhookSecret?: string;
-  /** API bearer tokens; without a store every /api request is refused (no token, no access). */
+  /** API bearer tokens from a file (roles read/operate). */
   tokens?: TokenStore;
+  /** Kubernetes identities: tokens the cluster's TokenReview accepts, calls its SubjectAccessReview allows. Without
+   * this and `tokens` every /api request is refused (no token, no access). */
+  kube?: KubeIdentities;
   /** Largest request body accepted (default 1 MiB; GitHub push payloads are far smaller). */
   maxBodyBytes?: number;
   log?: (e: Record<string, unknown>) => void;
@@ -33,9 +38,18 @@ class HttpError extends Error {
     readonly status: number,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** More fields of the JSON error body. */
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message);
   }
+}
+
+/** An authenticated caller: a token-file entry or a user the cluster vouched for. */
+interface Caller {
+  name: string;
+  principal?: Principal;
+  kube?: KubeUser;
 }
 
 /**
@@ -54,7 +68,7 @@ export function createCofferServer(opts: ServerOptions): Server {
     handle(req, res).catch((e: unknown) => {
       const status = statusOf(e);
       if (status === 500) log({ event: 'error', message: `${req.method} ${req.url}: ${(e as Error).stack ?? String(e)}` });
-      if (!res.headersSent) send(res, status, { error: (e as Error).message }, e instanceof HttpError ? e.headers : {});
+      if (!res.headersSent) send(res, status, { error: (e as Error).message, ...(e instanceof HttpError ? e.details : {}) }, e instanceof HttpError ? e.headers : {});
       else res.end();
       if (status === 413) req.resume();
     });
@@ -129,48 +143,98 @@ export function createCofferServer(opts: ServerOptions): Server {
     }
   }
 
-  function authorize(req: IncomingMessage, needed: Role): Principal {
+  /** Who is calling: a token-file entry first (local, constant time), else whoever the cluster's TokenReview says. */
+  async function authenticate(req: IncomingMessage): Promise<Caller> {
     const challenge = { 'www-authenticate': 'Bearer realm="coffer"' };
-    if (!opts.tokens) throw new HttpError(401, 'the API is disabled: no token file configured (--api-tokens-file)', challenge);
-    const who = opts.tokens.authenticate(req.headers.authorization);
-    if (!who) throw new HttpError(401, req.headers.authorization ? 'invalid bearer token' : 'missing bearer token', challenge);
-    if (!allows(who, needed)) throw new HttpError(403, `${who.name} has role ${who.role}; this needs ${needed}`);
-    return who;
+    if (!opts.tokens && !opts.kube) throw new HttpError(401, 'the API is disabled: no token file configured (--api-tokens-file) and Kubernetes identities are off', challenge);
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (!bearer) throw new HttpError(401, req.headers.authorization ? 'malformed Authorization header: expected "Bearer <token>"' : 'missing bearer token', challenge);
+    const principal = opts.tokens?.authenticate(req.headers.authorization);
+    if (principal) return { name: principal.name, principal };
+    if (!opts.kube) throw new HttpError(401, 'invalid bearer token', challenge);
+    let r;
+    try {
+      r = await opts.kube.authenticate(bearer);
+    } catch (e) {
+      throw e instanceof KubeReviewError ? new HttpError(503, e.message, { 'retry-after': '5' }) : e;
+    }
+    if (!r.user) throw new HttpError(401, `invalid bearer token: ${opts.tokens ? 'not in the token file, and ' : ''}${r.error}`, challenge);
+    return { name: r.user.username, kube: r.user };
+  }
+
+  /** Whether `who` may do `a`, and the authorizer's reason when not. */
+  async function verdict(who: Caller, a: Access): Promise<{ allowed: boolean; reason?: string }> {
+    if (who.principal) return roleAllows(who.principal.role, a) ? { allowed: true } : { allowed: false, reason: `the token file gives ${who.name} the role ${who.principal.role}; this needs operate` };
+    try {
+      return await opts.kube!.authorize(who.kube!, a);
+    } catch (e) {
+      throw e instanceof KubeReviewError ? new HttpError(503, e.message, { 'retry-after': '5' }) : e;
+    }
+  }
+
+  /** Throws the 403 (JSON: the cluster's wording, reason Forbidden, the access asked for) unless `who` may do `a`. */
+  async function allow(who: Caller, a: Access): Promise<void> {
+    const v = await verdict(who, a);
+    if (v.allowed) return;
+    log({ event: 'api-forbidden', user: who.name, ...a });
+    throw new HttpError(403, forbiddenMessage(who.name, a, v.reason), {}, { reason: 'Forbidden', access: { group: 'coffer.dev', ...a } });
+  }
+
+  /**
+   * The caller as the dashboard shows it. Kubernetes users get a role from two cluster-scope questions: `operate` when
+   * they may create restores anywhere, `read` when they may list restore points; a team limited to namespaces gets
+   * `namespaced` and learns per request (a 403 names what is missing).
+   */
+  async function whoami(who: Caller): Promise<Record<string, unknown>> {
+    if (who.principal) return { name: who.name, role: who.principal.role, can: { read: true, operate: who.principal.role === 'operate' } };
+    const [read, operate] = await Promise.all([verdict(who, { verb: 'list', resource: 'restorepoints' }), verdict(who, { verb: 'create', resource: 'restores' })]);
+    return { name: who.name, groups: who.kube!.groups, via: 'kubernetes', role: operate.allowed ? 'operate' : read.allowed ? 'read' : 'namespaced', can: { read: read.allowed, operate: operate.allowed } };
   }
 
   async function apiRoute(req: IncomingMessage, res: ServerResponse, route: string, q: URLSearchParams): Promise<number> {
     const live = opts.live;
     if (req.method === 'POST') {
       if (route === '/backups') {
-        const who = authorize(req, 'operate');
+        const who = await authenticate(req);
         const body = parseJson(await readBody(req, 64 * 1024));
         const policy = body.policy;
         const namespace = body.namespace;
         if (typeof policy !== 'string' || !policy) throw new HttpError(400, 'body must be {"policy": "<name>", "namespace": "<optional>", "ttl": "720h", "pin": false}');
         if (namespace !== undefined && typeof namespace !== 'string') throw new HttpError(400, '"namespace" must be a string');
+        // Without a namespace the backup covers every namespace the policy selects: that needs the cluster scope.
+        await allow(who, { verb: 'create', resource: 'backups', ...(namespace ? { namespace } : {}) });
         const keep = keepOf(body);
         const job = await live.startBackup({ policy, ...(namespace ? { namespace } : {}), ...(keep ? { keep } : {}) }, who.name);
         res.setHeader('location', `/api/v1/backups/${job.id}`);
         return send(res, 202, job);
       }
       if (route === '/restores') {
-        const who = authorize(req, 'operate');
+        const who = await authenticate(req);
         const body = parseJson(await readBody(req, 64 * 1024));
-        if (body.dryRun === true) return send(res, 200, await live.restores.preview(body, who.name));
-        const job = await live.restores.start(body, who.name);
+        // Checked once the restore point is resolved (before anything runs, a dry run included): creating restores in
+        // the target namespace, and reading the restore points of the source namespace when that is another one.
+        const check = async (point: { namespace: string }, target: string) => {
+          await allow(who, { verb: 'create', resource: 'restores', namespace: target });
+          if (point.namespace !== target) await allow(who, { verb: 'get', resource: 'restorepoints', namespace: point.namespace });
+        };
+        if (body.dryRun === true) return send(res, 200, await live.restores.preview(body, who.name, check));
+        const job = await live.restores.start(body, who.name, check);
         res.setHeader('location', `/api/v1/restores/${job.id}`);
         return send(res, 202, job);
       }
       const cancel = /^\/(backups|restores)\/([^/]+)\/cancel$/.exec(route);
       if (cancel) {
-        const who = authorize(req, 'operate');
+        const who = await authenticate(req);
         const id = segment(cancel[2]!);
+        const namespace = cancel[1] === 'backups' ? live.job(id)?.namespace : live.restores.job(id)?.targetNamespace;
+        await allow(who, { verb: 'create', resource: cancel[1] as 'backups' | 'restores', subresource: 'cancel', name: id, ...(namespace ? { namespace } : {}) });
         const job = cancel[1] === 'backups' ? live.cancelBackup(id, who.name) : live.restores.cancel(id, who.name);
         if (!job) throw new HttpError(404, `no ${cancel[1] === 'backups' ? 'on-demand backup' : 'restore job'} ${id}`);
         return send(res, 202, job);
       }
       if (route === '/reconcile') {
-        const who = authorize(req, 'operate');
+        const who = await authenticate(req);
+        await allow(who, { verb: 'create', resource: 'reconciles' });
         const woke = live.trigger.request(`api (${who.name})`);
         log({ event: 'api-reconcile-requested', user: who.name });
         return send(res, 202, { triggered: true, queued: !woke });
@@ -178,17 +242,20 @@ export function createCofferServer(opts: ServerOptions): Server {
       throw new HttpError(req.method === 'POST' && ['/plan', '/policies', '/restorepoints', '/runs', '/health', '/reports/compliance', '/whoami'].includes(route) ? 405 : 404, `no POST route for /api/v1${route}`);
     }
     method(req, 'GET');
-    const who = authorize(req, 'read');
+    const who = await authenticate(req);
+    // The index, whoami and health need only a valid token; one job needs `get` in its namespace (checked below).
+    if (!['/', '/whoami', '/health'].includes(route) && !/^\/(backups|restores)\/[^/]+$/.test(route)) await allow(who, readAccess(route, q));
     switch (route) {
       case '/':
         return send(res, 200, { paths: ['/api/v1/whoami', '/api/v1/health', '/api/v1/plan', '/api/v1/policies', '/api/v1/restorepoints', '/api/v1/runs', '/api/v1/reports/compliance', '/api/v1/backups', '/api/v1/restores'] });
       case '/whoami':
-        return send(res, 200, { name: who.name, role: who.role, can: { read: true, operate: who.role === 'operate' } });
+        return send(res, 200, await whoami(who));
       case '/restores': {
         const { catalog } = await live.current();
-        const jobs = live.restores.jobsList();
+        const ns = q.get('namespace');
+        const jobs = live.restores.jobsList().filter((j) => !ns || j.targetNamespace === ns);
         const ids = new Set(jobs.map((j) => j.id));
-        const recorded = (await live.restores.recorded(catalog)).filter((r) => !ids.has(r.name)).map(({ doc: _d, ...r }) => r);
+        const recorded = (await live.restores.recorded(catalog)).filter((r) => !ids.has(r.name) && (!ns || r.target.namespace === ns)).map(({ doc: _d, ...r }) => r);
         return send(res, 200, { jobs, recorded: recorded.slice(0, limit(q)) });
       }
       case '/health':
@@ -246,11 +313,14 @@ export function createCofferServer(opts: ServerOptions): Server {
       const job = live.restores.job(id);
       const { catalog } = await live.current();
       const doc = (await live.restores.recorded(catalog)).find((r) => r.name === id)?.doc;
+      const namespace = job?.targetNamespace ?? doc?.spec.target.namespace;
+      await allow(who, { verb: 'get', resource: 'restores', name: id, ...(namespace ? { namespace } : {}) });
       if (!job && !doc) throw new HttpError(404, `no restore ${id} (neither a job of this server nor a RestoreResult in the catalog)`);
       return send(res, 200, { ...(job ? { job } : {}), ...(doc ? { result: doc } : {}) });
     }
     if (m?.[1] === 'backups') {
       const job = live.job(segment(m[2]!));
+      await allow(who, { verb: 'get', resource: 'backups', name: segment(m[2]!), ...(job?.namespace ? { namespace: job.namespace } : {}) });
       if (!job) throw new HttpError(404, `no on-demand backup ${m[2]}`);
       return send(res, 200, job);
     }

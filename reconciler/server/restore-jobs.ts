@@ -86,6 +86,13 @@ export interface RestoreJobsOptions {
 
 const KEEP_JOBS = 100;
 
+/** May the requester restore `point` into `target`? Throws (403) when not; runs before anything else happens. */
+export type AccessCheck = (point: ResolvedPoint, target: string) => Promise<void>;
+
+function targetOf(request: RestoreApiRequest, point: ResolvedPoint): string {
+  return request.namespaceMapping?.[point.namespace] ?? point.namespace;
+}
+
 /**
  * `POST /api/v1/restores`: dry-run previews answered at once, real restores run as jobs (one at a time, under the
  * Lease, logged with who asked) whose RestoreResult is committed to the catalog branch like any `coffer restore`.
@@ -166,8 +173,9 @@ export class RestoreJobs {
   }
 
   /** What the restore would do, read from the cluster and the repository; nothing is changed or recorded. */
-  async preview(body: unknown, requestedBy: string): Promise<RestorePreview> {
+  async preview(body: unknown, requestedBy: string, check?: AccessCheck): Promise<RestorePreview> {
     const { request, point, plan, catalog } = await this.accept(body);
+    await check?.(point, targetOf(request, point));
     const out = await runRestore({ ...this.restoreRequest(request, point, plan, catalog), dryRun: true });
     this.o.log({ event: 'api-restore-previewed', user: requestedBy, restorePoint: point.name, target: out.plan.targetNamespace });
     const s = out.result.spec;
@@ -184,8 +192,9 @@ export class RestoreJobs {
   }
 
   /** Accepts a restore and returns its job at once; the restore runs when earlier jobs are done and the Lease is free. */
-  async start(body: unknown, requestedBy: string): Promise<RestoreJob> {
+  async start(body: unknown, requestedBy: string, check?: AccessCheck): Promise<RestoreJob> {
     const { request, point, plan, catalog } = await this.accept(body);
+    await check?.(point, targetOf(request, point));
     const created = this.o.now();
     const job: RestoreJob = {
       id: runId('restore', created, randomBytes(3).toString('hex')),
@@ -194,7 +203,7 @@ export class RestoreJobs {
       created: created.toISOString(),
       request,
       restorePoint: point,
-      targetNamespace: request.namespaceMapping?.[point.namespace] ?? point.namespace,
+      targetNamespace: targetOf(request, point),
       progress: [],
     };
     const req = this.restoreRequest(request, point, plan, catalog);

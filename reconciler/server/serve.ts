@@ -9,6 +9,7 @@ import type { LoopOptions } from '../loop.ts';
 import type { ReconcileOptions } from '../reconcile.ts';
 import { TokenStore } from './auth.ts';
 import { createCofferServer, listen, parseListen } from './http.ts';
+import { KubeIdentities } from './kube-auth.ts';
 import { Live } from './live.ts';
 import { MIN_SECRET_LENGTH } from './webhooks.ts';
 
@@ -28,8 +29,10 @@ export interface ServeOptions {
   env: NodeJS.ProcessEnv;
   /** File holding the webhook secret; else $COFFER_WEBHOOK_SECRET. Never a flag value (it would show in `ps`). */
   webhookSecretFile?: string;
-  /** `token,name,role` lines (a mounted Secret); without it the API refuses every request. */
+  /** `token,name,role` lines (a mounted Secret). */
   apiTokensFile?: string;
+  /** Accept Kubernetes bearer tokens (TokenReview) and authorize calls with SubjectAccessReview (default true). */
+  kubernetesAuth?: boolean;
   /** Passed to API backups and restores; `author` signs their catalog commits like the loop's. */
   reconcile?: Pick<ReconcileOptions, 'moverImage' | 'cofferNamespace' | 'concurrency' | 'author'>;
   log: (e: Record<string, unknown>) => void;
@@ -99,10 +102,11 @@ export async function startServing(o: ServeOptions): Promise<Serving> {
     ...(o.stop ? { stop: o.stop } : {}),
     ...(o.interrupt ? { interrupt: o.interrupt } : {}),
   });
-  const server = createCofferServer({ live, metrics, branch: () => o.source.branch, ...(secret ? { webhookSecret: secret } : {}), ...(tokens ? { tokens } : {}), log: o.log });
+  const kube = o.kubernetesAuth === false ? undefined : new KubeIdentities({ request: (method, path, r) => o.client.request(method, path, r) });
+  const server = createCofferServer({ live, metrics, branch: () => o.source.branch, ...(secret ? { webhookSecret: secret } : {}), ...(tokens ? { tokens } : {}), ...(kube ? { kube } : {}), log: o.log });
   const addr = await listen(server, host, port);
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
-  o.log({ event: 'listening', url, webhooks: secret ? 'enabled' : 'disabled (no secret)', api: tokens ? 'enabled' : 'disabled (no token file)' });
+  o.log({ event: 'listening', url, webhooks: secret ? 'enabled' : 'disabled (no secret)', api: [tokens ? 'token file' : '', kube ? 'Kubernetes identities' : ''].filter(Boolean).join(' + ') || 'disabled' });
   return {
     live,
     metrics,

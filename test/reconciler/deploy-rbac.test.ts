@@ -67,6 +67,8 @@ const CALLS: [string, Attributes][] = [
   ['reconciler/lease/index.ts: create the Lease', call('create', 'leases', NS, { group: 'coordination.k8s.io' })],
   ['reconciler/lease/index.ts: replace the Lease', call('update', 'leases', NS, { group: 'coordination.k8s.io', name: 'coffer' })],
   ['reconciler/profile-repository.ts: read repository credentials', call('get', 'secrets', NS, { name: 'coffer-repository' })],
+  ['reconciler/server/kube-auth.ts: TokenReview of an API caller', call('create', 'tokenreviews', '', { group: 'authentication.k8s.io' })],
+  ['reconciler/server/kube-auth.ts: SubjectAccessReview of an API call', call('create', 'subjectaccessreviews', '', { group: 'authorization.k8s.io' })],
   // restore
   ['reconciler/restore/execute.ts: create a namespace', call('create', 'namespaces', '')],
   ['reconciler/restore/execute.ts: find an existing object', call('get', 'configmaps', APP, { name: 'c' })],

@@ -43,7 +43,7 @@ function overlay(body: (rel: (p: string) => string) => string): string {
 }
 
 const names = (docs: Obj[]) => docs.map((d) => `${d.kind}/${d.metadata.name}`).sort();
-const BASE = ['ClusterRole/coffer-backup', 'ClusterRole/coffer-mover', 'ClusterRole/coffer-restore', 'ClusterRole/coffer-restore-rbac', 'ClusterRoleBinding/coffer-backup', 'ClusterRoleBinding/coffer-mover', 'ClusterRoleBinding/coffer-restore', 'Deployment/coffer', 'Namespace/coffer-system', 'Role/coffer', 'RoleBinding/coffer', 'Service/coffer', 'ServiceAccount/coffer', 'PodDisruptionBudget/coffer', 'NetworkPolicy/coffer'];
+const BASE = ['ClusterRole/coffer-api', 'ClusterRole/coffer-backup', 'ClusterRole/coffer-operator', 'ClusterRole/coffer-mover', 'ClusterRole/coffer-restore', 'ClusterRole/coffer-restore-rbac', 'ClusterRole/coffer-viewer', 'ClusterRoleBinding/coffer-api', 'ClusterRoleBinding/coffer-backup', 'ClusterRoleBinding/coffer-mover', 'ClusterRoleBinding/coffer-restore', 'Deployment/coffer', 'Namespace/coffer-system', 'Role/coffer', 'RoleBinding/coffer', 'Service/coffer', 'ServiceAccount/coffer', 'PodDisruptionBudget/coffer', 'NetworkPolicy/coffer'];
 
 describe('deploy/ manifests', () => {
   it.each(['base', 'overlays/sandbox', 'overlays/production'])('%s renders exactly the objects Coffer needs, in coffer-system', async (dir) => {

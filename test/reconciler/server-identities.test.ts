@@ -1,0 +1,174 @@
+/**
+ * `/api/v1/` with Kubernetes identities on a sandbox: bearer tokens go through the cluster's TokenReview, each call
+ * through SubjectAccessReview against resources of group coffer.dev (reconciler/server/README.md), using the example
+ * ClusterRoles of deploy/base/api-roles.yaml and a team Role limited to one namespace. The caller's view: a team that
+ * may restore only into `shop` restores into shop and gets a 403 naming what is missing for `other`; a token the
+ * cluster rejects is a 401; the dashboard's sign-in and refresh requests pass with a viewer's token.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_NAMESPACE, demoPolicyRepo } from '../../cli/demo-app.ts';
+import { openSource } from '../../reconciler/git/source.ts';
+import { KubeClient } from '../../reconciler/kube/client.ts';
+import { reconcileOnce } from '../../reconciler/reconcile.ts';
+import { forbiddenMessage, KubeIdentities, readAccess, startServing, type Access, type Serving } from '../../reconciler/server/index.ts';
+import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
+import { cleanup, makePolicyRepo, tempDir } from './git-helpers.ts';
+import { deploySampleApp, waitFor } from './sample-app-fixture.ts';
+
+const RBAC = 'rbac.authorization.k8s.io/v1';
+let sb: Sandbox;
+let client: KubeClient;
+let work: string;
+let serving: Serving;
+const logs: Array<Record<string, unknown>> = [];
+/** alice: Role restores create+get in shop only. bob: ClusterRoleBinding to coffer-viewer. reporter: SA in shop, RoleBinding to coffer-viewer. */
+let alice: string;
+let bob: string;
+let reporter: string;
+
+const tokenOf = (kubeconfigPath: string) => (YAML.parse(fs.readFileSync(kubeconfigPath, 'utf8')) as { users: Array<{ user: { token: string } }> }).users[0]!.user.token;
+const call = async (method: string, path: string, token: string | undefined, body?: unknown) => {
+  const r = await fetch(`${serving.url}/api/v1${path}`, { method, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+  return { status: r.status, body: (await r.json()) as Record<string, any> };
+};
+const reviews = (resource: string) => sb.server.audit.events().filter((e) => e.resource === resource).length;
+
+beforeAll(async () => {
+  work = tempDir('server-identities');
+  sb = await startSandbox({ dir: join(work, 'sandbox') });
+  client = new KubeClient(sb.kubeConfig);
+  await deploySampleApp(client, randomBytes(16).toString('hex'));
+  fs.mkdirSync(join(work, 'repository'));
+  const repoDir = makePolicyRepo(join(work, 'policy-repo'), demoPolicyRepo(join(work, 'repository'), fs.readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8')));
+  const source = await openSource({ source: repoDir, env: {} });
+  const s = await reconcileOnce({ source, client, env: {}, only: { policy: 'hourly', namespace: DEMO_NAMESPACE } });
+  expect(s.runs.map((r) => r.run.status.phase)).toEqual(['Succeeded']);
+
+  // The example roles exactly as deploy/ ships them, and the bindings a platform team would write.
+  for (const doc of YAML.parseAllDocuments(fs.readFileSync(new URL('../../deploy/base/api-roles.yaml', import.meta.url), 'utf8'))) await client.create(RBAC, 'clusterroles', undefined, doc.toJS());
+  await client.create(RBAC, 'roles', DEMO_NAMESPACE, { apiVersion: RBAC, kind: 'Role', metadata: { name: 'shop-restorer', namespace: DEMO_NAMESPACE }, rules: [{ apiGroups: ['coffer.dev'], resources: ['restores'], verbs: ['create', 'get'] }] } as never);
+  await client.create(RBAC, 'rolebindings', DEMO_NAMESPACE, { apiVersion: RBAC, kind: 'RoleBinding', metadata: { name: 'shop-team', namespace: DEMO_NAMESPACE }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'shop-restorer' }, subjects: [{ kind: 'Group', name: 'shop-team', apiGroup: 'rbac.authorization.k8s.io' }] } as never);
+  await client.create(RBAC, 'clusterrolebindings', undefined, { apiVersion: RBAC, kind: 'ClusterRoleBinding', metadata: { name: 'bob-views' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'coffer-viewer' }, subjects: [{ kind: 'User', name: 'bob', apiGroup: 'rbac.authorization.k8s.io' }] } as never);
+  await client.create('v1', 'serviceaccounts', DEMO_NAMESPACE, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'reporter', namespace: DEMO_NAMESPACE } });
+  await client.create(RBAC, 'rolebindings', DEMO_NAMESPACE, { apiVersion: RBAC, kind: 'RoleBinding', metadata: { name: 'reporter-views', namespace: DEMO_NAMESPACE }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'coffer-viewer' }, subjects: [{ kind: 'ServiceAccount', name: 'reporter', namespace: DEMO_NAMESPACE }] } as never);
+  alice = tokenOf(sb.userKubeconfig('alice', ['shop-team']));
+  bob = tokenOf(sb.userKubeconfig('bob'));
+  reporter = (await client.request<{ status: { token: string } }>('POST', `/api/v1/namespaces/${DEMO_NAMESPACE}/serviceaccounts/reporter/token`, { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } } })).status.token;
+
+  // No token file: Kubernetes identities only, Coffer's own client (here the sandbox admin) asks the reviews.
+  serving = await startServing({ listen: '127.0.0.1:0', source, client, kubeConfig: sb.kubeConfig, leaseNamespace: 'coffer-system', identity: 'identities', env: {}, log: (e) => logs.push(e) });
+}, 300_000);
+
+afterAll(async () => {
+  await serving?.close();
+  await sb?.stop();
+  if (work) cleanup(work);
+}, 120_000);
+
+describe('readAccess and forbiddenMessage (the table in reconciler/server/README.md)', () => {
+  it.each([
+    ['/restorepoints', '', { verb: 'list', resource: 'restorepoints' }],
+    ['/restorepoints', 'namespace=shop', { verb: 'list', resource: 'restorepoints', namespace: 'shop' }],
+    ['/runs', 'namespace=shop&limit=5', { verb: 'list', resource: 'runs', namespace: 'shop' }],
+    ['/restores', '', { verb: 'list', resource: 'restores' }],
+    ['/backups', 'namespace=shop', { verb: 'list', resource: 'backups' }],
+    ['/plan', '', { verb: 'get', resource: 'plan' }],
+    ['/policies', '', { verb: 'list', resource: 'policies' }],
+    ['/policies/hourly', '', { verb: 'get', resource: 'policies' }],
+    ['/reports/compliance', '', { verb: 'get', resource: 'reports', name: 'compliance' }],
+    ['/some-future-read', '', { verb: 'list', resource: 'restorepoints' }],
+  ] as Array<[string, string, Access]>)('GET %s?%s', (route, q, want) => expect(readAccess(route, new URLSearchParams(q))).toEqual(want));
+
+  // Wording of kube-apiserver's responsewriters.Forbidden, as the sandbox's forbidden.ts reproduces it for kubectl.
+  it.each([
+    [{ verb: 'create', resource: 'restores', namespace: 'other' }, undefined, 'restores.coffer.dev is forbidden: User "alice" cannot create resource "restores" in API group "coffer.dev" in the namespace "other"'],
+    [{ verb: 'list', resource: 'restorepoints' }, undefined, 'restorepoints.coffer.dev is forbidden: User "alice" cannot list resource "restorepoints" in API group "coffer.dev" at the cluster scope'],
+    [{ verb: 'create', resource: 'restores', subresource: 'cancel', name: 'r1', namespace: 'shop' }, 'no RBAC policy matched', 'restores.coffer.dev "r1" is forbidden: User "alice" cannot create resource "restores/cancel" in API group "coffer.dev" in the namespace "shop": no RBAC policy matched'],
+  ] as Array<[Access, string | undefined, string]>)('%j', (a, reason, want) => expect(forbiddenMessage('alice', a, reason)).toBe(want));
+});
+
+describe('/api/v1/ with Kubernetes identities', () => {
+  it('a team allowed to create restores only in shop restores into shop and gets a 403 naming what is missing for other', async () => {
+    const who = await call('GET', '/whoami', alice);
+    expect(who).toEqual({ status: 200, body: { name: 'alice', groups: ['shop-team', 'system:authenticated'], via: 'kubernetes', role: 'namespaced', can: { read: false, operate: false } } });
+
+    const denied = await call('POST', '/restores', alice, { restorePoint: 'latest', namespace: DEMO_NAMESPACE, namespaceMapping: { [DEMO_NAMESPACE]: 'other' } });
+    expect(denied.status).toBe(403);
+    expect(denied.body).toEqual({
+      error: 'restores.coffer.dev is forbidden: User "alice" cannot create resource "restores" in API group "coffer.dev" in the namespace "other"',
+      reason: 'Forbidden',
+      access: { group: 'coffer.dev', verb: 'create', resource: 'restores', namespace: 'other' },
+    });
+    // A dry run needs the same permission, and nothing was created.
+    expect((await call('POST', '/restores', alice, { restorePoint: 'latest', namespace: DEMO_NAMESPACE, namespaceMapping: { [DEMO_NAMESPACE]: 'other' }, dryRun: true })).status).toBe(403);
+    expect(await client.find('v1', 'namespaces', undefined, 'other')).toBeUndefined();
+    expect(logs.filter((l) => l.event === 'api-forbidden' && l.namespace === 'other')).toHaveLength(2);
+
+    const accepted = await call('POST', '/restores', alice, { restorePoint: 'latest', namespace: DEMO_NAMESPACE, volumes: false, hooks: false });
+    expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
+    expect(accepted.body.requestedBy).toBe('alice');
+    let job: Record<string, any> = {};
+    await waitFor('the restore into shop', async () => {
+      job = (await call('GET', `/restores/${accepted.body.id}`, alice)).body;
+      return ['succeeded', 'failed', 'partiallyFailed'].includes(job.job?.state);
+    }, 120_000);
+    expect(job.job.state, JSON.stringify(job)).toBe('succeeded');
+    // Reading other namespaces' restores, or all of them, is not part of alice's role.
+    expect((await call('GET', '/restores', alice)).status).toBe(403);
+    expect((await call('POST', '/backups', alice, { policy: 'hourly', namespace: DEMO_NAMESPACE })).body.error).toBe('backups.coffer.dev is forbidden: User "alice" cannot create resource "backups" in API group "coffer.dev" in the namespace "shop"');
+  }, 180_000);
+
+  it('a token the cluster rejects is a 401 with a challenge; no token is a 401 too; the answer is cached by the token hash', async () => {
+    for (const token of [`not-a-token-${randomBytes(8).toString('hex')}`, 'eyJhbGciOiJFUzI1NiJ9.e30.c2ln']) {
+      const r = await fetch(`${serving.url}/api/v1/restorepoints`, { headers: { authorization: `Bearer ${token}` } });
+      expect(r.status).toBe(401);
+      expect(r.headers.get('www-authenticate')).toBe('Bearer realm="coffer"');
+      expect(((await r.json()) as { error: string }).error).toMatch(/^invalid bearer token: /);
+    }
+    expect((await call('GET', '/restorepoints', undefined)).body).toEqual({ error: 'missing bearer token' });
+
+    // A fresh token: one TokenReview for any number of requests within the cache's TTL, and one SubjectAccessReview per question.
+    const fresh = tokenOf(sb.userKubeconfig('carol'));
+    const [tr, sar] = [reviews('tokenreviews'), reviews('subjectaccessreviews')];
+    for (let i = 0; i < 3; i++) expect((await call('GET', '/restorepoints', fresh)).status).toBe(403);
+    expect([reviews('tokenreviews') - tr, reviews('subjectaccessreviews') - sar]).toEqual([1, 1]);
+  });
+
+  it('a ServiceAccount bound to coffer-viewer in shop lists shop\'s restore points, not the cluster\'s, and cannot restore', async () => {
+    const mine = await call('GET', `/restorepoints?namespace=${DEMO_NAMESPACE}`, reporter);
+    expect(mine.status).toBe(200);
+    expect(mine.body.items.map((i: { spec: { namespace: string } }) => i.spec.namespace)).toEqual([DEMO_NAMESPACE]);
+    expect((await call('GET', '/whoami', reporter)).body).toMatchObject({ name: `system:serviceaccount:${DEMO_NAMESPACE}:reporter`, role: 'namespaced' });
+    const all = await call('GET', '/restorepoints', reporter);
+    expect(all.status).toBe(403);
+    expect(all.body.error).toBe(`restorepoints.coffer.dev is forbidden: User "system:serviceaccount:${DEMO_NAMESPACE}:reporter" cannot list resource "restorepoints" in API group "coffer.dev" at the cluster scope`);
+    expect((await call('POST', '/restores', reporter, { restorePoint: 'latest', namespace: DEMO_NAMESPACE, dryRun: true })).status).toBe(403);
+  });
+
+  it('the dashboard signs in with a viewer\'s Kubernetes token: whoami and every request of its refresh answer', async () => {
+    // dashboard/app.js signIn + refresh, with the header dashboard/api.js sends.
+    expect((await call('GET', '/whoami', bob)).body).toEqual({ name: 'bob', groups: ['system:authenticated'], via: 'kubernetes', role: 'read', can: { read: true, operate: false } });
+    for (const path of ['/health', '/reports/compliance', '/restorepoints?limit=1000', '/runs?limit=100', '/backups', '/restores?limit=50', '/plan']) expect((await call('GET', path, bob)).status, path).toBe(200);
+    expect((await call('POST', '/reconcile', bob)).status).toBe(403);
+    const page = await fetch(`${serving.url}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<form');
+  });
+
+  it('KubeIdentities reuses answers for its TTL only', async () => {
+    let t = 0;
+    const ids = new KubeIdentities({ request: (m, p, o) => client.request(m, p, o), ttlMs: 1000, now: () => t });
+    const before = reviews('tokenreviews');
+    expect((await ids.authenticate(bob)).user?.username).toBe('bob');
+    t = 999;
+    await ids.authenticate(bob);
+    expect(reviews('tokenreviews') - before).toBe(1);
+    t = 1000;
+    await ids.authenticate(bob);
+    expect(reviews('tokenreviews') - before).toBe(2);
+  });
+});
