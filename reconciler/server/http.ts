@@ -226,9 +226,9 @@ export function createCofferServer(opts: ServerOptions): Server {
       if (cancel) {
         const who = await authenticate(req);
         const id = segment(cancel[2]!);
-        const namespace = cancel[1] === 'backups' ? live.job(id)?.namespace : live.restores.job(id)?.targetNamespace;
+        const namespace = cancel[1] === 'backups' ? (await live.findJob('backup', id))?.namespace : (await live.findJob('restore', id))?.targetNamespace;
         await allow(who, { verb: 'create', resource: cancel[1] as 'backups' | 'restores', subresource: 'cancel', name: id, ...(namespace ? { namespace } : {}) });
-        const job = cancel[1] === 'backups' ? live.cancelBackup(id, who.name) : live.restores.cancel(id, who.name);
+        const job = await live.cancelAnywhere(cancel[1] === 'backups' ? 'backup' : 'restore', id, who.name);
         if (!job) throw new HttpError(404, `no ${cancel[1] === 'backups' ? 'on-demand backup' : 'restore job'} ${id}`);
         return send(res, 202, job);
       }
@@ -253,7 +253,7 @@ export function createCofferServer(opts: ServerOptions): Server {
       case '/restores': {
         const { catalog } = await live.current();
         const ns = q.get('namespace');
-        const jobs = live.restores.jobsList().filter((j) => !ns || j.targetNamespace === ns);
+        const jobs = (await live.allJobs('restore')).filter((j) => !ns || j.targetNamespace === ns);
         const ids = new Set(jobs.map((j) => j.id));
         const recorded = (await live.restores.recorded(catalog)).filter((r) => !ids.has(r.name) && (!ns || r.target.namespace === ns)).map(({ doc: _d, ...r }) => r);
         return send(res, 200, { jobs, recorded: recorded.slice(0, limit(q)) });
@@ -305,21 +305,21 @@ export function createCofferServer(opts: ServerOptions): Server {
       case '/reports/compliance':
         return send(res, 200, await live.compliance());
       case '/backups':
-        return send(res, 200, { items: live.jobsList() });
+        return send(res, 200, { items: await live.allJobs('backup') });
     }
     const m = /^\/(backups|policies|restores)\/([^/]+)$/.exec(route);
     if (m?.[1] === 'restores') {
       const id = segment(m[2]!);
-      const job = live.restores.job(id);
+      const job = await live.findJob('restore', id);
       const { catalog } = await live.current();
       const doc = (await live.restores.recorded(catalog)).find((r) => r.name === id)?.doc;
       const namespace = job?.targetNamespace ?? doc?.spec.target.namespace;
       await allow(who, { verb: 'get', resource: 'restores', name: id, ...(namespace ? { namespace } : {}) });
-      if (!job && !doc) throw new HttpError(404, `no restore ${id} (neither a job of this server nor a RestoreResult in the catalog)`);
+      if (!job && !doc) throw new HttpError(404, `no restore ${id} (neither a job of a Coffer replica nor a RestoreResult in the catalog)`);
       return send(res, 200, { ...(job ? { job } : {}), ...(doc ? { result: doc } : {}) });
     }
     if (m?.[1] === 'backups') {
-      const job = live.job(segment(m[2]!));
+      const job = await live.findJob('backup', segment(m[2]!));
       await allow(who, { verb: 'get', resource: 'backups', name: segment(m[2]!), ...(job?.namespace ? { namespace: job.namespace } : {}) });
       if (!job) throw new HttpError(404, `no on-demand backup ${m[2]}`);
       return send(res, 200, job);

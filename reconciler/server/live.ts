@@ -9,7 +9,8 @@ import type { CofferMetrics } from '../metrics/index.ts';
 import { reconcileOnce, selectNamespaces, withLease, type ReconcileEvent, type ReconcileOptions, type ReconcileSummary } from '../reconcile.ts';
 import { publishCompliance } from '../report/publish.ts';
 import type { ComplianceReport } from '../report/types.ts';
-import { RestoreJobs } from './restore-jobs.ts';
+import type { JobKind, JobStore, SharedJob } from './job-store.ts';
+import { RestoreJobs, type RestoreJob } from './restore-jobs.ts';
 import { ReconcileTrigger } from './trigger.ts';
 
 export interface LiveOptions {
@@ -30,6 +31,8 @@ export interface LiveOptions {
   stop?: AbortSignal;
   /** The shutdown deadline passed: abort API jobs in flight (their runs are recorded as failed). */
   interrupt?: AbortSignal;
+  /** Where API jobs are written so every replica answers for them (absent: this process only). */
+  jobs?: JobStore;
 }
 
 export interface BackupJob {
@@ -101,6 +104,7 @@ export class Live {
       log: this.log,
       now: this.now,
       inputError: (status, message) => new ApiInputError(status, message),
+      ...(opts.jobs ? { jobs: opts.jobs } : {}),
     });
     const trigger = this.trigger;
     const mark = () => {
@@ -261,8 +265,41 @@ export class Live {
     for (const old of [...this.jobs.keys()].slice(0, Math.max(0, this.jobs.size - 100))) this.jobs.delete(old);
     this.log({ event: 'api-backup-requested', id: job.id, user: requestedBy, policy: req.policy, ...(req.namespace ? { namespace: req.namespace } : {}) });
     this.cancels.set(job.id, new AbortController());
+    this.opts.jobs?.track('backup', job, (who) => this.cancelBackup(job.id, who));
     void this.runJob(job);
     return job;
+  }
+
+  /** A job of this replica, else one another replica wrote to the job store (its last state, or failed when its owner went silent). */
+  async findJob(kind: 'backup', id: string): Promise<BackupJob | undefined>;
+  async findJob(kind: 'restore', id: string): Promise<RestoreJob | undefined>;
+  async findJob(kind: JobKind, id: string): Promise<SharedJob | undefined> {
+    const local = kind === 'backup' ? this.jobs.get(id) : this.restores.job(id);
+    return local ?? (await this.opts.jobs?.get(kind, id))?.job;
+  }
+
+  /** The jobs of every replica, newest first; this replica's own from memory. */
+  async allJobs(kind: 'backup'): Promise<BackupJob[]>;
+  async allJobs(kind: 'restore'): Promise<RestoreJob[]>;
+  async allJobs(kind: JobKind): Promise<SharedJob[]> {
+    const local: SharedJob[] = kind === 'backup' ? this.jobsList() : this.restores.jobsList();
+    const ids = new Set(local.map((j) => j.id));
+    const stored = ((await this.opts.jobs?.list(kind)) ?? []).map((s) => s.job).filter((j) => !ids.has(j.id));
+    return [...local, ...stored].sort((a, b) => b.created.localeCompare(a.created));
+  }
+
+  /**
+   * Cancels a job wherever it runs: here at once, on another replica through the job store (its owner acts within a
+   * sync interval). Undefined when no replica knows it; 409 when it has finished.
+   */
+  async cancelAnywhere(kind: JobKind, id: string, who: string): Promise<SharedJob | undefined> {
+    const local = kind === 'backup' ? this.cancelBackup(id, who) : this.restores.cancel(id, who);
+    if (local || !this.opts.jobs) return local;
+    const s = await this.opts.jobs.requestCancel(kind, id, who);
+    if (!s) return undefined;
+    if (!s.cancelRequestedBy || s.job.finished) throw new ApiInputError(409, `${kind} ${id} has already finished (${s.job.state})`);
+    this.log({ event: `api-${kind}-cancel`, id, user: who, state: s.job.state, owner: s.owner });
+    return { ...s.job, cancelRequestedBy: who } as SharedJob;
   }
 
   /**
@@ -359,8 +396,9 @@ export class Live {
       job.state = 'cancelled';
       if (!job.error?.startsWith('cancelled')) job.error = `${(cancel.reason as Error).message}${job.error ? `: ${job.error}` : ''}`;
     }
-    if (job.finished && job.state === 'cancelled' && !job.started) return; // cancelled while waiting: already reported
+    if (job.finished && job.state === 'cancelled' && !job.started) return void this.opts.jobs?.done('backup', job); // cancelled while waiting: already reported
     job.finished = this.now().toISOString();
+    void this.opts.jobs?.done('backup', job);
     this.log({ event: 'api-backup-finished', id: job.id, user: job.requestedBy, state: job.state, runs: job.runs, ...(job.error ? { error: job.error } : {}) });
   }
 }

@@ -12,6 +12,7 @@ import type { VolumeRestoreOutcome } from '../restore/execute.ts';
 import type { RestoreResultDoc } from '../restore/result.ts';
 import { runRestore, type RestoreRequest } from '../restore/run.ts';
 import { parseBefore, selectRestorePoint } from '../restore/select.ts';
+import type { JobStore } from './job-store.ts';
 import { parseRestoreBody, parseTimeout, type RestoreApiRequest } from './restore-request.ts';
 
 /** Which restore point a request resolved to (`latest` is resolved when the request is accepted, not when it runs). */
@@ -82,6 +83,8 @@ export interface RestoreJobsOptions {
   now: () => Date;
   /** Errors thrown for refused requests (the server maps them to status codes). */
   inputError: (status: number, message: string) => Error;
+  /** Where jobs are written so every replica answers for them. */
+  jobs?: JobStore;
 }
 
 const KEEP_JOBS = 100;
@@ -216,6 +219,7 @@ export class RestoreJobs {
     this.cancels.set(job.id, cancel);
     this.jobs.set(job.id, job);
     for (const old of [...this.jobs.keys()].slice(0, Math.max(0, this.jobs.size - KEEP_JOBS))) this.jobs.delete(old);
+    this.o.jobs?.track('restore', job, (who) => this.cancel(job.id, who));
     this.o.log({ event: 'api-restore-requested', id: job.id, user: requestedBy, restorePoint: point.name, namespace: point.namespace, target: job.targetNamespace, request });
     void this.finish(job, running);
     return job;
@@ -252,6 +256,7 @@ export class RestoreJobs {
       job.error = job.started ? (job.error?.includes(why) ? job.error : `${why}${job.error ? `: ${job.error}` : ''}`) : `${why} before it started`;
     }
     job.finished = this.o.now().toISOString();
+    void this.o.jobs?.done('restore', job);
     this.o.log({ event: 'api-restore-finished', id: job.id, user: job.requestedBy, state: job.state, ...(job.recorded ? { commit: job.recorded.commit } : {}), ...(job.error ? { error: job.error } : {}) });
   }
 

@@ -9,6 +9,7 @@ import type { LoopOptions } from '../loop.ts';
 import type { ReconcileOptions } from '../reconcile.ts';
 import { TokenStore } from './auth.ts';
 import { createCofferServer, listen, parseListen } from './http.ts';
+import { JobStore } from './job-store.ts';
 import { KubeIdentities } from './kube-auth.ts';
 import { Live } from './live.ts';
 import { MIN_SECRET_LENGTH } from './webhooks.ts';
@@ -92,7 +93,10 @@ export async function startServing(o: ServeOptions): Promise<Serving> {
     }
   }
   const metrics = new CofferMetrics();
+  // API jobs in ConfigMaps of Coffer's namespace: any replica behind the Service answers for any job.
+  const jobs = new JobStore({ client: o.client, namespace: o.leaseNamespace, identity: o.identity, log: o.log });
   const live = new Live({
+    jobs,
     source: o.source,
     client: o.client,
     metrics,
@@ -137,6 +141,8 @@ export async function startServing(o: ServeOptions): Promise<Serving> {
       // Stop accepting on-demand backups and restores; let accepted ones finish (they hold the Lease meanwhile).
       await live.drain(o.drainMs ?? 60_000);
       await live.idle().catch(() => undefined);
+      jobs.stop();
+      await jobs.flush();
       const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeIdleConnections();
       // A client that never reads its response keeps a connection busy forever: give in-flight requests 2 s.

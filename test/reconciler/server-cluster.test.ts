@@ -1,9 +1,11 @@
 /**
- * `/api/v1/` with Kubernetes identities on a sandbox: bearer tokens go through the cluster's TokenReview, each call
+ * The API server on a sandbox cluster. Identities: `/api/v1/` with Kubernetes tokens: bearer tokens go through the cluster's TokenReview, each call
  * through SubjectAccessReview against resources of group coffer.dev (reconciler/server/README.md), using the example
  * ClusterRoles of deploy/base/api-roles.yaml and a team Role limited to one namespace. The caller's view: a team that
  * may restore only into `shop` restores into shop and gets a 403 naming what is missing for `other`; a token the
  * cluster rejects is a 401; the dashboard's sign-in and refresh requests pass with a viewer's token.
+ * Replicas: two in-process `coffer run --listen` against the same cluster and policy repository each take a restore;
+ * both complete, and either replica answers for either job (state kept in ConfigMaps, job-store.ts), cancels included.
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -13,7 +15,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_NAMESPACE, demoPolicyRepo } from '../../cli/demo-app.ts';
 import { openSource } from '../../reconciler/git/source.ts';
 import { KubeClient } from '../../reconciler/kube/client.ts';
+import { main } from '../../cli/main.ts';
+import { LeaseLock } from '../../reconciler/lease/index.ts';
 import { reconcileOnce } from '../../reconciler/reconcile.ts';
+import { JobStore } from '../../reconciler/server/job-store.ts';
+import { capture } from '../cli-capture.ts';
 import { forbiddenMessage, KubeIdentities, readAccess, startServing, type Access, type Serving } from '../../reconciler/server/index.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
 import { cleanup, makePolicyRepo, tempDir } from './git-helpers.ts';
@@ -23,6 +29,7 @@ const RBAC = 'rbac.authorization.k8s.io/v1';
 let sb: Sandbox;
 let client: KubeClient;
 let work: string;
+let repoDir: string;
 let serving: Serving;
 const logs: Array<Record<string, unknown>> = [];
 /** alice: Role restores create+get in shop only. bob: ClusterRoleBinding to coffer-viewer. reporter: SA in shop, RoleBinding to coffer-viewer. */
@@ -43,7 +50,7 @@ beforeAll(async () => {
   client = new KubeClient(sb.kubeConfig);
   await deploySampleApp(client, randomBytes(16).toString('hex'));
   fs.mkdirSync(join(work, 'repository'));
-  const repoDir = makePolicyRepo(join(work, 'policy-repo'), demoPolicyRepo(join(work, 'repository'), fs.readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8')));
+  repoDir = makePolicyRepo(join(work, 'policy-repo'), demoPolicyRepo(join(work, 'repository'), fs.readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8')));
   const source = await openSource({ source: repoDir, env: {} });
   const s = await reconcileOnce({ source, client, env: {}, only: { policy: 'hourly', namespace: DEMO_NAMESPACE } });
   expect(s.runs.map((r) => r.run.status.phase)).toEqual(['Succeeded']);
@@ -170,5 +177,81 @@ describe('/api/v1/ with Kubernetes identities', () => {
     t = 1000;
     await ids.authenticate(bob);
     expect(reviews('tokenreviews') - before).toBe(2);
+  });
+});
+
+describe('two replicas of coffer run', () => {
+  it('each takes a restore, both complete, and either replica answers for either job; a cancel reaches the owner', async () => {
+    const before = new Set(process.listeners('SIGTERM'));
+    const replicas = ['replica-a', 'replica-b'].map((identity) => {
+      const c = capture(work, {});
+      const exit = main(['run', '--source', repoDir, '--kubeconfig', sb.kubeconfigPath, '--listen', '127.0.0.1:0', '--identity', identity, '--interval', '1h', '--shutdown-timeout', '30s', '-o', 'json'], c.io);
+      return { identity, c, exit, url: '' };
+    });
+    const stopAll = async () => {
+      // What SIGTERM does to `coffer run`, without signalling the test process: call the handlers the two runs added.
+      for (const l of process.listeners('SIGTERM').filter((l) => !before.has(l))) (l as () => void)();
+      return Promise.all(replicas.map((r) => r.exit));
+    };
+    try {
+      for (const r of replicas) {
+        await waitFor(`${r.identity} listening`, async () => /"event":"listening"/.test(r.c.err()), 60_000);
+        r.url = /"url":"([^"]+)"/.exec(r.c.err())![1]!;
+      }
+      // The sandbox admin's token, checked by each replica with TokenReview and SubjectAccessReview.
+      const api = async (r: (typeof replicas)[number], method: string, path: string, body?: unknown) => {
+        const res = await fetch(`${r.url}/api/v1${path}`, { method, headers: { authorization: `Bearer ${sb.adminToken}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+        return { status: res.status, body: (await res.json()) as Record<string, any> };
+      };
+      const [a, b] = replicas as [(typeof replicas)[number], (typeof replicas)[number]];
+      const ids: string[] = [];
+      for (const [r, target] of [[a, 'shop-a'], [b, 'shop-b']] as const) {
+        const res = await api(r, 'POST', '/restores', { restorePoint: 'latest', namespace: DEMO_NAMESPACE, namespaceMapping: { [DEMO_NAMESPACE]: target } });
+        expect(res.status, JSON.stringify(res.body)).toBe(202);
+        ids.push(res.body.id as string);
+      }
+      const state = async (r: (typeof replicas)[number], id: string) => (await api(r, 'GET', `/restores/${id}`)).body.job?.state as string | undefined;
+      for (const id of ids) await waitFor(`restore ${id} finished, seen from both replicas`, async () => (await state(a, id)) === 'succeeded' && (await state(b, id)) === 'succeeded', 150_000);
+      for (const r of replicas) {
+        const listed = (await api(r, 'GET', '/restores')).body.jobs as Array<{ id: string; requestedBy: string }>;
+        expect(ids.every((id) => listed.some((j) => j.id === id)), r.identity).toBe(true);
+        for (const id of ids) expect((await api(r, 'GET', `/restores/${id}`)).body.job).toMatchObject({ id, state: 'succeeded', requestedBy: 'kubernetes-admin' });
+      }
+      for (const ns of ['shop-a', 'shop-b']) expect((await client.get('v1', 'configmaps', ns, 'shop-config')).data).toMatchObject({ greeting: 'Welcome to the coffee shop' });
+
+      // A restore accepted by A while the test holds the Lease waits; B cancels it, A (its owner) carries that out.
+      let third = { status: 0, body: {} as Record<string, any> };
+      const holder = new LeaseLock({ kubeConfig: sb.kubeConfig, namespace: 'coffer-system', identity: 'test-holder', leaseDurationSeconds: 600 });
+      await waitFor('the Lease for the test', async () => (await holder.tryAcquire()).held, 120_000);
+      try {
+        third = await api(a, 'POST', '/restores', { restorePoint: 'latest', namespace: DEMO_NAMESPACE, namespaceMapping: { [DEMO_NAMESPACE]: 'shop-c' } });
+        expect(third.status).toBe(202);
+        await waitFor('the waiting job seen by B', async () => (await state(b, third.body.id)) === 'waiting', 30_000);
+        const cancel = await api(b, 'POST', `/restores/${third.body.id}/cancel`);
+        expect(cancel.status, JSON.stringify(cancel.body)).toBe(202);
+        await waitFor('the cancel carried out by A, seen by B', async () => (await state(b, third.body.id)) === 'cancelled', 30_000);
+        expect((await api(a, 'GET', `/restores/${third.body.id}`)).body.job).toMatchObject({ state: 'cancelled', cancelledBy: 'kubernetes-admin' });
+      } finally {
+        await holder.release();
+      }
+      // Once the Lease is free the owner drops the cancelled job for good; cancelling it again is then a conflict.
+      await waitFor('the cancelled job finished', async () => Boolean((await api(b, 'GET', `/restores/${third.body.id}`)).body.job?.finished), 60_000);
+      expect((await api(b, 'POST', `/restores/${third.body.id}/cancel`)).status).toBe(409);
+      expect(await client.find('v1', 'namespaces', undefined, 'shop-c')).toBeUndefined();
+    } finally {
+      expect(await stopAll()).toEqual([0, 0]);
+    }
+  }, 300_000);
+
+  it('a job whose owner stopped writing is reported failed, not running forever', async () => {
+    const id = `restore-20261207t000000z-${randomBytes(3).toString('hex')}`;
+    let now = new Date('2026-12-07T00:00:00Z');
+    const owner = new JobStore({ client, namespace: 'coffer-system', identity: 'gone', now: () => now });
+    owner.track('restore', { id, state: 'running', created: now.toISOString() }, () => undefined);
+    await owner.flush();
+    owner.stop(); // the replica dies
+    expect((await owner.get('restore', id))?.job.state).toBe('running');
+    now = new Date(now.getTime() + 31_000);
+    expect((await owner.get('restore', id))?.job).toMatchObject({ state: 'failed', error: 'replica gone stopped reporting on this job 31s ago (last state running)' });
   });
 });
