@@ -40,7 +40,7 @@ export interface ReconcilerContext {
   author?: { name: string; email: string };
 }
 
-export async function reconcilerContext(v: Record<string, string | boolean | undefined>, io: CliIO): Promise<ReconcilerContext> {
+export async function reconcilerContext(v: Record<string, string | boolean | undefined>, io: CliIO, opts: { lazySource?: boolean } = {}): Promise<ReconcilerContext> {
   const output = (v.output as string | undefined) ?? 'text';
   if (output !== 'text' && output !== 'json') throw new UsageError(`--output "${output}": expected text or json`);
   let concurrency: number | undefined;
@@ -59,6 +59,7 @@ export async function reconcilerContext(v: Record<string, string | boolean | und
     source: (v.source as string | undefined) ?? io.env.COFFER_SOURCE ?? io.cwd,
     ...(v.branch ? { branch: v.branch as string } : {}),
     env: io.env,
+    ...(opts.lazySource ? { lazy: true } : {}),
   });
   const kubeConfig = loadKubeConfig({
     ...(v.kubeconfig ? { kubeconfigPath: v.kubeconfig as string } : {}),

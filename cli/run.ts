@@ -53,7 +53,8 @@ export const run: Command = async (argv, io) => {
   const apiAuth = new Set((v['api-auth'] ?? (v['api-tokens-file'] ? 'kubernetes,tokens' : 'kubernetes')).split(',').map((x) => x.trim()));
   for (const m of apiAuth) if (m !== 'tokens' && m !== 'kubernetes') throw new UsageError(`--api-auth "${v['api-auth']}": "${m}" is not one of tokens, kubernetes`);
   if (apiAuth.has('tokens') !== Boolean(v['api-tokens-file'])) throw new UsageError(apiAuth.has('tokens') ? '--api-auth tokens needs --api-tokens-file FILE' : '--api-tokens-file is given but --api-auth leaves out tokens');
-  const ctx = await reconcilerContext(v, io);
+  // The source is opened without contacting it: a Git server refusing us is a /healthz condition, not an exit.
+  const ctx = await reconcilerContext(v, io, { lazySource: true });
   const identity = v.identity ?? `${io.env.POD_NAME ?? hostname()}-${randomBytes(3).toString('hex')}`;
   const lock = new LeaseLock({ kubeConfig: ctx.kubeConfig, namespace: ctx.cofferNamespace ?? DEFAULT_COFFER_NAMESPACE, identity });
   const stop = new AbortController();

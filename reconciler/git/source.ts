@@ -53,6 +53,12 @@ export interface OpenSourceOptions {
   env?: NodeJS.ProcessEnv;
   /** For tests and proxies; defaults to isomorphic-git's Node HTTP client. */
   http?: HttpClient;
+  /**
+   * Do not contact a remote now: without `branch`, the first fetch finds the default branch. `coffer run` opens its
+   * source so, because a Git server that refuses it at start-up (a missing token Secret) must become a condition to
+   * fix, not a process that exits and crash-loops. `branch` reads "" until then.
+   */
+  lazy?: boolean;
 }
 
 const SCP_LIKE = /^[\w.-]+@[\w.-]+:(?!\/\/)/;
@@ -198,13 +204,13 @@ export async function openSource(opts: OpenSourceOptions): Promise<GitSource> {
     const oid = await resolveBranch(gitdir, `refs/remotes/origin/${branch}`, branch, redactUrl(url));
     return revision(gitdir, branch, oid, cache);
   };
-  if (!branch) await doFetch();
+  if (!branch && !opts.lazy) await doFetch();
   return {
     kind: 'remote',
     location: redactUrl(url),
     gitdir,
     get branch() {
-      return branch!;
+      return branch ?? '';
     },
     remote: access,
     cache,

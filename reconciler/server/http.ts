@@ -90,7 +90,12 @@ export function createCofferServer(opts: ServerOptions): Server {
       throw new HttpError(400, 'malformed request target');
     }
     const path = url.pathname.replace(/\/+$/, '') || '/';
-    if (path === '/healthz' || path === '/readyz') return void send(res, 200, { status: 'ok' });
+    // Always 200: what a condition reports (a missing Secret, a bad policy commit) is not fixed by restarting the pod.
+    if (path === '/healthz') {
+      const h = opts.live.health();
+      return void send(res, 200, { status: h.status, conditions: h.conditions });
+    }
+    if (path === '/readyz') return void send(res, 200, { status: 'ok' });
     if (path === '/metrics') {
       method(req, 'GET');
       res.writeHead(200, { 'content-type': opts.metrics.contentType, 'cache-control': 'no-store' });
@@ -110,9 +115,11 @@ export function createCofferServer(opts: ServerOptions): Server {
     const body = await readBody(req, maxBody);
     if (!opts.webhookSecret || !verifyDelivery(p, req.headers, body, opts.webhookSecret)) {
       opts.metrics.webhooks.inc({ provider: p, outcome: 'unauthorized' });
+      opts.live.observeWebhook(p, opts.webhookSecret ? 'bad-signature' : 'no-secret', req.socket.remoteAddress);
       log({ event: 'webhook-rejected', provider: p, remote: req.socket.remoteAddress, reason: opts.webhookSecret ? 'bad or missing signature' : 'no webhook secret configured' });
       throw new HttpError(401, opts.webhookSecret ? 'bad or missing signature' : 'webhooks are disabled: no secret configured (COFFER_WEBHOOK_SECRET or --webhook-secret-file)');
     }
+    opts.live.observeWebhook(p, 'verified');
     const id = deliveryId(p, req.headers, now());
     if (!id.ok || !(p === 'generic' ? replays.generic : replays.named).admit(id.id)) {
       const reason = id.ok ? `delivery ${id.id.slice(p.length + 1, p.length + 81)} was already received: replays are refused` : id.reason;
@@ -217,6 +224,11 @@ export function createCofferServer(opts: ServerOptions): Server {
           await allow(who, { verb: 'create', resource: 'restores', namespace: target });
           if (point.namespace !== target) await allow(who, { verb: 'get', resource: 'restorepoints', namespace: point.namespace });
         };
+        // When the body names the source namespace, check before looking anything up, so a caller who may not restore
+        // there learns nothing about its restore points (not even whether they exist).
+        const source = typeof body.namespace === 'string' ? body.namespace : undefined;
+        const mapped = source && body.namespaceMapping && typeof body.namespaceMapping === 'object' ? (body.namespaceMapping as Record<string, unknown>)[source] : undefined;
+        if (source || who.principal) await check({ namespace: source ?? '' }, typeof mapped === 'string' ? mapped : (source ?? ''));
         if (body.dryRun === true) return send(res, 200, await live.restores.preview(body, who.name, check));
         const job = await live.restores.start(body, who.name, check);
         res.setHeader('location', `/api/v1/restores/${job.id}`);

@@ -9,6 +9,8 @@ import type { CofferMetrics } from '../metrics/index.ts';
 import { reconcileOnce, selectNamespaces, withLease, type ReconcileEvent, type ReconcileOptions, type ReconcileSummary } from '../reconcile.ts';
 import { publishCompliance } from '../report/publish.ts';
 import type { ComplianceReport } from '../report/types.ts';
+import type { EventRecorder } from '../kube/events.ts';
+import { Conditions, conditionsOfReconcileError, type Condition, type ConditionUpdate } from './conditions.ts';
 import type { JobKind, JobStore, SharedJob } from './job-store.ts';
 import { RestoreJobs, type RestoreJob } from './restore-jobs.ts';
 import { ReconcileTrigger } from './trigger.ts';
@@ -33,6 +35,8 @@ export interface LiveOptions {
   interrupt?: AbortSignal;
   /** Where API jobs are written so every replica answers for them (absent: this process only). */
   jobs?: JobStore;
+  /** Kubernetes Events about Coffer (its Deployment): every failed condition, and recoveries. */
+  events?: EventRecorder;
 }
 
 export interface BackupJob {
@@ -62,6 +66,8 @@ export interface Health {
   lastError?: { time: string; message: string };
   reconciling: boolean;
   queued: boolean;
+  /** Coffer's own input: the policy source, the policy commit, webhook signatures (conditions.ts). */
+  conditions: Condition[];
 }
 
 /**
@@ -90,10 +96,12 @@ export class Live {
   readonly restores: RestoreJobs;
   private readonly now: () => Date;
   private readonly log: (e: Record<string, unknown>) => void;
+  private readonly conditions: Conditions;
 
   constructor(private readonly opts: LiveOptions) {
     this.trigger = opts.trigger ?? new ReconcileTrigger();
     this.now = opts.now ?? (() => new Date());
+    this.conditions = new Conditions(this.now());
     this.log = opts.log ?? (() => undefined);
     this.restores = new RestoreJobs({
       source: opts.source,
@@ -131,6 +139,10 @@ export class Live {
     this.summaryTime = this.now().toISOString();
     this.role = 'leader';
     this.leader = undefined;
+    this.setConditions([
+      { type: 'SourceReady', status: true, reason: 'Fetched', message: `fetched ${s.commit.slice(0, 12)} of the policy branch` },
+      { type: 'PolicyValid', status: true, reason: 'Compiled', message: `commit ${s.commit.slice(0, 12)} compiled: ${s.plan.policies.length} policies` },
+    ]);
     const selected = new Map<string, string[]>();
     for (const d of s.due) selected.set(d.policy, [...(selected.get(d.policy) ?? []), d.namespace]);
     this.publishing = this.publishing.then(() => this.afterReconcile(s, selected));
@@ -141,7 +153,33 @@ export class Live {
     this.reconciling = false;
     this.opts.metrics.observeReconcileError(e, this.now());
     this.lastError = { time: this.now().toISOString(), message: (e as Error).message ?? String(e) };
+    this.setConditions(conditionsOfReconcileError(e, this.opts.reconcile?.env ?? {}));
   };
+
+  /**
+   * A webhook delivery was checked: a bad signature (another secret at the Git host, or none configured here) turns
+   * WebhooksVerified false with a Warning Event each time; the next well-signed delivery turns it true again.
+   */
+  observeWebhook(provider: string, verdict: 'verified' | 'bad-signature' | 'no-secret', remote?: string): void {
+    const from = `a ${provider} delivery${remote ? ` from ${remote}` : ''}`;
+    if (verdict === 'verified') return this.setConditions([{ type: 'WebhooksVerified', status: true, reason: 'SignatureVerified', message: `${from} was signed with the webhook secret` }]);
+    this.setConditions([
+      verdict === 'no-secret'
+        ? { type: 'WebhooksVerified', status: false, reason: 'NoWebhookSecret', message: `${from} was refused: no webhook secret is configured (--webhook-secret-file, deploy/: Secret coffer-webhook)` }
+        : { type: 'WebhooksVerified', status: false, reason: 'BadSignature', message: `${from} was refused: its signature does not match the webhook secret (is the Git host's secret the one in Secret coffer-webhook?)` },
+    ]);
+  }
+
+  /** Sets conditions; a false one is a Warning Event every time it is observed (aggregated), a recovery a Normal one. */
+  private setConditions(updates: ConditionUpdate[]): void {
+    for (const u of updates) {
+      const before = this.conditions.set(u, this.now());
+      if (!u.status) {
+        this.log({ event: 'condition', type: u.type, status: 'False', reason: u.reason, message: u.message });
+        void this.opts.events?.record('Warning', u.reason, u.message);
+      } else if (before === 'False') void this.opts.events?.record('Normal', u.reason, u.message);
+    }
+  }
 
   onFollower = (holder: string): void => {
     this.reconciling = false;
@@ -197,7 +235,9 @@ export class Live {
       role: this.role,
       reconciling: this.reconciling,
       queued: this.trigger.queued,
+      conditions: this.conditions.list(),
     };
+    if (h.status === 'ok' && h.conditions.some((c) => c.status === 'False')) h.status = 'degraded';
     if (this.leader) h.leader = this.leader;
     if (this.summary) {
       if (this.summaryTime) h.lastReconcile = this.summaryTime;

@@ -9,6 +9,7 @@ import type { LoopOptions } from '../loop.ts';
 import type { ReconcileOptions } from '../reconcile.ts';
 import { TokenStore } from './auth.ts';
 import { createCofferServer, listen, parseListen } from './http.ts';
+import { EventRecorder, findInvolvedObject } from '../kube/events.ts';
 import { JobStore } from './job-store.ts';
 import { KubeIdentities } from './kube-auth.ts';
 import { Live } from './live.ts';
@@ -95,8 +96,11 @@ export async function startServing(o: ServeOptions): Promise<Serving> {
   const metrics = new CofferMetrics();
   // API jobs in ConfigMaps of Coffer's namespace: any replica behind the Service answers for any job.
   const jobs = new JobStore({ client: o.client, namespace: o.leaseNamespace, identity: o.identity, log: o.log });
+  // Events about this Deployment (or Pod) for every failed condition; none when Coffer runs outside a pod.
+  const events = new EventRecorder({ client: o.client, object: () => findInvolvedObject(o.client, o.env), component: 'coffer', instance: o.identity, log: o.log });
   const live = new Live({
     jobs,
+    events,
     source: o.source,
     client: o.client,
     metrics,
