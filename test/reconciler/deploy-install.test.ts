@@ -2,7 +2,9 @@
  * `kubectl apply -k` of deploy/overlays/sandbox into a running sandbox: the Deployment becomes Available with its
  * Pod running the Coffer image made of the build output, the controller holds the Lease, `/healthz` answers, and
  * the policy repository comes over HTTP from `git http-backend` with its token from a Secret. Then, on the same
- * install: the whole loop as deployed (push, signed webhook, backup to s3rver, restore point on the catalog branch),
+ * install: the whole loop as deployed (push, signed webhook, backup to s3rver, restore point on the catalog branch,
+ * the namespace deleted, a declared restore pushed, namespace, objects and volume bytes back as they were), the API
+ * with Kubernetes identities through the deployed RBAC,
  * `coffer backup`/`restore` from outside with only the ServiceAccount's token, and least privilege (every call
  * recorded in the audit is granted by deploy/base/rbac.yaml, the documented can-i tables, no self-escalation).
  *
@@ -11,7 +13,7 @@
  * config reads the Pod's projected ServiceAccount token, so every call it makes is the ServiceAccount's, under RBAC.
  */
 import { execFile, spawn } from 'node:child_process';
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
@@ -21,7 +23,9 @@ import { DEFAULT_OUT } from '../../build/bundle.ts';
 import { ensureBuild } from '../../build/ensure.ts';
 import { readBuildInfo } from '../../build/stamp.js';
 import { DEMO_NAMESPACE, demoPolicyRepo } from '../../cli/demo-app.ts';
+import { cleanManifest } from '../../reconciler/export/clean.ts';
 import { KubeClient } from '../../reconciler/kube/client.ts';
+import type { KubeObject } from '../../reconciler/kube/types.ts';
 import { kubeconfigYaml, startSandbox, type Sandbox } from '../../sandbox/index.ts';
 import { startS3Server, type S3TestServer } from '../repository/s3-server.ts';
 import { deploySampleApp, waitFor } from './sample-app-fixture.ts';
@@ -46,6 +50,8 @@ let port: number;
 let env: NodeJS.ProcessEnv;
 /** A kubeconfig with only the ServiceAccount's token (`kubectl create token`), written by the outside-CLI test. */
 let saKubeconfig: string;
+/** Seconds, for the closing note: the deployed loop's two halves and the same from the CLI. */
+const figures: Record<string, number> = {};
 const k = async (...args: string[]) => (await run('kubectl', args, { env })).stdout;
 const gitCli = async (...args: string[]) => (await run('git', args)).stdout;
 
@@ -106,6 +112,70 @@ afterAll(async () => {
   await s3?.close();
   if (work) cleanup(work);
 });
+
+/** Pushes `files` to the policy repository over HTTP with the token, as a user does, then signs the generic webhook. */
+async function pushAndNotify(files: Record<string, string>, message: string): Promise<void> {
+  const clone = join(work, `clone-${Object.keys(figures).length}-${Date.now()}`);
+  await gitCli('clone', '-q', git.url('policies.git').replace('http://', `http://coffer:${TOKEN}@`), clone);
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(clone, path, '..'), { recursive: true });
+    writeFileSync(join(clone, path), text);
+  }
+  await gitCli('-C', clone, 'add', '-A');
+  await gitCli('-C', clone, '-c', 'user.name=ops', '-c', 'user.email=ops@example.com', 'commit', '-qm', message);
+  await gitCli('-C', clone, 'push', '-q', 'origin', 'HEAD:main');
+  // Generic deliveries sign "<timestamp>.<body>", so a captured one cannot be replayed later.
+  const body = JSON.stringify({ ref: 'refs/heads/main' });
+  const ts = String(Math.floor(Date.now() / 1000));
+  const hook = await fetch(`http://127.0.0.1:${port}/hooks/generic`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-coffer-timestamp': ts, 'x-coffer-signature': `sha256=${createHmac('sha256', WEBHOOK_SECRET).update(`${ts}.${body}`).digest('hex')}` },
+    body,
+  });
+  expect(hook.status, await hook.text()).toBeLessThan(300);
+}
+
+/** The objects of the sample app a restore must bring back, as users wrote them (server-set fields removed). */
+const APP_OBJECTS = [
+  ['v1', 'configmaps', 'shop-config'],
+  ['v1', 'secrets', 'shop-db-credentials'],
+  ['v1', 'services', 'web'],
+  ['apps/v1', 'deployments', 'web'],
+  ['apps/v1', 'statefulsets', 'db'],
+  ['v1', 'persistentvolumeclaims', 'data-db-0'],
+] as const;
+
+async function appState(client: KubeClient): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  const ns = cleanManifest(await client.get('v1', 'namespaces', undefined, DEMO_NAMESPACE));
+  out.namespace = { labels: ns.metadata.labels, annotations: ns.metadata.annotations };
+  for (const [api, plural, name] of APP_OBJECTS) {
+    const c = cleanManifest(await client.get(api, plural, DEMO_NAMESPACE, name)) as KubeObject & { spec?: Record<string, unknown> };
+    delete c.metadata.annotations?.['coffer.dev/owner-references'];
+    if (c.metadata.annotations && !Object.keys(c.metadata.annotations).length) delete c.metadata.annotations;
+    // A PVC is bound to a new volume by its new claim: what it asks for must be the same, not the volume's name.
+    if (plural === 'persistentvolumeclaims') delete c.spec?.volumeName;
+    out[`${plural}/${name}`] = c;
+  }
+  return out;
+}
+
+/** sha256 of every file in the PVC's volume (the sandbox's CSI driver keeps it in a host directory). */
+async function volumeFiles(client: KubeClient, pvcName: string): Promise<Record<string, string>> {
+  const pvc = (await client.get('v1', 'persistentvolumeclaims', DEMO_NAMESPACE, pvcName)) as unknown as { spec: { volumeName: string } };
+  const pv = (await client.get('v1', 'persistentvolumes', undefined, pvc.spec.volumeName)) as unknown as { spec: { csi: { volumeAttributes: { path: string } } } };
+  const root = pv.spec.csi.volumeAttributes.path;
+  const out: Record<string, string> = {};
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) out[relative(root, p)] = createHash('sha256').update(readFileSync(p)).digest('hex');
+    }
+  };
+  walk(root);
+  return out;
+}
 
 describe('kubectl apply -k deploy/overlays/sandbox', () => {
   it('brings Coffer up in the sandbox: Available, the Lease held, /healthz answering, Git read with the Secret token', async () => {
@@ -173,30 +243,13 @@ patches:
     const mine = sb.server.audit.events().filter((e) => e.username === SA);
     expect(mine.some((e) => e.resource === 'leases' && e.code < 300)).toBe(true);
     expect(mine.filter((e) => e.code === 403)).toEqual([]);
-    console.log(JSON.stringify({ applyToAvailableSeconds: availableSeconds }));
+    figures.applyToAvailableSeconds = availableSeconds;
   }, 240_000);
 
   it('runs the loop as deployed: a pushed policy, a signed webhook, a backup by the in-cluster controller, its restore point in Git', async () => {
     const t0 = performance.now();
-    // A user adds the policy: clone over HTTP with the token, commit, push.
-    const clone = join(work, 'clone');
-    const authed = git.url('policies.git').replace('http://', `http://coffer:${TOKEN}@`);
-    await gitCli('clone', '-q', authed, clone);
-    mkdirSync(join(clone, 'policies'), { recursive: true });
-    writeFileSync(join(clone, 'policies', 'shop.yaml'), policyFiles()['policies/shop.yaml']!);
-    await gitCli('-C', clone, 'add', '-A');
-    await gitCli('-C', clone, '-c', 'user.name=ops', '-c', 'user.email=ops@example.com', 'commit', '-qm', 'protect shop hourly');
-    await gitCli('-C', clone, 'push', '-q', 'origin', 'HEAD:main');
-    // The Git host calls the webhook, signed with the shared secret.
-    // Generic deliveries sign "<timestamp>.<body>", so a captured one cannot be replayed later.
-    const body = JSON.stringify({ ref: 'refs/heads/main' });
-    const ts = String(Math.floor(Date.now() / 1000));
-    const hook = await fetch(`http://127.0.0.1:${port}/hooks/generic`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-coffer-timestamp': ts, 'x-coffer-signature': `sha256=${createHmac('sha256', WEBHOOK_SECRET).update(`${ts}.${body}`).digest('hex')}` },
-      body,
-    });
-    expect(hook.status, await hook.text()).toBeLessThan(300);
+    // A user adds the policy (clone over HTTP with the token, commit, push); the Git host calls the signed webhook.
+    await pushAndNotify({ 'policies/shop.yaml': policyFiles()['policies/shop.yaml']! }, 'protect shop hourly');
 
     // The in-cluster controller backs shop up and pushes the restore point to the catalog branch.
     const dir = `catalog/demo/${DEMO_NAMESPACE}/hourly/`;
@@ -228,8 +281,78 @@ patches:
     expect(mine.some((e) => e.verb === 'create' && e.resource === 'jobs' && e.namespace === 'coffer-system' && e.code === 201)).toBe(true);
     const leftovers = async () => (await k('-n', 'coffer-system', 'get', 'secrets,jobs,pvc,volumesnapshots', '-l', 'app.kubernetes.io/component=mover', '-o', 'name')).trim();
     await waitFor('the mover Secret, Job, PVC and snapshot hand-off to be removed', async () => (await leftovers()) === '', 60_000);
-    console.log(JSON.stringify({ wholeLoopSeconds: loopSeconds }));
+    figures.pushToRestorePointSeconds = loopSeconds;
   }, 240_000);
+
+  it('ends the loop as deployed: the namespace deleted, a declared restore pushed, namespace, objects and volume bytes back', async () => {
+    const client = new KubeClient(sb.kubeConfig);
+    const before = await appState(client);
+    // The volume as the restore point holds it: the sqlite blueprint's consistent copy, which its restore phase
+    // moves over app.db; the live app.db may have moved on since (the app keeps its database open).
+    const files = await volumeFiles(client, 'data-db-0');
+    const { 'app.db.coffer-backup': copy, ...rest } = files;
+    expect(copy, JSON.stringify(files)).toBeDefined();
+    const want = { ...rest, 'app.db': copy };
+
+    const t0 = performance.now();
+    await k('delete', 'namespace', DEMO_NAMESPACE, '--wait=true', '--timeout=120s');
+    await pushAndNotify(
+      {
+        'restores/shop-back.yaml': `apiVersion: coffer.dev/v1alpha1
+kind: Restore
+metadata:
+  name: shop-back
+spec:
+  source:
+    namespace: ${DEMO_NAMESPACE}
+    policy: hourly
+  target:
+    namespace: ${DEMO_NAMESPACE}
+`,
+      },
+      'restore shop after losing it',
+    );
+    const result = async () => {
+      try {
+        return await gitCli('--git-dir', bare, 'show', `coffer-catalog:restores/demo/${DEMO_NAMESPACE}/shop-back.yaml`);
+      } catch {
+        return '';
+      }
+    };
+    await waitFor('the declared restore recorded on coffer-catalog', async () => (await result()) !== '', 180_000);
+    expect(await result()).toMatch(/phase: Succeeded/);
+    await waitFor('the restored db StatefulSet ready', async () => ((await client.find('apps/v1', 'statefulsets', DEMO_NAMESPACE, 'db')) as { status?: { readyReplicas?: number } } | undefined)?.status?.readyReplicas === 1, 120_000);
+    figures.deletedToRestoredSeconds = Math.round(performance.now() - t0) / 1000;
+
+    expect(await appState(client)).toEqual(before);
+    expect(await volumeFiles(client, 'data-db-0')).toEqual(want);
+    const rows = (await k('-n', DEMO_NAMESPACE, 'exec', 'db-0', '--', 'sqlite3', '/data/app.db', 'SELECT item FROM orders ORDER BY id')).trim();
+    expect(rows.split('\n')).toEqual(['espresso beans', 'grinder', 'milk jug']);
+    // All of it as the ServiceAccount, and nothing refused; the controller's conditions all hold, no Warning Event.
+    expect(sb.server.audit.events().filter((e) => e.username === SA && e.code === 403).map(key)).toEqual([]);
+    const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { status: string; conditions: Array<{ type: string; status: string }> };
+    expect(health).toMatchObject({ status: 'ok' });
+    expect(health.conditions.map((c) => [c.type, c.status])).toEqual([['SourceReady', 'True'], ['PolicyValid', 'True'], ['WebhooksVerified', 'True']]);
+    expect(JSON.parse(await k('-n', 'coffer-system', 'get', 'events', '--field-selector', 'type=Warning', '-o', 'json')).items.filter((e: { source?: { component?: string } }) => e.source?.component === 'coffer')).toEqual([]);
+  }, 300_000);
+
+  it('serves /api/v1/ to Kubernetes identities with only the deployed RBAC: a viewer lists, cannot restore; a rejected token is a 401', async () => {
+    await k('-n', DEMO_NAMESPACE, 'create', 'serviceaccount', 'dash');
+    await k('create', 'clusterrolebinding', 'dash-views-coffer', '--clusterrole=coffer-viewer', `--serviceaccount=${DEMO_NAMESPACE}:dash`);
+    const token = (await k('-n', DEMO_NAMESPACE, 'create', 'token', 'dash')).trim();
+    const api = (path: string, init: RequestInit = {}, bearer = token) => fetch(`http://127.0.0.1:${port}/api/v1${path}`, { ...init, headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' } });
+    expect(await (await api('/whoami')).json()).toMatchObject({ name: `system:serviceaccount:${DEMO_NAMESPACE}:dash`, role: 'read', via: 'kubernetes' });
+    const rps = await api(`/restorepoints?namespace=${DEMO_NAMESPACE}`);
+    expect(rps.status).toBe(200);
+    expect(((await rps.json()) as { items: unknown[] }).items.length).toBeGreaterThan(0);
+    const denied = await api('/restores', { method: 'POST', body: JSON.stringify({ restorePoint: 'latest', namespace: DEMO_NAMESPACE, dryRun: true }) });
+    expect(denied.status).toBe(403);
+    expect(((await denied.json()) as { error: string }).error).toBe(`restores.coffer.dev is forbidden: User "system:serviceaccount:${DEMO_NAMESPACE}:dash" cannot create resource "restores" in API group "coffer.dev" in the namespace "${DEMO_NAMESPACE}"`);
+    expect((await api('/restorepoints', {}, 'a-token-nobody-issued-0123456789')).status).toBe(401);
+    // The controller asked the cluster as its ServiceAccount (ClusterRole coffer-api), and was allowed.
+    const reviews = sb.server.audit.events().filter((e) => e.username === SA && ['tokenreviews', 'subjectaccessreviews'].includes(e.resource ?? ''));
+    expect(new Set(reviews.map((e) => `${e.resource} ${e.code}`))).toEqual(new Set(['tokenreviews 201', 'subjectaccessreviews 201']));
+  }, 60_000);
 
   it('coffer backup and coffer restore from outside work with a kubeconfig holding only the ServiceAccount token', async () => {
     const token = (await k('-n', 'coffer-system', 'create', 'token', 'coffer')).trim();
@@ -241,8 +364,12 @@ patches:
     expect(await run('kubectl', ['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'], { env: cliEnv }).then((r) => r.stdout)).toBe(SA);
 
     const before = sb.server.audit.events().length;
+    let t0 = performance.now();
     await coffer('backup', '--policy', 'hourly', '-n', DEMO_NAMESPACE);
+    figures.cliBackupSeconds = Math.round(performance.now() - t0) / 1000;
+    t0 = performance.now();
     await coffer('restore', 'latest', '-n', DEMO_NAMESPACE, '--namespace-mapping', `${DEMO_NAMESPACE}=shop-outside`, '--wait', '--timeout', '3m');
+    figures.cliRestoreSeconds = Math.round(performance.now() - t0) / 1000;
     const cm = JSON.parse(await k('-n', 'shop-outside', 'get', 'configmap', 'shop-config', '-o', 'json'));
     expect(cm.data.greeting).toBe('Welcome to the coffee shop');
     const db = (await k('-n', 'shop-outside', 'exec', 'db-0', '--', 'sqlite3', '/data/app.db', 'SELECT item FROM orders ORDER BY id')).trim();
@@ -282,6 +409,16 @@ patches:
     const refused = sb.server.audit.events().filter((e) => e.username === SA && e.code === 403).map(key);
     expect(refused).toEqual(['create rbac.authorization.k8s.io/clusterrolebindings', `create rbac.authorization.k8s.io/rolebindings`]);
     await expect(k('get', 'clusterrolebinding', 'coffer-escalates')).rejects.toThrow(/NotFound/);
+  }, 60_000);
+
+  it('reports the figures: apply → Available, the loop as deployed vs from the CLI, the controller\'s peak RSS', async () => {
+    // VmHWM of the controller's node process, read inside its container (the pod's own /proc).
+    const pod = JSON.parse(await k('-n', 'coffer-system', 'get', 'pods', '-l', 'app.kubernetes.io/name=coffer', '-o', 'json')).items[0].metadata.name;
+    const status = await k('-n', 'coffer-system', 'exec', pod, '--', 'sh', '-c', 'for f in /proc/[0-9]*/status; do grep -E "^(Name|VmHWM):" "$f" | tr "\\n" " "; echo; done');
+    const hwm = status.split('\n').filter((l) => /Name:\s+node/.test(l)).map((l) => Number(/VmHWM:\s+(\d+) kB/.exec(l)?.[1] ?? 0));
+    expect(hwm.length, status).toBeGreaterThan(0);
+    figures.controllerPeakRssMiB = Math.round(Math.max(...hwm) / 102.4) / 10;
+    console.log(JSON.stringify(figures));
   }, 60_000);
 });
 
