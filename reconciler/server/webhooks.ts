@@ -93,6 +93,7 @@ export type DeliveryDecision =
  * Whether an authenticated delivery asks for a reconcile: only a push (GitHub `push`, GitLab `Push Hook`, Gitea
  * `push`) to the watched branch does; pings, tags, other branches and other events are acknowledged and ignored.
  * The generic hook triggers on `{"ref": "refs/heads/<branch>"}` or on an empty object (an explicit "sync now").
+ * `branch` "" (not learnt yet) lets a push to any branch trigger.
  */
 export function decideDelivery(provider: Provider, headers: IncomingHttpHeaders, body: Buffer, branch: string): DeliveryDecision {
   const event = provider === 'github' ? header(headers, 'x-github-event') : provider === 'gitlab' ? header(headers, 'x-gitlab-event') : provider === 'gitea' ? (header(headers, 'x-gitea-event') ?? header(headers, 'x-forgejo-event')) : 'push';
@@ -109,7 +110,8 @@ export function decideDelivery(provider: Provider, headers: IncomingHttpHeaders,
   const want = `refs/heads/${branch}`;
   if (provider === 'generic' && payload.ref === undefined) return { trigger: true, ref: want };
   if (typeof payload.ref !== 'string') return { trigger: false, status: 400, reason: 'push without a ref' };
-  if (payload.ref !== want) return { trigger: false, status: 202, reason: `ignored push to ${payload.ref}: watching ${want}` };
+  // "" = the policy branch is not known yet (a remote's default branch is learnt on the first fetch): any branch may be it.
+  if (branch ? payload.ref !== want : !payload.ref.startsWith('refs/heads/')) return { trigger: false, status: 202, reason: `ignored push to ${payload.ref}: watching ${want}` };
   const commit = typeof payload.after === 'string' ? payload.after : typeof payload.checkout_sha === 'string' ? payload.checkout_sha : undefined;
   const pusher = [payload.pusher?.login, payload.pusher?.name, payload.user_username].find((x): x is string => typeof x === 'string');
   return { trigger: true, ref: payload.ref, ...(commit ? { commit } : {}), ...(pusher ? { pusher } : {}) };

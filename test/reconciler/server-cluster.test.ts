@@ -20,7 +20,7 @@ import { LeaseLock } from '../../reconciler/lease/index.ts';
 import { reconcileOnce } from '../../reconciler/reconcile.ts';
 import { JobStore } from '../../reconciler/server/job-store.ts';
 import { capture } from '../cli-capture.ts';
-import { forbiddenMessage, KubeIdentities, readAccess, startServing, type Access, type Serving } from '../../reconciler/server/index.ts';
+import { createCofferServer, forbiddenMessage, KubeIdentities, listen, readAccess, startServing, type Access, type Serving } from '../../reconciler/server/index.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
 import { cleanup, makePolicyRepo, tempDir } from './git-helpers.ts';
 import { deploySampleApp, waitFor } from './sample-app-fixture.ts';
@@ -164,6 +164,20 @@ describe('/api/v1/ with Kubernetes identities', () => {
     const page = await fetch(`${serving.url}/`);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<form');
+  });
+
+  it('a cluster that will not answer the reviews (Coffer lacks coffer-api) is a 503 naming why, never a pass', async () => {
+    const weak = new KubeClient({ kubeconfigPath: sb.userKubeconfig('coffer-without-reviews') });
+    const server = createCofferServer({ live: serving.live, metrics: serving.metrics, branch: () => 'main', kube: new KubeIdentities({ request: (m, p, o) => weak.request(m, p, o) }), dashboard: false });
+    const { port } = await listen(server, '127.0.0.1', 0);
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/api/v1/restorepoints`, { headers: { authorization: `Bearer ${bob}` } });
+      expect(r.status).toBe(503);
+      expect(r.headers.get('retry-after')).toBe('5');
+      expect(((await r.json()) as { error: string }).error).toBe('cannot check the caller with the cluster: POST /apis/authentication.k8s.io/v1/tokenreviews: tokenreviews.authentication.k8s.io is forbidden: User "coffer-without-reviews" cannot create resource "tokenreviews" in API group "authentication.k8s.io" at the cluster scope');
+    } finally {
+      server.close();
+    }
   });
 
   it('KubeIdentities reuses answers for its TTL only', async () => {

@@ -118,6 +118,10 @@ describe('decideDelivery', () => {
     expect(decideDelivery(provider, headers, b(payload), 'main').trigger).toBe(trigger);
   });
   it('refuses a body that is not JSON', () => expect(decideDelivery('github', { 'x-github-event': 'push' }, Buffer.from('ref=main'), 'main')).toMatchObject({ trigger: false, status: 400 }));
+  it('triggers on a push to any branch while the policy branch is not known yet (a lazily opened remote source)', () => {
+    expect(decideDelivery('github', { 'x-github-event': 'push' }, b({ ref: 'refs/heads/master' }), '')).toMatchObject({ trigger: true, ref: 'refs/heads/master' });
+    expect(decideDelivery('github', { 'x-github-event': 'push' }, b({ ref: 'refs/tags/v1' }), '').trigger).toBe(false);
+  });
 });
 
 describe('ReconcileTrigger', () => {
