@@ -104,6 +104,18 @@ describe('conditionsOfReconcileError', () => {
   it.each(cases)('%s', (_, e, env, want) => expect(conditionsOfReconcileError(e, env).map((u) => [u.type, u.status, u.reason])).toEqual(want));
 });
 
+describe('coffer run --api-auth', () => {
+  it.each([
+    [['--api-auth', 'ldap'], '--api-auth "ldap": "ldap" is not one of tokens, kubernetes'],
+    [['--api-auth', 'tokens'], '--api-auth tokens needs --api-tokens-file FILE'],
+    [['--api-auth', 'kubernetes', '--api-tokens-file', 'tokens.csv'], '--api-tokens-file is given but --api-auth leaves out tokens'],
+  ])('%j is refused before anything starts', async (flags, message) => {
+    const c = capture(work, {});
+    expect(await main(['run', '--listen', '127.0.0.1:0', ...flags], c.io)).not.toBe(0);
+    expect(c.err()).toContain(message);
+  });
+});
+
 describe('bad input as conditions and Events, never an exit', () => {
   it('a missing Git token Secret: SourceReady False GitTokenMissing, a Warning Event on the Deployment, still running; a wrong webhook secret likewise', async () => {
     const run = await coffer(git.url('policies.git'));
