@@ -1,4 +1,4 @@
-import { isNotFound, type KubeClient } from '../kube/client.ts';
+import { isConflict, isNotFound, type KubeClient } from '../kube/client.ts';
 import type { KubeObject } from '../kube/types.ts';
 
 export type JobKind = 'backup' | 'restore';
@@ -161,12 +161,16 @@ export class JobStore {
       data: { 'job.json': JSON.stringify(job) },
     };
     if (create) {
-      return this.o.client.create('v1', 'configmaps', this.o.namespace, {
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name, namespace: this.o.namespace, labels: { 'app.kubernetes.io/name': 'coffer', [LABEL]: 'api-job', [KIND]: kind }, annotations: body.metadata.annotations },
-        data: body.data,
-      } as KubeObject);
+      try {
+        return await this.o.client.create('v1', 'configmaps', this.o.namespace, {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name, namespace: this.o.namespace, labels: { 'app.kubernetes.io/name': 'coffer', [LABEL]: 'api-job', [KIND]: kind }, annotations: body.metadata.annotations },
+          data: body.data,
+        } as KubeObject);
+      } catch (e) {
+        if (!isConflict(e)) throw e; // written before, its answer lost: update it like any later write
+      }
     }
     return this.o.client.mergePatch('v1', 'configmaps', this.o.namespace, name, body);
   }

@@ -268,4 +268,15 @@ describe('two replicas of coffer run', () => {
     now = new Date(now.getTime() + 31_000);
     expect((await owner.get('restore', id))?.job).toMatchObject({ state: 'failed', error: 'replica gone stopped reporting on this job 31s ago (last state running)' });
   });
+
+  it('finished jobs are pruned beyond the newest `keep`', async () => {
+    const store = new JobStore({ client, namespace: 'coffer-system', identity: 'pruner', keep: 1 });
+    const ids = ['backup-20261207t000001z-aaaaaa', 'backup-20261207t000002z-bbbbbb'];
+    for (const [i, id] of ids.entries()) {
+      const job = { id, state: 'running', created: `2026-12-07T00:00:0${i + 1}.000Z` };
+      store.track('backup', job, () => undefined);
+      await store.done('backup', { ...job, state: 'succeeded', finished: `2026-12-07T00:00:0${i + 1}.500Z` });
+    }
+    expect((await store.list('backup')).map((s) => s.job.id).filter((id) => ids.includes(id))).toEqual([ids[1]]);
+  });
 });
