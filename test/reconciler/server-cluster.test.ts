@@ -15,11 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_NAMESPACE, demoPolicyRepo } from '../../cli/demo-app.ts';
 import { openSource } from '../../reconciler/git/source.ts';
 import { KubeClient } from '../../reconciler/kube/client.ts';
-import { main } from '../../cli/main.ts';
 import { LeaseLock } from '../../reconciler/lease/index.ts';
 import { reconcileOnce } from '../../reconciler/reconcile.ts';
 import { JobStore } from '../../reconciler/server/job-store.ts';
-import { capture } from '../cli-capture.ts';
+import { startCofferRun, type CofferRun } from './coffer-run-fixture.ts';
 import { createCofferServer, forbiddenMessage, KubeIdentities, listen, readAccess, startServing, type Access, type Serving } from '../../reconciler/server/index.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
 import { cleanup, makePolicyRepo, tempDir } from './git-helpers.ts';
@@ -196,39 +195,27 @@ describe('/api/v1/ with Kubernetes identities', () => {
 
 describe('two replicas of coffer run', () => {
   it('each takes a restore, both complete, and either replica answers for either job; a cancel reaches the owner', async () => {
-    const before = new Set(process.listeners('SIGTERM'));
-    const replicas = ['replica-a', 'replica-b'].map((identity) => {
-      const c = capture(work, {});
-      const exit = main(['run', '--source', repoDir, '--kubeconfig', sb.kubeconfigPath, '--listen', '127.0.0.1:0', '--identity', identity, '--interval', '1h', '--shutdown-timeout', '30s', '-o', 'json'], c.io);
-      return { identity, c, exit, url: '' };
-    });
-    const stopAll = async () => {
-      // What SIGTERM does to `coffer run`, without signalling the test process: call the handlers the two runs added.
-      for (const l of process.listeners('SIGTERM').filter((l) => !before.has(l))) (l as () => void)();
-      return Promise.all(replicas.map((r) => r.exit));
-    };
+    const replicas: CofferRun[] = [];
     try {
-      for (const r of replicas) {
-        await waitFor(`${r.identity} listening`, async () => /"event":"listening"/.test(r.c.err()), 60_000);
-        r.url = /"url":"([^"]+)"/.exec(r.c.err())![1]!;
-      }
+      // One after the other, so each one's SIGTERM handler is its own.
+      for (const identity of ['replica-a', 'replica-b']) replicas.push(await startCofferRun(['--source', repoDir, '--kubeconfig', sb.kubeconfigPath, '--listen', '127.0.0.1:0', '--identity', identity, '--interval', '1h', '--shutdown-timeout', '30s', '-o', 'json'], { cwd: work, env: {} }));
       // The sandbox admin's token, checked by each replica with TokenReview and SubjectAccessReview.
-      const api = async (r: (typeof replicas)[number], method: string, path: string, body?: unknown) => {
+      const api = async (r: CofferRun, method: string, path: string, body?: unknown) => {
         const res = await fetch(`${r.url}/api/v1${path}`, { method, headers: { authorization: `Bearer ${sb.adminToken}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
         return { status: res.status, body: (await res.json()) as Record<string, any> };
       };
-      const [a, b] = replicas as [(typeof replicas)[number], (typeof replicas)[number]];
+      const [a, b] = replicas as [CofferRun, CofferRun];
       const ids: string[] = [];
       for (const [r, target] of [[a, 'shop-a'], [b, 'shop-b']] as const) {
         const res = await api(r, 'POST', '/restores', { restorePoint: 'latest', namespace: DEMO_NAMESPACE, namespaceMapping: { [DEMO_NAMESPACE]: target } });
         expect(res.status, JSON.stringify(res.body)).toBe(202);
         ids.push(res.body.id as string);
       }
-      const state = async (r: (typeof replicas)[number], id: string) => (await api(r, 'GET', `/restores/${id}`)).body.job?.state as string | undefined;
+      const state = async (r: CofferRun, id: string) => (await api(r, 'GET', `/restores/${id}`)).body.job?.state as string | undefined;
       for (const id of ids) await waitFor(`restore ${id} finished, seen from both replicas`, async () => (await state(a, id)) === 'succeeded' && (await state(b, id)) === 'succeeded', 150_000);
       for (const r of replicas) {
         const listed = (await api(r, 'GET', '/restores')).body.jobs as Array<{ id: string; requestedBy: string }>;
-        expect(ids.every((id) => listed.some((j) => j.id === id)), r.identity).toBe(true);
+        expect(ids.every((id) => listed.some((j) => j.id === id)), r.url).toBe(true);
         for (const id of ids) expect((await api(r, 'GET', `/restores/${id}`)).body.job).toMatchObject({ id, state: 'succeeded', requestedBy: 'kubernetes-admin' });
       }
       for (const ns of ['shop-a', 'shop-b']) expect((await client.get('v1', 'configmaps', ns, 'shop-config')).data).toMatchObject({ greeting: 'Welcome to the coffee shop' });
@@ -253,7 +240,7 @@ describe('two replicas of coffer run', () => {
       expect((await api(b, 'POST', `/restores/${third.body.id}/cancel`)).status).toBe(409);
       expect(await client.find('v1', 'namespaces', undefined, 'shop-c')).toBeUndefined();
     } finally {
-      expect(await stopAll()).toEqual([0, 0]);
+      expect(await Promise.all(replicas.map((r) => r.stop()))).toEqual(replicas.map(() => 0));
     }
   }, 300_000);
 

@@ -18,6 +18,7 @@ import { CompileFailed } from '../../compiler/index.ts';
 import { GitSourceError } from '../../reconciler/git/errors.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
 import { capture } from '../cli-capture.ts';
+import { startCofferRun } from './coffer-run-fixture.ts';
 import { cleanup, gitCli, makePolicyRepo, startGitHttp, tempDir, type GitHttpServer } from './git-helpers.ts';
 import { waitFor } from './sample-app-fixture.ts';
 
@@ -57,34 +58,17 @@ afterAll(async () => {
   if (work) cleanup(work);
 }, 120_000);
 
-/** An in-process `coffer run --listen` in the Deployment's pod (as far as POD_NAME/POD_NAMESPACE tell); stop() is its SIGTERM. */
-async function coffer(source: string, env: NodeJS.ProcessEnv = {}) {
-  const before = new Set(process.listeners('SIGTERM'));
+/** An in-process `coffer run --listen` in the Deployment's pod (as far as POD_NAME/POD_NAMESPACE tell). */
+async function coffer(source: string) {
   const secretFile = join(work, 'webhook-secret');
   fs.writeFileSync(secretFile, SECRET);
-  const c = capture(work, { POD_NAME: pod, POD_NAMESPACE: NS, COFFER_CACHE_DIR: join(work, 'cache'), ...env });
-  let exited: number | undefined;
-  const exit = main(['run', '--source', source, '--kubeconfig', sb.kubeconfigPath, '--listen', '127.0.0.1:0', '--webhook-secret-file', secretFile, '--interval', '1h', '-o', 'json'], c.io).then((code) => (exited = code));
-  await waitFor('coffer run listening', async () => /"event":"listening"/.test(c.err()) || exited !== undefined, 60_000);
-  expect(exited, c.err()).toBeUndefined();
-  const url = /"url":"([^"]+)"/.exec(c.err())![1]!;
+  const run = await startCofferRun(['--source', source, '--kubeconfig', sb.kubeconfigPath, '--listen', '127.0.0.1:0', '--webhook-secret-file', secretFile, '--interval', '1h', '-o', 'json'], { cwd: work, env: { POD_NAME: pod, POD_NAMESPACE: NS, COFFER_CACHE_DIR: join(work, 'cache') } });
   const healthz = async () => {
-    const r = await fetch(`${url}/healthz`);
+    const r = await fetch(`${run.url}/healthz`);
     expect(r.status).toBe(200);
     return (await r.json()) as { status: string; conditions: Condition[] };
   };
-  const condition = async (type: string) => (await healthz()).conditions.find((x) => x.type === type)!;
-  return {
-    url,
-    healthz,
-    condition,
-    running: () => exited === undefined,
-    log: c.err,
-    stop: async () => {
-      for (const l of process.listeners('SIGTERM').filter((l) => !before.has(l))) (l as () => void)();
-      return exit;
-    },
-  };
+  return { ...run, healthz, condition: async (type: string) => (await healthz()).conditions.find((x) => x.type === type)! };
 }
 
 /** Coffer's Events on its Deployment with this reason. */
