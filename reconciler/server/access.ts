@@ -30,7 +30,7 @@ export function readAccess(route: string, q: URLSearchParams): Access {
     case '/restores':
       return scoped({ verb: 'list', resource: 'restores' });
     case '/backups':
-      return { verb: 'list', resource: 'backups' };
+      return scoped({ verb: 'list', resource: 'backups' });
     case '/policies':
       return { verb: 'list', resource: 'policies' };
     case '/plan':

@@ -317,7 +317,7 @@ export function createCofferServer(opts: ServerOptions): Server {
       case '/reports/compliance':
         return send(res, 200, await live.compliance());
       case '/backups':
-        return send(res, 200, { items: await live.allJobs('backup') });
+        return send(res, 200, { items: (await live.allJobs('backup')).filter((j) => !q.get('namespace') || j.namespace === q.get('namespace')) });
     }
     const m = /^\/(backups|policies|restores)\/([^/]+)$/.exec(route);
     if (m?.[1] === 'restores') {

@@ -81,7 +81,7 @@ describe('readAccess and forbiddenMessage (the table in reconciler/server/README
     ['/restorepoints', 'namespace=shop', { verb: 'list', resource: 'restorepoints', namespace: 'shop' }],
     ['/runs', 'namespace=shop&limit=5', { verb: 'list', resource: 'runs', namespace: 'shop' }],
     ['/restores', '', { verb: 'list', resource: 'restores' }],
-    ['/backups', 'namespace=shop', { verb: 'list', resource: 'backups' }],
+    ['/backups', 'namespace=shop', { verb: 'list', resource: 'backups', namespace: 'shop' }],
     ['/plan', '', { verb: 'get', resource: 'plan' }],
     ['/policies', '', { verb: 'list', resource: 'policies' }],
     ['/policies/hourly', '', { verb: 'get', resource: 'policies' }],
@@ -149,6 +149,7 @@ describe('/api/v1/ with Kubernetes identities', () => {
     expect(mine.status).toBe(200);
     expect(mine.body.items.map((i: { spec: { namespace: string } }) => i.spec.namespace)).toEqual([DEMO_NAMESPACE]);
     expect((await call('GET', '/whoami', reporter)).body).toMatchObject({ name: `system:serviceaccount:${DEMO_NAMESPACE}:reporter`, role: 'namespaced' });
+    for (const path of ['/runs', '/restores', '/backups']) expect((await call('GET', `${path}?namespace=${DEMO_NAMESPACE}`, reporter)).status, path).toBe(200);
     const all = await call('GET', '/restorepoints', reporter);
     expect(all.status).toBe(403);
     expect(all.body.error).toBe(`restorepoints.coffer.dev is forbidden: User "system:serviceaccount:${DEMO_NAMESPACE}:reporter" cannot list resource "restorepoints" in API group "coffer.dev" at the cluster scope`);

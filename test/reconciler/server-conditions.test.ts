@@ -5,9 +5,11 @@
  * naming a profile that does not exist. The Deployment is a real one in the sandbox; each in-process `coffer run` is
  * told it runs in that Deployment's pod through POD_NAME/POD_NAMESPACE, as the downward API tells the deployed one.
  */
+import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoPolicyRepo } from '../../cli/demo-app.ts';
 import { main } from '../../cli/main.ts';
@@ -114,6 +116,9 @@ describe('bad input as conditions and Events, never an exit', () => {
       const [ev] = await events('GitTokenMissing');
       expect(ev).toMatchObject({ type: 'Warning', involvedObject: { apiVersion: 'apps/v1', kind: 'Deployment', namespace: NS, name: 'coffer', uid: deploymentUid }, source: { component: 'coffer' }, message: c.message });
       expect(run.running()).toBe(true);
+      // Where an operator looks: kubectl's describe lists the Deployment's Events.
+      const { stdout } = await promisify(execFile)('kubectl', ['-n', NS, 'describe', 'deployment', 'coffer'], { env: { ...process.env, KUBECONFIG: sb.kubeconfigPath } });
+      expect(stdout).toMatch(/Warning\s+GitTokenMissing\s+.*authentication required/);
 
       // A delivery signed with another secret: 401 to the sender, a condition and an Event for the operator.
       const body = JSON.stringify({ ref: 'refs/heads/main' });
