@@ -55,6 +55,7 @@ export class JobStore {
   private readonly tracked = new Map<string, { kind: JobKind; job: SharedJob; onCancel: (who: string) => void; written: boolean; cancelSeen?: string }>();
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
+  private lastError: string | undefined;
 
   constructor(private readonly o: JobStoreOptions) {
     this.now = o.now ?? (() => new Date());
@@ -130,8 +131,15 @@ export class JobStore {
     return { job, owner, heartbeat, ...(a[CANCEL] ? { cancelRequestedBy: a[CANCEL] } : {}) };
   }
 
+  /** Runs writes one at a time; a failure is logged once until it changes (the sync retries every 2 s). */
   private serial(f: () => Promise<void>): Promise<void> {
-    this.writing = this.writing.then(f).catch((e: Error) => this.o.log?.({ event: 'error', message: `API job state not written: ${e.message}` }));
+    this.writing = this.writing.then(f).then(
+      () => void (this.lastError = undefined),
+      (e: Error) => {
+        if (e.message !== this.lastError) this.o.log?.({ event: 'error', message: `API job state not written (other replicas cannot see it): ${e.message}` });
+        this.lastError = e.message;
+      },
+    );
     return this.writing;
   }
 
