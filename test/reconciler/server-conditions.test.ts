@@ -18,6 +18,7 @@ import type { KubeObject } from '../../reconciler/kube/types.ts';
 import { conditionsOfReconcileError, type Condition } from '../../reconciler/server/conditions.ts';
 import { CompileFailed } from '../../compiler/index.ts';
 import { GitSourceError } from '../../reconciler/git/errors.ts';
+import { findInvolvedObject } from '../../reconciler/kube/events.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
 import { capture } from '../cli-capture.ts';
 import { startCofferRun } from './coffer-run-fixture.ts';
@@ -88,6 +89,16 @@ describe('conditionsOfReconcileError', () => {
     ['anything else says nothing about these conditions', new Error('boom'), {}, []],
   ];
   it.each(cases)('%s', (_, e, env, want) => expect(conditionsOfReconcileError(e, env).map((u) => [u.type, u.status, u.reason])).toEqual(want));
+});
+
+describe('findInvolvedObject', () => {
+  it('is the Deployment for its pod, the Pod itself when nothing controls it, nothing outside a pod', async () => {
+    expect(await findInvolvedObject(client, { POD_NAME: pod, POD_NAMESPACE: NS })).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'coffer', namespace: NS, uid: deploymentUid });
+    const loose = await client.create('v1', 'pods', NS, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'coffer-loose', namespace: NS }, spec: { containers: [{ name: 'c', image: 'busybox:1.36', command: ['sleep', '3600'] }] } } as KubeObject);
+    expect(await findInvolvedObject(client, { POD_NAME: 'coffer-loose', POD_NAMESPACE: NS })).toEqual({ apiVersion: 'v1', kind: 'Pod', name: 'coffer-loose', namespace: NS, uid: loose.metadata.uid });
+    await client.delete('v1', 'pods', NS, 'coffer-loose');
+    expect(await findInvolvedObject(client, { POD_NAMESPACE: NS })).toBeUndefined();
+  });
 });
 
 describe('coffer run --api-auth', () => {
