@@ -1,4 +1,4 @@
-import { isConflict, isNotFound, type KubeClient } from '../kube/client.ts';
+import { isConflict, type KubeClient } from '../kube/client.ts';
 import type { KubeObject } from '../kube/types.ts';
 
 export type JobKind = 'backup' | 'restore';
@@ -88,13 +88,7 @@ export class JobStore {
   }
 
   async get<J extends SharedJob>(kind: JobKind, id: string): Promise<StoredJob<J> | undefined> {
-    let cm: KubeObject | undefined;
-    try {
-      cm = await this.o.client.find('v1', 'configmaps', this.o.namespace, configMapName(id));
-    } catch (e) {
-      if (isNotFound(e)) return undefined;
-      throw e;
-    }
+    const cm = await this.o.client.find('v1', 'configmaps', this.o.namespace, configMapName(id));
     return cm && cm.metadata.labels?.[KIND] === kind ? this.read<J>(cm) : undefined;
   }
 
