@@ -160,7 +160,10 @@ async function appState(client: KubeClient): Promise<Record<string, unknown>> {
   return out;
 }
 
-/** sha256 of every file in the PVC's volume (the sandbox's CSI driver keeps it in a host directory). */
+/**
+ * sha256 of every file in the PVC's volume (the sandbox's CSI driver keeps it in a host directory), without SQLite's
+ * transient sidecars (-journal, -wal, -shm): the running app may hold one open for a moment at any time.
+ */
 async function volumeFiles(client: KubeClient, pvcName: string): Promise<Record<string, string>> {
   const pvc = (await client.get('v1', 'persistentvolumeclaims', DEMO_NAMESPACE, pvcName)) as unknown as { spec: { volumeName: string } };
   const pv = (await client.get('v1', 'persistentvolumes', undefined, pvc.spec.volumeName)) as unknown as { spec: { csi: { volumeAttributes: { path: string } } } };
@@ -170,7 +173,7 @@ async function volumeFiles(client: KubeClient, pvcName: string): Promise<Record<
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.isFile()) out[relative(root, p)] = createHash('sha256').update(readFileSync(p)).digest('hex');
+      else if (e.isFile() && !/-(journal|wal|shm)$/.test(e.name)) out[relative(root, p)] = createHash('sha256').update(readFileSync(p)).digest('hex');
     }
   };
   walk(root);
