@@ -4,6 +4,7 @@ import type { KubeObject } from '../kube/types.ts';
 import { tail } from '../blueprint/types.ts';
 import { kubeName, labelValue } from '../volumes/names.ts';
 import type { PodPlacement } from './placement.ts';
+import type { MoverIdentity } from '../volumes/identity.ts';
 import { DEFAULT_MOVER_TIMEOUT_MS, jobLog, moverSecretAndJob, MoverError, RUN_LABEL, waitForMoverJob, type MoverRepository } from '../volumes/mover.ts';
 
 /** The restored PVC is mounted here, so the snapshot's `data/` directory (the backup mover read `/data`) lands on it. */
@@ -29,6 +30,10 @@ export interface RestoreMoverOptions {
   placement?: PodPlacement;
   /** With `include`: stop before writing anything when one of them already exists in the PVC (for `data`: a PVC with anything but lost+found). */
   refuseExisting?: boolean;
+  /** Who the mover runs as (the restored workload's identity, `moverIdentity`). */
+  identity?: MoverIdentity;
+  /** The Job's (and Secret's) name; default `restoreMoverName(pvc, runId)`. */
+  name?: string;
 }
 
 /** The line a refusing mover prints for each included path that already exists in the PVC (`/` = the non-empty PVC). */
@@ -65,7 +70,7 @@ export interface RestoreMoverResult {
  * mounted exactly as the backup mover mounts it (hostPath or PVC at /repository).
  */
 export function restoreMoverObjects(opts: RestoreMoverOptions): { secret: KubeObject; job: KubeObject } {
-  const name = restoreMoverName(opts.pvc, opts.runId);
+  const name = opts.name ?? restoreMoverName(opts.pvc, opts.runId);
   return moverSecretAndJob({
     name,
     namespace: opts.namespace,
@@ -80,6 +85,7 @@ export function restoreMoverObjects(opts: RestoreMoverOptions): { secret: KubeOb
     ...(opts.image ? { image: opts.image } : {}),
     ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
     ...(opts.placement ? { placement: { ...opts.placement } } : {}),
+    ...(opts.identity ? { identity: opts.identity } : {}),
   });
 }
 
