@@ -9,6 +9,9 @@ import { startS3Server } from '../repository/s3-server.ts';
 import { execInPod } from '../../reconciler/blueprint/index.ts';
 import { exportVolumes, MoverError, pruneLocalSnapshots, RUN_LABEL, runMoverJob, snapshotPvc, snapshotVolumes, SnapshotError, type MoverRepository } from '../../reconciler/volumes/index.ts';
 import type { KubeObject } from '../../reconciler/kube/index.ts';
+import { populateAndHandBack } from '../../reconciler/volumes/handback.ts';
+import { MOVER_UID } from '../../reconciler/volumes/identity.ts';
+import { restoreMoverName, runRestoreMover } from '../../reconciler/restore/volume.ts';
 import { createAll, randomName, sampleApp, startTestCluster, waitPodsReady, type TestCluster } from './kube-cluster.ts';
 
 // Backups, mover Jobs and Pods on a loaded two-core machine take minutes, not the default 60 s (issue 19: the
@@ -207,5 +210,67 @@ describe.skipIf(!!process.env.COFFER_TEST_KUBECONFIG)('mover Jobs (sandbox: host
     } finally {
       await s3.close();
     }
+  });
+  it('restricted mover namespace, S3: a backup and a restore (volume filled there, handed back) never put a credential in an app namespace', async () => {
+    const s3 = await startS3Server();
+    const movers = randomName('movers');
+    const target = randomName('tgt');
+    await cluster.client.create('v1', 'namespaces', undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: movers, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } });
+    await cluster.client.create('v1', 'namespaces', undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: target } });
+    const secretValues = [PASSWORD, ...Object.values(s3.env)];
+    const s3repo: MoverRepository = { url: s3.url('coffer-handback'), password: PASSWORD, env: s3.env, namespace: movers };
+    await initRepository(openBackend(s3repo.url, s3.env), PASSWORD);
+    const original = (await execInPod(cluster.client, ns, 'db-0', 'db', ['cat', '/data/app.db'])).stdout;
+    // Every Secret event in both application namespaces, through a real watch, from before the snapshot to after the hand-back.
+    const seen: string[] = [];
+    const carried: string[] = [];
+    const watches = await Promise.all(
+      [ns, target].map((n) =>
+        new Watch(cluster.client.kc).watch(`/api/v1/namespaces/${n}/secrets`, {}, (type, o: KubeObject & { data?: Record<string, string> }) => {
+          seen.push(`${type} ${n}/${o.metadata.name}`);
+          for (const v of Object.values(o.data ?? {})) if (secretValues.some((x) => Buffer.from(v, 'base64').toString().includes(x))) carried.push(`${n}/${o.metadata.name}`);
+        }, () => undefined),
+      ),
+    );
+    let pvName = '';
+    try {
+      const [taken] = await snapshotVolumes(cluster.client, { namespace: ns, pvcs: [pvc], runId: 'hb1' });
+      const [outcome] = await exportVolumes(cluster.client, { namespace: ns, snapshots: [{ pvc, snapshot: taken!.snapshot! }], repository: s3repo, tags: { restorepoint: 'rp-hb' }, runId: 'hb1', deleteSnapshots: true });
+      expect(outcome).toMatchObject({ pvc: 'data-db-0', phase: 'Succeeded' });
+
+      const claim = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'restored', namespace: target }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } } as KubeObject;
+      const name = restoreMoverName(`${target}-restored`, 'hb2');
+      const { result, claim: bound } = await populateAndHandBack(cluster.client, {
+        claim,
+        moverNamespace: movers,
+        name,
+        labels: { [RUN_LABEL]: 'hb2' },
+        fill: (staging) => runRestoreMover(cluster.client, { namespace: movers, pvc: staging, name, snapshotId: outcome!.snapshotId!, repository: s3repo, runId: 'hb2' }),
+      });
+      expect(result.files).toBeGreaterThan(0);
+      pvName = (bound.spec as { volumeName: string }).volumeName;
+      // Pods of the target namespace read the restored bytes from the handed-back volume.
+      await cluster.client.create('v1', 'pods', target, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'reader', namespace: target }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'r', image: 'busybox', command: ['sh', '-c', 'exec sleep 100000'], volumeMounts: [{ name: 'v', mountPath: '/data' }] }], volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'restored' } }] } });
+      await waitPodsReady(cluster.client, target, '', 1);
+      expect((await execInPod(cluster.client, target, 'reader', 'r', ['cat', '/data/app.db'])).stdout.equals(original)).toBe(true);
+      // Written by a restricted (non-root) mover: files belong to its uid/fsGroup (README "Pod Security").
+      expect((await execInPod(cluster.client, target, 'reader', 'r', ['stat', '-c', '%u:%g', '/data/app.db'])).stdout.toString().trim()).toBe(`${MOVER_UID}:${MOVER_UID}`);
+      for (const n of [ns, target]) await cluster.client.create('v1', 'secrets', n, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'watch-probe', namespace: n } });
+      for (const until = Date.now() + 30_000; seen.filter((x) => x.endsWith('/watch-probe')).length < 2 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      for (const w of watches) w.abort();
+      await s3.close();
+    }
+    expect(seen.sort()).toEqual([`ADDED ${ns}/watch-probe`, `ADDED ${target}/watch-probe`].sort());
+    expect(carried).toEqual([]);
+    // The volume belongs to the target claim with its class's reclaim policy again; nothing of either run is left.
+    const pv = await cluster.client.get('v1', 'persistentvolumes', undefined, pvName);
+    expect((pv.spec as { persistentVolumeReclaimPolicy: string; claimRef: { namespace: string; name: string } }).persistentVolumeReclaimPolicy).toBe('Delete');
+    expect((pv.spec as { claimRef: { namespace: string; name: string } }).claimRef).toMatchObject({ namespace: target, name: 'restored' });
+    expect(pv.metadata.labels?.[RUN_LABEL]).toBeUndefined();
+    for (const plural of ['jobs', 'persistentvolumeclaims', 'secrets'] as const) {
+      expect((await cluster.client.list(plural === 'jobs' ? 'batch/v1' : 'v1', plural, movers)).filter((o) => !o.metadata.deletionTimestamp && o.metadata.labels?.[RUN_LABEL]).map((o) => o.metadata.name)).toEqual([]);
+    }
+    await cluster.client.delete('v1', 'namespaces', undefined, target);
   });
 });
