@@ -344,15 +344,3 @@ export async function jobLog(client: KubeClient, ns: string, job: string): Promi
   if (!pod) return '';
   return client.podLog(ns, pod.metadata.name, { container: 'mover' }).catch(() => '');
 }
-
-/** Removes mover leftovers of a run (a reconciler killed mid-export): Jobs, PVCs, Secrets labelled with its run id. */
-export async function cleanupRun(client: KubeClient, namespace: string, runId: string): Promise<number> {
-  let n = 0;
-  for (const [api, plural] of [['batch/v1', 'jobs'], ['v1', 'persistentvolumeclaims'], ['v1', 'secrets']] as const) {
-    for (const o of await client.list(api, plural, namespace, { labelSelector: `${RUN_LABEL}=${labelValue(runId)}` })) {
-      await client.delete(api, plural, namespace, o.metadata.name);
-      n++;
-    }
-  }
-  return n;
-}

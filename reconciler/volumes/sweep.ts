@@ -56,11 +56,13 @@ export async function sweepLeftovers(client: KubeClient, namespace: string): Pro
       result.errors.push(`${plural} ${ns ? `${ns}/` : ''}${o.metadata.name}: ${(e as Error).message}`);
     }
   };
-  // Jobs first (their pods go with them), then what they mounted and read, then the snapshots behind the PVCs.
-  for (const [api, plural] of [['batch/v1', 'jobs'], ['v1', 'persistentvolumeclaims'], ['v1', 'secrets'], [SNAPSHOTS, 'volumesnapshots']] as const) {
-    for (const o of await list(api, plural, namespace)) await remove(api, plural, namespace, o);
+  // Everything is listed before anything is deleted (the garbage collector removes what a Job owns once it goes).
+  // Credentials first, then Jobs (their pods go with them), what they mounted, the snapshots behind the PVCs.
+  const found: [string, string, string | undefined, KubeObject[]][] = [];
+  for (const [api, plural, ns] of [['v1', 'secrets', namespace], ['batch/v1', 'jobs', namespace], ['v1', 'persistentvolumeclaims', namespace], [SNAPSHOTS, 'volumesnapshots', namespace], [SNAPSHOTS, 'volumesnapshotcontents', undefined]] as const) {
+    found.push([api, plural, ns, await list(api, plural, ns)]);
   }
-  for (const o of await list(SNAPSHOTS, 'volumesnapshotcontents')) await remove(SNAPSHOTS, 'volumesnapshotcontents', undefined, o);
+  for (const [api, plural, ns, objects] of found) for (const o of objects) await remove(api, plural, ns, o);
   for (const pv of await list('v1', 'persistentvolumes')) {
     const policy = pv.metadata.annotations?.[RECLAIM_ANNOTATION];
     if (!policy) continue;
