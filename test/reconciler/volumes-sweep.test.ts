@@ -9,11 +9,12 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoPolicyRepo } from '../../cli/demo-app.ts';
+import { DEMO_NAMESPACE, demoPolicyRepo } from '../../cli/demo-app.ts';
 import { KubeClient } from '../../reconciler/kube/client.ts';
 import type { KubeObject } from '../../reconciler/kube/types.ts';
 import { RUN_LABEL } from '../../reconciler/volumes/mover.ts';
-import { LEFTOVER_SELECTOR } from '../../reconciler/volumes/sweep.ts';
+import { RECLAIM_ANNOTATION } from '../../reconciler/volumes/handback.ts';
+import { LEFTOVER_SELECTOR, sweepLeftovers } from '../../reconciler/volumes/sweep.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
 import { commitFiles, deploySampleApp, waitFor } from './sample-app-fixture.ts';
 
@@ -94,5 +95,31 @@ describe('start-up sweep', () => {
       second.child.kill('SIGTERM');
       await new Promise((r) => (second.child.exitCode !== null ? r(undefined) : second.child.once('exit', r)));
     }
+  });
+  it('a volume caught mid hand-back is discarded; one already bound to its target claim is kept and given its policy back', { timeout: 120_000 }, async () => {
+    const labels = { 'app.kubernetes.io/managed-by': 'coffer', [RUN_LABEL]: 'restore-x' };
+    const claim = (ns: string, name: string, extra: Record<string, unknown> = {}) => ({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name, namespace: ns }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } }, ...extra } }) as KubeObject;
+    const boundVolume = async (ns: string, name: string) => {
+      await client.create('v1', 'persistentvolumeclaims', ns, claim(ns, name));
+      let pv = '';
+      await waitFor(`${ns}/${name} bound`, async () => !!(pv = ((await client.get('v1', 'persistentvolumeclaims', ns, name)).spec as { volumeName?: string }).volumeName ?? ''));
+      // What handback.ts does before it deletes the mover's claim.
+      await client.mergePatch('v1', 'persistentvolumes', undefined, pv, { metadata: { labels, annotations: { [RECLAIM_ANNOTATION]: 'Delete' } }, spec: { persistentVolumeReclaimPolicy: 'Retain' } });
+      await client.delete('v1', 'persistentvolumeclaims', ns, name);
+      await waitFor(`${pv} Released`, async () => ((await client.get('v1', 'persistentvolumes', undefined, pv)).status as { phase?: string }).phase === 'Released');
+      return pv;
+    };
+    const orphan = await boundVolume('coffer-system', 'coffer-restore-orphan');
+    const handed = await boundVolume('coffer-system', 'coffer-restore-handed');
+    await client.mergePatch('v1', 'persistentvolumes', undefined, handed, { spec: { claimRef: { namespace: DEMO_NAMESPACE, name: 'restored-x', uid: null, resourceVersion: null } } });
+    await client.create('v1', 'persistentvolumeclaims', DEMO_NAMESPACE, claim(DEMO_NAMESPACE, 'restored-x', { volumeName: handed, storageClassName: 'sandbox-hostpath' }));
+    await waitFor('the handed-back claim to bind', async () => ((await client.get('v1', 'persistentvolumeclaims', DEMO_NAMESPACE, 'restored-x')).status as { phase?: string }).phase === 'Bound');
+
+    const r = await sweepLeftovers(client, 'coffer-system');
+    expect(r).toMatchObject({ removed: { persistentvolumes: 1 }, runs: ['restore-x'], finished: [`${handed} → ${DEMO_NAMESPACE}/restored-x`], errors: [] });
+    await waitFor(`${orphan} deleted`, async () => !(await client.find('v1', 'persistentvolumes', undefined, orphan)));
+    const kept = await client.get('v1', 'persistentvolumes', undefined, handed);
+    expect([(kept.spec as { persistentVolumeReclaimPolicy: string }).persistentVolumeReclaimPolicy, kept.metadata.labels?.[RUN_LABEL], kept.metadata.annotations?.[RECLAIM_ANNOTATION]]).toEqual(['Delete', undefined, undefined]);
+    expect(((await client.get('v1', 'persistentvolumeclaims', DEMO_NAMESPACE, 'restored-x')).status as { phase: string }).phase).toBe('Bound');
   });
 });
