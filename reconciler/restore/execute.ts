@@ -12,11 +12,9 @@ import { hasHealth, unhealthyReason } from './health.ts';
 import type { PlannedObject, RestorePlan } from './plan.ts';
 import { verifySnapshots } from './verify.ts';
 import { claimPodSpec, placementForClaim } from './placement.ts';
-import { restoreMoverName, runRestoreMover } from './volume.ts';
+import { restoreMoverLabels, restoreMoverName, runRestoreMover } from './volume.ts';
 import { populateAndHandBack } from '../volumes/handback.ts';
 import { moverIdentity } from '../volumes/identity.ts';
-import { RUN_LABEL } from '../volumes/mover.ts';
-import { labelValue } from '../volumes/names.ts';
 
 export type ExistingPolicy = 'skip' | 'update' | 'recreate';
 export const EXISTING_POLICIES: readonly ExistingPolicy[] = ['skip', 'update', 'recreate'];
@@ -124,7 +122,7 @@ export async function executeRestore(input: ExecuteInput): Promise<ExecuteResult
       const mover = (namespace: string, pvc: string, name?: string) =>
         runRestoreMover(client, {
           ...(placement ? { placement } : {}),
-          identity: moverIdentity(claimPodSpec(ns, claim, objects), claim, 'restore'),
+          identity: moverIdentity(claimPodSpec(ns, claim, objects), claim, 'new'),
           namespace,
           pvc,
           ...(name ? { name } : {}),
@@ -138,12 +136,11 @@ export async function executeRestore(input: ExecuteInput): Promise<ExecuteResult
         });
       if (handBack) {
         const name = restoreMoverName(`${ns}-${claim}`, input.runId);
-        const labels = { 'app.kubernetes.io/managed-by': 'coffer', 'app.kubernetes.io/component': 'restore-mover', [RUN_LABEL]: labelValue(input.runId), 'coffer.dev/pvc': labelValue(claim) };
         const { result, claim: created } = await populateAndHandBack(client, {
           claim: handBack.body,
           moverNamespace: moverNamespace!,
           name,
-          labels,
+          labels: restoreMoverLabels(claim, input.runId),
           fill: (staging) => mover(moverNamespace!, staging, name),
           create: (body) => createRetrying(client, p, body, input.signal),
           ...(input.waitTimeoutMs ? { timeoutMs: input.waitTimeoutMs } : {}),

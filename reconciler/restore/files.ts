@@ -11,6 +11,7 @@ import { RestoreError } from './errors.ts';
 import { compileTip } from './run.ts';
 import { selectRestorePoint, type RestorePointQuery } from './select.ts';
 import { EXISTS_MARKER, runRestoreMover } from './volume.ts';
+import { consumerPodSpec, moverIdentity } from '../volumes/identity.ts';
 
 /** What `--into-pvc` does with paths that already exist in the PVC: `fail` (default) writes nothing; `update` overwrites them. */
 export type FilesExisting = 'fail' | 'update';
@@ -144,6 +145,8 @@ async function restoreIntoPvc(req: FilesRequest, into: IntoPvc, restorePoint: st
       runId: makeRunId('restore-files', new Date(), randomBytes(3).toString('hex')),
       include: includes,
       refuseExisting: existing === 'fail',
+      // A volume in use: write as the workload that mounts it, and never give it a new fsGroup (README "Pod Security").
+      identity: moverIdentity(consumerPodSpec(await req.client.list('v1', 'pods', ns), into.name), into.name, 'existing'),
       ...(into.moverImage ? { image: into.moverImage } : {}),
       ...(into.timeoutMs ? { timeoutMs: into.timeoutMs } : {}),
       ...(into.log ? { log: into.log } : {}),

@@ -74,7 +74,7 @@ export function restoreMoverObjects(opts: RestoreMoverOptions): { secret: KubeOb
   return moverSecretAndJob({
     name,
     namespace: opts.namespace,
-    labels: { 'app.kubernetes.io/managed-by': 'coffer', 'app.kubernetes.io/component': 'restore-mover', [RUN_LABEL]: labelValue(opts.runId), 'coffer.dev/pvc': labelValue(opts.pvc) },
+    labels: restoreMoverLabels(opts.pvc, opts.runId),
     repository: opts.repository,
     repositoryReadOnly: true,
     data: { volume: { name: 'target', persistentVolumeClaim: { claimName: opts.pvc } }, mount: { name: 'target', mountPath: `${RESTORE_ROOT}/data` } },
@@ -87,6 +87,11 @@ export function restoreMoverObjects(opts: RestoreMoverOptions): { secret: KubeOb
     ...(opts.placement ? { placement: { ...opts.placement } } : {}),
     ...(opts.identity ? { identity: opts.identity } : {}),
   });
+}
+
+/** The labels of a restore mover's objects (and of a hand-back's claim and volume): the sweep finds them by these. */
+export function restoreMoverLabels(pvc: string, runId: string): Record<string, string> {
+  return { 'app.kubernetes.io/managed-by': 'coffer', 'app.kubernetes.io/component': 'restore-mover', [RUN_LABEL]: labelValue(runId), 'coffer.dev/pvc': labelValue(pvc) };
 }
 
 export function restoreMoverName(pvc: string, runId: string): string {

@@ -34,20 +34,20 @@ export interface PodSpecLike {
 /**
  * The identity for a mover of the volume `claim` of this pod spec (undefined: no workload known). The first container
  * that mounts the claim decides the uid/gid (its own securityContext over the pod's), as the kubelet resolves them.
- * A backup mover gets the pod's fsGroup only when the pod has one (a fresh fsGroup would make the kubelet rewrite the
- * group of every file of the copy being backed up); a restore mover always has one, because the new volume's root
- * belongs to root until the kubelet gives it to the fsGroup.
+ * A mover of an `existing` volume (a backup's snapshot copy, `restore files --into-pvc`) gets the pod's fsGroup only
+ * when the pod has one (a fresh fsGroup would make the kubelet rewrite the group of every file in it); a mover filling
+ * a `new` volume always has one, because the new volume's root belongs to root until the kubelet gives it to the fsGroup.
  */
-export function moverIdentity(spec: PodSpecLike | undefined, claim: string, purpose: 'backup' | 'restore'): MoverIdentity {
+export function moverIdentity(spec: PodSpecLike | undefined, claim: string, volume: 'existing' | 'new'): MoverIdentity {
   const pod = spec?.securityContext ?? {};
-  const volume = spec?.volumes?.find((v) => v.persistentVolumeClaim?.claimName === claim)?.name;
-  const container = spec?.containers?.find((c) => c.volumeMounts?.some((m) => m.name === volume)) ?? spec?.containers?.[0];
+  const mounted = spec?.volumes?.find((v) => v.persistentVolumeClaim?.claimName === claim)?.name;
+  const container = spec?.containers?.find((c) => c.volumeMounts?.some((m) => m.name === mounted)) ?? spec?.containers?.[0];
   const uid = container?.securityContext?.runAsUser ?? pod.runAsUser;
   const own = uid !== undefined && uid > 0;
   const runAsUser = own ? uid : MOVER_UID;
   const gid = container?.securityContext?.runAsGroup ?? pod.runAsGroup;
   const runAsGroup = own && gid !== undefined && gid > 0 ? gid : own ? (pod.fsGroup ?? runAsUser) : MOVER_UID;
-  const fsGroup = pod.fsGroup !== undefined && pod.fsGroup > 0 ? pod.fsGroup : purpose === 'restore' ? runAsGroup : undefined;
+  const fsGroup = pod.fsGroup !== undefined && pod.fsGroup > 0 ? pod.fsGroup : volume === 'new' ? runAsGroup : undefined;
   return { runAsUser, runAsGroup, ...(fsGroup !== undefined ? { fsGroup } : {}), source: own ? 'workload' : 'default' };
 }
 

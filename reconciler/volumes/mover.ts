@@ -116,7 +116,7 @@ export function moverSecurityContext(o: { writesData: boolean; hostPathRepositor
       container: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'], add: o.writesData ? ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID'] : ['DAC_OVERRIDE'] } },
     };
   }
-  const id = o.identity ?? moverIdentity(undefined, '', o.writesData ? 'restore' : 'backup');
+  const id = o.identity ?? moverIdentity(undefined, '', o.writesData ? 'new' : 'existing');
   return {
     pod: { runAsNonRoot: true, runAsUser: id.runAsUser, runAsGroup: id.runAsGroup, ...(id.fsGroup !== undefined ? { fsGroup: id.fsGroup, fsGroupChangePolicy: 'OnRootMismatch' } : {}), seccompProfile },
     container: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
@@ -246,7 +246,7 @@ export async function runMoverJob(client: KubeClient, opts: MoverJobOptions): Pr
   const away = ns !== opts.namespace;
   // moverObjects' name; in the mover namespace the handed-off VolumeSnapshot carries it too.
   const name = kubeName(`coffer-${opts.pvc.metadata.name}`, opts.runId);
-  const identity = opts.identity ?? moverIdentity(consumerPodSpec(await client.list('v1', 'pods', opts.namespace), opts.pvc.metadata.name), opts.pvc.metadata.name, 'backup');
+  const identity = opts.identity ?? moverIdentity(consumerPodSpec(await client.list('v1', 'pods', opts.namespace), opts.pvc.metadata.name), opts.pvc.metadata.name, 'existing');
   const placement = opts.placement ?? (await volumePlacement(client, opts.pvc));
   const { secret, pvc, job } = moverObjects({ ...opts, namespace: ns, snapshot: away ? name : opts.snapshot, identity, ...(placement ? { placement } : {}) });
   let handoff: HandedOffSnapshot | undefined;

@@ -17,7 +17,7 @@ import { openSource } from '../../reconciler/git/source.ts';
 import { KubeClient } from '../../reconciler/kube/client.ts';
 import { reconcileOnce } from '../../reconciler/reconcile.ts';
 import { runRestore } from '../../reconciler/restore/index.ts';
-import { waitForMoverJob } from '../../reconciler/volumes/mover.ts';
+import { MOVER_RESOURCES, waitForMoverJob } from '../../reconciler/volumes/mover.ts';
 import { FileBackend, openRepository, restore } from '../../repository/index.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
 import { commitFiles, deploySampleApp } from './sample-app-fixture.ts';
@@ -151,9 +151,14 @@ describe('backup across nodes', () => {
     // their repository, so the test passes only if neither backup waits for the other (no wall clock involved).
     const proxy = await barrierProxy(s3.endpoint, APPS.map((a) => a.namespace));
     const seen: string[] = [];
-    const watch = await new Watch(sb.kubeConfig).watch('/api/v1/namespaces/coffer-system/pods', {}, (type, pod: { metadata: { labels?: Record<string, string> }; spec: { nodeName?: string }; status?: { phase?: string } }) => {
+    const shapes = new Set<string>();
+    type MoverPod = { metadata: { labels?: Record<string, string>; ownerReferences?: { kind: string; controller?: boolean }[] }; spec: { nodeName?: string; securityContext?: { runAsNonRoot?: boolean }; containers: { resources?: unknown }[] }; status?: { phase?: string } };
+    const watch = await new Watch(sb.kubeConfig).watch('/api/v1/namespaces/coffer-system/pods', {}, (_type, pod: MoverPod) => {
       const run = pod.metadata.labels?.[RUN_LABEL];
-      if (run?.startsWith('par-')) seen.push(`${run.slice(4)} ${pod.status?.phase ?? ''} ${pod.spec.nodeName ?? ''}`);
+      if (!run?.startsWith('par-')) return;
+      seen.push(`${run.slice(4)} ${pod.status?.phase ?? ''} ${pod.spec.nodeName ?? ''}`);
+      // Owned by its Job (garbage collection removes it), non-root, with requests and limits.
+      shapes.add(JSON.stringify([pod.metadata.ownerReferences?.map((r) => `${r.kind}:${r.controller}`), pod.spec.securityContext?.runAsNonRoot, pod.spec.containers[0]!.resources]));
     }, () => undefined);
     try {
       const outcomes = await Promise.all(
@@ -178,6 +183,7 @@ describe('backup across nodes', () => {
     expect(firstDone).toBeGreaterThan(-1);
     for (const app of APPS) expect(seen.findIndex((e) => e.startsWith(`${app.namespace} Running `))).toBeLessThan(firstDone);
     expect(proxy.held).toBeGreaterThan(0);
+    expect([...shapes]).toEqual([JSON.stringify([['Job:true'], true, MOVER_RESOURCES])]);
   });
 
   it('restores the app pinned to sandbox-worker2 into a new namespace: the mover fills the volume on that node', { timeout: 180_000 }, async () => {

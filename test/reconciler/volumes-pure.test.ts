@@ -170,21 +170,21 @@ describe('mover pods and Pod Security (evaluated by the sandbox PSA, kubernetes.
 describe('moverIdentity: the mover acts as the workload that mounts the volume', () => {
   const mount = (sc?: Record<string, number>) => ({ volumeMounts: [{ name: 'v' }], ...(sc ? { securityContext: sc } : {}) });
   const podSpec = (pod: Record<string, number> | undefined, ...containers: ReturnType<typeof mount>[]): PodSpecLike => ({ ...(pod ? { securityContext: pod } : {}), containers, volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'data' } }] });
-  const cases: [string, PodSpecLike | undefined, 'backup' | 'restore', object][] = [
-    ['no workload: the image user, no fsGroup for a backup', undefined, 'backup', { runAsUser: MOVER_UID, runAsGroup: MOVER_UID, source: 'default' }],
-    ['no workload: a restore gets an fsGroup (the new volume root is root-owned)', undefined, 'restore', { runAsUser: MOVER_UID, runAsGroup: MOVER_UID, fsGroup: MOVER_UID, source: 'default' }],
-    ['pod-level uid, gid and fsGroup', podSpec({ runAsUser: 999, runAsGroup: 999, fsGroup: 2000 }, mount()), 'backup', { runAsUser: 999, runAsGroup: 999, fsGroup: 2000, source: 'workload' }],
-    ['the container overrides the pod', podSpec({ runAsUser: 999, fsGroup: 2000 }, mount({ runAsUser: 1001, runAsGroup: 1002 })), 'backup', { runAsUser: 1001, runAsGroup: 1002, fsGroup: 2000, source: 'workload' }],
-    ['no runAsGroup: the fsGroup is the primary group', podSpec({ runAsUser: 70, fsGroup: 70 }, mount()), 'restore', { runAsUser: 70, runAsGroup: 70, fsGroup: 70, source: 'workload' }],
-    ['uid without groups: backup adds no fsGroup', podSpec({ runAsUser: 1000 }, mount()), 'backup', { runAsUser: 1000, runAsGroup: 1000, source: 'workload' }],
-    ['a root workload is not copied', podSpec({ runAsUser: 0, fsGroup: 0 }, mount()), 'backup', { runAsUser: MOVER_UID, runAsGroup: MOVER_UID, source: 'default' }],
+  const cases: [string, PodSpecLike | undefined, 'existing' | 'new', object][] = [
+    ['no workload: the image user, no fsGroup for a backup', undefined, 'existing', { runAsUser: MOVER_UID, runAsGroup: MOVER_UID, source: 'default' }],
+    ['no workload: a restore gets an fsGroup (the new volume root is root-owned)', undefined, 'new', { runAsUser: MOVER_UID, runAsGroup: MOVER_UID, fsGroup: MOVER_UID, source: 'default' }],
+    ['pod-level uid, gid and fsGroup', podSpec({ runAsUser: 999, runAsGroup: 999, fsGroup: 2000 }, mount()), 'existing', { runAsUser: 999, runAsGroup: 999, fsGroup: 2000, source: 'workload' }],
+    ['the container overrides the pod', podSpec({ runAsUser: 999, fsGroup: 2000 }, mount({ runAsUser: 1001, runAsGroup: 1002 })), 'existing', { runAsUser: 1001, runAsGroup: 1002, fsGroup: 2000, source: 'workload' }],
+    ['no runAsGroup: the fsGroup is the primary group', podSpec({ runAsUser: 70, fsGroup: 70 }, mount()), 'new', { runAsUser: 70, runAsGroup: 70, fsGroup: 70, source: 'workload' }],
+    ['uid without groups: backup adds no fsGroup', podSpec({ runAsUser: 1000 }, mount()), 'existing', { runAsUser: 1000, runAsGroup: 1000, source: 'workload' }],
+    ['a root workload is not copied', podSpec({ runAsUser: 0, fsGroup: 0 }, mount()), 'existing', { runAsUser: MOVER_UID, runAsGroup: MOVER_UID, source: 'default' }],
   ];
-  it.each(cases)('%s', (_name, podSpecIn, purpose, want) => {
-    expect(moverIdentity(podSpecIn, 'data', purpose)).toEqual(want);
+  it.each(cases)('%s', (_name, podSpecIn, volume, want) => {
+    expect(moverIdentity(podSpecIn, 'data', volume)).toEqual(want);
   });
   it('the container that mounts the claim decides, not the first one', () => {
     const s: PodSpecLike = { containers: [{ securityContext: { runAsUser: 5 } }, mount({ runAsUser: 6 })], volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'data' } }] };
-    expect(moverIdentity(s, 'data', 'backup').runAsUser).toBe(6);
+    expect(moverIdentity(s, 'data', 'existing').runAsUser).toBe(6);
   });
   it('consumerPodSpec ignores finished pods and pods of other claims', () => {
     const pod = (phase: string, claim: string, uid: number) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: `${phase}-${claim}` }, spec: podSpec({ runAsUser: uid }, mount()), status: { phase } }) as unknown as KubeObject;
@@ -192,7 +192,7 @@ describe('moverIdentity: the mover acts as the workload that mounts the volume',
     expect(consumerPodSpec(pods, 'data')?.securityContext).toEqual({ runAsUser: 3 });
   });
   it('unreadable paths fail the volume with who the mover was and what to change', () => {
-    const id = moverIdentity(undefined, 'data', 'backup');
+    const id = moverIdentity(undefined, 'data', 'existing');
     expect(unreadableError([{ path: '/data/x', code: 'CHANGED_WHILE_READ' }], id)).toBeUndefined();
     const msg = unreadableError(['a', 'b', 'c', 'd'].map((n) => ({ path: `/data/${n}`, code: 'EACCES', message: 'permission denied' })), id)!;
     expect(msg).toBe(`the mover (uid ${MOVER_UID}, gid ${MOVER_UID}) could not read 4 path(s): /data/a, /data/b, /data/c and 1 more; the workload runs as root or names no runAsUser; give its pods a non-root runAsUser and fsGroup so the mover can act as it`);
