@@ -24,6 +24,7 @@ interface SecurityContext {
   runAsUser?: number;
   runAsGroup?: number;
   fsGroup?: number;
+  [other: string]: unknown;
 }
 export interface PodSpecLike {
   securityContext?: SecurityContext;

@@ -10,7 +10,7 @@ import { execInPod } from '../../reconciler/blueprint/index.ts';
 import { exportVolumes, MoverError, pruneLocalSnapshots, RUN_LABEL, runMoverJob, snapshotPvc, snapshotVolumes, SnapshotError, type MoverRepository } from '../../reconciler/volumes/index.ts';
 import type { KubeObject } from '../../reconciler/kube/index.ts';
 import { populateAndHandBack } from '../../reconciler/volumes/handback.ts';
-import { MOVER_UID } from '../../reconciler/volumes/identity.ts';
+import { MOVER_UID, moverIdentity } from '../../reconciler/volumes/identity.ts';
 import { restoreMoverName, runRestoreMover } from '../../reconciler/restore/volume.ts';
 import { createAll, randomName, sampleApp, startTestCluster, waitPodsReady, type TestCluster } from './kube-cluster.ts';
 
@@ -272,5 +272,59 @@ describe.skipIf(!!process.env.COFFER_TEST_KUBECONFIG)('mover Jobs (sandbox: host
       expect((await cluster.client.list(plural === 'jobs' ? 'batch/v1' : 'v1', plural, movers)).filter((o) => !o.metadata.deletionTimestamp && o.metadata.labels?.[RUN_LABEL]).map((o) => o.metadata.name)).toEqual([]);
     }
     await cluster.client.delete('v1', 'namespaces', undefined, target);
+  });
+  it('restricted movers act as the workload: a uid-1000/fsGroup-2000 app\'s 0600 files back up and restore with their owner; a root app\'s 0600 file fails the volume by name', async () => {
+    const s3 = await startS3Server();
+    const movers = randomName('movers');
+    const app = randomName('nonroot');
+    await cluster.client.create('v1', 'namespaces', undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: movers, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } });
+    await cluster.client.create('v1', 'namespaces', undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: app, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } });
+    try {
+      const s3repo: MoverRepository = { url: s3.url('identity'), password: PASSWORD, env: s3.env, namespace: movers };
+      await initRepository(openBackend(s3repo.url, s3.env), PASSWORD);
+      const podSpec = {
+        securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 2000, seccompProfile: { type: 'RuntimeDefault' } },
+        containers: [{ name: 'app', image: 'busybox', command: ['sh', '-c', 'exec sleep 100000'], securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } }, volumeMounts: [{ name: 'v', mountPath: '/data' }] }],
+        volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'data' } }],
+        terminationGracePeriodSeconds: 1,
+      };
+      await cluster.client.create('v1', 'persistentvolumeclaims', app, { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'data', namespace: app }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } } as KubeObject);
+      await cluster.client.create('v1', 'pods', app, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'app', namespace: app }, spec: podSpec } as KubeObject);
+      await waitPodsReady(cluster.client, app, '', 1);
+      await execInPod(cluster.client, app, 'app', 'app', ['sh', '-c', 'umask 077; mkdir /data/private && printf secret > /data/private/key && printf open > /data/readme']);
+      const appPvc = await cluster.client.get('v1', 'persistentvolumeclaims', app, 'data');
+      const [taken] = await snapshotVolumes(cluster.client, { namespace: app, pvcs: [appPvc], runId: 'id1' });
+      // The mover finds the app pod and runs as uid 1000 with fsGroup 2000, so the 0700 directory and 0600 file read.
+      const [outcome] = await exportVolumes(cluster.client, { namespace: app, snapshots: [{ pvc: appPvc, snapshot: taken!.snapshot! }], repository: s3repo, tags: {}, runId: 'id1', deleteSnapshots: true });
+      expect([outcome!.phase, outcome!.error]).toEqual(['Succeeded', undefined]);
+
+      const name = restoreMoverName(`${app}-copy`, 'id2');
+      await populateAndHandBack(cluster.client, {
+        claim: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'copy', namespace: app }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } } as KubeObject,
+        moverNamespace: movers,
+        name,
+        labels: { [RUN_LABEL]: 'id2' },
+        fill: (staging) => runRestoreMover(cluster.client, { namespace: movers, pvc: staging, name, snapshotId: outcome!.snapshotId!, repository: s3repo, runId: 'id2', identity: moverIdentity(podSpec, 'data', 'new') }),
+      });
+      await cluster.client.create('v1', 'pods', app, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'copy', namespace: app }, spec: { ...podSpec, volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'copy' } }] } } as KubeObject);
+      await waitPodsReady(cluster.client, app, '', 2);
+      const stat = (await execInPod(cluster.client, app, 'copy', 'app', ['sh', '-c', 'cd /data && stat -c "%n %u:%g %a" private private/key readme && cat private/key'])).stdout.toString();
+      // Owners (uid 1000; group 2000, the fsGroup the app's files had), modes and content as the app wrote them.
+      expect(stat.trim().split('\n')).toEqual(['private 1000:2000 2700', 'private/key 1000:2000 600', 'readme 1000:2000 600', 'secret']);
+
+      // A root app's 0600 file: the default identity (uid 65532) cannot read it, and the volume fails, naming it.
+      await execInPod(cluster.client, ns, 'db-0', 'db', ['sh', '-c', 'printf x > /data/root-only && chmod 600 /data/root-only']);
+      try {
+        const [rootTaken] = await snapshotVolumes(cluster.client, { namespace: ns, pvcs: [pvc], runId: 'id3' });
+        const [failed] = await exportVolumes(cluster.client, { namespace: ns, snapshots: [{ pvc, snapshot: rootTaken!.snapshot! }], repository: s3repo, tags: {}, runId: 'id3', deleteSnapshots: true });
+        expect(failed!.phase).toBe('Failed');
+        expect(failed!.error).toContain(`the mover (uid ${MOVER_UID}, gid ${MOVER_UID}) could not read 1 path(s): /data/root-only; the workload runs as root`);
+      } finally {
+        await execInPod(cluster.client, ns, 'db-0', 'db', ['rm', '-f', '/data/root-only']);
+      }
+    } finally {
+      await s3.close();
+      await cluster.client.delete('v1', 'namespaces', undefined, app);
+    }
   });
 });
