@@ -31,8 +31,8 @@ export function describeSweep(r: SweepResult): string {
 }
 
 /**
- * Removes every Coffer mover leftover in `namespace` (the mover namespace) and the cluster-scoped objects of its
- * hand-offs and hand-backs. A volume whose hand-back already reached its target claim is the application's: it gets
+ * Removes every Coffer mover leftover: Jobs, claims and Secrets wherever they are, the hand-off snapshots in
+ * `namespace` (the mover namespace), and the cluster-scoped objects of hand-offs and hand-backs. A volume whose hand-back already reached its target claim is the application's: it gets
  * its reclaim policy back and is kept.
  */
 export async function sweepLeftovers(client: KubeClient, namespace: string): Promise<SweepResult> {
@@ -58,11 +58,13 @@ export async function sweepLeftovers(client: KubeClient, namespace: string): Pro
   };
   // Everything is listed before anything is deleted (the garbage collector removes what a Job owns once it goes).
   // Credentials first, then Jobs (their pods go with them), what they mounted, the snapshots behind the PVCs.
-  const found: [string, string, string | undefined, KubeObject[]][] = [];
-  for (const [api, plural, ns] of [['v1', 'secrets', namespace], ['batch/v1', 'jobs', namespace], ['v1', 'persistentvolumeclaims', namespace], [SNAPSHOTS, 'volumesnapshots', namespace], [SNAPSHOTS, 'volumesnapshotcontents', undefined]] as const) {
-    found.push([api, plural, ns, await list(api, plural, ns)]);
+  // Jobs, claims and Secrets in every namespace: `restore files --into-pvc` copies through a temporary claim and a
+  // Job next to its target, and movers without a mover namespace run in the application's.
+  const found: [string, string, KubeObject[]][] = [];
+  for (const [api, plural, ns] of [['v1', 'secrets', undefined], ['batch/v1', 'jobs', undefined], ['v1', 'persistentvolumeclaims', undefined], [SNAPSHOTS, 'volumesnapshots', namespace], [SNAPSHOTS, 'volumesnapshotcontents', undefined]] as const) {
+    found.push([api, plural, await list(api, plural, ns)]);
   }
-  for (const [api, plural, ns, objects] of found) for (const o of objects) await remove(api, plural, ns, o);
+  for (const [api, plural, objects] of found) for (const o of objects) await remove(api, plural, o.metadata.namespace, o);
   for (const pv of await list('v1', 'persistentvolumes')) {
     const policy = pv.metadata.annotations?.[RECLAIM_ANNOTATION];
     if (!policy) continue;
