@@ -31,9 +31,10 @@ export function describeSweep(r: SweepResult): string {
 }
 
 /**
- * Removes every Coffer mover leftover: Jobs, claims and Secrets wherever they are, the hand-off snapshots in
- * `namespace` (the mover namespace), and the cluster-scoped objects of hand-offs and hand-backs. A volume whose hand-back already reached its target claim is the application's: it gets
- * its reclaim policy back and is kept.
+ * Removes every Coffer mover leftover: Jobs, claims and Secrets wherever they are (`restore files --into-pvc` copies
+ * through a temporary claim and a Job next to its target), the hand-off snapshots in `namespace` (the mover
+ * namespace), and the cluster-scoped objects of hand-offs and hand-backs. A volume whose hand-back already reached its
+ * target claim is the application's: it gets its reclaim policy back and is kept.
  */
 export async function sweepLeftovers(client: KubeClient, namespace: string): Promise<SweepResult> {
   const result: SweepResult = { removed: {}, runs: [], finished: [], errors: [] };
@@ -58,8 +59,6 @@ export async function sweepLeftovers(client: KubeClient, namespace: string): Pro
   };
   // Everything is listed before anything is deleted (the garbage collector removes what a Job owns once it goes).
   // Credentials first, then Jobs (their pods go with them), what they mounted, the snapshots behind the PVCs.
-  // Jobs, claims and Secrets in every namespace: `restore files --into-pvc` copies through a temporary claim and a
-  // Job next to its target, and movers without a mover namespace run in the application's.
   const found: [string, string, KubeObject[]][] = [];
   for (const [api, plural, ns] of [['v1', 'secrets', undefined], ['batch/v1', 'jobs', undefined], ['v1', 'persistentvolumeclaims', undefined], [SNAPSHOTS, 'volumesnapshots', namespace], [SNAPSHOTS, 'volumesnapshotcontents', undefined]] as const) {
     found.push([api, plural, await list(api, plural, ns)]);
