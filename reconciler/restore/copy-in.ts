@@ -10,8 +10,8 @@ import type { KubeObject } from '../kube/types.ts';
 import { tail } from '../blueprint/types.ts';
 import { discardVolume, populateAndHandBack } from '../volumes/handback.ts';
 import { consumerPodSpec, moverIdentity } from '../volumes/identity.ts';
-import { DEFAULT_MOVER_IMAGE, DEFAULT_MOVER_TIMEOUT_MS, jobLog, MOVER_RESOURCES, MoverError, moverSecurityContext, volumePlacement, waitForMoverJob, type MoverRepository } from '../volumes/mover.ts';
-import { EXISTS_MARKER, RESTORE_ROOT, restoreMoverLabels, restoreMoverName, runRestoreMover, type RestoreMoverResult } from './volume.ts';
+import { DEFAULT_MOVER_TIMEOUT_MS, jobLog, MoverError, moverJob, moverSecurityContext, volumePlacement, waitForMoverJob, type MoverRepository } from '../volumes/mover.ts';
+import { REFUSE_EXISTING, RESTORE_ROOT, restoreMoverLabels, restoreMoverName, runRestoreMover, type RestoreMoverResult } from './volume.ts';
 
 export interface CopyInOptions {
   /** The existing claim to write into. */
@@ -38,16 +38,7 @@ const FROM = '/from';
 export function copyScript(refuseExisting: boolean): string {
   return [
     'set -e',
-    ...(refuseExisting
-      ? [
-          'found=',
-          'for p in "$@"; do',
-          `  if [ "$p" = data ]; then [ -z "$(ls -A ${RESTORE_ROOT}/data | grep -vx lost+found)" ] || { echo "${EXISTS_MARKER} /"; found=1; }`,
-          `  elif [ -e "${RESTORE_ROOT}/$p" ] || [ -L "${RESTORE_ROOT}/$p" ]; then echo "${EXISTS_MARKER} /\${p#data/}"; found=1; fi`,
-          'done',
-          '[ -z "$found" ] || exit 3',
-        ]
-      : []),
+    ...(refuseExisting ? REFUSE_EXISTING : []),
     'for p in "$@"; do',
     '  rel=${p#data}; rel=${rel#/}',
     `  src="${FROM}/$rel"; dst="${RESTORE_ROOT}/data/$rel"`,
@@ -60,42 +51,18 @@ export function copyScript(refuseExisting: boolean): string {
 
 /** The copy Job: the temporary claim read-only at /from, the target at /restore/data, as the workload, no Secret. */
 export function copyJob(o: { name: string; namespace: string; from: string; to: string; include: string[]; refuseExisting: boolean; labels: Record<string, string>; security: ReturnType<typeof moverSecurityContext>; placement?: Record<string, unknown>; image?: string; timeoutMs?: number }): KubeObject {
-  return {
-    apiVersion: 'batch/v1',
-    kind: 'Job',
-    metadata: { name: o.name, namespace: o.namespace, labels: o.labels },
-    spec: {
-      backoffLimit: 0,
-      activeDeadlineSeconds: Math.ceil((o.timeoutMs ?? DEFAULT_MOVER_TIMEOUT_MS) / 1000),
-      ttlSecondsAfterFinished: 86400,
-      template: {
-        metadata: { labels: o.labels },
-        spec: {
-          restartPolicy: 'Never',
-          automountServiceAccountToken: false,
-          securityContext: o.security.pod,
-          containers: [
-            {
-              name: 'mover',
-              image: o.image ?? DEFAULT_MOVER_IMAGE,
-              command: ['/bin/sh', '-c', copyScript(o.refuseExisting), 'coffer-copy', ...o.include],
-              volumeMounts: [
-                { name: 'from', mountPath: FROM, readOnly: true },
-                { name: 'target', mountPath: `${RESTORE_ROOT}/data` },
-              ],
-              securityContext: o.security.container,
-              resources: MOVER_RESOURCES,
-            },
-          ],
-          volumes: [
-            { name: 'from', persistentVolumeClaim: { claimName: o.from, readOnly: true } },
-            { name: 'target', persistentVolumeClaim: { claimName: o.to } },
-          ],
-          ...o.placement,
-        },
-      },
-    },
-  };
+  return moverJob({
+    ...o,
+    container: { command: ['/bin/sh', '-c', copyScript(o.refuseExisting), 'coffer-copy', ...o.include] },
+    volumes: [
+      { name: 'from', persistentVolumeClaim: { claimName: o.from, readOnly: true } },
+      { name: 'target', persistentVolumeClaim: { claimName: o.to } },
+    ],
+    mounts: [
+      { name: 'from', mountPath: FROM, readOnly: true },
+      { name: 'target', mountPath: `${RESTORE_ROOT}/data` },
+    ],
+  });
 }
 
 /** Restores `include` into the existing claim `pvc` through the mover namespace (module comment). */

@@ -39,6 +39,16 @@ export interface RestoreMoverOptions {
 /** The line a refusing mover prints for each included path that already exists in the PVC (`/` = the non-empty PVC). */
 export const EXISTS_MARKER = 'coffer-restore: exists:';
 
+/** Shell lines (positional parameters = the includes): print EXISTS_MARKER for each include that exists under /restore and exit 3 if any did. */
+export const REFUSE_EXISTING = [
+  'found=',
+  'for p in "$@"; do',
+  `  if [ "$p" = data ]; then [ -z "$(ls -A ${RESTORE_ROOT}/data | grep -vx lost+found)" ] || { echo "${EXISTS_MARKER} /"; found=1; }`,
+  `  elif [ -e "${RESTORE_ROOT}/$p" ] || [ -L "${RESTORE_ROOT}/$p" ]; then echo "${EXISTS_MARKER} /\${p#data/}"; found=1; fi`,
+  'done',
+  '[ -z "$found" ] || exit 3',
+];
+
 /**
  * Runs in the mover image's /bin/sh (positional parameters = the includes): refuse if any include exists, then exec
  * `coffer repo restore … --include P…`. Checked in the same pod that writes, so nothing is written when it refuses.
@@ -46,12 +56,7 @@ export const EXISTS_MARKER = 'coffer-restore: exists:';
 function refuseExistingScript(snapshotId: string): string {
   if (!/^[0-9a-f]+$/.test(snapshotId)) throw new Error(`snapshot id "${snapshotId}" is not hexadecimal`);
   return [
-    'found=',
-    'for p in "$@"; do',
-    `  if [ "$p" = data ]; then [ -z "$(ls -A ${RESTORE_ROOT}/data | grep -vx lost+found)" ] || { echo "${EXISTS_MARKER} /"; found=1; }`,
-    `  elif [ -e "${RESTORE_ROOT}/$p" ] || [ -L "${RESTORE_ROOT}/$p" ]; then echo "${EXISTS_MARKER} /\${p#data/}"; found=1; fi`,
-    'done',
-    '[ -z "$found" ] || exit 3',
+    ...REFUSE_EXISTING,
     'for p in "$@"; do set -- "$@" --include "$p"; shift; done',
     `exec coffer repo restore ${snapshotId} ${RESTORE_ROOT} --output json "$@"`,
   ].join('\n');

@@ -143,7 +143,27 @@ export function moverSecretAndJob(o: MoverPodSpec): { secret: KubeObject; job: K
     mounts.push({ name: 'repository', mountPath: REPOSITORY_MOUNT, ...('subPath' in repo.volume && repo.volume.subPath ? { subPath: repo.volume.subPath } : {}) });
   }
   const security = moverSecurityContext({ writesData: !o.data.mount.readOnly, hostPathRepository: !!repo.volume && 'hostPath' in repo.volume, ...(o.identity ? { identity: o.identity } : {}) });
-  const job: KubeObject = {
+  const job = moverJob({ ...o, container: { ...o.container, envFrom: [{ secretRef: { name: o.name } }] }, volumes, mounts, security });
+  return { secret, job };
+}
+
+/**
+ * The Job of every mover pod (also the credential-less copy Job of restore/copy-in.ts): one container of the Coffer
+ * image, no retries, a deadline, a TTL, no ServiceAccount token, requests and limits.
+ */
+export function moverJob(o: {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  container: Record<string, unknown>;
+  volumes: Record<string, unknown>[];
+  mounts: Record<string, unknown>[];
+  security: { pod: Record<string, unknown>; container: Record<string, unknown> };
+  image?: string;
+  timeoutMs?: number;
+  placement?: Record<string, unknown>;
+}): KubeObject {
+  return {
     apiVersion: 'batch/v1',
     kind: 'Job',
     metadata: { name: o.name, namespace: o.namespace, labels: o.labels },
@@ -158,15 +178,14 @@ export function moverSecretAndJob(o: MoverPodSpec): { secret: KubeObject; job: K
         spec: {
           restartPolicy: 'Never',
           automountServiceAccountToken: false,
-          securityContext: security.pod,
-          containers: [{ name: 'mover', image: o.image ?? DEFAULT_MOVER_IMAGE, ...o.container, envFrom: [{ secretRef: { name: o.name } }], volumeMounts: mounts, securityContext: security.container, resources: MOVER_RESOURCES }],
-          volumes,
+          securityContext: o.security.pod,
+          containers: [{ name: 'mover', image: o.image ?? DEFAULT_MOVER_IMAGE, ...o.container, volumeMounts: o.mounts, securityContext: o.security.container, resources: MOVER_RESOURCES }],
+          volumes: o.volumes,
           ...o.placement,
         },
       },
     },
   };
-  return { secret, job };
 }
 
 /** The objects one volume export creates, as pure data (table-tested; also what `kubectl get -o yaml` would show). */
