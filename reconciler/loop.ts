@@ -3,6 +3,8 @@ import type { LeaseLock } from './lease/index.ts';
 import { reconcileOnce, withLease, type ReconcileOptions, type ReconcileSummary } from './reconcile.ts';
 import { nextWakeup } from './schedule/due.ts';
 import { sleepUnlessWoken } from './sleep.ts';
+import { DEFAULT_COFFER_NAMESPACE } from './profile-repository.ts';
+import { sweepOnAcquire } from './volumes/sweep.ts';
 
 export interface LoopOptions extends Omit<ReconcileOptions, 'signal' | 'only'> {
   lock: LeaseLock;
@@ -29,10 +31,16 @@ export interface LoopOptions extends Omit<ReconcileOptions, 'signal' | 'only'> {
  */
 export async function runLoop(opts: LoopOptions): Promise<void> {
   let failures = 0;
+  // On start-up and whenever the Lease comes back after another holder had it: remove what interrupted runs left.
+  let sweepDue = true;
   while (!opts.signal.aborted) {
     let sleepMs = opts.pollIntervalMs ?? 5 * 60_000;
     try {
-      const r = await withLease(opts.lock, (lost) => {
+      const r = await withLease(opts.lock, async (lost) => {
+        if (sweepDue) {
+          sweepDue = false;
+          await sweepOnAcquire(opts.client, { namespace: opts.cofferNamespace ?? DEFAULT_COFFER_NAMESPACE, identity: opts.lock.identity, ...(opts.now ? { now: opts.now } : {}), log: (message) => opts.log?.({ event: 'log', message }) });
+        }
         const signal = AbortSignal.any([opts.signal, lost]);
         const interrupt = opts.interrupt ? AbortSignal.any([opts.interrupt, lost]) : lost;
         return reconcileOnce({ ...opts, signal, interrupt });
@@ -47,6 +55,7 @@ export async function runLoop(opts: LoopOptions): Promise<void> {
         // Polls get ±10% jitter so many Coffers watching one Git server spread out; a due slot is kept exactly.
         sleepMs = Math.max(1000, Math.min(untilDue, interval * (0.9 + Math.random() / 5)));
       } else {
+        sweepDue = true;
         opts.onFollower?.(r.holder);
         sleepMs = opts.followerRetryMs ?? 5000;
       }

@@ -380,8 +380,15 @@ export async function restore(repo: Repository, snapRef: string, target: string,
       if (!st.isDirectory()) continue;
       if (owner) await fsp.chown(p, d.node.uid, d.node.gid).catch(() => undefined);
       if (d.node.xattrs) restoreXattrs(p, d);
-      await fsp.chmod(p, d.node.mode & 0o7777);
-      await fsp.utimes(p, nsToDate(d.node.mtime), nsToDate(d.node.mtime));
+      try {
+        await fsp.chmod(p, d.node.mode & 0o7777);
+        await fsp.utimes(p, nsToDate(d.node.mtime), nsToDate(d.node.mtime));
+      } catch (e) {
+        // An unprivileged restore into an existing directory it does not own (a volume's root, owned by root and
+        // given to the pod's fsGroup by the kubelet) may not set its mode or times; its contents are restored.
+        if (owner || (e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
+        stats.warnings.push(`${d.rel || '.'}: mode and times not restored (not its owner): ${(e as Error).message}`);
+      }
     }
     stats.seconds = (Date.now() - started) / 1000;
     tick(true);

@@ -11,8 +11,10 @@ import { RestoreError } from './errors.ts';
 import { hasHealth, unhealthyReason } from './health.ts';
 import type { PlannedObject, RestorePlan } from './plan.ts';
 import { verifySnapshots } from './verify.ts';
-import { placementForClaim } from './placement.ts';
-import { runRestoreMover } from './volume.ts';
+import { claimPodSpec, placementForClaim } from './placement.ts';
+import { restoreMoverLabels, restoreMoverName, runRestoreMover } from './volume.ts';
+import { populateAndHandBack } from '../volumes/handback.ts';
+import { moverIdentity } from '../volumes/identity.ts';
 
 export type ExistingPolicy = 'skip' | 'update' | 'recreate';
 export const EXISTING_POLICIES: readonly ExistingPolicy[] = ['skip', 'update', 'recreate'];
@@ -107,32 +109,58 @@ export async function executeRestore(input: ExecuteInput): Promise<ExecuteResult
     log(`verified ${repoSnapshots.length} volume snapshot(s): ${v.packs} pack(s), ${v.bytes} bytes`);
   }
 
-  const pending: { p: PlannedObject; outcome: VolumeRestoreOutcome }[] = [];
+  // Claims filled in the mover namespace and handed back (README of volumes/): created only then, with their volume.
+  const moverNamespace = input.repository?.mover.namespace;
+  const pending: { p: PlannedObject; outcome: VolumeRestoreOutcome; handBack?: { body: KubeObject; resource: ResourceOutcome } }[] = [];
   const flushVolumes = async () => {
     const batch = pending.splice(0);
-    const settled = await mapLimit(batch, input.parallelism ?? 9, async ({ p, outcome }) => {
-      const placement = placementForClaim(p.object.metadata.namespace!, p.object.metadata.name, plan.objects.map((o) => o.object));
-      const r = await runRestoreMover(client, {
-        ...(placement ? { placement } : {}),
-        namespace: p.object.metadata.namespace!,
-        pvc: p.object.metadata.name,
-        snapshotId: p.volume!.snapshotId!,
-        repository: input.repository!.mover,
-        runId: input.runId,
-        ...(input.moverImage ? { image: input.moverImage } : {}),
-        ...(input.moverTimeoutMs ? { timeoutMs: input.moverTimeoutMs } : {}),
-        ...(input.signal ? { signal: input.signal } : {}),
-        log,
-      });
-      outcome.bytesRestored = r.bytes;
+    const objects = plan.objects.map((o) => o.object);
+    const settled = await mapLimit(batch, input.parallelism ?? 9, async ({ p, outcome, handBack }) => {
+      const ns = p.object.metadata.namespace!;
+      const claim = p.object.metadata.name;
+      const placement = placementForClaim(ns, claim, objects);
+      const mover = (namespace: string, pvc: string, name?: string) =>
+        runRestoreMover(client, {
+          ...(placement ? { placement } : {}),
+          identity: moverIdentity(claimPodSpec(ns, claim, objects), claim, 'new'),
+          namespace,
+          pvc,
+          ...(name ? { name } : {}),
+          snapshotId: p.volume!.snapshotId!,
+          repository: input.repository!.mover,
+          runId: input.runId,
+          ...(input.moverImage ? { image: input.moverImage } : {}),
+          ...(input.moverTimeoutMs ? { timeoutMs: input.moverTimeoutMs } : {}),
+          ...(input.signal ? { signal: input.signal } : {}),
+          log,
+        });
+      if (handBack) {
+        const name = restoreMoverName(`${ns}-${claim}`, input.runId);
+        const { result, claim: created } = await populateAndHandBack(client, {
+          claim: handBack.body,
+          moverNamespace: moverNamespace!,
+          name,
+          labels: restoreMoverLabels(claim, input.runId),
+          fill: (staging) => mover(moverNamespace!, staging, name),
+          create: (body) => createRetrying(client, p, body, input.signal),
+          ...(input.waitTimeoutMs ? { timeoutMs: input.waitTimeoutMs } : {}),
+          ...(input.signal ? { signal: input.signal } : {}),
+        });
+        if (created.metadata.uid) uids.set(`${p.object.kind}/${claim}`, created.metadata.uid);
+        log(`volume ${ns}/${claim}: filled in ${moverNamespace} and bound to volume ${(created.spec as { volumeName?: string }).volumeName}`);
+        outcome.bytesRestored = result.bytes;
+      } else {
+        outcome.bytesRestored = (await mover(ns, claim)).bytes;
+      }
       outcome.phase = 'Succeeded';
     });
     settled.forEach((s, i) => {
       if (s.status === 'rejected') {
-        const o = batch[i]!.outcome;
+        const { outcome: o, handBack } = batch[i]!;
         o.phase = 'Failed';
         o.error = (s.reason as Error).message;
         errors.push(`volume ${o.pvc}: ${o.error}`);
+        if (handBack) Object.assign(handBack.resource, { action: 'failed', reason: o.error });
       }
     });
   };
@@ -180,13 +208,16 @@ export async function executeRestore(input: ExecuteInput): Promise<ExecuteResult
         if (owners.length) body.metadata.ownerReferences = owners;
         const from = p.volume ? await volumeSource(p) : 'none';
         if (from === 'volumesnapshot') (body.spec as Record<string, unknown>).dataSource = { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: p.volume!.volumeSnapshot };
-        const created = await createRetrying(client, p, body, input.signal);
-        if (created.metadata.uid) uids.set(`${o.kind}/${o.metadata.name}`, created.metadata.uid);
+        const handBack = from === 'repository' && !!moverNamespace && moverNamespace !== ns;
+        if (!handBack) {
+          const created = await createRetrying(client, p, body, input.signal);
+          if (created.metadata.uid) uids.set(`${o.kind}/${o.metadata.name}`, created.metadata.uid);
+        }
         outcome = { ...base, action: live ? 'updated' : 'created', ...(live ? { reason: 'deleted and created again (--existing recreate)' } : {}) };
         if (p.volume) {
           const v: VolumeRestoreOutcome = { pvc: o.metadata.name, ...(p.volume.snapshotId && from === 'repository' ? { snapshotId: p.volume.snapshotId } : {}), phase: from === 'volumesnapshot' ? 'Succeeded' : 'Pending', from };
           volumes.push(v);
-          if (from === 'repository') pending.push({ p, outcome: v });
+          if (from === 'repository') pending.push({ p, outcome: v, ...(handBack ? { handBack: { body, resource: outcome } } : {}) });
         }
       }
     } catch (e) {

@@ -11,6 +11,8 @@ import { RestoreError } from './errors.ts';
 import { compileTip } from './run.ts';
 import { selectRestorePoint, type RestorePointQuery } from './select.ts';
 import { EXISTS_MARKER, runRestoreMover } from './volume.ts';
+import { consumerPodSpec, moverIdentity } from '../volumes/identity.ts';
+import { copyIntoPvc } from './copy-in.ts';
 
 /** What `--into-pvc` does with paths that already exist in the PVC: `fail` (default) writes nothing; `update` overwrites them. */
 export type FilesExisting = 'fail' | 'update';
@@ -122,8 +124,8 @@ export async function restoreFiles(req: FilesRequest): Promise<FilesOutcome> {
 }
 
 /**
- * `--into-pvc`: the same paths, written in place into an existing PVC by a restore mover Job (the volume restore's Job
- * with an include list). Default `fail`: when any path exists there the Job stops before writing, so a live volume is
+ * `--into-pvc`: the same paths, written in place into an existing PVC: restored in the mover namespace and copied in by
+ * a Job without credentials (copy-in.ts), or, without a mover namespace, by a restore mover Job with an include list. Default `fail`: when any path exists there the Job stops before writing, so a live volume is
  * never overwritten without `--existing update`. Files of the PVC outside the paths are never touched; `update` does
  * not delete files that were added inside a restored directory after the backup.
  */
@@ -135,19 +137,36 @@ async function restoreIntoPvc(req: FilesRequest, into: IntoPvc, restorePoint: st
   if (pvc.metadata.deletionTimestamp) throw new RestoreError('E_RESTORE_ARGS', `--into-pvc ${into.name}: PersistentVolumeClaim ${ns}/${into.name} is being deleted`);
   const includes = [...new Set(rels.map((r) => (r ? `data/${r}` : 'data')))];
   const repo = await openProfileRepository(req.client, profile, { ...(req.cofferNamespace ? { cofferNamespace: req.cofferNamespace } : {}), ...(req.env ? { env: req.env } : {}) });
+  const runId = makeRunId('restore-files', new Date(), randomBytes(3).toString('hex'));
+  const moverNamespace = repo.mover.namespace;
   try {
-    const r = await runRestoreMover(req.client, {
-      namespace: ns,
-      pvc: into.name,
-      snapshotId,
-      repository: repo.mover,
-      runId: makeRunId('restore-files', new Date(), randomBytes(3).toString('hex')),
-      include: includes,
-      refuseExisting: existing === 'fail',
-      ...(into.moverImage ? { image: into.moverImage } : {}),
-      ...(into.timeoutMs ? { timeoutMs: into.timeoutMs } : {}),
-      ...(into.log ? { log: into.log } : {}),
-    });
+    // With a mover namespace the credentials stay there: restored there, copied in by a Job without them (copy-in.ts).
+    const r = moverNamespace && moverNamespace !== ns
+      ? await copyIntoPvc(req.client, {
+          pvc,
+          snapshotId,
+          include: includes,
+          refuseExisting: existing === 'fail',
+          repository: { ...repo.mover, namespace: moverNamespace },
+          runId,
+          ...(into.moverImage ? { image: into.moverImage } : {}),
+          ...(into.timeoutMs ? { timeoutMs: into.timeoutMs } : {}),
+          ...(into.log ? { log: into.log } : {}),
+        })
+      : await runRestoreMover(req.client, {
+          namespace: ns,
+          pvc: into.name,
+          snapshotId,
+          repository: repo.mover,
+          runId,
+          include: includes,
+          refuseExisting: existing === 'fail',
+          // A volume in use: write as the workload that mounts it, and never give it a new fsGroup (README "Pod Security").
+          identity: moverIdentity(consumerPodSpec(await req.client.list('v1', 'pods', ns), into.name), into.name, 'existing'),
+          ...(into.moverImage ? { image: into.moverImage } : {}),
+          ...(into.timeoutMs ? { timeoutMs: into.timeoutMs } : {}),
+          ...(into.log ? { log: into.log } : {}),
+        });
     return { restorePoint, snapshotId, written: rels.map((rel) => `${ns}/${into.name}:/${rel}`), stats: { files: r.files, bytes: r.bytes }, job: r.job };
   } catch (e) {
     const msg = (e as Error).message;

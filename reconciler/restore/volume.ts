@@ -4,6 +4,7 @@ import type { KubeObject } from '../kube/types.ts';
 import { tail } from '../blueprint/types.ts';
 import { kubeName, labelValue } from '../volumes/names.ts';
 import type { PodPlacement } from './placement.ts';
+import type { MoverIdentity } from '../volumes/identity.ts';
 import { DEFAULT_MOVER_TIMEOUT_MS, jobLog, moverSecretAndJob, MoverError, RUN_LABEL, waitForMoverJob, type MoverRepository } from '../volumes/mover.ts';
 
 /** The restored PVC is mounted here, so the snapshot's `data/` directory (the backup mover read `/data`) lands on it. */
@@ -29,10 +30,24 @@ export interface RestoreMoverOptions {
   placement?: PodPlacement;
   /** With `include`: stop before writing anything when one of them already exists in the PVC (for `data`: a PVC with anything but lost+found). */
   refuseExisting?: boolean;
+  /** Who the mover runs as (the restored workload's identity, `moverIdentity`). */
+  identity?: MoverIdentity;
+  /** The Job's (and Secret's) name; default `restoreMoverName(pvc, runId)`. */
+  name?: string;
 }
 
 /** The line a refusing mover prints for each included path that already exists in the PVC (`/` = the non-empty PVC). */
 export const EXISTS_MARKER = 'coffer-restore: exists:';
+
+/** Shell lines (positional parameters = the includes): print EXISTS_MARKER for each include that exists under /restore and exit 3 if any did. */
+export const REFUSE_EXISTING = [
+  'found=',
+  'for p in "$@"; do',
+  `  if [ "$p" = data ]; then [ -z "$(ls -A ${RESTORE_ROOT}/data | grep -vx lost+found)" ] || { echo "${EXISTS_MARKER} /"; found=1; }`,
+  `  elif [ -e "${RESTORE_ROOT}/$p" ] || [ -L "${RESTORE_ROOT}/$p" ]; then echo "${EXISTS_MARKER} /\${p#data/}"; found=1; fi`,
+  'done',
+  '[ -z "$found" ] || exit 3',
+];
 
 /**
  * Runs in the mover image's /bin/sh (positional parameters = the includes): refuse if any include exists, then exec
@@ -41,12 +56,7 @@ export const EXISTS_MARKER = 'coffer-restore: exists:';
 function refuseExistingScript(snapshotId: string): string {
   if (!/^[0-9a-f]+$/.test(snapshotId)) throw new Error(`snapshot id "${snapshotId}" is not hexadecimal`);
   return [
-    'found=',
-    'for p in "$@"; do',
-    `  if [ "$p" = data ]; then [ -z "$(ls -A ${RESTORE_ROOT}/data | grep -vx lost+found)" ] || { echo "${EXISTS_MARKER} /"; found=1; }`,
-    `  elif [ -e "${RESTORE_ROOT}/$p" ] || [ -L "${RESTORE_ROOT}/$p" ]; then echo "${EXISTS_MARKER} /\${p#data/}"; found=1; fi`,
-    'done',
-    '[ -z "$found" ] || exit 3',
+    ...REFUSE_EXISTING,
     'for p in "$@"; do set -- "$@" --include "$p"; shift; done',
     `exec coffer repo restore ${snapshotId} ${RESTORE_ROOT} --output json "$@"`,
   ].join('\n');
@@ -65,11 +75,11 @@ export interface RestoreMoverResult {
  * mounted exactly as the backup mover mounts it (hostPath or PVC at /repository).
  */
 export function restoreMoverObjects(opts: RestoreMoverOptions): { secret: KubeObject; job: KubeObject } {
-  const name = restoreMoverName(opts.pvc, opts.runId);
+  const name = opts.name ?? restoreMoverName(opts.pvc, opts.runId);
   return moverSecretAndJob({
     name,
     namespace: opts.namespace,
-    labels: { 'app.kubernetes.io/managed-by': 'coffer', 'app.kubernetes.io/component': 'restore-mover', [RUN_LABEL]: labelValue(opts.runId), 'coffer.dev/pvc': labelValue(opts.pvc) },
+    labels: restoreMoverLabels(opts.pvc, opts.runId),
     repository: opts.repository,
     repositoryReadOnly: true,
     data: { volume: { name: 'target', persistentVolumeClaim: { claimName: opts.pvc } }, mount: { name: 'target', mountPath: `${RESTORE_ROOT}/data` } },
@@ -80,7 +90,13 @@ export function restoreMoverObjects(opts: RestoreMoverOptions): { secret: KubeOb
     ...(opts.image ? { image: opts.image } : {}),
     ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
     ...(opts.placement ? { placement: { ...opts.placement } } : {}),
+    ...(opts.identity ? { identity: opts.identity } : {}),
   });
+}
+
+/** The labels of a restore mover's objects (and of a hand-back's claim and volume): the sweep finds them by these. */
+export function restoreMoverLabels(pvc: string, runId: string): Record<string, string> {
+  return { 'app.kubernetes.io/managed-by': 'coffer', 'app.kubernetes.io/component': 'restore-mover', [RUN_LABEL]: labelValue(runId), 'coffer.dev/pvc': labelValue(pvc) };
 }
 
 export function restoreMoverName(pvc: string, runId: string): string {

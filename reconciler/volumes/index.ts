@@ -10,7 +10,7 @@ import { runMoverJob, type MoverRepository, type MoverResult } from './mover.ts'
 import { deleteSnapshot, snapshotPvc, type TakenSnapshot } from './snapshot.ts';
 
 export { snapshotPvc, deleteSnapshot, pruneLocalSnapshots, resolveSnapshotClass, csiDriverOf, SnapshotError, DEFAULT_CLASS_ANNOTATION, type TakenSnapshot, type SnapshotOptions } from './snapshot.ts';
-export { runMoverJob, moverObjects, parseMoverOutput, cleanupRun, MoverError, DEFAULT_MOVER_IMAGE, DATA_PATH, REPOSITORY_MOUNT, RUN_LABEL, type MoverRepository, type MoverJobOptions, type MoverResult } from './mover.ts';
+export { runMoverJob, moverObjects, parseMoverOutput, MoverError, DEFAULT_MOVER_IMAGE, DATA_PATH, REPOSITORY_MOUNT, RUN_LABEL, type MoverRepository, type MoverJobOptions, type MoverResult } from './mover.ts';
 export { kubeName, labelValue } from './names.ts';
 
 /** Default number of volumes moved at once (one Job each), as in K10. */

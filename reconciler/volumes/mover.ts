@@ -4,6 +4,7 @@ import { TimeoutError, waitFor } from '../kube/wait.ts';
 import { tail } from '../blueprint/types.ts';
 import { handOffSnapshot, releaseHandOff, type HandedOffSnapshot } from './handoff.ts';
 import { kubeName, labelValue } from './names.ts';
+import { consumerPodSpec, moverIdentity, unreadableError, type MoverIdentity } from './identity.ts';
 
 /** The default image of mover Jobs; the sandbox maps it to the local checkout. */
 export const DEFAULT_MOVER_IMAGE = 'ghcr.io/coffer-dev/coffer:latest';
@@ -61,6 +62,10 @@ export interface MoverJobOptions {
   image?: string;
   /** Extra arguments for `coffer repo backup` (e.g. `--parent ID`). */
   extraArgs?: string[];
+  /** Who the mover runs as (default: from the pods that mount the PVC, `consumerPodSpec`). */
+  identity?: MoverIdentity;
+  /** Node constraints (default: the PVC's volume's node affinity, `volumePlacement`). */
+  placement?: Record<string, unknown>;
   timeoutMs?: number;
   signal?: AbortSignal;
   log?: (m: string) => void;
@@ -88,21 +93,33 @@ export interface MoverPodSpec {
   timeoutMs?: number;
   /** Node constraints for the mover pod (nodeSelector, affinity, tolerations), e.g. a restored workload's. */
   placement?: Record<string, unknown>;
+  /** Who the mover runs as (restricted movers; identity.ts). */
+  identity?: MoverIdentity;
 }
 
+/** Requests and limits of every mover container: the mover's peak RSS is ~400 MiB whatever the volume size. */
+export const MOVER_RESOURCES = { requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '2', memory: '2Gi' } };
+
 /**
- * How movers run (README "Pod Security"): as root, because they read and write volume data whatever its owner and
- * restore ownership, but with only the capabilities that needs (reading: DAC_OVERRIDE; writing: + CHOWN, FOWNER,
- * FSETID), no privilege escalation and the runtime's seccomp profile. That passes the `baseline` Pod Security level;
- * `restricted` (runAsNonRoot, drop ALL) cannot be met by a mover that must read any file and restore any owner.
+ * How movers run (README "Pod Security"). Pod Security `restricted`: non-root as the workload's identity (identity.ts),
+ * no capabilities, no privilege escalation, the runtime's seccomp profile; fsGroup with OnRootMismatch so the kubelet
+ * walks the volume only when its root is not already the group's. A filesystem repository on a `hostPath` already
+ * needs a `privileged` namespace (no level but privileged admits hostPath) and is shared by movers of every uid, so
+ * those movers run as root with only the capabilities their job needs (reading: DAC_OVERRIDE; writing: + CHOWN,
+ * FOWNER, FSETID) and give every owner back.
  */
-export function moverSecurityContext(writesData: boolean): { pod: Record<string, unknown>; container: Record<string, unknown> } {
+export function moverSecurityContext(o: { writesData: boolean; hostPathRepository: boolean; identity?: MoverIdentity }): { pod: Record<string, unknown>; container: Record<string, unknown> } {
+  const seccompProfile = { type: 'RuntimeDefault' };
+  if (o.hostPathRepository) {
+    return {
+      pod: { runAsUser: 0, runAsGroup: 0, seccompProfile },
+      container: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'], add: o.writesData ? ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID'] : ['DAC_OVERRIDE'] } },
+    };
+  }
+  const id = o.identity ?? moverIdentity(undefined, '', o.writesData ? 'new' : 'existing');
   return {
-    pod: { runAsUser: 0, runAsGroup: 0, seccompProfile: { type: 'RuntimeDefault' } },
-    container: {
-      allowPrivilegeEscalation: false,
-      capabilities: { drop: ['ALL'], add: writesData ? ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID'] : ['DAC_OVERRIDE'] },
-    },
+    pod: { runAsNonRoot: true, runAsUser: id.runAsUser, runAsGroup: id.runAsGroup, ...(id.fsGroup !== undefined ? { fsGroup: id.fsGroup, fsGroupChangePolicy: 'OnRootMismatch' } : {}), seccompProfile },
+    container: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
   };
 }
 
@@ -125,8 +142,28 @@ export function moverSecretAndJob(o: MoverPodSpec): { secret: KubeObject; job: K
     );
     mounts.push({ name: 'repository', mountPath: REPOSITORY_MOUNT, ...('subPath' in repo.volume && repo.volume.subPath ? { subPath: repo.volume.subPath } : {}) });
   }
-  const security = moverSecurityContext(!o.data.mount.readOnly);
-  const job: KubeObject = {
+  const security = moverSecurityContext({ writesData: !o.data.mount.readOnly, hostPathRepository: !!repo.volume && 'hostPath' in repo.volume, ...(o.identity ? { identity: o.identity } : {}) });
+  const job = moverJob({ ...o, container: { ...o.container, envFrom: [{ secretRef: { name: o.name } }] }, volumes, mounts, security });
+  return { secret, job };
+}
+
+/**
+ * The Job of every mover pod (also the credential-less copy Job of restore/copy-in.ts): one container of the Coffer
+ * image, no retries, a deadline, a TTL, no ServiceAccount token, requests and limits.
+ */
+export function moverJob(o: {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  container: Record<string, unknown>;
+  volumes: Record<string, unknown>[];
+  mounts: Record<string, unknown>[];
+  security: { pod: Record<string, unknown>; container: Record<string, unknown> };
+  image?: string;
+  timeoutMs?: number;
+  placement?: Record<string, unknown>;
+}): KubeObject {
+  return {
     apiVersion: 'batch/v1',
     kind: 'Job',
     metadata: { name: o.name, namespace: o.namespace, labels: o.labels },
@@ -141,15 +178,14 @@ export function moverSecretAndJob(o: MoverPodSpec): { secret: KubeObject; job: K
         spec: {
           restartPolicy: 'Never',
           automountServiceAccountToken: false,
-          securityContext: security.pod,
-          containers: [{ name: 'mover', image: o.image ?? DEFAULT_MOVER_IMAGE, ...o.container, envFrom: [{ secretRef: { name: o.name } }], volumeMounts: mounts, securityContext: security.container }],
-          volumes,
+          securityContext: o.security.pod,
+          containers: [{ name: 'mover', image: o.image ?? DEFAULT_MOVER_IMAGE, ...o.container, volumeMounts: o.mounts, securityContext: o.security.container, resources: MOVER_RESOURCES }],
+          volumes: o.volumes,
           ...o.placement,
         },
       },
     },
   };
-  return { secret, job };
 }
 
 /** The objects one volume export creates, as pure data (table-tested; also what `kubectl get -o yaml` would show). */
@@ -181,6 +217,8 @@ export function moverObjects(opts: MoverJobOptions): { secret: KubeObject; pvc: 
     container: { args: ['repo', 'backup', DATA_PATH, ...tagArgs, ...(opts.extraArgs ?? []), '--output', 'json'] },
     ...(opts.image ? { image: opts.image } : {}),
     ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+    ...(opts.identity ? { identity: opts.identity } : {}),
+    ...(opts.placement ? { placement: opts.placement } : {}),
   });
   return { secret, pvc, job };
 }
@@ -227,7 +265,9 @@ export async function runMoverJob(client: KubeClient, opts: MoverJobOptions): Pr
   const away = ns !== opts.namespace;
   // moverObjects' name; in the mover namespace the handed-off VolumeSnapshot carries it too.
   const name = kubeName(`coffer-${opts.pvc.metadata.name}`, opts.runId);
-  const { secret, pvc, job } = moverObjects({ ...opts, namespace: ns, snapshot: away ? name : opts.snapshot });
+  const identity = opts.identity ?? moverIdentity(consumerPodSpec(await client.list('v1', 'pods', opts.namespace), opts.pvc.metadata.name), opts.pvc.metadata.name, 'existing');
+  const placement = opts.placement ?? (await volumePlacement(client, opts.pvc));
+  const { secret, pvc, job } = moverObjects({ ...opts, namespace: ns, snapshot: away ? name : opts.snapshot, identity, ...(placement ? { placement } : {}) });
   let handoff: HandedOffSnapshot | undefined;
   try {
     if (away) {
@@ -246,6 +286,8 @@ export async function runMoverJob(client: KubeClient, opts: MoverJobOptions): Pr
     if (outcome === 'Failed') throw new MoverError(`mover job ${ns}/${name} for PVC ${opts.pvc.metadata.name} failed${log ? `; last lines of its log:\n${tail(log)}` : ' (no log)'}`, tail(log));
     const result = parseMoverOutput(log);
     if (!result) throw new MoverError(`mover job ${ns}/${name} completed without a JSON result line${log ? `; log ends with:\n${tail(log)}` : ''}`, tail(log));
+    const unreadable = unreadableError(result.warnings, identity);
+    if (unreadable) throw new MoverError(`mover job ${ns}/${name} for PVC ${opts.pvc.metadata.name}: ${unreadable}`);
     const stats: Record<string, number> = {};
     for (const [k, v] of Object.entries((result.stats as Record<string, unknown>) ?? result)) if (typeof v === 'number') stats[k] = v;
     return { snapshotId: (result.snapshotId ?? result.id) as string, stats, job: name, raw: result };
@@ -256,6 +298,17 @@ export async function runMoverJob(client: KubeClient, opts: MoverJobOptions): Pr
     }
     if (handoff) await releaseHandOff(client, ns, handoff).catch((e) => opts.log?.(`cleanup of the snapshot hand-off ${ns}/${handoff!.snapshot} failed: ${(e as Error).message}`));
   }
+}
+
+/**
+ * Where a backup mover must run: on a node the application's volume can be used from (its PersistentVolume's required
+ * node affinity), because node-local storage keeps its snapshots on that node. Undefined for volumes usable anywhere.
+ */
+export async function volumePlacement(client: KubeClient, pvc: KubeObject): Promise<Record<string, unknown> | undefined> {
+  const pvName = (pvc.spec as { volumeName?: string } | undefined)?.volumeName;
+  const pv = pvName ? await client.find('v1', 'persistentvolumes', undefined, pvName).catch(() => undefined) : undefined;
+  const required = (pv?.spec as { nodeAffinity?: { required?: { nodeSelectorTerms?: unknown[] } } } | undefined)?.nodeAffinity?.required;
+  return required?.nodeSelectorTerms?.length ? { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: required } } } : undefined;
 }
 
 /**
@@ -309,16 +362,4 @@ export async function jobLog(client: KubeClient, ns: string, job: string): Promi
   const pod = await jobPod(client, ns, job).catch(() => undefined);
   if (!pod) return '';
   return client.podLog(ns, pod.metadata.name, { container: 'mover' }).catch(() => '');
-}
-
-/** Removes mover leftovers of a run (a reconciler killed mid-export): Jobs, PVCs, Secrets labelled with its run id. */
-export async function cleanupRun(client: KubeClient, namespace: string, runId: string): Promise<number> {
-  let n = 0;
-  for (const [api, plural] of [['batch/v1', 'jobs'], ['v1', 'persistentvolumeclaims'], ['v1', 'secrets']] as const) {
-    for (const o of await client.list(api, plural, namespace, { labelSelector: `${RUN_LABEL}=${labelValue(runId)}` })) {
-      await client.delete(api, plural, namespace, o.metadata.name);
-      n++;
-    }
-  }
-  return n;
 }

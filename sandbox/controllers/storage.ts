@@ -51,6 +51,21 @@ export function claimClass(pvc: KubeObject, classes: KubeObject[]): KubeObject |
   return classes.find((c) => c.metadata.annotations?.[DEFAULT_CLASS_ANNOTATION] === 'true');
 }
 
+/**
+ * Why a volume cannot serve a claim, or undefined when it can — the PV controller's checkVolumeSatisfyClaim: the
+ * requested size fits, the storage classes are equal ("" and unset both mean none), the volume modes are equal, and
+ * the volume offers every access mode the claim asks for.
+ */
+export function volumeMismatch(pv: KubeObject, pvc: KubeObject): string | undefined {
+  const requested = quantityBytes(pvc.spec?.resources?.requests?.storage);
+  if (quantityBytes(pv.spec?.capacity?.storage) < requested) return `requested PV is too small`;
+  if ((pv.spec?.storageClassName ?? '') !== (pvc.spec?.storageClassName ?? '')) return `storageClassName does not match`;
+  if ((pv.spec?.volumeMode ?? 'Filesystem') !== (pvc.spec?.volumeMode ?? 'Filesystem')) return `incompatible volumeMode`;
+  const offered: string[] = pv.spec?.accessModes ?? [];
+  if (!((pvc.spec?.accessModes ?? []) as string[]).every((m) => offered.includes(m))) return `incompatible accessMode`;
+  return undefined;
+}
+
 export class StorageController {
   private readonly claims: WorkQueue;
   private readonly volumes: WorkQueue;
@@ -130,11 +145,23 @@ export class StorageController {
       return; // the update comes back through the informer
     }
     if (pvc.spec?.volumeName) {
-      // Bound in spec: make sure status says so.
       const pv = this.o.pvs.get(undefined, pvc.spec.volumeName);
-      if (pv && pvc.status?.phase !== 'Bound' && pv.spec?.claimRef?.uid === pvc.metadata.uid) {
-        await api.patch(`${pvcPath}/status`, { status: { phase: 'Bound', accessModes: pv.spec.accessModes, capacity: pv.spec.capacity } });
+      const ref = pv?.spec?.claimRef;
+      if (pv && ref?.uid === pvc.metadata.uid) {
+        // Bound in spec: make sure status says so.
+        if (pvc.status?.phase !== 'Bound') await api.patch(`${pvcPath}/status`, { status: { phase: 'Bound', accessModes: pv.spec.accessModes, capacity: pv.spec.capacity } });
+        return;
       }
+      // A claim that names its volume (pre-bound, the "Reserving a PersistentVolume" recipe): it binds to that volume
+      // when the volume is free or reserved for it and satisfies it, and to nothing else (syncUnboundClaim).
+      const reason = !pv
+        ? undefined
+        : ref && !(ref.namespace === ns && ref.name === name && !ref.uid)
+          ? `volume "${pv.metadata.name}" already bound to a different claim.`
+          : volumeMismatch(pv, pvc) && `Cannot bind to requested volume "${pv.metadata.name}": ${volumeMismatch(pv, pvc)}`;
+      if (pv && !reason) return this.bind(pvc, pv, false);
+      if (reason) this.o.events.record(pvc, 'Warning', 'FailedBinding', reason);
+      if (pvc.status?.phase !== 'Pending') await api.patch(`${pvcPath}/status`, { status: { phase: 'Pending' } });
       return;
     }
     // WaitForFirstConsumer: nothing binds until the scheduler has picked the first pod's node.
@@ -289,8 +316,12 @@ export class StorageController {
       return;
     }
     const ref = pv.spec?.claimRef;
-    if (!ref) {
+    // Free, or reserved for a claim (claimRef without uid: pre-bound by an administrator, or a Released volume whose
+    // claimRef was cleared for reuse): Available, as the PV controller's syncVolume sets it.
+    if (!ref?.uid) {
       if (pv.status?.phase !== 'Available') await api.patch(`${pvPath}/status`, { status: { phase: 'Available' } });
+      const claim = ref ? this.o.pvcs.get(ref.namespace, ref.name) : undefined;
+      if (claim) this.claims.add(keyOf(claim));
       return;
     }
     const claim = this.o.pvcs.get(ref.namespace, ref.name);
@@ -298,7 +329,6 @@ export class StorageController {
       if (!claim.spec?.volumeName && pv.status?.phase !== 'Bound') this.claims.add(keyOf(claim));
       return;
     }
-    if (!ref.uid) return; // pre-bound to a claim that does not exist yet
     // The claim is gone: release and reclaim.
     const policy = pv.spec?.persistentVolumeReclaimPolicy ?? 'Retain';
     if (policy === 'Delete') {

@@ -17,10 +17,59 @@ import { openSource } from '../../reconciler/git/source.ts';
 import { KubeClient } from '../../reconciler/kube/client.ts';
 import { reconcileOnce } from '../../reconciler/reconcile.ts';
 import { runRestore } from '../../reconciler/restore/index.ts';
-import { waitForMoverJob } from '../../reconciler/volumes/mover.ts';
+import { MOVER_RESOURCES, waitForMoverJob } from '../../reconciler/volumes/mover.ts';
 import { FileBackend, openRepository, restore } from '../../repository/index.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
 import { commitFiles, deploySampleApp } from './sample-app-fixture.ts';
+import { Watch } from '@kubernetes/client-node';
+import * as http from 'node:http';
+import { exportVolumes, RUN_LABEL, snapshotVolumes, type MoverRepository } from '../../reconciler/volumes/index.ts';
+import { initRepository } from '../../repository/index.ts';
+import { openBackend } from '../../repository/backend/open.ts';
+import { startS3Server } from '../repository/s3-server.ts';
+
+/**
+ * A loopback proxy in front of an S3 server that holds each request until requests for every one of `prefixes` (the
+ * first path segment after the bucket, or a listing's `prefix=`) have arrived, then lets everything through.
+ */
+async function barrierProxy(target: string, prefixes: string[]): Promise<{ url: string; held: number; close(): Promise<void> }> {
+  const upstream = new URL(target);
+  const arrived = new Set<string>();
+  const waiting: (() => void)[] = [];
+  const state = { held: 0 };
+  const server = http.createServer((req, res) => {
+    const u = decodeURIComponent(req.url ?? '');
+    const key = prefixes.find((p) => new RegExp(`^/[^/?]+/${p}/|[?&]prefix=${p}/`).test(u));
+    const forward = () => {
+      const up = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      up.on('error', (e) => res.destroy(e));
+      req.pipe(up);
+    };
+    if (key) arrived.add(key);
+    if (!key || prefixes.every((p) => arrived.has(p))) {
+      for (const w of waiting.splice(0)) w();
+      forward();
+    } else {
+      state.held++;
+      waiting.push(forward);
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get held() {
+      return state.held;
+    },
+    close: () => new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
+  };
+}
 
 const APPS = [
   { namespace: 'shop', node: 'sandbox-worker' },
@@ -94,6 +143,47 @@ describe('backup across nodes', () => {
     expect(movers.length).toBeGreaterThanOrEqual(APPS.length);
     for (const e of movers) expect(e.message).toMatch(/^Successfully assigned coffer-system\/\S+ to sandbox(-worker2?)?$/);
     for (const app of APPS) expect(await scheduled(app.namespace)).toEqual([]);
+  });
+
+  it('backs up two namespaces on different nodes in parallel: each mover on its volume\'s node, both moving at once', { timeout: 240_000 }, async () => {
+    const s3 = await startS3Server();
+    // Each namespace has its own repository prefix; the proxy holds every request until both movers have asked for
+    // their repository, so the test passes only if neither backup waits for the other (no wall clock involved).
+    const proxy = await barrierProxy(s3.endpoint, APPS.map((a) => a.namespace));
+    const seen: string[] = [];
+    const shapes = new Set<string>();
+    type MoverPod = { metadata: { labels?: Record<string, string>; ownerReferences?: { kind: string; controller?: boolean }[] }; spec: { nodeName?: string; securityContext?: { runAsNonRoot?: boolean }; containers: { resources?: unknown }[] }; status?: { phase?: string } };
+    const watch = await new Watch(sb.kubeConfig).watch('/api/v1/namespaces/coffer-system/pods', {}, (_type, pod: MoverPod) => {
+      const run = pod.metadata.labels?.[RUN_LABEL];
+      if (!run?.startsWith('par-')) return;
+      seen.push(`${run.slice(4)} ${pod.status?.phase ?? ''} ${pod.spec.nodeName ?? ''}`);
+      // Owned by its Job (garbage collection removes it), non-root, with requests and limits.
+      shapes.add(JSON.stringify([pod.metadata.ownerReferences?.map((r) => `${r.kind}:${r.controller}`), pod.spec.securityContext?.runAsNonRoot, pod.spec.containers[0]!.resources]));
+    }, () => undefined);
+    try {
+      const outcomes = await Promise.all(
+        APPS.map(async (app) => {
+          const repository: MoverRepository = { url: s3.url(app.namespace), password, env: { ...s3.env, COFFER_S3_ENDPOINT: proxy.url }, namespace: 'coffer-system' };
+          await initRepository(openBackend(s3.url(app.namespace), s3.env), password);
+          const pvc = await client.get('v1', 'persistentvolumeclaims', app.namespace, 'data-db-0');
+          const [taken] = await snapshotVolumes(client, { namespace: app.namespace, pvcs: [pvc], runId: `par-${app.namespace}` });
+          return exportVolumes(client, { namespace: app.namespace, snapshots: [{ pvc, snapshot: taken!.snapshot! }], repository, tags: { namespace: app.namespace }, runId: `par-${app.namespace}`, deleteSnapshots: true });
+        }),
+      );
+      expect(outcomes.map(([o]) => [o!.pvc, o!.phase, o!.error])).toEqual(APPS.map(() => ['data-db-0', 'Succeeded', undefined]));
+    } finally {
+      watch.abort();
+      await proxy.close();
+      await s3.close();
+    }
+    // Where: each mover pod on its app's node (the volume's node affinity). When: both were Running before either finished.
+    const ran = (ns: string) => seen.filter((e) => e.startsWith(`${ns} Running `));
+    for (const app of APPS) expect(new Set(ran(app.namespace).map((e) => e.split(' ')[2]))).toEqual(new Set([app.node]));
+    const firstDone = seen.findIndex((e) => / (Succeeded|Failed) /.test(e));
+    expect(firstDone).toBeGreaterThan(-1);
+    for (const app of APPS) expect(seen.findIndex((e) => e.startsWith(`${app.namespace} Running `))).toBeLessThan(firstDone);
+    expect(proxy.held).toBeGreaterThan(0);
+    expect([...shapes]).toEqual([JSON.stringify([['Job:true'], true, MOVER_RESOURCES])]);
   });
 
   it('restores the app pinned to sandbox-worker2 into a new namespace: the mover fills the volume on that node', { timeout: 180_000 }, async () => {

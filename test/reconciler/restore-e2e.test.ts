@@ -4,6 +4,7 @@
  * again into another namespace with a TransformSet, over existing objects each way, as a dry run through the CLI, and
  * from a damaged repository. The git CLI reads the recorded results independently.
  */
+import { Watch } from '@kubernetes/client-node';
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -171,7 +172,18 @@ describe('restore on the sandbox', () => {
   it('restores a deleted namespace: same manifests, same volume bytes, SQLite rows back, app ready, result in Git', async () => {
     await dropNamespace(DEMO_NAMESPACE);
 
-    const out = await restoreNow({ wait: true });
+    // Every Secret of the restored namespace, through a real watch, while the restore runs: only the app's own.
+    const secrets: string[] = [];
+    const watch = await new Watch(client.kc).watch(`/api/v1/namespaces/${DEMO_NAMESPACE}/secrets`, {}, (type, o: { metadata: { name: string }; data?: Record<string, string> }) => {
+      const carries = Object.values(o.data ?? {}).some((v) => Buffer.from(v, 'base64').toString().includes(password));
+      secrets.push(`${type} ${o.metadata.name}${carries ? ' (carries the repository passphrase)' : ''}`);
+    }, () => undefined);
+    const out = await restoreNow({ wait: true }).finally(() => watch.abort());
+    expect(secrets).toEqual(['ADDED shop-db-credentials']);
+    // The volume was filled in coffer-system and handed back: bound to the restored claim, with its class's policy.
+    const pv = await client.get('v1', 'persistentvolumes', undefined, ((await client.get('v1', 'persistentvolumeclaims', DEMO_NAMESPACE, 'data-db-0')).spec as { volumeName: string }).volumeName);
+    expect(pv.spec).toMatchObject({ persistentVolumeReclaimPolicy: 'Delete', claimRef: { namespace: DEMO_NAMESPACE, name: 'data-db-0' } });
+    expect(Object.keys(pv.metadata.annotations ?? {}).filter((k) => k.startsWith('coffer.dev/'))).toEqual([]);
     expect(out.restorePoint.metadata.name).toBe(restorePoint);
     expect(out.result.spec.errors).toBeUndefined();
     expect(out.result.spec.phase).toBe('Succeeded');

@@ -4,6 +4,7 @@
  * through the PVs' host directories and compared with a restore straight from the repository; every other file of the
  * PVC must be unchanged, and an existing file is never overwritten without `--existing update`.
  */
+import { Watch } from '@kubernetes/client-node';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -117,7 +118,17 @@ describe('coffer restore files --into-pvc', () => {
     expect(before[FILE]).toBeDefined();
     expect(Object.keys(before).length).toBeGreaterThan(1);
     fs.rmSync(join(dir, FILE));
-    const { stdout } = await restoreFilesCli('--path', `/${FILE}`, '--into-pvc', 'data-db-0', '-o', 'json');
+    // Every Secret event in the namespace through a real watch: the restore's credentials never come here (it is
+    // restored in coffer-system and copied in by a Job without them, reconciler/restore/copy-in.ts).
+    const secrets: string[] = [];
+    const watch = await new Watch(client.kc).watch(`/api/v1/namespaces/${DEMO_NAMESPACE}/secrets`, {}, (type, o: { metadata: { name: string }; data?: Record<string, string> }) => {
+      if (Object.values(o.data ?? {}).some((v) => Buffer.from(v, 'base64').toString().includes(password))) secrets.push(`${type} ${o.metadata.name}`);
+      else if (type !== 'ADDED' || o.metadata.name.startsWith('coffer')) secrets.push(`${type} ${o.metadata.name}`);
+    }, () => undefined);
+    const { stdout } = await restoreFilesCli('--path', `/${FILE}`, '--into-pvc', 'data-db-0', '-o', 'json').finally(() => watch.abort());
+    expect(secrets).toEqual([]);
+    // The temporary claim it copied from is gone.
+    expect((await client.list('v1', 'persistentvolumeclaims', DEMO_NAMESPACE)).map((c) => c.metadata.name).filter((n) => n.startsWith('coffer-'))).toEqual([]);
     expect(JSON.parse(stdout.trim())).toMatchObject({ written: [`${DEMO_NAMESPACE}/data-db-0:/${FILE}`], files: 1 });
     expect(readFileSync(join(dir, FILE)).equals(expected)).toBe(true);
     const after = tree(dir);

@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { kubeName, labelValue, moverObjects, parseMoverOutput, volumeOutcome } from '../../reconciler/volumes/index.ts';
 import { collectionPath, mapLimit, parseResourceList, type KubeObject } from '../../reconciler/kube/index.ts';
 import { restoreMoverObjects } from '../../reconciler/restore/index.ts';
+import { MOVER_RESOURCES } from '../../reconciler/volumes/mover.ts';
+import { consumerPodSpec, MOVER_UID, moverIdentity, unreadableError, type PodSpecLike } from '../../reconciler/volumes/identity.ts';
+import { boundClaim, stagingClaim } from '../../reconciler/volumes/handback.ts';
 import { DEFAULT_CHECKS } from '../../sandbox/api/podsecurity/checks/index.ts';
 import { LATEST } from '../../sandbox/api/podsecurity/helpers.ts';
 import { aggregate, newEvaluator } from '../../sandbox/api/podsecurity/registry.ts';
@@ -132,19 +135,84 @@ describe('mover pods and Pod Security (evaluated by the sandbox PSA, kubernetes.
   const backup = moverObjects({ namespace: 'shop', pvc, snapshot: 's', repository: s3, tags: {}, runId: 'r' }).job;
   const restore = restoreMoverObjects({ namespace: 'shop', pvc: 'data-db-0', snapshotId: 'abc', repository: s3, runId: 'r' }).job;
 
-  it('backup and restore movers pass baseline; restricted refuses them for root and capabilities only', () => {
-    for (const job of [backup, restore]) {
-      expect(reasons('baseline', job)).toEqual([]);
-      expect(reasons('restricted', job)).toEqual(['unrestricted capabilities', 'runAsNonRoot != true', 'runAsUser=0']);
+  const spec = (job: KubeObject) => template(job).spec as { securityContext: Record<string, unknown>; containers: { securityContext: Record<string, unknown>; resources: unknown }[] };
+
+  it('S3 and PVC repositories: backup and restore movers pass restricted, with requests and limits', () => {
+    const pvcRepo = { url: 'file:///repo', password: 'pw', volume: { persistentVolumeClaim: 'repo' } };
+    for (const repository of [s3, pvcRepo]) {
+      for (const job of [moverObjects({ namespace: 'shop', pvc, snapshot: 's', repository, tags: {}, runId: 'r' }).job, restoreMoverObjects({ namespace: 'shop', pvc: 'data-db-0', snapshotId: 'abc', repository, runId: 'r' }).job]) {
+        expect(reasons('restricted', job)).toEqual([]);
+        expect(spec(job).containers[0]!.securityContext).toEqual({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+        expect(spec(job).containers[0]!.resources).toEqual(MOVER_RESOURCES);
+      }
     }
+    // Default identity (no workload known): the Coffer image's user; a restore needs an fsGroup to write the new volume's root.
+    expect(spec(backup).securityContext).toEqual({ runAsNonRoot: true, runAsUser: MOVER_UID, runAsGroup: MOVER_UID, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(spec(restore).securityContext).toMatchObject({ runAsUser: MOVER_UID, fsGroup: MOVER_UID, fsGroupChangePolicy: 'OnRootMismatch' });
   });
-  it('a backup mover only reads (DAC_OVERRIDE); a restore mover may set owners and modes', () => {
-    const caps = (job: KubeObject) => (template(job).spec as { containers: { securityContext: { capabilities: unknown } }[] }).containers[0]!.securityContext.capabilities;
-    expect(caps(backup)).toEqual({ drop: ['ALL'], add: ['DAC_OVERRIDE'] });
-    expect(caps(restore)).toEqual({ drop: ['ALL'], add: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID'] });
+  it('a hostPath repository keeps root movers with only the capabilities their job needs (it needs a privileged namespace anyway)', () => {
+    const fsRepo = { url: 'file:///srv/repo', password: 'pw', volume: { hostPath: '/srv/repo' } };
+    const caps = (job: KubeObject) => spec(job).containers[0]!.securityContext.capabilities;
+    const b = moverObjects({ namespace: 'shop', pvc, snapshot: 's', repository: fsRepo, tags: {}, runId: 'r' }).job;
+    const r = restoreMoverObjects({ namespace: 'shop', pvc: 'data-db-0', snapshotId: 'abc', repository: fsRepo, runId: 'r' }).job;
+    expect(caps(b)).toEqual({ drop: ['ALL'], add: ['DAC_OVERRIDE'] });
+    expect(caps(r)).toEqual({ drop: ['ALL'], add: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID'] });
+    expect(reasons('restricted', r)).toEqual(['unrestricted capabilities', 'restricted volume types', 'runAsNonRoot != true', 'runAsUser=0']);
   });
   it('a hostPath repository (sandbox and single-node set-ups) also needs a privileged namespace', () => {
     const job = moverObjects({ namespace: 'shop', pvc, snapshot: 's', repository: { url: 'file:///srv/repo', password: 'pw', volume: { hostPath: '/srv/repo' } }, tags: {}, runId: 'r' }).job;
     expect(reasons('baseline', job)).toEqual(['hostPath volumes']);
+  });
+});
+
+// Pod and container securityContext precedence: kubernetes.io/docs/tasks/configure-pod-container/security-context/
+// ("the container's settings override the pod's"); fsGroup is pod-level only.
+describe('moverIdentity: the mover acts as the workload that mounts the volume', () => {
+  const mount = (sc?: Record<string, number>) => ({ volumeMounts: [{ name: 'v' }], ...(sc ? { securityContext: sc } : {}) });
+  const podSpec = (pod: Record<string, number> | undefined, ...containers: ReturnType<typeof mount>[]): PodSpecLike => ({ ...(pod ? { securityContext: pod } : {}), containers, volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'data' } }] });
+  const cases: [string, PodSpecLike | undefined, 'existing' | 'new', object][] = [
+    ['no workload: the image user, no fsGroup for a backup', undefined, 'existing', { runAsUser: MOVER_UID, runAsGroup: MOVER_UID, source: 'default' }],
+    ['no workload: a restore gets an fsGroup (the new volume root is root-owned)', undefined, 'new', { runAsUser: MOVER_UID, runAsGroup: MOVER_UID, fsGroup: MOVER_UID, source: 'default' }],
+    ['pod-level uid, gid and fsGroup', podSpec({ runAsUser: 999, runAsGroup: 999, fsGroup: 2000 }, mount()), 'existing', { runAsUser: 999, runAsGroup: 999, fsGroup: 2000, source: 'workload' }],
+    ['the container overrides the pod', podSpec({ runAsUser: 999, fsGroup: 2000 }, mount({ runAsUser: 1001, runAsGroup: 1002 })), 'existing', { runAsUser: 1001, runAsGroup: 1002, fsGroup: 2000, source: 'workload' }],
+    ['no runAsGroup: the fsGroup is the primary group', podSpec({ runAsUser: 70, fsGroup: 70 }, mount()), 'new', { runAsUser: 70, runAsGroup: 70, fsGroup: 70, source: 'workload' }],
+    ['uid without groups: backup adds no fsGroup', podSpec({ runAsUser: 1000 }, mount()), 'existing', { runAsUser: 1000, runAsGroup: 1000, source: 'workload' }],
+    ['a root workload is not copied', podSpec({ runAsUser: 0, fsGroup: 0 }, mount()), 'existing', { runAsUser: MOVER_UID, runAsGroup: MOVER_UID, source: 'default' }],
+  ];
+  it.each(cases)('%s', (_name, podSpecIn, volume, want) => {
+    expect(moverIdentity(podSpecIn, 'data', volume)).toEqual(want);
+  });
+  it('the container that mounts the claim decides, not the first one', () => {
+    const s: PodSpecLike = { containers: [{ securityContext: { runAsUser: 5 } }, mount({ runAsUser: 6 })], volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'data' } }] };
+    expect(moverIdentity(s, 'data', 'existing').runAsUser).toBe(6);
+  });
+  it('consumerPodSpec ignores finished pods and pods of other claims', () => {
+    const pod = (phase: string, claim: string, uid: number) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: `${phase}-${claim}` }, spec: podSpec({ runAsUser: uid }, mount()), status: { phase } }) as unknown as KubeObject;
+    const pods = [pod('Succeeded', 'data', 1), { ...pod('Running', 'x', 2), spec: { volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'other' } }] } } as KubeObject, pod('Running', 'data', 3)];
+    expect(consumerPodSpec(pods, 'data')?.securityContext).toEqual({ runAsUser: 3 });
+  });
+  it('unreadable paths fail the volume with who the mover was and what to change', () => {
+    const id = moverIdentity(undefined, 'data', 'existing');
+    expect(unreadableError([{ path: '/data/x', code: 'CHANGED_WHILE_READ' }], id)).toBeUndefined();
+    const msg = unreadableError(['a', 'b', 'c', 'd'].map((n) => ({ path: `/data/${n}`, code: 'EACCES', message: 'permission denied' })), id)!;
+    expect(msg).toBe(`the mover (uid ${MOVER_UID}, gid ${MOVER_UID}) could not read 4 path(s): /data/a, /data/b, /data/c and 1 more; the workload runs as root or names no runAsUser; give its pods a non-root runAsUser and fsGroup so the mover can act as it`);
+  });
+});
+
+describe('hand-back claims (kubernetes.io/docs/concepts/storage/persistent-volumes/#reserving-a-persistentvolume)', () => {
+  const claim = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'data-db-0', namespace: 'shop', labels: { app: 'db' } }, spec: { accessModes: ['ReadWriteOncePod'], resources: { requests: { storage: '5Gi' } }, dataSource: { kind: 'VolumeSnapshot', name: 'x' } } } as KubeObject;
+  it('the mover namespace claim copies class, modes and size, nothing else', () => {
+    expect(stagingClaim({ ...claim, spec: { ...(claim.spec as object), storageClassName: 'fast', volumeMode: 'Filesystem' } }, 'coffer-system', 'coffer-restore-x', { l: 'v' })).toEqual({
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: 'coffer-restore-x', namespace: 'coffer-system', labels: { l: 'v' } },
+      spec: { storageClassName: 'fast', accessModes: ['ReadWriteOncePod'], volumeMode: 'Filesystem', resources: { requests: { storage: '5Gi' } } },
+    });
+  });
+  it('the target claim names the volume and takes its class (binding needs equal classes); data sources go', () => {
+    const pv = { apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: 'pvc-123' }, spec: { storageClassName: 'sandbox-hostpath' } } as KubeObject;
+    expect(boundClaim(claim, pv).spec).toEqual({ accessModes: ['ReadWriteOncePod'], resources: { requests: { storage: '5Gi' } }, volumeName: 'pvc-123', storageClassName: 'sandbox-hostpath' });
+    expect(boundClaim(claim, pv).metadata).toEqual(claim.metadata);
+    expect((claim.spec as { volumeName?: string }).volumeName).toBeUndefined();
   });
 });

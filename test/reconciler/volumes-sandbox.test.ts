@@ -9,6 +9,9 @@ import { startS3Server } from '../repository/s3-server.ts';
 import { execInPod } from '../../reconciler/blueprint/index.ts';
 import { exportVolumes, MoverError, pruneLocalSnapshots, RUN_LABEL, runMoverJob, snapshotPvc, snapshotVolumes, SnapshotError, type MoverRepository } from '../../reconciler/volumes/index.ts';
 import type { KubeObject } from '../../reconciler/kube/index.ts';
+import { populateAndHandBack } from '../../reconciler/volumes/handback.ts';
+import { MOVER_UID, moverIdentity } from '../../reconciler/volumes/identity.ts';
+import { restoreMoverName, runRestoreMover } from '../../reconciler/restore/volume.ts';
 import { createAll, randomName, sampleApp, startTestCluster, waitPodsReady, type TestCluster } from './kube-cluster.ts';
 
 // Backups, mover Jobs and Pods on a loaded two-core machine take minutes, not the default 60 s (issue 19: the
@@ -206,6 +209,125 @@ describe.skipIf(!!process.env.COFFER_TEST_KUBECONFIG)('mover Jobs (sandbox: host
       expect(await leftovers('run3')).toEqual([]);
     } finally {
       await s3.close();
+    }
+  });
+  it('restricted mover namespace, S3: a backup and a restore (volume filled there, handed back) never put a credential in an app namespace', async () => {
+    const s3 = await startS3Server();
+    const movers = randomName('movers');
+    const target = randomName('tgt');
+    await cluster.client.create('v1', 'namespaces', undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: movers, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } });
+    await cluster.client.create('v1', 'namespaces', undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: target } });
+    const secretValues = [PASSWORD, ...Object.values(s3.env)];
+    const s3repo: MoverRepository = { url: s3.url('coffer-handback'), password: PASSWORD, env: s3.env, namespace: movers };
+    await initRepository(openBackend(s3repo.url, s3.env), PASSWORD);
+    const original = (await execInPod(cluster.client, ns, 'db-0', 'db', ['cat', '/data/app.db'])).stdout;
+    // Every Secret event in both application namespaces, through a real watch, from before the snapshot to after the hand-back.
+    const seen: string[] = [];
+    const carried: string[] = [];
+    const watches = await Promise.all(
+      [ns, target].map((n) =>
+        new Watch(cluster.client.kc).watch(`/api/v1/namespaces/${n}/secrets`, {}, (type, o: KubeObject & { data?: Record<string, string> }) => {
+          seen.push(`${type} ${n}/${o.metadata.name}`);
+          for (const v of Object.values(o.data ?? {})) if (secretValues.some((x) => Buffer.from(v, 'base64').toString().includes(x))) carried.push(`${n}/${o.metadata.name}`);
+        }, () => undefined),
+      ),
+    );
+    let pvName = '';
+    try {
+      const [taken] = await snapshotVolumes(cluster.client, { namespace: ns, pvcs: [pvc], runId: 'hb1' });
+      const [outcome] = await exportVolumes(cluster.client, { namespace: ns, snapshots: [{ pvc, snapshot: taken!.snapshot! }], repository: s3repo, tags: { restorepoint: 'rp-hb' }, runId: 'hb1', deleteSnapshots: true });
+      expect(outcome).toMatchObject({ pvc: 'data-db-0', phase: 'Succeeded' });
+
+      const claim = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'restored', namespace: target }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } } as KubeObject;
+      const name = restoreMoverName(`${target}-restored`, 'hb2');
+      const { result, claim: bound } = await populateAndHandBack(cluster.client, {
+        claim,
+        moverNamespace: movers,
+        name,
+        labels: { [RUN_LABEL]: 'hb2' },
+        fill: (staging) => runRestoreMover(cluster.client, { namespace: movers, pvc: staging, name, snapshotId: outcome!.snapshotId!, repository: s3repo, runId: 'hb2' }),
+      });
+      expect(result.files).toBeGreaterThan(0);
+      pvName = (bound.spec as { volumeName: string }).volumeName;
+      // Pods of the target namespace read the restored bytes from the handed-back volume.
+      await cluster.client.create('v1', 'pods', target, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'reader', namespace: target }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'r', image: 'busybox', command: ['sh', '-c', 'exec sleep 100000'], volumeMounts: [{ name: 'v', mountPath: '/data' }] }], volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'restored' } }] } });
+      await waitPodsReady(cluster.client, target, '', 1);
+      expect((await execInPod(cluster.client, target, 'reader', 'r', ['cat', '/data/app.db'])).stdout.equals(original)).toBe(true);
+      // Written by a restricted (non-root) mover: files belong to its uid/fsGroup (README "Pod Security").
+      expect((await execInPod(cluster.client, target, 'reader', 'r', ['stat', '-c', '%u:%g', '/data/app.db'])).stdout.toString().trim()).toBe(`${MOVER_UID}:${MOVER_UID}`);
+      for (const n of [ns, target]) await cluster.client.create('v1', 'secrets', n, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'watch-probe-hb', namespace: n } });
+      for (const until = Date.now() + 30_000; seen.filter((x) => x.endsWith('/watch-probe-hb')).length < 2 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      for (const w of watches) w.abort();
+      await s3.close();
+    }
+    // (A watch without a resourceVersion first lists what exists: the earlier test's probe may show up too.)
+    expect(seen).toEqual(expect.arrayContaining([`ADDED ${ns}/watch-probe-hb`, `ADDED ${target}/watch-probe-hb`]));
+    expect(seen.filter((x) => !/\/watch-probe(-hb)?$/.test(x))).toEqual([]);
+    expect(carried).toEqual([]);
+    // The volume belongs to the target claim with its class's reclaim policy again; nothing of either run is left.
+    const pv = await cluster.client.get('v1', 'persistentvolumes', undefined, pvName);
+    expect((pv.spec as { persistentVolumeReclaimPolicy: string; claimRef: { namespace: string; name: string } }).persistentVolumeReclaimPolicy).toBe('Delete');
+    expect((pv.spec as { claimRef: { namespace: string; name: string } }).claimRef).toMatchObject({ namespace: target, name: 'restored' });
+    expect(pv.metadata.labels?.[RUN_LABEL]).toBeUndefined();
+    for (const plural of ['jobs', 'persistentvolumeclaims', 'secrets'] as const) {
+      expect((await cluster.client.list(plural === 'jobs' ? 'batch/v1' : 'v1', plural, movers)).filter((o) => !o.metadata.deletionTimestamp && o.metadata.labels?.[RUN_LABEL]).map((o) => o.metadata.name)).toEqual([]);
+    }
+    await cluster.client.delete('v1', 'namespaces', undefined, target);
+  });
+  it('restricted movers act as the workload: a uid-1000/fsGroup-2000 app\'s 0600 files back up and restore with their owner; a root app\'s 0600 file fails the volume by name', async () => {
+    const s3 = await startS3Server();
+    const movers = randomName('movers');
+    const app = randomName('nonroot');
+    await cluster.client.create('v1', 'namespaces', undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: movers, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } });
+    await cluster.client.create('v1', 'namespaces', undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: app, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } });
+    try {
+      const s3repo: MoverRepository = { url: s3.url('identity'), password: PASSWORD, env: s3.env, namespace: movers };
+      await initRepository(openBackend(s3repo.url, s3.env), PASSWORD);
+      const podSpec = {
+        // OnRootMismatch: with the default (Always) the kubelet itself adds group rw to every file at each mount.
+        securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 2000, fsGroupChangePolicy: 'OnRootMismatch', seccompProfile: { type: 'RuntimeDefault' } },
+        containers: [{ name: 'app', image: 'busybox', command: ['sh', '-c', 'exec sleep 100000'], securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } }, volumeMounts: [{ name: 'v', mountPath: '/data' }] }],
+        volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'data' } }],
+        terminationGracePeriodSeconds: 1,
+      };
+      await cluster.client.create('v1', 'persistentvolumeclaims', app, { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'data', namespace: app }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } } as KubeObject);
+      await cluster.client.create('v1', 'pods', app, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'app', namespace: app }, spec: podSpec } as KubeObject);
+      await waitPodsReady(cluster.client, app, '', 1);
+      await execInPod(cluster.client, app, 'app', 'app', ['sh', '-c', 'umask 077; mkdir /data/private && printf secret > /data/private/key && printf open > /data/readme']);
+      const appPvc = await cluster.client.get('v1', 'persistentvolumeclaims', app, 'data');
+      const [taken] = await snapshotVolumes(cluster.client, { namespace: app, pvcs: [appPvc], runId: 'id1' });
+      // The mover finds the app pod and runs as uid 1000 with fsGroup 2000, so the 0700 directory and 0600 file read.
+      const [outcome] = await exportVolumes(cluster.client, { namespace: app, snapshots: [{ pvc: appPvc, snapshot: taken!.snapshot! }], repository: s3repo, tags: {}, runId: 'id1', deleteSnapshots: true });
+      expect([outcome!.phase, outcome!.error]).toEqual(['Succeeded', undefined]);
+
+      const name = restoreMoverName(`${app}-copy`, 'id2');
+      await populateAndHandBack(cluster.client, {
+        claim: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'copy', namespace: app }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } } as KubeObject,
+        moverNamespace: movers,
+        name,
+        labels: { [RUN_LABEL]: 'id2' },
+        fill: (staging) => runRestoreMover(cluster.client, { namespace: movers, pvc: staging, name, snapshotId: outcome!.snapshotId!, repository: s3repo, runId: 'id2', identity: moverIdentity(podSpec, 'data', 'new') }),
+      });
+      await cluster.client.create('v1', 'pods', app, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'copy', namespace: app }, spec: { ...podSpec, volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'copy' } }] } } as KubeObject);
+      await waitPodsReady(cluster.client, app, '', 2);
+      const stat = (await execInPod(cluster.client, app, 'copy', 'app', ['sh', '-c', 'cd /data && stat -c "%n %u:%g %a" private private/key readme && cat private/key'])).stdout.toString();
+      // Owners (uid 1000; group 2000, the fsGroup the app's files had), modes and content as the app wrote them.
+      expect(stat.trim().split('\n')).toEqual(['private 1000:2000 2700', 'private/key 1000:2000 600', 'readme 1000:2000 600', 'secret']);
+
+      // A root app's 0600 file: the default identity (uid 65532) cannot read it, and the volume fails, naming it.
+      await execInPod(cluster.client, ns, 'db-0', 'db', ['sh', '-c', 'printf x > /data/root-only && chmod 600 /data/root-only']);
+      try {
+        const [rootTaken] = await snapshotVolumes(cluster.client, { namespace: ns, pvcs: [pvc], runId: 'id3' });
+        const [failed] = await exportVolumes(cluster.client, { namespace: ns, snapshots: [{ pvc, snapshot: rootTaken!.snapshot! }], repository: s3repo, tags: {}, runId: 'id3', deleteSnapshots: true });
+        expect(failed!.phase).toBe('Failed');
+        expect(failed!.error).toContain(`the mover (uid ${MOVER_UID}, gid ${MOVER_UID}) could not read 1 path(s): /data/root-only; the workload runs as root`);
+      } finally {
+        await execInPod(cluster.client, ns, 'db-0', 'db', ['rm', '-f', '/data/root-only']);
+      }
+    } finally {
+      await s3.close();
+      await cluster.client.delete('v1', 'namespaces', undefined, app);
     }
   });
 });

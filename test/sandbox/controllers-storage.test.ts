@@ -120,4 +120,41 @@ describe('storage and CSI snapshots', () => {
     await eventually(async () => (await cluster().kubectl(['get', 'pvc', 'busy'])).code !== 0, 30_000, 'claim deletion');
     await eventually(async () => (await cluster().kubectl(['get', 'pv', pvName])).code !== 0 && !existsSync(hostDir), 30_000, 'volume reclaim');
   });
+  // Kubernetes docs, "Persistent Volumes": Retain keeps a Released volume (with its data) that no claim may take
+  // while its claimRef names the deleted claim; clearing the claimRef (here: pointing it at another claim, without a
+  // uid — "Reserving a PersistentVolume") makes it Available for exactly that claim, which pre-binds via volumeName.
+  it('Retain: a Released volume binds again only after its claimRef is cleared, to the claim it is reserved for', async () => {
+    await ok(['create', 'namespace', 'pv-from']);
+    await ok(['create', 'namespace', 'pv-to']);
+    await apply({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'first', namespace: 'pv-from' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } });
+    await apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'w', namespace: 'pv-from' }, spec: { containers: [sleeper('c', { volumeMounts: [{ name: 'v', mountPath: '/data' }] })], volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'first' } }] } });
+    await ok(['-n', 'pv-from', 'wait', '--for=condition=Ready', 'pod/w', '--timeout=60s']);
+    await ok(['-n', 'pv-from', 'exec', 'w', '--', 'sh', '-c', 'printf kept > /data/f']);
+    const pvName: string = (await getJson('-n', 'pv-from', 'pvc', 'first')).spec.volumeName;
+    await ok(['patch', 'pv', pvName, '-p', '{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}']);
+    await ok(['-n', 'pv-from', 'delete', 'pod', 'w', '--timeout=30s']);
+    await ok(['-n', 'pv-from', 'delete', 'pvc', 'first', '--timeout=30s']);
+    await eventually(async () => (await getJson('pv', pvName)).status.phase === 'Released', 30_000, 'the volume to be Released');
+
+    // Released, claimRef still naming the old claim: a claim that asks for the volume by name stays Pending.
+    const claim = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'second', namespace: 'pv-to' }, spec: { accessModes: ['ReadWriteOnce'], storageClassName: 'sandbox-hostpath', volumeName: pvName, resources: { requests: { storage: '1Gi' } } } };
+    await apply(claim);
+    await eventually(async () => (await ok(['-n', 'pv-to', 'get', 'events', '--field-selector', 'involvedObject.name=second', '-o', 'jsonpath={.items[*].message}'])).includes('already bound to a different claim'), 30_000, 'FailedBinding event');
+    expect((await getJson('-n', 'pv-to', 'pvc', 'second')).status.phase).toBe('Pending');
+    expect((await getJson('pv', pvName)).status.phase).toBe('Released');
+
+    // Reserve it for the new claim: Available, then bound both ways, data intact.
+    await ok(['patch', 'pv', pvName, '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/spec/claimRef', value: { kind: 'PersistentVolumeClaim', apiVersion: 'v1', namespace: 'pv-to', name: 'second' } }])]);
+    await eventually(async () => (await getJson('-n', 'pv-to', 'pvc', 'second')).status.phase === 'Bound', 30_000, 'the reserved claim to bind');
+    const pv = await getJson('pv', pvName);
+    expect(pv.status.phase).toBe('Bound');
+    expect(pv.spec.claimRef).toMatchObject({ namespace: 'pv-to', name: 'second', uid: (await getJson('-n', 'pv-to', 'pvc', 'second')).metadata.uid });
+    await apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'r', namespace: 'pv-to' }, spec: { containers: [sleeper('c', { volumeMounts: [{ name: 'v', mountPath: '/data' }] })], volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'second' } }] } });
+    await ok(['-n', 'pv-to', 'wait', '--for=condition=Ready', 'pod/r', '--timeout=60s']);
+    expect(await ok(['-n', 'pv-to', 'exec', 'r', '--', 'cat', '/data/f'])).toBe('kept');
+
+    // A claim naming a volume that does not satisfy it (another class) never binds to it.
+    await apply({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'third', namespace: 'pv-to' }, spec: { accessModes: ['ReadWriteOnce'], storageClassName: 'other', volumeName: pvName, resources: { requests: { storage: '1Gi' } } } });
+    await eventually(async () => (await ok(['-n', 'pv-to', 'get', 'events', '--field-selector', 'involvedObject.name=third', '-o', 'jsonpath={.items[*].message}'])).includes('already bound to a different claim'), 30_000, 'FailedBinding event for a taken volume');
+  });
 });

@@ -1,0 +1,122 @@
+/**
+ * The start-up sweep: what a run left when its Coffer died mid-move (SIGKILL, a lost node) — mover Jobs, their
+ * credentials Secrets and PVCs, snapshot hand-offs, volumes caught between the two claims of a restore hand-back.
+ * All of it carries `app.kubernetes.io/managed-by=coffer` and a `coffer.dev/run` label. It runs when the controller
+ * takes the Lease (start-up, and again after losing it): no run of the loop or the API moves data then, because both
+ * move data only while holding that Lease. Each sweep that found something is a Kubernetes Event on the mover
+ * namespace and a log line.
+ */
+import { isNotFound, type KubeClient } from '../kube/client.ts';
+import type { KubeObject } from '../kube/types.ts';
+import { discardVolume, RECLAIM_ANNOTATION } from './handback.ts';
+import { RUN_LABEL } from './mover.ts';
+
+export const LEFTOVER_SELECTOR = `app.kubernetes.io/managed-by=coffer,${RUN_LABEL}`;
+const SNAPSHOTS = 'snapshot.storage.k8s.io/v1';
+
+/** What one sweep removed, by kind, and the runs it came from. */
+export interface SweepResult {
+  removed: Record<string, number>;
+  runs: string[];
+  /** Volumes already bound to their target claim: only the hand-back's last step (policy, labels) was redone. */
+  finished: string[];
+  errors: string[];
+}
+
+/** The sweep's one-line summary (Event message and log line). */
+export function describeSweep(r: SweepResult): string {
+  const parts = Object.entries(r.removed).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`);
+  const what = parts.length ? `removed ${parts.join(', ')}` : 'removed nothing';
+  return `swept leftovers of interrupted run(s) ${r.runs.join(', ')}: ${what}${r.finished.length ? `; finished the hand-back of ${r.finished.join(', ')}` : ''}${r.errors.length ? `; ${r.errors.length} error(s): ${r.errors.join('; ')}` : ''}`;
+}
+
+/**
+ * Removes every Coffer mover leftover: Jobs, claims and Secrets wherever they are (`restore files --into-pvc` copies
+ * through a temporary claim and a Job next to its target), the hand-off snapshots in `namespace` (the mover
+ * namespace), and the cluster-scoped objects of hand-offs and hand-backs. A volume whose hand-back already reached its
+ * target claim is the application's: it gets its reclaim policy back and is kept.
+ */
+export async function sweepLeftovers(client: KubeClient, namespace: string): Promise<SweepResult> {
+  const result: SweepResult = { removed: {}, runs: [], finished: [], errors: [] };
+  const runs = new Set<string>();
+  const list = async (api: string, plural: string, ns?: string): Promise<KubeObject[]> => {
+    try {
+      return (await client.list(api, plural, ns, { labelSelector: LEFTOVER_SELECTOR })).filter((o) => !o.metadata.deletionTimestamp);
+    } catch (e) {
+      // A cluster without the snapshot API has no snapshot leftovers.
+      if (isNotFound(e)) return [];
+      throw e;
+    }
+  };
+  const remove = async (api: string, plural: string, ns: string | undefined, o: KubeObject, how: () => Promise<void> = () => client.delete(api, plural, ns, o.metadata.name)) => {
+    try {
+      await how();
+      result.removed[plural] = (result.removed[plural] ?? 0) + 1;
+      runs.add(o.metadata.labels?.[RUN_LABEL] ?? '?');
+    } catch (e) {
+      result.errors.push(`${plural} ${ns ? `${ns}/` : ''}${o.metadata.name}: ${(e as Error).message}`);
+    }
+  };
+  // Everything is listed before anything is deleted (the garbage collector removes what a Job owns once it goes).
+  // Credentials first, then Jobs (their pods go with them), what they mounted, the snapshots behind the PVCs.
+  const found: [string, string, KubeObject[]][] = [];
+  for (const [api, plural, ns] of [['v1', 'secrets', undefined], ['batch/v1', 'jobs', undefined], ['v1', 'persistentvolumeclaims', undefined], [SNAPSHOTS, 'volumesnapshots', namespace], [SNAPSHOTS, 'volumesnapshotcontents', undefined]] as const) {
+    found.push([api, plural, await list(api, plural, ns)]);
+  }
+  for (const [api, plural, objects] of found) for (const o of objects) await remove(api, plural, o.metadata.namespace, o);
+  for (const pv of await list('v1', 'persistentvolumes')) {
+    const policy = pv.metadata.annotations?.[RECLAIM_ANNOTATION];
+    if (!policy) continue;
+    const ref = (pv.spec as { claimRef?: { namespace?: string; name?: string; uid?: string } } | undefined)?.claimRef;
+    const claim = ref?.namespace && ref.namespace !== namespace && ref.name ? await client.find('v1', 'persistentvolumeclaims', ref.namespace, ref.name) : undefined;
+    if (claim && (claim.spec as { volumeName?: string } | undefined)?.volumeName === pv.metadata.name) {
+      const labels = Object.fromEntries(Object.keys(pv.metadata.labels ?? {}).filter((k) => k === RUN_LABEL || k.startsWith('app.kubernetes.io/') || k.startsWith('coffer.dev/')).map((k) => [k, null]));
+      await client.mergePatch('v1', 'persistentvolumes', undefined, pv.metadata.name, { metadata: { labels, annotations: { [RECLAIM_ANNOTATION]: null } }, spec: { persistentVolumeReclaimPolicy: policy } });
+      result.finished.push(`${pv.metadata.name} → ${ref!.namespace}/${ref!.name}`);
+      runs.add(pv.metadata.labels?.[RUN_LABEL] ?? '?');
+      continue;
+    }
+    await remove('v1', 'persistentvolumes', undefined, pv, () => discardVolume(client, pv.metadata.name, policy));
+  }
+  result.runs = [...runs].sort();
+  return result;
+}
+
+/** Records a sweep that found something as an Event on the mover namespace (core/v1, as `kubectl describe` shows it). */
+export async function recordSweepEvent(client: KubeClient, namespace: string, r: SweepResult, reportingInstance: string, now: Date): Promise<void> {
+  const ns = await client.get('v1', 'namespaces', undefined, namespace);
+  const time = now.toISOString().replace(/\.\d+Z$/, 'Z');
+  await client.create('v1', 'events', namespace, {
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { generateName: 'coffer-sweep.', namespace },
+    involvedObject: { apiVersion: 'v1', kind: 'Namespace', name: namespace, uid: ns.metadata.uid },
+    reason: 'LeftoversSwept',
+    message: describeSweep(r).slice(0, 1024),
+    type: r.errors.length ? 'Warning' : 'Normal',
+    source: { component: 'coffer' },
+    reportingComponent: 'coffer',
+    reportingInstance,
+    firstTimestamp: time,
+    lastTimestamp: time,
+    count: 1,
+  } as unknown as KubeObject);
+}
+
+/**
+ * One sweep as the controller runs it: sweep, and when anything was found, an Event and a log line. Failures are
+ * logged and never stop the controller (the next acquisition of the Lease sweeps again).
+ */
+export async function sweepOnAcquire(client: KubeClient, o: { namespace: string; identity: string; now?: () => Date; log?: (message: string) => void }): Promise<SweepResult | undefined> {
+  try {
+    const r = await sweepLeftovers(client, o.namespace);
+    if (!r.runs.length && !r.errors.length) return r;
+    const message = describeSweep(r);
+    o.log?.(`${o.namespace}: ${message}`);
+    await recordSweepEvent(client, o.namespace, r, o.identity, (o.now ?? (() => new Date()))()).catch((e) => o.log?.(`sweep event not recorded: ${(e as Error).message}`));
+    return r;
+  } catch (e) {
+    o.log?.(`sweep of ${o.namespace} failed: ${(e as Error).message}`);
+    return undefined;
+  }
+}

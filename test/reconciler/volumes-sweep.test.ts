@@ -1,0 +1,125 @@
+/**
+ * The start-up sweep against a real `coffer run`: the controller is killed (SIGKILL) while its mover Job runs in
+ * coffer-system, leaving the Job, its credentials Secret, its PVC and the snapshot hand-off behind; a second
+ * `coffer run` takes the Lease, removes all of them, and records the sweep as an Event and a log line.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_NAMESPACE, demoPolicyRepo } from '../../cli/demo-app.ts';
+import { KubeClient } from '../../reconciler/kube/client.ts';
+import type { KubeObject } from '../../reconciler/kube/types.ts';
+import { RUN_LABEL } from '../../reconciler/volumes/mover.ts';
+import { RECLAIM_ANNOTATION } from '../../reconciler/volumes/handback.ts';
+import { LEFTOVER_SELECTOR, sweepLeftovers } from '../../reconciler/volumes/sweep.ts';
+import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
+import { commitFiles, deploySampleApp, waitFor } from './sample-app-fixture.ts';
+
+const password = randomBytes(16).toString('hex');
+let sb: Sandbox;
+let client: KubeClient;
+let work: string;
+let repoDir: string;
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  work = fs.mkdtempSync(join(tmpdir(), 'coffer-sweep-'));
+  sb = await startSandbox({ dir: join(work, 'sandbox') });
+  client = new KubeClient(sb.kubeConfig);
+  await deploySampleApp(client, password);
+  const repositoryPath = join(work, 'repository');
+  fs.mkdirSync(repositoryPath);
+  repoDir = join(work, 'policy-repo');
+  await commitFiles(repoDir, demoPolicyRepo(repositoryPath, fs.readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8')));
+}, 180_000);
+
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  await sb?.stop();
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+/** `coffer run` as a child process (async: the sandbox is served from this worker); its output collected. */
+function coffer(): { child: ChildProcess; output: () => string } {
+  const cli = new URL('../../cli/coffer.js', import.meta.url).pathname;
+  const child = spawn(process.execPath, [cli, 'run', '--source', repoDir, '--interval', '2s', '-o', 'json'], { env: { ...process.env, KUBECONFIG: sb.kubeconfigPath }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  return { child, output: () => out };
+}
+
+const SNAP = 'snapshot.storage.k8s.io/v1';
+/** Every labelled Coffer object of one run in coffer-system, and its cluster-scoped hand-off contents and volumes. */
+async function runObjects(runId: string): Promise<string[]> {
+  const selector = { labelSelector: `${RUN_LABEL}=${runId}` };
+  const out: string[] = [];
+  for (const [api, plural, ns] of [['batch/v1', 'jobs', 'coffer-system'], ['v1', 'persistentvolumeclaims', 'coffer-system'], ['v1', 'secrets', 'coffer-system'], [SNAP, 'volumesnapshots', 'coffer-system'], [SNAP, 'volumesnapshotcontents', undefined], ['v1', 'persistentvolumes', undefined]] as const) {
+    for (const o of await client.list(api, plural, ns, selector)) if (!o.metadata.deletionTimestamp) out.push(`${plural}/${o.metadata.name}`);
+  }
+  return out.sort();
+}
+
+describe('start-up sweep', () => {
+  it('a controller killed mid-move leaves a Job, Secret, PVC and hand-off; the next one sweeps them and records it', { timeout: 300_000 }, async () => {
+    const first = coffer();
+    let job: KubeObject | undefined;
+    await waitFor(`a mover Job in coffer-system; output: ${first.output()}`, async () => {
+      [job] = await client.list('batch/v1', 'jobs', 'coffer-system', { labelSelector: LEFTOVER_SELECTOR });
+      return !!job;
+    });
+    first.child.kill('SIGKILL');
+    await new Promise((r) => first.child.once('exit', r));
+    const runId = job!.metadata.labels![RUN_LABEL]!;
+    const left = await runObjects(runId);
+    // What the dead run left: the Job with what it mounts and reads, and the snapshot hand-off.
+    expect(left.map((x) => x.split('/')[0])).toEqual(expect.arrayContaining(['jobs', 'persistentvolumeclaims', 'secrets', 'volumesnapshotcontents', 'volumesnapshots']));
+
+    const second = coffer();
+    try {
+      await waitFor(`the sweep's log line; output: ${second.output()}`, async () => second.output().includes('swept leftovers'));
+      const line = second.output().split('\n').find((l) => l.includes('swept leftovers'))!;
+      expect(line).toContain(runId);
+      expect(line).toMatch(/removed 1 secrets, 1 jobs, 1 persistentvolumeclaims, 1 volumesnapshots, 1 volumesnapshotcontents/);
+      await waitFor('the leftovers to be gone', async () => (await runObjects(runId)).length === 0);
+      type Ev = KubeObject & { reason: string; message: string; type: string; involvedObject: { kind: string; name: string }; reportingComponent: string };
+      const events = ((await client.list('v1', 'events', 'coffer-system')) as Ev[]).filter((e) => e.reason === 'LeftoversSwept');
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({ type: 'Normal', involvedObject: { kind: 'Namespace', name: 'coffer-system' }, reportingComponent: 'coffer' });
+      expect(events[0]!.message).toContain(`interrupted run(s) ${runId}`);
+    } finally {
+      second.child.kill('SIGTERM');
+      await new Promise((r) => (second.child.exitCode !== null ? r(undefined) : second.child.once('exit', r)));
+    }
+  });
+  it('a volume caught mid hand-back is discarded; one already bound to its target claim is kept and given its policy back', { timeout: 120_000 }, async () => {
+    const labels = { 'app.kubernetes.io/managed-by': 'coffer', [RUN_LABEL]: 'restore-x' };
+    const claim = (ns: string, name: string, extra: Record<string, unknown> = {}) => ({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name, namespace: ns }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } }, ...extra } }) as KubeObject;
+    const boundVolume = async (ns: string, name: string) => {
+      await client.create('v1', 'persistentvolumeclaims', ns, claim(ns, name));
+      let pv = '';
+      await waitFor(`${ns}/${name} bound`, async () => !!(pv = ((await client.get('v1', 'persistentvolumeclaims', ns, name)).spec as { volumeName?: string }).volumeName ?? ''));
+      // What handback.ts does before it deletes the mover's claim.
+      await client.mergePatch('v1', 'persistentvolumes', undefined, pv, { metadata: { labels, annotations: { [RECLAIM_ANNOTATION]: 'Delete' } }, spec: { persistentVolumeReclaimPolicy: 'Retain' } });
+      await client.delete('v1', 'persistentvolumeclaims', ns, name);
+      await waitFor(`${pv} Released`, async () => ((await client.get('v1', 'persistentvolumes', undefined, pv)).status as { phase?: string }).phase === 'Released');
+      return pv;
+    };
+    const orphan = await boundVolume('coffer-system', 'coffer-restore-orphan');
+    const handed = await boundVolume('coffer-system', 'coffer-restore-handed');
+    await client.mergePatch('v1', 'persistentvolumes', undefined, handed, { spec: { claimRef: { namespace: DEMO_NAMESPACE, name: 'restored-x', uid: null, resourceVersion: null } } });
+    await client.create('v1', 'persistentvolumeclaims', DEMO_NAMESPACE, claim(DEMO_NAMESPACE, 'restored-x', { volumeName: handed, storageClassName: 'sandbox-hostpath' }));
+    await waitFor('the handed-back claim to bind', async () => ((await client.get('v1', 'persistentvolumeclaims', DEMO_NAMESPACE, 'restored-x')).status as { phase?: string }).phase === 'Bound');
+
+    const r = await sweepLeftovers(client, 'coffer-system');
+    expect(r).toMatchObject({ removed: { persistentvolumes: 1 }, runs: ['restore-x'], finished: [`${handed} → ${DEMO_NAMESPACE}/restored-x`], errors: [] });
+    await waitFor(`${orphan} deleted`, async () => !(await client.find('v1', 'persistentvolumes', undefined, orphan)));
+    const kept = await client.get('v1', 'persistentvolumes', undefined, handed);
+    expect([(kept.spec as { persistentVolumeReclaimPolicy: string }).persistentVolumeReclaimPolicy, kept.metadata.labels?.[RUN_LABEL], kept.metadata.annotations?.[RECLAIM_ANNOTATION]]).toEqual(['Delete', undefined, undefined]);
+    expect(((await client.get('v1', 'persistentvolumeclaims', DEMO_NAMESPACE, 'restored-x')).status as { phase: string }).phase).toBe('Bound');
+  });
+});
