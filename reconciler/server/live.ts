@@ -9,7 +9,10 @@ import type { CofferMetrics } from '../metrics/index.ts';
 import { reconcileOnce, selectNamespaces, withLease, type ReconcileEvent, type ReconcileOptions, type ReconcileSummary } from '../reconcile.ts';
 import { publishCompliance } from '../report/publish.ts';
 import type { ComplianceReport } from '../report/types.ts';
-import { RestoreJobs } from './restore-jobs.ts';
+import { applications, type Application, type DirFacts } from './applications.ts';
+import { namespaceSummaries, restorePointDetails, tiersOf, type RestorePointDetails } from './details.ts';
+import { EventHub } from './events.ts';
+import { RestoreJobs, type RestoreJob } from './restore-jobs.ts';
 import { ReconcileTrigger } from './trigger.ts';
 
 export interface LiveOptions {
@@ -87,6 +90,10 @@ export class Live {
   readonly restores: RestoreJobs;
   private readonly now: () => Date;
   private readonly log: (e: Record<string, unknown>) => void;
+  /** Server-sent events for the dashboard: run and restore progress, catalog changes, health. */
+  readonly events = new EventHub();
+  /** Per-directory facts of the catalog, computed once per catalog commit (the Applications view reads them). */
+  private dirCache: { commit: string; facts: DirFacts[] } | undefined;
 
   constructor(private readonly opts: LiveOptions) {
     this.trigger = opts.trigger ?? new ReconcileTrigger();
@@ -101,10 +108,12 @@ export class Live {
       log: this.log,
       now: this.now,
       inputError: (status, message) => new ApiInputError(status, message),
+      onChange: (job, line) => this.publishRestore(job, line),
     });
     const trigger = this.trigger;
     const mark = () => {
       this.reconciling = true;
+      this.events.publish('health', { reconciling: true });
       const served = trigger.beginReconcile();
       if (served.length) this.log({ event: 'reconcile-triggered', by: served });
     };
@@ -118,7 +127,41 @@ export class Live {
 
   onEvent = (e: ReconcileEvent): void => {
     this.opts.metrics.observeEvent(e);
+    this.publishReconcileEvent(e);
   };
+
+  /** A loop or on-demand backup event as the dashboard's live `run` progress; catalog changes as `catalog`. */
+  private publishReconcileEvent(e: ReconcileEvent): void {
+    if (e.event === 'run-start') this.events.publish('run', { namespace: e.namespace, policy: e.policy, phase: 'Running' });
+    else if (e.event === 'run-end') {
+      const { event: _e, ...rest } = e;
+      this.events.publish('run', rest);
+      this.events.publish('catalog', { reason: `backup ${e.namespace}/${e.policy}` });
+    } else if (e.event === 'expired') this.events.publish('catalog', { reason: `retention ${e.namespace}/${e.policy}` });
+    else if (e.event === 'log') {
+      // Run log lines are prefixed "<namespace>/<policy>: " by the reconcile; other lines are not run progress.
+      const m = /^([a-z0-9][a-z0-9-]*)\/([^:\s]+): (.*)$/s.exec(e.message);
+      if (m) this.events.publish('run', { namespace: m[1], policy: m[2], phase: 'Running', step: m[3]!.split('\n')[0]!.slice(0, 500) });
+    }
+  }
+
+  private publishRestore(job: RestoreJob, line?: string): void {
+    this.events.publish('restore', {
+      id: job.id,
+      state: job.state,
+      namespace: job.restorePoint.namespace,
+      target: job.targetNamespace,
+      restorePoint: job.restorePoint.name,
+      ...(line ? { step: line.slice(0, 500) } : {}),
+      ...(job.result ? { summary: job.result.summary } : {}),
+      ...(job.error ? { error: job.error } : {}),
+    });
+    if (job.finished) this.events.publish('catalog', { reason: `restore ${job.id}` });
+  }
+
+  private publishBackupJob(job: BackupJob): void {
+    this.events.publish('backup-job', { id: job.id, state: job.state, policy: job.policy, ...(job.namespace ? { namespace: job.namespace } : {}), ...(job.error ? { error: job.error } : {}) });
+  }
 
   /** After each reconcile: metrics from the summary and catalog, then the compliance report (committed on change). */
   onSummary = (s: ReconcileSummary): Promise<void> => {
@@ -137,6 +180,7 @@ export class Live {
     this.reconciling = false;
     this.opts.metrics.observeReconcileError(e, this.now());
     this.lastError = { time: this.now().toISOString(), message: (e as Error).message ?? String(e) };
+    this.events.publish('health', { reconciling: false, error: this.lastError.message });
   };
 
   onFollower = (holder: string): void => {
@@ -184,6 +228,8 @@ export class Live {
       this.lastError = { time: this.now().toISOString(), message: `compliance report: ${(e as Error).message}` };
       this.log({ event: 'error', message: `compliance report not committed: ${(e as Error).message}` });
     }
+    this.events.publish('health', { reconciling: this.reconciling });
+    this.events.publish('catalog', { reason: 'reconcile', commit: s.commit });
   }
 
   health(): Health {
@@ -225,6 +271,61 @@ export class Live {
     return computeCompliance(catalog, plan, await selectNamespaces(this.opts.client, plan.policies), this.now());
   }
 
+  /** Every namespace of the cluster (and those only the catalog remembers) with its protection state. */
+  async applications(): Promise<Application[]> {
+    const { plan, catalog } = await this.current();
+    const [namespaces, selected, dirs, lastRuns, report] = await Promise.all([
+      this.opts.client.list('v1', 'namespaces'),
+      selectNamespaces(this.opts.client, plan.policies),
+      this.dirFacts(catalog),
+      catalog.latestRuns(),
+      this.compliance(),
+    ]);
+    return applications({
+      namespaces: namespaces.filter((n) => (n.status as { phase?: string } | undefined)?.phase !== 'Terminating').map((n) => n.metadata.name),
+      policies: plan.policies,
+      selected,
+      dirs,
+      lastRuns,
+      compliance: report.spec.results,
+    });
+  }
+
+  /** Count, newest and newest good restore point of each directory of this cluster, from the indexes. */
+  private async dirFacts(catalog: Catalog): Promise<DirFacts[]> {
+    const snap = await catalog.snapshot();
+    if (!snap?.rootish) return [];
+    if (this.dirCache?.commit === snap.rootish) return this.dirCache.facts;
+    const facts: DirFacts[] = [];
+    for (const dir of snap.dirs({ cluster: catalog.cluster })) {
+      const { items } = snap.summaries(dir);
+      let latestGood: DirFacts['latestGood'];
+      for (const i of items) if (i.phase === 'Succeeded' && (!latestGood || i.startTime >= latestGood.startTime)) latestGood = i;
+      const newest = items.reduce<DirFacts['newest']>((a, b) => (!a || b.startTime >= a.startTime ? b : a), undefined);
+      facts.push({
+        namespace: dir.namespace,
+        policy: dir.policy,
+        count: items.length,
+        ...(latestGood ? { latestGood: { name: latestGood.name, startTime: latestGood.startTime, bytes: latestGood.bytes, phase: latestGood.phase } } : {}),
+        ...(newest ? { newest: { name: newest.name, startTime: newest.startTime, phase: newest.phase } } : {}),
+      });
+    }
+    this.dirCache = { commit: snap.rootish, facts };
+    return facts;
+  }
+
+  /** One restore point with what the catalog and its run record say about it; undefined when there is none. */
+  async restorePointDetails(namespace: string, name: string): Promise<RestorePointDetails | undefined> {
+    const { plan, catalog } = await this.current();
+    return restorePointDetails({ catalog, plan, namespace, name, now: this.now(), restores: (await this.restores.recorded(catalog)).map(({ doc: _d, ...r }) => r) });
+  }
+
+  /** GFS tier (or pin / TTL) of each restore point of a namespace, as retention would decide now. */
+  async tiers(namespace: string): Promise<Record<string, string[]>> {
+    const { plan, catalog } = await this.current();
+    return Object.fromEntries(tiersOf(plan, await namespaceSummaries(catalog, namespace), this.now()));
+  }
+
   jobsList(): BackupJob[] {
     return [...this.jobs.values()].sort((a, b) => b.created.localeCompare(a.created));
   }
@@ -262,6 +363,7 @@ export class Live {
     this.log({ event: 'api-backup-requested', id: job.id, user: requestedBy, policy: req.policy, ...(req.namespace ? { namespace: req.namespace } : {}) });
     this.cancels.set(job.id, new AbortController());
     void this.runJob(job);
+    this.publishBackupJob(job);
     return job;
   }
 
@@ -322,6 +424,7 @@ export class Live {
       const signal = outer ? AbortSignal.any([outer, cancel]) : cancel;
       job.state = 'running';
       job.started = this.now().toISOString();
+      this.publishBackupJob(job);
       return reconcileOnce({
         source: this.opts.source,
         client: this.opts.client,
@@ -334,6 +437,7 @@ export class Live {
         ...(signal ? { signal, interrupt: signal } : {}),
         log: (e) => {
           this.opts.metrics.observeEvent(e);
+          this.publishReconcileEvent(e);
           if (e.event === 'run-end') job.runs.push({ namespace: e.namespace, phase: e.phase, ...(e.restorePoint ? { restorePoint: e.restorePoint } : {}), ...(e.error ? { error: e.error } : {}) });
         },
       });
@@ -361,6 +465,7 @@ export class Live {
     }
     if (job.finished && job.state === 'cancelled' && !job.started) return; // cancelled while waiting: already reported
     job.finished = this.now().toISOString();
+    this.publishBackupJob(job);
     this.log({ event: 'api-backup-finished', id: job.id, user: job.requestedBy, state: job.state, runs: job.runs, ...(job.error ? { error: job.error } : {}) });
   }
 }

@@ -78,6 +78,8 @@ export interface RestoreJobsOptions {
   /** Runs work exclusively: after earlier API jobs, under the reconciler Lease (never beside a reconcile). */
   exclusive: <T>(work: (signal?: AbortSignal) => Promise<T>) => Promise<T>;
   reconcile?: Pick<ReconcileOptions, 'moverImage' | 'cofferNamespace' | 'env'>;
+  /** A job changed state or logged a progress line (the server's live events). */
+  onChange?: (job: RestoreJob, line?: string) => void;
   log: (e: Record<string, unknown>) => void;
   now: () => Date;
   /** Errors thrown for refused requests (the server maps them to status codes). */
@@ -209,16 +211,19 @@ export class RestoreJobs {
     for (const old of [...this.jobs.keys()].slice(0, Math.max(0, this.jobs.size - KEEP_JOBS))) this.jobs.delete(old);
     this.o.log({ event: 'api-restore-requested', id: job.id, user: requestedBy, restorePoint: point.name, namespace: point.namespace, target: job.targetNamespace, request });
     void this.finish(job, running);
+    this.o.onChange?.(job);
     return job;
   }
 
   private execute(job: RestoreJob, req: RestoreRequest, signal?: AbortSignal) {
     job.state = 'running';
     job.started = this.o.now().toISOString();
+    this.o.onChange?.(job);
     // The job id names the RestoreResult, so GET /restores/{id} finds it in the catalog after a restart too.
     const log = (m: string) => {
       job.progress.push(`${this.o.now().toISOString()} ${m.split('\n')[0]}`);
       if (job.progress.length > 20) job.progress.shift();
+      this.o.onChange?.(job, m.split('\n')[0]);
     };
     return runRestore({ ...req, resultName: job.id, log, ...(signal ? { signal } : {}) });
   }
@@ -243,6 +248,7 @@ export class RestoreJobs {
       job.error = job.started ? (job.error?.includes(why) ? job.error : `${why}${job.error ? `: ${job.error}` : ''}`) : `${why} before it started`;
     }
     job.finished = this.o.now().toISOString();
+    this.o.onChange?.(job);
     this.o.log({ event: 'api-restore-finished', id: job.id, user: job.requestedBy, state: job.state, ...(job.recorded ? { commit: job.recorded.commit } : {}), ...(job.error ? { error: job.error } : {}) });
   }
 

@@ -133,6 +133,7 @@ export async function startServing(o: ServeOptions): Promise<Serving> {
       // Stop accepting on-demand backups and restores; let accepted ones finish (they hold the Lease meanwhile).
       await live.drain(o.drainMs ?? 60_000);
       await live.idle().catch(() => undefined);
+      live.events.close();
       const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeIdleConnections();
       // A client that never reads its response keeps a connection busy forever: give in-flight requests 2 s.
