@@ -99,7 +99,7 @@ const circles = () => page.locator('#timeline circle.rp');
 
 describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
   it('asks for the token, then shows compliance worst first and the first restore point', async () => {
-    await page.goto(serving.url);
+    await page.goto(`${serving.url}/#/overview`);
     await page.locator('#login').waitFor({ state: 'visible' });
     expect(await page.locator('#app').isHidden()).toBe(true);
     await page.fill('#token', 'not-a-token-of-this-server');
@@ -111,7 +111,7 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await page.locator('#app').waitFor({ state: 'visible' });
     expect(await page.textContent('#whoami')).toBe('alice');
     expect(await page.evaluate(() => sessionStorage.getItem('coffer.apiToken'))).toBe(OPERATE);
-    // The first reconcile backs up the sample app; the page polls its way to it.
+    // The first reconcile backs up the sample app; the event stream tells the page (it never polls).
     await circles().first().waitFor({ timeout: 240_000 });
     await page.locator('#compliance-table tbody tr').first().waitFor();
     const rows = await page.locator('#compliance-table tbody tr').evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.result));
@@ -257,7 +257,7 @@ spec:
     const id = (await row.getAttribute('data-id'))!;
     expect(id).toMatch(/^restore-/);
     expect(logs.find((l) => l.event === 'api-restore-requested')).toMatchObject({ id, user: 'alice', restorePoint: daily, namespace: DEMO_NAMESPACE, target: 'shop-preview' });
-    await page.locator(`#restores-table tr[data-id="${id}"] .badge`, { hasText: /succeeded|failed|partiallyFailed/ }).waitFor({ timeout: 240_000 });
+    await page.locator(`#restores-table tr[data-id="${id}"] .badge`, { hasText: /Succeeded|Failed|PartiallyFailed/ }).waitFor({ timeout: 240_000 });
     const detail = (await (await fetch(`${serving.url}/api/v1/restores/${id}`, { headers: { authorization: `Bearer ${READ}` } })).json()) as { job: { state: string; requestedBy: string; recorded: { path: string; commit: string }; error?: string; progress: string[] }; result: { spec: { phase: string; restorePoint: string; target: { namespace: string } } } };
     expect(detail.job, detail.job.error).toMatchObject({ state: 'succeeded', requestedBy: 'alice' });
     expect(detail.job.progress.some((l) => l.includes(`reading manifests of ${daily}`)), detail.job.progress.join('\n')).toBe(true);
@@ -311,7 +311,7 @@ spec:
   it('gives a read-only token the views with every operate button disabled', async () => {
     const viewer = await context.newPage();
     try {
-      await viewer.goto(serving.url);
+      await viewer.goto(`${serving.url}/#/overview`);
       await viewer.fill('#token', READ);
       await viewer.click('#sign-in');
       await viewer.locator('#timeline circle.rp').first().waitFor();
