@@ -180,7 +180,8 @@ function showLogin(message) {
 
 function onEvent(type, data) {
   if (type === 'run' || type === 'restore') applicationProgress(type, data);
-  if (type === 'run' && data.phase === 'Running') return; // progress only; its end comes with a catalog event
+  // Progress lines only; a run's end comes with a catalog event, a restore's with its state.
+  if ((type === 'run' && data.phase === 'Running') || (type === 'restore' && data.step)) return;
   if (type === 'hello') return;
   scheduleRefresh();
 }

@@ -13,7 +13,7 @@ let hooks = { canRestore: () => false, onRestore: () => undefined };
 
 export function setupApplication(h2) {
   hooks = h2;
-  for (const id of ['app-range', 'app-policy', 'app-phase']) byId(id).addEventListener('change', () => void loadPoints());
+  for (const id of ['app-range', 'app-policy', 'app-phase']) byId(id).addEventListener('change', () => void loadPoints().then((ok) => ok && drawPoints()));
 }
 
 /** Opens (or refreshes) the page of `ns`; `rp` names a restore point whose details to show. */
@@ -29,6 +29,7 @@ export async function openApplication(ns, rp) {
   try {
     const [detail] = await Promise.all([get(`/applications/${encodeURIComponent(ns)}`), loadPoints(), loadRuns(), loadRestores()]);
     if (ticket !== page.ticket) return;
+    // Drawn once the points and their tiers are both in: the timeline never shows a point without its tier.
     page.app = detail.application;
     page.tiers = detail.tiers;
     fill(byId('app-error'));
@@ -83,7 +84,7 @@ function renderHead() {
   );
 }
 
-/** Every restore point of the namespace in the chosen range (all pages: the timeline shows them all). */
+/** Every restore point of the namespace in the chosen range (all pages: the timeline shows them all); false on error. */
 async function loadPoints() {
   const ns = page.ns;
   const hours = Number(byId('app-range').value);
@@ -102,12 +103,12 @@ async function loadPoints() {
     fill(byId('app-points-error'));
   } catch (e) {
     fill(byId('app-points-error'), h('span', { class: 'error-text' }, e.message));
-    return;
+    return false;
   }
-  if (ns !== page.ns) return;
+  if (ns !== page.ns) return false;
   page.points = items;
   page.shown = LIST;
-  drawPoints();
+  return true;
 }
 
 function drawPoints() {

@@ -81,6 +81,11 @@ export class EventHub {
     this.clients.clear();
   }
 
+  /** The id of the newest event (what a client that saw everything would send as Last-Event-ID). */
+  get position(): string {
+    return `${this.epoch}-${this.seq}`;
+  }
+
   get listeners(): number {
     return this.clients.size;
   }

@@ -94,6 +94,7 @@ export class Live {
   readonly events = new EventHub();
   /** Per-directory facts of the catalog, computed once per catalog commit (the Applications view reads them). */
   private dirCache: { commit: string; facts: DirFacts[] } | undefined;
+  private onDemandReport: { key: string; at: number; report: ComplianceReport } | undefined;
 
   constructor(private readonly opts: LiveOptions) {
     this.trigger = opts.trigger ?? new ReconcileTrigger();
@@ -267,8 +268,15 @@ export class Live {
   async compliance(): Promise<ComplianceReport> {
     if (this.report) return this.report;
     const { plan, catalog } = await this.current();
+    // Evaluated on demand (no reconcile yet, e.g. a standby): kept a minute per catalog commit and plan, so a search
+    // typed into the Applications view does not evaluate the whole catalog per keystroke.
+    const key = `${await catalog.tip()}:${plan.hash}`;
+    const at = this.now().getTime();
+    if (this.onDemandReport?.key === key && at - this.onDemandReport.at < 60_000) return this.onDemandReport.report;
     const { computeCompliance } = await import('../report/publish.ts');
-    return computeCompliance(catalog, plan, await selectNamespaces(this.opts.client, plan.policies), this.now());
+    const report = await computeCompliance(catalog, plan, await selectNamespaces(this.opts.client, plan.policies), this.now());
+    this.onDemandReport = { key, at, report };
+    return report;
   }
 
   /** Every namespace of the cluster (and those only the catalog remembers) with its protection state. */
