@@ -135,7 +135,7 @@ async function main(): Promise<void> {
 
     // The page.
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    await context.addInitScript(`sessionStorage.setItem('coffer.apiToken', ${JSON.stringify(token)})`);
+    await context.addInitScript(`if (location.protocol === 'http:') sessionStorage.setItem('coffer.apiToken', ${JSON.stringify(token)})`);
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
@@ -160,7 +160,7 @@ async function main(): Promise<void> {
       await page.goto(`${url}/#/`);
       await appsReady();
     }, () => page.goto('about:blank'));
-    const want = 'ns-42';
+    const want = `ns-${NAMESPACES - 1}`;
     const filtered = await reps(
       async () => {
         await page.fill('#apps-search', want);
