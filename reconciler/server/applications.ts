@@ -19,7 +19,6 @@ export interface DirFacts {
   count: number;
   /** The newest Succeeded restore point of the directory. */
   latestGood?: Pick<RestorePointSummary, 'name' | 'startTime' | 'bytes' | 'phase'>;
-  newest?: Pick<RestorePointSummary, 'name' | 'startTime' | 'phase'>;
 }
 
 export interface ApplicationPolicy {

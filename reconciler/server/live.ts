@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { CompileFailed, compileFromGit, hasErrors, type Plan } from '../../compiler/index.ts';
-import { openCatalog, type Catalog } from '../catalog/index.ts';
+import { openCatalog, type Catalog, type LastRun, type RestorePointSummary } from '../catalog/index.ts';
 import type { OnDemandKeep } from '../backup-run.ts';
 import type { GitSource } from '../git/source.ts';
 import type { KubeClient } from '../kube/client.ts';
@@ -93,7 +93,7 @@ export class Live {
   /** Server-sent events for the dashboard: run and restore progress, catalog changes, health. */
   readonly events = new EventHub();
   /** Per-directory facts of the catalog, computed once per catalog commit (the Applications view reads them). */
-  private dirCache: { commit: string; facts: DirFacts[] } | undefined;
+  private factsCache: { commit: string; dirs: DirFacts[]; byTree: Map<string, DirFacts>; lastRuns: LastRun[] } | undefined;
   private onDemandReport: { key: string; at: number; report: ComplianceReport } | undefined;
 
   constructor(private readonly opts: LiveOptions) {
@@ -282,11 +282,10 @@ export class Live {
   /** Every namespace of the cluster (and those only the catalog remembers) with its protection state. */
   async applications(): Promise<Application[]> {
     const { plan, catalog } = await this.current();
-    const [namespaces, selected, dirs, lastRuns, report] = await Promise.all([
+    const [namespaces, selected, { dirs, lastRuns }, report] = await Promise.all([
       this.opts.client.list('v1', 'namespaces'),
       selectNamespaces(this.opts.client, plan.policies),
-      this.dirFacts(catalog),
-      catalog.latestRuns(),
+      this.catalogFacts(catalog),
       this.compliance(),
     ]);
     return applications({
@@ -299,27 +298,30 @@ export class Live {
     });
   }
 
-  /** Count, newest and newest good restore point of each directory of this cluster, from the indexes. */
-  private async dirFacts(catalog: Catalog): Promise<DirFacts[]> {
+  /**
+   * Count and newest good restore point of each directory of this cluster (from the indexes), and the latest run of
+   * each pair — read once per catalog commit.
+   */
+  private async catalogFacts(catalog: Catalog): Promise<{ dirs: DirFacts[]; lastRuns: LastRun[] }> {
     const snap = await catalog.snapshot();
-    if (!snap?.rootish) return [];
-    if (this.dirCache?.commit === snap.rootish) return this.dirCache.facts;
-    const facts: DirFacts[] = [];
+    if (!snap?.rootish) return { dirs: [], lastRuns: [] };
+    if (this.factsCache?.commit === snap.rootish) return this.factsCache;
+    // A directory's facts depend only on its tree: after a backup only the directory it wrote is read again.
+    const byTree = new Map<string, DirFacts>();
+    const dirs: DirFacts[] = [];
     for (const dir of snap.dirs({ cluster: catalog.cluster })) {
-      const { items } = snap.summaries(dir);
-      let latestGood: DirFacts['latestGood'];
-      for (const i of items) if (i.phase === 'Succeeded' && (!latestGood || i.startTime >= latestGood.startTime)) latestGood = i;
-      const newest = items.reduce<DirFacts['newest']>((a, b) => (!a || b.startTime >= a.startTime ? b : a), undefined);
-      facts.push({
-        namespace: dir.namespace,
-        policy: dir.policy,
-        count: items.length,
-        ...(latestGood ? { latestGood: { name: latestGood.name, startTime: latestGood.startTime, bytes: latestGood.bytes, phase: latestGood.phase } } : {}),
-        ...(newest ? { newest: { name: newest.name, startTime: newest.startTime, phase: newest.phase } } : {}),
-      });
+      let facts = this.factsCache?.byTree.get(dir.tree);
+      if (!facts || facts.namespace !== dir.namespace || facts.policy !== dir.policy) {
+        let latestGood: RestorePointSummary | undefined;
+        const { items } = snap.summaries(dir);
+        for (const i of items) if (i.phase === 'Succeeded' && (!latestGood || i.startTime >= latestGood.startTime)) latestGood = i;
+        facts = { namespace: dir.namespace, policy: dir.policy, count: items.length, ...(latestGood ? { latestGood: { name: latestGood.name, startTime: latestGood.startTime, bytes: latestGood.bytes, phase: latestGood.phase } } : {}) };
+      }
+      byTree.set(dir.tree, facts);
+      dirs.push(facts);
     }
-    this.dirCache = { commit: snap.rootish, facts };
-    return facts;
+    this.factsCache = { commit: snap.rootish, dirs, byTree, lastRuns: await catalog.latestRuns() };
+    return this.factsCache;
   }
 
   /** One restore point with what the catalog and its run record say about it; undefined when there is none. */
