@@ -194,7 +194,8 @@ export function createCofferServer(opts: ServerOptions): Server {
         if (sort && !(APPLICATION_SORTS as readonly string[]).includes(sort)) throw new HttpError(400, `sort "${sort}": expected ${APPLICATION_SORTS.join(', ')}`);
         const order = q.get('order');
         if (order && order !== 'asc' && order !== 'desc') throw new HttpError(400, `order "${order}": expected asc or desc`);
-        const page = queryApplications(await live.applications(), {
+        // Checked before anything is computed: a bad query is the client's mistake whatever the cluster's state.
+        const query = {
           ...opt(q, 'q'),
           ...opt(q, 'policy'),
           ...(state ? { state: state as ProtectionState } : {}),
@@ -202,7 +203,8 @@ export function createCofferServer(opts: ServerOptions): Server {
           desc: order === 'desc',
           limit: limit(q),
           offset: offsetOf(q.get('continue')),
-        });
+        };
+        const page = queryApplications(await live.applications(), query);
         return send(res, 200, { metadata: { total: page.total, counts: page.counts, ...(page.next !== undefined ? { continue: Buffer.from(JSON.stringify({ offset: page.next })).toString('base64url') } : {}) }, items: page.items });
       }
       case '/whoami':
