@@ -1,7 +1,7 @@
 import { ApiError, call, get, session, tokenStore } from './api.js';
 import { setupBackup, setupRestore, syncOptions } from './actions.js';
 import { applicationProgress, openApplication, setupApplication } from './application.js';
-import { loadApplications, setupApplications } from './applications.js';
+import { applicationsProgress, loadApplications, setupApplications } from './applications.js';
 import { renderCompliance } from './compliance.js';
 import { byId, fill, h } from './dom.js';
 import { openEvents } from './live.js';
@@ -180,6 +180,7 @@ function showLogin(message) {
 
 function onEvent(type, data) {
   if (type === 'run' || type === 'restore') applicationProgress(type, data);
+  applicationsProgress(type, data);
   // Progress lines only; a run's end comes with a catalog event, a restore's with its state.
   if ((type === 'run' && data.phase === 'Running') || (type === 'restore' && data.step)) return;
   if (type === 'hello') return;

@@ -117,6 +117,16 @@ function render() {
   );
 }
 
+/** A backup of an application running now (from the event stream): its row says so until the run ends. */
+export function applicationsProgress(type, data) {
+  if (type !== 'run' || !data.namespace) return;
+  const row = document.querySelector(`#apps-table tr[data-namespace="${CSS.escape(data.namespace)}"]`);
+  const cell = row?.lastElementChild;
+  if (!cell) return;
+  cell.querySelector('.live-run')?.remove();
+  if (data.phase === 'Running') cell.append(h('div', { class: 'live-run' }, statusBadge('running'), ` ${data.policy}${data.step ? `: ${data.step.slice(0, 80)}` : ''}`));
+}
+
 export function setupApplications() {
   let timer;
   byId('apps-search').addEventListener('input', () => {

@@ -7,6 +7,7 @@ import type { KubeClient } from '../kube/client.ts';
 import type { LeaseLock } from '../lease/index.ts';
 import type { CofferMetrics } from '../metrics/index.ts';
 import { reconcileOnce, selectNamespaces, withLease, type ReconcileEvent, type ReconcileOptions, type ReconcileSummary } from '../reconcile.ts';
+import { evaluateCompliance } from '../report/compliance.ts';
 import { publishCompliance } from '../report/publish.ts';
 import type { ComplianceReport } from '../report/types.ts';
 import { applications, type Application, type DirFacts } from './applications.ts';
@@ -282,19 +283,24 @@ export class Live {
   /** Every namespace of the cluster (and those only the catalog remembers) with its protection state. */
   async applications(): Promise<Application[]> {
     const { plan, catalog } = await this.current();
-    const [namespaces, selected, { dirs, lastRuns }, report] = await Promise.all([
-      this.opts.client.list('v1', 'namespaces'),
-      selectNamespaces(this.opts.client, plan.policies),
-      this.catalogFacts(catalog),
-      this.compliance(),
-    ]);
+    const [namespaces, selected, { dirs, lastRuns }] = await Promise.all([this.opts.client.list('v1', 'namespaces'), selectNamespaces(this.opts.client, plan.policies), this.catalogFacts(catalog)]);
+    // The report's own RPO rule, fed only what it reads (each pair's newest good point and latest-run pointer): the
+    // same verdict as the compliance report, evaluated now, without reading the catalog's whole history.
+    const report = evaluateCompliance({
+      plan,
+      selected,
+      restorePoints: dirs.flatMap((d) => (d.latestGood ? [{ metadata: { name: d.latestGood.name }, spec: { cluster: catalog.cluster, namespace: d.namespace, policy: d.policy, phase: d.latestGood.phase, startTime: d.latestGood.startTime } }] : [])),
+      runs: [],
+      lastRuns,
+      now: this.now(),
+    });
     return applications({
       namespaces: namespaces.filter((n) => (n.status as { phase?: string } | undefined)?.phase !== 'Terminating').map((n) => n.metadata.name),
       policies: plan.policies,
       selected,
       dirs,
       lastRuns,
-      compliance: report.spec.results,
+      compliance: report.spec.results.filter((r) => r.rule === 'rpo'),
     });
   }
 
