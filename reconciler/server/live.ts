@@ -93,9 +93,8 @@ export class Live {
   private readonly log: (e: Record<string, unknown>) => void;
   /** Server-sent events for the dashboard: run and restore progress, catalog changes, health. */
   readonly events = new EventHub();
-  /** Per-directory facts of the catalog, computed once per catalog commit (the Applications view reads them). */
+  /** Per-directory facts of the catalog, read once per directory tree (the Applications view needs them). */
   private factsCache: { commit: string; dirs: DirFacts[]; byTree: Map<string, DirFacts>; lastRuns: LastRun[] } | undefined;
-  private onDemandReport: { key: string; at: number; report: ComplianceReport } | undefined;
 
   constructor(private readonly opts: LiveOptions) {
     this.trigger = opts.trigger ?? new ReconcileTrigger();
@@ -269,15 +268,8 @@ export class Live {
   async compliance(): Promise<ComplianceReport> {
     if (this.report) return this.report;
     const { plan, catalog } = await this.current();
-    // Evaluated on demand (no reconcile yet, e.g. a standby): kept a minute per catalog commit and plan, so a search
-    // typed into the Applications view does not evaluate the whole catalog per keystroke.
-    const key = `${await catalog.tip()}:${plan.hash}`;
-    const at = this.now().getTime();
-    if (this.onDemandReport?.key === key && at - this.onDemandReport.at < 60_000) return this.onDemandReport.report;
     const { computeCompliance } = await import('../report/publish.ts');
-    const report = await computeCompliance(catalog, plan, await selectNamespaces(this.opts.client, plan.policies), this.now());
-    this.onDemandReport = { key, at, report };
-    return report;
+    return computeCompliance(catalog, plan, await selectNamespaces(this.opts.client, plan.policies), this.now());
   }
 
   /** Every namespace of the cluster (and those only the catalog remembers) with its protection state. */
