@@ -210,12 +210,10 @@ export function createCofferServer(opts: ServerOptions): Server {
       case '/whoami':
         return send(res, 200, { name: who.name, role: who.role, can: { read: true, operate: who.role === 'operate' } });
       case '/restores': {
-        // `namespace`: restores from or into it.
         const { catalog } = await live.current();
-        const ns = q.get('namespace');
-        const jobs = live.restores.jobsList().filter((j) => !ns || j.restorePoint.namespace === ns || j.targetNamespace === ns);
+        const jobs = live.restores.jobsList();
         const ids = new Set(jobs.map((j) => j.id));
-        const recorded = (await live.restores.recorded(catalog)).filter((r) => !ids.has(r.name) && (!ns || r.source.namespace === ns || r.target.namespace === ns)).map(({ doc: _d, ...r }) => r);
+        const recorded = (await live.restores.recorded(catalog)).filter((r) => !ids.has(r.name)).map(({ doc: _d, ...r }) => r);
         return send(res, 200, { jobs, recorded: recorded.slice(0, limit(q)) });
       }
       case '/health':
