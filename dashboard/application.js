@@ -11,8 +11,8 @@ const LIST = 25;
 const page = { ns: undefined, app: undefined, tiers: {}, points: [], shown: LIST, runs: [], runsNext: undefined, selected: undefined, progress: new Map(), ticket: 0 };
 let hooks = { canRestore: () => false, onRestore: () => undefined };
 
-export function setupApplication(h2) {
-  hooks = h2;
+export function setupApplication(callbacks) {
+  hooks = callbacks;
   for (const id of ['app-range', 'app-policy', 'app-phase']) byId(id).addEventListener('change', () => void loadPoints().then((ok) => ok && drawPoints()));
 }
 
