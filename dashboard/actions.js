@@ -1,5 +1,5 @@
 import { post } from './api.js';
-import { badge, byId, fill, h } from './dom.js';
+import { badge, byId, fill, h, scroller } from './dom.js';
 
 /** Replaces a select's options only when they changed, keeping the user's choice. */
 export function syncOptions(select, options) {
@@ -114,10 +114,10 @@ export function renderPreview(el, p) {
   return fill(
     el,
     h('p', { id: 'preview-summary' }, h('strong', {}, `would be: ${s.created} created, ${s.updated} updated, ${s.skipped} skipped, ${s.failed} failed`), ` — ${p.restorePoint.namespace}/${p.restorePoint.name} → ${p.targetNamespace}`),
-    h(
+    scroller(h(
       'table',
       { class: 'grid', id: 'preview-table' },
-      h('thead', {}, h('tr', {}, ['action', 'kind', 'name', 'reason'].map((c) => h('th', {}, c)))),
+      h('thead', {}, h('tr', {}, ['action', 'kind', 'name', 'reason'].map((c) => h('th', { scope: 'col' }, c)))),
       h(
         'tbody',
         {},
@@ -132,7 +132,7 @@ export function renderPreview(el, p) {
           ),
         ),
       ),
-    ),
+    ), 'Restore preview'),
     p.volumes.length ? h('ul', { id: 'preview-volumes' }, p.volumes.map((v) => h('li', {}, `volume ${v.pvc}: would restore from ${v.from}${v.snapshotId ? ` (snapshot ${v.snapshotId.slice(0, 12)})` : ''}`))) : null,
     p.errors.map((e) => h('div', { class: 'error-text' }, e)),
   );

@@ -9,6 +9,9 @@ export class ApiError extends Error {
   }
 }
 
+/** `onUnauthorized(message)`: the stored token stopped working (expired, revoked) — the app returns to sign-in. */
+export const session = { onUnauthorized: undefined };
+
 export const tokenStore = {
   get: () => sessionStorage.getItem(TOKEN_KEY),
   set: (t) => sessionStorage.setItem(TOKEN_KEY, t),
@@ -31,7 +34,12 @@ export async function call(method, path, body, token = tokenStore.get()) {
   } catch {
     data = {};
   }
-  if (!res.ok) throw new ApiError(res.status, data && typeof data.error === 'string' ? data.error : `${method} ${path}: HTTP ${res.status}`);
+  if (!res.ok) {
+    const err = new ApiError(res.status, data && typeof data.error === 'string' ? data.error : `${method} ${path}: HTTP ${res.status}`);
+    // Only for the token in use: a token being tried at sign-in reports its own refusal.
+    if (res.status === 401 && token && token === tokenStore.get()) session.onUnauthorized?.(err.message);
+    throw err;
+  }
   return data;
 }
 

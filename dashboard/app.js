@@ -1,13 +1,14 @@
-import { ApiError, call, get, tokenStore } from './api.js';
+import { ApiError, call, get, session, tokenStore } from './api.js';
 import { setupBackup, setupRestore, syncOptions } from './actions.js';
+import { applicationProgress, openApplication, setupApplication } from './application.js';
+import { applicationsProgress, loadApplications, setupApplications } from './applications.js';
 import { renderCompliance } from './compliance.js';
 import { byId, fill, h } from './dom.js';
+import { openEvents } from './live.js';
 import { renderPointDetails, renderTimeline } from './timeline.js';
 import { renderBackupJobs, renderHealth, renderPlan, renderRestores, renderRuns, renderWho } from './views.js';
 
-const POLL_MS = Number(new URLSearchParams(location.search).get('poll') ?? 3000) || 3000;
-
-const state = { who: undefined, plan: undefined, planHash: undefined, points: [], runs: [], runLimit: 100, moreRuns: false, selected: undefined, timer: undefined, generation: 0 };
+const state = { who: undefined, plan: undefined, planHash: undefined, health: undefined, points: [], runs: [], runLimit: 100, moreRuns: false, selected: undefined, events: undefined, wasDown: false, refreshTimer: undefined, view: undefined, generation: 0 };
 
 /** Every page of a paged list (`limit` + `continue`, like the Kubernetes list API): the catalog has no silent cap. */
 async function getAll(path) {
@@ -21,88 +22,100 @@ async function getAll(path) {
   return { items };
 }
 
+const canOperate = () => state.who?.role === 'operate';
+
+// ---- routing: #/ applications, #/apps/NS[/RESTORE-POINT] an application, #/overview everything at once ----
+
+function parseRoute() {
+  const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  if (parts[0] === 'apps' && parts[1]) return { view: 'app', ns: parts[1], rp: parts[2] };
+  if (parts[0] === 'overview') return { view: 'overview' };
+  return { view: 'apps' };
+}
+
+async function route() {
+  if (!state.who) return;
+  const r = parseRoute();
+  for (const v of ['apps', 'app', 'overview']) byId(`view-${v}`).hidden = v !== r.view;
+  for (const [id, v] of [['nav-apps', 'apps'], ['nav-overview', 'overview']]) {
+    if (v === r.view || (v === 'apps' && r.view === 'app')) byId(id).setAttribute('aria-current', 'page');
+    else byId(id).removeAttribute('aria-current');
+  }
+  // One copy of the backup and restore forms, in the view that is shown.
+  const actions = byId('actions');
+  actions.hidden = r.view === 'apps';
+  if (r.view === 'app') byId('app-actions').append(actions);
+  if (r.view === 'overview') byId('overview-actions').append(actions);
+  const changed = state.view !== r.view;
+  state.view = r.view;
+  if (changed) window.scrollTo(0, 0);
+  await refreshView();
+}
+
+/** Reloads what the current view shows (on navigation, and when the event stream says something changed). */
+async function refreshView() {
+  const generation = state.generation;
+  try {
+    const r = parseRoute();
+    const health = await get('/health');
+    if (generation !== state.generation) return;
+    state.health = health;
+    if (!state.plan || health.planHash !== state.planHash) {
+      state.plan = await get('/plan');
+      state.planHash = health.planHash;
+    }
+    renderHealth(byId('health'), health, state.who, state.plan.config.cluster);
+    syncOptions(byId('backup-policy'), state.plan.policies.map((p) => p.name));
+    syncTransforms(state.plan.transformSets.map((t) => t.name));
+    if (r.view === 'apps') await loadApplications();
+    else if (r.view === 'app') {
+      await openApplication(r.ns, r.rp);
+      syncNamespaces([r.ns]);
+    } else await refreshOverview();
+    fill(byId('updated'), `updated ${new Date().toISOString().slice(11, 19)} UTC`);
+    fill(byId('poll-error'));
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) return; // session.onUnauthorized has taken over
+    fill(byId('poll-error'), h('span', { class: 'error-text' }, e.message));
+  }
+}
+
+function scheduleRefresh() {
+  clearTimeout(state.refreshTimer);
+  state.refreshTimer = setTimeout(() => void refreshView(), 250);
+}
+
+// ---- the overview: compliance, all restore points, runs, plan ----
+
 /** The newest runs, and a button for the next 100 when the catalog holds more (kept across refreshes). */
 function drawRuns() {
   const el = renderRuns(byId('runs'), state.runs, { errorsOnly: byId('runs-errors').checked });
   if (!state.moreRuns) return;
-  const more = document.createElement('button');
-  more.type = 'button';
-  more.id = 'runs-more';
-  more.textContent = `Load more (showing the newest ${state.runs.length})`;
-  more.addEventListener('click', () => {
-    state.runLimit += 100;
-    void refresh();
-  });
+  const more = h('button', { type: 'button', id: 'runs-more', on: { click: () => ((state.runLimit += 100), void refreshView()) } }, `Load more (showing the newest ${state.runs.length})`);
   (el ?? byId('runs')).append(more);
 }
 
-function showLogin(message) {
-  clearTimeout(state.timer);
-  state.generation++;
-  byId('app').hidden = true;
-  byId('login').hidden = false;
-  fill(byId('login-message'), message ?? '');
-  byId('token').focus();
-}
-
-async function signIn(token) {
-  const who = await call('GET', '/whoami', undefined, token);
-  tokenStore.set(token);
-  state.who = who;
-  byId('login').hidden = true;
-  byId('app').hidden = false;
-  renderWho(byId('who'), who);
-  const canOperate = who.role === 'operate';
-  for (const form of [byId('backup-form'), byId('restore-form')]) {
-    form.dataset.allowed = canOperate ? 'yes' : '';
-    for (const el of form.querySelectorAll('button, input, select, textarea')) el.disabled = !canOperate;
-    form.title = canOperate ? '' : `${who.name} has the read role: these actions need operate`;
-  }
-  byId('restore-confirm').disabled = true;
-  fill(byId('operate-note'), canOperate ? '' : `Signed in as ${who.name} with the read role: backups and restores need a token with the operate role.`);
-  state.generation++;
-  void poll(state.generation);
-}
-
-async function refresh() {
-  const [health, compliance, points, runs, backups, restores] = await Promise.all([
-    get('/health'),
-    get('/reports/compliance'),
-    getAll('/restorepoints?limit=1000'),
-    get(`/runs?limit=${state.runLimit}`),
-    get('/backups'),
-    get('/restores?limit=50'),
-  ]);
-  if (!state.plan || health.planHash !== state.planHash) {
-    state.plan = await get('/plan');
-    state.planHash = health.planHash;
-  }
-  const plan = state.plan;
-  renderHealth(byId('health'), health, state.who, plan.config.cluster);
+async function refreshOverview() {
+  const hours = Number(byId('timeline-range').value);
+  const since = hours > 0 ? `&since=${encodeURIComponent(new Date(Date.now() - hours * 3600e3).toISOString())}` : '';
+  const [compliance, points, runs, backups, restores] = await Promise.all([get('/reports/compliance'), getAll(`/restorepoints?limit=1000${since}`), get(`/runs?limit=${state.runLimit}`), get('/backups'), get('/restores?limit=50')]);
   renderCompliance(byId('compliance'), compliance);
   state.points = points.items;
   state.runs = runs.items;
   state.moreRuns = Boolean(runs.metadata?.continue);
   drawTimeline();
   drawRuns();
-  renderPlan(byId('plan'), plan, health);
+  renderPlan(byId('plan'), state.plan, state.health);
   renderBackupJobs(byId('backup-jobs-list'), backups.items);
   renderRestores(byId('restores'), restores);
-  // Form choices follow the plan and the catalog; the user's selections are kept.
-  syncOptions(byId('backup-policy'), plan.policies.map((p) => p.name));
-  const namespaces = [...new Set(state.points.map((p) => p.spec.namespace))].sort();
-  syncOptions(byId('backup-namespace'), [{ value: '', label: 'every selected namespace' }, ...namespaces]);
-  syncOptions(byId('restore-namespace'), namespaces);
-  syncRestorePoints();
-  syncTransforms(plan.transformSets.map((t) => t.name));
-  fill(byId('updated'), `updated ${new Date().toISOString().slice(11, 19)} UTC`);
+  syncNamespaces([...new Set(state.points.map((p) => p.spec.namespace))].sort());
 }
 
 function drawTimeline() {
   const hours = Number(byId('timeline-range').value);
   const since = Number.isFinite(hours) && hours > 0 ? Date.now() - hours * 3600e3 : undefined;
   renderTimeline(byId('timeline'), state.points, { selected: state.selected?.metadata.name, onSelect: select, ...(since === undefined ? {} : { since }) });
-  renderPointDetails(byId('rp-panel'), state.selected, { canRestore: state.who?.role === 'operate', onRestore: prefillRestore });
+  renderPointDetails(byId('rp-panel'), state.selected, { canRestore: canOperate(), onRestore: prefillRestore });
 }
 
 function select(rp) {
@@ -110,44 +123,106 @@ function select(rp) {
   drawTimeline();
 }
 
+// ---- the forms' choices ----
+
+function syncNamespaces(namespaces) {
+  syncOptions(byId('backup-namespace'), [{ value: '', label: 'every selected namespace' }, ...namespaces]);
+  syncOptions(byId('restore-namespace'), namespaces);
+  if (namespaces.length === 1) byId('backup-namespace').value = namespaces[0];
+  syncRestorePoints();
+}
+
+/** Restore points offered by the restore form: those of the namespace the current view has loaded. */
 function syncRestorePoints() {
   const ns = byId('restore-namespace').value;
-  const names = state.points.filter((p) => p.spec.namespace === ns).map((p) => ({ value: p.metadata.name, label: `${p.metadata.name} (${p.spec.policy}, ${p.spec.phase})` }));
-  syncOptions(byId('restore-point'), [{ value: 'latest', label: 'latest successful' }, ...names]);
+  const points = state.view === 'app' ? [...document.querySelectorAll('#app-timeline circle.rp')].map((c) => ({ name: c.dataset.name, policy: c.dataset.policy })) : state.points.filter((p) => p.spec.namespace === ns).map((p) => ({ name: p.metadata.name, policy: p.spec.policy }));
+  syncOptions(byId('restore-point'), [{ value: 'latest', label: 'latest successful' }, ...points.map((p) => ({ value: p.name, label: `${p.name} (${p.policy})` }))]);
 }
 
 function syncTransforms(names) {
   const box = byId('restore-transforms');
+  byId('restore-transforms-box').hidden = !names.length;
   const have = [...box.querySelectorAll('input')].map((i) => i.value).join(',');
   if (have === names.join(',')) return;
   const checked = new Set([...box.querySelectorAll('input:checked')].map((i) => i.value));
-  fill(box, names.length ? names.map((n) => h('label', { class: 'check' }, h('input', { type: 'checkbox', value: n, checked: checked.has(n), disabled: state.who?.role !== 'operate' }), ` ${n}`)) : h('span', { class: 'muted' }, 'none in the plan'));
+  fill(box, names.map((n) => h('label', { class: 'check' }, h('input', { type: 'checkbox', value: n, checked: checked.has(n), disabled: !canOperate() }), ` ${n}`)));
 }
 
 function prefillRestore(rp) {
+  if (!byId('restore-namespace').querySelector(`option[value="${CSS.escape(rp.spec.namespace)}"]`)) syncNamespaces([rp.spec.namespace]);
   byId('restore-namespace').value = rp.spec.namespace;
   syncRestorePoints();
+  if (!byId('restore-point').querySelector(`option[value="${CSS.escape(rp.metadata.name)}"]`)) byId('restore-point').append(h('option', { value: rp.metadata.name }, `${rp.metadata.name} (${rp.spec.policy})`));
   byId('restore-point').value = rp.metadata.name;
   byId('restore-form').dispatchEvent(new Event('change'));
-  byId('restore-section').scrollIntoView({ behavior: 'smooth', block: 'start' });
+  byId('restore-section').scrollIntoView({ block: 'start' });
+  byId('restore-target').focus();
 }
 
-async function poll(generation) {
-  if (generation !== state.generation) return;
-  try {
-    await refresh();
-    fill(byId('poll-error'));
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 401) {
-      tokenStore.clear();
-      return showLogin(`Signed out: ${e.message}`);
-    }
-    fill(byId('poll-error'), h('span', { class: 'error-text' }, e.message));
+// ---- sign-in and the event stream ----
+
+function showLogin(message) {
+  state.generation++;
+  state.who = undefined;
+  state.events?.stop();
+  state.events = undefined;
+  clearTimeout(state.refreshTimer);
+  byId('app').hidden = true;
+  byId('nav').hidden = true;
+  byId('sign-out').hidden = true;
+  fill(byId('live'));
+  fill(byId('who'));
+  fill(byId('health'));
+  byId('login').hidden = false;
+  fill(byId('login-message'), message ?? '');
+  byId('token').focus();
+}
+
+function onEvent(type, data) {
+  if (type === 'run' || type === 'restore') applicationProgress(type, data);
+  applicationsProgress(type, data);
+  // Progress lines only; a run's end comes with a catalog event, a restore's with its state.
+  if ((type === 'run' && data.phase === 'Running') || (type === 'restore' && data.step)) return;
+  if (type === 'hello') return;
+  scheduleRefresh();
+}
+
+async function signIn(token) {
+  const who = await call('GET', '/whoami', undefined, token);
+  tokenStore.set(token);
+  state.who = who;
+  state.generation++;
+  byId('login').hidden = true;
+  byId('app').hidden = false;
+  byId('nav').hidden = false;
+  byId('sign-out').hidden = false;
+  renderWho(byId('who'), who);
+  for (const form of [byId('backup-form'), byId('restore-form')]) {
+    form.dataset.allowed = canOperate() ? 'yes' : '';
+    for (const el of form.querySelectorAll('button, input, select, textarea')) el.disabled = !canOperate();
+    form.title = canOperate() ? '' : `${who.name} has the read role: these actions need operate`;
   }
-  if (generation === state.generation) state.timer = setTimeout(() => poll(generation), POLL_MS);
+  byId('restore-confirm').disabled = true;
+  fill(byId('operate-note'), canOperate() ? '' : `Signed in as ${who.name} with the read role: backups and restores need a token with the operate role.`);
+  state.events?.stop();
+  state.events = openEvents({
+    onEvent,
+    onState: (s, why) => {
+      fill(byId('live'), s === 'live' ? h('span', { class: 'dot-live', dataset: { state: 'live' } }, '● live') : h('span', { class: 'dot-off', dataset: { state: 'reconnecting' }, title: why ?? '' }, '○ reconnecting…'));
+      // Back after a break: what changed meanwhile is unknown until the stream replays it — reload to be sure.
+      if (s === 'live' && state.wasDown) scheduleRefresh();
+      state.wasDown = s !== 'live';
+    },
+    onUnauthorized: (message) => session.onUnauthorized?.(message),
+  });
+  await route();
 }
 
 function main() {
+  session.onUnauthorized = (message) => {
+    tokenStore.clear();
+    showLogin(`Signed out: ${message}`);
+  };
   byId('login-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const token = byId('token').value.trim();
@@ -165,14 +240,20 @@ function main() {
   });
   byId('runs-errors').addEventListener('change', drawRuns);
   byId('restore-namespace').addEventListener('change', syncRestorePoints);
-  byId('timeline-range').addEventListener('change', drawTimeline);
-  const again = () => {
-    clearTimeout(state.timer);
-    state.generation++;
-    void poll(state.generation);
-  };
-  setupBackup({ onDone: again });
-  setupRestore({ onDone: again });
+  byId('timeline-range').addEventListener('change', () => void refreshView());
+  window.addEventListener('hashchange', () => void route());
+  // "/" focuses the search box, as on most list pages.
+  document.addEventListener('keydown', (e) => {
+    if (e.key !== '/' || e.target.closest?.('input, select, textarea') || byId('view-apps').hidden) return;
+    e.preventDefault();
+    byId('apps-search').focus();
+  });
+  // "last reconcile 3m ago" keeps its meaning without asking the server again.
+  setInterval(() => state.health && state.plan && renderHealth(byId('health'), state.health, state.who, state.plan.config.cluster), 30_000);
+  setupApplications();
+  setupApplication({ canRestore: canOperate, onRestore: prefillRestore });
+  setupBackup({ onDone: scheduleRefresh });
+  setupRestore({ onDone: scheduleRefresh });
   const token = tokenStore.get();
   if (token) signIn(token).catch((err) => showLogin(err.message));
   else showLogin();

@@ -1,4 +1,4 @@
-import { badge, fill, h } from './dom.js';
+import { badge, fill, h, scroller } from './dom.js';
 
 const RANK = { fail: 0, error: 1, warn: 2, skip: 3, pass: 4 };
 const SEVERITY = { critical: 0, high: 1, medium: 2, low: 3, info: 4 };
@@ -17,7 +17,7 @@ export function worstFirst(results) {
 }
 
 export function renderCompliance(el, report) {
-  if (!report?.spec) return fill(el, h('p', { class: 'muted' }, 'No compliance report yet.'));
+  if (!report?.spec) return fill(el, h('p', { class: 'empty' }, 'No compliance report yet: it is written after the first reconcile.'));
   const sum = report.spec.summary;
   const results = worstFirst(report.spec.results ?? []);
   return fill(
@@ -29,10 +29,10 @@ export function renderCompliance(el, report) {
       h('span', { class: 'muted' }, ` evaluated ${report.spec.generatedAt ? new Date(report.spec.generatedAt).toISOString().replace('T', ' ').slice(0, 16) + ' UTC' : '—'}`),
     ),
     results.length
-      ? h(
+      ? scroller(h(
           'table',
           { class: 'grid', id: 'compliance-table' },
-          h('thead', {}, h('tr', {}, h('th', {}, 'result'), h('th', {}, 'namespace'), h('th', {}, 'policy'), h('th', {}, 'rule'), h('th', {}, 'severity'), h('th', {}, 'reason'))),
+          h('thead', {}, h('tr', {}, ['result', 'namespace', 'policy', 'rule', 'severity', 'reason'].map((c) => h('th', { scope: 'col' }, c)))),
           h(
             'tbody',
             {},
@@ -49,7 +49,7 @@ export function renderCompliance(el, report) {
               ),
             ),
           ),
-        )
-      : h('p', { class: 'muted' }, 'No rules evaluated: no policy selects a namespace yet.'),
+        ), 'Compliance results')
+      : h('p', { class: 'empty' }, 'No rules evaluated: no policy selects a namespace yet. Add a policy whose selector picks a namespace.'),
   );
 }

@@ -94,7 +94,7 @@ export function fmtDuration(start, end) {
 }
 
 /** A small coloured label; `kind` picks the colour (pass, fail, warn, …) and must be a known class, never data. */
-const BADGES = new Set(['pass', 'fail', 'warn', 'error', 'skip', 'ok', 'degraded', 'starting', 'info', 'running', 'waiting']);
+const BADGES = new Set(['pass', 'fail', 'warn', 'error', 'skip', 'ok', 'degraded', 'starting', 'info', 'running', 'waiting', 'tier']);
 export function badge(text, kind) {
   return h('span', { class: `badge badge-${BADGES.has(kind) ? kind : 'info'}` }, text);
 }
@@ -107,4 +107,31 @@ export function phaseKind(phase) {
   if (p === 'partiallyfailed') return 'warn';
   if (p === 'running' || p === 'waiting' || p === 'pending') return 'running';
   return 'info';
+}
+
+/**
+ * One status vocabulary on every view: runs and restore points say Succeeded / Failed / PartiallyFailed, and so do
+ * API jobs (whose JSON says succeeded, running, …) once they pass through here.
+ */
+const WORDS = { succeeded: 'Succeeded', failed: 'Failed', partiallyfailed: 'PartiallyFailed', running: 'Running', waiting: 'Waiting', pending: 'Waiting', cancelled: 'Cancelled' };
+export function statusWord(s) {
+  return WORDS[String(s ?? '').toLowerCase()] ?? String(s ?? '—');
+}
+
+/** A status badge in the shared vocabulary. */
+export function statusBadge(s) {
+  return badge(statusWord(s), phaseKind(s === 'cancelled' ? 'failed' : s));
+}
+
+/** Application protection states, as the API names them, and how the page says them. */
+export const STATE_LABEL = { Protected: 'Protected', Failing: 'Failing', NeverBackedUp: 'Never backed up', Unprotected: 'Unprotected' };
+const STATE_KIND = { Protected: 'pass', Failing: 'fail', NeverBackedUp: 'warn', Unprotected: 'skip' };
+export function stateBadge(state) {
+  return badge(STATE_LABEL[state] ?? state, STATE_KIND[state] ?? 'info');
+}
+
+/** A table that scrolls sideways inside its own box on a narrow screen, instead of widening the page. */
+export function scroller(table, label) {
+  // Focusable so keyboard users can scroll it too (axe: scrollable-region-focusable), named for screen readers.
+  return h('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': label }, table);
 }

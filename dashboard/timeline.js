@@ -34,7 +34,7 @@ function tickLabel(t, step) {
  * One row per namespace, every restore point a dot on a shared UTC time axis (colour = policy). Hovering or focusing
  * a dot shows its name, time, policy and size; clicking selects it (`onSelect`), e.g. to prefill the restore form.
  */
-export function renderTimeline(el, allPoints, { now = Date.now(), onSelect, selected, since } = {}) {
+export function renderTimeline(el, allPoints, { now = Date.now(), onSelect, selected, since, tiers = {} } = {}) {
   const points = since === undefined ? allPoints : allPoints.filter((p) => Date.parse(p.spec.startTime) >= since);
   if (!points.length) return fill(el, h('p', { class: 'muted' }, allPoints.length ? 'No restore points in this range.' : 'No restore points yet.'));
   const namespaces = [...new Set(points.map((p) => p.spec.namespace))].sort();
@@ -57,6 +57,7 @@ export function renderTimeline(el, allPoints, { now = Date.now(), onSelect, sele
       h('div', {}, fmtTime(rp.spec.startTime)),
       h('div', {}, `policy ${rp.spec.policy} · ${rp.spec.phase}`),
       h('div', {}, `size ${fmtBytes(pointSize(rp))}`),
+      ...(tiers[rp.metadata.name]?.length ? [h('div', {}, `kept as ${tiers[rp.metadata.name].join(', ')}`)] : []),
       // On-demand points live outside the policy's GFS: say what keeps them.
       ...(rp.spec.pinned ? [h('div', {}, 'on demand · pinned until deleted')] : rp.spec.expires ? [h('div', {}, `on demand · expires ${fmtTime(rp.spec.expires)}`)] : []),
     );
@@ -69,7 +70,7 @@ export function renderTimeline(el, allPoints, { now = Date.now(), onSelect, sele
   const hide = () => (tip.hidden = true);
   const svg = s(
     'svg',
-    { class: 'timeline', viewBox: `0 0 ${WIDTH} ${height}`, width: '100%', role: 'img', 'aria-label': 'restore points over time, one row per namespace' },
+    { class: 'timeline', viewBox: `0 0 ${WIDTH} ${height}`, width: '100%', role: 'group', 'aria-label': 'restore points over time, one row per namespace' },
     tk.map((t) => [
       s('line', { x1: x(t), x2: x(t), y1: 0, y2: height - AXIS + 4, class: 'tick' }),
       s('text', { x: x(t), y: height - 8, class: 'tick-label', 'text-anchor': 'middle' }, tickLabel(t, step)),
@@ -95,17 +96,22 @@ export function renderTimeline(el, allPoints, { now = Date.now(), onSelect, sele
                 fill: colour(rp.spec.policy),
                 tabindex: 0,
                 'aria-label': `${rp.metadata.name}, ${fmtTime(rp.spec.startTime)}, policy ${rp.spec.policy}`,
-                dataset: { name: rp.metadata.name, namespace: ns, policy: rp.spec.policy },
+                role: 'button',
+                dataset: { name: rp.metadata.name, namespace: ns, policy: rp.spec.policy, tiers: (tiers[rp.metadata.name] ?? []).join(' ') },
                 on: {
                   mouseenter: (e) => show(rp, e),
                   focus: (e) => show(rp, e),
                   mouseleave: hide,
                   blur: hide,
                   click: () => onSelect?.(rp),
-                  keydown: (e) => (e.key === 'Enter' || e.key === ' ') && onSelect?.(rp),
+                  keydown: (e) => {
+                    if (e.key !== 'Enter' && e.key !== ' ') return;
+                    e.preventDefault();
+                    onSelect?.(rp);
+                  },
                 },
               },
-              s('title', {}, `${rp.metadata.name} — ${fmtTime(rp.spec.startTime)} — ${rp.spec.policy} — ${fmtBytes(pointSize(rp))}${rp.spec.pinned ? ' — pinned' : rp.spec.expires ? ` — expires ${fmtTime(rp.spec.expires)}` : ''}`),
+              s('title', {}, `${rp.metadata.name} — ${fmtTime(rp.spec.startTime)} — ${rp.spec.policy} — ${fmtBytes(pointSize(rp))}${tiers[rp.metadata.name]?.length ? ` — ${tiers[rp.metadata.name].join(', ')}` : ''}${rp.spec.pinned ? ' — pinned' : rp.spec.expires ? ` — expires ${fmtTime(rp.spec.expires)}` : ''}`),
             ),
           ),
       );

@@ -1,4 +1,4 @@
-import { badge, fill, fmtAgo, fmtBytes, fmtDuration, fmtTime, h, phaseKind } from './dom.js';
+import { badge, fill, fmtAgo, fmtBytes, fmtDuration, fmtTime, h, scroller, statusBadge } from './dom.js';
 
 export function renderHealth(el, health, who, cluster) {
   const kind = health.status === 'ok' ? 'ok' : health.status === 'degraded' ? 'degraded' : 'starting';
@@ -20,13 +20,13 @@ export function renderWho(el, who) {
 /** Run history, newest first; failed runs show their error; `errorsOnly` keeps the runs that did not succeed. */
 export function renderRuns(el, runs, { errorsOnly }) {
   const rows = errorsOnly ? runs.filter((r) => r.status.phase !== 'Succeeded') : runs;
-  if (!rows.length) return fill(el, h('p', { class: 'muted' }, errorsOnly ? 'No failed runs.' : 'No runs yet.'));
+  if (!rows.length) return fill(el, h('p', { class: 'empty' }, errorsOnly ? 'No failed runs.' : 'No runs yet. Runs appear when a policy selects a namespace and its schedule comes due, or after "Back up now".'));
   return fill(
     el,
-    h(
+    scroller(h(
       'table',
       { class: 'grid', id: 'runs-table' },
-      h('thead', {}, h('tr', {}, ['started', 'type', 'namespace', 'policy', 'trigger', 'phase', 'duration', 'size', 'restore point / error'].map((c) => h('th', {}, c)))),
+      h('thead', {}, h('tr', {}, ['started', 'type', 'namespace', 'policy', 'trigger', 'phase', 'duration', 'size', 'restore point / error'].map((c) => h('th', { scope: 'col' }, c)))),
       h(
         'tbody',
         {},
@@ -39,14 +39,14 @@ export function renderRuns(el, runs, { errorsOnly }) {
             h('td', {}, r.spec.namespace ?? '—'),
             h('td', {}, r.spec.policy ?? '—'),
             h('td', {}, r.spec.trigger),
-            h('td', {}, badge(r.status.phase, phaseKind(r.status.phase))),
+            h('td', {}, statusBadge(r.status.phase)),
             h('td', {}, fmtDuration(r.status.startTime, r.status.endTime)),
             h('td', {}, fmtBytes(r.status.bytes)),
             h('td', { class: 'message' }, r.status.error ? h('span', { class: 'error-text' }, r.status.error) : (r.status.restorePoint ?? (r.status.expired ? `expired ${r.status.expired.length}` : ''))),
           ),
         ),
       ),
-    ),
+    ), 'Run history'),
   );
 }
 
@@ -55,7 +55,7 @@ function retention(r) {
 }
 
 export function renderPlan(el, plan, health) {
-  if (!plan) return fill(el, h('p', { class: 'muted' }, 'No plan yet.'));
+  if (!plan) return fill(el, h('p', { class: 'empty' }, 'No plan yet.'));
   const commit = health?.lastCommit || plan.sourceCommit;
   return fill(
     el,
@@ -71,7 +71,7 @@ export function renderPlan(el, plan, health) {
       h('dt', {}, 'sync'),
       h('dd', {}, `${plan.config.sync.branch} every ${plan.config.sync.interval}`),
     ),
-    h(
+    scroller(h(
       'table',
       { class: 'grid', id: 'plan-policies' },
       h('thead', {}, h('tr', {}, ['policy', 'schedule', 'retention', 'profile', 'namespaces (CEL)', 'notes'].map((c) => h('th', {}, c)))),
@@ -91,7 +91,7 @@ export function renderPlan(el, plan, health) {
           ),
         ),
       ),
-    ),
+    ), 'Policies of the plan'),
   );
 }
 
@@ -106,7 +106,7 @@ export function renderBackupJobs(el, jobs) {
         h(
           'li',
           { dataset: { id: j.id, state: j.state } },
-          badge(j.state, j.state === 'succeeded' ? 'pass' : j.state === 'failed' ? 'fail' : j.state),
+          statusBadge(j.state),
           ` ${j.policy}${j.namespace ? `/${j.namespace}` : ''} by ${j.requestedBy} · ${fmtAgo(j.created)}`,
           j.runs.filter((r) => r.restorePoint).map((r) => h('div', { class: 'muted' }, `→ ${r.restorePoint}`)),
           j.error ? h('div', { class: 'error-text' }, j.error) : null,
@@ -116,16 +116,15 @@ export function renderBackupJobs(el, jobs) {
   );
 }
 
-export function renderRestores(el, data) {
+export function renderRestores(el, data, id = 'restores-table') {
   const jobs = data.jobs ?? [];
   const recorded = data.recorded ?? [];
-  if (!jobs.length && !recorded.length) return fill(el, h('p', { class: 'muted' }, 'No restores yet.'));
-  const state = (s) => (s === 'succeeded' ? 'pass' : s === 'failed' ? 'fail' : s === 'partiallyFailed' ? 'warn' : s);
+  if (!jobs.length && !recorded.length) return fill(el, h('p', { class: 'empty' }, 'No restores yet. Open a restore point and use "Restore this point…" to preview one.'));
   return fill(
     el,
-    h(
+    scroller(h(
       'table',
-      { class: 'grid', id: 'restores-table' },
+      { class: 'grid', id },
       h('thead', {}, h('tr', {}, ['requested', 'restore point', 'into', 'state', 'by', 'result'].map((c) => h('th', {}, c)))),
       h(
         'tbody',
@@ -137,7 +136,7 @@ export function renderRestores(el, data) {
             h('td', {}, fmtTime(j.created)),
             h('td', {}, j.restorePoint.name),
             h('td', {}, j.targetNamespace),
-            h('td', {}, badge(j.state, state(j.state))),
+            h('td', {}, statusBadge(j.state)),
             h('td', {}, j.requestedBy),
             h(
               'td',
@@ -155,12 +154,12 @@ export function renderRestores(el, data) {
             h('td', {}, fmtTime(r.startTime)),
             h('td', {}, r.restorePoint),
             h('td', {}, r.target.namespace),
-            h('td', {}, badge(r.phase, phaseKind(r.phase))),
+            h('td', {}, statusBadge(r.phase)),
             h('td', {}, r.restore ? `Restore ${r.restore}` : 'recorded'),
             h('td', { class: 'message' }, `${r.summary.created} created, ${r.summary.updated} updated, ${r.summary.skipped} skipped, ${r.summary.failed} failed`, (r.errors ?? []).map((e) => h('div', { class: 'error-text' }, e))),
           ),
         ),
       ),
-    ),
+    ), 'Restores'),
   );
 }

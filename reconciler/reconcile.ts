@@ -52,7 +52,7 @@ export type ReconcileEvent =
   | { event: 'plan'; commit: string; planHash: string; policies: number }
   | { event: 'due'; pairs: DuePair[] }
   | { event: 'run-start'; policy: string; namespace: string }
-  | { event: 'run-end'; policy: string; namespace: string; phase: string; restorePoint?: string; error?: string; seconds: number }
+  | { event: 'run-end'; policy: string; namespace: string; phase: string; restorePoint?: string; error?: string; seconds: number; bytes?: number; objects?: number }
   | { event: 'expired'; policy: string; namespace: string; restorePoints: string[]; snapshotsForgotten: number }
   | { event: 'pruned'; profile: string; packsDeleted: number }
   | { event: 'restore-end'; restore: string; phase: string }
@@ -147,6 +147,8 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSu
       ...(outcome.restorePoint ? { restorePoint: outcome.restorePoint.metadata.name } : {}),
       ...(outcome.run.status.error ? { error: outcome.run.status.error } : {}),
       seconds: Math.round(performance.now() - t0) / 1000,
+      ...(outcome.run.status.bytes !== undefined ? { bytes: outcome.run.status.bytes } : {}),
+      ...(outcome.restorePoint?.spec.resources ? { objects: outcome.restorePoint.spec.resources.reduce((n, r) => n + r.count, 0) } : {}),
     });
   });
 

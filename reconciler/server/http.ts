@@ -6,6 +6,7 @@ import type { CofferMetrics } from '../metrics/index.ts';
 import { forbiddenMessage, readAccess, roleAllows, type Access } from './access.ts';
 import type { Principal, TokenStore } from './auth.ts';
 import { KubeReviewError, type KubeIdentities, type KubeUser } from './kube-auth.ts';
+import { APPLICATION_SORTS, PROTECTION_STATES, queryApplications, type ApplicationSort, type ProtectionState } from './applications.ts';
 import { ApiInputError, type Live } from './live.ts';
 import { RestoreBodyError } from './restore-request.ts';
 import { DASHBOARD_DIR, StaticFiles } from './static.ts';
@@ -140,7 +141,7 @@ export function createCofferServer(opts: ServerOptions): Server {
 
   async function api(req: IncomingMessage, res: ServerResponse, route: string, q: URLSearchParams): Promise<void> {
     const code = (status: number, name: string) => opts.metrics.api.inc({ method: req.method ?? '', route: name, code: String(status) });
-    const routeName = route.replace(/^\/(backups|policies|restores)\/[^/]+(\/cancel)?$/, '/$1/{name}$2');
+    const routeName = route.replace(/^\/(backups|policies|restores|restorepoints|applications)\/[^/]+(\/cancel)?$/, '/$1/{name}$2');
     try {
       const status = await apiRoute(req, res, route, q);
       code(status, routeName);
@@ -259,7 +260,31 @@ export function createCofferServer(opts: ServerOptions): Server {
     if (!['/', '/whoami', '/health'].includes(route) && !/^\/(backups|restores)\/[^/]+$/.test(route)) await allow(who, readAccess(route, q));
     switch (route) {
       case '/':
-        return send(res, 200, { paths: ['/api/v1/whoami', '/api/v1/health', '/api/v1/plan', '/api/v1/policies', '/api/v1/restorepoints', '/api/v1/runs', '/api/v1/reports/compliance', '/api/v1/backups', '/api/v1/restores'] });
+        return send(res, 200, { paths: ['/api/v1/whoami', '/api/v1/health', '/api/v1/plan', '/api/v1/policies', '/api/v1/applications', '/api/v1/restorepoints', '/api/v1/runs', '/api/v1/reports/compliance', '/api/v1/backups', '/api/v1/restores', '/api/v1/events'] });
+      case '/events':
+        // Server-sent events; the dashboard reads them with fetch (so the token travels in the header, never a URL).
+        live.events.attach(res, header(req, 'last-event-id'));
+        return 200;
+      case '/applications': {
+        const state = q.get('state');
+        if (state && !(PROTECTION_STATES as readonly string[]).includes(state)) throw new HttpError(400, `state "${state}": expected ${PROTECTION_STATES.join(', ')}`);
+        const sort = q.get('sort');
+        if (sort && !(APPLICATION_SORTS as readonly string[]).includes(sort)) throw new HttpError(400, `sort "${sort}": expected ${APPLICATION_SORTS.join(', ')}`);
+        const order = q.get('order');
+        if (order && order !== 'asc' && order !== 'desc') throw new HttpError(400, `order "${order}": expected asc or desc`);
+        // Checked before anything is computed: a bad query is the client's mistake whatever the cluster's state.
+        const query = {
+          ...opt(q, 'q'),
+          ...opt(q, 'policy'),
+          ...(state ? { state: state as ProtectionState } : {}),
+          ...(sort ? { sort: sort as ApplicationSort } : {}),
+          desc: order === 'desc',
+          limit: limit(q),
+          offset: offsetOf(q.get('continue')),
+        };
+        const page = queryApplications(await live.applications(), query);
+        return send(res, 200, { metadata: { total: page.total, counts: page.counts, ...(page.next !== undefined ? { continue: Buffer.from(JSON.stringify({ offset: page.next })).toString('base64url') } : {}) }, items: page.items });
+      }
       case '/whoami':
         return send(res, 200, await whoami(who));
       case '/restores': {
@@ -319,7 +344,21 @@ export function createCofferServer(opts: ServerOptions): Server {
       case '/backups':
         return send(res, 200, { items: (await live.allJobs('backup')).filter((j) => !q.get('namespace') || j.namespace === q.get('namespace')) });
     }
-    const m = /^\/(backups|policies|restores)\/([^/]+)$/.exec(route);
+    const m = /^\/(backups|policies|restores|restorepoints|applications)\/([^/]+)$/.exec(route);
+    if (m?.[1] === 'applications') {
+      const ns = segment(m[2]!);
+      const app = (await live.applications()).find((a) => a.namespace === ns);
+      if (!app) throw new HttpError(404, `no namespace "${ns}" in the cluster or the catalog`);
+      return send(res, 200, { application: app, tiers: await live.tiers(ns) });
+    }
+    if (m?.[1] === 'restorepoints') {
+      const name = segment(m[2]!);
+      const ns = q.get('namespace');
+      if (!ns) throw new HttpError(400, 'namespace: required (restore point names are unique per namespace and policy)');
+      const d = await live.restorePointDetails(ns, name);
+      if (!d) throw new HttpError(404, `no restore point "${name}" of namespace "${ns}" in the catalog`);
+      return send(res, 200, d);
+    }
     if (m?.[1] === 'restores') {
       const id = segment(m[2]!);
       const job = await live.findJob('restore', id);
@@ -421,6 +460,23 @@ function keepOf(body: Record<string, unknown>): { ttlMs: number } | { pin: true 
   const seconds = typeof ttl === 'string' ? parseGoDuration(ttl) : undefined;
   if (!seconds) throw new HttpError(400, `"ttl" ${JSON.stringify(ttl)}: expected a positive duration such as "720h" or "24h30m"`);
   return { ttlMs: seconds * 1000 };
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The offset an applications `continue` token holds; anything else is the client's mistake (400). */
+function offsetOf(token: string | null): number {
+  if (!token) return 0;
+  try {
+    const { offset } = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { offset?: unknown };
+    if (Number.isInteger(offset) && (offset as number) >= 0) return offset as number;
+  } catch {
+    // fall through
+  }
+  throw new HttpError(400, 'continue: not a token this server gave out');
 }
 
 function opt(q: URLSearchParams, key: string): Record<string, string> {

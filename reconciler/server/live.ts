@@ -1,17 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { CompileFailed, compileFromGit, hasErrors, type Plan } from '../../compiler/index.ts';
-import { openCatalog, type Catalog } from '../catalog/index.ts';
+import { openCatalog, type Catalog, type LastRun, type RestorePointSummary } from '../catalog/index.ts';
 import type { OnDemandKeep } from '../backup-run.ts';
 import type { GitSource } from '../git/source.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { LeaseLock } from '../lease/index.ts';
 import type { CofferMetrics } from '../metrics/index.ts';
 import { reconcileOnce, selectNamespaces, withLease, type ReconcileEvent, type ReconcileOptions, type ReconcileSummary } from '../reconcile.ts';
+import { evaluateCompliance } from '../report/compliance.ts';
 import { publishCompliance } from '../report/publish.ts';
 import type { ComplianceReport } from '../report/types.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { Conditions, conditionsOfReconcileError, type Condition, type ConditionUpdate } from './conditions.ts';
 import type { JobKind, JobStore, SharedJob } from './job-store.ts';
+import { applications, type Application, type DirFacts } from './applications.ts';
+import { namespaceSummaries, restorePointDetails, tiersOf, type RestorePointDetails } from './details.ts';
+import { EventHub } from './events.ts';
 import { RestoreJobs, type RestoreJob } from './restore-jobs.ts';
 import { ReconcileTrigger } from './trigger.ts';
 
@@ -97,6 +101,10 @@ export class Live {
   private readonly now: () => Date;
   private readonly log: (e: Record<string, unknown>) => void;
   private readonly conditions: Conditions;
+  /** Server-sent events for the dashboard: run and restore progress, catalog changes, health. */
+  readonly events = new EventHub();
+  /** Per-directory facts of the catalog, read once per directory tree (the Applications view needs them). */
+  private factsCache: { commit: string; dirs: DirFacts[]; byTree: Map<string, DirFacts>; lastRuns: LastRun[] } | undefined;
 
   constructor(private readonly opts: LiveOptions) {
     this.trigger = opts.trigger ?? new ReconcileTrigger();
@@ -113,10 +121,12 @@ export class Live {
       now: this.now,
       inputError: (status, message) => new ApiInputError(status, message),
       ...(opts.jobs ? { jobs: opts.jobs } : {}),
+      onChange: (job, line) => this.publishRestore(job, line),
     });
     const trigger = this.trigger;
     const mark = () => {
       this.reconciling = true;
+      this.events.publish('health', { reconciling: true });
       const served = trigger.beginReconcile();
       if (served.length) this.log({ event: 'reconcile-triggered', by: served });
     };
@@ -130,7 +140,41 @@ export class Live {
 
   onEvent = (e: ReconcileEvent): void => {
     this.opts.metrics.observeEvent(e);
+    this.publishReconcileEvent(e);
   };
+
+  /** A loop or on-demand backup event as the dashboard's live `run` progress; catalog changes as `catalog`. */
+  private publishReconcileEvent(e: ReconcileEvent): void {
+    if (e.event === 'run-start') this.events.publish('run', { namespace: e.namespace, policy: e.policy, phase: 'Running' });
+    else if (e.event === 'run-end') {
+      const { event: _e, ...rest } = e;
+      this.events.publish('run', rest);
+      this.events.publish('catalog', { reason: `backup ${e.namespace}/${e.policy}` });
+    } else if (e.event === 'expired') this.events.publish('catalog', { reason: `retention ${e.namespace}/${e.policy}` });
+    else if (e.event === 'log') {
+      // Run log lines are prefixed "<namespace>/<policy>: " by the reconcile; other lines are not run progress.
+      const m = /^([a-z0-9][a-z0-9-]*)\/([^:\s]+): (.*)$/s.exec(e.message);
+      if (m) this.events.publish('run', { namespace: m[1], policy: m[2], phase: 'Running', step: m[3]!.split('\n')[0]!.slice(0, 500) });
+    }
+  }
+
+  private publishRestore(job: RestoreJob, line?: string): void {
+    this.events.publish('restore', {
+      id: job.id,
+      state: job.state,
+      namespace: job.restorePoint.namespace,
+      target: job.targetNamespace,
+      restorePoint: job.restorePoint.name,
+      ...(line ? { step: line.slice(0, 500) } : {}),
+      ...(job.result ? { summary: job.result.summary } : {}),
+      ...(job.error ? { error: job.error } : {}),
+    });
+    if (job.finished) this.events.publish('catalog', { reason: `restore ${job.id}` });
+  }
+
+  private publishBackupJob(job: BackupJob): void {
+    this.events.publish('backup-job', { id: job.id, state: job.state, policy: job.policy, ...(job.namespace ? { namespace: job.namespace } : {}), ...(job.error ? { error: job.error } : {}) });
+  }
 
   /** After each reconcile: metrics from the summary and catalog, then the compliance report (committed on change). */
   onSummary = (s: ReconcileSummary): Promise<void> => {
@@ -154,6 +198,7 @@ export class Live {
     this.opts.metrics.observeReconcileError(e, this.now());
     this.lastError = { time: this.now().toISOString(), message: (e as Error).message ?? String(e) };
     this.setConditions(conditionsOfReconcileError(e, this.opts.reconcile?.env ?? {}));
+    this.events.publish('health', { reconciling: false, error: this.lastError.message });
   };
 
   /**
@@ -226,6 +271,8 @@ export class Live {
       this.lastError = { time: this.now().toISOString(), message: `compliance report: ${(e as Error).message}` };
       this.log({ event: 'error', message: `compliance report not committed: ${(e as Error).message}` });
     }
+    this.events.publish('health', { reconciling: this.reconciling });
+    this.events.publish('catalog', { reason: 'reconcile', commit: s.commit });
   }
 
   health(): Health {
@@ -269,6 +316,68 @@ export class Live {
     return computeCompliance(catalog, plan, await selectNamespaces(this.opts.client, plan.policies), this.now());
   }
 
+  /** Every namespace of the cluster (and those only the catalog remembers) with its protection state. */
+  async applications(): Promise<Application[]> {
+    const { plan, catalog } = await this.current();
+    const [namespaces, selected, { dirs, lastRuns }] = await Promise.all([this.opts.client.list('v1', 'namespaces'), selectNamespaces(this.opts.client, plan.policies), this.catalogFacts(catalog)]);
+    // The report's own RPO rule, fed only what it reads (each pair's newest good point and latest-run pointer): the
+    // same verdict as the compliance report, evaluated now, without reading the catalog's whole history.
+    const report = evaluateCompliance({
+      plan,
+      selected,
+      restorePoints: dirs.flatMap((d) => (d.latestGood ? [{ metadata: { name: d.latestGood.name }, spec: { cluster: catalog.cluster, namespace: d.namespace, policy: d.policy, phase: d.latestGood.phase, startTime: d.latestGood.startTime } }] : [])),
+      runs: [],
+      lastRuns,
+      now: this.now(),
+    });
+    return applications({
+      namespaces: namespaces.filter((n) => (n.status as { phase?: string } | undefined)?.phase !== 'Terminating').map((n) => n.metadata.name),
+      policies: plan.policies,
+      selected,
+      dirs,
+      lastRuns,
+      compliance: report.spec.results.filter((r) => r.rule === 'rpo'),
+    });
+  }
+
+  /**
+   * Count and newest good restore point of each directory of this cluster (from the indexes), and the latest run of
+   * each pair — read once per catalog commit.
+   */
+  private async catalogFacts(catalog: Catalog): Promise<{ dirs: DirFacts[]; lastRuns: LastRun[] }> {
+    const snap = await catalog.snapshot();
+    if (!snap?.rootish) return { dirs: [], lastRuns: [] };
+    if (this.factsCache?.commit === snap.rootish) return this.factsCache;
+    // A directory's facts depend only on its tree: after a backup only the directory it wrote is read again.
+    const byTree = new Map<string, DirFacts>();
+    const dirs: DirFacts[] = [];
+    for (const dir of snap.dirs({ cluster: catalog.cluster })) {
+      let facts = this.factsCache?.byTree.get(dir.tree);
+      if (!facts || facts.namespace !== dir.namespace || facts.policy !== dir.policy) {
+        let latestGood: RestorePointSummary | undefined;
+        const { items } = snap.summaries(dir);
+        for (const i of items) if (i.phase === 'Succeeded' && (!latestGood || i.startTime >= latestGood.startTime)) latestGood = i;
+        facts = { namespace: dir.namespace, policy: dir.policy, count: items.length, ...(latestGood ? { latestGood: { name: latestGood.name, startTime: latestGood.startTime, bytes: latestGood.bytes, phase: latestGood.phase } } : {}) };
+      }
+      byTree.set(dir.tree, facts);
+      dirs.push(facts);
+    }
+    this.factsCache = { commit: snap.rootish, dirs, byTree, lastRuns: await catalog.latestRuns() };
+    return this.factsCache;
+  }
+
+  /** One restore point with what the catalog and its run record say about it; undefined when there is none. */
+  async restorePointDetails(namespace: string, name: string): Promise<RestorePointDetails | undefined> {
+    const { plan, catalog } = await this.current();
+    return restorePointDetails({ catalog, plan, namespace, name, now: this.now(), restores: (await this.restores.recorded(catalog)).map(({ doc: _d, ...r }) => r) });
+  }
+
+  /** GFS tier (or pin / TTL) of each restore point of a namespace, as retention would decide now. */
+  async tiers(namespace: string): Promise<Record<string, string[]>> {
+    const { plan, catalog } = await this.current();
+    return Object.fromEntries(tiersOf(plan, await namespaceSummaries(catalog, namespace), this.now()));
+  }
+
   jobsList(): BackupJob[] {
     return [...this.jobs.values()].sort((a, b) => b.created.localeCompare(a.created));
   }
@@ -307,6 +416,7 @@ export class Live {
     this.cancels.set(job.id, new AbortController());
     this.opts.jobs?.track('backup', job, (who) => this.cancelBackup(job.id, who));
     void this.runJob(job);
+    this.publishBackupJob(job);
     return job;
   }
 
@@ -399,6 +509,7 @@ export class Live {
       const signal = outer ? AbortSignal.any([outer, cancel]) : cancel;
       job.state = 'running';
       job.started = this.now().toISOString();
+      this.publishBackupJob(job);
       return reconcileOnce({
         source: this.opts.source,
         client: this.opts.client,
@@ -411,6 +522,7 @@ export class Live {
         ...(signal ? { signal, interrupt: signal } : {}),
         log: (e) => {
           this.opts.metrics.observeEvent(e);
+          this.publishReconcileEvent(e);
           if (e.event === 'run-end') job.runs.push({ namespace: e.namespace, phase: e.phase, ...(e.restorePoint ? { restorePoint: e.restorePoint } : {}), ...(e.error ? { error: e.error } : {}) });
         },
       });
@@ -439,6 +551,7 @@ export class Live {
     if (job.finished && job.state === 'cancelled' && !job.started) return void this.opts.jobs?.done('backup', job); // cancelled while waiting: already reported
     job.finished = this.now().toISOString();
     void this.opts.jobs?.done('backup', job);
+    this.publishBackupJob(job);
     this.log({ event: 'api-backup-finished', id: job.id, user: job.requestedBy, state: job.state, runs: job.runs, ...(job.error ? { error: job.error } : {}) });
   }
 }

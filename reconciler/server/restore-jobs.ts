@@ -79,6 +79,8 @@ export interface RestoreJobsOptions {
   /** Runs work exclusively: after earlier API jobs, under the reconciler Lease (never beside a reconcile). */
   exclusive: <T>(work: (signal?: AbortSignal) => Promise<T>) => Promise<T>;
   reconcile?: Pick<ReconcileOptions, 'moverImage' | 'cofferNamespace' | 'env'>;
+  /** A job changed state or logged a progress line (the server's live events). */
+  onChange?: (job: RestoreJob, line?: string) => void;
   log: (e: Record<string, unknown>) => void;
   now: () => Date;
   /** Errors thrown for refused requests (the server maps them to status codes). */
@@ -222,16 +224,19 @@ export class RestoreJobs {
     this.o.jobs?.track('restore', job, (who) => this.cancel(job.id, who));
     this.o.log({ event: 'api-restore-requested', id: job.id, user: requestedBy, restorePoint: point.name, namespace: point.namespace, target: job.targetNamespace, request });
     void this.finish(job, running);
+    this.o.onChange?.(job);
     return job;
   }
 
   private execute(job: RestoreJob, req: RestoreRequest, signal?: AbortSignal) {
     job.state = 'running';
     job.started = this.o.now().toISOString();
+    this.o.onChange?.(job);
     // The job id names the RestoreResult, so GET /restores/{id} finds it in the catalog after a restart too.
     const log = (m: string) => {
       job.progress.push(`${this.o.now().toISOString()} ${m.split('\n')[0]}`);
       if (job.progress.length > 20) job.progress.shift();
+      this.o.onChange?.(job, m.split('\n')[0]);
     };
     return runRestore({ ...req, resultName: job.id, log, ...(signal ? { signal } : {}) });
   }
@@ -257,6 +262,7 @@ export class RestoreJobs {
     }
     job.finished = this.o.now().toISOString();
     void this.o.jobs?.done('restore', job);
+    this.o.onChange?.(job);
     this.o.log({ event: 'api-restore-finished', id: job.id, user: job.requestedBy, state: job.state, ...(job.recorded ? { commit: job.recorded.commit } : {}), ...(job.error ? { error: job.error } : {}) });
   }
 

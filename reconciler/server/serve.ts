@@ -147,6 +147,7 @@ export async function startServing(o: ServeOptions): Promise<Serving> {
       await live.idle().catch(() => undefined);
       jobs.stop();
       await jobs.flush();
+      live.events.close();
       const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeIdleConnections();
       // A client that never reads its response keeps a connection busy forever: give in-flight requests 2 s.

@@ -5,15 +5,22 @@
  * signed webhook makes a new restore point appear in the timeline; the restore form previews a dry run; a policy
  * description written to break out of the page renders as text; a read-only token gets disabled buttons. The
  * screenshot is decoded and checked: it has the viewport's size, and the key elements are inside it and drawn in
- * their colours.
+ * their colours. Then the views of issue 20: the Applications landing page (protected, unprotected, failing, never
+ * backed up; search, state filter, sort), an application's page (timeline with GFS tiers, restore point details, runs
+ * with logs), a restore's progress arriving live over the event stream, no requests while idle, dark mode at 390 px,
+ * an axe-core audit of every view, API errors beside their controls, a revoked token back at sign-in with the
+ * server's reason, and the stream reconnecting to a restarted server.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_NAMESPACE, demoPolicyRepo } from '../../cli/demo-app.ts';
+import { runId, type RunRecord } from '../../reconciler/catalog/index.ts';
 import { openSource } from '../../reconciler/git/source.ts';
 import { KubeClient } from '../../reconciler/kube/client.ts';
 import { LeaseLock } from '../../reconciler/lease/index.ts';
@@ -49,6 +56,8 @@ const stop = new AbortController();
 const summaries: ReconcileSummary[] = [];
 const logs: Array<Record<string, unknown>> = [];
 const pageErrors: string[] = [];
+/** Script errors of the page (exceptions, not failed requests): none are expected anywhere. */
+const scriptErrors: string[] = [];
 
 async function waitFor(what: string, f: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -82,7 +91,7 @@ beforeAll(async () => {
   loop = runLoop(serving.loopOptions({ source, client, lock, signal: stop.signal, env: {}, pollIntervalMs: 3_600_000, onSummary: (s) => summaries.push(s), onError: (e) => logs.push({ event: 'loop-error', message: (e as Error).message }) }));
   context = await browser;
   page = await context.newPage();
-  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('pageerror', (e) => (pageErrors.push(e.message), scriptErrors.push(e.message)));
   page.on('console', (m) => m.type() === 'error' && pageErrors.push(m.text()));
 }, 180_000);
 
@@ -99,7 +108,7 @@ const circles = () => page.locator('#timeline circle.rp');
 
 describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
   it('asks for the token, then shows compliance worst first and the first restore point', async () => {
-    await page.goto(serving.url);
+    await page.goto(`${serving.url}/#/overview`);
     await page.locator('#login').waitFor({ state: 'visible' });
     expect(await page.locator('#app').isHidden()).toBe(true);
     await page.fill('#token', 'not-a-token-of-this-server');
@@ -111,7 +120,7 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await page.locator('#app').waitFor({ state: 'visible' });
     expect(await page.textContent('#whoami')).toBe('alice');
     expect(await page.evaluate(() => sessionStorage.getItem('coffer.apiToken'))).toBe(OPERATE);
-    // The first reconcile backs up the sample app; the page polls its way to it.
+    // The first reconcile backs up the sample app; the event stream tells the page (it never polls).
     await circles().first().waitFor({ timeout: 240_000 });
     await page.locator('#compliance-table tbody tr').first().waitFor();
     const rows = await page.locator('#compliance-table tbody tr').evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.result));
@@ -257,7 +266,7 @@ spec:
     const id = (await row.getAttribute('data-id'))!;
     expect(id).toMatch(/^restore-/);
     expect(logs.find((l) => l.event === 'api-restore-requested')).toMatchObject({ id, user: 'alice', restorePoint: daily, namespace: DEMO_NAMESPACE, target: 'shop-preview' });
-    await page.locator(`#restores-table tr[data-id="${id}"] .badge`, { hasText: /succeeded|failed|partiallyFailed/ }).waitFor({ timeout: 240_000 });
+    await page.locator(`#restores-table tr[data-id="${id}"] .badge`, { hasText: /Succeeded|Failed|PartiallyFailed/ }).waitFor({ timeout: 240_000 });
     const detail = (await (await fetch(`${serving.url}/api/v1/restores/${id}`, { headers: { authorization: `Bearer ${READ}` } })).json()) as { job: { state: string; requestedBy: string; recorded: { path: string; commit: string }; error?: string; progress: string[] }; result: { spec: { phase: string; restorePoint: string; target: { namespace: string } } } };
     expect(detail.job, detail.job.error).toMatchObject({ state: 'succeeded', requestedBy: 'alice' });
     expect(detail.job.progress.some((l) => l.includes(`reading manifests of ${daily}`)), detail.job.progress.join('\n')).toBe(true);
@@ -311,7 +320,7 @@ spec:
   it('gives a read-only token the views with every operate button disabled', async () => {
     const viewer = await context.newPage();
     try {
-      await viewer.goto(serving.url);
+      await viewer.goto(`${serving.url}/#/overview`);
       await viewer.fill('#token', READ);
       await viewer.click('#sign-in');
       await viewer.locator('#timeline circle.rp').first().waitFor();
@@ -389,3 +398,226 @@ function decodePng(buf: Buffer): { width: number; height: number; pixel: (x: num
   }
   return { width, height, pixel: (x, y) => [...out.subarray(y * stride + x * channels, y * stride + x * channels + channels)] };
 }
+
+const SHOTS = fs.mkdtempSync(join(tmpdir(), 'coffer-dashboard-shots-'));
+const AXE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+async function api<T>(path: string, token = READ): Promise<T> {
+  const res = await fetch(`${serving.url}/api/v1${path}`, { headers: { authorization: `Bearer ${token}` } });
+  expect(res.status, path).toBe(200);
+  return (await res.json()) as T;
+}
+
+/** axe-core in the page (evaluated over the DevTools protocol: the page's CSP forbids inline scripts, rightly). */
+async function audit(where: string): Promise<void> {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(AXE);
+  const result = await page.evaluate(() => (window as unknown as { axe: { run: (c: Document, o: unknown) => Promise<{ violations: Array<{ id: string; impact: string; help: string; nodes: Array<{ target: string[] }> }> }> } }).axe.run(document, { resultTypes: ['violations'] }));
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(bad.map((v) => `${where}: ${v.impact} ${v.id} (${v.help}) at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
+}
+
+async function shot(name: string): Promise<void> {
+  const file = join(SHOTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  expect(fs.statSync(file).size).toBeGreaterThan(1000);
+}
+
+type AppRow = { namespace: string; state: string; restorePoints: number; policies: Array<{ name: string; selects: boolean }> };
+const appRows = () => page.locator('#apps-table tbody tr').evaluateAll((trs) => trs.map((tr) => [(tr as HTMLElement).dataset.namespace, (tr as HTMLElement).dataset.state]));
+
+describe.skipIf(!haveChromium)('the dashboard of issue 20 in Chromium', () => {
+  it('lands on Applications: every namespace with its protection state, searchable, filterable, sortable', async () => {
+    const client = new KubeClient(sb.kubeConfig);
+    // Selected by the hourly policy after the last reconcile: never backed up.
+    await client.create('v1', 'namespaces', undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'fresh', labels: { 'backup.coffer.dev/enabled': 'true' } } });
+    // Selected, and its last backup failed (recorded as `coffer run` records one: a Run, no restore point).
+    await client.create('v1', 'namespaces', undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'broken', labels: { 'backup.coffer.dev/enabled': 'true' } } });
+    const { catalog } = await serving.live.current();
+    const t = new Date().toISOString();
+    const failed: RunRecord = { apiVersion: 'coffer.dev/v1alpha1', kind: 'Run', metadata: { name: runId('backup', new Date(), 'dash01') }, spec: { type: 'backup', cluster: catalog.cluster, namespace: 'broken', policy: 'hourly', trigger: 'schedule' }, status: { phase: 'Failed', startTime: t, endTime: t, error: 'mover Job failed: ImagePullBackOff' } };
+    await catalog.recordBackup(failed);
+
+    await page.goto(`${serving.url}/#/`);
+    await page.locator('#apps-table tbody tr[data-namespace="broken"]').waitFor();
+    const api20 = await api<{ items: AppRow[]; metadata: { total: number } }>('/applications?limit=1000');
+    const states = Object.fromEntries(api20.items.map((a) => [a.namespace, a.state]));
+    expect(states).toMatchObject({ [DEMO_NAMESPACE]: 'Protected', fresh: 'NeverBackedUp', broken: 'Failing', default: 'Unprotected', 'kube-system': 'Unprotected' });
+    const shop = api20.items.find((a) => a.namespace === DEMO_NAMESPACE)!;
+    expect(shop.policies.filter((p) => p.selects).map((p) => p.name).sort()).toEqual(['daily', 'hourly']);
+    const allPoints = await api<{ items: unknown[] }>(`/restorepoints?namespace=${DEMO_NAMESPACE}&limit=10000`);
+    expect(shop.restorePoints).toBe(allPoints.items.length);
+    // The page shows what the server computed, worst first.
+    expect(await appRows()).toEqual(api20.items.map((a) => [a.namespace, a.state]));
+    expect((await appRows())[0]).toEqual(['broken', 'Failing']);
+    expect(await page.textContent(`#apps-table tr[data-namespace="${DEMO_NAMESPACE}"]`)).toContain('hourly');
+    expect(await page.textContent('#apps-count')).toBe(`Showing ${api20.items.length} of ${api20.metadata.total}`);
+    await shot('applications');
+
+    // Search (server-side), then the state filter, then sorting by name both ways.
+    await page.keyboard.press('/');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('apps-search');
+    await page.keyboard.type('fre');
+    await page.waitForFunction(() => [...document.querySelectorAll('#apps-table tbody tr')].map((tr) => (tr as HTMLElement).dataset.namespace).join() === 'fresh');
+    await page.fill('#apps-search', '');
+    await page.selectOption('#apps-state', 'Unprotected');
+    await page.waitForFunction(() => { const rows = [...document.querySelectorAll<HTMLElement>('#apps-table tbody tr')]; return rows.length > 0 && rows.every((r) => r.dataset.state === 'Unprotected'); });
+    expect((await appRows()).map((r) => r[0])).toEqual(api20.items.filter((a) => a.state === 'Unprotected').map((a) => a.namespace));
+    await page.selectOption('#apps-state', '');
+    await page.click('button.sort[data-sort="namespace"]');
+    await page.locator('th[aria-sort="ascending"] button[data-sort="namespace"]').waitFor();
+    const names = api20.items.map((a) => a.namespace).sort();
+    expect((await appRows()).map((r) => r[0])).toEqual(names);
+    await page.click('button.sort[data-sort="namespace"]');
+    await page.locator('th[aria-sort="descending"] button[data-sort="namespace"]').waitFor();
+    expect((await appRows()).map((r) => r[0])).toEqual([...names].reverse());
+  }, 120_000);
+
+  let point = '';
+  it("opens an application: timeline with GFS tiers, runs with their logs, a restore point's story", async () => {
+    // Keyboard: the namespace link opens the page.
+    await page.locator(`#apps-table a.app-link:text-is("${DEMO_NAMESPACE}")`).focus();
+    await page.keyboard.press('Enter');
+    await page.waitForURL(`**/#/apps/${DEMO_NAMESPACE}`);
+    const dots = page.locator('#app-timeline circle.rp');
+    await page.locator('#app-points-table tbody tr').first().waitFor();
+    const points = await api<{ items: Array<{ metadata: { name: string }; spec: { policy: string; startTime: string; sourceCommit: string } }> }>(`/restorepoints?namespace=${DEMO_NAMESPACE}&limit=10000`);
+    expect(await dots.count()).toBe(points.items.length);
+    const detail = await api<{ tiers: Record<string, string[]> }>(`/applications/${DEMO_NAMESPACE}`);
+    // The newest scheduled hourly point is kept as (at least) hourly and latest, as retention would decide.
+    const hourly = points.items.filter((p) => p.spec.policy === 'hourly').sort((a, b) => b.spec.startTime.localeCompare(a.spec.startTime));
+    expect(detail.tiers[hourly[0]!.metadata.name]!.length).toBeGreaterThan(0);
+    expect(await dots.evaluateAll((cs) => Object.fromEntries(cs.map((c) => [(c as SVGElement).dataset.name, (c as SVGElement).dataset.tiers])))).toEqual(Object.fromEntries(points.items.map((p) => [p.metadata.name, (detail.tiers[p.metadata.name] ?? []).join(' ')])));
+    // Runs with their phases; a run opens to its log.
+    const firstRun = page.locator('#app-runs-list li').first();
+    await firstRun.locator('summary').click();
+    expect(await firstRun.locator('pre.log, p.muted').first().isVisible()).toBe(true);
+
+    // The daily point (restored into shop-preview earlier) opens its details, by keyboard on the timeline.
+    const daily = points.items.find((p) => p.spec.policy === 'daily')!;
+    point = daily.metadata.name;
+    await page.locator(`#app-timeline circle.rp[data-name="${point}"]`).focus();
+    await page.keyboard.press('Enter');
+    await page.locator('#rp-title', { hasText: point }).waitFor();
+    expect(await page.textContent('#rp-commit')).toBe(daily.spec.sourceCommit);
+    const kinds = await page.locator('#rp-objects tbody tr').evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.kind));
+    for (const k of ['ConfigMap', 'Secret', 'StatefulSet', 'Deployment', 'Service']) expect(kinds).toContain(k);
+    expect(await page.textContent('#rp-volumes tr[data-pvc="data-db-0"]')).toMatch(/\d+(\.\d)? (B|KiB|MiB)/);
+    expect((await page.textContent('#rp-log')) ?? '').toMatch(/mover job .*data-db-0/);
+    expect(await page.textContent('#rp-restores')).toContain('shop-preview');
+    await shot('application');
+  }, 120_000);
+
+  it("restores from the details with preview then confirm, and the restore's progress arrives live without a reload", async () => {
+    await page.evaluate(() => {
+      const w = window as unknown as { __marker: number; __progress: string[] };
+      w.__marker = 1;
+      w.__progress = [];
+      new MutationObserver(() => {
+        const el = document.querySelector<HTMLElement>('#app-progress [data-key^="restore"]');
+        if (el && w.__progress.at(-1) !== el.textContent) w.__progress.push(`${el.dataset.phase}|${el.textContent}`);
+      }).observe(document.getElementById('app-progress')!, { subtree: true, childList: true, characterData: true });
+    });
+    await page.click('#rp-restore');
+    expect(await page.inputValue('#restore-point')).toBe(point);
+    expect(await page.isDisabled('#restore-confirm')).toBe(true);
+    await page.fill('#restore-target', 'shop-live');
+    await page.click('#restore-preview-button');
+    await page.locator('#restore-message', { hasText: 'Dry run of' }).waitFor({ timeout: 120_000 });
+    await page.click('#restore-confirm');
+    await page.locator('#app-progress [data-key^="restore"][data-phase="Succeeded"]').waitFor({ timeout: 120_000 });
+    const seen = await page.evaluate(() => (window as unknown as { __progress: string[] }).__progress);
+    expect(seen.some((p) => p.startsWith('Running|')), seen.join('\n')).toBe(true);
+    expect(seen.filter((p) => p.startsWith('Running|')).length, seen.join('\n')).toBeGreaterThan(1);
+    expect(seen.at(-1)).toMatch(/^Succeeded\|.*created/);
+    expect(await page.evaluate(() => (window as unknown as { __marker?: number }).__marker)).toBe(1);
+    await page.locator('#app-restores-table tbody tr', { hasText: 'shop-live' }).first().waitFor();
+  }, 180_000);
+
+  it('asks the server nothing while nothing happens (no polling)', async () => {
+    await serving.live.idle();
+    const requests: string[] = [];
+    const onRequest = (r: { url: () => string }) => requests.push(r.url());
+    // A window in which the server published no event (an event rightly makes the page reload what it shows).
+    let quiet = false;
+    for (let attempt = 0; attempt < 5 && !quiet; attempt++) {
+      const before = serving.live.events.position;
+      await page.waitForTimeout(1500); // a reload started by an earlier event has finished
+      if (serving.live.events.position !== before) continue;
+      requests.length = 0;
+      page.on('request', onRequest);
+      await page.waitForTimeout(3500); // the old page asked 6 times in this window
+      page.off('request', onRequest);
+      await page.waitForTimeout(500); // a refresh an event started just before the window ends has finished
+      quiet = serving.live.events.position === before;
+    }
+    expect(quiet, 'a 3.5 s window without server events').toBe(true);
+    expect(requests).toEqual([]);
+  });
+
+  it('works at 390 px in dark mode, and axe-core finds no serious or critical violation on any view', async () => {
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      for (const [hash, ready, name] of [
+        ['#/', '#apps-table', 'applications'],
+        [`#/apps/${DEMO_NAMESPACE}/${point}`, '#rp-objects', 'application'],
+        ['#/overview', '#compliance-table', 'overview'],
+      ] as const) {
+        await page.goto(`${serving.url}/${hash}`);
+        await page.locator(ready).waitFor();
+        const { scroll, bg } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, bg: getComputedStyle(document.body.parentElement!).backgroundColor }));
+        expect(scroll, `${name} is no wider than the phone`).toBeLessThanOrEqual(390);
+        const [r, g, b] = bg.match(/\d+/g)!.map(Number);
+        expect(r! + g! + b!, `${name} background ${bg} is dark`).toBeLessThan(120);
+        await shot(`${name}-390-dark`);
+        await audit(`${name} (dark, 390 px)`);
+      }
+    } finally {
+      await page.emulateMedia({ colorScheme: 'light' });
+      await page.setViewportSize(VIEWPORT);
+    }
+    for (const hash of ['#/', `#/apps/${DEMO_NAMESPACE}/${point}`, '#/overview']) {
+      await page.goto(`${serving.url}/${hash}`);
+      await page.locator(hash === '#/' ? '#apps-table' : hash === '#/overview' ? '#compliance-table' : '#rp-objects').waitFor();
+      await audit(`${hash} (light)`);
+    }
+    console.log(`dashboard screenshots: ${SHOTS}`);
+  }, 120_000);
+
+  it("shows the server's error beside the control that caused it", async () => {
+    await page.goto(`${serving.url}/#/apps/no-such-namespace`);
+    await page.locator('#app-error', { hasText: 'no namespace "no-such-namespace"' }).waitFor();
+    await page.goto(`${serving.url}/#/apps/${DEMO_NAMESPACE}`);
+    await page.locator('#app-points-table').waitFor();
+    await page.fill('#restore-include', 'object.kind ==');
+    await page.click('#restore-preview-button');
+    await page.locator('#restore-message .error-text', { hasText: /^include: / }).waitFor();
+    expect(await page.isDisabled('#restore-confirm')).toBe(true);
+    await page.fill('#restore-include', '');
+  });
+
+  it('reconnects to a restarted server and reloads what it shows', async () => {
+    await page.goto(`${serving.url}/#/`);
+    await page.locator('#live [data-state="live"]').waitFor();
+    const port = new URL(serving.url).port;
+    await serving.close();
+    await page.locator('#live [data-state="reconnecting"]').waitFor();
+    serving = await startServing({ listen: `127.0.0.1:${port}`, source: await openSource({ source: repoDir, env: {} }), client: new KubeClient(sb.kubeConfig), kubeConfig: sb.kubeConfig, leaseNamespace: 'coffer-system', identity: 'dash-2', env: { COFFER_WEBHOOK_SECRET: SECRET }, apiTokensFile: join(work, 'tokens.csv'), log: (e) => logs.push(e) });
+    const reloaded = page.waitForResponse((r) => r.url().includes('/api/v1/applications?') && r.status() === 200);
+    await page.locator('#live [data-state="live"]').waitFor({ timeout: 30_000 });
+    await reloaded;
+    await page.locator('#apps-table tbody tr[data-namespace="broken"]').waitFor();
+  }, 60_000);
+
+  it('returns a revoked token to sign-in with the reason the server gave', async () => {
+    fs.writeFileSync(join(work, 'tokens.csv'), `${READ},viewer,read\n`);
+    // mtime granularity: make sure the store sees a new file.
+    const later = new Date(Date.now() + 2000);
+    fs.utimesSync(join(work, 'tokens.csv'), later, later);
+    await page.click('#nav-overview');
+    await page.locator('#login-message', { hasText: 'Signed out: invalid bearer token' }).waitFor();
+    expect(await page.isVisible('#app')).toBe(false);
+    expect(await page.evaluate(() => sessionStorage.getItem('coffer.apiToken'))).toBeNull();
+    expect(scriptErrors).toEqual([]);
+  });
+});

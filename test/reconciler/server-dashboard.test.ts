@@ -168,6 +168,33 @@ describe('API for the dashboard', () => {
     expect((await fetch(`${base}/api/v1/whoami`)).status).toBe(401);
   });
 
+  it.each([
+    ['/applications?state=Broken', 400, /^state "Broken": expected Failing, NeverBackedUp, Unprotected, Protected$/],
+    ['/applications?sort=colour', 400, /^sort "colour": expected namespace, state, lastGood, size, restorePoints$/],
+    ['/applications?order=up', 400, /^order "up": expected asc or desc$/],
+    ['/applications?continue=not-ours', 400, /^continue: not a token this server gave out$/],
+    ['/applications?limit=0', 400, /^limit "0"/],
+    ['/restorepoints/hourly-20261124t010500z', 400, /^namespace: required/],
+    ['/restorepoints/hourly-20261124t010500z?namespace=shop', 404, /^no restore point "hourly-20261124t010500z" of namespace "shop"/],
+  ])('refuses the read %s with %i and the reason', async (path, status, message) => {
+    const r = await fetch(`${base}/api/v1${path}`, { headers: auth(READ) });
+    expect(r.status).toBe(status);
+    expect(((await r.json()) as { error: string }).error).toMatch(message);
+  });
+
+  it('streams events only to an authenticated reader', async () => {
+    expect((await fetch(`${base}/api/v1/events`)).status).toBe(401);
+    const ac = new AbortController();
+    const r = await fetch(`${base}/api/v1/events`, { headers: auth(READ), signal: ac.signal });
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    const reader = r.body!.getReader();
+    let text = '';
+    while (!text.includes('event: hello')) text += new TextDecoder().decode((await reader.read()).value);
+    expect(text).toMatch(/^retry: 2000\n/);
+    ac.abort();
+  });
+
   it('refuses restores to readers and bad bodies with a 400 naming the field, and runs nothing', async () => {
     const post = (body: unknown, token = OPERATE) => fetch(`${base}/api/v1/restores`, { method: 'POST', headers: auth(token), body: JSON.stringify(body) });
     expect((await post({ restorePoint: 'latest', namespace: 'shop', dryRun: true }, READ)).status).toBe(403);
@@ -306,6 +333,12 @@ describe("the page's pure helpers (dashboard/*.js, imported as the browser does)
     expect(t.ticks.length).toBeGreaterThanOrEqual(1);
     expect(t.ticks.length).toBeLessThanOrEqual(10);
     expect(t.ticks.every((x) => x % step === 0 && x >= from && x <= from + span)).toBe(true);
+  });
+
+  it('says every status in one vocabulary, whatever the API spelled', async () => {
+    const { statusWord } = await load('dom.js');
+    const w = statusWord as (s: unknown) => string;
+    expect(['succeeded', 'Succeeded', 'failed', 'partiallyFailed', 'PartiallyFailed', 'running', 'waiting', 'Pending', 'cancelled'].map(w)).toEqual(['Succeeded', 'Succeeded', 'Failed', 'PartiallyFailed', 'PartiallyFailed', 'Running', 'Waiting', 'Waiting', 'Cancelled']);
   });
 
   it('formats sizes and restore point sizes', async () => {
