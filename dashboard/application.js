@@ -208,7 +208,7 @@ function drawRuns() {
 
 async function loadRestores() {
   const ns = page.ns;
-  const res = await get(`/restores?namespace=${encodeURIComponent(ns)}&limit=100`);
+  const res = await get(`/restores?source=${encodeURIComponent(ns)}&limit=100`);
   if (ns !== page.ns) return;
   renderRestores(byId('app-restores'), res, 'app-restores-table');
 }

@@ -27,8 +27,11 @@ export function readAccess(route: string, q: URLSearchParams): Access {
       return scoped({ verb: 'list', resource: 'restorepoints' });
     case '/runs':
       return scoped({ verb: 'list', resource: 'runs' });
-    case '/restores':
-      return scoped({ verb: 'list', resource: 'restores' });
+    case '/restores': {
+      // Restores of one namespace's restore points are that application's history: listed with its `list restores`.
+      const source = q.get('source') || undefined;
+      return ns ? { verb: 'list', resource: 'restores', namespace: ns } : { verb: 'list', resource: 'restores', ...(source ? { namespace: source } : {}) };
+    }
     case '/backups':
       return scoped({ verb: 'list', resource: 'backups' });
     case '/policies':

@@ -289,10 +289,12 @@ export function createCofferServer(opts: ServerOptions): Server {
         return send(res, 200, await whoami(who));
       case '/restores': {
         const { catalog } = await live.current();
+        // `namespace` narrows to restores into it; `source` to restores of its restore points (an application's history).
         const ns = q.get('namespace');
-        const jobs = (await live.allJobs('restore')).filter((j) => !ns || j.targetNamespace === ns);
+        const src = q.get('source');
+        const jobs = (await live.allJobs('restore')).filter((j) => (!ns || j.targetNamespace === ns) && (!src || j.restorePoint.namespace === src));
         const ids = new Set(jobs.map((j) => j.id));
-        const recorded = (await live.restores.recorded(catalog)).filter((r) => !ids.has(r.name) && (!ns || r.target.namespace === ns)).map(({ doc: _d, ...r }) => r);
+        const recorded = (await live.restores.recorded(catalog)).filter((r) => !ids.has(r.name) && (!ns || r.target.namespace === ns) && (!src || r.source.namespace === src)).map(({ doc: _d, ...r }) => r);
         return send(res, 200, { jobs, recorded: recorded.slice(0, limit(q)) });
       }
       case '/health':
