@@ -119,7 +119,7 @@ export function createCofferServer(opts: ServerOptions): Server {
 
   async function api(req: IncomingMessage, res: ServerResponse, route: string, q: URLSearchParams): Promise<void> {
     const code = (status: number, name: string) => opts.metrics.api.inc({ method: req.method ?? '', route: name, code: String(status) });
-    const routeName = route.replace(/^\/(backups|policies|restores)\/[^/]+(\/cancel)?$/, '/$1/{name}$2');
+    const routeName = route.replace(/^\/(backups|policies|restores|runs)\/[^/]+(\/cancel)?$/, '/$1/{name}$2');
     try {
       const status = await apiRoute(req, res, route, q);
       code(status, routeName);
@@ -160,6 +160,14 @@ export function createCofferServer(opts: ServerOptions): Server {
         const job = await live.restores.start(body, who.name);
         res.setHeader('location', `/api/v1/restores/${job.id}`);
         return send(res, 202, job);
+      }
+      const runCancel = /^\/runs\/([^/]+)\/cancel$/.exec(route);
+      if (runCancel) {
+        const who = authorize(req, 'operate');
+        const id = segment(runCancel[1]!);
+        const r = live.cancelRun(id, who.name);
+        if (!r) throw new HttpError(404, `no run ${id} is in flight here (finished runs are in coffer get runs)`);
+        return send(res, 202, r);
       }
       const cancel = /^\/(backups|restores)\/([^/]+)\/cancel$/.exec(route);
       if (cancel) {

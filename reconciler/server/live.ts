@@ -1,3 +1,4 @@
+import { RunCancelled, type RunningRun, type RunningRuns } from '../run-cancel.ts';
 import { randomBytes } from 'node:crypto';
 import { CompileFailed, compileFromGit, hasErrors, type Plan } from '../../compiler/index.ts';
 import { openCatalog, type Catalog } from '../catalog/index.ts';
@@ -30,6 +31,8 @@ export interface LiveOptions {
   stop?: AbortSignal;
   /** The shutdown deadline passed: abort API jobs in flight (their runs are recorded as failed). */
   interrupt?: AbortSignal;
+  /** Backup runs in flight in this process (the loop's and the API's), for `coffer cancel RUN`. */
+  running?: RunningRuns;
 }
 
 export interface BackupJob {
@@ -277,7 +280,7 @@ export class Live {
     if (!c) throw new ApiInputError(409, `backup ${id} has already finished (${job.state})`);
     if (!c.signal.aborted) {
       job.cancelledBy = who;
-      c.abort(new Error(`cancelled by ${who}`));
+      c.abort(new RunCancelled(`cancelled by ${who}`));
       this.log({ event: 'api-backup-cancel', id, user: who, state: job.state });
     }
     if (job.state === 'waiting') {
@@ -286,6 +289,21 @@ export class Live {
       job.finished = this.now().toISOString();
     }
     return job;
+  }
+
+  /**
+   * Cancels one backup run in flight in this process, scheduled or on demand (`coffer cancel RUN`): it stops, its
+   * blueprints' `finally` phases run, and it is recorded as Cancelled. Undefined when no such run is going on here.
+   */
+  cancelRun(run: string, who: string): RunningRun | undefined {
+    const r = this.opts.running?.cancel(run, who);
+    if (r) this.log({ event: 'run-cancel', run, user: who });
+    return r;
+  }
+
+  /** Backup runs in flight in this process. */
+  runningRuns(): RunningRun[] {
+    return this.opts.running?.list() ?? [];
   }
 
   /**
@@ -331,6 +349,7 @@ export class Live {
         retention: false,
         ...(job.keep ? { keep: job.keep } : {}),
         ...this.opts.reconcile,
+        ...(this.opts.running ? { running: this.opts.running } : {}),
         ...(signal ? { signal, interrupt: signal } : {}),
         log: (e) => {
           this.opts.metrics.observeEvent(e);

@@ -1,3 +1,4 @@
+import { RunningRuns } from '../run-cancel.ts';
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -48,8 +49,11 @@ export interface Serving {
   url: string;
   /** Stops taking backup/restore requests, waits up to `drainMs` for accepted ones, then closes the server. */
   close(): Promise<void>;
-  /** Merges the server's hooks into `runLoop` options: trigger-aware source, wake-ups, metrics and reports. */
-  loopOptions<T extends Pick<LoopOptions, 'source' | 'log' | 'onSummary' | 'onError' | 'onFollower' | 'wake'>>(o: T): T;
+  /**
+   * Merges the server's hooks into `runLoop` options: trigger-aware source, wake-ups, metrics and reports, and the
+   * registry of runs in flight that POST /api/v1/runs/RUN/cancel (`coffer cancel RUN`) stops one of.
+   */
+  loopOptions<T extends Pick<LoopOptions, 'source' | 'log' | 'onSummary' | 'onError' | 'onFollower' | 'wake' | 'running'>>(o: T): T;
 }
 
 /** Reads the webhook secret from a file (trailing newline dropped) or the environment; refuses an empty one. */
@@ -89,7 +93,9 @@ export async function startServing(o: ServeOptions): Promise<Serving> {
     }
   }
   const metrics = new CofferMetrics();
+  const running = new RunningRuns();
   const live = new Live({
+    running,
     source: o.source,
     client: o.client,
     metrics,
@@ -110,6 +116,7 @@ export async function startServing(o: ServeOptions): Promise<Serving> {
     url,
     loopOptions: (l) => ({
       ...l,
+      running,
       source: live.loopSource,
       wake: live.trigger.wake,
       log: (e) => {

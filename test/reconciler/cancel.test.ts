@@ -117,7 +117,7 @@ describe('coffer cancel', () => {
   it.each([
     [['no-such-backup'], /no on-demand backup no-such-backup/],
     [['restore-nope'], /no restore job restore-nope/],
-    [[], /Cancel an on-demand backup/],
+    [[], /Cancel a backup or restore that coffer run is doing/],
   ])('coffer cancel %j', async (argv, message) => {
     const r = await cancel(...argv);
     expect(r.code).toBe(1);
