@@ -70,7 +70,7 @@ export function program(io: CliIO, run: (verb: string, rest: string[]) => Promis
     .description('Kubernetes backup, restore, disaster recovery and application mobility, driven from Git.')
     .version(`coffer ${pkg.version}`, '--version', 'print the version')
     .helpOption('-h, --help', 'print this help')
-    .helpCommand('help [command]', "print a command's help")
+    .helpCommand('help [command]', "print a command's help") // listed here; main() turns `help VERB` into `VERB --help`
     .enablePositionalOptions()
     .exitOverride()
     .showSuggestionAfterError(true)
@@ -85,8 +85,8 @@ export function program(io: CliIO, run: (verb: string, rest: string[]) => Promis
       .allowUnknownOption()
       .allowExcessArguments()
       .passThroughOptions()
-      // The words after the verb exactly as typed (commander would drop a leading `--`); `help VERB` passes --help.
-      .action(async (_opts: unknown, cmd: Commander) => run(verb, root.args[0] === verb ? root.args.slice(1) : cmd.args));
+      // The words after the verb exactly as typed (commander's own list drops a leading `--`).
+      .action(async () => run(verb, root.args.slice(1)));
   }
   root.command('version', { hidden: true }).action(() => void io.stdout.write(`coffer ${pkg.version}\n`));
   return root;
