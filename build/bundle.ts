@@ -33,6 +33,8 @@ const SKIP = (rel: string): boolean => /\.(md|ts)$/.test(rel);
  */
 const RUNTIME_PACKAGES = [
   'kubernetes-models',
+  // CEL's regular expressions, required on first use (compiler/cel/regex.ts) so start-up does not parse them
+  're2js',
   // the data mover's extended attributes (repository/xattr.ts, loaded with createRequire) and its native binaries present here
   '@napi-rs/xattr',
   ...(existsSync(join(CHECKOUT, 'node_modules/@napi-rs')) ? readdirSync(join(CHECKOUT, 'node_modules/@napi-rs')).filter((n) => n.startsWith('xattr-')).map((n) => `@napi-rs/${n}`) : []),
