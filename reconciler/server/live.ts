@@ -18,6 +18,8 @@ export interface LiveOptions {
   client: KubeClient;
   metrics: CofferMetrics;
   trigger?: ReconcileTrigger;
+  /** Backup runs in flight in this process (the loop's and the API's), for `coffer cancel RUN`. */
+  running?: RunningRuns;
   /** Structured log lines (webhooks, API writes with who did them, report commits). */
   log?: (e: Record<string, unknown>) => void;
   now?: () => Date;
@@ -31,8 +33,6 @@ export interface LiveOptions {
   stop?: AbortSignal;
   /** The shutdown deadline passed: abort API jobs in flight (their runs are recorded as failed). */
   interrupt?: AbortSignal;
-  /** Backup runs in flight in this process (the loop's and the API's), for `coffer cancel RUN`. */
-  running?: RunningRuns;
 }
 
 export interface BackupJob {

@@ -92,14 +92,14 @@ export async function startServing(o: ServeOptions): Promise<Serving> {
       throw new ServeConfigError(`--api-tokens-file ${o.apiTokensFile}: ${(e as Error).message}`);
     }
   }
-  const metrics = new CofferMetrics();
   const running = new RunningRuns();
+  const metrics = new CofferMetrics();
   const live = new Live({
-    running,
     source: o.source,
     client: o.client,
     metrics,
     log: o.log,
+    running,
     reconcile: { ...o.reconcile, env: o.env },
     lease: () => new LeaseLock({ kubeConfig: o.kubeConfig, namespace: o.leaseNamespace, identity: `${o.identity}-api` }),
     ...(o.stop ? { stop: o.stop } : {}),
