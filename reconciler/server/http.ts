@@ -166,7 +166,11 @@ export function createCofferServer(opts: ServerOptions): Server {
         const who = authorize(req, 'operate');
         const id = segment(runCancel[1]!);
         const r = live.cancelRun(id, who.name);
-        if (!r) throw new HttpError(404, `no run ${id} is in flight here (finished runs are in coffer get runs)`);
+        if (!r) {
+          // Scheduled backups run on the Lease holder only: a standby replica names it.
+          const h = live.health();
+          throw new HttpError(404, `no run ${id} is in flight here (finished runs are in coffer get runs)${h.role === 'standby' && h.leader ? `; this replica is on standby, scheduled runs go on in ${h.leader}` : ''}`);
+        }
         return send(res, 202, r);
       }
       const cancel = /^\/(backups|restores)\/([^/]+)\/cancel$/.exec(route);
