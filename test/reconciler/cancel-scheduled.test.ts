@@ -7,23 +7,22 @@
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_NAMESPACE, demoPolicyRepo } from '../../cli/demo-app.ts';
+import { DEMO_NAMESPACE } from '../../cli/demo-app.ts';
 import { openCatalog } from '../../reconciler/catalog/index.ts';
 import { openSource } from '../../reconciler/git/source.ts';
-import { KubeClient } from '../../reconciler/kube/client.ts';
+import type { KubeClient } from '../../reconciler/kube/client.ts';
 import { LeaseLock } from '../../reconciler/lease/index.ts';
 import { runLoop } from '../../reconciler/loop.ts';
 import type { ReconcileSummary } from '../../reconciler/reconcile.ts';
 import { startServing } from '../../reconciler/server/serve.ts';
 import { FileBackend, listSnapshots, openRepository } from '../../repository/index.ts';
-import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
+import type { Sandbox } from '../../sandbox/index.ts';
 import { runCoffer } from '../cli-capture.ts';
-import { commitFiles, deploySampleApp, waitFor } from './sample-app-fixture.ts';
+import { startSampleLoop, waitFor } from './sample-app-fixture.ts';
 
 const TOKEN = 'operate-token-0123456789abcdef';
 const HOLD = `apiVersion: coffer.dev/v1alpha1
@@ -54,18 +53,11 @@ let repositoryPath: string;
 const password = randomBytes(16).toString('hex');
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'coffer-cancel-scheduled-'));
-  sb = await startSandbox({ dir: join(work, 'sandbox') });
-  client = new KubeClient(sb.kubeConfig);
-  await deploySampleApp(client, password);
-  repositoryPath = join(work, 'repository');
-  fs.mkdirSync(repositoryPath);
-  repoDir = join(work, 'policy-repo');
-  const files = demoPolicyRepo(repositoryPath, readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8'));
-  files['policies/shop.yaml'] = files['policies/shop.yaml']!.replace(/ {4}- name: sqlite\n.*\n/, '    - name: hold-quiesced\n      workloads: workload.kind == "Deployment" && workload.metadata.name == "web"\n');
-  expect(files['policies/shop.yaml']).toContain('hold-quiesced');
-  files['blueprints/hold-quiesced.yaml'] = HOLD;
-  await commitFiles(repoDir, files);
+  ({ work, sb, client, repoDir, repositoryPath } = await startSampleLoop('coffer-cancel-scheduled-', password, (files) => {
+    files['policies/shop.yaml'] = files['policies/shop.yaml']!.replace(/ {4}- name: sqlite\n.*\n/, '    - name: hold-quiesced\n      workloads: workload.kind == "Deployment" && workload.metadata.name == "web"\n');
+    expect(files['policies/shop.yaml']).toContain('hold-quiesced');
+    files['blueprints/hold-quiesced.yaml'] = HOLD;
+  }));
   writeFileSync(join(work, 'tokens.csv'), `${TOKEN},alice,operate\n`);
 }, 180_000);
 
