@@ -8,8 +8,6 @@ import type { ProfileRepository } from './profile-repository.ts';
 import { cancelledBy, type RunningRuns } from './run-cancel.ts';
 import { RunLog } from './run-log.ts';
 
-export { RunLog } from './run-log.ts';
-
 export interface BackupRunInput {
   plan: Plan;
   policy: PlanPolicy;
