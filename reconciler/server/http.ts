@@ -119,7 +119,7 @@ export function createCofferServer(opts: ServerOptions): Server {
 
   async function api(req: IncomingMessage, res: ServerResponse, route: string, q: URLSearchParams): Promise<void> {
     const code = (status: number, name: string) => opts.metrics.api.inc({ method: req.method ?? '', route: name, code: String(status) });
-    const routeName = route.replace(/^\/(backups|policies|restores|runs)\/[^/]+(\/cancel)?$/, '/$1/{name}$2');
+    const routeName = route.replace(/^\/(backups|policies|restores)\/[^/]+(\/cancel)?$/, '/$1/{name}$2').replace(/^\/runs\/[^/]+\/cancel$/, '/runs/{name}/cancel');
     try {
       const status = await apiRoute(req, res, route, q);
       code(status, routeName);
