@@ -118,8 +118,9 @@ export function createCofferServer(opts: ServerOptions): Server {
   }
 
   async function api(req: IncomingMessage, res: ServerResponse, route: string, q: URLSearchParams): Promise<void> {
-    const code = (status: number, name: string) => opts.metrics.api.inc({ method: req.method ?? '', route: name, code: String(status) });
-    const routeName = route.replace(/^\/(backups|policies|restores)\/[^/]+(\/cancel)?$/, '/$1/{name}$2').replace(/^\/runs\/[^/]+\/cancel$/, '/runs/{name}/cancel');
+    // One metrics route for every run's cancel, not one per run name.
+    const code = (status: number, name: string) => opts.metrics.api.inc({ method: req.method ?? '', route: /^\/runs\/[^/]+\/cancel$/.test(name) ? '/runs/{name}/cancel' : name, code: String(status) });
+    const routeName = route.replace(/^\/(backups|policies|restores)\/[^/]+(\/cancel)?$/, '/$1/{name}$2');
     try {
       const status = await apiRoute(req, res, route, q);
       code(status, routeName);
