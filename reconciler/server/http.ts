@@ -118,14 +118,13 @@ export function createCofferServer(opts: ServerOptions): Server {
   }
 
   async function api(req: IncomingMessage, res: ServerResponse, route: string, q: URLSearchParams): Promise<void> {
-    // One metrics route for every run's cancel, not one per run name.
-    const code = (status: number, name: string) => opts.metrics.api.inc({ method: req.method ?? '', route: /^\/runs\/[^/]+\/cancel$/.test(name) ? '/runs/{name}/cancel' : name, code: String(status) });
+    const code = (status: number, name: string) => opts.metrics.api.inc({ method: req.method ?? '', route: name, code: String(status) });
     const routeName = route.replace(/^\/(backups|policies|restores)\/[^/]+(\/cancel)?$/, '/$1/{name}$2');
     try {
       const status = await apiRoute(req, res, route, q);
-      code(status, routeName);
+      code(status, runRoute(routeName));
     } catch (e) {
-      code(statusOf(e), routeName);
+      code(statusOf(e), runRoute(routeName));
       throw e;
     }
   }
@@ -393,4 +392,9 @@ export function parseListen(text: string): { host: string; port: number } {
 
 export class ListenError extends Error {
   readonly code = 'E_USAGE';
+}
+
+/** One metrics route for every run's cancel (POST /api/v1/runs/RUN/cancel), not one per run name. */
+function runRoute(route: string): string {
+  return /^\/runs\/[^/]+\/cancel$/.test(route) ? '/runs/{name}/cancel' : route;
 }
