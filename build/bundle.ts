@@ -33,6 +33,8 @@ const SKIP = (rel: string): boolean => /\.(md|ts)$/.test(rel);
  */
 const RUNTIME_PACKAGES = [
   'kubernetes-models',
+  // CEL's regular expressions, required on first use (compiler/cel/regex.ts) so start-up does not parse them
+  're2js',
   // the data mover's extended attributes (repository/xattr.ts, loaded with createRequire) and its native binaries present here
   '@napi-rs/xattr',
   ...(existsSync(join(CHECKOUT, 'node_modules/@napi-rs')) ? readdirSync(join(CHECKOUT, 'node_modules/@napi-rs')).filter((n) => n.startsWith('xattr-')).map((n) => `@napi-rs/${n}`) : []),
@@ -68,6 +70,22 @@ const precompiledValidators: esbuild.Plugin = {
   setup(b) {
     const target = join(CHECKOUT, 'compiler', 'validate', 'validators.ts');
     b.onLoad({ filter: /validators\.ts$/ }, (args) => (args.path === target ? { contents: validatorsModule(), loader: 'js', resolveDir: dirname(target) } : undefined));
+  },
+};
+
+/**
+ * commander loads node:child_process at start-up (~3.5 ms of every `coffer …`) for executable subcommands, which coffer
+ * never uses: it is required on first use instead.
+ */
+const lazyChildProcess: esbuild.Plugin = {
+  name: 'coffer-lazy-child-process',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]commander[\\/]lib[\\/]command\.js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      const eager = "const childProcess = require('node:child_process');";
+      if (!text.includes(eager)) return undefined; // a commander that changed: bundle it as it is
+      return { contents: text.replace(eager, "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };"), loader: 'js' };
+    });
   },
 };
 
@@ -169,7 +187,7 @@ export async function build(opts: { checkout?: string; outDir?: string } = {}): 
       legalComments: 'none',
       external: OPTIONAL_NATIVE,
       banner: { js: BANNER },
-      plugins: [precompiledValidators, moduleUrls],
+      plugins: [precompiledValidators, lazyChildProcess, moduleUrls],
       metafile: true,
       logLevel: 'warning',
     });

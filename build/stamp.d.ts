@@ -11,3 +11,4 @@ export interface BuildInfo {
 export declare function stampOf(root: string, rel: string): string | undefined;
 export declare function readBuildInfo(outDir: string): BuildInfo | undefined;
 export declare function isFresh(outDir: string, checkout: string): boolean;
+export declare function freshBuildInfo(outDir: string, checkout: string): BuildInfo | undefined;

@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
-import { parseArgs, probeFlags } from './args.ts';
+import { parseArgs, probeFlags, toCommander } from './args.ts';
 import { type CliIO, type Command, UsageError } from './io.ts';
-import { COMMANDS, loadCommand } from './main.ts';
+import { COMMANDS, loadCommand, program } from './main.ts';
 import { FORMATS } from './output/printer.ts';
 
 const HELP = `Print a shell completion script for coffer.
@@ -16,22 +16,27 @@ Verbs, their subcommands and flags are read from the commands themselves when th
 so it matches this version of coffer; -o/--output completes ${FORMATS.join(', ')}.
 `;
 
-/** Verb → (subcommand or '' → flags), learned by probing each verb (see probeFlags). */
+/** Verb → (subcommand or '' → flags), from the command tree and each verb's flags as commander reads them. */
 export type FlagTable = Array<{ verb: string; subcommands: string[]; flags: Record<string, string[]> }>;
 
 export async function flagTable(): Promise<FlagTable> {
   const quiet: CliIO = { stdout: new PassThrough(), stderr: new PassThrough(), env: {}, cwd: process.cwd() };
   const out: FlagTable = [];
-  for (const [verb, entry] of Object.entries(COMMANDS).sort(([a], [b]) => a.localeCompare(b))) {
+  const verbs = program(quiet, async () => {}).commands.filter((c) => COMMANDS[c.name()]);
+  for (const verb of verbs.map((c) => c.name()).sort((a, b) => a.localeCompare(b))) {
     const run = await loadCommand(verb);
     if (!run) continue;
-    const flags: Record<string, string[]> = {};
-    const names = (o: Record<string, { short?: string }>) => Object.entries(o).flatMap(([l, x]) => [`--${l}`, ...(x.short ? [`-${x.short}`] : [])]).sort();
-    flags[''] = names(await probeFlags((a) => run(a, quiet)));
+    const subcommands = COMMANDS[verb]!.subcommands ?? [];
+    // A verb's flags are learned by probing it (args.ts probeFlags), then read back from the commander command they make.
+    const flagsAt = async (argv: string[] = []) =>
+      toCommander(verb, await probeFlags((a) => run(a, quiet), argv))
+        .cmd.options.flatMap((o) => [o.long, o.short].filter((f): f is string => !!f))
+        .sort();
+    const flags: Record<string, string[]> = { '': await flagsAt() };
     // Subcommands that parse their own flags (get TYPE) are probed one by one; the others share the verb's.
-    if (verb === 'get') for (const sub of entry.subcommands ?? []) flags[sub] = names(await probeFlags((a) => run(a, quiet), [sub]));
-    else if (entry.subcommands?.length && flags[''].length === 0) flags[''] = names(await probeFlags((a) => run(a, quiet), [entry.subcommands[0]!]));
-    out.push({ verb, subcommands: entry.subcommands ?? [], flags });
+    if (verb === 'get') for (const sub of subcommands) flags[sub] = await flagsAt([sub]);
+    else if (subcommands.length && flags['']!.length === 0) flags[''] = await flagsAt([subcommands[0]!]);
+    out.push({ verb, subcommands, flags });
   }
   return out;
 }

@@ -11,7 +11,7 @@ Usage: coffer describe restorepoint|run|restore NAME [flags]
 restorepoint: phase, what keeps it (GFS, TTL expiry or pinned), timings, the policy commit it came from, repository
               snapshots, resources, volumes, blueprint hooks with their output, artifacts and errors
 run:          type, trigger, timings, the policy commit, the restore point it made, expired points, the error
-restore:      source and target, every resource with its action and reason, volumes, hooks and errors
+restore:      source and target, every resource with its action and reason, volumes, hooks, errors and its run's log
 
 Flags:
   -n, --namespace NS       look only in this namespace (restore points)
@@ -60,6 +60,11 @@ export const run: Command = async (argv, io) => {
   const doc = (await readRecordedRestores(catalog)).find((x) => x.name === name)?.doc;
   if (!doc) throw notFound('restore');
   if (format !== 'text') await printObject(io, format, doc);
-  else io.stdout.write(d.describeRestore(doc));
+  else {
+    // The restore's Run holds its log; it started with the result (same start time), usually under the same name.
+    const runs = await catalog.readRuns({ type: 'restore', namespace: doc.spec.target.namespace, since: new Date(Date.parse(doc.spec.startTime) - 1000) });
+    const r = runs.find((x) => x.metadata.name === doc.metadata.name) ?? runs.find((x) => x.status.startTime === doc.spec.startTime);
+    io.stdout.write(d.describeRestore(doc, r));
+  }
   return 0;
 };

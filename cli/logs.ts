@@ -37,7 +37,7 @@ export const run: Command = async (argv, io) => {
     return 0;
   }
   const lines = [...(r.status.log ?? [])];
-  if (!lines.length) lines.push(`${r.status.startTime} (this run recorded no log lines${r.spec.type === 'backup' ? '; runs before log capture record none' : ''})`);
+  if (!lines.length) lines.push(`${r.status.startTime} (this run recorded no log lines${r.spec.type === 'retention' ? '' : '; runs before log capture record none'})`);
   for (const h of hooks) {
     const out = Object.entries(h.output ?? {}).map(([k, x]) => `${k}=${x.includes('\n') ? JSON.stringify(x) : x}`).join(' ');
     lines.push(`${h.startTime ?? r.status.startTime} hook ${h.blueprint}/${h.action}/${h.phase} (${h.func}${h.workload ? ` on ${h.workload}` : ''}): ${h.phaseResult}${out ? `; output ${out}` : ''}${h.error ? `; error: ${h.error}` : ''}`);

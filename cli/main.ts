@@ -1,5 +1,6 @@
-import { suggest } from '../compiler/suggest.ts';
-import { setVerb } from './args.ts';
+import { Command as Commander, CommanderError, Help } from 'commander';
+import pkg from '../package.json' with { type: 'json' };
+import { setVerb, suggestionOf } from './args.ts';
 import { type CliIO, type Command, isCofferError, processIO } from './io.ts';
 
 export interface CommandEntry {
@@ -8,7 +9,7 @@ export interface CommandEntry {
   summary: string;
   /** First words a verb takes (for completion and "did you mean"); flags are learned from the verb itself. */
   subcommands?: string[];
-  /** Shown in help under its group; hidden aliases are left out of the list but still run. */
+  /** Left out of help (aliases such as `restorepoints` for `get restorepoints`), but still run and suggested. */
   hidden?: boolean;
 }
 
@@ -40,11 +41,55 @@ export const COMMANDS: Record<string, CommandEntry> = {
   completion: { load: () => import('./completion.ts'), summary: 'Print a shell completion script (bash, zsh or fish)', subcommands: ['bash', 'zsh', 'fish'] },
 };
 
-function usage(): string {
-  const shown = Object.entries(COMMANDS).filter(([, v]) => !v.hidden);
-  const width = Math.max(...shown.map(([k]) => k.length));
-  const lines = shown.map(([k, v]) => `  ${k.padEnd(width)}  ${v.summary}`);
-  return `Usage: coffer COMMAND [flags]\n\nCommands:\n${lines.join('\n')}\n\nRun 'coffer COMMAND --help' for a command's flags.\n`;
+/** Help lists these only as `get TYPE`; they still run and are still suggested for a typo. */
+const LISTED_ELSEWHERE = new Set(Object.entries(COMMANDS).flatMap(([k, v]) => (v.hidden ? [k] : [])));
+
+/** Commander's help, less the verbs that are spelled another way in it (see LISTED_ELSEWHERE). */
+class CofferHelp extends Help {
+  private listing = false;
+  override formatHelp(cmd: Commander, helper: Help): string {
+    this.listing = true;
+    try {
+      return super.formatHelp(cmd, helper);
+    } finally {
+      this.listing = false;
+    }
+  }
+  override visibleCommands(cmd: Commander): Commander[] {
+    return super.visibleCommands(cmd).filter((c) => !this.listing || !LISTED_ELSEWHERE.has(c.name()));
+  }
+}
+
+/**
+ * The command tree: commander resolves the verb (help, --version, "did you mean"); each verb parses its own flags
+ * when it runs (args.ts), so its module, and whatever it imports, loads only when that verb is used.
+ */
+export function program(io: CliIO, run: (verb: string, rest: string[]) => Promise<void>): Commander {
+  const root = new Commander('coffer')
+    .usage('COMMAND [flags]')
+    .description('Kubernetes backup, restore, disaster recovery and application mobility, driven from Git.')
+    .version(`coffer ${pkg.version}`, '--version', 'print the version')
+    .helpOption('-h, --help', 'print this help')
+    .helpCommand('help [command]', "print a command's help") // listed here; main() turns `help VERB` into `VERB --help`
+    .enablePositionalOptions()
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .addHelpText('after', "\nRun 'coffer COMMAND --help' for a command's flags.")
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s), outputError: () => {}, getOutHelpWidth: () => (io.stdout as { columns?: number }).columns ?? 120 });
+  root.createHelp = () => Object.assign(new CofferHelp(), root.configureHelp());
+  for (const [verb, entry] of Object.entries(COMMANDS)) {
+    root
+      .command(verb)
+      .description(entry.summary)
+      .helpOption(false)
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .passThroughOptions()
+      // The words after the verb exactly as typed (commander's own list drops a leading `--`).
+      .action(async () => run(verb, root.args.slice(1)));
+  }
+  root.command('version', { hidden: true }).action(() => void io.stdout.write(`coffer ${pkg.version}\n`));
+  return root;
 }
 
 /** Imports a verb's module. */
@@ -54,30 +99,41 @@ export async function loadCommand(verb: string): Promise<Command | undefined> {
 
 /** Entry point shared by the executable and the tests; returns the exit code instead of exiting. */
 export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
-  const [verb, ...rest] = argv;
-  if (!verb || verb === '--help' || verb === '-h' || verb === 'help') {
-    io.stdout.write(usage());
-    return 0;
-  }
-  if (verb === 'version' || verb === '--version') {
-    const pkg = await import('../package.json', { with: { type: 'json' } });
-    io.stdout.write(`coffer ${pkg.default.version}\n`);
-    return 0;
-  }
-  if (!COMMANDS[verb]) {
-    const hint = verb.startsWith('-') ? undefined : suggest(verb, Object.keys(COMMANDS));
-    io.stderr.write(`error: unknown command "${verb}" for "coffer"${hint ? `\n\nDid you mean this?\n\t${hint}\n` : '\n'}\nRun 'coffer --help' for usage.\n`);
-    return 1;
-  }
-  try {
+  let code = 0;
+  const root = program(io, async (verb, rest) => {
     const run = (await loadCommand(verb))!;
     setVerb(verb);
-    return await run(rest, io);
+    code = await run(rest, io);
+  });
+  try {
+    // Bare `coffer` is a request for help, not a mistake; `coffer help VERB` is the verb's own --help.
+    const words = argv.length === 0 || (argv[0] === 'help' && argv.length === 1) ? ['--help'] : argv[0] === 'help' ? [argv[1]!, '--help'] : argv;
+    await root.parseAsync(words, { from: 'user' });
+    return code;
   } catch (e) {
+    if (e instanceof CommanderError) return commanderExit(e, io);
     if (isCofferError(e)) {
       io.stderr.write(`error: ${e.message}\n`);
       return 1;
     }
     throw e;
   }
+}
+
+/** Help and --version end with code 0; a verb commander does not know gets kubectl's wording and cobra's layout. */
+function commanderExit(e: CommanderError, io: CliIO): number {
+  if (e.exitCode === 0) return 0;
+  if (e.code === 'commander.unknownCommand') {
+    const verb = /unknown command '([^']+)'/.exec(e.message)?.[1] ?? '';
+    const hints = suggestionOf(e);
+    io.stderr.write(`error: unknown command "${verb}" for "coffer"${hints.length ? `\n\nDid you mean this?\n${hints.map((h) => `\t${h}\n`).join('')}` : '\n'}\nRun 'coffer --help' for usage.\n`);
+    return 1;
+  }
+  if (e.code === 'commander.unknownOption') {
+    const flag = /unknown option '([^']+)'/.exec(e.message)?.[1] ?? '';
+    io.stderr.write(`error: unknown flag ${flag} for "coffer"\n\nRun 'coffer --help' for usage.\n`);
+    return 1;
+  }
+  io.stderr.write(`${e.message}\n`);
+  return e.exitCode || 1;
 }

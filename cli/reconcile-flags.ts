@@ -95,7 +95,7 @@ export function eventPrinter(io: CliIO, json: boolean): (e: ReconcileEvent) => v
         break;
       }
       case 'run-start':
-        io.stdout.write(`→ backing up ${e.namespace}/${e.policy}\n`);
+        io.stdout.write(`→ backing up ${e.namespace}/${e.policy} (run ${e.run})\n`);
         break;
       case 'run-end':
         io.stdout.write(

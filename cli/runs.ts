@@ -13,7 +13,7 @@ Flags:
   -n, --namespace NS       only runs for this namespace
   -p, --policy NAME        only runs of this policy
       --type TYPE          backup, restore or retention
-      --phase PHASE        Succeeded, PartiallyFailed or Failed
+      --phase PHASE        Succeeded, PartiallyFailed, Failed or Cancelled
       --failed             shorthand for --phase Failed
       --since DURATION|TIME  only runs started in the last DURATION (24h, 7d, 30m) or since an RFC 3339 time (default 7d)
       --limit N            at most N runs (default 50; 0 = all)
@@ -57,7 +57,7 @@ export const run: Command = async (argv, io) => {
   }
   if (v.type && !['backup', 'restore', 'retention'].includes(v.type)) throw new UsageError(`--type "${v.type}": expected backup, restore or retention`);
   const phase = v.failed ? 'Failed' : v.phase;
-  if (phase && !['Succeeded', 'PartiallyFailed', 'Failed'].includes(phase)) throw new UsageError(`--phase "${phase}": expected Succeeded, PartiallyFailed or Failed`);
+  if (phase && !['Succeeded', 'PartiallyFailed', 'Failed', 'Cancelled'].includes(phase)) throw new UsageError(`--phase "${phase}": expected Succeeded, PartiallyFailed, Failed or Cancelled`);
   const limit = Number(v.limit);
   if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`--limit "${v.limit}": expected a whole number`);
   const now = new Date();

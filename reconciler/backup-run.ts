@@ -5,6 +5,8 @@ import { backupNamespace, type NamespaceBackupResult } from './export/namespace-
 import type { KubeClient } from './kube/client.ts';
 import type { DiscoveryResult } from './kube/discovery.ts';
 import type { ProfileRepository } from './profile-repository.ts';
+import { cancelledBy, type RunningRuns } from './run-cancel.ts';
+import { RunLog } from './run-log.ts';
 
 export interface BackupRunInput {
   plan: Plan;
@@ -24,6 +26,10 @@ export interface BackupRunInput {
   log?: (m: string) => void;
   /** On-demand (trigger manual) points: how long to keep them, or pinned (kept until deleted). */
   keep?: OnDemandKeep;
+  /** Where the run registers while in flight, so `coffer cancel RUN` can stop it (coffer run). */
+  running?: RunningRuns;
+  /** Called with the run's name as it starts (before any work), e.g. to log it for `coffer cancel`. */
+  onStart?: (run: string) => void;
 }
 
 export interface OnDemandKeep {
@@ -61,6 +67,9 @@ export async function runBackup(input: BackupRunInput): Promise<BackupRunOutcome
     runLog.add(m);
     input.log?.(m);
   };
+  const cancel = input.running?.start({ run: id, type: 'backup', policy: policy.name, namespace, startTime: start.toISOString() });
+  const signal = cancel && input.signal ? AbortSignal.any([input.signal, cancel]) : (cancel ?? input.signal);
+  input.onStart?.(id);
   try {
     if (!profile) throw new Error(`policy ${policy.name} names profile ${policy.profile}, which the plan does not contain`);
     if (policy.actions.export.enabled) repo = await input.repository(profile.name);
@@ -75,16 +84,21 @@ export async function runBackup(input: BackupRunInput): Promise<BackupRunOutcome
       ...(repo ? { repository: { repo: repo.repo, mover: repo.mover } } : {}),
       ...(input.moverImage ? { moverImage: input.moverImage } : {}),
       ...(input.discovery ? { discovery: input.discovery } : {}),
-      ...(input.signal ? { signal: input.signal } : {}),
+      ...(signal ? { signal } : {}),
       log,
       now,
     });
     if (result.phase !== 'Succeeded') error = result.errors.join('; ') || 'backup failed';
   } catch (e) {
     error = (e as Error).message;
+  } finally {
+    input.running?.end(id);
   }
   const end = now();
   const ok = !error && result?.phase === 'Succeeded';
+  // A run that finished before the cancel reached it keeps its restore point; one that was stopped says who stopped it.
+  const cancelled = ok ? undefined : cancelledBy(signal);
+  if (cancelled) error = `${cancelled.message}${error && !error.includes(cancelled.message) ? `; ${error}` : ''}`;
   const run: RunRecord = {
     apiVersion: 'coffer.dev/v1alpha1',
     kind: 'Run',
@@ -100,7 +114,7 @@ export async function runBackup(input: BackupRunInput): Promise<BackupRunOutcome
       planHash: plan.hash,
     },
     status: {
-      phase: ok ? 'Succeeded' : 'Failed',
+      phase: ok ? 'Succeeded' : cancelled ? 'Cancelled' : 'Failed',
       startTime: start.toISOString(),
       endTime: end.toISOString(),
       ...(runLog.lines.length ? { log: runLog.lines } : {}),
@@ -151,29 +165,4 @@ function toRestorePoint(input: BackupRunInput, name: string, r: NamespaceBackupR
 export function onDemandKeep(keep: OnDemandKeep | undefined, start: string): { pinned: true } | { expires: string } {
   if (keep?.pin) return { pinned: true };
   return { expires: new Date(Date.parse(start) + (keep?.ttlMs ?? DEFAULT_ON_DEMAND_TTL_MS)).toISOString() };
-}
-
-/**
- * The lines a run logs, kept with its Run record so `coffer logs` shows them after the Pods are gone: timestamped,
- * each at most 2,000 characters, and at most 500 (the first 100 and the newest 400, with a marker between).
- */
-export class RunLog {
-  private readonly head: string[] = [];
-  private readonly tail: string[] = [];
-  private dropped = 0;
-  constructor(private readonly now: () => Date) {}
-
-  add(message: string): void {
-    const line = `${this.now().toISOString()} ${message.length > 1975 ? `${message.slice(0, 1974)}…` : message}`;
-    if (this.head.length < 100) return void this.head.push(line);
-    this.tail.push(line);
-    if (this.tail.length > 399) {
-      this.tail.shift();
-      this.dropped++;
-    }
-  }
-
-  get lines(): string[] {
-    return this.dropped ? [...this.head, `… ${this.dropped} line(s) left out …`, ...this.tail] : [...this.head, ...this.tail];
-  }
 }

@@ -2,6 +2,7 @@ import { compileCel } from '../compiler/cel/index.ts';
 import { CompileFailed, compileFromGit, hasErrors, type Plan, type PlanPolicy } from '../compiler/index.ts';
 import { forget, prune } from '../repository/index.ts';
 import { runBackup, type BackupRunOutcome, type OnDemandKeep } from './backup-run.ts';
+import type { RunningRuns } from './run-cancel.ts';
 import { openCatalog, type Catalog, type Identity, type RestorePoint, type RunTrigger } from './catalog/index.ts';
 import type { GitSource } from './git/source.ts';
 import type { KubeClient } from './kube/client.ts';
@@ -45,13 +46,15 @@ export interface ReconcileOptions {
    * the abort reason, so an interrupted backup is never mistaken for a missing one.
    */
   interrupt?: AbortSignal;
+  /** Backup runs in flight register here, so one can be cancelled on its own (`coffer cancel RUN`). */
+  running?: RunningRuns;
   log?: (event: ReconcileEvent) => void;
 }
 
 export type ReconcileEvent =
   | { event: 'plan'; commit: string; planHash: string; policies: number }
   | { event: 'due'; pairs: DuePair[] }
-  | { event: 'run-start'; policy: string; namespace: string }
+  | { event: 'run-start'; policy: string; namespace: string; run: string }
   | { event: 'run-end'; policy: string; namespace: string; phase: string; restorePoint?: string; error?: string; seconds: number; bytes?: number; objects?: number }
   | { event: 'expired'; policy: string; namespace: string; restorePoints: string[]; snapshotsForgotten: number }
   | { event: 'pruned'; profile: string; packsDeleted: number }
@@ -121,7 +124,6 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSu
   await runBounded(todo, opts.concurrency ?? plan.config.concurrency.runs, async (pair) => {
     if (opts.signal?.aborted) return;
     const policy = plan.policies.find((p) => p.name === pair.policy)!;
-    log({ event: 'run-start', policy: pair.policy, namespace: pair.namespace });
     const t0 = performance.now();
     const outcome = await runBackup({
       plan,
@@ -135,6 +137,9 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSu
       ...(opts.keep ? { keep: opts.keep } : {}),
       ...(opts.moverImage ? { moverImage: opts.moverImage } : {}),
       ...(opts.interrupt ? { signal: opts.interrupt } : {}),
+      ...(opts.running ? { running: opts.running } : {}),
+      // The run's name, logged as it starts, is what `coffer cancel RUN` takes.
+      onStart: (run) => log({ event: 'run-start', policy: pair.policy, namespace: pair.namespace, run }),
       log: (message) => log({ event: 'log', message: `${pair.namespace}/${pair.policy}: ${message}` }),
       now,
     });

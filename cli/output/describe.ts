@@ -97,7 +97,8 @@ export function describeRun(r: RunRecord): string {
   return out;
 }
 
-export function describeRestore(d: RestoreResultDoc): string {
+/** A restore result, with its Run (when found) for the run name and the log it kept. */
+export function describeRestore(d: RestoreResultDoc, run?: RunRecord): string {
   const s = d.spec;
   let out = fields([
     ['Name', d.metadata.name],
@@ -111,11 +112,13 @@ export function describeRestore(d: RestoreResultDoc): string {
     ['Duration', s.durationSeconds !== undefined ? `${s.durationSeconds}s` : duration(s.startTime, s.endTime)],
     ['Transforms', s.transforms?.join(', ')],
     ['Summary', `${s.summary.created} created, ${s.summary.updated} updated, ${s.summary.skipped} skipped, ${s.summary.failed} failed`],
+    ['Run', run?.metadata.name],
   ]);
   const res = s.resources as Array<{ kind: string; name: string; namespace?: string; action: string; reason?: string; error?: string }>;
   out += section('Resources', indentTable(['KIND', 'NAME', 'ACTION', 'REASON'], res.map((r) => [r.kind, r.name, r.action, r.error ?? r.reason ?? ''])));
   out += section('Volumes', indentTable(['PVC', 'FROM', 'PHASE', 'RESTORED', 'ERROR'], (s.volumes ?? []).map((v) => [v.pvc, v.from ?? '-', v.phase, v.bytesRestored !== undefined ? formatBytes(v.bytesRestored) : '-', v.error ?? ''])));
   out += section('Hooks', hooks(s.hooks));
   out += section('Errors', list(s.errors));
+  out += section('Log', list(run?.status.log));
   return out;
 }

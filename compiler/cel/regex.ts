@@ -5,7 +5,15 @@
  * backtracking the way `new RegExp('(a+)+$')` does. Compiled patterns are
  * cached because selectors run the same pattern over many objects.
  */
-import { RE2JS } from 're2js';
+import { createRequire } from 'node:module';
+import type { RE2JS } from 're2js';
+
+/**
+ * re2js (150 KB) is required on first use, not imported: most repositories have no regular expression in their CEL,
+ * and `coffer validate` starts faster without parsing it (the bundle ships it in node_modules, build/bundle.ts).
+ */
+let re2: typeof RE2JS | undefined;
+const engine = (): typeof RE2JS => (re2 ??= (createRequire(import.meta.url)('re2js') as { RE2JS: typeof RE2JS }).RE2JS);
 
 const cache = new Map<string, RE2JS>();
 const CACHE_MAX = 512;
@@ -14,7 +22,7 @@ const CACHE_MAX = 512;
 export function compileRegex(pattern: string): RE2JS {
   let re = cache.get(pattern);
   if (re === undefined) {
-    re = RE2JS.compile(pattern);
+    re = engine().compile(pattern);
     if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string);
     cache.set(pattern, re);
   }

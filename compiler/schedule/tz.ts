@@ -25,9 +25,23 @@ function formatter(tz: string): Intl.DateTimeFormat {
   return f;
 }
 
+/**
+ * The zones Intl lists, by lower-cased name → its spelling. Each listed zone resolves to itself, so for these the list
+ * answers what a DateTimeFormat would, for ~1 ms instead of the ~30 ms the first DateTimeFormat of a process costs
+ * (ICU's locale data): `coffer validate` checks zones without ever building one. Aliases Intl does not list (US/Eastern,
+ * Asia/Kolkata on some ICU versions) still go through a DateTimeFormat.
+ */
+let listed: Map<string, string> | undefined;
+function listedZone(tz: string): string | undefined {
+  if (tz.toUpperCase() === 'UTC') return 'UTC'; // ECMA-402 canonicalizes UTC to "UTC"; Intl does not list it
+  listed ??= new Map(Intl.supportedValuesOf('timeZone').map((z) => [z.toLowerCase(), z]));
+  return listed.get(tz.toLowerCase());
+}
+
 /** True when Intl knows the zone name (IANA names, "UTC", fixed offsets like "+02:00" are not accepted by schema). */
 export function isValidTimeZone(tz: string): boolean {
   if (typeof tz !== 'string' || tz.length === 0 || tz.length > 64) return false;
+  if (listedZone(tz)) return true;
   try {
     formatter(tz);
     return true;
@@ -41,7 +55,7 @@ const canonical = new Map<string, string>();
 export function canonicalTimeZone(tz: string): string {
   let c = canonical.get(tz);
   if (c === undefined) {
-    c = formatter(tz).resolvedOptions().timeZone;
+    c = listedZone(tz) ?? formatter(tz).resolvedOptions().timeZone;
     canonical.set(tz, c);
   }
   return c;

@@ -33,7 +33,7 @@ export function backupMessage(run: RunRecord, rp?: RestorePoint): string {
     return rp ? `${subject}\n\nRestore-Point: ${rp.metadata.name}\nRun: ${run.metadata.name}\n` : subject;
   }
   const reason = (run.status.error ?? 'no error message').split('\n')[0]!.slice(0, 120);
-  return `backup: ${who} ${when} failed: ${reason}\n\nRun: ${run.metadata.name}\n${run.status.error && run.status.error.length > 120 ? `\n${run.status.error}\n` : ''}`;
+  return `backup: ${who} ${when} ${run.status.phase === 'Cancelled' ? 'cancelled' : 'failed'}: ${reason}\n\nRun: ${run.metadata.name}\n${run.status.error && run.status.error.length > 120 ? `\n${run.status.error}\n` : ''}`;
 }
 
 export function expireMessage(namespace: string, policy: string, names: readonly string[]): string {

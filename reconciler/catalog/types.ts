@@ -1,5 +1,6 @@
 /** The RestorePoint document as `schemas/restorepoint.schema.json` defines it (compiler-core owns the schema). */
-export type Phase = 'Pending' | 'Running' | 'Succeeded' | 'PartiallyFailed' | 'Failed';
+/** Cancelled: a person stopped the run (`coffer cancel`); like Failed it made no restore point, but it is not retried. */
+export type Phase = 'Pending' | 'Running' | 'Succeeded' | 'PartiallyFailed' | 'Failed' | 'Cancelled';
 
 export interface RestorePoint {
   apiVersion: 'coffer.dev/v1alpha1';

@@ -10,7 +10,7 @@ export class CatalogValidationError extends Error {
 
 const name = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$', maxLength: 253 };
 const ts = { type: 'string', format: 'date-time' };
-const phase = { enum: ['Pending', 'Running', 'Succeeded', 'PartiallyFailed', 'Failed'] };
+const phase = { enum: ['Pending', 'Running', 'Succeeded', 'PartiallyFailed', 'Failed', 'Cancelled'] };
 
 /** Schema of the Run records this module writes (kind Run; Coffer writes them, users only read them). */
 export const RUN_SCHEMA = {

@@ -158,5 +158,5 @@ export class CofferMetrics {
 }
 
 function resultLabel(phase: string): string {
-  return phase === 'Succeeded' ? 'succeeded' : phase === 'PartiallyFailed' ? 'partially_failed' : 'failed';
+  return phase === 'Succeeded' ? 'succeeded' : phase === 'PartiallyFailed' ? 'partially_failed' : phase === 'Cancelled' ? 'cancelled' : 'failed';
 }

@@ -134,6 +134,8 @@ function lastBackupRule(ctx: PairContext): ComplianceResult {
       return result(ctx, 'last-backup-succeeded', 'warn', 'medium', `last backup partially failed (${last.name})${last.error ? `: ${firstLine(last.error)}` : ''}`, props);
     case 'Failed':
       return result(ctx, 'last-backup-succeeded', 'fail', 'high', `last backup failed (${last.name})${last.error ? `: ${firstLine(last.error)}` : ''}`, props);
+    case 'Cancelled':
+      return result(ctx, 'last-backup-succeeded', 'warn', 'medium', `last backup was cancelled (${last.name})${last.error ? `: ${firstLine(last.error)}` : ''}`, props);
     default:
       return result(ctx, 'last-backup-succeeded', 'skip', undefined, `last backup is still ${last.phase} (${last.name})`, props);
   }

@@ -7,7 +7,7 @@ import { blobAt } from '../git/tree.ts';
 import type { GitSource } from '../git/source.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { recordRestore, restoreResultPath, type RestoreResultDoc } from './result.ts';
-import { runRestore, type RestoreOutcome, type RestoreRequest } from './run.ts';
+import { runLogOf, runRestore, type RestoreOutcome, type RestoreRequest } from './run.ts';
 import { parseBefore } from './select.ts';
 
 const str = (s: string) => JSON.stringify(s);
@@ -105,7 +105,7 @@ export async function runDeclaredRestores(opts: { source: GitSource; client: Kub
           errors: [message],
         },
       };
-      await recordRestore(opts.catalog, doc, makeRunId('restore', start, randomBytes(3).toString('hex')), 'schedule');
+      await recordRestore(opts.catalog, doc, makeRunId('restore', start, randomBytes(3).toString('hex')), 'schedule', runLogOf(e));
       out.push({ restore: r.name, phase: 'Failed', error: message });
     }
   }

@@ -82,10 +82,10 @@ export function restoreResultPath(cluster: string, namespace: string, name: stri
 }
 
 /**
- * Commits the result and its Run record (type restore, so `coffer runs` lists restores next to backups) as one
- * commit on the catalog branch of the target cluster.
+ * Commits the result and its Run record (type restore, so `coffer runs` lists restores next to backups, with the
+ * run's log for `coffer logs`) as one commit on the catalog branch of the target cluster.
  */
-export async function recordRestore(catalog: Catalog, doc: RestoreResultDoc, runName: string, trigger: RunRecord['spec']['trigger'] = 'manual'): Promise<CommitResult & { path: string }> {
+export async function recordRestore(catalog: Catalog, doc: RestoreResultDoc, runName: string, trigger: RunRecord['spec']['trigger'] = 'manual', log: string[] = []): Promise<CommitResult & { path: string }> {
   const path = restoreResultPath(catalog.cluster, doc.spec.target.namespace, doc.metadata.name);
   const run: RunRecord = {
     apiVersion: 'coffer.dev/v1alpha1',
@@ -100,6 +100,7 @@ export async function recordRestore(catalog: Catalog, doc: RestoreResultDoc, run
       volumes: doc.spec.volumes?.length ?? 0,
       bytes: (doc.spec.volumes ?? []).reduce((n, v) => n + (v.bytesRestored ?? 0), 0),
       ...(doc.spec.errors?.length ? { error: doc.spec.errors.join('; ').slice(0, 2000) } : {}),
+      ...(log.length ? { log } : {}),
     },
   };
   const s = doc.spec.summary;

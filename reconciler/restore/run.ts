@@ -6,6 +6,7 @@ import { openCatalog, runId as makeRunId, type Catalog, type CommitResult, type 
 import type { GitSource } from '../git/source.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { openProfileRepository } from '../profile-repository.ts';
+import { RunLog } from '../run-log.ts';
 import { readBundle } from './bundle.ts';
 import { RestoreError } from './errors.ts';
 import { executeRestore, type ExecuteResult, type ExistingPolicy } from './execute.ts';
@@ -104,6 +105,27 @@ export async function resolveTransformSets(plan: Plan, refs: readonly string[], 
 export async function runRestore(req: RestoreRequest): Promise<RestoreOutcome> {
   const now = req.now ?? (() => new Date());
   const start = now();
+  // Kept with the restore's Run record (coffer logs, describe restore), and handed to a failure for its caller to keep.
+  const runLog = new RunLog(now);
+  const log = (m: string) => {
+    runLog.add(m);
+    req.log?.(m);
+  };
+  try {
+    return await restoreWithLog(req, start, now, log, runLog);
+  } catch (e) {
+    if (e instanceof Error) Object.assign(e, { runLog: runLog.lines });
+    throw e;
+  }
+}
+
+/** The log lines of a failed runRestore, for callers that record the failure (declared restores). */
+export function runLogOf(e: unknown): string[] {
+  const lines = (e as { runLog?: unknown })?.runLog;
+  return Array.isArray(lines) ? (lines as string[]) : [];
+}
+
+async function restoreWithLog(req: RestoreRequest, start: Date, now: () => Date, log: (m: string) => void, runLog: RunLog): Promise<RestoreOutcome> {
   const plan = req.plan ?? (await compileTip(req.source));
   const targetCluster = req.targetCluster ?? plan.config.cluster;
   const catalog = req.catalog ?? openCatalog({ source: req.source, cluster: targetCluster, branch: plan.config.catalog.branch, catalogDir: plan.config.catalog.path, ...(req.author ? { author: req.author } : {}), clock: now });
@@ -120,7 +142,7 @@ export async function runRestore(req: RestoreRequest): Promise<RestoreOutcome> {
     if (rp.spec.repository.id && repo.repo.config.id !== rp.spec.repository.id) {
       throw new RestoreError('E_RESTORE_DATA', `profile "${profile.name}" now points at repository ${repo.repo.config.id.slice(0, 12)}, but restore point ${rp.metadata.name} was written to ${rp.spec.repository.id.slice(0, 12)}`);
     }
-    req.log?.(`reading manifests of ${rp.metadata.name} (snapshot ${rp.spec.repository.manifestSnapshot.slice(0, 12)})`);
+    log(`reading manifests of ${rp.metadata.name} (snapshot ${rp.spec.repository.manifestSnapshot.slice(0, 12)})`);
     const bundle = await readBundle(repo.repo, rp.spec.repository.manifestSnapshot);
     const restorePlan = planRestore(rp, bundle.objects, {
       ...(req.namespaceMapping ? { namespaceMapping: req.namespaceMapping } : {}),
@@ -129,6 +151,7 @@ export async function runRestore(req: RestoreRequest): Promise<RestoreOutcome> {
       transforms: compiledSets,
       ...(req.volumes === false ? { volumes: false } : {}),
     });
+    log(`restoring ${rp.metadata.name} (${restorePlan.sourceNamespace}) into namespace ${restorePlan.targetNamespace}: ${restorePlan.objects.length} object(s), ${restorePlan.skipped.length} skipped by the plan${req.dryRun ? ' (dry run)' : ''}`);
     const policy = plan.policies.find((p) => p.name === rp.spec.policy);
     const runName = makeRunId('restore', start, randomBytes(3).toString('hex'));
     const execution = await executeRestore({
@@ -147,7 +170,7 @@ export async function runRestore(req: RestoreRequest): Promise<RestoreOutcome> {
       ...(req.moverTimeoutMs ? { moverTimeoutMs: req.moverTimeoutMs } : {}),
       runId: runName,
       ...(req.signal ? { signal: req.signal } : {}),
-      ...(req.log ? { log: req.log } : {}),
+      log,
     });
     const result = buildRestoreResult({
       name: req.resultName ?? runName,
@@ -160,7 +183,9 @@ export async function runRestore(req: RestoreRequest): Promise<RestoreOutcome> {
       planned: execution,
       planSkipped: restorePlan.skipped,
     });
-    const commit = req.dryRun ? undefined : await recordRestore(catalog, result, runName, req.trigger ?? 'manual');
+    const sum = result.spec.summary;
+    log(`${result.spec.phase}: ${sum.created} created, ${sum.updated} updated, ${sum.skipped} skipped, ${sum.failed} failed${result.spec.errors?.length ? `; ${result.spec.errors.length} error(s)` : ''}`);
+    const commit = req.dryRun ? undefined : await recordRestore(catalog, result, runName, req.trigger ?? 'manual', runLog.lines);
     return { restorePoint: rp, plan: restorePlan, execution, result, ...(commit ? { commit } : {}) };
   } finally {
     await repo.close().catch(() => undefined);

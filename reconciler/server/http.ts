@@ -144,9 +144,9 @@ export function createCofferServer(opts: ServerOptions): Server {
     const routeName = route.replace(/^\/(backups|policies|restores|restorepoints|applications)\/[^/]+(\/cancel)?$/, '/$1/{name}$2');
     try {
       const status = await apiRoute(req, res, route, q);
-      code(status, routeName);
+      code(status, runRoute(routeName));
     } catch (e) {
-      code(statusOf(e), routeName);
+      code(statusOf(e), runRoute(routeName));
       throw e;
     }
   }
@@ -234,6 +234,20 @@ export function createCofferServer(opts: ServerOptions): Server {
         const job = await live.restores.start(body, who.name, check);
         res.setHeader('location', `/api/v1/restores/${job.id}`);
         return send(res, 202, job);
+      }
+      const runCancel = /^\/runs\/([^/]+)\/cancel$/.exec(route);
+      if (runCancel) {
+        const who = await authenticate(req);
+        const id = segment(runCancel[1]!);
+        const namespace = live.runningRuns().find((r) => r.run === id)?.namespace;
+        await allow(who, { verb: 'create', resource: 'runs', subresource: 'cancel', name: id, ...(namespace ? { namespace } : {}) });
+        const r = live.cancelRun(id, who.name);
+        if (!r) {
+          // Scheduled backups run on the Lease holder only: a standby replica names it.
+          const h = live.health();
+          throw new HttpError(404, `no run ${id} is in flight here (finished runs are in coffer get runs)${h.role === 'standby' && h.leader ? `; this replica is on standby, scheduled runs go on in ${h.leader}` : ''}`);
+        }
+        return send(res, 202, r);
       }
       const cancel = /^\/(backups|restores)\/([^/]+)\/cancel$/.exec(route);
       if (cancel) {
@@ -520,4 +534,9 @@ export function parseListen(text: string): { host: string; port: number } {
 
 export class ListenError extends Error {
   readonly code = 'E_USAGE';
+}
+
+/** One metrics route for every run's cancel (POST /api/v1/runs/RUN/cancel), not one per run name. */
+function runRoute(route: string): string {
+  return /^\/runs\/[^/]+\/cancel$/.test(route) ? '/runs/{name}/cancel' : route;
 }

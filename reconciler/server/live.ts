@@ -1,3 +1,4 @@
+import { RunCancelled, type RunningRun, type RunningRuns } from '../run-cancel.ts';
 import { randomBytes } from 'node:crypto';
 import { CompileFailed, compileFromGit, hasErrors, type Plan } from '../../compiler/index.ts';
 import { openCatalog, type Catalog, type LastRun, type RestorePointSummary } from '../catalog/index.ts';
@@ -24,6 +25,8 @@ export interface LiveOptions {
   client: KubeClient;
   metrics: CofferMetrics;
   trigger?: ReconcileTrigger;
+  /** Backup runs in flight in this process (the loop's and the API's), for `coffer cancel RUN`. */
+  running?: RunningRuns;
   /** Structured log lines (webhooks, API writes with who did them, report commits). */
   log?: (e: Record<string, unknown>) => void;
   now?: () => Date;
@@ -464,7 +467,7 @@ export class Live {
     if (!c) throw new ApiInputError(409, `backup ${id} has already finished (${job.state})`);
     if (!c.signal.aborted) {
       job.cancelledBy = who;
-      c.abort(new Error(`cancelled by ${who}`));
+      c.abort(new RunCancelled(`cancelled by ${who}`));
       this.log({ event: 'api-backup-cancel', id, user: who, state: job.state });
     }
     if (job.state === 'waiting') {
@@ -473,6 +476,21 @@ export class Live {
       job.finished = this.now().toISOString();
     }
     return job;
+  }
+
+  /**
+   * Cancels one backup run in flight in this process, scheduled or on demand (`coffer cancel RUN`): it stops, its
+   * blueprints' `finally` phases run, and it is recorded as Cancelled. Undefined when no such run is going on here.
+   */
+  cancelRun(run: string, who: string): RunningRun | undefined {
+    const r = this.opts.running?.cancel(run, who);
+    if (r) this.log({ event: 'run-cancel', run, user: who });
+    return r;
+  }
+
+  /** Backup runs in flight in this process. */
+  runningRuns(): RunningRun[] {
+    return this.opts.running?.list() ?? [];
   }
 
   /**
@@ -519,6 +537,7 @@ export class Live {
         retention: false,
         ...(job.keep ? { keep: job.keep } : {}),
         ...this.opts.reconcile,
+        ...(this.opts.running ? { running: this.opts.running } : {}),
         ...(signal ? { signal, interrupt: signal } : {}),
         log: (e) => {
           this.opts.metrics.observeEvent(e);

@@ -1,3 +1,4 @@
+import { RunningRuns } from '../run-cancel.ts';
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -53,8 +54,11 @@ export interface Serving {
   url: string;
   /** Stops taking backup/restore requests, waits up to `drainMs` for accepted ones, then closes the server. */
   close(): Promise<void>;
-  /** Merges the server's hooks into `runLoop` options: trigger-aware source, wake-ups, metrics and reports. */
-  loopOptions<T extends Pick<LoopOptions, 'source' | 'log' | 'onSummary' | 'onError' | 'onFollower' | 'wake'>>(o: T): T;
+  /**
+   * Merges the server's hooks into `runLoop` options: trigger-aware source, wake-ups, metrics and reports, and the
+   * registry of runs in flight that POST /api/v1/runs/RUN/cancel (`coffer cancel RUN`) stops one of.
+   */
+  loopOptions<T extends Pick<LoopOptions, 'source' | 'log' | 'onSummary' | 'onError' | 'onFollower' | 'wake' | 'running'>>(o: T): T;
 }
 
 /** Reads the webhook secret from a file (trailing newline dropped) or the environment; refuses an empty one. */
@@ -93,6 +97,7 @@ export async function startServing(o: ServeOptions): Promise<Serving> {
       throw new ServeConfigError(`--api-tokens-file ${o.apiTokensFile}: ${(e as Error).message}`);
     }
   }
+  const running = new RunningRuns();
   const metrics = new CofferMetrics();
   // API jobs in ConfigMaps of Coffer's namespace: any replica behind the Service answers for any job.
   const jobs = new JobStore({ client: o.client, namespace: o.leaseNamespace, identity: o.identity, log: o.log });
@@ -105,6 +110,7 @@ export async function startServing(o: ServeOptions): Promise<Serving> {
     client: o.client,
     metrics,
     log: o.log,
+    running,
     reconcile: { ...o.reconcile, env: o.env },
     lease: () => new LeaseLock({ kubeConfig: o.kubeConfig, namespace: o.leaseNamespace, identity: `${o.identity}-api` }),
     ...(o.stop ? { stop: o.stop } : {}),
@@ -122,6 +128,7 @@ export async function startServing(o: ServeOptions): Promise<Serving> {
     url,
     loopOptions: (l) => ({
       ...l,
+      running,
       source: live.loopSource,
       wake: live.trigger.wake,
       log: (e) => {

@@ -29,6 +29,25 @@ describe('help and suggestions', () => {
   });
 
   it.each([
+    [['--version'], /^coffer \d+\.\d+\.\d+\n$/],
+    [['version'], /^coffer \d+\.\d+\.\d+\n$/],
+    [['help', 'get'], /^List what Coffer knows, like kubectl get\.\n/],
+    [['help'], /^Usage: coffer COMMAND \[flags\]\n/],
+    [['-h'], /\n {2}help \[command\] +print a command's help\n/],
+  ])('coffer %j prints to stdout and exits 0', async (argv, out) => {
+    const r = await coffer(...argv);
+    expect(r).toMatchObject({ code: 0, err: '' });
+    expect(r.out).toMatch(out);
+  });
+
+  it('hands the verb its words exactly as typed, a leading -- included', async () => {
+    const r = await coffer('explain', '--', '--policy');
+    expect(r.err).toContain('unknown kind "--policy"'); // after `--` it is a positional (a kind), not a flag
+    expect(r.err).not.toContain('unknown flag');
+  });
+
+  it.each([
+    [['--bogus'], 'error: unknown flag --bogus for "coffer"\n\nRun \'coffer --help\' for usage.\n'],
     [['valdate'], 'error: unknown command "valdate" for "coffer"\n\nDid you mean this?\n\tvalidate\n'],
     [['restorpoints'], 'Did you mean this?\n\trestorepoints\n'],
     [['xyzzy'], 'error: unknown command "xyzzy" for "coffer"\n\nRun \'coffer --help\' for usage.\n'],

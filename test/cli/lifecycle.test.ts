@@ -69,7 +69,7 @@ beforeAll(async () => {
       errors: ['Service shop-copy/db: spec.clusterIP: field is immutable'],
     },
   };
-  await recordRestore(catalog, doc, 'restore-20261112-000000-abcdef');
+  await recordRestore(catalog, doc, 'restore-20261112-000000-abcdef', 'manual', [`${doc.spec.startTime} restoring ${rpName} (shop) into namespace shop-copy: 3 object(s), 0 skipped by the plan`, `${doc.spec.endTime} PartiallyFailed: 1 created, 0 updated, 1 skipped, 1 failed; 1 error(s)`]);
 }, 60_000);
 afterAll(() => cleanup(dir));
 
@@ -144,6 +144,12 @@ describe('coffer describe', () => {
     expect(r.out).toMatch(/ {2}Service +db +failed +spec\.clusterIP: field is immutable\n/);
   });
 
+  it("restore: the run that did it and that run's log", async () => {
+    const r = await coffer('describe', 'restore', 'shop-restore-1');
+    expect(r.out).toContain('Run:            restore-20261112-000000-abcdef\n');
+    expect(r.out).toMatch(/\nLog:\n {2}\S+Z restoring hourly-\S+ \(shop\) into namespace shop-copy: 3 object\(s\), 0 skipped by the plan\n {2}\S+Z PartiallyFailed: 1 created/);
+  });
+
   it.each([
     [['describe', 'restorepoint', 'nope'], /restorepoint "nope" not found in branch coffer-catalog for cluster demo; list them with coffer get restorepoints/],
     [['describe', 'restorpoint', 'x'], /unknown type "restorpoint" for "coffer describe"; did you mean restorepoint\?/],
@@ -177,6 +183,12 @@ describe('coffer logs', () => {
     expect(r.out).toMatch(/\S+Z hook sqlite\/backup\/dump \(KubeExec on StatefulSet\/db\): Succeeded; output rows=4\n/);
     expect(JSON.parse((await coffer('logs', failedName, '-o', 'json')).out)).toMatchObject({ run: failedName, phase: 'Failed', log: [expect.stringContaining('phase dump'), expect.any(String)], error: expect.stringContaining('database is locked') });
     expect((await coffer('logs', 'nope')).err).toMatch(/run "nope" not found .*coffer get runs/);
+  });
+
+  it('a restore run: the log kept with its Run record', async () => {
+    const r = await coffer('logs', 'restore-20261112-000000-abcdef');
+    expect(r.code).toBe(0);
+    expect(r.out.trim().split('\n')).toEqual([expect.stringMatching(/Z restoring hourly-\S+ \(shop\) into namespace shop-copy/), expect.stringMatching(/Z PartiallyFailed: 1 created/), expect.stringMatching(/Z error: Service shop-copy\/db: spec\.clusterIP: field is immutable$/)]);
   });
 });
 

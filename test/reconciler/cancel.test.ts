@@ -28,6 +28,7 @@ let repo: string;
 let server: Server;
 let base: string;
 let silent: TcpServer;
+let live: Live;
 const sockets: Socket[] = [];
 const logs: Array<Record<string, unknown>> = [];
 
@@ -39,7 +40,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'kubeconfig'), kubeconfigYaml(`http://127.0.0.1:${(silent.address() as { port: number }).port}`));
   writeFileSync(join(dir, 'tokens.csv'), `${OPERATE},alice,operate\n${READ},grafana,read\n`);
   const metrics = new CofferMetrics();
-  const live = new Live({ source: await openSource({ source: repo, env: {} }), client: new KubeClient(loadKubeConfig({ env: { KUBECONFIG: join(dir, 'kubeconfig') } })), metrics, trigger: new ReconcileTrigger(), log: (e) => logs.push(e) });
+  live = new Live({ source: await openSource({ source: repo, env: {} }), client: new KubeClient(loadKubeConfig({ env: { KUBECONFIG: join(dir, 'kubeconfig') } })), metrics, trigger: new ReconcileTrigger(), log: (e) => logs.push(e) });
   server = createCofferServer({ live, metrics, branch: () => 'main', tokens: new TokenStore(join(dir, 'tokens.csv')), dashboard: false, log: (e) => logs.push(e) });
   base = `http://127.0.0.1:${(await listen(server, '127.0.0.1', 0)).port}`;
 }, 60_000);
@@ -117,11 +118,20 @@ describe('coffer cancel', () => {
   it.each([
     [['no-such-backup'], /no on-demand backup no-such-backup/],
     [['restore-nope'], /no restore job restore-nope/],
-    [[], /Cancel an on-demand backup/],
+    [[], /Cancel a backup or restore that coffer run is doing/],
   ])('coffer cancel %j', async (argv, message) => {
     const r = await cancel(...argv);
     expect(r.code).toBe(1);
     expect(`${r.out}${r.err}`).toMatch(message);
+  });
+
+  it('a run that is not in flight here is a 404; a standby replica names the one running scheduled backups', async () => {
+    const run = 'backup-20261207-010000-abcdef';
+    expect((await cancel(run)).err).toBe(`error: ${base}: no run ${run} is in flight here (finished runs are in coffer get runs)\n`);
+    live.onFollower('coffer-7d9f-xk2p');
+    const r = await api('POST', `/runs/${run}/cancel`);
+    expect(r.status).toBe(404);
+    expect(r.body.error).toMatch(/this replica is on standby, scheduled runs go on in coffer-7d9f-xk2p$/);
   });
 
   it('needs the operate role', async () => {

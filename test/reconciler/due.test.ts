@@ -118,6 +118,13 @@ const rows: Row[] = [
     want: { due: true, reason: 'retry', slot: '2026-11-24T00:00:00.000Z' },
   },
   {
+    name: 'cancelled slot (coffer cancel) is not retried: the next slot runs',
+    policy: daily,
+    last: last('daily', 'shop', '2026-11-24T00:00:05Z', 'Cancelled', { lastSuccessTime: '2026-11-23T00:00:05Z' }),
+    now: '2026-11-24T00:30:00Z',
+    want: { due: false, reason: 'up-to-date', nextDue: '2026-11-25T00:00:00.000Z' },
+  },
+  {
     name: 'failed slot waits for the retry delay',
     policy: daily,
     last: last('daily', 'shop', '2026-11-24T00:00:05Z', 'Failed'),

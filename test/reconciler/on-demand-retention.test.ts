@@ -116,7 +116,7 @@ describe('retention on the catalog branch with an injected clock', () => {
 
 describe('RunLog', () => {
   it('keeps the first 100 and the newest 399 lines with a marker, timestamped, each cut at 2,000 characters', async () => {
-    const { RunLog } = await import('../../reconciler/backup-run.ts');
+    const { RunLog } = await import('../../reconciler/run-log.ts');
     const l = new RunLog(() => new Date('2026-11-12T10:00:00Z'));
     for (let i = 0; i < 1000; i++) l.add(i === 0 ? 'x'.repeat(5000) : `line ${i}`);
     const lines = l.lines;

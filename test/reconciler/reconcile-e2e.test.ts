@@ -8,20 +8,19 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { DEMO_NAMESPACE, demoPolicyRepo } from '../../cli/demo-app.ts';
+import { DEMO_NAMESPACE } from '../../cli/demo-app.ts';
 import { openSource } from '../../reconciler/git/source.ts';
-import { KubeClient } from '../../reconciler/kube/client.ts';
+import type { KubeClient } from '../../reconciler/kube/client.ts';
 import { LeaseLock } from '../../reconciler/lease/index.ts';
 import { runLoop } from '../../reconciler/loop.ts';
 import { reconcileOnce, withLease, type ReconcileOptions, type ReconcileSummary } from '../../reconciler/reconcile.ts';
 import { FileBackend, listSnapshots, openRepository, restore } from '../../repository/index.ts';
-import { commitFiles, deploySampleApp, waitFor } from './sample-app-fixture.ts';
-import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
+import { startSampleLoop, waitFor } from './sample-app-fixture.ts';
+import type { Sandbox } from '../../sandbox/index.ts';
 
 // Backups, mover Jobs and Pods on a loaded two-core machine take minutes, not the default 60 s (issue 19: the
 // SIGTERM test timed out at load 8–11). Each test still fails on its own deadlines when something really hangs.
@@ -48,18 +47,11 @@ async function reconcile(at: Date, extra: Partial<ReconcileOptions> = {}) {
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'coffer-reconcile-e2e-'));
-  sb = await startSandbox({ dir: join(work, 'sandbox') });
-  client = new KubeClient(sb.kubeConfig);
-  await deploySampleApp(client, password);
-  repositoryPath = join(work, 'repository');
-  fs.mkdirSync(repositoryPath);
-  repoDir = join(work, 'policy-repo');
-  const files = demoPolicyRepo(repositoryPath, readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8'));
-  // Tighter retention than the demo's so a few runs exercise expiry: keep the two newest hourly points only.
-  files['policies/shop.yaml'] = files['policies/shop.yaml']!.replace(/retention:\n(\s+)hourly: 24\n\s+daily: 7\n/, 'retention:\n$1hourly: 2\n');
-  expect(files['policies/shop.yaml']).toContain('hourly: 2\n');
-  await commitFiles(repoDir, files);
+  ({ work, sb, client, repoDir, repositoryPath } = await startSampleLoop('coffer-reconcile-e2e-', password, (files) => {
+    // Tighter retention than the demo's so a few runs exercise expiry: keep the two newest hourly points only.
+    files['policies/shop.yaml'] = files['policies/shop.yaml']!.replace(/retention:\n(\s+)hourly: 24\n\s+daily: 7\n/, 'retention:\n$1hourly: 2\n');
+    expect(files['policies/shop.yaml']).toContain('hourly: 2\n');
+  }));
 }, 180_000);
 
 afterAll(async () => {

@@ -222,6 +222,12 @@ describe('restore on the sandbox', () => {
     expect(gitCli('log', '-1', '--format=%s', 'coffer-catalog')).toMatch(/^restore: shop\/.* → shop ok, \d+ created/);
     // No restore mover left behind.
     expect((await client.list('batch/v1', 'jobs', DEMO_NAMESPACE)).map((j) => j.metadata.name)).toEqual([]);
+    // The restore's Run keeps its log (coffer logs RUN): the plan, the volume's mover, the outcome.
+    const source = await openSource({ source: repoDir, env: {} });
+    const plan = await compileTip(source);
+    const catalog = openCatalog({ source, cluster: plan.config.cluster, branch: plan.config.catalog.branch, catalogDir: plan.config.catalog.path });
+    const run = (await catalog.readRuns({ type: 'restore', since: new Date(0) })).find((r) => r.metadata.name === out.result.metadata.name);
+    expect(run?.status.log).toEqual(expect.arrayContaining([expect.stringMatching(/Z restoring .* into namespace shop: \d+ object\(s\)/), expect.stringMatching(/Z .*mover.*data-db-0/), expect.stringMatching(/Z Succeeded: \d+ created/)]));
   }, 300_000);
 
   it('restores into another namespace with a TransformSet; the source namespace is untouched', async () => {

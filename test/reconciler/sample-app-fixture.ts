@@ -4,11 +4,13 @@
  * committed with isomorphic-git.
  */
 import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import git from 'isomorphic-git';
-import { DEMO_NAMESPACE, sampleApp } from '../../cli/demo-app.ts';
-import type { KubeClient } from '../../reconciler/kube/client.ts';
+import { DEMO_NAMESPACE, demoPolicyRepo, sampleApp } from '../../cli/demo-app.ts';
+import { KubeClient } from '../../reconciler/kube/client.ts';
 import type { KubeObject } from '../../reconciler/kube/types.ts';
+import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
 
 const PLURALS: Record<string, string> = { Namespace: 'namespaces', ConfigMap: 'configmaps', Secret: 'secrets', Service: 'services', StatefulSet: 'statefulsets', Deployment: 'deployments' };
 
@@ -52,4 +54,32 @@ export async function commitFiles(repoDir: string, files: Record<string, string>
     await git.add({ fs, dir: repoDir, filepath: path });
   }
   await git.commit({ fs, dir: repoDir, message, author: { name: 't', email: 't@example.com' } });
+}
+
+export interface SampleLoop {
+  work: string;
+  sb: Sandbox;
+  client: KubeClient;
+  /** The filesystem repository the demo's profile names (created empty). */
+  repositoryPath: string;
+  /** The policy repository, committed. */
+  repoDir: string;
+}
+
+/**
+ * A sandbox in a new folder under the temp dir with the sample app deployed, and the demo's policy repository (its
+ * sqlite blueprint; `edit` may change the files first) committed: the start of every whole-loop suite.
+ */
+export async function startSampleLoop(prefix: string, passphrase: string, edit: (files: Record<string, string>) => void = () => {}): Promise<SampleLoop> {
+  const work = fs.mkdtempSync(join(tmpdir(), prefix));
+  const sb = await startSandbox({ dir: join(work, 'sandbox') });
+  const client = new KubeClient(sb.kubeConfig);
+  await deploySampleApp(client, passphrase);
+  const repositoryPath = join(work, 'repository');
+  fs.mkdirSync(repositoryPath);
+  const repoDir = join(work, 'policy-repo');
+  const files = demoPolicyRepo(repositoryPath, fs.readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8'));
+  edit(files);
+  await commitFiles(repoDir, files);
+  return { work, sb, client, repositoryPath, repoDir };
 }
