@@ -3,6 +3,12 @@ import { parseFrequency } from '../../compiler/schedule/index.ts';
 import type { PlanPolicy } from '../../compiler/plan/types.ts';
 import { buildVerificationResult, judgeAnswer, pairKey, verificationsDue, verificationRun } from '../../reconciler/verify/index.ts';
 import { validateKind } from '../../compiler/index.ts';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { RunRecord } from '../../reconciler/catalog/index.ts';
+import { evaluateCompliance, renderMarkdown } from '../../reconciler/report/index.ts';
+import { testPlan } from './report-fixtures.ts';
 
 describe('judgeAnswer: the answer against the policy expectation', () => {
   // Cases from the issue: `SELECT count(*) FROM orders` ≥ N, a Redis key that must exist (EXISTS → 1, GET → value), an etcd key.
@@ -109,5 +115,62 @@ describe('buildVerificationResult', () => {
   it('a scratch namespace left behind fails an otherwise good verification', () => {
     const doc = buildVerificationResult({ ...base, checks: [], scratchDeleted: false, restore: { name: 'v', restorePoint: 'rp', phase: 'Succeeded', hooks: [validate] }, errors: ['cleanup: timed out'] });
     expect(doc.spec).toMatchObject({ phase: 'Failed', scratchDeleted: false, rtoSeconds: 50 });
+  });
+});
+
+describe('compliance: last-verified', () => {
+  const T = new Date('2026-12-07T10:00:00Z');
+  const pol = (paused = false) => ({ ...testPlan().policies[0]!, paused, verify: { schedule: parseFrequency('@weekly'), timeout: '30m', checks: [{ name: 'orders', query: 'SELECT count(*) FROM orders', expect: { atLeast: 10 } }] } }) as PlanPolicy;
+  const verifyRun = (name: string, phase: 'Succeeded' | 'Failed', start: string, error?: string): RunRecord => ({
+    apiVersion: 'coffer.dev/v1alpha1',
+    kind: 'Run',
+    metadata: { name },
+    spec: { type: 'verify', cluster: 'dev', namespace: 'shop', policy: 'databases-daily', trigger: 'schedule' },
+    status: { phase, startTime: start, endTime: start, ...(error ? { error } : {}) },
+  });
+  const doc = (name: string, phase: 'Succeeded' | 'Failed', start: string) =>
+    buildVerificationResult({
+      name,
+      cluster: 'dev',
+      namespace: 'shop',
+      policy: 'databases-daily',
+      checks: pol().verify!.checks,
+      trigger: 'schedule',
+      scratch: 'shop-verify-1',
+      start: new Date(start),
+      end: new Date(start),
+      restore: { name: 'r', restorePoint: 'databases-daily-20261207-010000', phase: 'Succeeded', hooks: [{ blueprint: 'pg', action: 'verify', phase: 'q', check: 'orders', phaseResult: 'Succeeded', output: { result: phase === 'Succeeded' ? '12' : '3' } }] },
+      restoreSeconds: 41.5,
+      durationSeconds: 50,
+      scratchDeleted: true,
+      errors: [],
+    });
+  const evaluate = (runs: RunRecord[], newest?: ReturnType<typeof doc>, paused = false) =>
+    evaluateCompliance({ plan: { ...testPlan(), policies: [pol(paused)] }, selected: new Map([['databases-daily', ['shop']]]), restorePoints: [], runs, lastRuns: [], now: T, ...(newest ? { verifications: [{ namespace: 'shop', policy: 'databases-daily', doc: newest }] } : {}) });
+  const cases = [
+    { name: 'never verified', runs: [], want: { result: 'fail', severity: 'medium', message: 'not verified yet (verify @weekly)' } },
+    { name: 'verified a day ago, with its RTO', runs: [verifyRun('verify-a', 'Succeeded', '2026-12-06T10:00:00Z')], newest: doc('verify-a', 'Succeeded', '2026-12-06T10:00:00Z'), want: { result: 'pass', message: 'restore verified 24h ago (verify-a, RTO 41.5s)', properties: expect.objectContaining({ verification: 'verify-a', rtoSeconds: '41.5', checks: '1/1', restorePoint: 'databases-daily-20261207-010000' }) } },
+    { name: 'newest failed: fail with its text', runs: [verifyRun('verify-a', 'Succeeded', '2026-12-01T10:00:00Z'), verifyRun('verify-b', 'Failed', '2026-12-06T10:00:00Z', 'check orders (StatefulSet/db): SELECT count(*) FROM orders returned "3", expected at least 10')], newest: doc('verify-b', 'Failed', '2026-12-06T10:00:00Z'), want: { result: 'fail', severity: 'high', message: 'last restore verification failed (verify-b): check orders (StatefulSet/db): SELECT count(*) FROM orders returned "3", expected at least 10' } },
+    { name: 'older than the weekly frequency (plus 1 h grace)', runs: [verifyRun('verify-a', 'Succeeded', '2026-11-29T08:00:00Z')], want: { result: 'fail', severity: 'medium', message: 'last verified 8d ago, longer than verify @weekly allows (verify-a)' } },
+  ];
+  it.each(cases)('$name', (c) => {
+    const r = evaluate(c.runs, c.newest);
+    expect(r.spec.results.find((x) => x.rule === 'last-verified')).toMatchObject(c.want);
+  });
+  it('paused: skipped; policies without verify have no last-verified result', () => {
+    expect(evaluate([], undefined, true).spec.results.find((x) => x.rule === 'last-verified')).toMatchObject({ result: 'skip' });
+    const plain = evaluateCompliance({ plan: testPlan(), selected: new Map([['databases-daily', ['shop']]]), restorePoints: [], runs: [], lastRuns: [], now: T });
+    expect(plain.spec.results.map((x) => x.rule)).not.toContain('last-verified');
+  });
+  it('the report validates and renders (golden markdown)', () => {
+    const r = evaluate([verifyRun('verify-a', 'Succeeded', '2026-12-06T10:00:00Z')], doc('verify-a', 'Succeeded', '2026-12-06T10:00:00Z'));
+    expect(validateKind('ComplianceReport', r)).toEqual([]);
+    const path = fileURLToPath(new URL('./golden/compliance-verified.md', import.meta.url));
+    const md = renderMarkdown(r);
+    if (process.env.UPDATE_GOLDEN || !existsSync(path)) {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, md);
+    }
+    expect(md).toBe(readFileSync(path, 'utf8'));
   });
 });
