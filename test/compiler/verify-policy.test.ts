@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { explain } from '../../compiler/explain.ts';
 import { BASE, compileTexts, errorsOf } from './helpers.ts';
 
 /**
@@ -61,5 +62,15 @@ describe('policy verify: bad input names file:line:col', () => {
   ];
   it.each(cases)('$name', (c) => {
     expect(fmt(c.files)).toEqual(c.want);
+  });
+});
+
+describe('coffer explain covers verify', () => {
+  it('policy.spec.verify lists its fields with their descriptions; the VerificationResult kind is explained too', () => {
+    const text = explain('policy.spec.verify');
+    expect(text).toContain('FIELD:    verify <Object>');
+    for (const f of ['frequency\t<string> -required-', 'timeout\t<string>', 'checks\t<[]Object>']) expect(text).toContain(f);
+    expect(explain('policy.spec.verify.checks.expect')).toContain('atLeast\t<number>');
+    expect(explain('verificationresult.spec')).toContain('rtoSeconds\t<number>');
   });
 });
