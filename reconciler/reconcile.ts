@@ -157,20 +157,22 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSu
   const errors: string[] = [];
   // Declared restores (restores/*.yaml) run after the backups and only in the scheduled loop, never in `coffer backup`.
   let restores: DeclaredRestoreOutcome[] = [];
+  // What declared restores and verifications restore with: this pass's plan and catalog, the reconciler's settings.
+  const restoreContext = {
+    source: opts.source,
+    client: opts.client,
+    plan,
+    catalog,
+    now,
+    log: (message: string) => log({ event: 'log', message }),
+    ...(opts.env ? { env: opts.env } : {}),
+    ...(opts.moverImage ? { moverImage: opts.moverImage } : {}),
+    ...(opts.cofferNamespace ? { cofferNamespace: opts.cofferNamespace } : {}),
+    ...(opts.interrupt ? { signal: opts.interrupt } : {}),
+  };
   if (!opts.only && !opts.signal?.aborted) {
     try {
-      restores = await runDeclaredRestores({
-        source: opts.source,
-        client: opts.client,
-        plan,
-        catalog,
-        now,
-        log: (message) => log({ event: 'log', message }),
-        ...(opts.env ? { env: opts.env } : {}),
-        ...(opts.moverImage ? { moverImage: opts.moverImage } : {}),
-        ...(opts.cofferNamespace ? { cofferNamespace: opts.cofferNamespace } : {}),
-        ...(opts.interrupt ? { signal: opts.interrupt } : {}),
-      });
+      restores = await runDeclaredRestores(restoreContext);
       for (const r of restores) log({ event: 'restore-end', restore: r.restore, phase: r.phase });
     } catch (e) {
       errors.push(`declared restores: ${(e as Error).message}`);
@@ -182,18 +184,7 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSu
   if (!opts.only && !opts.signal?.aborted) {
     try {
       const v = await runDueVerifications(
-        {
-          source: opts.source,
-          client: opts.client,
-          plan,
-          catalog,
-          now,
-          log: (message) => log({ event: 'log', message }),
-          ...(opts.env ? { env: opts.env } : {}),
-          ...(opts.moverImage ? { moverImage: opts.moverImage } : {}),
-          ...(opts.cofferNamespace ? { cofferNamespace: opts.cofferNamespace } : {}),
-          ...(opts.interrupt ? { signal: opts.interrupt } : {}),
-        },
+        restoreContext,
         selected,
         ({ doc }) =>
           log({
