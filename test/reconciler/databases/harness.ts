@@ -71,6 +71,8 @@ export interface Figures {
   ackedTotal: number;
   /** Longest time between two acknowledged commits while the backup ran: how long a write was blocked. */
   longestBlockedWriteMs: number;
+  /** Of that: the longest freeze of the pod by the sandbox's snapshot emulation during the backup (a real CSI snapshot has none). */
+  snapshotPauseMs: number;
   integrity: string;
   backupSeconds: number;
   /** Restore start → every workload ready, validated and the verify query answered. */
@@ -90,12 +92,22 @@ export class DatabaseHarness {
     readonly client: KubeClient,
     readonly repoDir: string,
     private readonly work: string,
+    private readonly pauses: { at: number; ms: number }[],
   ) {}
 
   static async start(log?: (l: string) => void): Promise<DatabaseHarness> {
     const work = mkdtempSync(join(tmpdir(), 'coffer-db-e2e-'));
-    const sb = await startSandbox({ dir: join(work, 'sandbox'), ...(log ? { log } : {}) });
-    const h = new DatabaseHarness(sb, new KubeClient(sb.kubeConfig), join(work, 'policy-repo'), work);
+    const pauses: { at: number; ms: number }[] = [];
+    const sb = await startSandbox({
+      dir: join(work, 'sandbox'),
+      log: (l) => {
+        // The CSI emulation's own freeze of the pod (sandbox/controllers/copytree.ts), part of a blocked write.
+        const m = /: writers paused (\d+) ms/.exec(l);
+        if (m) pauses.push({ at: Date.now(), ms: Number(m[1]) });
+        log?.(l);
+      },
+    });
+    const h = new DatabaseHarness(sb, new KubeClient(sb.kubeConfig), join(work, 'policy-repo'), work, pauses);
     await h.createAll([
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'coffer-system' } },
       { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'coffer-repository-key', namespace: 'coffer-system' }, stringData: { passphrase: PASSPHRASE } } as KubeObject,
@@ -171,7 +183,7 @@ export class DatabaseHarness {
     const restored = new Set((await this.sh(target, e.name, e.list)).split('\n').filter(Boolean).map(Number));
     const c = compare(ledger.acks, restored, isoMs(consistentAt));
     const integrity = validate.map((h) => Object.entries(h.output ?? {}).filter(([k]) => !['pod', 'exitCode', 'integrity'].includes(k)).map(([k, v]) => `${k}: ${v}`).join('; ')).join(' | ');
-    const figures: Figures = { engine: e.name, blueprint: policy, ...c, ackedTotal: ledger.acks.size, longestBlockedWriteMs: ledger.longestGapMs(t0, t1), integrity, backupSeconds: (t1 - t0) / 1000, restoreSeconds: (t3 - t2) / 1000, rtoSeconds: Math.max(0, t3 - t2 - checking) / 1000, verifyAnswer: restoreHooks.find((h) => h.action === 'verify')?.output?.result ?? '' };
+    const figures: Figures = { engine: e.name, blueprint: policy, ...c, ackedTotal: ledger.acks.size, longestBlockedWriteMs: ledger.longestGapMs(t0, t1), snapshotPauseMs: Math.max(0, ...this.pauses.filter((p) => p.at >= t0 && p.at <= t1).map((p) => p.ms)), integrity, backupSeconds: (t1 - t0) / 1000, restoreSeconds: (t3 - t2) / 1000, rtoSeconds: Math.max(0, t3 - t2 - checking) / 1000, verifyAnswer: restoreHooks.find((h) => h.action === 'verify')?.output?.result ?? '' };
     return { figures, out };
   }
 }
