@@ -14,7 +14,7 @@ export interface VerificationResultDoc {
     restorePoint: string;
     restoreResult?: string;
     scratchNamespace: string;
-    trigger: 'schedule' | 'manual';
+    trigger: 'schedule';
     scheduledFor?: string;
     startTime: string;
     endTime: string;
@@ -48,7 +48,7 @@ export interface VerificationFacts {
   namespace: string;
   policy: string;
   checks: readonly PlanVerifyCheck[];
-  trigger: 'schedule' | 'manual';
+  trigger: 'schedule';
   slot?: Date;
   scratch: string;
   start: Date;

@@ -1,9 +1,9 @@
-import { stringify } from 'yaml';
 import { validateKind } from '../../compiler/index.ts';
 import type { Plan, PlanPolicy } from '../../compiler/plan/types.ts';
 import { parseDuration } from '../blueprint/functions/Wait.ts';
 import { runId, type Catalog, type CommitResult } from '../catalog/index.ts';
 import { CatalogValidationError } from '../catalog/validate.ts';
+import { documentText } from '../catalog/document.ts';
 import type { GitSource } from '../git/source.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { restoreIntoScratch } from '../restore/drill.ts';
@@ -36,7 +36,7 @@ export interface VerificationOutcome {
  * checks (`verify`), delete the scratch namespace whatever happened, and commit the VerificationResult together with
  * its Run record in one commit. The policy's `verify.timeout` bounds everything before the cleanup.
  */
-export async function runVerification(ctx: VerifyContext, policy: PlanPolicy, namespace: string, opts: { trigger: 'schedule' | 'manual'; slot?: Date }): Promise<VerificationOutcome> {
+export async function runVerification(ctx: VerifyContext, policy: PlanPolicy, namespace: string, opts: { trigger: 'schedule'; slot?: Date }): Promise<VerificationOutcome> {
   const verify = policy.verify;
   if (!verify) throw new TypeError(`policy ${policy.name} declares no spec.verify`);
   const timeoutMs = parseDuration(verify.timeout);
@@ -89,7 +89,7 @@ export async function runVerification(ctx: VerifyContext, policy: PlanPolicy, na
   const path = verificationPath(doc.spec.cluster, namespace, policy.name, doc.metadata.name);
   const d = doc.spec;
   const message = `verify: ${namespace}/${policy.name}${d.restorePoint ? ` from ${d.restorePoint}` : ''} ${d.phase === 'Succeeded' ? 'ok' : 'failed'}${d.rtoSeconds !== undefined ? `, RTO ${d.rtoSeconds}s` : ''}\n\nVerification-Result: ${doc.metadata.name}\n`;
-  const commit = await ctx.catalog.recordRun(verificationRun(doc, ctx.plan), message, { put: [{ path, content: stringify(doc, { lineWidth: 0 }) }] });
+  const commit = await ctx.catalog.recordRun(verificationRun(doc, ctx.plan), message, { put: [{ path, content: documentText(doc) }] });
   return { doc, commit: { ...commit, path } };
 }
 

@@ -1,5 +1,5 @@
-import { load } from 'js-yaml';
 import type { Catalog } from '../catalog/index.ts';
+import { parseDocument } from '../catalog/document.ts';
 import { objectReader } from '../git/objects.ts';
 import type { LastVerification } from './due.ts';
 import type { VerificationResultDoc } from './result.ts';
@@ -26,7 +26,13 @@ export async function latestVerifications(catalog: Catalog, only?: { namespace: 
         .sort((a, b) => a.name.localeCompare(b.name))
         .at(-1);
       if (!newest) continue;
-      const doc = load(objects.read(newest.oid).data.toString('utf8')) as VerificationResultDoc | undefined;
+      let doc: VerificationResultDoc | undefined;
+      try {
+        doc = parseDocument(objects.read(newest.oid).data.toString('utf8')) as VerificationResultDoc | undefined;
+      } catch {
+        // A hand-broken document: that pair counts as never verified (compliance says so) until the next verification.
+        continue;
+      }
       if (doc?.kind !== 'VerificationResult') continue;
       out.push({ namespace: ns.name, policy: pol.name, name: doc.metadata.name, startTime: doc.spec.startTime, phase: doc.spec.phase, doc });
     }
