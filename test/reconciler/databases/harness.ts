@@ -71,6 +71,8 @@ export interface Figures {
   ackedTotal: number;
   /** Longest time between two acknowledged commits while the backup ran: how long a write was blocked. */
   longestBlockedWriteMs: number;
+  /** When that gap began, seconds after the backup started (to place it: dump, snapshot, hooks). */
+  longestBlockedAtSeconds: number;
   /** Of that: the longest freeze of the pod by the sandbox's snapshot emulation during the backup (a real CSI snapshot has none). */
   snapshotPauseMs: number;
   integrity: string;
@@ -182,8 +184,9 @@ export class DatabaseHarness {
     const checking = restoreHooks.filter((h) => (h.action === 'validate' || h.action === 'verify') && h.startTime && h.endTime).reduce((s, h) => s + Date.parse(h.endTime!) - Date.parse(h.startTime!), 0);
     const restored = new Set((await this.sh(target, e.name, e.list)).split('\n').filter(Boolean).map(Number));
     const c = compare(ledger.acks, restored, isoMs(consistentAt));
+    const gap = ledger.longestGap(t0, t1);
     const integrity = validate.map((h) => Object.entries(h.output ?? {}).filter(([k]) => !['pod', 'exitCode', 'integrity'].includes(k)).map(([k, v]) => `${k}: ${v}`).join('; ')).join(' | ');
-    const figures: Figures = { engine: e.name, blueprint: policy, ...c, ackedTotal: ledger.acks.size, longestBlockedWriteMs: ledger.longestGapMs(t0, t1), snapshotPauseMs: Math.max(0, ...this.pauses.filter((p) => p.at >= t0 && p.at <= t1).map((p) => p.ms)), integrity, backupSeconds: (t1 - t0) / 1000, restoreSeconds: (t3 - t2) / 1000, rtoSeconds: Math.max(0, t3 - t2 - checking) / 1000, verifyAnswer: restoreHooks.find((h) => h.action === 'verify')?.output?.result ?? '' };
+    const figures: Figures = { engine: e.name, blueprint: policy, ...c, ackedTotal: ledger.acks.size, longestBlockedWriteMs: gap.ms, longestBlockedAtSeconds: Math.round(gap.at - t0) / 1000, snapshotPauseMs: Math.max(0, ...this.pauses.filter((p) => p.at >= t0 && p.at <= t1).map((p) => p.ms)), integrity, backupSeconds: (t1 - t0) / 1000, restoreSeconds: (t3 - t2) / 1000, rtoSeconds: Math.max(0, t3 - t2 - checking) / 1000, verifyAnswer: restoreHooks.find((h) => h.action === 'verify')?.output?.result ?? '' };
     return { figures, out };
   }
 }
