@@ -73,6 +73,8 @@ export interface Figures {
   longestBlockedWriteMs: number;
   /** When that gap began, seconds after the backup started (to place it: dump, snapshot, hooks). */
   longestBlockedAtSeconds: number;
+  /** The longest gap before the backup started: what the loaded machine and the exec'd writer give with no backup. */
+  baselineGapMs: number;
   /** Of that: the longest freeze of the pod by the sandbox's snapshot emulation during the backup (a real CSI snapshot has none). */
   snapshotPauseMs: number;
   integrity: string;
@@ -185,8 +187,9 @@ export class DatabaseHarness {
     const restored = new Set((await this.sh(target, e.name, e.list)).split('\n').filter(Boolean).map(Number));
     const c = compare(ledger.acks, restored, isoMs(consistentAt));
     const gap = ledger.longestGap(t0, t1);
+    const baseline = ledger.longestGap(0, t0 - 1).ms;
     const integrity = validate.map((h) => Object.entries(h.output ?? {}).filter(([k]) => !['pod', 'exitCode', 'integrity'].includes(k)).map(([k, v]) => `${k}: ${v}`).join('; ')).join(' | ');
-    const figures: Figures = { engine: e.name, blueprint: policy, ...c, ackedTotal: ledger.acks.size, longestBlockedWriteMs: gap.ms, longestBlockedAtSeconds: Math.round(gap.at - t0) / 1000, snapshotPauseMs: Math.max(0, ...this.pauses.filter((p) => p.at >= t0 && p.at <= t1).map((p) => p.ms)), integrity, backupSeconds: (t1 - t0) / 1000, restoreSeconds: (t3 - t2) / 1000, rtoSeconds: Math.max(0, t3 - t2 - checking) / 1000, verifyAnswer: restoreHooks.find((h) => h.action === 'verify')?.output?.result ?? '' };
+    const figures: Figures = { engine: e.name, blueprint: policy, ...c, ackedTotal: ledger.acks.size, longestBlockedWriteMs: gap.ms, longestBlockedAtSeconds: Math.round(gap.at - t0) / 1000, baselineGapMs: baseline, snapshotPauseMs: Math.max(0, ...this.pauses.filter((p) => p.at >= t0 && p.at <= t1).map((p) => p.ms)), integrity, backupSeconds: (t1 - t0) / 1000, restoreSeconds: (t3 - t2) / 1000, rtoSeconds: Math.max(0, t3 - t2 - checking) / 1000, verifyAnswer: restoreHooks.find((h) => h.action === 'verify')?.output?.result ?? '' };
     return { figures, out };
   }
 }
