@@ -5,14 +5,14 @@ import { printList } from './output/printer.ts';
 import { runSpec } from './output/resources.ts';
 import { type Command, UsageError } from './io.ts';
 
-const HELP = `List backup, restore and retention runs recorded in the catalog, newest first.
+const HELP = `List backup, restore, retention and verification runs recorded in the catalog, newest first.
 
 Usage: coffer get runs [flags]   (alias: coffer runs)
 
 Flags:
   -n, --namespace NS       only runs for this namespace
   -p, --policy NAME        only runs of this policy
-      --type TYPE          backup, restore or retention
+      --type TYPE          backup, restore, retention or verify
       --phase PHASE        Succeeded, PartiallyFailed, Failed or Cancelled
       --failed             shorthand for --phase Failed
       --since DURATION|TIME  only runs started in the last DURATION (24h, 7d, 30m) or since an RFC 3339 time (default 7d)
@@ -55,7 +55,7 @@ export const run: Command = async (argv, io) => {
     io.stdout.write(HELP);
     return 0;
   }
-  if (v.type && !['backup', 'restore', 'retention'].includes(v.type)) throw new UsageError(`--type "${v.type}": expected backup, restore or retention`);
+  if (v.type && !['backup', 'restore', 'retention', 'verify'].includes(v.type)) throw new UsageError(`--type "${v.type}": expected backup, restore, retention or verify`);
   const phase = v.failed ? 'Failed' : v.phase;
   if (phase && !['Succeeded', 'PartiallyFailed', 'Failed', 'Cancelled'].includes(phase)) throw new UsageError(`--phase "${phase}": expected Succeeded, PartiallyFailed, Failed or Cancelled`);
   const limit = Number(v.limit);

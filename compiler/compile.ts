@@ -2,7 +2,7 @@ import { hasErrors, sortDiagnostics, type Diagnostic } from './diagnostics.ts';
 import { documentsOfKind, type DocumentIndex, type SourceDocument } from './documents.ts';
 import type { SourceFile } from './load/source.ts';
 import { parseSourceFile, type LoadedDocument } from './load/yaml.ts';
-import { buildPlan, type ScheduleResolver } from './plan/build.ts';
+import { buildPlan, VERIFY_RETENTION, type ScheduleResolver } from './plan/build.ts';
 import { DEFAULT_TIMEZONE } from './plan/defaults.ts';
 import type { Plan, PlanRetention, PlanSchedule } from './plan/types.ts';
 import { inWindow, nextRuns, parseFrequency, retentionWarnings, ScheduleError } from './schedule/index.ts';
@@ -66,8 +66,18 @@ function resolveSchedules(index: DocumentIndex, reporter: Reporter): Map<string,
   const defaultTz: string = (cfg?.value.spec as Obj | undefined)?.defaults?.timezone ?? DEFAULT_TIMEZONE;
   for (const d of documentsOfKind(index, 'Policy')) {
     const spec = (d.value.spec ?? {}) as Obj;
-    if (typeof spec.frequency !== 'string') continue;
     const tz: string = typeof spec.timezone === 'string' ? spec.timezone : defaultTz;
+    const verifyFrequency = spec.verify?.frequency;
+    if (typeof verifyFrequency === 'string') {
+      try {
+        out.set(`${verifyFrequency}\u0000${tz}\u0000undefined\u0000undefined\u0000${JSON.stringify(VERIFY_RETENTION)}`, { schedule: parseFrequency(verifyFrequency, tz), warnings: [] });
+      } catch (e) {
+        if (!(e instanceof ScheduleError)) throw e;
+        // A bad time zone is reported once, at spec.timezone / spec.frequency, below.
+        if (!/time zone/.test(e.message)) reporter.add(d, ['spec', 'verify', 'frequency'], 'E_SCHEDULE', `verify.frequency: ${e.message}`, { offset: e.offset ?? 0 });
+      }
+    }
+    if (typeof spec.frequency !== 'string') continue;
     const r = spec.retention ?? {};
     const retention: PlanRetention = { hourly: r.hourly ?? 0, daily: r.daily ?? 0, weekly: r.weekly ?? 0, monthly: r.monthly ?? 0, yearly: r.yearly ?? 0 };
     const key = `${spec.frequency}\u0000${tz}\u0000${spec.backupWindow?.start}\u0000${spec.backupWindow?.end}\u0000${JSON.stringify(retention)}`;

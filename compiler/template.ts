@@ -1,6 +1,6 @@
 /**
  * Coffer's blueprint argument templates: `{{ namespace }}`, `{{ workload.name }}`,
- * `{{ restorePoint.id }}`, `{{ artifacts.NAME.KEY }}`, `{{ phases.PHASE.output.KEY }}`,
+ * `{{ restorePoint.id }}`, `{{ artifacts.NAME.KEY }}`, `{{ phases.PHASE.output.KEY }}`, `{{ verify.query }}`,
  * with a few filters: `{{ x | quote }}` (POSIX shell single-quoting), `| default "v"`,
  * `| upper`, `| lower`, `| trim`.
  *
@@ -46,6 +46,8 @@ export interface TemplateScope {
   artifacts?: Readonly<Record<string, readonly string[]>>;
   /** False where no workload is bound (a blueprint bound once per namespace). Default true. */
   workload?: boolean;
+  /** True in a blueprint's verify action, the only one given a policy's check as `verify.*`. Default: not checked. */
+  verify?: boolean;
 }
 
 /** The variables a template may use, with their fields (`*` = any name, checked against the scope). */
@@ -57,11 +59,13 @@ export const TEMPLATE_VARIABLES = {
   restorePoint: 'The restore point: restorePoint.id, restorePoint.policy, restorePoint.namespace, restorePoint.time.',
   artifacts: 'Artifacts recorded by the backup action: artifacts.NAME.KEY.',
   phases: 'Output of an earlier phase: phases.PHASE.output.KEY.',
+  verify: 'The policy check a verify action answers: verify.name, verify.query, verify.database (may be empty: use | default).',
 } as const;
 
 const FIELDS: Record<string, readonly string[] | undefined> = {
   workload: ['kind', 'name', 'namespace'],
   restorePoint: ['id', 'policy', 'namespace', 'time'],
+  verify: ['name', 'query', 'database'],
 };
 
 const MAX_TEMPLATE = 64 * 1024;
@@ -167,6 +171,7 @@ function checkPath(path: string[], offset: number, scope: TemplateScope): void {
   }
   if (fields) {
     if (root === 'workload' && scope.workload === false) throw new TemplateError('"workload" is not available: this blueprint is bound once per namespace, not per workload', offset);
+    if (root === 'verify' && scope.verify === false) throw new TemplateError('"verify" is only available in the verify action (it is the policy check being answered)', offset);
     if (rest.length !== 1 || !fields.includes(rest[0]!)) {
       throw new TemplateError(`"${full}" is not a field of ${root} (known: ${fields.map((f) => `${root}.${f}`).join(', ')})`, offset);
     }

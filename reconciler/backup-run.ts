@@ -16,7 +16,7 @@ export interface BackupRunInput {
   catalog: Catalog;
   /** Opens (and caches per reconcile) the repository of a profile; a failure fails this run only. */
   repository: (profile: string) => Promise<ProfileRepository>;
-  trigger: RunTrigger;
+  trigger: Exclude<RunTrigger, 'verify'>;
   /** The schedule slot this run serves (scheduled runs). */
   slot?: Date;
   discovery?: DiscoveryResult;

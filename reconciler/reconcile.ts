@@ -11,6 +11,7 @@ import type { LeaseLock } from './lease/index.ts';
 import { openProfileRepository, type ProfileRepository } from './profile-repository.ts';
 import { runDeclaredRestores, type DeclaredRestoreOutcome } from './restore/index.ts';
 import { duePairs, type DuePair } from './schedule/due.ts';
+import { runDueVerifications, type VerificationOutcome } from './verify/index.ts';
 
 export class ReconcileError extends Error {
   constructor(
@@ -30,7 +31,7 @@ export interface ReconcileOptions {
   only?: { policy: string; namespace?: string };
   /** On-demand backups: TTL or pin of the restore points they make (default: 720h). */
   keep?: OnDemandKeep;
-  trigger?: RunTrigger;
+  trigger?: Exclude<RunTrigger, 'verify'>;
   /** Backup runs in flight at once (default: coffer.yaml concurrency.runs). One at a time per namespace regardless. */
   concurrency?: number;
   moverImage?: string;
@@ -59,6 +60,7 @@ export type ReconcileEvent =
   | { event: 'expired'; policy: string; namespace: string; restorePoints: string[]; snapshotsForgotten: number }
   | { event: 'pruned'; profile: string; packsDeleted: number }
   | { event: 'restore-end'; restore: string; phase: string }
+  | { event: 'verify-end'; policy: string; namespace: string; phase: 'Succeeded' | 'Failed'; verification: string; restorePoint: string; rtoSeconds?: number; seconds: number; startTime: string }
   | { event: 'log'; message: string };
 
 export interface ReconcileSummary {
@@ -68,6 +70,8 @@ export interface ReconcileSummary {
   runs: BackupRunOutcome[];
   /** Restore documents of the repository executed by this pass (each runs once; its result is in the catalog). */
   restores: DeclaredRestoreOutcome[];
+  /** Restore verifications (policies' spec.verify) this pass ran; each committed a VerificationResult. */
+  verifications: VerificationOutcome[];
   expired: { policy: string; namespace: string; restorePoints: string[] }[];
   /** Non-run failures (retention, prune) that did not stop the reconcile. */
   errors: string[];
@@ -160,23 +164,52 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSu
   const errors: string[] = [];
   // Declared restores (restores/*.yaml) run after the backups and only in the scheduled loop, never in `coffer backup`.
   let restores: DeclaredRestoreOutcome[] = [];
+  // What declared restores and verifications restore with: this pass's plan and catalog, the reconciler's settings.
+  const restoreContext = {
+    source: opts.source,
+    client: opts.client,
+    plan,
+    catalog,
+    now,
+    log: (message: string) => log({ event: 'log', message }),
+    ...(opts.env ? { env: opts.env } : {}),
+    ...(opts.moverImage ? { moverImage: opts.moverImage } : {}),
+    ...(opts.cofferNamespace ? { cofferNamespace: opts.cofferNamespace } : {}),
+    ...(opts.interrupt ? { signal: opts.interrupt } : {}),
+  };
   if (!opts.only && !opts.signal?.aborted) {
     try {
-      restores = await runDeclaredRestores({
-        source: opts.source,
-        client: opts.client,
-        plan,
-        catalog,
-        now,
-        log: (message) => log({ event: 'log', message }),
-        ...(opts.env ? { env: opts.env } : {}),
-        ...(opts.moverImage ? { moverImage: opts.moverImage } : {}),
-        ...(opts.cofferNamespace ? { cofferNamespace: opts.cofferNamespace } : {}),
-        ...(opts.interrupt ? { signal: opts.interrupt } : {}),
-      });
+      restores = await runDeclaredRestores(restoreContext);
       for (const r of restores) log({ event: 'restore-end', restore: r.restore, phase: r.phase });
     } catch (e) {
       errors.push(`declared restores: ${(e as Error).message}`);
+    }
+  }
+  // Restore verifications (spec.verify) come after the backups, so a pair verified for the first time restores the
+  // point this pass just took; like declared restores, only in the scheduled loop.
+  let verifications: VerificationOutcome[] = [];
+  if (!opts.only && !opts.signal?.aborted) {
+    try {
+      const v = await runDueVerifications(
+        restoreContext,
+        selected,
+        ({ doc }) =>
+          log({
+            event: 'verify-end',
+            policy: doc.spec.policy,
+            namespace: doc.spec.namespace,
+            phase: doc.spec.phase,
+            verification: doc.metadata.name,
+            restorePoint: doc.spec.restorePoint,
+            ...(doc.spec.rtoSeconds !== undefined ? { rtoSeconds: doc.spec.rtoSeconds } : {}),
+            seconds: doc.spec.durationSeconds ?? 0,
+            startTime: doc.spec.startTime,
+          }),
+      );
+      verifications = v.outcomes;
+      errors.push(...v.errors);
+    } catch (e) {
+      errors.push(`verifications: ${(e as Error).message}`);
     }
   }
   const expired: ReconcileSummary['expired'] = [];
@@ -210,7 +243,7 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSu
     }
   }
   for (const r of repositories.values()) await r.then((x) => x.close()).catch(() => undefined);
-  return { commit: rev.commit, plan, due, runs, restores, expired, errors, catalog };
+  return { commit: rev.commit, plan, due, runs, restores, verifications, expired, errors, catalog };
 }
 
 export type LeasedResult<T> = { held: true; value: T } | { held: false; holder: string };

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 
 /** The kinds a policy repository is written in (users write the first six, Coffer writes the rest). */
-export const KINDS = ['Config', 'Profile', 'Policy', 'Blueprint', 'TransformSet', 'Restore', 'RestorePoint', 'RestoreResult', 'ComplianceReport'] as const;
+export const KINDS = ['Config', 'Profile', 'Policy', 'Blueprint', 'TransformSet', 'Restore', 'RestorePoint', 'RestoreResult', 'ComplianceReport', 'VerificationResult'] as const;
 export type Kind = (typeof KINDS)[number];
 
 /** Blueprint functions with an argument schema in schemas/functions/. */

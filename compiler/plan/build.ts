@@ -1,7 +1,7 @@
 import type { DocumentIndex } from '../documents.ts';
 import { documentsOfKind } from '../documents.ts';
 import { canonicalJson, sha256 } from './canonical.ts';
-import { DEFAULT_EXCLUDED_KINDS, DEFAULT_PHASE_TIMEOUT, DEFAULT_TIMEZONE } from './defaults.ts';
+import { DEFAULT_EXCLUDED_KINDS, DEFAULT_PHASE_TIMEOUT, DEFAULT_TIMEZONE, DEFAULT_VERIFY_TIMEOUT } from './defaults.ts';
 import type {
   BlueprintActionName,
   Plan,
@@ -14,6 +14,7 @@ import type {
   PlanRestore,
   PlanSchedule,
   PlanTransformSet,
+  PlanVerify,
 } from './types.ts';
 import { PLAN_API_VERSION } from './types.ts';
 
@@ -92,7 +93,25 @@ function buildPolicy(name: string, spec: Obj, config: PlanConfig, resolveSchedul
       export: { enabled: exp.enabled ?? true, volumeData: exp.volumeData ?? true, parallelism: exp.parallelism ?? 9 },
     },
     blueprints: bindings,
+    verify: spec.verify ? buildVerify(spec.verify as Obj, spec.timezone ?? config.defaults.timezone, resolveSchedule) : undefined,
     warnings: [...warnings].sort(),
+  };
+}
+
+/** Verify schedules resolve like backup ones (no window, no retention to check against). */
+export const VERIFY_RETENTION: PlanPolicy['retention'] = { hourly: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 };
+
+function buildVerify(v: Obj, timezone: string, resolveSchedule: ScheduleResolver): PlanVerify {
+  return {
+    schedule: resolveSchedule(v.frequency, timezone, undefined, VERIFY_RETENTION).schedule,
+    timeout: v.timeout ?? DEFAULT_VERIFY_TIMEOUT,
+    checks: ((v.checks ?? []) as Obj[]).map((c) => ({
+      name: c.name,
+      blueprint: c.blueprint,
+      query: c.query,
+      database: c.database,
+      expect: { atLeast: c.expect.atLeast, atMost: c.expect.atMost, equals: c.expect.equals, exists: c.expect.exists },
+    })),
   };
 }
 
@@ -138,7 +157,7 @@ function buildPhase(p: Obj): PlanPhase {
 
 function buildBlueprint(name: string, spec: Obj): PlanBlueprint {
   const actions: Partial<Record<BlueprintActionName, PlanBlueprintAction>> = {};
-  for (const a of ['backup', 'restore', 'delete', 'validate'] as const) {
+  for (const a of ['backup', 'restore', 'delete', 'validate', 'verify'] as const) {
     const src = spec.actions[a];
     if (!src) continue;
     const outputArtifacts: Record<string, Record<string, string>> = {};

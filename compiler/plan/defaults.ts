@@ -14,3 +14,5 @@ export const DEFAULT_EXCLUDED_KINDS = [
 
 export const DEFAULT_TIMEZONE = 'UTC';
 export const DEFAULT_PHASE_TIMEOUT = '10m';
+/** How long one restore verification (spec.verify) may take when its policy does not say. */
+export const DEFAULT_VERIFY_TIMEOUT = '30m';

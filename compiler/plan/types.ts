@@ -90,8 +90,35 @@ export interface PlanPolicy {
   profile: string;
   actions: PlanActions;
   blueprints: PlanBlueprintBinding[];
+  /** Restore verification (spec.verify); absent = never verified. */
+  verify?: PlanVerify;
   /** Things that are legal but probably not what the author wants (retention the frequency cannot meet). */
   warnings: string[];
+}
+
+/** What the answer to a verify check must be; every condition given must hold. */
+export interface PlanVerifyExpect {
+  atLeast?: number;
+  atMost?: number;
+  equals?: string;
+  exists?: boolean;
+}
+
+export interface PlanVerifyCheck {
+  name: string;
+  /** Only this bound blueprint's verify action answers it; absent = every bound blueprint with a verify action. */
+  blueprint?: string;
+  query: string;
+  database?: string;
+  expect: PlanVerifyExpect;
+}
+
+/** spec.verify: when to restore the latest restore point into a scratch namespace and what the copy must pass. */
+export interface PlanVerify {
+  schedule: PlanSchedule;
+  /** Whole-verification deadline as a duration string (default 30m). */
+  timeout: string;
+  checks: PlanVerifyCheck[];
 }
 
 export interface SecretKeyRef {
@@ -119,7 +146,7 @@ export interface PlanProfile {
   immutability?: { days: number };
 }
 
-export type BlueprintActionName = 'backup' | 'restore' | 'delete' | 'validate';
+export type BlueprintActionName = 'backup' | 'restore' | 'delete' | 'validate' | 'verify';
 export type FunctionName = 'KubeExec' | 'KubeTask' | 'ScaleWorkload' | 'Wait';
 
 export interface PlanPhase {

@@ -126,6 +126,7 @@ function checkPolicy(d: SourceDocument, spec: Obj, index: DocumentIndex, reporte
     }
     seen.set(b.name as string, i);
   });
+  checkVerify(d, spec, bindings, index, reporter);
   // A blueprint bound once per namespace has no workload: its templates must not use one.
   const perNamespace: [PathSegment[], unknown][] = [
     ...(typeof spec.blueprint === 'string' ? [[['spec', 'blueprint'], spec.blueprint] as [PathSegment[], unknown]] : []),
@@ -147,7 +148,36 @@ function checkPolicy(d: SourceDocument, spec: Obj, index: DocumentIndex, reporte
   }
 }
 
-const ACTIONS = ['backup', 'restore', 'delete', 'validate'] as const;
+/**
+ * spec.verify: check names are unique, a check's blueprint is one this policy binds and it has a verify action, and
+ * checks are only written where some bound blueprint can answer them.
+ */
+function checkVerify(d: SourceDocument, spec: Obj, bindings: Obj[], index: DocumentIndex, reporter: Reporter): void {
+  const checks = Array.isArray((spec.verify as Obj | undefined)?.checks) ? ((spec.verify as Obj).checks as Obj[]) : [];
+  if (!checks.length) return;
+  const bound = [...new Set([...(typeof spec.blueprint === 'string' ? [spec.blueprint] : []), ...bindings.map((b) => b.name as string)])];
+  const hasVerify = (name: string) => Boolean(((index[documentKey('Blueprint', name)]?.value.spec as Obj | undefined)?.actions as Obj | undefined)?.verify);
+  const answering = bound.filter(hasVerify);
+  const names = new Map<string, number>();
+  checks.forEach((c, i) => {
+    const base: PathSegment[] = ['spec', 'verify', 'checks', i];
+    const prev = names.get(c.name as string);
+    if (prev !== undefined) reporter.add(d, [...base, 'name'], 'E_DUPLICATE', `check "${String(c.name)}" is defined twice in spec.verify.checks (also checks[${prev}])`);
+    names.set(c.name as string, i);
+    const e = (c.expect ?? {}) as Obj;
+    if (typeof e.atLeast === 'number' && typeof e.atMost === 'number' && e.atLeast > e.atMost) {
+      reporter.add(d, [...base, 'expect'], 'E_SCHEMA', `expect.atLeast ${e.atLeast} is greater than expect.atMost ${e.atMost}: no answer can pass`);
+    }
+    if (typeof c.blueprint === 'string') {
+      if (!bound.includes(c.blueprint)) reporter.add(d, [...base, 'blueprint'], 'E_REFERENCE', `blueprint "${c.blueprint}" is not bound by this policy (bound: ${bound.join(', ') || 'none'})`);
+      else if (index[documentKey('Blueprint', c.blueprint)] && !hasVerify(c.blueprint)) reporter.add(d, [...base, 'blueprint'], 'E_REFERENCE', `blueprint "${c.blueprint}" has no verify action to answer this check`);
+    } else if (!answering.length && bound.every((b) => index[documentKey('Blueprint', b)])) {
+      reporter.add(d, [...base, 'query'], 'E_REFERENCE', `no blueprint bound by this policy has a verify action to answer this check (bound: ${bound.join(', ') || 'none'})`);
+    }
+  });
+}
+
+const ACTIONS = ['backup', 'restore', 'delete', 'validate', 'verify'] as const;
 
 function checkBlueprint(d: SourceDocument, spec: Obj, reporter: Reporter): void {
   const actions = spec.actions as Record<string, Obj | undefined>;
@@ -181,7 +211,7 @@ function checkBlueprint(d: SourceDocument, spec: Obj, reporter: Reporter): void 
       if ((FUNCTIONS as readonly string[]).includes(func) && p.args !== null && typeof p.args === 'object') {
         for (const prob of validateFunctionArgs(func, p.args, [...path, 'args'])) reporter.add(d, prob.path, 'E_SCHEMA', prob.message, { key: prob.atKey });
       }
-      checkTemplates(d, p.args, [...path, 'args'], { phases: scopePhases, artifacts }, reporter);
+      checkTemplates(d, p.args, [...path, 'args'], { phases: scopePhases, artifacts, verify: action === 'verify' }, reporter);
       if (func === 'Wait') {
         const cond = (p.args as Obj | undefined)?.condition;
         if (typeof cond === 'string' && !isTemplated(cond)) checkCel(d, [...path, 'args', 'condition'], cond, 'object', reporter);
@@ -194,7 +224,7 @@ function checkBlueprint(d: SourceDocument, spec: Obj, reporter: Reporter): void 
     fin.forEach((p, i) => checkPhase(p, [...base, 'finally', i], [...earlier]));
     const outputs = (a.outputArtifacts as Record<string, { keyValue: Obj }> | undefined) ?? {};
     for (const [artifact, spec2] of Object.entries(outputs)) {
-      checkTemplates(d, spec2.keyValue, [...base, 'outputArtifacts', artifact, 'keyValue'], { phases: [...earlier, ...fin.map((p) => p.name as string)], artifacts }, reporter);
+      checkTemplates(d, spec2.keyValue, [...base, 'outputArtifacts', artifact, 'keyValue'], { phases: [...earlier, ...fin.map((p) => p.name as string)], artifacts, verify: action === 'verify' }, reporter);
     }
   }
 }

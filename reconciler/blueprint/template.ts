@@ -9,6 +9,8 @@ export interface TemplateContext {
   workload?: { kind: string; name: string; namespace: string };
   restorePoint?: { id: string; policy?: string; namespace?: string; time?: string };
   artifacts?: Record<string, Record<string, string>>;
+  /** The verify action's check (a policy's spec.verify.checks entry); only that action has it. */
+  verify?: { name: string; query: string; database?: string };
   phases: Record<string, { output: Record<string, string> }>;
 }
 

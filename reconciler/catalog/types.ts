@@ -41,8 +41,8 @@ export interface RestorePoint {
   };
 }
 
-export type RunType = 'backup' | 'restore' | 'retention';
-export type RunTrigger = 'schedule' | 'manual' | 'webhook' | 'poll' | 'drill';
+export type RunType = 'backup' | 'restore' | 'retention' | 'verify';
+export type RunTrigger = 'schedule' | 'manual' | 'webhook' | 'poll' | 'drill' | 'verify';
 
 /**
  * One backup, restore or retention run, successful or not (kind Run, append-only under runs/). Failed and interrupted

@@ -27,11 +27,11 @@ export const RUN_SCHEMA = {
       additionalProperties: false,
       required: ['type', 'cluster', 'trigger'],
       properties: {
-        type: { enum: ['backup', 'restore', 'retention'] },
+        type: { enum: ['backup', 'restore', 'retention', 'verify'] },
         cluster: name,
         namespace: name,
         policy: name,
-        trigger: { enum: ['schedule', 'manual', 'webhook', 'poll', 'drill'] },
+        trigger: { enum: ['schedule', 'manual', 'webhook', 'poll', 'drill', 'verify'] },
         scheduledFor: ts,
         sourceCommit: { type: 'string', pattern: '^([0-9a-f]{40}|[0-9a-f]{64})?$' },
         planHash: { type: 'string' },

@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Catalog } from '../catalog/index.ts';
 import type { ReconcileEvent, ReconcileSummary } from '../reconcile.ts';
 import type { ComplianceReport, ResultStatus } from '../report/types.ts';
+import { latestVerifications } from '../verify/store.ts';
 
 /** Every metric Coffer exports; the Grafana dashboard in deploy/grafana must reference only these (a test checks). */
 export const METRIC_NAMES = [
@@ -21,6 +22,10 @@ export const METRIC_NAMES = [
   'coffer_compliance_results',
   'coffer_webhook_requests_total',
   'coffer_api_requests_total',
+  'coffer_verification_runs_total',
+  'coffer_verification_duration_seconds',
+  'coffer_verification_rto_seconds',
+  'coffer_verification_last_success_timestamp_seconds',
 ] as const;
 
 const RESULTS: readonly ResultStatus[] = ['pass', 'fail', 'warn', 'error', 'skip'];
@@ -57,6 +62,16 @@ export class CofferMetrics {
   readonly complianceTotals = new Gauge({ name: 'coffer_compliance_results', help: 'Compliance results of the latest report by result.', labelNames: ['result'], registers: [this.registry] });
   readonly webhooks = new Counter({ name: 'coffer_webhook_requests_total', help: 'Webhook deliveries by provider and outcome (triggered, ignored, unauthorized, rejected).', labelNames: ['provider', 'outcome'], registers: [this.registry] });
   readonly api = new Counter({ name: 'coffer_api_requests_total', help: 'REST API requests by method, route and status code.', labelNames: ['method', 'route', 'code'], registers: [this.registry] });
+  readonly verifications = new Counter({ name: 'coffer_verification_runs_total', help: 'Restore verifications (policy spec.verify) finished, by policy, namespace and result (succeeded, failed).', labelNames: ['policy', 'namespace', 'result'], registers: [this.registry] });
+  readonly verificationDuration = new Histogram({
+    name: 'coffer_verification_duration_seconds',
+    help: 'Wall-clock duration of restore verifications: scratch restore, integrity check, checks and deleting the scratch namespace.',
+    labelNames: ['policy', 'namespace'],
+    buckets: [5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200],
+    registers: [this.registry],
+  });
+  readonly verificationRto = new Gauge({ name: 'coffer_verification_rto_seconds', help: 'Recovery time measured by the newest restore verification (restore start until ready and integrity-checked) per policy and namespace.', labelNames: ['policy', 'namespace'], registers: [this.registry] });
+  readonly verificationLastSuccess = new Gauge({ name: 'coffer_verification_last_success_timestamp_seconds', help: 'Start time (Unix seconds) of the newest successful restore verification per policy and namespace.', labelNames: ['policy', 'namespace'], registers: [this.registry] });
   private sawPlan = false;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
@@ -81,6 +96,14 @@ export class CofferMetrics {
       case 'expired':
         this.expired.inc({ policy: e.policy, namespace: e.namespace }, e.restorePoints.length);
         break;
+      case 'verify-end': {
+        const labels = { policy: e.policy, namespace: e.namespace };
+        this.verifications.inc({ ...labels, result: resultLabel(e.phase) });
+        this.verificationDuration.observe(labels, e.seconds);
+        if (e.rtoSeconds !== undefined) this.verificationRto.set(labels, e.rtoSeconds);
+        if (e.phase === 'Succeeded') this.verificationLastSuccess.set(labels, Date.parse(e.startTime) / 1000);
+        break;
+      }
     }
   }
 
@@ -120,6 +143,12 @@ export class CofferMetrics {
     for (const c of counts.values()) this.restorePoints.set({ policy: c.policy, namespace: c.namespace }, c.n);
     this.lastSuccess.reset();
     for (const l of last) if (l.lastSuccessTime) this.lastSuccess.set({ policy: l.policy, namespace: l.namespace }, Date.parse(l.lastSuccessTime) / 1000);
+    // After a restart the verification gauges come from the newest VerificationResult of each pair.
+    for (const v of await latestVerifications(catalog)) {
+      const labels = { policy: v.policy, namespace: v.namespace };
+      if (v.doc.spec.rtoSeconds !== undefined) this.verificationRto.set(labels, v.doc.spec.rtoSeconds);
+      if (v.phase === 'Succeeded') this.verificationLastSuccess.set(labels, Date.parse(v.startTime) / 1000);
+    }
   }
 
   /**

@@ -2,6 +2,7 @@ import type { Plan, PlanPolicy } from '../../compiler/plan/types.ts';
 import { selectRetained } from '../../compiler/retention/index.ts';
 import { isOnDemand, retentionOutcome, type PointFacts } from '../catalog/retention.ts';
 import type { LastRun, RunRecord } from '../catalog/types.ts';
+import type { VerificationResultDoc } from '../verify/result.ts';
 import type { ComplianceReport, ComplianceResult, ComplianceSummary, ResultStatus, Rule, Severity } from './types.ts';
 
 export interface ComplianceInput {
@@ -14,6 +15,8 @@ export interface ComplianceInput {
   runs: readonly RunRecord[];
   /** The catalog's latest-run pointers (they keep the last success time even after failures). */
   lastRuns: readonly LastRun[];
+  /** The newest VerificationResult per (namespace, policy) (`latestVerifications`); verify runs come in `runs`. */
+  verifications?: readonly { namespace: string; policy: string; doc: VerificationResultDoc }[];
   now: Date;
   /**
    * Slack on top of the schedule's longest gap before the RPO counts as missed: a backup takes time to run and the
@@ -26,7 +29,7 @@ const defaultGrace = (max: number) => Math.min(3600, Math.max(300, max / 10));
 
 /**
  * Evaluates every protected (policy, namespace) pair against the compliance rules — RPO met, last backup succeeded,
- * retention honoured, last DR drill passed — into an OpenReports-shaped report. Pure: the catalog's contents and the
+ * retention honoured, last DR drill passed, restore verified (policies with spec.verify) — into an OpenReports-shaped report. Pure: the catalog's contents and the
  * clock are passed in, so the same inputs always give the same report.
  */
 export function evaluateCompliance(input: ComplianceInput): ComplianceReport {
@@ -35,6 +38,7 @@ export function evaluateCompliance(input: ComplianceInput): ComplianceReport {
   // Grouped once: a fleet has 100,000 restore points and hundreds of pairs; filtering per pair would be quadratic.
   const pointsOf = groupBy(input.restorePoints, (r) => `${r.spec.policy}\u0000${r.spec.namespace}`);
   const runsOf = groupBy(input.runs, (r) => r.spec.namespace ?? '');
+  const verificationOf = new Map((input.verifications ?? []).map((v) => [`${v.policy}\u0000${v.namespace}`, v.doc]));
   for (const policy of [...input.plan.policies].sort((a, b) => a.name.localeCompare(b.name))) {
     for (const namespace of [...(input.selected.get(policy.name) ?? [])].sort()) {
       const ctx: PairContext = {
@@ -45,14 +49,17 @@ export function evaluateCompliance(input: ComplianceInput): ComplianceReport {
         runs: (runsOf.get(namespace) ?? []).filter((r) => r.spec.policy === policy.name || r.spec.trigger === 'drill'),
         last: input.lastRuns.find((l) => l.policy === policy.name && l.namespace === namespace),
         grace: grace(policy.schedule.maxIntervalSeconds),
+        verification: verificationOf.get(`${policy.name}\u0000${namespace}`),
+        verifyGrace: policy.verify ? grace(policy.verify.schedule.maxIntervalSeconds) : 0,
       };
       if (policy.paused) {
-        for (const rule of ['rpo', 'last-backup-succeeded', 'retention', 'dr-drill'] as const) {
+        for (const rule of ['rpo', 'last-backup-succeeded', 'retention', 'dr-drill', ...(policy.verify ? (['last-verified'] as const) : [])] as const) {
           results.push(result(ctx, rule, 'skip', undefined, `policy ${policy.name} is paused`, {}));
         }
         continue;
       }
       results.push(rpoRule(ctx), lastBackupRule(ctx), retentionRule(ctx), drillRule(ctx));
+      if (policy.verify) results.push(verifiedRule(ctx));
     }
   }
   results.sort(byPair);
@@ -80,6 +87,8 @@ interface PairContext {
   runs: readonly RunRecord[];
   last: LastRun | undefined;
   grace: number;
+  verification: VerificationResultDoc | undefined;
+  verifyGrace: number;
 }
 
 function result(ctx: PairContext, rule: Rule, status: ResultStatus, severity: Severity | undefined, message: string, properties: Record<string, string>): ComplianceResult {
@@ -180,6 +189,35 @@ function drillRule(ctx: PairContext): ComplianceResult {
   return result(ctx, 'dr-drill', 'fail', 'medium', `DR drill failed (${drill.metadata.name})${drill.status.error ? `: ${firstLine(drill.status.error)}` : ''}`, props);
 }
 
+/**
+ * Restore verification (spec.verify): the newest verification must have succeeded, and the newest successful one must
+ * be younger than the verify schedule's longest gap plus grace. Properties carry the newest verification (name,
+ * phase, restore point, RTO), which the API and the dashboard show per application.
+ */
+function verifiedRule(ctx: PairContext): ComplianceResult {
+  const v = ctx.policy.verify!;
+  const limit = v.schedule.maxIntervalSeconds + ctx.verifyGrace;
+  const doc = ctx.verification;
+  const runs = ctx.runs.filter((r) => r.spec.type === 'verify' && r.spec.policy === ctx.policy.name).sort((a, b) => b.status.startTime.localeCompare(a.status.startTime));
+  const okTimes = runs.filter((r) => r.status.phase === 'Succeeded').map((r) => r.status.startTime);
+  if (doc?.spec.phase === 'Succeeded') okTimes.push(doc.spec.startTime);
+  const lastOk = okTimes.sort().at(-1);
+  const newest = doc && (!runs[0] || doc.spec.startTime >= runs[0].status.startTime) ? { name: doc.metadata.name, phase: doc.spec.phase, start: doc.spec.startTime, error: doc.spec.errors?.[0] } : runs[0] && { name: runs[0].metadata.name, phase: runs[0].status.phase, start: runs[0].status.startTime, error: runs[0].status.error };
+  const props: Record<string, string> = { frequency: v.schedule.source, limit: `${Math.round(limit)}s` };
+  if (newest) Object.assign(props, { verification: newest.name, phase: newest.phase, startTime: newest.start });
+  if (doc && doc.metadata.name === newest?.name) {
+    if (doc.spec.restorePoint) props.restorePoint = doc.spec.restorePoint;
+    if (doc.spec.rtoSeconds !== undefined) props.rtoSeconds = String(doc.spec.rtoSeconds);
+    if (doc.spec.checks?.length) props.checks = `${doc.spec.checks.filter((c) => c.result === 'Passed').length}/${doc.spec.checks.length}`;
+  }
+  if (lastOk) props.lastSuccess = lastOk;
+  if (!newest) return result(ctx, 'last-verified', 'fail', 'medium', `not verified yet (verify ${v.schedule.source})`, props);
+  if (newest.phase !== 'Succeeded') return result(ctx, 'last-verified', 'fail', 'high', `last restore verification failed (${newest.name})${newest.error ? `: ${firstLine(newest.error)}` : ''}`, props);
+  const age = Math.max(0, (ctx.now.getTime() - Date.parse(lastOk!)) / 1000);
+  if (age > limit) return result(ctx, 'last-verified', 'fail', 'medium', `last verified ${ago(age)} ago, longer than verify ${v.schedule.source} allows (${newest.name})`, props);
+  return result(ctx, 'last-verified', 'pass', undefined, `restore verified ${ago(age)} ago (${newest.name}${props.rtoSeconds ? `, RTO ${props.rtoSeconds}s` : ''})`, props);
+}
+
 function groupBy<T>(xs: readonly T[], key: (x: T) => string): Map<string, T[]> {
   const m = new Map<string, T[]>();
   for (const x of xs) {
@@ -199,7 +237,7 @@ export function summarize(results: readonly ComplianceResult[]): ComplianceSumma
 
 const STATUS_RANK: Record<ResultStatus, number> = { fail: 0, error: 1, warn: 2, pass: 3, skip: 4 };
 const SEVERITY_RANK: Record<Severity, number> = { critical: 0, high: 1, medium: 2, low: 3, info: 4 };
-const RULE_RANK: Record<Rule, number> = { rpo: 0, 'last-backup-succeeded': 1, retention: 2, 'dr-drill': 3 };
+const RULE_RANK: Record<Rule, number> = { rpo: 0, 'last-backup-succeeded': 1, retention: 2, 'dr-drill': 3, 'last-verified': 4 };
 
 export const namespaceOf = (r: ComplianceResult): string => r.resources[0]?.name ?? '';
 

@@ -1,6 +1,7 @@
 import type { Plan } from '../../compiler/plan/types.ts';
 import { factsOf, type Catalog, type CommitResult } from '../catalog/index.ts';
 import { complianceChanges, complianceMessage, type ComplianceChange } from './changes.ts';
+import { latestVerifications } from '../verify/store.ts';
 import { evaluateCompliance } from './compliance.ts';
 import { renderMarkdown } from './render.ts';
 import type { ComplianceReport } from './types.ts';
@@ -12,13 +13,14 @@ export function reportsDir(plan: Pick<Plan, 'config'>): string {
 
 /** Reads what compliance needs from the catalog branch tip and evaluates it. */
 export async function computeCompliance(catalog: Catalog, plan: Plan, selected: ReadonlyMap<string, readonly string[]>, now: Date): Promise<ComplianceReport> {
-  const [points, runs, lastRuns] = await Promise.all([catalog.listRestorePoints(), catalog.readRuns(), catalog.latestRuns()]);
+  const [points, runs, lastRuns, verifications] = await Promise.all([catalog.listRestorePoints(), catalog.readRuns(), catalog.latestRuns(), plan.policies.some((p) => p.verify) ? latestVerifications(catalog) : []]);
   return evaluateCompliance({
     plan,
     selected,
     restorePoints: points.items.map(factsOf),
-    runs: runs.filter((r) => r.spec.type === 'backup' || r.spec.trigger === 'drill'),
+    runs: runs.filter((r) => r.spec.type === 'backup' || r.spec.type === 'verify' || r.spec.trigger === 'drill'),
     lastRuns,
+    verifications,
     now,
   });
 }

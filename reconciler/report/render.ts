@@ -6,6 +6,7 @@ export const RULE_TITLES: Record<Rule, string> = {
   'last-backup-succeeded': 'Last backup succeeded',
   retention: 'Retention honoured',
   'dr-drill': 'Last DR drill passed',
+  'last-verified': 'Restore verified',
 };
 
 const ICONS: Record<ResultStatus, string> = { fail: '❌ fail', error: '⛔ error', warn: '⚠️ warn', pass: '✅ pass', skip: '⏭️ skip' };

@@ -1,8 +1,9 @@
 /** The ComplianceReport document (`schemas/compliancereport.schema.json`), shaped like OpenReports `Report`. */
 export type ResultStatus = 'pass' | 'fail' | 'warn' | 'error' | 'skip';
 export type Severity = 'critical' | 'high' | 'medium' | 'low' | 'info';
-export type Rule = 'rpo' | 'last-backup-succeeded' | 'retention' | 'dr-drill';
-export const RULES: readonly Rule[] = ['rpo', 'last-backup-succeeded', 'retention', 'dr-drill'];
+/** `last-verified` is evaluated only for policies with `spec.verify`. */
+export type Rule = 'rpo' | 'last-backup-succeeded' | 'retention' | 'dr-drill' | 'last-verified';
+export const RULES: readonly Rule[] = ['rpo', 'last-backup-succeeded', 'retention', 'dr-drill', 'last-verified'];
 
 export interface ComplianceResult {
   source: 'coffer';

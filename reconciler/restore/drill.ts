@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
-import { openCatalog, runId as makeRunId, type CommitResult } from '../catalog/index.ts';
+import type { Plan, PlanVerifyCheck } from '../../compiler/plan/types.ts';
+import { openCatalog, runId as makeRunId, type Catalog, type CommitResult } from '../catalog/index.ts';
+import { isNotFound } from '../kube/client.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { waitFor } from '../kube/wait.ts';
 import type { GitSource } from '../git/source.ts';
@@ -43,6 +45,72 @@ export function drillReportPath(cluster: string, namespace: string, name: string
   return `drills/${cluster}/${namespace}/${name}.yaml`;
 }
 
+/** What `restoreIntoScratch` did: the restore (when it got that far), every problem met, and whether cleanup worked. */
+export interface ScratchRestore {
+  scratch: string;
+  /** The random part of the names (scratch namespace, RestoreResult, the caller's report). */
+  suffix: string;
+  start: Date;
+  outcome?: RestoreOutcome;
+  /** Restore start → the restore returned (everything ready; validate and verify actions run): seconds. */
+  restoreSeconds: number;
+  errors: string[];
+  scratchDeleted: boolean;
+}
+
+export interface ScratchRequest extends Omit<DrillRequest, 'now'> {
+  plan: Plan;
+  catalog: Catalog;
+  now: () => Date;
+  /** The scratch namespace is `<namespace>-<kind>-<random>` and the restore is recorded with this trigger. */
+  kind: 'drill' | 'verify';
+  /** Policy checks to answer with the blueprints' verify actions (restore verification). */
+  verify?: readonly PlanVerifyCheck[];
+}
+
+/**
+ * The part drills and restore verification share: restore the latest restore point of a namespace into a fresh
+ * scratch namespace, wait until it is ready, run the blueprints' `validate` (and `verify`) actions, then delete the
+ * scratch namespace and wait until it is gone — also when the restore failed or was aborted, so a failed drill
+ * never leaves a copy of production data behind. Never throws for a failed restore: it is in `errors`.
+ */
+export async function restoreIntoScratch(req: ScratchRequest): Promise<ScratchRestore> {
+  const suffix = randomBytes(3).toString('hex');
+  const scratch = `${req.namespace.slice(0, 50)}-${req.kind}-${suffix}`;
+  const start = req.now();
+  const t0 = performance.now();
+  let outcome: RestoreOutcome | undefined;
+  const errors: string[] = [];
+  try {
+    outcome = await runRestore({
+      ...req,
+      restorePoint: { ref: 'latest', namespace: req.namespace, ...(req.policy ? { policy: req.policy } : {}) },
+      namespaceMapping: { [req.namespace]: scratch },
+      wait: true,
+      validate: true,
+      ...(req.verify?.length ? { verify: req.verify } : {}),
+      trigger: req.kind,
+      resultName: makeRunId(req.kind, start, suffix),
+    });
+    errors.push(...(outcome.result.spec.errors ?? []));
+  } catch (e) {
+    errors.push((e as Error).message);
+  }
+  const restoreSeconds = Math.round(performance.now() - t0) / 1000;
+  let scratchDeleted = false;
+  try {
+    await req.client.delete('v1', 'namespaces', undefined, scratch).catch((e: unknown) => {
+      // The restore may have failed before it created the namespace.
+      if (!isNotFound(e)) throw e;
+    });
+    await waitFor(async () => ((await req.client.find('v1', 'namespaces', undefined, scratch)) ? undefined : true), { timeoutMs: req.waitTimeoutMs ?? 300_000, what: `scratch namespace ${scratch} to be deleted` });
+    scratchDeleted = true;
+  } catch (e) {
+    errors.push(`cleanup: ${(e as Error).message}`);
+  }
+  return { scratch, suffix, start, ...(outcome ? { outcome } : {}), restoreSeconds, errors, scratchDeleted };
+}
+
 /**
  * A DR drill, as K10 runs them: restore the latest restore point of a namespace into a scratch namespace, wait until
  * everything is ready, run the blueprints' `validate` action, delete the scratch namespace, and commit a DrillReport
@@ -52,37 +120,7 @@ export async function runDrill(req: DrillRequest): Promise<{ report: DrillReport
   const now = req.now ?? (() => new Date());
   const plan = await compileTip(req.source);
   const catalog = openCatalog({ source: req.source, cluster: plan.config.cluster, branch: plan.config.catalog.branch, catalogDir: plan.config.catalog.path, clock: now });
-  const suffix = randomBytes(3).toString('hex');
-  const scratch = `${req.namespace.slice(0, 50)}-drill-${suffix}`;
-  const start = now();
-  const t0 = performance.now();
-  let outcome: RestoreOutcome | undefined;
-  const errors: string[] = [];
-  try {
-    outcome = await runRestore({
-      ...req,
-      plan,
-      catalog,
-      restorePoint: { ref: 'latest', namespace: req.namespace, ...(req.policy ? { policy: req.policy } : {}) },
-      namespaceMapping: { [req.namespace]: scratch },
-      wait: true,
-      validate: true,
-      trigger: 'drill',
-      resultName: makeRunId('drill', start, suffix),
-    });
-    errors.push(...(outcome.result.spec.errors ?? []));
-  } catch (e) {
-    errors.push((e as Error).message);
-  }
-  const rtoSeconds = Math.round(performance.now() - t0) / 1000;
-  let scratchDeleted = false;
-  try {
-    await req.client.delete('v1', 'namespaces', undefined, scratch);
-    await waitFor(async () => ((await req.client.find('v1', 'namespaces', undefined, scratch)) ? undefined : true), { timeoutMs: req.waitTimeoutMs ?? 300_000, what: `scratch namespace ${scratch} to be deleted` });
-    scratchDeleted = true;
-  } catch (e) {
-    errors.push(`cleanup: ${(e as Error).message}`);
-  }
+  const { scratch, suffix, start, outcome, restoreSeconds: rtoSeconds, errors, scratchDeleted } = await restoreIntoScratch({ ...req, plan, catalog, now, kind: 'drill' });
   const end = now();
   const spec = outcome?.result.spec;
   const ok = !errors.length && spec?.phase === 'Succeeded';

@@ -1,5 +1,5 @@
 import { compileCel } from '../../compiler/cel/index.ts';
-import type { PlanBlueprint, PlanPolicy } from '../../compiler/plan/types.ts';
+import type { PlanBlueprint, PlanPolicy, PlanVerifyCheck } from '../../compiler/plan/types.ts';
 import type { Repository } from '../../repository/index.ts';
 import { runAction, toHookRecords, type ActionResult, type ActionSpec } from '../blueprint/run.ts';
 import type { RestorePoint } from '../catalog/types.ts';
@@ -56,6 +56,8 @@ export interface ExecuteInput {
   hooks?: { policy: PlanPolicy; blueprints: readonly PlanBlueprint[] };
   /** Also run the blueprints' optional `validate` action once everything is restored (DR drills). */
   validate?: boolean;
+  /** Then each of these policy checks through the blueprints' `verify` action (restore verification). */
+  verify?: readonly PlanVerifyCheck[];
   moverImage?: string;
   moverTimeoutMs?: number;
   /** Volume restores in flight at once (default 9, like K10). */
@@ -270,6 +272,9 @@ export async function executeRestore(input: ExecuteInput): Promise<ExecuteResult
   if (!input.dryRun && input.validate && input.hooks && !errors.length) {
     hooks.push(...(await runRestoreHooks(input, changed, outcomeOf, errors, 'validate')));
   }
+  if (!input.dryRun && input.verify?.length && input.hooks && !errors.length) {
+    hooks.push(...(await runRestoreHooks(input, changed, outcomeOf, errors, 'verify')));
+  }
   return { resources, volumes, hooks, unhealthy, errors };
 }
 
@@ -313,7 +318,7 @@ async function createRetrying(client: KubeClient, p: PlannedObject, body: KubeOb
  * after that workload is ready — the SQLite swap needs a running pod. Artifacts recorded at backup as
  * `NAME@Kind/name` are given to the workload's action as `artifacts.NAME`.
  */
-async function runRestoreHooks(input: ExecuteInput, changed: PlannedObject[], outcomeOf: Map<PlannedObject, ResourceOutcome>, errors: string[], action: 'restore' | 'validate'): Promise<Record<string, unknown>[]> {
+async function runRestoreHooks(input: ExecuteInput, changed: PlannedObject[], outcomeOf: Map<PlannedObject, ResourceOutcome>, errors: string[], action: 'restore' | 'validate' | 'verify'): Promise<Record<string, unknown>[]> {
   const { policy, blueprints } = input.hooks!;
   const rp = input.restorePoint;
   const all = rp.spec.artifacts ?? {};
@@ -360,21 +365,26 @@ async function runRestoreHooks(input: ExecuteInput, changed: PlannedObject[], ou
           continue;
         }
       }
-      const res: ActionResult = await runAction({
-        blueprint: bp.name,
-        action,
-        spec,
-        context: {
-          namespace: input.plan.targetNamespace,
-          policy: policy.name,
-          ...(w ? { workload: { kind: w.object.kind, name: w.object.metadata.name, namespace: w.object.metadata.namespace! } } : {}),
-          restorePoint: rpCtx,
-          artifacts: r.artifacts,
-        },
-        ctx,
-      });
-      records.push(...toHookRecords(res));
-      if (!res.ok) errors.push(`blueprint ${bp.name} ${action}${w ? ` for ${ident(w.object)}` : ''}: ${res.error ?? 'failed'}`);
+      // The verify action runs once per policy check it answers (its answer is judged by reconciler/verify); others once.
+      const checks = action === 'verify' ? (input.verify ?? []).filter((c) => !c.blueprint || c.blueprint === bp.name) : [undefined];
+      for (const check of checks) {
+        const res: ActionResult = await runAction({
+          blueprint: bp.name,
+          action,
+          spec,
+          context: {
+            namespace: input.plan.targetNamespace,
+            policy: policy.name,
+            ...(w ? { workload: { kind: w.object.kind, name: w.object.metadata.name, namespace: w.object.metadata.namespace! } } : {}),
+            restorePoint: rpCtx,
+            artifacts: r.artifacts,
+            ...(check ? { verify: { name: check.name, query: check.query, ...(check.database ? { database: check.database } : {}) } } : {}),
+          },
+          ctx,
+        });
+        records.push(...toHookRecords(res).map((h) => (check ? { ...h, check: check.name } : h)));
+        if (!res.ok) errors.push(`blueprint ${bp.name} ${action}${check ? ` check ${check.name}` : ''}${w ? ` for ${ident(w.object)}` : ''}: ${res.error ?? 'failed'}`);
+      }
     }
   }
   return records;

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { parse } from 'yaml';
 import { CompileFailed, compileFromGit, hasErrors, validateKind, type Plan, type PlanTransformSet } from '../../compiler/index.ts';
+import type { PlanVerifyCheck } from '../../compiler/plan/types.ts';
 import { openCatalog, runId as makeRunId, type Catalog, type CommitResult, type Identity, type RestorePoint } from '../catalog/index.ts';
 import type { GitSource } from '../git/source.ts';
 import type { KubeClient } from '../kube/client.ts';
@@ -38,6 +39,8 @@ export interface RestoreRequest {
   hooks?: boolean;
   /** Run the blueprints' `validate` actions after everything is restored (drills). */
   validate?: boolean;
+  /** Then answer these policy checks with the blueprints' `verify` actions (restore verification). */
+  verify?: readonly PlanVerifyCheck[];
   /** Restore volume data (default true). */
   volumes?: boolean;
   moverImage?: string;
@@ -47,7 +50,7 @@ export interface RestoreRequest {
   restoreName?: string;
   /** Name of the RestoreResult document (default: the restore run id). */
   resultName?: string;
-  trigger?: 'manual' | 'schedule' | 'drill';
+  trigger?: 'manual' | 'schedule' | 'drill' | 'verify';
   /** An already compiled plan and open catalog (the reconciler's), instead of compiling the source's tip. */
   plan?: Plan;
   catalog?: Catalog;
@@ -166,6 +169,7 @@ async function restoreWithLog(req: RestoreRequest, start: Date, now: () => Date,
       sameCluster: targetCluster === rp.spec.cluster,
       ...(policy && req.hooks !== false ? { hooks: { policy, blueprints: plan.blueprints } } : {}),
       ...(req.validate ? { validate: true } : {}),
+      ...(req.verify?.length ? { verify: req.verify } : {}),
       ...(req.moverImage ? { moverImage: req.moverImage } : {}),
       ...(req.moverTimeoutMs ? { moverTimeoutMs: req.moverTimeoutMs } : {}),
       runId: runName,

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { lstat, mkdir, readdir, rm, stat } from 'node:fs/promises';
-import { copyTree } from './copytree.ts';
+import { copyTreeLive } from './copytree.ts';
 import path from 'node:path';
 import { isConflict, type ApiClient, type KubeObject } from './client.ts';
 import type { EventRecorder } from './events.ts';
@@ -194,15 +194,15 @@ export class SnapshotController {
     const handle = `snap-${randomUUID()}`;
     const target = this.dataDir(handle);
     await mkdir(path.dirname(target), { recursive: true });
-    // Crash consistency: every process using the volume is paused while the copy is cut.
-    const release = (await this.o.quiesce?.(sourceDir)) ?? (() => {});
-    let createdNs: bigint;
-    try {
+    // Crash consistency: a point-in-time copy. The tree is copied while the pod runs, then every process using the
+    // volume is paused only while the copy is brought level with what changed meanwhile (copytree.ts copyTreeLive).
+    let createdNs = 0n;
+    const { pausedMs, recopied } = await copyTreeLive(sourceDir, target, async () => {
+      const release = (await this.o.quiesce?.(sourceDir)) ?? (() => {});
       createdNs = BigInt(Date.now()) * 1_000_000n;
-      await copyTree(sourceDir, target);
-    } finally {
-      release();
-    }
+      return release;
+    });
+    this.o.log?.(`snapshot ${content.metadata.name}: writers paused ${pausedMs} ms (${recopied} entries copied again)`);
     const bytes = await treeBytes(target);
     await this.o.api.patch(`${GROUP}/volumesnapshotcontents/${encodeURIComponent(content.metadata.name!)}/status`, {
       status: { snapshotHandle: handle, readyToUse: true, restoreSize: bytes, creationTime: Number(createdNs) },

@@ -1,15 +1,19 @@
 /**
- * `npm run bench:databases`: per engine and blueprint path, a database of COFFER_BENCH_DB_MB (default 1024) MiB is
- * backed up while the ledger writer commits, restored into a new namespace and validated. Prints one JSON line per
- * case: downtime (longest time a write was blocked), backup time, restore time (= RTO of the restore: start → ready
- * and validated), commits acknowledged before the consistency point and how many came back, acknowledged commits lost.
- * COFFER_BENCH_DB_ONLY=postgres,redis limits the engines.
+ * `npm run bench:databases [-- --mb 1024] [--only postgres,mariadb]`: per engine and blueprint path, a database of
+ * `--mb` (or COFFER_BENCH_DB_MB; default 1024) MiB is backed up while the ledger writer commits, restored into a new
+ * namespace, integrity-checked (validate) and queried (verify). Prints one JSON line per case: downtime (longest time a
+ * write was blocked), backup time, restore time (start → ready, validated, queried), RTO (start → every workload
+ * ready), commits acknowledged before the consistency point and how many came back, acknowledged commits lost.
+ * `--only` (or COFFER_BENCH_DB_ONLY=postgres,redis) limits the engines.
  */
+import { parseArgs } from 'node:util';
 import { DatabaseHarness } from '../reconciler/databases/harness.ts';
 import { ENGINES } from '../reconciler/databases/engines.ts';
 
-const mb = Number(process.env.COFFER_BENCH_DB_MB ?? 1024);
-const only = process.env.COFFER_BENCH_DB_ONLY?.split(',');
+const { values: flags } = parseArgs({ options: { mb: { type: 'string' }, only: { type: 'string' } } });
+const mb = Number(flags.mb ?? process.env.COFFER_BENCH_DB_MB ?? 1024);
+if (!Number.isInteger(mb) || mb < 1) throw new Error(`--mb ${flags.mb ?? process.env.COFFER_BENCH_DB_MB}: expected a whole number of MiB ≥ 1`);
+const only = (flags.only ?? process.env.COFFER_BENCH_DB_ONLY)?.split(',');
 
 /** Shell run in the app's container that grows its database by about `mb` MiB. */
 const SEED: Record<string, (mb: number) => string> = {

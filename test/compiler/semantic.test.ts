@@ -50,7 +50,7 @@ describe('blueprint consistency', () => {
       'b2.yaml': bp('    backup:\n      phases:\n        - name: a\n          func: KubeExec\n          args:\n            namespace: "{{ namespce }}"\n            pod: p\n            command: [sh, -c, "echo {{ phases.b.output.x }}"]\n        - name: b\n          func: Wait\n          args:\n            timeout: 1m\n            object: { kind: Pod, name: p }\n            condition: object.status.phase == "Running"\n'),
     });
     expect(fmt(r)).toEqual([
-      'b2.yaml:12:28: namespace: unknown template variable "namespce" (known: namespace, cluster, policy, workload, restorePoint, artifacts, phases)',
+      'b2.yaml:12:28: namespace: unknown template variable "namespce" (known: namespace, cluster, policy, workload, restorePoint, artifacts, phases, verify)',
       'b2.yaml:14:47: command[2]: phase "b" is not an earlier phase of this action',
     ]);
   });

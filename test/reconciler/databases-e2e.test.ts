@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENGINES } from './databases/engines.ts';
 import { DatabaseHarness } from './databases/harness.ts';
+import { judgeAnswer } from '../../reconciler/verify/index.ts';
 
 let h: DatabaseHarness;
 
@@ -28,6 +29,10 @@ describe.concurrent.each(ENGINES)('$name', (e) => {
     expect(out.result.spec.phase).toBe('Succeeded');
     const validate = (out.result.spec.hooks as { action: string; phaseResult: string; output?: Record<string, string> }[]).filter((x) => x.action === 'validate');
     expect(validate.map((x) => [x.phaseResult, x.output?.integrity])).toEqual([['Succeeded', 'ok']]);
+    // The blueprint's verify action answered the engine's check on the restored copy, and the answer meets it.
+    const verify = (out.result.spec.hooks as { action: string; check?: string; phaseResult: string }[]).filter((x) => x.action === 'verify');
+    expect(verify.map((x) => [x.check, x.phaseResult])).toEqual([[e.check.name, 'Succeeded']]);
+    expect(judgeAnswer(e.check.query, figures.verifyAnswer, e.check.expect).result).toBe('Passed');
     expect(figures.lost).toEqual([]);
     expect(figures.ackedBeforePoint).toBeGreaterThanOrEqual(20);
   }, 420_000);

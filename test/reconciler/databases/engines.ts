@@ -23,6 +23,8 @@ export interface Engine {
   writer: string;
   /** Shell printing every committed sequence number, one per line. */
   list: string;
+  /** A policy check (spec.verify.checks) the restored copy answers through the blueprint's verify action. */
+  check: { name: string; query: string; database?: string; expect: { atLeast?: number; equals?: string; exists?: boolean } };
 }
 
 const envFromSecret = (name: string, ref: { secret: string; key: string }) => ({ name, valueFrom: { secretKeyRef: { name: ref.secret, key: ref.key } } });
@@ -42,6 +44,7 @@ export const ENGINES: Engine[] = [
     setup: `psql -U shop -d orders -v ON_ERROR_STOP=1 -qc 'create table if not exists ledger (seq bigint primary key, at timestamptz default now())'`,
     writer: loop(`psql -U shop -d orders -qAtc "insert into ledger(seq) values ($i)" >/dev/null`),
     list: `psql -U shop -d orders -Atc 'select seq from ledger order by seq'`,
+    check: { name: 'ledger', query: 'SELECT count(*) FROM ledger', database: 'orders', expect: { atLeast: 20 } },
   },
   {
     name: 'mariadb',
@@ -57,6 +60,7 @@ export const ENGINES: Engine[] = [
     setup: `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot shop -e 'create table if not exists ledger (seq bigint primary key) engine=InnoDB'`,
     writer: `export MYSQL_PWD="$MARIADB_ROOT_PASSWORD"; ${loop(`mariadb -uroot shop -e "insert into ledger values ($i)"`)}`,
     list: `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -N shop -e 'select seq from ledger order by seq'`,
+    check: { name: 'ledger', query: 'SELECT count(*) FROM ledger', expect: { atLeast: 20 } },
   },
   {
     name: 'redis',
@@ -72,6 +76,7 @@ export const ENGINES: Engine[] = [
     setup: 'true',
     writer: `export REDISCLI_AUTH="$REDIS_PASSWORD"; ${loop(`[ "$(redis-cli SET seq:$i 1)" = OK ]`)}`,
     list: `REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --scan --pattern 'seq:*' | sed 's/^seq://'`,
+    check: { name: 'first-key', query: 'EXISTS seq:1', expect: { equals: '1' } },
   },
   {
     name: 'etcd',
@@ -86,6 +91,7 @@ export const ENGINES: Engine[] = [
     setup: 'true',
     writer: loop(`etcdctl put seq/$i 1 >/dev/null`),
     list: `etcdctl get seq/ --prefix --keys-only | grep . | sed 's#^seq/##'`,
+    check: { name: 'first-key', query: 'seq/1', expect: { equals: '1' } },
   },
 ];
 

@@ -71,10 +71,20 @@ export interface Figures {
   ackedTotal: number;
   /** Longest time between two acknowledged commits while the backup ran: how long a write was blocked. */
   longestBlockedWriteMs: number;
+  /** When that gap began, seconds after the backup started (to place it: dump, snapshot, hooks). */
+  longestBlockedAtSeconds: number;
+  /** The longest gap before the backup started: what the loaded machine and the exec'd writer give with no backup. */
+  baselineGapMs: number;
+  /** Of that: the longest freeze of the pod by the sandbox's snapshot emulation during the backup (a real CSI snapshot has none). */
+  snapshotPauseMs: number;
   integrity: string;
   backupSeconds: number;
-  /** Restore start → every workload ready and validated (the RTO of this restore). */
+  /** Restore start → every workload ready, validated and the verify query answered. */
   restoreSeconds: number;
+  /** Restore start → every workload ready (restoreSeconds without the integrity check and the verify query). */
+  rtoSeconds: number;
+  /** What the blueprint's verify action answered for the engine's check on the restored copy. */
+  verifyAnswer: string;
 }
 
 const PASSPHRASE = 'db-e2e-passphrase';
@@ -86,12 +96,22 @@ export class DatabaseHarness {
     readonly client: KubeClient,
     readonly repoDir: string,
     private readonly work: string,
+    private readonly pauses: { at: number; ms: number }[],
   ) {}
 
   static async start(log?: (l: string) => void): Promise<DatabaseHarness> {
     const work = mkdtempSync(join(tmpdir(), 'coffer-db-e2e-'));
-    const sb = await startSandbox({ dir: join(work, 'sandbox'), ...(log ? { log } : {}) });
-    const h = new DatabaseHarness(sb, new KubeClient(sb.kubeConfig), join(work, 'policy-repo'), work);
+    const pauses: { at: number; ms: number }[] = [];
+    const sb = await startSandbox({
+      dir: join(work, 'sandbox'),
+      log: (l) => {
+        // The CSI emulation's own freeze of the pod (sandbox/controllers/copytree.ts), part of a blocked write.
+        const m = /: writers paused (\d+) ms/.exec(l);
+        if (m) pauses.push({ at: Date.now(), ms: Number(m[1]) });
+        log?.(l);
+      },
+    });
+    const h = new DatabaseHarness(sb, new KubeClient(sb.kubeConfig), join(work, 'policy-repo'), work, pauses);
     await h.createAll([
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'coffer-system' } },
       { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'coffer-repository-key', namespace: 'coffer-system' }, stringData: { passphrase: PASSPHRASE } } as KubeObject,
@@ -158,13 +178,18 @@ export class DatabaseHarness {
 
     const target = `${ns}-restored`;
     const t2 = Date.now();
-    const out = await runRestore({ source: await openSource({ source: this.repoDir, env: {} }), client: this.client, env: {}, restorePoint: { ref: 'latest', namespace: ns }, namespaceMapping: { [ns]: target }, wait: true, validate: true, waitTimeoutMs: 180_000 });
+    const out = await runRestore({ source: await openSource({ source: this.repoDir, env: {} }), client: this.client, env: {}, restorePoint: { ref: 'latest', namespace: ns }, namespaceMapping: { [ns]: target }, wait: true, validate: true, verify: [e.check], waitTimeoutMs: 180_000 });
     const t3 = Date.now();
-    const validate = (out.result.spec.hooks as { action: string; output?: Record<string, string> }[]).filter((h) => h.action === 'validate');
+    const restoreHooks = out.result.spec.hooks as { action: string; startTime?: string; endTime?: string; output?: Record<string, string> }[];
+    const validate = restoreHooks.filter((h) => h.action === 'validate');
+    // RTO: restore start until the workloads were ready, before the integrity check and the verify query.
+    const checking = restoreHooks.filter((h) => (h.action === 'validate' || h.action === 'verify') && h.startTime && h.endTime).reduce((s, h) => s + Date.parse(h.endTime!) - Date.parse(h.startTime!), 0);
     const restored = new Set((await this.sh(target, e.name, e.list)).split('\n').filter(Boolean).map(Number));
     const c = compare(ledger.acks, restored, isoMs(consistentAt));
+    const gap = ledger.longestGap(t0, t1);
+    const baseline = ledger.longestGap(0, t0 - 1).ms;
     const integrity = validate.map((h) => Object.entries(h.output ?? {}).filter(([k]) => !['pod', 'exitCode', 'integrity'].includes(k)).map(([k, v]) => `${k}: ${v}`).join('; ')).join(' | ');
-    const figures: Figures = { engine: e.name, blueprint: policy, ...c, ackedTotal: ledger.acks.size, longestBlockedWriteMs: ledger.longestGapMs(t0, t1), integrity, backupSeconds: (t1 - t0) / 1000, restoreSeconds: (t3 - t2) / 1000 };
+    const figures: Figures = { engine: e.name, blueprint: policy, ...c, ackedTotal: ledger.acks.size, longestBlockedWriteMs: gap.ms, longestBlockedAtSeconds: Math.round(gap.at - t0) / 1000, baselineGapMs: baseline, snapshotPauseMs: Math.max(0, ...this.pauses.filter((p) => p.at >= t0 && p.at <= t1).map((p) => p.ms)), integrity, backupSeconds: (t1 - t0) / 1000, restoreSeconds: (t3 - t2) / 1000, rtoSeconds: Math.max(0, t3 - t2 - checking) / 1000, verifyAnswer: restoreHooks.find((h) => h.action === 'verify')?.output?.result ?? '' };
     return { figures, out };
   }
 }

@@ -44,10 +44,11 @@ export class Ledger {
   }
 
   /** The longest time between two consecutive acks whose gap overlaps [from, to]: how long a write was blocked. */
-  longestGapMs(from: number, to: number): number {
+  /** The longest gap between two acks overlapping [from, to], and when it began (epoch ms). */
+  longestGap(from: number, to: number): { ms: number; at: number } {
     const times = [...this.acks.values()].sort((a, b) => a - b);
-    let worst = 0;
-    for (let i = 1; i < times.length; i++) if (times[i]! >= from && times[i - 1]! <= to) worst = Math.max(worst, times[i]! - times[i - 1]!);
+    let worst = { ms: 0, at: from };
+    for (let i = 1; i < times.length; i++) if (times[i]! >= from && times[i - 1]! <= to && times[i]! - times[i - 1]! > worst.ms) worst = { ms: times[i]! - times[i - 1]!, at: times[i - 1]! };
     return worst;
   }
 
