@@ -5,7 +5,7 @@ import git from 'isomorphic-git';
 import { GitSourceError, redactUrl } from './errors.ts';
 import { compareAndSwapRef, readRefValue } from './refs.ts';
 import type { GitSource } from './source.ts';
-import { wrapRemoteError } from './source.ts';
+import { fetchBranch, wrapRemoteError } from './source.ts';
 import { commitTree, objectReader, writeObject } from './objects.ts';
 import { blobAt, editTree, type TreeEdits } from './tree.ts';
 
@@ -120,20 +120,7 @@ export class BranchWriter {
       });
       const tip = refs.find((r) => r.ref === this.ref)?.oid;
       if (tip && !objectReader(this.gitdir).has(tip)) {
-        await git.fetch({
-          fs: gitFs,
-          http: remote.http,
-          gitdir: this.gitdir,
-          url: remote.url,
-          ref: this.opts.branch,
-          remoteRef: this.opts.branch,
-          singleBranch: true,
-          tags: false,
-          cache,
-          headers: remote.headers,
-          onAuth: remote.onAuth,
-          onAuthFailure: remote.onAuthFailure,
-        });
+        await fetchBranch(this.gitdir, remote, this.opts.branch, cache);
       }
       this.knownRemoteTip = tip;
       return tip;
@@ -163,6 +150,17 @@ export class BranchWriter {
   }
 
   private async commitNow(changes: Changes, message: string, opts: CommitOptions): Promise<CommitResult> {
+    const objects = objectReader(this.opts.source.gitdir);
+    objects.startStaging();
+    try {
+      return await this.stagedCommit(changes, message, opts);
+    } finally {
+      objects.stopStaging();
+    }
+  }
+
+  /** commitNow's body: every object it writes is staged and written (one pack when many) before the ref moves. */
+  private async stagedCommit(changes: Changes, message: string, opts: CommitOptions): Promise<CommitResult> {
     const { gitdir } = this.opts.source;
     const objects = objectReader(gitdir);
     const ours = new Map<string, string | null>();
@@ -211,6 +209,7 @@ export class BranchWriter {
       const who = { ...this.opts.author, timestamp: Math.floor(now.getTime() / 1000), timezoneOffset: 0 };
       const oid = writeObject(gitdir, 'commit', commitBytes(tree, base, who, message), objects);
       madeHere.add(oid);
+      objects.flush();
       if (await this.publish(oid, base, who, message)) {
         if (attempt > 1) this.log.info('catalog commit rebased after a lost race', { branch: this.opts.branch, attempts: attempt, commit: oid });
         return { commit: oid, changed: true, attempts: attempt, conflicts: [...conflicts] };

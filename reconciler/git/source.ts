@@ -175,19 +175,7 @@ export async function openSource(opts: OpenSourceOptions): Promise<GitSource> {
   let branch = opts.branch;
   const doFetch = async (): Promise<SourceRevision> => {
     try {
-      const res = await git.fetch({
-        fs: gitFs,
-        http,
-        gitdir,
-        remote: 'origin',
-        ref: branch,
-        singleBranch: true,
-        tags: false,
-        cache,
-        headers: access.headers,
-        onAuth: access.onAuth,
-        onAuthFailure: access.onAuthFailure,
-      });
+      const res = await fetchBranch(gitdir, access, branch, cache);
       if (!branch) branch = (res.defaultBranch ?? 'refs/heads/main').replace(/^refs\/heads\//, '');
     } catch (e) {
       if ((e as { code?: string }).code === 'NotFoundError' && branch) {
@@ -210,6 +198,34 @@ export async function openSource(opts: OpenSourceOptions): Promise<GitSource> {
     cache,
     fetch: doFetch,
   };
+}
+
+/**
+ * Fetches one branch into the bare cache's `refs/remotes/origin/<branch>`. The first fetch is shallow (depth 1): a new
+ * machine needs the tip's tree, never a million-commit history, so `dr restore` starts as fast at 1M commits as at
+ * 1k. Later fetches name that tracking ref as what we have, so the server sends only the commits since (isomorphic-git
+ * looks up `ref` for its "have" lines; with a bare branch name it finds nothing in a bare cache and the whole branch
+ * would be sent again). Pushing from a shallow cache works: a push sends the commits after the remote's tip, which
+ * is always one we fetched.
+ */
+export async function fetchBranch(gitdir: string, access: RemoteAccess, branch: string | undefined, cache: object): Promise<{ defaultBranch?: string | null }> {
+  const tracking = branch ? `refs/remotes/origin/${branch}` : undefined;
+  const have = tracking ? await git.resolveRef({ fs: gitFs, gitdir, ref: tracking }).catch(() => undefined) : undefined;
+  return git.fetch({
+    fs: gitFs,
+    http: access.http,
+    gitdir,
+    url: access.url,
+    remote: 'origin',
+    ...(tracking ? { ref: tracking, remoteRef: branch } : {}),
+    ...(have && objectReader(gitdir).has(have) ? {} : { depth: 1 }),
+    singleBranch: true,
+    tags: false,
+    cache,
+    headers: access.headers,
+    onAuth: access.onAuth,
+    onAuthFailure: access.onAuthFailure,
+  });
 }
 
 async function headBranch(gitdir: string): Promise<string> {
