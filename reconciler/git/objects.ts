@@ -346,7 +346,7 @@ export class ObjectReader {
    * zlib's output of a 1 KiB document is a view of a 16 KiB chunk, so 64 MiB "of objects" once held ~1 GiB.
    */
   private remember(key: string, obj: GitObject): void {
-    if (obj.data.buffer.byteLength > obj.data.length + 4096) {
+    if (obj.data.buffer.byteLength >= 2 * obj.data.length + Buffer.poolSize) {
       const own = Buffer.allocUnsafeSlow(obj.data.length);
       obj.data.copy(own);
       obj = { type: obj.type, data: own };
