@@ -98,6 +98,28 @@ export class BranchWriter {
     return this.fetchRemoteTip();
   }
 
+  /**
+   * After a lost race the remote's tip moved, so it has to be fetched: fetch at once (its ref discovery names the tip)
+   * instead of asking for the refs first — one request less per retry, which is most of what ten writers racing for
+   * one branch cost. Falls back to `tip()` when the branch is gone.
+   */
+  private async tipAfterLostRace(): Promise<string | undefined> {
+    const remote = this.opts.source.remote;
+    if (this.opts.source.kind === 'local' || !remote) return this.tip();
+    try {
+      const res = await fetchBranch(this.gitdir, remote, this.opts.branch, this.opts.source.cache);
+      if (res.fetchHead && objectReader(this.gitdir).has(res.fetchHead)) {
+        this.knownRemoteTip = res.fetchHead;
+        return res.fetchHead;
+      }
+    } catch (e) {
+      // A missing branch, or a connection reset: the slower path below asks again (and retries resets).
+      const code = (e as { code?: string }).code;
+      if (code !== 'NotFoundError' && (wrapRemoteError(e, remote.url) as { code?: string }).code !== 'E_GIT_UNREACHABLE') throw wrapRemoteError(e, remote.url);
+    }
+    return this.tip();
+  }
+
   /** The last tip seen, without a network round trip (remote) — used for optimistic first attempts. */
   private async cheapTip(): Promise<string | undefined> {
     if (this.opts.source.kind === 'local') return readRefValue(this.gitdir, this.ref);
@@ -105,7 +127,22 @@ export class BranchWriter {
     return this.knownRemoteTip;
   }
 
+  /**
+   * Reads are idempotent, so a connection reset (a server closing an idle keep-alive socket just as it is reused,
+   * seen under load with git http-backend) is retried twice before it fails the commit.
+   */
   private async fetchRemoteTip(): Promise<string | undefined> {
+    for (let i = 0; ; i++) {
+      try {
+        return await this.fetchRemoteTipOnce();
+      } catch (e) {
+        if (i >= 2 || (e as { code?: string }).code !== 'E_GIT_UNREACHABLE') throw e;
+        this.log.warn('catalog fetch interrupted; retrying', { branch: this.opts.branch, error: (e as Error).message });
+      }
+    }
+  }
+
+  private async fetchRemoteTipOnce(): Promise<string | undefined> {
     const remote = this.opts.source.remote!;
     const cache = this.opts.source.cache;
     try {
@@ -178,7 +215,7 @@ export class BranchWriter {
     const madeHere = new Set<string>();
     const conflicts = new Set<string>();
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-      const base = attempt === 1 ? await this.cheapTip() : await this.tip();
+      const base = attempt === 1 ? await this.cheapTip() : await this.tipAfterLostRace();
       const baseTree = base ? commitTree(objects.read(base).data) : undefined;
       const edits: TreeEdits = new Map();
       for (const [path, oid] of ours) {

@@ -342,11 +342,12 @@ export class ObjectReader {
 
   /**
    * Recent delta bases are reused by the next deltas of their chain (a chain of 50 would otherwise re-inflate 50
-   * times). Only bases are kept — `-o json` reads 100,000 documents once each — and each in a buffer of its own size:
-   * zlib's output of a 1 KiB document is a view of a 16 KiB chunk, so 64 MiB "of objects" once held ~1 GiB.
+   * times). Only bases are kept — `-o json` reads 100,000 documents once each — and each in a buffer of its own: a
+   * small Buffer is a view of a shared 8 KiB slab (zlib's output, of a 16 KiB chunk), and 64 MiB of cached views once
+   * held ~600 MiB of slabs.
    */
   private remember(key: string, obj: GitObject): void {
-    if (obj.data.buffer.byteLength >= 2 * obj.data.length + Buffer.poolSize) {
+    if (obj.data.buffer.byteLength !== obj.data.length) {
       const own = Buffer.allocUnsafeSlow(obj.data.length);
       obj.data.copy(own);
       obj = { type: obj.type, data: own };

@@ -208,7 +208,7 @@ export async function openSource(opts: OpenSourceOptions): Promise<GitSource> {
  * would be sent again). Pushing from a shallow cache works: a push sends the commits after the remote's tip, which
  * is always one we fetched.
  */
-export async function fetchBranch(gitdir: string, access: RemoteAccess, branch: string | undefined, cache: object): Promise<{ defaultBranch?: string | null }> {
+export async function fetchBranch(gitdir: string, access: RemoteAccess, branch: string | undefined, cache: object): Promise<{ defaultBranch?: string | null; fetchHead?: string | null }> {
   const tracking = branch ? `refs/remotes/origin/${branch}` : undefined;
   const have = tracking ? await git.resolveRef({ fs: gitFs, gitdir, ref: tracking }).catch(() => undefined) : undefined;
   return git.fetch({
