@@ -313,9 +313,12 @@ export class BranchWriter {
         return false;
       }
       const wrapped = wrapRemoteError(e, remote.url);
-      if ((wrapped as { code?: string }).code === 'E_GIT_UNREACHABLE' && ++this.networkFailures <= 3) {
-        // The push may or may not have landed (response lost): re-read the tip and re-apply; if it landed, the
-        // change is found already there and nothing is committed twice.
+      // A reset connection, or a report-status cut short (isomorphic-git's ParseError on an empty response, seen with
+      // git http-backend under heavy load): the push may or may not have landed.
+      const lost = (wrapped as { code?: string }).code === 'E_GIT_UNREACHABLE' || (code === 'ParseError' && /received ""/.test((e as Error).message));
+      if (lost && ++this.networkFailures <= 3) {
+        // Re-read the tip and re-apply; if the push landed, the change is found already there and nothing is
+        // committed twice.
         this.log.warn('catalog push interrupted; checking the remote and retrying', { branch: this.opts.branch, error: (e as Error).message });
         this.knownRemoteTip = null;
         return false;

@@ -5,7 +5,7 @@ import { deflateSync, inflateSync } from 'node:zlib';
 import { writePack } from './pack-writer.ts';
 
 /**
- * A read-only Git object store reader for bulk reads: pack indexes (.idx v2) are opened once and searched in memory,
+ * A read-only Git object store reader for bulk reads: pack indexes (.idx v2) are opened once and binary-searched,
  * pack entries are read with one positioned read and one inflate each, deltas (OFS and REF) are resolved with a small
  * base cache, and loose objects are the fallback. Listing 100,000 catalog documents through isomorphic-git costs one
  * `readBlob` call each (fs wrapper, gitdir stat, ref parsing); here a tree walk plus the blobs is plain buffer work.

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { writeListStream } from '../../cli/output/printer.ts';
 import { documentText } from '../../reconciler/catalog/document.ts';
 import { openCatalog, type Catalog, type RestorePoint } from '../../reconciler/catalog/index.ts';
 import { ObjectReader } from '../../reconciler/git/objects.ts';
+import { indexPack } from '../../reconciler/git/pack-writer.ts';
 import { openSource } from '../../reconciler/git/source.ts';
 import { backup } from './catalog-fixtures.ts';
 import { cleanup, gitCli, makePolicyRepo, tempDir } from './git-helpers.ts';
@@ -326,6 +327,13 @@ describe('catalog index, paging and unreadable documents', () => {
       expect(reader.has('0'.repeat(40), false)).toBe(false);
       expect(reader.has('f'.repeat(40), false)).toBe(false);
       reader.close();
+    }
+    // Coffer's indexer of a fetched pack (deltas included) writes the .idx git wrote, byte for byte.
+    const packDir = join(copy, 'objects', 'pack');
+    const packFiles = readdirSync(packDir).filter((n) => n.endsWith('.pack'));
+    expect(packFiles.length).toBeGreaterThan(0);
+    for (const f of packFiles) {
+      expect(indexPack(readFileSync(join(packDir, f))).equals(readFileSync(join(packDir, f.replace(/\.pack$/, '.idx'))))).toBe(true);
     }
   });
 });
