@@ -13,6 +13,7 @@ import { benchPlan } from './catalog-plan.ts';
 
 const [gitdir, op, arg] = process.argv.slice(2) as [string, string, string | undefined];
 const started = performance.now();
+const cpu0 = process.cpuUsage();
 let items = 0;
 if (op === 'json') {
   const out = createWriteStream('/dev/null');
@@ -48,4 +49,5 @@ if (op === 'json') {
   }
 }
 const ms = performance.now() - started;
-process.stderr.write(`${JSON.stringify({ ms: Math.round(ms * 10) / 10, items })}\n`);
+const cpu = process.cpuUsage(cpu0);
+process.stderr.write(`${JSON.stringify({ ms: Math.round(ms * 10) / 10, cpuMs: Math.round((cpu.user + cpu.system) / 100) / 10, items })}\n`);

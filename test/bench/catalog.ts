@@ -38,6 +38,10 @@ function sh(cwd: string, args: string[], opts: { input?: string; env?: NodeJS.Pr
 }
 
 const round = (x: number): number => Math.round(x * 10) / 10;
+const cpuMs = (since: NodeJS.CpuUsage): number => {
+  const d = process.cpuUsage(since);
+  return round((d.user + d.system) / 1000);
+};
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -69,25 +73,27 @@ async function child(gitdir: string, op: string, arg: string | undefined, timeou
   try {
     // Peak RSS from /usr/bin/time: Linux carries a parent's RSS high-water mark into a child it forks and execs, so
     // the child's own getrusage would report the bench process's memory (which built the catalog), not its own.
-    const r = await timed('/usr/bin/time', ['-f', 'maxrss-kib=%M', process.execPath, '--import', 'tsx', join(ROOT, 'test/bench/catalog-child.ts'), gitdir, op, ...(arg ? [arg] : [])], { ...process.env, COFFER_CACHE_DIR: cache }, timeoutMs);
+    const r = await timed('/usr/bin/time', ['-f', 'maxrss-kib=%M cpu-s=%U+%S', process.execPath, '--import', 'tsx', join(ROOT, 'test/bench/catalog-child.ts'), gitdir, op, ...(arg ? [arg] : [])], { ...process.env, COFFER_CACHE_DIR: cache }, timeoutMs);
     if (r.timedOut) return { timedOut: true, processMs: r.ms };
     const lines = r.stderr.trim().split('\n');
     if (r.code !== 0) throw new Error(`catalog-child ${op} exited ${r.code}: ${r.stderr.slice(-2000)}`);
-    const rss = Number(/^maxrss-kib=(\d+)$/.exec(lines.at(-1) ?? '')?.[1]);
-    const out = JSON.parse(lines.at(-2) ?? '') as { ms: number; items: number };
+    const m = /^maxrss-kib=(\d+) cpu-s=([\d.]+)\+([\d.]+)$/.exec(lines.at(-1) ?? '');
+    const out = JSON.parse(lines.at(-2) ?? '') as { ms: number; cpuMs: number; items: number };
     const warnings = lines.length - 2;
-    return { ms: out.ms, processMs: r.ms, items: out.items, maxRssMiB: Math.round(rss / 1024), ...(warnings ? { stderrLines: warnings } : {}) };
+    // CPU time beside wall time: on a machine shared by eight developers the wall clock mostly measures the others.
+    return { ms: out.ms, cpuMs: out.cpuMs, processMs: r.ms, processCpuMs: round((Number(m?.[2]) + Number(m?.[3])) * 1000), items: out.items, maxRssMiB: Math.round(Number(m?.[1]) / 1024), ...(warnings ? { stderrLines: warnings } : {}) };
   } finally {
     fs.rmSync(cache, { recursive: true, force: true });
   }
 }
 
 /** The anchor: list the blobs with `git ls-tree -r` and read them all with one `git cat-file --batch`. */
-async function anchor(gitdir: string, paths: string[], grep?: string): Promise<number> {
+async function anchor(gitdir: string, paths: string[], grep?: string): Promise<{ gitCliMs: number; gitCliCpuMs: number }> {
   const filter = grep ? ` | grep -F '${grep}'` : '';
-  const r = await timed('bash', ['-c', `set -o pipefail; git --git-dir '${gitdir}' ls-tree -r coffer-catalog ${paths.join(' ')}${filter} | cut -d' ' -f3 | cut -f1 | git --git-dir '${gitdir}' cat-file --batch > /dev/null`], GIT_ENV, 600_000);
+  const r = await timed('/usr/bin/time', ['-f', 'cpu-s=%U+%S', 'bash', '-c', `set -o pipefail; git --git-dir '${gitdir}' ls-tree -r coffer-catalog ${paths.join(' ')}${filter} | cut -d' ' -f3 | cut -f1 | git --git-dir '${gitdir}' cat-file --batch > /dev/null`], GIT_ENV, 600_000);
   if (r.code !== 0) throw new Error(`anchor failed: ${r.stderr}`);
-  return r.ms;
+  const m = /cpu-s=([\d.]+)\+([\d.]+)\s*$/.exec(r.stderr);
+  return { gitCliMs: r.ms, gitCliCpuMs: round((Number(m?.[1]) + Number(m?.[2])) * 1000) };
 }
 
 /**
@@ -134,17 +140,18 @@ async function benchSize(live: number, history: number, reps: number, timeoutMs:
 
     // Reads, each in a fresh process without any Coffer cache, beside the git CLI reading the same blobs.
     const listAll = await child(gitdir, 'list', undefined, timeoutMs);
-    out.listAll = { ...listAll, gitCliMs: await anchor(gitdir, [`catalog/bench`]) };
+    const allAnchor = await anchor(gitdir, [`catalog/bench`]);
+    out.listAll = { ...listAll, ...allAnchor };
     const cliCache = fs.mkdtempSync(join(tmpdir(), 'coffer-bench-cache-'));
     const cli = await timed(process.execPath, [join(ROOT, 'cli/coffer.js'), 'restorepoints', '--source', gitdir, '--branch', 'coffer-catalog', '--cluster', 'bench', '-o', 'name'], { ...process.env, COFFER_CACHE_DIR: cliCache }, timeoutMs);
     fs.rmSync(cliCache, { recursive: true, force: true });
     if (!cli.timedOut && cli.code !== 0) throw new Error(`coffer restorepoints exited ${cli.code}: ${cli.stderr}`);
     out.cliListAllWallMs = cli.timedOut ? { timedOut: true } : cli.ms;
     out.nodeStartMs = (await timed(process.execPath, ['-e', '0'], process.env, 10_000)).ms;
-    out.listNamespace = { ...(await child(gitdir, 'namespace', 'ns-1', timeoutMs)), gitCliMs: await anchor(gitdir, ['catalog/bench/ns-1']) };
-    out.listPolicy = { ...(await child(gitdir, 'policy', 'policy-1', timeoutMs)), gitCliMs: await anchor(gitdir, ['catalog/bench'], '/policy-1/') };
-    out.listJson = { ...(await child(gitdir, 'json', undefined, timeoutMs)), gitCliMs: (out.listAll as { gitCliMs: number }).gitCliMs };
-    out.compliance = { ...(await child(gitdir, 'compliance', String(namespaces), timeoutMs)), gitCliMs: await anchor(gitdir, ['catalog/bench', 'runs/bench']) };
+    out.listNamespace = { ...(await child(gitdir, 'namespace', 'ns-1', timeoutMs)), ...(await anchor(gitdir, ['catalog/bench/ns-1'])) };
+    out.listPolicy = { ...(await child(gitdir, 'policy', 'policy-1', timeoutMs)), ...(await anchor(gitdir, ['catalog/bench'], '/policy-1/')) };
+    out.listJson = { ...(await child(gitdir, 'json', undefined, timeoutMs)), ...allAnchor };
+    out.compliance = { ...(await child(gitdir, 'compliance', String(namespaces), timeoutMs)), ...(await anchor(gitdir, ['catalog/bench', 'runs/bench'])) };
 
     // Commit one restore point: warm Catalog (the reconciler's steady state) vs git plumbing on a prepared index.
     sh(gitdir, ['branch', 'cli-plumbing', 'coffer-catalog']);
@@ -155,13 +162,16 @@ async function benchSize(live: number, history: number, reps: number, timeoutMs:
     await catalog.tip();
     const total = Math.max(live, history);
     const coffer: number[] = [];
+    const cofferCpu: number[] = [];
     const git: number[] = [];
     for (let r = 0; r < reps; r++) {
       const s = slot(total + r, dirs);
       const rp = restorePoint(s);
       t = performance.now();
+      const c0 = process.cpuUsage();
       await catalog.recordBackup(backupRun(s, rp), rp);
       coffer.push(performance.now() - t);
+      cofferCpu.push(cpuMs(c0));
       t = performance.now();
       for (const f of backupFiles(s)) {
         const blob = sh(gitdir, ['hash-object', '-w', '--stdin'], { input: f.content }).trim();
@@ -173,19 +183,21 @@ async function benchSize(live: number, history: number, reps: number, timeoutMs:
       sh(gitdir, ['update-ref', 'refs/heads/cli-plumbing', commit, parent]);
       git.push(performance.now() - t);
     }
-    out.commitOne = { ms: round(median(coffer)), gitCliPlumbingMs: round(median(git)), reps };
+    out.commitOne = { ms: round(median(coffer)), cpuMs: round(median(cofferCpu)), gitCliPlumbingMs: round(median(git)), reps };
 
     // Retention: a day's expiries (2,400) in one commit, spread over the directories as GFS would pick them.
     const expire = Array.from({ length: Math.min(2400, live) }, (_, i) => rpPath(slot(total - live + i, dirs)));
     t = performance.now();
+    const c0 = process.cpuUsage();
     await catalog.commitChanges({ delete: expire }, `retention: expired ${expire.length} restore points`);
     const retentionMs = performance.now() - t;
+    const retentionCpuMs = cpuMs(c0);
     t = performance.now();
     sh(gitdir, ['update-index', '--index-info'], { env: ienv, input: expire.map((p) => `0 ${'0'.repeat(40)}\t${p}\n`).join('') });
     const tree = sh(gitdir, ['write-tree'], { env: ienv }).trim();
     const parent = sh(gitdir, ['rev-parse', 'cli-plumbing']).trim();
     sh(gitdir, ['update-ref', 'refs/heads/cli-plumbing', sh(gitdir, ['commit-tree', tree, '-p', parent, '-m', 'retention']).trim(), parent]);
-    out.retention2400 = { ms: round(retentionMs), gitCliPlumbingMs: round(performance.now() - t), deletions: expire.length };
+    out.retention2400 = { ms: round(retentionMs), cpuMs: retentionCpuMs, gitCliPlumbingMs: round(performance.now() - t), deletions: expire.length };
     if (count('coffer-catalog', 'catalog/bench/') !== live + reps - expire.length) throw new Error(`after retention: ${count('coffer-catalog', 'catalog/bench/')} restore points`);
     sh(gitdir, ['fsck', '--no-dangling', '--connectivity-only']);
     return out;
