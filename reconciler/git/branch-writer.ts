@@ -114,8 +114,8 @@ export class BranchWriter {
       }
     } catch (e) {
       // A missing branch, or a connection reset: the slower path below asks again (and retries resets).
-      const code = (e as { code?: string }).code;
-      if (code !== 'NotFoundError' && (wrapRemoteError(e, remote.url) as { code?: string }).code !== 'E_GIT_UNREACHABLE') throw wrapRemoteError(e, remote.url);
+      const wrapped = wrapRemoteError(e, remote.url);
+      if ((e as { code?: string }).code !== 'NotFoundError' && (wrapped as { code?: string }).code !== 'E_GIT_UNREACHABLE') throw wrapped;
     }
     return this.tip();
   }
