@@ -292,29 +292,8 @@ export class ObjectReader {
     // One read for the header and, for the small objects a listing reads (deltas of a few dozen bytes), the data too.
     const head = Buffer.allocUnsafe(Math.min(1024, p.size - offset));
     const got = readSync(p.fd, head, 0, head.length, offset);
-    let pos = 0;
-    let byte = head[pos++]!;
-    const type = (byte >> 4) & 7;
-    let size = byte & 15;
-    let shift = 4;
-    while (byte & 0x80) {
-      byte = head[pos++]!;
-      size += (byte & 0x7f) * 2 ** shift;
-      shift += 7;
-    }
-    let base: GitObject | undefined;
-    if (type === 6) {
-      byte = head[pos++]!;
-      let rel = byte & 0x7f;
-      while (byte & 0x80) {
-        byte = head[pos++]!;
-        rel = (rel + 1) * 128 + (byte & 0x7f);
-      }
-      base = this.readPacked(p, offset - rel, true);
-    } else if (type === 7) {
-      base = this.read(head.toString('hex', pos, pos + 20), true);
-      pos += 20;
-    }
+    const { type, size, base: ref, dataAt: pos } = packEntryHeader(head, 0, offset);
+    const base = typeof ref === 'number' ? this.readPacked(p, ref, true) : typeof ref === 'string' ? this.read(ref, true) : undefined;
     if (pos > got) throw new Error(`pack ${p.name}: truncated object header at ${offset}`);
     const data = this.inflateAt(p, offset + pos, size, head.subarray(pos, got));
     let obj: GitObject;
@@ -405,6 +384,34 @@ export class ObjectReader {
     }
     return oid;
   }
+}
+
+/**
+ * A pack entry's header at `pos` of `buf` (the entry starts at pack offset `offset`): type and inflated size in a
+ * varint, then for deltas the base — a pack offset (OFS_DELTA) or an oid (REF_DELTA) — and where the zlib data starts.
+ */
+export function packEntryHeader(buf: Buffer, pos: number, offset: number): { type: number; size: number; base?: number | string; dataAt: number } {
+  const start = pos;
+  let byte = buf[pos++]!;
+  const type = (byte >> 4) & 7;
+  let size = byte & 15;
+  let shift = 4;
+  while (byte & 0x80) {
+    byte = buf[pos++]!;
+    size += (byte & 0x7f) * 2 ** shift;
+    shift += 7;
+  }
+  if (type === 6) {
+    byte = buf[pos++]!;
+    let rel = byte & 0x7f;
+    while (byte & 0x80) {
+      byte = buf[pos++]!;
+      rel = (rel + 1) * 128 + (byte & 0x7f);
+    }
+    return { type, size, base: offset - rel, dataAt: pos - start };
+  }
+  if (type === 7) return { type, size, base: buf.toString('hex', pos, pos + 20), dataAt: pos + 20 - start };
+  return { type, size, dataAt: pos - start };
 }
 
 export function commitTree(data: Buffer): string {

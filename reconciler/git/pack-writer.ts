@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32, deflateSync, inflateSync } from 'node:zlib';
-import { applyDelta } from './objects.ts';
+import { applyDelta, packEntryHeader } from './objects.ts';
 import type { ObjectType } from './objects.ts';
 
 const TYPE_CODES: Record<ObjectType, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
@@ -103,28 +103,8 @@ export function indexPack(pack: Buffer): Buffer {
   let pos = 12;
   for (let i = 0; i < count; i++) {
     const offset = pos;
-    let byte = pack[pos++]!;
-    const type = (byte >> 4) & 7;
-    let size = byte & 15;
-    let shift = 4;
-    while (byte & 0x80) {
-      byte = pack[pos++]!;
-      size += (byte & 0x7f) * 2 ** shift;
-      shift += 7;
-    }
-    let base: number | string | undefined;
-    if (type === 6) {
-      byte = pack[pos++]!;
-      let rel = byte & 0x7f;
-      while (byte & 0x80) {
-        byte = pack[pos++]!;
-        rel = (rel + 1) * 128 + (byte & 0x7f);
-      }
-      base = offset - rel;
-    } else if (type === 7) {
-      base = pack.toString('hex', pos, pos + 20);
-      pos += 20;
-    }
+    const { type, size, base, dataAt } = packEntryHeader(pack, pos, offset);
+    pos += dataAt;
     const { buffer, engine } = inflateSync(pack.subarray(pos, end), { info: true, chunkSize: Math.max(64, size + 64) }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
     if (buffer.length !== size) throw new Error(`pack entry at ${offset}: inflates to ${buffer.length} bytes, header says ${size}`);
     pos += engine.bytesWritten;
