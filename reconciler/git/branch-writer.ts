@@ -5,7 +5,7 @@ import git from 'isomorphic-git';
 import { GitSourceError, redactUrl } from './errors.ts';
 import { compareAndSwapRef, readRefValue } from './refs.ts';
 import type { GitSource } from './source.ts';
-import { wrapRemoteError } from './source.ts';
+import { fetchBranch, wrapRemoteError } from './source.ts';
 import { commitTree, objectReader, writeObject } from './objects.ts';
 import { blobAt, editTree, type TreeEdits } from './tree.ts';
 
@@ -98,6 +98,28 @@ export class BranchWriter {
     return this.fetchRemoteTip();
   }
 
+  /**
+   * After a lost race the remote's tip moved, so it has to be fetched: fetch at once (its ref discovery names the tip)
+   * instead of asking for the refs first — one request less per retry, which is most of what ten writers racing for
+   * one branch cost. Falls back to `tip()` when the branch is gone.
+   */
+  private async tipAfterLostRace(): Promise<string | undefined> {
+    const remote = this.opts.source.remote;
+    if (this.opts.source.kind === 'local' || !remote) return this.tip();
+    try {
+      const res = await fetchBranch(this.gitdir, remote, this.opts.branch, this.opts.source.cache);
+      if (res.fetchHead && objectReader(this.gitdir).has(res.fetchHead)) {
+        this.knownRemoteTip = res.fetchHead;
+        return res.fetchHead;
+      }
+    } catch (e) {
+      // A missing branch, or a connection reset: the slower path below asks again (and retries resets).
+      const wrapped = wrapRemoteError(e, remote.url);
+      if ((e as { code?: string }).code !== 'NotFoundError' && (wrapped as { code?: string }).code !== 'E_GIT_UNREACHABLE') throw wrapped;
+    }
+    return this.tip();
+  }
+
   /** The last tip seen, without a network round trip (remote) — used for optimistic first attempts. */
   private async cheapTip(): Promise<string | undefined> {
     if (this.opts.source.kind === 'local') return readRefValue(this.gitdir, this.ref);
@@ -105,7 +127,22 @@ export class BranchWriter {
     return this.knownRemoteTip;
   }
 
+  /**
+   * Reads are idempotent, so a connection reset (a server closing an idle keep-alive socket just as it is reused,
+   * seen under load with git http-backend) is retried twice before it fails the commit.
+   */
   private async fetchRemoteTip(): Promise<string | undefined> {
+    for (let i = 0; ; i++) {
+      try {
+        return await this.fetchRemoteTipOnce();
+      } catch (e) {
+        if (i >= 2 || (e as { code?: string }).code !== 'E_GIT_UNREACHABLE') throw e;
+        this.log.warn('catalog fetch interrupted; retrying', { branch: this.opts.branch, error: (e as Error).message });
+      }
+    }
+  }
+
+  private async fetchRemoteTipOnce(): Promise<string | undefined> {
     const remote = this.opts.source.remote!;
     const cache = this.opts.source.cache;
     try {
@@ -120,20 +157,7 @@ export class BranchWriter {
       });
       const tip = refs.find((r) => r.ref === this.ref)?.oid;
       if (tip && !objectReader(this.gitdir).has(tip)) {
-        await git.fetch({
-          fs: gitFs,
-          http: remote.http,
-          gitdir: this.gitdir,
-          url: remote.url,
-          ref: this.opts.branch,
-          remoteRef: this.opts.branch,
-          singleBranch: true,
-          tags: false,
-          cache,
-          headers: remote.headers,
-          onAuth: remote.onAuth,
-          onAuthFailure: remote.onAuthFailure,
-        });
+        await fetchBranch(this.gitdir, remote, this.opts.branch, cache);
       }
       this.knownRemoteTip = tip;
       return tip;
@@ -163,6 +187,17 @@ export class BranchWriter {
   }
 
   private async commitNow(changes: Changes, message: string, opts: CommitOptions): Promise<CommitResult> {
+    const objects = objectReader(this.opts.source.gitdir);
+    objects.startStaging();
+    try {
+      return await this.stagedCommit(changes, message, opts);
+    } finally {
+      objects.stopStaging();
+    }
+  }
+
+  /** commitNow's body: every object it writes is staged and written (one pack when many) before the ref moves. */
+  private async stagedCommit(changes: Changes, message: string, opts: CommitOptions): Promise<CommitResult> {
     const { gitdir } = this.opts.source;
     const objects = objectReader(gitdir);
     const ours = new Map<string, string | null>();
@@ -180,7 +215,7 @@ export class BranchWriter {
     const madeHere = new Set<string>();
     const conflicts = new Set<string>();
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-      const base = attempt === 1 ? await this.cheapTip() : await this.tip();
+      const base = attempt === 1 ? await this.cheapTip() : await this.tipAfterLostRace();
       const baseTree = base ? commitTree(objects.read(base).data) : undefined;
       const edits: TreeEdits = new Map();
       for (const [path, oid] of ours) {
@@ -211,6 +246,7 @@ export class BranchWriter {
       const who = { ...this.opts.author, timestamp: Math.floor(now.getTime() / 1000), timezoneOffset: 0 };
       const oid = writeObject(gitdir, 'commit', commitBytes(tree, base, who, message), objects);
       madeHere.add(oid);
+      objects.flush();
       if (await this.publish(oid, base, who, message)) {
         if (attempt > 1) this.log.info('catalog commit rebased after a lost race', { branch: this.opts.branch, attempts: attempt, commit: oid });
         return { commit: oid, changed: true, attempts: attempt, conflicts: [...conflicts] };
@@ -277,9 +313,12 @@ export class BranchWriter {
         return false;
       }
       const wrapped = wrapRemoteError(e, remote.url);
-      if ((wrapped as { code?: string }).code === 'E_GIT_UNREACHABLE' && ++this.networkFailures <= 3) {
-        // The push may or may not have landed (response lost): re-read the tip and re-apply; if it landed, the
-        // change is found already there and nothing is committed twice.
+      // A reset connection, or a report-status cut short (isomorphic-git's ParseError on an empty response, seen with
+      // git http-backend under heavy load): the push may or may not have landed.
+      const lost = (wrapped as { code?: string }).code === 'E_GIT_UNREACHABLE' || (code === 'ParseError' && /received ""/.test((e as Error).message));
+      if (lost && ++this.networkFailures <= 3) {
+        // Re-read the tip and re-apply; if the push landed, the change is found already there and nothing is
+        // committed twice.
         this.log.warn('catalog push interrupted; checking the remote and retrying', { branch: this.opts.branch, error: (e as Error).message });
         this.knownRemoteTip = null;
         return false;

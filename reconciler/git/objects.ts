@@ -2,9 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync, inflateSync } from 'node:zlib';
+import { writePack } from './pack-writer.ts';
 
 /**
- * A read-only Git object store reader for bulk reads: pack indexes (.idx v2) are opened once and searched in memory,
+ * A read-only Git object store reader for bulk reads: pack indexes (.idx v2) are opened once and binary-searched,
  * pack entries are read with one positioned read and one inflate each, deltas (OFS and REF) are resolved with a small
  * base cache, and loose objects are the fallback. Listing 100,000 catalog documents through isomorphic-git costs one
  * `readBlob` call each (fs wrapper, gitdir stat, ref parsing); here a tree walk plus the blobs is plain buffer work.
@@ -36,12 +37,84 @@ interface Pack {
   name: string;
   fd: number;
   size: number;
-  idx: Buffer;
+  idx: IdxFile;
   count: number;
   /** Offsets of the idx tables (v2: header 8, fanout 1024, then shas, crcs, offsets, large offsets). */
   shaAt: number;
   offAt: number;
   largeAt: number;
+}
+
+/**
+ * The bytes of one pack index. A small one is read whole; a large one (a million-commit history has ~10 million
+ * objects, a 280 MiB index) is read in blocks on demand and only the recently used blocks are kept, as git maps it:
+ * a lookup touches ~17 entries of the sorted sha table, so a listing never pays for reading the whole index.
+ */
+class IdxFile {
+  private static readonly KEEP_BYTES = 32 << 20;
+  private whole: Buffer | undefined;
+  private readonly blocks = new Map<number, Buffer>();
+  private readBytes = 0;
+  private fd: number | undefined;
+  private readonly size: number;
+
+  constructor(
+    path: string,
+    wholeBytes: number,
+    private readonly block: number,
+  ) {
+    const fd = openSync(path, 'r');
+    this.size = fstatSync(fd).size;
+    if (this.size <= wholeBytes) {
+      try {
+        this.whole = readFileSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } else this.fd = fd;
+  }
+
+  u32(pos: number): number {
+    return this.bytes(pos, 4).readUInt32BE(0);
+  }
+
+  bytes(pos: number, len: number): Buffer {
+    if (this.whole) return this.whole.subarray(pos, pos + len);
+    // Many lookups (a big commit, `-o json`): once the blocks read add up to a quarter of the file, read it whole —
+    // unless it is huge (a million-commit history's), where memory stays bounded by the block cache.
+    if (this.readBytes > this.size / 4 && this.size <= 128 << 20) {
+      this.whole = readFileSync(this.fd!);
+      this.close();
+      return this.whole.subarray(pos, pos + len);
+    }
+    if (pos + len > this.size) throw new Error(`pack index read past its end (${pos + len} > ${this.size})`);
+    const b = Math.floor(pos / this.block);
+    const at = pos - b * this.block;
+    if (at + len > this.block) {
+      const buf = Buffer.allocUnsafe(len);
+      readSync(this.fd!, buf, 0, len, pos);
+      return buf;
+    }
+    let block = this.blocks.get(b);
+    if (block) {
+      // Most recently used last: the Map's first key is the one to drop.
+      this.blocks.delete(b);
+    } else {
+      const n = Math.min(this.block, this.size - b * this.block);
+      block = Buffer.allocUnsafe(n);
+      readSync(this.fd!, block, 0, n, b * this.block);
+      this.readBytes += n;
+      if (this.blocks.size * this.block >= IdxFile.KEEP_BYTES) this.blocks.delete(this.blocks.keys().next().value as number);
+    }
+    this.blocks.set(b, block);
+    return block.subarray(at, at + len);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    this.blocks.clear();
+  }
 }
 
 export class ObjectReader {
@@ -52,7 +125,11 @@ export class ObjectReader {
   private treeEntries = 0;
   private baseBytes = 0;
 
-  constructor(readonly gitdir: string) {
+  /** Pack indexes up to `wholeIndexBytes` (default 8 MiB) are read whole, larger ones in blocks of `indexBlockBytes`. */
+  constructor(
+    readonly gitdir: string,
+    private readonly opts: { wholeIndexBytes?: number; indexBlockBytes?: number } = {},
+  ) {
     this.scanPacks();
   }
 
@@ -68,19 +145,25 @@ export class ObjectReader {
     for (const idxName of names) {
       const name = idxName.slice(0, -4);
       if (this.packNames.has(name)) continue;
-      let idx: Buffer;
+      let idx: IdxFile;
       let fd: number;
       try {
-        idx = readFileSync(join(this.gitdir, 'objects', 'pack', idxName));
-        fd = openSync(join(this.gitdir, 'objects', 'pack', `${name}.pack`), 'r');
+        idx = new IdxFile(join(this.gitdir, 'objects', 'pack', idxName), this.opts.wholeIndexBytes ?? 8 << 20, this.opts.indexBlockBytes ?? 16 << 10);
       } catch {
         continue; // a pack being written or removed right now; the loose objects or a later scan cover it
       }
-      if (idx.readUInt32BE(0) !== 0xff744f63 || idx.readUInt32BE(4) !== 2) {
+      try {
+        fd = openSync(join(this.gitdir, 'objects', 'pack', `${name}.pack`), 'r');
+      } catch {
+        idx.close();
+        continue;
+      }
+      if (idx.u32(0) !== 0xff744f63 || idx.u32(4) !== 2) {
         closeSync(fd);
+        idx.close();
         throw new Error(`${join(this.gitdir, 'objects', 'pack', idxName)}: not a version 2 pack index`);
       }
-      const count = idx.readUInt32BE(8 + 255 * 4);
+      const count = idx.u32(8 + 255 * 4);
       const shaAt = 8 + 1024;
       const offAt = shaAt + count * 20 + count * 4;
       this.packs.push({ name, fd, size: fstatSync(fd).size, idx, count, shaAt, offAt, largeAt: offAt + count * 4 });
@@ -90,8 +173,50 @@ export class ObjectReader {
     return added;
   }
 
+  /**
+   * Objects written while staging are kept in memory (and read from there) until `flush`, which writes them as one
+   * pack when there are many, else as loose objects. A commit stages its objects and flushes before it publishes the
+   * ref, so a ref never names an object that is not on disk. Staging nests (one per commit in progress).
+   */
+  private staged: Map<string, GitObject & { oid: string }> | undefined;
+  private staging = 0;
+
+  startStaging(): void {
+    this.staging++;
+    this.staged ??= new Map();
+  }
+
+  /** Writes what is staged; call before anything outside this process may need the objects. */
+  flush(): void {
+    const staged = this.staged;
+    if (!staged?.size) return;
+    this.staged = this.staging > 0 ? new Map() : undefined;
+    if (staged.size >= PACK_THRESHOLD) {
+      writePack(this.gitdir, [...staged.values()]);
+      this.scanPacks();
+    } else for (const o of staged.values()) writeLoose(this.gitdir, o.oid, o.type, o.data);
+  }
+
+  stopStaging(): void {
+    this.flush();
+    if (--this.staging <= 0) {
+      this.staging = 0;
+      this.staged = undefined;
+    }
+  }
+
+  stage(oid: string, type: ObjectType, data: Uint8Array): boolean {
+    if (!this.staged) return false;
+    if (this.staged.has(oid)) return true;
+    this.staged.set(oid, { oid, type, data: Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength) });
+    return true;
+  }
+
   close(): void {
-    for (const p of this.packs) closeSync(p.fd);
+    for (const p of this.packs) {
+      closeSync(p.fd);
+      p.idx.close();
+    }
     this.packs = [];
     this.packNames.clear();
     this.bases.clear();
@@ -99,11 +224,11 @@ export class ObjectReader {
     this.treeEntries = 0;
   }
 
-  read(oid: string): GitObject {
-    const found = this.tryRead(oid);
+  read(oid: string, asBase = false): GitObject {
+    const found = this.tryRead(oid, asBase);
     if (found) return found;
     if (this.scanPacks()) {
-      const again = this.tryRead(oid);
+      const again = this.tryRead(oid, asBase);
       if (again) return again;
     }
     throw new ObjectNotFoundError(`object ${oid} is missing from ${this.gitdir}`);
@@ -111,17 +236,20 @@ export class ObjectReader {
 
   /** Whether the object exists; `rescan` also looks for packs added since (a fetch by another process). */
   has(oid: string, rescan = true): boolean {
+    if (this.staged?.has(oid)) return true;
     const key = Buffer.from(oid, 'hex');
     if (this.packs.some((p) => this.find(p, key) !== undefined)) return true;
     if (existsSync(join(this.gitdir, 'objects', oid.slice(0, 2), oid.slice(2)))) return true;
     return rescan && this.scanPacks() && this.packs.some((p) => this.find(p, key) !== undefined);
   }
 
-  private tryRead(oid: string): GitObject | undefined {
+  private tryRead(oid: string, asBase: boolean): GitObject | undefined {
+    const staged = this.staged?.get(oid);
+    if (staged) return staged;
     const key = Buffer.from(oid, 'hex');
     for (const p of this.packs) {
       const off = this.find(p, key);
-      if (off !== undefined) return this.readPacked(p, off);
+      if (off !== undefined) return this.readPacked(p, off, asBase);
     }
     let raw: Buffer;
     try {
@@ -139,75 +267,59 @@ export class ObjectReader {
   /** Binary search of the idx's sorted sha table within the fanout bucket of the first byte. */
   private find(p: Pack, key: Buffer): number | undefined {
     const first = key[0]!;
-    let lo = first === 0 ? 0 : p.idx.readUInt32BE(8 + (first - 1) * 4);
-    let hi = p.idx.readUInt32BE(8 + first * 4);
+    let lo = first === 0 ? 0 : p.idx.u32(8 + (first - 1) * 4);
+    let hi = p.idx.u32(8 + first * 4);
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const c = p.idx.compare(key, 0, 20, p.shaAt + mid * 20, p.shaAt + mid * 20 + 20);
+      const c = key.compare(p.idx.bytes(p.shaAt + mid * 20, 20));
       if (c === 0) {
-        const off = p.idx.readUInt32BE(p.offAt + mid * 4);
-        if (off & 0x80000000) return Number(p.idx.readBigUInt64BE(p.largeAt + (off & 0x7fffffff) * 8));
+        const off = p.idx.u32(p.offAt + mid * 4);
+        if (off & 0x80000000) return Number(p.idx.bytes(p.largeAt + (off & 0x7fffffff) * 8, 8).readBigUInt64BE(0));
         return off;
       }
-      if (c < 0) lo = mid + 1; // the idx entry sorts before the key
+      if (c > 0) lo = mid + 1; // the idx entry sorts before the key
       else hi = mid;
     }
     return undefined;
   }
 
-  private readPacked(p: Pack, offset: number): GitObject {
+  /** `asBase`: the object is a delta's base, worth keeping for the next deltas of its chain. */
+  private readPacked(p: Pack, offset: number, asBase = false): GitObject {
     const cacheKey = `${p.name}:${offset}`;
     const cached = this.bases.get(cacheKey);
     if (cached) return cached;
     // Header: type and size in a varint, then (deltas) the base reference, then the zlib stream.
-    const head = Buffer.allocUnsafe(32);
-    const got = readSync(p.fd, head, 0, 32, offset);
-    let pos = 0;
-    let byte = head[pos++]!;
-    const type = (byte >> 4) & 7;
-    let size = byte & 15;
-    let shift = 4;
-    while (byte & 0x80) {
-      byte = head[pos++]!;
-      size += (byte & 0x7f) * 2 ** shift;
-      shift += 7;
-    }
-    let base: GitObject | undefined;
-    if (type === 6) {
-      byte = head[pos++]!;
-      let rel = byte & 0x7f;
-      while (byte & 0x80) {
-        byte = head[pos++]!;
-        rel = (rel + 1) * 128 + (byte & 0x7f);
-      }
-      base = this.readPacked(p, offset - rel);
-    } else if (type === 7) {
-      base = this.read(head.toString('hex', pos, pos + 20));
-      pos += 20;
-    }
+    // One read for the header and, for the small objects a listing reads (deltas of a few dozen bytes), the data too.
+    const head = Buffer.allocUnsafe(Math.min(1024, p.size - offset));
+    const got = readSync(p.fd, head, 0, head.length, offset);
+    const { type, size, base: ref, dataAt: pos } = packEntryHeader(head, 0, offset);
+    const base = typeof ref === 'number' ? this.readPacked(p, ref, true) : typeof ref === 'string' ? this.read(ref, true) : undefined;
     if (pos > got) throw new Error(`pack ${p.name}: truncated object header at ${offset}`);
-    const data = this.inflateAt(p, offset + pos, size);
+    const data = this.inflateAt(p, offset + pos, size, head.subarray(pos, got));
     let obj: GitObject;
-    if (base) {
-      obj = { type: base.type, data: applyDelta(base.data, data) };
-      this.remember(cacheKey, obj);
-    } else {
+    if (base) obj = { type: base.type, data: applyDelta(base.data, data) };
+    else {
       const t = TYPES[type];
       if (!t) throw new Error(`pack ${p.name}: unknown object type ${type} at ${offset}`);
       obj = { type: t, data };
-      this.remember(cacheKey, obj);
     }
+    if (asBase) this.remember(cacheKey, obj);
     return obj;
   }
 
   /** Inflates `size` bytes starting at `at`: deflate never grows data by more than ~0.1% + a few bytes. */
-  private inflateAt(p: Pack, at: number, size: number): Buffer {
+  private inflateAt(p: Pack, at: number, size: number, prefetched: Buffer): Buffer {
     let window = Math.min(size + 64 + Math.ceil(size / 1000) * 5, p.size - at);
     for (;;) {
-      const buf = Buffer.allocUnsafe(window);
-      const n = readSync(p.fd, buf, 0, window, at);
+      let buf = prefetched;
+      let n = prefetched.length;
+      if (n < window) {
+        buf = Buffer.allocUnsafe(window);
+        n = readSync(p.fd, buf, 0, window, at);
+      }
       try {
-        const out = inflateSync(buf.subarray(0, n));
+        // One output chunk of about the object's size: the default 16 KiB chunk per tiny delta is most of the garbage.
+        const out = inflateSync(buf.subarray(0, n), { chunkSize: Math.max(64, Math.min(size + 64, 1 << 20)) });
         if (out.length !== size) throw new Error(`pack ${p.name}: object at ${at} inflates to ${out.length} bytes, header says ${size}`);
         return out;
       } catch (e) {
@@ -217,11 +329,21 @@ export class ObjectReader {
     }
   }
 
-  /** Recently read objects are reused: they are the bases of the next deltas (a chain of 50 would otherwise re-inflate 50 times). */
+  /**
+   * Recent delta bases are reused by the next deltas of their chain (a chain of 50 would otherwise re-inflate 50
+   * times). Only bases are kept — `-o json` reads 100,000 documents once each — and each in a buffer of its own: a
+   * small Buffer is a view of a shared 8 KiB slab (zlib's output, of a 16 KiB chunk), and 64 MiB of cached views once
+   * held ~600 MiB of slabs.
+   */
   private remember(key: string, obj: GitObject): void {
+    if (obj.data.buffer.byteLength !== obj.data.length) {
+      const own = Buffer.allocUnsafeSlow(obj.data.length);
+      obj.data.copy(own);
+      obj = { type: obj.type, data: own };
+    }
     this.bases.set(key, obj);
     this.baseBytes += obj.data.length;
-    while (this.baseBytes > 64 * 1024 * 1024 && this.bases.size > 1) {
+    while (this.baseBytes > 32 * 1024 * 1024 && this.bases.size > 1) {
       const [k, v] = this.bases.entries().next().value as [string, GitObject];
       this.bases.delete(k);
       this.baseBytes -= v.data.length;
@@ -262,6 +384,34 @@ export class ObjectReader {
     }
     return oid;
   }
+}
+
+/**
+ * A pack entry's header at `pos` of `buf` (the entry starts at pack offset `offset`): type and inflated size in a
+ * varint, then for deltas the base — a pack offset (OFS_DELTA) or an oid (REF_DELTA) — and where the zlib data starts.
+ */
+export function packEntryHeader(buf: Buffer, pos: number, offset: number): { type: number; size: number; base?: number | string; dataAt: number } {
+  const start = pos;
+  let byte = buf[pos++]!;
+  const type = (byte >> 4) & 7;
+  let size = byte & 15;
+  let shift = 4;
+  while (byte & 0x80) {
+    byte = buf[pos++]!;
+    size += (byte & 0x7f) * 2 ** shift;
+    shift += 7;
+  }
+  if (type === 6) {
+    byte = buf[pos++]!;
+    let rel = byte & 0x7f;
+    while (byte & 0x80) {
+      byte = buf[pos++]!;
+      rel = (rel + 1) * 128 + (byte & 0x7f);
+    }
+    return { type, size, base: offset - rel, dataAt: pos - start };
+  }
+  if (type === 7) return { type, size, base: buf.toString('hex', pos, pos + 20), dataAt: pos + 20 - start };
+  return { type, size, dataAt: pos - start };
 }
 
 export function commitTree(data: Buffer): string {
@@ -337,25 +487,37 @@ export function objectReader(gitdir: string): ObjectReader {
 }
 
 /**
- * Writes a loose object (zlib, temp file + rename, so a concurrent reader never sees half an object) unless it exists
- * already; returns its oid. What isomorphic-git's writeBlob/writeTree do, without a wrapper per call.
+ * Writes an object unless it exists already and returns its oid: staged while the reader stages (a commit in
+ * progress), else as a loose object (zlib, temp file + rename, so a concurrent reader never sees half an object).
+ * What isomorphic-git's writeBlob/writeTree do, without a wrapper per call.
  */
 export function writeObject(gitdir: string, type: ObjectType, data: Uint8Array, reader?: ObjectReader): string {
   const header = Buffer.from(`${type} ${data.length}\0`);
   const oid = createHash('sha1').update(header).update(data).digest('hex');
+  const r = reader ?? objectReader(gitdir);
+  // Staged writes skip the existence check (a lookup in every pack index and a stat per object, ~0.8 s for a
+  // retention's 1,100 objects): an object that exists already is written once more into the new pack, which git
+  // allows and a reader never notices.
+  if (r.stage(oid, type, data) || r.has(oid, false)) return oid;
+  writeLoose(gitdir, oid, type, data);
+  return oid;
+}
+
+/** Packs below this many objects are not worth a file pair: a backup commit's ~12 objects stay loose, as git's would. */
+const PACK_THRESHOLD = 64;
+
+function writeLoose(gitdir: string, oid: string, type: ObjectType, data: Uint8Array): void {
   const dir = join(gitdir, 'objects', oid.slice(0, 2));
   const file = join(dir, oid.slice(2));
-  if ((reader ?? objectReader(gitdir)).has(oid, false)) return oid;
   mkdirSync(dir, { recursive: true });
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    writeFileSync(tmp, deflateSync(Buffer.concat([header, data]), { level: 1 }));
+    writeFileSync(tmp, deflateSync(Buffer.concat([Buffer.from(`${type} ${data.length}\0`), data]), { level: 1 }));
     renameSync(tmp, file);
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;
   }
-  return oid;
 }
 
 /** Serialises tree entries in Git's order (a directory sorts as if its name ended in '/'). */

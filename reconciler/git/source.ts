@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gitFs } from './fs.ts';
-import git, { type AuthCallback, type HttpClient } from 'isomorphic-git';
+import git, { type AuthCallback, type HttpClient, type PromiseFsClient } from 'isomorphic-git';
+import { indexPack } from './pack-writer.ts';
 import nodeHttp from 'isomorphic-git/http/node';
 import { GitSourceError, redactUrl } from './errors.ts';
 import { objectReader } from './objects.ts';
@@ -181,19 +182,7 @@ export async function openSource(opts: OpenSourceOptions): Promise<GitSource> {
   let branch = opts.branch;
   const doFetch = async (): Promise<SourceRevision> => {
     try {
-      const res = await git.fetch({
-        fs: gitFs,
-        http,
-        gitdir,
-        remote: 'origin',
-        ref: branch,
-        singleBranch: true,
-        tags: false,
-        cache,
-        headers: access.headers,
-        onAuth: access.onAuth,
-        onAuthFailure: access.onAuthFailure,
-      });
+      const res = await fetchBranch(gitdir, access, branch, cache);
       if (!branch) branch = (res.defaultBranch ?? 'refs/heads/main').replace(/^refs\/heads\//, '');
     } catch (e) {
       if ((e as { code?: string }).code === 'NotFoundError' && branch) {
@@ -216,6 +205,74 @@ export async function openSource(opts: OpenSourceOptions): Promise<GitSource> {
     cache,
     fetch: doFetch,
   };
+}
+
+/**
+ * Fetches one branch into the bare cache's `refs/remotes/origin/<branch>`. The first fetch is shallow (depth 1): a new
+ * machine needs the tip's tree, never a million-commit history, so `dr restore` starts as fast at 1M commits as at
+ * 1k. Later fetches name that tracking ref as what we have, so the server sends only the commits since (isomorphic-git
+ * looks up `ref` for its "have" lines; with a bare branch name it finds nothing in a bare cache and the whole branch
+ * would be sent again). Pushing from a shallow cache works: a push sends the commits after the remote's tip, which
+ * is always one we fetched.
+ */
+export async function fetchBranch(gitdir: string, access: RemoteAccess, branch: string | undefined, cache: object): Promise<{ defaultBranch?: string | null; fetchHead?: string | null }> {
+  const tracking = branch ? `refs/remotes/origin/${branch}` : undefined;
+  const have = tracking ? await git.resolveRef({ fs: gitFs, gitdir, ref: tracking }).catch(() => undefined) : undefined;
+  try {
+    return await fetchOnce(gitdir, access, branch, tracking, have, cache);
+  } catch (e) {
+    if (!(e instanceof PackIndexed) || !tracking) throw e;
+    // The refs (and the shallow file) were written before the pack; the fetch is complete.
+    return { fetchHead: await git.resolveRef({ fs: gitFs, gitdir, ref: tracking }) };
+  }
+}
+
+/** Thrown by `indexingFs` once the received pack and Coffer's own index of it are on disk. */
+class PackIndexed extends Error {}
+
+/**
+ * isomorphic-git writes a fetched pack, then indexes it with an O(objects × 256) fan-out loop (minutes for a
+ * 100,000-point catalog's tip). This file system writes the pack and `indexPack`'s .idx (pack first, .idx last, so a
+ * reader never sees one without the other) and then stops the fetch: in isomorphic-git 1.x the refs and the shallow
+ * file are already written at that point — `fetchBranch` checks the tracking ref it then returns.
+ */
+const indexingFs: PromiseFsClient = {
+  promises: {
+    ...gitFs.promises,
+    writeFile: async (path: string, data: Uint8Array | string, options?: unknown) => {
+      if (typeof path === 'string' && /\/objects\/pack\/pack-[0-9a-f]{40}\.pack$/.test(path) && typeof data !== 'string') {
+        // isomorphic-git calls writeFile again after a failure (to mkdir first): the second call finds the .idx.
+        const idxPath = path.replace(/\.pack$/, '.idx');
+        if (!fs.existsSync(idxPath)) {
+          const pack = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+          const idx = indexPack(pack);
+          await gitFs.promises.writeFile(path, pack);
+          await gitFs.promises.writeFile(idxPath, idx);
+        }
+        throw new PackIndexed(path);
+      }
+      return (gitFs.promises.writeFile as (p: string, d: unknown, o?: unknown) => Promise<void>)(path, data, options);
+    },
+  } as PromiseFsClient['promises'],
+};
+
+async function fetchOnce(gitdir: string, access: RemoteAccess, branch: string | undefined, tracking: string | undefined, have: string | undefined, cache: object): Promise<{ defaultBranch?: string | null; fetchHead?: string | null }> {
+  return git.fetch({
+    // Without a branch (discovering the remote's default) there is no tracking ref to finish from: isomorphic-git indexes.
+    fs: tracking ? indexingFs : gitFs,
+    http: access.http,
+    gitdir,
+    url: access.url,
+    remote: 'origin',
+    ...(tracking ? { ref: tracking, remoteRef: branch } : {}),
+    ...(have && objectReader(gitdir).has(have) ? {} : { depth: 1 }),
+    singleBranch: true,
+    tags: false,
+    cache,
+    headers: access.headers,
+    onAuth: access.onAuth,
+    onAuthFailure: access.onAuthFailure,
+  });
 }
 
 async function headBranch(gitdir: string): Promise<string> {

@@ -1,5 +1,5 @@
 import type { KubeClient } from '../kube/client.ts';
-import { openCatalog } from '../catalog/index.ts';
+import { factsOf, openCatalog } from '../catalog/index.ts';
 import type { GitSource } from '../git/source.ts';
 import { compileTip, runRestore, type RestoreOutcome, type RestoreRequest } from './run.ts';
 import { selectRestorePoint } from './select.ts';
@@ -25,7 +25,10 @@ export async function runDrRestore(req: DrRestoreRequest): Promise<{ namespace: 
   const plan = await compileTip(req.source);
   const targetCluster = req.targetCluster ?? plan.config.cluster;
   const catalog = openCatalog({ source: req.source, cluster: targetCluster, branch: plan.config.catalog.branch, catalogDir: plan.config.catalog.path });
-  const points = await catalog.readRestorePoints({ cluster: req.fromCluster, ...(req.policy ? { policy: req.policy } : {}) });
+  // Chosen from the index's summaries: a new machine reads no document until a restore needs one (and, from an HTTP
+  // remote, fetches only the catalog branch's tip — BranchWriter's shallow first fetch).
+  const page = await catalog.listRestorePoints({ cluster: req.fromCluster, ...(req.policy ? { policy: req.policy } : {}) });
+  const points = page.items.map((s) => ({ path: s.path, doc: factsOf(s) }));
   const namespaces = [...new Set(points.filter((p) => p.doc.spec.phase === 'Succeeded').map((p) => p.doc.spec.namespace))].sort();
   const out: { namespace: string; restorePoint?: string; phase: string; outcome?: RestoreOutcome; error?: string }[] = [];
   for (const namespace of namespaces) {

@@ -1,5 +1,5 @@
 import type { CatalogEntry } from '../catalog/index.ts';
-import type { RestorePoint } from '../catalog/types.ts';
+import type { PointFacts } from '../catalog/retention.ts';
 import { RestoreError } from './errors.ts';
 
 export interface RestorePointQuery {
@@ -15,7 +15,7 @@ export interface RestorePointQuery {
  * Picks the restore point a request names, from the catalog's restore points (oldest first). Only Succeeded points
  * are candidates for `latest`/`--before`: a partially failed backup is restorable by name, but never chosen silently.
  */
-export function selectRestorePoint(points: readonly CatalogEntry<RestorePoint>[], q: RestorePointQuery): CatalogEntry<RestorePoint> {
+export function selectRestorePoint<T extends PointFacts>(points: readonly CatalogEntry<T>[], q: RestorePointQuery): CatalogEntry<T> {
   if (q.ref !== 'latest' && !q.before) {
     const hit = points.filter((p) => p.doc.metadata.name === q.ref && (!q.namespace || p.doc.spec.namespace === q.namespace) && (!q.policy || p.doc.spec.policy === q.policy));
     if (hit.length === 1) return hit[0]!;

@@ -13,18 +13,22 @@
  * - the compliance report over the whole catalog (fresh process) vs reading the same trees and blobs with git.
  * The OS page cache is warm for both sides (same run, same files); "uncached" means no Coffer cache of any kind.
  *
- * Flags: --sizes 10000,100000  --history N (commits of the largest catalog's history; default = its size; 1000000 for
- * the million-commit case, ~minutes to build)  --reps 5  --timeout 300 (seconds per fresh-process measurement).
+ * - dr restore on a new machine: from a `git http-backend` remote into an empty cache, the time until the first
+ *   restore would start, beside `git clone --depth 1` of the catalog branch (compare a 1k and a 1M-commit history).
+ * Flags: --sizes 10000,100000  --history N[,N…] (commits of the largest catalog's history, or one per size; default =
+ * the size; 1000000 for the million-commit case, long to build)  --reps 5  --timeout 300 (seconds per fresh-process
+ * measurement)  --catalog-dir DIR (build each catalog once as DIR/<live>-<history>.git and reuse it).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { openCatalog } from '../../reconciler/catalog/index.ts';
 import { openSource } from '../../reconciler/git/source.ts';
 import { backupFiles, backupRun, buildHistory, dirCount, POLICIES, restorePoint, rpPath, slot } from './catalog-data.ts';
+import { startGitHttp } from '../git-http.ts';
 
 const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: 'Bench', GIT_AUTHOR_EMAIL: 'bench@coffer.test', GIT_COMMITTER_NAME: 'Bench', GIT_COMMITTER_EMAIL: 'bench@coffer.test', GIT_CONFIG_NOSYSTEM: '1' };
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -34,6 +38,10 @@ function sh(cwd: string, args: string[], opts: { input?: string; env?: NodeJS.Pr
 }
 
 const round = (x: number): number => Math.round(x * 10) / 10;
+const cpuMs = (since: NodeJS.CpuUsage): number => {
+  const d = process.cpuUsage(since);
+  return round((d.user + d.system) / 1000);
+};
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -65,60 +73,85 @@ async function child(gitdir: string, op: string, arg: string | undefined, timeou
   try {
     // Peak RSS from /usr/bin/time: Linux carries a parent's RSS high-water mark into a child it forks and execs, so
     // the child's own getrusage would report the bench process's memory (which built the catalog), not its own.
-    const r = await timed('/usr/bin/time', ['-f', 'maxrss-kib=%M', process.execPath, '--import', 'tsx', join(ROOT, 'test/bench/catalog-child.ts'), gitdir, op, ...(arg ? [arg] : [])], { ...process.env, COFFER_CACHE_DIR: cache }, timeoutMs);
+    const r = await timed('/usr/bin/time', ['-f', 'maxrss-kib=%M cpu-s=%U+%S', process.execPath, '--import', 'tsx', join(ROOT, 'test/bench/catalog-child.ts'), gitdir, op, ...(arg ? [arg] : [])], { ...process.env, COFFER_CACHE_DIR: cache }, timeoutMs);
     if (r.timedOut) return { timedOut: true, processMs: r.ms };
     const lines = r.stderr.trim().split('\n');
     if (r.code !== 0) throw new Error(`catalog-child ${op} exited ${r.code}: ${r.stderr.slice(-2000)}`);
-    const rss = Number(/^maxrss-kib=(\d+)$/.exec(lines.at(-1) ?? '')?.[1]);
-    const out = JSON.parse(lines.at(-2) ?? '') as { ms: number; items: number };
+    const m = /^maxrss-kib=(\d+) cpu-s=([\d.]+)\+([\d.]+)$/.exec(lines.at(-1) ?? '');
+    const out = JSON.parse(lines.at(-2) ?? '') as { ms: number; cpuMs: number; items: number };
     const warnings = lines.length - 2;
-    return { ms: out.ms, processMs: r.ms, items: out.items, maxRssMiB: Math.round(rss / 1024), ...(warnings ? { stderrLines: warnings } : {}) };
+    // CPU time beside wall time: on a machine shared by eight developers the wall clock mostly measures the others.
+    return { ms: out.ms, cpuMs: out.cpuMs, processMs: r.ms, processCpuMs: round((Number(m?.[2]) + Number(m?.[3])) * 1000), items: out.items, maxRssMiB: Math.round(Number(m?.[1]) / 1024), ...(warnings ? { stderrLines: warnings } : {}) };
   } finally {
     fs.rmSync(cache, { recursive: true, force: true });
   }
 }
 
 /** The anchor: list the blobs with `git ls-tree -r` and read them all with one `git cat-file --batch`. */
-async function anchor(gitdir: string, paths: string[], grep?: string): Promise<number> {
+async function anchor(gitdir: string, paths: string[], grep?: string): Promise<{ gitCliMs: number; gitCliCpuMs: number }> {
   const filter = grep ? ` | grep -F '${grep}'` : '';
-  const r = await timed('bash', ['-c', `set -o pipefail; git --git-dir '${gitdir}' ls-tree -r coffer-catalog ${paths.join(' ')}${filter} | cut -d' ' -f3 | cut -f1 | git --git-dir '${gitdir}' cat-file --batch > /dev/null`], GIT_ENV, 600_000);
+  const r = await timed('/usr/bin/time', ['-f', 'cpu-s=%U+%S', 'bash', '-c', `set -o pipefail; git --git-dir '${gitdir}' ls-tree -r coffer-catalog ${paths.join(' ')}${filter} | cut -d' ' -f3 | cut -f1 | git --git-dir '${gitdir}' cat-file --batch > /dev/null`], GIT_ENV, 600_000);
   if (r.code !== 0) throw new Error(`anchor failed: ${r.stderr}`);
-  return r.ms;
+  const m = /cpu-s=([\d.]+)\+([\d.]+)\s*$/.exec(r.stderr);
+  return { gitCliMs: r.ms, gitCliCpuMs: round((Number(m?.[1]) + Number(m?.[2])) * 1000) };
 }
 
-async function benchSize(live: number, history: number, reps: number, timeoutMs: number): Promise<Record<string, unknown>> {
-  const root = fs.mkdtempSync(join(tmpdir(), 'coffer-bench-catalog-'));
+/**
+ * `keepDir`: catalogs are built once under it (`<live>-<history>.git`) and reused by later runs; the measured writes
+ * are undone at the end (refs reset), so every run measures the same catalog.
+ */
+async function benchSize(live: number, history: number, reps: number, timeoutMs: number, keepDir: string | undefined): Promise<Record<string, unknown>> {
+  const root = keepDir ?? fs.mkdtempSync(join(tmpdir(), 'coffer-bench-catalog-'));
+  const gitdir = join(root, keepDir ? `${live}-${history}.git` : 'repo.git');
+  const reuse = keepDir !== undefined && fs.existsSync(join(gitdir, 'refs/heads/coffer-catalog'));
+  const count = (ref: string, dir: string): number => Number(execFileSync('bash', ['-c', `git --git-dir '${gitdir}' ls-tree -r --name-only ${ref} ${dir} | wc -l`], { encoding: 'utf8' }).trim());
+  let tipBefore: string | undefined;
   try {
-    const gitdir = join(root, 'repo.git');
-    sh(root, ['init', '-q', '--bare', '-b', 'coffer-catalog', gitdir]);
     let t = performance.now();
-    const { commits } = await buildHistory(gitdir, live, history, GIT_ENV);
-    const buildSeconds = round((performance.now() - t) / 1000);
-    const count = (ref: string, dir: string): number => Number(execFileSync('bash', ['-c', `git --git-dir '${gitdir}' ls-tree -r --name-only ${ref} ${dir} | wc -l`], { encoding: 'utf8' }).trim());
-    if (count('coffer-catalog', 'catalog/bench/') !== live) throw new Error(`built ${count('coffer-catalog', 'catalog/bench/')} restore points, want ${live}`);
-    // The derived index: fast-import wrote documents only (as plain git would), so `coffer catalog reindex` adds it.
-    t = performance.now();
-    const reindexed = await openCatalog({ source: await openSource({ source: gitdir, branch: 'coffer-catalog' }), cluster: 'bench' }).reindex();
-    const reindexSeconds = round((performance.now() - t) / 1000);
-    if (reindexed.restorePoints !== live || reindexed.stale.filter((s) => s.path.startsWith('catalog/')).length !== dirCount(live)) throw new Error(`reindex saw ${reindexed.restorePoints} restore points, ${reindexed.stale.length} stale index files`);
+    let built: Record<string, unknown> = { reused: true };
+    if (!reuse) {
+      fs.rmSync(gitdir, { recursive: true, force: true });
+      sh(root, ['init', '-q', '--bare', '-b', 'coffer-catalog', gitdir]);
+      await buildHistory(gitdir, live, history, GIT_ENV);
+      const buildSeconds = round((performance.now() - t) / 1000);
+      if (count('coffer-catalog', 'catalog/bench/') !== live) throw new Error(`built ${count('coffer-catalog', 'catalog/bench/')} restore points, want ${live}`);
+      // The derived index: fast-import wrote documents only (as plain git would), so `coffer catalog reindex` adds it.
+      t = performance.now();
+      const reindexed = await openCatalog({ source: await openSource({ source: gitdir, branch: 'coffer-catalog' }), cluster: 'bench' }).reindex();
+      if (reindexed.restorePoints !== live || reindexed.stale.filter((s) => s.path.startsWith('catalog/')).length !== dirCount(live)) throw new Error(`reindex saw ${reindexed.restorePoints} restore points, ${reindexed.stale.length} stale index files`);
+      built = { buildSeconds, reindexSeconds: round((performance.now() - t) / 1000) };
+    }
+    tipBefore = sh(gitdir, ['rev-parse', 'coffer-catalog']).trim();
+    const commits = Number(sh(gitdir, ['rev-list', '--count', 'coffer-catalog']).trim());
     const packBytes = fs.readdirSync(join(gitdir, 'objects/pack')).filter((f) => f.endsWith('.pack')).reduce((n, f) => n + fs.statSync(join(gitdir, 'objects/pack', f)).size, 0);
     const dirs = dirCount(live);
     const namespaces = dirs / POLICIES;
-    const out: Record<string, unknown> = { liveRestorePoints: live, historyCommits: commits, buildSeconds, reindexSeconds, packMiB: round(packBytes / 2 ** 20) };
+    const out: Record<string, unknown> = { liveRestorePoints: live, historyCommits: commits, ...built, packMiB: round(packBytes / 2 ** 20) };
+
+    // dr restore on a new machine: from an HTTP remote (git http-backend) into an empty cache, the time until the first
+    // restore would start (shallow fetch of the catalog tip, summaries, the chosen restore point's document).
+    const server = await startGitHttp(root);
+    try {
+      const dr = await child(server.url(basename(gitdir)), 'dr', undefined, timeoutMs);
+      out.drFirstRestore = { ...dr, gitCliCloneDepth1Ms: (await timed('bash', ['-c', `d=$(mktemp -d) && git clone -q --bare --depth 1 --single-branch --branch coffer-catalog '${server.url(basename(gitdir))}' "$d/c" && rm -rf "$d"`], GIT_ENV, 600_000)).ms };
+    } finally {
+      await server.close();
+    }
 
     // Reads, each in a fresh process without any Coffer cache, beside the git CLI reading the same blobs.
     const listAll = await child(gitdir, 'list', undefined, timeoutMs);
-    out.listAll = { ...listAll, gitCliMs: await anchor(gitdir, [`catalog/bench`]) };
+    const allAnchor = await anchor(gitdir, [`catalog/bench`]);
+    out.listAll = { ...listAll, ...allAnchor };
     const cliCache = fs.mkdtempSync(join(tmpdir(), 'coffer-bench-cache-'));
     const cli = await timed(process.execPath, [join(ROOT, 'cli/coffer.js'), 'restorepoints', '--source', gitdir, '--branch', 'coffer-catalog', '--cluster', 'bench', '-o', 'name'], { ...process.env, COFFER_CACHE_DIR: cliCache }, timeoutMs);
     fs.rmSync(cliCache, { recursive: true, force: true });
     if (!cli.timedOut && cli.code !== 0) throw new Error(`coffer restorepoints exited ${cli.code}: ${cli.stderr}`);
     out.cliListAllWallMs = cli.timedOut ? { timedOut: true } : cli.ms;
     out.nodeStartMs = (await timed(process.execPath, ['-e', '0'], process.env, 10_000)).ms;
-    out.listNamespace = { ...(await child(gitdir, 'namespace', 'ns-1', timeoutMs)), gitCliMs: await anchor(gitdir, ['catalog/bench/ns-1']) };
-    out.listPolicy = { ...(await child(gitdir, 'policy', 'policy-1', timeoutMs)), gitCliMs: await anchor(gitdir, ['catalog/bench'], '/policy-1/') };
-    out.listJson = { ...(await child(gitdir, 'json', undefined, timeoutMs)), gitCliMs: (out.listAll as { gitCliMs: number }).gitCliMs };
-    out.compliance = { ...(await child(gitdir, 'compliance', String(namespaces), timeoutMs)), gitCliMs: await anchor(gitdir, ['catalog/bench', 'runs/bench']) };
+    out.listNamespace = { ...(await child(gitdir, 'namespace', 'ns-1', timeoutMs)), ...(await anchor(gitdir, ['catalog/bench/ns-1'])) };
+    out.listPolicy = { ...(await child(gitdir, 'policy', 'policy-1', timeoutMs)), ...(await anchor(gitdir, ['catalog/bench'], '/policy-1/')) };
+    out.listJson = { ...(await child(gitdir, 'json', undefined, timeoutMs)), ...allAnchor };
+    out.compliance = { ...(await child(gitdir, 'compliance', String(namespaces), timeoutMs)), ...(await anchor(gitdir, ['catalog/bench', 'runs/bench'])) };
 
     // Commit one restore point: warm Catalog (the reconciler's steady state) vs git plumbing on a prepared index.
     sh(gitdir, ['branch', 'cli-plumbing', 'coffer-catalog']);
@@ -129,13 +162,16 @@ async function benchSize(live: number, history: number, reps: number, timeoutMs:
     await catalog.tip();
     const total = Math.max(live, history);
     const coffer: number[] = [];
+    const cofferCpu: number[] = [];
     const git: number[] = [];
     for (let r = 0; r < reps; r++) {
       const s = slot(total + r, dirs);
       const rp = restorePoint(s);
       t = performance.now();
+      const c0 = process.cpuUsage();
       await catalog.recordBackup(backupRun(s, rp), rp);
       coffer.push(performance.now() - t);
+      cofferCpu.push(cpuMs(c0));
       t = performance.now();
       for (const f of backupFiles(s)) {
         const blob = sh(gitdir, ['hash-object', '-w', '--stdin'], { input: f.content }).trim();
@@ -147,35 +183,44 @@ async function benchSize(live: number, history: number, reps: number, timeoutMs:
       sh(gitdir, ['update-ref', 'refs/heads/cli-plumbing', commit, parent]);
       git.push(performance.now() - t);
     }
-    out.commitOne = { ms: round(median(coffer)), gitCliPlumbingMs: round(median(git)), reps };
+    out.commitOne = { ms: round(median(coffer)), cpuMs: round(median(cofferCpu)), gitCliPlumbingMs: round(median(git)), reps };
 
     // Retention: a day's expiries (2,400) in one commit, spread over the directories as GFS would pick them.
     const expire = Array.from({ length: Math.min(2400, live) }, (_, i) => rpPath(slot(total - live + i, dirs)));
     t = performance.now();
+    const c0 = process.cpuUsage();
     await catalog.commitChanges({ delete: expire }, `retention: expired ${expire.length} restore points`);
     const retentionMs = performance.now() - t;
+    const retentionCpuMs = cpuMs(c0);
     t = performance.now();
     sh(gitdir, ['update-index', '--index-info'], { env: ienv, input: expire.map((p) => `0 ${'0'.repeat(40)}\t${p}\n`).join('') });
     const tree = sh(gitdir, ['write-tree'], { env: ienv }).trim();
     const parent = sh(gitdir, ['rev-parse', 'cli-plumbing']).trim();
     sh(gitdir, ['update-ref', 'refs/heads/cli-plumbing', sh(gitdir, ['commit-tree', tree, '-p', parent, '-m', 'retention']).trim(), parent]);
-    out.retention2400 = { ms: round(retentionMs), gitCliPlumbingMs: round(performance.now() - t), deletions: expire.length };
+    out.retention2400 = { ms: round(retentionMs), cpuMs: retentionCpuMs, gitCliPlumbingMs: round(performance.now() - t), deletions: expire.length };
     if (count('coffer-catalog', 'catalog/bench/') !== live + reps - expire.length) throw new Error(`after retention: ${count('coffer-catalog', 'catalog/bench/')} restore points`);
     sh(gitdir, ['fsck', '--no-dangling', '--connectivity-only']);
     return out;
   } finally {
-    fs.rmSync(root, { recursive: true, force: true });
+    if (!keepDir) fs.rmSync(root, { recursive: true, force: true });
+    else if (tipBefore) {
+      sh(gitdir, ['update-ref', 'refs/heads/coffer-catalog', tipBefore]);
+      sh(gitdir, ['update-ref', '-d', 'refs/heads/cli-plumbing']);
+    }
   }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10000,100000' }, history: { type: 'string' }, reps: { type: 'string', default: '5' }, timeout: { type: 'string', default: '300' } } });
+  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10000,100000' }, history: { type: 'string' }, reps: { type: 'string', default: '5' }, timeout: { type: 'string', default: '300' }, 'catalog-dir': { type: 'string' } } });
   const sizes = values.sizes!.split(',').map(Number);
+  const histories = values.history?.split(',').map(Number);
+  if (histories && histories.length !== 1 && histories.length !== sizes.length) throw new Error('--history: one value (the largest size), or one per --sizes entry');
+  if (values['catalog-dir']) fs.mkdirSync(values['catalog-dir'], { recursive: true });
   const results: Record<string, unknown>[] = [];
   const loadBefore = loadavg().map((x) => round(x * 100) / 100);
-  for (const n of sizes) {
-    const history = n === Math.max(...sizes) && values.history ? Number(values.history) : n;
-    results.push(await benchSize(n, history, Number(values.reps), Number(values.timeout) * 1000));
+  for (const [i, n] of sizes.entries()) {
+    const history = histories?.length === sizes.length ? histories[i]! : n === Math.max(...sizes) && histories ? histories[0]! : n;
+    results.push({ loadavg: loadavg().map((x) => round(x * 100) / 100), ...(await benchSize(n, history, Number(values.reps), Number(values.timeout) * 1000, values['catalog-dir'])) });
     process.stderr.write(`${JSON.stringify(results.at(-1))}\n`);
   }
   const commit = results.map((r) => [r.liveRestorePoints, (r.commitOne as { ms: number }).ms]);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCatalog } from '../../reconciler/catalog/index.ts';
@@ -56,4 +57,32 @@ describe('many clusters pushing to one HTTP remote', () => {
     // The derived indexes, re-derived on every rebase, agree with the documents.
     expect(await catalogs[0]!.checkIndex()).toMatchObject({ directories: WRITERS * 2, restorePoints: WRITERS * COMMITS, stale: [], orphans: [] });
   }, 300_000);
+
+  it('a new machine fetches only the tip of the catalog branch (depth 1), lists everything, commits, and then fetches only what is new', async () => {
+    const url = server.url('policies.git');
+    const history = Number(gitCli(bare, 'rev-list', '--count', 'coffer-catalog').trim());
+    expect(history).toBeGreaterThan(1);
+    const cache = join(dir, 'cache-new-machine');
+    const fresh = openCatalog({ source: await openSource({ source: url, cacheDir: cache, env }), cluster: 'cluster-new' });
+    const gitdir = fresh.source.gitdir;
+    const page = await fresh.listRestorePoints({ cluster: '*' });
+    expect(page.items).toHaveLength(WRITERS * COMMITS);
+    // One commit of the catalog branch (and of main) is all the cache holds; git marks it shallow.
+    expect(gitCli(gitdir, 'rev-list', '--count', 'refs/remotes/origin/coffer-catalog').trim()).toBe('1');
+    expect(readFileSync(join(gitdir, 'shallow'), 'utf8')).toContain(gitCli(bare, 'rev-parse', 'coffer-catalog').trim());
+    // Committing from the shallow cache pushes a complete commit; another writer's commit is then fetched on its own.
+    const mine = backup({ cluster: 'cluster-new', namespace: 'ns-0', policy: 'daily', start: new Date(Date.UTC(2026, 1, 1, 1)) });
+    await fresh.recordBackup(mine.run, mine.rp);
+    const other = openCatalog({ source: await openSource({ source: url, cacheDir: join(dir, 'cache-0'), env }), cluster: 'cluster-0' });
+    const theirs = backup({ cluster: 'cluster-0', namespace: 'ns-0', policy: 'daily', start: new Date(Date.UTC(2026, 1, 1, 1)), suffix: 'w0' });
+    await other.recordBackup(theirs.run, theirs.rp);
+    expect((await fresh.listRestorePoints({ cluster: '*' })).items).toHaveLength(WRITERS * COMMITS + 2);
+    expect(gitCli(gitdir, 'rev-list', '--count', 'refs/remotes/origin/coffer-catalog').trim()).toBe('3');
+    // A commit of many objects is staged into one pack in the cache; isomorphic-git reads it to push.
+    const put = Array.from({ length: 70 }, (_, i) => ({ path: `reports/cluster-new/r-${i}.txt`, content: `report ${i}\n` }));
+    await fresh.commitChanges({ put }, 'reports: 70 files');
+    gitCli(bare, 'fsck', '--strict', '--no-dangling');
+    expect(gitCli(bare, 'show', 'coffer-catalog:reports/cluster-new/r-69.txt')).toBe('report 69\n');
+    expect(gitCli(bare, 'rev-list', '--count', 'coffer-catalog').trim()).toBe(String(history + 3));
+  }, 120_000);
 });

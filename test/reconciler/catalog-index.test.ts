@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +9,7 @@ import { writeListStream } from '../../cli/output/printer.ts';
 import { documentText } from '../../reconciler/catalog/document.ts';
 import { openCatalog, type Catalog, type RestorePoint } from '../../reconciler/catalog/index.ts';
 import { ObjectReader } from '../../reconciler/git/objects.ts';
+import { indexPack } from '../../reconciler/git/pack-writer.ts';
 import { openSource } from '../../reconciler/git/source.ts';
 import { backup } from './catalog-fixtures.ts';
 import { cleanup, gitCli, makePolicyRepo, tempDir } from './git-helpers.ts';
@@ -287,6 +289,26 @@ describe('catalog index, paging and unreadable documents', () => {
     });
   });
 
+  it('a commit of many objects lands as one pack that git verifies and reads; a small one stays loose', async () => {
+    const packs = (): string[] => readdirSync(join(repo, '.git', 'objects', 'pack')).filter((f) => f.endsWith('.idx'));
+    const before = packs();
+    const put = Array.from({ length: 80 }, (_, i) => ({ path: `reports/bulk/r-${String(i).padStart(3, '0')}.txt`, content: `report ${i}\n`.repeat(i + 1) }));
+    const res = await catalog.commitChanges({ put }, 'bulk: 80 reports');
+    const added = packs().filter((f) => !before.includes(f));
+    expect(added).toHaveLength(1);
+    const verify = gitCli(repo, 'verify-pack', '-v', join(repo, '.git', 'objects', 'pack', added[0]!));
+    expect(verify).toContain(`${res.commit} commit`);
+    expect(verify).toMatch(/^non delta: \d+ objects/m);
+    gitCli(repo, 'fsck', '--strict', '--no-dangling');
+    for (const f of [put[0]!, put[79]!]) expect(gitCli(repo, 'show', `coffer-catalog:${f.path}`)).toBe(f.content);
+    // Coffer's own reader (a fresh one, as a new process would) and a one-file commit, which stays loose.
+    expect(new ObjectReader(join(repo, '.git')).read(res.commit).type).toBe('commit');
+    const small = await catalog.commitChanges({ put: [{ path: 'reports/bulk/one.txt', content: 'one\n' }] }, 'one report');
+    expect(packs()).toHaveLength(before.length + 1);
+    expect(gitCli(repo, 'cat-file', '-t', small.commit).trim()).toBe('commit');
+    await catalog.commitChanges({ delete: [...put.map((f) => f.path), 'reports/bulk/one.txt'] }, 'bulk: remove');
+  });
+
   it('the object reader returns every object of a gc-packed repository exactly as git stores it', () => {
     const copy = join(dir, 'packed.git');
     gitCli(dir, 'clone', '-q', '--bare', '--no-local', repo, copy);
@@ -294,13 +316,24 @@ describe('catalog index, paging and unreadable documents', () => {
     gitCli(copy, 'gc', '-q', '--aggressive');
     const all = gitCli(copy, 'cat-file', '--batch-all-objects', '--batch-check=%(objectname) %(objecttype) %(deltabase)').trim().split('\n');
     expect(all.filter((l) => !l.endsWith(' 0000000000000000000000000000000000000000')).length).toBeGreaterThan(10); // deltas are exercised
-    const reader = new ObjectReader(copy);
-    for (const line of all) {
-      const [oid, type] = line.split(' ') as [string, string];
-      const o = reader.read(oid);
-      expect(o.type).toBe(type);
-      expect(createHash('sha1').update(`${o.type} ${o.data.length}\0`).update(o.data).digest('hex')).toBe(oid);
+    // Pack indexes read whole, and read in blocks on demand (as a million-commit history's would be).
+    for (const reader of [new ObjectReader(copy), new ObjectReader(copy, { wholeIndexBytes: 0, indexBlockBytes: 64 })]) {
+      for (const line of all) {
+        const [oid, type] = line.split(' ') as [string, string];
+        const o = reader.read(oid);
+        expect(o.type).toBe(type);
+        expect(createHash('sha1').update(`${o.type} ${o.data.length}\0`).update(o.data).digest('hex')).toBe(oid);
+      }
+      expect(reader.has('0'.repeat(40), false)).toBe(false);
+      expect(reader.has('f'.repeat(40), false)).toBe(false);
+      reader.close();
     }
-    reader.close();
+    // Coffer's indexer of a fetched pack (deltas included) writes the .idx git wrote, byte for byte.
+    const packDir = join(copy, 'objects', 'pack');
+    const packFiles = readdirSync(packDir).filter((n) => n.endsWith('.pack'));
+    expect(packFiles.length).toBeGreaterThan(0);
+    for (const f of packFiles) {
+      expect(indexPack(readFileSync(join(packDir, f))).equals(readFileSync(join(packDir, f.replace(/\.pack$/, '.idx'))))).toBe(true);
+    }
   });
 });
