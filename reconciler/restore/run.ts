@@ -6,10 +6,10 @@ import { openCatalog, runId as makeRunId, type Catalog, type CommitResult, type 
 import type { GitSource } from '../git/source.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { openProfileRepository } from '../profile-repository.ts';
-import { readBundle } from './bundle.ts';
+import { openBundle } from './bundle.ts';
 import { RestoreError } from './errors.ts';
 import { executeRestore, type ExecuteResult, type ExistingPolicy } from './execute.ts';
-import { planRestore, type RestorePlan } from './plan.ts';
+import { planRestoreStream, type RestorePlan } from './plan.ts';
 import { buildRestoreResult, recordRestore, type RestoreResultDoc } from './result.ts';
 import { selectRestorePoint, type RestorePointQuery } from './select.ts';
 import { compileTransformSets } from './transforms.ts';
@@ -116,13 +116,15 @@ export async function runRestore(req: RestoreRequest): Promise<RestoreOutcome> {
   const compiledSets = compileTransformSets(transformSets);
 
   const repo = await openProfileRepository(req.client, profile, { ...(req.cofferNamespace ? { cofferNamespace: req.cofferNamespace } : {}), ...(req.env ? { env: req.env } : {}) });
+  let closeBundle = async (): Promise<void> => undefined;
   try {
     if (rp.spec.repository.id && repo.repo.config.id !== rp.spec.repository.id) {
       throw new RestoreError('E_RESTORE_DATA', `profile "${profile.name}" now points at repository ${repo.repo.config.id.slice(0, 12)}, but restore point ${rp.metadata.name} was written to ${rp.spec.repository.id.slice(0, 12)}`);
     }
     req.log?.(`reading manifests of ${rp.metadata.name} (snapshot ${rp.spec.repository.manifestSnapshot.slice(0, 12)})`);
-    const bundle = await readBundle(repo.repo, rp.spec.repository.manifestSnapshot);
-    const restorePlan = planRestore(rp, bundle.objects, {
+    const bundle = await openBundle(repo.repo, rp.spec.repository.manifestSnapshot);
+    closeBundle = () => bundle.close();
+    const restorePlan = await planRestoreStream(rp, bundle, {
       ...(req.namespaceMapping ? { namespaceMapping: req.namespaceMapping } : {}),
       ...(req.include ? { include: req.include } : {}),
       ...(req.exclude ? { exclude: req.exclude } : {}),
@@ -163,6 +165,7 @@ export async function runRestore(req: RestoreRequest): Promise<RestoreOutcome> {
     const commit = req.dryRun ? undefined : await recordRestore(catalog, result, runName, req.trigger ?? 'manual');
     return { restorePoint: rp, plan: restorePlan, execution, result, ...(commit ? { commit } : {}) };
   } finally {
+    await closeBundle().catch(() => undefined);
     await repo.close().catch(() => undefined);
   }
 }
