@@ -124,6 +124,7 @@ export async function runRestore(req: RestoreRequest): Promise<RestoreOutcome> {
     req.log?.(`reading manifests of ${rp.metadata.name} (snapshot ${rp.spec.repository.manifestSnapshot.slice(0, 12)})`);
     const bundle = await openBundle(repo.repo, rp.spec.repository.manifestSnapshot);
     closeBundle = () => bundle.close();
+    req.log?.(`unpacked ${bundle.files.length} manifest file(s)`);
     const restorePlan = await planRestoreStream(rp, bundle, {
       ...(req.namespaceMapping ? { namespaceMapping: req.namespaceMapping } : {}),
       ...(req.include ? { include: req.include } : {}),
@@ -131,6 +132,7 @@ export async function runRestore(req: RestoreRequest): Promise<RestoreOutcome> {
       transforms: compiledSets,
       ...(req.volumes === false ? { volumes: false } : {}),
     });
+    req.log?.(`planned ${restorePlan.objects.length} object(s) in ${new Set(restorePlan.objects.map((p) => p.wave)).size} wave(s), ${restorePlan.skipped.length} skipped`);
     const policy = plan.policies.find((p) => p.name === rp.spec.policy);
     const runName = makeRunId('restore', start, randomBytes(3).toString('hex'));
     const execution = await executeRestore({
@@ -151,6 +153,7 @@ export async function runRestore(req: RestoreRequest): Promise<RestoreOutcome> {
       ...(req.signal ? { signal: req.signal } : {}),
       ...(req.log ? { log: req.log } : {}),
     });
+    req.log?.(`applied: ${execution.resources.length} object(s), ${execution.errors.length} error(s)`);
     const result = buildRestoreResult({
       name: req.resultName ?? runName,
       ...(req.restoreName ? { restore: req.restoreName } : {}),
