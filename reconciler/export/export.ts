@@ -86,6 +86,7 @@ export async function exportNamespaceTo(client: KubeClient, opts: ExportOptions,
   const pvcs: KubeObject[] = [];
   const dependencySources: KubeObject[] = [];
   const customKinds = new Set<string>();
+  let sinkError: unknown;
   const take = async (r: ApiResource, o: KubeObject) => {
     const why = (opts.defaultExclusions === false ? undefined : objectExclusion(o)) ?? (opts.excludeControlled ? controlledExclusion(o) : undefined);
     if (why) return void excluded.push({ object: objectRef(o), reason: why });
@@ -93,7 +94,13 @@ export async function exportNamespaceTo(client: KubeClient, opts: ExportOptions,
     selectorErrors.push(...sel.errors);
     if (!sel.selected.length) return;
     const e = { resource: r, object: cleanManifest(o) };
-    await sink(e);
+    try {
+      await sink(e);
+    } catch (err) {
+      // The bundle cannot be written (disk full, two objects on one path): the run fails, not just this type.
+      sinkError ??= err;
+      throw err;
+    }
     summary.add(e);
     const group = r.group;
     if (group === '' && o.kind === 'PersistentVolumeClaim' && o.apiVersion === 'v1') {
@@ -108,6 +115,7 @@ export async function exportNamespaceTo(client: KubeClient, opts: ExportOptions,
   const listed = await mapLimit(types, opts.concurrency ?? 8, async (r) => {
     for await (const o of client.listPaged(r.apiVersion, r.plural, opts.namespace)) await take(r, o);
   });
+  if (sinkError) throw sinkError;
   for (const [i, res] of listed.entries()) {
     // A type we cannot list (RBAC, a broken webhook) must not silently vanish from the backup.
     if (res.status === 'rejected') warnings.push(`cannot list ${resourceId(types[i]!)} in ${opts.namespace}: ${(res.reason as Error).message}`);

@@ -87,7 +87,8 @@ function ident(o: KubeObject): string {
 }
 
 /**
- * Applies a restore plan to a cluster in its order. Nothing that exists is changed unless `existing` says so
+ * Applies a restore plan to a cluster in its order: wave after wave, the objects of a wave in parallel (at most
+ * `objectParallelism`), each created with one request. Nothing that exists is changed unless `existing` says so
  * (`skip`, the default, reports it); a Namespace is never deleted and recreated, whatever `existing` says. PVCs that
  * carry data are created, filled by restore mover Jobs (or from a surviving local VolumeSnapshot), and only then are
  * services and workloads created, so no pod ever mounts a half-restored volume. Blueprint `restore` phases run after
@@ -190,7 +191,9 @@ export async function executeRestore(input: ExecuteInput): Promise<ExecuteResult
         remember(await createRetrying(client, p, body, input.signal));
         return await created(false);
       } catch (e) {
-        if (!isConflict(e)) throw e;
+        // Admission (webhooks, quotas, RBAC on create) runs before the exists check: an existing object may be
+        // refused for another reason, and is still only "existing" to us.
+        if (!isConflict(e) && !(await client.find(o.apiVersion, p.resource.plural, ns, o.metadata.name).catch(() => undefined))) throw e;
       }
       // It exists (or did a moment ago).
       const live = await findLive();
@@ -235,6 +238,7 @@ export async function executeRestore(input: ExecuteInput): Promise<ExecuteResult
     i = j;
   }
   if (pending.length) await flushVolumes();
+  volumes.sort((a, b) => (a.pvc < b.pvc ? -1 : a.pvc > b.pvc ? 1 : 0)); // created in parallel: report in a stable order
 
   // Local VolumeSnapshots are only usable inside the restore point's own namespace on its own cluster.
   async function volumeSource(p: PlannedObject): Promise<VolumeRestoreOutcome['from']> {
