@@ -28,8 +28,8 @@ export function resourceOfPath(path: string): { plural: string; group: string; n
 
 /**
  * One bundle file's object. Bundles written with js-yaml (`coffer-export.json` says `"yaml": "js-yaml"`) are read
- * with it, ~10× faster than the \`yaml\` package; older ones with \`yaml\`, which wrote them: the two libraries
- * disagree on a few plain scalars (\`0b101\` is a string to one, a number to the other).
+ * with it, ~10× faster than the `yaml` package; older ones with `yaml`, which wrote them: the two libraries
+ * disagree on a few plain scalars (`0b101` is a string to one, a number to the other).
  */
 export function parseBundleFile(path: string, text: string, index: Record<string, unknown>): BundleObject | undefined {
   const r = resourceOfPath(path);
