@@ -20,6 +20,13 @@ const [kubeconfigPath, repoDir, op, ns, target, extra] = process.argv.slice(2) a
 const client = new KubeClient({ kubeconfigPath });
 const source = await openSource({ source: repoDir, env: {} });
 const started = performance.now();
+/** With --expose-gc (BENCH_LOG runs): the heap still in use after a full collection, i.e. what the restore holds. */
+const liveHeap = () => {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return '';
+  gc();
+  return `, live heap ${Math.round(process.memoryUsage().heapUsed / 2 ** 20)} MiB`;
+};
 let out: Record<string, unknown>;
 if (op === 'backup') {
   const r = await reconcileOnce({ source, client, now: () => new Date('2026-11-24T01:05:00Z'), env: {}, only: { policy: 'hourly', namespace: ns } });
@@ -35,7 +42,7 @@ if (op === 'backup') {
     ...(target !== ns ? { namespaceMapping: { [ns]: target! } } : {}),
     ...(full ? { wait: true, waitTimeoutMs: 600_000 } : { volumes: false, hooks: false }),
     env: {},
-    ...(process.env.BENCH_LOG ? { log: (m: string) => console.error(`${Math.round(performance.now() - started)} ms rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB: ${m}`) } : {}),
+    ...(process.env.BENCH_LOG ? { log: (m: string) => console.error(`${Math.round(performance.now() - started)} ms rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB${liveHeap()}: ${m}`) } : {}),
   });
   if (r.result.spec.phase !== 'Succeeded') throw new Error(`restore ${r.result.spec.phase}: ${r.result.spec.errors?.slice(0, 5).join('; ')}`);
   const s = r.result.spec.summary;
