@@ -744,58 +744,67 @@ export async function backup(repo: Repository, paths: string[], opts: BackupOpti
 
 /**
  * Back up in-memory entries (exported manifests, Secret data, stdin) as a
- * snapshot of a virtual tree; `path` is slash-separated and relative.
+ * snapshot of a virtual tree; `path` is slash-separated and relative. Entries
+ * may come one at a time (an async iterable): each is stored as it arrives and
+ * only its tree node is kept, so a bundle of any size is written in bounded memory.
  */
-export async function backupEntries(repo: Repository, entries: Entry[], opts: BackupOptions & { paths?: string[] } = {}): Promise<BackupResult> {
+export async function backupEntries(repo: Repository, entries: Iterable<Entry> | AsyncIterable<Entry>, opts: BackupOptions & { paths?: string[] } = {}): Promise<BackupResult> {
   const now = opts.time ?? new Date();
   interface Dir {
     dirs: Map<string, Dir>;
-    files: Map<string, Entry>;
-  }
-  const root: Dir = { dirs: new Map(), files: new Map() };
-  for (const e of entries) {
-    const parts = e.path.split('/').filter((p) => p !== '' && p !== '.');
-    if (!parts.length || parts.some((p) => p === '..' || p.includes('\0'))) throw new RepoError('E_REPO_PATH', `entry path "${e.path}" is not a safe relative path`);
-    let d = root;
-    for (const part of parts.slice(0, -1)) {
-      if (d.files.has(part)) throw new RepoError('E_REPO_PATH', `entry path "${e.path}" goes through a file`);
-      let next = d.dirs.get(part);
-      if (!next) d.dirs.set(part, (next = { dirs: new Map(), files: new Map() }));
-      d = next;
-    }
-    const leaf = parts.at(-1)!;
-    if (d.dirs.has(leaf) || d.files.has(leaf)) throw new RepoError('E_REPO_PATH', `entry path "${e.path}" appears twice`);
-    d.files.set(leaf, e);
+    files: Map<string, Promise<TreeNode>>;
   }
   const ns = (t: Date) => (BigInt(t.getTime()) * 1_000_000n).toString();
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
+  if (Array.isArray(entries)) for (const e of entries) safeEntryPath(e.path);
   return runBackup(repo, opts.paths ?? ['/'], opts, async (w) => {
-    w.progress.totalFiles = entries.length;
-    w.progress.totalBytes = entries.reduce((s, e) => s + e.data.length, 0);
+    if (Array.isArray(entries)) {
+      w.progress.totalFiles = entries.length;
+      w.progress.totalBytes = entries.reduce((s, e: Entry) => s + e.data.length, 0);
+    }
+    const root: Dir = { dirs: new Map(), files: new Map() };
+    for await (const e of entries) {
+      const parts = safeEntryPath(e.path);
+      let d = root;
+      for (const part of parts.slice(0, -1)) {
+        if (d.files.has(part)) throw new RepoError('E_REPO_PATH', `entry path "${e.path}" goes through a file`);
+        let next = d.dirs.get(part);
+        if (!next) d.dirs.set(part, (next = { dirs: new Map(), files: new Map() }));
+        d = next;
+      }
+      const leaf = parts.at(-1)!;
+      if (d.dirs.has(leaf) || d.files.has(leaf)) throw new RepoError('E_REPO_PATH', `entry path "${e.path}" appears twice`);
+      w.stats.filesNew++;
+      w.progress.files++;
+      const ids: Promise<string>[] = [];
+      let start = 0;
+      while (start < e.data.length) {
+        const n = w.repo.chunker.cut(e.data, start, e.data.length, true);
+        ids.push(quiet((await w.saver.saveBounded('data', Buffer.from(e.data.subarray(start, start + n)))).id));
+        start += n;
+      }
+      w.progress.bytes += e.data.length;
+      w.stats.bytesProcessed += e.data.length;
+      const node = { name: leaf, type: 'file' as const, mode: e.mode ?? 0o600, uid, gid, mtime: ns(e.mtime ?? now), size: e.data.length };
+      d.files.set(leaf, quiet(Promise.all(ids).then((content) => ({ ...node, content }))));
+    }
     const build = async (d: Dir): Promise<TreeNode[]> => {
       const nodes: TreeNode[] = [];
       for (const [name, sub] of d.dirs) {
         w.stats.dirs++;
-        const subtree = await (saveTree(w.saver, await build(sub)));
+        const subtree = await saveTree(w.saver, await build(sub));
         nodes.push({ name, type: 'dir', mode: 0o755, uid, gid, mtime: ns(now), subtree });
       }
-      for (const [name, e] of d.files) {
-        w.stats.filesNew++;
-        w.progress.files++;
-        const ids: Promise<string>[] = [];
-        let start = 0;
-        while (start < e.data.length) {
-          const n = w.repo.chunker.cut(e.data, start, e.data.length, true);
-          ids.push((await w.saver.saveBounded('data', Buffer.from(e.data.subarray(start, start + n)))).id);
-          start += n;
-        }
-        w.progress.bytes += e.data.length;
-        w.stats.bytesProcessed += e.data.length;
-        nodes.push({ name, type: 'file', mode: e.mode ?? 0o600, uid, gid, mtime: ns(e.mtime ?? now), size: e.data.length, content: await Promise.all(ids) });
-      }
+      for (const node of d.files.values()) nodes.push(await node);
       return nodes;
     };
     return build(root);
   });
+}
+
+function safeEntryPath(path: string): string[] {
+  const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+  if (!parts.length || parts.some((p) => p === '..' || p.includes('\0'))) throw new RepoError('E_REPO_PATH', `entry path "${path}" is not a safe relative path`);
+  return parts;
 }

@@ -6,7 +6,7 @@ import { mapLimit } from '../kube/wait.ts';
 import { cleanManifest } from './clean.ts';
 import { controlledExclusion, exportableResources, objectExclusion } from './exclusions.ts';
 import { objectRef, selectObjects, type ObjectSelector } from './select.ts';
-import { summarize, type ExportedObject, type ResourceSummary } from './bundle.ts';
+import { bundlePath, SummaryBuilder, type ExportedObject, type ResourceSummary } from './bundle.ts';
 
 export interface ExportOptions {
   namespace: string;
@@ -49,12 +49,29 @@ export class NamespaceNotFoundError extends Error {
   }
 }
 
+/** What the export found besides the objects themselves, which went to the sink one by one. */
+export type ExportStreamResult = Omit<ExportResult, 'objects'>;
+
 /**
  * Discovers and captures one application (namespace): every listable namespaced kind including custom resources,
  * paginated, filtered by exclusions and the policy selector, cleaned of server-set fields; plus the cluster-scoped
  * objects it references. Returns values only — writing to the repository is `writeBundle`'s job.
  */
 export async function exportNamespace(client: KubeClient, opts: ExportOptions): Promise<ExportResult> {
+  const objects: ExportedObject[] = [];
+  const r = await exportNamespaceTo(client, opts, (e) => void objects.push(e));
+  const path = new Map(objects.map((e) => [e, bundlePath(e)]));
+  objects.sort((a, b) => (path.get(a)! < path.get(b)! ? -1 : 1));
+  return { ...r, objects };
+}
+
+/**
+ * `exportNamespace` in bounded memory: types are listed in pages (`limit`/`continue`, 500 objects), each object is
+ * excluded, selected and cleaned as its page arrives and handed to `sink` (which writes it to disk), so a namespace of
+ * 50,000 objects never sits in memory. What is kept: names for the summary, the PVCs, and the few objects the
+ * cluster-scoped dependencies are found from (RoleBindings, one object per custom kind).
+ */
+export async function exportNamespaceTo(client: KubeClient, opts: ExportOptions, sink: (e: ExportedObject) => void | Promise<void>): Promise<ExportStreamResult> {
   const warnings: string[] = [];
   const discovery = opts.discovery ?? (await discoverResources(client));
   for (const f of discovery.failedGroups) warnings.push(`discovery of ${f.groupVersion} failed, its resources are not captured: ${f.error}`);
@@ -63,51 +80,66 @@ export async function exportNamespace(client: KubeClient, opts: ExportOptions): 
   const namespaceObject = { ...nsObj, apiVersion: 'v1', kind: 'Namespace' };
 
   const types = exportableResources(discovery.resources, { exclude: opts.excludeKinds, defaultExclusions: opts.defaultExclusions });
-  const listed = await mapLimit(types, opts.concurrency ?? 8, async (r) => ({ r, items: await client.list(r.apiVersion, r.plural, opts.namespace) }));
-  const candidates: { r: ApiResource; o: KubeObject }[] = [];
-  for (const [i, res] of listed.entries()) {
-    if (res.status === 'rejected') {
-      // A type we cannot list (RBAC, a broken webhook) must not silently vanish from the backup.
-      const r = types[i]!;
-      warnings.push(`cannot list ${resourceId(r)} in ${opts.namespace}: ${(res.reason as Error).message}`);
-      continue;
-    }
-    for (const o of res.value.items) candidates.push({ r: res.value.r, o });
-  }
-
+  const summary = new SummaryBuilder();
   const excluded: ExportResult['excluded'] = [];
-  const kept: { r: ApiResource; o: KubeObject }[] = [];
-  for (const c of candidates) {
-    const why = (opts.defaultExclusions === false ? undefined : objectExclusion(c.o)) ?? (opts.excludeControlled ? controlledExclusion(c.o) : undefined);
-    if (why) excluded.push({ object: objectRef(c.o), reason: why });
-    else kept.push(c);
+  const selectorErrors: ExportResult['selectorErrors'] = [];
+  const pvcs: KubeObject[] = [];
+  const dependencySources: KubeObject[] = [];
+  const customKinds = new Set<string>();
+  let sinkError: unknown;
+  const take = async (r: ApiResource, o: KubeObject) => {
+    const why = (opts.defaultExclusions === false ? undefined : objectExclusion(o)) ?? (opts.excludeControlled ? controlledExclusion(o) : undefined);
+    if (why) return void excluded.push({ object: objectRef(o), reason: why });
+    const sel = selectObjects([o], opts.selector, namespaceObject);
+    selectorErrors.push(...sel.errors);
+    if (!sel.selected.length) return;
+    const e = { resource: r, object: cleanManifest(o) };
+    try {
+      await sink(e);
+    } catch (err) {
+      // The bundle cannot be written (disk full, two objects on one path): the run fails, not just this type.
+      sinkError ??= err;
+      throw err;
+    }
+    summary.add(e);
+    const group = r.group;
+    if (group === '' && o.kind === 'PersistentVolumeClaim' && o.apiVersion === 'v1') {
+      pvcs.push(o);
+      dependencySources.push(o);
+    } else if (group === 'rbac.authorization.k8s.io' && o.kind === 'RoleBinding') dependencySources.push(o);
+    else if (!BUILTIN_GROUPS.has(group) && !customKinds.has(`${o.apiVersion}/${o.kind}`)) {
+      customKinds.add(`${o.apiVersion}/${o.kind}`);
+      dependencySources.push(o);
+    }
+  };
+  const listed = await mapLimit(types, opts.concurrency ?? 8, async (r) => {
+    for await (const o of client.listPaged(r.apiVersion, r.plural, opts.namespace)) await take(r, o);
+  });
+  if (sinkError) throw sinkError;
+  for (const [i, res] of listed.entries()) {
+    // A type we cannot list (RBAC, a broken webhook) must not silently vanish from the backup.
+    if (res.status === 'rejected') warnings.push(`cannot list ${resourceId(types[i]!)} in ${opts.namespace}: ${(res.reason as Error).message}`);
   }
-  const byObject = new Map(kept.map((c) => [c.o, c.r]));
-  const sel = selectObjects(
-    kept.map((c) => c.o),
-    opts.selector,
-    namespaceObject,
-  );
-  const objects: ExportedObject[] = sel.selected.map((o) => ({ resource: byObject.get(o)!, object: cleanManifest(o) }));
-  const pvcs = sel.selected.filter((o) => o.kind === 'PersistentVolumeClaim' && o.apiVersion === 'v1');
 
   // The Namespace itself always comes along (as with Velero): its labels and annotations carry Pod Security levels,
   // network policy selectors and Coffer's own selector, so a restore without them would leave the app unprotected.
   const clusterObjects =
     opts.includeClusterResources === false
       ? [{ resource: CLUSTER_KINDS.Namespace, object: cleanManifest(namespaceObject) }]
-      : await clusterDependencies(client, discovery.resources, namespaceObject, sel.selected, warnings);
+      : await clusterDependencies(client, discovery.resources, namespaceObject, dependencySources, warnings);
+  for (const e of clusterObjects) summary.add(e);
   return {
     namespace: opts.namespace,
-    objects,
     clusterObjects,
     pvcs,
-    summary: summarize([...objects, ...clusterObjects]),
+    summary: summary.result(),
     excluded,
-    selectorErrors: sel.errors,
+    selectorErrors,
     warnings,
   };
 }
+
+const BUILTIN_GROUPS = new Set(['', 'apps', 'batch', 'autoscaling', 'policy', 'networking.k8s.io', 'rbac.authorization.k8s.io', 'storage.k8s.io', 'coordination.k8s.io', 'discovery.k8s.io', 'events.k8s.io', 'snapshot.storage.k8s.io', 'apiextensions.k8s.io', 'admissionregistration.k8s.io', 'certificates.k8s.io', 'node.k8s.io', 'scheduling.k8s.io', 'flowcontrol.apiserver.k8s.io', 'authentication.k8s.io', 'authorization.k8s.io', 'metrics.k8s.io', 'resource.k8s.io', 'apiregistration.k8s.io']);
 
 const CLUSTER_KINDS = {
   Namespace: { group: '', version: 'v1', apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false },
@@ -128,7 +160,6 @@ async function clusterDependencies(client: KubeClient, resources: ApiResource[],
     if (name && !wanted.some((w) => w.r.kind === kind && w.name === name)) wanted.push({ r: CLUSTER_KINDS[kind], name });
   };
   const out: ExportedObject[] = [{ resource: CLUSTER_KINDS.Namespace, object: cleanManifest(ns) }];
-  const builtinGroups = new Set(['', 'apps', 'batch', 'autoscaling', 'policy', 'networking.k8s.io', 'rbac.authorization.k8s.io', 'storage.k8s.io', 'coordination.k8s.io', 'discovery.k8s.io', 'events.k8s.io', 'snapshot.storage.k8s.io', 'apiextensions.k8s.io', 'admissionregistration.k8s.io', 'certificates.k8s.io', 'node.k8s.io', 'scheduling.k8s.io', 'flowcontrol.apiserver.k8s.io', 'authentication.k8s.io', 'authorization.k8s.io', 'metrics.k8s.io', 'resource.k8s.io', 'apiregistration.k8s.io']);
   for (const o of selected) {
     const group = o.apiVersion.includes('/') ? o.apiVersion.split('/')[0]! : '';
     const spec = (o.spec ?? {}) as Record<string, unknown>;
@@ -138,7 +169,7 @@ async function clusterDependencies(client: KubeClient, resources: ApiResource[],
     } else if (group === 'rbac.authorization.k8s.io' && o.kind === 'RoleBinding') {
       const ref = o.roleRef as { kind?: string; name?: string } | undefined;
       if (ref?.kind === 'ClusterRole') add('ClusterRole', ref.name);
-    } else if (!builtinGroups.has(group)) {
+    } else if (!BUILTIN_GROUPS.has(group)) {
       const r = resources.find((x) => x.apiVersion === o.apiVersion && x.kind === o.kind);
       if (r) add('CustomResourceDefinition', `${r.plural}.${r.group}`);
     }

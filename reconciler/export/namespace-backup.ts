@@ -6,8 +6,9 @@ import type { KubeClient } from '../kube/client.ts';
 import type { DiscoveryResult } from '../kube/discovery.ts';
 import type { KubeObject } from '../kube/types.ts';
 import { DEFAULT_PARALLELISM, labelValue, deleteSnapshot, exportVolumes, snapshotVolumes, volumeOutcome, type MoverRepository, type TakenSnapshot, type VolumeOutcome } from '../volumes/index.ts';
-import { buildBundle, type BundleEntry, type ResourceSummary } from './bundle.ts';
-import { exportNamespace, type ExportResult } from './export.ts';
+import { bundleIndex, bundlePath, objectYaml, type BundleEntry, type ResourceSummary } from './bundle.ts';
+import { exportNamespaceTo, type ExportStreamResult } from './export.ts';
+import { BundleSpool } from './spool.ts';
 import { writeBundle } from './write.ts';
 
 export interface NamespaceBackupInput {
@@ -52,7 +53,7 @@ export interface NamespaceBackupResult {
   errors: string[];
   warnings: string[];
   /** For callers that want details (excluded objects, selector errors). */
-  export?: ExportResult;
+  export?: ExportStreamResult;
   actions: ActionResult[];
 }
 
@@ -84,7 +85,8 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
   const errors: string[] = [];
   const warnings: string[] = [];
   const actions: ActionResult[] = [];
-  let exp: ExportResult | undefined;
+  let exp: ExportStreamResult | undefined;
+  let spool: BundleSpool | undefined;
   let volumes: VolumeOutcome[] = [];
   let manifestSnapshot: string | undefined;
   let bytesRead = 0;
@@ -104,7 +106,10 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
   try {
     // 1. Resources.
     const selector = policy.selector.resources ? compileCel(policy.selector.resources.source, 'object') : undefined;
-    exp = await timed('exportMs', () => exportNamespace(client, {
+    // Objects go to a spool file on disk as they are listed, and into the repository only once the run succeeded.
+    const writing = !!input.repository && policy.actions.export.enabled;
+    if (writing) spool = await BundleSpool.create();
+    exp = await timed('exportMs', () => exportNamespaceTo(client, {
       namespace,
       selector,
       excludeKinds: policy.selector.excludeKinds,
@@ -112,7 +117,8 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
       excludeControlled: policy.selector.excludeControlled,
       includeClusterResources: policy.selector.includeClusterResources,
       discovery: input.discovery,
-    }));
+    }, (e) => spool?.add(bundlePath(e), objectYaml(e.object))));
+    for (const e of exp.clusterObjects) await spool?.add(bundlePath(e), objectYaml(e.object));
     warnings.push(...exp.warnings);
     if (exp.selectorErrors.length) warnings.push(`resource selector failed on ${exp.selectorErrors.length} object(s), not captured: ${exp.selectorErrors.slice(0, 3).map((e) => `${e.object}: ${e.message}`).join('; ')}`);
     // Only bound filesystem volumes can be snapshotted and read by a mover; others are reported, not silently lost.
@@ -182,9 +188,15 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
       }
       const extra: BundleEntry[] = [];
       for (const a of actions) for (const p of a.phases) if (p.stdout?.length) extra.push({ path: hookOutputPath(a, p.phase), data: p.stdout });
-      const entries = [...buildBundle([...exp.objects, ...exp.clusterObjects], { cluster: input.cluster, namespace, policy: policy.name, restorePoint: input.restorePointId, time: start.toISOString() }), ...extra];
+      const index = bundleIndex(exp.summary, { cluster: input.cluster, namespace, policy: policy.name, restorePoint: input.restorePointId, time: start.toISOString() });
+      const objects = spool!;
+      async function* entries(): AsyncGenerator<BundleEntry> {
+        yield index;
+        yield* objects.entries();
+        yield* extra;
+      }
       if (!errors.length) {
-        const w = await timed('manifestsMs', () => writeBundle(input.repository!.repo, entries, { tags: { cluster: input.cluster, namespace, policy: policy.name, restorepoint: input.restorePointId }, time: start }));
+        const w = await timed('manifestsMs', () => writeBundle(input.repository!.repo, entries(), { tags: { cluster: input.cluster, namespace, policy: policy.name, restorepoint: input.restorePointId }, time: start }));
         manifestSnapshot = w.snapshotId;
         bytesRead += w.stats.bytesProcessed;
         bytesAdded += w.stats.bytesStored;
@@ -200,6 +212,7 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
   } catch (e) {
     errors.push((e as Error).message);
   } finally {
+    await spool?.close();
     // A failed run leaves no snapshots behind that nothing records.
     if (errors.length) for (const t of taken) if (t.snapshot) await deleteSnapshot(client, namespace, t.snapshot.name).catch(() => undefined);
   }
@@ -254,7 +267,7 @@ function stripUndefined<T extends object>(o: T): T {
  * Which blueprint actions run: each binding once per namespace, or once per workload its `workloads` CEL selects
  * (Deployments, StatefulSets, DaemonSets of the namespace). A binding to a blueprint without a backup action is a no-op.
  */
-async function blueprintInvocations(input: NamespaceBackupInput, exp: ExportResult): Promise<{ blueprint: string; spec: ActionSpec; workload?: { kind: string; name: string; namespace: string } }[]> {
+async function blueprintInvocations(input: NamespaceBackupInput, exp: ExportStreamResult): Promise<{ blueprint: string; spec: ActionSpec; workload?: { kind: string; name: string; namespace: string } }[]> {
   const out: { blueprint: string; spec: ActionSpec; workload?: { kind: string; name: string; namespace: string } }[] = [];
   const nsObj = exp.clusterObjects.find((o) => o.resource.kind === 'Namespace')?.object ?? { metadata: { name: input.namespace } };
   let workloads: KubeObject[] | undefined;

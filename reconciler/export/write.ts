@@ -14,13 +14,16 @@ export interface WriteBundleOptions {
 
 /**
  * Stores a manifest bundle (Secret data included) as one repository snapshot: encrypted and deduplicated like volume
- * data, never in Git. Returns the snapshot id the RestorePoint records as `repository.manifestSnapshot`.
+ * data, never in Git. Entries may be streamed (a spooled export): each is stored as it comes. Returns the snapshot id the RestorePoint records as `repository.manifestSnapshot`.
  */
-export async function writeBundle(repo: Repository, entries: BundleEntry[], opts: WriteBundleOptions): Promise<{ snapshotId: string; stats: BackupStats }> {
+export async function writeBundle(repo: Repository, entries: Iterable<BundleEntry> | AsyncIterable<BundleEntry>, opts: WriteBundleOptions): Promise<{ snapshotId: string; stats: BackupStats }> {
   const time = opts.time ?? new Date();
+  async function* files() {
+    for await (const e of entries) yield { path: e.path, data: e.data, mode: 0o600, mtime: time };
+  }
   const r = await backupEntries(
     repo,
-    entries.map((e) => ({ path: e.path, data: e.data, mode: 0o600, mtime: time })),
+    files(),
     { tags: { ...opts.tags, kind: 'manifests' }, time, hostname: opts.hostname, paths: [MANIFEST_PATH], parent: null },
   );
   return { snapshotId: r.snapshotId, stats: r.stats };

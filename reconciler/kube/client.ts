@@ -91,6 +91,10 @@ export function collectionPath(apiVersion: string, plural: string, namespace?: s
   return namespace ? `${root}/namespaces/${encodeURIComponent(namespace)}/${plural}` : `${root}/${plural}`;
 }
 
+/** Connections to one API server at once: above any caller's parallelism, well below kube-apiserver's in-flight limit (400). */
+const MAX_SOCKETS = 64;
+const STALE_SOCKET = Symbol('stale kept-alive socket');
+
 /**
  * A thin dynamic client: raw JSON requests over the kubeconfig's transport (TLS, tokens, exec plugins all handled by
  * client-node), plus the typed-less object API. Everything in the reconciler works on plain objects of any kind, so we
@@ -100,6 +104,8 @@ export class KubeClient {
   readonly kc: KubeConfig;
   readonly objects: KubernetesObjectApi;
   private readonly server: URL;
+  /** Keep-alive agents by TLS identity: client-node makes a new agent (a new TCP + TLS handshake) for every request. */
+  private readonly agents = new Map<string, http.Agent>();
 
   constructor(src: KubeConfigSource | KubeConfig = {}) {
     this.kc = src instanceof KubeConfig ? src : loadKubeConfig(src);
@@ -120,13 +126,15 @@ export class KubeClient {
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
     const reqOpts: https.RequestOptions = { method, headers: { Accept: 'application/json' } };
     await this.kc.applyToHTTPSOptions(reqOpts);
+    const agent = this.keepAliveAgent(url, reqOpts);
+    if (agent) reqOpts.agent = agent;
     const body = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
     if (body) {
       (reqOpts.headers as Record<string, string | number>)['Content-Type'] = opts.contentType ?? 'application/json';
       (reqOpts.headers as Record<string, string | number>)['Content-Length'] = body.length;
     }
     const mod = url.protocol === 'https:' ? https : http;
-    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const send = () => new Promise<{ status: number; text: string }>((resolve, reject) => {
       const req = mod.request(url, reqOpts, (res) => {
         opts.onHeaders?.(res.headers);
         const chunks: Buffer[] = [];
@@ -134,12 +142,17 @@ export class KubeClient {
         res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
         res.on('error', reject);
       });
-      req.on('error', (e) => reject(e instanceof KubeApiError ? e : new KubeApiError(0, 'ConnectionError', `cannot reach the Kubernetes API at ${this.serverUrl}: ${e.message}`, method, path)));
+      req.on('error', (e) => {
+        // The server may close an idle kept-alive connection just as we reuse it; the request never reached it.
+        if (req.reusedSocket && (e as NodeJS.ErrnoException).code === 'ECONNRESET') return reject(STALE_SOCKET);
+        reject(e instanceof KubeApiError ? e : new KubeApiError(0, 'ConnectionError', `cannot reach the Kubernetes API at ${this.serverUrl}: ${e.message}`, method, path));
+      });
       const timeoutMs = opts.timeoutMs ?? 60_000;
       req.setTimeout(timeoutMs, () => req.destroy(new KubeApiError(0, 'Timeout', `${method} ${path}: no answer from the Kubernetes API at ${this.serverUrl} within ${timeoutMs / 1000}s`, method, path)));
       if (body) req.write(body);
       req.end();
     });
+    const { status, text } = await send().catch((e: unknown) => (e === STALE_SOCKET ? send() : Promise.reject(e)));
     if (status < 200 || status >= 300) {
       let reason = 'Unknown';
       let message = text.slice(0, 500) || `HTTP ${status}`;
@@ -154,6 +167,26 @@ export class KubeClient {
     }
     if (opts.text) return text as T;
     return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  /**
+   * One keep-alive agent per TLS identity (CA, client certificate, verification), with client-node's TLS options;
+   * none behind a proxy, where client-node's proxy agent must be used.
+   */
+  private keepAliveAgent(url: URL, o: https.RequestOptions): http.Agent | undefined {
+    if (this.kc.getCurrentCluster()?.proxyUrl) return undefined;
+    const tlsKey = [url.protocol, o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername].map((v) => String(v ?? '')).join('\0');
+    let agent = this.agents.get(tlsKey);
+    if (!agent) {
+      const common = { keepAlive: true, maxSockets: MAX_SOCKETS };
+      agent = url.protocol === 'https:'
+        ? new https.Agent({ ...common, ca: o.ca, cert: o.cert, key: o.key, pfx: o.pfx, passphrase: o.passphrase, servername: o.servername, ...(o.rejectUnauthorized !== undefined ? { rejectUnauthorized: o.rejectUnauthorized } : {}) })
+        : new http.Agent(common);
+      // Credentials rotate rarely (exec plugins, projected certificates); old agents' idle sockets simply time out.
+      if (this.agents.size >= 4) this.agents.clear();
+      this.agents.set(tlsKey, agent);
+    }
+    return agent;
   }
 
   /** Every item of a collection, following `continue` tokens so huge namespaces are read in bounded pages. */

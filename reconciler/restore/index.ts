@@ -1,8 +1,8 @@
 export { RestoreError } from './errors.ts';
 export { RESTORE_STAGES, stageOf, type RestoreStage } from './order.ts';
-export { planRestore, parseNamespaceMapping, ownerLinks, type BundleObject, type PlannedObject, type RestorePlan, type PlanOptions, type SkippedObject } from './plan.ts';
+export { planRestore, planRestoreStream, parseNamespaceMapping, ownerLinks, type BundleObject, type PlannedObject, type RestorePlan, type PlanOptions, type SkippedObject, type BundleSource } from './plan.ts';
 export { applyTransforms, compileTransformSets, type CompiledTransformSet } from './transforms.ts';
-export { parseBundle, readBundle, resourceOfPath } from './bundle.ts';
+export { openBundle, parseBundle, parseBundleFile, resourceOfPath, type OpenBundle } from './bundle.ts';
 export { verifySnapshots } from './verify.ts';
 export { executeRestore, EXISTING_POLICIES, type ExecuteInput, type ExecuteResult, type ExistingPolicy, type ResourceOutcome } from './execute.ts';
 export { restoreMoverObjects, restoreMoverName, runRestoreMover, parseRestoreOutput } from './volume.ts';

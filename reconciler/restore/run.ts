@@ -8,10 +8,10 @@ import type { GitSource } from '../git/source.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { openProfileRepository } from '../profile-repository.ts';
 import { RunLog } from '../run-log.ts';
-import { readBundle } from './bundle.ts';
+import { openBundle } from './bundle.ts';
 import { RestoreError } from './errors.ts';
 import { executeRestore, type ExecuteResult, type ExistingPolicy } from './execute.ts';
-import { planRestore, type RestorePlan } from './plan.ts';
+import { planRestoreStream, type RestorePlan } from './plan.ts';
 import { buildRestoreResult, recordRestore, type RestoreResultDoc } from './result.ts';
 import { selectRestorePoint, type RestorePointQuery } from './select.ts';
 import { compileTransformSets } from './transforms.ts';
@@ -141,20 +141,23 @@ async function restoreWithLog(req: RestoreRequest, start: Date, now: () => Date,
   const compiledSets = compileTransformSets(transformSets);
 
   const repo = await openProfileRepository(req.client, profile, { ...(req.cofferNamespace ? { cofferNamespace: req.cofferNamespace } : {}), ...(req.env ? { env: req.env } : {}) });
+  let closeBundle = async (): Promise<void> => undefined;
   try {
     if (rp.spec.repository.id && repo.repo.config.id !== rp.spec.repository.id) {
       throw new RestoreError('E_RESTORE_DATA', `profile "${profile.name}" now points at repository ${repo.repo.config.id.slice(0, 12)}, but restore point ${rp.metadata.name} was written to ${rp.spec.repository.id.slice(0, 12)}`);
     }
     log(`reading manifests of ${rp.metadata.name} (snapshot ${rp.spec.repository.manifestSnapshot.slice(0, 12)})`);
-    const bundle = await readBundle(repo.repo, rp.spec.repository.manifestSnapshot);
-    const restorePlan = planRestore(rp, bundle.objects, {
+    const bundle = await openBundle(repo.repo, rp.spec.repository.manifestSnapshot);
+    closeBundle = () => bundle.close();
+    log(`unpacked ${bundle.files.length} manifest file(s)`);
+    const restorePlan = await planRestoreStream(rp, bundle, {
       ...(req.namespaceMapping ? { namespaceMapping: req.namespaceMapping } : {}),
       ...(req.include ? { include: req.include } : {}),
       ...(req.exclude ? { exclude: req.exclude } : {}),
       transforms: compiledSets,
       ...(req.volumes === false ? { volumes: false } : {}),
     });
-    log(`restoring ${rp.metadata.name} (${restorePlan.sourceNamespace}) into namespace ${restorePlan.targetNamespace}: ${restorePlan.objects.length} object(s), ${restorePlan.skipped.length} skipped by the plan${req.dryRun ? ' (dry run)' : ''}`);
+    log(`restoring ${rp.metadata.name} (${restorePlan.sourceNamespace}) into namespace ${restorePlan.targetNamespace}: ${restorePlan.objects.length} object(s) in ${new Set(restorePlan.objects.map((p) => p.wave)).size} wave(s), ${restorePlan.skipped.length} skipped by the plan${req.dryRun ? ' (dry run)' : ''}`);
     const policy = plan.policies.find((p) => p.name === rp.spec.policy);
     const runName = makeRunId('restore', start, randomBytes(3).toString('hex'));
     const execution = await executeRestore({
@@ -192,6 +195,7 @@ async function restoreWithLog(req: RestoreRequest, start: Date, now: () => Date,
     const commit = req.dryRun ? undefined : await recordRestore(catalog, result, runName, req.trigger ?? 'manual', runLog.lines);
     return { restorePoint: rp, plan: restorePlan, execution, result, ...(commit ? { commit } : {}) };
   } finally {
+    await closeBundle().catch(() => undefined);
     await repo.close().catch(() => undefined);
   }
 }

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { compileCel } from '../../compiler/cel/index.ts';
-import { buildBundle, bundlePath, cleanManifest, exportableResources, objectExclusion, OWNER_REFERENCES_ANNOTATION, selectObjects, summarize, type ExportedObject } from '../../reconciler/export/index.ts';
+import { buildBundle, BUNDLE_YAML, BundleSpool, bundlePath, cleanManifest, objectYaml, exportableResources, objectExclusion, OWNER_REFERENCES_ANNOTATION, selectObjects, summarize, type ExportedObject } from '../../reconciler/export/index.ts';
 import type { ApiResource, KubeObject } from '../../reconciler/kube/types.ts';
 import { DEFAULT_EXCLUDED_KINDS } from '../../compiler/plan/defaults.ts';
+import { parseBundleFile } from '../../reconciler/restore/index.ts';
 
 const meta = { uid: 'u-1', resourceVersion: '42', generation: 3, creationTimestamp: '2026-01-01T00:00:00Z', managedFields: [{ manager: 'kubectl' }], selfLink: '/x' };
 
@@ -184,5 +185,35 @@ describe('bundle and Git-safe summary', () => {
     const secret = parse(a.find((e) => e.path.endsWith('db.yaml'))!.data.toString()) as KubeObject;
     expect(Buffer.from((secret.data as { password: string }).password, 'base64').toString()).toBe('hunter2');
     expect(JSON.parse(a[0]!.data.toString())).toMatchObject({ format: 1, namespace: 'shop', summary: { total: 4 } });
+  });
+});
+
+describe('bundle spool and YAML', () => {
+  it('keeps files on disk, hands them back in path order, and refuses two objects on one path', async () => {
+    const spool = await BundleSpool.create();
+    try {
+      const names = Array.from({ length: 200 }, (_, i) => `resources/configmaps/namespaces/shop/cm-${(i * 7919) % 200}.yaml`);
+      await Promise.all(names.map((p) => spool.add(p, Buffer.from(`data of ${p}\n`))));
+      await expect(spool.add(names[3]!, Buffer.from('again'))).rejects.toThrow(`two exported objects map to ${names[3]}`);
+      const back: { path: string; data: string }[] = [];
+      for await (const e of spool.entries()) back.push({ path: e.path, data: e.data.toString() });
+      expect(back.map((e) => e.path)).toEqual([...names].sort());
+      for (const e of back) expect(e.data).toBe(`data of ${e.path}\n`);
+    } finally {
+      await spool.close();
+    }
+  });
+
+  // Plain scalars the two YAML libraries read differently (YAML 1.2 core: `0b…` is not an int, js-yaml reads it as one);
+  // object files written with js-yaml must come back identical through either reader.
+  it.each(['0b101', '0o17', '0x1F', '1_000', 'yes', 'no', '2026-11-24T01:05:00Z', '~', '', '012', '.inf', 'a: b', '- x', 'multi\nline\n'])('object files keep %j a string', (v) => {
+    const o = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'shop', labels: { v } }, data: { v } } as KubeObject;
+    expect(parse(objectYaml(o).toString())).toEqual(o);
+    expect(parseBundleFile('resources/configmaps/namespaces/shop/c.yaml', objectYaml(o).toString(), { yaml: BUNDLE_YAML })!.object).toEqual(o);
+  });
+
+  it('reads bundles of earlier versions (written with the yaml package) with it', () => {
+    const text = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  v: 0b101\n';
+    expect(parseBundleFile('resources/configmaps/namespaces/shop/c.yaml', text, { format: 1 })!.object.data).toEqual({ v: '0b101' });
   });
 });

@@ -13,6 +13,7 @@ import {
   parseNamespaceMapping,
   parseRestoreOutput,
   planRestore,
+  planRestoreStream,
   resourceOfPath,
   restoreMoverObjects,
   restoreMoverName,
@@ -83,24 +84,60 @@ describe('planRestore', () => {
   const plan = planRestore(rp(), bundle);
   const names = plan.objects.map((p) => `${p.object.kind}/${p.object.metadata.name}`);
 
-  it('orders CRDs, namespaces, RBAC, config, volumes, services, workloads, other, custom resources', () => {
+  it('orders CRDs, namespaces, RBAC, config, volumes, services, workloads, other, custom resources; owners before dependents', () => {
     expect(names).toEqual([
       'CustomResourceDefinition/widgets.acme.example',
       'Namespace/shop',
       'ServiceAccount/app',
       'Role/r',
       'RoleBinding/rb',
-      'ConfigMap/cfg', 'ConfigMap/child', 'ConfigMap/orphan',
+      'ConfigMap/cfg', 'ConfigMap/orphan',
       'Secret/creds',
       'StorageClass/fast',
       'PersistentVolumeClaim/data-db-0',
       'Service/db', 'Service/web',
       'Deployment/web', 'StatefulSet/db',
+      'ConfigMap/child', // owned by Deployment/web: created once its owner has a uid
       'Pod/bare',
       'Ingress/web',
       'Widget/w1',
     ]);
-    expect(plan.objects.map((p) => p.stage)).toEqual(['crds', 'namespaces', 'rbac', 'rbac', 'rbac', 'config', 'config', 'config', 'config', 'volumes', 'volumes', 'services', 'services', 'workloads', 'workloads', 'workloads', 'other', 'custom']);
+    expect(plan.objects.map((p) => p.stage)).toEqual(['crds', 'namespaces', 'rbac', 'rbac', 'rbac', 'config', 'config', 'config', 'volumes', 'volumes', 'services', 'services', 'workloads', 'workloads', 'config', 'workloads', 'other', 'custom']);
+    // Waves ascend; objects of one wave are created in parallel.
+    const waves = plan.objects.map((p) => p.wave);
+    expect(waves).toEqual([...waves].sort((a, b) => a - b));
+    expect(new Set(waves).size).toBe(14);
+  });
+
+  // Owner chains and their waves. Sources: Kubernetes "Owners and Dependents" (ownerReferences name kind + name in the
+  // same namespace), cert-manager (a Certificate owns its Secret), StatefulSet PVC retention (a StatefulSet may own its claims).
+  it.each<[string, BundleObject[], string[], boolean]>([
+    ['a custom resource owns a Secret: the Secret waits for it', [obj('Widget', 'w'), obj('Secret', 'tls', {}, { annotations: { 'coffer.dev/owner-references': JSON.stringify([{ apiVersion: 'acme.example/v1', kind: 'Widget', name: 'w' }]) } })], ['Widget/w', 'Secret/tls'], true],
+    ['chains: Deployment → ConfigMap → Secret', [obj('Secret', 's', {}, { annotations: { 'coffer.dev/owner-references': JSON.stringify([{ apiVersion: 'v1', kind: 'ConfigMap', name: 'c' }]) } }), obj('ConfigMap', 'c', {}, owned('Deployment', 'd', false)), obj('Deployment', 'd')], ['Deployment/d', 'ConfigMap/c', 'Secret/s'], true],
+    ['a claim owned by its StatefulSet stays before every workload', [obj('StatefulSet', 'db'), obj('PersistentVolumeClaim', 'data-db-0', {}, owned('StatefulSet', 'db'))], ['PersistentVolumeClaim/data-db-0', 'StatefulSet/db'], false],
+    ['an owner cycle (invalid) is cut, nothing is lost', [obj('ConfigMap', 'a', {}, { annotations: { 'coffer.dev/owner-references': JSON.stringify([{ apiVersion: 'v1', kind: 'ConfigMap', name: 'b' }]) } }), obj('ConfigMap', 'b', {}, { annotations: { 'coffer.dev/owner-references': JSON.stringify([{ apiVersion: 'v1', kind: 'ConfigMap', name: 'a' }]) } })], ['ConfigMap/b', 'ConfigMap/a'], false],
+  ])('%s', (_name, objects, want, ownersFirst) => {
+    const p = planRestore(rp({ volumes: [] }), [obj('Namespace', 'shop'), ...objects]);
+    const order = p.objects.filter((o) => o.object.kind !== 'Namespace');
+    expect(order.map((o) => `${o.object.kind}/${o.object.metadata.name}`)).toEqual(want);
+    if (ownersFirst) for (const [i, o] of order.entries()) for (const r of o.owners) expect(order.findIndex((x) => x.object.kind === r.kind && x.object.metadata.name === r.name)).toBeLessThan(i);
+  });
+
+  it('a streamed plan is the same plan, with bulk kinds loaded on demand', async () => {
+    const files = bundle.map((b) => `resources/${b.resource.plural}${b.resource.group ? `.${b.resource.group}` : ''}/${b.resource.namespaced ? 'namespaces/shop' : 'cluster'}/${b.object.metadata.name}.yaml`);
+    const byFile = new Map(files.map((f, i) => [f, bundle[i]!]));
+    let reads = 0;
+    const source = { files: [...files].sort(), namespaceFile: 'resources/namespaces/cluster/shop.yaml', read: async (f: string) => (reads++, structuredClone(byFile.get(f)!)) };
+    const streamed = await planRestoreStream(rp(), source, {});
+    expect(streamed.skipped).toEqual(plan.skipped);
+    expect(streamed.objects.map((p) => [p.stage, p.wave, p.object.kind, p.object.metadata.name, p.owners])).toEqual(plan.objects.map((p) => [p.stage, p.wave, p.object.kind, p.object.metadata.name, p.owners]));
+    const cfg = streamed.objects.find((p) => p.object.kind === 'ConfigMap' && p.object.metadata.name === 'cfg')!;
+    expect(cfg.object).toEqual({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', namespace: 'shop' } });
+    const before = reads;
+    expect(await cfg.load!()).toEqual(plan.objects.find((p) => p.object === plan.objects.find((q) => q.object.kind === 'ConfigMap' && q.object.metadata.name === 'cfg')!.object)!.object);
+    expect(reads).toBe(before + 1);
+    // Workloads, claims and the Namespace stay whole (placement, hooks and health read them after creation).
+    for (const p of streamed.objects.filter((x) => ['Deployment', 'StatefulSet', 'PersistentVolumeClaim', 'Namespace'].includes(x.object.kind))) expect(p.load).toBeUndefined();
   });
 
   it('skips what controllers recreate and cluster-bound volumes, with the reason', () => {
