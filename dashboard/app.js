@@ -1,6 +1,6 @@
 import { ApiError, call, get, session, tokenStore } from './api.js';
 import { setupBackup, setupRestore, syncOptions } from './actions.js';
-import { applicationProgress, openApplication, setupApplication } from './application.js';
+import { applicationProgress, applicationRights, closeApplication, openApplication, setupApplication } from './application.js';
 import { applicationsProgress, loadApplications, setupApplications } from './applications.js';
 import { renderCompliance } from './compliance.js';
 import { byId, fill, h } from './dom.js';
@@ -8,7 +8,7 @@ import { openEvents } from './live.js';
 import { renderPointDetails, renderTimeline } from './timeline.js';
 import { renderBackupJobs, renderHealth, renderPlan, renderRestores, renderRuns, renderWho } from './views.js';
 
-const state = { who: undefined, plan: undefined, planHash: undefined, health: undefined, points: [], runs: [], runLimit: 100, moreRuns: false, selected: undefined, events: undefined, wasDown: false, refreshTimer: undefined, view: undefined, generation: 0 };
+const state = { who: undefined, plan: undefined, planHash: undefined, health: undefined, points: [], runs: [], runLimit: 100, moreRuns: false, selected: undefined, formsFor: undefined, events: undefined, wasDown: false, refreshTimer: undefined, view: undefined, generation: 0 };
 
 /** Every page of a paged list (`limit` + `continue`, like the Kubernetes list API): the catalog has no silent cap. */
 async function getAll(path) {
@@ -23,6 +23,32 @@ async function getAll(path) {
 }
 
 const canOperate = () => state.who?.role === 'operate';
+/** Bound by RoleBindings only: rights differ per namespace, so the forms follow the application shown. */
+const namespaced = () => state.who?.role === 'namespaced';
+/** What a caller who may not read the plan (it is cluster-scoped) works with: the forms then offer the application's policies. */
+const NO_PLAN = { config: {}, policies: [], transformSets: [] };
+
+/** Enables a form's controls, or disables them saying why; a form that just became usable still needs a preview to confirm. */
+function setAllowed(form, allowed, why) {
+  if (form.dataset.allowed === (allowed ? 'yes' : '')) return;
+  form.dataset.allowed = allowed ? 'yes' : '';
+  for (const el of form.querySelectorAll('button, input, select, textarea')) el.disabled = !allowed;
+  form.title = allowed ? '' : why;
+  byId('restore-confirm').disabled = true;
+}
+
+/** A namespaced caller on an application's page: the forms offer exactly what `can` says they may do there. */
+function followApplication(ns) {
+  const rights = applicationRights();
+  if (!namespaced() || rights?.namespace !== ns) return;
+  setAllowed(byId('backup-form'), rights.backup, `${state.who.name} may not create backups in ${ns}`);
+  setAllowed(byId('restore-form'), rights.restore, `${state.who.name} may not create restores in ${ns}`);
+  syncOptions(byId('backup-policy'), rights.policies);
+  // The target defaults to the application's own namespace, the one a team's restore right is for (set once per
+  // application opened, so what the user types is kept across refreshes).
+  if (state.formsFor !== ns) byId('restore-target').value = ns;
+  state.formsFor = ns;
+}
 
 // ---- routing: #/ applications, #/apps/NS[/RESTORE-POINT] an application, #/overview everything at once ----
 
@@ -61,7 +87,10 @@ async function refreshView() {
     if (generation !== state.generation) return;
     state.health = health;
     if (!state.plan || health.planHash !== state.planHash) {
-      state.plan = await get('/plan');
+      state.plan = await get('/plan').catch((e) => {
+        if (e.status === 403 && namespaced()) return NO_PLAN;
+        throw e;
+      });
       state.planHash = health.planHash;
     }
     renderHealth(byId('health'), health, state.who, state.plan.config.cluster);
@@ -71,6 +100,7 @@ async function refreshView() {
     else if (r.view === 'app') {
       await openApplication(r.ns, r.rp);
       syncNamespaces([r.ns]);
+      followApplication(r.ns);
     } else await refreshOverview();
     fill(byId('updated'), `updated ${new Date().toISOString().slice(11, 19)} UTC`);
     fill(byId('poll-error'));
@@ -145,7 +175,7 @@ function syncTransforms(names) {
   const have = [...box.querySelectorAll('input')].map((i) => i.value).join(',');
   if (have === names.join(',')) return;
   const checked = new Set([...box.querySelectorAll('input:checked')].map((i) => i.value));
-  fill(box, names.map((n) => h('label', { class: 'check' }, h('input', { type: 'checkbox', value: n, checked: checked.has(n), disabled: !canOperate() }), ` ${n}`)));
+  fill(box, names.map((n) => h('label', { class: 'check' }, h('input', { type: 'checkbox', value: n, checked: checked.has(n), disabled: !byId('restore-form').dataset.allowed }), ` ${n}`)));
 }
 
 function prefillRestore(rp) {
@@ -173,6 +203,14 @@ function showLogin(message) {
   fill(byId('live'));
   fill(byId('who'));
   fill(byId('health'));
+  // What the last caller was shown is not the next one's to see (another user may sign in on this page).
+  for (const id of ['apps', 'apps-summary', 'apps-error', 'compliance', 'timeline', 'rp-panel', 'runs', 'plan', 'backup-jobs-list', 'restores', 'restore-message', 'restore-preview', 'backup-message']) fill(byId(id));
+  closeApplication();
+  for (const form of [byId('backup-form'), byId('restore-form')]) form.reset();
+  state.formsFor = undefined;
+  state.plan = undefined;
+  state.points = [];
+  state.selected = undefined;
   byId('login').hidden = false;
   fill(byId('login-message'), message ?? '');
   byId('token').focus();
@@ -198,12 +236,13 @@ async function signIn(token) {
   byId('sign-out').hidden = false;
   renderWho(byId('who'), who);
   for (const form of [byId('backup-form'), byId('restore-form')]) {
-    form.dataset.allowed = canOperate() ? 'yes' : '';
-    for (const el of form.querySelectorAll('button, input, select, textarea')) el.disabled = !canOperate();
-    form.title = canOperate() ? '' : `${who.name} has the read role: these actions need operate`;
+    delete form.dataset.allowed;
+    setAllowed(form, canOperate(), namespaced() ? `${who.name} may act only in some namespaces: open one of your applications` : `${who.name} has the read role: these actions need operate`);
   }
-  byId('restore-confirm').disabled = true;
-  fill(byId('operate-note'), canOperate() ? '' : `Signed in as ${who.name} with the read role: backups and restores need a token with the operate role.`);
+  fill(
+    byId('operate-note'),
+    canOperate() ? '' : namespaced() ? `Signed in as ${who.name}, allowed in some namespaces only: the Applications view lists yours, and an application's page offers what you may do there.` : `Signed in as ${who.name} with the read role: backups and restores need a token with the operate role.`,
+  );
   state.events?.stop();
   state.events = openEvents({
     onEvent,

@@ -8,7 +8,7 @@ import { pointSize, renderTimeline } from './timeline.js';
 import { renderRestores } from './views.js';
 
 const LIST = 25;
-const page = { ns: undefined, app: undefined, tiers: {}, points: [], shown: LIST, runs: [], runsNext: undefined, selected: undefined, progress: new Map(), ticket: 0 };
+const page = { ns: undefined, app: undefined, can: undefined, tiers: {}, points: [], shown: LIST, runs: [], runsNext: undefined, selected: undefined, progress: new Map(), ticket: 0 };
 let hooks = { canRestore: () => false, onRestore: () => undefined };
 
 export function setupApplication(callbacks) {
@@ -16,21 +16,29 @@ export function setupApplication(callbacks) {
   for (const id of ['app-range', 'app-policy', 'app-phase']) byId(id).addEventListener('change', () => void loadPoints().then((ok) => ok && drawPoints()));
 }
 
+/** Forgets the open application (sign-out): the next caller's first look at any page starts empty. */
+export function closeApplication() {
+  page.ns = undefined;
+  page.app = undefined;
+  page.ticket++;
+}
+
 /** Opens (or refreshes) the page of `ns`; `rp` names a restore point whose details to show. */
 export async function openApplication(ns, rp) {
   const fresh = ns !== page.ns;
   if (fresh) {
-    Object.assign(page, { ns, app: undefined, tiers: {}, points: [], shown: LIST, runs: [], runsNext: undefined, progress: new Map() });
+    Object.assign(page, { ns, app: undefined, can: undefined, tiers: {}, points: [], shown: LIST, runs: [], runsNext: undefined, progress: new Map() });
     fill(byId('app-title'), ns);
     for (const id of ['app-head', 'app-timeline', 'app-points', 'app-runs', 'app-restores', 'app-rp', 'app-progress']) fill(byId(id));
   }
   page.selected = rp;
   const ticket = ++page.ticket;
   try {
-    const [detail] = await Promise.all([get(`/applications/${encodeURIComponent(ns)}`), loadPoints(), loadRuns(), loadRestores()]);
+    const [detail] = await Promise.all([get(`/applications/${encodeURIComponent(ns)}`), loadPoints(), orInPlace('app-runs', loadRuns), orInPlace('app-restores', loadRestores)]);
     if (ticket !== page.ticket) return;
     // Drawn once the points and their tiers are both in: the timeline never shows a point without its tier.
     page.app = detail.application;
+    page.can = detail.can;
     page.tiers = detail.tiers;
     fill(byId('app-error'));
     renderHead();
@@ -171,6 +179,21 @@ function drawPoints() {
   );
 }
 
+/** What the signed-in caller may do in the open application (`can` of GET /applications/NS), once it is loaded. */
+export function applicationRights() {
+  return page.app ? { namespace: page.ns, policies: page.app.policies.filter((p) => p.selects).map((p) => p.name), ...page.can } : undefined;
+}
+
+/** A section the caller may not read (a team without `list runs` there) says so in its place; the page still opens. */
+async function orInPlace(id, load) {
+  try {
+    await load();
+  } catch (e) {
+    if (e.status !== 403) throw e;
+    fill(byId(id), h('p', { class: 'error-text' }, e.message));
+  }
+}
+
 async function loadRuns(more = false) {
   const ns = page.ns;
   const res = await get(`/runs?namespace=${encodeURIComponent(ns)}&limit=25${more && page.runsNext ? `&continue=${encodeURIComponent(page.runsNext)}` : ''}`);
@@ -219,7 +242,7 @@ async function showDetails() {
   try {
     const d = await get(`/restorepoints/${encodeURIComponent(page.selected)}?namespace=${encodeURIComponent(page.ns)}`);
     renderDetails(el, d, {
-      canRestore: hooks.canRestore(),
+      canRestore: hooks.canRestore() || page.can?.restore === true,
       onRestore: hooks.onRestore,
       onClose: () => {
         location.hash = `#/apps/${encodeURIComponent(page.ns)}`;

@@ -22,6 +22,11 @@ export function readAccess(route: string, q: URLSearchParams): Access {
   const scoped = (a: Access): Access => (ns ? { ...a, namespace: ns } : a);
   const item = /^\/(backups|policies|restores)\/([^/]+)$/.exec(route);
   if (item) return { verb: 'get', resource: item[1] as Access['resource'] };
+  // One application's page and one restore point's details are that namespace's catalog data.
+  const app = /^\/applications\/([^/]+)$/.exec(route);
+  if (app) return { verb: 'list', resource: 'restorepoints', namespace: safeDecode(app[1]!) };
+  const point = /^\/restorepoints\/([^/]+)$/.exec(route);
+  if (point) return scoped({ verb: 'get', resource: 'restorepoints', name: safeDecode(point[1]!) });
   switch (route) {
     case '/restorepoints':
       return scoped({ verb: 'list', resource: 'restorepoints' });
@@ -44,6 +49,22 @@ export function readAccess(route: string, q: URLSearchParams): Access {
   }
   // Routes added later read catalog data: without an entry of their own they need what the restore point list needs.
   return { verb: 'list', resource: 'restorepoints' };
+}
+
+/** GET routes that list what the caller may see instead of being refused whole: each item is checked (see `visibleIn`). */
+export const FILTERED_READS: readonly string[] = ['/applications', '/events'];
+
+/** The question deciding whether a namespace's rows (an application, its events) are shown: `list restorepoints` there. */
+export function visibleIn(namespace?: string): Access {
+  return { verb: 'list', resource: 'restorepoints', ...(namespace ? { namespace } : {}) };
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s; // the route itself answers 400 for a malformed escape
+  }
 }
 
 /** Token-file roles in these terms: `read` may get and list everything, `operate` may also create. */

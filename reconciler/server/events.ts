@@ -28,7 +28,7 @@ export class EventHub {
   readonly epoch = randomBytes(4).toString('hex');
   private seq = 0;
   private readonly kept: LiveEvent[] = [];
-  private readonly clients = new Set<ServerResponse>();
+  private readonly clients = new Map<ServerResponse, Client>();
   private readonly keep: number;
   private readonly heartbeatMs: number;
 
@@ -41,7 +41,7 @@ export class EventHub {
     const e: LiveEvent = { id: `${this.epoch}-${++this.seq}`, type, data };
     this.kept.push(e);
     if (this.kept.length > this.keep) this.kept.shift();
-    for (const res of this.clients) write(res, e);
+    for (const [res, c] of this.clients) send(res, c, e);
     return e;
   }
 
@@ -57,16 +57,25 @@ export class EventHub {
     return this.kept.filter((e) => seqOf(e) > n);
   }
 
-  /** Streams to `res` until the client goes away or `close()`; replays what a reconnecting client missed. */
-  attach(res: ServerResponse, lastId: string | undefined): void {
+  /**
+   * Streams to `res` until the client goes away or `close()`; replays what a reconnecting client missed. With `visible`
+   * only the events it admits are written, in order; when it cannot decide (it threw) the stream ends and the client
+   * reconnects with its Last-Event-ID, so an event it may see is never silently dropped.
+   */
+  attach(res: ServerResponse, lastId: string | undefined, visible?: EventFilter): void {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'x-accel-buffering': 'no' });
     res.write(`retry: 2000\n: coffer events, epoch ${this.epoch}\n\n`);
     const missed = this.since(lastId);
+    const client: Client = { ...(visible ? { visible } : {}), queue: Promise.resolve() };
     if (missed === undefined) res.write(`id: ${this.epoch}-${this.seq}\nevent: reset\ndata: {"reason":"${lastId && !lastId.startsWith(`${this.epoch}-`) ? 'server restarted' : 'events missed'}"}\n\n`);
-    else for (const e of missed) write(res, e);
+    else for (const e of missed) send(res, client, e);
     // A client that never sent an id starts at the current position (its first id tells it where it is).
-    if (!lastId) res.write(`id: ${this.epoch}-${this.seq}\nevent: hello\ndata: {}\n\n`);
-    this.clients.add(res);
+    if (!lastId) {
+      const hello = `id: ${this.epoch}-${this.seq}\nevent: hello\ndata: {}\n\n`;
+      if (visible) client.queue = client.queue.then(() => void res.write(hello));
+      else res.write(hello);
+    }
+    this.clients.set(res, client);
     const beat = setInterval(() => res.write(': keep-alive\n\n'), this.heartbeatMs);
     beat.unref();
     res.on('close', () => {
@@ -77,7 +86,7 @@ export class EventHub {
 
   /** Ends every stream (shutdown): clients reconnect to whichever server answers next. */
   close(): void {
-    for (const res of this.clients) res.end();
+    for (const res of this.clients.keys()) res.end();
     this.clients.clear();
   }
 
@@ -89,6 +98,34 @@ export class EventHub {
   get listeners(): number {
     return this.clients.size;
   }
+}
+
+/** Whether one client may see an event (e.g. its namespace is one the caller may read). */
+export type EventFilter = (e: LiveEvent) => boolean | Promise<boolean>;
+
+interface Client {
+  visible?: EventFilter;
+  /** Filtered events are decided one after another, so they are written in the order they were published. */
+  queue: Promise<void>;
+}
+
+function send(res: ServerResponse, c: Client, e: LiveEvent): void {
+  const visible = c.visible;
+  if (!visible) return write(res, e);
+  c.queue = c.queue
+    .then(async () => {
+      if (res.writableEnded) return;
+      if (await visible(e)) write(res, e);
+    })
+    .catch(() => void res.end());
+}
+
+/**
+ * The namespaces an event is about (a restore: its source and its target); none for news about the whole server
+ * (`health`, a reconcile's `catalog` commit) and for a backup of every namespace.
+ */
+export function eventNamespaces(e: LiveEvent): string[] {
+  return [e.data.namespace, e.data.target].filter((n): n is string => typeof n === 'string' && n !== '');
 }
 
 function seqOf(e: LiveEvent): number {

@@ -3,11 +3,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { CatalogContinueError, formatProblem, type RestorePoint, type RunFilter } from '../catalog/index.ts';
 import type { CofferMetrics } from '../metrics/index.ts';
-import { forbiddenMessage, readAccess, roleAllows, type Access } from './access.ts';
+import { FILTERED_READS, forbiddenMessage, readAccess, roleAllows, visibleIn, type Access } from './access.ts';
 import type { Principal, TokenStore } from './auth.ts';
 import { KubeReviewError, type KubeIdentities, type KubeUser } from './kube-auth.ts';
 import { APPLICATION_SORTS, PROTECTION_STATES, queryApplications, type ApplicationSort, type ProtectionState } from './applications.ts';
+import { eventNamespaces, type LiveEvent } from './events.ts';
 import { ApiInputError, type Live } from './live.ts';
+import { mapLimit } from '../kube/wait.ts';
 import { RestoreBodyError } from './restore-request.ts';
 import { DASHBOARD_DIR, StaticFiles } from './static.ts';
 import { ReplayGuard } from './replay.ts';
@@ -199,6 +201,27 @@ export function createCofferServer(opts: ServerOptions): Server {
     return { name: who.name, groups: who.kube!.groups, via: 'kubernetes', role: operate.allowed ? 'operate' : read.allowed ? 'read' : 'namespaced', can: { read: read.allowed, operate: operate.allowed } };
   }
 
+  /**
+   * Which namespaces' rows `who` sees in the lists that are filtered rather than refused (FILTERED_READS): undefined
+   * for everything when they may list restore points cluster-wide (every token-file role), else a check per namespace —
+   * one SubjectAccessReview each, cached like every verdict, so a team bound by RoleBindings sees its namespaces only,
+   * as Argo CD shows a project's members their applications.
+   */
+  async function visibility(who: Caller): Promise<((namespace: string) => Promise<boolean>) | undefined> {
+    if ((await verdict(who, visibleIn())).allowed) return undefined;
+    return async (namespace) => (await verdict(who, visibleIn(namespace))).allowed;
+  }
+
+  /** An event for a caller who sees only some namespaces: news about the server for all, the rest by its namespaces. */
+  function eventFilter(sees: (namespace: string) => Promise<boolean>): (e: LiveEvent) => Promise<boolean> {
+    return async (e) => {
+      const nss = eventNamespaces(e);
+      if (!nss.length) return e.type === 'health' || e.type === 'catalog';
+      for (const ns of nss) if (await sees(ns)) return true;
+      return false;
+    };
+  }
+
   async function apiRoute(req: IncomingMessage, res: ServerResponse, route: string, q: URLSearchParams): Promise<number> {
     const live = opts.live;
     if (req.method === 'POST') {
@@ -271,14 +294,16 @@ export function createCofferServer(opts: ServerOptions): Server {
     method(req, 'GET');
     const who = await authenticate(req);
     // The index, whoami and health need only a valid token; one job needs `get` in its namespace (checked below).
-    if (!['/', '/whoami', '/health'].includes(route) && !/^\/(backups|restores)\/[^/]+$/.test(route)) await allow(who, readAccess(route, q));
+    if (!['/', '/whoami', '/health', ...FILTERED_READS].includes(route) && !/^\/(backups|restores)\/[^/]+$/.test(route)) await allow(who, readAccess(route, q));
     switch (route) {
       case '/':
         return send(res, 200, { paths: ['/api/v1/whoami', '/api/v1/health', '/api/v1/plan', '/api/v1/policies', '/api/v1/applications', '/api/v1/restorepoints', '/api/v1/runs', '/api/v1/reports/compliance', '/api/v1/backups', '/api/v1/restores', '/api/v1/events'] });
-      case '/events':
+      case '/events': {
         // Server-sent events; the dashboard reads them with fetch (so the token travels in the header, never a URL).
-        live.events.attach(res, header(req, 'last-event-id'));
+        const sees = await visibility(who);
+        live.events.attach(res, header(req, 'last-event-id'), sees && eventFilter(sees));
         return 200;
+      }
       case '/applications': {
         const state = q.get('state');
         if (state && !(PROTECTION_STATES as readonly string[]).includes(state)) throw new HttpError(400, `state "${state}": expected ${PROTECTION_STATES.join(', ')}`);
@@ -296,7 +321,15 @@ export function createCofferServer(opts: ServerOptions): Server {
           limit: limit(q),
           offset: offsetOf(q.get('continue')),
         };
-        const page = queryApplications(await live.applications(), query);
+        const sees = await visibility(who);
+        let rows = await live.applications();
+        if (sees) {
+          const checked = await mapLimit(rows, 8, (a) => sees(a.namespace));
+          const failed = checked.find((c) => c.status === 'rejected');
+          if (failed) throw (failed as PromiseRejectedResult).reason;
+          rows = rows.filter((_, i) => (checked[i] as PromiseFulfilledResult<boolean>).value);
+        }
+        const page = queryApplications(rows, query);
         return send(res, 200, { metadata: { total: page.total, counts: page.counts, ...(page.next !== undefined ? { continue: Buffer.from(JSON.stringify({ offset: page.next })).toString('base64url') } : {}) }, items: page.items });
       }
       case '/whoami':
@@ -365,7 +398,9 @@ export function createCofferServer(opts: ServerOptions): Server {
       const ns = segment(m[2]!);
       const app = (await live.applications()).find((a) => a.namespace === ns);
       if (!app) throw new HttpError(404, `no namespace "${ns}" in the cluster or the catalog`);
-      return send(res, 200, { application: app, tiers: await live.tiers(ns) });
+      // What the page may offer here (a team's rights differ per namespace); the POST is still checked on its own.
+      const [restore, backup] = await Promise.all([verdict(who, { verb: 'create', resource: 'restores', namespace: ns }), verdict(who, { verb: 'create', resource: 'backups', namespace: ns })]);
+      return send(res, 200, { application: app, tiers: await live.tiers(ns), can: { restore: restore.allowed, backup: backup.allowed } });
     }
     if (m?.[1] === 'restorepoints') {
       const name = segment(m[2]!);

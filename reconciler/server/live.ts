@@ -152,8 +152,8 @@ export class Live {
     else if (e.event === 'run-end') {
       const { event: _e, ...rest } = e;
       this.events.publish('run', rest);
-      this.events.publish('catalog', { reason: `backup ${e.namespace}/${e.policy}` });
-    } else if (e.event === 'expired') this.events.publish('catalog', { reason: `retention ${e.namespace}/${e.policy}` });
+      this.events.publish('catalog', { reason: `backup ${e.namespace}/${e.policy}`, namespace: e.namespace });
+    } else if (e.event === 'expired') this.events.publish('catalog', { reason: `retention ${e.namespace}/${e.policy}`, namespace: e.namespace });
     else if (e.event === 'log') {
       // Run log lines are prefixed "<namespace>/<policy>: " by the reconcile; other lines are not run progress.
       const m = /^([a-z0-9][a-z0-9-]*)\/([^:\s]+): (.*)$/s.exec(e.message);
@@ -172,7 +172,7 @@ export class Live {
       ...(job.result ? { summary: job.result.summary } : {}),
       ...(job.error ? { error: job.error } : {}),
     });
-    if (job.finished) this.events.publish('catalog', { reason: `restore ${job.id}` });
+    if (job.finished) this.events.publish('catalog', { reason: `restore ${job.id}`, namespace: job.restorePoint.namespace, target: job.targetNamespace });
   }
 
   private publishBackupJob(job: BackupJob): void {

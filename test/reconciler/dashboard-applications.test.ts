@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LastRun } from '../../reconciler/catalog/index.ts';
 import type { ComplianceResult } from '../../reconciler/report/types.ts';
 import { applications, queryApplications, type ApplicationsInput, type DirFacts } from '../../reconciler/server/applications.ts';
-import { EventHub } from '../../reconciler/server/events.ts';
+import { EventHub, type EventFilter } from '../../reconciler/server/events.ts';
 
 const T = '2026-12-06T10:00:00.000Z';
 const dir = (namespace: string, policy: string, good = true): DirFacts => ({ namespace, policy, count: 3, ...(good ? { latestGood: { name: `${policy}-20261206t100000z`, startTime: T, bytes: 1000, phase: 'Succeeded' } } : {}) });
@@ -80,9 +80,11 @@ describe('EventHub over HTTP', () => {
   let hub: EventHub;
   let server: Server;
   let port: number;
+  let filter: EventFilter = () => true;
   beforeAll(async () => {
     hub = new EventHub({ keep: 3 });
-    server = createServer((req, res) => hub.attach(res, req.headers['last-event-id'] as string | undefined));
+    // `/filtered` streams through `filter`, as `GET /events` does for a caller who sees only some namespaces.
+    server = createServer((req, res) => hub.attach(res, req.headers['last-event-id'] as string | undefined, req.url === '/filtered' ? (e) => filter(e) : undefined));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as AddressInfo).port;
   });
@@ -92,9 +94,9 @@ describe('EventHub over HTTP', () => {
   });
 
   /** Opens a stream and collects parsed events until `until` says stop. */
-  function stream(lastId: string | undefined, until: (evs: Array<{ id?: string; event?: string; data?: string }>) => boolean) {
+  function stream(lastId: string | undefined, until: (evs: Array<{ id?: string; event?: string; data?: string }>) => boolean, path = '/') {
     return new Promise<Array<{ id?: string; event?: string; data?: string }>>((resolve, reject) => {
-      const req = request({ port, host: '127.0.0.1', path: '/', headers: lastId ? { 'last-event-id': lastId } : {} }, (res) => {
+      const req = request({ port, host: '127.0.0.1', path, headers: lastId ? { 'last-event-id': lastId } : {} }, (res) => {
         expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
         let buf = '';
         const evs: Array<{ id?: string; event?: string; data?: string }> = [];
@@ -116,6 +118,7 @@ describe('EventHub over HTTP', () => {
             resolve(evs);
           }
         });
+        res.on('end', () => resolve(evs));
       });
       req.on('error', (e) => ((e as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(e)));
       req.end();
@@ -140,6 +143,34 @@ describe('EventHub over HTTP', () => {
     for (let i = 0; i < 4; i++) hub.publish('catalog', { reason: String(i) });
     expect((await stream(lastId, (evs) => evs.length >= 1))[0]).toMatchObject({ event: 'reset', data: '{"reason":"events missed"}' });
     expect((await stream('0000-5', (evs) => evs.length >= 1))[0]).toMatchObject({ event: 'reset', data: '{"reason":"server restarted"}' });
+  });
+
+  it('a filtered stream gets only what its filter admits, in publish order even when decisions take time; a filter that fails ends the stream, and the reconnect replays', async () => {
+    filter = async (e) => {
+      // The first decision is the slowest: order must still be publish order.
+      if (e.data.n === 1) await new Promise((r) => setTimeout(r, 50));
+      return e.data.namespace === 'shop';
+    };
+    await waitFor(() => hub.listeners === 0); // the streams of the test before have gone
+    const got = stream(undefined, (evs) => evs.some((e) => e.data?.includes('"n":4')), '/filtered');
+    await waitFor(() => hub.listeners === 1);
+    hub.publish('run', { namespace: 'shop', n: 1 });
+    hub.publish('run', { namespace: 'other', n: 2 });
+    hub.publish('run', { namespace: 'shop', n: 3 });
+    hub.publish('run', { namespace: 'shop', n: 4 });
+    const evs = await got;
+    expect(evs.filter((e) => e.event === 'run').map((e) => JSON.parse(e.data!).n)).toEqual([1, 3, 4]);
+    const lastId = evs.at(-1)!.id!;
+    await waitFor(() => hub.listeners === 0);
+
+    filter = () => Promise.reject(new Error('the cluster cannot answer'));
+    const ended = stream(lastId, () => false, '/filtered');
+    await waitFor(() => hub.listeners === 1);
+    hub.publish('run', { namespace: 'shop', n: 5 });
+    expect((await ended).filter((e) => e.event === 'run')).toEqual([]);
+    filter = (e) => e.data.namespace === 'shop';
+    const resumed = await stream(lastId, (e) => e.length >= 1, '/filtered');
+    expect(resumed.map((e) => [e.event, JSON.parse(e.data!).n])).toEqual([['run', 5]]);
   });
 });
 

@@ -9,7 +9,8 @@
  * backed up; search, state filter, sort), an application's page (timeline with GFS tiers, restore point details, runs
  * with logs), a restore's progress arriving live over the event stream, no requests while idle, dark mode at 390 px,
  * an axe-core audit of every view, API errors beside their controls, a revoked token back at sign-in with the
- * server's reason, and the stream reconnecting to a restarted server.
+ * server's reason, and the stream reconnecting to a restarted server. Last, a team bound only in shop (issue 15) signs
+ * in with its Kubernetes token, sees exactly shop, and restores into shop but not elsewhere.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -18,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_NAMESPACE, demoPolicyRepo } from '../../cli/demo-app.ts';
 import { runId, type RunRecord } from '../../reconciler/catalog/index.ts';
@@ -620,4 +622,53 @@ describe.skipIf(!haveChromium)('the dashboard of issue 20 in Chromium', () => {
     expect(await page.evaluate(() => sessionStorage.getItem('coffer.apiToken'))).toBeNull();
     expect(scriptErrors).toEqual([]);
   });
+
+  it('a team bound only in shop signs in with its Kubernetes token, sees exactly shop, and restores into shop only', async () => {
+    const RBAC = 'rbac.authorization.k8s.io/v1';
+    const client = new KubeClient(sb.kubeConfig);
+    for (const doc of YAML.parseAllDocuments(fs.readFileSync(new URL('../../deploy/base/api-roles.yaml', import.meta.url), 'utf8'))) await client.create(RBAC, 'clusterroles', undefined, doc.toJS());
+    await client.create('v1', 'namespaces', undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'other' } });
+    await client.create(RBAC, 'rolebindings', DEMO_NAMESPACE, { apiVersion: RBAC, kind: 'RoleBinding', metadata: { name: 'dora-operates-shop', namespace: DEMO_NAMESPACE }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'coffer-operator' }, subjects: [{ kind: 'User', name: 'dora', apiGroup: 'rbac.authorization.k8s.io' }] } as never);
+    const token = (YAML.parse(fs.readFileSync(sb.userKubeconfig('dora'), 'utf8')) as { users: Array<{ user: { token: string } }> }).users[0]!.user.token;
+    // What the restore will bring back.
+    await client.delete('v1', 'configmaps', DEMO_NAMESPACE, 'shop-config');
+
+    await page.evaluate(() => (location.hash = '#/'));
+    await page.fill('#token', token);
+    await page.click('#sign-in');
+    // The previous user's table went with them at sign-out: what appears now is dora's.
+    await page.locator('#apps-count', { hasText: 'Showing 1 of 1' }).waitFor();
+    expect(await page.textContent('#whoami')).toBe('dora');
+    expect((await appRows()).map((r) => r[0])).toEqual([DEMO_NAMESPACE]);
+    expect(await api<{ items: AppRow[] }>('/applications?limit=1000', token)).toMatchObject({ items: [{ namespace: DEMO_NAMESPACE }] });
+
+    await page.click(`#apps-table a.app-link:text-is("${DEMO_NAMESPACE}")`);
+    await page.waitForURL(`**/#/apps/${DEMO_NAMESPACE}`);
+    await page.locator('#app-points-table tbody tr').first().waitFor();
+    await page.waitForFunction(() => !(document.getElementById('restore-preview-button') as HTMLButtonElement).disabled);
+    expect(await page.inputValue('#restore-namespace')).toBe(DEMO_NAMESPACE);
+    expect(await page.inputValue('#restore-target')).toBe(DEMO_NAMESPACE);
+    expect(await page.isDisabled('#restore-confirm')).toBe(true);
+
+    // Elsewhere: the server's 403, beside the form.
+    await page.fill('#restore-target', 'other');
+    await page.click('#restore-preview-button');
+    await page.locator('#restore-message .error-text', { hasText: 'User "dora" cannot create resource "restores" in API group "coffer.dev" in the namespace "other"' }).waitFor();
+    expect(await page.isDisabled('#restore-confirm')).toBe(true);
+
+    // Into shop: preview, confirm, and the job's progress arrives over the (filtered) event stream.
+    await page.fill('#restore-target', DEMO_NAMESPACE);
+    await page.fill('#restore-include', 'object.kind == "ConfigMap"');
+    await page.uncheck('#restore-volumes');
+    await page.click('#restore-preview-button');
+    await page.locator('#restore-message', { hasText: 'Dry run of' }).waitFor({ timeout: 120_000 });
+    await page.click('#restore-confirm');
+    const accepted = await page.locator('#restore-message', { hasText: 'accepted' }).textContent();
+    const id = /restore (\S+) of/.exec(accepted ?? '')?.[1];
+    expect(id, accepted ?? '').toBeTruthy();
+    await page.locator(`#app-progress [data-key="restore ${id}"][data-phase="Succeeded"]`).waitFor({ timeout: 120_000 });
+    expect((await client.get('v1', 'configmaps', DEMO_NAMESPACE, 'shop-config')).data).toMatchObject({ greeting: 'Welcome to the coffee shop' });
+    expect(await page.isVisible('#apps-table tr[data-namespace="other"]')).toBe(false);
+    expect(scriptErrors).toEqual([]);
+  }, 180_000);
 });

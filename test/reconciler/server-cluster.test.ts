@@ -86,6 +86,8 @@ describe('readAccess and forbiddenMessage (the table in reconciler/server/README
     ['/policies', '', { verb: 'list', resource: 'policies' }],
     ['/policies/hourly', '', { verb: 'get', resource: 'policies' }],
     ['/reports/compliance', '', { verb: 'get', resource: 'reports', name: 'compliance' }],
+    ['/applications/shop', '', { verb: 'list', resource: 'restorepoints', namespace: 'shop' }],
+    ['/restorepoints/rp-1', 'namespace=shop', { verb: 'get', resource: 'restorepoints', name: 'rp-1', namespace: 'shop' }],
     ['/some-future-read', '', { verb: 'list', resource: 'restorepoints' }],
   ] as Array<[string, string, Access]>)('GET %s?%s', (route, q, want) => expect(readAccess(route, new URLSearchParams(q))).toEqual(want));
 
@@ -154,6 +156,81 @@ describe('/api/v1/ with Kubernetes identities', () => {
     expect(all.status).toBe(403);
     expect(all.body.error).toBe(`restorepoints.coffer.dev is forbidden: User "system:serviceaccount:${DEMO_NAMESPACE}:reporter" cannot list resource "restorepoints" in API group "coffer.dev" at the cluster scope`);
     expect((await call('POST', '/restores', reporter, { restorePoint: 'latest', namespace: DEMO_NAMESPACE, dryRun: true })).status).toBe(403);
+  });
+
+  it('a team bound in shop only sees exactly shop in the Applications view, its pages and its events; no 403 for the whole page', async () => {
+    await client.create('v1', 'namespaces', undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'other' } });
+    const names = (r: { body: Record<string, any> }) => (r.body.items as Array<{ namespace: string }>).map((a) => a.namespace);
+    const everything = await call('GET', '/applications?limit=1000', bob);
+    expect(everything.status).toBe(200);
+    expect(names(everything)).toEqual(expect.arrayContaining([DEMO_NAMESPACE, 'other', 'default', 'kube-system']));
+
+    // reporter: coffer-viewer bound in shop. One SubjectAccessReview per namespace the first time, none while cached.
+    const sar = reviews('subjectaccessreviews');
+    const mine = await call('GET', '/applications?limit=1000', reporter);
+    expect(mine.status).toBe(200);
+    expect(names(mine)).toEqual([DEMO_NAMESPACE]);
+    expect(mine.body.metadata.total).toBe(1);
+    expect(reviews('subjectaccessreviews') - sar).toBeLessThanOrEqual(1 + everything.body.metadata.total);
+    const cached = reviews('subjectaccessreviews');
+    expect(names(await call('GET', '/applications?limit=1000&q=o', reporter))).toEqual([DEMO_NAMESPACE]);
+    expect(reviews('subjectaccessreviews') - cached).toBe(0);
+    // alice may only create restores in shop: an empty list, not a refusal.
+    expect(await call('GET', '/applications', alice)).toMatchObject({ status: 200, body: { items: [], metadata: { total: 0 } } });
+
+    const app = await call('GET', `/applications/${DEMO_NAMESPACE}`, reporter);
+    expect(app.status).toBe(200);
+    expect(app.body.can).toEqual({ restore: false, backup: false });
+    expect((await call('GET', `/applications/${DEMO_NAMESPACE}`, bob)).body.can).toEqual({ restore: false, backup: false });
+    const other = await call('GET', '/applications/other', reporter);
+    expect(other.status).toBe(403);
+    expect(other.body.error).toBe(`restorepoints.coffer.dev is forbidden: User "system:serviceaccount:${DEMO_NAMESPACE}:reporter" cannot list resource "restorepoints" in API group "coffer.dev" in the namespace "other"`);
+    const point = (app.body.application as { lastGood: { name: string } }).lastGood.name;
+    expect((await call('GET', `/restorepoints/${point}?namespace=${DEMO_NAMESPACE}`, reporter)).body.restorePoint.metadata.name).toBe(point);
+    expect((await call('GET', `/restorepoints/${point}?namespace=other`, reporter)).status).toBe(403);
+
+    // Events: reporter gets shop's and the server's own, never other's; bob gets all of them.
+    const open = async (token: string) => {
+      const ac = new AbortController();
+      const r = await fetch(`${serving.url}/api/v1/events`, { headers: { authorization: `Bearer ${token}` }, signal: ac.signal });
+      expect(r.status).toBe(200);
+      const reader = r.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      const until = async (re: RegExp) => {
+        while (!re.test(text)) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error(`the stream ended: ${text}`);
+          text += decoder.decode(value, { stream: true });
+        }
+        return text;
+      };
+      return { until, close: () => ac.abort() };
+    };
+    const [theirs, all] = [await open(reporter), await open(bob)];
+    try {
+      for (const s of [theirs, all]) await s.until(/event: hello/);
+      const events = serving.live.events;
+      events.publish('run', { namespace: 'other', policy: 'hourly', phase: 'Running', step: 'secret-step-of-other' });
+      events.publish('restore', { id: 'r-x', state: 'running', namespace: 'other', target: 'elsewhere' });
+      events.publish('backup-job', { id: 'b-x', state: 'running', policy: 'hourly' });
+      events.publish('run', { namespace: DEMO_NAMESPACE, policy: 'hourly', phase: 'Running', step: 'step-of-shop' });
+      events.publish('restore', { id: 'r-y', state: 'running', namespace: 'other', target: DEMO_NAMESPACE });
+      events.publish('health', { reconciling: false, marker: 'last' });
+      const seen = await theirs.until(/"marker":"last"/);
+      expect(seen).toContain('step-of-shop');
+      expect(seen).toContain('"id":"r-y"');
+      expect(seen).not.toContain('secret-step-of-other');
+      expect(seen).not.toContain('r-x');
+      expect(seen).not.toContain('b-x');
+      // Written in the order published.
+      expect(seen.indexOf('step-of-shop')).toBeLessThan(seen.indexOf('"id":"r-y"'));
+      const everyone = await all.until(/"marker":"last"/);
+      for (const x of ['secret-step-of-other', 'r-x', 'b-x', 'step-of-shop', 'r-y']) expect(everyone).toContain(x);
+    } finally {
+      theirs.close();
+      all.close();
+    }
   });
 
   it('the dashboard signs in with a viewer\'s Kubernetes token: whoami and every request of its refresh answer', async () => {
