@@ -68,7 +68,7 @@ function renderHead() {
           h(
             'table',
             { class: 'grid', id: 'app-policies' },
-            h('thead', {}, h('tr', {}, ['policy', 'selects it', 'restore points', 'last good', 'last run', 'RPO'].map((c) => h('th', { scope: 'col' }, c)))),
+            h('thead', {}, h('tr', {}, ['policy', 'selects it', 'restore points', 'last good', 'last run', 'RPO', 'restore verification'].map((c) => h('th', { scope: 'col' }, c)))),
             h(
               'tbody',
               {},
@@ -82,6 +82,7 @@ function renderHead() {
                   h('td', {}, p.lastGood ? `${fmtAgo(p.lastGood.startTime)} · ${fmtBytes(p.lastGood.bytes)}` : '—'),
                   h('td', {}, p.lastRun ? [statusBadge(p.lastRun.phase), ` ${fmtAgo(p.lastRun.startTime)}`] : 'never ran'),
                   h('td', { class: 'message' }, p.rpo ? p.rpo.message : '—'),
+                  h('td', { class: 'message' }, p.verification ? p.verification.message : 'no verify: in the policy'),
                 ),
               ),
             ),

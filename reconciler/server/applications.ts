@@ -30,6 +30,8 @@ export interface ApplicationPolicy {
   lastGood?: { name: string; startTime: string; bytes: number };
   lastRun?: { name: string; phase: Phase; startTime: string };
   rpo?: { result: ResultStatus; message: string };
+  /** The newest restore verification (policies with `verify:` only) and the compliance verdict on it. */
+  verification?: { name?: string; phase?: string; startTime?: string; result: ResultStatus; message: string };
 }
 
 export interface Application {
@@ -46,6 +48,8 @@ export interface Application {
   lastRun?: { name: string; policy: string; phase: Phase; startTime: string };
   /** Worst RPO result over the selecting policies (fail < warn < error < skip < pass); absent when none was evaluated. */
   rpo?: ResultStatus;
+  /** The newest restore verification over the selecting policies and the worst verdict (absent: none verifies). */
+  verified?: { result: ResultStatus; policy: string; name?: string; phase?: string; startTime?: string };
 }
 
 export interface ApplicationsInput {
@@ -65,7 +69,9 @@ export function applications(input: ApplicationsInput): Application[] {
   for (const d of input.dirs) names.add(d.namespace);
   const dirs = new Map(input.dirs.map((d) => [`${d.namespace}\u0000${d.policy}`, d]));
   const runs = new Map(input.lastRuns.map((r) => [`${r.namespace}\u0000${r.policy}`, r]));
-  const rpo = new Map<string, ComplianceResult>(input.compliance.filter((r) => r.rule === 'rpo').flatMap((r) => r.resources.map((x): [string, ComplianceResult] => [`${x.name}\u0000${r.policy}`, r])));
+  const byRule = (rule: string) => new Map<string, ComplianceResult>(input.compliance.filter((r) => r.rule === rule).flatMap((r) => r.resources.map((x): [string, ComplianceResult] => [`${x.name}\u0000${r.policy}`, r])));
+  const rpo = byRule('rpo');
+  const verified = byRule('last-verified');
   const selectedBy = new Map<string, Set<string>>();
   for (const [policy, nss] of input.selected) for (const ns of nss) selectedBy.set(ns, (selectedBy.get(ns) ?? new Set()).add(policy));
 
@@ -79,6 +85,8 @@ export function applications(input: ApplicationsInput): Application[] {
       const r = runs.get(key);
       if (!selecting.has(p.name) && !d && !r) continue;
       const c = rpo.get(key);
+      const v = verified.get(key);
+      const vp = v?.properties as { verification?: string; phase?: string; startTime?: string } | undefined;
       policies.push({
         name: p.name,
         paused: p.paused,
@@ -87,6 +95,7 @@ export function applications(input: ApplicationsInput): Application[] {
         ...(d?.latestGood ? { lastGood: { name: d.latestGood.name, startTime: d.latestGood.startTime, bytes: d.latestGood.bytes } } : {}),
         ...(r ? { lastRun: { name: r.run, phase: r.phase, startTime: r.startTime } } : {}),
         ...(c ? { rpo: { result: c.result, message: c.message } } : {}),
+        ...(v ? { verification: { result: v.result, message: v.message, ...(vp?.verification ? { name: vp.verification } : {}), ...(vp?.phase ? { phase: vp.phase } : {}), ...(vp?.startTime ? { startTime: vp.startTime } : {}) } } : {}),
       });
     }
     // Directories of policies the plan no longer has still hold restore points of this namespace.
@@ -99,6 +108,7 @@ export function applications(input: ApplicationsInput): Application[] {
     const active = policies.filter((p) => p.selects);
     const rpoResults = active.map((p) => p.rpo?.result).filter((x): x is ResultStatus => x !== undefined);
     const worstRpo = rpoResults.sort((a, b) => RPO_RANK[a] - RPO_RANK[b])[0];
+    const worstVerified = active.filter((p) => p.verification).sort((a, b) => RPO_RANK[a.verification!.result] - RPO_RANK[b.verification!.result])[0];
     const failedRuns = active.filter((p) => p.lastRun?.phase === 'Failed');
     let state: ProtectionState;
     let reason: string;
@@ -128,9 +138,14 @@ export function applications(input: ApplicationsInput): Application[] {
       ...(lastGood ? { lastGood } : {}),
       ...(lastRun ? { lastRun } : {}),
       ...(worstRpo ? { rpo: worstRpo } : {}),
+      ...(worstVerified ? { verified: { result: worstVerified.verification!.result, policy: worstVerified.name, ...pick(worstVerified.verification!) } } : {}),
     });
   }
   return out;
+}
+
+function pick(v: NonNullable<ApplicationPolicy['verification']>): { name?: string; phase?: string; startTime?: string } {
+  return { ...(v.name ? { name: v.name } : {}), ...(v.phase ? { phase: v.phase } : {}), ...(v.startTime ? { startTime: v.startTime } : {}) };
 }
 
 function sum(policies: ApplicationPolicy[]): number {

@@ -9,6 +9,7 @@ import type { LeaseLock } from '../lease/index.ts';
 import type { CofferMetrics } from '../metrics/index.ts';
 import { reconcileOnce, selectNamespaces, withLease, type ReconcileEvent, type ReconcileOptions, type ReconcileSummary } from '../reconcile.ts';
 import { evaluateCompliance } from '../report/compliance.ts';
+import { latestVerifications } from '../verify/store.ts';
 import { publishCompliance } from '../report/publish.ts';
 import type { ComplianceReport } from '../report/types.ts';
 import type { EventRecorder } from '../kube/events.ts';
@@ -322,7 +323,12 @@ export class Live {
   /** Every namespace of the cluster (and those only the catalog remembers) with its protection state. */
   async applications(): Promise<Application[]> {
     const { plan, catalog } = await this.current();
-    const [namespaces, selected, { dirs, lastRuns }] = await Promise.all([this.opts.client.list('v1', 'namespaces'), selectNamespaces(this.opts.client, plan.policies), this.catalogFacts(catalog)]);
+    const [namespaces, selected, { dirs, lastRuns }, verifications] = await Promise.all([
+      this.opts.client.list('v1', 'namespaces'),
+      selectNamespaces(this.opts.client, plan.policies),
+      this.catalogFacts(catalog),
+      plan.policies.some((p) => p.verify) ? latestVerifications(catalog) : [],
+    ]);
     // The report's own RPO rule, fed only what it reads (each pair's newest good point and latest-run pointer): the
     // same verdict as the compliance report, evaluated now, without reading the catalog's whole history.
     const report = evaluateCompliance({
@@ -331,6 +337,7 @@ export class Live {
       restorePoints: dirs.flatMap((d) => (d.latestGood ? [{ metadata: { name: d.latestGood.name }, spec: { cluster: catalog.cluster, namespace: d.namespace, policy: d.policy, phase: d.latestGood.phase, startTime: d.latestGood.startTime } }] : [])),
       runs: [],
       lastRuns,
+      verifications,
       now: this.now(),
     });
     return applications({
@@ -339,7 +346,7 @@ export class Live {
       selected,
       dirs,
       lastRuns,
-      compliance: report.spec.results.filter((r) => r.rule === 'rpo'),
+      compliance: report.spec.results.filter((r) => r.rule === 'rpo' || r.rule === 'last-verified'),
     });
   }
 

@@ -36,6 +36,16 @@ describe('applications: one protection state per namespace', () => {
     expect(app).toMatchObject({ namespace: 'web', state, reason: expect.stringMatching(reason) });
   });
 
+  it('shows the newest restore verification per policy and the worst verdict per application (policies with verify: only)', () => {
+    const verified = (policy: string, result: ComplianceResult['result'], name: string): ComplianceResult => ({ ...rpo('web', policy, result), rule: 'last-verified', message: `verify ${result}`, properties: { verification: name, phase: result === 'pass' ? 'Succeeded' : 'Failed', startTime: T } });
+    const given = input({ namespaces: ['web'], selected: new Map([['hourly', ['web']], ['daily', ['web']]]), dirs: [dir('web', 'hourly'), dir('web', 'daily')], compliance: [rpo('web', 'hourly', 'pass'), verified('hourly', 'pass', 'verify-1'), verified('daily', 'fail', 'verify-2')] });
+    const [app] = applications(given);
+    expect(app!.policies.find((p) => p.name === 'hourly')!.verification).toEqual({ result: 'pass', message: 'verify pass', name: 'verify-1', phase: 'Succeeded', startTime: T });
+    expect(app!.verified).toEqual({ result: 'fail', policy: 'daily', name: 'verify-2', phase: 'Failed', startTime: T });
+    const [none] = applications(input({ namespaces: ['web'], selected: new Map([['hourly', ['web']]]), compliance: [rpo('web', 'hourly', 'pass')] }));
+    expect(none!.verified).toBeUndefined();
+  });
+
   it('lists deleted namespaces the catalog remembers, and the newest good point over every policy', () => {
     const later = { ...dir('gone', 'daily'), latestGood: { name: 'daily-x', startTime: '2026-12-06T11:00:00.000Z', bytes: 5, phase: 'Succeeded' as const } };
     const apps = applications(input({ namespaces: ['web'], dirs: [dir('gone', 'hourly'), later] }));
