@@ -11,6 +11,7 @@ import { defaultWorkerCount, SealWorkers, shared } from './seal-workers.ts';
 import { findSnapshot, listSnapshots, loadTree, SPECIAL_TYPES, type Snapshot, type SnapshotWarning, type Tree, type TreeNode } from './tree.ts';
 import { ByteGate } from './byte-gate.ts';
 import { readXattrs, xattrSupport } from './xattr.ts';
+import { DEFAULT_BUDGET, GcPacer, type MemoryPlan, planMemory } from './memory.ts';
 
 export interface BackupProgress {
   files: number;
@@ -32,6 +33,8 @@ export interface BackupOptions {
   recoverPacks?: boolean;
   /** Seal worker threads (0 = all on the main thread); default one per core up to 2, or COFFER_BACKUP_WORKERS. */
   workers?: number;
+  /** Bytes the run may spend on buffers (memory.ts `planMemory`); default DEFAULT_BUDGET. */
+  memoryBudget?: number;
 }
 
 export interface BackupStats {
@@ -71,8 +74,6 @@ export interface Entry {
   mtime?: Date;
 }
 
-const MAX_IN_FLIGHT = 24 * 1024 * 1024;
-
 /** Blobs smaller than this are hashed and sealed inline: a round trip to a worker costs more than the work. */
 const INLINE_BELOW = 32 * 1024;
 
@@ -84,7 +85,9 @@ const INLINE_BELOW = 32 * 1024;
  * itself and brotli runs on the pool — the same bytes either way.
  */
 class BlobSaver {
-  readonly gate = new ByteGate(MAX_IN_FLIGHT);
+  readonly gate: ByteGate;
+  /** Sealed blobs arrive as fresh buffers: dead once copied into a pack, collected on this pace. */
+  private readonly pacer: GcPacer;
   blobsNew = 0;
   bytesAddedRaw = 0;
   private errors: unknown;
@@ -93,7 +96,11 @@ class BlobSaver {
     private readonly repo: Repository,
     readonly packer: PackWriter,
     private readonly workerCount: number,
-  ) {}
+    private readonly plan: MemoryPlan,
+  ) {
+    this.gate = new ByteGate(plan.sealBytesInFlight);
+    this.pacer = new GcPacer(plan.gcEvery);
+  }
 
   private zeroIds = new Map<number, Promise<string>>();
 
@@ -101,7 +108,7 @@ class BlobSaver {
   pool(): SealWorkers | undefined {
     if (this.workerCount <= 0) return undefined;
     if (!this.workers) {
-      this.workers = new SealWorkers(this.repo.key, { gear: this.repo.chunker.gear, params: this.repo.chunker.params }, this.workerCount);
+      this.workers = new SealWorkers(this.repo.key, { gear: this.repo.chunker.gear, params: this.repo.chunker.params }, this.workerCount, this.plan.gcEvery);
     }
     return this.workers;
   }
@@ -152,6 +159,7 @@ class BlobSaver {
       const { data: c, comp } = await maybeCompress(data);
       const sealed = seal(this.repo.key.encrypt, c);
       release();
+      this.pacer.add(sealed.length + (c === data ? 0 : c.length));
       this.blobsNew++;
       this.bytesAddedRaw += data.length;
       await this.packer.add(id, type, sealed, data.length, comp);
@@ -163,6 +171,7 @@ class BlobSaver {
     this.packer.pending.add(id);
     const { sealed, comp } = await workers.seal(buf);
     release();
+    this.pacer.add(sealed.length);
     this.blobsNew++;
     this.bytesAddedRaw += data.length;
     await this.packer.add(id, type, sealed, data.length, comp);
@@ -243,10 +252,8 @@ interface Walker {
   tick: () => void;
 }
 
+/** Bytes per read; a read buffer is this plus the chunker's max (room for the previous read's unfinished tail). */
 const READ_SIZE = 4 * 1024 * 1024;
-const FILE_READERS = 3;
-/** Read buffers at most: each reader's current and read-ahead buffer, plus slack for chunks being sealed. */
-const READ_BUFFERS = FILE_READERS * 2 + 2;
 
 /**
  * Read buffers are recycled: each holds the previous read's unfinished tail
@@ -554,7 +561,7 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
         ),
       };
     }
-    // Up to FILE_READERS files are read at once (restic reads two): with a cold page cache a
+    // Up to plan.fileReaders files are read at once (restic reads two): with a cold page cache a
     // tree of small files is bound by per-file latency, not bandwidth.
     await w.readers.acquire(1);
     const reading = readStable(w, abs, st).finally(() => w.readers.release(1));
@@ -654,8 +661,9 @@ async function runBackup(
     const parentSnap = parentId ? await repo.loadJSON<Snapshot>('snapshots', parentId) : undefined;
     const parentTree = parentSnap ? await loadTree(repo, parentSnap.tree) : undefined;
 
-    const packer = repo.newPackWriter();
-    const saver = new BlobSaver(repo, packer, opts.workers ?? defaultWorkerCount());
+    const plan = planMemory(opts.memoryBudget ?? DEFAULT_BUDGET, repo.config.chunker, repo.config.packSize, READ_SIZE);
+    const packer = repo.newPackWriter(plan.packUploads);
+    const saver = new BlobSaver(repo, packer, opts.workers ?? defaultWorkerCount(), plan);
     closeSaver = () => saver.close();
     const stats: BackupStats = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, bytesProcessed: 0, bytesRead: 0, blobsNew: 0, bytesAddedRaw: 0, bytesStored: 0, packsRecovered, filesVanished: 0, filesChangedWhileRead: 0, filesUnreadable: 0, seconds: 0 };
     const progress: BackupProgress = { files: 0, totalFiles: 0, bytes: 0, totalBytes: 0, bytesStored: 0, elapsedMs: 0 };
@@ -669,7 +677,7 @@ async function runBackup(
       progress.bytesStored = packer.bytesWritten;
       opts.onProgress(progress);
     };
-    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, READ_BUFFERS), readers: new ByteGate(FILE_READERS), warnings: [], linked: new Map(), parentXattrs: parentSnap?.xattrs === true, tick };
+    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, plan.readBuffers), readers: new ByteGate(plan.fileReaders), warnings: [], linked: new Map(), parentXattrs: parentSnap?.xattrs === true, tick };
     const rootNodes = await produce(w, parentTree);
     const names = new Set<string>();
     for (const n of rootNodes) {
