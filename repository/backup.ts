@@ -31,7 +31,7 @@ export interface BackupOptions {
   onProgress?: (p: BackupProgress) => void;
   /** Re-index packs no index lists even without a stale lock (after a manual unlock). */
   recoverPacks?: boolean;
-  /** Seal worker threads (0 = all on the main thread); default one per core up to 2, or COFFER_BACKUP_WORKERS. */
+  /** Seal worker threads (0 = all on the main thread); default one per core up to 2 (none under a 128 MiB budget), or COFFER_BACKUP_WORKERS. */
   workers?: number;
   /** Bytes the run may spend on buffers (memory.ts `planMemory`); default DEFAULT_BUDGET. */
   memoryBudget?: number;
@@ -742,7 +742,7 @@ async function runBackup(
 
     const plan = planMemory(opts.memoryBudget ?? DEFAULT_BUDGET, repo.config.chunker, repo.config.packSize, READ_SIZE);
     const packer = repo.newPackWriter(plan.packUploads);
-    const saver = new BlobSaver(repo, packer, opts.workers ?? defaultWorkerCount(), plan);
+    const saver = new BlobSaver(repo, packer, opts.workers ?? Math.min(defaultWorkerCount(), plan.sealWorkers), plan);
     closeSaver = () => saver.close();
     const stats: BackupStats = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, bytesProcessed: 0, bytesRead: 0, blobsNew: 0, bytesAddedRaw: 0, bytesStored: 0, packsRecovered, filesVanished: 0, filesChangedWhileRead: 0, filesUnreadable: 0, seconds: 0 };
     const progress: BackupProgress = { files: 0, totalFiles: 0, bytes: 0, totalBytes: 0, bytesStored: 0, elapsedMs: 0 };

@@ -26,6 +26,12 @@ export interface MemoryPlan {
   restoreBytesInFlight: number;
   /** check --read-data: packs read and verified at once. */
   checkPacksInFlight: number;
+  /**
+   * Backup: seal worker threads at most. Below 128 MiB none: each worker thread's malloc arena held up to
+   * 64 MiB of freed blob buffers (glibc keeps a thread's arena), which a 256 MiB Pod cannot afford; brotli
+   * still runs on libuv's pool, so both cores still work (measured in FORMAT.md).
+   */
+  sealWorkers: number;
 }
 
 /** The smallest budget that still runs: one reader, three read buffers, one upload. */
@@ -65,6 +71,7 @@ export function planMemory(budget: number, chunker: { max: number }, packSize: n
     gcEvery,
     restoreBytesInFlight: Math.min(32 * MiB, Math.max(8 * MiB, Math.floor(b / 5))),
     checkPacksInFlight: b >= 160 * MiB ? 4 : 2,
+    sealWorkers: b >= 128 * MiB ? 2 : 0,
   };
 }
 
