@@ -1,4 +1,7 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
+import { runCoffer } from '../cli-capture.ts';
 import { cgroupMemoryLimit, DEFAULT_BUDGET, MIN_BUDGET, parseBytes, planMemory, resolveBudget } from '../../repository/memory.ts';
 import { RepoError } from '../../repository/errors.ts';
 
@@ -76,6 +79,23 @@ describe('budget sources', () => {
       expect(e).toBeInstanceOf(RepoError);
       expect((e as RepoError).code).toBe('E_REPO_MEMORY');
       expect((e as Error).message).toMatch(/--memory-budget "64MiB": at least 96MiB/);
+    }
+  });
+});
+
+describe('coffer repo --memory-budget (CLI)', () => {
+  it.each([
+    ['lots', /--memory-budget "lots": expected a size such as 256MiB/],
+    ['64MiB', /--memory-budget "64MiB": at least 96MiB/],
+  ])('%s: a clear error naming the flag, exit 1, nothing written', async (value, message) => {
+    const dir = mkdtempSync(`${tmpdir()}/coffer-budget-`);
+    try {
+      const r = await runCoffer(['repo', 'init', '--repo', `${dir}/repo`, '--memory-budget', value], { env: { COFFER_PASSWORD: 'pw' } });
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(message);
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
