@@ -241,7 +241,7 @@ async function main(): Promise<void> {
           // mixed files are 60% random in 1 MiB runs
           incompressibleBytes: bin + Math.round(mixed * 0.6),
           textBytes: text + Math.round(mixed * 0.4),
-          largestFile: Math.max(...files.map((f) => f.size)),
+          largestFile: files.reduce((a, f) => Math.max(a, f.size), 0),
           seed,
           changedFiles: r.mutation?.files,
           changedBytesWritten: r.mutation?.bytesWritten,
