@@ -20,6 +20,7 @@ import {
   restore,
   stats,
 } from '../repository/index.ts';
+import { resolveBudget } from '../repository/memory.ts';
 
 const HELP = `Usage: coffer repo COMMAND [flags]
 
@@ -49,6 +50,10 @@ Flags:
       --password-file F   Read the password from F (else env COFFER_PASSWORD or COFFER_PASSWORD_FILE)
   -o, --output FORMAT     table (default), json or yaml
   -q, --quiet             No progress line
+      --memory-budget SIZE
+                          Bytes backup, restore and check may spend on buffers (e.g. 128MiB; at least 96MiB).
+                          Default: the container's cgroup memory limit less 160MiB, else 160MiB. Peak RSS is about
+                          the budget plus 70–110 MiB of runtime (repository/FORMAT.md, Performance notes)
 
 Environment:
   COFFER_BACKUP_WORKERS, COFFER_RESTORE_WORKERS
@@ -80,6 +85,7 @@ const OPTIONS = {
   prune: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   'remove-all': { type: 'boolean' },
+  'memory-budget': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -92,6 +98,16 @@ interface Ctx {
   format: Format;
   progress: boolean;
   backend: Backend;
+  /** Bytes the data commands may spend on buffers (`--memory-budget`, the cgroup limit, or the default). */
+  budget: number;
+}
+
+function readIfPresent(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 function readSecretFile(file: string, cwd: string, what: string): string {
@@ -208,7 +224,7 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
     if (v.parent && v.force) throw new UsageError('--parent and --force contradict each other');
     const repo = await open(ctx);
     const bar = progressLine(ctx);
-    const opts = { tags, parent: v.force ? null : v.parent, hostname: v.host, onProgress: (p: Parameters<typeof bar.update>[0]) => bar.update(p) };
+    const opts = { tags, parent: v.force ? null : v.parent, hostname: v.host, memoryBudget: ctx.budget, onProgress: (p: Parameters<typeof bar.update>[0]) => bar.update(p) };
     let res;
     try {
       if (v.stdin) {
@@ -266,7 +282,7 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
     const bar = progressLine(ctx);
     let s;
     try {
-      s = await restore(repo, ctx.args[0]!, path.resolve(ctx.io.cwd, ctx.args[1]!), { include: ctx.v.include, onProgress: (p) => bar.update(p) });
+      s = await restore(repo, ctx.args[0]!, path.resolve(ctx.io.cwd, ctx.args[1]!), { include: ctx.v.include, memoryBudget: ctx.budget, onProgress: (p) => bar.update(p) });
     } finally {
       bar.done();
     }
@@ -281,7 +297,7 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
     const started = Date.now();
     let r;
     try {
-      r = await check(repo, { readData: ctx.v['read-data'], onProgress: (p) => bar.update({ files: p.packs, totalFiles: p.totalPacks, bytes: p.packs, totalBytes: p.totalPacks, elapsedMs: Date.now() - started }) });
+      r = await check(repo, { readData: ctx.v['read-data'], memoryBudget: ctx.budget, onProgress: (p) => bar.update({ files: p.packs, totalFiles: p.totalPacks, bytes: p.packs, totalBytes: p.totalPacks, elapsedMs: Date.now() - started }) });
     } finally {
       bar.done();
     }
@@ -396,8 +412,9 @@ export const run: Command = async (argv, io) => {
   if (!['table', 'json', 'yaml'].includes(format)) throw new UsageError(`--output "${v.output}": expected table, json or yaml`);
   const url = v.repo ?? io.env.COFFER_REPOSITORY;
   if (!url) throw new UsageError('no repository: pass --repo URL or set COFFER_REPOSITORY');
+  const { budget } = resolveBudget(v['memory-budget'], readIfPresent);
   const backend = openBackend(url, io.env, { cwd: io.cwd });
-  const ctx: Ctx = { io, v, args: positionals, format, progress: !!io.stderr.isTTY && format === 'table' && !v.quiet, backend };
+  const ctx: Ctx = { io, v, args: positionals, format, progress: !!io.stderr.isTTY && format === 'table' && !v.quiet, backend, budget };
   try {
     return await handler(ctx);
   } finally {

@@ -1,7 +1,7 @@
-import { constants, promises as fsp, type BigIntStats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, promises as fsp, readdirSync, readSync, type BigIntStats } from 'node:fs';
 import { hostname as osHostname, userInfo } from 'node:os';
 import * as path from 'node:path';
-import { maybeCompress } from './compress.ts';
+import { maybeCompress, maybeCompressSync } from './compress.ts';
 import { blobId as blobIdSync, seal } from './crypto.ts';
 import { RepoError } from './errors.ts';
 import { acquireLock } from './lock.ts';
@@ -11,6 +11,7 @@ import { defaultWorkerCount, SealWorkers, shared } from './seal-workers.ts';
 import { findSnapshot, listSnapshots, loadTree, SPECIAL_TYPES, type Snapshot, type SnapshotWarning, type Tree, type TreeNode } from './tree.ts';
 import { ByteGate } from './byte-gate.ts';
 import { readXattrs, xattrSupport } from './xattr.ts';
+import { DEFAULT_BUDGET, GcPacer, type MemoryPlan, planMemory } from './memory.ts';
 
 export interface BackupProgress {
   files: number;
@@ -30,8 +31,10 @@ export interface BackupOptions {
   onProgress?: (p: BackupProgress) => void;
   /** Re-index packs no index lists even without a stale lock (after a manual unlock). */
   recoverPacks?: boolean;
-  /** Seal worker threads (0 = all on the main thread); default one per core up to 2, or COFFER_BACKUP_WORKERS. */
+  /** Seal worker threads (0 = all on the main thread); default one per core up to 2 (none under a 128 MiB budget), or COFFER_BACKUP_WORKERS. */
   workers?: number;
+  /** Bytes the run may spend on buffers (memory.ts `planMemory`); default DEFAULT_BUDGET. */
+  memoryBudget?: number;
 }
 
 export interface BackupStats {
@@ -71,8 +74,6 @@ export interface Entry {
   mtime?: Date;
 }
 
-const MAX_IN_FLIGHT = 24 * 1024 * 1024;
-
 /** Blobs smaller than this are hashed and sealed inline: a round trip to a worker costs more than the work. */
 const INLINE_BELOW = 32 * 1024;
 
@@ -84,7 +85,9 @@ const INLINE_BELOW = 32 * 1024;
  * itself and brotli runs on the pool — the same bytes either way.
  */
 class BlobSaver {
-  readonly gate = new ByteGate(MAX_IN_FLIGHT);
+  readonly gate: ByteGate;
+  /** Sealed blobs arrive as fresh buffers: dead once copied into a pack, collected on this pace. */
+  private readonly pacer: GcPacer;
   blobsNew = 0;
   bytesAddedRaw = 0;
   private errors: unknown;
@@ -93,7 +96,11 @@ class BlobSaver {
     private readonly repo: Repository,
     readonly packer: PackWriter,
     private readonly workerCount: number,
-  ) {}
+    private readonly plan: MemoryPlan,
+  ) {
+    this.gate = new ByteGate(plan.sealBytesInFlight);
+    this.pacer = new GcPacer(plan.gcEvery);
+  }
 
   private zeroIds = new Map<number, Promise<string>>();
 
@@ -101,7 +108,7 @@ class BlobSaver {
   pool(): SealWorkers | undefined {
     if (this.workerCount <= 0) return undefined;
     if (!this.workers) {
-      this.workers = new SealWorkers(this.repo.key, { gear: this.repo.chunker.gear, params: this.repo.chunker.params }, this.workerCount);
+      this.workers = new SealWorkers(this.repo.key, { gear: this.repo.chunker.gear, params: this.repo.chunker.params }, this.workerCount, this.plan.gcEvery);
     }
     return this.workers;
   }
@@ -152,6 +159,7 @@ class BlobSaver {
       const { data: c, comp } = await maybeCompress(data);
       const sealed = seal(this.repo.key.encrypt, c);
       release();
+      this.pacer.add(sealed.length + (c === data ? 0 : c.length));
       this.blobsNew++;
       this.bytesAddedRaw += data.length;
       await this.packer.add(id, type, sealed, data.length, comp);
@@ -163,10 +171,34 @@ class BlobSaver {
     this.packer.pending.add(id);
     const { sealed, comp } = await workers.seal(buf);
     release();
+    this.pacer.add(sealed.length);
     this.blobsNew++;
     this.bytesAddedRaw += data.length;
     await this.packer.add(id, type, sealed, data.length, comp);
     return id;
+  }
+
+  /**
+   * A small blob (a small file's whole content) on this thread, with no thread-pool or worker trip: id,
+   * brotli, AES-GCM all synchronous (tens of µs for ≤ 32 KiB). The id is known at once; the returned promise
+   * is the pack writer's (gate-bounded, so 200,000 small files never queue unbounded sealed bytes).
+   */
+  async saveSmall(type: BlobType, data: Buffer): Promise<{ id: string; stored: Promise<void> }> {
+    if (this.errors) throw this.errors;
+    const id = blobIdSync(this.repo.key, data);
+    if (this.packer.has(id)) return { id, stored: Promise.resolve() };
+    this.packer.pending.add(id);
+    const { data: c, comp } = maybeCompressSync(data);
+    const sealed = seal(this.repo.key.encrypt, c);
+    this.pacer.add(sealed.length + (c === data ? 0 : c.length));
+    this.blobsNew++;
+    this.bytesAddedRaw += data.length;
+    await this.gate.acquire(sealed.length);
+    const stored = this.packer.add(id, type, sealed, data.length, comp).finally(() => this.gate.release(sealed.length));
+    stored.catch((e: unknown) => {
+      this.errors ??= e;
+    });
+    return { id, stored };
   }
 
   /** Gate-bounded save: waits for room before starting, returns the id's promise without awaiting it. */
@@ -243,10 +275,8 @@ interface Walker {
   tick: () => void;
 }
 
+/** Bytes per read; a read buffer is this plus the chunker's max (room for the previous read's unfinished tail). */
 const READ_SIZE = 4 * 1024 * 1024;
-const FILE_READERS = 3;
-/** Read buffers at most: each reader's current and read-ahead buffer, plus slack for chunks being sealed. */
-const READ_BUFFERS = FILE_READERS * 2 + 2;
 
 /**
  * Read buffers are recycled: each holds the previous read's unfinished tail
@@ -494,7 +524,9 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
   if (st.isDirectory()) {
     let names: string[];
     try {
-      names = (await fsp.readdir(abs)).sort();
+      // Synchronous listing and lstat: each is a few µs from the dentry cache, where the walk awaited a
+      // thread-pool trip per entry, one after the other (20–100 µs each on a loaded box).
+      names = readdirSync(abs).sort();
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       return unreadable(w, abs, e) ?? undefined;
@@ -507,7 +539,7 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
       const cabs = path.join(abs, child);
       let cst: BigIntStats;
       try {
-        cst = await fsp.lstat(cabs, { bigint: true });
+        cst = lstatSync(cabs, { bigint: true });
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // vanished while walking
         unreadable(w, cabs, e);
@@ -538,6 +570,10 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
       const xattrs = w.parentXattrs ? (old.xattrs ? { xattrs: old.xattrs } : {}) : xattrsOf(w, abs);
       return { node: { ...fileNode(name, st), size: Number(st.size), content: old.content, ...xattrs } };
     }
+    if (st.size <= BigInt(SMALL_FILE) && st.nlink === 1n) {
+      const small = await backupSmallFile(w, abs, name, st, old);
+      if (small !== 'fallback') return small;
+    }
     const key = st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined;
     const first = key ? w.linked.get(key) : undefined;
     if (first) {
@@ -554,7 +590,7 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
         ),
       };
     }
-    // Up to FILE_READERS files are read at once (restic reads two): with a cold page cache a
+    // Up to plan.fileReaders files are read at once (restic reads two): with a cold page cache a
     // tree of small files is bound by per-file latency, not bandwidth.
     await w.readers.acquire(1);
     const reading = readStable(w, abs, st).finally(() => w.readers.release(1));
@@ -583,6 +619,56 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
   }
   // Sockets are recreated by the program that listens on them; restic skips them too.
   return undefined;
+}
+
+/** Files up to this size are read and sealed synchronously in the walk (one blob each; INLINE_BELOW's size). */
+const SMALL_FILE = INLINE_BELOW;
+let smallBuf: Buffer | undefined;
+
+/**
+ * A small file without a trip to the thread pool or a worker: open, read, fstat, close and seal on this
+ * thread (restic reads files with blocking calls on its goroutines; a Node thread-pool trip costs 20–100 µs
+ * on a loaded box, seven of them per file). O_NONBLOCK so a FIFO swapped in after the lstat cannot block.
+ * Anything unusual (grew past SMALL_FILE, changed while read) goes back to the general path with its
+ * re-read and warning; 'fallback' says so.
+ */
+async function backupSmallFile(w: Walker, abs: string, name: string, st: BigIntStats, old: TreeNode | undefined): Promise<Pending | undefined | 'fallback'> {
+  smallBuf ??= Buffer.allocUnsafe(SMALL_FILE + 1);
+  let n = 0;
+  let after: BigIntStats;
+  let fd: number;
+  try {
+    fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      w.stats.filesVanished++;
+      return undefined;
+    }
+    return unreadable(w, abs, e) ?? undefined;
+  }
+  try {
+    for (;;) {
+      const got = readSync(fd, smallBuf, n, smallBuf.length - n, null);
+      if (got === 0 || (n += got) === smallBuf.length) break;
+    }
+    after = fstatSync(fd, { bigint: true });
+  } catch (e) {
+    return unreadable(w, abs, e) ?? undefined;
+  } finally {
+    closeSync(fd);
+  }
+  if (n > SMALL_FILE || BigInt(n) !== st.size || moved(st, after)) return 'fallback';
+  w.stats.bytesRead += n;
+  const data = Buffer.from(smallBuf.subarray(0, n));
+  const saved = n > 0 ? await w.saver.saveSmall('data', data) : undefined;
+  if (old) w.stats.filesChanged++;
+  else w.stats.filesNew++;
+  w.stats.bytesProcessed += n;
+  w.progress.bytes += n;
+  w.tick();
+  const node: TreeNode = { ...fileNode(name, st), size: n, content: saved ? [saved.id] : [], ...xattrsOf(w, abs) };
+  // the directory's tree (and so the snapshot) waits until the blob is in a pack
+  return { node: saved ? quiet(saved.stored.then(() => node)) : node };
 }
 
 /** `{xattrs}` when the path has user.* attributes; a failure to read them is a warning, not a lost file. */
@@ -654,8 +740,9 @@ async function runBackup(
     const parentSnap = parentId ? await repo.loadJSON<Snapshot>('snapshots', parentId) : undefined;
     const parentTree = parentSnap ? await loadTree(repo, parentSnap.tree) : undefined;
 
-    const packer = repo.newPackWriter();
-    const saver = new BlobSaver(repo, packer, opts.workers ?? defaultWorkerCount());
+    const plan = planMemory(opts.memoryBudget ?? DEFAULT_BUDGET, repo.config.chunker, repo.config.packSize, READ_SIZE);
+    const packer = repo.newPackWriter(plan.packUploads);
+    const saver = new BlobSaver(repo, packer, opts.workers ?? Math.min(defaultWorkerCount(), plan.sealWorkers), plan);
     closeSaver = () => saver.close();
     const stats: BackupStats = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, bytesProcessed: 0, bytesRead: 0, blobsNew: 0, bytesAddedRaw: 0, bytesStored: 0, packsRecovered, filesVanished: 0, filesChangedWhileRead: 0, filesUnreadable: 0, seconds: 0 };
     const progress: BackupProgress = { files: 0, totalFiles: 0, bytes: 0, totalBytes: 0, bytesStored: 0, elapsedMs: 0 };
@@ -669,7 +756,7 @@ async function runBackup(
       progress.bytesStored = packer.bytesWritten;
       opts.onProgress(progress);
     };
-    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, READ_BUFFERS), readers: new ByteGate(FILE_READERS), warnings: [], linked: new Map(), parentXattrs: parentSnap?.xattrs === true, tick };
+    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, plan.readBuffers), readers: new ByteGate(plan.fileReaders), warnings: [], linked: new Map(), parentXattrs: parentSnap?.xattrs === true, tick };
     const rootNodes = await produce(w, parentTree);
     const names = new Set<string>();
     for (const n of rootNodes) {

@@ -21,7 +21,7 @@ export function newMasterKey(): MasterKey {
  * Random nonces are safe far beyond any repository's object count (2^32 objects per key).
  */
 export function seal(key: Buffer, plain: Buffer): Buffer {
-  const nonce = randomBytes(NONCE);
+  const nonce = nextNonce();
   const c = createCipheriv('aes-256-gcm', key, nonce);
   const out = Buffer.allocUnsafe(NONCE + plain.length + TAG);
   nonce.copy(out, 0);
@@ -29,6 +29,22 @@ export function seal(key: Buffer, plain: Buffer): Buffer {
   c.final();
   c.getAuthTag().copy(out, NONCE + n);
   return out;
+}
+
+let nonces = Buffer.alloc(0);
+let nonceAt = 0;
+/**
+ * 96 random bits per object, drawn 4096 nonces at a time: one randomBytes call per sealed blob was 5% of
+ * a 20,000-small-file backup. Same CSPRNG, same uniqueness argument (random nonces, far below 2^32 per key).
+ */
+function nextNonce(): Buffer {
+  if (nonceAt === nonces.length) {
+    nonces = randomBytes(NONCE * 4096);
+    nonceAt = 0;
+  }
+  const n = nonces.subarray(nonceAt, nonceAt + NONCE);
+  nonceAt += NONCE;
+  return n;
 }
 
 /** Authenticated decryption; any flipped bit raises E_REPO_CORRUPT naming `what`. */

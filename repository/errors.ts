@@ -9,7 +9,8 @@ export type RepoErrorCode =
   | 'E_REPO_PATH'
   | 'E_REPO_UNSAFE_PATH'
   | 'E_REPO_KEY'
-  | 'E_REPO_VERSION';
+  | 'E_REPO_VERSION'
+  | 'E_REPO_MEMORY';
 
 export class RepoError extends Error {
   constructor(

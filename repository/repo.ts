@@ -270,8 +270,9 @@ export class Repository {
     return raw;
   }
 
-  newPackWriter(): PackWriter {
-    return new PackWriter(this);
+  /** `uploads`: packs uploading at once (each holds a pack buffer; memory.ts plans it). */
+  newPackWriter(uploads = 2): PackWriter {
+    return new PackWriter(this, uploads);
   }
 
   async listKeys(): Promise<(Omit<KeyFile, 'data' | 'salt'> & { id: string; current: boolean })[]> {
@@ -309,7 +310,7 @@ const HEADER_RESERVE = 1024 * 1024;
 
 /**
  * Collects sealed blobs into packs of at most `packSize` bytes (a larger blob gets a pack of its own)
- * and uploads them, at most two at a time; `add` waits when uploads fall behind, which bounds memory.
+ * and uploads them, at most `maxUploads` (default two) at a time; `add` waits when uploads fall behind, which bounds memory.
  * Blobs are copied into a reused pack buffer as they arrive, so a pack is never concatenated at
  * upload time (that doubled each pack in memory, plus its blobs left as garbage until the next GC).
  */
@@ -324,7 +325,10 @@ export class PackWriter {
   readonly written: string[] = [];
   bytesWritten = 0;
 
-  constructor(private readonly repo: Repository) {}
+  constructor(
+    private readonly repo: Repository,
+    private readonly maxUploads = 2,
+  ) {}
 
   has(id: string): boolean {
     return this.pending.has(id) || this.repo.index.has(id);
@@ -335,18 +339,18 @@ export class PackWriter {
   }
 
   /**
-   * Backpressure lives here: while two uploads are in flight, callers wait
+   * Backpressure lives here: while `maxUploads` uploads are in flight, callers wait
    * before adding, so the bytes held by the writer stay bounded (two packs
    * uploading plus the one filling). Measured before this rule: a 1.2 GiB
    * file held ~1 GiB of packs queued behind slow fsyncs.
    */
   async add(id: string, type: BlobType, sealed: Uint8Array, rawLength: number, comp: number): Promise<void> {
-    while (this.uploads.size >= 2) await Promise.race(this.uploads);
+    while (this.uploads.size >= this.maxUploads) await Promise.race(this.uploads);
     if (this.failure) throw this.failure;
     const { packSize } = this.repo.config;
     if (this.entries.length && (this.size + sealed.length > packSize || this.size + sealed.length + headerBytes(this.entries.length + 1) > this.capacity)) {
       this.startUpload();
-      while (this.uploads.size >= 2) await Promise.race(this.uploads);
+      while (this.uploads.size >= this.maxUploads) await Promise.race(this.uploads);
       if (this.failure) throw this.failure;
     }
     if (!this.buf) {
@@ -360,7 +364,7 @@ export class PackWriter {
   }
 
   async flush(): Promise<void> {
-    while (this.uploads.size >= 2) await Promise.race(this.uploads);
+    while (this.uploads.size >= this.maxUploads) await Promise.race(this.uploads);
     if (this.failure) throw this.failure;
     this.startUpload();
   }
@@ -391,7 +395,7 @@ export class PackWriter {
       .finally(() => {
         this.uploads.delete(p);
         // the backend is done with the bytes (a put never keeps them): the buffer takes the next pack
-        if (buf.length === this.capacity && this.spare.length < 2) this.spare.push(buf);
+        if (buf.length === this.capacity && this.spare.length < this.maxUploads) this.spare.push(buf);
       });
     this.uploads.add(p);
   }

@@ -16,12 +16,25 @@ import type { MasterKey } from './crypto.ts';
  */
 const WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
-const { createHmac, createDecipheriv } = require('node:crypto');
+const { createHash, createHmac, createDecipheriv } = require('node:crypto');
 const { brotliDecompressSync } = require('node:zlib');
 const { writeSync } = require('node:fs');
 const enc = Buffer.from(workerData.encrypt);
 const mac = Buffer.from(workerData.mac);
 const ZERO = Buffer.alloc(64 * 1024);
+// Plaintext and decompressed buffers die after each blob: collected every gcEvery bytes (memory.ts GcPacer).
+let collectGarbage = null;
+try {
+  require('node:v8').setFlagsFromString('--expose-gc');
+  collectGarbage = require('node:vm').runInNewContext('gc');
+} catch {}
+let garbage = 0;
+function dead(n) {
+  garbage += n;
+  if (garbage < workerData.gcEvery || !collectGarbage) return;
+  garbage = 0;
+  collectGarbage({ type: 'minor' });
+}
 function writeAll(fd, data, off, len, pos) {
   while (len > 0) {
     const n = writeSync(fd, data, off, len, pos);
@@ -55,6 +68,7 @@ function open(sealed, b, what) {
     raw = brotliDecompressSync(plain, { chunkSize: Math.max(64 * 1024, b.rawLength) });
     if (raw.length !== b.rawLength) throw new Error(what + ': decompressed to ' + raw.length + ' bytes, expected ' + b.rawLength);
   } else throw new Error(what + ': unknown compression ' + b.comp + ' (written by a newer Coffer?)');
+  dead(plain.length + (raw === plain ? 0 : raw.length));
   if (createHmac('sha256', mac).update(raw).digest('hex') !== b.id) throw new Error(what + ': content does not match its id');
   return raw;
 }
@@ -71,7 +85,9 @@ parentPort.on('message', (m) => {
       results.push({ message: (e && e.message) || String(e) });
     }
   }
-  parentPort.postMessage({ seq: m.seq, results });
+  // check --read-data: the SHA-256 of the whole pack (its name) on this thread too
+  const hash = m.hash ? createHash('sha256').update(buf).digest('hex') : undefined;
+  parentPort.postMessage({ seq: m.seq, results, hash });
 });
 `;
 
@@ -91,7 +107,7 @@ export interface RestoreBlob {
 export type BlobOutcome = { message: string } | null;
 
 interface Pending {
-  resolve: (r: BlobOutcome[]) => void;
+  resolve: (r: { results: BlobOutcome[]; hash?: string }) => void;
   reject: (e: unknown) => void;
   slot: Slot;
   cost: number;
@@ -121,16 +137,16 @@ export class RestoreWorkers {
   private seq = 0;
   private failure: unknown;
 
-  constructor(key: MasterKey, count: number) {
+  constructor(key: MasterKey, count: number, gcEvery = 32 * 1024 * 1024) {
     for (let i = 0; i < count; i++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac) }, execArgv: [] });
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), gcEvery }, execArgv: [] });
       const slot: Slot = { worker, busy: 0 };
-      worker.on('message', (r: { seq: number; results: BlobOutcome[] }) => {
+      worker.on('message', (r: { seq: number; results: BlobOutcome[]; hash?: string }) => {
         const p = this.pending.get(r.seq);
         if (!p) return;
         this.pending.delete(r.seq);
         p.slot.busy -= p.cost;
-        p.resolve(r.results);
+        p.resolve(r);
       });
       worker.on('error', (e) => this.fail(e));
       worker.on('exit', (code) => {
@@ -149,16 +165,25 @@ export class RestoreWorkers {
   }
 
   /** Open and write `blobs` (sealed inside `buf`, which must be shared memory) on the least busy worker. */
-  run(pack: string, buf: Uint8Array, blobs: RestoreBlob[]): Promise<BlobOutcome[]> {
+  async run(pack: string, buf: Uint8Array, blobs: RestoreBlob[]): Promise<BlobOutcome[]> {
+    return (await this.send(pack, buf, blobs, false)).results;
+  }
+
+  /** check --read-data: open every blob of a whole pack (no targets) and hash the pack, on the least busy worker. */
+  verifyPack(pack: string, buf: Uint8Array, blobs: RestoreBlob[]): Promise<{ results: BlobOutcome[]; hash?: string }> {
+    return this.send(pack, buf, blobs, true);
+  }
+
+  private send(pack: string, buf: Uint8Array, blobs: RestoreBlob[], hash: boolean): Promise<{ results: BlobOutcome[]; hash?: string }> {
     if (this.failure) return Promise.reject(this.failure);
     let slot = this.slots[0]!;
     for (const s of this.slots) if (s.busy < slot.busy) slot = s;
-    const cost = blobs.reduce((a, b) => a + b.rawLength, 0);
+    const cost = blobs.reduce((a, b) => a + b.rawLength, 0) + (hash ? buf.length : 0);
     slot.busy += cost;
     const seq = this.seq++;
     return new Promise((resolve, reject) => {
       this.pending.set(seq, { resolve, reject, slot, cost });
-      slot.worker.postMessage({ seq, pack, buf, blobs });
+      slot.worker.postMessage({ seq, pack, buf, blobs, hash });
     });
   }
 

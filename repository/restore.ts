@@ -11,6 +11,7 @@ import { type BlobOutcome, defaultRestoreWorkers, type RestoreBlob, RestoreWorke
 import { findSnapshot, loadTree, safeName, SPECIAL_TYPES, type TreeNode } from './tree.ts';
 import { ByteGate } from './byte-gate.ts';
 import { writeXattrs } from './xattr.ts';
+import { DEFAULT_BUDGET, planMemory } from './memory.ts';
 
 export interface RestoreProgress {
   files: number;
@@ -32,6 +33,8 @@ export interface RestoreOptions {
   maxBytesInFlight?: number;
   /** Files kept open at once (default 256). */
   maxOpenFiles?: number;
+  /** Bytes the run may spend on buffers: sets maxBytesInFlight when that is not given (memory.ts `planMemory`). */
+  memoryBudget?: number;
 }
 
 export interface RestoreStats {
@@ -95,7 +98,8 @@ export async function restore(repo: Repository, snapRef: string, target: string,
   const started = Date.now();
   // Workers start first: their start-up (~30 ms each) overlaps the lock, the index and the tree walk.
   const workerCount = opts.workers ?? defaultRestoreWorkers();
-  const workers = workerCount > 0 ? new RestoreWorkers(repo.key, workerCount) : undefined;
+  const mem = planMemory(opts.memoryBudget ?? DEFAULT_BUDGET, repo.config.chunker, repo.config.packSize, 0);
+  const workers = workerCount > 0 ? new RestoreWorkers(repo.key, workerCount, mem.gcEvery) : undefined;
   let lock: Awaited<ReturnType<typeof acquireLock>> | undefined;
   try {
     lock = await acquireLock(repo, false, 'restore');
@@ -204,7 +208,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
 
     // 3. Files, pack by pack: each needed pack range is read once, its blobs are authenticated,
     //    decompressed, verified and written to every place that uses them (restore-workers.ts).
-    const limit = Math.max(1, opts.maxBytesInFlight ?? MAX_BYTES_IN_FLIGHT);
+    const limit = Math.max(1, opts.maxBytesInFlight ?? mem.restoreBytesInFlight);
     const plan = planReads(repo, files, Math.min(RUN_MAX, limit));
     stats.workers = workerCount;
     const gate = new ByteGate(limit);
@@ -470,8 +474,6 @@ const fsc = {
   fchown: promisify(fs.fchown),
 };
 
-/** Sealed bytes read from packs but not yet written out, at most (default): two runs decoding, two reading. */
-const MAX_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
 /** A pack range read in one request: consecutive needed blobs, at most this long (one larger blob reads alone). */
 const RUN_MAX = 8 * 1024 * 1024 + 64 * 1024;
 /** Needed blobs closer than this are read in one request, the bytes between them discarded. */

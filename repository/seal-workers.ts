@@ -19,6 +19,20 @@ const WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHmac, createCipheriv, randomBytes } = require('node:crypto');
 const { brotliCompress, constants: zc } = require('node:zlib');
+// Dead output buffers are collected every gcEvery bytes (memory.ts GcPacer: V8 waits for ~64 MiB otherwise).
+let collectGarbage = null;
+try {
+  require('node:v8').setFlagsFromString('--expose-gc');
+  collectGarbage = require('node:vm').runInNewContext('gc');
+} catch {}
+const gcEvery = workerData.gcEvery;
+let garbage = 0;
+function dead(n) {
+  garbage += n;
+  if (garbage < gcEvery || !collectGarbage) return;
+  garbage = 0;
+  collectGarbage({ type: 'minor' });
+}
 const enc = Buffer.from(workerData.encrypt);
 const mac = Buffer.from(workerData.mac);
 const SKIP = workerData.entropySkip;
@@ -139,6 +153,8 @@ parentPort.on('message', (m) => {
       c.final();
       c.getAuthTag().copy(out, 12 + n);
       parentPort.postMessage({ seq: m.seq, sealed: ab, comp }, [ab]);
+      // the ciphertext, and the compressor's output (allocated at the input's size) when it ran
+      dead(buf.length + data.length);
     };
     if (buf.length < 64 || sampleEntropy(buf) > SKIP) return finish(buf, 0);
     // brotli on libuv's pool: this thread hashes and seals other blobs meanwhile
@@ -217,11 +233,11 @@ export class SealWorkers {
   private seq = 0;
   private failure: unknown;
 
-  constructor(key: MasterKey, chunker: { gear: Uint32Array; params: ChunkerParams }, count: number) {
+  constructor(key: MasterKey, chunker: { gear: Uint32Array; params: ChunkerParams }, count: number, gcEvery = 32 * 1024 * 1024) {
     for (let i = 0; i < count; i++) {
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), entropySkip: ENTROPY_SKIP, gear: new Uint32Array(chunker.gear), chunker: { ...chunker.params } },
+        workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), entropySkip: ENTROPY_SKIP, gear: new Uint32Array(chunker.gear), chunker: { ...chunker.params }, gcEvery },
         // no tsx loader: the script is plain CommonJS with node: imports only
         execArgv: [],
       });

@@ -30,13 +30,17 @@ export function xattrSupport(): boolean {
   return xattrs() !== null;
 }
 
-/** Only the user namespace: security.* and trusted.* need privileges to set, system.* holds ACLs (not yet supported). */
-const RECORDED = /^user\./;
+/**
+ * The user namespace and POSIX ACLs (`system.posix_acl_access`, and `system.posix_acl_default` on directories:
+ * the kernel's binary ACL form with numeric ids, as restic records them). security.* (file capabilities, SELinux
+ * labels) and trusted.* need privileges to set and are left out, so a crafted snapshot cannot grant capabilities.
+ */
+const RECORDED = /^(user\.|system\.posix_acl_(access|default)$)/;
 
 /** "No extended attributes here" (ENOTSUP 95, ENODATA 61), not a problem with the file: napi-rs reports errno only in the message. */
 const NONE = /\(os error (95|61)\)/;
 
-/** The user.* attributes of `path` (not following a symlink), sorted by name; undefined when there are none. */
+/** The user.* attributes and POSIX ACLs of `path` (not following a symlink), sorted by name; undefined when there are none. */
 export function readXattrs(path: string): Xattr[] | undefined {
   const m = xattrs();
   if (!m) return undefined;
@@ -61,7 +65,7 @@ export function writeXattrs(path: string, list: readonly Xattr[]): void {
   if (!m) throw new Error('extended attributes not restored: @napi-rs/xattr has no binary for this platform');
   for (const x of list) {
     // a crafted snapshot must not grant file capabilities (security.capability) or touch trusted.*/system.*
-    if (!RECORDED.test(x.name)) throw new Error(`extended attribute ${JSON.stringify(x.name)} refused: only user.* attributes are restored`);
+    if (!RECORDED.test(x.name)) throw new Error(`extended attribute ${JSON.stringify(x.name)} refused: only user.* attributes and POSIX ACLs are restored`);
     try {
       m.setAttributeSync(path, x.name, Buffer.from(x.value, 'base64'));
     } catch (e) {

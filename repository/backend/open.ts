@@ -222,6 +222,10 @@ class LazyS3Backend implements Backend {
   async put(type: FileType, name: string, data: Buffer): Promise<void> {
     return (await this.backend()).put(type, name, data);
   }
+  /** S3's claim scheme (s3.ts): without it two first backups racing each wrote a config. */
+  async putIfAbsent(type: FileType, name: string, data: Buffer): Promise<boolean> {
+    return (await this.backend()).putIfAbsent!(type, name, data);
+  }
   async delete(type: FileType, name: string): Promise<void> {
     return (await this.backend()).delete(type, name);
   }

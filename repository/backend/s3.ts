@@ -14,7 +14,7 @@
  * `retry()` (backoff + full jitter on throttling, 5xx, timeouts, resets); the
  * SDK's own retries are off so there is one policy and one progress hook.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -36,6 +36,9 @@ import { type Backend, BackendError, type FileInfo, type FileType } from './type
 const TYPES: readonly FileType[] = ['config', 'keys', 'data', 'index', 'snapshots', 'locks'];
 const NAME_RE = /^[A-Za-z0-9._-]+$/;
 const MiB = 1024 * 1024;
+/** putIfAbsent: a claim older than this is a dead writer's (a live one finishes in a few requests). */
+const CLAIM_TTL_MS = 60_000;
+const CLAIM_ATTEMPTS = 12;
 
 export interface S3Credentials {
   accessKeyId: string;
@@ -255,6 +258,51 @@ export class S3Backend implements Backend {
     } catch (e) {
       throw this.fail(e, `put ${type}/${name}`);
     }
+  }
+
+  /**
+   * Create-if-absent without compare-and-swap. S3 (since 2020) and s3rver list and read after write consistently,
+   * but `If-None-Match: *` on PutObject is honoured by AWS (2024), MinIO and R2 and ignored by s3rver and older
+   * stores, so it cannot be the only guard. Each writer puts a claim `PREFIX/claims/TYPE-NAME/TIME-RANDOM`, lists
+   * the claims of that name, and proceeds only when its own is the only live one (older than CLAIM_TTL_MS: a dead
+   * writer's). Two writers cannot both proceed: whichever claimed second lists after the first claim was written
+   * and sees it. Both may step back (each saw the other): they remove their claims and retry after random jitter.
+   * The winner checks the object is still absent and puts it with `If-None-Match: *` (a store that honours it
+   * also refuses a writer that skipped this scheme), then removes its claim. False when the object exists.
+   */
+  async putIfAbsent(type: FileType, name: string, data: Buffer): Promise<boolean> {
+    const Key = this.key(type, name);
+    const dir = `${this.prefix ? `${this.prefix}/` : ''}claims/${type}-${name}/`;
+    for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+      if (await this.stat(type, name)) return false;
+      const mine = `${dir}${String(this.now()).padStart(15, '0')}-${randomBytes(8).toString('hex')}`;
+      const claimKey = (k: string) => this.run(`claim ${type}/${name}`, (abortSignal) => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: k, Body: Buffer.alloc(0), ContentLength: 0 }), { abortSignal }));
+      const unclaim = (k: string) => this.run(`unclaim ${type}/${name}`, (abortSignal) => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: k }), { abortSignal })).catch(() => undefined);
+      try {
+        await claimKey(mine);
+        const page = await this.run(`list claims ${type}/${name}`, (abortSignal) => this.client.send(new ListObjectsCommand({ Bucket: this.bucket, Prefix: dir, MaxKeys: 1000 }), { abortSignal }));
+        const live = (page.Contents ?? []).map((o) => o.Key!).filter((k) => k === mine || this.now() - Number(k.slice(dir.length, dir.length + 15)) < CLAIM_TTL_MS);
+        if (live.length === 1 && live[0] === mine) {
+          if (await this.stat(type, name)) return false;
+          try {
+            await this.run(`put ${type}/${name}`, (abortSignal) =>
+              this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: data, ContentLength: data.length, ContentType: 'application/octet-stream', IfNoneMatch: '*', ...this.lockParams(type) }), { abortSignal }),
+            );
+          } catch (e) {
+            const err = e as AwsErrorShape;
+            if (err.name === 'PreconditionFailed' || err.$metadata?.httpStatusCode === 412) return false;
+            throw e;
+          }
+          return true;
+        }
+      } catch (e) {
+        throw this.fail(e, `put ${type}/${name} if absent`);
+      } finally {
+        await unclaim(mine);
+      }
+      await new Promise((r) => setTimeout(r, 20 + Math.random() * 200 * (attempt + 1)));
+    }
+    throw new BackendError('E_REPO_BACKEND', `${this.location}: ${type}/${name}: other writers kept claiming it (${CLAIM_ATTEMPTS} attempts); try again`);
   }
 
   private lockParams(type: FileType): { ObjectLockMode: ObjectLockMode; ObjectLockRetainUntilDate: Date } | undefined {

@@ -21,17 +21,20 @@ export interface DatasetSpec {
   incompressibleShare?: number;
 }
 
+/** bin: random bytes; text: logs and manifests; mixed: 1 MiB runs of either (a disk image, a database file). */
+export type Kind = 'bin' | 'text' | 'mixed';
+
 export interface PlannedFile {
   /** Relative, '/'-separated. */
   path: string;
-  kind: 'bin' | 'text';
+  kind: Kind;
   size: number;
   seed: number;
 }
 
 export interface Mutation {
   path: string;
-  kind: 'bin' | 'text';
+  kind: Kind;
   op: 'insert' | 'overwrite' | 'append';
   offset: number;
   length: number;
@@ -108,6 +111,39 @@ export function planMutation(files: PlannedFile[], seed: number, fraction = 0.1)
       const length = Math.min(f.size, 512 + Math.floor(r() * 3584));
       return { path: f.path, kind: f.kind, op: 'overwrite' as const, offset: Math.floor(r() * (f.size - length + 1)), length, seed: s };
     });
+}
+
+/** One file of `size` bytes of mixed content (the "one 4 GiB file" workload). */
+export function planLargeFile(size: number, seed: number): PlannedFile[] {
+  return [{ path: 'large/volume.img', kind: 'mixed', size, seed }];
+}
+
+/** `count` files of 1–8 KiB (three in four text), 1000 per directory (the "many small files" workload). */
+export function planSmallFiles(count: number, seed: number): PlannedFile[] {
+  const r = prng(seed);
+  return Array.from({ length: count }, (_, i) => {
+    const kind = r() < 0.75 ? 'text' : 'bin';
+    return { path: `small/d-${String(Math.floor(i / 1000)).padStart(3, '0')}/f-${String(i).padStart(6, '0')}.${kind === 'text' ? 'log' : 'bin'}`, kind, size: 1 * KiB + Math.floor(r() * 7 * KiB), seed: Math.floor(r() * 2 ** 31) };
+  });
+}
+
+/**
+ * ~`fraction` of one large file's bytes overwritten in place, in 64 regions spread over it (a database's
+ * pages, a VM disk's blocks): no insertion, so the file is never read whole into memory.
+ */
+export function planLargeMutation(files: PlannedFile[], seed: number, fraction = 0.1): Mutation[] {
+  const r = prng(seed ^ 0x1a59e);
+  const out: Mutation[] = [];
+  for (const f of files) {
+    const regions = 64;
+    const length = Math.max(1, Math.floor((f.size * fraction) / regions));
+    const stride = Math.floor(f.size / regions);
+    for (let i = 0; i < regions; i++) {
+      const offset = i * stride + Math.floor(r() * Math.max(1, stride - length));
+      out.push({ path: f.path, kind: f.kind, op: 'overwrite', offset, length: Math.min(length, f.size - offset), seed: Math.floor(r() * 2 ** 31) });
+    }
+  }
+  return out;
 }
 
 /** Incompressible bytes at AES-CTR speed, reproducible from the seed. */
@@ -195,7 +231,44 @@ function textStream(seed: number): (n: number) => Buffer {
   };
 }
 
-function contentStream(kind: 'bin' | 'text', seed: number): (n: number) => Buffer {
+/** 1 MiB runs, each random or text (60/40), chosen from the seed: compressible and incompressible in one file. */
+function mixedStream(seed: number): (n: number) => Buffer {
+  const r = prng(seed ^ 0x31);
+  const bin = randomStream(seed);
+  const text = textStream(seed);
+  let run: Buffer = Buffer.alloc(0);
+  return (n) => {
+    const parts: Buffer[] = [];
+    let have = 0;
+    while (have < n) {
+      if (!run.length) run = r() < 0.6 ? bin(MiB) : text(MiB);
+      const take = run.subarray(0, n - have);
+      run = run.subarray(take.length);
+      parts.push(take);
+      have += take.length;
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  };
+}
+
+let corpus: Buffer | undefined;
+/**
+ * Small text files are slices of one 16 MiB corpus at a seeded offset: generating log lines per file
+ * (64 KiB at a time) would take minutes for 200,000 files. Still compressible, still distinct.
+ */
+function smallText(seed: number): (n: number) => Buffer {
+  corpus ??= textStream(7)(16 * MiB);
+  let at = (seed >>> 0) % (corpus.length - 64 * KiB);
+  return (n) => {
+    const b = Buffer.from(corpus!.subarray(at, at + n));
+    at += n;
+    return b;
+  };
+}
+
+function contentStream(kind: Kind, seed: number, size = Infinity): (n: number) => Buffer {
+  if (kind === 'mixed') return mixedStream(seed);
+  if (kind === 'text' && size <= 32 * KiB) return smallText(seed);
   return kind === 'bin' ? randomStream(seed) : textStream(seed);
 }
 
@@ -204,7 +277,7 @@ export async function writeDataset(root: string, files: PlannedFile[]): Promise<
   const dirs = new Set(files.map((f) => path.dirname(f.path)));
   for (const d of dirs) await mkdir(path.join(root, d), { recursive: true });
   for (const f of files) {
-    const next = contentStream(f.kind, f.seed);
+    const next = contentStream(f.kind, f.seed, f.size);
     const fh = await open(path.join(root, f.path), 'w');
     try {
       for (let done = 0; done < f.size; ) {
@@ -224,7 +297,7 @@ export async function applyMutation(root: string, muts: Mutation[]): Promise<{ f
   let bytesWritten = 0;
   for (const m of muts) {
     const p = path.join(root, m.path);
-    const patch = contentStream(m.kind, m.seed)(m.length);
+    const patch = contentStream(m.kind, m.seed, m.length)(m.length);
     if (m.op === 'append') {
       const fh = await open(p, 'a');
       await fh.write(patch);

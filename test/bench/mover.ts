@@ -4,6 +4,16 @@
  *
  *   1 first backup   2 unchanged re-backup   3 re-backup after ~10% of files
  *   changed (bytes inserted mid-file in the largest ones)   4 full restore
+ *   5 check --read-data
+ *
+ * for each workload of `--workloads` (comma-separated, default mixed):
+ *   mixed  --size (1GiB) of files from 4 KiB to 64 MiB, 60% random, 40% logs/manifests
+ *   large  one file of --large-size (4GiB), 1 MiB runs of random or text; 10% of it
+ *          overwritten in 64 places for phase 3
+ *   small  --small-files (200000) files of 1–8 KiB, 1000 per directory
+ * Before the workloads, each stage's single-core throughput is measured in this
+ * process (mover-limit.ts) and every workload reports the implied two-core limit
+ * (`limit`) beside Coffer's and restic's seconds.
  *
  * Prints one JSON document on stdout (progress on stderr): each phase's
  * seconds for both, ratio restic/coffer (> 1: Coffer faster), bytes stored
@@ -55,6 +65,9 @@
  *        alternating who goes first; medians reported, every sample kept)
  *        --settle-ms N (pause after sync + cache drop, default 1000)
  *        --no-warmup (skip the untimed warm-up)
+ *        --workloads mixed,large,small  --large-size 4GiB  --small-files 200000
+ *        --memory-budget SIZE (passed to Coffer's backup, restore and check)
+ *        --no-check (skip phase 5)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -65,7 +78,8 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { applyMutation, parseSize, planDataset, planMutation, writeDataset } from './mover-dataset.ts';
+import { applyMutation, type Mutation, parseSize, planDataset, planLargeFile, planLargeMutation, planMutation, planSmallFiles, type PlannedFile, writeDataset } from './mover-dataset.ts';
+import { measureStages, physicalLimit } from './mover-limit.ts';
 
 type Tool = 'restic' | 'coffer';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -87,6 +101,10 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       size: { type: 'string', default: '1GiB' },
+      'large-size': { type: 'string', default: '4GiB' },
+      'small-files': { type: 'string', default: '200000' },
+      workloads: { type: 'string', default: 'mixed' },
+      'memory-budget': { type: 'string' },
       seed: { type: 'string', default: '42' },
       workdir: { type: 'string' },
       keep: { type: 'boolean', default: false },
@@ -97,10 +115,12 @@ async function main(): Promise<void> {
       'cold-programs': { type: 'boolean', default: false },
       'settle-ms': { type: 'string', default: '1000' },
       'no-warmup': { type: 'boolean', default: false },
+      'no-check': { type: 'boolean', default: false },
     },
   });
-  const totalBytes = parseSize(values.size!);
   const seed = Number(values.seed);
+  const workloadNames = values.workloads!.split(',').map((w) => w.trim()).filter(Boolean);
+  for (const w of workloadNames) if (!(WORKLOADS as readonly string[]).includes(w)) throw new Error(`--workloads: unknown "${w}" (expected ${WORKLOADS.join(', ')})`);
   const tools: Tool[] = values.only ? [values.only as Tool] : ['restic', 'coffer'];
   const work = values.workdir ? path.resolve(values.workdir) : await mkdtemp(path.join(tmpdir(), 'coffer-bench-'));
   await mkdir(work, { recursive: true });
@@ -118,15 +138,9 @@ async function main(): Promise<void> {
   };
   // --cpu-prof is refused in NODE_OPTIONS: it goes on the node command line (worker threads inherit it).
   const nodeFlags = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+  const budgetArgs = values['memory-budget'] ? ['--memory-budget', values['memory-budget']] : [];
 
   try {
-    for (const t of tools) await rm(repos[t], { recursive: true, force: true });
-    await rm(data, { recursive: true, force: true });
-    await rm(env.RESTIC_CACHE_DIR, { recursive: true, force: true });
-    const files = planDataset({ totalBytes, seed });
-    log(`writing dataset: ${files.length} files, ${mib(totalBytes)} MiB (seed ${seed}) in ${data}`);
-    const written = await writeDataset(data, files);
-
     const settleMs = Math.max(0, Number(values['settle-ms']));
     const loads: number[] = [];
     const prepare = async (warmPrograms = !values['cold-programs']) => {
@@ -170,17 +184,11 @@ async function main(): Promise<void> {
     };
     log(`cold start-up: ${JSON.stringify(startup)}`);
 
-    // Untimed warm-up: each tool backs up and restores a slice of the dataset into a scratch repository.
+    // Untimed warm-up: each tool backs up and restores 16 MiB of mixed files into a scratch repository.
     if (!values['no-warmup']) {
       const slice = path.join(work, 'warmup-data');
       await rm(slice, { recursive: true, force: true });
-      await mkdir(slice, { recursive: true });
-      let taken = 0;
-      for (const f of files) {
-        if (taken > 16 * 2 ** 20 || f.size > 8 * 2 ** 20) continue;
-        await copyFile(path.join(data, f.path), path.join(slice, f.path.replaceAll('/', '_')));
-        taken += f.size;
-      }
+      await writeDataset(slice, planDataset({ totalBytes: 16 * 2 ** 20, seed }));
       const wenv = { ...env, RESTIC_REPOSITORY: path.join(work, 'warmup-restic'), RESTIC_CACHE_DIR: path.join(work, 'warmup-restic-cache') };
       const wrepo = path.join(work, 'warmup-coffer');
       for (const t of tools) {
@@ -197,151 +205,69 @@ async function main(): Promise<void> {
         await rm(out, { recursive: true, force: true });
       }
       for (const d of [slice, wenv.RESTIC_REPOSITORY, wenv.RESTIC_CACHE_DIR, wrepo]) await rm(d, { recursive: true, force: true });
-      log(`warm-up done (${mib(taken)} MiB slice, each tool: init, backup, restore)`);
+      log('warm-up done (16 MiB, each tool: init, backup, restore)');
     }
 
-    const lastSnap: Partial<Record<Tool, string>> = {};
+    // The physical limit: each stage's single-core throughput on this machine, measured now (in this process).
+    const stages = await measureStages(path.join(work, 'stage-sample'));
+    log(`single-core stages (MB/s): ${JSON.stringify(stages)}`);
+
     const backupArgs = (tool: Tool): string[] =>
       tool === 'restic'
         ? ['backup', '--compression', 'auto', '--json', '--quiet', data]
-        : ['backup', '--repo', repos.coffer, '--output', 'json', data];
-
-    interface Sample {
-      seconds: number;
-      cpuSeconds: number;
-      maxRssMiB: number;
-      diskReadMiB: number;
-    }
-    interface Phase {
-      phase: string;
-      /** Median over rounds. */
-      seconds: Partial<Record<Tool, number>>;
-      cpuSeconds: Partial<Record<Tool, number>>;
-      maxRssMiB: Partial<Record<Tool, number>>;
-      /** Median MiB read from disk by the process (data, repository, caches dropped before it). */
-      diskReadMiB: Partial<Record<Tool, number>>;
-      /** Coffer's own count of bytes read from the source files (`stats.bytesRead`), median over rounds. */
-      cofferSourceBytesRead?: number;
-      /** restic/coffer of the median wall seconds (> 1: Coffer faster). */
-      ratio?: number;
-      /** restic/coffer of the best round of each (less sensitive to a loaded machine). */
-      minSecondsRatio?: number;
-      /** restic/coffer of the median CPU seconds (user+sys). */
-      cpuRatio?: number;
-      bytesStored?: Partial<Record<Tool, number>>;
-      bytesRatio?: number;
-      verified?: Partial<Record<Tool, boolean>>;
-      /** Median of the per-round ratios restic/coffer. */
-      medianRoundRatio?: number;
-      /** Every round's wall seconds, who went first, and that round's ratio. */
-      samples: { first: Tool; seconds: Partial<Record<Tool, number>>; cpuSeconds: Partial<Record<Tool, number>>; maxRssMiB: Partial<Record<Tool, number>>; diskReadMiB: Partial<Record<Tool, number>>; load1m: number; ratio?: number }[];
-    }
-    const phaseNames = ['first-backup', 'unchanged-backup', 'changed-backup', 'restore'];
-    const phases: Phase[] = phaseNames.map((phase) => ({ phase, seconds: {}, cpuSeconds: {}, maxRssMiB: {}, diskReadMiB: {}, samples: [] }));
-    const sourceRead: Record<string, number[]> = Object.fromEntries(phaseNames.map((n) => [n, []]));
-    const raw: Record<string, Partial<Record<Tool, Sample[]>>> = Object.fromEntries(phaseNames.map((n) => [n, {}]));
-    const muts = planMutation(files, seed);
-    const mutated = new Set(muts.map((m) => m.path));
-    let mutation: { files: number; bytesWritten: number } | undefined;
+        : ['backup', '--repo', repos.coffer, '--output', 'json', ...budgetArgs, data];
+    const phaseNames = values['no-check'] ? ['first-backup', 'unchanged-backup', 'changed-backup', 'restore'] : ['first-backup', 'unchanged-backup', 'changed-backup', 'restore', 'check-read-data'];
     const rounds = Math.max(1, Number(values.rounds));
-
-    for (let r = 0; r < rounds; r++) {
-      if (r > 0) {
-        // Back to the pristine dataset: only the mutated files differ, and the plan rewrites them byte for byte.
-        await writeDataset(data, files.filter((f) => mutated.has(f.path)));
-      }
-      await initRepos();
-      delete lastSnap.coffer;
-      for (let p = 0; p < 4; p++) {
-        const name = phaseNames[p]!;
-        const order = (p + r) % 2 === 0 ? tools : [...tools].reverse();
-        if (name === 'changed-backup') {
-          mutation = await applyMutation(data, muts);
-          if (r === 0) log(`changed ${mutation.files} of ${files.length} files (${muts.filter((m) => m.op === 'insert').length} mid-file insertions, ${mutation.bytesWritten} bytes written)`);
-        }
-        const ph = phases[p]!;
-        const sample: Phase['samples'][number] = { first: order[0]!, seconds: {}, cpuSeconds: {}, maxRssMiB: {}, diskReadMiB: {}, load1m: round(loadavg()[0]!, 2) };
-        for (const tool of order) {
-          let res: RunResult;
-          if (name === 'restore') {
-            const target = path.join(work, `restore-${tool}`);
-            await rm(target, { recursive: true, force: true });
-            res =
-              tool === 'restic'
-                ? await run('restic', ['restore', 'latest', '--target', target])
-                : await run('coffer', ['restore', '--repo', repos.coffer, lastSnap.coffer!, target]);
-            ph.verified ??= {};
-            const ok = await verifyRestore(data, target);
-            ph.verified[tool] = (ph.verified[tool] ?? true) && ok;
-            await rm(target, { recursive: true, force: true });
-          } else {
-            res = await run(tool, backupArgs(tool));
-            if (tool === 'coffer') {
-              lastSnap.coffer = snapshotIdFrom(res.stdout);
-              const read = bytesReadFrom(res.stdout);
-              if (read !== undefined) sourceRead[name]!.push(read);
-            }
-          }
-          (raw[name]![tool] ??= []).push({ seconds: res.seconds, cpuSeconds: res.cpuSeconds, maxRssMiB: res.maxRssMiB, diskReadMiB: res.diskReadMiB });
-          sample.seconds[tool] = round(res.seconds);
-          sample.cpuSeconds[tool] = round(res.cpuSeconds);
-          sample.maxRssMiB[tool] = Math.round(res.maxRssMiB);
-          sample.diskReadMiB[tool] = round(res.diskReadMiB);
-          log(`round ${r + 1}/${rounds} ${name} ${tool}: ${res.seconds.toFixed(2)} s, cpu ${res.cpuSeconds.toFixed(2)} s, max RSS ${Math.round(res.maxRssMiB)} MiB, disk read ${res.diskReadMiB.toFixed(1)} MiB, load ${loadavg()[0]!.toFixed(2)}`);
-        }
-        if (sample.seconds.restic && sample.seconds.coffer) sample.ratio = round(sample.seconds.restic / sample.seconds.coffer, 3);
-        ph.samples.push(sample);
-        if (name !== 'restore') {
-          ph.bytesStored = {};
-          for (const t of tools) ph.bytesStored[t] = await treeBytes(repos[t]);
-          if (ph.bytesStored.restic && ph.bytesStored.coffer) ph.bytesRatio = round(ph.bytesStored.coffer / ph.bytesStored.restic, 4);
-        }
-      }
+    const results = [];
+    for (const name of workloadNames as Workload[]) {
+      const { files, muts } = planWorkload(name, values, seed);
+      await rm(data, { recursive: true, force: true });
+      const totalBytes = files.reduce((a, f) => a + f.size, 0);
+      log(`workload ${name}: writing ${files.length} files, ${mib(totalBytes)} MiB (seed ${seed}) in ${data}`);
+      const written = await writeDataset(data, files);
+      const r = await runRounds({ name, files, muts, data, tools, rounds, phaseNames, repos, initRepos, run, backupArgs, budgetArgs, work });
+      const both = tools.length === 2;
+      const faster = both ? r.phases.every((p) => (p.ratio ?? 0) >= 1) : undefined;
+      const bytesOk = both ? r.phases.filter((p) => p.bytesRatio !== undefined).every((p) => p.bytesRatio! <= 1.05) : undefined;
+      const verifiedOk = r.phases.find((p) => p.phase === 'restore')?.verified;
+      const bin = files.filter((f) => f.kind === 'bin').reduce((a, f) => a + f.size, 0);
+      const text = files.filter((f) => f.kind === 'text').reduce((a, f) => a + f.size, 0);
+      const mixed = files.filter((f) => f.kind === 'mixed').reduce((a, f) => a + f.size, 0);
+      results.push({
+        workload: name,
+        dataset: {
+          bytes: written.bytes,
+          files: written.files,
+          // mixed files are 60% random in 1 MiB runs
+          incompressibleBytes: bin + Math.round(mixed * 0.6),
+          textBytes: text + Math.round(mixed * 0.4),
+          largestFile: files.reduce((a, f) => Math.max(a, f.size), 0),
+          seed,
+          changedFiles: r.mutation?.files,
+          changedBytesWritten: r.mutation?.bytesWritten,
+        },
+        limit: physicalLimit(stages, written.bytes, (text + mixed * 0.4) / Math.max(1, written.bytes), r.phases),
+        phases: r.phases,
+        orderBias: r.orderBias,
+        bar: {
+          cofferAtLeastAsFastEveryPhase: faster,
+          cofferBytesWithin5Percent: bytesOk,
+          restoresVerified: verifiedOk,
+          met: both ? Boolean(faster && bytesOk && verifiedOk?.coffer && verifiedOk?.restic) : undefined,
+        },
+      });
+      await rm(data, { recursive: true, force: true });
     }
-    for (const ph of phases) {
-      for (const t of tools) {
-        const xs = raw[ph.phase]![t] ?? [];
-        ph.seconds[t] = round(median(xs.map((x) => x.seconds)));
-        ph.cpuSeconds[t] = round(median(xs.map((x) => x.cpuSeconds)));
-        ph.maxRssMiB[t] = Math.round(Math.max(...xs.map((x) => x.maxRssMiB)));
-        ph.diskReadMiB[t] = round(median(xs.map((x) => x.diskReadMiB)));
-      }
-      if (sourceRead[ph.phase]!.length) ph.cofferSourceBytesRead = median(sourceRead[ph.phase]!);
-      if (ph.seconds.restic !== undefined && ph.seconds.coffer !== undefined) {
-        ph.ratio = round(ph.seconds.restic / ph.seconds.coffer, 3);
-        ph.minSecondsRatio = round(Math.min(...raw[ph.phase]!.restic!.map((x) => x.seconds)) / Math.min(...raw[ph.phase]!.coffer!.map((x) => x.seconds)), 3);
-        ph.cpuRatio = round(ph.cpuSeconds.restic! / ph.cpuSeconds.coffer!, 3);
-        ph.medianRoundRatio = round(median(ph.samples.map((s) => s.ratio!)), 3);
-      }
-    }
-    // Order bias: geometric mean of every round ratio when Coffer ran first, over the same when restic did.
-    const geo = (xs: number[]) => (xs.length ? Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length) : NaN);
-    const allSamples = phases.flatMap((p) => p.samples).filter((s) => s.ratio !== undefined);
-    const cofferFirst = geo(allSamples.filter((s) => s.first === 'coffer').map((s) => s.ratio!));
-    const resticFirst = geo(allSamples.filter((s) => s.first === 'restic').map((s) => s.ratio!));
-
-    const both = tools.length === 2;
-    const faster = both ? phases.every((p) => (p.ratio ?? 0) >= 1) : undefined;
-    const bytesOk = both ? phases.filter((p) => p.bytesRatio !== undefined).every((p) => p.bytesRatio! <= 1.05) : undefined;
-    const verifiedOk = phases.find((p) => p.phase === 'restore')?.verified;
     const report = {
       benchmark: 'mover',
-      dataset: {
-        bytes: written.bytes,
-        files: written.files,
-        incompressibleBytes: files.filter((f) => f.kind === 'bin').reduce((a, f) => a + f.size, 0),
-        textBytes: files.filter((f) => f.kind === 'text').reduce((a, f) => a + f.size, 0),
-        largestFile: Math.max(...files.map((f) => f.size)),
-        seed,
-        changedFiles: mutation?.files,
-        changedBytesWritten: mutation?.bytesWritten,
-      },
       environment: {
         node: process.version,
         restic: await version(),
         cpus: cpus().length,
         memoryMiB: Math.round(totalmem() / 2 ** 20),
         rounds,
+        workloads: workloadNames,
+        cofferMemoryBudget: values['memory-budget'] ?? 'default (cgroup limit less 160 MiB, else 160 MiB)',
         pageCache:
           (dropCaches ? 'dropped before every timed command' : 'warmed (dataset read) before every timed command') +
           (values['cold-programs'] ? ', executables cold too' : '; then both executables started once untimed (data and repositories cold, programs warm)'),
@@ -352,21 +278,9 @@ async function main(): Promise<void> {
         fairness: `sync + cache drop + ${settleMs} ms settle before every timed command; ${values['no-warmup'] ? 'no warm-up' : 'untimed warm-up of each tool'}; order alternates by phase and round`,
         loadAverage1m: { min: round(Math.min(...loads), 2), median: round(median(loads), 2), max: round(Math.max(...loads), 2) },
         startup,
+        singleCoreStagesMBps: stages,
       },
-      phases,
-      orderBias: both
-        ? {
-            ratioWhenCofferFirst: round(cofferFirst, 3),
-            ratioWhenResticFirst: round(resticFirst, 3),
-            cofferFirstOverResticFirst: round(cofferFirst / resticFirst, 3),
-          }
-        : undefined,
-      bar: {
-        cofferAtLeastAsFastEveryPhase: faster,
-        cofferBytesWithin5Percent: bytesOk,
-        restoresVerified: verifiedOk,
-        met: both ? Boolean(faster && bytesOk && verifiedOk?.coffer && verifiedOk?.restic) : undefined,
-      },
+      workloads: results,
       cpuProfiles: values['cpu-prof'] ? profDir : undefined,
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -380,6 +294,165 @@ async function main(): Promise<void> {
       if (!keepProfiles && !values.workdir) await rm(work, { recursive: true, force: true });
     }
   }
+}
+
+const WORKLOADS = ['mixed', 'large', 'small'] as const;
+type Workload = (typeof WORKLOADS)[number];
+
+/** A workload's files and its 10%-change mutation. */
+function planWorkload(name: Workload, values: { size?: string; 'large-size'?: string; 'small-files'?: string }, seed: number): { files: PlannedFile[]; muts: Mutation[] } {
+  if (name === 'large') {
+    const files = planLargeFile(parseSize(values['large-size']!), seed);
+    return { files, muts: planLargeMutation(files, seed) };
+  }
+  if (name === 'small') {
+    const n = Number(values['small-files']);
+    if (!Number.isInteger(n) || n < 10) throw new Error(`--small-files "${values['small-files']}": expected an integer ≥ 10`);
+    const files = planSmallFiles(n, seed);
+    return { files, muts: planMutation(files, seed) };
+  }
+  const files = planDataset({ totalBytes: parseSize(values.size!), seed });
+  return { files, muts: planMutation(files, seed) };
+}
+
+interface Sample {
+  seconds: number;
+  cpuSeconds: number;
+  maxRssMiB: number;
+  diskReadMiB: number;
+}
+interface Phase {
+  phase: string;
+  /** Median over rounds. */
+  seconds: Partial<Record<Tool, number>>;
+  cpuSeconds: Partial<Record<Tool, number>>;
+  /** Highest over rounds. */
+  maxRssMiB: Partial<Record<Tool, number>>;
+  /** Median MiB read from disk by the process (data, repository, caches dropped before it). */
+  diskReadMiB: Partial<Record<Tool, number>>;
+  /** Coffer's own count of bytes read from the source files (`stats.bytesRead`), median over rounds. */
+  cofferSourceBytesRead?: number;
+  /** restic/coffer of the median wall seconds (> 1: Coffer faster). */
+  ratio?: number;
+  /** restic/coffer of the best round of each (less sensitive to a loaded machine). */
+  minSecondsRatio?: number;
+  /** restic/coffer of the median CPU seconds (user+sys). */
+  cpuRatio?: number;
+  /** coffer/restic of the highest peak RSS. */
+  rssRatio?: number;
+  bytesStored?: Partial<Record<Tool, number>>;
+  bytesRatio?: number;
+  verified?: Partial<Record<Tool, boolean>>;
+  /** Median of the per-round ratios restic/coffer. */
+  medianRoundRatio?: number;
+  /** Every round's wall seconds, who went first, and that round's ratio. */
+  samples: { first: Tool; seconds: Partial<Record<Tool, number>>; cpuSeconds: Partial<Record<Tool, number>>; maxRssMiB: Partial<Record<Tool, number>>; diskReadMiB: Partial<Record<Tool, number>>; load1m: number; ratio?: number }[];
+}
+
+interface RoundsInput {
+  name: string;
+  files: PlannedFile[];
+  muts: Mutation[];
+  data: string;
+  tools: Tool[];
+  rounds: number;
+  phaseNames: string[];
+  repos: Record<Tool, string>;
+  initRepos: () => Promise<void>;
+  run: (tool: Tool, args: string[]) => Promise<RunResult>;
+  backupArgs: (tool: Tool) => string[];
+  budgetArgs: string[];
+  work: string;
+}
+
+/** The phases of one workload, `rounds` times on fresh repositories, alternating who goes first. */
+async function runRounds(x: RoundsInput) {
+  const { tools, phaseNames, repos, data, run } = x;
+  const phases: Phase[] = phaseNames.map((phase) => ({ phase, seconds: {}, cpuSeconds: {}, maxRssMiB: {}, diskReadMiB: {}, samples: [] }));
+  const sourceRead: Record<string, number[]> = Object.fromEntries(phaseNames.map((n) => [n, []]));
+  const raw: Record<string, Partial<Record<Tool, Sample[]>>> = Object.fromEntries(phaseNames.map((n) => [n, {}]));
+  const mutated = new Set(x.muts.map((m) => m.path));
+  let mutation: { files: number; bytesWritten: number } | undefined;
+  let lastSnap: string | undefined;
+  for (let r = 0; r < x.rounds; r++) {
+    if (r > 0) {
+      // Back to the pristine dataset: only the mutated files differ, and the plan rewrites them byte for byte.
+      await writeDataset(data, x.files.filter((f) => mutated.has(f.path)));
+    }
+    await x.initRepos();
+    lastSnap = undefined;
+    for (let p = 0; p < phaseNames.length; p++) {
+      const name = phaseNames[p]!;
+      const order = (p + r) % 2 === 0 ? tools : [...tools].reverse();
+      if (name === 'changed-backup') {
+        mutation = await applyMutation(data, x.muts);
+        if (r === 0) log(`${x.name}: changed ${new Set(x.muts.map((m) => m.path)).size} of ${x.files.length} files (${mutation.bytesWritten} bytes written)`);
+      }
+      const ph = phases[p]!;
+      const sample: Phase['samples'][number] = { first: order[0]!, seconds: {}, cpuSeconds: {}, maxRssMiB: {}, diskReadMiB: {}, load1m: round(loadavg()[0]!, 2) };
+      for (const tool of order) {
+        let res: RunResult;
+        if (name === 'restore') {
+          const target = path.join(x.work, `restore-${tool}`);
+          await rm(target, { recursive: true, force: true });
+          res = tool === 'restic' ? await run('restic', ['restore', 'latest', '--target', target]) : await run('coffer', ['restore', '--repo', repos.coffer, ...x.budgetArgs, lastSnap!, target]);
+          ph.verified ??= {};
+          const ok = await verifyRestore(data, target);
+          ph.verified[tool] = (ph.verified[tool] ?? true) && ok;
+          await rm(target, { recursive: true, force: true });
+        } else if (name === 'check-read-data') {
+          res = tool === 'restic' ? await run('restic', ['check', '--read-data']) : await run('coffer', ['check', '--repo', repos.coffer, '--read-data', ...x.budgetArgs]);
+        } else {
+          res = await run(tool, x.backupArgs(tool));
+          if (tool === 'coffer') {
+            lastSnap = snapshotIdFrom(res.stdout);
+            const read = bytesReadFrom(res.stdout);
+            if (read !== undefined) sourceRead[name]!.push(read);
+          }
+        }
+        (raw[name]![tool] ??= []).push({ seconds: res.seconds, cpuSeconds: res.cpuSeconds, maxRssMiB: res.maxRssMiB, diskReadMiB: res.diskReadMiB });
+        sample.seconds[tool] = round(res.seconds);
+        sample.cpuSeconds[tool] = round(res.cpuSeconds);
+        sample.maxRssMiB[tool] = Math.round(res.maxRssMiB);
+        sample.diskReadMiB[tool] = round(res.diskReadMiB);
+        log(`${x.name} round ${r + 1}/${x.rounds} ${name} ${tool}: ${res.seconds.toFixed(2)} s, cpu ${res.cpuSeconds.toFixed(2)} s, max RSS ${Math.round(res.maxRssMiB)} MiB, disk read ${res.diskReadMiB.toFixed(1)} MiB, load ${loadavg()[0]!.toFixed(2)}`);
+      }
+      if (sample.seconds.restic && sample.seconds.coffer) sample.ratio = round(sample.seconds.restic / sample.seconds.coffer, 3);
+      ph.samples.push(sample);
+      if (name.endsWith('-backup')) {
+        ph.bytesStored = {};
+        for (const t of tools) ph.bytesStored[t] = await treeBytes(repos[t]);
+        if (ph.bytesStored.restic && ph.bytesStored.coffer) ph.bytesRatio = round(ph.bytesStored.coffer / ph.bytesStored.restic, 4);
+      }
+    }
+  }
+  for (const ph of phases) {
+    for (const t of tools) {
+      const xs = raw[ph.phase]![t] ?? [];
+      ph.seconds[t] = round(median(xs.map((s) => s.seconds)));
+      ph.cpuSeconds[t] = round(median(xs.map((s) => s.cpuSeconds)));
+      ph.maxRssMiB[t] = Math.round(Math.max(...xs.map((s) => s.maxRssMiB)));
+      ph.diskReadMiB[t] = round(median(xs.map((s) => s.diskReadMiB)));
+    }
+    if (sourceRead[ph.phase]!.length) ph.cofferSourceBytesRead = median(sourceRead[ph.phase]!);
+    if (ph.seconds.restic !== undefined && ph.seconds.coffer !== undefined) {
+      ph.ratio = round(ph.seconds.restic / ph.seconds.coffer, 3);
+      ph.minSecondsRatio = round(Math.min(...raw[ph.phase]!.restic!.map((s) => s.seconds)) / Math.min(...raw[ph.phase]!.coffer!.map((s) => s.seconds)), 3);
+      ph.cpuRatio = round(ph.cpuSeconds.restic! / ph.cpuSeconds.coffer!, 3);
+      ph.rssRatio = round(ph.maxRssMiB.coffer! / ph.maxRssMiB.restic!, 3);
+      ph.medianRoundRatio = round(median(ph.samples.map((s) => s.ratio!)), 3);
+    }
+  }
+  // Order bias: geometric mean of every round ratio when Coffer ran first, over the same when restic did.
+  const geo = (xs: number[]) => (xs.length ? Math.exp(xs.reduce((a, v) => a + Math.log(v), 0) / xs.length) : NaN);
+  const allSamples = phases.flatMap((p) => p.samples).filter((s) => s.ratio !== undefined);
+  const cofferFirst = geo(allSamples.filter((s) => s.first === 'coffer').map((s) => s.ratio!));
+  const resticFirst = geo(allSamples.filter((s) => s.first === 'restic').map((s) => s.ratio!));
+  const orderBias =
+    tools.length === 2
+      ? { ratioWhenCofferFirst: round(cofferFirst, 3), ratioWhenResticFirst: round(resticFirst, 3), cofferFirstOverResticFirst: round(cofferFirst / resticFirst, 3) }
+      : undefined;
+  return { phases, mutation, orderBias };
 }
 
 /**
@@ -527,7 +600,8 @@ async function hashFile(p: string): Promise<string> {
 /** Every dataset file present in the restore with the same bytes. Finds the dataset inside the target (restic nests the absolute path). */
 async function verifyRestore(data: string, target: string): Promise<boolean> {
   const candidates = [path.join(target, data), path.join(target, path.basename(data)), target];
-  const base = candidates.find((c) => existsSync(path.join(c, 'bin')) || existsSync(path.join(c, 'text')));
+  const top = await readdir(data);
+  const base = candidates.find((c) => top.every((t) => existsSync(path.join(c, t))));
   if (!base) {
     log(`restore in ${target}: dataset not found`);
     return false;

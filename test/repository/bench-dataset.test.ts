@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { brotliCompressSync, constants } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyMutation, parseSize, planDataset, planMutation, writeDataset } from '../bench/mover-dataset.ts';
+import { applyMutation, parseSize, planDataset, planLargeFile, planLargeMutation, planMutation, planSmallFiles, writeDataset } from '../bench/mover-dataset.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -58,6 +58,32 @@ describe('bench dataset plan (pure)', () => {
   });
 });
 
+describe('bench workloads: one large file, many small files (pure)', () => {
+  it('the large file is one mixed file, and its change overwrites ~10% in 64 places inside it', () => {
+    const files = planLargeFile(4 * GiB, 42);
+    expect(files).toEqual([{ path: 'large/volume.img', kind: 'mixed', size: 4 * GiB, seed: 42 }]);
+    const muts = planLargeMutation(files, 42);
+    expect(muts).toHaveLength(64);
+    expect(muts.every((m) => m.op === 'overwrite' && m.offset >= 0 && m.offset + m.length <= 4 * GiB)).toBe(true);
+    const changed = muts.reduce((a, m) => a + m.length, 0);
+    expect(changed / (4 * GiB)).toBeCloseTo(0.1, 2);
+    // regions do not overlap (one per 1/64 of the file)
+    const sorted = [...muts].sort((x, y) => x.offset - y.offset);
+    for (let i = 1; i < sorted.length; i++) expect(sorted[i]!.offset).toBeGreaterThanOrEqual(sorted[i - 1]!.offset + sorted[i - 1]!.length);
+    expect(planLargeMutation(files, 42)).toEqual(muts);
+  });
+
+  it('200,000 small files of 1–8 KiB, 1000 per directory, unique paths, ~10% changed', () => {
+    const files = planSmallFiles(200_000, 42);
+    expect(files).toHaveLength(200_000);
+    expect(files.every((f) => f.size >= KiB && f.size <= 8 * KiB)).toBe(true);
+    expect(new Set(files.map((f) => f.path)).size).toBe(200_000);
+    expect(new Set(files.map((f) => path.dirname(f.path))).size).toBe(200);
+    expect(planSmallFiles(200_000, 42)).toEqual(files);
+    expect(planMutation(files, 42)).toHaveLength(20_000);
+  });
+});
+
 describe('bench dataset on disk', () => {
   let a: string;
   let b: string;
@@ -65,8 +91,8 @@ describe('bench dataset on disk', () => {
   beforeAll(async () => {
     a = await mkdtemp(path.join(tmpdir(), 'ds-a-'));
     b = await mkdtemp(path.join(tmpdir(), 'ds-b-'));
-    await writeDataset(a, files);
-    await writeDataset(b, files);
+    await writeDataset(a, [...files, ...planLargeFile(8 * MiB, 5), ...planSmallFiles(20, 5)]);
+    await writeDataset(b, [...files, ...planLargeFile(8 * MiB, 5), ...planSmallFiles(20, 5)]);
   });
   afterAll(async () => {
     await rm(a, { recursive: true, force: true });
@@ -75,7 +101,11 @@ describe('bench dataset on disk', () => {
   const hash = async (p: string) => createHash('sha256').update(await readFile(p)).digest('hex');
 
   it('writes the same bytes from the same seed, text compressible and binary not', async () => {
-    for (const f of files) expect(await hash(path.join(a, f.path)), f.path).toBe(await hash(path.join(b, f.path)));
+    for (const f of [...files, ...planLargeFile(8 * MiB, 5), ...planSmallFiles(20, 5)]) expect(await hash(path.join(a, f.path)), f.path).toBe(await hash(path.join(b, f.path)));
+    // the large file mixes both: compressible overall, far less than text alone
+    const mixed = brotliCompressSync(await readFile(path.join(a, 'large/volume.img')), { params: { [constants.BROTLI_PARAM_QUALITY]: 1 } });
+    expect(mixed.length / (8 * MiB)).toBeLessThan(0.97);
+    expect(mixed.length / (8 * MiB)).toBeGreaterThan(0.3);
     const text = files.filter((f) => f.kind === 'text').sort((x, y) => y.size - x.size)[0]!;
     const bin = files.filter((f) => f.kind === 'bin').sort((x, y) => y.size - x.size)[0]!;
     const ratio = async (p: string) => {

@@ -35,7 +35,7 @@ function statTree(dir: string): Record<string, Record<string, unknown>> {
     }
     if (st.isCharacterDevice() || st.isBlockDevice()) e.rdev = devNumbers(Number(st.rdev));
     if (st.isFile() || st.isDirectory()) {
-      const names = listAttributesSync(path.join(dir, rel)).filter((n) => n.startsWith('user.')).sort();
+      const names = listAttributesSync(path.join(dir, rel)).filter((n) => n.startsWith('user.') || n.startsWith('system.posix_acl_')).sort();
       if (names.length) e.xattrs = Object.fromEntries(names.map((n) => [n, getAttributeSync(path.join(dir, rel), n)!.toString('base64')]));
     }
     if (st.isDirectory()) for (const c of readdirSync(path.join(dir, rel)).sort()) visit(rel ? `${rel}/${c}` : c);
@@ -49,7 +49,7 @@ async function touchNs(p: string, stamp: string): Promise<void> {
   await run('touch', ['-h', '-m', '-d', stamp, p]);
 }
 
-describe('restore fidelity: hard links, FIFOs, device nodes, owners, modes, times, user xattrs (beside restic)', () => {
+describe('restore fidelity: hard links, FIFOs, device nodes, owners, modes, times, user xattrs, POSIX ACLs (beside restic)', () => {
   const t = tempDir('fidelity');
   const src = path.join(t.dir, 'src');
   let repo: Repository;
@@ -76,6 +76,11 @@ describe('restore fidelity: hard links, FIFOs, device nodes, owners, modes, time
     setAttributeSync(path.join(src, 'alone'), 'user.mime_type', 'text/plain');
     setAttributeSync(path.join(src, 'alone'), 'user.bin', Buffer.from([0, 255, 10, 13]));
     setAttributeSync(path.join(src, 'sub'), 'user.checksum', 'abc');
+    // POSIX ACLs (Debian's acl package): an access ACL on a file, access and default ACLs on a directory
+    writeFileSync(path.join(src, 'acl-file'), 'acl');
+    mkdirSync(path.join(src, 'acl-dir'));
+    await run('setfacl', ['-m', 'u:1234:rw,g:55:r', path.join(src, 'acl-file')]);
+    await run('setfacl', ['-m', 'u:1234:rwx', '-d', '-m', 'g:55:rx', path.join(src, 'acl-dir')]);
     // nanosecond stamps, restored to the microsecond
     for (const p of ['data.bin', 'small', 'alone', 'pipe', 'sub/deeper', 'sub', '.']) await touchNs(path.join(src, p), `@1700000000.${String(123456789 + p.length).padStart(9, '0')}`);
     ({ repo } = await newRepo(path.join(t.dir, 'repo')));
@@ -83,7 +88,7 @@ describe('restore fidelity: hard links, FIFOs, device nodes, owners, modes, time
     snapshotId = b.snapshotId;
     expect(b.warnings).toEqual([]);
     // each hard-linked inode is read once, under its first path
-    expect(b.stats).toMatchObject({ bytesRead: 700_000 + 4 + 8, filesNew: 6 });
+    expect(b.stats).toMatchObject({ bytesRead: 700_000 + 4 + 8 + 3, filesNew: 7 });
   });
   afterAll(() => t.cleanup());
 
@@ -106,6 +111,11 @@ describe('restore fidelity: hard links, FIFOs, device nodes, owners, modes, time
     }
     expect(restored['alone']!.xattrs).toEqual({ 'user.bin': 'AP8KDQ==', 'user.mime_type': Buffer.from('text/plain').toString('base64') });
     expect(restored['sub']!.xattrs).toEqual({ 'user.checksum': Buffer.from('abc').toString('base64') });
+    expect(Object.keys(restored['acl-file']!.xattrs as object)).toEqual(['system.posix_acl_access']);
+    expect(Object.keys(restored['acl-dir']!.xattrs as object)).toEqual(['system.posix_acl_access', 'system.posix_acl_default']);
+    const getfacl = async (p: string) => (await run('getfacl', ['-c', '-p', p])).stdout;
+    expect(await getfacl(path.join(out, 'src/acl-dir'))).toBe(await getfacl(path.join(src, 'acl-dir')));
+    expect(await getfacl(path.join(out, 'src/acl-file'))).toContain('user:1234:rw-');
   });
 
   it('stores FIFOs and device nodes apart from `nodes`, where versions before them never look', async () => {
@@ -113,7 +123,7 @@ describe('restore fidelity: hard links, FIFOs, device nodes, owners, modes, time
     const raw = async (id: string) => JSON.parse((await repo.loadBlob(id, 'tree')).toString()) as { nodes: { name: string; type: string; subtree?: string }[]; special?: { name: string }[] };
     const top = await raw(snap.tree);
     const tree = await raw(top.nodes[0]!.subtree!);
-    expect(tree.nodes.map((n) => n.type).sort()).toEqual(['dir', 'file', 'file', 'file', 'file']);
+    expect(tree.nodes.map((n) => n.type).sort()).toEqual(['dir', 'dir', 'file', 'file', 'file', 'file', 'file']);
     expect(tree.special?.map((n) => n.name)).toEqual(root ? ['loop-like', 'null-like', 'pipe'] : ['pipe']);
   });
 
@@ -167,13 +177,23 @@ describe('devNumbers (Linux dev_t)', () => {
 describe('writeXattrs', () => {
   const t = tempDir('xattr');
   afterAll(() => t.cleanup());
-  it('refuses every namespace but user.* (a crafted snapshot must not set security.capability)', () => {
+  it('refuses every namespace but user.* and POSIX ACLs (a crafted snapshot must not set security.capability)', () => {
     const f = path.join(t.dir, 'bin');
     writeFileSync(f, '#!/bin/sh\n');
-    for (const name of ['security.capability', 'trusted.x', 'system.posix_acl_access']) {
+    for (const name of ['security.capability', 'trusted.x', 'system.posix_acl_mask', 'system.sockprotoname']) {
       expect(() => writeXattrs(f, [{ name, value: 'AQAAAg==' }])).toThrow(`extended attribute "${name}" refused`);
     }
     expect(listAttributesSync(f).filter((n) => !n.startsWith('user.'))).toEqual([]);
+    // the binary form setfacl writes for u::rw-,u:1234:rw-,g::r--,m::rw-,o::r-- (version 2, then tag, perm, id per entry)
+    const acl = Buffer.alloc(4 + 5 * 8);
+    acl.writeUInt32LE(2, 0);
+    [[0x01, 6, 0xffffffff], [0x02, 6, 1234], [0x04, 4, 0xffffffff], [0x10, 6, 0xffffffff], [0x20, 4, 0xffffffff]].forEach(([tag, perm, id], i) => {
+      acl.writeUInt16LE(tag!, 4 + i * 8);
+      acl.writeUInt16LE(perm!, 6 + i * 8);
+      acl.writeUInt32LE(id!, 8 + i * 8);
+    });
+    writeXattrs(f, [{ name: 'system.posix_acl_access', value: acl.toString('base64') }]);
+    expect(getAttributeSync(f, 'system.posix_acl_access')?.equals(acl)).toBe(true);
     writeXattrs(f, [{ name: 'user.ok', value: Buffer.from('1').toString('base64') }]);
     expect(getAttributeSync(f, 'user.ok')?.toString()).toBe('1');
   });

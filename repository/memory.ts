@@ -1,0 +1,144 @@
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
+import { RepoError } from './errors.ts';
+
+const MiB = 1024 * 1024;
+
+/**
+ * How a memory budget is spent (all sizes in bytes). The budget bounds what the mover allocates for data:
+ * read buffers, sealed blobs in flight, pack buffers, restore ranges, dead buffers awaiting GC. Not in it: the
+ * Node runtime and its code (~45 MiB RSS), each worker thread's isolate (~10 MiB), glibc's per-thread arenas
+ * and the index (~150 B per blob). Measured in FORMAT.md ("Performance notes"): peak RSS ≈ budget + 70–110 MiB.
+ */
+export interface MemoryPlan {
+  budget: number;
+  /** Backup: files read at once (each holds a current and a read-ahead buffer). */
+  fileReaders: number;
+  /** Backup: read buffers at most (chunker max + one read each; chunks are views into them until sealed). */
+  readBuffers: number;
+  /** Backup: bytes of chunks admitted to hashing/sealing and not yet packed. */
+  sealBytesInFlight: number;
+  /** Backup: pack uploads in flight; pack buffers alive = uploads + the one filling. */
+  packUploads: number;
+  /** Bytes of short-lived buffers (sealed blobs, compressor output) a thread may leave for its GC before one is forced. */
+  gcEvery: number;
+  /** Restore: sealed pack ranges read and not yet written. */
+  restoreBytesInFlight: number;
+  /** check --read-data: packs read and verified at once. */
+  checkPacksInFlight: number;
+  /**
+   * Backup: seal worker threads at most. Below 128 MiB none: each worker thread's malloc arena held up to
+   * 64 MiB of freed blob buffers (glibc keeps a thread's arena), which a 256 MiB Pod cannot afford; brotli
+   * still runs on libuv's pool, so both cores still work (measured in FORMAT.md).
+   */
+  sealWorkers: number;
+}
+
+/** The smallest budget that still runs: one reader, three read buffers, one upload. */
+export const MIN_BUDGET = 96 * MiB;
+
+/**
+ * Used when neither `--memory-budget` nor a cgroup limit says otherwise. Chosen by measurement (FORMAT.md):
+ * larger budgets bought no speed on the 1 GiB bench, only RSS.
+ */
+export const DEFAULT_BUDGET = 160 * MiB;
+
+/** What a container's limit keeps back from the budget: the runtime, worker isolates, malloc arenas (measured, FORMAT.md). */
+const RUNTIME_RESERVE = 160 * MiB;
+
+/**
+ * Spend `budget` bytes. Pure: the same budget always gives the same plan. Read buffers are the largest item
+ * (`chunkMax + readSize` each, 12 MiB with the default chunker), so the number of files read at once is what a
+ * small budget gives up first.
+ */
+export function planMemory(budget: number, chunker: { max: number }, packSize: number, readSize: number): MemoryPlan {
+  const b = Math.max(budget, MIN_BUDGET);
+  const readBuf = chunker.max + readSize;
+  const pack = packSize + MiB;
+  const packUploads = b >= 192 * MiB ? 2 : 1;
+  const gcEvery = Math.min(32 * MiB, Math.max(8 * MiB, Math.floor(b / 16)));
+  const sealBytesInFlight = Math.min(24 * MiB, Math.max(8 * MiB, Math.floor(b / 10)));
+  // what is left after packs, sealed blobs in flight and two threads' worth of garbage goes to read buffers
+  const forReads = b - (packUploads + 1) * pack - sealBytesInFlight - 2 * gcEvery;
+  const fileReaders = Math.max(1, Math.min(3, Math.floor((forReads / readBuf - 1) / 2)));
+  const readBuffers = Math.max(2 * fileReaders + 1, Math.min(2 * fileReaders + 2, Math.floor(forReads / readBuf)));
+  return {
+    budget: b,
+    fileReaders,
+    readBuffers,
+    sealBytesInFlight,
+    packUploads,
+    gcEvery,
+    restoreBytesInFlight: Math.min(32 * MiB, Math.max(8 * MiB, Math.floor(b / 5))),
+    checkPacksInFlight: b >= 160 * MiB ? 4 : 2,
+    sealWorkers: b >= 128 * MiB ? 2 : 0,
+  };
+}
+
+/** `256MiB`, `1GiB`, `300M`, `268435456`: binary units (K/M/G with or without `iB`). */
+export function parseBytes(s: string, what: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|k|kib|m|mib|g|gib)?\s*$/i.exec(s);
+  if (!m) throw new RepoError('E_REPO_MEMORY', `${what} "${s}": expected a size such as 256MiB or 1GiB`);
+  const unit = (m[2] ?? 'b').toLowerCase()[0]!;
+  const mult = unit === 'g' ? 1024 ** 3 : unit === 'm' ? MiB : unit === 'k' ? 1024 : 1;
+  return Math.round(Number(m[1]) * mult);
+}
+
+/**
+ * The container's memory limit, from cgroup v2 (`memory.max`) or v1 (`memory.limit_in_bytes`), or undefined
+ * when there is none ("max", or v1's "unlimited" near 2^63). `read` returns a file's text or undefined.
+ */
+export function cgroupMemoryLimit(read: (file: string) => string | undefined): number | undefined {
+  for (const f of ['/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes']) {
+    const t = read(f)?.trim();
+    if (!t || t === 'max' || !/^\d+$/.test(t)) continue;
+    const n = Number(t);
+    if (n > 0 && n < 2 ** 50) return n;
+  }
+  return undefined;
+}
+
+/** The budget in force: the flag's value, else the cgroup limit less RUNTIME_RESERVE (at least MIN_BUDGET), else DEFAULT_BUDGET. */
+export function resolveBudget(flag: string | undefined, read: (file: string) => string | undefined): { budget: number; source: 'flag' | 'cgroup' | 'default' } {
+  if (flag !== undefined) {
+    const n = parseBytes(flag, '--memory-budget');
+    if (n < MIN_BUDGET) throw new RepoError('E_REPO_MEMORY', `--memory-budget "${flag}": at least ${MIN_BUDGET / MiB}MiB is needed (one file reader, three read buffers, one pack upload)`);
+    return { budget: n, source: 'flag' };
+  }
+  const limit = cgroupMemoryLimit(read);
+  if (limit !== undefined) return { budget: Math.max(MIN_BUDGET, limit - RUNTIME_RESERVE), source: 'cgroup' };
+  return { budget: DEFAULT_BUDGET, source: 'default' };
+}
+
+let collect: ((opts?: { type: 'minor' | 'major' }) => void) | null | undefined;
+
+/**
+ * A GC function for this thread, or null. Why: each sealed blob is a fresh buffer (AES-GCM and brotli have no
+ * "into" form in Node), and V8 only collects dead ArrayBuffers after ~64 MiB of external memory per isolate —
+ * three isolates' worth of garbage was a third of the backup's peak RSS. Forcing a collection every
+ * `gcEvery` bytes bounds it. `--expose-gc` set at run time exposes `gc` to new contexts only.
+ */
+export function gcFunction(): ((opts?: { type: 'minor' | 'major' }) => void) | null {
+  if (collect !== undefined) return collect;
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    const f = vm.runInNewContext('gc') as unknown;
+    collect = typeof f === 'function' ? (f as (opts?: { type: 'minor' | 'major' }) => void) : null;
+  } catch {
+    collect = null;
+  }
+  return collect;
+}
+
+/** Counts bytes of short-lived buffers and forces a young-generation collection every `every` bytes. */
+export class GcPacer {
+  private since = 0;
+  private readonly gc = gcFunction();
+  constructor(private readonly every: number) {}
+  add(bytes: number): void {
+    this.since += bytes;
+    if (this.since < this.every || !this.gc) return;
+    this.since = 0;
+    this.gc({ type: 'minor' });
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * The physical limit line of `bench:mover`: each stage of a backup measured alone on one core of this machine
+ * (cold sequential read, FastCDC, HMAC-SHA256, brotli q1 on the mixed data, AES-256-GCM), and what they imply
+ * for two cores — so the gap between Coffer's figures and what the hardware allows is printed beside them.
+ */
+import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
+import * as path from 'node:path';
+import { brotliCompressSync, brotliDecompressSync, constants as zc } from 'node:zlib';
+import { Chunker, DEFAULT_CHUNKER, gearTable } from '../../repository/chunker.ts';
+import { sampleEntropy, ENTROPY_SKIP } from '../../repository/compress.ts';
+import { planLargeFile, writeDataset } from './mover-dataset.ts';
+
+const MiB = 1024 * 1024;
+
+export interface Stages {
+  /** Sequential 4 MiB reads of a 256 MiB file, page cache dropped first ("warm" when it could not be). */
+  read: number;
+  readCache: 'cold' | 'warm';
+  fastcdc: number;
+  hmacSha256: number;
+  /** brotli q1 (lgwin 22) per 1 MiB chunk of the mixed data, high-entropy chunks skipped as the mover does: MB/s of input. */
+  brotliMixed: number;
+  brotliDecompressMixed: number;
+  aes256gcm: number;
+}
+
+/** MB/s (10^6 bytes per second) of `fn` over `bytes`, best of three runs (the box is shared). */
+function rate(bytes: number, fn: () => void): number {
+  let best = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    fn();
+    best = Math.min(best, performance.now() - t0);
+  }
+  return Math.round(bytes / 1e6 / (best / 1000));
+}
+
+export async function measureStages(dir: string): Promise<Stages> {
+  await rm(dir, { recursive: true, force: true });
+  // 64 MiB of the large workload's mixed content (1 MiB runs, 60% random, 40% logs and manifests)
+  await writeDataset(dir, planLargeFile(64 * MiB, 99));
+  const fh = await open(path.join(dir, 'large/volume.img'), 'r');
+  const mixed = Buffer.alloc(64 * MiB);
+  await fh.read(mixed, 0, mixed.length, 0);
+  await fh.close();
+  const random = randomBytes(64 * MiB);
+
+  const chunker = new Chunker(gearTable(randomBytes(32)), DEFAULT_CHUNKER);
+  const fastcdc = rate(random.length, () => {
+    for (let at = 0; at < random.length; ) at += chunker.cut(random, at, random.length, true);
+  });
+  const key = randomBytes(32);
+  const hmacSha256 = rate(random.length, () => {
+    for (let at = 0; at < random.length; at += MiB) createHmac('sha256', key).update(random.subarray(at, at + MiB)).digest();
+  });
+  const aes256gcm = rate(random.length, () => {
+    for (let at = 0; at < random.length; at += MiB) {
+      const c = createCipheriv('aes-256-gcm', key, randomBytes(12));
+      c.update(random.subarray(at, at + MiB));
+      c.final();
+      c.getAuthTag();
+    }
+  });
+  const params = { [zc.BROTLI_PARAM_QUALITY]: 1, [zc.BROTLI_PARAM_SIZE_HINT]: MiB, [zc.BROTLI_PARAM_LGWIN]: 22 };
+  const compressed: Buffer[] = [];
+  const brotliMixed = rate(mixed.length, () => {
+    compressed.length = 0;
+    for (let at = 0; at < mixed.length; at += MiB) {
+      const chunk = mixed.subarray(at, at + MiB);
+      if (sampleEntropy(chunk) > ENTROPY_SKIP) continue;
+      compressed.push(brotliCompressSync(chunk, { params }));
+    }
+  });
+  const brotliDecompressMixed = rate(mixed.length, () => {
+    for (const c of compressed) brotliDecompressSync(c);
+  });
+
+  // cold read: 256 MiB written, flushed and dropped from the page cache
+  const file = path.join(dir, 'read-sample');
+  writeFileSync(file, Buffer.concat([random, random, random, random]));
+  spawnSync('sync', [], { stdio: 'ignore' });
+  let readCache: 'cold' | 'warm' = 'cold';
+  try {
+    writeFileSync('/proc/sys/vm/drop_caches', '3\n');
+  } catch {
+    readCache = 'warm';
+  }
+  const buf = Buffer.alloc(4 * MiB);
+  const rfh = await open(file, 'r');
+  const t0 = performance.now();
+  let total = 0;
+  for (;;) {
+    const { bytesRead } = await rfh.read(buf, 0, buf.length, null);
+    if (!bytesRead) break;
+    total += bytesRead;
+  }
+  const read = Math.round(total / 1e6 / ((performance.now() - t0) / 1000));
+  await rfh.close();
+  await rm(dir, { recursive: true, force: true });
+  return { read, readCache, fastcdc, hmacSha256, brotliMixed, brotliDecompressMixed, aes256gcm };
+}
+
+/**
+ * What the stages allow for `bytes` of this workload: a first backup must read every byte once, cut it,
+ * hash it, compress what compresses (`brotliMixed` already skips what does not) and encrypt it. One core
+ * does them one after the other; two cores at best split the CPU work evenly while the disk reads.
+ * A restore decrypts, decompresses and re-hashes (the write is not counted). Coffer's median beside it.
+ */
+export function physicalLimit(s: Stages, bytes: number, compressibleShare: number, phases: { phase: string; seconds: Partial<Record<'restic' | 'coffer', number>> }[]) {
+  const mb = bytes / 1e6;
+  const readSeconds = mb / s.read;
+  const backupCpu = mb / s.fastcdc + mb / s.hmacSha256 + mb / s.brotliMixed + mb / s.aes256gcm;
+  const restoreCpu = mb / s.aes256gcm + (mb * compressibleShare) / s.brotliDecompressMixed + mb / s.hmacSha256;
+  const r3 = (n: number) => Math.round(n * 1000) / 1000;
+  const first = phases.find((p) => p.phase === 'first-backup')?.seconds;
+  const restore = phases.find((p) => p.phase === 'restore')?.seconds;
+  const backup2 = Math.max(readSeconds, backupCpu / 2);
+  const restore2 = Math.max(readSeconds, restoreCpu / 2);
+  return {
+    firstBackup: {
+      readSeconds: r3(readSeconds),
+      cpuSecondsOneCore: r3(backupCpu),
+      limitSecondsTwoCores: r3(backup2),
+      coffer: first?.coffer,
+      restic: first?.restic,
+      cofferOverLimit: first?.coffer ? r3(first.coffer / backup2) : undefined,
+    },
+    restore: {
+      cpuSecondsOneCore: r3(restoreCpu),
+      limitSecondsTwoCores: r3(restore2),
+      coffer: restore?.coffer,
+      restic: restore?.restic,
+      cofferOverLimit: restore?.coffer ? r3(restore.coffer / restore2) : undefined,
+    },
+  };
+}

@@ -1,0 +1,101 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { runCoffer } from '../cli-capture.ts';
+import { cgroupMemoryLimit, DEFAULT_BUDGET, MIN_BUDGET, parseBytes, planMemory, resolveBudget } from '../../repository/memory.ts';
+import { RepoError } from '../../repository/errors.ts';
+
+const MiB = 1024 * 1024;
+const CHUNKER = { max: 8 * MiB };
+const PACK = 16 * MiB;
+const READ = 4 * MiB;
+
+/** What a plan holds at most: read buffers, sealed bytes in flight, pack buffers, one pace of garbage per thread. */
+function planned(p: ReturnType<typeof planMemory>): number {
+  return p.readBuffers * (CHUNKER.max + READ) + p.sealBytesInFlight + (p.packUploads + 1) * (PACK + MiB) + 2 * p.gcEvery;
+}
+
+describe('planMemory', () => {
+  // budgets: the floor, a 256 MiB Pod's share, the default, a generous one
+  it.each([96, 128, 160, 256, 1024])('spends at most a %i MiB budget, and never fewer buffers than a reader needs', (mib) => {
+    const p = planMemory(mib * MiB, CHUNKER, PACK, READ);
+    expect(p.readBuffers).toBeGreaterThan(2 * p.fileReaders); // BufferPool cannot deadlock below this
+    expect(p.fileReaders).toBeGreaterThanOrEqual(1);
+    expect(p.fileReaders).toBeLessThanOrEqual(3);
+    expect(planned(p)).toBeLessThanOrEqual(Math.max(mib * MiB, MIN_BUDGET));
+  });
+
+  it('gives up concurrent file reads first as the budget shrinks, and is pure', () => {
+    const small = planMemory(96 * MiB, CHUNKER, PACK, READ);
+    const large = planMemory(256 * MiB, CHUNKER, PACK, READ);
+    expect(small.fileReaders).toBe(1);
+    expect(large.fileReaders).toBe(3);
+    expect(small.packUploads).toBe(1);
+    expect(large.packUploads).toBe(2);
+    expect(planMemory(96 * MiB, CHUNKER, PACK, READ)).toEqual(small);
+    // below the floor the floor's plan
+    expect(planMemory(10 * MiB, CHUNKER, PACK, READ)).toEqual(small);
+  });
+});
+
+describe('budget sources', () => {
+  it.each([
+    // cgroup v2 memory.max, as the kernel's cgroup-v2 documentation writes it
+    [{ '/sys/fs/cgroup/memory.max': '268435456\n' }, 256 * MiB],
+    [{ '/sys/fs/cgroup/memory.max': 'max\n' }, undefined],
+    // cgroup v1 memory.limit_in_bytes: "unlimited" is a page-rounded 2^63
+    [{ '/sys/fs/cgroup/memory/memory.limit_in_bytes': '536870912\n' }, 512 * MiB],
+    [{ '/sys/fs/cgroup/memory/memory.limit_in_bytes': '9223372036854771712\n' }, undefined],
+    [{}, undefined],
+  ])('cgroup files %j give a limit of %s', (files, want) => {
+    expect(cgroupMemoryLimit((f) => (files as Record<string, string>)[f])).toBe(want);
+  });
+
+  it('takes the flag, else the container limit less the runtime, else the default', () => {
+    const pod = (f: string) => (f === '/sys/fs/cgroup/memory.max' ? String(256 * MiB) : undefined);
+    expect(resolveBudget('200MiB', pod)).toEqual({ budget: 200 * MiB, source: 'flag' });
+    expect(resolveBudget(undefined, pod)).toEqual({ budget: 96 * MiB, source: 'cgroup' });
+    expect(resolveBudget(undefined, (f) => (f === '/sys/fs/cgroup/memory.max' ? String(1024 * MiB) : undefined))).toEqual({ budget: 864 * MiB, source: 'cgroup' });
+    expect(resolveBudget(undefined, () => undefined)).toEqual({ budget: DEFAULT_BUDGET, source: 'default' });
+  });
+
+  it.each([
+    ['256MiB', 256 * MiB],
+    ['1GiB', 1024 * MiB],
+    ['300M', 300 * MiB],
+    ['1.5g', 1.5 * 1024 * MiB],
+    ['268435456', 256 * MiB],
+  ])('parses %s', (s, n) => expect(parseBytes(s, '--memory-budget')).toBe(n));
+
+  it.each(['', 'lots', '12 parsecs', '-5MiB'])('refuses %j naming the flag', (s) => {
+    expect(() => parseBytes(s, '--memory-budget')).toThrow(/--memory-budget/);
+  });
+
+  it('refuses a budget below the floor with E_REPO_MEMORY', () => {
+    try {
+      resolveBudget('64MiB', () => undefined);
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(RepoError);
+      expect((e as RepoError).code).toBe('E_REPO_MEMORY');
+      expect((e as Error).message).toMatch(/--memory-budget "64MiB": at least 96MiB/);
+    }
+  });
+});
+
+describe('coffer repo --memory-budget (CLI)', () => {
+  it.each([
+    ['lots', /--memory-budget "lots": expected a size such as 256MiB/],
+    ['64MiB', /--memory-budget "64MiB": at least 96MiB/],
+  ])('%s: a clear error naming the flag, exit 1, nothing written', async (value, message) => {
+    const dir = mkdtempSync(`${tmpdir()}/coffer-budget-`);
+    try {
+      const r = await runCoffer(['repo', 'init', '--repo', `${dir}/repo`, '--memory-budget', value], { env: { COFFER_PASSWORD: 'pw' } });
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(message);
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
