@@ -5,7 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     pool: 'forks',
     testTimeout: 60_000,
-    hookTimeout: 120_000,
+    hookTimeout: 240_000,
     // Two cores in CI: run two files at a time; suites that start servers pick free ports.
     maxWorkers: 2,
     reporters: ['default', './test/summary-reporter.ts'],

@@ -69,7 +69,7 @@ export async function createAll(client: KubeClient, objects: KubeObject[]): Prom
 }
 
 /** Waits until `n` pods matching the selector are Ready. */
-export async function waitPodsReady(client: KubeClient, namespace: string, labelSelector: string, n: number, timeoutMs = 60_000): Promise<KubeObject[]> {
+export async function waitPodsReady(client: KubeClient, namespace: string, labelSelector: string, n: number, timeoutMs = 150_000): Promise<KubeObject[]> {
   let last = '';
   return waitFor(
     async () => {
