@@ -62,6 +62,8 @@ export interface ExportVolumesOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   log?: (m: string) => void;
+  /** Each volume as its mover finishes (progress while the others still run). */
+  onVolume?: (v: VolumeOutcome) => void;
 }
 
 /**
@@ -71,8 +73,10 @@ export interface ExportVolumesOptions {
  */
 export async function exportVolumes(client: KubeClient, opts: ExportVolumesOptions): Promise<VolumeOutcome[]> {
   const settled = await mapLimit(opts.snapshots, opts.parallelism ?? DEFAULT_PARALLELISM, async ({ pvc, snapshot }) => {
+    let result: MoverResult | undefined;
+    let error: string | undefined;
     try {
-      return await runMoverJob(client, {
+      return (result = await runMoverJob(client, {
         namespace: opts.namespace,
         pvc,
         snapshot: snapshot.name,
@@ -84,9 +88,13 @@ export async function exportVolumes(client: KubeClient, opts: ExportVolumesOptio
         timeoutMs: opts.timeoutMs,
         signal: opts.signal,
         log: opts.log,
-      });
+      }));
+    } catch (e) {
+      error = (e as Error).message;
+      throw e;
     } finally {
       if (opts.deleteSnapshots) await deleteSnapshot(client, opts.namespace, snapshot.name).catch(() => undefined);
+      opts.onVolume?.(volumeOutcome(pvc, snapshot, opts.deleteSnapshots ? undefined : snapshot.name, result, error));
     }
   });
   return settled.map((s, i) => {
