@@ -176,6 +176,7 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
     if (!errors.length && input.repository && policy.actions.export.enabled) {
       if (policy.actions.export.volumeData && snapshots.length) {
         progress({ phase: 'volumes', volumesTotal: snapshots.length });
+        const moved = new Map<string, number>();
         volumes = await timed('volumesMs', () => exportVolumes(client, {
           namespace,
           snapshots,
@@ -188,7 +189,16 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
           timeoutMs: input.moverTimeoutMs,
           signal: input.signal,
           log: input.log,
-          onVolume: (v) => progress({ volumesDone: 1, bytes: v.sizeBytes ?? 0 }),
+          // Bytes as movers report them, then each volume's final size: the total only grows.
+          onVolumeBytes: (pvc, b) => {
+            const before = moved.get(pvc) ?? 0;
+            if (b > before) moved.set(pvc, b), progress({ bytes: b - before });
+          },
+          onVolume: (v) => {
+            const before = moved.get(v.pvc) ?? 0;
+            moved.set(v.pvc, Infinity);
+            progress({ volumesDone: 1, bytes: Math.max(0, (v.sizeBytes ?? 0) - before) });
+          },
         }));
         for (const v of volumes) {
           if (v.phase === 'Failed') errors.push(`volume ${v.pvc}: ${v.error}`);

@@ -64,6 +64,8 @@ export interface ExportVolumesOptions {
   log?: (m: string) => void;
   /** Each volume as its mover finishes (progress while the others still run). */
   onVolume?: (v: VolumeOutcome) => void;
+  /** Bytes a volume's mover has read so far, while it runs. */
+  onVolumeBytes?: (pvc: string, bytes: number) => void;
 }
 
 /**
@@ -88,6 +90,7 @@ export async function exportVolumes(client: KubeClient, opts: ExportVolumesOptio
         timeoutMs: opts.timeoutMs,
         signal: opts.signal,
         log: opts.log,
+        ...(opts.onVolumeBytes ? { onBytes: (b: number) => opts.onVolumeBytes!(pvc.metadata.name, b) } : {}),
       }));
     } catch (e) {
       error = (e as Error).message;

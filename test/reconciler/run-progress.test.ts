@@ -12,7 +12,9 @@ import { openSource } from '../../reconciler/git/source.ts';
 import { KubeClient } from '../../reconciler/kube/client.ts';
 import { ProgressTracker, type RunPhase, type RunProgress, type RunProgressUpdate } from '../../reconciler/run-progress.ts';
 import { startServing, type BackupJob, type Serving } from '../../reconciler/server/index.ts';
+import { moverProgressBytes } from '../../reconciler/volumes/mover.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
+import { runCoffer } from '../cli-capture.ts';
 import { cleanup, makePolicyRepo, tempDir } from './git-helpers.ts';
 import { deploySampleApp, waitFor } from './sample-app-fixture.ts';
 
@@ -36,6 +38,44 @@ describe('ProgressTracker: at most one update per interval, every phase change a
       tracker.update(u);
     }
     expect(out.map((p) => [p.phase, p.objects, p.bytes])).toEqual(want);
+  });
+});
+
+describe("a mover's bytes so far, from its log", () => {
+  // The lines `coffer repo backup` writes with COFFER_PROGRESS=json (cli/repo.ts), as a pod log's tail holds them.
+  it.each([
+    ['no progress line yet', '', undefined],
+    ['the newest line wins', '{"progress":{"files":1,"totalFiles":9,"bytes":10,"totalBytes":90}}\n{"progress":{"files":2,"totalFiles":9,"bytes":40,"totalBytes":90}}\n', 40],
+    ['a line cut off by the tail is skipped', '{"progress":{"bytes":40}}\n{"progress":{"byt', 40],
+    ['the result line and warnings are not progress', '{"progress":{"bytes":7}}\nwarning: /data/x: not backed up\n{"snapshotId":"abc","stats":{"bytesProcessed":9}}', 7],
+    ['negative or non-numeric bytes are ignored', '{"progress":{"bytes":-1}}\n{"progress":{"bytes":"5"}}', undefined],
+  ])('%s', (_, log, want) => {
+    expect(moverProgressBytes(log)).toBe(want);
+  });
+
+  it('`coffer repo backup` with COFFER_PROGRESS=json writes progress lines on stderr, the last one at the total, and keeps stdout the result', async () => {
+    const work = tempDir('progress-cli');
+    try {
+      fs.mkdirSync(join(work, 'src'));
+      fs.writeFileSync(join(work, 'src', 'a.bin'), randomBytes(300_000));
+      fs.writeFileSync(join(work, 'src', 'b.txt'), 'hello\n');
+      const env = { COFFER_REPOSITORY: join(work, 'repo'), COFFER_PASSWORD: 'pw', COFFER_BACKUP_WORKERS: '0' };
+      expect((await runCoffer(['repo', 'init'], { cwd: work, env })).code).toBe(0);
+      const r = await runCoffer(['repo', 'backup', 'src', '-o', 'json'], { cwd: work, env: { ...env, COFFER_PROGRESS: 'json' } });
+      expect(r.code, r.err).toBe(0);
+      const result = JSON.parse(r.out) as { stats: { bytesProcessed: number } };
+      const lines = r.err.trim().split('\n').map((l) => JSON.parse(l) as { progress: { bytes: number } });
+      expect(lines.length).toBeGreaterThanOrEqual(1);
+      const bytes = lines.map((l) => l.progress.bytes);
+      expect(bytes).toEqual([...bytes].sort((a, b) => a - b));
+      expect(bytes.at(-1)).toBe(result.stats.bytesProcessed);
+      expect(moverProgressBytes(r.err)).toBe(300_006);
+      // Without it: nothing on stderr (the mover's older contract, and scripts reading -o json).
+      const quiet = await runCoffer(['repo', 'backup', 'src', '-o', 'json'], { cwd: work, env });
+      expect(quiet.err).toBe('');
+    } finally {
+      cleanup(work);
+    }
   });
 });
 
