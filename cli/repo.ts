@@ -51,8 +51,8 @@ Flags:
   -q, --quiet             No progress line
 
 Environment:
-  COFFER_PROGRESS=json    backup: progress as JSON lines on stderr ({"progress":{…}}), at most one a second and one at
-                          the end — for logs read while it runs (Coffer's mover pods)
+  COFFER_PROGRESS=json    Progress as JSON lines on stderr ({"progress":{…}}), at most one a second (backup: and one at
+                          the end) — for logs read while it runs (Coffer's mover pods)
   COFFER_BACKUP_WORKERS, COFFER_RESTORE_WORKERS
                           Worker threads for backup / restore (default one per core, at most 2; 0 = main thread only)
 `;
@@ -165,15 +165,16 @@ function jsonProgress(ctx: Ctx) {
       last = now;
       line(p);
     },
-    done: line,
   };
 }
 
-/** One progress line on a TTY: rewritten in place, cleared when done. */
+/** One progress line on a TTY: rewritten in place, cleared when done (and JSON lines with COFFER_PROGRESS=json). */
 function progressLine(ctx: Ctx) {
   let shown = false;
+  const json = ctx.io.env.COFFER_PROGRESS === 'json' ? jsonProgress(ctx) : undefined;
   return {
-    update(p: ProgressFigures) {
+    update(p: { files: number; totalFiles: number; bytes: number; totalBytes: number; elapsedMs: number }) {
+      json?.update(p);
       if (!ctx.progress) return;
       const rate = p.elapsedMs > 0 ? (p.bytes / p.elapsedMs) * 1000 : 0;
       const pct = p.totalBytes ? Math.min(100, (p.bytes / p.totalBytes) * 100) : 0;
@@ -227,8 +228,7 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
     if (v.parent && v.force) throw new UsageError('--parent and --force contradict each other');
     const repo = await open(ctx);
     const bar = progressLine(ctx);
-    const json = io.env.COFFER_PROGRESS === 'json' ? jsonProgress(ctx) : undefined;
-    const opts = { tags, parent: v.force ? null : v.parent, hostname: v.host, onProgress: (p: ProgressFigures) => (bar.update(p), json?.update(p)) };
+    const opts = { tags, parent: v.force ? null : v.parent, hostname: v.host, onProgress: (p: Parameters<typeof bar.update>[0]) => bar.update(p) };
     let res;
     try {
       if (v.stdin) {
@@ -245,7 +245,8 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
       bar.done();
     }
     const s = res.stats;
-    json?.done({ files: s.filesNew + s.filesChanged + s.filesUnmodified, totalFiles: s.filesNew + s.filesChanged + s.filesUnmodified, bytes: s.bytesProcessed, totalBytes: s.bytesProcessed, elapsedMs: s.seconds * 1000 });
+    // The last progress line says the total, however fast the backup was.
+    if (io.env.COFFER_PROGRESS === 'json') jsonProgress(ctx).update({ files: s.filesNew + s.filesChanged + s.filesUnmodified, totalFiles: s.filesNew + s.filesChanged + s.filesUnmodified, bytes: s.bytesProcessed, totalBytes: s.bytesProcessed, elapsedMs: s.seconds * 1000 });
     // like restic: the snapshot is saved, and each path it does not hold exactly is named on stderr
     for (const x of res.warnings) ctx.io.stderr.write(`warning: ${x.path}: ${x.code === 'CHANGED_WHILE_READ' ? x.message : `not backed up: ${x.message}`}\n`);
     await emit(ctx, { snapshotId: res.snapshotId, parent: res.snapshot.parent ?? null, tags: res.snapshot.tags, paths: res.snapshot.paths, stats: s, warnings: res.warnings }, () =>
