@@ -6,7 +6,7 @@ export interface RunProgress {
   phase: RunPhase;
   /** Objects listed and spooled so far. */
   objects: number;
-  /** Bytes read so far: volumes whose mover finished, then the manifest bundle. */
+  /** Bytes read so far: by running movers (as their logs report it), then each volume's final size, then the manifest bundle. */
   bytes: number;
   volumesDone: number;
   volumesTotal: number;

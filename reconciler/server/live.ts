@@ -153,8 +153,7 @@ export class Live {
     else if (e.event === 'run-progress') {
       const { event: _e, ...rest } = e;
       this.events.publish('run-progress', rest);
-    }
-    else if (e.event === 'run-end') {
+    } else if (e.event === 'run-end') {
       const { event: _e, ...rest } = e;
       this.events.publish('run', rest);
       this.events.publish('catalog', { reason: `backup ${e.namespace}/${e.policy}`, namespace: e.namespace });
