@@ -56,6 +56,8 @@ Flags:
                           the budget plus 70–110 MiB of runtime (repository/FORMAT.md, Performance notes)
 
 Environment:
+  COFFER_PROGRESS=json    Progress as JSON lines on stderr ({"progress":{…}}), at most one a second (backup: and one at
+                          the end) — for logs read while it runs (Coffer's mover pods)
   COFFER_BACKUP_WORKERS, COFFER_RESTORE_WORKERS
                           Worker threads for backup / restore (default one per core, at most 2; 0 = main thread only)
 `;
@@ -166,11 +168,29 @@ function duration(s: number): string {
   return `${String(m).padStart(2, '0')}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
 }
 
-/** One progress line on a TTY: rewritten in place, cleared when done. */
+type ProgressFigures = { files: number; totalFiles: number; bytes: number; totalBytes: number; elapsedMs: number };
+
+/** With COFFER_PROGRESS=json: one JSON line on stderr per second at most (the first at once), whatever the terminal. */
+function jsonProgress(ctx: Ctx) {
+  let last = -Infinity;
+  const line = (p: ProgressFigures) => ctx.io.stderr.write(`${JSON.stringify({ progress: { files: p.files, totalFiles: p.totalFiles, bytes: p.bytes, totalBytes: p.totalBytes } })}\n`);
+  return {
+    update(p: ProgressFigures) {
+      const now = Date.now();
+      if (now - last < 1000) return;
+      last = now;
+      line(p);
+    },
+  };
+}
+
+/** One progress line on a TTY: rewritten in place, cleared when done (and JSON lines with COFFER_PROGRESS=json). */
 function progressLine(ctx: Ctx) {
   let shown = false;
+  const json = ctx.io.env.COFFER_PROGRESS === 'json' ? jsonProgress(ctx) : undefined;
   return {
     update(p: { files: number; totalFiles: number; bytes: number; totalBytes: number; elapsedMs: number }) {
+      json?.update(p);
       if (!ctx.progress) return;
       const rate = p.elapsedMs > 0 ? (p.bytes / p.elapsedMs) * 1000 : 0;
       const pct = p.totalBytes ? Math.min(100, (p.bytes / p.totalBytes) * 100) : 0;
@@ -241,6 +261,8 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
       bar.done();
     }
     const s = res.stats;
+    // The last progress line says the total, however fast the backup was.
+    if (io.env.COFFER_PROGRESS === 'json') jsonProgress(ctx).update({ files: s.filesNew + s.filesChanged + s.filesUnmodified, totalFiles: s.filesNew + s.filesChanged + s.filesUnmodified, bytes: s.bytesProcessed, totalBytes: s.bytesProcessed, elapsedMs: s.seconds * 1000 });
     // like restic: the snapshot is saved, and each path it does not hold exactly is named on stderr
     for (const x of res.warnings) ctx.io.stderr.write(`warning: ${x.path}: ${x.code === 'CHANGED_WHILE_READ' ? x.message : `not backed up: ${x.message}`}\n`);
     await emit(ctx, { snapshotId: res.snapshotId, parent: res.snapshot.parent ?? null, tags: res.snapshot.tags, paths: res.snapshot.paths, stats: s, warnings: res.warnings }, () =>

@@ -217,10 +217,10 @@ function showLogin(message) {
 }
 
 function onEvent(type, data) {
-  if (type === 'run' || type === 'restore') applicationProgress(type, data);
+  if (type === 'run' || type === 'run-progress' || type === 'restore') applicationProgress(type, data);
   applicationsProgress(type, data);
   // Progress lines only; a run's end comes with a catalog event, a restore's with its state.
-  if ((type === 'run' && data.phase === 'Running') || (type === 'restore' && data.step)) return;
+  if ((type === 'run' && data.phase === 'Running') || type === 'run-progress' || (type === 'restore' && data.step)) return;
   if (type === 'hello') return;
   scheduleRefresh();
 }

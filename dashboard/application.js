@@ -254,15 +254,25 @@ async function showDetails() {
   }
 }
 
+/** A backup run's phases in order (`run-progress` events); the progress bar advances through them. */
+const RUN_PHASES = ['export', 'hooks', 'volumes', 'manifests', 'commit'];
+
 /** Live progress of this application's backups and restores, from the event stream. */
 export function applicationProgress(type, data) {
   if (!page.ns) return;
-  const mine = type === 'run' ? data.namespace === page.ns : data.namespace === page.ns || data.target === page.ns;
+  const run = type === 'run' || type === 'run-progress';
+  const mine = run ? data.namespace === page.ns : data.namespace === page.ns || data.target === page.ns;
   if (!mine) return;
-  const key = type === 'run' ? `run ${data.policy}` : `restore ${data.id}`;
+  const key = run ? `run ${data.policy}` : `restore ${data.id}`;
   const prev = page.progress.get(key) ?? {};
-  const phase = type === 'run' ? data.phase : statusWord(data.state);
-  page.progress.set(key, { ...prev, phase, ...(data.step ? { step: data.step } : {}), ...(data.bytes !== undefined ? { bytes: data.bytes } : {}), ...(data.objects !== undefined ? { objects: data.objects } : {}), ...(data.summary ? { summary: data.summary } : {}), ...(data.error ? { error: data.error } : {}), steps: (prev.steps ?? 0) + (data.step ? 1 : 0) });
+  if (type === 'run-progress') {
+    // A new run of the same policy starts its bar again; counts only grow within one run.
+    const same = prev.run === data.run;
+    page.progress.set(key, { phase: 'Running', run: data.run, stage: data.phase, objects: data.objects, bytes: data.bytes, volumesDone: data.volumesDone, volumesTotal: data.volumesTotal, steps: same ? prev.steps : 0, ...(same && prev.step ? { step: prev.step } : {}) });
+  } else {
+    const phase = type === 'run' ? data.phase : statusWord(data.state);
+    page.progress.set(key, { ...prev, phase, ...(phase !== 'Running' ? { stage: undefined } : {}), ...(data.step ? { step: data.step } : {}), ...(data.bytes !== undefined ? { bytes: data.bytes } : {}), ...(data.objects !== undefined ? { objects: data.objects } : {}), ...(data.summary ? { summary: data.summary } : {}), ...(data.error ? { error: data.error } : {}), steps: (prev.steps ?? 0) + (data.step ? 1 : 0) });
+  }
   fill(
     byId('app-progress'),
     [...page.progress].map(([k, p]) =>
@@ -271,6 +281,7 @@ export function applicationProgress(type, data) {
         { class: 'progress', dataset: { key: k, phase: p.phase } },
         statusBadge(p.phase),
         ` ${k}`,
+        p.stage ? [' · ', runBar(k, p)] : '',
         p.steps ? ` · step ${p.steps}` : '',
         p.objects !== undefined ? ` · ${p.objects} objects` : '',
         p.bytes !== undefined ? ` · ${fmtBytes(p.bytes)}` : '',
@@ -279,5 +290,17 @@ export function applicationProgress(type, data) {
         p.error ? h('div', { class: 'error-text' }, p.error) : null,
       ),
     ),
+  );
+}
+
+/** Where a running backup is: a native progress bar over its phases (role progressbar), its text the counts. */
+function runBar(key, p) {
+  const n = RUN_PHASES.indexOf(p.stage) + 1;
+  const text = [p.stage, p.volumesTotal ? `volumes ${p.volumesDone}/${p.volumesTotal}` : ''].filter(Boolean).join(', ');
+  return h(
+    'span',
+    { class: 'run-bar' },
+    h('progress', { value: n, max: RUN_PHASES.length, 'aria-label': `${key} progress`, 'aria-valuetext': `phase ${n} of ${RUN_PHASES.length}: ${text}`, dataset: { stage: p.stage } }),
+    ` ${text}`,
   );
 }

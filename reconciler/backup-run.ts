@@ -7,6 +7,7 @@ import type { DiscoveryResult } from './kube/discovery.ts';
 import type { ProfileRepository } from './profile-repository.ts';
 import { cancelledBy, type RunningRuns } from './run-cancel.ts';
 import { RunLog } from './run-log.ts';
+import { ProgressTracker, type RunProgress } from './run-progress.ts';
 
 export interface BackupRunInput {
   plan: Plan;
@@ -30,6 +31,8 @@ export interface BackupRunInput {
   running?: RunningRuns;
   /** Called with the run's name as it starts (before any work), e.g. to log it for `coffer cancel`. */
   onStart?: (run: string) => void;
+  /** The run's phase and counts as it goes, at most about once a second (every phase change at once). */
+  onProgress?: (p: RunProgress) => void;
 }
 
 export interface OnDemandKeep {
@@ -70,6 +73,7 @@ export async function runBackup(input: BackupRunInput): Promise<BackupRunOutcome
   const cancel = input.running?.start({ run: id, type: 'backup', policy: policy.name, namespace, startTime: start.toISOString() });
   const signal = cancel && input.signal ? AbortSignal.any([input.signal, cancel]) : (cancel ?? input.signal);
   input.onStart?.(id);
+  const progress = input.onProgress ? new ProgressTracker(input.onProgress).update : undefined;
   try {
     if (!profile) throw new Error(`policy ${policy.name} names profile ${policy.profile}, which the plan does not contain`);
     if (policy.actions.export.enabled) repo = await input.repository(profile.name);
@@ -85,6 +89,7 @@ export async function runBackup(input: BackupRunInput): Promise<BackupRunOutcome
       ...(input.moverImage ? { moverImage: input.moverImage } : {}),
       ...(input.discovery ? { discovery: input.discovery } : {}),
       ...(signal ? { signal } : {}),
+      ...(progress ? { progress } : {}),
       log,
       now,
     });
@@ -125,6 +130,7 @@ export async function runBackup(input: BackupRunInput): Promise<BackupRunOutcome
     },
   };
   const restorePoint = ok && result && profile ? toRestorePoint(input, rpName, result, profile.name, profile.location, repo) : undefined;
+  progress?.({ phase: 'commit' });
   const commit = await input.catalog.recordBackup(run, restorePoint, backupMessage(run, restorePoint));
   return { run, ...(restorePoint ? { restorePoint } : {}), commit, ...(result ? { result } : {}) };
 }

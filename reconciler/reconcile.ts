@@ -3,6 +3,7 @@ import { CompileFailed, compileFromGit, hasErrors, type Plan, type PlanPolicy } 
 import { forget, prune } from '../repository/index.ts';
 import { runBackup, type BackupRunOutcome, type OnDemandKeep } from './backup-run.ts';
 import type { RunningRuns } from './run-cancel.ts';
+import type { RunProgress } from './run-progress.ts';
 import { openCatalog, type Catalog, type Identity, type RestorePoint, type RunTrigger } from './catalog/index.ts';
 import type { GitSource } from './git/source.ts';
 import type { KubeClient } from './kube/client.ts';
@@ -56,6 +57,7 @@ export type ReconcileEvent =
   | { event: 'plan'; commit: string; planHash: string; policies: number }
   | { event: 'due'; pairs: DuePair[] }
   | { event: 'run-start'; policy: string; namespace: string; run: string }
+  | ({ event: 'run-progress'; policy: string; namespace: string; run: string } & RunProgress)
   | { event: 'run-end'; policy: string; namespace: string; phase: string; restorePoint?: string; error?: string; seconds: number; bytes?: number; objects?: number }
   | { event: 'expired'; policy: string; namespace: string; restorePoints: string[]; snapshotsForgotten: number }
   | { event: 'pruned'; profile: string; packsDeleted: number }
@@ -129,6 +131,7 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSu
     if (opts.signal?.aborted) return;
     const policy = plan.policies.find((p) => p.name === pair.policy)!;
     const t0 = performance.now();
+    let runName = '';
     const outcome = await runBackup({
       plan,
       policy,
@@ -143,7 +146,8 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSu
       ...(opts.interrupt ? { signal: opts.interrupt } : {}),
       ...(opts.running ? { running: opts.running } : {}),
       // The run's name, logged as it starts, is what `coffer cancel RUN` takes.
-      onStart: (run) => log({ event: 'run-start', policy: pair.policy, namespace: pair.namespace, run }),
+      onStart: (run) => log({ event: 'run-start', policy: pair.policy, namespace: pair.namespace, run: (runName = run) }),
+      onProgress: (p) => log({ event: 'run-progress', policy: pair.policy, namespace: pair.namespace, run: runName, ...p }),
       log: (message) => log({ event: 'log', message: `${pair.namespace}/${pair.policy}: ${message}` }),
       now,
     });

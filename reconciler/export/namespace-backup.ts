@@ -8,6 +8,7 @@ import type { KubeObject } from '../kube/types.ts';
 import { DEFAULT_PARALLELISM, labelValue, deleteSnapshot, exportVolumes, snapshotVolumes, volumeOutcome, type MoverRepository, type TakenSnapshot, type VolumeOutcome } from '../volumes/index.ts';
 import { bundleIndex, bundlePath, objectYaml, type BundleEntry, type ResourceSummary } from './bundle.ts';
 import { exportNamespaceTo, type ExportStreamResult } from './export.ts';
+import type { RunProgressUpdate } from '../run-progress.ts';
 import { BundleSpool } from './spool.ts';
 import { writeBundle } from './write.ts';
 
@@ -30,6 +31,8 @@ export interface NamespaceBackupInput {
   moverTimeoutMs?: number;
   signal?: AbortSignal;
   log?: (m: string) => void;
+  /** Progress as it happens: phases, objects spooled, volumes moved (a ProgressTracker throttles it). */
+  progress?: (u: RunProgressUpdate) => void;
   now?: () => Date;
 }
 
@@ -81,6 +84,7 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
   const start = now();
   const t0 = performance.now();
   const { client, policy, namespace } = input;
+  const progress = input.progress ?? (() => undefined);
   const runId = input.runId ?? input.restorePointId;
   const errors: string[] = [];
   const warnings: string[] = [];
@@ -109,6 +113,7 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
     // Objects go to a spool file on disk as they are listed, and into the repository only once the run succeeded.
     const writing = !!input.repository && policy.actions.export.enabled;
     if (writing) spool = await BundleSpool.create();
+    progress({ phase: 'export' });
     exp = await timed('exportMs', () => exportNamespaceTo(client, {
       namespace,
       selector,
@@ -117,8 +122,12 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
       excludeControlled: policy.selector.excludeControlled,
       includeClusterResources: policy.selector.includeClusterResources,
       discovery: input.discovery,
-    }, (e) => spool?.add(bundlePath(e), objectYaml(e.object))));
+    }, async (e) => {
+      await spool?.add(bundlePath(e), objectYaml(e.object));
+      progress({ objects: 1 });
+    }));
     for (const e of exp.clusterObjects) await spool?.add(bundlePath(e), objectYaml(e.object));
+    progress({ objects: exp.clusterObjects.length });
     warnings.push(...exp.warnings);
     if (exp.selectorErrors.length) warnings.push(`resource selector failed on ${exp.selectorErrors.length} object(s), not captured: ${exp.selectorErrors.slice(0, 3).map((e) => `${e.object}: ${e.message}`).join('; ')}`);
     // Only bound filesystem volumes can be snapshotted and read by a mover; others are reported, not silently lost.
@@ -153,6 +162,7 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
       actions.push(r);
       if (!r.ok) throw new Error(r.error);
     };
+    progress({ phase: 'hooks' });
     try {
       await timed('hooksAndSnapshotsMs', () => nest(0));
     } catch (e) {
@@ -165,6 +175,8 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
     const snapshots = taken.filter((t): t is { pvc: KubeObject; snapshot: TakenSnapshot } => !!t.snapshot);
     if (!errors.length && input.repository && policy.actions.export.enabled) {
       if (policy.actions.export.volumeData && snapshots.length) {
+        progress({ phase: 'volumes', volumesTotal: snapshots.length });
+        const moved = new Map<string, number>();
         volumes = await timed('volumesMs', () => exportVolumes(client, {
           namespace,
           snapshots,
@@ -177,6 +189,16 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
           timeoutMs: input.moverTimeoutMs,
           signal: input.signal,
           log: input.log,
+          // Bytes as movers report them, then each volume's final size: the total only grows.
+          onVolumeBytes: (pvc, b) => {
+            const before = moved.get(pvc) ?? 0;
+            if (b > before) moved.set(pvc, b), progress({ bytes: b - before });
+          },
+          onVolume: (v) => {
+            const before = moved.get(v.pvc) ?? 0;
+            moved.set(v.pvc, Infinity);
+            progress({ volumesDone: 1, bytes: Math.max(0, (v.sizeBytes ?? 0) - before) });
+          },
         }));
         for (const v of volumes) {
           if (v.phase === 'Failed') errors.push(`volume ${v.pvc}: ${v.error}`);
@@ -196,9 +218,11 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
         yield* extra;
       }
       if (!errors.length) {
+        progress({ phase: 'manifests' });
         const w = await timed('manifestsMs', () => writeBundle(input.repository!.repo, entries(), { tags: { cluster: input.cluster, namespace, policy: policy.name, restorepoint: input.restorePointId }, time: start }));
         manifestSnapshot = w.snapshotId;
         bytesRead += w.stats.bytesProcessed;
+        progress({ bytes: w.stats.bytesProcessed });
         bytesAdded += w.stats.bytesStored;
       }
     }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 
 /** What the dashboard is told about, as it happens. */
-export type LiveEventType = 'run' | 'restore' | 'backup-job' | 'catalog' | 'health';
+export type LiveEventType = 'run' | 'run-progress' | 'restore' | 'backup-job' | 'catalog' | 'health';
 
 export interface LiveEvent {
   /** `<epoch>-<seq>`: the epoch is this process's, so an id from before a restart is recognised as foreign. */

@@ -150,7 +150,10 @@ export class Live {
   /** A loop or on-demand backup event as the dashboard's live `run` progress; catalog changes as `catalog`. */
   private publishReconcileEvent(e: ReconcileEvent): void {
     if (e.event === 'run-start') this.events.publish('run', { namespace: e.namespace, policy: e.policy, phase: 'Running' });
-    else if (e.event === 'run-end') {
+    else if (e.event === 'run-progress') {
+      const { event: _e, ...rest } = e;
+      this.events.publish('run-progress', rest);
+    } else if (e.event === 'run-end') {
       const { event: _e, ...rest } = e;
       this.events.publish('run', rest);
       this.events.publish('catalog', { reason: `backup ${e.namespace}/${e.policy}`, namespace: e.namespace });

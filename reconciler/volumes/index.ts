@@ -62,6 +62,10 @@ export interface ExportVolumesOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   log?: (m: string) => void;
+  /** Each volume as its mover finishes (progress while the others still run). */
+  onVolume?: (v: VolumeOutcome) => void;
+  /** Bytes a volume's mover has read so far, while it runs. */
+  onVolumeBytes?: (pvc: string, bytes: number) => void;
 }
 
 /**
@@ -71,8 +75,10 @@ export interface ExportVolumesOptions {
  */
 export async function exportVolumes(client: KubeClient, opts: ExportVolumesOptions): Promise<VolumeOutcome[]> {
   const settled = await mapLimit(opts.snapshots, opts.parallelism ?? DEFAULT_PARALLELISM, async ({ pvc, snapshot }) => {
+    let result: MoverResult | undefined;
+    let error: string | undefined;
     try {
-      return await runMoverJob(client, {
+      return (result = await runMoverJob(client, {
         namespace: opts.namespace,
         pvc,
         snapshot: snapshot.name,
@@ -84,9 +90,14 @@ export async function exportVolumes(client: KubeClient, opts: ExportVolumesOptio
         timeoutMs: opts.timeoutMs,
         signal: opts.signal,
         log: opts.log,
-      });
+        ...(opts.onVolumeBytes ? { onBytes: (b: number) => opts.onVolumeBytes!(pvc.metadata.name, b) } : {}),
+      }));
+    } catch (e) {
+      error = (e as Error).message;
+      throw e;
     } finally {
       if (opts.deleteSnapshots) await deleteSnapshot(client, opts.namespace, snapshot.name).catch(() => undefined);
+      opts.onVolume?.(volumeOutcome(pvc, snapshot, opts.deleteSnapshots ? undefined : snapshot.name, result, error));
     }
   });
   return settled.map((s, i) => {

@@ -69,6 +69,8 @@ export interface MoverJobOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   log?: (m: string) => void;
+  /** Bytes the mover has read so far, from the progress lines of its log while it runs (about once a second). */
+  onBytes?: (bytes: number) => void;
 }
 
 /** The JSON line `coffer repo backup --output json` prints. Fields beyond snapshotId are kept as-is. */
@@ -88,7 +90,7 @@ export interface MoverPodSpec {
   data: { volume: Record<string, unknown>; mount: Record<string, unknown> };
   /** Mount a PVC-held filesystem repository read-only (restores only read it). */
   repositoryReadOnly?: boolean;
-  container: { args: string[] } | { command: string[] };
+  container: ({ args: string[] } | { command: string[] }) & { env?: { name: string; value: string }[] };
   image?: string;
   timeoutMs?: number;
   /** Node constraints for the mover pod (nodeSelector, affinity, tolerations), e.g. a restored workload's. */
@@ -214,7 +216,8 @@ export function moverObjects(opts: MoverJobOptions): { secret: KubeObject; pvc: 
     labels,
     repository: opts.repository,
     data: { volume: { name: 'data', persistentVolumeClaim: { claimName: base, readOnly: true } }, mount: { name: 'data', mountPath: DATA_PATH, readOnly: true } },
-    container: { args: ['repo', 'backup', DATA_PATH, ...tagArgs, ...(opts.extraArgs ?? []), '--output', 'json'] },
+    // COFFER_PROGRESS, not a flag: an older mover image ignores it instead of refusing to start.
+    container: { args: ['repo', 'backup', DATA_PATH, ...tagArgs, ...(opts.extraArgs ?? []), '--output', 'json'], env: [{ name: 'COFFER_PROGRESS', value: 'json' }] },
     ...(opts.image ? { image: opts.image } : {}),
     ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
     ...(opts.identity ? { identity: opts.identity } : {}),
@@ -255,6 +258,49 @@ export function parseMoverOutput(log: string): Record<string, unknown> | undefin
   return undefined;
 }
 
+/** Bytes read so far by a running mover: the newest `{"progress":{"bytes":N}}` line of its log (COFFER_PROGRESS=json). */
+export function moverProgressBytes(log: string): number | undefined {
+  const lines = log.split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i]!.trim();
+    if (!line.startsWith('{"progress":')) continue;
+    try {
+      const bytes = (JSON.parse(line) as { progress?: { bytes?: unknown } }).progress?.bytes;
+      if (typeof bytes === 'number' && Number.isFinite(bytes) && bytes >= 0) return bytes;
+    } catch {
+      /* a line cut off by the log's tail: look further up */
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Reads a running mover's log tail about once a second and reports the bytes it has read whenever they grew; stops
+ * (and reports nothing more) when told. Errors are ignored: progress is best effort, the Job's outcome is what counts.
+ */
+function watchMoverProgress(client: KubeClient, ns: string, job: string, onBytes: (bytes: number) => void): { stop: () => void } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let best = 0;
+  let pod: string | undefined;
+  const tick = async () => {
+    pod ??= (await jobPod(client, ns, job).catch(() => undefined))?.metadata.name;
+    const bytes = pod ? moverProgressBytes(await client.podLog(ns, pod, { container: 'mover', tailLines: 5 }).catch(() => '')) : undefined;
+    if (stopped) return;
+    if (bytes !== undefined && bytes > best) onBytes((best = bytes));
+    timer = setTimeout(() => void tick(), 1000);
+    timer.unref();
+  };
+  timer = setTimeout(() => void tick(), 1000);
+  timer.unref();
+  return {
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
 /**
  * Exports one VolumeSnapshot: a temporary PVC restored from it, a Secret with the repository credentials and a Job
  * running `coffer repo backup /data --output json`; waits for the Job, reads its result from the pod log, and
@@ -281,7 +327,13 @@ export async function runMoverJob(client: KubeClient, opts: MoverJobOptions): Pr
     await client.mergePatch('v1', 'secrets', ns, secret.metadata.name, { metadata: owner });
     await client.mergePatch('v1', 'persistentvolumeclaims', ns, pvc.metadata.name, { metadata: owner });
     opts.log?.(`mover job ${ns}/${name}: ${opts.pvc.metadata.name} from snapshot ${opts.snapshot}`);
-    const outcome = await waitForMoverJob(client, ns, name, { what: `mover job ${ns}/${name}`, timeoutMs: opts.timeoutMs ?? DEFAULT_MOVER_TIMEOUT_MS, ...(opts.signal ? { signal: opts.signal } : {}) });
+    const watching = opts.onBytes ? watchMoverProgress(client, ns, name, opts.onBytes) : undefined;
+    let outcome: Awaited<ReturnType<typeof waitForMoverJob>>;
+    try {
+      outcome = await waitForMoverJob(client, ns, name, { what: `mover job ${ns}/${name}`, timeoutMs: opts.timeoutMs ?? DEFAULT_MOVER_TIMEOUT_MS, ...(opts.signal ? { signal: opts.signal } : {}) });
+    } finally {
+      watching?.stop();
+    }
     const log = await jobLog(client, ns, name);
     if (outcome === 'Failed') throw new MoverError(`mover job ${ns}/${name} for PVC ${opts.pvc.metadata.name} failed${log ? `; last lines of its log:\n${tail(log)}` : ' (no log)'}`, tail(log));
     const result = parseMoverOutput(log);

@@ -535,6 +535,32 @@ describe.skipIf(!haveChromium)('the dashboard of issue 20 in Chromium', () => {
     await page.locator('#app-restores-table tbody tr', { hasText: 'shop-live' }).first().waitFor();
   }, 180_000);
 
+  it("shows a running backup's progress advancing through its phases live, without a reload", async () => {
+    await page.evaluate(() => {
+      const w = window as unknown as { __marker: number; __runBar: string[] };
+      w.__marker = 2;
+      w.__runBar = [];
+      new MutationObserver(() => {
+        const bar = document.querySelector<HTMLProgressElement>('#app-progress [data-key="run hourly"] progress');
+        const seen = bar ? `${bar.value}|${bar.getAttribute('aria-label')}|${bar.getAttribute('aria-valuetext')}` : undefined;
+        if (seen && w.__runBar.at(-1) !== seen) w.__runBar.push(seen);
+      }).observe(document.getElementById('app-progress')!, { subtree: true, childList: true, attributes: true });
+    });
+    const res = await fetch(`${serving.url}/api/v1/backups`, { method: 'POST', headers: { authorization: `Bearer ${OPERATE}` }, body: JSON.stringify({ policy: 'hourly', namespace: DEMO_NAMESPACE }) });
+    expect(res.status).toBe(202);
+    await page.locator('#app-progress [data-key="run hourly"][data-phase="Succeeded"]').waitFor({ timeout: 180_000 });
+    const seen = await page.evaluate(() => (window as unknown as { __runBar: string[] }).__runBar);
+    // Each phase change is an event of its own, so every phase is seen whatever the timing, in order.
+    const values = seen.map((v) => Number(v.split('|')[0]));
+    expect(values.length, seen.join('\n')).toBeGreaterThanOrEqual(2);
+    expect(values, seen.join('\n')).toEqual([...values].sort((a, b) => a - b));
+    expect(new Set(values).size, seen.join('\n')).toBeGreaterThanOrEqual(2);
+    expect(seen.every((v) => /^\d\|run hourly progress\|phase \d of 5: /.test(v)), seen.join('\n')).toBe(true);
+    expect(seen.at(-1), seen.join('\n')).toMatch(/^5\|.*: commit, volumes 1\/1$/);
+    expect(await page.textContent('#app-progress [data-key="run hourly"]')).toMatch(/Succeeded.* objects · /);
+    expect(await page.evaluate(() => (window as unknown as { __marker?: number }).__marker)).toBe(2);
+  }, 240_000);
+
   it('asks the server nothing while nothing happens (no polling)', async () => {
     await serving.live.idle();
     const requests: string[] = [];
