@@ -183,7 +183,7 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSu
   };
   if (!opts.only && !opts.signal?.aborted) {
     try {
-      restores = await runDeclaredRestores(restoreContext);
+      restores = await runDeclaredRestores({ ...restoreContext, ...(opts.running ? { running: opts.running } : {}) });
       for (const r of restores) log({ event: 'restore-end', restore: r.restore, phase: r.phase });
     } catch (e) {
       errors.push(`declared restores: ${(e as Error).message}`);

@@ -1,6 +1,7 @@
 /**
  * Cancelling one run of a running `coffer run` (`coffer cancel RUN`), scheduled or not, without stopping the loop:
- * each backup run in flight registers here with its own abort, and a cancel aborts exactly that run. The run's
+ * each backup run and declared restore in flight registers here with its own abort, and a cancel aborts exactly that
+ * run. The run's
  * blueprints still run their `finally` phases (no app stays quiesced), nothing is committed as a restore point, and
  * the Run is recorded as Cancelled, naming who cancelled it.
  */
@@ -20,7 +21,7 @@ export function cancelledBy(signal: AbortSignal | undefined): RunCancelled | und
 
 export interface RunningRun {
   run: string;
-  type: 'backup';
+  type: 'backup' | 'restore';
   policy: string;
   namespace: string;
   startTime: string;

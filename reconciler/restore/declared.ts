@@ -6,6 +6,7 @@ import { runId as makeRunId, type Catalog } from '../catalog/index.ts';
 import { blobAt } from '../git/tree.ts';
 import type { GitSource } from '../git/source.ts';
 import type { KubeClient } from '../kube/client.ts';
+import { cancelledBy, type RunningRuns } from '../run-cancel.ts';
 import { recordRestore, restoreResultPath, type RestoreResultDoc } from './result.ts';
 import { runLogOf, runRestore, type RestoreOutcome, type RestoreRequest } from './run.ts';
 import { parseBefore } from './select.ts';
@@ -73,20 +74,29 @@ export interface DeclaredRestoreOutcome {
 /**
  * Runs the pending `Restore` documents of the plan, one after the other, and records each result — a request that
  * fails before anything is restored (no such restore point, a bad transform) is recorded as a Failed RestoreResult
- * too, so it is not retried forever and the reason is in Git. To run again, rename the document.
+ * too, so it is not retried forever and the reason is in Git. To run again, rename the document. Each one in flight
+ * is registered in `running` under its run name: `coffer cancel RUN` stops it between objects or volumes (its
+ * blueprints' `finally` phases still run, its movers are removed) and it is recorded Cancelled, not retried.
  */
-export async function runDeclaredRestores(opts: { source: GitSource; client: KubeClient; plan: Plan; catalog: Catalog } & Partial<Pick<RestoreRequest, 'moverImage' | 'cofferNamespace' | 'env' | 'now' | 'signal' | 'log' | 'waitTimeoutMs'>>): Promise<DeclaredRestoreOutcome[]> {
+export async function runDeclaredRestores(opts: { source: GitSource; client: KubeClient; plan: Plan; catalog: Catalog; running?: RunningRuns } & Partial<Pick<RestoreRequest, 'moverImage' | 'cofferNamespace' | 'env' | 'now' | 'signal' | 'log' | 'waitTimeoutMs'>>): Promise<DeclaredRestoreOutcome[]> {
   const now = opts.now ?? (() => new Date());
+  const { running, ...common } = opts;
   const out: DeclaredRestoreOutcome[] = [];
   for (const r of await pendingDeclaredRestores(opts.plan, opts.catalog, opts.source)) {
     if (opts.signal?.aborted) break;
     const start = now();
+    const runName = makeRunId('restore', start, randomBytes(3).toString('hex'));
+    const cancel = running?.start({ run: runName, type: 'restore', policy: r.source.policy, namespace: r.target.namespace, startTime: start.toISOString() });
+    const signal = cancel && opts.signal ? AbortSignal.any([opts.signal, cancel]) : (cancel ?? opts.signal);
+    opts.log?.(`restoring ${r.name} into ${r.target.namespace} (run ${runName})`);
     try {
       const req = declaredRestoreRequest(r);
-      const outcome = await runRestore({ ...opts, ...req, wait: true, trigger: 'schedule' });
+      const outcome = await runRestore({ ...common, ...req, runName, ...(signal ? { signal } : {}), wait: true, trigger: 'schedule' });
       out.push({ restore: r.name, phase: outcome.result.spec.phase, outcome });
     } catch (e) {
-      const message = (e as Error).message;
+      const cancelled = cancelledBy(signal);
+      const message = cancelled && e !== cancelled ? `${cancelled.message}; ${(e as Error).message}` : (e as Error).message;
+      const phase = cancelled ? 'Cancelled' : 'Failed';
       const doc: RestoreResultDoc = {
         apiVersion: 'coffer.dev/v1alpha1',
         kind: 'RestoreResult',
@@ -99,14 +109,16 @@ export async function runDeclaredRestores(opts: { source: GitSource; client: Kub
           startTime: start.toISOString(),
           endTime: now().toISOString(),
           durationSeconds: Math.max(0, (now().getTime() - start.getTime()) / 1000),
-          phase: 'Failed',
+          phase,
           summary: { created: 0, updated: 0, skipped: 0, failed: 0 },
           resources: [],
           errors: [message],
         },
       };
-      await recordRestore(opts.catalog, doc, makeRunId('restore', start, randomBytes(3).toString('hex')), 'schedule', runLogOf(e));
-      out.push({ restore: r.name, phase: 'Failed', error: message });
+      await recordRestore(opts.catalog, doc, runName, 'schedule', runLogOf(e));
+      out.push({ restore: r.name, phase, error: message });
+    } finally {
+      running?.end(runName);
     }
   }
   return out;

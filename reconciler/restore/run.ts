@@ -7,6 +7,7 @@ import { openCatalog, runId as makeRunId, type Catalog, type CommitResult, type 
 import type { GitSource } from '../git/source.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { openProfileRepository } from '../profile-repository.ts';
+import { cancelledBy } from '../run-cancel.ts';
 import { RunLog } from '../run-log.ts';
 import { openBundle } from './bundle.ts';
 import { RestoreError } from './errors.ts';
@@ -48,6 +49,8 @@ export interface RestoreRequest {
   cofferNamespace?: string;
   /** Name of the declarative Restore request this serves. */
   restoreName?: string;
+  /** The restore run's name (default: a new run id), known before it starts so `coffer cancel RUN` can name it. */
+  runName?: string;
   /** Name of the RestoreResult document (default: the restore run id). */
   resultName?: string;
   trigger?: 'manual' | 'schedule' | 'drill' | 'verify';
@@ -159,7 +162,7 @@ async function restoreWithLog(req: RestoreRequest, start: Date, now: () => Date,
     });
     log(`restoring ${rp.metadata.name} (${restorePlan.sourceNamespace}) into namespace ${restorePlan.targetNamespace}: ${restorePlan.objects.length} object(s) in ${new Set(restorePlan.objects.map((p) => p.wave)).size} wave(s), ${restorePlan.skipped.length} skipped by the plan${req.dryRun ? ' (dry run)' : ''}`);
     const policy = plan.policies.find((p) => p.name === rp.spec.policy);
-    const runName = makeRunId('restore', start, randomBytes(3).toString('hex'));
+    const runName = req.runName ?? makeRunId('restore', start, randomBytes(3).toString('hex'));
     const execution = await executeRestore({
       client: req.client,
       plan: restorePlan,
@@ -190,6 +193,9 @@ async function restoreWithLog(req: RestoreRequest, start: Date, now: () => Date,
       planned: execution,
       planSkipped: restorePlan.skipped,
     });
+    // Cancelled while its last steps ran (hooks, health waits): what was restored is listed, the phase says why it stopped.
+    const cancelled = cancelledBy(req.signal);
+    if (cancelled) Object.assign(result.spec, { phase: 'Cancelled', errors: [cancelled.message, ...(result.spec.errors ?? [])] });
     const sum = result.spec.summary;
     log(`${result.spec.phase}: ${sum.created} created, ${sum.updated} updated, ${sum.skipped} skipped, ${sum.failed} failed${result.spec.errors?.length ? `; ${result.spec.errors.length} error(s)` : ''}`);
     const commit = req.dryRun ? undefined : await recordRestore(catalog, result, runName, req.trigger ?? 'manual', runLog.lines);
