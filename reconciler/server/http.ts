@@ -264,12 +264,9 @@ export function createCofferServer(opts: ServerOptions): Server {
         const id = segment(runCancel[1]!);
         const namespace = live.runningRuns().find((r) => r.run === id)?.namespace;
         await allow(who, { verb: 'create', resource: 'runs', subresource: 'cancel', name: id, ...(namespace ? { namespace } : {}) });
-        const r = live.cancelRun(id, who.name);
-        if (!r) {
-          // Scheduled backups run on the Lease holder only: a standby replica names it.
-          const h = live.health();
-          throw new HttpError(404, `no run ${id} is in flight here (finished runs are in coffer get runs)${h.role === 'standby' && h.leader ? `; this replica is on standby, scheduled runs go on in ${h.leader}` : ''}`);
-        }
+        // A standby replica forwards it to the Lease holder, where scheduled runs go on.
+        const r = await live.cancelRunAnywhere(id, who.name);
+        if (!r) throw new HttpError(404, `no run ${id} is in flight here (finished runs are in coffer get runs)`);
         return send(res, 202, r);
       }
       const cancel = /^\/(backups|restores)\/([^/]+)\/cancel$/.exec(route);

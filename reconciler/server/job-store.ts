@@ -25,6 +25,16 @@ const KIND = 'coffer.dev/job-kind';
 const OWNER = 'coffer.dev/owner';
 const HEARTBEAT = 'coffer.dev/heartbeat';
 const CANCEL = 'coffer.dev/cancel-requested-by';
+const RUN_CANCEL = 'run-cancel';
+const RUN = 'coffer.dev/run';
+const REQUESTED = 'coffer.dev/requested-at';
+
+/** A cancel of a run (`coffer cancel RUN`) asked for on a replica that is not running it. */
+export interface RunCancelRequest {
+  run: string;
+  who: string;
+  requestedAt: string;
+}
 
 export interface JobStoreOptions {
   client: KubeClient;
@@ -106,6 +116,56 @@ export class JobStore {
     return { ...found, cancelRequestedBy: who };
   }
 
+  /**
+   * Asks whichever replica runs RUN (the Lease holder, for scheduled runs) to cancel it: a ConfigMap the holder
+   * picks up at its next `watchRunCancels` tick. Asking again only renames who asked.
+   */
+  async requestRunCancel(run: string, who: string): Promise<RunCancelRequest> {
+    const req: RunCancelRequest = { run, who, requestedAt: this.now().toISOString() };
+    const name = runCancelName(run);
+    const annotations = { [CANCEL]: who, [RUN]: run, [REQUESTED]: req.requestedAt };
+    try {
+      await this.o.client.create('v1', 'configmaps', this.o.namespace, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: this.o.namespace, labels: { 'app.kubernetes.io/name': 'coffer', [LABEL]: RUN_CANCEL }, annotations } } as KubeObject);
+    } catch (e) {
+      if (!isConflict(e)) throw e;
+      await this.o.client.mergePatch('v1', 'configmaps', this.o.namespace, name, { metadata: { annotations } });
+    }
+    return req;
+  }
+
+  /**
+   * Carries out run cancels asked for on other replicas: every `syncMs` while this replica has runs in flight
+   * (`inFlight` non-empty; no API calls while idle), each request naming one of them is handed to `cancel` and
+   * removed. A request no replica took up within `staleMs` (the run had finished) is removed too.
+   */
+  watchRunCancels(inFlight: () => string[], cancel: (run: string, who: string) => void): () => void {
+    let busy = false;
+    const tick = async () => {
+      const mine = new Set(inFlight());
+      if (busy || !mine.size) return;
+      busy = true;
+      try {
+        const cms = await this.o.client.list('v1', 'configmaps', this.o.namespace, { labelSelector: `${LABEL}=${RUN_CANCEL}` });
+        for (const cm of cms) {
+          const a = cm.metadata.annotations ?? {};
+          const run = a[RUN];
+          const stale = this.now().getTime() - Date.parse(a[REQUESTED] ?? '') > (this.o.staleMs ?? 30_000);
+          if (run && mine.has(run)) {
+            this.o.log?.({ event: 'run-cancel-forwarded', run, user: a[CANCEL] });
+            cancel(run, a[CANCEL] ?? 'unknown');
+          } else if (!stale) continue;
+          await this.o.client.delete('v1', 'configmaps', this.o.namespace, cm.metadata.name).catch(() => undefined);
+        }
+      } catch (e) {
+        this.o.log?.({ event: 'error', message: `reading run cancels asked for on other replicas: ${(e as Error).message}` });
+      } finally {
+        busy = false;
+      }
+    };
+    const timer = setInterval(() => void tick(), this.o.syncMs ?? 2000).unref();
+    return () => clearInterval(timer);
+  }
+
   private read<J extends SharedJob>(cm: KubeObject): StoredJob<J> | undefined {
     const data = (cm as { data?: Record<string, string> }).data?.['job.json'];
     if (!data) return undefined;
@@ -185,6 +245,11 @@ export class JobStore {
       if (i >= keep || Date.parse(s.job.finished!) < cutoff) await this.o.client.delete('v1', 'configmaps', this.o.namespace, configMapName(s.job.id));
     }
   }
+}
+
+/** `coffer-cancel-<run>`: one request per run, so asking twice (or from two replicas) does not pile up. */
+export function runCancelName(run: string): string {
+  return `coffer-cancel-${run.toLowerCase().replace(/[^a-z0-9-]/g, '-')}`.slice(0, 253).replace(/-+$/, '');
 }
 
 /** `coffer-job-<id>`: job ids are lower-case letters, digits and dashes already; anything else is replaced. */

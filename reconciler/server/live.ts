@@ -489,8 +489,9 @@ export class Live {
   }
 
   /**
-   * Cancels one backup run in flight in this process, scheduled or on demand (`coffer cancel RUN`): it stops, its
-   * blueprints' `finally` phases run, and it is recorded as Cancelled. Undefined when no such run is going on here.
+   * Cancels one run in flight in this process — a backup, scheduled or on demand, or a declared restore (`coffer
+   * cancel RUN`): it stops, its blueprints' `finally` phases run, and it is recorded as Cancelled. Undefined when no
+   * such run is going on here.
    */
   cancelRun(run: string, who: string): RunningRun | undefined {
     const r = this.opts.running?.cancel(run, who);
@@ -498,7 +499,20 @@ export class Live {
     return r;
   }
 
-  /** Backup runs in flight in this process. */
+  /**
+   * `cancelRun` from any replica: a standby (scheduled runs go on in the Lease holder) hands the cancel to the holder
+   * through the job store, which carries it out at its next sync; undefined when the run is not here and there is no
+   * one to forward to.
+   */
+  async cancelRunAnywhere(run: string, who: string): Promise<RunningRun | { run: string; cancelledBy: string; forwarded: true; to: string } | undefined> {
+    const local = this.cancelRun(run, who);
+    if (local || !this.opts.jobs || this.role !== 'standby' || !this.leader) return local;
+    await this.opts.jobs.requestRunCancel(run, who);
+    this.log({ event: 'run-cancel-forward', run, user: who, to: this.leader });
+    return { run, cancelledBy: who, forwarded: true, to: this.leader };
+  }
+
+  /** Runs (backups, declared restores) in flight in this process. */
   runningRuns(): RunningRun[] {
     return this.opts.running?.list() ?? [];
   }

@@ -116,6 +116,11 @@ export async function startServing(o: ServeOptions): Promise<Serving> {
     ...(o.stop ? { stop: o.stop } : {}),
     ...(o.interrupt ? { interrupt: o.interrupt } : {}),
   });
+  // Run cancels asked for on a standby replica reach the one running the run.
+  const stopRunCancels = jobs.watchRunCancels(
+    () => running.list().map((r) => r.run),
+    (run, who) => void live.cancelRun(run, who),
+  );
   const kube = o.kubernetesAuth === false ? undefined : new KubeIdentities({ request: (method, path, r) => o.client.request(method, path, r) });
   const server = createCofferServer({ live, metrics, branch: () => o.source.branch, ...(secret ? { webhookSecret: secret } : {}), ...(tokens ? { tokens } : {}), ...(kube ? { kube } : {}), log: o.log });
   const addr = await listen(server, host, port);
@@ -153,6 +158,7 @@ export async function startServing(o: ServeOptions): Promise<Serving> {
       await live.drain(o.drainMs ?? 60_000);
       await live.idle().catch(() => undefined);
       jobs.stop();
+      stopRunCancels();
       await jobs.flush();
       live.events.close();
       const closed = new Promise<void>((r) => server.close(() => r()));
