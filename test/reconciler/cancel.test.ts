@@ -2,7 +2,8 @@
  * coffer cancel over the real HTTP server and Live job queue. The "cluster" is a TCP server that accepts and never
  * answers, so the first backup is provably still running (stuck listing namespaces) when it is cancelled and the
  * second provably waiting behind it; dropping those connections lets the first one end. The interrupt path itself
- * (finally phases, failed run records) is covered end to end by reconcile-e2e.
+ * (finally phases, failed run records) is covered end to end by reconcile-e2e, cancel-scheduled and cancel-restore
+ * (a declared restore, forwarded by a standby replica).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
@@ -20,6 +21,10 @@ import { kubeconfigYaml } from '../../sandbox/index.ts';
 import { backup } from './catalog-fixtures.ts';
 import { cleanup, makePolicyRepo, tempDir } from './git-helpers.ts';
 import { runCoffer } from '../cli-capture.ts';
+import { compileTip, runDeclaredRestores, type RestoreResultDoc } from '../../reconciler/restore/index.ts';
+import { RunningRuns } from '../../reconciler/run-cancel.ts';
+import { parse } from 'yaml';
+import { execFileSync } from 'node:child_process';
 
 const OPERATE = 'operate-token-0123456789abcdef';
 const READ = 'read-token-0123456789abcdef';
@@ -29,18 +34,21 @@ let server: Server;
 let base: string;
 let silent: TcpServer;
 let live: Live;
+const running = new RunningRuns();
 const sockets: Socket[] = [];
 const logs: Array<Record<string, unknown>> = [];
 
 beforeAll(async () => {
   dir = tempDir('cancel');
-  repo = makePolicyRepo(join(dir, 'policies'), demoPolicyRepo(join(dir, 'repository'), readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8')));
+  const files = demoPolicyRepo(join(dir, 'repository'), readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8'));
+  files['restores/held.yaml'] = 'apiVersion: coffer.dev/v1alpha1\nkind: Restore\nmetadata:\n  name: held\nspec:\n  source:\n    namespace: shop\n    policy: hourly\n  target:\n    namespace: shop-held\n';
+  repo = makePolicyRepo(join(dir, 'policies'), files);
   silent = createTcpServer((s) => sockets.push(s));
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
   writeFileSync(join(dir, 'kubeconfig'), kubeconfigYaml(`http://127.0.0.1:${(silent.address() as { port: number }).port}`));
   writeFileSync(join(dir, 'tokens.csv'), `${OPERATE},alice,operate\n${READ},grafana,read\n`);
   const metrics = new CofferMetrics();
-  live = new Live({ source: await openSource({ source: repo, env: {} }), client: new KubeClient(loadKubeConfig({ env: { KUBECONFIG: join(dir, 'kubeconfig') } })), metrics, trigger: new ReconcileTrigger(), log: (e) => logs.push(e) });
+  live = new Live({ source: await openSource({ source: repo, env: {} }), client: new KubeClient(loadKubeConfig({ env: { KUBECONFIG: join(dir, 'kubeconfig') } })), metrics, trigger: new ReconcileTrigger(), running, log: (e) => logs.push(e) });
   server = createCofferServer({ live, metrics, branch: () => 'main', tokens: new TokenStore(join(dir, 'tokens.csv')), dashboard: false, log: (e) => logs.push(e) });
   base = `http://127.0.0.1:${(await listen(server, '127.0.0.1', 0)).port}`;
 }, 60_000);
@@ -125,13 +133,40 @@ describe('coffer cancel', () => {
     expect(`${r.out}${r.err}`).toMatch(message);
   });
 
-  it('a run that is not in flight here is a 404; a standby replica names the one running scheduled backups', async () => {
+  it('a declared restore registers under its run name; coffer cancel RUN stops it and it is recorded Cancelled', async () => {
+    const source = await openSource({ source: repo, env: {} });
+    const catalog = openCatalog({ source, cluster: 'demo', branch: 'coffer-catalog' });
+    const { run: backupRun, rp } = backup({ cluster: 'demo', namespace: 'shop', policy: 'hourly', start: new Date(Date.now() - 1800_000) });
+    rp.spec.repository.manifestSnapshot = 'e'.repeat(64);
+    await catalog.recordBackup(backupRun, rp);
+    const before = sockets.length;
+    const client = new KubeClient(loadKubeConfig({ env: { KUBECONFIG: join(dir, 'kubeconfig') } }));
+    const done = runDeclaredRestores({ source, client, plan: await compileTip(source), catalog, running });
+    await until(async () => live.runningRuns().length > 0 && sockets.length > before, 'the declared restore to be stuck on the cluster');
+    const [inFlight] = live.runningRuns();
+    expect(inFlight).toMatchObject({ run: expect.stringMatching(/^restore-\d{8}-\d{6}-[0-9a-f]{6}$/), type: 'restore', policy: 'hourly', namespace: 'shop-held' });
+    // Named like an API restore job: the CLI asks the restore jobs first, then the runs.
+    const r = await cancel(inFlight!.run);
+    expect(r).toEqual({ code: 0, out: `run/${inFlight!.run} cancelling (it is being interrupted; coffer describe run ${inFlight!.run} shows it once recorded)\n`, err: '' });
+    for (const s of sockets) s.destroy();
+    expect((await done).map((o) => [o.restore, o.phase])).toEqual([['held', 'Cancelled']]);
+    expect(live.runningRuns()).toEqual([]);
+    const runs = (await catalog.readRuns({ type: 'restore', since: new Date(0) })).filter((x) => x.metadata.name === inFlight!.run);
+    expect(runs.map((x) => [x.status.phase, x.spec.restore])).toEqual([['Cancelled', 'held']]);
+    expect(runs[0]!.status.error).toMatch(/^cancelled by alice/);
+    const doc = parse(execFileSync('git', ['-C', repo, 'show', 'coffer-catalog:restores/demo/shop-held/held.yaml'], { encoding: 'utf8' })) as RestoreResultDoc;
+    expect(doc.spec).toMatchObject({ restore: 'held', phase: 'Cancelled', errors: [expect.stringMatching(/^cancelled by alice/)] });
+    // Recorded, so it is not run again by the next pass.
+    expect(await runDeclaredRestores({ source, client, plan: await compileTip(source), catalog, running })).toEqual([]);
+  }, 120_000);
+
+  it('a run that is not in flight here is a 404; a standby without a job store to forward through too', async () => {
     const run = 'backup-20261207-010000-abcdef';
     expect((await cancel(run)).err).toBe(`error: ${base}: no run ${run} is in flight here (finished runs are in coffer get runs)\n`);
     live.onFollower('coffer-7d9f-xk2p');
     const r = await api('POST', `/runs/${run}/cancel`);
     expect(r.status).toBe(404);
-    expect(r.body.error).toMatch(/this replica is on standby, scheduled runs go on in coffer-7d9f-xk2p$/);
+    expect(r.body.error).toBe(`no run ${run} is in flight here (finished runs are in coffer get runs)`);
   });
 
   it('needs the operate role', async () => {
