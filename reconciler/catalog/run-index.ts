@@ -64,9 +64,10 @@ function readRun(objects: ObjectReader, path: string, oid: string, problems: Cat
 
 /**
  * The runs of one day directory (tree `dayTree`), from its hourly shards where they match and from the documents
- * where they do not. `stale` counts the hours read from documents.
+ * where they do not. `stale` counts the hours read from documents. With `want`, an hour none of whose file names it
+ * wants is skipped unread.
  */
-export function readDay(objects: ObjectReader, runsDir: string, cluster: string, day: string, dayTree: string, shardTree: string | undefined): { runs: RunRecord[]; problems: CatalogProblem[]; stale: number } {
+export function readDay(objects: ObjectReader, runsDir: string, cluster: string, day: string, dayTree: string, shardTree: string | undefined, want?: (file: string) => boolean): { runs: RunRecord[]; problems: CatalogProblem[]; stale: number } {
   const byHour = new Map<string, Array<{ name: string; oid: string }>>();
   for (const e of objects.readTree(dayTree)) {
     if (e.type !== 'blob' || !e.name.endsWith('.yaml')) continue;
@@ -80,6 +81,7 @@ export function readDay(objects: ObjectReader, runsDir: string, cluster: string,
   const problems: CatalogProblem[] = [];
   let stale = 0;
   for (const [hour, entries] of byHour) {
+    if (want && !entries.some((e) => want(e.name))) continue;
     const oid = shards.get(`${hour}.json`);
     const shard = oid ? parseShard(objects.read(oid).data.toString('utf8')) : undefined;
     if (shard && shard.digest === digest(entries)) {

@@ -1,0 +1,55 @@
+import type { PlanPolicy } from '../../compiler/plan/types.ts';
+import { bucketKey, RETENTION_TIERS } from '../../compiler/retention/index.ts';
+import type { Catalog } from '../catalog/index.ts';
+import type { RunRecord } from '../catalog/types.ts';
+
+/** Run files Coffer named after a backup or retention run: the bulk of a fleet's history (thousands a day). */
+const BULK_RUN = /^(backup|retention)-\d{8}-\d{6}-/;
+
+/** What one (policy, namespace) pair still needs from older backup runs before its rules are decided. */
+interface Need {
+  ok: boolean;
+  made: boolean;
+  /** Per GFS tier with a positive count: the buckets filled so far, and how many the tier keeps. */
+  tiers: Array<{ tier: (typeof RETENTION_TIERS)[number]; keep: number; seen: Set<string> }>;
+  timezone: string | undefined;
+}
+
+/**
+ * The run history the compliance rules look at, read newest day first and only as far back as they look: the rules
+ * take from backup runs the newest one, the newest successful one, and what GFS keeps — the newest successful
+ * scheduled run of each of the newest N buckets per tier. Once a pair has seen all of that, an older backup run can
+ * change none of its results (it is older than every run read, so it neither is the newest nor fills a newer
+ * bucket). When every selected pair is settled, the older days are read only for the hours holding other runs (DR
+ * drills, verifications: few, and a rule reports the newest however old). A pair that never settles (no successful
+ * backup yet, or fewer buckets than GFS keeps) reads the whole history, as before.
+ */
+export async function complianceRuns(catalog: Pick<Catalog, 'runDaysNewestFirst'>, policies: readonly PlanPolicy[], selected: ReadonlyMap<string, readonly string[]>): Promise<RunRecord[]> {
+  const open = new Map<string, Need>();
+  for (const p of policies) {
+    if (p.paused) continue;
+    const tiers = RETENTION_TIERS.filter((t) => (p.retention[t] ?? 0) > 0);
+    for (const ns of selected.get(p.name) ?? []) open.set(`${p.name}\u0000${ns}`, { ok: false, made: false, tiers: tiers.map((tier) => ({ tier, keep: p.retention[tier]!, seen: new Set<string>() })), timezone: p.schedule.timezone });
+  }
+  const out: RunRecord[] = [];
+  let bulk = true;
+  for await (const day of catalog.runDaysNewestFirst((file) => bulk || !BULK_RUN.test(file))) {
+    for (const r of day) {
+      if (r.spec.type !== 'backup' && r.spec.type !== 'verify' && r.spec.trigger !== 'drill') continue;
+      out.push(r);
+      if (!bulk || r.spec.type !== 'backup') continue;
+      const need = open.get(`${r.spec.policy}\u0000${r.spec.namespace ?? ''}`);
+      if (!need) continue;
+      if (r.status.phase === 'Succeeded' || r.status.phase === 'PartiallyFailed') need.ok = true;
+      if (r.spec.trigger !== 'manual' && r.status.phase === 'Succeeded' && r.status.restorePoint) {
+        need.made = true;
+        const time = new Date(r.status.startTime);
+        for (const t of need.tiers) if (t.seen.size < t.keep) t.seen.add(bucketKey(time, t.tier, need.timezone));
+      }
+    }
+    if (!bulk) continue;
+    for (const [key, need] of open) if (need.ok && need.made && need.tiers.every((t) => t.seen.size >= t.keep)) open.delete(key);
+    if (!open.size) bulk = false;
+  }
+  return out;
+}
