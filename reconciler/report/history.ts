@@ -1,18 +1,30 @@
 import type { PlanPolicy } from '../../compiler/plan/types.ts';
 import { bucketKey, RETENTION_TIERS } from '../../compiler/retention/index.ts';
+import { isUtc } from '../../compiler/schedule/tz.ts';
 import type { Catalog } from '../catalog/index.ts';
 import type { RunRecord } from '../catalog/types.ts';
 
 /** Run files Coffer named after a backup or retention run: the bulk of a fleet's history (thousands a day). */
 const BULK_RUN = /^(backup|retention)-\d{8}-\d{6}-/;
 
+type Tier = (typeof RETENTION_TIERS)[number];
+
+/** In UTC, a canonical start time's prefix is its bucket key (`bucketKey`'s format), without building a Date. */
+const UTC_PREFIX: Partial<Record<Tier, number>> = { hourly: 13, daily: 10, monthly: 7, yearly: 4 };
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+function keyOf(startTime: string, tier: Tier, timezone: string): string {
+  const n = UTC_PREFIX[tier];
+  return n && isUtc(timezone) && ISO_UTC.test(startTime) ? startTime.slice(0, n) : bucketKey(new Date(startTime), tier, timezone);
+}
+
 /** What one (policy, namespace) pair still needs from older backup runs before its rules are decided. */
 interface Need {
   ok: boolean;
   made: boolean;
   /** Per GFS tier with a positive count: the buckets filled so far, and how many the tier keeps. */
-  tiers: Array<{ tier: (typeof RETENTION_TIERS)[number]; keep: number; seen: Set<string> }>;
-  timezone: string | undefined;
+  tiers: Array<{ tier: Tier; keep: number; seen: Set<string> }>;
+  timezone: string;
 }
 
 /**
@@ -29,7 +41,7 @@ export async function complianceRuns(catalog: Pick<Catalog, 'runDaysNewestFirst'
   for (const p of policies) {
     if (p.paused) continue;
     const tiers = RETENTION_TIERS.filter((t) => (p.retention[t] ?? 0) > 0);
-    for (const ns of selected.get(p.name) ?? []) open.set(`${p.name}\u0000${ns}`, { ok: false, made: false, tiers: tiers.map((tier) => ({ tier, keep: p.retention[tier]!, seen: new Set<string>() })), timezone: p.schedule.timezone });
+    for (const ns of selected.get(p.name) ?? []) open.set(`${p.name}\u0000${ns}`, { ok: false, made: false, tiers: tiers.map((tier) => ({ tier, keep: p.retention[tier]!, seen: new Set<string>() })), timezone: p.schedule.timezone ?? 'UTC' });
   }
   const out: RunRecord[] = [];
   let bulk = true;
@@ -43,8 +55,7 @@ export async function complianceRuns(catalog: Pick<Catalog, 'runDaysNewestFirst'
       if (r.status.phase === 'Succeeded' || r.status.phase === 'PartiallyFailed') need.ok = true;
       if (r.spec.trigger !== 'manual' && r.status.phase === 'Succeeded' && r.status.restorePoint) {
         need.made = true;
-        const time = new Date(r.status.startTime);
-        for (const t of need.tiers) if (t.seen.size < t.keep) t.seen.add(bucketKey(time, t.tier, need.timezone));
+        for (const t of need.tiers) if (t.seen.size < t.keep) t.seen.add(keyOf(r.status.startTime, t.tier, need.timezone));
       }
     }
     if (!bulk) continue;
