@@ -76,12 +76,13 @@ export function readDay(objects: ObjectReader, runsDir: string, cluster: string,
     if (list) list.push(e);
     else byHour.set(h, [e]);
   }
-  const shards = new Map(shardTree ? objects.readTree(shardTree).map((e) => [e.name, e.oid]) : []);
+  let shards: Map<string, string> | undefined; // read on the first wanted hour: a day may be skipped whole
   const runs: RunRecord[] = [];
   const problems: CatalogProblem[] = [];
   let stale = 0;
   for (const [hour, entries] of byHour) {
     if (want && !entries.some((e) => want(e.name))) continue;
+    shards ??= new Map(shardTree ? objects.readTree(shardTree).map((e) => [e.name, e.oid]) : []);
     const oid = shards.get(`${hour}.json`);
     const shard = oid ? parseShard(objects.read(oid).data.toString('utf8')) : undefined;
     if (shard && shard.digest === digest(entries)) {

@@ -33,8 +33,10 @@ interface Need {
  * scheduled run of each of the newest N buckets per tier. Once a pair has seen all of that, an older backup run can
  * change none of its results (it is older than every run read, so it neither is the newest nor fills a newer
  * bucket). When every selected pair is settled, the older days are read only for the hours holding other runs (DR
- * drills, verifications: few, and a rule reports the newest however old). A pair that never settles (no successful
- * backup yet, or fewer buckets than GFS keeps) reads the whole history, as before.
+ * drills, verifications: few, and a rule reports the newest however old), and not at all once every namespace has a
+ * finished drill and every verified pair its newest and newest successful verification. A pair that never settles (no
+ * successful backup yet, fewer buckets than GFS keeps, no drill ever) reads the whole history, as before: the rules
+ * cannot tell "none" from "older" otherwise. Run file names say the run's type (`runId`); Coffer writes them so.
  */
 export async function complianceRuns(catalog: Pick<Catalog, 'runDaysNewestFirst'>, policies: readonly PlanPolicy[], selected: ReadonlyMap<string, readonly string[]>): Promise<RunRecord[]> {
   const open = new Map<string, Need>();
@@ -43,12 +45,18 @@ export async function complianceRuns(catalog: Pick<Catalog, 'runDaysNewestFirst'
     const tiers = RETENTION_TIERS.filter((t) => (p.retention[t] ?? 0) > 0);
     for (const ns of selected.get(p.name) ?? []) open.set(`${p.name}\u0000${ns}`, { ok: false, made: false, tiers: tiers.map((tier) => ({ tier, keep: p.retention[tier]!, seen: new Set<string>() })), timezone: p.schedule.timezone ?? 'UTC' });
   }
+  // The other rules: the newest finished DR drill per namespace; the newest verify run and newest successful one per pair.
+  const drills = new Set([...open.keys()].map((k) => k.slice(k.indexOf('\u0000') + 1)));
+  const verifies = new Map(policies.filter((p) => !p.paused && p.verify).flatMap((p) => (selected.get(p.name) ?? []).map((ns) => [`${p.name}\u0000${ns}`, { any: false, ok: false }] as const)));
   const out: RunRecord[] = [];
   let bulk = true;
   for await (const day of catalog.runDaysNewestFirst((file) => bulk || !BULK_RUN.test(file))) {
     for (const r of day) {
       if (r.spec.type !== 'backup' && r.spec.type !== 'verify' && r.spec.trigger !== 'drill') continue;
       out.push(r);
+      if (r.spec.trigger === 'drill' && r.status.phase !== 'Running' && r.status.phase !== 'Pending') drills.delete(r.spec.namespace ?? '');
+      const v = r.spec.type === 'verify' ? verifies.get(`${r.spec.policy}\u0000${r.spec.namespace ?? ''}`) : undefined;
+      if (v) Object.assign(v, { any: true, ok: v.ok || r.status.phase === 'Succeeded' });
       if (!bulk || r.spec.type !== 'backup') continue;
       const need = open.get(`${r.spec.policy}\u0000${r.spec.namespace ?? ''}`);
       if (!need) continue;
@@ -58,9 +66,10 @@ export async function complianceRuns(catalog: Pick<Catalog, 'runDaysNewestFirst'
         for (const t of need.tiers) if (t.seen.size < t.keep) t.seen.add(keyOf(r.status.startTime, t.tier, need.timezone));
       }
     }
-    if (!bulk) continue;
     for (const [key, need] of open) if (need.ok && need.made && need.tiers.every((t) => t.seen.size >= t.keep)) open.delete(key);
+    for (const [key, v] of verifies) if (v.any && v.ok) verifies.delete(key);
     if (!open.size) bulk = false;
+    if (!bulk && !drills.size && !verifies.size) break;
   }
   return out;
 }

@@ -26,6 +26,14 @@ async function fullReport(selected: Map<string, string[]>) {
   return evaluateCompliance({ plan, selected, restorePoints: (await catalog.listRestorePoints()).items.map(factsOf), runs, lastRuns: await catalog.latestRuns(), now: NOW });
 }
 
+const drill = (namespace: string, start: Date): RunRecord => ({
+  apiVersion: 'coffer.dev/v1alpha1',
+  kind: 'Run',
+  metadata: { name: runId('restore', start, 'd7i11a') },
+  spec: { type: 'restore', cluster: 'dev', namespace, trigger: 'drill' },
+  status: { phase: 'Succeeded', startTime: start.toISOString(), endTime: new Date(start.getTime() + 3_600_000).toISOString() },
+});
+
 beforeAll(async () => {
   dir = tempDir('report-history');
   catalog = openCatalog({ source: await openSource({ source: makePolicyRepo(join(dir, 'policies'), { 'coffer.yaml': 'kind: Config\n' }) }), cluster: 'dev' });
@@ -35,14 +43,14 @@ beforeAll(async () => {
     b.run.status.restorePoint = b.rp.metadata.name;
     await catalog.recordBackup(b.run, d >= 3 ? b.rp : undefined);
   }
-  const drill: RunRecord = {
-    apiVersion: 'coffer.dev/v1alpha1',
-    kind: 'Run',
-    metadata: { name: runId('restore', day(0, 11), 'd7i11a') },
-    spec: { type: 'restore', cluster: 'dev', namespace: 'shop', trigger: 'drill' },
-    status: { phase: 'Succeeded', startTime: day(0, 11).toISOString(), endTime: day(0, 12).toISOString() },
-  };
-  await catalog.recordRun(drill, 'restore: drill shop');
+  await catalog.recordRun(drill('shop', day(0, 11)), 'restore: drill shop');
+  // api: the same backups, and a DR drill on day 6: nothing older than day 3 is needed at all.
+  for (let d = 0; d < 10; d++) {
+    const b = backup({ namespace: 'api', policy: 'databases-daily', start: day(d) });
+    b.run.status.restorePoint = b.rp.metadata.name;
+    await catalog.recordBackup(b.run, d >= 3 ? b.rp : undefined);
+  }
+  await catalog.recordRun(drill('api', day(6, 11)), 'restore: drill api');
   // blog: one failed backup long ago and nothing since — never settles, so its report needs the whole history.
   await catalog.recordBackup(failedRun({ namespace: 'blog', policy: 'databases-daily', start: day(1, 5), error: 'mover job data-0 failed: exit code 3' }));
 });
@@ -62,8 +70,19 @@ describe('compliance run history', () => {
     expect(report.spec.results.map((r) => `${r.rule}:${r.result}`)).toEqual(['rpo:pass', 'last-backup-succeeded:pass', 'retention:pass', 'dr-drill:pass']);
   });
 
+  it('stops reading altogether once backups are settled and every namespace has a drill', async () => {
+    const selected = new Map([['databases-daily', ['api']]]);
+    const names = (await complianceRuns(catalog, testPlan().policies, selected)).map((r) => r.metadata.name);
+    expect(names.filter((n) => n.startsWith('backup-') && n.endsWith('-api-databases-daily')).sort()).toEqual(Array.from({ length: 7 }, (_, i) => runId('backup', day(i + 3), 'api-databases-daily')));
+    expect(names).toContain(runId('restore', day(6, 11), 'd7i11a'));
+    expect(names).not.toContain(runId('restore', day(0, 11), 'd7i11a')); // shop's drill, in an hour no longer read
+    const report = await computeCompliance(catalog, testPlan(), selected, NOW);
+    expect(report).toEqual(await fullReport(selected));
+    expect(report.spec.results.find((r) => r.rule === 'dr-drill')?.properties.run).toBe(runId('restore', day(6, 11), 'd7i11a'));
+  });
+
   it('reads the whole history for a pair that never settles, and reports the same', async () => {
-    const selected = new Map([['databases-daily', ['blog', 'shop']]]);
+    const selected = new Map([['databases-daily', ['api', 'blog', 'shop']]]);
     const names = (await complianceRuns(catalog, testPlan().policies, selected)).map((r) => r.metadata.name);
     expect(names).toContain(runId('backup', day(0), 'a1b2c3'));
     expect(names).toContain(runId('backup', day(1, 5), 'fa11ed'));
