@@ -8,7 +8,7 @@ import type { RunRecord } from './types.ts';
 
 /**
  * The derived index of run records: `runs/.index/<cluster>/<day>/<hh>.json` holds the runs of one hour of one day
- * directory as JSON (runs are small; compliance reads all of them). A day holds thousands of runs at fleet scale, so
+ * directory as JSON (runs are small; compliance reads them newest day first, as far back as its rules look). A day holds thousands of runs at fleet scale, so
  * the index is sharded by hour — a commit rewrites one shard of ~100 runs, not the day — and each shard records a
  * digest of its runs' names and blob ids: a reader lists the day's tree (which it reads anyway), recomputes the
  * digest per hour, and reads the documents of an hour whose shard does not match. Stale, never wrong.
