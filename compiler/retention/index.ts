@@ -61,22 +61,36 @@ export function isoWeek(y: number, m0: number, d: number): { year: number; week:
   return { year, week };
 }
 
+const pad = (n: number): string => String(n).padStart(2, '0');
+
+/** The bucket key of one tier for a wall-clock time (`toWall`): only the tiers asked for are computed. */
+function tierKey(w: Date, tier: Tier): string {
+  const y = w.getUTCFullYear();
+  switch (tier) {
+    case 'yearly':
+      return String(y);
+    case 'monthly':
+      return `${y}-${pad(w.getUTCMonth() + 1)}`;
+    case 'weekly': {
+      const iw = isoWeek(y, w.getUTCMonth(), w.getUTCDate());
+      return `${iw.year}-W${pad(iw.week)}`;
+    }
+    case 'daily':
+      return `${y}-${pad(w.getUTCMonth() + 1)}-${pad(w.getUTCDate())}`;
+    case 'hourly':
+      return `${y}-${pad(w.getUTCMonth() + 1)}-${pad(w.getUTCDate())}T${pad(w.getUTCHours())}`;
+  }
+}
+
+/** The bucket key of an instant for one tier, in the given zone. */
+export function bucketKey(time: Date, tier: Tier, timezone = 'UTC'): string {
+  return tierKey(new Date(toWall(timezone, time.getTime())), tier);
+}
+
 /** Bucket keys of an instant for every tier, in the given zone. */
 export function bucketKeys(time: Date, timezone = 'UTC'): Record<Tier, string> {
   const w = new Date(toWall(timezone, time.getTime()));
-  const y = w.getUTCFullYear();
-  const m0 = w.getUTCMonth();
-  const d = w.getUTCDate();
-  const pad = (n: number): string => String(n).padStart(2, '0');
-  const day = `${y}-${pad(m0 + 1)}-${pad(d)}`;
-  const iw = isoWeek(y, m0, d);
-  return {
-    hourly: `${day}T${pad(w.getUTCHours())}`,
-    daily: day,
-    weekly: `${iw.year}-W${pad(iw.week)}`,
-    monthly: `${y}-${pad(m0 + 1)}`,
-    yearly: String(y),
-  };
+  return { hourly: tierKey(w, 'hourly'), daily: tierKey(w, 'daily'), weekly: tierKey(w, 'weekly'), monthly: tierKey(w, 'monthly'), yearly: tierKey(w, 'yearly') };
 }
 
 function validCount(tier: string, n: unknown): number {
@@ -109,10 +123,13 @@ export function selectRetained(points: readonly RetentionPoint[], counts: Retent
         reasons.push('latest');
         latestOkSeen = true;
       }
-      const keys = bucketKeys(p.time, timezone);
+      // Keys only for tiers still counting: a fleet's compliance report buckets 100,000s of points and runs.
+      let wall: Date | undefined;
       for (const tier of RETENTION_TIERS) {
-        if (remaining[tier] > 0 && keys[tier] !== lastKey[tier]) {
-          lastKey[tier] = keys[tier];
+        if (remaining[tier] <= 0) continue;
+        const key = tierKey((wall ??= new Date(toWall(timezone, p.time.getTime()))), tier);
+        if (key !== lastKey[tier]) {
+          lastKey[tier] = key;
           remaining[tier]--;
           reasons.push(tier);
         }

@@ -61,7 +61,7 @@ export function canonicalTimeZone(tz: string): string {
   return c;
 }
 
-function isUtc(tz: string): boolean {
+export function isUtc(tz: string): boolean {
   return tz === 'UTC' || tz === 'Etc/UTC' || tz === 'Etc/GMT' || tz === 'GMT';
 }
 

@@ -359,6 +359,22 @@ export class Catalog {
     return { items, continue: encodeContinue({ commit: tip, after: [last.status.startTime, last.metadata.name] }) };
   }
 
+  /**
+   * This cluster's run records one day at a time, newest day first, for readers that stop once they have seen enough
+   * (the compliance report): history is read only as far back as the caller goes. `want` is asked per run file name
+   * before its hour is read — an hour with no wanted file is skipped unread; the records of a read hour all come back.
+   */
+  async *runDaysNewestFirst(want?: (file: string) => boolean): AsyncGenerator<RunRecord[]> {
+    const tip = await this.tip();
+    if (!tip) return;
+    const objects = objectReader(this.opts.source.gitdir);
+    for (const day of this.runDays(tip, undefined, undefined).sort((a, b) => cmp(b.day, a.day))) {
+      const got = readDay(objects, this.layout.runsDir, day.cluster, day.day, day.tree, day.shards, want);
+      for (const p of got.problems) this.log.warn('catalog document skipped', { problem: formatProblem(p) });
+      yield got.runs;
+    }
+  }
+
   /** Day directories of run records (and their index shards' tree), of one cluster or all ('*'), from `sinceDay` on. */
   private runDays(commit: string, clusterFilter: string | undefined, sinceDay: string | undefined): Array<{ cluster: string; day: string; tree: string; shards?: string }> {
     const objects = objectReader(this.opts.source.gitdir);

@@ -8,7 +8,7 @@ import type { RunRecord } from './types.ts';
 
 /**
  * The derived index of run records: `runs/.index/<cluster>/<day>/<hh>.json` holds the runs of one hour of one day
- * directory as JSON (runs are small; compliance reads all of them). A day holds thousands of runs at fleet scale, so
+ * directory as JSON (runs are small; compliance reads them newest day first, as far back as its rules look). A day holds thousands of runs at fleet scale, so
  * the index is sharded by hour — a commit rewrites one shard of ~100 runs, not the day — and each shard records a
  * digest of its runs' names and blob ids: a reader lists the day's tree (which it reads anyway), recomputes the
  * digest per hour, and reads the documents of an hour whose shard does not match. Stale, never wrong.
@@ -64,9 +64,10 @@ function readRun(objects: ObjectReader, path: string, oid: string, problems: Cat
 
 /**
  * The runs of one day directory (tree `dayTree`), from its hourly shards where they match and from the documents
- * where they do not. `stale` counts the hours read from documents.
+ * where they do not. `stale` counts the hours read from documents. With `want`, an hour none of whose file names it
+ * wants is skipped unread.
  */
-export function readDay(objects: ObjectReader, runsDir: string, cluster: string, day: string, dayTree: string, shardTree: string | undefined): { runs: RunRecord[]; problems: CatalogProblem[]; stale: number } {
+export function readDay(objects: ObjectReader, runsDir: string, cluster: string, day: string, dayTree: string, shardTree: string | undefined, want?: (file: string) => boolean): { runs: RunRecord[]; problems: CatalogProblem[]; stale: number } {
   const byHour = new Map<string, Array<{ name: string; oid: string }>>();
   for (const e of objects.readTree(dayTree)) {
     if (e.type !== 'blob' || !e.name.endsWith('.yaml')) continue;
@@ -75,11 +76,13 @@ export function readDay(objects: ObjectReader, runsDir: string, cluster: string,
     if (list) list.push(e);
     else byHour.set(h, [e]);
   }
-  const shards = new Map(shardTree ? objects.readTree(shardTree).map((e) => [e.name, e.oid]) : []);
+  let shards: Map<string, string> | undefined; // read on the first wanted hour: a day may be skipped whole
   const runs: RunRecord[] = [];
   const problems: CatalogProblem[] = [];
   let stale = 0;
   for (const [hour, entries] of byHour) {
+    if (want && !entries.some((e) => want(e.name))) continue;
+    shards ??= new Map(shardTree ? objects.readTree(shardTree).map((e) => [e.name, e.oid]) : []);
     const oid = shards.get(`${hour}.json`);
     const shard = oid ? parseShard(objects.read(oid).data.toString('utf8')) : undefined;
     if (shard && shard.digest === digest(entries)) {

@@ -108,10 +108,12 @@ function result(ctx: PairContext, rule: Rule, status: ResultStatus, severity: Se
 
 /** Newest successful backup start: the latest-run pointer remembers it past failures; restore points are the fallback. */
 function lastGood(ctx: PairContext): Date | undefined {
-  const times = ctx.points.filter((p) => p.spec.phase === 'Succeeded' || p.spec.phase === 'PartiallyFailed').map((p) => p.spec.startTime);
-  if (ctx.last?.lastSuccessTime) times.push(ctx.last.lastSuccessTime);
-  for (const r of ctx.runs) if (r.spec.type === 'backup' && r.spec.policy === ctx.policy.name && (r.status.phase === 'Succeeded' || r.status.phase === 'PartiallyFailed')) times.push(r.status.startTime);
-  const newest = times.sort().at(-1);
+  let newest = ctx.last?.lastSuccessTime;
+  const consider = (t: string) => {
+    if (newest === undefined || t > newest) newest = t;
+  };
+  for (const p of ctx.points) if (p.spec.phase === 'Succeeded' || p.spec.phase === 'PartiallyFailed') consider(p.spec.startTime);
+  for (const r of ctx.runs) if (r.spec.type === 'backup' && r.spec.policy === ctx.policy.name && (r.status.phase === 'Succeeded' || r.status.phase === 'PartiallyFailed')) consider(r.status.startTime);
   return newest ? new Date(newest) : undefined;
 }
 

@@ -3,6 +3,7 @@ import { factsOf, type Catalog, type CommitResult } from '../catalog/index.ts';
 import { complianceChanges, complianceMessage, type ComplianceChange } from './changes.ts';
 import { latestVerifications } from '../verify/store.ts';
 import { evaluateCompliance } from './compliance.ts';
+import { complianceRuns } from './history.ts';
 import { renderMarkdown } from './render.ts';
 import type { ComplianceReport } from './types.ts';
 
@@ -11,14 +12,17 @@ export function reportsDir(plan: Pick<Plan, 'config'>): string {
   return (plan.config.reports?.path ?? 'reports').replace(/\/+$/, '') || 'reports';
 }
 
-/** Reads what compliance needs from the catalog branch tip and evaluates it. */
+/**
+ * Reads what compliance needs from the catalog branch tip and evaluates it: restore point summaries from the index,
+ * the latest-run pointers, and the run history only as far back as the rules look (`complianceRuns`).
+ */
 export async function computeCompliance(catalog: Catalog, plan: Plan, selected: ReadonlyMap<string, readonly string[]>, now: Date): Promise<ComplianceReport> {
-  const [points, runs, lastRuns, verifications] = await Promise.all([catalog.listRestorePoints(), catalog.readRuns(), catalog.latestRuns(), plan.policies.some((p) => p.verify) ? latestVerifications(catalog) : []]);
+  const [points, runs, lastRuns, verifications] = await Promise.all([catalog.listRestorePoints(), complianceRuns(catalog, plan.policies, selected), catalog.latestRuns(), plan.policies.some((p) => p.verify) ? latestVerifications(catalog) : []]);
   return evaluateCompliance({
     plan,
     selected,
     restorePoints: points.items.map(factsOf),
-    runs: runs.filter((r) => r.spec.type === 'backup' || r.spec.type === 'verify' || r.spec.trigger === 'drill'),
+    runs,
     lastRuns,
     verifications,
     now,
