@@ -8,19 +8,18 @@ import { Watch } from '@kubernetes/client-node';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_NAMESPACE, demoPolicyRepo } from '../../cli/demo-app.ts';
+import { DEMO_NAMESPACE } from '../../cli/demo-app.ts';
 import { openSource } from '../../reconciler/git/source.ts';
-import { KubeClient } from '../../reconciler/kube/client.ts';
+import type { KubeClient } from '../../reconciler/kube/client.ts';
 import { reconcileOnce } from '../../reconciler/reconcile.ts';
 import { runRestore } from '../../reconciler/restore/index.ts';
 import { FileBackend, openRepository, restore } from '../../repository/index.ts';
-import { commitFiles, deploySampleApp, waitFor } from './sample-app-fixture.ts';
-import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
+import { commitFiles, startSampleLoop, waitFor } from './sample-app-fixture.ts';
+import type { Sandbox } from '../../sandbox/index.ts';
 
 const FILE = 'app.db.coffer-backup';
 const CLI = new URL('../../cli/coffer.js', import.meta.url).pathname;
@@ -60,15 +59,8 @@ function restoreFilesCli(...args: string[]) {
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'coffer-restore-files-'));
-  sb = await startSandbox({ dir: join(work, 'sandbox') });
-  client = new KubeClient(sb.kubeConfig);
-  await deploySampleApp(client, password);
-  const repositoryPath = join(work, 'repository');
-  fs.mkdirSync(repositoryPath);
-  repoDir = join(work, 'policy-repo');
-  const files = demoPolicyRepo(repositoryPath, readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8'));
-  await commitFiles(repoDir, files);
+  let repositoryPath: string;
+  ({ work, sb, client, repoDir, repositoryPath } = await startSampleLoop('coffer-restore-files-', password));
   const s = await reconcileOnce({ source: await openSource({ source: repoDir, env: {} }), client, now: () => new Date('2026-11-24T01:05:00Z'), env: {}, only: { policy: 'hourly', namespace: DEMO_NAMESPACE } });
   expect(s.runs.map((r) => [r.run.status.phase, r.run.status.error])).toEqual([['Succeeded', undefined]]);
   const snapshotId = s.runs[0]!.restorePoint!.spec.volumes!.find((v) => v.pvc === 'data-db-0')!.snapshotId!;

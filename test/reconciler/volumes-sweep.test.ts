@@ -6,17 +6,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_NAMESPACE, demoPolicyRepo } from '../../cli/demo-app.ts';
-import { KubeClient } from '../../reconciler/kube/client.ts';
+import { DEMO_NAMESPACE } from '../../cli/demo-app.ts';
+import type { KubeClient } from '../../reconciler/kube/client.ts';
 import type { KubeObject } from '../../reconciler/kube/types.ts';
 import { RUN_LABEL } from '../../reconciler/volumes/mover.ts';
 import { RECLAIM_ANNOTATION } from '../../reconciler/volumes/handback.ts';
 import { LEFTOVER_SELECTOR, sweepLeftovers } from '../../reconciler/volumes/sweep.ts';
-import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
-import { commitFiles, deploySampleApp, waitFor } from './sample-app-fixture.ts';
+import type { Sandbox } from '../../sandbox/index.ts';
+import { startSampleLoop, waitFor } from './sample-app-fixture.ts';
 
 const password = randomBytes(16).toString('hex');
 let sb: Sandbox;
@@ -26,14 +24,7 @@ let repoDir: string;
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
-  work = fs.mkdtempSync(join(tmpdir(), 'coffer-sweep-'));
-  sb = await startSandbox({ dir: join(work, 'sandbox') });
-  client = new KubeClient(sb.kubeConfig);
-  await deploySampleApp(client, password);
-  const repositoryPath = join(work, 'repository');
-  fs.mkdirSync(repositoryPath);
-  repoDir = join(work, 'policy-repo');
-  await commitFiles(repoDir, demoPolicyRepo(repositoryPath, fs.readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8')));
+  ({ work, sb, client, repoDir } = await startSampleLoop('coffer-sweep-', password));
 }, 180_000);
 
 afterAll(async () => {
