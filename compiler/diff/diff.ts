@@ -1,5 +1,5 @@
 import { humanSeconds } from '../schedule/index.ts';
-import type { Plan, PlanPolicy, PlanProfile, PlanRestore } from '../plan/types.ts';
+import type { Plan, PlanPolicy, PlanProfile, PlanRestore, PlanVerifyExpect } from '../plan/types.ts';
 import type { DiffKind, EntryChange, FieldChange, PlanDiff, Risk } from './types.ts';
 
 type Named = { name: string };
@@ -17,7 +17,13 @@ const EMPTY_PLAN: Omit<Plan, 'config'> & { config?: Plan['config'] } = {
 };
 
 /** Fields derived from others (shown through their source) or not a decision of the author. */
-const IGNORED = new Set(['warnings', 'schedule.normalized', 'schedule.kind', 'schedule.nominalIntervalSeconds', 'schedule.maxIntervalSeconds', 'location']);
+const DERIVED_SCHEDULE = ['normalized', 'kind', 'nominalIntervalSeconds', 'maxIntervalSeconds'];
+const IGNORED = new Set(['warnings', 'location', ...DERIVED_SCHEDULE.flatMap((f) => [`schedule.${f}`, `verify.schedule.${f}`])]);
+/**
+ * Objects shown field by field even when added or removed as a whole: a reviewer must read the verify frequency and
+ * every check a policy gains or loses, not a truncated JSON cell.
+ */
+const EXPANDED = new Set(['verify']);
 
 /**
  * Semantic difference between two plans: which entries were added, removed or
@@ -59,7 +65,7 @@ export function diffPlans(base: Plan | undefined, head: Plan): PlanDiff {
       }
     }
   }
-  risks.push(...policyRisks(b.policies, head.policies), ...profileRisks(b.profiles, head.profiles), ...restoreRisks(b.restores, head.restores));
+  risks.push(...policyRisks(b.policies, head.policies), ...verifyRisks(b.policies, head.policies), ...profileRisks(b.profiles, head.profiles), ...restoreRisks(b.restores, head.restores));
   const order = { high: 0, medium: 1 };
   risks.sort((p, r) => order[p.severity] - order[r.severity] || cmp(p.kind, r.kind) || cmp(p.name, r.name) || cmp(p.code, r.code));
   return { base: { commit: b.sourceCommit, hash: b.hash }, head: { commit: head.sourceCommit, hash: head.hash }, changes, risks };
@@ -69,6 +75,7 @@ export function diffPlans(base: Plan | undefined, head: Plan): PlanDiff {
 export function diffValues(a: unknown, b: unknown, path: string): FieldChange[] {
   if (IGNORED.has(path)) return [];
   if (deepEqual(a, b)) return [];
+  if (EXPANDED.has(path) && (a === undefined || b === undefined)) return diffValues(a ?? hollow(b), b ?? hollow(a), path);
   if (isObj(a) && isObj(b)) {
     const out: FieldChange[] = [];
     for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
@@ -77,15 +84,18 @@ export function diffValues(a: unknown, b: unknown, path: string): FieldChange[] 
     }
     return out;
   }
-  if (Array.isArray(a) && Array.isArray(b) && isNamedList(a) && isNamedList(b)) {
-    const am = new Map(a.map((e) => [e.name, e]));
-    const bm = new Map(b.map((e) => [e.name, e]));
+  // Lists of named entries (phases, transforms, verify checks) are matched by name; an empty list is one too.
+  if (Array.isArray(a) && Array.isArray(b) && [a, b].every((l) => !l.length || isNamedList(l))) {
+    const la = a as Named[];
+    const lb = b as Named[];
+    const am = new Map(la.map((e) => [e.name, e]));
+    const bm = new Map(lb.map((e) => [e.name, e]));
     const out: FieldChange[] = [];
     for (const name of [...new Set([...am.keys(), ...bm.keys()])]) {
       out.push(...diffValues(am.get(name), bm.get(name), `${path}[${name}]`));
     }
-    const orderA = a.map((e) => e.name).filter((n) => bm.has(n));
-    const orderB = b.map((e) => e.name).filter((n) => am.has(n));
+    const orderA = la.map((e) => e.name).filter((n) => bm.has(n));
+    const orderB = lb.map((e) => e.name).filter((n) => am.has(n));
     if (!deepEqual(orderA, orderB)) out.push({ path: `${path} (order)`, before: orderA, after: orderB });
     return out;
   }
@@ -145,6 +155,55 @@ function policyRisks(before: PlanPolicy[], after: PlanPolicy[]): Risk[] {
     }
   }
   return risks;
+}
+
+/**
+ * Restore verification (spec.verify) changes a reviewer must see: a policy that starts verifying restores a full copy
+ * of each application it selects at the next reconcile; one that stops, verifies less often, drops a check or accepts
+ * a worse answer proves less about its restore points.
+ */
+function verifyRisks(before: PlanPolicy[], after: PlanPolicy[]): Risk[] {
+  const risks: Risk[] = [];
+  const bm = new Map(before.map((p) => [p.name, p]));
+  for (const y of after) {
+    const x = bm.get(y.name);
+    const r = (code: string, message: string) => risks.push({ severity: 'medium', code, kind: 'Policy', name: y.name, message });
+    const vx = x?.verify;
+    const vy = y.verify;
+    if (!x) continue; // a new policy's verification is part of adding it, like its first backups
+    if (!vx && vy) {
+      r('verify-added', `restore verification added (${q(vy.schedule.source)}): at the next reconcile the latest restore point of every namespace it selects is restored into a scratch namespace — a full copy, so the cluster needs room for it — then once per slot`);
+      continue;
+    }
+    if (!vx) continue;
+    if (!vy) {
+      r('verify-removed', `restore verification removed (was ${q(vx.schedule.source)}): restore points are no longer proven restorable, and the compliance report stops checking last-verified`);
+      continue;
+    }
+    if (vy.schedule.maxIntervalSeconds > vx.schedule.maxIntervalSeconds) {
+      r('verify-frequency-lowered', `verification frequency lowered ${q(vx.schedule.source)} → ${q(vy.schedule.source)}: a restore point that does not restore may go unnoticed for ${humanSeconds(vy.schedule.maxIntervalSeconds)} instead of ${humanSeconds(vx.schedule.maxIntervalSeconds)}`);
+    }
+    for (const c of vx.checks) {
+      const d = vy.checks.find((n) => n.name === c.name);
+      if (!d) r('verify-check-removed', `verify check ${q(c.name)} removed: the restored copy is no longer asked ${code(c.query)}`);
+      else {
+        const weaker = weakenedExpectations(c.expect, d.expect);
+        if (weaker.length) r('verify-check-weakened', `verify check ${q(c.name)} accepts more: ${weaker.join(', ')}`);
+      }
+    }
+  }
+  return risks;
+}
+
+/** Which conditions of a verify check's `expect` now accept answers they refused before. */
+function weakenedExpectations(x: PlanVerifyExpect, y: PlanVerifyExpect): string[] {
+  const out: string[] = [];
+  const show = (v: unknown) => (v === undefined ? '(none)' : JSON.stringify(v));
+  if (x.atLeast !== undefined && (y.atLeast === undefined || y.atLeast < x.atLeast)) out.push(`atLeast ${show(x.atLeast)} → ${show(y.atLeast)}`);
+  if (x.atMost !== undefined && (y.atMost === undefined || y.atMost > x.atMost)) out.push(`atMost ${show(x.atMost)} → ${show(y.atMost)}`);
+  if (x.equals !== undefined && y.equals !== x.equals) out.push(`equals ${show(x.equals)} → ${show(y.equals)}`);
+  if (x.exists === true && y.exists !== true) out.push(`exists ${show(x.exists)} → ${show(y.exists)}`);
+  return out;
 }
 
 function profileRisks(before: PlanProfile[], after: PlanProfile[]): Risk[] {
@@ -216,6 +275,12 @@ function code(s: string): string {
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The same shape with nothing in it (lists empty, scalars absent), for comparing an added or removed object leaf by leaf. */
+function hollow(v: unknown): unknown {
+  if (Array.isArray(v)) return [];
+  return isObj(v) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, hollow(x)])) : undefined;
 }
 
 function isObj(v: unknown): v is Record<string, unknown> {

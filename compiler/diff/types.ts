@@ -19,7 +19,7 @@ export type RiskSeverity = 'high' | 'medium';
 /** A change a reviewer must not miss: data will be deleted, apps stop being protected, RPO worsens. */
 export interface Risk {
   severity: RiskSeverity;
-  /** Stable identifier: retention-reduced, policy-removed, policy-paused, selector-narrowed, selector-changed, frequency-lowered, profile-changed, encryption-key-changed, repository-moved, immutability-reduced, export-disabled, snapshot-disabled, blueprint-unbound, cluster-renamed, catalog-moved, restore-requested. */
+  /** Stable identifier: retention-reduced, policy-removed, policy-paused, selector-narrowed, selector-changed, frequency-lowered, profile-changed, encryption-key-changed, repository-moved, immutability-reduced, export-disabled, snapshot-disabled, blueprint-unbound, cluster-renamed, catalog-moved, restore-requested, verify-added, verify-removed, verify-frequency-lowered, verify-check-removed, verify-check-weakened. */
   code: string;
   kind: DiffKind;
   name: string;
