@@ -24,6 +24,17 @@ export interface LoopOptions extends Omit<ReconcileOptions, 'signal' | 'only'> {
 }
 
 /**
+ * How long the loop sleeps after a pass: until `next` (the earliest backup or verification slot of any pair, see
+ * `nextWakeup`), but never longer than the poll interval, which gets ±10% jitter (`random` in [0, 1)) so many Coffers
+ * watching one Git server spread out — a due slot is kept exactly. At least 1 s. Pure: the clock and the dice are
+ * arguments.
+ */
+export function sleepAfterPass(o: { next: Date | undefined; now: Date; intervalMs: number; random: number }): number {
+  const untilDue = o.next ? o.next.getTime() - o.now.getTime() : Infinity;
+  return Math.max(1000, Math.min(untilDue, o.intervalMs * (0.9 + o.random / 5)));
+}
+
+/**
  * `coffer run`: reconcile, sleep until the earliest of the next due slot and the poll interval, repeat — only while
  * holding the reconciler Lease, so a second replica waits as a hot standby. Errors (Git unreachable, an invalid
  * commit) are reported and retried with backoff instead of ending the loop: the last good schedule keeps being served
@@ -48,12 +59,12 @@ export async function runLoop(opts: LoopOptions): Promise<void> {
       if (r.held) {
         failures = 0;
         opts.onSummary?.(r.value);
-        const interval = opts.pollIntervalMs ?? (parseGoDuration(r.value.plan.config.sync.interval) ?? 300) * 1000;
-        const next = nextWakeup(r.value.due);
-        const now = (opts.now ?? (() => new Date()))().getTime();
-        const untilDue = next ? next.getTime() - now : Infinity;
-        // Polls get ±10% jitter so many Coffers watching one Git server spread out; a due slot is kept exactly.
-        sleepMs = Math.max(1000, Math.min(untilDue, interval * (0.9 + Math.random() / 5)));
+        sleepMs = sleepAfterPass({
+          next: nextWakeup([...r.value.due, ...r.value.verifyPairs]),
+          now: (opts.now ?? (() => new Date()))(),
+          intervalMs: opts.pollIntervalMs ?? (parseGoDuration(r.value.plan.config.sync.interval) ?? 300) * 1000,
+          random: Math.random(),
+        });
       } else {
         sweepDue = true;
         opts.onFollower?.(r.holder);

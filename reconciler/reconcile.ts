@@ -12,7 +12,7 @@ import type { LeaseLock } from './lease/index.ts';
 import { openProfileRepository, type ProfileRepository } from './profile-repository.ts';
 import { runDeclaredRestores, type DeclaredRestoreOutcome } from './restore/index.ts';
 import { duePairs, type DuePair } from './schedule/due.ts';
-import { runDueVerifications, type VerificationOutcome } from './verify/index.ts';
+import { runDueVerifications, type VerificationOutcome, type VerifyPair } from './verify/index.ts';
 
 export class ReconcileError extends Error {
   constructor(
@@ -74,6 +74,8 @@ export interface ReconcileSummary {
   restores: DeclaredRestoreOutcome[];
   /** Restore verifications (policies' spec.verify) this pass ran; each committed a VerificationResult. */
   verifications: VerificationOutcome[];
+  /** Every (policy, namespace) pair with spec.verify and when it is next due (the loop wakes for it like for backups). */
+  verifyPairs: VerifyPair[];
   expired: { policy: string; namespace: string; restorePoints: string[] }[];
   /** Non-run failures (retention, prune) that did not stop the reconcile. */
   errors: string[];
@@ -192,6 +194,7 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSu
   // Restore verifications (spec.verify) come after the backups, so a pair verified for the first time restores the
   // point this pass just took; like declared restores, only in the scheduled loop.
   let verifications: VerificationOutcome[] = [];
+  let verifyPairs: VerifyPair[] = [];
   if (!opts.only && !opts.signal?.aborted) {
     try {
       const v = await runDueVerifications(
@@ -211,6 +214,7 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSu
           }),
       );
       verifications = v.outcomes;
+      verifyPairs = v.pairs;
       errors.push(...v.errors);
     } catch (e) {
       errors.push(`verifications: ${(e as Error).message}`);
@@ -247,7 +251,7 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSu
     }
   }
   for (const r of repositories.values()) await r.then((x) => x.close()).catch(() => undefined);
-  return { commit: rev.commit, plan, due, runs, restores, verifications, expired, errors, catalog };
+  return { commit: rev.commit, plan, due, runs, restores, verifications, verifyPairs, expired, errors, catalog };
 }
 
 export type LeasedResult<T> = { held: true; value: T } | { held: false; holder: string };

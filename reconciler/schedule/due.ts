@@ -25,6 +25,8 @@ export interface DuePair {
   slot?: Date;
   /** When this pair next needs attention (the scheduler's wake-up time); `now` when due; undefined when paused. */
   nextDue?: Date;
+  /** Due pairs only: when the pair is next due once this pass has served it (the schedule's next slot). */
+  thenDue?: Date;
   /** The run the decision was based on. */
   lastRun?: string;
 }
@@ -74,10 +76,24 @@ export function duePairs(input: DueInput): DuePair[] {
   );
 }
 
-/** The earliest time any waiting pair needs attention: when a scheduler loop should wake up next. */
-export function nextWakeup(pairs: readonly DuePair[]): Date | undefined {
+/** What the wake-up needs of a backup pair (`DuePair`) or a verification pair (`verify/due.ts` `VerifyPair`). */
+export interface WakePair {
+  due: boolean;
+  nextDue?: Date;
+  thenDue?: Date;
+}
+
+/**
+ * The earliest time any pair needs attention after this pass: when a scheduler loop should wake up next. A waiting
+ * pair counts with `nextDue`; a due pair — served by the pass that asked — with its following slot (`thenDue`), so a
+ * loop whose only pair just ran still wakes for that pair's next slot rather than at the poll interval.
+ */
+export function nextWakeup(pairs: readonly WakePair[]): Date | undefined {
   let best: number | undefined;
-  for (const p of pairs) if (!p.due && p.nextDue && (best === undefined || p.nextDue.getTime() < best)) best = p.nextDue.getTime();
+  for (const p of pairs) {
+    const at = p.due ? p.thenDue : p.nextDue;
+    if (at && (best === undefined || at.getTime() < best)) best = at.getTime();
+  }
   return best === undefined ? undefined : new Date(best);
 }
 
@@ -118,5 +134,5 @@ function decide(policy: PlanPolicy, namespace: string, last: LastRun | undefined
   // Work is owed for `slot`.
   if (window && !inWindow(window, now, tz)) return { ...base, reason: 'outside-window', slot, nextDue: nextWindowOpen(window, now, tz) };
   if (busy) return { ...base, reason: 'busy', slot, nextDue: now };
-  return { ...base, due: true, reason, slot, nextDue: now };
+  return { ...base, due: true, reason, slot, nextDue: now, thenDue: openAt(nextRun(schedule, now)) };
 }

@@ -30,6 +30,8 @@ export interface VerifyPair {
   slot?: Date;
   /** When the pair is next due (undefined when paused or without a restore point). */
   nextDue?: Date;
+  /** Due pairs only: the verify schedule's next slot, when the pair is due again once this pass verified it. */
+  thenDue?: Date;
 }
 
 export interface VerifyDueInput {
@@ -67,12 +69,13 @@ export function verificationsDue(input: VerifyDueInput): VerifyPair[] {
       }
       const prev = last.get(pairKey(policy.name, namespace));
       const slot = previousSlot(schedule, input.now);
+      const next = nextRun(schedule, input.now);
       if (!prev) {
-        out.push({ ...base, due: true, reason: 'never-verified', ...(slot ? { slot } : {}), nextDue: input.now });
+        out.push({ ...base, due: true, reason: 'never-verified', ...(slot ? { slot } : {}), nextDue: input.now, thenDue: next });
       } else if (slot && Date.parse(prev.startTime) < slot.getTime()) {
-        out.push({ ...base, due: true, reason: 'scheduled', slot, nextDue: input.now });
+        out.push({ ...base, due: true, reason: 'scheduled', slot, nextDue: input.now, thenDue: next });
       } else {
-        out.push({ ...base, reason: 'up-to-date', ...(slot ? { slot } : {}), nextDue: nextRun(schedule, input.now) });
+        out.push({ ...base, reason: 'up-to-date', ...(slot ? { slot } : {}), nextDue: next });
       }
     }
   }

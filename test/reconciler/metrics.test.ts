@@ -46,7 +46,7 @@ describe('CofferMetrics', () => {
     m.observeEvent({ event: 'run-end', policy: 'databases-daily', namespace: 'web', phase: 'Failed', error: 'mover Job failed', seconds: 3 });
     m.observeEvent({ event: 'expired', policy: 'databases-daily', namespace: 'shop', restorePoints: ['x', 'y'], snapshotsForgotten: 4 });
     m.observeEvent({ event: 'restore-end', restore: 'shop-to-staging', phase: 'Failed' });
-    const summary: ReconcileSummary = { commit: plan.sourceCommit, plan, due: [], runs: outcomes, restores: [], verifications: [], expired: [], errors: [], catalog };
+    const summary: ReconcileSummary = { commit: plan.sourceCommit, plan, due: [], runs: outcomes, restores: [], verifications: [], verifyPairs: [], expired: [], errors: [], catalog };
     await m.observeSummary(summary, new Date('2026-11-25T02:00:00Z'));
     const report = evaluateCompliance({ plan, selected: new Map([['databases-daily', ['shop', 'web']]]), restorePoints: (await catalog.readRestorePoints()).map((e) => e.doc), runs: await catalog.readRuns(), lastRuns: await catalog.latestRuns(), now: new Date('2026-11-25T02:00:00Z') });
     m.observeCompliance(report);
