@@ -4,10 +4,12 @@ import { runDrill, runDrRestore } from '../reconciler/restore/index.ts';
 import { type Command, UsageError } from './io.ts';
 import { RECONCILER_FLAGS, reconcilerContext } from './reconcile-flags.ts';
 import { parseDurationFlag } from './restore.ts';
+import { runVerify, VERIFY_HELP } from './dr-verify.ts';
 
 const HELP = `Disaster recovery.
 
 Usage: coffer dr drill -n NAMESPACE [--policy P] [flags]
+       coffer dr verify -n NAMESPACE [--policy P] [--restore-point NAME] [flags]
        coffer dr restore --cluster A --to-kubeconfig FILE [--target-cluster B] [--policy P] [--wait] [flags]
 
   restore restore the latest successful restore point of every namespace cluster A protected into the cluster of
@@ -18,24 +20,28 @@ Usage: coffer dr drill -n NAMESPACE [--policy P] [flags]
           blueprints' validate action, delete the scratch namespace, and commit a DrillReport with the measured RTO
           to the catalog branch (drills/<cluster>/<namespace>/<name>.yaml). Exit status 1 when the drill failed.
 
-  -n, --namespace NS     namespace to drill (required)
+${VERIFY_HELP}
+  -n, --namespace NS     namespace to drill or verify (required)
   -p, --policy NAME      restore points of this policy only
-      --transform NAME   TransformSet for the scratch copy (repeatable)
-      --timeout DURATION readiness and hook timeout (default 5m)
+      --restore-point NAME  (verify) this restore point instead of the newest successful one
+      --transform NAME   (drill) TransformSet for the scratch copy (repeatable)
+      --timeout DURATION readiness and hook timeout (default 5m); (verify) the whole verification before cleanup
+                         (default: the policy's spec.verify.timeout, else 30m)
   --source, --branch, --kubeconfig, --context, --mover-image, --coffer-namespace as for coffer restore
-  -o, --output FORMAT    text, json or yaml (the DrillReport)
+  -o, --output FORMAT    drill: text, json or yaml (the DrillReport); verify: table, wide, json, yaml or name
 
       --cluster A        (restore) the lost cluster, as named in the catalog
       --to-kubeconfig F  (restore) the cluster to restore into
       --target-cluster B (restore) its name in the catalog (default: coffer.yaml cluster)
-      --wait             (restore) wait until every namespace is healthy
+      --wait             (restore) wait until every namespace is healthy; (verify) wait for the verification to
+                         finish (the default)
 `;
 
 export const run: Command = async (argv, io) => {
   const { values: v, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...RECONCILER_FLAGS, cluster: { type: 'string' }, 'to-kubeconfig': { type: 'string' }, 'target-cluster': { type: 'string' }, wait: { type: 'boolean' }, namespace: { type: 'string', short: 'n' }, policy: { type: 'string', short: 'p' }, transform: { type: 'string', multiple: true }, timeout: { type: 'string' } },
+    options: { ...RECONCILER_FLAGS, cluster: { type: 'string' }, 'to-kubeconfig': { type: 'string' }, 'target-cluster': { type: 'string' }, wait: { type: 'boolean' }, namespace: { type: 'string', short: 'n' }, policy: { type: 'string', short: 'p' }, transform: { type: 'string', multiple: true }, timeout: { type: 'string' }, 'restore-point': { type: 'string' } },
   });
   if (v.help || !positionals.length) {
     io.stdout.write(HELP);
@@ -69,7 +75,8 @@ export const run: Command = async (argv, io) => {
     if (!results.length) io.stderr.write(`no successful restore point of cluster ${v.cluster} in the catalog\n`);
     return results.length && results.every((r) => r.phase === 'Succeeded') ? 0 : 1;
   }
-  if (positionals[0] !== 'drill') throw new UsageError(`coffer dr ${positionals[0]}: unknown subcommand (have: drill, restore); see coffer dr --help`);
+  if (positionals[0] === 'verify') return runVerify(v, io);
+  if (positionals[0] !== 'drill') throw new UsageError(`coffer dr ${positionals[0]}: unknown subcommand (have: drill, restore, verify); see coffer dr --help`);
   if (!v.namespace) throw new UsageError('--namespace is required; see coffer dr --help');
   const format = v.output ?? 'text';
   if (!['text', 'json', 'yaml'].includes(format)) throw new UsageError(`--output "${format}": expected text, json or yaml`);

@@ -2,6 +2,7 @@ import { formatBytes } from '../../reconciler/catalog/messages.ts';
 import { age, duration } from '../../reconciler/catalog/open.ts';
 import type { RestorePoint, RunRecord } from '../../reconciler/catalog/types.ts';
 import type { RestorePointSummary } from '../../reconciler/catalog/summary.ts';
+import type { VerificationResultDoc } from '../../reconciler/verify/result.ts';
 import type { Column, ListSpec } from './printer.ts';
 
 /** The columns of each listed kind, shared by `coffer get …` and its aliases so every verb prints them alike. */
@@ -73,4 +74,23 @@ export function runSpec(now: Date, allClusters: boolean): ListSpec<RunRecord> {
     },
   ];
   return { resource: 'run', listKind: 'RunList', name: (r) => r.metadata.name, columns: cols };
+}
+
+/** Restore verifications (`coffer dr verify`): what was restored, the verdict, the RTO, integrity and checks passed. */
+export function verificationSpec(): ListSpec<VerificationResultDoc> {
+  const passed = (xs: { result: string }[] | undefined) => (xs?.length ? `${xs.filter((x) => x.result === 'Passed').length}/${xs.length}` : '<none>');
+  const cols: Column<VerificationResultDoc>[] = [
+    { header: 'NAMESPACE', value: (v) => v.spec.namespace },
+    { header: 'POLICY', value: (v) => v.spec.policy },
+    { header: 'NAME', value: (v) => v.metadata.name },
+    { header: 'RESTORE POINT', value: (v) => v.spec.restorePoint || '<none>' },
+    { header: 'PHASE', value: (v) => v.spec.phase },
+    { header: 'RTO', value: (v) => (v.spec.rtoSeconds === undefined ? '<none>' : `${v.spec.rtoSeconds}s`) },
+    { header: 'INTEGRITY', value: (v) => passed(v.spec.integrity) },
+    { header: 'CHECKS', value: (v) => passed(v.spec.checks) },
+    { header: 'TRIGGER', value: (v) => v.spec.trigger, wide: true },
+    { header: 'SCRATCH NAMESPACE', value: (v) => `${v.spec.scratchNamespace}${v.spec.scratchDeleted ? ' (deleted)' : ' (NOT deleted)'}`, wide: true },
+    { header: 'STARTED', value: (v) => short(v.spec.startTime), wide: true },
+  ];
+  return { resource: 'verificationresult', listKind: 'VerificationResultList', name: (v) => v.metadata.name, columns: cols };
 }

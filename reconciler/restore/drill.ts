@@ -66,13 +66,15 @@ export interface ScratchRequest extends Omit<DrillRequest, 'now'> {
   kind: 'drill' | 'verify';
   /** Policy checks to answer with the blueprints' verify actions (restore verification). */
   verify?: readonly PlanVerifyCheck[];
+  /** This restore point (by name) instead of the latest successful one of the namespace (and policy). */
+  restorePoint?: string;
 }
 
 /**
- * The part drills and restore verification share: restore the latest restore point of a namespace into a fresh
- * scratch namespace, wait until it is ready, run the blueprints' `validate` (and `verify`) actions, then delete the
- * scratch namespace and wait until it is gone — also when the restore failed or was aborted, so a failed drill
- * never leaves a copy of production data behind. Never throws for a failed restore: it is in `errors`.
+ * The part drills and restore verification share: restore the latest (or the named) restore point of a namespace
+ * into a fresh scratch namespace, wait until it is ready, run the blueprints' `validate` (and `verify`) actions, then
+ * delete the scratch namespace and wait until it is gone — also when the restore failed or was aborted, so a failed
+ * drill never leaves a copy of production data behind. Never throws for a failed restore: it is in `errors`.
  */
 export async function restoreIntoScratch(req: ScratchRequest): Promise<ScratchRestore> {
   const suffix = randomBytes(3).toString('hex');
@@ -84,7 +86,7 @@ export async function restoreIntoScratch(req: ScratchRequest): Promise<ScratchRe
   try {
     outcome = await runRestore({
       ...req,
-      restorePoint: { ref: 'latest', namespace: req.namespace, ...(req.policy ? { policy: req.policy } : {}) },
+      restorePoint: { ref: req.restorePoint ?? 'latest', namespace: req.namespace, ...(req.policy ? { policy: req.policy } : {}) },
       namespaceMapping: { [req.namespace]: scratch },
       wait: true,
       validate: true,

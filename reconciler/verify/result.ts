@@ -2,6 +2,9 @@ import type { PlanVerifyCheck } from '../../compiler/plan/types.ts';
 import type { RunRecord } from '../catalog/types.ts';
 import { judgeAnswer } from './expect.ts';
 
+/** What started a verification: its verify schedule, or `coffer dr verify`. */
+export type VerificationTrigger = 'schedule' | 'manual';
+
 /** A VerificationResult (`schemas/verificationresult.schema.json`): the evidence one restore verification leaves in Git. */
 export interface VerificationResultDoc {
   apiVersion: 'coffer.dev/v1alpha1';
@@ -14,7 +17,7 @@ export interface VerificationResultDoc {
     restorePoint: string;
     restoreResult?: string;
     scratchNamespace: string;
-    trigger: 'schedule';
+    trigger: VerificationTrigger;
     scheduledFor?: string;
     startTime: string;
     endTime: string;
@@ -48,7 +51,7 @@ export interface VerificationFacts {
   namespace: string;
   policy: string;
   checks: readonly PlanVerifyCheck[];
-  trigger: 'schedule';
+  trigger: VerificationTrigger;
   slot?: Date;
   scratch: string;
   start: Date;

@@ -1,5 +1,6 @@
 import { validateKind } from '../../compiler/index.ts';
 import type { Plan, PlanPolicy } from '../../compiler/plan/types.ts';
+import { DEFAULT_VERIFY_TIMEOUT } from '../../compiler/plan/defaults.ts';
 import { parseDuration } from '../blueprint/functions/Wait.ts';
 import { runId, type Catalog, type CommitResult } from '../catalog/index.ts';
 import { CatalogValidationError } from '../catalog/validate.ts';
@@ -8,7 +9,7 @@ import type { GitSource } from '../git/source.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { restoreIntoScratch } from '../restore/drill.ts';
 import { pairKey, verificationsDue, type VerifyPair } from './due.ts';
-import { buildVerificationResult, verificationPath, verificationRun, type HookRecord, type VerificationResultDoc } from './result.ts';
+import { buildVerificationResult, verificationPath, verificationRun, type HookRecord, type VerificationResultDoc, type VerificationTrigger } from './result.ts';
 import { latestVerifications } from './store.ts';
 
 export interface VerifyContext {
@@ -30,18 +31,31 @@ export interface VerificationOutcome {
   commit: CommitResult & { path: string };
 }
 
+/** What one verification runs: its trigger, the slot it serves (scheduled), and a chosen restore point (manual). */
+export interface VerificationOptions {
+  trigger: VerificationTrigger;
+  slot?: Date;
+  /** A restore point by name instead of the pair's latest successful one. */
+  restorePoint?: string;
+  /** Overrides spec.verify.timeout (a duration such as 45m), e.g. from `coffer dr verify --timeout`. */
+  timeout?: string;
+}
+
 /**
- * One restore verification of a (policy, namespace): restore its latest restore point into a scratch namespace
- * (the drill's code path), wait until it is ready, run the blueprints' integrity check (`validate`) and the policy's
- * checks (`verify`), delete the scratch namespace whatever happened, and commit the VerificationResult together with
- * its Run record in one commit. The policy's `verify.timeout` bounds everything before the cleanup.
+ * One restore verification of a (policy, namespace): restore its latest restore point (or `opts.restorePoint`) into
+ * a scratch namespace (the drill's code path), wait until it is ready, run the blueprints' integrity check (`validate`)
+ * and the policy's checks (`verify`), delete the scratch namespace whatever happened, and commit the VerificationResult
+ * together with its Run record in one commit. The policy's `verify.timeout` bounds everything before the cleanup; a
+ * policy without `spec.verify` (a manual verification) gets the integrity check only, within the default timeout.
  */
-export async function runVerification(ctx: VerifyContext, policy: PlanPolicy, namespace: string, opts: { trigger: 'schedule'; slot?: Date }): Promise<VerificationOutcome> {
-  const verify = policy.verify;
-  if (!verify) throw new TypeError(`policy ${policy.name} declares no spec.verify`);
-  const timeoutMs = parseDuration(verify.timeout);
+export async function runVerification(ctx: VerifyContext, policy: Pick<PlanPolicy, 'name' | 'verify'>, namespace: string, opts: VerificationOptions): Promise<VerificationOutcome> {
+  if (!policy.verify && opts.trigger === 'schedule') throw new TypeError(`policy ${policy.name} declares no spec.verify`);
+  const checks = policy.verify?.checks ?? [];
+  const timeout = opts.timeout ?? policy.verify?.timeout ?? DEFAULT_VERIFY_TIMEOUT;
+  const timeoutMs = parseDuration(timeout);
   const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(new Error(`verification timed out after ${verify.timeout} (spec.verify.timeout of policy ${policy.name})`)), timeoutMs);
+  const why = opts.timeout ? '--timeout' : policy.verify ? `spec.verify.timeout of policy ${policy.name}` : 'the default for a policy without spec.verify';
+  const timer = setTimeout(() => deadline.abort(new Error(`verification timed out after ${timeout} (${why})`)), timeoutMs);
   const signal = ctx.signal ? AbortSignal.any([ctx.signal, deadline.signal]) : deadline.signal;
   const t0 = performance.now();
   let s;
@@ -55,7 +69,8 @@ export async function runVerification(ctx: VerifyContext, policy: PlanPolicy, na
       kind: 'verify',
       namespace,
       policy: policy.name,
-      verify: verify.checks,
+      verify: checks,
+      ...(opts.restorePoint ? { restorePoint: opts.restorePoint } : {}),
       waitTimeoutMs: timeoutMs,
       signal,
       ...(ctx.moverImage ? { moverImage: ctx.moverImage } : {}),
@@ -72,7 +87,7 @@ export async function runVerification(ctx: VerifyContext, policy: PlanPolicy, na
     cluster: ctx.plan.config.cluster,
     namespace,
     policy: policy.name,
-    checks: verify.checks,
+    checks,
     trigger: opts.trigger,
     ...(opts.slot ? { slot: opts.slot } : {}),
     scratch: s.scratch,

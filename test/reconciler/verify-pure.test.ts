@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseFrequency } from '../../compiler/schedule/index.ts';
 import type { PlanPolicy } from '../../compiler/plan/types.ts';
-import { buildVerificationResult, judgeAnswer, pairKey, verificationsDue, verificationRun } from '../../reconciler/verify/index.ts';
+import { buildVerificationResult, chooseVerifyTarget, judgeAnswer, pairKey, verificationsDue, verificationRun } from '../../reconciler/verify/index.ts';
 import { validateKind } from '../../compiler/index.ts';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -172,5 +172,28 @@ describe('compliance: last-verified', () => {
       writeFileSync(path, md);
     }
     expect(md).toBe(readFileSync(path, 'utf8'));
+  });
+});
+
+describe('chooseVerifyTarget: which pair and restore point coffer dr verify restores', () => {
+  const rp = (namespace: string, policy: string, name: string, phase: 'Succeeded' | 'Failed' = 'Succeeded') => ({ cluster: 'c', namespace, policy, name, phase, startTime: '2026-12-07T00:00:00Z', volumes: 0, bytes: 0, path: '' });
+  const points = [rp('shop', 'hourly', 'backup-1'), rp('shop', 'db', 'backup-2'), rp('crm', 'db', 'backup-3'), rp('crm', 'db', 'backup-4', 'Failed'), rp('wiki', 'db', 'backup-5', 'Failed'), rp('dup', 'a', 'backup-6'), rp('dup', 'b', 'backup-6')];
+  const plan = { policies: [policy('db'), policy('hourly', false)] };
+  const cases: { name: string; req: { namespace?: string; policy?: string; restorePoint?: string }; want?: object; error?: string }[] = [
+    { name: 'one policy backs the namespace up', req: { namespace: 'crm' }, want: { namespace: 'crm', policy: 'db' } },
+    { name: 'several: the one declaring spec.verify', req: { namespace: 'shop' }, want: { namespace: 'shop', policy: 'db' } },
+    { name: 'several, --policy says which', req: { namespace: 'shop', policy: 'hourly' }, want: { namespace: 'shop', policy: 'hourly' } },
+    { name: '--restore-point names namespace and policy', req: { restorePoint: 'backup-1' }, want: { namespace: 'shop', policy: 'hourly', restorePoint: 'backup-1' } },
+    { name: 'a failed restore point by name is allowed (restorable by name, never chosen silently)', req: { restorePoint: 'backup-4' }, want: { namespace: 'crm', policy: 'db', restorePoint: 'backup-4' } },
+    { name: 'several policies, none or both verifying', req: { namespace: 'dup' }, error: 'namespace dup has restore points of several policies (a, b); add --policy' },
+    { name: 'one name in two directories', req: { restorePoint: 'backup-6' }, error: 'restore point "backup-6" exists in dup/a, dup/b; add --namespace or --policy' },
+    { name: 'only failed points', req: { namespace: 'wiki' }, error: 'no successful restore point in namespace wiki to verify (see coffer get restorepoints -n wiki)' },
+    { name: 'unknown name', req: { namespace: 'shop', restorePoint: 'backup-3' }, error: 'restore point "backup-3" not found in the catalog in namespace shop (see coffer get restorepoints)' },
+    { name: 'neither namespace nor restore point', req: {}, error: '--namespace is required unless --restore-point names the restore point' },
+  ];
+  it.each(cases)('$name', (c) => {
+    const filtered = points.filter((p) => (!c.req.namespace || p.namespace === c.req.namespace) && (!c.req.policy || p.policy === c.req.policy));
+    if (c.error) expect(() => chooseVerifyTarget(filtered, plan, c.req)).toThrow(expect.objectContaining({ code: 'E_VERIFY_REQUEST', message: c.error }));
+    else expect(chooseVerifyTarget(filtered, plan, c.req)).toEqual(c.want);
   });
 });

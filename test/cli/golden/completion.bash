@@ -34,8 +34,8 @@ _coffer() {
     doctor)
       words="--coffer-namespace --context --help --kubeconfig --local --output --source -h -o" ;;
     dr)
-      words="--author --branch --cluster --coffer-namespace --concurrency --context --help --kubeconfig --mover-image --namespace --output --policy --source --target-cluster --timeout --to-kubeconfig --transform --wait -h -n -o -p"
-      [[ $COMP_CWORD -eq 2 ]] && words="restore drill" ;;
+      words="--author --branch --cluster --coffer-namespace --concurrency --context --help --kubeconfig --mover-image --namespace --output --policy --restore-point --source --target-cluster --timeout --to-kubeconfig --transform --wait -h -n -o -p"
+      [[ $COMP_CWORD -eq 2 ]] && words="restore drill verify" ;;
     explain)
       words="--help --recursive -h" ;;
     get)
