@@ -4,7 +4,8 @@ import { reconcileOnce, withLease, type ReconcileOptions, type ReconcileSummary 
 import { nextWakeup } from './schedule/due.ts';
 import { sleepUnlessWoken } from './sleep.ts';
 import { DEFAULT_COFFER_NAMESPACE } from './profile-repository.ts';
-import { sweepOnAcquire } from './volumes/sweep.ts';
+import { EventRecorder, findInvolvedObject, namespaceReference } from './kube/events.ts';
+import { sweepOnAcquire, type SweepResult } from './volumes/sweep.ts';
 
 export interface LoopOptions extends Omit<ReconcileOptions, 'signal' | 'only'> {
   lock: LeaseLock;
@@ -21,6 +22,8 @@ export interface LoopOptions extends Omit<ReconcileOptions, 'signal' | 'only'> {
   onFollower?: (holder: string) => void;
   /** Resolves early when something (a webhook, a poll that saw a new commit) asks for a reconcile now. */
   wake?: () => Promise<void>;
+  /** Every start-up sweep's result (the `coffer_sweep_*` metrics). */
+  onSweep?: (r: SweepResult) => void;
 }
 
 /**
@@ -44,13 +47,23 @@ export async function runLoop(opts: LoopOptions): Promise<void> {
   let failures = 0;
   // On start-up and whenever the Lease comes back after another holder had it: remove what interrupted runs left.
   let sweepDue = true;
+  const moverNamespace = opts.cofferNamespace ?? DEFAULT_COFFER_NAMESPACE;
+  // The sweep's Events are about Coffer's Deployment (or Pod) like its other Events; outside a pod, the mover namespace.
+  const sweepEvents = new EventRecorder({
+    client: opts.client,
+    object: async () => (await findInvolvedObject(opts.client, opts.env ?? process.env)) ?? namespaceReference(opts.client, moverNamespace),
+    component: 'coffer',
+    instance: opts.lock.identity,
+    ...(opts.now ? { now: opts.now } : {}),
+    log: (e) => opts.log?.({ event: 'log', message: String(e.message) }),
+  });
   while (!opts.signal.aborted) {
     let sleepMs = opts.pollIntervalMs ?? 5 * 60_000;
     try {
       const r = await withLease(opts.lock, async (lost) => {
         if (sweepDue) {
           sweepDue = false;
-          await sweepOnAcquire(opts.client, { namespace: opts.cofferNamespace ?? DEFAULT_COFFER_NAMESPACE, identity: opts.lock.identity, ...(opts.now ? { now: opts.now } : {}), log: (message) => opts.log?.({ event: 'log', message }) });
+          await sweepOnAcquire(opts.client, { namespace: moverNamespace, events: sweepEvents, log: (message) => opts.log?.({ event: 'log', message }), ...(opts.onSweep ? { onSweep: opts.onSweep } : {}) });
         }
         const signal = AbortSignal.any([opts.signal, lost]);
         const interrupt = opts.interrupt ? AbortSignal.any([opts.interrupt, lost]) : lost;

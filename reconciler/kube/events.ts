@@ -40,6 +40,12 @@ export async function findInvolvedObject(client: KubeClient, env: NodeJS.Process
   return dep ? ref(dep, 'apps/v1', 'Deployment') : ref(podObj, 'v1', 'Pod');
 }
 
+/** A Namespace as the object of an Event (written into that namespace): what Events are about outside a pod. */
+export async function namespaceReference(client: KubeClient, name: string): Promise<InvolvedObject> {
+  const ns = await client.get('v1', 'namespaces', undefined, name);
+  return { apiVersion: 'v1', kind: 'Namespace', name, namespace: name, uid: ns.metadata.uid ?? '' };
+}
+
 export interface EventRecorderOptions {
   client: KubeClient;
   /** Resolved once, on the first event. */

@@ -26,6 +26,9 @@ export const METRIC_NAMES = [
   'coffer_verification_duration_seconds',
   'coffer_verification_rto_seconds',
   'coffer_verification_last_success_timestamp_seconds',
+  'coffer_sweep_objects_removed_total',
+  'coffer_sweep_errors_total',
+  'coffer_sweep_last_timestamp_seconds',
 ] as const;
 
 const RESULTS: readonly ResultStatus[] = ['pass', 'fail', 'warn', 'error', 'skip'];
@@ -72,6 +75,9 @@ export class CofferMetrics {
   });
   readonly verificationRto = new Gauge({ name: 'coffer_verification_rto_seconds', help: 'Recovery time measured by the newest restore verification (restore start until ready and integrity-checked) per policy and namespace.', labelNames: ['policy', 'namespace'], registers: [this.registry] });
   readonly verificationLastSuccess = new Gauge({ name: 'coffer_verification_last_success_timestamp_seconds', help: 'Start time (Unix seconds) of the newest successful restore verification per policy and namespace.', labelNames: ['policy', 'namespace'], registers: [this.registry] });
+  readonly sweepRemoved = new Counter({ name: 'coffer_sweep_objects_removed_total', help: 'Leftovers of interrupted runs the start-up sweep removed, by kind (jobs, secrets, persistentvolumeclaims, volumesnapshots, volumesnapshotcontents, persistentvolumes).', labelNames: ['kind'], registers: [this.registry] });
+  readonly sweepErrors = new Counter({ name: 'coffer_sweep_errors_total', help: 'Leftovers the start-up sweep could not remove, plus sweeps that failed as a whole.', registers: [this.registry] });
+  readonly sweepLast = new Gauge({ name: 'coffer_sweep_last_timestamp_seconds', help: 'When the last start-up sweep ended (Unix seconds), also one that found nothing.', registers: [this.registry] });
   private sawPlan = false;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
@@ -105,6 +111,13 @@ export class CofferMetrics {
         break;
       }
     }
+  }
+
+  /** A start-up sweep (reconciler/volumes/sweep.ts): what it removed by kind, its errors, when it ended. */
+  observeSweep(r: { removed: Record<string, number>; errors: readonly string[] }, at: Date = new Date()): void {
+    for (const [kind, n] of Object.entries(r.removed)) if (n > 0) this.sweepRemoved.inc({ kind }, n);
+    if (r.errors.length) this.sweepErrors.inc(r.errors.length);
+    this.sweepLast.set(at.getTime() / 1000);
   }
 
   /** After a reconcile: bytes moved, plan, and the catalog's view (restore points held, last successes). */

@@ -58,7 +58,7 @@ export interface Serving {
    * Merges the server's hooks into `runLoop` options: trigger-aware source, wake-ups, metrics and reports, and the
    * registry of runs in flight that POST /api/v1/runs/RUN/cancel (`coffer cancel RUN`) stops one of.
    */
-  loopOptions<T extends Pick<LoopOptions, 'source' | 'log' | 'onSummary' | 'onError' | 'onFollower' | 'wake' | 'running'>>(o: T): T;
+  loopOptions<T extends Pick<LoopOptions, 'source' | 'log' | 'onSummary' | 'onError' | 'onFollower' | 'wake' | 'running' | 'onSweep'>>(o: T): T;
 }
 
 /** Reads the webhook secret from a file (trailing newline dropped) or the environment; refuses an empty one. */
@@ -151,6 +151,10 @@ export async function startServing(o: ServeOptions): Promise<Serving> {
       onFollower: (h) => {
         l.onFollower?.(h);
         live.onFollower(h);
+      },
+      onSweep: (r) => {
+        l.onSweep?.(r);
+        metrics.observeSweep(r);
       },
     }),
     close: async () => {

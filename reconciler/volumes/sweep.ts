@@ -3,10 +3,11 @@
  * credentials Secrets and PVCs, snapshot hand-offs, volumes caught between the two claims of a restore hand-back.
  * All of it carries `app.kubernetes.io/managed-by=coffer` and a `coffer.dev/run` label. It runs when the controller
  * takes the Lease (start-up, and again after losing it): no run of the loop or the API moves data then, because both
- * move data only while holding that Lease. Each sweep that found something is a Kubernetes Event on the mover
- * namespace and a log line.
+ * move data only while holding that Lease. Each sweep that found something is a Kubernetes Event (reason
+ * LeftoversSwept, through kube/events.ts) and a log line; every sweep feeds the `coffer_sweep_*` metrics.
  */
 import { isNotFound, type KubeClient } from '../kube/client.ts';
+import type { EventRecorder } from '../kube/events.ts';
 import type { KubeObject } from '../kube/types.ts';
 import { discardVolume, RECLAIM_ANNOTATION } from './handback.ts';
 import { RUN_LABEL } from './mover.ts';
@@ -82,41 +83,25 @@ export async function sweepLeftovers(client: KubeClient, namespace: string): Pro
   return result;
 }
 
-/** Records a sweep that found something as an Event on the mover namespace (core/v1, as `kubectl describe` shows it). */
-export async function recordSweepEvent(client: KubeClient, namespace: string, r: SweepResult, reportingInstance: string, now: Date): Promise<void> {
-  const ns = await client.get('v1', 'namespaces', undefined, namespace);
-  const time = now.toISOString().replace(/\.\d+Z$/, 'Z');
-  await client.create('v1', 'events', namespace, {
-    apiVersion: 'v1',
-    kind: 'Event',
-    metadata: { generateName: 'coffer-sweep.', namespace },
-    involvedObject: { apiVersion: 'v1', kind: 'Namespace', name: namespace, uid: ns.metadata.uid },
-    reason: 'LeftoversSwept',
-    message: describeSweep(r).slice(0, 1024),
-    type: r.errors.length ? 'Warning' : 'Normal',
-    source: { component: 'coffer' },
-    reportingComponent: 'coffer',
-    reportingInstance,
-    firstTimestamp: time,
-    lastTimestamp: time,
-    count: 1,
-  } as unknown as KubeObject);
-}
-
 /**
- * One sweep as the controller runs it: sweep, and when anything was found, an Event and a log line. Failures are
- * logged and never stop the controller (the next acquisition of the Lease sweeps again).
+ * One sweep as the controller runs it: sweep, and when anything was found, an Event (through `events`: Coffer's
+ * Deployment in a pod, else the mover namespace) and a log line. `onSweep` sees every sweep — also one that found
+ * nothing, and a failed one as a result with its error — for the `coffer_sweep_*` metrics. Failures are logged and
+ * never stop the controller (the next acquisition of the Lease sweeps again).
  */
-export async function sweepOnAcquire(client: KubeClient, o: { namespace: string; identity: string; now?: () => Date; log?: (message: string) => void }): Promise<SweepResult | undefined> {
+export async function sweepOnAcquire(client: KubeClient, o: { namespace: string; events: EventRecorder; log?: (message: string) => void; onSweep?: (r: SweepResult) => void }): Promise<SweepResult | undefined> {
+  let r: SweepResult;
   try {
-    const r = await sweepLeftovers(client, o.namespace);
-    if (!r.runs.length && !r.errors.length) return r;
-    const message = describeSweep(r);
-    o.log?.(`${o.namespace}: ${message}`);
-    await recordSweepEvent(client, o.namespace, r, o.identity, (o.now ?? (() => new Date()))()).catch((e) => o.log?.(`sweep event not recorded: ${(e as Error).message}`));
-    return r;
+    r = await sweepLeftovers(client, o.namespace);
   } catch (e) {
     o.log?.(`sweep of ${o.namespace} failed: ${(e as Error).message}`);
+    o.onSweep?.({ removed: {}, runs: [], finished: [], errors: [(e as Error).message] });
     return undefined;
   }
+  o.onSweep?.(r);
+  if (!r.runs.length && !r.errors.length) return r;
+  const message = describeSweep(r);
+  o.log?.(`${o.namespace}: ${message}`);
+  await o.events.record(r.errors.length ? 'Warning' : 'Normal', 'LeftoversSwept', message);
+  return r;
 }

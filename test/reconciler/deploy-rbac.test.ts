@@ -61,7 +61,8 @@ const CALLS: [string, Attributes][] = [
   ['reconciler/volumes/sweep.ts: delete a leftover Secret', call('delete', 'secrets', NS, { name: 'coffer-x' })],
   ['reconciler/volumes/sweep.ts: delete a leftover hand-off snapshot', call('delete', 'volumesnapshots', NS, { group: 'snapshot.storage.k8s.io', name: 'coffer-x' })],
   ['reconciler/volumes/sweep.ts: discard a volume an interrupted hand-back left', call('delete', 'persistentvolumes', '', { name: 'pvc-1' })],
-  ['reconciler/volumes/sweep.ts: record the sweep as an Event', call('create', 'events', NS)],
+  ['reconciler/volumes/sweep.ts: record the sweep as an Event (through kube/events.ts)', call('create', 'events', NS)],
+  ['reconciler/kube/events.ts: the mover namespace as an Event\'s object outside a pod', call('get', 'namespaces', '', { name: NS })],
   // blueprints
   ['reconciler/blueprint/functions/KubeExec.ts: exec over WebSocket (GET)', call('get', 'pods/exec', APP, { name: 'db-0' })],
   ['reconciler/blueprint/functions/KubeExec.ts: exec over SPDY (POST)', call('create', 'pods/exec', APP, { name: 'db-0' })],

@@ -82,6 +82,19 @@ describe('CofferMetrics', () => {
     expect(f.get('coffer_backup_run_duration_seconds')?.type).toBe('histogram');
   });
 
+  it('counts what start-up sweeps removed by kind, their errors, and when the last one ended (also an empty one)', async () => {
+    const m = new CofferMetrics({ processMetrics: false });
+    m.observeSweep({ removed: { jobs: 1, secrets: 1, persistentvolumeclaims: 0 }, errors: [] }, new Date('2026-12-07T03:00:00Z'));
+    m.observeSweep({ removed: { jobs: 2 }, errors: ['jobs coffer-system/x: forbidden'] }, new Date('2026-12-07T04:00:00Z'));
+    m.observeSweep({ removed: {}, errors: [] }, new Date('2026-12-07T05:00:00Z'));
+    const text = await m.metrics();
+    expect(text).toContain('coffer_sweep_objects_removed_total{kind="jobs"} 3\n');
+    expect(text).toContain('coffer_sweep_objects_removed_total{kind="secrets"} 1\n');
+    expect(text).not.toContain('kind="persistentvolumeclaims"');
+    expect(text).toContain('coffer_sweep_errors_total 1\n');
+    expect(text).toContain(`coffer_sweep_last_timestamp_seconds ${Date.parse('2026-12-07T05:00:00Z') / 1000}\n`);
+  });
+
   it('keeps two instances apart (own registries)', async () => {
     const a = new CofferMetrics({ processMetrics: false });
     const b = new CofferMetrics({ processMetrics: false });

@@ -34,14 +34,21 @@ afterAll(async () => {
 });
 
 /** `coffer run` as a child process (async: the sandbox is served from this worker); its output collected. */
-function coffer(): { child: ChildProcess; output: () => string } {
+function coffer(...extra: string[]): { child: ChildProcess; output: () => string } {
   const cli = new URL('../../cli/coffer.js', import.meta.url).pathname;
-  const child = spawn(process.execPath, [cli, 'run', '--source', repoDir, '--interval', '2s', '-o', 'json'], { env: { ...process.env, KUBECONFIG: sb.kubeconfigPath }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cli, 'run', '--source', repoDir, '--interval', '2s', '-o', 'json', ...extra], { env: { ...process.env, KUBECONFIG: sb.kubeconfigPath }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   return { child, output: () => out };
+}
+
+/** The address `coffer run --listen HOST:0 -o json` logged (its `listening` event). */
+function listeningUrl(output: string): string {
+  const line = output.split('\n').find((l) => l.includes('"event":"listening"'));
+  if (!line) throw new Error(`no listening event in: ${output}`);
+  return (JSON.parse(line) as { url: string }).url;
 }
 
 const SNAP = 'snapshot.storage.k8s.io/v1';
@@ -70,7 +77,8 @@ describe('start-up sweep', () => {
     // What the dead run left: the Job with what it mounts and reads, and the snapshot hand-off.
     expect(left.map((x) => x.split('/')[0])).toEqual(expect.arrayContaining(['jobs', 'persistentvolumeclaims', 'secrets', 'volumesnapshotcontents', 'volumesnapshots']));
 
-    const second = coffer();
+    // The second one serves /metrics too: the sweep is counted there.
+    const second = coffer('--listen', '127.0.0.1:0');
     try {
       await waitFor(`the sweep's log line; output: ${second.output()}`, async () => second.output().includes('swept leftovers'));
       const line = second.output().split('\n').find((l) => l.includes('swept leftovers'))!;
@@ -80,8 +88,13 @@ describe('start-up sweep', () => {
       type Ev = KubeObject & { reason: string; message: string; type: string; involvedObject: { kind: string; name: string }; reportingComponent: string };
       const events = ((await client.list('v1', 'events', 'coffer-system')) as Ev[]).filter((e) => e.reason === 'LeftoversSwept');
       expect(events).toHaveLength(1);
-      expect(events[0]).toMatchObject({ type: 'Normal', involvedObject: { kind: 'Namespace', name: 'coffer-system' }, reportingComponent: 'coffer' });
+      // Through kube/events.ts: outside a pod there is no Deployment, so the mover namespace is what it is about.
+      expect(events[0]).toMatchObject({ type: 'Normal', involvedObject: { kind: 'Namespace', name: 'coffer-system' }, reportingComponent: 'coffer', source: { component: 'coffer' }, count: 1 });
       expect(events[0]!.message).toContain(`interrupted run(s) ${runId}`);
+      const metrics = await (await fetch(`${listeningUrl(second.output())}/metrics`)).text();
+      for (const kind of ['secrets', 'jobs', 'persistentvolumeclaims', 'volumesnapshots', 'volumesnapshotcontents']) expect(metrics).toContain(`coffer_sweep_objects_removed_total{kind="${kind}"} 1\n`);
+      expect(metrics).toContain('coffer_sweep_errors_total 0\n');
+      expect(Number(/^coffer_sweep_last_timestamp_seconds (\S+)$/m.exec(metrics)?.[1])).toBeGreaterThan(Date.parse('2026-01-01') / 1000);
     } finally {
       second.child.kill('SIGTERM');
       await new Promise((r) => (second.child.exitCode !== null ? r(undefined) : second.child.once('exit', r)));
