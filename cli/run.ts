@@ -29,13 +29,16 @@ Flags:
       --api-auth LIST      who may call /api/v1/: "tokens" (the token file), "kubernetes" (bearer tokens the cluster's
                            TokenReview accepts, each call checked with SubjectAccessReview; see reconciler/server/README.md)
                            (default: kubernetes, plus tokens when --api-tokens-file is given)
+      --api-audience AUD   with kubernetes: a bearer token must be meant for AUD (repeatable; any one suffices), e.g.
+                           minted with kubectl create token SA --audience AUD; sent in TokenReview spec.audiences and
+                           checked in status.audiences (default: the API server's own audience)
 ${RECONCILER_FLAGS_HELP}`;
 
 export const run: Command = async (argv, io) => {
   const { values: v, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...RECONCILER_FLAGS, interval: { type: 'string' }, identity: { type: 'string' }, listen: { type: 'string' }, 'shutdown-timeout': { type: 'string' }, 'webhook-secret-file': { type: 'string' }, 'api-tokens-file': { type: 'string' }, 'api-auth': { type: 'string' } },
+    options: { ...RECONCILER_FLAGS, interval: { type: 'string' }, identity: { type: 'string' }, listen: { type: 'string' }, 'shutdown-timeout': { type: 'string' }, 'webhook-secret-file': { type: 'string' }, 'api-tokens-file': { type: 'string' }, 'api-auth': { type: 'string' }, 'api-audience': { type: 'string', multiple: true } },
   });
   if (v.help) {
     io.stdout.write(HELP);
@@ -53,8 +56,13 @@ export const run: Command = async (argv, io) => {
   const apiAuth = new Set((v['api-auth'] ?? (v['api-tokens-file'] ? 'kubernetes,tokens' : 'kubernetes')).split(',').map((x) => x.trim()));
   for (const m of apiAuth) if (m !== 'tokens' && m !== 'kubernetes') throw new UsageError(`--api-auth "${v['api-auth']}": "${m}" is not one of tokens, kubernetes`);
   if (apiAuth.has('tokens') !== Boolean(v['api-tokens-file'])) throw new UsageError(apiAuth.has('tokens') ? '--api-auth tokens needs --api-tokens-file FILE' : '--api-tokens-file is given but --api-auth leaves out tokens');
+  const audiences = v['api-audience'] ?? [];
+  for (const a of audiences) if (!a.trim()) throw new UsageError('--api-audience: expected a non-empty audience, e.g. --api-audience coffer');
+  if (audiences.length && !apiAuth.has('kubernetes')) throw new UsageError('--api-audience applies to Kubernetes tokens, but --api-auth leaves out kubernetes');
+  if (audiences.length && !v.listen) throw new UsageError('--api-audience needs --listen (it applies to the API server)');
   // The source is opened without contacting it: a Git server refusing us is a /healthz condition, not an exit.
-  const ctx = await reconcilerContext(v, io, { lazySource: true });
+  const { 'api-audience': _a, ...scalar } = v;
+  const ctx = await reconcilerContext(scalar, io, { lazySource: true });
   const identity = v.identity ?? `${io.env.POD_NAME ?? hostname()}-${randomBytes(3).toString('hex')}`;
   const lock = new LeaseLock({ kubeConfig: ctx.kubeConfig, namespace: ctx.cofferNamespace ?? DEFAULT_COFFER_NAMESPACE, identity });
   const stop = new AbortController();
@@ -72,6 +80,7 @@ export const run: Command = async (argv, io) => {
       ...(v['webhook-secret-file'] ? { webhookSecretFile: v['webhook-secret-file'] } : {}),
       ...(v['api-tokens-file'] ? { apiTokensFile: v['api-tokens-file'] } : {}),
       kubernetesAuth: apiAuth.has('kubernetes'),
+      ...(audiences.length ? { apiAudiences: audiences } : {}),
       reconcile: { ...(ctx.moverImage ? { moverImage: ctx.moverImage } : {}), ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}), ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}), ...(ctx.author ? { author: ctx.author } : {}) },
       log: (e) => io.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...e })}\n`),
       stop: stop.signal,

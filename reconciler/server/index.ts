@@ -5,5 +5,5 @@ export { TokenStore, parseTokenFile, TokenFileError, type Principal, type Role }
 export { verifyDelivery, decideDelivery, deliveryId, constantTimeEqual, PROVIDERS, MIN_SECRET_LENGTH, TIMESTAMP_TOLERANCE_MS, type Provider } from './webhooks.ts';
 export { ReplayGuard } from './replay.ts';
 export { startServing, webhookSecret, ServeConfigError, type ServeOptions, type Serving } from './serve.ts';
-export { KubeIdentities, KubeReviewError, type KubeUser, type Verdict } from './kube-auth.ts';
+export { audienceError, KubeIdentities, KubeReviewError, type KubeUser, type Verdict } from './kube-auth.ts';
 export { forbiddenMessage, readAccess, roleAllows, API_GROUP, type Access } from './access.ts';

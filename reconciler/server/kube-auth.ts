@@ -20,7 +20,10 @@ export type KubeRequest = <T>(method: string, path: string, opts: { body: unknow
 
 export interface KubeIdentitiesOptions {
   request: KubeRequest;
-  /** Audiences a token must be meant for (TokenReview spec.audiences); default: the API server's own. */
+  /**
+   * Audiences a token must be meant for (`coffer run --api-audience`): sent as TokenReview spec.audiences and checked
+   * in status.audiences (`audienceError`); default: the API server's own.
+   */
   audiences?: string[];
   /** How long answers are reused (default 10 s): revoking a token or a RoleBinding takes effect within it. */
   ttlMs?: number;
@@ -37,7 +40,23 @@ export class KubeReviewError extends Error {
 interface TokenReviewStatus {
   authenticated?: boolean;
   user?: KubeUser;
+  audiences?: string[];
   error?: string;
+}
+
+/**
+ * Whether a TokenReview's answer holds for the audiences Coffer asked about, as the TokenReview API documents it: a
+ * client that sets spec.audiences must find one of them in status.audiences; an authenticated answer with none means
+ * the token is only valid for the API server's own audience (an authenticator that is not audience-aware), so it is
+ * refused. Without asked audiences the API server's default applies and any authenticated answer holds. Pure.
+ */
+export function audienceError(asked: readonly string[] | undefined, status: Pick<TokenReviewStatus, 'authenticated' | 'audiences'>): string | undefined {
+  if (!asked?.length || !status.authenticated) return undefined;
+  const got = status.audiences ?? [];
+  if (got.some((a) => asked.includes(a))) return undefined;
+  return got.length
+    ? `the token is meant for ${got.map((a) => JSON.stringify(a)).join(', ')}, not for this API (--api-audience ${asked.join(', ')})`
+    : `the cluster's TokenReview named no audience in its answer: the token is valid for the Kubernetes API server only, not for this API (--api-audience ${asked.join(', ')})`;
 }
 
 /**
@@ -68,6 +87,8 @@ export class KubeIdentities {
         spec: { token, ...(this.o.audiences?.length ? { audiences: this.o.audiences } : {}) },
       });
       status = review.status ?? {};
+      const wrongAudience = audienceError(this.o.audiences, status);
+      if (wrongAudience) status = { authenticated: false, error: wrongAudience };
       this.tokens.set(key, status);
     }
     if (!status.authenticated || !status.user?.username) return { error: status.error || 'the cluster did not authenticate the token' };

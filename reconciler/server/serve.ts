@@ -36,6 +36,8 @@ export interface ServeOptions {
   apiTokensFile?: string;
   /** Accept Kubernetes bearer tokens (TokenReview) and authorize calls with SubjectAccessReview (default true). */
   kubernetesAuth?: boolean;
+  /** Audiences Kubernetes bearer tokens must be meant for (`--api-audience`); default: the API server's. */
+  apiAudiences?: string[];
   /** Passed to API backups and restores; `author` signs their catalog commits like the loop's. */
   reconcile?: Pick<ReconcileOptions, 'moverImage' | 'cofferNamespace' | 'concurrency' | 'author'>;
   log: (e: Record<string, unknown>) => void;
@@ -121,7 +123,7 @@ export async function startServing(o: ServeOptions): Promise<Serving> {
     () => running.list().map((r) => r.run),
     (run, who) => void live.cancelRun(run, who),
   );
-  const kube = o.kubernetesAuth === false ? undefined : new KubeIdentities({ request: (method, path, r) => o.client.request(method, path, r) });
+  const kube = o.kubernetesAuth === false ? undefined : new KubeIdentities({ request: (method, path, r) => o.client.request(method, path, r), ...(o.apiAudiences?.length ? { audiences: o.apiAudiences } : {}) });
   const server = createCofferServer({ live, metrics, branch: () => o.source.branch, ...(secret ? { webhookSecret: secret } : {}), ...(tokens ? { tokens } : {}), ...(kube ? { kube } : {}), log: o.log });
   const addr = await listen(server, host, port);
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
