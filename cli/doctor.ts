@@ -8,7 +8,8 @@ Usage: coffer doctor [--local] [flags]
 
 This machine: Node.js version, bubblewrap (run once, as the sandbox would), git, Chromium, restic, kubectl.
 The cluster (skipped with --local): reachable and its version, clock skew against the API server, what the current
-identity may do (SelfSubjectRulesReview against what Coffer needs), CSI VolumeSnapshotClasses, and — with a policy
+identity may do (SelfSubjectRulesReview against what Coffer needs), CSI VolumeSnapshotClasses, the in-cluster API
+(its Service's /healthz through the API server's service proxy, with its conditions), and — with a policy
 repository (--source, $COFFER_SOURCE or .) — every profile's repository reachable and its key opening it.
 
 One line per check; problems say how to fix them. Exit status: 0 ready, 1 a problem (warnings do not count).
@@ -19,6 +20,7 @@ Flags:
       --kubeconfig FILE    kubeconfig (default $KUBECONFIG, ~/.kube/config)
       --context NAME       kubeconfig context
       --coffer-namespace NS  where Coffer runs and keeps its Secrets (default coffer-system)
+      --api-service NAME[:PORT]  the Service of coffer run --listen in that namespace (default coffer)
   -o, --output FORMAT      text (default) or json
 `;
 
@@ -26,7 +28,7 @@ export const run: Command = async (argv, io) => {
   const { values: v, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { local: { type: 'boolean' }, source: { type: 'string' }, kubeconfig: { type: 'string' }, context: { type: 'string' }, 'coffer-namespace': { type: 'string' }, output: { type: 'string', short: 'o', default: 'text' }, help: { type: 'boolean', short: 'h' } },
+    options: { local: { type: 'boolean' }, source: { type: 'string' }, kubeconfig: { type: 'string' }, context: { type: 'string' }, 'coffer-namespace': { type: 'string' }, 'api-service': { type: 'string' }, output: { type: 'string', short: 'o', default: 'text' }, help: { type: 'boolean', short: 'h' } },
   });
   if (v.help) {
     io.stdout.write(HELP);
@@ -48,7 +50,7 @@ export const run: Command = async (argv, io) => {
   return bad.length ? 1 : 0;
 };
 
-async function clusterPart(v: { source?: string; kubeconfig?: string; context?: string; 'coffer-namespace'?: string }, env: NodeJS.ProcessEnv, cwd: string): Promise<Finding[]> {
+async function clusterPart(v: { source?: string; kubeconfig?: string; context?: string; 'coffer-namespace'?: string; 'api-service'?: string }, env: NodeJS.ProcessEnv, cwd: string): Promise<Finding[]> {
   const { KubeClient, loadKubeConfig } = await import('../reconciler/kube/client.ts');
   let client;
   try {
@@ -60,6 +62,8 @@ async function clusterPart(v: { source?: string; kubeconfig?: string; context?: 
   const { clusterFindings } = await import('./doctor/cluster.ts');
   const out = await clusterFindings(client, { namespace });
   if (!out[0]?.ok) return out;
+  const { apiFindings } = await import('./doctor/api.ts');
+  out.push(...(await apiFindings(client, { namespace, ...(v['api-service'] ? { service: v['api-service'] } : {}) })));
   const given = v.source ?? env.COFFER_SOURCE ?? (v.source === undefined ? cwd : undefined);
   try {
     const { openSource } = await import('../reconciler/git/source.ts');

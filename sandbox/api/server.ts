@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import type { AddressInfo } from 'node:net';
+import { forwardToService, resolveServiceEndpoint, SERVICE_PROXY_PATH, type ProxyStore } from './service-proxy.ts';
 import { ApiError, badRequest, conflict, alreadyExists, notFound, notFoundPath, methodNotAllowed, forbidden, unsupportedMedia, invalid, gone } from './errors.ts';
 import { Store, type StoreEvent } from './store.ts';
 import { ResourceRegistry, apiVersionOf, groupResource, splitApiVersion, type ResourceType } from './resources.ts';
@@ -292,6 +293,13 @@ export class ApiServer {
       return this.sendRaw(res, 200, doc, true);
     }
 
+    // The proxy keeps the path's own trailing slash: url.pathname, not the trimmed `path`.
+    const proxied = SERVICE_PROXY_PATH.exec(url.pathname);
+    if (proxied) {
+      const store: ProxyStore = { get: (plural, ns, name) => this.store.get(plural, ns, name), pods: (ns) => this.store.list('pods', ns) };
+      const to = resolveServiceEndpoint(store, decodeURIComponent(proxied[1]!), decodeURIComponent(proxied[2]!));
+      return forwardToService(req, res, to, proxied[3] ?? '/', url.search);
+    }
     const segs = path.split('/').filter(Boolean).map(decodeURIComponent);
     let group: string;
     let version: string;

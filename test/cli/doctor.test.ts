@@ -103,3 +103,60 @@ describe('against a sandbox API server', () => {
     expect(existsSync(join(dir, 'repository', 'config'))).toBe(false);
   }, 60_000);
 });
+
+/**
+ * The in-cluster API check: Service coffer in coffer-system reached through the API server's service proxy (the
+ * sandbox implements it as kube-apiserver does: the Service's Endpoints, then the first address at the named port),
+ * in front of a real `coffer run --listen` server (startServing) on loopback.
+ */
+describe('doctor checks the coffer API Service', () => {
+  let sb: Sandbox;
+  let dir: string;
+  let repo: string;
+  let serving: import('../../reconciler/server/index.ts').Serving;
+  let env: NodeJS.ProcessEnv;
+  let client: import('../../reconciler/kube/client.ts').KubeClient;
+  const apiLine = (out: string) => out.split('\n').find((l) => /^\S+ +api /.test(l));
+  beforeAll(async () => {
+    sb = await startSandbox({ controllers: false });
+    env = { ...process.env, KUBECONFIG: sb.kubeconfigPath };
+    dir = tempDir('doctor-api');
+    repo = makePolicyRepo(join(dir, 'policies'), demoPolicyRepo(join(dir, 'repository'), readFileSync(new URL('../../blueprints/sqlite.yaml', import.meta.url), 'utf8')));
+    const { KubeClient } = await import('../../reconciler/kube/client.ts');
+    client = new KubeClient(sb.kubeConfig);
+    await client.create('v1', 'namespaces', undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'coffer-system' } });
+    const { startServing } = await import('../../reconciler/server/index.ts');
+    const { openSource } = await import('../../reconciler/git/source.ts');
+    serving = await startServing({ listen: '127.0.0.1:0', source: await openSource({ source: repo, env: {} }), client, kubeConfig: sb.kubeConfig, leaseNamespace: 'coffer-system', identity: 'doctor', env: {}, log: () => {} });
+  }, 60_000);
+  afterAll(async () => {
+    await serving?.close();
+    await sb?.stop();
+    cleanup(dir);
+  });
+
+  it('no Service: a warning that the controller is not installed (the CLI works without it)', async () => {
+    const r = await coffer(env, 'doctor', '--source', repo);
+    expect(apiLine(r.out)).toBe('warn  api          Service coffer-system/coffer not found: the in-cluster controller and its API are not installed (the CLI works without them) — fix: kubectl apply -k deploy/overlays/production, or pass --api-service NAME if it is called otherwise');
+  }, 60_000);
+
+  it('a Service without endpoints: FAIL naming the Service and the API server\'s reason', async () => {
+    await client.create('v1', 'services', 'coffer-system', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'coffer', namespace: 'coffer-system' }, spec: { ports: [{ name: 'http', port: 80, targetPort: 'http' }] } });
+    const r = await coffer(env, 'doctor', '--source', repo);
+    expect(apiLine(r.out)).toMatch(/^FAIL {2}api {10}Service coffer-system\/coffer does not answer \/healthz: GET .*\/services\/coffer\/proxy\/healthz: no endpoints available for service "coffer" — fix: kubectl -n coffer-system get deployment,pods,endpoints coffer; /);
+    expect(r.code).toBe(1);
+  }, 60_000);
+
+  it('answering: ok with its status and conditions; a False condition is a problem quoting it', async () => {
+    const port = Number(new URL(serving.url).port);
+    await client.create('v1', 'endpoints', 'coffer-system', { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'coffer', namespace: 'coffer-system' }, subsets: [{ addresses: [{ ip: '127.0.0.1' }], ports: [{ name: 'http', port }] }] } as never);
+    const ok = await coffer(env, 'doctor', '--source', repo, '-o', 'json');
+    const api = (JSON.parse(ok.out) as { findings: { check: string; ok: boolean; detail: string }[] }).findings.find((f) => f.check === 'api');
+    expect(api).toEqual({ check: 'api', ok: true, detail: 'Service coffer-system/coffer answers /healthz: starting; conditions SourceReady=Unknown, PolicyValid=Unknown, WebhooksVerified=Unknown' });
+    // A delivery the server must refuse (no webhook secret configured) turns WebhooksVerified False.
+    expect((await fetch(`${serving.url}/hooks/generic`, { method: 'POST', body: '{}' })).status).toBe(401);
+    const bad = await coffer(env, 'doctor', '--source', repo);
+    expect(apiLine(bad.out)).toMatch(/^FAIL {2}api {10}Service coffer-system\/coffer answers \/healthz but is starting: WebhooksVerified=False \(NoWebhookSecret: a generic delivery from \S+ was refused: no webhook secret is configured .*\) — fix: kubectl -n coffer-system describe deployment coffer/);
+    expect(bad.code).toBe(1);
+  }, 60_000);
+});

@@ -32,7 +32,7 @@ _coffer() {
     dev)
       words="--base --context --debounce --help --kubeconfig --live --no-clear --output --poll -h -o" ;;
     doctor)
-      words="--coffer-namespace --context --help --kubeconfig --local --output --source -h -o" ;;
+      words="--api-service --coffer-namespace --context --help --kubeconfig --local --output --source -h -o" ;;
     dr)
       words="--author --branch --cluster --coffer-namespace --concurrency --context --help --kubeconfig --mover-image --namespace --output --policy --restore-point --source --target-cluster --timeout --to-kubeconfig --transform --wait -h -n -o -p"
       [[ $COMP_CWORD -eq 2 ]] && words="restore drill verify" ;;
@@ -64,7 +64,7 @@ _coffer() {
     restorepoints)
       words="--all-clusters --branch --catalog-branch --cluster --continue --help --limit --namespace --output --policy --source -A -h -n -o -p" ;;
     run)
-      words="--api-auth --api-tokens-file --author --branch --coffer-namespace --concurrency --context --help --identity --interval --kubeconfig --listen --mover-image --output --shutdown-timeout --source --webhook-secret-file -h -o" ;;
+      words="--api-audience --api-auth --api-tokens-file --author --branch --coffer-namespace --concurrency --context --help --identity --interval --kubeconfig --listen --mover-image --output --shutdown-timeout --source --webhook-secret-file -h -o" ;;
     runs)
       words="--all-clusters --branch --catalog-branch --cluster --failed --help --limit --namespace --output --phase --policy --since --source --type -A -h -n -o -p" ;;
     sandbox)
