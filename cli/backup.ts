@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { parseArgs } from './args.ts';
 import { parseGoDuration } from '../compiler/schedule/index.ts';
 import { reconcileOnce } from '../reconciler/reconcile.ts';
@@ -47,6 +48,8 @@ export const run: Command = async (argv, io) => {
     ...(ctx.moverImage ? { moverImage: ctx.moverImage } : {}),
     ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}),
     ...(ctx.author ? { author: ctx.author } : {}),
+    // Not under the controller's Lease: a run Lease per backup keeps a controller's start-up sweep off its movers.
+    runLeases: { identity: `${hostname()}-${process.pid}` },
   });
   return summaryExitCode(summary, io, ctx.json);
 };

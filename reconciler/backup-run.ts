@@ -7,6 +7,7 @@ import type { DiscoveryResult } from './kube/discovery.ts';
 import type { ProfileRepository } from './profile-repository.ts';
 import { cancelledBy, type RunningRuns } from './run-cancel.ts';
 import { RunLog } from './run-log.ts';
+import { withRunLease } from './volumes/run-lease.ts';
 import { ProgressTracker, type RunProgress } from './run-progress.ts';
 
 export interface BackupRunInput {
@@ -33,6 +34,11 @@ export interface BackupRunInput {
   onStart?: (run: string) => void;
   /** The run's phase and counts as it goes, at most about once a second (every phase change at once). */
   onProgress?: (p: RunProgress) => void;
+  /**
+   * Hold the run's Lease in this (mover) namespace while it moves data (`coffer backup` from a workstation, which does
+   * not hold the reconciler Lease), so a controller's start-up sweep keeps its movers (volumes/run-lease.ts).
+   */
+  runLease?: { namespace: string; identity: string };
 }
 
 export interface OnDemandKeep {
@@ -77,22 +83,24 @@ export async function runBackup(input: BackupRunInput): Promise<BackupRunOutcome
   try {
     if (!profile) throw new Error(`policy ${policy.name} names profile ${policy.profile}, which the plan does not contain`);
     if (policy.actions.export.enabled) repo = await input.repository(profile.name);
-    result = await backupNamespace({
-      client: input.client,
-      cluster: plan.config.cluster,
-      namespace,
-      policy,
-      blueprints: plan.blueprints,
-      restorePointId: rpName,
-      runId: id,
-      ...(repo ? { repository: { repo: repo.repo, mover: repo.mover } } : {}),
-      ...(input.moverImage ? { moverImage: input.moverImage } : {}),
-      ...(input.discovery ? { discovery: input.discovery } : {}),
-      ...(signal ? { signal } : {}),
-      ...(progress ? { progress } : {}),
-      log,
-      now,
-    });
+    const move = () =>
+      backupNamespace({
+        client: input.client,
+        cluster: plan.config.cluster,
+        namespace,
+        policy,
+        blueprints: plan.blueprints,
+        restorePointId: rpName,
+        runId: id,
+        ...(repo ? { repository: { repo: repo.repo, mover: repo.mover } } : {}),
+        ...(input.moverImage ? { moverImage: input.moverImage } : {}),
+        ...(input.discovery ? { discovery: input.discovery } : {}),
+        ...(signal ? { signal } : {}),
+        ...(progress ? { progress } : {}),
+        log,
+        now,
+      });
+    result = input.runLease ? await withRunLease({ client: input.client, namespace: input.runLease.namespace, run: id, identity: input.runLease.identity }, move) : await move();
     if (result.phase !== 'Succeeded') error = result.errors.join('; ') || 'backup failed';
   } catch (e) {
     error = (e as Error).message;

@@ -9,7 +9,7 @@ import type { GitSource } from './git/source.ts';
 import type { KubeClient } from './kube/client.ts';
 import type { KubeObject } from './kube/types.ts';
 import type { LeaseLock } from './lease/index.ts';
-import { openProfileRepository, type ProfileRepository } from './profile-repository.ts';
+import { DEFAULT_COFFER_NAMESPACE, openProfileRepository, type ProfileRepository } from './profile-repository.ts';
 import { runDeclaredRestores, type DeclaredRestoreOutcome } from './restore/index.ts';
 import { duePairs, type DuePair } from './schedule/due.ts';
 import { runDueVerifications, type VerificationOutcome, type VerifyPair } from './verify/index.ts';
@@ -50,6 +50,11 @@ export interface ReconcileOptions {
   interrupt?: AbortSignal;
   /** Backup runs in flight register here, so one can be cancelled on its own (`coffer cancel RUN`). */
   running?: RunningRuns;
+  /**
+   * Runs made without the reconciler Lease (`coffer backup` from a workstation) hold a run Lease each, as this
+   * identity, so a controller's start-up sweep keeps their movers (volumes/run-lease.ts).
+   */
+  runLeases?: { identity: string };
   log?: (event: ReconcileEvent) => void;
 }
 
@@ -147,6 +152,7 @@ export async function reconcileOnce(opts: ReconcileOptions): Promise<ReconcileSu
       ...(opts.moverImage ? { moverImage: opts.moverImage } : {}),
       ...(opts.interrupt ? { signal: opts.interrupt } : {}),
       ...(opts.running ? { running: opts.running } : {}),
+      ...(opts.runLeases ? { runLease: { namespace: opts.cofferNamespace ?? DEFAULT_COFFER_NAMESPACE, identity: opts.runLeases.identity } } : {}),
       // The run's name, logged as it starts, is what `coffer cancel RUN` takes.
       onStart: (run) => log({ event: 'run-start', policy: pair.policy, namespace: pair.namespace, run: (runName = run) }),
       onProgress: (p) => log({ event: 'run-progress', policy: pair.policy, namespace: pair.namespace, run: runName, ...p }),

@@ -11,6 +11,7 @@ import type { EventRecorder } from '../kube/events.ts';
 import type { KubeObject } from '../kube/types.ts';
 import { discardVolume, RECLAIM_ANNOTATION } from './handback.ts';
 import { RUN_LABEL } from './mover.ts';
+import { runIsAlive } from './run-lease.ts';
 
 export const LEFTOVER_SELECTOR = `app.kubernetes.io/managed-by=coffer,${RUN_LABEL}`;
 const SNAPSHOTS = 'snapshot.storage.k8s.io/v1';
@@ -21,6 +22,8 @@ export interface SweepResult {
   runs: string[];
   /** Volumes already bound to their target claim: only the hand-back's last step (policy, labels) was redone. */
   finished: string[];
+  /** Runs whose Lease is still renewed (a `coffer backup` from a workstation, run-lease.ts): their objects were kept. */
+  kept?: string[];
   errors: string[];
 }
 
@@ -28,7 +31,7 @@ export interface SweepResult {
 export function describeSweep(r: SweepResult): string {
   const parts = Object.entries(r.removed).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`);
   const what = parts.length ? `removed ${parts.join(', ')}` : 'removed nothing';
-  return `swept leftovers of interrupted run(s) ${r.runs.join(', ')}: ${what}${r.finished.length ? `; finished the hand-back of ${r.finished.join(', ')}` : ''}${r.errors.length ? `; ${r.errors.length} error(s): ${r.errors.join('; ')}` : ''}`;
+  return `swept leftovers of interrupted run(s) ${r.runs.join(', ') || '(none)'}: ${what}${r.finished.length ? `; finished the hand-back of ${r.finished.join(', ')}` : ''}${r.kept?.length ? `; kept the objects of live run(s) ${r.kept.join(', ')} (their run Lease is renewed)` : ''}${r.errors.length ? `; ${r.errors.length} error(s): ${r.errors.join('; ')}` : ''}`;
 }
 
 /**
@@ -37,7 +40,7 @@ export function describeSweep(r: SweepResult): string {
  * namespace), and the cluster-scoped objects of hand-offs and hand-backs. A volume whose hand-back already reached its
  * target claim is the application's: it gets its reclaim policy back and is kept.
  */
-export async function sweepLeftovers(client: KubeClient, namespace: string): Promise<SweepResult> {
+export async function sweepLeftovers(client: KubeClient, namespace: string, opts: { isAlive?: (run: string) => Promise<boolean> } = {}): Promise<SweepResult> {
   const result: SweepResult = { removed: {}, runs: [], finished: [], errors: [] };
   const runs = new Set<string>();
   const list = async (api: string, plural: string, ns?: string): Promise<KubeObject[]> => {
@@ -64,8 +67,19 @@ export async function sweepLeftovers(client: KubeClient, namespace: string): Pro
   for (const [api, plural, ns] of [['v1', 'secrets', undefined], ['batch/v1', 'jobs', undefined], ['v1', 'persistentvolumeclaims', undefined], [SNAPSHOTS, 'volumesnapshots', namespace], [SNAPSHOTS, 'volumesnapshotcontents', undefined]] as const) {
     found.push([api, plural, await list(api, plural, ns)]);
   }
-  for (const [api, plural, objects] of found) for (const o of objects) await remove(api, plural, o.metadata.namespace, o);
-  for (const pv of await list('v1', 'persistentvolumes')) {
+  const pvs = await list('v1', 'persistentvolumes');
+  // A run that still renews its run Lease is alive somewhere (a workstation's coffer backup): its objects stay.
+  const runOf = (o: KubeObject) => o.metadata.labels?.[RUN_LABEL] ?? '?';
+  const live = new Set<string>();
+  if (opts.isAlive) {
+    const candidates = [...new Set([...found.flatMap(([, , objects]) => objects), ...pvs].map(runOf))].sort();
+    const alive = await Promise.all(candidates.map((run) => opts.isAlive!(run).catch(() => true)));
+    candidates.forEach((run, i) => alive[i] && live.add(run));
+    if (live.size) result.kept = [...live];
+  }
+  for (const [api, plural, objects] of found) for (const o of objects) if (!live.has(runOf(o))) await remove(api, plural, o.metadata.namespace, o);
+  for (const pv of pvs) {
+    if (live.has(runOf(pv))) continue;
     const policy = pv.metadata.annotations?.[RECLAIM_ANNOTATION];
     if (!policy) continue;
     const ref = (pv.spec as { claimRef?: { namespace?: string; name?: string; uid?: string } } | undefined)?.claimRef;
@@ -92,14 +106,14 @@ export async function sweepLeftovers(client: KubeClient, namespace: string): Pro
 export async function sweepOnAcquire(client: KubeClient, o: { namespace: string; events: EventRecorder; log?: (message: string) => void; onSweep?: (r: SweepResult) => void }): Promise<SweepResult | undefined> {
   let r: SweepResult;
   try {
-    r = await sweepLeftovers(client, o.namespace);
+    r = await sweepLeftovers(client, o.namespace, { isAlive: (run) => runIsAlive({ client, namespace: o.namespace, run }) });
   } catch (e) {
     o.log?.(`sweep of ${o.namespace} failed: ${(e as Error).message}`);
     o.onSweep?.({ removed: {}, runs: [], finished: [], errors: [(e as Error).message] });
     return undefined;
   }
   o.onSweep?.(r);
-  if (!r.runs.length && !r.errors.length) return r;
+  if (!r.runs.length && !r.errors.length && !r.kept?.length) return r;
   const message = describeSweep(r);
   o.log?.(`${o.namespace}: ${message}`);
   await o.events.record(r.errors.length ? 'Warning' : 'Normal', 'LeftoversSwept', message);

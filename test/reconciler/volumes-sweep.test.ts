@@ -13,6 +13,7 @@ import type { KubeObject } from '../../reconciler/kube/types.ts';
 import { RUN_LABEL } from '../../reconciler/volumes/mover.ts';
 import { RECLAIM_ANNOTATION } from '../../reconciler/volumes/handback.ts';
 import { LEFTOVER_SELECTOR, sweepLeftovers } from '../../reconciler/volumes/sweep.ts';
+import { runIsAlive, runLeaseName, withRunLease } from '../../reconciler/volumes/run-lease.ts';
 import type { Sandbox } from '../../sandbox/index.ts';
 import { startSampleLoop, waitFor } from './sample-app-fixture.ts';
 
@@ -125,5 +126,36 @@ describe('start-up sweep', () => {
     const kept = await client.get('v1', 'persistentvolumes', undefined, handed);
     expect([(kept.spec as { persistentVolumeReclaimPolicy: string }).persistentVolumeReclaimPolicy, kept.metadata.labels?.[RUN_LABEL], kept.metadata.annotations?.[RECLAIM_ANNOTATION]]).toEqual(['Delete', undefined, undefined]);
     expect(((await client.get('v1', 'persistentvolumeclaims', DEMO_NAMESPACE, 'restored-x')).status as { phase: string }).phase).toBe('Bound');
+  });
+
+  it('a run whose Lease is renewed (a workstation backup) keeps its objects; one whose holder stopped is swept with its Lease', { timeout: 120_000 }, async () => {
+    const leftover = (run: string) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: `coffer-${run}`, namespace: 'coffer-system', labels: { 'app.kubernetes.io/managed-by': 'coffer', [RUN_LABEL]: run } }, stringData: { password: 'x' } }) as KubeObject;
+    for (const run of ['backup-live', 'backup-dead']) await client.create('v1', 'secrets', 'coffer-system', leftover(run));
+    // A holder that died: its Lease was written once and never renewed.
+    const now = new Date().toISOString().replace('Z', '000Z');
+    await client.create('coordination.k8s.io/v1', 'leases', 'coffer-system', { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: runLeaseName('backup-dead'), namespace: 'coffer-system' }, spec: { holderIdentity: 'laptop-gone', leaseDurationSeconds: 1, acquireTime: now, renewTime: now } } as KubeObject);
+    const isAlive = (run: string) => runIsAlive({ client, namespace: 'coffer-system', run, pollMs: 100 });
+    const r = await withRunLease({ client, namespace: 'coffer-system', run: 'backup-live', identity: 'laptop', durationSeconds: 2 }, () => sweepLeftovers(client, 'coffer-system', { isAlive }));
+    expect(r).toMatchObject({ removed: { secrets: 1 }, runs: ['backup-dead'], kept: ['backup-live'], errors: [] });
+    expect(await client.find('v1', 'secrets', 'coffer-system', 'coffer-backup-live')).toBeDefined();
+    await waitFor('the dead run\'s Secret to be gone', async () => !(await client.find('v1', 'secrets', 'coffer-system', 'coffer-backup-dead')));
+    // The dead run's Lease went with it; the live run deleted its own when it ended.
+    for (const run of ['backup-dead', 'backup-live']) expect(await client.find('coordination.k8s.io/v1', 'leases', 'coffer-system', runLeaseName(run))).toBeUndefined();
+    // Once the run is over (no Lease), its objects are leftovers like any other.
+    expect(await sweepLeftovers(client, 'coffer-system', { isAlive })).toMatchObject({ removed: { secrets: 1 }, runs: ['backup-live'] });
+  });
+
+  it('coffer backup from a workstation holds a run Lease while it runs and deletes it after', { timeout: 240_000 }, async () => {
+    const cli = new URL('../../cli/coffer.js', import.meta.url).pathname;
+    const since = new Date().toISOString();
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    await promisify(execFile)(process.execPath, [cli, 'backup', '--policy', 'hourly', '-n', DEMO_NAMESPACE, '--source', repoDir], { env: { ...process.env, KUBECONFIG: sb.kubeconfigPath }, timeout: 200_000 });
+    const leases = sb.server.audit.events().filter((e) => e.time >= since && e.resource === 'leases' && e.name !== 'coffer-reconciler' && e.code < 300);
+    const created = leases.find((e) => e.verb === 'create');
+    expect(created?.namespace).toBe('coffer-system');
+    const name = leases.find((e) => e.verb === 'delete')?.name ?? '';
+    expect(name).toMatch(/^coffer-run-backup-\d{8}-\d{6}-[0-9a-f]{6}$/);
+    expect(await client.find('coordination.k8s.io/v1', 'leases', 'coffer-system', name)).toBeUndefined();
   });
 });
