@@ -26,8 +26,8 @@ export async function runVerify(v: Record<string, string | boolean | string[] | 
     }
   }
   if (!v.namespace && !v['restore-point']) throw new UsageError('--namespace is required (or --restore-point NAME); see coffer dr --help');
-  const { transform: _t, output: _o, ...scalar } = v;
-  if (_t) throw new UsageError('--transform does not apply to coffer dr verify: the scratch copy must be the restore point as it is');
+  const { transform, output: _output, ...scalar } = v;
+  if (transform) throw new UsageError('--transform does not apply to coffer dr verify: the scratch copy must be the restore point as it is');
   const ctx = await reconcilerContext(scalar as Record<string, string | boolean | undefined>, io);
   const human = format === 'table' || format === 'wide';
   const { doc, commit } = await verifyNow({

@@ -73,6 +73,7 @@ export async function sweepLeftovers(client: KubeClient, namespace: string, opts
   const live = new Set<string>();
   if (opts.isAlive) {
     const candidates = [...new Set([...found.flatMap(([, , objects]) => objects), ...pvs].map(runOf))].sort();
+    // A run whose Lease cannot be read is kept: sweeping a live run's credentials is worse than waiting for the next sweep.
     const alive = await Promise.all(candidates.map((run) => opts.isAlive!(run).catch(() => true)));
     candidates.forEach((run, i) => alive[i] && live.add(run));
     if (live.size) result.kept = [...live];

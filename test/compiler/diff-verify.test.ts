@@ -4,31 +4,20 @@
  * changes. Three commits on the example repository, each diffed against its parent through the CLI; golden markdown.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../cli/main.ts';
 import { capture } from './helpers.ts';
+import { editIn, gitIn, golden as goldenFile } from './diff-fixture.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const golden = (name: string, actual: string): void => {
-  const path = fileURLToPath(new URL(`./golden/plan-diff-verify-${name}.md`, import.meta.url));
-  if (process.env.UPDATE_GOLDEN || !existsSync(path)) writeFileSync(path, actual);
-  expect(actual).toBe(readFileSync(path, 'utf8'));
-};
+const golden = (name: string, actual: string): void => goldenFile(fileURLToPath(new URL(`./golden/plan-diff-verify-${name}.md`, import.meta.url)), actual);
 
 let repo: string;
-const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: 'T', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 'T', GIT_COMMITTER_EMAIL: 't@example.com', GIT_AUTHOR_DATE: '2026-01-01T00:00:00Z', GIT_COMMITTER_DATE: '2026-01-01T00:00:00Z' };
-const git = (...args: string[]) => execFileSync('git', ['-c', 'init.defaultBranch=main', '-c', 'commit.gpgsign=false', ...args], { cwd: repo, env: GIT_ENV, encoding: 'utf8' }).trim();
-const edit = (file: string, from: string | RegExp, to: string) => {
-  const p = join(repo, file);
-  const before = readFileSync(p, 'utf8');
-  const after = before.replace(from, to);
-  if (after === before) throw new Error(`edit of ${file} changed nothing`);
-  writeFileSync(p, after);
-};
+const git = gitIn(() => repo);
+const edit = editIn(() => repo);
 const commit = (message: string, edits: () => void): void => {
   edits();
   git('add', '-A');

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,27 +8,15 @@ import { compileFromGit } from '../../compiler/index.ts';
 import { diffPlans, diffToMarkdown } from '../../compiler/diff/index.ts';
 import { main } from '../../cli/main.ts';
 import { capture } from './helpers.ts';
+import { editIn, gitIn, golden } from './diff-fixture.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const GOLDEN_MD = fileURLToPath(new URL('./golden/plan-diff.md', import.meta.url));
 const GOLDEN_JSON = fileURLToPath(new URL('./golden/plan-diff.json', import.meta.url));
 
-function golden(path: string, actual: string): void {
-  if (process.env.UPDATE_GOLDEN || !existsSync(path)) writeFileSync(path, actual);
-  expect(actual).toBe(readFileSync(path, 'utf8'));
-}
-
 let repo: string;
-/** Fixed identity and dates: the commits, hence the golden, are reproducible. */
-const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: 'T', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 'T', GIT_COMMITTER_EMAIL: 't@example.com', GIT_AUTHOR_DATE: '2026-01-01T00:00:00Z', GIT_COMMITTER_DATE: '2026-01-01T00:00:00Z' };
-const git = (...args: string[]) => execFileSync('git', ['-c', 'init.defaultBranch=main', '-c', 'commit.gpgsign=false', ...args], { cwd: repo, env: GIT_ENV, encoding: 'utf8' }).trim();
-const edit = (file: string, from: string | RegExp, to: string) => {
-  const p = join(repo, file);
-  const before = readFileSync(p, 'utf8');
-  const after = before.replace(from, to);
-  if (after === before) throw new Error(`edit of ${file} changed nothing`);
-  writeFileSync(p, after);
-};
+const git = gitIn(() => repo);
+const edit = editIn(() => repo);
 
 beforeAll(() => {
   repo = mkdtempSync(join(tmpdir(), 'coffer-diff-'));
