@@ -18,6 +18,7 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
+import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_OUT } from '../../build/bundle.ts';
 import { ensureBuild } from '../../build/ensure.ts';
@@ -248,6 +249,14 @@ patches:
     expect(mine.filter((e) => e.code === 403)).toEqual([]);
     figures.applyToAvailableSeconds = availableSeconds;
   }, 240_000);
+
+  it('coffer doctor reaches the deployed API through Service coffer (the API server\'s service proxy) and reports its conditions', async () => {
+    const cli = new URL('../../cli/coffer.js', import.meta.url).pathname;
+    // Exit status aside (this machine may lack optional tools): the api finding is what is checked.
+    const r = await run(process.execPath, [cli, 'doctor', '-o', 'json'], { env, cwd: tmpdir(), timeout: 120_000 }).catch((e: { stdout: string }) => e);
+    const api = (JSON.parse(r.stdout) as { findings: { check: string; ok: boolean; detail: string }[] }).findings.find((f) => f.check === 'api');
+    expect(api).toMatchObject({ ok: true, detail: expect.stringMatching(/^Service coffer-system\/coffer answers \/healthz: (ok|starting|degraded)[^;]*; conditions SourceReady=True, /) });
+  }, 180_000);
 
   it('runs the loop as deployed: a pushed policy, a signed webhook, a backup by the in-cluster controller, its restore point in Git', async () => {
     const t0 = performance.now();
