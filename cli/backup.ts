@@ -1,7 +1,7 @@
-import { hostname } from 'node:os';
 import { parseArgs } from './args.ts';
 import { parseGoDuration } from '../compiler/schedule/index.ts';
 import { reconcileOnce } from '../reconciler/reconcile.ts';
+import { workstationIdentity } from '../reconciler/volumes/run-lease.ts';
 import { type Command, UsageError } from './io.ts';
 import { eventPrinter, RECONCILER_FLAGS, RECONCILER_FLAGS_HELP, reconcilerContext, summaryExitCode } from './reconcile-flags.ts';
 
@@ -49,7 +49,7 @@ export const run: Command = async (argv, io) => {
     ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}),
     ...(ctx.author ? { author: ctx.author } : {}),
     // Not under the controller's Lease: a run Lease per backup keeps a controller's start-up sweep off its movers.
-    runLeases: { identity: `${hostname()}-${process.pid}` },
+    runLeases: { identity: workstationIdentity() },
   });
   return summaryExitCode(summary, io, ctx.json);
 };

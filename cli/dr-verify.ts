@@ -1,4 +1,5 @@
 import { verifyNow } from '../reconciler/verify/manual.ts';
+import { workstationIdentity } from '../reconciler/volumes/run-lease.ts';
 import { parseDuration } from '../reconciler/blueprint/functions/Wait.ts';
 import { type CliIO, UsageError } from './io.ts';
 import { outputFormat, printList, printObject } from './output/printer.ts';
@@ -40,6 +41,7 @@ export async function runVerify(v: Record<string, string | boolean | string[] | 
     ...(ctx.moverImage ? { moverImage: ctx.moverImage } : {}),
     ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}),
     env: io.env,
+    runLease: { identity: workstationIdentity() },
     ...(human ? { log: (m: string) => io.stderr.write(`  ${m.split('\n')[0]}\n`) } : {}),
   });
   if (format === 'json' || format === 'yaml') await printObject(io, format, doc);

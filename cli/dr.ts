@@ -5,6 +5,7 @@ import { type Command, UsageError } from './io.ts';
 import { RECONCILER_FLAGS, reconcilerContext } from './reconcile-flags.ts';
 import { parseDurationFlag } from './restore.ts';
 import { runVerify, VERIFY_HELP } from './dr-verify.ts';
+import { workstationIdentity } from '../reconciler/volumes/run-lease.ts';
 
 const HELP = `Disaster recovery.
 
@@ -66,6 +67,7 @@ export const run: Command = async (argv, io) => {
       ...(ctx.moverImage ? { moverImage: ctx.moverImage } : {}),
       ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}),
       env: io.env,
+      runLease: { identity: workstationIdentity() },
     });
     for (const r of results) {
       const s = r.outcome?.result.spec;
@@ -93,6 +95,7 @@ export const run: Command = async (argv, io) => {
     ...(ctx.moverImage ? { moverImage: ctx.moverImage } : {}),
     ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}),
     env: io.env,
+    runLease: { identity: workstationIdentity() },
     ...(format === 'text' ? { log: (m: string) => io.stderr.write(`  ${m.split('\n')[0]}\n`) } : {}),
   });
   if (format === 'json') io.stdout.write(`${JSON.stringify({ ...report, recorded: { path: commit.path, commit: commit.commit } })}\n`);

@@ -5,6 +5,7 @@ import { FILES_EXISTING, type FilesExisting } from '../reconciler/restore/files.
 import { EXISTING_POLICIES, parseBefore, parseNamespaceMapping, restoreFiles, runRestore, type ExistingPolicy, type RestoreOutcome } from '../reconciler/restore/index.ts';
 import { type CliIO, type Command, UsageError } from './io.ts';
 import { RECONCILER_FLAGS, reconcilerContext } from './reconcile-flags.ts';
+import { workstationIdentity } from '../reconciler/volumes/run-lease.ts';
 
 const HELP = `Restore a restore point into a cluster: the whole application or a part of it, into the same or another
 namespace or cluster, with transforms. Like 'velero restore create --from-backup', recorded in Git like a backup.
@@ -108,6 +109,8 @@ export const run: Command = async (argv, io) => {
     ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}),
     env: io.env,
     cwd: io.cwd,
+    // Not under the controller's Lease: a run Lease keeps a controller's start-up sweep off this restore's movers.
+    runLease: { identity: workstationIdentity() },
     ...(logs ? { log: logs } : {}),
   });
   printOutcome(io, out, format, !!v['dry-run']);

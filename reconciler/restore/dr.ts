@@ -4,7 +4,7 @@ import type { GitSource } from '../git/source.ts';
 import { compileTip, runRestore, type RestoreOutcome, type RestoreRequest } from './run.ts';
 import { selectRestorePoint } from './select.ts';
 
-export interface DrRestoreRequest extends Pick<RestoreRequest, 'moverImage' | 'cofferNamespace' | 'env' | 'signal' | 'log' | 'waitTimeoutMs' | 'existing' | 'transforms' | 'wait'> {
+export interface DrRestoreRequest extends Pick<RestoreRequest, 'moverImage' | 'cofferNamespace' | 'env' | 'signal' | 'log' | 'waitTimeoutMs' | 'existing' | 'transforms' | 'wait' | 'runLease'> {
   source: GitSource;
   /** The cluster to restore into. */
   client: KubeClient;

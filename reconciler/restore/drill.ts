@@ -32,7 +32,7 @@ export interface DrillReport {
   };
 }
 
-export interface DrillRequest extends Pick<RestoreRequest, 'moverImage' | 'cofferNamespace' | 'env' | 'signal' | 'log' | 'waitTimeoutMs' | 'transforms'> {
+export interface DrillRequest extends Pick<RestoreRequest, 'moverImage' | 'cofferNamespace' | 'env' | 'signal' | 'log' | 'waitTimeoutMs' | 'transforms' | 'runLease'> {
   source: GitSource;
   client: KubeClient;
   namespace: string;

@@ -6,7 +6,8 @@ import type { PlanVerifyCheck } from '../../compiler/plan/types.ts';
 import { openCatalog, runId as makeRunId, type Catalog, type CommitResult, type Identity, type RestorePoint } from '../catalog/index.ts';
 import type { GitSource } from '../git/source.ts';
 import type { KubeClient } from '../kube/client.ts';
-import { openProfileRepository } from '../profile-repository.ts';
+import { DEFAULT_COFFER_NAMESPACE, openProfileRepository } from '../profile-repository.ts';
+import { withRunLease } from '../volumes/run-lease.ts';
 import { cancelledBy } from '../run-cancel.ts';
 import { RunLog } from '../run-log.ts';
 import { openBundle } from './bundle.ts';
@@ -53,6 +54,11 @@ export interface RestoreRequest {
   runName?: string;
   /** Name of the RestoreResult document (default: the restore run id). */
   resultName?: string;
+  /**
+   * Hold a run Lease as this identity while restoring (`coffer restore` from a workstation, which does not hold the
+   * reconciler Lease), so a controller's start-up sweep keeps its restore movers (volumes/run-lease.ts).
+   */
+  runLease?: { identity: string };
   trigger?: 'manual' | 'schedule' | 'drill' | 'verify';
   /** An already compiled plan and open catalog (the reconciler's), instead of compiling the source's tip. */
   plan?: Plan;
@@ -163,25 +169,30 @@ async function restoreWithLog(req: RestoreRequest, start: Date, now: () => Date,
     log(`restoring ${rp.metadata.name} (${restorePlan.sourceNamespace}) into namespace ${restorePlan.targetNamespace}: ${restorePlan.objects.length} object(s) in ${new Set(restorePlan.objects.map((p) => p.wave)).size} wave(s), ${restorePlan.skipped.length} skipped by the plan${req.dryRun ? ' (dry run)' : ''}`);
     const policy = plan.policies.find((p) => p.name === rp.spec.policy);
     const runName = req.runName ?? makeRunId('restore', start, randomBytes(3).toString('hex'));
-    const execution = await executeRestore({
-      client: req.client,
-      plan: restorePlan,
-      restorePoint: rp,
-      repository: { repo: repo.repo, mover: repo.mover },
-      existing: req.existing ?? 'skip',
-      ...(req.dryRun ? { dryRun: true } : {}),
-      ...(req.wait ? { wait: true } : {}),
-      ...(req.waitTimeoutMs ? { waitTimeoutMs: req.waitTimeoutMs } : {}),
-      sameCluster: targetCluster === rp.spec.cluster,
-      ...(policy && req.hooks !== false ? { hooks: { policy, blueprints: plan.blueprints } } : {}),
-      ...(req.validate ? { validate: true } : {}),
-      ...(req.verify?.length ? { verify: req.verify } : {}),
-      ...(req.moverImage ? { moverImage: req.moverImage } : {}),
-      ...(req.moverTimeoutMs ? { moverTimeoutMs: req.moverTimeoutMs } : {}),
-      runId: runName,
-      ...(req.signal ? { signal: req.signal } : {}),
-      log,
-    });
+    const execute = () =>
+      executeRestore({
+        client: req.client,
+        plan: restorePlan,
+        restorePoint: rp,
+        repository: { repo: repo.repo, mover: repo.mover },
+        existing: req.existing ?? 'skip',
+        ...(req.dryRun ? { dryRun: true } : {}),
+        ...(req.wait ? { wait: true } : {}),
+        ...(req.waitTimeoutMs ? { waitTimeoutMs: req.waitTimeoutMs } : {}),
+        sameCluster: targetCluster === rp.spec.cluster,
+        ...(policy && req.hooks !== false ? { hooks: { policy, blueprints: plan.blueprints } } : {}),
+        ...(req.validate ? { validate: true } : {}),
+        ...(req.verify?.length ? { verify: req.verify } : {}),
+        ...(req.moverImage ? { moverImage: req.moverImage } : {}),
+        ...(req.moverTimeoutMs ? { moverTimeoutMs: req.moverTimeoutMs } : {}),
+        runId: runName,
+        ...(req.signal ? { signal: req.signal } : {}),
+        log,
+      });
+    const execution =
+      req.runLease && !req.dryRun
+        ? await withRunLease({ client: req.client, namespace: req.cofferNamespace ?? DEFAULT_COFFER_NAMESPACE, run: runName, identity: req.runLease.identity }, execute)
+        : await execute();
     const result = buildRestoreResult({
       name: req.resultName ?? runName,
       ...(req.restoreName ? { restore: req.restoreName } : {}),

@@ -11,7 +11,7 @@ export class VerifyRequestError extends Error {
   readonly code = 'E_VERIFY_REQUEST';
 }
 
-export interface ManualVerifyRequest extends Pick<VerifyContext, 'moverImage' | 'cofferNamespace' | 'env' | 'signal' | 'log'> {
+export interface ManualVerifyRequest extends Pick<VerifyContext, 'moverImage' | 'cofferNamespace' | 'env' | 'signal' | 'log' | 'runLease'> {
   source: GitSource;
   client: KubeClient;
   /** Required unless `restorePoint` names one (it knows its namespace). */
@@ -69,6 +69,7 @@ export async function verifyNow(req: ManualVerifyRequest): Promise<VerificationO
     ...(req.env ? { env: req.env } : {}),
     ...(req.signal ? { signal: req.signal } : {}),
     ...(req.log ? { log: req.log } : {}),
+    ...(req.runLease ? { runLease: req.runLease } : {}),
   };
   return runVerification(ctx, policy, target.namespace, { trigger: 'manual', ...(target.restorePoint ? { restorePoint: target.restorePoint } : {}), ...(req.timeout ? { timeout: req.timeout } : {}) });
 }

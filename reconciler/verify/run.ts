@@ -21,6 +21,8 @@ export interface VerifyContext {
   moverImage?: string;
   cofferNamespace?: string;
   env?: NodeJS.ProcessEnv;
+  /** A workstation's verification (`coffer dr verify`): hold a run Lease so a controller's sweep keeps its movers. */
+  runLease?: { identity: string };
   /** Aborts a verification in flight (shutdown, lease lost); the scratch namespace is still deleted. */
   signal?: AbortSignal;
   log?: (message: string) => void;
@@ -77,6 +79,7 @@ export async function runVerification(ctx: VerifyContext, policy: Pick<PlanPolic
       ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}),
       ...(ctx.env ? { env: ctx.env } : {}),
       ...(ctx.log ? { log: ctx.log } : {}),
+      ...(ctx.runLease ? { runLease: ctx.runLease } : {}),
     });
   } finally {
     clearTimeout(timer);

@@ -7,14 +7,23 @@
  * Expiry is judged as decide.ts judges the reconciler Lease: on the sweeper's own clock from when it first saw the
  * holder's current renewal, never by comparing the holder's renewTime with our clock.
  */
+import { hostname } from 'node:os';
 import { isNotFound, type KubeClient } from '../kube/client.ts';
 import { LeaseLock, decideLease } from '../lease/index.ts';
 import type { Observation } from '../lease/decide.ts';
 
 export const runLeaseName = (run: string): string => `coffer-run-${run}`;
 
+/** Who holds a workstation's run Leases: this machine and process (what `kubectl get lease` shows as the holder). */
+export const workstationIdentity = (): string => `${hostname()}-${process.pid}`;
+
 /** Default lifetime of a run Lease: how long a sweep waits for a holder that may have died (kube-controller-manager's 15 s). */
 export const RUN_LEASE_SECONDS = 15;
+
+/** A run Lease could not be taken: the run does not start. */
+export class RunLeaseError extends Error {
+  readonly code = 'E_RUN_LEASE';
+}
 
 export interface RunLeaseOptions {
   client: KubeClient;
@@ -30,8 +39,11 @@ export interface RunLeaseOptions {
  */
 export async function withRunLease<T>(o: RunLeaseOptions, work: () => Promise<T>): Promise<T> {
   const lock = new LeaseLock({ kubeConfig: o.client.kc, namespace: o.namespace, name: runLeaseName(o.run), identity: o.identity, leaseDurationSeconds: o.durationSeconds ?? RUN_LEASE_SECONDS });
-  const first = await lock.tryAcquire();
-  if (!first.held) throw new Error(`run Lease ${o.namespace}/${lock.name} is held by ${first.holder}`);
+  const where = `run Lease ${o.namespace}/${lock.name}`;
+  const first = await lock.tryAcquire().catch((e: Error) => {
+    throw new RunLeaseError(`${where} could not be taken (${e.message}); a run outside the controller holds one so a controller's start-up sweep keeps its movers: grant get, create, update and delete on leases in ${o.namespace} (Role coffer in deploy/base/rbac.yaml)`);
+  });
+  if (!first.held) throw new RunLeaseError(`${where} is held by ${first.holder}`);
   // A failed renewal is retried at the next tick; the sweep waits a whole duration before it calls the run dead.
   const renew = setInterval(() => void lock.tryAcquire().catch(() => undefined), Math.max(200, (lock.durationSeconds * 1000) / 3));
   try {
