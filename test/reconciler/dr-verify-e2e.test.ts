@@ -76,8 +76,15 @@ describe('coffer dr verify', () => {
   let doc: VerificationResultDoc;
 
   it('restores the newest restore point into scratch, checks it, deletes scratch, commits a VerificationResult', async () => {
+    const since = new Date().toISOString();
     const { stdout } = await coffer(['dr', 'verify', '-n', DEMO_NAMESPACE, '-o', 'json']);
     doc = JSON.parse(stdout) as VerificationResultDoc;
+    // Run from a workstation, it held a run Lease while its movers ran (a controller's sweep keeps them), then deleted it.
+    const leases = sb.server.audit.events().filter((e) => e.time >= since && e.resource === 'leases' && e.code < 300);
+    expect(leases.map((e) => e.verb)).toEqual(expect.arrayContaining(['create', 'delete']));
+    const lease = leases.find((e) => e.verb === 'delete')!.name!;
+    expect(lease).toMatch(/^coffer-run-restore-\d{8}-\d{6}-[0-9a-f]{6}$/);
+    expect(await client.find('coordination.k8s.io/v1', 'leases', 'coffer-system', lease)).toBeUndefined();
     expect(doc.spec.errors).toBeUndefined();
     expect(doc.spec).toMatchObject({ namespace: DEMO_NAMESPACE, policy: 'hourly', restorePoint, trigger: 'manual', phase: 'Succeeded', scratchDeleted: true });
     expect(doc.spec.scheduledFor).toBeUndefined();
