@@ -36,6 +36,11 @@ export interface BackupOptions {
   workers?: number;
   /** Bytes the run may spend on buffers (memory.ts `planMemory`); default DEFAULT_BUDGET. */
   memoryBudget?: number;
+  /**
+   * How files ≤ 32 KiB are read: `auto` (default) switches between blocking reads and SMALL_READS concurrent
+   * ones by how fast reads come back (page cache warm or cold); tests pin `blocking` or `concurrent`.
+   */
+  smallFileReads?: 'auto' | 'blocking' | 'concurrent';
 }
 
 export interface BackupStats {
@@ -152,7 +157,9 @@ class BlobSaver {
   }
 
   private async saveInner(type: BlobType, data: Buffer, release: () => void): Promise<string> {
-    const workers = data.length >= INLINE_BELOW ? this.pool() : undefined;
+    // Trees stay here whatever their size: an unchanged backup only hashes them (a 1000-entry tree in ~0.2 ms),
+    // and a large directory's or file's tree must not start the workers for that.
+    const workers = type === 'data' && data.length >= INLINE_BELOW ? this.pool() : undefined;
     if (!workers) {
       const id = blobIdSync(this.repo.key, data);
       if (this.packer.has(id)) return id;
@@ -267,8 +274,8 @@ interface Walker {
   progress: BackupProgress;
   pool: BufferPool;
   readers: ByteGate;
-  /** Small files being read (SMALL_READS at most). */
-  smallReads: ByteGate;
+  /** Small files: read concurrently (`cold`: the page cache made a read wait) through `reads` (SMALL_READS), `warm` fast reads in a row; `pinned`: never switch. */
+  small: { cold: boolean; reads: ByteGate; warm: number; pinned: boolean };
   warnings: BackupWarning[];
   /** The node being made for each hard-linked inode (`dev:ino`) read in this run: its other paths are not read again. */
   linked: Map<string, Promise<TreeNode | null>>;
@@ -574,19 +581,7 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
       return { node: { ...fileNode(name, st), size: Number(st.size), content: old.content, ...xattrs } };
     }
     if (st.size <= BigInt(SMALL_FILE) && st.nlink === 1n) {
-      // Small files are read SMALL_READS at a time (below); the walk waits only for a free slot.
-      await w.smallReads.acquire(1);
-      const node = readSmallFile(w, abs, st)
-        .finally(() => w.smallReads.release(1))
-        .then(
-          (r) => (r === 'fallback' ? readLargeFile(w, abs, name, st, old) : storeSmallFile(w, abs, name, st, old, r)),
-          (e: NodeJS.ErrnoException) => {
-            if (e.code !== 'ENOENT') return unreadable(w, abs, e);
-            w.stats.filesVanished++;
-            return null;
-          },
-        );
-      return { node: quiet(node) };
+      return backupSmallFile(w, abs, name, st, old);
     }
     const key = st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined;
     const first = key ? w.linked.get(key) : undefined;
@@ -646,44 +641,107 @@ async function readLargeFile(w: Walker, abs: string, name: string, st: BigIntSta
 const SMALL_FILE = INLINE_BELOW;
 
 /**
- * Small files read at once. With a cold page cache a tree of small files is bound by disk latency, one
- * read per file: reading them one at a time with blocking calls (the rule until 2026-12-07) left the disk
- * idle between requests — 200,000 files of 1–8 KiB took 2.7× restic's time (restic reads two files at
- * once). Each read is four thread-pool trips (open, read, fstat, close); libuv's pool has 4 threads unless
- * UV_THREADPOOL_SIZE says more (read at the process's first pool use, so it must be in the environment).
+ * Small files read at once when the page cache is cold. A tree of small files is then bound by disk
+ * latency, one read per file: one at a time (the rule until 2026-12-07) left the disk idle between
+ * requests — 200,000 files of 1–8 KiB took 2.7× restic's time (restic reads two files at once). Each
+ * concurrent read costs four thread-pool trips (open, read, fstat, close; libuv's pool has 4 threads unless
+ * UV_THREADPOOL_SIZE in the environment says more), measured at ~100 µs of CPU per file more than blocking
+ * calls on this thread — so a warm cache keeps the blocking calls (below).
  */
 const SMALL_READS = 16;
+
+/** A small-file read slower than this came from the disk, not the page cache (a cached one is ~10–40 µs). */
+const COLD_READ_MS = 0.3;
+
+/** Concurrent reads this many times in a row faster than COLD_READ_MS: the cache is warm again, back to blocking reads. */
+const WARM_STREAK = 64;
 
 /** Buffers of SMALL_FILE + 1 bytes (one more than a small file may hold, to see it grew), one per read in flight. */
 const smallBuffers: Buffer[] = [];
 
-function fsCall<T>(f: (cb: (err: NodeJS.ErrnoException | null, v: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => f((err, v) => (err ? reject(err) : resolve(v))));
+/**
+ * A small file (≤ SMALL_FILE, one link): read whole, sealed on this thread. Blocking calls while the page
+ * cache answers; once a read had to wait for the disk, reads go SMALL_READS at a time on the thread pool
+ * until WARM_STREAK of them in a row were fast again (timed, no extra reads to probe the cache). Anything
+ * unusual (grew past SMALL_FILE, changed while read) goes to the general path with its re-read and warning.
+ */
+async function backupSmallFile(w: Walker, abs: string, name: string, st: BigIntStats, old: TreeNode | undefined): Promise<Pending> {
+  const finish = (read: Buffer | 'fallback') => (read === 'fallback' ? readLargeFile(w, abs, name, st, old) : storeSmallFile(w, abs, name, st, old, read));
+  const failed = (e: unknown) => {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return unreadable(w, abs, e);
+    w.stats.filesVanished++;
+    return null;
+  };
+  if (w.small.cold) {
+    // the walk waits for a free slot: that bounds the reads (and nodes) in flight
+    await w.small.reads.acquire(1);
+    const t = performance.now();
+    const read = readSmallFile(w, abs, st).finally(() => {
+      w.small.reads.release(1);
+      w.small.warm = performance.now() - t < COLD_READ_MS ? w.small.warm + 1 : 0;
+      if (w.small.warm >= WARM_STREAK && !w.small.pinned) w.small.cold = false;
+    });
+    return { node: quiet(read.then(finish, failed)) };
+  }
+  let read: Buffer | 'fallback';
+  const t = performance.now();
+  try {
+    read = readSmallFileSync(w, abs, st);
+  } catch (e) {
+    return { node: Promise.resolve(failed(e)) };
+  }
+  if (performance.now() - t > COLD_READ_MS && !w.small.pinned) {
+    w.small.cold = true;
+    w.small.warm = 0;
+  }
+  return { node: quiet(finish(read)) };
 }
 
-/**
- * Read a small file whole: open (O_NONBLOCK so a FIFO swapped in after the lstat cannot block; O_NOFOLLOW),
- * read, fstat, close — callback calls, no FileHandle per file. The file's bytes are copied out of a reused
- * buffer; 'fallback' when it grew past SMALL_FILE or moved (size, mtime, ctime, inode) since the walk's
- * lstat, so the general path re-reads it and warns if it keeps changing.
- */
-async function readSmallFile(w: Walker, abs: string, st: BigIntStats): Promise<Buffer | 'fallback'> {
-  const fd = await fsCall<number>((cb) => fs.open(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK, cb));
+/** O_NONBLOCK so a FIFO swapped in after the lstat cannot block the read. */
+const SMALL_OPEN = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/** The bytes read, or 'fallback' when the file grew past SMALL_FILE or moved since the walk's lstat. */
+function smallResult(w: Walker, st: BigIntStats, buf: Buffer, n: number, after: BigIntStats): Buffer | 'fallback' {
+  if (n > SMALL_FILE || BigInt(n) !== st.size || moved(st, after)) return 'fallback';
+  w.stats.bytesRead += n;
+  return Buffer.from(buf.subarray(0, n));
+}
+
+/** Open, read, fstat, close with blocking calls: no thread-pool trip (restic reads with blocking calls on its goroutines too). */
+function readSmallFileSync(w: Walker, abs: string, st: BigIntStats): Buffer | 'fallback' {
+  const fd = fs.openSync(abs, SMALL_OPEN);
   const buf = smallBuffers.pop() ?? Buffer.allocUnsafeSlow(SMALL_FILE + 1);
   try {
     let n = 0;
     for (;;) {
-      const got = await fsCall<number>((cb) => fs.read(fd, buf, n, buf.length - n, null, cb));
+      const got = fs.readSync(fd, buf, n, buf.length - n, null);
       if (got === 0 || (n += got) === buf.length) break;
     }
-    const after = await fsCall<BigIntStats>((cb) => fs.fstat(fd, { bigint: true }, cb as (err: NodeJS.ErrnoException | null, v: fs.Stats | BigIntStats) => void));
-    if (n > SMALL_FILE || BigInt(n) !== st.size || moved(st, after)) return 'fallback';
-    w.stats.bytesRead += n;
-    return Buffer.from(buf.subarray(0, n));
+    return smallResult(w, st, buf, n, fs.fstatSync(fd, { bigint: true }));
   } finally {
     smallBuffers.push(buf);
-    // nothing waits for the close: its result only matters as an fd leak, and there is none
-    fs.close(fd, () => undefined);
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * The same with the read on the thread pool: the read is what waits for the disk. Open, fstat and close stay
+ * blocking calls — the walk's lstat just brought the inode into the cache — so it is one pool trip per file,
+ * not four (four cost ~100 µs of CPU per file more than blocking calls, measured).
+ */
+async function readSmallFile(w: Walker, abs: string, st: BigIntStats): Promise<Buffer | 'fallback'> {
+  const fd = fs.openSync(abs, SMALL_OPEN);
+  const buf = smallBuffers.pop() ?? Buffer.allocUnsafeSlow(SMALL_FILE + 1);
+  try {
+    let n = 0;
+    for (;;) {
+      const got = await new Promise<number>((resolve, reject) => fs.read(fd, buf, n, buf.length - n, null, (err, k) => (err ? reject(err) : resolve(k))));
+      if (got === 0 || (n += got) === buf.length) break;
+    }
+    return smallResult(w, st, buf, n, fs.fstatSync(fd, { bigint: true }));
+  } finally {
+    smallBuffers.push(buf);
+    fs.closeSync(fd);
   }
 }
 
@@ -789,7 +847,7 @@ async function runBackup(
       progress.bytesStored = packer.bytesWritten;
       opts.onProgress(progress);
     };
-    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, plan.readBuffers), readers: new ByteGate(plan.fileReaders), smallReads: new ByteGate(SMALL_READS), warnings: [], linked: new Map(), parentXattrs: parentSnap?.xattrs === true, tick };
+    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, plan.readBuffers), readers: new ByteGate(plan.fileReaders), small: { cold: opts.smallFileReads === 'concurrent', reads: new ByteGate(SMALL_READS), warm: 0, pinned: (opts.smallFileReads ?? 'auto') !== 'auto' }, warnings: [], linked: new Map(), parentXattrs: parentSnap?.xattrs === true, tick };
     const rootNodes = await produce(w, parentTree);
     const names = new Set<string>();
     for (const n of rootNodes) {
