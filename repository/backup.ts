@@ -546,7 +546,8 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
     const oldByName = new Map(oldTree?.nodes.map((n) => [n.name, n]));
     const children: (TreeNode | Promise<TreeNode | null>)[] = [];
     for (const child of names) {
-      const cabs = path.join(abs, child);
+      // abs is already normal and child a plain name: no path.join per entry
+      const cabs = abs === '/' ? `/${child}` : `${abs}/${child}`;
       let cst: BigIntStats;
       try {
         cst = lstatSync(cabs, { bigint: true });
@@ -576,7 +577,10 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
       w.progress.bytes += Number(st.size);
       w.stats.bytesProcessed += Number(st.size);
       w.tick();
-      // setxattr moves ctime, so an unchanged file's attributes are the parent's: no syscall per unchanged file
+      // setxattr moves ctime, so an unchanged file's attributes are the parent's: no syscall per unchanged file.
+      // The parent's node itself when nothing else it records can differ (chmod/chown move ctime too, but are
+      // checked anyway): no new object per unchanged file (node building was ~15% of an unchanged backup's CPU).
+      if (w.parentXattrs && st.nlink === 1n && old.links === undefined && old.mode === (Number(st.mode) & 0o7777) && old.uid === Number(st.uid) && old.gid === Number(st.gid)) return { node: old };
       const xattrs = w.parentXattrs ? (old.xattrs ? { xattrs: old.xattrs } : {}) : xattrsOf(w, abs);
       return { node: { ...fileNode(name, st), size: Number(st.size), content: old.content, ...xattrs } };
     }

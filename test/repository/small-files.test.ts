@@ -53,8 +53,10 @@ describe('small files: blocking and concurrent reads store the same snapshot', (
 
   it('unchanged small files are neither read nor hashed on the next backup', async () => {
     const { repo } = await newRepo(path.join(t.dir, 'repo-unchanged'));
-    await backup(repo, [src], { smallFileReads: 'concurrent' });
+    const first = await backup(repo, [src], { smallFileReads: 'concurrent' });
     const again = await backup(repo, [src], { smallFileReads: 'concurrent' });
     expect(again.stats).toMatchObject({ filesUnmodified: 180, bytesRead: 0, blobsNew: 0 });
+    // the nodes reused from the parent make the very same trees
+    expect(again.snapshot.tree).toBe(first.snapshot.tree);
   });
 });
