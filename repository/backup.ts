@@ -704,10 +704,9 @@ const SMALL_FILE = INLINE_BELOW;
 /**
  * Small files read at once when the page cache is cold. A tree of small files is then bound by disk
  * latency, one read per file: one at a time (the rule until 2026-12-07) left the disk idle between
- * requests — 200,000 files of 1–8 KiB took 2.7× restic's time (restic reads two files at once). Each
- * concurrent read costs four thread-pool trips (open, read, fstat, close; libuv's pool has 4 threads unless
- * UV_THREADPOOL_SIZE in the environment says more), measured at ~100 µs of CPU per file more than blocking
- * calls on this thread — so a warm cache keeps the blocking calls (below).
+ * requests — 30,000 files of 1–8 KiB took 4.8× restic's time (restic reads two files at once). A pool
+ * trip costs CPU that blocking calls do not (FORMAT.md, backup-side notes), so a warm cache keeps the
+ * blocking calls (below); libuv's pool has 4 threads unless UV_THREADPOOL_SIZE in the environment says more.
  */
 const SMALL_READS = 16;
 
@@ -721,28 +720,40 @@ const WARM_STREAK = 64;
 const smallBuffers: Buffer[] = [];
 
 /**
- * A small file (≤ SMALL_FILE, one link): read whole, sealed on this thread. Blocking calls while the page
- * cache answers; once a read had to wait for the disk, reads go SMALL_READS at a time on the thread pool
- * until WARM_STREAK of them in a row were fast again (timed, no extra reads to probe the cache). Anything
- * unusual (grew past SMALL_FILE, changed while read) goes to the general path with its re-read and warning.
+ * A small file (≤ SMALL_FILE, one link): read whole, one blob. Blocking calls while the page cache answers;
+ * once a read had to wait for the disk, reads go SMALL_READS at a time on the thread pool until WARM_STREAK of
+ * them in a row were fast again (timed, no extra reads to probe the cache). The walk waits until the blob is
+ * admitted by the saver's gate (a concurrent read keeps its slot until then), so reads never run ahead of
+ * sealing. Anything unusual (grew past SMALL_FILE, changed while read) goes to the general path with its
+ * re-read and warning.
  */
 async function backupSmallFile(w: Walker, abs: string, name: string, st: BigIntStats, old: TreeNode | undefined): Promise<Pending> {
-  const finish = (read: Buffer | 'fallback') => (read === 'fallback' ? readLargeFile(w, abs, name, st, old) : storeSmallFile(w, abs, name, st, old, read));
   const failed = (e: unknown) => {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return unreadable(w, abs, e);
     w.stats.filesVanished++;
     return null;
   };
   if (w.small.cold) {
-    // the walk waits for a free slot: that bounds the reads (and nodes) in flight
     await w.small.reads.acquire(1);
-    const t = performance.now();
-    const read = readSmallFile(w, abs, st).finally(() => {
-      w.small.reads.release(1);
-      w.small.warm = performance.now() - t < COLD_READ_MS ? w.small.warm + 1 : 0;
-      if (w.small.warm >= WARM_STREAK && !w.small.pinned) w.small.cold = false;
-    });
-    return { node: quiet(read.then(finish, failed)) };
+    const node = (async (): Promise<TreeNode | null> => {
+      let read: Buffer | 'fallback';
+      let saved: Awaited<ReturnType<typeof admitSmall>>;
+      try {
+        const t = performance.now();
+        try {
+          read = await readSmallFile(w, abs, st);
+        } catch (e) {
+          return failed(e);
+        }
+        w.small.warm = performance.now() - t < COLD_READ_MS ? w.small.warm + 1 : 0;
+        if (w.small.warm >= WARM_STREAK && !w.small.pinned) w.small.cold = false;
+        if (read !== 'fallback') saved = await admitSmall(w, read);
+      } finally {
+        w.small.reads.release(1);
+      }
+      return read === 'fallback' ? readLargeFile(w, abs, name, st, old) : smallNode(w, abs, name, st, old, read.length, saved);
+    })();
+    return { node: quiet(node) };
   }
   let read: Buffer | 'fallback';
   const t = performance.now();
@@ -755,7 +766,9 @@ async function backupSmallFile(w: Walker, abs: string, name: string, st: BigIntS
     w.small.cold = true;
     w.small.warm = 0;
   }
-  return { node: quiet(finish(read)) };
+  if (read === 'fallback') return { node: quiet(readLargeFile(w, abs, name, st, old)) };
+  const saved = await admitSmall(w, read);
+  return { node: quiet(smallNode(w, abs, name, st, old, read.length, saved)) };
 }
 
 /** O_NONBLOCK so a FIFO swapped in after the lstat cannot block the read. */
@@ -806,19 +819,19 @@ async function readSmallFile(w: Walker, abs: string, st: BigIntStats): Promise<B
   }
 }
 
-/**
- * Seal a small file's content on this thread: id, brotli, AES-GCM all synchronous (tens of µs for ≤ 32 KiB),
- * no worker trip. The node resolves once its blob is in a pack, so the directory's tree (and the snapshot)
- * never refers to a blob not yet stored.
- */
-async function storeSmallFile(w: Walker, abs: string, name: string, st: BigIntStats, old: TreeNode | undefined, data: Buffer): Promise<TreeNode> {
-  const saved = data.length > 0 ? await w.saver.saveSmall('data', data) : undefined;
+/** Hand a small file's bytes to the saver (id now, sealing inline or batched on the workers); resolves once admitted by its gate. */
+function admitSmall(w: Walker, data: Buffer): Promise<{ id: string; stored: Promise<void> }> | undefined {
+  return data.length > 0 ? w.saver.saveSmall('data', data) : undefined;
+}
+
+/** A small file's node, once its blob is in a pack: the directory's tree (and the snapshot) never refers to a blob not yet stored. */
+async function smallNode(w: Walker, abs: string, name: string, st: BigIntStats, old: TreeNode | undefined, size: number, saved: { id: string; stored: Promise<void> } | undefined): Promise<TreeNode> {
   if (old) w.stats.filesChanged++;
   else w.stats.filesNew++;
-  w.stats.bytesProcessed += data.length;
-  w.progress.bytes += data.length;
+  w.stats.bytesProcessed += size;
+  w.progress.bytes += size;
   w.tick();
-  const node: TreeNode = { ...fileNode(name, st), size: data.length, content: saved ? [saved.id] : [], ...xattrsOf(w, abs) };
+  const node: TreeNode = { ...fileNode(name, st), size, content: saved ? [saved.id] : [], ...xattrsOf(w, abs) };
   if (saved) await saved.stored;
   return node;
 }
