@@ -1,4 +1,5 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, promises as fsp, readdirSync, readSync, type BigIntStats } from 'node:fs';
+import * as fs from 'node:fs';
+import { constants, lstatSync, promises as fsp, readdirSync, type BigIntStats } from 'node:fs';
 import { hostname as osHostname, userInfo } from 'node:os';
 import * as path from 'node:path';
 import { maybeCompress, maybeCompressSync } from './compress.ts';
@@ -35,6 +36,11 @@ export interface BackupOptions {
   workers?: number;
   /** Bytes the run may spend on buffers (memory.ts `planMemory`); default DEFAULT_BUDGET. */
   memoryBudget?: number;
+  /**
+   * How files ≤ 32 KiB are read: `auto` (default) switches between blocking reads and SMALL_READS concurrent
+   * ones by how fast reads come back (page cache warm or cold); tests pin `blocking` or `concurrent`.
+   */
+  smallFileReads?: 'auto' | 'blocking' | 'concurrent';
 }
 
 export interface BackupStats {
@@ -76,6 +82,15 @@ export interface Entry {
 
 /** Blobs smaller than this are hashed and sealed inline: a round trip to a worker costs more than the work. */
 const INLINE_BELOW = 32 * 1024;
+
+/** Small blobs sealed on the main thread before the rest go to the seal workers in batches (BlobSaver.saveSmall). */
+const SMALL_BATCH_AFTER = 64;
+
+/** A batch of small blobs goes to a seal worker once it holds this many bytes (~230 files of 1–8 KiB): each message costs 2–4 ms of the main thread on a CPU-starved box (256 KiB batches: postMessage 8–10% of a 30,000-file backup). */
+const SMALL_BATCH_BYTES = 1024 * 1024;
+
+/** ... or this long after its first blob: short beside the sealed bytes in flight (the gate), long beside a disk read. */
+const SMALL_BATCH_WAIT_MS = 10;
 
 /**
  * The shared state of one backup run: dedupe, compression, encryption and packing of blobs.
@@ -151,7 +166,9 @@ class BlobSaver {
   }
 
   private async saveInner(type: BlobType, data: Buffer, release: () => void): Promise<string> {
-    const workers = data.length >= INLINE_BELOW ? this.pool() : undefined;
+    // Trees stay here whatever their size: an unchanged backup only hashes them (a 1000-entry tree in ~0.2 ms),
+    // and a large directory's or file's tree must not start the workers for that.
+    const workers = type === 'data' && data.length >= INLINE_BELOW ? this.pool() : undefined;
     if (!workers) {
       const id = blobIdSync(this.repo.key, data);
       if (this.packer.has(id)) return id;
@@ -179,26 +196,77 @@ class BlobSaver {
   }
 
   /**
-   * A small blob (a small file's whole content) on this thread, with no thread-pool or worker trip: id,
-   * brotli, AES-GCM all synchronous (tens of µs for ≤ 32 KiB). The id is known at once; the returned promise
-   * is the pack writer's (gate-bounded, so 200,000 small files never queue unbounded sealed bytes).
+   * A small blob (a small file's whole content): the id on this thread (a few µs for ≤ 32 KiB: the
+   * dedupe decision is made at once), then brotli + AES-GCM. The first SMALL_BATCH_AFTER new ones are sealed
+   * here too (no worker start for a handful of files); after that they go to the seal workers in batches
+   * (`flushSmall`), so a tree of small files compresses on every core, not only on the thread that walks
+   * (brotli's per-call set-up is ~65 µs per file, most of a small file's CPU). The returned promise is the
+   * pack writer's (gate-bounded, so 200,000 small files never queue unbounded bytes).
    */
   async saveSmall(type: BlobType, data: Buffer): Promise<{ id: string; stored: Promise<void> }> {
     if (this.errors) throw this.errors;
     const id = blobIdSync(this.repo.key, data);
     if (this.packer.has(id)) return { id, stored: Promise.resolve() };
     this.packer.pending.add(id);
-    const { data: c, comp } = maybeCompressSync(data);
-    const sealed = seal(this.repo.key.encrypt, c);
-    this.pacer.add(sealed.length + (c === data ? 0 : c.length));
     this.blobsNew++;
     this.bytesAddedRaw += data.length;
-    await this.gate.acquire(sealed.length);
-    const stored = this.packer.add(id, type, sealed, data.length, comp).finally(() => this.gate.release(sealed.length));
+    const workers = ++this.smallSeen > SMALL_BATCH_AFTER ? this.pool() : undefined;
+    let stored: Promise<void>;
+    if (workers) {
+      await this.gate.acquire(data.length);
+      stored = this.batchSmall(workers, { id, type, data }).finally(() => this.gate.release(data.length));
+    } else {
+      const { data: c, comp } = maybeCompressSync(data);
+      const sealed = seal(this.repo.key.encrypt, c);
+      this.pacer.add(sealed.length + (c === data ? 0 : c.length));
+      await this.gate.acquire(sealed.length);
+      stored = this.packer.add(id, type, sealed, data.length, comp).finally(() => this.gate.release(sealed.length));
+    }
     stored.catch((e: unknown) => {
       this.errors ??= e;
     });
     return { id, stored };
+  }
+
+  private smallSeen = 0;
+  private batch: { items: { id: string; type: BlobType; data: Buffer; resolve: (p: Promise<void>) => void; reject: (e: unknown) => void }[]; bytes: number } | undefined;
+
+  /**
+   * Queue a small blob for the next batch. A batch goes when it holds SMALL_BATCH_BYTES, or SMALL_BATCH_WAIT_MS
+   * after its first blob, so a partial batch never waits for files that are not coming. (Flushing whenever the
+   * walk yielded to the event loop sent a message every few files once reads went concurrent.)
+   */
+  private batchSmall(workers: SealWorkers, item: { id: string; type: BlobType; data: Buffer }): Promise<void> {
+    return new Promise<Promise<void>>((resolve, reject) => {
+      if (!this.batch) {
+        this.batch = { items: [], bytes: 0 };
+        setTimeout(() => this.flushSmall(workers), SMALL_BATCH_WAIT_MS);
+      }
+      this.batch.items.push({ ...item, resolve, reject });
+      this.batch.bytes += item.data.length;
+      if (this.batch.bytes >= SMALL_BATCH_BYTES) this.flushSmall(workers);
+    }).then((p) => p);
+  }
+
+  private flushSmall(workers: SealWorkers): void {
+    const b = this.batch;
+    if (!b) return;
+    this.batch = undefined;
+    const buf = new Uint8Array(new SharedArrayBuffer(b.bytes));
+    let at = 0;
+    for (const it of b.items) {
+      buf.set(it.data, at);
+      at += it.data.length;
+    }
+    workers.sealMany(buf, b.items.map((it) => it.data.length)).then(
+      (sealed) => {
+        this.pacer.add(sealed.reduce((a, x) => a + x.sealed.length, 0));
+        b.items.forEach((it, i) => it.resolve(this.packer.add(it.id, it.type, sealed[i]!.sealed, it.data.length, sealed[i]!.comp)));
+      },
+      (e: unknown) => {
+        for (const it of b.items) it.reject(e);
+      },
+    );
   }
 
   /** Gate-bounded save: waits for room before starting, returns the id's promise without awaiting it. */
@@ -266,6 +334,8 @@ interface Walker {
   progress: BackupProgress;
   pool: BufferPool;
   readers: ByteGate;
+  /** Small files: read concurrently (`cold`: the page cache made a read wait) through `reads` (SMALL_READS), `warm` fast reads in a row; `pinned`: never switch. */
+  small: { cold: boolean; reads: ByteGate; warm: number; pinned: boolean };
   warnings: BackupWarning[];
   /** The node being made for each hard-linked inode (`dev:ino`) read in this run: its other paths are not read again. */
   linked: Map<string, Promise<TreeNode | null>>;
@@ -536,7 +606,8 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
     const oldByName = new Map(oldTree?.nodes.map((n) => [n.name, n]));
     const children: (TreeNode | Promise<TreeNode | null>)[] = [];
     for (const child of names) {
-      const cabs = path.join(abs, child);
+      // abs is already normal and child a plain name: no path.join per entry
+      const cabs = abs === '/' ? `/${child}` : `${abs}/${child}`;
       let cst: BigIntStats;
       try {
         cst = lstatSync(cabs, { bigint: true });
@@ -566,13 +637,15 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
       w.progress.bytes += Number(st.size);
       w.stats.bytesProcessed += Number(st.size);
       w.tick();
-      // setxattr moves ctime, so an unchanged file's attributes are the parent's: no syscall per unchanged file
+      // setxattr moves ctime, so an unchanged file's attributes are the parent's: no syscall per unchanged file.
+      // The parent's node itself when nothing else it records can differ (chmod/chown move ctime too, but are
+      // checked anyway): no new object per unchanged file (node building was ~15% of an unchanged backup's CPU).
+      if (w.parentXattrs && st.nlink === 1n && old.links === undefined && old.mode === (Number(st.mode) & 0o7777) && old.uid === Number(st.uid) && old.gid === Number(st.gid)) return { node: old };
       const xattrs = w.parentXattrs ? (old.xattrs ? { xattrs: old.xattrs } : {}) : xattrsOf(w, abs);
       return { node: { ...fileNode(name, st), size: Number(st.size), content: old.content, ...xattrs } };
     }
     if (st.size <= BigInt(SMALL_FILE) && st.nlink === 1n) {
-      const small = await backupSmallFile(w, abs, name, st, old);
-      if (small !== 'fallback') return small;
+      return backupSmallFile(w, abs, name, st, old);
     }
     const key = st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined;
     const first = key ? w.linked.get(key) : undefined;
@@ -593,23 +666,7 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
     // Up to plan.fileReaders files are read at once (restic reads two): with a cold page cache a
     // tree of small files is bound by per-file latency, not bandwidth.
     await w.readers.acquire(1);
-    const reading = readStable(w, abs, st).finally(() => w.readers.release(1));
-    const node = quiet(
-      reading.then(
-        async ({ content, size, st: read }) => {
-          if (old) w.stats.filesChanged++;
-          else w.stats.filesNew++;
-          w.stats.bytesProcessed += size;
-          return { ...fileNode(name, read), size, content: await content, ...xattrsOf(w, abs) } as TreeNode;
-        },
-        (e: NodeJS.ErrnoException) => {
-          // deleted between listing and reading (a live volume): skip it, like restic, and count it
-          if (e.code !== 'ENOENT') return unreadable(w, abs, e);
-          w.stats.filesVanished++;
-          return null;
-        },
-      ),
-    );
+    const node = quiet(readLargeFile(w, abs, name, st, old, true));
     if (key) w.linked.set(key, node);
     return { node };
   }
@@ -621,54 +678,165 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
   return undefined;
 }
 
-/** Files up to this size are read and sealed synchronously in the walk (one blob each; INLINE_BELOW's size). */
-const SMALL_FILE = INLINE_BELOW;
-let smallBuf: Buffer | undefined;
-
 /**
- * A small file without a trip to the thread pool or a worker: open, read, fstat, close and seal on this
- * thread (restic reads files with blocking calls on its goroutines; a Node thread-pool trip costs 20–100 µs
- * on a loaded box, seven of them per file). O_NONBLOCK so a FIFO swapped in after the lstat cannot block.
- * Anything unusual (grew past SMALL_FILE, changed while read) goes back to the general path with its
- * re-read and warning; 'fallback' says so.
+ * A file read past the small-file path: `readers` bounds how many at once (`admitted` when the caller already
+ * holds a slot). Resolves to its node, or null when it vanished or could not be read (counted, warned).
  */
-async function backupSmallFile(w: Walker, abs: string, name: string, st: BigIntStats, old: TreeNode | undefined): Promise<Pending | undefined | 'fallback'> {
-  smallBuf ??= Buffer.allocUnsafe(SMALL_FILE + 1);
-  let n = 0;
-  let after: BigIntStats;
-  let fd: number;
+async function readLargeFile(w: Walker, abs: string, name: string, st: BigIntStats, old: TreeNode | undefined, admitted = false): Promise<TreeNode | null> {
+  if (!admitted) await w.readers.acquire(1);
+  let r: Awaited<ReturnType<typeof readStable>>;
   try {
-    fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    r = await readStable(w, abs, st);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      w.stats.filesVanished++;
-      return undefined;
-    }
-    return unreadable(w, abs, e) ?? undefined;
-  }
-  try {
-    for (;;) {
-      const got = readSync(fd, smallBuf, n, smallBuf.length - n, null);
-      if (got === 0 || (n += got) === smallBuf.length) break;
-    }
-    after = fstatSync(fd, { bigint: true });
-  } catch (e) {
-    return unreadable(w, abs, e) ?? undefined;
+    // deleted between listing and reading (a live volume): skip it, like restic, and count it
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return unreadable(w, abs, e);
+    w.stats.filesVanished++;
+    return null;
   } finally {
-    closeSync(fd);
+    w.readers.release(1);
   }
-  if (n > SMALL_FILE || BigInt(n) !== st.size || moved(st, after)) return 'fallback';
-  w.stats.bytesRead += n;
-  const data = Buffer.from(smallBuf.subarray(0, n));
-  const saved = n > 0 ? await w.saver.saveSmall('data', data) : undefined;
   if (old) w.stats.filesChanged++;
   else w.stats.filesNew++;
-  w.stats.bytesProcessed += n;
-  w.progress.bytes += n;
+  w.stats.bytesProcessed += r.size;
+  return { ...fileNode(name, r.st), size: r.size, content: await r.content, ...xattrsOf(w, abs) } as TreeNode;
+}
+
+/** Files up to this size are read whole in one read and sealed on this thread (one blob each; INLINE_BELOW's size). */
+const SMALL_FILE = INLINE_BELOW;
+
+/**
+ * Small files read at once when the page cache is cold. A tree of small files is then bound by disk
+ * latency, one read per file: one at a time (the rule until 2026-12-07) left the disk idle between
+ * requests — 30,000 files of 1–8 KiB took 4.8× restic's time (restic reads two files at once). A pool
+ * trip costs CPU that blocking calls do not (FORMAT.md, backup-side notes), so a warm cache keeps the
+ * blocking calls (below); libuv's pool has 4 threads unless UV_THREADPOOL_SIZE in the environment says more.
+ */
+const SMALL_READS = 16;
+
+/** A small-file read slower than this came from the disk, not the page cache (a cached one is ~10–40 µs). */
+const COLD_READ_MS = 0.3;
+
+/** Concurrent reads this many times in a row faster than COLD_READ_MS: the cache is warm again, back to blocking reads. */
+const WARM_STREAK = 64;
+
+/** Buffers of SMALL_FILE + 1 bytes (one more than a small file may hold, to see it grew), one per read in flight. */
+const smallBuffers: Buffer[] = [];
+
+/**
+ * A small file (≤ SMALL_FILE, one link): read whole, one blob. Blocking calls while the page cache answers;
+ * once a read had to wait for the disk, reads go SMALL_READS at a time on the thread pool until WARM_STREAK of
+ * them in a row were fast again (timed, no extra reads to probe the cache). The walk waits until the blob is
+ * admitted by the saver's gate (a concurrent read keeps its slot until then), so reads never run ahead of
+ * sealing. Anything unusual (grew past SMALL_FILE, changed while read) goes to the general path with its
+ * re-read and warning.
+ */
+async function backupSmallFile(w: Walker, abs: string, name: string, st: BigIntStats, old: TreeNode | undefined): Promise<Pending> {
+  const failed = (e: unknown) => {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return unreadable(w, abs, e);
+    w.stats.filesVanished++;
+    return null;
+  };
+  if (w.small.cold) {
+    await w.small.reads.acquire(1);
+    const node = (async (): Promise<TreeNode | null> => {
+      let read: Buffer | 'fallback';
+      let saved: Awaited<ReturnType<typeof admitSmall>>;
+      try {
+        const t = performance.now();
+        try {
+          read = await readSmallFile(w, abs, st);
+        } catch (e) {
+          return failed(e);
+        }
+        w.small.warm = performance.now() - t < COLD_READ_MS ? w.small.warm + 1 : 0;
+        if (w.small.warm >= WARM_STREAK && !w.small.pinned) w.small.cold = false;
+        if (read !== 'fallback') saved = await admitSmall(w, read);
+      } finally {
+        w.small.reads.release(1);
+      }
+      return read === 'fallback' ? readLargeFile(w, abs, name, st, old) : smallNode(w, abs, name, st, old, read.length, saved);
+    })();
+    return { node: quiet(node) };
+  }
+  let read: Buffer | 'fallback';
+  const t = performance.now();
+  try {
+    read = readSmallFileSync(w, abs, st);
+  } catch (e) {
+    return { node: Promise.resolve(failed(e)) };
+  }
+  if (performance.now() - t > COLD_READ_MS && !w.small.pinned) {
+    w.small.cold = true;
+    w.small.warm = 0;
+  }
+  if (read === 'fallback') return { node: quiet(readLargeFile(w, abs, name, st, old)) };
+  const saved = await admitSmall(w, read);
+  return { node: quiet(smallNode(w, abs, name, st, old, read.length, saved)) };
+}
+
+/** O_NONBLOCK so a FIFO swapped in after the lstat cannot block the read. */
+const SMALL_OPEN = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/** The bytes read, or 'fallback' when the file grew past SMALL_FILE or moved since the walk's lstat. */
+function smallResult(w: Walker, st: BigIntStats, buf: Buffer, n: number, after: BigIntStats): Buffer | 'fallback' {
+  if (n > SMALL_FILE || BigInt(n) !== st.size || moved(st, after)) return 'fallback';
+  w.stats.bytesRead += n;
+  return Buffer.from(buf.subarray(0, n));
+}
+
+/** Open, read, fstat, close with blocking calls: no thread-pool trip (restic reads with blocking calls on its goroutines too). */
+function readSmallFileSync(w: Walker, abs: string, st: BigIntStats): Buffer | 'fallback' {
+  const fd = fs.openSync(abs, SMALL_OPEN);
+  const buf = smallBuffers.pop() ?? Buffer.allocUnsafeSlow(SMALL_FILE + 1);
+  try {
+    let n = 0;
+    for (;;) {
+      const got = fs.readSync(fd, buf, n, buf.length - n, null);
+      if (got === 0 || (n += got) === buf.length) break;
+    }
+    return smallResult(w, st, buf, n, fs.fstatSync(fd, { bigint: true }));
+  } finally {
+    smallBuffers.push(buf);
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * The same with the read on the thread pool: the read is what waits for the disk. Open, fstat and close stay
+ * blocking calls — the walk's lstat just brought the inode into the cache — so it is one pool trip per file,
+ * not four (four cost ~100 µs of CPU per file more than blocking calls, measured).
+ */
+async function readSmallFile(w: Walker, abs: string, st: BigIntStats): Promise<Buffer | 'fallback'> {
+  const fd = fs.openSync(abs, SMALL_OPEN);
+  const buf = smallBuffers.pop() ?? Buffer.allocUnsafeSlow(SMALL_FILE + 1);
+  try {
+    let n = 0;
+    for (;;) {
+      const got = await new Promise<number>((resolve, reject) => fs.read(fd, buf, n, buf.length - n, null, (err, k) => (err ? reject(err) : resolve(k))));
+      if (got === 0 || (n += got) === buf.length) break;
+    }
+    return smallResult(w, st, buf, n, fs.fstatSync(fd, { bigint: true }));
+  } finally {
+    smallBuffers.push(buf);
+    fs.closeSync(fd);
+  }
+}
+
+/** Hand a small file's bytes to the saver (id now, sealing inline or batched on the workers); resolves once admitted by its gate. */
+function admitSmall(w: Walker, data: Buffer): Promise<{ id: string; stored: Promise<void> }> | undefined {
+  return data.length > 0 ? w.saver.saveSmall('data', data) : undefined;
+}
+
+/** A small file's node, once its blob is in a pack: the directory's tree (and the snapshot) never refers to a blob not yet stored. */
+async function smallNode(w: Walker, abs: string, name: string, st: BigIntStats, old: TreeNode | undefined, size: number, saved: { id: string; stored: Promise<void> } | undefined): Promise<TreeNode> {
+  if (old) w.stats.filesChanged++;
+  else w.stats.filesNew++;
+  w.stats.bytesProcessed += size;
+  w.progress.bytes += size;
   w.tick();
-  const node: TreeNode = { ...fileNode(name, st), size: n, content: saved ? [saved.id] : [], ...xattrsOf(w, abs) };
-  // the directory's tree (and so the snapshot) waits until the blob is in a pack
-  return { node: saved ? quiet(saved.stored.then(() => node)) : node };
+  const node: TreeNode = { ...fileNode(name, st), size, content: saved ? [saved.id] : [], ...xattrsOf(w, abs) };
+  if (saved) await saved.stored;
+  return node;
 }
 
 /** `{xattrs}` when the path has user.* attributes; a failure to read them is a warning, not a lost file. */
@@ -756,7 +924,7 @@ async function runBackup(
       progress.bytesStored = packer.bytesWritten;
       opts.onProgress(progress);
     };
-    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, plan.readBuffers), readers: new ByteGate(plan.fileReaders), warnings: [], linked: new Map(), parentXattrs: parentSnap?.xattrs === true, tick };
+    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, plan.readBuffers), readers: new ByteGate(plan.fileReaders), small: { cold: opts.smallFileReads === 'concurrent', reads: new ByteGate(SMALL_READS), warm: 0, pinned: (opts.smallFileReads ?? 'auto') !== 'auto' }, warnings: [], linked: new Map(), parentXattrs: parentSnap?.xattrs === true, tick };
     const rootNodes = await produce(w, parentTree);
     const names = new Set<string>();
     for (const n of rootNodes) {

@@ -339,18 +339,22 @@ export class PackWriter {
   }
 
   /**
-   * Backpressure lives here: while `maxUploads` uploads are in flight, callers wait
-   * before adding, so the bytes held by the writer stay bounded (two packs
-   * uploading plus the one filling). Measured before this rule: a 1.2 GiB
-   * file held ~1 GiB of packs queued behind slow fsyncs.
+   * Backpressure lives here: a full filling pack waits for a free upload slot before it is handed
+   * over, so the bytes held by the writer stay bounded (`maxUploads` packs uploading plus the one
+   * filling). Measured before this rule: a 1.2 GiB file held ~1 GiB of packs queued behind slow
+   * fsyncs. Blobs go on filling the next pack while uploads are in flight: waiting at every add
+   * while an upload ran (the rule until 2026-12-07) stalled sealing for each pack's write + fsync,
+   * which with one upload slot serialized them with everything else.
    */
   async add(id: string, type: BlobType, sealed: Uint8Array, rawLength: number, comp: number): Promise<void> {
-    while (this.uploads.size >= this.maxUploads) await Promise.race(this.uploads);
     if (this.failure) throw this.failure;
     const { packSize } = this.repo.config;
-    if (this.entries.length && (this.size + sealed.length > packSize || this.size + sealed.length + headerBytes(this.entries.length + 1) > this.capacity)) {
-      this.startUpload();
-      while (this.uploads.size >= this.maxUploads) await Promise.race(this.uploads);
+    while (this.entries.length && (this.size + sealed.length > packSize || this.size + sealed.length + headerBytes(this.entries.length + 1) > this.capacity)) {
+      if (this.uploads.size < this.maxUploads) {
+        this.startUpload();
+        break;
+      }
+      await Promise.race(this.uploads);
       if (this.failure) throw this.failure;
     }
     if (!this.buf) {
@@ -360,7 +364,8 @@ export class PackWriter {
     this.buf.set(sealed, this.size);
     this.entries.push({ id, type, offset: this.size, length: sealed.length, rawLength, comp });
     this.size += sealed.length;
-    if (this.size >= packSize) this.startUpload();
+    // a full pack with no free slot stays filling: the next add (or flush) waits for the slot
+    if (this.size >= packSize && this.uploads.size < this.maxUploads) this.startUpload();
   }
 
   async flush(): Promise<void> {

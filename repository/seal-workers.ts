@@ -18,7 +18,7 @@ import type { MasterKey } from './crypto.ts';
 const WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHmac, createCipheriv, randomBytes } = require('node:crypto');
-const { brotliCompress, constants: zc } = require('node:zlib');
+const { brotliCompress, brotliCompressSync, constants: zc } = require('node:zlib');
 // Dead output buffers are collected every gcEvery bytes (memory.ts GcPacer: V8 waits for ~64 MiB otherwise).
 let collectGarbage = null;
 try {
@@ -143,6 +143,44 @@ parentPort.on('message', (m) => {
       parentPort.postMessage({ seq: m.seq, id: createHmac('sha256', mac).update(buf).digest('hex') });
       return;
     }
+    if (m.op === 'sealMany') {
+      // small blobs back to back in buf: each compressed (sync: a pool trip costs more than 32 KiB of
+      // brotli) and sealed exactly as maybeCompressSync + seal do, into one transferred buffer
+      const parts = [];
+      const comps = [];
+      let total = 0;
+      let at = 0;
+      for (const len of m.lens) {
+        const raw = buf.subarray(at, at + len);
+        at += len;
+        let data = raw;
+        let comp = 0;
+        if (len >= 64 && sampleEntropy(raw) <= SKIP) {
+          const out = brotliCompressSync(raw, { chunkSize: len + 1024, params: { [zc.BROTLI_PARAM_QUALITY]: 1, [zc.BROTLI_PARAM_SIZE_HINT]: len, [zc.BROTLI_PARAM_LGWIN]: 22 } });
+          if (out.length <= len * 0.97) { data = out; comp = 1; }
+        }
+        parts.push(data);
+        comps.push(comp);
+        total += 12 + data.length + 16;
+      }
+      const ab = new ArrayBuffer(total);
+      const out = Buffer.from(ab);
+      const sealedLens = [];
+      let o = 0;
+      for (const data of parts) {
+        const nonce = randomBytes(12);
+        nonce.copy(out, o);
+        const c = createCipheriv('aes-256-gcm', enc, nonce);
+        const n = c.update(data).copy(out, o + 12);
+        c.final();
+        c.getAuthTag().copy(out, o + 12 + n);
+        sealedLens.push(12 + n + 16);
+        o += 12 + n + 16;
+      }
+      parentPort.postMessage({ seq: m.seq, sealed: ab, lens: sealedLens, comps }, [ab]);
+      dead(total * 2);
+      return;
+    }
     const finish = (data, comp) => {
       const ab = new ArrayBuffer(12 + data.length + 16);
       const out = Buffer.from(ab);
@@ -190,6 +228,8 @@ interface Reply {
   comp?: number;
   lengths?: number[];
   zeros?: boolean[];
+  lens?: number[];
+  comps?: number[];
   error?: string;
 }
 
@@ -268,15 +308,16 @@ export class SealWorkers {
     }
   }
 
-  private send(op: 'id' | 'seal' | 'chunk', buf: Uint8Array, extra?: { start: number; end: number; final: boolean }): Promise<Reply> {
+  private send(op: 'id' | 'seal' | 'chunk' | 'sealMany', buf: Uint8Array, extra?: { start: number; end: number; final: boolean } | { lens: number[] }): Promise<Reply> {
     if (this.failure) return Promise.reject(this.failure);
     // With two or more workers the first only cuts: a file's next buffer cannot be cut before its
-    // previous one, so chunk jobs must never queue behind hashing and sealing.
-    const pool = this.slots.length < 2 ? this.slots : op === 'chunk' ? this.slots.slice(0, 1) : this.slots.slice(1);
+    // previous one, so chunk jobs must never queue behind hashing and sealing. Batches of small blobs
+    // go to whichever worker is least busy: a tree of small files has nothing to cut.
+    const pool = this.slots.length < 2 || op === 'sealMany' ? this.slots : op === 'chunk' ? this.slots.slice(0, 1) : this.slots.slice(1);
     let slot = pool[0]!;
     for (const s of pool) if (s.busy < slot.busy) slot = s;
     const seq = this.seq++;
-    const cost = extra ? extra.end - extra.start : buf.length;
+    const cost = extra && 'start' in extra ? extra.end - extra.start : buf.length;
     slot.busy += cost;
     return new Promise<Reply>((resolve, reject) => {
       this.jobs.set(seq, { resolve, reject, slot, cost });
@@ -303,6 +344,21 @@ export class SealWorkers {
   async seal(buf: Uint8Array): Promise<{ sealed: Buffer; comp: number }> {
     const r = await this.send('seal', buf);
     return { sealed: Buffer.from(r.sealed!), comp: r.comp! };
+  }
+
+  /**
+   * Compress when it pays and seal each of several small blobs laid back to back in `buf` (shared), `lens`
+   * their lengths: one message for many small files. Same bytes as maybeCompressSync + seal for each.
+   */
+  async sealMany(buf: Uint8Array, lens: number[]): Promise<{ sealed: Buffer; comp: number }[]> {
+    const r = await this.send('sealMany', buf, { lens });
+    const all = Buffer.from(r.sealed!);
+    let at = 0;
+    return r.lens!.map((n, i) => {
+      const sealed = all.subarray(at, at + n);
+      at += n;
+      return { sealed, comp: r.comps![i]! };
+    });
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,93 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { FileBackend, type Repository } from '../../repository/index.ts';
+import { seal } from '../../repository/crypto.ts';
+import { newRepo, prng, tempDir } from './helpers.ts';
+
+/** Lets the test hold every pack upload (`put('data', …)`) until it says so. */
+function holdUploads(backend: FileBackend): { started: string[]; releaseAll: () => void; stopHolding: () => void } {
+  const started: string[] = [];
+  let waiting: (() => void)[] = [];
+  let holding = true;
+  const put = backend.put.bind(backend);
+  backend.put = async (type, name, data) => {
+    if (type === 'data' && holding) {
+      started.push(name);
+      await new Promise<void>((r) => waiting.push(r));
+    }
+    return put(type, name, data);
+  };
+  const releaseAll = () => {
+    const w = waiting;
+    waiting = [];
+    for (const f of w) f();
+  };
+  return {
+    started,
+    releaseAll,
+    stopHolding: () => {
+      holding = false;
+      releaseAll();
+    },
+  };
+}
+
+/** Let pending callbacks run, including thread-pool work (pack hashing): a few event-loop turns, no clock. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
+}
+
+/** Wait until `cond` holds (an upload reached the backend after hashing on the pool); generous bound, no timing assertion. */
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 200_000 && !cond(); i++) await new Promise<void>((r) => setImmediate(r));
+  expect(cond()).toBe(true);
+}
+
+describe('pack writer backpressure (one upload slot, as under the default memory budget)', () => {
+  let cleanup = () => undefined as void;
+  afterEach(() => cleanup());
+
+  async function setup(): Promise<{ repo: Repository; backend: FileBackend }> {
+    const t = tempDir('packwriter');
+    cleanup = t.cleanup;
+    // 64 KiB packs: four 20 KiB blobs overflow one
+    return newRepo(t.dir, { packSize: 64 * 1024 });
+  }
+
+  it('keeps filling the next pack while one uploads, and waits only when that pack is full too', async () => {
+    const { repo, backend } = await setup();
+    const held = holdUploads(backend);
+    const writer = repo.newPackWriter(1);
+    const blob = (i: number) => {
+      const raw = prng(20 * 1024, i + 1);
+      return { id: `${String(i).padStart(2, '0')}`.padEnd(64, 'a'), sealed: seal(repo.key.encrypt, raw), raw };
+    };
+    const add = (i: number) => {
+      const b = blob(i);
+      writer.pending.add(b.id);
+      return writer.add(b.id, 'data', b.sealed, b.raw.length, 0);
+    };
+    // first pack: blobs 0–2 fill it; blob 3 overflows it and starts its upload (held)
+    for (let i = 0; i < 3; i++) await add(i);
+    await add(3);
+    await until(() => held.started.length === 1);
+    // blobs 4 and 5 go into the filling pack although the only upload slot is taken
+    await add(4);
+    await add(5);
+    // blob 6 overflows the filling pack: it must wait for the slot (two packs in memory at most)
+    let sixth = false;
+    const p6 = add(6).then(() => (sixth = true));
+    await settle();
+    expect(sixth).toBe(false);
+    expect(held.started).toHaveLength(1);
+    held.releaseAll();
+    await p6;
+    await until(() => held.started.length === 2);
+    held.stopHolding();
+    const packs = await writer.finish();
+    expect(packs).toHaveLength(3);
+    // every blob is in exactly one pack, in order
+    const ids = packs.flatMap((p) => repo.packs.get(p)!.map((e) => e.id));
+    expect(ids.map((id) => Number(id.slice(0, 2)))).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(writer.pending.size).toBe(0);
+  });
+});

@@ -1,0 +1,81 @@
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backup, FileBackend, openRepository, type Repository, restore } from '../../repository/index.ts';
+import { describeTree, newRepo, prng, tempDir, text } from './helpers.ts';
+
+/**
+ * Files ≤ 32 KiB are read with blocking calls while the page cache answers and 16 at a time on the thread
+ * pool once it does not (backup.ts `backupSmallFile`). Which one runs depends on the cache, so each is pinned
+ * here and both must store exactly the same snapshot.
+ */
+describe('small files: blocking and concurrent reads store the same snapshot', () => {
+  const t = tempDir('small');
+  const src = path.join(t.dir, 'src');
+  // sizes around the small-file limit (32 KiB): empty, tiny, text and random, exactly the limit, one byte over
+  const sizes = [0, 1, 100, 4096, 8191, 32 * 1024, 32 * 1024 + 1];
+  // per directory: enough new small blobs that most go to the seal workers in batches (after the first 64)
+  const FILES = 150;
+
+  beforeAll(() => {
+    for (let d = 0; d < 3; d++) {
+      mkdirSync(path.join(src, `d${d}`), { recursive: true });
+      for (let i = 0; i < FILES; i++) {
+        const size = sizes[i % sizes.length]!;
+        const data = i % 2 ? text(size) : prng(size, d * 100 + i + 1);
+        writeFileSync(path.join(src, `d${d}`, `f${String(i).padStart(2, '0')}`), data);
+      }
+    }
+  });
+  afterAll(() => t.cleanup());
+
+  it('same tree ids, blobs and stats; the concurrent snapshot restores byte for byte', async () => {
+    const { repo } = await newRepo(path.join(t.dir, 'repo'));
+    const blocking = await backup(repo, [src], { parent: null, smallFileReads: 'blocking' });
+    const concurrent = await backup(repo, [src], { parent: null, smallFileReads: 'concurrent' });
+    // identical content and metadata make identical tree blobs, so the root tree id says it all
+    expect(concurrent.snapshot.tree).toBe(blocking.snapshot.tree);
+    const pick = (s: typeof blocking.stats) => ({ filesNew: s.filesNew, bytesRead: s.bytesRead, bytesProcessed: s.bytesProcessed, filesUnreadable: s.filesUnreadable });
+    expect(pick(concurrent.stats)).toEqual(pick(blocking.stats));
+    const perDir = Array.from({ length: FILES }, (_, i) => sizes[i % sizes.length]!).reduce((a, b) => a + b, 0);
+    expect(concurrent.stats).toMatchObject({ filesNew: 3 * FILES, bytesRead: 3 * perDir });
+    // the second backup found every blob already stored
+    expect(concurrent.stats.blobsNew).toBe(0);
+    const out = path.join(t.dir, 'out');
+    await restore(repo, concurrent.snapshotId, out);
+    expect(describeTree(path.join(out, 'src'))).toEqual(describeTree(src));
+  });
+
+  it('batches sealed on the seal workers give the same blobs as sealing on the main thread (workers: 0)', async () => {
+    // one repository copied before any backup: both copies share keys, so ids and trees must match
+    await newRepo(path.join(t.dir, 'repo-inline'));
+    cpSync(path.join(t.dir, 'repo-inline'), path.join(t.dir, 'repo-workers'), { recursive: true });
+    const a = await openRepository(new FileBackend(path.join(t.dir, 'repo-inline')), 'test-password');
+    const b = await openRepository(new FileBackend(path.join(t.dir, 'repo-workers')), 'test-password');
+    const inline = await backup(a, [src], { workers: 0 });
+    const threaded = await backup(b, [src], { workers: 2 });
+    expect(threaded.snapshot.tree).toBe(inline.snapshot.tree);
+    const table = (r: Repository) => Object.fromEntries([...r.index].map(([id, l]) => [id, [l.type, l.comp, l.length, l.rawLength]]));
+    expect(table(b)).toEqual(table(a));
+    expect(threaded.stats.blobsNew).toBe(inline.stats.blobsNew);
+    const out = path.join(t.dir, 'out-workers');
+    await restore(b, threaded.snapshotId, out);
+    expect(describeTree(path.join(out, 'src'))).toEqual(describeTree(src));
+  });
+
+  it('a read error on the concurrent path is a warning naming the file (EIO from /proc/self/mem, size 0 so small)', async () => {
+    const { repo } = await newRepo(path.join(t.dir, 'repo-eio'));
+    const r = await backup(repo, [path.join(src, 'd0'), '/proc/self/mem'], { smallFileReads: 'concurrent' });
+    expect(r.stats).toMatchObject({ filesNew: FILES, filesUnreadable: 1 });
+    expect(r.warnings).toEqual([{ path: '/proc/self/mem', code: 'EIO', message: expect.stringContaining('EIO') }]);
+  });
+
+  it('unchanged small files are neither read nor hashed on the next backup', async () => {
+    const { repo } = await newRepo(path.join(t.dir, 'repo-unchanged'));
+    const first = await backup(repo, [src], { smallFileReads: 'concurrent' });
+    const again = await backup(repo, [src], { smallFileReads: 'concurrent' });
+    expect(again.stats).toMatchObject({ filesUnmodified: 3 * FILES, bytesRead: 0, blobsNew: 0 });
+    // the nodes reused from the parent make the very same trees
+    expect(again.snapshot.tree).toBe(first.snapshot.tree);
+  });
+});
