@@ -9,6 +9,7 @@
 import { parseArgs } from 'node:util';
 import { DatabaseHarness } from '../reconciler/databases/harness.ts';
 import { ENGINES } from '../reconciler/databases/engines.ts';
+import { pullCofferImage } from '../../sandbox/runtime/images.ts';
 
 const { values: flags } = parseArgs({ options: { mb: { type: 'string' }, only: { type: 'string' } } });
 const mb = Number(flags.mb ?? process.env.COFFER_BENCH_DB_MB ?? 1024);
@@ -26,6 +27,8 @@ const SEED: Record<string, (mb: number) => string> = {
   etcd: (n) => `head -c 98304 /dev/urandom | base64 -w0 > /tmp/filler; for i in $(seq ${Math.max(1, n * 8)}); do etcdctl put filler/$i < /tmp/filler >/dev/null; done`,
 };
 
+// The mover image (dist/) is built before the first case, not while its backup runs.
+await pullCofferImage();
 const h = await DatabaseHarness.start();
 try {
   for (const e of ENGINES.filter((x) => !only || only.includes(x.name))) {

@@ -87,6 +87,8 @@ export interface Figures {
   baselineCommitsPerSecond: number;
   /** One-minute load average when the backup started and when the baseline window ended. */
   loadAverage: [number, number];
+  /** Sandbox and reconciler log lines from 2 s before the longest gap to 1 s after it (seconds after the backup started). */
+  aroundLongestBlocked: string[];
   /** Of that: the longest freeze of the pod by the sandbox's snapshot emulation during the backup (a real CSI snapshot has none). */
   snapshotPauseMs: number;
   integrity: string;
@@ -109,21 +111,25 @@ export class DatabaseHarness {
     readonly repoDir: string,
     private readonly work: string,
     private readonly pauses: { at: number; ms: number }[],
+    /** Every sandbox and reconciler log line with its arrival time: what ran around a blocked write. */
+    private readonly events: { at: number; line: string }[],
   ) {}
 
   static async start(log?: (l: string) => void): Promise<DatabaseHarness> {
     const work = mkdtempSync(join(tmpdir(), 'coffer-db-e2e-'));
     const pauses: { at: number; ms: number }[] = [];
+    const events: { at: number; line: string }[] = [];
     const sb = await startSandbox({
       dir: join(work, 'sandbox'),
       log: (l) => {
         // The CSI emulation's own freeze of the pod (sandbox/controllers/copytree.ts), part of a blocked write.
         const m = /: writers paused (\d+) ms/.exec(l);
         if (m) pauses.push({ at: Date.now(), ms: Number(m[1]) });
+        events.push({ at: Date.now(), line: l });
         log?.(l);
       },
     });
-    const h = new DatabaseHarness(sb, new KubeClient(sb.kubeConfig), join(work, 'policy-repo'), work, pauses);
+    const h = new DatabaseHarness(sb, new KubeClient(sb.kubeConfig), join(work, 'policy-repo'), work, pauses, events);
     await h.createAll([
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'coffer-system' } },
       { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'coffer-repository-key', namespace: 'coffer-system' }, stringData: { passphrase: PASSPHRASE } } as KubeObject,
@@ -165,7 +171,8 @@ export class DatabaseHarness {
   }
 
   backup(policy: string, ns: string): Promise<ReconcileSummary> {
-    return openSource({ source: this.repoDir, env: {} }).then((source) => reconcileOnce({ source, client: this.client, env: {}, only: { policy, namespace: ns } }));
+    const log = (e: { event: string; message?: string }) => this.events.push({ at: Date.now(), line: e.message ?? e.event });
+    return openSource({ source: this.repoDir, env: {} }).then((source) => reconcileOnce({ source, client: this.client, env: {}, only: { policy, namespace: ns }, log }));
   }
 
   /**
@@ -223,6 +230,7 @@ export class DatabaseHarness {
       commitsPerSecond: perSecond(t0, t1),
       baselineCommitsPerSecond: perSecond(t1, t2),
       loadAverage: [load0, load1],
+      aroundLongestBlocked: this.events.filter((x) => x.at >= during.at - 2000 && x.at <= during.at + during.longestMs + 1000).slice(0, 25).map((x) => `${((x.at - t0) / 1000).toFixed(1)}s ${x.line.slice(0, 160)}`),
       snapshotPauseMs: Math.max(0, ...this.pauses.filter((p) => p.at >= t0 && p.at <= t1).map((p) => p.ms)),
       integrity,
       backupSeconds: (t1 - t0) / 1000,
