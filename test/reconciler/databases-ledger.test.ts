@@ -8,18 +8,26 @@ import { commitGaps, compare, placeGap } from './databases/ledger.ts';
 
 describe('commitGaps', () => {
   it.each([
-    { name: 'no acks', acks: [], from: 0, to: 100, want: { longestMs: 0, at: 0, p99Ms: 0, gaps: 0 } },
-    { name: 'one ack: no gap', acks: [50], from: 0, to: 100, want: { longestMs: 0, at: 0, p99Ms: 0, gaps: 0 } },
-    { name: 'even commits', acks: [0, 10, 20, 30], from: 0, to: 30, want: { longestMs: 10, at: 0, p99Ms: 10, gaps: 3 } },
-    { name: 'unsorted input is sorted first', acks: [30, 0, 20, 10], from: 0, to: 30, want: { longestMs: 10, at: 0, p99Ms: 10, gaps: 3 } },
+    { name: 'no acks', acks: [], from: 0, to: 100, want: { longestMs: 0, at: 0, p99Ms: 0, gaps: 0, longestOutsideMs: 0 } },
+    { name: 'one ack: no gap', acks: [50], from: 0, to: 100, want: { longestMs: 0, at: 0, p99Ms: 0, gaps: 0, longestOutsideMs: 0 } },
+    { name: 'even commits', acks: [0, 10, 20, 30], from: 0, to: 30, want: { longestMs: 10, at: 0, p99Ms: 10, gaps: 3, longestOutsideMs: 10 } },
+    { name: 'unsorted input is sorted first', acks: [30, 0, 20, 10], from: 0, to: 30, want: { longestMs: 10, at: 0, p99Ms: 10, gaps: 3, longestOutsideMs: 10 } },
     // A write blocked across the window's start counts: it was blocked during the window.
-    { name: 'gap straddling the start', acks: [0, 900, 910], from: 500, to: 1000, want: { longestMs: 900, at: 0, p99Ms: 900, gaps: 2 } },
+    { name: 'gap straddling the start', acks: [0, 900, 910], from: 500, to: 1000, want: { longestMs: 900, at: 0, p99Ms: 900, gaps: 2, longestOutsideMs: 900 } },
     // …and across its end.
-    { name: 'gap straddling the end', acks: [400, 410, 2000], from: 0, to: 500, want: { longestMs: 1590, at: 410, p99Ms: 1590, gaps: 2 } },
-    { name: 'gaps wholly outside are not counted', acks: [0, 5000, 5010, 5020, 9000], from: 5005, to: 5015, want: { longestMs: 10, at: 5000, p99Ms: 10, gaps: 2 } },
-    { name: 'sub-millisecond stamps keep a tenth', acks: [1000.04, 1001.29], from: 0, to: 2000, want: { longestMs: 1.3, at: 1000.04, p99Ms: 1.3, gaps: 1 } },
+    { name: 'gap straddling the end', acks: [400, 410, 2000], from: 0, to: 500, want: { longestMs: 1590, at: 410, p99Ms: 1590, gaps: 2, longestOutsideMs: 1590 } },
+    { name: 'gaps wholly outside are not counted', acks: [0, 5000, 5010, 5020, 9000], from: 5005, to: 5015, want: { longestMs: 10, at: 5000, p99Ms: 10, gaps: 2, longestOutsideMs: 10 } },
+    { name: 'sub-millisecond stamps keep a tenth', acks: [1000.04, 1001.29], from: 0, to: 2000, want: { longestMs: 1.3, at: 1000.04, p99Ms: 1.3, gaps: 1, longestOutsideMs: 1.3 } },
   ])('$name', ({ acks, from, to, want }) => {
     expect(commitGaps(acks, from, to)).toEqual(want);
+  });
+
+  it('gaps overlapping an excluded span (a sandbox freeze) are left out of longestOutsideMs only', () => {
+    const acks = [0, 10, 1510, 1520, 1900, 1910];
+    expect(commitGaps(acks, 0, 2000, [{ from: 100, to: 1400 }])).toEqual({ longestMs: 1500, at: 10, p99Ms: 1500, gaps: 5, longestOutsideMs: 380 });
+    expect(commitGaps(acks, 0, 2000, [{ from: 1600, to: 1700 }])).toMatchObject({ longestMs: 1500, longestOutsideMs: 1500 });
+    // Touching is not overlapping.
+    expect(commitGaps(acks, 0, 2000, [{ from: 1510, to: 1520 }, { from: 1520, to: 1900 }])).toMatchObject({ longestOutsideMs: 1500 });
   });
 
   it('p99 is the nearest-rank 99th percentile: one slow commit in 200 is above it, three are not', () => {

@@ -71,6 +71,11 @@ export interface Figures {
   ackedTotal: number;
   /** Longest time between two acknowledged commits while the backup ran: how long a write was blocked. */
   longestBlockedWriteMs: number;
+  /**
+   * The longest gap that overlaps no freeze of the pod by the sandbox's snapshot emulation (a copy-on-write CSI
+   * snapshot freezes nothing): what the blueprint, the database and the machine left blocked.
+   */
+  longestBlockedOutsideSnapshotFreezeMs: number;
   /** When that gap began, seconds after the backup started, and what ran then (`placeGap`). */
   longestBlockedAtSeconds: number;
   longestBlockedDuring: string;
@@ -110,21 +115,26 @@ export class DatabaseHarness {
     readonly client: KubeClient,
     readonly repoDir: string,
     private readonly work: string,
-    private readonly pauses: { at: number; ms: number }[],
+    private readonly pauses: { at: number; ms: number; from: number }[],
     /** Every sandbox and reconciler log line with its arrival time: what ran around a blocked write. */
     private readonly events: { at: number; line: string }[],
   ) {}
 
-  static async start(log?: (l: string) => void): Promise<DatabaseHarness> {
-    const work = mkdtempSync(join(tmpdir(), 'coffer-db-e2e-'));
-    const pauses: { at: number; ms: number }[] = [];
+  /** `baseDir`: where the sandbox keeps volumes and snapshots (default the OS temporary directory). */
+  static async start(log?: (l: string) => void, baseDir = tmpdir()): Promise<DatabaseHarness> {
+    const work = mkdtempSync(join(baseDir, 'coffer-db-e2e-'));
+    // Each freeze from the kubelet's "quiesced" line to the snapshot's "writers paused" line (cases run one at a time in
+    // the bench; in the suite's concurrent cases a freeze may be paired with another's start, which only widens it).
+    const pauses: { at: number; ms: number; from: number }[] = [];
+    let frozeAt: number | undefined;
     const events: { at: number; line: string }[] = [];
     const sb = await startSandbox({
       dir: join(work, 'sandbox'),
       log: (l) => {
         // The CSI emulation's own freeze of the pod (sandbox/controllers/copytree.ts), part of a blocked write.
         const m = /: writers paused (\d+) ms/.exec(l);
-        if (m) pauses.push({ at: Date.now(), ms: Number(m[1]) });
+        if (/^quiesced \d+ processes/.test(l)) frozeAt = Date.now();
+        if (m) pauses.push({ at: Date.now(), ms: Number(m[1]), from: frozeAt ?? Date.now() - Number(m[1]) }), (frozeAt = undefined);
         events.push({ at: Date.now(), line: l });
         log?.(l);
       },
@@ -212,7 +222,7 @@ export class DatabaseHarness {
     const checking = restoreHooks.filter((h) => (h.action === 'validate' || h.action === 'verify') && h.startTime && h.endTime).reduce((s, h) => s + Date.parse(h.endTime!) - Date.parse(h.startTime!), 0);
     const restored = new Set((await this.sh(target, e.name, e.list)).split('\n').filter(Boolean).map(Number));
     const c = compare(ledger.acks, restored, isoMs(consistentAt));
-    const during = ledger.gaps(t0, t1);
+    const during = ledger.gaps(t0, t1, this.pauses.map((p) => ({ from: p.from, to: p.at })));
     const base = ledger.gaps(t1, t2);
     const perSecond = (from: number, to: number) => Math.round(([...ledger.acks.values()].filter((t) => t >= from && t <= to).length / Math.max(1, to - from)) * 1e5) / 100;
     const integrity = validate.map((h) => Object.entries(h.output ?? {}).filter(([k]) => !['pod', 'exitCode', 'integrity'].includes(k)).map(([k, v]) => `${k}: ${v}`).join('; ')).join(' | ');
@@ -222,6 +232,7 @@ export class DatabaseHarness {
       ...c,
       ackedTotal: ledger.acks.size,
       longestBlockedWriteMs: during.longestMs,
+      longestBlockedOutsideSnapshotFreezeMs: during.longestOutsideMs,
       longestBlockedAtSeconds: Math.round(during.at - t0) / 1000,
       longestBlockedDuring: placeGap({ at: during.at, ms: during.longestMs }, hooks),
       p99CommitGapMs: during.p99Ms,

@@ -44,8 +44,8 @@ export class Ledger {
   }
 
   /** Commit gaps overlapping [from, to] (see `commitGaps`). */
-  gaps(from: number, to: number): CommitGaps {
-    return commitGaps([...this.acks.values()], from, to);
+  gaps(from: number, to: number, excluded?: { from: number; to: number }[]): CommitGaps {
+    return commitGaps([...this.acks.values()], from, to, excluded);
   }
 
   kill(): void {
@@ -70,6 +70,8 @@ export interface CommitGaps {
   p99Ms: number;
   /** Gaps counted (consecutive ack pairs overlapping the window). */
   gaps: number;
+  /** The longest gap that overlaps none of the `excluded` spans (the sandbox's own freezes of the pod). */
+  longestOutsideMs: number;
 }
 
 /**
@@ -77,14 +79,15 @@ export interface CommitGaps {
  * and ended in it was a write blocked during it, as was one that started in it and ended after. An empty window
  * gives zeros.
  */
-export function commitGaps(ackTimes: number[], from: number, to: number): CommitGaps {
+export function commitGaps(ackTimes: number[], from: number, to: number, excluded: { from: number; to: number }[] = []): CommitGaps {
   const t = [...ackTimes].sort((a, b) => a - b);
   const gaps: { ms: number; at: number }[] = [];
   for (let i = 1; i < t.length; i++) if (t[i]! >= from && t[i - 1]! <= to) gaps.push({ ms: t[i]! - t[i - 1]!, at: t[i - 1]! });
-  if (!gaps.length) return { longestMs: 0, at: from, p99Ms: 0, gaps: 0 };
+  if (!gaps.length) return { longestMs: 0, at: from, p99Ms: 0, gaps: 0, longestOutsideMs: 0 };
   const worst = gaps.reduce((w, g) => (g.ms > w.ms ? g : w));
   const sorted = gaps.map((g) => g.ms).sort((a, b) => a - b);
-  return { longestMs: round(worst.ms), at: worst.at, p99Ms: round(sorted[Math.ceil(0.99 * sorted.length) - 1]!), gaps: gaps.length };
+  const outside = gaps.filter((g) => !excluded.some((x) => g.at < x.to && g.at + g.ms > x.from));
+  return { longestMs: round(worst.ms), at: worst.at, p99Ms: round(sorted[Math.ceil(0.99 * sorted.length) - 1]!), gaps: gaps.length, longestOutsideMs: round(Math.max(0, ...outside.map((g) => g.ms))) };
 }
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
