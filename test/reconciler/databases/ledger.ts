@@ -70,7 +70,7 @@ export interface CommitGaps {
   p99Ms: number;
   /** Gaps counted (consecutive ack pairs overlapping the window). */
   gaps: number;
-  /** The longest gap that overlaps none of the `excluded` spans (the sandbox's own freezes of the pod). */
+  /** The longest gap less the time it overlaps the `excluded` spans (the sandbox's own freezes of the pod). */
   longestOutsideMs: number;
 }
 
@@ -86,8 +86,8 @@ export function commitGaps(ackTimes: number[], from: number, to: number, exclude
   if (!gaps.length) return { longestMs: 0, at: from, p99Ms: 0, gaps: 0, longestOutsideMs: 0 };
   const worst = gaps.reduce((w, g) => (g.ms > w.ms ? g : w));
   const sorted = gaps.map((g) => g.ms).sort((a, b) => a - b);
-  const outside = gaps.filter((g) => !excluded.some((x) => g.at < x.to && g.at + g.ms > x.from));
-  return { longestMs: round(worst.ms), at: worst.at, p99Ms: round(sorted[Math.ceil(0.99 * sorted.length) - 1]!), gaps: gaps.length, longestOutsideMs: round(Math.max(0, ...outside.map((g) => g.ms))) };
+  const outside = gaps.map((g) => g.ms - excluded.reduce((sum, x) => sum + Math.max(0, Math.min(x.to, g.at + g.ms) - Math.max(x.from, g.at)), 0));
+  return { longestMs: round(worst.ms), at: worst.at, p99Ms: round(sorted[Math.ceil(0.99 * sorted.length) - 1]!), gaps: gaps.length, longestOutsideMs: round(Math.max(0, ...outside)) };
 }
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
