@@ -4,7 +4,7 @@
  * namespace, integrity-checked (validate) and queried (verify). Prints one JSON line per case: downtime (longest time a
  * write was blocked), backup time, restore time (start → ready, validated, queried), RTO (start → every workload
  * ready), commits acknowledged before the consistency point and how many came back, acknowledged commits lost.
- * `--only` (or COFFER_BENCH_DB_ONLY=postgres,redis) limits the engines. `--dir DIR` (COFFER_BENCH_DB_DIR) keeps the
+ * `--only` (or COFFER_BENCH_DB_ONLY=postgres,redis) limits the engines, or the blueprints (`--only mysql-snapshot`). `--dir DIR` (COFFER_BENCH_DB_DIR) keeps the
  * sandbox's volumes and snapshots under DIR: on a copy-on-write filesystem (XFS with reflink=1, btrfs) the sandbox's
  * snapshot copy is a reflink, cut in milliseconds whatever the size, as on a copy-on-write CSI driver; on ext4 it is
  * a real copy, during which a quiesce that waits for the cut keeps the application blocked.
@@ -35,9 +35,10 @@ await pullCofferImage();
 const dir = flags.dir ?? process.env.COFFER_BENCH_DB_DIR;
 const h = await DatabaseHarness.start(undefined, dir);
 try {
-  for (const e of ENGINES.filter((x) => !only || only.includes(x.name))) {
+  for (const e of ENGINES) {
     for (const bp of e.blueprints) {
       const policy = /([^/]+)\.yaml$/.exec(bp)![1]!;
+      if (only && !only.includes(e.name) && !only.includes(policy)) continue;
       const t = Date.now();
       try {
         const { figures } = await h.backupUnderLoad(e, policy, SEED[e.name]!(mb));
