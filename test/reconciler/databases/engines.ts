@@ -31,7 +31,8 @@ const envFromSecret = (name: string, ref: { secret: string; key: string }) => ({
 const STOP = '/tmp/coffer-writer.stop';
 /**
  * The ack's time is read in the container (bash's EPOCHREALTIME: no fork) the moment the client printed it, so the
- * host's event loop, `kubectl exec` streaming and the sandbox serving it add nothing to a measured gap.
+ * host's event loop, `kubectl exec` streaming and the sandbox serving it add nothing to a measured gap. `ok`: the reply
+ * the line before an ack must be (redis-cli prints a failed SET's error and goes on; psql and mariadb stop).
  */
 const stamp = (ok = '') =>
   `{ p=; while IFS= read -r l; do case "$l" in "ack "*) ${ok ? `[ "$p" = ${ok} ] || { echo "commit \${l#ack } failed: $p" >&2; exit 1; }; ` : ''}echo "$l $EPOCHREALTIME";; esac; p=$l; done; }`;
