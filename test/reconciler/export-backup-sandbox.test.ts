@@ -147,33 +147,40 @@ describe.skipIf(!!process.env.COFFER_TEST_KUBECONFIG)('backupNamespace', () => {
     await waitPodsReady(cluster.client, ns, 'app=web', 1);
   });
 
-  /** A class of a driver the sandbox does not serve: the test plays its external-snapshotter. */
-  const uploadingClass = () =>
-    cluster.client
+  const VS = ['snapshot.storage.k8s.io/v1', 'volumesnapshots'] as const;
+  const webReplicas = async () => ((await cluster.client.get('apps/v1', 'deployments', ns, 'web')).spec as { replicas: number }).replicas;
+  const utcSeconds = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+
+  /**
+   * Starts a snapshot-only backup quiescing `web`, with a class of a driver the sandbox does not serve — the test plays
+   * its external-snapshotter — and returns the run and its VolumeSnapshot once created.
+   */
+  const startUploadingRun = async (restorePointId: string) => {
+    await cluster.client
       .create('snapshot.storage.k8s.io/v1', 'volumesnapshotclasses', undefined, { apiVersion: 'snapshot.storage.k8s.io/v1', kind: 'VolumeSnapshotClass', metadata: { name: 'uploading' }, driver: 'upload.csi.example.com', deletionPolicy: 'Delete' } as KubeObject)
       .catch((e: { status?: number }) => {
         if (e.status !== 409) throw e;
       });
-
-  // CSI: a driver that uploads answers CreateSnapshot with ready_to_use false once the snapshot is cut, and "the CO can
-  // resume any workload that was quiesced" then (kubernetes-csi docs, "SnapshotStatus replaced with Boolean ReadyToUse").
-  it('the finally phases run once the snapshot is cut (creationTime), while the storage still processes it', async () => {
-    const VS = ['snapshot.storage.k8s.io/v1', 'volumesnapshots'] as const;
-    await uploadingClass();
-    const replicas = ((await cluster.client.get('apps/v1', 'deployments', ns, 'web')).spec as { replicas: number }).replicas;
-    const webReplicas = async () => ((await cluster.client.get('apps/v1', 'deployments', ns, 'web')).spec as { replicas: number }).replicas;
     const running = backupNamespace({
       client: cluster.client,
       cluster: 'test',
       namespace: ns,
-      policy: policy({ name: 'cut-first', blueprints: [{ blueprint: 'quiesce-web' }], actions: { snapshot: { enabled: true, keepLocal: 1, volumeSnapshotClass: 'uploading' }, export: { enabled: false, volumeData: false, parallelism: 9 } } }),
+      policy: policy({ name: 'uploading', blueprints: [{ blueprint: 'quiesce-web' }], actions: { snapshot: { enabled: true, keepLocal: 1, volumeSnapshotClass: 'uploading' }, export: { enabled: false, volumeData: false, parallelism: 9 } } }),
       blueprints,
-      restorePointId: 'rp-0005',
+      restorePointId,
     });
     let name = '';
-    await waitFor('the VolumeSnapshot', async () => !!(name = (await cluster.client.list(...VS, ns, { labelSelector: 'coffer.dev/restorepoint=rp-0005' }))[0]?.metadata.name ?? ''));
+    await waitFor('the VolumeSnapshot', async () => !!(name = (await cluster.client.list(...VS, ns, { labelSelector: `coffer.dev/restorepoint=${restorePointId}` }))[0]?.metadata.name ?? ''));
+    return { running, name };
+  };
+
+  // CSI: a driver that uploads answers CreateSnapshot with ready_to_use false once the snapshot is cut, and "the CO can
+  // resume any workload that was quiesced" then (kubernetes-csi docs, "SnapshotStatus replaced with Boolean ReadyToUse").
+  it('the finally phases run once the snapshot is cut (creationTime), while the storage still processes it', async () => {
+    const replicas = await webReplicas();
+    const { running, name } = await startUploadingRun('rp-0005');
     expect(await webReplicas()).toBe(0);
-    await cluster.client.mergePatch(...VS, ns, name, { status: { boundVolumeSnapshotContentName: `snapcontent-${name}`, creationTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), readyToUse: false } }, 'status');
+    await cluster.client.mergePatch(...VS, ns, name, { status: { boundVolumeSnapshotContentName: `snapcontent-${name}`, creationTime: utcSeconds(), readyToUse: false } }, 'status');
     // Cut, not ready: the application is resumed now, not when the upload ends.
     await waitFor('web scaled back up', async () => (await webReplicas()) === replicas);
     expect((await cluster.client.get(...VS, ns, name)).status).toMatchObject({ readyToUse: false });
@@ -187,21 +194,10 @@ describe.skipIf(!!process.env.COFFER_TEST_KUBECONFIG)('backupNamespace', () => {
   });
 
   it('a snapshot that fails after its cut fails the run once the app is resumed, and is not kept', async () => {
-    const VS = ['snapshot.storage.k8s.io/v1', 'volumesnapshots'] as const;
-    await uploadingClass();
-    const running = backupNamespace({
-      client: cluster.client,
-      cluster: 'test',
-      namespace: ns,
-      policy: policy({ name: 'cut-then-fail', blueprints: [{ blueprint: 'quiesce-web' }], actions: { snapshot: { enabled: true, keepLocal: 1, volumeSnapshotClass: 'uploading' }, export: { enabled: false, volumeData: false, parallelism: 9 } } }),
-      blueprints,
-      restorePointId: 'rp-0006',
-    });
-    let name = '';
-    await waitFor('the VolumeSnapshot', async () => !!(name = (await cluster.client.list(...VS, ns, { labelSelector: 'coffer.dev/restorepoint=rp-0006' }))[0]?.metadata.name ?? ''));
-    await cluster.client.mergePatch(...VS, ns, name, { status: { creationTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), readyToUse: false } }, 'status');
-    await waitFor('the finally phase', async () => ((await cluster.client.get('apps/v1', 'deployments', ns, 'web')).spec as { replicas: number }).replicas > 0);
-    await cluster.client.mergePatch(...VS, ns, name, { status: { error: { message: 'upload to the object store failed: quota exceeded', time: new Date().toISOString().replace(/\.\d+Z$/, 'Z') } } }, 'status');
+    const { running, name } = await startUploadingRun('rp-0006');
+    await cluster.client.mergePatch(...VS, ns, name, { status: { creationTime: utcSeconds(), readyToUse: false } }, 'status');
+    await waitFor('the finally phase', async () => (await webReplicas()) > 0);
+    await cluster.client.mergePatch(...VS, ns, name, { status: { error: { message: 'upload to the object store failed: quota exceeded', time: utcSeconds() } } }, 'status');
     const r = await running;
     expect(r.phase).toBe('Failed');
     expect(r.errors.join('\n')).toContain('upload to the object store failed: quota exceeded');
