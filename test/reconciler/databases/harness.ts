@@ -95,7 +95,7 @@ export interface Figures {
   loadAverage: [number, number];
   /** Sandbox and reconciler log lines from 2 s before the longest gap to 1 s after it (seconds after the backup started). */
   aroundLongestBlocked: string[];
-  /** Of that: the longest freeze of the pod by the sandbox's snapshot emulation during the backup (a real CSI snapshot has none). */
+  /** The longest freeze of the pod by the sandbox's snapshot emulation during the backup (a real CSI snapshot has none). */
   snapshotPauseMs: number;
   integrity: string;
   backupSeconds: number;
