@@ -5,7 +5,7 @@ import { runAction, toHookRecords, type ActionResult, type ActionSpec } from '..
 import type { KubeClient } from '../kube/client.ts';
 import type { DiscoveryResult } from '../kube/discovery.ts';
 import type { KubeObject } from '../kube/types.ts';
-import { DEFAULT_PARALLELISM, labelValue, deleteSnapshot, exportVolumes, snapshotVolumes, volumeOutcome, type MoverRepository, type TakenSnapshot, type VolumeOutcome } from '../volumes/index.ts';
+import { DEFAULT_PARALLELISM, labelValue, deleteSnapshot, exportVolumes, snapshotsReady, snapshotVolumes, volumeOutcome, type MoverRepository, type TakenSnapshot, type VolumeOutcome } from '../volumes/index.ts';
 import { bundleIndex, bundlePath, objectYaml, type BundleEntry, type ResourceSummary } from './bundle.ts';
 import { exportNamespaceTo, type ExportStreamResult } from './export.ts';
 import type { RunProgressUpdate } from '../run-progress.ts';
@@ -142,9 +142,13 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
     // 2 + 3. Hooks around the snapshots.
     const snapshot = async () => {
       if (!policy.actions.snapshot.enabled || !pvcs.length) return;
-      taken = await timed('snapshotsMs', () => snapshotVolumes(client, { namespace, pvcs, volumeSnapshotClass: policy.actions.snapshot.volumeSnapshotClass, labels, runId, timeoutMs: input.snapshotTimeoutMs, signal: input.signal }));
-      const failed = taken.filter((t) => t.error);
-      if (failed.length) throw new Error(`volume snapshots failed: ${failed.map((t) => t.error).join('; ')}`);
+      // Only until each is cut: the finally phases (unquiesce) run then, while the storage may still be processing.
+      taken = await timed('snapshotsMs', () => snapshotVolumes(client, { namespace, pvcs, volumeSnapshotClass: policy.actions.snapshot.volumeSnapshotClass, labels, runId, timeoutMs: input.snapshotTimeoutMs, signal: input.signal, until: 'cut' }));
+      failIfAny(taken);
+    };
+    const failIfAny = (t: typeof taken) => {
+      const failed = t.filter((x) => x.error);
+      if (failed.length) throw new Error(`volume snapshots failed: ${failed.map((x) => x.error).join('; ')}`);
     };
     const invocations = await blueprintInvocations(input, exp);
     const nest = async (i: number): Promise<void> => {
@@ -165,6 +169,10 @@ export async function backupNamespace(input: NamespaceBackupInput): Promise<Name
     progress({ phase: 'hooks' });
     try {
       await timed('hooksAndSnapshotsMs', () => nest(0));
+      if (taken.length) {
+        taken = await timed('snapshotsMs', () => snapshotsReady(client, taken, { timeoutMs: input.snapshotTimeoutMs, signal: input.signal }));
+        failIfAny(taken);
+      }
     } catch (e) {
       errors.push((e as Error).message);
     }

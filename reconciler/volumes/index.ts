@@ -7,9 +7,9 @@ import type { KubeClient } from '../kube/client.ts';
 import type { KubeObject } from '../kube/types.ts';
 import { mapLimit } from '../kube/wait.ts';
 import { runMoverJob, type MoverRepository, type MoverResult } from './mover.ts';
-import { deleteSnapshot, snapshotPvc, type TakenSnapshot } from './snapshot.ts';
+import { deleteSnapshot, snapshotPvc, waitSnapshotReady, type TakenSnapshot } from './snapshot.ts';
 
-export { snapshotPvc, deleteSnapshot, pruneLocalSnapshots, resolveSnapshotClass, csiDriverOf, SnapshotError, DEFAULT_CLASS_ANNOTATION, type TakenSnapshot, type SnapshotOptions } from './snapshot.ts';
+export { snapshotPvc, waitSnapshotReady, snapshotIsCut, deleteSnapshot, pruneLocalSnapshots, resolveSnapshotClass, csiDriverOf, SnapshotError, DEFAULT_CLASS_ANNOTATION, type TakenSnapshot, type SnapshotOptions } from './snapshot.ts';
 export { runMoverJob, moverObjects, parseMoverOutput, MoverError, DEFAULT_MOVER_IMAGE, DATA_PATH, REPOSITORY_MOUNT, RUN_LABEL, type MoverRepository, type MoverJobOptions, type MoverResult } from './mover.ts';
 export { kubeName, labelValue } from './names.ts';
 
@@ -38,14 +38,24 @@ export interface SnapshotVolumesOptions {
   concurrency?: number;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** Return each snapshot once it is cut (see `SnapshotOptions.until`); `snapshotsReady` waits for the rest. */
+  until?: 'cut' | 'ready';
 }
 
+type Taken = { pvc: KubeObject; snapshot?: TakenSnapshot; error?: string };
+
 /** Snapshots every PVC (concurrently, bounded); each entry is the snapshot or the error for that PVC. */
-export async function snapshotVolumes(client: KubeClient, opts: SnapshotVolumesOptions): Promise<{ pvc: KubeObject; snapshot?: TakenSnapshot; error?: string }[]> {
+export async function snapshotVolumes(client: KubeClient, opts: SnapshotVolumesOptions): Promise<Taken[]> {
   const settled = await mapLimit(opts.pvcs, opts.concurrency ?? DEFAULT_PARALLELISM, (pvc) =>
-    snapshotPvc(client, { namespace: opts.namespace, pvc, volumeSnapshotClass: opts.volumeSnapshotClass, labels: opts.labels, runId: opts.runId, timeoutMs: opts.timeoutMs, signal: opts.signal }),
+    snapshotPvc(client, { namespace: opts.namespace, pvc, volumeSnapshotClass: opts.volumeSnapshotClass, labels: opts.labels, runId: opts.runId, timeoutMs: opts.timeoutMs, signal: opts.signal, until: opts.until }),
   );
   return settled.map((s, i) => ({ pvc: opts.pvcs[i]!, ...(s.status === 'fulfilled' ? { snapshot: s.value } : { error: (s.reason as Error).message }) }));
+}
+
+/** Waits until every snapshot taken at its cut is ready to use; an entry whose snapshot failed meanwhile gets the error. */
+export async function snapshotsReady(client: KubeClient, taken: Taken[], opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Taken[]> {
+  const settled = await Promise.allSettled(taken.map((t) => (t.snapshot ? waitSnapshotReady(client, t.snapshot, opts) : Promise.resolve(undefined))));
+  return settled.map((s, i) => (s.status === 'rejected' ? { pvc: taken[i]!.pvc, snapshot: taken[i]!.snapshot, error: (s.reason as Error).message } : { ...taken[i]!, ...(s.value ? { snapshot: s.value } : {}) }));
 }
 
 export interface ExportVolumesOptions {

@@ -69,6 +69,12 @@ export interface SnapshotOptions {
   runId: string;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * `cut`: return once the storage has taken the point-in-time copy (`status.creationTime` set), while it may still
+   * be processing it (uploading) — the moment a quiesced application can resume; `waitSnapshotReady` then waits for
+   * `readyToUse`. Default `ready`: return when it is ready to use.
+   */
+  until?: 'cut' | 'ready';
 }
 
 export interface TakenSnapshot {
@@ -82,9 +88,12 @@ export interface TakenSnapshot {
   creationTime?: string;
 }
 
+type SnapshotStatus = { readyToUse?: boolean; error?: { message?: string }; restoreSize?: string; boundVolumeSnapshotContentName?: string; creationTime?: string };
+
 /**
- * Takes a CSI VolumeSnapshot of one PVC and waits until `readyToUse`. An error the snapshot controller reports in
- * `status.error` fails at once with its message; a timeout deletes the half-made snapshot.
+ * Takes a CSI VolumeSnapshot of one PVC and waits until it is cut or `readyToUse` (`opts.until`). An error the
+ * snapshot controller reports in `status.error` fails at once with its message; a timeout deletes the half-made
+ * snapshot.
  */
 export async function snapshotPvc(client: KubeClient, opts: SnapshotOptions): Promise<TakenSnapshot> {
   const pvc = typeof opts.pvc === 'string' ? await client.find('v1', 'persistentvolumeclaims', opts.namespace, opts.pvc) : opts.pvc;
@@ -98,21 +107,48 @@ export async function snapshotPvc(client: KubeClient, opts: SnapshotOptions): Pr
     metadata: { name, namespace: opts.namespace, labels: { 'app.kubernetes.io/managed-by': 'coffer', 'coffer.dev/pvc': labelValue(pvcName), ...opts.labels } },
     spec: { volumeSnapshotClassName: className, source: { persistentVolumeClaimName: pvcName } },
   });
+  const taken: TakenSnapshot = { name, namespace: opts.namespace, pvc: pvcName, className };
+  try {
+    return await waitStatus(client, taken, opts.until ?? 'ready', opts);
+  } catch (e) {
+    await client.delete(VS.apiVersion, VS.plural, opts.namespace, name).catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
+ * Waits until a snapshot returned at its cut (`until: 'cut'`) is `readyToUse`; an error the controller reports fails
+ * with its message. The snapshot is kept either way: the caller's clean-up decides.
+ */
+export function waitSnapshotReady(client: KubeClient, taken: TakenSnapshot, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<TakenSnapshot> {
+  return waitStatus(client, taken, 'ready', opts);
+}
+
+/**
+ * CSI's CreateSnapshot answers `ready_to_use: false` once the snapshot is cut but still processed (uploaded), and the
+ * external-snapshotter then sets `status.creationTime` ("the point-in-time snapshot is taken by the underlying storage
+ * system"): from then on the application need not stay quiesced.
+ */
+export function snapshotIsCut(s: SnapshotStatus | undefined): boolean {
+  return s?.readyToUse === true || !!s?.creationTime;
+}
+
+async function waitStatus(client: KubeClient, taken: TakenSnapshot, until: 'cut' | 'ready', opts: { timeoutMs?: number; signal?: AbortSignal }): Promise<TakenSnapshot> {
+  const { name, namespace, pvc } = taken;
   let last = 'no status yet';
   try {
     const st = await waitFor(
       async () => {
-        const vs = await client.get(VS.apiVersion, VS.plural, opts.namespace, name);
-        const s = vs.status as { readyToUse?: boolean; error?: { message?: string }; restoreSize?: string; boundVolumeSnapshotContentName?: string; creationTime?: string } | undefined;
-        if (s?.error?.message) throw new SnapshotError(`VolumeSnapshot ${opts.namespace}/${name} of PVC ${pvcName} failed: ${s.error.message}`);
+        const s = (await client.get(VS.apiVersion, VS.plural, namespace, name)).status as SnapshotStatus | undefined;
+        if (s?.error?.message) throw new SnapshotError(`VolumeSnapshot ${namespace}/${name} of PVC ${pvc} failed: ${s.error.message}`);
         last = JSON.stringify(s ?? {});
-        return s?.readyToUse === true ? s : undefined;
+        return (until === 'cut' ? snapshotIsCut(s) : s?.readyToUse === true) ? s! : undefined;
       },
-      { timeoutMs: opts.timeoutMs ?? 10 * 60_000, signal: opts.signal, what: `VolumeSnapshot ${opts.namespace}/${name} of PVC ${pvcName} to be readyToUse`, describe: () => last },
+      // While waiting for the cut the application is quiesced: every poll interval of lag is time it stays blocked.
+      { timeoutMs: opts.timeoutMs ?? 10 * 60_000, ...(until === 'cut' ? { maxIntervalMs: 200 } : {}), signal: opts.signal, what: `VolumeSnapshot ${namespace}/${name} of PVC ${pvc} to be ${until === 'cut' ? 'cut (creationTime)' : 'readyToUse'}`, describe: () => last },
     );
-    return { name, namespace: opts.namespace, pvc: pvcName, className, restoreSize: st.restoreSize, contentName: st.boundVolumeSnapshotContentName, creationTime: st.creationTime };
+    return { ...taken, restoreSize: st.restoreSize ?? taken.restoreSize, contentName: st.boundVolumeSnapshotContentName ?? taken.contentName, creationTime: st.creationTime ?? taken.creationTime };
   } catch (e) {
-    await client.delete(VS.apiVersion, VS.plural, opts.namespace, name).catch(() => undefined);
     if (e instanceof TimeoutError) throw new SnapshotError(e.message);
     throw e;
   }

@@ -180,7 +180,8 @@ export class SnapshotController {
       }
       await this.setSnapshotStatus(snap, { boundVolumeSnapshotContentName: contentName, readyToUse: false });
     }
-    if (!content!.status?.readyToUse) await this.cut(content!, dir);
+    // Cut (creationTime, not yet ready) first, as the external-snapshotter reports a CSI driver that still processes.
+    if (!content!.status?.readyToUse) await this.cut(content!, dir, (creationTime) => this.setSnapshotStatus(snap, { boundVolumeSnapshotContentName: contentName, readyToUse: false, creationTime }));
     const fresh = (await api.get(`${GROUP}/volumesnapshotcontents/${contentName}`)) as KubeObject;
     if (fresh.status?.readyToUse) {
       const created = new Date(Number(fresh.status.creationTime) / 1e6).toISOString().replace(/\.\d+Z$/, 'Z');
@@ -189,8 +190,11 @@ export class SnapshotController {
     }
   }
 
-  /** The point-in-time copy: to a temporary directory first, renamed into place when complete. */
-  private async cut(content: KubeObject, sourceDir: string): Promise<void> {
+  /**
+   * The point-in-time copy: to a temporary directory first, renamed into place when complete. `onCut` gets the time
+   * the copy stands for as soon as it is fixed; measuring it is the "processing" before readyToUse.
+   */
+  private async cut(content: KubeObject, sourceDir: string, onCut: (creationTime: string) => Promise<void>): Promise<void> {
     const handle = `snap-${randomUUID()}`;
     const target = this.dataDir(handle);
     await mkdir(path.dirname(target), { recursive: true });
@@ -203,6 +207,7 @@ export class SnapshotController {
       return release;
     });
     this.o.log?.(`snapshot ${content.metadata.name}: writers paused ${pausedMs} ms (${recopied} entries copied again)`);
+    await onCut(new Date(Number(createdNs / 1_000_000n)).toISOString().replace(/\.\d+Z$/, 'Z'));
     const bytes = await treeBytes(target);
     await this.o.api.patch(`${GROUP}/volumesnapshotcontents/${encodeURIComponent(content.metadata.name!)}/status`, {
       status: { snapshotHandle: handle, readyToUse: true, restoreSize: bytes, creationTime: Number(createdNs) },

@@ -4,13 +4,17 @@
  * namespace, integrity-checked (validate) and queried (verify). Prints one JSON line per case: downtime (longest time a
  * write was blocked), backup time, restore time (start → ready, validated, queried), RTO (start → every workload
  * ready), commits acknowledged before the consistency point and how many came back, acknowledged commits lost.
- * `--only` (or COFFER_BENCH_DB_ONLY=postgres,redis) limits the engines.
+ * `--only` (or COFFER_BENCH_DB_ONLY=postgres,redis) limits the engines, or the blueprints (`--only mysql-snapshot`). `--dir DIR` (COFFER_BENCH_DB_DIR) keeps the
+ * sandbox's volumes and snapshots under DIR: on a copy-on-write filesystem (XFS with reflink=1, btrfs) the sandbox's
+ * snapshot copy is a reflink, cut in milliseconds whatever the size, as on a copy-on-write CSI driver; on ext4 it is
+ * a real copy, during which a quiesce that waits for the cut keeps the application blocked.
  */
 import { parseArgs } from 'node:util';
 import { DatabaseHarness } from '../reconciler/databases/harness.ts';
 import { ENGINES } from '../reconciler/databases/engines.ts';
+import { pullCofferImage } from '../../sandbox/runtime/images.ts';
 
-const { values: flags } = parseArgs({ options: { mb: { type: 'string' }, only: { type: 'string' } } });
+const { values: flags } = parseArgs({ options: { mb: { type: 'string' }, only: { type: 'string' }, dir: { type: 'string' } } });
 const mb = Number(flags.mb ?? process.env.COFFER_BENCH_DB_MB ?? 1024);
 if (!Number.isInteger(mb) || mb < 1) throw new Error(`--mb ${flags.mb ?? process.env.COFFER_BENCH_DB_MB}: expected a whole number of MiB ≥ 1`);
 const only = (flags.only ?? process.env.COFFER_BENCH_DB_ONLY)?.split(',');
@@ -26,15 +30,19 @@ const SEED: Record<string, (mb: number) => string> = {
   etcd: (n) => `head -c 98304 /dev/urandom | base64 -w0 > /tmp/filler; for i in $(seq ${Math.max(1, n * 8)}); do etcdctl put filler/$i < /tmp/filler >/dev/null; done`,
 };
 
-const h = await DatabaseHarness.start();
+// The mover image (dist/) is built before the first case, not while its backup runs.
+await pullCofferImage();
+const dir = flags.dir ?? process.env.COFFER_BENCH_DB_DIR;
+const h = await DatabaseHarness.start(undefined, dir);
 try {
-  for (const e of ENGINES.filter((x) => !only || only.includes(x.name))) {
+  for (const e of ENGINES) {
     for (const bp of e.blueprints) {
       const policy = /([^/]+)\.yaml$/.exec(bp)![1]!;
+      if (only && !only.includes(e.name) && !only.includes(policy)) continue;
       const t = Date.now();
       try {
         const { figures } = await h.backupUnderLoad(e, policy, SEED[e.name]!(mb));
-        console.log(JSON.stringify({ sizeMiB: mb, ...figures, lost: figures.lost.length, caseSeconds: (Date.now() - t) / 1000 }));
+        console.log(JSON.stringify({ sizeMiB: mb, ...(dir ? { dir } : {}), ...figures, lost: figures.lost.length, caseSeconds: (Date.now() - t) / 1000 }));
       } catch (err) {
         console.log(JSON.stringify({ sizeMiB: mb, engine: e.name, blueprint: policy, error: (err as Error).message.slice(0, 500) }));
       }

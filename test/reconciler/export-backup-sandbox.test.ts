@@ -15,6 +15,7 @@ import { backupNamespace } from '../../reconciler/export/index.ts';
 import { pruneLocalSnapshots } from '../../reconciler/volumes/index.ts';
 import type { KubeObject } from '../../reconciler/kube/index.ts';
 import { createAll, randomName, sampleApp, startTestCluster, waitPodsReady, type TestCluster } from './kube-cluster.ts';
+import { waitFor } from './sample-app-fixture.ts';
 
 // Backups, mover Jobs and Pods on a loaded two-core machine take minutes, not the default 60 s (issue 19: the
 // SIGTERM test timed out at load 8–11). Each test still fails on its own deadlines when something really hangs.
@@ -144,6 +145,64 @@ describe.skipIf(!!process.env.COFFER_TEST_KUBECONFIG)('backupNamespace', () => {
     expect(r.hooks.map((h) => `${h.blueprint}/${h.phase}:${h.phaseResult}`)).toEqual(['quiesce-web/down:Succeeded', 'sqlite-dump/dump:Failed', 'quiesce-web/up:Succeeded']);
     expect((await cluster.client.list('snapshot.storage.k8s.io/v1', 'volumesnapshots', ns, { labelSelector: 'coffer.dev/restorepoint=rp-0002' })).filter((s) => !s.metadata.deletionTimestamp)).toEqual([]);
     await waitPodsReady(cluster.client, ns, 'app=web', 1);
+  });
+
+  const VS = ['snapshot.storage.k8s.io/v1', 'volumesnapshots'] as const;
+  const webReplicas = async () => ((await cluster.client.get('apps/v1', 'deployments', ns, 'web')).spec as { replicas: number }).replicas;
+  const utcSeconds = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+
+  /**
+   * Starts a snapshot-only backup quiescing `web`, with a class of a driver the sandbox does not serve — the test plays
+   * its external-snapshotter — and returns the run and its VolumeSnapshot once created.
+   */
+  const startUploadingRun = async (restorePointId: string) => {
+    await cluster.client
+      .create('snapshot.storage.k8s.io/v1', 'volumesnapshotclasses', undefined, { apiVersion: 'snapshot.storage.k8s.io/v1', kind: 'VolumeSnapshotClass', metadata: { name: 'uploading' }, driver: 'upload.csi.example.com', deletionPolicy: 'Delete' } as KubeObject)
+      .catch((e: { status?: number }) => {
+        if (e.status !== 409) throw e;
+      });
+    const running = backupNamespace({
+      client: cluster.client,
+      cluster: 'test',
+      namespace: ns,
+      policy: policy({ name: 'uploading', blueprints: [{ blueprint: 'quiesce-web' }], actions: { snapshot: { enabled: true, keepLocal: 1, volumeSnapshotClass: 'uploading' }, export: { enabled: false, volumeData: false, parallelism: 9 } } }),
+      blueprints,
+      restorePointId,
+    });
+    let name = '';
+    await waitFor('the VolumeSnapshot', async () => !!(name = (await cluster.client.list(...VS, ns, { labelSelector: `coffer.dev/restorepoint=${restorePointId}` }))[0]?.metadata.name ?? ''));
+    return { running, name };
+  };
+
+  // CSI: a driver that uploads answers CreateSnapshot with ready_to_use false once the snapshot is cut, and "the CO can
+  // resume any workload that was quiesced" then (kubernetes-csi docs, "SnapshotStatus replaced with Boolean ReadyToUse").
+  it('the finally phases run once the snapshot is cut (creationTime), while the storage still processes it', async () => {
+    const replicas = await webReplicas();
+    const { running, name } = await startUploadingRun('rp-0005');
+    expect(await webReplicas()).toBe(0);
+    await cluster.client.mergePatch(...VS, ns, name, { status: { boundVolumeSnapshotContentName: `snapcontent-${name}`, creationTime: utcSeconds(), readyToUse: false } }, 'status');
+    // Cut, not ready: the application is resumed now, not when the upload ends.
+    await waitFor('web scaled back up', async () => (await webReplicas()) === replicas);
+    expect((await cluster.client.get(...VS, ns, name)).status).toMatchObject({ readyToUse: false });
+    await cluster.client.mergePatch(...VS, ns, name, { status: { readyToUse: true, restoreSize: '1Gi' } }, 'status');
+    const r = await running;
+    expect(r.errors).toEqual([]);
+    expect(r.phase).toBe('Succeeded');
+    expect(r.hooks.map((h) => `${h.blueprint}/${h.phase}:${h.phaseResult}`)).toEqual(['quiesce-web/down:Succeeded', 'quiesce-web/up:Succeeded']);
+    expect(r.volumes).toMatchObject([{ pvc: 'data-db-0', phase: 'Succeeded', volumeSnapshot: name }]);
+    await cluster.client.delete(...VS, ns, name);
+  });
+
+  it('a snapshot that fails after its cut fails the run once the app is resumed, and is not kept', async () => {
+    const { running, name } = await startUploadingRun('rp-0006');
+    await cluster.client.mergePatch(...VS, ns, name, { status: { creationTime: utcSeconds(), readyToUse: false } }, 'status');
+    await waitFor('the finally phase', async () => (await webReplicas()) > 0);
+    await cluster.client.mergePatch(...VS, ns, name, { status: { error: { message: 'upload to the object store failed: quota exceeded', time: utcSeconds() } } }, 'status');
+    const r = await running;
+    expect(r.phase).toBe('Failed');
+    expect(r.errors.join('\n')).toContain('upload to the object store failed: quota exceeded');
+    expect(r.hooks.map((h) => `${h.blueprint}/${h.phase}:${h.phaseResult}`)).toEqual(['quiesce-web/down:Succeeded', 'quiesce-web/up:Succeeded']);
+    expect((await cluster.client.list(...VS, ns, { labelSelector: 'coffer.dev/restorepoint=rp-0006' })).filter((s) => !s.metadata.deletionTimestamp)).toEqual([]);
   });
 
   it('a failing mover Job fails the run: no manifest snapshot, no kept VolumeSnapshot, a clear error', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { kubeName, labelValue, moverObjects, parseMoverOutput, volumeOutcome } from '../../reconciler/volumes/index.ts';
+import { kubeName, labelValue, moverObjects, parseMoverOutput, snapshotIsCut, volumeOutcome } from '../../reconciler/volumes/index.ts';
 import { collectionPath, mapLimit, parseResourceList, type KubeObject } from '../../reconciler/kube/index.ts';
 import { restoreMoverObjects } from '../../reconciler/restore/index.ts';
 import { MOVER_RESOURCES } from '../../reconciler/volumes/mover.ts';
@@ -24,6 +24,22 @@ describe('object names', () => {
     expect(a).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
     expect(a).not.toBe(b);
     expect(a.endsWith('-run1')).toBe(true);
+  });
+});
+
+// CSI spec, CreateSnapshot: "ready_to_use SHOULD be set to false after the snapshot is cut but still being processed";
+// VolumeSnapshotContent status.creationTime: "returned by the CSI driver after the snapshot is cut".
+describe('snapshot cut', () => {
+  it.each([
+    { status: undefined, cut: false },
+    { status: {}, cut: false },
+    { status: { readyToUse: false }, cut: false },
+    { status: { readyToUse: false, boundVolumeSnapshotContentName: 'snapcontent-1' }, cut: false },
+    { status: { readyToUse: false, creationTime: '2026-12-07T03:00:00Z' }, cut: true },
+    { status: { readyToUse: true, creationTime: '2026-12-07T03:00:00Z' }, cut: true },
+    { status: { readyToUse: true }, cut: true },
+  ])('$status → cut: $cut', ({ status, cut }) => {
+    expect(snapshotIsCut(status)).toBe(cut);
   });
 });
 

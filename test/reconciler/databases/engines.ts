@@ -19,7 +19,7 @@ export interface Engine {
   container: (password: { secret: string; key: string }) => Record<string, unknown>;
   /** Shell run in the container once the server is ready: creates the ledger table (or nothing). */
   setup: string;
-  /** Shell loop: commits 1, 2, 3… and prints `ack N` after each commit returned; stops when /tmp/coffer-writer.stop exists. */
+  /** Shell: commits 1, 2, 3… and prints `ack N T` (T: the container's clock, epoch seconds) after each commit returned; stops when /tmp/coffer-writer.stop exists. */
   writer: string;
   /** Shell printing every committed sequence number, one per line. */
   list: string;
@@ -28,7 +28,25 @@ export interface Engine {
 }
 
 const envFromSecret = (name: string, ref: { secret: string; key: string }) => ({ name, valueFrom: { secretKeyRef: { name: ref.secret, key: ref.key } } });
-const loop = (commit: string) => `i=0; while [ ! -e /tmp/coffer-writer.stop ]; do i=$((i+1)); ${commit} || { echo "commit $i failed" >&2; exit 1; }; echo "ack $i"; done`;
+const STOP = '/tmp/coffer-writer.stop';
+/**
+ * The ack's time is read in the container (bash's EPOCHREALTIME: no fork) the moment the client printed it, so the
+ * host's event loop, `kubectl exec` streaming and the sandbox serving it add nothing to a measured gap. `ok`: the reply
+ * the line before an ack must be (redis-cli prints a failed SET's error and goes on; psql and mariadb stop).
+ */
+const stamp = (ok = '') =>
+  `{ p=; while IFS= read -r l; do case "$l" in "ack "*) ${ok ? `[ "$p" = ${ok} ] || { echo "commit \${l#ack } failed: $p" >&2; exit 1; }; ` : ''}echo "$l $EPOCHREALTIME";; esac; p=$l; done; }`;
+/** One client process per commit (for a client with no session mode). */
+const loop = (commit: string) => `i=0; while [ ! -e ${STOP} ]; do i=$((i+1)); ${commit} || { echo "commit $i failed" >&2; exit 1; }; echo "ack $i $EPOCHREALTIME"; done`;
+/**
+ * One client session for every commit, as an application's pooled connection: statements are fed in order and the
+ * client prints `ack N` only after commit N returned (the generator runs at most a pipe buffer ahead). Paced at about
+ * 200 commits/s (`read -t` on a FIFO nobody writes: a sleep without a fork), so the writer does not take a core of the
+ * machine the backup shares, and still shows any write blocked longer than a few milliseconds.
+ */
+const PACE = 0.005;
+const session = (statements: string, client: string, ok?: string) =>
+  `set -o pipefail; mkfifo /tmp/coffer-writer.tick; exec 9<>/tmp/coffer-writer.tick; i=0; while [ ! -e ${STOP} ]; do i=$((i+1)); printf '${statements}\\n' $i $i; read -t ${PACE} -u 9 || :; done | ${client} | ${stamp(ok)}`;
 
 export const ENGINES: Engine[] = [
   {
@@ -42,7 +60,7 @@ export const ENGINES: Engine[] = [
       readinessProbe: { exec: { command: ['pg_isready', '-h', '127.0.0.1', '-U', 'shop', '-d', 'orders'] }, periodSeconds: 1, failureThreshold: 3 },
     }),
     setup: `psql -U shop -d orders -v ON_ERROR_STOP=1 -qc 'create table if not exists ledger (seq bigint primary key, at timestamptz default now())'`,
-    writer: loop(`psql -U shop -d orders -qAtc "insert into ledger(seq) values ($i)" >/dev/null`),
+    writer: session('insert into ledger(seq) values (%d);\\n\\\\echo ack %d', 'psql -U shop -d orders -qAtX -v ON_ERROR_STOP=1'),
     list: `psql -U shop -d orders -Atc 'select seq from ledger order by seq'`,
     check: { name: 'ledger', query: 'SELECT count(*) FROM ledger', database: 'orders', expect: { atLeast: 20 } },
   },
@@ -58,7 +76,7 @@ export const ENGINES: Engine[] = [
       readinessProbe: { exec: { command: ['mariadb-admin', '--protocol=tcp', 'ping'] }, periodSeconds: 1, failureThreshold: 3 },
     }),
     setup: `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot shop -e 'create table if not exists ledger (seq bigint primary key) engine=InnoDB'`,
-    writer: `export MYSQL_PWD="$MARIADB_ROOT_PASSWORD"; ${loop(`mariadb -uroot shop -e "insert into ledger values ($i)"`)}`,
+    writer: `export MYSQL_PWD="$MARIADB_ROOT_PASSWORD"; ${session('insert into ledger values (%d); select "ack %d";', 'mariadb -uroot shop -NB --unbuffered')}`,
     list: `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -N shop -e 'select seq from ledger order by seq'`,
     check: { name: 'ledger', query: 'SELECT count(*) FROM ledger', expect: { atLeast: 20 } },
   },
@@ -74,7 +92,7 @@ export const ENGINES: Engine[] = [
       readinessProbe: { exec: { command: ['sh', '-c', 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping | grep -q PONG'] }, periodSeconds: 1, failureThreshold: 3 },
     }),
     setup: 'true',
-    writer: `export REDISCLI_AUTH="$REDIS_PASSWORD"; ${loop(`[ "$(redis-cli SET seq:$i 1)" = OK ]`)}`,
+    writer: `export REDISCLI_AUTH="$REDIS_PASSWORD"; ${session('SET seq:%d 1\\nECHO "ack %d"', 'redis-cli', 'OK')}`,
     list: `REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --scan --pattern 'seq:*' | sed 's/^seq://'`,
     check: { name: 'first-key', query: 'EXISTS seq:1', expect: { equals: '1' } },
   },
