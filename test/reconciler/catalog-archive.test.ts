@@ -104,4 +104,19 @@ describe('run records archived off the catalog tip', () => {
     const local = openCatalog({ source: await openSource({ source: bare }), cluster: 'dev' });
     expect((await local.listRuns()).items.map((r) => r.metadata.name)).toEqual(newestFirst([...recorded, { ...run, status: { ...run.status } }]));
   }, 120_000);
+
+  it('a run written late for an archived day is archived again beside it, and read with it', async () => {
+    const catalog = openCatalog({ source: await openSource({ source: bare }), cluster: 'dev' });
+    const late = failedRun({ namespace: 'late', policy: 'daily', start: day(0, 9), error: 'finished late' });
+    await catalog.recordBackup(late);
+    expect(gitCli(bare, 'ls-tree', '--name-only', 'coffer-catalog', 'runs/dev/').trim().split('\n')).toContain(`runs/dev/${day(0).toISOString().slice(0, 10)}`);
+    const next = failedRun({ namespace: 'late', policy: 'daily', start: day(DAYS, 9), error: 'next' });
+    await catalog.recordBackup(next);
+    const archive = gitCli(bare, 'show', 'coffer-catalog:runs/dev/archive.yaml');
+    expect(archive.split(`day: ${day(0).toISOString().slice(0, 10)}`)).toHaveLength(3);
+    const all = (await catalog.listRuns()).items.map((r) => r.metadata.name);
+    expect(all).toContain(late.metadata.name);
+    expect(all.filter((n) => n === late.metadata.name)).toHaveLength(1);
+    expect(all).toHaveLength(recorded.length + 3);
+  });
 });
