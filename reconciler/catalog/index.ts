@@ -343,7 +343,14 @@ export class Catalog {
     if (!tip) return { items: [] };
     const sinceDay = filter.since?.toISOString().slice(0, 10);
     const runs: RunRecord[] = [];
-    for (const ref of this.runDays(tip, filter.cluster, sinceDay)) {
+    const after = token?.after;
+    // Newest day first, stopping at a day boundary once the page is full and one more is known to exist: a run's day
+    // directory is its start day, so older days only hold later pages (and archived segments stay unfetched).
+    let counted = 0;
+    let previous: string | undefined;
+    for (const ref of this.runDays(tip, filter.cluster, sinceDay).sort((a, b) => cmp(b.day, a.day))) {
+      if (filter.limit !== undefined && ref.day !== previous && counted > filter.limit) break;
+      previous = ref.day;
       const day = await this.dayTrees(ref);
       const got = readDay(objectReader(this.opts.source.gitdir), this.layout.runsDir, day.cluster, day.day, day.tree, day.shards);
       for (const p of got.problems) this.log.warn('catalog document skipped', { problem: formatProblem(p) });
@@ -354,10 +361,10 @@ export class Catalog {
         if (filter.phase && r.status.phase !== filter.phase) continue;
         if (filter.since && new Date(r.status.startTime) < filter.since) continue;
         runs.push(r);
+        if (!after || compareKeys([r.status.startTime, r.metadata.name], after) < 0) counted++;
       }
     }
     runs.sort((a, b) => cmp(b.status.startTime, a.status.startTime) || cmp(b.metadata.name, a.metadata.name));
-    const after = token?.after;
     const rest = after ? runs.filter((r) => compareKeys([r.status.startTime, r.metadata.name], after) < 0) : runs;
     if (filter.limit === undefined || rest.length <= filter.limit) return { items: rest };
     const items = rest.slice(0, filter.limit);

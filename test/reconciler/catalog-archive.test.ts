@@ -93,6 +93,16 @@ describe('run records archived off the catalog tip', () => {
     // The last days are on the tip: no fetch.
     expect((await fresh.listRuns({ since: day(DAYS - 2) })).items).toHaveLength(6);
     expect(segments().filter((s) => objects.has(s))).toEqual([]);
+    // A page of runs reads the newest days only; its next pages reach into the archive, fetching as they go.
+    const first = await fresh.listRuns({ limit: 4 });
+    expect(segments().filter((s) => objects.has(s))).toEqual([]);
+    const pages = [...first.items];
+    for (let token = first.continue; token; ) {
+      const next = await fresh.listRuns({ limit: 4, continue: token });
+      pages.push(...next.items);
+      token = next.continue;
+    }
+    expect(pages.map((r) => r.metadata.name)).toEqual(newestFirst(recorded));
     // All runs: each segment fetched once, and the answer is the local repository's.
     expect((await fresh.listRuns()).items.map((r) => r.metadata.name)).toEqual(newestFirst(recorded));
     expect(segments().filter((s) => !objects.has(s))).toEqual([]);
