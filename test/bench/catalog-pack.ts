@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { constants, crc32, createDeflateRaw, type DeflateRaw } from 'node:zlib';
 import { documentText } from '../../reconciler/catalog/document.ts';
+import { entryHeader } from '../../reconciler/git/pack-writer.ts';
 import { RUN_DAYS_ON_TIP, RUN_ARCHIVE_KIND, type RunArchive } from '../../reconciler/catalog/run-archive.ts';
 import { dayShards } from '../../reconciler/catalog/run-index.ts';
 import { restorePointName, runId, toLastRun } from '../../reconciler/catalog/index.ts';
@@ -45,7 +46,7 @@ class PackFile {
   add(type: number, data: Buffer, delta?: { base: number; bytes: Buffer }): { oid: Buffer; offset: number } {
     const oid = createHash('sha1').update(`${type === 1 ? 'commit' : type === 2 ? 'tree' : 'blob'} ${data.length}\0`).update(data).digest();
     const offset = this.pos;
-    const head = delta ? entryHeader(6, delta.bytes.length, offset - delta.base) : entryHeader(type, data.length);
+    const head = delta ? deltaHeader(delta.bytes.length, offset - delta.base) : entryHeader(type, data.length);
     const body = this.deflate(delta ? delta.bytes : data);
     this.record(oid, offset, crc32(body, crc32(head)));
     this.write(head);
@@ -130,6 +131,7 @@ class PackFile {
     return name;
   }
 
+  /** pack-writer.ts's index layout, from the binary oid table: ten million hex strings would not fit beside it. */
   private idx(packChecksum: Buffer): Buffer {
     const n = this.count;
     const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => this.oids.compare(this.oids, b * 20, b * 20 + 20, a * 20, a * 20 + 20));
@@ -168,28 +170,14 @@ function adler32(b: Buffer): number {
   return ((s << 16) | a) >>> 0;
 }
 
-/** Pack entry header; for an OFS_DELTA (type 6) the distance back to its base follows, in git's offset encoding. */
-function entryHeader(type: number, size: number, ofs?: number): Buffer {
-  const bytes: number[] = [];
-  let byte = (type << 4) | (size & 15);
-  let rest = Math.floor(size / 16);
-  while (rest > 0) {
-    bytes.push(byte | 0x80);
-    byte = rest & 0x7f;
-    rest = Math.floor(rest / 128);
+/** Pack entry header (pack-writer.ts); for an OFS_DELTA (type 6) the distance back to its base follows, git's encoding. */
+function deltaHeader(size: number, ofs: number): Buffer {
+  const o: number[] = [ofs & 0x7f];
+  for (let v = Math.floor(ofs / 128); v > 0; v = Math.floor(v / 128)) {
+    v -= 1;
+    o.unshift(0x80 | (v & 0x7f));
   }
-  bytes.push(byte);
-  if (ofs !== undefined) {
-    const o: number[] = [ofs & 0x7f];
-    let v = Math.floor(ofs / 128);
-    while (v > 0) {
-      v -= 1;
-      o.unshift(0x80 | (v & 0x7f));
-      v = Math.floor(v / 128);
-    }
-    bytes.push(...o);
-  }
-  return Buffer.from(bytes);
+  return Buffer.concat([entryHeader(6, size), Buffer.from(o)]);
 }
 
 const varint = (n: number, out: number[]): void => {
