@@ -1,8 +1,8 @@
 /**
  * `npm run bench:catalog`: the catalog at fleet scale, each figure beside its git CLI anchor in the same run, JSON.
  *
- * Builds catalogs of 10,000 and 100,000 live restore points with `git fast-import` through Coffer's own document
- * writer (test/bench/catalog-data.ts), then measures:
+ * Builds catalogs of 10,000 and 100,000 live restore points, written straight into one pack through Coffer's own
+ * document writer (test/bench/catalog-pack.ts, the shape of catalog-data.ts), then measures:
  * - list all, uncached, in a fresh process (op time inside the process, and the whole `coffer restorepoints` CLI
  *   wall time) vs `git ls-tree -r` + `git cat-file --batch` of the same blobs;
  * - the same filtered to one namespace and to one policy (anchors: the same pipeline over those paths);
