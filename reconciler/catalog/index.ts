@@ -433,7 +433,7 @@ export class Catalog {
     if (remote && !objects.has(ref.segment!)) await fetchCommit(gitdir, remote, ref.segment!, this.opts.source.cache);
     const tree = objects.treeAt(ref.segment!, `${this.layout.runsDir}/${ref.cluster}/${ref.day}`);
     const shards = objects.treeAt(ref.segment!, `${this.layout.runsDir}/${INDEX_DIR}/${ref.cluster}/${ref.day}`);
-    if (!tree) throw new RunArchiveError(`${archivePath(this.layout.runsDir, ref.cluster)}: segment ${ref.segment} holds no ${ref.day}`);
+    if (!tree) throw new RunArchiveError({ path: archivePath(this.layout.runsDir, ref.cluster), message: `segment ${ref.segment} holds no ${ref.day}` });
     return { cluster: ref.cluster, day: ref.day, tree, ...(shards ? { shards } : {}) };
   }
 

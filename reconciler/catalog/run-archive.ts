@@ -2,7 +2,7 @@ import { commitBytes, type Deriver } from '../git/branch-writer.ts';
 import { objectReader, writeObject, type ObjectReader } from '../git/objects.ts';
 import { editTree } from '../git/tree.ts';
 import { documentText, DocumentParseError, parseDocument } from './document.ts';
-import { INDEX_DIR } from './summary.ts';
+import { formatProblem, INDEX_DIR, type CatalogProblem } from './summary.ts';
 
 /**
  * Run records off the tip. A fleet writes ~2,400 run records a day and keeps them all, so a tip holding every one
@@ -33,6 +33,9 @@ export function archivePath(runsDir: string, cluster: string): string {
 
 export class RunArchiveError extends Error {
   readonly code = 'E_CATALOG_RUN_ARCHIVE';
+  constructor(readonly problem: CatalogProblem) {
+    super(formatProblem(problem));
+  }
 }
 
 /** The archive document of one cluster's run directory tree, or undefined when it has none. Throws RunArchiveError naming the path when it is not one. */
@@ -45,10 +48,10 @@ export function readArchive(objects: ObjectReader, runsDir: string, cluster: str
     doc = parseDocument(objects.read(entry.oid).data.toString('utf8')) as RunArchive;
   } catch (e) {
     if (!(e instanceof DocumentParseError)) throw e;
-    throw new RunArchiveError(`${path}:${e.failure.line ?? 1}:${e.failure.column ?? 1}: ${e.failure.message}`);
+    throw new RunArchiveError({ path, ...e.failure });
   }
   const ok = doc?.kind === RUN_ARCHIVE_KIND && Array.isArray(doc.segments) && doc.segments.every((s) => typeof s?.day === 'string' && DAY.test(s.day) && typeof s.commit === 'string' && /^[0-9a-f]{40}$/.test(s.commit));
-  if (!ok) throw new RunArchiveError(`${path}: not a RunArchive (want kind ${RUN_ARCHIVE_KIND} and segments of {day: yyyy-mm-dd, commit: <40 hex>})`);
+  if (!ok) throw new RunArchiveError({ path, message: `not a RunArchive (want kind ${RUN_ARCHIVE_KIND} and segments of {day: yyyy-mm-dd, commit: <40 hex>})` });
   return doc;
 }
 
@@ -128,9 +131,9 @@ export function runArchiveDeriver(runsDir: string): Deriver {
  * `coffer catalog check` of the archive documents under `runs/` at a root tree: each must parse, and (`local`: its
  * objects are all here) each segment must hold the day it is named for. Returned as problems naming the path.
  */
-export function checkArchives(objects: ObjectReader, runsDir: string, rootTree: string, local: boolean): Array<{ path: string; message: string }> {
+export function checkArchives(objects: ObjectReader, runsDir: string, rootTree: string, local: boolean): CatalogProblem[] {
   const runsRoot = objects.treeAt(rootTree, runsDir);
-  const out: Array<{ path: string; message: string }> = [];
+  const out: CatalogProblem[] = [];
   for (const c of runsRoot ? objects.readTree(runsRoot) : []) {
     if (c.type !== 'tree' || c.name.startsWith('.')) continue;
     try {
@@ -139,7 +142,7 @@ export function checkArchives(objects: ObjectReader, runsDir: string, rootTree: 
       }
     } catch (e) {
       if (!(e instanceof RunArchiveError)) throw e;
-      out.push({ path: archivePath(runsDir, c.name), message: e.message });
+      out.push(e.problem);
     }
   }
   return out;

@@ -129,4 +129,20 @@ describe('run records archived off the catalog tip', () => {
     expect(all.filter((n) => n === late.metadata.name)).toHaveLength(1);
     expect(all).toHaveLength(recorded.length + 3);
   });
+
+  it('an archive.yaml that does not parse is reported with its path and line, skipped with a warning, and moves nothing', async () => {
+    const warnings: string[] = [];
+    const catalog = openCatalog({ source: await openSource({ source: bare }), cluster: 'dev', log: { info: () => undefined, warn: (_m, f) => warnings.push(String(f?.problem)) } });
+    const onTip = (await catalog.listRuns({ since: day(DAYS - RUN_DAYS_ON_TIP + 1) })).items.length;
+    await catalog.commitChanges({ put: [{ path: 'runs/dev/archive.yaml', content: 'kind: RunArchive\nsegments: [\n' }] }, 'hand edit');
+    const check = await catalog.checkIndex();
+    expect(check.problems.map((p) => p.path)).toEqual(['runs/dev/archive.yaml']);
+    expect(check.problems[0]).toMatchObject({ line: 3, column: 1 });
+    expect((await catalog.listRuns()).items.length).toBeGreaterThanOrEqual(onTip);
+    expect(warnings.some((w) => w.startsWith('runs/dev/archive.yaml:3:'))).toBe(true);
+    const tipDays = (): number => gitCli(bare, 'ls-tree', '--name-only', 'coffer-catalog', 'runs/dev/').trim().split('\n').length;
+    const before = tipDays();
+    await catalog.recordBackup(failedRun({ namespace: 'late', policy: 'daily', start: day(DAYS + 3, 9), error: 'x' }));
+    expect(tipDays()).toBe(before + 1);
+  });
 });
