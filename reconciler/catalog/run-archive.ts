@@ -55,9 +55,17 @@ export function readArchive(objects: ObjectReader, runsDir: string, cluster: str
   return doc;
 }
 
-/** `2026-01-10`, 6 → `2026-01-04`. */
-function daysBefore(day: string, n: number): string {
-  return new Date(Date.parse(`${day}T00:00:00Z`) - n * 86_400_000).toISOString().slice(0, 10);
+/** The oldest day the tip keeps when `newest` is the newest day of run records: `2026-01-10` → `2026-01-04`. */
+export function windowStart(newest: string): string {
+  return new Date(Date.parse(`${newest}T00:00:00Z`) - (RUN_DAYS_ON_TIP - 1) * 86_400_000).toISOString().slice(0, 10);
+}
+
+/** A segment commit (no parent; its time the end of its newest day, so the same move always makes the same commit). */
+export function segmentCommitBytes(tree: string, cluster: string, days: readonly string[], records: number): Buffer {
+  const first = days[0]!;
+  const last = days.at(-1)!;
+  const who = { name: 'Coffer', email: 'coffer@localhost', timestamp: Date.parse(`${last}T00:00:00Z`) / 1000 + 86_399 };
+  return commitBytes(tree, [], who, `runs: archive ${cluster} ${first === last ? first : `${first}..${last}`} (${records} run record${records === 1 ? '' : 's'})`);
 }
 
 /**
@@ -96,7 +104,7 @@ export function runArchiveDeriver(runsDir: string): Deriver {
       }
       const days = objects.readTree(clusterTree).filter((e) => e.type === 'tree' && DAY.test(e.name));
       const top = days.reduce((m, d) => (d.name > m ? d.name : m), written);
-      const cut = daysBefore(top, RUN_DAYS_ON_TIP - 1);
+      const cut = windowStart(top);
       const move = days.filter((d) => d.name < cut && !touched.has(`${cluster}/${d.name}`)).sort((a, b) => (a.name < b.name ? -1 : 1));
       if (!move.length) continue;
       const shardRoot = objects.treeAt(baseTree, `${runsDir}/${INDEX_DIR}/${cluster}`);
@@ -113,12 +121,8 @@ export function runArchiveDeriver(runsDir: string): Deriver {
           out.set(`${runsDir}/${INDEX_DIR}/${cluster}/${d.name}`, null);
         }
       }
-      const first = move[0]!.name;
-      const last = move.at(-1)!.name;
       const tree = await editTree(gitdir, undefined, grafts);
-      const who = { name: 'Coffer', email: 'coffer@localhost', timestamp: Date.parse(`${last}T00:00:00Z`) / 1000 + 86_399 };
-      const message = `runs: archive ${cluster} ${first === last ? first : `${first}..${last}`} (${records} run record${records === 1 ? '' : 's'})`;
-      const commit = writeObject(gitdir, 'commit', commitBytes(tree, [], who, message), objects);
+      const commit = writeObject(gitdir, 'commit', segmentCommitBytes(tree, cluster, move.map((d) => d.name), records), objects);
       addParent(commit);
       const next: RunArchive = { apiVersion: 'coffer.dev/v1alpha1', kind: RUN_ARCHIVE_KIND, cluster, segments: [...(archive?.segments ?? []), ...move.map((d) => ({ day: d.name, commit }))] };
       out.set(archivePath(runsDir, cluster), writeObject(gitdir, 'blob', Buffer.from(documentText(next)), objects));

@@ -14,8 +14,9 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { constants, crc32, createDeflateRaw, type DeflateRaw } from 'node:zlib';
 import { documentText } from '../../reconciler/catalog/document.ts';
+import { commitBytes } from '../../reconciler/git/branch-writer.ts';
 import { entryHeader } from '../../reconciler/git/pack-writer.ts';
-import { RUN_DAYS_ON_TIP, RUN_ARCHIVE_KIND, type RunArchive } from '../../reconciler/catalog/run-archive.ts';
+import { RUN_ARCHIVE_KIND, segmentCommitBytes, windowStart, type RunArchive } from '../../reconciler/catalog/run-archive.ts';
 import { dayShards } from '../../reconciler/catalog/run-index.ts';
 import { restorePointName, runId, toLastRun } from '../../reconciler/catalog/index.ts';
 import { backupRun, CLUSTER, dirCount, PER_DIR, restorePoint, slot, type Slot } from './catalog-data.ts';
@@ -427,7 +428,6 @@ export function writeHistoryPack(gitdir: string, live: number, history: number):
   const docs = new Documents();
   const segments: RunArchive['segments'] = [];
   const blob = (text: string): Buffer => pack.add(TYPE.blob, Buffer.from(text)).oid;
-  const sig = (ts: number): string => `Coffer <coffer@localhost> ${ts} +0000`;
   let parent: string | undefined;
   let commits = 0;
   const firstBatch = Math.max(1, total - history + 1);
@@ -460,7 +460,7 @@ export function writeHistoryPack(gitdir: string, live: number, history: number):
     }
     // The run archive, as runArchiveDeriver moves it: days older than the window that this commit did not touch.
     const top = [...days.keys()].reduce((m, d) => (d > m ? d : m), newest);
-    const cut = new Date(Date.parse(`${top}T00:00:00Z`) - (RUN_DAYS_ON_TIP - 1) * 86_400_000).toISOString().slice(0, 10);
+    const cut = windowStart(top);
     const move = [...days.keys()].filter((d) => d < cut && !touched.has(d)).sort();
     let segment: string | undefined;
     if (move.length) {
@@ -481,11 +481,7 @@ export function writeHistoryPack(gitdir: string, live: number, history: number):
         days.delete(d);
       }
       const tree = wholeTree(pack, [['runs', true, wholeTree(pack, [[CLUSTER, true, wholeTree(pack, dayTrees)], ['.index', true, wholeTree(pack, [[CLUSTER, true, wholeTree(pack, shardTrees)]])]])]]);
-      const first = move[0]!;
-      const last = move.at(-1)!;
-      const ts = Date.parse(`${last}T00:00:00Z`) / 1000 + 86_399;
-      const msg = `runs: archive ${CLUSTER} ${first === last ? first : `${first}..${last}`} (${records} run record${records === 1 ? '' : 's'})\n`;
-      segment = pack.add(TYPE.commit, Buffer.from(`tree ${tree.toString('hex')}\nauthor ${sig(ts)}\ncommitter ${sig(ts)}\n\n${msg}`)).oid.toString('hex');
+      segment = pack.add(TYPE.commit, segmentCommitBytes(tree.toString('hex'), CLUSTER, move, records)).oid.toString('hex');
       for (const d of move) segments.push({ day: d, commit: segment });
       const archive: RunArchive = { apiVersion: 'coffer.dev/v1alpha1', kind: RUN_ARCHIVE_KIND, cluster: CLUSTER, segments };
       const at = parentOf(root, `runs/${CLUSTER}/archive.yaml`);
@@ -495,8 +491,8 @@ export function writeHistoryPack(gitdir: string, live: number, history: number):
     const ts = Math.floor(s.start.getTime() / 1000) + 75;
     const msg = n === 1 ? `backup: ${s.namespace}/${s.policy} ${s.start.toISOString().slice(0, 16)}Z ok, 1 volume, 1.0 GiB\n` : `import ${n} restore points\n`;
     const tree = root.write(pack).toString('hex');
-    const parents = [parent, segment].filter((p): p is string => !!p).map((p) => `parent ${p}\n`).join('');
-    parent = pack.add(TYPE.commit, Buffer.from(`tree ${tree}\n${parents}author ${sig(ts)}\ncommitter ${sig(ts)}\n\n${msg}`)).oid.toString('hex');
+    const parents = [parent, segment].filter((p): p is string => !!p);
+    parent = pack.add(TYPE.commit, commitBytes(tree, parents, { name: 'Coffer', email: 'coffer@localhost', timestamp: ts }, msg)).oid.toString('hex');
     k += n;
     commits++;
   }
