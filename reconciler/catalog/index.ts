@@ -6,6 +6,8 @@ import { blobAt } from '../git/tree.ts';
 import { compareKeys, continueExpired, decodeContinue, encodeContinue } from './continue.ts';
 import { indexDeriver } from './derive.ts';
 import { buildDayShards, readDay, runIndexDeriver } from './run-index.ts';
+import { archivePath, checkArchives, readArchive, RunArchiveError, runArchiveDeriver } from './run-archive.ts';
+import { fetchCommit } from '../git/source.ts';
 import { DocumentParseError, documentText, parseDocument } from './document.ts';
 import { CatalogSnapshot, type DirFilter } from './snapshot.ts';
 import { cmp, formatProblem, INDEX_DIR, indexPath, renderIndex, type CatalogProblem, type RestorePointSummary } from './summary.ts';
@@ -84,10 +86,11 @@ export class Catalog {
     this.cluster = checkSegment('cluster', opts.cluster);
     this.layout = { ...DEFAULT_LAYOUT, catalogDir: opts.catalogDir ?? DEFAULT_LAYOUT.catalogDir };
     this.log = opts.log ?? silentLogger;
-    const derivers = [indexDeriver(this.layout.catalogDir), runIndexDeriver(this.layout.runsDir)];
+    // In order, each seeing the edits of those before it (the run archive must know which days got new shards).
+    const derivers = [indexDeriver(this.layout.catalogDir), runIndexDeriver(this.layout.runsDir), runArchiveDeriver(this.layout.runsDir)];
     this.derive = async (ctx) => {
       const out = new Map<string, string | null>();
-      for (const d of derivers) for (const [p, oid] of await d(ctx)) out.set(p, oid);
+      for (const d of derivers) for (const [p, oid] of await d({ ...ctx, edits: new Map([...ctx.edits, ...out]) })) out.set(p, oid);
       return out;
     };
     this.writer = new BranchWriter({
@@ -300,10 +303,12 @@ export class Catalog {
     }
     result.orphans = snap.orphanIndexes();
     const objects = objectReader(this.opts.source.gitdir);
-    for (const day of this.runDays(snap.rootish!, '*', undefined)) {
-      const got = readDay(objects, this.layout.runsDir, day.cluster, day.day, day.tree, day.shards);
+    // Archived days were checked when they were on the tip (readers verify their shards again); their pointers here.
+    for (const day of this.runDays(snap.rootish!, '*', undefined, true)) {
+      const got = readDay(objects, this.layout.runsDir, day.cluster, day.day, day.tree!, day.shards);
       if (got.stale) result.stale.push({ path: `${this.layout.runsDir}/${INDEX_DIR}/${day.cluster}/${day.day}`, reason: `${got.stale} hour${got.stale === 1 ? '' : 's'} of run records not indexed` });
     }
+    result.problems.push(...checkArchives(objects, this.layout.runsDir, snap.rootish!, this.opts.source.kind === 'local'));
     return result;
   }
 
@@ -315,9 +320,9 @@ export class Catalog {
     const put = snap.dirs({}).map((d) => ({ path: indexPath(this.layout.catalogDir, d.cluster, d.namespace, d.policy), dir: d }));
     const stale = new Set(check.stale.map((s) => s.path));
     const runShards: Array<{ path: string; content: string }> = [];
-    for (const day of this.runDays(snap.rootish!, '*', undefined)) {
+    for (const day of this.runDays(snap.rootish!, '*', undefined, true)) {
       if (!stale.has(`${this.layout.runsDir}/${INDEX_DIR}/${day.cluster}/${day.day}`)) continue;
-      for (const [path, content] of buildDayShards(objectReader(this.opts.source.gitdir), this.layout.runsDir, day.cluster, day.day, day.tree)) runShards.push({ path, content });
+      for (const [path, content] of buildDayShards(objectReader(this.opts.source.gitdir), this.layout.runsDir, day.cluster, day.day, day.tree!)) runShards.push({ path, content });
     }
     const commit = await this.writer.commit(
       { put: [...put.filter((p) => stale.has(p.path)).map((p) => ({ path: p.path, content: renderIndex(snap.buildIndex(p.dir)) })), ...runShards], delete: check.orphans },
@@ -338,7 +343,15 @@ export class Catalog {
     if (!tip) return { items: [] };
     const sinceDay = filter.since?.toISOString().slice(0, 10);
     const runs: RunRecord[] = [];
-    for (const day of this.runDays(tip, filter.cluster, sinceDay)) {
+    const after = token?.after;
+    // Newest day first, stopping at a day boundary once the page is full and one more is known to exist: a run's day
+    // directory is its start day, so older days only hold later pages (and archived segments stay unfetched).
+    let counted = 0;
+    let previous: string | undefined;
+    for (const ref of this.runDays(tip, filter.cluster, sinceDay).sort((a, b) => cmp(b.day, a.day))) {
+      if (filter.limit !== undefined && ref.day !== previous && counted > filter.limit) break;
+      previous = ref.day;
+      const day = await this.dayTrees(ref);
       const got = readDay(objectReader(this.opts.source.gitdir), this.layout.runsDir, day.cluster, day.day, day.tree, day.shards);
       for (const p of got.problems) this.log.warn('catalog document skipped', { problem: formatProblem(p) });
       for (const r of got.runs) {
@@ -348,10 +361,10 @@ export class Catalog {
         if (filter.phase && r.status.phase !== filter.phase) continue;
         if (filter.since && new Date(r.status.startTime) < filter.since) continue;
         runs.push(r);
+        if (!after || compareKeys([r.status.startTime, r.metadata.name], after) < 0) counted++;
       }
     }
     runs.sort((a, b) => cmp(b.status.startTime, a.status.startTime) || cmp(b.metadata.name, a.metadata.name));
-    const after = token?.after;
     const rest = after ? runs.filter((r) => compareKeys([r.status.startTime, r.metadata.name], after) < 0) : runs;
     if (filter.limit === undefined || rest.length <= filter.limit) return { items: rest };
     const items = rest.slice(0, filter.limit);
@@ -368,22 +381,26 @@ export class Catalog {
     const tip = await this.tip();
     if (!tip) return;
     const objects = objectReader(this.opts.source.gitdir);
-    for (const day of this.runDays(tip, undefined, undefined).sort((a, b) => cmp(b.day, a.day))) {
+    for (const ref of this.runDays(tip, undefined, undefined).sort((a, b) => cmp(b.day, a.day))) {
+      const day = await this.dayTrees(ref);
       const got = readDay(objects, this.layout.runsDir, day.cluster, day.day, day.tree, day.shards, want);
       for (const p of got.problems) this.log.warn('catalog document skipped', { problem: formatProblem(p) });
       yield got.runs;
     }
   }
 
-  /** Day directories of run records (and their index shards' tree), of one cluster or all ('*'), from `sinceDay` on. */
-  private runDays(commit: string, clusterFilter: string | undefined, sinceDay: string | undefined): Array<{ cluster: string; day: string; tree: string; shards?: string }> {
+  /**
+   * Day directories of run records (and their index shards' tree), of one cluster or all ('*'), from `sinceDay` on:
+   * those on the tip, then the archived ones (`segment`: the commit holding that day, see run-archive.ts).
+   */
+  private runDays(commit: string, clusterFilter: string | undefined, sinceDay: string | undefined, tipOnly = false): DayRef[] {
     const objects = objectReader(this.opts.source.gitdir);
     const root = objects.treeAt(commit, this.layout.runsDir);
     if (!root) return [];
     const want = clusterFilter === '*' ? undefined : (clusterFilter ?? this.cluster);
     const top = objects.readTree(root);
     const indexRoot = top.find((e) => e.name === INDEX_DIR && e.type === 'tree')?.oid;
-    const out: Array<{ cluster: string; day: string; tree: string; shards?: string }> = [];
+    const out: DayRef[] = [];
     for (const c of top) {
       if (c.type !== 'tree' || c.name.startsWith('.') || (want !== undefined && c.name !== want)) continue;
       const indexCluster = indexRoot ? objects.readTree(indexRoot).find((e) => e.name === c.name && e.type === 'tree')?.oid : undefined;
@@ -393,8 +410,31 @@ export class Catalog {
         const shards = shardDays.get(d.name);
         out.push({ cluster: c.name, day: d.name, tree: d.oid, ...(shards ? { shards } : {}) });
       }
+      if (tipOnly) continue;
+      let archive;
+      try {
+        archive = readArchive(objects, this.layout.runsDir, c.name, c.oid);
+      } catch (e) {
+        if (!(e instanceof RunArchiveError)) throw e;
+        this.log.warn('catalog document skipped', { problem: e.message });
+      }
+      for (const s of archive?.segments ?? []) {
+        if (sinceDay === undefined || s.day >= sinceDay) out.push({ cluster: c.name, day: s.day, segment: s.commit });
+      }
     }
     return out;
+  }
+
+  /** The trees of a day: at hand for the tip's days; an archived day's segment is fetched first when it is not local (remotes). */
+  private async dayTrees(ref: DayRef): Promise<{ cluster: string; day: string; tree: string; shards?: string }> {
+    if (ref.tree) return { cluster: ref.cluster, day: ref.day, tree: ref.tree, ...(ref.shards ? { shards: ref.shards } : {}) };
+    const { gitdir, remote } = this.opts.source;
+    const objects = objectReader(gitdir);
+    if (remote && !objects.has(ref.segment!)) await fetchCommit(gitdir, remote, ref.segment!, this.opts.source.cache);
+    const tree = objects.treeAt(ref.segment!, `${this.layout.runsDir}/${ref.cluster}/${ref.day}`);
+    const shards = objects.treeAt(ref.segment!, `${this.layout.runsDir}/${INDEX_DIR}/${ref.cluster}/${ref.day}`);
+    if (!tree) throw new RunArchiveError({ path: archivePath(this.layout.runsDir, ref.cluster), message: `segment ${ref.segment} holds no ${ref.day}` });
+    return { cluster: ref.cluster, day: ref.day, tree, ...(shards ? { shards } : {}) };
   }
 
   /** The latest run per (policy, namespace) of this cluster — one small file each, so the scheduler never scans history. */
@@ -453,6 +493,15 @@ export class Catalog {
     visit(root, dir, 0);
     return out;
   }
+}
+
+/** A day of run records: on the tip (`tree`, `shards`) or archived in the commit `segment`. */
+interface DayRef {
+  cluster: string;
+  day: string;
+  tree?: string;
+  shards?: string;
+  segment?: string;
 }
 
 export interface RestorePointQuery extends RestorePointFilter {

@@ -160,18 +160,23 @@ export function runIndexDeriver(runsDir: string): Deriver {
 
 /** Every shard a day directory should have, from its documents: what `coffer catalog reindex` writes. */
 export function buildDayShards(objects: ObjectReader, runsDir: string, cluster: string, day: string, dayTree: string): Map<string, string> {
-  const byHour = new Map<string, Array<{ name: string; oid: string }>>();
-  for (const e of objects.readTree(dayTree)) {
-    if (e.type !== 'blob' || !e.name.endsWith('.yaml')) continue;
+  const entries = objects.readTree(dayTree).filter((e) => e.type === 'blob' && e.name.endsWith('.yaml'));
+  return dayShards(runsDir, cluster, day, entries, (e) => readRun(objects, `${runsDir}/${cluster}/${day}/${e.name}`, e.oid, []));
+}
+
+/** The shards of a day's run files (name, blob oid, and the record each holds): also how the bench writes archived days. */
+export function dayShards<E extends { name: string; oid: string }>(runsDir: string, cluster: string, day: string, entries: readonly E[], run: (e: E) => RunRecord | undefined): Map<string, string> {
+  const byHour = new Map<string, E[]>();
+  for (const e of entries) {
     const list = byHour.get(runHour(e.name)) ?? [];
     list.push(e);
     byHour.set(runHour(e.name), list);
   }
   const out = new Map<string, string>();
-  for (const [hour, entries] of byHour) {
-    const items = entries.flatMap((e) => readRun(objects, `${runsDir}/${cluster}/${day}/${e.name}`, e.oid, []) ?? []);
+  for (const [hour, list] of byHour) {
+    const items = list.flatMap((e) => run(e) ?? []);
     items.sort((a, b) => cmp(a.status.startTime, b.status.startTime) || cmp(a.metadata.name, b.metadata.name));
-    out.set(runShardPath(runsDir, cluster, day, hour), render({ apiVersion: 'coffer.dev/v1alpha1', kind: RUN_INDEX_KIND, digest: digest(entries), items }));
+    out.set(runShardPath(runsDir, cluster, day, hour), render({ apiVersion: 'coffer.dev/v1alpha1', kind: RUN_INDEX_KIND, digest: digest(list), items }));
   }
   return out;
 }

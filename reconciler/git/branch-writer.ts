@@ -35,7 +35,15 @@ export interface CommitResult {
  * Files derived from the change (an index beside the documents), computed again on every attempt against that
  * attempt's base tree, so what is derived always matches the tree it lands in. Returns extra edits to apply.
  */
-export type Deriver = (ctx: { gitdir: string; baseTree: string | undefined; edits: ReadonlyMap<string, string | null> }) => Promise<TreeEdits> | TreeEdits;
+export type Deriver = (ctx: DeriveContext) => Promise<TreeEdits> | TreeEdits;
+
+export interface DeriveContext {
+  gitdir: string;
+  baseTree: string | undefined;
+  edits: ReadonlyMap<string, string | null>;
+  /** Makes a commit written by the deriver a further parent of this attempt's commit (so it stays reachable). */
+  addParent(oid: string): void;
+}
 
 /** Decides the content of a path both we and a concurrent writer changed. Must be deterministic. */
 export type ConflictResolver = (path: string, theirs: Uint8Array, ours: Uint8Array) => Uint8Array | string;
@@ -236,7 +244,8 @@ export class BranchWriter {
         }
         edits.set(path, mine);
       }
-      if (opts.derive) for (const [p, oid] of await opts.derive({ gitdir, baseTree, edits })) edits.set(p, oid);
+      const parents = base ? [base] : [];
+      if (opts.derive) for (const [p, oid] of await opts.derive({ gitdir, baseTree, edits, addParent: (c) => void (parents.includes(c) || parents.push(c)) })) edits.set(p, oid);
       const tree = await editTree(gitdir, baseTree, edits);
       if (base && tree === baseTree) {
         // Already there: a duplicate call (changed: false), or our own earlier attempt whose response was lost.
@@ -244,7 +253,7 @@ export class BranchWriter {
       }
       const now = this.clock();
       const who = { ...this.opts.author, timestamp: Math.floor(now.getTime() / 1000), timezoneOffset: 0 };
-      const oid = writeObject(gitdir, 'commit', commitBytes(tree, base, who, message), objects);
+      const oid = writeObject(gitdir, 'commit', commitBytes(tree, parents, who, message), objects);
       madeHere.add(oid);
       objects.flush();
       if (await this.publish(oid, base, who, message)) {
@@ -337,7 +346,7 @@ function normalise(p: string): string {
 }
 
 /** A commit object as git writes it (author = committer, UTC). */
-function commitBytes(tree: string, parent: string | undefined, who: Identity & { timestamp: number }, message: string): Buffer {
+export function commitBytes(tree: string, parents: readonly string[], who: Identity & { timestamp: number }, message: string): Buffer {
   const sig = `${who.name} <${who.email}> ${who.timestamp} +0000`;
-  return Buffer.from(`tree ${tree}\n${parent ? `parent ${parent}\n` : ''}author ${sig}\ncommitter ${sig}\n\n${message.endsWith('\n') ? message : `${message}\n`}`, 'utf8');
+  return Buffer.from(`tree ${tree}\n${parents.map((p) => `parent ${p}\n`).join('')}author ${sig}\ncommitter ${sig}\n\n${message.endsWith('\n') ? message : `${message}\n`}`, 'utf8');
 }

@@ -53,7 +53,7 @@ export function writePack(gitdir: string, objects: ReadonlyArray<{ oid: string; 
 }
 
 /** Type and inflated size: 3 bits of type and 4 bits of size, then 7 bits of size per byte while the top bit is set. */
-function entryHeader(type: number, size: number): Buffer {
+export function entryHeader(type: number, size: number): Buffer {
   const bytes: number[] = [];
   let byte = (type << 4) | (size & 15);
   let rest = Math.floor(size / 16);

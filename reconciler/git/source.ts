@@ -227,6 +227,20 @@ export async function fetchBranch(gitdir: string, access: RemoteAccess, branch: 
   }
 }
 
+/**
+ * Fetches one commit the remote's branch reaches (an archived run segment, see catalog/run-archive.ts) by its oid,
+ * depth 1: just that commit's tree. Over smart HTTP git's upload-pack serves a "want" of any commit reachable from an
+ * advertised ref (stateless requests cannot rely on the advertisement being current), and protocol v2 any object.
+ */
+export async function fetchCommit(gitdir: string, access: RemoteAccess, oid: string, cache: object): Promise<void> {
+  try {
+    await git.fetch({ fs: indexingFs, http: access.http, gitdir, url: access.url, remote: 'origin', ref: oid, remoteRef: oid, depth: 1, singleBranch: true, tags: false, cache, headers: access.headers, onAuth: access.onAuth, onAuthFailure: access.onAuthFailure });
+  } catch (e) {
+    if (!(e instanceof PackIndexed)) throw wrapRemoteError(e, access.url);
+  }
+  if (!objectReader(gitdir).has(oid)) throw new GitSourceError('E_GIT_REMOTE', `${redactUrl(access.url)}: the server did not send commit ${oid}`);
+}
+
 /** Thrown by `indexingFs` once the received pack and Coffer's own index of it are on disk. */
 class PackIndexed extends Error {}
 

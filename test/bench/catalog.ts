@@ -1,8 +1,8 @@
 /**
  * `npm run bench:catalog`: the catalog at fleet scale, each figure beside its git CLI anchor in the same run, JSON.
  *
- * Builds catalogs of 10,000 and 100,000 live restore points with `git fast-import` through Coffer's own document
- * writer (test/bench/catalog-data.ts), then measures:
+ * Builds catalogs of 10,000 and 100,000 live restore points, written straight into one pack through Coffer's own
+ * document writer (test/bench/catalog-pack.ts, the shape of catalog-data.ts), then measures:
  * - list all, uncached, in a fresh process (op time inside the process, and the whole `coffer restorepoints` CLI
  *   wall time) vs `git ls-tree -r` + `git cat-file --batch` of the same blobs;
  * - the same filtered to one namespace and to one policy (anchors: the same pipeline over those paths);
@@ -17,7 +17,9 @@
  *   restore would start, beside `git clone --depth 1` of the catalog branch (compare a 1k and a 1M-commit history).
  * Flags: --sizes 10000,100000  --history N[,N…] (commits of the largest catalog's history, or one per size; default =
  * the size; 1000000 for the million-commit case, long to build)  --reps 5  --timeout 300 (seconds per fresh-process
- * measurement)  --catalog-dir DIR (build each catalog once as DIR/<live>-<history>.git and reuse it).
+ * measurement)  --catalog-dir DIR (build each catalog once as DIR/<live>-<history>.git and reuse it)  --only dr (just
+ * the dr figure: e.g. `--sizes 10000,10000,10000 --history 1000,100000,1000000 --only dr --catalog-dir …`).
+ * Histories are written straight into one pack (catalog-pack.ts): a million commits in minutes.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -27,7 +29,8 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { openCatalog } from '../../reconciler/catalog/index.ts';
 import { openSource } from '../../reconciler/git/source.ts';
-import { backupFiles, backupRun, buildHistory, dirCount, POLICIES, restorePoint, rpPath, slot } from './catalog-data.ts';
+import { backupFiles, backupRun, dirCount, POLICIES, restorePoint, rpPath, slot } from './catalog-data.ts';
+import { writeHistoryPack } from './catalog-pack.ts';
 import { startGitHttp } from '../git-http.ts';
 
 const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: 'Bench', GIT_AUTHOR_EMAIL: 'bench@coffer.test', GIT_COMMITTER_NAME: 'Bench', GIT_COMMITTER_EMAIL: 'bench@coffer.test', GIT_CONFIG_NOSYSTEM: '1' };
@@ -100,7 +103,7 @@ async function anchor(gitdir: string, paths: string[], grep?: string): Promise<{
  * `keepDir`: catalogs are built once under it (`<live>-<history>.git`) and reused by later runs; the measured writes
  * are undone at the end (refs reset), so every run measures the same catalog.
  */
-async function benchSize(live: number, history: number, reps: number, timeoutMs: number, keepDir: string | undefined): Promise<Record<string, unknown>> {
+async function benchSize(live: number, history: number, reps: number, timeoutMs: number, keepDir: string | undefined, only?: string): Promise<Record<string, unknown>> {
   const root = keepDir ?? fs.mkdtempSync(join(tmpdir(), 'coffer-bench-catalog-'));
   const gitdir = join(root, keepDir ? `${live}-${history}.git` : 'repo.git');
   const reuse = keepDir !== undefined && fs.existsSync(join(gitdir, 'refs/heads/coffer-catalog'));
@@ -112,17 +115,19 @@ async function benchSize(live: number, history: number, reps: number, timeoutMs:
     if (!reuse) {
       fs.rmSync(gitdir, { recursive: true, force: true });
       sh(root, ['init', '-q', '--bare', '-b', 'coffer-catalog', gitdir]);
-      await buildHistory(gitdir, live, history, GIT_ENV);
+      const c0 = process.cpuUsage();
+      const { objects } = writeHistoryPack(gitdir, live, history);
       const buildSeconds = round((performance.now() - t) / 1000);
+      const buildCpuSeconds = round(cpuMs(c0) / 1000);
       if (count('coffer-catalog', 'catalog/bench/') !== live) throw new Error(`built ${count('coffer-catalog', 'catalog/bench/')} restore points, want ${live}`);
       // The derived index: fast-import wrote documents only (as plain git would), so `coffer catalog reindex` adds it.
       t = performance.now();
       const reindexed = await openCatalog({ source: await openSource({ source: gitdir, branch: 'coffer-catalog' }), cluster: 'bench' }).reindex();
       if (reindexed.restorePoints !== live || reindexed.stale.filter((s) => s.path.startsWith('catalog/')).length !== dirCount(live)) throw new Error(`reindex saw ${reindexed.restorePoints} restore points, ${reindexed.stale.length} stale index files`);
-      built = { buildSeconds, reindexSeconds: round((performance.now() - t) / 1000) };
+      built = { buildSeconds, buildCpuSeconds, objects, reindexSeconds: round((performance.now() - t) / 1000) };
     }
     tipBefore = sh(gitdir, ['rev-parse', 'coffer-catalog']).trim();
-    const commits = Number(sh(gitdir, ['rev-list', '--count', 'coffer-catalog']).trim());
+    const commits = Number(sh(gitdir, ['rev-list', '--count', '--first-parent', 'coffer-catalog']).trim());
     const packBytes = fs.readdirSync(join(gitdir, 'objects/pack')).filter((f) => f.endsWith('.pack')).reduce((n, f) => n + fs.statSync(join(gitdir, 'objects/pack', f)).size, 0);
     const dirs = dirCount(live);
     const namespaces = dirs / POLICIES;
@@ -133,10 +138,14 @@ async function benchSize(live: number, history: number, reps: number, timeoutMs:
     const server = await startGitHttp(root);
     try {
       const dr = await child(server.url(basename(gitdir)), 'dr', undefined, timeoutMs);
-      out.drFirstRestore = { ...dr, gitCliCloneDepth1Ms: (await timed('bash', ['-c', `d=$(mktemp -d) && git clone -q --bare --depth 1 --single-branch --branch coffer-catalog '${server.url(basename(gitdir))}' "$d/c" && rm -rf "$d"`], GIT_ENV, 600_000)).ms };
+      // The anchor, and what a depth-1 fetch of the tip carries (git's own count of the objects it received).
+      const clone = await timed('bash', ['-c', `d=$(mktemp -d) && git clone -q --bare --depth 1 --single-branch --branch coffer-catalog '${server.url(basename(gitdir))}' "$d/c" && git --git-dir "$d/c" count-objects -v >&2; rm -rf "$d"`], GIT_ENV, 600_000);
+      const received = /in-pack: (\d+)/.exec(clone.stderr)?.[1];
+      out.drFirstRestore = { ...dr, gitCliCloneDepth1Ms: clone.ms, tipObjects: Number(received) };
     } finally {
       await server.close();
     }
+    if (only === 'dr') return out;
 
     // Reads, each in a fresh process without any Coffer cache, beside the git CLI reading the same blobs.
     const listAll = await child(gitdir, 'list', undefined, timeoutMs);
@@ -211,7 +220,7 @@ async function benchSize(live: number, history: number, reps: number, timeoutMs:
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10000,100000' }, history: { type: 'string' }, reps: { type: 'string', default: '5' }, timeout: { type: 'string', default: '300' }, 'catalog-dir': { type: 'string' } } });
+  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10000,100000' }, history: { type: 'string' }, reps: { type: 'string', default: '5' }, timeout: { type: 'string', default: '300' }, 'catalog-dir': { type: 'string' }, only: { type: 'string' } } });
   const sizes = values.sizes!.split(',').map(Number);
   const histories = values.history?.split(',').map(Number);
   if (histories && histories.length !== 1 && histories.length !== sizes.length) throw new Error('--history: one value (the largest size), or one per --sizes entry');
@@ -220,9 +229,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const loadBefore = loadavg().map((x) => round(x * 100) / 100);
   for (const [i, n] of sizes.entries()) {
     const history = histories?.length === sizes.length ? histories[i]! : n === Math.max(...sizes) && histories ? histories[0]! : n;
-    results.push({ loadavg: loadavg().map((x) => round(x * 100) / 100), ...(await benchSize(n, history, Number(values.reps), Number(values.timeout) * 1000, values['catalog-dir'])) });
+    results.push({ loadavg: loadavg().map((x) => round(x * 100) / 100), ...(await benchSize(n, history, Number(values.reps), Number(values.timeout) * 1000, values['catalog-dir'], values.only)) });
     process.stderr.write(`${JSON.stringify(results.at(-1))}\n`);
   }
-  const commit = results.map((r) => [r.liveRestorePoints, (r.commitOne as { ms: number }).ms]);
+  const commit = results.map((r) => [r.liveRestorePoints, (r.commitOne as { ms: number } | undefined)?.ms]);
   process.stdout.write(`${JSON.stringify({ bench: 'catalog', node: process.version, loadavgBefore: loadBefore, loadavgAfter: loadavg().map((x) => Math.round(x * 100) / 100), commitCurve: commit, results }, null, 2)}\n`);
 }

@@ -77,12 +77,14 @@ describe('many clusters pushing to one HTTP remote', () => {
     const theirs = backup({ cluster: 'cluster-0', namespace: 'ns-0', policy: 'daily', start: new Date(Date.UTC(2026, 1, 1, 1)), suffix: 'w0' });
     await other.recordBackup(theirs.run, theirs.rp);
     expect((await fresh.listRestorePoints({ cluster: '*' })).items).toHaveLength(WRITERS * COMMITS + 2);
-    expect(gitCli(gitdir, 'rev-list', '--count', 'refs/remotes/origin/coffer-catalog').trim()).toBe('3');
+    // cluster-0's January runs left the tip in its commit (run-archive.ts): one more commit, a second parent.
+    expect(gitCli(gitdir, 'rev-list', '--count', '--first-parent', 'refs/remotes/origin/coffer-catalog').trim()).toBe('3');
+    expect(gitCli(gitdir, 'ls-tree', '--name-only', 'refs/remotes/origin/coffer-catalog', 'runs/cluster-0/').trim().split('\n')).toEqual(['runs/cluster-0/2026-02-01', 'runs/cluster-0/archive.yaml', 'runs/cluster-0/latest']);
     // A commit of many objects is staged into one pack in the cache; isomorphic-git reads it to push.
     const put = Array.from({ length: 70 }, (_, i) => ({ path: `reports/cluster-new/r-${i}.txt`, content: `report ${i}\n` }));
     await fresh.commitChanges({ put }, 'reports: 70 files');
     gitCli(bare, 'fsck', '--strict', '--no-dangling');
     expect(gitCli(bare, 'show', 'coffer-catalog:reports/cluster-new/r-69.txt')).toBe('report 69\n');
-    expect(gitCli(bare, 'rev-list', '--count', 'coffer-catalog').trim()).toBe(String(history + 3));
+    expect(gitCli(bare, 'rev-list', '--count', '--first-parent', 'coffer-catalog').trim()).toBe(String(history + 3));
   }, 120_000);
 });
