@@ -20,6 +20,8 @@ const TOKENS = [
   '%TAG ! tag:x,2000:\n', '@', '`', '\n', '---\n', '--- ', '...\n', '\\', '\\n', '~', 'null', 'Null: ', '~: ', '0x1F', '0o7', '0b1',
   '1_000', '1e3', '.inf', '-.Inf', '.NaN', 'True', 'yes', 'on', '<<: ', '\r\n', '\r', '\u00a0', '\ufeff', '"\\u00e9"', "''", '""',
   '0', '-', '.', 'a: b: c', '{a: 1}: ', '[x]: ', '[x, y]', '{a: 1, a: 2}', '__proto__: ', '012', '+1', '1.', '.5', '2001-12-14',
+  '"\\x41"', '"\\/"', '"\\ "', '"\\q"', "'it''s'", '"a\n  b"', "'a\n\n  b'", '|2', '>-\n', '|+\n', '  # c\n', 'k: v # c\n',
+  'a\n  b', '[a,\n  b]', '{a: 1,\n  b: 2}', '- [', 'k: |\n', 'k: >\n  x\n\n  y\n', '\n\n', '   ', 'é', '\u2028', '\u0085',
 ];
 
 /** A small deterministic generator (mulberry32), so a failure names a reproducible mutant. */
