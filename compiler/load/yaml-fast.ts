@@ -46,6 +46,7 @@ const SLOW = [
   /^[ \t]*[\]}]/m,
   /["'\]},]#/, // a comment not separated from a quoted scalar or a flow indicator: an error in `yaml` alone
   /^[ \t]*-[ \t]*(?:#.*)?$/m, // an empty sequence entry: js-yaml then takes a less indented `-` as the next entry
+  /^---[ \t]+[^\s#]/m, // content on the `---` line: `yaml` refuses a block mapping there, js-yaml reads it
 ];
 const LONG_LINE = 1000;
 
