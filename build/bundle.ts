@@ -89,6 +89,25 @@ const lazyChildProcess: esbuild.Plugin = {
   },
 };
 
+/**
+ * compiler/load/yaml.ts loads the `yaml` library on first use, with `createRequire(import.meta.url)('yaml')`, which
+ * esbuild cannot follow: here that becomes a plain `require('yaml')`, which esbuild bundles as a CommonJS module
+ * evaluated on the first call, so a `coffer validate` that never needs a position never evaluates the library.
+ */
+const lazyYaml: esbuild.Plugin = {
+  name: 'coffer-lazy-yaml',
+  setup(b) {
+    const target = join(CHECKOUT, 'compiler', 'load', 'yaml.ts');
+    b.onLoad({ filter: /[\\/]load[\\/]yaml\.ts$/ }, (args) => {
+      if (args.path !== target) return undefined;
+      const text = readFileSync(args.path, 'utf8');
+      const lazy = "createRequire(import.meta.url)('yaml')";
+      if (!text.includes(lazy) || text.replace(lazy, '').includes('import.meta')) throw new Error(`build: ${relative(CHECKOUT, target)} no longer loads yaml as the lazyYaml plugin expects`);
+      return { contents: text.replace(lazy, "require('yaml')"), loader: 'ts' };
+    });
+  },
+};
+
 /** Every chunk lives in lib/: its own URL's parent is the build folder. CommonJS dependencies get a `require`. */
 const BANNER = [
   "import { createRequire as __cofferCreateRequire } from 'node:module';",
@@ -187,7 +206,7 @@ export async function build(opts: { checkout?: string; outDir?: string } = {}): 
       legalComments: 'none',
       external: OPTIONAL_NATIVE,
       banner: { js: BANNER },
-      plugins: [precompiledValidators, lazyChildProcess, moduleUrls],
+      plugins: [precompiledValidators, lazyChildProcess, lazyYaml, moduleUrls],
       metafile: true,
       logLevel: 'warning',
     });

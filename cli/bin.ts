@@ -1,5 +1,6 @@
 // The executable's body: the bundle's entry point (build/bundle.ts) and what cli/coffer.js runs through tsx.
 import { main } from './main.ts';
+import { lazierTierUp } from './tier-up.ts';
 
 /**
  * Verbs that finish in well under a second. For them, V8's optimizing compiler only burns CPU on code that is about to
@@ -9,6 +10,6 @@ import { main } from './main.ts';
  */
 const BRIEF = new Set(['validate', 'plan', 'explain', 'get', 'describe', 'logs', 'cancel', 'delete', 'catalog', 'report', 'doctor', 'completion', 'init', 'restorepoints', 'runs']);
 // (--version and help are too short to pay back the ~3 ms that loading node:v8 costs.)
-if (BRIEF.has(process.argv[2] ?? '')) (await import('node:v8')).setFlagsFromString('--interrupt-budget=1081344');
+if (BRIEF.has(process.argv[2] ?? '')) (await import('node:v8')).setFlagsFromString(lazierTierUp(process.versions.v8));
 
 process.exitCode = await main(process.argv.slice(2));

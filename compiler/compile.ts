@@ -5,7 +5,7 @@ import { parseSourceFile, type LoadedDocument } from './load/yaml.ts';
 import { buildPlan, VERIFY_RETENTION, type ScheduleResolver } from './plan/build.ts';
 import { DEFAULT_TIMEZONE } from './plan/defaults.ts';
 import type { Plan, PlanRetention, PlanSchedule } from './plan/types.ts';
-import { inWindow, nextRuns, parseFrequency, retentionWarnings, ScheduleError } from './schedule/index.ts';
+import { parseFrequency, retentionWarnings, runsInWindow, ScheduleError } from './schedule/index.ts';
 import { classifyDocuments } from './validate/documents.ts';
 import { Reporter } from './validate/reporter.ts';
 import { checkSemantics, indexDocuments } from './validate/semantic.ts';
@@ -89,7 +89,7 @@ function resolveSchedules(index: DocumentIndex, reporter: Reporter): Map<string,
       for (const w of warnings) reporter.add(d, ['spec', 'retention', ...tierOf(w)], 'W_RETENTION', w, { severity: 'warning' });
       if (schedule.window && schedule.window.start === schedule.window.end) {
         reporter.add(d, ['spec', 'backupWindow'], 'W_WINDOW', 'spec.backupWindow start equals end: the window is the whole day', { severity: 'warning' });
-      } else if (schedule.window && d.schemaValid !== false && !runsInWindow(schedule)) {
+      } else if (schedule.window && d.schemaValid !== false && !runsInWindow(schedule, schedule.window)) {
         reporter.add(
           d,
           ['spec', 'backupWindow'],
@@ -109,20 +109,6 @@ function resolveSchedules(index: DocumentIndex, reporter: Reporter): Map<string,
     }
   }
   return out;
-}
-
-/** Whether any of a fortnight of runs (from a fixed reference, so the answer never depends on today) starts inside the window. */
-function runsInWindow(schedule: PlanSchedule): boolean {
-  const reference = new Date(Date.UTC(2026, 0, 5));
-  const horizon = reference.getTime() + 14 * 86_400_000;
-  let at = reference;
-  for (let i = 0; i < 400; i++) {
-    const [next] = nextRuns(schedule, at, 1);
-    if (!next || next.getTime() > horizon) return false;
-    if (inWindow(schedule.window!, next, schedule.timezone)) return true;
-    at = next;
-  }
-  return true;
 }
 
 function tierOf(warning: string): string[] {

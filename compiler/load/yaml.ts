@@ -1,5 +1,8 @@
-import { LineCounter, isMap, isPair, isScalar, isSeq, parseAllDocuments, type Document, type Node, type Pair } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
+import type { Document, LineCounter, Node, Pair } from 'yaml';
 import type { Diagnostic } from '../diagnostics.ts';
+import { fastDocuments } from './yaml-fast.ts';
 import { MAX_FILE_BYTES, type SourceFile } from './source.ts';
 
 /** One YAML document of a file, its plain value, and what is needed to map paths back to file:line:col. */
@@ -8,12 +11,23 @@ export interface LoadedDocument {
   /** 0-based index of the document inside a multi-document file. */
   index: number;
   value: Record<string, unknown>;
-  doc: Document.Parsed;
-  lineCounter: LineCounter;
+  /** The `yaml` library's nodes with their source ranges; for a file read by the fast path, parsed on first use. */
+  readonly doc: Document.Parsed;
+  readonly lineCounter: LineCounter;
   text: string;
 }
 
 export type PathSegment = string | number;
+
+/**
+ * The `yaml` library, loaded on first use: a file the fast path reads (load/yaml-fast.ts) needs it only for a
+ * diagnostic's position, so a valid repository never evaluates it (~8 ms of `coffer validate`). The bundle keeps this
+ * require lazy and inside the bundle (build/bundle.ts, plugin lazyYaml).
+ */
+let yamlLibrary: typeof Yaml | undefined;
+function yaml(): typeof Yaml {
+  return (yamlLibrary ??= createRequire(import.meta.url)('yaml') as typeof Yaml);
+}
 
 const MAX_ALIASES = 100;
 
@@ -21,7 +35,7 @@ const MAX_ALIASES = 100;
  * Parses one file into documents. Never throws: unreadable input (binary, too big,
  * bad YAML, alias bombs, runaway nesting) becomes diagnostics with a position.
  */
-export function parseSourceFile(src: SourceFile): { documents: LoadedDocument[]; diagnostics: Diagnostic[] } {
+export function parseSourceFile(src: SourceFile, opts: { fast?: boolean } = {}): { documents: LoadedDocument[]; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
   const fail = (code: string, message: string, line = 1, column = 1) => {
     diagnostics.push({ code, severity: 'error', message, file: src.path, line, column, path: '' });
@@ -43,16 +57,34 @@ export function parseSourceFile(src: SourceFile): { documents: LoadedDocument[];
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const deep = flowNestingBeyond(text, MAX_FLOW_DEPTH);
   if (deep !== undefined) {
-    const lc = new LineCounter();
+    const lc = new (yaml().LineCounter)();
     for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lc.addNewLine(i + 1);
     const { line, col } = lc.linePos(deep);
     return fail('E_YAML', `document is nested too deeply (more than ${MAX_FLOW_DEPTH} levels of [ and {)`, line, col);
   }
-  const lineCounter = new LineCounter();
+  // js-yaml first (load/yaml-fast.ts); `fast: false` is the `yaml` library alone, which the fast path is tested against.
+  const fast = opts.fast === false ? undefined : fastDocuments(text);
+  if (fast) {
+    let positioned: { docs: Document.Parsed[]; lineCounter: LineCounter } | undefined;
+    const nodes = () => (positioned ??= parsePositioned(text));
+    const documents = fast.map((value, index): LoadedDocument => ({
+      file: src.path,
+      index,
+      value,
+      text,
+      get doc() {
+        return nodes().docs[index]!;
+      },
+      get lineCounter() {
+        return nodes().lineCounter;
+      },
+    }));
+    return { documents, diagnostics };
+  }
   let docs: Document.Parsed[];
+  let lineCounter: LineCounter;
   try {
-    docs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true, stringKeys: false }) as Document.Parsed[];
-    if (!Array.isArray(docs)) docs = [];
+    ({ docs, lineCounter } = parsePositioned(text));
   } catch (e) {
     return fail('E_YAML', `cannot parse YAML: ${(e as Error).message}`);
   }
@@ -113,6 +145,14 @@ export function parseSourceFile(src: SourceFile): { documents: LoadedDocument[];
     diagnostics.push({ code: 'E_EMPTY_FILE', severity: 'error', message: 'file holds no document (it is empty or only comments); write the policy or delete the file', file: src.path, line: 1, column: 1, path: '' });
   }
   return { documents, diagnostics };
+}
+
+/** The `yaml` library's parse, which keeps every node's source range: what diagnostics and file:line:col come from. */
+function parsePositioned(text: string): { docs: Document.Parsed[]; lineCounter: LineCounter } {
+  const { LineCounter, parseAllDocuments } = yaml();
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true, stringKeys: false }) as Document.Parsed[];
+  return { docs: Array.isArray(docs) ? docs : [], lineCounter };
 }
 
 /** A document with nothing written in it (as opposed to an explicit `~` or `null`). */
@@ -208,6 +248,7 @@ function positionOfByte(b: Uint8Array, offset: number): { line: number; column: 
 
 /** Finds the YAML node at a document path; with `key`, the key of the last segment (for "unknown field" errors). */
 export function findNode(doc: Document.Parsed, path: readonly PathSegment[], key = false): { node: Node | undefined; pair?: Pair; depth: number } {
+  const { isMap, isPair, isScalar, isSeq } = yaml();
   let node: unknown = doc.contents;
   let pair: Pair | undefined;
   for (let i = 0; i < path.length; i++) {
@@ -233,7 +274,7 @@ export function findNode(doc: Document.Parsed, path: readonly PathSegment[], key
 export function locate(d: LoadedDocument, path: readonly PathSegment[], key = false): { file: string; line: number; column: number } {
   const { node, pair } = findNode(d.doc, path, key);
   let offset = node?.range?.[0];
-  if (offset === undefined && pair && isScalar(pair.key)) offset = pair.key.range?.[0];
+  if (offset === undefined && pair && yaml().isScalar(pair.key)) offset = pair.key.range?.[0];
   if (offset === undefined) offset = d.doc.contents?.range?.[0] ?? 0;
   const { line, col } = d.lineCounter.linePos(offset);
   return { file: d.file, line, column: col };
@@ -246,7 +287,7 @@ export function locate(d: LoadedDocument, path: readonly PathSegment[], key = fa
  */
 export function locateInScalar(d: LoadedDocument, path: readonly PathSegment[], valueOffset: number): { file: string; line: number; column: number } {
   const { node, depth } = findNode(d.doc, path);
-  if (!node || depth < path.length || !isScalar(node) || typeof node.value !== 'string' || !node.range) return locate(d, path);
+  if (!node || depth < path.length || !yaml().isScalar(node) || typeof node.value !== 'string' || !node.range) return locate(d, path);
   const value = node.value;
   const start = node.range[0];
   const end = node.range[1];

@@ -21,6 +21,7 @@ import { cronIntervals, nextWallMatch, parseCron, prevWallMatch, CronSyntaxError
 import { canonicalTimeZone, gapEnd, isValidTimeZone, offsetAt, toWall, wallToInstants } from './tz.ts';
 
 export { isValidTimeZone } from './tz.ts';
+import { inWindow, parseWindow, type BackupWindow } from './window.ts';
 export { inWindow, nextWindowOpen, windowEnd, parseWindow, type BackupWindow } from './window.ts';
 
 /** A user error in a frequency, time zone or window; `offset` is inside the frequency text when meaningful. */
@@ -249,6 +250,40 @@ export function previousSlot(s: Pick<Schedule, 'normalized' | 'kind' | 'timezone
     w = c - 60_000;
   }
   return best === undefined ? undefined : new Date(best);
+}
+
+/**
+ * Whether any run of `s` starts inside `window` (`coffer validate`'s W_WINDOW). A cron runs at the same wall-clock
+ * minutes on every day it runs, and the window is wall clock too, so for a cron this is a question about minutes of the
+ * day alone and needs no time-zone data: the first Intl.DateTimeFormat of a process costs ~20 ms of ICU set-up, a
+ * tenth of `coffer validate`. (Daylight saving moves a run in a skipped hour to the jump, one day a year: not a run
+ * the window can count on.) `@every` slots are anchored in UTC, so their wall times follow the zone's offsets: a
+ * fortnight of them, from a fixed reference so the answer never depends on today, is checked in the zone.
+ */
+export function runsInWindow(s: Pick<Schedule, 'normalized' | 'kind' | 'timezone'>, window: BackupWindow): boolean {
+  const { start, end } = parseWindow(window);
+  if (start === end) return true;
+  if (s.kind === 'cron') {
+    const spec = specOf(s);
+    for (let h = 0; h < 24; h++) {
+      if (!spec.hours[h]) continue;
+      for (let m = 0; m < 60; m++) {
+        const minute = h * 60 + m;
+        if (spec.minutes[m] && (start < end ? minute >= start && minute < end : minute >= start || minute < end)) return true;
+      }
+    }
+    return false;
+  }
+  const reference = new Date(Date.UTC(2026, 0, 5));
+  const horizon = reference.getTime() + 14 * 86_400_000;
+  let at = reference;
+  for (let i = 0; i < 400; i++) {
+    const next = nextRun(s, at);
+    if (next.getTime() > horizon) return false;
+    if (inWindow(window, next, s.timezone)) return true;
+    at = next;
+  }
+  return true;
 }
 
 /** GFS retention counts, as in a Policy's spec.retention. */

@@ -17,8 +17,21 @@ export function classifyDocuments(loaded: LoadedDocument[], reporter: Reporter):
   const out: SourceDocument[] = [];
   for (const l of loaded) {
     const v = l.value;
-    const pos = locate(l, []);
-    const doc: SourceDocument = { kind: 'Policy', name: '', file: l.file, line: pos.line, column: pos.column, value: v, loaded: l };
+    // Where the document starts is looked up when a diagnostic names it: it takes the positioned parse (load/yaml.ts).
+    let pos: { line: number; column: number } | undefined;
+    const doc: SourceDocument = {
+      kind: 'Policy',
+      name: '',
+      file: l.file,
+      get line() {
+        return (pos ??= locate(l, [])).line;
+      },
+      get column() {
+        return (pos ??= locate(l, [])).column;
+      },
+      value: v,
+      loaded: l,
+    };
     const apiVersion = v.apiVersion;
     if (typeof apiVersion !== 'string') {
       reporter.add(doc, ['apiVersion'], 'E_SCHEMA', `document: missing required field "apiVersion" (every Coffer document starts with apiVersion: ${API_VERSION})`);

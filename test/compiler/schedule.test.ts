@@ -9,6 +9,7 @@ import {
   formatGoDuration,
   previousSlot,
   retentionWarnings,
+  runsInWindow,
   ScheduleError,
   windowEnd,
 } from '../../compiler/schedule/index.ts';
@@ -241,6 +242,42 @@ describe('backup windows', () => {
   it('rejects malformed window times', () => {
     expect(() => inWindow({ start: '24:00', end: '06:00' }, new Date())).toThrow(/invalid window start '24:00'/);
     expect(() => inWindow({ start: '22:00', end: '6:00' }, new Date())).toThrow(/invalid window end '6:00'/);
+  });
+});
+
+describe('runsInWindow', () => {
+  const night = { start: '22:00', end: '05:00' };
+  const table: [frequency: string, tz: string, window: { start: string; end: string }, runs: boolean][] = [
+    ['30 1 * * *', 'Europe/Paris', night, true], // the example repository's policies/apps.yaml
+    ['0 12 * * *', 'UTC', night, false],
+    ['0 22 * * *', 'UTC', night, true], // start inclusive
+    ['0 5 * * *', 'UTC', night, false], // end exclusive
+    ['59 4 * * *', 'Asia/Kolkata', night, true],
+    ['*/20 9-17 * * MON-FRI', 'America/New_York', { start: '17:41', end: '19:00' }, false],
+    ['*/20 9-17 * * MON-FRI', 'America/New_York', { start: '17:30', end: '17:41' }, true],
+    // A monthly run at 01:30 is inside the window whenever it runs, although no 1st falls in any given fortnight.
+    ['30 1 1 * *', 'UTC', night, true],
+    ['@daily', 'Australia/Sydney', { start: '12:00', end: '12:00' }, true], // start == end: the whole day
+    // @every slots are multiples of the interval since the epoch in UTC: 00:00, 06:00, … UTC.
+    ['@every 6h', 'UTC', { start: '01:00', end: '05:00' }, false],
+    ['@every 6h', 'Asia/Kolkata', { start: '01:00', end: '05:00' }, false], // 05:30, 11:30, 17:30, 23:30 IST
+    ['@every 6h', 'Asia/Kolkata', { start: '05:00', end: '06:00' }, true],
+    ['@every 36h', 'UTC', { start: '11:00', end: '13:00' }, true], // every other slot is at 12:00
+  ];
+  for (const [f, tz, w, expected] of table) {
+    it(`'${f}' ${tz} ${w.start}–${w.end}: ${expected}`, () => {
+      expect(runsInWindow(parseFrequency(f, tz), w)).toBe(expected);
+    });
+  }
+
+  it('answers for daily crons what a fortnight of real runs in the zone answers', () => {
+    // The definition it replaced: some run of 2026-01-05…19, converted to wall time in the zone, is inside the window.
+    const fortnight = (f: string, tz: string, w: { start: string; end: string }): boolean =>
+      nextRuns(parseFrequency(f, tz), new Date('2026-01-05T00:00:00Z'), 60).some((t) => t.getTime() <= Date.parse('2026-01-19T00:00:00Z') && inWindow(w, t, tz));
+    const windows = [night, { start: '02:00', end: '03:00' }, { start: '09:15', end: '09:45' }, { start: '23:50', end: '00:10' }];
+    for (const f of ['30 1 * * *', '0 2 * * *', '45 9 * * *', '0 */6 * * *', '5,55 23 * * *', '0 0 * * *'])
+      for (const tz of ['UTC', 'Europe/Paris', 'America/New_York', 'Asia/Kathmandu', 'Australia/Lord_Howe'])
+        for (const w of windows) expect(runsInWindow(parseFrequency(f, tz), w), `${f} ${tz} ${w.start}–${w.end}`).toBe(fortnight(f, tz, w));
   });
 });
 
