@@ -492,8 +492,7 @@ export function objectReader(gitdir: string): ObjectReader {
  * What isomorphic-git's writeBlob/writeTree do, without a wrapper per call.
  */
 export function writeObject(gitdir: string, type: ObjectType, data: Uint8Array, reader?: ObjectReader): string {
-  const header = Buffer.from(`${type} ${data.length}\0`);
-  const oid = createHash('sha1').update(header).update(data).digest('hex');
+  const oid = objectId(type, data);
   const r = reader ?? objectReader(gitdir);
   // Staged writes skip the existence check (a lookup in every pack index and a stat per object, ~0.8 s for a
   // retention's 1,100 objects): an object that exists already is written once more into the new pack, which git
@@ -501,6 +500,14 @@ export function writeObject(gitdir: string, type: ObjectType, data: Uint8Array, 
   if (r.stage(oid, type, data) || r.has(oid, false)) return oid;
   writeLoose(gitdir, oid, type, data);
   return oid;
+}
+
+/** The oid of the empty tree, which `editTree` returns when nothing is left. */
+export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+
+/** The oid git gives an object: SHA-1 of `<type> <size>\0` and the data. */
+export function objectId(type: ObjectType, data: Uint8Array): string {
+  return createHash('sha1').update(`${type} ${data.length}\0`).update(data).digest('hex');
 }
 
 /** Packs below this many objects are not worth a file pair: a backup commit's ~12 objects stay loose, as git's would. */

@@ -3,12 +3,15 @@ import { objectReader, treeBytes, writeObject, type ObjectReader, type TreeEntry
 /** path → blob oid to write, or null to delete. Paths are '/'-separated and relative to the tree root. */
 export type TreeEdits = Map<string, string | null>;
 
+/** A blob oid, null to delete, or a whole subtree to place at the path (a directory already rewritten elsewhere). */
+export type TreeEdit = string | null | { tree: string };
+
 /**
  * Rewrites only the trees on the paths being changed (O(depth × entries of those trees)), reusing every other subtree
  * by oid. This is what keeps a catalog commit flat as the branch grows to 100,000 restore points: nothing else is
  * read or re-hashed, unlike an index-based `add`. Returns the new root tree oid (the empty tree when nothing is left).
  */
-export async function editTree(gitdir: string, rootTree: string | undefined, edits: TreeEdits): Promise<string> {
+export async function editTree(gitdir: string, rootTree: string | undefined, edits: ReadonlyMap<string, TreeEdit>): Promise<string> {
   const objects = objectReader(gitdir);
   const root = editLevel(objects, rootTree, [...edits].map(([p, oid]) => [splitPath(p), oid] as const));
   return root ?? writeObject(gitdir, 'tree', Buffer.alloc(0), objects);
@@ -20,14 +23,15 @@ function splitPath(p: string): string[] {
   return parts;
 }
 
-function editLevel(objects: ObjectReader, treeOid: string | undefined, edits: ReadonlyArray<readonly [string[], string | null]>): string | undefined {
+function editLevel(objects: ObjectReader, treeOid: string | undefined, edits: ReadonlyArray<readonly [string[], TreeEdit]>): string | undefined {
   const entries = new Map<string, TreeEntry>();
   if (treeOid) for (const e of objects.readTree(treeOid)) entries.set(e.name, e);
-  const sub = new Map<string, Array<readonly [string[], string | null]>>();
+  const sub = new Map<string, Array<readonly [string[], TreeEdit]>>();
   for (const [parts, oid] of edits) {
     const [head, ...rest] = parts as [string, ...string[]];
     if (rest.length === 0) {
       if (oid === null) entries.delete(head);
+      else if (typeof oid === 'object') entries.set(head, { mode: '40000', name: head, oid: oid.tree, type: 'tree' });
       else entries.set(head, { mode: '100644', name: head, oid, type: 'blob' });
     } else {
       let list = sub.get(head);

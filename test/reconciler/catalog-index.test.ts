@@ -190,13 +190,19 @@ describe('catalog index, paging and unreadable documents', () => {
     expect(await main(['catalog', 'check'], check.io)).toBe(1);
     expect(check.out()).toContain('stale index: catalog/.index/dev/blog/daily.json (does not describe the current documents)');
     expect(check.out()).toContain('stale index: catalog/.index/dev/shop/daily.json (does not describe the current documents)');
-    // The listing falls back to the documents of those two directories and says so.
+    // The documents did not change, so the cluster index still vouches for the policy indexes, which name the index
+    // blobs the documents were indexed with: a listing of everything or of one policy never reads the hand-written files.
     const page = await catalog.listRestorePoints();
     expect(names(page.items)).toEqual(gitListing(repo, tip));
-    expect(page.stale).toEqual(['catalog/dev/blog/daily', 'catalog/dev/shop/daily']);
+    expect(page.stale).toEqual([]);
+    expect(names((await catalog.listRestorePoints({ policy: 'daily' })).items)).toEqual(gitListing(repo, tip).filter((n) => n.includes('/daily/')));
+    // A namespace's listing walks its tree and meets the corrupted file: it falls back to the documents and says so.
+    const shop = await catalog.listRestorePoints({ namespace: 'shop' });
+    expect(names(shop.items)).toEqual(gitListing(repo, tip).filter((n) => n.startsWith('shop/')));
+    expect(shop.stale).toEqual(['catalog/dev/shop/daily']);
     const list = capture(repo);
-    expect(await main(['restorepoints'], list.io)).toBe(0);
-    expect(list.err()).toContain('warning: the indexes of 2 directories do not match the documents (read from the documents instead); run coffer catalog reindex');
+    expect(await main(['restorepoints', '-n', 'blog'], list.io)).toBe(0);
+    expect(list.err()).toContain('warning: the index of 1 directory does not match the documents (read from the documents instead); run coffer catalog reindex');
 
     const re = capture(repo);
     expect(await main(['catalog', 'reindex'], re.io)).toBe(0);
@@ -220,11 +226,20 @@ describe('catalog index, paging and unreadable documents', () => {
     const gone = gitCli(repo, 'ls-tree', '--name-only', 'coffer-catalog', 'catalog/dev/blog/hourly/').trim().split('\n');
     plainGitCommit(repo, 'coffer-catalog', { [added]: documentText(rp) }, gone);
     const check = await catalog.checkIndex();
-    expect(check.stale).toEqual([{ path: 'catalog/.index/dev/wiki/daily.json', reason: 'does not describe the current documents' }]);
+    expect(check.stale).toEqual([
+      { path: 'catalog/.index/dev/wiki/daily.json', reason: 'does not describe the current documents' },
+      // The cluster's documents changed, so its cluster index no longer vouches; the two policies' directories moved.
+      { path: 'catalog/.index/.policies/dev/daily.json', reason: 'does not describe the current directories' },
+      { path: 'catalog/.index/.policies/dev/hourly.json', reason: 'does not describe the current directories' },
+      { path: 'catalog/.index/.clusters/dev.json', reason: 'does not describe the current directories' },
+    ]);
     expect(check.orphans).toEqual(['catalog/.index/dev/blog/hourly.json']);
+    // Listings of everything, of one policy and of one namespace all walk the trees now, and see both changes.
     const page = await catalog.listRestorePoints();
     expect(names(page.items)).toContain(`wiki/daily/${rp.metadata.name}`);
     expect(names(page.items)).toEqual(gitListing(repo, 'coffer-catalog'));
+    expect(page.stale).toEqual(['catalog/dev/wiki/daily']);
+    expect(names((await catalog.listRestorePoints({ policy: 'hourly' })).items)).toEqual(gitListing(repo, 'coffer-catalog').filter((n) => n.includes('/hourly/')));
     // Coffer's next commit to the directory starts from the documents, not from the stale index.
     const next = backup({ namespace: 'wiki', policy: 'daily', start: new Date(Date.UTC(2026, 11, 2, 1)) });
     await catalog.recordBackup(next.run, next.rp);
