@@ -3,7 +3,7 @@ import { EMPTY_TREE, objectId, objectReader, writeObject, type ObjectReader } fr
 import { editTree, type TreeEdit } from '../git/tree.ts';
 import { clusterIndexPath, policyFiles, policyIndexPath, POLICIES_DIR, renderClusterIndex, renderPolicyIndex, type PolicyDirectory } from './policy-index.ts';
 import { CatalogSnapshot, type PointDir } from './snapshot.ts';
-import { CatalogDocumentError, INDEX_DIR, indexItem, indexPath, parseRestorePoint, renderIndex, sortItems, type RestorePointIndex } from './summary.ts';
+import { CatalogDocumentError, INDEX_DIR, indexItem, indexPath, parseRestorePoint, renderIndex, sortItems, withoutFiles, type RestorePointIndex } from './summary.ts';
 
 /** A change's edits under one cluster: per (namespace, policy) directory, above the directories, and to index files. */
 interface ClusterEdits {
@@ -37,10 +37,11 @@ export function indexDeriver(catalogDir: string): Deriver {
     for (const [cluster, ce] of clusters) {
       const changed = new Map<string, DirAfter>();
       const clusterEdits = new Map<string, TreeEdit>(ce.other);
+      const baseDir = baseDirs(snap, cluster, [...ce.dirs.keys(), ...ce.indexFiles.keys()]);
       for (const [key, files] of ce.dirs) {
         const [namespace, policy] = key.split('/') as [string, string];
         const where = indexPath(catalogDir, cluster, namespace, policy);
-        const base = snap.dir(cluster, namespace, policy);
+        const base = baseDir(key);
         const newTree = await editTree(gitdir, base?.tree, files);
         if (newTree === EMPTY_TREE) {
           // An emptied directory disappears from the tree; its index goes with it.
@@ -50,16 +51,15 @@ export function indexDeriver(catalogDir: string): Deriver {
           continue;
         }
         clusterEdits.set(key, { tree: newTree });
-        const index = base ? updatedIndex(objects, snap, base, newTree, files) : undefined;
-        const built = index ?? snap.buildIndex({ cluster, namespace, policy, path: `${catalogDir}/${cluster}/${key}`, tree: newTree });
-        const oid = blob(renderIndex(built));
+        const text = (base && deletedOnly(objects, base, newTree, files)) ?? renderIndex((base && updatedIndex(objects, snap, base, newTree, files)) ?? snap.buildIndex({ cluster, namespace, policy, path: `${catalogDir}/${cluster}/${key}`, tree: newTree }));
+        const oid = blob(text);
         out.set(where, oid);
         changed.set(key, { namespace, policy, tree: newTree, index: oid });
       }
       for (const [key, edit] of ce.indexFiles) {
         if (ce.dirs.has(key) || typeof edit === 'object') continue;
         const [namespace, policy] = key.split('/') as [string, string];
-        const base = snap.dir(cluster, namespace, policy);
+        const base = baseDir(key);
         if (base) changed.set(key, { namespace, policy, tree: base.tree, index: edit ?? undefined });
       }
       const baseCluster = snap.clusterTree(cluster);
@@ -70,6 +70,36 @@ export function indexDeriver(catalogDir: string): Deriver {
     }
     return out;
   };
+}
+
+/**
+ * The base's directories by `ns/policy`: from the PolicyIndexes of their policies when the base's ClusterIndex vouches
+ * for them (a day's retention touches every namespace: five blobs instead of 200 trees), else walked one by one.
+ */
+function baseDirs(snap: CatalogSnapshot, cluster: string, keys: readonly string[]): (key: string) => PointDir | undefined {
+  const seal = snap.clusterIndex(cluster);
+  if (keys.length < 2 || !seal || seal.tree !== snap.clusterTree(cluster)) {
+    return (key) => {
+      const [namespace, policy] = key.split('/') as [string, string];
+      return snap.dir(cluster, namespace, policy);
+    };
+  }
+  const dirs = new Map<string, PointDir>();
+  for (const policy of new Set(keys.map((k) => k.slice(k.indexOf('/') + 1)))) {
+    for (const d of snap.dirs({ cluster, policy })) dirs.set(`${d.namespace}/${d.policy}`, d);
+  }
+  return (key) => dirs.get(key);
+}
+
+/** The index after a change that only deletes documents, edited as text (`withoutFiles`); undefined when it cannot be. */
+function deletedOnly(objects: ObjectReader, base: PointDir, newTree: string, files: ReadonlyMap<string, TreeEdit>): string | undefined {
+  const deleted = new Set<string>();
+  for (const [file, edit] of files) {
+    if (file.includes('/') || !file.endsWith('.yaml')) continue;
+    if (edit !== null) return undefined;
+    deleted.add(file);
+  }
+  return base.index ? withoutFiles(objects.read(base.index).data.toString('utf8'), base.tree, newTree, deleted) : undefined;
 }
 
 function groupEdits(catalogDir: string, edits: ReadonlyMap<string, TreeEdit>): Map<string, ClusterEdits> {

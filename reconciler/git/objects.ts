@@ -527,11 +527,30 @@ function writeLoose(gitdir: string, oid: string, type: ObjectType, data: Uint8Ar
   }
 }
 
-/** Serialises tree entries in Git's order (a directory sorts as if its name ended in '/'). */
+/**
+ * Serialises tree entries in Git's order (a directory sorts as if its name ended in '/') into one buffer: a retention
+ * commit rewrites ~600 trees of 200 entries, and two small buffers per entry were most of its garbage.
+ */
 export function treeBytes(entries: ReadonlyArray<Pick<TreeEntry, 'mode' | 'name' | 'oid' | 'type'>>): Buffer {
   const key = (e: Pick<TreeEntry, 'name' | 'type'>): string => (e.type === 'tree' ? `${e.name}/` : e.name);
-  const sorted = [...entries].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
-  const parts: Buffer[] = [];
-  for (const e of sorted) parts.push(Buffer.from(`${e.type === 'tree' ? '40000' : e.mode} ${e.name}\0`), Buffer.from(e.oid, 'hex'));
-  return Buffer.concat(parts);
+  let sorted = entries;
+  for (let i = 1; i < entries.length; i++) {
+    if (key(entries[i - 1]!) >= key(entries[i]!)) {
+      sorted = [...entries].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+      break;
+    }
+  }
+  const mode = (e: Pick<TreeEntry, 'mode' | 'type'>): string => (e.type === 'tree' ? '40000' : e.mode);
+  let size = 0;
+  for (const e of sorted) size += mode(e).length + Buffer.byteLength(e.name) + 22;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const e of sorted) {
+    at += out.write(mode(e), at, 'latin1');
+    out[at++] = 0x20;
+    at += out.write(e.name, at, 'utf8');
+    out[at++] = 0;
+    at += out.write(e.oid, at, 'hex');
+  }
+  return out;
 }
