@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +11,7 @@ import { ObjectReader } from '../../reconciler/git/objects.ts';
 import { indexPack } from '../../reconciler/git/pack-writer.ts';
 import { openSource } from '../../reconciler/git/source.ts';
 import { backup } from './catalog-fixtures.ts';
-import { cleanup, gitCli, makePolicyRepo, tempDir } from './git-helpers.ts';
+import { cleanup, gitCli, makePolicyRepo, plainGitCommit, tempDir } from './git-helpers.ts';
 import { capture as captureIO } from '../cli-capture.ts';
 
 const CONFIG = 'apiVersion: coffer.dev/v1alpha1\nkind: Config\nmetadata:\n  name: repo\nspec:\n  cluster: dev\n';
@@ -21,21 +20,6 @@ const POLICIES = ['daily', 'hourly'];
 const PER_DIR = 4;
 
 const capture = (cwd: string) => captureIO(cwd, { COFFER_CACHE_DIR: process.env.COFFER_CACHE_DIR });
-
-/** Commits files to a branch with the git CLI's plumbing only (what a human or another tool would do). */
-function plainGitCommit(repo: string, branch: string, put: Record<string, string>, del: string[] = [], message = 'by hand'): string {
-  const index = join(repo, '.git', `tmp-index-${createHash('sha1').update(message + Object.keys(put).join()).digest('hex').slice(0, 8)}`);
-  const env = { ...process.env, GIT_INDEX_FILE: index, GIT_AUTHOR_NAME: 'Human', GIT_AUTHOR_EMAIL: 'h@example.com', GIT_COMMITTER_NAME: 'Human', GIT_COMMITTER_EMAIL: 'h@example.com' };
-  const git = (args: string[], input?: string): string => execFileSync('git', args, { cwd: repo, env, input, encoding: 'utf8' }).trim();
-  git(['read-tree', branch]);
-  for (const [path, content] of Object.entries(put)) git(['update-index', '--add', '--cacheinfo', `100644,${git(['hash-object', '-w', '--stdin'], content)},${path}`]);
-  for (const path of del) git(['update-index', '--force-remove', path]);
-  const parent = git(['rev-parse', branch]);
-  const commit = git(['commit-tree', git(['write-tree']), '-p', parent, '-m', message]);
-  git(['update-ref', `refs/heads/${branch}`, commit, parent]);
-  execFileSync('rm', ['-f', index]);
-  return commit;
-}
 
 /** Restore point documents at a branch tip as the git CLI sees them, in listing order. */
 function gitListing(repo: string, ref: string): string[] {
