@@ -57,7 +57,7 @@ export function indexDeriver(catalogDir: string): Deriver {
         changed.set(key, { namespace, policy, tree: newTree, index: oid });
       }
       for (const [key, edit] of ce.indexFiles) {
-        if (ce.dirs.has(key) || typeof edit === 'object') continue;
+        if (ce.dirs.has(key) || (edit !== null && typeof edit === 'object')) continue;
         const [namespace, policy] = key.split('/') as [string, string];
         const base = baseDir(key);
         if (base) changed.set(key, { namespace, policy, tree: base.tree, index: edit ?? undefined });

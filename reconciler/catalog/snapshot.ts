@@ -103,9 +103,14 @@ export class CatalogSnapshot {
     return oid ? parseClusterIndex(this.objects.read(oid).data.toString('utf8')) : undefined;
   }
 
-  /** A PolicyIndex by blob oid, if readable. */
+  /** A PolicyIndex by blob oid, if present and readable. */
   policyIndex(oid: string): PolicyIndex | undefined {
-    return parsePolicyIndex(this.objects.read(oid).data.toString('utf8'));
+    try {
+      return parsePolicyIndex(this.objects.read(oid).data.toString('utf8'));
+    } catch (e) {
+      if ((e as { code?: string }).code === 'E_GIT_OBJECT_MISSING') return undefined; // a hand-written ClusterIndex naming nothing
+      throw e;
+    }
   }
 
   /** Every blob under `<catalogDir>/.index/` (path → oid): what check compares with what the documents call for. */

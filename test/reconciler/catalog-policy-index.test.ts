@@ -112,6 +112,20 @@ describe('policy and cluster indexes (catalog/.index/.policies, .clusters)', () 
         },
         stale: ['catalog/.index/.clusters/dev.json'],
       },
+      {
+        name: 'a cluster index naming a policy index that is not in the repository',
+        put: {
+          'catalog/.index/.clusters/dev.json': renderClusterIndex(
+            'dev',
+            revParse(repo, 'coffer-catalog:catalog/dev'),
+            new Map([
+              ['daily', 'c'.repeat(40)],
+              ['hourly', revParse(repo, 'coffer-catalog:catalog/.index/.policies/dev/hourly.json')],
+            ]),
+          ),
+        },
+        stale: ['catalog/.index/.clusters/dev.json'],
+      },
     ];
     for (const c of cases) {
       gitCli(repo, 'update-ref', 'refs/heads/coffer-catalog', before);
