@@ -1,3 +1,4 @@
+import { checkSegment } from './layout.ts';
 import { cmp, INDEX_DIR } from './summary.ts';
 
 /**
@@ -73,14 +74,23 @@ const OID = /^[0-9a-f]{40}$/;
 export function parsePolicyIndex(text: string): PolicyIndex | undefined {
   const v = parseJson(text) as PolicyIndex | undefined;
   if (v?.kind !== POLICY_INDEX_KIND || typeof v.policy !== 'string' || !Array.isArray(v.directories)) return undefined;
-  const ok = v.directories.every((d) => typeof d?.namespace === 'string' && OID.test(d.tree) && (d.index === undefined || OID.test(d.index)));
+  const ok = segment(v.policy) && v.directories.every((d) => segment(d?.namespace) && OID.test(d.tree) && (d.index === undefined || OID.test(d.index)));
   return ok ? v : undefined;
 }
 
 export function parseClusterIndex(text: string): ClusterIndex | undefined {
   const v = parseJson(text) as ClusterIndex | undefined;
   if (v?.kind !== CLUSTER_INDEX_KIND || typeof v.cluster !== 'string' || !OID.test(v.tree ?? '') || typeof v.policies !== 'object' || v.policies === null) return undefined;
-  return Object.values(v.policies).every((oid) => typeof oid === 'string' && OID.test(oid)) ? v : undefined;
+  return Object.entries(v.policies).every(([p, oid]) => segment(p) && typeof oid === 'string' && OID.test(oid)) ? v : undefined;
+}
+
+/** A name that can be a path segment of the catalog (what Coffer writes; a hand-made file may name anything). */
+function segment(name: unknown): boolean {
+  try {
+    return typeof name === 'string' && checkSegment('name', name) === name;
+  } catch {
+    return false;
+  }
 }
 
 function parseJson(text: string): unknown {

@@ -249,7 +249,7 @@ describe('policy and cluster index files', () => {
     const c = renderClusterIndex('dev', TREE_A, new Map([['hourly', TREE_B], ['daily', TREE_A]]));
     expect(parseClusterIndex(c)).toEqual({ apiVersion: 'coffer.dev/v1alpha1', kind: 'ClusterIndex', cluster: 'dev', tree: TREE_A, policies: { daily: TREE_A, hourly: TREE_B } });
     expect(Object.keys(parseClusterIndex(c)!.policies)).toEqual(['daily', 'hourly']);
-    for (const bad of ['', 'null', '[]', p.replace('PolicyIndex', 'ClusterIndex'), p.replace(TREE_A, 'abc')]) expect(parsePolicyIndex(bad)).toBeUndefined();
-    for (const bad of ['{}', c.replace(`"tree": "${TREE_A}"`, '"tree": 1'), c.replace(`"daily": "${TREE_A}"`, '"daily": "x"')]) expect(parseClusterIndex(bad)).toBeUndefined();
+    for (const bad of ['', 'null', '[]', p.replace('PolicyIndex', 'ClusterIndex'), p.replace(TREE_A, 'abc'), p.replace('"shop"', '"../etc"')]) expect(parsePolicyIndex(bad)).toBeUndefined();
+    for (const bad of ['{}', c.replace(`"tree": "${TREE_A}"`, '"tree": 1'), c.replace(`"daily": "${TREE_A}"`, '"daily": "x"'), c.replace('"daily"', '"a/b"')]) expect(parseClusterIndex(bad)).toBeUndefined();
   });
 });
