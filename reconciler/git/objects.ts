@@ -1,7 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { inflateSync as fflateInflate } from 'fflate';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { writePack } from './pack-writer.ts';
 
@@ -319,14 +318,12 @@ export class ObjectReader {
         n = readSync(p.fd, buf, 0, window, at);
       }
       try {
-        // Small entries (the deltas of a history's trees, a few dozen bytes each) through a JS inflate: setting up a
-        // native zlib stream costs more than inflating them, and a chain of 30 deltas per tree paid it 30 times.
-        // Larger ones natively, in one output chunk of about the object's size.
-        const out = size <= SMALL_INFLATE ? smallInflate(buf.subarray(0, n), size) : inflateSync(buf.subarray(0, n), { chunkSize: Math.max(64, Math.min(size + 64, 1 << 20)) });
+        // One output chunk of about the object's size: the default 16 KiB chunk per tiny delta is most of the garbage.
+        const out = inflateSync(buf.subarray(0, n), { chunkSize: Math.max(64, Math.min(size + 64, 1 << 20)) });
         if (out.length !== size) throw new Error(`pack ${p.name}: object at ${at} inflates to ${out.length} bytes, header says ${size}`);
         return out;
       } catch (e) {
-        if (((e as { code?: unknown }).code !== 'Z_BUF_ERROR' && (e as { code?: unknown }).code !== TRUNCATED) || window >= p.size - at) throw e;
+        if ((e as { code?: string }).code !== 'Z_BUF_ERROR' || window >= p.size - at) throw e;
         window = Math.min(window * 2, p.size - at);
       }
     }
@@ -386,26 +383,6 @@ export class ObjectReader {
       oid = e.oid;
     }
     return oid;
-  }
-}
-
-const SMALL_INFLATE = 1024;
-const TRUNCATED = 'E_TRUNCATED';
-
-/**
- * A zlib stream (git never sets a preset dictionary) inflated by fflate into a buffer of the expected size; bytes
- * after the stream (the next pack entry) are ignored. Input that ends too soon throws with code E_TRUNCATED.
- */
-function smallInflate(input: Buffer, size: number): Buffer {
-  if (input.length < 2 || (input[1]! & 0x20) !== 0) throw new Error('pack entry: not a zlib stream without a dictionary');
-  const out = Buffer.allocUnsafe(size);
-  try {
-    const got = fflateInflate(input.subarray(2), { out });
-    return got.length === size ? out : Buffer.from(got.buffer, got.byteOffset, got.length);
-  } catch (e) {
-    // fflate's code 0: unexpected end of data.
-    if ((e as { code?: unknown }).code === 0) throw Object.assign(new Error('pack entry: zlib data cut short'), { code: TRUNCATED });
-    throw e;
   }
 }
 
