@@ -1,10 +1,11 @@
 import YAML from 'yaml';
-import { BranchWriter, type Changes, type CommitOptions, type CommitResult, type ConflictResolver, type Identity, type Logger, silentLogger } from '../git/branch-writer.ts';
-import { commitTree, objectReader } from '../git/objects.ts';
+import { BranchWriter, type Changes, type DerivedEdits, type CommitOptions, type CommitResult, type ConflictResolver, type Identity, type Logger, silentLogger } from '../git/branch-writer.ts';
+import { commitTree, objectId, objectReader } from '../git/objects.ts';
 import type { GitSource } from '../git/source.ts';
 import { blobAt } from '../git/tree.ts';
 import { compareKeys, continueExpired, decodeContinue, encodeContinue } from './continue.ts';
 import { indexDeriver } from './derive.ts';
+import { policyFiles, type PolicyDirectory } from './policy-index.ts';
 import { buildDayShards, readDay, runIndexDeriver } from './run-index.ts';
 import { archivePath, checkArchives, readArchive, RunArchiveError, runArchiveDeriver } from './run-archive.ts';
 import { fetchCommit } from '../git/source.ts';
@@ -89,8 +90,12 @@ export class Catalog {
     // In order, each seeing the edits of those before it (the run archive must know which days got new shards).
     const derivers = [indexDeriver(this.layout.catalogDir), runIndexDeriver(this.layout.runsDir), runArchiveDeriver(this.layout.runsDir)];
     this.derive = async (ctx) => {
-      const out = new Map<string, string | null>();
-      for (const d of derivers) for (const [p, oid] of await d({ ...ctx, edits: new Map([...ctx.edits, ...out]) })) out.set(p, oid);
+      const out: DerivedEdits = new Map();
+      for (const d of derivers) {
+        const seen = new Map(ctx.edits);
+        for (const [p, e] of out) if (e === null || typeof e === 'string') seen.set(p, e);
+        for (const [p, e] of await d({ ...ctx, edits: seen })) out.set(p, e);
+      }
       return out;
     };
     this.writer = new BranchWriter({
@@ -286,49 +291,72 @@ export class Catalog {
     return out;
   }
 
-  /** Index check: every directory whose index is missing, unreadable or stale, and index files with no documents. */
+  /**
+   * Index check: every index file (per directory, per policy, per cluster, per hour of runs) that is missing,
+   * unreadable or does not match the documents, and index files nothing calls for.
+   */
   async checkIndex(): Promise<IndexCheck> {
-    const snap = await this.snapshot();
-    const result: IndexCheck = { directories: 0, restorePoints: 0, stale: [], orphans: [], problems: [] };
-    if (!snap) return result;
-    for (const dir of snap.dirs({})) {
-      result.directories++;
-      const want = snap.buildIndex(dir);
-      result.restorePoints += want.items.length;
-      result.problems.push(...want.problems.map(({ file, ...p }) => ({ path: `${dir.path}/${file}`, ...p })));
-      const where = indexPath(this.layout.catalogDir, dir.cluster, dir.namespace, dir.policy);
-      const have = dir.index ? objectReader(this.opts.source.gitdir).read(dir.index).data.toString('utf8') : undefined;
-      if (have === undefined) result.stale.push({ path: where, reason: 'missing' });
-      else if (have !== renderIndex(want)) result.stale.push({ path: where, reason: snap.trustedIndex(dir) ? 'content differs from the documents' : 'does not describe the current documents' });
-    }
-    result.orphans = snap.orphanIndexes();
-    const objects = objectReader(this.opts.source.gitdir);
-    // Archived days were checked when they were on the tip (readers verify their shards again); their pointers here.
-    for (const day of this.runDays(snap.rootish!, '*', undefined, true)) {
-      const got = readDay(objects, this.layout.runsDir, day.cluster, day.day, day.tree!, day.shards);
-      if (got.stale) result.stale.push({ path: `${this.layout.runsDir}/${INDEX_DIR}/${day.cluster}/${day.day}`, reason: `${got.stale} hour${got.stale === 1 ? '' : 's'} of run records not indexed` });
-    }
-    result.problems.push(...checkArchives(objects, this.layout.runsDir, snap.rootish!, this.opts.source.kind === 'local'));
-    return result;
+    return (await this.auditIndex()).check;
   }
 
   /** Rewrites every stale or missing index and removes orphans, in one commit; nothing is committed when all agree. */
   async reindex(): Promise<IndexCheck & { commit?: CommitResult }> {
-    const check = await this.checkIndex();
+    const { check, put } = await this.auditIndex();
     if (!check.stale.length && !check.orphans.length) return check;
-    const snap = (await this.snapshot())!;
-    const put = snap.dirs({}).map((d) => ({ path: indexPath(this.layout.catalogDir, d.cluster, d.namespace, d.policy), dir: d }));
-    const stale = new Set(check.stale.map((s) => s.path));
-    const runShards: Array<{ path: string; content: string }> = [];
-    for (const day of this.runDays(snap.rootish!, '*', undefined, true)) {
-      if (!stale.has(`${this.layout.runsDir}/${INDEX_DIR}/${day.cluster}/${day.day}`)) continue;
-      for (const [path, content] of buildDayShards(objectReader(this.opts.source.gitdir), this.layout.runsDir, day.cluster, day.day, day.tree!)) runShards.push({ path, content });
-    }
-    const commit = await this.writer.commit(
-      { put: [...put.filter((p) => stale.has(p.path)).map((p) => ({ path: p.path, content: renderIndex(snap.buildIndex(p.dir)) })), ...runShards], delete: check.orphans },
-      `catalog: reindex ${check.stale.length} director${check.stale.length === 1 ? 'y' : 'ies'}${check.orphans.length ? `, remove ${check.orphans.length} orphan index${check.orphans.length === 1 ? '' : 'es'}` : ''}`,
-    );
+    const files = check.stale.filter((s) => s.path.startsWith(`${this.layout.catalogDir}/${INDEX_DIR}/.`)).length;
+    const dirs = check.stale.length - files;
+    const parts = [
+      ...(dirs || !files ? [`${dirs} director${dirs === 1 ? 'y' : 'ies'}`] : []),
+      ...(files ? [`${files} policy and cluster index${files === 1 ? '' : 'es'}`] : []),
+      ...(check.orphans.length ? [`remove ${check.orphans.length} orphan index${check.orphans.length === 1 ? '' : 'es'}`] : []),
+    ];
+    const commit = await this.writer.commit({ put, delete: check.orphans }, `catalog: reindex ${parts.join(', ')}`);
     return { ...check, commit };
+  }
+
+  /** What check reports, and the files reindex writes to mend it: every index as the documents at the tip call for. */
+  private async auditIndex(): Promise<{ check: IndexCheck; put: Array<{ path: string; content: string }> }> {
+    const snap = await this.snapshot();
+    const check: IndexCheck = { directories: 0, restorePoints: 0, stale: [], orphans: [], problems: [] };
+    const put: Array<{ path: string; content: string }> = [];
+    if (!snap) return { check, put };
+    const have = snap.indexFiles();
+    const wanted = new Set<string>();
+    const want = (path: string, content: string, stale: () => string): void => {
+      wanted.add(path);
+      const got = have.get(path);
+      if (got === objectId('blob', Buffer.from(content))) return;
+      check.stale.push({ path, reason: got === undefined ? 'missing' : stale() });
+      put.push({ path, content });
+    };
+    const byCluster = new Map<string, Array<PolicyDirectory & { policy: string }>>();
+    for (const dir of snap.dirs({}, { walk: true })) {
+      check.directories++;
+      const index = snap.buildIndex(dir);
+      const content = renderIndex(index);
+      check.restorePoints += index.items.length;
+      check.problems.push(...index.problems.map(({ file, ...p }) => ({ path: `${dir.path}/${file}`, ...p })));
+      want(indexPath(this.layout.catalogDir, dir.cluster, dir.namespace, dir.policy), content, () => (snap.trustedIndex(dir) ? 'content differs from the documents' : 'does not describe the current documents'));
+      let list = byCluster.get(dir.cluster);
+      if (!list) byCluster.set(dir.cluster, (list = []));
+      list.push({ namespace: dir.namespace, policy: dir.policy, tree: dir.tree, index: objectId('blob', Buffer.from(content)) });
+    }
+    for (const [cluster, dirs] of byCluster) {
+      for (const [path, content] of policyFiles(this.layout.catalogDir, cluster, snap.clusterTree(cluster)!, dirs, (t) => objectId('blob', Buffer.from(t)))) {
+        want(path, content, () => 'does not describe the current directories');
+      }
+    }
+    check.orphans = [...have.keys()].filter((p) => !wanted.has(p));
+    const objects = objectReader(this.opts.source.gitdir);
+    // Archived days were checked when they were on the tip (readers verify their shards again); their pointers here.
+    for (const day of this.runDays(snap.rootish!, '*', undefined, true)) {
+      const got = readDay(objects, this.layout.runsDir, day.cluster, day.day, day.tree!, day.shards);
+      if (!got.stale) continue;
+      check.stale.push({ path: `${this.layout.runsDir}/${INDEX_DIR}/${day.cluster}/${day.day}`, reason: `${got.stale} hour${got.stale === 1 ? '' : 's'} of run records not indexed` });
+      for (const [path, content] of buildDayShards(objects, this.layout.runsDir, day.cluster, day.day, day.tree!)) put.push({ path, content });
+    }
+    check.problems.push(...checkArchives(objects, this.layout.runsDir, snap.rootish!, this.opts.source.kind === 'local'));
+    return { check, put };
   }
 
   /** Runs at the tip, newest first. Day directories before `since` are skipped without being read. */

@@ -1,4 +1,5 @@
 import type { ObjectReader } from '../git/objects.ts';
+import { CLUSTERS_DIR, parseClusterIndex, parsePolicyIndex, type ClusterIndex, type PolicyIndex } from './policy-index.ts';
 import {
   CatalogDocumentError,
   cmp,
@@ -62,13 +63,22 @@ export class CatalogSnapshot {
     return this.dirs({ cluster, namespace, policy })[0];
   }
 
-  /** Directories matching the filter, sorted by cluster, namespace, policy (code-unit order, like the continue keys). */
-  dirs(filter: DirFilter = {}): PointDir[] {
+  /**
+   * Directories matching the filter, sorted by cluster, namespace, policy (code-unit order, like the continue keys).
+   * Without a namespace, a cluster whose ClusterIndex vouches for its PolicyIndexes (policy-index.ts) is read from
+   * those — one blob per policy instead of every namespace's tree; `walk` reads the trees anyway (what check trusts).
+   */
+  dirs(filter: DirFilter = {}, opts: { walk?: boolean } = {}): PointDir[] {
     if (!this.root) return [];
     const out: PointDir[] = [];
     const indexRoot = this.child(this.root, INDEX_DIR, 'tree');
     for (const c of this.entries(this.root, 'tree', filter.cluster)) {
       if (c.name.startsWith('.')) continue;
+      const vouched = filter.namespace === undefined && !opts.walk ? this.policyDirs(c.name, c.oid, filter.policy) : undefined;
+      if (vouched) {
+        out.push(...vouched);
+        continue;
+      }
       const ic = indexRoot && this.child(indexRoot, c.name, 'tree');
       for (const n of this.entries(c.oid, 'tree', filter.namespace)) {
         const inn = ic && this.child(ic, n.name, 'tree');
@@ -82,19 +92,65 @@ export class CatalogSnapshot {
     return out;
   }
 
-  /** Index files with no directory of documents beside them (documents removed with plain git). */
-  orphanIndexes(): string[] {
-    if (!this.root) return [];
-    const indexRoot = this.child(this.root, INDEX_DIR, 'tree');
-    if (!indexRoot) return [];
-    const live = new Set(this.dirs().map((d) => `${d.cluster}/${d.namespace}/${d.policy}.json`));
-    const out: string[] = [];
-    for (const c of this.entries(indexRoot, 'tree')) {
-      for (const n of this.entries(c.oid, 'tree')) {
-        for (const f of this.entries(n.oid)) if (!live.has(`${c.name}/${n.name}/${f.name}`)) out.push(`${this.catalogDir}/${INDEX_DIR}/${c.name}/${n.name}/${f.name}`);
+  /** The oid of `<catalogDir>/<cluster>`, or undefined when the cluster has no documents. */
+  clusterTree(cluster: string): string | undefined {
+    return this.root && this.child(this.root, cluster, 'tree');
+  }
+
+  /** The cluster's ClusterIndex as committed (it vouches for nothing until its `tree` is compared), if readable. */
+  clusterIndex(cluster: string): ClusterIndex | undefined {
+    const oid = this.indexBlob([CLUSTERS_DIR], `${cluster}.json`);
+    return oid ? parseClusterIndex(this.objects.read(oid).data.toString('utf8')) : undefined;
+  }
+
+  /** A PolicyIndex by blob oid, if present and readable. */
+  policyIndex(oid: string): PolicyIndex | undefined {
+    try {
+      return parsePolicyIndex(this.objects.read(oid).data.toString('utf8'));
+    } catch (e) {
+      if ((e as { code?: string }).code === 'E_GIT_OBJECT_MISSING') return undefined; // a hand-written ClusterIndex naming nothing
+      throw e;
+    }
+  }
+
+  /** Every blob under `<catalogDir>/.index/` (path → oid): what check compares with what the documents call for. */
+  indexFiles(): Map<string, string> {
+    const out = new Map<string, string>();
+    const visit = (tree: string, base: string): void => {
+      for (const e of this.objects.readTree(tree)) {
+        if (e.type === 'tree') visit(e.oid, `${base}/${e.name}`);
+        else if (e.type === 'blob') out.set(`${base}/${e.name}`, e.oid);
+      }
+    };
+    const indexRoot = this.root && this.child(this.root, INDEX_DIR, 'tree');
+    if (indexRoot) visit(indexRoot, `${this.catalogDir}/${INDEX_DIR}`);
+    return out;
+  }
+
+  /**
+   * The cluster's directories from its PolicyIndexes, when its ClusterIndex names exactly this cluster tree (then
+   * every directory tree and index oid in them is the one this commit holds); undefined when it does not, or when a
+   * file it names is unreadable — the caller walks the trees instead.
+   */
+  private policyDirs(cluster: string, clusterTree: string, policy: string | undefined): PointDir[] | undefined {
+    const seal = this.clusterIndex(cluster);
+    if (!seal || seal.tree !== clusterTree) return undefined;
+    const out: PointDir[] = [];
+    for (const [name, oid] of Object.entries(seal.policies)) {
+      if (policy !== undefined && name !== policy) continue;
+      const pi = this.policyIndex(oid);
+      if (!pi || pi.policy !== name) return undefined;
+      for (const d of pi.directories) {
+        out.push({ cluster, namespace: d.namespace, policy: name, path: `${this.catalogDir}/${cluster}/${d.namespace}/${name}`, tree: d.tree, ...(d.index ? { index: d.index } : {}) });
       }
     }
-    return out;
+    return out.sort((a, b) => cmp(a.namespace, b.namespace) || cmp(a.policy, b.policy));
+  }
+
+  private indexBlob(dirs: readonly string[], name: string): string | undefined {
+    let tree = this.root && this.child(this.root, INDEX_DIR, 'tree');
+    for (const d of dirs) tree = tree && this.child(tree, d, 'tree');
+    return tree && this.child(tree, name, 'blob');
   }
 
   /** The index of a directory, if present, parseable and built from exactly this tree. */

@@ -124,6 +124,59 @@ export function renderIndex(index: RestorePointIndex): string {
   return `{\n  "apiVersion": "coffer.dev/v1alpha1",\n  "kind": "${INDEX_KIND}",\n  "tree": "${index.tree}",\n  "items": [${items ? `\n${items}\n  ` : ''}],\n  "problems": [${problems ? `\n${problems}\n  ` : ''}]\n}\n`;
 }
 
+/**
+ * The index text without the documents `files`, naming `tree` instead of `baseTree`, edited line by line: a day's
+ * retention deletes from ~500 indexes of ~200 lines, and parsing and rendering them all was a fifth of its time.
+ * Only for the layout `renderIndex` writes (one item per line, its name — or file — first) and an index of
+ * `baseTree`; undefined otherwise, and the caller parses and renders. A line is kept as it is, so this trusts what
+ * a trusted index says exactly as far as parsing it would.
+ */
+export function withoutFiles(text: string, baseTree: string, tree: string, files: ReadonlySet<string>): string | undefined {
+  const lines = text.split('\n');
+  const head = ['{', '  "apiVersion": "coffer.dev/v1alpha1",', `  "kind": "${INDEX_KIND}",`, `  "tree": "${baseTree}",`];
+  if (head.some((l, i) => lines[i] !== l) || lines.at(-1) !== '' || lines.at(-2) !== '}') return undefined;
+  let at = head.length;
+  /** The section's lines without the deleted files' (and without their commas); undefined when one is not understood. */
+  const section = (name: string, fileOf: (line: string) => string | undefined, comma: string): string[] | undefined => {
+    const open = lines[at++];
+    if (open === `  "${name}": []${comma}`) return [];
+    if (open !== `  "${name}": [`) return undefined;
+    const kept: string[] = [];
+    for (; at < lines.length - 2 && lines[at] !== `  ]${comma}`; at++) {
+      const line = lines[at]!.endsWith(',') ? lines[at]!.slice(0, -1) : lines[at]!;
+      const file = line.endsWith('}') ? fileOf(line) : undefined;
+      if (file === undefined) return undefined;
+      if (!files.has(file)) kept.push(line);
+    }
+    at++;
+    return kept;
+  };
+  const items = section('items', (l) => {
+    const m = ITEM_LINE.exec(l);
+    const name = m ? jsonString(m[1]!) : undefined;
+    return m?.[2] ? jsonString(m[2]) : name === undefined ? undefined : `${name}.yaml`;
+  }, ',');
+  const problems = items && section('problems', (l) => {
+    const m = PROBLEM_LINE.exec(l);
+    return m ? jsonString(m[1]!) : undefined;
+  }, '');
+  if (!items || !problems || at !== lines.length - 2) return undefined;
+  const list = (l: string[]): string => (l.length ? `\n${l.join(',\n')}\n  ` : '');
+  return `{\n  "apiVersion": "coffer.dev/v1alpha1",\n  "kind": "${INDEX_KIND}",\n  "tree": "${tree}",\n  "items": [${list(items)}],\n  "problems": [${list(problems)}]\n}\n`;
+}
+
+const STRING = String.raw`"(?:[^"\\]|\\.)*"`;
+/** `    {"name":"…"` and, when the file is not `<name>.yaml`, `,"file":"…"` — the order `indexItem` writes. */
+const ITEM_LINE = new RegExp(String.raw`^ {4}\{"name":(${STRING})(?:,"file":(${STRING}))?[,}]`);
+const PROBLEM_LINE = new RegExp(String.raw`^ {4}\{"file":(${STRING})[,}]`);
+const jsonString = (token: string): string | undefined => {
+  try {
+    return JSON.parse(token) as string;
+  } catch {
+    return undefined;
+  }
+};
+
 /** The index file's content, or undefined when it is not one this version writes (then it is rebuilt, not trusted). */
 export function parseIndex(text: string): RestorePointIndex | undefined {
   try {

@@ -7,7 +7,7 @@ import { compareAndSwapRef, readRefValue } from './refs.ts';
 import type { GitSource } from './source.ts';
 import { fetchBranch, wrapRemoteError } from './source.ts';
 import { commitTree, objectReader, writeObject } from './objects.ts';
-import { blobAt, editTree, type TreeEdits } from './tree.ts';
+import { blobAt, editTree, type TreeEdit, type TreeEdits } from './tree.ts';
 
 export interface Identity {
   name: string;
@@ -33,9 +33,12 @@ export interface CommitResult {
 
 /**
  * Files derived from the change (an index beside the documents), computed again on every attempt against that
- * attempt's base tree, so what is derived always matches the tree it lands in. Returns extra edits to apply.
+ * attempt's base tree, so what is derived always matches the tree it lands in. Returns extra edits to apply; a
+ * subtree (`{ tree }`) or a deletion it returns for a directory stands for the change's own edits under that
+ * directory, which the deriver has applied already (so the writer does not rewrite those trees a second time).
  */
-export type Deriver = (ctx: DeriveContext) => Promise<TreeEdits> | TreeEdits;
+export type Deriver = (ctx: DeriveContext) => Promise<DerivedEdits> | DerivedEdits;
+export type DerivedEdits = Map<string, TreeEdit>;
 
 export interface DeriveContext {
   gitdir: string;
@@ -245,8 +248,14 @@ export class BranchWriter {
         edits.set(path, mine);
       }
       const parents = base ? [base] : [];
-      if (opts.derive) for (const [p, oid] of await opts.derive({ gitdir, baseTree, edits, addParent: (c) => void (parents.includes(c) || parents.push(c)) })) edits.set(p, oid);
-      const tree = await editTree(gitdir, baseTree, edits);
+      const all = new Map<string, TreeEdit>(edits);
+      if (opts.derive) {
+        const derived = await opts.derive({ gitdir, baseTree, edits, addParent: (c) => void (parents.includes(c) || parents.push(c)) });
+        const done = new Set([...derived].filter(([, e]) => e === null || typeof e === 'object').map(([p]) => p));
+        if (done.size) for (const p of edits.keys()) if (under(p, done)) all.delete(p);
+        for (const [p, e] of derived) all.set(p, e);
+      }
+      const tree = await editTree(gitdir, baseTree, all);
       if (base && tree === baseTree) {
         // Already there: a duplicate call (changed: false), or our own earlier attempt whose response was lost.
         return { commit: base, changed: madeHere.has(base), attempts: attempt, conflicts: [...conflicts] };
@@ -340,6 +349,12 @@ export class BranchWriter {
 }
 
 const warnedCheckedOut = new Set<string>();
+
+/** Whether `path` lies strictly below one of `dirs`. */
+function under(path: string, dirs: ReadonlySet<string>): boolean {
+  for (let i = path.indexOf('/'); i > 0; i = path.indexOf('/', i + 1)) if (dirs.has(path.slice(0, i))) return true;
+  return false;
+}
 
 function normalise(p: string): string {
   return p.replace(/^\/+/, '').replace(/\/+/g, '/');

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32, deflateSync, inflateSync } from 'node:zlib';
 import { applyDelta, packEntryHeader } from './objects.ts';
@@ -17,39 +17,59 @@ const TYPE_NAMES = ['', 'commit', 'tree', 'blob', 'tag'] as const;
  */
 export function writePack(gitdir: string, objects: ReadonlyArray<{ oid: string; type: ObjectType; data: Uint8Array }>): string {
   const sorted = [...objects].sort((a, b) => (a.oid < b.oid ? -1 : a.oid > b.oid ? 1 : 0));
-  const head = Buffer.alloc(12);
-  head.write('PACK', 0, 'latin1');
-  head.writeUInt32BE(2, 4);
-  head.writeUInt32BE(sorted.length, 8);
-  const parts: Buffer[] = [head];
-  const offsets: number[] = [];
-  const crcs: number[] = [];
-  let offset = head.length;
-  for (const o of sorted) {
-    const entry = Buffer.concat([entryHeader(TYPE_CODES[o.type], o.data.length), deflateSync(o.data, { level: 1 })]);
-    offsets.push(offset);
-    crcs.push(crc32(entry));
-    parts.push(entry);
-    offset += entry.length;
-  }
-  const body = Buffer.concat(parts);
-  const checksum = createHash('sha1').update(body).digest();
-  const pack = Buffer.concat([body, checksum]);
-  const idx = indexBytes(sorted.map((o) => o.oid), crcs, offsets, checksum);
   const dir = join(gitdir, 'objects', 'pack');
   mkdirSync(dir, { recursive: true });
-  const name = `pack-${checksum.toString('hex')}`;
-  const tmp = `${join(dir, name)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tmp = `${join(dir, 'pack')}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    writeFileSync(`${tmp}.pack`, pack, { mode: 0o444 });
-    writeFileSync(`${tmp}.idx`, idx, { mode: 0o444 });
+    // Written as it is deflated, in ~1 MiB writes: the pack is never held (or copied) whole in memory.
+    const fd = openSync(`${tmp}.pack`, 'w', 0o444);
+    const hash = createHash('sha1');
+    const offsets: number[] = [];
+    const crcs: number[] = [];
+    let offset = 0;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const emit = (b: Buffer, last = false): void => {
+      if (!last) hash.update(b);
+      pending.push(b);
+      pendingBytes += b.length;
+      offset += b.length;
+      if (pendingBytes >= 1 << 20 || last) {
+        const chunk = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+        for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at);
+        pending = [];
+        pendingBytes = 0;
+      }
+    };
+    let checksum: Buffer;
+    try {
+      const head = Buffer.alloc(12);
+      head.write('PACK', 0, 'latin1');
+      head.writeUInt32BE(2, 4);
+      head.writeUInt32BE(sorted.length, 8);
+      emit(head);
+      for (const o of sorted) {
+        const header = entryHeader(TYPE_CODES[o.type], o.data.length);
+        const body = deflateSync(o.data, { level: 1 });
+        offsets.push(offset);
+        crcs.push(crc32(body, crc32(header)));
+        emit(header);
+        emit(body);
+      }
+      checksum = hash.digest();
+      emit(checksum, true); // the trailing checksum: written, not hashed
+    } finally {
+      closeSync(fd);
+    }
+    const name = `pack-${checksum.toString('hex')}`;
+    writeFileSync(`${tmp}.idx`, indexBytes(sorted.map((o) => o.oid), crcs, offsets, checksum), { mode: 0o444 });
     renameSync(`${tmp}.pack`, join(dir, `${name}.pack`));
     renameSync(`${tmp}.idx`, join(dir, `${name}.idx`));
+    return name;
   } finally {
     rmSync(`${tmp}.pack`, { force: true });
     rmSync(`${tmp}.idx`, { force: true });
   }
-  return name;
 }
 
 /** Type and inflated size: 3 bits of type and 4 bits of size, then 7 bits of size per byte while the top bit is set. */

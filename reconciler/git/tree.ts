@@ -3,15 +3,15 @@ import { objectReader, treeBytes, writeObject, type ObjectReader, type TreeEntry
 /** path → blob oid to write, or null to delete. Paths are '/'-separated and relative to the tree root. */
 export type TreeEdits = Map<string, string | null>;
 
-/** Also a whole subtree by oid (moving a directory to another commit's tree without reading it). */
-export type TreeGrafts = ReadonlyMap<string, string | null | { tree: string }>;
+/** A blob oid, null to delete, or a whole subtree to place at the path (a directory already rewritten elsewhere). */
+export type TreeEdit = string | null | { tree: string };
 
 /**
  * Rewrites only the trees on the paths being changed (O(depth × entries of those trees)), reusing every other subtree
  * by oid. This is what keeps a catalog commit flat as the branch grows to 100,000 restore points: nothing else is
  * read or re-hashed, unlike an index-based `add`. Returns the new root tree oid (the empty tree when nothing is left).
  */
-export async function editTree(gitdir: string, rootTree: string | undefined, edits: TreeGrafts): Promise<string> {
+export async function editTree(gitdir: string, rootTree: string | undefined, edits: ReadonlyMap<string, TreeEdit>): Promise<string> {
   const objects = objectReader(gitdir);
   const root = editLevel(objects, rootTree, [...edits].map(([p, oid]) => [splitPath(p), oid] as const));
   return root ?? writeObject(gitdir, 'tree', Buffer.alloc(0), objects);
@@ -23,10 +23,10 @@ function splitPath(p: string): string[] {
   return parts;
 }
 
-function editLevel(objects: ObjectReader, treeOid: string | undefined, edits: ReadonlyArray<readonly [string[], string | null | { tree: string }]>): string | undefined {
+function editLevel(objects: ObjectReader, treeOid: string | undefined, edits: ReadonlyArray<readonly [string[], TreeEdit]>): string | undefined {
   const entries = new Map<string, TreeEntry>();
   if (treeOid) for (const e of objects.readTree(treeOid)) entries.set(e.name, e);
-  const sub = new Map<string, Array<readonly [string[], string | null | { tree: string }]>>();
+  const sub = new Map<string, Array<readonly [string[], TreeEdit]>>();
   for (const [parts, oid] of edits) {
     const [head, ...rest] = parts as [string, ...string[]];
     if (rest.length === 0) {

@@ -46,11 +46,12 @@ describe('many clusters pushing to one HTTP remote', () => {
     const docs = gitCli(bare, 'ls-tree', '-r', '--name-only', 'coffer-catalog', 'catalog/').trim().split('\n').filter((p) => !p.startsWith('catalog/.index/'));
     expect(docs).toHaveLength(WRITERS * COMMITS);
     for (let w = 0; w < WRITERS; w++) expect(docs.filter((p) => p.startsWith(`catalog/cluster-${w}/`))).toHaveLength(COMMITS);
-    // Every commit changes only the subtrees of the cluster that made it (its documents and their index shards).
+    // Every commit changes only the subtrees of the cluster that made it (its documents and their index files,
+    // including catalog/.index/.clusters/<cluster>.json and .policies/<cluster>/).
     const log = gitCli(bare, 'log', '--format=@%H', '--name-only', 'coffer-catalog').split('@').filter(Boolean);
     for (const entry of log) {
       const paths = entry.trim().split('\n').slice(1).filter(Boolean);
-      const clusters = new Set(paths.map((p) => /^(?:catalog|runs)\/(?:\.index\/)?([^/]+)\//.exec(p)?.[1]));
+      const clusters = new Set(paths.map((p) => /^(?:catalog|runs)\/(?:\.index\/(?:\.clusters\/|\.policies\/)?)?([^/]+?)(?:\.json)?(?:\/|$)/.exec(p)?.[1]));
       expect(clusters.size, entry).toBe(1);
     }
     gitCli(bare, 'fsck', '--strict', '--no-dangling');

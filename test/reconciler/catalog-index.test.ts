@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +11,7 @@ import { ObjectReader } from '../../reconciler/git/objects.ts';
 import { indexPack } from '../../reconciler/git/pack-writer.ts';
 import { openSource } from '../../reconciler/git/source.ts';
 import { backup } from './catalog-fixtures.ts';
-import { cleanup, gitCli, makePolicyRepo, tempDir } from './git-helpers.ts';
+import { cleanup, gitCli, makePolicyRepo, plainGitCommit, tempDir } from './git-helpers.ts';
 import { capture as captureIO } from '../cli-capture.ts';
 
 const CONFIG = 'apiVersion: coffer.dev/v1alpha1\nkind: Config\nmetadata:\n  name: repo\nspec:\n  cluster: dev\n';
@@ -21,21 +20,6 @@ const POLICIES = ['daily', 'hourly'];
 const PER_DIR = 4;
 
 const capture = (cwd: string) => captureIO(cwd, { COFFER_CACHE_DIR: process.env.COFFER_CACHE_DIR });
-
-/** Commits files to a branch with the git CLI's plumbing only (what a human or another tool would do). */
-function plainGitCommit(repo: string, branch: string, put: Record<string, string>, del: string[] = [], message = 'by hand'): string {
-  const index = join(repo, '.git', `tmp-index-${createHash('sha1').update(message + Object.keys(put).join()).digest('hex').slice(0, 8)}`);
-  const env = { ...process.env, GIT_INDEX_FILE: index, GIT_AUTHOR_NAME: 'Human', GIT_AUTHOR_EMAIL: 'h@example.com', GIT_COMMITTER_NAME: 'Human', GIT_COMMITTER_EMAIL: 'h@example.com' };
-  const git = (args: string[], input?: string): string => execFileSync('git', args, { cwd: repo, env, input, encoding: 'utf8' }).trim();
-  git(['read-tree', branch]);
-  for (const [path, content] of Object.entries(put)) git(['update-index', '--add', '--cacheinfo', `100644,${git(['hash-object', '-w', '--stdin'], content)},${path}`]);
-  for (const path of del) git(['update-index', '--force-remove', path]);
-  const parent = git(['rev-parse', branch]);
-  const commit = git(['commit-tree', git(['write-tree']), '-p', parent, '-m', message]);
-  git(['update-ref', `refs/heads/${branch}`, commit, parent]);
-  execFileSync('rm', ['-f', index]);
-  return commit;
-}
 
 /** Restore point documents at a branch tip as the git CLI sees them, in listing order. */
 function gitListing(repo: string, ref: string): string[] {
@@ -190,13 +174,19 @@ describe('catalog index, paging and unreadable documents', () => {
     expect(await main(['catalog', 'check'], check.io)).toBe(1);
     expect(check.out()).toContain('stale index: catalog/.index/dev/blog/daily.json (does not describe the current documents)');
     expect(check.out()).toContain('stale index: catalog/.index/dev/shop/daily.json (does not describe the current documents)');
-    // The listing falls back to the documents of those two directories and says so.
+    // The documents did not change, so the cluster index still vouches for the policy indexes, which name the index
+    // blobs the documents were indexed with: a listing of everything or of one policy never reads the hand-written files.
     const page = await catalog.listRestorePoints();
     expect(names(page.items)).toEqual(gitListing(repo, tip));
-    expect(page.stale).toEqual(['catalog/dev/blog/daily', 'catalog/dev/shop/daily']);
+    expect(page.stale).toEqual([]);
+    expect(names((await catalog.listRestorePoints({ policy: 'daily' })).items)).toEqual(gitListing(repo, tip).filter((n) => n.includes('/daily/')));
+    // A namespace's listing walks its tree and meets the corrupted file: it falls back to the documents and says so.
+    const shop = await catalog.listRestorePoints({ namespace: 'shop' });
+    expect(names(shop.items)).toEqual(gitListing(repo, tip).filter((n) => n.startsWith('shop/')));
+    expect(shop.stale).toEqual(['catalog/dev/shop/daily']);
     const list = capture(repo);
-    expect(await main(['restorepoints'], list.io)).toBe(0);
-    expect(list.err()).toContain('warning: the indexes of 2 directories do not match the documents (read from the documents instead); run coffer catalog reindex');
+    expect(await main(['restorepoints', '-n', 'blog'], list.io)).toBe(0);
+    expect(list.err()).toContain('warning: the index of 1 directory does not match the documents (read from the documents instead); run coffer catalog reindex');
 
     const re = capture(repo);
     expect(await main(['catalog', 'reindex'], re.io)).toBe(0);
@@ -220,11 +210,20 @@ describe('catalog index, paging and unreadable documents', () => {
     const gone = gitCli(repo, 'ls-tree', '--name-only', 'coffer-catalog', 'catalog/dev/blog/hourly/').trim().split('\n');
     plainGitCommit(repo, 'coffer-catalog', { [added]: documentText(rp) }, gone);
     const check = await catalog.checkIndex();
-    expect(check.stale).toEqual([{ path: 'catalog/.index/dev/wiki/daily.json', reason: 'does not describe the current documents' }]);
+    expect(check.stale).toEqual([
+      { path: 'catalog/.index/dev/wiki/daily.json', reason: 'does not describe the current documents' },
+      // The cluster's documents changed, so its cluster index no longer vouches; the two policies' directories moved.
+      { path: 'catalog/.index/.policies/dev/daily.json', reason: 'does not describe the current directories' },
+      { path: 'catalog/.index/.policies/dev/hourly.json', reason: 'does not describe the current directories' },
+      { path: 'catalog/.index/.clusters/dev.json', reason: 'does not describe the current directories' },
+    ]);
     expect(check.orphans).toEqual(['catalog/.index/dev/blog/hourly.json']);
+    // Listings of everything, of one policy and of one namespace all walk the trees now, and see both changes.
     const page = await catalog.listRestorePoints();
     expect(names(page.items)).toContain(`wiki/daily/${rp.metadata.name}`);
     expect(names(page.items)).toEqual(gitListing(repo, 'coffer-catalog'));
+    expect(page.stale).toEqual(['catalog/dev/wiki/daily']);
+    expect(names((await catalog.listRestorePoints({ policy: 'hourly' })).items)).toEqual(gitListing(repo, 'coffer-catalog').filter((n) => n.includes('/hourly/')));
     // Coffer's next commit to the directory starts from the documents, not from the stale index.
     const next = backup({ namespace: 'wiki', policy: 'daily', start: new Date(Date.UTC(2026, 11, 2, 1)) });
     await catalog.recordBackup(next.run, next.rp);

@@ -41,6 +41,8 @@ describe('catalog on a local repository', () => {
     const shown = YAML.parse(gitCli(repo, 'show', `coffer-catalog:${res.restorePointPath}`)) as RestorePoint;
     expect(shown).toEqual(rp);
     expect(gitCli(repo, 'ls-tree', '-r', '--name-only', 'coffer-catalog').trim().split('\n')).toEqual([
+      'catalog/.index/.clusters/dev.json',
+      'catalog/.index/.policies/dev/databases-daily.json',
       'catalog/.index/dev/shop/databases-daily.json',
       'catalog/dev/shop/databases-daily/databases-daily-20261124-010000.yaml',
       'runs/.index/dev/2026-11-24/01.json',

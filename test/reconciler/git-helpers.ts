@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -48,4 +49,19 @@ export { startGitHttp, type GitHttpServer } from '../git-http.ts';
 
 export function cleanup(...dirs: string[]): void {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}
+
+/** Commits files to a branch with the git CLI's plumbing only (what a human or another tool would do). */
+export function plainGitCommit(repo: string, branch: string, put: Record<string, string>, del: string[] = [], message = 'by hand'): string {
+  const index = join(repo, '.git', `tmp-index-${createHash('sha1').update(message + Object.keys(put).join()).digest('hex').slice(0, 8)}`);
+  const env = { ...process.env, GIT_INDEX_FILE: index, GIT_AUTHOR_NAME: 'Human', GIT_AUTHOR_EMAIL: 'h@example.com', GIT_COMMITTER_NAME: 'Human', GIT_COMMITTER_EMAIL: 'h@example.com' };
+  const git = (args: string[], input?: string): string => execFileSync('git', args, { cwd: repo, env, input, encoding: 'utf8' }).trim();
+  git(['read-tree', branch]);
+  for (const [path, content] of Object.entries(put)) git(['update-index', '--add', '--cacheinfo', `100644,${git(['hash-object', '-w', '--stdin'], content)},${path}`]);
+  for (const path of del) git(['update-index', '--force-remove', path]);
+  const parent = git(['rev-parse', branch]);
+  const commit = git(['commit-tree', git(['write-tree']), '-p', parent, '-m', message]);
+  git(['update-ref', `refs/heads/${branch}`, commit, parent]);
+  execFileSync('rm', ['-f', index]);
+  return commit;
 }
