@@ -41,7 +41,7 @@ export interface BackupOptions {
    * ones by how fast reads come back (page cache warm or cold); tests pin `blocking` or `concurrent`.
    */
   smallFileReads?: 'auto' | 'blocking' | 'concurrent';
-  /** Called with a file's path between the walk's lstat and each open of it: a test seam to swap or change the file there. */
+  /** Called with a file's or directory's path between the walk's lstat and each open of it: a test seam to swap or change it there. */
   beforeOpen?: (path: string) => void;
 }
 
@@ -643,9 +643,15 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
     try {
       // Synchronous listing and lstat: each is a few µs from the dentry cache, where the walk awaited a
       // thread-pool trip per entry, one after the other (20–100 µs each on a loaded box).
+      w.beforeOpen?.(abs);
       names = readdirSync(abs).sort();
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') {
+        w.stats.filesChangedWhileRead++;
+        w.warnings.push({ path: abs, code: 'CHANGED_WHILE_READ', message: 'was a directory when listed and not one when opened; not backed up' });
+        return undefined;
+      }
       return unreadable(w, abs, e) ?? undefined;
     }
     w.stats.dirs++;

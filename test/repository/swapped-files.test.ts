@@ -85,6 +85,32 @@ describe('a regular file swapped for something else between the walk and the rea
   }
 });
 
+describe('a directory swapped for something else between the walk and its listing', () => {
+  it('is listed as changed during the backup (ENOTDIR is not a broken backup); its siblings are stored', async () => {
+    const src = path.join(t.dir, 'src-dirs');
+    for (const d of ['to-fifo', 'to-file', 'kept']) mkdirSync(path.join(src, d), { recursive: true });
+    writeFileSync(path.join(src, 'kept/f'), 'kept');
+    const make: Record<string, (p: string) => void> = { [path.join(src, 'to-fifo')]: (p) => execFileSync('mkfifo', [p]), [path.join(src, 'to-file')]: (p) => writeFileSync(p, 'now a file') };
+    const { repo } = await newRepo(path.join(t.dir, 'repo-dirs'));
+    const r = await backup(repo, [src], {
+      beforeOpen: (p) => {
+        const m = make[p];
+        if (!m) return;
+        delete make[p];
+        execFileSync('rmdir', [p]);
+        m(p);
+      },
+    });
+    expect(Object.keys(make)).toEqual([]);
+    expect(r.stats).toMatchObject({ filesChangedWhileRead: 2, filesNew: 1 });
+    expect(r.warnings).toEqual(['to-fifo', 'to-file'].map((d) => ({ path: path.join(src, d), code: 'CHANGED_WHILE_READ', message: 'was a directory when listed and not one when opened; not backed up' })));
+    const out = path.join(t.dir, 'out-dirs');
+    await restore(repo, r.snapshotId, out);
+    expect(readdirSync(path.join(out, 'src-dirs'))).toEqual(['kept']);
+    expect(readFileSync(path.join(out, 'src-dirs/kept/f'), 'utf8')).toBe('kept');
+  });
+});
+
 describe('a regular file that grows, shrinks or gets a new mtime between the walk and the read', () => {
   // Each change runs at an open: `once` before the first open only (read again, stored as it then is, no
   // warning); `always` before every open (the re-read changes too: kept as read, flagged).
