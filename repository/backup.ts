@@ -536,6 +536,8 @@ async function chunkFile(w: Walker, file: string): Promise<{ content: Promise<st
         await next.n.catch(() => undefined);
         (await next.lease).release();
       }
+      // blobs already started may be what a later file deduplicates against: they must reach a pack before finish
+      await Promise.allSettled(ids);
       throw e;
     }
     // fstat after the last read: if size, mtime or ctime moved, a writer was at work while we read
@@ -586,7 +588,10 @@ async function readStable(w: Walker, file: string, st: BigIntStats): Promise<{ c
   // they reach a pack and name a blob the repository never got.
   let earlier: Promise<unknown> = Promise.resolve();
   for (let attempt = 1; ; attempt++) {
-    const r = await chunkFile(w, file);
+    const r = await chunkFile(w, file).catch(async (e: unknown) => {
+      await earlier.catch(() => undefined);
+      throw e;
+    });
     const content = attempt === 1 ? r.content : quiet(Promise.all([earlier, r.content]).then(([, c]) => c));
     if (!moved(st, r.after)) return { ...r, content, st };
     if (attempt === 2) {
