@@ -41,6 +41,8 @@ export interface BackupOptions {
    * ones by how fast reads come back (page cache warm or cold); tests pin `blocking` or `concurrent`.
    */
   smallFileReads?: 'auto' | 'blocking' | 'concurrent';
+  /** Called with a file's or directory's path between the walk's lstat and each open of it: a test seam to swap or change it there. */
+  beforeOpen?: (path: string) => void;
 }
 
 export interface BackupStats {
@@ -343,6 +345,7 @@ interface Walker {
   parentXattrs: boolean;
   zeroCut?: number;
   tick: () => void;
+  beforeOpen: ((path: string) => void) | undefined;
 }
 
 /** Bytes per read; a read buffer is this plus the chunker's max (room for the previous read's unfinished tail). */
@@ -423,7 +426,21 @@ function isZero(b: Buffer, start: number, end: number): boolean {
  * offset every time, and the blob id of a zero chunk is computed once.
  */
 async function chunkFile(w: Walker, file: string): Promise<{ content: Promise<string[]>; size: number; after: BigIntStats }> {
-  const fh = await fsp.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  w.beforeOpen?.(file);
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(file, FILE_OPEN);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw new Swapped('symbolic link');
+    throw e;
+  }
+  try {
+    const kind = notRegular(await fh.stat({ bigint: true }));
+    if (kind) throw new Swapped(kind);
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
   const ids: Promise<string>[] = [];
   let size = 0;
   let after: BigIntStats;
@@ -519,6 +536,8 @@ async function chunkFile(w: Walker, file: string): Promise<{ content: Promise<st
         await next.n.catch(() => undefined);
         (await next.lease).release();
       }
+      // blobs already started may be what a later file deduplicates against: they must reach a pack before finish
+      await Promise.allSettled(ids);
       throw e;
     }
     // fstat after the last read: if size, mtime or ctime moved, a writer was at work while we read
@@ -527,6 +546,30 @@ async function chunkFile(w: Walker, file: string): Promise<{ content: Promise<st
     await fh.close();
   }
   return { content: quiet(Promise.all(ids)), size, after };
+}
+
+/**
+ * Every open of a file the walk listed: O_NOFOLLOW so a symlink swapped in is not followed, O_NONBLOCK so a
+ * FIFO swapped in cannot block the open (or a read); both are no-ops for the regular file expected.
+ */
+const FILE_OPEN = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/** What the opened descriptor is when it is not a regular file (swapped since the walk's lstat), else undefined. */
+function notRegular(st: BigIntStats): string | undefined {
+  if (st.isFile()) return undefined;
+  if (st.isFIFO()) return 'FIFO';
+  if (st.isDirectory()) return 'directory';
+  if (st.isCharacterDevice()) return 'character device';
+  if (st.isBlockDevice()) return 'block device';
+  if (st.isSocket()) return 'socket';
+  return 'non-regular file';
+}
+
+/** The path listed as a regular file is something else when opened: not read, listed as changed during the backup. */
+class Swapped extends Error {
+  constructor(readonly kind: string) {
+    super(`was a regular file when listed and a ${kind} when opened; not backed up`);
+  }
 }
 
 /** A write, truncate, chmod or rename-over between two stats of one file (ctime moves with any of them). */
@@ -540,14 +583,23 @@ function moved(a: BigIntStats, b: BigIntStats): boolean {
  * in the snapshot's warnings, with the metadata from before that read, so the next backup reads it again.
  */
 async function readStable(w: Walker, file: string, st: BigIntStats): Promise<{ content: Promise<string[]>; size: number; st: BigIntStats }> {
+  // The discarded read's blobs are still being sealed, and the re-read deduplicates against them (same
+  // content, only the metadata moved): the node waits for them too, or the snapshot could be written before
+  // they reach a pack and name a blob the repository never got.
+  let earlier: Promise<unknown> = Promise.resolve();
   for (let attempt = 1; ; attempt++) {
-    const r = await chunkFile(w, file);
-    if (!moved(st, r.after)) return { ...r, st };
+    const r = await chunkFile(w, file).catch(async (e: unknown) => {
+      await earlier.catch(() => undefined);
+      throw e;
+    });
+    const content = attempt === 1 ? r.content : quiet(Promise.all([earlier, r.content]).then(([, c]) => c));
+    if (!moved(st, r.after)) return { ...r, content, st };
     if (attempt === 2) {
       w.stats.filesChangedWhileRead++;
       w.warnings.push({ path: file, code: 'CHANGED_WHILE_READ', message: 'changed while it was read, twice; stored as read the second time, which may mix old and new content' });
-      return { ...r, st };
+      return { ...r, content, st };
     }
+    earlier = r.content;
     st = r.after;
   }
 }
@@ -596,9 +648,15 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
     try {
       // Synchronous listing and lstat: each is a few µs from the dentry cache, where the walk awaited a
       // thread-pool trip per entry, one after the other (20–100 µs each on a loaded box).
+      w.beforeOpen?.(abs);
       names = readdirSync(abs).sort();
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') {
+        w.stats.filesChangedWhileRead++;
+        w.warnings.push({ path: abs, code: 'CHANGED_WHILE_READ', message: 'was a directory when listed and not one when opened; not backed up' });
+        return undefined;
+      }
       return unreadable(w, abs, e) ?? undefined;
     }
     w.stats.dirs++;
@@ -688,6 +746,11 @@ async function readLargeFile(w: Walker, abs: string, name: string, st: BigIntSta
   try {
     r = await readStable(w, abs, st);
   } catch (e) {
+    if (e instanceof Swapped) {
+      w.stats.filesChangedWhileRead++;
+      w.warnings.push({ path: abs, code: 'CHANGED_WHILE_READ', message: e.message });
+      return null;
+    }
     // deleted between listing and reading (a live volume): skip it, like restic, and count it
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return unreadable(w, abs, e);
     w.stats.filesVanished++;
@@ -774,9 +837,6 @@ async function backupSmallFile(w: Walker, abs: string, name: string, st: BigIntS
   return { node: quiet(smallNode(w, abs, name, st, old, read.length, saved)) };
 }
 
-/** O_NONBLOCK so a FIFO swapped in after the lstat cannot block the read. */
-const SMALL_OPEN = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-
 /** The bytes read, or 'fallback' when the file grew past SMALL_FILE or moved since the walk's lstat. */
 function smallResult(w: Walker, st: BigIntStats, buf: Buffer, n: number, after: BigIntStats): Buffer | 'fallback' {
   if (n > SMALL_FILE || BigInt(n) !== st.size || moved(st, after)) return 'fallback';
@@ -784,9 +844,34 @@ function smallResult(w: Walker, st: BigIntStats, buf: Buffer, n: number, after: 
   return Buffer.from(buf.subarray(0, n));
 }
 
+/**
+ * Open a small file for reading, or 'fallback' when the path is no longer the regular file the walk's lstat saw
+ * (a symlink, a FIFO, a device or another inode swapped in): the general path then re-reads or lists it.
+ * The fstat before the read is what keeps a FIFO with a writer (EAGAIN) or a device from being read here.
+ */
+function openSmall(w: Walker, abs: string, st: BigIntStats): number | 'fallback' {
+  w.beforeOpen?.(abs);
+  let fd: number;
+  try {
+    fd = fs.openSync(abs, FILE_OPEN);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') return 'fallback';
+    throw e;
+  }
+  let same = false;
+  try {
+    const now = fs.fstatSync(fd, { bigint: true });
+    same = now.isFile() && now.ino === st.ino;
+  } finally {
+    if (!same) fs.closeSync(fd);
+  }
+  return same ? fd : 'fallback';
+}
+
 /** Open, read, fstat, close with blocking calls: no thread-pool trip (restic reads with blocking calls on its goroutines too). */
 function readSmallFileSync(w: Walker, abs: string, st: BigIntStats): Buffer | 'fallback' {
-  const fd = fs.openSync(abs, SMALL_OPEN);
+  const fd = openSmall(w, abs, st);
+  if (fd === 'fallback') return fd;
   const buf = smallBuffers.pop() ?? Buffer.allocUnsafeSlow(SMALL_FILE + 1);
   try {
     let n = 0;
@@ -807,7 +892,8 @@ function readSmallFileSync(w: Walker, abs: string, st: BigIntStats): Buffer | 'f
  * not four (four cost ~100 µs of CPU per file more than blocking calls, measured).
  */
 async function readSmallFile(w: Walker, abs: string, st: BigIntStats): Promise<Buffer | 'fallback'> {
-  const fd = fs.openSync(abs, SMALL_OPEN);
+  const fd = openSmall(w, abs, st);
+  if (fd === 'fallback') return fd;
   const buf = smallBuffers.pop() ?? Buffer.allocUnsafeSlow(SMALL_FILE + 1);
   try {
     let n = 0;
@@ -924,7 +1010,7 @@ async function runBackup(
       progress.bytesStored = packer.bytesWritten;
       opts.onProgress(progress);
     };
-    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, plan.readBuffers), readers: new ByteGate(plan.fileReaders), small: { cold: opts.smallFileReads === 'concurrent', reads: new ByteGate(SMALL_READS), warm: 0, pinned: (opts.smallFileReads ?? 'auto') !== 'auto' }, warnings: [], linked: new Map(), parentXattrs: parentSnap?.xattrs === true, tick };
+    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, plan.readBuffers), readers: new ByteGate(plan.fileReaders), small: { cold: opts.smallFileReads === 'concurrent', reads: new ByteGate(SMALL_READS), warm: 0, pinned: (opts.smallFileReads ?? 'auto') !== 'auto' }, warnings: [], linked: new Map(), parentXattrs: parentSnap?.xattrs === true, tick, beforeOpen: opts.beforeOpen };
     const rootNodes = await produce(w, parentTree);
     const names = new Set<string>();
     for (const n of rootNodes) {

@@ -99,6 +99,16 @@ export interface MoverPodSpec {
   identity?: MoverIdentity;
 }
 
+/**
+ * Environment every mover container starts with. libuv's thread pool is sized once, before any of the mover's
+ * code runs (Node 20+ ignores a later change), so it can only be set here. A cold-cache first backup of 30,000
+ * files of 1–8 KiB (16 small-file reads in flight, plus pack writes and hashing on the same pool) took a median
+ * 19.4 s with the default 4 threads, 18.8 s with 16 and 15.6 s with 32, for ~7% more CPU-s (repository/FORMAT.md).
+ */
+export const MOVER_ENV: { name: string; value: string }[] = [
+  { name: 'UV_THREADPOOL_SIZE', value: '32' },
+];
+
 /** Requests and limits of every mover container: the mover's peak RSS is ~400 MiB whatever the volume size. */
 export const MOVER_RESOURCES = { requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '2', memory: '2Gi' } };
 
@@ -181,7 +191,7 @@ export function moverJob(o: {
           restartPolicy: 'Never',
           automountServiceAccountToken: false,
           securityContext: o.security.pod,
-          containers: [{ name: 'mover', image: o.image ?? DEFAULT_MOVER_IMAGE, ...o.container, volumeMounts: o.mounts, securityContext: o.security.container, resources: MOVER_RESOURCES }],
+          containers: [{ name: 'mover', image: o.image ?? DEFAULT_MOVER_IMAGE, ...o.container, env: [...((o.container.env as { name: string; value: string }[] | undefined) ?? []), ...MOVER_ENV], volumeMounts: o.mounts, securityContext: o.security.container, resources: MOVER_RESOURCES }],
           volumes: o.volumes,
           ...o.placement,
         },

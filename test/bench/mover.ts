@@ -80,6 +80,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { applyMutation, type Mutation, parseSize, planDataset, planLargeFile, planLargeMutation, planMutation, planSmallFiles, type PlannedFile, writeDataset } from './mover-dataset.ts';
 import { measureStages, physicalLimit } from './mover-limit.ts';
+import { MOVER_ENV } from '../../reconciler/volumes/mover.ts';
 
 type Tool = 'restic' | 'coffer';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -135,6 +136,8 @@ async function main(): Promise<void> {
     RESTIC_REPOSITORY: repos.restic,
     COFFER_PASSWORD: PASSWORD,
     NODE_NO_WARNINGS: '1',
+    // Coffer runs with the mover Job's environment (libuv's pool size), as it does in a cluster
+    ...Object.fromEntries(MOVER_ENV.map((e) => [e.name, e.value])),
   };
   // --cpu-prof is refused in NODE_OPTIONS: it goes on the node command line (worker threads inherit it).
   const nodeFlags = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];

@@ -71,6 +71,11 @@ describe('mover objects', () => {
     expect(podSpec.restartPolicy).toBe('Never');
     expect(podSpec.containers[0]!.args).toEqual(['repo', 'backup', '/data', '--tag', 'cluster=c1', '--tag', 'namespace=shop', '--tag', 'restorepoint=rp1', '--output', 'json']);
     expect(podSpec.containers[0]!.envFrom).toEqual([{ secretRef: { name: secret.metadata.name } }]);
+    // libuv's pool is sized before the mover's code runs: only the container's environment can raise it
+    expect((podSpec.containers[0] as unknown as { env: unknown }).env).toEqual([
+      { name: 'COFFER_PROGRESS', value: 'json' },
+      { name: 'UV_THREADPOOL_SIZE', value: '32' },
+    ]);
     expect(podSpec.volumes).toEqual([{ name: 'data', persistentVolumeClaim: { claimName: tmp.metadata.name, readOnly: true } }]);
     // Secret, PVC and Job share one name and the run label, so leftovers are findable.
     expect(new Set([secret.metadata.name, tmp.metadata.name, job.metadata.name]).size).toBe(1);
