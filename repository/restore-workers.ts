@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { type ResourceLimits, Worker } from 'node:worker_threads';
 import type { MasterKey } from './crypto.ts';
+import { workerError } from './worker-error.ts';
 
 /**
  * The worker's code, evaluated as a CommonJS script (`eval: true`), for the same reasons as the seal
@@ -137,10 +138,18 @@ export class RestoreWorkers {
   private seq = 0;
   private failure: unknown;
 
-  constructor(key: MasterKey, count: number, gcEvery = 32 * 1024 * 1024) {
+  constructor(key: MasterKey, count: number, gcEvery = 32 * 1024 * 1024, limits?: ResourceLimits) {
     for (let i = 0; i < count; i++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), gcEvery }, execArgv: [] });
+      let worker: Worker;
+      try {
+        worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), gcEvery }, execArgv: [], resourceLimits: limits });
+      } catch (e) {
+        void this.close();
+        throw workerError('restore', i, count, false, e);
+      }
       const slot: Slot = { worker, busy: 0 };
+      let started = false;
+      worker.once('online', () => (started = true));
       worker.on('message', (r: { seq: number; results: BlobOutcome[]; hash?: string }) => {
         const p = this.pending.get(r.seq);
         if (!p) return;
@@ -148,9 +157,9 @@ export class RestoreWorkers {
         p.slot.busy -= p.cost;
         p.resolve(r);
       });
-      worker.on('error', (e) => this.fail(e));
+      worker.on('error', (e) => this.fail(workerError('restore', i, count, started, e)));
       worker.on('exit', (code) => {
-        if (code !== 0) this.fail(new Error(`restore worker exited with code ${code}`));
+        if (code !== 0) this.fail(workerError('restore', i, count, started, new Error(`exited with code ${code}`)));
       });
       this.slots.push(slot);
     }
