@@ -55,6 +55,8 @@ describe('mover objects', () => {
     expect(podSpec.restartPolicy).toBe('Never');
     expect(podSpec.containers[0]!.args).toEqual(['repo', 'backup', '/data', '--tag', 'cluster=c1', '--tag', 'namespace=shop', '--tag', 'restorepoint=rp1', '--output', 'json']);
     expect(podSpec.containers[0]!.envFrom).toEqual([{ secretRef: { name: secret.metadata.name } }]);
+    // glibc's arenas capped where the mover process starts (mover.ts MOVER_MALLOC_ENV), the caller's env kept
+    expect((podSpec.containers[0] as unknown as { env: unknown }).env).toEqual([{ name: 'MALLOC_ARENA_MAX', value: '2' }, { name: 'COFFER_PROGRESS', value: 'json' }]);
     expect(podSpec.volumes).toEqual([{ name: 'data', persistentVolumeClaim: { claimName: tmp.metadata.name, readOnly: true } }]);
     // Secret, PVC and Job share one name and the run label, so leftovers are findable.
     expect(new Set([secret.metadata.name, tmp.metadata.name, job.metadata.name]).size).toBe(1);
