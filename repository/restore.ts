@@ -84,10 +84,10 @@ async function ensureDir(p: string): Promise<void> {
 
 /**
  * Restore a snapshot (or the `include`d parts of it) under `target`.
- * Every name is checked (`..`, `/`, NUL refused), directories are verified
- * with lstat before descending, files are written to a temporary name opened
- * with O_NOFOLLOW|O_EXCL and renamed into place only when every blob has
- * been authenticated, so damaged data never lands as a restored file.
+ * Every name is checked (`..`, `/`, NUL refused) before anything is written, directories are verified
+ * with lstat before descending, and no file is written through an existing path: a one-blob file is created
+ * with O_CREAT|O_EXCL|O_NOFOLLOW once its blob is authenticated, others under a temporary name renamed into
+ * place when every blob has been, so damaged data never lands as a restored file (restore-files.ts).
  */
 export async function restore(repo: Repository, snapRef: string, target: string, opts: RestoreOptions = {}): Promise<RestoreStats> {
   const started = Date.now();
