@@ -10,7 +10,8 @@ export type RepoErrorCode =
   | 'E_REPO_UNSAFE_PATH'
   | 'E_REPO_KEY'
   | 'E_REPO_VERSION'
-  | 'E_REPO_MEMORY';
+  | 'E_REPO_MEMORY'
+  | 'E_REPO_WORKER';
 
 export class RepoError extends Error {
   constructor(

@@ -142,3 +142,8 @@ export class GcPacer {
     this.gc({ type: 'minor' });
   }
 }
+
+/** A full collection now, when the garbage of a finished phase (a parsed index, a walk's trees) would otherwise linger. */
+export function collectNow(): void {
+  gcFunction()?.();
+}

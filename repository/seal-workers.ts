@@ -1,8 +1,9 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { type ResourceLimits, Worker } from 'node:worker_threads';
 import { ENTROPY_SKIP } from './compress.ts';
 import type { ChunkerParams } from './chunker.ts';
 import type { MasterKey } from './crypto.ts';
+import { workerError } from './worker-error.ts';
 
 /**
  * The worker's code, evaluated as a CommonJS script (`eval: true`). It is plain JavaScript with
@@ -273,19 +274,30 @@ export class SealWorkers {
   private seq = 0;
   private failure: unknown;
 
-  constructor(key: MasterKey, chunker: { gear: Uint32Array; params: ChunkerParams }, count: number, gcEvery = 32 * 1024 * 1024) {
+  /** `limits`: V8 heap limits per worker (its buffers are outside them). A worker that cannot start fails every job with E_REPO_WORKER. */
+  constructor(key: MasterKey, chunker: { gear: Uint32Array; params: ChunkerParams }, count: number, gcEvery = 32 * 1024 * 1024, limits?: ResourceLimits) {
     for (let i = 0; i < count; i++) {
-      const worker = new Worker(WORKER_SOURCE, {
-        eval: true,
-        workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), entropySkip: ENTROPY_SKIP, gear: new Uint32Array(chunker.gear), chunker: { ...chunker.params }, gcEvery },
-        // no tsx loader: the script is plain CommonJS with node: imports only
-        execArgv: [],
-      });
+      let worker: Worker;
+      try {
+        worker = new Worker(WORKER_SOURCE, {
+          eval: true,
+          workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), entropySkip: ENTROPY_SKIP, gear: new Uint32Array(chunker.gear), chunker: { ...chunker.params }, gcEvery },
+          // no tsx loader: the script is plain CommonJS with node: imports only
+          execArgv: [],
+          resourceLimits: limits,
+        });
+      } catch (e) {
+        // the thread could not be created at all (ERR_WORKER_INIT_FAILED: a pids limit, no memory)
+        void this.close();
+        throw workerError('seal', i, count, false, e);
+      }
       const slot: Slot = { worker, busy: 0 };
+      let started = false;
+      worker.once('online', () => (started = true));
       worker.on('message', (r: Reply) => this.settle(r));
-      worker.on('error', (e) => this.fail(e));
+      worker.on('error', (e) => this.fail(workerError('seal', i, count, started, e)));
       worker.on('exit', (code) => {
-        if (code !== 0) this.fail(new Error(`seal worker exited with code ${code}`));
+        if (code !== 0) this.fail(workerError('seal', i, count, started, new Error(`exited with code ${code}`)));
       });
       this.slots.push(slot);
     }

@@ -64,6 +64,37 @@ describe('parallel restore (worker threads, pack-ordered reads)', () => {
     expect(describeTree(path.join(t.dir, 'tight/src'))).toEqual(describeTree(src));
   });
 
+  /**
+   * What a restore holds per file lives only as long as its batch: a snapshot of many files is walked twice (once
+   * to check and count, once to restore) instead of being kept whole, so the per-file state alive at once is two
+   * batches at most however many files there are (the 200,000-file bench held ~5 KiB per file for the whole run).
+   */
+  it('holds per-file state for two batches at most, and restores over existing files the same way', async () => {
+    const many = path.join(t.dir, 'many');
+    for (let d = 0; d < 3; d++) {
+      mkdirSync(path.join(many, `d${d}`), { recursive: true });
+      for (let i = 0; i < 200; i++) writeFileSync(path.join(many, `d${d}`, `f${i}.txt`), `${d}/${i}\n`.repeat(1 + ((i * 37) % 300)));
+    }
+    writeFileSync(path.join(many, 'd1/large.json'), text(3 * MiB)); // several blobs: the main-thread path, mid-batch
+    chmodSync(path.join(many, 'd2/f7.txt'), 0o4751);
+    utimesSync(path.join(many, 'd0/f3.txt'), 1_500_000_000.654321, 1_500_000_000.654321);
+    const { repo: r } = await newRepo(path.join(t.dir, 'repo-many'), { packSize: MiB });
+    const id = (await backup(r, [many], { workers: 0 })).snapshotId;
+    const expected = describeTree(many);
+    const out = path.join(t.dir, 'many-out');
+    for (const workers of [2, 0]) {
+      // the second pass restores over the first: every name is taken, so files go through a temporary name
+      const s = await restore(r, id, out, { workers, batchFiles: 40 });
+      expect(s.files).toBe(601);
+      expect(s.peakFilesHeld).toBeGreaterThanOrEqual(40);
+      expect(s.peakFilesHeld).toBeLessThanOrEqual(80);
+      expect(describeTree(path.join(out, 'many'))).toEqual(expected);
+      for (let d = 0; d < 3; d++) expect(readdirSync(path.join(out, `many/d${d}`)).filter((n) => n.startsWith('.coffer-restore-'))).toEqual([]);
+    }
+    const whole = await restore(r, id, path.join(t.dir, 'many-one-batch'), { workers: 2 });
+    expect(whole.peakFilesHeld).toBe(601);
+  });
+
   it('refuses a damaged pack with workers: names the pack, writes no file and leaves no temporary file', async () => {
     const { repo: r2 } = await newRepo(path.join(t.dir, 'repo2'), { packSize: MiB });
     const dsrc = path.join(t.dir, 'dsrc');

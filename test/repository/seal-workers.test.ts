@@ -2,7 +2,8 @@ import { cpSync, mkdirSync, openSync, closeSync, writeSync, writeFileSync } from
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backup, backupEntries, check, FileBackend, openRepository, type Repository } from '../../repository/index.ts';
-import { defaultWorkerCount } from '../../repository/seal-workers.ts';
+import { RestoreWorkers } from '../../repository/restore-workers.ts';
+import { defaultWorkerCount, SealWorkers } from '../../repository/seal-workers.ts';
 import { newRepo, prng, tempDir, text } from './helpers.ts';
 
 /** Every blob the index knows: id → [type, compression, stored length, raw length]. */
@@ -77,5 +78,36 @@ describe('seal workers', () => {
     const auto = defaultWorkerCount({ COFFER_BACKUP_WORKERS: 'x' });
     expect(auto).toBeGreaterThanOrEqual(0);
     expect(auto).toBeLessThanOrEqual(2);
+  });
+
+  /**
+   * A worker whose heap cannot even be set up dies before it is ready (as when a Pod's memory or pids limit
+   * leaves no room for a thread): every job fails with a typed error naming the worker and the cause, which the
+   * CLI prints without a stack, instead of the raw `error` event.
+   */
+  it('a worker that cannot start fails its jobs with E_REPO_WORKER naming the cause', async () => {
+    const repo = await openRepository(new FileBackend(inline), 'test-password');
+    const tiny = { maxOldGenerationSizeMb: 1, maxYoungGenerationSizeMb: 1 };
+    const seal = new SealWorkers(repo.key, { gear: repo.chunker.gear, params: repo.chunker.params }, 2, 1 << 20, tiny);
+    try {
+      await expect(seal.blobId(new Uint8Array(new SharedArrayBuffer(64)))).rejects.toMatchObject({
+        name: 'RepoError',
+        code: 'E_REPO_WORKER',
+        message: expect.stringMatching(/^seal worker \d of 2 failed to start: .*ERR_WORKER_OUT_OF_MEMORY.*COFFER_BACKUP_WORKERS=0/),
+      });
+      // later jobs get the same error, not a hang
+      await expect(seal.seal(new Uint8Array(new SharedArrayBuffer(64)))).rejects.toMatchObject({ code: 'E_REPO_WORKER' });
+    } finally {
+      await seal.close();
+    }
+    const rest = new RestoreWorkers(repo.key, 1, 1 << 20, tiny);
+    try {
+      await expect(rest.run('pack', new Uint8Array(new SharedArrayBuffer(64)), [])).rejects.toMatchObject({
+        code: 'E_REPO_WORKER',
+        message: expect.stringMatching(/^restore worker 1 of 1 failed to start: .*COFFER_RESTORE_WORKERS=0/),
+      });
+    } finally {
+      await rest.close();
+    }
   });
 });
