@@ -113,7 +113,8 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
 
     let packsRead = 0;
     if (opts.readData) {
-      const packs = [...repo.packs].filter(([pack]) => onDisk.has(pack));
+      // pack ids only: each pack's entries are built from the index when it is verified, not all at once
+      const packs = [...repo.packs.keys()].filter((pack) => onDisk.has(pack));
       const total = repo.packs.size;
       opts.onProgress?.({ packs: 0, totalPacks: total });
       const plan = planMemory(opts.memoryBudget ?? DEFAULT_BUDGET, repo.config.chunker, repo.config.packSize, 0);
@@ -129,9 +130,9 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
       try {
         // Packs are read and verified `checkPacksInFlight` at a time: reads overlap the workers' AES-GCM,
         // brotli and HMAC of other packs (one pack at a time on the main thread was 0.66x restic's speed).
-        await mapLimit(packs, plan.checkPacksInFlight, async ([pack, entries]) => {
+        await mapLimit(packs, plan.checkPacksInFlight, async (pack) => {
           const buf = take(onDisk.get(pack)!);
-          const problems = await verifyPack(repo, workers, pack, entries, buf).finally(() => free.push(Buffer.from(buf.buffer, 0, buf.buffer.byteLength)));
+          const problems = await verifyPack(repo, workers, pack, repo.packs.get(pack)!, buf).finally(() => free.push(Buffer.from(buf.buffer, 0, buf.buffer.byteLength)));
           packsRead++;
           opts.onProgress?.({ packs: packsRead, totalPacks: total });
           if (problems.length) damaged.set(pack, problems.join('; '));

@@ -111,7 +111,7 @@ interface ReadPlan {
  * one read. Every blob is read and opened once however many files (or places in a file) use it —
  * the zero runs of sparse files, duplicated files. Pure over the index.
  */
-export function planReads(repo: Pick<Repository, 'index'>, files: readonly { rel: string; node: TreeNode }[], runMax = RUN_MAX, gap = RUN_GAP): ReadPlan {
+export function planReads(repo: { index: Pick<Repository['index'], 'get' | 'has'> }, files: readonly { rel: string; node: TreeNode }[], runMax = RUN_MAX, gap = RUN_GAP): ReadPlan {
   const byPack = new Map<string, Map<string, PlannedBlob>>();
   const sizes: number[] = [];
   const uses: number[] = [];
