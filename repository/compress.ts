@@ -77,7 +77,8 @@ function kept(buf: Buffer, out: Buffer): { data: Buffer; comp: Compression } {
 export async function decompress(data: Buffer, comp: number, rawLength: number, what: string): Promise<Buffer> {
   if (comp === Compression.None) return data;
   if (comp === Compression.Brotli) {
-    const out = await decompressAsync(data, { chunkSize: Math.max(64 * 1024, rawLength) });
+    // right-sized output (restore-workers.ts): a 64 KiB minimum held 64 KiB per small blob until GC
+    const out = await decompressAsync(data, { chunkSize: Math.max(64, rawLength + 1) });
     if (out.length !== rawLength) throw new RepoError('E_REPO_CORRUPT', `${what}: decompressed to ${out.length} bytes, expected ${rawLength}`);
     return out;
   }

@@ -24,7 +24,10 @@ export interface MemoryPlan {
   gcEvery: number;
   /** Restore: sealed pack ranges read and not yet written. */
   restoreBytesInFlight: number;
-  /** check --read-data: packs read and verified at once. */
+  /**
+   * check --read-data: packs read and verified at once, each in a pack-sized shared buffer. Two below 320 MiB: four
+   * held 34 MiB more at 50,000 small files (FORMAT.md) and two still overlap one pack's read with another's checks.
+   */
   checkPacksInFlight: number;
   /**
    * Backup: seal worker threads at most. Below 128 MiB none: each worker thread's malloc arena held up to
@@ -70,7 +73,7 @@ export function planMemory(budget: number, chunker: { max: number }, packSize: n
     packUploads,
     gcEvery,
     restoreBytesInFlight: Math.min(32 * MiB, Math.max(8 * MiB, Math.floor(b / 5))),
-    checkPacksInFlight: b >= 160 * MiB ? 4 : 2,
+    checkPacksInFlight: b >= 320 * MiB ? 4 : 2,
     sealWorkers: b >= 128 * MiB ? 2 : 0,
   };
 }

@@ -115,7 +115,9 @@ function open(sealed, b, what) {
   let raw;
   if (b.comp === 0) raw = plain;
   else if (b.comp === 1) {
-    raw = brotliDecompressSync(plain, { chunkSize: Math.max(64 * 1024, b.rawLength) });
+    // output buffer of the blob's size (+1, so a right-sized blob needs no second chunk): a 64 KiB minimum made
+    // every small blob's plaintext a 64 KiB malloc until GC, which counts only its length (memory.ts GcPacer)
+    raw = brotliDecompressSync(plain, { chunkSize: Math.max(64, b.rawLength + 1) });
     if (raw.length !== b.rawLength) throw new Error(what + ': decompressed to ' + raw.length + ' bytes, expected ' + b.rawLength);
   } else throw new Error(what + ': unknown compression ' + b.comp + ' (written by a newer Coffer?)');
   dead(plain.length + (raw === plain ? 0 : raw.length));
