@@ -8,7 +8,7 @@ const MiB = 1024 * 1024;
  * How a memory budget is spent (all sizes in bytes). The budget bounds what the mover allocates for data:
  * read buffers, sealed blobs in flight, pack buffers, restore ranges, dead buffers awaiting GC. Not in it: the
  * Node runtime and its code (~45 MiB RSS), each worker thread's isolate (~10 MiB), glibc's per-thread arenas
- * and the index (~150 B per blob). Measured in FORMAT.md ("Performance notes"): peak RSS ≈ budget + 70–110 MiB.
+ * and the index (~50 B per blob, off the V8 heap: blob-index.ts). Measured in FORMAT.md ("Performance notes"): peak RSS ≈ budget + 70–110 MiB.
  */
 export interface MemoryPlan {
   budget: number;
