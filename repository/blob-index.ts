@@ -67,14 +67,17 @@ export class BlobIndex {
    * findable at this pack. A blob stored in two packs stays at the first, as the Map it replaces did.
    */
   addPack(pack: string, entries: readonly PackEntry[]): void {
+    // every entry checked before any is recorded: a bad index file leaves the index as it was
+    for (const e of entries) {
+      if (!this.parse(e.id)) throw new RepoError('E_REPO_CORRUPT', `pack ${pack}: blob id "${e.id.slice(0, 70)}" is not 64 hex digits`);
+      if (![e.offset, e.length, e.rawLength].every((n) => n >= 0 && n <= 0xffffffff) || !(e.comp >= 0 && e.comp <= 127)) throw new RepoError('E_REPO_CORRUPT', `pack ${pack}: blob ${e.id.slice(0, 16)} has an entry out of range`);
+    }
     this.reserve(this.used + entries.length);
     const start = this.used;
-    const prev = this.packRanges.get(pack);
-    const no = prev?.no ?? this.packNames.push(pack) - 1;
+    const no = this.packRanges.get(pack)?.no ?? this.packNames.push(pack) - 1;
     for (const e of entries) {
       const i = this.used;
-      if (!this.parse(e.id)) throw new RepoError('E_REPO_CORRUPT', `pack ${pack}: blob id "${e.id.slice(0, 70)}" is not 64 hex digits`);
-      if (e.offset > 0xffffffff || e.length > 0xffffffff || e.rawLength > 0xffffffff || e.comp > 127) throw new RepoError('E_REPO_CORRUPT', `pack ${pack}: blob ${e.id.slice(0, 16)} has an entry out of range`);
+      this.parse(e.id);
       this.ids.set(this.scratch, i * ID_BYTES);
       this.packNo[i] = no;
       this.offsets[i] = e.offset;

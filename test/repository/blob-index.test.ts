@@ -42,7 +42,19 @@ describe('BlobIndex', () => {
     expect(ix.has(bad)).toBe(false);
     expect(ix.get(bad)).toBeUndefined();
     expect(ix.delete(bad)).toBe(false);
-    expect(() => ix.addPack('q', [{ ...entry(2), id: bad }])).toThrow(/not 64 hex digits/);
+    expect(() => ix.addPack('q', [entry(2), { ...entry(3), id: bad }])).toThrow(/not 64 hex digits/);
+    // nothing of the refused pack is recorded
+    expect(ix.has(id(2))).toBe(false);
+    expect(ix.hasPack('q')).toBe(false);
+  });
+
+  it('refuses an entry out of range (the index file is damaged) and keeps nothing of its pack', () => {
+    const ix = new BlobIndex();
+    expect(() => ix.addPack('q', [entry(1), entry(2, { offset: 2 ** 32 })])).toThrow(/out of range/);
+    expect(() => ix.addPack('q', [entry(1, { length: Number.NaN })])).toThrow(/out of range/);
+    expect(() => ix.addPack('q', [entry(1, { rawLength: -1 })])).toThrow(/out of range/);
+    expect(ix.size).toBe(0);
+    expect(ix.packCount).toBe(0);
   });
 
   it('delete within a run of colliding ids leaves every other id findable; re-adding finds the new pack', () => {
