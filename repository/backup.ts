@@ -879,6 +879,16 @@ function openSmall(w: Walker, abs: string, st: BigIntStats): number | 'fallback'
   return same ? fd : 'fallback';
 }
 
+/**
+ * Done reading a small file: the buffer is full (it grew past SMALL_FILE), or the lstat's size is in. Reading on
+ * to the end-of-file read was a second syscall per file (a second pool trip when reads are concurrent); growth
+ * or a rewrite after the lstat still shows in the fstat that follows (`smallResult`). A size of 0 (procfs)
+ * reads to the end.
+ */
+function readAll(buf: Buffer, n: number, st: BigIntStats): boolean {
+  return n === buf.length || (st.size > 0n && BigInt(n) >= st.size);
+}
+
 /** Open, read, fstat, close with blocking calls: no thread-pool trip (restic reads with blocking calls on its goroutines too). */
 function readSmallFileSync(w: Walker, abs: string, st: BigIntStats): Buffer | 'fallback' {
   const fd = openSmall(w, abs, st);
@@ -888,7 +898,7 @@ function readSmallFileSync(w: Walker, abs: string, st: BigIntStats): Buffer | 'f
     let n = 0;
     for (;;) {
       const got = fs.readSync(fd, buf, n, buf.length - n, null);
-      if (got === 0 || (n += got) === buf.length) break;
+      if (got === 0 || readAll(buf, (n += got), st)) break;
     }
     return smallResult(w, st, buf, n, fs.fstatSync(fd, { bigint: true }));
   } finally {
@@ -910,7 +920,7 @@ async function readSmallFile(w: Walker, abs: string, st: BigIntStats): Promise<B
     let n = 0;
     for (;;) {
       const got = await new Promise<number>((resolve, reject) => fs.read(fd, buf, n, buf.length - n, null, (err, k) => (err ? reject(err) : resolve(k))));
-      if (got === 0 || (n += got) === buf.length) break;
+      if (got === 0 || readAll(buf, (n += got), st)) break;
     }
     return smallResult(w, st, buf, n, fs.fstatSync(fd, { bigint: true }));
   } finally {
