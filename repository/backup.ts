@@ -336,7 +336,7 @@ interface Walker {
   progress: BackupProgress;
   pool: BufferPool;
   readers: ByteGate;
-  /** Small files: read concurrently (`cold`: the page cache made a read wait) through `reads` (SMALL_READS), `warm` fast reads in a row; `pinned`: never switch. */
+  /** Small files: read concurrently (`cold`: the page cache made a read wait) through `reads` (SMALL_READS); `streak`: reads in a row pointing the other way, `count`: files read concurrently (every PROBE_EVERY-th is a probe); `pinned`: never switch. */
   small: { cold: boolean; reads: ByteGate; streak: number; count: number; pinned: boolean };
   warnings: BackupWarning[];
   /** The node being made for each hard-linked inode (`dev:ino`) read in this run: its other paths are not read again. */
@@ -796,9 +796,9 @@ const smallBuffers: Buffer[] = [];
 /**
  * A small file (≤ SMALL_FILE, one link): read whole, one blob. Blocking calls while the page cache answers;
  * once SLOW_STREAK reads in a row waited for the disk, reads go SMALL_READS at a time on the thread pool until
- * WARM_PROBES blocking probes in a row were fast again (the probes are ordinary reads of the walk's files). The walk waits until the blob is
- * admitted by the saver's gate (a concurrent read keeps its slot until then), so reads never run ahead of
- * sealing. Anything unusual (grew past SMALL_FILE, changed while read) goes to the general path with its
+ * WARM_PROBES blocking probes in a row were fast again (the probes are ordinary reads of the walk's files). The
+ * walk waits until the blob is admitted by the saver's gate (a concurrent read keeps its slot until then), so
+ * reads never run ahead of sealing. Anything unusual (grew past SMALL_FILE, changed while read) goes to the general path with its
  * re-read and warning.
  */
 async function backupSmallFile(w: Walker, abs: string, name: string, st: BigIntStats, old: TreeNode | undefined): Promise<Pending> {
@@ -975,7 +975,7 @@ function fileNode(name: string, st: BigIntStats): Omit<TreeNode, 'size' | 'conte
 async function scanTotals(p: string, acc: { files: number; bytes: number; done: boolean }, prog: BackupProgress): Promise<void> {
   if (acc.done) return;
   const st = await fsp.lstat(p).catch(() => undefined);
-  if (!st) return;
+  if (!st || acc.done) return;
   if (st.isFile()) {
     acc.files++;
     acc.bytes += st.size;
