@@ -244,7 +244,9 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
     if (v.parent && v.force) throw new UsageError('--parent and --force contradict each other');
     const repo = await open(ctx);
     const bar = progressLine(ctx);
-    const opts = { tags, parent: v.force ? null : v.parent, hostname: v.host, memoryBudget: ctx.budget, onProgress: (p: Parameters<typeof bar.update>[0]) => bar.update(p) };
+    // No progress shown, no totals counted beside the walk (a second walk's lstats).
+    const shown = ctx.progress || io.env.COFFER_PROGRESS === 'json';
+    const opts = { tags, parent: v.force ? null : v.parent, hostname: v.host, memoryBudget: ctx.budget, onProgress: shown ? (p: Parameters<typeof bar.update>[0]) => bar.update(p) : undefined };
     let res;
     try {
       if (v.stdin) {

@@ -78,4 +78,15 @@ describe('small files: blocking and concurrent reads store the same snapshot', (
     // the nodes reused from the parent make the very same trees
     expect(again.snapshot.tree).toBe(first.snapshot.tree);
   });
+  it('progress totals are counted beside the walk: never below what is done, exact at the end', async () => {
+    const { repo } = await newRepo(path.join(t.dir, 'repo-progress'));
+    const seen: { files: number; totalFiles: number; bytes: number; totalBytes: number }[] = [];
+    const r = await backup(repo, [src], { onProgress: (p) => seen.push({ ...p }) });
+    expect(seen.length).toBeGreaterThan(0);
+    for (const p of seen) {
+      expect(p.totalFiles).toBeGreaterThanOrEqual(p.files);
+      expect(p.totalBytes).toBeGreaterThanOrEqual(p.bytes);
+    }
+    expect(seen.at(-1)).toMatchObject({ files: 3 * FILES, totalFiles: 3 * FILES, bytes: r.stats.bytesProcessed, totalBytes: r.stats.bytesProcessed });
+  });
 });
