@@ -215,6 +215,8 @@ async function runFiles(argv: string[], io: CliIO): Promise<number> {
       : {}),
     ...(ctx.cofferNamespace ? { cofferNamespace: ctx.cofferNamespace } : {}),
     env: io.env,
+    // --into-pvc starts movers outside the controller's Lease: a run Lease keeps a controller's start-up sweep off them.
+    runLease: { identity: workstationIdentity() },
   });
   if (ctx.json) io.stdout.write(`${JSON.stringify({ restorePoint: r.restorePoint, snapshotId: r.snapshotId, written: r.written, files: r.stats.files, ...(r.stats.dirs !== undefined ? { dirs: r.stats.dirs } : {}), bytes: r.stats.bytes, ...(r.job ? { job: r.job } : {}) })}\n`);
   else io.stdout.write(`restored ${r.stats.files} file(s), ${r.stats.bytes} bytes from ${r.restorePoint} volume ${v.volume}:\n${r.written.map((w) => `  ${w}\n`).join('')}`);

@@ -6,13 +6,14 @@ import { openCatalog, runId as makeRunId } from '../catalog/index.ts';
 import type { PlanProfile } from '../../compiler/plan/types.ts';
 import type { GitSource } from '../git/source.ts';
 import type { KubeClient } from '../kube/client.ts';
-import { openProfileRepository } from '../profile-repository.ts';
+import { DEFAULT_COFFER_NAMESPACE, openProfileRepository } from '../profile-repository.ts';
 import { RestoreError } from './errors.ts';
 import { compileTip } from './run.ts';
 import { selectRestorePoint, type RestorePointQuery } from './select.ts';
 import { EXISTS_MARKER, runRestoreMover } from './volume.ts';
 import { consumerPodSpec, moverIdentity } from '../volumes/identity.ts';
 import { copyIntoPvc } from './copy-in.ts';
+import { withRunLease } from '../volumes/run-lease.ts';
 
 /** What `--into-pvc` does with paths that already exist in the PVC: `fail` (default) writes nothing; `update` overwrites them. */
 export type FilesExisting = 'fail' | 'update';
@@ -45,6 +46,11 @@ export interface FilesRequest {
   intoPvc?: IntoPvc;
   cofferNamespace?: string;
   env?: NodeJS.ProcessEnv;
+  /**
+   * `--into-pvc` from a workstation (not under the reconciler Lease): hold run Lease `coffer-run-<run>` in the Coffer
+   * namespace as this identity while the movers exist, so a controller's start-up sweep keeps them (volumes/run-lease.ts).
+   */
+  runLease?: { identity: string };
 }
 
 /** `/a/b/` → `a/b`; `..` segments are refused (a restore never writes outside its target). */
@@ -139,42 +145,48 @@ async function restoreIntoPvc(req: FilesRequest, into: IntoPvc, restorePoint: st
   const repo = await openProfileRepository(req.client, profile, { ...(req.cofferNamespace ? { cofferNamespace: req.cofferNamespace } : {}), ...(req.env ? { env: req.env } : {}) });
   const runId = makeRunId('restore-files', new Date(), randomBytes(3).toString('hex'));
   const moverNamespace = repo.mover.namespace;
+  const move = async (): Promise<FilesOutcome> => {
+    try {
+      // With a mover namespace the credentials stay there: restored there, copied in by a Job without them (copy-in.ts).
+      const r = moverNamespace && moverNamespace !== ns
+        ? await copyIntoPvc(req.client, {
+            pvc,
+            snapshotId,
+            include: includes,
+            refuseExisting: existing === 'fail',
+            repository: { ...repo.mover, namespace: moverNamespace },
+            runId,
+            ...(into.moverImage ? { image: into.moverImage } : {}),
+            ...(into.timeoutMs ? { timeoutMs: into.timeoutMs } : {}),
+            ...(into.log ? { log: into.log } : {}),
+          })
+        : await runRestoreMover(req.client, {
+            namespace: ns,
+            pvc: into.name,
+            snapshotId,
+            repository: repo.mover,
+            runId,
+            include: includes,
+            refuseExisting: existing === 'fail',
+            // A volume in use: write as the workload that mounts it, and never give it a new fsGroup (README "Pod Security").
+            identity: moverIdentity(consumerPodSpec(await req.client.list('v1', 'pods', ns), into.name), into.name, 'existing'),
+            ...(into.moverImage ? { image: into.moverImage } : {}),
+            ...(into.timeoutMs ? { timeoutMs: into.timeoutMs } : {}),
+            ...(into.log ? { log: into.log } : {}),
+          });
+      return { restorePoint, snapshotId, written: rels.map((rel) => `${ns}/${into.name}:/${rel}`), stats: { files: r.files, bytes: r.bytes }, job: r.job };
+    } catch (e) {
+      const msg = (e as Error).message;
+      const exists = [...msg.matchAll(new RegExp(`${EXISTS_MARKER} (.+)`, 'g'))].map((m) => m[1]!);
+      if (exists.length) throw new RestoreError('E_RESTORE_ARGS', `PVC ${ns}/${into.name} already has ${exists.map((x) => (x === '/' ? 'data (it is not empty)' : x)).join(', ')}; nothing was written (pass --existing update to overwrite)`);
+      const missing = /--include "data\/?([^"]*)" matches nothing/.exec(msg);
+      if (missing) throw new RestoreError('E_RESTORE_ARGS', `--path /${missing[1]}: not in volume ${req.volume} of ${restorePoint}; nothing was written`);
+      throw new RestoreError('E_RESTORE_DATA', `restore into PVC ${ns}/${into.name} failed: ${msg}`);
+    }
+  };
   try {
-    // With a mover namespace the credentials stay there: restored there, copied in by a Job without them (copy-in.ts).
-    const r = moverNamespace && moverNamespace !== ns
-      ? await copyIntoPvc(req.client, {
-          pvc,
-          snapshotId,
-          include: includes,
-          refuseExisting: existing === 'fail',
-          repository: { ...repo.mover, namespace: moverNamespace },
-          runId,
-          ...(into.moverImage ? { image: into.moverImage } : {}),
-          ...(into.timeoutMs ? { timeoutMs: into.timeoutMs } : {}),
-          ...(into.log ? { log: into.log } : {}),
-        })
-      : await runRestoreMover(req.client, {
-          namespace: ns,
-          pvc: into.name,
-          snapshotId,
-          repository: repo.mover,
-          runId,
-          include: includes,
-          refuseExisting: existing === 'fail',
-          // A volume in use: write as the workload that mounts it, and never give it a new fsGroup (README "Pod Security").
-          identity: moverIdentity(consumerPodSpec(await req.client.list('v1', 'pods', ns), into.name), into.name, 'existing'),
-          ...(into.moverImage ? { image: into.moverImage } : {}),
-          ...(into.timeoutMs ? { timeoutMs: into.timeoutMs } : {}),
-          ...(into.log ? { log: into.log } : {}),
-        });
-    return { restorePoint, snapshotId, written: rels.map((rel) => `${ns}/${into.name}:/${rel}`), stats: { files: r.files, bytes: r.bytes }, job: r.job };
-  } catch (e) {
-    const msg = (e as Error).message;
-    const exists = [...msg.matchAll(new RegExp(`${EXISTS_MARKER} (.+)`, 'g'))].map((m) => m[1]!);
-    if (exists.length) throw new RestoreError('E_RESTORE_ARGS', `PVC ${ns}/${into.name} already has ${exists.map((x) => (x === '/' ? 'data (it is not empty)' : x)).join(', ')}; nothing was written (pass --existing update to overwrite)`);
-    const missing = /--include "data\/?([^"]*)" matches nothing/.exec(msg);
-    if (missing) throw new RestoreError('E_RESTORE_ARGS', `--path /${missing[1]}: not in volume ${req.volume} of ${restorePoint}; nothing was written`);
-    throw new RestoreError('E_RESTORE_DATA', `restore into PVC ${ns}/${into.name} failed: ${msg}`);
+    // Taken before anything moves: a Lease that cannot be taken (RBAC) fails the run with nothing written.
+    return req.runLease ? await withRunLease({ client: req.client, namespace: req.cofferNamespace ?? DEFAULT_COFFER_NAMESPACE, run: runId, identity: req.runLease.identity }, move) : await move();
   } finally {
     await repo.close().catch(() => undefined);
   }

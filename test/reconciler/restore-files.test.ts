@@ -19,6 +19,11 @@ import { reconcileOnce } from '../../reconciler/reconcile.ts';
 import { runRestore } from '../../reconciler/restore/index.ts';
 import { FileBackend, openRepository, restore } from '../../repository/index.ts';
 import { commitFiles, startSampleLoop, waitFor } from './sample-app-fixture.ts';
+import { hostname } from 'node:os';
+import type { KubeObject } from '../../reconciler/kube/types.ts';
+import { RUN_LABEL } from '../../reconciler/volumes/mover.ts';
+import { LEFTOVER_SELECTOR, sweepLeftovers } from '../../reconciler/volumes/sweep.ts';
+import { runIsAlive, runLeaseName } from '../../reconciler/volumes/run-lease.ts';
 import type { Sandbox } from '../../sandbox/index.ts';
 
 const FILE = 'app.db.coffer-backup';
@@ -102,6 +107,39 @@ describe('coffer restore files --into-pvc', () => {
     await restoreFilesCli('--path', `/${FILE}`, '--into-pvc', 'scratch', '--existing', 'update', '-o', 'json');
     expect(readFileSync(join(dir, FILE)).equals(expected)).toBe(true);
     expect(fs.readdirSync(dir)).toEqual([FILE]);
+  }, 300_000);
+
+  it('holds a run Lease while its movers exist: a controller\'s start-up sweep meanwhile keeps them, and the restore completes', async () => {
+    // Every node cordoned: the first mover pod stays Pending, so the run is in flight for as long as the test needs.
+    const nodes = (await client.list('v1', 'nodes')).map((n) => n.metadata.name);
+    const cordon = (unschedulable: boolean) => Promise.all(nodes.map((n) => client.mergePatch('v1', 'nodes', undefined, n, { spec: { unschedulable } })));
+    await cordon(true);
+    const running = restoreFilesCli('--path', `/${FILE}`, '--into-pvc', 'scratch', '--existing', 'update', '-o', 'json');
+    let ended: string | undefined;
+    const settled = running.then(() => (ended = 'exited'), (e: { stderr?: string }) => (ended = `failed: ${e.stderr}`));
+    let run = '';
+    try {
+      let job: KubeObject | undefined;
+      await waitFor('the restore\'s mover Job', async () => {
+        job = (await client.list('batch/v1', 'jobs', undefined, { labelSelector: LEFTOVER_SELECTOR })).find((j) => j.metadata.labels?.[RUN_LABEL]?.startsWith('restore-files-'));
+        return !!job || ended !== undefined;
+      });
+      expect(job, ended).toBeDefined();
+      run = job!.metadata.labels![RUN_LABEL]!;
+      const lease = (await client.get('coordination.k8s.io/v1', 'leases', 'coffer-system', runLeaseName(run))) as unknown as { spec: { holderIdentity: string } };
+      expect(lease.spec.holderIdentity).toBe(`${hostname()}-${running.child.pid}`);
+      // A controller taking its Lease now sweeps: the live run's Job (and its Secret and claim) stay.
+      const swept = await sweepLeftovers(client, 'coffer-system', { isAlive: (r) => runIsAlive({ client, namespace: 'coffer-system', run: r, pollMs: 100 }) });
+      expect(swept).toMatchObject({ removed: {}, kept: [run], errors: [] });
+      expect((await client.find('batch/v1', 'jobs', job!.metadata.namespace, job!.metadata.name))?.metadata.deletionTimestamp).toBeUndefined();
+    } finally {
+      await cordon(false);
+    }
+    expect(await settled).toBe('exited');
+    expect(JSON.parse((await running).stdout.trim())).toMatchObject({ written: [`${DEMO_NAMESPACE}/scratch:/${FILE}`], files: 1 });
+    expect(readFileSync(join(await volumeDir(DEMO_NAMESPACE, 'scratch'), FILE)).equals(expected)).toBe(true);
+    // Deleted at the end of the run.
+    expect(await client.find('coordination.k8s.io/v1', 'leases', 'coffer-system', runLeaseName(run))).toBeUndefined();
   }, 300_000);
 
   it('puts a deleted file back into the original PVC and changes nothing else there', async () => {
