@@ -1,6 +1,6 @@
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, promises as fsp, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { backup, FileBackend, openRepository, type Repository, restore } from '../../repository/index.ts';
 import { describeTree, newRepo, prng, tempDir, text } from './helpers.ts';
 
@@ -88,5 +88,44 @@ describe('small files: blocking and concurrent reads store the same snapshot', (
       expect(p.totalBytes).toBeGreaterThanOrEqual(p.bytes);
     }
     expect(seen.at(-1)).toMatchObject({ files: 3 * FILES, totalFiles: 3 * FILES, bytes: r.stats.bytesProcessed, totalBytes: r.stats.bytesProcessed });
+  });
+
+  it('the walk does not wait for the totals: progress comes while the counting walk is held at its first directory', async () => {
+    const { repo } = await newRepo(path.join(t.dir, 'repo-progress-held'));
+    // The real fs.promises.readdir, held for directories of the source until the first progress event. The walk lists
+    // directories with readdirSync; only the totals scan goes through here. Code that counts before it walks can
+    // make no progress while it is held: the fallback then lets it go, so such code fails below instead of hanging.
+    const readdir = fsp.readdir;
+    let release!: (by: string) => void;
+    const released = new Promise<string>((r) => (release = r));
+    const fallback = setTimeout(() => release('fallback: no progress while the totals scan was held'), 20_000);
+    let held = 0;
+    (fsp as { readdir: unknown }).readdir = async (...args: Parameters<typeof readdir>) => {
+      if (String(args[0]).startsWith(src)) {
+        held++;
+        await released;
+      }
+      return (readdir as (...a: unknown[]) => Promise<unknown>).apply(fsp, args);
+    };
+    const seen: { files: number; totalFiles: number }[] = [];
+    try {
+      const r = await backup(repo, [src], {
+        onProgress: (p) => {
+          seen.push({ files: p.files, totalFiles: p.totalFiles });
+          release('the first progress event');
+        },
+      });
+      expect(await released).toBe('the first progress event');
+      // The scan had counted nothing yet (it waits at the root's listing): the first totals are the walk's own count.
+      expect(seen[0]!.totalFiles).toBe(seen[0]!.files);
+      expect(seen[0]!.totalFiles).toBeLessThan(3 * FILES);
+      expect(r.stats.filesNew).toBe(3 * FILES);
+      // …and the hold was on the scan's path: it reaches the root's listing (it goes on in the background).
+      await vi.waitFor(() => expect(held).toBeGreaterThan(0), { timeout: 30_000 });
+    } finally {
+      clearTimeout(fallback);
+      release('test end');
+      (fsp as { readdir: unknown }).readdir = readdir;
+    }
   });
 });
