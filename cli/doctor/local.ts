@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { basename, delimiter, dirname, join } from 'node:path';
 
 /** One finding: `ok` lines say what was found, problems say how to fix them. */
 export interface Finding {
@@ -68,15 +68,44 @@ export function checkChromium(env: NodeJS.ProcessEnv): Finding {
     : { check: 'chromium', ok: false, detail: 'Chromium is not installed: the dashboard tests need it', fix: 'sudo apt-get install chromium', optional: true };
 }
 
+/**
+ * The Debian servers and clients behind the sandbox's postgres:15, mariadb:10.11, redis:7 and etcd images
+ * (sandbox/runtime/images/databases.ts), by the package the README installs (it pulls in the clients), looked up where
+ * those containers look: PostgreSQL in its versioned directory, the rest on the containers' fixed PATH (a user's PATH
+ * often lacks /usr/sbin, where mariadbd is).
+ */
+const DATABASE_BINARIES: readonly (readonly [pkg: string, binary: string])[] = [
+  ['postgresql-15', '/usr/lib/postgresql/15/bin/postgres'],
+  ['postgresql-15', '/usr/lib/postgresql/15/bin/psql'],
+  ['mariadb-server', 'mariadbd'],
+  ['mariadb-server', 'mariadb'],
+  ['redis-server', 'redis-server'],
+  ['redis-tools', 'redis-cli'],
+  ['etcd-server', 'etcd'],
+  ['etcd-client', 'etcdctl'],
+];
+const CONTAINER_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const installed = (binary: string) => (binary.startsWith('/') ? which(basename(binary), { PATH: dirname(binary) }) : which(binary, { PATH: CONTAINER_PATH })) !== undefined;
+
+/** Only the database suites and `npm run bench:databases` need them: missing ones warn, naming the packages. */
+export function checkDatabases(found: (binary: string) => boolean = installed): Finding {
+  const missing = [...new Set(DATABASE_BINARIES.filter(([, b]) => !found(b)).map(([pkg]) => pkg))];
+  return missing.length
+    ? { check: 'databases', ok: false, detail: `${missing.join(', ')} not installed: the database suites run them behind the sandbox's database images`, fix: `sudo apt-get install ${missing.join(' ')}`, optional: true }
+    : { check: 'databases', ok: true, detail: 'PostgreSQL 15, MariaDB, Redis and etcd servers and clients' };
+}
+
 /** Everything doctor checks on this machine, in the order a first run needs them. */
 export async function localFindings(env: NodeJS.ProcessEnv, nodeVersion = process.version): Promise<Finding[]> {
   return [
     checkNode(nodeVersion),
     await checkBwrap(env),
     checkTool('git', env, 'policies are read from Git and CI runs git', 'sudo apt-get install git'),
+    checkTool('sqlite3', env, "the demo's app keeps its data in SQLite and its blueprint runs sqlite3", 'sudo apt-get install sqlite3'),
     checkChromium(env),
     checkTool('restic', env, 'npm run bench:mover compares against it', 'sudo apt-get install restic', true),
     checkTool('kubectl', env, 'handy against the sandbox (export KUBECONFIG=…)', 'install kubectl: https://kubernetes.io/docs/tasks/tools/', true),
+    checkDatabases(),
   ];
 }
 

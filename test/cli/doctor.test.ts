@@ -10,7 +10,7 @@ import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoPolicyRepo } from '../../cli/demo-app.ts';
 import { allowedBy, COFFER_NEEDS, type ResourceRule } from '../../cli/doctor/rbac.ts';
-import { checkNode } from '../../cli/doctor/local.ts';
+import { checkDatabases, checkNode } from '../../cli/doctor/local.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/index.ts';
 import { cleanup, makePolicyRepo, tempDir } from '../reconciler/git-helpers.ts';
 import { runCoffer } from '../cli-capture.ts';
@@ -37,6 +37,16 @@ describe('RBAC needs', () => {
     expect(COFFER_NEEDS.filter((n) => !allowedBy(rules, n))).toEqual([]);
   });
 
+  // The README's apt-get line: a missing server names its package once (mariadbd and the mariadb client both come with mariadb-server).
+  it.each([
+    ['all installed', [], true, undefined],
+    ['no MariaDB', ['mariadbd', 'mariadb'], false, 'sudo apt-get install mariadb-server'],
+    ['no PostgreSQL 15, no redis-cli', ['/usr/lib/postgresql/15/bin/postgres', '/usr/lib/postgresql/15/bin/psql', 'redis-cli'], false, 'sudo apt-get install postgresql-15 redis-tools'],
+  ] as const)('database servers: %s', (_, absent, ok, fix) => {
+    const f = checkDatabases((b) => !(absent as readonly string[]).includes(b));
+    expect([f.ok, f.fix, f.optional ?? false]).toEqual([ok, fix, !ok]);
+  });
+
   it.each([['v18.19.0', false], ['v20.0.0', false], ['v20.19.0', true], ['v22.1.0', true], ['v24.1.0', true]])('node %s supported: %s', (v, ok) => expect(checkNode(v).ok).toBe(ok));
 });
 
@@ -47,8 +57,9 @@ describe('without bubblewrap and git', () => {
     expect(r.out).toMatch(/^ok {4}node {9}Node\.js v\d+/m);
     expect(r.out).toMatch(/^FAIL {2}bwrap {8}bubblewrap \(bwrap\) is not installed: .* — fix: sudo apt-get install bubblewrap/m);
     expect(r.out).toMatch(/^FAIL {2}git {10}.* — fix: sudo apt-get install git$/m);
+    expect(r.out).toMatch(/^FAIL {2}sqlite3 {6}.* — fix: sudo apt-get install sqlite3$/m); // the demo's app runs it
     expect(r.out).toMatch(/^warn {2}restic /m); // optional tools warn, they do not fail
-    expect(r.out).toMatch(/\n2 problem\(s\) to fix\.\n$/);
+    expect(r.out).toMatch(/\n3 problem\(s\) to fix\.\n$/);
     const j = JSON.parse((await coffer(bare, 'doctor', '--local', '-o', 'json')).out) as { ready: boolean; findings: Array<{ check: string; ok: boolean }> };
     expect(j.ready).toBe(false);
     expect(j.findings.filter((f) => !f.ok).map((f) => f.check)).toEqual(expect.arrayContaining(['bwrap', 'git']));
