@@ -141,7 +141,7 @@ export const run: Command = async (argv, io) => {
      git -C ${repoDir} log --stat coffer-catalog
      npx coffer restore latest -n shop --namespace-mapping shop=shop-copy --dry-run --source ${repoDir}
      npx coffer plan ${repoDir}
-     COFFER_PASSWORD=… npx coffer repo snapshots --repo ${repositoryPath}   # passphrase: kubectl -n coffer-system get secret coffer-repository-key`);
+     COFFER_PASSWORD=$(kubectl -n coffer-system get secret coffer-repository-key -o jsonpath='{.data.passphrase}' | base64 -d) npx coffer repo snapshots --repo ${repositoryPath}`);
     if (!v.listen || !ok) return ok ? 0 : 1;
     step(`coffer run --listen ${v.listen} (Ctrl-C to stop)`);
     const token = randomBytes(16).toString('hex');

@@ -3,7 +3,7 @@
  * API server over HTTP; the RBAC matcher by table (cases from the Kubernetes RBAC docs), checked against the
  * ClusterRoles Coffer ships in deploy/base/rbac.yaml; and the demo and `sandbox up` failing at once without bubblewrap.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import YAML from 'yaml';
@@ -67,13 +67,17 @@ describe('without bubblewrap and git', () => {
 
   it('the demo and sandbox up stop before starting anything, naming the fix', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'coffer-demo-nobwrap-'));
-    const demo = await coffer(bare, 'demo', '--dir', dir);
-    expect(demo.code).toBe(1);
-    expect(demo.err).toMatch(/^error: the demo runs Pods in a sandbox cluster and bubblewrap \(bwrap\) is not installed.*\n {2}fix: sudo apt-get install bubblewrap/);
-    expect(demo.out).toBe('');
-    const up = await coffer(bare, 'sandbox', 'up', '--dir', join(dir, 'sb'));
-    expect(up.code).toBe(1);
-    expect(up.err).toMatch(/^error: the sandbox runs Pods with bubblewrap \(bwrap\) is not installed.*\n {2}fix: sudo apt-get install bubblewrap/);
+    try {
+      const demo = await coffer(bare, 'demo', '--dir', dir);
+      expect(demo.code).toBe(1);
+      expect(demo.err).toMatch(/^error: the demo runs Pods in a sandbox cluster and bubblewrap \(bwrap\) is not installed.*\n {2}fix: sudo apt-get install bubblewrap/);
+      expect(demo.out).toBe('');
+      const up = await coffer(bare, 'sandbox', 'up', '--dir', join(dir, 'sb'));
+      expect(up.code).toBe(1);
+      expect(up.err).toMatch(/^error: the sandbox runs Pods with bubblewrap \(bwrap\) is not installed.*\n {2}fix: sudo apt-get install bubblewrap/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
