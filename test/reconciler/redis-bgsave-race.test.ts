@@ -25,6 +25,8 @@ beforeAll(async () => {
   ns = randomName('redis-race');
   await createAll(cluster.client, appManifests(engine('redis'), ns, 'race-pw'));
   await waitPodsReady(cluster.client, ns, 'app=db', 1);
+  // 40 keys: with rdb-key-save-delay each test sets how long a save takes.
+  expect(await sh(`for i in $(seq 40); do echo "SET fill:$i $i"; done | redis-cli | sort | uniq -c | tr -s ' '`)).toBe(' 40 OK\n');
 }, 240_000);
 
 afterAll(async () => {
@@ -43,11 +45,21 @@ const field = (info: string, name: string) => new RegExp(`^${name}:(\\S*)`, 'm')
 /** No child runs: neither an RDB save nor an AOF rewrite. (waitFor waits while its probe answers undefined.) */
 const idle = (info: string) => field(info, 'rdb_bgsave_in_progress') === '0' && field(info, 'aof_rewrite_in_progress') === '0';
 
+/** The blueprint's backup action, as the backup run starts it, against the StatefulSet `db`. */
+function backupStep() {
+  const doc = load(readFileSync('blueprints/redis.yaml', 'utf8')) as { spec: { actions: { backup: { phases: ActionSpec['phases'] } } } };
+  return runAction({
+    blueprint: 'redis',
+    action: 'backup',
+    spec: { phases: doc.spec.actions.backup.phases },
+    context: { namespace: ns, workload: { kind: 'StatefulSet', name: 'db', namespace: ns } },
+    ctx: { client: cluster.client, log: () => undefined },
+  });
+}
+
 describe('redis blueprint backup step', () => {
   it('a save that forked before the consistency point does not stand in for the step\'s own: the acknowledged write is in the dump', async () => {
-    const doc = load(readFileSync('blueprints/redis.yaml', 'utf8')) as { spec: { actions: { backup: { phases: ActionSpec['phases'] } } } };
     // 40 keys at 20 ms each: a save takes ~0.8 s, so the hand-started child is still at work when it is stopped.
-    expect(await sh(`for i in $(seq 40); do echo "SET fill:$i $i"; done | redis-cli | sort | uniq -c | tr -s ' '`)).toBe(' 40 OK\n');
     expect(await sh('redis-cli CONFIG SET rdb-key-save-delay 20000')).toBe('OK\n');
     // The AOF base written on start is a child too: begin once none runs.
     await waitFor(async () => idle(await sh('redis-cli INFO persistence')) || undefined, { timeoutMs: 60_000, what: 'no child running' });
@@ -69,13 +81,7 @@ describe('redis blueprint backup step', () => {
       const calls = async () => Number(/^cmdstat_info:calls=(\d+)/m.exec(await sh('redis-cli INFO commandstats'))?.[1]);
       const base = await calls();
       let settled = false;
-      const step = runAction({
-        blueprint: 'redis',
-        action: 'backup',
-        spec: { phases: doc.spec.actions.backup.phases },
-        context: { namespace: ns, workload: { kind: 'StatefulSet', name: 'db', namespace: ns } },
-        ctx: { client: cluster.client, log: () => undefined },
-      }).finally(() => {
+      const step = backupStep().finally(() => {
         settled = true;
       });
       // Wait until the step has asked INFO twice beyond our own polls (each poll adds one call): it is waiting on the
@@ -99,6 +105,22 @@ describe('redis blueprint backup step', () => {
       expect(loaded).toBe('after-fork\n41\n');
     } finally {
       await sh('kill -CONT $(pgrep -P 1) 2>/dev/null || true');
+    }
+  });
+
+  it('its own save failing (the child killed) fails the step at once, naming the status, instead of waiting out the phase timeout', async () => {
+    // ~1 s per key: the step's save runs for as long as the test needs it to.
+    expect(await sh('redis-cli CONFIG SET rdb-key-save-delay 1000000')).toBe('OK\n');
+    try {
+      await waitFor(async () => idle(await sh('redis-cli INFO persistence')) || undefined, { timeoutMs: 60_000, what: 'no child running' });
+      const step = backupStep();
+      await waitFor(async () => field(await sh('redis-cli INFO persistence'), 'rdb_bgsave_in_progress') === '1' || undefined, { timeoutMs: 120_000, what: "the step's BGSAVE to start" });
+      await sh('kill -KILL $(pgrep -P 1)');
+      const result = await step;
+      expect(result.ok).toBe(false);
+      expect(result.error).toMatch(/^BGSAVE failed: rdb_last_bgsave_status:err$/m);
+    } finally {
+      await sh('redis-cli CONFIG SET rdb-key-save-delay 0');
     }
   });
 });
