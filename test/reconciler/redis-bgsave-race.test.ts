@@ -1,11 +1,11 @@
 /**
- * The redis blueprint's backup step against a save that forked before the consistency point (Debian's redis-server
- * in the sandbox). An automatic save (`save 60 10000`) or an AOF rewrite may be running when the step starts; that
- * child's dump lacks every write acknowledged after its fork, so the step must neither count it as its own save nor
- * fail because of it. The test makes the race deterministic: a hand-started BGSAVE child is stopped (SIGSTOP) right
- * after its fork, a write is acknowledged, the step starts and is seen waiting (it polls INFO), then the child is
- * let go and completes — moving LASTSAVE, which the old wait took for the step's own save. The dump the step leaves
- * behind is loaded into a fresh redis-server: the write must be there.
+ * The redis blueprint's backup step against the saves around it (Debian's redis-server in the sandbox). An automatic
+ * save (`save 60 10000`) or an AOF rewrite may be running when the step starts; that child's dump lacks every write
+ * acknowledged after its fork, so the step must neither take it for its own save nor fail because of it. The race is
+ * made deterministic: a hand-started BGSAVE child is stopped (SIGSTOP) right after its fork, a write is acknowledged,
+ * the step starts and is seen waiting (it polls INFO), then the child is let go and completes, moving LASTSAVE. The
+ * dump the step leaves is loaded into a fresh redis-server: the write must be there. (The blueprint before 3a1db36
+ * failed here with "ERR Background save already in progress".) And the step's own save failing ends the step at once.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
