@@ -208,7 +208,7 @@ async function restoreWithLog(req: RestoreRequest, start: Date, now: () => Date,
     const cancelled = cancelledBy(req.signal);
     if (cancelled) Object.assign(result.spec, { phase: 'Cancelled', errors: [cancelled.message, ...(result.spec.errors ?? [])] });
     const sum = result.spec.summary;
-    log(`${result.spec.phase}: ${sum.created} created, ${sum.updated} updated, ${sum.skipped} skipped, ${sum.failed} failed${result.spec.errors?.length ? `; ${result.spec.errors.length} error(s)` : ''}`);
+    log(`${req.dryRun ? 'dry run, would be ' : ''}${result.spec.phase}: ${sum.created} created, ${sum.updated} updated, ${sum.skipped} skipped, ${sum.failed} failed${result.spec.errors?.length ? `; ${result.spec.errors.length} error(s)` : ''}`);
     const commit = req.dryRun ? undefined : await recordRestore(catalog, result, runName, req.trigger ?? 'manual', runLog.lines);
     return { restorePoint: rp, plan: restorePlan, execution, result, ...(commit ? { commit } : {}) };
   } finally {

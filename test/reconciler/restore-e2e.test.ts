@@ -380,6 +380,9 @@ spec:
     expect(text.stdout).toMatch(/would create\s+ConfigMap\s+shop\/shop-config/);
     expect(text.stdout).toMatch(/skip\s+StatefulSet\s+shop\/db\s+already exists \(--existing skip\)/);
     expect(text.stdout).toMatch(/would be: 1 created, 0 updated, \d+ skipped, 0 failed/);
+    // Its progress log says so too: no bare "Succeeded: 1 created" for a restore that created nothing.
+    expect(text.stderr).toMatch(/^ *dry run, would be Succeeded: 1 created, 0 updated, \d+ skipped, 0 failed$/m);
+    expect(text.stderr).not.toMatch(/^ *Succeeded:/m);
     expect(await client.find('v1', 'configmaps', DEMO_NAMESPACE, 'shop-config')).toBeUndefined();
     expect(gitCli('rev-parse', 'coffer-catalog').trim()).toBe(tip);
   }, 180_000);
