@@ -59,8 +59,9 @@ function backupStep() {
 
 describe('redis blueprint backup step', () => {
   it('a save that forked before the consistency point does not stand in for the step\'s own: the acknowledged write is in the dump', async () => {
-    // 40 keys at 20 ms each: a save takes ~0.8 s, so the hand-started child is still at work when it is stopped.
-    expect(await sh('redis-cli CONFIG SET rdb-key-save-delay 20000')).toBe('OK\n');
+    // 40 keys at 100 ms each: the hand-started child is still at work when it is stopped (checked below) and ends ≤ 4 s
+    // after it is let go; the step's own save (delay set back to 0 once the child has its copy) is quick.
+    expect(await sh('redis-cli CONFIG SET rdb-key-save-delay 100000')).toBe('OK\n');
     // The AOF base written on start is a child too: begin once none runs.
     await waitFor(async () => idle(await sh('redis-cli INFO persistence')) || undefined, { timeoutMs: 60_000, what: 'no child running' });
 
@@ -71,6 +72,7 @@ describe('redis blueprint backup step', () => {
     expect(field(held, 'rdb_bgsave_in_progress')).toBe('1');
     expect(Number(field(held, 'current_save_keys_processed'))).toBeLessThan(Number(field(held, 'current_save_keys_total')));
     const lastSaveBefore = (await sh('redis-cli LASTSAVE')).trim();
+    expect(await sh('redis-cli CONFIG SET rdb-key-save-delay 0')).toBe('OK\n');
 
     try {
       // Acknowledged after that fork: missing from the stopped child's dump.
