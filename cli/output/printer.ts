@@ -38,7 +38,10 @@ export { formatTable } from '../../reconciler/catalog/open.ts';
 export async function printList<T>(io: CliIO, format: OutputFormat, spec: ListSpec<T>, items: T[], empty: string): Promise<void> {
   if (format === 'json' || format === 'yaml') return printObject(io, format, { apiVersion: 'coffer.dev/v1alpha1', kind: spec.listKind, items });
   if (format === 'name') {
-    for (const i of items) io.stdout.write(`${spec.resource}/${spec.name(i)}\n`);
+    // One write: 100,000 writes of one line each cost more than reading the catalog did.
+    let out = '';
+    for (const i of items) out += `${spec.resource}/${spec.name(i)}\n`;
+    io.stdout.write(out);
     return;
   }
   if (items.length === 0) {
@@ -55,6 +58,10 @@ export async function printObject(io: CliIO, format: 'json' | 'yaml', value: unk
   else io.stdout.write((await import('yaml')).default.stringify(value));
 }
 
+/** What `JSON.stringify({ items: [...] }, null, 2)` puts around the items: they sit at the List's depth. */
+const BATCH_OPEN = '{\n  "items": [';
+const BATCH_CLOSE = '\n  ]\n}';
+
 /**
  * The same List document as `printList`'s `-o json|yaml`, written batch by batch as the batches arrive (honouring
  * back-pressure), so `-o json` of 100,000 restore points never holds them all. `continueToken` becomes the List's
@@ -70,7 +77,11 @@ export async function writeListStream(io: CliIO, format: 'json' | 'yaml', kind: 
     await write(`{\n  "apiVersion": "coffer.dev/v1alpha1",\n  "kind": ${JSON.stringify(kind)},\n  "items": [`);
     for await (const batch of batches) {
       if (!batch.length) continue;
-      await write(batch.map((item) => `${n++ ? ',' : ''}\n${JSON.stringify(item, null, 2).replace(/^/gm, '    ')}`).join(''));
+      // The batch as the List's `items` would print it, cut out of one native stringify: stringifying item by item and
+      // indenting with a regular expression took five times as long (and indented after a U+2028 inside a string).
+      const text = JSON.stringify({ items: batch }, null, 2);
+      await write(`${n ? ',' : ''}${text.slice(BATCH_OPEN.length, text.length - BATCH_CLOSE.length)}`);
+      n += batch.length;
     }
     const token = continueToken?.();
     await write(`${n ? '\n  ' : ''}]${token ? `,\n  "metadata": {\n    "continue": ${JSON.stringify(token)}\n  }` : ''}\n}\n`);

