@@ -16,96 +16,138 @@ type Value = string | number | boolean | null | Value[] | { [k: string]: Value }
 /** Thrown inside the parser when the text leaves the supported shape; never escapes `plainDocument`. */
 const NOT_PLAIN = Symbol('not plain');
 
-/** Keys: start with a letter, then what label keys and field names use. Never `__proto__` (no underscore first). */
-const KEY = /^([A-Za-z][A-Za-z0-9._/-]*):(?: (.*))?$/;
-/** Plain scalars taken as strings: they start with a letter or `/` and use a conservative character set. */
-const PLAIN_STRING = /^[A-Za-z/][A-Za-z0-9 ._/:@+=,~()-]*$/;
-const INT = /^(?:0|[1-9][0-9]{0,14})$/;
+/**
+ * Printable ASCII, newlines and the Basic Multilingual Plane's other printable characters only: no tabs, carriage
+ * returns, control characters, NEL (a line break in YAML 1.1), U+2028/9, byte order marks, surrogates or astral ones.
+ */
+const OUTSIDE = /[^\n\x20-\x7e\u00a0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]/;
 /** RFC 3339 times as Coffer writes them (`toISOString()`), and Kubernetes quantities: strings in both core schemas. */
 const TIME = /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z$/;
 const QUANTITY = /^[1-9][0-9]*(?:\.[0-9]+)?(?:Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)$/;
 /** Words some YAML schemas read as null or booleans: only the lower-case core ones are decoded here. */
 const RESERVED = /^(?:null|Null|NULL|true|True|TRUE|false|False|FALSE|y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$/;
 
-const OUTSIDE = /[^\n\x20-\x7e\u00a0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]/;
+/** Character classes (ASCII): 1 letter, 2 digit, 4 other key characters `._/-`, 8 other plain-string characters. */
+const CLASS = new Uint8Array(128);
+for (let c = 65; c <= 90; c++) CLASS[c] = CLASS[c + 32] = 1;
+for (let c = 48; c <= 57; c++) CLASS[c] = 2;
+for (const ch of '._/-') CLASS[ch.charCodeAt(0)] = 4;
+for (const ch of ' :@+=,~()') CLASS[ch.charCodeAt(0)] = 8;
 
-interface Line {
-  indent: number;
-  text: string;
+/**
+ * The lines of the text, one at a time: `indent` and the content's span [`at`, `end`) of the current line (indent -1
+ * past the last line). A blank line, or one of spaces, leaves the shape (only block scalars hold them).
+ */
+class Lines {
+  private next = 0;
+  indent = -1;
+  at = 0;
+  end = 0;
+
+  constructor(readonly text: string) {
+    this.advance();
+  }
+
+  advance(): void {
+    const t = this.text;
+    const start = this.next;
+    if (start >= t.length) {
+      this.indent = -1;
+      return;
+    }
+    let end = t.indexOf('\n', start);
+    if (end < 0) end = t.length;
+    let i = start;
+    while (i < end && t.charCodeAt(i) === 32) i++;
+    if (i === end) throw NOT_PLAIN;
+    this.indent = i - start;
+    this.at = i;
+    this.end = end;
+    this.next = end + 1;
+  }
 }
 
 /** The document as js-yaml and `yaml` would read it, or undefined when the text is not in the plain shape. */
 export function plainDocument(text: string): Record<string, Value> | undefined {
-  // Printable ASCII, newlines and the Basic Multilingual Plane's other printable characters only: no tabs, carriage
-  // returns, control characters, NEL (a line break in YAML 1.1), byte order marks, surrogates or astral characters.
   if (OUTSIDE.test(text)) return undefined;
-  const lines: Line[] = [];
-  let start = 0;
-  while (start < text.length) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    let indent = start;
-    while (indent < end && text.charCodeAt(indent) === 32) indent++;
-    // A blank line (or one of spaces) only appears inside block scalars, which this does not read.
-    if (indent === end) return undefined;
-    lines.push({ indent: indent - start, text: text.slice(indent, end) });
-    start = end + 1;
-  }
-  if (lines.length === 0 || lines[0]!.indent !== 0) return undefined;
-  const at = { i: 0 };
   try {
-    const doc = mapping(lines, at, 0, undefined);
-    return at.i === lines.length ? doc : undefined;
+    const lines = new Lines(text);
+    if (lines.indent !== 0) return undefined;
+    const doc = mapping(lines, 0, -1);
+    return (lines.indent as number) === -1 ? doc : undefined;
   } catch (e) {
     if (e === NOT_PLAIN) return undefined;
     throw e;
   }
 }
 
-/** A block mapping whose keys sit at `indent`; `first` is a key line already taken from a `- key: value` item. */
-function mapping(lines: Line[], at: { i: number }, indent: number, first: string | undefined): Record<string, Value> {
+/**
+ * A block mapping whose keys sit at `indent`; `from` ≥ 0: its first key starts there on the current line (a
+ * `- key: value` item, keys lining up two columns in).
+ */
+function mapping(lines: Lines, indent: number, from: number): Record<string, Value> {
   const out: Record<string, Value> = {};
-  let text = first;
-  for (;;) {
-    if (text === undefined) {
-      const line = lines[at.i];
-      if (!line || line.indent < indent) return out;
-      if (line.indent > indent) throw NOT_PLAIN; // a continuation line (a folded scalar) or odd indentation
-      text = line.text;
-      at.i++;
+  const t = lines.text;
+  for (let first = from >= 0; ; first = false) {
+    if (!first) {
+      if (lines.indent < indent) return out;
+      if (lines.indent > indent) throw NOT_PLAIN; // a continuation line (a folded scalar) or odd indentation
     }
-    const m = KEY.exec(text);
-    if (!m) throw NOT_PLAIN;
-    const key = m[1]!;
-    if (RESERVED.test(key)) throw NOT_PLAIN; // `null:` is the key "" to `yaml`, "null" to js-yaml
-    if (Object.prototype.hasOwnProperty.call(out, key)) throw NOT_PLAIN; // duplicate: an error, read by js-yaml
-    out[key] = m[2] === undefined ? nested(lines, at, indent) : scalar(m[2]);
-    text = undefined;
+    const at = first ? from : lines.at;
+    const end = lines.end;
+    const colon = keyEnd(t, at, end);
+    if (colon < 0) throw NOT_PLAIN;
+    const key = t.slice(at, colon);
+    if (colon - at <= 5 && RESERVED.test(key)) throw NOT_PLAIN; // `null:` is the key "" to `yaml`, "null" to js-yaml
+    if (Object.prototype.hasOwnProperty.call(out, key)) throw NOT_PLAIN; // duplicate: an error, left to js-yaml
+    if (colon + 1 === end) {
+      lines.advance();
+      out[key] = nested(lines, indent);
+    } else {
+      out[key] = scalar(t.slice(colon + 2, end));
+      lines.advance();
+    }
   }
 }
 
-/** The block under `key:` — more indented than the key (Coffer's writer indents sequences too). */
-function nested(lines: Line[], at: { i: number }, indent: number): Value {
-  const line = lines[at.i];
-  if (!line || line.indent <= indent) throw NOT_PLAIN; // `key:` alone is null, which the writer spells `null`
-  return line.text.startsWith('- ') ? sequence(lines, at, line.indent) : mapping(lines, at, line.indent, undefined);
+/** Where the key starting at `at` ends (its `:`, followed by a space or the end of the line), else -1. */
+function keyEnd(t: string, at: number, end: number): number {
+  if (CLASS[t.charCodeAt(at)] !== 1) return -1;
+  let i = at + 1;
+  for (; i < end; i++) {
+    const c = t.charCodeAt(i);
+    if (c === 58 /* : */) break;
+    if (c >= 128 || !(CLASS[c]! & 7)) return -1;
+  }
+  if (i >= end || (i + 1 < end && t.charCodeAt(i + 1) !== 32)) return -1;
+  return i;
 }
 
-function sequence(lines: Line[], at: { i: number }, indent: number): Value[] {
+/** The block under `key:` — more indented than the key (Coffer's writer indents sequences too). */
+function nested(lines: Lines, indent: number): Value {
+  if (lines.indent <= indent) throw NOT_PLAIN; // `key:` alone is null, which the writer spells `null`
+  const t = lines.text;
+  const dash = t.charCodeAt(lines.at) === 45 && t.charCodeAt(lines.at + 1) === 32;
+  return dash ? sequence(lines, lines.indent) : mapping(lines, lines.indent, -1);
+}
+
+function sequence(lines: Lines, indent: number): Value[] {
   const out: Value[] = [];
+  const t = lines.text;
   for (;;) {
-    const line = lines[at.i];
-    if (!line || line.indent < indent) return out;
-    if (line.indent > indent || !line.text.startsWith('- ')) throw NOT_PLAIN;
-    at.i++;
-    const item = line.text.slice(2);
-    if (item.startsWith(' ') || item.startsWith('- ')) throw NOT_PLAIN;
-    // `- key: value` opens a mapping whose other keys line up with this first one, two columns in.
-    if (KEY.test(item)) out.push(mapping(lines, at, indent + 2, item));
-    else {
-      const next = lines[at.i];
-      if (next && next.indent > indent) throw NOT_PLAIN; // a folded scalar
-      out.push(scalar(item));
+    if (lines.indent < indent) return out;
+    const at = lines.at;
+    if (lines.indent > indent || t.charCodeAt(at) !== 45 || t.charCodeAt(at + 1) !== 32) throw NOT_PLAIN;
+    const item = at + 2;
+    const c = t.charCodeAt(item);
+    if (c === 32 || (c === 45 && t.charCodeAt(item + 1) === 32)) throw NOT_PLAIN;
+    if (keyEnd(t, item, lines.end) >= 0) {
+      // `- key: value` opens a mapping whose other keys line up with this first one, two columns in.
+      out.push(mapping(lines, indent + 2, item));
+    } else {
+      out.push(scalar(t.slice(item, lines.end)));
+      lines.advance();
+      if (lines.indent > indent) throw NOT_PLAIN; // a folded scalar
     }
   }
 }
@@ -114,25 +156,46 @@ function scalar(s: string): Value {
   const c = s.charCodeAt(0);
   if (c === 34 /* " */) return doubleQuoted(s);
   if (c === 39 /* ' */) {
-    if (s.length < 2 || !s.endsWith("'")) throw NOT_PLAIN;
+    if (s.length < 2 || s.charCodeAt(s.length - 1) !== 39) throw NOT_PLAIN;
     const body = s.slice(1, -1);
+    if (!body.includes("'")) return body;
     // A lone quote inside ends the scalar early: only doubled ones are content.
     if (body.replaceAll("''", '').includes("'")) throw NOT_PLAIN;
     return body.replaceAll("''", "'");
   }
   if (s === '[]') return [];
   if (s === '{}') return {};
-  if (s.endsWith(' ') || s.includes(': ') || s.includes(' #') || s.endsWith(':')) throw NOT_PLAIN;
-  if (PLAIN_STRING.test(s)) {
-    if (!RESERVED.test(s)) return s;
+  if (c < 128 && (CLASS[c] === 1 || c === 47 /* / */)) {
+    // A plain string: conservative characters, no `: ` inside, no `:` or space at the end.
+    const n = s.length;
+    for (let i = 1; i < n; i++) {
+      const d = s.charCodeAt(i);
+      if (d >= 128 || CLASS[d] === 0) throw NOT_PLAIN;
+      if (d === 58 && (i + 1 === n || s.charCodeAt(i + 1) === 32)) throw NOT_PLAIN;
+    }
+    if (s.charCodeAt(n - 1) === 32) throw NOT_PLAIN;
+    if (n > 5 || !RESERVED.test(s)) return s;
     if (s === 'null') return null;
     if (s === 'true') return true;
     if (s === 'false') return false;
     throw NOT_PLAIN;
   }
-  if (INT.test(s)) return Number(s);
-  if (TIME.test(s) || QUANTITY.test(s)) return s;
+  if (c >= 48 && c <= 57) {
+    if (isInt(s)) return Number(s);
+    if (TIME.test(s) || QUANTITY.test(s)) return s;
+  }
   throw NOT_PLAIN;
+}
+
+/** 0, or up to 15 digits without a leading zero: a safe integer in every reading. */
+function isInt(s: string): boolean {
+  const n = s.length;
+  if (n > 15 || (n > 1 && s.charCodeAt(0) === 48)) return false;
+  for (let i = 0; i < n; i++) {
+    const d = s.charCodeAt(i);
+    if (d < 48 || d > 57) return false;
+  }
+  return true;
 }
 
 const ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', n: '\n', t: '\t', r: '\r', b: '\b', f: '\f' };
