@@ -90,9 +90,18 @@ export async function writeListStream(io: CliIO, format: 'json' | 'yaml', kind: 
   await write(`apiVersion: coffer.dev/v1alpha1\nkind: ${kind}\nitems:`);
   for await (const batch of batches) {
     if (!batch.length) continue;
-    await write(`${n ? '' : '\n'}${batch.map((item) => yaml!.stringify([item]).replace(/^(?=.)/gm, '  ')).join('')}`);
+    // Indented at line feeds only: a multiline regular expression also starts a "line" after a U+2028 inside a string.
+    await write(`${n ? '' : '\n'}${batch.map((item) => indentLines(yaml!.stringify([item]))).join('')}`);
     n += batch.length;
   }
   const token = continueToken?.();
   await write(`${n ? '' : ' []\n'}${token ? `metadata:\n  continue: ${token}\n` : ''}`);
+}
+
+/** Two spaces before every non-empty line (lines end at line feeds: YAML's writer breaks lines with nothing else). */
+function indentLines(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => (l ? `  ${l}` : l))
+    .join('\n');
 }
