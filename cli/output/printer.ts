@@ -44,12 +44,14 @@ export async function printList<T>(io: CliIO, format: OutputFormat, spec: ListSp
     io.stdout.write(out);
     return;
   }
-  if (items.length === 0) {
-    io.stderr.write(`${empty}\n`);
-    return;
-  }
   const cols = spec.columns.filter((c) => format === 'wide' || !c.wide);
-  io.stdout.write(formatTable(cols.map((c) => c.header), items.map((i) => cols.map((c) => c.value(i)))));
+  printRows(io, cols.map((c) => c.header), items.map((i) => cols.map((c) => c.value(i))), empty);
+}
+
+/** A table already turned into cells (a caller that drops each item once it is a row); none: `empty` to stderr. */
+export function printRows(io: CliIO, headers: string[], rows: string[][], empty: string): void {
+  if (rows.length === 0) io.stderr.write(`${empty}\n`);
+  else io.stdout.write(formatTable(headers, rows));
 }
 
 /** One object (or list document) as JSON or YAML; the YAML library loads only when YAML is asked for. */
