@@ -17,10 +17,11 @@ type Value = string | number | boolean | null | Value[] | { [k: string]: Value }
 const NOT_PLAIN = Symbol('not plain');
 
 /**
- * Printable ASCII, newlines and the Basic Multilingual Plane's other printable characters only: no tabs, carriage
- * returns, control characters, NEL (a line break in YAML 1.1), U+2028/9, byte order marks, surrogates or astral ones.
+ * Inside quoted scalars: printable ASCII and the Basic Multilingual Plane's other printable characters only — no tabs,
+ * carriage returns, control characters, NEL (a line break in YAML 1.1), U+2028/9, byte order marks, surrogates or
+ * astral ones.
  */
-const OUTSIDE = /[^\n\x20-\x7e\u00a0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]/;
+const OUTSIDE = /[^\x20-\x7e\u00a0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]/;
 /** RFC 3339 times as Coffer writes them (`toISOString()`), and Kubernetes quantities: strings in both core schemas. */
 const TIME = /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z$/;
 const QUANTITY = /^[1-9][0-9]*(?:\.[0-9]+)?(?:Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)$/;
@@ -69,7 +70,8 @@ class Lines {
 
 /** The document as js-yaml and `yaml` would read it, or undefined when the text is not in the plain shape. */
 export function plainDocument(text: string): Record<string, Value> | undefined {
-  if (OUTSIDE.test(text)) return undefined;
+  // Keys, plain scalars, indentation and indicators are checked character by character as ASCII below; only quoted
+  // scalars may hold other characters, and they are checked against OUTSIDE (one scan of every text cost 1/8 of -o json).
   try {
     const lines = new Lines(text);
     if (lines.indent !== 0) return undefined;
@@ -154,8 +156,9 @@ function sequence(lines: Lines, indent: number): Value[] {
 
 function scalar(s: string): Value {
   const c = s.charCodeAt(0);
-  if (c === 34 /* " */) return doubleQuoted(s);
-  if (c === 39 /* ' */) {
+  if ((c === 34 /* " */ || c === 39) /* ' */ && OUTSIDE.test(s)) throw NOT_PLAIN;
+  if (c === 34) return doubleQuoted(s);
+  if (c === 39) {
     if (s.length < 2 || s.charCodeAt(s.length - 1) !== 39) throw NOT_PLAIN;
     const body = s.slice(1, -1);
     if (!body.includes("'")) return body;
