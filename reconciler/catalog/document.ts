@@ -4,8 +4,8 @@ import { plainDocument } from './plain-yaml.ts';
 import type * as Yaml from 'yaml';
 
 /**
- * The `yaml` library (~115 KB), loaded with the first write: readers (listings, `-o json`) parse with js-yaml and never
- * evaluate it. The bundle keeps this require lazy and inside the bundle (build/bundle.ts, plugin lazyYaml).
+ * The `yaml` library (~115 KB), loaded with the first write: readers (listings, `-o json`) parse with plain-yaml.ts or
+ * js-yaml and never evaluate it. The bundle keeps this require lazy and inside the bundle (build/bundle.ts, lazyYaml).
  */
 let yamlLibrary: typeof Yaml | undefined;
 function yaml(): typeof Yaml {
@@ -40,7 +40,7 @@ export class DocumentParseError extends Error {
  * `-o json` or a reindex reads 100,000 of them; documents are small, so alias bombs are bounded by the blob size.
  */
 export function parseDocument(text: string): unknown {
-  // The shape Coffer writes, read directly (plain-yaml.ts: the same result, ~5× faster); anything else by js-yaml.
+  // The shape Coffer writes, read directly (plain-yaml.ts: the same result, ~3× faster); anything else by js-yaml.
   const plain = plainDocument(text);
   if (plain) return plain;
   try {

@@ -2,7 +2,7 @@ import type IsoGit from 'isomorphic-git';
 import type { HttpClient } from 'isomorphic-git';
 
 /**
- * isomorphic-git (~160 KB of JavaScript with pako) and its HTTP client, loaded on first use. Only remotes (fetch,
+ * isomorphic-git (~210 KB of JavaScript with pako) and its HTTP client, loaded on first use. Only remotes (fetch,
  * push) and a few writes need them; reading a local repository goes through `objects.ts` and `refs.ts`, so
  * `coffer restorepoints` on a local catalog never parses the library (the bundle keeps it in a chunk of its own).
  */

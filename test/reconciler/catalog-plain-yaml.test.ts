@@ -8,6 +8,7 @@
 import jsyaml from 'js-yaml';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { canonical, mutate as mutateWith, random } from '../yaml-mutants.ts';
 import { documentText } from '../../reconciler/catalog/document.ts';
 import { plainDocument } from '../../reconciler/catalog/plain-yaml.ts';
 import { toLastRun } from '../../reconciler/catalog/index.ts';
@@ -67,37 +68,7 @@ const TOKENS = [
   '\u0085', "''", '""', '__proto__: ', 'null: ', 'true: ', '1: ', 'k: v # c', '  ', '0', '9007199254740993', '1Gi', '1.5Mi', 'é',
 ];
 
-/** mulberry32: a failure names a reproducible mutant. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function mutate(text: string, rnd: () => number): string {
-  const at = Math.floor(rnd() * (text.length + 1));
-  const lines = text.split('\n');
-  const line = Math.floor(rnd() * lines.length);
-  switch (Math.floor(rnd() * 6)) {
-    case 0:
-    case 1:
-      return text.slice(0, at) + TOKENS[Math.floor(rnd() * TOKENS.length)]! + text.slice(at);
-    case 2:
-      return text.slice(0, at) + text.slice(at + 1 + Math.floor(rnd() * 4));
-    case 3:
-      return [...lines.slice(0, line + 1), lines[line]!, ...lines.slice(line + 1)].join('\n');
-    case 4:
-      return [...lines.slice(0, line), ['', ' ', '  ', '    '][Math.floor(rnd() * 4)]! + lines[line]!.slice(rnd() < 0.5 ? 0 : 2), ...lines.slice(line + 1)].join('\n');
-    default:
-      return [...lines.slice(0, line), lines[line + 1] ?? '', lines[line]!, ...lines.slice(line + 2)].join('\n');
-  }
-}
-
-/** Key order counts; -0, NaN and ±Infinity are spelled out so they compare too. */
-const canonical = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' && (!Number.isFinite(x) || Object.is(x, -0)) ? `#${Object.is(x, -0) ? '-0' : x}` : x));
+const mutate = (text: string, rnd: () => number): string => mutateWith(text, rnd, TOKENS);
 
 function references(text: string): { jsyaml?: string; yaml?: string } {
   const out: { jsyaml?: string; yaml?: string } = {};
