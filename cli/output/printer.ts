@@ -1,4 +1,5 @@
 import { formatTable } from '../../reconciler/catalog/open.ts';
+import { plainListItem } from '../../reconciler/catalog/plain-yaml.ts';
 import { UsageError, type CliIO } from '../io.ts';
 
 /** kubectl's output formats. Machine formats only when asked: a pipe does not change what a command prints. */
@@ -92,8 +93,10 @@ export async function writeListStream(io: CliIO, format: 'json' | 'yaml', kind: 
   await write(`apiVersion: coffer.dev/v1alpha1\nkind: ${kind}\nitems:`);
   for await (const batch of batches) {
     if (!batch.length) continue;
-    // Indented at line feeds only: a multiline regular expression also starts a "line" after a U+2028 inside a string.
-    await write(`${n ? '' : '\n'}${batch.map((item) => indentLines(yaml!.stringify([item]))).join('')}`);
+    // Each item as `yaml.stringify([item])` prints it — by plain-yaml.ts's emitter when the item has the plain shape
+    // (~200 µs less a restore point) — indented at line feeds only: a multiline regular expression also starts a
+    // "line" after a U+2028 inside a string.
+    await write(`${n ? '' : '\n'}${batch.map((item) => indentLines(plainListItem(item) ?? yaml!.stringify([item]))).join('')}`);
     n += batch.length;
   }
   const token = continueToken?.();

@@ -10,7 +10,7 @@ import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { canonical, mutate as mutateWith, random } from '../yaml-mutants.ts';
 import { documentText } from '../../reconciler/catalog/document.ts';
-import { plainDocument } from '../../reconciler/catalog/plain-yaml.ts';
+import { plainDocument, plainListItem } from '../../reconciler/catalog/plain-yaml.ts';
 import { toLastRun } from '../../reconciler/catalog/index.ts';
 import { backupRun, restorePoint, slot } from '../bench/catalog-data.ts';
 import { backup, failedRun } from './catalog-fixtures.ts';
@@ -86,10 +86,19 @@ function references(text: string): { jsyaml?: string; yaml?: string } {
   return out;
 }
 
-/** When the fast reader answers, both libraries read exactly that; returns whether it answered. */
+/** When the emitter answers, it printed what `yaml.stringify([doc])` prints; returns whether it answered. */
+function checkItem(label: string, doc: unknown): boolean {
+  const fast = plainListItem(doc);
+  if (fast === undefined) return false;
+  expect({ label, got: fast }).toEqual({ label, got: YAML.stringify([doc]) });
+  return true;
+}
+
+/** When the fast reader answers, both libraries read exactly that (and the emitter prints it as `yaml` does). */
 function check(label: string, text: string): boolean {
   const fast = plainDocument(text);
   if (fast === undefined) return false;
+  checkItem(label, fast);
   const ref = references(text);
   expect({ label, text, got: canonical(fast) }).toEqual({ label, text, got: ref.jsyaml });
   expect({ label, text, got: canonical(fast) }).toEqual({ label, text, got: ref.yaml });
@@ -105,6 +114,22 @@ describe('the fast reader of catalog documents', () => {
       if (i < 8 && i !== 2) expect({ i, answered }).toEqual({ i, answered: true });
     }
     expect(TEXTS.filter((t) => plainDocument(t) !== undefined).length).toBeGreaterThan(20);
+  });
+
+  it('prints a list item as the yaml library does, for the documents it takes (-o yaml)', () => {
+    let answered = 0;
+    for (const [i, d] of DOCS.entries()) if (checkItem(`doc ${i}`, d)) answered++;
+    // The bulk shapes (restore points, runs, pointers) take the fast path; quoted (doc 7), folded or odd strings do not.
+    for (const i of [0, 1, 3, 4, 5, 6]) expect({ i, answered: plainListItem(DOCS[i]) !== undefined }).toEqual({ i, answered: true });
+    expect(answered).toBeGreaterThanOrEqual(7);
+    // Values the writer would quote, fold, anchor or nest in ways the emitter does not print: left to the library.
+    const rp0 = DOCS[0] as Record<string, unknown>;
+    for (const odd of ['', ' x', 'x ', 'a: b', '123', 'true', 'yes', '0x1F', '- x', 'it\'s "q"', 'long '.repeat(20), 1.5, -0, 2 ** 60, [[1]], undefined]) {
+      const doc = { ...rp0, odd };
+      const got = plainListItem(doc);
+      if (got !== undefined) expect({ odd, got }).toEqual({ odd, got: YAML.stringify([doc]) });
+    }
+    for (const odd of ['', 'a: b', '123', 'true', 1.5, [[1]]]) expect({ odd, got: plainListItem({ odd }) }).toEqual({ odd, got: undefined });
   });
 
   it('answers a mutant only with what both libraries read from it (6,000 seeded mutants)', () => {
