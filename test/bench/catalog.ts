@@ -121,15 +121,15 @@ function summarise(runs: Array<Record<string, number>>): Record<string, unknown>
 }
 
 /**
- * The whole CLI in fresh processes, as a user runs it: `coffer restorepoints -o name`, the default table and `-o json`
- * (peak RSS: streamed, so bounded), beside `node -e 0` (the floor of any Node CLI) and the git anchor. Each round runs
+ * The whole CLI in fresh processes, as a user runs it: `coffer restorepoints -o name`, the default table, `-o json` and
+ * `-o yaml` (peak RSS: streamed, so bounded), beside `node -e 0` (the floor of any Node CLI) and the git anchor. Each round runs
  * all of them back to back, so a busy moment on the shared machine hits every figure of that round alike.
  */
 async function cliFigures(gitdir: string, reps: number, timeoutMs: number): Promise<Record<string, unknown>> {
   const cache = fs.mkdtempSync(join(tmpdir(), 'coffer-bench-cache-'));
   const env = { ...process.env, COFFER_CACHE_DIR: cache };
   const coffer = (...args: string[]): string[] => [process.execPath, join(ROOT, 'cli/coffer.js'), 'restorepoints', '--source', gitdir, '--branch', 'coffer-catalog', '--cluster', 'bench', ...args];
-  const rows: Record<string, Array<Record<string, number>>> = { nodeStart: [], gitAnchor: [], name: [], table: [], json: [] };
+  const rows: Record<string, Array<Record<string, number>>> = { nodeStart: [], gitAnchor: [], name: [], table: [], json: [], yaml: [] };
   try {
     for (let r = 0; r < reps; r++) {
       rows.nodeStart!.push({ ...(await measured([process.execPath, '-e', '0'], env, 10_000)), load: load1() });
@@ -137,8 +137,9 @@ async function cliFigures(gitdir: string, reps: number, timeoutMs: number): Prom
       rows.gitAnchor!.push({ ms: a.gitCliMs, cpuMs: a.gitCliCpuMs, load: load1() });
       rows.name!.push({ ...(await measured(coffer('-o', 'name'), env, timeoutMs)), load: load1() });
       rows.table!.push({ ...(await measured(coffer(), env, timeoutMs)), load: load1() });
-      // -o json reads and prints every document (~190 MB of JSON at 100,000): three rounds are enough.
+      // -o json|yaml read and print every document (~190 MB of JSON at 100,000): three rounds are enough.
       if (r < 3) rows.json!.push({ ...(await measured(coffer('-o', 'json'), env, timeoutMs)), load: load1() });
+      if (r < 3) rows.yaml!.push({ ...(await measured(coffer('-o', 'yaml'), env, timeoutMs)), load: load1() });
     }
   } finally {
     fs.rmSync(cache, { recursive: true, force: true });
