@@ -9,6 +9,8 @@
  *
  * Whatever this returns is what js-yaml's core schema (`parseDocument`) and the `yaml` library return for the same
  * text: `test/reconciler/catalog-plain-yaml.test.ts` compares all three on generated documents and their mutants.
+ * `plainListItem` is the way back for `-o yaml`: the same shape printed as `yaml.stringify([doc])` prints it, held
+ * to the library's output by the same test.
  */
 
 type Value = string | number | boolean | null | Value[] | { [k: string]: Value };
