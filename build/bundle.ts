@@ -97,12 +97,13 @@ const lazyChildProcess: esbuild.Plugin = {
 const lazyYaml: esbuild.Plugin = {
   name: 'coffer-lazy-yaml',
   setup(b) {
-    const target = join(CHECKOUT, 'compiler', 'load', 'yaml.ts');
-    b.onLoad({ filter: /[\\/]load[\\/]yaml\.ts$/ }, (args) => {
-      if (args.path !== target) return undefined;
+    // Also the catalog's document writer (reconciler/catalog/document.ts): listings never evaluate the library.
+    const targets = new Set([join(CHECKOUT, 'compiler', 'load', 'yaml.ts'), join(CHECKOUT, 'reconciler', 'catalog', 'document.ts')]);
+    b.onLoad({ filter: /[\\/](?:load[\\/]yaml|catalog[\\/]document)\.ts$/ }, (args) => {
+      if (!targets.has(args.path)) return undefined;
       const text = readFileSync(args.path, 'utf8');
       const lazy = "createRequire(import.meta.url)('yaml')";
-      if (!text.includes(lazy) || text.replace(lazy, '').includes('import.meta')) throw new Error(`build: ${relative(CHECKOUT, target)} no longer loads yaml as the lazyYaml plugin expects`);
+      if (!text.includes(lazy) || text.replace(lazy, '').includes('import.meta')) throw new Error(`build: ${relative(CHECKOUT, args.path)} no longer loads yaml as the lazyYaml plugin expects`);
       return { contents: text.replace(lazy, "require('yaml')"), loader: 'ts' };
     });
   },

@@ -1,7 +1,7 @@
 import { parseArgs } from './args.ts';
 import { formatProblem, type Catalog, type CatalogProblem, type RestorePoint } from '../reconciler/catalog/index.ts';
 import { CATALOG_READ_FLAGS, openCatalogForRead, PAGE_FLAGS, parseLimit } from './catalog-flags.ts';
-import { printList, writeListStream } from './output/printer.ts';
+import { printList, printRows, writeListStream } from './output/printer.ts';
 import { restorePointSpec, restorePointSummarySpec } from './output/resources.ts';
 import type { CliIO, Command } from './io.ts';
 
@@ -70,15 +70,35 @@ export const run: Command = async (argv, io) => {
   const where = [v.namespace && `namespace ${v.namespace}`, v.policy && `policy ${v.policy}`].filter(Boolean).join(', ');
   const empty = `No restore points found in branch ${catalog.branch}${v['all-clusters'] ? '' : ` for cluster ${catalog.cluster}`}${where ? ` (${where})` : ''}.`;
   const now = new Date();
-  if (format === 'wide') await printList(io, format, restorePointSpec(now, !!v['all-clusters']), await fullDocuments(catalog, page.commit, page.items.map((i) => i.path)), empty);
-  else await printList(io, format, restorePointSummarySpec(now, !!v['all-clusters']), page.items, empty);
+  if (format === 'wide') {
+    // Every column, from the documents: each directory's documents become rows and are dropped, so memory holds the
+    // cells, not 100,000 documents.
+    const cols = restorePointSpec(now, !!v['all-clusters']).columns;
+    const rows: string[][] = [];
+    const snap = await catalog.snapshot(page.commit);
+    for (const paths of byDirectory(page.items.map((i) => i.path))) {
+      for (const d of snap!.documentsAt(paths)) if (d) rows.push(cols.map((c) => c.value(d)));
+    }
+    printRows(io, cols.map((c) => c.header), rows, empty);
+  } else await printList(io, format, restorePointSummarySpec(now, !!v['all-clusters']), page.items, empty);
   if (page.continue) io.stderr.write(`More restore points: add --continue ${page.continue}\n`);
   return 0;
 };
 
 async function fullDocuments(catalog: Catalog, commit: string | undefined, paths: string[]): Promise<RestorePoint[]> {
   const snap = await catalog.snapshot(commit);
-  return paths.map((p) => snap!.document(p)).filter((d): d is RestorePoint => d !== undefined);
+  return snap!.documentsAt(paths).filter((d): d is RestorePoint => d !== undefined);
+}
+
+/** Consecutive paths of one directory together (a listing's order keeps a directory's points together). */
+function* byDirectory(paths: readonly string[]): Generator<string[]> {
+  for (let i = 0; i < paths.length; ) {
+    const dir = paths[i]!.slice(0, paths[i]!.lastIndexOf('/') + 1);
+    let j = i + 1;
+    while (j < paths.length && paths[j]!.startsWith(dir) && !paths[j]!.includes('/', dir.length)) j++;
+    yield paths.slice(i, j);
+    i = j;
+  }
 }
 
 /** Unreadable documents are named (with file:line:col) and counted; they never hide the others or fail the listing. */

@@ -1,4 +1,3 @@
-import YAML from 'yaml';
 import { BranchWriter, type Changes, type DerivedEdits, type CommitOptions, type CommitResult, type ConflictResolver, type Identity, type Logger, silentLogger } from '../git/branch-writer.ts';
 import { commitTree, objectId, objectReader } from '../git/objects.ts';
 import type { GitSource } from '../git/source.ts';
@@ -16,7 +15,6 @@ import { DEFAULT_LAYOUT, type Layout, checkSegment, lastRunPath, restorePointPat
 import type { PointFacts } from './retention.ts';
 import { backupMessage, expireMessage } from './messages.ts';
 import type { LastRun, RestorePoint, RunRecord } from './types.ts';
-import { validateRestorePoint, validateRun } from './validate.ts';
 import { retentionOutcome, type RetentionOutcome } from './retention.ts';
 import type { PlanPolicy } from '../../compiler/plan/types.ts';
 
@@ -142,6 +140,8 @@ export class Catalog {
     if (restorePoint && !ok) {
       throw new TypeError(`recordBackup: run ${run.metadata.name} ended ${run.status.phase}; a failed run never records a restore point`);
     }
+    // Ajv and the schemas load with the first write, never for a listing.
+    const { validateRestorePoint, validateRun } = await import('./validate.ts');
     if (restorePoint) {
       if (restorePoint.spec.phase !== run.status.phase && !(restorePoint.spec.phase === 'Succeeded' && run.status.phase === 'Succeeded')) {
         throw new TypeError(`recordBackup: restore point ${restorePoint.metadata.name} phase ${restorePoint.spec.phase} differs from run phase ${run.status.phase}`);
@@ -176,7 +176,7 @@ export class Catalog {
 
   /** Records a restore or retention run (or any run without a restore point) as one commit. */
   async recordRun(run: RunRecord, message: string, extra: Changes = {}): Promise<CommitResult> {
-    validateRun(run);
+    (await import('./validate.ts')).validateRun(run);
     return this.commitChanges({ put: [{ path: runPath(this.layout, this.cluster, run.status.startTime, run.metadata.name), content: documentText(run) }, ...(extra.put ?? [])], delete: extra.delete ?? [] }, message);
   }
 
@@ -593,8 +593,8 @@ export function toLastRun(run: RunRecord, previous: LastRun | undefined): LastRu
 /** Two replicas updated the same latest-run pointer: keep the newer run, and the newer success time of either. */
 const newerLastRun: ConflictResolver = (path, theirs, ours) => {
   if (!path.includes('/latest/')) return ours;
-  const t = YAML.parse(Buffer.from(theirs).toString('utf8')) as LastRun;
-  const o = YAML.parse(Buffer.from(ours).toString('utf8')) as LastRun;
+  const t = parseDocument(Buffer.from(theirs).toString('utf8')) as LastRun;
+  const o = parseDocument(Buffer.from(ours).toString('utf8')) as LastRun;
   const winner = t.startTime > o.startTime || (t.startTime === o.startTime && t.run > o.run) ? t : o;
   const successes = [t.lastSuccessTime, o.lastSuccessTime].filter((s): s is string => !!s).sort();
   const merged: LastRun = { ...winner };

@@ -1,4 +1,4 @@
-import YAML from 'yaml';
+import { fastDocuments } from '../../compiler/load/yaml-fast.ts';
 import type { Logger } from '../git/branch-writer.ts';
 import { GitSourceError } from '../git/errors.ts';
 import { openSource, type GitSource, type SourceRevision } from '../git/source.ts';
@@ -18,7 +18,10 @@ export async function readCatalogConfig(rev: SourceRevision): Promise<CatalogCon
   if (!raw) return cfg;
   let doc: { spec?: { cluster?: unknown; catalog?: { branch?: unknown; path?: unknown } } } | undefined;
   try {
-    doc = YAML.parse(Buffer.from(raw).toString('utf8')) as typeof doc;
+    // js-yaml where it reads exactly what `yaml` would (yaml-fast.ts); the `yaml` library, loaded then, for the rest.
+    const text = Buffer.from(raw).toString('utf8');
+    const fast = fastDocuments(text);
+    doc = (fast?.length === 1 ? fast[0] : (await import('yaml')).default.parse(text)) as typeof doc;
   } catch (e) {
     throw new GitSourceError('E_CONFIG', `coffer.yaml at ${rev.commit.slice(0, 12)}: ${(e as Error).message}`);
   }
@@ -79,13 +82,20 @@ function resolvePath(cwd: string, p: string): string {
 
 /** Left-aligned columns separated by three spaces, upper-case headers: the layout kubectl prints. */
 export function formatTable(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
-      .join('   ')
-      .trimEnd();
-  return `${[line(headers), ...rows.map(line)].join('\n')}\n`;
+  // A loop, not Math.max(...column): spreading 100,000 cells as arguments is slow and, further on, a RangeError.
+  const widths = headers.map((h) => h.length);
+  for (const r of rows) for (let i = 0; i < widths.length; i++) widths[i] = Math.max(widths[i]!, (r[i] ?? '').length);
+  // Each line: every cell but the last padded to its column, joined by three spaces, trailing blanks cut. Built by
+  // concatenation into one string (100,000 rows: a map and a join per line cost as much as reading the catalog).
+  const line = (cells: string[]): string => {
+    let s = '';
+    const last = cells.length - 1;
+    for (let i = 0; i < last; i++) s += `${cells[i]!.padEnd(widths[i]!)}   `;
+    return last >= 0 ? `${s}${cells[last] ?? ''}`.trimEnd() : s;
+  };
+  let out = `${line(headers)}\n`;
+  for (const r of rows) out += `${line(r)}\n`;
+  return out;
 }
 
 /** kubectl's age column: 45s, 12m, 5h, 3d, 2y. */

@@ -205,10 +205,28 @@ export class CatalogSnapshot {
 
   /** One document by path, or undefined when it is not there. */
   document(path: string): RestorePoint | undefined {
-    const slash = path.lastIndexOf('/');
-    const tree = this.rootish && this.objects.treeAt(this.rootish, path.slice(0, slash));
-    const blob = tree && this.objects.readTree(tree).find((e) => e.name === path.slice(slash + 1) && e.type === 'blob');
-    return blob ? parseRestorePoint(path, this.objects.read(blob.oid).data.toString('utf8')) : undefined;
+    return this.documentsAt([path])[0];
+  }
+
+  /**
+   * Documents by path, in the order given (undefined where one is not there): each directory's tree is looked up once
+   * for the paths of it that follow each other, so a page of a listing reads as many trees as it spans directories.
+   */
+  documentsAt(paths: readonly string[]): Array<RestorePoint | undefined> {
+    const out: Array<RestorePoint | undefined> = [];
+    let dir: string | undefined;
+    let blobs = new Map<string, string>();
+    for (const path of paths) {
+      const slash = path.lastIndexOf('/');
+      if (path.slice(0, slash) !== dir) {
+        dir = path.slice(0, slash);
+        const tree = this.rootish && this.objects.treeAt(this.rootish, dir);
+        blobs = new Map(tree ? this.objects.readTree(tree).flatMap((e) => (e.type === 'blob' ? [[e.name, e.oid] as const] : [])) : []);
+      }
+      const oid = blobs.get(path.slice(slash + 1));
+      out.push(oid ? parseRestorePoint(path, this.objects.read(oid).data.toString('utf8')) : undefined);
+    }
+    return out;
   }
 
   private entries(tree: string, type?: 'tree' | 'blob', only?: string): Array<{ name: string; oid: string }> {
@@ -221,6 +239,13 @@ export class CatalogSnapshot {
   }
 }
 
-function toSummary(dir: PointDir, { file, ...i }: IndexItem): RestorePointSummary {
-  return { cluster: dir.cluster, namespace: dir.namespace, policy: dir.policy, ...i, path: `${dir.path}/${file ?? `${i.name}.yaml`}` };
+/**
+ * The item's fields after the directory's, `file` turned into `path`: the same object as `{ ...dir keys, ...rest, path }`
+ * (own enumerable keys in the same order), built without the rest/spread copies, which were a fifth of listing 100,000.
+ */
+function toSummary(dir: PointDir, item: IndexItem): RestorePointSummary {
+  const out = { cluster: dir.cluster, namespace: dir.namespace, policy: dir.policy } as RestorePointSummary & Record<string, unknown>;
+  for (const k in item) if (k !== 'file') out[k] = item[k as keyof IndexItem];
+  out.path = `${dir.path}/${item.file ?? `${item.name}.yaml`}`;
+  return out;
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { gitFs } from './fs.ts';
-import git from 'isomorphic-git';
+import { isoGit } from './iso.ts';
 import { GitSourceError, redactUrl } from './errors.ts';
 import { compareAndSwapRef, readRefValue } from './refs.ts';
 import type { GitSource } from './source.ts';
@@ -156,6 +156,7 @@ export class BranchWriter {
   private async fetchRemoteTipOnce(): Promise<string | undefined> {
     const remote = this.opts.source.remote!;
     const cache = this.opts.source.cache;
+    const git = await isoGit();
     try {
       const refs = await git.listServerRefs({
         http: remote.http,
@@ -302,6 +303,7 @@ export class BranchWriter {
     const remote = source.remote!;
     // A per-attempt ref to push from: processes sharing one cache never push each other's commits.
     const tmp = `refs/coffer/push/${randomBytes(8).toString('hex')}`;
+    const git = await isoGit();
     await git.writeRef({ fs: gitFs, gitdir: source.gitdir, ref: tmp, value: oid, force: true });
     try {
       const res = await git.push({

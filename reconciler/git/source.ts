@@ -3,11 +3,12 @@ import * as fs from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gitFs } from './fs.ts';
-import git, { type AuthCallback, type HttpClient, type PromiseFsClient } from 'isomorphic-git';
+import type { AuthCallback, HttpClient, PromiseFsClient } from 'isomorphic-git';
+import { isoGit, isoHttp } from './iso.ts';
 import { indexPack } from './pack-writer.ts';
-import nodeHttp from 'isomorphic-git/http/node';
 import { GitSourceError, redactUrl } from './errors.ts';
 import { objectReader } from './objects.ts';
+import { readRefValue } from './refs.ts';
 
 /** Where the policy repository lives: a Git remote (HTTP(S)) reached through a bare cache, or a repository on disk read in place. */
 export interface GitSource {
@@ -170,7 +171,8 @@ export async function openSource(opts: OpenSourceOptions): Promise<GitSource> {
     };
   }
   const url = where.url;
-  const http = opts.http ?? nodeHttp;
+  const http = opts.http ?? (await isoHttp());
+  const git = await isoGit();
   const access: RemoteAccess = { url, http, headers: { 'user-agent': 'coffer' }, ...authFromEnv(env, url) };
   const key = createHash('sha256').update(redactUrl(url)).digest('hex').slice(0, 16);
   const gitdir = join(opts.cacheDir ?? defaultCacheDir(env), `${key}.git`);
@@ -217,13 +219,13 @@ export async function openSource(opts: OpenSourceOptions): Promise<GitSource> {
  */
 export async function fetchBranch(gitdir: string, access: RemoteAccess, branch: string | undefined, cache: object): Promise<{ defaultBranch?: string | null; fetchHead?: string | null }> {
   const tracking = branch ? `refs/remotes/origin/${branch}` : undefined;
-  const have = tracking ? await git.resolveRef({ fs: gitFs, gitdir, ref: tracking }).catch(() => undefined) : undefined;
+  const have = tracking ? await readRefValue(gitdir, tracking).catch(() => undefined) : undefined;
   try {
     return await fetchOnce(gitdir, access, branch, tracking, have, cache);
   } catch (e) {
     if (!(e instanceof PackIndexed) || !tracking) throw e;
     // The refs (and the shallow file) were written before the pack; the fetch is complete.
-    return { fetchHead: await git.resolveRef({ fs: gitFs, gitdir, ref: tracking }) };
+    return { fetchHead: await resolveRef(gitdir, tracking) };
   }
 }
 
@@ -233,6 +235,7 @@ export async function fetchBranch(gitdir: string, access: RemoteAccess, branch: 
  * advertised ref (stateless requests cannot rely on the advertisement being current), and protocol v2 any object.
  */
 export async function fetchCommit(gitdir: string, access: RemoteAccess, oid: string, cache: object): Promise<void> {
+  const git = await isoGit();
   try {
     await git.fetch({ fs: indexingFs, http: access.http, gitdir, url: access.url, remote: 'origin', ref: oid, remoteRef: oid, depth: 1, singleBranch: true, tags: false, cache, headers: access.headers, onAuth: access.onAuth, onAuthFailure: access.onAuthFailure });
   } catch (e) {
@@ -271,7 +274,7 @@ const indexingFs: PromiseFsClient = {
 };
 
 async function fetchOnce(gitdir: string, access: RemoteAccess, branch: string | undefined, tracking: string | undefined, have: string | undefined, cache: object): Promise<{ defaultBranch?: string | null; fetchHead?: string | null }> {
-  return git.fetch({
+  return (await isoGit()).fetch({
     // Without a branch (discovering the remote's default) there is no tracking ref to finish from: isomorphic-git indexes.
     fs: tracking ? indexingFs : gitFs,
     http: access.http,
@@ -289,14 +292,23 @@ async function fetchOnce(gitdir: string, access: RemoteAccess, branch: string | 
   });
 }
 
+/** The branch HEAD names (`ref: refs/heads/<branch>`); `main` when HEAD is detached, unreadable or names no branch. */
 async function headBranch(gitdir: string): Promise<string> {
-  const head = await git.resolveRef({ fs: gitFs, gitdir, ref: 'HEAD', depth: 1 }).catch(() => 'refs/heads/main');
-  return head.startsWith('refs/heads/') ? head.slice('refs/heads/'.length) : 'main';
+  const head = await fs.promises.readFile(join(gitdir, 'HEAD'), 'utf8').catch(() => '');
+  const m = /^ref: refs\/heads\/(.+?)\s*$/.exec(head);
+  return m ? m[1]! : 'main';
+}
+
+/** A full ref's commit (loose, packed or symbolic), read with refs.ts: no Git library is loaded to open a local source. */
+async function resolveRef(gitdir: string, ref: string): Promise<string> {
+  const oid = await readRefValue(gitdir, ref).catch(() => undefined);
+  if (!oid) throw new GitSourceError('E_GIT_REF_NOT_FOUND', `${ref} not found`);
+  return oid;
 }
 
 async function resolveBranch(gitdir: string, ref: string, branch: string, where: string): Promise<string> {
   try {
-    return await git.resolveRef({ fs: gitFs, gitdir, ref });
+    return await resolveRef(gitdir, ref);
   } catch {
     throw new GitSourceError('E_GIT_REF_NOT_FOUND', `${where}: branch "${branch}" has no commits`);
   }
@@ -323,6 +335,7 @@ function revision(gitdir: string, branch: string, commit: string, cache: object)
 export async function listBlobs(gitdir: string, commit: string, dir: string, cache: object): Promise<string[]> {
   const prefix = dir.replace(/^\/+|\/+$/g, '');
   const out: string[] = [];
+  const git = await isoGit();
   const visit = async (oid: string, base: string): Promise<void> => {
     const { tree } = await git.readTree({ fs: gitFs, gitdir, oid, cache });
     for (const e of tree) {

@@ -18,7 +18,8 @@
  * Flags: --sizes 10000,100000  --history N[,N…] (commits of the largest catalog's history, or one per size; default =
  * the size; 1000000 for the million-commit case, long to build)  --reps 5  --timeout 300 (seconds per fresh-process
  * measurement)  --catalog-dir DIR (build each catalog once as DIR/<live>-<history>.git and reuse it)  --only dr (just
- * the dr figure: e.g. `--sizes 10000,10000,10000 --history 1000,100000,1000000 --only dr --catalog-dir …`).
+ * the dr figure: e.g. `--sizes 10000,10000,10000 --history 1000,100000,1000000 --only dr --catalog-dir …`; `--only list`:
+ * the listings and the whole-CLI figures; `--only build`: just build the catalog).
  * Histories are written straight into one pack (catalog-pack.ts): a million commits in minutes.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -99,6 +100,63 @@ async function anchor(gitdir: string, paths: string[], grep?: string): Promise<{
   return { gitCliMs: r.ms, gitCliCpuMs: round((Number(m?.[1]) + Number(m?.[2])) * 1000) };
 }
 
+/** One command under /usr/bin/time: wall, CPU (user + system) and peak RSS; stdout to /dev/null. */
+async function measured(cmd: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ ms: number; cpuMs: number; maxRssMiB: number }> {
+  const r = await timed('/usr/bin/time', ['-f', 'maxrss-kib=%M cpu-s=%U+%S', ...cmd], env, timeoutMs);
+  if (r.timedOut || r.code !== 0) throw new Error(`${cmd.join(' ')}: ${r.timedOut ? 'timed out' : `exit ${r.code}`}: ${r.stderr.slice(-2000)}`);
+  const m = /maxrss-kib=(\d+) cpu-s=([\d.]+)\+([\d.]+)\s*$/.exec(r.stderr);
+  return { ms: r.ms, cpuMs: round((Number(m?.[2]) + Number(m?.[3])) * 1000), maxRssMiB: Math.round(Number(m?.[1]) / 1024) };
+}
+
+const load1 = (): number => Math.round(loadavg()[0]! * 100) / 100;
+
+/** Median and range of each field over the runs, with the 1-minute load average seen at each run. */
+function summarise(runs: Array<Record<string, number>>): Record<string, unknown> {
+  const out: Record<string, unknown> = { runs: runs.length };
+  for (const k of Object.keys(runs[0] ?? {})) {
+    const xs = runs.map((r) => r[k]!);
+    out[k] = { median: round(median(xs)), min: Math.min(...xs), max: Math.max(...xs) };
+  }
+  return out;
+}
+
+/**
+ * The whole CLI in fresh processes, as a user runs it: `coffer restorepoints -o name`, the default table, `-o json` and
+ * `-o yaml` (peak RSS: streamed, so bounded), beside `node -e 0` (the floor of any Node CLI) and the git anchor. Each round runs
+ * all of them back to back, so a busy moment on the shared machine hits every figure of that round alike.
+ */
+async function cliFigures(gitdir: string, reps: number, timeoutMs: number): Promise<Record<string, unknown>> {
+  const cache = fs.mkdtempSync(join(tmpdir(), 'coffer-bench-cache-'));
+  const env = { ...process.env, COFFER_CACHE_DIR: cache };
+  const coffer = (...args: string[]): string[] => [process.execPath, join(ROOT, 'cli/coffer.js'), 'restorepoints', '--source', gitdir, '--branch', 'coffer-catalog', '--cluster', 'bench', ...args];
+  const rows: Record<string, Array<Record<string, number>>> = { nodeStart: [], gitAnchor: [], name: [], table: [], json: [], yaml: [] };
+  try {
+    for (let r = 0; r < reps; r++) {
+      rows.nodeStart!.push({ ...(await measured([process.execPath, '-e', '0'], env, 10_000)), load: load1() });
+      const a = await anchor(gitdir, ['catalog/bench']);
+      rows.gitAnchor!.push({ ms: a.gitCliMs, cpuMs: a.gitCliCpuMs, load: load1() });
+      rows.name!.push({ ...(await measured(coffer('-o', 'name'), env, timeoutMs)), load: load1() });
+      rows.table!.push({ ...(await measured(coffer(), env, timeoutMs)), load: load1() });
+      // -o json|yaml read and print every document (~190 MB of JSON at 100,000): three rounds are enough.
+      if (r < 3) rows.json!.push({ ...(await measured(coffer('-o', 'json'), env, timeoutMs)), load: load1() });
+      if (r < 3) rows.yaml!.push({ ...(await measured(coffer('-o', 'yaml'), env, timeoutMs)), load: load1() });
+    }
+  } finally {
+    fs.rmSync(cache, { recursive: true, force: true });
+  }
+  const out = Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, summarise(v)]));
+  const med = (k: string, f: string): number => (out[k] as Record<string, { median: number }>)[f]!.median;
+  // Ratios of medians taken in the same rounds: what the noisy wall clock can still say.
+  out.ratios = {
+    nameWallPerGitAnchor: round(med('name', 'ms') / med('gitAnchor', 'ms')),
+    nameCpuPerGitAnchor: round(med('name', 'cpuMs') / med('gitAnchor', 'cpuMs')),
+    nameWallMinusNodeStart: round(med('name', 'ms') - med('nodeStart', 'ms')),
+    jsonCpuPerNameCpu: round(med('json', 'cpuMs') / med('name', 'cpuMs')),
+    jsonWallPerNameWall: round(med('json', 'ms') / med('name', 'ms')),
+  };
+  return out;
+}
+
 /**
  * `keepDir`: catalogs are built once under it (`<live>-<history>.git`) and reused by later runs; the measured writes
  * are undone at the end (refs reset), so every run measures the same catalog.
@@ -132,18 +190,21 @@ async function benchSize(live: number, history: number, reps: number, timeoutMs:
     const dirs = dirCount(live);
     const namespaces = dirs / POLICIES;
     const out: Record<string, unknown> = { liveRestorePoints: live, historyCommits: commits, ...built, packMiB: round(packBytes / 2 ** 20) };
+    if (only === 'build') return out;
 
     // dr restore on a new machine: from an HTTP remote (git http-backend) into an empty cache, the time until the first
     // restore would start (shallow fetch of the catalog tip, summaries, the chosen restore point's document).
-    const server = await startGitHttp(root);
-    try {
-      const dr = await child(server.url(basename(gitdir)), 'dr', undefined, timeoutMs);
-      // The anchor, and what a depth-1 fetch of the tip carries (git's own count of the objects it received).
-      const clone = await timed('bash', ['-c', `d=$(mktemp -d) && git clone -q --bare --depth 1 --single-branch --branch coffer-catalog '${server.url(basename(gitdir))}' "$d/c" && git --git-dir "$d/c" count-objects -v >&2; rm -rf "$d"`], GIT_ENV, 600_000);
-      const received = /in-pack: (\d+)/.exec(clone.stderr)?.[1];
-      out.drFirstRestore = { ...dr, gitCliCloneDepth1Ms: clone.ms, tipObjects: Number(received) };
-    } finally {
-      await server.close();
+    if (only !== 'list') {
+      const server = await startGitHttp(root);
+      try {
+        const dr = await child(server.url(basename(gitdir)), 'dr', undefined, timeoutMs);
+        // The anchor, and what a depth-1 fetch of the tip carries (git's own count of the objects it received).
+        const clone = await timed('bash', ['-c', `d=$(mktemp -d) && git clone -q --bare --depth 1 --single-branch --branch coffer-catalog '${server.url(basename(gitdir))}' "$d/c" && git --git-dir "$d/c" count-objects -v >&2; rm -rf "$d"`], GIT_ENV, 600_000);
+        const received = /in-pack: (\d+)/.exec(clone.stderr)?.[1];
+        out.drFirstRestore = { ...dr, gitCliCloneDepth1Ms: clone.ms, tipObjects: Number(received) };
+      } finally {
+        await server.close();
+      }
     }
     if (only === 'dr') return out;
 
@@ -151,12 +212,9 @@ async function benchSize(live: number, history: number, reps: number, timeoutMs:
     const listAll = await child(gitdir, 'list', undefined, timeoutMs);
     const allAnchor = await anchor(gitdir, [`catalog/bench`]);
     out.listAll = { ...listAll, ...allAnchor };
-    const cliCache = fs.mkdtempSync(join(tmpdir(), 'coffer-bench-cache-'));
-    const cli = await timed(process.execPath, [join(ROOT, 'cli/coffer.js'), 'restorepoints', '--source', gitdir, '--branch', 'coffer-catalog', '--cluster', 'bench', '-o', 'name'], { ...process.env, COFFER_CACHE_DIR: cliCache }, timeoutMs);
-    fs.rmSync(cliCache, { recursive: true, force: true });
-    if (!cli.timedOut && cli.code !== 0) throw new Error(`coffer restorepoints exited ${cli.code}: ${cli.stderr}`);
-    out.cliListAllWallMs = cli.timedOut ? { timedOut: true } : cli.ms;
-    out.nodeStartMs = (await timed(process.execPath, ['-e', '0'], process.env, 10_000)).ms;
+    // The whole `coffer restorepoints` CLI (built bundle when fresh), `node -e 0` and the anchor, alternating, medians.
+    out.cli = await cliFigures(gitdir, reps, timeoutMs);
+    if (only === 'list') return out;
     out.listNamespace = { ...(await child(gitdir, 'namespace', 'ns-1', timeoutMs)), ...(await anchor(gitdir, ['catalog/bench/ns-1'])) };
     out.listPolicy = { ...(await child(gitdir, 'policy', 'policy-1', timeoutMs)), ...(await anchor(gitdir, ['catalog/bench'], '/policy-1/')) };
     out.listJson = { ...(await child(gitdir, 'json', undefined, timeoutMs)), ...allAnchor };

@@ -149,7 +149,7 @@ describe('catalog index, paging and unreadable documents', () => {
   });
 
   it('streams -o json and -o yaml byte for byte as the whole List document would print', async () => {
-    const items = [{ a: 1, b: { c: [1, 2] } }, { a: 2, s: 'x: y' }, { a: 3 }];
+    const items = [{ a: 1, b: { c: [1, 2] } }, { a: 2, s: 'x: y', u: 'line\u2028separator' }, { a: 3 }];
     for (const [batches, all] of [[[[items[0]], [], [items[1], items[2]]], items], [[[]], []]] as const) {
       for (const format of ['json', 'yaml'] as const) {
         const c = capture(dir);
