@@ -101,7 +101,12 @@ export function cgroupMemoryLimit(read: (file: string) => string | undefined): n
   return undefined;
 }
 
-/** The budget in force: the flag's value, else the cgroup limit less RUNTIME_RESERVE (at least MIN_BUDGET), else DEFAULT_BUDGET. */
+/**
+ * The budget in force: the flag's value, else the cgroup limit less RUNTIME_RESERVE (at least MIN_BUDGET, at most
+ * DEFAULT_BUDGET), else DEFAULT_BUDGET. A limit only ever lowers the default: more bought no speed, only RSS, and
+ * the mover Job's 2 GiB limit (MOVER_RESOURCES) gave a 1.8 GiB budget — 32 MiB of garbage per thread between
+ * collections, four check packs in flight — that no bench measured. `--memory-budget` can still raise it.
+ */
 export function resolveBudget(flag: string | undefined, read: (file: string) => string | undefined): { budget: number; source: 'flag' | 'cgroup' | 'default' } {
   if (flag !== undefined) {
     const n = parseBytes(flag, '--memory-budget');
@@ -109,7 +114,7 @@ export function resolveBudget(flag: string | undefined, read: (file: string) => 
     return { budget: n, source: 'flag' };
   }
   const limit = cgroupMemoryLimit(read);
-  if (limit !== undefined) return { budget: Math.max(MIN_BUDGET, limit - RUNTIME_RESERVE), source: 'cgroup' };
+  if (limit !== undefined) return { budget: Math.min(DEFAULT_BUDGET, Math.max(MIN_BUDGET, limit - RUNTIME_RESERVE)), source: 'cgroup' };
   return { budget: DEFAULT_BUDGET, source: 'default' };
 }
 

@@ -136,7 +136,7 @@ async function main(): Promise<void> {
     RESTIC_REPOSITORY: repos.restic,
     COFFER_PASSWORD: PASSWORD,
     NODE_NO_WARNINGS: '1',
-    // Coffer runs with the mover Job's environment (libuv's pool size), as it does in a cluster
+    // Coffer runs with the mover Job's environment (libuv's pool, malloc arenas, NODE_OPTIONS), as it does in a cluster
     ...Object.fromEntries(MOVER_ENV.map((e) => [e.name, e.value])),
   };
   // --cpu-prof is refused in NODE_OPTIONS: it goes on the node command line (worker threads inherit it).

@@ -51,11 +51,16 @@ describe('budget sources', () => {
     expect(cgroupMemoryLimit((f) => (files as Record<string, string>)[f])).toBe(want);
   });
 
-  it('takes the flag, else the container limit less the runtime, else the default', () => {
+  it('takes the flag, else the container limit less the runtime (never above the default), else the default', () => {
     const pod = (f: string) => (f === '/sys/fs/cgroup/memory.max' ? String(256 * MiB) : undefined);
     expect(resolveBudget('200MiB', pod)).toEqual({ budget: 200 * MiB, source: 'flag' });
     expect(resolveBudget(undefined, pod)).toEqual({ budget: 96 * MiB, source: 'cgroup' });
-    expect(resolveBudget(undefined, (f) => (f === '/sys/fs/cgroup/memory.max' ? String(1024 * MiB) : undefined))).toEqual({ budget: 864 * MiB, source: 'cgroup' });
+    const limit = (mib: number) => (f: string) => (f === '/sys/fs/cgroup/memory.max' ? String(mib * MiB) : undefined);
+    expect(resolveBudget(undefined, limit(288))).toEqual({ budget: 128 * MiB, source: 'cgroup' });
+    // a generous limit (the mover Job's 2 GiB) gives the default, not 1.8 GiB of buffers
+    expect(resolveBudget(undefined, limit(1024))).toEqual({ budget: DEFAULT_BUDGET, source: 'cgroup' });
+    expect(resolveBudget(undefined, limit(2048))).toEqual({ budget: DEFAULT_BUDGET, source: 'cgroup' });
+    expect(resolveBudget('1GiB', limit(2048))).toEqual({ budget: 1024 * MiB, source: 'flag' });
     expect(resolveBudget(undefined, () => undefined)).toEqual({ budget: DEFAULT_BUDGET, source: 'default' });
   });
 
