@@ -3,7 +3,7 @@ import { acquireLock, staleTemporaryFiles } from './lock.ts';
 import { decodeHeader } from './pack.ts';
 import { listSnapshots, loadTree, type SnapshotInfo } from './tree.ts';
 import { unseal } from './crypto.ts';
-import { collectNow, DEFAULT_BUDGET, planMemory } from './memory.ts';
+import { collectNow, DEFAULT_BUDGET, paceHeap, planMemory } from './memory.ts';
 import { mapLimit, type Repository } from './repo.ts';
 import { defaultRestoreWorkers, type RestoreBlob, RestoreWorkers } from './restore-workers.ts';
 import type { PackEntry } from './pack.ts';
@@ -46,6 +46,7 @@ export interface CheckOptions {
  */
 export async function check(repo: Repository, opts: CheckOptions = {}): Promise<CheckResult> {
   const lock = await acquireLock(repo, false, 'check');
+  const stopHeapPacer = paceHeap(planMemory(opts.memoryBudget ?? DEFAULT_BUDGET, repo.config.chunker, repo.config.packSize, 0).heapGrowth);
   try {
     const errors: string[] = [];
     const damaged = new Map<string, string>();
@@ -159,6 +160,7 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
       packsRead,
     };
   } finally {
+    stopHeapPacer();
     await lock.release();
   }
 }

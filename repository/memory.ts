@@ -22,6 +22,8 @@ export interface MemoryPlan {
   packUploads: number;
   /** Bytes of short-lived buffers (sealed blobs, compressor output) a thread may leave for its GC before one is forced. */
   gcEvery: number;
+  /** Growth of the main thread's JS heap after which a full collection runs (`paceHeap`). */
+  heapGrowth: number;
   /** Restore: sealed pack ranges read and not yet written. */
   restoreBytesInFlight: number;
   /**
@@ -72,6 +74,7 @@ export function planMemory(budget: number, chunker: { max: number }, packSize: n
     sealBytesInFlight,
     packUploads,
     gcEvery,
+    heapGrowth: gcEvery,
     restoreBytesInFlight: Math.min(32 * MiB, Math.max(8 * MiB, Math.floor(b / 5))),
     checkPacksInFlight: b >= 320 * MiB ? 4 : 2,
     sealWorkers: b >= 128 * MiB ? 2 : 0,
@@ -154,4 +157,24 @@ export class GcPacer {
 /** A full collection now, when the garbage of a finished phase (a parsed index, a walk's trees) would otherwise linger. */
 export function collectNow(): void {
   gcFunction()?.();
+}
+
+/**
+ * Full collections on this thread whenever its JS heap has grown by `step` bytes since the last one, checked every
+ * 100 ms; returns the stop function. Why: V8 sizes its first full collection by the machine's memory, so in a
+ * command that lives seconds the old generation only grows — the parsed trees of a walk, the index files' text,
+ * a restore batch's plan stay resident as garbage (an unchanged backup of 30,000 small files: 17 → 44 MiB of heap,
+ * 27 of it dead). A collection of a 20–40 MiB heap costs 10–30 ms, and runs only after `step` bytes of promotion.
+ */
+export function paceHeap(step: number): () => void {
+  const gc = gcFunction();
+  if (!gc) return () => undefined;
+  let floor = v8.getHeapStatistics().used_heap_size;
+  const timer = setInterval(() => {
+    if (v8.getHeapStatistics().used_heap_size < floor + step) return;
+    gc();
+    floor = v8.getHeapStatistics().used_heap_size;
+  }, 100);
+  timer.unref();
+  return () => clearInterval(timer);
 }

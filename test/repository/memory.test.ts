@@ -2,7 +2,8 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { runCoffer } from '../cli-capture.ts';
-import { cgroupMemoryLimit, DEFAULT_BUDGET, MIN_BUDGET, parseBytes, planMemory, resolveBudget } from '../../repository/memory.ts';
+import { PerformanceObserver, constants as perf } from 'node:perf_hooks';
+import { cgroupMemoryLimit, DEFAULT_BUDGET, MIN_BUDGET, paceHeap, parseBytes, planMemory, resolveBudget } from '../../repository/memory.ts';
 import { RepoError } from '../../repository/errors.ts';
 
 const MiB = 1024 * 1024;
@@ -102,5 +103,34 @@ describe('coffer repo --memory-budget (CLI)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('paceHeap', () => {
+  it('runs a full collection once the heap has grown by the step, and none after it is stopped', async () => {
+    const majors: number[] = [];
+    const obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if ((e as unknown as { detail: { kind: number } }).detail.kind === perf.NODE_PERFORMANCE_GC_MAJOR) majors.push(e.startTime);
+    });
+    obs.observe({ entryTypes: ['gc'] });
+    const grow = (mib: number) => Array.from({ length: mib * 1024 }, (_, i) => new Array(128).fill(i)); // ~1 KiB each
+    const kept: unknown[] = [];
+    try {
+      const stop = paceHeap(8 * MiB);
+      const before = majors.length;
+      // well below V8's own first full collection on a machine with GiBs of memory
+      kept.push(grow(16));
+      for (let i = 0; i < 100 && majors.length === before; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(majors.length).toBeGreaterThan(before);
+      stop();
+      await new Promise((r) => setTimeout(r, 300));
+      const after = majors.length;
+      kept.push(grow(16));
+      await new Promise((r) => setTimeout(r, 500));
+      expect(majors.length).toBe(after);
+    } finally {
+      obs.disconnect();
+    }
+    expect(kept).toHaveLength(2);
   });
 });
