@@ -24,11 +24,12 @@ export interface MemoryPlan {
   gcEvery: number;
   /** Growth of the main thread's JS heap after which a full collection runs (`paceHeap`). */
   heapGrowth: number;
-  /** Restore: sealed pack ranges read and not yet written. */
+  /** Restore: sealed pack ranges read and not yet written (a tenth of the budget: 32 → 16 MiB at the default was 166–197 → 139 MiB peak RSS, 512 MiB mixed). */
   restoreBytesInFlight: number;
   /**
-   * check --read-data: packs read and verified at once, each in a pack-sized shared buffer. Two below 320 MiB: four
-   * held 34 MiB more at 50,000 small files (FORMAT.md) and two still overlap one pack's read with another's checks.
+   * check --read-data: packs read and verified at once, each in a pack-sized shared buffer (17 MiB). One below 256 MiB
+   * (both workers verify the same pack: 148–152 → 112–113 MiB peak RSS on 512 MiB mixed), two below 320 MiB; four
+   * held 34 MiB more at 50,000 small files (FORMAT.md).
    */
   checkPacksInFlight: number;
   /**
@@ -75,8 +76,8 @@ export function planMemory(budget: number, chunker: { max: number }, packSize: n
     packUploads,
     gcEvery,
     heapGrowth: gcEvery,
-    restoreBytesInFlight: Math.min(32 * MiB, Math.max(8 * MiB, Math.floor(b / 5))),
-    checkPacksInFlight: b >= 320 * MiB ? 4 : 2,
+    restoreBytesInFlight: Math.min(32 * MiB, Math.max(8 * MiB, Math.floor(b / 10))),
+    checkPacksInFlight: b >= 320 * MiB ? 4 : b >= 256 * MiB ? 2 : 1,
     sealWorkers: b >= 128 * MiB ? 2 : 0,
   };
 }
