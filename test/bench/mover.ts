@@ -270,7 +270,7 @@ async function main(): Promise<void> {
         memoryMiB: Math.round(totalmem() / 2 ** 20),
         rounds,
         workloads: workloadNames,
-        cofferMemoryBudget: values['memory-budget'] ?? 'default (cgroup limit less 160 MiB, else 160 MiB)',
+        cofferMemoryBudget: values['memory-budget'] ?? 'default (160 MiB, or the cgroup limit less 160 MiB when less)',
         pageCache:
           (dropCaches ? 'dropped before every timed command' : 'warmed (dataset read) before every timed command') +
           (values['cold-programs'] ? ', executables cold too' : '; then both executables started once untimed (data and repositories cold, programs warm)'),
