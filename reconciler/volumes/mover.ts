@@ -102,9 +102,10 @@ export interface MoverPodSpec {
 /**
  * V8's young generation, capped for the main thread and every worker (V8 flags are per process). Node's default lets
  * each isolate's two semi-spaces grow to 16 MiB: a small-file backup or restore allocates fast enough to reach it,
- * and that space stays resident. 30,000 files of 1–8 KiB, peak RSS default → 2 MiB → 1 MiB (one run each, load 14–18):
+ * and that space stays resident. 30,000 files of 1–8 KiB, peak RSS default → 2 MiB → 1 MiB (load 14–18):
  * first backup 202 → 173 → 164 MiB, unchanged 108 → 105 → 100, 10% changed 152 → 141 → 129, restore 222 → 189 → 184,
- * check --read-data 156 → 149 → 138; CPU-s within noise (FORMAT.md "Performance notes, memory").
+ * check --read-data 156 → 149 → 138. 1 MiB cost a small-file restore ~30% more CPU, 2 MiB none measurable
+ * (repository/FORMAT.md, "Peak RSS per phase").
  */
 export const MOVER_NODE_OPTIONS = '--max-semi-space-size=2';
 
