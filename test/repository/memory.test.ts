@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { runCoffer } from '../cli-capture.ts';
 import { PerformanceObserver, constants as perf } from 'node:perf_hooks';
+import * as v8 from 'node:v8';
 import { cgroupMemoryLimit, DEFAULT_BUDGET, MIN_BUDGET, paceHeap, parseBytes, planMemory, resolveBudget } from '../../repository/memory.ts';
 import { RepoError } from '../../repository/errors.ts';
 
@@ -118,8 +119,8 @@ describe('paceHeap', () => {
     try {
       const stop = paceHeap(8 * MiB);
       const before = majors.length;
-      // well below V8's own first full collection on a machine with GiBs of memory
-      kept.push(grow(16));
+      // the step or half the heap, whichever is more, and a margin: well below V8's own first full collection
+      kept.push(grow(Math.ceil(Math.max(8 * MiB, v8.getHeapStatistics().used_heap_size / 2) / MiB) + 8));
       for (let i = 0; i < 100 && majors.length === before; i++) await new Promise((r) => setTimeout(r, 50));
       expect(majors.length).toBeGreaterThan(before);
       stop();
