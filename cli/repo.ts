@@ -52,8 +52,9 @@ Flags:
   -q, --quiet             No progress line
       --memory-budget SIZE
                           Bytes backup, restore and check may spend on buffers (e.g. 128MiB; at least 96MiB).
-                          Default: the container's cgroup memory limit less 160MiB, else 160MiB. Peak RSS is about
-                          the budget plus 70–110 MiB of runtime (repository/FORMAT.md, Performance notes)
+                          Default: 160MiB, or the container's cgroup memory limit less 160MiB when that is less
+                          (at least 96MiB). Peak RSS is about the budget plus 70–110 MiB of runtime
+                          (repository/FORMAT.md, Performance notes)
 
 Environment:
   COFFER_PROGRESS=json    Progress as JSON lines on stderr ({"progress":{…}}), at most one a second (backup: and one at

@@ -12,7 +12,7 @@ import { defaultWorkerCount, SealWorkers, shared } from './seal-workers.ts';
 import { findSnapshot, listSnapshots, loadTree, SPECIAL_TYPES, type Snapshot, type SnapshotWarning, type Tree, type TreeNode } from './tree.ts';
 import { ByteGate } from './byte-gate.ts';
 import { readXattrs, xattrSupport } from './xattr.ts';
-import { DEFAULT_BUDGET, GcPacer, type MemoryPlan, planMemory } from './memory.ts';
+import { DEFAULT_BUDGET, GcPacer, type MemoryPlan, paceHeap, planMemory } from './memory.ts';
 
 export interface BackupProgress {
   files: number;
@@ -1026,7 +1026,8 @@ async function runBackup(
     const plan = planMemory(opts.memoryBudget ?? DEFAULT_BUDGET, repo.config.chunker, repo.config.packSize, READ_SIZE);
     const packer = repo.newPackWriter(plan.packUploads);
     const saver = new BlobSaver(repo, packer, opts.workers ?? Math.min(defaultWorkerCount(), plan.sealWorkers), plan);
-    closeSaver = () => saver.close();
+    const stopHeapPacer = paceHeap(plan.heapGrowth);
+    closeSaver = () => (stopHeapPacer(), saver.close());
     const stats: BackupStats = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, bytesProcessed: 0, bytesRead: 0, blobsNew: 0, bytesAddedRaw: 0, bytesStored: 0, packsRecovered, filesVanished: 0, filesChangedWhileRead: 0, filesUnreadable: 0, seconds: 0 };
     const progress: BackupProgress = { files: 0, totalFiles: 0, bytes: 0, totalBytes: 0, bytesStored: 0, elapsedMs: 0 };
     let last = 0;

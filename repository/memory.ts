@@ -22,11 +22,14 @@ export interface MemoryPlan {
   packUploads: number;
   /** Bytes of short-lived buffers (sealed blobs, compressor output) a thread may leave for its GC before one is forced. */
   gcEvery: number;
-  /** Restore: sealed pack ranges read and not yet written. */
+  /** Growth of the main thread's JS heap after which a full collection runs (`paceHeap`). */
+  heapGrowth: number;
+  /** Restore: sealed pack ranges read and not yet written (a tenth of the budget: 32 → 16 MiB at the default was 166–197 → 139 MiB peak RSS, 512 MiB mixed). */
   restoreBytesInFlight: number;
   /**
-   * check --read-data: packs read and verified at once, each in a pack-sized shared buffer. Two below 320 MiB: four
-   * held 34 MiB more at 50,000 small files (FORMAT.md) and two still overlap one pack's read with another's checks.
+   * check --read-data: packs read and verified at once, each in a pack-sized shared buffer (17 MiB). One below 256 MiB
+   * (both workers verify the same pack: 148–152 → 112–113 MiB peak RSS on 512 MiB mixed), two below 320 MiB; four
+   * held 34 MiB more at 50,000 small files (FORMAT.md).
    */
   checkPacksInFlight: number;
   /**
@@ -72,8 +75,9 @@ export function planMemory(budget: number, chunker: { max: number }, packSize: n
     sealBytesInFlight,
     packUploads,
     gcEvery,
-    restoreBytesInFlight: Math.min(32 * MiB, Math.max(8 * MiB, Math.floor(b / 5))),
-    checkPacksInFlight: b >= 320 * MiB ? 4 : 2,
+    heapGrowth: gcEvery,
+    restoreBytesInFlight: Math.min(32 * MiB, Math.max(8 * MiB, Math.floor(b / 10))),
+    checkPacksInFlight: b >= 320 * MiB ? 4 : b >= 256 * MiB ? 2 : 1,
     sealWorkers: b >= 128 * MiB ? 2 : 0,
   };
 }
@@ -101,7 +105,12 @@ export function cgroupMemoryLimit(read: (file: string) => string | undefined): n
   return undefined;
 }
 
-/** The budget in force: the flag's value, else the cgroup limit less RUNTIME_RESERVE (at least MIN_BUDGET), else DEFAULT_BUDGET. */
+/**
+ * The budget in force: the flag's value, else the cgroup limit less RUNTIME_RESERVE (at least MIN_BUDGET, at most
+ * DEFAULT_BUDGET), else DEFAULT_BUDGET. A limit only ever lowers the default: more bought no speed, only RSS, and
+ * the mover Job's 2 GiB limit (MOVER_RESOURCES) gave a 1.8 GiB budget — 32 MiB of garbage per thread between
+ * collections, four check packs in flight — that no bench measured. `--memory-budget` can still raise it.
+ */
 export function resolveBudget(flag: string | undefined, read: (file: string) => string | undefined): { budget: number; source: 'flag' | 'cgroup' | 'default' } {
   if (flag !== undefined) {
     const n = parseBytes(flag, '--memory-budget');
@@ -109,7 +118,7 @@ export function resolveBudget(flag: string | undefined, read: (file: string) => 
     return { budget: n, source: 'flag' };
   }
   const limit = cgroupMemoryLimit(read);
-  if (limit !== undefined) return { budget: Math.max(MIN_BUDGET, limit - RUNTIME_RESERVE), source: 'cgroup' };
+  if (limit !== undefined) return { budget: Math.min(DEFAULT_BUDGET, Math.max(MIN_BUDGET, limit - RUNTIME_RESERVE)), source: 'cgroup' };
   return { budget: DEFAULT_BUDGET, source: 'default' };
 }
 
@@ -149,4 +158,25 @@ export class GcPacer {
 /** A full collection now, when the garbage of a finished phase (a parsed index, a walk's trees) would otherwise linger. */
 export function collectNow(): void {
   gcFunction()?.();
+}
+
+/**
+ * Full collections on this thread whenever its JS heap has grown by `step` bytes (or by half, when that is more)
+ * since the last one, checked every 100 ms; returns the stop function. Why: V8 sizes its first full collection by
+ * the machine's memory, so in a command that lives seconds the old generation only grows — the parsed trees of a
+ * walk, the index files' text, a restore batch's plan stay resident as garbage (an unchanged backup of 30,000 small
+ * files: 17 → 44 MiB of heap, 27 of it dead). A collection of a 20–40 MiB heap costs 10–30 ms; the half keeps a
+ * large heap (a long-lived process restoring in-process) from being collected every few MiB.
+ */
+export function paceHeap(step: number): () => void {
+  const gc = gcFunction();
+  if (!gc) return () => undefined;
+  let floor = v8.getHeapStatistics().used_heap_size;
+  const timer = setInterval(() => {
+    if (v8.getHeapStatistics().used_heap_size < floor + Math.max(step, floor / 2)) return;
+    gc();
+    floor = v8.getHeapStatistics().used_heap_size;
+  }, 100);
+  timer.unref();
+  return () => clearInterval(timer);
 }

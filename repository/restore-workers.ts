@@ -293,6 +293,11 @@ export class RestoreWorkers {
     });
   }
 
+  /** Worker threads running. */
+  get size(): number {
+    return this.slots.length;
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }

@@ -9,7 +9,7 @@ import { defaultRestoreWorkers, RestoreWorkers } from './restore-workers.ts';
 import { type FileJob, FileWriter, MAX_OPEN_FILES, nsToSeconds } from './restore-files.ts';
 import { findSnapshot, loadTree, safeName, SPECIAL_TYPES, type TreeNode } from './tree.ts';
 import { writeXattrs } from './xattr.ts';
-import { collectNow, DEFAULT_BUDGET, planMemory } from './memory.ts';
+import { collectNow, DEFAULT_BUDGET, paceHeap, planMemory } from './memory.ts';
 
 export interface RestoreProgress {
   files: number;
@@ -95,6 +95,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
   const workerCount = opts.workers ?? defaultRestoreWorkers();
   const mem = planMemory(opts.memoryBudget ?? DEFAULT_BUDGET, repo.config.chunker, repo.config.packSize, 0);
   const workers = workerCount > 0 ? new RestoreWorkers(repo.key, workerCount, mem.gcEvery) : undefined;
+  const stopHeapPacer = paceHeap(mem.heapGrowth);
   let lock: Awaited<ReturnType<typeof acquireLock>> | undefined;
   try {
     lock = await acquireLock(repo, false, 'restore');
@@ -333,6 +334,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
     }
     return stats;
   } finally {
+    stopHeapPacer();
     await workers?.close();
     await lock?.release();
   }

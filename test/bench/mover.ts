@@ -136,7 +136,7 @@ async function main(): Promise<void> {
     RESTIC_REPOSITORY: repos.restic,
     COFFER_PASSWORD: PASSWORD,
     NODE_NO_WARNINGS: '1',
-    // Coffer runs with the mover Job's environment (libuv's pool size), as it does in a cluster
+    // Coffer runs with the mover Job's environment (libuv's pool, malloc arenas, NODE_OPTIONS), as it does in a cluster
     ...Object.fromEntries(MOVER_ENV.map((e) => [e.name, e.value])),
   };
   // --cpu-prof is refused in NODE_OPTIONS: it goes on the node command line (worker threads inherit it).
@@ -270,7 +270,7 @@ async function main(): Promise<void> {
         memoryMiB: Math.round(totalmem() / 2 ** 20),
         rounds,
         workloads: workloadNames,
-        cofferMemoryBudget: values['memory-budget'] ?? 'default (cgroup limit less 160 MiB, else 160 MiB)',
+        cofferMemoryBudget: values['memory-budget'] ?? 'default (160 MiB, or the cgroup limit less 160 MiB when less)',
         pageCache:
           (dropCaches ? 'dropped before every timed command' : 'warmed (dataset read) before every timed command') +
           (values['cold-programs'] ? ', executables cold too' : '; then both executables started once untimed (data and repositories cold, programs warm)'),

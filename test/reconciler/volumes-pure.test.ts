@@ -71,12 +71,13 @@ describe('mover objects', () => {
     expect(podSpec.restartPolicy).toBe('Never');
     expect(podSpec.containers[0]!.args).toEqual(['repo', 'backup', '/data', '--tag', 'cluster=c1', '--tag', 'namespace=shop', '--tag', 'restorepoint=rp1', '--output', 'json']);
     expect(podSpec.containers[0]!.envFrom).toEqual([{ secretRef: { name: secret.metadata.name } }]);
-    // libuv's pool and glibc's arenas are sized before the mover's code runs: only the container's environment can
+    // libuv's pool, glibc's arenas and V8's young generation are sized before the mover's code runs: only the container's environment can
     // set them (mover.ts MOVER_ENV); the caller's env comes first and is kept
     expect((podSpec.containers[0] as unknown as { env: unknown }).env).toEqual([
       { name: 'COFFER_PROGRESS', value: 'json' },
       { name: 'UV_THREADPOOL_SIZE', value: '32' },
       { name: 'MALLOC_ARENA_MAX', value: '2' },
+      { name: 'NODE_OPTIONS', value: '--max-semi-space-size=2' },
     ]);
     expect(podSpec.volumes).toEqual([{ name: 'data', persistentVolumeClaim: { claimName: tmp.metadata.name, readOnly: true } }]);
     // Secret, PVC and Job share one name and the run label, so leftovers are findable.

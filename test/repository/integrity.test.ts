@@ -86,3 +86,31 @@ describe('damaged data', () => {
     expect(r.errors.join('\n')).toContain(snapB.slice(0, 8));
   });
 });
+
+describe('check --read-data, one pack verified by both workers', () => {
+  const t = tempDir('split');
+  afterAll(() => t.cleanup());
+
+  // the workers split a pack's blobs by bytes (a third to the one that also hashes the pack): damage in either share counts
+  it.each([
+    ['first', 0],
+    ['last', -1],
+  ])('counts a damaged %s blob of the pack, with two workers and with none', async (_which, pick) => {
+    const { repo } = await newRepo(path.join(t.dir, `repo-${pick}`), { packSize: 8 * 1024 * 1024 });
+    mkdirSync(path.join(t.dir, `d${pick}`));
+    writeFileSync(path.join(t.dir, `d${pick}`, 'data.bin'), prng(6 * 1024 * 1024, 7));
+    await backup(repo, [path.join(t.dir, `d${pick}`)]);
+    const [pack, entries] = [...repo.packs].find(([, es]) => es.filter((e) => e.type === 'data').length >= 3)!;
+    const data = entries.filter((e) => e.type === 'data').sort((a, b) => a.offset - b.offset);
+    const victim = data.at(pick)!;
+    const file = path.join(t.dir, `repo-${pick}`, 'data', pack.slice(0, 2), pack);
+    const bytes = readFileSync(file);
+    bytes[victim.offset + 40] ^= 0x01;
+    writeFileSync(file, bytes);
+    for (const workers of [2, 0]) {
+      const r = await check(repo, { readData: true, workers });
+      expect(r.damaged.map((d) => d.pack)).toEqual([pack]);
+      expect(r.damaged[0]!.reason).toContain(`1 of ${entries.length} blob(s) fail authentication`);
+    }
+  });
+});

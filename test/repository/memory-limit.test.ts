@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveBudget } from '../../repository/memory.ts';
+import { MOVER_ENV } from '../../reconciler/volumes/mover.ts';
 import { prng, tempDir } from './helpers.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -90,7 +91,9 @@ afterAll(() => t?.cleanup());
 
 function coffer(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; peak: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, COFFER_PASSWORD: 'memory-limit-test' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // the mover Pod's environment (V8's young generation, malloc arenas, libuv's pool), as the Job sets it
+    const env = { ...process.env, ...Object.fromEntries(MOVER_ENV.map((e) => [e.name, e.value])), COFFER_PASSWORD: 'memory-limit-test' };
+    const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));

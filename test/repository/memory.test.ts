@@ -2,7 +2,9 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { runCoffer } from '../cli-capture.ts';
-import { cgroupMemoryLimit, DEFAULT_BUDGET, MIN_BUDGET, parseBytes, planMemory, resolveBudget } from '../../repository/memory.ts';
+import { PerformanceObserver, constants as perf } from 'node:perf_hooks';
+import * as v8 from 'node:v8';
+import { cgroupMemoryLimit, DEFAULT_BUDGET, MIN_BUDGET, paceHeap, parseBytes, planMemory, resolveBudget } from '../../repository/memory.ts';
 import { RepoError } from '../../repository/errors.ts';
 
 const MiB = 1024 * 1024;
@@ -51,11 +53,16 @@ describe('budget sources', () => {
     expect(cgroupMemoryLimit((f) => (files as Record<string, string>)[f])).toBe(want);
   });
 
-  it('takes the flag, else the container limit less the runtime, else the default', () => {
+  it('takes the flag, else the container limit less the runtime (never above the default), else the default', () => {
     const pod = (f: string) => (f === '/sys/fs/cgroup/memory.max' ? String(256 * MiB) : undefined);
     expect(resolveBudget('200MiB', pod)).toEqual({ budget: 200 * MiB, source: 'flag' });
     expect(resolveBudget(undefined, pod)).toEqual({ budget: 96 * MiB, source: 'cgroup' });
-    expect(resolveBudget(undefined, (f) => (f === '/sys/fs/cgroup/memory.max' ? String(1024 * MiB) : undefined))).toEqual({ budget: 864 * MiB, source: 'cgroup' });
+    const limit = (mib: number) => (f: string) => (f === '/sys/fs/cgroup/memory.max' ? String(mib * MiB) : undefined);
+    expect(resolveBudget(undefined, limit(288))).toEqual({ budget: 128 * MiB, source: 'cgroup' });
+    // a generous limit (the mover Job's 2 GiB) gives the default, not 1.8 GiB of buffers
+    expect(resolveBudget(undefined, limit(1024))).toEqual({ budget: DEFAULT_BUDGET, source: 'cgroup' });
+    expect(resolveBudget(undefined, limit(2048))).toEqual({ budget: DEFAULT_BUDGET, source: 'cgroup' });
+    expect(resolveBudget('1GiB', limit(2048))).toEqual({ budget: 1024 * MiB, source: 'flag' });
     expect(resolveBudget(undefined, () => undefined)).toEqual({ budget: DEFAULT_BUDGET, source: 'default' });
   });
 
@@ -97,5 +104,34 @@ describe('coffer repo --memory-budget (CLI)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('paceHeap', () => {
+  it('runs a full collection once the heap has grown by the step, and none after it is stopped', async () => {
+    const majors: number[] = [];
+    const obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if ((e as unknown as { detail: { kind: number } }).detail.kind === perf.NODE_PERFORMANCE_GC_MAJOR) majors.push(e.startTime);
+    });
+    obs.observe({ entryTypes: ['gc'] });
+    const grow = (mib: number) => Array.from({ length: mib * 1024 }, (_, i) => new Array(128).fill(i)); // ~1 KiB each
+    const kept: unknown[] = [];
+    try {
+      const stop = paceHeap(8 * MiB);
+      const before = majors.length;
+      // the step or half the heap, whichever is more, and a margin: well below V8's own first full collection
+      kept.push(grow(Math.ceil(Math.max(8 * MiB, v8.getHeapStatistics().used_heap_size / 2) / MiB) + 8));
+      for (let i = 0; i < 100 && majors.length === before; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(majors.length).toBeGreaterThan(before);
+      stop();
+      await new Promise((r) => setTimeout(r, 300));
+      const after = majors.length;
+      kept.push(grow(16));
+      await new Promise((r) => setTimeout(r, 500));
+      expect(majors.length).toBe(after);
+    } finally {
+      obs.disconnect();
+    }
+    expect(kept).toHaveLength(2);
   });
 });
