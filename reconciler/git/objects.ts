@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { deflateSync, inflateSync } from 'node:zlib';
+import { constants, createInflate, deflateSync, inflateSync } from 'node:zlib';
 import { writePack } from './pack-writer.ts';
 
 /**
@@ -29,6 +29,11 @@ export interface TreeEntry {
 
 export class ObjectNotFoundError extends Error {
   readonly code = 'E_GIT_OBJECT_MISSING';
+}
+
+/** A pack entry whose data does not inflate (bad zlib stream, wrong checksum, or not the size its header says). */
+export class CorruptObjectError extends Error {
+  readonly code = 'E_GIT_OBJECT_CORRUPT';
 }
 
 const TYPES: Record<number, ObjectType> = { 1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag' };
@@ -317,17 +322,23 @@ export class ObjectReader {
         buf = Buffer.allocUnsafe(window);
         n = readSync(p.fd, buf, 0, window, at);
       }
+      let out: Buffer | 'short';
       try {
-        // One output chunk of about the object's size: the default 16 KiB chunk per tiny delta is most of the garbage.
-        const out = inflateSync(buf.subarray(0, n), { chunkSize: Math.max(64, Math.min(size + 64, 1 << 20)) });
-        if (out.length !== size) throw new Error(`pack ${p.name}: object at ${at} inflates to ${out.length} bytes, header says ${size}`);
-        return out;
+        out = this.inflater.inflate(buf.subarray(0, n), size);
       } catch (e) {
-        if ((e as { code?: string }).code !== 'Z_BUF_ERROR' || window >= p.size - at) throw e;
-        window = Math.min(window * 2, p.size - at);
+        throw new CorruptObjectError(`pack ${p.name}: object at ${at}: ${(e as Error).message}`);
       }
+      if (out === 'short') {
+        if (window >= p.size - at) throw new CorruptObjectError(`pack ${p.name}: object at ${at} is truncated`);
+        window = Math.min(window * 2, p.size - at);
+        continue;
+      }
+      if (out.length !== size) throw new CorruptObjectError(`pack ${p.name}: object at ${at} inflates to ${out.length > size ? 'more' : 'fewer'} than the ${size} bytes its header says`);
+      return out;
     }
   }
+
+  private readonly inflater = new Inflater();
 
   /**
    * Recent delta bases are reused by the next deltas of their chain (a chain of 50 would otherwise re-inflate 50
@@ -383,6 +394,57 @@ export class ObjectReader {
       oid = e.oid;
     }
     return oid;
+  }
+}
+
+type ZlibHandle = { onerror: (message: string, errno: number, code?: string) => void; reset(): void; writeSync(flush: number, input: Buffer, inOff: number, inLen: number, out: Buffer, outOff: number, outLen: number): void };
+
+/**
+ * One zlib inflate stream reset and reused for every pack entry: `inflateSync` builds a stream (handle, 32 KiB window,
+ * an EventEmitter) per call, which costs more than inflating the few dozen bytes of a typical delta. This drives the
+ * stream's handle as zlib's own sync path does (`processChunkSync`), with Z_FINISH and the exact expected size, so the
+ * stream end and its Adler-32 are still checked. Where the handle is not there (another runtime), `inflateSync`.
+ */
+export class Inflater {
+  private stream: (ReturnType<typeof createInflate> & { _handle?: ZlibHandle; _writeState?: Uint32Array }) | undefined;
+  private error: (Error & { code?: string }) | undefined;
+  private readonly reusable = typeof (createInflate() as unknown as { _handle?: ZlibHandle })._handle?.writeSync === 'function';
+
+  /** The `size` inflated bytes of the zlib stream at the start of `input`; 'short' when `input` ends before the stream. */
+  inflate(input: Buffer, size: number): Buffer | 'short' {
+    if (!this.reusable) {
+      try {
+        return inflateSync(input, { chunkSize: Math.max(64, Math.min(size + 64, 1 << 20)) });
+      } catch (e) {
+        if ((e as { code?: string }).code === 'Z_BUF_ERROR') return 'short';
+        throw e;
+      }
+    }
+    const stream = (this.stream ??= this.open());
+    const handle = stream._handle!;
+    handle.reset();
+    // One byte more than expected: a stream that inflates to more than `size` shows as output space used up.
+    const out = Buffer.allocUnsafe(size + 1);
+    handle.writeSync(constants.Z_FINISH, input, 0, input.length, out, 0, out.length);
+    const error = this.error;
+    if (error) {
+      // A stream that failed is not used again (zlib's own handler would destroy it): the next object gets a new one.
+      this.stream = undefined;
+      this.error = undefined;
+      stream.close();
+      if (error.code === 'Z_BUF_ERROR') return 'short';
+      throw error;
+    }
+    return out.subarray(0, out.length - stream._writeState![0]!);
+  }
+
+  private open(): NonNullable<Inflater['stream']> {
+    const stream = createInflate() as NonNullable<Inflater['stream']>;
+    // zlib reports a failed write synchronously through the handle's `onerror`, whose default destroys the stream.
+    stream._handle!.onerror = (message, errno, code) => {
+      this.error = Object.assign(new Error(message), { errno, code: code ?? (errno === constants.Z_BUF_ERROR ? 'Z_BUF_ERROR' : errno === constants.Z_DATA_ERROR ? 'Z_DATA_ERROR' : undefined) });
+    };
+    return stream;
   }
 }
 
