@@ -365,7 +365,8 @@ export class ObjectReader {
    * held ~600 MiB of slabs.
    */
   private remember(key: string, obj: GitObject): void {
-    if (obj.data.buffer.byteLength !== obj.data.length) {
+    // (The Inflater's buffers are one byte longer than their data: not worth a copy.)
+    if (obj.data.buffer.byteLength > obj.data.length + 1) {
       const own = Buffer.allocUnsafeSlow(obj.data.length);
       obj.data.copy(own);
       obj = { type: obj.type, data: own };
@@ -426,11 +427,19 @@ type ZlibHandle = { onerror: (message: string, errno: number, code?: string) => 
 export class Inflater {
   private stream: (ReturnType<typeof createInflate> & { _handle?: ZlibHandle; _writeState?: Uint32Array }) | undefined;
   private error: (Error & { code?: string }) | undefined;
-  private readonly reusable = typeof (createInflate() as unknown as { _handle?: ZlibHandle })._handle?.writeSync === 'function';
+  private fallback = false;
 
   /** The `size` inflated bytes of the zlib stream at the start of `input`; 'short' when `input` ends before the stream. */
   inflate(input: Buffer, size: number): Buffer | 'short' {
-    if (!this.reusable) {
+    if (!this.fallback && !this.stream) {
+      this.stream = this.open();
+      if (typeof this.stream._handle?.writeSync !== 'function' || typeof this.stream._handle.reset !== 'function') {
+        this.stream.close();
+        this.stream = undefined;
+        this.fallback = true;
+      }
+    }
+    if (this.fallback) {
       try {
         return inflateSync(input, { chunkSize: Math.max(64, Math.min(size + 64, 1 << 20)) });
       } catch (e) {
@@ -438,7 +447,7 @@ export class Inflater {
         throw e;
       }
     }
-    const stream = (this.stream ??= this.open());
+    const stream = this.stream!;
     const handle = stream._handle!;
     handle.reset();
     // One byte more than expected: a stream that inflates to more than `size` shows as output space used up.
@@ -446,11 +455,12 @@ export class Inflater {
     handle.writeSync(constants.Z_FINISH, input, 0, input.length, out, 0, out.length);
     const error = this.error;
     if (error) {
-      // A stream that failed is not used again (zlib's own handler would destroy it): the next object gets a new one.
-      this.stream = undefined;
       this.error = undefined;
-      stream.close();
+      // Input that ends early (a window read too short) leaves the stream sound: the next reset starts it over. Any
+      // other failure drops it (zlib's own handler would destroy it), and the next object gets a new one.
       if (error.code === 'Z_BUF_ERROR') return 'short';
+      this.stream = undefined;
+      stream.close();
       throw error;
     }
     return out.subarray(0, out.length - stream._writeState![0]!);
@@ -458,8 +468,9 @@ export class Inflater {
 
   private open(): NonNullable<Inflater['stream']> {
     const stream = createInflate() as NonNullable<Inflater['stream']>;
+    if (!stream._handle) return stream;
     // zlib reports a failed write synchronously through the handle's `onerror`, whose default destroys the stream.
-    stream._handle!.onerror = (message, errno, code) => {
+    stream._handle.onerror = (message, errno, code) => {
       this.error = Object.assign(new Error(message), { errno, code: code ?? (errno === constants.Z_BUF_ERROR ? 'Z_BUF_ERROR' : errno === constants.Z_DATA_ERROR ? 'Z_DATA_ERROR' : undefined) });
     };
     return stream;
