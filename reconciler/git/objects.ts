@@ -427,7 +427,12 @@ type ZlibHandle = { onerror: (message: string, errno: number, code?: string) => 
 export class Inflater {
   private stream: (ReturnType<typeof createInflate> & { _handle?: ZlibHandle; _writeState?: Uint32Array }) | undefined;
   private error: (Error & { code?: string }) | undefined;
-  private fallback = false;
+  private fallback: boolean;
+
+  /** `reuse: false`: `inflateSync` per call, the path taken where the handle is not there (and tested as such). */
+  constructor(opts: { reuse?: boolean } = {}) {
+    this.fallback = opts.reuse === false;
+  }
 
   /** The `size` inflated bytes of the zlib stream at the start of `input`; 'short' when `input` ends before the stream. */
   inflate(input: Buffer, size: number): Buffer | 'short' {

@@ -82,20 +82,22 @@ describe('Inflater', () => {
     { name: 'not a zlib header', input: corrupt(0), size: data.length, want: /incorrect header check/ },
     { name: 'the empty stream', input: deflateSync(Buffer.alloc(0)), size: 0, want: 'data' },
   ];
-  // Twice through one inflater: a failed stream must not spoil the next object.
-  const inflater = new Inflater();
-  for (const round of [1, 2]) {
-    for (const c of cases) {
-      it(`${c.name} (round ${round})`, () => {
-        if (c.want instanceof RegExp) {
-          expect(() => inflater.inflate(c.input, c.size)).toThrow(c.want);
-          return;
-        }
-        const got = inflater.inflate(c.input, c.size);
-        if (c.want === 'short') expect(got).toBe('short');
-        else if (c.want === 'longer') expect((got as Buffer).length).toBeGreaterThan(c.size);
-        else expect((got as Buffer).equals(c.size ? data : Buffer.alloc(0))).toBe(true);
-      });
+  // Twice through one inflater: a failed stream must not spoil the next object. The same table for `inflateSync`.
+  for (const reuse of [true, false]) {
+    const inflater = new Inflater({ reuse });
+    for (const round of [1, 2]) {
+      for (const c of cases) {
+        it(`${c.name} (${reuse ? 'reused stream' : 'inflateSync'}, round ${round})`, () => {
+          if (c.want instanceof RegExp) {
+            expect(() => inflater.inflate(c.input, c.size)).toThrow(c.want);
+            return;
+          }
+          const got = inflater.inflate(c.input, c.size);
+          if (c.want === 'short') expect(got).toBe('short');
+          else if (c.want === 'longer') expect((got as Buffer).length).toBeGreaterThan(c.size);
+          else expect((got as Buffer).equals(c.size ? data : Buffer.alloc(0))).toBe(true);
+        });
+      }
     }
   }
 });
