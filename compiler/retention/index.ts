@@ -82,6 +82,31 @@ function tierKey(w: Date, tier: Tier): string {
   }
 }
 
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
+/**
+ * A number per bucket of a tier for a wall-clock time (`toWall`), one-to-one with `tierKey`'s strings (same bucket,
+ * same number) without building them: selectRetained only asks whether two points share a bucket. Weeks are ISO
+ * weeks: Monday-based, and day 0 (1970-01-01) was a Thursday, so a week's number is floor((day + 3) / 7).
+ */
+export function bucketNumber(wall: number, tier: Tier): number {
+  switch (tier) {
+    case 'hourly':
+      return Math.floor(wall / HOUR_MS);
+    case 'daily':
+      return Math.floor(wall / DAY_MS);
+    case 'weekly':
+      return Math.floor((Math.floor(wall / DAY_MS) + 3) / 7);
+    case 'monthly': {
+      const d = new Date(wall);
+      return d.getUTCFullYear() * 12 + d.getUTCMonth();
+    }
+    case 'yearly':
+      return new Date(wall).getUTCFullYear();
+  }
+}
+
 /** The bucket key of an instant for one tier, in the given zone. */
 export function bucketKey(time: Date, tier: Tier, timezone = 'UTC'): string {
   return tierKey(new Date(toWall(timezone, time.getTime())), tier);
@@ -110,7 +135,7 @@ export function selectRetained(points: readonly RetentionPoint[], counts: Retent
     seenIds.add(p.id);
   }
   const sorted = [...points].sort((a, b) => b.time.getTime() - a.time.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-  const lastKey = {} as Record<Tier, string | undefined>;
+  const lastKey = {} as Record<Tier, number | undefined>;
   const keep: RetentionDecision['keep'] = [];
   const expire: string[] = [];
   let latestOkSeen = false;
@@ -124,10 +149,10 @@ export function selectRetained(points: readonly RetentionPoint[], counts: Retent
         latestOkSeen = true;
       }
       // Keys only for tiers still counting: a fleet's compliance report buckets 100,000s of points and runs.
-      let wall: Date | undefined;
+      const wall = toWall(timezone, p.time.getTime());
       for (const tier of RETENTION_TIERS) {
         if (remaining[tier] <= 0) continue;
-        const key = tierKey((wall ??= new Date(toWall(timezone, p.time.getTime()))), tier);
+        const key = bucketNumber(wall, tier);
         if (key !== lastKey[tier]) {
           lastKey[tier] = key;
           remaining[tier]--;

@@ -31,10 +31,11 @@ export function runShardPath(runsDir: string, cluster: string, day: string, hour
   return `${runsDir}/${INDEX_DIR}/${cluster}/${day}/${hour}.json`;
 }
 
+/** One `update` of the joined lines (the same bytes as one per line): a compliance report digests 100,000s of entries. */
 function digest(entries: ReadonlyArray<{ name: string; oid: string }>): string {
-  const h = createHash('sha1');
-  for (const e of [...entries].sort((a, b) => cmp(a.name, b.name))) h.update(`${e.name} ${e.oid}\n`);
-  return h.digest('hex');
+  let text = '';
+  for (const e of [...entries].sort((a, b) => cmp(a.name, b.name))) text += `${e.name} ${e.oid}\n`;
+  return createHash('sha1').update(text).digest('hex');
 }
 
 function render(shard: RunShard): string {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { deflateSync, inflateSync } from 'node:zlib';
+import { constants, createInflate, deflateSync, inflateSync } from 'node:zlib';
 import { writePack } from './pack-writer.ts';
 
 /**
@@ -30,6 +30,15 @@ export interface TreeEntry {
 export class ObjectNotFoundError extends Error {
   readonly code = 'E_GIT_OBJECT_MISSING';
 }
+
+/** A pack entry whose data does not inflate (bad zlib stream, wrong checksum, or not the size its header says). */
+export class CorruptObjectError extends Error {
+  readonly code = 'E_GIT_OBJECT_CORRUPT';
+}
+
+/** The reused read buffer of an ObjectReader: its start size, and the largest it grows to (bigger reads get their own). */
+const SCRATCH_MIN = 64 << 10;
+const SCRATCH_MAX = 4 << 20;
 
 const TYPES: Record<number, ObjectType> = { 1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag' };
 
@@ -81,7 +90,8 @@ class IdxFile {
   bytes(pos: number, len: number): Buffer {
     if (this.whole) return this.whole.subarray(pos, pos + len);
     // Many lookups (a big commit, `-o json`): once the blocks read add up to a quarter of the file, read it whole —
-    // unless it is huge (a million-commit history's), where memory stays bounded by the block cache.
+    // unless it is huge (a million-commit history's), where memory stays bounded by the block cache. (A sixteenth
+    // saved a compliance report 450 block reads but made one policy's listing, 274 blocks, read 39 MiB whole.)
     if (this.readBytes > this.size / 4 && this.size <= 128 << 20) {
       this.whole = readFileSync(this.fd!);
       this.close();
@@ -290,12 +300,12 @@ export class ObjectReader {
     if (cached) return cached;
     // Header: type and size in a varint, then (deltas) the base reference, then the zlib stream.
     // One read for the header and, for the small objects a listing reads (deltas of a few dozen bytes), the data too.
-    const head = Buffer.allocUnsafe(Math.min(1024, p.size - offset));
-    const got = readSync(p.fd, head, 0, head.length, offset);
-    const { type, size, base: ref, dataAt: pos } = packEntryHeader(head, 0, offset);
-    const base = typeof ref === 'number' ? this.readPacked(p, ref, true) : typeof ref === 'string' ? this.read(ref, true) : undefined;
+    const got = readSync(p.fd, this.scratch, 0, Math.min(1024, p.size - offset), offset);
+    const { type, size, base: ref, dataAt: pos } = packEntryHeader(this.scratch, 0, offset);
     if (pos > got) throw new Error(`pack ${p.name}: truncated object header at ${offset}`);
-    const data = this.inflateAt(p, offset + pos, size, head.subarray(pos, got));
+    // Inflated before the base is read: reading the base reuses the scratch buffer.
+    const data = this.inflateAt(p, offset + pos, size, this.scratch.subarray(pos, got), type !== 2);
+    const base = typeof ref === 'number' ? this.readPacked(p, ref, true) : typeof ref === 'string' ? this.read(ref, true) : undefined;
     let obj: GitObject;
     if (base) obj = { type: base.type, data: applyDelta(base.data, data) };
     else {
@@ -307,27 +317,46 @@ export class ObjectReader {
     return obj;
   }
 
-  /** Inflates `size` bytes starting at `at`: deflate never grows data by more than ~0.1% + a few bytes. */
-  private inflateAt(p: Pack, at: number, size: number, prefetched: Buffer): Buffer {
-    let window = Math.min(size + 64 + Math.ceil(size / 1000) * 5, p.size - at);
+  /**
+   * Compressed entry data is read into this buffer, reused: an entry's whole window is read before inflating (a
+   * 60 KiB run shard), and a buffer per object was ~100 MiB of garbage for one compliance report at 100,000 runs.
+   * Windows above SCRATCH_MAX get a buffer of their own, so one big blob does not pin its size for the process.
+   */
+  private scratch = Buffer.allocUnsafe(SCRATCH_MIN);
+
+  /**
+   * Inflates `size` bytes starting at `at`. Deflate never grows data by more than ~0.1% + a few bytes, so that window
+   * always holds the stream; a `compressible` entry (YAML and JSON blobs, deltas: an index shard inflates 18×) is
+   * first tried with an eighth of it — reading the whole bound was 118 MiB read for a compliance report's 15 MiB of
+   * entries — and read again whole when its stream is longer. Trees (20-byte hashes) compress ~2× and are read whole.
+   */
+  private inflateAt(p: Pack, at: number, size: number, prefetched: Buffer, compressible: boolean): Buffer {
+    const bound = Math.min(size + 64 + Math.ceil(size / 1000) * 5, p.size - at);
+    let window = compressible ? Math.min(bound, 1024 + (size >> 3)) : bound;
+    let input = prefetched;
     for (;;) {
-      let buf = prefetched;
-      let n = prefetched.length;
-      if (n < window) {
-        buf = Buffer.allocUnsafe(window);
-        n = readSync(p.fd, buf, 0, window, at);
+      if (input.length < window) {
+        if (window > this.scratch.length && window <= SCRATCH_MAX) this.scratch = Buffer.allocUnsafe(Math.min(SCRATCH_MAX, Math.max(window, this.scratch.length * 2)));
+        const buf = window <= this.scratch.length ? this.scratch : Buffer.allocUnsafe(window);
+        input = buf.subarray(0, readSync(p.fd, buf, 0, window, at));
       }
+      let out: Buffer | 'short';
       try {
-        // One output chunk of about the object's size: the default 16 KiB chunk per tiny delta is most of the garbage.
-        const out = inflateSync(buf.subarray(0, n), { chunkSize: Math.max(64, Math.min(size + 64, 1 << 20)) });
-        if (out.length !== size) throw new Error(`pack ${p.name}: object at ${at} inflates to ${out.length} bytes, header says ${size}`);
-        return out;
+        out = this.inflater.inflate(input, size);
       } catch (e) {
-        if ((e as { code?: string }).code !== 'Z_BUF_ERROR' || window >= p.size - at) throw e;
-        window = Math.min(window * 2, p.size - at);
+        throw new CorruptObjectError(`pack ${p.name}: object at ${at}: ${(e as Error).message}`);
       }
+      if (out === 'short') {
+        if (window >= p.size - at) throw new CorruptObjectError(`pack ${p.name}: object at ${at} is truncated`);
+        window = window < bound ? bound : Math.min(window * 2, p.size - at);
+        continue;
+      }
+      if (out.length !== size) throw new CorruptObjectError(`pack ${p.name}: object at ${at} inflates to ${out.length > size ? 'more' : 'fewer'} than the ${size} bytes its header says`);
+      return out;
     }
   }
+
+  private readonly inflater = new Inflater();
 
   /**
    * Recent delta bases are reused by the next deltas of their chain (a chain of 50 would otherwise re-inflate 50
@@ -336,7 +365,8 @@ export class ObjectReader {
    * held ~600 MiB of slabs.
    */
   private remember(key: string, obj: GitObject): void {
-    if (obj.data.buffer.byteLength !== obj.data.length) {
+    // (The Inflater's buffers are one byte longer than their data: not worth a copy.)
+    if (obj.data.buffer.byteLength > obj.data.length + 1) {
       const own = Buffer.allocUnsafeSlow(obj.data.length);
       obj.data.copy(own);
       obj = { type: obj.type, data: own };
@@ -383,6 +413,72 @@ export class ObjectReader {
       oid = e.oid;
     }
     return oid;
+  }
+}
+
+type ZlibHandle = { onerror: (message: string, errno: number, code?: string) => void; reset(): void; writeSync(flush: number, input: Buffer, inOff: number, inLen: number, out: Buffer, outOff: number, outLen: number): void };
+
+/**
+ * One zlib inflate stream reset and reused for every pack entry: `inflateSync` builds a stream (handle, 32 KiB window,
+ * an EventEmitter) per call, which costs more than inflating the few dozen bytes of a typical delta. This drives the
+ * stream's handle as zlib's own sync path does (`processChunkSync`), with Z_FINISH and the exact expected size, so the
+ * stream end and its Adler-32 are still checked. Where the handle is not there (another runtime), `inflateSync`.
+ */
+export class Inflater {
+  private stream: (ReturnType<typeof createInflate> & { _handle?: ZlibHandle; _writeState?: Uint32Array }) | undefined;
+  private error: (Error & { code?: string }) | undefined;
+  private fallback: boolean;
+
+  /** `reuse: false`: `inflateSync` per call, the path taken where the handle is not there (and tested as such). */
+  constructor(opts: { reuse?: boolean } = {}) {
+    this.fallback = opts.reuse === false;
+  }
+
+  /** The `size` inflated bytes of the zlib stream at the start of `input`; 'short' when `input` ends before the stream. */
+  inflate(input: Buffer, size: number): Buffer | 'short' {
+    if (!this.fallback && !this.stream) {
+      this.stream = this.open();
+      if (typeof this.stream._handle?.writeSync !== 'function' || typeof this.stream._handle.reset !== 'function') {
+        this.stream.close();
+        this.stream = undefined;
+        this.fallback = true;
+      }
+    }
+    if (this.fallback) {
+      try {
+        return inflateSync(input, { chunkSize: Math.max(64, Math.min(size + 64, 1 << 20)) });
+      } catch (e) {
+        if ((e as { code?: string }).code === 'Z_BUF_ERROR') return 'short';
+        throw e;
+      }
+    }
+    const stream = this.stream!;
+    const handle = stream._handle!;
+    handle.reset();
+    // One byte more than expected: a stream that inflates to more than `size` shows as output space used up.
+    const out = Buffer.allocUnsafe(size + 1);
+    handle.writeSync(constants.Z_FINISH, input, 0, input.length, out, 0, out.length);
+    const error = this.error;
+    if (error) {
+      this.error = undefined;
+      // Input that ends early (a window read too short) leaves the stream sound: the next reset starts it over. Any
+      // other failure drops it (zlib's own handler would destroy it), and the next object gets a new one.
+      if (error.code === 'Z_BUF_ERROR') return 'short';
+      this.stream = undefined;
+      stream.close();
+      throw error;
+    }
+    return out.subarray(0, out.length - stream._writeState![0]!);
+  }
+
+  private open(): NonNullable<Inflater['stream']> {
+    const stream = createInflate() as NonNullable<Inflater['stream']>;
+    if (!stream._handle) return stream;
+    // zlib reports a failed write synchronously through the handle's `onerror`, whose default destroys the stream.
+    stream._handle.onerror = (message, errno, code) => {
+      this.error = Object.assign(new Error(message), { errno, code: code ?? (errno === constants.Z_BUF_ERROR ? 'Z_BUF_ERROR' : errno === constants.Z_DATA_ERROR ? 'Z_DATA_ERROR' : undefined) });
+    };
+    return stream;
   }
 }
 

@@ -5,6 +5,13 @@ import type { LastRun, RunRecord } from '../catalog/types.ts';
 import type { VerificationResultDoc } from '../verify/result.ts';
 import type { ComplianceReport, ComplianceResult, ComplianceSummary, ResultStatus, Rule, Severity } from './types.ts';
 
+/** The fields of a run record the rules read: `complianceRuns` keeps just these of the 100,000s of runs it reads. */
+export interface ComplianceRun {
+  metadata: Pick<RunRecord['metadata'], 'name'>;
+  spec: Pick<RunRecord['spec'], 'type' | 'namespace' | 'policy' | 'trigger'>;
+  status: Pick<RunRecord['status'], 'phase' | 'startTime' | 'restorePoint' | 'error'>;
+}
+
 export interface ComplianceInput {
   plan: Pick<Plan, 'hash' | 'sourceCommit' | 'policies'> & { config: Pick<Plan['config'], 'cluster'> };
   /** Policy name → namespaces its selector matches now (the protected apps). */
@@ -12,7 +19,7 @@ export interface ComplianceInput {
   /** This cluster's restore points at the catalog tip (documents, or the index's summaries through `factsOf`). */
   restorePoints: readonly PointFacts[];
   /** This cluster's run history (backup runs, and drill runs of any type). */
-  runs: readonly RunRecord[];
+  runs: readonly ComplianceRun[];
   /** The catalog's latest-run pointers (they keep the last success time even after failures). */
   lastRuns: readonly LastRun[];
   /** The newest VerificationResult per (namespace, policy) (`latestVerifications`); verify runs come in `runs`. */
@@ -37,7 +44,13 @@ export function evaluateCompliance(input: ComplianceInput): ComplianceReport {
   const grace = input.graceSeconds ?? defaultGrace;
   // Grouped once: a fleet has 100,000 restore points and hundreds of pairs; filtering per pair would be quadratic.
   const pointsOf = groupBy(input.restorePoints, (r) => `${r.spec.policy}\u0000${r.spec.namespace}`);
-  const runsOf = groupBy(input.runs, (r) => r.spec.namespace ?? '');
+  // A pair's runs are its own and its namespace's drills (of any policy), in input order: without a drill in the
+  // namespace that is the pair's own group; the namespace's runs are filtered only where a drill is among them.
+  const pairRunsOf = groupBy(input.runs, (r) => (r.spec.policy === undefined ? '' : `${r.spec.policy}\u0000${r.spec.namespace ?? ''}`));
+  const drilled = new Set(input.runs.filter((r) => r.spec.trigger === 'drill').map((r) => r.spec.namespace ?? ''));
+  const runsOf = drilled.size ? groupBy(input.runs, (r) => r.spec.namespace ?? '') : new Map<string, ComplianceRun[]>();
+  const lastOf = new Map<string, LastRun>();
+  for (const l of input.lastRuns) if (!lastOf.has(`${l.policy}\u0000${l.namespace}`)) lastOf.set(`${l.policy}\u0000${l.namespace}`, l);
   const verificationOf = new Map((input.verifications ?? []).map((v) => [`${v.policy}\u0000${v.namespace}`, v.doc]));
   for (const policy of [...input.plan.policies].sort((a, b) => a.name.localeCompare(b.name))) {
     for (const namespace of [...(input.selected.get(policy.name) ?? [])].sort()) {
@@ -46,8 +59,8 @@ export function evaluateCompliance(input: ComplianceInput): ComplianceReport {
         namespace,
         now: input.now,
         points: pointsOf.get(`${policy.name}\u0000${namespace}`) ?? [],
-        runs: (runsOf.get(namespace) ?? []).filter((r) => r.spec.policy === policy.name || r.spec.trigger === 'drill'),
-        last: input.lastRuns.find((l) => l.policy === policy.name && l.namespace === namespace),
+        runs: drilled.has(namespace) ? (runsOf.get(namespace) ?? []).filter((r) => r.spec.policy === policy.name || r.spec.trigger === 'drill') : (pairRunsOf.get(`${policy.name}\u0000${namespace}`) ?? []),
+        last: lastOf.get(`${policy.name}\u0000${namespace}`),
         grace: grace(policy.schedule.maxIntervalSeconds),
         verification: verificationOf.get(`${policy.name}\u0000${namespace}`),
         verifyGrace: policy.verify ? grace(policy.verify.schedule.maxIntervalSeconds) : 0,
@@ -84,7 +97,7 @@ interface PairContext {
   namespace: string;
   now: Date;
   points: readonly PointFacts[];
-  runs: readonly RunRecord[];
+  runs: readonly ComplianceRun[];
   last: LastRun | undefined;
   grace: number;
   verification: VerificationResultDoc | undefined;
@@ -131,10 +144,12 @@ function rpoRule(ctx: PairContext): ComplianceResult {
 
 function lastBackupRule(ctx: PairContext): ComplianceResult {
   const backups = ctx.runs.filter((r) => r.spec.type === 'backup' && r.spec.policy === ctx.policy.name);
-  const newest = backups.sort((a, b) => b.status.startTime.localeCompare(a.status.startTime))[0];
+  // The newest, first in input order among equals (what a stable sort newest-first puts first), in one pass.
+  const newer = (a: ComplianceRun, b: ComplianceRun): number => b.status.startTime.localeCompare(a.status.startTime);
+  const newest = backups.reduce<ComplianceRun | undefined>((m, r) => (m === undefined || newer(r, m) < 0 ? r : m), undefined);
   // The latest-run pointer is authoritative (the history may be read only partly); the run record adds the error.
   const last = ctx.last && (!newest || ctx.last.startTime >= newest.status.startTime)
-    ? { name: ctx.last.run, phase: ctx.last.phase, start: ctx.last.startTime, error: backups.find((r) => r.metadata.name === ctx.last!.run)?.status.error }
+    ? { name: ctx.last.run, phase: ctx.last.phase, start: ctx.last.startTime, error: backups.filter((r) => r.metadata.name === ctx.last!.run).sort(newer)[0]?.status.error }
     : newest && { name: newest.metadata.name, phase: newest.status.phase, start: newest.status.startTime, error: newest.status.error };
   if (!last) return result(ctx, 'last-backup-succeeded', 'skip', undefined, 'no backup has run yet', {});
   const props = { run: last.name, phase: last.phase, startTime: last.start };

@@ -3,6 +3,7 @@ import { bucketKey, RETENTION_TIERS } from '../../compiler/retention/index.ts';
 import { isUtc } from '../../compiler/schedule/tz.ts';
 import type { Catalog } from '../catalog/index.ts';
 import type { RunRecord } from '../catalog/types.ts';
+import type { ComplianceRun } from './compliance.ts';
 
 /** Run files Coffer named after a backup or retention run: the bulk of a fleet's history (thousands a day). */
 const BULK_RUN = /^(backup|retention)-\d{8}-\d{6}-/;
@@ -38,7 +39,7 @@ interface Need {
  * successful backup yet, fewer buckets than GFS keeps, no drill ever) reads the whole history, as before: the rules
  * cannot tell "none" from "older" otherwise. Run file names say the run's type (`runId`); Coffer writes them so.
  */
-export async function complianceRuns(catalog: Pick<Catalog, 'runDaysNewestFirst'>, policies: readonly PlanPolicy[], selected: ReadonlyMap<string, readonly string[]>): Promise<RunRecord[]> {
+export async function complianceRuns(catalog: Pick<Catalog, 'runDaysNewestFirst'>, policies: readonly PlanPolicy[], selected: ReadonlyMap<string, readonly string[]>): Promise<ComplianceRun[]> {
   const open = new Map<string, Need>();
   for (const p of policies) {
     if (p.paused) continue;
@@ -48,12 +49,12 @@ export async function complianceRuns(catalog: Pick<Catalog, 'runDaysNewestFirst'
   // The other rules: the newest finished DR drill per namespace; the newest verify run and newest successful one per pair.
   const drills = new Set([...open.keys()].map((k) => k.slice(k.indexOf('\u0000') + 1)));
   const verifies = new Map(policies.filter((p) => !p.paused && p.verify).flatMap((p) => (selected.get(p.name) ?? []).map((ns) => [`${p.name}\u0000${ns}`, { any: false, ok: false }] as const)));
-  const out: RunRecord[] = [];
+  const out: ComplianceRun[] = [];
   let bulk = true;
   for await (const day of catalog.runDaysNewestFirst((file) => bulk || !BULK_RUN.test(file))) {
     for (const r of day) {
       if (r.spec.type !== 'backup' && r.spec.type !== 'verify' && r.spec.trigger !== 'drill') continue;
-      out.push(r);
+      out.push(slim(r));
       if (r.spec.trigger === 'drill' && r.status.phase !== 'Running' && r.status.phase !== 'Pending') drills.delete(r.spec.namespace ?? '');
       const v = r.spec.type === 'verify' ? verifies.get(`${r.spec.policy}\u0000${r.spec.namespace ?? ''}`) : undefined;
       if (v) Object.assign(v, { any: true, ok: v.ok || r.status.phase === 'Succeeded' });
@@ -72,4 +73,18 @@ export async function complianceRuns(catalog: Pick<Catalog, 'runDaysNewestFirst'
     if (!bulk && !drills.size && !verifies.size) break;
   }
   return out;
+}
+
+/**
+ * A run with just the fields the rules read: the history is kept whole until evaluated, and the full records (plan
+ * hash, commits, sizes) kept alive would be copied by every young-generation collection until promoted.
+ */
+function slim(r: RunRecord): ComplianceRun {
+  const { type, namespace, policy, trigger } = r.spec;
+  const { phase, startTime, restorePoint, error } = r.status;
+  return {
+    metadata: { name: r.metadata.name },
+    spec: { type, trigger, ...(namespace !== undefined ? { namespace } : {}), ...(policy !== undefined ? { policy } : {}) },
+    status: { phase, startTime, ...(restorePoint !== undefined ? { restorePoint } : {}), ...(error !== undefined ? { error } : {}) },
+  };
 }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { bucketKeys, isoWeek, RetentionError, selectRetained, type RetentionCounts, type RetentionPoint } from '../../compiler/retention/index.ts';
+import { bucketKey, bucketKeys, bucketNumber, isoWeek, RETENTION_TIERS, RetentionError, selectRetained, type RetentionCounts, type RetentionPoint, type RetentionReason } from '../../compiler/retention/index.ts';
+import { toWall } from '../../compiler/schedule/tz.ts';
+import { mulberry32 } from '../prng.ts';
 
 /** Points named by their UTC time, e.g. 'd05' → 2026-01-05T02:00Z; a trailing '!' marks a failed point. */
 function daily(days: number[], failed: number[] = []): RetentionPoint[] {
@@ -224,4 +226,83 @@ describe('bucket keys', () => {
       yearly: '2027',
     });
   });
+});
+
+/**
+ * selectRetained compares bucket numbers (`bucketNumber`) instead of building the bucket key strings: the numbers must
+ * be one-to-one with the strings in every zone, across DST changes (the IANA zones below: a 1-hour shift, a 30-minute
+ * one at Lord Howe, none in Kolkata or UTC) and ISO-week years (53-week years, weeks across New Year).
+ */
+const ZONES = ['UTC', 'Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kolkata', 'Pacific/Apia'];
+
+/** Instants clustered around DST changes and New Year, so many share a bucket and boundaries are crossed. */
+function instants(rand: () => number, n: number): number[] {
+  const anchors = [Date.UTC(2026, 2, 29, 1), Date.UTC(2026, 9, 25, 1), Date.UTC(2026, 2, 8, 7), Date.UTC(2026, 10, 1, 6), Date.UTC(2026, 3, 4, 15), Date.UTC(2026, 11, 31, 23), Date.UTC(2020, 11, 31, 12), Date.UTC(2027, 0, 3, 12), Date.UTC(1969, 11, 31, 20)];
+  return Array.from({ length: n }, () => anchors[Math.floor(rand() * anchors.length)]! + Math.floor((rand() - 0.5) * 20 * 86_400_000));
+}
+
+describe('bucket numbers (the fast path of selectRetained)', () => {
+  for (const tz of ZONES) {
+    it(`are one-to-one with the bucket key strings in ${tz}`, () => {
+      const rand = mulberry32(7);
+      for (const tier of RETENTION_TIERS) {
+        const byKey = new Map<string, number>();
+        const byNumber = new Map<number, string>();
+        for (const t of instants(rand, 3000)) {
+          const key = bucketKey(new Date(t), tier, tz);
+          const n = bucketNumber(toWall(tz, t), tier);
+          expect({ tier, t, n: byKey.get(key) ?? n }).toEqual({ tier, t, n });
+          expect({ tier, t, key: byNumber.get(n) ?? key }).toEqual({ tier, t, key });
+          byKey.set(key, n);
+          byNumber.set(n, key);
+        }
+        expect(byKey.size).toBeGreaterThan(tier === 'yearly' ? 3 : 10); // buckets were shared and crossed
+        expect(byKey.size).toBeLessThan(3000);
+      }
+    });
+  }
+});
+
+/** restic's GFS as selectRetained implemented it with bucket key strings: the oracle for the number-keyed version. */
+function referenceRetained(points: readonly RetentionPoint[], counts: RetentionCounts, tz: string): { keep: { id: string; reasons: RetentionReason[] }[]; expire: string[] } {
+  const remaining = Object.fromEntries(RETENTION_TIERS.map((t) => [t, counts[t] ?? 0])) as Record<(typeof RETENTION_TIERS)[number], number>;
+  const last: Record<string, string | undefined> = {};
+  const sorted = [...points].sort((a, b) => b.time.getTime() - a.time.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  const keep: { id: string; reasons: RetentionReason[] }[] = [];
+  const expire: string[] = [];
+  let okSeen = false;
+  sorted.forEach((p, i) => {
+    const reasons: RetentionReason[] = [];
+    if (!p.ok) {
+      if (i === 0) reasons.push('latest-failure');
+    } else {
+      if (!okSeen) reasons.push('latest');
+      okSeen = true;
+      const keys = bucketKeys(p.time, tz);
+      for (const tier of RETENTION_TIERS) {
+        if (remaining[tier] > 0 && keys[tier] !== last[tier]) {
+          last[tier] = keys[tier];
+          remaining[tier]--;
+          reasons.push(tier);
+        }
+      }
+    }
+    if (reasons.length) keep.push({ id: p.id, reasons });
+    else expire.push(p.id);
+  });
+  return { keep, expire };
+}
+
+describe('selectRetained against the string-keyed reference', () => {
+  for (const tz of ZONES) {
+    it(`decides as the reference does in ${tz}`, () => {
+      const rand = mulberry32(11);
+      for (let round = 0; round < 40; round++) {
+        const points = instants(rand, 5 + Math.floor(rand() * 300)).map((t, i) => ({ id: `p${i}`, time: new Date(t), ok: rand() > 0.1 }));
+        const pick = (): number => Math.floor(rand() * 12);
+        const counts: RetentionCounts = { hourly: pick() * 5, daily: pick(), weekly: pick(), monthly: pick(), yearly: pick() % 3 };
+        expect(selectRetained(points, counts, tz)).toEqual(referenceRetained(points, counts, tz));
+      }
+    });
+  }
 });

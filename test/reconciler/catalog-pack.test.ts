@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCatalog } from '../../reconciler/catalog/index.ts';
@@ -27,6 +28,24 @@ describe('bench catalog history written straight into a pack', () => {
     expect(gitCli(gitdir, 'ls-tree', '-r', '--name-only', 'coffer-catalog', 'catalog/bench/').trim().split('\n')).toHaveLength(1000);
     const days = gitCli(gitdir, 'ls-tree', '--name-only', 'coffer-catalog', 'runs/bench/').trim().split('\n').filter((p) => /\d{4}-\d{2}-\d{2}$/.test(p));
     expect(days).toHaveLength(RUN_DAYS_ON_TIP);
+  });
+
+  it('lays tree versions out as git repack does: the tip and the last tree of an archived day whole, older ones deltas against newer, chains of at most 50', () => {
+    // `git verify-pack -v`: "<oid> <type> <size> <size-in-pack> <offset> [<depth> <base-oid>]" per object.
+    const packs = readdirSync(join(gitdir, 'objects', 'pack')).filter((f) => f.endsWith('.idx'));
+    const depth = new Map<string, number>();
+    for (const idx of packs) {
+      for (const line of execFileSync('git', ['verify-pack', '-v', join(gitdir, 'objects', 'pack', idx)], { encoding: 'utf8', maxBuffer: 1 << 28 }).split('\n')) {
+        const f = line.split(/\s+/);
+        if (f[1] === 'tree') depth.set(f[0]!, f.length >= 7 ? Number(f[5]) : 0);
+      }
+    }
+    expect([...depth.values()].filter((d) => d > 0).length).toBeGreaterThan(1000); // history is delta-compressed
+    expect(Math.max(...depth.values())).toBeLessThanOrEqual(50);
+    const tipTrees = gitCli(gitdir, 'ls-tree', '-r', '-d', 'coffer-catalog').trim().split('\n').map((l) => l.split(/\s+/)[2]!);
+    const [, segment] = /commit: ([0-9a-f]{40})/.exec(gitCli(gitdir, 'show', 'coffer-catalog:runs/bench/archive.yaml'))!;
+    const archived = gitCli(gitdir, 'ls-tree', '-d', segment!, 'runs/bench/').trim().split('\n').map((l) => l.split(/\s+/)[2]!);
+    for (const oid of [...tipTrees, ...archived]) expect({ oid, depth: depth.get(oid) ?? 0 }).toEqual({ oid, depth: 0 });
   });
 
   it('reads in Coffer as it reads its own commits: every run (tip and segments), index shards of archived days trusted', async () => {
