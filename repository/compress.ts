@@ -33,38 +33,46 @@ export const SAMPLE_SLICES = 16;
 export const SAMPLE_SLICE = 2048;
 
 /**
- * Whether brotli could pay on `buf`: some part of it looks compressible. A blob larger than 32 KiB is sampled in
- * 16 slices of 2 KiB spread over it, and one slice at or below 7.2 bits/byte is enough; a smaller blob is measured
- * whole. Random data measures ~7.9 even in a 2 KiB slice, text 4.5–5.5. Why per slice: one histogram over all the
- * slices (the rule until 2026-12-07) mixes a blob's text and random parts into one distribution above 7.2, so a
- * ~1 MiB chunk holding half a text run and half a random one was stored raw — 169 MB of the 256 MiB one-large-file
- * workload went raw where restic's zstd compressed them, 1.059× restic's bytes (FORMAT.md, "Compression").
+ * Brotli's quality for `buf`, or 0 to store it raw without trying.
+ *
+ * What is tried: a blob up to 32 KiB (a small file) is measured whole; a larger one is sampled in 16 slices of
+ * 2 KiB spread over it, and one slice at or below 7.2 bits/byte is enough (random data measures ~7.9 even in
+ * 2 KiB, text 4.5–5.5). Why per slice: one histogram over all the slices (the rule until 2026-12-07) mixes a
+ * blob's text and random parts into one distribution above 7.2, so a ~1 MiB chunk holding half a text run and
+ * half a random one was stored raw — 169 MB of the 256 MiB one-large-file workload, 1.059× restic's bytes.
+ *
+ * How hard: the lowest qualities that store fewer bytes than restic's zstd (its default level, klauspost/compress),
+ * measured on the bench's data (FORMAT.md, "Compression"). Small blobs q3 (1–8 KiB text 0.3234 of its size vs
+ * restic 0.3298; q1 0.3518). A larger blob whose every slice is compressible q4 (1 MiB text 0.2083 vs restic
+ * 0.2223; q3 0.2212 left the 512 MiB mixed workload at 1.0001× restic); one only partly compressible q3 (q4
+ * spends most of its time on the random part for no gain there).
  */
-export function worthCompressing(buf: Uint8Array): boolean {
-  if (buf.length < 64) return false;
+export function brotliQuality(buf: Uint8Array): number {
+  if (buf.length < 64) return 0;
   const counts = new Uint32Array(256);
-  if (buf.length <= SAMPLE_SLICES * SAMPLE_SLICE) return entropy(buf, 0, buf.length, counts) <= ENTROPY_SKIP;
+  if (buf.length <= SAMPLE_SLICES * SAMPLE_SLICE) return entropy(buf, 0, buf.length, counts) <= ENTROPY_SKIP ? BROTLI_QUALITY : 0;
   const step = Math.floor((buf.length - SAMPLE_SLICE) / (SAMPLE_SLICES - 1));
-  for (let s = 0; s < SAMPLE_SLICES; s++) {
-    if (entropy(buf, s * step, s * step + SAMPLE_SLICE, counts) <= ENTROPY_SKIP) return true;
-  }
-  return false;
+  let low = 0;
+  for (let s = 0; s < SAMPLE_SLICES; s++) if (entropy(buf, s * step, s * step + SAMPLE_SLICE, counts) <= ENTROPY_SKIP) low++;
+  return low === 0 ? 0 : low === SAMPLE_SLICES ? BROTLI_QUALITY_TEXT : BROTLI_QUALITY;
 }
 
-/**
- * Brotli quality 3, window 2^22: the lowest quality that stores text in fewer bytes than restic's zstd (its
- * default level, klauspost/compress) — measured on the bench's data (FORMAT.md, "Compression"): 1 MiB text blobs
- * 0.2211 of their size vs restic 0.2223 (q1 0.2353, q2 0.2248), 1–8 KiB files 0.3234 vs 0.3298 (q1 0.3518).
- */
+export function worthCompressing(buf: Uint8Array): boolean {
+  return brotliQuality(buf) > 0;
+}
+
 export const BROTLI_QUALITY = 3;
+/** For blobs above 32 KiB that sample as compressible throughout. */
+export const BROTLI_QUALITY_TEXT = 4;
 export const BROTLI_LGWIN = 22;
 /** The compressed form is kept when it is at most this share of the raw bytes (saves ≥ 1%). */
 export const KEEP_AT_MOST = 0.99;
 
-/** Runs on the libuv pool. Returns the original bytes when compression does not pay (`worthCompressing`, `KEEP_AT_MOST`). */
+/** Runs on the libuv pool. Returns the original bytes when compression does not pay (`brotliQuality`, `KEEP_AT_MOST`). */
 export async function maybeCompress(buf: Buffer): Promise<{ data: Buffer; comp: Compression }> {
-  if (!worthCompressing(buf)) return { data: buf, comp: Compression.None };
-  return kept(buf, await compressAsync(buf, brotliOptions(buf)));
+  const q = brotliQuality(buf);
+  if (!q) return { data: buf, comp: Compression.None };
+  return kept(buf, await compressAsync(buf, brotliOptions(buf, q)));
 }
 
 /**
@@ -72,13 +80,14 @@ export async function maybeCompress(buf: Buffer): Promise<{ data: Buffer; comp: 
  * compressing. Same encoder and parameters, so the same bytes.
  */
 export function maybeCompressSync(buf: Buffer): { data: Buffer; comp: Compression } {
-  if (!worthCompressing(buf)) return { data: buf, comp: Compression.None };
-  return kept(buf, brotliCompressSync(buf, brotliOptions(buf)));
+  const q = brotliQuality(buf);
+  if (!q) return { data: buf, comp: Compression.None };
+  return kept(buf, brotliCompressSync(buf, brotliOptions(buf, q)));
 }
 
 /** Output in one chunk sized to the input (a 64 KiB minimum was 60 KiB of garbage per small file: GC was 15% of a 20,000-file backup). */
-function brotliOptions(buf: Buffer) {
-  return { chunkSize: buf.length + 1024, params: { [zc.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: BROTLI_LGWIN } };
+function brotliOptions(buf: Buffer, quality: number) {
+  return { chunkSize: buf.length + 1024, params: { [zc.BROTLI_PARAM_QUALITY]: quality, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: BROTLI_LGWIN } };
 }
 
 function kept(buf: Buffer, out: Buffer): { data: Buffer; comp: Compression } {

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { type ResourceLimits, Worker } from 'node:worker_threads';
-import { BROTLI_LGWIN, BROTLI_QUALITY, ENTROPY_SKIP, KEEP_AT_MOST, SAMPLE_SLICE, SAMPLE_SLICES } from './compress.ts';
+import { BROTLI_LGWIN, BROTLI_QUALITY, BROTLI_QUALITY_TEXT, ENTROPY_SKIP, KEEP_AT_MOST, SAMPLE_SLICE, SAMPLE_SLICES } from './compress.ts';
 import type { ChunkerParams } from './chunker.ts';
 import type { MasterKey } from './crypto.ts';
 import { workerError } from './worker-error.ts';
@@ -12,7 +12,7 @@ import { workerError } from './worker-error.ts';
  * same way under tsx, vitest, a bundle and `node cli/coffer.js` in the mover Job.
  *
  * It must produce exactly what the inline path produces (`Chunker.cut` with the zero-run fast path,
- * `blobId`, `maybeCompress`, `seal`): the same cut points, HMAC-SHA256 ids, the same entropy sample and skip threshold (`worthCompressing`), brotli's quality and window with a size hint, the keep rule,
+ * `blobId`, `maybeCompress`, `seal`): the same cut points, HMAC-SHA256 ids, the same entropy sample and skip threshold, the quality chosen (`brotliQuality`), the window with a size hint, the keep rule,
  * and `nonce ‖ AES-256-GCM ciphertext ‖ tag`. test/repository/seal-workers.test.ts compares both paths
  * blob by blob (ids, compression, stored lengths) on the same repository keys.
  */
@@ -36,7 +36,7 @@ function dead(n) {
 }
 const enc = Buffer.from(workerData.encrypt);
 const mac = Buffer.from(workerData.mac);
-const { skip: SKIP, slices: SLICES, slice: SLICE, quality: QUALITY, lgwin: LGWIN, keep: KEEP } = workerData.compression;
+const { skip: SKIP, slices: SLICES, slice: SLICE, quality: QUALITY, qualityText: QUALITY_TEXT, lgwin: LGWIN, keep: KEEP } = workerData.compression;
 const gear = new Uint32Array(workerData.gear);
 const { min, avg, max } = workerData.chunker;
 const bits = Math.round(Math.log2(avg));
@@ -110,7 +110,7 @@ function chunk(buf, start, end, final) {
   }
   return { lengths, zeros };
 }
-// as worthCompressing in compress.ts: any sampled slice at or below SKIP bits/byte
+// as brotliQuality in compress.ts: 0 (raw), QUALITY, or QUALITY_TEXT when every sampled slice is compressible
 function entropy(buf, from, to, counts) {
   counts.fill(0);
   for (let i = from; i < to; i++) counts[buf[i]]++;
@@ -122,13 +122,14 @@ function entropy(buf, from, to, counts) {
   }
   return e;
 }
-function worthCompressing(buf) {
-  if (buf.length < 64) return false;
+function brotliQuality(buf) {
+  if (buf.length < 64) return 0;
   const counts = new Uint32Array(256);
-  if (buf.length <= SLICES * SLICE) return entropy(buf, 0, buf.length, counts) <= SKIP;
+  if (buf.length <= SLICES * SLICE) return entropy(buf, 0, buf.length, counts) <= SKIP ? QUALITY : 0;
   const step = Math.floor((buf.length - SLICE) / (SLICES - 1));
-  for (let s = 0; s < SLICES; s++) if (entropy(buf, s * step, s * step + SLICE, counts) <= SKIP) return true;
-  return false;
+  let low = 0;
+  for (let s = 0; s < SLICES; s++) if (entropy(buf, s * step, s * step + SLICE, counts) <= SKIP) low++;
+  return low === 0 ? 0 : low === SLICES ? QUALITY_TEXT : QUALITY;
 }
 parentPort.on('message', (m) => {
   try {
@@ -154,8 +155,9 @@ parentPort.on('message', (m) => {
         at += len;
         let data = raw;
         let comp = 0;
-        if (worthCompressing(raw)) {
-          const out = brotliCompressSync(raw, { chunkSize: len + 1024, params: { [zc.BROTLI_PARAM_QUALITY]: QUALITY, [zc.BROTLI_PARAM_SIZE_HINT]: len, [zc.BROTLI_PARAM_LGWIN]: LGWIN } });
+        const q = brotliQuality(raw);
+        if (q) {
+          const out = brotliCompressSync(raw, { chunkSize: len + 1024, params: { [zc.BROTLI_PARAM_QUALITY]: q, [zc.BROTLI_PARAM_SIZE_HINT]: len, [zc.BROTLI_PARAM_LGWIN]: LGWIN } });
           if (out.length <= len * KEEP) { data = out; comp = 1; }
         }
         parts.push(data);
@@ -193,11 +195,12 @@ parentPort.on('message', (m) => {
       // the ciphertext, and the compressor's output (allocated at the input's size) when it ran
       dead(buf.length + data.length);
     };
-    if (!worthCompressing(buf)) return finish(buf, 0);
+    const q = brotliQuality(buf);
+    if (!q) return finish(buf, 0);
     // brotli on libuv's pool: this thread hashes and seals other blobs meanwhile
     brotliCompress(buf, {
       chunkSize: Math.max(64 * 1024, buf.length),
-      params: { [zc.BROTLI_PARAM_QUALITY]: QUALITY, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: LGWIN },
+      params: { [zc.BROTLI_PARAM_QUALITY]: q, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: LGWIN },
     }, (err, out) => {
       try {
         if (err) throw err;
@@ -279,7 +282,7 @@ export class SealWorkers {
       try {
         worker = new Worker(WORKER_SOURCE, {
           eval: true,
-          workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), compression: { skip: ENTROPY_SKIP, slices: SAMPLE_SLICES, slice: SAMPLE_SLICE, quality: BROTLI_QUALITY, lgwin: BROTLI_LGWIN, keep: KEEP_AT_MOST }, gear: new Uint32Array(chunker.gear), chunker: { ...chunker.params }, gcEvery },
+          workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), compression: { skip: ENTROPY_SKIP, slices: SAMPLE_SLICES, slice: SAMPLE_SLICE, quality: BROTLI_QUALITY, qualityText: BROTLI_QUALITY_TEXT, lgwin: BROTLI_LGWIN, keep: KEEP_AT_MOST }, gear: new Uint32Array(chunker.gear), chunker: { ...chunker.params }, gcEvery },
           // no tsx loader: the script is plain CommonJS with node: imports only
           execArgv: [],
           resourceLimits: limits,

@@ -1,32 +1,33 @@
 import { brotliCompressSync, constants as zc } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { Compression, decompress, maybeCompress, maybeCompressSync, worthCompressing } from '../../repository/compress.ts';
+import { brotliQuality, Compression, decompress, maybeCompress, maybeCompressSync } from '../../repository/compress.ts';
 import { prng, text } from './helpers.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
 /**
- * Which blobs are compressed. Cases are the shapes of the bench's workloads (test/bench/mover-dataset.ts):
+ * Which blobs are compressed, and how hard (0: stored raw). Cases are the shapes of the bench's workloads (test/bench/mover-dataset.ts):
  * random files, JSON logs, 1 MiB runs of either in one file (a disk image), and 1–8 KiB files.
  */
-const cases: { name: string; data: Buffer; compressed: boolean; atMost?: number }[] = [
-  { name: 'random 1 MiB', data: prng(MiB, 1), compressed: false },
-  { name: 'JSON text 1 MiB', data: text(MiB), compressed: true, atMost: 0.3 },
+const cases: { name: string; data: Buffer; quality: number; atMost?: number }[] = [
+  { name: 'random 1 MiB', data: prng(MiB, 1), quality: 0 },
+  { name: 'JSON text 1 MiB', data: text(MiB), quality: 4, atMost: 0.3 },
   // a chunk across two 1 MiB runs: the histogram of all samples together was above 7.2 bits/byte, so it went raw
-  { name: 'half random, half text', data: Buffer.concat([prng(MiB / 2, 2), text(MiB / 2)]), compressed: true, atMost: 0.65 },
-  { name: 'one eighth text in the middle', data: Buffer.concat([prng((7 * MiB) / 16, 3), text(MiB / 8), prng((7 * MiB) / 16, 4)]), compressed: true, atMost: 0.95 },
-  { name: 'text tail of 1/16', data: Buffer.concat([prng((15 * MiB) / 16, 5), text(MiB / 16)]), compressed: true, atMost: 0.97 },
-  { name: 'random 4 KiB file', data: prng(4 * KiB, 6), compressed: false },
-  { name: 'text 4 KiB file', data: text(4 * KiB), compressed: true, atMost: 0.5 },
-  { name: 'text 20 KiB (measured whole)', data: text(20 * KiB), compressed: true, atMost: 0.5 },
-  { name: '63 bytes of text (too small to pay)', data: text(63), compressed: false },
-  { name: 'zeros 64 KiB', data: Buffer.alloc(64 * KiB), compressed: true, atMost: 0.01 },
+  { name: 'half random, half text', data: Buffer.concat([prng(MiB / 2, 2), text(MiB / 2)]), quality: 3, atMost: 0.65 },
+  { name: 'one eighth text in the middle', data: Buffer.concat([prng((7 * MiB) / 16, 3), text(MiB / 8), prng((7 * MiB) / 16, 4)]), quality: 3, atMost: 0.95 },
+  { name: 'text tail of 1/16', data: Buffer.concat([prng((15 * MiB) / 16, 5), text(MiB / 16)]), quality: 3, atMost: 0.97 },
+  { name: 'random 4 KiB file', data: prng(4 * KiB, 6), quality: 0 },
+  { name: 'text 4 KiB file', data: text(4 * KiB), quality: 3, atMost: 0.5 },
+  { name: 'text 20 KiB (measured whole)', data: text(20 * KiB), quality: 3, atMost: 0.5 },
+  { name: '63 bytes of text (too small to pay)', data: text(63), quality: 0 },
+  { name: 'zeros 64 KiB', data: Buffer.alloc(64 * KiB), quality: 4, atMost: 0.01 },
 ];
 
 describe('compression', () => {
-  it.each(cases)('$name', async ({ data, compressed, atMost }) => {
-    expect(worthCompressing(data)).toBe(compressed);
+  it.each(cases)('$name: quality $quality', async ({ data, quality, atMost }) => {
+    expect(brotliQuality(data)).toBe(quality);
+    const compressed = quality > 0;
     const a = await maybeCompress(data);
     const b = maybeCompressSync(data);
     // the pool and the inline path store the same bytes
