@@ -57,10 +57,6 @@ export function brotliQuality(buf: Uint8Array): number {
   return low === 0 ? 0 : low === SAMPLE_SLICES ? BROTLI_QUALITY_TEXT : BROTLI_QUALITY;
 }
 
-export function worthCompressing(buf: Uint8Array): boolean {
-  return brotliQuality(buf) > 0;
-}
-
 export const BROTLI_QUALITY = 3;
 /** For blobs above 32 KiB that sample as compressible throughout. */
 export const BROTLI_QUALITY_TEXT = 4;
