@@ -61,12 +61,52 @@ async function sizesByFolder(dir: string) {
   return by;
 }
 
-function finish(by: Awaited<ReturnType<typeof sizesByFolder>>, b: Omit<ByteBreakdown, 'total' | 'index' | 'indexFiles' | 'snapshots' | 'keys' | 'config' | 'other' | 'unaccounted' | 'packs'>): ByteBreakdown {
+interface PackBlobs {
+  id: string;
+  blobs: { type: 'data' | 'tree'; length: number; rawLength: number }[];
+}
+
+/** Sum the packs' blobs (each pack once) and put every other file of the repository in its bucket. */
+function tally(by: Awaited<ReturnType<typeof sizesByFolder>>, overhead: number, packs: Iterable<PackBlobs>): ByteBreakdown {
+  const blobs = { data: 0, tree: 0 };
+  const raw = { data: 0, tree: 0 };
+  const payload = { data: 0, tree: 0 };
+  const packSizes = by.get('data')?.sizes ?? new Map<string, number>();
+  const seen = new Set<string>();
+  let stored = 0;
+  let packBytes = 0;
+  for (const p of packs) {
+    if (seen.has(p.id)) continue;
+    seen.add(p.id);
+    packBytes += packSizes.get(p.id) ?? 0;
+    for (const b of p.blobs) {
+      blobs[b.type]++;
+      raw[b.type] += b.rawLength;
+      stored += b.length;
+      payload[b.type] += b.length - overhead;
+    }
+  }
   const get = (k: string) => by.get(k)?.bytes ?? 0;
   const total = [...by.values()].reduce((a, v) => a + v.bytes, 0);
   const known = new Set(['data', 'index', 'snapshots', 'keys', 'config']);
   const other = [...by].filter(([k]) => !known.has(k)).reduce((a, [, v]) => a + v.bytes, 0);
-  const out: ByteBreakdown = { total, ...b, packs: by.get('data')?.count ?? 0, index: get('index'), indexFiles: by.get('index')?.count ?? 0, snapshots: get('snapshots'), keys: get('keys'), config: get('config'), other, unaccounted: 0 };
+  const out: ByteBreakdown = {
+    total,
+    blobs,
+    raw,
+    dataPayload: payload.data,
+    treePayload: payload.tree,
+    blobFraming: (blobs.data + blobs.tree) * overhead,
+    packHeaders: packBytes - stored,
+    packs: by.get('data')?.count ?? 0,
+    index: get('index'),
+    indexFiles: by.get('index')?.count ?? 0,
+    snapshots: get('snapshots'),
+    keys: get('keys'),
+    config: get('config'),
+    other,
+    unaccounted: 0,
+  };
   out.unaccounted = total - (out.dataPayload + out.treePayload + out.blobFraming + out.packHeaders + out.index + out.snapshots + out.keys + out.config + other);
   return out;
 }
@@ -75,56 +115,27 @@ export async function cofferBreakdown(dir: string, password: string): Promise<By
   const by = await sizesByFolder(dir);
   const repo = await openRepository(new FileBackend(dir), password);
   await repo.loadIndex();
-  const blobs = { data: 0, tree: 0 };
-  const raw = { data: 0, tree: 0 };
-  const payload = { data: 0, tree: 0 };
-  let stored = 0;
-  const packSizes = by.get('data')?.sizes ?? new Map<string, number>();
-  let packBytes = 0;
-  for (const [pack, entries] of repo.packs) {
-    packBytes += packSizes.get(pack) ?? 0;
-    for (const e of entries) {
-      blobs[e.type]++;
-      raw[e.type] += e.rawLength;
-      stored += e.length;
-      payload[e.type] += e.length - SEAL_OVERHEAD;
-    }
-  }
-  return finish(by, { blobs, raw, dataPayload: payload.data, treePayload: payload.tree, blobFraming: (blobs.data + blobs.tree) * SEAL_OVERHEAD, packHeaders: packBytes - stored });
+  return tally(by, SEAL_OVERHEAD, [...repo.packs].map(([id, blobs]) => ({ id, blobs })));
 }
 
 interface ResticIndex {
-  packs: { id: string; blobs: { id: string; type: 'data' | 'tree'; offset: number; length: number; uncompressed_length?: number }[] }[];
+  packs: { id: string; blobs: { type: 'data' | 'tree'; length: number; uncompressed_length?: number }[] }[];
 }
 
+/** restic's IV (16) + Poly1305-AES MAC (16) per blob. */
 const RESTIC_OVERHEAD = 32;
 
 export async function resticBreakdown(dir: string, env: NodeJS.ProcessEnv): Promise<ByteBreakdown> {
   const by = await sizesByFolder(dir);
   const run = promisify(execFile);
-  const e = { ...env, RESTIC_REPOSITORY: dir };
-  const blobs = { data: 0, tree: 0 };
-  const raw = { data: 0, tree: 0 };
-  const payload = { data: 0, tree: 0 };
-  let stored = 0;
-  const seen = new Set<string>();
-  const packSizes = by.get('data')?.sizes ?? new Map<string, number>();
-  let packBytes = 0;
+  const packs: PackBlobs[] = [];
   for (const idx of by.get('index')?.sizes.keys() ?? []) {
-    const { stdout } = await run('restic', ['cat', 'index', idx, '--no-cache'], { env: e, maxBuffer: 1 << 30 });
+    const { stdout } = await run('restic', ['cat', 'index', idx, '--no-cache'], { env: { ...env, RESTIC_REPOSITORY: dir }, maxBuffer: 1 << 30 });
     for (const p of (JSON.parse(stdout) as ResticIndex).packs) {
-      if (seen.has(p.id)) continue;
-      seen.add(p.id);
-      packBytes += packSizes.get(p.id) ?? 0;
-      for (const b of p.blobs) {
-        blobs[b.type]++;
-        stored += b.length;
-        payload[b.type] += b.length - RESTIC_OVERHEAD;
-        raw[b.type] += b.uncompressed_length ?? b.length - RESTIC_OVERHEAD;
-      }
+      packs.push({ id: p.id, blobs: p.blobs.map((b) => ({ type: b.type, length: b.length, rawLength: b.uncompressed_length ?? b.length - RESTIC_OVERHEAD })) });
     }
   }
-  return finish(by, { blobs, raw, dataPayload: payload.data, treePayload: payload.tree, blobFraming: (blobs.data + blobs.tree) * RESTIC_OVERHEAD, packHeaders: packBytes - stored });
+  return tally(by, RESTIC_OVERHEAD, packs);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
