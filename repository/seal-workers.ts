@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { type ResourceLimits, Worker } from 'node:worker_threads';
-import { BROTLI_LGWIN, BROTLI_QUALITY, BROTLI_QUALITY_TEXT, ENTROPY_SKIP, KEEP_AT_MOST, SAMPLE_SLICE, SAMPLE_SLICES } from './compress.ts';
+import { BROTLI_LGWIN, BROTLI_QUALITY, BROTLI_QUALITY_SPARSE, BROTLI_QUALITY_TEXT, ENTROPY_SKIP, KEEP_AT_MOST, SAMPLE_SLICE, SAMPLE_SLICES } from './compress.ts';
 import type { ChunkerParams } from './chunker.ts';
 import type { MasterKey } from './crypto.ts';
 import { workerError } from './worker-error.ts';
@@ -36,7 +36,7 @@ function dead(n) {
 }
 const enc = Buffer.from(workerData.encrypt);
 const mac = Buffer.from(workerData.mac);
-const { skip: SKIP, slices: SLICES, slice: SLICE, quality: QUALITY, qualityText: QUALITY_TEXT, lgwin: LGWIN, keep: KEEP } = workerData.compression;
+const { skip: SKIP, slices: SLICES, slice: SLICE, quality: QUALITY, qualityText: QUALITY_TEXT, qualitySparse: QUALITY_SPARSE, lgwin: LGWIN, keep: KEEP } = workerData.compression;
 const gear = new Uint32Array(workerData.gear);
 const { min, avg, max } = workerData.chunker;
 const bits = Math.round(Math.log2(avg));
@@ -110,7 +110,7 @@ function chunk(buf, start, end, final) {
   }
   return { lengths, zeros };
 }
-// as brotliQuality in compress.ts: 0 (raw), QUALITY, or QUALITY_TEXT when every sampled slice is compressible
+// as brotliQuality in compress.ts: 0 (raw), QUALITY_TEXT (every sampled slice compressible), QUALITY (at least half), QUALITY_SPARSE
 function entropy(buf, from, to, counts) {
   counts.fill(0);
   for (let i = from; i < to; i++) counts[buf[i]]++;
@@ -129,7 +129,7 @@ function brotliQuality(buf) {
   const step = Math.floor((buf.length - SLICE) / (SLICES - 1));
   let low = 0;
   for (let s = 0; s < SLICES; s++) if (entropy(buf, s * step, s * step + SLICE, counts) <= SKIP) low++;
-  return low === 0 ? 0 : low === SLICES ? QUALITY_TEXT : QUALITY;
+  return low === 0 ? 0 : low === SLICES ? QUALITY_TEXT : 2 * low >= SLICES ? QUALITY : QUALITY_SPARSE;
 }
 parentPort.on('message', (m) => {
   try {
@@ -282,7 +282,7 @@ export class SealWorkers {
       try {
         worker = new Worker(WORKER_SOURCE, {
           eval: true,
-          workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), compression: { skip: ENTROPY_SKIP, slices: SAMPLE_SLICES, slice: SAMPLE_SLICE, quality: BROTLI_QUALITY, qualityText: BROTLI_QUALITY_TEXT, lgwin: BROTLI_LGWIN, keep: KEEP_AT_MOST }, gear: new Uint32Array(chunker.gear), chunker: { ...chunker.params }, gcEvery },
+          workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), compression: { skip: ENTROPY_SKIP, slices: SAMPLE_SLICES, slice: SAMPLE_SLICE, quality: BROTLI_QUALITY, qualityText: BROTLI_QUALITY_TEXT, qualitySparse: BROTLI_QUALITY_SPARSE, lgwin: BROTLI_LGWIN, keep: KEEP_AT_MOST }, gear: new Uint32Array(chunker.gear), chunker: { ...chunker.params }, gcEvery },
           // no tsx loader: the script is plain CommonJS with node: imports only
           execArgv: [],
           resourceLimits: limits,
