@@ -11,26 +11,11 @@ export const enum Compression {
 const compressAsync = promisify(brotliCompress);
 const decompressAsync = promisify(brotliDecompress);
 
-/**
- * Shannon entropy (bits/byte) of a sample spread over the buffer. Above ~7.2
- * the data is already compressed or encrypted and brotli would only burn CPU.
- */
-export function sampleEntropy(buf: Uint8Array): number {
-  const counts = new Uint32Array(256);
-  const SLICES = 8;
-  const SLICE = 2048;
-  let total = 0;
-  if (buf.length <= SLICES * SLICE) {
-    for (let i = 0; i < buf.length; i++) counts[buf[i]!]!++;
-    total = buf.length;
-  } else {
-    const step = Math.floor((buf.length - SLICE) / (SLICES - 1));
-    for (let s = 0; s < SLICES; s++) {
-      const off = s * step;
-      for (let i = off; i < off + SLICE; i++) counts[buf[i]!]!++;
-    }
-    total = SLICES * SLICE;
-  }
+/** Bits per byte of `buf[from, to)` from its byte histogram. */
+function entropy(buf: Uint8Array, from: number, to: number, counts: Uint32Array): number {
+  counts.fill(0);
+  for (let i = from; i < to; i++) counts[buf[i]!]!++;
+  const total = to - from;
   let e = 0;
   for (let i = 0; i < 256; i++) {
     const c = counts[i]!;
@@ -43,34 +28,70 @@ export function sampleEntropy(buf: Uint8Array): number {
 }
 
 export const ENTROPY_SKIP = 7.2;
+/** Slices sampled from a blob larger than SAMPLE_SLICES × SAMPLE_SLICE bytes (a smaller one is measured whole). */
+export const SAMPLE_SLICES = 16;
+export const SAMPLE_SLICE = 2048;
 
 /**
- * Brotli quality 1 (measured in FORMAT.md: fastest built-in codec with a
- * zstd-like ratio, readable on every Node line). Runs on the libuv pool.
- * Returns the original bytes when compression would not save ≥ 3%.
+ * Brotli's quality for `buf`, or 0 to store it raw without trying.
+ *
+ * What is tried: a blob up to 32 KiB (a small file) is measured whole; a larger one is sampled in 16 slices of
+ * 2 KiB spread over it, and one slice at or below 7.2 bits/byte is enough (random data measures ~7.9 even in
+ * 2 KiB, text 4.5–5.5). Why per slice: one histogram over all the slices (the rule until 2026-12-07) mixes a
+ * blob's text and random parts into one distribution above 7.2, so a ~1 MiB chunk holding half a text run and
+ * half a random one was stored raw — 169 MB of the 256 MiB one-large-file workload, 1.059× restic's bytes.
+ *
+ * How hard: the lowest qualities that store fewer bytes than restic's zstd (its default level, klauspost/compress),
+ * measured on the bench's data (FORMAT.md, "Compression"). Small blobs q3 (1–8 KiB text 0.3234 of its size vs
+ * restic 0.3298; q1 0.3518). A larger blob whose every slice is compressible q4 (1 MiB text 0.2083 vs restic
+ * 0.2223; q3 0.2212 left the 512 MiB mixed workload at 1.0001× restic); one at least half compressible q3 (q4
+ * spends its time on the random part for no gain there); one less than half q1, which skips random data 3–5×
+ * faster than q3 and compresses a mostly random blob as well (−25% compression CPU on the one-file workload
+ * for +0.1% bytes, still 0.4% under restic).
  */
+export function brotliQuality(buf: Uint8Array): number {
+  if (buf.length < 64) return 0;
+  const counts = new Uint32Array(256);
+  if (buf.length <= SAMPLE_SLICES * SAMPLE_SLICE) return entropy(buf, 0, buf.length, counts) <= ENTROPY_SKIP ? BROTLI_QUALITY : 0;
+  const step = Math.floor((buf.length - SAMPLE_SLICE) / (SAMPLE_SLICES - 1));
+  let low = 0;
+  for (let s = 0; s < SAMPLE_SLICES; s++) if (entropy(buf, s * step, s * step + SAMPLE_SLICE, counts) <= ENTROPY_SKIP) low++;
+  return low === 0 ? 0 : low === SAMPLE_SLICES ? BROTLI_QUALITY_TEXT : 2 * low >= SAMPLE_SLICES ? BROTLI_QUALITY : BROTLI_QUALITY_SPARSE;
+}
+
+export const BROTLI_QUALITY = 3;
+/** For blobs above 32 KiB that sample as compressible throughout. */
+export const BROTLI_QUALITY_TEXT = 4;
+/** For blobs above 32 KiB with fewer than half of their slices compressible. */
+export const BROTLI_QUALITY_SPARSE = 1;
+export const BROTLI_LGWIN = 22;
+/** The compressed form is kept when it is at most this share of the raw bytes (saves ≥ 1%). */
+export const KEEP_AT_MOST = 0.99;
+
+/** Runs on the libuv pool. Returns the original bytes when compression does not pay (`brotliQuality`, `KEEP_AT_MOST`). */
 export async function maybeCompress(buf: Buffer): Promise<{ data: Buffer; comp: Compression }> {
-  if (buf.length < 64 || sampleEntropy(buf) > ENTROPY_SKIP) return { data: buf, comp: Compression.None };
-  return kept(buf, await compressAsync(buf, brotliOptions(buf)));
+  const q = brotliQuality(buf);
+  if (!q) return { data: buf, comp: Compression.None };
+  return kept(buf, await compressAsync(buf, brotliOptions(buf, q)));
 }
 
 /**
  * The same, on this thread: for small files (≤ 32 KiB), where a trip to the thread pool costs more than
- * compressing (brotli q1 does 32 KiB in tens of µs). Same encoder and parameters, so the same bytes.
+ * compressing. Same encoder and parameters, so the same bytes.
  */
 export function maybeCompressSync(buf: Buffer): { data: Buffer; comp: Compression } {
-  if (buf.length < 64 || sampleEntropy(buf) > ENTROPY_SKIP) return { data: buf, comp: Compression.None };
-  return kept(buf, brotliCompressSync(buf, brotliOptions(buf)));
+  const q = brotliQuality(buf);
+  if (!q) return { data: buf, comp: Compression.None };
+  return kept(buf, brotliCompressSync(buf, brotliOptions(buf, q)));
 }
 
 /** Output in one chunk sized to the input (a 64 KiB minimum was 60 KiB of garbage per small file: GC was 15% of a 20,000-file backup). */
-function brotliOptions(buf: Buffer) {
-  return { chunkSize: buf.length + 1024, params: { [zc.BROTLI_PARAM_QUALITY]: 1, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: 22 } };
+function brotliOptions(buf: Buffer, quality: number) {
+  return { chunkSize: buf.length + 1024, params: { [zc.BROTLI_PARAM_QUALITY]: quality, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: BROTLI_LGWIN } };
 }
 
-/** Compressed only when it saves ≥ 3%. */
 function kept(buf: Buffer, out: Buffer): { data: Buffer; comp: Compression } {
-  if (out.length > buf.length * 0.97) return { data: buf, comp: Compression.None };
+  if (out.length > buf.length * KEEP_AT_MOST) return { data: buf, comp: Compression.None };
   return { data: out, comp: Compression.Brotli };
 }
 

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { type ResourceLimits, Worker } from 'node:worker_threads';
-import { ENTROPY_SKIP } from './compress.ts';
+import { BROTLI_LGWIN, BROTLI_QUALITY, BROTLI_QUALITY_SPARSE, BROTLI_QUALITY_TEXT, ENTROPY_SKIP, KEEP_AT_MOST, SAMPLE_SLICE, SAMPLE_SLICES } from './compress.ts';
 import type { ChunkerParams } from './chunker.ts';
 import type { MasterKey } from './crypto.ts';
 import { workerError } from './worker-error.ts';
@@ -12,7 +12,7 @@ import { workerError } from './worker-error.ts';
  * same way under tsx, vitest, a bundle and `node cli/coffer.js` in the mover Job.
  *
  * It must produce exactly what the inline path produces (`Chunker.cut` with the zero-run fast path,
- * `blobId`, `maybeCompress`, `seal`): the same cut points, HMAC-SHA256 ids, the same entropy sample and skip threshold, brotli q1 lgwin 22 with a size hint, the 3 % rule,
+ * `blobId`, `maybeCompress`, `seal`): the same cut points, HMAC-SHA256 ids, the same entropy sample and skip threshold, the quality chosen (`brotliQuality`), the window with a size hint, the keep rule,
  * and `nonce ‖ AES-256-GCM ciphertext ‖ tag`. test/repository/seal-workers.test.ts compares both paths
  * blob by blob (ids, compression, stored lengths) on the same repository keys.
  */
@@ -36,7 +36,7 @@ function dead(n) {
 }
 const enc = Buffer.from(workerData.encrypt);
 const mac = Buffer.from(workerData.mac);
-const SKIP = workerData.entropySkip;
+const { skip: SKIP, slices: SLICES, slice: SLICE, quality: QUALITY, qualityText: QUALITY_TEXT, qualitySparse: QUALITY_SPARSE, lgwin: LGWIN, keep: KEEP } = workerData.compression;
 const gear = new Uint32Array(workerData.gear);
 const { min, avg, max } = workerData.chunker;
 const bits = Math.round(Math.log2(avg));
@@ -110,27 +110,26 @@ function chunk(buf, start, end, final) {
   }
   return { lengths, zeros };
 }
-function sampleEntropy(buf) {
-  const counts = new Uint32Array(256);
-  const SLICES = 8, SLICE = 2048;
-  let total = 0;
-  if (buf.length <= SLICES * SLICE) {
-    for (let i = 0; i < buf.length; i++) counts[buf[i]]++;
-    total = buf.length;
-  } else {
-    const step = Math.floor((buf.length - SLICE) / (SLICES - 1));
-    for (let s = 0; s < SLICES; s++) {
-      const off = s * step;
-      for (let i = off; i < off + SLICE; i++) counts[buf[i]]++;
-    }
-    total = SLICES * SLICE;
-  }
+// as brotliQuality in compress.ts: 0 (raw), QUALITY_TEXT (every sampled slice compressible), QUALITY (at least half), QUALITY_SPARSE
+function entropy(buf, from, to, counts) {
+  counts.fill(0);
+  for (let i = from; i < to; i++) counts[buf[i]]++;
+  const total = to - from;
   let e = 0;
   for (let i = 0; i < 256; i++) {
     const c = counts[i];
     if (c) { const p = c / total; e -= p * Math.log2(p); }
   }
   return e;
+}
+function brotliQuality(buf) {
+  if (buf.length < 64) return 0;
+  const counts = new Uint32Array(256);
+  if (buf.length <= SLICES * SLICE) return entropy(buf, 0, buf.length, counts) <= SKIP ? QUALITY : 0;
+  const step = Math.floor((buf.length - SLICE) / (SLICES - 1));
+  let low = 0;
+  for (let s = 0; s < SLICES; s++) if (entropy(buf, s * step, s * step + SLICE, counts) <= SKIP) low++;
+  return low === 0 ? 0 : low === SLICES ? QUALITY_TEXT : 2 * low >= SLICES ? QUALITY : QUALITY_SPARSE;
 }
 parentPort.on('message', (m) => {
   try {
@@ -156,9 +155,10 @@ parentPort.on('message', (m) => {
         at += len;
         let data = raw;
         let comp = 0;
-        if (len >= 64 && sampleEntropy(raw) <= SKIP) {
-          const out = brotliCompressSync(raw, { chunkSize: len + 1024, params: { [zc.BROTLI_PARAM_QUALITY]: 1, [zc.BROTLI_PARAM_SIZE_HINT]: len, [zc.BROTLI_PARAM_LGWIN]: 22 } });
-          if (out.length <= len * 0.97) { data = out; comp = 1; }
+        const q = brotliQuality(raw);
+        if (q) {
+          const out = brotliCompressSync(raw, { chunkSize: len + 1024, params: { [zc.BROTLI_PARAM_QUALITY]: q, [zc.BROTLI_PARAM_SIZE_HINT]: len, [zc.BROTLI_PARAM_LGWIN]: LGWIN } });
+          if (out.length <= len * KEEP) { data = out; comp = 1; }
         }
         parts.push(data);
         comps.push(comp);
@@ -195,15 +195,16 @@ parentPort.on('message', (m) => {
       // the ciphertext, and the compressor's output (allocated at the input's size) when it ran
       dead(buf.length + data.length);
     };
-    if (buf.length < 64 || sampleEntropy(buf) > SKIP) return finish(buf, 0);
+    const q = brotliQuality(buf);
+    if (!q) return finish(buf, 0);
     // brotli on libuv's pool: this thread hashes and seals other blobs meanwhile
     brotliCompress(buf, {
       chunkSize: Math.max(64 * 1024, buf.length),
-      params: { [zc.BROTLI_PARAM_QUALITY]: 1, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: 22 },
+      params: { [zc.BROTLI_PARAM_QUALITY]: q, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: LGWIN },
     }, (err, out) => {
       try {
         if (err) throw err;
-        if (out.length > buf.length * 0.97) finish(buf, 0);
+        if (out.length > buf.length * KEEP) finish(buf, 0);
         else finish(out, 1);
       } catch (e) {
         parentPort.postMessage({ seq: m.seq, error: String((e && e.stack) || e) });
@@ -281,7 +282,7 @@ export class SealWorkers {
       try {
         worker = new Worker(WORKER_SOURCE, {
           eval: true,
-          workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), entropySkip: ENTROPY_SKIP, gear: new Uint32Array(chunker.gear), chunker: { ...chunker.params }, gcEvery },
+          workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), compression: { skip: ENTROPY_SKIP, slices: SAMPLE_SLICES, slice: SAMPLE_SLICE, quality: BROTLI_QUALITY, qualityText: BROTLI_QUALITY_TEXT, qualitySparse: BROTLI_QUALITY_SPARSE, lgwin: BROTLI_LGWIN, keep: KEEP_AT_MOST }, gear: new Uint32Array(chunker.gear), chunker: { ...chunker.params }, gcEvery },
           // no tsx loader: the script is plain CommonJS with node: imports only
           execArgv: [],
           resourceLimits: limits,

@@ -10,7 +10,7 @@ import { open, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { brotliCompressSync, brotliDecompressSync, constants as zc } from 'node:zlib';
 import { Chunker, DEFAULT_CHUNKER, gearTable } from '../../repository/chunker.ts';
-import { sampleEntropy, ENTROPY_SKIP } from '../../repository/compress.ts';
+import { BROTLI_LGWIN, brotliQuality } from '../../repository/compress.ts';
 import { planLargeFile, writeDataset } from './mover-dataset.ts';
 
 const MiB = 1024 * 1024;
@@ -64,14 +64,14 @@ export async function measureStages(dir: string): Promise<Stages> {
       c.getAuthTag();
     }
   });
-  const params = { [zc.BROTLI_PARAM_QUALITY]: 1, [zc.BROTLI_PARAM_SIZE_HINT]: MiB, [zc.BROTLI_PARAM_LGWIN]: 22 };
   const compressed: Buffer[] = [];
   const brotliMixed = rate(mixed.length, () => {
     compressed.length = 0;
     for (let at = 0; at < mixed.length; at += MiB) {
       const chunk = mixed.subarray(at, at + MiB);
-      if (sampleEntropy(chunk) > ENTROPY_SKIP) continue;
-      compressed.push(brotliCompressSync(chunk, { params }));
+      const q = brotliQuality(chunk);
+      if (!q) continue;
+      compressed.push(brotliCompressSync(chunk, { params: { [zc.BROTLI_PARAM_QUALITY]: q, [zc.BROTLI_PARAM_SIZE_HINT]: MiB, [zc.BROTLI_PARAM_LGWIN]: BROTLI_LGWIN } }));
     }
   });
   const brotliDecompressMixed = rate(mixed.length, () => {

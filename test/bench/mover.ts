@@ -19,7 +19,8 @@
  * seconds for both, ratio restic/coffer (> 1: Coffer faster), bytes stored
  * after each phase and coffer/restic bytes, peak RSS and CPU seconds, MiB
  * read from disk (GNU time's %I, caches dropped: both tools alike) and
- * Coffer's own count of bytes read from the source files, the 1-minute load
+ * Coffer's own count of bytes read from the source files, where each repository's bytes go (blob payload,
+ * framing, pack headers, index, trees, snapshots: mover-bytes.ts), the 1-minute load
  * average at every sample, and whether the bar (at least as fast on every
  * phase, ≤ 5% more bytes) is met.
  *
@@ -80,6 +81,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { applyMutation, type Mutation, parseSize, planDataset, planLargeFile, planLargeMutation, planMutation, planSmallFiles, type PlannedFile, writeDataset } from './mover-dataset.ts';
 import { measureStages, physicalLimit } from './mover-limit.ts';
+import { type ByteBreakdown, cofferBreakdown, resticBreakdown } from './mover-bytes.ts';
 import { MOVER_ENV } from '../../reconciler/volumes/mover.ts';
 
 type Tool = 'restic' | 'coffer';
@@ -345,6 +347,7 @@ interface Phase {
   rssRatio?: number;
   bytesStored?: Partial<Record<Tool, number>>;
   bytesRatio?: number;
+  bytesBreakdown?: Partial<Record<Tool, ByteBreakdown>>;
   verified?: Partial<Record<Tool, boolean>>;
   /** Median of the per-round ratios restic/coffer. */
   medianRoundRatio?: number;
@@ -426,6 +429,9 @@ async function runRounds(x: RoundsInput) {
         ph.bytesStored = {};
         for (const t of tools) ph.bytesStored[t] = await treeBytes(repos[t]);
         if (ph.bytesStored.restic && ph.bytesStored.coffer) ph.bytesRatio = round(ph.bytesStored.coffer / ph.bytesStored.restic, 4);
+        // where the bytes go, both repositories (mover-bytes.ts), untimed
+        ph.bytesBreakdown = {};
+        for (const t of tools) ph.bytesBreakdown[t] = t === 'coffer' ? await cofferBreakdown(repos.coffer, PASSWORD) : await resticBreakdown(repos.restic, { ...process.env, RESTIC_PASSWORD: PASSWORD });
       }
     }
   }

@@ -30,6 +30,8 @@ describe('seal workers', () => {
     writeFileSync(path.join(src, 'data/nested/state.json'), text(3 * 1024 * 1024)); // compressible, above the inline size
     writeFileSync(path.join(src, 'data/small.json'), text(5000)); // below the inline size: main thread either way
     writeFileSync(path.join(src, 'data/mid.bin'), prng(100 * 1024, 12));
+    // random and text runs in one file: chunks that are part text are compressed (compress.ts brotliQuality)
+    writeFileSync(path.join(src, 'data/disk.img'), Buffer.concat([prng(1536 * 1024, 13), text(1536 * 1024), prng(1536 * 1024, 14), text(700 * 1024)]));
     writeFileSync(path.join(src, 'data/dup.bin'), prng(9 * 1024 * 1024, 11)); // dedupes against random.bin
     writeFileSync(path.join(src, 'empty'), '');
     const fd = openSync(path.join(src, 'sparse.img'), 'w'); // a zero run above the chunker's max
