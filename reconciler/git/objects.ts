@@ -94,10 +94,18 @@ class IdxFile {
     return buf.subarray(this.at, this.at + len);
   }
 
-  /** `key` against the 20-byte sha at `pos`, compared where it lies: a view per binary-search step was garbage. */
+  /**
+   * `key` against the 20-byte sha at `pos`, compared where it lies and in JS: a view per binary-search step was
+   * garbage, and `Buffer#compare` with a range (a native call) cost more than the byte or two a step compares.
+   */
   compareSha(key: Buffer, pos: number): number {
     const buf = this.locate(pos, 20);
-    return key.compare(buf, this.at, this.at + 20);
+    const at = this.at;
+    for (let i = 0; i < 20; i++) {
+      const d = key[i]! - buf[at + i]!;
+      if (d !== 0) return d;
+    }
+    return 0;
   }
 
   /** Where `locate` found the bytes in the buffer it returned (a field, not a tuple: no allocation per lookup step). */
