@@ -46,6 +46,8 @@ interface Pack {
   name: string;
   fd: number;
   size: number;
+  /** The .pack's modification time: packs are searched newest first, as git does (`sort_pack`). */
+  mtimeMs: number;
   idx: IdxFile;
   count: number;
   /** Offsets of the idx tables (v2: header 8, fanout 1024, then shas, crcs, offsets, large offsets). */
@@ -84,18 +86,45 @@ class IdxFile {
   }
 
   u32(pos: number): number {
-    return this.bytes(pos, 4).readUInt32BE(0);
+    return this.locate(pos, 4).readUInt32BE(this.at);
   }
 
   bytes(pos: number, len: number): Buffer {
-    if (this.whole) return this.whole.subarray(pos, pos + len);
+    const buf = this.locate(pos, len);
+    return buf.subarray(this.at, this.at + len);
+  }
+
+  /**
+   * `key` against the 20-byte sha at `pos`, compared where it lies and in JS: a view per binary-search step was
+   * garbage, and `Buffer#compare` with a range (a native call) cost more than the byte or two a step compares.
+   */
+  compareSha(key: Buffer, pos: number): number {
+    const buf = this.locate(pos, 20);
+    const at = this.at;
+    for (let i = 0; i < 20; i++) {
+      const d = key[i]! - buf[at + i]!;
+      if (d !== 0) return d;
+    }
+    return 0;
+  }
+
+  /** Where `locate` found the bytes in the buffer it returned (a field, not a tuple: no allocation per lookup step). */
+  private at = 0;
+
+  /** The buffer holding bytes `pos`..`pos + len` of the index, starting at `this.at`. */
+  private locate(pos: number, len: number): Buffer {
+    if (this.whole) {
+      this.at = pos;
+      return this.whole;
+    }
     // Many lookups (a big commit, `-o json`): once the blocks read add up to a quarter of the file, read it whole —
     // unless it is huge (a million-commit history's), where memory stays bounded by the block cache. (A sixteenth
     // saved a compliance report 450 block reads but made one policy's listing, 274 blocks, read 39 MiB whole.)
     if (this.readBytes > this.size / 4 && this.size <= 128 << 20) {
       this.whole = readFileSync(this.fd!);
       this.close();
-      return this.whole.subarray(pos, pos + len);
+      this.at = pos;
+      return this.whole;
     }
     if (pos + len > this.size) throw new Error(`pack index read past its end (${pos + len} > ${this.size})`);
     const b = Math.floor(pos / this.block);
@@ -103,6 +132,7 @@ class IdxFile {
     if (at + len > this.block) {
       const buf = Buffer.allocUnsafe(len);
       readSync(this.fd!, buf, 0, len, pos);
+      this.at = 0;
       return buf;
     }
     let block = this.blocks.get(b);
@@ -117,7 +147,8 @@ class IdxFile {
       if (this.blocks.size * this.block >= IdxFile.KEEP_BYTES) this.blocks.delete(this.blocks.keys().next().value as number);
     }
     this.blocks.set(b, block);
-    return block.subarray(at, at + len);
+    this.at = at;
+    return block;
   }
 
   close(): void {
@@ -176,10 +207,14 @@ export class ObjectReader {
       const count = idx.u32(8 + 255 * 4);
       const shaAt = 8 + 1024;
       const offAt = shaAt + count * 20 + count * 4;
-      this.packs.push({ name, fd, size: fstatSync(fd).size, idx, count, shaAt, offAt, largeAt: offAt + count * 4 });
+      const st = fstatSync(fd);
+      this.packs.push({ name, fd, size: st.size, mtimeMs: st.mtimeMs, idx, count, shaAt, offAt, largeAt: offAt + count * 4 });
       this.packNames.add(name);
       added = true;
     }
+    // Newest first: recent commits' objects (a catalog's index files, rewritten by each commit) sit in the small recent
+    // packs, and readdir's order once had every lookup search the 8.75 MiB index of the history pack first.
+    if (added) this.packs.sort((a, b) => b.mtimeMs - a.mtimeMs || (a.name < b.name ? -1 : 1));
     return added;
   }
 
@@ -228,6 +263,7 @@ export class ObjectReader {
       p.idx.close();
     }
     this.packs = [];
+    this.lastPack = undefined;
     this.packNames.clear();
     this.bases.clear();
     this.trees.clear();
@@ -247,20 +283,16 @@ export class ObjectReader {
   /** Whether the object exists; `rescan` also looks for packs added since (a fetch by another process). */
   has(oid: string, rescan = true): boolean {
     if (this.staged?.has(oid)) return true;
-    const key = Buffer.from(oid, 'hex');
-    if (this.packs.some((p) => this.find(p, key) !== undefined)) return true;
+    if (this.packOf(oid)) return true;
     if (existsSync(join(this.gitdir, 'objects', oid.slice(0, 2), oid.slice(2)))) return true;
-    return rescan && this.scanPacks() && this.packs.some((p) => this.find(p, key) !== undefined);
+    return rescan && this.scanPacks() && this.packOf(oid) !== undefined;
   }
 
   private tryRead(oid: string, asBase: boolean): GitObject | undefined {
     const staged = this.staged?.get(oid);
     if (staged) return staged;
-    const key = Buffer.from(oid, 'hex');
-    for (const p of this.packs) {
-      const off = this.find(p, key);
-      if (off !== undefined) return this.readPacked(p, off, asBase);
-    }
+    const p = this.packOf(oid);
+    if (p) return this.readPacked(p, this.foundAt, asBase);
     let raw: Buffer;
     try {
       raw = inflateSync(readFileSync(join(this.gitdir, 'objects', oid.slice(0, 2), oid.slice(2))));
@@ -274,6 +306,37 @@ export class ObjectReader {
     return { type, data: raw.subarray(nul + 1) };
   }
 
+  /** The pack that answered the last lookup: the next object is most often in the same one (a commit's files). */
+  private lastPack: Pack | undefined;
+  /** The offset `packOf` found the object at. */
+  private foundAt = 0;
+  /** The lookup key, reused. */
+  private readonly key = Buffer.alloc(20);
+
+  /** The pack holding `oid` (its offset in `foundAt`): the last pack that answered first, then the others newest first. */
+  private packOf(oid: string): Pack | undefined {
+    const key = this.key;
+    if (oid.length !== 40 || key.write(oid, 'hex') !== 20) return undefined; // not a full oid: in no pack
+    const last = this.lastPack;
+    if (last) {
+      const off = this.find(last, key);
+      if (off !== undefined) {
+        this.foundAt = off;
+        return last;
+      }
+    }
+    for (const p of this.packs) {
+      if (p === last) continue;
+      const off = this.find(p, key);
+      if (off !== undefined) {
+        this.lastPack = p;
+        this.foundAt = off;
+        return p;
+      }
+    }
+    return undefined;
+  }
+
   /** Binary search of the idx's sorted sha table within the fanout bucket of the first byte. */
   private find(p: Pack, key: Buffer): number | undefined {
     const first = key[0]!;
@@ -281,7 +344,7 @@ export class ObjectReader {
     let hi = p.idx.u32(8 + first * 4);
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const c = key.compare(p.idx.bytes(p.shaAt + mid * 20, 20));
+      const c = p.idx.compareSha(key, p.shaAt + mid * 20);
       if (c === 0) {
         const off = p.idx.u32(p.offAt + mid * 4);
         if (off & 0x80000000) return Number(p.idx.bytes(p.largeAt + (off & 0x7fffffff) * 8, 8).readBigUInt64BE(0));

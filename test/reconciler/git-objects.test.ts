@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { cpSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,6 +63,85 @@ describe('ObjectReader over packs git wrote', () => {
     expect(reader.read(tree).type).toBe('tree');
     reader.close();
   });
+});
+
+/**
+ * Several packs holding overlapping objects (what a catalog gets: a history pack, then the packs of later commits and
+ * `coffer catalog reindex`). Every object reads as git prints it, whichever packs hold it; lookups try the pack that
+ * answered last, then the others newest first by .pack mtime as git does. The order is made visible in a copy of the
+ * repository where one pack's copy of a shared object is corrupt: only the copy the reader picks is inflated.
+ */
+describe('ObjectReader over several packs with overlapping objects', () => {
+  let dir: string;
+  let gitdir: string;
+  let corrupt: string;
+  const blobs: string[] = [];
+  let older: string; // blobs 0..19
+  let newer: string; // blobs 10..29
+  const SHARED = 15;
+  const pack = (from: number, to: number): string =>
+    execFileSync('git', ['--git-dir', gitdir, 'pack-objects', '-q', '--window=0', join(gitdir, 'objects', 'pack', 'pack')], { input: `${blobs.slice(from, to).join('\n')}\n`, encoding: 'utf8' }).trim();
+  const setMtime = (repo: string, name: string, secondsAgo: number): void => {
+    const t = new Date(Date.now() - secondsAgo * 1000);
+    utimesSync(join(repo, 'objects', 'pack', `pack-${name}.pack`), t, t);
+  };
+
+  beforeAll(() => {
+    dir = tempDir('git-objects-packs');
+    gitdir = join(dir, 'repo.git');
+    gitCli(dir, 'init', '-q', '--bare', '-b', 'main', gitdir);
+    for (let i = 0; i < 34; i++) {
+      blobs.push(execFileSync('git', ['--git-dir', gitdir, 'hash-object', '-w', '--stdin'], { input: `${i}\n${randomBytes(300).toString('base64')}\n`, encoding: 'utf8' }).trim());
+    }
+    older = pack(0, 20);
+    newer = pack(10, 30);
+    // Blobs 30..33 stay loose; the packed ones are only in packs.
+    execFileSync('git', ['--git-dir', gitdir, 'prune-packed']);
+    // In a copy, the shared blob's copy in the older pack is made unreadable.
+    corrupt = join(dir, 'corrupt.git');
+    cpSync(gitdir, corrupt, { recursive: true });
+    const packFile = join(corrupt, 'objects', 'pack', `pack-${older}.pack`);
+    const line = gitCli(gitdir, 'verify-pack', '-v', packFile).split('\n').find((l) => l.startsWith(`${blobs[SHARED]} `))!;
+    const offset = Number(line.split(/\s+/)[4]);
+    const bytes = readFileSync(packFile);
+    bytes[offset + packEntryHeader(bytes, offset, offset).dataAt + 4]! ^= 0xff;
+    writeFileSync(packFile, bytes);
+  }, 60_000);
+  afterAll(() => cleanup(dir));
+
+  it('reads every object, packed twice, once or loose, as git cat-file does', () => {
+    const reader = new ObjectReader(gitdir);
+    for (const [i, oid] of blobs.entries()) {
+      const got = reader.read(oid);
+      expect(got.type).toBe('blob');
+      expect(got.data.equals(execFileSync('git', ['--git-dir', gitdir, 'cat-file', 'blob', oid])), `blob ${i}`).toBe(true);
+      expect(reader.has(oid)).toBe(true);
+    }
+    expect(reader.has('0'.repeat(40))).toBe(false);
+    expect(() => reader.read('0'.repeat(40))).toThrow(expect.objectContaining({ code: 'E_GIT_OBJECT_MISSING' }));
+    expect(() => reader.read('abc')).toThrow(expect.objectContaining({ code: 'E_GIT_OBJECT_MISSING' }));
+    reader.close();
+  });
+
+  // Each case: the packs' ages (seconds ago), the objects read before the shared one, and which copy is read.
+  const cases: Array<{ name: string; olderAge: number; newerAge: number; before: number[]; copy: 'intact' | 'corrupt' }> = [
+    { name: 'the newest pack first', olderAge: 1000, newerAge: 0, before: [], copy: 'intact' },
+    { name: 'by mtime, not by name: the corrupt pack made the newest', olderAge: 0, newerAge: 1000, before: [], copy: 'corrupt' },
+    { name: 'the pack that answered last first (a blob only the older pack holds)', olderAge: 1000, newerAge: 0, before: [3], copy: 'corrupt' },
+    { name: 'the pack that answered last first (a blob only the newer pack holds)', olderAge: 0, newerAge: 1000, before: [3, 25], copy: 'intact' },
+    { name: 'a loose object read between does not change the last pack', olderAge: 1000, newerAge: 0, before: [3, 31], copy: 'corrupt' },
+  ];
+  for (const c of cases) {
+    it(`lookup order: ${c.name}`, () => {
+      setMtime(corrupt, older, c.olderAge);
+      setMtime(corrupt, newer, c.newerAge);
+      const reader = new ObjectReader(corrupt);
+      for (const i of c.before) expect(reader.read(blobs[i]!).type).toBe('blob');
+      if (c.copy === 'intact') expect(reader.read(blobs[SHARED]!).data.equals(execFileSync('git', ['--git-dir', gitdir, 'cat-file', 'blob', blobs[SHARED]!]))).toBe(true);
+      else expect(() => reader.read(blobs[SHARED]!)).toThrow(expect.objectContaining({ code: 'E_GIT_OBJECT_CORRUPT', message: expect.stringContaining(`pack pack-${older}:`) }));
+      reader.close();
+    });
+  }
 });
 
 /** The reused inflate stream: the table below is zlib's own behaviour, checked against `inflateSync`'s answers. */
