@@ -8,7 +8,7 @@ import { RepoError } from './errors.ts';
 import { acquireLock } from './lock.ts';
 import type { BlobType } from './pack.ts';
 import type { PackWriter, Repository } from './repo.ts';
-import { defaultWorkerCount, SealWorkers, shared } from './seal-workers.ts';
+import { defaultWorkerCount, type FileBatch, type FileRead, SealWorkers, shared, SMALL_FILE_MAX } from './seal-workers.ts';
 import { findSnapshot, listSnapshots, loadTree, SPECIAL_TYPES, type Snapshot, type SnapshotWarning, type Tree, type TreeNode } from './tree.ts';
 import { ByteGate } from './byte-gate.ts';
 import { readXattrs, xattrSupport } from './xattr.ts';
@@ -37,10 +37,12 @@ export interface BackupOptions {
   /** Bytes the run may spend on buffers (memory.ts `planMemory`); default DEFAULT_BUDGET. */
   memoryBudget?: number;
   /**
-   * How files ≤ 32 KiB are read: `auto` (default) switches between blocking reads and SMALL_READS concurrent
-   * ones by how fast reads come back (page cache warm or cold); tests pin `blocking` or `concurrent`.
+   * How files ≤ 32 KiB are read: `auto` (default) reads them on the seal workers (`workers`) once SMALL_BATCH_AFTER
+   * have been read on this thread, which switches between blocking reads and SMALL_READS concurrent ones by how
+   * fast reads come back (page cache warm or cold); tests pin `blocking`, `concurrent` or `workers` (blocking
+   * without seal workers).
    */
-  smallFileReads?: 'auto' | 'blocking' | 'concurrent';
+  smallFileReads?: 'auto' | 'blocking' | 'concurrent' | 'workers';
   /** Called with a file's or directory's path between the walk's lstat and each open of it: a test seam to swap or change it there. */
   beforeOpen?: (path: string) => void;
 }
@@ -83,7 +85,7 @@ export interface Entry {
 }
 
 /** Blobs smaller than this are hashed and sealed inline: a round trip to a worker costs more than the work. */
-const INLINE_BELOW = 32 * 1024;
+const INLINE_BELOW = SMALL_FILE_MAX;
 
 /** Small blobs sealed on the main thread before the rest go to the seal workers in batches (BlobSaver.saveSmall). */
 const SMALL_BATCH_AFTER = 64;
@@ -271,6 +273,26 @@ class BlobSaver {
     );
   }
 
+  /** Seal workers are configured (they start on first use). */
+  get threaded(): boolean {
+    return this.workerCount > 0;
+  }
+
+  /** A blob a seal worker already hashed and sealed (`readFiles`): packed unless the repository has it. */
+  addSealed(type: BlobType, blob: { id: string; sealed: Buffer; comp: number }, rawLength: number): { id: string; stored: Promise<void> } {
+    const { id } = blob;
+    if (this.packer.has(id)) return { id, stored: Promise.resolve() };
+    this.packer.pending.add(id);
+    this.blobsNew++;
+    this.bytesAddedRaw += rawLength;
+    this.pacer.add(blob.sealed.length);
+    const stored = this.packer.add(id, type, blob.sealed, rawLength, blob.comp);
+    stored.catch((e: unknown) => {
+      this.errors ??= e;
+    });
+    return { id, stored };
+  }
+
   /** Gate-bounded save: waits for room before starting, returns the id's promise without awaiting it. */
   async saveBounded(type: BlobType, data: Buffer, done?: () => void): Promise<{ id: Promise<string> }> {
     if (this.errors) throw this.errors;
@@ -280,6 +302,84 @@ class BlobSaver {
       this.errors ??= e;
     });
     return { id: p };
+  }
+}
+
+/** Files per `readFiles` batch: ~1–2 ms of a worker's time warm, so two workers stay busy while the walk lists on. */
+const FILE_BATCH = 64;
+
+/** ... or fewer when their lstat sizes add up to this. */
+const FILE_BATCH_BYTES = 512 * 1024;
+
+/** Batches sent and not yet packed: bounds the sealed bytes held (≤ 4 × 64 × 32 KiB) and keeps the walk from running ahead. */
+const FILE_BATCHES_IN_FLIGHT = 4;
+
+/** A small file's read on a seal worker, and the blob it made (packed, or already in the repository). */
+type WorkerRead = Exclude<FileRead, { kind: 'read' }> | { kind: 'read'; size: number; saved?: { id: string; stored: Promise<void> } };
+
+/**
+ * Small files queued for the seal workers (`SealWorkers.readFiles`): each worker opens, reads, checks, hashes,
+ * compresses and seals a batch with blocking calls, where the main thread paid a thread-pool trip (or a blocking
+ * wait) per syscall. The main thread only walks, decides dedupe and packs. A batch goes when full, when its
+ * directory's listing ends (`flush`), or SMALL_BATCH_WAIT_MS after its first file.
+ */
+class FileBatcher {
+  private queue: { batch: FileBatch; resolves: ((r: WorkerRead) => void)[]; bytes: number } | undefined;
+  private readonly inFlight = new ByteGate(FILE_BATCHES_IN_FLIGHT);
+  private failure: unknown;
+  constructor(
+    private readonly saver: BlobSaver,
+    private readonly workers: SealWorkers,
+  ) {}
+
+  /** Queue one file; the returned promise settles once its batch is back (and its blob handed to the pack writer). */
+  add(abs: string, st: BigIntStats): Promise<WorkerRead> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (!this.queue) {
+      const q = (this.queue = { batch: { paths: [], sizes: [], inos: [], mtimes: [], ctimes: [] }, resolves: [], bytes: 0 });
+      setTimeout(() => {
+        if (this.queue === q) void this.flush();
+      }, SMALL_BATCH_WAIT_MS);
+    }
+    const q = this.queue;
+    q.batch.paths.push(abs);
+    q.batch.sizes.push(Number(st.size));
+    q.batch.inos.push(st.ino);
+    q.batch.mtimes.push(st.mtimeNs);
+    q.batch.ctimes.push(st.ctimeNs);
+    q.bytes += Number(st.size);
+    return new Promise<WorkerRead>((resolve) => q.resolves.push(resolve));
+  }
+
+  /** The queued batch is full: the walk flushes it (and waits for room) before listing on. */
+  get full(): boolean {
+    return !!this.queue && (this.queue.resolves.length >= FILE_BATCH || this.queue.bytes >= FILE_BATCH_BYTES);
+  }
+
+  /** Send the queued batch, once fewer than FILE_BATCHES_IN_FLIGHT are out. */
+  async flush(): Promise<void> {
+    const q = this.queue;
+    if (!q) return;
+    this.queue = undefined;
+    await this.inFlight.acquire(1);
+    let stored: Promise<unknown>[] = [];
+    try {
+      const reads = await this.workers.readFiles(q.batch, q.bytes);
+      q.resolves.forEach((resolve, i) => {
+        const r = reads[i]!;
+        if (r.kind !== 'read') return resolve(r);
+        const saved = r.blob ? this.saver.addSealed('data', r.blob, r.size) : undefined;
+        if (saved) stored.push(saved.stored);
+        resolve({ kind: 'read', size: r.size, saved });
+      });
+    } catch (e) {
+      // a dead worker: every queued file fails the backup (as a failed seal does)
+      this.failure ??= e;
+      stored = [];
+      for (const resolve of q.resolves) resolve({ kind: 'error', error: e as NodeJS.ErrnoException });
+    } finally {
+      void Promise.allSettled(stored).then(() => this.inFlight.release(1));
+    }
   }
 }
 
@@ -337,7 +437,9 @@ interface Walker {
   pool: BufferPool;
   readers: ByteGate;
   /** Small files: read concurrently (`cold`: the page cache made a read wait) through `reads` (SMALL_READS); `streak`: reads in a row pointing the other way, `count`: files read concurrently (every PROBE_EVERY-th is a probe); `pinned`: never switch. */
-  small: { cold: boolean; reads: ByteGate; streak: number; count: number; pinned: boolean };
+  small: { cold: boolean; reads: ByteGate; streak: number; count: number; pinned: boolean; mode: NonNullable<BackupOptions['smallFileReads']>; seen: number };
+  /** Small files read on the seal workers (`smallFileReads` auto or workers, with workers), made on first use. */
+  files?: FileBatcher;
   warnings: BackupWarning[];
   /** The node being made for each hard-linked inode (`dev:ino`) read in this run: its other paths are not read again. */
   linked: Map<string, Promise<TreeNode | null>>;
@@ -677,6 +779,8 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
       const n = await backupNode(w, cabs, child, cst, oldByName.get(child));
       if (n) children.push(n.node);
     }
+    // this directory's small files are all queued: its tree waits for them, so they go now
+    await w.files?.flush();
     const node = { ...baseNode(name, st), ...xattrsOf(w, abs) };
     return {
       node: quiet(
@@ -807,6 +911,22 @@ async function backupSmallFile(w: Walker, abs: string, name: string, st: BigIntS
     w.stats.filesVanished++;
     return null;
   };
+  const files = fileBatcher(w);
+  if (files) {
+    w.beforeOpen?.(abs);
+    const read = files.add(abs, st);
+    if (files.full) await files.flush();
+    return {
+      node: quiet(
+        read.then((r) => {
+          if (r.kind === 'error') return failed(r.error);
+          if (r.kind === 'fallback') return readLargeFile(w, abs, name, st, old);
+          w.stats.bytesRead += r.size;
+          return smallNode(w, abs, name, st, old, r.size, r.saved);
+        }),
+      ),
+    };
+  }
   const probe = w.small.cold && !w.small.pinned && ++w.small.count % PROBE_EVERY === 0;
   if (w.small.cold && !probe) {
     await w.small.reads.acquire(1);
@@ -846,6 +966,17 @@ async function backupSmallFile(w: Walker, abs: string, name: string, st: BigIntS
   if (read === 'fallback') return { node: quiet(readLargeFile(w, abs, name, st, old)) };
   const saved = await admitSmall(w, read);
   return { node: quiet(smallNode(w, abs, name, st, old, read.length, saved)) };
+}
+
+/**
+ * The seal workers' batcher when small files are read there: with `auto`, after the first SMALL_BATCH_AFTER small
+ * files (a backup of a handful of files never starts the workers for them); pinned `workers` at once.
+ */
+function fileBatcher(w: Walker): FileBatcher | undefined {
+  const { mode } = w.small;
+  if (mode === 'blocking' || mode === 'concurrent' || !w.saver.threaded) return undefined;
+  if (mode === 'auto' && ++w.small.seen <= SMALL_BATCH_AFTER) return undefined;
+  return (w.files ??= new FileBatcher(w.saver, w.saver.pool()!));
 }
 
 /** The bytes read, or 'fallback' when the file grew past SMALL_FILE or moved since the walk's lstat. */
@@ -1042,7 +1173,7 @@ async function runBackup(
       progress.totalBytes = Math.max(progress.totalBytes, progress.bytes);
       opts.onProgress(progress);
     };
-    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, plan.readBuffers), readers: new ByteGate(plan.fileReaders), small: { cold: opts.smallFileReads === 'concurrent', reads: new ByteGate(SMALL_READS), streak: 0, count: 0, pinned: (opts.smallFileReads ?? 'auto') !== 'auto' }, warnings: [], linked: new Map(), parentXattrs: parentSnap?.xattrs === true, tick, beforeOpen: opts.beforeOpen };
+    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, plan.readBuffers), readers: new ByteGate(plan.fileReaders), small: { cold: opts.smallFileReads === 'concurrent', reads: new ByteGate(SMALL_READS), streak: 0, count: 0, pinned: (opts.smallFileReads ?? 'auto') !== 'auto', mode: opts.smallFileReads ?? 'auto', seen: 0 }, warnings: [], linked: new Map(), parentXattrs: parentSnap?.xattrs === true, tick, beforeOpen: opts.beforeOpen };
     const rootNodes = await produce(w, parentTree);
     const names = new Set<string>();
     for (const n of rootNodes) {
@@ -1112,6 +1243,7 @@ export async function backup(repo: Repository, paths: string[], opts: BackupOpti
         const n = await backupNode(w, abs[i]!, name, sts[i]!, oldByName.get(name));
         if (n) out.push(n.node);
       }
+      await w.files?.flush();
       return (await Promise.all(out)).filter((n): n is TreeNode => n !== null);
     } finally {
       // The walk saw every file: its counts are the totals, whether or not the scan got that far.
