@@ -324,7 +324,7 @@ type WorkerRead = Exclude<FileRead, { kind: 'read' }> | { kind: 'read'; size: nu
  * directory's listing ends (`flush`), or SMALL_BATCH_WAIT_MS after its first file.
  */
 class FileBatcher {
-  private queue: { batch: FileBatch; resolves: ((r: WorkerRead) => void)[]; bytes: number } | undefined;
+  private queue: { paths: string[]; meta: bigint[]; resolves: ((r: WorkerRead) => void)[]; bytes: number } | undefined;
   private readonly inFlight = new ByteGate(FILE_BATCHES_IN_FLIGHT);
   private failure: unknown;
   constructor(
@@ -336,17 +336,14 @@ class FileBatcher {
   add(abs: string, st: BigIntStats): Promise<WorkerRead> {
     if (this.failure) return Promise.reject(this.failure);
     if (!this.queue) {
-      const q = (this.queue = { batch: { paths: [], sizes: [], inos: [], mtimes: [], ctimes: [] }, resolves: [], bytes: 0 });
+      const q = (this.queue = { paths: [], meta: [], resolves: [], bytes: 0 });
       setTimeout(() => {
         if (this.queue === q) void this.flush();
       }, SMALL_BATCH_WAIT_MS);
     }
     const q = this.queue;
-    q.batch.paths.push(abs);
-    q.batch.sizes.push(Number(st.size));
-    q.batch.inos.push(st.ino);
-    q.batch.mtimes.push(st.mtimeNs);
-    q.batch.ctimes.push(st.ctimeNs);
+    q.paths.push(abs);
+    q.meta.push(st.size, st.ino, st.mtimeNs, st.ctimeNs);
     q.bytes += Number(st.size);
     return new Promise<WorkerRead>((resolve) => q.resolves.push(resolve));
   }
@@ -364,7 +361,8 @@ class FileBatcher {
     await this.inFlight.acquire(1);
     let stored: Promise<unknown>[] = [];
     try {
-      const reads = await this.workers.readFiles(q.batch, q.bytes);
+      const batch: FileBatch = { paths: q.paths.join('\0'), meta: BigInt64Array.from(q.meta, (v) => BigInt.asIntN(64, v)) };
+      const reads = await this.workers.readFiles(batch, q.bytes);
       q.resolves.forEach((resolve, i) => {
         const r = reads[i]!;
         if (r.kind !== 'read') return resolve(r);
