@@ -440,6 +440,7 @@ export class SealWorkers {
   private readonly slots: Slot[] = [];
   private readonly jobs = new Map<number, Job>();
   private seq = 0;
+  private turn = 0;
   private failure: unknown;
 
   /** `limits`: V8 heap limits per worker (its buffers are outside them). A worker that cannot start fails every job with E_REPO_WORKER. */
@@ -494,8 +495,13 @@ export class SealWorkers {
     // previous one, so chunk jobs must never queue behind hashing and sealing. Batches of small blobs
     // go to whichever worker is least busy: a tree of small files has nothing to cut.
     const pool = this.slots.length < 2 || op === 'sealMany' || op === 'files' ? this.slots : op === 'chunk' ? this.slots.slice(0, 1) : this.slots.slice(1);
-    let slot = pool[0]!;
-    for (const s of pool) if (s.busy < slot.busy) slot = s;
+    // least busy; ties taken in turn (a walk slower than the workers found them all idle, and the first took every batch)
+    const from = this.turn++ % pool.length;
+    let slot = pool[from]!;
+    for (let k = 1; k < pool.length; k++) {
+      const s = pool[(from + k) % pool.length]!;
+      if (s.busy < slot.busy) slot = s;
+    }
     const seq = this.seq++;
     const cost = extra && 'start' in extra ? extra.end - extra.start : bytes;
     slot.busy += cost;
