@@ -133,6 +133,17 @@ function sampleEntropy(buf) {
   }
   return e;
 }
+// Nonces drawn 4096 at a time, as crypto.ts does on the main thread: one randomBytes call per blob was a getpid
+// (OpenSSL's fork check) and a lock per small file.
+let nonces = Buffer.alloc(0);
+let nonceAt = 0;
+function nextNonce() {
+  if (nonceAt + 12 > nonces.length) {
+    nonces = randomBytes(12 * 4096);
+    nonceAt = 0;
+  }
+  return nonces.subarray(nonceAt, (nonceAt += 12));
+}
 // A small blob, compressed exactly as maybeCompressSync does (sync: a pool trip costs more than 32 KiB of brotli).
 function compressSmall(raw) {
   const len = raw.length;
@@ -149,7 +160,7 @@ function sealAll(parts, total) {
   const lens = [];
   let o = 0;
   for (const data of parts) {
-    const nonce = randomBytes(12);
+    const nonce = nextNonce();
     nonce.copy(out, o);
     const c = createCipheriv('aes-256-gcm', enc, nonce);
     const n = c.update(data).copy(out, o + 12);
@@ -334,7 +345,7 @@ parentPort.on('message', (m) => {
     const finish = (data, comp) => {
       const ab = new ArrayBuffer(12 + data.length + 16);
       const out = Buffer.from(ab);
-      const nonce = randomBytes(12);
+      const nonce = nextNonce();
       nonce.copy(out, 0);
       const c = createCipheriv('aes-256-gcm', enc, nonce);
       const n = c.update(data).copy(out, 12);
