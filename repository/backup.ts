@@ -87,7 +87,7 @@ export interface Entry {
 /** Blobs smaller than this are hashed and sealed inline: a round trip to a worker costs more than the work. */
 const INLINE_BELOW = SMALL_FILE_MAX;
 
-/** Small blobs sealed on the main thread before the rest go to the seal workers in batches (BlobSaver.saveSmall). */
+/** Small files read and sealed on the main thread before the rest go to the seal workers in batches (`fileBatcher`; with main-thread reads pinned, BlobSaver.saveSmall's sealing batches). */
 const SMALL_BATCH_AFTER = 64;
 
 /** A batch of small blobs goes to a seal worker once it holds this many bytes (~230 files of 1–8 KiB): each message costs 2–4 ms of the main thread on a CPU-starved box (256 KiB batches: postMessage 8–10% of a 30,000-file backup). */
