@@ -427,6 +427,13 @@ async function saveTree(saver: BlobSaver, nodes: TreeNode[]): Promise<string> {
   return p.id;
 }
 
+/** The same node objects in the same order (identity: nodes reused from the parent snapshot's tree). */
+function sameNodes(a: TreeNode[], b: TreeNode[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 interface Walker {
   repo: Repository;
   saver: BlobSaver;
@@ -784,8 +791,13 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
       node: quiet(
         (async () => {
           const resolved = (await Promise.all(children)).filter((n): n is TreeNode => n !== null);
-          const subtree = await saveTree(w.saver, resolved);
-          return { ...node, type: 'dir', subtree } satisfies TreeNode;
+          // Every child is the parent snapshot's own node object, in the same order: the tree would serialize to the
+          // stored blob byte for byte, so its id is the parent's (no JSON, no HMAC: ~10% of an unchanged backup
+          // of 30,000 files). Then the directory's node may be the parent's too, and so on up to the root.
+          const same = old?.subtree !== undefined && oldTree !== undefined && sameNodes(resolved, oldTree.nodes) && w.saver.packer.has(old.subtree);
+          const subtree = same ? old.subtree! : await saveTree(w.saver, resolved);
+          const fresh: TreeNode = { ...node, type: 'dir', subtree };
+          return same && JSON.stringify(fresh) === JSON.stringify(old) ? old! : fresh;
         })(),
       ),
     };

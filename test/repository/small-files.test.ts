@@ -78,8 +78,28 @@ describe('small files: blocking, concurrent and worker reads store the same snap
     const first = await backup(repo, [src], { smallFileReads: 'concurrent' });
     const again = await backup(repo, [src], { smallFileReads: 'concurrent' });
     expect(again.stats).toMatchObject({ filesUnmodified: 3 * FILES, bytesRead: 0, blobsNew: 0 });
-    // the nodes reused from the parent make the very same trees
+    // the nodes reused from the parent make the very same trees (their ids taken from the parent, not re-serialized)
     expect(again.snapshot.tree).toBe(first.snapshot.tree);
+    const out = path.join(t.dir, 'out-unchanged');
+    await restore(repo, again.snapshotId, out);
+    expect(describeTree(path.join(out, 'src'))).toEqual(describeTree(src));
+  });
+
+  it('one changed file makes new trees on its path only, and the snapshot restores', async () => {
+    const copy = path.join(t.dir, 'src-one-changed');
+    cpSync(src, copy, { recursive: true });
+    const { repo } = await newRepo(path.join(t.dir, 'repo-one-changed'));
+    const first = await backup(repo, [copy]);
+    writeFileSync(path.join(copy, 'd1', 'f07'), 'changed');
+    const again = await backup(repo, [copy]);
+    expect(again.stats).toMatchObject({ filesChanged: 1, filesUnmodified: 3 * FILES - 1 });
+    expect(again.snapshot.tree).not.toBe(first.snapshot.tree);
+    // new: the file's content, and the trees of d1, of the backed-up directory and of the snapshot root; d0's and
+    // d2's trees are reused
+    expect(again.stats.blobsNew).toBe(4);
+    const out = path.join(t.dir, 'out-one-changed');
+    await restore(repo, again.snapshotId, out);
+    expect(describeTree(path.join(out, 'src-one-changed'))).toEqual(describeTree(copy));
   });
   it('progress totals are counted beside the walk: never below what is done, exact at the end', async () => {
     const { repo } = await newRepo(path.join(t.dir, 'repo-progress'));
