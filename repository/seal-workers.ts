@@ -174,7 +174,7 @@ function sealAll(parts, total) {
 const FILE_OPEN = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
 const SMALL = workerData.smallFile;
 const readBufs = [];
-// Open as backup.ts openSmall does: 0 (fallback) when the path is a symlink now, or not the regular file the lstat saw.
+// Open as backup.ts openSmall does: -1 (fallback) when the path is a symlink now, or not the regular file the lstat saw.
 function openSmall(path, ino) {
   let fd;
   try {
@@ -441,7 +441,8 @@ export function shared(data: Uint8Array): Uint8Array {
 
 /**
  * Worker threads that cut read buffers into chunks, compute blob ids (HMAC-SHA256) and compress +
- * seal new blobs, so the main thread only reads, dispatches and packs. With two or more workers the
+ * seal new blobs, and read small files whole (`readFiles`), so the main thread only walks, reads large files,
+ * dispatches and packs. With two or more workers the
  * first one only cuts (a file's buffers are cut in order, so a cut must not wait behind seals); the
  * others hash and seal, with brotli on libuv's pool. Two steps per blob because dedupe needs the id
  * before deciding to seal: `id` first, then `seal` only for blobs the repository does not have.
