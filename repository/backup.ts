@@ -450,6 +450,8 @@ interface Walker {
   linked: Map<string, Promise<TreeNode | null>>;
   /** The parent recorded xattrs: an unchanged file's are its parent's. A parent from before xattrs were recorded (or made where the add-on is missing) is not trusted for them. */
   parentXattrs: boolean;
+  /** This process can read extended attributes (xattr.ts `xattrSupport`). */
+  xattrs: boolean;
   zeroCut?: number;
   tick: () => void;
   beforeOpen: ((path: string) => void) | undefined;
@@ -812,7 +814,11 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
       // setxattr moves ctime, so an unchanged file's attributes are the parent's: no syscall per unchanged file.
       // The parent's node itself when nothing else it records can differ (chmod/chown move ctime too, but are
       // checked anyway): no new object per unchanged file (node building was ~15% of an unchanged backup's CPU).
-      if (w.parentXattrs && st.nlink === 1n && old.links === undefined && old.mode === (Number(st.mode) & 0o7777) && old.uid === Number(st.uid) && old.gid === Number(st.gid)) return { node: old };
+      // Without the add-on (xattrSupport false) this run records no attributes, so a parent node without them is
+      // what this run would make (the bench's bundle has no add-on: every unchanged file was a new object, and
+      // no unchanged directory could keep its tree id).
+      const attrsAsParent = w.parentXattrs || (!w.xattrs && old.xattrs === undefined);
+      if (attrsAsParent && st.nlink === 1n && old.links === undefined && old.mode === (Number(st.mode) & 0o7777) && old.uid === Number(st.uid) && old.gid === Number(st.gid)) return { node: old };
       const xattrs = w.parentXattrs ? (old.xattrs ? { xattrs: old.xattrs } : {}) : xattrsOf(w, abs);
       return { node: { ...fileNode(name, st), size: Number(st.size), content: old.content, ...xattrs } };
     }
@@ -1183,7 +1189,7 @@ async function runBackup(
       progress.totalBytes = Math.max(progress.totalBytes, progress.bytes);
       opts.onProgress(progress);
     };
-    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, plan.readBuffers), readers: new ByteGate(plan.fileReaders), small: { cold: opts.smallFileReads === 'concurrent', reads: new ByteGate(SMALL_READS), streak: 0, count: 0, pinned: (opts.smallFileReads ?? 'auto') !== 'auto', mode: opts.smallFileReads ?? 'auto', seen: 0 }, warnings: [], linked: new Map(), parentXattrs: parentSnap?.xattrs === true, tick, beforeOpen: opts.beforeOpen };
+    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, plan.readBuffers), readers: new ByteGate(plan.fileReaders), small: { cold: opts.smallFileReads === 'concurrent', reads: new ByteGate(SMALL_READS), streak: 0, count: 0, pinned: (opts.smallFileReads ?? 'auto') !== 'auto', mode: opts.smallFileReads ?? 'auto', seen: 0 }, warnings: [], linked: new Map(), parentXattrs: parentSnap?.xattrs === true, xattrs: xattrSupport(), tick, beforeOpen: opts.beforeOpen };
     const rootNodes = await produce(w, parentTree);
     const names = new Set<string>();
     for (const n of rootNodes) {
