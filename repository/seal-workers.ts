@@ -20,6 +20,7 @@ const WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHmac, createCipheriv, randomBytes } = require('node:crypto');
 const { brotliCompress, brotliCompressSync, constants: zc } = require('node:zlib');
+const { openSync, fstatSync, read, readSync, closeSync, constants: fsc } = require('node:fs');
 // Dead output buffers are collected every gcEvery bytes (memory.ts GcPacer: V8 waits for ~64 MiB otherwise).
 let collectGarbage = null;
 try {
@@ -131,8 +132,187 @@ function brotliQuality(buf) {
   for (let s = 0; s < SLICES; s++) if (entropy(buf, s * step, s * step + SLICE, counts) <= SKIP) low++;
   return low === 0 ? 0 : low === SLICES ? QUALITY_TEXT : 2 * low >= SLICES ? QUALITY : QUALITY_SPARSE;
 }
+// Nonces drawn 4096 at a time, as crypto.ts does on the main thread: one randomBytes call per blob was a getpid
+// (OpenSSL's fork check) and a lock per small file.
+let nonces = Buffer.alloc(0);
+let nonceAt = 0;
+function nextNonce() {
+  if (nonceAt + 12 > nonces.length) {
+    nonces = randomBytes(12 * 4096);
+    nonceAt = 0;
+  }
+  return nonces.subarray(nonceAt, (nonceAt += 12));
+}
+// A small blob, compressed exactly as maybeCompressSync does (sync: a pool trip costs more than 32 KiB of brotli).
+function compressSmall(raw) {
+  const len = raw.length;
+  const q = brotliQuality(raw);
+  if (q) {
+    const out = brotliCompressSync(raw, { chunkSize: len + 1024, params: { [zc.BROTLI_PARAM_QUALITY]: q, [zc.BROTLI_PARAM_SIZE_HINT]: len, [zc.BROTLI_PARAM_LGWIN]: LGWIN } });
+    if (out.length <= len * KEEP) return { data: out, comp: 1 };
+  }
+  return { data: raw, comp: 0 };
+}
+// nonce ‖ AES-256-GCM ciphertext ‖ tag for each part, back to back in one transferable buffer
+function sealAll(parts, total) {
+  const ab = new ArrayBuffer(total);
+  const out = Buffer.from(ab);
+  const lens = [];
+  let o = 0;
+  for (const data of parts) {
+    const nonce = nextNonce();
+    nonce.copy(out, o);
+    const c = createCipheriv('aes-256-gcm', enc, nonce);
+    const n = c.update(data).copy(out, o + 12);
+    c.final();
+    c.getAuthTag().copy(out, o + 12 + n);
+    lens.push(12 + n + 16);
+    o += 12 + n + 16;
+  }
+  return { ab, lens };
+}
+const FILE_OPEN = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
+const SMALL = workerData.smallFile;
+const readBufs = [];
+// Open as backup.ts openSmall does: -1 (fallback) when the path is a symlink now, or not the regular file the lstat saw.
+function openSmall(path, ino) {
+  let fd;
+  try {
+    fd = openSync(path, FILE_OPEN);
+  } catch (e) {
+    if (e.code === 'ELOOP') return -1;
+    throw e;
+  }
+  let ok = false;
+  try {
+    const now = fstatSync(fd, { bigint: true });
+    ok = now.isFile() && now.ino === ino;
+  } finally {
+    if (!ok) closeSync(fd);
+  }
+  return ok ? fd : -1;
+}
+// As backup.ts readAll: the buffer is full (grew past SMALL) or the lstat's size is in (size 0, procfs: to the end).
+function readAll(buf, n, size) {
+  return n === buf.length || (size > 0 && n >= size);
+}
+// After the last read, as backup.ts smallResult: the bytes, or 0 (fallback) when the file moved since the lstat.
+function finish(fd, buf, n, f) {
+  const after = fstatSync(fd, { bigint: true });
+  if (n > SMALL || n !== f.size || after.size !== BigInt(f.size) || after.mtimeNs !== f.mtime || after.ctimeNs !== f.ctime || after.ino !== f.ino) return 0;
+  return Buffer.from(buf.subarray(0, n));
+}
+function readSmallSync(f) {
+  const fd = openSmall(f.path, f.ino);
+  if (fd < 0) return 0;
+  const buf = readBufs.pop() || Buffer.allocUnsafeSlow(SMALL + 1);
+  try {
+    let n = 0;
+    for (;;) {
+      const got = readSync(fd, buf, n, buf.length - n, null);
+      if (got === 0 || readAll(buf, (n += got), f.size)) break;
+    }
+    return finish(fd, buf, n, f);
+  } finally {
+    readBufs.push(buf);
+    closeSync(fd);
+  }
+}
+// The same with the read on libuv's pool (what waits for a cold disk); open, fstat, close stay blocking: the walk's
+// lstat just brought the inode in.
+async function readSmallAsync(f) {
+  const fd = openSmall(f.path, f.ino);
+  if (fd < 0) return 0;
+  const buf = readBufs.pop() || Buffer.allocUnsafeSlow(SMALL + 1);
+  try {
+    let n = 0;
+    for (;;) {
+      const got = await new Promise((resolve, reject) => read(fd, buf, n, buf.length - n, null, (err, k) => (err ? reject(err) : resolve(k))));
+      if (got === 0 || readAll(buf, (n += got), f.size)) break;
+    }
+    return finish(fd, buf, n, f);
+  } finally {
+    readBufs.push(buf);
+    closeSync(fd);
+  }
+}
+// Page cache warm or cold, as backup.ts judges it on the main thread: blocking reads while they are fast; after
+// SLOW_STREAK slow ones in a row, COLD_READS reads at a time on the pool, every PROBE_EVERY-th file a blocking
+// probe, WARM_PROBES fast probes in a row and back to blocking reads.
+const cache = { cold: false, streak: 0, count: 0 };
+const COLD_READ_MS = 0.05, SLOW_STREAK = 3, PROBE_EVERY = 32, WARM_PROBES = 3, COLD_READS = 8;
+async function readOne(f) {
+  const probe = cache.cold && ++cache.count % PROBE_EVERY === 0;
+  if (cache.cold && !probe) return readSmallAsync(f);
+  const t = performance.now();
+  const r = readSmallSync(f);
+  const slow = performance.now() - t > COLD_READ_MS;
+  cache.streak = slow === !cache.cold ? cache.streak + 1 : 0;
+  if (cache.streak >= (cache.cold ? WARM_PROBES : SLOW_STREAK)) {
+    cache.cold = !cache.cold;
+    cache.streak = 0;
+  }
+  return r;
+}
+// Small files read, hashed and sealed here: the main thread only walks. Every file read is sealed (dedupe is
+// decided on the main thread, which drops a duplicate's sealed bytes): asking first would cost a round trip per
+// batch for the rare duplicate small file.
+async function readFiles(m) {
+  // paths NUL-separated (no path holds a NUL) and [size, inode, mtime ns, ctime ns] per file in one BigInt64Array:
+  // two values to clone instead of five per file
+  const paths = m.paths.split('\0');
+  const meta = m.meta;
+  const n = paths.length;
+  const got = new Array(n);
+  let next = 0;
+  const lane = async () => {
+    while (next < n) {
+      const i = next++;
+      const f = { path: paths[i], size: Number(meta[4 * i]), ino: BigInt.asUintN(64, meta[4 * i + 1]), mtime: meta[4 * i + 2], ctime: meta[4 * i + 3] };
+      try {
+        got[i] = await readOne(f);
+      } catch (e) {
+        got[i] = e;
+      }
+    }
+  };
+  const lanes = [];
+  for (let k = 0; k < (cache.cold ? COLD_READS : 1); k++) lanes.push(lane());
+  await Promise.all(lanes);
+  const status = new Array(n); // 0 fallback, 1 read, 2 error
+  const ids = new Array(n);
+  const sizes = new Array(n);
+  const comps = new Array(n);
+  const codes = new Array(n);
+  const parts = [];
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const data = got[i];
+    if (data === 0) { status[i] = 0; continue; }
+    if (!Buffer.isBuffer(data)) {
+      status[i] = 2;
+      codes[i] = [String((data && data.code) || ''), String((data && data.message) || data)];
+      continue;
+    }
+    status[i] = 1;
+    sizes[i] = data.length;
+    if (data.length === 0) continue;
+    ids[i] = createHmac('sha256', mac).update(data).digest('hex');
+    const s = compressSmall(data);
+    parts.push(s.data);
+    comps[i] = s.comp;
+    total += 12 + s.data.length + 16;
+  }
+  const r = sealAll(parts, total);
+  parentPort.postMessage({ seq: m.seq, status, ids, sizes, comps, codes, sealed: r.ab, lens: r.lens }, [r.ab]);
+  dead(total * 3);
+}
 parentPort.on('message', (m) => {
   try {
+    if (m.op === 'files') {
+      readFiles(m).catch((e) => parentPort.postMessage({ seq: m.seq, error: String((e && e.stack) || e) }));
+      return;
+    }
     const buf = Buffer.from(m.buf.buffer, m.buf.byteOffset, m.buf.byteLength);
     if (m.op === 'chunk') {
       const r = chunk(buf, m.start, m.end, m.final);
@@ -144,8 +324,7 @@ parentPort.on('message', (m) => {
       return;
     }
     if (m.op === 'sealMany') {
-      // small blobs back to back in buf: each compressed (sync: a pool trip costs more than 32 KiB of
-      // brotli) and sealed exactly as maybeCompressSync + seal do, into one transferred buffer
+      // small blobs back to back in buf: each compressed and sealed into one transferred buffer
       const parts = [];
       const comps = [];
       let total = 0;
@@ -153,39 +332,20 @@ parentPort.on('message', (m) => {
       for (const len of m.lens) {
         const raw = buf.subarray(at, at + len);
         at += len;
-        let data = raw;
-        let comp = 0;
-        const q = brotliQuality(raw);
-        if (q) {
-          const out = brotliCompressSync(raw, { chunkSize: len + 1024, params: { [zc.BROTLI_PARAM_QUALITY]: q, [zc.BROTLI_PARAM_SIZE_HINT]: len, [zc.BROTLI_PARAM_LGWIN]: LGWIN } });
-          if (out.length <= len * KEEP) { data = out; comp = 1; }
-        }
-        parts.push(data);
-        comps.push(comp);
-        total += 12 + data.length + 16;
+        const s = compressSmall(raw);
+        parts.push(s.data);
+        comps.push(s.comp);
+        total += 12 + s.data.length + 16;
       }
-      const ab = new ArrayBuffer(total);
-      const out = Buffer.from(ab);
-      const sealedLens = [];
-      let o = 0;
-      for (const data of parts) {
-        const nonce = randomBytes(12);
-        nonce.copy(out, o);
-        const c = createCipheriv('aes-256-gcm', enc, nonce);
-        const n = c.update(data).copy(out, o + 12);
-        c.final();
-        c.getAuthTag().copy(out, o + 12 + n);
-        sealedLens.push(12 + n + 16);
-        o += 12 + n + 16;
-      }
-      parentPort.postMessage({ seq: m.seq, sealed: ab, lens: sealedLens, comps }, [ab]);
+      const r = sealAll(parts, total);
+      parentPort.postMessage({ seq: m.seq, sealed: r.ab, lens: r.lens, comps }, [r.ab]);
       dead(total * 2);
       return;
     }
     const finish = (data, comp) => {
       const ab = new ArrayBuffer(12 + data.length + 16);
       const out = Buffer.from(ab);
-      const nonce = randomBytes(12);
+      const nonce = nextNonce();
       nonce.copy(out, 0);
       const c = createCipheriv('aes-256-gcm', enc, nonce);
       const n = c.update(data).copy(out, 12);
@@ -216,6 +376,21 @@ parentPort.on('message', (m) => {
 });
 `;
 
+/** Files up to this size are small: read whole into one blob (backup.ts), on a seal worker when one runs (`readFiles`). */
+export const SMALL_FILE_MAX = 32 * 1024;
+
+/**
+ * Small files for a seal worker to read, with the walk's lstat of each (a file that no longer matches it comes
+ * back as `fallback`): `paths` NUL-separated, `meta` [size, inode, mtime ns, ctime ns] per file.
+ */
+export interface FileBatch {
+  paths: string;
+  meta: BigInt64Array;
+}
+
+/** One file of a `readFiles` batch: read (its blob sealed unless empty), `fallback` (the general path must look at it), or the read's error. */
+export type FileRead = { kind: 'read'; size: number; blob?: { id: string; sealed: Buffer; comp: number } } | { kind: 'fallback' } | { kind: 'error'; error: NodeJS.ErrnoException };
+
 interface Job {
   resolve: (v: Reply) => void;
   reject: (e: unknown) => void;
@@ -232,6 +407,10 @@ interface Reply {
   zeros?: boolean[];
   lens?: number[];
   comps?: number[];
+  status?: number[];
+  ids?: string[];
+  sizes?: number[];
+  codes?: [string, string][];
   error?: string;
 }
 
@@ -263,7 +442,8 @@ export function shared(data: Uint8Array): Uint8Array {
 
 /**
  * Worker threads that cut read buffers into chunks, compute blob ids (HMAC-SHA256) and compress +
- * seal new blobs, so the main thread only reads, dispatches and packs. With two or more workers the
+ * seal new blobs, and read small files whole (`readFiles`), so the main thread only walks, reads large files,
+ * dispatches and packs. With two or more workers the
  * first one only cuts (a file's buffers are cut in order, so a cut must not wait behind seals); the
  * others hash and seal, with brotli on libuv's pool. Two steps per blob because dedupe needs the id
  * before deciding to seal: `id` first, then `seal` only for blobs the repository does not have.
@@ -273,6 +453,7 @@ export class SealWorkers {
   private readonly slots: Slot[] = [];
   private readonly jobs = new Map<number, Job>();
   private seq = 0;
+  private turn = 0;
   private failure: unknown;
 
   /** `limits`: V8 heap limits per worker (its buffers are outside them). A worker that cannot start fails every job with E_REPO_WORKER. */
@@ -282,7 +463,7 @@ export class SealWorkers {
       try {
         worker = new Worker(WORKER_SOURCE, {
           eval: true,
-          workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), compression: { skip: ENTROPY_SKIP, slices: SAMPLE_SLICES, slice: SAMPLE_SLICE, quality: BROTLI_QUALITY, qualityText: BROTLI_QUALITY_TEXT, qualitySparse: BROTLI_QUALITY_SPARSE, lgwin: BROTLI_LGWIN, keep: KEEP_AT_MOST }, gear: new Uint32Array(chunker.gear), chunker: { ...chunker.params }, gcEvery },
+          workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), compression: { skip: ENTROPY_SKIP, slices: SAMPLE_SLICES, slice: SAMPLE_SLICE, quality: BROTLI_QUALITY, qualityText: BROTLI_QUALITY_TEXT, qualitySparse: BROTLI_QUALITY_SPARSE, lgwin: BROTLI_LGWIN, keep: KEEP_AT_MOST }, smallFile: SMALL_FILE_MAX, gear: new Uint32Array(chunker.gear), chunker: { ...chunker.params }, gcEvery },
           // no tsx loader: the script is plain CommonJS with node: imports only
           execArgv: [],
           resourceLimits: limits,
@@ -321,16 +502,21 @@ export class SealWorkers {
     }
   }
 
-  private send(op: 'id' | 'seal' | 'chunk' | 'sealMany', buf: Uint8Array, extra?: { start: number; end: number; final: boolean } | { lens: number[] }): Promise<Reply> {
+  private send(op: 'id' | 'seal' | 'chunk' | 'sealMany' | 'files', buf: Uint8Array | undefined, extra?: { start: number; end: number; final: boolean } | { lens: number[] } | FileBatch, bytes = buf?.length ?? 0): Promise<Reply> {
     if (this.failure) return Promise.reject(this.failure);
     // With two or more workers the first only cuts: a file's next buffer cannot be cut before its
     // previous one, so chunk jobs must never queue behind hashing and sealing. Batches of small blobs
     // go to whichever worker is least busy: a tree of small files has nothing to cut.
-    const pool = this.slots.length < 2 || op === 'sealMany' ? this.slots : op === 'chunk' ? this.slots.slice(0, 1) : this.slots.slice(1);
-    let slot = pool[0]!;
-    for (const s of pool) if (s.busy < slot.busy) slot = s;
+    const pool = this.slots.length < 2 || op === 'sealMany' || op === 'files' ? this.slots : op === 'chunk' ? this.slots.slice(0, 1) : this.slots.slice(1);
+    // least busy; ties taken in turn (a walk slower than the workers found them all idle, and the first took every batch)
+    const from = this.turn++ % pool.length;
+    let slot = pool[from]!;
+    for (let k = 1; k < pool.length; k++) {
+      const s = pool[(from + k) % pool.length]!;
+      if (s.busy < slot.busy) slot = s;
+    }
     const seq = this.seq++;
-    const cost = extra && 'start' in extra ? extra.end - extra.start : buf.length;
+    const cost = extra && 'start' in extra ? extra.end - extra.start : bytes;
     slot.busy += cost;
     return new Promise<Reply>((resolve, reject) => {
       this.jobs.set(seq, { resolve, reject, slot, cost });
@@ -371,6 +557,30 @@ export class SealWorkers {
       const sealed = all.subarray(at, at + n);
       at += n;
       return { sealed, comp: r.comps![i]! };
+    });
+  }
+
+  /**
+   * Read small files (≤ SMALL_FILE_MAX) on a worker with blocking calls — open O_NOFOLLOW|O_NONBLOCK, fstat (a
+   * regular file, the lstat's inode), read, fstat (size, mtime, ctime, inode unmoved), close — then hash, compress
+   * and seal each, as backup.ts's main-thread path does. `bytes`: the batch's expected size (load balancing).
+   */
+  async readFiles(batch: FileBatch, bytes: number): Promise<FileRead[]> {
+    const r = await this.send('files', undefined, batch, bytes);
+    const all = Buffer.from(r.sealed!);
+    let at = 0;
+    let k = 0;
+    return r.status!.map((s, i): FileRead => {
+      if (s === 0) return { kind: 'fallback' };
+      if (s === 2) {
+        const [code, message] = r.codes![i]!;
+        return { kind: 'error', error: Object.assign(new Error(message), code ? { code } : {}) };
+      }
+      const size = r.sizes![i]!;
+      if (size === 0) return { kind: 'read', size };
+      const n = r.lens![k++]!;
+      const sealed = all.subarray(at, (at += n));
+      return { kind: 'read', size, blob: { id: r.ids![i]!, sealed, comp: r.comps![i]! } };
     });
   }
 

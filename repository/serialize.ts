@@ -2,6 +2,9 @@ import { brotliCompressSync, brotliDecompressSync, constants as zc } from 'node:
 import { RepoError } from './errors.ts';
 import { seal, unseal } from './crypto.ts';
 
+/** Metadata bodies above this are compressed at brotli quality 1 instead of 4 (encodeJSON). */
+const LARGE_JSON = 256 * 1024;
+
 /**
  * Metadata objects (config, index, snapshots, locks) are stored as
  * `seal(flag ‖ payload)` where flag 0 = raw JSON, 1 = brotli JSON.
@@ -9,7 +12,9 @@ import { seal, unseal } from './crypto.ts';
 export function encodeJSON(key: Buffer, value: unknown): Buffer {
   const json = Buffer.from(JSON.stringify(value));
   if (json.length > 512) {
-    const c = brotliCompressSync(json, { params: { [zc.BROTLI_PARAM_QUALITY]: 4 } });
+    // Quality 1 above 256 KiB: a backup's index (mostly hex ids) is written after its last pack, with nothing to
+    // overlap; for 30,000 blobs (2.7 MB of JSON) q4 took 1.3–1.6 s and q1 0.23 s at load 23, for 1.14 vs 1.31 MB.
+    const c = brotliCompressSync(json, { params: { [zc.BROTLI_PARAM_QUALITY]: json.length > LARGE_JSON ? 1 : 4 } });
     if (c.length < json.length) return seal(key, Buffer.concat([Buffer.from([1]), c]));
   }
   return seal(key, Buffer.concat([Buffer.from([0]), json]));

@@ -5,11 +5,11 @@ import { backup, FileBackend, openRepository, type Repository, restore } from '.
 import { describeTree, newRepo, prng, tempDir, text } from './helpers.ts';
 
 /**
- * Files ≤ 32 KiB are read with blocking calls while the page cache answers and 16 at a time on the thread
- * pool once it does not (backup.ts `backupSmallFile`). Which one runs depends on the cache, so each is pinned
- * here and both must store exactly the same snapshot.
+ * Files ≤ 32 KiB are read on the seal workers in batches, or on the main thread with blocking calls while the
+ * page cache answers and 16 at a time on the thread pool once it does not (backup.ts `backupSmallFile`). Which
+ * one runs depends on the workers and the cache, so each is pinned here and all must store the same snapshot.
  */
-describe('small files: blocking and concurrent reads store the same snapshot', () => {
+describe('small files: blocking, concurrent and worker reads store the same snapshot', () => {
   const t = tempDir('small');
   const src = path.join(t.dir, 'src');
   // sizes around the small-file limit (32 KiB): empty, tiny, text and random, exactly the limit, one byte over
@@ -33,10 +33,13 @@ describe('small files: blocking and concurrent reads store the same snapshot', (
     const { repo } = await newRepo(path.join(t.dir, 'repo'));
     const blocking = await backup(repo, [src], { parent: null, smallFileReads: 'blocking' });
     const concurrent = await backup(repo, [src], { parent: null, smallFileReads: 'concurrent' });
+    const workers = await backup(repo, [src], { parent: null, smallFileReads: 'workers' });
+    expect(workers.snapshot.tree).toBe(blocking.snapshot.tree);
     // identical content and metadata make identical tree blobs, so the root tree id says it all
     expect(concurrent.snapshot.tree).toBe(blocking.snapshot.tree);
     const pick = (s: typeof blocking.stats) => ({ filesNew: s.filesNew, bytesRead: s.bytesRead, bytesProcessed: s.bytesProcessed, filesUnreadable: s.filesUnreadable });
     expect(pick(concurrent.stats)).toEqual(pick(blocking.stats));
+    expect(pick(workers.stats)).toEqual(pick(blocking.stats));
     const perDir = Array.from({ length: FILES }, (_, i) => sizes[i % sizes.length]!).reduce((a, b) => a + b, 0);
     expect(concurrent.stats).toMatchObject({ filesNew: 3 * FILES, bytesRead: 3 * perDir });
     // the second backup found every blob already stored
@@ -63,9 +66,9 @@ describe('small files: blocking and concurrent reads store the same snapshot', (
     expect(describeTree(path.join(out, 'src'))).toEqual(describeTree(src));
   });
 
-  it('a read error on the concurrent path is a warning naming the file (EIO from /proc/self/mem, size 0 so small)', async () => {
-    const { repo } = await newRepo(path.join(t.dir, 'repo-eio'));
-    const r = await backup(repo, [path.join(src, 'd0'), '/proc/self/mem'], { smallFileReads: 'concurrent' });
+  it.each(['concurrent', 'workers'] as const)('a read error on the %s path is a warning naming the file (EIO from /proc/self/mem, size 0 so small)', async (mode) => {
+    const { repo } = await newRepo(path.join(t.dir, `repo-eio-${mode}`));
+    const r = await backup(repo, [path.join(src, 'd0'), '/proc/self/mem'], { smallFileReads: mode });
     expect(r.stats).toMatchObject({ filesNew: FILES, filesUnreadable: 1 });
     expect(r.warnings).toEqual([{ path: '/proc/self/mem', code: 'EIO', message: expect.stringContaining('EIO') }]);
   });
@@ -75,8 +78,28 @@ describe('small files: blocking and concurrent reads store the same snapshot', (
     const first = await backup(repo, [src], { smallFileReads: 'concurrent' });
     const again = await backup(repo, [src], { smallFileReads: 'concurrent' });
     expect(again.stats).toMatchObject({ filesUnmodified: 3 * FILES, bytesRead: 0, blobsNew: 0 });
-    // the nodes reused from the parent make the very same trees
+    // the nodes reused from the parent make the very same trees (their ids taken from the parent, not re-serialized)
     expect(again.snapshot.tree).toBe(first.snapshot.tree);
+    const out = path.join(t.dir, 'out-unchanged');
+    await restore(repo, again.snapshotId, out);
+    expect(describeTree(path.join(out, 'src'))).toEqual(describeTree(src));
+  });
+
+  it('one changed file makes new trees on its path only, and the snapshot restores', async () => {
+    const copy = path.join(t.dir, 'src-one-changed');
+    cpSync(src, copy, { recursive: true });
+    const { repo } = await newRepo(path.join(t.dir, 'repo-one-changed'));
+    const first = await backup(repo, [copy]);
+    writeFileSync(path.join(copy, 'd1', 'f07'), 'changed');
+    const again = await backup(repo, [copy]);
+    expect(again.stats).toMatchObject({ filesChanged: 1, filesUnmodified: 3 * FILES - 1 });
+    expect(again.snapshot.tree).not.toBe(first.snapshot.tree);
+    // new: the file's content, and the trees of d1, of the backed-up directory and of the snapshot root; d0's and
+    // d2's trees are reused
+    expect(again.stats.blobsNew).toBe(4);
+    const out = path.join(t.dir, 'out-one-changed');
+    await restore(repo, again.snapshotId, out);
+    expect(describeTree(path.join(out, 'src-one-changed'))).toEqual(describeTree(copy));
   });
   it('progress totals are counted beside the walk: never below what is done, exact at the end', async () => {
     const { repo } = await newRepo(path.join(t.dir, 'repo-progress'));

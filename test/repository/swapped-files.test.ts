@@ -38,7 +38,7 @@ describe('a regular file swapped for something else between the walk and the rea
     { kind: 'chardev', word: 'character device', make: (p) => execFileSync('mknod', [p, 'c', '1', '5']), needsMknod: true },
   ];
 
-  for (const reads of ['blocking', 'concurrent'] as const) {
+  for (const reads of ['blocking', 'concurrent', 'workers'] as const) {
     it(`is listed as changed during the backup and not stored, never read or waited on (small-file reads: ${reads})`, async () => {
       const src = path.join(t.dir, `src-${reads}`);
       mkdirSync(src);
@@ -151,20 +151,22 @@ describe('a regular file that grows, shrinks or gets a new mtime between the wal
     { name: 'shrinks', change: (p) => truncateSync(p, Math.floor(statSync(p).size / 2)) },
     { name: 'gets a new mtime', change: (p) => utimesSync(p, 1_000_000 + tick, 1_000_000 + ++tick) },
   ];
+  // small files are read on the main thread first (auto) and on the seal workers in batches after that (workers)
   const cases = changes.flatMap((c) =>
     [SMALL, LARGE].flatMap((size) =>
-      (['once', 'always'] as const).map((when) => ({ ...c, size, when })),
+      (['once', 'always'] as const).flatMap((when) => (size === SMALL ? (['auto', 'workers'] as const) : (['auto'] as const)).map((reads) => ({ ...c, size, when, reads }))),
     ),
   );
 
-  it.each(cases)('$name ($size bytes, $when): re-read or flagged, never stored torn', async ({ name, change, size, when }) => {
-    const src = path.join(t.dir, `live-${name.replace(/ /g, '-')}-${size}-${when}`);
+  it.each(cases)('$name ($size bytes, $when, reads $reads): re-read or flagged, never stored torn', async ({ name, change, size, when, reads }) => {
+    const src = path.join(t.dir, `live-${name.replace(/ /g, '-')}-${size}-${when}-${reads}`);
     mkdirSync(src);
     const file = path.join(src, 'f');
     writeFileSync(file, prng(size, size + 3));
     let opens = 0;
     const { repo } = await newRepo(`${src}-repo`);
     const r = await backup(repo, [src], {
+      smallFileReads: reads,
       beforeOpen: (p) => {
         if (p !== file) return;
         if (when === 'always' || opens === 0) change(p);
