@@ -344,8 +344,9 @@ interface Utilisation {
   busiest?: number;
   busiestOfCpu?: number;
   busiestIsMain?: boolean;
-  /** The four busiest threads' [run, wait] seconds. */
+  /** The four busiest threads' [run, wait] seconds, and the main thread's. */
   top?: [number, number][];
+  main?: [number, number];
 }
 
 function utilisation(res: RunResult): Utilisation {
@@ -357,6 +358,7 @@ function utilisation(res: RunResult): Utilisation {
   u.busiestOfCpu = round(t.top[0]!.run / t.runSeconds, 2);
   u.busiestIsMain = t.top[0]!.main;
   u.top = t.top.map((x) => [x.run, x.wait]);
+  if (t.main) u.main = [t.main.run, t.main.wait];
   return u;
 }
 

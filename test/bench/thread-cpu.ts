@@ -23,6 +23,8 @@ export interface ThreadTimes {
   threads: number;
   /** The busiest threads by run time (at most 4): [run s, wait s]; `main` is the first process's first thread. */
   top: { main: boolean; run: number; wait: number }[];
+  /** The main thread's [run s, wait s]. */
+  main?: { run: number; wait: number };
 }
 
 function readNs(file: string): [number, number] | undefined {
@@ -79,7 +81,9 @@ export function sampleThreads(pid: number, wrapper = false): { stop: () => Threa
       const all = [...last.values()];
       if (!all.length) return undefined;
       const s = (ns: number) => Math.round(ns / 1e7) / 100;
+      const main = all.find((x) => x.main);
       return {
+        ...(main ? { main: { run: s(main.run), wait: s(main.wait) } } : {}),
         runSeconds: s(all.reduce((a, x) => a + x.run, 0)),
         waitSeconds: s(all.reduce((a, x) => a + x.wait, 0)),
         threads: all.length,

@@ -35,6 +35,7 @@ describe.runIf(existsSync('/proc/self/schedstat'))('thread-cpu sampler', () => {
     expect(t.top[0]!.run).toBeGreaterThan(0);
     expect(t.top[1]!.run).toBeGreaterThan(0);
     expect(t.top.slice(0, 2).filter((x) => x.main)).toHaveLength(1);
+    expect(t.main!.run).toBe(t.top.find((x) => x.main)!.run);
     expect(t.runSeconds).toBeGreaterThanOrEqual(t.top[0]!.run + t.top[1]!.run - 0.011);
     expect(t.waitSeconds).toBeGreaterThanOrEqual(0);
   });
