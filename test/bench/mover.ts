@@ -21,7 +21,9 @@
  * read from disk (GNU time's %I, caches dropped: both tools alike) and
  * Coffer's own count of bytes read from the source files, where each repository's bytes go (blob payload,
  * framing, pack headers, index, trees, snapshots: mover-bytes.ts), the 1-minute load
- * average at every sample, and whether the bar (at least as fast on every
+ * average at every sample, CPU utilisation per phase (`cores` = CPU-s ÷ wall;
+ * each sample's `use`: runnable threads and the busiest thread's share, from
+ * /proc schedstat, thread-cpu.ts), and whether the bar (at least as fast on every
  * phase, ≤ 5% more bytes) is met.
  *
  * Fairness, decided and recorded in the output:
@@ -83,6 +85,7 @@ import { applyMutation, type Mutation, parseSize, planDataset, planLargeFile, pl
 import { measureStages, physicalLimit } from './mover-limit.ts';
 import { type ByteBreakdown, cofferBreakdown, resticBreakdown } from './mover-bytes.ts';
 import { MOVER_ENV } from '../../reconciler/volumes/mover.ts';
+import { sampleThreads, type ThreadTimes } from './thread-cpu.ts';
 
 type Tool = 'restic' | 'coffer';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -95,6 +98,8 @@ interface RunResult {
   /** GNU time's %I (file system inputs, 512-byte blocks) in MiB: what the process read from disk, caches dropped. */
   diskReadMiB: number;
   cpuSeconds: number;
+  /** Per-thread run and run-queue seconds (thread-cpu.ts), where /proc has them. */
+  threads?: ThreadTimes;
   stdout: string;
 }
 
@@ -326,11 +331,46 @@ interface Sample {
   maxRssMiB: number;
   diskReadMiB: number;
 }
+
+/**
+ * How a command used the CPUs (thread-cpu.ts). `cores` = CPU-s ÷ wall: what it got, which on a shared box is
+ * mostly its share (the kernel's autogroups give each session an equal part of the CPUs, whatever its thread
+ * count or nice value). `runnable` = threads' (run + run-queue wait) ÷ wall: how many threads had work on average,
+ * what it would use on free cores. `busiest` = the busiest thread's (run + wait) ÷ wall (near 1: that thread was
+ * never idle), `busiestOfCpu` = its share of the CPU-s: above 0.5, one thread caps the speed on two cores
+ * (a serial stage); at or below, the work splits over both.
+ */
+interface Utilisation {
+  cores: number;
+  runnable?: number;
+  busiest?: number;
+  busiestOfCpu?: number;
+  busiestIsMain?: boolean;
+  /** The four busiest threads' [run, wait] seconds, and the main thread's. */
+  top?: [number, number][];
+  main?: [number, number];
+}
+
+function utilisation(res: RunResult): Utilisation {
+  const u: Utilisation = { cores: round(res.cpuSeconds / res.seconds, 2) };
+  const t = res.threads;
+  if (!t || !t.top.length) return u;
+  u.runnable = round((t.runSeconds + t.waitSeconds) / res.seconds, 2);
+  u.busiest = round((t.top[0]!.run + t.top[0]!.wait) / res.seconds, 2);
+  u.busiestOfCpu = round(t.top[0]!.run / t.runSeconds, 2);
+  u.busiestIsMain = t.top[0]!.main;
+  u.top = t.top.map((x) => [x.run, x.wait]);
+  if (t.main) u.main = [t.main.run, t.main.wait];
+  return u;
+}
+
 interface Phase {
   phase: string;
   /** Median over rounds. */
   seconds: Partial<Record<Tool, number>>;
   cpuSeconds: Partial<Record<Tool, number>>;
+  /** CPU-s ÷ wall of each round (cores used; the machine's share included: see each sample's `use`), median. */
+  cores: Partial<Record<Tool, number>>;
   /** Highest over rounds. */
   maxRssMiB: Partial<Record<Tool, number>>;
   /** Median MiB read from disk by the process (data, repository, caches dropped before it). */
@@ -352,7 +392,7 @@ interface Phase {
   /** Median of the per-round ratios restic/coffer. */
   medianRoundRatio?: number;
   /** Every round's wall seconds, who went first, and that round's ratio. */
-  samples: { first: Tool; seconds: Partial<Record<Tool, number>>; cpuSeconds: Partial<Record<Tool, number>>; maxRssMiB: Partial<Record<Tool, number>>; diskReadMiB: Partial<Record<Tool, number>>; load1m: number; ratio?: number }[];
+  samples: { first: Tool; seconds: Partial<Record<Tool, number>>; cpuSeconds: Partial<Record<Tool, number>>; maxRssMiB: Partial<Record<Tool, number>>; diskReadMiB: Partial<Record<Tool, number>>; use: Partial<Record<Tool, Utilisation>>; load1m: number; ratio?: number }[];
 }
 
 interface RoundsInput {
@@ -374,7 +414,7 @@ interface RoundsInput {
 /** The phases of one workload, `rounds` times on fresh repositories, alternating who goes first. */
 async function runRounds(x: RoundsInput) {
   const { tools, phaseNames, repos, data, run } = x;
-  const phases: Phase[] = phaseNames.map((phase) => ({ phase, seconds: {}, cpuSeconds: {}, maxRssMiB: {}, diskReadMiB: {}, samples: [] }));
+  const phases: Phase[] = phaseNames.map((phase) => ({ phase, seconds: {}, cpuSeconds: {}, cores: {}, maxRssMiB: {}, diskReadMiB: {}, samples: [] }));
   const sourceRead: Record<string, number[]> = Object.fromEntries(phaseNames.map((n) => [n, []]));
   const raw: Record<string, Partial<Record<Tool, Sample[]>>> = Object.fromEntries(phaseNames.map((n) => [n, {}]));
   const mutated = new Set(x.muts.map((m) => m.path));
@@ -395,7 +435,7 @@ async function runRounds(x: RoundsInput) {
         if (r === 0) log(`${x.name}: changed ${new Set(x.muts.map((m) => m.path)).size} of ${x.files.length} files (${mutation.bytesWritten} bytes written)`);
       }
       const ph = phases[p]!;
-      const sample: Phase['samples'][number] = { first: order[0]!, seconds: {}, cpuSeconds: {}, maxRssMiB: {}, diskReadMiB: {}, load1m: round(loadavg()[0]!, 2) };
+      const sample: Phase['samples'][number] = { first: order[0]!, seconds: {}, cpuSeconds: {}, maxRssMiB: {}, diskReadMiB: {}, use: {}, load1m: round(loadavg()[0]!, 2) };
       for (const tool of order) {
         let res: RunResult;
         if (name === 'restore') {
@@ -419,9 +459,10 @@ async function runRounds(x: RoundsInput) {
         (raw[name]![tool] ??= []).push({ seconds: res.seconds, cpuSeconds: res.cpuSeconds, maxRssMiB: res.maxRssMiB, diskReadMiB: res.diskReadMiB });
         sample.seconds[tool] = round(res.seconds);
         sample.cpuSeconds[tool] = round(res.cpuSeconds);
+        const use = (sample.use[tool] = utilisation(res));
         sample.maxRssMiB[tool] = Math.round(res.maxRssMiB);
         sample.diskReadMiB[tool] = round(res.diskReadMiB);
-        log(`${x.name} round ${r + 1}/${x.rounds} ${name} ${tool}: ${res.seconds.toFixed(2)} s, cpu ${res.cpuSeconds.toFixed(2)} s, max RSS ${Math.round(res.maxRssMiB)} MiB, disk read ${res.diskReadMiB.toFixed(1)} MiB, load ${loadavg()[0]!.toFixed(2)}`);
+        log(`${x.name} round ${r + 1}/${x.rounds} ${name} ${tool}: ${res.seconds.toFixed(2)} s, cpu ${res.cpuSeconds.toFixed(2)} s, max RSS ${Math.round(res.maxRssMiB)} MiB, disk read ${res.diskReadMiB.toFixed(1)} MiB, cores ${use.cores} (runnable ${use.runnable ?? '?'}, busiest thread ${use.busiest ?? '?'} of the wall, ${use.busiestOfCpu ?? '?'} of the CPU${use.busiestIsMain ? ', main' : ''}), load ${loadavg()[0]!.toFixed(2)}`);
       }
       if (sample.seconds.restic && sample.seconds.coffer) sample.ratio = round(sample.seconds.restic / sample.seconds.coffer, 3);
       ph.samples.push(sample);
@@ -440,6 +481,7 @@ async function runRounds(x: RoundsInput) {
       const xs = raw[ph.phase]![t] ?? [];
       ph.seconds[t] = round(median(xs.map((s) => s.seconds)));
       ph.cpuSeconds[t] = round(median(xs.map((s) => s.cpuSeconds)));
+      ph.cores[t] = round(median(xs.map((s) => s.cpuSeconds / s.seconds)), 2);
       ph.maxRssMiB[t] = Math.round(Math.max(...xs.map((s) => s.maxRssMiB)));
       ph.diskReadMiB[t] = round(median(xs.map((s) => s.diskReadMiB)));
     }
@@ -515,6 +557,7 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string)
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(useTime ? '/usr/bin/time' : cmd, argv, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const sampler = child.pid ? sampleThreads(child.pid, useTime) : undefined;
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -522,6 +565,7 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string)
     child.on('error', reject);
     child.on('close', (code) => {
       const seconds = (performance.now() - t0) / 1000;
+      const threads = sampler?.stop();
       const stderr = Buffer.concat(err).toString();
       const stdout = Buffer.concat(out).toString();
       const m = /__BENCH_TIME__ (\d+) ([\d.]+) ([\d.]+) (\d+)/.exec(stderr);
@@ -529,7 +573,7 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string)
         reject(new Error(`${cmd} ${args.join(' ')} exited ${code}\n${stderr.replace(/__BENCH_TIME__.*\n?/, '').slice(-4000)}\n${stdout.slice(-2000)}`));
         return;
       }
-      resolve({ seconds, maxRssMiB: m ? Number(m[1]) / 1024 : NaN, cpuSeconds: m ? Number(m[2]) + Number(m[3]) : NaN, diskReadMiB: m ? (Number(m[4]) * 512) / 2 ** 20 : NaN, stdout });
+      resolve({ seconds, maxRssMiB: m ? Number(m[1]) / 1024 : NaN, cpuSeconds: m ? Number(m[2]) + Number(m[3]) : NaN, diskReadMiB: m ? (Number(m[4]) * 512) / 2 ** 20 : NaN, ...(threads ? { threads } : {}), stdout });
     });
   });
 }
