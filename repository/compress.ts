@@ -41,13 +41,13 @@ export const SAMPLE_SLICE = 2048;
  * blob's text and random parts into one distribution above 7.2, so a ~1 MiB chunk holding half a text run and
  * half a random one was stored raw — 169 MB of the 256 MiB one-large-file workload, 1.059× restic's bytes.
  *
- * How hard: the lowest qualities that store fewer bytes than restic's zstd (its default level, klauspost/compress),
- * measured on the bench's data (FORMAT.md, "Compression"). Small blobs q3 (1–8 KiB text 0.3234 of its size vs
- * restic 0.3298; q1 0.3518). A larger blob whose every slice is compressible q4 (1 MiB text 0.2083 vs restic
- * 0.2223; q3 0.2212 left the 512 MiB mixed workload at 1.0001× restic); one at least half compressible q3 (q4
- * spends its time on the random part for no gain there); one less than half q1, which skips random data 3–5×
- * faster than q3 and compresses a mostly random blob as well (−25% compression CPU on the one-file workload
- * for +0.1% bytes, still 0.4% under restic).
+ * How hard: q2 for small blobs and for larger ones at least half compressible, q1 for those less than half (q1
+ * skips random data 3–5× faster than q3 and compresses a mostly random blob as well). Chosen on the 2-core bench
+ * (FORMAT.md, "Stored bytes", the lead's table): on 512 MiB mixed, q1 / q2 / q3 / q3+q4 stored 1.0083 / 1.0021 /
+ * 1.0001 / 0.993× restic's bytes at 1.49 / 1.34 / 1.25 / ~1.1× restic's first-backup speed, and q4 took the peak
+ * RSS from ~290 to 430 MiB (brotli's q4 state on up to `UV_THREADPOOL_SIZE` pool threads); on 30,000 small files
+ * q2 stored 1.0007× (q1 1.026×) at the same speed. q2 gives up 0.2% of bytes for a tenth of the speed and all of
+ * that memory; the changed-data phases store fewer bytes than restic (0.9915×, 0.9996×).
  */
 export function brotliQuality(buf: Uint8Array): number {
   if (buf.length < 64) return 0;
@@ -59,9 +59,9 @@ export function brotliQuality(buf: Uint8Array): number {
   return low === 0 ? 0 : low === SAMPLE_SLICES ? BROTLI_QUALITY_TEXT : 2 * low >= SAMPLE_SLICES ? BROTLI_QUALITY : BROTLI_QUALITY_SPARSE;
 }
 
-export const BROTLI_QUALITY = 3;
+export const BROTLI_QUALITY = 2;
 /** For blobs above 32 KiB that sample as compressible throughout. */
-export const BROTLI_QUALITY_TEXT = 4;
+export const BROTLI_QUALITY_TEXT = 2;
 /** For blobs above 32 KiB with fewer than half of their slices compressible. */
 export const BROTLI_QUALITY_SPARSE = 1;
 export const BROTLI_LGWIN = 22;

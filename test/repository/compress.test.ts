@@ -1,6 +1,6 @@
 import { brotliCompressSync, constants as zc } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { brotliQuality, Compression, decompress, maybeCompress, maybeCompressSync } from '../../repository/compress.ts';
+import { BROTLI_QUALITY, BROTLI_QUALITY_SPARSE, BROTLI_QUALITY_TEXT, brotliQuality, Compression, decompress, maybeCompress, maybeCompressSync } from '../../repository/compress.ts';
 import { prng, text } from './helpers.ts';
 
 const KiB = 1024;
@@ -12,17 +12,17 @@ const MiB = 1024 * KiB;
  */
 const cases: { name: string; data: Buffer; quality: number; atMost?: number }[] = [
   { name: 'random 1 MiB', data: prng(MiB, 1), quality: 0 },
-  { name: 'JSON text 1 MiB', data: text(MiB), quality: 4, atMost: 0.3 },
+  { name: 'JSON text 1 MiB', data: text(MiB), quality: BROTLI_QUALITY_TEXT, atMost: 0.3 },
   // a chunk across two 1 MiB runs: the histogram of all samples together was above 7.2 bits/byte, so it went raw
-  { name: 'half random, half text', data: Buffer.concat([prng(MiB / 2, 2), text(MiB / 2)]), quality: 3, atMost: 0.65 },
-  { name: 'one eighth text in the middle', data: Buffer.concat([prng((7 * MiB) / 16, 3), text(MiB / 8), prng((7 * MiB) / 16, 4)]), quality: 1, atMost: 0.95 },
-  { name: 'three quarters text', data: Buffer.concat([prng(MiB / 4, 8), text((3 * MiB) / 4)]), quality: 3, atMost: 0.5 },
-  { name: 'text tail of 1/16', data: Buffer.concat([prng((15 * MiB) / 16, 5), text(MiB / 16)]), quality: 1, atMost: 0.97 },
+  { name: 'half random, half text', data: Buffer.concat([prng(MiB / 2, 2), text(MiB / 2)]), quality: BROTLI_QUALITY, atMost: 0.65 },
+  { name: 'one eighth text in the middle', data: Buffer.concat([prng((7 * MiB) / 16, 3), text(MiB / 8), prng((7 * MiB) / 16, 4)]), quality: BROTLI_QUALITY_SPARSE, atMost: 0.95 },
+  { name: 'three quarters text', data: Buffer.concat([prng(MiB / 4, 8), text((3 * MiB) / 4)]), quality: BROTLI_QUALITY, atMost: 0.5 },
+  { name: 'text tail of 1/16', data: Buffer.concat([prng((15 * MiB) / 16, 5), text(MiB / 16)]), quality: BROTLI_QUALITY_SPARSE, atMost: 0.97 },
   { name: 'random 4 KiB file', data: prng(4 * KiB, 6), quality: 0 },
-  { name: 'text 4 KiB file', data: text(4 * KiB), quality: 3, atMost: 0.5 },
-  { name: 'text 20 KiB (measured whole)', data: text(20 * KiB), quality: 3, atMost: 0.5 },
+  { name: 'text 4 KiB file', data: text(4 * KiB), quality: BROTLI_QUALITY, atMost: 0.5 },
+  { name: 'text 20 KiB (measured whole)', data: text(20 * KiB), quality: BROTLI_QUALITY, atMost: 0.5 },
   { name: '63 bytes of text (too small to pay)', data: text(63), quality: 0 },
-  { name: 'zeros 64 KiB', data: Buffer.alloc(64 * KiB), quality: 4, atMost: 0.01 },
+  { name: 'zeros 64 KiB', data: Buffer.alloc(64 * KiB), quality: BROTLI_QUALITY_TEXT, atMost: 0.01 },
 ];
 
 describe('compression', () => {
