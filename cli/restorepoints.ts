@@ -13,7 +13,7 @@ Flags:
   -n, --namespace NS       only restore points of this namespace
   -p, --policy NAME        only restore points taken by this policy
       --cluster NAME       cluster subtree to read (default: spec.cluster of coffer.yaml)
-  -A, --all-clusters       every cluster recorded in the repository
+  -A, --all-clusters       every cluster recorded in the repository (needs no cluster of its own; wins over --cluster)
       --source URL|PATH    policy repository: https://… (token in COFFER_GIT_TOKEN) or a local path (default: . or $COFFER_SOURCE)
       --branch NAME        policy branch coffer.yaml is read from (default: the repository's HEAD branch)
       --catalog-branch B   catalog branch (default: spec.catalog.branch of coffer.yaml, else coffer-catalog)

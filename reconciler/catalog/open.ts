@@ -40,6 +40,8 @@ export interface CatalogFlags {
   catalogBranch?: string;
   /** --cluster: overrides coffer.yaml's spec.cluster. */
   cluster?: string;
+  /** -A: the caller reads every cluster, so the catalog needs no cluster of its own (a DR workstation's repository). */
+  allClusters?: boolean;
   cacheDir?: string;
   author?: Identity;
   log?: Logger;
@@ -61,19 +63,19 @@ export async function openCatalogFromFlags(f: CatalogFlags): Promise<{ source: G
     config = await readCatalogConfig(await source.fetch());
   } catch (e) {
     // A catalog-only repository (no policy branch) is still readable when the flags say where to look.
-    if (!((e as { code?: string }).code === 'E_GIT_REF_NOT_FOUND' && f.catalogBranch && f.cluster)) throw e;
+    if (!((e as { code?: string }).code === 'E_GIT_REF_NOT_FOUND' && f.catalogBranch && (f.cluster || f.allClusters))) throw e;
   }
   const cluster = f.cluster ?? config.cluster;
-  if (!cluster) throw new GitSourceError('E_CONFIG', `${source.location}: coffer.yaml has no spec.cluster; pass --cluster`);
+  if (!cluster && !f.allClusters) throw new GitSourceError('E_CONFIG', `${source.location}: coffer.yaml has no spec.cluster; pass --cluster`);
   const catalog = new Catalog({
     source,
-    cluster,
+    ...(cluster ? { cluster } : {}),
     branch: f.catalogBranch ?? config.branch,
     catalogDir: config.path,
     ...(f.author ? { author: f.author } : {}),
     ...(f.log ? { log: f.log } : {}),
   });
-  return { source, catalog, config: { ...config, cluster } };
+  return { source, catalog, config: { ...config, ...(cluster ? { cluster } : {}) } };
 }
 
 function resolvePath(cwd: string, p: string): string {
