@@ -146,7 +146,14 @@ export function isoMillis(t: string): number {
   const sec = digits(t, 17, 2);
   const ms = n === 24 ? digits(t, 20, 3) : 0;
   if (y < 100 || mo < 1 || mo > 12 || d < 1 || d > 28 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59 || ms < 0) return Date.parse(t);
-  return Date.UTC(y, mo - 1, d, h, mi, sec, ms);
+  // Days since 1970-01-01 of a proleptic Gregorian date, in integers (Date.UTC is a call into the runtime each time):
+  // years counted from March, so the leap day ends a year; 146,097 days in 400 years.
+  const ya = mo <= 2 ? y - 1 : y;
+  const era = Math.floor(ya / 400);
+  const yoe = ya - era * 400;
+  const doy = Math.floor((153 * (mo > 2 ? mo - 3 : mo + 9) + 2) / 5) + d - 1;
+  const days = era * 146_097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719_468;
+  return days * 86_400_000 + h * 3_600_000 + mi * 60_000 + sec * 1000 + ms;
 }
 
 /** The decimal number of `len` ASCII digits at `at`, or -1 when one is not a digit. */
