@@ -77,12 +77,6 @@ async function writeOut(io: CliIO, text: string): Promise<void> {
   if (!io.stdout.write(text)) await new Promise<void>((r) => io.stdout.once('drain', () => r()));
 }
 
-/** A table already turned into cells (a caller that drops each item once it is a row); none: `empty` to stderr. */
-export function printRows(io: CliIO, headers: string[], rows: string[][], empty: string): void {
-  if (rows.length === 0) io.stderr.write(`${empty}\n`);
-  else io.stdout.write(formatTable(headers, rows));
-}
-
 /** One object (or list document) as JSON or YAML; the YAML library loads only when YAML is asked for. */
 export async function printObject(io: CliIO, format: 'json' | 'yaml', value: unknown): Promise<void> {
   if (format === 'json') io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
