@@ -1,7 +1,9 @@
 import { parseArgs } from './args.ts';
 import { formatProblem, type Catalog, type CatalogProblem, type RestorePoint } from '../reconciler/catalog/index.ts';
 import { CATALOG_READ_FLAGS, openCatalogForRead, PAGE_FLAGS, parseLimit } from './catalog-flags.ts';
-import { printList, writeListStream, writeTable } from './output/printer.ts';
+import { printList, writeListStream, writeTableLines } from './output/printer.ts';
+import { RowStore } from './output/row-store.ts';
+import { columnWidths, widenColumns } from '../reconciler/catalog/open.ts';
 import { restorePointSpec, restorePointSummarySpec } from './output/resources.ts';
 import type { CliIO, Command } from './io.ts';
 
@@ -72,16 +74,22 @@ export const run: Command = async (argv, io) => {
   const now = new Date();
   if (format === 'wide') {
     // Every column, from the documents: each directory's documents become rows and are dropped, so memory holds the
-    // cells, not 100,000 documents. A cell is copied out of its document: a string read from a document can be a
-    // slice of the document's whole text, and V8 keeps a slice's parent alive (100,000 rows kept ~110 MB of text).
+    // cells (compactly, copied out of the documents: RowStore), not 100,000 documents; the widths grow as rows come.
     const cols = restorePointSpec(now, !!v['all-clusters']).columns;
-    const rows: string[][] = [];
+    const headers = cols.map((c) => c.header);
+    const widths = columnWidths(headers);
+    const rows = new RowStore(cols.length);
     const snap = await catalog.snapshot(page.commit);
     for (const paths of byDirectory(page.items.map((i) => i.path))) {
-      for (const d of snap!.documentsAt(paths)) if (d) rows.push(cols.map((c) => detached(c.value(d))));
+      for (const d of snap!.documentsAt(paths)) {
+        if (!d) continue;
+        const cells = cols.map((c) => c.value(d));
+        widenColumns(widths, cells);
+        rows.push(cells);
+      }
     }
-    if (rows.length === 0) io.stderr.write(`${empty}\n`);
-    else await writeTable(io, cols.map((c) => c.header), rows, (r) => r);
+    if (rows.size === 0) io.stderr.write(`${empty}\n`);
+    else await writeTableLines(io, headers, widths, rows.rows());
   } else await printList(io, format, restorePointSummarySpec(now, !!v['all-clusters']), page.items, empty);
   if (page.continue) io.stderr.write(`More restore points: add --continue ${page.continue}\n`);
   return 0;
@@ -90,14 +98,6 @@ export const run: Command = async (argv, io) => {
 async function fullDocuments(catalog: Catalog, commit: string | undefined, paths: string[]): Promise<RestorePoint[]> {
   const snap = await catalog.snapshot(commit);
   return snap!.documentsAt(paths).filter((d): d is RestorePoint => d !== undefined);
-}
-
-/**
- * A copy of `s` that refers to no other string. V8 makes a substring of 13 or more characters a view into its parent;
- * a one-character prefix makes a new string, flattened (copied) when it is sliced again.
- */
-function detached(s: string): string {
-  return s.length < 13 ? s : ` ${s}`.slice(1);
 }
 
 /** Consecutive paths of one directory together (a listing's order keeps a directory's points together). */

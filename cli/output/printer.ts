@@ -61,9 +61,16 @@ const TABLE_CHUNK = 1 << 16;
 export async function writeTable<T>(io: CliIO, headers: string[], items: readonly T[], cells: (item: T) => string[]): Promise<void> {
   const widths = columnWidths(headers);
   for (const item of items) widenColumns(widths, cells(item));
+  await writeTableLines(io, headers, widths, (function* () {
+    for (const item of items) yield cells(item);
+  })());
+}
+
+/** The lines of a table whose column widths are known (`columnWidths` widened by every row), a chunk at a time. */
+export async function writeTableLines(io: CliIO, headers: string[], widths: readonly number[], rows: Iterable<string[]>): Promise<void> {
   let out = `${tableLine(headers, widths)}\n`;
-  for (const item of items) {
-    out += `${tableLine(cells(item), widths)}\n`;
+  for (const row of rows) {
+    out += `${tableLine(row, widths)}\n`;
     if (out.length >= TABLE_CHUNK) {
       await writeOut(io, out);
       out = '';

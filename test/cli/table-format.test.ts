@@ -4,6 +4,7 @@ import { formatTable, isoMillis } from '../../reconciler/catalog/open.ts';
 import { formatBytes } from '../../reconciler/catalog/messages.ts';
 import { short } from '../../cli/output/resources.ts';
 import { writeTable } from '../../cli/output/printer.ts';
+import { RowStore } from '../../cli/output/row-store.ts';
 import type { CliIO } from '../../cli/io.ts';
 import { mulberry32 } from '../prng.ts';
 
@@ -95,5 +96,20 @@ describe('writeTable prints formatTable\'s table a chunk at a time', () => {
     const rows = Array.from({ length: 20_000 }, () => Array.from({ length: 5 }, () => pick(words)));
     const headers = ['A', 'B', 'C', 'D', 'E'];
     expect(await written(headers, rows)).toBe(formatTable(headers, rows));
+  });
+});
+
+describe('RowStore gives back the rows it was given', () => {
+  it('on 10,000 random rows past its first growth (empty, long and non-ASCII cells)', () => {
+    const words = ['', 'x', 'policy-0-20260101-000000', 'ünï', '\u0000', 'a much longer cell than the others, to be sure'];
+    const rows = Array.from({ length: 10_000 }, () => Array.from({ length: 12 }, () => pick(words)));
+    const store = new RowStore(12);
+    for (const r of rows) store.push(r);
+    expect(store.size).toBe(rows.length);
+    expect([...store.rows()]).toEqual(rows);
+  });
+
+  it('refuses a row of another width', () => {
+    expect(() => new RowStore(3).push(['a', 'b'])).toThrow(/2 cells, want 3/);
   });
 });
