@@ -97,6 +97,22 @@ describe('coffer restorepoints / coffer runs', () => {
     expect(us.out().trim().split('\n')).toHaveLength(1);
   });
 
+  it('-o wide streamed (everything) prints what the paged listing prints', async () => {
+    for (const scope of [[], ['-A'], ['-n', 'shop']]) {
+      const streamed = capture(repo);
+      expect(await main(['restorepoints', ...scope, '-o', 'wide'], streamed.io), streamed.err()).toBe(0);
+      const paged = capture(repo);
+      expect(await main(['restorepoints', ...scope, '-o', 'wide', '--limit', '1000'], paged.io), paged.err()).toBe(0);
+      expect(streamed.out()).toBe(paged.out());
+      expect(streamed.out()).toMatch(/^(CLUSTER\s+)?NAMESPACE\s+POLICY\s+NAME\s+PHASE\s+VOLUMES\s+SIZE\s+TRIGGER\s+KEPT BY\s+EXPIRES\s+COMMIT\s+STARTED\s+AGE\n/);
+      expect(streamed.out().trim().split('\n').length).toBe(scope[0] === '-A' ? 5 : scope[0] === '-n' ? 3 : 4);
+    }
+    const none = capture(repo);
+    expect(await main(['restorepoints', '-n', 'nothing-here', '-o', 'wide'], none.io)).toBe(0);
+    expect(none.out()).toBe('');
+    expect(none.err()).toContain('No restore points found in branch backups for cluster prod-eu (namespace nothing-here)');
+  });
+
   it('lists runs newest first with failures and their reason', async () => {
     const c = capture(repo);
     expect(await main(['runs'], c.io)).toBe(0);
