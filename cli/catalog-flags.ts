@@ -39,17 +39,19 @@ export async function openCatalogForRead(
 ): Promise<{ catalog: Catalog; format: OutputFormat }> {
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"; see coffer ${verb} --help`);
   const format = outputFormat(v.output);
-  if (v['all-clusters'] && v.cluster) throw new UsageError('--cluster and --all-clusters cannot be used together');
+  // -A with --cluster is not an error: -A wins, as kubectl's -A wins over -n (`kubectl get pods -n x -A` lists every
+  // namespace); --cluster then only names the catalog's own cluster, which a listing of every cluster does not use.
   return { catalog: await openCatalogForFlags(v, io), format };
 }
 
 /** The catalog that --source, --branch, --catalog-branch and --cluster name (every catalog-reading verb). */
-export async function openCatalogForFlags(v: { cluster?: string; source?: string; branch?: string; 'catalog-branch'?: string }, io: CliIO): Promise<Catalog> {
+export async function openCatalogForFlags(v: { cluster?: string; 'all-clusters'?: boolean; source?: string; branch?: string; 'catalog-branch'?: string }, io: CliIO): Promise<Catalog> {
   const { catalog } = await openCatalogFromFlags({
     ...(v.source ? { source: v.source } : {}),
     ...(v.branch ? { branch: v.branch } : {}),
     ...(v['catalog-branch'] ? { catalogBranch: v['catalog-branch'] } : {}),
     ...(v.cluster ? { cluster: v.cluster } : {}),
+    ...(v['all-clusters'] ? { allClusters: true } : {}),
     env: io.env,
     cwd: io.cwd,
   });

@@ -1,7 +1,9 @@
 import { parseArgs } from './args.ts';
 import { formatProblem, type Catalog, type CatalogProblem, type RestorePoint } from '../reconciler/catalog/index.ts';
 import { CATALOG_READ_FLAGS, openCatalogForRead, PAGE_FLAGS, parseLimit } from './catalog-flags.ts';
-import { printList, printRows, writeListStream } from './output/printer.ts';
+import { printList, writeListStream, writeTableLines, type ListSpec } from './output/printer.ts';
+import { RowStore } from './output/row-store.ts';
+import { columnWidths, widenColumns } from '../reconciler/catalog/open.ts';
 import { restorePointSpec, restorePointSummarySpec } from './output/resources.ts';
 import type { CliIO, Command } from './io.ts';
 
@@ -13,7 +15,7 @@ Flags:
   -n, --namespace NS       only restore points of this namespace
   -p, --policy NAME        only restore points taken by this policy
       --cluster NAME       cluster subtree to read (default: spec.cluster of coffer.yaml)
-  -A, --all-clusters       every cluster recorded in the repository
+  -A, --all-clusters       every cluster recorded in the repository (needs no cluster of its own; wins over --cluster)
       --source URL|PATH    policy repository: https://… (token in COFFER_GIT_TOKEN) or a local path (default: . or $COFFER_SOURCE)
       --branch NAME        policy branch coffer.yaml is read from (default: the repository's HEAD branch)
       --catalog-branch B   catalog branch (default: spec.catalog.branch of coffer.yaml, else coffer-catalog)
@@ -45,16 +47,22 @@ export const run: Command = async (argv, io) => {
     ...(v.namespace ? { namespace: v.namespace } : {}),
     ...(v.policy ? { policy: v.policy } : {}),
   };
+  const where = [v.namespace && `namespace ${v.namespace}`, v.policy && `policy ${v.policy}`].filter(Boolean).join(', ');
+  const empty = `No restore points found in branch ${catalog.branch}${v['all-clusters'] ? '' : ` for cluster ${catalog.cluster}`}${where ? ` (${where})` : ''}.`;
+  const now = new Date();
+  const wideColumns = () => restorePointSpec(now, !!v['all-clusters']).columns;
   const problems: CatalogProblem[] = [];
-  if ((format === 'json' || format === 'yaml') && limit === undefined && !v.continue) {
-    // Everything, streamed one directory at a time: memory holds a directory, never the catalog.
+  if ((format === 'json' || format === 'yaml' || format === 'wide') && limit === undefined && !v.continue) {
+    // Everything, streamed one directory at a time: memory holds a directory (and `-o wide`'s cells), never the
+    // catalog, nor the 100,000 summaries a listing returns.
     const batches = (async function* () {
       for await (const dir of catalog.streamRestorePoints(filter)) {
         problems.push(...dir.problems);
         yield dir.entries.map((e) => e.doc);
       }
     })();
-    await writeListStream(io, format, 'RestorePointList', batches);
+    if (format === 'wide') await printWide(io, wideColumns(), batches, empty);
+    else await writeListStream(io, format, 'RestorePointList', batches);
     warn(io, problems, []);
     return 0;
   }
@@ -67,23 +75,35 @@ export const run: Command = async (argv, io) => {
     })(), () => page.continue);
     return 0;
   }
-  const where = [v.namespace && `namespace ${v.namespace}`, v.policy && `policy ${v.policy}`].filter(Boolean).join(', ');
-  const empty = `No restore points found in branch ${catalog.branch}${v['all-clusters'] ? '' : ` for cluster ${catalog.cluster}`}${where ? ` (${where})` : ''}.`;
-  const now = new Date();
   if (format === 'wide') {
-    // Every column, from the documents: each directory's documents become rows and are dropped, so memory holds the
-    // cells, not 100,000 documents.
-    const cols = restorePointSpec(now, !!v['all-clusters']).columns;
-    const rows: string[][] = [];
     const snap = await catalog.snapshot(page.commit);
-    for (const paths of byDirectory(page.items.map((i) => i.path))) {
-      for (const d of snap!.documentsAt(paths)) if (d) rows.push(cols.map((c) => c.value(d)));
-    }
-    printRows(io, cols.map((c) => c.header), rows, empty);
+    const batches = (async function* () {
+      for (const paths of byDirectory(page.items.map((i) => i.path))) yield snap!.documentsAt(paths).filter((d): d is RestorePoint => d !== undefined);
+    })();
+    await printWide(io, wideColumns(), batches, empty);
   } else await printList(io, format, restorePointSummarySpec(now, !!v['all-clusters']), page.items, empty);
   if (page.continue) io.stderr.write(`More restore points: add --continue ${page.continue}\n`);
   return 0;
 };
+
+/**
+ * `-o wide`: every column, from the documents. Each batch of documents becomes rows and is dropped, so memory holds
+ * the cells (compactly, copied out of the documents: RowStore), not 100,000 documents; widths grow as rows come.
+ */
+async function printWide(io: CliIO, cols: ListSpec<RestorePoint>['columns'], batches: AsyncIterable<RestorePoint[]>, empty: string): Promise<void> {
+  const headers = cols.map((c) => c.header);
+  const widths = columnWidths(headers);
+  const rows = new RowStore(cols.length);
+  for await (const docs of batches) {
+    for (const d of docs) {
+      const cells = cols.map((c) => c.value(d));
+      widenColumns(widths, cells);
+      rows.push(cells);
+    }
+  }
+  if (rows.size === 0) io.stderr.write(`${empty}\n`);
+  else await writeTableLines(io, headers, widths, rows.rows());
+}
 
 async function fullDocuments(catalog: Catalog, commit: string | undefined, paths: string[]): Promise<RestorePoint[]> {
   const snap = await catalog.snapshot(commit);

@@ -18,7 +18,7 @@ Flags:
       --since DURATION|TIME  only runs started in the last DURATION (24h, 7d, 30m) or since an RFC 3339 time (default 7d)
       --limit N            at most N runs (default 50; 0 = all)
       --cluster NAME       cluster subtree (default: spec.cluster of coffer.yaml)
-  -A, --all-clusters       every cluster in the repository
+  -A, --all-clusters       every cluster in the repository (needs no cluster of its own; wins over --cluster)
       --source URL|PATH    policy repository (default: . or $COFFER_SOURCE)
       --branch NAME        policy branch coffer.yaml is read from
       --catalog-branch B   catalog branch (default: from coffer.yaml, else coffer-catalog)

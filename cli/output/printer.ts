@@ -1,4 +1,4 @@
-import { formatTable } from '../../reconciler/catalog/open.ts';
+import { columnWidths, formatTable, tableLine, widenColumns } from '../../reconciler/catalog/open.ts';
 import { plainListItem } from '../../reconciler/catalog/plain-yaml.ts';
 import { UsageError, type CliIO } from '../io.ts';
 
@@ -46,13 +46,42 @@ export async function printList<T>(io: CliIO, format: OutputFormat, spec: ListSp
     return;
   }
   const cols = spec.columns.filter((c) => format === 'wide' || !c.wide);
-  printRows(io, cols.map((c) => c.header), items.map((i) => cols.map((c) => c.value(i))), empty);
+  if (items.length === 0) io.stderr.write(`${empty}\n`);
+  else await writeTable(io, cols.map((c) => c.header), items, (i) => cols.map((c) => c.value(i)));
 }
 
-/** A table already turned into cells (a caller that drops each item once it is a row); none: `empty` to stderr. */
-export function printRows(io: CliIO, headers: string[], rows: string[][], empty: string): void {
-  if (rows.length === 0) io.stderr.write(`${empty}\n`);
-  else io.stdout.write(formatTable(headers, rows));
+/** About how much of a table is written at once (characters). */
+const TABLE_CHUNK = 1 << 16;
+
+/**
+ * The table `formatTable` prints, without holding it: the cells are made twice, once for the column widths and once
+ * to print them a chunk at a time. 100,000 rows of cells kept for the second pass cost more in garbage collection
+ * (they live long enough to be copied to the old generation) than making them again does.
+ */
+export async function writeTable<T>(io: CliIO, headers: string[], items: readonly T[], cells: (item: T) => string[]): Promise<void> {
+  const widths = columnWidths(headers);
+  for (const item of items) widenColumns(widths, cells(item));
+  await writeTableLines(io, headers, widths, (function* () {
+    for (const item of items) yield cells(item);
+  })());
+}
+
+/** The lines of a table whose column widths are known (`columnWidths` widened by every row), a chunk at a time. */
+export async function writeTableLines(io: CliIO, headers: string[], widths: readonly number[], rows: Iterable<string[]>): Promise<void> {
+  let out = `${tableLine(headers, widths)}\n`;
+  for (const row of rows) {
+    out += `${tableLine(row, widths)}\n`;
+    if (out.length >= TABLE_CHUNK) {
+      await writeOut(io, out);
+      out = '';
+    }
+  }
+  await writeOut(io, out);
+}
+
+/** Writes to stdout, waiting for 'drain' when the stream asks (a pipe to a slow reader). */
+async function writeOut(io: CliIO, text: string): Promise<void> {
+  if (!io.stdout.write(text)) await new Promise<void>((r) => io.stdout.once('drain', () => r()));
 }
 
 /** One object (or list document) as JSON or YAML; the YAML library loads only when YAML is asked for. */
@@ -71,9 +100,7 @@ const BATCH_CLOSE = '\n  ]\n}';
  * `metadata.continue`, as in the Kubernetes list API.
  */
 export async function writeListStream(io: CliIO, format: 'json' | 'yaml', kind: string, batches: AsyncIterable<unknown[]>, continueToken?: () => string | undefined): Promise<void> {
-  const write = async (text: string): Promise<void> => {
-    if (!io.stdout.write(text)) await new Promise<void>((r) => io.stdout.once('drain', () => r()));
-  };
+  const write = (text: string): Promise<void> => writeOut(io, text);
   let n = 0;
   const yaml = format === 'yaml' ? (await import('yaml')).default : undefined;
   if (format === 'json') {

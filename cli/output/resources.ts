@@ -7,7 +7,15 @@ import type { Column, ListSpec } from './printer.ts';
 
 /** The columns of each listed kind, shared by `coffer get …` and its aliases so every verb prints them alike. */
 
-const short = (t: string | undefined) => (t ? t.replace(/\.\d+Z$/, 'Z') : '-');
+/** A time without its fraction of a second (`….000Z` → `…Z`); what `replace(/\.\d+Z$/, 'Z')` does, without the regex. */
+export function short(t: string | undefined): string {
+  if (!t) return '-';
+  const z = t.length - 1;
+  if (t.charCodeAt(z) !== 90 /* Z */) return t;
+  let i = z - 1;
+  while (i >= 0 && t.charCodeAt(i) >= 48 && t.charCodeAt(i) <= 57) i--;
+  return i < z - 1 && i >= 0 && t.charCodeAt(i) === 46 /* . */ ? `${t.slice(0, i)}Z` : t;
+}
 
 /** When an on-demand point stops being kept: `pinned`, its TTL expiry, or `-` (kept by the policy's retention). */
 export function expiryOf(rp: Pick<RestorePoint['spec'], 'pinned' | 'expires'>): string {

@@ -1,5 +1,6 @@
 import { BranchWriter, type Changes, type DerivedEdits, type CommitOptions, type CommitResult, type ConflictResolver, type Identity, type Logger, silentLogger } from '../git/branch-writer.ts';
 import { commitTree, objectId, objectReader } from '../git/objects.ts';
+import { GitSourceError } from '../git/errors.ts';
 import type { GitSource } from '../git/source.ts';
 import { blobAt } from '../git/tree.ts';
 import { compareKeys, continueExpired, decodeContinue, encodeContinue } from './continue.ts';
@@ -32,8 +33,11 @@ export const DEFAULT_AUTHOR: Identity = { name: 'Coffer', email: 'coffer@localho
 
 export interface CatalogOptions {
   source: GitSource;
-  /** This cluster's name: restore points and runs are written under its subtree only. */
-  cluster: string;
+  /**
+   * This cluster's name: restore points and runs are written under its subtree only. Absent for a reader of every
+   * cluster (`-A` on a DR workstation's catalog-only repository): then anything needing a cluster of its own throws.
+   */
+  cluster?: string;
   /** From coffer.yaml `spec.catalog.branch`; default `coffer-catalog`, an orphan branch created on first write. */
   branch?: string;
   /** From coffer.yaml `spec.catalog.path`; default `catalog`. */
@@ -74,15 +78,15 @@ export interface RunFilter {
  */
 export class Catalog {
   readonly branch: string;
-  readonly cluster: string;
   readonly layout: Layout;
+  private readonly ownCluster: string | undefined;
   private readonly writer: BranchWriter;
   private readonly log: Logger;
   private readonly derive: CommitOptions['derive'];
 
   constructor(private readonly opts: CatalogOptions) {
     this.branch = opts.branch ?? DEFAULT_CATALOG_BRANCH;
-    this.cluster = checkSegment('cluster', opts.cluster);
+    this.ownCluster = opts.cluster === undefined ? undefined : checkSegment('cluster', opts.cluster);
     this.layout = { ...DEFAULT_LAYOUT, catalogDir: opts.catalogDir ?? DEFAULT_LAYOUT.catalogDir };
     this.log = opts.log ?? silentLogger;
     // In order, each seeing the edits of those before it (the run archive must know which days got new shards).
@@ -213,6 +217,12 @@ export class Catalog {
       results.push({ ...o, expire, commit });
     }
     return results;
+  }
+
+  /** This cluster's name; a catalog opened for every cluster has none, and asking for it is a configuration error. */
+  get cluster(): string {
+    if (this.ownCluster === undefined) throw new GitSourceError('E_CONFIG', 'no cluster of its own: coffer.yaml has no spec.cluster; pass --cluster');
+    return this.ownCluster;
   }
 
   /** A snapshot of the restore points at `commit` (default: the tip), or undefined while nothing was ever recorded. */

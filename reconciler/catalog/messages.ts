@@ -1,15 +1,30 @@
 import type { RestorePoint, RunRecord } from './types.ts';
 
+const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+/** Up to here ten times a size is a safe integer (about 800 TiB): formatBytes's integer path is exact. */
+const FAST_BYTES_MAX = Math.floor(Number.MAX_SAFE_INTEGER / 10);
+
 /** Binary units, one decimal, like `kubectl top` and restic print them. */
 export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  // What `toFixed(1)` prints (round half up on the exact value), by integer arithmetic — a table formats each size
+  // twice and toFixed was most of it: n / 1024^i is exact, so ten times n and a remainder decide the rounding.
+  if (Number.isSafeInteger(n) && n >= 1024 && n <= FAST_BYTES_MAX) {
+    let div = 1024;
+    let i = 1;
+    while (n >= div * 1024 && i < BYTE_UNITS.length - 1) {
+      div *= 1024;
+      i++;
+    }
+    const tenths = Math.floor((10 * n) / div) + ((10 * n) % div >= div / 2 ? 1 : 0);
+    return `${Math.floor(tenths / 10)}.${tenths % 10} ${BYTE_UNITS[i]}`;
+  }
   let v = n;
   let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
+  while (v >= 1024 && i < BYTE_UNITS.length - 1) {
     v /= 1024;
     i++;
   }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${BYTE_UNITS[i]}`;
 }
 
 /** `2026-11-24T01:00:00.000Z` → `2026-11-24T01:00Z` (minutes are what a schedule slot means). */

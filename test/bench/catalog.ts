@@ -121,15 +121,15 @@ function summarise(runs: Array<Record<string, number>>): Record<string, unknown>
 }
 
 /**
- * The whole CLI in fresh processes, as a user runs it: `coffer restorepoints -o name`, the default table, `-o json` and
- * `-o yaml` (peak RSS: streamed, so bounded), beside `node -e 0` (the floor of any Node CLI) and the git anchor. Each round runs
+ * The whole CLI in fresh processes, as a user runs it: `coffer restorepoints -o name`, the default table, `-o json`,
+ * `-o yaml` (peak RSS: streamed, so bounded) and `-o wide`, beside `node -e 0` (the floor of any Node CLI) and the git anchor. Each round runs
  * all of them back to back, so a busy moment on the shared machine hits every figure of that round alike.
  */
 async function cliFigures(gitdir: string, reps: number, timeoutMs: number): Promise<Record<string, unknown>> {
   const cache = fs.mkdtempSync(join(tmpdir(), 'coffer-bench-cache-'));
   const env = { ...process.env, COFFER_CACHE_DIR: cache };
   const coffer = (...args: string[]): string[] => [process.execPath, join(ROOT, 'cli/coffer.js'), 'restorepoints', '--source', gitdir, '--branch', 'coffer-catalog', '--cluster', 'bench', ...args];
-  const rows: Record<string, Array<Record<string, number>>> = { nodeStart: [], gitAnchor: [], name: [], table: [], json: [], yaml: [] };
+  const rows: Record<string, Array<Record<string, number>>> = { nodeStart: [], gitAnchor: [], name: [], table: [], wide: [], json: [], yaml: [] };
   try {
     for (let r = 0; r < reps; r++) {
       rows.nodeStart!.push({ ...(await measured([process.execPath, '-e', '0'], env, 10_000)), load: load1() });
@@ -140,6 +140,8 @@ async function cliFigures(gitdir: string, reps: number, timeoutMs: number): Prom
       // -o json|yaml read and print every document (~190 MB of JSON at 100,000): three rounds are enough.
       if (r < 3) rows.json!.push({ ...(await measured(coffer('-o', 'json'), env, timeoutMs)), load: load1() });
       if (r < 3) rows.yaml!.push({ ...(await measured(coffer('-o', 'yaml'), env, timeoutMs)), load: load1() });
+      // -o wide reads every document too, and keeps the cells for the column widths (peak RSS).
+      if (r < 3) rows.wide!.push({ ...(await measured(coffer('-o', 'wide'), env, timeoutMs)), load: load1() });
     }
   } finally {
     fs.rmSync(cache, { recursive: true, force: true });
@@ -151,6 +153,8 @@ async function cliFigures(gitdir: string, reps: number, timeoutMs: number): Prom
     nameWallPerGitAnchor: round(med('name', 'ms') / med('gitAnchor', 'ms')),
     nameCpuPerGitAnchor: round(med('name', 'cpuMs') / med('gitAnchor', 'cpuMs')),
     nameWallMinusNodeStart: round(med('name', 'ms') - med('nodeStart', 'ms')),
+    tableCpuPerNameCpu: round(med('table', 'cpuMs') / med('name', 'cpuMs')),
+    tableWallPerNameWall: round(med('table', 'ms') / med('name', 'ms')),
     jsonCpuPerNameCpu: round(med('json', 'cpuMs') / med('name', 'cpuMs')),
     jsonWallPerNameWall: round(med('json', 'ms') / med('name', 'ms')),
   };

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,6 +62,55 @@ describe('coffer restorepoints / coffer runs', () => {
     const ssh = capture(repo);
     expect(await main(['runs', '--source', 'git@github.com:acme/policies.git'], ssh.io)).toBe(1);
     expect(ssh.err()).toMatch(/^error: .*SSH remotes are not supported.*HTTPS.*COFFER_GIT_TOKEN/);
+  });
+
+  it('-A reads every cluster of a repository that names no cluster of its own (a DR workstation\'s); -A wins over --cluster as kubectl\'s -A wins over -n', async () => {
+    // A clone whose coffer.yaml has no spec.cluster, and one holding nothing but the catalog branch.
+    const noCluster = join(dir, 'dr-workstation');
+    gitCli(dir, 'clone', '-q', '--no-single-branch', repo, noCluster);
+    gitCli(noCluster, 'branch', '-q', 'backups', 'origin/backups');
+    writeFileSync(join(noCluster, 'coffer.yaml'), CONFIG.replace('  cluster: prod-eu\n', ''));
+    gitCli(noCluster, 'commit', '-q', '-am', 'no cluster of its own');
+    const catalogOnly = join(dir, 'catalog-only');
+    gitCli(dir, 'init', '-q', '-b', 'main', catalogOnly);
+    gitCli(catalogOnly, 'fetch', '-q', repo, 'backups:backups');
+    const rows = (out: string) => out.trim().split('\n').slice(1).map((l) => l.split(/\s+/).slice(0, 3).join('/'));
+    const every = ['prod-eu/blog/daily', 'prod-eu/shop/daily', 'prod-eu/shop/hourly', 'prod-us/shop/daily'];
+    for (const args of [['-A'], ['--all-clusters', '--cluster', 'prod-eu'], ['-A', '--cluster', 'no-such-cluster']]) {
+      const c = capture(noCluster);
+      expect(await main(['restorepoints', ...args], c.io), c.err()).toBe(0);
+      expect(c.out()).toMatch(/^CLUSTER\s+NAMESPACE\s+POLICY\s+NAME/);
+      expect(rows(c.out())).toEqual(every);
+    }
+    const only = capture(catalogOnly);
+    expect(await main(['restorepoints', '-A', '--catalog-branch', 'backups', '-o', 'name'], only.io), only.err()).toBe(0);
+    expect(only.out().trim().split('\n')).toHaveLength(4);
+    const runs = capture(noCluster);
+    expect(await main(['runs', '-A', '-o', 'json'], runs.io), runs.err()).toBe(0);
+    expect(new Set((JSON.parse(runs.out()) as { items: Array<{ spec: { cluster: string } }> }).items.map((r) => r.spec.cluster))).toEqual(new Set(['prod-eu', 'prod-us']));
+    // Without -A the listing needs a cluster, and says which flag gives one; with --cluster it reads that one.
+    const own = capture(noCluster);
+    expect(await main(['restorepoints'], own.io)).toBe(1);
+    expect(own.err()).toMatch(/^error: .*coffer\.yaml has no spec\.cluster; pass --cluster/);
+    const us = capture(noCluster);
+    expect(await main(['restorepoints', '--cluster', 'prod-us', '-o', 'name'], us.io), us.err()).toBe(0);
+    expect(us.out().trim().split('\n')).toHaveLength(1);
+  });
+
+  it('-o wide streamed (everything) prints what the paged listing prints', async () => {
+    for (const scope of [[], ['-A'], ['-n', 'shop']]) {
+      const streamed = capture(repo);
+      expect(await main(['restorepoints', ...scope, '-o', 'wide'], streamed.io), streamed.err()).toBe(0);
+      const paged = capture(repo);
+      expect(await main(['restorepoints', ...scope, '-o', 'wide', '--limit', '1000'], paged.io), paged.err()).toBe(0);
+      expect(streamed.out()).toBe(paged.out());
+      expect(streamed.out()).toMatch(/^(CLUSTER\s+)?NAMESPACE\s+POLICY\s+NAME\s+PHASE\s+VOLUMES\s+SIZE\s+TRIGGER\s+KEPT BY\s+EXPIRES\s+COMMIT\s+STARTED\s+AGE\n/);
+      expect(streamed.out().trim().split('\n').length).toBe(scope[0] === '-A' ? 5 : scope[0] === '-n' ? 3 : 4);
+    }
+    const none = capture(repo);
+    expect(await main(['restorepoints', '-n', 'nothing-here', '-o', 'wide'], none.io)).toBe(0);
+    expect(none.out()).toBe('');
+    expect(none.err()).toContain('No restore points found in branch backups for cluster prod-eu (namespace nothing-here)');
   });
 
   it('lists runs newest first with failures and their reason', async () => {
