@@ -121,50 +121,12 @@ export function tableLine(cells: readonly string[], widths: readonly number[]): 
 /** kubectl's age column: 45s, 12m, 5h, 3d, 2y. */
 export function age(from: string | undefined, now: Date): string {
   if (!from) return '<unknown>';
-  const s = Math.max(0, Math.floor((now.getTime() - isoMillis(from)) / 1000));
+  const s = Math.max(0, Math.floor((now.getTime() - Date.parse(from)) / 1000));
   if (s < 120) return `${s}s`;
   if (s < 7200) return `${Math.floor(s / 60)}m`;
   if (s < 172_800) return `${Math.floor(s / 3600)}h`;
   if (s < 365 * 86_400 * 2) return `${Math.floor(s / 86_400)}d`;
   return `${Math.floor(s / (365 * 86_400))}y`;
-}
-
-/**
- * `Date.parse` of a UTC time as Coffer writes them (`2026-01-01T05:00:00.000Z`, or without the fraction), read digit by
- * digit: a table of 100,000 restore points parses each time twice (widths, then lines) and `Date.parse` was the
- * largest part of that. Anything else — another shape, a day past the 28th, a two-digit year — goes to `Date.parse`.
- */
-export function isoMillis(t: string): number {
-  const n = t.length;
-  if ((n !== 20 && n !== 24) || t.charCodeAt(n - 1) !== 90 /* Z */ || t.charCodeAt(4) !== 45 || t.charCodeAt(7) !== 45 || t.charCodeAt(10) !== 84 || t.charCodeAt(13) !== 58 || t.charCodeAt(16) !== 58) return Date.parse(t);
-  if (n === 24 && t.charCodeAt(19) !== 46) return Date.parse(t);
-  const y = digits(t, 0, 4);
-  const mo = digits(t, 5, 2);
-  const d = digits(t, 8, 2);
-  const h = digits(t, 11, 2);
-  const mi = digits(t, 14, 2);
-  const sec = digits(t, 17, 2);
-  const ms = n === 24 ? digits(t, 20, 3) : 0;
-  if (y < 100 || mo < 1 || mo > 12 || d < 1 || d > 28 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59 || ms < 0) return Date.parse(t);
-  // Days since 1970-01-01 of a proleptic Gregorian date, in integers (Date.UTC is a call into the runtime each time):
-  // years counted from March, so the leap day ends a year; 146,097 days in 400 years.
-  const ya = mo <= 2 ? y - 1 : y;
-  const era = Math.floor(ya / 400);
-  const yoe = ya - era * 400;
-  const doy = Math.floor((153 * (mo > 2 ? mo - 3 : mo + 9) + 2) / 5) + d - 1;
-  const days = era * 146_097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719_468;
-  return days * 86_400_000 + h * 3_600_000 + mi * 60_000 + sec * 1000 + ms;
-}
-
-/** The decimal number of `len` ASCII digits at `at`, or -1 when one is not a digit. */
-function digits(t: string, at: number, len: number): number {
-  let v = 0;
-  for (let i = at; i < at + len; i++) {
-    const c = t.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) return -1;
-    v = v * 10 + c;
-  }
-  return v;
 }
 
 /** "1m30s", "2h5m": a run's duration. */
