@@ -44,6 +44,14 @@ export async function openCatalogForRead(
   return { catalog: await openCatalogForFlags(v, io), format };
 }
 
+/**
+ * Verbs that find one record by name, or list restores, read one cluster's catalog: -A there used to be accepted and
+ * silently ignored (a user asking for every cluster got one). Refused by name until those verbs read every cluster.
+ */
+export function refuseAllClusters(verb: string, v: { 'all-clusters'?: boolean }): void {
+  if (v['all-clusters']) throw new UsageError(`-A/--all-clusters is not supported by coffer ${verb}: it reads one cluster's catalog; name it with --cluster`);
+}
+
 /** The catalog that --source, --branch, --catalog-branch and --cluster name (every catalog-reading verb). */
 export async function openCatalogForFlags(v: { cluster?: string; 'all-clusters'?: boolean; source?: string; branch?: string; 'catalog-branch'?: string }, io: CliIO): Promise<Catalog> {
   const { catalog } = await openCatalogFromFlags({

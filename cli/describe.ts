@@ -1,5 +1,5 @@
 import { parseArgs } from './args.ts';
-import { CATALOG_READ_FLAGS, openCatalogForRead } from './catalog-flags.ts';
+import { CATALOG_READ_FLAGS, openCatalogForRead, refuseAllClusters } from './catalog-flags.ts';
 import { type Command, UsageError } from './io.ts';
 import { printObject } from './output/printer.ts';
 import { suggest } from '../compiler/suggest.ts';
@@ -39,6 +39,7 @@ export const run: Command = async (argv, io) => {
   if (!name || extra.length) throw new UsageError(`coffer describe ${kind} takes one NAME`);
   const format = v.output;
   if (format !== 'text' && format !== 'json' && format !== 'yaml') throw new UsageError(`--output "${format}": expected text, json or yaml`);
+  refuseAllClusters('describe', v);
   const { catalog } = await openCatalogForRead('describe', { ...v, output: 'table' }, [], io);
   const d = await import('./output/describe.ts');
   const notFound = (what: string) => new UsageError(`${what} "${name}" not found in branch ${catalog.branch} for cluster ${catalog.cluster}; list them with coffer get ${what === 'restore' ? 'restores' : `${what}s`}`);

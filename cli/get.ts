@@ -1,5 +1,5 @@
 import { parseArgs } from './args.ts';
-import { CATALOG_READ_FLAGS, openCatalogForRead } from './catalog-flags.ts';
+import { CATALOG_READ_FLAGS, openCatalogForRead, refuseAllClusters } from './catalog-flags.ts';
 import { type CliIO, type Command, UsageError } from './io.ts';
 import { outputFormat, printList, type ListSpec } from './output/printer.ts';
 import { suggest } from '../compiler/suggest.ts';
@@ -47,6 +47,7 @@ async function getRestores(argv: string[], io: CliIO): Promise<number> {
     io.stdout.write(HELP);
     return 0;
   }
+  refuseAllClusters('get restores', v);
   const { catalog, format } = await openCatalogForRead('get restores', v, positionals, io);
   const { readRecordedRestores } = await import('../reconciler/server/restore-jobs.ts');
   const { age, duration } = await import('../reconciler/catalog/open.ts');

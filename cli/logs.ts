@@ -1,5 +1,5 @@
 import { parseArgs } from './args.ts';
-import { CATALOG_READ_FLAGS, openCatalogForRead } from './catalog-flags.ts';
+import { CATALOG_READ_FLAGS, openCatalogForRead, refuseAllClusters } from './catalog-flags.ts';
 import { type Command, UsageError } from './io.ts';
 import type { Hook } from './output/describe.ts';
 import { printObject } from './output/printer.ts';
@@ -27,6 +27,7 @@ export const run: Command = async (argv, io) => {
   if (positionals.length > 1) throw new UsageError('coffer logs takes one RUN (see coffer get runs)');
   if (v.output !== 'text' && v.output !== 'json') throw new UsageError(`--output "${v.output}": expected text or json`);
   const name = positionals[0]!;
+  refuseAllClusters('logs', v);
   const { catalog } = await openCatalogForRead('logs', { ...v, output: 'table' }, [], io);
   const r = (await catalog.readRuns({ since: new Date(0) })).find((x) => x.metadata.name === name);
   if (!r) throw new UsageError(`run "${name}" not found in branch ${catalog.branch} for cluster ${catalog.cluster}; list them with coffer get runs`);

@@ -95,6 +95,12 @@ describe('coffer restorepoints / coffer runs', () => {
     const us = capture(noCluster);
     expect(await main(['restorepoints', '--cluster', 'prod-us', '-o', 'name'], us.io), us.err()).toBe(0);
     expect(us.out().trim().split('\n')).toHaveLength(1);
+    // Verbs that read one cluster's records refuse -A by name instead of ignoring it.
+    for (const verb of [['get', 'restores'], ['logs', 'some-run'], ['describe', 'run', 'some-run']]) {
+      const r = capture(noCluster);
+      expect(await main([...verb, '-A', '--cluster', 'prod-eu'], r.io)).toBe(1);
+      expect(r.err()).toMatch(new RegExp(`^error: -A/--all-clusters is not supported by coffer ${verb[0] === 'get' ? 'get restores' : verb[0]}`));
+    }
   });
 
   it('-o wide streamed (everything) prints what the paged listing prints', async () => {
