@@ -63,6 +63,31 @@ describe('seal workers', () => {
     expect(ca.ok).toBe(true);
   });
 
+  it('small files read on the workers are compressed and sealed as the main thread does (the worker keeps its own copy of brotliQuality)', async () => {
+    const small = path.join(t.dir, 'small-src');
+    mkdirSync(small, { recursive: true });
+    // text, random, a text/random mix and sizes around the 64-byte floor: every branch of brotliQuality for ≤ 32 KiB
+    for (let i = 0; i < 120; i++) {
+      const size = [40, 64, 700, 4096, 20_000, 32 * 1024][i % 6]!;
+      const data = i % 3 === 0 ? text(size + i) : i % 3 === 1 ? prng(size, 100 + i) : Buffer.concat([text(size >> 1), prng(size >> 1, 300 + i)]);
+      writeFileSync(path.join(small, `f${String(i).padStart(3, '0')}`), data);
+    }
+    const inlineRepo = path.join(t.dir, 'small-inline');
+    const workerRepo = path.join(t.dir, 'small-workers');
+    await newRepo(inlineRepo);
+    cpSync(inlineRepo, workerRepo, { recursive: true });
+    const a = await openRepository(new FileBackend(inlineRepo), 'test-password');
+    const b = await openRepository(new FileBackend(workerRepo), 'test-password');
+    const time = new Date('2026-01-02T03:04:05Z');
+    const ra = await backup(a, [small], { workers: 0, parent: null, time, hostname: 'h', smallFileReads: 'blocking' });
+    const rb = await backup(b, [small], { workers: 2, parent: null, time, hostname: 'h', smallFileReads: 'workers' });
+    expect(rb.snapshot.tree).toBe(ra.snapshot.tree);
+    const tb = blobTable(b);
+    expect(tb).toEqual(blobTable(a));
+    // both decisions were taken on the worker path: some small blobs compressed, some stored raw
+    expect(new Set(Object.values(tb).filter(([type]) => type === 'data').map(([, comp]) => comp))).toEqual(new Set([0, 1]));
+  });
+
   it('seals in-memory entries the same way', async () => {
     const a = await openRepository(new FileBackend(inline), 'test-password');
     const b = await openRepository(new FileBackend(threaded), 'test-password');
