@@ -168,15 +168,34 @@ export function collectNow(): void {
  * files: 17 → 44 MiB of heap, 27 of it dead). A collection of a 20–40 MiB heap costs 10–30 ms; the half keeps a
  * large heap (a long-lived process restoring in-process) from being collected every few MiB.
  */
-export function paceHeap(step: number): () => void {
-  const gc = gcFunction();
+export function paceHeap(step: number, env: HeapPacerEnv = v8Pacer()): () => void {
+  const gc = env.gc;
   if (!gc) return () => undefined;
-  let floor = v8.getHeapStatistics().used_heap_size;
-  const timer = setInterval(() => {
-    if (v8.getHeapStatistics().used_heap_size < floor + Math.max(step, floor / 2)) return;
+  let floor = env.heapUsed();
+  return env.every(100, () => {
+    if (env.heapUsed() < floor + Math.max(step, floor / 2)) return;
     gc();
-    floor = v8.getHeapStatistics().used_heap_size;
-  }, 100);
-  timer.unref();
-  return () => clearInterval(timer);
+    floor = env.heapUsed();
+  });
+}
+
+/** What `paceHeap` reads and calls: this thread's V8 heap and collector, and a timer (a test drives its own). */
+export interface HeapPacerEnv {
+  gc: (() => void) | undefined;
+  heapUsed: () => number;
+  /** Calls `tick` every `ms` until the returned function is called. */
+  every: (ms: number, tick: () => void) => () => void;
+}
+
+function v8Pacer(): HeapPacerEnv {
+  const gc = gcFunction();
+  return {
+    gc: gc ? () => gc() : undefined,
+    heapUsed: () => v8.getHeapStatistics().used_heap_size,
+    every: (ms, tick) => {
+      const timer = setInterval(tick, ms);
+      timer.unref();
+      return () => clearInterval(timer);
+    },
+  };
 }
