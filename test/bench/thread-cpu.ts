@@ -78,6 +78,7 @@ export function sampleThreads(pid: number, wrapper = false): { stop: () => Threa
   return {
     stop: () => {
       clearInterval(timer);
+      tick(); // what ran since the last interval counts too (a loaded machine runs the interval late)
       const all = [...last.values()];
       if (!all.length) return undefined;
       const s = (ns: number) => Math.round(ns / 1e7) / 100;
