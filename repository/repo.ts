@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, type Hash, randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import type { Backend } from './backend/types.ts';
 import { Chunker, type ChunkerParams, DEFAULT_CHUNKER, gearTable } from './chunker.ts';
@@ -315,6 +315,13 @@ const HEADER_RESERVE = 1024 * 1024;
  */
 export class PackWriter {
   private buf: Buffer | undefined;
+  /**
+   * SHA-256 of the filling pack's bytes so far (its name), fed as each blob is copied in: the name is known the
+   * moment the pack is full, so its upload is only the write. Hashing a whole pack when full (`subtle.digest`)
+   * first copied its 16 MiB on this thread, then hashed them on the pool between the pack and its write — the
+   * last pack's hash in the backup's serial tail.
+   */
+  private hash: Hash | undefined;
   private entries: PackEntry[] = [];
   private size = 0;
   private readonly spare: Buffer[] = [];
@@ -359,8 +366,10 @@ export class PackWriter {
     if (!this.buf) {
       const need = sealed.length + headerBytes(1);
       this.buf = need > this.capacity ? Buffer.allocUnsafeSlow(need) : (this.spare.pop() ?? Buffer.allocUnsafeSlow(this.capacity));
+      this.hash = createHash('sha256');
     }
     this.buf.set(sealed, this.size);
+    this.hash!.update(sealed);
     this.entries.push({ id, type, offset: this.size, length: sealed.length, rawLength, comp });
     this.size += sealed.length;
     // a full pack with no free slot stays filling: the next add (or flush) waits for the slot
@@ -381,11 +390,13 @@ export class PackWriter {
     header.copy(buf, this.size);
     buf.writeUInt32LE(header.length, this.size + header.length);
     const pack = buf.subarray(0, this.size + header.length + 4);
+    // the name: SHA-256 of the pack's bytes, blobs hashed as they came (`add`), then the header and its length
+    const id = this.hash!.update(pack.subarray(this.size)).digest('hex');
+    this.hash = undefined;
     this.buf = undefined;
     this.entries = [];
     this.size = 0;
     const upload = (async () => {
-      const id = await this.repo.crypto.storageId(pack);
       await this.repo.backend.put('data', id, pack);
       this.repo.addPack(id, entries);
       for (const e of entries) this.pending.delete(e.id);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FileBackend, type Repository } from '../../repository/index.ts';
 import { seal } from '../../repository/crypto.ts';
@@ -89,5 +90,21 @@ describe('pack writer backpressure (one upload slot, as under the default memory
     const ids = packs.flatMap((p) => repo.packs.get(p)!.map((e) => e.id));
     expect(ids.map((id) => Number(id.slice(0, 2)))).toEqual([0, 1, 2, 3, 4, 5, 6]);
     expect(writer.pending.size).toBe(0);
+    // each pack's name is the SHA-256 of its stored bytes (hashed blob by blob as they were added, then the header)
+    for (const p of packs) expect(createHash('sha256').update(await backend.get('data', p)).digest('hex')).toBe(p);
+  });
+
+  it('names a pack by the SHA-256 of its bytes when one blob is larger than a pack', async () => {
+    const { repo, backend } = await setup();
+    const writer = repo.newPackWriter(1);
+    const big = prng(100 * 1024, 9);
+    const sealed = seal(repo.key.encrypt, big);
+    writer.pending.add('b'.repeat(64));
+    await writer.add('b'.repeat(64), 'data', sealed, big.length, 0);
+    writer.pending.add('c'.repeat(64));
+    await writer.add('c'.repeat(64), 'data', seal(repo.key.encrypt, prng(1000, 3)), 1000, 0);
+    const packs = await writer.finish();
+    expect(packs).toHaveLength(2);
+    for (const p of packs) expect(createHash('sha256').update(await backend.get('data', p)).digest('hex')).toBe(p);
   });
 });
