@@ -1175,7 +1175,8 @@ async function runBackup(
     const packer = repo.newPackWriter(plan.packUploads);
     const saver = new BlobSaver(repo, packer, opts.workers ?? Math.min(defaultWorkerCount(), plan.sealWorkers), plan);
     const stopHeapPacer = paceHeap(plan.heapGrowth);
-    closeSaver = () => (stopHeapPacer(), saver.close());
+    // after a failure the filling pack is dropped (after success there is none)
+    closeSaver = () => (stopHeapPacer(), packer.discard(), saver.close());
     const stats: BackupStats = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, bytesProcessed: 0, bytesRead: 0, blobsNew: 0, bytesAddedRaw: 0, bytesStored: 0, packsRecovered, filesVanished: 0, filesChangedWhileRead: 0, filesUnreadable: 0, seconds: 0 };
     const progress: BackupProgress = { files: 0, totalFiles: 0, bytes: 0, totalBytes: 0, bytesStored: 0, elapsedMs: 0 };
     let last = 0;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { type Backend, BackendError, type FileInfo, type FileType, type TemporaryFile } from './types.ts';
+import { type Backend, BackendError, type FileInfo, type FileType, type TempWriter, type TemporaryFile } from './types.ts';
 
 const TYPES: readonly FileType[] = ['config', 'keys', 'data', 'index', 'snapshots', 'locks'];
 const NAME_RE = /^[A-Za-z0-9._-]+$/;
@@ -123,6 +123,68 @@ export class FileBackend implements Backend {
       await fsp.rm(tmp, { force: true }).catch(() => undefined);
       throw this.wrap(e, type, name);
     }
+  }
+
+  /**
+   * A temporary file, appended to by each write; `commit` fsyncs it, renames it to its final path and fsyncs that
+   * directory, as `put` does. A pack's name is not known until its last byte, so its temporary file goes to a random
+   * `data/<2 hex>/` folder (the layout keeps only those under `data/`; `listTemporary` finds it there). A rename
+   * between two directories of one filesystem is one journal transaction (ext4, XFS), and the fsync of the target
+   * directory commits it, so the old entry is gone once the new one is durable.
+   */
+  async createTemp(type: FileType): Promise<TempWriter> {
+    if (type === 'config') throw new BackendError('E_REPO_BACKEND', 'the config is written whole');
+    const rand = randomBytes(8).toString('hex');
+    const dir = this.dirOf(type, rand);
+    const tmp = path.join(dir, `.tmp-${rand}`);
+    let fh: fsp.FileHandle;
+    try {
+      if (!this.madeDirs.has(dir)) {
+        await fsp.mkdir(dir, { recursive: true });
+        this.madeDirs.add(dir);
+      }
+      fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    } catch (e) {
+      throw this.wrap(e, type, path.basename(tmp));
+    }
+    let closed = false;
+    const close = async () => {
+      if (!closed) {
+        closed = true;
+        await fh.close();
+      }
+    };
+    return {
+      write: async (data) => {
+        try {
+          for (let at = 0; at < data.length; ) at += (await fh.write(data, at, data.length - at)).bytesWritten;
+        } catch (e) {
+          throw this.wrap(e, type, path.basename(tmp));
+        }
+      },
+      commit: async (name) => {
+        const final = this.pathOf(type, name);
+        const finalDir = path.dirname(final);
+        try {
+          await fh.sync();
+          await close();
+          if (!this.madeDirs.has(finalDir)) {
+            await fsp.mkdir(finalDir, { recursive: true });
+            this.madeDirs.add(finalDir);
+          }
+          await fsp.rename(tmp, final);
+          await syncDir(finalDir);
+        } catch (e) {
+          await close().catch(() => undefined);
+          await fsp.rm(tmp, { force: true }).catch(() => undefined);
+          throw this.wrap(e, type, name);
+        }
+      },
+      abort: async () => {
+        await close().catch(() => undefined);
+        await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      },
+    };
   }
 
   async delete(type: FileType, name: string): Promise<void> {

@@ -28,6 +28,11 @@ export interface Backend {
    * Repository initialisation needs it: two first backups racing must not both write a `config`.
    */
   putIfAbsent?(type: FileType, name: string, data: Buffer): Promise<boolean>;
+  /**
+   * Optional: an object written in pieces, in order, then committed under its name (atomic and durable as `put`) or
+   * aborted — so a writer need not hold the whole object (the file backend: a temporary file, renamed on commit).
+   */
+  createTemp?(type: FileType): Promise<TempWriter>;
   /** Idempotent: deleting a missing object is not an error. */
   delete(type: FileType, name: string): Promise<void>;
   list(type: FileType): Promise<FileInfo[]>;
@@ -39,6 +44,15 @@ export interface Backend {
   listTemporary?(): Promise<TemporaryFile[]>;
   deleteTemporary?(path: string): Promise<void>;
   close?(): Promise<void>;
+}
+
+/** An object being written (`Backend.createTemp`): `write`s are awaited one at a time, then one `commit` or `abort`. */
+export interface TempWriter {
+  write(data: Uint8Array): Promise<void>;
+  /** Make the object readable as `name`, durably; nothing of it is visible before. */
+  commit(name: string): Promise<void>;
+  /** Drop what was written (after a failure); never throws. */
+  abort(): Promise<void>;
 }
 
 export interface TemporaryFile {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FileBackend, type Repository } from '../../repository/index.ts';
-import { seal } from '../../repository/crypto.ts';
+import { blobId, seal } from '../../repository/crypto.ts';
 import { newRepo, prng, tempDir } from './helpers.ts';
 
 /** Lets the test hold every pack upload (`put('data', …)`) until it says so. */
@@ -56,6 +56,8 @@ describe('pack writer backpressure (one upload slot, as under the default memory
 
   it('keeps filling the next pack while one uploads, and waits only when that pack is full too', async () => {
     const { repo, backend } = await setup();
+    // the buffered way (S3): packs are uploaded whole with `put`
+    (backend as { createTemp?: unknown }).createTemp = undefined;
     const held = holdUploads(backend);
     const writer = repo.newPackWriter(1);
     const blob = (i: number) => {
@@ -106,5 +108,66 @@ describe('pack writer backpressure (one upload slot, as under the default memory
     const packs = await writer.finish();
     expect(packs).toHaveLength(2);
     for (const p of packs) expect(createHash('sha256').update(await backend.get('data', p)).digest('hex')).toBe(p);
+  });
+});
+
+describe('pack writer, streamed (a backend with createTemp: files)', () => {
+  let cleanup = () => undefined as void;
+  afterEach(() => cleanup());
+
+  async function setup(): Promise<{ repo: Repository; backend: FileBackend }> {
+    const t = tempDir('packwriter-stream');
+    cleanup = t.cleanup;
+    return newRepo(t.dir, { packSize: 64 * 1024 });
+  }
+
+  const blob = (repo: Repository, i: number) => {
+    const raw = prng(20 * 1024, i + 1);
+    return { id: blobId(repo.key, raw), sealed: seal(repo.key.encrypt, raw), raw };
+  };
+
+  it('writes each blob to the pack file as it comes: packs named by their SHA-256, blobs where the index says, no temporary file left', async () => {
+    const { repo, backend } = await setup();
+    const puts: string[] = [];
+    const put = backend.put.bind(backend);
+    backend.put = async (type, name, data) => (type === 'data' && puts.push(name), put(type, name, data));
+    const writer = repo.newPackWriter(1);
+    const blobs = Array.from({ length: 10 }, (_, i) => blob(repo, i));
+    for (const b of blobs) {
+      writer.pending.add(b.id);
+      await writer.add(b.id, 'data', b.sealed, b.raw.length, 0);
+    }
+    const packs = await writer.finish();
+    expect(puts).toEqual([]); // streamed, never put whole
+    expect(packs.length).toBeGreaterThanOrEqual(3);
+    for (const p of packs) expect(createHash('sha256').update(await backend.get('data', p)).digest('hex')).toBe(p);
+    for (const b of blobs) expect((await repo.loadBlob(b.id)).equals(b.raw)).toBe(true);
+    expect((await backend.list('data')).map((f) => f.name).sort()).toEqual([...packs].sort());
+    expect(await backend.listTemporary()).toEqual([]);
+  });
+
+  it('a failed write fails the writer and removes the pack file', async () => {
+    const { repo, backend } = await setup();
+    const create = backend.createTemp.bind(backend);
+    let writes = 0;
+    backend.createTemp = async (type) => {
+      const w = await create(type);
+      return { ...w, write: async (d) => (++writes === 2 ? Promise.reject(Object.assign(new Error('no space left'), { code: 'ENOSPC' })) : w.write(d)) };
+    };
+    const writer = repo.newPackWriter(1);
+    const run = (async () => {
+      for (let i = 0; i < 6; i++) {
+        const b = blob(repo, i);
+        writer.pending.add(b.id);
+        await writer.add(b.id, 'data', b.sealed, b.raw.length, 0);
+      }
+      return writer.finish();
+    })();
+    await expect(run).rejects.toThrow('no space left');
+    writer.discard();
+    await until(() => writes >= 2);
+    for (let i = 0; i < 1000 && (await backend.listTemporary()).length; i++) await settle();
+    expect(await backend.listTemporary()).toEqual([]);
+    expect(await backend.list('data')).toEqual([]);
   });
 });
