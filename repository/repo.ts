@@ -324,8 +324,8 @@ const HEADER_RESERVE = 1024 * 1024;
  */
 export class PackWriter {
   private buf: Buffer | undefined;
-  /** The filling pack's temporary object (streamed) and its last write: writes are chained, one at a time, in order. */
-  private sink: { writer: Promise<TempWriter>; last: Promise<void> } | undefined;
+  /** The filling pack's temporary object (streamed). */
+  private sink: Sink | undefined;
   /** Bytes handed to a sink and not yet written. */
   private queued = 0;
   private drained: (() => void)[] = [];
@@ -383,7 +383,7 @@ export class PackWriter {
       if (this.streamed) {
         const writer = this.repo.backend.createTemp!('data');
         writer.catch(() => undefined); // awaited by the first write; its failure fails the pack
-        this.sink = { writer, last: Promise.resolve() };
+        this.sink = { writer, queue: [] };
       } else {
         const need = sealed.length + headerBytes(1);
         this.buf = need > this.capacity ? Buffer.allocUnsafeSlow(need) : (this.spare.pop() ?? Buffer.allocUnsafeSlow(this.capacity));
@@ -400,20 +400,42 @@ export class PackWriter {
     if (this.failure) throw this.failure;
   }
 
-  /** Queue `data` after the sink's previous write; a failed write fails the writer (and every later add). */
-  private append(sink: NonNullable<PackWriter['sink']>, data: Uint8Array): void {
+  /** Queue `data` for the sink: written after what is queued before it; a failed write fails the writer (and every later add). */
+  private append(sink: Sink, data: Uint8Array): void {
     this.queued += data.length;
-    const done = () => {
-      this.queued -= data.length;
-      const d = this.drained;
-      this.drained = [];
-      for (const f of d) f();
-    };
-    sink.last = sink.last.then(async () => (await sink.writer).write(data));
-    sink.last.then(done, (e: unknown) => {
+    sink.queue.push(data);
+    if (!sink.pump) {
+      const p = this.pump(sink);
+      p.catch(() => undefined); // awaited by the pack's upload
+      sink.pump = p;
+    }
+  }
+
+  /**
+   * Write the sink's queue until it is empty: everything queued while one write is in flight goes in the next, as one
+   * `writev` (a batch of 64 small files' blobs is one syscall and one pool trip, not 64).
+   */
+  private async pump(sink: Sink): Promise<void> {
+    try {
+      const writer = await sink.writer;
+      while (sink.queue.length) {
+        const parts = sink.queue;
+        sink.queue = [];
+        try {
+          await writer.write(parts);
+        } finally {
+          for (const b of parts) this.queued -= b.length;
+          const d = this.drained;
+          this.drained = [];
+          for (const f of d) f();
+        }
+      }
+    } catch (e) {
       this.failure ??= e;
-      done();
-    });
+      throw e;
+    } finally {
+      sink.pump = undefined;
+    }
   }
 
   async flush(): Promise<void> {
@@ -452,7 +474,7 @@ export class PackWriter {
     const upload = (async () => {
       if (sink) {
         try {
-          await sink.last;
+          await sink.pump;
           // another pack's write failed meanwhile: the backup fails, so this pack is not left behind either
           if (this.failure) throw this.failure;
           await (await sink.writer).commit(id);
@@ -485,7 +507,7 @@ export class PackWriter {
     this.hash = undefined;
     this.entries = [];
     this.size = 0;
-    if (sink) void sink.last.catch(() => undefined).then(() => sink.writer.then((w) => w.abort(), () => undefined));
+    if (sink) void Promise.resolve(sink.pump).catch(() => undefined).then(() => sink.writer.then((w) => w.abort(), () => undefined));
   }
 
   /** Flush the last partial pack and wait for every upload. */
@@ -495,6 +517,13 @@ export class PackWriter {
     if (this.failure) throw this.failure;
     return this.written;
   }
+}
+
+/** A pack being streamed: its temporary object, the blobs waiting for their write, and the writing loop while one runs. */
+interface Sink {
+  writer: Promise<TempWriter>;
+  queue: Uint8Array[];
+  pump?: Promise<void>;
 }
 
 /** Streamed packs: sealed bytes waiting for their write before `add` waits (a pack buffer's worth, as the buffered way holds). */

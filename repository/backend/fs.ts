@@ -155,9 +155,13 @@ export class FileBackend implements Backend {
       }
     };
     return {
-      write: async (data) => {
+      write: async (parts) => {
         try {
-          for (let at = 0; at < data.length; ) at += (await fh.write(data, at, data.length - at)).bytesWritten;
+          let total = 0;
+          for (const p of parts) total += p.length;
+          // libuv writes all of it (it loops on short writes and on more than IOV_MAX parts) or fails
+          const { bytesWritten } = await fh.writev(parts);
+          if (bytesWritten !== total) throw new Error(`short write: ${bytesWritten} of ${total} bytes`);
         } catch (e) {
           throw this.wrap(e, type, path.basename(tmp));
         }

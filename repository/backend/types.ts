@@ -48,7 +48,8 @@ export interface Backend {
 
 /** An object being written (`Backend.createTemp`): `write`s are awaited one at a time, then one `commit` or `abort`. */
 export interface TempWriter {
-  write(data: Uint8Array): Promise<void>;
+  /** Append the parts, in order (one `writev` on files). */
+  write(parts: Uint8Array[]): Promise<void>;
   /** Make the object readable as `name`, durably; nothing of it is visible before. */
   commit(name: string): Promise<void>;
   /** Drop what was written (after a failure); never throws. */
