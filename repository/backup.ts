@@ -602,7 +602,7 @@ async function chunkFile(w: Walker, file: string): Promise<{ content: Promise<st
             else {
               const lease = cur;
               lease.retain();
-              const saved = await w.saver.saveBounded('data', view, () => lease.release(), cutIds[k]);
+              const saved = await w.saver.saveBounded('data', view, () => lease.release(), cutIds?.[k]);
               ids.push(saved.id);
             }
             start += n;

@@ -92,9 +92,9 @@ function isZero(b, start, end) {
   return true;
 }
 let zeroCut = 0;
-// Cut buf[start, end) into chunks and compute each one's blob id (HMAC-SHA256) right after its cut, while its bytes
-// are still in cache; runs of zeros take chunkFile's fast path (flagged, no id: the caller has theirs).
-function chunk(buf, start, end, final) {
+// Cut buf[start, end) into chunks and, when asked (withIds), compute each one's blob id (HMAC-SHA256) right after its
+// cut, while its bytes are still in cache; runs of zeros take chunkFile's fast path (flagged, no id: the caller has theirs).
+function chunk(buf, start, end, final, withIds) {
   const lengths = [];
   const zeros = [];
   const ids = [];
@@ -109,7 +109,7 @@ function chunk(buf, start, end, final) {
     if (n === 0) break;
     lengths.push(n);
     zeros.push(zero);
-    ids.push(zero ? '' : createHmac('sha256', mac).update(buf.subarray(start, start + n)).digest('hex'));
+    if (withIds) ids.push(zero ? '' : createHmac('sha256', mac).update(buf.subarray(start, start + n)).digest('hex'));
     start += n;
   }
   return { lengths, zeros, ids };
@@ -318,8 +318,8 @@ parentPort.on('message', (m) => {
     }
     const buf = Buffer.from(m.buf.buffer, m.buf.byteOffset, m.buf.byteLength);
     if (m.op === 'chunk') {
-      const r = chunk(buf, m.start, m.end, m.final);
-      parentPort.postMessage({ seq: m.seq, lengths: r.lengths, zeros: r.zeros, ids: r.ids });
+      const r = chunk(buf, m.start, m.end, m.final, m.ids);
+      parentPort.postMessage({ seq: m.seq, lengths: r.lengths, zeros: r.zeros, ids: m.ids ? r.ids : undefined });
       return;
     }
     if (m.op === 'id') {
@@ -448,8 +448,8 @@ export function shared(data: Uint8Array): Uint8Array {
  * Worker threads that cut read buffers into chunks, compute blob ids (HMAC-SHA256) and compress +
  * seal new blobs, and read small files whole (`readFiles`), so the main thread only walks, reads large files,
  * dispatches and packs. With two or more workers the
- * first one only cuts (a file's buffers are cut in order, so a cut must not wait behind seals); the
- * others seal, with brotli on libuv's pool. A large file's chunk ids come back with its cut (`chunk`); other
+ * first one only cuts (a file's buffers are cut in order, so a cut must not wait behind seals) and, while the
+ * others have more queued, hashes the chunks it cut (`chunk`); the others seal, with brotli on libuv's pool. Other
  * blobs take two steps because dedupe needs the id before deciding to seal: `id` first, then `seal` only for blobs
  * the repository does not have.
  * Inputs are shared memory, outputs (sealed blobs) are transferred: no copies cross threads.
@@ -507,7 +507,7 @@ export class SealWorkers {
     }
   }
 
-  private send(op: 'id' | 'seal' | 'chunk' | 'sealMany' | 'files', buf: Uint8Array | undefined, extra?: { start: number; end: number; final: boolean } | { lens: number[] } | FileBatch, bytes = buf?.length ?? 0): Promise<Reply> {
+  private send(op: 'id' | 'seal' | 'chunk' | 'sealMany' | 'files', buf: Uint8Array | undefined, extra?: { start: number; end: number; final: boolean; ids: boolean } | { lens: number[] } | FileBatch, bytes = buf?.length ?? 0): Promise<Reply> {
     if (this.failure) return Promise.reject(this.failure);
     // With two or more workers the first only cuts: a file's next buffer cannot be cut before its
     // previous one, so chunk jobs must never queue behind hashing and sealing. Batches of small blobs
@@ -532,13 +532,17 @@ export class SealWorkers {
   /**
    * Chunk boundaries in buf[start, end) (Chunker.cut, repeated until it needs more data), each
    * flagged when it is a run of zeros (chunkFile's fast path: its id is computed once per backup),
-   * with each other chunk's blob id, hashed on the cutting worker right after the cut (`ids`, '' for zero runs).
-   * Hashing there, not in a separate `id` job on the sealing worker, balances the two workers (the sealing one did
-   * HMAC and AES-GCM for every byte, the cutting one touched half of them) and saves a message each way per chunk.
+   * and, while the sealing workers have more queued than the cutting one, each other chunk's blob id, hashed on the
+   * cutting worker right after the cut (`ids`, '' for zero runs; undefined when not hashed there: the caller asks
+   * for `blobId`). In a first backup the sealing worker did HMAC and AES-GCM for every byte and the cutting one
+   * touched half of them; in a changed backup most chunks are duplicates, nothing is sealed, and the ids are the
+   * work left to share — so the queues decide, chunk job by chunk job.
    */
-  async chunk(buf: Uint8Array, start: number, end: number, final: boolean): Promise<{ lengths: number[]; zeros: boolean[]; ids: string[] }> {
-    const r = await this.send('chunk', buf, { start, end, final });
-    return { lengths: r.lengths!, zeros: r.zeros!, ids: r.ids! };
+  async chunk(buf: Uint8Array, start: number, end: number, final: boolean): Promise<{ lengths: number[]; zeros: boolean[]; ids?: string[] }> {
+    const [cutter, ...sealers] = this.slots;
+    const ids = sealers.length > 0 && Math.min(...sealers.map((s) => s.busy)) > cutter!.busy;
+    const r = await this.send('chunk', buf, { start, end, final, ids });
+    return { lengths: r.lengths!, zeros: r.zeros!, ids: r.ids };
   }
 
   /** HMAC-SHA256 blob id, computed on a worker. `buf` must be shared (see `shared`). */
