@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backup, backupEntries, check, FileBackend, openRepository, type Repository } from '../../repository/index.ts';
 import { RestoreWorkers } from '../../repository/restore-workers.ts';
+import { blobId } from '../../repository/crypto.ts';
 import { defaultWorkerCount, SealWorkers } from '../../repository/seal-workers.ts';
 import { newRepo, prng, tempDir, text } from './helpers.ts';
 
@@ -86,6 +87,30 @@ describe('seal workers', () => {
     expect(tb).toEqual(blobTable(a));
     // both decisions were taken on the worker path: some small blobs compressed, some stored raw
     expect(new Set(Object.values(tb).filter(([type]) => type === 'data').map(([, comp]) => comp))).toEqual(new Set([0, 1]));
+  });
+
+  it("hashes chunks on the cutting worker only while the sealing one has more queued; the ids are the blobs' ids either way", async () => {
+    const repo = await openRepository(new FileBackend(inline), 'test-password');
+    const workers = new SealWorkers(repo.key, { gear: repo.chunker.gear, params: repo.chunker.params }, 2);
+    try {
+      const data = new Uint8Array(new SharedArrayBuffer(3 * 1024 * 1024));
+      data.set(prng(data.length, 21));
+      const cuts = (r: { lengths: number[] }) => r.lengths.reduce<number[]>((a, n) => [...a, (a.at(-1) ?? 0) + n], []);
+      // both idle: the ids are left to the sealing worker (a changed backup's chunks are mostly duplicates)
+      const idle = await workers.chunk(data, 0, data.length, true);
+      expect(idle.ids).toBeUndefined();
+      // the sealing worker has a seal queued: the cutting worker hashes what it cut
+      const sealing = workers.seal(data);
+      const busy = await workers.chunk(data, 0, data.length, true);
+      await sealing;
+      expect(cuts(busy)).toEqual(cuts(idle));
+      let at = 0;
+      const want = busy.lengths.map((n) => blobId(repo.key, data.subarray(at, (at += n))));
+      expect(busy.ids).toEqual(want);
+      expect(await Promise.all(busy.lengths.map((n, i) => workers.blobId(data.subarray(cuts(busy)[i]! - n, cuts(busy)[i]))))).toEqual(want);
+    } finally {
+      await workers.close();
+    }
   });
 
   it('seals in-memory entries the same way', async () => {
