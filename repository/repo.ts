@@ -365,7 +365,8 @@ export class PackWriter {
    * so the bytes held stay bounded (`maxUploads` packs uploading plus the one filling). Measured before this rule: a
    * 1.2 GiB file held ~1 GiB of packs queued behind slow fsyncs. Blobs go on filling the next pack while uploads
    * are in flight: waiting at every add while an upload ran (the rule until 2026-12-07) stalled sealing for each
-   * pack's write + fsync. Streamed: an add waits while more than STREAM_QUEUED bytes await their write.
+   * pack's write + fsync. Streamed: an add waits while more than STREAM_QUEUED bytes await their write, and
+   * `sealed` itself is queued (not copied): the caller must not reuse its memory.
    */
   async add(id: string, type: BlobType, sealed: Uint8Array, rawLength: number, comp: number): Promise<void> {
     if (this.failure) throw this.failure;
