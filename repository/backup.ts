@@ -842,6 +842,9 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
         ),
       };
     }
+    // Its blobs go to the seal workers: they start now (~30 ms), while the file is opened and its first buffer read,
+    // not once that read is in (a backup that reads no large file never starts them for it).
+    w.saver.pool();
     // Up to plan.fileReaders files are read at once (restic reads two): with a cold page cache a
     // tree of small files is bound by per-file latency, not bandwidth.
     await w.readers.acquire(1);
@@ -1248,8 +1251,6 @@ export async function backup(repo: Repository, paths: string[], opts: BackupOpti
     }
   }
   return runBackup(repo, abs, opts, async (w, parentTree) => {
-    // With no parent every file is read: the workers' start-up (~30 ms) overlaps the walk's first listings and opens.
-    if (!parentTree) w.saver.pool();
     const scan = { files: 0, bytes: 0, done: false };
     if (opts.onProgress) {
       void (async () => {
