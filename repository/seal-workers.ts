@@ -448,8 +448,8 @@ export function shared(data: Uint8Array): Uint8Array {
  * Worker threads that cut read buffers into chunks, compute blob ids (HMAC-SHA256) and compress +
  * seal new blobs, and read small files whole (`readFiles`), so the main thread only walks, reads large files,
  * dispatches and packs. With two or more workers the
- * first one only cuts (a file's buffers are cut in order, so a cut must not wait behind seals) and, while the
- * others have more queued, hashes the chunks it cut (`chunk`); the others seal, with brotli on libuv's pool. Other
+ * first one takes no seals (a file's buffers are cut in order, so a cut must not wait behind them): it cuts and,
+ * while the others have more queued, hashes the chunks it cut (`chunk`); the others seal, with brotli on libuv's pool. Other
  * blobs take two steps because dedupe needs the id before deciding to seal: `id` first, then `seal` only for blobs
  * the repository does not have.
  * Inputs are shared memory, outputs (sealed blobs) are transferred: no copies cross threads.
