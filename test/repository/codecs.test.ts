@@ -1,6 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { PassThrough } from 'node:stream';
+import { main } from '../../cli/main.ts';
 import { backup, check, restore, type Repository } from '../../repository/index.ts';
 import { describeTree, newRepo, prng, tempDir, text } from './helpers.ts';
 
@@ -75,5 +77,39 @@ describe('brotli and zstd blobs in one repository', () => {
       expect(r.ok).toBe(false);
       expect(r.errors.some((e) => /blob [0-9a-f]{16} in pack [0-9a-f]+.*compressed with zstd.*install @toondepauw\/node-zstd/.test(e))).toBe(true);
     }
+  });
+});
+
+describe('coffer repo backup --compression', () => {
+  const t = tempDir('codecs-cli');
+  afterAll(() => t.cleanup());
+  const run = async (argv: string[]) => {
+    const out = new PassThrough();
+    const err = new PassThrough();
+    let o = '';
+    let e = '';
+    out.on('data', (d) => (o += d));
+    err.on('data', (d) => (e += d));
+    const env = { COFFER_REPOSITORY: path.join(t.dir, 'repo'), COFFER_PASSWORD: 'pw' };
+    const code = await main(['repo', ...argv], { stdout: out, stderr: err, env, cwd: t.dir });
+    return { code, out: o, err: e };
+  };
+
+  it('off stores every blob raw, max no more than auto; a bad value is refused naming the flag', async () => {
+    writeFileSync(path.join(t.dir, 'a.json'), text(3 * 1024 * 1024));
+    const stored: Record<string, number> = {};
+    for (const mode of ['off', 'auto', 'max']) {
+      const repo = path.join(t.dir, `repo-${mode}`);
+      expect((await run(['init', '--repo', repo])).code).toBe(0);
+      const r = await run(['backup', 'a.json', '--compression', mode, '--repo', repo, '-o', 'json']);
+      expect(r.code).toBe(0);
+      stored[mode] = JSON.parse(r.out).stats.bytesStored;
+    }
+    expect(stored.off).toBeGreaterThan(3 * 1024 * 1024);
+    expect(stored.auto).toBeLessThan(stored.off! / 3);
+    expect(stored.max).toBeLessThanOrEqual(stored.auto!);
+    const bad = await run(['backup', 'a.json', '--compression', 'fast', '--repo', path.join(t.dir, 'repo-auto')]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toContain('--compression "fast": expected auto, max or off');
   });
 });
