@@ -36,10 +36,15 @@ const ZERO = Buffer.alloc(64 * 1024);
 // zstd (comp 2): the add-on from the path the main thread resolved, else Node's own (≥ 22.15), else refused naming what to install
 const { path: ZSTD_PATH, builtin: ZSTD_BUILTIN, missing: ZSTD_MISSING } = workerData.zstd;
 const zstdDecoder = ZSTD_PATH ? new (require(ZSTD_PATH).Decoder)() : null;
-function unzstd(plain, what) {
+// The add-on's output is native memory freed by a finalizer that Node runs only after the current task: decoded
+// bytes pile up across a whole message (a run, or a whole pack for check) unless the loop yields (settle below).
+let nativeHeld = 0;
+function unzstd(plain, what, rawLength) {
   if (!zstdDecoder && !ZSTD_BUILTIN) throw Object.assign(new Error(what + ': ' + ZSTD_MISSING), { code: 'E_REPO_CODEC' });
   try {
-    return zstdDecoder ? zstdDecoder.decodeSync(plain) : zstdDecompressSync(plain);
+    if (!zstdDecoder) return zstdDecompressSync(plain, { chunkSize: Math.max(64, rawLength + 1) });
+    nativeHeld += rawLength;
+    return zstdDecoder.decodeSync(plain);
   } catch (e) {
     throw new Error(what + ': not a zstd frame (' + messageOf(e) + ')');
   }
@@ -130,14 +135,22 @@ function open(sealed, b, what) {
     // output buffer of the blob's size (+1, so a right-sized blob needs no second chunk): a 64 KiB minimum made
     // every small blob's plaintext a 64 KiB malloc until GC, which counts only its length (memory.ts GcPacer)
     raw = brotliDecompressSync(plain, { chunkSize: Math.max(64, b.rawLength + 1) });
-  } else if (b.comp === 2) raw = unzstd(plain, what);
+  } else if (b.comp === 2) raw = unzstd(plain, what, b.rawLength);
   else throw new Error(what + ': unknown compression ' + b.comp + ' (written by a newer Coffer?)');
   if (raw !== plain && raw.length !== b.rawLength) throw new Error(what + ': decompressed to ' + raw.length + ' bytes, expected ' + b.rawLength);
   dead(plain.length + (raw === plain ? 0 : raw.length));
   if (createHmac('sha256', mac).update(raw).digest('hex') !== b.id) throw new Error(what + ': content does not match its id');
   return raw;
 }
-parentPort.on('message', (m) => {
+const NATIVE_HELD_MAX = 8 * 1024 * 1024;
+// After NATIVE_HELD_MAX bytes of the add-on's output: collect the dead buffers and give their finalizers a turn.
+async function settle() {
+  if (nativeHeld < NATIVE_HELD_MAX) return;
+  nativeHeld = 0;
+  if (collectGarbage) collectGarbage({ type: 'minor' });
+  await new Promise((resolve) => setImmediate(resolve));
+}
+parentPort.on('message', async (m) => {
   const buf = Buffer.from(m.buf.buffer, m.buf.byteOffset, m.buf.byteLength);
   const results = [];
   const files = m.files || [];
@@ -145,6 +158,7 @@ parentPort.on('message', (m) => {
   const ends = files.map(() => 0);
   const failed = files.map(() => null);
   for (const b of m.blobs) {
+    await settle();
     const what = 'blob ' + b.id.slice(0, 16) + ' in pack ' + m.pack;
     let raw;
     try {

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { type ResourceLimits, Worker } from 'node:worker_threads';
-import { BROTLI_LGWIN, type Codec, ENTROPY_SKIP, KEEP_AT_MOST, SAMPLE_SLICE, SAMPLE_SLICES, writerCodec, zstdAddon } from './compress.ts';
+import { BROTLI_LGWIN, type Codec, ENTROPY_SKIP, KEEP_AT_MOST, SAMPLE_SLICE, SAMPLE_SLICES, writerCodec, ZSTD_SIZED_MAX, zstdAddon } from './compress.ts';
 import type { ChunkerParams } from './chunker.ts';
 import type { MasterKey } from './crypto.ts';
 import { workerError } from './worker-error.ts';
@@ -37,7 +37,7 @@ function dead(n) {
 }
 const enc = Buffer.from(workerData.encrypt);
 const mac = Buffer.from(workerData.mac);
-const { skip: SKIP, slices: SLICES, slice: SLICE, comp: COMP, levels: LEVELS, lgwin: LGWIN, keep: KEEP, zstdPath: ZSTD_PATH } = workerData.compression;
+const { skip: SKIP, slices: SLICES, slice: SLICE, comp: COMP, levels: LEVELS, lgwin: LGWIN, keep: KEEP, zstdPath: ZSTD_PATH, sizedMax: SIZED_MAX } = workerData.compression;
 // comp 2: the zstd add-on, one encoder per level (it holds only the level), as compress.ts on the main thread
 const zstd = COMP === 2 ? require(ZSTD_PATH) : null;
 const encoders = new Map();
@@ -45,6 +45,21 @@ function encoder(level) {
   let e = encoders.get(level);
   if (!e) encoders.set(level, (e = new zstd.Encoder(level)));
   return e;
+}
+// as contentSized in compress.ts: the frame's content size in its header, so a decoder allocates no 2 MiB window per blob
+function contentSized(frame, size) {
+  const fhd = frame[4];
+  if (frame.length < 6 || frame.readUInt32LE(0) !== 0xfd2fb528 || (fhd & 0xfb) !== 0 || size > SIZED_MAX) return frame;
+  const flag = size < 256 ? 0 : size < 65536 + 256 ? 1 : 2;
+  const bytes = flag === 0 ? 1 : flag === 1 ? 2 : 4;
+  const out = Buffer.allocUnsafe(frame.length - 1 + bytes);
+  frame.copy(out, 0, 0, 4);
+  out[4] = (flag << 6) | 0x20 | (fhd & 0x04);
+  if (bytes === 1) out[5] = size;
+  else if (bytes === 2) out.writeUInt16LE(size - 256, 5);
+  else out.writeUInt32LE(size, 5);
+  frame.copy(out, 5 + bytes, 6);
+  return out;
 }
 const gear = new Uint32Array(workerData.gear);
 const { min, avg, max } = workerData.chunker;
@@ -156,7 +171,7 @@ function compressSmall(raw) {
   const len = raw.length;
   const level = LEVELS[tier(raw)];
   if (level) {
-    const out = COMP === 2 ? encoder(level).encodeSync(raw) : brotliCompressSync(raw, { chunkSize: len + 1024, params: { [zc.BROTLI_PARAM_QUALITY]: level, [zc.BROTLI_PARAM_SIZE_HINT]: len, [zc.BROTLI_PARAM_LGWIN]: LGWIN } });
+    const out = COMP === 2 ? contentSized(encoder(level).encodeSync(raw), len) : brotliCompressSync(raw, { chunkSize: len + 1024, params: { [zc.BROTLI_PARAM_QUALITY]: level, [zc.BROTLI_PARAM_SIZE_HINT]: len, [zc.BROTLI_PARAM_LGWIN]: LGWIN } });
     if (out.length <= len * KEEP) return { data: out, comp: COMP };
   }
   return { data: raw, comp: 0 };
@@ -166,7 +181,7 @@ function compressLarge(buf, done) {
   const level = LEVELS[tier(buf)];
   if (!level) return done(null, buf, 0);
   const kept = (out) => (out.length > buf.length * KEEP ? done(null, buf, 0) : done(null, out, COMP));
-  if (COMP === 2) encoder(level).encode(buf).then(kept, done);
+  if (COMP === 2) encoder(level).encode(buf).then((out) => kept(contentSized(out, buf.length)), done);
   else brotliCompress(buf, {
     chunkSize: Math.max(64 * 1024, buf.length),
     params: { [zc.BROTLI_PARAM_QUALITY]: level, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: LGWIN },
@@ -470,7 +485,7 @@ export class SealWorkers {
 
   /** `limits`: V8 heap limits per worker (its buffers are outside them). A worker that cannot start fails every job with E_REPO_WORKER. */
   constructor(key: MasterKey, chunker: { gear: Uint32Array; params: ChunkerParams }, count: number, gcEvery = 32 * 1024 * 1024, limits?: ResourceLimits, codec: Codec = writerCodec()) {
-    const compression = { skip: ENTROPY_SKIP, slices: SAMPLE_SLICES, slice: SAMPLE_SLICE, comp: codec.comp, levels: [...codec.levels], lgwin: BROTLI_LGWIN, keep: KEEP_AT_MOST, zstdPath: zstdAddon()?.path };
+    const compression = { skip: ENTROPY_SKIP, slices: SAMPLE_SLICES, slice: SAMPLE_SLICE, comp: codec.comp, levels: [...codec.levels], lgwin: BROTLI_LGWIN, keep: KEEP_AT_MOST, zstdPath: zstdAddon()?.path, sizedMax: ZSTD_SIZED_MAX };
     for (let i = 0; i < count; i++) {
       let worker: Worker;
       try {

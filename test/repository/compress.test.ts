@@ -1,7 +1,11 @@
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { brotliCompressSync, constants as zc } from 'node:zlib';
-import { afterEach, describe, expect, it } from 'vitest';
-import { BROTLI_AUTO, type Codec, Compression, decompress, maybeCompress, maybeCompressSync, Tier, tier, writerCodec, ZSTD_AUTO, ZSTD_MAX, zstdAddon } from '../../repository/compress.ts';
-import { prng, text } from './helpers.ts';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { BROTLI_AUTO, type Codec, Compression, contentSized, decompress, maybeCompress, maybeCompressSync, Tier, tier, writerCodec, ZSTD_AUTO, ZSTD_MAX, zstdAddon } from '../../repository/compress.ts';
+import { prng, tempDir, text } from './helpers.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -85,5 +89,41 @@ describe('compression', () => {
       message: expect.stringMatching(/^blob 0123 in pack abcd: compressed with zstd, .*install @toondepauw\/node-zstd .*Node ≥ 22\.15/),
     });
     expect(Buffer.compare(await decompress(b.data, b.comp, raw.length, 'blob'), raw)).toBe(0);
+  });
+});
+
+/**
+ * The frame header rewrite (`contentSized`), checked by the reference decoder — the zstd CLI (Debian's zstd package,
+ * libzstd) — and by the add-on: every Frame_Content_Size field width (RFC 8878 §3.1.1.1.4: 1 byte below 256, 2 bytes
+ * for 256–65791 stored as size − 256, 4 bytes above), a blob larger than the encoder's 2 MiB window, and the limit
+ * above which a frame keeps its window.
+ */
+describe('zstd frames carry their content size', () => {
+  const t = tempDir('zstd-frames');
+  afterAll(() => t.cleanup());
+  const run = promisify(execFile);
+  const sizes = [64, 255, 256, 65791, 65792, 200 * KiB, 3 * MiB];
+
+  it.each(sizes)('%i bytes: the CLI reads the size and decodes the frame', async (n) => {
+    const raw = n < 65536 ? text(n) : Buffer.concat([text(n >> 1), prng(n - (n >> 1), n)]);
+    const { data, comp } = maybeCompressSync(raw, { comp: Compression.Zstd, levels: [0, 3, 3, 3, 3] });
+    expect(comp).toBe(Compression.Zstd);
+    // single segment, no window descriptor, content size in the header
+    expect(data[4]! & 0x20).toBe(0x20);
+    const file = path.join(t.dir, `f-${n}.zst`);
+    writeFileSync(file, data);
+    const listed = await run('zstd', ['-lv', file]);
+    expect(listed.stdout).toMatch(new RegExp(`Decompressed Size: .*\\(${n} B\\)`));
+    const out = await run('zstd', ['-d', '-c', file], { encoding: 'buffer', maxBuffer: 8 * MiB });
+    expect(Buffer.compare(out.stdout, raw)).toBe(0);
+    expect(Buffer.compare(await decompress(data, comp, n, 'blob'), raw)).toBe(0);
+  });
+
+  it('leaves a frame alone when it is above ZSTD_SIZED_MAX or not the add-on\'s shape', () => {
+    const frame = new (zstdAddon()!.mod.Encoder)(1).encodeSync(text(1000));
+    expect(contentSized(frame, 65 * MiB)).toBe(frame);
+    const sized = contentSized(frame, 1000);
+    expect(contentSized(sized, 1000)).toBe(sized);
+    expect(contentSized(Buffer.from('not a frame'), 11).toString()).toBe('not a frame');
   });
 });
