@@ -56,9 +56,9 @@ Flags:
                           Default: 160MiB, or the container's cgroup memory limit less 160MiB when that is less
                           (at least 96MiB). Peak RSS is about the budget plus 70–110 MiB of runtime
                           (repository/FORMAT.md, Performance notes)
-      --compression MODE  backup: auto (default: zstd level 3, mostly random blobs level 1), max (zstd 9: ~2% fewer
-                          bytes of text at a quarter of the speed) or off (nothing compressed). Without the zstd add-on,
-                          brotli q2 / q4 (repository/FORMAT.md, Compression)
+      --compression MODE  backup: auto (default: zstd level 3, mostly random blobs level 1), max (zstd 9, small files
+                          6: ~2% fewer bytes than auto at a quarter of its speed) or off (nothing compressed). Without
+                          the zstd add-on: brotli q2 / q4 (repository/FORMAT.md, Compression)
 
 Environment:
   COFFER_PROGRESS=json    Progress as JSON lines on stderr ({"progress":{…}}), at most one a second (backup: and one at
