@@ -35,7 +35,6 @@ export const ENTROPY_SKIP = 7.2;
 export const SAMPLE_SLICES = 16;
 export const SAMPLE_SLICE = 2048;
 
-
 /** How much of a blob compresses (`tier`), which picks the codec's level: an index into `Codec.levels`. */
 export const enum Tier {
   /** Stored raw without trying: every sampled slice looks random, or under 64 bytes. */
@@ -120,7 +119,7 @@ export function zstdAddon(): { mod: ZstdAddon; path: string } | null {
 }
 
 /** Node ≥ 22.15 decodes zstd itself: the reader's fallback when the add-on is missing (@types/node 20 does not know it). */
-type ZstdDecompress = (buf: Buffer, cb: (err: Error | null, out: Buffer) => void) => void;
+type ZstdDecompress = (buf: Buffer, opts: { chunkSize: number }, cb: (err: Error | null, out: Buffer) => void) => void;
 function builtinZstd(): ZstdDecompress | undefined {
   return process.env.COFFER_ZSTD === 'off' ? undefined : (zlib as unknown as { zstdDecompress?: ZstdDecompress }).zstdDecompress;
 }
@@ -221,7 +220,7 @@ export async function decompress(data: Buffer, comp: number, rawLength: number, 
     const builtin = z ? undefined : builtinZstd();
     if (!z && !builtin) throw new RepoError('E_REPO_CODEC', `${what}: ${zstdMissing()}`);
     try {
-      out = z ? await (decoder ??= new z.mod.Decoder()).decode(data) : await promisify(builtin!)(data);
+      out = z ? await (decoder ??= new z.mod.Decoder()).decode(data) : await promisify(builtin!)(data, { chunkSize: Math.max(64, rawLength + 1) });
     } catch (e) {
       throw new RepoError('E_REPO_CORRUPT', `${what}: not a zstd frame (${(e as Error).message})`);
     }

@@ -150,6 +150,7 @@ async function settle() {
   if (collectGarbage) collectGarbage({ type: 'minor' });
   await new Promise((resolve) => setImmediate(resolve));
 }
+// async only for settle: a later message may start while this one yields; each keeps its own state, replies by seq
 parentPort.on('message', async (m) => {
   const buf = Buffer.from(m.buf.buffer, m.buf.byteOffset, m.buf.byteLength);
   const results = [];
