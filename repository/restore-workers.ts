@@ -142,7 +142,7 @@ function open(sealed, b, what) {
   if (createHmac('sha256', mac).update(raw).digest('hex') !== b.id) throw new Error(what + ': content does not match its id');
   return raw;
 }
-const NATIVE_HELD_MAX = 8 * 1024 * 1024;
+const NATIVE_HELD_MAX = 2 * 1024 * 1024;
 // After NATIVE_HELD_MAX bytes of the add-on's output: collect the dead buffers and give their finalizers a turn.
 async function settle() {
   if (nativeHeld < NATIVE_HELD_MAX) return;
