@@ -9,7 +9,8 @@ import { workerError } from './worker-error.ts';
  * The worker's code, evaluated as a CommonJS script (`eval: true`). It is plain JavaScript with
  * only `node:` imports on purpose: a worker file in TypeScript would need the tsx loader in every
  * worker (and a file next to the esbuild bundle a mover image ships); an eval'd script loads the
- * same way under tsx, vitest, a bundle and `node cli/coffer.js` in the mover Job.
+ * same way under tsx, vitest, a bundle and `node cli/coffer.js` in the mover Job. The one other module, the zstd
+ * add-on, is required by the absolute path the main thread resolved (`zstdAddon().path`), so it loads the same way too.
  *
  * It must produce exactly what the inline path produces (`Chunker.cut` with the zero-run fast path,
  * `blobId`, `maybeCompress`, `seal`): the same cut points, HMAC-SHA256 ids, the same entropy sample and skip threshold, the tier and level chosen (`tier`, `Codec`), the same encoder (the zstd add-on loaded from the path the main thread resolved; brotli with the window and a size hint), the keep rule,
