@@ -1,9 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { PassThrough } from 'node:stream';
-import { main } from '../../cli/main.ts';
 import { backup, check, restore, type Repository } from '../../repository/index.ts';
+import { runCoffer } from '../cli-capture.ts';
 import { describeTree, newRepo, prng, tempDir, text } from './helpers.ts';
 
 /** Blobs per compression id in the index. */
@@ -83,17 +82,7 @@ describe('brotli and zstd blobs in one repository', () => {
 describe('coffer repo backup --compression', () => {
   const t = tempDir('codecs-cli');
   afterAll(() => t.cleanup());
-  const run = async (argv: string[]) => {
-    const out = new PassThrough();
-    const err = new PassThrough();
-    let o = '';
-    let e = '';
-    out.on('data', (d) => (o += d));
-    err.on('data', (d) => (e += d));
-    const env = { COFFER_REPOSITORY: path.join(t.dir, 'repo'), COFFER_PASSWORD: 'pw' };
-    const code = await main(['repo', ...argv], { stdout: out, stderr: err, env, cwd: t.dir });
-    return { code, out: o, err: e };
-  };
+  const run = (argv: string[]) => runCoffer(['repo', ...argv], { cwd: t.dir, env: { COFFER_PASSWORD: 'pw' } });
 
   it('off stores every blob raw, max less than auto; a bad value is refused naming the flag', async () => {
     // files ≤ 32 KiB: one blob each, so the repositories' own chunk boundaries (keyed per repository) play no part
