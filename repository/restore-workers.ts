@@ -143,11 +143,14 @@ function open(sealed, b, what) {
   return raw;
 }
 const NATIVE_HELD_MAX = 2 * 1024 * 1024;
+let settled = 0;
 // After NATIVE_HELD_MAX bytes of the add-on's output: collect the dead buffers and give their finalizers a turn.
 async function settle() {
   if (nativeHeld < NATIVE_HELD_MAX) return;
   nativeHeld = 0;
-  if (collectGarbage) collectGarbage({ type: 'minor' });
+  // every 16th a full collection: buffers promoted to the old generation wait for one, and V8 does not count the
+  // add-on's memory (1 GiB restore / check: 236 / 222 MiB with minor only, 160 / 154 with this, +0.15 CPU-s)
+  if (collectGarbage) collectGarbage(++settled % 16 === 0 ? undefined : { type: 'minor' });
   await new Promise((resolve) => setImmediate(resolve));
 }
 // async only for settle: a later message may start while this one yields; each keeps its own state, replies by seq
