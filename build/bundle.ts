@@ -38,6 +38,9 @@ const RUNTIME_PACKAGES = [
   // the data mover's extended attributes (repository/xattr.ts, loaded with createRequire) and its native binaries present here
   '@napi-rs/xattr',
   ...(existsSync(join(CHECKOUT, 'node_modules/@napi-rs')) ? readdirSync(join(CHECKOUT, 'node_modules/@napi-rs')).filter((n) => n.startsWith('xattr-')).map((n) => `@napi-rs/${n}`) : []),
+  // the zstd blob codec (repository/compress.ts, createRequire; the workers load it from its resolved path) and its binaries present here
+  '@toondepauw/node-zstd',
+  ...(existsSync(join(CHECKOUT, 'node_modules/@toondepauw')) ? readdirSync(join(CHECKOUT, 'node_modules/@toondepauw')).filter((n) => n.startsWith('node-zstd-')).map((n) => `@toondepauw/${n}`) : []),
 ];
 /** Not needed to `require` a package: types, source maps, docs, and the ESM twins of CommonJS files. */
 const PACKAGE_SKIP = /\.(d\.[mc]?ts|map|md|mjs)$/;

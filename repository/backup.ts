@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { constants, lstatSync, promises as fsp, readdirSync, type BigIntStats } from 'node:fs';
 import { hostname as osHostname, userInfo } from 'node:os';
 import * as path from 'node:path';
-import { maybeCompress, maybeCompressSync } from './compress.ts';
+import { type Codec, type CompressionSetting, maybeCompress, maybeCompressSync, writerCodec } from './compress.ts';
 import { blobId as blobIdSync, seal } from './crypto.ts';
 import { RepoError } from './errors.ts';
 import { acquireLock } from './lock.ts';
@@ -43,6 +43,8 @@ export interface BackupOptions {
    * without seal workers).
    */
   smallFileReads?: 'auto' | 'blocking' | 'concurrent' | 'workers';
+  /** `--compression` (compress.ts `writerCodec`): auto (default) zstd 3, or brotli where the zstd add-on cannot load; max; off. */
+  compression?: CompressionSetting;
   /** Called with a file's or directory's path between the walk's lstat and each open of it: a test seam to swap or change it there. */
   beforeOpen?: (path: string) => void;
 }
@@ -116,6 +118,7 @@ class BlobSaver {
     readonly packer: PackWriter,
     private readonly workerCount: number,
     private readonly plan: MemoryPlan,
+    private readonly codec: Codec,
   ) {
     this.gate = new ByteGate(plan.sealBytesInFlight);
     this.pacer = new GcPacer(plan.gcEvery);
@@ -127,7 +130,7 @@ class BlobSaver {
   pool(): SealWorkers | undefined {
     if (this.workerCount <= 0) return undefined;
     if (!this.workers) {
-      this.workers = new SealWorkers(this.repo.key, { gear: this.repo.chunker.gear, params: this.repo.chunker.params }, this.workerCount, this.plan.gcEvery);
+      this.workers = new SealWorkers(this.repo.key, { gear: this.repo.chunker.gear, params: this.repo.chunker.params }, this.workerCount, this.plan.gcEvery, undefined, this.codec);
     }
     return this.workers;
   }
@@ -178,7 +181,7 @@ class BlobSaver {
       const id = blobIdSync(this.repo.key, data);
       if (this.packer.has(id)) return id;
       this.packer.pending.add(id);
-      const { data: c, comp } = await maybeCompress(data);
+      const { data: c, comp } = await maybeCompress(data, this.codec);
       const sealed = seal(this.repo.key.encrypt, c);
       release();
       this.pacer.add(sealed.length + (c === data ? 0 : c.length));
@@ -221,7 +224,7 @@ class BlobSaver {
       await this.gate.acquire(data.length);
       stored = this.batchSmall(workers, { id, type, data }).finally(() => this.gate.release(data.length));
     } else {
-      const { data: c, comp } = maybeCompressSync(data);
+      const { data: c, comp } = maybeCompressSync(data, this.codec);
       const sealed = seal(this.repo.key.encrypt, c);
       this.pacer.add(sealed.length + (c === data ? 0 : c.length));
       await this.gate.acquire(sealed.length);
@@ -1176,7 +1179,7 @@ async function runBackup(
 
     const plan = planMemory(opts.memoryBudget ?? DEFAULT_BUDGET, repo.config.chunker, repo.config.packSize, READ_SIZE);
     const packer = repo.newPackWriter(plan.packUploads);
-    const saver = new BlobSaver(repo, packer, opts.workers ?? Math.min(defaultWorkerCount(), plan.sealWorkers), plan);
+    const saver = new BlobSaver(repo, packer, opts.workers ?? Math.min(defaultWorkerCount(), plan.sealWorkers), plan, writerCodec(opts.compression));
     const stopHeapPacer = paceHeap(plan.heapGrowth);
     // after a failure the filling pack is dropped (after success there is none)
     closeSaver = () => (stopHeapPacer(), packer.discard(), saver.close());

@@ -11,7 +11,9 @@ export type RepoErrorCode =
   | 'E_REPO_KEY'
   | 'E_REPO_VERSION'
   | 'E_REPO_MEMORY'
-  | 'E_REPO_WORKER';
+  | 'E_REPO_WORKER'
+  /** A blob's codec has no decoder in this process (zstd without its add-on on Node < 22.15). */
+  | 'E_REPO_CODEC';
 
 export class RepoError extends Error {
   constructor(

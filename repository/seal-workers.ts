@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { type ResourceLimits, Worker } from 'node:worker_threads';
-import { BROTLI_LGWIN, BROTLI_QUALITY, BROTLI_QUALITY_SPARSE, BROTLI_QUALITY_TEXT, ENTROPY_SKIP, KEEP_AT_MOST, SAMPLE_SLICE, SAMPLE_SLICES } from './compress.ts';
+import { BROTLI_LGWIN, type Codec, ENTROPY_SKIP, KEEP_AT_MOST, SAMPLE_SLICE, SAMPLE_SLICES, writerCodec, ZSTD_SIZED_MAX, zstdAddon } from './compress.ts';
 import type { ChunkerParams } from './chunker.ts';
 import type { MasterKey } from './crypto.ts';
 import { workerError } from './worker-error.ts';
@@ -9,10 +9,11 @@ import { workerError } from './worker-error.ts';
  * The worker's code, evaluated as a CommonJS script (`eval: true`). It is plain JavaScript with
  * only `node:` imports on purpose: a worker file in TypeScript would need the tsx loader in every
  * worker (and a file next to the esbuild bundle a mover image ships); an eval'd script loads the
- * same way under tsx, vitest, a bundle and `node cli/coffer.js` in the mover Job.
+ * same way under tsx, vitest, a bundle and `node cli/coffer.js` in the mover Job. The one other module, the zstd
+ * add-on, is required by the absolute path the main thread resolved (`zstdAddon().path`), so it loads the same way too.
  *
  * It must produce exactly what the inline path produces (`Chunker.cut` with the zero-run fast path,
- * `blobId`, `maybeCompress`, `seal`): the same cut points, HMAC-SHA256 ids, the same entropy sample and skip threshold, the quality chosen (`brotliQuality`), the window with a size hint, the keep rule,
+ * `blobId`, `maybeCompress`, `seal`): the same cut points, HMAC-SHA256 ids, the same entropy sample and skip threshold, the tier and level chosen (`tier`, `Codec`), the same encoder (the zstd add-on loaded from the path the main thread resolved; brotli with the window and a size hint), the keep rule,
  * and `nonce ‖ AES-256-GCM ciphertext ‖ tag`. test/repository/seal-workers.test.ts compares both paths
  * blob by blob (ids, compression, stored lengths) on the same repository keys.
  */
@@ -37,7 +38,30 @@ function dead(n) {
 }
 const enc = Buffer.from(workerData.encrypt);
 const mac = Buffer.from(workerData.mac);
-const { skip: SKIP, slices: SLICES, slice: SLICE, quality: QUALITY, qualityText: QUALITY_TEXT, qualitySparse: QUALITY_SPARSE, lgwin: LGWIN, keep: KEEP } = workerData.compression;
+const { skip: SKIP, slices: SLICES, slice: SLICE, comp: COMP, levels: LEVELS, lgwin: LGWIN, keep: KEEP, zstdPath: ZSTD_PATH, sizedMax: SIZED_MAX } = workerData.compression;
+// comp 2: the zstd add-on, one encoder per level (it holds only the level), as compress.ts on the main thread
+const zstd = COMP === 2 ? require(ZSTD_PATH) : null;
+const encoders = new Map();
+function encoder(level) {
+  let e = encoders.get(level);
+  if (!e) encoders.set(level, (e = new zstd.Encoder(level)));
+  return e;
+}
+// as contentSized in compress.ts: the frame's content size in its header, so a decoder allocates no 2 MiB window per blob
+function contentSized(frame, size) {
+  const fhd = frame[4];
+  if (frame.length < 6 || frame.readUInt32LE(0) !== 0xfd2fb528 || (fhd & 0xfb) !== 0 || size > SIZED_MAX) return frame;
+  const flag = size < 256 ? 0 : size < 65536 + 256 ? 1 : 2;
+  const bytes = flag === 0 ? 1 : flag === 1 ? 2 : 4;
+  const out = Buffer.allocUnsafe(frame.length - 1 + bytes);
+  frame.copy(out, 0, 0, 4);
+  out[4] = (flag << 6) | 0x20 | (fhd & 0x04);
+  if (bytes === 1) out[5] = size;
+  else if (bytes === 2) out.writeUInt16LE(size - 256, 5);
+  else out.writeUInt32LE(size, 5);
+  frame.copy(out, 5 + bytes, 6);
+  return out;
+}
 const gear = new Uint32Array(workerData.gear);
 const { min, avg, max } = workerData.chunker;
 const bits = Math.round(Math.log2(avg));
@@ -114,7 +138,7 @@ function chunk(buf, start, end, final, withIds) {
   }
   return { lengths, zeros, ids };
 }
-// as brotliQuality in compress.ts: 0 (raw), QUALITY_TEXT (every sampled slice compressible), QUALITY (at least half), QUALITY_SPARSE
+// as tier in compress.ts: 0 raw, 1 sparse, 2 mostly, 3 text (every sampled slice compressible), 4 small
 function entropy(buf, from, to, counts) {
   counts.fill(0);
   for (let i = from; i < to; i++) counts[buf[i]]++;
@@ -126,14 +150,14 @@ function entropy(buf, from, to, counts) {
   }
   return e;
 }
-function brotliQuality(buf) {
+function tier(buf) {
   if (buf.length < 64) return 0;
   const counts = new Uint32Array(256);
-  if (buf.length <= SLICES * SLICE) return entropy(buf, 0, buf.length, counts) <= SKIP ? QUALITY : 0;
+  if (buf.length <= SLICES * SLICE) return entropy(buf, 0, buf.length, counts) <= SKIP ? 4 : 0;
   const step = Math.floor((buf.length - SLICE) / (SLICES - 1));
   let low = 0;
   for (let s = 0; s < SLICES; s++) if (entropy(buf, s * step, s * step + SLICE, counts) <= SKIP) low++;
-  return low === 0 ? 0 : low === SLICES ? QUALITY_TEXT : 2 * low >= SLICES ? QUALITY : QUALITY_SPARSE;
+  return low === 0 ? 0 : low === SLICES ? 3 : 2 * low >= SLICES ? 2 : 1;
 }
 // Nonces drawn 4096 at a time, as crypto.ts does on the main thread: one randomBytes call per blob was a getpid
 // (OpenSSL's fork check) and a lock per small file.
@@ -146,15 +170,26 @@ function nextNonce() {
   }
   return nonces.subarray(nonceAt, (nonceAt += 12));
 }
-// A small blob, compressed exactly as maybeCompressSync does (sync: a pool trip costs more than 32 KiB of brotli).
+// A small blob, compressed exactly as maybeCompressSync does (sync: a pool trip costs more than 32 KiB of zstd or brotli).
 function compressSmall(raw) {
   const len = raw.length;
-  const q = brotliQuality(raw);
-  if (q) {
-    const out = brotliCompressSync(raw, { chunkSize: len + 1024, params: { [zc.BROTLI_PARAM_QUALITY]: q, [zc.BROTLI_PARAM_SIZE_HINT]: len, [zc.BROTLI_PARAM_LGWIN]: LGWIN } });
-    if (out.length <= len * KEEP) return { data: out, comp: 1 };
+  const level = LEVELS[tier(raw)];
+  if (level) {
+    const out = COMP === 2 ? contentSized(encoder(level).encodeSync(raw), len) : brotliCompressSync(raw, { chunkSize: len + 1024, params: { [zc.BROTLI_PARAM_QUALITY]: level, [zc.BROTLI_PARAM_SIZE_HINT]: len, [zc.BROTLI_PARAM_LGWIN]: LGWIN } });
+    if (out.length <= len * KEEP) return { data: out, comp: COMP };
   }
   return { data: raw, comp: 0 };
+}
+// A large blob as maybeCompress does, on libuv's pool (this thread hashes and seals other blobs meanwhile): done(err, data, comp).
+function compressLarge(buf, done) {
+  const level = LEVELS[tier(buf)];
+  if (!level) return done(null, buf, 0);
+  const kept = (out) => (out.length > buf.length * KEEP ? done(null, buf, 0) : done(null, out, COMP));
+  if (COMP === 2) encoder(level).encode(buf).then((out) => kept(contentSized(out, buf.length)), done);
+  else brotliCompress(buf, {
+    chunkSize: Math.max(64 * 1024, buf.length),
+    params: { [zc.BROTLI_PARAM_QUALITY]: level, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: LGWIN },
+  }, (err, out) => (err ? done(err) : kept(out)));
 }
 // nonce ‖ AES-256-GCM ciphertext ‖ tag for each part, back to back in one transferable buffer
 function sealAll(parts, total) {
@@ -359,17 +394,10 @@ parentPort.on('message', (m) => {
       // the ciphertext, and the compressor's output (allocated at the input's size) when it ran
       dead(buf.length + data.length);
     };
-    const q = brotliQuality(buf);
-    if (!q) return finish(buf, 0);
-    // brotli on libuv's pool: this thread hashes and seals other blobs meanwhile
-    brotliCompress(buf, {
-      chunkSize: Math.max(64 * 1024, buf.length),
-      params: { [zc.BROTLI_PARAM_QUALITY]: q, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: LGWIN },
-    }, (err, out) => {
+    compressLarge(buf, (err, data, comp) => {
       try {
         if (err) throw err;
-        if (out.length > buf.length * KEEP) finish(buf, 0);
-        else finish(out, 1);
+        finish(data, comp);
       } catch (e) {
         parentPort.postMessage({ seq: m.seq, error: String((e && e.stack) || e) });
       }
@@ -449,7 +477,7 @@ export function shared(data: Uint8Array): Uint8Array {
  * seal new blobs, and read small files whole (`readFiles`), so the main thread only walks, reads large files,
  * dispatches and packs. With two or more workers the
  * first one takes no seals (a file's buffers are cut in order, so a cut must not wait behind them): it cuts and,
- * while the others have more queued, hashes the chunks it cut (`chunk`); the others seal, with brotli on libuv's pool. Other
+ * while the others have more queued, hashes the chunks it cut (`chunk`); the others seal, compressing large blobs on libuv's pool. Other
  * blobs take two steps because dedupe needs the id before deciding to seal: `id` first, then `seal` only for blobs
  * the repository does not have.
  * Inputs are shared memory, outputs (sealed blobs) are transferred: no copies cross threads.
@@ -462,13 +490,14 @@ export class SealWorkers {
   private failure: unknown;
 
   /** `limits`: V8 heap limits per worker (its buffers are outside them). A worker that cannot start fails every job with E_REPO_WORKER. */
-  constructor(key: MasterKey, chunker: { gear: Uint32Array; params: ChunkerParams }, count: number, gcEvery = 32 * 1024 * 1024, limits?: ResourceLimits) {
+  constructor(key: MasterKey, chunker: { gear: Uint32Array; params: ChunkerParams }, count: number, gcEvery = 32 * 1024 * 1024, limits?: ResourceLimits, codec: Codec = writerCodec()) {
+    const compression = { skip: ENTROPY_SKIP, slices: SAMPLE_SLICES, slice: SAMPLE_SLICE, comp: codec.comp, levels: [...codec.levels], lgwin: BROTLI_LGWIN, keep: KEEP_AT_MOST, zstdPath: zstdAddon()?.path, sizedMax: ZSTD_SIZED_MAX };
     for (let i = 0; i < count; i++) {
       let worker: Worker;
       try {
         worker = new Worker(WORKER_SOURCE, {
           eval: true,
-          workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), compression: { skip: ENTROPY_SKIP, slices: SAMPLE_SLICES, slice: SAMPLE_SLICE, quality: BROTLI_QUALITY, qualityText: BROTLI_QUALITY_TEXT, qualitySparse: BROTLI_QUALITY_SPARSE, lgwin: BROTLI_LGWIN, keep: KEEP_AT_MOST }, smallFile: SMALL_FILE_MAX, gear: new Uint32Array(chunker.gear), chunker: { ...chunker.params }, gcEvery },
+          workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), compression, smallFile: SMALL_FILE_MAX, gear: new Uint32Array(chunker.gear), chunker: { ...chunker.params }, gcEvery },
           // no tsx loader: the script is plain CommonJS with node: imports only
           execArgv: [],
           resourceLimits: limits,

@@ -74,7 +74,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { copyFile, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -514,6 +514,8 @@ async function runRounds(x: RoundsInput) {
 async function buildBundle(dir: string): Promise<string> {
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
+  // add-ons loaded with createRequire(import.meta.url) (the zstd codec, xattrs) resolve from the bundle's folder, as from dist/
+  symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
   const entry = path.join(dir, 'coffer-repo.ts');
   writeFileSync(
     entry,

@@ -9,7 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,6 +84,8 @@ beforeAll(async () => {
     banner: { js: "import { createRequire as __cofferRequire } from 'node:module'; const require = __cofferRequire(import.meta.url);" },
   });
   cli = path.join(t.dir, 'coffer-repo.mjs');
+  // add-ons loaded with createRequire (the zstd codec, xattrs) resolve from the bundle's folder, as from dist/
+  symlinkSync(path.join(ROOT, 'node_modules'), path.join(t.dir, 'node_modules'));
   writeData(path.join(t.dir, 'data'));
 }, 300_000);
 

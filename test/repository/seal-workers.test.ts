@@ -1,6 +1,6 @@
 import { cpSync, mkdirSync, openSync, closeSync, writeSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { backup, backupEntries, check, FileBackend, openRepository, type Repository } from '../../repository/index.ts';
 import { RestoreWorkers } from '../../repository/restore-workers.ts';
 import { blobId } from '../../repository/crypto.ts';
@@ -31,7 +31,7 @@ describe('seal workers', () => {
     writeFileSync(path.join(src, 'data/nested/state.json'), text(3 * 1024 * 1024)); // compressible, above the inline size
     writeFileSync(path.join(src, 'data/small.json'), text(5000)); // below the inline size: main thread either way
     writeFileSync(path.join(src, 'data/mid.bin'), prng(100 * 1024, 12));
-    // random and text runs in one file: chunks that are part text are compressed (compress.ts brotliQuality)
+    // random and text runs in one file: chunks that are part text are compressed (compress.ts tier)
     writeFileSync(path.join(src, 'data/disk.img'), Buffer.concat([prng(1536 * 1024, 13), text(1536 * 1024), prng(1536 * 1024, 14), text(700 * 1024)]));
     writeFileSync(path.join(src, 'data/dup.bin'), prng(9 * 1024 * 1024, 11)); // dedupes against random.bin
     writeFileSync(path.join(src, 'empty'), '');
@@ -44,12 +44,27 @@ describe('seal workers', () => {
   });
   afterAll(() => t.cleanup());
 
-  it('gives the same tree, blob ids and compression with and without workers', async () => {
-    const a = await openRepository(new FileBackend(inline), 'test-password');
-    const b = await openRepository(new FileBackend(threaded), 'test-password');
+  afterEach(() => {
+    delete process.env.COFFER_ZSTD;
+  });
+
+  /** zstd (the add-on), brotli (a process where it cannot load) and `--compression max`: each codec's worker copy must match compress.ts. */
+  const codecs = [
+    { codec: 'zstd', comp: 2, env: undefined, compression: 'auto' as const },
+    { codec: 'brotli', comp: 1, env: 'off', compression: 'auto' as const },
+    { codec: 'zstd max', comp: 2, env: undefined, compression: 'max' as const },
+  ];
+
+  it.each(codecs)('gives the same tree, blob ids and compression with and without workers ($codec)', async ({ comp, env, compression }) => {
+    if (env) process.env.COFFER_ZSTD = env;
+    const dir = path.join(t.dir, `large-${comp}-${compression}`);
+    cpSync(inline, `${dir}-inline`, { recursive: true });
+    cpSync(inline, `${dir}-threaded`, { recursive: true });
+    const a = await openRepository(new FileBackend(`${dir}-inline`), 'test-password');
+    const b = await openRepository(new FileBackend(`${dir}-threaded`), 'test-password');
     const time = new Date('2026-01-02T03:04:05Z');
-    const ra = await backup(a, [src], { workers: 0, parent: null, time, hostname: 'h' });
-    const rb = await backup(b, [src], { workers: 2, parent: null, time, hostname: 'h' });
+    const ra = await backup(a, [src], { workers: 0, parent: null, time, hostname: 'h', compression });
+    const rb = await backup(b, [src], { workers: 2, parent: null, time, hostname: 'h', compression });
     expect(rb.snapshot.tree).toBe(ra.snapshot.tree);
     expect(rb.stats.blobsNew).toBe(ra.stats.blobsNew);
     expect(rb.stats.bytesAddedRaw).toBe(ra.stats.bytesAddedRaw);
@@ -58,13 +73,14 @@ describe('seal workers', () => {
     expect(blobTable(b)).toEqual(ta);
     // both kinds of blob went through the workers: compressed text and raw random data
     const comps = new Set(Object.values(blobTable(b)).filter(([, , , raw]) => raw >= 32 * 1024).map(([, comp]) => comp));
-    expect(comps).toEqual(new Set([0, 1]));
+    expect(comps).toEqual(new Set([0, comp]));
     const ca = await check(b, { readData: true });
     expect(ca.errors).toEqual([]);
     expect(ca.ok).toBe(true);
   });
 
-  it('small files read on the workers are compressed and sealed as the main thread does (the worker keeps its own copy of brotliQuality)', async () => {
+  it.each(codecs)('small files read on the workers are compressed and sealed as the main thread does (the worker keeps its own copy of tier and compressSmall; $codec)', async ({ comp, env, compression }) => {
+    if (env) process.env.COFFER_ZSTD = env;
     const small = path.join(t.dir, 'small-src');
     mkdirSync(small, { recursive: true });
     // text, random, a text/random mix and sizes around the 64-byte floor: every branch of brotliQuality for ≤ 32 KiB
@@ -73,20 +89,20 @@ describe('seal workers', () => {
       const data = i % 3 === 0 ? text(size + i) : i % 3 === 1 ? prng(size, 100 + i) : Buffer.concat([text(size >> 1), prng(size >> 1, 300 + i)]);
       writeFileSync(path.join(small, `f${String(i).padStart(3, '0')}`), data);
     }
-    const inlineRepo = path.join(t.dir, 'small-inline');
-    const workerRepo = path.join(t.dir, 'small-workers');
+    const inlineRepo = path.join(t.dir, `small-inline-${comp}-${compression}`);
+    const workerRepo = path.join(t.dir, `small-workers-${comp}-${compression}`);
     await newRepo(inlineRepo);
     cpSync(inlineRepo, workerRepo, { recursive: true });
     const a = await openRepository(new FileBackend(inlineRepo), 'test-password');
     const b = await openRepository(new FileBackend(workerRepo), 'test-password');
     const time = new Date('2026-01-02T03:04:05Z');
-    const ra = await backup(a, [small], { workers: 0, parent: null, time, hostname: 'h', smallFileReads: 'blocking' });
-    const rb = await backup(b, [small], { workers: 2, parent: null, time, hostname: 'h', smallFileReads: 'workers' });
+    const ra = await backup(a, [small], { workers: 0, parent: null, time, hostname: 'h', smallFileReads: 'blocking', compression });
+    const rb = await backup(b, [small], { workers: 2, parent: null, time, hostname: 'h', smallFileReads: 'workers', compression });
     expect(rb.snapshot.tree).toBe(ra.snapshot.tree);
     const tb = blobTable(b);
     expect(tb).toEqual(blobTable(a));
     // both decisions were taken on the worker path: some small blobs compressed, some stored raw
-    expect(new Set(Object.values(tb).filter(([type]) => type === 'data').map(([, comp]) => comp))).toEqual(new Set([0, 1]));
+    expect(new Set(Object.values(tb).filter(([type]) => type === 'data').map(([, c]) => c))).toEqual(new Set([0, comp]));
   });
 
   it("hashes chunks on the cutting worker only while the sealing one has more queued; the ids are the blobs' ids either way", async () => {
