@@ -323,8 +323,15 @@ type WorkerRead = Exclude<FileRead, { kind: 'read' }> | { kind: 'read'; size: nu
  * wait) per syscall. The main thread only walks, decides dedupe and packs. A batch goes when full, when its
  * directory's listing ends (`flush`), or SMALL_BATCH_WAIT_MS after its first file.
  */
+interface FileQueue {
+  paths: string[];
+  meta: bigint[];
+  resolves: ((r: WorkerRead) => void)[];
+  bytes: number;
+}
+
 class FileBatcher {
-  private queue: { paths: string[]; meta: bigint[]; resolves: ((r: WorkerRead) => void)[]; bytes: number } | undefined;
+  private queue: FileQueue | undefined;
   private readonly inFlight = new ByteGate(FILE_BATCHES_IN_FLIGHT);
   private failure: unknown;
   constructor(
@@ -353,12 +360,21 @@ class FileBatcher {
     return !!this.queue && (this.queue.resolves.length >= FILE_BATCH || this.queue.bytes >= FILE_BATCH_BYTES);
   }
 
-  /** Send the queued batch, once fewer than FILE_BATCHES_IN_FLIGHT are out. */
+  /**
+   * Send the queued batch once fewer than FILE_BATCHES_IN_FLIGHT are out; resolves when it is sent, not when it is
+   * back. (Until 2026-12-07 it resolved when the batch was back: the walk waited for every full batch and at every
+   * directory's end, so one worker read while the walk and the other worker idled.)
+   */
   async flush(): Promise<void> {
     const q = this.queue;
     if (!q) return;
     this.queue = undefined;
     await this.inFlight.acquire(1);
+    void this.send(q);
+  }
+
+  /** One batch to a worker and back: each file's promise settles, its blob goes to the pack writer; never rejects. */
+  private async send(q: FileQueue): Promise<void> {
     let stored: Promise<unknown>[] = [];
     try {
       const batch: FileBatch = { paths: q.paths.join('\0'), meta: BigInt64Array.from(q.meta, (v) => BigInt.asIntN(64, v)) };
