@@ -402,6 +402,14 @@ class FileBatcher {
   }
 }
 
+/** A directory's tree in the parent snapshot, prefetched or loaded now; undefined when it cannot be read (its files are then read as new). */
+function parentTree(w: Walker, id: string): Promise<Tree | undefined> {
+  const p = w.trees.get(id);
+  if (!p) return loadTree(w.repo, id).catch(() => undefined);
+  w.trees.delete(id);
+  return p;
+}
+
 /** Mark a promise as handled now (it is awaited later, after the directory walk) so an early failure is not an unhandled rejection. */
 function quiet<T>(p: Promise<T>): Promise<T> {
   p.catch(() => undefined);
@@ -517,6 +525,8 @@ interface Walker {
   warnings: BackupWarning[];
   /** The node being made for each hard-linked inode (`dev:ino`) read in this run: its other paths are not read again. */
   linked: Map<string, Promise<TreeNode | null>>;
+  /** Parent-snapshot trees loading ahead of the walk (`parentTree`), by id: the next sibling directory's. */
+  trees: Map<string, Promise<Tree | undefined>>;
   /** The parent recorded xattrs: an unchanged file's are its parent's. A parent from before xattrs were recorded (or made where the add-on is missing) is not trusted for them. */
   parentXattrs: boolean;
   /** This process can read extended attributes (xattr.ts `xattrSupport`). */
@@ -838,8 +848,11 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
       return unreadable(w, abs, e) ?? undefined;
     }
     w.stats.dirs++;
-    const oldTree = old?.type === 'dir' && old.subtree ? await loadTree(w.repo, old.subtree).catch(() => undefined) : undefined;
+    const oldTree = old?.type === 'dir' && old.subtree ? await parentTree(w, old.subtree) : undefined;
     const oldByName = new Map(oldTree?.nodes.map((n) => [n.name, n]));
+    const oldDirs = oldTree?.nodes.filter((n) => n.type === 'dir' && n.subtree !== undefined) ?? [];
+    let nextDir = 0;
+    const prefetched: string[] = [];
     const children: (TreeNode | Promise<TreeNode | null>)[] = [];
     const ahead = oldTree ? statAhead(w, abs, names) : undefined;
     let batch: StatBatch | undefined;
@@ -868,9 +881,20 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
         unreadable(w, cabs, e);
         continue;
       }
+      if (cst.isDirectory()) {
+        // the next sibling directory's parent tree loads (a cold pack read, decrypt, decompress, HMAC) while this one is walked
+        while (nextDir < oldDirs.length && oldDirs[nextDir]!.name <= child) nextDir++;
+        const sibling = oldDirs[nextDir]?.subtree;
+        if (sibling !== undefined && !w.trees.has(sibling)) {
+          w.trees.set(sibling, loadTree(w.repo, sibling).catch(() => undefined));
+          prefetched.push(sibling);
+        }
+      }
       const n = await backupNode(w, cabs, child, cst, oldByName.get(child));
       if (n) children.push(n.node);
     }
+    // a sibling that vanished or is no longer a directory: its tree is not held to the end
+    for (const id of prefetched) w.trees.delete(id);
     // this directory's small files are all queued: its tree waits for them, so they go now
     await w.files?.flush();
     const node = { ...baseNode(name, st), ...xattrsOf(w, abs) };
@@ -1265,7 +1289,7 @@ async function runBackup(
       progress.totalBytes = Math.max(progress.totalBytes, progress.bytes);
       opts.onProgress(progress);
     };
-    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, plan.readBuffers), readers: new ByteGate(plan.fileReaders), small: { cold: opts.smallFileReads === 'concurrent', reads: new ByteGate(SMALL_READS), streak: 0, count: 0, pinned: (opts.smallFileReads ?? 'auto') !== 'auto', mode: opts.smallFileReads ?? 'auto', seen: 0 }, warnings: [], linked: new Map(), parentXattrs: parentSnap?.xattrs === true, xattrs: xattrSupport(), tick, beforeOpen: opts.beforeOpen };
+    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, plan.readBuffers), readers: new ByteGate(plan.fileReaders), small: { cold: opts.smallFileReads === 'concurrent', reads: new ByteGate(SMALL_READS), streak: 0, count: 0, pinned: (opts.smallFileReads ?? 'auto') !== 'auto', mode: opts.smallFileReads ?? 'auto', seen: 0 }, warnings: [], linked: new Map(), trees: new Map(), parentXattrs: parentSnap?.xattrs === true, xattrs: xattrSupport(), tick, beforeOpen: opts.beforeOpen };
     const rootNodes = await produce(w, parentTree);
     const names = new Set<string>();
     for (const n of rootNodes) {
