@@ -322,12 +322,7 @@ const FILE_BATCHES_IN_FLIGHT = 4;
 /** A small file's read on a seal worker, and the blob it made (packed, or already in the repository). */
 type WorkerRead = Exclude<FileRead, { kind: 'read' }> | { kind: 'read'; size: number; saved?: { id: string; stored: Promise<void> } };
 
-/**
- * Small files queued for the seal workers (`SealWorkers.readFiles`): each worker opens, reads, checks, hashes,
- * compresses and seals a batch with blocking calls, where the main thread paid a thread-pool trip (or a blocking
- * wait) per syscall. The main thread only walks, decides dedupe and packs. A batch goes when full, when its
- * directory's listing ends (`flush`), or SMALL_BATCH_WAIT_MS after its first file.
- */
+/** Files waiting for the next `readFiles` batch: paths, their lstat's [size, inode, mtime ns, ctime ns], who waits. */
 interface FileQueue {
   paths: string[];
   meta: bigint[];
@@ -335,6 +330,12 @@ interface FileQueue {
   bytes: number;
 }
 
+/**
+ * Small files queued for the seal workers (`SealWorkers.readFiles`): each worker opens, reads, checks, hashes,
+ * compresses and seals a batch with blocking calls, where the main thread paid a thread-pool trip (or a blocking
+ * wait) per syscall. The main thread only walks, decides dedupe and packs. A batch goes when full, when its
+ * directory's listing ends (`flush`), or SMALL_BATCH_WAIT_MS after its first file.
+ */
 class FileBatcher {
   private queue: FileQueue | undefined;
   private readonly inFlight = new ByteGate(FILE_BATCHES_IN_FLIGHT);
