@@ -74,9 +74,10 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { copyFile, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, stat, symlink } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -284,6 +285,7 @@ async function main(): Promise<void> {
         cofferInvocation:
           values.coffer === 'bundle' ? 'node coffer-repo.js … (cli/repo.ts bundled by esbuild, AWS SDK lazily loaded)' : 'node cli/coffer.js repo … (tsx compiles at start)',
         cofferBundleBuildSeconds: round(buildSeconds),
+        cofferXattrs: 'the bundle loads @napi-rs/xattr (checked at build): an llistxattr per file read and per directory, as the mover image and restic',
         resticOptions: 'repository v2, --compression auto, local cache in workdir: empty at init, kept across the phases of a round (as on a user\'s machine), cold on disk like everything else',
         fairness: `sync + cache drop + ${settleMs} ms settle before every timed command; ${values['no-warmup'] ? 'no warm-up' : 'untimed warm-up of each tool'}; order alternates by phase and round`,
         loadAverage1m: { min: round(Math.min(...loads), 2), median: round(median(loads), 2), max: round(Math.max(...loads), 2) },
@@ -514,8 +516,6 @@ async function runRounds(x: RoundsInput) {
 async function buildBundle(dir: string): Promise<string> {
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
-  // add-ons loaded with createRequire(import.meta.url) (the zstd codec, xattrs) resolve from the bundle's folder, as from dist/
-  symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
   const entry = path.join(dir, 'coffer-repo.ts');
   writeFileSync(
     entry,
@@ -549,7 +549,15 @@ async function buildBundle(dir: string): Promise<string> {
     process.env,
     dir,
   );
-  return path.join(dir, 'out/coffer-repo.js');
+  // Add-ons loaded at run time by name (@napi-rs/xattr in repository/xattr.ts, the zstd codec in compress.ts)
+  // resolve from the bundle's folder up, as they do in the mover image (dist/node_modules, build/bundle.ts): without
+  // this the bench's Coffer skipped the llistxattr per file that the mover (and restic) pays, and wrote brotli.
+  await symlink(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  const out = path.join(dir, 'out/coffer-repo.js');
+  // resolved as repository/xattr.ts does (createRequire from the bundle's own URL): refuse to measure without it
+  createRequire(out)('@napi-rs/xattr');
+  createRequire(out)('@toondepauw/node-zstd');
+  return out;
 }
 
 /** Run a command under GNU time for peak RSS and CPU; wall time measured here. */

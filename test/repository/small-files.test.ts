@@ -101,6 +101,41 @@ describe('small files: blocking, concurrent and worker reads store the same snap
     await restore(repo, again.snapshotId, out);
     expect(describeTree(path.join(out, 'src-one-changed'))).toEqual(describeTree(copy));
   });
+  it('changes seen by the seal workers\' lstats (a parent snapshot) are the ones seen by this thread\'s (workers: 0)', async () => {
+    // the same edits on two copies with the same parent; each backed up with and without the workers' lstat
+    const run = async (workers: number) => {
+      const copy = path.join(t.dir, `src-edits-${workers}`);
+      cpSync(src, copy, { recursive: true });
+      const { repo } = await newRepo(path.join(t.dir, `repo-edits-${workers}`));
+      const d = path.join(copy, 'd2');
+      const f02 = path.join(d, 'f02');
+      const then = new Date('2026-01-02T03:04:05Z'); // whole seconds: utimes can put it back exactly
+      await fsp.utimes(f02, then, then);
+      await backup(repo, [copy], { workers, smallFileReads: 'workers' });
+      // read first (d0 comes first): the workers then run, and the lstats of d1 and d2 go to them
+      writeFileSync(path.join(copy, 'd0', 'f00'), 'changed');
+      await fsp.chmod(path.join(d, 'f01'), 0o600); // mode only: ctime moves
+      writeFileSync(f02, prng((await fsp.stat(f02)).size, 999)); // same size and inode, mtime put back (touch -d): only ctime moves
+      await fsp.utimes(f02, then, then);
+      await fsp.rm(path.join(d, 'f03'));
+      mkdirSync(path.join(d, 'f03')); // a directory where a file was
+      await fsp.rm(path.join(d, 'f04'));
+      await fsp.symlink('f05', path.join(d, 'f04')); // a symlink where a file was
+      await fsp.link(path.join(d, 'f06'), path.join(d, 'f06-link')); // nlink 2: recorded with device and links
+      await fsp.rm(path.join(d, 'f08')); // gone
+      const again = await backup(repo, [copy], { workers, smallFileReads: 'workers' });
+      const out = path.join(t.dir, `out-edits-${workers}`);
+      await restore(repo, again.snapshotId, out);
+      expect(describeTree(path.join(out, `src-edits-${workers}`))).toEqual(describeTree(copy));
+      return again.stats;
+    };
+    const pick = (s: Awaited<ReturnType<typeof run>>) => ({ new: s.filesNew, changed: s.filesChanged, unmodified: s.filesUnmodified, read: s.bytesRead, dirs: s.dirs });
+    const threaded = pick(await run(2));
+    expect(threaded).toEqual(pick(await run(0)));
+    // d0/f00, f01, f02 and f06 read again; f06-link new (a second path of f06's inode); f03, f04, f08 no longer files
+    expect(threaded).toMatchObject({ changed: 4, new: 1, unmodified: 3 * FILES - 7 });
+  });
+
   it('progress totals are counted beside the walk: never below what is done, exact at the end', async () => {
     const { repo } = await newRepo(path.join(t.dir, 'repo-progress'));
     const seen: { files: number; totalFiles: number; bytes: number; totalBytes: number }[] = [];
