@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { openRepository } from '../../repository/index.ts';
 import { encodeJSON } from '../../repository/serialize.ts';
+import { newMasterKey } from '../../repository/crypto.ts';
+import { SealWorkers } from '../../repository/seal-workers.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Chunker, type ChunkerParams, DEFAULT_CHUNKER, gearTable } from '../../repository/chunker.ts';
 import { RepoError } from '../../repository/errors.ts';
@@ -250,5 +252,25 @@ describe('the repository config decides the chunker', () => {
     await backend.delete('config', 'config');
     await backend.put('config', 'config', encodeJSON(repo.key.encrypt, { ...repo.config, chunker: { ...oldParams, normalization: 7 } }));
     await expect(openRepository(backend, 'test-password')).rejects.toMatchObject({ code: 'E_REPO_VERSION', message: expect.stringMatching(/normalization level 7/) });
+  });
+});
+
+describe("the seal workers' copy of the cut (seal-workers.ts, plain JavaScript) cuts as Chunker does", () => {
+  it.each([undefined, 2, 0] as const)('normalization %s: mixed data with zero runs, shared buffers at byte offsets 0–3', async (normalization) => {
+    const params: ChunkerParams = normalization === undefined ? LEVEL2 : { ...LEVEL2, normalization };
+    const gear = gearTable(Buffer.from('worker-seed'));
+    const c = new Chunker(gear, params);
+    const workers = new SealWorkers(newMasterKey(), { gear, params }, 1);
+    try {
+      const data = Buffer.concat([dataOf('mixed 1 MiB runs', 12 * MiB), dataOf('zero runs', 14 * MiB)]);
+      const want = lengths((b, s, e, f) => c.cut(b, s, e, f), data);
+      expect(want.length).toBeGreaterThan(12);
+      for (const off of [0, 1, 2, 3]) {
+        const buf = atOffset(data, off, true);
+        expect((await workers.chunk(buf, 0, buf.length, true)).lengths, `offset ${off}`).toEqual(want);
+      }
+    } finally {
+      await workers.close();
+    }
   });
 });
