@@ -15,7 +15,7 @@ export interface ChunkerParams {
 }
 
 /** For new repositories; a repository keeps the parameters its config was created with. */
-export const DEFAULT_CHUNKER: ChunkerParams = { min: 512 * 1024, avg: 1024 * 1024, max: 8 * 1024 * 1024 };
+export const DEFAULT_CHUNKER: ChunkerParams = { min: 512 * 1024, avg: 1024 * 1024, max: 8 * 1024 * 1024, normalization: 0 };
 
 /**
  * A gear table derived from a per-repository secret seed, so chunk boundaries

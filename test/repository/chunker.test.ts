@@ -9,6 +9,10 @@ import { RepoError } from '../../repository/errors.ts';
 import { previousCut } from './chunker-previous.ts';
 import { newRepo, prng, tempDir, text } from './helpers.ts';
 
+const MiB = 1024 * 1024;
+/** The parameters of every repository created before `normalization` existed (a config without the field). */
+const LEVEL2: ChunkerParams = { min: 512 * 1024, avg: MiB, max: 8 * MiB };
+
 type Cut = (buf: Uint8Array, start: number, end: number, final: boolean) => number;
 
 function lengths(cut: Cut, data: Uint8Array): number[] {
@@ -77,7 +81,7 @@ describe('FastCDC chunker', () => {
     expect(cuts).toBeGreaterThan(1000); // real content-defined cuts, not only min/max/final
   });
 
-  const c = new Chunker(gearTable(Buffer.alloc(32, 7)));
+  const c = new Chunker(gearTable(Buffer.alloc(32, 7)), LEVEL2); // level 0 has its own below
   const data = prng(48 * 1024 * 1024, 42);
   const base = chunks(c, data);
 
@@ -124,15 +128,12 @@ describe('FastCDC chunker', () => {
   });
 
   it('depends on the repository seed (boundaries do not fingerprint content across repositories)', () => {
-    const other = chunks(new Chunker(gearTable(Buffer.alloc(32, 8))), data.subarray(0, 16 * 1024 * 1024));
+    const other = chunks(new Chunker(gearTable(Buffer.alloc(32, 8)), LEVEL2), data.subarray(0, 16 * 1024 * 1024));
     const mine = chunks(c, data.subarray(0, 16 * 1024 * 1024));
     expect(other.map((b) => b.length)).not.toEqual(mine.map((b) => b.length));
   });
 });
 
-const MiB = 1024 * 1024;
-/** The parameters of every repository created before `normalization` existed (a config without the field). */
-const LEVEL2: ChunkerParams = { min: 512 * 1024, avg: MiB, max: 8 * MiB };
 
 /** Test data of `n` bytes by kind: each stresses a different path of the scan (cut early, cut late, never cut). */
 function dataOf(kind: string, n: number): Buffer {
@@ -232,13 +233,15 @@ describe('the repository config decides the chunker', () => {
   const t = tempDir('chunker-config');
   afterAll(() => t.cleanup());
 
-  it('a new repository records DEFAULT_CHUNKER; a config without `normalization` (made before it existed) cuts as level 2', async () => {
+  it('a new repository records level 0; a config without `normalization` (made before it existed) cuts as level 2', async () => {
     const dir = t.dir + '/repo';
     const { repo, backend } = await newRepo(dir);
-    expect(repo.config.chunker).toEqual(DEFAULT_CHUNKER);
+    expect(repo.config.chunker).toEqual({ min: 512 * 1024, avg: MiB, max: 8 * MiB, normalization: 0 });
     const data = dataOf('mixed 1 MiB runs', 24 * MiB);
-    const fresh = lengths((b, s, e, f) => repo.chunker.cut(b, s, e, f), data);
-    expect(fresh).toEqual(lengths((b, s, e, f) => new Chunker(repo.chunker.gear, DEFAULT_CHUNKER).cut(b, s, e, f), data));
+    const level0 = lengths((b, s, e, f) => referenceCut(repo.chunker.gear, { ...LEVEL2, normalization: 0 }, b, s, e, f), data);
+    expect(lengths((b, s, e, f) => repo.chunker.cut(b, s, e, f), data)).toEqual(level0);
+    const opened = await openRepository(backend, 'test-password');
+    expect(lengths((b, s, e, f) => opened.chunker.cut(b, s, e, f), data)).toEqual(level0);
 
     // rewrite the config as an older Coffer wrote it: no `normalization` field
     const { normalization: _dropped, ...oldParams } = repo.config.chunker;
