@@ -38,7 +38,6 @@ function dead(n) {
 const enc = Buffer.from(workerData.encrypt);
 const mac = Buffer.from(workerData.mac);
 const { skip: SKIP, slices: SLICES, slice: SLICE, quality: QUALITY, qualityText: QUALITY_TEXT, qualitySparse: QUALITY_SPARSE, lgwin: LGWIN, keep: KEEP } = workerData.compression;
-const gear = new Uint32Array(workerData.gear);
 const { min, avg, max } = workerData.chunker;
 const topMask = (b) => (0xffffffff << (32 - b)) >>> 0;
 // as chunkMasks in chunker.ts (normalization 2 when the config has no field, 0: one mask from min on)
@@ -46,7 +45,7 @@ const level = workerData.chunker.normalization ?? 2;
 const bits = Math.round(Math.log2(level === 0 ? avg - min : avg));
 const maskS = topMask(level === 0 ? bits : bits + 2) | 0;
 const maskL = topMask(level === 0 ? bits : bits - 2) | 0;
-const g32 = new Int32Array(gear);
+const g32 = new Int32Array(workerData.gear); // the gear's bits as int32, as Chunker
 const LE = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 let scanH = 0;
 // Chunker.scan in chunker.ts: every position tested, four bytes per load from an aligned view
