@@ -38,7 +38,7 @@ function topMask(bits: number): number {
  * The two masks of a chunk (before `avg`, from `avg` on), as signed 32-bit values. The seal workers' copy
  * of the cut (seal-workers.ts) derives them the same way. An unknown level is a config from a newer Coffer.
  */
-function chunkMasks(params: ChunkerParams): { maskS: number; maskL: number } {
+export function chunkMasks(params: ChunkerParams): { maskS: number; maskL: number } {
   const level = params.normalization ?? 2;
   if (level === 0) {
     if (!(params.avg > params.min)) throw new RangeError(`chunker: normalization 0 needs avg > min (${params.avg}, ${params.min})`);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { openRepository } from '../../repository/index.ts';
+import { FileBackend, initRepository, openRepository } from '../../repository/index.ts';
 import { encodeJSON } from '../../repository/serialize.ts';
 import { newMasterKey } from '../../repository/crypto.ts';
 import { SealWorkers } from '../../repository/seal-workers.ts';
@@ -255,6 +255,15 @@ describe('the repository config decides the chunker', () => {
     await backend.delete('config', 'config');
     await backend.put('config', 'config', encodeJSON(repo.key.encrypt, { ...repo.config, chunker: { ...oldParams, normalization: 7 } }));
     await expect(openRepository(backend, 'test-password')).rejects.toMatchObject({ code: 'E_REPO_VERSION', message: expect.stringMatching(/normalization level 7/) });
+  });
+
+  it('init refuses chunker parameters it could not open, and writes nothing', async () => {
+    const dir = t.dir + '/refused';
+    const backend = new FileBackend(dir);
+    await expect(initRepository(backend, 'test-password', { chunker: { ...LEVEL2, normalization: 3 as 0 } })).rejects.toMatchObject({ code: 'E_REPO_VERSION' });
+    await expect(initRepository(backend, 'test-password', { chunker: { min: MiB, avg: MiB, max: 8 * MiB, normalization: 0 } })).rejects.toThrow(/avg > min/);
+    expect(await backend.list('keys')).toEqual([]);
+    expect(await backend.stat('config', 'config')).toBeFalsy();
   });
 });
 
