@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { FileBackend, initRepository, openRepository } from '../../repository/index.ts';
-import { encodeJSON } from '../../repository/serialize.ts';
-import { newMasterKey } from '../../repository/crypto.ts';
-import { SealWorkers } from '../../repository/seal-workers.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Chunker, type ChunkerParams, DEFAULT_CHUNKER, gearTable } from '../../repository/chunker.ts';
+import { newMasterKey } from '../../repository/crypto.ts';
 import { RepoError } from '../../repository/errors.ts';
+import { FileBackend, initRepository, openRepository } from '../../repository/index.ts';
+import { SealWorkers } from '../../repository/seal-workers.ts';
+import { encodeJSON } from '../../repository/serialize.ts';
 import { previousCut } from './chunker-previous.ts';
 import { newRepo, prng, tempDir, text } from './helpers.ts';
 
