@@ -1,7 +1,7 @@
 import { createHash, type Hash, randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import type { Backend, TempWriter } from './backend/types.ts';
-import { Chunker, type ChunkerParams, DEFAULT_CHUNKER, gearTable } from './chunker.ts';
+import { Chunker, type ChunkerParams, chunkMasks, DEFAULT_CHUNKER, gearTable } from './chunker.ts';
 import { decompress } from './compress.ts';
 import { BlobIndex, PackView } from './blob-index.ts';
 import { AsyncCrypto, DEFAULT_SCRYPT, deriveKey, type MasterKey, newMasterKey, type ScryptParams, SEAL_OVERHEAD, seal, storageId, unseal } from './crypto.ts';
@@ -83,6 +83,7 @@ function safeUser(): string {
 export async function initRepository(backend: Backend, password: string, opts: InitOptions = {}): Promise<Repository> {
   if (!password) throw new RepoError('E_REPO_PASSWORD', 'an empty password is not allowed');
   if (await backend.stat('config', 'config')) throw new RepoError('E_REPO_EXISTS', `${backend.location}: a repository already exists here`);
+  chunkMasks(opts.chunker ?? DEFAULT_CHUNKER); // parameters no Chunker accepts are refused before anything is written
   const master = newMasterKey();
   const config: RepoConfig = {
     version: FORMAT_VERSION,

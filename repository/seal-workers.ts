@@ -62,49 +62,61 @@ function contentSized(frame, size) {
   frame.copy(out, 5 + bytes, 6);
   return out;
 }
-const gear = new Uint32Array(workerData.gear);
 const { min, avg, max } = workerData.chunker;
-const bits = Math.round(Math.log2(avg));
 const topMask = (b) => (0xffffffff << (32 - b)) >>> 0;
-const maskS = topMask(bits + 2) | 0;
-const maskL = topMask(bits - 2) | 0;
+// as chunkMasks in chunker.ts (normalization 2 when the config has no field, 0: one mask from min on)
+const level = workerData.chunker.normalization ?? 2;
+const bits = Math.round(Math.log2(level === 0 ? avg - min : avg));
+const maskS = topMask(level === 0 ? bits : bits + 2) | 0;
+const maskL = topMask(level === 0 ? bits : bits - 2) | 0;
+const g32 = new Int32Array(workerData.gear); // the gear's bits as int32, as Chunker
+const LE = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+let scanH = 0;
+// Chunker.scan in chunker.ts: every position tested, four bytes per load from an aligned view
+function scan(buf, from, to, m, h0) {
+  // locals, not script-scope bindings, in the hot loop: 2x faster here
+  const g = g32;
+  let h = h0;
+  let i = from;
+  const head = LE ? Math.min(to, from + ((4 - ((buf.byteOffset + from) & 3)) & 3)) : to;
+  for (; i < head; i++) {
+    h = ((h << 1) + g[buf[i]]) | 0;
+    if ((h & m) === 0) return i + 1;
+  }
+  const words = (to - i) >> 2;
+  if (words > 0) {
+    const w = new Uint32Array(buf.buffer, buf.byteOffset + i, words);
+    for (let k = 0; k < words; k++) {
+      const x = w[k];
+      h = ((h << 1) + g[x & 255]) | 0;
+      if ((h & m) === 0) return i + 4 * k + 1;
+      h = ((h << 1) + g[(x >>> 8) & 255]) | 0;
+      if ((h & m) === 0) return i + 4 * k + 2;
+      h = ((h << 1) + g[(x >>> 16) & 255]) | 0;
+      if ((h & m) === 0) return i + 4 * k + 3;
+      h = ((h << 1) + g[x >>> 24]) | 0;
+      if ((h & m) === 0) return i + 4 * k + 4;
+    }
+    i += 4 * words;
+  }
+  for (; i < to; i++) {
+    h = ((h << 1) + g[buf[i]]) | 0;
+    if ((h & m) === 0) return i + 1;
+  }
+  scanH = h;
+  return -1;
+}
 // FastCDC, as Chunker.cut in chunker.ts
 function cut(buf, start, end, final) {
-  // locals, not script-scope bindings, in the hot loop (as Chunker.cut): 2x faster here
-  const g = gear;
-  const ms = maskS;
-  const ml = maskL;
-  const mn = min;
-  const mx = max;
-  const av = avg;
   const n = end - start;
-  if (n <= mn) return final ? n : 0;
-  const limit = start + (n < mx ? n : mx);
-  const normal = start + (av < n ? av : n);
-  let h = 0;
-  let i = start + mn;
-  // two bytes per iteration, every position checked (as Chunker.cut)
-  for (const n2 = normal - 1; i < n2; i += 2) {
-    h = ((h << 1) + g[buf[i]]) | 0;
-    if ((h & ms) === 0) return i + 1 - start;
-    h = ((h << 1) + g[buf[i + 1]]) | 0;
-    if ((h & ms) === 0) return i + 2 - start;
-  }
-  for (; i < normal; i++) {
-    h = ((h << 1) + g[buf[i]]) | 0;
-    if ((h & ms) === 0) return i + 1 - start;
-  }
-  for (const l2 = limit - 1; i < l2; i += 2) {
-    h = ((h << 1) + g[buf[i]]) | 0;
-    if ((h & ml) === 0) return i + 1 - start;
-    h = ((h << 1) + g[buf[i + 1]]) | 0;
-    if ((h & ml) === 0) return i + 2 - start;
-  }
-  for (; i < limit; i++) {
-    h = ((h << 1) + g[buf[i]]) | 0;
-    if ((h & ml) === 0) return i + 1 - start;
-  }
-  if (limit - start === mx) return mx;
+  if (n <= min) return final ? n : 0;
+  const limit = start + (n < max ? n : max);
+  const normal = start + (avg < n ? avg : n);
+  const from = start + min;
+  let at = scan(buf, from, normal, maskS, 0);
+  if (at < 0) at = scan(buf, normal > from ? normal : from, limit, maskL, scanH);
+  if (at >= 0) return at - start;
+  if (limit - start === max) return max;
   return final ? n : 0;
 }
 const ZERO_PAGE = Buffer.alloc(1024 * 1024);

@@ -162,7 +162,7 @@ const LEVELS = ['info', 'info', 'info', 'debug', 'warn', 'error'];
 const VERBS = ['GET', 'GET', 'GET', 'POST', 'PUT', 'DELETE'];
 
 /** Text that compresses like real logs and manifests (zstd/brotli ratio ~4–6), reproducible from the seed. */
-function textStream(seed: number): (n: number) => Buffer {
+export function textStream(seed: number): (n: number) => Buffer {
   const r = prng(seed);
   let t = Date.UTC(2026, 10, 1) + Math.floor(r() * 1e9);
   let carry = Buffer.alloc(0);
@@ -232,7 +232,7 @@ function textStream(seed: number): (n: number) => Buffer {
 }
 
 /** 1 MiB runs, each random or text (60/40), chosen from the seed: compressible and incompressible in one file. */
-function mixedStream(seed: number): (n: number) => Buffer {
+export function mixedStream(seed: number): (n: number) => Buffer {
   const r = prng(seed ^ 0x31);
   const bin = randomStream(seed);
   const text = textStream(seed);
