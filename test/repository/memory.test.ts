@@ -32,6 +32,11 @@ describe('planMemory', () => {
     const large = planMemory(256 * MiB, CHUNKER, PACK, READ);
     expect(small.fileReaders).toBe(1);
     expect(large.fileReaders).toBe(3);
+    // the default: one file read at a time, a read-ahead and two buffers for chunks waiting on their seal (45 MiB less
+    // peak RSS than three readers on the 512 MiB mixed bench, no slower: FORMAT.md "Peak RSS, rss")
+    const def = planMemory(DEFAULT_BUDGET, CHUNKER, PACK, READ);
+    expect([def.fileReaders, def.readBuffers]).toEqual([1, 4]);
+    expect(planMemory(192 * MiB, CHUNKER, PACK, READ).fileReaders).toBe(2);
     expect(small.packUploads).toBe(1);
     expect(large.packUploads).toBe(2);
     expect(planMemory(96 * MiB, CHUNKER, PACK, READ)).toEqual(small);
