@@ -28,7 +28,11 @@ export interface MemoryPlan {
   gcEvery: number;
   /** Growth of the main thread's JS heap after which a full collection runs (`paceHeap`). */
   heapGrowth: number;
-  /** Restore: sealed pack ranges read and not yet written (a tenth of the budget: 32 → 16 MiB at the default was 166–197 → 139 MiB peak RSS, 512 MiB mixed). */
+  /**
+   * Restore: sealed pack ranges read and not yet written, 3/40 of the budget (12 MiB at the default). 512 MiB mixed,
+   * peak RSS: 32 MiB 166–197, 16 MiB 139–153, 12 MiB 140–144 and no slower, 8 MiB 130–136 but 23% slower in three of
+   * three paired rounds (FORMAT.md, "Peak RSS, rss"). The range buffers kept may reach this plus one run (restore-files.ts).
+   */
   restoreBytesInFlight: number;
   /**
    * check --read-data: packs read and verified at once, each in a pack-sized shared buffer (17 MiB). One below 256 MiB
@@ -81,7 +85,7 @@ export function planMemory(budget: number, chunker: { max: number }, packSize: n
     packUploads,
     gcEvery,
     heapGrowth: gcEvery,
-    restoreBytesInFlight: Math.min(32 * MiB, Math.max(8 * MiB, Math.floor(b / 10))),
+    restoreBytesInFlight: Math.min(32 * MiB, Math.max(8 * MiB, Math.floor((b * 3) / 40))),
     checkPacksInFlight: b >= 320 * MiB ? 4 : b >= 256 * MiB ? 2 : 1,
     sealWorkers: b >= 128 * MiB ? 2 : 0,
   };
