@@ -121,7 +121,7 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
       const plan = planMemory(opts.memoryBudget ?? DEFAULT_BUDGET, repo.config.chunker, repo.config.packSize, 0);
       const workerCount = opts.workers ?? defaultRestoreWorkers();
       // a small young generation per worker: it holds only per-blob garbage (−13 MiB peak at 50,000 small files)
-      const workers = workerCount > 0 ? new RestoreWorkers(repo.key, workerCount, plan.gcEvery, { maxYoungGenerationSizeMb: 4 }) : undefined;
+      const workers = workerCount > 0 ? new RestoreWorkers(repo.key, workerCount, plan.gcEvery) : undefined;
       // One pack buffer per pack in flight, reused: a fresh SharedArrayBuffer per pack lived until GC (866 MiB RSS).
       const free: Buffer[] = [];
       const take = (n: number): Buffer => {

@@ -3,6 +3,7 @@ import { type ResourceLimits, Worker } from 'node:worker_threads';
 import { BROTLI_LGWIN, BROTLI_QUALITY, BROTLI_QUALITY_SPARSE, BROTLI_QUALITY_TEXT, ENTROPY_SKIP, KEEP_AT_MOST, SAMPLE_SLICE, SAMPLE_SLICES } from './compress.ts';
 import type { ChunkerParams } from './chunker.ts';
 import type { MasterKey } from './crypto.ts';
+import { configureWorkerHeaps } from './memory.ts';
 import { workerError } from './worker-error.ts';
 
 /**
@@ -458,6 +459,8 @@ export class SealWorkers {
 
   /** `limits`: V8 heap limits per worker (its buffers are outside them). A worker that cannot start fails every job with E_REPO_WORKER. */
   constructor(key: MasterKey, chunker: { gear: Uint32Array; params: ChunkerParams }, count: number, gcEvery = 32 * 1024 * 1024, limits?: ResourceLimits) {
+    // small young generations for these isolates (memory.ts: resourceLimits cannot lower the start-up flag's)
+    configureWorkerHeaps();
     for (let i = 0; i < count; i++) {
       let worker: Worker;
       try {
