@@ -7,8 +7,11 @@ const MiB = 1024 * 1024;
 /**
  * How a memory budget is spent (all sizes in bytes). The budget bounds what the mover allocates for data:
  * read buffers, sealed blobs in flight, pack buffers, restore ranges, dead buffers awaiting GC. Not in it: the
- * Node runtime and its code (~45 MiB RSS), each worker thread's isolate (~10 MiB), glibc's per-thread arenas
- * and the index (~50 B per blob, off the V8 heap: blob-index.ts). Measured in FORMAT.md ("Performance notes"): peak RSS ≈ budget + 70–110 MiB.
+ * Node runtime and its code (~42 MiB RSS), each worker thread's isolate (~10–15 MiB of V8 pages), glibc's arenas
+ * (freed blob buffers they keep: 20–90 MiB in a first backup) and the index (~50 B per blob, off the V8 heap:
+ * blob-index.ts). It is a ceiling the plan stays under, not a target: at the default budget the plan leaves part of
+ * it unspent where spending it bought no speed (one file reader). Where each phase's peak RSS goes, measured with
+ * smaps at the peak: FORMAT.md, "Peak RSS, rss".
  */
 export interface MemoryPlan {
   budget: number;
