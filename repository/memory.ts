@@ -10,15 +10,16 @@ const MiB = 1024 * 1024;
  * Node runtime and its code (~42 MiB RSS), each worker thread's isolate (~10–15 MiB of V8 pages), glibc's arenas
  * (freed blob buffers they keep: 20–90 MiB in a first backup) and the index (~50 B per blob, off the V8 heap:
  * blob-index.ts). It is a ceiling the plan stays under, not a target: at the default budget the plan leaves part of
- * it unspent where spending it bought no speed (one file reader). Where each phase's peak RSS goes, measured with
+ * it unspent where spending it bought no speed (fewer file readers). Where each phase's peak RSS goes, measured with
  * smaps at the peak: FORMAT.md, "Peak RSS, rss".
  */
 export interface MemoryPlan {
   budget: number;
   /**
-   * Backup: files read at once (each holds a current and a read-ahead buffer). One until the budget leaves room for
-   * four buffers beyond a reader's two: at the default budget three readers (seven 12 MiB buffers) bought no speed on
-   * the 512 MiB mixed bench and cost 45 MiB of peak RSS, 25 MiB on a 10%-changed backup (FORMAT.md, "Peak RSS, rss").
+   * Backup: files read at once (each holds a current and a read-ahead buffer). Two at the default budget, with five
+   * buffers: three (seven 12 MiB buffers) bought no speed and cost 20–30 MiB of peak RSS on the 512 MiB mixed bench;
+   * one was 40–70% slower on 3,000 files of 40–240 KiB with a cold cache, where reads wait on the disk one file at a
+   * time (FORMAT.md, "Peak RSS, rss").
    */
   fileReaders: number;
   /** Backup: read buffers at most (chunker max + one read each; chunks are views into them until sealed). */
@@ -75,11 +76,12 @@ export function planMemory(budget: number, chunker: { max: number }, packSize: n
   const packUploads = b >= 192 * MiB ? 2 : 1;
   const gcEvery = Math.min(32 * MiB, Math.max(8 * MiB, Math.floor(b / 16)));
   const sealBytesInFlight = Math.min(24 * MiB, Math.max(8 * MiB, Math.floor(b / 10)));
-  // what is left after packs, sealed blobs in flight and two threads' worth of garbage goes to read buffers: a reader
-  // takes two, and another reader comes only when four more are left (one reader feeds the one cut worker)
+  // what is left after packs, sealed blobs in flight and two threads' worth of garbage bounds the read buffers: two per
+  // reader and one more (BufferPool's floor); a third reader only when there is room for five (it bought no speed)
   const forReads = b - (packUploads + 1) * pack - sealBytesInFlight - 2 * gcEvery;
-  const fileReaders = Math.max(1, Math.min(3, Math.floor((forReads / readBuf - 4) / 2)));
-  const readBuffers = Math.max(2 * fileReaders + 1, Math.min(2 * fileReaders + 2, Math.floor(forReads / readBuf)));
+  const room = Math.floor((forReads / readBuf - 1) / 2);
+  const fileReaders = Math.max(1, Math.min(room, room >= 5 ? 3 : 2));
+  const readBuffers = 2 * fileReaders + 1;
   return {
     budget: b,
     fileReaders,

@@ -33,10 +33,10 @@ describe('planMemory', () => {
     const large = planMemory(256 * MiB, CHUNKER, PACK, READ);
     expect(small.fileReaders).toBe(1);
     expect(large.fileReaders).toBe(3);
-    // the default: one file read at a time, a read-ahead and two buffers for chunks waiting on their seal (45 MiB less
-    // peak RSS than three readers on the 512 MiB mixed bench, no slower: FORMAT.md "Peak RSS, rss")
+    // the default: two files read at once in five buffers (three readers in seven held 20–30 MiB more on the 512 MiB
+    // mixed bench for no speed; one was 40–70% slower on cold medium-sized files: FORMAT.md "Peak RSS, rss")
     const def = planMemory(DEFAULT_BUDGET, CHUNKER, PACK, READ);
-    expect([def.fileReaders, def.readBuffers]).toEqual([1, 4]);
+    expect([def.fileReaders, def.readBuffers]).toEqual([2, 5]);
     // restore: 12 MiB of pack ranges in flight at the default (8 was 23% slower, 16 held 7–10 MiB more)
     expect(def.restoreBytesInFlight).toBe(12 * MiB);
     expect(planMemory(192 * MiB, CHUNKER, PACK, READ).fileReaders).toBe(2);
