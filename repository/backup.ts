@@ -12,7 +12,7 @@ import { defaultWorkerCount, type FileBatch, type FileRead, SealWorkers, shared,
 import { findSnapshot, listSnapshots, loadTree, SPECIAL_TYPES, type Snapshot, type SnapshotWarning, type Tree, type TreeNode } from './tree.ts';
 import { ByteGate } from './byte-gate.ts';
 import { readXattrs, xattrSupport } from './xattr.ts';
-import { DEFAULT_BUDGET, GcPacer, type MemoryPlan, paceHeap, planMemory } from './memory.ts';
+import { collectNow, DEFAULT_BUDGET, GcPacer, type MemoryPlan, paceHeap, planMemory } from './memory.ts';
 
 export interface BackupProgress {
   files: number;
@@ -1308,6 +1308,10 @@ async function runBackup(
     const tree = await saveTree(saver, rootNodes);
     w.warnings.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const packs = await packer.finish();
+    // The seal workers' isolates and the pack buffers are done: let them go before the index is serialized, the
+    // end of a small-file backup's RSS peak (30,000 files: its last 200 ms; FORMAT.md "Peak RSS, rss").
+    await saver.close();
+    collectNow();
     if (packs.length) await repo.writeIndex(packs);
     stats.blobsNew = saver.blobsNew;
     stats.bytesAddedRaw = saver.bytesAddedRaw;

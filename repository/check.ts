@@ -120,8 +120,8 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
       opts.onProgress?.({ packs: 0, totalPacks: total });
       const plan = planMemory(opts.memoryBudget ?? DEFAULT_BUDGET, repo.config.chunker, repo.config.packSize, 0);
       const workerCount = opts.workers ?? defaultRestoreWorkers();
-      // a small young generation per worker: it holds only per-blob garbage (−13 MiB peak at 50,000 small files)
-      const workers = workerCount > 0 ? new RestoreWorkers(repo.key, workerCount, plan.gcEvery, { maxYoungGenerationSizeMb: 4 }) : undefined;
+      // each worker's young generation is small (memory.ts configureWorkerHeaps): it holds only per-blob garbage
+      const workers = workerCount > 0 ? new RestoreWorkers(repo.key, workerCount, plan.gcEvery) : undefined;
       // One pack buffer per pack in flight, reused: a fresh SharedArrayBuffer per pack lived until GC (866 MiB RSS).
       const free: Buffer[] = [];
       const take = (n: number): Buffer => {

@@ -7,12 +7,20 @@ const MiB = 1024 * 1024;
 /**
  * How a memory budget is spent (all sizes in bytes). The budget bounds what the mover allocates for data:
  * read buffers, sealed blobs in flight, pack buffers, restore ranges, dead buffers awaiting GC. Not in it: the
- * Node runtime and its code (~45 MiB RSS), each worker thread's isolate (~10 MiB), glibc's per-thread arenas
- * and the index (~50 B per blob, off the V8 heap: blob-index.ts). Measured in FORMAT.md ("Performance notes"): peak RSS ≈ budget + 70–110 MiB.
+ * Node runtime and its code (~42 MiB RSS), each worker thread's isolate (~10–15 MiB of V8 pages), glibc's arenas
+ * (freed blob buffers they keep: 20–90 MiB in a first backup) and the index (~50 B per blob, off the V8 heap:
+ * blob-index.ts). It is a ceiling the plan stays under, not a target: at the default budget the plan leaves part of
+ * it unspent where spending it bought no speed (fewer file readers). Where each phase's peak RSS goes, measured with
+ * smaps at the peak: FORMAT.md, "Peak RSS, rss".
  */
 export interface MemoryPlan {
   budget: number;
-  /** Backup: files read at once (each holds a current and a read-ahead buffer). */
+  /**
+   * Backup: files read at once (each holds a current and a read-ahead buffer). Two at the default budget, with five
+   * buffers: three (seven 12 MiB buffers) bought no speed and cost 20–30 MiB of peak RSS on the 512 MiB mixed bench;
+   * one was 40–70% slower on 3,000 files of 40–240 KiB with a cold cache, where reads wait on the disk one file at a
+   * time (FORMAT.md, "Peak RSS, rss").
+   */
   fileReaders: number;
   /** Backup: read buffers at most (chunker max + one read each; chunks are views into them until sealed). */
   readBuffers: number;
@@ -24,7 +32,11 @@ export interface MemoryPlan {
   gcEvery: number;
   /** Growth of the main thread's JS heap after which a full collection runs (`paceHeap`). */
   heapGrowth: number;
-  /** Restore: sealed pack ranges read and not yet written (a tenth of the budget: 32 → 16 MiB at the default was 166–197 → 139 MiB peak RSS, 512 MiB mixed). */
+  /**
+   * Restore: sealed pack ranges read and not yet written, 3/40 of the budget (12 MiB at the default). 512 MiB mixed,
+   * peak RSS: 32 MiB 166–197, 16 MiB 139–153, 12 MiB 140–144 and no slower, 8 MiB 130–136 but 23% slower in three of
+   * three paired rounds (FORMAT.md, "Peak RSS, rss"). The range buffers kept may reach this plus one run (restore-files.ts).
+   */
   restoreBytesInFlight: number;
   /**
    * check --read-data: packs read and verified at once, each in a pack-sized shared buffer (17 MiB). One below 256 MiB
@@ -64,10 +76,12 @@ export function planMemory(budget: number, chunker: { max: number }, packSize: n
   const packUploads = b >= 192 * MiB ? 2 : 1;
   const gcEvery = Math.min(32 * MiB, Math.max(8 * MiB, Math.floor(b / 16)));
   const sealBytesInFlight = Math.min(24 * MiB, Math.max(8 * MiB, Math.floor(b / 10)));
-  // what is left after packs, sealed blobs in flight and two threads' worth of garbage goes to read buffers
+  // what is left after packs, sealed blobs in flight and two threads' worth of garbage bounds the read buffers: two per
+  // reader and one more (BufferPool's floor); a third reader only when there is room for five (it bought no speed)
   const forReads = b - (packUploads + 1) * pack - sealBytesInFlight - 2 * gcEvery;
-  const fileReaders = Math.max(1, Math.min(3, Math.floor((forReads / readBuf - 1) / 2)));
-  const readBuffers = Math.max(2 * fileReaders + 1, Math.min(2 * fileReaders + 2, Math.floor(forReads / readBuf)));
+  const room = Math.floor((forReads / readBuf - 1) / 2);
+  const fileReaders = Math.max(1, Math.min(room, room >= 5 ? 3 : 2));
+  const readBuffers = 2 * fileReaders + 1;
   return {
     budget: b,
     fileReaders,
@@ -76,7 +90,7 @@ export function planMemory(budget: number, chunker: { max: number }, packSize: n
     packUploads,
     gcEvery,
     heapGrowth: gcEvery,
-    restoreBytesInFlight: Math.min(32 * MiB, Math.max(8 * MiB, Math.floor(b / 10))),
+    restoreBytesInFlight: Math.min(32 * MiB, Math.max(8 * MiB, Math.floor((b * 3) / 40))),
     checkPacksInFlight: b >= 320 * MiB ? 4 : b >= 256 * MiB ? 2 : 1,
     sealWorkers: b >= 128 * MiB ? 2 : 0,
   };
@@ -120,6 +134,24 @@ export function resolveBudget(flag: string | undefined, read: (file: string) => 
   const limit = cgroupMemoryLimit(read);
   if (limit !== undefined) return { budget: Math.min(DEFAULT_BUDGET, Math.max(MIN_BUDGET, limit - RUNTIME_RESERVE)), source: 'cgroup' };
   return { budget: DEFAULT_BUDGET, source: 'default' };
+}
+
+/** Semi-space of every worker isolate (MiB): V8's young generation is about three of them. */
+export const WORKER_SEMI_SPACE_MIB = 1;
+
+/**
+ * Call before creating worker threads: their isolates get a WORKER_SEMI_SPACE_MIB semi-space. Why a V8 flag and not
+ * the Worker's `resourceLimits.maxYoungGenerationSizeMb`: a `--max-semi-space-size` given at start-up (the mover's
+ * NODE_OPTIONS, MOVER_ENV) overrides `resourceLimits` in every isolate — a worker asked for 1 or 2 MiB still got the
+ * flag's 2 × 2 MiB of new space (measured with `v8.getHeapSpaceStatistics()` inside the worker), and without the flag
+ * V8's default lets each worker's semi-spaces grow to 16 MiB. V8 reads the flag when an isolate's heap is configured,
+ * so it changes the workers created after this call and never the running main thread, whose 2 MiB stays (1 MiB there
+ * cost a small-file restore ~30% more CPU). The workers' JS is messages and a few objects per blob; their buffers are
+ * outside the V8 heap. Measured (FORMAT.md, "Peak RSS, rss"): 30,000 small files, restore 162–165 → 150–152 MiB,
+ * check 126–128 → 119–121, CPU within noise.
+ */
+export function configureWorkerHeaps(): void {
+  v8.setFlagsFromString(`--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`);
 }
 
 let collect: ((opts?: { type: 'minor' | 'major' }) => void) | null | undefined;

@@ -516,6 +516,8 @@ export class PackWriter {
   async finish(): Promise<string[]> {
     await this.flush();
     await Promise.all([...this.uploads]);
+    // no pack follows: the spare buffers (17 MiB each) go before the index and snapshot are written
+    this.spare.length = 0;
     if (this.failure) throw this.failure;
     return this.written;
   }

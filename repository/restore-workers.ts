@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { type ResourceLimits, Worker } from 'node:worker_threads';
 import { zstdReader } from './compress.ts';
 import type { MasterKey } from './crypto.ts';
+import { configureWorkerHeaps } from './memory.ts';
 import { workerError } from './worker-error.ts';
 
 /**
@@ -265,6 +266,8 @@ export class RestoreWorkers {
   private failure: unknown;
 
   constructor(key: MasterKey, count: number, gcEvery = 32 * 1024 * 1024, limits?: ResourceLimits) {
+    // small young generations for these isolates (memory.ts: resourceLimits cannot lower the start-up flag's)
+    configureWorkerHeaps();
     const zstd = zstdReader();
     for (let i = 0; i < count; i++) {
       let worker: Worker;

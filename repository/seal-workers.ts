@@ -3,6 +3,7 @@ import { type ResourceLimits, Worker } from 'node:worker_threads';
 import { BROTLI_LGWIN, type Codec, ENTROPY_SKIP, KEEP_AT_MOST, SAMPLE_SLICE, SAMPLE_SLICES, writerCodec, ZSTD_SIZED_MAX, zstdAddon } from './compress.ts';
 import type { ChunkerParams } from './chunker.ts';
 import type { MasterKey } from './crypto.ts';
+import { configureWorkerHeaps } from './memory.ts';
 import { workerError } from './worker-error.ts';
 
 /**
@@ -548,6 +549,8 @@ export class SealWorkers {
 
   /** `limits`: V8 heap limits per worker (its buffers are outside them). A worker that cannot start fails every job with E_REPO_WORKER. */
   constructor(key: MasterKey, chunker: { gear: Uint32Array; params: ChunkerParams }, count: number, gcEvery = 32 * 1024 * 1024, limits?: ResourceLimits, codec: Codec = writerCodec()) {
+    // small young generations for these isolates (memory.ts: resourceLimits cannot lower the start-up flag's)
+    configureWorkerHeaps();
     const compression = { skip: ENTROPY_SKIP, slices: SAMPLE_SLICES, slice: SAMPLE_SLICE, comp: codec.comp, levels: [...codec.levels], lgwin: BROTLI_LGWIN, keep: KEEP_AT_MOST, zstdPath: zstdAddon()?.path, sizedMax: ZSTD_SIZED_MAX };
     for (let i = 0; i < count; i++) {
       let worker: Worker;

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { runCoffer } from '../cli-capture.ts';
 import { PerformanceObserver, constants as perf } from 'node:perf_hooks';
 import * as v8 from 'node:v8';
-import { cgroupMemoryLimit, DEFAULT_BUDGET, MIN_BUDGET, paceHeap, parseBytes, planMemory, resolveBudget } from '../../repository/memory.ts';
+import { Worker } from 'node:worker_threads';
+import { cgroupMemoryLimit, configureWorkerHeaps, DEFAULT_BUDGET, MIN_BUDGET, paceHeap, parseBytes, planMemory, resolveBudget, WORKER_SEMI_SPACE_MIB } from '../../repository/memory.ts';
 import { RepoError } from '../../repository/errors.ts';
 
 const MiB = 1024 * 1024;
@@ -32,11 +33,37 @@ describe('planMemory', () => {
     const large = planMemory(256 * MiB, CHUNKER, PACK, READ);
     expect(small.fileReaders).toBe(1);
     expect(large.fileReaders).toBe(3);
+    // the default: two files read at once in five buffers (three readers in seven held 20–30 MiB more on the 512 MiB
+    // mixed bench for no speed; one was 40–70% slower on cold medium-sized files: FORMAT.md "Peak RSS, rss")
+    const def = planMemory(DEFAULT_BUDGET, CHUNKER, PACK, READ);
+    expect([def.fileReaders, def.readBuffers]).toEqual([2, 5]);
+    // restore: 12 MiB of pack ranges in flight at the default (8 was 23% slower, 16 held 7–10 MiB more)
+    expect(def.restoreBytesInFlight).toBe(12 * MiB);
+    expect(planMemory(192 * MiB, CHUNKER, PACK, READ).fileReaders).toBe(2);
     expect(small.packUploads).toBe(1);
     expect(large.packUploads).toBe(2);
     expect(planMemory(96 * MiB, CHUNKER, PACK, READ)).toEqual(small);
     // below the floor the floor's plan
     expect(planMemory(10 * MiB, CHUNKER, PACK, READ)).toEqual(small);
+  });
+});
+
+describe('configureWorkerHeaps', () => {
+  it("gives workers started after it a young generation of its semi-space size, whatever the Worker's resourceLimits say", async () => {
+    configureWorkerHeaps();
+    // a worker that allocates enough short-lived objects to grow its new space to the limit, then reports it
+    const src = `const v8 = require('node:v8'); const keep = [];
+      for (let i = 0; i < 3e6; i++) { const o = { i, s: 'x' + i }; if (i % 1000 === 0) keep.push(o); }
+      require('node:worker_threads').parentPort.postMessage(v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size);`;
+    const w = new Worker(src, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 48 } });
+    const newSpace = await new Promise<number>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    await w.terminate();
+    // V8's default would let it grow to 2 × 16 MiB; resourceLimits asked for 48 MiB of young generation
+    expect(newSpace).toBeGreaterThan(0);
+    expect(newSpace).toBeLessThanOrEqual(2 * WORKER_SEMI_SPACE_MIB * MiB);
   });
 });
 
