@@ -55,7 +55,7 @@ _coffer() {
     reconcile)
       words="--author --branch --coffer-namespace --concurrency --context --help --kubeconfig --mover-image --once --output --source -h -o" ;;
     repo)
-      words="--dry-run --force --help --host --include --keep-daily --keep-hourly --keep-last --keep-monthly --keep-weekly --keep-yearly --memory-budget --new-password-file --output --parent --password-file --prune --quiet --read-data --remove-all --repo --stdin --stdin-filename --tag --timezone -h -o -q -r"
+      words="--compression --dry-run --force --help --host --include --keep-daily --keep-hourly --keep-last --keep-monthly --keep-weekly --keep-yearly --memory-budget --new-password-file --output --parent --password-file --prune --quiet --read-data --remove-all --repo --stdin --stdin-filename --tag --timezone -h -o -q -r"
       [[ $COMP_CWORD -eq 2 ]] && words="init backup restore snapshots ls check forget prune stats unlock" ;;
     report)
       words="--branch --committed --context --help --kubeconfig --offline --output --source -h -o" ;;
