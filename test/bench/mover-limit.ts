@@ -22,8 +22,8 @@ export interface Stages {
   fastcdc: number;
   hmacSha256: number;
   /** The writer's codec (zstd 3, or brotli q2 without the add-on) per 1 MiB chunk of the mixed data, high-entropy chunks skipped as the mover does: MB/s of input. (The name is from when it was brotli.) */
-  brotliMixed: number;
-  brotliDecompressMixed: number;
+  compressMixed: number;
+  decompressMixed: number;
   aes256gcm: number;
 }
 
@@ -65,7 +65,7 @@ export async function measureStages(dir: string): Promise<Stages> {
     }
   });
   const compressed: { data: Buffer; comp: Compression }[] = [];
-  const brotliMixed = rate(mixed.length, () => {
+  const compressMixed = rate(mixed.length, () => {
     compressed.length = 0;
     for (let at = 0; at < mixed.length; at += MiB) {
       const chunk = mixed.subarray(at, at + MiB);
@@ -74,7 +74,7 @@ export async function measureStages(dir: string): Promise<Stages> {
     }
   });
   const zstd = zstdAddon() && new (zstdAddon()!.mod.Decoder)();
-  const brotliDecompressMixed = rate(mixed.length, () => {
+  const decompressMixed = rate(mixed.length, () => {
     for (const c of compressed) (c.comp === Compression.Zstd ? zstd!.decodeSync(c.data) : brotliDecompressSync(c.data));
   });
 
@@ -100,20 +100,20 @@ export async function measureStages(dir: string): Promise<Stages> {
   const read = Math.round(total / 1e6 / ((performance.now() - t0) / 1000));
   await rfh.close();
   await rm(dir, { recursive: true, force: true });
-  return { read, readCache, fastcdc, hmacSha256, brotliMixed, brotliDecompressMixed, aes256gcm };
+  return { read, readCache, fastcdc, hmacSha256, compressMixed, decompressMixed, aes256gcm };
 }
 
 /**
  * What the stages allow for `bytes` of this workload: a first backup must read every byte once, cut it,
- * hash it, compress what compresses (`brotliMixed` already skips what does not) and encrypt it. One core
+ * hash it, compress what compresses (`compressMixed` already skips what does not) and encrypt it. One core
  * does them one after the other; two cores at best split the CPU work evenly while the disk reads.
  * A restore decrypts, decompresses and re-hashes (the write is not counted). Coffer's median beside it.
  */
 export function physicalLimit(s: Stages, bytes: number, compressibleShare: number, phases: { phase: string; seconds: Partial<Record<'restic' | 'coffer', number>> }[]) {
   const mb = bytes / 1e6;
   const readSeconds = mb / s.read;
-  const backupCpu = mb / s.fastcdc + mb / s.hmacSha256 + mb / s.brotliMixed + mb / s.aes256gcm;
-  const restoreCpu = mb / s.aes256gcm + (mb * compressibleShare) / s.brotliDecompressMixed + mb / s.hmacSha256;
+  const backupCpu = mb / s.fastcdc + mb / s.hmacSha256 + mb / s.compressMixed + mb / s.aes256gcm;
+  const restoreCpu = mb / s.aes256gcm + (mb * compressibleShare) / s.decompressMixed + mb / s.hmacSha256;
   const r3 = (n: number) => Math.round(n * 1000) / 1000;
   const first = phases.find((p) => p.phase === 'first-backup')?.seconds;
   const restore = phases.find((p) => p.phase === 'restore')?.seconds;
