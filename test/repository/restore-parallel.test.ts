@@ -191,6 +191,16 @@ describe('planReads (pure)', () => {
     ]);
   });
 
+  it('blobs of 256 KiB or more are cut at largeRunMax (two runs under the gate), small ones merge up to runMax', () => {
+    const big = new Map([...index, ['L1', { id: 'L1', ...loc('R', 0, 200_000) }], ['L2', { id: 'L2', ...loc('R', 200_000, 200_000) }], ['L3', { id: 'L3', ...loc('R', 400_000, 100_000) }]]);
+    const plan = planReads({ index: big }, [file('f', ['x1', 'x2']), file('g', ['L1', 'L2', 'L3'])], 1 << 20, 0, 300_000);
+    expect(plan.runs.map((r) => [r.pack, r.offset, r.length, r.blobs.map((b) => b.entry.id)])).toEqual([
+      ['P', 0, 200, ['x1', 'x2']],
+      ['R', 0, 200_000, ['L1']],
+      ['R', 200_000, 300_000, ['L2', 'L3']],
+    ]);
+  });
+
   it('a file with a blob missing from the index is refused up front, the others planned', () => {
     const plan = planReads({ index }, [file('f', ['x1', 'zz']), file('g', ['x2'])]);
     expect(plan.failed[0]).toMatch(/blob zz is missing/);
