@@ -65,8 +65,8 @@ Environment:
                           the end) — for logs read while it runs (Coffer's mover pods)
   COFFER_BACKUP_WORKERS, COFFER_RESTORE_WORKERS
                           Worker threads for backup / restore (default one per core, at most 2; 0 = main thread only)
-  COFFER_ZSTD=off         Act as if the zstd add-on were missing: backups write brotli (readable by Coffer before
-                          2026-12-07), and zstd blobs are refused (E_REPO_CODEC) unless Node ≥ 22.15 can decode them
+  COFFER_ZSTD=off         Act as if no zstd were available: backups write brotli (readable by Coffer before
+                          2026-12-07), and zstd blobs are refused (E_REPO_CODEC), also on Node ≥ 22.15
 `;
 
 const OPTIONS = {
