@@ -298,6 +298,8 @@ async function main(): Promise<void> {
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } finally {
+    // a restore's own finally unmounts its filesystem; this catches one left by an error between mount and try
+    for (const mount of mounted) spawnSync('umount', [mount], { stdio: 'ignore' });
     if (!values.keep) {
       const keepProfiles = values['cpu-prof'];
       for (const entry of await readdir(work).catch(() => [] as string[])) {
@@ -669,6 +671,8 @@ async function hashFile(p: string): Promise<string> {
 /** How restores were given their target (the report's `restoreTarget`), and whether loop mounts were refused once. */
 let restoreTarget = 'a directory on the bench\'s own filesystem';
 let loopRefused = false;
+/** Loop mounts not yet released (unmounted in main's finally, before the work directory is removed). */
+const mounted = new Set<string>();
 
 /**
  * A new ext4 filesystem on a loop device for one restore, as a restore into a fresh volume: a restore into a
@@ -698,10 +702,11 @@ async function freshFilesystem(dir: string, files: readonly PlannedFile[]): Prom
     return undefined;
   }
   restoreTarget = 'a fresh ext4 filesystem per restore (loop device, inode tables written at mkfs)';
+  mounted.add(mount);
   return {
     mount,
     release: async () => {
-      ok('umount', [mount]);
+      if (ok('umount', [mount])) mounted.delete(mount);
       await rm(image, { force: true });
       await rm(mount, { recursive: true, force: true });
     },
