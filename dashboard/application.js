@@ -8,7 +8,7 @@ import { pointSize, renderTimeline } from './timeline.js';
 import { renderRestores } from './views.js';
 
 const LIST = 25;
-const page = { ns: undefined, app: undefined, can: undefined, tiers: {}, points: [], shown: LIST, runs: [], runsNext: undefined, selected: undefined, progress: new Map(), ticket: 0 };
+const page = { ns: undefined, app: undefined, can: undefined, tiers: {}, points: [], shown: LIST, runs: [], runsNext: undefined, selected: undefined, progress: new Map(), openRuns: new Set(), ticket: 0 };
 let hooks = { canRestore: () => false, onRestore: () => undefined };
 
 export function setupApplication(callbacks) {
@@ -27,7 +27,7 @@ export function closeApplication() {
 export async function openApplication(ns, rp) {
   const fresh = ns !== page.ns;
   if (fresh) {
-    Object.assign(page, { ns, app: undefined, can: undefined, tiers: {}, points: [], shown: LIST, runs: [], runsNext: undefined, progress: new Map() });
+    Object.assign(page, { ns, app: undefined, can: undefined, tiers: {}, points: [], shown: LIST, runs: [], runsNext: undefined, progress: new Map(), openRuns: new Set() });
     fill(byId('app-title'), ns);
     for (const id of ['app-head', 'app-timeline', 'app-points', 'app-runs', 'app-restores', 'app-rp', 'app-progress']) fill(byId(id));
   }
@@ -218,7 +218,7 @@ function drawRuns() {
           { dataset: { run: r.metadata.name, phase: r.status.phase } },
           h(
             'details',
-            {},
+            { open: page.openRuns.has(r.metadata.name), on: { toggle: (e) => (e.target.open ? page.openRuns.add(r.metadata.name) : page.openRuns.delete(r.metadata.name)) } },
             h('summary', {}, statusBadge(r.status.phase), ` ${r.spec.type} · ${r.spec.policy ?? '—'} · ${fmtTime(r.status.startTime)} · ${fmtDuration(r.status.startTime, r.status.endTime)} · ${r.spec.trigger}`, r.status.restorePoint ? ` → ${r.status.restorePoint}` : ''),
             r.status.error ? h('p', { class: 'error-text' }, r.status.error) : null,
             r.status.log?.length ? h('pre', { class: 'log', tabindex: 0, 'aria-label': `Log of run ${r.metadata.name}` }, r.status.log.join('\n')) : h('p', { class: 'muted' }, 'no log lines recorded'),

@@ -41,11 +41,37 @@ export function s(tag, attrs, ...children) {
   return build(document.createElementNS(SVG_NS, tag), attrs, children);
 }
 
-/** Replaces the children of `el`. */
+/**
+ * Replaces the children of `el`. Views redraw whenever the event stream reports a change, so a keyboard user's focus
+ * inside `el` moves to the redrawn twin of the element it was on: otherwise every live update would drop focus to
+ * <body> under the user's fingers.
+ */
 export function fill(el, ...children) {
+  const active = document.activeElement;
+  const key = active && active !== el && el.contains(active) ? focusKey(active, el) : undefined;
   el.replaceChildren();
   append(el, children);
+  if (key) el.querySelector(key)?.focus({ preventScroll: true });
   return el;
+}
+
+// An element's identity across redraws: its id, or its tag with its first data attribute (the views put the
+// identity first: data-namespace, data-run, data-name; later ones such as a phase change) and its link target.
+function selectorOf(node) {
+  if (node.id) return `#${CSS.escape(node.id)}`;
+  const data = [...node.attributes].find((a) => a.name.startsWith('data-'));
+  const href = node.getAttribute('href');
+  return CSS.escape(node.localName) + (data ? `[${data.name}="${CSS.escape(data.value)}"]` : '') + (href ? `[href="${CSS.escape(href)}"]` : '');
+}
+
+/** The selector of `active` under its nearest ancestor (below `root`) that has an identity of its own. */
+function focusKey(active, root) {
+  const own = selectorOf(active);
+  if (active.id) return own;
+  for (let up = active.parentElement; up && up !== root; up = up.parentElement) {
+    if (up.id || Object.keys(up.dataset).length) return `${selectorOf(up)} ${own}`;
+  }
+  return own;
 }
 
 export function byId(id) {
