@@ -12,7 +12,7 @@
  * the environment to export and serves until interrupted.
  */
 import { createRequire } from 'node:module';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, unlink } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,7 @@ interface S3rverInstance {
   run(): Promise<AddressInfo>;
   close(): Promise<void>;
   httpServer?: Server;
+  store: { deleteObject(bucket: string, key: string): Promise<void>; getResourcePath(bucket: string, key: string, resource: string): string };
 }
 type S3rverCtor = new (options: Record<string, unknown>) => S3rverInstance;
 
@@ -66,6 +67,19 @@ export async function startS3Server(opts: StartS3ServerOptions = {}): Promise<S3
     directory,
     configureBuckets: buckets.map((name) => ({ name, configs: [] })),
   });
+  // s3rver 3.7 removes a key's parent directories when a DELETE empties them, racing a PUT into the same "folder"
+  // that has made the directory but not yet opened its file: the PUT's write stream fails with an unhandled ENOENT
+  // (crashing the process) and the object is lost although the PUT answered 200. S3 has no directories, so the
+  // delete here removes only the object's files and leaves empty directories alone.
+  server.store.deleteObject = async (bucket, key) => {
+    await Promise.all(
+      ['object', 'object.md5', 'metadata.json'].map((r) =>
+        unlink(server.store.getResourcePath(bucket, key, r)).catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== 'ENOENT') throw e;
+        }),
+      ),
+    );
+  };
   const addr = await server.run();
   // Large multipart uploads through a slow proxy must not be cut by Node's default request timeouts.
   if (server.httpServer) {
