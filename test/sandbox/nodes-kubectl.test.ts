@@ -217,5 +217,6 @@ describe('nodes and scheduling (kubectl)', () => {
     await ok(['delete', 'deployment', 'web']);
     await ok(['delete', 'daemonset', 'agent']);
     await ok(['delete', 'pdb', 'web']);
-  });
+    // Its own waits (rollouts, drains, budget status) add up past the default 60 s on a loaded machine.
+  }, 300_000);
 });
