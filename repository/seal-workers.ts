@@ -774,7 +774,9 @@ export class SealWorkers {
     return { nums: r.nums!, times: r.times!.split('\0') };
   }
 
+  /** Stop the workers; jobs still out, and any sent later, reject (E_REPO_WORKER) rather than wait forever. Idempotent. */
   async close(): Promise<void> {
+    this.fail(new RepoError('E_REPO_WORKER', 'the seal workers were closed'));
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }
