@@ -30,17 +30,33 @@ export interface BackupStartOptions {
 export async function openForBackup(backend: Backend, password: string, opts: BackupStartOptions = {}): Promise<{ repo: Repository; sealWorkers?: SealWorkers }> {
   // the count runBackup would choose: planMemory's sealWorkers depends on the budget alone
   const count = opts.workers ?? Math.min(defaultWorkerCount(), planMemory(opts.memoryBudget ?? DEFAULT_BUDGET, DEFAULT_CHUNKER, DEFAULT_PACK_SIZE, 0).sealWorkers);
-  const wanted = count > 0 && (opts.parent === null || (opts.parent === undefined && (await noSnapshots(backend))));
   let sealWorkers: SealWorkers | undefined;
-  // Started once scrypt runs, not before: creating the threads and loading the add-ons takes this thread 5–90 ms
-  // (by load), which would delay the reads of the config and key files that the derivation waits for.
+  let wanted = false;
+  let deriving = false;
+  let opened = false;
+  // Started once scrypt runs, not before: creating the threads and loading the add-ons takes this thread 5–90 ms (by
+  // load), which would delay the reads of the config and key files that the derivation waits for. The listing of
+  // snapshots runs beside the open (one more round trip on S3); if it answers only after the open, nothing starts early.
   const start = () => {
-    if (wanted) sealWorkers = new SealWorkers(undefined, undefined, count, undefined, undefined, writerCodec(opts.compression));
-    xattrSupport();
+    if (wanted && deriving && !opened && !sealWorkers) sealWorkers = new SealWorkers(undefined, undefined, count, undefined, undefined, writerCodec(opts.compression));
   };
+  const noParent = count <= 0 || typeof opts.parent === 'string' ? Promise.resolve(false) : opts.parent === null ? Promise.resolve(true) : noSnapshots(backend);
+  const listing = noParent.then((w) => {
+    wanted = w;
+    start();
+  });
   try {
-    return { repo: await openRepository(backend, password, start), sealWorkers };
+    const repo = await openRepository(backend, password, () => {
+      deriving = true;
+      xattrSupport();
+      start();
+    });
+    opened = true;
+    await listing; // settled already, but a worker start that failed there fails the open here
+    return { repo, sealWorkers };
   } catch (e) {
+    opened = true;
+    await listing.catch(() => undefined);
     await sealWorkers?.close();
     throw e;
   }
