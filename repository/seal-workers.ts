@@ -515,6 +515,8 @@ interface Job {
   reject: (e: unknown) => void;
   slot: Slot;
   cost: number;
+  /** An `init` job: the fingerprint its reply must carry. */
+  key?: string;
 }
 
 interface Reply {
@@ -645,15 +647,9 @@ export class SealWorkers {
       return;
     }
     this.keyed = expected;
-    for (const slot of this.slots) {
-      const reply = this.post(slot, 'init', { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), gear: new Uint32Array(chunker.gear), chunker: { ...chunker.params }, gcEvery }, 0);
-      reply.then(
-        (r) => {
-          if (r.id !== expected) this.fail(new RepoError('E_REPO_WORKER', 'a seal worker received a key other than the repository key; nothing was sealed with it'));
-        },
-        (e: unknown) => this.fail(e instanceof RepoError ? e : new RepoError('E_REPO_WORKER', `a seal worker refused its key: ${(e as Error).message}`)),
-      );
-    }
+    // checked in `settle`, synchronously: a worker's replies come in order, so its init reply fails the pool before
+    // any reply to a job sent after it is handled
+    for (const slot of this.slots) void this.post(slot, 'init', { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), gear: new Uint32Array(chunker.gear), chunker: { ...chunker.params }, gcEvery }, 0, expected).catch(() => undefined);
   }
 
   private settle(r: Reply): void {
@@ -661,6 +657,10 @@ export class SealWorkers {
     if (!job) return;
     this.jobs.delete(r.seq);
     job.slot.busy -= job.cost;
+    if (job.key !== undefined && (r.error !== undefined || r.id !== job.key)) {
+      this.fail(new RepoError('E_REPO_WORKER', r.error !== undefined ? `a seal worker refused its key: ${r.error}` : 'a seal worker received a key other than the repository key; nothing was sealed with it'));
+      return;
+    }
     if (r.error !== undefined) job.reject(new Error(`seal worker: ${r.error}`));
     else job.resolve(r);
   }
@@ -689,11 +689,11 @@ export class SealWorkers {
     return this.post(slot, op, { buf, ...extra }, extra && 'start' in extra ? extra.end - extra.start : bytes);
   }
 
-  private post(slot: Slot, op: string, body: object, cost: number): Promise<Reply> {
+  private post(slot: Slot, op: string, body: object, cost: number, key?: string): Promise<Reply> {
     const seq = this.seq++;
     slot.busy += cost;
     return new Promise<Reply>((resolve, reject) => {
-      this.jobs.set(seq, { resolve, reject, slot, cost });
+      this.jobs.set(seq, { resolve, reject, slot, cost, key });
       slot.worker.postMessage({ seq, op, ...body });
     });
   }
