@@ -34,14 +34,21 @@ export async function openForBackup(backend: Backend, password: string, opts: Ba
   let wanted = false;
   let deriving = false;
   let opened = false;
+  let failed: unknown;
   // Started once scrypt runs, not before: creating the threads and loading the add-ons takes this thread 5–90 ms (by
   // load), which would delay the reads of the config and key files that the derivation waits for. The listing of
   // snapshots runs beside the open (one more round trip on S3); if it answers only after the open, nothing starts early.
   const start = () => {
-    if (wanted && deriving && !opened && !sealWorkers) sealWorkers = new SealWorkers(undefined, undefined, count, undefined, undefined, writerCodec(opts.compression));
+    if (!wanted || !deriving || opened || sealWorkers || failed) return;
+    try {
+      sealWorkers = new SealWorkers(undefined, undefined, count, undefined, undefined, writerCodec(opts.compression));
+    } catch (e) {
+      failed = e; // a thread that cannot be created (E_REPO_WORKER): thrown once the open is done
+    }
   };
   const noParent = count <= 0 || typeof opts.parent === 'string' ? Promise.resolve(false) : opts.parent === null ? Promise.resolve(true) : noSnapshots(backend);
-  const listing = noParent.then((w) => {
+  // never rejects (noSnapshots answers false on any error, start keeps its failure); not awaited: an answer after the open starts nothing
+  void noParent.then((w) => {
     wanted = w;
     start();
   });
@@ -52,11 +59,10 @@ export async function openForBackup(backend: Backend, password: string, opts: Ba
       start();
     });
     opened = true;
-    await listing; // settled already, but a worker start that failed there fails the open here
+    if (failed) throw failed;
     return { repo, sealWorkers };
   } catch (e) {
     opened = true;
-    await listing.catch(() => undefined);
     await sealWorkers?.close();
     throw e;
   }

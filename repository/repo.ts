@@ -109,7 +109,7 @@ export async function initRepository(backend: Backend, password: string, opts: I
 /**
  * Open with any key's password; a password no key accepts is E_REPO_PASSWORD. `whileDeriving` is called once, as soon as
  * the first key derivation is under way on the thread pool (this thread only waits for it): work that needs no key
- * starts there (backup-start.ts).
+ * starts there (backup-start.ts). It must not throw.
  */
 export async function openRepository(backend: Backend, password: string, whileDeriving?: () => void): Promise<Repository> {
   const cfgBytes = await backend.get('config', 'config').catch((e: { code?: string }) => {
