@@ -774,9 +774,12 @@ export class SealWorkers {
     return { nums: r.nums!, times: r.times!.split('\0') };
   }
 
-  /** Stop the workers; jobs still out, and any sent later, reject (E_REPO_WORKER) rather than wait forever. Idempotent. */
+  /**
+   * Stop the workers; a job sent later rejects (E_REPO_WORKER) rather than wait forever. Jobs still out stay pending,
+   * as before: after a failed backup nothing may await them, and rejecting them would be unhandled. Idempotent.
+   */
   async close(): Promise<void> {
-    this.fail(new RepoError('E_REPO_WORKER', 'the seal workers were closed'));
+    this.failure ??= new RepoError('E_REPO_WORKER', 'the seal workers were closed');
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }
