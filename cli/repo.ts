@@ -13,6 +13,7 @@ import {
   initRepository,
   listSnapshots,
   ls,
+  openForBackup,
   openRepository,
   prune,
   removeLocks,
@@ -252,11 +253,13 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
     if (v.parent && v.force) throw new UsageError('--parent and --force contradict each other');
     const compression = v.compression ?? 'auto';
     if (!(COMPRESSION_SETTINGS as readonly string[]).includes(compression)) throw new UsageError(`--compression "${compression}": expected auto, max or off`);
-    const repo = await open(ctx);
+    const parent = v.force ? null : v.parent;
+    // a backup of files: its seal workers start while the key derives (a first backup reads every file)
+    const { repo, sealWorkers } = v.stdin ? { repo: await open(ctx), sealWorkers: undefined } : await openForBackup(ctx.backend, password(ctx), { parent, memoryBudget: ctx.budget, compression: compression as CompressionSetting });
     const bar = progressLine(ctx);
     // No progress shown, no totals counted beside the walk (a second walk's lstats).
     const shown = ctx.progress || io.env.COFFER_PROGRESS === 'json';
-    const opts = { tags, parent: v.force ? null : v.parent, hostname: v.host, memoryBudget: ctx.budget, compression: compression as CompressionSetting, onProgress: shown ? (p: Parameters<typeof bar.update>[0]) => bar.update(p) : undefined };
+    const opts = { tags, parent, hostname: v.host, memoryBudget: ctx.budget, compression: compression as CompressionSetting, sealWorkers, onProgress: shown ? (p: Parameters<typeof bar.update>[0]) => bar.update(p) : undefined };
     let res;
     try {
       if (v.stdin) {
@@ -271,6 +274,8 @@ const SUB: Record<string, (ctx: Ctx) => Promise<number>> = {
       }
     } finally {
       bar.done();
+      // closed by the backup however it ends; here too when it never ran (a missing PATH argument)
+      await sealWorkers?.close();
     }
     const s = res.stats;
     // The last progress line says the total, however fast the backup was.

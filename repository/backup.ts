@@ -47,6 +47,11 @@ export interface BackupOptions {
   compression?: CompressionSetting;
   /** Called with a file's or directory's path between the walk's lstat and each open of it: a test seam to swap or change it there. */
   beforeOpen?: (path: string) => void;
+  /**
+   * Seal workers started before the repository was open, without a key (backup-start.ts `openForBackup`): given the
+   * repository's key here (`SealWorkers.init`) and used instead of `workers`; closed when the backup ends, however it ends.
+   */
+  sealWorkers?: SealWorkers;
 }
 
 export interface BackupStats {
@@ -119,14 +124,19 @@ class BlobSaver {
     private readonly workerCount: number,
     private readonly plan: MemoryPlan,
     private readonly codec: Codec,
+    started?: SealWorkers,
   ) {
     this.gate = new ByteGate(plan.sealBytesInFlight);
     this.pacer = new GcPacer(plan.gcEvery);
+    if (started) {
+      started.init(repo.key, { gear: repo.chunker.gear, params: repo.chunker.params }, plan.gcEvery);
+      this.workers = started;
+    }
   }
 
   private zeroIds = new Map<number, Promise<string>>();
 
-  /** Workers start on the first large blob, so a backup that reads nothing (unchanged files) never pays their start-up. */
+  /** Workers start on the first large blob, so a backup that reads nothing (unchanged files) never pays their start-up (unless started before the key was derived: `BackupOptions.sealWorkers`). */
   pool(): SealWorkers | undefined {
     if (this.workerCount <= 0) return undefined;
     if (!this.workers) {
@@ -1255,8 +1265,11 @@ async function runBackup(
   produce: (w: Walker, parentTree: Tree | undefined) => Promise<TreeNode[]>,
 ): Promise<BackupResult> {
   const started = Date.now();
-  const lock = await acquireLock(repo, false, 'backup');
-  let closeSaver = async (): Promise<void> => undefined;
+  const lock = await acquireLock(repo, false, 'backup').catch(async (e: unknown) => {
+    await opts.sealWorkers?.close();
+    throw e;
+  });
+  let closeSaver = async (): Promise<void> => opts.sealWorkers?.close();
   try {
     await repo.loadIndex();
     // A stale lock means an earlier run died (kill -9, power loss) and may have left packs no index
@@ -1279,7 +1292,7 @@ async function runBackup(
 
     const plan = planMemory(opts.memoryBudget ?? DEFAULT_BUDGET, repo.config.chunker, repo.config.packSize, READ_SIZE);
     const packer = repo.newPackWriter(plan.packUploads);
-    const saver = new BlobSaver(repo, packer, opts.workers ?? Math.min(defaultWorkerCount(), plan.sealWorkers), plan, writerCodec(opts.compression));
+    const saver = new BlobSaver(repo, packer, opts.sealWorkers?.count ?? opts.workers ?? Math.min(defaultWorkerCount(), plan.sealWorkers), plan, writerCodec(opts.compression), opts.sealWorkers);
     const stopHeapPacer = paceHeap(plan.heapGrowth);
     // after a failure the filling pack is dropped (after success there is none)
     closeSaver = () => (stopHeapPacer(), packer.discard(), saver.close());
@@ -1347,13 +1360,17 @@ async function runBackup(
  * and inode reuse the parent's content list without being read.
  */
 export async function backup(repo: Repository, paths: string[], opts: BackupOptions = {}): Promise<BackupResult> {
-  if (!paths.length) throw new RepoError('E_REPO_PATH', 'nothing to back up: give at least one path');
+  if (!paths.length) {
+    await opts.sealWorkers?.close();
+    throw new RepoError('E_REPO_PATH', 'nothing to back up: give at least one path');
+  }
   const abs = paths.map((p) => path.resolve(p));
   const sts: BigIntStats[] = [];
   for (const p of abs) {
     try {
       sts.push(await fsp.lstat(p, { bigint: true }));
     } catch {
+      await opts.sealWorkers?.close();
       throw new RepoError('E_REPO_PATH', `${p}: no such file or directory`);
     }
   }

@@ -67,22 +67,27 @@ type CryptoKeyT = Awaited<ReturnType<typeof subtle.importKey>>;
 /**
  * Async variants run on libuv's thread pool (WebCrypto jobs), so hashing and
  * encryption of one chunk overlap with chunking of the next on another core
- * without worker threads.
+ * without worker threads. The WebCrypto keys are imported on first use: opening a repository does not wait for
+ * WebCrypto's first load (2–6 ms, more on a loaded box), which a backup's main path never uses.
  */
 export class AsyncCrypto {
-  private constructor(
-    private readonly aes: CryptoKeyT,
-    private readonly hmac: CryptoKeyT,
-  ) {}
+  private imported: Promise<{ aes: CryptoKeyT; hmac: CryptoKeyT }> | undefined;
+  private constructor(private readonly k: MasterKey) {}
 
   static async create(k: MasterKey): Promise<AsyncCrypto> {
-    const aes = await subtle.importKey('raw', k.encrypt, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
-    const hmac = await subtle.importKey('raw', k.mac, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-    return new AsyncCrypto(aes, hmac);
+    return new AsyncCrypto(k);
+  }
+
+  private keys(): Promise<{ aes: CryptoKeyT; hmac: CryptoKeyT }> {
+    this.imported ??= (async () => ({
+      aes: await subtle.importKey('raw', this.k.encrypt, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']),
+      hmac: await subtle.importKey('raw', this.k.mac, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']),
+    }))();
+    return this.imported;
   }
 
   async blobId(data: Uint8Array): Promise<string> {
-    return Buffer.from(await subtle.sign('HMAC', this.hmac, data)).toString('hex');
+    return Buffer.from(await subtle.sign('HMAC', (await this.keys()).hmac, data)).toString('hex');
   }
 
   /** SHA-256 of a stored object (pack names), hashed off the main thread. */
@@ -92,14 +97,15 @@ export class AsyncCrypto {
 
   async seal(plain: Uint8Array): Promise<Buffer> {
     const nonce = randomBytes(NONCE);
-    const ct = await subtle.encrypt({ name: 'AES-GCM', iv: nonce }, this.aes, plain);
+    const ct = await subtle.encrypt({ name: 'AES-GCM', iv: nonce }, (await this.keys()).aes, plain);
     return Buffer.concat([nonce, Buffer.from(ct)]);
   }
 
   async unseal(sealed: Buffer, what: string): Promise<Buffer> {
     if (sealed.length < SEAL_OVERHEAD) throw new RepoError('E_REPO_CORRUPT', `${what}: too short to be an encrypted object`);
+    const { aes } = await this.keys();
     try {
-      return Buffer.from(await subtle.decrypt({ name: 'AES-GCM', iv: sealed.subarray(0, NONCE) }, this.aes, sealed.subarray(NONCE)));
+      return Buffer.from(await subtle.decrypt({ name: 'AES-GCM', iv: sealed.subarray(0, NONCE) }, aes, sealed.subarray(NONCE)));
     } catch {
       throw new RepoError('E_REPO_CORRUPT', `${what}: authentication failed (data is damaged or was tampered with)`);
     }

@@ -11,6 +11,7 @@ export { initRepository, openRepository, Repository, FORMAT_VERSION, DEFAULT_PAC
 export { DEFAULT_SCRYPT, type ScryptParams } from './crypto.ts';
 export { DEFAULT_CHUNKER, type ChunkerParams } from './chunker.ts';
 export { backup, backupEntries, type BackupOptions, type BackupResult, type BackupStats, type BackupProgress, type Entry } from './backup.ts';
+export { openForBackup } from './backup-start.ts';
 export { restore, type RestoreOptions, type RestoreStats, type RestoreProgress } from './restore.ts';
 export { check, type CheckOptions, type CheckResult, type DamagedPack } from './check.ts';
 export { forget, prune, type ForgetOptions, type PruneStats } from './prune.ts';

@@ -106,8 +106,12 @@ export async function initRepository(backend: Backend, password: string, opts: I
   return Repository.create(backend, master, config, keyId);
 }
 
-/** Open with any key's password; a password no key accepts is E_REPO_PASSWORD. */
-export async function openRepository(backend: Backend, password: string): Promise<Repository> {
+/**
+ * Open with any key's password; a password no key accepts is E_REPO_PASSWORD. `whileDeriving` is called once, as soon as
+ * the first key derivation is under way on the thread pool (this thread only waits for it): work that needs no key
+ * starts there (backup-start.ts). It must not throw.
+ */
+export async function openRepository(backend: Backend, password: string, whileDeriving?: () => void): Promise<Repository> {
   const cfgBytes = await backend.get('config', 'config').catch((e: { code?: string }) => {
     if (e.code === 'E_REPO_NOT_FOUND') throw new RepoError('E_REPO_NOT_INITIALIZED', `${backend.location}: no repository here (run "coffer repo init" first)`);
     throw e;
@@ -121,7 +125,11 @@ export async function openRepository(backend: Backend, password: string): Promis
     } catch {
       return undefined;
     }
-    const kek = await deriveKey(password, Buffer.from(kf.salt, 'base64'), { N: kf.N, r: kf.r, p: kf.p });
+    const deriving = deriveKey(password, Buffer.from(kf.salt, 'base64'), { N: kf.N, r: kf.r, p: kf.p });
+    const then = whileDeriving;
+    whileDeriving = undefined;
+    then?.();
+    const kek = await deriving;
     let body: Buffer;
     try {
       body = unseal(kek, Buffer.from(kf.data, 'base64'), `key ${k.name}`);

@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { type ResourceLimits, Worker } from 'node:worker_threads';
 import { BROTLI_LGWIN, type Codec, ENTROPY_SKIP, KEEP_AT_MOST, SAMPLE_SLICE, SAMPLE_SLICES, writerCodec, ZSTD_SIZED_MAX, zstdAddon } from './compress.ts';
 import type { ChunkerParams } from './chunker.ts';
 import type { MasterKey } from './crypto.ts';
 import { configureWorkerHeaps } from './memory.ts';
+import { RepoError } from './errors.ts';
 import { workerError } from './worker-error.ts';
 
 /**
@@ -20,7 +22,7 @@ import { workerError } from './worker-error.ts';
  */
 const WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
-const { createHmac, createCipheriv, randomBytes } = require('node:crypto');
+const { createHash, createHmac, createCipheriv, randomBytes } = require('node:crypto');
 const { brotliCompress, brotliCompressSync, constants: zc } = require('node:zlib');
 const { openSync, fstatSync, lstatSync, read, readSync, closeSync, constants: fsc } = require('node:fs');
 // Dead output buffers are collected every gcEvery bytes (memory.ts GcPacer: V8 waits for ~64 MiB otherwise).
@@ -29,7 +31,7 @@ try {
   require('node:v8').setFlagsFromString('--expose-gc');
   collectGarbage = require('node:vm').runInNewContext('gc');
 } catch {}
-const gcEvery = workerData.gcEvery;
+let gcEvery = 0;
 let garbage = 0;
 function dead(n) {
   garbage += n;
@@ -37,8 +39,11 @@ function dead(n) {
   garbage = 0;
   collectGarbage({ type: 'minor' });
 }
-const enc = Buffer.from(workerData.encrypt);
-const mac = Buffer.from(workerData.mac);
+// The keys, the gear and the chunker parameters come in the first message ('init'), not in workerData: a backup starts
+// its workers while scrypt derives the key (SealWorkers.init), so their start-up overlaps it. Set once for the worker's
+// life: a second init is refused, and a job before the first fails — no blob is hashed or sealed with any other key.
+let enc = null;
+let mac = null;
 const { skip: SKIP, slices: SLICES, slice: SLICE, comp: COMP, levels: LEVELS, lgwin: LGWIN, keep: KEEP, zstdPath: ZSTD_PATH, sizedMax: SIZED_MAX } = workerData.compression;
 // comp 2: the zstd add-on, one encoder per level (it holds only the level), as compress.ts on the main thread
 const zstd = COMP === 2 ? require(ZSTD_PATH) : null;
@@ -63,14 +68,35 @@ function contentSized(frame, size) {
   frame.copy(out, 5 + bytes, 6);
   return out;
 }
-const { min, avg, max } = workerData.chunker;
+let min = 0;
+let avg = 0;
+let max = 0;
+let maskS = 0;
+let maskL = 0;
+let g32 = null; // the gear's bits as int32, as Chunker
 const topMask = (b) => (0xffffffff << (32 - b)) >>> 0;
-// as chunkMasks in chunker.ts (normalization 2 when the config has no field, 0: one mask from min on)
-const level = workerData.chunker.normalization ?? 2;
-const bits = Math.round(Math.log2(level === 0 ? avg - min : avg));
-const maskS = topMask(level === 0 ? bits : bits + 2) | 0;
-const maskL = topMask(level === 0 ? bits : bits - 2) | 0;
-const g32 = new Int32Array(workerData.gear); // the gear's bits as int32, as Chunker
+// keyFingerprint in this file: the main thread compares it with its own, so a key that arrived altered is never used
+function fingerprint(e, k, gear, params) {
+  return createHash('sha256').update('coffer seal worker v1').update(e).update(k).update(Buffer.from(gear.buffer, gear.byteOffset, gear.byteLength)).update(JSON.stringify([params.min, params.avg, params.max, params.normalization ?? 2])).digest('hex');
+}
+function init(m) {
+  if (enc) throw new Error('a seal worker takes its key once');
+  const e = Buffer.from(m.encrypt);
+  const k = Buffer.from(m.mac);
+  if (e.length !== 32 || k.length !== 32 || m.gear.length !== 256) throw new Error('init: a 32-byte encryption key, a 32-byte MAC key and a 256-entry gear table are required');
+  const params = m.chunker;
+  // as chunkMasks in chunker.ts (normalization 2 when the config has no field, 0: one mask from min on)
+  const level = params.normalization ?? 2;
+  const bits = Math.round(Math.log2(level === 0 ? params.avg - params.min : params.avg));
+  ({ min, avg, max } = params);
+  maskS = topMask(level === 0 ? bits : bits + 2) | 0;
+  maskL = topMask(level === 0 ? bits : bits - 2) | 0;
+  g32 = new Int32Array(m.gear);
+  gcEvery = m.gcEvery;
+  enc = e;
+  mac = k;
+  return fingerprint(e, k, m.gear, params);
+}
 const LE = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 let scanH = 0;
 // Chunker.scan in chunker.ts: every position tested, four bytes per load from an aligned view
@@ -393,6 +419,11 @@ function lstatMany(m) {
 const STAT_FIELDS = workerData.statFields;
 parentPort.on('message', (m) => {
   try {
+    if (m.op === 'init') {
+      parentPort.postMessage({ seq: m.seq, id: init(m) });
+      return;
+    }
+    if (!enc) throw new Error('no key: the job came before init');
     if (m.op === 'lstat') return lstatMany(m);
     if (m.op === 'files') {
       readFiles(m).catch((e) => parentPort.postMessage({ seq: m.seq, error: String((e && e.stack) || e) }));
@@ -484,6 +515,8 @@ interface Job {
   reject: (e: unknown) => void;
   slot: Slot;
   cost: number;
+  /** An `init` job: the fingerprint its reply must carry. */
+  key?: string;
 }
 
 interface Reply {
@@ -508,6 +541,16 @@ interface Slot {
   worker: Worker;
   /** Bytes queued on this worker: a chunk job (8 MiB cut + HMAC) must not land behind a queue of seals. */
   busy: number;
+}
+
+/**
+ * What a seal worker holds, hashed: its keys, gear and chunker parameters (the worker's `fingerprint` computes the same).
+ * Compared in memory only, never stored or logged.
+ */
+export function keyFingerprint(key: MasterKey, chunker: { gear: Uint32Array; params: ChunkerParams }): string {
+  const g = chunker.gear;
+  const p = chunker.params;
+  return createHash('sha256').update('coffer seal worker v1').update(key.encrypt).update(key.mac).update(Buffer.from(g.buffer, g.byteOffset, g.byteLength)).update(JSON.stringify([p.min, p.avg, p.max, p.normalization ?? 2])).digest('hex');
 }
 
 /** How many seal workers a backup starts by default: one per core on a multi-core machine, none on one core. `COFFER_BACKUP_WORKERS` overrides. */
@@ -546,9 +589,15 @@ export class SealWorkers {
   private seq = 0;
   private turn = 0;
   private failure: unknown;
+  /** `keyFingerprint` of what `init` sent: the workers hold that key and no other. */
+  private keyed: string | undefined;
 
-  /** `limits`: V8 heap limits per worker (its buffers are outside them). A worker that cannot start fails every job with E_REPO_WORKER. */
-  constructor(key: MasterKey, chunker: { gear: Uint32Array; params: ChunkerParams }, count: number, gcEvery = 32 * 1024 * 1024, limits?: ResourceLimits, codec: Codec = writerCodec()) {
+  /**
+   * `limits`: V8 heap limits per worker (its buffers are outside them). A worker that cannot start fails every job with
+   * E_REPO_WORKER. Without `key` the workers start and wait: every job fails until `init` gives them the key — so
+   * they can start while the key derives (backup-start.ts).
+   */
+  constructor(key: MasterKey | undefined, chunker: { gear: Uint32Array; params: ChunkerParams } | undefined, count: number, gcEvery = 32 * 1024 * 1024, limits?: ResourceLimits, codec: Codec = writerCodec()) {
     // small young generations for these isolates (memory.ts: resourceLimits cannot lower the start-up flag's)
     configureWorkerHeaps();
     const compression = { skip: ENTROPY_SKIP, slices: SAMPLE_SLICES, slice: SAMPLE_SLICE, comp: codec.comp, levels: [...codec.levels], lgwin: BROTLI_LGWIN, keep: KEEP_AT_MOST, zstdPath: zstdAddon()?.path, sizedMax: ZSTD_SIZED_MAX };
@@ -557,7 +606,7 @@ export class SealWorkers {
       try {
         worker = new Worker(WORKER_SOURCE, {
           eval: true,
-          workerData: { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), compression, smallFile: SMALL_FILE_MAX, statFields: STAT_FIELDS, gear: new Uint32Array(chunker.gear), chunker: { ...chunker.params }, gcEvery },
+          workerData: { compression, smallFile: SMALL_FILE_MAX, statFields: STAT_FIELDS },
           // no tsx loader: the script is plain CommonJS with node: imports only
           execArgv: [],
           resourceLimits: limits,
@@ -577,6 +626,30 @@ export class SealWorkers {
       });
       this.slots.push(slot);
     }
+    if (key && chunker) this.init(key, chunker, gcEvery);
+  }
+
+  /** Workers waiting for `init` (started without a key) or holding one. */
+  get count(): number {
+    return this.slots.length;
+  }
+
+  /**
+   * Give every worker the repository's keys and chunker, once: jobs sent after this call queue behind it. Each worker
+   * answers with the fingerprint of what it received, compared with this thread's: a mismatch fails the pool (every
+   * job rejects with E_REPO_WORKER), so no blob is sealed with another key. A second call with the same key is a
+   * no-op; with another key it throws (a pool serves one repository).
+   */
+  init(key: MasterKey, chunker: { gear: Uint32Array; params: ChunkerParams }, gcEvery: number): void {
+    const expected = keyFingerprint(key, chunker);
+    if (this.keyed !== undefined) {
+      if (this.keyed !== expected) throw new RepoError('E_REPO_WORKER', 'seal workers already hold another repository key');
+      return;
+    }
+    this.keyed = expected;
+    // checked in `settle`, synchronously: a worker's replies come in order, so its init reply fails the pool before
+    // any reply to a job sent after it is handled
+    for (const slot of this.slots) void this.post(slot, 'init', { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), gear: new Uint32Array(chunker.gear), chunker: { ...chunker.params }, gcEvery }, 0, expected).catch(() => undefined);
   }
 
   private settle(r: Reply): void {
@@ -584,6 +657,10 @@ export class SealWorkers {
     if (!job) return;
     this.jobs.delete(r.seq);
     job.slot.busy -= job.cost;
+    if (job.key !== undefined && (r.error !== undefined || r.id !== job.key)) {
+      this.fail(new RepoError('E_REPO_WORKER', r.error !== undefined ? `a seal worker refused its key: ${r.error}` : 'a seal worker received a key other than the repository key; nothing was sealed with it'));
+      return;
+    }
     if (r.error !== undefined) job.reject(new Error(`seal worker: ${r.error}`));
     else job.resolve(r);
   }
@@ -609,12 +686,15 @@ export class SealWorkers {
       const s = pool[(from + k) % pool.length]!;
       if (s.busy < slot.busy) slot = s;
     }
+    return this.post(slot, op, { buf, ...extra }, extra && 'start' in extra ? extra.end - extra.start : bytes);
+  }
+
+  private post(slot: Slot, op: string, body: object, cost: number, key?: string): Promise<Reply> {
     const seq = this.seq++;
-    const cost = extra && 'start' in extra ? extra.end - extra.start : bytes;
     slot.busy += cost;
     return new Promise<Reply>((resolve, reject) => {
-      this.jobs.set(seq, { resolve, reject, slot, cost });
-      slot.worker.postMessage({ seq, op, buf, ...extra });
+      this.jobs.set(seq, { resolve, reject, slot, cost, key });
+      slot.worker.postMessage({ seq, op, ...body });
     });
   }
 
@@ -694,7 +774,12 @@ export class SealWorkers {
     return { nums: r.nums!, times: r.times!.split('\0') };
   }
 
+  /**
+   * Stop the workers; a job sent later rejects (E_REPO_WORKER) rather than wait forever. Jobs still out stay pending,
+   * as before: after a failed backup nothing may await them, and rejecting them would be unhandled. Idempotent.
+   */
   async close(): Promise<void> {
+    this.failure ??= new RepoError('E_REPO_WORKER', 'the seal workers were closed');
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }
