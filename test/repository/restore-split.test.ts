@@ -54,9 +54,12 @@ describe('splitRun: one pack range shared by the restore workers', () => {
     expect(parts[0]!.files[0]!.blobs).toBe(2);
   });
 
-  it('does not split a range with blobs written through descriptors (larger files)', () => {
+  it('does not split a range with blobs written through descriptors (larger files) or blobs of 256 KiB or more', () => {
     const blobs = [blob('b0', 1000, undefined, [[7, 0]]), blob('b2', 10, [[0, 0]]), blob('b3', 10, [[1, 0]])];
     expect(splitRun(blobs, [file('/t/a/x'), file('/t/b/y')], 2)).toHaveLength(1);
+    const large = [blob('b0', 256 * 1024, [[0, 0]]), blob('b1', 10, [[1, 0]])];
+    expect(splitRun(large, [file('/t/a/x'), file('/t/b/y')], 2)).toHaveLength(1);
+    expect(splitRun([blob('b0', 256 * 1024 - 1, [[0, 0]]), large[1]!], [file('/t/a/x'), file('/t/b/y')], 2)).toHaveLength(2);
   });
 
   it('does not split for one worker or one blob', () => {
