@@ -61,7 +61,7 @@ export function readXattrs(path: string): Xattr[] | undefined {
 
 /**
  * Whether the directory `path` has a default ACL (a file created in it then takes its permissions from the ACL, not
- * from the umask); undefined when this process cannot tell (no add-on).
+ * from the umask); undefined when this process cannot tell (no add-on, or listing failed).
  */
 export function hasDefaultAcl(path: string): boolean | undefined {
   const m = xattrs();
@@ -69,8 +69,7 @@ export function hasDefaultAcl(path: string): boolean | undefined {
   try {
     return m.listAttributesSync(path).includes('system.posix_acl_default');
   } catch (e) {
-    if (NONE.test((e as Error).message)) return false;
-    throw e;
+    return NONE.test((e as Error).message) ? false : undefined;
   }
 }
 
