@@ -320,7 +320,7 @@ export class RestoreWorkers {
    */
   async run(pack: string, buf: Uint8Array, blobs: RestoreBlob[], files: WholeFile[] = [], tmp = ''): Promise<{ results: BlobOutcome[]; files: FileOutcome[] }> {
     const parts = splitRun(blobs, files, this.slots.length);
-    const replies = await Promise.all(parts.map((p, k) => this.send({ pack, buf, blobs: p.blobs, files: p.files, tmp: `${tmp}${k}-`, hash: false }, p.blobs.reduce((a, b) => a + b.rawLength, 0))));
+    const replies = await Promise.all(parts.map((p, k) => this.send({ pack, buf, blobs: p.blobs, files: p.files, tmp: `${tmp}-${k}-`, hash: false }, p.blobs.reduce((a, b) => a + b.rawLength, 0))));
     return parts.length === 1 ? replies[0]! : joinParts(parts, replies, blobs.length, files.length);
   }
 
