@@ -216,6 +216,15 @@ interface FileState {
   finalized?: boolean;
 }
 
+/** A directory being restored into, made and checked (restore.ts). */
+export interface RestoreDir {
+  path: string;
+  /** Its group: when it is this process's, a file created in it gets that group under any rule (setgid, grpid). */
+  gid: number;
+  /** No default ACL applies to files created in it: their mode is the create mode less the umask. */
+  plain: boolean;
+}
+
 /** How a file ended: `error` unset when it is in place. */
 export type FileDone = (job: FileJob, bytes: number, error?: string) => void;
 
@@ -225,8 +234,8 @@ export interface FileWriterOptions {
   maxOpenFiles: number;
   owner: boolean;
   root: string;
-  /** The directory that holds `rel` (made and checked by the caller before any file is written). */
-  parentOf: (rel: string) => Promise<string>;
+  /** The directory that holds `rel`, made and checked (sync once made: every file's is, before files are written). */
+  dirOf: (rel: string) => RestoreDir | Promise<RestoreDir>;
   onFile: FileDone;
   /** Plaintext bytes written (progress). */
   onBytes: (n: number) => void;
@@ -264,6 +273,11 @@ export class FileWriter {
     this.fds = new OpenFiles(o.maxOpenFiles);
   }
 
+  /** This process's user, group and umask: what a file created here gets without a chown or chmod. */
+  private readonly uid = process.geteuid?.() ?? -1;
+  private readonly gid = process.getegid?.() ?? -1;
+  private readonly umask = process.umask();
+
   tmpName(dir: string): string {
     return path.join(dir, this.tmpPrefix + (this.tmpSeq++).toString(36));
   }
@@ -293,7 +307,7 @@ export class FileWriter {
       let ok = false;
       try {
         if (f.failed) return;
-        const fd = await fds.acquire(f, o.parentOf, this);
+        const fd = await fds.acquire(f, o.dirOf, this);
         try {
           await fsc.ftruncate(fd, f.size);
           // chown before chmod: chown clears setuid bits
@@ -341,10 +355,15 @@ export class FileWriter {
         for (const [fi, n] of count) {
           const f = states[fi]!;
           if (f.failed || n !== f.left || f.tmp || f.job.node.xattrs) continue;
-          const dir = await o.parentOf(f.job.rel);
+          const d = o.dirOf(f.job.rel);
+          const dir = d instanceof Promise ? await d : d;
           const node = f.job.node;
+          const mode = node.mode & 0o7777;
+          // no fchown when the file is created with its owner already, no fchmod when created with its final mode
+          const chown = o.owner && (node.uid !== this.uid || node.gid !== this.gid || dir.gid !== this.gid);
+          const direct = !chown && dir.plain && (mode & (0o7000 | this.umask)) === 0;
           whole.set(fi, wholeFiles.length);
-          wholeFiles.push({ blobs: n, tmp: this.tmpName(dir), final: path.join(dir, node.name), size: f.size, mode: node.mode & 0o7777, uid: node.uid, gid: node.gid, mtime: nsToSeconds(node.mtime) });
+          wholeFiles.push({ blobs: n, final: `${dir.path}/${node.name}`, size: f.size, mode, chown, direct, uid: node.uid, gid: node.gid, mtime: nsToSeconds(node.mtime) });
         }
       }
       const specs: RestoreBlob[] = [];
@@ -361,7 +380,7 @@ export class FileWriter {
           }
           if (f.failed) continue;
           try {
-            targets.push([await fds.acquire(f, o.parentOf, this), at]);
+            targets.push([await fds.acquire(f, o.dirOf, this), at]);
             pinned.push(f);
           } catch (e) {
             f.failed ??= (e as Error).message;
@@ -373,7 +392,7 @@ export class FileWriter {
       let outcomes: BlobOutcome[];
       let fileOutcomes: FileOutcome[] = [];
       try {
-        if (this.workers) ({ results: outcomes, files: fileOutcomes } = await this.workers.run(run.pack, lease, specs, wholeFiles, o.owner));
+        if (this.workers) ({ results: outcomes, files: fileOutcomes } = await this.workers.run(run.pack, lease, specs, wholeFiles, this.tmpName('')));
         else outcomes = await openAndWriteInline(this.repo, run.pack, lease, run.blobs, specs);
       } catch (e) {
         // a dead worker is not a damaged blob: the restore stops with its typed error
@@ -457,7 +476,7 @@ class OpenFiles {
   constructor(private readonly max: number) {}
 
   /** Pin and return the file's descriptor, creating the file on first use under a name from `names`. */
-  async acquire(f: FileState, parentOf: (rel: string) => Promise<string>, names: { tmpName(dir: string): string }): Promise<number> {
+  async acquire(f: FileState, dirOf: (rel: string) => RestoreDir | Promise<RestoreDir>, names: { tmpName(dir: string): string }): Promise<number> {
     f.pins++;
     this.open.delete(f);
     this.open.add(f);
@@ -465,7 +484,7 @@ class OpenFiles {
     if (!f.opening) {
       f.opening = (async () => {
         if (!f.tmp) {
-          const dir = await parentOf(f.job.rel);
+          const dir = (await dirOf(f.job.rel)).path;
           f.final = path.join(dir, f.job.node.name);
           const tmp = names.tmpName(dir);
           const fd = await fsc.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);

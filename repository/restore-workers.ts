@@ -3,6 +3,7 @@ import { type ResourceLimits, Worker } from 'node:worker_threads';
 import { zstdReader } from './compress.ts';
 import type { MasterKey } from './crypto.ts';
 import { configureWorkerHeaps } from './memory.ts';
+import { joinParts, splitRun } from './restore-split.ts';
 import { workerError } from './worker-error.ts';
 
 /**
@@ -18,10 +19,12 @@ import { workerError } from './worker-error.ts';
  * shared memory: no copy crosses threads, and no plaintext comes back.
  *
  * Files whose every blob is in the range (small files) are created and finished here too, so they cost
- * the main thread no round trip at all: created (O_CREAT|O_EXCL|O_NOFOLLOW, 0600) under their final name when
+ * the main thread no round trip at all: created (O_CREAT|O_EXCL|O_NOFOLLOW) under their final name when
  * they are one blob, already authenticated (a rename saved per small file), else — or when the name is taken —
- * under `tmp`; written, truncated when a hole ends them, chown'ed (owner), chmod'ed after it (chown clears
- * setuid), their times set on the descriptor, closed, and renamed to `final` when they were created as `tmp`.
+ * under a temporary name (the job's `tmp` and the file's index); written, truncated when a hole ends them,
+ * chown'ed when their owner is not this process's, chmod'ed after it (chown clears setuid) unless created with
+ * their final mode (`direct`: else 0600), their times set on the descriptor, closed, and renamed to `final` when
+ * they were created under the temporary name. Per small file: open, write, futimes, close (restic: nine calls).
  * A file with a refused blob is removed. Synchronous calls: parallel creates in one directory measured no faster
  * here (the kernel serializes them on the directory), and keeping plaintext for later writes cost RSS.
  */
@@ -84,14 +87,14 @@ function writeSparse(fd, data, at) {
 }
 const messageOf = (e) => (e && e.message) || String(e);
 // Finish a file created here, its blobs all written: null, or why it was not kept (then nothing of it is left).
-function finishFile(f, fd, end, failed, owner) {
+function finishFile(f, fd, end, failed) {
   let open = fd >= 0;
   if (failed === null) {
     try {
       if (end !== f.size) ftruncateSync(fd, f.size);
-      if (owner) try { fchownSync(fd, f.uid, f.gid); } catch {}
+      if (f.chown) try { fchownSync(fd, f.uid, f.gid); } catch {}
       // after chown, which clears setuid bits
-      fchmodSync(fd, f.mode);
+      if (!f.direct) fchmodSync(fd, f.mode);
       futimesSync(fd, f.mtime, f.mtime);
       open = false;
       closeSync(fd);
@@ -107,17 +110,19 @@ function finishFile(f, fd, end, failed, owner) {
 }
 // A file of one blob, already verified, is created under its final name (O_EXCL: never an existing file or
 // link); when that name is taken, or the file has more blobs, under a temporary name renamed at the end.
-function create(f, verified) {
+function create(f, verified, tmp) {
+  const mode = f.direct ? f.mode : 0o600;
   if (verified) {
     try {
-      const fd = openSync(f.final, CREATE, 0o600);
+      const fd = openSync(f.final, CREATE, mode);
       f.tmp = f.final;
       return fd;
     } catch (e) {
       if (e.code !== 'EEXIST') throw e;
     }
   }
-  return openSync(f.tmp, CREATE, 0o600);
+  f.tmp = f.final.slice(0, f.final.lastIndexOf('/') + 1) + tmp;
+  return openSync(f.tmp, CREATE, mode);
 }
 function open(sealed, b, what) {
   if (sealed.length < 28) throw new Error(what + ': too short to be an encrypted object (' + sealed.length + ' bytes)');
@@ -179,14 +184,14 @@ parentPort.on('message', async (m) => {
       const j = t[0];
       if (failed[j] !== null) continue;
       try {
-        if (fds[j] < 0) fds[j] = create(files[j], files[j].blobs === 1);
+        if (fds[j] < 0) fds[j] = create(files[j], files[j].blobs === 1, m.tmp + j);
         ends[j] = Math.max(ends[j], writeSparse(fds[j], raw, t[1]));
       } catch (e) {
         failed[j] = messageOf(e);
       }
     }
   }
-  const fileResults = files.map((f, j) => finishFile(f, fds[j], ends[j], failed[j], m.owner));
+  const fileResults = files.map((f, j) => finishFile(f, fds[j], ends[j], failed[j]));
   // check --read-data: the SHA-256 of the whole pack (its name) on this thread too
   const hash = m.hash ? createHash('sha256').update(buf).digest('hex') : undefined;
   parentPort.postMessage({ seq: m.seq, results, files: fileResults, hash });
@@ -207,14 +212,20 @@ export interface RestoreBlob {
   files?: [number, number][];
 }
 
-/** A file whose every blob is in one job: the worker creates it as `tmp`, writes, finishes and renames it to `final`. */
+/**
+ * A file whose every blob is in one job: the worker creates it (under `final` when it is one blob, else under a
+ * temporary name in the same directory, renamed to `final` when complete), writes and finishes it.
+ */
 export interface WholeFile {
   /** Blobs the file is made of (1: created under `final` directly, see the worker). */
   blobs: number;
-  tmp: string;
   final: string;
   size: number;
   mode: number;
+  /** fchown to uid/gid (a file is created with this process's user and, here, group). */
+  chown: boolean;
+  /** Created with `mode`, which it then has exactly (no fchmod): no special bits, nothing the umask or an ACL removes. */
+  direct: boolean;
   uid: number;
   gid: number;
   /** Seconds since the epoch (atime and mtime). */
@@ -304,11 +315,13 @@ export class RestoreWorkers {
   }
 
   /**
-   * Open and write `blobs` (sealed inside `buf`, which must be shared memory) on the least busy worker, creating
-   * and finishing `files` there (`owner`: chown them too).
+   * Open and write `blobs` (sealed inside `buf`, which must be shared memory), creating and finishing `files`
+   * (temporary names start with `tmp`): split between the workers (restore-split.ts), each part on the least busy one.
    */
-  async run(pack: string, buf: Uint8Array, blobs: RestoreBlob[], files: WholeFile[] = [], owner = false): Promise<{ results: BlobOutcome[]; files: FileOutcome[] }> {
-    return this.send({ pack, buf, blobs, files, owner, hash: false }, blobs.reduce((a, b) => a + b.rawLength, 0));
+  async run(pack: string, buf: Uint8Array, blobs: RestoreBlob[], files: WholeFile[] = [], tmp = ''): Promise<{ results: BlobOutcome[]; files: FileOutcome[] }> {
+    const parts = splitRun(blobs, files, this.slots.length);
+    const replies = await Promise.all(parts.map((p, k) => this.send({ pack, buf, blobs: p.blobs, files: p.files, tmp: `${tmp}-${k}-`, hash: false }, p.blobs.reduce((a, b) => a + b.rawLength, 0))));
+    return parts.length === 1 ? replies[0]! : joinParts(parts, replies, blobs.length, files.length);
   }
 
   /** check --read-data: open every blob of a whole pack (no targets) and hash the pack, on the least busy worker. */
@@ -316,7 +329,7 @@ export class RestoreWorkers {
     return this.send({ pack, buf, blobs, hash: true }, blobs.reduce((a, b) => a + b.rawLength, 0) + buf.length);
   }
 
-  private send(job: { pack: string; buf: Uint8Array; blobs: RestoreBlob[]; files?: WholeFile[]; owner?: boolean; hash: boolean }, cost: number): Promise<Reply> {
+  private send(job: { pack: string; buf: Uint8Array; blobs: RestoreBlob[]; files?: WholeFile[]; tmp?: string; hash: boolean }, cost: number): Promise<Reply> {
     if (this.failure) return Promise.reject(this.failure);
     let slot = this.slots[0]!;
     for (const s of this.slots) if (s.busy < slot.busy) slot = s;

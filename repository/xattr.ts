@@ -59,6 +59,20 @@ export function readXattrs(path: string): Xattr[] | undefined {
   return out.length ? out : undefined;
 }
 
+/**
+ * Whether the directory `path` has a default ACL (a file created in it then takes its permissions from the ACL, not
+ * from the umask); undefined when this process cannot tell (no add-on, or listing failed).
+ */
+export function hasDefaultAcl(path: string): boolean | undefined {
+  const m = xattrs();
+  if (!m) return undefined;
+  try {
+    return m.listAttributesSync(path).includes('system.posix_acl_default');
+  } catch (e) {
+    return NONE.test((e as Error).message) ? false : undefined;
+  }
+}
+
 /** Set each attribute on `path`; throws naming the first that the target filesystem refuses. */
 export function writeXattrs(path: string, list: readonly Xattr[]): void {
   const m = xattrs();
