@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { type ResourceLimits, Worker } from 'node:worker_threads';
-import { BROTLI_LGWIN, type Codec, ENTROPY_SKIP, KEEP_AT_MOST, SAMPLE_SLICE, SAMPLE_SLICES, writerCodec, ZSTD_SIZED_MAX, zstdAddon } from './compress.ts';
+import { BROTLI_LGWIN, type Codec, ENTROPY_SKIP, KEEP_AT_MOST, SAMPLE_SLICE, SAMPLE_SLICES, SMALL_TABLES_DICT, writerCodec, ZSTD_SIZED_MAX, ZSTD_SMALL_TABLES_MAX, zstdAddon, zstdSmallTables } from './compress.ts';
 import type { ChunkerParams } from './chunker.ts';
 import type { MasterKey } from './crypto.ts';
 import { configureWorkerHeaps } from './memory.ts';
@@ -39,13 +39,18 @@ function dead(n) {
 }
 const enc = Buffer.from(workerData.encrypt);
 const mac = Buffer.from(workerData.mac);
-const { skip: SKIP, slices: SLICES, slice: SLICE, comp: COMP, levels: LEVELS, lgwin: LGWIN, keep: KEEP, zstdPath: ZSTD_PATH, sizedMax: SIZED_MAX } = workerData.compression;
-// comp 2: the zstd add-on, one encoder per level (it holds only the level), as compress.ts on the main thread
+const { skip: SKIP, slices: SLICES, slice: SLICE, comp: COMP, levels: LEVELS, lgwin: LGWIN, keep: KEEP, zstdPath: ZSTD_PATH, sizedMax: SIZED_MAX, smallTablesMax: SMALL_TABLES_MAX, smallTablesDict: SMALL_TABLES_DICT } = workerData.compression;
+// comp 2: the zstd add-on, one encoder per level (it holds only the level), as compress.ts on the main thread; blobs
+// up to SMALL_TABLES_MAX with the small-table encoder (its never-loaded 7-byte dictionary) when the main thread's
+// check passed (smallTablesDict set)
 const zstd = COMP === 2 ? require(ZSTD_PATH) : null;
 const encoders = new Map();
-function encoder(level) {
-  let e = encoders.get(level);
-  if (!e) encoders.set(level, (e = new zstd.Encoder(level)));
+const smallEncoders = new Map();
+function encoder(level, length) {
+  const small = SMALL_TABLES_DICT && length <= SMALL_TABLES_MAX;
+  const map = small ? smallEncoders : encoders;
+  let e = map.get(level);
+  if (!e) map.set(level, (e = small ? new zstd.Encoder(level, Buffer.from(SMALL_TABLES_DICT)) : new zstd.Encoder(level)));
   return e;
 }
 // as contentSized in compress.ts: the frame's content size in its header, so a decoder allocates no 2 MiB window per blob
@@ -188,7 +193,7 @@ function compressSmall(raw) {
   const len = raw.length;
   const level = LEVELS[tier(raw)];
   if (level) {
-    const out = COMP === 2 ? contentSized(encoder(level).encodeSync(raw), len) : brotliCompressSync(raw, { chunkSize: len + 1024, params: { [zc.BROTLI_PARAM_QUALITY]: level, [zc.BROTLI_PARAM_SIZE_HINT]: len, [zc.BROTLI_PARAM_LGWIN]: LGWIN } });
+    const out = COMP === 2 ? contentSized(encoder(level, len).encodeSync(raw), len) : brotliCompressSync(raw, { chunkSize: len + 1024, params: { [zc.BROTLI_PARAM_QUALITY]: level, [zc.BROTLI_PARAM_SIZE_HINT]: len, [zc.BROTLI_PARAM_LGWIN]: LGWIN } });
     if (out.length <= len * KEEP) return { data: out, comp: COMP };
   }
   return { data: raw, comp: 0 };
@@ -198,7 +203,7 @@ function compressLarge(buf, done) {
   const level = LEVELS[tier(buf)];
   if (!level) return done(null, buf, 0);
   const kept = (out) => (out.length > buf.length * KEEP ? done(null, buf, 0) : done(null, out, COMP));
-  if (COMP === 2) encoder(level).encode(buf).then((out) => kept(contentSized(out, buf.length)), done);
+  if (COMP === 2) encoder(level, buf.length).encode(buf).then((out) => kept(contentSized(out, buf.length)), done);
   else brotliCompress(buf, {
     chunkSize: Math.max(64 * 1024, buf.length),
     params: { [zc.BROTLI_PARAM_QUALITY]: level, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: LGWIN },
@@ -551,7 +556,7 @@ export class SealWorkers {
   constructor(key: MasterKey, chunker: { gear: Uint32Array; params: ChunkerParams }, count: number, gcEvery = 32 * 1024 * 1024, limits?: ResourceLimits, codec: Codec = writerCodec()) {
     // small young generations for these isolates (memory.ts: resourceLimits cannot lower the start-up flag's)
     configureWorkerHeaps();
-    const compression = { skip: ENTROPY_SKIP, slices: SAMPLE_SLICES, slice: SAMPLE_SLICE, comp: codec.comp, levels: [...codec.levels], lgwin: BROTLI_LGWIN, keep: KEEP_AT_MOST, zstdPath: zstdAddon()?.path, sizedMax: ZSTD_SIZED_MAX };
+    const compression = { skip: ENTROPY_SKIP, slices: SAMPLE_SLICES, slice: SAMPLE_SLICE, comp: codec.comp, levels: [...codec.levels], lgwin: BROTLI_LGWIN, keep: KEEP_AT_MOST, zstdPath: zstdAddon()?.path, sizedMax: ZSTD_SIZED_MAX, smallTablesMax: ZSTD_SMALL_TABLES_MAX, smallTablesDict: zstdSmallTables() ? SMALL_TABLES_DICT : undefined };
     for (let i = 0; i < count; i++) {
       let worker: Worker;
       try {
