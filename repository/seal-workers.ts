@@ -302,9 +302,8 @@ const cache = { cold: false, streak: 0, count: 0 };
 // alternating, load 8–12: 5.23–5.69 vs 5.92–6.43 CPU-s, wall within noise). Slower disks (network volumes, HDD)
 // still switch to concurrent reads.
 const COLD_READ_MS = 0.25, SLOW_STREAK = 3, PROBE_EVERY = 32, WARM_PROBES = 3, COLD_READS = 8;
-async function readOne(f) {
-  const probe = cache.cold && ++cache.count % PROBE_EVERY === 0;
-  if (cache.cold && !probe) return readSmallAsync(f);
+// A blocking read, timed: SLOW_STREAK slow ones in a row turn concurrent reads on, WARM_PROBES fast probes off.
+function readTimed(f) {
   const t = performance.now();
   const r = readSmallSync(f);
   const slow = performance.now() - t > COLD_READ_MS;
@@ -314,6 +313,11 @@ async function readOne(f) {
     cache.streak = 0;
   }
   return r;
+}
+async function readOne(f) {
+  const probe = cache.cold && ++cache.count % PROBE_EVERY === 0;
+  if (cache.cold && !probe) return readSmallAsync(f);
+  return readTimed(f);
 }
 // Small files read, hashed and sealed here: the main thread only walks. Every file read is sealed (dedupe is
 // decided on the main thread, which drops a duplicate's sealed bytes): asking first would cost a round trip per
@@ -325,21 +329,33 @@ async function readFiles(m) {
   const meta = m.meta;
   const n = paths.length;
   const got = new Array(n);
+  const file = (i) => ({ path: paths[i], size: Number(meta[4 * i]), ino: BigInt.asUintN(64, meta[4 * i + 1]), mtime: meta[4 * i + 2], ctime: meta[4 * i + 3] });
   let next = 0;
+  // warm: blocking reads in a plain loop (an async lane cost a promise and a microtask per file, and V8 ~0.1 s to
+  // optimise); once reads look cold, the rest of the batch goes COLD_READS at a time
+  while (next < n && !cache.cold) {
+    const i = next++;
+    try {
+      got[i] = readTimed(file(i));
+    } catch (e) {
+      got[i] = e;
+    }
+  }
   const lane = async () => {
     while (next < n) {
       const i = next++;
-      const f = { path: paths[i], size: Number(meta[4 * i]), ino: BigInt.asUintN(64, meta[4 * i + 1]), mtime: meta[4 * i + 2], ctime: meta[4 * i + 3] };
       try {
-        got[i] = await readOne(f);
+        got[i] = await readOne(file(i));
       } catch (e) {
         got[i] = e;
       }
     }
   };
-  const lanes = [];
-  for (let k = 0; k < (cache.cold ? COLD_READS : 1); k++) lanes.push(lane());
-  await Promise.all(lanes);
+  if (next < n) {
+    const lanes = [];
+    for (let k = 0; k < COLD_READS; k++) lanes.push(lane());
+    await Promise.all(lanes);
+  }
   const status = new Array(n); // 0 fallback, 1 read, 2 error
   const ids = new Array(n);
   const sizes = new Array(n);
