@@ -171,7 +171,7 @@ export function contentSized(frame: Buffer, size: number): Buffer {
 
 /** One zstd encoder per level per thread: the add-on keeps only the level in it (it sets up a context per call). */
 const encoders = new Map<number, InstanceType<ZstdAddon['Encoder']>>();
-/** Blobs up to this size are compressed with `smallTables` (FORMAT.md, "Small files, third pass"). */
+/** Blobs up to this size are compressed with small match tables (`SMALL_TABLES_DICT`; FORMAT.md, "Small files, third pass"). */
 export const ZSTD_SMALL_TABLES_MAX = 8 * 1024;
 /**
  * A raw-content dictionary under 8 bytes: zstd keeps its length but never loads it (ZSTD_compress_insertDictionary
