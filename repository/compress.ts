@@ -31,6 +31,8 @@ function entropy(buf: Uint8Array, from: number, to: number, counts: Uint32Array)
 }
 
 export const ENTROPY_SKIP = 7.2;
+/** `tier`'s byte histogram, reused (one per thread; `entropy` clears it). */
+const counts = new Uint32Array(256);
 /** Slices sampled from a blob larger than SAMPLE_SLICES × SAMPLE_SLICE bytes (a smaller one is measured whole). */
 export const SAMPLE_SLICES = 16;
 export const SAMPLE_SLICE = 2048;
@@ -60,7 +62,6 @@ export const enum Tier {
  */
 export function tier(buf: Uint8Array): Tier {
   if (buf.length < 64) return Tier.Raw;
-  const counts = new Uint32Array(256);
   if (buf.length <= SAMPLE_SLICES * SAMPLE_SLICE) return entropy(buf, 0, buf.length, counts) <= ENTROPY_SKIP ? Tier.Small : Tier.Raw;
   const step = Math.floor((buf.length - SAMPLE_SLICE) / (SAMPLE_SLICES - 1));
   let low = 0;

@@ -168,9 +168,9 @@ function entropy(buf, from, to, counts) {
   }
   return e;
 }
+const counts = new Uint32Array(256); // reused: 1 KiB of garbage per small file otherwise
 function tier(buf) {
   if (buf.length < 64) return 0;
-  const counts = new Uint32Array(256);
   if (buf.length <= SLICES * SLICE) return entropy(buf, 0, buf.length, counts) <= SKIP ? 4 : 0;
   const step = Math.floor((buf.length - SLICE) / (SLICES - 1));
   let low = 0;
