@@ -253,15 +253,16 @@ function readAll(buf, n, size) {
   return n === buf.length || (size > 0 && n >= size);
 }
 // After the last read, as backup.ts smallResult: the bytes, or 0 (fallback) when the file moved since the lstat.
+// The bytes are the file's slot of its batch's buffer (f.slot), or a copy out of the shared read buffer.
 function finish(fd, buf, n, f) {
   const after = fstatSync(fd, { bigint: true });
   if (n > SMALL || n !== f.size || after.size !== BigInt(f.size) || after.mtimeNs !== f.mtime || after.ctimeNs !== f.ctime || after.ino !== f.ino) return 0;
-  return Buffer.from(buf.subarray(0, n));
+  return f.slot ? buf.subarray(0, n) : Buffer.from(buf.subarray(0, n));
 }
 function readSmallSync(f) {
   const fd = openSmall(f.path, f.ino);
   if (fd < 0) return 0;
-  const buf = readBufs.pop() || Buffer.allocUnsafeSlow(SMALL + 1);
+  const buf = f.slot || readBufs.pop() || Buffer.allocUnsafeSlow(SMALL + 1);
   try {
     let n = 0;
     for (;;) {
@@ -270,7 +271,7 @@ function readSmallSync(f) {
     }
     return finish(fd, buf, n, f);
   } finally {
-    readBufs.push(buf);
+    if (!f.slot) readBufs.push(buf);
     closeSync(fd);
   }
 }
@@ -279,7 +280,7 @@ function readSmallSync(f) {
 async function readSmallAsync(f) {
   const fd = openSmall(f.path, f.ino);
   if (fd < 0) return 0;
-  const buf = readBufs.pop() || Buffer.allocUnsafeSlow(SMALL + 1);
+  const buf = f.slot || readBufs.pop() || Buffer.allocUnsafeSlow(SMALL + 1);
   try {
     let n = 0;
     for (;;) {
@@ -288,7 +289,7 @@ async function readSmallAsync(f) {
     }
     return finish(fd, buf, n, f);
   } finally {
-    readBufs.push(buf);
+    if (!f.slot) readBufs.push(buf);
     closeSync(fd);
   }
 }
@@ -329,7 +330,20 @@ async function readFiles(m) {
   const meta = m.meta;
   const n = paths.length;
   const got = new Array(n);
-  const file = (i) => ({ path: paths[i], size: Number(meta[4 * i]), ino: BigInt.asUintN(64, meta[4 * i + 1]), mtime: meta[4 * i + 2], ctime: meta[4 * i + 3] });
+  // Each file with a size reads into its own slot of one buffer per batch (its lstat size + 1, so growth shows):
+  // no buffer and no copy per file. Size 0 (procfs) reads through the shared read buffer, to the end.
+  const at = new Array(n);
+  let slots = 0;
+  for (let i = 0; i < n; i++) {
+    const size = Number(meta[4 * i]);
+    at[i] = size > 0 && size <= SMALL ? slots : -1;
+    if (at[i] >= 0) slots += size + 1;
+  }
+  const arena = Buffer.allocUnsafeSlow(slots);
+  const file = (i) => {
+    const size = Number(meta[4 * i]);
+    return { path: paths[i], size, ino: BigInt.asUintN(64, meta[4 * i + 1]), mtime: meta[4 * i + 2], ctime: meta[4 * i + 3], slot: at[i] >= 0 ? arena.subarray(at[i], at[i] + size + 1) : null };
+  };
   let next = 0;
   // warm: blocking reads in a plain loop (an async lane cost a promise and a microtask per file, and V8 ~0.1 s to
   // optimise); once reads look cold, the rest of the batch goes COLD_READS at a time
