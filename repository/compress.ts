@@ -31,6 +31,8 @@ function entropy(buf: Uint8Array, from: number, to: number, counts: Uint32Array)
 }
 
 export const ENTROPY_SKIP = 7.2;
+/** `tier`'s byte histogram, reused (one per thread; `entropy` clears it). */
+const counts = new Uint32Array(256);
 /** Slices sampled from a blob larger than SAMPLE_SLICES × SAMPLE_SLICE bytes (a smaller one is measured whole). */
 export const SAMPLE_SLICES = 16;
 export const SAMPLE_SLICE = 2048;
@@ -60,7 +62,6 @@ export const enum Tier {
  */
 export function tier(buf: Uint8Array): Tier {
   if (buf.length < 64) return Tier.Raw;
-  const counts = new Uint32Array(256);
   if (buf.length <= SAMPLE_SLICES * SAMPLE_SLICE) return entropy(buf, 0, buf.length, counts) <= ENTROPY_SKIP ? Tier.Small : Tier.Raw;
   const step = Math.floor((buf.length - SAMPLE_SLICE) / (SAMPLE_SLICES - 1));
   let low = 0;
@@ -171,9 +172,48 @@ export function contentSized(frame: Buffer, size: number): Buffer {
 
 /** One zstd encoder per level per thread: the add-on keeps only the level in it (it sets up a context per call). */
 const encoders = new Map<number, InstanceType<ZstdAddon['Encoder']>>();
-function zstdEncoder(level: number): InstanceType<ZstdAddon['Encoder']> {
+/** Blobs up to this size are compressed with small match tables (`SMALL_TABLES_DICT`; FORMAT.md, "Small files, third pass"). */
+export const ZSTD_SMALL_TABLES_MAX = 8 * 1024;
+/**
+ * A raw-content dictionary under 8 bytes: zstd keeps its length but never loads it (ZSTD_compress_insertDictionary
+ * skips < 8 bytes), so no frame can refer to it and the frame has no dictionary id. Its only effect: the add-on's
+ * CDict sizes its tables for a ~0.5 KiB input (hash 2^11, chain 2^10 at level 3) where a context with no size
+ * hint clears 768 KiB of tables per call — ~15 of the add-on's ~45 µs per 4.6 KiB file on this box.
+ */
+export const SMALL_TABLES_DICT = Buffer.alloc(7);
+const smallEncoders = new Map<number, InstanceType<ZstdAddon['Encoder']>>();
+let smallTablesOk: boolean | undefined;
+
+/**
+ * The small-table encoder is used only if its frames decode with no dictionary and carry no dictionary id: a later
+ * zstd that loaded a 7-byte dictionary would otherwise write frames no reader can decode. Checked once per thread
+ * on input that starts with the dictionary's bytes (what a loaded dictionary would be matched against).
+ */
+export function smallTablesSafe(mod: ZstdAddon, dict: Buffer = SMALL_TABLES_DICT): boolean {
+  const probe = Buffer.concat([dict, Buffer.from('small tables probe '.repeat(8)), dict]);
+  try {
+    const frame = new mod.Encoder(3, dict).encodeSync(probe);
+    return (frame[4]! & 0x03) === 0 && new mod.Decoder().decodeSync(frame).equals(probe);
+  } catch {
+    return false;
+  }
+}
+
+/** The small-table encoder passed its check on this thread (the seal workers take the main thread's answer). */
+export function zstdSmallTables(): boolean {
+  const z = zstdAddon();
+  return z !== null && (smallTablesOk ??= smallTablesSafe(z.mod));
+}
+
+function zstdEncoder(level: number, length: number): InstanceType<ZstdAddon['Encoder']> {
+  const mod = zstdAddon()!.mod;
+  if (length <= ZSTD_SMALL_TABLES_MAX && zstdSmallTables()) {
+    let e = smallEncoders.get(level);
+    if (!e) smallEncoders.set(level, (e = new mod.Encoder(level, SMALL_TABLES_DICT)));
+    return e;
+  }
   let e = encoders.get(level);
-  if (!e) encoders.set(level, (e = new (zstdAddon()!.mod.Encoder)(level)));
+  if (!e) encoders.set(level, (e = new mod.Encoder(level)));
   return e;
 }
 
@@ -181,7 +221,7 @@ function zstdEncoder(level: number): InstanceType<ZstdAddon['Encoder']> {
 export async function maybeCompress(buf: Buffer, codec: Codec = writerCodec()): Promise<{ data: Buffer; comp: Compression }> {
   const level = codec.levels[tier(buf)]!;
   if (!level) return { data: buf, comp: Compression.None };
-  const out = codec.comp === Compression.Zstd ? contentSized(await zstdEncoder(level).encode(buf), buf.length) : await brotliAsync(buf, brotliOptions(buf, level));
+  const out = codec.comp === Compression.Zstd ? contentSized(await zstdEncoder(level, buf.length).encode(buf), buf.length) : await brotliAsync(buf, brotliOptions(buf, level));
   return kept(buf, out, codec.comp);
 }
 
@@ -192,7 +232,7 @@ export async function maybeCompress(buf: Buffer, codec: Codec = writerCodec()): 
 export function maybeCompressSync(buf: Buffer, codec: Codec = writerCodec()): { data: Buffer; comp: Compression } {
   const level = codec.levels[tier(buf)]!;
   if (!level) return { data: buf, comp: Compression.None };
-  const out = codec.comp === Compression.Zstd ? contentSized(zstdEncoder(level).encodeSync(buf), buf.length) : zlib.brotliCompressSync(buf, brotliOptions(buf, level));
+  const out = codec.comp === Compression.Zstd ? contentSized(zstdEncoder(level, buf.length).encodeSync(buf), buf.length) : zlib.brotliCompressSync(buf, brotliOptions(buf, level));
   return kept(buf, out, codec.comp);
 }
 

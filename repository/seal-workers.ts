@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { type ResourceLimits, Worker } from 'node:worker_threads';
-import { BROTLI_LGWIN, type Codec, ENTROPY_SKIP, KEEP_AT_MOST, SAMPLE_SLICE, SAMPLE_SLICES, writerCodec, ZSTD_SIZED_MAX, zstdAddon } from './compress.ts';
+import { BROTLI_LGWIN, type Codec, ENTROPY_SKIP, KEEP_AT_MOST, SAMPLE_SLICE, SAMPLE_SLICES, SMALL_TABLES_DICT, writerCodec, ZSTD_SIZED_MAX, ZSTD_SMALL_TABLES_MAX, zstdAddon, zstdSmallTables } from './compress.ts';
 import type { ChunkerParams } from './chunker.ts';
 import type { MasterKey } from './crypto.ts';
 import { configureWorkerHeaps } from './memory.ts';
@@ -44,13 +44,18 @@ function dead(n) {
 // life: a second init is refused, and a job before the first fails — no blob is hashed or sealed with any other key.
 let enc = null;
 let mac = null;
-const { skip: SKIP, slices: SLICES, slice: SLICE, comp: COMP, levels: LEVELS, lgwin: LGWIN, keep: KEEP, zstdPath: ZSTD_PATH, sizedMax: SIZED_MAX } = workerData.compression;
-// comp 2: the zstd add-on, one encoder per level (it holds only the level), as compress.ts on the main thread
+const { skip: SKIP, slices: SLICES, slice: SLICE, comp: COMP, levels: LEVELS, lgwin: LGWIN, keep: KEEP, zstdPath: ZSTD_PATH, sizedMax: SIZED_MAX, smallTablesMax: SMALL_TABLES_MAX, smallTablesDict: SMALL_TABLES_DICT } = workerData.compression;
+// comp 2: the zstd add-on, one encoder per level (it holds only the level), as compress.ts on the main thread; blobs
+// up to SMALL_TABLES_MAX with the small-table encoder (its never-loaded 7-byte dictionary) when the main thread's
+// check passed (smallTablesDict set)
 const zstd = COMP === 2 ? require(ZSTD_PATH) : null;
 const encoders = new Map();
-function encoder(level) {
-  let e = encoders.get(level);
-  if (!e) encoders.set(level, (e = new zstd.Encoder(level)));
+const smallEncoders = new Map();
+function encoder(level, length) {
+  const small = SMALL_TABLES_DICT && length <= SMALL_TABLES_MAX;
+  const map = small ? smallEncoders : encoders;
+  let e = map.get(level);
+  if (!e) map.set(level, (e = small ? new zstd.Encoder(level, Buffer.from(SMALL_TABLES_DICT)) : new zstd.Encoder(level)));
   return e;
 }
 // as contentSized in compress.ts: the frame's content size in its header, so a decoder allocates no 2 MiB window per blob
@@ -189,9 +194,9 @@ function entropy(buf, from, to, counts) {
   }
   return e;
 }
+const counts = new Uint32Array(256); // reused: 1 KiB of garbage per small file otherwise
 function tier(buf) {
   if (buf.length < 64) return 0;
-  const counts = new Uint32Array(256);
   if (buf.length <= SLICES * SLICE) return entropy(buf, 0, buf.length, counts) <= SKIP ? 4 : 0;
   const step = Math.floor((buf.length - SLICE) / (SLICES - 1));
   let low = 0;
@@ -214,7 +219,7 @@ function compressSmall(raw) {
   const len = raw.length;
   const level = LEVELS[tier(raw)];
   if (level) {
-    const out = COMP === 2 ? contentSized(encoder(level).encodeSync(raw), len) : brotliCompressSync(raw, { chunkSize: len + 1024, params: { [zc.BROTLI_PARAM_QUALITY]: level, [zc.BROTLI_PARAM_SIZE_HINT]: len, [zc.BROTLI_PARAM_LGWIN]: LGWIN } });
+    const out = COMP === 2 ? contentSized(encoder(level, len).encodeSync(raw), len) : brotliCompressSync(raw, { chunkSize: len + 1024, params: { [zc.BROTLI_PARAM_QUALITY]: level, [zc.BROTLI_PARAM_SIZE_HINT]: len, [zc.BROTLI_PARAM_LGWIN]: LGWIN } });
     if (out.length <= len * KEEP) return { data: out, comp: COMP };
   }
   return { data: raw, comp: 0 };
@@ -224,7 +229,7 @@ function compressLarge(buf, done) {
   const level = LEVELS[tier(buf)];
   if (!level) return done(null, buf, 0);
   const kept = (out) => (out.length > buf.length * KEEP ? done(null, buf, 0) : done(null, out, COMP));
-  if (COMP === 2) encoder(level).encode(buf).then((out) => kept(contentSized(out, buf.length)), done);
+  if (COMP === 2) encoder(level, buf.length).encode(buf).then((out) => kept(contentSized(out, buf.length)), done);
   else brotliCompress(buf, {
     chunkSize: Math.max(64 * 1024, buf.length),
     params: { [zc.BROTLI_PARAM_QUALITY]: level, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: LGWIN },
@@ -274,15 +279,16 @@ function readAll(buf, n, size) {
   return n === buf.length || (size > 0 && n >= size);
 }
 // After the last read, as backup.ts smallResult: the bytes, or 0 (fallback) when the file moved since the lstat.
+// The bytes are the file's slot of its batch's buffer (f.slot), or a copy out of the shared read buffer.
 function finish(fd, buf, n, f) {
   const after = fstatSync(fd, { bigint: true });
   if (n > SMALL || n !== f.size || after.size !== BigInt(f.size) || after.mtimeNs !== f.mtime || after.ctimeNs !== f.ctime || after.ino !== f.ino) return 0;
-  return Buffer.from(buf.subarray(0, n));
+  return f.slot ? buf.subarray(0, n) : Buffer.from(buf.subarray(0, n));
 }
 function readSmallSync(f) {
   const fd = openSmall(f.path, f.ino);
   if (fd < 0) return 0;
-  const buf = readBufs.pop() || Buffer.allocUnsafeSlow(SMALL + 1);
+  const buf = f.slot || readBufs.pop() || Buffer.allocUnsafeSlow(SMALL + 1);
   try {
     let n = 0;
     for (;;) {
@@ -291,7 +297,7 @@ function readSmallSync(f) {
     }
     return finish(fd, buf, n, f);
   } finally {
-    readBufs.push(buf);
+    if (!f.slot) readBufs.push(buf);
     closeSync(fd);
   }
 }
@@ -300,7 +306,7 @@ function readSmallSync(f) {
 async function readSmallAsync(f) {
   const fd = openSmall(f.path, f.ino);
   if (fd < 0) return 0;
-  const buf = readBufs.pop() || Buffer.allocUnsafeSlow(SMALL + 1);
+  const buf = f.slot || readBufs.pop() || Buffer.allocUnsafeSlow(SMALL + 1);
   try {
     let n = 0;
     for (;;) {
@@ -309,7 +315,7 @@ async function readSmallAsync(f) {
     }
     return finish(fd, buf, n, f);
   } finally {
-    readBufs.push(buf);
+    if (!f.slot) readBufs.push(buf);
     closeSync(fd);
   }
 }
@@ -323,9 +329,8 @@ const cache = { cold: false, streak: 0, count: 0 };
 // alternating, load 8–12: 5.23–5.69 vs 5.92–6.43 CPU-s, wall within noise). Slower disks (network volumes, HDD)
 // still switch to concurrent reads.
 const COLD_READ_MS = 0.25, SLOW_STREAK = 3, PROBE_EVERY = 32, WARM_PROBES = 3, COLD_READS = 8;
-async function readOne(f) {
-  const probe = cache.cold && ++cache.count % PROBE_EVERY === 0;
-  if (cache.cold && !probe) return readSmallAsync(f);
+// A blocking read, timed: SLOW_STREAK slow ones in a row turn concurrent reads on, WARM_PROBES fast probes off.
+function readTimed(f) {
   const t = performance.now();
   const r = readSmallSync(f);
   const slow = performance.now() - t > COLD_READ_MS;
@@ -335,6 +340,11 @@ async function readOne(f) {
     cache.streak = 0;
   }
   return r;
+}
+async function readOne(f) {
+  const probe = cache.cold && ++cache.count % PROBE_EVERY === 0;
+  if (cache.cold && !probe) return readSmallAsync(f);
+  return readTimed(f);
 }
 // Small files read, hashed and sealed here: the main thread only walks. Every file read is sealed (dedupe is
 // decided on the main thread, which drops a duplicate's sealed bytes): asking first would cost a round trip per
@@ -346,21 +356,46 @@ async function readFiles(m) {
   const meta = m.meta;
   const n = paths.length;
   const got = new Array(n);
+  // Each file with a size reads into its own slot of one buffer per batch (its lstat size + 1, so growth shows):
+  // no buffer and no copy per file. Size 0 (procfs) reads through the shared read buffer, to the end.
+  const at = new Array(n);
+  let slots = 0;
+  for (let i = 0; i < n; i++) {
+    const size = Number(meta[4 * i]);
+    at[i] = size > 0 && size <= SMALL ? slots : -1;
+    if (at[i] >= 0) slots += size + 1;
+  }
+  const arena = Buffer.allocUnsafeSlow(slots);
+  const file = (i) => {
+    const size = Number(meta[4 * i]);
+    return { path: paths[i], size, ino: BigInt.asUintN(64, meta[4 * i + 1]), mtime: meta[4 * i + 2], ctime: meta[4 * i + 3], slot: at[i] >= 0 ? arena.subarray(at[i], at[i] + size + 1) : null };
+  };
   let next = 0;
+  // warm: blocking reads in a plain loop (an async lane cost a promise and a microtask per file, and V8 ~0.1 s to
+  // optimise); once reads look cold, the rest of the batch goes COLD_READS at a time
+  while (next < n && !cache.cold) {
+    const i = next++;
+    try {
+      got[i] = readTimed(file(i));
+    } catch (e) {
+      got[i] = e;
+    }
+  }
   const lane = async () => {
     while (next < n) {
       const i = next++;
-      const f = { path: paths[i], size: Number(meta[4 * i]), ino: BigInt.asUintN(64, meta[4 * i + 1]), mtime: meta[4 * i + 2], ctime: meta[4 * i + 3] };
       try {
-        got[i] = await readOne(f);
+        got[i] = await readOne(file(i));
       } catch (e) {
         got[i] = e;
       }
     }
   };
-  const lanes = [];
-  for (let k = 0; k < (cache.cold ? COLD_READS : 1); k++) lanes.push(lane());
-  await Promise.all(lanes);
+  if (next < n) {
+    const lanes = [];
+    for (let k = 0; k < COLD_READS; k++) lanes.push(lane());
+    await Promise.all(lanes);
+  }
   const status = new Array(n); // 0 fallback, 1 read, 2 error
   const ids = new Array(n);
   const sizes = new Array(n);
@@ -600,7 +635,7 @@ export class SealWorkers {
   constructor(key: MasterKey | undefined, chunker: { gear: Uint32Array; params: ChunkerParams } | undefined, count: number, gcEvery = 32 * 1024 * 1024, limits?: ResourceLimits, codec: Codec = writerCodec()) {
     // small young generations for these isolates (memory.ts: resourceLimits cannot lower the start-up flag's)
     configureWorkerHeaps();
-    const compression = { skip: ENTROPY_SKIP, slices: SAMPLE_SLICES, slice: SAMPLE_SLICE, comp: codec.comp, levels: [...codec.levels], lgwin: BROTLI_LGWIN, keep: KEEP_AT_MOST, zstdPath: zstdAddon()?.path, sizedMax: ZSTD_SIZED_MAX };
+    const compression = { skip: ENTROPY_SKIP, slices: SAMPLE_SLICES, slice: SAMPLE_SLICE, comp: codec.comp, levels: [...codec.levels], lgwin: BROTLI_LGWIN, keep: KEEP_AT_MOST, zstdPath: zstdAddon()?.path, sizedMax: ZSTD_SIZED_MAX, smallTablesMax: ZSTD_SMALL_TABLES_MAX, smallTablesDict: zstdSmallTables() ? SMALL_TABLES_DICT : undefined };
     for (let i = 0; i < count; i++) {
       let worker: Worker;
       try {

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { brotliCompressSync, constants as zc } from 'node:zlib';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { BROTLI_AUTO, type Codec, Compression, contentSized, decompress, maybeCompress, maybeCompressSync, Tier, tier, writerCodec, ZSTD_AUTO, ZSTD_MAX, zstdAddon } from '../../repository/compress.ts';
+import { BROTLI_AUTO, type Codec, Compression, contentSized, decompress, maybeCompress, maybeCompressSync, SMALL_TABLES_DICT, smallTablesSafe, Tier, tier, writerCodec, ZSTD_AUTO, ZSTD_MAX, ZSTD_SMALL_TABLES_MAX, zstdAddon, zstdSmallTables } from '../../repository/compress.ts';
 import { prng, tempDir, text } from './helpers.ts';
 
 const KiB = 1024;
@@ -102,7 +102,7 @@ describe('zstd frames carry their content size', () => {
   const t = tempDir('zstd-frames');
   afterAll(() => t.cleanup());
   const run = promisify(execFile);
-  const sizes = [64, 255, 256, 65791, 65792, 200 * KiB, 3 * MiB];
+  const sizes = [64, 255, 256, 4096, ZSTD_SMALL_TABLES_MAX, ZSTD_SMALL_TABLES_MAX + 1, 65791, 65792, 200 * KiB, 3 * MiB];
 
   it.each(sizes)('%i bytes: the CLI reads the size and decodes the frame', async (n) => {
     const raw = n < 65536 ? text(n) : Buffer.concat([text(n >> 1), prng(n - (n >> 1), n)]);
@@ -117,6 +117,19 @@ describe('zstd frames carry their content size', () => {
     const out = await run('zstd', ['-d', '-c', file], { encoding: 'buffer', maxBuffer: 8 * MiB });
     expect(Buffer.compare(out.stdout, raw)).toBe(0);
     expect(Buffer.compare(await decompress(data, comp, n, 'blob'), raw)).toBe(0);
+  });
+
+  // Small blobs use an encoder with a 7-byte dictionary that zstd never loads (it only shrinks the tables): the check
+  // refuses a dictionary zstd does load and match against (frames that need it to decode).
+  it('small blobs use the small-table encoder only while its frames need no dictionary', () => {
+    const mod = zstdAddon()!.mod;
+    expect(zstdSmallTables()).toBe(true);
+    expect(smallTablesSafe(mod, SMALL_TABLES_DICT)).toBe(true);
+    expect(smallTablesSafe(mod, Buffer.from('a dictionary zstd loads, matched by a probe that starts with it'))).toBe(false);
+    const raw = text(4 * KiB);
+    const { data } = maybeCompressSync(raw, { comp: Compression.Zstd, levels: [0, 3, 3, 3, 3] });
+    expect(data).toEqual(contentSized(new mod.Encoder(3, SMALL_TABLES_DICT).encodeSync(raw), raw.length));
+    expect(new mod.Decoder().decodeSync(data)).toEqual(raw);
   });
 
   it('leaves a frame alone when it is above ZSTD_SIZED_MAX or not the add-on\'s shape', () => {

@@ -85,7 +85,7 @@ describe('seal workers', () => {
     mkdirSync(small, { recursive: true });
     // text, random, a text/random mix and sizes around the 64-byte floor: every branch of brotliQuality for ≤ 32 KiB
     for (let i = 0; i < 120; i++) {
-      const size = [40, 64, 700, 4096, 20_000, 32 * 1024][i % 6]!;
+      const size = [40, 64, 700, 4096, 8192, 8193, 20_000, 32 * 1024][i % 8]!; // 8192 | 8193: either side of ZSTD_SMALL_TABLES_MAX
       const data = i % 3 === 0 ? text(size + i) : i % 3 === 1 ? prng(size, 100 + i) : Buffer.concat([text(size >> 1), prng(size >> 1, 300 + i)]);
       writeFileSync(path.join(small, `f${String(i).padStart(3, '0')}`), data);
     }
