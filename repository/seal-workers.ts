@@ -204,6 +204,16 @@ function compressLarge(buf, done) {
     params: { [zc.BROTLI_PARAM_QUALITY]: level, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: LGWIN },
   }, (err, out) => (err ? done(err) : kept(out)));
 }
+// AES-GCM of data written into out at 'at', ENCRYPT_SLICE bytes per update: Node has no encrypt-into, and one update
+// of a whole blob allocated a second blob-sized buffer (up to 8 MiB, a different size each time) that glibc's arena kept
+// once freed; 64 KiB pieces, under malloc's mmap threshold and all one size, reuse the same few chunks (FORMAT.md,
+// "Peak RSS, second pass"). GCM is a stream mode: the pieces' output is the one update's, byte for byte.
+const ENCRYPT_SLICE = 64 * 1024;
+function encryptInto(c, data, out, at) {
+  let n = 0;
+  for (let o = 0; o < data.length; o += ENCRYPT_SLICE) n += c.update(data.subarray(o, Math.min(o + ENCRYPT_SLICE, data.length))).copy(out, at + n);
+  return n;
+}
 // nonce ‖ AES-256-GCM ciphertext ‖ tag for each part, back to back in one transferable buffer
 function sealAll(parts, total) {
   const ab = new ArrayBuffer(total);
@@ -214,7 +224,7 @@ function sealAll(parts, total) {
     const nonce = nextNonce();
     nonce.copy(out, o);
     const c = createCipheriv('aes-256-gcm', enc, nonce);
-    const n = c.update(data).copy(out, o + 12);
+    const n = encryptInto(c, data, out, o + 12);
     c.final();
     c.getAuthTag().copy(out, o + 12 + n);
     lens.push(12 + n + 16);
@@ -434,11 +444,11 @@ parentPort.on('message', (m) => {
       const nonce = nextNonce();
       nonce.copy(out, 0);
       const c = createCipheriv('aes-256-gcm', enc, nonce);
-      const n = c.update(data).copy(out, 12);
+      const n = encryptInto(c, data, out, 12);
       c.final();
       c.getAuthTag().copy(out, 12 + n);
       parentPort.postMessage({ seq: m.seq, sealed: ab, comp }, [ab]);
-      // the ciphertext, and the compressor's output (allocated at the input's size) when it ran
+      // the ciphertext's pieces, and the compressor's output (allocated at the input's size) when it ran
       dead(buf.length + data.length);
     };
     compressLarge(buf, (err, data, comp) => {
