@@ -30,12 +30,21 @@ try {
   collectGarbage = require('node:vm').runInNewContext('gc');
 } catch {}
 const gcEvery = workerData.gcEvery;
+// The collection runs after the current task, once the blob's buffers (compressor output, the input's view) are no
+// longer referenced: run inside it, it moved them to the old generation, where only a full collection frees them
+// (FORMAT.md, "Peak RSS, second pass").
 let garbage = 0;
+let collecting = false;
+function collectLater() {
+  collecting = false;
+  collectGarbage({ type: 'minor' });
+}
 function dead(n) {
   garbage += n;
-  if (garbage < gcEvery || !collectGarbage) return;
+  if (garbage < gcEvery || !collectGarbage || collecting) return;
   garbage = 0;
-  collectGarbage({ type: 'minor' });
+  collecting = true;
+  setImmediate(collectLater);
 }
 const enc = Buffer.from(workerData.encrypt);
 const mac = Buffer.from(workerData.mac);
