@@ -214,9 +214,10 @@ function compressLarge(buf, done) {
   }, (err, out) => (err ? done(err) : kept(out)));
 }
 // AES-GCM of data written into out at 'at', ENCRYPT_SLICE bytes per update: Node has no encrypt-into, and one update
-// of a whole blob allocated a second blob-sized buffer (up to 8 MiB, a different size each time) that glibc's arena kept
-// once freed; 64 KiB pieces, under malloc's mmap threshold and all one size, reuse the same few chunks (FORMAT.md,
-// "Peak RSS, second pass"). GCM is a stream mode: the pieces' output is the one update's, byte for byte.
+// of a whole blob allocated a second blob-sized buffer per blob (up to 8 MiB, a different size each time); the pieces
+// are as many bytes of garbage, but all one size under malloc's mmap threshold. Its own effect on peak RSS was not
+// separable from the collection change at the load it was measured (FORMAT.md, "Peak RSS, second pass"); CPU equal or
+// lower. GCM is a stream mode: the pieces' output is the one update's, byte for byte.
 const ENCRYPT_SLICE = 64 * 1024;
 function encryptInto(c, data, out, at) {
   let n = 0;
