@@ -144,10 +144,14 @@ function open(sealed, b, what) {
   } else if (b.comp === 2) raw = unzstd(plain, what, b.rawLength);
   else throw new Error(what + ': unknown compression ' + b.comp + ' (written by a newer Coffer?)');
   if (raw !== plain && raw.length !== b.rawLength) throw new Error(what + ': decompressed to ' + raw.length + ' bytes, expected ' + b.rawLength);
-  dead(plain.length + (raw === plain ? 0 : raw.length));
+  garbageOfLast = plain.length + (raw === plain ? 0 : raw.length);
   if (createHmac('sha256', mac).update(raw).digest('hex') !== b.id) throw new Error(what + ': content does not match its id');
   return raw;
 }
+// Counted by the loop once the blob's plaintext is written and dropped, not here: a collection while the blob's
+// buffers are still referenced moves them to the old generation, where only a full collection frees them (FORMAT.md,
+// "Peak RSS, second pass": check of 1 GiB, minor collections every 2 MiB 186–194 MiB vs 150–160 every 10).
+let garbageOfLast = 0;
 const NATIVE_HELD_MAX = 2 * 1024 * 1024;
 let settled = 0;
 // After NATIVE_HELD_MAX bytes of the add-on's output: collect the dead buffers and give their finalizers a turn.
@@ -171,6 +175,7 @@ parentPort.on('message', async (m) => {
     await settle();
     const what = 'blob ' + b.id.slice(0, 16) + ' in pack ' + m.pack;
     let raw;
+    garbageOfLast = 0;
     try {
       raw = open(buf.subarray(b.at, b.at + b.length), b, what);
       for (const t of b.targets) writeSparse(t[0], raw, t[1]);
@@ -190,6 +195,9 @@ parentPort.on('message', async (m) => {
         failed[j] = messageOf(e);
       }
     }
+    // dropped before a collection can run (dead, or settle at the next blob): see garbageOfLast
+    raw = undefined;
+    dead(garbageOfLast);
   }
   const fileResults = files.map((f, j) => finishFile(f, fds[j], ends[j], failed[j]));
   // check --read-data: the SHA-256 of the whole pack (its name) on this thread too

@@ -31,13 +31,22 @@ try {
   require('node:v8').setFlagsFromString('--expose-gc');
   collectGarbage = require('node:vm').runInNewContext('gc');
 } catch {}
-let gcEvery = 0;
+let gcEvery = 0; // set by init
+// The collection runs after the current task, once the blob's buffers (compressor output, the input's view) are no
+// longer referenced: run inside it, it moved them to the old generation, where only a full collection frees them
+// (FORMAT.md, "Peak RSS, second pass").
 let garbage = 0;
+let collecting = false;
+function collectLater() {
+  collecting = false;
+  collectGarbage({ type: 'minor' });
+}
 function dead(n) {
   garbage += n;
-  if (garbage < gcEvery || !collectGarbage) return;
+  if (garbage < gcEvery || !collectGarbage || collecting) return;
   garbage = 0;
-  collectGarbage({ type: 'minor' });
+  collecting = true;
+  setImmediate(collectLater);
 }
 // The keys, the gear and the chunker parameters come in the first message ('init'), not in workerData: a backup starts
 // its workers while scrypt derives the key (SealWorkers.init), so their start-up overlaps it. Set once for the worker's
@@ -235,6 +244,17 @@ function compressLarge(buf, done) {
     params: { [zc.BROTLI_PARAM_QUALITY]: level, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: LGWIN },
   }, (err, out) => (err ? done(err) : kept(out)));
 }
+// AES-GCM of data written into out at 'at', ENCRYPT_SLICE bytes per update: Node has no encrypt-into, and one update
+// of a whole blob allocated a second blob-sized buffer per blob (up to 8 MiB, a different size each time); the pieces
+// are as many bytes of garbage, but all one size under malloc's mmap threshold. Its own effect on peak RSS was not
+// separable from the collection change at the load it was measured (FORMAT.md, "Peak RSS, second pass"); CPU equal or
+// lower. GCM is a stream mode: the pieces' output is the one update's, byte for byte.
+const ENCRYPT_SLICE = 64 * 1024;
+function encryptInto(c, data, out, at) {
+  let n = 0;
+  for (let o = 0; o < data.length; o += ENCRYPT_SLICE) n += c.update(data.subarray(o, Math.min(o + ENCRYPT_SLICE, data.length))).copy(out, at + n);
+  return n;
+}
 // nonce ‖ AES-256-GCM ciphertext ‖ tag for each part, back to back in one transferable buffer
 function sealAll(parts, total) {
   const ab = new ArrayBuffer(total);
@@ -245,7 +265,7 @@ function sealAll(parts, total) {
     const nonce = nextNonce();
     nonce.copy(out, o);
     const c = createCipheriv('aes-256-gcm', enc, nonce);
-    const n = c.update(data).copy(out, o + 12);
+    const n = encryptInto(c, data, out, o + 12);
     c.final();
     c.getAuthTag().copy(out, o + 12 + n);
     lens.push(12 + n + 16);
@@ -500,11 +520,11 @@ parentPort.on('message', (m) => {
       const nonce = nextNonce();
       nonce.copy(out, 0);
       const c = createCipheriv('aes-256-gcm', enc, nonce);
-      const n = c.update(data).copy(out, 12);
+      const n = encryptInto(c, data, out, 12);
       c.final();
       c.getAuthTag().copy(out, 12 + n);
       parentPort.postMessage({ seq: m.seq, sealed: ab, comp }, [ab]);
-      // the ciphertext, and the compressor's output (allocated at the input's size) when it ran
+      // the ciphertext's pieces, and the compressor's output (allocated at the input's size) when it ran
       dead(buf.length + data.length);
     };
     compressLarge(buf, (err, data, comp) => {

@@ -5,7 +5,7 @@ import { runCoffer } from '../cli-capture.ts';
 import { PerformanceObserver, constants as perf } from 'node:perf_hooks';
 import * as v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
-import { cgroupMemoryLimit, configureWorkerHeaps, DEFAULT_BUDGET, MIN_BUDGET, paceHeap, parseBytes, planMemory, resolveBudget, WORKER_SEMI_SPACE_MIB } from '../../repository/memory.ts';
+import { cgroupMemoryLimit, configureWorkerHeaps, DEFAULT_BUDGET, FULL_EVERY, GcPacer, MIN_BUDGET, paceHeap, parseBytes, planMemory, resolveBudget, WORKER_SEMI_SPACE_MIB } from '../../repository/memory.ts';
 import { RepoError } from '../../repository/errors.ts';
 
 const MiB = 1024 * 1024;
@@ -131,6 +131,25 @@ describe('coffer repo --memory-budget (CLI)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('GcPacer', () => {
+  // every = 10 bytes: a collection per 10 counted, every FULL_EVERY-th a full one (the sealed blobs the young ones promoted)
+  it.each([
+    { name: 'below the pace: no collection', adds: [4, 5], want: [] },
+    { name: 'one collection per pace, however the bytes come', adds: [10, 3, 7, 25], want: ['minor', 'minor', 'minor'] },
+    { name: `every ${FULL_EVERY}th a full one`, adds: Array.from({ length: 2 * FULL_EVERY }, () => 10), want: [...Array.from({ length: FULL_EVERY - 1 }, () => 'minor'), 'full', ...Array.from({ length: FULL_EVERY - 1 }, () => 'minor'), 'full'] },
+  ])('$name', ({ adds, want }) => {
+    const calls: string[] = [];
+    const p = new GcPacer(10, (o) => void calls.push(o?.type ?? 'full'));
+    for (const n of adds) p.add(n);
+    expect(calls).toEqual(want);
+  });
+
+  it('runs none without an exposed collector', () => {
+    const p = new GcPacer(10, null);
+    expect(() => p.add(1000)).not.toThrow();
   });
 });
 

@@ -3,8 +3,9 @@ import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { backup, backupEntries, check, FileBackend, openRepository, type Repository } from '../../repository/index.ts';
 import { RestoreWorkers } from '../../repository/restore-workers.ts';
-import { blobId } from '../../repository/crypto.ts';
-import { defaultWorkerCount, SealWorkers } from '../../repository/seal-workers.ts';
+import { blobId, unseal } from '../../repository/crypto.ts';
+import { decompress } from '../../repository/compress.ts';
+import { defaultWorkerCount, SealWorkers, shared } from '../../repository/seal-workers.ts';
 import { newRepo, prng, tempDir, text } from './helpers.ts';
 
 /** Every blob the index knows: id → [type, compression, stored length, raw length]. */
@@ -124,6 +125,31 @@ describe('seal workers', () => {
       const want = busy.lengths.map((n) => blobId(repo.key, data.subarray(at, (at += n))));
       expect(busy.ids).toEqual(want);
       expect(await Promise.all(busy.lengths.map((n, i) => workers.blobId(data.subarray(cuts(busy)[i]! - n, cuts(busy)[i]))))).toEqual(want);
+    } finally {
+      await workers.close();
+    }
+  });
+
+  /**
+   * The worker encrypts a blob in 64 KiB pieces into its output buffer (no blob-sized `cipher.update` copy): every
+   * size around a piece boundary, incompressible (stored raw) and text (compressed), must open with the main
+   * thread's `unseal` + `decompress` to the input, byte for byte.
+   */
+  it('seals blobs of every size around the 64 KiB encryption piece so the main thread opens them to the input', async () => {
+    const repo = await openRepository(new FileBackend(inline), 'test-password');
+    const workers = new SealWorkers(repo.key, { gear: repo.chunker.gear, params: repo.chunker.params }, 1);
+    try {
+      const K = 64 * 1024;
+      for (const size of [K - 1, K, K + 1, 3 * K + 17, 5 * 1024 * 1024 + 3]) {
+        for (const [kind, make] of [['random', (n: number) => prng(n, size)], ['text', (n: number) => text(n)]] as const) {
+          const input = make(size);
+          const { sealed, comp } = await workers.seal(shared(input));
+          expect(sealed.length, `${kind} ${size}`).toBeGreaterThan(28);
+          expect(comp, `${kind} ${size}`).toBe(kind === 'random' ? 0 : 2);
+          const plain = await decompress(unseal(repo.key.encrypt, sealed, `${kind} ${size}`), comp, size, `${kind} ${size}`);
+          expect(plain.equals(input), `${kind} ${size}`).toBe(true);
+        }
+      }
     } finally {
       await workers.close();
     }
