@@ -42,7 +42,9 @@ describe('database images', () => {
     await ok(['create', 'namespace', 'pg1']);
     await ok(['create', 'namespace', 'pg2']);
     const env = { POSTGRES_USER: 'shop', POSTGRES_PASSWORD: 's3cret', POSTGRES_DB: 'orders' };
-    for (const ns of ['pg1', 'pg2']) for (const o of dbPod(ns, 'pg', 'postgres:15.4', '/var/lib/postgresql/data', env, ['pg_isready', '-U', 'shop', '-d', 'orders'])) await apply(o);
+    // Readiness over TCP, as with the real image: its first start answers on the socket from a temporary server
+    // (init scripts) that then stops, so a socket probe could pass before the real server takes TCP connections.
+    for (const ns of ['pg1', 'pg2']) for (const o of dbPod(ns, 'pg', 'postgres:15.4', '/var/lib/postgresql/data', env, ['pg_isready', '-h', '127.0.0.1', '-U', 'shop', '-d', 'orders'])) await apply(o);
     await ready('pg1', 'pg');
     await ready('pg2', 'pg');
     await exec('pg1', 'pg', `PGPASSWORD=s3cret psql -h 127.0.0.1 -U shop -d orders -v ON_ERROR_STOP=1 -c "create table t(v int)" -c "insert into t values (1)"`);
