@@ -221,6 +221,12 @@ export interface RestoreDir {
   path: string;
   /** Its group: when it is this process's, a file created in it gets that group under any rule (setgid, grpid). */
   gid: number;
+  /**
+   * Its owner. A file created in a directory that is not this process's own keeps its fchown: on a filesystem that
+   * maps the creator (NFS root_squash, idmapped mounts) a directory this restore made shows it, and the chown then
+   * fails loudly instead of a file silently keeping the mapped owner.
+   */
+  uid: number;
   /** No default ACL applies to files created in it: their mode is the create mode less the umask. */
   plain: boolean;
 }
@@ -360,7 +366,7 @@ export class FileWriter {
           const node = f.job.node;
           const mode = node.mode & 0o7777;
           // no fchown when the file is created with its owner already, no fchmod when created with its final mode
-          const chown = o.owner && (node.uid !== this.uid || node.gid !== this.gid || dir.gid !== this.gid);
+          const chown = o.owner && (node.uid !== this.uid || node.gid !== this.gid || dir.gid !== this.gid || dir.uid !== this.uid);
           const direct = !chown && dir.plain && (mode & (0o7000 | this.umask)) === 0;
           whole.set(fi, wholeFiles.length);
           wholeFiles.push({ blobs: n, final: `${dir.path}/${node.name}`, size: f.size, mode, chown, direct, uid: node.uid, gid: node.gid, mtime: nsToSeconds(node.mtime) });

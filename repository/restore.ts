@@ -94,7 +94,7 @@ async function ensureDir(p: string): Promise<{ created: boolean; st: Stats }> {
  * made the directory under one without, or it has none), so its mode is exactly the create mode less the umask.
  */
 function restoreDir(p: string, st: Stats, created: boolean, parent?: RestoreDir): RestoreDir {
-  return { path: p, gid: st.gid, plain: created && parent ? parent.plain : hasDefaultAcl(p) === false };
+  return { path: p, gid: st.gid, uid: st.uid, plain: created && parent ? parent.plain : hasDefaultAcl(p) === false };
 }
 
 /**
