@@ -3,10 +3,11 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { appendFileSync, chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../cli/main.ts';
 import { capture } from '../compiler/helpers.ts';
 import { backup, initRepository, FileBackend, restore, type Repository } from '../../repository/index.ts';
+import { SealWorkers } from '../../repository/seal-workers.ts';
 import { FAST_KDF, newRepo, prng, tempDir } from './helpers.ts';
 
 /** `touch -d @s.ns`: put a file's mtime back to what stat said, to the nanosecond. */
@@ -81,6 +82,47 @@ describe('changed-file detection from the parent snapshot (restic archiver seman
     await restore(repo, r.snapshotId, out);
     expect(readFileSync(path.join(out, 'src/d/f05')).equals(prng(FILE, 205))).toBe(true);
     expect(readFileSync(path.join(out, 'src/d/f06')).equals(prng(FILE, 206))).toBe(true);
+  });
+
+  it('past 10,000 unmodified files the lstats move to the seal workers: changes there are still caught, none missed', async () => {
+    const wide = path.join(t.dir, 'wide');
+    const { repo } = await newRepo(path.join(t.dir, 'repo-wide'));
+    // d0 alone reaches the threshold; d1 is walked with the workers' lstats (statAhead), d0 on this thread
+    for (const [d, n] of [['d0', 10_000], ['d1', 600]] as const) {
+      mkdirSync(path.join(wide, d), { recursive: true });
+      for (let i = 0; i < n; i++) writeFileSync(path.join(wide, d, `f${i}`), `${d}/${i}`);
+    }
+    const first = await backup(repo, [wide], { smallFileReads: 'blocking' });
+    expect(first.stats.filesNew).toBe(10_600);
+
+    const same = path.join(wide, 'd1/f300');
+    const st = statSync(same, { bigint: true });
+    writeFileSync(same, 'd1/XXX'); // same size, mtime put back: only ctime tells
+    touchBack(same, st.mtimeNs);
+    appendFileSync(path.join(wide, 'd1/f599'), '+');
+    writeFileSync(path.join(wide, 'd1/new'), 'new');
+    const lstat = vi.spyOn(SealWorkers.prototype, 'lstat');
+    try {
+      const r = await backup(repo, [wide], { smallFileReads: 'blocking' });
+      expect(r.stats).toMatchObject({ filesUnmodified: 10_598, filesChanged: 2, filesNew: 1 });
+      const asked = lstat.mock.calls.map(([dir, names]) => [path.basename(dir), names.length]);
+      expect(new Set(asked.map(([d]) => d))).toEqual(new Set(['d1']));
+      expect(asked.reduce((a, [, n]) => a + (n as number), 0)).toBe(601);
+      const out = path.join(t.dir, 'out-wide');
+      await restore(repo, r.snapshotId, out);
+      expect(readFileSync(path.join(out, 'wide/d1/f300'), 'utf8')).toBe('d1/XXX');
+      expect(readFileSync(path.join(out, 'wide/d1/f599'), 'utf8')).toBe('d1/599+');
+      expect(readFileSync(path.join(out, 'wide/d0/f9999'), 'utf8')).toBe('d0/9999');
+
+      // a backup that meets fewer unmodified files keeps every lstat on its own thread
+      lstat.mockClear();
+      const small = await backup(repo, [path.join(wide, 'd1')], { smallFileReads: 'blocking' });
+      expect(small.stats.filesNew).toBe(601);
+      expect((await backup(repo, [path.join(wide, 'd1')], { smallFileReads: 'blocking' })).stats.filesUnmodified).toBe(601);
+      expect(lstat).not.toHaveBeenCalled();
+    } finally {
+      lstat.mockRestore();
+    }
   });
 
   describe('files that change while read', () => {
