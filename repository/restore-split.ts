@@ -31,6 +31,7 @@ export function splitRun(blobs: readonly RestoreBlob[], files: readonly WholeFil
   // a range with large blobs, or blobs of larger files (written through descriptors), stays whole: two such ranges are
   // in flight at once anyway (planReads), and splitting them held both workers' decoded blobs at once (512 MiB mixed,
   // peak RSS 131–137 → 161–177 MiB; with whole files of large blobs still split, 136–138 → 143–144)
+  if (n > 1 && files.length === 0 && blobs.length > 1) return splitBlobs(blobs, n);
   if (n <= 1 || files.length < 2 || blobs.some((b) => b.targets.length > 0 || b.rawLength >= SMALL_BLOB)) return [{ blobs: [...blobs], files: [...files], blobAt: blobs.map((_, i) => i), fileAt: files.map((_, j) => j) }];
   const total = blobs.reduce((a, b) => a + b.rawLength, 0);
   const dirAt = (i: number) => {
@@ -82,6 +83,24 @@ export function splitRun(blobs: readonly RestoreBlob[], files: readonly WholeFil
       p.blobs.push({ ...b, targets: k === home ? b.targets : [], files: mine.length ? mine : undefined });
       p.blobAt.push(bi);
     }
+  });
+  return parts.filter((p) => p.blobs.length > 0);
+}
+
+/**
+ * A range of blobs written through descriptors only (parts of larger files: every range of one large file) cut into
+ * `n` contiguous parts of about equal plaintext, so the workers open and write its blobs at once, each at its
+ * offsets: a large file's restore used one core per range. Pure.
+ */
+function splitBlobs(blobs: readonly RestoreBlob[], n: number): RunPart[] {
+  const total = blobs.reduce((a, b) => a + b.rawLength, 0);
+  const parts: RunPart[] = Array.from({ length: n }, () => ({ blobs: [], files: [], blobAt: [], fileAt: [] }));
+  let acc = 0;
+  blobs.forEach((b, bi) => {
+    const k = Math.min(n - 1, Math.floor(((acc + b.rawLength / 2) * n) / total));
+    acc += b.rawLength;
+    parts[k]!.blobs.push(b);
+    parts[k]!.blobAt.push(bi);
   });
   return parts.filter((p) => p.blobs.length > 0);
 }

@@ -56,6 +56,8 @@ export interface RestoreStats {
   workers: number;
   /** Most files whose restore state was held at once: two batches at most, however many files the snapshot has. */
   peakFilesHeld: number;
+  /** Pack ranges whose blobs were split between the workers (restore-split.ts): small files, or parts of larger ones. */
+  rangesSplit: number;
 }
 
 /**
@@ -120,7 +122,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
     const owner = opts.owner ?? process.getuid?.() === 0;
     const root = path.resolve(target);
     await fsp.mkdir(root, { recursive: true });
-    const stats: RestoreStats = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, warnings: [], bytes: 0, errors: [], seconds: 0, peakBytesInFlight: 0, workers: 0, peakFilesHeld: 0 };
+    const stats: RestoreStats = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, warnings: [], bytes: 0, errors: [], seconds: 0, peakBytesInFlight: 0, workers: 0, peakFilesHeld: 0, rangesSplit: 0 };
 
     /** A filesystem without user xattrs (or a platform without the add-on) loses them, not the file: a warning. */
     const restoreXattrs = (p: string, job: Job) => {
@@ -291,6 +293,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
     if (failure) throw failure;
     stats.peakBytesInFlight = writer.peakBytesInFlight;
     stats.peakFilesHeld = writer.peakFilesHeld;
+    stats.rangesSplit = workers?.rangesSplit ?? 0;
 
     // 4. Symlinks, created only now (nothing is ever written through them) and never followed.
     for (const l of links) {
