@@ -71,6 +71,7 @@ const fsc = {
   write: (fd: number, b: Buffer, off: number, len: number, pos: number) =>
     new Promise<number>((resolve, reject) => fs.write(fd, b, off, len, pos, (e, n) => (e ? reject(e) : resolve(n)))),
   ftruncate: promisify(fs.ftruncate),
+  fdatasync: promisify(fs.fdatasync),
   fchmod: promisify(fs.fchmod),
   fchown: promisify(fs.fchown),
   futimes: promisify(fs.futimes),
@@ -83,6 +84,14 @@ const RUN_MAX = 8 * 1024 * 1024 + 64 * 1024;
 const RUN_GAP = 256 * 1024;
 /** Blobs at least this long are cut into runs of `largeRunMax` (planReads). */
 const LARGE_BLOB = 256 * 1024;
+/**
+ * A file written through descriptors is flushed (fdatasync, on the libuv pool while the workers write on) after every
+ * this many bytes. ext4 stops every writer of a filesystem whose delayed-allocation backlog nears its free space
+ * (ext4_nonda_switch: the writer waits for writeback of the whole filesystem), which a large file restored into a
+ * volume not much larger than it reaches: one 4 GiB file into 5.25 GiB stalled for seconds at a time (FORMAT.md,
+ * restore 2026-12-07, later). restic preallocates the file (fallocate), which Node cannot do and which would fill holes.
+ */
+export const FLUSH_BYTES = 64 * 1024 * 1024;
 /** Files kept open between writes; beyond it the least recently used unpinned one is closed (and reopened on demand). */
 export const MAX_OPEN_FILES = 256;
 
@@ -214,6 +223,9 @@ interface FileState {
   opening?: Promise<number>;
   /** Renamed into place or cleaned up. */
   finalized?: boolean;
+  /** Bytes written since the last flush, and the flush in flight (flushBytes). */
+  unflushed: number;
+  flushing?: Promise<void>;
 }
 
 /** A directory being restored into, made and checked (restore.ts). */
@@ -245,6 +257,8 @@ export interface FileWriterOptions {
   onFile: FileDone;
   /** Plaintext bytes written (progress). */
   onBytes: (n: number) => void;
+  /** Bytes written to a file through descriptors between flushes (default FLUSH_BYTES). */
+  flushBytes?: number;
   /** A file's xattrs, set on its final path (main thread: the add-on is not loaded in workers). */
   restoreXattrs: (p: string, job: FileJob) => void;
 }
@@ -299,7 +313,7 @@ export class FileWriter {
     // 12 MiB gate 8 MiB runs went one at a time, one core idle (512 MiB mixed 1.36 → 1.0 s, same RSS). Runs of small
     // blobs stay long: mostly whole files created on the workers, where halving them cost 20 MiB RSS (FORMAT.md).
     const plan = planReads(this.repo, files, Math.min(RUN_MAX, o.limit), RUN_GAP, Math.min(RUN_MAX, Math.floor(o.limit / 2)));
-    const states: FileState[] = files.map((job, i) => ({ job, size: plan.sizes[i]!, left: plan.uses[i]!, pins: 0, failed: plan.failed[i] }));
+    const states: FileState[] = files.map((job, i) => ({ job, size: plan.sizes[i]!, left: plan.uses[i]!, pins: 0, failed: plan.failed[i], unflushed: 0 }));
     this.filesHeld += states.length;
     this.peakFilesHeld = Math.max(this.peakFilesHeld, this.filesHeld);
     const finishing: Promise<void>[] = [];
@@ -312,6 +326,7 @@ export class FileWriter {
       f.finalized = true;
       let ok = false;
       try {
+        await f.flushing;
         if (f.failed) return;
         const fd = await fds.acquire(f, o.dirOf, this);
         try {
@@ -340,6 +355,20 @@ export class FileWriter {
     };
     const settle = (f: FileState) => {
       if (--f.left === 0) finishing.push(finalize(f));
+    };
+    /** Start a flush of `f` when flushBytes were written since the last (pinned: its descriptor stays open meanwhile). */
+    const flushSome = (f: FileState, n: number) => {
+      f.unflushed += n;
+      if (f.unflushed < (o.flushBytes ?? FLUSH_BYTES) || f.flushing || f.fd === undefined || f.left <= 1) return;
+      f.unflushed = 0;
+      f.pins++;
+      f.flushing = fsc
+        .fdatasync(f.fd)
+        .catch((e: unknown) => void (f.failed ??= (e as Error).message))
+        .finally(() => {
+          fds.release(f);
+          f.flushing = undefined;
+        });
     };
     for (const f of states) if (f.left === 0) finishing.push(finalize(f));
 
@@ -416,7 +445,9 @@ export class FileWriter {
           const f = states[fi]!;
           if (out) f.failed ??= out.message;
           else if (!f.failed) o.onBytes(b.entry.rawLength);
-          if (!whole.has(fi)) settle(f);
+          if (whole.has(fi)) continue;
+          if (!out && !f.failed) flushSome(f, b.entry.rawLength);
+          settle(f);
         }
       });
       for (const [fi, j] of whole) {
@@ -457,6 +488,7 @@ export class FileWriter {
         // an unexpected failure stopped the run: no half-written file stays behind under a temporary name
         for (const f of states) {
           if (f.finalized) continue;
+          await f.flushing;
           await fds.close(f).catch(() => undefined);
           if (f.tmp) await fsp.rm(f.tmp, { force: true });
         }

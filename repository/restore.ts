@@ -35,6 +35,8 @@ export interface RestoreOptions {
   memoryBudget?: number;
   /** Files planned and restored together (default 512); at most two batches' per-file state is alive at once. */
   batchFiles?: number;
+  /** A larger file is flushed (fdatasync) after every this many bytes written (default 64 MiB, restore-files.ts FLUSH_BYTES). */
+  flushBytes?: number;
 }
 
 export interface RestoreStats {
@@ -247,6 +249,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
     const writer = new FileWriter(repo, workers, {
       limit: Math.max(1, opts.maxBytesInFlight ?? mem.restoreBytesInFlight),
       maxOpenFiles: opts.maxOpenFiles ?? MAX_OPEN_FILES,
+      flushBytes: opts.flushBytes,
       owner,
       root,
       dirOf,
