@@ -85,13 +85,20 @@ const RUN_GAP = 256 * 1024;
 /** Blobs at least this long are cut into runs of `largeRunMax` (planReads). */
 const LARGE_BLOB = 256 * 1024;
 /**
- * A file written through descriptors is flushed (fdatasync, on the libuv pool while the workers write on) after every
- * this many bytes. ext4 stops every writer of a filesystem whose delayed-allocation backlog nears its free space
- * (ext4_nonda_switch: the writer waits for writeback of the whole filesystem), which a large file restored into a
- * volume not much larger than it reaches: one 4 GiB file into 5.25 GiB stalled for seconds at a time (FORMAT.md,
- * restore 2026-12-07, later). restic preallocates the file (fallocate), which Node cannot do and which would fill holes.
+ * A file written through descriptors, on a filesystem with less than twice its size free (`needsFlush`), is flushed
+ * (fdatasync, on the libuv pool while the workers write on) after every this many bytes. ext4 makes a writer wait for
+ * writeback of the whole filesystem once its delayed-allocation backlog reaches half the free space
+ * (ext4_nonda_switch), which a large file restored into a volume not much larger than it reaches: one 4 GiB file into
+ * 5.25 GiB stalled both workers for seconds at a time (FORMAT.md, restore 2026-12-07, later). restic preallocates the
+ * file (fallocate), which Node cannot do and which would fill holes. With room to spare nothing is flushed: the page
+ * cache takes the writes as before.
  */
 export const FLUSH_BYTES = 64 * 1024 * 1024;
+
+/** Whether a file of `size` bytes is flushed as it is written, with `avail` bytes free on its filesystem (FLUSH_BYTES). */
+export function needsFlush(size: number, avail: number): boolean {
+  return size * 2 > avail;
+}
 /** Files kept open between writes; beyond it the least recently used unpinned one is closed (and reopened on demand). */
 export const MAX_OPEN_FILES = 256;
 
@@ -223,9 +230,10 @@ interface FileState {
   opening?: Promise<number>;
   /** Renamed into place or cleaned up. */
   finalized?: boolean;
-  /** Bytes written since the last flush, and the flush in flight (flushBytes). */
+  /** Bytes written since the last flush, the flush in flight (flushBytes), and whether its filesystem has room to spare. */
   unflushed: number;
   flushing?: Promise<void>;
+  roomy?: boolean;
 }
 
 /** A directory being restored into, made and checked (restore.ts). */
@@ -259,6 +267,8 @@ export interface FileWriterOptions {
   onBytes: (n: number) => void;
   /** Bytes written to a file through descriptors between flushes (default FLUSH_BYTES). */
   flushBytes?: number;
+  /** Flush whatever the free space (tests: a filesystem of their own would need a mount). */
+  flushAlways?: boolean;
   /** A file's xattrs, set on its final path (main thread: the add-on is not loaded in workers). */
   restoreXattrs: (p: string, job: FileJob) => void;
 }
@@ -359,11 +369,14 @@ export class FileWriter {
     /** Start a flush of `f` when flushBytes were written since the last (pinned: its descriptor stays open meanwhile). */
     const flushSome = (f: FileState, n: number) => {
       f.unflushed += n;
-      if (f.unflushed < (o.flushBytes ?? FLUSH_BYTES) || f.flushing || f.fd === undefined || f.left <= 1) return;
+      if (f.roomy || f.unflushed < (o.flushBytes ?? FLUSH_BYTES) || f.flushing || f.fd === undefined || f.left <= 1) return;
       f.unflushed = 0;
       f.pins++;
-      f.flushing = fsc
-        .fdatasync(f.fd)
+      const fd = f.fd;
+      f.flushing = (async () => {
+        f.roomy ??= !o.flushAlways && !needsFlush(f.size, await fsp.statfs(path.dirname(f.final!)).then((st) => st.bavail * st.bsize));
+        if (!f.roomy) await fsc.fdatasync(fd);
+      })()
         .catch((e: unknown) => void (f.failed ??= (e as Error).message))
         .finally(() => {
           fds.release(f);

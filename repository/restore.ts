@@ -35,8 +35,10 @@ export interface RestoreOptions {
   memoryBudget?: number;
   /** Files planned and restored together (default 512); at most two batches' per-file state is alive at once. */
   batchFiles?: number;
-  /** A larger file is flushed (fdatasync) after every this many bytes written (default 64 MiB, restore-files.ts FLUSH_BYTES). */
+  /** A larger file on a nearly full filesystem is flushed (fdatasync) after every this many bytes written (default 64 MiB, restore-files.ts FLUSH_BYTES). */
   flushBytes?: number;
+  /** Flush so whatever the free space (tests). */
+  flushAlways?: boolean;
 }
 
 export interface RestoreStats {
@@ -250,6 +252,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
       limit: Math.max(1, opts.maxBytesInFlight ?? mem.restoreBytesInFlight),
       maxOpenFiles: opts.maxOpenFiles ?? MAX_OPEN_FILES,
       flushBytes: opts.flushBytes,
+      flushAlways: opts.flushAlways,
       owner,
       root,
       dirOf,

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backup, restore, type Repository } from '../../repository/index.ts';
 import type { TreeNode } from '../../repository/tree.ts';
+import { needsFlush } from '../../repository/restore-files.ts';
 import { newRepo, prng, tempDir } from './helpers.ts';
 
 const MiB = 1024 * 1024;
@@ -42,7 +43,7 @@ describe('one large file restored by both workers at once', () => {
   it('is byte-identical, keeps its holes and its mode and time, with its ranges split', async () => {
     const out = path.join(t.dir, 'out');
     // flushed every MiB: fdatasync on the pool while the workers write through the same descriptor
-    const s = await restore(repo, snap, out, { workers: 2, flushBytes: MiB });
+    const s = await restore(repo, snap, out, { workers: 2, flushBytes: MiB, flushAlways: true });
     expect(s.errors).toEqual([]);
     expect(s.rangesSplit).toBeGreaterThan(0);
     const restored = path.join(out, 'src/disk.img');
@@ -71,7 +72,7 @@ describe('one large file restored by both workers at once', () => {
     try {
       for (const workers of [2, 0]) {
         const out = path.join(t.dir, `damaged-${workers}`);
-        const err = await restore(repo, snap, out, { workers, flushBytes: MiB }).then(
+        const err = await restore(repo, snap, out, { workers, flushBytes: MiB, flushAlways: true }).then(
           () => undefined,
           (e: unknown) => e as { code: string; message: string; stats: { rangesSplit: number } },
         );
@@ -84,5 +85,18 @@ describe('one large file restored by both workers at once', () => {
     } finally {
       writeFileSync(packFile, saved);
     }
+  });
+});
+
+describe('needsFlush: a file is flushed as written where ext4 would otherwise stall its writers', () => {
+  // ext4_nonda_switch (fs/ext4/inode.c): writeback of the whole filesystem, waited for, once the delayed-allocation
+  // backlog reaches half the free blocks; the bench's restore volume is 1.25× the data plus 256 MiB
+  it.each([
+    ['4 GiB into the bench\'s 5.25 GiB volume', 4 * 1024, 5.25 * 1024, true],
+    ['1 GiB into 1.53 GiB', 1024, 1.53 * 1024, true],
+    ['1 GiB with 2 GiB free: the page cache takes it', 1024, 2048, false],
+    ['64 MiB with 10 GiB free', 64, 10 * 1024, false],
+  ])('%s', (_, sizeMiB, availMiB, flush) => {
+    expect(needsFlush(sizeMiB * MiB, availMiB * MiB)).toBe(flush);
   });
 });
