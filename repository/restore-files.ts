@@ -85,19 +85,22 @@ const RUN_GAP = 256 * 1024;
 /** Blobs at least this long are cut into runs of `largeRunMax` (planReads). */
 const LARGE_BLOB = 256 * 1024;
 /**
- * A file written through descriptors, on a filesystem with less than twice its size free (`needsFlush`), is flushed
- * (fdatasync, on the libuv pool while the workers write on) after every this many bytes. ext4 makes a writer wait for
- * writeback of the whole filesystem once its delayed-allocation backlog reaches half the free space
- * (ext4_nonda_switch), which a large file restored into a volume not much larger than it reaches: one 4 GiB file into
- * 5.25 GiB stalled both workers for seconds at a time (FORMAT.md, restore 2026-12-07, later). restic preallocates the
- * file (fallocate), which Node cannot do and which would fill holes. With room to spare nothing is flushed: the page
- * cache takes the writes as before.
+ * A file written through descriptors is looked at after this many bytes: on a filesystem with less than twice its
+ * size free it is flushed (fdatasync, on the libuv pool while the workers write on) whenever a quarter of the space
+ * then free was written (`nextFlush`). ext4 makes a writer wait for writeback of the whole filesystem once its
+ * delayed-allocation backlog reaches half the free space (ext4_nonda_switch), which a large file restored into a
+ * volume not much larger than it reaches: one 4 GiB file into 5.25 GiB stalled both workers for seconds at a time
+ * (FORMAT.md, restore 2026-12-07, later). restic preallocates the file (fallocate), which Node cannot do and which
+ * would fill holes. With room to spare nothing is flushed: the page cache takes the writes as before.
  */
 export const FLUSH_BYTES = 64 * 1024 * 1024;
 
-/** Whether a file of `size` bytes is flushed as it is written, with `avail` bytes free on its filesystem (FLUSH_BYTES). */
-export function needsFlush(size: number, avail: number): boolean {
-  return size * 2 > avail;
+/**
+ * Bytes to write before the next flush of a file of `size` bytes, `avail` bytes free on its filesystem now, or
+ * undefined when it needs none (twice its size free). A quarter of the free space keeps the backlog under half of it.
+ */
+export function nextFlush(size: number, avail: number, min = FLUSH_BYTES): number | undefined {
+  return size * 2 > avail ? Math.max(min, Math.floor(avail / 4)) : undefined;
 }
 /** Files kept open between writes; beyond it the least recently used unpinned one is closed (and reopened on demand). */
 export const MAX_OPEN_FILES = 256;
@@ -230,10 +233,10 @@ interface FileState {
   opening?: Promise<number>;
   /** Renamed into place or cleaned up. */
   finalized?: boolean;
-  /** Bytes written since the last flush, the flush in flight (flushBytes), and whether its filesystem has room to spare. */
+  /** Bytes written since the last flush, and how many start the next (undefined: never, room to spare); the flush in flight. */
   unflushed: number;
+  flushAt?: number;
   flushing?: Promise<void>;
-  roomy?: boolean;
 }
 
 /** A directory being restored into, made and checked (restore.ts). */
@@ -323,7 +326,7 @@ export class FileWriter {
     // 12 MiB gate 8 MiB runs went one at a time, one core idle (512 MiB mixed 1.36 → 1.0 s, same RSS). Runs of small
     // blobs stay long: mostly whole files created on the workers, where halving them cost 20 MiB RSS (FORMAT.md).
     const plan = planReads(this.repo, files, Math.min(RUN_MAX, o.limit), RUN_GAP, Math.min(RUN_MAX, Math.floor(o.limit / 2)));
-    const states: FileState[] = files.map((job, i) => ({ job, size: plan.sizes[i]!, left: plan.uses[i]!, pins: 0, failed: plan.failed[i], unflushed: 0 }));
+    const states: FileState[] = files.map((job, i) => ({ job, size: plan.sizes[i]!, left: plan.uses[i]!, pins: 0, failed: plan.failed[i], unflushed: 0, flushAt: o.flushBytes ?? FLUSH_BYTES }));
     this.filesHeld += states.length;
     this.peakFilesHeld = Math.max(this.peakFilesHeld, this.filesHeld);
     const finishing: Promise<void>[] = [];
@@ -366,16 +369,18 @@ export class FileWriter {
     const settle = (f: FileState) => {
       if (--f.left === 0) finishing.push(finalize(f));
     };
-    /** Start a flush of `f` when flushBytes were written since the last (pinned: its descriptor stays open meanwhile). */
+    /** Look at `f` once flushAt bytes were written since the last flush, and flush it if nextFlush says so (pinned meanwhile). */
     const flushSome = (f: FileState, n: number) => {
       f.unflushed += n;
-      if (f.roomy || f.unflushed < (o.flushBytes ?? FLUSH_BYTES) || f.flushing || f.fd === undefined || f.left <= 1) return;
+      if (f.flushAt === undefined || f.unflushed < f.flushAt || f.flushing || f.fd === undefined || f.left <= 1) return;
       f.unflushed = 0;
       f.pins++;
       const fd = f.fd;
+      const min = o.flushBytes ?? FLUSH_BYTES;
       f.flushing = (async () => {
-        f.roomy ??= !o.flushAlways && !needsFlush(f.size, await fsp.statfs(path.dirname(f.final!)).then((st) => st.bavail * st.bsize));
-        if (!f.roomy) await fsc.fdatasync(fd);
+        const { bavail, bsize } = await fsp.statfs(path.dirname(f.final!));
+        f.flushAt = o.flushAlways ? min : nextFlush(f.size, bavail * bsize, min);
+        if (f.flushAt !== undefined) await fsc.fdatasync(fd);
       })()
         .catch((e: unknown) => void (f.failed ??= (e as Error).message))
         .finally(() => {

@@ -35,9 +35,9 @@ export interface RestoreOptions {
   memoryBudget?: number;
   /** Files planned and restored together (default 512); at most two batches' per-file state is alive at once. */
   batchFiles?: number;
-  /** A larger file on a nearly full filesystem is flushed (fdatasync) after every this many bytes written (default 64 MiB, restore-files.ts FLUSH_BYTES). */
+  /** A larger file on a nearly full filesystem is flushed (fdatasync) after at least this many bytes written (default 64 MiB, restore-files.ts FLUSH_BYTES). */
   flushBytes?: number;
-  /** Flush so whatever the free space (tests). */
+  /** Flush every flushBytes whatever the free space (tests). */
   flushAlways?: boolean;
 }
 

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backup, restore, type Repository } from '../../repository/index.ts';
 import type { TreeNode } from '../../repository/tree.ts';
-import { needsFlush } from '../../repository/restore-files.ts';
+import { nextFlush } from '../../repository/restore-files.ts';
 import { newRepo, prng, tempDir } from './helpers.ts';
 
 const MiB = 1024 * 1024;
@@ -88,15 +88,19 @@ describe('one large file restored by both workers at once', () => {
   });
 });
 
-describe('needsFlush: a file is flushed as written where ext4 would otherwise stall its writers', () => {
+describe('nextFlush: a file is flushed as written where ext4 would otherwise stall its writers', () => {
   // ext4_nonda_switch (fs/ext4/inode.c): writeback of the whole filesystem, waited for, once the delayed-allocation
   // backlog reaches half the free blocks; the bench's restore volume is 1.25× the data plus 256 MiB
   it.each([
-    ['4 GiB into the bench\'s 5.25 GiB volume', 4 * 1024, 5.25 * 1024, true],
-    ['1 GiB into 1.53 GiB', 1024, 1.53 * 1024, true],
-    ['1 GiB with 2 GiB free: the page cache takes it', 1024, 2048, false],
-    ['64 MiB with 10 GiB free', 64, 10 * 1024, false],
-  ])('%s', (_, sizeMiB, availMiB, flush) => {
-    expect(needsFlush(sizeMiB * MiB, availMiB * MiB)).toBe(flush);
+    ['4 GiB into the bench\'s 5.25 GiB volume: every quarter of the free space', 4 * 1024, 5.25 * 1024, 5.25 * 256],
+    ['the same near its end, 1.3 GiB free', 4 * 1024, 1.3 * 1024, 1.3 * 256],
+    ['1 GiB into 1.53 GiB', 1024, 1.53 * 1024, 1.53 * 256],
+    ['at least every 64 MiB', 1024, 100, 64],
+    ['1 GiB with 2 GiB free: the page cache takes it', 1024, 2048, undefined],
+    ['64 MiB with 10 GiB free', 64, 10 * 1024, undefined],
+  ])('%s', (_, sizeMiB, availMiB, everyMiB) => {
+    const at = nextFlush(sizeMiB * MiB, availMiB * MiB);
+    if (everyMiB === undefined) expect(at).toBeUndefined();
+    else expect(at! / MiB).toBeCloseTo(everyMiB, 3);
   });
 });
