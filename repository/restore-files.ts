@@ -378,8 +378,9 @@ export class FileWriter {
       const fd = f.fd;
       const min = o.flushBytes ?? FLUSH_BYTES;
       f.flushing = (async () => {
-        const { bavail, bsize } = await fsp.statfs(path.dirname(f.final!));
-        f.flushAt = o.flushAlways ? min : nextFlush(f.size, bavail * bsize, min);
+        // a filesystem that cannot say its free space is not flushed: the restore does not fail for want of a hint
+        const avail = await fsp.statfs(path.dirname(f.final!)).then((st) => st.bavail * st.bsize, () => Infinity);
+        f.flushAt = o.flushAlways ? min : nextFlush(f.size, avail, min);
         if (f.flushAt !== undefined) await fsc.fdatasync(fd);
       })()
         .catch((e: unknown) => void (f.failed ??= (e as Error).message))

@@ -98,6 +98,7 @@ describe('nextFlush: a file is flushed as written where ext4 would otherwise sta
     ['at least every 64 MiB', 1024, 100, 64],
     ['1 GiB with 2 GiB free: the page cache takes it', 1024, 2048, undefined],
     ['64 MiB with 10 GiB free', 64, 10 * 1024, undefined],
+    ['free space unknown (statfs failed)', 1024, Infinity, undefined],
   ])('%s', (_, sizeMiB, availMiB, everyMiB) => {
     const at = nextFlush(sizeMiB * MiB, availMiB * MiB);
     if (everyMiB === undefined) expect(at).toBeUndefined();
