@@ -90,7 +90,7 @@ const LARGE_BLOB = 256 * 1024;
  * then free was written (`nextFlush`). ext4 makes a writer wait for writeback of the whole filesystem once its
  * delayed-allocation backlog reaches half the free space (ext4_nonda_switch), which a large file restored into a
  * volume not much larger than it reaches: one 4 GiB file into 5.25 GiB stalled both workers for seconds at a time
- * (FORMAT.md, restore 2026-12-07, later). restic preallocates the file (fallocate), which Node cannot do and which
+ * (FORMAT.md, "Restore: one large file"). restic preallocates the file (fallocate), which Node cannot do and which
  * would fill holes. With room to spare nothing is flushed: the page cache takes the writes as before.
  */
 export const FLUSH_BYTES = 64 * 1024 * 1024;

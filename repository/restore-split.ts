@@ -33,7 +33,7 @@ export function splitRun(blobs: readonly RestoreBlob[], files: readonly WholeFil
   // a range with large blobs of whole files, or mixing them with blobs written through descriptors, stays whole:
   // splitting all such held both workers' decoded blobs at once (512 MiB mixed, peak RSS 131–137 → 161–177 MiB;
   // with whole files of large blobs still split, 136–138 → 143–144). Ranges only of larger files' blobs split above
-  // measured 137–146 → 138–147 MiB (FORMAT.md, restore 2026-12-07, later).
+  // measured 137–146 → 138–147 MiB (FORMAT.md, "Restore: one large file").
   if (n <= 1 || files.length < 2 || blobs.some((b) => b.targets.length > 0 || b.rawLength >= SMALL_BLOB)) return [{ blobs: [...blobs], files: [...files], blobAt: blobs.map((_, i) => i), fileAt: files.map((_, j) => j) }];
   const total = blobs.reduce((a, b) => a + b.rawLength, 0);
   const dirAt = (i: number) => {
@@ -92,7 +92,8 @@ export function splitRun(blobs: readonly RestoreBlob[], files: readonly WholeFil
 /**
  * A range of blobs written through descriptors only (parts of larger files: every range of one large file) cut into
  * `n` contiguous parts of about equal plaintext, so the workers open and write its blobs at once, each at its
- * offsets: a large file's restore used one core per range. Pure.
+ * offsets: a range that arrives is decoded on every core, not on one while the other waits for a slow read (a remote
+ * backend). On a local disk two ranges are in flight and it measured neutral (FORMAT.md, "Restore: one large file"). Pure.
  */
 function splitBlobs(blobs: readonly RestoreBlob[], n: number): RunPart[] {
   const total = blobs.reduce((a, b) => a + b.rawLength, 0);
