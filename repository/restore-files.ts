@@ -71,6 +71,7 @@ const fsc = {
   write: (fd: number, b: Buffer, off: number, len: number, pos: number) =>
     new Promise<number>((resolve, reject) => fs.write(fd, b, off, len, pos, (e, n) => (e ? reject(e) : resolve(n)))),
   ftruncate: promisify(fs.ftruncate),
+  fdatasync: promisify(fs.fdatasync),
   fchmod: promisify(fs.fchmod),
   fchown: promisify(fs.fchown),
   futimes: promisify(fs.futimes),
@@ -83,6 +84,24 @@ const RUN_MAX = 8 * 1024 * 1024 + 64 * 1024;
 const RUN_GAP = 256 * 1024;
 /** Blobs at least this long are cut into runs of `largeRunMax` (planReads). */
 const LARGE_BLOB = 256 * 1024;
+/**
+ * A file written through descriptors is looked at after this many bytes: on a filesystem with less than twice its
+ * size free it is flushed (fdatasync, on the libuv pool while the workers write on) whenever a quarter of the space
+ * then free was written (`nextFlush`). ext4 makes a writer wait for writeback of the whole filesystem once its
+ * delayed-allocation backlog reaches half the free space (ext4_nonda_switch), which a large file restored into a
+ * volume not much larger than it reaches: one 4 GiB file into 5.25 GiB stalled both workers for seconds at a time
+ * (FORMAT.md, "Restore: one large file"). restic preallocates the file (fallocate), which Node cannot do and which
+ * would fill holes. With room to spare nothing is flushed: the page cache takes the writes as before.
+ */
+export const FLUSH_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Bytes to write before the next flush of a file of `size` bytes, `avail` bytes free on its filesystem now, or
+ * undefined when it needs none (twice its size free). A quarter of the free space keeps the backlog under half of it.
+ */
+export function nextFlush(size: number, avail: number, min = FLUSH_BYTES): number | undefined {
+  return size * 2 > avail ? Math.max(min, Math.floor(avail / 4)) : undefined;
+}
 /** Files kept open between writes; beyond it the least recently used unpinned one is closed (and reopened on demand). */
 export const MAX_OPEN_FILES = 256;
 
@@ -214,6 +233,10 @@ interface FileState {
   opening?: Promise<number>;
   /** Renamed into place or cleaned up. */
   finalized?: boolean;
+  /** Bytes written since the last flush, and how many start the next (undefined: never, room to spare); the flush in flight. */
+  unflushed: number;
+  flushAt?: number;
+  flushing?: Promise<void>;
 }
 
 /** A directory being restored into, made and checked (restore.ts). */
@@ -245,6 +268,10 @@ export interface FileWriterOptions {
   onFile: FileDone;
   /** Plaintext bytes written (progress). */
   onBytes: (n: number) => void;
+  /** Bytes written to a file through descriptors between flushes (default FLUSH_BYTES). */
+  flushBytes?: number;
+  /** Flush whatever the free space (tests: a filesystem of their own would need a mount). */
+  flushAlways?: boolean;
   /** A file's xattrs, set on its final path (main thread: the add-on is not loaded in workers). */
   restoreXattrs: (p: string, job: FileJob) => void;
 }
@@ -299,7 +326,7 @@ export class FileWriter {
     // 12 MiB gate 8 MiB runs went one at a time, one core idle (512 MiB mixed 1.36 → 1.0 s, same RSS). Runs of small
     // blobs stay long: mostly whole files created on the workers, where halving them cost 20 MiB RSS (FORMAT.md).
     const plan = planReads(this.repo, files, Math.min(RUN_MAX, o.limit), RUN_GAP, Math.min(RUN_MAX, Math.floor(o.limit / 2)));
-    const states: FileState[] = files.map((job, i) => ({ job, size: plan.sizes[i]!, left: plan.uses[i]!, pins: 0, failed: plan.failed[i] }));
+    const states: FileState[] = files.map((job, i) => ({ job, size: plan.sizes[i]!, left: plan.uses[i]!, pins: 0, failed: plan.failed[i], unflushed: 0, flushAt: o.flushBytes ?? FLUSH_BYTES }));
     this.filesHeld += states.length;
     this.peakFilesHeld = Math.max(this.peakFilesHeld, this.filesHeld);
     const finishing: Promise<void>[] = [];
@@ -312,6 +339,7 @@ export class FileWriter {
       f.finalized = true;
       let ok = false;
       try {
+        await f.flushing;
         if (f.failed) return;
         const fd = await fds.acquire(f, o.dirOf, this);
         try {
@@ -340,6 +368,26 @@ export class FileWriter {
     };
     const settle = (f: FileState) => {
       if (--f.left === 0) finishing.push(finalize(f));
+    };
+    /** Look at `f` once flushAt bytes were written since the last flush, and flush it if nextFlush says so (pinned meanwhile). */
+    const flushSome = (f: FileState, n: number) => {
+      f.unflushed += n;
+      if (f.flushAt === undefined || f.unflushed < f.flushAt || f.flushing || f.fd === undefined || f.left <= 1) return;
+      f.unflushed = 0;
+      f.pins++;
+      const fd = f.fd;
+      const min = o.flushBytes ?? FLUSH_BYTES;
+      f.flushing = (async () => {
+        // a filesystem that cannot say its free space is not flushed: the restore does not fail for want of a hint
+        const avail = await fsp.statfs(path.dirname(f.final!)).then((st) => st.bavail * st.bsize, () => Infinity);
+        f.flushAt = o.flushAlways ? min : nextFlush(f.size, avail, min);
+        if (f.flushAt !== undefined) await fsc.fdatasync(fd);
+      })()
+        .catch((e: unknown) => void (f.failed ??= (e as Error).message))
+        .finally(() => {
+          fds.release(f);
+          f.flushing = undefined;
+        });
     };
     for (const f of states) if (f.left === 0) finishing.push(finalize(f));
 
@@ -416,7 +464,9 @@ export class FileWriter {
           const f = states[fi]!;
           if (out) f.failed ??= out.message;
           else if (!f.failed) o.onBytes(b.entry.rawLength);
-          if (!whole.has(fi)) settle(f);
+          if (whole.has(fi)) continue;
+          if (!out && !f.failed) flushSome(f, b.entry.rawLength);
+          settle(f);
         }
       });
       for (const [fi, j] of whole) {
@@ -457,6 +507,7 @@ export class FileWriter {
         // an unexpected failure stopped the run: no half-written file stays behind under a temporary name
         for (const f of states) {
           if (f.finalized) continue;
+          await f.flushing;
           await fds.close(f).catch(() => undefined);
           if (f.tmp) await fsp.rm(f.tmp, { force: true });
         }

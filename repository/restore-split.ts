@@ -24,13 +24,16 @@ const dirOf = (p: string) => p.slice(0, p.lastIndexOf('/'));
  * worker's work while the other waits for the next range's read. Parts are contiguous in pack order and cut, when
  * one is near, where the files' directory changes: creates in one directory are serialized by the kernel, so two
  * workers in two directories overlap fully. A whole file goes with the part of its first blob; a blob it shares
- * with a file of another part is opened in both (rare: duplicate content). Only ranges of small blobs of whole
- * files (small files) are split. Pure.
+ * with a file of another part is opened in both (rare: duplicate content). Ranges of small blobs of whole files
+ * (small files) are split so; a range only of blobs written through descriptors (larger files) by `splitBlobs`;
+ * mixed ranges, or whole files of large blobs, stay whole. Pure.
  */
 export function splitRun(blobs: readonly RestoreBlob[], files: readonly WholeFile[], n: number): RunPart[] {
-  // a range with large blobs, or blobs of larger files (written through descriptors), stays whole: two such ranges are
-  // in flight at once anyway (planReads), and splitting them held both workers' decoded blobs at once (512 MiB mixed,
-  // peak RSS 131–137 → 161–177 MiB; with whole files of large blobs still split, 136–138 → 143–144)
+  if (n > 1 && files.length === 0 && blobs.length > 1) return splitBlobs(blobs, n);
+  // a range with large blobs of whole files, or mixing them with blobs written through descriptors, stays whole:
+  // splitting all such held both workers' decoded blobs at once (512 MiB mixed, peak RSS 131–137 → 161–177 MiB;
+  // with whole files of large blobs still split, 136–138 → 143–144). Ranges only of larger files' blobs split above
+  // measured 137–146 → 138–147 MiB (FORMAT.md, "Restore: one large file").
   if (n <= 1 || files.length < 2 || blobs.some((b) => b.targets.length > 0 || b.rawLength >= SMALL_BLOB)) return [{ blobs: [...blobs], files: [...files], blobAt: blobs.map((_, i) => i), fileAt: files.map((_, j) => j) }];
   const total = blobs.reduce((a, b) => a + b.rawLength, 0);
   const dirAt = (i: number) => {
@@ -82,6 +85,25 @@ export function splitRun(blobs: readonly RestoreBlob[], files: readonly WholeFil
       p.blobs.push({ ...b, targets: k === home ? b.targets : [], files: mine.length ? mine : undefined });
       p.blobAt.push(bi);
     }
+  });
+  return parts.filter((p) => p.blobs.length > 0);
+}
+
+/**
+ * A range of blobs written through descriptors only (parts of larger files: every range of one large file) cut into
+ * `n` contiguous parts of about equal plaintext, so the workers open and write its blobs at once, each at its
+ * offsets: a range that arrives is decoded on every core, not on one while the other waits for a slow read (a remote
+ * backend). On a local disk two ranges are in flight and it measured neutral (FORMAT.md, "Restore: one large file"). Pure.
+ */
+function splitBlobs(blobs: readonly RestoreBlob[], n: number): RunPart[] {
+  const total = blobs.reduce((a, b) => a + b.rawLength, 0);
+  const parts: RunPart[] = Array.from({ length: n }, () => ({ blobs: [], files: [], blobAt: [], fileAt: [] }));
+  let acc = 0;
+  blobs.forEach((b, bi) => {
+    const k = Math.min(n - 1, Math.floor(((acc + b.rawLength / 2) * n) / total));
+    acc += b.rawLength;
+    parts[k]!.blobs.push(b);
+    parts[k]!.blobAt.push(bi);
   });
   return parts.filter((p) => p.blobs.length > 0);
 }

@@ -283,6 +283,8 @@ export class RestoreWorkers {
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
   private failure: unknown;
+  /** Pack ranges split between workers (restore-split.ts). */
+  rangesSplit = 0;
 
   constructor(key: MasterKey, count: number, gcEvery = 32 * 1024 * 1024, limits?: ResourceLimits) {
     // small young generations for these isolates (memory.ts: resourceLimits cannot lower the start-up flag's)
@@ -328,6 +330,7 @@ export class RestoreWorkers {
    */
   async run(pack: string, buf: Uint8Array, blobs: RestoreBlob[], files: WholeFile[] = [], tmp = ''): Promise<{ results: BlobOutcome[]; files: FileOutcome[] }> {
     const parts = splitRun(blobs, files, this.slots.length);
+    if (parts.length > 1) this.rangesSplit++;
     const replies = await Promise.all(parts.map((p, k) => this.send({ pack, buf, blobs: p.blobs, files: p.files, tmp: `${tmp}-${k}-`, hash: false }, p.blobs.reduce((a, b) => a + b.rawLength, 0))));
     return parts.length === 1 ? replies[0]! : joinParts(parts, replies, blobs.length, files.length);
   }

@@ -35,6 +35,10 @@ export interface RestoreOptions {
   memoryBudget?: number;
   /** Files planned and restored together (default 512); at most two batches' per-file state is alive at once. */
   batchFiles?: number;
+  /** A larger file on a nearly full filesystem is flushed (fdatasync) after at least this many bytes written (default 64 MiB, restore-files.ts FLUSH_BYTES). */
+  flushBytes?: number;
+  /** Flush every flushBytes whatever the free space (tests). */
+  flushAlways?: boolean;
 }
 
 export interface RestoreStats {
@@ -56,6 +60,8 @@ export interface RestoreStats {
   workers: number;
   /** Most files whose restore state was held at once: two batches at most, however many files the snapshot has. */
   peakFilesHeld: number;
+  /** Pack ranges whose blobs were split between the workers (restore-split.ts): small files, or parts of larger ones. */
+  rangesSplit: number;
 }
 
 /**
@@ -120,7 +126,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
     const owner = opts.owner ?? process.getuid?.() === 0;
     const root = path.resolve(target);
     await fsp.mkdir(root, { recursive: true });
-    const stats: RestoreStats = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, warnings: [], bytes: 0, errors: [], seconds: 0, peakBytesInFlight: 0, workers: 0, peakFilesHeld: 0 };
+    const stats: RestoreStats = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, warnings: [], bytes: 0, errors: [], seconds: 0, peakBytesInFlight: 0, workers: 0, peakFilesHeld: 0, rangesSplit: 0 };
 
     /** A filesystem without user xattrs (or a platform without the add-on) loses them, not the file: a warning. */
     const restoreXattrs = (p: string, job: Job) => {
@@ -245,6 +251,8 @@ export async function restore(repo: Repository, snapRef: string, target: string,
     const writer = new FileWriter(repo, workers, {
       limit: Math.max(1, opts.maxBytesInFlight ?? mem.restoreBytesInFlight),
       maxOpenFiles: opts.maxOpenFiles ?? MAX_OPEN_FILES,
+      flushBytes: opts.flushBytes,
+      flushAlways: opts.flushAlways,
       owner,
       root,
       dirOf,
@@ -291,6 +299,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
     if (failure) throw failure;
     stats.peakBytesInFlight = writer.peakBytesInFlight;
     stats.peakFilesHeld = writer.peakFilesHeld;
+    stats.rangesSplit = workers?.rangesSplit ?? 0;
 
     // 4. Symlinks, created only now (nothing is ever written through them) and never followed.
     for (const l of links) {

@@ -62,6 +62,24 @@ describe('splitRun: one pack range shared by the restore workers', () => {
     expect(splitRun([blob('b0', 256 * 1024 - 1, [[0, 0]]), large[1]!], [file('/t/a/x'), file('/t/b/y')], 2)).toHaveLength(2);
   });
 
+  it('cuts a range of one larger file\'s blobs (written through descriptors) into contiguous parts of equal plaintext', () => {
+    // one large file: every blob goes to fd 7 at its offset; no file is created by the workers
+    const sizes = [1000, 1000, 1000, 500, 500, 2000];
+    const offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
+    const blobs = sizes.map((n, i) => blob(`b${i}`, n, undefined, [[7, offsets[i]!]]));
+    const parts = splitRun(blobs, [], 2);
+    // 6000 bytes: the cut at 3000, taken at each blob's middle (b3 ends at 3500, its middle 3250 is past the cut)
+    expect(parts.map((p) => p.blobAt)).toEqual([[0, 1, 2], [3, 4, 5]]);
+    expect(parts.map((p) => p.files)).toEqual([[], []]);
+    expect(uses(parts)).toEqual(uses([{ blobs, files: [], blobAt: blobs.map((_, i) => i), fileAt: [] }]));
+    // a blob that appears twice in the file (zeros of a sparse file) keeps both targets in its part
+    const twice = [blob('z', 4000, undefined, [[7, 0], [7, 8000]]), blob('d', 4000, undefined, [[7, 4000]])];
+    expect(splitRun(twice, [], 2).map((p) => p.blobs.map((b) => b.targets))).toEqual([[[[7, 0], [7, 8000]]], [[[7, 4000]]]]);
+    // more workers than blobs: one blob each, no empty part
+    expect(splitRun(blobs.slice(0, 2), [], 4).map((p) => p.blobAt)).toEqual([[0], [1]]);
+    expect(splitRun([blobs[0]!], [], 2)).toHaveLength(1);
+  });
+
   it('does not split for one worker or one blob', () => {
     const files = [file('/t/a/x'), file('/t/b/y')];
     const blobs = [blob('b0', 10, [[0, 0]]), blob('b1', 10, [[1, 0]])];
