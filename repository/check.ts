@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { ByteGate } from './byte-gate.ts';
 import { acquireLock, staleTemporaryFiles } from './lock.ts';
 import { decodeHeader } from './pack.ts';
 import { listSnapshots, loadTree, type SnapshotInfo } from './tree.ts';
 import { unseal } from './crypto.ts';
 import { collectNow, DEFAULT_BUDGET, paceHeap, planMemory } from './memory.ts';
 import { mapLimit, type Repository } from './repo.ts';
+import { RunRing } from './run-ring.ts';
 import { defaultRestoreWorkers, type RestoreBlob, RestoreWorkers } from './restore-workers.ts';
 import type { PackEntry } from './pack.ts';
 
@@ -126,7 +126,9 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
       const workerCount = opts.workers ?? defaultRestoreWorkers();
       // each worker's young generation is small (memory.ts configureWorkerHeaps): it holds only per-blob garbage
       const workers = workerCount > 0 ? new RestoreWorkers(repo.key, workerCount, plan.gcEvery) : undefined;
-      const reader: RunReader = { gate: new ByteGate(checkBytesInFlight(budget)), buffers: new RunBuffers(workers !== undefined), runBytes: opts.runBytes ?? CHECK_RUN_BYTES };
+      // shared memory when workers read the runs: no copy crosses threads
+      const alloc = (n: number): Buffer => (workers ? Buffer.from(new SharedArrayBuffer(n)) : Buffer.allocUnsafeSlow(n));
+      const reader: RunReader = { ring: new RunRing(checkBytesInFlight(budget, repo.config.chunker.max), alloc), runBytes: opts.runBytes ?? CHECK_RUN_BYTES };
       try {
         // Two packs at a time: the next pack's first runs are read while the last runs of the one before are verified.
         await mapLimit(packs, 2, async (pack) => {
@@ -164,9 +166,12 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
 /** Bytes of a pack read at once by check --read-data (whole blobs: one larger blob is read alone). */
 export const CHECK_RUN_BYTES = 1024 * 1024;
 
-/** Bytes of pack runs read and not yet verified: 8 MiB at the default budget (was one whole 17 MiB pack). */
-export function checkBytesInFlight(budget: number): number {
-  return Math.min(16 * MiB, Math.max(4 * MiB, Math.floor(budget / 20)));
+/**
+ * Bytes of pack runs read and not yet verified (the ring's size): room for the largest chunk and a run beside it,
+ * more with a larger budget. 10 MiB at the default budget and chunker (was one whole pack of 17 MiB).
+ */
+export function checkBytesInFlight(budget: number, chunkMax: number): number {
+  return Math.max(chunkMax + MiB, Math.min(16 * MiB, Math.floor(budget / 16)));
 }
 
 const MiB = 1024 * 1024;
@@ -207,32 +212,10 @@ export function planRuns(entries: readonly PackEntry[], size: number, runBytes: 
   return runs;
 }
 
-/** Shared between the packs in flight: what bounds the bytes read and not yet verified. */
+/** Shared between the packs in flight: the ring their runs are read into. */
 interface RunReader {
-  gate: ByteGate;
-  buffers: RunBuffers;
+  ring: RunRing;
   runBytes: number;
-}
-
-/**
- * Run buffers, reused (shared memory when workers read them: no copy crosses threads). A fresh SharedArrayBuffer per
- * read lives until GC (one per pack reached 866 MiB RSS); the gate bounds how many are in use, and at most
- * `KEEP` free ones are kept.
- */
-class RunBuffers {
-  private static readonly KEEP = 16;
-  private readonly free: Buffer[] = [];
-  constructor(private readonly shared: boolean) {}
-  take(n: number): Buffer {
-    let best = -1;
-    for (let i = 0; i < this.free.length; i++) if (this.free[i]!.length >= n && (best < 0 || this.free[i]!.length < this.free[best]!.length)) best = i;
-    if (best >= 0) return this.free.splice(best, 1)[0]!.subarray(0, n);
-    const size = Math.ceil(Math.max(n, 1) / (256 * 1024)) * 256 * 1024;
-    return (this.shared ? Buffer.from(new SharedArrayBuffer(size)) : Buffer.allocUnsafeSlow(size)).subarray(0, n);
-  }
-  give(b: Buffer): void {
-    if (this.free.length < RunBuffers.KEEP) this.free.push(Buffer.from(b.buffer, 0, b.buffer.byteLength));
-  }
 }
 
 /**
@@ -267,13 +250,8 @@ async function verifyPack(repo: Repository, workers: RestoreWorkers | undefined,
   const verifying: Promise<number>[] = [];
   let readError: string | undefined;
   for (const run of runs) {
-    const n = run.readEnd - run.start;
-    await reader.gate.acquire(n);
-    const buf = reader.buffers.take(n);
-    const done = (): void => {
-      reader.buffers.give(buf);
-      reader.gate.release(n);
-    };
+    const buf = await reader.ring.take(run.readEnd - run.start);
+    const done = (): void => reader.ring.give(buf);
     try {
       await read(run.start, buf);
     } catch (e) {
