@@ -128,7 +128,10 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
       const workers = workerCount > 0 ? new RestoreWorkers(repo.key, workerCount, plan.gcEvery) : undefined;
       // shared memory when workers read the runs: no copy crosses threads
       const alloc = (n: number): Buffer => (workers ? Buffer.from(new SharedArrayBuffer(n)) : Buffer.allocUnsafeSlow(n));
-      const reader: RunReader = { ring: new RunRing(checkBytesInFlight(budget, repo.config.chunker.max), alloc), runBytes: opts.runBytes ?? CHECK_RUN_BYTES };
+      const runBytes = opts.runBytes ?? CHECK_RUN_BYTES;
+      let largest = 0;
+      for (const pack of packs) for (const e of repo.packs.get(pack)!) largest = Math.max(largest, e.length);
+      const reader: RunReader = { ring: new RunRing(checkRingBytes(budget, runBytes, largest), alloc), runBytes };
       try {
         // Two packs at a time: the next pack's first runs are read while the last runs of the one before are verified.
         await mapLimit(packs, 2, async (pack) => {
@@ -164,17 +167,18 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
 }
 
 /** Bytes of a pack read at once by check --read-data (whole blobs: one larger blob is read alone). */
-export const CHECK_RUN_BYTES = 1024 * 1024;
+export const CHECK_RUN_BYTES = 512 * 1024;
 
 /**
- * Bytes of pack runs read and not yet verified (the ring's size): room for the largest chunk and a run beside it,
- * more with a larger budget. 10 MiB at the default budget and chunker (was one whole pack of 17 MiB).
+ * Bytes of pack runs read and not yet verified (the ring's size): four runs, or the largest stored blob and a run
+ * beside it, at most a sixteenth of the budget (10 MiB at the default; a larger blob is then read alone). Sized to
+ * the repository because every byte of the ring becomes resident: 30,000 small files peaked at 122 MiB with a 10 MiB
+ * ring, 111 with 4, 103 with 2 (the whole 17 MiB pack before: 122–127). A repository of 8 MiB chunks gets 8.5 MiB.
  */
-export function checkBytesInFlight(budget: number, chunkMax: number): number {
-  return Math.max(chunkMax + MiB, Math.min(16 * MiB, Math.floor(budget / 16)));
+export function checkRingBytes(budget: number, runBytes: number, largestBlob: number): number {
+  return Math.min(Math.max(4 * runBytes, largestBlob + runBytes), Math.max(4 * runBytes, Math.floor(budget / 16)));
 }
 
-const MiB = 1024 * 1024;
 
 /**
  * One read of a pack: bytes `[start, readEnd)` hold `blobs` (whole); `[start, end)` is its share of the pack's

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { planRuns } from '../../repository/check.ts';
+import { checkRingBytes, planRuns } from '../../repository/check.ts';
 import { backup, check, type Repository } from '../../repository/index.ts';
 import type { PackEntry } from '../../repository/pack.ts';
 import { newRepo, prng, tempDir } from './helpers.ts';
@@ -21,6 +21,20 @@ describe('planRuns: a pack cut into runs of whole blobs, every byte hashed once 
     ['two blobs at one offset stay together', [blob(0, 30), blob(0, 30)], 40, 10, [[0, 40, 40, [0, 0]]]],
   ] as const)('%s', (_name, entries, size, runBytes, want) => {
     expect(shape(planRuns(entries as readonly PackEntry[], size, runBytes))).toEqual(want);
+  });
+});
+
+const MiB = 1024 * 1024;
+// The ring's size (check.ts checkRingBytes): the default budget is memory.ts DEFAULT_BUDGET (160 MiB), the default
+// chunker's largest chunk chunker.ts DEFAULT_CHUNKER.max (8 MiB), stored with a 28-byte seal.
+describe('checkRingBytes: four runs, or the largest blob and a run, within a sixteenth of the budget', () => {
+  it.each([
+    ['small files (largest blob a 200 KiB tree)', 160 * MiB, 0.5 * MiB, 200 * 1024, 2 * MiB],
+    ['8 MiB chunks', 160 * MiB, 0.5 * MiB, 8 * MiB + 28, 8.5 * MiB + 28],
+    ['a 12 MiB tree: capped at 10 MiB, read alone', 160 * MiB, 0.5 * MiB, 12 * MiB, 10 * MiB],
+    ['a tiny budget still holds four runs', 16 * MiB, 0.5 * MiB, 8 * MiB, 2 * MiB],
+  ])('%s', (_name, budget, run, largest, want) => {
+    expect(checkRingBytes(budget, run, largest)).toBe(want);
   });
 });
 
