@@ -121,8 +121,7 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
       const packs = [...repo.packs.keys()].filter((pack) => onDisk.has(pack));
       const total = repo.packs.size;
       opts.onProgress?.({ packs: 0, totalPacks: total });
-      const budget = opts.memoryBudget ?? DEFAULT_BUDGET;
-      const plan = planMemory(budget, repo.config.chunker, repo.config.packSize, 0);
+      const plan = planMemory(opts.memoryBudget ?? DEFAULT_BUDGET, repo.config.chunker, repo.config.packSize, 0);
       const workerCount = opts.workers ?? defaultRestoreWorkers();
       // each worker's young generation is small (memory.ts configureWorkerHeaps): it holds only per-blob garbage
       const workers = workerCount > 0 ? new RestoreWorkers(repo.key, workerCount, plan.gcEvery) : undefined;
@@ -131,7 +130,7 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
       const runBytes = opts.runBytes ?? CHECK_RUN_BYTES;
       let largest = 0;
       for (const pack of packs) for (const e of repo.packs.get(pack)!) largest = Math.max(largest, e.length);
-      const reader: RunReader = { ring: new RunRing(checkRingBytes(budget, runBytes, largest), alloc), runBytes };
+      const reader: RunReader = { ring: new RunRing(checkRingBytes(plan.checkBytesInFlight, runBytes, largest), alloc), runBytes };
       try {
         // Two packs at a time: the next pack's first runs are read while the last runs of the one before are verified.
         await mapLimit(packs, 2, async (pack) => {
@@ -171,14 +170,13 @@ export const CHECK_RUN_BYTES = 512 * 1024;
 
 /**
  * Bytes of pack runs read and not yet verified (the ring's size): four runs, or the largest stored blob and a run
- * beside it, at most a sixteenth of the budget (10 MiB at the default; a larger blob is then read alone). Sized to
- * the repository because every byte of the ring becomes resident: 30,000 small files peaked at 122 MiB with a 10 MiB
- * ring, 111 with 4, 103 with 2 (the whole 17 MiB pack before: 122–127). A repository of 8 MiB chunks gets 8.5 MiB.
+ * beside it, at most `max` (memory.ts `checkBytesInFlight`; a larger blob is then read alone) but never under four
+ * runs. Sized to the repository because every byte of the ring becomes resident: 30,000 small files peaked at 122 MiB
+ * with a 10 MiB ring, 111 with 4, 103 with 2 (the whole 17 MiB pack before: 122–127). 8 MiB chunks get 8.5 MiB.
  */
-export function checkRingBytes(budget: number, runBytes: number, largestBlob: number): number {
-  return Math.min(Math.max(4 * runBytes, largestBlob + runBytes), Math.max(4 * runBytes, Math.floor(budget / 16)));
+export function checkRingBytes(max: number, runBytes: number, largestBlob: number): number {
+  return Math.min(Math.max(4 * runBytes, largestBlob + runBytes), Math.max(4 * runBytes, max));
 }
-
 
 /**
  * One read of a pack: bytes `[start, readEnd)` hold `blobs` (whole); `[start, end)` is its share of the pack's
@@ -253,7 +251,10 @@ async function verifyPack(repo: Repository, workers: RestoreWorkers | undefined,
   const problems: string[] = [];
   const verifying: Promise<number>[] = [];
   let readError: string | undefined;
+  let failure = false;
   for (const run of runs) {
+    // a worker that died fails every run: stop reading (the error is thrown below)
+    if (failure) break;
     const buf = await reader.ring.take(run.readEnd - run.start);
     const done = (): void => reader.ring.give(buf);
     try {
@@ -268,7 +269,10 @@ async function verifyPack(repo: Repository, workers: RestoreWorkers | undefined,
       const header = headerProblem(repo, pack, buf.subarray(0, size - run.start));
       if (header) problems.push(`header: ${header}`);
     }
-    verifying.push(verifyBlobs(repo, workers, pack, buf, run).finally(done));
+    const verified = verifyBlobs(repo, workers, pack, buf, run).finally(done);
+    // handled now, thrown by the Promise.all below: a rejection left unhandled until then would end the process
+    verified.catch(() => (failure = true));
+    verifying.push(verified);
   }
   // every run read is verified before its buffer goes back, even after a read failed
   const failed = (await Promise.all(verifying)).reduce((a, b) => a + b, 0);

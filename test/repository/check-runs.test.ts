@@ -2,6 +2,9 @@ import { mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkRingBytes, planRuns } from '../../repository/check.ts';
+import { DEFAULT_CHUNKER } from '../../repository/chunker.ts';
+import { DEFAULT_BUDGET, planMemory } from '../../repository/memory.ts';
+import { DEFAULT_PACK_SIZE } from '../../repository/repo.ts';
 import { backup, check, type Repository } from '../../repository/index.ts';
 import type { PackEntry } from '../../repository/pack.ts';
 import { newRepo, prng, tempDir } from './helpers.ts';
@@ -25,16 +28,17 @@ describe('planRuns: a pack cut into runs of whole blobs, every byte hashed once 
 });
 
 const MiB = 1024 * 1024;
-// The ring's size (check.ts checkRingBytes): the default budget is memory.ts DEFAULT_BUDGET (160 MiB), the default
-// chunker's largest chunk chunker.ts DEFAULT_CHUNKER.max (8 MiB), stored with a 28-byte seal.
-describe('checkRingBytes: four runs, or the largest blob and a run, within a sixteenth of the budget', () => {
+// The ring's size (check.ts checkRingBytes) under memory.ts planMemory's cap: a sixteenth of DEFAULT_BUDGET (160 MiB);
+// the default chunker's largest chunk is chunker.ts DEFAULT_CHUNKER.max (8 MiB), stored with a 28-byte seal.
+describe('checkRingBytes: four runs, or the largest blob and a run, within the plan', () => {
+  const cap = planMemory(DEFAULT_BUDGET, DEFAULT_CHUNKER, DEFAULT_PACK_SIZE, 0).checkBytesInFlight;
   it.each([
-    ['small files (largest blob a 200 KiB tree)', 160 * MiB, 0.5 * MiB, 200 * 1024, 2 * MiB],
-    ['8 MiB chunks', 160 * MiB, 0.5 * MiB, 8 * MiB + 28, 8.5 * MiB + 28],
-    ['a 12 MiB tree: capped at 10 MiB, read alone', 160 * MiB, 0.5 * MiB, 12 * MiB, 10 * MiB],
-    ['a tiny budget still holds four runs', 16 * MiB, 0.5 * MiB, 8 * MiB, 2 * MiB],
-  ])('%s', (_name, budget, run, largest, want) => {
-    expect(checkRingBytes(budget, run, largest)).toBe(want);
+    ['small files (largest blob a 200 KiB tree)', cap, 0.5 * MiB, 200 * 1024, 2 * MiB],
+    ['8 MiB chunks', cap, 0.5 * MiB, 8 * MiB + 28, 8.5 * MiB + 28],
+    ['a 12 MiB tree: capped at 10 MiB, read alone', cap, 0.5 * MiB, 12 * MiB, 10 * MiB],
+    ['the smallest budget (memory.ts MIN_BUDGET 96 MiB: cap 6 MiB) still holds four runs', planMemory(0, DEFAULT_CHUNKER, DEFAULT_PACK_SIZE, 0).checkBytesInFlight, 2 * MiB, 8 * MiB, 8 * MiB],
+  ])('%s', (_name, max, run, largest, want) => {
+    expect(checkRingBytes(max, run, largest)).toBe(want);
   });
 });
 
