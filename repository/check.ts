@@ -34,7 +34,7 @@ export interface CheckOptions {
   readData?: boolean;
   /** Worker threads that verify packs for --read-data (0 = main thread); default as restore's. */
   workers?: number;
-  /** Bytes --read-data may spend on packs in flight (memory.ts `planMemory`). */
+  /** The memory budget: --read-data reads pack runs into a ring of at most a sixteenth of it (memory.ts `planMemory`). */
   memoryBudget?: number;
   onProgress?: (p: { packs: number; totalPacks: number }) => void;
   /** Bytes of a pack --read-data reads at once (`CHECK_RUN_BYTES`; tests use small ones to cut packs into many runs). */
