@@ -1,10 +1,11 @@
-import { storageId } from './crypto.ts';
+import { createHash } from 'node:crypto';
 import { acquireLock, staleTemporaryFiles } from './lock.ts';
 import { decodeHeader } from './pack.ts';
 import { listSnapshots, loadTree, type SnapshotInfo } from './tree.ts';
 import { unseal } from './crypto.ts';
 import { collectNow, DEFAULT_BUDGET, paceHeap, planMemory } from './memory.ts';
 import { mapLimit, type Repository } from './repo.ts';
+import { RunRing } from './run-ring.ts';
 import { defaultRestoreWorkers, type RestoreBlob, RestoreWorkers } from './restore-workers.ts';
 import type { PackEntry } from './pack.ts';
 
@@ -33,9 +34,11 @@ export interface CheckOptions {
   readData?: boolean;
   /** Worker threads that verify packs for --read-data (0 = main thread); default as restore's. */
   workers?: number;
-  /** Bytes --read-data may spend on packs in flight (memory.ts `planMemory`). */
+  /** The memory budget: --read-data reads pack runs into a ring of at most a sixteenth of it (memory.ts `planMemory`). */
   memoryBudget?: number;
   onProgress?: (p: { packs: number; totalPacks: number }) => void;
+  /** Bytes of a pack --read-data reads at once (`CHECK_RUN_BYTES`; tests use small ones to cut packs into many runs). */
+  runBytes?: number;
 }
 
 /**
@@ -122,19 +125,16 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
       const workerCount = opts.workers ?? defaultRestoreWorkers();
       // each worker's young generation is small (memory.ts configureWorkerHeaps): it holds only per-blob garbage
       const workers = workerCount > 0 ? new RestoreWorkers(repo.key, workerCount, plan.gcEvery) : undefined;
-      // One pack buffer per pack in flight, reused: a fresh SharedArrayBuffer per pack lived until GC (866 MiB RSS).
-      const free: Buffer[] = [];
-      const take = (n: number): Buffer => {
-        const b = free.find((x) => x.length >= n);
-        if (b) free.splice(free.indexOf(b), 1);
-        return (b ?? (workers ? Buffer.from(new SharedArrayBuffer(Math.max(n, repo.config.packSize + 1024 * 1024))) : Buffer.allocUnsafeSlow(Math.max(n, repo.config.packSize + 1024 * 1024)))).subarray(0, n);
-      };
+      // shared memory when workers read the runs: no copy crosses threads
+      const alloc = (n: number): Buffer => (workers ? Buffer.from(new SharedArrayBuffer(n)) : Buffer.allocUnsafeSlow(n));
+      const runBytes = opts.runBytes ?? CHECK_RUN_BYTES;
+      let largest = 0;
+      for (const pack of packs) for (const e of repo.packs.get(pack)!) largest = Math.max(largest, e.length);
+      const reader: RunReader = { ring: new RunRing(checkRingBytes(plan.checkBytesInFlight, runBytes, largest), alloc), runBytes };
       try {
-        // Packs are read and verified `checkPacksInFlight` at a time: reads overlap the workers' AES-GCM,
-        // brotli and HMAC of other packs (one pack at a time on the main thread was 0.66x restic's speed).
-        await mapLimit(packs, plan.checkPacksInFlight, async (pack) => {
-          const buf = take(onDisk.get(pack)!);
-          const problems = await verifyPack(repo, workers, pack, repo.packs.get(pack)!, buf).finally(() => free.push(Buffer.from(buf.buffer, 0, buf.buffer.byteLength)));
+        // Two packs at a time: the next pack's first runs are read while the last runs of the one before are verified.
+        await mapLimit(packs, 2, async (pack) => {
+          const problems = await verifyPack(repo, workers, reader, pack, repo.packs.get(pack)!, onDisk.get(pack)!);
           packsRead++;
           opts.onProgress?.({ packs: packsRead, totalPacks: total });
           if (problems.length) damaged.set(pack, problems.join('; '));
@@ -165,58 +165,154 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
   }
 }
 
+/** Bytes of a pack read at once by check --read-data (whole blobs: one larger blob is read alone). */
+export const CHECK_RUN_BYTES = 512 * 1024;
+
 /**
- * Read one whole pack and verify it: its SHA-256 against its name, its header, and every indexed blob
- * (authenticated, decompressed, id recomputed) — on a worker when there are workers. Returns the problems found.
+ * Bytes of pack runs read and not yet verified (the ring's size): four runs, or the largest stored blob and a run
+ * beside it, at most `max` (memory.ts `checkBytesInFlight`; a larger blob is then read alone) but never under four
+ * runs. Sized to the repository because every byte of the ring becomes resident: 30,000 small files peaked at 122 MiB
+ * with a 10 MiB ring, 111 with 4, 103 with 2 (the whole 17 MiB pack before: 122–127). 8 MiB chunks get 8.5 MiB.
  */
-async function verifyPack(repo: Repository, workers: RestoreWorkers | undefined, pack: string, entries: PackEntry[], data: Buffer): Promise<string[]> {
-  try {
-    // read into `data` (shared memory with workers, so they read the pack without a copy)
-    if (repo.backend.getRangeInto) await repo.backend.getRangeInto('data', pack, 0, data);
-    else {
-      const got = await repo.backend.get('data', pack);
-      if (got.length !== data.length) throw new Error(`pack is ${got.length} bytes, listed as ${data.length}`);
-      got.copy(data);
+export function checkRingBytes(max: number, runBytes: number, largestBlob: number): number {
+  return Math.min(Math.max(4 * runBytes, largestBlob + runBytes), Math.max(4 * runBytes, max));
+}
+
+/**
+ * One read of a pack: bytes `[start, readEnd)` hold `blobs` (whole); `[start, end)` is its share of the pack's
+ * SHA-256, fed in order (`end` is the next run's `start`, the last run's is the pack's size, so every byte of the
+ * pack — gaps, unindexed blobs, the header — is hashed exactly once). `readEnd` passes `end` only where the index
+ * lists overlapping blobs, which a sound pack never has.
+ */
+export interface PackRun {
+  start: number;
+  end: number;
+  readEnd: number;
+  blobs: PackEntry[];
+}
+
+/**
+ * Cut a pack of `size` bytes into runs of whole blobs of about `runBytes` each (`entries` inside the pack, any order).
+ * Pure; the last run holds the header and its length.
+ */
+export function planRuns(entries: readonly PackEntry[], size: number, runBytes: number): PackRun[] {
+  const sorted = [...entries].sort((a, b) => a.offset - b.offset);
+  const runs: PackRun[] = [];
+  let cur: PackRun = { start: 0, end: 0, readEnd: 0, blobs: [] };
+  for (const e of sorted) {
+    if (cur.blobs.length > 0 && e.offset > cur.start && e.offset + e.length - cur.start > runBytes) {
+      cur.end = e.offset;
+      runs.push(cur);
+      cur = { start: e.offset, end: 0, readEnd: e.offset, blobs: [] };
     }
-  } catch (e) {
-    return [(e as Error).message];
+    cur.blobs.push(e);
+    cur.readEnd = Math.max(cur.readEnd, e.offset + e.length);
   }
-  const problems: string[] = [];
-  try {
-    const hl = data.readUInt32LE(data.length - 4);
-    decodeHeader(unseal(repo.key.encrypt, data.subarray(data.length - 4 - hl, data.length - 4), `pack ${pack} header`), `pack ${pack}`);
-  } catch (e) {
-    problems.push(`header: ${(e as Error).message}`);
-  }
-  const inside = entries.filter((e) => e.offset + e.length <= data.length);
+  cur.end = size;
+  cur.readEnd = Math.max(cur.readEnd, size);
+  runs.push(cur);
+  return runs;
+}
+
+/** Shared between the packs in flight: the ring their runs are read into. */
+interface RunReader {
+  ring: RunRing;
+  runBytes: number;
+}
+
+/**
+ * Reads `[offset, offset + into.length)` of a pack. A backend without `getRangeInto` (S3) is asked for the whole pack
+ * once (one request, not one per run), which is then copied from.
+ */
+function packReader(repo: Repository, pack: string, size: number): (offset: number, into: Buffer) => Promise<void> {
+  const backend = repo.backend;
+  if (backend.getRangeInto) return (offset, into) => backend.getRangeInto!('data', pack, offset, into);
+  let whole: Promise<Buffer> | undefined;
+  return async (offset, into) => {
+    const got = await (whole ??= backend.get('data', pack));
+    if (got.length !== size) throw new Error(`pack is ${got.length} bytes, listed as ${size}`);
+    got.copy(into, 0, offset, offset + into.length);
+  };
+}
+
+/**
+ * Verify one pack: its SHA-256 against its name, its header, and every indexed blob (authenticated, decompressed,
+ * id recomputed). Read in runs of whole blobs (`planRuns`) into reused buffers: the main thread feeds each run to the
+ * pack's SHA-256 in order and hands its blobs to the least busy worker, then reads the next while the workers
+ * verify (the whole-pack buffer before 2026-12-07 left a core idle during each read and cost 17 MiB of RSS).
+ * Returns the problems found.
+ */
+async function verifyPack(repo: Repository, workers: RestoreWorkers | undefined, reader: RunReader, pack: string, entries: PackEntry[], size: number): Promise<string[]> {
+  const inside = entries.filter((e) => e.offset >= 0 && e.length >= 0 && e.offset + e.length <= size);
   let bad = entries.length - inside.length;
-  if (workers) {
-    const specs: RestoreBlob[] = inside.map((e) => ({ id: e.id, at: e.offset, length: e.length, rawLength: e.rawLength, comp: e.comp, targets: [] }));
-    // One pack is verified by every worker at once (each opens a share of its blobs, one also hashes the whole pack,
-    // so it gets a third of the blob bytes to the other's two): with one pack buffer in flight both cores still work.
-    const cut = workers.size > 1 ? splitAt(specs, 1 / 3) : specs.length;
-    const [{ results, hash }, rest] = await Promise.all([workers.verifyPack(pack, data, specs.slice(0, cut)), cut < specs.length ? workers.run(pack, data, specs.slice(cut)) : { results: [] }]);
-    if (hash !== pack) problems.unshift('content hash does not match the pack name');
-    bad += results.filter((r) => r !== null).length + rest.results.filter((r) => r !== null).length;
-  } else {
-    if (storageId(data) !== pack) problems.unshift('content hash does not match the pack name');
-    for (const e of inside) {
-      try {
-        await repo.openBlob(data.subarray(e.offset, e.offset + e.length), e, pack);
-      } catch {
-        bad++;
-      }
+  const runs = planRuns(inside, size, reader.runBytes);
+  const read = packReader(repo, pack, size);
+  const hash = createHash('sha256');
+  const problems: string[] = [];
+  const verifying: Promise<number>[] = [];
+  let readError: string | undefined;
+  let failure = false;
+  for (const run of runs) {
+    // a worker that died fails every run: stop reading (the error is thrown below)
+    if (failure) break;
+    const buf = await reader.ring.take(run.readEnd - run.start);
+    const done = (): void => reader.ring.give(buf);
+    try {
+      await read(run.start, buf);
+    } catch (e) {
+      done();
+      readError = (e as Error).message;
+      break;
     }
+    hash.update(buf.subarray(0, run.end - run.start));
+    if (run.end === size) {
+      const header = headerProblem(repo, pack, buf.subarray(0, size - run.start));
+      if (header) problems.push(`header: ${header}`);
+    }
+    const verified = verifyBlobs(repo, workers, pack, buf, run).finally(done);
+    // handled now, thrown by the Promise.all below: a rejection left unhandled until then would end the process
+    verified.catch(() => (failure = true));
+    verifying.push(verified);
   }
+  // every run read is verified before its buffer goes back, even after a read failed
+  const failed = (await Promise.all(verifying)).reduce((a, b) => a + b, 0);
+  if (readError !== undefined) return [readError];
+  if (hash.digest('hex') !== pack) problems.unshift('content hash does not match the pack name');
+  bad += failed;
   if (bad) problems.push(`${bad} of ${entries.length} blob(s) fail authentication`);
   return problems;
 }
 
-/** How many of `blobs` (in pack order) hold about `share` of their bytes. */
-function splitAt(blobs: readonly { length: number }[], share: number): number {
-  const total = blobs.reduce((a, b) => a + b.length, 0);
-  let sum = 0;
-  let i = 0;
-  while (i < blobs.length && sum + blobs[i]!.length <= total * share) sum += blobs[i++]!.length;
-  return i;
+/**
+ * The pack's header, from the tail of its last run (`tail` ends at the pack's end). A sound header lies after every
+ * blob, so inside the last run; a length reaching past it is damage.
+ */
+function headerProblem(repo: Repository, pack: string, tail: Buffer): string | undefined {
+  try {
+    if (tail.length < 4) throw new Error('too short for a header length');
+    const hl = tail.readUInt32LE(tail.length - 4);
+    if (hl + 4 > tail.length) throw new Error(`a header of ${hl} bytes would overlap the indexed blobs`);
+    decodeHeader(unseal(repo.key.encrypt, tail.subarray(tail.length - 4 - hl, tail.length - 4), `pack ${pack} header`), `pack ${pack}`);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+/** The blobs of one run, on the least busy worker (or this thread): how many fail. */
+async function verifyBlobs(repo: Repository, workers: RestoreWorkers | undefined, pack: string, buf: Buffer, run: PackRun): Promise<number> {
+  if (workers) {
+    const specs: RestoreBlob[] = run.blobs.map((e) => ({ id: e.id, at: e.offset - run.start, length: e.length, rawLength: e.rawLength, comp: e.comp, targets: [] }));
+    const { results } = await workers.verify(pack, buf, specs);
+    return results.filter((r) => r !== null).length;
+  }
+  let bad = 0;
+  for (const e of run.blobs) {
+    try {
+      await repo.openBlob(buf.subarray(e.offset - run.start, e.offset - run.start + e.length), e, pack);
+    } catch {
+      bad++;
+    }
+  }
+  return bad;
 }

@@ -40,11 +40,11 @@ export interface MemoryPlan {
    */
   restoreBytesInFlight: number;
   /**
-   * check --read-data: packs read and verified at once, each in a pack-sized shared buffer (17 MiB). One below 256 MiB
-   * (both workers verify the same pack: 148–152 → 112–113 MiB peak RSS on 512 MiB mixed), two below 320 MiB; four
-   * held 34 MiB more at 50,000 small files (FORMAT.md).
+   * check --read-data: the most its ring of pack runs may hold (check.ts `checkRingBytes` sizes it to the repository
+   * below this): a sixteenth of the budget, 10 MiB at the default. Every byte of the ring becomes resident (FORMAT.md,
+   * "check --read-data in runs").
    */
-  checkPacksInFlight: number;
+  checkBytesInFlight: number;
   /**
    * Backup: seal worker threads at most. Below 128 MiB none: each worker thread's malloc arena held up to
    * 64 MiB of freed blob buffers (glibc keeps a thread's arena), which a 256 MiB Pod cannot afford; brotli
@@ -92,7 +92,7 @@ export function planMemory(budget: number, chunker: { max: number }, packSize: n
     gcEvery,
     heapGrowth: gcEvery,
     restoreBytesInFlight: Math.min(32 * MiB, Math.max(8 * MiB, Math.floor((b * 3) / 40))),
-    checkPacksInFlight: b >= 320 * MiB ? 4 : b >= 256 * MiB ? 2 : 1,
+    checkBytesInFlight: Math.floor(b / 16),
     sealWorkers: b >= 128 * MiB ? 2 : 0,
   };
 }

@@ -30,7 +30,7 @@ import { workerError } from './worker-error.ts';
  */
 const WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
-const { createHash, createHmac, createDecipheriv } = require('node:crypto');
+const { createHmac, createDecipheriv } = require('node:crypto');
 const { brotliDecompressSync, zstdDecompressSync } = require('node:zlib');
 const { writeSync, openSync, closeSync, ftruncateSync, fchmodSync, fchownSync, futimesSync, renameSync, unlinkSync, constants: fc } = require('node:fs');
 const CREATE = fc.O_WRONLY | fc.O_CREAT | fc.O_EXCL | fc.O_NOFOLLOW;
@@ -41,7 +41,7 @@ const ZERO = Buffer.alloc(64 * 1024);
 const { path: ZSTD_PATH, builtin: ZSTD_BUILTIN, missing: ZSTD_MISSING } = workerData.zstd;
 const zstdDecoder = ZSTD_PATH ? new (require(ZSTD_PATH).Decoder)() : null;
 // The add-on's output is native memory freed by a finalizer that Node runs only after the current task: decoded
-// bytes pile up across a whole message (a run, or a whole pack for check) unless the loop yields (settle below).
+// bytes pile up across a whole message (a run) unless the loop yields (settle below).
 let nativeHeld = 0;
 function unzstd(plain, what, rawLength) {
   if (!zstdDecoder && !ZSTD_BUILTIN) throw Object.assign(new Error(what + ': ' + ZSTD_MISSING), { code: 'E_REPO_CODEC' });
@@ -200,9 +200,7 @@ parentPort.on('message', async (m) => {
     dead(garbageOfLast);
   }
   const fileResults = files.map((f, j) => finishFile(f, fds[j], ends[j], failed[j]));
-  // check --read-data: the SHA-256 of the whole pack (its name) on this thread too
-  const hash = m.hash ? createHash('sha256').update(buf).digest('hex') : undefined;
-  parentPort.postMessage({ seq: m.seq, results, files: fileResults, hash });
+  parentPort.postMessage({ seq: m.seq, results, files: fileResults });
 });
 `;
 
@@ -257,7 +255,6 @@ interface Reply {
   seq: number;
   results: BlobOutcome[];
   files: FileOutcome[];
-  hash?: string;
 }
 
 interface Slot {
@@ -331,16 +328,16 @@ export class RestoreWorkers {
   async run(pack: string, buf: Uint8Array, blobs: RestoreBlob[], files: WholeFile[] = [], tmp = ''): Promise<{ results: BlobOutcome[]; files: FileOutcome[] }> {
     const parts = splitRun(blobs, files, this.slots.length);
     if (parts.length > 1) this.rangesSplit++;
-    const replies = await Promise.all(parts.map((p, k) => this.send({ pack, buf, blobs: p.blobs, files: p.files, tmp: `${tmp}-${k}-`, hash: false }, p.blobs.reduce((a, b) => a + b.rawLength, 0))));
+    const replies = await Promise.all(parts.map((p, k) => this.send({ pack, buf, blobs: p.blobs, files: p.files, tmp: `${tmp}-${k}-` }, p.blobs.reduce((a, b) => a + b.rawLength, 0))));
     return parts.length === 1 ? replies[0]! : joinParts(parts, replies, blobs.length, files.length);
   }
 
-  /** check --read-data: open every blob of a whole pack (no targets) and hash the pack, on the least busy worker. */
-  verifyPack(pack: string, buf: Uint8Array, blobs: RestoreBlob[]): Promise<{ results: BlobOutcome[]; hash?: string }> {
-    return this.send({ pack, buf, blobs, hash: true }, blobs.reduce((a, b) => a + b.rawLength, 0) + buf.length);
+  /** check --read-data: open every blob of a run of a pack (no targets) on the least busy worker. */
+  verify(pack: string, buf: Uint8Array, blobs: RestoreBlob[]): Promise<{ results: BlobOutcome[] }> {
+    return this.send({ pack, buf, blobs }, blobs.reduce((a, b) => a + b.rawLength, 0));
   }
 
-  private send(job: { pack: string; buf: Uint8Array; blobs: RestoreBlob[]; files?: WholeFile[]; tmp?: string; hash: boolean }, cost: number): Promise<Reply> {
+  private send(job: { pack: string; buf: Uint8Array; blobs: RestoreBlob[]; files?: WholeFile[]; tmp?: string }, cost: number): Promise<Reply> {
     if (this.failure) return Promise.reject(this.failure);
     let slot = this.slots[0]!;
     for (const s of this.slots) if (s.busy < slot.busy) slot = s;
