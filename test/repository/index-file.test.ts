@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { indexText, readIndexText, scanIndexText } from '../../repository/index-file.ts';
 import type { PackEntry } from '../../repository/pack.ts';
 import { openRepository } from '../../repository/repo.ts';
@@ -134,5 +134,30 @@ describe('Repository index files', () => {
     await repo.loadIndex();
     expect(repo.indexFiles.get(storageId(bytes))).toEqual(b.ps.map((p) => p.id));
     for (const p of b.ps) expect(repo.packs.get(p.id)).toEqual(p.entries);
+  });
+
+  it('never holds the whole body as one JSON value: the largest JSON.parse/stringify is far below one pack, and packs come one at a time', async () => {
+    const t = tempDir('coffer-index-file-');
+    cleanup = t.cleanup;
+    const { repo, backend } = await newRepo(t.dir);
+    const b = body(30, 200);
+    for (const p of b.ps) repo.addPack(p.id, p.entries);
+    const onePack = b.json.length / 30;
+    const parse = vi.spyOn(JSON, 'parse');
+    const stringify = vi.spyOn(JSON, 'stringify');
+    try {
+      await repo.writeIndex(b.ps.map((p) => p.id));
+      const again = await openRepository(backend, 'test-password');
+      parse.mockClear();
+      const added = vi.spyOn(again, 'addPack');
+      await again.loadIndex();
+      expect(added.mock.calls.map(([, entries]) => entries.length)).toEqual(b.ps.map(() => 200));
+      expect(Math.max(0, ...parse.mock.calls.map(([text]) => String(text).length))).toBeLessThan(onePack / 10);
+      expect(Math.max(0, ...stringify.mock.results.map((r) => (typeof r.value === 'string' ? r.value.length : 0)))).toBeLessThan(onePack / 10);
+      expect(again.index.size).toBe(30 * 200);
+    } finally {
+      parse.mockRestore();
+      stringify.mockRestore();
+    }
   });
 });
