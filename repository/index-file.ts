@@ -82,8 +82,8 @@ class Scanner {
 
 /**
  * Scan an index file's JSON text; with `add`, each pack's entries are handed over once the pack is read whole.
- * Returns false (having called `add` for nothing when run first without it, as `readIndexText` does) when the text
- * is not in the shape Coffer writes.
+ * Returns false at the first byte out of the shape Coffer writes — after `add` may have had the packs before it,
+ * which is why `readIndexText` scans once without `add` first.
  */
 export function scanIndexText(text: Buffer, add?: (pack: string, entries: PackEntry[]) => void): boolean {
   const s = new Scanner(text);

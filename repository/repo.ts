@@ -7,7 +7,7 @@ import { BlobIndex, PackView } from './blob-index.ts';
 import { AsyncCrypto, DEFAULT_SCRYPT, deriveKey, type MasterKey, newMasterKey, type ScryptParams, SEAL_OVERHEAD, seal, storageId, unseal } from './crypto.ts';
 import { RepoError } from './errors.ts';
 import { type BlobType, decodeHeader, encodeHeader, PACK_ENTRY_BYTES, type PackEntry } from './pack.ts';
-import { readIndexText, indexText } from './index-file.ts';
+import { indexText, readIndexText } from './index-file.ts';
 import { decodeJSON, decodeText, encodeJSON, encodeText, parseJSON } from './serialize.ts';
 
 export const FORMAT_VERSION = 1;
