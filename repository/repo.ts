@@ -7,7 +7,8 @@ import { BlobIndex, PackView } from './blob-index.ts';
 import { AsyncCrypto, DEFAULT_SCRYPT, deriveKey, type MasterKey, newMasterKey, type ScryptParams, SEAL_OVERHEAD, seal, storageId, unseal } from './crypto.ts';
 import { RepoError } from './errors.ts';
 import { type BlobType, decodeHeader, encodeHeader, PACK_ENTRY_BYTES, type PackEntry } from './pack.ts';
-import { decodeJSON, encodeJSON } from './serialize.ts';
+import { indexText, readIndexText } from './index-file.ts';
+import { decodeJSON, decodeText, encodeJSON, encodeText, parseJSON } from './serialize.ts';
 
 export const FORMAT_VERSION = 1;
 
@@ -181,9 +182,13 @@ export class Repository {
   }
 
   async loadJSON<T>(type: 'index' | 'snapshots' | 'locks', name: string): Promise<T> {
+    return parseJSON<T>(await this.loadText(type, name), `${type}/${name}`);
+  }
+
+  private async loadText(type: 'index' | 'snapshots' | 'locks', name: string): Promise<Buffer> {
     const bytes = await this.backend.get(type, name);
     if (type !== 'locks' && storageId(bytes) !== name) throw new RepoError('E_REPO_CORRUPT', `${type}/${name}: content does not match its name (damaged file)`);
-    return decodeJSON<T>(this.key.encrypt, bytes, `${type}/${name}`);
+    return decodeText(this.key.encrypt, bytes, `${type}/${name}`);
   }
 
   /** Read every index file into memory. */
@@ -192,8 +197,15 @@ export class Repository {
     this.indexFiles.clear();
     const files = await this.backend.list('index');
     await mapLimit(files, 8, async (f) => {
-      const body = await this.loadJSON<IndexFileBody>('index', f.name);
-      this.addIndexBody(f.name, body);
+      const text = await this.loadText('index', f.name);
+      // one pack's entries at a time (index-file.ts: JSON.parse of a 200,000-blob index was ~75 MiB of heap at once)
+      const packIds: string[] = [];
+      const scanned = readIndexText(text, (pack, entries) => {
+        packIds.push(pack);
+        this.addPack(pack, entries);
+      });
+      if (scanned) this.indexFiles.set(f.name, packIds);
+      else this.addIndexBody(f.name, parseJSON<IndexFileBody>(text, `index/${f.name}`));
     });
   }
 
@@ -213,12 +225,10 @@ export class Repository {
 
   /** Write an index file describing `packIds` (all must be in `this.packs`). */
   async writeIndex(packIds: string[], supersedes: string[] = []): Promise<string> {
-    const body: IndexFileBody & { supersedes: string[] } = {
-      version: FORMAT_VERSION,
-      supersedes,
-      packs: packIds.map((id) => ({ id, blobs: this.packs.get(id)!.map((e) => [e.id, e.type === 'tree' ? 1 : 0, e.offset, e.length, e.rawLength, e.comp]) })),
-    };
-    const name = await this.saveJSON('index', body);
+    // written one pack at a time (index-file.ts): the whole body as arrays, then as one string, was the end of a first backup's RSS peak
+    const bytes = await encodeText(this.key.encrypt, indexText(FORMAT_VERSION, supersedes, packIds, (id) => this.packs.get(id)!));
+    const name = storageId(bytes);
+    await this.backend.put('index', name, bytes);
     this.indexFiles.set(name, packIds);
     return name;
   }
