@@ -3,7 +3,7 @@ import { constants, lstatSync, promises as fsp, readdirSync, type BigIntStats } 
 import { hostname as osHostname, userInfo } from 'node:os';
 import * as path from 'node:path';
 import { type Codec, type CompressionSetting, maybeCompress, maybeCompressSync, writerCodec } from './compress.ts';
-import { blobId as blobIdSync, seal } from './crypto.ts';
+import { blobId as blobIdSync, SEAL_OVERHEAD, seal } from './crypto.ts';
 import { RepoError } from './errors.ts';
 import { acquireLock } from './lock.ts';
 import type { BlobType } from './pack.ts';
@@ -11,6 +11,7 @@ import type { PackWriter, Repository } from './repo.ts';
 import { defaultWorkerCount, type FileBatch, type FileRead, SealWorkers, shared, SMALL_FILE_MAX, STAT_FIELDS, type StatBatch } from './seal-workers.ts';
 import { findSnapshot, listSnapshots, loadTree, SPECIAL_TYPES, type Snapshot, type SnapshotWarning, type Tree, type TreeNode } from './tree.ts';
 import { ByteGate } from './byte-gate.ts';
+import { SealRing } from './seal-ring.ts';
 import { readXattrs, xattrSupport } from './xattr.ts';
 import { collectNow, DEFAULT_BUDGET, GcPacer, type MemoryPlan, paceHeap, planMemory } from './memory.ts';
 
@@ -204,14 +205,26 @@ class BlobSaver {
     const id = knownId ?? (await workers.blobId(buf));
     if (this.packer.has(id)) return id;
     this.packer.pending.add(id);
-    const { sealed, comp } = await workers.seal(buf);
-    release();
-    this.pacer.add(sealed.length);
-    this.blobsNew++;
-    this.bytesAddedRaw += data.length;
-    await this.packer.add(id, type, sealed, data.length, comp);
+    // sealed into the ring, freed once written (no buffer per blob, nothing left for the GC): the ring bounds these bytes
+    this.ring ??= new SealRing(Math.max(this.plan.sealRing, this.repo.config.chunker.max + SEAL_OVERHEAD));
+    const ring = this.ring;
+    const region = await ring.reserve(data.length + SEAL_OVERHEAD);
+    const free = () => ring.free(region);
+    try {
+      const { sealed, comp } = await workers.seal(buf, region.view);
+      ring.trim(region, sealed.length);
+      release();
+      this.blobsNew++;
+      this.bytesAddedRaw += data.length;
+      await this.packer.add(id, type, sealed, data.length, comp, free);
+    } catch (e) {
+      free();
+      throw e;
+    }
     return id;
   }
+
+  private ring: SealRing | undefined;
 
   /**
    * A small blob (a small file's whole content): the id on this thread (a few µs for ≤ 32 KiB: the

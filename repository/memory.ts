@@ -26,6 +26,11 @@ export interface MemoryPlan {
   readBuffers: number;
   /** Backup: bytes of chunks admitted to hashing/sealing and not yet packed. */
   sealBytesInFlight: number;
+  /**
+   * Backup: the ring the seal workers write sealed blobs into, each region freed once written to its pack (seal-ring.ts;
+   * at least the chunker's max blob plus its seal, whatever the plan says).
+   */
+  sealRing: number;
   /** Backup: pack uploads in flight; pack buffers alive = uploads + the one filling. */
   packUploads: number;
   /** Bytes of short-lived buffers (sealed blobs, compressor output) a thread may leave for its GC before one is forced. */
@@ -88,6 +93,7 @@ export function planMemory(budget: number, chunker: { max: number }, packSize: n
     fileReaders,
     readBuffers,
     sealBytesInFlight,
+    sealRing: sealBytesInFlight,
     packUploads,
     gcEvery,
     heapGrowth: gcEvery,
