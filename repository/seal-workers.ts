@@ -239,6 +239,26 @@ function compressSmall(raw) {
   }
   return { data: raw, comp: 0 };
 }
+// Large blobs compressed on libuv's pool at once, per worker (the rest wait here, in order): unbounded, every blob the
+// seal gate admitted (16 MiB: ~16 of 1 MiB) was compressing at once on its own pool thread, each with a zstd context
+// and a growing output in the threads' shared malloc arena, which keeps what it grew to — one 1 GiB file's first backup
+// peaked at 213–220 MiB, with two at once 169–177, one 167 (FORMAT.md, "Sealed blobs in flight, pipe"). Two keep both
+// cores compressing when the other threads wait.
+const COMPRESSING_MAX = 2;
+let compressing = 0;
+const compressQueue = [];
+// Run start(done) now if fewer than COMPRESSING_MAX run, else when one finishes; each calls its done() once.
+function compressSlot(start) {
+  const done = () => {
+    const next = compressQueue.shift();
+    if (next) next(done);
+    else compressing--;
+  };
+  if (compressing < COMPRESSING_MAX) {
+    compressing++;
+    start(done);
+  } else compressQueue.push(start);
+}
 // A large blob as maybeCompress does, on libuv's pool (this thread hashes and seals other blobs meanwhile):
 // done(err, parts, comp), the stored bytes being the parts back to back (a zstd frame's new header, then its blocks).
 function compressLarge(buf, done) {
@@ -249,14 +269,22 @@ function compressLarge(buf, done) {
     for (const p of parts) n += p.length;
     return n > buf.length * KEEP ? done(null, [buf], 0) : done(null, parts, COMP);
   };
-  if (COMP === 2) encoder(level, buf.length).encode(buf).then((frame) => {
+  const framed = (frame) => {
     const head = sizedHead(frame, buf.length);
     kept(head ? [head, frame.subarray(FRAME_BLOCKS)] : [frame]);
-  }, done);
-  else brotliCompress(buf, {
-    chunkSize: Math.max(64 * 1024, buf.length),
-    params: { [zc.BROTLI_PARAM_QUALITY]: level, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: LGWIN },
-  }, (err, out) => (err ? done(err) : kept([out])));
+  };
+  compressSlot((free) => {
+    try {
+      if (COMP === 2) encoder(level, buf.length).encode(buf).then((frame) => (free(), framed(frame)), (e) => (free(), done(e)));
+      else brotliCompress(buf, {
+        chunkSize: Math.max(64 * 1024, buf.length),
+        params: { [zc.BROTLI_PARAM_QUALITY]: level, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: LGWIN },
+      }, (err, out) => (free(), err ? done(err) : kept([out])));
+    } catch (e) {
+      free();
+      done(e);
+    }
+  });
 }
 // AES-GCM of data written into out at 'at', ENCRYPT_SLICE bytes per update: Node has no encrypt-into, and one update
 // of a whole blob allocated a second blob-sized buffer per blob (up to 8 MiB, a different size each time); the pieces

@@ -155,6 +155,42 @@ describe('seal workers', () => {
     }
   });
 
+  /**
+   * Sealed into a region of shared memory (SealRing), many at once: more compressible blobs than the worker compresses
+   * at a time (COMPRESSING_MAX), so most wait their turn; each must land in its own region, frame header rewritten
+   * (contentSized without the copy), and open to its input; a region too small is refused, not overrun.
+   */
+  it('seals many blobs at once into given regions, as the main thread would seal them', async () => {
+    const repo = await openRepository(new FileBackend(inline), 'test-password');
+    const workers = new SealWorkers(repo.key, { gear: repo.chunker.gear, params: repo.chunker.params }, 1);
+    try {
+      const inputs = Array.from({ length: 10 }, (_, i) => (i % 3 === 2 ? prng(200 * 1024 + i, i) : Buffer.concat([text(300 * 1024 + i * 7), Buffer.from([i])])));
+      const ring = new SharedArrayBuffer(inputs.reduce((a, b) => a + b.length + 28, 0));
+      let at = 0;
+      const regions = inputs.map((b) => {
+        const r = Buffer.from(ring, at, b.length + 28);
+        at += b.length + 28;
+        return r;
+      });
+      const out = await Promise.all(inputs.map((b, i) => workers.seal(shared(b), regions[i])));
+      for (let i = 0; i < inputs.length; i++) {
+        const { sealed, comp } = out[i]!;
+        expect(sealed.buffer).toBe(ring);
+        expect(sealed.byteOffset).toBe(regions[i]!.byteOffset);
+        expect(comp, `blob ${i}`).toBe(i % 3 === 2 ? 0 : 2);
+        const stored = unseal(repo.key.encrypt, sealed, `blob ${i}`);
+        // a zstd frame that carries its content size (Single_Segment_Flag): a decoder allocates no 2 MiB window
+        if (comp === 2) expect(stored[4]! & 0x20, `blob ${i}`).toBe(0x20);
+        const plain = await decompress(stored, comp, inputs[i]!.length, `blob ${i}`);
+        expect(plain.equals(inputs[i]!), `blob ${i}`).toBe(true);
+      }
+      const raw = prng(100 * 1024, 99);
+      await expect(workers.seal(shared(raw), Buffer.from(new SharedArrayBuffer(raw.length + 27)))).rejects.toThrow(/does not fit/);
+    } finally {
+      await workers.close();
+    }
+  });
+
   it('seals in-memory entries the same way', async () => {
     const a = await openRepository(new FileBackend(inline), 'test-password');
     const b = await openRepository(new FileBackend(threaded), 'test-password');
