@@ -72,7 +72,7 @@ const RUNTIME_RESERVE = 160 * MiB;
 
 /**
  * Spend `budget` bytes. Pure: the same budget always gives the same plan. Read buffers are the largest item
- * (`chunkMax + readSize` each, 12 MiB with the default chunker), so the number of files read at once is what a
+ * (`chunkMax + readSize` each, 10 MiB with the default chunker), so the number of files read at once is what a
  * small budget gives up first.
  */
 export function planMemory(budget: number, chunker: { max: number }, packSize: number, readSize: number): MemoryPlan {
