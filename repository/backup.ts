@@ -662,7 +662,10 @@ async function chunkFile(w: Walker, file: string): Promise<{ content: Promise<st
     await fh.close();
     throw e;
   }
-  const ids: Promise<string>[] = [];
+  // per chunk, or per buffer cut on a worker (its chunks' ids in order)
+  const ids: Promise<string | string[]>[] = [];
+  let admitting: Promise<void> = Promise.resolve();
+  let failed: unknown;
   let size = 0;
   let after: BigIntStats;
   const { max } = w.repo.config.chunker;
@@ -689,6 +692,8 @@ async function chunkFile(w: Walker, file: string): Promise<{ content: Promise<st
     let cur: Lease | undefined;
     try {
       while (!eof) {
+        // a chunk of this file could not be admitted (the backup is failing): stop reading it
+        if (failed !== undefined) throw failed;
         const reading: ReturnType<typeof startRead> = next!;
         next = undefined;
         cur = await reading.lease;
@@ -706,20 +711,17 @@ async function chunkFile(w: Walker, file: string): Promise<{ content: Promise<st
         const workers = eof && end - start <= 2 * w.repo.config.chunker.min ? undefined : w.saver.pool();
         if (workers) {
           const { lengths, zeros, ids: cutIds } = await workers.chunk(buf, start, end, eof);
-          for (let k = 0; k < lengths.length; k++) {
-            const n = lengths[k]!;
-            const view = buf.subarray(start, start + n);
-            if (zeros[k]) ids.push(w.saver.zeroId(view));
-            else {
-              const lease = cur;
-              lease.retain();
-              const saved = await w.saver.saveBounded('data', view, () => lease.release(), cutIds?.[k]);
-              ids.push(saved.id);
-            }
-            start += n;
-            w.progress.bytes += n;
-            w.tick();
-          }
+          // This buffer's chunks wait for the seal gate behind the previous buffer's, while this loop copies the tail
+          // and sends the next buffer's cut: the cut worker no longer idles while the gate is full.
+          const block = admitChunks(w, cur, start, lengths, zeros, cutIds, admitting);
+          admitting = block.then(
+            () => undefined,
+            (e: unknown) => void (failed ??= e),
+          );
+          ids.push(block.then((out) => Promise.all(out)));
+          for (const n of lengths) start += n;
+          w.progress.bytes += start - (max - tail);
+          w.tick();
         } else
           for (;;) {
             if (start === end) break;
@@ -766,7 +768,32 @@ async function chunkFile(w: Walker, file: string): Promise<{ content: Promise<st
   } finally {
     await fh.close();
   }
-  return { content: quiet(Promise.all(ids)), size, after };
+  return { content: quiet(Promise.all(ids).then((a) => a.flat())), size, after };
+}
+
+/**
+ * Admit the chunks cut from `lease`'s buffer at `start` to the seal gate, in order, once the previous buffer's are
+ * (`before`); resolves to their ids' promises. Holds the buffer until then (its chunks then hold it until sealed).
+ */
+async function admitChunks(w: Walker, lease: Lease, start: number, lengths: number[], zeros: boolean[], cutIds: string[] | undefined, before: Promise<void>): Promise<Promise<string>[]> {
+  lease.retain();
+  try {
+    await before;
+    const out: Promise<string>[] = [];
+    for (let k = 0; k < lengths.length; k++) {
+      const n = lengths[k]!;
+      const view = lease.buf.subarray(start, start + n);
+      if (zeros[k]) out.push(w.saver.zeroId(view));
+      else {
+        lease.retain();
+        out.push((await w.saver.saveBounded('data', view, () => lease.release(), cutIds?.[k])).id);
+      }
+      start += n;
+    }
+    return out;
+  } finally {
+    lease.release();
+  }
 }
 
 /**
