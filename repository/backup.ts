@@ -113,7 +113,7 @@ const SMALL_BATCH_WAIT_MS = 10;
  */
 class BlobSaver {
   readonly gate: ByteGate;
-  /** Sealed blobs arrive as fresh buffers: dead once copied into a pack, collected on this pace. */
+  /** Small and inline blobs' sealed buffers, dead once written to a pack, collected on this pace (large blobs are sealed into `ring`). */
   private readonly pacer: GcPacer;
   blobsNew = 0;
   bytesAddedRaw = 0;
@@ -224,6 +224,7 @@ class BlobSaver {
     return id;
   }
 
+  /** Made on the first large blob sealed on a worker: an unchanged backup never touches its pages. */
   private ring: SealRing | undefined;
 
   /**

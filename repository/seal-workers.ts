@@ -687,7 +687,8 @@ export function shared(data: Uint8Array): Uint8Array {
  * while the others have more queued, hashes the chunks it cut (`chunk`); the others seal, compressing large blobs on libuv's pool. Other
  * blobs take two steps because dedupe needs the id before deciding to seal: `id` first, then `seal` only for blobs
  * the repository does not have.
- * Inputs are shared memory, outputs (sealed blobs) are transferred: no copies cross threads.
+ * Inputs are shared memory; a large blob is sealed into a region of the caller's SealRing (shared too), other
+ * outputs (batches of small blobs) are transferred: no copies cross threads.
  */
 export class SealWorkers {
   private readonly slots: Slot[] = [];
