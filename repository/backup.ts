@@ -719,7 +719,8 @@ async function chunkFile(w: Walker, file: string): Promise<{ content: Promise<st
             () => undefined,
             (e: unknown) => void (failed ??= e),
           );
-          ids.push(block.then((out) => Promise.all(out)));
+          // handled here: it may fail while the loop awaits a read, before anything awaits `ids`
+          ids.push(quiet(block.then((out) => Promise.all(out))));
           for (const n of lengths) start += n;
           w.progress.bytes += start - (max - tail);
           w.tick();

@@ -191,6 +191,30 @@ describe('seal workers', () => {
     }
   });
 
+  /**
+   * A file's chunks are admitted to the seal gate behind the reading loop (backup.ts `admitChunks`): when the workers
+   * fail after its first buffer was cut, the loop, the admissions and the seals waiting for ring space must all end —
+   * the backup fails with the workers' error, it does not hang, and no snapshot is written.
+   */
+  it('fails a backup whose seal workers stop after its first cut, instead of hanging', async () => {
+    const dir = path.join(t.dir, 'workers-stop');
+    cpSync(inline, dir, { recursive: true });
+    const repo = await openRepository(new FileBackend(dir), 'test-password');
+    const workers = new SealWorkers(repo.key, { gear: repo.chunker.gear, params: repo.chunker.params }, 2);
+    let closed = false;
+    const run = backup(repo, [path.join(src, 'data/random.bin')], {
+      sealWorkers: workers,
+      parent: null,
+      // the first progress call comes right after the first buffer's cut, while its chunks are being admitted
+      onProgress: () => {
+        if (!closed && (closed = true)) void workers.close();
+      },
+    });
+    await expect(run).rejects.toMatchObject({ code: 'E_REPO_WORKER' });
+    expect(closed).toBe(true);
+    expect(await new FileBackend(dir).list('snapshots')).toEqual([]);
+  });
+
   it('seals in-memory entries the same way', async () => {
     const a = await openRepository(new FileBackend(inline), 'test-password');
     const b = await openRepository(new FileBackend(threaded), 'test-password');
