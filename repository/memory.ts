@@ -6,7 +6,7 @@ const MiB = 1024 * 1024;
 
 /**
  * How a memory budget is spent (all sizes in bytes). The budget bounds what the mover allocates for data:
- * read buffers, sealed blobs in flight, pack buffers, restore ranges, dead buffers awaiting GC. Not in it: the
+ * read buffers, sealed blobs in flight (the seal ring), pack buffers, restore ranges, dead buffers awaiting GC. Not in it: the
  * Node runtime and its code (~42 MiB RSS), each worker thread's isolate (~10–15 MiB of V8 pages), glibc's arenas
  * (freed blob buffers they keep: 20–90 MiB in a first backup) and the index (~50 B per blob, off the V8 heap:
  * blob-index.ts). It is a ceiling the plan stays under, not a target: at the default budget the plan leaves part of
@@ -26,6 +26,14 @@ export interface MemoryPlan {
   readBuffers: number;
   /** Backup: bytes of chunks admitted to hashing/sealing and not yet packed. */
   sealBytesInFlight: number;
+  /**
+   * Backup: the ring the seal workers write sealed blobs into, each region freed once written to its pack (seal-ring.ts;
+   * at least the chunker's max blob plus its seal, whatever the plan says). It is what `sealBytesInFlight` was
+   * subtracted for: the sealed copies; the gate's own bytes are views into the read buffers. Before it, sealed blobs
+   * were buffers of their own, up to 32 MiB live on the main thread plus their garbage (FORMAT.md, "Sealed blobs in
+   * flight, pipe").
+   */
+  sealRing: number;
   /** Backup: pack uploads in flight; pack buffers alive = uploads + the one filling. */
   packUploads: number;
   /** Bytes of short-lived buffers (sealed blobs, compressor output) a thread may leave for its GC before one is forced. */
@@ -67,7 +75,7 @@ const RUNTIME_RESERVE = 160 * MiB;
 
 /**
  * Spend `budget` bytes. Pure: the same budget always gives the same plan. Read buffers are the largest item
- * (`chunkMax + readSize` each, 12 MiB with the default chunker), so the number of files read at once is what a
+ * (`chunkMax + readSize` each, 10 MiB with the default chunker), so the number of files read at once is what a
  * small budget gives up first.
  */
 export function planMemory(budget: number, chunker: { max: number }, packSize: number, readSize: number): MemoryPlan {
@@ -88,6 +96,7 @@ export function planMemory(budget: number, chunker: { max: number }, packSize: n
     fileReaders,
     readBuffers,
     sealBytesInFlight,
+    sealRing: sealBytesInFlight,
     packUploads,
     gcEvery,
     heapGrowth: gcEvery,
@@ -177,7 +186,8 @@ export function gcFunction(): ((opts?: { type: 'minor' | 'major' }) => void) | n
 
 /**
  * Counts bytes of short-lived buffers and forces a collection every `every` bytes: a young-generation one, and every
- * FULL_EVERY-th a full one. Why the full ones: on the main thread a sealed blob stays referenced until its pack write
+ * FULL_EVERY-th a full one. Since the seal ring (seal-ring.ts) it paces the small and inline blobs only: a large blob's
+ * sealed bytes are no buffer of their own any more. Why the full ones: on the main thread a sealed blob stays referenced until its pack write
  * (the seal gate plus the pack writer's queue, up to 32 MiB), so it outlives two young collections and is moved to the
  * old generation, where only a full collection frees its buffer — and V8 waits for ~64 MiB of external growth before
  * one. Measured (FORMAT.md, "Peak RSS, second pass"), first backup: a 1 GiB file 253–287 → 210–247 MiB, 512 MiB mixed

@@ -385,9 +385,11 @@ export class PackWriter {
    * 1.2 GiB file held ~1 GiB of packs queued behind slow fsyncs. Blobs go on filling the next pack while uploads
    * are in flight: waiting at every add while an upload ran (the rule until 2026-12-07) stalled sealing for each
    * pack's write + fsync. Streamed: an add waits while more than STREAM_QUEUED bytes await their write, and
-   * `sealed` itself is queued (not copied): the caller must not reuse its memory.
+   * `sealed` itself is queued (not copied): the caller must not reuse its memory until `written` is called — after
+   * its write (streamed) or its copy into the pack buffer (buffered), or once the write failed. When `add` throws,
+   * `written` may not come: the caller frees the memory then (a SealRing region is freed once, whoever calls first).
    */
-  async add(id: string, type: BlobType, sealed: Uint8Array, rawLength: number, comp: number): Promise<void> {
+  async add(id: string, type: BlobType, sealed: Uint8Array, rawLength: number, comp: number, written?: () => void): Promise<void> {
     if (this.failure) throw this.failure;
     const { packSize } = this.repo.config;
     while (this.entries.length && (this.size + sealed.length > packSize || this.size + sealed.length + headerBytes(this.entries.length + 1) > this.capacity)) {
@@ -403,15 +405,18 @@ export class PackWriter {
       if (this.streamed) {
         const writer = this.repo.backend.createTemp!('data');
         writer.catch(() => undefined); // awaited by the first write; its failure fails the pack
-        this.sink = { writer, queue: [] };
+        this.sink = { writer, queue: [], taken: 0, written: [] };
       } else {
         const need = sealed.length + headerBytes(1);
         this.buf = need > this.capacity ? Buffer.allocUnsafeSlow(need) : (this.spare.pop() ?? Buffer.allocUnsafeSlow(this.capacity));
       }
     }
     this.hash.update(sealed);
-    if (this.sink) this.append(this.sink, sealed);
-    else this.buf!.set(sealed, this.size);
+    if (this.sink) this.append(this.sink, sealed, written);
+    else {
+      this.buf!.set(sealed, this.size);
+      written?.();
+    }
     this.entries.push({ id, type, offset: this.size, length: sealed.length, rawLength, comp });
     this.size += sealed.length;
     // a full pack with no free slot stays filling: the next add (or flush) waits for the slot
@@ -421,9 +426,10 @@ export class PackWriter {
   }
 
   /** Queue `data` for the sink: written after what is queued before it; a failed write fails the writer (and every later add). */
-  private append(sink: Sink, data: Uint8Array): void {
+  private append(sink: Sink, data: Uint8Array, written?: () => void): void {
     this.queued += data.length;
     sink.queue.push(data);
+    if (written) sink.written.push({ after: sink.taken + sink.queue.length, call: written });
     if (!sink.pump) {
       const p = this.pump(sink);
       p.catch(() => undefined); // awaited by the pack's upload
@@ -441,10 +447,12 @@ export class PackWriter {
       while (sink.queue.length) {
         const parts = sink.queue;
         sink.queue = [];
+        const upTo = (sink.taken += parts.length);
         try {
           await writer.write(parts);
         } finally {
           for (const b of parts) this.queued -= b.length;
+          this.writtenUpTo(sink, upTo);
           const d = this.drained;
           this.drained = [];
           for (const f of d) f();
@@ -452,10 +460,22 @@ export class PackWriter {
       }
     } catch (e) {
       this.failure ??= e;
+      // what was queued behind the failed write is never written: its memory is free too
+      for (const b of sink.queue) this.queued -= b.length;
+      sink.taken += sink.queue.length;
+      sink.queue = [];
+      this.writtenUpTo(sink, sink.taken);
       throw e;
     } finally {
       sink.pump = undefined;
     }
+  }
+
+  /** Call the `written` callbacks of the sink's first `parts` parts (each is called once). */
+  private writtenUpTo(sink: Sink, parts: number): void {
+    let k = 0;
+    while (k < sink.written.length && sink.written[k]!.after <= parts) sink.written[k++]!.call();
+    if (k) sink.written.splice(0, k);
   }
 
   async flush(): Promise<void> {
@@ -545,6 +565,10 @@ export class PackWriter {
 interface Sink {
   writer: Promise<TempWriter>;
   queue: Uint8Array[];
+  /** Parts taken off `queue` so far (being written, written, or dropped after a failed write). */
+  taken: number;
+  /** `add`'s `written` callbacks, each due once `taken` reaches `after` (its part's number, counted from 1). */
+  written: { after: number; call: () => void }[];
   pump?: Promise<void>;
 }
 

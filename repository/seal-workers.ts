@@ -67,20 +67,26 @@ function encoder(level, length) {
   if (!e) map.set(level, (e = small ? new zstd.Encoder(level, Buffer.from(SMALL_TABLES_DICT)) : new zstd.Encoder(level)));
   return e;
 }
-// as contentSized in compress.ts: the frame's content size in its header, so a decoder allocates no 2 MiB window per blob
-function contentSized(frame, size) {
+// as contentSized in compress.ts: the frame's content size in its header, so a decoder allocates no 2 MiB window per blob.
+// sizedHead gives the new header alone (the frame's blocks follow from FRAME_BLOCKS on), or null to keep the frame as
+// it is: a large blob's header and blocks are encrypted one after the other, with no copy of the frame.
+const FRAME_BLOCKS = 6;
+function sizedHead(frame, size) {
   const fhd = frame[4];
-  if (frame.length < 6 || frame.readUInt32LE(0) !== 0xfd2fb528 || (fhd & 0xfb) !== 0 || size > SIZED_MAX) return frame;
+  if (frame.length < 6 || frame.readUInt32LE(0) !== 0xfd2fb528 || (fhd & 0xfb) !== 0 || size > SIZED_MAX) return null;
   const flag = size < 256 ? 0 : size < 65536 + 256 ? 1 : 2;
   const bytes = flag === 0 ? 1 : flag === 1 ? 2 : 4;
-  const out = Buffer.allocUnsafe(frame.length - 1 + bytes);
-  frame.copy(out, 0, 0, 4);
-  out[4] = (flag << 6) | 0x20 | (fhd & 0x04);
-  if (bytes === 1) out[5] = size;
-  else if (bytes === 2) out.writeUInt16LE(size - 256, 5);
-  else out.writeUInt32LE(size, 5);
-  frame.copy(out, 5 + bytes, 6);
-  return out;
+  const head = Buffer.allocUnsafe(5 + bytes);
+  frame.copy(head, 0, 0, 4);
+  head[4] = (flag << 6) | 0x20 | (fhd & 0x04);
+  if (bytes === 1) head[5] = size;
+  else if (bytes === 2) head.writeUInt16LE(size - 256, 5);
+  else head.writeUInt32LE(size, 5);
+  return head;
+}
+function contentSized(frame, size) {
+  const head = sizedHead(frame, size);
+  return head ? Buffer.concat([head, frame.subarray(FRAME_BLOCKS)]) : frame;
 }
 let min = 0;
 let avg = 0;
@@ -233,16 +239,52 @@ function compressSmall(raw) {
   }
   return { data: raw, comp: 0 };
 }
-// A large blob as maybeCompress does, on libuv's pool (this thread hashes and seals other blobs meanwhile): done(err, data, comp).
+// Large blobs compressed on libuv's pool at once, per worker (the rest wait here, in order): unbounded, every blob the
+// seal gate admitted (16 MiB: ~16 of 1 MiB) was compressing at once on its own pool thread, each with a zstd context
+// and a growing output in the threads' shared malloc arena, which keeps what it grew to — one 1 GiB file's first backup
+// peaked at 213–220 MiB, with two at once 169–177, one 167 (FORMAT.md, "Sealed blobs in flight, pipe"). Two keep both
+// cores compressing when the other threads wait.
+const COMPRESSING_MAX = 2;
+let compressing = 0;
+const compressQueue = [];
+// Run start(done) now if fewer than COMPRESSING_MAX run, else when one finishes; each calls its done() once.
+function compressSlot(start) {
+  const done = () => {
+    const next = compressQueue.shift();
+    if (next) next(done);
+    else compressing--;
+  };
+  if (compressing < COMPRESSING_MAX) {
+    compressing++;
+    start(done);
+  } else compressQueue.push(start);
+}
+// A large blob as maybeCompress does, on libuv's pool (this thread hashes and seals other blobs meanwhile):
+// done(err, parts, comp), the stored bytes being the parts back to back (a zstd frame's new header, then its blocks).
 function compressLarge(buf, done) {
   const level = LEVELS[tier(buf)];
-  if (!level) return done(null, buf, 0);
-  const kept = (out) => (out.length > buf.length * KEEP ? done(null, buf, 0) : done(null, out, COMP));
-  if (COMP === 2) encoder(level, buf.length).encode(buf).then((out) => kept(contentSized(out, buf.length)), done);
-  else brotliCompress(buf, {
-    chunkSize: Math.max(64 * 1024, buf.length),
-    params: { [zc.BROTLI_PARAM_QUALITY]: level, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: LGWIN },
-  }, (err, out) => (err ? done(err) : kept(out)));
+  if (!level) return done(null, [buf], 0);
+  const kept = (parts) => {
+    let n = 0;
+    for (const p of parts) n += p.length;
+    return n > buf.length * KEEP ? done(null, [buf], 0) : done(null, parts, COMP);
+  };
+  const framed = (frame) => {
+    const head = sizedHead(frame, buf.length);
+    kept(head ? [head, frame.subarray(FRAME_BLOCKS)] : [frame]);
+  };
+  compressSlot((free) => {
+    try {
+      if (COMP === 2) encoder(level, buf.length).encode(buf).then((frame) => (free(), framed(frame)), (e) => (free(), done(e)));
+      else brotliCompress(buf, {
+        chunkSize: Math.max(64 * 1024, buf.length),
+        params: { [zc.BROTLI_PARAM_QUALITY]: level, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: LGWIN },
+      }, (err, out) => (free(), err ? done(err) : kept([out])));
+    } catch (e) {
+      free();
+      done(e);
+    }
+  });
 }
 // AES-GCM of data written into out at 'at', ENCRYPT_SLICE bytes per update: Node has no encrypt-into, and one update
 // of a whole blob allocated a second blob-sized buffer per blob (up to 8 MiB, a different size each time); the pieces
@@ -513,24 +555,31 @@ parentPort.on('message', (m) => {
       dead(total * 2);
       return;
     }
-    const finish = (data, comp) => {
-      // its own ArrayBuffer, not zero-filled (new ArrayBuffer() cleared every sealed byte first: 0.8% of a backup's CPU)
-      const out = Buffer.allocUnsafeSlow(12 + data.length + 16);
-      const ab = out.buffer;
+    // nonce ‖ AES-256-GCM of the parts ‖ tag: into m.out (a region of the main thread's SealRing) when given, which
+    // the reply only measures; else into a buffer of its own, transferred
+    const finish = (parts, comp) => {
+      let total = 0;
+      for (const p of parts) total += p.length;
+      const size = 12 + total + 16;
+      if (m.out && m.out.length < size) throw new Error('a sealed blob of ' + size + ' bytes does not fit its ' + m.out.length + '-byte region');
+      // not zero-filled (new ArrayBuffer() cleared every sealed byte first: 0.8% of a backup's CPU)
+      const out = m.out ? Buffer.from(m.out.buffer, m.out.byteOffset, size) : Buffer.allocUnsafeSlow(size);
       const nonce = nextNonce();
       nonce.copy(out, 0);
       const c = createCipheriv('aes-256-gcm', enc, nonce);
-      const n = encryptInto(c, data, out, 12);
+      let n = 0;
+      for (const p of parts) n += encryptInto(c, p, out, 12 + n);
       c.final();
       c.getAuthTag().copy(out, 12 + n);
-      parentPort.postMessage({ seq: m.seq, sealed: ab, comp }, [ab]);
+      if (m.out) parentPort.postMessage({ seq: m.seq, length: size, comp });
+      else parentPort.postMessage({ seq: m.seq, sealed: out.buffer, comp }, [out.buffer]);
       // the ciphertext's pieces, and the compressor's output (allocated at the input's size) when it ran
-      dead(buf.length + data.length);
+      dead(buf.length + total);
     };
-    compressLarge(buf, (err, data, comp) => {
+    compressLarge(buf, (err, parts, comp) => {
       try {
         if (err) throw err;
-        finish(data, comp);
+        finish(parts, comp);
       } catch (e) {
         parentPort.postMessage({ seq: m.seq, error: String((e && e.stack) || e) });
       }
@@ -579,6 +628,8 @@ interface Reply {
   id?: string;
   sealed?: ArrayBuffer;
   comp?: number;
+  /** `seal` into a given region: the sealed blob's length there. */
+  length?: number;
   lengths?: number[];
   zeros?: boolean[];
   lens?: number[];
@@ -636,7 +687,8 @@ export function shared(data: Uint8Array): Uint8Array {
  * while the others have more queued, hashes the chunks it cut (`chunk`); the others seal, compressing large blobs on libuv's pool. Other
  * blobs take two steps because dedupe needs the id before deciding to seal: `id` first, then `seal` only for blobs
  * the repository does not have.
- * Inputs are shared memory, outputs (sealed blobs) are transferred: no copies cross threads.
+ * Inputs are shared memory; a large blob is sealed into a region of the caller's SealRing (shared too), other
+ * outputs (batches of small blobs) are transferred: no copies cross threads.
  */
 export class SealWorkers {
   private readonly slots: Slot[] = [];
@@ -728,7 +780,7 @@ export class SealWorkers {
     }
   }
 
-  private send(op: 'id' | 'seal' | 'chunk' | 'sealMany' | 'files' | 'lstat', buf: Uint8Array | undefined, extra?: { start: number; end: number; final: boolean; ids: boolean } | { lens: number[] } | FileBatch | { dir: string; names: string }, bytes = buf?.length ?? 0): Promise<Reply> {
+  private send(op: 'id' | 'seal' | 'chunk' | 'sealMany' | 'files' | 'lstat', buf: Uint8Array | undefined, extra?: { start: number; end: number; final: boolean; ids: boolean } | { lens: number[] } | { out: Uint8Array } | FileBatch | { dir: string; names: string }, bytes = buf?.length ?? 0): Promise<Reply> {
     if (this.failure) return Promise.reject(this.failure);
     // With two or more workers the first only cuts: a file's next buffer cannot be cut before its
     // previous one, so chunk jobs must never queue behind hashing and sealing. Batches of small blobs
@@ -774,10 +826,14 @@ export class SealWorkers {
     return (await this.send('id', buf)).id!;
   }
 
-  /** Compress when it pays, then seal; same result as maybeCompress + seal. `buf` must be shared. */
-  async seal(buf: Uint8Array): Promise<{ sealed: Buffer; comp: number }> {
-    const r = await this.send('seal', buf);
-    return { sealed: Buffer.from(r.sealed!), comp: r.comp! };
+  /**
+   * Compress when it pays, then seal; same result as maybeCompress + seal. `buf` must be shared. With `out` (shared, at
+   * least `buf.length` + SEAL_OVERHEAD bytes: a SealRing region) the sealed blob is written there and `sealed` is its
+   * first bytes; without, it comes back in a buffer of its own.
+   */
+  async seal(buf: Uint8Array, out?: Buffer): Promise<{ sealed: Buffer; comp: number }> {
+    const r = await this.send('seal', buf, out && { out });
+    return { sealed: out ? out.subarray(0, r.length!) : Buffer.from(r.sealed!), comp: r.comp! };
   }
 
   /**

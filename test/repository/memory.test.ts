@@ -11,7 +11,7 @@ import { RepoError } from '../../repository/errors.ts';
 const MiB = 1024 * 1024;
 const CHUNKER = { max: 8 * MiB };
 const PACK = 16 * MiB;
-const READ = 4 * MiB;
+const READ = 2 * MiB; // backup.ts READ_SIZE
 
 /** What a plan holds at most: read buffers, sealed bytes in flight, pack buffers, one pace of garbage per thread. */
 function planned(p: ReturnType<typeof planMemory>): number {

@@ -168,6 +168,49 @@ describe('pack writer, streamed (a backend with createTemp: files)', () => {
     for (const b of blobs) expect((await repo.loadBlob(b.id)).equals(b.raw)).toBe(true);
   });
 
+  it('calls `written` only once a blob is on disk: memory reused from then on (a SealRing region) never reaches a pack', async () => {
+    const { repo, backend } = await setup();
+    const create = backend.createTemp.bind(backend);
+    // every write waits a few turns, so blobs queue behind the one in flight (where the part count once went wrong)
+    backend.createTemp = async (type) => {
+      const w = await create(type);
+      return { ...w, write: async (parts) => (await settle(), w.write(parts)) };
+    };
+    const writer = repo.newPackWriter(1);
+    const blobs = Array.from({ length: 12 }, (_, i) => blob(repo, i));
+    for (const b of blobs) {
+      // its own copy, scribbled over the moment the writer says it is written
+      const mem = Buffer.from(b.sealed);
+      writer.pending.add(b.id);
+      await writer.add(b.id, 'data', mem, b.raw.length, 0, () => mem.fill(0xee));
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    const packs = await writer.finish();
+    expect(packs.length).toBeGreaterThanOrEqual(3);
+    for (const p of packs) expect(createHash('sha256').update(await backend.get('data', p)).digest('hex')).toBe(p);
+    for (const b of blobs) expect((await repo.loadBlob(b.id)).equals(b.raw)).toBe(true);
+  });
+
+  it('calls `written` for blobs whose write failed or never came, so their memory is not held for good', async () => {
+    const { repo, backend } = await setup();
+    const create = backend.createTemp.bind(backend);
+    backend.createTemp = async (type) => {
+      const w = await create(type);
+      return { ...w, write: async () => (await settle(), Promise.reject(Object.assign(new Error('no space left'), { code: 'ENOSPC' }))) };
+    };
+    const writer = repo.newPackWriter(1);
+    let calls = 0;
+    const tries = Array.from({ length: 3 }, (_, i) => {
+      const b = blob(repo, i);
+      writer.pending.add(b.id);
+      return writer.add(b.id, 'data', b.sealed, b.raw.length, 0, () => calls++).then(() => true, () => false);
+    });
+    const added = await Promise.all(tries);
+    await until(() => calls === added.filter(Boolean).length);
+    await expect(writer.finish()).rejects.toThrow('no space left');
+    writer.discard();
+  });
+
   it('a failed write fails the writer, and no pack is committed after it: their files are removed', async () => {
     const { repo, backend } = await setup();
     const create = backend.createTemp.bind(backend);

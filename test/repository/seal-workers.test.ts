@@ -155,6 +155,66 @@ describe('seal workers', () => {
     }
   });
 
+  /**
+   * Sealed into a region of shared memory (SealRing), many at once: more compressible blobs than the worker compresses
+   * at a time (COMPRESSING_MAX), so most wait their turn; each must land in its own region, frame header rewritten
+   * (contentSized without the copy), and open to its input; a region too small is refused, not overrun.
+   */
+  it('seals many blobs at once into given regions, as the main thread would seal them', async () => {
+    const repo = await openRepository(new FileBackend(inline), 'test-password');
+    const workers = new SealWorkers(repo.key, { gear: repo.chunker.gear, params: repo.chunker.params }, 1);
+    try {
+      const inputs = Array.from({ length: 10 }, (_, i) => (i % 3 === 2 ? prng(200 * 1024 + i, i) : Buffer.concat([text(300 * 1024 + i * 7), Buffer.from([i])])));
+      const ring = new SharedArrayBuffer(inputs.reduce((a, b) => a + b.length + 28, 0));
+      let at = 0;
+      const regions = inputs.map((b) => {
+        const r = Buffer.from(ring, at, b.length + 28);
+        at += b.length + 28;
+        return r;
+      });
+      const out = await Promise.all(inputs.map((b, i) => workers.seal(shared(b), regions[i])));
+      for (let i = 0; i < inputs.length; i++) {
+        const { sealed, comp } = out[i]!;
+        expect(sealed.buffer).toBe(ring);
+        expect(sealed.byteOffset).toBe(regions[i]!.byteOffset);
+        expect(comp, `blob ${i}`).toBe(i % 3 === 2 ? 0 : 2);
+        const stored = unseal(repo.key.encrypt, sealed, `blob ${i}`);
+        // a zstd frame that carries its content size (Single_Segment_Flag): a decoder allocates no 2 MiB window
+        if (comp === 2) expect(stored[4]! & 0x20, `blob ${i}`).toBe(0x20);
+        const plain = await decompress(stored, comp, inputs[i]!.length, `blob ${i}`);
+        expect(plain.equals(inputs[i]!), `blob ${i}`).toBe(true);
+      }
+      const raw = prng(100 * 1024, 99);
+      await expect(workers.seal(shared(raw), Buffer.from(new SharedArrayBuffer(raw.length + 27)))).rejects.toThrow(/does not fit/);
+    } finally {
+      await workers.close();
+    }
+  });
+
+  /**
+   * A file's chunks are admitted to the seal gate behind the reading loop (backup.ts `admitChunks`): when the workers
+   * fail after its first buffer was cut, the loop, the admissions and the seals waiting for ring space must all end —
+   * the backup fails with the workers' error, it does not hang, and no snapshot is written.
+   */
+  it('fails a backup whose seal workers stop after its first cut, instead of hanging', async () => {
+    const dir = path.join(t.dir, 'workers-stop');
+    cpSync(inline, dir, { recursive: true });
+    const repo = await openRepository(new FileBackend(dir), 'test-password');
+    const workers = new SealWorkers(repo.key, { gear: repo.chunker.gear, params: repo.chunker.params }, 2);
+    let closed = false;
+    const run = backup(repo, [path.join(src, 'data/random.bin')], {
+      sealWorkers: workers,
+      parent: null,
+      // the first progress call comes right after the first buffer's cut, while its chunks are being admitted
+      onProgress: () => {
+        if (!closed && (closed = true)) void workers.close();
+      },
+    });
+    await expect(run).rejects.toMatchObject({ code: 'E_REPO_WORKER' });
+    expect(closed).toBe(true);
+    expect(await new FileBackend(dir).list('snapshots')).toEqual([]);
+  });
+
   it('seals in-memory entries the same way', async () => {
     const a = await openRepository(new FileBackend(inline), 'test-password');
     const b = await openRepository(new FileBackend(threaded), 'test-password');
