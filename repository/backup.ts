@@ -11,7 +11,7 @@ import type { PackWriter, Repository } from './repo.ts';
 import { defaultWorkerCount, type FileBatch, type FileRead, SealWorkers, shared, SMALL_FILE_MAX, STAT_FIELDS, type StatBatch } from './seal-workers.ts';
 import { findSnapshot, listSnapshots, loadTree, SPECIAL_TYPES, type Snapshot, type SnapshotWarning, type Tree, type TreeNode } from './tree.ts';
 import { ByteGate } from './byte-gate.ts';
-import { SealRing } from './seal-ring.ts';
+import { ByteRing } from './byte-ring.ts';
 import { readXattrs, xattrSupport } from './xattr.ts';
 import { collectNow, DEFAULT_BUDGET, GcPacer, type MemoryPlan, paceHeap, planMemory } from './memory.ts';
 
@@ -206,7 +206,7 @@ class BlobSaver {
     if (this.packer.has(id)) return id;
     this.packer.pending.add(id);
     // sealed into the ring, freed once written (no buffer per blob, nothing left for the GC): the ring bounds these bytes
-    this.ring ??= new SealRing(Math.max(this.plan.sealRing, this.repo.config.chunker.max + SEAL_OVERHEAD));
+    this.ring ??= new ByteRing(Math.max(this.plan.sealRing, this.repo.config.chunker.max + SEAL_OVERHEAD));
     const ring = this.ring;
     const region = await ring.reserve(data.length + SEAL_OVERHEAD);
     const free = () => ring.free(region);
@@ -225,7 +225,7 @@ class BlobSaver {
   }
 
   /** Made on the first large blob sealed on a worker: an unchanged backup never touches its pages. */
-  private ring: SealRing | undefined;
+  private ring: ByteRing | undefined;
 
   /**
    * A small blob (a small file's whole content): the id on this thread (a few µs for ≤ 32 KiB: the

@@ -5,7 +5,7 @@ import { listSnapshots, loadTree, type SnapshotInfo } from './tree.ts';
 import { unseal } from './crypto.ts';
 import { collectNow, DEFAULT_BUDGET, paceHeap, planMemory } from './memory.ts';
 import { mapLimit, type Repository } from './repo.ts';
-import { RunRing } from './run-ring.ts';
+import { ByteRing, lend } from './byte-ring.ts';
 import { defaultRestoreWorkers, type RestoreBlob, RestoreWorkers } from './restore-workers.ts';
 import type { PackEntry } from './pack.ts';
 
@@ -130,7 +130,7 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
       const runBytes = opts.runBytes ?? CHECK_RUN_BYTES;
       let largest = 0;
       for (const pack of packs) for (const e of repo.packs.get(pack)!) largest = Math.max(largest, e.length);
-      const reader: RunReader = { ring: new RunRing(checkRingBytes(plan.checkBytesInFlight, runBytes, largest), alloc), runBytes };
+      const reader: RunReader = { ring: new ByteRing(checkRingBytes(plan.checkBytesInFlight, runBytes, largest), alloc), alloc, runBytes };
       try {
         // Two packs at a time: the next pack's first runs are read while the last runs of the one before are verified.
         await mapLimit(packs, 2, async (pack) => {
@@ -216,7 +216,9 @@ export function planRuns(entries: readonly PackEntry[], size: number, runBytes: 
 
 /** Shared between the packs in flight: the ring their runs are read into. */
 interface RunReader {
-  ring: RunRing;
+  ring: ByteRing;
+  /** A buffer for a run larger than the ring (`lend`). */
+  alloc: (n: number) => Buffer;
   runBytes: number;
 }
 
@@ -255,8 +257,7 @@ async function verifyPack(repo: Repository, workers: RestoreWorkers | undefined,
   for (const run of runs) {
     // a worker that died fails every run: stop reading (the error is thrown below)
     if (failure) break;
-    const buf = await reader.ring.take(run.readEnd - run.start);
-    const done = (): void => reader.ring.give(buf);
+    const { buf, free: done } = await lend(reader.ring, run.readEnd - run.start, reader.alloc);
     try {
       await read(run.start, buf);
     } catch (e) {

@@ -27,7 +27,7 @@ export interface MemoryPlan {
   /** Backup: bytes of chunks admitted to hashing/sealing and not yet packed. */
   sealBytesInFlight: number;
   /**
-   * Backup: the ring the seal workers write sealed blobs into, each region freed once written to its pack (seal-ring.ts;
+   * Backup: the ring the seal workers write sealed blobs into, each region freed once written to its pack (byte-ring.ts;
    * at least the chunker's max blob plus its seal, whatever the plan says). It is what `sealBytesInFlight` was
    * subtracted for: the sealed copies; the gate's own bytes are views into the read buffers. Before it, sealed blobs
    * were buffers of their own, up to 32 MiB live on the main thread plus their garbage (FORMAT.md, "Sealed blobs in
@@ -186,7 +186,7 @@ export function gcFunction(): ((opts?: { type: 'minor' | 'major' }) => void) | n
 
 /**
  * Counts bytes of short-lived buffers and forces a collection every `every` bytes: a young-generation one, and every
- * FULL_EVERY-th a full one. Since the seal ring (seal-ring.ts) it paces the small and inline blobs only: a large blob's
+ * FULL_EVERY-th a full one. Since the seal ring (byte-ring.ts) it paces the small and inline blobs only: a large blob's
  * sealed bytes are no buffer of their own any more. Why the full ones: on the main thread a sealed blob stays referenced until its pack write
  * (the seal gate plus the pack writer's queue, up to 32 MiB), so it outlives two young collections and is moved to the
  * old generation, where only a full collection frees its buffer — and V8 waits for ~64 MiB of external growth before

@@ -387,7 +387,7 @@ export class PackWriter {
    * pack's write + fsync. Streamed: an add waits while more than STREAM_QUEUED bytes await their write, and
    * `sealed` itself is queued (not copied): the caller must not reuse its memory until `written` is called — after
    * its write (streamed) or its copy into the pack buffer (buffered), or once the write failed. When `add` throws,
-   * `written` may not come: the caller frees the memory then (a SealRing region is freed once, whoever calls first).
+   * `written` may not come: the caller frees the memory then (a ByteRing region is freed once, whoever calls first).
    */
   async add(id: string, type: BlobType, sealed: Uint8Array, rawLength: number, comp: number, written?: () => void): Promise<void> {
     if (this.failure) throw this.failure;

@@ -555,7 +555,7 @@ parentPort.on('message', (m) => {
       dead(total * 2);
       return;
     }
-    // nonce ‖ AES-256-GCM of the parts ‖ tag: into m.out (a region of the main thread's SealRing) when given, which
+    // nonce ‖ AES-256-GCM of the parts ‖ tag: into m.out (a region of the main thread's ByteRing) when given, which
     // the reply only measures; else into a buffer of its own, transferred
     const finish = (parts, comp) => {
       let total = 0;
@@ -687,7 +687,7 @@ export function shared(data: Uint8Array): Uint8Array {
  * while the others have more queued, hashes the chunks it cut (`chunk`); the others seal, compressing large blobs on libuv's pool. Other
  * blobs take two steps because dedupe needs the id before deciding to seal: `id` first, then `seal` only for blobs
  * the repository does not have.
- * Inputs are shared memory; a large blob is sealed into a region of the caller's SealRing (shared too), other
+ * Inputs are shared memory; a large blob is sealed into a region of the caller's ByteRing (shared too), other
  * outputs (batches of small blobs) are transferred: no copies cross threads.
  */
 export class SealWorkers {
@@ -828,7 +828,7 @@ export class SealWorkers {
 
   /**
    * Compress when it pays, then seal; same result as maybeCompress + seal. `buf` must be shared. With `out` (shared, at
-   * least `buf.length` + SEAL_OVERHEAD bytes: a SealRing region) the sealed blob is written there and `sealed` is its
+   * least `buf.length` + SEAL_OVERHEAD bytes: a ByteRing region) the sealed blob is written there and `sealed` is its
    * first bytes; without, it comes back in a buffer of its own.
    */
   async seal(buf: Uint8Array, out?: Buffer): Promise<{ sealed: Buffer; comp: number }> {

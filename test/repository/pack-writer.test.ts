@@ -168,7 +168,7 @@ describe('pack writer, streamed (a backend with createTemp: files)', () => {
     for (const b of blobs) expect((await repo.loadBlob(b.id)).equals(b.raw)).toBe(true);
   });
 
-  it('calls `written` only once a blob is on disk: memory reused from then on (a SealRing region) never reaches a pack', async () => {
+  it('calls `written` only once a blob is on disk: memory reused from then on (a ByteRing region) never reaches a pack', async () => {
     const { repo, backend } = await setup();
     const create = backend.createTemp.bind(backend);
     // every write waits a few turns, so blobs queue behind the one in flight (where the part count once went wrong)

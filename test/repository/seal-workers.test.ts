@@ -156,7 +156,7 @@ describe('seal workers', () => {
   });
 
   /**
-   * Sealed into a region of shared memory (SealRing), many at once: more compressible blobs than the worker compresses
+   * Sealed into a region of shared memory (ByteRing), many at once: more compressible blobs than the worker compresses
    * at a time (COMPRESSING_MAX), so most wait their turn; each must land in its own region, frame header rewritten
    * (contentSized without the copy), and open to its input; a region too small is refused, not overrun.
    */

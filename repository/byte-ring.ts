@@ -1,27 +1,31 @@
 /**
- * Shared memory the seal workers write sealed blobs into, handed back by the pack writer once each blob is written.
- * Why: every sealed blob was a fresh buffer (allocated on the worker, transferred, queued for the pack's write), dead
- * once written but freed only by a forced collection — up to 32 MiB live on the main thread (seal gate plus the pack
- * writer's queue), its garbage, and glibc's arenas keeping what was freed (FORMAT.md, "Peak RSS, second pass"). One
- * ring of `size` bytes bounds all of it, and its pages are reused instead of allocated per blob.
+ * One buffer lent out in contiguous regions, oldest first, freed in any order: the bytes a pipeline has in flight,
+ * bounded and reused instead of allocated per piece.
+ * - backup: the seal workers write sealed blobs into regions the pack writer frees once each blob is written. Every
+ *   sealed blob was a fresh buffer (allocated on the worker, transferred, queued for the pack's write), dead once
+ *   written but freed only by a forced collection — up to 32 MiB live on the main thread, its garbage, and glibc's
+ *   arenas keeping what was freed (FORMAT.md, "Peak RSS, second pass").
+ * - check --read-data: pack runs are read into regions and freed once verified. A pool of run buffers kept
+ *   allocating new sizes (a large file's runs are single blobs of 0.5–8 MiB) and dropping old ones, and a dropped
+ *   SharedArrayBuffer stays resident until the main thread's next full collection (1 GiB check: 185–232 MiB peak).
  *
- * A region is reserved before the seal for the most the blob can take (raw length plus the seal's overhead), trimmed to
- * what the worker wrote when it is still the newest region, and freed when the pack writer is done with it. Regions
- * are freed out of order (two workers, blobs of different sizes); space is reclaimed from the oldest one on, so a slow
- * blob holds back the space after it until it is written. Waiters are served first come, first served: a large blob
- * is never starved by small ones.
+ * A region is reserved for the most it can take, trimmed to what was written when it is still the newest region, and
+ * freed when its reader is done. Regions are freed out of order (two workers, pieces of different sizes); space is
+ * reclaimed from the oldest one on, so a slow piece holds back the space after it until it is freed. Waiters are
+ * served first come, first served: a large piece is never starved by small ones. The buffer is allocated on first use.
  */
-export class SealRing {
-  readonly buf: Buffer;
+export class ByteRing {
+  private buf: Buffer | undefined;
   /** Live regions in reservation order; `done` once freed (reclaimed when every older one is too). */
   private readonly live: Region[] = [];
   /** Where the next region starts. */
   private head = 0;
   private readonly waiters: { n: number; resolve: (r: Region) => void }[] = [];
 
-  constructor(readonly size: number) {
-    this.buf = Buffer.from(new SharedArrayBuffer(size));
-  }
+  constructor(
+    readonly size: number,
+    private readonly alloc: (n: number) => Buffer = shared,
+  ) {}
 
   /** A region of `n` bytes (n ≤ size), as soon as there is room and every earlier caller has been served. */
   reserve(n: number): Promise<Region> {
@@ -78,6 +82,7 @@ export class SealRing {
       } else if (tail - this.head >= n) at = this.head;
       else return undefined;
     }
+    this.buf ??= this.alloc(this.size);
     const r: Region = { start: at, end: at + n, done: false, view: this.buf.subarray(at, at + n) };
     this.live.push(r);
     this.head = at + n;
@@ -91,4 +96,19 @@ export interface Region {
   end: number;
   done: boolean;
   readonly view: Buffer;
+}
+
+/** Shared memory: worker threads read and write regions without a copy. */
+function shared(n: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(n));
+}
+
+/**
+ * `n` bytes held until `free`: a region of `ring`, or, larger than the ring (check --read-data meets a tree blob
+ * that is), a buffer of its own that holds the whole ring meanwhile, so the bytes in flight stay what the ring allows
+ * except for that one piece.
+ */
+export async function lend(ring: ByteRing, n: number, alloc: (n: number) => Buffer): Promise<{ buf: Buffer; free(): void }> {
+  const region = await ring.reserve(Math.min(n, ring.size));
+  return { buf: n > ring.size ? alloc(n) : region.view, free: () => ring.free(region) };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Region, SealRing } from '../../repository/seal-ring.ts';
+import { type Region, ByteRing, lend } from '../../repository/byte-ring.ts';
 
 /** Whether a promise has settled, after the microtasks queued so far. */
 async function settled(p: Promise<unknown>): Promise<boolean> {
@@ -9,9 +9,9 @@ async function settled(p: Promise<unknown>): Promise<boolean> {
   return done;
 }
 
-describe('SealRing (sealed blobs in flight, repository/seal-ring.ts)', () => {
+describe('ByteRing (bytes in flight: sealed blobs, check runs; repository/byte-ring.ts)', () => {
   it('places regions one after the other over one shared buffer', async () => {
-    const ring = new SealRing(100);
+    const ring = new ByteRing(100);
     const a = await ring.reserve(30);
     const b = await ring.reserve(50);
     expect([a.start, a.end, b.start, b.end]).toEqual([0, 30, 30, 80]);
@@ -33,7 +33,7 @@ describe('SealRing (sealed blobs in flight, repository/seal-ring.ts)', () => {
   ];
   for (const c of cases)
     it(`${c.name}`, async () => {
-      const ring = new SealRing(100);
+      const ring = new ByteRing(100);
       const rs: Region[] = [];
       for (const n of c.reserve) rs.push(await ring.reserve(n));
       for (const i of c.free) ring.free(rs[i]!);
@@ -43,7 +43,7 @@ describe('SealRing (sealed blobs in flight, repository/seal-ring.ts)', () => {
     });
 
   it('a trimmed newest region gives its unused end back; an older one keeps it until freed', async () => {
-    const ring = new SealRing(100);
+    const ring = new ByteRing(100);
     const a = await ring.reserve(40);
     const b = await ring.reserve(40);
     ring.trim(a, 10); // not the newest: nothing moves
@@ -55,7 +55,7 @@ describe('SealRing (sealed blobs in flight, repository/seal-ring.ts)', () => {
   });
 
   it('serves waiters first come, first served: a large one is not passed by small ones', async () => {
-    const ring = new SealRing(100);
+    const ring = new ByteRing(100);
     const a = await ring.reserve(60);
     const big = ring.reserve(80);
     const small = ring.reserve(10);
@@ -67,7 +67,7 @@ describe('SealRing (sealed blobs in flight, repository/seal-ring.ts)', () => {
   });
 
   it('frees a region once whoever frees it (a failed write and its caller)', async () => {
-    const ring = new SealRing(100);
+    const ring = new ByteRing(100);
     const a = await ring.reserve(50);
     const b = await ring.reserve(50);
     ring.free(a);
@@ -78,6 +78,33 @@ describe('SealRing (sealed blobs in flight, repository/seal-ring.ts)', () => {
   });
 
   it('refuses a region larger than the ring (it could never be served)', () => {
-    expect(() => new SealRing(64).reserve(65)).toThrow(RangeError);
+    expect(() => new ByteRing(64).reserve(65)).toThrow(RangeError);
+  });
+
+  it('allocates its buffer through the given allocator, once, on first use (check reads into plain memory without workers)', async () => {
+    const sizes: number[] = [];
+    const ring = new ByteRing(64, (n) => (sizes.push(n), Buffer.alloc(n)));
+    expect(sizes).toEqual([]);
+    const a = await ring.reserve(10);
+    ring.free(a);
+    await ring.reserve(20);
+    expect(sizes).toEqual([64]);
+    expect(a.view.buffer).toBeInstanceOf(ArrayBuffer);
+  });
+
+  it('lend: a piece larger than the ring waits for it to empty, gets a buffer of its own and holds the ring until freed', async () => {
+    const ring = new ByteRing(8, (n) => Buffer.alloc(n));
+    const own: number[] = [];
+    const a = await lend(ring, 6, (n) => Buffer.alloc(n));
+    expect(a.buf.length).toBe(6);
+    const big = lend(ring, 20, (n) => (own.push(n), Buffer.alloc(n)));
+    expect(await settled(big)).toBe(false);
+    a.free();
+    const b = await big;
+    expect([b.buf.length, own]).toEqual([20, [20]]);
+    const small = lend(ring, 1, (n) => Buffer.alloc(n));
+    expect(await settled(small)).toBe(false);
+    b.free();
+    expect((await small).buf.length).toBe(1);
   });
 });
