@@ -48,6 +48,8 @@ export interface BackupOptions {
   compression?: CompressionSetting;
   /** Called with a file's or directory's path between the walk's lstat and each open of it: a test seam to swap or change it there. */
   beforeOpen?: (path: string) => void;
+  /** Parent snapshots of at least this many files have the walk's lstats made on the seal workers; default STAT_AHEAD_FILES (tests set it low). */
+  statAheadFiles?: number;
   /**
    * Seal workers started before the repository was open, without a key (backup-start.ts `openForBackup`): given the
    * repository's key here (`SealWorkers.init`) and used instead of `workers`; closed when the backup ends, however it ends.
@@ -480,11 +482,22 @@ function unmodified(w: Walker, size: number): void {
   w.tick();
 }
 
+/** Files a snapshot recorded (its summary's counts; 0 for one written without them). */
+function parentFiles(snap: Snapshot | undefined): number {
+  const sum = snap?.summary;
+  const n = (k: string) => (typeof sum?.[k] === 'number' ? (sum[k] as number) : 0);
+  return n('filesNew') + n('filesChanged') + n('filesUnmodified');
+}
+
 /** Entries per `lstat` job of statAhead: a few ms of a worker's time cold, well under a ms warm. */
 const STAT_AHEAD_CHUNK = 256;
 
-/** Unmodified files the walk compares on its own thread before statAhead starts the workers (a backup with a parent). */
-const STAT_AHEAD_START = 10_000;
+/**
+ * Files in the parent snapshot from which the walk's lstats go to the seal workers (statAhead) from the start. Their
+ * start costs ~0.25 s of wall and ~0.5 CPU-s (30,000 unchanged files: 0.70–0.85 → 0.94–1.01 s, quiet); each entry
+ * they lstat saves this thread ~8.7 µs cold (200,000 unchanged files: main thread 3.3 → 1.65 CPU-s): even from ~30,000.
+ */
+export const STAT_AHEAD_FILES = 64_000;
 
 /** Jobs of statAhead out at once: both workers stat while this thread compares, and a huge directory's replies wait in bounded memory. */
 const STAT_AHEAD_JOBS = 4;
@@ -498,11 +511,9 @@ const STAT_AHEAD_JOBS = 4;
  * `chunk(j)` is entries [j × STAT_AHEAD_CHUNK, …), asked in order.
  */
 function statAhead(w: Walker, dir: string, names: string[]): { chunk: (j: number) => Promise<StatBatch> } | undefined {
-  // Not before the workers run or the walk has met STAT_AHEAD_START unmodified files: an unchanged backup reads
-  // nothing, and a small one is done before both workers are up. Past it, the kernel's time in a cold lstat (~8 µs
-  // per entry) on this one thread is the backup's critical path: 200,000 unchanged files, main thread 3.3 → 1.65
-  // CPU-s, the workers 0.93 each, total CPU unchanged (perf, load 13); 30,000: +0–0.1 CPU-s for the workers' start.
-  const workers = w.saver.started || w.stats.filesUnmodified >= STAT_AHEAD_START ? w.saver.pool() : undefined;
+  // Not before the workers run, unless the parent is large (STAT_AHEAD_FILES): an unchanged backup reads nothing and
+  // would start them for its lstats alone, which pays only past ~30,000 files.
+  const workers = w.saver.started || w.statAheadAll ? w.saver.pool() : undefined;
   if (!workers || names.length === 0) return undefined;
   const jobs: Promise<StatBatch>[] = [];
   const send = (j: number) => {
@@ -568,6 +579,8 @@ interface Walker {
   zeroCut?: number;
   tick: () => void;
   beforeOpen: ((path: string) => void) | undefined;
+  /** The parent has STAT_AHEAD_FILES files or more: statAhead starts the seal workers for its lstats. */
+  statAheadAll: boolean;
 }
 
 /**
@@ -1363,7 +1376,7 @@ async function runBackup(
       progress.totalBytes = Math.max(progress.totalBytes, progress.bytes);
       opts.onProgress(progress);
     };
-    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, plan.readBuffers), readers: new ByteGate(plan.fileReaders), small: { cold: opts.smallFileReads === 'concurrent', reads: new ByteGate(SMALL_READS), streak: 0, count: 0, pinned: (opts.smallFileReads ?? 'auto') !== 'auto', mode: opts.smallFileReads ?? 'auto', seen: 0 }, warnings: [], linked: new Map(), trees: new Map(), parentXattrs: parentSnap?.xattrs === true, xattrs: xattrSupport(), tick, beforeOpen: opts.beforeOpen };
+    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, plan.readBuffers), readers: new ByteGate(plan.fileReaders), small: { cold: opts.smallFileReads === 'concurrent', reads: new ByteGate(SMALL_READS), streak: 0, count: 0, pinned: (opts.smallFileReads ?? 'auto') !== 'auto', mode: opts.smallFileReads ?? 'auto', seen: 0 }, warnings: [], linked: new Map(), trees: new Map(), parentXattrs: parentSnap?.xattrs === true, xattrs: xattrSupport(), tick, beforeOpen: opts.beforeOpen, statAheadAll: parentFiles(parentSnap) >= (opts.statAheadFiles ?? STAT_AHEAD_FILES) };
     const rootNodes = await produce(w, parentTree);
     const names = new Set<string>();
     for (const n of rootNodes) {

@@ -84,16 +84,15 @@ describe('changed-file detection from the parent snapshot (restic archiver seman
     expect(readFileSync(path.join(out, 'src/d/f06')).equals(prng(FILE, 206))).toBe(true);
   });
 
-  it('past 10,000 unmodified files the lstats move to the seal workers: changes there are still caught, none missed', async () => {
+  it('a large parent has the walk\'s lstats made on the seal workers: changes there are still caught, none missed', async () => {
     const wide = path.join(t.dir, 'wide');
     const { repo } = await newRepo(path.join(t.dir, 'repo-wide'));
-    // d0 alone reaches the threshold; d1 is walked with the workers' lstats (statAhead), d0 on this thread
-    for (const [d, n] of [['d0', 10_000], ['d1', 600]] as const) {
+    for (const [d, n] of [['d0', 300], ['d1', 600]] as const) {
       mkdirSync(path.join(wide, d), { recursive: true });
       for (let i = 0; i < n; i++) writeFileSync(path.join(wide, d, `f${i}`), `${d}/${i}`);
     }
-    const first = await backup(repo, [wide], { smallFileReads: 'blocking' });
-    expect(first.stats.filesNew).toBe(10_600);
+    const opts = { smallFileReads: 'blocking', statAheadFiles: 900 } as const; // the parent will have 900 files
+    expect((await backup(repo, [wide], opts)).stats.filesNew).toBe(900);
 
     const same = path.join(wide, 'd1/f300');
     const st = statSync(same, { bigint: true });
@@ -103,22 +102,20 @@ describe('changed-file detection from the parent snapshot (restic archiver seman
     writeFileSync(path.join(wide, 'd1/new'), 'new');
     const lstat = vi.spyOn(SealWorkers.prototype, 'lstat');
     try {
-      const r = await backup(repo, [wide], { smallFileReads: 'blocking' });
-      expect(r.stats).toMatchObject({ filesUnmodified: 10_598, filesChanged: 2, filesNew: 1 });
-      const asked = lstat.mock.calls.map(([dir, names]) => [path.basename(dir), names.length]);
-      expect(new Set(asked.map(([d]) => d))).toEqual(new Set(['d1']));
-      expect(asked.reduce((a, [, n]) => a + (n as number), 0)).toBe(601);
+      const r = await backup(repo, [wide], opts);
+      expect(r.stats).toMatchObject({ filesUnmodified: 898, filesChanged: 2, filesNew: 1 });
+      const asked = new Map<string, number>();
+      for (const [dir, names] of lstat.mock.calls) asked.set(path.basename(dir), (asked.get(path.basename(dir)) ?? 0) + names.length);
+      expect(Object.fromEntries(asked)).toEqual({ wide: 2, d0: 300, d1: 601 }); // every directory's entries, the top one's too
       const out = path.join(t.dir, 'out-wide');
       await restore(repo, r.snapshotId, out);
       expect(readFileSync(path.join(out, 'wide/d1/f300'), 'utf8')).toBe('d1/XXX');
       expect(readFileSync(path.join(out, 'wide/d1/f599'), 'utf8')).toBe('d1/599+');
-      expect(readFileSync(path.join(out, 'wide/d0/f9999'), 'utf8')).toBe('d0/9999');
+      expect(readFileSync(path.join(out, 'wide/d0/f299'), 'utf8')).toBe('d0/299');
 
-      // a backup that meets fewer unmodified files keeps every lstat on its own thread
+      // a parent below the threshold (901 files now, 902 asked): every lstat stays on the walk's own thread
       lstat.mockClear();
-      const small = await backup(repo, [path.join(wide, 'd1')], { smallFileReads: 'blocking' });
-      expect(small.stats.filesNew).toBe(601);
-      expect((await backup(repo, [path.join(wide, 'd1')], { smallFileReads: 'blocking' })).stats.filesUnmodified).toBe(601);
+      expect((await backup(repo, [wide], { ...opts, statAheadFiles: 902 })).stats.filesUnmodified).toBe(901);
       expect(lstat).not.toHaveBeenCalled();
     } finally {
       lstat.mockRestore();
