@@ -133,7 +133,9 @@ export function sampleApp(ns: string, crdGroup: string): KubeObject[] {
                 command: ['sh', '-c', "test -f /data/app.db || sqlite3 /data/app.db \"create table orders(id integer primary key, item text); insert into orders(item) values ('apple'),('pear'),('plum');\"; exec sleep 100000"],
                 volumeMounts: [{ name: 'data', mountPath: '/data' }],
                 // Ready once the database has its rows, so tests never race the container's first write.
-                readinessProbe: { exec: { command: ['sqlite3', '/data/app.db', 'select count(*) from orders'] }, periodSeconds: 1 },
+                // -readonly: a probe that ran before the command's `test -f` (a loaded node) created an empty app.db,
+                // the table was then never made and the pod never Ready (CI, export-sandbox, 2026-12-07)
+                readinessProbe: { exec: { command: ['sqlite3', '-readonly', '/data/app.db', 'select count(*) from orders'] }, periodSeconds: 1 },
               },
             ],
           },
