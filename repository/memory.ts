@@ -133,7 +133,7 @@ export function cgroupMemoryLimit(read: (file: string) => string | undefined): n
  * The budget in force: the flag's value, else the cgroup limit less RUNTIME_RESERVE (at least MIN_BUDGET, at most
  * DEFAULT_BUDGET), else DEFAULT_BUDGET. A limit only ever lowers the default: more bought no speed, only RSS, and
  * the mover Job's 2 GiB limit (MOVER_RESOURCES) gave a 1.8 GiB budget — 32 MiB of garbage per thread between
- * collections, four check packs in flight — that no bench measured. `--memory-budget` can still raise it.
+ * collections, 115 MiB of check runs in flight — that no bench measured. `--memory-budget` can still raise it.
  */
 export function resolveBudget(flag: string | undefined, read: (file: string) => string | undefined): { budget: number; source: 'flag' | 'cgroup' | 'default' } {
   if (flag !== undefined) {

@@ -129,10 +129,12 @@ export const MOVER_ENV: readonly { name: string; value: string }[] = [
 
 /**
  * Requests and limits of every mover container. The request is what the scheduler reserves, so it follows the measured
- * peak: 270–300 MiB for a first backup with the default 160 MiB budget whatever the volume size (repository/FORMAT.md,
- * "Peak RSS per phase"); a tighter cgroup limit lowers the budget (memory.ts), so 256 MiB still completes.
+ * peak with the default 160 MiB budget, whatever the volume size: 151–194 MiB for first backups (512 MiB mixed, one
+ * 1 or 4 GiB file, 200,000 small files), ≤ 193 MiB for restores, ≤ 143 MiB for `check --read-data` (repository/FORMAT.md,
+ * "Merged, measured quiet", 2026-12-07; it was 270–300 MiB, and 320Mi, before the seal ring and the index read one pack
+ * at a time). A tighter cgroup limit lowers the budget (memory.ts), so a 256 MiB limit still completes.
  */
-export const MOVER_RESOURCES = { requests: { cpu: '250m', memory: '320Mi' }, limits: { cpu: '2', memory: '2Gi' } };
+export const MOVER_RESOURCES = { requests: { cpu: '250m', memory: '256Mi' }, limits: { cpu: '2', memory: '2Gi' } };
 
 /**
  * How movers run (README "Pod Security"). Pod Security `restricted`: non-root as the workload's identity (identity.ts),
