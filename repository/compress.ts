@@ -125,9 +125,19 @@ function builtinZstd(): ZstdDecompress | undefined {
   return process.env.COFFER_ZSTD === 'off' ? undefined : (zlib as unknown as { zstdDecompress?: ZstdDecompress }).zstdDecompress;
 }
 
-/** How a worker thread decodes zstd: the add-on's path, else Node's built-in, else the message to refuse with. */
-export function zstdReader(): { path?: string; builtin: boolean; missing: string } {
-  return { path: zstdAddon()?.path, builtin: builtinZstd() !== undefined, missing: zstdMissing() };
+/**
+ * Where a worker has both decoders, blobs of this many raw bytes or more are decoded by Node's own. The add-on's
+ * decode is a streaming one (zstd-rs `Decoder` read to the end: a window buffer per call and an output vector grown by
+ * doubling, handed over as an external buffer freed by a finalizer); Node's gets an output chunk of the blob's size.
+ * Node 22.23, paired restores (FORMAT.md, "Restore peak RSS, rmem"): one 1 GiB file 237–255 → 147–157 MiB, 512 MiB
+ * mixed 176–184 → 156–157, at equal or lower CPU; but for 30,000 blobs of 1–8 KiB Node's (a zlib handle per call) cost
+ * 135 → 156 MiB and +10% CPU, so small blobs stay with the add-on.
+ */
+export const ZSTD_BUILTIN_FROM = 256 * 1024;
+
+/** How a worker thread decodes zstd: the add-on's path, Node's built-in and from which blob size it is preferred, the message to refuse with. */
+export function zstdReader(): { path?: string; builtin: boolean; builtinFrom: number; missing: string } {
+  return { path: zstdAddon()?.path, builtin: builtinZstd() !== undefined, builtinFrom: ZSTD_BUILTIN_FROM, missing: zstdMissing() };
 }
 
 /** What a reader without any zstd decoder is told (workers get the same text). */

@@ -37,8 +37,9 @@ const CREATE = fc.O_WRONLY | fc.O_CREAT | fc.O_EXCL | fc.O_NOFOLLOW;
 const enc = Buffer.from(workerData.encrypt);
 const mac = Buffer.from(workerData.mac);
 const ZERO = Buffer.alloc(64 * 1024);
-// zstd (comp 2): the add-on from the path the main thread resolved, else Node's own (≥ 22.15), else refused naming what to install
-const { path: ZSTD_PATH, builtin: ZSTD_BUILTIN, missing: ZSTD_MISSING } = workerData.zstd;
+// zstd (comp 2): the add-on from the path the main thread resolved, else Node's own (≥ 22.15), else refused naming what
+// to install. Where both exist, blobs of BUILTIN_FROM bytes or more go to Node's own (compress.ts ZSTD_BUILTIN_FROM).
+const { path: ZSTD_PATH, builtin: ZSTD_BUILTIN, builtinFrom: ZSTD_BUILTIN_FROM, missing: ZSTD_MISSING } = workerData.zstd;
 const zstdDecoder = ZSTD_PATH ? new (require(ZSTD_PATH).Decoder)() : null;
 // The add-on's output is native memory freed by a finalizer that Node runs only after the current task: decoded
 // bytes pile up across a whole message (a run) unless the loop yields (settle below).
@@ -46,7 +47,7 @@ let nativeHeld = 0;
 function unzstd(plain, what, rawLength) {
   if (!zstdDecoder && !ZSTD_BUILTIN) throw Object.assign(new Error(what + ': ' + ZSTD_MISSING), { code: 'E_REPO_CODEC' });
   try {
-    if (!zstdDecoder) return zstdDecompressSync(plain, { chunkSize: Math.max(64, rawLength + 1) });
+    if (!zstdDecoder || (ZSTD_BUILTIN && rawLength >= ZSTD_BUILTIN_FROM)) return zstdDecompressSync(plain, { chunkSize: Math.max(64, rawLength + 1) });
     nativeHeld += rawLength;
     return zstdDecoder.decodeSync(plain);
   } catch (e) {
