@@ -266,8 +266,9 @@ export async function decompress(data: Buffer, comp: number, rawLength: number, 
     // right-sized output (restore-workers.ts): a 64 KiB minimum held 64 KiB per small blob until GC
     out = await unbrotliAsync(data, { chunkSize: Math.max(64, rawLength + 1) });
   } else if (comp === Compression.Zstd) {
-    const z = zstdAddon();
-    const builtin = z ? undefined : builtinZstd();
+    const builtin = builtinZstd();
+    // the add-on for small blobs, Node's own from ZSTD_BUILTIN_FROM, as on the workers
+    const z = builtin && rawLength >= ZSTD_BUILTIN_FROM ? null : zstdAddon();
     if (!z && !builtin) throw new RepoError('E_REPO_CODEC', `${what}: ${zstdMissing()}`);
     try {
       out = z ? await (decoder ??= new z.mod.Decoder()).decode(data) : await promisify(builtin!)(data, { chunkSize: Math.max(64, rawLength + 1) });

@@ -2,7 +2,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Compression, maybeCompressSync, writerCodec, ZSTD_BUILTIN_FROM, zstdReader } from '../../repository/compress.ts';
+import { Compression, decompress, maybeCompressSync, writerCodec, ZSTD_BUILTIN_FROM, zstdReader } from '../../repository/compress.ts';
 import { blobId, newMasterKey, seal } from '../../repository/crypto.ts';
 import { RestoreWorkers, type RestoreBlob } from '../../repository/restore-workers.ts';
 import { prng, tempDir, text } from './helpers.ts';
@@ -21,6 +21,15 @@ describe('zstd blobs on both decoders of a restore worker', () => {
   it('says which decoders this Node has', () => {
     expect(zstdReader().builtin).toBe(typeof (zlib as unknown as { zstdDecompressSync?: unknown }).zstdDecompressSync === 'function');
     expect(zstdReader().path).toBeDefined();
+  });
+
+  it('decompress (the main thread) takes the same two paths with the same outcomes', async () => {
+    for (const raw of [text(L - 1), text(L), text(3 * L + 5)]) {
+      const { data } = maybeCompressSync(raw, writerCodec());
+      expect((await decompress(data, Compression.Zstd, raw.length, 'blob x')).equals(raw)).toBe(true);
+      await expect(decompress(data, Compression.Zstd, raw.length + 1, 'blob x')).rejects.toMatchObject({ code: 'E_REPO_CORRUPT', message: `blob x: decompressed to ${raw.length} bytes, expected ${raw.length + 1}` });
+    }
+    for (const rawLength of [L - 1, 4 * L]) await expect(decompress(Buffer.from('not a zstd frame at all'), Compression.Zstd, rawLength, 'blob x')).rejects.toMatchObject({ code: 'E_REPO_CORRUPT', message: expect.stringMatching(/^blob x: not a zstd frame \(/) });
   });
 
   it('writes blobs below and above the limit byte for byte and refuses damaged ones alike', async () => {
