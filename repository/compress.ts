@@ -126,9 +126,10 @@ function builtinZstd(): ZstdDecompress | undefined {
 }
 
 /**
- * Where a worker has both decoders, blobs of this many raw bytes or more are decoded by Node's own. The add-on's
- * decode is a streaming one (zstd-rs `Decoder` read to the end: a window buffer per call and an output vector grown by
- * doubling, handed over as an external buffer freed by a finalizer); Node's gets an output chunk of the blob's size.
+ * Where a reader (a restore or check worker, `decompress`) has both decoders, blobs of this many raw bytes or more are
+ * decoded by Node's own. The add-on's decode is a streaming one (zstd-rs `Decoder` read to the end: a window buffer per
+ * call and an output vector grown by doubling, handed over as an external buffer freed by a finalizer); Node's gets an
+ * output chunk of the blob's size.
  * Node 22.23, paired restores (FORMAT.md, "Restore peak RSS, rmem"): one 1 GiB file 237–255 → 147–157 MiB, 512 MiB
  * mixed 176–184 → 156–157, at equal or lower CPU; but for 30,000 blobs of 1–8 KiB Node's (a zlib handle per call) cost
  * 135 → 156 MiB and +10% CPU, so small blobs stay with the add-on.
