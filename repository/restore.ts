@@ -36,7 +36,7 @@ export interface RestoreOptions {
   memoryBudget?: number;
   /** Files planned and restored together (default 512); at most two batches' per-file state is alive at once. */
   batchFiles?: number;
-  /** A larger file on a nearly full filesystem is flushed (fdatasync) after at least this many bytes written (default 64 MiB, restore-files.ts FLUSH_BYTES). */
+  /** A larger file not preallocated, on a nearly full filesystem, is flushed (fdatasync) after at least this many bytes written (default 64 MiB, restore-files.ts FLUSH_BYTES). */
   flushBytes?: number;
   /** Flush every flushBytes whatever the free space (tests). */
   flushAlways?: boolean;
