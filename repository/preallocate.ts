@@ -37,7 +37,7 @@ export function fallocateCli(bin = 'fallocate'): Fallocate {
         const err = e as NodeJS.ErrnoException;
         // spawn errors carry their errno code; a refusal is exit 1 and the tool's message
         if (typeof err.code !== 'string') err.code = /No space left/i.test(stderr) ? 'ENOSPC' : /not supported/i.test(stderr) ? 'EOPNOTSUPP' : 'EFALLOCATE';
-        err.message = `fallocate: ${String(stderr).trim() || err.message}`;
+        err.message = String(stderr).trim() || err.message;
         reject(err);
       });
     });
