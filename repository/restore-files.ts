@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { ByteGate } from './byte-gate.ts';
 import type { BlobLocation, Repository } from './repo.ts';
+import { dataRanges, type Fallocate, fallocateCli, largest, PREALLOC_MIN, PREALLOC_RANGES, preallocate, ZeroBlobs } from './preallocate.ts';
 import type { BlobOutcome, FileOutcome, RestoreBlob, RestoreWorkers, WholeFile } from './restore-workers.ts';
 import type { TreeNode } from './tree.ts';
 
@@ -85,13 +86,13 @@ const RUN_GAP = 256 * 1024;
 /** Blobs at least this long are cut into runs of `largeRunMax` (planReads). */
 const LARGE_BLOB = 256 * 1024;
 /**
- * A file written through descriptors is looked at after this many bytes: on a filesystem with less than twice its
- * size free it is flushed (fdatasync, on the libuv pool while the workers write on) whenever a quarter of the space
- * then free was written (`nextFlush`). ext4 makes a writer wait for writeback of the whole filesystem once its
- * delayed-allocation backlog reaches half the free space (ext4_nonda_switch), which a large file restored into a
- * volume not much larger than it reaches: one 4 GiB file into 5.25 GiB stalled both workers for seconds at a time
- * (FORMAT.md, "Restore: one large file"). restic preallocates the file (fallocate), which Node cannot do and which
- * would fill holes. With room to spare nothing is flushed: the page cache takes the writes as before.
+ * A file written through descriptors and not preallocated (preallocate.ts: no `fallocate` tool, or a filesystem
+ * without it) is looked at after this many bytes: on a filesystem with less than twice its size free it is flushed
+ * (fdatasync, on the libuv pool while the workers write on) whenever a quarter of the space then free was written
+ * (`nextFlush`). ext4 makes a writer wait for writeback of the whole filesystem once its delayed-allocation backlog
+ * reaches half the free space (ext4_nonda_switch), which a large file restored into a volume not much larger than it
+ * reaches: one 4 GiB file into 5.25 GiB stalled both workers for seconds at a time (FORMAT.md, "Restore: one large
+ * file"). With room to spare nothing is flushed: the page cache takes the writes as before.
  */
 export const FLUSH_BYTES = 64 * 1024 * 1024;
 
@@ -272,6 +273,10 @@ export interface FileWriterOptions {
   flushBytes?: number;
   /** Flush whatever the free space (tests: a filesystem of their own would need a mount). */
   flushAlways?: boolean;
+  /** How to preallocate a larger file's data (default util-linux `fallocate`); false: never. */
+  fallocate?: Fallocate | false;
+  /** Files of at least this many bytes are preallocated (default PREALLOC_MIN). */
+  preallocateMin?: number;
   /** A file's xattrs, set on its final path (main thread: the add-on is not loaded in workers). */
   restoreXattrs: (p: string, job: FileJob) => void;
 }
@@ -304,6 +309,7 @@ export class FileWriter {
     this.gate = new ByteGate(o.limit);
     this.buffers = new BufferPool(o.limit + RUN_MAX, workers !== undefined);
     this.fds = new OpenFiles(o.maxOpenFiles);
+    this.fallocate = o.fallocate === false ? undefined : (o.fallocate ?? fallocateCli());
   }
 
   /** This process's user, group and umask: what a file created here gets without a chown or chmod. */
@@ -313,6 +319,38 @@ export class FileWriter {
 
   tmpName(dir: string): string {
     return path.join(dir, this.tmpPrefix + (this.tmpSeq++).toString(36));
+  }
+
+  /** Unset once `fallocate` is missing or refused: the rest of this restore does without (and flushes instead). */
+  private fallocate: Fallocate | undefined;
+  private zeros?: ZeroBlobs;
+  /** Files preallocated (every data range); files written without preallocation where it was tried (stats, tests). */
+  preallocated = 0;
+  notPreallocated = 0;
+
+  /**
+   * A larger file just created, before its first write: its data ranges allocated, and no flushes needed then. The
+   * tool is given the descriptor's /proc path, never the name: nothing planted at the name can redirect it. Out of
+   * room, the partial allocation is dropped and the restore goes on: its writes then fail with today's ENOSPC error.
+   */
+  async created(f: FileState, fd: number): Promise<void> {
+    if (!this.fallocate || f.size < (this.o.preallocateMin ?? PREALLOC_MIN)) return;
+    const zeros = (this.zeros ??= new ZeroBlobs(this.repo));
+    const all = dataRanges((f.job.node.content ?? []).map((id) => {
+      const e = this.repo.index.get(id)!;
+      return { length: e.rawLength, zero: zeros.is(e) };
+    }));
+    const ranges = largest(all, PREALLOC_RANGES);
+    if (!ranges.length) return;
+    const got = await preallocate(this.fallocate, `/proc/${process.pid}/fd/${fd}`, ranges);
+    if (got === 'done') {
+      this.preallocated++;
+      if (ranges.length === all.length) f.flushAt = undefined;
+      return;
+    }
+    this.notPreallocated++;
+    if (got === 'none') this.fallocate = undefined;
+    else await fsc.ftruncate(fd, 0).catch(() => undefined);
   }
 
   /**
@@ -533,7 +571,7 @@ class OpenFiles {
   constructor(private readonly max: number) {}
 
   /** Pin and return the file's descriptor, creating the file on first use under a name from `names`. */
-  async acquire(f: FileState, dirOf: (rel: string) => RestoreDir | Promise<RestoreDir>, names: { tmpName(dir: string): string }): Promise<number> {
+  async acquire(f: FileState, dirOf: (rel: string) => RestoreDir | Promise<RestoreDir>, names: { tmpName(dir: string): string; created(f: FileState, fd: number): Promise<void> }): Promise<number> {
     f.pins++;
     this.open.delete(f);
     this.open.add(f);
@@ -546,6 +584,7 @@ class OpenFiles {
           const tmp = names.tmpName(dir);
           const fd = await fsc.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
           f.tmp = tmp;
+          await names.created(f, fd);
           return fd;
         }
         return fsc.open(f.tmp, constants.O_WRONLY | constants.O_NOFOLLOW);

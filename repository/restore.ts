@@ -7,6 +7,7 @@ import { acquireLock } from './lock.ts';
 import type { Repository } from './repo.ts';
 import { defaultRestoreWorkers, RestoreWorkers } from './restore-workers.ts';
 import { type FileJob, FileWriter, MAX_OPEN_FILES, nsToSeconds, type RestoreDir } from './restore-files.ts';
+import type { Fallocate } from './preallocate.ts';
 import { findSnapshot, loadTree, safeName, SPECIAL_TYPES, type TreeNode } from './tree.ts';
 import { hasDefaultAcl, writeXattrs } from './xattr.ts';
 import { collectNow, DEFAULT_BUDGET, paceHeap, planMemory } from './memory.ts';
@@ -35,10 +36,14 @@ export interface RestoreOptions {
   memoryBudget?: number;
   /** Files planned and restored together (default 512); at most two batches' per-file state is alive at once. */
   batchFiles?: number;
-  /** A larger file on a nearly full filesystem is flushed (fdatasync) after at least this many bytes written (default 64 MiB, restore-files.ts FLUSH_BYTES). */
+  /** A larger file not preallocated, on a nearly full filesystem, is flushed (fdatasync) after at least this many bytes written (default 64 MiB, restore-files.ts FLUSH_BYTES). */
   flushBytes?: number;
   /** Flush every flushBytes whatever the free space (tests). */
   flushAlways?: boolean;
+  /** How a larger file's data is preallocated before it is written (default util-linux `fallocate`, preallocate.ts); false: never. */
+  fallocate?: Fallocate | false;
+  /** Files of at least this many bytes are preallocated (default 64 MiB, preallocate.ts PREALLOC_MIN). */
+  preallocateMin?: number;
 }
 
 export interface RestoreStats {
@@ -62,6 +67,9 @@ export interface RestoreStats {
   peakFilesHeld: number;
   /** Pack ranges whose blobs were split between the workers (restore-split.ts): small files, or parts of larger ones. */
   rangesSplit: number;
+  /** Larger files whose data was preallocated before it was written; those where it was tried and refused (no tool, no room). */
+  preallocated: number;
+  notPreallocated: number;
 }
 
 /**
@@ -126,7 +134,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
     const owner = opts.owner ?? process.getuid?.() === 0;
     const root = path.resolve(target);
     await fsp.mkdir(root, { recursive: true });
-    const stats: RestoreStats = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, warnings: [], bytes: 0, errors: [], seconds: 0, peakBytesInFlight: 0, workers: 0, peakFilesHeld: 0, rangesSplit: 0 };
+    const stats: RestoreStats = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, warnings: [], bytes: 0, errors: [], seconds: 0, peakBytesInFlight: 0, workers: 0, peakFilesHeld: 0, rangesSplit: 0, preallocated: 0, notPreallocated: 0 };
 
     /** A filesystem without user xattrs (or a platform without the add-on) loses them, not the file: a warning. */
     const restoreXattrs = (p: string, job: Job) => {
@@ -253,6 +261,8 @@ export async function restore(repo: Repository, snapRef: string, target: string,
       maxOpenFiles: opts.maxOpenFiles ?? MAX_OPEN_FILES,
       flushBytes: opts.flushBytes,
       flushAlways: opts.flushAlways,
+      fallocate: opts.fallocate,
+      preallocateMin: opts.preallocateMin,
       owner,
       root,
       dirOf,
@@ -300,6 +310,8 @@ export async function restore(repo: Repository, snapRef: string, target: string,
     stats.peakBytesInFlight = writer.peakBytesInFlight;
     stats.peakFilesHeld = writer.peakFilesHeld;
     stats.rangesSplit = workers?.rangesSplit ?? 0;
+    stats.preallocated = writer.preallocated;
+    stats.notPreallocated = writer.notPreallocated;
 
     // 4. Symlinks, created only now (nothing is ever written through them) and never followed.
     for (const l of links) {
