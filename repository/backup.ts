@@ -443,9 +443,12 @@ function parentTree(w: Walker, id: string): Promise<Tree | undefined> {
 
 /** Mark a promise as handled now (it is awaited later, after the directory walk) so an early failure is not an unhandled rejection. */
 function quiet<T>(p: Promise<T>): Promise<T> {
-  p.catch(() => undefined);
+  p.catch(ignore);
   return p;
 }
+
+/** One function for every `quiet` (a closure per call was a small file's garbage too). */
+const ignore = (): undefined => undefined;
 
 function nsString(v: bigint): string {
   return v.toString();
@@ -994,7 +997,8 @@ async function backupNode(w: Walker, abs: string, name: string, st: BigIntStats,
     };
   }
   if (st.isFile()) {
-    if (sameFileAs(w, old, Number(st.size), nsString(st.mtimeNs), nsString(st.ctimeNs), Number(st.ino))) {
+    // no parent node (a first backup): not even the two ns strings the comparison needs
+    if (old && sameFileAs(w, old, Number(st.size), nsString(st.mtimeNs), nsString(st.ctimeNs), Number(st.ino))) {
       unmodified(w, Number(st.size));
       if (reusableNode(w, old, Number(st.nlink), Number(st.mode), Number(st.uid), Number(st.gid))) return { node: old };
       return { node: fileNode(name, st, Number(st.size), old.content, w.parentXattrs ? old.xattrs : xattrList(w, abs)) };
@@ -1104,11 +1108,6 @@ const smallBuffers: Buffer[] = [];
  * re-read and warning.
  */
 async function backupSmallFile(w: Walker, abs: string, name: string, st: BigIntStats, old: TreeNode | undefined): Promise<Pending> {
-  const failed = (e: unknown) => {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return unreadable(w, abs, e);
-    w.stats.filesVanished++;
-    return null;
-  };
   const files = fileBatcher(w);
   if (files) {
     w.beforeOpen?.(abs);
@@ -1117,7 +1116,7 @@ async function backupSmallFile(w: Walker, abs: string, name: string, st: BigIntS
     return {
       node: quiet(
         read.then((r) => {
-          if (r.kind === 'error') return failed(r.error);
+          if (r.kind === 'error') return smallFailed(w, abs, r.error);
           if (r.kind === 'fallback') return readLargeFile(w, abs, name, st, old);
           w.stats.bytesRead += r.size;
           return smallNode(w, abs, name, st, old, r.size, r.saved);
@@ -1135,7 +1134,7 @@ async function backupSmallFile(w: Walker, abs: string, name: string, st: BigIntS
         try {
           read = await readSmallFile(w, abs, st);
         } catch (e) {
-          return failed(e);
+          return smallFailed(w, abs, e);
         }
         if (read !== 'fallback') saved = await admitSmall(w, read);
       } finally {
@@ -1150,7 +1149,7 @@ async function backupSmallFile(w: Walker, abs: string, name: string, st: BigIntS
   try {
     read = readSmallFileSync(w, abs, st);
   } catch (e) {
-    return { node: Promise.resolve(failed(e)) };
+    return { node: Promise.resolve(smallFailed(w, abs, e)) };
   }
   if (!w.small.pinned) {
     const slow = performance.now() - t > COLD_READ_MS;
@@ -1164,6 +1163,13 @@ async function backupSmallFile(w: Walker, abs: string, name: string, st: BigIntS
   if (read === 'fallback') return { node: quiet(readLargeFile(w, abs, name, st, old)) };
   const saved = await admitSmall(w, read);
   return { node: quiet(smallNode(w, abs, name, st, old, read.length, saved)) };
+}
+
+/** A small file's read failed: gone (counted, no node) or unreadable (listed in the summary). */
+function smallFailed(w: Walker, abs: string, e: unknown): null {
+  if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return unreadable(w, abs, e);
+  w.stats.filesVanished++;
+  return null;
 }
 
 /**
