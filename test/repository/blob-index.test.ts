@@ -48,6 +48,22 @@ describe('BlobIndex', () => {
     expect(ix.hasPack('q')).toBe(false);
   });
 
+  it('a refused pack leaves no trace in the slots it was decoded into: the next pack takes them, every record intact', () => {
+    // addPack decodes each id straight into the slot it would take (one hex decode per id); a refusal must undo nothing
+    const ix = new BlobIndex();
+    ix.addPack('p', [entry(1), entry(2)]);
+    expect(() => ix.addPack('q', [entry(3), entry(4), { ...entry(5), id: 'f'.repeat(63) + 'z' }])).toThrow(/not 64 hex digits/);
+    expect(() => ix.addPack('q', [entry(3), entry(4, { comp: 128 })])).toThrow(/out of range/);
+    ix.addPack('r', [entry(6), entry(6, { offset: 1 }), entry(1, { offset: 2 })]);
+    for (const n of [3, 4, 5]) expect(ix.has(id(n))).toBe(false);
+    expect(ix.get(id(6))).toEqual({ ...entry(6), pack: 'r' }); // an id twice in one pack stays at its first entry
+    expect(ix.get(id(1))?.pack).toBe('p');
+    expect(ix.packEntries('p')).toEqual([entry(1), entry(2)]);
+    expect(ix.packEntries('r')).toEqual([entry(6), entry(6, { offset: 1 }), entry(1, { offset: 2 })]);
+    expect(ix.size).toBe(3);
+    expect(ix.hasPack('q')).toBe(false);
+  });
+
   it('refuses an entry out of range (the index file is damaged) and keeps nothing of its pack', () => {
     const ix = new BlobIndex();
     expect(() => ix.addPack('q', [entry(1), entry(2, { offset: 2 ** 32 })])).toThrow(/out of range/);
