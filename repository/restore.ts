@@ -370,9 +370,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
     }
     stats.seconds = (Date.now() - started) / 1000;
     tick(true);
-    if (stats.errors.length) {
-      throw Object.assign(new RepoError('E_REPO_CORRUPT', `restore of snapshot ${snap.id.slice(0, 8)} skipped ${stats.errors.length} damaged file(s):\n  ${stats.errors.join('\n  ')}`), { stats });
-    }
+    if (stats.errors.length) throw Object.assign(restoreFailed(snap.id, root, stats.errors), { stats });
     return stats;
   } finally {
     stopHeapPacer();
@@ -397,3 +395,23 @@ async function makeSpecial(final: string, node: TreeNode): Promise<void> {
 }
 
 const execFileAsync = promisify(execFile);
+
+/** A file's failure that came from the target's filesystem (Node's message starts with the errno), not the repository. */
+const TARGET_REFUSED = /^[^\n]*?: (ENOSPC|EDQUOT|EFBIG|EROFS): /;
+/** A later hard link of a file that failed: it follows its first path's cause. */
+const LINK_FOLLOWER = /: not linked, its first path .* failed$/;
+
+/**
+ * The error of a restore that left files out: a full or read-only target is not a damaged repository, and an operator
+ * told "damaged" would distrust a good backup, so the code and the wording follow what refused the files.
+ */
+export function restoreFailed(snapId: string, root: string, errors: readonly string[]): RepoError {
+  const own = errors.filter((e) => !LINK_FOLLOWER.test(e));
+  const refused = own.filter((e) => TARGET_REFUSED.test(e)).length;
+  const head = `restore of snapshot ${snapId.slice(0, 8)}`;
+  const list = `:\n  ${errors.join('\n  ')}`;
+  if (refused === own.length) return new RepoError('E_RESTORE_TARGET', `${head} could not write ${refused} file(s) into ${root} (its filesystem refused them)${list}`);
+  const damaged = own.length - refused;
+  const what = refused ? `${damaged} damaged file(s) and ${refused} its target refused` : `${damaged} damaged file(s)`;
+  return new RepoError('E_REPO_CORRUPT', `${head} skipped ${what}${list}`);
+}
