@@ -485,11 +485,11 @@ function unmodified(w: Walker, size: number): void {
   w.tick();
 }
 
-/** Files a snapshot recorded (its summary's counts; 0 for one written without them). */
-function parentFiles(snap: Snapshot | undefined): number {
+/** Files and bytes a snapshot recorded (its summary; 0 for one written without them). */
+function parentTotals(snap: Snapshot | undefined): { files: number; bytes: number } {
   const sum = snap?.summary;
   const n = (k: string) => (typeof sum?.[k] === 'number' ? (sum[k] as number) : 0);
-  return n('filesNew') + n('filesChanged') + n('filesUnmodified');
+  return { files: n('filesNew') + n('filesChanged') + n('filesUnmodified'), bytes: n('bytesProcessed') };
 }
 
 /** Entries per `lstat` job of statAhead: a few ms of a worker's time cold, well under a ms warm. */
@@ -584,6 +584,8 @@ interface Walker {
   beforeOpen: ((path: string) => void) | undefined;
   /** The parent has STAT_AHEAD_FILES files or more: statAhead starts the seal workers for its lstats. */
   statAheadAll: boolean;
+  /** Count the totals beside the walk (no parent with totals to start from). */
+  scanTotals: boolean;
 }
 
 /**
@@ -1384,7 +1386,11 @@ async function runBackup(
     // after a failure the filling pack is dropped (after success there is none)
     closeSaver = () => (stopHeapPacer(), packer.discard(), saver.close());
     const stats: BackupStats = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, bytesProcessed: 0, bytesRead: 0, blobsNew: 0, bytesAddedRaw: 0, bytesStored: 0, packsRecovered, filesVanished: 0, filesChangedWhileRead: 0, filesUnreadable: 0, seconds: 0 };
-    const progress: BackupProgress = { files: 0, totalFiles: 0, bytes: 0, totalBytes: 0, bytesStored: 0, elapsedMs: 0 };
+    // A backup with a parent starts from the parent's totals rather than counting beside the walk (scanTotals): the
+    // count is a second lstat of every file (30,000 small files: +0.3–1.0 CPU-s, FORMAT.md "First-backup CPU, bcpu"),
+    // and the mover, which reports progress on every scheduled backup, would pay it each time.
+    const before = parentTotals(parentSnap);
+    const progress: BackupProgress = { files: 0, totalFiles: before.files, bytes: 0, totalBytes: before.bytes, bytesStored: 0, elapsedMs: 0 };
     let last = 0;
     const tick = () => {
       if (!opts.onProgress) return;
@@ -1393,12 +1399,12 @@ async function runBackup(
       last = now;
       progress.elapsedMs = now - started;
       progress.bytesStored = packer.bytesWritten;
-      // The totals are counted beside the walk (scanTotals): never shown below what is already done.
+      // The totals (counted beside the walk, or the parent's): never shown below what is already done.
       progress.totalFiles = Math.max(progress.totalFiles, progress.files);
       progress.totalBytes = Math.max(progress.totalBytes, progress.bytes);
       opts.onProgress(progress);
     };
-    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, plan.readBuffers), readers: new ByteGate(plan.fileReaders), small: { cold: opts.smallFileReads === 'concurrent', reads: new ByteGate(SMALL_READS), streak: 0, count: 0, pinned: (opts.smallFileReads ?? 'auto') !== 'auto', mode: opts.smallFileReads ?? 'auto', seen: 0 }, warnings: [], linked: new Map(), trees: new Map(), parentXattrs: parentSnap?.xattrs === true, xattrs: xattrSupport(), tick, beforeOpen: opts.beforeOpen, statAheadAll: parentFiles(parentSnap) >= (opts.statAheadFiles ?? STAT_AHEAD_FILES) };
+    const w: Walker = { repo, saver, stats, progress, pool: new BufferPool(repo.config.chunker.max + READ_SIZE, plan.readBuffers), readers: new ByteGate(plan.fileReaders), small: { cold: opts.smallFileReads === 'concurrent', reads: new ByteGate(SMALL_READS), streak: 0, count: 0, pinned: (opts.smallFileReads ?? 'auto') !== 'auto', mode: opts.smallFileReads ?? 'auto', seen: 0 }, warnings: [], linked: new Map(), trees: new Map(), parentXattrs: parentSnap?.xattrs === true, xattrs: xattrSupport(), tick, beforeOpen: opts.beforeOpen, statAheadAll: before.files >= (opts.statAheadFiles ?? STAT_AHEAD_FILES), scanTotals: before.files === 0 };
     const rootNodes = await produce(w, parentTree);
     const names = new Set<string>();
     for (const n of rootNodes) {
@@ -1463,7 +1469,7 @@ export async function backup(repo: Repository, paths: string[], opts: BackupOpti
   }
   return runBackup(repo, abs, opts, async (w, parentTree) => {
     const scan = { files: 0, bytes: 0, done: false };
-    if (opts.onProgress) {
+    if (opts.onProgress && w.scanTotals) {
       void (async () => {
         for (const p of abs) await scanTotals(p, scan, w.progress);
       })().catch(() => undefined);

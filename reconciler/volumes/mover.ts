@@ -121,6 +121,12 @@ export const MOVER_NODE_OPTIONS = '--max-semi-space-size=2';
  *   per GiB, and is not set; measured again at 1, 2, 4 and 8 MiB (FORMAT.md, "Peak RSS, rss"): 20–45 MiB less on a
  *   first backup, +0.3–1.1 CPU-s per 512 MiB at every size.
  */
+/**
+ * A backup mover's own environment, beside MOVER_ENV: progress lines the reconciler reads from its log (COFFER_PROGRESS,
+ * not a flag: an older mover image ignores it instead of refusing to start). bench:mover runs Coffer's backups with it.
+ */
+export const MOVER_BACKUP_ENV: readonly { name: string; value: string }[] = [{ name: 'COFFER_PROGRESS', value: 'json' }];
+
 export const MOVER_ENV: readonly { name: string; value: string }[] = [
   { name: 'UV_THREADPOOL_SIZE', value: '32' },
   { name: 'MALLOC_ARENA_MAX', value: '2' },
@@ -251,8 +257,7 @@ export function moverObjects(opts: MoverJobOptions): { secret: KubeObject; pvc: 
     labels,
     repository: opts.repository,
     data: { volume: { name: 'data', persistentVolumeClaim: { claimName: base, readOnly: true } }, mount: { name: 'data', mountPath: DATA_PATH, readOnly: true } },
-    // COFFER_PROGRESS, not a flag: an older mover image ignores it instead of refusing to start.
-    container: { args: ['repo', 'backup', DATA_PATH, ...tagArgs, ...(opts.extraArgs ?? []), '--output', 'json'], env: [{ name: 'COFFER_PROGRESS', value: 'json' }] },
+    container: { args: ['repo', 'backup', DATA_PATH, ...tagArgs, ...(opts.extraArgs ?? []), '--output', 'json'], env: [...MOVER_BACKUP_ENV] },
     ...(opts.image ? { image: opts.image } : {}),
     ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
     ...(opts.identity ? { identity: opts.identity } : {}),

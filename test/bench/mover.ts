@@ -85,7 +85,7 @@ import { parseArgs } from 'node:util';
 import { applyMutation, type Mutation, parseSize, planDataset, planLargeFile, planLargeMutation, planMutation, planSmallFiles, type PlannedFile, writeDataset } from './mover-dataset.ts';
 import { measureStages, physicalLimit } from './mover-limit.ts';
 import { type ByteBreakdown, cofferBreakdown, resticBreakdown } from './mover-bytes.ts';
-import { MOVER_ENV } from '../../reconciler/volumes/mover.ts';
+import { MOVER_BACKUP_ENV, MOVER_ENV } from '../../reconciler/volumes/mover.ts';
 import { sampleThreads, type ThreadTimes } from './thread-cpu.ts';
 
 type Tool = 'restic' | 'coffer';
@@ -167,9 +167,12 @@ async function main(): Promise<void> {
       await sleep(settleMs);
       loads.push(loadavg()[0]!);
     };
+    // Coffer's backups report progress as the mover's do (its totals counted beside a first backup's walk, as restic's
+    // scanner counts beside its own)
+    const backupEnv = { ...env, ...Object.fromEntries(MOVER_BACKUP_ENV.map((e) => [e.name, e.value])) };
     const run = async (tool: Tool, args: string[], cwd = work): Promise<RunResult> => {
       await prepare();
-      return tool === 'restic' ? timed('restic', args, env, cwd) : timed(process.execPath, [...nodeFlags, ...cofferCmd, ...args], env, cwd);
+      return tool === 'restic' ? timed('restic', args, env, cwd) : timed(process.execPath, [...nodeFlags, ...cofferCmd, ...args], args[0] === 'backup' ? backupEnv : env, cwd);
     };
 
     // Untimed setup: Coffer's bundle, repositories.

@@ -148,6 +148,29 @@ describe('small files: blocking, concurrent and worker reads store the same snap
     expect(seen.at(-1)).toMatchObject({ files: 3 * FILES, totalFiles: 3 * FILES, bytes: r.stats.bytesProcessed, totalBytes: r.stats.bytesProcessed });
   });
 
+  it('a backup with a parent takes its totals from the parent and does not count them again', async () => {
+    const { repo } = await newRepo(path.join(t.dir, 'repo-progress-parent'));
+    const first = await backup(repo, [src]);
+    const readdir = fsp.readdir;
+    let scanned = 0;
+    (fsp as { readdir: unknown }).readdir = (...args: Parameters<typeof readdir>) => {
+      if (/\bscanTotals\b/.test(new Error().stack ?? '')) scanned++;
+      return (readdir as (...a: unknown[]) => Promise<unknown>).apply(fsp, args);
+    };
+    const seen: { files: number; totalFiles: number; bytes: number; totalBytes: number }[] = [];
+    try {
+      const r = await backup(repo, [src], { onProgress: (p) => seen.push({ ...p }) });
+      expect(seen.length).toBeGreaterThan(0);
+      // the parent's figures from the first event on, never below what is done
+      expect(seen[0]).toMatchObject({ totalFiles: 3 * FILES, totalBytes: first.stats.bytesProcessed });
+      for (const p of seen) expect(p.totalFiles).toBeGreaterThanOrEqual(p.files);
+      expect(seen.at(-1)).toMatchObject({ files: 3 * FILES, bytes: r.stats.bytesProcessed });
+      expect(scanned).toBe(0);
+    } finally {
+      (fsp as { readdir: unknown }).readdir = readdir;
+    }
+  });
+
   it('the walk does not wait for the totals: progress comes while the counting walk is held at its first directory', async () => {
     const { repo } = await newRepo(path.join(t.dir, 'repo-progress-held'));
     // The real fs.promises.readdir, held for the totals scan (backup.ts scanTotals, told by its stack frame, so the
