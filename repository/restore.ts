@@ -256,6 +256,11 @@ export async function restore(repo: Repository, snapRef: string, target: string,
     stats.workers = workerCount;
     /** First paths of hard-link groups that failed: their later paths are not linked. */
     const failedFiles = new Set<string>();
+    const failures: RestoreFailure[] = [];
+    const failed = (f: RestoreFailure) => {
+      failures.push(f);
+      stats.errors.push(failureLine(f));
+    };
     const writer = new FileWriter(repo, workers, {
       limit: Math.max(1, opts.maxBytesInFlight ?? mem.restoreBytesInFlight),
       maxOpenFiles: opts.maxOpenFiles ?? MAX_OPEN_FILES,
@@ -273,7 +278,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
       },
       onFile: (job, bytes, error) => {
         if (error !== undefined) {
-          stats.errors.push(`${job.rel}: ${error}`);
+          failed({ rel: job.rel, error });
           if ((job.node.links ?? 1) > 1) failedFiles.add(job.rel);
           return;
         }
@@ -327,7 +332,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
     // 4b. Hard links: the later paths of a group become links to the first, once it is in place.
     for (const { job, first } of hardlinks) {
       if (failedFiles.has(first)) {
-        stats.errors.push(`${job.rel}: not linked, its first path ${first} failed`);
+        failed({ rel: job.rel, follows: first });
         continue;
       }
       const final = path.join((await parentOf(job.rel)).path, job.node.name);
@@ -370,7 +375,7 @@ export async function restore(repo: Repository, snapRef: string, target: string,
     }
     stats.seconds = (Date.now() - started) / 1000;
     tick(true);
-    if (stats.errors.length) throw Object.assign(restoreFailed(snap.id, root, stats.errors), { stats });
+    if (failures.length) throw Object.assign(restoreFailed(snap.id, root, failures), { stats });
     return stats;
   } finally {
     stopHeapPacer();
@@ -396,20 +401,27 @@ async function makeSpecial(final: string, node: TreeNode): Promise<void> {
 
 const execFileAsync = promisify(execFile);
 
-/** A file's failure that came from the target's filesystem (Node's message starts with the errno), not the repository. */
-const TARGET_REFUSED = /^[^\n]*?: (ENOSPC|EDQUOT|EFBIG|EROFS): /;
-/** A later hard link of a file that failed: it follows its first path's cause. */
-const LINK_FOLLOWER = /: not linked, its first path .* failed$/;
+/** A file the restore left out: why (its own error), or the first path of its hard-link group that failed. */
+export type RestoreFailure = { rel: string; error: string } | { rel: string; follows: string };
+
+/** The failure as `RestoreStats.errors` and the CLI list it. */
+export function failureLine(f: RestoreFailure): string {
+  return 'error' in f ? `${f.rel}: ${f.error}` : `${f.rel}: not linked, its first path ${f.follows} failed`;
+}
+
+/** An error the target's filesystem gave (Node's message starts with the errno), not the repository. */
+const TARGET_REFUSED = /^(ENOSPC|EDQUOT|EFBIG|EROFS): /;
 
 /**
  * The error of a restore that left files out: a full or read-only target is not a damaged repository, and an operator
- * told "damaged" would distrust a good backup, so the code and the wording follow what refused the files.
+ * told "damaged" would distrust a good backup, so the code and the wording follow what refused the files (told from
+ * each file's own error, never from its name; later hard links follow their first path's cause).
  */
-export function restoreFailed(snapId: string, root: string, errors: readonly string[]): RepoError {
-  const own = errors.filter((e) => !LINK_FOLLOWER.test(e));
-  const refused = own.filter((e) => TARGET_REFUSED.test(e)).length;
+export function restoreFailed(snapId: string, root: string, failures: readonly RestoreFailure[]): RepoError {
+  const own = failures.filter((f): f is { rel: string; error: string } => 'error' in f);
+  const refused = own.filter((f) => TARGET_REFUSED.test(f.error)).length;
   const head = `restore of snapshot ${snapId.slice(0, 8)}`;
-  const list = `:\n  ${errors.join('\n  ')}`;
+  const list = `:\n  ${failures.map(failureLine).join('\n  ')}`;
   if (refused === own.length) return new RepoError('E_RESTORE_TARGET', `${head} could not write ${refused} file(s) into ${root} (its filesystem refused them)${list}`);
   const damaged = own.length - refused;
   const what = refused ? `${damaged} damaged file(s) and ${refused} its target refused` : `${damaged} damaged file(s)`;
