@@ -64,7 +64,8 @@ Flags:
 Environment:
   COFFER_PROGRESS=json    Progress as JSON lines on stderr ({"progress":{…}}), at most one a second (backup: and one at
                           the end) — for logs read while it runs (Coffer's mover pods). A backup's totals are counted
-                          beside the walk when it has no parent, and are the parent snapshot's otherwise
+                          beside the walk when it has no parent, else they start as the parent snapshot's and are
+                          counted once the walk passes them
   COFFER_BACKUP_WORKERS, COFFER_RESTORE_WORKERS
                           Worker threads for backup / restore (default one per core, at most 2; 0 = main thread only)
   COFFER_ZSTD=off         Act as if no zstd were available: backups write brotli (readable by Coffer before

@@ -584,8 +584,10 @@ interface Walker {
   beforeOpen: ((path: string) => void) | undefined;
   /** The parent has STAT_AHEAD_FILES files or more: statAhead starts the seal workers for its lstats. */
   statAheadAll: boolean;
-  /** Count the totals beside the walk (no parent with totals to start from). */
+  /** Count the totals beside the walk from the start (no parent with totals to start from). */
   scanTotals: boolean;
+  /** Start counting the totals beside the walk, once (set by the walk; called when the parent's totals are passed). */
+  startScan?: () => void;
 }
 
 /**
@@ -1388,12 +1390,15 @@ async function runBackup(
     const stats: BackupStats = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, bytesProcessed: 0, bytesRead: 0, blobsNew: 0, bytesAddedRaw: 0, bytesStored: 0, packsRecovered, filesVanished: 0, filesChangedWhileRead: 0, filesUnreadable: 0, seconds: 0 };
     // A backup with a parent starts from the parent's totals rather than counting beside the walk (scanTotals): the
     // count is a second lstat of every file (30,000 small files: +0.3–1.0 CPU-s, FORMAT.md "First-backup CPU, bcpu"),
-    // and the mover, which reports progress on every scheduled backup, would pay it each time.
+    // and the mover, which reports progress on every scheduled backup, would pay it each time. A tree that grew past
+    // the parent's totals is counted after all (tick, startScan).
     const before = parentTotals(parentSnap);
     const progress: BackupProgress = { files: 0, totalFiles: before.files, bytes: 0, totalBytes: before.bytes, bytesStored: 0, elapsedMs: 0 };
     let last = 0;
     const tick = () => {
       if (!opts.onProgress) return;
+      // The parent's totals passed: the tree grew since, so it is counted after all (restic's scanner would have).
+      if (w.startScan && (progress.files > progress.totalFiles || progress.bytes > progress.totalBytes)) w.startScan();
       const now = Date.now();
       if (now - last < 200) return;
       last = now;
@@ -1469,10 +1474,14 @@ export async function backup(repo: Repository, paths: string[], opts: BackupOpti
   }
   return runBackup(repo, abs, opts, async (w, parentTree) => {
     const scan = { files: 0, bytes: 0, done: false };
-    if (opts.onProgress && w.scanTotals) {
-      void (async () => {
-        for (const p of abs) await scanTotals(p, scan, w.progress);
-      })().catch(() => undefined);
+    if (opts.onProgress) {
+      w.startScan = () => {
+        w.startScan = undefined;
+        void (async () => {
+          for (const p of abs) await scanTotals(p, scan, w.progress);
+        })().catch(() => undefined);
+      };
+      if (w.scanTotals) w.startScan();
     }
     try {
       const oldByName = new Map(parentTree?.nodes.map((n) => [n.name, n]));

@@ -171,6 +171,33 @@ describe('small files: blocking, concurrent and worker reads store the same snap
     }
   });
 
+  it('a backup whose tree grew past its parent counts the totals after all, from the moment they are passed', async () => {
+    const { repo } = await newRepo(path.join(t.dir, 'repo-progress-grown'));
+    const grown = path.join(t.dir, 'grown');
+    cpSync(src, grown, { recursive: true });
+    await backup(repo, [grown]);
+    mkdirSync(path.join(grown, 'zz-new'));
+    for (let i = 0; i < 20; i++) writeFileSync(path.join(grown, 'zz-new', `n${i}`), prng(3000, 900 + i));
+    const lstat = fsp.lstat;
+    let scanned = 0;
+    (fsp as { lstat: unknown }).lstat = (...args: Parameters<typeof lstat>) => {
+      if (/\bscanTotals\b/.test(new Error().stack ?? '')) scanned++;
+      return (lstat as (...a: unknown[]) => Promise<unknown>).apply(fsp, args);
+    };
+    const seen: { files: number; totalFiles: number }[] = [];
+    try {
+      const r = await backup(repo, [grown], { onProgress: (p) => seen.push({ files: p.files, totalFiles: p.totalFiles }) });
+      expect(r.stats.filesNew).toBe(20);
+      // the parent's count first, the scan started once the walk went past it, exact at the end
+      expect(seen[0]!.totalFiles).toBe(3 * FILES);
+      expect(scanned).toBeGreaterThan(0);
+      for (const p of seen) expect(p.totalFiles).toBeGreaterThanOrEqual(p.files);
+      expect(seen.at(-1)).toMatchObject({ files: 3 * FILES + 20, totalFiles: 3 * FILES + 20 });
+    } finally {
+      (fsp as { lstat: unknown }).lstat = lstat;
+    }
+  });
+
   it('the walk does not wait for the totals: progress comes while the counting walk is held at its first directory', async () => {
     const { repo } = await newRepo(path.join(t.dir, 'repo-progress-held'));
     // The real fs.promises.readdir, held for the totals scan (backup.ts scanTotals, told by its stack frame, so the
