@@ -579,7 +579,6 @@ interface Walker {
   parentXattrs: boolean;
   /** This process can read extended attributes (xattr.ts `xattrSupport`). */
   xattrs: boolean;
-  zeroCut?: number;
   tick: () => void;
   beforeOpen: ((path: string) => void) | undefined;
   /** The parent has STAT_AHEAD_FILES files or more: statAhead starts the seal workers for its lstats. */
@@ -755,7 +754,7 @@ async function chunkFile(w: Walker, file: string): Promise<{ content: Promise<st
             let n: number;
             let zero = false;
             if (buf[start] === 0 && end - start >= max && isZero(buf, start, start + max)) {
-              n = w.zeroCut ??= chunker.cut(ZERO_CHUNK(max), 0, max, true);
+              n = chunker.zeroCut();
               zero = true;
             } else n = chunker.cut(buf, start, end, eof);
             if (n === 0) break;
@@ -877,12 +876,6 @@ async function readStable(w: Walker, file: string, st: BigIntStats): Promise<{ c
     earlier = r.content;
     st = r.after;
   }
-}
-
-let zeroChunk: Buffer | undefined;
-function ZERO_CHUNK(n: number): Buffer {
-  if (!zeroChunk || zeroChunk.length < n) zeroChunk = Buffer.alloc(n);
-  return zeroChunk.subarray(0, n);
 }
 
 /**

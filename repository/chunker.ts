@@ -73,6 +73,16 @@ export class Chunker {
     this.g = new Int32Array(gear);
   }
 
+  private zeros?: number;
+
+  /**
+   * The length every whole chunk of zeros is cut at (a run of `max` zeros, cut once): the backup's fast path over
+   * holes and the restore's way to tell a hole's blob from data (preallocate.ts) agree on it.
+   */
+  zeroCut(): number {
+    return (this.zeros ??= this.cut(new Uint8Array(this.params.max), 0, this.params.max, true));
+  }
+
   /**
    * Length of the next chunk in buf[start, end). When `final` is false and no
    * boundary is found before `end`, returns 0: the caller must supply more data.

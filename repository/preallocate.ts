@@ -76,15 +76,13 @@ export function largest(ranges: readonly Range[], max: number): Range[] {
  */
 export class ZeroBlobs {
   private readonly ids = new Map<number, string>();
-  private zeroCut?: number;
   constructor(
-    private readonly repo: Pick<Repository, 'key' | 'chunker' | 'config'>,
+    private readonly repo: Pick<Repository, 'key' | 'chunker'>,
     private readonly maxLengths = 64,
   ) {}
 
   is(e: BlobLocation): boolean {
-    this.zeroCut ??= this.repo.chunker.cut(Buffer.alloc(this.repo.config.chunker.max), 0, this.repo.config.chunker.max, true);
-    if (e.rawLength !== this.zeroCut && e.length * 256 >= e.rawLength) return false;
+    if (e.rawLength !== this.repo.chunker.zeroCut() && e.length * 256 >= e.rawLength) return false;
     let id = this.ids.get(e.rawLength);
     if (id === undefined) {
       if (this.ids.size >= this.maxLengths) return false;

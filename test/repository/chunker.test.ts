@@ -97,6 +97,15 @@ describe('FastCDC chunker', () => {
     expect(avg).toBeLessThan(1.6 * 1024 * 1024);
   });
 
+  it('zeroCut is where cutting a long run of zeros puts every boundary (the backup\'s fast path over holes, the restore\'s hole test)', () => {
+    const zeros = new Uint8Array(3 * DEFAULT_CHUNKER.max + 12345);
+    const cuts: number[] = [];
+    for (let at = 0; at < zeros.length; ) at += cuts[cuts.push(c.cut(zeros, at, zeros.length, true)) - 1]!;
+    expect(cuts.slice(0, 3)).toEqual([c.zeroCut(), c.zeroCut(), c.zeroCut()]);
+    expect(c.zeroCut()).toBeGreaterThanOrEqual(DEFAULT_CHUNKER.min);
+    expect(c.zeroCut()).toBeLessThanOrEqual(DEFAULT_CHUNKER.max);
+  });
+
   it('is shift-resistant: inserting bytes in the middle re-uses almost every chunk', () => {
     const mid = 20 * 1024 * 1024 + 12345;
     const edited = Buffer.concat([data.subarray(0, mid), randomBytes(1000), data.subarray(mid)]);
