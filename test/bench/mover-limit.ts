@@ -107,33 +107,38 @@ export async function measureStages(dir: string): Promise<Stages> {
  * What the stages allow for `bytes` of this workload: a first backup must read every byte once, cut it,
  * hash it, compress what compresses (`compressMixed` already skips what does not) and encrypt it. One core
  * does them one after the other; two cores at best split the CPU work evenly while the disk reads.
- * A restore decrypts, decompresses and re-hashes (the write is not counted). Coffer's median beside it.
+ * A restore decrypts, decompresses and re-hashes (the write is not counted). Coffer's median beside it, and
+ * where the bench ran one, the plain tool's time for the same file-system work (`plainTool`: a cold `cat` of
+ * every file beside a first backup, a `cp -a` from memory into a fresh filesystem beside a restore) — one
+ * serial process, so a yardstick of what the kernel's part costs here, not a bound.
  */
-export function physicalLimit(s: Stages, bytes: number, compressibleShare: number, phases: { phase: string; seconds: Partial<Record<'restic' | 'coffer', number>> }[]) {
+export function physicalLimit(
+  s: Stages,
+  bytes: number,
+  compressibleShare: number,
+  phases: { phase: string; seconds: Partial<Record<'restic' | 'coffer', number>>; plainTool?: { tool: string; seconds: number } }[],
+) {
   const mb = bytes / 1e6;
   const readSeconds = mb / s.read;
   const backupCpu = mb / s.fastcdc + mb / s.hmacSha256 + mb / s.compressMixed + mb / s.aes256gcm;
   const restoreCpu = mb / s.aes256gcm + (mb * compressibleShare) / s.decompressMixed + mb / s.hmacSha256;
   const r3 = (n: number) => Math.round(n * 1000) / 1000;
-  const first = phases.find((p) => p.phase === 'first-backup')?.seconds;
-  const restore = phases.find((p) => p.phase === 'restore')?.seconds;
-  const backup2 = Math.max(readSeconds, backupCpu / 2);
-  const restore2 = Math.max(readSeconds, restoreCpu / 2);
+  const side = (cpuOne: number, limit: number, phase: (typeof phases)[number] | undefined) => {
+    const { coffer, restic } = phase?.seconds ?? {};
+    const plain = phase?.plainTool;
+    return {
+      cpuSecondsOneCore: r3(cpuOne),
+      limitSecondsTwoCores: r3(limit),
+      coffer,
+      restic,
+      cofferOverLimit: coffer ? r3(coffer / limit) : undefined,
+      ...(plain
+        ? { plainTool: plain.tool, plainToolSeconds: plain.seconds, cofferOverPlainTool: coffer ? r3(coffer / plain.seconds) : undefined, resticOverPlainTool: restic ? r3(restic / plain.seconds) : undefined }
+        : {}),
+    };
+  };
   return {
-    firstBackup: {
-      readSeconds: r3(readSeconds),
-      cpuSecondsOneCore: r3(backupCpu),
-      limitSecondsTwoCores: r3(backup2),
-      coffer: first?.coffer,
-      restic: first?.restic,
-      cofferOverLimit: first?.coffer ? r3(first.coffer / backup2) : undefined,
-    },
-    restore: {
-      cpuSecondsOneCore: r3(restoreCpu),
-      limitSecondsTwoCores: r3(restore2),
-      coffer: restore?.coffer,
-      restic: restore?.restic,
-      cofferOverLimit: restore?.coffer ? r3(restore.coffer / restore2) : undefined,
-    },
+    firstBackup: { readSeconds: r3(readSeconds), ...side(backupCpu, Math.max(readSeconds, backupCpu / 2), phases.find((p) => p.phase === 'first-backup')) },
+    restore: side(restoreCpu, Math.max(readSeconds, restoreCpu / 2), phases.find((p) => p.phase === 'restore')),
   };
 }

@@ -71,12 +71,15 @@
  *        --workloads mixed,large,small  --large-size 4GiB  --small-files 200000
  *        --memory-budget SIZE (passed to Coffer's backup, restore and check)
  *        --no-check (skip phase 5)
+ *        --no-plain (skip the plain tools: a cold `cat` of every file beside
+ *        each first backup, a `cp -a` of the dataset from memory into a fresh
+ *        filesystem beside each restore — mover-limit.ts)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { copyFile, mkdir, mkdtemp, readdir, rm, stat, symlink } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, stat, statfs, symlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import * as path from 'node:path';
@@ -125,6 +128,7 @@ async function main(): Promise<void> {
       'settle-ms': { type: 'string', default: '1000' },
       'no-warmup': { type: 'boolean', default: false },
       'no-check': { type: 'boolean', default: false },
+      'no-plain': { type: 'boolean', default: false },
     },
   });
   const seed = Number(values.seed);
@@ -239,7 +243,7 @@ async function main(): Promise<void> {
       const totalBytes = files.reduce((a, f) => a + f.size, 0);
       log(`workload ${name}: writing ${files.length} files, ${mib(totalBytes)} MiB (seed ${seed}) in ${data}`);
       const written = await writeDataset(data, files);
-      const r = await runRounds({ name, files, muts, data, tools, rounds, phaseNames, repos, initRepos, run, backupArgs, budgetArgs, work });
+      const r = await runRounds({ name, files, muts, data, tools, rounds, phaseNames, repos, initRepos, run, backupArgs, budgetArgs, work, plain: !values['no-plain'], prepare, settleMs });
       const both = tools.length === 2;
       const faster = both ? r.phases.every((p) => (p.ratio ?? 0) >= 1) : undefined;
       const bytesOk = both ? r.phases.filter((p) => p.bytesRatio !== undefined).every((p) => p.bytesRatio! <= 1.05) : undefined;
@@ -399,6 +403,13 @@ interface Phase {
   verified?: Partial<Record<Tool, boolean>>;
   /** Median of the per-round ratios restic/coffer. */
   medianRoundRatio?: number;
+  /**
+   * What one plain process takes for this phase's file-system work alone, same data, same preparation (median
+   * over rounds): beside a first backup a cold read of every file (`cat`), beside a restore a copy of the dataset
+   * from memory (tmpfs) into a fresh filesystem made as the restores' are (`cp -a`). A yardstick of the kernel's
+   * share, not a bound: the tools read and write from more than one thread.
+   */
+  plainTool?: { tool: string; seconds: number; cpuSeconds: number; samples: number[] };
   /** Every round's wall seconds, who went first, and that round's ratio. */
   samples: { first: Tool; seconds: Partial<Record<Tool, number>>; cpuSeconds: Partial<Record<Tool, number>>; maxRssMiB: Partial<Record<Tool, number>>; diskReadMiB: Partial<Record<Tool, number>>; use: Partial<Record<Tool, Utilisation>>; load1m: number; ratio?: number }[];
 }
@@ -417,6 +428,10 @@ interface RoundsInput {
   backupArgs: (tool: Tool) => string[];
   budgetArgs: string[];
   work: string;
+  /** Run the plain tools beside the first backup and the restore (`plainTool` of those phases). */
+  plain: boolean;
+  prepare: () => Promise<void>;
+  settleMs: number;
 }
 
 /** The phases of one workload, `rounds` times on fresh repositories, alternating who goes first. */
@@ -428,6 +443,7 @@ async function runRounds(x: RoundsInput) {
   const mutated = new Set(x.muts.map((m) => m.path));
   let mutation: { files: number; bytesWritten: number } | undefined;
   let lastSnap: string | undefined;
+  const plain: Record<string, RunResult[]> = {};
   for (let r = 0; r < x.rounds; r++) {
     if (r > 0) {
       // Back to the pristine dataset: only the mutated files differ, and the plan rewrites them byte for byte.
@@ -479,6 +495,13 @@ async function runRounds(x: RoundsInput) {
       }
       if (sample.seconds.restic && sample.seconds.coffer) sample.ratio = round(sample.seconds.restic / sample.seconds.coffer, 3);
       ph.samples.push(sample);
+      if (x.plain && (name === 'first-backup' || name === 'restore')) {
+        const f = name === 'restore' ? await plainCopy(x) : await plainRead(x);
+        if (f) {
+          (plain[name] ??= []).push(f);
+          log(`${x.name} round ${r + 1}/${x.rounds} ${name} plain tool (${name === 'restore' ? 'cp -a from memory into a fresh filesystem' : 'cold cat of every file'}): ${f.seconds.toFixed(2)} s, cpu ${f.cpuSeconds.toFixed(2)} s`);
+        }
+      }
       if (name.endsWith('-backup')) {
         ph.bytesStored = {};
         for (const t of tools) ph.bytesStored[t] = await treeBytes(repos[t]);
@@ -499,6 +522,15 @@ async function runRounds(x: RoundsInput) {
       ph.diskReadMiB[t] = round(median(xs.map((s) => s.diskReadMiB)));
     }
     if (sourceRead[ph.phase]!.length) ph.cofferSourceBytesRead = median(sourceRead[ph.phase]!);
+    const fl = plain[ph.phase];
+    if (fl?.length) {
+      ph.plainTool = {
+        tool: ph.phase === 'restore' ? 'cp -a' : 'cat',
+        seconds: round(median(fl.map((f) => f.seconds))),
+        cpuSeconds: round(median(fl.map((f) => f.cpuSeconds))),
+        samples: fl.map((f) => round(f.seconds)),
+      };
+    }
     if (ph.seconds.restic !== undefined && ph.seconds.coffer !== undefined) {
       ph.ratio = round(ph.seconds.restic / ph.seconds.coffer, 3);
       ph.minSecondsRatio = round(Math.min(...raw[ph.phase]!.restic!.map((s) => s.seconds)) / Math.min(...raw[ph.phase]!.coffer!.map((s) => s.seconds)), 3);
@@ -517,6 +549,36 @@ async function runRounds(x: RoundsInput) {
       ? { ratioWhenCofferFirst: round(cofferFirst, 3), ratioWhenResticFirst: round(resticFirst, 3), cofferFirstOverResticFirst: round(cofferFirst / resticFirst, 3) }
       : undefined;
   return { phases, mutation, orderBias };
+}
+
+/** A cold read of every file of the dataset by `cat`, prepared as the tools' commands are (caches dropped, settle). */
+async function plainRead(x: RoundsInput): Promise<RunResult> {
+  await x.prepare();
+  return timed('sh', ['-c', 'find . -type f -print0 | xargs -0 cat > /dev/null'], process.env, x.data);
+}
+
+/**
+ * `cp -a` of the dataset into a fresh filesystem made as the restores' are, from a copy in memory (tmpfs, which a
+ * cache drop keeps) after the same sync, drop and settle as the tools: only the writing side is measured, in the
+ * memory state the tools' restores start from. Undefined where /dev/shm cannot hold the dataset.
+ */
+async function plainCopy(x: RoundsInput): Promise<RunResult | undefined> {
+  const bytes = x.files.reduce((a, f) => a + f.size, 0);
+  const shm = await statfs('/dev/shm').catch(() => undefined);
+  if (!shm || shm.bavail * shm.bsize < bytes * 1.1 + 2 ** 30) return undefined;
+  const source = await mkdtemp('/dev/shm/coffer-bench-plain-');
+  const fresh = await freshFilesystem(path.join(x.work, 'restore-fs-plain'), x.files);
+  const target = fresh ? path.join(fresh.mount, 'target') : path.join(x.work, 'restore-plain');
+  await rm(target, { recursive: true, force: true });
+  try {
+    await timed('cp', ['-a', '--reflink=never', x.data, source], process.env, x.work);
+    await x.prepare();
+    return await timed('cp', ['-a', '--reflink=never', path.join(source, path.basename(x.data)), target], process.env, x.work);
+  } finally {
+    await rm(source, { recursive: true, force: true });
+    await rm(target, { recursive: true, force: true });
+    await fresh?.release();
+  }
 }
 
 /**
