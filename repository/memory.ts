@@ -44,7 +44,8 @@ export interface MemoryPlan {
    * Restore: sealed pack ranges read and not yet written, 3/40 of the budget (12 MiB at the default). 512 MiB mixed,
    * peak RSS: 32 MiB 166–197, 16 MiB 139–153, 12 MiB 140–144 and no slower, 8 MiB 130–136 but 23% slower in three of
    * three paired rounds (FORMAT.md, "Peak RSS, rss"). The range buffers kept may reach this plus one run (restore-files.ts).
-   * Runs of large blobs are cut at half of it, so two are in flight: 8 MiB runs under 12 went one at a time (FORMAT.md).
+   * Runs of large blobs are cut at a third of it, so three are in flight (restore-files.ts: with two, the restore workers
+   * waited for jobs; with one, 8 MiB runs under 12, a core sat idle; FORMAT.md).
    */
   restoreBytesInFlight: number;
   /**
