@@ -14,7 +14,7 @@ export type RepoErrorCode =
   | 'E_REPO_WORKER'
   /** A blob's codec has no decoder in this process (zstd without its add-on on Node < 22.15). */
   | 'E_REPO_CODEC'
-  /** A restore's target refused its writes (full, over quota, read-only): the repository is not at fault. */
+  /** A restore's target refused its files (full, over quota, read-only, not writable, names too long): the repository is not at fault. */
   | 'E_RESTORE_TARGET';
 
 export class RepoError extends Error {

@@ -409,8 +409,12 @@ export function failureLine(f: RestoreFailure): string {
   return 'error' in f ? `${f.rel}: ${f.error}` : `${f.rel}: not linked, its first path ${f.follows} failed`;
 }
 
-/** An error the target's filesystem gave (Node's message starts with the errno), not the repository. */
-const TARGET_REFUSED = /^(ENOSPC|EDQUOT|EFBIG|EROFS): /;
+/**
+ * An error the target's filesystem gave (Node's message starts with the errno), not the repository: full, over quota,
+ * file too large, read-only, not writable by this user (a volume's root owned by another uid), a name longer than the
+ * target allows. The repository's own failures never start so: they name their blob or pack first.
+ */
+const TARGET_REFUSED = /^(ENOSPC|EDQUOT|EFBIG|EROFS|EACCES|EPERM|ENAMETOOLONG): /;
 
 /**
  * The error of a restore that left files out: a full or read-only target is not a damaged repository, and an operator
