@@ -70,10 +70,15 @@ export function largest(ranges: readonly Range[], max: number): Range[] {
 
 /**
  * Tells all-zero blobs (holes) from data by id: the id of zeros of a length is computed once (HMAC over that many
- * zeros). Only likely candidates are hashed: the chunker's cut over zeros (the length every whole zero chunk has) and
- * blobs stored at least 256 times smaller than their plaintext (zeros compress so; data, even logs, does not); at most
+ * zeros). Only likely candidates are hashed: the chunker's cut over zeros (the length every whole zero chunk has),
+ * blobs stored at least 256 times smaller than their plaintext (zeros compress so; data, even logs, does not), and
+ * blobs stored in ZERO_STORED_MAX bytes or less — zeros of any length up to 8 MiB store in 45–305 bytes (zstd) or ~51
+ * (brotli), so a short zero chunk at a hole's end (the file's last, a few KiB) is not taken for data. At most
  * `maxLengths` lengths are hashed per restore, others count as data (allocated: never a wrong byte, at worst a filled hole).
  */
+/** Stored bytes (framing included) at or below which any blob may be zeros: zstd's frame of 64 B–128 KiB of zeros is 45–48. */
+export const ZERO_STORED_MAX = 96;
+
 export class ZeroBlobs {
   private readonly ids = new Map<number, string>();
   constructor(
@@ -82,7 +87,7 @@ export class ZeroBlobs {
   ) {}
 
   is(e: BlobLocation): boolean {
-    if (e.rawLength !== this.repo.chunker.zeroCut() && e.length * 256 >= e.rawLength) return false;
+    if (e.rawLength !== this.repo.chunker.zeroCut() && e.length > ZERO_STORED_MAX && e.length * 256 >= e.rawLength) return false;
     let id = this.ids.get(e.rawLength);
     if (id === undefined) {
       if (this.ids.size >= this.maxLengths) return false;

@@ -1,11 +1,15 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backup, FileBackend, initRepository, restore, type Repository } from '../../repository/index.ts';
-import { dataRanges, type Fallocate, fallocateCli, largest } from '../../repository/preallocate.ts';
-import { FAST_KDF, prng, tempDir } from './helpers.ts';
+import { dataRanges, type Fallocate, fallocateCli, largest, ZeroBlobs } from '../../repository/preallocate.ts';
+import { blobId, newMasterKey } from '../../repository/crypto.ts';
+import { Chunker, gearTable } from '../../repository/chunker.ts';
+import { Compression, maybeCompressSync, writerCodec } from '../../repository/compress.ts';
+import { FAST_KDF, prng, tempDir, text } from './helpers.ts';
 
 const MiB = 1024 * 1024;
 const KiB = 1024;
@@ -22,6 +26,19 @@ describe('dataRanges / largest: what a file preallocates', () => {
     ['empty blobs are no range', [[0, false], [2, false]], [[0, 2]]],
   ] as [string, [number, boolean][], [number, number][]][])('%s', (_name, blobs, want) => {
     expect(dataRanges(blobs.map(([length, zero]) => ({ length, zero })))).toEqual(want);
+  });
+  it('tells zero blobs of every length from data, as the writer stores them (a hole\'s short last chunk included)', () => {
+    const key = newMasterKey();
+    const chunker = new Chunker(gearTable(randomBytes(32)), { min: 64 * KiB, avg: 128 * KiB, max: 512 * KiB, normalization: 0 });
+    for (const codec of [writerCodec(), { comp: Compression.Brotli, levels: [0, 1, 2, 2, 2] as const }]) {
+      const zeros = new ZeroBlobs({ key, chunker });
+      // as a pack entry records a blob: its id, plaintext length and stored length (12-byte nonce and 16-byte tag included)
+      const entry = (raw: Buffer) => ({ id: blobId(key, raw), rawLength: raw.length, length: maybeCompressSync(raw, codec as ReturnType<typeof writerCodec>).data.length + 28, pack: 'p', offset: 0, comp: 0, type: 'data' as const });
+      for (const n of [1, 40, 64, 100, 5000, 12 * KiB, 40 * KiB, chunker.zeroCut(), 700 * KiB]) expect(zeros.is(entry(Buffer.alloc(n)))).toBe(true);
+      const oneByte = Buffer.alloc(5000);
+      oneByte[4999] = 1;
+      for (const data of [Buffer.from('x'), prng(100, 1), text(5000), oneByte, prng(64 * KiB, 2)]) expect(zeros.is(entry(data))).toBe(false);
+    }
   });
   it('keeps the largest ranges in file order when there are more than the bound', () => {
     expect(largest([[0, 1], [10, 5], [20, 2], [30, 4]], 2)).toEqual([[10, 5], [30, 4]]);
