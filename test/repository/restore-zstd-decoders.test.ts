@@ -32,7 +32,8 @@ describe('zstd blobs on both decoders of a restore worker', () => {
     for (const rawLength of [L - 1, 4 * L]) await expect(decompress(Buffer.from('not a zstd frame at all'), Compression.Zstd, rawLength, 'blob x')).rejects.toMatchObject({ code: 'E_REPO_CORRUPT', message: expect.stringMatching(/^blob x: not a zstd frame \(/) });
   });
 
-  it('writes blobs below and above the limit byte for byte and refuses damaged ones alike', async () => {
+  // one decoder: a worker thread; two: a worker thread and this thread (the job split between them, restore-split.ts)
+  it.each([1, 2])('writes blobs below and above the limit byte for byte and refuses damaged ones alike (%i decoders)', async (decoders) => {
     const key = newMasterKey();
     const zstd = writerCodec();
     expect(zstd.comp).toBe(Compression.Zstd);
@@ -64,9 +65,11 @@ describe('zstd blobs on both decoders of a restore worker', () => {
       at += sealed[i]!.length;
       pos += c.rawLength;
     });
-    const workers = new RestoreWorkers(key, 1);
+    const workers = new RestoreWorkers(key, decoders);
     try {
+      expect(workers.size).toBe(decoders);
       const { results } = await workers.run('pack', buf, blobs);
+      expect(workers.rangesSplit).toBe(decoders - 1);
       cases.forEach((c, i) => {
         if (c.expect) expect(results[i]?.message, `case ${i}`).toMatch(c.expect);
         else expect(results[i], `case ${i} (${c.rawLength} bytes)`).toBeNull();

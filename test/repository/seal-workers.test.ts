@@ -257,7 +257,7 @@ describe('seal workers', () => {
     } finally {
       await seal.close();
     }
-    const rest = new RestoreWorkers(repo.key, 1, 1 << 20, tiny);
+    const rest = new RestoreWorkers(repo.key, 1, 1 << 20, { limits: tiny });
     try {
       await expect(rest.run('pack', new Uint8Array(new SharedArrayBuffer(64)), [])).rejects.toMatchObject({
         code: 'E_REPO_WORKER',
