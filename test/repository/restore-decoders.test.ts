@@ -6,9 +6,9 @@ import { text } from './helpers.ts';
 
 /**
  * With two or more decoders the main thread is one of them, running the worker's own source (restore-workers.ts). A
- * job is sent to the least busy decoder, threads first on a tie: the first of two jobs goes to the thread, the second
- * here. What fails on this thread must fail the restore as a dead thread does — a typed E_REPO_WORKER naming it — not
- * hang the job or escape as an unhandled rejection.
+ * job goes to a free decoder, threads first, else waits for one: the first of two jobs goes to the thread, the second
+ * here, later ones when either answers. What fails on this thread must fail the restore as a dead thread does — a typed
+ * E_REPO_WORKER naming it — not hang a job (sent or waiting) or escape as an unhandled rejection.
  */
 describe('the main thread as a restore decoder', () => {
   const key = newMasterKey();
@@ -24,8 +24,13 @@ describe('the main thread as a restore decoder', () => {
     try {
       expect(two.size).toBe(2);
       expect(one.size).toBe(2);
-      const replies = await Promise.all([two.verify('p', buf, [blob]), two.verify('p', buf, [blob]), two.verify('p', buf, [{ ...blob, id: '0'.repeat(64) }])]);
-      expect(replies.map((r) => r.results[0]?.message ?? null)).toEqual([null, null, `blob ${'0'.repeat(16)} in pack p: content does not match its id`]);
+      // six jobs at once: two sent, four waiting for a free decoder; every one answered, in its own order
+      const wrong = { ...blob, id: '0'.repeat(64) };
+      const jobs = [blob, blob, wrong, blob, wrong, blob];
+      const replies = await Promise.all(jobs.map((b) => two.verify('p', buf, [b])));
+      const refused = `blob ${'0'.repeat(16)} in pack p: content does not match its id`;
+      expect(replies.map((r) => r.results[0]?.message ?? null)).toEqual(jobs.map((b) => (b === wrong ? refused : null)));
+      expect((await Promise.all(jobs.map((b) => one.verify('p', buf, [b])))).map((r) => r.results[0]?.message ?? null)).toEqual(jobs.map((b) => (b === wrong ? refused : null)));
     } finally {
       await Promise.all([two.close(), one.close()]);
     }
@@ -37,7 +42,11 @@ describe('the main thread as a restore decoder', () => {
       const onThread = workers.verify('p', buf, [blob]);
       // not a buffer: the job throws before its first blob (a bug's stand-in; no caller sends this)
       const here = workers.verify('p', {} as Uint8Array, [blob]);
+      // waiting for a free decoder when this one fails: answered or refused, never left hanging
+      const waiting = workers.verify('p', buf, [blob]);
       await expect(here).rejects.toMatchObject({ code: 'E_REPO_WORKER', message: expect.stringMatching(/^restore worker 2 of 2 failed: /) });
+      const [late] = await Promise.allSettled([waiting]);
+      if (late.status === 'rejected') expect(late.reason).toMatchObject({ code: 'E_REPO_WORKER' });
       await onThread.catch(() => undefined);
       // later jobs are refused with the same error instead of being sent
       await expect(workers.verify('p', buf, [blob])).rejects.toMatchObject({ code: 'E_REPO_WORKER' });
