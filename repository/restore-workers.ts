@@ -316,7 +316,7 @@ export function defaultRestoreWorkers(env: NodeJS.ProcessEnv = process.env): num
  * HMAC-SHA256 and the copy into the page cache — on every core. The main thread plans, reads pack ranges (libuv
  * pool) and keeps the books, which leaves it mostly idle, so with `count` of 2 or more it is one of the decoders
  * itself (the same source, run here) beside `count − 1` worker threads: a worker thread's isolate, heap and malloc
- * arena cost ~25 MiB of peak RSS (1 GiB file restore 155–164 → 133–136 MiB, 30,000 small files 122–124 → 110–111;
+ * arena cost ~25 MiB of peak RSS (1 GiB file restore 155–164 → 133–140 MiB, 30,000 small files 122–124 → 110–111;
  * FORMAT.md, "The main thread as a decoder"). `onThisThread: false` keeps every decoder on a thread of its own.
  */
 export class RestoreWorkers {
@@ -397,7 +397,7 @@ export class RestoreWorkers {
   /**
    * Threads only: a job goes at once to the least busy decoder (bytes queued). With this thread among the decoders,
    * a job waits here until one is free: one queued behind this thread's own job waited while the other thread idled,
-   * and its replies wait for this loop too (30,000 small files −6 to −14% in 6 of 6 pairs; FORMAT.md).
+   * and its replies wait for this loop too (30,000 small files faster in 8 of 9 pairs, median −8%; FORMAT.md).
    */
   private readonly waiting: { job: Job; cost: number; resolve: (r: Reply) => void; reject: (e: unknown) => void }[] = [];
 
