@@ -18,7 +18,7 @@ describe('the main thread as a restore decoder', () => {
   buf.set(sealed);
   const blob: RestoreBlob = { id: blobId(key, raw), at: 0, length: sealed.length, rawLength: raw.length, comp: maybeCompressSync(raw).comp, targets: [] };
 
-  it('verifies on a thread and on this one, and says which is which', async () => {
+  it('answers every job, sent at once or waiting for a free decoder, as threads alone do', async () => {
     const two = new RestoreWorkers(key, 2);
     const one = new RestoreWorkers(key, 2, undefined, { onThisThread: false });
     try {
