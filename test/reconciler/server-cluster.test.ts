@@ -335,7 +335,8 @@ describe('two replicas of coffer run', () => {
   });
 
   it('finished jobs are pruned beyond the newest `keep`', async () => {
-    const store = new JobStore({ client, namespace: 'coffer-system', identity: 'pruner', keep: 1 });
+    // the clock a minute after the jobs: pruning by age (keepMs, a day) must not take them, whatever today's date is
+    const store = new JobStore({ client, namespace: 'coffer-system', identity: 'pruner', keep: 1, now: () => new Date('2026-12-07T00:01:00Z') });
     const ids = ['backup-20261207t000001z-aaaaaa', 'backup-20261207t000002z-bbbbbb'];
     for (const [i, id] of ids.entries()) {
       const job = { id, state: 'running', created: `2026-12-07T00:00:0${i + 1}.000Z` };
