@@ -68,6 +68,9 @@ export function largest(ranges: readonly Range[], max: number): Range[] {
   return ranges.filter((r) => keep.has(r));
 }
 
+/** Stored bytes (framing included) at or below which any blob may be zeros: zstd's frame of 64 B–128 KiB of zeros is 45–48. */
+export const ZERO_STORED_MAX = 96;
+
 /**
  * Tells all-zero blobs (holes) from data by id: the id of zeros of a length is computed once (HMAC over that many
  * zeros). Only likely candidates are hashed: the chunker's cut over zeros (the length every whole zero chunk has),
@@ -76,9 +79,6 @@ export function largest(ranges: readonly Range[], max: number): Range[] {
  * (brotli), so a short zero chunk at a hole's end (the file's last, a few KiB) is not taken for data. At most
  * `maxLengths` lengths are hashed per restore, others count as data (allocated: never a wrong byte, at worst a filled hole).
  */
-/** Stored bytes (framing included) at or below which any blob may be zeros: zstd's frame of 64 B–128 KiB of zeros is 45–48. */
-export const ZERO_STORED_MAX = 96;
-
 export class ZeroBlobs {
   private readonly ids = new Map<number, string>();
   constructor(

@@ -288,6 +288,9 @@ interface Slot {
   thread?: Worker;
 }
 
+/** How long the main thread decodes before it lets its event loop run (the worker source's YIELD_MS). */
+const MAIN_THREAD_YIELD_MS = 2;
+
 /**
  * The worker's source run on this thread: jobs are handled here one event-loop turn after they are sent, replies
  * delivered to `onReply` a turn after they are made (as a thread's would be), and a job that throws fails with `onError`.
@@ -354,7 +357,7 @@ export class RestoreWorkers {
     this.onThisThread = threads < count;
     if (this.onThisThread) {
       const slot: Slot = { post: () => undefined, busy: 0, jobs: 0 };
-      slot.post = workOnThisThread({ ...workerData, yieldMs: 2 }, (r) => this.reply(r), (e) => this.fail(workerError('restore', threads, count, true, e)));
+      slot.post = workOnThisThread({ ...workerData, yieldMs: MAIN_THREAD_YIELD_MS }, (r) => this.reply(r), (e) => this.fail(workerError('restore', threads, count, true, e)));
       this.slots.push(slot);
     }
   }
