@@ -9,6 +9,16 @@ export const DEMO_NAMESPACE = 'shop';
 export const DEMO_DB_PATH = '/data/app.db';
 
 const labels = { app: 'shop' };
+/**
+ * The sample containers stop at once on SIGTERM. A shell that `exec`s sleep leaves sleep as the container's PID 1,
+ * which ignores SIGTERM (no handler; the kernel drops it for a namespace's init), so every scale-down and delete
+ * waited out the 30 s grace period before the SIGKILL — a quiesced backup of the demo took 30 s longer than its work.
+ * The shell stays PID 1 with a handler instead, waiting on sleep in the background (`wait` returns on the signal).
+ */
+const EXIT_ON_TERM = "trap 'exit 0' TERM";
+const IDLE = 'sleep 2147483647 & wait';
+/** A container command that idles until it is stopped and stops at once on SIGTERM (above). */
+export const IDLE_COMMAND = ['sh', '-c', `${EXIT_ON_TERM}; ${IDLE}`];
 
 export function sampleApp(ns = DEMO_NAMESPACE): KubeObject[] {
   const seed = [
@@ -42,7 +52,7 @@ export function sampleApp(ns = DEMO_NAMESPACE): KubeObject[] {
               {
                 name: 'sqlite',
                 image: 'keinos/sqlite3:3.46',
-                command: ['sh', '-c', `sqlite3 ${DEMO_DB_PATH} "${seed}" && echo "database ready" && exec sleep 2147483647`],
+                command: ['sh', '-c', `${EXIT_ON_TERM}; sqlite3 ${DEMO_DB_PATH} "${seed}" || exit 1; echo "database ready"; ${IDLE}`],
                 volumeMounts: [{ name: 'data', mountPath: '/data' }],
               },
             ],
@@ -67,7 +77,7 @@ export function sampleApp(ns = DEMO_NAMESPACE): KubeObject[] {
               {
                 name: 'web',
                 image: 'busybox:1.36',
-                command: ['sh', '-c', 'echo "serving $GREETING"; exec sleep 2147483647'],
+                command: ['sh', '-c', `${EXIT_ON_TERM}; echo "serving $GREETING"; ${IDLE}`],
                 env: [{ name: 'GREETING', valueFrom: { configMapKeyRef: { name: 'shop-config', key: 'greeting' } } }],
               },
             ],

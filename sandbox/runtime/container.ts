@@ -82,7 +82,9 @@ export class ContainerProcess {
   private startedResolve!: (pid: number | undefined) => void;
   private readonly child: ChildProcess;
   private readonly logs: LogWriter;
-  private killing = false;
+  /** When the SIGKILL of a stop under way is due (ms since the epoch), and its timer. */
+  private killAt: number | undefined;
+  private killTimer: NodeJS.Timeout | undefined;
   private done = false;
 
   constructor(
@@ -161,21 +163,29 @@ export class ContainerProcess {
     }
   }
 
-  /** SIGTERM, wait up to `graceSeconds`, then SIGKILL; resolves with the exit status. */
+  /**
+   * SIGTERM, wait up to `graceSeconds`, then SIGKILL; resolves with the exit status. A later call with a shorter grace
+   * brings the SIGKILL forward, never back (as a second delete with a shorter grace period does on a real cluster): a
+   * sandbox shutting down (grace 0) does not wait out a pod's graceful termination already under way.
+   */
   async stop(graceSeconds: number): Promise<ExitStatus> {
-    if (!this.done && !this.killing) {
-      this.killing = true;
-      const kill = () => {
-        // PID 1 first (the kernel then kills its whole PID namespace), then bwrap itself.
-        if (this.hostPid) this.signal('SIGKILL');
-        try {
-          this.child.kill('SIGKILL');
-        } catch {
-          /* gone */
-        }
-      };
-      const timer = setTimeout(kill, Math.max(0, graceSeconds) * 1000);
-      void this.exited.finally(() => clearTimeout(timer));
+    if (this.done) return this.exited;
+    const killAt = Date.now() + Math.max(0, graceSeconds) * 1000;
+    if (this.killAt !== undefined && killAt >= this.killAt) return this.exited;
+    const first = this.killAt === undefined;
+    this.killAt = killAt;
+    clearTimeout(this.killTimer);
+    this.killTimer = setTimeout(() => {
+      // PID 1 first (the kernel then kills its whole PID namespace), then bwrap itself.
+      if (this.hostPid) this.signal('SIGKILL');
+      try {
+        this.child.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, killAt - Date.now());
+    if (first) {
+      void this.exited.finally(() => clearTimeout(this.killTimer));
       if (graceSeconds > 0) {
         // SIGTERM goes to the container's PID 1, never to bwrap (which would just leave): wait until it is known.
         void Promise.race([this.started, this.exited]).then(() => {

@@ -81,6 +81,8 @@ export class PodWorker {
   private startTime: string | undefined;
   private initialized = false;
   private terminating = false;
+  /** The grace period a graceful deletion began with (lowered by a later, shorter delete) and when it began. */
+  private terminated: { grace: number; since: number } | undefined;
   private failed: { reason: string; message: string } | undefined;
   private lastPublished = '';
   private publishing: Promise<void> = Promise.resolve();
@@ -430,6 +432,7 @@ export class PodWorker {
     clearTimeout(this.deadlineTimer);
     const grace = this.pod.metadata.deletionGracePeriodSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30;
     const started = Date.now();
+    this.terminated = { grace, since: started };
     // preStop hooks run first, inside the grace period, as the kubelet does.
     await Promise.all(
       this.main.map(async (r) => {
@@ -440,13 +443,26 @@ export class PodWorker {
       }),
     );
     for (const r of this.main) if (r.proc) this.k.events.record(this.pod, 'Normal', 'Killing', `Stopping container ${r.spec.name}`);
-    await this.killAll(Math.max(0, grace - Math.floor((Date.now() - started) / 1000)));
+    await this.killAll(Math.max(0, this.terminated.grace - Math.floor((Date.now() - started) / 1000)));
     const p = `/api/v1/namespaces/${this.pod.metadata.namespace}/pods/${encodeURIComponent(this.pod.metadata.name!)}`;
     try {
       await this.k.api.delete(p, { gracePeriodSeconds: 0, preconditions: { uid: this.uid } });
     } catch (e) {
       if (!(e instanceof ApiError && (e.statusCode === 409 || e.statusCode === 404))) throw e;
     }
+  }
+
+  /**
+   * A later delete with a shorter grace period shortens the termination under way, as the kubelet's pod workers do
+   * (they cancel it and kill again with the shorter one): `kubectl delete --grace-period=1` after a default delete
+   * does not wait out the first one's 30 s. Called from the pod informer, not the work queue, which holds this pod's
+   * key until `terminate` ends.
+   */
+  shortenGrace(pod: KubeObject): void {
+    const grace = pod.metadata.deletionGracePeriodSeconds;
+    if (!this.terminated || grace === undefined || grace >= this.terminated.grace) return;
+    this.terminated.grace = grace;
+    void this.killAll(Math.max(0, grace - Math.floor((Date.now() - this.terminated.since) / 1000)));
   }
 
   /** Stops everything immediately and removes the pod's directory (the object is gone). */
@@ -551,6 +567,7 @@ export class Kubelet {
         void this.forget(obj.metadata.uid!);
         return;
       }
+      if (obj.metadata.deletionTimestamp) this.workers.get(obj.metadata.uid!)?.shortenGrace(obj);
       this.queue.add(`${obj.metadata.namespace}/${obj.metadata.name}`);
     });
   }

@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs, promisify } from 'node:util';
 import git from 'isomorphic-git';
-import { demoPolicyRepo } from '../../cli/demo-app.ts';
+import { demoPolicyRepo, IDLE_COMMAND } from '../../cli/demo-app.ts';
 import { KubeClient } from '../../reconciler/kube/client.ts';
 import type { KubeObject } from '../../reconciler/kube/types.ts';
 import { mapLimit } from '../../reconciler/kube/wait.ts';
@@ -71,7 +71,7 @@ try {
   await client.create('v1', 'namespaces', undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'coffer-system' } });
   await client.create('v1', 'secrets', 'coffer-system', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'coffer-repository-key', namespace: 'coffer-system' }, stringData: { passphrase: password } });
   await client.create('v1', 'namespaces', undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, labels: { 'backup.coffer.dev/enabled': 'true' } } });
-  const container = (name: string, mounts: object[] = []) => ({ name, image: 'busybox:1.36', command: ['sh', '-c', 'exec sleep 2147483647'], volumeMounts: mounts });
+  const container = (name: string, mounts: object[] = []) => ({ name, image: 'busybox:1.36', command: IDLE_COMMAND, volumeMounts: mounts });
   for (let i = 0; i < VOLUMES; i++) {
     await client.create('apps/v1', 'statefulsets', NS, {
       apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: `store-${i}`, namespace: NS },

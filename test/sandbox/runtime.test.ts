@@ -263,7 +263,7 @@ describe('pods run as bubblewrap processes', () => {
     expect(await ok(['logs', 'cli-sh'])).toBe(`coffer ${version}\nread-only\nno-checkout\n`);
   });
 
-  it('runs preStop hooks and SIGTERM on graceful delete, SIGKILL after the grace period', async () => {
+  it('runs preStop hooks and SIGTERM on graceful delete, SIGKILL after the grace period, sooner when a second delete shortens it', async () => {
     const shared = `${cluster().dir}/hostpath-shared`;
     await ok(['apply', '-f', '-'], JSON.stringify({
       apiVersion: 'v1',
@@ -302,6 +302,14 @@ describe('pods run as bubblewrap processes', () => {
       }
     });
     expect(left).toEqual([]);
+
+    // A second delete with a shorter grace period cuts short the first one's wait (an hour here), as a real
+    // kubelet does: without it the pod would stay Terminating past the timeout below.
+    await ok(['run', 'stubborn2', '--image=busybox', '--', 'sleep', '1000']);
+    await ok(['wait', '--for=condition=Ready', 'pod/stubborn2', '--timeout=30s']);
+    await ok(['delete', 'pod', 'stubborn2', '--grace-period=3600', '--wait=false']);
+    expect((await pod('stubborn2')).metadata.deletionGracePeriodSeconds).toBe(3600);
+    await ok(['delete', 'pod', 'stubborn2', '--grace-period=1', '--timeout=30s']);
   });
 
   it('gives stdin+tty containers a terminal that attach drives (kubectl run -it)', async () => {
