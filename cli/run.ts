@@ -22,6 +22,8 @@ Flags:
       --interval DURATION  poll interval for new policy commits (default: coffer.yaml sync.interval, else 5m)
       --identity NAME      this replica's Lease identity (default: $POD_NAME or hostname, plus a random suffix)
       --shutdown-timeout DURATION  how long running backups may go on after SIGTERM (default 5m)
+      --leader-elect-lease-duration DURATION  how long a replica that stopped renewing the Lease (killed, cut off) keeps
+                           it before another takes over; renewed every third of it (default 15s, as kube-controller-manager)
       --listen HOST:PORT   serve the dashboard at /, /metrics, /hooks/{github,gitlab,gitea,generic} and /api/v1/
                            (e.g. 127.0.0.1:8080)
       --webhook-secret-file FILE  webhook secret (default: $COFFER_WEBHOOK_SECRET; without one webhooks are refused)
@@ -38,7 +40,7 @@ export const run: Command = async (argv, io) => {
   const { values: v, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...RECONCILER_FLAGS, interval: { type: 'string' }, identity: { type: 'string' }, listen: { type: 'string' }, 'shutdown-timeout': { type: 'string' }, 'webhook-secret-file': { type: 'string' }, 'api-tokens-file': { type: 'string' }, 'api-auth': { type: 'string' }, 'api-audience': { type: 'string', multiple: true } },
+    options: { ...RECONCILER_FLAGS, interval: { type: 'string' }, identity: { type: 'string' }, listen: { type: 'string' }, 'shutdown-timeout': { type: 'string' }, 'leader-elect-lease-duration': { type: 'string' }, 'webhook-secret-file': { type: 'string' }, 'api-tokens-file': { type: 'string' }, 'api-auth': { type: 'string' }, 'api-audience': { type: 'string', multiple: true } },
   });
   if (v.help) {
     io.stdout.write(HELP);
@@ -53,6 +55,9 @@ export const run: Command = async (argv, io) => {
   }
   const shutdownS = v['shutdown-timeout'] === undefined ? 300 : parseGoDuration(v['shutdown-timeout']);
   if (shutdownS === undefined || shutdownS < 0) throw new UsageError(`--shutdown-timeout "${v['shutdown-timeout']}": expected a duration such as 30s, 5m or 0s`);
+  const leaseFlag = v['leader-elect-lease-duration'];
+  const leaseS = leaseFlag === undefined ? undefined : parseGoDuration(leaseFlag);
+  if (leaseFlag !== undefined && !(leaseS !== undefined && leaseS >= 1)) throw new UsageError(`--leader-elect-lease-duration "${leaseFlag}": expected a duration of at least 1s such as 15s or 1m`);
   const apiAuth = new Set((v['api-auth'] ?? (v['api-tokens-file'] ? 'kubernetes,tokens' : 'kubernetes')).split(',').map((x) => x.trim()));
   for (const m of apiAuth) if (m !== 'tokens' && m !== 'kubernetes') throw new UsageError(`--api-auth "${v['api-auth']}": "${m}" is not one of tokens, kubernetes`);
   if (apiAuth.has('tokens') !== Boolean(v['api-tokens-file'])) throw new UsageError(apiAuth.has('tokens') ? '--api-auth tokens needs --api-tokens-file FILE' : '--api-tokens-file is given but --api-auth leaves out tokens');
@@ -64,7 +69,7 @@ export const run: Command = async (argv, io) => {
   const { 'api-audience': _a, ...scalar } = v;
   const ctx = await reconcilerContext(scalar, io, { lazySource: true });
   const identity = v.identity ?? `${io.env.POD_NAME ?? hostname()}-${randomBytes(3).toString('hex')}`;
-  const lock = new LeaseLock({ kubeConfig: ctx.kubeConfig, namespace: ctx.cofferNamespace ?? DEFAULT_COFFER_NAMESPACE, identity });
+  const lock = new LeaseLock({ kubeConfig: ctx.kubeConfig, namespace: ctx.cofferNamespace ?? DEFAULT_COFFER_NAMESPACE, identity, leaseDurationSeconds: leaseS });
   const stop = new AbortController();
   const interrupt = new AbortController();
   let serving: Serving | undefined;

@@ -23,6 +23,8 @@ describe('reconciler verbs reject bad flags before touching anything', () => {
     [['backup', '--source', '.'], '--policy is required'],
     [['run', '--interval', 'soon'], '--interval "soon": expected a duration'],
     [['run', '--shutdown-timeout', 'forever'], '--shutdown-timeout "forever": expected a duration'],
+    [['run', '--leader-elect-lease-duration', '0s'], '--leader-elect-lease-duration "0s": expected a duration of at least 1s'],
+    [['run', '--leader-elect-lease-duration', 'long'], '--leader-elect-lease-duration "long": expected a duration of at least 1s'],
     [['reconcile', '--once', '--concurrency', '0'], '--concurrency "0": expected a positive integer'],
     [['reconcile', '--once', '--author', 'nobody'], '--author "nobody": expected "Name <email@example.com>"'],
   ])('coffer %j', async (argv, message) => {

@@ -37,7 +37,8 @@ afterAll(async () => {
 /** `coffer run` as a child process (async: the sandbox is served from this worker); its output collected. */
 function coffer(...extra: string[]): { child: ChildProcess; output: () => string } {
   const cli = new URL('../../cli/coffer.js', import.meta.url).pathname;
-  const child = spawn(process.execPath, [cli, 'run', '--source', repoDir, '--interval', '2s', '-o', 'json', ...extra], { env: { ...process.env, KUBECONFIG: sb.kubeconfigPath }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // a 3 s Lease: the second controller takes over from a killed first one without waiting out the default 15 s
+  const child = spawn(process.execPath, [cli, 'run', '--source', repoDir, '--interval', '2s', '--leader-elect-lease-duration', '3s', '-o', 'json', ...extra], { env: { ...process.env, KUBECONFIG: sb.kubeconfigPath }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
