@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from './args.ts';
 import { type CliIO, type Command, UsageError } from './io.ts';
@@ -11,6 +12,7 @@ import {
   findSnapshot,
   forget,
   initRepository,
+  interruptLocks,
   listSnapshots,
   ls,
   openForBackup,
@@ -70,6 +72,9 @@ Environment:
                           Worker threads for backup / restore (default one per core, at most 2; 0 = main thread only)
   COFFER_ZSTD=off         Act as if no zstd were available: backups write brotli (readable by Coffer before
                           2026-12-07), and zstd blobs are refused (E_REPO_CODEC), also on Node ≥ 22.15
+
+SIGTERM or Ctrl-C stops a command at once (exit 143 / 130) and marks its repository lock interrupted: the next backup
+re-indexes what an interrupted one wrote, and prune and forget need not wait for the lock to go stale.
 `;
 
 const OPTIONS = {
@@ -456,9 +461,29 @@ export const run: Command = async (argv, io) => {
   const { budget } = resolveBudget(v['memory-budget'], readIfPresent);
   const backend = openBackend(url, io.env, { cwd: io.cwd });
   const ctx: Ctx = { io, v, args: positionals, format, progress: !!io.stderr.isTTY && format === 'table' && !v.quiet, backend, budget };
+  const onSignal = (signal: NodeJS.Signals) => void interrupted(io, sub, signal);
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
   try {
     return await handler(ctx);
   } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
     await backend.close?.();
   }
 };
+
+/** How long an interrupted command may spend marking its locks (an unreachable S3 endpoint) before it exits anyway. */
+const INTERRUPT_MARK_MS = 10_000;
+
+/**
+ * A signal ends the command now, its lock marked interrupted (lock.ts `interruptLocks`). Without a handler the process
+ * would die with its lock live — and as a container's PID 1 (the mover Pod: `node` is the entrypoint) it would not
+ * die at all: the kernel drops SIGTERM to a PID 1 without a handler, so a cancelled run's mover wrote on for the whole
+ * grace period, then was SIGKILLed leaving a lock from a Pod that is gone, which held up prune for 30 minutes.
+ */
+async function interrupted(io: CliIO, sub: string, signal: NodeJS.Signals): Promise<never> {
+  io.stderr.write(`coffer repo ${sub}: interrupted by ${signal}; the repository lock is marked interrupted (a backup's data so far is re-indexed by the next backup)\n`);
+  await Promise.race([interruptLocks(signal), new Promise((r) => setTimeout(r, INTERRUPT_MARK_MS).unref())]);
+  process.exit(128 + (osConstants.signals[signal] ?? 15));
+}

@@ -17,4 +17,4 @@ export { check, type CheckOptions, type CheckResult, type DamagedPack } from './
 export { forget, prune, type ForgetOptions, type PruneStats } from './prune.ts';
 export { ls, stats, type LsEntry, type RepoStats } from './inspect.ts';
 export { listSnapshots, findSnapshot, type Snapshot, type SnapshotInfo, type TreeNode } from './tree.ts';
-export { acquireLock, removeLocks, withLock, staleTemporaryFiles, sweepTemporaryFiles, type HeldLock } from './lock.ts';
+export { acquireLock, interruptLocks, removeLocks, withLock, staleTemporaryFiles, sweepTemporaryFiles, type HeldLock } from './lock.ts';

@@ -9,6 +9,8 @@ interface LockBody {
   hostname: string;
   pid: number;
   operation: string;
+  /** The signal that ended its holder mid-operation (`interruptLocks`): stale to everyone at once. */
+  interrupted?: string;
 }
 
 /** A lock not refreshed for this long is stale (refreshed every 5 minutes while held). */
@@ -24,8 +26,12 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** Stale: not refreshed in 30 minutes, or held by a process on this host that no longer exists (e.g. killed by SIGKILL). */
+/**
+ * Stale: its holder was interrupted (`interruptLocks`), it was not refreshed in 30 minutes, or it is held by a process
+ * on this host that no longer exists (e.g. killed by SIGKILL).
+ */
 export function isStale(l: LockBody, now: Date): boolean {
+  if (l.interrupted !== undefined) return true;
   if (now.getTime() - Date.parse(l.time) > STALE_AFTER_MS) return true;
   return l.hostname === hostname() && !pidAlive(l.pid);
 }
@@ -83,14 +89,38 @@ export async function acquireLock(repo: Repository, exclusive: boolean, operatio
     })().catch(() => undefined);
   }, REFRESH_MS);
   timer.unref();
+  const interrupt = async (signal: string) => {
+    clearInterval(timer);
+    const marked = await repo.saveJSON('locks', { ...body(), interrupted: signal });
+    await repo.backend.delete('locks', name);
+    name = marked;
+  };
+  held.add(interrupt);
   return {
     staleSeen,
     ...(othersLive ? {} : { lockFreeAt: writtenAt }),
     async release() {
+      held.delete(interrupt);
       clearInterval(timer);
       await repo.backend.delete('locks', name);
     },
   };
+}
+
+/** The locks this process holds, each as the function that marks it interrupted. */
+const held = new Set<(signal: string) => Promise<void>>();
+
+/**
+ * Marks every lock this process holds as interrupted by `signal`, for a CLI that a signal stops mid-operation (a mover
+ * Pod deleted when its run is cancelled). The lock is not simply removed: like a crashed run's, it tells the next
+ * backup to re-index the packs this one wrote; but it is stale to everyone at once — where a killed mover's lock,
+ * written from a Pod that no longer exists, would hold up prune and forget for 30 minutes. Returns how many it marked.
+ */
+export async function interruptLocks(signal: string): Promise<number> {
+  const all = [...held];
+  held.clear();
+  await Promise.all(all.map((mark) => mark(signal).catch(() => undefined)));
+  return all.length;
 }
 
 /** Remove stale locks (or all with `all`); returns how many were removed. */
