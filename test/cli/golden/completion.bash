@@ -64,7 +64,7 @@ _coffer() {
     restorepoints)
       words="--all-clusters --branch --catalog-branch --cluster --continue --help --limit --namespace --output --policy --source -A -h -n -o -p" ;;
     run)
-      words="--api-audience --api-auth --api-tokens-file --author --branch --coffer-namespace --concurrency --context --help --identity --interval --kubeconfig --listen --mover-image --output --shutdown-timeout --source --webhook-secret-file -h -o" ;;
+      words="--api-audience --api-auth --api-tokens-file --author --branch --coffer-namespace --concurrency --context --help --identity --interval --kubeconfig --leader-elect-lease-duration --listen --mover-image --output --shutdown-timeout --source --webhook-secret-file -h -o" ;;
     runs)
       words="--all-clusters --branch --catalog-branch --cluster --failed --help --limit --namespace --output --phase --policy --since --source --type -A -h -n -o -p" ;;
     sandbox)
