@@ -42,6 +42,15 @@ const RUNTIME_PACKAGES = [
   '@toondepauw/node-zstd',
   ...(existsSync(join(CHECKOUT, 'node_modules/@toondepauw')) ? readdirSync(join(CHECKOUT, 'node_modules/@toondepauw')).filter((n) => n.startsWith('node-zstd-')).map((n) => `@toondepauw/${n}`) : []),
 ];
+/**
+ * Native add-ons built at install from the sources they ship: only what loads them is copied (not their C sources,
+ * object files, or the download helper they depend on to fetch prebuilt binaries). zstd-napi: the readers' zstd
+ * decoder (repository/compress.ts `zstdDecoderAddon`, loaded by its resolved path); a checkout where it did not build
+ * bundles without it, and the readers fall back to the writer's add-on.
+ */
+const NATIVE_FILES: Record<string, { binary: string; files: string[] }> = {
+  'zstd-napi': { binary: 'build/Release/binding.node', files: ['package.json', 'binding.js', 'LICENSE', 'NOTICE'] },
+};
 /** Not needed to `require` a package: types, source maps, docs, and the ESM twins of CommonJS files. */
 const PACKAGE_SKIP = /\.(d\.[mc]?ts|map|md|mjs)$/;
 /** Optional native add-ons of `ws`, absent here; ws falls back to JavaScript when `require` throws. */
@@ -235,6 +244,13 @@ export async function build(opts: { checkout?: string; outDir?: string } = {}): 
     }
     for (const dir of packageClosure(checkout, RUNTIME_PACKAGES)) {
       cpSync(join(checkout, dir), join(tmp, dir), { recursive: true, dereference: true, filter: (src) => !PACKAGE_SKIP.test(src) });
+    }
+    for (const [name, { binary, files }] of Object.entries(NATIVE_FILES)) {
+      if (!existsSync(join(checkout, 'node_modules', name, binary))) continue;
+      for (const rel of [...files, binary]) {
+        mkdirSync(dirname(join(tmp, 'node_modules', name, rel)), { recursive: true });
+        cpSync(join(checkout, 'node_modules', name, rel), join(tmp, 'node_modules', name, rel), { dereference: true });
+      }
     }
     writeFileSync(join(tmp, 'package.json'), `${JSON.stringify({ name: 'coffer', version: pkg.version, private: true, type: 'module', bin: { coffer: ENTRY } }, null, 2)}\n`);
 

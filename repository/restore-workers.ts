@@ -41,14 +41,21 @@ const mac = Buffer.from(workerData.mac);
 const ZERO = Buffer.alloc(64 * 1024);
 // zstd (comp 2): the add-on from the path the main thread resolved, else Node's own (≥ 22.15), else refused naming what
 // to install. Where both exist, blobs of BUILTIN_FROM bytes or more go to Node's own (compress.ts ZSTD_BUILTIN_FROM).
-const { path: ZSTD_PATH, builtin: ZSTD_BUILTIN, builtinFrom: ZSTD_BUILTIN_FROM, missing: ZSTD_MISSING } = workerData.zstd;
-const zstdDecoder = ZSTD_PATH ? new (require(ZSTD_PATH).Decoder)() : null;
+const { dctx: ZSTD_DCTX, path: ZSTD_PATH, builtin: ZSTD_BUILTIN, builtinFrom: ZSTD_BUILTIN_FROM, missing: ZSTD_MISSING } = workerData.zstd;
+// libzstd's decoder (compress.ts zstdDecoderAddon): one context for the thread's life, output of the blob's size
+const zstdDctx = ZSTD_DCTX ? new (require(ZSTD_DCTX).DCtx)() : null;
+const zstdDecoder = !zstdDctx && ZSTD_PATH ? new (require(ZSTD_PATH).Decoder)() : null;
 // The add-on's output is native memory freed by a finalizer that Node runs only after the current task: decoded
 // bytes pile up across a whole message (a run) unless the loop yields (settle below).
 let nativeHeld = 0;
 function unzstd(plain, what, rawLength) {
-  if (!zstdDecoder && !ZSTD_BUILTIN) throw Object.assign(new Error(what + ': ' + ZSTD_MISSING), { code: 'E_REPO_CODEC' });
+  if (!zstdDctx && !zstdDecoder && !ZSTD_BUILTIN) throw Object.assign(new Error(what + ': ' + ZSTD_MISSING), { code: 'E_REPO_CODEC' });
   try {
+    if (zstdDctx) {
+      const out = Buffer.allocUnsafe(rawLength);
+      const n = zstdDctx.decompress(out, plain);
+      return n === rawLength ? out : out.subarray(0, n);
+    }
     if (!zstdDecoder || (ZSTD_BUILTIN && rawLength >= ZSTD_BUILTIN_FROM)) return zstdDecompressSync(plain, { chunkSize: Math.max(64, rawLength + 1) });
     nativeHeld += rawLength;
     return zstdDecoder.decodeSync(plain);

@@ -90,6 +90,9 @@ describe('deploy/Dockerfile', () => {
     expect(copies.length).toBeGreaterThan(0);
     for (const c of copies) for (const src of c.args.slice(0, -1)) expect(existsSync(join(ROOT, src)), `Dockerfile:${c.line}: ${src}`).toBe(true);
     expect(build.steps.some((s) => s.op === 'RUN' && s.args.join(' ') === 'npm run build')).toBe(true);
+    // npm ci --ignore-scripts builds no add-on: the readers' zstd decoder (zstd-napi) is compiled by a step of its own,
+    // else the image's readers would fall back to the slower decoders without a word
+    expect(build.steps.some((s) => s.op === 'RUN' && /\bnpm rebuild zstd-napi\b/.test(s.args.join(' ')))).toBe(true);
     // What `COPY . .` must not carry in: the host's installed or built trees.
     const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
     for (const p of ['node_modules', 'dist', '.git']) expect(ignored, p).toContain(p);

@@ -1,7 +1,7 @@
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Compression, decompress, maybeCompressSync, writerCodec, ZSTD_BUILTIN_FROM, zstdReader } from '../../repository/compress.ts';
 import { blobId, newMasterKey, seal } from '../../repository/crypto.ts';
 import { RestoreWorkers, type RestoreBlob } from '../../repository/restore-workers.ts';
@@ -13,7 +13,15 @@ import { prng, tempDir, text } from './helpers.ts';
  * come out byte for byte; a malformed frame and a frame of another length are refused with the same messages on both
  * sides. On Node 20 every blob takes the add-on: the same expectations hold (run this file under Node 22 to cover both).
  */
-describe('zstd blobs on both decoders of a restore worker', () => {
+// each path twice: with libzstd's decoder (zstd-napi, the reader's first choice) and with the fallbacks it stands in
+// front of (COFFER_ZSTD_DCTX=off: as where it did not build)
+describe.each([['libzstd (zstd-napi)', undefined], ['the fallbacks', 'off']])('zstd blobs on both decoders of a restore worker: %s', (_name, dctx) => {
+  beforeAll(() => {
+    if (dctx) process.env.COFFER_ZSTD_DCTX = dctx;
+  });
+  afterAll(() => {
+    delete process.env.COFFER_ZSTD_DCTX;
+  });
   const t = tempDir('zstd-decoders');
   afterAll(() => t.cleanup());
   const L = ZSTD_BUILTIN_FROM;
@@ -21,6 +29,7 @@ describe('zstd blobs on both decoders of a restore worker', () => {
   it('says which decoders this Node has', () => {
     expect(zstdReader().builtin).toBe(typeof (zlib as unknown as { zstdDecompressSync?: unknown }).zstdDecompressSync === 'function');
     expect(zstdReader().path).toBeDefined();
+    expect(zstdReader().dctx === undefined).toBe(dctx === 'off');
   });
 
   it('decompress (the main thread) takes the same two paths with the same outcomes', async () => {
