@@ -129,8 +129,8 @@ let dctxAddon: { mod: DctxAddon; path: string } | null | undefined;
  * zstd-napi's binding and its resolved path (workers load it from there), or null where it did not build or with
  * `COFFER_ZSTD=off`. Readers prefer it to the writer's add-on: one reused `ZSTD_DCtx` per thread decoding into a
  * buffer of the blob's size, where the writer's add-on builds a context, a window and a doubling output per call —
- * 2.6–2.8× slower for a 4.7 KiB and a 200 KiB text blob alike; check --read-data of 30,000 small files −17% wall,
- * a 1 GiB file's restore −18% (FORMAT.md, "Readers on libzstd's own decoder").
+ * 2.6–2.8× slower for a 4.7 KiB and a 200 KiB text blob alike; check --read-data of 30,000 small files 2.26 → 2.06 s
+ * (medians), a 1 GiB file's restore 2.75 → 2.46 s (FORMAT.md, "Readers on libzstd's own decoder").
  */
 export function zstdDecoderAddon(): { mod: DctxAddon; path: string } | null {
   // COFFER_ZSTD_DCTX=off: read with the fallbacks below as where zstd-napi did not build (tests of those paths)

@@ -47,6 +47,9 @@ export interface HeldLock {
   readonly lockFreeAt?: Date;
 }
 
+/** The locks this process holds, each as the function that marks it interrupted. */
+const held = new Set<(signal: string) => Promise<void>>();
+
 /**
  * Shared locks (backup, check, restore) coexist; an exclusive lock (prune,
  * forget) excludes all others. Acquisition writes our lock first and then
@@ -106,9 +109,6 @@ export async function acquireLock(repo: Repository, exclusive: boolean, operatio
     },
   };
 }
-
-/** The locks this process holds, each as the function that marks it interrupted. */
-const held = new Set<(signal: string) => Promise<void>>();
 
 /**
  * Marks every lock this process holds as interrupted by `signal`, for a CLI that a signal stops mid-operation (a mover
