@@ -39,10 +39,10 @@ const CREATE = fc.O_WRONLY | fc.O_CREAT | fc.O_EXCL | fc.O_NOFOLLOW;
 const enc = Buffer.from(workerData.encrypt);
 const mac = Buffer.from(workerData.mac);
 const ZERO = Buffer.alloc(64 * 1024);
-// zstd (comp 2): the add-on from the path the main thread resolved, else Node's own (≥ 22.15), else refused naming what
-// to install. Where both exist, blobs of BUILTIN_FROM bytes or more go to Node's own (compress.ts ZSTD_BUILTIN_FROM).
+// zstd (comp 2): libzstd's decoder (zstd-napi, compress.ts zstdDecoderAddon: one context for the thread's life, output
+// of the blob's size) from the path the main thread resolved; without it the writer's add-on, else Node's own (≥ 22.15),
+// else refused naming what to install. Where those two exist, blobs of BUILTIN_FROM bytes or more go to Node's own.
 const { dctx: ZSTD_DCTX, path: ZSTD_PATH, builtin: ZSTD_BUILTIN, builtinFrom: ZSTD_BUILTIN_FROM, missing: ZSTD_MISSING } = workerData.zstd;
-// libzstd's decoder (compress.ts zstdDecoderAddon): one context for the thread's life, output of the blob's size
 const zstdDctx = ZSTD_DCTX ? new (require(ZSTD_DCTX).DCtx)() : null;
 const zstdDecoder = !zstdDctx && ZSTD_PATH ? new (require(ZSTD_PATH).Decoder)() : null;
 // The add-on's output is native memory freed by a finalizer that Node runs only after the current task: decoded
