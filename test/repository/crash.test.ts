@@ -39,20 +39,25 @@ function backupChild(repoDir: string, src: string) {
   };
 }
 
-describe('kill -9 in the middle of a backup', () => {
-  const t = tempDir('crash');
+const FILES = 12;
+const SIZE = 8 * 1024 * 1024;
+
+/** A source of FILES random files (seeded from `seed`) and an empty repository of 1 MiB packs, so many packs land before a snapshot would. */
+function sourceAndRepository(name: string, seed: number): { repoDir: string; src: string; dir: string } {
+  const t = tempDir(name);
   const repoDir = path.join(t.dir, 'repo');
   const src = path.join(t.dir, 'src');
-  const FILES = 12;
-  const SIZE = 8 * 1024 * 1024;
-
   beforeAll(async () => {
     mkdirSync(src);
-    for (let i = 0; i < FILES; i++) writeFileSync(path.join(src, `f${i}.bin`), prng(SIZE, i + 1));
-    // 1 MiB packs: many packs land before the snapshot would
+    for (let i = 0; i < FILES; i++) writeFileSync(path.join(src, `f${i}.bin`), prng(SIZE, i + seed));
     await initRepository(new FileBackend(repoDir), 'pw', { scrypt: FAST_KDF, packSize: 1024 * 1024 });
   });
   afterAll(() => t.cleanup());
+  return { repoDir, src, dir: t.dir };
+}
+
+describe('kill -9 in the middle of a backup', () => {
+  const { repoDir, src, dir } = sourceAndRepository('crash', 1);
 
   it('leaves a repository that check passes, and the next backup re-uses the uploaded packs', async () => {
     const child = backupChild(repoDir, src);
@@ -82,7 +87,7 @@ describe('kill -9 in the middle of a backup', () => {
     expect(r.stats.bytesAddedRaw).toBeLessThan(total - 25 * 1024 * 1024);
     expect((await check(repo, { readData: true })).ok).toBe(true);
 
-    const out = path.join(t.dir, 'out');
+    const out = path.join(dir, 'out');
     await restore(repo, r.snapshotId, out, { include: ['src/f0.bin', `src/f${FILES - 1}.bin`] });
     expect(readdirSync(path.join(out, 'src')).sort()).toEqual(['f0.bin', `f${FILES - 1}.bin`].sort());
     expect(readFileSync(path.join(out, 'src/f0.bin')).equals(prng(SIZE, 1))).toBe(true);
@@ -91,18 +96,7 @@ describe('kill -9 in the middle of a backup', () => {
 });
 
 describe('SIGTERM in the middle of a backup (a mover Pod deleted when its run is cancelled)', () => {
-  const t = tempDir('sigterm');
-  const repoDir = path.join(t.dir, 'repo');
-  const src = path.join(t.dir, 'src');
-  const FILES = 12;
-  const SIZE = 8 * 1024 * 1024;
-
-  beforeAll(async () => {
-    mkdirSync(src);
-    for (let i = 0; i < FILES; i++) writeFileSync(path.join(src, `f${i}.bin`), prng(SIZE, i + 100));
-    await initRepository(new FileBackend(repoDir), 'pw', { scrypt: FAST_KDF, packSize: 1024 * 1024 });
-  });
-  afterAll(() => t.cleanup());
+  const { repoDir, src } = sourceAndRepository('sigterm', 100);
 
   it('exits 143 at once, its lock marked interrupted; the next backup re-uses what it wrote and clears the lock', async () => {
     const child = backupChild(repoDir, src);
