@@ -291,10 +291,19 @@ function kept(buf: Buffer, out: Buffer, comp: Compression): { data: Buffer; comp
 let decoder: InstanceType<ZstdAddon['Decoder']> | undefined;
 let dctx: InstanceType<DctxAddon['DCtx']> | undefined;
 
-/** One zstd frame into a buffer of `rawLength` bytes with this thread's reused context (a frame of another size throws). */
-function decodeExact(mod: DctxAddon, data: Buffer, rawLength: number): Buffer {
+/**
+ * One zstd frame into a buffer of `rawLength` bytes with this thread's reused context. A shorter frame comes back short
+ * (the caller's length check names it); a longer one is refused naming the length, as the other decoders' are.
+ */
+function decodeExact(mod: DctxAddon, data: Buffer, rawLength: number, what: string): Buffer {
   const out = Buffer.allocUnsafe(rawLength);
-  const n = (dctx ??= new mod.DCtx()).decompress(out, data);
+  let n: number;
+  try {
+    n = (dctx ??= new mod.DCtx()).decompress(out, data);
+  } catch (e) {
+    if (/Destination buffer is too small/.test((e as Error).message)) throw new RepoError('E_REPO_CORRUPT', `${what}: decompressed to more than ${rawLength} bytes, expected ${rawLength}`);
+    throw e;
+  }
   return n === rawLength ? out : out.subarray(0, n);
 }
 
@@ -312,8 +321,9 @@ export async function decompress(data: Buffer, comp: number, rawLength: number, 
     const z = exact || (builtin && rawLength >= ZSTD_BUILTIN_FROM) ? null : zstdAddon();
     if (!exact && !z && !builtin) throw new RepoError('E_REPO_CODEC', `${what}: ${zstdMissing()}`);
     try {
-      out = exact ? decodeExact(exact.mod, data, rawLength) : z ? await (decoder ??= new z.mod.Decoder()).decode(data) : await promisify(builtin!)(data, { chunkSize: Math.max(64, rawLength + 1) });
+      out = exact ? decodeExact(exact.mod, data, rawLength, what) : z ? await (decoder ??= new z.mod.Decoder()).decode(data) : await promisify(builtin!)(data, { chunkSize: Math.max(64, rawLength + 1) });
     } catch (e) {
+      if (e instanceof RepoError) throw e;
       throw new RepoError('E_REPO_CORRUPT', `${what}: not a zstd frame (${(e as Error).message})`);
     }
   } else throw new RepoError('E_REPO_VERSION', `${what}: unknown compression ${comp} (written by a newer Coffer?)`);

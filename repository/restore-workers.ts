@@ -50,12 +50,19 @@ const zstdDecoder = !zstdDctx && ZSTD_PATH ? new (require(ZSTD_PATH).Decoder)() 
 let nativeHeld = 0;
 function unzstd(plain, what, rawLength) {
   if (!zstdDctx && !zstdDecoder && !ZSTD_BUILTIN) throw Object.assign(new Error(what + ': ' + ZSTD_MISSING), { code: 'E_REPO_CODEC' });
-  try {
-    if (zstdDctx) {
-      const out = Buffer.allocUnsafe(rawLength);
-      const n = zstdDctx.decompress(out, plain);
-      return n === rawLength ? out : out.subarray(0, n);
+  if (zstdDctx) {
+    const out = Buffer.allocUnsafe(rawLength);
+    let n;
+    try {
+      n = zstdDctx.decompress(out, plain);
+    } catch (e) {
+      // a sound frame longer than its index entry says: the length is what is wrong, as the other decoders report it
+      if (/Destination buffer is too small/.test(messageOf(e))) throw new Error(what + ': decompressed to more than ' + rawLength + ' bytes, expected ' + rawLength);
+      throw new Error(what + ': not a zstd frame (' + messageOf(e) + ')');
     }
+    return n === rawLength ? out : out.subarray(0, n);
+  }
+  try {
     if (!zstdDecoder || (ZSTD_BUILTIN && rawLength >= ZSTD_BUILTIN_FROM)) return zstdDecompressSync(plain, { chunkSize: Math.max(64, rawLength + 1) });
     nativeHeld += rawLength;
     return zstdDecoder.decodeSync(plain);
