@@ -44,9 +44,9 @@ const RUNTIME_PACKAGES = [
 ];
 /**
  * Native add-ons built at install from the sources they ship: only what loads them is copied (not their C sources,
- * object files, or the download helper they depend on to fetch prebuilt binaries). zstd-napi: the readers' zstd
- * decoder (repository/compress.ts `zstdDecoderAddon`, loaded by its resolved path); a checkout where it did not build
- * bundles without it, and the readers fall back to the writer's add-on.
+ * object files, or the download helper they depend on to fetch prebuilt binaries). zstd-napi: libzstd for the readers
+ * and for the blobs a writer compresses on its own thread (repository/compress.ts `zstdNapi`, loaded by its resolved
+ * path); a checkout where it did not build bundles without it, and both fall back to the other add-on.
  */
 const NATIVE_FILES: Record<string, { binary: string; files: string[] }> = {
   'zstd-napi': { binary: 'build/Release/binding.node', files: ['package.json', 'binding.js', 'LICENSE', 'NOTICE'] },

@@ -119,32 +119,36 @@ export function zstdAddon(): { mod: ZstdAddon; path: string } | null {
   return addon;
 }
 
-/** libzstd's decoder through N-API (`DCtx`): what a reader decodes zstd with when it loads. */
-type DctxAddon = { DCtx: new () => { decompress(dst: Uint8Array, src: Uint8Array): number } };
-/** The reader's zstd add-on: libzstd itself (built from the sources it ships, N-API: one binary for Node 20, 22, 24). */
-export const ZSTD_DECODER_PACKAGE = 'zstd-napi';
-let dctxAddon: { mod: DctxAddon; path: string } | null | undefined;
+/** libzstd through N-API: contexts a thread keeps and reuses, writing into buffers the caller gives. */
+type Napi = {
+  DCtx: new () => { decompress(dst: Uint8Array, src: Uint8Array): number };
+  CCtx: new () => { compress(dst: Uint8Array, src: Uint8Array, level: number): number };
+  compressBound(size: number): number;
+};
+/** libzstd itself (built from the sources it ships; N-API: one binary for Node 20, 22 and 24). */
+export const ZSTD_NAPI_PACKAGE = 'zstd-napi';
+let napi: { mod: Napi; path: string } | null | undefined;
 
 /**
- * zstd-napi's binding and its resolved path (workers load it from there), or null where it did not build or with
- * `COFFER_ZSTD=off`. Readers prefer it to the writer's add-on: one reused `ZSTD_DCtx` per thread decoding into a
- * buffer of the blob's size, where the writer's add-on builds a context, a window and a doubling output per call —
- * 2.6–2.8× slower for a 4.7 KiB and a 200 KiB text blob alike; check --read-data of 30,000 small files 2.26 → 2.06 s
- * (medians), a 1 GiB file's restore 2.75 → 2.46 s (FORMAT.md, "Readers on libzstd's own decoder").
+ * zstd-napi's binding and its resolved path (workers load it from there), or null where it did not build, with
+ * `COFFER_ZSTD=off`, or with `COFFER_ZSTD_NAPI=off` (as where it did not build: tests of the other paths). Readers
+ * decode with it: one reused `ZSTD_DCtx` per thread into a buffer of the blob's size, where the writer's add-on
+ * builds a context, a window and a doubling output per call — 2.6–2.8× slower for a 4.7 KiB and a 200 KiB text blob
+ * alike (FORMAT.md, "Readers on libzstd's own decoder"). Writers compress the blobs they compress on their own
+ * thread with it (`napiCompress`).
  */
-export function zstdDecoderAddon(): { mod: DctxAddon; path: string } | null {
-  // COFFER_ZSTD_DCTX=off: read with the fallbacks below as where zstd-napi did not build (tests of those paths)
-  if (process.env.COFFER_ZSTD === 'off' || process.env.COFFER_ZSTD_DCTX === 'off') return null;
-  if (dctxAddon === undefined) {
+export function zstdNapi(): { mod: Napi; path: string } | null {
+  if (process.env.COFFER_ZSTD === 'off' || process.env.COFFER_ZSTD_NAPI === 'off') return null;
+  if (napi === undefined) {
     try {
       const req = createRequire(import.meta.url);
-      const path = req.resolve(`${ZSTD_DECODER_PACKAGE}/binding.js`);
-      dctxAddon = { mod: req(path) as DctxAddon, path };
+      const path = req.resolve(`${ZSTD_NAPI_PACKAGE}/binding.js`);
+      napi = { mod: req(path) as Napi, path };
     } catch {
-      dctxAddon = null;
+      napi = null;
     }
   }
-  return dctxAddon;
+  return napi;
 }
 
 /** Node ≥ 22.15 decodes zstd itself: the reader's fallback when the add-on is missing (@types/node 20 does not know it). */
@@ -165,16 +169,16 @@ function builtinZstd(): ZstdDecompress | undefined {
 export const ZSTD_BUILTIN_FROM = 256 * 1024;
 
 /**
- * How a worker thread decodes zstd: libzstd's decoder (`zstdDecoderAddon`) when it loads, else the writer's add-on's
+ * How a worker thread decodes zstd: libzstd's decoder (`zstdNapi`) when it loads, else the writer's add-on's
  * path, Node's built-in and from which blob size it is preferred; the message to refuse with.
  */
 export function zstdReader(): { dctx?: string; path?: string; builtin: boolean; builtinFrom: number; missing: string } {
-  return { dctx: zstdDecoderAddon()?.path, path: zstdAddon()?.path, builtin: builtinZstd() !== undefined, builtinFrom: ZSTD_BUILTIN_FROM, missing: zstdMissing() };
+  return { dctx: zstdNapi()?.path, path: zstdAddon()?.path, builtin: builtinZstd() !== undefined, builtinFrom: ZSTD_BUILTIN_FROM, missing: zstdMissing() };
 }
 
 /** What a reader without any zstd decoder is told (workers get the same text). */
 export function zstdMissing(): string {
-  return `compressed with zstd, which this process cannot decode: install ${ZSTD_DECODER_PACKAGE} or ${ZSTD_PACKAGE} (npm install; neither loads for ${process.platform}-${process.arch} here) or run on Node ≥ 22.15 (zstd built in; this is ${process.version})`;
+  return `compressed with zstd, which this process cannot decode: install ${ZSTD_NAPI_PACKAGE} or ${ZSTD_PACKAGE} (npm install; neither loads for ${process.platform}-${process.arch} here) or run on Node ≥ 22.15 (zstd built in; this is ${process.version})`;
 }
 
 /** zstd when the add-on loads, else brotli as before 2026-12-07. A backup picks it once (BlobSaver) and passes it on. */
@@ -214,67 +218,49 @@ export function contentSized(frame: Buffer, size: number): Buffer {
 
 /** One zstd encoder per level per thread: the add-on keeps only the level in it (it sets up a context per call). */
 const encoders = new Map<number, InstanceType<ZstdAddon['Encoder']>>();
-/** Blobs up to this size are compressed with small match tables (`SMALL_TABLES_DICT`; FORMAT.md, "Small files, third pass"). */
-export const ZSTD_SMALL_TABLES_MAX = 8 * 1024;
-/**
- * A raw-content dictionary under 8 bytes: zstd keeps its length but never loads it (ZSTD_compress_insertDictionary
- * skips < 8 bytes), so no frame can refer to it and the frame has no dictionary id. Its only effect: the add-on's
- * CDict sizes its tables for a ~0.5 KiB input (hash 2^11, chain 2^10 at level 3) where a context with no size
- * hint clears 768 KiB of tables per call — ~15 of the add-on's ~45 µs per 4.6 KiB file on this box.
- */
-export const SMALL_TABLES_DICT = Buffer.alloc(7);
-const smallEncoders = new Map<number, InstanceType<ZstdAddon['Encoder']>>();
-let smallTablesOk: boolean | undefined;
 
-/**
- * The small-table encoder is used only if its frames decode with no dictionary and carry no dictionary id: a later
- * zstd that loaded a 7-byte dictionary would otherwise write frames no reader can decode. Checked once per thread
- * on input that starts with the dictionary's bytes (what a loaded dictionary would be matched against).
- */
-export function smallTablesSafe(mod: ZstdAddon, dict: Buffer = SMALL_TABLES_DICT): boolean {
-  const probe = Buffer.concat([dict, Buffer.from('small tables probe '.repeat(8)), dict]);
-  try {
-    const frame = new mod.Encoder(3, dict).encodeSync(probe);
-    return (frame[4]! & 0x03) === 0 && new mod.Decoder().decodeSync(frame).equals(probe);
-  } catch {
-    return false;
-  }
-}
-
-/** The small-table encoder passed its check on this thread (the seal workers take the main thread's answer). */
-export function zstdSmallTables(): boolean {
-  const z = zstdAddon();
-  return z !== null && (smallTablesOk ??= smallTablesSafe(z.mod));
-}
-
-function zstdEncoder(level: number, length: number): InstanceType<ZstdAddon['Encoder']> {
-  const mod = zstdAddon()!.mod;
-  if (length <= ZSTD_SMALL_TABLES_MAX && zstdSmallTables()) {
-    let e = smallEncoders.get(level);
-    if (!e) smallEncoders.set(level, (e = new mod.Encoder(level, SMALL_TABLES_DICT)));
-    return e;
-  }
+function zstdEncoder(level: number): InstanceType<ZstdAddon['Encoder']> {
   let e = encoders.get(level);
-  if (!e) encoders.set(level, (e = new mod.Encoder(level)));
+  if (!e) {
+    const { Encoder } = zstdAddon()!.mod;
+    encoders.set(level, (e = new Encoder(level)));
+  }
   return e;
+}
+
+let cctx: InstanceType<Napi['CCtx']> | undefined;
+let scratch = Buffer.alloc(0);
+
+/**
+ * A blob compressed on this thread: libzstd's one-shot with this thread's reused context, into a reused buffer, then
+ * copied out. With the size known, the frame carries it (no `contentSized`) and libzstd sizes its tables to the input;
+ * the add-on built a context per call, with 768 KiB of tables for any input (the `cpuid` pair that traps to this
+ * hypervisor included). A first backup of 3,000 small files: 6.02 → 5.80 G instructions (callgrind, whole process),
+ * stored bytes −0.3% (FORMAT.md, "The writer on libzstd too").
+ */
+function napiCompress(mod: Napi, buf: Buffer, level: number): Buffer {
+  const bound = mod.compressBound(buf.length);
+  if (scratch.length < bound) scratch = Buffer.allocUnsafeSlow(Math.max(bound, 64 * 1024));
+  return Buffer.from(scratch.subarray(0, (cctx ??= new mod.CCtx()).compress(scratch, buf, level)));
 }
 
 /** Runs on the libuv pool. Returns the original bytes when compression does not pay (`tier`, `KEEP_AT_MOST`). */
 export async function maybeCompress(buf: Buffer, codec: Codec = writerCodec()): Promise<{ data: Buffer; comp: Compression }> {
   const level = codec.levels[tier(buf)]!;
   if (!level) return { data: buf, comp: Compression.None };
-  const out = codec.comp === Compression.Zstd ? contentSized(await zstdEncoder(level, buf.length).encode(buf), buf.length) : await brotliAsync(buf, brotliOptions(buf, level));
+  const out = codec.comp === Compression.Zstd ? contentSized(await zstdEncoder(level).encode(buf), buf.length) : await brotliAsync(buf, brotliOptions(buf, level));
   return kept(buf, out, codec.comp);
 }
 
 /**
  * The same, on this thread: for small files (≤ 32 KiB), where a trip to the thread pool costs more than
- * compressing. Same encoder and parameters, so the same bytes.
+ * compressing. zstd through libzstd's one-shot where zstd-napi loads (the seal workers do the same), else the add-on.
  */
 export function maybeCompressSync(buf: Buffer, codec: Codec = writerCodec()): { data: Buffer; comp: Compression } {
   const level = codec.levels[tier(buf)]!;
   if (!level) return { data: buf, comp: Compression.None };
-  const out = codec.comp === Compression.Zstd ? contentSized(zstdEncoder(level, buf.length).encodeSync(buf), buf.length) : zlib.brotliCompressSync(buf, brotliOptions(buf, level));
+  const z = codec.comp === Compression.Zstd ? zstdNapi() : null;
+  const out = z ? napiCompress(z.mod, buf, level) : codec.comp === Compression.Zstd ? contentSized(zstdEncoder(level).encodeSync(buf), buf.length) : zlib.brotliCompressSync(buf, brotliOptions(buf, level));
   return kept(buf, out, codec.comp);
 }
 
@@ -289,13 +275,13 @@ function kept(buf: Buffer, out: Buffer, comp: Compression): { data: Buffer; comp
 }
 
 let decoder: InstanceType<ZstdAddon['Decoder']> | undefined;
-let dctx: InstanceType<DctxAddon['DCtx']> | undefined;
+let dctx: InstanceType<Napi['DCtx']> | undefined;
 
 /**
  * One zstd frame into a buffer of `rawLength` bytes with this thread's reused context. A shorter frame comes back short
  * (the caller's length check names it); a longer one is refused naming the length, as the other decoders' are.
  */
-function decodeExact(mod: DctxAddon, data: Buffer, rawLength: number, what: string): Buffer {
+function decodeExact(mod: Napi, data: Buffer, rawLength: number, what: string): Buffer {
   const out = Buffer.allocUnsafe(rawLength);
   let n: number;
   try {
@@ -316,7 +302,7 @@ export async function decompress(data: Buffer, comp: number, rawLength: number, 
     out = await unbrotliAsync(data, { chunkSize: Math.max(64, rawLength + 1) });
   } else if (comp === Compression.Zstd) {
     // libzstd's decoder; without it the writer's add-on for small blobs, Node's own from ZSTD_BUILTIN_FROM, as on the workers
-    const exact = zstdDecoderAddon();
+    const exact = zstdNapi();
     const builtin = builtinZstd();
     const z = exact || (builtin && rawLength >= ZSTD_BUILTIN_FROM) ? null : zstdAddon();
     if (!exact && !z && !builtin) throw new RepoError('E_REPO_CODEC', `${what}: ${zstdMissing()}`);

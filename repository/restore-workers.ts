@@ -39,7 +39,7 @@ const CREATE = fc.O_WRONLY | fc.O_CREAT | fc.O_EXCL | fc.O_NOFOLLOW;
 const enc = Buffer.from(workerData.encrypt);
 const mac = Buffer.from(workerData.mac);
 const ZERO = Buffer.alloc(64 * 1024);
-// zstd (comp 2): libzstd's decoder (zstd-napi, compress.ts zstdDecoderAddon: one context for the thread's life, output
+// zstd (comp 2): libzstd's decoder (zstd-napi, compress.ts zstdNapi: one context for the thread's life, output
 // of the blob's size) from the path the main thread resolved; without it the writer's add-on, else Node's own (≥ 22.15),
 // else refused naming what to install. Where those two exist, blobs of BUILTIN_FROM bytes or more go to Node's own.
 const { dctx: ZSTD_DCTX, path: ZSTD_PATH, builtin: ZSTD_BUILTIN, builtinFrom: ZSTD_BUILTIN_FROM, missing: ZSTD_MISSING } = workerData.zstd;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { type ResourceLimits, Worker } from 'node:worker_threads';
-import { BROTLI_LGWIN, type Codec, ENTROPY_SKIP, KEEP_AT_MOST, SAMPLE_SLICE, SAMPLE_SLICES, SMALL_TABLES_DICT, writerCodec, ZSTD_SIZED_MAX, ZSTD_SMALL_TABLES_MAX, zstdAddon, zstdSmallTables } from './compress.ts';
+import { BROTLI_LGWIN, type Codec, Compression, ENTROPY_SKIP, KEEP_AT_MOST, SAMPLE_SLICE, SAMPLE_SLICES, writerCodec, ZSTD_SIZED_MAX, zstdAddon, zstdNapi } from './compress.ts';
 import type { ChunkerParams } from './chunker.ts';
 import type { MasterKey } from './crypto.ts';
 import { configureWorkerHeaps } from './memory.ts';
@@ -53,19 +53,31 @@ function dead(n) {
 // life: a second init is refused, and a job before the first fails — no blob is hashed or sealed with any other key.
 let enc = null;
 let mac = null;
-const { skip: SKIP, slices: SLICES, slice: SLICE, comp: COMP, levels: LEVELS, lgwin: LGWIN, keep: KEEP, zstdPath: ZSTD_PATH, sizedMax: SIZED_MAX, smallTablesMax: SMALL_TABLES_MAX, smallTablesDict: SMALL_TABLES_DICT } = workerData.compression;
-// comp 2: the zstd add-on, one encoder per level (it holds only the level), as compress.ts on the main thread; blobs
-// up to SMALL_TABLES_MAX with the small-table encoder (its never-loaded 7-byte dictionary) when the main thread's
-// check passed (smallTablesDict set)
+const { skip: SKIP, slices: SLICES, slice: SLICE, comp: COMP, levels: LEVELS, lgwin: LGWIN, keep: KEEP, zstdPath: ZSTD_PATH, napiPath: NAPI_PATH, sizedMax: SIZED_MAX } = workerData.compression;
+// comp 2: large blobs through the zstd add-on on libuv's pool, one encoder per level (it holds only the level); small
+// ones on this thread through libzstd's one-shot (zstd-napi) with one reused context, as compress.ts napiCompress
+// does on the main thread, or through the add-on where zstd-napi did not load (NAPI_PATH unset)
 const zstd = COMP === 2 ? require(ZSTD_PATH) : null;
 const encoders = new Map();
-const smallEncoders = new Map();
-function encoder(level, length) {
-  const small = SMALL_TABLES_DICT && length <= SMALL_TABLES_MAX;
-  const map = small ? smallEncoders : encoders;
-  let e = map.get(level);
-  if (!e) map.set(level, (e = small ? new zstd.Encoder(level, Buffer.from(SMALL_TABLES_DICT)) : new zstd.Encoder(level)));
+function encoder(level) {
+  let e = encoders.get(level);
+  if (!e) encoders.set(level, (e = new zstd.Encoder(level)));
   return e;
+}
+const napi = COMP === 2 && NAPI_PATH ? require(NAPI_PATH) : null;
+const cctx = napi ? new napi.CCtx() : null;
+// A batch's frames go back to back into one buffer kept for the worker's life (no buffer per blob): sealAll copies
+// them out before the next batch starts (compress and seal run in one task). Grown to fit the largest batch.
+let scratch = Buffer.alloc(0);
+let scratchAt = 0;
+function napiCompress(raw, level) {
+  const bound = napi.compressBound(raw.length);
+  if (scratchAt + bound > scratch.length) {
+    scratch = Buffer.allocUnsafeSlow(Math.max(2 * scratch.length, 256 * 1024, bound));
+    scratchAt = 0;
+  }
+  const n = cctx.compress(scratch.subarray(scratchAt), raw, level);
+  return scratch.subarray(scratchAt, (scratchAt += n));
 }
 // as contentSized in compress.ts: the frame's content size in its header, so a decoder allocates no 2 MiB window per blob.
 // sizedHead gives the new header alone (the frame's blocks follow from FRAME_BLOCKS on), or null to keep the frame as
@@ -234,7 +246,7 @@ function compressSmall(raw) {
   const len = raw.length;
   const level = LEVELS[tier(raw)];
   if (level) {
-    const out = COMP === 2 ? contentSized(encoder(level, len).encodeSync(raw), len) : brotliCompressSync(raw, { chunkSize: len + 1024, params: { [zc.BROTLI_PARAM_QUALITY]: level, [zc.BROTLI_PARAM_SIZE_HINT]: len, [zc.BROTLI_PARAM_LGWIN]: LGWIN } });
+    const out = napi ? napiCompress(raw, level) : COMP === 2 ? contentSized(encoder(level).encodeSync(raw), len) : brotliCompressSync(raw, { chunkSize: len + 1024, params: { [zc.BROTLI_PARAM_QUALITY]: level, [zc.BROTLI_PARAM_SIZE_HINT]: len, [zc.BROTLI_PARAM_LGWIN]: LGWIN } });
     if (out.length <= len * KEEP) return { data: out, comp: COMP };
   }
   return { data: raw, comp: 0 };
@@ -275,7 +287,7 @@ function compressLarge(buf, done) {
   };
   compressSlot((free) => {
     try {
-      if (COMP === 2) encoder(level, buf.length).encode(buf).then((frame) => (free(), framed(frame)), (e) => (free(), done(e)));
+      if (COMP === 2) encoder(level).encode(buf).then((frame) => (free(), framed(frame)), (e) => (free(), done(e)));
       else brotliCompress(buf, {
         chunkSize: Math.max(64 * 1024, buf.length),
         params: { [zc.BROTLI_PARAM_QUALITY]: level, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length, [zc.BROTLI_PARAM_LGWIN]: LGWIN },
@@ -465,6 +477,7 @@ async function readFiles(m) {
   const codes = new Array(n);
   const parts = [];
   let total = 0;
+  scratchAt = 0; // the last batch's frames are sealed
   for (let i = 0; i < n; i++) {
     const data = got[i];
     if (data === 0) { status[i] = 0; continue; }
@@ -542,6 +555,7 @@ parentPort.on('message', (m) => {
       const comps = [];
       let total = 0;
       let at = 0;
+      scratchAt = 0; // the last batch's frames are sealed
       for (const len of m.lens) {
         const raw = buf.subarray(at, at + len);
         at += len;
@@ -707,7 +721,7 @@ export class SealWorkers {
   constructor(key: MasterKey | undefined, chunker: { gear: Uint32Array; params: ChunkerParams } | undefined, count: number, gcEvery = 32 * 1024 * 1024, limits?: ResourceLimits, codec: Codec = writerCodec()) {
     // small young generations for these isolates (memory.ts: resourceLimits cannot lower the start-up flag's)
     configureWorkerHeaps();
-    const compression = { skip: ENTROPY_SKIP, slices: SAMPLE_SLICES, slice: SAMPLE_SLICE, comp: codec.comp, levels: [...codec.levels], lgwin: BROTLI_LGWIN, keep: KEEP_AT_MOST, zstdPath: zstdAddon()?.path, sizedMax: ZSTD_SIZED_MAX, smallTablesMax: ZSTD_SMALL_TABLES_MAX, smallTablesDict: zstdSmallTables() ? SMALL_TABLES_DICT : undefined };
+    const compression = { skip: ENTROPY_SKIP, slices: SAMPLE_SLICES, slice: SAMPLE_SLICE, comp: codec.comp, levels: [...codec.levels], lgwin: BROTLI_LGWIN, keep: KEEP_AT_MOST, zstdPath: zstdAddon()?.path, napiPath: codec.comp === Compression.Zstd ? zstdNapi()?.path : undefined, sizedMax: ZSTD_SIZED_MAX };
     for (let i = 0; i < count; i++) {
       let worker: Worker;
       try {

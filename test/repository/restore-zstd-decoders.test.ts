@@ -14,13 +14,13 @@ import { prng, tempDir, text } from './helpers.ts';
  * sides. On Node 20 every blob takes the add-on: the same expectations hold (run this file under Node 22 to cover both).
  */
 // each path twice: with libzstd's decoder (zstd-napi, the reader's first choice) and with the fallbacks it stands in
-// front of (COFFER_ZSTD_DCTX=off: as where it did not build)
+// front of (COFFER_ZSTD_NAPI=off: as where it did not build)
 describe.each([['libzstd (zstd-napi)', undefined], ['the fallbacks', 'off']])('zstd blobs on both decoders of a restore worker: %s', (_name, dctx) => {
   beforeAll(() => {
-    if (dctx) process.env.COFFER_ZSTD_DCTX = dctx;
+    if (dctx) process.env.COFFER_ZSTD_NAPI = dctx;
   });
   afterAll(() => {
-    delete process.env.COFFER_ZSTD_DCTX;
+    delete process.env.COFFER_ZSTD_NAPI;
   });
   const t = tempDir('zstd-decoders');
   afterAll(() => t.cleanup());
