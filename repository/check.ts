@@ -123,7 +123,7 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
       opts.onProgress?.({ packs: 0, totalPacks: total });
       const plan = planMemory(opts.memoryBudget ?? DEFAULT_BUDGET, repo.config.chunker, repo.config.packSize, 0);
       const workerCount = opts.workers ?? defaultRestoreWorkers();
-      // each worker's young generation is small (memory.ts configureWorkerHeaps): it holds only per-blob garbage. Every
+      // each worker's young generation is small (memory.ts workerHeapLimits): it holds only per-blob garbage. Every
       // decoder is a thread: the main thread hashes each pack here, and as a decoder too it made check 10–30% slower
       const workers = workerCount > 0 ? new RestoreWorkers(repo.key, workerCount, plan.gcEvery, { onThisThread: false }) : undefined;
       // shared memory when workers read the runs: no copy crosses threads

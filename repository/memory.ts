@@ -1,5 +1,6 @@
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
+import type { ResourceLimits } from 'node:worker_threads';
 import { RepoError } from './errors.ts';
 
 const MiB = 1024 * 1024;
@@ -147,43 +148,87 @@ export function resolveBudget(flag: string | undefined, read: (file: string) => 
   return { budget: DEFAULT_BUDGET, source: 'default' };
 }
 
-/** Semi-space of every worker isolate (MiB): V8's young generation is about three of them. */
+/** Semi-space of every worker isolate (MiB): V8's young generation is three of them. */
 export const WORKER_SEMI_SPACE_MIB = 1;
 
 /**
- * Call before creating worker threads: their isolates get a WORKER_SEMI_SPACE_MIB semi-space. Why a V8 flag and not
- * the Worker's `resourceLimits.maxYoungGenerationSizeMb`: a `--max-semi-space-size` given at start-up (the mover's
- * NODE_OPTIONS, MOVER_ENV) overrides `resourceLimits` in every isolate — a worker asked for 1 or 2 MiB still got the
- * flag's 2 × 2 MiB of new space (measured with `v8.getHeapSpaceStatistics()` inside the worker), and without the flag
- * V8's default lets each worker's semi-spaces grow to 16 MiB. V8 reads the flag when an isolate's heap is configured,
- * so it changes the workers created after this call and never the running main thread, whose 2 MiB stays (1 MiB there
- * cost a small-file restore ~30% more CPU). The workers' JS is messages and a few objects per blob; their buffers are
- * outside the V8 heap. Measured (FORMAT.md, "Peak RSS, rss"): 30,000 small files, restore 162–165 → 150–152 MiB,
- * check 126–128 → 119–121, CPU within noise.
+ * Heap limits for a worker thread: a WORKER_SEMI_SPACE_MIB semi-space (and `limits` besides). The workers' JS is
+ * messages and a few objects per blob, their buffers are outside the V8 heap, and V8's default lets each worker's
+ * semi-spaces grow to 16 MiB. Measured (FORMAT.md, "Peak RSS, rss"): 30,000 small files, restore 162–165 → 150–152 MiB,
+ * check 126–128 → 119–121, CPU within noise. Through `resourceLimits`, not `--max-semi-space-size`: any V8 flag that
+ * differs from its default, set at start-up or at run time, makes V8 refuse Node's built-in code cache for every module
+ * compiled after it (the flag hash is part of the cache's check), so each worker compiled Node's own modules from
+ * source: +115 M instructions per worker (FORMAT.md, "V8 flags and Node's code cache"). A start-up
+ * `--max-semi-space-size` also overrides `resourceLimits` in every isolate.
  */
-export function configureWorkerHeaps(): void {
-  v8.setFlagsFromString(`--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`);
+export function workerHeapLimits(limits?: ResourceLimits): ResourceLimits {
+  return { maxYoungGenerationSizeMb: 3 * WORKER_SEMI_SPACE_MIB, ...limits };
 }
 
-let collect: ((opts?: { type: 'minor' | 'major' }) => void) | null | undefined;
+/** V8's collector: a young-generation collection with `{ type: 'minor' }`, else a full one. */
+export type GcFn = (opts?: { type: 'minor' | 'major' }) => void;
+
+let collect: GcFn | null | undefined;
 
 /**
- * A GC function for this thread, or null. Why: each sealed blob is a fresh buffer (AES-GCM and brotli have no
- * "into" form in Node), and V8 only collects dead ArrayBuffers after ~64 MiB of external memory per isolate —
- * three isolates' worth of garbage was a third of the backup's peak RSS. Forcing a collection every
- * `gcEvery` bytes bounds it. `--expose-gc` set at run time exposes `gc` to new contexts only.
+ * This thread's V8 collector, exposed when first called (a no-op where it cannot be). Why: each sealed blob is a
+ * fresh buffer (AES-GCM and brotli have no "into" form in Node), and V8 only collects dead ArrayBuffers after ~64 MiB
+ * of external memory per isolate — three isolates' worth of garbage was a third of the backup's peak RSS. Forcing a
+ * collection every `gcEvery` bytes bounds it. Why at the first call: `--expose-gc` is set for the moment it takes to
+ * make one context (`exposeGc`), and a module any thread compiles in that moment misses Node's code cache (cli/v8-flags.ts);
+ * by the time there is garbage to collect, the threads have loaded their modules.
  */
-export function gcFunction(): ((opts?: { type: 'minor' | 'major' }) => void) | null {
-  if (collect !== undefined) return collect;
-  try {
-    v8.setFlagsFromString('--expose-gc');
-    const f = vm.runInNewContext('gc') as unknown;
-    collect = typeof f === 'function' ? (f as (opts?: { type: 'minor' | 'major' }) => void) : null;
-  } catch {
-    collect = null;
-  }
-  return collect;
+export function gcFunction(): GcFn {
+  return (opts) => {
+    if (collect === undefined) {
+      try {
+        collect = exposeGc();
+      } catch {
+        collect = null;
+      }
+    }
+    collect?.(opts);
+  };
 }
+
+/**
+ * V8's `gc`: the global one when the process was started with `--expose-gc`, else one from a new context made while
+ * the flag is set (it exposes `gc` to new contexts only), with the flag then back to its default. The worker sources
+ * do the same (EXPOSE_GC_SOURCE).
+ */
+function exposeGc(): GcFn | null {
+  const global = (globalThis as { gc?: unknown }).gc;
+  if (typeof global === 'function') return global as GcFn;
+  v8.setFlagsFromString('--expose-gc');
+  try {
+    const f = vm.runInNewContext('gc') as unknown;
+    return typeof f === 'function' ? (f as GcFn) : null;
+  } finally {
+    v8.setFlagsFromString('--no-expose-gc');
+  }
+}
+
+/** `gcFunction` for the worker sources (plain JavaScript evaluated in the worker): defines `collectGarbage(opts)`. */
+export const EXPOSE_GC_SOURCE = String.raw`const gcV8 = require('node:v8');
+const gcVm = require('node:vm');
+let gcFn;
+function collectGarbage(opts) {
+  if (gcFn === undefined) {
+    gcFn = null;
+    try {
+      if (typeof globalThis.gc === 'function') gcFn = globalThis.gc;
+      else {
+        gcV8.setFlagsFromString('--expose-gc');
+        try {
+          gcFn = gcVm.runInNewContext('gc');
+        } finally {
+          gcV8.setFlagsFromString('--no-expose-gc');
+        }
+      }
+    } catch {}
+  }
+  if (typeof gcFn === 'function') gcFn(opts);
+}`;
 
 /**
  * Counts bytes of short-lived buffers and forces a collection every `every` bytes: a young-generation one, and every
@@ -200,11 +245,11 @@ export class GcPacer {
   private count = 0;
   constructor(
     private readonly every: number,
-    private readonly gc: ((opts?: { type: 'minor' | 'major' }) => void) | null = gcFunction(),
+    private readonly gc: GcFn = gcFunction(),
   ) {}
   add(bytes: number): void {
     this.since += bytes;
-    if (this.since < this.every || !this.gc) return;
+    if (this.since < this.every) return;
     this.since = 0;
     this.gc(++this.count % FULL_EVERY === 0 ? undefined : { type: 'minor' });
   }
@@ -215,7 +260,7 @@ export const FULL_EVERY = 4;
 
 /** A full collection now, when the garbage of a finished phase (a parsed index, a walk's trees) would otherwise linger. */
 export function collectNow(): void {
-  gcFunction()?.();
+  gcFunction()();
 }
 
 /**
@@ -248,7 +293,7 @@ export interface HeapPacerEnv {
 function v8Pacer(): HeapPacerEnv {
   const gc = gcFunction();
   return {
-    gc: gc ? () => gc() : undefined,
+    gc: () => gc(),
     heapUsed: () => v8.getHeapStatistics().used_heap_size,
     every: (ms, tick) => {
       const timer = setInterval(tick, ms);

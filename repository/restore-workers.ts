@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { type ResourceLimits, Worker } from 'node:worker_threads';
 import { zstdReader } from './compress.ts';
 import type { MasterKey } from './crypto.ts';
-import { configureWorkerHeaps } from './memory.ts';
+import { EXPOSE_GC_SOURCE, workerHeapLimits } from './memory.ts';
 import { joinParts, splitRun } from './restore-split.ts';
 import { workerError } from './worker-error.ts';
 
@@ -71,15 +71,11 @@ function unzstd(plain, what, rawLength) {
   }
 }
 // Plaintext and decompressed buffers die after each blob: collected every gcEvery bytes (memory.ts GcPacer).
-let collectGarbage = null;
-try {
-  require('node:v8').setFlagsFromString('--expose-gc');
-  collectGarbage = require('node:vm').runInNewContext('gc');
-} catch {}
+${EXPOSE_GC_SOURCE}
 let garbage = 0;
 function dead(n) {
   garbage += n;
-  if (garbage < workerData.gcEvery || !collectGarbage) return;
+  if (garbage < workerData.gcEvery) return;
   garbage = 0;
   collectGarbage({ type: 'minor' });
 }
@@ -177,7 +173,7 @@ async function settle() {
   nativeHeld = 0;
   // every 16th a full collection: buffers promoted to the old generation wait for one, and V8 does not count the
   // add-on's memory (1 GiB restore / check: 236 / 222 MiB with minor only, 160 / 154 with this, +0.15 CPU-s)
-  if (collectGarbage) collectGarbage(++settled % 16 === 0 ? undefined : { type: 'minor' });
+  collectGarbage(++settled % 16 === 0 ? undefined : { type: 'minor' });
   await new Promise((resolve) => setImmediate(resolve));
 }
 // On the main thread (workOnThisThread) a job also yields every YIELD_MS: the other thread's replies, the reads they
@@ -346,14 +342,12 @@ export class RestoreWorkers {
   private readonly onThisThread: boolean;
 
   constructor(key: MasterKey, count: number, gcEvery = 32 * 1024 * 1024, o: { limits?: ResourceLimits; onThisThread?: boolean } = {}) {
-    // small young generations for these isolates (memory.ts: resourceLimits cannot lower the start-up flag's)
-    configureWorkerHeaps();
     const workerData = { encrypt: new Uint8Array(key.encrypt), mac: new Uint8Array(key.mac), gcEvery, zstd: zstdReader() };
     const threads = o.onThisThread !== false && count > 1 ? count - 1 : count;
     for (let i = 0; i < threads; i++) {
       let worker: Worker;
       try {
-        worker = new Worker(WORKER_SOURCE, { eval: true, workerData, execArgv: [], resourceLimits: o.limits });
+        worker = new Worker(WORKER_SOURCE, { eval: true, workerData, execArgv: [], resourceLimits: workerHeapLimits(o.limits) });
       } catch (e) {
         void this.close();
         throw workerError('restore', i, count, false, e);

@@ -4,7 +4,7 @@ import { type ResourceLimits, Worker } from 'node:worker_threads';
 import { BROTLI_LGWIN, type Codec, Compression, ENTROPY_SKIP, KEEP_AT_MOST, SAMPLE_SLICE, SAMPLE_SLICES, writerCodec, ZSTD_SIZED_MAX, zstdAddon, zstdNapi } from './compress.ts';
 import type { ChunkerParams } from './chunker.ts';
 import type { MasterKey } from './crypto.ts';
-import { configureWorkerHeaps } from './memory.ts';
+import { EXPOSE_GC_SOURCE, workerHeapLimits } from './memory.ts';
 import { RepoError } from './errors.ts';
 import { workerError } from './worker-error.ts';
 
@@ -26,11 +26,7 @@ const { createHash, createHmac, createCipheriv, randomBytes } = require('node:cr
 const { brotliCompress, brotliCompressSync, constants: zc } = require('node:zlib');
 const { openSync, fstatSync, lstatSync, read, readSync, closeSync, constants: fsc } = require('node:fs');
 // Dead output buffers are collected every gcEvery bytes (memory.ts GcPacer: V8 waits for ~64 MiB otherwise).
-let collectGarbage = null;
-try {
-  require('node:v8').setFlagsFromString('--expose-gc');
-  collectGarbage = require('node:vm').runInNewContext('gc');
-} catch {}
+${EXPOSE_GC_SOURCE}
 let gcEvery = 0; // set by init
 // The collection runs after the current task, once the blob's buffers (compressor output, the input's view) are no
 // longer referenced: run inside it, it moved them to the old generation, where only a full collection frees them
@@ -43,7 +39,7 @@ function collectLater() {
 }
 function dead(n) {
   garbage += n;
-  if (garbage < gcEvery || !collectGarbage || collecting) return;
+  if (garbage < gcEvery || collecting) return;
   garbage = 0;
   collecting = true;
   setImmediate(collectLater);
@@ -719,8 +715,6 @@ export class SealWorkers {
    * they can start while the key derives (backup-start.ts).
    */
   constructor(key: MasterKey | undefined, chunker: { gear: Uint32Array; params: ChunkerParams } | undefined, count: number, gcEvery = 32 * 1024 * 1024, limits?: ResourceLimits, codec: Codec = writerCodec()) {
-    // small young generations for these isolates (memory.ts: resourceLimits cannot lower the start-up flag's)
-    configureWorkerHeaps();
     const compression = { skip: ENTROPY_SKIP, slices: SAMPLE_SLICES, slice: SAMPLE_SLICE, comp: codec.comp, levels: [...codec.levels], lgwin: BROTLI_LGWIN, keep: KEEP_AT_MOST, zstdPath: zstdAddon()?.path, napiPath: codec.comp === Compression.Zstd ? zstdNapi()?.path : undefined, sizedMax: ZSTD_SIZED_MAX };
     for (let i = 0; i < count; i++) {
       let worker: Worker;
@@ -730,7 +724,7 @@ export class SealWorkers {
           workerData: { compression, smallFile: SMALL_FILE_MAX, statFields: STAT_FIELDS },
           // no tsx loader: the script is plain CommonJS with node: imports only
           execArgv: [],
-          resourceLimits: limits,
+          resourceLimits: workerHeapLimits(limits),
         });
       } catch (e) {
         // the thread could not be created at all (ERR_WORKER_INIT_FAILED: a pids limit, no memory)

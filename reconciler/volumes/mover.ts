@@ -100,7 +100,9 @@ export interface MoverPodSpec {
 }
 
 /**
- * V8's young generation, capped for the main thread and every worker (V8 flags are per process). Node's default lets
+ * V8's young generation, capped for the main thread (worker threads get theirs from `resourceLimits`, memory.ts
+ * `workerHeapLimits`). The CLI's entry sets the flag back to its default once the main isolate exists (cli/v8-flags.ts):
+ * V8 refuses Node's built-in code cache while any flag differs from its default. Node's default lets
  * each isolate's two semi-spaces grow to 16 MiB: a small-file backup or restore allocates fast enough to reach it,
  * and that space stays resident. 30,000 files of 1–8 KiB, peak RSS default → 2 MiB → 1 MiB (load 14–18):
  * first backup 202 → 173 → 164 MiB, unchanged 108 → 105 → 100, 10% changed 152 → 141 → 129, restore 222 → 189 → 184,

@@ -593,8 +593,11 @@ async function buildBundle(dir: string): Promise<string> {
   writeFileSync(
     entry,
     [
-      `import { run } from ${JSON.stringify(path.join(ROOT, 'cli/repo.ts'))};`,
-      `import { isCofferError, processIO } from ${JSON.stringify(path.join(ROOT, 'cli/io.ts'))};`,
+      // as cli/bin.ts: the start-up V8 flag released before the verb's modules load (dynamic imports, their own chunks)
+      `import { releaseStartupHeapFlag } from ${JSON.stringify(path.join(ROOT, 'cli/v8-flags.ts'))};`,
+      'releaseStartupHeapFlag();',
+      `const { run } = await import(${JSON.stringify(path.join(ROOT, 'cli/repo.ts'))});`,
+      `const { isCofferError, processIO } = await import(${JSON.stringify(path.join(ROOT, 'cli/io.ts'))});`,
       'try {',
       '  process.exitCode = await run(process.argv.slice(2), processIO());',
       '} catch (e) {',

@@ -64,8 +64,11 @@ beforeAll(async () => {
     entry,
     [
       `import { readFileSync } from 'node:fs';`,
+      `import { releaseStartupHeapFlag } from ${JSON.stringify(path.join(ROOT, 'cli/v8-flags.ts'))};`,
       `import { run } from ${JSON.stringify(path.join(ROOT, 'cli/repo.ts'))};`,
       `import { processIO } from ${JSON.stringify(path.join(ROOT, 'cli/io.ts'))};`,
+      // as cli/bin.ts does first (worker threads take their young generation from resourceLimits after it)
+      'releaseStartupHeapFlag();',
       'const code = await run(process.argv.slice(2), processIO());',
       `const hwm = /VmHWM:\\s+(\\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))![1];`,
       'process.stderr.write(`VmHWM ${hwm}\\n`);',
