@@ -235,7 +235,7 @@ let scratch = Buffer.alloc(0);
  * A blob compressed on this thread: libzstd's one-shot with this thread's reused context, into a reused buffer, then
  * copied out. With the size known, the frame carries it (no `contentSized`) and libzstd sizes its tables to the input;
  * the add-on built a context per call, with 768 KiB of tables for any input (the `cpuid` pair that traps to this
- * hypervisor included). A first backup of 3,000 small files: 6.02 → 5.80 G instructions (callgrind, whole process),
+ * hypervisor included). A first backup of 3,000 small files: 6.09 → 5.81 G instructions (callgrind, whole process),
  * stored bytes −0.3% (FORMAT.md, "The writer on libzstd too").
  */
 function napiCompress(mod: Napi, buf: Buffer, level: number): Buffer {

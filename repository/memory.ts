@@ -155,10 +155,9 @@ export const WORKER_SEMI_SPACE_MIB = 1;
  * Heap limits for a worker thread: a WORKER_SEMI_SPACE_MIB semi-space (and `limits` besides). The workers' JS is
  * messages and a few objects per blob, their buffers are outside the V8 heap, and V8's default lets each worker's
  * semi-spaces grow to 16 MiB. Measured (FORMAT.md, "Peak RSS, rss"): 30,000 small files, restore 162–165 → 150–152 MiB,
- * check 126–128 → 119–121, CPU within noise. Through `resourceLimits`, not `--max-semi-space-size`: any V8 flag that
- * differs from its default, set at start-up or at run time, makes V8 refuse Node's built-in code cache for every module
- * compiled after it (the flag hash is part of the cache's check), so each worker compiled Node's own modules from
- * source: +115 M instructions per worker (FORMAT.md, "V8 flags and Node's code cache"). A start-up
+ * check 126–128 → 119–121, CPU within noise. Through `resourceLimits`, not `--max-semi-space-size`: while any V8 flag
+ * differs from its default (set at start-up or at run time), V8 refuses Node's built-in code cache for every Node
+ * module compiled, so each worker compiled Node's own modules from source: +115 M instructions per worker (FORMAT.md, "V8 flags and Node's code cache"). A start-up
  * `--max-semi-space-size` also overrides `resourceLimits` in every isolate.
  */
 export function workerHeapLimits(limits?: ResourceLimits): ResourceLimits {
