@@ -1,9 +1,8 @@
 // The executable's body: the bundle's entry point (build/bundle.ts) and what cli/coffer.js runs through tsx.
-import * as v8 from 'node:v8';
 import { releaseStartupHeapFlag } from './v8-flags.ts';
 
 // First, before the verb's modules load (dynamic imports below): the mover's start-up V8 flag has done its work by now.
-releaseStartupHeapFlag();
+await releaseStartupHeapFlag();
 const { main } = await import('./main.ts');
 const { lazierTierUp } = await import('./tier-up.ts');
 
@@ -14,6 +13,7 @@ const { lazierTierUp } = await import('./tier-up.ts');
  * V8's defaults. Set here and not in main(), so tests that call main() in-process are not affected.
  */
 const BRIEF = new Set(['validate', 'plan', 'explain', 'get', 'describe', 'logs', 'cancel', 'delete', 'catalog', 'report', 'doctor', 'completion', 'init', 'restorepoints', 'runs']);
-if (BRIEF.has(process.argv[2] ?? '')) v8.setFlagsFromString(lazierTierUp(process.versions.v8));
+// (--version and help are too short to pay back the ~3 ms that loading node:v8 costs.)
+if (BRIEF.has(process.argv[2] ?? '')) (await import('node:v8')).setFlagsFromString(lazierTierUp(process.versions.v8));
 
 process.exitCode = await main(process.argv.slice(2));

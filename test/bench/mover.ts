@@ -595,7 +595,7 @@ async function buildBundle(dir: string): Promise<string> {
     [
       // as cli/bin.ts: the start-up V8 flag released before the verb's modules load (dynamic imports, their own chunks)
       `import { releaseStartupHeapFlag } from ${JSON.stringify(path.join(ROOT, 'cli/v8-flags.ts'))};`,
-      'releaseStartupHeapFlag();',
+      'await releaseStartupHeapFlag();',
       `const { run } = await import(${JSON.stringify(path.join(ROOT, 'cli/repo.ts'))});`,
       `const { isCofferError, processIO } = await import(${JSON.stringify(path.join(ROOT, 'cli/io.ts'))});`,
       'try {',

@@ -68,7 +68,7 @@ beforeAll(async () => {
       `import { run } from ${JSON.stringify(path.join(ROOT, 'cli/repo.ts'))};`,
       `import { processIO } from ${JSON.stringify(path.join(ROOT, 'cli/io.ts'))};`,
       // as cli/bin.ts does first (worker threads take their young generation from resourceLimits after it)
-      'releaseStartupHeapFlag();',
+      'await releaseStartupHeapFlag();',
       'const code = await run(process.argv.slice(2), processIO());',
       `const hwm = /VmHWM:\\s+(\\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))![1];`,
       'process.stderr.write(`VmHWM ${hwm}\\n`);',
