@@ -47,6 +47,7 @@ describe('seal workers', () => {
 
   afterEach(() => {
     delete process.env.COFFER_ZSTD;
+    delete process.env.COFFER_ZSTD_NAPI;
   });
 
   /** zstd (the add-on), brotli (a process where it cannot load) and `--compression max`: each codec's worker copy must match compress.ts. */
@@ -54,11 +55,14 @@ describe('seal workers', () => {
     { codec: 'zstd', comp: 2, env: undefined, compression: 'auto' as const },
     { codec: 'brotli', comp: 1, env: 'off', compression: 'auto' as const },
     { codec: 'zstd max', comp: 2, env: undefined, compression: 'max' as const },
+    // small blobs through the add-on, as where zstd-napi did not build
+    { codec: 'zstd, no zstd-napi', comp: 2, env: undefined, napi: 'off', compression: 'auto' as const },
   ];
 
-  it.each(codecs)('gives the same tree, blob ids and compression with and without workers ($codec)', async ({ comp, env, compression }) => {
+  it.each(codecs)('gives the same tree, blob ids and compression with and without workers ($codec)', async ({ comp, env, napi, compression }) => {
     if (env) process.env.COFFER_ZSTD = env;
-    const dir = path.join(t.dir, `large-${comp}-${compression}`);
+    if (napi) process.env.COFFER_ZSTD_NAPI = napi;
+    const dir = path.join(t.dir, `large-${comp}-${compression}-${napi ?? 'napi'}`);
     cpSync(inline, `${dir}-inline`, { recursive: true });
     cpSync(inline, `${dir}-threaded`, { recursive: true });
     const a = await openRepository(new FileBackend(`${dir}-inline`), 'test-password');
@@ -80,18 +84,19 @@ describe('seal workers', () => {
     expect(ca.ok).toBe(true);
   });
 
-  it.each(codecs)('small files read on the workers are compressed and sealed as the main thread does (the worker keeps its own copy of tier and compressSmall; $codec)', async ({ comp, env, compression }) => {
+  it.each(codecs)('small files read on the workers are compressed and sealed as the main thread does (the worker keeps its own copy of tier and compressSmall; $codec)', async ({ comp, env, napi, compression }) => {
     if (env) process.env.COFFER_ZSTD = env;
+    if (napi) process.env.COFFER_ZSTD_NAPI = napi;
     const small = path.join(t.dir, 'small-src');
     mkdirSync(small, { recursive: true });
     // text, random, a text/random mix and sizes around the 64-byte floor: every branch of brotliQuality for ≤ 32 KiB
     for (let i = 0; i < 120; i++) {
-      const size = [40, 64, 700, 4096, 8192, 8193, 20_000, 32 * 1024][i % 8]!; // 8192 | 8193: either side of ZSTD_SMALL_TABLES_MAX
+      const size = [40, 64, 700, 4096, 8192, 8193, 20_000, 32 * 1024][i % 8]!; // 8192 | 8193: either side of the 8 KiB the small-table dictionary covered until 2026-12-08
       const data = i % 3 === 0 ? text(size + i) : i % 3 === 1 ? prng(size, 100 + i) : Buffer.concat([text(size >> 1), prng(size >> 1, 300 + i)]);
       writeFileSync(path.join(small, `f${String(i).padStart(3, '0')}`), data);
     }
-    const inlineRepo = path.join(t.dir, `small-inline-${comp}-${compression}`);
-    const workerRepo = path.join(t.dir, `small-workers-${comp}-${compression}`);
+    const inlineRepo = path.join(t.dir, `small-inline-${comp}-${compression}-${napi ?? 'napi'}`);
+    const workerRepo = path.join(t.dir, `small-workers-${comp}-${compression}-${napi ?? 'napi'}`);
     await newRepo(inlineRepo);
     cpSync(inlineRepo, workerRepo, { recursive: true });
     const a = await openRepository(new FileBackend(inlineRepo), 'test-password');
