@@ -167,7 +167,31 @@ export function workerHeapLimits(limits?: ResourceLimits): ResourceLimits {
 /** V8's collector: a young-generation collection with `{ type: 'minor' }`, else a full one. */
 export type GcFn = (opts?: { type: 'minor' | 'major' }) => void;
 
-let collect: GcFn | null | undefined;
+/**
+ * Attempts a thread makes to get V8's gc. The flag is per process: another thread may set it back between this one
+ * setting it and making its context, which then has no `gc` ("gc is not defined"). A thread that lost that race kept no
+ * collector for the rest of its run — a 1 GiB restore peaked at 143–153 MiB instead of 121–135 in half the runs — so a
+ * failed attempt is made again at the next call.
+ */
+export const GC_ATTEMPTS = 8;
+
+/** A collector that gets V8's gc from `expose` at its first call, trying again at later calls while that throws. */
+export function lazyGc(expose: () => GcFn, attempts = GC_ATTEMPTS): GcFn {
+  let gc: GcFn | undefined;
+  let failed = 0;
+  return (opts) => {
+    if (!gc && failed < attempts) {
+      try {
+        gc = expose();
+      } catch {
+        failed++;
+      }
+    }
+    gc?.(opts);
+  };
+}
+
+let collect: GcFn | undefined;
 
 /**
  * This thread's V8 collector, exposed when first called (a no-op where it cannot be). Why: each sealed blob is a
@@ -178,30 +202,22 @@ let collect: GcFn | null | undefined;
  * by the time there is garbage to collect, the threads have loaded their modules.
  */
 export function gcFunction(): GcFn {
-  return (opts) => {
-    if (collect === undefined) {
-      try {
-        collect = exposeGc();
-      } catch {
-        collect = null;
-      }
-    }
-    collect?.(opts);
-  };
+  return (collect ??= lazyGc(exposeGc));
 }
 
 /**
  * V8's `gc`: the global one when the process was started with `--expose-gc`, else one from a new context made while
- * the flag is set (it exposes `gc` to new contexts only), with the flag then back to its default. The worker sources
- * do the same (EXPOSE_GC_SOURCE).
+ * the flag is set (it exposes `gc` to new contexts only), with the flag then back to its default. Throws when the
+ * context has none (another thread set the flag back first). The worker sources do the same (EXPOSE_GC_SOURCE).
  */
-function exposeGc(): GcFn | null {
+function exposeGc(): GcFn {
   const global = (globalThis as { gc?: unknown }).gc;
   if (typeof global === 'function') return global as GcFn;
   v8.setFlagsFromString('--expose-gc');
   try {
     const f = vm.runInNewContext('gc') as unknown;
-    return typeof f === 'function' ? (f as GcFn) : null;
+    if (typeof f !== 'function') throw new Error('gc is not a function');
+    return f as GcFn;
   } finally {
     v8.setFlagsFromString('--no-expose-gc');
   }
@@ -210,23 +226,27 @@ function exposeGc(): GcFn | null {
 /** `gcFunction` for the worker sources (plain JavaScript evaluated in the worker): defines `collectGarbage(opts)`. */
 export const EXPOSE_GC_SOURCE = String.raw`const gcV8 = require('node:v8');
 const gcVm = require('node:vm');
-let gcFn;
+let gcFn = null;
+let gcFailed = 0;
 function collectGarbage(opts) {
-  if (gcFn === undefined) {
-    gcFn = null;
+  if (!gcFn && gcFailed < ${GC_ATTEMPTS}) {
     try {
       if (typeof globalThis.gc === 'function') gcFn = globalThis.gc;
       else {
         gcV8.setFlagsFromString('--expose-gc');
         try {
-          gcFn = gcVm.runInNewContext('gc');
+          const f = gcVm.runInNewContext('gc');
+          if (typeof f !== 'function') throw new Error('gc is not a function');
+          gcFn = f;
         } finally {
           gcV8.setFlagsFromString('--no-expose-gc');
         }
       }
-    } catch {}
+    } catch {
+      gcFailed++;
+    }
   }
-  if (typeof gcFn === 'function') gcFn(opts);
+  if (gcFn) gcFn(opts);
 }`;
 
 /**
