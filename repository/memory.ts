@@ -1,5 +1,5 @@
+import { createRequire } from 'node:module';
 import * as v8 from 'node:v8';
-import * as vm from 'node:vm';
 import type { ResourceLimits } from 'node:worker_threads';
 import { RepoError } from './errors.ts';
 
@@ -175,22 +175,6 @@ export type GcFn = (opts?: { type: 'minor' | 'major' }) => void;
  */
 export const GC_ATTEMPTS = 8;
 
-/** A collector that gets V8's gc from `expose` at its first call, trying again at later calls while that throws. */
-export function lazyGc(expose: () => GcFn, attempts = GC_ATTEMPTS): GcFn {
-  let gc: GcFn | undefined;
-  let failed = 0;
-  return (opts) => {
-    if (!gc && failed < attempts) {
-      try {
-        gc = expose();
-      } catch {
-        failed++;
-      }
-    }
-    gc?.(opts);
-  };
-}
-
 let collect: GcFn | undefined;
 
 /**
@@ -198,32 +182,24 @@ let collect: GcFn | undefined;
  * fresh buffer (AES-GCM and brotli have no "into" form in Node), and V8 only collects dead ArrayBuffers after ~64 MiB
  * of external memory per isolate — three isolates' worth of garbage was a third of the backup's peak RSS. Forcing a
  * collection every `gcEvery` bytes bounds it. Why at the first call: `--expose-gc` is set for the moment it takes to
- * make one context (`exposeGc`), and a module any thread compiles in that moment misses Node's code cache (cli/v8-flags.ts);
- * by the time there is garbage to collect, the threads have loaded their modules.
+ * make one context, and a module any thread compiles in that moment misses Node's code cache (cli/v8-flags.ts); by
+ * the time there is garbage to collect, the threads have loaded their modules. The same source as the worker
+ * threads' (EXPOSE_GC_SOURCE), run here.
  */
 export function gcFunction(): GcFn {
-  return (collect ??= lazyGc(exposeGc));
+  return (collect ??= collectorFrom(createRequire(import.meta.url)));
+}
+
+/** EXPOSE_GC_SOURCE's `collectGarbage`, its `require` given (tests give one that loses the race). */
+export function collectorFrom(require: (id: string) => unknown): GcFn {
+  return new Function('require', `${EXPOSE_GC_SOURCE}\nreturn collectGarbage;`)(require) as GcFn;
 }
 
 /**
- * V8's `gc`: the global one when the process was started with `--expose-gc`, else one from a new context made while
- * the flag is set (it exposes `gc` to new contexts only), with the flag then back to its default. Throws when the
- * context has none (another thread set the flag back first). The worker sources do the same (EXPOSE_GC_SOURCE).
+ * `collectGarbage(opts)` for this thread, as plain JavaScript (the worker sources include it; `gcFunction` runs it
+ * here). V8's `gc`: the global one when the process was started with `--expose-gc`, else one from a new context made
+ * while the flag is set (it exposes `gc` to new contexts only), with the flag then back to its default.
  */
-function exposeGc(): GcFn {
-  const global = (globalThis as { gc?: unknown }).gc;
-  if (typeof global === 'function') return global as GcFn;
-  v8.setFlagsFromString('--expose-gc');
-  try {
-    const f = vm.runInNewContext('gc') as unknown;
-    if (typeof f !== 'function') throw new Error('gc is not a function');
-    return f as GcFn;
-  } finally {
-    v8.setFlagsFromString('--no-expose-gc');
-  }
-}
-
-/** `gcFunction` for the worker sources (plain JavaScript evaluated in the worker): defines `collectGarbage(opts)`. */
 export const EXPOSE_GC_SOURCE = String.raw`const gcV8 = require('node:v8');
 const gcVm = require('node:vm');
 let gcFn = null;

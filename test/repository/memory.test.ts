@@ -5,7 +5,7 @@ import { runCoffer } from '../cli-capture.ts';
 import { PerformanceObserver, constants as perf } from 'node:perf_hooks';
 import * as v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
-import { cgroupMemoryLimit, DEFAULT_BUDGET, EXPOSE_GC_SOURCE, FULL_EVERY, GC_ATTEMPTS, GcPacer, lazyGc, MIN_BUDGET, paceHeap, parseBytes, planMemory, resolveBudget, WORKER_SEMI_SPACE_MIB, workerHeapLimits } from '../../repository/memory.ts';
+import { cgroupMemoryLimit, collectorFrom, DEFAULT_BUDGET, FULL_EVERY, GC_ATTEMPTS, gcFunction, GcPacer, MIN_BUDGET, paceHeap, parseBytes, planMemory, resolveBudget, WORKER_SEMI_SPACE_MIB, workerHeapLimits } from '../../repository/memory.ts';
 import { RepoError } from '../../repository/errors.ts';
 
 const MiB = 1024 * 1024;
@@ -83,35 +83,44 @@ describe('a thread that lost the race for --expose-gc tries again', () => {
     return { calls, expose };
   };
 
-  it('lazyGc (the main thread)', () => {
+  /** A `require` for EXPOSE_GC_SOURCE whose `runInNewContext` is `expose`, recording the flags set. */
+  const fakeRequire = (expose: () => unknown, flags: string[]) => (id: string) => (id === 'node:v8' ? { setFlagsFromString: (f: string) => flags.push(f) } : { runInNewContext: (code: string) => (expect(code).toBe('gc'), expose()) });
+
+  // the main thread (gcFunction) and the workers run the same source
+  it('tries again at the next call, with the flag set back after every attempt', () => {
+    expect(typeof (globalThis as { gc?: unknown }).gc).toBe('undefined');
     const { calls, expose } = lostTwice();
-    const gc = lazyGc(expose);
+    const flags: string[] = [];
+    const collectGarbage = collectorFrom(fakeRequire(expose, flags));
     expect(calls.expose).toBe(0); // nothing until the first call
-    gc({ type: 'minor' });
-    gc({ type: 'minor' });
+    collectGarbage({ type: 'minor' });
+    collectGarbage({ type: 'minor' });
     expect(calls.gc).toEqual([]);
-    gc({ type: 'minor' });
-    gc();
+    collectGarbage({ type: 'minor' });
+    collectGarbage();
     expect(calls).toEqual({ expose: 3, gc: ['minor', undefined] });
-    // never available: GC_ATTEMPTS tries, then none
+    expect(flags).toEqual(['--expose-gc', '--no-expose-gc', '--expose-gc', '--no-expose-gc', '--expose-gc', '--no-expose-gc']);
+  });
+
+  it(`gives up after GC_ATTEMPTS (${GC_ATTEMPTS}) when gc never comes`, () => {
     let tries = 0;
-    const never = lazyGc(() => {
-      tries++;
-      throw new ReferenceError('gc is not defined');
-    });
+    const never = collectorFrom(
+      fakeRequire(() => {
+        tries++;
+        throw new ReferenceError('gc is not defined');
+      }, []),
+    );
     for (let i = 0; i < 3 * GC_ATTEMPTS; i++) never();
     expect(tries).toBe(GC_ATTEMPTS);
   });
 
-  it('EXPOSE_GC_SOURCE (the worker threads), with the flag set back after every attempt', () => {
-    expect(typeof (globalThis as { gc?: unknown }).gc).toBe('undefined');
-    const { calls, expose } = lostTwice();
-    const flags: string[] = [];
-    const fakeRequire = (id: string) => (id === 'node:v8' ? { setFlagsFromString: (f: string) => flags.push(f) } : { runInNewContext: (code: string) => (expect(code).toBe('gc'), expose()) });
-    const collectGarbage = new Function('require', `${EXPOSE_GC_SOURCE}\nreturn collectGarbage;`)(fakeRequire) as (o?: { type: 'minor' | 'major' }) => void;
-    for (let i = 0; i < 4; i++) collectGarbage({ type: 'minor' });
-    expect(calls).toEqual({ expose: 3, gc: ['minor', 'minor'] });
-    expect(flags).toEqual(['--expose-gc', '--no-expose-gc', '--expose-gc', '--no-expose-gc', '--expose-gc', '--no-expose-gc']);
+  it('gcFunction really collects on this thread (one collector per thread)', async () => {
+    expect(gcFunction()).toBe(gcFunction());
+    let ref: WeakRef<object> | undefined = (() => new WeakRef({ big: new Array(1000).fill(1) }))();
+    await new Promise((r) => setImmediate(r)); // a WeakRef's target is kept for the job that made it
+    gcFunction()();
+    expect(ref.deref()).toBeUndefined();
+    ref = undefined;
   });
 });
 
